@@ -1,0 +1,57 @@
+//! Argument parsing and dispatch for the `ratchet` command.
+//!
+//! Each command group has its own file; handlers call the library and print. Errors are
+//! reported once, at the top, with their chain of causes, and give a non-zero exit.
+
+mod bundle;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Ratchet's package manager: build, validate, publish, install and run task bundles.
+#[derive(Parser)]
+#[command(name = "ratchet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, check, build and inspect bundles.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+}
+
+/// What a handler returns: the exit code, or an error reported at the top.
+pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// Parses the command line, runs the command, reports errors.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bundle(cmd) => bundle::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Output format for commands that support `--format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// For tools.
+    Json,
+}

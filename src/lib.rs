@@ -1,0 +1,16 @@
+//! `ratchet`: the library behind the `ratchet` command and the `ratchet-index` publish tool.
+//!
+//! A Ratchet *bundle* is a directory with a `bundle.yaml` manifest, tasks and workflows. This
+//! crate models the manifest ([`manifest`]), checks a bundle directory ([`validate`]), knows what
+//! a task directory holds ([`task`]) and reports problems as [`diagnostic::Diagnostic`]s. Each
+//! concept lives in the module that carries its name.
+
+pub mod diagnostic;
+pub mod fsutil;
+pub mod manifest;
+pub mod scaffold;
+pub mod task;
+pub mod validate;
+
+/// The version of this crate, written into generated files so readers know which tool made them.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

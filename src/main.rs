@@ -1,0 +1,7 @@
+//! The `ratchet` command: a thin layer that parses arguments, calls the library and prints.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

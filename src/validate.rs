@@ -1,0 +1,277 @@
+//! Checks a bundle directory the way `ratchet bundle validate` and `ratchet-index publish` do.
+//!
+//! The manifest is parsed with every schema-level problem reported ([`crate::manifest`]); then the
+//! checks that need the rest of the directory or cross-field reasoning run: named files exist
+//! and stay inside the bundle, task directories are complete, JSON files parse, schemas are valid
+//! JSON Schema, dependencies are neither on the bundle itself nor duplicated, prices exist where
+//! the model needs one. Every problem becomes a [`Diagnostic`]; nothing stops at the first one.
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::{self, Manifest, PricingModel};
+use crate::task::{self, TaskKind};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A workflow given as a directory keeps its definition in this file.
+pub const WORKFLOW_DIR_FILE: &str = "workflow.yaml";
+
+/// The outcome of validating a bundle directory.
+#[derive(Debug, Clone)]
+pub struct ValidationReport {
+    /// The manifest, when it parsed.
+    pub manifest: Option<Manifest>,
+    /// Every problem found, errors first, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ValidationReport {
+    /// True when there is no error (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.manifest.is_some() && !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The errors only.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    /// The warnings only.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+}
+
+/// Validates the bundle in `dir`.
+pub fn validate_bundle(dir: &Path) -> ValidationReport {
+    if !dir.is_dir() {
+        return ValidationReport {
+            manifest: None,
+            diagnostics: vec![Diagnostic::error(
+                "not-a-bundle",
+                dir.display().to_string(),
+                "not a directory",
+            )],
+        };
+    }
+    let manifest = match manifest::load_manifest(dir) {
+        Ok(m) => m,
+        Err(diagnostics) => return ValidationReport { manifest: None, diagnostics },
+    };
+    let mut out = Vec::new();
+    check_manifest_semantics(&manifest, &mut out);
+    check_named_paths(dir, &manifest, &mut out);
+    for (i, item) in manifest.contents.tasks.iter().enumerate() {
+        let field = format!("bundle.contents.tasks[{i}].path");
+        if let Some(task_dir) = inside(dir, &item.path) {
+            if task_dir.is_dir() {
+                check_task_dir(dir, &task_dir, &field, &mut out);
+            } else if task_dir.exists() {
+                out.push(
+                    Diagnostic::error("not-a-directory", manifest::MANIFEST_FILE, format!("task path `{}` is a file; a task is a directory", item.path))
+                        .at_field(field),
+                );
+            }
+        }
+    }
+    for (i, item) in manifest.contents.workflows.iter().enumerate() {
+        let Some(p) = inside(dir, &item.path) else { continue };
+        if p.is_dir() {
+            let file = p.join(WORKFLOW_DIR_FILE);
+            if file.is_file() {
+                check_yaml_file(dir, &file, &mut out);
+            } else {
+                out.push(
+                    Diagnostic::error("missing-path", manifest::MANIFEST_FILE, format!("workflow directory `{}` has no {WORKFLOW_DIR_FILE}", item.path))
+                        .at_field(format!("bundle.contents.workflows[{i}].path")),
+                );
+            }
+        } else if p.is_file() {
+            check_yaml_file(dir, &p, &mut out);
+        }
+    }
+    out.sort_by_key(|d| d.severity);
+    ValidationReport { manifest: Some(manifest), diagnostics: out }
+}
+
+/// Checks that need more than one field of the manifest.
+pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
+    let file = manifest::MANIFEST_FILE;
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, dep) in m.dependencies.iter().enumerate() {
+        let field = format!("bundle.dependencies[{i}].bundle_id");
+        if dep.bundle_id == m.id {
+            out.push(Diagnostic::error("self-dependency", file, format!("`{}` depends on itself", m.id)).at_field(field.clone()));
+        }
+        if let Some(first) = seen.insert(dep.bundle_id.as_str(), i) {
+            out.push(
+                Diagnostic::error(
+                    "duplicate-dependency",
+                    file,
+                    format!("`{}` is already listed as bundle.dependencies[{first}]; merge the requirements into one entry", dep.bundle_id),
+                )
+                .at_field(field),
+            );
+        }
+    }
+    let model = m.pricing_model();
+    if let Some(p) = &m.pricing
+        && matches!(model, PricingModel::Paid | PricingModel::Subscription)
+        && p.price.is_none()
+    {
+        out.push(
+            Diagnostic::error("missing-price", file, format!("pricing model `{}` needs a price {{amount, currency, period}}", model.as_str()))
+                .at_field("bundle.pricing.price"),
+        );
+    }
+    if let Some(p) = &m.pricing
+        && model == PricingModel::Subscription
+        && p.price.as_ref().is_some_and(|pr| matches!(pr.period, None | Some(manifest::PricePeriod::OneTime)))
+    {
+        out.push(
+            Diagnostic::error("bad-value", file, "a subscription is billed `monthly` or `yearly`, not once").at_field("bundle.pricing.price.period"),
+        );
+    }
+    if m.license == "PROPRIETARY" && model == PricingModel::Free {
+        out.push(
+            Diagnostic::warning(
+                "proprietary-free",
+                file,
+                "license is PROPRIETARY but the bundle is free: users may not be allowed to use it; pick an open license or a paid model",
+            )
+            .at_field("bundle.license"),
+        );
+    }
+    if let Some(p) = &m.pricing {
+        let names: HashSet<&str> = m.contents.tasks.iter().chain(&m.contents.workflows).map(|i| i.name()).collect();
+        for (tier_name, tier) in [("free_tier", &p.free_tier), ("premium_tier", &p.premium_tier)] {
+            let Some(tier) = tier else { continue };
+            for (kind, list) in [("tasks", &tier.tasks), ("workflows", &tier.workflows)] {
+                for (i, name) in list.iter().enumerate() {
+                    if !names.contains(name.as_str()) {
+                        out.push(
+                            Diagnostic::warning("unknown-tier-item", file, format!("`{name}` is not a task or workflow in bundle.contents"))
+                                .at_field(format!("bundle.pricing.{tier_name}.{kind}[{i}]")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut names: HashMap<(&str, &str), usize> = HashMap::new();
+    for (section, items) in m.contents.sections().into_iter().take(2) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(first) = names.insert((section, item.name()), i) {
+                out.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        file,
+                        format!("`{}` has the same name as bundle.contents.{section}[{first}]; {section} are called by name", item.name()),
+                    )
+                    .at_field(format!("bundle.contents.{section}[{i}].path")),
+                );
+            }
+        }
+    }
+}
+
+/// Resolves `rel` inside `root`; `None` when it is unsafe (already reported by the schema).
+fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    manifest::check_rel_path(rel).ok()?;
+    Some(root.join(rel.trim_end_matches('/')))
+}
+
+fn check_named_paths(root: &Path, m: &Manifest, out: &mut Vec<Diagnostic>) {
+    let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    for (field, rel) in m.named_paths() {
+        let Some(p) = inside(root, rel) else { continue };
+        match p.canonicalize() {
+            Err(_) => out.push(
+                Diagnostic::error("missing-path", manifest::MANIFEST_FILE, format!("`{rel}` does not exist in the bundle")).at_field(field),
+            ),
+            Ok(real) if !real.starts_with(&canon_root) => out.push(
+                Diagnostic::error("unsafe-path", manifest::MANIFEST_FILE, format!("`{rel}` leads outside the bundle (through a symbolic link)"))
+                    .at_field(field),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Checks one task directory: metadata, entry point, schemas, tests.
+pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagnostic>) {
+    let rel = |p: &Path| crate::fsutil::rel_display(root, p);
+    let meta = dir.join(task::METADATA_FILE);
+    if !meta.is_file() {
+        out.push(
+            Diagnostic::error("task-missing-metadata", rel(dir), format!("task directory has no {}", task::METADATA_FILE)).at_field(field),
+        );
+    } else if let Some(v) = check_json_file(root, &meta, out) {
+        if let Err(e) = serde_json::from_value::<task::TaskMetadata>(v.clone()) {
+            out.push(Diagnostic::error("invalid-metadata", rel(&meta), e.to_string()));
+        } else if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)
+            && let Err(e) = manifest::ByteSize::parse(limit)
+        {
+            out.push(Diagnostic::error("bad-value", rel(&meta), e).at_field("memory_limit"));
+        }
+    }
+    if TaskKind::detect(dir).is_none() {
+        out.push(
+            Diagnostic::error("task-missing-main", rel(dir), format!("task directory has neither {} nor {}", task::JS_MAIN, task::WASM_MAIN))
+                .at_field(field),
+        );
+    }
+    for schema_name in [task::INPUT_SCHEMA, task::OUTPUT_SCHEMA] {
+        let p = dir.join(schema_name);
+        if p.is_file()
+            && let Some(schema) = check_json_file(root, &p, out)
+            && let Err(e) = jsonschema::validator_for(&schema)
+        {
+            out.push(Diagnostic::error("invalid-schema", rel(&p), format!("not a valid JSON Schema: {e}")).at_field(pointer_or_top(e.instance_path().as_str())));
+        }
+    }
+    for test in task::test_files(dir) {
+        if let Some(v) = check_json_file(root, &test, out)
+            && let Err(e) = serde_json::from_value::<task::TaskTest>(v)
+        {
+            out.push(Diagnostic::error("invalid-test", rel(&test), format!("not a test case ({{input, expected_output, mock?}}): {e}")));
+        }
+    }
+}
+
+fn pointer_or_top(pointer: &str) -> String {
+    let f = crate::diagnostic::pointer_to_field_path(pointer);
+    if f.is_empty() { "(top level)".into() } else { f }
+}
+
+/// Parses a JSON file, reporting syntax errors with line and column.
+fn check_json_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) -> Option<Value> {
+    match task::read_json::<Value>(path) {
+        Ok(v) => Some(v),
+        Err(task::TaskError::Json { line, column, message, .. }) => {
+            out.push(Diagnostic::error("invalid-json", crate::fsutil::rel_display(root, path), format!("invalid JSON: {message}")).at_line(line, column));
+            None
+        }
+        Err(e) => {
+            out.push(Diagnostic::error("unreadable", crate::fsutil::rel_display(root, path), e.to_string()));
+            None
+        }
+    }
+}
+
+fn check_yaml_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            out.push(Diagnostic::error("unreadable", crate::fsutil::rel_display(root, path), e.to_string()));
+            return;
+        }
+    };
+    if let Err(e) = serde_norway::from_str::<serde_norway::Value>(&text) {
+        let mut d = Diagnostic::error("yaml-syntax", crate::fsutil::rel_display(root, path), format!("not valid YAML: {e}"));
+        if let Some(loc) = e.location() {
+            d = d.at_line(loc.line(), loc.column());
+        }
+        out.push(d);
+    }
+}
