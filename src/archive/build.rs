@@ -3,8 +3,8 @@
 
 use super::paths::{Clash, PathSet, check_entry_path};
 use super::{
-    ARCHIVE_EXT, ArchiveError, CHECKSUM_FILE, FILE_MODE, IGNORE_FILE, MANIFEST_JSON, META_DIR, SIGNATURE_FILE, VCS_DIRS,
-    VERIFICATION_JSON, render_checksum_list, to_hex,
+    ARCHIVE_EXT, ArchiveError, CHECKSUM_FILE, FILE_MODE, IGNORE_FILE, MANIFEST_JSON, META_DIR,
+    SIGNATURE_FILE, VCS_DIRS, VERIFICATION_JSON, render_checksum_list, to_hex,
 };
 use crate::manifest::{MANIFEST_FILE, Manifest, ResolvedManifest};
 use flate2::{Compression, GzBuilder};
@@ -31,7 +31,10 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { mtime: DEFAULT_MTIME, verification: None }
+        BuildOptions {
+            mtime: DEFAULT_MTIME,
+            verification: None,
+        }
     }
 }
 
@@ -48,9 +51,10 @@ impl BuildOptions {
         match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) => Self::with_source_date_epoch(Some(&v)),
             Err(std::env::VarError::NotPresent) => Self::with_source_date_epoch(None),
-            Err(std::env::VarError::NotUnicode(v)) => {
-                Err(ArchiveError::BadSourceDateEpoch { value: v.to_string_lossy().into_owned(), max: MAX_MTIME })
-            }
+            Err(std::env::VarError::NotUnicode(v)) => Err(ArchiveError::BadSourceDateEpoch {
+                value: v.to_string_lossy().into_owned(),
+                max: MAX_MTIME,
+            }),
         }
     }
 
@@ -62,9 +66,15 @@ impl BuildOptions {
                 .parse::<u64>()
                 .ok()
                 .filter(|t| *t <= MAX_MTIME)
-                .ok_or_else(|| ArchiveError::BadSourceDateEpoch { value: v.to_string(), max: MAX_MTIME })?,
+                .ok_or_else(|| ArchiveError::BadSourceDateEpoch {
+                    value: v.to_string(),
+                    max: MAX_MTIME,
+                })?,
         };
-        Ok(BuildOptions { mtime, verification: None })
+        Ok(BuildOptions {
+            mtime,
+            verification: None,
+        })
     }
 }
 
@@ -103,14 +113,21 @@ pub fn bundle_files(src_dir: &Path) -> Result<Vec<(String, PathBuf)>, ArchiveErr
     bundle_files_except(src_dir, None)
 }
 
-fn bundle_files_except(src_dir: &Path, skip: Option<&Path>) -> Result<Vec<(String, PathBuf)>, ArchiveError> {
+fn bundle_files_except(
+    src_dir: &Path,
+    skip: Option<&Path>,
+) -> Result<Vec<(String, PathBuf)>, ArchiveError> {
     let root = src_dir.canonicalize().map_err(ArchiveError::io(src_dir))?;
     let mut walker = ignore::WalkBuilder::new(&root);
     walker
         .standard_filters(false)
         .follow_links(false)
         .add_custom_ignore_filename(IGNORE_FILE)
-        .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) && is_vcs_dir(e.file_name())));
+        .filter_entry(|e| {
+            !(e.depth() > 0
+                && e.file_type().is_some_and(|t| t.is_dir())
+                && is_vcs_dir(e.file_name()))
+        });
     let mut out = Vec::new();
     for item in walker.build() {
         let entry = item.map_err(|e| walk_error(&root, e))?;
@@ -127,27 +144,38 @@ fn bundle_files_except(src_dir: &Path, skip: Option<&Path>) -> Result<Vec<(Strin
                 });
             }
         };
-        let Some(ft) = entry.file_type() else { continue };
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
         if ft.is_dir() {
             continue;
         }
         if ft.is_symlink() {
-            let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            let target = std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
             return Err(ArchiveError::Unpackable {
                 path: rel,
-                reason: format!("it is a symbolic link (to `{target}`); archives hold only regular files: copy the target or list it in {IGNORE_FILE}"),
+                reason: format!(
+                    "it is a symbolic link (to `{target}`); archives hold only regular files: copy the target or list it in {IGNORE_FILE}"
+                ),
             });
         }
         if !ft.is_file() {
             return Err(ArchiveError::Unpackable {
                 path: rel,
-                reason: format!("it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}"),
+                reason: format!(
+                    "it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}"
+                ),
             });
         }
         if is_generated(&rel) || skip.is_some_and(|s| s == path) {
             continue;
         }
-        check_entry_path(&rel).map_err(|reason| ArchiveError::Unpackable { path: rel.clone(), reason })?;
+        check_entry_path(&rel).map_err(|reason| ArchiveError::Unpackable {
+            path: rel.clone(),
+            reason,
+        })?;
         out.push((rel, path.to_path_buf()));
     }
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -172,7 +200,10 @@ fn is_vcs_dir(name: &std::ffi::OsStr) -> bool {
 
 /// True for files the builder generates, which are never taken from the source directory.
 fn is_generated(rel: &str) -> bool {
-    rel == SIGNATURE_FILE || (rel.starts_with(META_DIR) && rel.as_bytes().get(META_DIR.len()) == Some(&b'/') && rel != VERIFICATION_JSON)
+    rel == SIGNATURE_FILE
+        || (rel.starts_with(META_DIR)
+            && rel.as_bytes().get(META_DIR.len()) == Some(&b'/')
+            && rel != VERIFICATION_JSON)
 }
 
 fn rel_str(rel: &Path) -> Option<String> {
@@ -187,18 +218,31 @@ fn walk_error(root: &Path, e: ignore::Error) -> ArchiveError {
     fn find_path(e: &ignore::Error) -> Option<&Path> {
         match e {
             ignore::Error::WithPath { path, .. } => Some(path),
-            ignore::Error::WithLineNumber { err, .. } | ignore::Error::WithDepth { err, .. } => find_path(err),
+            ignore::Error::WithLineNumber { err, .. } | ignore::Error::WithDepth { err, .. } => {
+                find_path(err)
+            }
             ignore::Error::Partial(errs) => errs.first().and_then(find_path),
             _ => None,
         }
     }
-    let path = find_path(&e).map_or_else(|| root.display().to_string(), |p| crate::fsutil::rel_display(root, p));
-    ArchiveError::Unpackable { path, reason: e.to_string() }
+    let path = find_path(&e).map_or_else(
+        || root.display().to_string(),
+        |p| crate::fsutil::rel_display(root, p),
+    );
+    ArchiveError::Unpackable {
+        path,
+        reason: e.to_string(),
+    }
 }
 
 /// Builds the archive of the bundle in `src_dir` (whose parsed manifest is `manifest`) into the
 /// file `out`, written atomically. See `index-format.md`, section 5, for the layout.
-pub fn build_archive(src_dir: &Path, manifest: &Manifest, out: &Path, opts: &BuildOptions) -> Result<BuiltArchive, ArchiveError> {
+pub fn build_archive(
+    src_dir: &Path,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &BuildOptions,
+) -> Result<BuiltArchive, ArchiveError> {
     let out_abs = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -220,13 +264,22 @@ pub fn build_archive(src_dir: &Path, manifest: &Manifest, out: &Path, opts: &Bui
     check_named_paths_packed(manifest, &files)?;
 
     let mut manifest_json = serde_json::to_vec_pretty(&ResolvedManifest::new(manifest.clone()))
-        .map_err(|e| ArchiveError::Unpackable { path: MANIFEST_JSON.into(), reason: e.to_string() })?;
+        .map_err(|e| ArchiveError::Unpackable {
+            path: MANIFEST_JSON.into(),
+            reason: e.to_string(),
+        })?;
     manifest_json.push(b'\n');
 
     let mut failure: Option<ArchiveError> = None;
     let mut result: Option<(u64, usize, String, u64)> = None;
     let written = crate::fsutil::write_atomic_with(out, |file| {
-        match write_tar(file, &files, &manifest_json, verification.as_deref(), opts.mtime) {
+        match write_tar(
+            file,
+            &files,
+            &manifest_json,
+            verification.as_deref(),
+            opts.mtime,
+        ) {
             Ok(r) => {
                 result = Some(r);
                 Ok(())
@@ -242,27 +295,42 @@ pub fn build_archive(src_dir: &Path, manifest: &Manifest, out: &Path, opts: &Bui
     }
     written.map_err(ArchiveError::io(out))?;
     let (unpacked_size, entries, sha256, size) = result.expect("set when writing succeeded");
-    Ok(BuiltArchive { path: out.to_path_buf(), sha256, size, files: entries, unpacked_size })
+    Ok(BuiltArchive {
+        path: out.to_path_buf(),
+        sha256,
+        size,
+        files: entries,
+        unpacked_size,
+    })
 }
 
 /// Every path the manifest names must be in the archive (not left out by `.ratchetignore`).
-fn check_named_paths_packed(manifest: &Manifest, files: &[(String, PathBuf)]) -> Result<(), ArchiveError> {
+fn check_named_paths_packed(
+    manifest: &Manifest,
+    files: &[(String, PathBuf)],
+) -> Result<(), ArchiveError> {
     let packed = |rel: &str| {
         let rel = rel.trim_end_matches('/');
         let prefix = format!("{rel}/");
-        files.iter().any(|(f, _)| f == rel || f.starts_with(&prefix))
+        files
+            .iter()
+            .any(|(f, _)| f == rel || f.starts_with(&prefix))
     };
     if !packed(MANIFEST_FILE) {
         return Err(ArchiveError::Unpackable {
             path: MANIFEST_FILE.into(),
-            reason: format!("the manifest is missing or left out by {IGNORE_FILE}; every archive holds it"),
+            reason: format!(
+                "the manifest is missing or left out by {IGNORE_FILE}; every archive holds it"
+            ),
         });
     }
     for (field, rel) in manifest.named_paths() {
         if !packed(rel) {
             return Err(ArchiveError::Unpackable {
                 path: rel.to_string(),
-                reason: format!("{field} names it, but it is left out by {IGNORE_FILE} (or holds no file)"),
+                reason: format!(
+                    "{field} names it, but it is left out by {IGNORE_FILE} (or holds no file)"
+                ),
             });
         }
     }
@@ -277,13 +345,29 @@ fn write_tar(
     verification: Option<&[u8]>,
     mtime: u64,
 ) -> Result<(u64, usize, String, u64), ArchiveError> {
-    let out_err = |e: io::Error| ArchiveError::Io { path: PathBuf::from("(archive being written)"), source: e };
-    let hashed = HashingWriter { inner: file, hasher: Sha256::new(), count: 0 };
-    let gz = GzBuilder::new().mtime(0).operating_system(255).write(hashed, Compression::new(6));
-    let mut tar = tar::Builder::new(CountingWriter { inner: gz, count: 0 });
+    let out_err = |e: io::Error| ArchiveError::Io {
+        path: PathBuf::from("(archive being written)"),
+        source: e,
+    };
+    let hashed = HashingWriter {
+        inner: file,
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(hashed, Compression::new(6));
+    let mut tar = tar::Builder::new(CountingWriter {
+        inner: gz,
+        count: 0,
+    });
     let mut sums: Vec<(String, String)> = Vec::with_capacity(files.len() + 2);
     let mut entries = 0usize;
-    let mut add = |tar: &mut tar::Builder<_>, path: &str, data: &[u8], sums: Option<&mut Vec<(String, String)>>| {
+    let mut add = |tar: &mut tar::Builder<_>,
+                   path: &str,
+                   data: &[u8],
+                   sums: Option<&mut Vec<(String, String)>>| {
         if let Some(sums) = sums {
             sums.push((path.to_string(), to_hex(&Sha256::digest(data))));
         }
@@ -303,10 +387,20 @@ fn write_tar(
     let counting = tar.into_inner().map_err(out_err)?;
     let unpacked = counting.count;
     let hashed = counting.inner.finish().map_err(out_err)?;
-    Ok((unpacked, entries, to_hex(&hashed.hasher.finalize()), hashed.count))
+    Ok((
+        unpacked,
+        entries,
+        to_hex(&hashed.hasher.finalize()),
+        hashed.count,
+    ))
 }
 
-fn append_file<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8], mtime: u64) -> io::Result<()> {
+fn append_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+    mtime: u64,
+) -> io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(data.len() as u64);
@@ -361,9 +455,22 @@ mod tests {
 
     #[test]
     fn source_date_epoch_parsing() {
-        assert_eq!(BuildOptions::with_source_date_epoch(None).unwrap().mtime, DEFAULT_MTIME);
-        assert_eq!(BuildOptions::with_source_date_epoch(Some("")).unwrap().mtime, DEFAULT_MTIME);
-        assert_eq!(BuildOptions::with_source_date_epoch(Some("1700000000")).unwrap().mtime, 1_700_000_000);
+        assert_eq!(
+            BuildOptions::with_source_date_epoch(None).unwrap().mtime,
+            DEFAULT_MTIME
+        );
+        assert_eq!(
+            BuildOptions::with_source_date_epoch(Some(""))
+                .unwrap()
+                .mtime,
+            DEFAULT_MTIME
+        );
+        assert_eq!(
+            BuildOptions::with_source_date_epoch(Some("1700000000"))
+                .unwrap()
+                .mtime,
+            1_700_000_000
+        );
         assert!(BuildOptions::with_source_date_epoch(Some("yesterday")).is_err());
         assert!(BuildOptions::with_source_date_epoch(Some("-5")).is_err());
         assert!(BuildOptions::with_source_date_epoch(Some("99999999999999")).is_err());

@@ -16,7 +16,9 @@ mod build;
 mod paths;
 mod read;
 
-pub use build::{BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files};
+pub use build::{
+    BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
+};
 pub use paths::check_entry_path;
 pub use read::{BundleArchive, read_archive, read_archive_file};
 
@@ -45,7 +47,17 @@ pub const FILE_MODE: u32 = 0o644;
 pub const DIR_MODE: u32 = 0o755;
 
 /// Directories of version-control systems, never packed.
-pub const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", "CVS", ".jj", ".pijul", ".fslckout"];
+pub const VCS_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".bzr",
+    "_darcs",
+    "CVS",
+    ".jj",
+    ".pijul",
+    ".fslckout",
+];
 
 /// Bounds on what a reader accepts, so a hostile archive cannot exhaust memory or disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +73,11 @@ pub struct Limits {
 impl Default for Limits {
     /// 10 000 entries, 512 MiB unpacked, 256 MiB compressed.
     fn default() -> Self {
-        Limits { max_entries: 10_000, max_unpacked_bytes: 512 << 20, max_archive_bytes: 256 << 20 }
+        Limits {
+            max_entries: 10_000,
+            max_unpacked_bytes: 512 << 20,
+            max_archive_bytes: 256 << 20,
+        }
     }
 }
 
@@ -256,22 +272,44 @@ pub fn parse_checksum_list(bytes: &[u8]) -> Result<Vec<(String, String)>, Archiv
         return Err(bad(1, "the list is empty".into()));
     }
     let Some(body) = text.strip_suffix('\n') else {
-        return Err(bad(text.lines().count(), "the last line does not end with a newline".into()));
+        return Err(bad(
+            text.lines().count(),
+            "the last line does not end with a newline".into(),
+        ));
     };
     let mut out: Vec<(String, String)> = Vec::new();
     for (i, line) in body.split('\n').enumerate() {
         let n = i + 1;
-        let (hex, path) = line
-            .split_once("  ")
-            .ok_or_else(|| bad(n, format!("`{}` is not `<sha256>  <path>`", line.escape_debug())))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(bad(n, format!("`{}` is not 64 lowercase hexadecimal digits", hex.escape_debug())));
+        let (hex, path) = line.split_once("  ").ok_or_else(|| {
+            bad(
+                n,
+                format!("`{}` is not `<sha256>  <path>`", line.escape_debug()),
+            )
+        })?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad(
+                n,
+                format!(
+                    "`{}` is not 64 lowercase hexadecimal digits",
+                    hex.escape_debug()
+                ),
+            ));
         }
-        check_entry_path(path).map_err(|reason| bad(n, format!("path `{}`: {reason}", path.escape_debug())))?;
+        check_entry_path(path)
+            .map_err(|reason| bad(n, format!("path `{}`: {reason}", path.escape_debug())))?;
         if let Some((prev, _)) = out.last()
             && prev.as_bytes() >= path.as_bytes()
         {
-            return Err(bad(n, format!("`{path}` is out of order or listed twice (after `{prev}`); lines are sorted by path")));
+            return Err(bad(
+                n,
+                format!(
+                    "`{path}` is out of order or listed twice (after `{prev}`); lines are sorted by path"
+                ),
+            ));
         }
         out.push((path.to_string(), hex.to_string()));
     }
@@ -284,18 +322,27 @@ mod tests {
 
     #[test]
     fn hex_of_known_digest() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn checksum_list_round_trips_and_is_strict() {
-        let entries = vec![("b".to_string(), sha256_hex(b"b")), ("a/x".to_string(), sha256_hex(b"a"))];
+        let entries = vec![
+            ("b".to_string(), sha256_hex(b"b")),
+            ("a/x".to_string(), sha256_hex(b"a")),
+        ];
         let text = render_checksum_list(&entries);
         let parsed = parse_checksum_list(&text).unwrap();
         assert_eq!(parsed[0].0, "a/x");
         assert_eq!(parsed.len(), 2);
         let swapped = format!("{}  b\n{}  a/x\n", sha256_hex(b"b"), sha256_hex(b"a"));
-        assert!(matches!(parse_checksum_list(swapped.as_bytes()), Err(ArchiveError::BadChecksumList { line: 2, .. })));
+        assert!(matches!(
+            parse_checksum_list(swapped.as_bytes()),
+            Err(ArchiveError::BadChecksumList { line: 2, .. })
+        ));
         let upper = format!("{}  b\n", sha256_hex(b"b").to_uppercase());
         assert!(parse_checksum_list(upper.as_bytes()).is_err());
         let unsafe_path = format!("{}  ../b\n", sha256_hex(b"b"));

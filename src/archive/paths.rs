@@ -15,23 +15,36 @@ const NON_PORTABLE: &[char] = &['<', '>', ':', '"', '|', '?', '*', '\\'];
 pub fn check_entry_path(p: &str) -> Result<(), String> {
     crate::manifest::check_rel_path(p)?;
     if p.len() > MAX_PATH_LEN {
-        return Err(format!("path is {} bytes long; the maximum is {MAX_PATH_LEN}", p.len()));
+        return Err(format!(
+            "path is {} bytes long; the maximum is {MAX_PATH_LEN}",
+            p.len()
+        ));
     }
     if let Some(c) = p.chars().find(|c| c.is_control()) {
         return Err(format!("path contains the control character {c:?}"));
     }
     if let Some(c) = p.chars().find(|c| NON_PORTABLE.contains(c)) {
-        return Err(format!("path contains `{c}`, which Windows cannot store in a file name"));
+        return Err(format!(
+            "path contains `{c}`, which Windows cannot store in a file name"
+        ));
     }
     for comp in p.split('/') {
         match comp {
-            "" => return Err("path has an empty component (`//`, or a leading or trailing `/`)".into()),
+            "" => {
+                return Err(
+                    "path has an empty component (`//`, or a leading or trailing `/`)".into(),
+                );
+            }
             "." => return Err("path has a `.` component".into()),
             _ if comp.len() > MAX_COMPONENT_LEN => {
-                return Err(format!("component `{comp}` is longer than {MAX_COMPONENT_LEN} bytes"));
+                return Err(format!(
+                    "component `{comp}` is longer than {MAX_COMPONENT_LEN} bytes"
+                ));
             }
             _ if comp.ends_with([' ', '.']) => {
-                return Err(format!("component `{comp}` ends with a space or a dot, which Windows drops"));
+                return Err(format!(
+                    "component `{comp}` ends with a space or a dot, which Windows drops"
+                ));
             }
             _ => {}
         }
@@ -69,7 +82,11 @@ impl PathSet {
     pub(crate) fn add(&mut self, p: &str, is_dir: bool) -> Result<(), Clash> {
         let folded = fold(p);
         if let Some(first) = self.files.get(&folded) {
-            return Err(if is_dir { Clash::Conflict(first.clone()) } else { Clash::Duplicate(first.clone()) });
+            return Err(if is_dir {
+                Clash::Conflict(first.clone())
+            } else {
+                Clash::Duplicate(first.clone())
+            });
         }
         if let Some((first, explicit)) = self.dirs.get(&folded) {
             if !is_dir {
@@ -84,7 +101,9 @@ impl PathSet {
             if let Some(file) = self.files.get(&parent) {
                 return Err(Clash::Conflict(file.clone()));
             }
-            self.dirs.entry(parent).or_insert_with(|| (p[..i].to_string(), false));
+            self.dirs
+                .entry(parent)
+                .or_insert_with(|| (p[..i].to_string(), false));
         }
         if is_dir {
             self.dirs.insert(folded, (p.to_string(), true));
@@ -101,7 +120,13 @@ mod tests {
 
     #[test]
     fn accepts_normal_paths() {
-        for p in ["bundle.yaml", "tasks/add/main.js", ".bundle/manifest.json", "a b/c-d_e.f", "résumé.md"] {
+        for p in [
+            "bundle.yaml",
+            "tasks/add/main.js",
+            ".bundle/manifest.json",
+            "a b/c-d_e.f",
+            "résumé.md",
+        ] {
             assert!(check_entry_path(p).is_ok(), "{p}");
         }
     }
@@ -109,7 +134,19 @@ mod tests {
     #[test]
     fn refuses_unsafe_paths() {
         for p in [
-            "", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/./b", "a/", "C:/x", "a\\b", "a\nb", "a:b", "a/b.",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/./b",
+            "a/",
+            "C:/x",
+            "a\\b",
+            "a\nb",
+            "a:b",
+            "a/b.",
             "con\u{7f}",
         ] {
             assert!(check_entry_path(p).is_err(), "{p:?}");
@@ -126,7 +163,10 @@ mod tests {
         assert_eq!(s.add("a/b", true), Err(Clash::Duplicate("a/b".into())));
         assert_eq!(s.add("A/B/C", false), Err(Clash::Duplicate("a/b/c".into())));
         assert_eq!(s.add("a/b", false), Err(Clash::Conflict("a/b".into())));
-        assert_eq!(s.add("a/b/c/d", false), Err(Clash::Conflict("a/b/c".into())));
+        assert_eq!(
+            s.add("a/b/c/d", false),
+            Err(Clash::Conflict("a/b/c".into()))
+        );
         assert_eq!(s.add("a/b/c", true), Err(Clash::Conflict("a/b/c".into())));
         s.add("a/d", false).unwrap();
     }

@@ -3,8 +3,8 @@
 
 use super::paths::{Clash, PathSet, check_entry_path};
 use super::{
-    ArchiveError, CHECKSUM_FILE, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON, SIGNATURE_FILE, VERIFICATION_JSON,
-    parse_checksum_list, sha256_hex,
+    ArchiveError, CHECKSUM_FILE, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON, SIGNATURE_FILE,
+    VERIFICATION_JSON, parse_checksum_list, sha256_hex,
 };
 use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
 use std::cell::Cell;
@@ -31,14 +31,24 @@ pub struct BundleArchive {
 pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, ArchiveError> {
     let archive_over = Rc::new(Cell::new(false));
     let unpacked_over = Rc::new(Cell::new(false));
-    let compressed = BufReader::with_capacity(64 << 10, Limited::new(r, limits.max_archive_bytes, archive_over.clone()));
+    let compressed = BufReader::with_capacity(
+        64 << 10,
+        Limited::new(r, limits.max_archive_bytes, archive_over.clone()),
+    );
     let gz = flate2::bufread::GzDecoder::new(compressed);
-    let mut tar = tar::Archive::new(Limited::new(gz, limits.max_unpacked_bytes, unpacked_over.clone()));
+    let mut tar = tar::Archive::new(Limited::new(
+        gz,
+        limits.max_unpacked_bytes,
+        unpacked_over.clone(),
+    ));
 
     let mut last: Option<String> = None;
     let fail = |last: &Option<String>, e: io::Error| -> ArchiveError {
         if archive_over.get() {
-            ArchiveError::ArchiveTooLarge { name: "stream".into(), limit: limits.max_archive_bytes }
+            ArchiveError::ArchiveTooLarge {
+                name: "stream".into(),
+                limit: limits.max_archive_bytes,
+            }
         } else if unpacked_over.get() {
             ArchiveError::UnpackedTooLarge {
                 entry: last.clone().unwrap_or_else(|| "(first entry)".into()),
@@ -65,41 +75,74 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         let shown = String::from_utf8_lossy(&raw).into_owned();
         count += 1;
         if count > limits.max_entries {
-            return Err(ArchiveError::TooManyEntries { entry: shown, limit: limits.max_entries });
+            return Err(ArchiveError::TooManyEntries {
+                entry: shown,
+                limit: limits.max_entries,
+            });
         }
         let Ok(name) = String::from_utf8(raw) else {
-            return Err(ArchiveError::UnsafePath { entry: shown, reason: "the path is not valid UTF-8".into() });
+            return Err(ArchiveError::UnsafePath {
+                entry: shown,
+                reason: "the path is not valid UTF-8".into(),
+            });
         };
         let kind = entry.header().entry_type();
         let is_dir = match kind {
             tar::EntryType::Regular => false,
             tar::EntryType::Directory => true,
             other => {
-                let link = entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
-                return Err(ArchiveError::ForbiddenEntryType { entry: name, kind: describe(other, link) });
+                let link = entry
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                return Err(ArchiveError::ForbiddenEntryType {
+                    entry: name,
+                    kind: describe(other, link),
+                });
             }
         };
-        let path = if is_dir { name.strip_suffix('/').unwrap_or(&name) } else { name.as_str() };
-        check_entry_path(path).map_err(|reason| ArchiveError::UnsafePath { entry: name.clone(), reason })?;
+        let path = if is_dir {
+            name.strip_suffix('/').unwrap_or(&name)
+        } else {
+            name.as_str()
+        };
+        check_entry_path(path).map_err(|reason| ArchiveError::UnsafePath {
+            entry: name.clone(),
+            reason,
+        })?;
         seen.add(path, is_dir).map_err(|clash| match clash {
-            Clash::Duplicate(first) => ArchiveError::DuplicateEntry { entry: name.clone(), first },
-            Clash::Conflict(prefix) => ArchiveError::PathConflict { entry: name.clone(), prefix },
+            Clash::Duplicate(first) => ArchiveError::DuplicateEntry {
+                entry: name.clone(),
+                first,
+            },
+            Clash::Conflict(prefix) => ArchiveError::PathConflict {
+                entry: name.clone(),
+                prefix,
+            },
         })?;
         let size = entry.size();
         if size > limits.max_unpacked_bytes {
-            return Err(ArchiveError::UnpackedTooLarge { entry: name, limit: limits.max_unpacked_bytes });
+            return Err(ArchiveError::UnpackedTooLarge {
+                entry: name,
+                limit: limits.max_unpacked_bytes,
+            });
         }
         last = Some(name.clone());
         if is_dir {
             if size != 0 {
-                return Err(ArchiveError::Malformed { where_: format!("at entry `{name}`"), reason: "a directory entry has content".into() });
+                return Err(ArchiveError::Malformed {
+                    where_: format!("at entry `{name}`"),
+                    reason: "a directory entry has content".into(),
+                });
             }
             continue;
         }
         let mut data = Vec::with_capacity(size.min(16 << 20) as usize);
         entry.read_to_end(&mut data).map_err(|e| fail(&last, e))?;
         if data.len() as u64 != size {
-            return Err(ArchiveError::Malformed { where_: format!("at entry `{name}`"), reason: "the entry is truncated".into() });
+            return Err(ArchiveError::Malformed {
+                where_: format!("at entry `{name}`"),
+                reason: "the entry is truncated".into(),
+            });
         }
         files.insert(path.to_string(), data);
     }
@@ -114,13 +157,17 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
             break;
         }
         if buf[..n].iter().any(|b| *b != 0) {
-            return Err(ArchiveError::TrailingData { what: "after the end of the tar archive" });
+            return Err(ArchiveError::TrailingData {
+                what: "after the end of the tar archive",
+            });
         }
     }
     let mut compressed = rest.inner.into_inner();
     let leftover = compressed.fill_buf().map_err(|e| fail(&last, e))?;
     if !leftover.is_empty() {
-        return Err(ArchiveError::TrailingData { what: "after the end of the gzip stream" });
+        return Err(ArchiveError::TrailingData {
+            what: "after the end of the gzip stream",
+        });
     }
 
     verify(files)
@@ -151,8 +198,14 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         reason: "every archive carries the checksum list of its files",
     })?;
     let parsed = parse_checksum_list(list)?;
-    if let Some(line) = parsed.iter().position(|(p, _)| p == CHECKSUM_FILE || p == SIGNATURE_FILE) {
-        return Err(ArchiveError::BadChecksumList { line: line + 1, reason: format!("`{}` must not be listed", parsed[line].0) });
+    if let Some(line) = parsed
+        .iter()
+        .position(|(p, _)| p == CHECKSUM_FILE || p == SIGNATURE_FILE)
+    {
+        return Err(ArchiveError::BadChecksumList {
+            line: line + 1,
+            reason: format!("`{}` must not be listed", parsed[line].0),
+        });
     }
     let listed: HashMap<String, String> = parsed.into_iter().collect();
     for (path, data) in &files {
@@ -160,31 +213,48 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
             continue;
         }
         let Some(expected) = listed.get(path) else {
-            return Err(ArchiveError::NotListed { entry: path.clone() });
+            return Err(ArchiveError::NotListed {
+                entry: path.clone(),
+            });
         };
         let actual = sha256_hex(data);
         if &actual != expected {
-            return Err(ArchiveError::ChecksumMismatch { entry: path.clone(), expected: expected.clone(), actual });
+            return Err(ArchiveError::ChecksumMismatch {
+                entry: path.clone(),
+                expected: expected.clone(),
+                actual,
+            });
         }
     }
     let mut missing: Vec<&String> = listed.keys().filter(|p| !files.contains_key(*p)).collect();
     missing.sort();
     if let Some(p) = missing.first() {
-        return Err(ArchiveError::MissingEntry { entry: (*p).clone(), reason: "it is listed in .bundle/checksum.sha256" });
+        return Err(ArchiveError::MissingEntry {
+            entry: (*p).clone(),
+            reason: "it is listed in .bundle/checksum.sha256",
+        });
     }
 
-    let manifest = parse_resolved_manifest(files.get(MANIFEST_JSON).ok_or(ArchiveError::MissingEntry {
-        entry: MANIFEST_JSON.into(),
-        reason: "every archive carries its resolved manifest",
-    })?)?;
+    let manifest =
+        parse_resolved_manifest(files.get(MANIFEST_JSON).ok_or(ArchiveError::MissingEntry {
+            entry: MANIFEST_JSON.into(),
+            reason: "every archive carries its resolved manifest",
+        })?)?;
     let yaml = files.get(MANIFEST_FILE).ok_or(ArchiveError::MissingEntry {
         entry: MANIFEST_FILE.into(),
         reason: "every archive carries the bundle's manifest",
     })?;
-    let bad_yaml = |reason: String| ArchiveError::BadManifest { entry: MANIFEST_FILE.into(), reason };
+    let bad_yaml = |reason: String| ArchiveError::BadManifest {
+        entry: MANIFEST_FILE.into(),
+        reason,
+    };
     let text = std::str::from_utf8(yaml).map_err(|e| bad_yaml(format!("not UTF-8: {e}")))?;
     let source = crate::manifest::parse_manifest(text, MANIFEST_FILE).map_err(|diags| {
-        bad_yaml(diags.first().map_or_else(|| "invalid manifest".into(), ToString::to_string))
+        bad_yaml(
+            diags
+                .first()
+                .map_or_else(|| "invalid manifest".into(), ToString::to_string),
+        )
     })?;
     if source.id != manifest.bundle.id || source.version != manifest.bundle.version {
         return Err(ArchiveError::BadManifest {
@@ -196,14 +266,25 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         });
     }
     let signature = files.get(SIGNATURE_FILE).cloned();
-    Ok(BundleArchive { manifest, files, signature })
+    Ok(BundleArchive {
+        manifest,
+        files,
+        signature,
+    })
 }
 
 /// Parses `.bundle/manifest.json`: a supported `format_version`, a valid manifest, safe paths.
 pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
-    let bad = |reason: String| ArchiveError::BadManifest { entry: MANIFEST_JSON.into(), reason };
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-    match value.get("format_version").and_then(serde_json::Value::as_u64) {
+    let bad = |reason: String| ArchiveError::BadManifest {
+        entry: MANIFEST_JSON.into(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    match value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+    {
         Some(v) if v == u64::from(RESOLVED_MANIFEST_FORMAT) => {}
         Some(v) => {
             return Err(bad(format!(
@@ -224,7 +305,10 @@ pub fn read_archive_file(path: &Path, limits: &Limits) -> Result<BundleArchive, 
     let file = std::fs::File::open(path).map_err(ArchiveError::io(path))?;
     let len = file.metadata().map_err(ArchiveError::io(path))?.len();
     if len > limits.max_archive_bytes {
-        return Err(ArchiveError::ArchiveTooLarge { name: path.display().to_string(), limit: limits.max_archive_bytes });
+        return Err(ArchiveError::ArchiveTooLarge {
+            name: path.display().to_string(),
+            limit: limits.max_archive_bytes,
+        });
     }
     read_archive(file, limits)
 }
@@ -250,26 +334,41 @@ impl BundleArchive {
     /// does not exist or is complete. `dest` must not exist.
     pub fn extract_to(&self, dest: &Path) -> Result<(), ArchiveError> {
         if dest.symlink_metadata().is_ok() {
-            return Err(ArchiveError::DestinationExists { path: dest.to_path_buf() });
+            return Err(ArchiveError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
         }
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(ArchiveError::io(&parent))?;
-        let tmp = tempfile::Builder::new().prefix(".tmp-extract-").tempdir_in(&parent).map_err(ArchiveError::io(&parent))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-extract-")
+            .tempdir_in(&parent)
+            .map_err(ArchiveError::io(&parent))?;
         set_mode(tmp.path(), DIR_MODE)?;
         for (rel, data) in &self.files {
             // `files` is public: check again rather than trust whoever filled it.
-            check_entry_path(rel).map_err(|reason| ArchiveError::UnsafePath { entry: rel.clone(), reason })?;
+            check_entry_path(rel).map_err(|reason| ArchiveError::UnsafePath {
+                entry: rel.clone(),
+                reason,
+            })?;
             let mut target = tmp.path().to_path_buf();
             let parts: Vec<&str> = rel.split('/').collect();
             for dir in &parts[..parts.len() - 1] {
                 target.push(dir);
                 match std::fs::create_dir(&target) {
                     Ok(()) => set_mode(&target, DIR_MODE)?,
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {}
-                    Err(e) => return Err(ArchiveError::Io { path: target, source: e }),
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists
+                            && target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {}
+                    Err(e) => {
+                        return Err(ArchiveError::Io {
+                            path: target,
+                            source: e,
+                        });
+                    }
                 }
             }
             target.push(parts[parts.len() - 1]);
@@ -278,11 +377,16 @@ impl BundleArchive {
         let kept = tmp.keep();
         if dest.symlink_metadata().is_ok() {
             let _ = std::fs::remove_dir_all(&kept);
-            return Err(ArchiveError::DestinationExists { path: dest.to_path_buf() });
+            return Err(ArchiveError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
         }
         std::fs::rename(&kept, dest).map_err(|e| {
             let _ = std::fs::remove_dir_all(&kept);
-            ArchiveError::Io { path: dest.to_path_buf(), source: e }
+            ArchiveError::Io {
+                path: dest.to_path_buf(),
+                source: e,
+            }
         })
     }
 }
@@ -290,7 +394,11 @@ impl BundleArchive {
 /// Creates `path`, which must not exist (so no collision on any file system overwrites a file).
 fn write_new_file(path: &Path, data: &[u8]) -> Result<(), ArchiveError> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(ArchiveError::io(path))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(ArchiveError::io(path))?;
     f.write_all(data).map_err(ArchiveError::io(path))?;
     f.sync_all().map_err(ArchiveError::io(path))?;
     drop(f);
@@ -300,7 +408,8 @@ fn write_new_file(path: &Path, data: &[u8]) -> Result<(), ArchiveError> {
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> Result<(), ArchiveError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(ArchiveError::io(path))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(ArchiveError::io(path))
 }
 
 #[cfg(not(unix))]
@@ -317,7 +426,11 @@ struct Limited<R> {
 
 impl<R> Limited<R> {
     fn new(inner: R, limit: u64, over: Rc<Cell<bool>>) -> Self {
-        Limited { inner, left: limit, over }
+        Limited {
+            inner,
+            left: limit,
+            over,
+        }
     }
 }
 
@@ -327,7 +440,9 @@ impl<R: Read> Read for Limited<R> {
             return Ok(0);
         }
         // Ask for one byte more than allowed, to tell "exactly at the limit" from "over it".
-        let want = buf.len().min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.left {
             self.over.set(true);
