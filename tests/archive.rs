@@ -916,6 +916,19 @@ fn refuses_bad_manifests() {
     v["bundle"]["readme"] = "../../etc/passwd".into();
     assert_refused(with_manifest(v), MANIFEST_JSON, "bundle.readme");
 
+    // A huge manifest is not parsed at all.
+    let mut entries = valid_entries();
+    let yaml = entries
+        .iter_mut()
+        .find(|e| e.name == b"bundle.yaml")
+        .unwrap();
+    yaml.data.extend(b"# padding\n".repeat(200_000));
+    assert_refused(
+        read(&relist(entries)),
+        "bundle.yaml",
+        "a manifest may have at most 1048576",
+    );
+
     let mut entries = valid_entries();
     entries.retain(|e| e.name != MANIFEST_JSON.as_bytes());
     assert_refused(read(&relist(entries)), MANIFEST_JSON, "missing");

@@ -20,7 +20,7 @@ pub use build::{
     BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
 };
 pub use paths::check_entry_path;
-pub use read::{BundleArchive, read_archive, read_archive_file};
+pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};
 
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;

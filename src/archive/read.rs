@@ -248,6 +248,9 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         entry: MANIFEST_FILE.into(),
         reason,
     };
+    if yaml.len() > MAX_MANIFEST_BYTES {
+        return Err(bad_yaml(too_big(yaml.len())));
+    }
     let text = std::str::from_utf8(yaml).map_err(|e| bad_yaml(format!("not UTF-8: {e}")))?;
     let source = crate::manifest::parse_manifest(text, MANIFEST_FILE).map_err(|diags| {
         bad_yaml(
@@ -273,12 +276,22 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     })
 }
 
+/// Largest `bundle.yaml` or `.bundle/manifest.json` a reader parses (1 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
+fn too_big(len: usize) -> String {
+    format!("is {len} bytes; a manifest may have at most {MAX_MANIFEST_BYTES}")
+}
+
 /// Parses `.bundle/manifest.json`: a supported `format_version`, a valid manifest, safe paths.
 pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
     let bad = |reason: String| ArchiveError::BadManifest {
         entry: MANIFEST_JSON.into(),
         reason,
     };
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(bad(too_big(bytes.len())));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
     match value
