@@ -50,6 +50,8 @@ pub enum BundleCommand {
 
 pub fn run(cmd: BundleCommand) -> CliResult {
     match cmd {
+        BundleCommand::Build { dir, out } => build(dir.unwrap_or_else(|| PathBuf::from(".")), out),
+        BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let files = ratchet::scaffold::init_bundle(&dir, id.as_deref())?;
@@ -85,8 +87,6 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 ExitCode::FAILURE
             })
         }
-        BundleCommand::Build { dir, out } => build(dir.unwrap_or_else(|| PathBuf::from(".")), out),
-        BundleCommand::Inspect { file, format } => inspect(&file, format),
     }
 }
 
