@@ -5,6 +5,7 @@
 //! a task directory holds ([`task`]) and reports problems as [`diagnostic::Diagnostic`]s. Each
 //! concept lives in the module that carries its name.
 
+pub mod archive;
 pub mod diagnostic;
 pub mod fsutil;
 pub mod manifest;
