@@ -7,6 +7,7 @@
 
 pub mod diagnostic;
 pub mod fsutil;
+pub mod index;
 pub mod manifest;
 pub mod paths;
 pub mod scaffold;
