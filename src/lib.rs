@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod paths;
+pub mod resolver;
 pub mod scaffold;
 pub mod task;
 pub mod validate;

@@ -32,8 +32,15 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let files = ratchet::scaffold::init_bundle(&dir, id.as_deref())?;
-            println!("Created bundle in {} ({} files)", dir.display(), files.len());
-            println!("Next: ratchet bundle validate {0} && ratchet bundle build {0}", dir.display());
+            println!(
+                "Created bundle in {} ({} files)",
+                dir.display(),
+                files.len()
+            );
+            println!(
+                "Next: ratchet bundle validate {0} && ratchet bundle build {0}",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         BundleCommand::Validate { dir, format } => {
@@ -51,7 +58,11 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 }
                 Format::Text => print_report(&report.diagnostics, report.manifest.as_ref(), valid),
             }
-            Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
