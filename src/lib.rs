@@ -5,11 +5,13 @@
 //! a task directory holds ([`task`]) and reports problems as [`diagnostic::Diagnostic`]s. Each
 //! concept lives in the module that carries its name.
 
+pub mod archive;
 pub mod diagnostic;
 pub mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod paths;
+pub mod publish;
 pub mod resolver;
 pub mod scaffold;
 pub mod task;

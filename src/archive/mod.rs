@@ -1,0 +1,353 @@
+//! The bundle archive, `.rbundle`: a reproducible gzip-compressed tar, read as hostile input.
+//!
+//! Archives are how bundles travel: `ratchet bundle build` writes one from a bundle directory,
+//! registries store them, clients download and unpack them. This module owns the format
+//! (normative text: `index-format.md`, section 5):
+//!
+//! - [`build_archive`] writes the bundle's files (honouring `.ratchetignore`, leaving out VCS
+//!   directories) plus the generated `.bundle/manifest.json` and `.bundle/checksum.sha256`, with
+//!   every varying detail normalised (entry order, times, owners, modes, gzip header), so the
+//!   same sources give byte-identical archives on any machine.
+//! - [`read_archive`] reads an archive from untrusted bytes entirely in memory, enforcing
+//!   [`Limits`] and rejecting every unsafe or unlisted entry before anything touches the disk;
+//!   [`BundleArchive::extract_to`] then writes the verified files into a fresh directory.
+
+mod build;
+mod paths;
+mod read;
+
+pub use build::{
+    BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
+};
+pub use paths::check_entry_path;
+pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};
+
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// File extension of bundle archives (without the dot).
+pub const ARCHIVE_EXT: &str = "rbundle";
+
+/// Directory holding the generated metadata inside an archive.
+pub const META_DIR: &str = ".bundle";
+/// The resolved manifest, JSON ([`crate::manifest::ResolvedManifest`]).
+pub const MANIFEST_JSON: &str = ".bundle/manifest.json";
+/// SHA-256 of every other entry, in `sha256sum` format.
+pub const CHECKSUM_FILE: &str = ".bundle/checksum.sha256";
+/// Test results written by `ratchet bundle test`.
+pub const VERIFICATION_JSON: &str = ".bundle/verification.json";
+/// The author's signature over the checksum list; not itself listed in the checksum list.
+pub const SIGNATURE_FILE: &str = "bundle.sig";
+/// The ignore file read in every directory of a bundle (gitignore syntax).
+pub const IGNORE_FILE: &str = ".ratchetignore";
+
+/// Mode of every regular file in an archive and of every extracted file.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of every directory in an archive and of every extracted directory.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Directories of version-control systems, never packed.
+pub const VCS_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".bzr",
+    "_darcs",
+    "CVS",
+    ".jj",
+    ".pijul",
+    ".fslckout",
+];
+
+/// Bounds on what a reader accepts, so a hostile archive cannot exhaust memory or disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most tar entries (files and directories) accepted.
+    pub max_entries: usize,
+    /// Most bytes of decompressed tar stream accepted (headers and padding included).
+    pub max_unpacked_bytes: u64,
+    /// Most bytes of compressed archive accepted.
+    pub max_archive_bytes: u64,
+}
+
+impl Default for Limits {
+    /// 10 000 entries, 512 MiB unpacked, 256 MiB compressed.
+    fn default() -> Self {
+        Limits {
+            max_entries: 10_000,
+            max_unpacked_bytes: 512 << 20,
+            max_archive_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Everything that can go wrong building or reading an archive. Each variant names the file or
+/// archive entry concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file in the bundle directory cannot be packed (symbolic link, device, bad name...).
+    #[error("cannot pack `{path}`: {reason}")]
+    Unpackable {
+        /// Path relative to the bundle root.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// `SOURCE_DATE_EPOCH` is set but is not a usable time stamp.
+    #[error("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds since 1970 (0 to {max})")]
+    BadSourceDateEpoch {
+        /// The variable's value.
+        value: String,
+        /// Largest value accepted.
+        max: u64,
+    },
+    /// The archive is not a well-formed gzip-compressed tar.
+    #[error("archive is corrupt {where_}: {reason}")]
+    Malformed {
+        /// Where: `at the start`, `after entry `x``, ...
+        where_: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Bytes follow the end of the gzip stream or the end of the tar archive.
+    #[error("archive has data after its end ({what}); refusing it")]
+    TrailingData {
+        /// Which end.
+        what: &'static str,
+    },
+    /// The compressed archive is larger than [`Limits::max_archive_bytes`].
+    #[error("archive {name} is larger than the limit of {limit} bytes")]
+    ArchiveTooLarge {
+        /// The file, or `stream`.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The decompressed content would exceed [`Limits::max_unpacked_bytes`] (gzip bomb).
+    #[error("entry `{entry}`: decompressed archive exceeds the limit of {limit} bytes")]
+    UnpackedTooLarge {
+        /// The entry being read when the limit was reached.
+        entry: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// More entries than [`Limits::max_entries`].
+    #[error("entry `{entry}`: archive has more than {limit} entries")]
+    TooManyEntries {
+        /// The first entry over the limit.
+        entry: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// An entry's path is absolute, has `..`, is not UTF-8, or is otherwise unsafe.
+    #[error("entry `{entry}`: unsafe path: {reason}")]
+    UnsafePath {
+        /// The path as found (lossily decoded).
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry is not a regular file or directory (symbolic link, hard link, device, FIFO...).
+    #[error("entry `{entry}`: {kind} entries are not allowed in a bundle archive")]
+    ForbiddenEntryType {
+        /// The entry.
+        entry: String,
+        /// What it is (`symbolic link to /etc/passwd`, `character device`, ...).
+        kind: String,
+    },
+    /// The same path twice (compared case-insensitively, as some file systems do).
+    #[error("entry `{entry}`: duplicate of entry `{first}`")]
+    DuplicateEntry {
+        /// The second occurrence.
+        entry: String,
+        /// The first one.
+        first: String,
+    },
+    /// A path is used both as a file and as a directory.
+    #[error("entry `{entry}`: `{prefix}` is both a file and a directory")]
+    PathConflict {
+        /// The entry.
+        entry: String,
+        /// The conflicting path.
+        prefix: String,
+    },
+    /// A required metadata entry is missing, or a listed file is absent.
+    #[error("entry `{entry}` is missing: {reason}")]
+    MissingEntry {
+        /// The entry.
+        entry: String,
+        /// Why it was expected.
+        reason: &'static str,
+    },
+    /// A file entry is not listed in `.bundle/checksum.sha256`.
+    #[error("entry `{entry}` is not listed in .bundle/checksum.sha256")]
+    NotListed {
+        /// The entry.
+        entry: String,
+    },
+    /// A file's SHA-256 differs from the one listed.
+    #[error("entry `{entry}`: SHA-256 is {actual}, but .bundle/checksum.sha256 says {expected}")]
+    ChecksumMismatch {
+        /// The entry.
+        entry: String,
+        /// Listed hash.
+        expected: String,
+        /// Hash of the content.
+        actual: String,
+    },
+    /// `.bundle/checksum.sha256` is not in the required format.
+    #[error(".bundle/checksum.sha256:{line}: {reason}")]
+    BadChecksumList {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `.bundle/manifest.json` (or `bundle.yaml`) is invalid or disagrees with the rest.
+    #[error("entry `{entry}`: {reason}")]
+    BadManifest {
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The extraction destination already exists.
+    #[error("{}: already exists; extract into a new directory", path.display())]
+    DestinationExists {
+        /// The destination.
+        path: PathBuf,
+    },
+}
+
+impl ArchiveError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ArchiveError {
+        let path = path.into();
+        move |source| ArchiveError::Io { path, source }
+    }
+}
+
+/// Lowercase hexadecimal SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Renders a checksum list: one `<hex>  <path>\n` line per entry, sorted by path bytes.
+pub fn render_checksum_list(entries: &[(String, String)]) -> Vec<u8> {
+    let mut sorted: Vec<&(String, String)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::with_capacity(sorted.len() * 80);
+    for (path, hex) in sorted {
+        out.extend_from_slice(hex.as_bytes());
+        out.extend_from_slice(b"  ");
+        out.extend_from_slice(path.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Parses a checksum list strictly: `<64 lowercase hex>  <path>` lines, each ending in `\n`,
+/// paths valid entry paths, in strictly increasing byte order. Returns (path, hex) pairs.
+pub fn parse_checksum_list(bytes: &[u8]) -> Result<Vec<(String, String)>, ArchiveError> {
+    let bad = |line: usize, reason: String| ArchiveError::BadChecksumList { line, reason };
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(1, format!("not UTF-8: {e}")))?;
+    if text.is_empty() {
+        return Err(bad(1, "the list is empty".into()));
+    }
+    let Some(body) = text.strip_suffix('\n') else {
+        return Err(bad(
+            text.lines().count(),
+            "the last line does not end with a newline".into(),
+        ));
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, line) in body.split('\n').enumerate() {
+        let n = i + 1;
+        let (hex, path) = line.split_once("  ").ok_or_else(|| {
+            bad(
+                n,
+                format!("`{}` is not `<sha256>  <path>`", line.escape_debug()),
+            )
+        })?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad(
+                n,
+                format!(
+                    "`{}` is not 64 lowercase hexadecimal digits",
+                    hex.escape_debug()
+                ),
+            ));
+        }
+        check_entry_path(path)
+            .map_err(|reason| bad(n, format!("path `{}`: {reason}", path.escape_debug())))?;
+        if let Some((prev, _)) = out.last()
+            && prev.as_bytes() >= path.as_bytes()
+        {
+            return Err(bad(
+                n,
+                format!(
+                    "`{path}` is out of order or listed twice (after `{prev}`); lines are sorted by path"
+                ),
+            ));
+        }
+        out.push((path.to_string(), hex.to_string()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_of_known_digest() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn checksum_list_round_trips_and_is_strict() {
+        let entries = vec![
+            ("b".to_string(), sha256_hex(b"b")),
+            ("a/x".to_string(), sha256_hex(b"a")),
+        ];
+        let text = render_checksum_list(&entries);
+        let parsed = parse_checksum_list(&text).unwrap();
+        assert_eq!(parsed[0].0, "a/x");
+        assert_eq!(parsed.len(), 2);
+        let swapped = format!("{}  b\n{}  a/x\n", sha256_hex(b"b"), sha256_hex(b"a"));
+        assert!(matches!(
+            parse_checksum_list(swapped.as_bytes()),
+            Err(ArchiveError::BadChecksumList { line: 2, .. })
+        ));
+        let upper = format!("{}  b\n", sha256_hex(b"b").to_uppercase());
+        assert!(parse_checksum_list(upper.as_bytes()).is_err());
+        let unsafe_path = format!("{}  ../b\n", sha256_hex(b"b"));
+        assert!(parse_checksum_list(unsafe_path.as_bytes()).is_err());
+        let no_newline = format!("{}  b", sha256_hex(b"b"));
+        assert!(parse_checksum_list(no_newline.as_bytes()).is_err());
+    }
+}

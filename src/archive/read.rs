@@ -1,0 +1,467 @@
+//! Reading an archive from untrusted bytes: everything is checked in memory, under limits,
+//! before a single file is written.
+
+use super::paths::{Clash, PathSet, check_entry_path};
+use super::{
+    ArchiveError, CHECKSUM_FILE, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON, SIGNATURE_FILE,
+    VERIFICATION_JSON, parse_checksum_list, sha256_hex,
+};
+use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// A fully verified archive, held in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleArchive {
+    /// `.bundle/manifest.json`.
+    pub manifest: ResolvedManifest,
+    /// Every regular file, keyed by its `/`-separated path: the bundle's files, the `.bundle/`
+    /// metadata and `bundle.sig` when present.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// `bundle.sig`, when present (not covered by the checksum list: it signs it).
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Reads and fully verifies an archive without touching the disk: the limits, entry types and
+/// paths, duplicates, the checksum of every file against `.bundle/checksum.sha256` (which must
+/// list every file but itself and `bundle.sig`), and `.bundle/manifest.json`.
+pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, ArchiveError> {
+    let archive_over = Rc::new(Cell::new(false));
+    let unpacked_over = Rc::new(Cell::new(false));
+    let compressed = BufReader::with_capacity(
+        64 << 10,
+        Limited::new(r, limits.max_archive_bytes, archive_over.clone()),
+    );
+    let gz = flate2::bufread::GzDecoder::new(compressed);
+    let mut tar = tar::Archive::new(Limited::new(
+        gz,
+        limits.max_unpacked_bytes,
+        unpacked_over.clone(),
+    ));
+
+    let mut last: Option<String> = None;
+    let fail = |last: &Option<String>, e: io::Error| -> ArchiveError {
+        if archive_over.get() {
+            ArchiveError::ArchiveTooLarge {
+                name: "stream".into(),
+                limit: limits.max_archive_bytes,
+            }
+        } else if unpacked_over.get() {
+            ArchiveError::UnpackedTooLarge {
+                entry: last.clone().unwrap_or_else(|| "(first entry)".into()),
+                limit: limits.max_unpacked_bytes,
+            }
+        } else {
+            ArchiveError::Malformed {
+                where_: match last {
+                    Some(name) => format!("after entry `{name}`"),
+                    None => "at the start".into(),
+                },
+                reason: e.to_string(),
+            }
+        }
+    };
+
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut seen = PathSet::default();
+    let mut count = 0usize;
+    let entries = tar.entries().map_err(|e| fail(&last, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| fail(&last, e))?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        count += 1;
+        if count > limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                entry: shown,
+                limit: limits.max_entries,
+            });
+        }
+        let Ok(name) = String::from_utf8(raw) else {
+            return Err(ArchiveError::UnsafePath {
+                entry: shown,
+                reason: "the path is not valid UTF-8".into(),
+            });
+        };
+        let kind = entry.header().entry_type();
+        let is_dir = match kind {
+            tar::EntryType::Regular => false,
+            tar::EntryType::Directory => true,
+            other => {
+                let link = entry
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                return Err(ArchiveError::ForbiddenEntryType {
+                    entry: name,
+                    kind: describe(other, link),
+                });
+            }
+        };
+        let path = if is_dir {
+            name.strip_suffix('/').unwrap_or(&name)
+        } else {
+            name.as_str()
+        };
+        check_entry_path(path).map_err(|reason| ArchiveError::UnsafePath {
+            entry: name.clone(),
+            reason,
+        })?;
+        seen.add(path, is_dir).map_err(|clash| match clash {
+            Clash::Duplicate(first) => ArchiveError::DuplicateEntry {
+                entry: name.clone(),
+                first,
+            },
+            Clash::Conflict(prefix) => ArchiveError::PathConflict {
+                entry: name.clone(),
+                prefix,
+            },
+        })?;
+        let size = entry.size();
+        if size > limits.max_unpacked_bytes {
+            return Err(ArchiveError::UnpackedTooLarge {
+                entry: name,
+                limit: limits.max_unpacked_bytes,
+            });
+        }
+        last = Some(name.clone());
+        if is_dir {
+            if size != 0 {
+                return Err(ArchiveError::Malformed {
+                    where_: format!("at entry `{name}`"),
+                    reason: "a directory entry has content".into(),
+                });
+            }
+            continue;
+        }
+        let mut data = Vec::with_capacity(size.min(16 << 20) as usize);
+        entry.read_to_end(&mut data).map_err(|e| fail(&last, e))?;
+        if data.len() as u64 != size {
+            return Err(ArchiveError::Malformed {
+                where_: format!("at entry `{name}`"),
+                reason: "the entry is truncated".into(),
+            });
+        }
+        files.insert(path.to_string(), data);
+    }
+
+    // After the end-of-archive marker: only zero padding, then the end of the gzip stream (which
+    // checks its CRC), then nothing.
+    let mut rest = tar.into_inner();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = rest.read(&mut buf).map_err(|e| fail(&last, e))?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Err(ArchiveError::TrailingData {
+                what: "after the end of the tar archive",
+            });
+        }
+    }
+    let mut compressed = rest.inner.into_inner();
+    let leftover = compressed.fill_buf().map_err(|e| fail(&last, e))?;
+    if !leftover.is_empty() {
+        return Err(ArchiveError::TrailingData {
+            what: "after the end of the gzip stream",
+        });
+    }
+
+    verify(files)
+}
+
+fn describe(kind: tar::EntryType, link: Option<String>) -> String {
+    let to = |what: &str| match &link {
+        Some(l) => format!("{what} (to `{l}`)"),
+        None => what.to_string(),
+    };
+    match kind {
+        tar::EntryType::Symlink => to("symbolic link"),
+        tar::EntryType::Link => to("hard link"),
+        tar::EntryType::Char => "character device".into(),
+        tar::EntryType::Block => "block device".into(),
+        tar::EntryType::Fifo => "FIFO".into(),
+        tar::EntryType::Continuous => "contiguous file".into(),
+        tar::EntryType::GNUSparse => "GNU sparse file".into(),
+        tar::EntryType::XGlobalHeader => "PAX global header".into(),
+        other => format!("type `{}`", other.as_byte().escape_ascii()),
+    }
+}
+
+/// Checks the checksum list and the manifest.
+fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveError> {
+    let list = files.get(CHECKSUM_FILE).ok_or(ArchiveError::MissingEntry {
+        entry: CHECKSUM_FILE.into(),
+        reason: "every archive carries the checksum list of its files",
+    })?;
+    let parsed = parse_checksum_list(list)?;
+    if let Some(line) = parsed
+        .iter()
+        .position(|(p, _)| p == CHECKSUM_FILE || p == SIGNATURE_FILE)
+    {
+        return Err(ArchiveError::BadChecksumList {
+            line: line + 1,
+            reason: format!("`{}` must not be listed", parsed[line].0),
+        });
+    }
+    let listed: HashMap<String, String> = parsed.into_iter().collect();
+    for (path, data) in &files {
+        if path == CHECKSUM_FILE || path == SIGNATURE_FILE {
+            continue;
+        }
+        let Some(expected) = listed.get(path) else {
+            return Err(ArchiveError::NotListed {
+                entry: path.clone(),
+            });
+        };
+        let actual = sha256_hex(data);
+        if &actual != expected {
+            return Err(ArchiveError::ChecksumMismatch {
+                entry: path.clone(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    let mut missing: Vec<&String> = listed.keys().filter(|p| !files.contains_key(*p)).collect();
+    missing.sort();
+    if let Some(p) = missing.first() {
+        return Err(ArchiveError::MissingEntry {
+            entry: (*p).clone(),
+            reason: "it is listed in .bundle/checksum.sha256",
+        });
+    }
+
+    let manifest =
+        parse_resolved_manifest(files.get(MANIFEST_JSON).ok_or(ArchiveError::MissingEntry {
+            entry: MANIFEST_JSON.into(),
+            reason: "every archive carries its resolved manifest",
+        })?)?;
+    let yaml = files.get(MANIFEST_FILE).ok_or(ArchiveError::MissingEntry {
+        entry: MANIFEST_FILE.into(),
+        reason: "every archive carries the bundle's manifest",
+    })?;
+    let bad_yaml = |reason: String| ArchiveError::BadManifest {
+        entry: MANIFEST_FILE.into(),
+        reason,
+    };
+    if yaml.len() > MAX_MANIFEST_BYTES {
+        return Err(bad_yaml(too_big(yaml.len())));
+    }
+    let text = std::str::from_utf8(yaml).map_err(|e| bad_yaml(format!("not UTF-8: {e}")))?;
+    let source = crate::manifest::parse_manifest(text, MANIFEST_FILE).map_err(|diags| {
+        bad_yaml(
+            diags
+                .first()
+                .map_or_else(|| "invalid manifest".into(), ToString::to_string),
+        )
+    })?;
+    if source.id != manifest.bundle.id || source.version != manifest.bundle.version {
+        return Err(ArchiveError::BadManifest {
+            entry: MANIFEST_JSON.into(),
+            reason: format!(
+                "describes {} {} but bundle.yaml is {} {}",
+                manifest.bundle.id, manifest.bundle.version, source.id, source.version
+            ),
+        });
+    }
+    let signature = files.get(SIGNATURE_FILE).cloned();
+    Ok(BundleArchive {
+        manifest,
+        files,
+        signature,
+    })
+}
+
+/// Largest `bundle.yaml` or `.bundle/manifest.json` a reader parses (1 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
+fn too_big(len: usize) -> String {
+    format!("is {len} bytes; a manifest may have at most {MAX_MANIFEST_BYTES}")
+}
+
+/// Parses `.bundle/manifest.json`: a supported `format_version`, a valid manifest, safe paths.
+pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
+    let bad = |reason: String| ArchiveError::BadManifest {
+        entry: MANIFEST_JSON.into(),
+        reason,
+    };
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(bad(too_big(bytes.len())));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    match value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(RESOLVED_MANIFEST_FORMAT) => {}
+        Some(v) => {
+            return Err(bad(format!(
+                "format_version {v} is not supported (this ratchet reads {RESOLVED_MANIFEST_FORMAT}); upgrade ratchet"
+            )));
+        }
+        None => return Err(bad("`format_version` is missing or not a number".into())),
+    }
+    let m: ResolvedManifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    for (field, p) in m.bundle.named_paths() {
+        crate::manifest::check_rel_path(p).map_err(|e| bad(format!("{field}: {e}")))?;
+    }
+    Ok(m)
+}
+
+/// Reads and verifies the archive file at `path` (see [`read_archive`]).
+pub fn read_archive_file(path: &Path, limits: &Limits) -> Result<BundleArchive, ArchiveError> {
+    let file = std::fs::File::open(path).map_err(ArchiveError::io(path))?;
+    let len = file.metadata().map_err(ArchiveError::io(path))?.len();
+    if len > limits.max_archive_bytes {
+        return Err(ArchiveError::ArchiveTooLarge {
+            name: path.display().to_string(),
+            limit: limits.max_archive_bytes,
+        });
+    }
+    read_archive(file, limits)
+}
+
+impl BundleArchive {
+    /// The raw `.bundle/checksum.sha256` (what `bundle.sig` signs).
+    pub fn checksum_list(&self) -> &[u8] {
+        self.files.get(CHECKSUM_FILE).map_or(&[], Vec::as_slice)
+    }
+
+    /// `.bundle/verification.json`, when present.
+    pub fn verification(&self) -> Option<&[u8]> {
+        self.files.get(VERIFICATION_JSON).map(Vec::as_slice)
+    }
+
+    /// Total size of the files, in bytes.
+    pub fn content_size(&self) -> u64 {
+        self.files.values().map(|d| d.len() as u64).sum()
+    }
+
+    /// Writes every file into the new directory `dest` (files 0644, directories 0755): into a
+    /// temporary directory beside it first, renamed into place when complete, so `dest` either
+    /// does not exist or is complete. `dest` must not exist.
+    pub fn extract_to(&self, dest: &Path) -> Result<(), ArchiveError> {
+        if dest.symlink_metadata().is_ok() {
+            return Err(ArchiveError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(ArchiveError::io(&parent))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-extract-")
+            .tempdir_in(&parent)
+            .map_err(ArchiveError::io(&parent))?;
+        set_mode(tmp.path(), DIR_MODE)?;
+        for (rel, data) in &self.files {
+            // `files` is public: check again rather than trust whoever filled it.
+            check_entry_path(rel).map_err(|reason| ArchiveError::UnsafePath {
+                entry: rel.clone(),
+                reason,
+            })?;
+            let mut target = tmp.path().to_path_buf();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for dir in &parts[..parts.len() - 1] {
+                target.push(dir);
+                match std::fs::create_dir(&target) {
+                    Ok(()) => set_mode(&target, DIR_MODE)?,
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists
+                            && target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {}
+                    Err(e) => {
+                        return Err(ArchiveError::Io {
+                            path: target,
+                            source: e,
+                        });
+                    }
+                }
+            }
+            target.push(parts[parts.len() - 1]);
+            write_new_file(&target, data)?;
+        }
+        let kept = tmp.keep();
+        if dest.symlink_metadata().is_ok() {
+            let _ = std::fs::remove_dir_all(&kept);
+            return Err(ArchiveError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        std::fs::rename(&kept, dest).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&kept);
+            ArchiveError::Io {
+                path: dest.to_path_buf(),
+                source: e,
+            }
+        })
+    }
+}
+
+/// Creates `path`, which must not exist (so no collision on any file system overwrites a file).
+fn write_new_file(path: &Path, data: &[u8]) -> Result<(), ArchiveError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(ArchiveError::io(path))?;
+    f.write_all(data).map_err(ArchiveError::io(path))?;
+    f.sync_all().map_err(ArchiveError::io(path))?;
+    drop(f);
+    set_mode(path, FILE_MODE)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<(), ArchiveError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(ArchiveError::io(path))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> Result<(), ArchiveError> {
+    Ok(())
+}
+
+/// A reader that fails once more than `limit` bytes have come through, and says so in `over`.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    over: Rc<Cell<bool>>,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R, limit: u64, over: Rc<Cell<bool>>) -> Self {
+        Limited {
+            inner,
+            left: limit,
+            over,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Ask for one byte more than allowed, to tell "exactly at the limit" from "over it".
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            self.over.set(true);
+            return Err(io::Error::other("size limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
