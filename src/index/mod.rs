@@ -87,16 +87,7 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>
     Ok(buf)
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
+pub use crate::archive::sha256_hex;
 
 /// True when `s` is 64 lower-case hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {

@@ -10,8 +10,7 @@
 use super::{ARCHIVES_DIR, INDEX_DIR, META_DIR, sha256_hex};
 use crate::manifest::BundleId;
 
-/// The file extension of archives in the registry.
-pub const ARCHIVE_EXTENSION: &str = "rbundle";
+use crate::archive::ARCHIVE_EXT as ARCHIVE_EXTENSION;
 
 /// The two shard directory names (`("ab", "cd")`) of an id: the first four hex digits of the
 /// SHA-256 of its skeleton.
