@@ -134,7 +134,12 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> CliResult {
     match cmd {
-        Command::Init { dir, name, kind, dl_url } => {
+        Command::Init {
+            dir,
+            name,
+            kind,
+            dl_url,
+        } => {
             let name = name.unwrap_or_else(|| {
                 dir.canonicalize()
                     .unwrap_or_else(|_| dir.clone())
@@ -143,9 +148,18 @@ fn run(cmd: Command) -> CliResult {
                     .unwrap_or_else(|| "registry".into())
             });
             let reg = Registry::init(&dir, &name, kind, dl_url.as_deref())?;
-            println!("Created {} registry `{}` in {}", kind.as_str(), reg.config().name, dir.display());
+            println!(
+                "Created {} registry `{}` in {}",
+                kind.as_str(),
+                reg.config().name,
+                dir.display()
+            );
         }
-        Command::Publish { dir, files, publish_time: time } => {
+        Command::Publish {
+            dir,
+            files,
+            publish_time: time,
+        } => {
             let reg = Registry::open(&dir)?;
             let time = publish_time(time.as_deref())?;
             for (i, file) in files.iter().enumerate() {
@@ -165,7 +179,10 @@ fn run(cmd: Command) -> CliResult {
                     }
                     Err(e) => {
                         if i > 0 {
-                            eprintln!("{} archive(s) before this one were published; the rest were not tried", i);
+                            eprintln!(
+                                "{} archive(s) before this one were published; the rest were not tried",
+                                i
+                            );
                         }
                         return Err(e.into());
                     }
@@ -174,20 +191,53 @@ fn run(cmd: Command) -> CliResult {
         }
         Command::Yank { dir, id, version } => {
             let changed = Registry::open(&dir)?.set_yanked(&id, &version, true)?;
-            println!("{id} {version} {}", if changed { "yanked" } else { "was already yanked" });
+            println!(
+                "{id} {version} {}",
+                if changed {
+                    "yanked"
+                } else {
+                    "was already yanked"
+                }
+            );
         }
         Command::Unyank { dir, id, version } => {
             let changed = Registry::open(&dir)?.set_yanked(&id, &version, false)?;
-            println!("{id} {version} {}", if changed { "unyanked" } else { "was not yanked" });
+            println!(
+                "{id} {version} {}",
+                if changed {
+                    "unyanked"
+                } else {
+                    "was not yanked"
+                }
+            );
         }
-        Command::Deprecate { dir, id, message, replacement, undo, time } => {
+        Command::Deprecate {
+            dir,
+            id,
+            message,
+            replacement,
+            undo,
+            time,
+        } => {
             let reg = Registry::open(&dir)?;
             if undo {
                 let changed = reg.undeprecate(&id)?;
-                println!("{id} {}", if changed { "is no longer deprecated" } else { "was not deprecated" });
+                println!(
+                    "{id} {}",
+                    if changed {
+                        "is no longer deprecated"
+                    } else {
+                        "was not deprecated"
+                    }
+                );
             } else {
                 let message = message.expect("clap requires --message");
-                reg.deprecate(&id, &message, replacement.as_ref(), &publish_time(time.as_deref())?)?;
+                reg.deprecate(
+                    &id,
+                    &message,
+                    replacement.as_ref(),
+                    &publish_time(time.as_deref())?,
+                )?;
                 match replacement {
                     Some(r) => println!("{id} deprecated in favour of {r}"),
                     None => println!("{id} deprecated"),
@@ -234,8 +284,14 @@ fn run(cmd: Command) -> CliResult {
                 }
                 Format::Text => {
                     for b in &bundles {
-                        let latest = b.latest().map_or("(all yanked)".to_string(), |l| l.version.to_string());
-                        let dep = if b.deprecated.is_some() { "  (deprecated)" } else { "" };
+                        let latest = b
+                            .latest()
+                            .map_or("(all yanked)".to_string(), |l| l.version.to_string());
+                        let dep = if b.deprecated.is_some() {
+                            "  (deprecated)"
+                        } else {
+                            ""
+                        };
                         println!("{}  {latest}  {} version(s){dep}", b.id, b.versions.len());
                     }
                     println!("{} bundle(s)", bundles.len());

@@ -13,7 +13,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_ratchet-index");
 
 fn publish_cmd(reg: &std::path::Path, file: &std::path::Path) -> Command {
     let mut c = Command::new(BIN);
-    c.arg("publish").arg(reg).arg(file).args(["--publish-time", TIME]).stdout(Stdio::null()).stderr(Stdio::piped());
+    c.arg("publish")
+        .arg(reg)
+        .arg(file)
+        .args(["--publish-time", TIME])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -25,15 +30,34 @@ fn thirty_two_concurrent_publishers_lose_nothing() {
     // to names.txt).
     let mut files = Vec::new();
     for i in 0..16 {
-        files.push(archive(t.path(), "com.test.shared", &format!("1.{i}.0"), &[]));
-        files.push(archive(t.path(), &format!("com.test.solo{i}"), "1.0.0", &[]));
+        files.push(archive(
+            t.path(),
+            "com.test.shared",
+            &format!("1.{i}.0"),
+            &[],
+        ));
+        files.push(archive(
+            t.path(),
+            &format!("com.test.solo{i}"),
+            "1.0.0",
+            &[],
+        ));
     }
-    let children: Vec<_> = files.iter().map(|f| publish_cmd(reg.root(), f).spawn().unwrap()).collect();
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| publish_cmd(reg.root(), f).spawn().unwrap())
+        .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let shared = reg.bundle(&BundleId::parse("com.test.shared").unwrap()).unwrap();
+    let shared = reg
+        .bundle(&BundleId::parse("com.test.shared").unwrap())
+        .unwrap();
     assert_eq!(shared.versions.len(), 16);
     let names = NamesFile::load(reg.root()).unwrap();
     assert_eq!(names.ids.len(), 17);
@@ -82,12 +106,20 @@ fn publisher_killed_at_random_moments_leaves_a_valid_registry() {
         std::thread::sleep(Duration::from_micros(delay));
         let _ = child.kill(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        if status.success() { completed += 1 } else { killed += 1 }
+        if status.success() {
+            completed += 1
+        } else {
+            killed += 1
+        }
         let r = reg.verify();
         assert!(
             r.is_ok(),
             "trial {i} (kill after {delay} µs): verify failed:\n{}",
-            r.diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+            r.diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         if !r.diagnostics.is_empty() {
             left_warnings += 1;
@@ -99,7 +131,12 @@ fn publisher_killed_at_random_moments_leaves_a_valid_registry() {
             assert!(r.diagnostics.is_empty(), "after gc: {:?}", r.diagnostics);
         }
     }
-    println!("{TRIALS} trials (one publish ≈ {full} µs): {killed} killed, {completed} completed, \
-         {left_warnings} left leftovers (warnings) that verify accepted");
-    assert!(killed > 10, "the kills should interrupt most publishes ({killed} killed)");
+    println!(
+        "{TRIALS} trials (one publish ≈ {full} µs): {killed} killed, {completed} completed, \
+         {left_warnings} left leftovers (warnings) that verify accepted"
+    );
+    assert!(
+        killed > 10,
+        "the kills should interrupt most publishes ({killed} killed)"
+    );
 }

@@ -12,15 +12,25 @@ pub const TIME: &str = "2026-01-01T00:00:00Z";
 /// Creates a valid bundle `id` `version` depending on `deps` (id, requirement) under `work`,
 /// and builds its archive into `work/out/`. `edit` may change the bundle directory before the
 /// build (to make it invalid, say).
-pub fn archive_with(work: &Path, id: &str, version: &str, deps: &[(&str, &str)], edit: impl FnOnce(&Path)) -> PathBuf {
+pub fn archive_with(
+    work: &Path,
+    id: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+    edit: impl FnOnce(&Path),
+) -> PathBuf {
     let src = work.join(format!("src/{id}-{version}"));
     ratchet::scaffold::init_bundle(&src, Some(id)).unwrap();
     let yaml_path = src.join("bundle.yaml");
-    let mut yaml = std::fs::read_to_string(&yaml_path).unwrap().replace("version: \"0.1.0\"", &format!("version: \"{version}\""));
+    let mut yaml = std::fs::read_to_string(&yaml_path)
+        .unwrap()
+        .replace("version: \"0.1.0\"", &format!("version: \"{version}\""));
     if !deps.is_empty() {
         let mut block = String::from("  dependencies:\n");
         for (d, req) in deps {
-            block.push_str(&format!("    - bundle_id: \"{d}\"\n      version: \"{req}\"\n"));
+            block.push_str(&format!(
+                "    - bundle_id: \"{d}\"\n      version: \"{req}\"\n"
+            ));
         }
         yaml = yaml.replace("  requirements:\n", &format!("{block}  requirements:\n"));
     }
@@ -44,7 +54,13 @@ pub fn archive(work: &Path, id: &str, version: &str, deps: &[(&str, &str)]) -> P
 
 /// A new, empty registry in `work/reg`.
 pub fn registry(work: &Path) -> Registry {
-    Registry::init(&work.join("reg"), "test", ratchet::index::RegistryKind::Local, None).unwrap()
+    Registry::init(
+        &work.join("reg"),
+        "test",
+        ratchet::index::RegistryKind::Local,
+        None,
+    )
+    .unwrap()
 }
 
 /// Every file of a directory (but the lock file) with its bytes.
@@ -57,7 +73,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else if e.file_name() != ratchet::index::LOCK_FILE {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -67,6 +86,14 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// Asserts that verify finds no error, printing what it found otherwise.
 pub fn assert_consistent(reg: &Registry) -> ratchet::publish::VerifyReport {
     let r = reg.verify();
-    assert!(r.is_ok(), "verify failed:\n{}", r.diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        r.is_ok(),
+        "verify failed:\n{}",
+        r.diagnostics
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     r
 }
