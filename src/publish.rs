@@ -13,8 +13,9 @@ use crate::archive::{self, BundleArchive, Limits};
 use crate::diagnostic::Diagnostic;
 use crate::fsutil::write_atomic;
 use crate::index::{
-    self, ARCHIVES_DIR, BundleMeta, CONFIG_FILE, Deprecation, INDEX_DIR, IndexFile, IndexLine, LOCK_FILE, META_DIR,
-    NAMES_FILE, NamesFile, ParsedLine, RegistryConfig, RegistryKind, archive_path, index_path, meta_path,
+    self, ARCHIVES_DIR, BundleMeta, CONFIG_FILE, Deprecation, INDEX_DIR, IndexFile, IndexLine,
+    LOCK_FILE, META_DIR, NAMES_FILE, NamesFile, ParsedLine, RegistryConfig, RegistryKind,
+    archive_path, index_path, meta_path,
 };
 use crate::manifest::{BundleId, Manifest, VersionReq};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,7 +68,9 @@ pub enum PublishError {
         message: String,
     },
     /// The archive's file name does not match its manifest.
-    #[error("{file}: the archive's manifest is {id} {version}, so its file name must be `{expected}`")]
+    #[error(
+        "{file}: the archive's manifest is {id} {version}, so its file name must be `{expected}`"
+    )]
     NameMismatch {
         /// The archive file.
         file: String,
@@ -87,7 +90,9 @@ pub enum PublishError {
         diagnostics: Vec<Diagnostic>,
     },
     /// Versions are immutable.
-    #[error("{id} {version} is already published ({file}); versions are immutable: publish a new version")]
+    #[error(
+        "{id} {version} is already published ({file}); versions are immutable: publish a new version"
+    )]
     VersionExists {
         /// Bundle id.
         id: BundleId,
@@ -97,7 +102,9 @@ pub enum PublishError {
         file: String,
     },
     /// The id differs from an existing one only by separators.
-    #[error("{id} looks like {existing}, which the registry already holds (ids may not differ only by case, `.`, `-` or `_`)")]
+    #[error(
+        "{id} looks like {existing}, which the registry already holds (ids may not differ only by case, `.`, `-` or `_`)"
+    )]
     LookAlike {
         /// The refused id.
         id: BundleId,
@@ -131,23 +138,32 @@ pub enum PublishError {
     #[error("{0} {1} is not in this registry")]
     UnknownVersion(BundleId, semver::Version),
     /// A publish time that is not RFC 3339 or a Unix time.
-    #[error("invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch")]
+    #[error(
+        "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
+    )]
     BadTime(String),
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io { file: path.display().to_string(), source }
+    move |source| PublishError::Io {
+        file: path.display().to_string(),
+        source,
+    }
 }
 
 /// A publish time: RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds, normalised to RFC 3339 UTC.
 pub fn parse_time(s: &str) -> Result<String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<u64>() {
-        return Ok(format_time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)));
+        return Ok(format_time(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        ));
     }
-    humantime::parse_rfc3339(t).map(format_time).map_err(|_| PublishError::BadTime(s.to_string()))
+    humantime::parse_rfc3339(t)
+        .map(format_time)
+        .map_err(|_| PublishError::BadTime(s.to_string()))
 }
 
 fn format_time(t: SystemTime) -> String {
@@ -202,7 +218,10 @@ pub struct BundleSummary {
 impl BundleSummary {
     /// The highest version that is not yanked, if any.
     pub fn latest(&self) -> Option<&IndexLine> {
-        self.versions.iter().filter(|l| !l.yanked).max_by(|a, b| a.version.cmp_precedence(&b.version))
+        self.versions
+            .iter()
+            .filter(|l| !l.yanked)
+            .max_by(|a, b| a.version.cmp_precedence(&b.version))
     }
 }
 
@@ -265,19 +284,28 @@ impl Registry {
     pub fn init(dir: &Path, name: &str, kind: RegistryKind, dl: Option<&str>) -> Result<Registry> {
         let shown = dir.display().to_string();
         if dir.join(CONFIG_FILE).exists() {
-            return Err(PublishError::InitRefused { dir: shown, reason: "already holds a registry (config.json exists)".into() });
+            return Err(PublishError::InitRefused {
+                dir: shown,
+                reason: "already holds a registry (config.json exists)".into(),
+            });
         }
         if dir.exists() {
             let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
             if entries.next().is_some() {
-                return Err(PublishError::InitRefused { dir: shown, reason: "is not empty; create a registry in a new directory".into() });
+                return Err(PublishError::InitRefused {
+                    dir: shown,
+                    reason: "is not empty; create a registry in a new directory".into(),
+                });
             }
         }
         let mut config = RegistryConfig::new(name, kind);
         if let Some(dl) = dl {
             config.dl = dl.to_string();
         }
-        config.check().map_err(|reason| PublishError::InitRefused { dir: shown.clone(), reason })?;
+        config.check().map_err(|reason| PublishError::InitRefused {
+            dir: shown.clone(),
+            reason,
+        })?;
         for sub in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
@@ -286,20 +314,31 @@ impl Registry {
         write_atomic(&names, b"").map_err(io_err(&names))?;
         let cfg = dir.join(CONFIG_FILE);
         write_atomic(&cfg, config.to_json().as_bytes()).map_err(io_err(&cfg))?;
-        Ok(Registry { root: dir.to_path_buf(), config })
+        Ok(Registry {
+            root: dir.to_path_buf(),
+            config,
+        })
     }
 
     /// Opens the registry in `dir`, refusing a directory without a valid `config.json`.
     pub fn open(dir: &Path) -> Result<Registry> {
-        let not = |reason: String| PublishError::NotARegistry { dir: dir.display().to_string(), reason };
+        let not = |reason: String| PublishError::NotARegistry {
+            dir: dir.display().to_string(),
+            reason,
+        };
         if !dir.is_dir() {
             return Err(not("no such directory".into()));
         }
         if !dir.join(CONFIG_FILE).is_file() {
-            return Err(not(format!("it has no {CONFIG_FILE} (create one with `ratchet-index init`)")));
+            return Err(not(format!(
+                "it has no {CONFIG_FILE} (create one with `ratchet-index init`)"
+            )));
         }
         let config = RegistryConfig::load(dir).map_err(|e| not(e.to_string()))?;
-        Ok(Registry { root: dir.to_path_buf(), config })
+        Ok(Registry {
+            root: dir.to_path_buf(),
+            config,
+        })
     }
 
     /// The registry's root directory.
@@ -315,7 +354,12 @@ impl Registry {
     /// Waits for and takes the registry's lock (an advisory lock on [`LOCK_FILE`]).
     pub fn lock(&self) -> Result<RegistryLock> {
         let path = self.root.join(LOCK_FILE);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         file.lock().map_err(io_err(&path))?;
         Ok(RegistryLock { _file: file })
     }
@@ -335,7 +379,8 @@ impl Registry {
     }
 
     fn archive_rel(&self, sha256: &str) -> String {
-        self.local_archive(sha256).unwrap_or_else(|| archive_path(sha256))
+        self.local_archive(sha256)
+            .unwrap_or_else(|| archive_path(sha256))
     }
 
     /// Loads the index file of `id`: `Ok(None)` when it has none.
@@ -356,7 +401,10 @@ impl Registry {
         if let Some((parsed, _)) = &loaded {
             let problems: Vec<String> = parsed.problems().map(|p| p.to_string()).collect();
             if !problems.is_empty() {
-                return Err(PublishError::CorruptIndex { file: index_path(id), problems });
+                return Err(PublishError::CorruptIndex {
+                    file: index_path(id),
+                    problems,
+                });
             }
         }
         Ok(loaded)
@@ -367,12 +415,19 @@ impl Registry {
     fn check_archive(&self, file: &Path) -> Result<CheckedArchive> {
         let shown = file.display().to_string();
         let bytes = std::fs::read(file).map_err(io_err(file))?;
-        let bad = |message: String| PublishError::BadArchive { file: shown.clone(), message };
+        let bad = |message: String| PublishError::BadArchive {
+            file: shown.clone(),
+            message,
+        };
         let bundle: BundleArchive =
-            archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default()).map_err(|e| bad(e.to_string()))?;
+            archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default())
+                .map_err(|e| bad(e.to_string()))?;
         let manifest = bundle.manifest.bundle.clone();
         let expected = archive::archive_file_name(&manifest);
-        let actual = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let actual = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if actual != expected {
             return Err(PublishError::NameMismatch {
                 file: shown,
@@ -383,18 +438,30 @@ impl Registry {
         }
         let tmp = tempfile::tempdir().map_err(io_err(Path::new("(temporary directory)")))?;
         let dest = tmp.path().join("bundle");
-        bundle.extract_to(&dest).map_err(|e| bad(format!("cannot extract: {e}")))?;
+        bundle
+            .extract_to(&dest)
+            .map_err(|e| bad(format!("cannot extract: {e}")))?;
         let report = crate::validate::validate_bundle(&dest);
         let errors: Vec<Diagnostic> = report.errors().cloned().collect();
         if !errors.is_empty() {
-            return Err(PublishError::Invalid { file: shown, diagnostics: errors });
+            return Err(PublishError::Invalid {
+                file: shown,
+                diagnostics: errors,
+            });
         }
         if report.manifest.as_ref() != Some(&manifest) {
-            return Err(bad("its .bundle/manifest.json disagrees with its bundle.yaml".into()));
+            return Err(bad(
+                "its .bundle/manifest.json disagrees with its bundle.yaml".into(),
+            ));
         }
         let warnings = report.warnings().cloned().collect();
         let sha256 = index::sha256_hex(&bytes);
-        Ok(CheckedArchive { bytes, sha256, manifest, warnings })
+        Ok(CheckedArchive {
+            bytes,
+            sha256,
+            manifest,
+            warnings,
+        })
     }
 
     /// Another id in the registry with the same skeleton as `id`, if any. Look-alikes share a
@@ -435,10 +502,18 @@ impl Registry {
             let Some((file, _)) = self.index_file(&dep.bundle_id)? else {
                 return Err(refuse("the registry does not hold it".into()));
             };
-            if !file.versions().any(|l| !l.yanked && dep.version.matches(&l.version)) {
-                let have: Vec<String> =
-                    file.versions().map(|l| format!("{}{}", l.version, if l.yanked { " (yanked)" } else { "" })).collect();
-                return Err(refuse(format!("no published, unyanked version matches (it has: {})", have.join(", "))));
+            if !file
+                .versions()
+                .any(|l| !l.yanked && dep.version.matches(&l.version))
+            {
+                let have: Vec<String> = file
+                    .versions()
+                    .map(|l| format!("{}{}", l.version, if l.yanked { " (yanked)" } else { "" }))
+                    .collect();
+                return Err(refuse(format!(
+                    "no published, unyanked version matches (it has: {})",
+                    have.join(", ")
+                )));
             }
         }
         Ok(())
@@ -457,22 +532,31 @@ impl Registry {
         if let Some((parsed, _)) = &existing
             && let Some(line) = parsed.find(&m.version)
         {
-            return Err(PublishError::VersionExists { id: m.id.clone(), version: line.version.clone(), file: rel_index });
+            return Err(PublishError::VersionExists {
+                id: m.id.clone(),
+                version: line.version.clone(),
+                file: rel_index,
+            });
         }
         if let Some(other) = self.look_alike(&m.id)? {
-            return Err(PublishError::LookAlike { id: m.id.clone(), existing: other });
+            return Err(PublishError::LookAlike {
+                id: m.id.clone(),
+                existing: other,
+            });
         }
         self.check_dependencies(m)?;
 
         // 1. The immutable, content-addressed archive.
         let rel_archive = self.archive_rel(&checked.sha256);
         let archive_abs = self.abs(&rel_archive);
-        let present = std::fs::metadata(&archive_abs).is_ok_and(|md| md.len() == checked.bytes.len() as u64);
+        let present =
+            std::fs::metadata(&archive_abs).is_ok_and(|md| md.len() == checked.bytes.len() as u64);
         if !present {
             write_atomic(&archive_abs, &checked.bytes).map_err(io_err(&archive_abs))?;
         }
         // 2. The index file, old bytes plus one line, replaced atomically.
-        let line = IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
+        let line =
+            IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
         let new_bundle = existing.is_none();
         let mut bytes = existing.map(|(_, b)| b).unwrap_or_default();
         bytes.extend_from_slice(line.to_line().as_bytes());
@@ -483,12 +567,23 @@ impl Registry {
             let names = self.abs(NAMES_FILE);
             index::names::append(&names, &m.id).map_err(io_err(&names))?;
         }
-        Ok(Published { line, index_file: rel_index, archive_file: rel_archive, new_bundle, warnings: checked.warnings })
+        Ok(Published {
+            line,
+            index_file: rel_index,
+            archive_file: rel_archive,
+            new_bundle,
+            warnings: checked.warnings,
+        })
     }
 
     /// Sets or clears the yanked flag of one version; returns false when it already had that
     /// value (nothing written).
-    pub fn set_yanked(&self, id: &BundleId, version: &semver::Version, yanked: bool) -> Result<bool> {
+    pub fn set_yanked(
+        &self,
+        id: &BundleId,
+        version: &semver::Version,
+        yanked: bool,
+    ) -> Result<bool> {
         let _lock = self.lock()?;
         let Some((parsed, bytes)) = self.index_file_clean(id)? else {
             return Err(PublishError::UnknownBundle(id.clone()));
@@ -499,7 +594,8 @@ impl Registry {
         if line.yanked == yanked {
             return Ok(false);
         }
-        let new = index::line::set_yanked(&bytes, version, yanked).ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
+        let new = index::line::set_yanked(&bytes, version, yanked)
+            .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
         let path = self.abs(&index_path(id));
         write_atomic(&path, &new).map_err(io_err(&path))?;
         Ok(true)
@@ -507,7 +603,13 @@ impl Registry {
 
     /// Marks a bundle deprecated (or updates the message) in its metadata file; version lines
     /// are not touched.
-    pub fn deprecate(&self, id: &BundleId, message: &str, replacement: Option<&BundleId>, since: &str) -> Result<()> {
+    pub fn deprecate(
+        &self,
+        id: &BundleId,
+        message: &str,
+        replacement: Option<&BundleId>,
+        since: &str,
+    ) -> Result<()> {
         let since = parse_time(since)?;
         let _lock = self.lock()?;
         if self.index_file(id)?.is_none() {
@@ -521,7 +623,11 @@ impl Registry {
         let rel = meta_path(id);
         let path = self.abs(&rel);
         let mut meta = BundleMeta::load(&path)?.unwrap_or_else(|| BundleMeta::new(id.clone()));
-        meta.deprecated = Some(Deprecation { message: message.to_string(), replacement: replacement.cloned(), since });
+        meta.deprecated = Some(Deprecation {
+            message: message.to_string(),
+            replacement: replacement.cloned(),
+            since,
+        });
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         Ok(())
     }
@@ -530,7 +636,9 @@ impl Registry {
     pub fn undeprecate(&self, id: &BundleId) -> Result<bool> {
         let _lock = self.lock()?;
         let path = self.abs(&meta_path(id));
-        let Some(mut meta) = BundleMeta::load(&path)? else { return Ok(false) };
+        let Some(mut meta) = BundleMeta::load(&path)? else {
+            return Ok(false);
+        };
         if meta.deprecated.take().is_none() {
             return Ok(false);
         }
@@ -561,7 +669,12 @@ impl Registry {
 
     /// A full consistency check; see `index-format.md` ("Verifying a registry").
     pub fn verify(&self) -> VerifyReport {
-        Verifier { reg: self, report: VerifyReport::default(), index_ids: BTreeMap::new() }.run()
+        Verifier {
+            reg: self,
+            report: VerifyReport::default(),
+            index_ids: BTreeMap::new(),
+        }
+        .run()
     }
 
     /// Removes unreferenced archives and leftover temporary files, and repairs `names.txt`
@@ -576,7 +689,12 @@ impl Registry {
             if is_temp(&path) {
                 continue;
             }
-            let Some(id) = path.file_name().and_then(|n| BundleId::parse(&n.to_string_lossy()).ok()) else { continue };
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| BundleId::parse(&n.to_string_lossy()).ok())
+            else {
+                continue;
+            };
             if index_path(&id) != rel {
                 continue;
             }
@@ -597,14 +715,20 @@ impl Registry {
                 }
             }
         }
-        for entry in std::fs::read_dir(&self.root).map_err(io_err(&self.root))?.flatten() {
+        for entry in std::fs::read_dir(&self.root)
+            .map_err(io_err(&self.root))?
+            .flatten()
+        {
             if is_temp(&entry.path()) {
                 std::fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
-                report.removed_temp_files.push(entry.file_name().to_string_lossy().into_owned());
+                report
+                    .removed_temp_files
+                    .push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         let names_path = self.abs(NAMES_FILE);
-        report.repaired_names_tail = index::names::repair(&names_path).map_err(io_err(&names_path))?;
+        report.repaired_names_tail =
+            index::names::repair(&names_path).map_err(io_err(&names_path))?;
         let names: BTreeSet<BundleId> = NamesFile::load(&self.root)?.ids.into_iter().collect();
         for id in ids {
             if !names.contains(&id) {
@@ -617,7 +741,8 @@ impl Registry {
 }
 
 fn is_temp(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
 }
 
 /// Every file under `dir` as (path relative to `base` with `/`, absolute path), sorted.
@@ -625,7 +750,9 @@ fn walk(dir: &Path, base: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -648,11 +775,15 @@ struct Verifier<'a> {
 
 impl Verifier<'_> {
     fn err(&mut self, code: &'static str, file: impl Into<String>, msg: impl Into<String>) {
-        self.report.diagnostics.push(Diagnostic::error(code, file, msg));
+        self.report
+            .diagnostics
+            .push(Diagnostic::error(code, file, msg));
     }
 
     fn warn(&mut self, code: &'static str, file: impl Into<String>, msg: impl Into<String>) {
-        self.report.diagnostics.push(Diagnostic::warning(code, file, msg));
+        self.report
+            .diagnostics
+            .push(Diagnostic::warning(code, file, msg));
     }
 
     fn run(mut self) -> VerifyReport {
@@ -674,20 +805,35 @@ impl Verifier<'_> {
                 self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
                 continue;
             }
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let id = match BundleId::parse(&name) {
                 Ok(id) => id,
                 Err(e) => {
-                    self.err("stray-file", rel, format!("not an index file: its name is not a bundle id ({e})"));
+                    self.err(
+                        "stray-file",
+                        rel,
+                        format!("not an index file: its name is not a bundle id ({e})"),
+                    );
                     continue;
                 }
             };
             if index_path(&id) != rel {
-                self.err("misplaced-index", rel.clone(), format!("the index file of {id} belongs at {}", index_path(&id)));
+                self.err(
+                    "misplaced-index",
+                    rel.clone(),
+                    format!("the index file of {id} belongs at {}", index_path(&id)),
+                );
                 continue;
             }
             if let Some(other) = skeletons.insert(BundleId::skeleton(id.as_str()), id.clone()) {
-                self.err("look-alike", rel.clone(), format!("{id} and {other} differ only by separators"));
+                self.err(
+                    "look-alike",
+                    rel.clone(),
+                    format!("{id} and {other} differ only by separators"),
+                );
             }
             let parsed = match IndexFile::load(&path, Some(&id)) {
                 Ok(p) => p,
@@ -700,13 +846,29 @@ impl Verifier<'_> {
             let mut versions: Vec<IndexLine> = Vec::new();
             for (n, line) in &parsed.lines {
                 match line {
-                    ParsedLine::Bad(p) => self.err("bad-line", rel.clone(), format!("line {n}: {}", p.message)),
-                    ParsedLine::Skipped { v } => {
-                        self.warn("newer-line", rel.clone(), format!("line {n} has schema version {v}, newer than this tool; not checked"))
+                    ParsedLine::Bad(p) => {
+                        self.err("bad-line", rel.clone(), format!("line {n}: {}", p.message))
                     }
+                    ParsedLine::Skipped { v } => self.warn(
+                        "newer-line",
+                        rel.clone(),
+                        format!(
+                            "line {n} has schema version {v}, newer than this tool; not checked"
+                        ),
+                    ),
                     ParsedLine::Version(l) => {
-                        if let Some(first) = versions.iter().find(|o| o.version.cmp_precedence(&l.version).is_eq()) {
-                            self.err("duplicate-version", rel.clone(), format!("line {n}: version {} is already published as {}", l.version, first.version));
+                        if let Some(first) = versions
+                            .iter()
+                            .find(|o| o.version.cmp_precedence(&l.version).is_eq())
+                        {
+                            self.err(
+                                "duplicate-version",
+                                rel.clone(),
+                                format!(
+                                    "line {n}: version {} is already published as {}",
+                                    l.version, first.version
+                                ),
+                            );
                             continue;
                         }
                         versions.push((**l).clone());
@@ -734,13 +896,25 @@ impl Verifier<'_> {
                         _ => None,
                     };
                     if let Some(p) = problem {
-                        found.push((index_path(id), format!("{id} {} depends on {} {}, but {p}", l.version, dep.bundle_id, dep.version)));
+                        found.push((
+                            index_path(id),
+                            format!(
+                                "{id} {} depends on {} {}, but {p}",
+                                l.version, dep.bundle_id, dep.version
+                            ),
+                        ));
                     }
                 }
                 if let Some(r) = &l.requirements.ratchet_version
                     && VersionReq::parse(r.as_str()).is_err()
                 {
-                    found.push((index_path(id), format!("{id} {}: requirements.ratchet_version does not parse", l.version)));
+                    found.push((
+                        index_path(id),
+                        format!(
+                            "{id} {}: requirements.ratchet_version does not parse",
+                            l.version
+                        ),
+                    ));
                 }
             }
         }
@@ -756,11 +930,20 @@ impl Verifier<'_> {
         let mut checked: HashMap<String, Result<Manifest, String>> = HashMap::new();
         for l in lines {
             let file = index_path(&l.id);
-            let Some(rel) = self.reg.local_archive(&l.sha256) else { continue };
+            let Some(rel) = self.reg.local_archive(&l.sha256) else {
+                continue;
+            };
             referenced.insert(rel.clone());
-            let outcome = checked.entry(rel.clone()).or_insert_with(|| check_one_archive(root, &rel, &l)).clone();
+            let outcome = checked
+                .entry(rel.clone())
+                .or_insert_with(|| check_one_archive(root, &rel, &l))
+                .clone();
             match outcome {
-                Err(msg) => self.err("bad-archive", file, format!("{} {}: {msg}", l.id, l.version)),
+                Err(msg) => self.err(
+                    "bad-archive",
+                    file,
+                    format!("{} {}: {msg}", l.id, l.version),
+                ),
                 Ok(m) => {
                     let mut diffs = l.disagreements(&m);
                     if m.id != l.id || !m.version.cmp_precedence(&l.version).is_eq() {
@@ -770,7 +953,12 @@ impl Verifier<'_> {
                         self.err(
                             "line-disagrees",
                             file,
-                            format!("{} {}: the line and the manifest in {rel} disagree on {}", l.id, l.version, diffs.join(", ")),
+                            format!(
+                                "{} {}: the line and the manifest in {rel} disagree on {}",
+                                l.id,
+                                l.version,
+                                diffs.join(", ")
+                            ),
                         );
                     }
                 }
@@ -802,7 +990,11 @@ impl Verifier<'_> {
             self.err("missing-names", NAMES_FILE, "the names file is missing");
         }
         for p in &names.problems {
-            self.err("bad-name", NAMES_FILE, format!("line {}: {}", p.line, p.message));
+            self.err(
+                "bad-name",
+                NAMES_FILE,
+                format!("line {}: {}", p.line, p.message),
+            );
         }
         if names.torn_tail {
             self.warn("torn-names", NAMES_FILE, "the last line has no newline (interrupted append); readers ignore it, `ratchet-index gc` cuts it");
@@ -817,7 +1009,12 @@ impl Verifier<'_> {
                 ));
             }
         }
-        let missing: Vec<BundleId> = self.index_ids.keys().filter(|id| !listed.contains(id)).cloned().collect();
+        let missing: Vec<BundleId> = self
+            .index_ids
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
         for id in missing {
             self.warn("unlisted-bundle", NAMES_FILE, format!("{id} has an index file but is not listed (interrupted publish?); `ratchet-index gc` adds it"));
         }
@@ -838,16 +1035,35 @@ impl Verifier<'_> {
                 }
             };
             if meta_path(&meta.id) != rel {
-                self.err("misplaced-meta", rel, format!("the metadata of {} belongs at {}", meta.id, meta_path(&meta.id)));
+                self.err(
+                    "misplaced-meta",
+                    rel,
+                    format!(
+                        "the metadata of {} belongs at {}",
+                        meta.id,
+                        meta_path(&meta.id)
+                    ),
+                );
                 continue;
             }
             if !self.index_ids.contains_key(&meta.id) {
-                self.err("orphan-meta", rel.clone(), format!("metadata for {}, which has no index file", meta.id));
+                self.err(
+                    "orphan-meta",
+                    rel.clone(),
+                    format!("metadata for {}, which has no index file", meta.id),
+                );
             }
-            if let Some(r) = meta.deprecated.as_ref().and_then(|d| d.replacement.as_ref())
+            if let Some(r) = meta
+                .deprecated
+                .as_ref()
+                .and_then(|d| d.replacement.as_ref())
                 && !self.index_ids.contains_key(r)
             {
-                self.warn("unknown-replacement", rel, format!("the replacement {r} is not in this registry"));
+                self.warn(
+                    "unknown-replacement",
+                    rel,
+                    format!("the replacement {r} is not in this registry"),
+                );
             }
         }
     }
@@ -858,15 +1074,24 @@ fn check_one_archive(root: &Path, rel: &str, l: &IndexLine) -> Result<Manifest, 
     let path = root.join(rel);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("archive {rel} is missing")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("archive {rel} is missing"));
+        }
         Err(e) => return Err(format!("archive {rel} cannot be read: {e}")),
     };
     if bytes.len() as u64 != l.size {
-        return Err(format!("archive {rel} is {} bytes, the line says {}", bytes.len(), l.size));
+        return Err(format!(
+            "archive {rel} is {} bytes, the line says {}",
+            bytes.len(),
+            l.size
+        ));
     }
     let sha = index::sha256_hex(&bytes);
     if sha != l.sha256 {
-        return Err(format!("archive {rel} has sha256 {sha}, not the {} its name and line claim", l.sha256));
+        return Err(format!(
+            "archive {rel} has sha256 {sha}, not the {} its name and line claim",
+            l.sha256
+        ));
     }
     archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default())
         .map(|a| a.manifest.bundle)

@@ -31,7 +31,9 @@ fn registry_dir(arg: &str) -> Result<PathBuf, String> {
             ));
         }
         let url = url::Url::parse(arg).map_err(|e| format!("`{arg}` is not a valid URL: {e}"))?;
-        return url.to_file_path().map_err(|_| format!("`{arg}` does not name a local directory"));
+        return url
+            .to_file_path()
+            .map_err(|_| format!("`{arg}` does not name a local directory"));
     }
     Ok(PathBuf::from(arg))
 }
@@ -44,6 +46,13 @@ pub fn run(args: PublishArgs) -> CliResult {
     for w in &p.warnings {
         eprintln!("{w}");
     }
-    println!("Published {} {} to {} ({} bytes, sha256 {})", p.line.id, p.line.version, dir.display(), p.line.size, p.line.sha256);
+    println!(
+        "Published {} {} to {} ({} bytes, sha256 {})",
+        p.line.id,
+        p.line.version,
+        dir.display(),
+        p.line.size,
+        p.line.sha256
+    );
     Ok(ExitCode::SUCCESS)
 }

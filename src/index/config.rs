@@ -46,7 +46,9 @@ impl std::str::FromStr for RegistryKind {
             "private" => Ok(RegistryKind::Private),
             "partner" => Ok(RegistryKind::Partner),
             "local" => Ok(RegistryKind::Local),
-            _ => Err(format!("unknown registry kind `{s}`: use public, private, partner or local")),
+            _ => Err(format!(
+                "unknown registry kind `{s}`: use public, private, partner or local"
+            )),
         }
     }
 }
@@ -102,7 +104,10 @@ impl RegistryConfig {
             ));
         }
         if !self.dl.contains("{sha256}") {
-            return Err(format!("dl `{}` has no {{sha256}} marker: archive URLs must be content-addressed", self.dl));
+            return Err(format!(
+                "dl `{}` has no {{sha256}} marker: archive URLs must be content-addressed",
+                self.dl
+            ));
         }
         if self.name.trim().is_empty() {
             return Err("name is empty".into());
@@ -117,7 +122,11 @@ impl RegistryConfig {
             line: Some(e.line()),
             message: crate::task::strip_json_position(&e.to_string()),
         })?;
-        cfg.check().map_err(|message| FormatError::Parse { file: file.to_string(), line: None, message })?;
+        cfg.check().map_err(|message| FormatError::Parse {
+            file: file.to_string(),
+            line: None,
+            message,
+        })?;
         Ok(cfg)
     }
 
@@ -138,7 +147,9 @@ impl RegistryConfig {
     /// The download location of the archive with this hash: the `dl` template with its markers
     /// filled (still relative when the template is).
     pub fn download_url(&self, sha256: &str) -> String {
-        self.dl.replace("{sha256-prefix}", &sha256[..2.min(sha256.len())]).replace("{sha256}", sha256)
+        self.dl
+            .replace("{sha256-prefix}", &sha256[..2.min(sha256.len())])
+            .replace("{sha256}", sha256)
     }
 }
 
@@ -159,12 +170,22 @@ mod tests {
 
     #[test]
     fn refuses_bad_configs_naming_the_file() {
-        let no_marker = r#"{"format-version":1,"name":"x","kind":"local","dl":"archives/x.rbundle"}"#;
-        let e = RegistryConfig::parse(no_marker.as_bytes(), "r/config.json").unwrap_err().to_string();
+        let no_marker =
+            r#"{"format-version":1,"name":"x","kind":"local","dl":"archives/x.rbundle"}"#;
+        let e = RegistryConfig::parse(no_marker.as_bytes(), "r/config.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r/config.json") && e.contains("{sha256}"), "{e}");
         let future = r#"{"format-version":9,"name":"x","kind":"local","dl":"{sha256}"}"#;
-        assert!(RegistryConfig::parse(future.as_bytes(), "c").unwrap_err().to_string().contains("format-version 9"));
-        let e = RegistryConfig::parse(b"{\n  \"name\": ", "c.json").unwrap_err().to_string();
+        assert!(
+            RegistryConfig::parse(future.as_bytes(), "c")
+                .unwrap_err()
+                .to_string()
+                .contains("format-version 9")
+        );
+        let e = RegistryConfig::parse(b"{\n  \"name\": ", "c.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("c.json:2"), "{e}");
     }
 

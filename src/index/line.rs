@@ -6,7 +6,9 @@
 //! lines of a version they do not know and ignore unknown top-level fields.
 
 use super::FormatError;
-use crate::manifest::{BundleId, Dependency, Manifest, Permissions, PricingModel, Requirements, Resources};
+use crate::manifest::{
+    BundleId, Dependency, Manifest, Permissions, PricingModel, Requirements, Resources,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -123,10 +125,16 @@ impl IndexLine {
     /// Checks what serde cannot: hash spelling and publish time.
     fn check(&self) -> Result<(), String> {
         if !super::is_sha256_hex(&self.sha256) {
-            return Err(format!("sha256 `{}` is not 64 lower-case hex digits", self.sha256));
+            return Err(format!(
+                "sha256 `{}` is not 64 lower-case hex digits",
+                self.sha256
+            ));
         }
         if humantime::parse_rfc3339(&self.published).is_err() {
-            return Err(format!("published `{}` is not an RFC 3339 UTC time such as 2026-01-01T00:00:00Z", self.published));
+            return Err(format!(
+                "published `{}` is not an RFC 3339 UTC time such as 2026-01-01T00:00:00Z",
+                self.published
+            ));
         }
         Ok(())
     }
@@ -170,7 +178,13 @@ impl IndexFile {
     /// lines for another id are reported.
     pub fn parse(bytes: &[u8], file: &str, expected: Option<&BundleId>) -> IndexFile {
         let mut out = IndexFile::default();
-        let bad = |line: usize, message: String| ParsedLine::Bad(LineProblem { file: file.to_string(), line, message });
+        let bad = |line: usize, message: String| {
+            ParsedLine::Bad(LineProblem {
+                file: file.to_string(),
+                line,
+                message,
+            })
+        };
         let mut rest = bytes;
         let mut n = 0;
         while !rest.is_empty() {
@@ -188,7 +202,14 @@ impl IndexFile {
                 }
             };
             if !terminated {
-                out.lines.push((n, bad(n, "the last line has no newline: the file is partially written or corrupt".into())));
+                out.lines.push((
+                    n,
+                    bad(
+                        n,
+                        "the last line has no newline: the file is partially written or corrupt"
+                            .into(),
+                    ),
+                ));
                 continue;
             }
             out.lines.push((n, parse_line(raw, file, n, expected)));
@@ -199,7 +220,11 @@ impl IndexFile {
     /// Reads and parses an index file.
     pub fn load(path: &Path, expected: Option<&BundleId>) -> Result<IndexFile, FormatError> {
         let bytes = super::read_limited(path, super::MAX_INDEX_FILE_LEN)?;
-        Ok(IndexFile::parse(&bytes, &path.display().to_string(), expected))
+        Ok(IndexFile::parse(
+            &bytes,
+            &path.display().to_string(),
+            expected,
+        ))
     }
 
     /// The versions this reader understands, in file order.
@@ -220,18 +245,34 @@ impl IndexFile {
 
     /// The line for `version` (same precedence, build metadata ignored), if any.
     pub fn find(&self, version: &semver::Version) -> Option<&IndexLine> {
-        self.versions().find(|l| l.version.cmp_precedence(version).is_eq())
+        self.versions()
+            .find(|l| l.version.cmp_precedence(version).is_eq())
     }
 }
 
 fn parse_line(raw: &[u8], file: &str, n: usize, expected: Option<&BundleId>) -> ParsedLine {
-    let bad = |message: String| ParsedLine::Bad(LineProblem { file: file.to_string(), line: n, message });
+    let bad = |message: String| {
+        ParsedLine::Bad(LineProblem {
+            file: file.to_string(),
+            line: n,
+            message,
+        })
+    };
     if raw.len() > super::MAX_LINE_LEN {
-        return bad(format!("line is {} bytes long; the limit is {}", raw.len(), super::MAX_LINE_LEN));
+        return bad(format!(
+            "line is {} bytes long; the limit is {}",
+            raw.len(),
+            super::MAX_LINE_LEN
+        ));
     }
     let value: serde_json::Value = match serde_json::from_slice(raw) {
         Ok(v) => v,
-        Err(e) => return bad(format!("not JSON: {}", crate::task::strip_json_position(&e.to_string()))),
+        Err(e) => {
+            return bad(format!(
+                "not JSON: {}",
+                crate::task::strip_json_position(&e.to_string())
+            ));
+        }
     };
     let Some(obj) = value.as_object() else {
         return bad("a line must be a JSON object".into());
@@ -256,7 +297,10 @@ fn parse_line(raw: &[u8], file: &str, n: usize, expected: Option<&BundleId>) -> 
     if let Some(id) = expected
         && &line.id != id
     {
-        return bad(format!("line is for `{}`, but this is the index file of `{id}`", line.id));
+        return bad(format!(
+            "line is for `{}`, but this is the index file of `{id}`",
+            line.id
+        ));
     }
     ParsedLine::Version(Box::new(line))
 }
@@ -271,12 +315,14 @@ pub fn set_yanked(bytes: &[u8], version: &semver::Version, yanked: bool) -> Opti
         let hit = if found {
             None
         } else {
-            serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
-                let s = v.get("version")?.as_str()?;
-                let ver = semver::Version::parse(s).ok()?;
-                let known = v.get("v")?.as_u64()? <= u64::from(LINE_SCHEMA);
-                (known && ver.cmp_precedence(version).is_eq()).then_some(v)
-            })
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    let s = v.get("version")?.as_str()?;
+                    let ver = semver::Version::parse(s).ok()?;
+                    let known = v.get("v")?.as_u64()? <= u64::from(LINE_SCHEMA);
+                    (known && ver.cmp_precedence(version).is_eq()).then_some(v)
+                })
         };
         match hit {
             Some(mut v) => {
@@ -309,7 +355,10 @@ mod tests {
     fn round_trip() {
         let l = sample("1.0.0");
         let text = l.to_line();
-        assert!(text.starts_with(r#"{"v":1,"id":"com.oss.json-utils","version":"1.0.0""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"v":1,"id":"com.oss.json-utils","version":"1.0.0""#),
+            "{text}"
+        );
         assert!(!text.contains("signer"));
         let f = IndexFile::parse(text.as_bytes(), "f", Some(&l.id));
         assert_eq!(f.versions().collect::<Vec<_>>(), vec![&l]);
@@ -332,16 +381,23 @@ mod tests {
     #[test]
     fn bad_lines_are_reported_with_file_and_number() {
         let good = sample("1.0.0").to_line();
-        let other = sample("1.1.0").to_line().replace("com.oss.json-utils", "com.oss.other");
+        let other = sample("1.1.0")
+            .to_line()
+            .replace("com.oss.json-utils", "com.oss.other");
         let bad_hash = sample("1.2.0").to_line().replace(&"a".repeat(64), "xyz");
-        let text = format!("{good}not json\n[1]\n{{\"id\":1}}\n{other}{bad_hash}{{\"v\":1,\"id\":\"com.oss.json-utils\"}}\n{good}");
+        let text = format!(
+            "{good}not json\n[1]\n{{\"id\":1}}\n{other}{bad_hash}{{\"v\":1,\"id\":\"com.oss.json-utils\"}}\n{good}"
+        );
         let text = &text[..text.len() - 10]; // torn last line
         let id = BundleId::parse("com.oss.json-utils").unwrap();
         let f = IndexFile::parse(text.as_bytes(), "index/ab/cd/com.oss.json-utils", Some(&id));
         let problems: Vec<String> = f.problems().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 7, "{problems:#?}");
         for (p, n) in problems.iter().zip(2..) {
-            assert!(p.starts_with(&format!("index/ab/cd/com.oss.json-utils:{n}: ")), "{p}");
+            assert!(
+                p.starts_with(&format!("index/ab/cd/com.oss.json-utils:{n}: ")),
+                "{p}"
+            );
         }
         assert!(problems[0].contains("not JSON"));
         assert!(problems[2].contains("`v`"));
@@ -353,14 +409,36 @@ mod tests {
     #[test]
     fn yank_touches_only_its_line() {
         let skipped = "{\"v\":7,\"version\":\"1.1.0\",\"x\":1}\n";
-        let text = format!("{}{skipped}{}", sample("1.0.0").to_line(), sample("1.1.0").to_line());
-        let out = set_yanked(text.as_bytes(), &semver::Version::parse("1.1.0").unwrap(), true).unwrap();
+        let text = format!(
+            "{}{skipped}{}",
+            sample("1.0.0").to_line(),
+            sample("1.1.0").to_line()
+        );
+        let out = set_yanked(
+            text.as_bytes(),
+            &semver::Version::parse("1.1.0").unwrap(),
+            true,
+        )
+        .unwrap();
         let out = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         let orig: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], orig[0]);
-        assert_eq!(lines[1], orig[1], "lines of unknown schema versions are left alone");
-        assert_eq!(lines[2], orig[2].replace("\"yanked\":false", "\"yanked\":true"));
-        assert!(set_yanked(text.as_bytes(), &semver::Version::parse("9.0.0").unwrap(), true).is_none());
+        assert_eq!(
+            lines[1], orig[1],
+            "lines of unknown schema versions are left alone"
+        );
+        assert_eq!(
+            lines[2],
+            orig[2].replace("\"yanked\":false", "\"yanked\":true")
+        );
+        assert!(
+            set_yanked(
+                text.as_bytes(),
+                &semver::Version::parse("9.0.0").unwrap(),
+                true
+            )
+            .is_none()
+        );
     }
 }

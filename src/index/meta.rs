@@ -42,17 +42,36 @@ pub struct Deprecation {
 impl BundleMeta {
     /// Empty metadata for an id.
     pub fn new(id: BundleId) -> Self {
-        BundleMeta { v: META_FORMAT, id, deprecated: None, extra: serde_json::Map::new() }
+        BundleMeta {
+            v: META_FORMAT,
+            id,
+            deprecated: None,
+            extra: serde_json::Map::new(),
+        }
     }
 
     /// Parses a metadata file; `file` names it in errors. A file of a newer format is refused
     /// (readers treat the bundle as having no metadata and warn).
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self, FormatError> {
-        let err = |line, message| FormatError::Parse { file: file.to_string(), line, message };
-        let m: BundleMeta =
-            serde_json::from_slice(bytes).map_err(|e| err(Some(e.line()), crate::task::strip_json_position(&e.to_string())))?;
+        let err = |line, message| FormatError::Parse {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let m: BundleMeta = serde_json::from_slice(bytes).map_err(|e| {
+            err(
+                Some(e.line()),
+                crate::task::strip_json_position(&e.to_string()),
+            )
+        })?;
         if m.v != META_FORMAT {
-            return Err(err(None, format!("metadata format {} is not supported (known: {META_FORMAT})", m.v)));
+            return Err(err(
+                None,
+                format!(
+                    "metadata format {} is not supported (known: {META_FORMAT})",
+                    m.v
+                ),
+            ));
         }
         Ok(m)
     }
@@ -85,6 +104,11 @@ mod tests {
         assert_eq!(m.deprecated.as_ref().unwrap().message, "old");
         let back = m.to_json();
         assert!(back.contains("owners") && back.contains("RWQ"), "{back}");
-        assert!(BundleMeta::parse(b"{\"v\":1}", "m.json").unwrap_err().to_string().starts_with("m.json:1"));
+        assert!(
+            BundleMeta::parse(b"{\"v\":1}", "m.json")
+                .unwrap_err()
+                .to_string()
+                .starts_with("m.json:1")
+        );
     }
 }

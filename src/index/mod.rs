@@ -78,11 +78,23 @@ pub enum FormatError {
 pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, FormatError> {
     use std::io::Read;
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| FormatError::Io { file: file.clone(), source })?;
+    let f = std::fs::File::open(path).map_err(|source| FormatError::Io {
+        file: file.clone(),
+        source,
+    })?;
     let mut buf = Vec::new();
-    f.take(limit + 1).read_to_end(&mut buf).map_err(|source| FormatError::Io { file: file.clone(), source })?;
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| FormatError::Io {
+            file: file.clone(),
+            source,
+        })?;
     if buf.len() as u64 > limit {
-        return Err(FormatError::TooLarge { file, size: buf.len() as u64, limit });
+        return Err(FormatError::TooLarge {
+            file,
+            size: buf.len() as u64,
+            limit,
+        });
     }
     Ok(buf)
 }
@@ -91,5 +103,7 @@ pub use crate::archive::sha256_hex;
 
 /// True when `s` is 64 lower-case hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

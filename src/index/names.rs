@@ -48,7 +48,11 @@ impl NamesFile {
                         out.ids.push(id);
                     }
                 }
-                Err(e) => out.problems.push(LineProblem { file: file.to_string(), line: n, message: e.to_string() }),
+                Err(e) => out.problems.push(LineProblem {
+                    file: file.to_string(),
+                    line: n,
+                    message: e.to_string(),
+                }),
             }
         }
         out
@@ -69,7 +73,11 @@ impl NamesFile {
 /// Appends `id` to the names file at `path` (creating it), first cutting off a torn last line.
 /// Callers hold the registry lock.
 pub fn append(path: &Path, id: &BundleId) -> io::Result<()> {
-    let mut f = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
     repair_tail(&mut f)?;
     f.write_all(format!("{id}\n").as_bytes())?;
     f.sync_data()
@@ -100,7 +108,11 @@ fn repair_tail(f: &mut File) -> io::Result<bool> {
     let keep = match tail.iter().rposition(|&b| b == b'\n') {
         Some(i) => start + i as u64 + 1,
         None if start == 0 => 0,
-        None => return Err(io::Error::other("names.txt ends with over 1 KiB without a newline: it is corrupt")),
+        None => {
+            return Err(io::Error::other(
+                "names.txt ends with over 1 KiB without a newline: it is corrupt",
+            ));
+        }
     };
     f.set_len(keep)?;
     f.sync_data()?;
@@ -118,12 +130,20 @@ mod tests {
         let a = BundleId::parse("com.a.one").unwrap();
         let b = BundleId::parse("com.b.two").unwrap();
         append(&p, &a).unwrap();
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"com.b.t").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"com.b.t")
+            .unwrap();
         let n = NamesFile::parse(&std::fs::read(&p).unwrap(), "names.txt");
         assert_eq!(n.ids, vec![a.clone()]);
         assert!(n.torn_tail);
         append(&p, &b).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "com.a.one\ncom.b.two\n");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "com.a.one\ncom.b.two\n"
+        );
         let n = NamesFile::parse(b"com.a.one\nNot An Id\n\ncom.a.one\n", "names.txt");
         assert_eq!(n.ids.len(), 1);
         assert_eq!(n.problems[0].line, 2);

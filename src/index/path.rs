@@ -34,7 +34,10 @@ pub fn meta_path(id: &BundleId) -> String {
 
 /// The archive with this SHA-256 in the default layout: `archives/ab/<sha256>.rbundle`.
 pub fn archive_path(sha256: &str) -> String {
-    format!("{ARCHIVES_DIR}/{}/{sha256}.{ARCHIVE_EXTENSION}", &sha256[..2.min(sha256.len())])
+    format!(
+        "{ARCHIVES_DIR}/{}/{sha256}.{ARCHIVE_EXTENSION}",
+        &sha256[..2.min(sha256.len())]
+    )
 }
 
 #[cfg(test)]
@@ -46,12 +49,18 @@ mod tests {
     fn paths_are_readable_and_stable() {
         let id = BundleId::parse("com.oss.json-utils").unwrap();
         let p = index_path(&id);
-        assert!(p.starts_with("index/") && p.ends_with("/com.oss.json-utils"), "{p}");
+        assert!(
+            p.starts_with("index/") && p.ends_with("/com.oss.json-utils"),
+            "{p}"
+        );
         assert_eq!(p.split('/').count(), 4);
         assert_eq!(p, index_path(&id));
         let m = meta_path(&id);
         assert_eq!(m, format!("{}.json", p.replacen("index/", "meta/", 1)));
-        assert_eq!(archive_path(&"ab".repeat(32)), format!("archives/ab/{}.rbundle", "ab".repeat(32)));
+        assert_eq!(
+            archive_path(&"ab".repeat(32)),
+            format!("archives/ab/{}.rbundle", "ab".repeat(32))
+        );
     }
 
     #[test]
@@ -66,7 +75,9 @@ mod tests {
     /// A million reverse-DNS ids shaped like real ones (few TLDs, many organisations).
     fn synthetic_ids(n: usize) -> Vec<BundleId> {
         let tlds = ["com", "com", "com", "com", "org", "io", "dev", "net"];
-        let words = ["data", "json", "cloud", "sales", "force", "utils", "core", "etl", "api", "sync"];
+        let words = [
+            "data", "json", "cloud", "sales", "force", "utils", "core", "etl", "api", "sync",
+        ];
         (0..n)
             .map(|i| {
                 let tld = tlds[i % tlds.len()];
@@ -88,7 +99,9 @@ mod tests {
             *top.entry(a.clone()).or_default() += 1;
             *leaf.entry((a, b)).or_default() += 1;
             let s = id.as_str();
-            *cargo_style.entry(format!("{}/{}", &s[0..2], &s[2..4])).or_default() += 1;
+            *cargo_style
+                .entry(format!("{}/{}", &s[0..2], &s[2..4]))
+                .or_default() += 1;
         }
         let mean_top = ids.len() as f64 / 256.0;
         let (tmin, tmax) = (*top.values().min().unwrap(), *top.values().max().unwrap());
@@ -103,9 +116,19 @@ mod tests {
             cargo_max as f64 * 100.0 / ids.len() as f64
         );
         assert_eq!(top.len(), 256);
-        assert!(tmin as f64 > mean_top * 0.9 && (tmax as f64) < mean_top * 1.1, "uneven top level: {tmin}..{tmax}");
-        assert!(leaf.len() > 65_000, "only {} leaf directories used", leaf.len());
+        assert!(
+            tmin as f64 > mean_top * 0.9 && (tmax as f64) < mean_top * 1.1,
+            "uneven top level: {tmin}..{tmax}"
+        );
+        assert!(
+            leaf.len() > 65_000,
+            "only {} leaf directories used",
+            leaf.len()
+        );
         assert!(lmax <= 45, "a leaf directory holds {lmax} ids");
-        assert!(cargo_max > 400_000, "the comparison should show the prefix problem");
+        assert!(
+            cargo_max > 400_000,
+            "the comparison should show the prefix problem"
+        );
     }
 }
