@@ -115,6 +115,21 @@ impl IndexLine {
         out
     }
 
+    /// What the resolver needs of this version.
+    pub fn candidate(&self) -> crate::resolver::Candidate {
+        crate::resolver::Candidate {
+            version: self.version.clone(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|d| (d.bundle_id.clone(), d.version.clone()))
+                .collect(),
+            yanked: self.yanked,
+            ratchet_version: self.requirements.ratchet_version.clone(),
+            platforms: self.requirements.platform.clone(),
+        }
+    }
+
     /// The line as written: compact JSON and a newline.
     pub fn to_line(&self) -> String {
         let mut s = serde_json::to_string(self).expect("index line serializes");
