@@ -553,6 +553,8 @@ impl Registry {
             std::fs::metadata(&archive_abs).is_ok_and(|md| md.len() == checked.bytes.len() as u64);
         if !present {
             write_atomic(&archive_abs, &checked.bytes).map_err(io_err(&archive_abs))?;
+            // The archive's rename must be durable before the index line that names it.
+            sync_parent_dir(&archive_abs);
         }
         // 2. The index file, old bytes plus one line, replaced atomically.
         let line =
@@ -562,6 +564,7 @@ impl Registry {
         bytes.extend_from_slice(line.to_line().as_bytes());
         let index_abs = self.abs(&rel_index);
         write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
+        sync_parent_dir(&index_abs);
         // 3. The names file, appended when the id is new.
         if new_bundle {
             let names = self.abs(NAMES_FILE);
@@ -737,6 +740,17 @@ impl Registry {
             }
         }
         Ok(report)
+    }
+}
+
+/// Makes a rename in `path`'s directory durable (so that after a power loss the files written
+/// later never exist without the ones written before). Best effort: some platforms cannot open
+/// directories.
+fn sync_parent_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
     }
 }
 
