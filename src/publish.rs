@@ -414,14 +414,21 @@ impl Registry {
     /// its sources. Touches nothing in the registry.
     fn check_archive(&self, file: &Path) -> Result<CheckedArchive> {
         let shown = file.display().to_string();
-        let bytes = std::fs::read(file).map_err(io_err(file))?;
         let bad = |message: String| PublishError::BadArchive {
             file: shown.clone(),
             message,
         };
-        let bundle: BundleArchive =
-            archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default())
-                .map_err(|e| bad(e.to_string()))?;
+        let limits = Limits::default();
+        let size = std::fs::metadata(file).map_err(io_err(file))?.len();
+        if size > limits.max_archive_bytes {
+            return Err(bad(format!(
+                "{size} bytes is more than the {} a registry accepts",
+                limits.max_archive_bytes
+            )));
+        }
+        let bytes = std::fs::read(file).map_err(io_err(file))?;
+        let bundle: BundleArchive = archive::read_archive(std::io::Cursor::new(&bytes), &limits)
+            .map_err(|e| bad(e.to_string()))?;
         let manifest = bundle.manifest.bundle.clone();
         let expected = archive::archive_file_name(&manifest);
         let actual = file
@@ -701,7 +708,9 @@ impl Registry {
             if index_path(&id) != rel {
                 continue;
             }
-            let (parsed, _) = self.index_file_clean(&id)?.expect("listed file exists");
+            let Some((parsed, _)) = self.index_file_clean(&id)? else {
+                continue;
+            };
             for l in parsed.versions() {
                 referenced.insert(self.archive_rel(&l.sha256));
             }

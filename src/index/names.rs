@@ -58,6 +58,21 @@ impl NamesFile {
         out
     }
 
+    /// The listed id closest to `word` ("did you mean"): an id with the same skeleton first
+    /// (`com.foo.a_b` for `com.foo.a-b`), else the most similar spelling, if close enough.
+    pub fn suggest(&self, word: &str) -> Option<&BundleId> {
+        let skeleton = BundleId::skeleton(word);
+        if let Some(id) = self
+            .ids
+            .iter()
+            .find(|id| BundleId::skeleton(id.as_str()) == skeleton)
+        {
+            return Some(id);
+        }
+        let best = crate::diagnostic::did_you_mean(word, self.ids.iter().map(BundleId::as_str))?;
+        self.ids.iter().find(|id| id.as_str() == best)
+    }
+
     /// Reads `DIR/names.txt` (an absent file is an empty list).
     pub fn load(registry: &Path) -> Result<NamesFile, FormatError> {
         let path = registry.join(super::NAMES_FILE);
@@ -122,6 +137,20 @@ fn repair_tail(f: &mut File) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggests_close_ids() {
+        let n = NamesFile::parse(b"com.oss.json-utils\ncom.ratchet.core-utils\n", "names.txt");
+        assert_eq!(
+            n.suggest("com.oss.json_utils").unwrap().as_str(),
+            "com.oss.json-utils"
+        );
+        assert_eq!(
+            n.suggest("com.ratchet.core-util").unwrap().as_str(),
+            "com.ratchet.core-utils"
+        );
+        assert!(n.suggest("org.unrelated.thing-x").is_none());
+    }
 
     #[test]
     fn append_repairs_torn_tail_and_parse_ignores_it() {
