@@ -148,7 +148,7 @@ impl RegistryConfig {
     /// filled (still relative when the template is).
     pub fn download_url(&self, sha256: &str) -> String {
         self.dl
-            .replace("{sha256-prefix}", &sha256[..2.min(sha256.len())])
+            .replace("{sha256-prefix}", sha256.get(..2).unwrap_or(sha256))
             .replace("{sha256}", sha256)
     }
 }

@@ -36,7 +36,7 @@ pub fn meta_path(id: &BundleId) -> String {
 pub fn archive_path(sha256: &str) -> String {
     format!(
         "{ARCHIVES_DIR}/{}/{sha256}.{ARCHIVE_EXTENSION}",
-        &sha256[..2.min(sha256.len())]
+        sha256.get(..2).unwrap_or(sha256)
     )
 }
 
