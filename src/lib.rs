@@ -8,8 +8,10 @@
 pub mod archive;
 pub mod diagnostic;
 pub mod fsutil;
+pub mod index;
 pub mod manifest;
 pub mod paths;
+pub mod publish;
 pub mod resolver;
 pub mod scaffold;
 pub mod task;

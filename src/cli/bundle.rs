@@ -46,10 +46,13 @@ pub enum BundleCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Publish an archive into a local registry (a directory or file:// URL).
+    Publish(super::publish::PublishArgs),
 }
 
 pub fn run(cmd: BundleCommand) -> CliResult {
     match cmd {
+        BundleCommand::Publish(args) => super::publish::run(args),
         BundleCommand::Build { dir, out } => build(dir.unwrap_or_else(|| PathBuf::from(".")), out),
         BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {

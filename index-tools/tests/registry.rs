@@ -1,0 +1,499 @@
+//! Registry operations on real archives: publish, immutability, look-alikes, dependencies,
+//! bad input, yank/deprecate, verify and gc.
+
+mod common;
+
+use common::*;
+use ratchet::index::{IndexFile, NamesFile, index_path, meta_path};
+use ratchet::manifest::BundleId;
+use ratchet::publish::{PublishError, Registry};
+use std::process::Command;
+
+fn id(s: &str) -> BundleId {
+    BundleId::parse(s).unwrap()
+}
+
+fn v(s: &str) -> semver::Version {
+    semver::Version::parse(s).unwrap()
+}
+
+#[test]
+fn publish_writes_archive_index_line_and_name() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    let p = reg.publish(&a, TIME).unwrap();
+    assert!(p.new_bundle);
+    let bytes = std::fs::read(&a).unwrap();
+    assert_eq!(p.line.sha256, ratchet::archive::sha256_hex(&bytes));
+    assert_eq!(p.line.size, bytes.len() as u64);
+    assert_eq!(
+        std::fs::read(reg.root().join(&p.archive_file)).unwrap(),
+        bytes
+    );
+    assert!(p.archive_file.contains(&p.line.sha256));
+    let idx = std::fs::read_to_string(reg.root().join(index_path(&id("com.test.alpha")))).unwrap();
+    assert_eq!(idx, p.line.to_line());
+    assert!(idx.contains("\"published\":\"2026-01-01T00:00:00Z\""));
+    assert!(
+        idx.contains("\"max_memory\":67108864"),
+        "resources are in the line: {idx}"
+    );
+    let b = archive(t.path(), "com.test.alpha", "1.1.0", &[]);
+    assert!(!reg.publish(&b, TIME).unwrap().new_bundle);
+    assert_eq!(
+        std::fs::read_to_string(reg.root().join("names.txt")).unwrap(),
+        "com.test.alpha\n"
+    );
+    let list = reg.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].latest().unwrap().version, v("1.1.0"));
+    let r = assert_consistent(&reg);
+    assert_eq!((r.bundles, r.versions, r.archives), (1, 2, 2));
+}
+
+#[test]
+fn versions_are_immutable_even_with_the_same_content() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    reg.publish(&a, TIME).unwrap();
+    let before = snapshot(reg.root());
+    let e = reg.publish(&a, TIME).unwrap_err();
+    assert!(matches!(e, PublishError::VersionExists { .. }), "{e}");
+    assert!(e.to_string().contains("immutable"));
+    // A different archive of the same version (other content) is refused too.
+    let other = t.path().join("other");
+    let b = archive_with(&other, "com.test.alpha", "1.0.0", &[], |d| {
+        std::fs::write(d.join("README.md"), "changed").unwrap()
+    });
+    assert!(matches!(
+        reg.publish(&b, TIME).unwrap_err(),
+        PublishError::VersionExists { .. }
+    ));
+    // Build metadata does not make a new version.
+    let c = archive(t.path(), "com.test.alpha", "1.0.0+rebuild", &[]);
+    assert!(matches!(
+        reg.publish(&c, TIME).unwrap_err(),
+        PublishError::VersionExists { .. }
+    ));
+    assert_eq!(snapshot(reg.root()), before);
+}
+
+#[test]
+fn look_alike_ids_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    reg.publish(
+        &archive(t.path(), "com.test.data-tools", "1.0.0", &[]),
+        TIME,
+    )
+    .unwrap();
+    let before = snapshot(reg.root());
+    for look_alike in [
+        "com.test.data_tools",
+        "com.test.datatools",
+        "com.test-data.tools",
+    ] {
+        let e = reg
+            .publish(&archive(t.path(), look_alike, "1.0.0", &[]), TIME)
+            .unwrap_err();
+        match &e {
+            PublishError::LookAlike { existing, .. } => {
+                assert_eq!(existing.as_str(), "com.test.data-tools")
+            }
+            other => panic!("{look_alike}: {other}"),
+        }
+    }
+    assert_eq!(snapshot(reg.root()), before);
+    reg.publish(
+        &archive(t.path(), "com.test.data-tools2", "1.0.0", &[]),
+        TIME,
+    )
+    .unwrap();
+}
+
+#[test]
+fn dependencies_must_be_resolvable_in_the_registry() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    let app = archive(
+        t.path(),
+        "com.test.app",
+        "1.0.0",
+        &[("com.test.lib", "^2.0")],
+    );
+    let before = snapshot(reg.root());
+    let e = reg.publish(&app, TIME).unwrap_err();
+    assert!(
+        matches!(e, PublishError::UnresolvableDependency { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("does not hold it"), "{e}");
+    assert_eq!(snapshot(reg.root()), before);
+
+    reg.publish(&archive(t.path(), "com.test.lib", "1.5.0", &[]), TIME)
+        .unwrap();
+    let before = snapshot(reg.root());
+    let e = reg.publish(&app, TIME).unwrap_err().to_string();
+    assert!(
+        e.contains("no published, unyanked version matches") && e.contains("1.5.0"),
+        "{e}"
+    );
+    assert_eq!(snapshot(reg.root()), before);
+
+    reg.publish(&archive(t.path(), "com.test.lib", "2.1.0", &[]), TIME)
+        .unwrap();
+    reg.set_yanked(&id("com.test.lib"), &v("2.1.0"), true)
+        .unwrap();
+    let e = reg.publish(&app, TIME).unwrap_err().to_string();
+    assert!(e.contains("2.1.0 (yanked)"), "{e}");
+
+    reg.set_yanked(&id("com.test.lib"), &v("2.1.0"), false)
+        .unwrap();
+    reg.publish(&app, TIME).unwrap();
+    assert_consistent(&reg);
+}
+
+#[test]
+fn bad_archives_are_refused_naming_the_file() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    reg.publish(&archive(t.path(), "com.test.alpha", "1.0.0", &[]), TIME)
+        .unwrap();
+    let before = snapshot(reg.root());
+    let good = archive(t.path(), "com.test.beta", "1.0.0", &[]);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let garbage = t.path().join("com.test.beta-1.0.0.rbundle");
+    std::fs::write(&garbage, b"this is not gzip").unwrap();
+    let e = reg.publish(&garbage, TIME).unwrap_err();
+    assert!(
+        matches!(e, PublishError::BadArchive { .. })
+            && e.to_string().contains(&garbage.display().to_string()),
+        "{e}"
+    );
+
+    std::fs::write(&garbage, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(
+        reg.publish(&garbage, TIME).unwrap_err(),
+        PublishError::BadArchive { .. }
+    ));
+
+    let renamed = t.path().join("com.test.gamma-1.0.0.rbundle");
+    std::fs::write(&renamed, &bytes).unwrap();
+    let e = reg.publish(&renamed, TIME).unwrap_err();
+    assert!(matches!(e, PublishError::NameMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("com.test.beta-1.0.0.rbundle"), "{e}");
+
+    let missing = reg
+        .publish(&t.path().join("nope.rbundle"), TIME)
+        .unwrap_err();
+    assert!(missing.to_string().contains("nope.rbundle"), "{missing}");
+
+    // A well-formed archive of an invalid bundle (the task has no main.js).
+    let invalid = archive_with(&t.path().join("inv"), "com.test.delta", "1.0.0", &[], |d| {
+        std::fs::remove_file(d.join("tasks/addition/main.js")).unwrap();
+    });
+    let e = reg.publish(&invalid, TIME).unwrap_err();
+    assert!(matches!(e, PublishError::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains("task-missing-main"), "{e}");
+
+    assert_eq!(snapshot(reg.root()), before);
+}
+
+#[test]
+fn corrupt_registry_files_stop_changes_and_name_the_file() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    reg.publish(&archive(t.path(), "com.test.alpha", "1.0.0", &[]), TIME)
+        .unwrap();
+    let idx = reg.root().join(index_path(&id("com.test.alpha")));
+    let mut text = std::fs::read(&idx).unwrap();
+    text.extend_from_slice(b"{\"v\":1,\"id\":\"com.test.al"); // partially written line
+    std::fs::write(&idx, &text).unwrap();
+    let before = snapshot(reg.root());
+    let e = reg
+        .publish(&archive(t.path(), "com.test.alpha", "1.1.0", &[]), TIME)
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, PublishError::CorruptIndex { .. }), "{msg}");
+    assert!(
+        msg.contains(&index_path(&id("com.test.alpha"))) && msg.contains(":2:"),
+        "{msg}"
+    );
+    assert!(
+        reg.set_yanked(&id("com.test.alpha"), &v("1.0.0"), true)
+            .is_err()
+    );
+    assert_eq!(snapshot(reg.root()), before);
+    let report = reg.verify();
+    assert!(!report.is_ok());
+    assert!(
+        report
+            .errors()
+            .any(|d| d.code == "bad-line" && d.message.starts_with("line 2"))
+    );
+
+    // Not a registry at all.
+    let plain = t.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let e = Registry::open(&plain).unwrap_err().to_string();
+    assert!(
+        e.contains("is not a ratchet registry") && e.contains("config.json"),
+        "{e}"
+    );
+    std::fs::write(plain.join("config.json"), "{\"name\": 1").unwrap();
+    let e = Registry::open(&plain).unwrap_err().to_string();
+    assert!(e.contains("config.json:1"), "{e}");
+    assert!(
+        Registry::init(reg.root(), "x", Default::default(), None).is_err(),
+        "init refuses an existing registry"
+    );
+}
+
+#[test]
+fn yank_and_deprecate_touch_only_their_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    for ver in ["1.0.0", "1.1.0", "1.2.0"] {
+        reg.publish(&archive(t.path(), "com.test.alpha", ver, &[]), TIME)
+            .unwrap();
+    }
+    reg.publish(&archive(t.path(), "com.test.beta", "1.0.0", &[]), TIME)
+        .unwrap();
+    let a = id("com.test.alpha");
+    let idx = reg.root().join(index_path(&a));
+    let before = std::fs::read_to_string(&idx).unwrap();
+    assert!(reg.set_yanked(&a, &v("1.1.0"), true).unwrap());
+    assert!(
+        !reg.set_yanked(&a, &v("1.1.0"), true).unwrap(),
+        "second yank changes nothing"
+    );
+    let after = std::fs::read_to_string(&idx).unwrap();
+    let (b, aft): (Vec<_>, Vec<_>) = (before.lines().collect(), after.lines().collect());
+    assert_eq!((b[0], b[2]), (aft[0], aft[2]));
+    assert_eq!(aft[1], b[1].replace("\"yanked\":false", "\"yanked\":true"));
+    assert!(matches!(
+        reg.set_yanked(&a, &v("9.0.0"), true),
+        Err(PublishError::UnknownVersion(..))
+    ));
+    assert!(matches!(
+        reg.set_yanked(&id("com.test.none"), &v("1.0.0"), true),
+        Err(PublishError::UnknownBundle(..))
+    ));
+
+    reg.deprecate(&a, "use beta", Some(&id("com.test.beta")), TIME)
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&idx).unwrap(),
+        after,
+        "deprecation does not rewrite version lines"
+    );
+    let meta = std::fs::read_to_string(reg.root().join(meta_path(&a))).unwrap();
+    assert!(
+        meta.contains("\"replacement\": \"com.test.beta\""),
+        "{meta}"
+    );
+    let s = reg.bundle(&a).unwrap();
+    assert_eq!(s.deprecated.clone().unwrap().message, "use beta");
+    assert_eq!(s.latest().unwrap().version, v("1.2.0"));
+    assert!(
+        reg.deprecate(&a, "x", Some(&id("com.test.none")), TIME)
+            .is_err()
+    );
+    assert!(reg.undeprecate(&a).unwrap());
+    assert!(reg.bundle(&a).unwrap().deprecated.is_none());
+    assert!(reg.set_yanked(&a, &v("1.1.0"), false).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(&idx).unwrap(),
+        before,
+        "unyank restores the bytes"
+    );
+    assert_consistent(&reg);
+}
+
+#[test]
+fn verify_finds_every_kind_of_damage_and_gc_repairs_leftovers() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    reg.publish(&archive(t.path(), "com.test.lib", "1.0.0", &[]), TIME)
+        .unwrap();
+    let p = reg
+        .publish(
+            &archive(t.path(), "com.test.app", "1.0.0", &[("com.test.lib", "^1")]),
+            TIME,
+        )
+        .unwrap();
+    let p2 = reg
+        .publish(&archive(t.path(), "com.test.app", "1.1.0", &[]), TIME)
+        .unwrap();
+    assert_consistent(&reg);
+    let root = reg.root().to_path_buf();
+    let app_idx = root.join(index_path(&id("com.test.app")));
+    let lib_idx = root.join(index_path(&id("com.test.lib")));
+    let original = std::fs::read_to_string(&app_idx).unwrap();
+
+    let codes = |reg: &Registry| {
+        let mut c: Vec<&'static str> = reg.verify().diagnostics.iter().map(|d| d.code).collect();
+        c.sort();
+        c
+    };
+    // Tampered archive bytes.
+    let arch = root.join(&p.archive_file);
+    let good = std::fs::read(&arch).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 20] ^= 0xff;
+    std::fs::write(&arch, &bad).unwrap();
+    assert_eq!(codes(&reg), ["bad-archive"]);
+    std::fs::remove_file(&arch).unwrap();
+    assert!(reg.verify().diagnostics[0].message.contains("missing"));
+    std::fs::write(&arch, &good).unwrap();
+
+    // A line that disagrees with its archive's manifest; a duplicate version; a bad line.
+    std::fs::write(
+        &app_idx,
+        original.replacen("\"license\":\"MIT\"", "\"license\":\"GPL-3.0\"", 1),
+    )
+    .unwrap();
+    let r = reg.verify();
+    assert!(
+        r.errors()
+            .any(|d| d.code == "line-disagrees" && d.message.contains("license")),
+        "{:?}",
+        r.diagnostics
+    );
+    let first = original.lines().next().unwrap();
+    std::fs::write(&app_idx, format!("{original}{first}\n")).unwrap();
+    assert_eq!(codes(&reg), ["duplicate-version"]);
+    std::fs::write(
+        &app_idx,
+        format!("{original}{{\"v\":1}}\n{{\"v\":99,\"future\":true}}\n"),
+    )
+    .unwrap();
+    let r = reg.verify();
+    assert_eq!(r.errors().count(), 1, "{:?}", r.diagnostics);
+    assert!(
+        r.diagnostics
+            .iter()
+            .any(|d| d.code == "bad-line" && d.message.starts_with("line 3"))
+    );
+    assert!(
+        r.diagnostics.iter().any(|d| d.code == "newer-line"),
+        "unknown schema versions are skipped with a note"
+    );
+    std::fs::write(&app_idx, &original).unwrap();
+
+    // A dependency that disappeared, an orphan name.
+    let lib = std::fs::read(&lib_idx).unwrap();
+    std::fs::remove_file(&lib_idx).unwrap();
+    let c = codes(&reg);
+    assert!(
+        c.contains(&"unresolvable-dependency")
+            && c.contains(&"orphan-name")
+            && c.contains(&"unreferenced-archive"),
+        "{c:?}"
+    );
+    std::fs::write(&lib_idx, lib).unwrap();
+    assert_consistent(&reg);
+
+    // Leftovers of interrupted publishes are warnings; gc removes or repairs them.
+    std::fs::write(
+        root.join("archives/ab/")
+            .join(format!("{}.rbundle", "ab".repeat(32))),
+        b"x",
+    )
+    .ok();
+    std::fs::create_dir_all(root.join("archives/ab")).unwrap();
+    std::fs::write(
+        root.join("archives/ab/")
+            .join(format!("{}.rbundle", "ab".repeat(32))),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(app_idx.parent().unwrap().join(".tmp-abc"), b"partial").unwrap();
+    std::fs::write(root.join("names.txt"), "com.test.lib\ncom.test.ap").unwrap();
+    let r = assert_consistent(&reg);
+    let mut w: Vec<&str> = r.diagnostics.iter().map(|d| d.code).collect();
+    w.sort();
+    assert_eq!(
+        w,
+        [
+            "temp-file",
+            "torn-names",
+            "unlisted-bundle",
+            "unreferenced-archive"
+        ]
+    );
+    let g = reg.gc().unwrap();
+    assert_eq!(g.removed_archives.len(), 1);
+    assert_eq!(g.removed_temp_files.len(), 1);
+    assert_eq!(g.added_names, vec![id("com.test.app")]);
+    assert!(g.repaired_names_tail);
+    assert!(
+        reg.verify().diagnostics.is_empty(),
+        "{:?}",
+        reg.verify().diagnostics
+    );
+    assert!(
+        root.join(&p2.archive_file).exists(),
+        "gc keeps referenced archives"
+    );
+    let names = NamesFile::load(&root).unwrap();
+    assert_eq!(names.ids.len(), 2);
+    let parsed = IndexFile::load(&app_idx, None).unwrap();
+    assert_eq!(parsed.versions().count(), 2);
+}
+
+#[test]
+fn cli_exit_codes_and_messages() {
+    let t = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_ratchet-index");
+    let reg = t.path().join("reg");
+    let run = |args: &[&str]| Command::new(bin).args(args).output().unwrap();
+    let out = run(&[
+        "init",
+        reg.to_str().unwrap(),
+        "--name",
+        "cli",
+        "--kind",
+        "partner",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let cfg = std::fs::read_to_string(reg.join("config.json")).unwrap();
+    assert!(cfg.contains("\"kind\": \"partner\""));
+    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    let out = run(&[
+        "publish",
+        reg.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--publish-time",
+        "1767225600",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        std::fs::read_to_string(reg.join(index_path(&id("com.test.alpha"))))
+            .unwrap()
+            .contains(TIME)
+    );
+    let out = run(&["publish", reg.to_str().unwrap(), a.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already published"));
+    let out = run(&["verify", reg.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let out = run(&["list", reg.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["latest"], "1.0.0");
+    std::fs::write(reg.join(index_path(&id("com.test.alpha"))), "garbage\n").unwrap();
+    let out = run(&["verify", reg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&index_path(&id("com.test.alpha"))) && err.contains("line 1"),
+        "{err}"
+    );
+    let out = run(&["verify", t.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a ratchet registry"));
+}

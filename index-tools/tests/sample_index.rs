@@ -1,0 +1,128 @@
+//! The committed sample registry: `scripts/regen-sample-index.sh` rebuilds it byte for byte
+//! (this test fails when `sample-index/` is out of date), it verifies, and it resolves.
+//!
+//! The script runs the `ratchet` binary next to `ratchet-index` in the target directory;
+//! `cargo test --workspace` builds both.
+
+mod common;
+
+use ratchet::manifest::{BundleId, VersionReq};
+use ratchet::publish::Registry;
+use ratchet::resolver::{Candidate, ResolveOptions, resolve_complete};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn committed_sample_index_is_up_to_date() {
+    let index_bin = PathBuf::from(env!("CARGO_BIN_EXE_ratchet-index"));
+    let ratchet_bin = index_bin.with_file_name(format!("ratchet{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        ratchet_bin.is_file(),
+        "{} is missing: run `cargo test --workspace` (it builds both binaries)",
+        ratchet_bin.display()
+    );
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("sample-index");
+    let run = Command::new("sh")
+        .arg(repo().join("scripts/regen-sample-index.sh"))
+        .arg(&out)
+        .env("RATCHET", &ratchet_bin)
+        .env("RATCHET_INDEX", &index_bin)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "regeneration failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let fresh = common::snapshot(&out);
+    let committed = common::snapshot(&repo().join("sample-index"));
+    let names =
+        |m: &std::collections::BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&committed),
+        names(&fresh),
+        "sample-index/ is out of date: run scripts/regen-sample-index.sh"
+    );
+    for (path, bytes) in &fresh {
+        assert!(
+            committed[path] == *bytes,
+            "sample-index/{path} is out of date: run scripts/regen-sample-index.sh"
+        );
+    }
+}
+
+#[test]
+fn sample_index_verifies_and_resolves_around_the_yanked_version() {
+    let reg = Registry::open(&repo().join("sample-index")).unwrap();
+    let report = reg.verify();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let bundles = reg.list().unwrap();
+    assert_eq!(bundles.len(), 7);
+    let source: HashMap<BundleId, Vec<Candidate>> = bundles
+        .iter()
+        .map(|b| {
+            (
+                b.id.clone(),
+                b.versions.iter().map(|l| l.candidate()).collect(),
+            )
+        })
+        .collect();
+    let legacy = bundles
+        .iter()
+        .find(|b| b.id.as_str() == "com.ratchet.legacy-json")
+        .unwrap();
+    assert_eq!(
+        legacy
+            .deprecated
+            .as_ref()
+            .unwrap()
+            .replacement
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "com.oss.json-utils"
+    );
+    let yanked: Vec<String> = bundles
+        .iter()
+        .flat_map(|b| {
+            b.versions
+                .iter()
+                .filter(|l| l.yanked)
+                .map(|l| format!("{} {}", l.id, l.version))
+        })
+        .collect();
+    assert_eq!(yanked, ["com.partner.api-connectors 3.3.0"]);
+
+    let root = BundleId::parse("com.example.data-processing").unwrap();
+    let opts = ResolveOptions {
+        platform: None,
+        ..Default::default()
+    };
+    let g = resolve_complete(&[(root, VersionReq::any())], &source, &opts).unwrap();
+    let chosen: HashMap<&str, String> = g
+        .nodes
+        .values()
+        .map(|n| (n.id.as_str(), n.version.to_string()))
+        .collect();
+    assert_eq!(
+        chosen["com.partner.api-connectors"], "3.2.0",
+        "the yanked 3.3.0 is avoided"
+    );
+    assert_eq!(
+        chosen["com.ratchet.core-utils"], "1.2.0",
+        ">=1.2.0, <2.0.0 from api-connectors and <2 from data-processing"
+    );
+    assert_eq!(
+        g.install_order.last().unwrap().as_str(),
+        "com.example.data-processing"
+    );
+}

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Regenerates the committed sample registry (sample-index/) from sample-bundles/.
+#
+# Every bundle version is built with `ratchet bundle build` and published with
+# `ratchet-index publish` in a fixed order (dependencies first) with fixed publish times, one day
+# apart from 2026-01-01; then one version is yanked and one bundle deprecated. Running it twice
+# gives identical bytes; index-tools/tests/sample_index.rs fails when sample-index/ is stale.
+#
+# Usage: scripts/regen-sample-index.sh [OUT_DIR]   (default: sample-index)
+# RATCHET and RATCHET_INDEX name the binaries; unset, the script builds them with cargo.
+set -eu
+
+cd "$(dirname "$0")/.."
+OUT=${1:-sample-index}
+
+if [ -z "${RATCHET:-}" ] || [ -z "${RATCHET_INDEX:-}" ]; then
+    cargo build -q -p ratchet -p index-tools
+    RATCHET=${RATCHET:-target/debug/ratchet}
+    RATCHET_INDEX=${RATCHET_INDEX:-target/debug/ratchet-index}
+fi
+
+# Publish order: every dependency before its dependents.
+BUNDLES="
+com.ratchet.core-utils/1.0.0
+com.ratchet.core-utils/1.2.0
+com.ratchet.core-utils/2.0.0
+com.oss.json-utils/1.2.0
+com.ratchet.legacy-json/1.0.0
+com.partner.api-connectors/3.2.0
+com.partner.api-connectors/3.3.0
+com.enterprise.salesforce-suite/3.0.0
+com.example.data-processing/2.1.0
+com.templates.devops/2.5.0
+"
+START=1767225600 # 2026-01-01T00:00:00Z
+DAY=86400
+
+if [ -e "$OUT" ]; then
+    if [ ! -f "$OUT/config.json" ]; then
+        echo "error: $OUT exists and is not a registry; refusing to replace it" >&2
+        exit 1
+    fi
+    rm -rf "$OUT"
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Archives carry this time stamp on every entry (reproducible builds).
+SOURCE_DATE_EPOCH=$START
+export SOURCE_DATE_EPOCH
+
+"$RATCHET_INDEX" init "$OUT" --name ratchet-samples --kind local >/dev/null
+i=0
+for b in $BUNDLES; do
+    "$RATCHET" bundle build "sample-bundles/$b" --out "$WORK/" >/dev/null
+    id=${b%/*}
+    version=${b#*/}
+    "$RATCHET_INDEX" publish "$OUT" "$WORK/$id-$version.rbundle" --publish-time $((START + i * DAY))
+    i=$((i + 1))
+done
+
+# 3.3.0 shipped a broken retry policy: new resolutions fall back to 3.2.0.
+"$RATCHET_INDEX" yank "$OUT" com.partner.api-connectors 3.3.0
+"$RATCHET_INDEX" deprecate "$OUT" com.ratchet.legacy-json \
+    --message "Superseded by com.oss.json-utils, which validates as well as parses." \
+    --replacement com.oss.json-utils --time $((START + i * DAY))
+
+"$RATCHET_INDEX" verify "$OUT"
+rm -f "$OUT/.ratchet-index.lock"

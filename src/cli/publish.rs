@@ -1,0 +1,58 @@
+//! `ratchet bundle publish FILE --registry DIR|file://URL`: publish into a local registry.
+//!
+//! The same code as `ratchet-index publish` (`ratchet::publish`); remote registries are
+//! maintained by their owners with `ratchet-index`, so only directories are accepted here.
+
+use super::CliResult;
+use ratchet::publish::{Registry, publish_time};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `ratchet bundle publish`.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// The `.rbundle` archive (made by `ratchet bundle build`).
+    file: PathBuf,
+    /// The registry: a directory or a `file://` URL.
+    #[arg(long)]
+    registry: String,
+    /// Publish time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
+    #[arg(long)]
+    publish_time: Option<String>,
+}
+
+/// The directory a `--registry` value names.
+fn registry_dir(arg: &str) -> Result<PathBuf, String> {
+    if let Some((scheme, _)) = arg.split_once("://") {
+        if scheme != "file" {
+            return Err(format!(
+                "publishing to `{arg}` is not supported: `ratchet bundle publish` writes local registries only \
+                 (a directory or file:// URL); publish into a copy with `ratchet-index` and sync it to the host"
+            ));
+        }
+        let url = url::Url::parse(arg).map_err(|e| format!("`{arg}` is not a valid URL: {e}"))?;
+        return url
+            .to_file_path()
+            .map_err(|_| format!("`{arg}` does not name a local directory"));
+    }
+    Ok(PathBuf::from(arg))
+}
+
+/// Runs `ratchet bundle publish`.
+pub fn run(args: PublishArgs) -> CliResult {
+    let dir = registry_dir(&args.registry)?;
+    let reg = Registry::open(&dir)?;
+    let p = reg.publish(&args.file, &publish_time(args.publish_time.as_deref())?)?;
+    for w in &p.warnings {
+        eprintln!("{w}");
+    }
+    println!(
+        "Published {} {} to {} ({} bytes, sha256 {})",
+        p.line.id,
+        p.line.version,
+        dir.display(),
+        p.line.size,
+        p.line.sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
