@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod fsutil;
 pub mod manifest;
 pub mod paths;
+pub mod sandbox;
 pub mod scaffold;
 pub mod task;
 pub mod validate;
