@@ -15,6 +15,7 @@ __attribute__((import_module("ratchet"), import_name("command"))) int ratchet_co
 __attribute__((import_module("ratchet"), import_name("response"))) int ratchet_response(char *buf, int len);
 
 static char input[1 << 16];
+static char *volatile keep; /* keeps allocations alive so the compiler cannot drop them */
 
 /* Calls a ratchet capability and prints its JSON response. */
 static int call(int (*f)(const char *, int), const char *req) {
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
       char *p = malloc(1 << 20);
       if (!p) { fprintf(stderr, "out of memory after %zu MiB\n", total >> 20); return 12; }
       memset(p, 1, 1 << 20);
+      keep = p;
     }
   }
   if (!strcmp(mode, "recurse")) return depth(1);
