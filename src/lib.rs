@@ -6,6 +6,7 @@
 //! concept lives in the module that carries its name.
 
 pub mod diagnostic;
+pub mod execute;
 pub mod fsutil;
 pub mod manifest;
 pub mod paths;
@@ -13,6 +14,7 @@ pub mod sandbox;
 pub mod scaffold;
 pub mod task;
 pub mod validate;
+pub mod workflow;
 
 /// The version of this crate, written into generated files so readers know which tool made them.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
