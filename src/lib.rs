@@ -5,6 +5,7 @@
 //! a task directory holds ([`task`]) and reports problems as [`diagnostic::Diagnostic`]s. Each
 //! concept lives in the module that carries its name.
 
+pub mod bundle_test;
 pub mod diagnostic;
 pub mod execute;
 pub mod fsutil;

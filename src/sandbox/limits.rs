@@ -29,11 +29,13 @@ pub const DEFAULT_MAX_NETWORK: u64 = 16 << 20;
 /// Bytes a run may write to stdout, and again to stderr, when nothing else is said.
 pub const DEFAULT_MAX_OUTPUT: u64 = 4 << 20;
 
-/// Metering points (WebAssembly operators) one millisecond of CPU time buys. Calibrated with
-/// `cargo bench --bench sandbox` on a 2-core x86-64 machine (see `task-abi.md`): a simple
-/// metered loop runs about this many operators per millisecond, so a budget is roughly the CPU
-/// time it names; it counts work, not wall time, and does not vary with machine load.
-pub const POINTS_PER_MS: u64 = 400_000;
+/// Metering points one millisecond of CPU time buys. Every WebAssembly operator costs 1 point,
+/// control flow (branches, calls, block ends) 5 (see the runner's cost function). Calibrated
+/// with `cargo bench --bench sandbox` on a 2-core x86-64 machine: a branch-only loop and a C
+/// counting loop both spend 12.7–13.8 million points per millisecond, so a budget lasts at most
+/// about the CPU time it names. It counts work, not time, so machine load does not change
+/// the verdict.
+pub const POINTS_PER_MS: u64 = 12_000_000;
 
 /// The limits of one run. Every field is a hard cap; exceeding it stops the run with
 /// [`LimitKind`] named in the error.

@@ -29,12 +29,22 @@ pub struct Runtime {
 fn build_engine(metering: bool) -> Engine {
     let mut compiler = Cranelift::default();
     if metering {
-        compiler.push_middleware(Arc::new(Metering::new(0, |_| 1)));
+        compiler.push_middleware(Arc::new(Metering::new(0, operator_cost)));
     }
     let mut engine: Engine = EngineBuilder::new(compiler).engine().into();
     engine.set_tunables(CappedTunables::new());
     engine
 }
+
+/// Metering cost of one operator: control flow (branches, calls, block ends) costs more than
+/// straight-line operators, as it does on the CPU and in the metering checks it triggers, so
+/// that tight loops and long blocks spend a budget at similar speeds (see `task-abi.md` §6).
+fn operator_cost(op: &wasmer::wasmparser::Operator) -> u64 {
+    if wasmer_middlewares::metering::is_accounting(op) { BRANCH_COST } else { 1 }
+}
+
+/// Cost of a control-flow operator.
+const BRANCH_COST: u64 = 5;
 
 impl Runtime {
     /// A runtime whose compiled modules are cached in `cache_dir` (`None`: no cache).
