@@ -47,7 +47,10 @@ fn main() {
         Some(p) => ("probe.c (clang -O2, echo mode)", p.clone()),
         None => ("hello.wat", hello.clone()),
     };
-    println!("sandbox benchmark — small module: {small_name}, {} bytes", small.len());
+    println!(
+        "sandbox benchmark — small module: {small_name}, {} bytes",
+        small.len()
+    );
     let run = |module: &[u8], limits: Limits| TaskRun {
         name: "bench".into(),
         module: module.to_vec(),
@@ -70,7 +73,9 @@ fn main() {
 
     // Warm start: the artifact is on disk; a new runtime each time (as a new process would).
     let cache = tmp.path().join("warm");
-    Runtime::new(Some(cache.clone())).run(&run(&small, Limits::default())).unwrap();
+    Runtime::new(Some(cache.clone()))
+        .run(&run(&small, Limits::default()))
+        .unwrap();
     let mut warm = Vec::new();
     let mut load = Vec::new();
     for _ in 0..200 {
@@ -81,7 +86,10 @@ fn main() {
         load.push(Duration::from_secs_f64(o.usage.load_ms / 1000.0));
         assert_eq!(o.usage.cache, CacheStatus::Hit);
     }
-    println!("warm start (cached module + run)     {}   goal: median <= 5 ms", stats(warm));
+    println!(
+        "warm start (cached module + run)     {}   goal: median <= 5 ms",
+        stats(warm)
+    );
     println!("  of which loading the cached module {}", stats(load));
 
     // Same runtime, repeated runs (a workflow or `bundle test` does this).
@@ -98,7 +106,11 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_ratchet");
     let task = tmp.path().join("task");
     std::fs::create_dir_all(&task).unwrap();
-    std::fs::write(task.join("metadata.json"), r#"{"version": "1.0.0", "description": "bench"}"#).unwrap();
+    std::fs::write(
+        task.join("metadata.json"),
+        r#"{"version": "1.0.0", "description": "bench"}"#,
+    )
+    .unwrap();
     std::fs::write(task.join("main.wasm"), wat_or_wasm(&small)).unwrap();
     let home = tmp.path().join("home");
     let call = || {
@@ -111,7 +123,11 @@ fn main() {
             .unwrap()
     };
     let first = call();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let mut e2e = Vec::new();
     for _ in 0..30 {
         let t = Instant::now();
@@ -129,13 +145,26 @@ fn main() {
     println!("  baseline `ratchet --version`       {}", stats(version));
 
     // Metering calibration: operators per millisecond of a loop that only computes.
-    let budget = Limits { max_cpu_time: Millis(1_000), wall_time: Millis(60_000), ..Limits::default() };
+    let budget = Limits {
+        max_cpu_time: Millis(1_000),
+        wall_time: Millis(60_000),
+        ..Limits::default()
+    };
     let spin = std::fs::read(modules().join("spin.wat")).unwrap();
     let calib = |name: &str, module: &[u8], args: Vec<String>| {
         let rt = Runtime::new(Some(cache.clone()));
-        rt.run(&TaskRun { args: args.clone(), ..run(module, budget) }).unwrap();
+        rt.run(&TaskRun {
+            args: args.clone(),
+            ..run(module, budget)
+        })
+        .unwrap();
         let t = Instant::now();
-        let o = rt.run(&TaskRun { args, ..run(module, budget) }).unwrap();
+        let o = rt
+            .run(&TaskRun {
+                args,
+                ..run(module, budget)
+            })
+            .unwrap();
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         println!(
             "metering: {name:<28} {:>13} points in {ms:8.1} ms = {:>9.0} points/ms (budget named {} -> took {ms:.0} ms)",
@@ -148,7 +177,10 @@ fn main() {
     if let Some(p) = &probe {
         calib("probe.c loop (volatile i++)", p, vec!["loop".into()]);
     }
-    println!("POINTS_PER_MS in use: {}", ratchet::sandbox::limits::POINTS_PER_MS);
+    println!(
+        "POINTS_PER_MS in use: {}",
+        ratchet::sandbox::limits::POINTS_PER_MS
+    );
 }
 
 fn wat_or_wasm(b: &[u8]) -> Vec<u8> {

@@ -57,7 +57,15 @@ pub struct CheckResult {
 
 impl CheckResult {
     fn new(kind: &str, name: impl Into<String>, result: Verdict, message: Option<String>) -> Self {
-        CheckResult { kind: kind.into(), name: name.into(), result, message, wall_ms: None, memory_bytes: None, cpu_points: None }
+        CheckResult {
+            kind: kind.into(),
+            name: name.into(),
+            result,
+            message,
+            wall_ms: None,
+            memory_bytes: None,
+            cpu_points: None,
+        }
     }
 }
 
@@ -169,14 +177,25 @@ struct Measured {
 }
 
 /// Runs every test and check of the bundle in `dir`.
-pub fn test_bundle(rt: &Runtime, dir: &Path, policy: &Policy) -> Result<Verification, BundleTestError> {
+pub fn test_bundle(
+    rt: &Runtime,
+    dir: &Path,
+    policy: &Policy,
+) -> Result<Verification, BundleTestError> {
     let manifest = load_manifest(dir).map_err(|diags| BundleTestError::Manifest {
         dir: dir.to_path_buf(),
-        details: diags.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"),
+        details: diags
+            .iter()
+            .map(|d| format!("  {d}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     })?;
     let checks_path = dir.join(CHECKS_FILE);
     let checks: ChecksFile = match std::fs::read_to_string(&checks_path) {
-        Ok(t) => serde_norway::from_str(&t).map_err(|e| BundleTestError::Checks { path: checks_path.clone(), message: e.to_string() })?,
+        Ok(t) => serde_norway::from_str(&t).map_err(|e| BundleTestError::Checks {
+            path: checks_path.clone(),
+            message: e.to_string(),
+        })?,
         Err(_) => ChecksFile::default(),
     };
 
@@ -187,24 +206,49 @@ pub fn test_bundle(rt: &Runtime, dir: &Path, policy: &Policy) -> Result<Verifica
         let spec = match TaskSpec::in_bundle(dir, &manifest, &item.path) {
             Ok(s) => s,
             Err(e) => {
-                results.push(CheckResult::new("task-test", &task_name, Verdict::Failed, Some(e.to_string())));
+                results.push(CheckResult::new(
+                    "task-test",
+                    &task_name,
+                    Verdict::Failed,
+                    Some(e.to_string()),
+                ));
                 continue;
             }
         };
         let tests = match spec.task.tests() {
             Ok(t) => t,
             Err(e) => {
-                results.push(CheckResult::new("task-test", &task_name, Verdict::Failed, Some(e.to_string())));
+                results.push(CheckResult::new(
+                    "task-test",
+                    &task_name,
+                    Verdict::Failed,
+                    Some(e.to_string()),
+                ));
                 continue;
             }
         };
         if tests.is_empty() {
-            results.push(CheckResult::new("task-test", &task_name, Verdict::Skipped, Some("the task has no tests/*.json".into())));
+            results.push(CheckResult::new(
+                "task-test",
+                &task_name,
+                Verdict::Skipped,
+                Some("the task has no tests/*.json".into()),
+            ));
         }
         for (path, test) in tests {
-            let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            let stem = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
             let name = format!("{task_name}/{stem}");
-            results.push(run_case(rt, &spec, &name, &test, policy, &mut measured, "task-test"));
+            results.push(run_case(
+                rt,
+                &spec,
+                &name,
+                &test,
+                policy,
+                &mut measured,
+                "task-test",
+            ));
         }
     }
 
@@ -212,13 +256,22 @@ pub fn test_bundle(rt: &Runtime, dir: &Path, policy: &Policy) -> Result<Verifica
         match check.kind.as_str() {
             "performance" => results.push(performance(check, &measured)),
             "compatibility" => results.extend(compatibility(check, &manifest)),
-            "integration" => results.extend(integration(rt, dir, &manifest, check, policy, &mut measured)),
+            "integration" => results.extend(integration(
+                rt,
+                dir,
+                &manifest,
+                check,
+                policy,
+                &mut measured,
+            )),
             "security" => results.extend(security(rt, dir, &manifest, check)),
             other => results.push(CheckResult::new(
                 other,
                 &check.name,
                 Verdict::Skipped,
-                Some(format!("check type `{other}` is not known to this version of ratchet")),
+                Some(format!(
+                    "check type `{other}` is not known to this version of ratchet"
+                )),
             )),
         }
     }
@@ -238,7 +291,10 @@ pub fn test_bundle(rt: &Runtime, dir: &Path, policy: &Policy) -> Result<Verifica
         format_version: 1,
         tool: format!("ratchet {}", crate::TOOL_VERSION),
         engine: rt.cache().engine_tag().to_string(),
-        bundle: BundleRef { id: manifest.id.to_string(), version: manifest.version.to_string() },
+        bundle: BundleRef {
+            id: manifest.id.to_string(),
+            version: manifest.version.to_string(),
+        },
         passed: summary.failed == 0,
         summary,
         tests: results,
@@ -264,18 +320,36 @@ fn run_case(
     kind: &str,
 ) -> CheckResult {
     if spec.task.kind == TaskKind::JavaScript {
-        return CheckResult::new(kind, name, Verdict::Skipped, Some("JavaScript execution is not available yet (main.js not run)".into()));
+        return CheckResult::new(
+            kind,
+            name,
+            Verdict::Skipped,
+            Some("JavaScript execution is not available yet (main.js not run)".into()),
+        );
     }
     let mock: Option<HttpMock> = test.mock.as_ref().and_then(|m| m.http.clone());
-    let opts = ExecOptions { mock, mounts: Vec::new() };
+    let opts = ExecOptions {
+        mock,
+        mounts: Vec::new(),
+    };
     match run_task(rt, spec, &test.input, policy, &opts) {
         Ok(done) => {
             let u = done.outcome.usage;
-            measured.push(Measured { name: name.to_string(), wall_ms: u.wall_ms, memory_bytes: u.memory_bytes });
+            measured.push(Measured {
+                name: name.to_string(),
+                wall_ms: u.wall_ms,
+                memory_bytes: u.memory_bytes,
+            });
             let (verdict, message) = if done.output == test.expected_output {
                 (Verdict::Passed, None)
             } else {
-                (Verdict::Failed, Some(format!("expected {} but got {}", test.expected_output, done.output)))
+                (
+                    Verdict::Failed,
+                    Some(format!(
+                        "expected {} but got {}",
+                        test.expected_output, done.output
+                    )),
+                )
             };
             CheckResult {
                 wall_ms: Some(round(u.wall_ms)),
@@ -301,39 +375,80 @@ fn round(ms: f64) -> f64 {
 }
 
 fn metric(check: &QualityCheck, key: &str) -> Option<String> {
-    check.metrics.iter().find_map(|m| m.get(key)).map(|v| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
+    check
+        .metrics
+        .iter()
+        .find_map(|m| m.get(key))
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
 }
 
 fn performance(check: &QualityCheck, measured: &[Measured]) -> CheckResult {
     let kind = "performance";
-    let time = match metric(check, "max_execution_time").map(|s| Millis::parse(&s)).transpose() {
+    let time = match metric(check, "max_execution_time")
+        .map(|s| Millis::parse(&s))
+        .transpose()
+    {
         Ok(t) => t,
-        Err(e) => return CheckResult::new(kind, &check.name, Verdict::Failed, Some(format!("max_execution_time: {e}"))),
+        Err(e) => {
+            return CheckResult::new(
+                kind,
+                &check.name,
+                Verdict::Failed,
+                Some(format!("max_execution_time: {e}")),
+            );
+        }
     };
-    let memory = match metric(check, "max_memory_usage").map(|s| ByteSize::parse(&s)).transpose() {
+    let memory = match metric(check, "max_memory_usage")
+        .map(|s| ByteSize::parse(&s))
+        .transpose()
+    {
         Ok(m) => m,
-        Err(e) => return CheckResult::new(kind, &check.name, Verdict::Failed, Some(format!("max_memory_usage: {e}"))),
+        Err(e) => {
+            return CheckResult::new(
+                kind,
+                &check.name,
+                Verdict::Failed,
+                Some(format!("max_memory_usage: {e}")),
+            );
+        }
     };
     if time.is_none() && memory.is_none() {
-        return CheckResult::new(kind, &check.name, Verdict::Skipped, Some("no max_execution_time or max_memory_usage metric".into()));
+        return CheckResult::new(
+            kind,
+            &check.name,
+            Verdict::Skipped,
+            Some("no max_execution_time or max_memory_usage metric".into()),
+        );
     }
     if measured.is_empty() {
-        return CheckResult::new(kind, &check.name, Verdict::Skipped, Some("no task test ran, so nothing was measured".into()));
+        return CheckResult::new(
+            kind,
+            &check.name,
+            Verdict::Skipped,
+            Some("no task test ran, so nothing was measured".into()),
+        );
     }
     let mut problems = Vec::new();
     for m in measured {
         if let Some(t) = time
             && m.wall_ms > t.0 as f64
         {
-            problems.push(format!("{}: {:.1} ms > max_execution_time {t}", m.name, m.wall_ms));
+            problems.push(format!(
+                "{}: {:.1} ms > max_execution_time {t}",
+                m.name, m.wall_ms
+            ));
         }
         if let Some(b) = memory
             && m.memory_bytes > b.0
         {
-            problems.push(format!("{}: {} > max_memory_usage {b}", m.name, ByteSize(m.memory_bytes)));
+            problems.push(format!(
+                "{}: {} > max_memory_usage {b}",
+                m.name,
+                ByteSize(m.memory_bytes)
+            ));
         }
     }
     let slowest = measured.iter().map(|m| m.wall_ms).fold(0.0, f64::max);
@@ -343,10 +458,19 @@ fn performance(check: &QualityCheck, measured: &[Measured]) -> CheckResult {
             kind,
             &check.name,
             Verdict::Passed,
-            Some(format!("{} runs measured; slowest {slowest:.1} ms, largest memory {}", measured.len(), ByteSize(largest))),
+            Some(format!(
+                "{} runs measured; slowest {slowest:.1} ms, largest memory {}",
+                measured.len(),
+                ByteSize(largest)
+            )),
         )
     } else {
-        CheckResult::new(kind, &check.name, Verdict::Failed, Some(problems.join("; ")))
+        CheckResult::new(
+            kind,
+            &check.name,
+            Verdict::Failed,
+            Some(problems.join("; ")),
+        )
     };
     r.wall_ms = Some(round(slowest));
     r.memory_bytes = Some(largest);
@@ -362,15 +486,37 @@ fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> 
         let name = format!("{} [{p}]", check.name);
         let parsed: Option<Platform> = serde_json::from_value(Value::String(p.to_lowercase())).ok();
         let Some(parsed) = parsed else {
-            out.push(CheckResult::new(kind, name, Verdict::Failed, Some(format!("`{p}` is not a platform (linux, macos, windows)"))));
+            out.push(CheckResult::new(
+                kind,
+                name,
+                Verdict::Failed,
+                Some(format!("`{p}` is not a platform (linux, macos, windows)")),
+            ));
             continue;
         };
         if !declared.is_empty() && !declared.contains(&parsed) {
-            out.push(CheckResult::new(kind, name, Verdict::Failed, Some(format!("`{p}` is tested but requirements.platform does not list it"))));
+            out.push(CheckResult::new(
+                kind,
+                name,
+                Verdict::Failed,
+                Some(format!(
+                    "`{p}` is tested but requirements.platform does not list it"
+                )),
+            ));
         } else if Some(parsed) == current {
-            out.push(CheckResult::new(kind, name, Verdict::Passed, Some("this platform: the task tests above ran here".into())));
+            out.push(CheckResult::new(
+                kind,
+                name,
+                Verdict::Passed,
+                Some("this platform: the task tests above ran here".into()),
+            ));
         } else {
-            out.push(CheckResult::new(kind, name, Verdict::Skipped, Some(format!("cannot test {p} on this machine"))));
+            out.push(CheckResult::new(
+                kind,
+                name,
+                Verdict::Skipped,
+                Some(format!("cannot test {p} on this machine")),
+            ));
         }
     }
     for v in &check.ratchet_versions {
@@ -385,7 +531,12 @@ fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> 
             _ => text.clone(),
         };
         let Ok(version) = semver::Version::parse(&padded) else {
-            out.push(CheckResult::new(kind, name, Verdict::Failed, Some(format!("`{text}` is not a version"))));
+            out.push(CheckResult::new(
+                kind,
+                name,
+                Verdict::Failed,
+                Some(format!("`{text}` is not a version")),
+            ));
             continue;
         };
         match &manifest.requirements.ratchet_version {
@@ -404,17 +555,34 @@ fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> 
         }
     }
     if out.is_empty() {
-        out.push(CheckResult::new(kind, &check.name, Verdict::Skipped, Some("no platforms or ratchet_versions listed".into())));
+        out.push(CheckResult::new(
+            kind,
+            &check.name,
+            Verdict::Skipped,
+            Some("no platforms or ratchet_versions listed".into()),
+        ));
     }
     out
 }
 
-fn integration(rt: &Runtime, dir: &Path, manifest: &Manifest, check: &QualityCheck, policy: &Policy, measured: &mut Vec<Measured>) -> Vec<CheckResult> {
+fn integration(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: &Manifest,
+    check: &QualityCheck,
+    policy: &Policy,
+    measured: &mut Vec<Measured>,
+) -> Vec<CheckResult> {
     let kind = "integration";
     let mut out = Vec::new();
     for suite in &check.test_suites {
         if let Some(url) = &suite.external {
-            out.push(CheckResult::new(kind, format!("{} [{url}]", check.name), Verdict::Skipped, Some("external test suites are not run locally".into())));
+            out.push(CheckResult::new(
+                kind,
+                format!("{} [{url}]", check.name),
+                Verdict::Skipped,
+                Some("external test suites are not run locally".into()),
+            ));
             continue;
         }
         let Some(rel) = &suite.path else { continue };
@@ -428,40 +596,85 @@ fn integration(rt: &Runtime, dir: &Path, manifest: &Manifest, check: &QualityChe
             .collect();
         files.sort();
         if files.is_empty() {
-            out.push(CheckResult::new(kind, format!("{} [{rel}]", check.name), Verdict::Failed, Some(format!("{rel} holds no *.json test case"))));
+            out.push(CheckResult::new(
+                kind,
+                format!("{} [{rel}]", check.name),
+                Verdict::Failed,
+                Some(format!("{rel} holds no *.json test case")),
+            ));
         }
         for f in files {
-            let name = format!("{}/{}", rel.trim_end_matches('/'), f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+            let name = format!(
+                "{}/{}",
+                rel.trim_end_matches('/'),
+                f.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            );
             let case: IntegrationCase = match read_json(&f) {
                 Ok(c) => c,
                 Err(e) => {
-                    out.push(CheckResult::new(kind, name, Verdict::Failed, Some(format!("{e} (expected {{task, input, expected_output, mock?}})"))));
+                    out.push(CheckResult::new(
+                        kind,
+                        name,
+                        Verdict::Failed,
+                        Some(format!(
+                            "{e} (expected {{task, input, expected_output, mock?}})"
+                        )),
+                    ));
                     continue;
                 }
             };
-            let Some(item) = manifest.contents.tasks.iter().find(|t| t.name() == case.task) else {
-                out.push(CheckResult::new(kind, name, Verdict::Failed, Some(format!("no task `{}` in the bundle", case.task))));
+            let Some(item) = manifest
+                .contents
+                .tasks
+                .iter()
+                .find(|t| t.name() == case.task)
+            else {
+                out.push(CheckResult::new(
+                    kind,
+                    name,
+                    Verdict::Failed,
+                    Some(format!("no task `{}` in the bundle", case.task)),
+                ));
                 continue;
             };
             match TaskSpec::in_bundle(dir, manifest, &item.path) {
-                Ok(spec) => out.push(run_case(rt, &spec, &name, &case.test, policy, measured, kind)),
-                Err(e) => out.push(CheckResult::new(kind, name, Verdict::Failed, Some(e.to_string()))),
+                Ok(spec) => out.push(run_case(
+                    rt, &spec, &name, &case.test, policy, measured, kind,
+                )),
+                Err(e) => out.push(CheckResult::new(
+                    kind,
+                    name,
+                    Verdict::Failed,
+                    Some(e.to_string()),
+                )),
             }
         }
     }
     out
 }
 
-fn security(rt: &Runtime, dir: &Path, manifest: &Manifest, check: &QualityCheck) -> Vec<CheckResult> {
+fn security(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: &Manifest,
+    check: &QualityCheck,
+) -> Vec<CheckResult> {
     let mut out = permission_audit(rt, dir, manifest);
     for tool in &check.tools {
-        let installed = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+        let installed = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
         let message = if installed {
             format!("`{tool}` is installed, but running external scanners is not implemented yet")
         } else {
             format!("external scanner `{tool}` is not installed")
         };
-        out.push(CheckResult::new("security", format!("{} [{tool}]", check.name), Verdict::Skipped, Some(message)));
+        out.push(CheckResult::new(
+            "security",
+            format!("{} [{tool}]", check.name),
+            Verdict::Skipped,
+            Some(message),
+        ));
     }
     out
 }
@@ -479,20 +692,32 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         match TaskKind::detect(&task_dir) {
             Some(TaskKind::Wasm) => {}
             Some(TaskKind::JavaScript) => {
-                out.push(CheckResult::new(kind, &name, Verdict::Skipped, Some("JavaScript tasks are audited when the JavaScript engine arrives".into())));
+                out.push(CheckResult::new(
+                    kind,
+                    &name,
+                    Verdict::Skipped,
+                    Some("JavaScript tasks are audited when the JavaScript engine arrives".into()),
+                ));
                 continue;
             }
             None => continue,
         }
-        let imports = match std::fs::read(task_dir.join(TaskKind::Wasm.entry_file())).map_err(|e| e.to_string()).and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string())) {
+        let imports = match std::fs::read(task_dir.join(TaskKind::Wasm.entry_file()))
+            .map_err(|e| e.to_string())
+            .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string()))
+        {
             Ok(i) => i,
             Err(e) => {
                 out.push(CheckResult::new(kind, &name, Verdict::Failed, Some(e)));
                 continue;
             }
         };
-        let fetch = imports.iter().any(|i| *i == format!("{RATCHET_MODULE}.fetch"));
-        let command = imports.iter().any(|i| *i == format!("{RATCHET_MODULE}.command"));
+        let fetch = imports
+            .iter()
+            .any(|i| *i == format!("{RATCHET_MODULE}.fetch"));
+        let command = imports
+            .iter()
+            .any(|i| *i == format!("{RATCHET_MODULE}.command"));
         any_fetch |= fetch;
         any_command |= command;
         let mut problems = Vec::new();
@@ -502,14 +727,34 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         if command && manifest.permissions.commands.is_empty() {
             problems.push("imports ratchet.command but the bundle declares no commands (every command would be refused)".to_string());
         }
-        let uses: Vec<&str> = [(fetch, "fetch"), (command, "command")].iter().filter(|(u, _)| *u).map(|(_, n)| *n).collect();
+        let uses: Vec<&str> = [(fetch, "fetch"), (command, "command")]
+            .iter()
+            .filter(|(u, _)| *u)
+            .map(|(_, n)| *n)
+            .collect();
         out.push(if problems.is_empty() {
-            CheckResult::new(kind, &name, Verdict::Passed, Some(format!("uses: {}", if uses.is_empty() { "WASI only".to_string() } else { uses.join(", ") })))
+            CheckResult::new(
+                kind,
+                &name,
+                Verdict::Passed,
+                Some(format!(
+                    "uses: {}",
+                    if uses.is_empty() {
+                        "WASI only".to_string()
+                    } else {
+                        uses.join(", ")
+                    }
+                )),
+            )
         } else {
             CheckResult::new(kind, &name, Verdict::Failed, Some(problems.join("; ")))
         });
     }
-    let wasm_only = manifest.contents.tasks.iter().all(|t| TaskKind::detect(&dir.join(&t.path)) == Some(TaskKind::Wasm));
+    let wasm_only = manifest
+        .contents
+        .tasks
+        .iter()
+        .all(|t| TaskKind::detect(&dir.join(&t.path)) == Some(TaskKind::Wasm));
     let mut notes = Vec::new();
     if wasm_only && !any_fetch && !manifest.permissions.network.domains.is_empty() {
         notes.push("network domains are declared but no task imports ratchet.fetch");
@@ -518,7 +763,15 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         notes.push("commands are declared but no task imports ratchet.command");
     }
     if !notes.is_empty() {
-        out.push(CheckResult::new(kind, "unused declarations", Verdict::Passed, Some(format!("note: {} (declare only what you use)", notes.join("; ")))));
+        out.push(CheckResult::new(
+            kind,
+            "unused declarations",
+            Verdict::Passed,
+            Some(format!(
+                "note: {} (declare only what you use)",
+                notes.join("; ")
+            )),
+        ));
     }
     out
 }

@@ -54,7 +54,11 @@ impl Diagnostic {
     }
 
     /// A warning in `file`.
-    pub fn warning(code: &'static str, file: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &'static str,
+        file: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, file, message)
@@ -121,7 +125,10 @@ pub fn pointer_to_field_path(pointer: &str) -> String {
 }
 
 /// The closest candidate to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&word.to_ascii_lowercase(), &c.to_ascii_lowercase());
@@ -138,7 +145,10 @@ mod tests {
 
     #[test]
     fn pointer_paths_render_with_indices() {
-        assert_eq!(pointer_to_field_path("/bundle/dependencies/1/version"), "bundle.dependencies[1].version");
+        assert_eq!(
+            pointer_to_field_path("/bundle/dependencies/1/version"),
+            "bundle.dependencies[1].version"
+        );
         assert_eq!(pointer_to_field_path(""), "");
         assert_eq!(pointer_to_field_path("/a~1b/c"), "a/b.c");
     }
@@ -153,8 +163,12 @@ mod tests {
 
     #[test]
     fn display_names_file_position_and_field() {
-        let d = Diagnostic::error("bad-semver", "bundle.yaml", "not SemVer").at_field("bundle.version");
-        assert_eq!(d.to_string(), "error[bad-semver]: bundle.yaml: bundle.version: not SemVer");
+        let d =
+            Diagnostic::error("bad-semver", "bundle.yaml", "not SemVer").at_field("bundle.version");
+        assert_eq!(
+            d.to_string(),
+            "error[bad-semver]: bundle.yaml: bundle.version: not SemVer"
+        );
         let d = Diagnostic::warning("x", "a.json", "m").at_line(3, 4);
         assert_eq!(d.to_string(), "warning[x]: a.json:3:4: m");
     }

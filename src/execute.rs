@@ -20,7 +20,9 @@ pub enum ExecError {
     #[error(transparent)]
     Task(#[from] TaskError),
     /// JavaScript tasks need the JavaScript engine, which is not there yet.
-    #[error("{0}: JavaScript execution is not available yet (it arrives with the JavaScript engine); only main.wasm tasks run")]
+    #[error(
+        "{0}: JavaScript execution is not available yet (it arrives with the JavaScript engine); only main.wasm tasks run"
+    )]
     JavaScriptUnavailable(PathBuf),
     /// The module cannot be read.
     #[error("cannot read {path}: {source}")]
@@ -97,15 +99,31 @@ impl TaskSpec {
     /// A task directory on its own: nothing declared, default limits.
     pub fn lone(dir: &Path) -> Result<TaskSpec, ExecError> {
         let task = Task::load(dir)?;
-        let name = dir.file_name().map_or_else(|| "task".to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(TaskSpec { task, name, permissions: Permissions::default(), resources: Resources::default() })
+        let name = dir
+            .file_name()
+            .map_or_else(|| "task".to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(TaskSpec {
+            task,
+            name,
+            permissions: Permissions::default(),
+            resources: Resources::default(),
+        })
     }
 
     /// A task of a bundle directory, with the bundle's declarations.
-    pub fn in_bundle(bundle_dir: &Path, manifest: &Manifest, task_path: &str) -> Result<TaskSpec, ExecError> {
+    pub fn in_bundle(
+        bundle_dir: &Path,
+        manifest: &Manifest,
+        task_path: &str,
+    ) -> Result<TaskSpec, ExecError> {
         let dir = bundle_dir.join(task_path);
         let task = Task::load(&dir)?;
-        let short = Path::new(task_path.trim_end_matches('/')).file_name().map_or_else(|| task_path.to_string(), |n| n.to_string_lossy().into_owned());
+        let short = Path::new(task_path.trim_end_matches('/'))
+            .file_name()
+            .map_or_else(
+                || task_path.to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
         Ok(TaskSpec {
             task,
             name: format!("{}/{short}", manifest.id),
@@ -116,7 +134,11 @@ impl TaskSpec {
 
     /// The effective permissions under `policy`.
     pub fn effective(&self, policy: &Policy) -> Effective {
-        policy.effective(&self.permissions, &self.resources, Some(&self.task.metadata))
+        policy.effective(
+            &self.permissions,
+            &self.resources,
+            Some(&self.task.metadata),
+        )
     }
 }
 
@@ -131,19 +153,37 @@ pub struct ExecOptions {
 
 /// Validates `value` against a JSON Schema; every problem as `path: message`.
 pub fn check_schema(schema: &Value, value: &Value) -> Result<(), String> {
-    let validator = jsonschema::validator_for(schema).map_err(|e| format!("the schema is not valid: {e}"))?;
+    let validator =
+        jsonschema::validator_for(schema).map_err(|e| format!("the schema is not valid: {e}"))?;
     let problems: Vec<String> = validator
         .iter_errors(value)
         .map(|e| {
             let path = e.instance_path().as_str().to_string();
-            format!("{}: {e}", if path.is_empty() { "(top level)".to_string() } else { path })
+            format!(
+                "{}: {e}",
+                if path.is_empty() {
+                    "(top level)".to_string()
+                } else {
+                    path
+                }
+            )
         })
         .collect();
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// Runs a task with `input` and returns its validated output.
-pub fn run_task(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, opts: &ExecOptions) -> Result<Executed, ExecError> {
+pub fn run_task(
+    rt: &Runtime,
+    spec: &TaskSpec,
+    input: &Value,
+    policy: &Policy,
+    opts: &ExecOptions,
+) -> Result<Executed, ExecError> {
     if spec.task.kind == TaskKind::JavaScript {
         return Err(ExecError::JavaScriptUnavailable(spec.task.dir.clone()));
     }
@@ -151,7 +191,10 @@ pub fn run_task(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, o
         check_schema(schema, input).map_err(|message| ExecError::InputSchema { message })?;
     }
     let wasm_path = spec.task.dir.join(TaskKind::Wasm.entry_file());
-    let module = std::fs::read(&wasm_path).map_err(|source| ExecError::Io { path: wasm_path.clone(), source })?;
+    let module = std::fs::read(&wasm_path).map_err(|source| ExecError::Io {
+        path: wasm_path.clone(),
+        source,
+    })?;
     let mut permissions = spec.effective(policy);
     for (guest, host) in &opts.mounts {
         let g = crate::sandbox::policy::guest_path(guest);
@@ -160,7 +203,13 @@ pub fn run_task(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, o
         } else {
             return Err(ExecError::Run(RunError::Mount(format!(
                 "--mount {guest}: the task may not see {g} (declared and allowed paths: {})",
-                permissions.fs_read.iter().chain(&permissions.fs_write).cloned().collect::<Vec<_>>().join(", ")
+                permissions
+                    .fs_read
+                    .iter()
+                    .chain(&permissions.fs_write)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))));
         }
     }
@@ -175,12 +224,19 @@ pub fn run_task(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, o
     };
     let outcome = rt.run(&run)?;
     if !outcome.success() {
-        return Err(ExecError::Failed { task: spec.name.clone(), message: outcome.failure_message(), usage: outcome.usage });
+        return Err(ExecError::Failed {
+            task: spec.name.clone(),
+            message: outcome.failure_message(),
+            usage: outcome.usage,
+        });
     }
     let text = String::from_utf8_lossy(&outcome.stdout);
     let output: Value = serde_json::from_str(text.trim()).map_err(|e| ExecError::BadOutput {
         task: spec.name.clone(),
-        message: format!("output is not JSON ({e}); stdout began with {:?}", text.chars().take(80).collect::<String>()),
+        message: format!(
+            "output is not JSON ({e}); stdout began with {:?}",
+            text.chars().take(80).collect::<String>()
+        ),
         usage: outcome.usage,
     })?;
     if let Some(schema) = &spec.task.output_schema {
@@ -200,7 +256,8 @@ mod tests {
 
     #[test]
     fn schema_problems_name_paths() {
-        let schema = json!({"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]});
+        let schema =
+            json!({"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]});
         assert!(check_schema(&schema, &json!({"n": 1})).is_ok());
         let e = check_schema(&schema, &json!({"n": "x"})).unwrap_err();
         assert!(e.contains("/n"), "{e}");

@@ -39,7 +39,11 @@ impl Paths {
 
     /// All paths under one root (`RATCHET_HOME` layout).
     pub fn under(root: PathBuf) -> Paths {
-        Paths { config: root.join("config"), cache: root.join("cache"), data: root.join("data") }
+        Paths {
+            config: root.join("config"),
+            cache: root.join("cache"),
+            data: root.join("data"),
+        }
     }
 }
 

@@ -51,21 +51,41 @@ pub fn default_id(dir: &Path) -> String {
 
 /// Creates a new bundle in `dir` (created when missing) and returns the files written.
 pub fn init_bundle(dir: &Path, id: Option<&str>) -> Result<Vec<PathBuf>, ScaffoldError> {
-    std::fs::create_dir_all(dir).map_err(|source| ScaffoldError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| ScaffoldError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let id = match id {
         Some(i) => BundleId::parse(i)?,
         None => BundleId::parse(&default_id(dir))?,
     };
-    let name = id.as_str().rsplit('.').next().unwrap_or("bundle").replace(['-', '_'], " ");
+    let name = id
+        .as_str()
+        .rsplit('.')
+        .next()
+        .unwrap_or("bundle")
+        .replace(['-', '_'], " ");
     let files = template(&id, &name);
-    let existing: Vec<&str> = files.iter().map(|(p, _)| *p).filter(|p| dir.join(p).exists()).collect();
+    let existing: Vec<&str> = files
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| dir.join(p).exists())
+        .collect();
     if !existing.is_empty() {
-        return Err(ScaffoldError::Exists { dir: dir.display().to_string(), files: existing.join(", ") });
+        return Err(ScaffoldError::Exists {
+            dir: dir.display().to_string(),
+            files: existing.join(", "),
+        });
     }
     let mut written = Vec::new();
     for (rel, content) in files {
         let path = dir.join(rel);
-        crate::fsutil::write_atomic(&path, content.as_bytes()).map_err(|source| ScaffoldError::Io { path: path.clone(), source })?;
+        crate::fsutil::write_atomic(&path, content.as_bytes()).map_err(|source| {
+            ScaffoldError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
         written.push(path);
     }
     Ok(written)
@@ -139,8 +159,17 @@ mod tests {
         init_bundle(&b, None).unwrap();
         let report = crate::validate::validate_bundle(&b);
         assert!(report.is_valid(), "{:?}", report.diagnostics);
-        assert_eq!(report.manifest.unwrap().id.as_str(), "com.example.my-bundle");
-        assert!(matches!(init_bundle(&b, None), Err(ScaffoldError::Exists { .. })));
-        assert!(matches!(init_bundle(&dir.path().join("x"), Some("Bad")), Err(ScaffoldError::BadId(_))));
+        assert_eq!(
+            report.manifest.unwrap().id.as_str(),
+            "com.example.my-bundle"
+        );
+        assert!(matches!(
+            init_bundle(&b, None),
+            Err(ScaffoldError::Exists { .. })
+        ));
+        assert!(matches!(
+            init_bundle(&dir.path().join("x"), Some("Bad")),
+            Err(ScaffoldError::BadId(_))
+        ));
     }
 }

@@ -155,7 +155,10 @@ pub enum TaskError {
 
 /// Reads and parses a JSON file, with line and column on error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TaskError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     serde_json::from_str(&text).map_err(|e| TaskError::Json {
         path: path.to_path_buf(),
         line: e.line(),
@@ -194,7 +197,11 @@ impl Task {
         let metadata = read_json(&dir.join(METADATA_FILE))?;
         let optional = |name: &str| -> Result<Option<Value>, TaskError> {
             let p = dir.join(name);
-            if p.is_file() { read_json(&p).map(Some) } else { Ok(None) }
+            if p.is_file() {
+                read_json(&p).map(Some)
+            } else {
+                Ok(None)
+            }
         };
         Ok(Task {
             dir: dir.to_path_buf(),
@@ -212,7 +219,10 @@ impl Task {
 
     /// Reads every test case, in file-name order.
     pub fn tests(&self) -> Result<Vec<(PathBuf, TaskTest)>, TaskError> {
-        self.test_files().into_iter().map(|p| read_json(&p).map(|t| (p, t))).collect()
+        self.test_files()
+            .into_iter()
+            .map(|p| read_json(&p).map(|t| (p, t)))
+            .collect()
     }
 }
 

@@ -56,7 +56,12 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
     }
     let manifest = match manifest::load_manifest(dir) {
         Ok(m) => m,
-        Err(diagnostics) => return ValidationReport { manifest: None, diagnostics },
+        Err(diagnostics) => {
+            return ValidationReport {
+                manifest: None,
+                diagnostics,
+            };
+        }
     };
     let mut out = Vec::new();
     check_manifest_semantics(&manifest, &mut out);
@@ -68,22 +73,35 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
                 check_task_dir(dir, &task_dir, &field, &mut out);
             } else if task_dir.exists() {
                 out.push(
-                    Diagnostic::error("not-a-directory", manifest::MANIFEST_FILE, format!("task path `{}` is a file; a task is a directory", item.path))
-                        .at_field(field),
+                    Diagnostic::error(
+                        "not-a-directory",
+                        manifest::MANIFEST_FILE,
+                        format!("task path `{}` is a file; a task is a directory", item.path),
+                    )
+                    .at_field(field),
                 );
             }
         }
     }
     for (i, item) in manifest.contents.workflows.iter().enumerate() {
-        let Some(p) = inside(dir, &item.path) else { continue };
+        let Some(p) = inside(dir, &item.path) else {
+            continue;
+        };
         if p.is_dir() {
             let file = p.join(WORKFLOW_DIR_FILE);
             if file.is_file() {
                 check_yaml_file(dir, &file, &mut out);
             } else {
                 out.push(
-                    Diagnostic::error("missing-path", manifest::MANIFEST_FILE, format!("workflow directory `{}` has no {WORKFLOW_DIR_FILE}", item.path))
-                        .at_field(format!("bundle.contents.workflows[{i}].path")),
+                    Diagnostic::error(
+                        "missing-path",
+                        manifest::MANIFEST_FILE,
+                        format!(
+                            "workflow directory `{}` has no {WORKFLOW_DIR_FILE}",
+                            item.path
+                        ),
+                    )
+                    .at_field(format!("bundle.contents.workflows[{i}].path")),
                 );
             }
         } else if p.is_file() {
@@ -91,7 +109,10 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
         }
     }
     out.sort_by_key(|d| d.severity);
-    ValidationReport { manifest: Some(manifest), diagnostics: out }
+    ValidationReport {
+        manifest: Some(manifest),
+        diagnostics: out,
+    }
 }
 
 /// Checks that need more than one field of the manifest.
@@ -101,7 +122,14 @@ pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
     for (i, dep) in m.dependencies.iter().enumerate() {
         let field = format!("bundle.dependencies[{i}].bundle_id");
         if dep.bundle_id == m.id {
-            out.push(Diagnostic::error("self-dependency", file, format!("`{}` depends on itself", m.id)).at_field(field.clone()));
+            out.push(
+                Diagnostic::error(
+                    "self-dependency",
+                    file,
+                    format!("`{}` depends on itself", m.id),
+                )
+                .at_field(field.clone()),
+            );
         }
         if let Some(first) = seen.insert(dep.bundle_id.as_str(), i) {
             out.push(
@@ -120,16 +148,30 @@ pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
         && p.price.is_none()
     {
         out.push(
-            Diagnostic::error("missing-price", file, format!("pricing model `{}` needs a price {{amount, currency, period}}", model.as_str()))
-                .at_field("bundle.pricing.price"),
+            Diagnostic::error(
+                "missing-price",
+                file,
+                format!(
+                    "pricing model `{}` needs a price {{amount, currency, period}}",
+                    model.as_str()
+                ),
+            )
+            .at_field("bundle.pricing.price"),
         );
     }
     if let Some(p) = &m.pricing
         && model == PricingModel::Subscription
-        && p.price.as_ref().is_some_and(|pr| matches!(pr.period, None | Some(manifest::PricePeriod::OneTime)))
+        && p.price
+            .as_ref()
+            .is_some_and(|pr| matches!(pr.period, None | Some(manifest::PricePeriod::OneTime)))
     {
         out.push(
-            Diagnostic::error("bad-value", file, "a subscription is billed `monthly` or `yearly`, not once").at_field("bundle.pricing.price.period"),
+            Diagnostic::error(
+                "bad-value",
+                file,
+                "a subscription is billed `monthly` or `yearly`, not once",
+            )
+            .at_field("bundle.pricing.price.period"),
         );
     }
     if m.license == "PROPRIETARY" && model == PricingModel::Free {
@@ -143,15 +185,28 @@ pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
         );
     }
     if let Some(p) = &m.pricing {
-        let names: HashSet<&str> = m.contents.tasks.iter().chain(&m.contents.workflows).map(|i| i.name()).collect();
-        for (tier_name, tier) in [("free_tier", &p.free_tier), ("premium_tier", &p.premium_tier)] {
+        let names: HashSet<&str> = m
+            .contents
+            .tasks
+            .iter()
+            .chain(&m.contents.workflows)
+            .map(|i| i.name())
+            .collect();
+        for (tier_name, tier) in [
+            ("free_tier", &p.free_tier),
+            ("premium_tier", &p.premium_tier),
+        ] {
             let Some(tier) = tier else { continue };
             for (kind, list) in [("tasks", &tier.tasks), ("workflows", &tier.workflows)] {
                 for (i, name) in list.iter().enumerate() {
                     if !names.contains(name.as_str()) {
                         out.push(
-                            Diagnostic::warning("unknown-tier-item", file, format!("`{name}` is not a task or workflow in bundle.contents"))
-                                .at_field(format!("bundle.pricing.{tier_name}.{kind}[{i}]")),
+                            Diagnostic::warning(
+                                "unknown-tier-item",
+                                file,
+                                format!("`{name}` is not a task or workflow in bundle.contents"),
+                            )
+                            .at_field(format!("bundle.pricing.{tier_name}.{kind}[{i}]")),
                         );
                     }
                 }
@@ -187,11 +242,20 @@ fn check_named_paths(root: &Path, m: &Manifest, out: &mut Vec<Diagnostic>) {
         let Some(p) = inside(root, rel) else { continue };
         match p.canonicalize() {
             Err(_) => out.push(
-                Diagnostic::error("missing-path", manifest::MANIFEST_FILE, format!("`{rel}` does not exist in the bundle")).at_field(field),
+                Diagnostic::error(
+                    "missing-path",
+                    manifest::MANIFEST_FILE,
+                    format!("`{rel}` does not exist in the bundle"),
+                )
+                .at_field(field),
             ),
             Ok(real) if !real.starts_with(&canon_root) => out.push(
-                Diagnostic::error("unsafe-path", manifest::MANIFEST_FILE, format!("`{rel}` leads outside the bundle (through a symbolic link)"))
-                    .at_field(field),
+                Diagnostic::error(
+                    "unsafe-path",
+                    manifest::MANIFEST_FILE,
+                    format!("`{rel}` leads outside the bundle (through a symbolic link)"),
+                )
+                .at_field(field),
             ),
             Ok(_) => {}
         }
@@ -204,11 +268,20 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
     let meta = dir.join(task::METADATA_FILE);
     if !meta.is_file() {
         out.push(
-            Diagnostic::error("task-missing-metadata", rel(dir), format!("task directory has no {}", task::METADATA_FILE)).at_field(field),
+            Diagnostic::error(
+                "task-missing-metadata",
+                rel(dir),
+                format!("task directory has no {}", task::METADATA_FILE),
+            )
+            .at_field(field),
         );
     } else if let Some(v) = check_json_file(root, &meta, out) {
         if let Err(e) = serde_json::from_value::<task::TaskMetadata>(v.clone()) {
-            out.push(Diagnostic::error("invalid-metadata", rel(&meta), e.to_string()));
+            out.push(Diagnostic::error(
+                "invalid-metadata",
+                rel(&meta),
+                e.to_string(),
+            ));
         } else if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)
             && let Err(e) = manifest::ByteSize::parse(limit)
         {
@@ -217,8 +290,16 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
     }
     if TaskKind::detect(dir).is_none() {
         out.push(
-            Diagnostic::error("task-missing-main", rel(dir), format!("task directory has neither {} nor {}", task::JS_MAIN, task::WASM_MAIN))
-                .at_field(field),
+            Diagnostic::error(
+                "task-missing-main",
+                rel(dir),
+                format!(
+                    "task directory has neither {} nor {}",
+                    task::JS_MAIN,
+                    task::WASM_MAIN
+                ),
+            )
+            .at_field(field),
         );
     }
     for schema_name in [task::INPUT_SCHEMA, task::OUTPUT_SCHEMA] {
@@ -227,33 +308,64 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
             && let Some(schema) = check_json_file(root, &p, out)
             && let Err(e) = jsonschema::validator_for(&schema)
         {
-            out.push(Diagnostic::error("invalid-schema", rel(&p), format!("not a valid JSON Schema: {e}")).at_field(pointer_or_top(e.instance_path().as_str())));
+            out.push(
+                Diagnostic::error(
+                    "invalid-schema",
+                    rel(&p),
+                    format!("not a valid JSON Schema: {e}"),
+                )
+                .at_field(pointer_or_top(e.instance_path().as_str())),
+            );
         }
     }
     for test in task::test_files(dir) {
         if let Some(v) = check_json_file(root, &test, out)
             && let Err(e) = serde_json::from_value::<task::TaskTest>(v)
         {
-            out.push(Diagnostic::error("invalid-test", rel(&test), format!("not a test case ({{input, expected_output, mock?}}): {e}")));
+            out.push(Diagnostic::error(
+                "invalid-test",
+                rel(&test),
+                format!("not a test case ({{input, expected_output, mock?}}): {e}"),
+            ));
         }
     }
 }
 
 fn pointer_or_top(pointer: &str) -> String {
     let f = crate::diagnostic::pointer_to_field_path(pointer);
-    if f.is_empty() { "(top level)".into() } else { f }
+    if f.is_empty() {
+        "(top level)".into()
+    } else {
+        f
+    }
 }
 
 /// Parses a JSON file, reporting syntax errors with line and column.
 fn check_json_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) -> Option<Value> {
     match task::read_json::<Value>(path) {
         Ok(v) => Some(v),
-        Err(task::TaskError::Json { line, column, message, .. }) => {
-            out.push(Diagnostic::error("invalid-json", crate::fsutil::rel_display(root, path), format!("invalid JSON: {message}")).at_line(line, column));
+        Err(task::TaskError::Json {
+            line,
+            column,
+            message,
+            ..
+        }) => {
+            out.push(
+                Diagnostic::error(
+                    "invalid-json",
+                    crate::fsutil::rel_display(root, path),
+                    format!("invalid JSON: {message}"),
+                )
+                .at_line(line, column),
+            );
             None
         }
         Err(e) => {
-            out.push(Diagnostic::error("unreadable", crate::fsutil::rel_display(root, path), e.to_string()));
+            out.push(Diagnostic::error(
+                "unreadable",
+                crate::fsutil::rel_display(root, path),
+                e.to_string(),
+            ));
             None
         }
     }
@@ -263,12 +375,20 @@ fn check_yaml_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            out.push(Diagnostic::error("unreadable", crate::fsutil::rel_display(root, path), e.to_string()));
+            out.push(Diagnostic::error(
+                "unreadable",
+                crate::fsutil::rel_display(root, path),
+                e.to_string(),
+            ));
             return;
         }
     };
     if let Err(e) = serde_norway::from_str::<serde_norway::Value>(&text) {
-        let mut d = Diagnostic::error("yaml-syntax", crate::fsutil::rel_display(root, path), format!("not valid YAML: {e}"));
+        let mut d = Diagnostic::error(
+            "yaml-syntax",
+            crate::fsutil::rel_display(root, path),
+            format!("not valid YAML: {e}"),
+        );
         if let Some(loc) = e.location() {
             d = d.at_line(loc.line(), loc.column());
         }

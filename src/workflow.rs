@@ -82,29 +82,51 @@ pub enum WorkflowError {
         /// The step's name.
         step: String,
         /// What happened.
-        source: ExecError,
+        source: Box<ExecError>,
     },
 }
 
 /// Reads and checks a workflow file.
 pub fn load_workflow(path: &Path) -> Result<Workflow, WorkflowError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Io { path: path.to_path_buf(), source })?;
-    let invalid = |message: String| WorkflowError::Invalid { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |message: String| WorkflowError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
     let file: WorkflowFile = serde_norway::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     let wf = file.workflow;
     if wf.steps.is_empty() {
-        return Err(invalid("workflow.steps: a workflow needs at least one step".into()));
+        return Err(invalid(
+            "workflow.steps: a workflow needs at least one step".into(),
+        ));
     }
     let mut seen = HashSet::new();
     for (i, s) in wf.steps.iter().enumerate() {
-        if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
-            return Err(invalid(format!("workflow.steps[{i}].name: `{}` must match [a-z0-9_-]+", s.name)));
+        if s.name.is_empty()
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(invalid(format!(
+                "workflow.steps[{i}].name: `{}` must match [a-z0-9_-]+",
+                s.name
+            )));
         }
         if !seen.insert(s.name.as_str()) {
-            return Err(invalid(format!("workflow.steps[{i}].name: `{}` is used twice", s.name)));
+            return Err(invalid(format!(
+                "workflow.steps[{i}].name: `{}` is used twice",
+                s.name
+            )));
         }
         if s.task.is_empty() || s.task.matches('/').count() > 1 {
-            return Err(invalid(format!("workflow.steps[{i}].task: `{}` must be TASK or BUNDLE_ID/TASK", s.task)));
+            return Err(invalid(format!(
+                "workflow.steps[{i}].task: `{}` must be TASK or BUNDLE_ID/TASK",
+                s.task
+            )));
         }
     }
     Ok(wf)
@@ -127,14 +149,18 @@ pub fn resolve(template: &Value, scope: &Value) -> Result<Value, String> {
             if let Some(path) = trimmed.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
                 && !path.contains("${")
             {
-                return lookup(scope, path.trim()).cloned().ok_or_else(|| missing(path.trim()));
+                return lookup(scope, path.trim())
+                    .cloned()
+                    .ok_or_else(|| missing(path.trim()));
             }
             let mut out = String::new();
             let mut rest = s.as_str();
             while let Some(i) = rest.find("${") {
                 out.push_str(&rest[..i]);
                 let after = &rest[i + 2..];
-                let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
                 let path = after[..end].trim();
                 match lookup(scope, path) {
                     Some(Value::String(v)) => out.push_str(v),
@@ -146,7 +172,11 @@ pub fn resolve(template: &Value, scope: &Value) -> Result<Value, String> {
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, scope)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| resolve(v, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -167,24 +197,55 @@ fn missing(path: &str) -> String {
 }
 
 /// Finds the task a step calls, in the workflow's bundle.
-fn step_task(bundle_dir: &Path, manifest: &Manifest, step: &Step) -> Result<TaskSpec, WorkflowError> {
-    let err = |message: String| WorkflowError::Step { step: step.name.clone(), message };
+fn step_task(
+    bundle_dir: &Path,
+    manifest: &Manifest,
+    step: &Step,
+) -> Result<TaskSpec, WorkflowError> {
+    let err = |message: String| WorkflowError::Step {
+        step: step.name.clone(),
+        message,
+    };
     let name = match step.task.split_once('/') {
         None => step.task.as_str(),
         Some((id, name)) if id == manifest.id.to_string() => name,
         Some((id, _)) => {
-            return Err(if manifest.dependencies.iter().any(|d| d.bundle_id.to_string() == id) {
-                err(format!("task `{}` needs installed dependency {id} (running installed bundles is not available yet)", step.task))
-            } else {
-                err(format!("task `{}`: {id} is not a dependency of {}", step.task, manifest.id))
-            });
+            return Err(
+                if manifest
+                    .dependencies
+                    .iter()
+                    .any(|d| d.bundle_id.to_string() == id)
+                {
+                    err(format!(
+                        "task `{}` needs installed dependency {id} (running installed bundles is not available yet)",
+                        step.task
+                    ))
+                } else {
+                    err(format!(
+                        "task `{}`: {id} is not a dependency of {}",
+                        step.task, manifest.id
+                    ))
+                },
+            );
         }
     };
-    let item = manifest.contents.tasks.iter().find(|t| t.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
-        err(format!("{} has no task `{name}` (tasks: {})", manifest.id, names.join(", ")))
-    })?;
-    TaskSpec::in_bundle(bundle_dir, manifest, &item.path).map_err(|source| WorkflowError::Task { step: step.name.clone(), source })
+    let item = manifest
+        .contents
+        .tasks
+        .iter()
+        .find(|t| t.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
+            err(format!(
+                "{} has no task `{name}` (tasks: {})",
+                manifest.id,
+                names.join(", ")
+            ))
+        })?;
+    TaskSpec::in_bundle(bundle_dir, manifest, &item.path).map_err(|source| WorkflowError::Task {
+        step: step.name.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
@@ -198,27 +259,43 @@ pub fn run_workflow(
     mut progress: impl FnMut(&Step, &Value),
 ) -> Result<Value, WorkflowError> {
     if let Some(schema) = &wf.input_schema {
-        check_schema(schema, input).map_err(|m| WorkflowError::Step { step: "(workflow input)".into(), message: m })?;
+        check_schema(schema, input).map_err(|m| WorkflowError::Step {
+            step: "(workflow input)".into(),
+            message: m,
+        })?;
     }
     let mut steps = Map::new();
     let mut last = Value::Null;
     for step in &wf.steps {
         let scope = serde_json::json!({"input": input, "steps": steps});
         let step_input = match &step.input {
-            Some(t) => resolve(t, &scope).map_err(|message| WorkflowError::Step { step: step.name.clone(), message })?,
+            Some(t) => resolve(t, &scope).map_err(|message| WorkflowError::Step {
+                step: step.name.clone(),
+                message,
+            })?,
             None => input.clone(),
         };
         let spec = step_task(bundle_dir, manifest, step)?;
-        let done = run_task(rt, &spec, &step_input, policy, &ExecOptions::default())
-            .map_err(|source| WorkflowError::Task { step: step.name.clone(), source })?;
+        let done = run_task(rt, &spec, &step_input, policy, &ExecOptions::default()).map_err(
+            |source| WorkflowError::Task {
+                step: step.name.clone(),
+                source: Box::new(source),
+            },
+        )?;
         progress(step, &done.output);
         last = done.output.clone();
-        steps.insert(step.name.clone(), serde_json::json!({"output": done.output}));
+        steps.insert(
+            step.name.clone(),
+            serde_json::json!({"output": done.output}),
+        );
     }
     match &wf.output {
         Some(t) => {
             let scope = serde_json::json!({"input": input, "steps": steps});
-            resolve(t, &scope).map_err(|message| WorkflowError::Step { step: "(workflow output)".into(), message })
+            resolve(t, &scope).map_err(|message| WorkflowError::Step {
+                step: "(workflow output)".into(),
+                message,
+            })
         }
         None => Ok(last),
     }
@@ -231,11 +308,21 @@ mod tests {
 
     #[test]
     fn references_resolve() {
-        let scope = json!({"input": {"name": "x", "n": [1, 2]}, "steps": {"a": {"output": {"v": true}}}});
+        let scope =
+            json!({"input": {"name": "x", "n": [1, 2]}, "steps": {"a": {"output": {"v": true}}}});
         assert_eq!(resolve(&json!("${input}"), &scope).unwrap(), scope["input"]);
-        assert_eq!(resolve(&json!({"k": "${ steps.a.output.v }"}), &scope).unwrap(), json!({"k": true}));
-        assert_eq!(resolve(&json!("n=${input.n.1}, name=${input.name}"), &scope).unwrap(), json!("n=2, name=x"));
-        assert_eq!(resolve(&json!(["${input.n}", 3]), &scope).unwrap(), json!([[1, 2], 3]));
+        assert_eq!(
+            resolve(&json!({"k": "${ steps.a.output.v }"}), &scope).unwrap(),
+            json!({"k": true})
+        );
+        assert_eq!(
+            resolve(&json!("n=${input.n.1}, name=${input.name}"), &scope).unwrap(),
+            json!("n=2, name=x")
+        );
+        assert_eq!(
+            resolve(&json!(["${input.n}", 3]), &scope).unwrap(),
+            json!([[1, 2], 3])
+        );
         let e = resolve(&json!("${steps.b.output}"), &scope).unwrap_err();
         assert!(e.contains("earlier steps"), "{e}");
         assert!(resolve(&json!("${input"), &scope).is_err());
@@ -247,15 +334,28 @@ mod tests {
         let p = d.path().join("w.yaml");
         for (text, needle) in [
             ("workflow:\n  steps: []\n", "at least one step"),
-            ("workflow:\n  steps:\n    - {name: A, task: t}\n", "[a-z0-9_-]+"),
-            ("workflow:\n  steps:\n    - {name: a, task: t}\n    - {name: a, task: t}\n", "used twice"),
-            ("workflow:\n  steps:\n    - {name: a, task: t, extra: 1}\n", "unknown field"),
+            (
+                "workflow:\n  steps:\n    - {name: A, task: t}\n",
+                "[a-z0-9_-]+",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t}\n    - {name: a, task: t}\n",
+                "used twice",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t, extra: 1}\n",
+                "unknown field",
+            ),
         ] {
             std::fs::write(&p, text).unwrap();
             let e = load_workflow(&p).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");
         }
-        std::fs::write(&p, "workflow:\n  steps:\n    - {name: a, task: t}\n  output: \"${steps.a.output}\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "workflow:\n  steps:\n    - {name: a, task: t}\n  output: \"${steps.a.output}\"\n",
+        )
+        .unwrap();
         assert_eq!(load_workflow(&p).unwrap().steps.len(), 1);
     }
 }

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ratchet(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ratchet")).args(args).env("RATCHET_HOME", home).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env("RATCHET_HOME", home)
+        .output()
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -62,9 +66,18 @@ fn bundle() -> (tempfile::TempDir, PathBuf) {
         write(b.join(format!("tasks/{t}/main.wasm")), &probe);
         write(b.join(format!("tasks/{t}/metadata.json")), META);
     }
-    write(b.join("tasks/echo/input.schema.json"), r#"{"type": "object", "required": ["n"]}"#);
-    write(b.join("tasks/echo/tests/test-001.json"), r#"{"input": {"n": 1}, "expected_output": {"input": {"n": 1}, "args": 1}}"#);
-    write(b.join("tasks/echo/tests/test-002.json"), r#"{"input": {"n": 2}, "expected_output": {"wrong": true}}"#);
+    write(
+        b.join("tasks/echo/input.schema.json"),
+        r#"{"type": "object", "required": ["n"]}"#,
+    );
+    write(
+        b.join("tasks/echo/tests/test-001.json"),
+        r#"{"input": {"n": 1}, "expected_output": {"input": {"n": 1}, "args": 1}}"#,
+    );
+    write(
+        b.join("tasks/echo/tests/test-002.json"),
+        r#"{"input": {"n": 2}, "expected_output": {"wrong": true}}"#,
+    );
     write(b.join("tasks/fetcher/main.wasm"), c_module("fetcher"));
     write(b.join("tasks/fetcher/metadata.json"), META);
     write(
@@ -73,9 +86,15 @@ fn bundle() -> (tempfile::TempDir, PathBuf) {
             "expected_output": {"ok": true, "status": 200, "statusText": "OK", "url": "https://api.example.com/users/1", "headers": {}, "body": "{\"id\":1}", "mocked": true},
             "mock": {"http": {"url": "api.example.com/users", "method": "GET", "response": {"ok": true, "status": 200, "statusText": "OK", "body": {"id": 1}}}}}"#,
     );
-    write(b.join("tasks/js-task/main.js"), "function main(input) { return input; }\n");
+    write(
+        b.join("tasks/js-task/main.js"),
+        "function main(input) { return input; }\n",
+    );
     write(b.join("tasks/js-task/metadata.json"), META);
-    write(b.join("tasks/js-task/tests/t.json"), r#"{"input": {}, "expected_output": {}}"#);
+    write(
+        b.join("tasks/js-task/tests/t.json"),
+        r#"{"input": {}, "expected_output": {}}"#,
+    );
     write(
         b.join("workflows/pipeline.yaml"),
         r#"workflow:
@@ -118,7 +137,10 @@ fn bundle() -> (tempfile::TempDir, PathBuf) {
       - external: "https://example.com/test-suite"
 "#,
     );
-    write(b.join("tests/integration/echo-3.json"), r#"{"task": "echo", "input": {"n": 3}, "expected_output": {"input": {"n": 3}, "args": 1}}"#);
+    write(
+        b.join("tests/integration/echo-3.json"),
+        r#"{"task": "echo", "input": {"n": 3}, "expected_output": {"input": {"n": 3}, "args": 1}}"#,
+    );
     (root, b)
 }
 
@@ -127,57 +149,133 @@ fn run_task_from_bundle_source() {
     let (root, b) = bundle();
     let home = root.path().join("home");
     let bs = b.to_str().unwrap();
-    let o = ratchet(&home, &["run", "--path", bs, "echo", "--input", r#"{"n": 5}"#]);
+    let o = ratchet(
+        &home,
+        &["run", "--path", bs, "echo", "--input", r#"{"n": 5}"#],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v, json!({"input": {"n": 5}, "args": 1}));
-    assert!(home.join("cache/modules").read_dir().unwrap().count() >= 1, "compiled module cached under RATCHET_HOME");
+    assert!(
+        home.join("cache/modules").read_dir().unwrap().count() >= 1,
+        "compiled module cached under RATCHET_HOME"
+    );
 
     // Input from a file and from stdin.
     write(root.path().join("in.json"), r#"{"n": 6}"#);
-    let o = ratchet(&home, &["run", "--path", bs, "--task", "echo", "--input", &format!("@{}", root.path().join("in.json").display())]);
+    let o = ratchet(
+        &home,
+        &[
+            "run",
+            "--path",
+            bs,
+            "--task",
+            "echo",
+            "--input",
+            &format!("@{}", root.path().join("in.json").display()),
+        ],
+    );
     assert!(text(&o.stdout).contains("6"), "{}", text(&o.stderr));
 
     // Schema violation: exit 1, message names the schema.
     let o = ratchet(&home, &["run", "--path", bs, "echo", "--input", "{}"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("input.schema.json"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("input.schema.json"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Internal task: not runnable from outside the bundle.
     let o = ratchet(&home, &["run", "--path", bs, "internal"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("not exported"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not exported"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // JavaScript: plainly not available yet.
     let o = ratchet(&home, &["run", "--path", bs, "js-task"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("JavaScript execution is not available yet"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("JavaScript execution is not available yet"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Undeclared network: refused, and the message says so.
-    let o = ratchet(&home, &["run", "--path", bs, "fetcher", "--input", r#"{"url":"https://evil.example.net/"}"#]);
+    let o = ratchet(
+        &home,
+        &[
+            "run",
+            "--path",
+            bs,
+            "fetcher",
+            "--input",
+            r#"{"url":"https://evil.example.net/"}"#,
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("not permitted"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not permitted"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Installed bundles: plainly not available yet, exit 2.
     let o = ratchet(&home, &["run", "com.example.sandbox-test/echo"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("not available yet"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not available yet"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // --explain shows the effective permissions; the policy file narrows them.
-    write(home.join("config/sandbox-policy.yaml"), "network: []\nlimits:\n  max_memory: 64MB\n");
-    let o = ratchet(&home, &["run", "--path", bs, "echo", "--input", r#"{"n": 1}"#, "--explain"]);
+    write(
+        home.join("config/sandbox-policy.yaml"),
+        "network: []\nlimits:\n  max_memory: 64MB\n",
+    );
+    let o = ratchet(
+        &home,
+        &[
+            "run",
+            "--path",
+            bs,
+            "echo",
+            "--input",
+            r#"{"n": 1}"#,
+            "--explain",
+        ],
+    );
     assert!(o.status.success());
     let err = text(&o.stderr);
-    assert!(err.contains("network:      none") && err.contains("memory 64 MiB"), "{err}");
+    assert!(
+        err.contains("network:      none") && err.contains("memory 64 MiB"),
+        "{err}"
+    );
 }
 
 #[test]
 fn run_lone_task_directory() {
     let (root, b) = bundle();
     let home = root.path().join("home");
-    let o = ratchet(&home, &["run", "--path", b.join("tasks/internal").to_str().unwrap(), "--input", "[1,2]"]);
+    let o = ratchet(
+        &home,
+        &[
+            "run",
+            "--path",
+            b.join("tasks/internal").to_str().unwrap(),
+            "--input",
+            "[1,2]",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), json!({"input": [1, 2], "args": 1}));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        json!({"input": [1, 2], "args": 1})
+    );
 }
 
 #[test]
@@ -185,18 +283,40 @@ fn run_workflow_from_bundle_source() {
     let (root, b) = bundle();
     let home = root.path().join("home");
     let bs = b.to_str().unwrap();
-    let o = ratchet(&home, &["run", "--path", bs, "pipeline", "--input", r#"{"n": 4}"#]);
+    let o = ratchet(
+        &home,
+        &["run", "--path", bs, "pipeline", "--input", r#"{"n": 4}"#],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v, json!({"result": {"prev": {"n": 4}, "label": "n is 4"}}));
     // A step failing stops the workflow and names the step.
-    let o = ratchet(&home, &["run", "--path", bs, "--workflow", "pipeline", "--input", "{}"]);
+    let o = ratchet(
+        &home,
+        &[
+            "run",
+            "--path",
+            bs,
+            "--workflow",
+            "pipeline",
+            "--input",
+            "{}",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("step `first`"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("step `first`"),
+        "{}",
+        text(&o.stderr)
+    );
     // A dependency's task needs installed bundles.
     let o = ratchet(&home, &["run", "--path", bs, "uses-dep"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("needs installed dependency com.ratchet.core-utils"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("needs installed dependency com.ratchet.core-utils"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -205,38 +325,88 @@ fn bundle_test_writes_verification() {
     let home = root.path().join("home");
     let o = ratchet(&home, &["bundle", "test", b.to_str().unwrap()]);
     let out = text(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "one test fails on purpose\n{out}\n{}", text(&o.stderr));
-    assert!(out.contains("PASS task-test         echo/test-001"), "{out}");
-    assert!(out.contains("FAIL task-test         echo/test-002"), "{out}");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one test fails on purpose\n{out}\n{}",
+        text(&o.stderr)
+    );
+    assert!(
+        out.contains("PASS task-test         echo/test-001"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL task-test         echo/test-002"),
+        "{out}"
+    );
     assert!(out.contains("SKIP task-test         js-task/t"), "{out}");
 
-    let v: Value = serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap())
+            .unwrap();
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["passed"], false);
     assert!(v["tool"].as_str().unwrap().starts_with("ratchet "));
     let find = |name: &str| -> Value {
-        v["tests"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap_or_else(|| panic!("{name} missing: {v:#}"))
+        v["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing: {v:#}"))
     };
     assert_eq!(find("echo/test-001")["result"], "passed");
     assert!(find("echo/test-001")["wall_ms"].as_f64().unwrap() > 0.0);
     assert!(find("echo/test-001")["memory_bytes"].as_u64().unwrap() > 0);
     assert_eq!(find("echo/test-002")["result"], "failed");
-    assert_eq!(find("fetcher/mocked")["result"], "passed", "mock.http answered the fetch");
+    assert_eq!(
+        find("fetcher/mocked")["result"],
+        "passed",
+        "mock.http answered the fetch"
+    );
     assert_eq!(find("js-task/t")["result"], "skipped");
-    assert!(find("js-task/t")["message"].as_str().unwrap().contains("JavaScript"));
+    assert!(
+        find("js-task/t")["message"]
+            .as_str()
+            .unwrap()
+            .contains("JavaScript")
+    );
     assert_eq!(find("Performance Test")["result"], "passed");
     assert_eq!(find("Compatibility Test [linux]")["result"], "passed");
-    assert_eq!(find("Compatibility Test [windows]")["result"], "failed", "not in requirements.platform");
+    assert_eq!(
+        find("Compatibility Test [windows]")["result"],
+        "failed",
+        "not in requirements.platform"
+    );
     assert_eq!(find("Compatibility Test [ratchet 0.9]")["result"], "failed");
     assert_eq!(find("Compatibility Test [ratchet 1.0]")["result"], "passed");
     assert_eq!(find("tests/integration/echo-3.json")["result"], "passed");
-    assert_eq!(find("Integration Test [https://example.com/test-suite]")["result"], "skipped");
-    assert_eq!(find("Security Scan [snyk-not-installed-here]")["result"], "skipped");
-    assert_eq!(find("fetcher")["result"], "passed", "fetch import with declared network");
+    assert_eq!(
+        find("Integration Test [https://example.com/test-suite]")["result"],
+        "skipped"
+    );
+    assert_eq!(
+        find("Security Scan [snyk-not-installed-here]")["result"],
+        "skipped"
+    );
+    assert_eq!(
+        find("fetcher")["result"],
+        "passed",
+        "fetch import with declared network"
+    );
     let summary = &v["summary"];
-    let total = summary["passed"].as_u64().unwrap() + summary["failed"].as_u64().unwrap() + summary["skipped"].as_u64().unwrap();
+    let total = summary["passed"].as_u64().unwrap()
+        + summary["failed"].as_u64().unwrap()
+        + summary["skipped"].as_u64().unwrap();
     assert_eq!(total as usize, v["tests"].as_array().unwrap().len());
-    assert!(out.contains(&format!("{} passed, {} failed, {} skipped", summary["passed"], summary["failed"], summary["skipped"])), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} passed, {} failed, {} skipped",
+            summary["passed"], summary["failed"], summary["skipped"]
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -244,23 +414,68 @@ fn permission_audit_flags_undeclared_fetch() {
     let (root, b) = bundle();
     let home = root.path().join("home");
     let manifest = std::fs::read_to_string(b.join("bundle.yaml")).unwrap();
-    std::fs::write(b.join("bundle.yaml"), manifest.replace("  permissions:\n    network:\n      domains: [\"api.example.com\"]\n", "")).unwrap();
+    std::fs::write(
+        b.join("bundle.yaml"),
+        manifest.replace(
+            "  permissions:\n    network:\n      domains: [\"api.example.com\"]\n",
+            "",
+        ),
+    )
+    .unwrap();
     std::fs::remove_file(b.join(".ratchet/bundle-tests.yaml")).unwrap();
-    let o = ratchet(&home, &["bundle", "test", b.to_str().unwrap(), "--format", "json"]);
+    let o = ratchet(
+        &home,
+        &["bundle", "test", b.to_str().unwrap(), "--format", "json"],
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let audit = v["tests"].as_array().unwrap().iter().find(|t| t["kind"] == "permission-audit" && t["name"] == "fetcher").unwrap().clone();
+    let audit = v["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "permission-audit" && t["name"] == "fetcher")
+        .unwrap()
+        .clone();
     assert_eq!(audit["result"], "failed");
-    assert!(audit["message"].as_str().unwrap().contains("declares no network domains"));
-    let mocked = v["tests"].as_array().unwrap().iter().find(|t| t["name"] == "fetcher/mocked").unwrap().clone();
-    assert_eq!(mocked["result"], "failed", "a mock does not bypass the permission check");
+    assert!(
+        audit["message"]
+            .as_str()
+            .unwrap()
+            .contains("declares no network domains")
+    );
+    let mocked = v["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "fetcher/mocked")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        mocked["result"], "failed",
+        "a mock does not bypass the permission check"
+    );
 }
 
 #[test]
 fn bundle_dev_validates_and_tests() {
     let (root, b) = bundle();
     let home = root.path().join("home");
-    let o = ratchet(&home, &["bundle", "dev", b.to_str().unwrap(), "--rounds", "1", "--interval", "10"]);
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "dev",
+            b.to_str().unwrap(),
+            "--rounds",
+            "1",
+            "--interval",
+            "10",
+        ],
+    );
     let out = text(&o.stdout);
-    assert!(out.contains("change detected") && out.contains("passed,"), "{out}\n{}", text(&o.stderr));
+    assert!(
+        out.contains("change detected") && out.contains("passed,"),
+        "{out}\n{}",
+        text(&o.stderr)
+    );
     assert!(b.join(".bundle/verification.json").is_file());
 }

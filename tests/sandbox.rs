@@ -8,7 +8,9 @@ use common::{c_module, http_server, wat_module};
 use ratchet::manifest::permissions::DomainPattern;
 use ratchet::manifest::units::{ByteSize, Millis};
 use ratchet::sandbox::policy::NetworkRule;
-use ratchet::sandbox::{CacheStatus, Effective, LimitKind, Limits, Mount, RunOutcome, RunStatus, Runtime, TaskRun};
+use ratchet::sandbox::{
+    CacheStatus, Effective, LimitKind, Limits, Mount, RunOutcome, RunStatus, Runtime, TaskRun,
+};
 use std::sync::OnceLock;
 
 fn runtime() -> &'static Runtime {
@@ -56,9 +58,16 @@ fn assert_limit(o: &RunOutcome, kind: LimitKind) {
     match &o.status {
         RunStatus::Limit { kind: k, message } => {
             assert_eq!(*k, kind, "{message}");
-            assert!(o.failure_message().contains(kind.name()), "{}", o.failure_message());
+            assert!(
+                o.failure_message().contains(kind.name()),
+                "{}",
+                o.failure_message()
+            );
         }
-        other => panic!("expected {kind:?} limit, got {other:?}; stderr: {}", String::from_utf8_lossy(&o.stderr)),
+        other => panic!(
+            "expected {kind:?} limit, got {other:?}; stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
     }
 }
 
@@ -76,7 +85,12 @@ fn echo_reads_stdin_and_writes_stdout() {
 fn wat_module_runs_and_is_cached() {
     let d = tempfile::tempdir().unwrap();
     let rt = Runtime::new(Some(d.path().to_path_buf()));
-    let run = TaskRun { name: "hello".into(), module: wat_module("hello"), permissions: pure(), ..Default::default() };
+    let run = TaskRun {
+        name: "hello".into(),
+        module: wat_module("hello"),
+        permissions: pure(),
+        ..Default::default()
+    };
     let first = rt.run(&run).unwrap();
     assert_eq!(stdout(&first), "{\"hello\":\"wat\"}\n");
     assert_eq!(first.usage.cache, CacheStatus::Compiled);
@@ -89,7 +103,9 @@ fn wat_module_runs_and_is_cached() {
     assert_eq!(stdout(&second), stdout(&first));
     // A corrupt artifact is recompiled and replaced, not trusted.
     std::fs::write(files[0].path(), b"garbage").unwrap();
-    let third = Runtime::new(Some(d.path().to_path_buf())).run(&run).unwrap();
+    let third = Runtime::new(Some(d.path().to_path_buf()))
+        .run(&run)
+        .unwrap();
     assert_eq!(third.usage.cache, CacheStatus::Compiled);
     assert!(third.success());
 }
@@ -99,7 +115,10 @@ fn nonzero_exit_is_a_failure_with_stderr() {
     let o = probe(&["fail"], pure());
     assert_eq!(o.status, RunStatus::Exit(7));
     let m = o.failure_message();
-    assert!(m.contains("status 7") && m.contains("something went wrong"), "{m}");
+    assert!(
+        m.contains("status 7") && m.contains("something went wrong"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -108,7 +127,12 @@ fn infinite_loop_is_stopped_by_cpu_budget() {
     p.limits.max_cpu_time = Millis(300);
     let o = probe(&["loop"], p.clone());
     assert_limit(&o, LimitKind::CpuTime);
-    let run = TaskRun { name: "spin".into(), module: wat_module("spin"), permissions: p, ..Default::default() };
+    let run = TaskRun {
+        name: "spin".into(),
+        module: wat_module("spin"),
+        permissions: p,
+        ..Default::default()
+    };
     let o = runtime().run(&run).unwrap();
     assert_limit(&o, LimitKind::CpuTime);
     assert!(o.usage.wall_ms < 10_000.0);
@@ -119,10 +143,20 @@ fn memory_bomb_hits_memory_limit() {
     let o = probe(&["membomb"], pure());
     assert_limit(&o, LimitKind::Memory);
     assert!(o.usage.memory_bytes <= 32 << 20, "{}", o.usage.memory_bytes);
-    let run = TaskRun { name: "grow".into(), module: wat_module("grow"), permissions: pure(), ..Default::default() };
+    let run = TaskRun {
+        name: "grow".into(),
+        module: wat_module("grow"),
+        permissions: pure(),
+        ..Default::default()
+    };
     let o = runtime().run(&run).unwrap();
     assert_limit(&o, LimitKind::Memory);
-    let run = TaskRun { name: "bigmem".into(), module: wat_module("bigmem"), permissions: pure(), ..Default::default() };
+    let run = TaskRun {
+        name: "bigmem".into(),
+        module: wat_module("bigmem"),
+        permissions: pure(),
+        ..Default::default()
+    };
     let o = runtime().run(&run).unwrap();
     assert_limit(&o, LimitKind::Memory);
 }
@@ -132,13 +166,21 @@ fn deep_recursion_traps_with_stack_overflow() {
     for o in [
         probe(&["recurse"], pure()),
         runtime()
-            .run(&TaskRun { name: "recurse".into(), module: wat_module("recurse"), permissions: pure(), ..Default::default() })
+            .run(&TaskRun {
+                name: "recurse".into(),
+                module: wat_module("recurse"),
+                permissions: pure(),
+                ..Default::default()
+            })
             .unwrap(),
     ] {
         match &o.status {
             // C keeps its frames in linear memory (a shadow stack below the data), so a C
             // recursion runs off the bottom of memory; WAT recursion exhausts the call stack.
-            RunStatus::Trap(m) => assert!(m.contains("stack overflow") || m.contains("out of bounds"), "{m}"),
+            RunStatus::Trap(m) => assert!(
+                m.contains("stack overflow") || m.contains("out of bounds"),
+                "{m}"
+            ),
             other => panic!("expected a stack overflow trap, got {other:?}"),
         }
     }
@@ -155,13 +197,24 @@ fn huge_output_hits_output_cap() {
 fn host_files_do_not_exist_for_the_task() {
     let mut p = pure();
     p.fs_read = vec!["/data".into()];
-    for path in ["/etc/passwd", "/data/../etc/passwd", "/data/../../../../etc/passwd", "../etc/passwd", "/"] {
+    for path in [
+        "/etc/passwd",
+        "/data/../etc/passwd",
+        "/data/../../../../etc/passwd",
+        "../etc/passwd",
+        "/",
+    ] {
         let o = probe(&["read", path], p.clone());
         assert_eq!(o.status, RunStatus::Exit(2), "{path}: {}", stdout(&o));
         assert!(stdout(&o).contains("\"error\""), "{path}: {}", stdout(&o));
     }
     let o = probe(&["ls", "/"], p.clone());
-    assert_ne!(o.status, RunStatus::Success, "listing / must fail: {}", stdout(&o));
+    assert_ne!(
+        o.status,
+        RunStatus::Success,
+        "listing / must fail: {}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -180,16 +233,33 @@ fn writes_stay_inside_declared_writable_paths() {
 
     let o = probe(&["write", "/data/out.txt"], p.clone());
     assert!(o.success(), "{}", o.failure_message());
-    assert_eq!(std::fs::read_to_string(data.join("out.txt")).unwrap(), "written by probe\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("out.txt")).unwrap(),
+        "written by probe\n"
+    );
 
-    for target in ["/data/../escape.txt", "/data/../../escape.txt", "/escape.txt", "/tmp/escape.txt", "/ro/keep.txt", "/ro/new.txt"] {
+    for target in [
+        "/data/../escape.txt",
+        "/data/../../escape.txt",
+        "/escape.txt",
+        "/tmp/escape.txt",
+        "/ro/keep.txt",
+        "/ro/new.txt",
+    ] {
         let o = probe(&["write", target], p.clone());
         assert_eq!(o.status, RunStatus::Exit(2), "{target}: {}", stdout(&o));
     }
     assert!(!outer.path().join("escape.txt").exists());
-    assert_eq!(std::fs::read_to_string(ro.join("keep.txt")).unwrap(), "original");
+    assert_eq!(
+        std::fs::read_to_string(ro.join("keep.txt")).unwrap(),
+        "original"
+    );
     assert!(!ro.join("new.txt").exists());
-    let names: Vec<_> = std::fs::read_dir(outer.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(outer.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(names.len(), 2, "nothing new beside the mounts: {names:?}");
 }
 
@@ -206,14 +276,20 @@ fn declared_path_defaults_to_scratch_and_read_works() {
         name: "probe".into(),
         module: c_module("probe"),
         args: vec!["read".into(), "/task/in.json".into()],
-        mounts: vec![Mount { guest: "/task".into(), host: d.path().to_path_buf() }],
+        mounts: vec![Mount {
+            guest: "/task".into(),
+            host: d.path().to_path_buf(),
+        }],
         permissions: pure(),
         ..Default::default()
     };
     let o = runtime().run(&run).unwrap();
     assert!(o.success(), "{}", o.failure_message());
     assert!(stdout(&o).contains("{\"read\": 8}"), "{}", stdout(&o));
-    let run = TaskRun { args: vec!["write".into(), "/task/in.json".into()], ..run };
+    let run = TaskRun {
+        args: vec!["write".into(), "/task/in.json".into()],
+        ..run
+    };
     let o = runtime().run(&run).unwrap();
     assert_eq!(o.status, RunStatus::Exit(2), "extra mounts are read-only");
 }
@@ -236,17 +312,39 @@ fn only_declared_set_environment_variables_are_passed() {
     }
     let mut p = pure();
     p.environment = vec!["RATCHET_TEST_DECLARED".into(), "RATCHET_TEST_UNSET".into()];
-    let o = probe(&["env", "RATCHET_TEST_DECLARED", "RATCHET_TEST_SECRET", "RATCHET_TEST_UNSET", "PATH", "HOME"], p);
+    let o = probe(
+        &[
+            "env",
+            "RATCHET_TEST_DECLARED",
+            "RATCHET_TEST_SECRET",
+            "RATCHET_TEST_UNSET",
+            "PATH",
+            "HOME",
+        ],
+        p,
+    );
     let out = stdout(&o);
-    assert!(out.contains("{\"var\": \"RATCHET_TEST_DECLARED\", \"set\": true}"), "{out}");
+    assert!(
+        out.contains("{\"var\": \"RATCHET_TEST_DECLARED\", \"set\": true}"),
+        "{out}"
+    );
     for v in ["RATCHET_TEST_SECRET", "RATCHET_TEST_UNSET", "PATH", "HOME"] {
-        assert!(out.contains(&format!("{{\"var\": \"{v}\", \"set\": false}}")), "{v}: {out}");
+        assert!(
+            out.contains(&format!("{{\"var\": \"{v}\", \"set\": false}}")),
+            "{v}: {out}"
+        );
     }
 }
 
 fn net(patterns: &[&str]) -> Effective {
     let mut p = pure();
-    p.network = NetworkRule { declared: patterns.iter().map(|s| DomainPattern::parse(s).unwrap()).collect(), policy: None };
+    p.network = NetworkRule {
+        declared: patterns
+            .iter()
+            .map(|s| DomainPattern::parse(s).unwrap())
+            .collect(),
+        policy: None,
+    };
     p
 }
 
@@ -254,14 +352,20 @@ fn net(patterns: &[&str]) -> Effective {
 fn fetch_reaches_declared_domain_over_loopback() {
     let port = http_server(4);
     let p = net(&[&format!("http://127.0.0.1:{port}")]);
-    let o = probe(&["fetch", &format!("http://127.0.0.1:{port}/ok")], p.clone());
+    let o = probe(
+        &["fetch", &format!("http://127.0.0.1:{port}/ok")],
+        p.clone(),
+    );
     assert!(o.success(), "{} {}", o.failure_message(), stdout(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["status"], 200);
     assert_eq!(v["body"], "{\"hello\":\"world\"}");
     assert!(o.usage.network_bytes > 17);
     // A redirect within the declared host is followed.
-    let o = probe(&["fetch", &format!("http://127.0.0.1:{port}/redirect-local")], p.clone());
+    let o = probe(
+        &["fetch", &format!("http://127.0.0.1:{port}/redirect-local")],
+        p.clone(),
+    );
     assert!(o.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("world"));
     assert!(o.denials.is_empty());
@@ -271,28 +375,48 @@ fn fetch_reaches_declared_domain_over_loopback() {
 fn fetch_refuses_undeclared_domain_and_plain_http() {
     let port = http_server(2);
     let p = net(&[&format!("http://127.0.0.1:{port}")]);
-    let o = probe(&["fetch", &format!("http://localhost:{port}/ok")], p.clone());
+    let o = probe(
+        &["fetch", &format!("http://localhost:{port}/ok")],
+        p.clone(),
+    );
     assert_eq!(o.status, RunStatus::Exit(3));
-    assert!(stdout(&o).contains("\"kind\":\"denied\"") && stdout(&o).contains("not permitted"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("\"kind\":\"denied\"") && stdout(&o).contains("not permitted"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(o.denials.len(), 1);
     let o = probe(&["fetch", "https://example.com/"], p);
     assert_eq!(o.status, RunStatus::Exit(3), "{}", stdout(&o));
     // https-only pattern refuses http.
-    let o = probe(&["fetch", &format!("http://127.0.0.1:{port}/ok")], net(&["127.0.0.1"]));
+    let o = probe(
+        &["fetch", &format!("http://127.0.0.1:{port}/ok")],
+        net(&["127.0.0.1"]),
+    );
     assert_eq!(o.status, RunStatus::Exit(3), "{}", stdout(&o));
     // No network declared at all.
     let o = probe(&["fetch", &format!("http://127.0.0.1:{port}/ok")], pure());
-    assert!(stdout(&o).contains("declared domains: none"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("declared domains: none"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn redirect_to_undeclared_domain_is_refused() {
     let port = http_server(2);
     let p = net(&[&format!("http://127.0.0.1:{port}")]);
-    let o = probe(&["fetch", &format!("http://127.0.0.1:{port}/redirect-out")], p);
+    let o = probe(
+        &["fetch", &format!("http://127.0.0.1:{port}/redirect-out")],
+        p,
+    );
     assert_eq!(o.status, RunStatus::Exit(3), "{}", stdout(&o));
     let out = stdout(&o);
-    assert!(out.contains("redirect from") && out.contains("localhost"), "{out}");
+    assert!(
+        out.contains("redirect from") && out.contains("localhost"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -337,13 +461,20 @@ fn fetch_mock_answers_without_network() {
 fn only_declared_commands_start_without_a_shell() {
     let o = probe(&["command", "sh", "-c"], pure());
     assert_eq!(o.status, RunStatus::Exit(3));
-    assert!(stdout(&o).contains("starting command `sh` is not permitted"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("starting command `sh` is not permitted"),
+        "{}",
+        stdout(&o)
+    );
     let mut p = pure();
     p.commands = vec!["echo".into()];
     let o = probe(&["command", "echo", "hello; rm -rf /"], p);
     assert!(o.success(), "{} {}", o.failure_message(), stdout(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    assert_eq!(v["stdout"], "hello; rm -rf /\n", "the argument reached echo verbatim, no shell");
+    assert_eq!(
+        v["stdout"], "hello; rm -rf /\n",
+        "the argument reached echo verbatim, no shell"
+    );
     assert_eq!(v["success"], true);
 }
 
@@ -358,8 +489,12 @@ fn sleeping_past_the_deadline_is_stopped() {
 
 #[test]
 fn foreign_imports_are_refused() {
-    let run = TaskRun { name: "foreign".into(), module: wat_module("foreign"), permissions: pure(), ..Default::default() };
+    let run = TaskRun {
+        name: "foreign".into(),
+        module: wat_module("foreign"),
+        permissions: pure(),
+        ..Default::default()
+    };
     let e = runtime().run(&run).unwrap_err().to_string();
     assert!(e.contains("env.system"), "{e}");
 }
-

@@ -2,11 +2,11 @@
 
 use super::{CliResult, Format};
 use clap::Subcommand;
-use ratchet::diagnostic::Diagnostic;
-use ratchet::validate::validate_bundle;
 use ratchet::bundle_test::{Verdict, test_bundle, write_verification};
+use ratchet::diagnostic::Diagnostic;
 use ratchet::paths::Paths;
 use ratchet::sandbox::{Policy, Runtime};
+use ratchet::validate::validate_bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -54,8 +54,15 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let files = ratchet::scaffold::init_bundle(&dir, id.as_deref())?;
-            println!("Created bundle in {} ({} files)", dir.display(), files.len());
-            println!("Next: ratchet bundle validate {0} && ratchet bundle build {0}", dir.display());
+            println!(
+                "Created bundle in {} ({} files)",
+                dir.display(),
+                files.len()
+            );
+            println!(
+                "Next: ratchet bundle validate {0} && ratchet bundle build {0}",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         BundleCommand::Validate { dir, format } => {
@@ -73,10 +80,20 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 }
                 Format::Text => print_report(&report.diagnostics, report.manifest.as_ref(), valid),
             }
-            Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        BundleCommand::Test { dir, format } => run_tests(&dir.unwrap_or_else(|| PathBuf::from(".")), format),
-        BundleCommand::Dev { dir, interval, rounds } => dev(&dir.unwrap_or_else(|| PathBuf::from(".")), interval, rounds),
+        BundleCommand::Test { dir, format } => {
+            run_tests(&dir.unwrap_or_else(|| PathBuf::from(".")), format)
+        }
+        BundleCommand::Dev {
+            dir,
+            interval,
+            rounds,
+        } => dev(&dir.unwrap_or_else(|| PathBuf::from(".")), interval, rounds),
     }
 }
 
@@ -95,7 +112,10 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     Verdict::Failed => "FAIL",
                     Verdict::Skipped => "SKIP",
                 };
-                let ms = t.wall_ms.map(|m| format!(" ({m:.1} ms)")).unwrap_or_default();
+                let ms = t
+                    .wall_ms
+                    .map(|m| format!(" ({m:.1} ms)"))
+                    .unwrap_or_default();
                 println!("{tag} {:<17} {}{ms}", t.kind, t.name);
                 if let Some(m) = &t.message
                     && t.result != Verdict::Passed
@@ -103,11 +123,18 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     println!("     {}", m.replace('\n', "\n     "));
                 }
             }
-            println!("{} passed, {} failed, {} skipped", v.summary.passed, v.summary.failed, v.summary.skipped);
+            println!(
+                "{} passed, {} failed, {} skipped",
+                v.summary.passed, v.summary.failed, v.summary.skipped
+            );
             eprintln!("wrote {}", written.display());
         }
     }
-    Ok(if v.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if v.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A cheap fingerprint of the bundle's files (paths, sizes, modification times), ignoring the
@@ -118,7 +145,9 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".bundle" || n == "target" || n == ".git") {
+            if p.file_name()
+                .is_some_and(|n| n == ".bundle" || n == "target" || n == ".git")
+            {
                 continue;
             }
             match e.metadata() {
@@ -142,7 +171,11 @@ fn dev(dir: &Path, interval: u64, rounds: Option<u32>) -> CliResult {
             last = Some(now);
             println!("--- change detected: validating");
             let report = validate_bundle(dir);
-            print_report(&report.diagnostics, report.manifest.as_ref(), report.is_valid());
+            print_report(
+                &report.diagnostics,
+                report.manifest.as_ref(),
+                report.is_valid(),
+            );
             if report.is_valid() {
                 println!("--- testing");
                 if let Err(e) = run_tests(dir, Format::Text) {

@@ -57,7 +57,8 @@ fn read_input(spec: Option<&str>) -> Result<Value, Box<dyn std::error::Error>> {
             s
         }
         Some(s) => match s.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file).map_err(|e| format!("cannot read input file {file}: {e}"))?,
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read input file {file}: {e}"))?,
             None => s.to_string(),
         },
     };
@@ -70,7 +71,9 @@ pub fn run(args: RunArgs) -> CliResult {
             Some(t) => usage(format_args!(
                 "running installed bundles (`ratchet run {t}`) is not available yet; run from source with `ratchet run --path BUNDLE_DIR NAME`"
             )),
-            None => usage("name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`"),
+            None => {
+                usage("name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`")
+            }
         };
     };
     let input = match read_input(args.input.as_deref()) {
@@ -80,7 +83,9 @@ pub fn run(args: RunArgs) -> CliResult {
     let mut mounts = Vec::new();
     for m in &args.mount {
         let Some((g, h)) = m.split_once('=') else {
-            return usage(format_args!("--mount {m}: write GUEST=HOST, e.g. /data=./data"));
+            return usage(format_args!(
+                "--mount {m}: write GUEST=HOST, e.g. /data=./data"
+            ));
         };
         let host = std::fs::canonicalize(h).map_err(|e| format!("--mount {m}: {h}: {e}"))?;
         mounts.push((g.to_string(), host));
@@ -92,7 +97,10 @@ pub fn run(args: RunArgs) -> CliResult {
 
     if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
         if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
-            return usage(format_args!("{} is a task directory (no bundle.yaml): do not name a task or workflow", path.display()));
+            return usage(format_args!(
+                "{} is a task directory (no bundle.yaml): do not name a task or workflow",
+                path.display()
+            ));
         }
         let spec = TaskSpec::lone(&path)?;
         return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
@@ -107,14 +115,38 @@ pub fn run(args: RunArgs) -> CliResult {
             return Err(format!("{} is not a valid bundle", path.display()).into());
         }
     };
-    let name = args.task.clone().or(args.workflow.clone()).or(args.target.clone());
+    let name = args
+        .task
+        .clone()
+        .or(args.workflow.clone())
+        .or(args.target.clone());
     let Some(name) = name else {
         let tasks: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
-        let wfs: Vec<&str> = manifest.contents.workflows.iter().map(|t| t.name()).collect();
-        return usage(format_args!("name a task ({}) or workflow ({}) of {}", tasks.join(", "), wfs.join(", "), manifest.id));
+        let wfs: Vec<&str> = manifest
+            .contents
+            .workflows
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        return usage(format_args!(
+            "name a task ({}) or workflow ({}) of {}",
+            tasks.join(", "),
+            wfs.join(", "),
+            manifest.id
+        ));
     };
-    let task = manifest.contents.tasks.iter().find(|t| t.name() == name).filter(|_| args.workflow.is_none());
-    let workflow = manifest.contents.workflows.iter().find(|t| t.name() == name).filter(|_| args.task.is_none());
+    let task = manifest
+        .contents
+        .tasks
+        .iter()
+        .find(|t| t.name() == name)
+        .filter(|_| args.workflow.is_none());
+    let workflow = manifest
+        .contents
+        .workflows
+        .iter()
+        .find(|t| t.name() == name)
+        .filter(|_| args.task.is_none());
     match (task, workflow) {
         (Some(item), _) => {
             if !item.exported {
@@ -126,12 +158,30 @@ pub fn run(args: RunArgs) -> CliResult {
             let spec = TaskSpec::in_bundle(&path, &manifest, &item.path)?;
             run_one(&rt, &spec, &input, &policy, &opts, args.explain)
         }
-        (None, Some(item)) => run_wf(&rt, &path, &manifest, &item.path, &input, &policy, args.explain),
-        (None, None) => usage(format_args!("{} has no task or workflow named `{name}`", manifest.id)),
+        (None, Some(item)) => run_wf(
+            &rt,
+            &path,
+            &manifest,
+            &item.path,
+            &input,
+            &policy,
+            args.explain,
+        ),
+        (None, None) => usage(format_args!(
+            "{} has no task or workflow named `{name}`",
+            manifest.id
+        )),
     }
 }
 
-fn run_one(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, opts: &ExecOptions, explain: bool) -> CliResult {
+fn run_one(
+    rt: &Runtime,
+    spec: &TaskSpec,
+    input: &Value,
+    policy: &Policy,
+    opts: &ExecOptions,
+    explain: bool,
+) -> CliResult {
     if explain {
         eprintln!("{}: effective permissions", spec.name);
         eprint!("{}", spec.effective(policy).describe());
@@ -152,7 +202,15 @@ fn run_one(rt: &Runtime, spec: &TaskSpec, input: &Value, policy: &Policy, opts: 
     }
 }
 
-fn run_wf(rt: &Runtime, dir: &Path, manifest: &Manifest, wf_path: &str, input: &Value, policy: &Policy, explain: bool) -> CliResult {
+fn run_wf(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: &Manifest,
+    wf_path: &str,
+    input: &Value,
+    policy: &Policy,
+    explain: bool,
+) -> CliResult {
     let wf = load_workflow(&dir.join(wf_path))?;
     let result = run_workflow(rt, dir, manifest, &wf, input, policy, |step, _| {
         if explain {

@@ -29,7 +29,9 @@ pub enum IdError {
     #[error("bundle id is {0} characters long; the maximum is {MAX_ID_LEN}")]
     TooLong(usize),
     /// Fewer than two segments.
-    #[error("bundle id `{0}` is not reverse-DNS: it needs at least two dot-separated segments (e.g. `com.example.{0}`)")]
+    #[error(
+        "bundle id `{0}` is not reverse-DNS: it needs at least two dot-separated segments (e.g. `com.example.{0}`)"
+    )]
     TooFewSegments(String),
     /// More than eight segments.
     #[error("bundle id `{0}` has more than 8 segments")]
@@ -67,10 +69,9 @@ impl BundleId {
                 return Err(IdError::UpperCase(s.to_string(), lower));
             }
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')))
-        {
+        if let Some(c) = s.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+        }) {
             return Err(IdError::BadChar(s.to_string(), c));
         }
         let segments: Vec<&str> = s.split('.').collect();
@@ -84,16 +85,25 @@ impl BundleId {
             let problem = if seg.is_empty() {
                 Some("empty".to_string())
             } else if seg.len() > MAX_SEGMENT_LEN {
-                Some(format!("{} characters long (maximum {MAX_SEGMENT_LEN})", seg.len()))
+                Some(format!(
+                    "{} characters long (maximum {MAX_SEGMENT_LEN})",
+                    seg.len()
+                ))
             } else if !seg.starts_with(|c: char| c.is_ascii_alphanumeric())
                 || !seg.ends_with(|c: char| c.is_ascii_alphanumeric())
             {
-                Some(format!("`{seg}`, which must start and end with a letter or digit"))
+                Some(format!(
+                    "`{seg}`, which must start and end with a letter or digit"
+                ))
             } else {
                 None
             };
             if let Some(problem) = problem {
-                return Err(IdError::BadSegment { id: s.to_string(), index: i + 1, problem });
+                return Err(IdError::BadSegment {
+                    id: s.to_string(),
+                    index: i + 1,
+                    problem,
+                });
             }
         }
         Ok(BundleId(s.to_string()))
@@ -166,19 +176,42 @@ mod tests {
 
     #[test]
     fn rejects_bad_ids_with_reasons() {
-        assert!(matches!(BundleId::parse("json-utils"), Err(IdError::TooFewSegments(_))));
-        assert!(matches!(BundleId::parse("Com.Example.X"), Err(IdError::UpperCase(_, l)) if l == "com.example.x"));
-        assert!(matches!(BundleId::parse("com..x"), Err(IdError::BadSegment { index: 2, .. })));
-        assert!(matches!(BundleId::parse("com.-x.y"), Err(IdError::BadSegment { index: 2, .. })));
-        assert!(matches!(BundleId::parse("com.ex ample"), Err(IdError::BadChar(_, ' '))));
-        assert!(matches!(BundleId::parse("com/evil/../x"), Err(IdError::BadChar(_, '/'))));
-        assert!(matches!(BundleId::parse(&"a.".repeat(70)), Err(IdError::TooLong(_))));
+        assert!(matches!(
+            BundleId::parse("json-utils"),
+            Err(IdError::TooFewSegments(_))
+        ));
+        assert!(
+            matches!(BundleId::parse("Com.Example.X"), Err(IdError::UpperCase(_, l)) if l == "com.example.x")
+        );
+        assert!(matches!(
+            BundleId::parse("com..x"),
+            Err(IdError::BadSegment { index: 2, .. })
+        ));
+        assert!(matches!(
+            BundleId::parse("com.-x.y"),
+            Err(IdError::BadSegment { index: 2, .. })
+        ));
+        assert!(matches!(
+            BundleId::parse("com.ex ample"),
+            Err(IdError::BadChar(_, ' '))
+        ));
+        assert!(matches!(
+            BundleId::parse("com/evil/../x"),
+            Err(IdError::BadChar(_, '/'))
+        ));
+        assert!(matches!(
+            BundleId::parse(&"a.".repeat(70)),
+            Err(IdError::TooLong(_))
+        ));
         assert!(matches!(BundleId::parse(""), Err(IdError::Empty)));
     }
 
     #[test]
     fn skeleton_folds_case_and_separators() {
-        assert_eq!(BundleId::skeleton("com.foo.a-b"), BundleId::skeleton("com.foo.a_b"));
+        assert_eq!(
+            BundleId::skeleton("com.foo.a-b"),
+            BundleId::skeleton("com.foo.a_b")
+        );
         assert_eq!(BundleId::skeleton("com.foo-a.b"), "comfooab");
     }
 }

@@ -329,7 +329,9 @@ impl ContentItem {
 impl Manifest {
     /// The effective pricing model (`free` when no pricing is declared).
     pub fn pricing_model(&self) -> PricingModel {
-        self.pricing.as_ref().map_or(PricingModel::Free, |p| p.model)
+        self.pricing
+            .as_ref()
+            .map_or(PricingModel::Free, |p| p.model)
     }
 
     /// Every path the manifest names, with its field path, for existence and safety checks.
@@ -343,7 +345,10 @@ impl Manifest {
         }
         for (section, items) in self.contents.sections() {
             for (i, item) in items.iter().enumerate() {
-                out.push((format!("bundle.contents.{section}[{i}].path"), item.path.as_str()));
+                out.push((
+                    format!("bundle.contents.{section}[{i}].path"),
+                    item.path.as_str(),
+                ));
             }
         }
         out
@@ -391,7 +396,11 @@ pub fn parse_manifest(text: &str, file: &str) -> Result<Manifest, Vec<Diagnostic
     let value: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let mut d = Diagnostic::error("yaml-syntax", file, format!("not valid YAML: {}", strip_location(&e.to_string())));
+            let mut d = Diagnostic::error(
+                "yaml-syntax",
+                file,
+                format!("not valid YAML: {}", strip_location(&e.to_string())),
+            );
             if let Some(loc) = e.location() {
                 d = d.at_line(loc.line(), loc.column());
             }
@@ -404,7 +413,11 @@ pub fn parse_manifest(text: &str, file: &str) -> Result<Manifest, Vec<Diagnostic
     }
     match serde_json::from_value::<ManifestFile>(value) {
         Ok(m) => Ok(m.bundle),
-        Err(e) => Err(vec![Diagnostic::error("invalid-manifest", file, e.to_string())]),
+        Err(e) => Err(vec![Diagnostic::error(
+            "invalid-manifest",
+            file,
+            e.to_string(),
+        )]),
     }
 }
 
@@ -430,7 +443,9 @@ fn strip_location(msg: &str) -> String {
 
 fn schema_value() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(MANIFEST_SCHEMA).expect("bundle.schema.json is valid JSON (tested)"))
+    SCHEMA.get_or_init(|| {
+        serde_json::from_str(MANIFEST_SCHEMA).expect("bundle.schema.json is valid JSON (tested)")
+    })
 }
 
 fn validator() -> &'static jsonschema::Validator {
@@ -440,7 +455,8 @@ fn validator() -> &'static jsonschema::Validator {
         for (name, _) in FORMATS {
             opts = opts.with_format(*name, move |s: &str| format_problem(name, s).is_none());
         }
-        opts.build(schema_value()).expect("bundle.schema.json is a valid schema (tested)")
+        opts.build(schema_value())
+            .expect("bundle.schema.json is a valid schema (tested)")
     })
 }
 
@@ -466,9 +482,9 @@ const FORMATS: &[(&str, &str)] = &[
 fn format_problem(format: &str, value: &str) -> Option<String> {
     match format {
         "bundle-id" => BundleId::parse(value).err().map(|e| e.to_string()),
-        "semver" => semver::Version::parse(value)
-            .err()
-            .map(|e| format!("`{value}` is not a SemVer 2 version (MAJOR.MINOR.PATCH[-PRE][+BUILD]): {e}")),
+        "semver" => semver::Version::parse(value).err().map(|e| {
+            format!("`{value}` is not a SemVer 2 version (MAJOR.MINOR.PATCH[-PRE][+BUILD]): {e}")
+        }),
         "version-req" => VersionReq::parse(value).err().map(|e| e.to_string()),
         "rel-path" => check_rel_path(value).err(),
         "currency" => iso_currency::Currency::from_code(value)
@@ -476,7 +492,9 @@ fn format_problem(format: &str, value: &str) -> Option<String> {
             .then(|| format!("`{value}` is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")),
         "license" => check_license(value).err(),
         "email-address" => {
-            let ok = value.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !value.contains(char::is_whitespace));
+            let ok = value.split_once('@').is_some_and(|(u, d)| {
+                !u.is_empty() && d.contains('.') && !value.contains(char::is_whitespace)
+            });
             (!ok).then(|| format!("`{value}` is not an e-mail address"))
         }
         "web-url" => match url::Url::parse(value) {
@@ -499,16 +517,22 @@ pub fn check_rel_path(p: &str) -> Result<(), String> {
         return Err("path is empty".into());
     }
     if p.starts_with('/') || p.starts_with('\\') || p.as_bytes().get(1) == Some(&b':') {
-        return Err(format!("`{p}` is absolute; paths must be relative to the bundle root"));
+        return Err(format!(
+            "`{p}` is absolute; paths must be relative to the bundle root"
+        ));
     }
     if p.contains('\\') {
-        return Err(format!("`{p}` uses `\\`; separate path components with `/`"));
+        return Err(format!(
+            "`{p}` uses `\\`; separate path components with `/`"
+        ));
     }
     if p.contains('\0') {
         return Err(format!("`{p}` contains a NUL byte"));
     }
     if p.split('/').any(|c| c == "..") {
-        return Err(format!("`{p}` contains `..`; paths must stay inside the bundle"));
+        return Err(format!(
+            "`{p}` contains `..`; paths must stay inside the bundle"
+        ));
     }
     Ok(())
 }
@@ -519,9 +543,12 @@ pub fn check_license(s: &str) -> Result<(), String> {
     if s == "PROPRIETARY" {
         return Ok(());
     }
-    spdx::Expression::parse(s)
-        .map(|_| ())
-        .map_err(|e| format!("`{s}` is not an SPDX license expression or `PROPRIETARY`: {}", e.reason))
+    spdx::Expression::parse(s).map(|_| ()).map_err(|e| {
+        format!(
+            "`{s}` is not an SPDX license expression or `PROPRIETARY`: {}",
+            e.reason
+        )
+    })
 }
 
 fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
@@ -529,7 +556,11 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
     for err in validator().iter_errors(value) {
         let pointer = err.instance_path().as_str().to_string();
         let field = pointer_to_field_path(&pointer);
-        let shown_field = if field.is_empty() { "(top level)".to_string() } else { field.clone() };
+        let shown_field = if field.is_empty() {
+            "(top level)".to_string()
+        } else {
+            field.clone()
+        };
         use jsonschema::error::ValidationErrorKind as K;
         let (code, message) = match err.kind() {
             K::AdditionalProperties { unexpected } => {
@@ -541,19 +572,37 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
                     } else if !known.is_empty() {
                         msg.push_str(&format!("; expected one of: {}", known.join(", ")));
                     }
-                    let path = if field.is_empty() { name.clone() } else { format!("{field}.{name}") };
+                    let path = if field.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{field}.{name}")
+                    };
                     out.push(Diagnostic::error("unknown-field", file, msg).at_field(path));
                 }
                 continue;
             }
             K::Required { property } => {
                 let name = property.as_str().unwrap_or("?");
-                let path = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-                out.push(Diagnostic::error("missing-field", file, format!("required field `{name}` is missing")).at_field(path));
+                let path = if field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{field}.{name}")
+                };
+                out.push(
+                    Diagnostic::error(
+                        "missing-field",
+                        file,
+                        format!("required field `{name}` is missing"),
+                    )
+                    .at_field(path),
+                );
                 continue;
             }
             K::Format { format } => {
-                let code = FORMATS.iter().find(|(n, _)| n == format).map_or("bad-value", |(_, c)| *c);
+                let code = FORMATS
+                    .iter()
+                    .find(|(n, _)| n == format)
+                    .map_or("bad-value", |(_, c)| *c);
                 let msg = err
                     .instance()
                     .as_str()
@@ -561,9 +610,10 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
                     .unwrap_or_else(|| err.to_string());
                 (code, msg)
             }
-            K::Minimum { .. } if pointer.ends_with("/amount") => {
-                ("negative-amount", format!("amount {} is negative", err.instance()))
-            }
+            K::Minimum { .. } if pointer.ends_with("/amount") => (
+                "negative-amount",
+                format!("amount {} is negative", err.instance()),
+            ),
             K::Type { .. } => {
                 let hint = if field.ends_with("version") && err.instance().is_number() {
                     " (quote it, e.g. \"1.0.0\": YAML reads bare numbers as numbers)"
@@ -581,13 +631,16 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
 
 /// The property names the schema allows at the object whose `additionalProperties` failed.
 fn known_properties(schema_path: &str) -> Vec<String> {
-    let base = schema_path.strip_suffix("/additionalProperties").unwrap_or(schema_path);
+    let base = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_path);
     let node = if base.is_empty() {
         Some(schema_value())
     } else {
         schema_value().pointer(base).or_else(|| {
             // Paths through "$ref" name the referenced definition's keyword path.
-            base.rsplit_once("/$ref").and_then(|(_, rest)| schema_value().pointer(&format!("/$defs{rest}")))
+            base.rsplit_once("/$ref")
+                .and_then(|(_, rest)| schema_value().pointer(&format!("/$defs{rest}")))
         })
     };
     node.and_then(|n| n.get("properties"))
@@ -622,8 +675,14 @@ mod tests {
         let errs = parse_manifest(text, "bundle.yaml").unwrap_err();
         let text: Vec<String> = errs.iter().map(|d| d.to_string()).collect();
         let joined = text.join("\n");
-        assert!(joined.contains("bundle.keywrods: unknown field `keywrods`; did you mean `keywords`?"), "{joined}");
-        assert!(joined.contains("bundle.dependencies[1].version"), "{joined}");
+        assert!(
+            joined.contains("bundle.keywrods: unknown field `keywrods`; did you mean `keywords`?"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("bundle.dependencies[1].version"),
+            "{joined}"
+        );
         assert!(joined.contains("bundle.version"), "{joined}");
         assert!(joined.contains("bad-id"), "{joined}");
         assert_eq!(errs.len(), 4, "{joined}");
@@ -638,7 +697,12 @@ mod tests {
 
     #[test]
     fn content_item_names() {
-        let item = |p: &str| ContentItem { path: p.into(), exported: true, tags: vec![], description: None };
+        let item = |p: &str| ContentItem {
+            path: p.into(),
+            exported: true,
+            tags: vec![],
+            description: None,
+        };
         assert_eq!(item("tasks/json-parse").name(), "json-parse");
         assert_eq!(item("tasks/json-parse/").name(), "json-parse");
         assert_eq!(item("workflows/etl.yaml").name(), "etl");

@@ -102,16 +102,24 @@ impl Permissions {
             });
         }
         if !self.filesystem.read.is_empty() {
-            out.push(Permission::FileSystemRead { paths: self.filesystem.read.clone() });
+            out.push(Permission::FileSystemRead {
+                paths: self.filesystem.read.clone(),
+            });
         }
         if !self.filesystem.write.is_empty() {
-            out.push(Permission::FileSystemWrite { paths: self.filesystem.write.clone() });
+            out.push(Permission::FileSystemWrite {
+                paths: self.filesystem.write.clone(),
+            });
         }
         if !self.commands.is_empty() {
-            out.push(Permission::SystemCommand { commands: self.commands.clone() });
+            out.push(Permission::SystemCommand {
+                commands: self.commands.clone(),
+            });
         }
         if !self.environment.is_empty() {
-            out.push(Permission::EnvironmentVariables { vars: self.environment.clone() });
+            out.push(Permission::EnvironmentVariables {
+                vars: self.environment.clone(),
+            });
         }
         out
     }
@@ -128,8 +136,12 @@ impl fmt::Display for Permission {
             Permission::NetworkAccess { domains } => write!(f, "network: {}", domains.join(", ")),
             Permission::FileSystemRead { paths } => write!(f, "read files: {}", paths.join(", ")),
             Permission::FileSystemWrite { paths } => write!(f, "write files: {}", paths.join(", ")),
-            Permission::SystemCommand { commands } => write!(f, "run commands: {}", commands.join(", ")),
-            Permission::EnvironmentVariables { vars } => write!(f, "environment: {}", vars.join(", ")),
+            Permission::SystemCommand { commands } => {
+                write!(f, "run commands: {}", commands.join(", "))
+            }
+            Permission::EnvironmentVariables { vars } => {
+                write!(f, "environment: {}", vars.join(", "))
+            }
         }
     }
 }
@@ -182,11 +194,15 @@ impl DomainPattern {
             return Err(format!("`{s}`: only http:// and https:// are allowed"));
         }
         if rest.contains('/') {
-            return Err(format!("`{s}` is a URL; declare only the host (e.g. `api.example.com`)"));
+            return Err(format!(
+                "`{s}` is a URL; declare only the host (e.g. `api.example.com`)"
+            ));
         }
         let (host_part, port) = match rest.rsplit_once(':') {
             Some((h, p)) => {
-                let port = p.parse::<u16>().map_err(|_| format!("`{s}`: `{p}` is not a port number"))?;
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("`{s}`: `{p}` is not a port number"))?;
                 (h, Some(port))
             }
             None => (rest, None),
@@ -199,7 +215,9 @@ impl DomainPattern {
             return Err(format!("`{s}` names no host"));
         }
         if host.contains('*') {
-            return Err(format!("`{s}`: `*` is allowed only as the whole first label (`*.example.com`)"));
+            return Err(format!(
+                "`{s}`: `*` is allowed only as the whole first label (`*.example.com`)"
+            ));
         }
         if host.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(format!("`{s}`: write host names in lower case"));
@@ -207,7 +225,9 @@ impl DomainPattern {
         for label in host.split('.') {
             let ok = !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-');
             if !ok {
@@ -215,14 +235,22 @@ impl DomainPattern {
             }
         }
         if wildcard && !host.contains('.') {
-            return Err(format!("`{s}`: a wildcard must sit above a registrable domain (`*.example.com`)"));
+            return Err(format!(
+                "`{s}`: a wildcard must sit above a registrable domain (`*.example.com`)"
+            ));
         }
-        Ok(DomainPattern { allow_http, wildcard, host: host.to_string(), port })
+        Ok(DomainPattern {
+            allow_http,
+            wildcard,
+            host: host.to_string(),
+            port,
+        })
     }
 
     /// True when a request to `scheme://host:port` is allowed by this entry.
     pub fn matches(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        let scheme_ok = scheme.eq_ignore_ascii_case("https") || (self.allow_http && scheme.eq_ignore_ascii_case("http"));
+        let scheme_ok = scheme.eq_ignore_ascii_case("https")
+            || (self.allow_http && scheme.eq_ignore_ascii_case("http"));
         if !scheme_ok {
             return false;
         }
@@ -280,15 +308,23 @@ pub fn check_fs_path(s: &str) -> Result<(), String> {
         return Err(format!("`{s}` contains `..`"));
     }
     if s.contains(['*', '?', '[']) {
-        return Err(format!("`{s}`: glob patterns are not supported; name a directory"));
+        return Err(format!(
+            "`{s}`: glob patterns are not supported; name a directory"
+        ));
     }
     Ok(())
 }
 
 /// Checks a command name: a program name without path separators or shell syntax.
 pub fn check_command(s: &str) -> Result<(), String> {
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')) {
-        return Err(format!("`{s}` is not a command name: use the program's name (e.g. `git`), no paths, spaces or shell syntax"));
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+    {
+        return Err(format!(
+            "`{s}` is not a command name: use the program's name (e.g. `git`), no paths, spaces or shell syntax"
+        ));
     }
     Ok(())
 }
@@ -296,9 +332,15 @@ pub fn check_command(s: &str) -> Result<(), String> {
 /// Checks an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`).
 pub fn check_env_var(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(format!("`{s}` is not an environment variable name")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not an environment variable name"))
+    }
 }
 
 #[cfg(test)]
@@ -312,12 +354,24 @@ mod tests {
         assert!(p.matches("https", "a.b.example.com", None));
         assert!(!p.matches("https", "example.com", None));
         assert!(!p.matches("https", "evilexample.com", None));
-        assert!(!p.matches("http", "api.example.com", None), "https only by default");
+        assert!(
+            !p.matches("http", "api.example.com", None),
+            "https only by default"
+        );
         let p = DomainPattern::parse("http://127.0.0.1:8080").unwrap();
         assert!(p.matches("http", "127.0.0.1", Some(8080)));
         assert!(!p.matches("http", "127.0.0.1", Some(8081)));
         assert_eq!(p.to_string(), "http://127.0.0.1:8080");
-        for bad in ["", "ftp://x.com", "https://x.com/path", "*.com", "a.*.com", "X.com", "x.com:99999", "bad_host.com"] {
+        for bad in [
+            "",
+            "ftp://x.com",
+            "https://x.com/path",
+            "*.com",
+            "a.*.com",
+            "X.com",
+            "x.com:99999",
+            "bad_host.com",
+        ] {
             assert!(DomainPattern::parse(bad).is_err(), "{bad}");
         }
     }

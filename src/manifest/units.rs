@@ -21,10 +21,14 @@ impl ByteSize {
     /// Parses `"128MB"`, `"1 GiB"`, `"4096"`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         if num.is_empty() {
-            return Err(format!("`{s}` is not a size: expected a number such as `128MB`"));
+            return Err(format!(
+                "`{s}` is not a size: expected a number such as `128MB`"
+            ));
         }
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
@@ -33,7 +37,9 @@ impl ByteSize {
             "g" | "gb" | "gib" => 1 << 30,
             "t" | "tb" | "tib" => 1 << 40,
             other => {
-                return Err(format!("`{s}` has unknown size unit `{other}`: use B, KB, MB, GB or TB"));
+                return Err(format!(
+                    "`{s}` has unknown size unit `{other}`: use B, KB, MB, GB or TB"
+                ));
             }
         };
         let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
@@ -54,7 +60,9 @@ impl Millis {
         }
         humantime::parse_duration(t)
             .map(|d| Millis(d.as_millis().min(u64::MAX as u128) as u64))
-            .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. `500ms`, `30s` or `2m`"))
+            .map_err(|e| {
+                format!("`{s}` is not a duration ({e}); write e.g. `500ms`, `30s` or `2m`")
+            })
     }
 
     /// As a standard duration.
@@ -69,7 +77,11 @@ impl fmt::Display for ByteSize {
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
             if b >= size {
                 let v = b as f64 / size as f64;
-                return if b % size == 0 { write!(f, "{} {unit}", b / size) } else { write!(f, "{v:.1} {unit}") };
+                return if b.is_multiple_of(size) {
+                    write!(f, "{} {unit}", b / size)
+                } else {
+                    write!(f, "{v:.1} {unit}")
+                };
             }
         }
         write!(f, "{b} B")
@@ -78,7 +90,7 @@ impl fmt::Display for ByteSize {
 
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 && self.0 > 0 {
+        if self.0.is_multiple_of(1000) && self.0 > 0 {
             write!(f, "{}s", self.0 / 1000)
         } else {
             write!(f, "{}ms", self.0)
@@ -133,7 +145,11 @@ mod tests {
         assert_eq!(ByteSize::parse("1 GiB").unwrap().0, 1 << 30);
         assert_eq!(ByteSize::parse("4096").unwrap().0, 4096);
         assert_eq!(ByteSize::parse("1.5KB").unwrap().0, 1536);
-        assert!(ByteSize::parse("12 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            ByteSize::parse("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert!(ByteSize::parse("MB").is_err());
         assert_eq!(ByteSize(128 << 20).to_string(), "128 MiB");
     }

@@ -31,17 +31,25 @@ impl VersionReq {
     /// Parses a requirement. Comparators are separated by commas and/or spaces and must all hold;
     /// an operator may be separated from its version by spaces (`>= 1.0`).
     pub fn parse(raw: &str) -> Result<Self, ReqError> {
-        let err = |reason: String| ReqError { raw: raw.to_string(), reason };
+        let err = |reason: String| ReqError {
+            raw: raw.to_string(),
+            reason,
+        };
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(err("it is empty; use `*` for any version".into()));
         }
         if trimmed.contains("||") {
-            return Err(err("alternatives (`||`) are not supported; write one range".into()));
+            return Err(err(
+                "alternatives (`||`) are not supported; write one range".into(),
+            ));
         }
         let mut comparators: Vec<String> = Vec::new();
         let mut pending_op: Option<String> = None;
-        for token in trimmed.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()) {
+        for token in trimmed
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+        {
             if OPERATORS.contains(&token) {
                 if pending_op.is_some() {
                     return Err(err(format!("operator `{token}` follows another operator")));
@@ -60,12 +68,18 @@ impl VersionReq {
         }
         let normalized = comparators.join(", ");
         let req = semver::VersionReq::parse(&normalized).map_err(|e| err(e.to_string()))?;
-        Ok(VersionReq { raw: trimmed.to_string(), req })
+        Ok(VersionReq {
+            raw: trimmed.to_string(),
+            req,
+        })
     }
 
     /// Any version (`*`).
     pub fn any() -> Self {
-        VersionReq { raw: "*".into(), req: semver::VersionReq::STAR }
+        VersionReq {
+            raw: "*".into(),
+            req: semver::VersionReq::STAR,
+        }
     }
 
     /// True when `version` satisfies every comparator. Pre-releases match only when a
@@ -150,7 +164,11 @@ mod tests {
     fn prereleases_only_when_named() {
         assert!(!m(">=1.0.0", "2.0.0-beta.1"));
         assert!(m(">=2.0.0-beta.1", "2.0.0-beta.2"));
-        assert!(VersionReq::parse(">=2.0.0-beta.1").unwrap().mentions_prerelease());
+        assert!(
+            VersionReq::parse(">=2.0.0-beta.1")
+                .unwrap()
+                .mentions_prerelease()
+        );
     }
 
     #[test]
@@ -163,6 +181,9 @@ mod tests {
 
     #[test]
     fn keeps_spelling() {
-        assert_eq!(VersionReq::parse(" >=1.0.0 <2.0.0 ").unwrap().to_string(), ">=1.0.0 <2.0.0");
+        assert_eq!(
+            VersionReq::parse(" >=1.0.0 <2.0.0 ").unwrap().to_string(),
+            ">=1.0.0 <2.0.0"
+        );
     }
 }

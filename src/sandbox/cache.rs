@@ -91,8 +91,9 @@ impl ModuleCache {
         }
         let artifact = compile()?;
         // SAFETY: the artifact was produced just now by an engine of the same configuration.
-        let module = unsafe { Module::deserialize(engine, artifact.clone()) }
-            .map_err(|e| wasmer::CompileError::Codegen(format!("loading the compiled module: {e}")))?;
+        let module = unsafe { Module::deserialize(engine, artifact.clone()) }.map_err(|e| {
+            wasmer::CompileError::Codegen(format!("loading the compiled module: {e}"))
+        })?;
         let status = match &path {
             // A cache that cannot be written only costs speed: the run goes on.
             Some(p) => {

@@ -108,7 +108,11 @@ pub(crate) enum Entry {
     /// A directory inside preopen `pre`, `rel` below its root.
     Dir { pre: usize, rel: PathBuf },
     /// An open file.
-    File { file: File, write: bool, append: bool },
+    File {
+        file: File,
+        write: bool,
+        append: bool,
+    },
 }
 
 /// `filestat`.
@@ -127,7 +131,9 @@ pub(crate) struct Filestat {
 impl Filestat {
     fn of(m: &std::fs::Metadata) -> Filestat {
         let ns = |t: io::Result<std::time::SystemTime>| {
-            t.ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64)
+            t.ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as u64)
         };
         #[cfg(unix)]
         let (dev, ino, nlink) = {
@@ -179,26 +185,47 @@ impl SandboxFs {
     pub fn new(preopens: Vec<Preopen>, max_disk: u64) -> io::Result<SandboxFs> {
         let mut canon = Vec::with_capacity(preopens.len());
         for p in preopens {
-            let host = p.host.canonicalize().map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.host.display())))?;
+            let host = p
+                .host
+                .canonicalize()
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.host.display())))?;
             canon.push(Preopen { host, ..p });
         }
         let mut fds = vec![Some(Entry::Stdin), Some(Entry::Stdout), Some(Entry::Stderr)];
-        fds.extend((0..canon.len()).map(|pre| Some(Entry::Dir { pre, rel: PathBuf::new() })));
-        Ok(SandboxFs { preopens: canon, fds, written: 0, max_disk })
+        fds.extend((0..canon.len()).map(|pre| {
+            Some(Entry::Dir {
+                pre,
+                rel: PathBuf::new(),
+            })
+        }));
+        Ok(SandboxFs {
+            preopens: canon,
+            fds,
+            written: 0,
+            max_disk,
+        })
     }
 
     pub fn get(&self, fd: u32) -> Result<&Entry, Errno> {
-        self.fds.get(fd as usize).and_then(|e| e.as_ref()).ok_or(errno::BADF)
+        self.fds
+            .get(fd as usize)
+            .and_then(|e| e.as_ref())
+            .ok_or(errno::BADF)
     }
 
     fn get_mut(&mut self, fd: u32) -> Result<&mut Entry, Errno> {
-        self.fds.get_mut(fd as usize).and_then(|e| e.as_mut()).ok_or(errno::BADF)
+        self.fds
+            .get_mut(fd as usize)
+            .and_then(|e| e.as_mut())
+            .ok_or(errno::BADF)
     }
 
     /// The preopen a descriptor 3.. stands for, if it is one (for `fd_prestat_*`).
     pub fn prestat(&self, fd: u32) -> Result<&Preopen, Errno> {
         match self.get(fd)? {
-            Entry::Dir { pre, rel } if rel.as_os_str().is_empty() && fd as usize == 3 + pre => Ok(&self.preopens[*pre]),
+            Entry::Dir { pre, rel } if rel.as_os_str().is_empty() && fd as usize == 3 + pre => {
+                Ok(&self.preopens[*pre])
+            }
             _ => Err(errno::BADF),
         }
     }
@@ -244,7 +271,10 @@ impl SandboxFs {
         if path.len() > 4096 {
             return Err(errno::NAMETOOLONG);
         }
-        let mut parts: Vec<String> = base.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let mut parts: Vec<String> = base
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         for c in path.split('/') {
             match c {
                 "" | "." => {}
@@ -273,7 +303,9 @@ impl SandboxFs {
             return Err(errno::NOTCAPABLE);
         }
         let candidate = cparent.join(name);
-        let is_link = std::fs::symlink_metadata(&candidate).map(|m| m.file_type().is_symlink()).unwrap_or(false);
+        let is_link = std::fs::symlink_metadata(&candidate)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false);
         if follow && is_link {
             let target = candidate.canonicalize().map_err(|_| errno::NOTCAPABLE)?;
             if !target.starts_with(root) {
@@ -285,11 +317,22 @@ impl SandboxFs {
     }
 
     fn writable(&self, pre: usize) -> Result<(), Errno> {
-        if self.preopens[pre].writable { Ok(()) } else { Err(errno::ROFS) }
+        if self.preopens[pre].writable {
+            Ok(())
+        } else {
+            Err(errno::ROFS)
+        }
     }
 
     /// `path_open`.
-    pub fn open(&mut self, dirfd: u32, path: &str, oflags: u16, rights_base: u64, fdflags: u16) -> Result<u32, Errno> {
+    pub fn open(
+        &mut self,
+        dirfd: u32,
+        path: &str,
+        oflags: u16,
+        rights_base: u64,
+        fdflags: u16,
+    ) -> Result<u32, Errno> {
         let (pre, rel) = self.resolve(dirfd, path)?;
         let append = fdflags & FDFLAG_APPEND != 0;
         let creat = oflags & oflags::CREAT != 0;
@@ -309,7 +352,11 @@ impl SandboxFs {
             return Ok(self.push(Entry::Dir { pre, rel }));
         }
         if oflags & oflags::DIRECTORY != 0 {
-            return Err(if meta.is_ok() { errno::NOTDIR } else { errno::NOENT });
+            return Err(if meta.is_ok() {
+                errno::NOTDIR
+            } else {
+                errno::NOENT
+            });
         }
         if write {
             self.writable(pre)?;
@@ -324,7 +371,11 @@ impl SandboxFs {
             .truncate(trunc)
             .open(&host)
             .map_err(|e| io_errno(&e))?;
-        Ok(self.push(Entry::File { file, write, append }))
+        Ok(self.push(Entry::File {
+            file,
+            write,
+            append,
+        }))
     }
 
     fn file(&mut self, fd: u32) -> Result<(&mut File, bool), Errno> {
@@ -372,7 +423,9 @@ impl SandboxFs {
             Err(e) => return Ok(Err(e)),
         }
         self.charge(data.len() as u64)?;
-        let Ok((file, _)) = self.file(fd) else { return Ok(Err(errno::BADF)) };
+        let Ok((file, _)) = self.file(fd) else {
+            return Ok(Err(errno::BADF));
+        };
         let r = match offset {
             None => file.write_all(data),
             Some(off) => write_at(file, data, off),
@@ -406,26 +459,40 @@ impl SandboxFs {
         }
         let cur = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.charge(size.saturating_sub(cur))?;
-        let Ok((file, _)) = self.file(fd) else { return Ok(Err(errno::BADF)) };
+        let Ok((file, _)) = self.file(fd) else {
+            return Ok(Err(errno::BADF));
+        };
         Ok(file.set_len(size).map_err(|e| io_errno(&e)))
     }
 
     /// `fd_filestat_get`.
     pub fn filestat(&self, fd: u32) -> Result<Filestat, Errno> {
         match self.get(fd)? {
-            Entry::File { file, .. } => file.metadata().map(|m| Filestat::of(&m)).map_err(|e| io_errno(&e)),
+            Entry::File { file, .. } => file
+                .metadata()
+                .map(|m| Filestat::of(&m))
+                .map_err(|e| io_errno(&e)),
             Entry::Dir { pre, rel } => {
                 let p = self.host_path(*pre, rel, true)?;
-                std::fs::metadata(p).map(|m| Filestat::of(&m)).map_err(|e| io_errno(&e))
+                std::fs::metadata(p)
+                    .map(|m| Filestat::of(&m))
+                    .map_err(|e| io_errno(&e))
             }
-            _ => Ok(Filestat { filetype: filetype::UNKNOWN, nlink: 1, ..Default::default() }),
+            _ => Ok(Filestat {
+                filetype: filetype::UNKNOWN,
+                nlink: 1,
+                ..Default::default()
+            }),
         }
     }
 
     /// `fd_fdstat_get`: (file type, flags).
     pub fn fdstat(&self, fd: u32) -> Result<(u8, u16), Errno> {
         Ok(match self.get(fd)? {
-            Entry::File { append, .. } => (filetype::REGULAR_FILE, if *append { FDFLAG_APPEND } else { 0 }),
+            Entry::File { append, .. } => (
+                filetype::REGULAR_FILE,
+                if *append { FDFLAG_APPEND } else { 0 },
+            ),
             Entry::Dir { .. } => (filetype::DIRECTORY, 0),
             _ => (filetype::UNKNOWN, 0),
         })
@@ -435,7 +502,11 @@ impl SandboxFs {
     pub fn path_filestat(&self, dirfd: u32, path: &str, follow: bool) -> Result<Filestat, Errno> {
         let (pre, rel) = self.resolve(dirfd, path)?;
         let p = self.host_path(pre, &rel, follow)?;
-        let m = if follow { std::fs::metadata(&p) } else { std::fs::symlink_metadata(&p) };
+        let m = if follow {
+            std::fs::metadata(&p)
+        } else {
+            std::fs::symlink_metadata(&p)
+        };
         m.map(|m| Filestat::of(&m)).map_err(|e| io_errno(&e))
     }
 
@@ -446,11 +517,17 @@ impl SandboxFs {
             _ => return Err(errno::NOTDIR),
         };
         let p = self.host_path(pre, &rel, true)?;
-        let mut out = vec![(".".to_string(), filetype::DIRECTORY, 0), ("..".to_string(), filetype::DIRECTORY, 0)];
+        let mut out = vec![
+            (".".to_string(), filetype::DIRECTORY, 0),
+            ("..".to_string(), filetype::DIRECTORY, 0),
+        ];
         let mut rest = Vec::new();
         for e in std::fs::read_dir(&p).map_err(|e| io_errno(&e))? {
             let e = e.map_err(|e| io_errno(&e))?;
-            let t = e.file_type().map(|t| file_type(&t)).unwrap_or(filetype::UNKNOWN);
+            let t = e
+                .file_type()
+                .map(|t| file_type(&t))
+                .unwrap_or(filetype::UNKNOWN);
             #[cfg(unix)]
             let ino = {
                 use std::os::unix::fs::DirEntryExt;
@@ -489,7 +566,10 @@ impl SandboxFs {
         let (pre, rel) = self.resolve(dirfd, path)?;
         self.writable(pre)?;
         let p = self.host_path(pre, &rel, false)?;
-        if std::fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
+        if std::fs::symlink_metadata(&p)
+            .map(|m| m.is_dir())
+            .unwrap_or(false)
+        {
             return Err(errno::ISDIR);
         }
         std::fs::remove_file(p).map_err(|e| io_errno(&e))
@@ -545,7 +625,15 @@ mod tests {
     use super::*;
 
     fn fs_with(dir: &Path, writable: bool) -> SandboxFs {
-        SandboxFs::new(vec![Preopen { guest: "/data".into(), host: dir.to_path_buf(), writable }], 100).unwrap()
+        SandboxFs::new(
+            vec![Preopen {
+                guest: "/data".into(),
+                host: dir.to_path_buf(),
+                writable,
+            }],
+            100,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -555,18 +643,39 @@ mod tests {
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(outer.path().join("secret"), "s").unwrap();
         let mut fs = fs_with(&root, true);
-        assert_eq!(fs.open(3, "../secret", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
-        assert_eq!(fs.open(3, "sub/../../secret", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
-        assert_eq!(fs.open(3, "/etc/passwd", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
+        assert_eq!(
+            fs.open(3, "../secret", 0, rights::FD_READ, 0),
+            Err(errno::NOTCAPABLE)
+        );
+        assert_eq!(
+            fs.open(3, "sub/../../secret", 0, rights::FD_READ, 0),
+            Err(errno::NOTCAPABLE)
+        );
+        assert_eq!(
+            fs.open(3, "/etc/passwd", 0, rights::FD_READ, 0),
+            Err(errno::NOTCAPABLE)
+        );
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(outer.path().join("secret"), root.join("link")).unwrap();
             std::os::unix::fs::symlink(outer.path(), root.join("dirlink")).unwrap();
-            assert_eq!(fs.open(3, "link", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
-            assert_eq!(fs.open(3, "dirlink/secret", 0, rights::FD_READ, 0), Err(errno::NOTCAPABLE));
-            assert_eq!(fs.open(3, "dirlink/new", oflags::CREAT, rights::FD_WRITE, 0), Err(errno::NOTCAPABLE));
+            assert_eq!(
+                fs.open(3, "link", 0, rights::FD_READ, 0),
+                Err(errno::NOTCAPABLE)
+            );
+            assert_eq!(
+                fs.open(3, "dirlink/secret", 0, rights::FD_READ, 0),
+                Err(errno::NOTCAPABLE)
+            );
+            assert_eq!(
+                fs.open(3, "dirlink/new", oflags::CREAT, rights::FD_WRITE, 0),
+                Err(errno::NOTCAPABLE)
+            );
         }
-        assert!(fs.open(3, "sub/../ok.txt", oflags::CREAT, rights::FD_WRITE, 0).is_ok());
+        assert!(
+            fs.open(3, "sub/../ok.txt", oflags::CREAT, rights::FD_WRITE, 0)
+                .is_ok()
+        );
         assert!(root.join("ok.txt").is_file());
     }
 
@@ -584,7 +693,9 @@ mod tests {
         assert_eq!(ro.write(fd, b"y", None).unwrap(), Err(errno::BADF));
 
         let mut rw = fs_with(d.path(), true);
-        let fd = rw.open(3, "big", oflags::CREAT, rights::FD_WRITE, 0).unwrap();
+        let fd = rw
+            .open(3, "big", oflags::CREAT, rights::FD_WRITE, 0)
+            .unwrap();
         assert_eq!(rw.write(fd, &[0; 60], None).unwrap(), Ok(60));
         let err = rw.write(fd, &[0; 60], None).unwrap_err();
         assert_eq!(err.kind, LimitKind::Disk);

@@ -67,13 +67,22 @@ pub struct HostError {
 
 impl HostError {
     fn denied(message: String) -> Self {
-        HostError { kind: "denied", message }
+        HostError {
+            kind: "denied",
+            message,
+        }
     }
     fn invalid(message: String) -> Self {
-        HostError { kind: "invalid", message }
+        HostError {
+            kind: "invalid",
+            message,
+        }
     }
     fn failed(message: String) -> Self {
-        HostError { kind: "failed", message }
+        HostError {
+            kind: "failed",
+            message,
+        }
     }
 }
 
@@ -114,7 +123,10 @@ impl Host {
     fn remaining(&self) -> Result<Duration, LimitExceeded> {
         let now = Instant::now();
         if now >= self.deadline {
-            return Err(LimitExceeded { kind: LimitKind::WallTime, detail: "the deadline passed during a host call".into() });
+            return Err(LimitExceeded {
+                kind: LimitKind::WallTime,
+                detail: "the deadline passed during a host call".into(),
+            });
         }
         Ok(self.deadline - now)
     }
@@ -124,7 +136,11 @@ impl Host {
         if self.network_bytes > self.max_network {
             return Err(LimitExceeded {
                 kind: LimitKind::NetworkBandwidth,
-                detail: format!("{} transferred, limit {}", ByteSize(self.network_bytes), ByteSize(self.max_network)),
+                detail: format!(
+                    "{} transferred, limit {}",
+                    ByteSize(self.network_bytes),
+                    ByteSize(self.max_network)
+                ),
             });
         }
         Ok(())
@@ -136,8 +152,16 @@ impl Host {
         if !matches!(u.scheme(), "http" | "https") {
             return Err(format!("`{url}`: only http and https URLs can be fetched"));
         }
-        let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-        if !self.network.allows(u.scheme(), &host, u.port_or_known_default()) {
+        let host = u
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if !self
+            .network
+            .allows(u.scheme(), &host, u.port_or_known_default())
+        {
             return Err(format!(
                 "network access to {}://{host}{} is not permitted (declared domains: {})",
                 u.scheme(),
@@ -145,7 +169,12 @@ impl Host {
                 if self.network.declared.is_empty() {
                     "none".to_string()
                 } else {
-                    self.network.declared.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                    self.network
+                        .declared
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             ));
         }
@@ -156,16 +185,27 @@ impl Host {
     pub fn fetch(&mut self, request: &[u8]) -> HostResult {
         let req: FetchRequest = match serde_json::from_slice(request) {
             Ok(r) => r,
-            Err(e) => return Ok(error_value(HostError::invalid(format!("fetch request is not valid: {e}")))),
+            Err(e) => {
+                return Ok(error_value(HostError::invalid(format!(
+                    "fetch request is not valid: {e}"
+                ))));
+            }
         };
-        let mut method = req.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        let mut method = req
+            .method
+            .clone()
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
         let mut url = match self.check_url(&req.url) {
             Ok(u) => u,
             Err(m) => return Ok(self.deny(m)),
         };
         if let Some(mock) = &self.mock
             && req.url.contains(&mock.url)
-            && mock.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&method))
+            && mock
+                .method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&method))
         {
             return Ok(mock_response(&mock.response, url.as_str()));
         }
@@ -174,7 +214,11 @@ impl Host {
             let remaining = self.remaining()?;
             let request_bytes = method.len()
                 + url.as_str().len()
-                + req.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>()
+                + req
+                    .headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>()
                 + body.len()
                 + 16;
             self.charge(request_bytes as u64)?;
@@ -186,7 +230,9 @@ impl Host {
                 .allow_non_standard_methods(true)
                 .build()
                 .into();
-            let mut builder = ureq::http::Request::builder().method(method.as_str()).uri(url.as_str());
+            let mut builder = ureq::http::Request::builder()
+                .method(method.as_str())
+                .uri(url.as_str());
             for (k, v) in &req.headers {
                 builder = builder.header(k, v);
             }
@@ -196,24 +242,43 @@ impl Host {
                 builder.body(body.clone()).map(|r| agent.run(r))
             };
             let mut resp = match sent {
-                Err(e) => return Ok(error_value(HostError::invalid(format!("fetch request is not valid: {e}")))),
-                Ok(Err(e)) => return Ok(error_value(HostError::failed(format!("fetch {url} failed: {e}")))),
+                Err(e) => {
+                    return Ok(error_value(HostError::invalid(format!(
+                        "fetch request is not valid: {e}"
+                    ))));
+                }
+                Ok(Err(e)) => {
+                    return Ok(error_value(HostError::failed(format!(
+                        "fetch {url} failed: {e}"
+                    ))));
+                }
                 Ok(Ok(r)) => r,
             };
             let status = resp.status();
-            let header_bytes: usize = resp.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + 16;
+            let header_bytes: usize = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+                + 16;
             self.charge(header_bytes as u64)?;
             if status.is_redirection()
                 && let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok())
             {
                 let next = match url.join(loc) {
                     Ok(n) => n,
-                    Err(e) => return Ok(error_value(HostError::failed(format!("bad redirect from {url} to `{loc}`: {e}")))),
+                    Err(e) => {
+                        return Ok(error_value(HostError::failed(format!(
+                            "bad redirect from {url} to `{loc}`: {e}"
+                        ))));
+                    }
                 };
                 if let Err(m) = self.check_url(next.as_str()) {
                     return Ok(self.deny(format!("redirect from {url} refused: {m}")));
                 }
-                if status.as_u16() == 303 || (matches!(status.as_u16(), 301 | 302) && method == "POST") {
+                if status.as_u16() == 303
+                    || (matches!(status.as_u16(), 301 | 302) && method == "POST")
+                {
                     method = "GET".into();
                     body.clear();
                 }
@@ -221,7 +286,12 @@ impl Host {
                 continue;
             }
             let left = self.max_network.saturating_sub(self.network_bytes);
-            let data = match resp.body_mut().with_config().limit(left.saturating_add(1)).read_to_vec() {
+            let data = match resp
+                .body_mut()
+                .with_config()
+                .limit(left.saturating_add(1))
+                .read_to_vec()
+            {
                 Ok(d) => d,
                 Err(ureq::Error::BodyExceedsLimit(_)) => {
                     return Err(LimitExceeded {
@@ -234,14 +304,24 @@ impl Host {
                     });
                 }
                 Err(ureq::Error::Timeout(_)) => {
-                    return Err(LimitExceeded { kind: LimitKind::WallTime, detail: format!("reading the response of {url}") });
+                    return Err(LimitExceeded {
+                        kind: LimitKind::WallTime,
+                        detail: format!("reading the response of {url}"),
+                    });
                 }
-                Err(e) => return Ok(error_value(HostError::failed(format!("reading the response of {url} failed: {e}")))),
+                Err(e) => {
+                    return Ok(error_value(HostError::failed(format!(
+                        "reading the response of {url} failed: {e}"
+                    ))));
+                }
             };
             self.charge(data.len() as u64)?;
             let mut headers = Map::new();
             for (k, v) in resp.headers() {
-                headers.insert(k.as_str().to_string(), Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
+                headers.insert(
+                    k.as_str().to_string(),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                );
             }
             let mut out = json!({
                 "ok": status.is_success(),
@@ -256,21 +336,38 @@ impl Host {
             }
             return Ok(out);
         }
-        Ok(error_value(HostError::failed(format!("more than {MAX_REDIRECTS} redirects fetching {}", req.url))))
+        Ok(error_value(HostError::failed(format!(
+            "more than {MAX_REDIRECTS} redirects fetching {}",
+            req.url
+        ))))
     }
 
     /// `ratchet.command`: the request JSON in, the response JSON out.
     pub fn command(&mut self, request: &[u8]) -> HostResult {
         let req: CommandRequest = match serde_json::from_slice(request) {
             Ok(r) => r,
-            Err(e) => return Ok(error_value(HostError::invalid(format!("command request is not valid: {e}")))),
+            Err(e) => {
+                return Ok(error_value(HostError::invalid(format!(
+                    "command request is not valid: {e}"
+                ))));
+            }
         };
-        if !self.commands.iter().any(|c| *c == req.program) {
-            let declared = if self.commands.is_empty() { "none".to_string() } else { self.commands.join(", ") };
-            return Ok(self.deny(format!("starting command `{}` is not permitted (declared commands: {declared})", req.program)));
+        if !self.commands.contains(&req.program) {
+            let declared = if self.commands.is_empty() {
+                "none".to_string()
+            } else {
+                self.commands.join(", ")
+            };
+            return Ok(self.deny(format!(
+                "starting command `{}` is not permitted (declared commands: {declared})",
+                req.program
+            )));
         }
         let Some(path) = find_program(&req.program) else {
-            return Ok(error_value(HostError::failed(format!("command `{}` is not installed (not found on PATH)", req.program))));
+            return Ok(error_value(HostError::failed(format!(
+                "command `{}` is not installed (not found on PATH)",
+                req.program
+            ))));
         };
         let remaining = self.remaining()?;
         let mut child = match Command::new(&path)
@@ -284,7 +381,12 @@ impl Host {
             .spawn()
         {
             Ok(c) => c,
-            Err(e) => return Ok(error_value(HostError::failed(format!("cannot start `{}`: {e}", req.program)))),
+            Err(e) => {
+                return Ok(error_value(HostError::failed(format!(
+                    "cannot start `{}`: {e}",
+                    req.program
+                ))));
+            }
         };
         let input = req.stdin.unwrap_or_default().into_bytes();
         let mut stdin = child.stdin.take();
@@ -308,19 +410,36 @@ impl Host {
                 buf
             })
         };
-        let out = read_capped(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-        let err = read_capped(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+        let out = read_capped(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
+        let err = read_capped(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        );
         let started = Instant::now();
         let status = loop {
             let stop = if overflow.load(Ordering::SeqCst) {
                 Some(LimitExceeded {
                     kind: LimitKind::Output,
-                    detail: format!("command `{}` wrote more than {}", req.program, ByteSize(cap)),
+                    detail: format!(
+                        "command `{}` wrote more than {}",
+                        req.program,
+                        ByteSize(cap)
+                    ),
                 })
             } else if started.elapsed() >= remaining {
                 Some(LimitExceeded {
                     kind: LimitKind::WallTime,
-                    detail: format!("command `{}` still running at the deadline (killed)", req.program),
+                    detail: format!(
+                        "command `{}` still running at the deadline (killed)",
+                        req.program
+                    ),
                 })
             } else {
                 None
@@ -333,7 +452,12 @@ impl Host {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => return Ok(error_value(HostError::failed(format!("waiting for `{}`: {e}", req.program)))),
+                Err(e) => {
+                    return Ok(error_value(HostError::failed(format!(
+                        "waiting for `{}`: {e}",
+                        req.program
+                    ))));
+                }
             }
         };
         let _ = writer.join();
@@ -342,7 +466,11 @@ impl Host {
         if overflow.load(Ordering::SeqCst) {
             return Err(LimitExceeded {
                 kind: LimitKind::Output,
-                detail: format!("command `{}` wrote more than {}", req.program, ByteSize(cap)),
+                detail: format!(
+                    "command `{}` wrote more than {}",
+                    req.program,
+                    ByteSize(cap)
+                ),
             });
         }
         Ok(json!({
@@ -362,7 +490,10 @@ fn error_value(e: HostError) -> Value {
 /// The response a test's `mock.http` gives (`{ok, status, statusText, body}` in Ratchet's
 /// shape; a non-string body is passed as its JSON text).
 fn mock_response(response: &Value, url: &str) -> Value {
-    let status = response.get("status").and_then(Value::as_u64).unwrap_or(200);
+    let status = response
+        .get("status")
+        .and_then(Value::as_u64)
+        .unwrap_or(200);
     let body = match response.get("body") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -382,14 +513,17 @@ fn mock_response(response: &Value, url: &str) -> Value {
 /// Finds a program on the host's `PATH`.
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     }
     #[cfg(not(unix))]
     {
@@ -402,7 +536,11 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {

@@ -14,7 +14,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmer::sys::vm::{LinearMemory, MemoryError, Trap, VMConfig, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
+use wasmer::sys::vm::{
+    LinearMemory, MemoryError, Trap, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
+    VMTableDefinition,
+};
 use wasmer::sys::{BaseTunables, Tunables};
 use wasmer::{MemoryStyle, MemoryType, Pages, TableStyle, TableType, WASM_PAGE_SIZE};
 
@@ -174,7 +177,9 @@ pub(crate) struct CappedTunables {
 
 impl CappedTunables {
     pub(crate) fn new() -> Self {
-        CappedTunables { base: BaseTunables::new() }
+        CappedTunables {
+            base: BaseTunables::new(),
+        }
     }
 
     fn capped(ty: &MemoryType) -> Result<(MemoryType, Option<Arc<AtomicBool>>), MemoryError> {
@@ -234,20 +239,27 @@ impl LinearMemory for Capped {
         self.inner.vmmemory()
     }
     fn try_clone(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
-        Err(MemoryError::Generic("sandboxed memories cannot be cloned".into()))
+        Err(MemoryError::Generic(
+            "sandboxed memories cannot be cloned".into(),
+        ))
     }
     unsafe fn initialize_with_data(&self, start: usize, data: &[u8]) -> Result<(), Trap> {
         // SAFETY: forwarded unchanged; the caller upholds the inner memory's contract.
         unsafe { self.inner.initialize_with_data(start, data) }
     }
     fn copy(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
-        Err(MemoryError::Generic("sandboxed memories cannot be copied".into()))
+        Err(MemoryError::Generic(
+            "sandboxed memories cannot be copied".into(),
+        ))
     }
 }
 
 fn wrap(mem: VMMemory, refused: Option<Arc<AtomicBool>>) -> VMMemory {
     match refused {
-        Some(refused) => VMMemory(Box::new(Capped { inner: mem.0, refused })),
+        Some(refused) => VMMemory(Box::new(Capped {
+            inner: mem.0,
+            refused,
+        })),
         None => mem,
     }
 }
@@ -259,7 +271,11 @@ impl Tunables for CappedTunables {
     fn table_style(&self, table: &TableType) -> TableStyle {
         self.base.table_style(table)
     }
-    fn create_host_memory(&self, ty: &MemoryType, style: &MemoryStyle) -> Result<VMMemory, MemoryError> {
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
         let (t, refused) = Self::capped(ty)?;
         Ok(wrap(self.base.create_host_memory(&t, style)?, refused))
     }
@@ -271,7 +287,10 @@ impl Tunables for CappedTunables {
     ) -> Result<VMMemory, MemoryError> {
         let (t, refused) = Self::capped(ty)?;
         // SAFETY: forwarded to the base tunables with the same location.
-        let m = unsafe { self.base.create_vm_memory(&t, style, vm_definition_location)? };
+        let m = unsafe {
+            self.base
+                .create_vm_memory(&t, style, vm_definition_location)?
+        };
         Ok(wrap(m, refused))
     }
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {

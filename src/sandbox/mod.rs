@@ -130,13 +130,25 @@ impl RunOutcome {
             RunStatus::Limit { message, .. } => format!("the task was stopped: {message}"),
         };
         let err = String::from_utf8_lossy(&self.stderr);
-        let tail: String = err.trim_end().lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = err
+            .trim_end()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut s = what;
         for d in &self.denials {
             s.push_str(&format!("\n  refused: {d}"));
         }
         if !tail.is_empty() {
-            s.push_str(&format!("\n  stderr: {}", tail.replace('\n', "\n          ")));
+            s.push_str(&format!(
+                "\n  stderr: {}",
+                tail.replace('\n', "\n          ")
+            ));
         }
         s
     }

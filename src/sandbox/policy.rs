@@ -6,7 +6,10 @@
 //! lowest of the bundle's, the task's own and the policy's. The plan's sandbox policy levels are
 //! the presets `strict`, `standard` and `trusted` (format in `task-abi.md`).
 
-use super::limits::{DEFAULT_MAX_CPU_MS, DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, DEFAULT_MAX_NETWORK, DEFAULT_MAX_OUTPUT, Limits};
+use super::limits::{
+    DEFAULT_MAX_CPU_MS, DEFAULT_MAX_DISK, DEFAULT_MAX_MEMORY, DEFAULT_MAX_NETWORK,
+    DEFAULT_MAX_OUTPUT, Limits,
+};
 use crate::manifest::permissions::{DomainPattern, Permissions, Resources};
 use crate::manifest::units::{ByteSize, Millis};
 use crate::task::TaskMetadata;
@@ -138,11 +141,15 @@ impl Policy {
 
     /// Parses policy text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let p: Policy =
-            serde_norway::from_str(text).map_err(|e| PolicyError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+        let p: Policy = serde_norway::from_str(text).map_err(|e| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         for k in p.mounts.keys() {
-            crate::manifest::permissions::check_fs_path(k)
-                .map_err(|m| PolicyError::Invalid { path: path.to_path_buf(), message: format!("mounts: {m}") })?;
+            crate::manifest::permissions::check_fs_path(k).map_err(|m| PolicyError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("mounts: {m}"),
+            })?;
         }
         Ok(p)
     }
@@ -151,35 +158,57 @@ impl Policy {
     pub fn ceilings(&self) -> Limits {
         let c = self.preset.ceilings();
         let l = &self.limits;
-        let cpu = l.max_cpu_time.map_or(c.max_cpu_time, |v| v.min(c.max_cpu_time));
+        let cpu = l
+            .max_cpu_time
+            .map_or(c.max_cpu_time, |v| v.min(c.max_cpu_time));
         Limits {
             max_memory: l.max_memory.map_or(c.max_memory, |v| v.min(c.max_memory)),
             max_cpu_time: cpu,
             wall_time: Millis(cpu.0.saturating_mul(2)),
             max_disk: l.max_disk.map_or(c.max_disk, |v| v.min(c.max_disk)),
-            max_network_bandwidth: l.max_network_bandwidth.map_or(c.max_network_bandwidth, |v| v.min(c.max_network_bandwidth)),
+            max_network_bandwidth: l
+                .max_network_bandwidth
+                .map_or(c.max_network_bandwidth, |v| v.min(c.max_network_bandwidth)),
             max_output: l.max_output.map_or(c.max_output, |v| v.min(c.max_output)),
         }
     }
 
     /// The effective permissions and limits for a task: `declared ∩ policy`, limits lowered by
     /// the task's own `timeout` / `memory_limit` when given.
-    pub fn effective(&self, declared: &Permissions, resources: &Resources, task: Option<&TaskMetadata>) -> Effective {
+    pub fn effective(
+        &self,
+        declared: &Permissions,
+        resources: &Resources,
+        task: Option<&TaskMetadata>,
+    ) -> Effective {
         let strict = self.preset == Preset::Strict;
-        let keep_list = |decl: &[String], allowed: &Option<Vec<String>>| -> (Vec<String>, Vec<String>) {
-            decl.iter().cloned().partition(|d| !strict && allowed.as_ref().is_none_or(|a| a.iter().any(|x| x == d)))
-        };
-        let keep_paths = |decl: &[String], allowed: &Option<Vec<String>>| -> (Vec<String>, Vec<String>) {
-            decl.iter().cloned().partition(|d| {
-                !strict && allowed.as_ref().is_none_or(|a| a.iter().any(|x| path_within(&guest_path(d), &guest_path(x))))
-            })
-        };
+        let keep_list =
+            |decl: &[String], allowed: &Option<Vec<String>>| -> (Vec<String>, Vec<String>) {
+                decl.iter().cloned().partition(|d| {
+                    !strict && allowed.as_ref().is_none_or(|a| a.iter().any(|x| x == d))
+                })
+            };
+        let keep_paths =
+            |decl: &[String], allowed: &Option<Vec<String>>| -> (Vec<String>, Vec<String>) {
+                decl.iter().cloned().partition(|d| {
+                    !strict
+                        && allowed.as_ref().is_none_or(|a| {
+                            a.iter()
+                                .any(|x| path_within(&guest_path(d), &guest_path(x)))
+                        })
+                })
+            };
         let (commands, denied_commands) = keep_list(&declared.commands, &self.commands);
         let (environment, denied_env) = keep_list(&declared.environment, &self.environment);
         let (fs_read, denied_read) = keep_paths(&declared.filesystem.read, &self.filesystem_read);
-        let (fs_write, denied_write) = keep_paths(&declared.filesystem.write, &self.filesystem_write);
+        let (fs_write, denied_write) =
+            keep_paths(&declared.filesystem.write, &self.filesystem_write);
         let network = NetworkRule {
-            declared: if strict { Vec::new() } else { declared.network.domains.clone() },
+            declared: if strict {
+                Vec::new()
+            } else {
+                declared.network.domains.clone()
+            },
             policy: self.network.clone(),
         };
 
@@ -215,7 +244,10 @@ impl Policy {
 /// What the bundle (and the task's metadata) ask for, with defaults for what they leave out.
 pub fn requested_limits(resources: &Resources, task: Option<&TaskMetadata>) -> Limits {
     let mut memory = resources.max_memory.unwrap_or(ByteSize(DEFAULT_MAX_MEMORY));
-    if let Some(m) = task.and_then(|t| t.memory_limit.as_deref()).and_then(|m| ByteSize::parse(m).ok()) {
+    if let Some(m) = task
+        .and_then(|t| t.memory_limit.as_deref())
+        .and_then(|m| ByteSize::parse(m).ok())
+    {
         memory = memory.min(m);
     }
     let cpu = resources.max_cpu_time.unwrap_or(Millis(DEFAULT_MAX_CPU_MS));
@@ -224,7 +256,9 @@ pub fn requested_limits(resources: &Resources, task: Option<&TaskMetadata>) -> L
         max_cpu_time: cpu,
         wall_time: Millis(cpu.0.saturating_mul(2)),
         max_disk: resources.max_disk.unwrap_or(ByteSize(DEFAULT_MAX_DISK)),
-        max_network_bandwidth: resources.max_network_bandwidth.unwrap_or(ByteSize(DEFAULT_MAX_NETWORK)),
+        max_network_bandwidth: resources
+            .max_network_bandwidth
+            .unwrap_or(ByteSize(DEFAULT_MAX_NETWORK)),
         max_output: ByteSize(DEFAULT_MAX_OUTPUT),
     }
 }
@@ -232,7 +266,10 @@ pub fn requested_limits(resources: &Resources, task: Option<&TaskMetadata>) -> L
 /// A declared path as the guest sees it: absolute, `/`-separated, no trailing or doubled `/`
 /// (`output` → `/output`).
 pub fn guest_path(p: &str) -> String {
-    let parts: Vec<&str> = p.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".").collect();
+    let parts: Vec<&str> = p
+        .split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     format!("/{}", parts.join("/"))
 }
 
@@ -255,7 +292,10 @@ impl NetworkRule {
     /// True when `scheme://host:port` may be fetched.
     pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         self.declared.iter().any(|d| d.matches(scheme, host, port))
-            && self.policy.as_ref().is_none_or(|p| p.iter().any(|d| d.matches(scheme, host, port)))
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|p| p.iter().any(|d| d.matches(scheme, host, port)))
     }
 
     /// True when no request can be allowed.
@@ -299,22 +339,39 @@ pub struct Effective {
 impl Effective {
     /// Nothing allowed, default limits: a pure computation.
     pub fn pure(limits: Limits) -> Effective {
-        Effective { limits, ..Effective::default() }
+        Effective {
+            limits,
+            ..Effective::default()
+        }
     }
 
     /// A human-readable summary (for install and `run --explain`).
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
         let net = if self.network.is_closed() {
             "none".to_string()
         } else {
-            let d: Vec<String> = self.network.declared.iter().map(|d| d.to_string()).collect();
+            let d: Vec<String> = self
+                .network
+                .declared
+                .iter()
+                .map(|d| d.to_string())
+                .collect();
             match &self.network.policy {
                 Some(p) => format!(
                     "{} (only where the policy also allows: {})",
                     d.join(", "),
-                    p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+                    p.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 None => d.join(", "),
             }
@@ -328,10 +385,19 @@ impl Effective {
         let _ = writeln!(
             s,
             "  limits:       memory {}, cpu {}, wall {}, disk {}, network {}, output {}",
-            l.max_memory, l.max_cpu_time, l.wall_time, l.max_disk, l.max_network_bandwidth, l.max_output
+            l.max_memory,
+            l.max_cpu_time,
+            l.wall_time,
+            l.max_disk,
+            l.max_network_bandwidth,
+            l.max_output
         );
         let d = &self.denied;
-        for (what, v) in [("commands", &d.commands), ("environment", &d.environment), ("files", &d.filesystem)] {
+        for (what, v) in [
+            ("commands", &d.commands),
+            ("environment", &d.environment),
+            ("files", &d.filesystem),
+        ] {
             if !v.is_empty() {
                 let _ = writeln!(s, "  denied by policy ({what}): {}", v.join(", "));
             }
@@ -352,7 +418,10 @@ mod tests {
             "environment": ["HOME", "API_TOKEN"]
         }))
         .unwrap();
-        let r: Resources = serde_json::from_value(serde_json::json!({"max_memory": "512MB", "max_cpu_time": "20s"})).unwrap();
+        let r: Resources = serde_json::from_value(
+            serde_json::json!({"max_memory": "512MB", "max_cpu_time": "20s"}),
+        )
+        .unwrap();
         (p, r)
     }
 
@@ -378,16 +447,27 @@ mod tests {
             Path::new("p.yaml"),
         )
         .unwrap();
-        let meta = TaskMetadata { timeout: Some(5000), memory_limit: Some("32MB".into()), ..Default::default() };
+        let meta = TaskMetadata {
+            timeout: Some(5000),
+            memory_limit: Some("32MB".into()),
+            ..Default::default()
+        };
         let e = policy.effective(&p, &r, Some(&meta));
         assert!(e.network.allows("https", "api.example.com", None));
-        assert!(!e.network.allows("https", "raw.github.com", None), "policy does not list it");
+        assert!(
+            !e.network.allows("https", "raw.github.com", None),
+            "policy does not list it"
+        );
         assert_eq!(e.commands, vec!["git"]);
         assert_eq!(e.denied.commands, vec!["curl"]);
         assert!(e.environment.is_empty());
         assert!(e.fs_write.is_empty());
         assert_eq!(e.fs_read, vec!["/data/in".to_string()]);
-        assert_eq!(e.limits.max_memory, ByteSize(32 << 20), "task's own memory_limit is lowest");
+        assert_eq!(
+            e.limits.max_memory,
+            ByteSize(32 << 20),
+            "task's own memory_limit is lowest"
+        );
         assert_eq!(e.limits.max_cpu_time, Millis(5000));
         assert!(e.describe().contains("denied by policy (commands): curl"));
     }
@@ -395,7 +475,10 @@ mod tests {
     #[test]
     fn strict_denies_everything() {
         let (p, r) = declared();
-        let policy = Policy { preset: Preset::Strict, ..Default::default() };
+        let policy = Policy {
+            preset: Preset::Strict,
+            ..Default::default()
+        };
         let e = policy.effective(&p, &r, None);
         assert!(e.network.is_closed());
         assert!(e.commands.is_empty() && e.environment.is_empty() && e.fs_read.is_empty());

@@ -40,7 +40,11 @@ fn build_engine(metering: bool) -> Engine {
 /// straight-line operators, as it does on the CPU and in the metering checks it triggers, so
 /// that tight loops and long blocks spend a budget at similar speeds (see `task-abi.md` §6).
 fn operator_cost(op: &wasmer::wasmparser::Operator) -> u64 {
-    if wasmer_middlewares::metering::is_accounting(op) { BRANCH_COST } else { 1 }
+    if wasmer_middlewares::metering::is_accounting(op) {
+        BRANCH_COST
+    } else {
+        1
+    }
 }
 
 /// Cost of a control-flow operator.
@@ -69,7 +73,9 @@ impl Runtime {
             .load_or_compile(&self.engine, key_bytes, || {
                 let compile_engine = build_engine(true);
                 let m = Module::new(&compile_engine, key_bytes)?;
-                m.serialize().map_err(|e| wasmer::CompileError::Codegen(e.to_string())).map(|b| b.to_vec())
+                m.serialize()
+                    .map_err(|e| wasmer::CompileError::Codegen(e.to_string()))
+                    .map(|b| b.to_vec())
             })
             .map_err(|e| RunError::Compile(e.to_string()))?;
         check_imports(&module)?;
@@ -79,7 +85,10 @@ impl Runtime {
     /// The imports a module uses, as `module.name` (for the permission audit).
     pub fn module_imports(&self, bytes: &[u8]) -> Result<Vec<String>, RunError> {
         let (module, _) = self.load(bytes)?;
-        Ok(module.imports().map(|i| format!("{}.{}", i.module(), i.name())).collect())
+        Ok(module
+            .imports()
+            .map(|i| format!("{}.{}", i.module(), i.name()))
+            .collect())
     }
 
     /// Runs one task. `Err` only when the run could not be set up (the module does not
@@ -91,9 +100,13 @@ impl Runtime {
         let load_time = started.elapsed();
 
         let limits = run.permissions.limits;
-        let scratch = tempfile::Builder::new().prefix("ratchet-run-").tempdir().map_err(|e| RunError::Io("creating the scratch directory".into(), e))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("ratchet-run-")
+            .tempdir()
+            .map_err(|e| RunError::Io("creating the scratch directory".into(), e))?;
         let preopens = build_preopens(run, scratch.path())?;
-        let fs = SandboxFs::new(preopens, limits.max_disk.0).map_err(|e| RunError::Io("opening a mount".into(), e))?;
+        let fs = SandboxFs::new(preopens, limits.max_disk.0)
+            .map_err(|e| RunError::Io("opening a mount".into(), e))?;
         let env: Vec<(String, String)> = run
             .permissions
             .environment
@@ -146,7 +159,10 @@ impl Runtime {
                     &mut store,
                     &env,
                     None,
-                    RunStatus::Limit { kind: LimitKind::Memory, message: format!("{}: {e}", LimitKind::Memory) },
+                    RunStatus::Limit {
+                        kind: LimitKind::Memory,
+                        message: format!("{}: {e}", LimitKind::Memory),
+                    },
                     cache_status,
                     load_time,
                     started,
@@ -155,26 +171,44 @@ impl Runtime {
             }
             Err(e) => return Err(RunError::Instantiate(e.to_string())),
         };
-        let memory = instance.exports.get_memory("memory").map_err(|_| RunError::Instantiate("the module exports no memory named `memory`".into()))?.clone();
+        let memory = instance
+            .exports
+            .get_memory("memory")
+            .map_err(|_| {
+                RunError::Instantiate("the module exports no memory named `memory`".into())
+            })?
+            .clone();
         env.as_mut(&mut store).memory = Some(memory);
         set_remaining_points(&mut store, &instance, limits.cpu_points());
         let start = instance
             .exports
             .get_function("_start")
-            .map_err(|_| RunError::Instantiate("the module exports no `_start` function (is it a WASI command?)".into()))?
+            .map_err(|_| {
+                RunError::Instantiate(
+                    "the module exports no `_start` function (is it a WASI command?)".into(),
+                )
+            })?
             .clone();
         let result = start.call(&mut store, &[]);
 
         let status = match result {
             Ok(_) => RunStatus::Success,
             Err(err) => {
-                let exhausted = get_remaining_points(&mut store, &instance) == MeteringPoints::Exhausted;
+                let exhausted =
+                    get_remaining_points(&mut store, &instance) == MeteringPoints::Exhausted;
                 if let Some(l) = err.downcast_ref::<LimitExceeded>() {
-                    RunStatus::Limit { kind: l.kind, message: l.to_string() }
+                    RunStatus::Limit {
+                        kind: l.kind,
+                        message: l.to_string(),
+                    }
                 } else if exhausted {
                     RunStatus::Limit {
                         kind: LimitKind::CpuTime,
-                        message: format!("{} exceeded: the task used its budget of {}", LimitKind::CpuTime, limits.max_cpu_time),
+                        message: format!(
+                            "{} exceeded: the task used its budget of {}",
+                            LimitKind::CpuTime,
+                            limits.max_cpu_time
+                        ),
                     }
                 } else if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
                     if *code == 0 {
@@ -187,21 +221,36 @@ impl Runtime {
                 } else if refused.load(Ordering::SeqCst) {
                     memory_limit(&limits.max_memory, &err.message())
                 } else if err.clone().to_trap() == Some(TrapCode::StackOverflow) {
-                    RunStatus::Trap("stack overflow: the task recursed too deeply (call stack exhausted)".into())
+                    RunStatus::Trap(
+                        "stack overflow: the task recursed too deeply (call stack exhausted)"
+                            .into(),
+                    )
                 } else {
                     RunStatus::Trap(err.message())
                 }
             }
         };
         let points = limits.cpu_points();
-        Ok(finish(&mut store, &env, Some(&instance), status, cache_status, load_time, started, points))
+        Ok(finish(
+            &mut store,
+            &env,
+            Some(&instance),
+            status,
+            cache_status,
+            load_time,
+            started,
+            points,
+        ))
     }
 }
 
 fn memory_limit(max: &ByteSize, what: &str) -> RunStatus {
     RunStatus::Limit {
         kind: LimitKind::Memory,
-        message: format!("{} exceeded: the task asked for more than {max} of memory ({what})", LimitKind::Memory),
+        message: format!(
+            "{} exceeded: the task asked for more than {max} of memory ({what})",
+            LimitKind::Memory
+        ),
     }
 }
 
@@ -221,7 +270,11 @@ fn finish(
         Some(MeteringPoints::Exhausted) => budget,
         None => 0,
     };
-    let memory_bytes = env.as_ref(store).memory.clone().map_or(0, |m| m.view(store).data_size());
+    let memory_bytes = env
+        .as_ref(store)
+        .memory
+        .clone()
+        .map_or(0, |m| m.view(store).data_size());
     let ctx = env.as_mut(store);
     RunOutcome {
         status,
@@ -243,7 +296,8 @@ fn finish(
 /// Only WASI preview1 and the `ratchet` module may be imported; no imported memories or tables.
 fn check_imports(module: &Module) -> Result<(), RunError> {
     for i in module.imports() {
-        let ok = matches!(i.ty(), ExternType::Function(_)) && (i.module() == WASI_MODULE || i.module() == RATCHET_MODULE);
+        let ok = matches!(i.ty(), ExternType::Function(_))
+            && (i.module() == WASI_MODULE || i.module() == RATCHET_MODULE);
         if !ok {
             return Err(RunError::Import(format!(
                 "the module imports `{}.{}`; a task may import only functions of `{WASI_MODULE}` and `{RATCHET_MODULE}` (see task-abi.md)",
@@ -259,26 +313,46 @@ fn check_imports(module: &Module) -> Result<(), RunError> {
 fn build_preopens(run: &TaskRun, scratch: &Path) -> Result<Vec<Preopen>, RunError> {
     let mut out = Vec::new();
     let p = &run.permissions;
-    let declared = p.fs_read.iter().map(|g| (g, false)).chain(p.fs_write.iter().map(|g| (g, true)));
+    let declared = p
+        .fs_read
+        .iter()
+        .map(|g| (g, false))
+        .chain(p.fs_write.iter().map(|g| (g, true)));
     for (guest, writable) in declared {
         let host = match p.mounts.get(guest) {
             Some(h) => h.clone(),
             None => {
                 let h = scratch.join("fs").join(guest.trim_start_matches('/'));
-                std::fs::create_dir_all(&h).map_err(|e| RunError::Io(format!("creating {}", h.display()), e))?;
+                std::fs::create_dir_all(&h)
+                    .map_err(|e| RunError::Io(format!("creating {}", h.display()), e))?;
                 h
             }
         };
         if !host.is_dir() {
-            return Err(RunError::Mount(format!("{guest} is bound to {}, which is not a directory", host.display())));
+            return Err(RunError::Mount(format!(
+                "{guest} is bound to {}, which is not a directory",
+                host.display()
+            )));
         }
-        out.push(Preopen { guest: guest.clone(), host, writable });
+        out.push(Preopen {
+            guest: guest.clone(),
+            host,
+            writable,
+        });
     }
     for m in &run.mounts {
         if !m.host.is_dir() {
-            return Err(RunError::Mount(format!("{} is bound to {}, which is not a directory", m.guest, m.host.display())));
+            return Err(RunError::Mount(format!(
+                "{} is bound to {}, which is not a directory",
+                m.guest,
+                m.host.display()
+            )));
         }
-        out.push(Preopen { guest: super::policy::guest_path(&m.guest), host: m.host.clone(), writable: false });
+        out.push(Preopen {
+            guest: super::policy::guest_path(&m.guest),
+            host: m.host.clone(),
+            writable: false,
+        });
     }
     Ok(out)
 }

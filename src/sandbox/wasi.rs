@@ -13,7 +13,9 @@ use super::host::{Host, HostResult};
 use super::limits::{LimitExceeded, LimitKind};
 use crate::manifest::units::ByteSize;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wasmer::{Function, FunctionEnv, FunctionEnvMut, Imports, Memory, MemoryView, RuntimeError, Store};
+use wasmer::{
+    Function, FunctionEnv, FunctionEnvMut, Imports, Memory, MemoryView, RuntimeError, Store,
+};
 
 /// Name of the WASI import module.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -58,10 +60,15 @@ fn stop(kind: LimitKind, detail: String) -> RuntimeError {
 }
 
 /// Runs `f` with the context and a view of the guest's memory.
-fn with<T>(env: &mut Env<'_>, f: impl FnOnce(&mut Ctx, &MemoryView) -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+fn with<T>(
+    env: &mut Env<'_>,
+    f: impl FnOnce(&mut Ctx, &MemoryView) -> Result<T, RuntimeError>,
+) -> Result<T, RuntimeError> {
     let (ctx, store) = env.data_and_store_mut();
     let Some(memory) = ctx.memory.clone() else {
-        return Err(RuntimeError::new("a host function was called before the module's memory existed (start section)"));
+        return Err(RuntimeError::new(
+            "a host function was called before the module's memory existed (start section)",
+        ));
     };
     let view = memory.view(&store);
     f(ctx, &view)
@@ -78,7 +85,8 @@ fn ret(r: Result<(), Errno>) -> R {
 fn read_bytes(view: &MemoryView, ptr: i32, len: i32) -> Result<Vec<u8>, Errno> {
     let len = u32::try_from(len).map_err(|_| errno::INVAL)? as usize;
     let mut buf = vec![0u8; len];
-    view.read(ptr as u32 as u64, &mut buf).map_err(|_| errno::FAULT)?;
+    view.read(ptr as u32 as u64, &mut buf)
+        .map_err(|_| errno::FAULT)?;
     Ok(buf)
 }
 
@@ -87,7 +95,8 @@ fn read_str(view: &MemoryView, ptr: i32, len: i32) -> Result<String, Errno> {
 }
 
 fn write_bytes(view: &MemoryView, ptr: i32, data: &[u8]) -> Result<(), Errno> {
-    view.write(ptr as u32 as u64, data).map_err(|_| errno::FAULT)
+    view.write(ptr as u32 as u64, data)
+        .map_err(|_| errno::FAULT)
 }
 
 fn write_u32(view: &MemoryView, ptr: i32, v: u32) -> Result<(), Errno> {
@@ -140,21 +149,36 @@ fn scatter(view: &MemoryView, iovs: i32, count: i32, data: &[u8]) -> Result<usiz
 }
 
 fn total_len(view: &MemoryView, iovs: i32, count: i32) -> Result<usize, Errno> {
-    Ok(iovecs(view, iovs, count)?.iter().map(|(_, l)| *l as usize).sum())
+    Ok(iovecs(view, iovs, count)?
+        .iter()
+        .map(|(_, l)| *l as usize)
+        .sum())
 }
 
 fn check_deadline(ctx: &Ctx) -> Result<(), RuntimeError> {
     if Instant::now() >= ctx.deadline {
-        return Err(stop(LimitKind::WallTime, "the run passed its wall-clock deadline".into()));
+        return Err(stop(
+            LimitKind::WallTime,
+            "the run passed its wall-clock deadline".into(),
+        ));
     }
     Ok(())
 }
 
 // ---- args and environment ----
 
-fn strings_sizes(list: &[String], view: &MemoryView, count_ptr: i32, size_ptr: i32) -> Result<(), Errno> {
+fn strings_sizes(
+    list: &[String],
+    view: &MemoryView,
+    count_ptr: i32,
+    size_ptr: i32,
+) -> Result<(), Errno> {
     write_u32(view, count_ptr, list.len() as u32)?;
-    write_u32(view, size_ptr, list.iter().map(|s| s.len() as u32 + 1).sum())
+    write_u32(
+        view,
+        size_ptr,
+        list.iter().map(|s| s.len() as u32 + 1).sum(),
+    )
 }
 
 fn strings_get(list: &[String], view: &MemoryView, ptrs: i32, buf: i32) -> Result<(), Errno> {
@@ -174,33 +198,45 @@ fn env_strings(ctx: &Ctx) -> Vec<String> {
 }
 
 fn args_sizes_get(mut env: Env, count: i32, size: i32) -> R {
-    with(&mut env, |ctx, v| ret(strings_sizes(&ctx.args, v, count, size)))
+    with(&mut env, |ctx, v| {
+        ret(strings_sizes(&ctx.args, v, count, size))
+    })
 }
 fn args_get(mut env: Env, ptrs: i32, buf: i32) -> R {
     with(&mut env, |ctx, v| ret(strings_get(&ctx.args, v, ptrs, buf)))
 }
 fn environ_sizes_get(mut env: Env, count: i32, size: i32) -> R {
-    with(&mut env, |ctx, v| ret(strings_sizes(&env_strings(ctx), v, count, size)))
+    with(&mut env, |ctx, v| {
+        ret(strings_sizes(&env_strings(ctx), v, count, size))
+    })
 }
 fn environ_get(mut env: Env, ptrs: i32, buf: i32) -> R {
-    with(&mut env, |ctx, v| ret(strings_get(&env_strings(ctx), v, ptrs, buf)))
+    with(&mut env, |ctx, v| {
+        ret(strings_get(&env_strings(ctx), v, ptrs, buf))
+    })
 }
 
 // ---- clocks, random, scheduling ----
 
 fn now_ns(ctx: &Ctx, id: i32) -> Result<u64, Errno> {
     match id {
-        0 => Ok(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)),
+        0 => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)),
         1..=3 => Ok(ctx.started.elapsed().as_nanos() as u64 + 1),
         _ => Err(errno::INVAL),
     }
 }
 
 fn clock_res_get(mut env: Env, id: i32, out: i32) -> R {
-    with(&mut env, |ctx, v| ret(now_ns(ctx, id).and_then(|_| write_u64(v, out, 1_000))))
+    with(&mut env, |ctx, v| {
+        ret(now_ns(ctx, id).and_then(|_| write_u64(v, out, 1_000)))
+    })
 }
 fn clock_time_get(mut env: Env, id: i32, _precision: i64, out: i32) -> R {
-    with(&mut env, |ctx, v| ret(now_ns(ctx, id).and_then(|t| write_u64(v, out, t))))
+    with(&mut env, |ctx, v| {
+        ret(now_ns(ctx, id).and_then(|t| write_u64(v, out, t)))
+    })
 }
 fn random_get(mut env: Env, buf: i32, len: i32) -> R {
     with(&mut env, |_, v| {
@@ -254,12 +290,22 @@ fn poll_oneoff(mut env: Env, subs: i32, events: i32, n: i32, nevents: i32) -> R 
                 })
             })
             .collect();
-        let sleep = if any_fd { Duration::ZERO } else { waits.iter().flatten().min().copied().unwrap_or_default() };
+        let sleep = if any_fd {
+            Duration::ZERO
+        } else {
+            waits.iter().flatten().min().copied().unwrap_or_default()
+        };
         if !sleep.is_zero() {
             let left = ctx.deadline.saturating_duration_since(Instant::now());
             if sleep > left {
                 std::thread::sleep(left);
-                return Err(stop(LimitKind::WallTime, format!("the task slept past its deadline ({} ms asked)", sleep.as_millis())));
+                return Err(stop(
+                    LimitKind::WallTime,
+                    format!(
+                        "the task slept past its deadline ({} ms asked)",
+                        sleep.as_millis()
+                    ),
+                ));
             }
             std::thread::sleep(sleep);
         }
@@ -278,7 +324,9 @@ fn poll_oneoff(mut env: Env, subs: i32, events: i32, n: i32, nevents: i32) -> R 
             if tag != 0 {
                 e[16..24].copy_from_slice(&(1u64 << 16).to_le_bytes());
             }
-            if v.write(events as u32 as u64 + count as u64 * 32, &e).is_err() {
+            if v.write(events as u32 as u64 + count as u64 * 32, &e)
+                .is_err()
+            {
                 return ret(Err(errno::FAULT));
             }
             count += 1;
@@ -310,7 +358,9 @@ fn fd_read(mut env: Env, fd: i32, iovs: i32, count: i32, nread: i32) -> R {
             Ok(_) => ctx.fs.read(fd as u32, want, None),
             Err(e) => Err(e),
         };
-        ret(data.and_then(|d| scatter(v, iovs, count, &d)).and_then(|n| write_u32(v, nread, n as u32)))
+        ret(data
+            .and_then(|d| scatter(v, iovs, count, &d))
+            .and_then(|n| write_u32(v, nread, n as u32)))
     })
 }
 
@@ -327,7 +377,10 @@ fn fd_pread(mut env: Env, fd: i32, iovs: i32, count: i32, offset: i64, nread: i3
 /// Appends to a captured stream, stopping the run at the cap.
 fn capture(buf: &mut Vec<u8>, data: &[u8], cap: u64, name: &str) -> Result<(), RuntimeError> {
     if buf.len() as u64 + data.len() as u64 > cap {
-        return Err(stop(LimitKind::Output, format!("the task wrote more than {} to {name}", ByteSize(cap))));
+        return Err(stop(
+            LimitKind::Output,
+            format!("the task wrote more than {} to {name}", ByteSize(cap)),
+        ));
     }
     buf.extend_from_slice(data);
     Ok(())
@@ -341,10 +394,17 @@ fn fd_write(mut env: Env, fd: i32, iovs: i32, count: i32, nwritten: i32) -> R {
         };
         let n = data.len();
         let r = match ctx.fs.get(fd as u32) {
-            Ok(Entry::Stdout) => capture(&mut ctx.stdout, &data, ctx.max_output, "stdout").map(|_| Ok(n))?,
-            Ok(Entry::Stderr) => capture(&mut ctx.stderr, &data, ctx.max_output, "stderr").map(|_| Ok(n))?,
+            Ok(Entry::Stdout) => {
+                capture(&mut ctx.stdout, &data, ctx.max_output, "stdout").map(|_| Ok(n))?
+            }
+            Ok(Entry::Stderr) => {
+                capture(&mut ctx.stderr, &data, ctx.max_output, "stderr").map(|_| Ok(n))?
+            }
             Ok(Entry::Stdin) => Err(errno::BADF),
-            Ok(_) => ctx.fs.write(fd as u32, &data, None).map_err(|l| RuntimeError::user(Box::new(l)))?,
+            Ok(_) => ctx
+                .fs
+                .write(fd as u32, &data, None)
+                .map_err(|l| RuntimeError::user(Box::new(l)))?,
             Err(e) => Err(e),
         };
         ret(r.and_then(|n| write_u32(v, nwritten, n as u32)))
@@ -357,7 +417,10 @@ fn fd_pwrite(mut env: Env, fd: i32, iovs: i32, count: i32, offset: i64, nwritten
             Ok(d) => d,
             Err(e) => return ret(Err(e)),
         };
-        let r = ctx.fs.write(fd as u32, &data, Some(offset as u64)).map_err(|l| RuntimeError::user(Box::new(l)))?;
+        let r = ctx
+            .fs
+            .write(fd as u32, &data, Some(offset as u64))
+            .map_err(|l| RuntimeError::user(Box::new(l)))?;
         ret(r.and_then(|n| write_u32(v, nwritten, n as u32)))
     })
 }
@@ -366,13 +429,25 @@ fn fd_close(mut env: Env, fd: i32) -> R {
     with(&mut env, |ctx, _| ret(ctx.fs.close(fd as u32)))
 }
 fn fd_renumber(mut env: Env, from: i32, to: i32) -> R {
-    with(&mut env, |ctx, _| ret(ctx.fs.renumber(from as u32, to as u32)))
+    with(&mut env, |ctx, _| {
+        ret(ctx.fs.renumber(from as u32, to as u32))
+    })
 }
 fn fd_seek(mut env: Env, fd: i32, offset: i64, whence: i32, out: i32) -> R {
-    with(&mut env, |ctx, v| ret(ctx.fs.seek(fd as u32, offset, whence as u8).and_then(|p| write_u64(v, out, p))))
+    with(&mut env, |ctx, v| {
+        ret(ctx
+            .fs
+            .seek(fd as u32, offset, whence as u8)
+            .and_then(|p| write_u64(v, out, p)))
+    })
 }
 fn fd_tell(mut env: Env, fd: i32, out: i32) -> R {
-    with(&mut env, |ctx, v| ret(ctx.fs.seek(fd as u32, 0, 1).and_then(|p| write_u64(v, out, p))))
+    with(&mut env, |ctx, v| {
+        ret(ctx
+            .fs
+            .seek(fd as u32, 0, 1)
+            .and_then(|p| write_u64(v, out, p)))
+    })
 }
 fn fd_sync(mut env: Env, fd: i32) -> R {
     with(&mut env, |ctx, _| ret(ctx.fs.get(fd as u32).map(|_| ())))
@@ -391,7 +466,9 @@ fn fd_fdstat_get(mut env: Env, fd: i32, out: i32) -> R {
     })
 }
 fn fd_fdstat_set_flags(mut env: Env, fd: i32, _flags: i32) -> R {
-    with(&mut env, |ctx, _| ret(ctx.fs.get(fd as u32).and(Err(errno::NOTSUP))))
+    with(&mut env, |ctx, _| {
+        ret(ctx.fs.get(fd as u32).and(Err(errno::NOTSUP)))
+    })
 }
 fn fd_fdstat_set_rights(mut env: Env, fd: i32, _base: i64, _inh: i64) -> R {
     with(&mut env, |ctx, _| ret(ctx.fs.get(fd as u32).map(|_| ())))
@@ -411,10 +488,20 @@ fn write_filestat(v: &MemoryView, out: i32, s: Filestat) -> Result<(), Errno> {
 }
 
 fn fd_filestat_get(mut env: Env, fd: i32, out: i32) -> R {
-    with(&mut env, |ctx, v| ret(ctx.fs.filestat(fd as u32).and_then(|s| write_filestat(v, out, s))))
+    with(&mut env, |ctx, v| {
+        ret(ctx
+            .fs
+            .filestat(fd as u32)
+            .and_then(|s| write_filestat(v, out, s)))
+    })
 }
 fn fd_filestat_set_size(mut env: Env, fd: i32, size: i64) -> R {
-    with(&mut env, |ctx, _| ret(ctx.fs.set_size(fd as u32, size as u64).map_err(|l| RuntimeError::user(Box::new(l)))?))
+    with(&mut env, |ctx, _| {
+        ret(ctx
+            .fs
+            .set_size(fd as u32, size as u64)
+            .map_err(|l| RuntimeError::user(Box::new(l)))?)
+    })
 }
 fn fd_prestat_get(mut env: Env, fd: i32, out: i32) -> R {
     with(&mut env, |ctx, v| {
@@ -464,11 +551,14 @@ fn fd_readdir(mut env: Env, fd: i32, buf: i32, len: i32, cookie: i64, used: i32)
 }
 
 fn unsupported_fd(mut env: Env, fd: i32, _a: i64, _b: i64) -> R {
-    with(&mut env, |ctx, _| ret(ctx.fs.get(fd as u32).and(Err(errno::NOTSUP))))
+    with(&mut env, |ctx, _| {
+        ret(ctx.fs.get(fd as u32).and(Err(errno::NOTSUP)))
+    })
 }
 
 // ---- paths ----
 
+#[allow(clippy::too_many_arguments)] // the signature is WASI's
 fn path_open(
     mut env: Env,
     fd: i32,
@@ -483,7 +573,15 @@ fn path_open(
 ) -> R {
     with(&mut env, |ctx, v| {
         let r = read_str(v, path, path_len)
-            .and_then(|p| ctx.fs.open(fd as u32, &p, oflags as u16, rights_base as u64, fdflags as u16))
+            .and_then(|p| {
+                ctx.fs.open(
+                    fd as u32,
+                    &p,
+                    oflags as u16,
+                    rights_base as u64,
+                    fdflags as u16,
+                )
+            })
             .and_then(|newfd| write_u32(v, out, newfd));
         ret(r)
     })
@@ -497,22 +595,32 @@ fn path_filestat_get(mut env: Env, fd: i32, flags: i32, path: i32, len: i32, out
     })
 }
 fn path_create_directory(mut env: Env, fd: i32, path: i32, len: i32) -> R {
-    with(&mut env, |ctx, v| ret(read_str(v, path, len).and_then(|p| ctx.fs.mkdir(fd as u32, &p))))
+    with(&mut env, |ctx, v| {
+        ret(read_str(v, path, len).and_then(|p| ctx.fs.mkdir(fd as u32, &p)))
+    })
 }
 fn path_remove_directory(mut env: Env, fd: i32, path: i32, len: i32) -> R {
-    with(&mut env, |ctx, v| ret(read_str(v, path, len).and_then(|p| ctx.fs.rmdir(fd as u32, &p))))
+    with(&mut env, |ctx, v| {
+        ret(read_str(v, path, len).and_then(|p| ctx.fs.rmdir(fd as u32, &p)))
+    })
 }
 fn path_unlink_file(mut env: Env, fd: i32, path: i32, len: i32) -> R {
-    with(&mut env, |ctx, v| ret(read_str(v, path, len).and_then(|p| ctx.fs.unlink(fd as u32, &p))))
+    with(&mut env, |ctx, v| {
+        ret(read_str(v, path, len).and_then(|p| ctx.fs.unlink(fd as u32, &p)))
+    })
 }
 fn path_rename(mut env: Env, fd1: i32, p1: i32, l1: i32, fd2: i32, p2: i32, l2: i32) -> R {
     with(&mut env, |ctx, v| {
-        let r = read_str(v, p1, l1).and_then(|a| read_str(v, p2, l2).and_then(|b| ctx.fs.rename(fd1 as u32, &a, fd2 as u32, &b)));
+        let r = read_str(v, p1, l1).and_then(|a| {
+            read_str(v, p2, l2).and_then(|b| ctx.fs.rename(fd1 as u32, &a, fd2 as u32, &b))
+        });
         ret(r)
     })
 }
 fn path_readlink(mut env: Env, fd: i32, _p: i32, _l: i32, _buf: i32, _len: i32, _used: i32) -> R {
-    with(&mut env, |ctx, _| ret(ctx.fs.get(fd as u32).and(Err(errno::INVAL))))
+    with(&mut env, |ctx, _| {
+        ret(ctx.fs.get(fd as u32).and(Err(errno::INVAL)))
+    })
 }
 
 // ---- the ratchet module ----
@@ -544,7 +652,9 @@ fn ratchet_command(env: Env, ptr: i32, len: i32) -> R {
 /// returns -1 when there is none, `-(length)-1`... see `task-abi.md`: -2 when `len` is too small.
 fn ratchet_response(mut env: Env, buf: i32, len: i32) -> R {
     with(&mut env, |ctx, v| {
-        let Some(resp) = ctx.response.as_ref() else { return Ok(-1) };
+        let Some(resp) = ctx.response.as_ref() else {
+            return Ok(-1);
+        };
         if (len as i64) < resp.len() as i64 {
             return Ok(-2);
         }
@@ -578,6 +688,7 @@ fn notsup_5(_env: Env, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32) -> R {
 fn notsup_6(_env: Env, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32, _f: i32) -> R {
     Ok(errno::NOTSUP as i32)
 }
+#[allow(clippy::too_many_arguments)] // the signature is WASI's
 fn notsup_7(_env: Env, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32, _f: i32, _g: i32) -> R {
     Ok(errno::NOTSUP as i32)
 }
@@ -587,7 +698,17 @@ fn fd_filestat_set_times(_env: Env, _fd: i32, _a: i64, _m: i64, _f: i32) -> R {
 fn fd_allocate(_env: Env, _fd: i32, _o: i64, _l: i64) -> R {
     Ok(errno::NOTSUP as i32)
 }
-fn path_filestat_set_times(_env: Env, _fd: i32, _fl: i32, _p: i32, _l: i32, _a: i64, _m: i64, _f: i32) -> R {
+#[allow(clippy::too_many_arguments)] // the signature is WASI's
+fn path_filestat_set_times(
+    _env: Env,
+    _fd: i32,
+    _fl: i32,
+    _p: i32,
+    _l: i32,
+    _a: i64,
+    _m: i64,
+    _f: i32,
+) -> R {
     Ok(errno::NOTSUP as i32)
 }
 

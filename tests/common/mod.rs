@@ -19,13 +19,21 @@ fn sysroot() -> PathBuf {
     if let Some(s) = std::env::var_os("WASI_SYSROOT") {
         return PathBuf::from(s);
     }
-    for c in ["/usr/share/wasi-sysroot", "/usr", "/opt/wasi-sdk/share/wasi-sysroot"] {
+    for c in [
+        "/usr/share/wasi-sysroot",
+        "/usr",
+        "/opt/wasi-sdk/share/wasi-sysroot",
+    ] {
         let p = Path::new(c);
-        if p.join("include/wasm32-wasi/stdio.h").is_file() || p.join("include/stdio.h").is_file() && c != "/usr" {
+        if p.join("include/wasm32-wasi/stdio.h").is_file()
+            || p.join("include/stdio.h").is_file() && c != "/usr"
+        {
             return p.to_path_buf();
         }
     }
-    panic!("no wasi-libc sysroot found: install Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (or set WASI_SYSROOT)");
+    panic!(
+        "no wasi-libc sysroot found: install Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (or set WASI_SYSROOT)"
+    );
 }
 
 /// Compiles `tests/sandbox-modules/NAME.c` to wasm32-wasi once per test process.
@@ -65,7 +73,8 @@ pub fn http_server(max_requests: usize) -> u16 {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(max_requests) {
             let Ok(mut s) = stream else { continue };
-            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .ok();
             let mut reader = BufReader::new(s.try_clone().unwrap());
             let mut line = String::new();
             if reader.read_line(&mut line).is_err() {
@@ -85,13 +94,24 @@ pub fn http_server(max_requests: usize) -> u16 {
             let mut body = vec![0u8; len];
             let _ = reader.read_exact(&mut body);
             let (status, extra, body): (&str, String, Vec<u8>) = match path.as_str() {
-                "/ok" => ("200 OK", "Content-Type: application/json\r\n".into(), b"{\"hello\":\"world\"}".to_vec()),
+                "/ok" => (
+                    "200 OK",
+                    "Content-Type: application/json\r\n".into(),
+                    b"{\"hello\":\"world\"}".to_vec(),
+                ),
                 "/redirect-local" => ("302 Found", "Location: /ok\r\n".into(), Vec::new()),
-                "/redirect-out" => ("302 Found", format!("Location: http://localhost:{port}/ok\r\n"), Vec::new()),
+                "/redirect-out" => (
+                    "302 Found",
+                    format!("Location: http://localhost:{port}/ok\r\n"),
+                    Vec::new(),
+                ),
                 "/big" => ("200 OK", String::new(), vec![b'x'; 1 << 20]),
                 _ => ("404 Not Found", String::new(), b"no".to_vec()),
             };
-            let head = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(&body);
         }
