@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod manifest;
 pub mod paths;
 pub mod sandbox;
+pub mod resolver;
 pub mod scaffold;
 pub mod task;
 pub mod validate;

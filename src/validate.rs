@@ -54,64 +54,132 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
             )],
         };
     }
-    let manifest = match manifest::load_manifest(dir) {
-        Ok(m) => m,
-        Err(diagnostics) => {
+    let file = manifest::MANIFEST_FILE;
+    let text = match std::fs::read_to_string(dir.join(file)) {
+        Ok(t) => t,
+        Err(e) => {
             return ValidationReport {
                 manifest: None,
-                diagnostics,
+                diagnostics: vec![Diagnostic::error(
+                    "missing-manifest",
+                    file,
+                    format!("cannot read {}: {e}", dir.join(file).display()),
+                )],
             };
         }
     };
+    let (raw, parsed) = manifest::parse_manifest_lenient(&text, file);
     let mut out = Vec::new();
-    check_manifest_semantics(&manifest, &mut out);
-    check_named_paths(dir, &manifest, &mut out);
-    for (i, item) in manifest.contents.tasks.iter().enumerate() {
-        let field = format!("bundle.contents.tasks[{i}].path");
-        if let Some(task_dir) = inside(dir, &item.path) {
-            if task_dir.is_dir() {
-                check_task_dir(dir, &task_dir, &field, &mut out);
-            } else if task_dir.exists() {
-                out.push(
-                    Diagnostic::error(
-                        "not-a-directory",
-                        manifest::MANIFEST_FILE,
-                        format!("task path `{}` is a file; a task is a directory", item.path),
-                    )
-                    .at_field(field),
-                );
-            }
+    let manifest = match parsed {
+        Ok(m) => {
+            check_manifest_semantics(&m, &mut out);
+            Some(m)
         }
-    }
-    for (i, item) in manifest.contents.workflows.iter().enumerate() {
-        let Some(p) = inside(dir, &item.path) else {
-            continue;
-        };
-        if p.is_dir() {
-            let file = p.join(WORKFLOW_DIR_FILE);
-            if file.is_file() {
-                check_yaml_file(dir, &file, &mut out);
-            } else {
-                out.push(
-                    Diagnostic::error(
-                        "missing-path",
-                        manifest::MANIFEST_FILE,
-                        format!(
-                            "workflow directory `{}` has no {WORKFLOW_DIR_FILE}",
-                            item.path
-                        ),
-                    )
-                    .at_field(format!("bundle.contents.workflows[{i}].path")),
-                );
-            }
-        } else if p.is_file() {
-            check_yaml_file(dir, &p, &mut out);
+        Err(diags) => {
+            out.extend(diags);
+            None
         }
+    };
+    // The files the manifest names are checked even when some other field is wrong, so one
+    // run reports everything.
+    if let Some(raw) = &raw {
+        check_named_files(dir, raw, &mut out);
     }
     out.sort_by_key(|d| d.severity);
     ValidationReport {
-        manifest: Some(manifest),
+        manifest,
         diagnostics: out,
+    }
+}
+
+/// The paths a raw manifest names, with their field paths, per `contents` section (`""` for
+/// `readme`/`changelog`). Entries that are not strings are skipped (the schema reports them).
+fn raw_paths(raw: &Value) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    let Some(bundle) = raw.get("bundle") else {
+        return out;
+    };
+    for key in ["readme", "changelog"] {
+        if let Some(p) = bundle.get(key).and_then(Value::as_str) {
+            out.push(("", format!("bundle.{key}"), p.to_string()));
+        }
+    }
+    for section in ["tasks", "workflows", "assets", "examples"] {
+        let items = bundle
+            .get("contents")
+            .and_then(|c| c.get(section))
+            .and_then(Value::as_array);
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            if let Some(p) = item.get("path").and_then(Value::as_str) {
+                out.push((
+                    section,
+                    format!("bundle.contents.{section}[{i}].path"),
+                    p.to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
+    let file = manifest::MANIFEST_FILE;
+    let canon_root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    for (section, field, rel) in raw_paths(raw) {
+        let Some(p) = inside(dir, &rel) else { continue };
+        match p.canonicalize() {
+            Err(_) => {
+                out.push(
+                    Diagnostic::error(
+                        "missing-path",
+                        file,
+                        format!("`{rel}` does not exist in the bundle"),
+                    )
+                    .at_field(field),
+                );
+                continue;
+            }
+            Ok(real) if !real.starts_with(&canon_root) => {
+                out.push(
+                    Diagnostic::error(
+                        "unsafe-path",
+                        file,
+                        format!("`{rel}` leads outside the bundle (through a symbolic link)"),
+                    )
+                    .at_field(field),
+                );
+                continue;
+            }
+            Ok(_) => {}
+        }
+        match section {
+            "tasks" if p.is_dir() => check_task_dir(dir, &p, &field, out),
+            "tasks" => out.push(
+                Diagnostic::error(
+                    "not-a-directory",
+                    file,
+                    format!("task path `{rel}` is a file; a task is a directory"),
+                )
+                .at_field(field),
+            ),
+            "workflows" if p.is_dir() => {
+                let wf = p.join(WORKFLOW_DIR_FILE);
+                if wf.is_file() {
+                    check_yaml_file(dir, &wf, out);
+                } else {
+                    out.push(
+                        Diagnostic::error(
+                            "missing-path",
+                            file,
+                            format!("workflow directory `{rel}` has no {WORKFLOW_DIR_FILE}"),
+                        )
+                        .at_field(field),
+                    );
+                }
+            }
+            "workflows" => check_yaml_file(dir, &p, out),
+            _ => {}
+        }
     }
 }
 
@@ -234,32 +302,6 @@ pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
 fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
     manifest::check_rel_path(rel).ok()?;
     Some(root.join(rel.trim_end_matches('/')))
-}
-
-fn check_named_paths(root: &Path, m: &Manifest, out: &mut Vec<Diagnostic>) {
-    let canon_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    for (field, rel) in m.named_paths() {
-        let Some(p) = inside(root, rel) else { continue };
-        match p.canonicalize() {
-            Err(_) => out.push(
-                Diagnostic::error(
-                    "missing-path",
-                    manifest::MANIFEST_FILE,
-                    format!("`{rel}` does not exist in the bundle"),
-                )
-                .at_field(field),
-            ),
-            Ok(real) if !real.starts_with(&canon_root) => out.push(
-                Diagnostic::error(
-                    "unsafe-path",
-                    manifest::MANIFEST_FILE,
-                    format!("`{rel}` leads outside the bundle (through a symbolic link)"),
-                )
-                .at_field(field),
-            ),
-            Ok(_) => {}
-        }
-    }
 }
 
 /// Checks one task directory: metadata, entry point, schemas, tests.

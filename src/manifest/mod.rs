@@ -393,6 +393,16 @@ impl ResolvedManifest {
 /// Parses `bundle.yaml` text. On failure returns every problem found; `file` names the file in
 /// diagnostics.
 pub fn parse_manifest(text: &str, file: &str) -> Result<Manifest, Vec<Diagnostic>> {
+    let (_, result) = parse_manifest_lenient(text, file);
+    result
+}
+
+/// Like [`parse_manifest`], but also returns the raw document when the text is YAML at all, so
+/// callers can go on checking the files it names even when some field is wrong.
+pub fn parse_manifest_lenient(
+    text: &str,
+    file: &str,
+) -> (Option<Value>, Result<Manifest, Vec<Diagnostic>>) {
     let value: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -404,21 +414,22 @@ pub fn parse_manifest(text: &str, file: &str) -> Result<Manifest, Vec<Diagnostic
             if let Some(loc) = e.location() {
                 d = d.at_line(loc.line(), loc.column());
             }
-            return Err(vec![d]);
+            return (None, Err(vec![d]));
         }
     };
     let diags = check_against_schema(&value, file);
     if !diags.is_empty() {
-        return Err(diags);
+        return (Some(value), Err(diags));
     }
-    match serde_json::from_value::<ManifestFile>(value) {
+    let result = match serde_json::from_value::<ManifestFile>(value.clone()) {
         Ok(m) => Ok(m.bundle),
         Err(e) => Err(vec![Diagnostic::error(
             "invalid-manifest",
             file,
             e.to_string(),
         )]),
-    }
+    };
+    (Some(value), result)
 }
 
 /// Reads and parses `DIR/bundle.yaml`.

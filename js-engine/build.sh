@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds ratchet-js.wasm: QuickJS-ng + our harness (ratchet-js.c), compiled for wasm32-wasi.
+#
+# The QuickJS-ng C sources are not copied into this repository: they are taken at build time
+# from the crates.io package `rquickjs-sys` (which ships them), fetched by cargo into its usual
+# registry cache. Needs clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (Debian packages;
+# .ci/run installs them).
+#
+# Usage: js-engine/build.sh [OUT.wasm]   (default: target/js-engine/ratchet-js.wasm)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+out="${1:-$root/target/js-engine/ratchet-js.wasm}"
+work="$root/target/js-engine"
+QUICKJS_CRATE_VERSION="0.14.0"
+mkdir -p "$work/fetch/src" "$(dirname "$out")"
+
+# A throw-away manifest whose only dependency is rquickjs-sys, so cargo downloads its sources.
+cat > "$work/fetch/Cargo.toml" <<TOML
+[package]
+name = "fetch-quickjs-sources"
+version = "0.0.0"
+edition = "2021"
+publish = false
+[dependencies]
+rquickjs-sys = "=$QUICKJS_CRATE_VERSION"
+[workspace]
+TOML
+: > "$work/fetch/src/lib.rs"
+crate_dir="$(cd "$work/fetch" && cargo metadata --quiet --format-version 1 \
+  | python3 -c 'import json,sys; m=json.load(sys.stdin); print([p for p in m["packages"] if p["name"]=="rquickjs-sys"][0]["manifest_path"].rsplit("/",1)[0])')"
+qjs="$crate_dir/quickjs"
+[ -f "$qjs/quickjs.c" ] || { echo "QuickJS sources not found in $crate_dir" >&2; exit 1; }
+
+cc="${CC_WASM:-clang}"
+flags=(--target=wasm32-wasi -O2 -D_GNU_SOURCE -D_WASI_EMULATED_SIGNAL -I"$qjs" -w)
+objs=()
+for src in quickjs libregexp libunicode dtoa; do
+  obj="$work/$src.o"
+  # Rebuild an object only when its source changed (sources are immutable per crate version).
+  if [ ! -f "$obj" ] || [ "$qjs/$src.c" -nt "$obj" ]; then
+    "$cc" "${flags[@]}" -c "$qjs/$src.c" -o "$obj"
+  fi
+  objs+=("$obj")
+done
+"$cc" "${flags[@]}" -c "$here/ratchet-js.c" -o "$work/ratchet-js.o"
+tmp="$out.tmp.$$"
+"$cc" "${flags[@]}" -Wl,-z,stack-size=1048576 \
+  -lwasi-emulated-signal "${objs[@]}" "$work/ratchet-js.o" -o "$tmp"
+mv "$tmp" "$out"
+echo "built $out ($(stat -c %s "$out") bytes)"

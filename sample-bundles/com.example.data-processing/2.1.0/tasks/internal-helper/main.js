@@ -1,0 +1,1 @@
+(input) => ({ normalized: input.value.trim().toLowerCase() })

@@ -1,0 +1,3 @@
+(input) => {
+  return { sum: input.num1 + input.num2 };
+}
