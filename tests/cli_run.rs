@@ -83,7 +83,7 @@ fn bundle() -> (tempfile::TempDir, PathBuf) {
     write(
         b.join("tasks/fetcher/tests/mocked.json"),
         r#"{"input": {"url":"https://api.example.com/users/1"},
-            "expected_output": {"ok": true, "status": 200, "statusText": "OK", "url": "https://api.example.com/users/1", "headers": {}, "body": "{\"id\":1}", "mocked": true},
+            "expected_output": {"ok": true, "status": 200, "status_text": "OK", "url": "https://api.example.com/users/1", "headers": {}, "body": "{\"id\":1}", "mocked": true},
             "mock": {"http": {"url": "api.example.com/users", "method": "GET", "response": {"ok": true, "status": 200, "statusText": "OK", "body": {"id": 1}}}}}"#,
     );
     write(

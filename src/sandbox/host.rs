@@ -326,7 +326,7 @@ impl Host {
             let mut out = json!({
                 "ok": status.is_success(),
                 "status": status.as_u16(),
-                "statusText": status.canonical_reason().unwrap_or(""),
+                "status_text": status.canonical_reason().unwrap_or(""),
                 "url": url.as_str(),
                 "headers": headers,
             });
@@ -482,13 +482,13 @@ impl Host {
     }
 }
 
-/// `{"error": {...}}`.
+/// `{"error": MESSAGE, "kind": KIND}`.
 fn error_value(e: HostError) -> Value {
-    json!({ "error": e })
+    json!({ "error": e.message, "kind": e.kind })
 }
 
-/// The response a test's `mock.http` gives (`{ok, status, statusText, body}` in Ratchet's
-/// shape; a non-string body is passed as its JSON text).
+/// The response a test's `mock.http` gives (built from Ratchet's `{ok, status, statusText,
+/// body}`; a non-string body is passed as its JSON text).
 fn mock_response(response: &Value, url: &str) -> Value {
     let status = response
         .get("status")
@@ -502,7 +502,7 @@ fn mock_response(response: &Value, url: &str) -> Value {
     json!({
         "ok": response.get("ok").and_then(Value::as_bool).unwrap_or((200..300).contains(&status)),
         "status": status,
-        "statusText": response.get("statusText").and_then(Value::as_str).unwrap_or(""),
+        "status_text": response.get("statusText").and_then(Value::as_str).unwrap_or(""),
         "url": url,
         "headers": response.get("headers").cloned().unwrap_or_else(|| json!({})),
         "body": body,

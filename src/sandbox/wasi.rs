@@ -627,29 +627,34 @@ fn path_readlink(mut env: Env, fd: i32, _p: i32, _l: i32, _buf: i32, _len: i32, 
 
 /// Runs a host capability: the request is read from guest memory, the JSON response is kept
 /// for `ratchet.response`, and its length is returned.
-fn host_call(mut env: Env, ptr: i32, len: i32, call: fn(&mut Host, &[u8]) -> HostResult) -> R {
+fn host_call(
+    mut env: Env,
+    ptr: i32,
+    len: i32,
+    call: fn(&mut Host, &[u8]) -> HostResult,
+) -> Result<i64, RuntimeError> {
     with(&mut env, |ctx, v| {
         check_deadline(ctx)?;
         let req = match read_bytes(v, ptr, len) {
             Ok(r) => r,
-            Err(e) => return Ok(-(e as i32)),
+            Err(e) => return Ok(-(e as i64)),
         };
         let value = call(&mut ctx.host, &req).map_err(|l| RuntimeError::user(Box::new(l)))?;
         let bytes = serde_json::to_vec(&value).unwrap_or_default();
-        let n = bytes.len() as i32;
+        let n = bytes.len() as i64;
         ctx.response = Some(bytes);
         Ok(n)
     })
 }
 
-fn ratchet_fetch(env: Env, ptr: i32, len: i32) -> R {
+fn ratchet_fetch(env: Env, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
     host_call(env, ptr, len, Host::fetch)
 }
-fn ratchet_command(env: Env, ptr: i32, len: i32) -> R {
+fn ratchet_command(env: Env, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
     host_call(env, ptr, len, Host::command)
 }
 /// Copies the pending response into `buf` when it fits (returns its length and clears it);
-/// returns -1 when there is none, `-(length)-1`... see `task-abi.md`: -2 when `len` is too small.
+/// -1 when there is none, -2 when `len` is too small (`task-abi.md` §4).
 fn ratchet_response(mut env: Env, buf: i32, len: i32) -> R {
     with(&mut env, |ctx, v| {
         let Some(resp) = ctx.response.as_ref() else {
@@ -767,6 +772,7 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<Ctx>) -> Imports {
         "fetch" => ratchet_fetch,
         "command" => ratchet_command,
         "response" => ratchet_response,
+        "fetch_result" => ratchet_response,
     });
     imports
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((import_module("ratchet"), import_name("fetch"))) int ratchet_fetch(const char *req, int len);
+__attribute__((import_module("ratchet"), import_name("fetch"))) long long ratchet_fetch(const char *req, int len);
 __attribute__((import_module("ratchet"), import_name("response"))) int ratchet_response(char *buf, int len);
 
 int main(void) {
@@ -18,7 +18,7 @@ int main(void) {
   if (!end) { fprintf(stderr, "bad url\n"); return 2; }
   *end = 0;
   snprintf(req, sizeof req, "{\"url\": \"%s\"}", u);
-  int len = ratchet_fetch(req, (int)strlen(req));
+  int len = (int)ratchet_fetch(req, (int)strlen(req));
   if (len < 0) return 4;
   char *buf = malloc((size_t)len + 1);
   if (ratchet_response(buf, len) != len) return 4;

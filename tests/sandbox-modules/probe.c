@@ -10,16 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
-__attribute__((import_module("ratchet"), import_name("fetch"))) int ratchet_fetch(const char *req, int len);
-__attribute__((import_module("ratchet"), import_name("command"))) int ratchet_command(const char *req, int len);
+__attribute__((import_module("ratchet"), import_name("fetch"))) long long ratchet_fetch(const char *req, int len);
+__attribute__((import_module("ratchet"), import_name("command"))) long long ratchet_command(const char *req, int len);
 __attribute__((import_module("ratchet"), import_name("response"))) int ratchet_response(char *buf, int len);
 
 static char input[1 << 16];
 static char *volatile keep; /* keeps allocations alive so the compiler cannot drop them */
 
 /* Calls a ratchet capability and prints its JSON response. */
-static int call(int (*f)(const char *, int), const char *req) {
-  int n = f(req, (int)strlen(req));
+static int call(long long (*f)(const char *, int), const char *req) {
+  int n = (int)f(req, (int)strlen(req));
   if (n < 0) { printf("{\"abi_error\": %d}\n", n); return 1; }
   char *buf = malloc((size_t)n + 1);
   int got = ratchet_response(buf, n);
