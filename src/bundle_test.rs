@@ -100,7 +100,7 @@ pub struct Verification {
     pub engine: String,
     /// Which bundle.
     pub bundle: BundleRef,
-    /// True when nothing failed.
+    /// True when nothing failed and at least one test or check ran and passed.
     pub passed: bool,
     /// Counts.
     pub summary: Summary,
@@ -295,7 +295,7 @@ pub fn test_bundle(
             id: manifest.id.to_string(),
             version: manifest.version.to_string(),
         },
-        passed: summary.failed == 0,
+        passed: summary.failed == 0 && summary.passed > 0,
         summary,
         tests: results,
     })
