@@ -498,3 +498,16 @@ fn foreign_imports_are_refused() {
     let e = runtime().run(&run).unwrap_err().to_string();
     assert!(e.contains("env.system"), "{e}");
 }
+
+#[test]
+fn hostile_iovecs_neither_allocate_nor_pass_the_cap() {
+    let run = TaskRun {
+        name: "iovbomb".into(),
+        module: wat_module("iovbomb"),
+        permissions: pure(),
+        ..Default::default()
+    };
+    let o = runtime().run(&run).unwrap();
+    assert_limit(&o, LimitKind::Output);
+    assert!(o.stdout.len() <= 64 << 10);
+}

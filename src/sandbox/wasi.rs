@@ -83,7 +83,12 @@ fn ret(r: Result<(), Errno>) -> R {
 }
 
 fn read_bytes(view: &MemoryView, ptr: i32, len: i32) -> Result<Vec<u8>, Errno> {
-    let len = u32::try_from(len).map_err(|_| errno::INVAL)? as usize;
+    // Guest sizes are u32: a "negative" i32 is a large length.
+    let len = len as u32 as usize;
+    // Check the range before allocating: a hostile length must not make the host allocate.
+    if ptr as u32 as u64 + len as u64 > view.data_size() {
+        return Err(errno::FAULT);
+    }
     let mut buf = vec![0u8; len];
     view.read(ptr as u32 as u64, &mut buf)
         .map_err(|_| errno::FAULT)?;
@@ -125,14 +130,6 @@ fn iovecs(view: &MemoryView, iovs: i32, count: i32) -> Result<Vec<(u32, u32)>, E
             Ok((read_u32(view, at)?, read_u32(view, at + 4)?))
         })
         .collect()
-}
-
-fn gather(view: &MemoryView, iovs: i32, count: i32) -> Result<Vec<u8>, Errno> {
-    let mut out = Vec::new();
-    for (p, l) in iovecs(view, iovs, count)? {
-        out.extend(read_bytes(view, p as i32, l as i32)?);
-    }
-    Ok(out)
 }
 
 fn scatter(view: &MemoryView, iovs: i32, count: i32, data: &[u8]) -> Result<usize, Errno> {
@@ -240,11 +237,25 @@ fn clock_time_get(mut env: Env, id: i32, _precision: i64, out: i32) -> R {
 }
 fn random_get(mut env: Env, buf: i32, len: i32) -> R {
     with(&mut env, |_, v| {
-        let mut bytes = vec![0u8; u32::try_from(len).unwrap_or(0).min(1 << 20) as usize];
-        if getrandom::fill(&mut bytes).is_err() {
-            return ret(Err(errno::IO));
+        let len = u32::try_from(len)
+            .map_err(|_| RuntimeError::new("random_get: negative length"))?
+            as u64;
+        if buf as u32 as u64 + len > v.data_size() {
+            return ret(Err(errno::FAULT));
         }
-        ret(write_bytes(v, buf, &bytes))
+        let mut chunk = [0u8; 4096];
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(chunk.len() as u64) as usize;
+            if getrandom::fill(&mut chunk[..n]).is_err() {
+                return ret(Err(errno::IO));
+            }
+            if let Err(e) = write_bytes(v, (buf as u32 as u64 + at) as i32, &chunk[..n]) {
+                return ret(Err(e));
+            }
+            at += n as u64;
+        }
+        ret(Ok(()))
     })
 }
 fn sched_yield(mut env: Env) -> R {
@@ -386,41 +397,66 @@ fn capture(buf: &mut Vec<u8>, data: &[u8], cap: u64, name: &str) -> Result<(), R
     Ok(())
 }
 
-fn fd_write(mut env: Env, fd: i32, iovs: i32, count: i32, nwritten: i32) -> R {
-    with(&mut env, |ctx, v| {
-        let data = match gather(v, iovs, count) {
+/// Writes the iovecs one at a time (so a hostile iovec list cannot make the host gather more
+/// than one memory's worth at once); each piece is charged to the output cap or disk quota.
+fn write_iovs(
+    ctx: &mut Ctx,
+    v: &MemoryView,
+    fd: i32,
+    iovs: i32,
+    count: i32,
+    mut offset: Option<u64>,
+) -> Result<Result<usize, Errno>, RuntimeError> {
+    let list = match iovecs(v, iovs, count) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut done = 0usize;
+    for (p, l) in list {
+        let data = match read_bytes(v, p as i32, l as i32) {
             Ok(d) => d,
-            Err(e) => return ret(Err(e)),
+            Err(e) => return Ok(Err(e)),
         };
-        let n = data.len();
         let r = match ctx.fs.get(fd as u32) {
-            Ok(Entry::Stdout) => {
-                capture(&mut ctx.stdout, &data, ctx.max_output, "stdout").map(|_| Ok(n))?
+            Ok(Entry::Stdout) if offset.is_none() => {
+                capture(&mut ctx.stdout, &data, ctx.max_output, "stdout").map(|_| Ok(data.len()))?
             }
-            Ok(Entry::Stderr) => {
-                capture(&mut ctx.stderr, &data, ctx.max_output, "stderr").map(|_| Ok(n))?
+            Ok(Entry::Stderr) if offset.is_none() => {
+                capture(&mut ctx.stderr, &data, ctx.max_output, "stderr").map(|_| Ok(data.len()))?
             }
-            Ok(Entry::Stdin) => Err(errno::BADF),
+            Ok(Entry::Stdin | Entry::Stdout | Entry::Stderr) => Err(if offset.is_some() {
+                errno::SPIPE
+            } else {
+                errno::BADF
+            }),
             Ok(_) => ctx
                 .fs
-                .write(fd as u32, &data, None)
+                .write(fd as u32, &data, offset)
                 .map_err(|l| RuntimeError::user(Box::new(l)))?,
             Err(e) => Err(e),
         };
+        match r {
+            Ok(n) => {
+                done += n;
+                offset = offset.map(|o| o + n as u64);
+            }
+            Err(e) if done == 0 => return Ok(Err(e)),
+            Err(_) => break,
+        }
+    }
+    Ok(Ok(done))
+}
+
+fn fd_write(mut env: Env, fd: i32, iovs: i32, count: i32, nwritten: i32) -> R {
+    with(&mut env, |ctx, v| {
+        let r = write_iovs(ctx, v, fd, iovs, count, None)?;
         ret(r.and_then(|n| write_u32(v, nwritten, n as u32)))
     })
 }
 
 fn fd_pwrite(mut env: Env, fd: i32, iovs: i32, count: i32, offset: i64, nwritten: i32) -> R {
     with(&mut env, |ctx, v| {
-        let data = match gather(v, iovs, count) {
-            Ok(d) => d,
-            Err(e) => return ret(Err(e)),
-        };
-        let r = ctx
-            .fs
-            .write(fd as u32, &data, Some(offset as u64))
-            .map_err(|l| RuntimeError::user(Box::new(l)))?;
+        let r = write_iovs(ctx, v, fd, iovs, count, Some(offset as u64))?;
         ret(r.and_then(|n| write_u32(v, nwritten, n as u32)))
     })
 }
@@ -532,7 +568,7 @@ fn fd_readdir(mut env: Env, fd: i32, buf: i32, len: i32, cookie: i64, used: i32)
             Err(e) => return ret(Err(e)),
         };
         let cap = u32::try_from(len).unwrap_or(0) as usize;
-        let mut out = Vec::with_capacity(cap);
+        let mut out = Vec::with_capacity(cap.min(1 << 16));
         for (i, (name, ft, ino)) in entries.iter().enumerate().skip(cookie.max(0) as usize) {
             let mut d = Vec::with_capacity(24 + name.len());
             d.extend_from_slice(&(i as u64 + 1).to_le_bytes());
