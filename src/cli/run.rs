@@ -183,7 +183,12 @@ fn run_one(
     explain: bool,
 ) -> CliResult {
     if explain {
-        eprintln!("{}: effective permissions", spec.name);
+        eprintln!("{}", spec.name);
+        eprint!(
+            "{}",
+            ratchet::sandbox::policy::review(&spec.permissions, &spec.resources, policy)
+        );
+        eprintln!("this task (its metadata.json limits applied):");
         eprint!("{}", spec.effective(policy).describe());
     }
     match run_task(rt, spec, input, policy, opts) {

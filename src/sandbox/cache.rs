@@ -110,3 +110,21 @@ impl ModuleCache {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_covers_module_and_engine() {
+        let engine = Engine::default();
+        let a = ModuleCache::new(None, &engine);
+        let mut b = a.clone();
+        b.engine_tag.push_str("-other");
+        assert_eq!(a.key(b"m").len(), 64);
+        assert_eq!(a.key(b"m"), a.key(b"m"));
+        assert_ne!(a.key(b"m"), a.key(b"n"));
+        assert_ne!(a.key(b"m"), b.key(b"m"));
+        assert!(a.engine_tag().contains(WASMER_VERSION));
+    }
+}

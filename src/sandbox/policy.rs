@@ -241,6 +241,32 @@ impl Policy {
     }
 }
 
+/// What installing a bundle shows: its declared permissions and limits, then the effective
+/// result under the user's policy.
+pub fn review(declared: &Permissions, resources: &Resources, policy: &Policy) -> String {
+    let mut s = String::from("declared permissions:\n");
+    let list = declared.to_list();
+    if list.is_empty() {
+        s.push_str("  none (pure computation)\n");
+    }
+    for p in list {
+        let _ = writeln!(s, "  {p}");
+    }
+    let r = requested_limits(resources, None);
+    let _ = writeln!(
+        s,
+        "  limits: memory {}, cpu {}, disk {}, network {}",
+        r.max_memory, r.max_cpu_time, r.max_disk, r.max_network_bandwidth
+    );
+    let _ = writeln!(
+        s,
+        "effective under your sandbox policy (preset {:?}):",
+        policy.preset
+    );
+    s.push_str(&policy.effective(declared, resources, None).describe());
+    s
+}
+
 /// What the bundle (and the task's metadata) ask for, with defaults for what they leave out.
 pub fn requested_limits(resources: &Resources, task: Option<&TaskMetadata>) -> Limits {
     let mut memory = resources.max_memory.unwrap_or(ByteSize(DEFAULT_MAX_MEMORY));
@@ -470,6 +496,19 @@ mod tests {
         );
         assert_eq!(e.limits.max_cpu_time, Millis(5000));
         assert!(e.describe().contains("denied by policy (commands): curl"));
+    }
+
+    #[test]
+    fn review_shows_declaration_and_effect() {
+        let (p, r) = declared();
+        let policy = Policy::parse("commands: []\n", Path::new("p.yaml")).unwrap();
+        let text = review(&p, &r, &policy);
+        assert!(text.contains("run commands: git, curl"), "{text}");
+        assert!(
+            text.contains("denied by policy (commands): git, curl"),
+            "{text}"
+        );
+        assert!(text.contains("memory 512 MiB"), "{text}");
     }
 
     #[test]
