@@ -374,46 +374,38 @@ fn round(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
 
+/// A YAML scalar as text (`5s`, `1.0`, `2`).
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn metric(check: &QualityCheck, key: &str) -> Option<String> {
     check
         .metrics
         .iter()
         .find_map(|m| m.get(key))
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+        .map(value_text)
 }
 
 fn performance(check: &QualityCheck, measured: &[Measured]) -> CheckResult {
     let kind = "performance";
+    let fail = |msg: String| CheckResult::new(kind, &check.name, Verdict::Failed, Some(msg));
     let time = match metric(check, "max_execution_time")
         .map(|s| Millis::parse(&s))
         .transpose()
     {
         Ok(t) => t,
-        Err(e) => {
-            return CheckResult::new(
-                kind,
-                &check.name,
-                Verdict::Failed,
-                Some(format!("max_execution_time: {e}")),
-            );
-        }
+        Err(e) => return fail(format!("max_execution_time: {e}")),
     };
     let memory = match metric(check, "max_memory_usage")
         .map(|s| ByteSize::parse(&s))
         .transpose()
     {
         Ok(m) => m,
-        Err(e) => {
-            return CheckResult::new(
-                kind,
-                &check.name,
-                Verdict::Failed,
-                Some(format!("max_memory_usage: {e}")),
-            );
-        }
+        Err(e) => return fail(format!("max_memory_usage: {e}")),
     };
     if time.is_none() && memory.is_none() {
         return CheckResult::new(
@@ -520,10 +512,7 @@ fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> 
         }
     }
     for v in &check.ratchet_versions {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let text = value_text(v);
         let name = format!("{} [ratchet {text}]", check.name);
         let padded = match text.split('.').count() {
             1 => format!("{text}.0.0"),
