@@ -169,7 +169,18 @@ impl Runtime {
                     limits.cpu_points(),
                 ));
             }
-            Err(e) => return Err(RunError::Instantiate(e.to_string())),
+            Err(e) => {
+                let msg = e.to_string();
+                return Err(RunError::Instantiate(
+                    if msg.contains("incompatible import type") {
+                        format!(
+                            "an imported function has the wrong signature for this sandbox (task-abi.md §3-4): {msg}"
+                        )
+                    } else {
+                        msg
+                    },
+                ));
+            }
         };
         let memory = instance
             .exports
