@@ -479,3 +479,41 @@ fn bundle_dev_validates_and_tests() {
     );
     assert!(b.join(".bundle/verification.json").is_file());
 }
+
+#[test]
+fn bundle_test_with_nothing_runnable_is_not_verified() {
+    let root = tempfile::tempdir().unwrap();
+    let b = root.path().join("js-only");
+    write(
+        b.join("bundle.yaml"),
+        "bundle:\n  id: com.example.js-only\n  name: JS only\n  version: 1.0.0\n  description: d\n  license: MIT\n  contents:\n    tasks:\n      - path: tasks/t\n",
+    );
+    write(
+        b.join("tasks/t/main.js"),
+        "function main(i) { return i; }\n",
+    );
+    write(b.join("tasks/t/metadata.json"), META);
+    write(
+        b.join("tasks/t/tests/a.json"),
+        r#"{"input": {}, "expected_output": {}}"#,
+    );
+    let o = ratchet(
+        &root.path().join("home"),
+        &["bundle", "test", b.to_str().unwrap()],
+    );
+    assert!(
+        o.status.success(),
+        "skipped is not a failure: {}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stdout).contains("nothing could run here"),
+        "{}",
+        text(&o.stdout)
+    );
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["passed"], false, "nothing passed, so not verified");
+    assert_eq!(v["summary"]["skipped"], 2);
+}

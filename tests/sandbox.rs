@@ -511,3 +511,29 @@ fn hostile_iovecs_neither_allocate_nor_pass_the_cap() {
     assert_limit(&o, LimitKind::Output);
     assert!(o.stdout.len() <= 64 << 10);
 }
+
+/// A host name (not an address, not `localhost`) that `/etc/hosts` maps to loopback, if any.
+fn loopback_alias() -> Option<String> {
+    let hosts = std::fs::read_to_string("/etc/hosts").ok()?;
+    hosts
+        .lines()
+        .filter(|l| l.trim_start().starts_with("127."))
+        .flat_map(|l| l.split_whitespace().skip(1).map(str::to_string))
+        .find(|n| !n.starts_with('#') && n != "localhost" && DomainPattern::parse(n).is_ok())
+}
+
+#[test]
+fn declared_name_resolving_to_internal_address_is_refused() {
+    let Some(name) = loopback_alias() else {
+        eprintln!(
+            "no host name other than localhost maps to loopback in /etc/hosts here; the address classifier is covered by unit tests"
+        );
+        return;
+    };
+    let port = http_server(1);
+    let p = net(&[&format!("http://{name}:{port}")]);
+    let o = probe(&["fetch", &format!("http://{name}:{port}/ok")], p);
+    assert_eq!(o.status, RunStatus::Exit(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("internal addresses"), "{}", stdout(&o));
+    assert_eq!(o.denials.len(), 1, "{}", stdout(&o));
+}

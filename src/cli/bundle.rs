@@ -127,10 +127,15 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                 "{} passed, {} failed, {} skipped",
                 v.summary.passed, v.summary.failed, v.summary.skipped
             );
+            if v.summary.passed == 0 && v.summary.failed == 0 {
+                println!(
+                    "nothing could run here: the bundle is not verified (see the reasons above)"
+                );
+            }
             eprintln!("wrote {}", written.display());
         }
     }
-    Ok(if v.passed {
+    Ok(if v.summary.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

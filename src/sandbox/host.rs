@@ -15,11 +15,82 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Marker in the resolver's error when a name resolves only to internal addresses.
+const INTERNAL_ONLY: &str = "resolves only to internal addresses";
+
+/// True for addresses a declared *domain name* must not lead to: loopback, private, link-local
+/// (cloud metadata services), carrier-grade NAT, unspecified, multicast, and IPv6 unique-local
+/// and link-local (also inside IPv4-mapped IPv6). A domain that resolves there would let a
+/// bundle reach the user's own machine or network (DNS rebinding).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Resolves names with the system resolver and keeps only public addresses, unless the
+/// request names an address literally (or `localhost`), which the bundle then declared as such.
+/// Filtering here, on the addresses ureq connects to, leaves no window between check and use.
+#[derive(Debug)]
+struct PublicOnlyResolver;
+
+impl ureq::unversioned::resolver::Resolver for PublicOnlyResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let all = ureq::unversioned::resolver::DefaultResolver::default()
+            .resolve(uri, config, timeout)?;
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.parse::<IpAddr>().is_ok() || host.eq_ignore_ascii_case("localhost") {
+            return Ok(all);
+        }
+        let mut kept = self.empty();
+        for a in all.iter().filter(|a| !is_internal(a.ip())) {
+            kept.push(*a);
+        }
+        if kept.is_empty() {
+            return Err(ureq::Error::Io(std::io::Error::other(format!(
+                "{host} {INTERNAL_ONLY}"
+            ))));
+        }
+        Ok(kept)
+    }
+}
 
 /// Most redirects one fetch follows.
 const MAX_REDIRECTS: usize = 10;
@@ -222,14 +293,18 @@ impl Host {
                 + body.len()
                 + 16;
             self.charge(request_bytes as u64)?;
-            let agent: ureq::Agent = ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .max_redirects(0)
                 .http_status_as_error(false)
                 .timeout_global(Some(remaining))
                 .proxy(None)
                 .allow_non_standard_methods(true)
-                .build()
-                .into();
+                .build();
+            let agent = ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                PublicOnlyResolver,
+            );
             let mut builder = ureq::http::Request::builder()
                 .method(method.as_str())
                 .uri(url.as_str());
@@ -246,6 +321,11 @@ impl Host {
                     return Ok(error_value(HostError::invalid(format!(
                         "fetch request is not valid: {e}"
                     ))));
+                }
+                Ok(Err(e)) if e.to_string().contains(INTERNAL_ONLY) => {
+                    return Ok(self.deny(format!(
+                        "network access to {url} refused: {e} (a declared address, not a name, is needed to reach it)"
+                    )));
                 }
                 Ok(Err(e)) => {
                     return Ok(error_value(HostError::failed(format!(
@@ -556,6 +636,33 @@ fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_addresses() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(a.parse().unwrap()), "{a}");
+        }
+    }
 
     #[test]
     fn base64_matches_rfc4648() {
