@@ -537,3 +537,20 @@ fn declared_name_resolving_to_internal_address_is_refused() {
     assert!(stdout(&o).contains("internal addresses"), "{}", stdout(&o));
     assert_eq!(o.denials.len(), 1, "{}", stdout(&o));
 }
+
+#[test]
+fn commands_are_bounded_by_deadline_and_output_cap() {
+    let mut p = pure();
+    p.commands = vec!["sleep".into(), "yes".into()];
+    p.limits.wall_time = Millis(500);
+    let o = probe(&["command", "sleep", "30"], p.clone());
+    assert_limit(&o, LimitKind::WallTime);
+    assert!(
+        o.usage.wall_ms < 5_000.0,
+        "the program was killed at the deadline: {}",
+        o.usage.wall_ms
+    );
+    p.limits.wall_time = Millis(10_000);
+    let o = probe(&["command", "yes", "spam"], p);
+    assert_limit(&o, LimitKind::Output);
+}
