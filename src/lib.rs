@@ -6,16 +6,20 @@
 //! concept lives in the module that carries its name.
 
 pub mod archive;
+pub mod bundle_test;
 pub mod diagnostic;
+pub mod execute;
 pub mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod paths;
 pub mod publish;
 pub mod resolver;
+pub mod sandbox;
 pub mod scaffold;
 pub mod task;
 pub mod validate;
+pub mod workflow;
 
 /// The version of this crate, written into generated files so readers know which tool made them.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod publish;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     /// Create, check, build and inspect bundles.
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
+    /// Run a task or workflow in the sandbox (output JSON on stdout).
+    Run(run::RunArgs),
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -32,6 +35,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

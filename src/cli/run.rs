@@ -1,0 +1,235 @@
+//! `ratchet run`: run a task or workflow in the sandbox.
+
+use super::CliResult;
+use clap::Args;
+use ratchet::execute::{ExecOptions, TaskSpec, run_task};
+use ratchet::manifest::{Manifest, load_manifest};
+use ratchet::paths::Paths;
+use ratchet::sandbox::{Policy, Runtime};
+use ratchet::workflow::{load_workflow, run_workflow};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status for usage errors and what is not available yet.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// `BUNDLE/TASK` or `BUNDLE/WORKFLOW` of an installed bundle; with `--path DIR` of a bundle,
+    /// the task or workflow name.
+    target: Option<String>,
+    /// Run from source: a task directory, or a bundle directory (then name the task or workflow).
+    #[arg(long, value_name = "DIR")]
+    path: Option<PathBuf>,
+    /// With --path of a bundle: the task to run.
+    #[arg(long, conflicts_with = "workflow")]
+    task: Option<String>,
+    /// With --path of a bundle: the workflow to run.
+    #[arg(long)]
+    workflow: Option<String>,
+    /// The input JSON: inline, `@FILE`, or `-` for standard input (default `{}`).
+    #[arg(long, short)]
+    input: Option<String>,
+    /// Bind a declared path to a host directory, e.g. `--mount /data=./data` (repeatable).
+    #[arg(long, value_name = "GUEST=HOST")]
+    mount: Vec<String>,
+    /// Print the declared and effective permissions before running.
+    #[arg(long)]
+    explain: bool,
+    /// Do not use the compiled-module cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+fn usage(msg: impl std::fmt::Display) -> CliResult {
+    eprintln!("error: {msg}");
+    Ok(ExitCode::from(EXIT_USAGE))
+}
+
+fn read_input(spec: Option<&str>) -> Result<Value, Box<dyn std::error::Error>> {
+    let text = match spec {
+        None => "{}".to_string(),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+        Some(s) => match s.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read input file {file}: {e}"))?,
+            None => s.to_string(),
+        },
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the input is not JSON: {e}").into())
+}
+
+pub fn run(args: RunArgs) -> CliResult {
+    let Some(path) = args.path.clone() else {
+        return match &args.target {
+            Some(t) => usage(format_args!(
+                "running installed bundles (`ratchet run {t}`) is not available yet; run from source with `ratchet run --path BUNDLE_DIR NAME`"
+            )),
+            None => {
+                usage("name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`")
+            }
+        };
+    };
+    let input = match read_input(args.input.as_deref()) {
+        Ok(v) => v,
+        Err(e) => return usage(e),
+    };
+    let mut mounts = Vec::new();
+    for m in &args.mount {
+        let Some((g, h)) = m.split_once('=') else {
+            return usage(format_args!(
+                "--mount {m}: write GUEST=HOST, e.g. /data=./data"
+            ));
+        };
+        let host = std::fs::canonicalize(h).map_err(|e| format!("--mount {m}: {h}: {e}"))?;
+        mounts.push((g.to_string(), host));
+    }
+    let paths = Paths::detect();
+    let policy = Policy::load(&paths.config)?;
+    let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")));
+    let opts = ExecOptions { mock: None, mounts };
+
+    if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
+        if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
+            return usage(format_args!(
+                "{} is a task directory (no bundle.yaml): do not name a task or workflow",
+                path.display()
+            ));
+        }
+        let spec = TaskSpec::lone(&path)?;
+        return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
+    }
+
+    let manifest = match load_manifest(&path) {
+        Ok(m) => m,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            return Err(format!("{} is not a valid bundle", path.display()).into());
+        }
+    };
+    let name = args
+        .task
+        .clone()
+        .or(args.workflow.clone())
+        .or(args.target.clone());
+    let Some(name) = name else {
+        let tasks: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
+        let wfs: Vec<&str> = manifest
+            .contents
+            .workflows
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        return usage(format_args!(
+            "name a task ({}) or workflow ({}) of {}",
+            tasks.join(", "),
+            wfs.join(", "),
+            manifest.id
+        ));
+    };
+    let task = manifest
+        .contents
+        .tasks
+        .iter()
+        .find(|t| t.name() == name)
+        .filter(|_| args.workflow.is_none());
+    let workflow = manifest
+        .contents
+        .workflows
+        .iter()
+        .find(|t| t.name() == name)
+        .filter(|_| args.task.is_none());
+    match (task, workflow) {
+        (Some(item), _) => {
+            if !item.exported {
+                return usage(format_args!(
+                    "task `{name}` of {} is not exported (exported: false): only the bundle's own workflows can call it",
+                    manifest.id
+                ));
+            }
+            let spec = TaskSpec::in_bundle(&path, &manifest, &item.path)?;
+            run_one(&rt, &spec, &input, &policy, &opts, args.explain)
+        }
+        (None, Some(item)) => run_wf(
+            &rt,
+            &path,
+            &manifest,
+            &item.path,
+            &input,
+            &policy,
+            args.explain,
+        ),
+        (None, None) => usage(format_args!(
+            "{} has no task or workflow named `{name}`",
+            manifest.id
+        )),
+    }
+}
+
+fn run_one(
+    rt: &Runtime,
+    spec: &TaskSpec,
+    input: &Value,
+    policy: &Policy,
+    opts: &ExecOptions,
+    explain: bool,
+) -> CliResult {
+    if explain {
+        eprintln!("{}", spec.name);
+        eprint!(
+            "{}",
+            ratchet::sandbox::policy::review(&spec.permissions, &spec.resources, policy)
+        );
+        eprintln!("this task (its metadata.json limits applied):");
+        eprint!("{}", spec.effective(policy).describe());
+    }
+    match run_task(rt, spec, input, policy, opts) {
+        Ok(done) => {
+            println!("{}", serde_json::to_string_pretty(&done.output)?);
+            let stderr = String::from_utf8_lossy(&done.outcome.stderr);
+            if !stderr.trim().is_empty() {
+                eprint!("{stderr}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_wf(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: &Manifest,
+    wf_path: &str,
+    input: &Value,
+    policy: &Policy,
+    explain: bool,
+) -> CliResult {
+    let wf = load_workflow(&dir.join(wf_path))?;
+    let result = run_workflow(rt, dir, manifest, &wf, input, policy, |step, _| {
+        if explain {
+            eprintln!("step `{}` ({}) done", step.name, step.task);
+        }
+    });
+    match result {
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Workflows: named steps that call tasks, each step's input built from the workflow input and
+//! earlier steps' outputs (format in `task-abi.md` §8).
+//!
+//! Each step runs in the sandbox with the permissions of the bundle its task belongs to, so a
+//! workflow never widens what any task may do.
+
+use crate::execute::{ExecError, ExecOptions, TaskSpec, check_schema, run_task};
+use crate::manifest::Manifest;
+use crate::sandbox::{Policy, Runtime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The file: `workflow:` at the top.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFile {
+    workflow: Workflow,
+}
+
+/// A workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the workflow input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    /// The steps, run in order.
+    pub steps: Vec<Step>,
+    /// The workflow's output (default: the last step's output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique name (`[a-z0-9_-]+`), used in references.
+    pub name: String,
+    /// `TASK` (this bundle) or `BUNDLE_ID/TASK` (an exported task of a dependency).
+    pub task: String,
+    /// The step's input template (default: the workflow input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+}
+
+/// Errors loading or running a workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// Unreadable file.
+    #[error("cannot read workflow {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid workflow.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A step cannot run.
+    #[error("step `{step}`: {message}")]
+    Step {
+        /// The step's name.
+        step: String,
+        /// Why.
+        message: String,
+    },
+    /// A step's task failed.
+    #[error("step `{step}`: {source}")]
+    Task {
+        /// The step's name.
+        step: String,
+        /// What happened.
+        source: Box<ExecError>,
+    },
+}
+
+/// Reads and checks a workflow file.
+pub fn load_workflow(path: &Path) -> Result<Workflow, WorkflowError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |message: String| WorkflowError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file: WorkflowFile = serde_norway::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let wf = file.workflow;
+    if wf.steps.is_empty() {
+        return Err(invalid(
+            "workflow.steps: a workflow needs at least one step".into(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, s) in wf.steps.iter().enumerate() {
+        if s.name.is_empty()
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(invalid(format!(
+                "workflow.steps[{i}].name: `{}` must match [a-z0-9_-]+",
+                s.name
+            )));
+        }
+        if !seen.insert(s.name.as_str()) {
+            return Err(invalid(format!(
+                "workflow.steps[{i}].name: `{}` is used twice",
+                s.name
+            )));
+        }
+        if s.task.is_empty() || s.task.matches('/').count() > 1 {
+            return Err(invalid(format!(
+                "workflow.steps[{i}].task: `{}` must be TASK or BUNDLE_ID/TASK",
+                s.task
+            )));
+        }
+    }
+    Ok(wf)
+}
+
+/// Looks up `PATH` (`input.a.0`, `steps.x.output.b`) in the scope.
+fn lookup<'a>(scope: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(scope, |v, seg| match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// Replaces `${PATH}` references in a template (`task-abi.md` §8).
+pub fn resolve(template: &Value, scope: &Value) -> Result<Value, String> {
+    Ok(match template {
+        Value::String(s) => {
+            let trimmed = s.trim();
+            if let Some(path) = trimmed.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+                && !path.contains("${")
+            {
+                return lookup(scope, path.trim())
+                    .cloned()
+                    .ok_or_else(|| missing(path.trim()));
+            }
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + 2..];
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
+                let path = after[..end].trim();
+                match lookup(scope, path) {
+                    Some(Value::String(v)) => out.push_str(v),
+                    Some(v) => out.push_str(&v.to_string()),
+                    None => return Err(missing(path)),
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| resolve(v, scope))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.clone(), resolve(v, scope)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+fn missing(path: &str) -> String {
+    if path.starts_with("steps.") {
+        format!("`${{{path}}}` has no value (only outputs of earlier steps can be referenced)")
+    } else {
+        format!("`${{{path}}}` has no value")
+    }
+}
+
+/// Finds the task a step calls, in the workflow's bundle.
+fn step_task(
+    bundle_dir: &Path,
+    manifest: &Manifest,
+    step: &Step,
+) -> Result<TaskSpec, WorkflowError> {
+    let err = |message: String| WorkflowError::Step {
+        step: step.name.clone(),
+        message,
+    };
+    let name = match step.task.split_once('/') {
+        None => step.task.as_str(),
+        Some((id, name)) if id == manifest.id.to_string() => name,
+        Some((id, _)) => {
+            return Err(
+                if manifest
+                    .dependencies
+                    .iter()
+                    .any(|d| d.bundle_id.to_string() == id)
+                {
+                    err(format!(
+                        "task `{}` needs installed dependency {id} (running installed bundles is not available yet)",
+                        step.task
+                    ))
+                } else {
+                    err(format!(
+                        "task `{}`: {id} is not a dependency of {}",
+                        step.task, manifest.id
+                    ))
+                },
+            );
+        }
+    };
+    let item = manifest
+        .contents
+        .tasks
+        .iter()
+        .find(|t| t.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
+            err(format!(
+                "{} has no task `{name}` (tasks: {})",
+                manifest.id,
+                names.join(", ")
+            ))
+        })?;
+    TaskSpec::in_bundle(bundle_dir, manifest, &item.path).map_err(|source| WorkflowError::Task {
+        step: step.name.clone(),
+        source: Box::new(source),
+    })
+}
+
+/// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
+pub fn run_workflow(
+    rt: &Runtime,
+    bundle_dir: &Path,
+    manifest: &Manifest,
+    wf: &Workflow,
+    input: &Value,
+    policy: &Policy,
+    mut progress: impl FnMut(&Step, &Value),
+) -> Result<Value, WorkflowError> {
+    if let Some(schema) = &wf.input_schema {
+        check_schema(schema, input).map_err(|m| WorkflowError::Step {
+            step: "(workflow input)".into(),
+            message: m,
+        })?;
+    }
+    let mut steps = Map::new();
+    let mut last = Value::Null;
+    for step in &wf.steps {
+        let scope = serde_json::json!({"input": input, "steps": steps});
+        let step_input = match &step.input {
+            Some(t) => resolve(t, &scope).map_err(|message| WorkflowError::Step {
+                step: step.name.clone(),
+                message,
+            })?,
+            None => input.clone(),
+        };
+        let spec = step_task(bundle_dir, manifest, step)?;
+        let done = run_task(rt, &spec, &step_input, policy, &ExecOptions::default()).map_err(
+            |source| WorkflowError::Task {
+                step: step.name.clone(),
+                source: Box::new(source),
+            },
+        )?;
+        progress(step, &done.output);
+        last = done.output.clone();
+        steps.insert(
+            step.name.clone(),
+            serde_json::json!({"output": done.output}),
+        );
+    }
+    match &wf.output {
+        Some(t) => {
+            let scope = serde_json::json!({"input": input, "steps": steps});
+            resolve(t, &scope).map_err(|message| WorkflowError::Step {
+                step: "(workflow output)".into(),
+                message,
+            })
+        }
+        None => Ok(last),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn references_resolve() {
+        let scope =
+            json!({"input": {"name": "x", "n": [1, 2]}, "steps": {"a": {"output": {"v": true}}}});
+        assert_eq!(resolve(&json!("${input}"), &scope).unwrap(), scope["input"]);
+        assert_eq!(
+            resolve(&json!({"k": "${ steps.a.output.v }"}), &scope).unwrap(),
+            json!({"k": true})
+        );
+        assert_eq!(
+            resolve(&json!("n=${input.n.1}, name=${input.name}"), &scope).unwrap(),
+            json!("n=2, name=x")
+        );
+        assert_eq!(
+            resolve(&json!(["${input.n}", 3]), &scope).unwrap(),
+            json!([[1, 2], 3])
+        );
+        let e = resolve(&json!("${steps.b.output}"), &scope).unwrap_err();
+        assert!(e.contains("earlier steps"), "{e}");
+        assert!(resolve(&json!("${input"), &scope).is_err());
+    }
+
+    #[test]
+    fn invalid_workflows_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("w.yaml");
+        for (text, needle) in [
+            ("workflow:\n  steps: []\n", "at least one step"),
+            (
+                "workflow:\n  steps:\n    - {name: A, task: t}\n",
+                "[a-z0-9_-]+",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t}\n    - {name: a, task: t}\n",
+                "used twice",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t, extra: 1}\n",
+                "unknown field",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = load_workflow(&p).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+        std::fs::write(
+            &p,
+            "workflow:\n  steps:\n    - {name: a, task: t}\n  output: \"${steps.a.output}\"\n",
+        )
+        .unwrap();
+        assert_eq!(load_workflow(&p).unwrap().steps.len(), 1);
+    }
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: C test modules compiled with clang for wasm32-wasi
+//! at test time, and a small real HTTP server on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The directory of the C and WAT sources of the test modules.
+pub fn modules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sandbox-modules")
+}
+
+/// The wasi-libc sysroot: `$WASI_SYSROOT`, else the first of the usual places that has
+/// `include/wasm32-wasi` or `include/stdio.h`.
+fn sysroot() -> PathBuf {
+    if let Some(s) = std::env::var_os("WASI_SYSROOT") {
+        return PathBuf::from(s);
+    }
+    for c in [
+        "/usr/share/wasi-sysroot",
+        "/usr",
+        "/opt/wasi-sdk/share/wasi-sysroot",
+    ] {
+        let p = Path::new(c);
+        if p.join("include/wasm32-wasi/stdio.h").is_file()
+            || p.join("include/stdio.h").is_file() && c != "/usr"
+        {
+            return p.to_path_buf();
+        }
+    }
+    panic!(
+        "no wasi-libc sysroot found: install Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (or set WASI_SYSROOT)"
+    );
+}
+
+/// Compiles `tests/sandbox-modules/NAME.c` to wasm32-wasi once per test process.
+pub fn c_module(name: &str) -> Vec<u8> {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let out = dir.path().join(format!("{name}.wasm"));
+    if !out.is_file() {
+        let tmp = dir.path().join(format!("{name}.tmp.wasm"));
+        let src = modules_dir().join(format!("{name}.c"));
+        let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))
+            .args(["--target=wasm32-wasi", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(format!("--sysroot={}", sysroot().display()))
+            .arg(&src)
+            .status()
+            .expect("clang must be installed to build the test modules (see .ci/run)");
+        assert!(status.success(), "clang failed on {}", src.display());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    std::fs::read(&out).unwrap()
+}
+
+/// The text of `tests/sandbox-modules/NAME.wat`.
+pub fn wat_module(name: &str) -> Vec<u8> {
+    std::fs::read(modules_dir().join(format!("{name}.wat"))).unwrap()
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 answering a fixed set of paths, for a bounded number of
+/// requests; returns its port. Paths: `/ok` (JSON), `/redirect-local` (to `/ok` on the same
+/// host), `/redirect-out` (to `http://localhost:PORT/ok`, another host), `/big` (1 MiB).
+pub fn http_server(max_requests: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max_requests) {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .ok();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let (status, extra, body): (&str, String, Vec<u8>) = match path.as_str() {
+                "/ok" => (
+                    "200 OK",
+                    "Content-Type: application/json\r\n".into(),
+                    b"{\"hello\":\"world\"}".to_vec(),
+                ),
+                "/redirect-local" => ("302 Found", "Location: /ok\r\n".into(), Vec::new()),
+                "/redirect-out" => (
+                    "302 Found",
+                    format!("Location: http://localhost:{port}/ok\r\n"),
+                    Vec::new(),
+                ),
+                "/big" => ("200 OK", String::new(), vec![b'x'; 1 << 20]),
+                _ => ("404 Not Found", String::new(), b"no".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    port
+}

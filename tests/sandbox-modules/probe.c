@@ -1,0 +1,102 @@
+/* A test task for the sandbox: well-behaved by default, hostile on request.
+ *
+ * argv[1] selects the behaviour; without it the task echoes its input:
+ * reads the input JSON on stdin and prints {"input": <input>, "args": N}.
+ * Every mode prints what happened on stdout so tests can check refusals. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+__attribute__((import_module("ratchet"), import_name("fetch"))) long long ratchet_fetch(const char *req, int len);
+__attribute__((import_module("ratchet"), import_name("command"))) long long ratchet_command(const char *req, int len);
+__attribute__((import_module("ratchet"), import_name("response"))) int ratchet_response(char *buf, int len);
+
+static char input[1 << 16];
+static char *volatile keep; /* keeps allocations alive so the compiler cannot drop them */
+
+/* Calls a ratchet capability and prints its JSON response. */
+static int call(long long (*f)(const char *, int), const char *req) {
+  int n = (int)f(req, (int)strlen(req));
+  if (n < 0) { printf("{\"abi_error\": %d}\n", n); return 1; }
+  char *buf = malloc((size_t)n + 1);
+  int got = ratchet_response(buf, n);
+  if (got != n) { printf("{\"abi_error\": %d}\n", got); return 1; }
+  buf[n] = 0;
+  printf("%s\n", buf);
+  return strstr(buf, "\"error\"") ? 3 : 0;
+}
+
+static int try_open(const char *path, const char *mode) {
+  FILE *f = fopen(path, mode);
+  if (!f) { printf("{\"open\": \"%s\", \"error\": \"%s\"}\n", path, strerror(errno)); return 2; }
+  if (mode[0] == 'w') fputs("written by probe\n", f);
+  else { char b[64]; size_t n = fread(b, 1, sizeof b - 1, f); b[n] = 0; printf("{\"read\": %zu}\n", n); }
+  fclose(f);
+  printf("{\"open\": \"%s\", \"ok\": true}\n", path);
+  return 0;
+}
+
+static int depth(int n) { volatile char pad[256]; pad[0] = (char)n; return n == 0 ? pad[0] : depth(n + 1) + pad[0]; }
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "echo";
+  if (!strcmp(mode, "echo")) {
+    size_t n = fread(input, 1, sizeof input - 1, stdin);
+    input[n] = 0;
+    while (n > 0 && (input[n - 1] == '\n' || input[n - 1] == ' ')) input[--n] = 0;
+    printf("{\"input\": %s, \"args\": %d}\n", n ? input : "null", argc);
+    fprintf(stderr, "echo done\n");
+    return 0;
+  }
+  if (!strcmp(mode, "fail")) { fprintf(stderr, "something went wrong\n"); return 7; }
+  if (!strcmp(mode, "loop")) { volatile unsigned long i = 0; for (;;) i++; }
+  if (!strcmp(mode, "membomb")) {
+    for (size_t total = 0;; total += 1 << 20) {
+      char *p = malloc(1 << 20);
+      if (!p) { fprintf(stderr, "out of memory after %zu MiB\n", total >> 20); return 12; }
+      memset(p, 1, 1 << 20);
+      keep = p;
+    }
+  }
+  if (!strcmp(mode, "recurse")) return depth(1);
+  if (!strcmp(mode, "output")) { for (;;) fputs("spam spam spam spam spam spam spam spam spam spam spam\n", stdout); }
+  if (!strcmp(mode, "read")) return try_open(argv[2], "r");
+  if (!strcmp(mode, "write")) return try_open(argv[2], "w");
+  if (!strcmp(mode, "ls")) {
+    DIR *d = opendir(argv[2]);
+    if (!d) { printf("{\"ls\": \"%s\", \"error\": \"%s\"}\n", argv[2], strerror(errno)); return 2; }
+    struct dirent *e; int count = 0;
+    while ((e = readdir(d))) { if (e->d_name[0] != '.') { printf("%s\n", e->d_name); count++; } }
+    closedir(d);
+    return 0;
+  }
+  if (!strcmp(mode, "disk")) {
+    FILE *f = fopen(argv[2], "w");
+    if (!f) { printf("{\"error\": \"%s\"}\n", strerror(errno)); return 2; }
+    static char block[65536];
+    for (;;) { if (fwrite(block, 1, sizeof block, f) != sizeof block) { printf("{\"error\": \"short write\"}\n"); return 2; } fflush(f); }
+  }
+  if (!strcmp(mode, "env")) {
+    for (int i = 2; i < argc; i++) {
+      const char *v = getenv(argv[i]);
+      printf("{\"var\": \"%s\", \"set\": %s}\n", argv[i], v ? "true" : "false");
+    }
+    return 0;
+  }
+  if (!strcmp(mode, "sleep")) { sleep((unsigned)atoi(argv[2])); printf("{\"slept\": true}\n"); return 0; }
+  if (!strcmp(mode, "fetch")) {
+    char req[1024];
+    snprintf(req, sizeof req, "{\"method\": \"GET\", \"url\": \"%s\"}", argv[2]);
+    return call(ratchet_fetch, req);
+  }
+  if (!strcmp(mode, "command")) {
+    char req[1024];
+    snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\"]}", argv[2], argc > 3 ? argv[3] : "");
+    return call(ratchet_command, req);
+  }
+  fprintf(stderr, "unknown mode %s\n", mode);
+  return 64;
+}
