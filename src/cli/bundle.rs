@@ -258,7 +258,7 @@ fn build(dir: PathBuf, out: Option<PathBuf>) -> CliResult {
     );
     println!("  files:  {}", built.files);
     println!(
-        "  size:   {} bytes ({} unpacked)",
+        "  size:   {} bytes ({} bytes uncompressed tar)",
         built.size, built.unpacked_size
     );
     println!("  sha256: {}", built.sha256);
