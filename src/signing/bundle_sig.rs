@@ -108,6 +108,12 @@ pub fn verify_bytes(
             }
         )));
     };
+    if sig.trusted_comment != expected_comment {
+        return Err(TrustError::Refused(format!(
+            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for another bundle, version or checksum list",
+            sig.trusted_comment
+        )));
+    }
     minisign::verify(
         key.inner(),
         &sig.boxed,
@@ -122,12 +128,6 @@ pub fn verify_bytes(
             sig.key_id
         ))
     })?;
-    if sig.trusted_comment != expected_comment {
-        return Err(TrustError::Refused(format!(
-            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for another bundle, version or checksum list",
-            sig.trusted_comment
-        )));
-    }
     Ok(key.clone())
 }
 

@@ -132,11 +132,25 @@ impl SecretKey {
                 .into_secret_key(Some(password))
                 .map_err(|e| bad(e.to_string()))?
         } else {
-            boxed
-                .into_unencrypted_secret_key()
-                .map_err(|e| bad(e.to_string()))?
+            match boxed.into_unencrypted_secret_key() {
+                Ok(k) => k,
+                // The minisign tool writes unencrypted keys (`-W`) with a zero checksum, which
+                // the crate refuses: read the raw key and check it by a signing self-test below.
+                Err(_) => {
+                    use ct_codecs::Decoder;
+                    let line = key_line(text).ok_or_else(|| bad("no key in the file".into()))?;
+                    let raw = ct_codecs::Base64::decode_to_vec(line, None)
+                        .map_err(|_| bad("the key is not base64".into()))?;
+                    minisign::SecretKey::from_bytes(&raw).map_err(|e| bad(e.to_string()))?
+                }
+            }
         };
         let pk = minisign::PublicKey::from_secret_key(&inner).map_err(|e| bad(e.to_string()))?;
+        let probe = b"ratchet key self-test";
+        let ok = minisign::sign(Some(&pk), &inner, &probe[..], Some("t"), None).is_ok();
+        if !ok {
+            return Err(bad("corrupted key (its halves do not match)".into()));
+        }
         Ok(SecretKey {
             inner,
             public: PublicKey {
@@ -149,11 +163,7 @@ impl SecretKey {
     /// True when a secret key file's text holds a password-protected key.
     pub fn is_encrypted_text(text: &str) -> Result<bool, String> {
         use ct_codecs::Decoder;
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
-            .ok_or("no key in the file")?;
+        let line = key_line(text).ok_or("no key in the file")?;
         let bytes = ct_codecs::Base64::decode_to_vec(line, None)
             .map_err(|_| "the key is not base64".to_string())?;
         match bytes.get(2..4) {
@@ -191,6 +201,12 @@ impl SecretKey {
     pub(crate) fn inner(&self) -> &minisign::SecretKey {
         &self.inner
     }
+}
+
+fn key_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
 }
 
 /// The password from `RATCHET_KEY_PASSWORD`, else read from the terminal without echo.
