@@ -549,3 +549,84 @@ fn signing_keeps_the_archive_reproducible_apart_from_the_signature() {
     assert_eq!(a1.files.len(), a2.files.len());
     assert_eq!(a1.checksum_list(), a2.checksum_list());
 }
+
+// ---- registry side: owners enforced at publish, re-checked by verify ----
+
+fn write_signed(w: &World, rel: &str, sk: Option<&SecretKey>) -> PathBuf {
+    let bytes = build(rel, w.tmp.path());
+    let bytes = match sk {
+        Some(k) => sign(&bytes, k),
+        None => bytes,
+    };
+    let dir = w.tmp.path().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{}.rbundle", rel.replace('/', "-")));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn publish_enforces_owners_and_verify_rechecks() {
+    use ratchet::publish::Registry;
+    let w = world();
+    let reg_dir = w.tmp.path().join("reg");
+    let reg = Registry::init(&reg_dir, "t", RegistryKind::Local, None).unwrap();
+    let t = "2026-01-01T00:00:00Z";
+    let v1 = write_signed(&w, "com.ratchet.core-utils/1.0.0", Some(&w.a));
+    let e = reg.publish(&v1, t).unwrap_err().to_string();
+    assert!(e.contains("--owner-key"), "{e}");
+    let e = reg.publish_with(&v1, t, Some(w.b.public())).unwrap_err().to_string();
+    assert!(e.contains("not one of the given owner key"), "{e}");
+    let p = reg.publish_with(&v1, t, Some(w.a.public())).unwrap();
+    assert_eq!(p.line.signer, Some(w.a.public().key_id()));
+    let id = BundleId::parse(CORE).unwrap();
+    let (_, owners) = reg.owners(&id).unwrap();
+    assert_eq!(owners.unwrap().1.current, vec![w.a.public().clone()]);
+
+    // Later versions: unsigned refused, signed by a non-owner refused, owner accepted.
+    let v12u = write_signed(&w, "com.ratchet.core-utils/1.2.0", None);
+    let e = reg.publish(&v12u, t).unwrap_err().to_string();
+    assert!(e.contains("must be signed"), "{e}");
+    let v12e = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.evil));
+    let e = reg.publish_with(&v12e, t, Some(w.evil.public())).unwrap_err().to_string();
+    assert!(e.contains("not one of the current owner keys"), "{e}");
+    // Rotation a -> b, then b publishes.
+    let (_, owners) = reg.owners(&id).unwrap();
+    let (chain, _) = owners.unwrap();
+    let e = chain.statement(CORE, &[w.evil.public().clone()], &w.evil).unwrap_err();
+    assert!(e.to_string().contains("not a current owner"));
+    let st = chain.statement(CORE, &[w.b.public().clone()], &w.a).unwrap();
+    reg.add_owner_statement(&id, st).unwrap();
+    let v12b = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.b));
+    reg.publish(&v12b, t).unwrap();
+    let report = reg.verify();
+    assert!(report.is_ok(), "{:?}", report.diagnostics);
+
+    // A hostile edit of the owner record is caught by verify.
+    let meta_path = reg_dir.join(ratchet::index::meta_path(&id));
+    let text = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(
+        &meta_path,
+        text.replace(w.a.public().to_base64(), w.evil.public().to_base64()),
+    )
+    .unwrap();
+    let report = reg.verify();
+    assert!(
+        report.errors().any(|d| d.to_string().contains("bad-owners")),
+        "{:?}",
+        report.diagnostics
+    );
+
+    // A registry that requires signatures refuses unsigned bundles.
+    let reg2_dir = w.tmp.path().join("reg2");
+    Registry::init(&reg2_dir, "strict", RegistryKind::Public, None).unwrap();
+    let cfg_path = reg2_dir.join("config.json");
+    let mut cfg = RegistryConfig::load(&reg2_dir).unwrap();
+    cfg.policies
+        .insert(attest::REQUIRE_SIGNATURES.into(), true.into());
+    std::fs::write(&cfg_path, cfg.to_json()).unwrap();
+    let reg2 = Registry::open(&reg2_dir).unwrap();
+    let u = write_signed(&w, "com.ratchet.core-utils/1.0.0", None);
+    let e = reg2.publish(&u, t).unwrap_err().to_string();
+    assert!(e.contains("requires signed bundles"), "{e}");
+}
