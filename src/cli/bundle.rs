@@ -61,6 +61,9 @@ pub enum BundleCommand {
         /// Print the trusted comment a signature of this archive must carry, and exit.
         #[arg(long)]
         print_comment: bool,
+        /// Print the archive's bundle.sig (to keep or check it with `minisign -V`), and exit.
+        #[arg(long, conflicts_with = "print_comment")]
+        print_signature: bool,
     },
     /// Check every file hash and the signature of an archive; says exactly what failed.
     Verify {
@@ -113,7 +116,18 @@ pub fn run(cmd: BundleCommand) -> CliResult {
             signature,
             public,
             print_comment,
-        } => sign(&file, key, signature, public, print_comment),
+            print_signature,
+        } => {
+            if print_signature {
+                let a = archive::read_archive_file(&file, &Limits::default())?;
+                let Some(sig) = a.signature else {
+                    return Err(format!("{} is not signed", file.display()).into());
+                };
+                print!("{}", String::from_utf8_lossy(&sig));
+                return Ok(ExitCode::SUCCESS);
+            }
+            sign(&file, key, signature, public, print_comment)
+        }
         BundleCommand::Verify { file, key } => verify(&file, key),
         BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {

@@ -273,6 +273,12 @@ pub fn generate(dir: &Path, name: &str, password: Option<String>) -> Result<KeyP
     let sk_text = kp.sk.to_box(Some(&comment)).map_err(gen_err)?.into_string();
     write_secret(&secret, sk_text.as_bytes())?;
     crate::fsutil::write_atomic(&public, pk.to_box().as_bytes()).map_err(io_err(&public))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err(&public))?;
+    }
     Ok(KeyPairFiles {
         public,
         secret,
