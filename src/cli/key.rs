@@ -32,7 +32,7 @@ pub enum KeyCommand {
     /// Forget the owner keys pinned for a bundle id, to accept a change of owner deliberately.
     Forget {
         /// The bundle id.
-        id: String,
+        id: ratchet::manifest::BundleId,
     },
 }
 
@@ -100,7 +100,7 @@ pub fn run(cmd: KeyCommand) -> CliResult {
         }
         KeyCommand::Forget { id } => {
             let store = PinStore::new(&paths);
-            if store.forget(&id)? {
+            if store.forget(id.as_str())? {
                 println!(
                     "forgot the owner keys pinned for {id}; the next install trusts and pins the registry's owners again"
                 );

@@ -110,7 +110,7 @@ pub fn verify_bytes(
     };
     if sig.trusted_comment != expected_comment {
         return Err(TrustError::Refused(format!(
-            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for another bundle, version or checksum list",
+            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for something else (another bundle, version, checksum list or statement)",
             sig.trusted_comment
         )));
     }

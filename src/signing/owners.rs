@@ -339,7 +339,7 @@ mod tests {
             .statement
             .replace(b.public().to_base64(), evil.public().to_base64());
         let e = edited.verify(id).unwrap_err().to_string();
-        assert!(e.contains("does not verify"), "{e}");
+        assert!(e.contains("bound to"), "{e}");
 
         // A statement from another bundle's chain.
         let other = OwnerChain::genesis("com.example.y", &[a.public().clone()]);
