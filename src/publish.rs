@@ -18,11 +18,11 @@ use crate::index::{
     archive_path, index_path, meta_path,
 };
 use crate::manifest::{BundleId, Manifest, VersionReq};
+use crate::signing::TrustError;
 use crate::signing::attest::{AttestFields, AttestKind, Attestation, requires_signatures};
 use crate::signing::bundle_sig::verify_archive;
 use crate::signing::keys::PublicKey;
 use crate::signing::owners::{ChainEntry, OwnerChain, VerifiedOwners};
-use crate::signing::TrustError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -590,8 +590,12 @@ impl Registry {
         let mut new_chain = None;
         let signer = match (&checked.bundle.signature, &owners) {
             (Some(_), Some((_, v))) => {
-                let k = verify_archive(&checked.bundle, &v.current, &format!("current owner keys of {id}"))
-                    .map_err(|e| untrusted(e.to_string()))?;
+                let k = verify_archive(
+                    &checked.bundle,
+                    &v.current,
+                    &format!("current owner keys of {id}"),
+                )
+                .map_err(|e| untrusted(e.to_string()))?;
                 if let Some(given) = owner_key
                     && !v.current.contains(given)
                 {
@@ -608,15 +612,23 @@ impl Registry {
                         "this is the first signed publish of {id}: it records the owner key, so pass the signer's public key with --owner-key FILE.pub"
                     )));
                 };
-                let k = verify_archive(&checked.bundle, std::slice::from_ref(given), "given owner key")
-                    .map_err(|e| untrusted(e.to_string()))?;
+                let k = verify_archive(
+                    &checked.bundle,
+                    std::slice::from_ref(given),
+                    "given owner key",
+                )
+                .map_err(|e| untrusted(e.to_string()))?;
                 new_chain = Some(OwnerChain::genesis(id, std::slice::from_ref(given)));
                 Some(k)
             }
             (None, Some((_, v))) => {
                 return Err(untrusted(format!(
                     "{id} has owner key(s) {}: every new version must be signed by one of them (`ratchet bundle sign`)",
-                    v.current.iter().map(PublicKey::key_id).collect::<Vec<_>>().join(", ")
+                    v.current
+                        .iter()
+                        .map(PublicKey::key_id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             (None, None) => {
@@ -672,9 +684,13 @@ impl Registry {
     }
 
     /// The metadata of an id (new when absent) and its verified owner chain, if it has one.
-    pub fn owners(&self, id: &BundleId) -> Result<(BundleMeta, Option<(OwnerChain, VerifiedOwners)>)> {
+    pub fn owners(
+        &self,
+        id: &BundleId,
+    ) -> Result<(BundleMeta, Option<(OwnerChain, VerifiedOwners)>)> {
         let rel = meta_path(id);
-        let meta = BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
+        let meta =
+            BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
         let bad = |e: TrustError| PublishError::Untrusted {
             file: rel.clone(),
             message: e.to_string(),
@@ -698,10 +714,12 @@ impl Registry {
                 message: format!("{id} has no owners yet: its first signed publish records them"),
             });
         };
-        let v = chain.append(id.as_str(), entry).map_err(|e| PublishError::Untrusted {
-            file: rel.clone(),
-            message: e.to_string(),
-        })?;
+        let v = chain
+            .append(id.as_str(), entry)
+            .map_err(|e| PublishError::Untrusted {
+                file: rel.clone(),
+                message: e.to_string(),
+            })?;
         chain.store(&mut meta);
         let path = self.abs(&rel);
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
@@ -744,10 +762,11 @@ impl Registry {
             }
         })?;
         list.push(a);
-        let version = semver::Version::parse(&fields.version).map_err(|e| PublishError::Untrusted {
-            file: "attestation".into(),
-            message: e.to_string(),
-        })?;
+        let version =
+            semver::Version::parse(&fields.version).map_err(|e| PublishError::Untrusted {
+                file: "attestation".into(),
+                message: e.to_string(),
+            })?;
         let current = owners.map(|(_, v)| v.current).unwrap_or_default();
         let (status, warnings) = crate::signing::attest::status(
             id.as_str(),
@@ -758,7 +777,10 @@ impl Registry {
             &current,
         );
         if fields.kind == AttestKind::Official
-            && !matches!(status, crate::signing::VerificationStatus::OfficiallyVerified { .. })
+            && !matches!(
+                status,
+                crate::signing::VerificationStatus::OfficiallyVerified { .. }
+            )
         {
             return Err(PublishError::Untrusted {
                 file: "attestation".into(),
@@ -1165,7 +1187,11 @@ impl Verifier<'_> {
                 Ok(a) => {
                     let m = a.manifest.bundle.clone();
                     if let Some(msg) = self.check_signature(&l, &a, &mut owners) {
-                        self.err("bad-signature", file.clone(), format!("{} {}: {msg}", l.id, l.version));
+                        self.err(
+                            "bad-signature",
+                            file.clone(),
+                            format!("{} {}: {msg}", l.id, l.version),
+                        );
                     }
                     let mut diffs = l.disagreements(&m);
                     if m.id != l.id || !m.version.cmp_precedence(&l.version).is_eq() {
@@ -1199,26 +1225,44 @@ impl Verifier<'_> {
     ) -> Option<String> {
         let owners = cache
             .entry(l.id.clone())
-            .or_insert_with(|| self.reg.owners(&l.id).ok().and_then(|(_, o)| o.map(|(_, v)| v)))
+            .or_insert_with(|| {
+                self.reg
+                    .owners(&l.id)
+                    .ok()
+                    .and_then(|(_, o)| o.map(|(_, v)| v))
+            })
             .clone();
         match (&a.signature, &l.signer, owners) {
             (None, None, _) => {
                 if requires_signatures(&self.reg.config) {
-                    self.warn("unsigned-version", index_path(&l.id), format!("{} {} is not signed, but the registry requires signatures", l.id, l.version));
+                    self.warn(
+                        "unsigned-version",
+                        index_path(&l.id),
+                        format!(
+                            "{} {} is not signed, but the registry requires signatures",
+                            l.id, l.version
+                        ),
+                    );
                 }
                 None
             }
-            (None, Some(s), _) => Some(format!("the line names signer {s} but the archive has no bundle.sig")),
-            (Some(_), _, None) => Some("the archive is signed but the bundle has no (valid) owner chain".into()),
-            (Some(_), signer, Some(v)) => match verify_archive(a, &v.history, &format!("owner keys of {}", l.id)) {
-                Err(e) => Some(e.to_string()),
-                Ok(k) if signer.as_deref() != Some(k.key_id().as_str()) => Some(format!(
-                    "the line names signer {}, but bundle.sig is by key {}",
-                    signer.as_deref().unwrap_or("(none)"),
-                    k.key_id()
-                )),
-                Ok(_) => None,
-            },
+            (None, Some(s), _) => Some(format!(
+                "the line names signer {s} but the archive has no bundle.sig"
+            )),
+            (Some(_), _, None) => {
+                Some("the archive is signed but the bundle has no (valid) owner chain".into())
+            }
+            (Some(_), signer, Some(v)) => {
+                match verify_archive(a, &v.history, &format!("owner keys of {}", l.id)) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(k) if signer.as_deref() != Some(k.key_id().as_str()) => Some(format!(
+                        "the line names signer {}, but bundle.sig is by key {}",
+                        signer.as_deref().unwrap_or("(none)"),
+                        k.key_id()
+                    )),
+                    Ok(_) => None,
+                }
+            }
         }
     }
 
@@ -1316,7 +1360,10 @@ impl Verifier<'_> {
                 self.warn(
                     "orphan-meta",
                     rel.clone(),
-                    format!("owner record for {}, which has no index file (interrupted first publish?)", meta.id),
+                    format!(
+                        "owner record for {}, which has no index file (interrupted first publish?)",
+                        meta.id
+                    ),
                 );
             } else if !self.index_ids.contains_key(&meta.id) {
                 self.err(

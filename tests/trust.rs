@@ -109,7 +109,10 @@ fn check(
     .map_err(|e| e.to_string())
 }
 
-fn assert_refused(r: Result<ratchet::signing::InstallVerification, String>, needle: &str) -> String {
+fn assert_refused(
+    r: Result<ratchet::signing::InstallVerification, String>,
+    needle: &str,
+) -> String {
     match r {
         Ok(_) => panic!("accepted, expected a refusal containing `{needle}`"),
         Err(e) => {
@@ -190,10 +193,16 @@ fn tampered_checksum_list_is_refused() {
 #[test]
 fn signature_from_unknown_key_is_refused() {
     let w = world();
-    let bytes = sign(&build("com.ratchet.core-utils/1.0.0", w.tmp.path()), &w.evil);
+    let bytes = sign(
+        &build("com.ratchet.core-utils/1.0.0", w.tmp.path()),
+        &w.evil,
+    );
     let line = line_for(&bytes);
     let meta = meta_with(CORE, &OwnerChain::genesis(CORE, &[w.a.public().clone()]));
-    let e = assert_refused(check(&w, &line, &bytes, Some(&meta)), "not one of the owner keys");
+    let e = assert_refused(
+        check(&w, &line, &bytes, Some(&meta)),
+        "not one of the owner keys",
+    );
     assert!(e.contains(&w.evil.public().key_id()), "{e}");
     // Signed but no owner record at all: refused too.
     assert_refused(check(&w, &line, &bytes, None), "records no owner keys");
@@ -216,11 +225,17 @@ fn signature_moved_to_another_version_or_bundle_is_refused() {
         check(&w, &line_for(&moved), &moved, Some(&meta)),
         "bound to",
     );
-    assert!(e.contains("version=1.0.0") || e.contains("does not verify"), "{e}");
+    assert!(
+        e.contains("version=1.0.0") || e.contains("does not verify"),
+        "{e}"
+    );
     let jid = "com.oss.json-utils";
     let jmeta = meta_with(jid, &OwnerChain::genesis(jid, &[w.a.public().clone()]));
     let moved = archive::with_signature(&json, Some(&sig), &Limits::default()).unwrap();
-    assert_refused(check(&w, &line_for(&moved), &moved, Some(&jmeta)), "not to `ratchet-bundle-v1 id=com.oss.json-utils");
+    assert_refused(
+        check(&w, &line_for(&moved), &moved, Some(&jmeta)),
+        "not to `ratchet-bundle-v1 id=com.oss.json-utils",
+    );
     assert!(no_pins(&w));
 }
 
@@ -233,21 +248,25 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
     let r = check(&w, &line_for(&v1), &v1, Some(&meta_with(CORE, &chain))).unwrap();
     w.pins.save(&r.pin_update.unwrap()).unwrap();
     // a rotates to b; 1.2.0 is signed by b.
-    let st = chain.statement(CORE, &[w.b.public().clone()], &w.a).unwrap();
+    let st = chain
+        .statement(CORE, &[w.b.public().clone()], &w.a)
+        .unwrap();
     chain.append(CORE, st).unwrap();
     let v12 = sign(&build("com.ratchet.core-utils/1.2.0", w.tmp.path()), &w.b);
     let r = check(&w, &line_for(&v12), &v12, Some(&meta_with(CORE, &chain))).unwrap();
     let np = r.pin_update.expect("rotation advances the pin");
     assert_eq!(np.seq, 1);
-    assert!(r.warnings.iter().any(|x| x.contains("signed rotation")), "{:?}", r.warnings);
+    assert!(
+        r.warnings.iter().any(|x| x.contains("signed rotation")),
+        "{:?}",
+        r.warnings
+    );
     // Old versions signed by the rotated-out key still verify.
     check(&w, &line_for(&v1), &v1, Some(&meta_with(CORE, &chain))).unwrap();
     w.pins.save(&np).unwrap();
 
     // Broken: the host appends a "rotation" to evil signed by evil itself.
     let mut broken = chain.clone();
-    let forged = OwnerChain::genesis(CORE, &[w.evil.public().clone()]);
-    let _ = forged;
     let text = ratchet::signing::owners::statement_text(
         CORE,
         2,
@@ -258,7 +277,10 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
         signature: Some(bundle_sig::sign_bytes(&w.evil, text.as_bytes(), &text).unwrap()),
         statement: text,
     });
-    let ve = sign(&build("com.ratchet.core-utils/2.0.0", w.tmp.path()), &w.evil);
+    let ve = sign(
+        &build("com.ratchet.core-utils/2.0.0", w.tmp.path()),
+        &w.evil,
+    );
     assert_refused(
         check(&w, &line_for(&ve), &ve, Some(&meta_with(CORE, &broken))),
         "owner chain is invalid",
@@ -281,13 +303,22 @@ fn owner_key_swapped_by_hostile_host_is_refused() {
     w.pins.save(&r.pin_update.unwrap()).unwrap();
     // The host replaces the owner record and re-signs with its own key.
     let evil_meta = meta_with(CORE, &OwnerChain::genesis(CORE, &[w.evil.public().clone()]));
-    let ve = sign(&build("com.ratchet.core-utils/1.2.0", w.tmp.path()), &w.evil);
+    let ve = sign(
+        &build("com.ratchet.core-utils/1.2.0", w.tmp.path()),
+        &w.evil,
+    );
     let e = assert_refused(
         check(&w, &line_for(&ve), &ve, Some(&evil_meta)),
         "changed without a valid rotation chain",
     );
-    assert!(e.contains(&w.a.public().key_id()) && e.contains(&w.evil.public().key_id()), "{e}");
-    assert!(e.contains("ratchet key forget com.ratchet.core-utils"), "{e}");
+    assert!(
+        e.contains(&w.a.public().key_id()) && e.contains(&w.evil.public().key_id()),
+        "{e}"
+    );
+    assert!(
+        e.contains("ratchet key forget com.ratchet.core-utils"),
+        "{e}"
+    );
     // The host removes the owner record and serves an unsigned build.
     let unsigned = build("com.ratchet.core-utils/1.2.0", w.tmp.path());
     assert_refused(check(&w, &line_for(&unsigned), &unsigned, None), "no owner");
@@ -305,17 +336,26 @@ fn index_line_pointing_at_another_bundles_archive_is_refused() {
     line.sha256 = sha256_hex(&json);
     line.size = json.len() as u64;
     let meta = meta_with(CORE, &OwnerChain::genesis(CORE, &[w.a.public().clone()]));
-    assert_refused(check(&w, &line, &json, Some(&meta)), "points at an archive of com.oss.json-utils");
+    assert_refused(
+        check(&w, &line, &json, Some(&meta)),
+        "points at an archive of com.oss.json-utils",
+    );
     // Size and hash are checked against the line first.
     let line = line_for(&core);
-    assert_refused(check(&w, &line, &json, Some(&meta)), "bytes but the index says");
+    assert_refused(
+        check(&w, &line, &json, Some(&meta)),
+        "bytes but the index says",
+    );
     let mut l2 = line.clone();
     l2.size = json.len() as u64;
     assert_refused(check(&w, &l2, &json, Some(&meta)), "SHA-256");
     // A wrong `signer` in the line.
     let mut l3 = line_for(&core);
     l3.signer = Some("0000000000000000".into());
-    assert_refused(check(&w, &l3, &core, Some(&meta)), "the index says it is signed by key");
+    assert_refused(
+        check(&w, &l3, &core, Some(&meta)),
+        "the index says it is signed by key",
+    );
     assert!(no_pins(&w));
 }
 
@@ -401,7 +441,10 @@ fn verification_status_from_attestations() {
     all.push(attest::attest(&off, &w.b).unwrap());
     attest::store(&mut meta, &all);
     let v = check(&w, &line, &bytes, Some(&meta)).unwrap();
-    assert!(matches!(v.status, VerificationStatus::CommunityVerified { .. }));
+    assert!(matches!(
+        v.status,
+        VerificationStatus::CommunityVerified { .. }
+    ));
     w.config.keys.push(serde_json::json!({
         "role": "verifier", "name": "Ratchet Security Team", "key": w.b.public().to_base64()
     }));
@@ -448,7 +491,9 @@ fn minisign_available() -> bool {
     let ok = Command::new("minisign").arg("-v").output().is_ok();
     if !ok {
         if std::env::var("CI").is_ok() {
-            panic!("the `minisign` tool is missing; .ci/run installs it (apt-get install minisign)");
+            panic!(
+                "the `minisign` tool is missing; .ci/run installs it (apt-get install minisign)"
+            );
         }
         eprintln!("note: skipping the minisign interoperability test: `minisign` is not installed");
     }
@@ -469,17 +514,37 @@ fn ratchet_signature_verifies_with_minisign_tool() {
     std::fs::write(d.join("bundle.sig"), a.signature.as_ref().unwrap()).unwrap();
     std::fs::write(d.join("a.pub"), w.a.public().to_box()).unwrap();
     let out = Command::new("minisign")
-        .args(["-V", "-p", "a.pub", "-m", "checksum.sha256", "-x", "bundle.sig"])
+        .args([
+            "-V",
+            "-p",
+            "a.pub",
+            "-m",
+            "checksum.sha256",
+            "-x",
+            "bundle.sig",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "minisign -V failed: {text}");
-    assert!(text.contains("ratchet-bundle-v1 id=com.ratchet.core-utils version=1.0.0"), "{text}");
+    assert!(
+        text.contains("ratchet-bundle-v1 id=com.ratchet.core-utils version=1.0.0"),
+        "{text}"
+    );
     // And minisign refuses it with another key.
     std::fs::write(d.join("b.pub"), w.b.public().to_box()).unwrap();
     let out = Command::new("minisign")
-        .args(["-V", "-p", "b.pub", "-m", "checksum.sha256", "-x", "bundle.sig"])
+        .args([
+            "-V",
+            "-p",
+            "b.pub",
+            "-m",
+            "checksum.sha256",
+            "-x",
+            "bundle.sig",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
@@ -499,7 +564,11 @@ fn minisign_tool_signature_and_keys_work_in_ratchet() {
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pk = PublicKey::load(&d.join("m.pub")).unwrap();
     // minisign's own (unencrypted) secret key file loads in ratchet.
     let sk = SecretKey::load(&d.join("m.key")).unwrap();
@@ -512,20 +581,44 @@ fn minisign_tool_signature_and_keys_work_in_ratchet() {
     std::fs::write(d.join("checksum.sha256"), a.checksum_list()).unwrap();
     let comment = bundle_sig::trusted_comment_for(&a);
     let out = Command::new("minisign")
-        .args(["-S", "-s", "m.key", "-m", "checksum.sha256", "-x", "tool.sig", "-t", &comment])
+        .args([
+            "-S",
+            "-s",
+            "m.key",
+            "-m",
+            "checksum.sha256",
+            "-x",
+            "tool.sig",
+            "-t",
+            &comment,
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sig = std::fs::read(d.join("tool.sig")).unwrap();
     bundle_sig::sign_archive_file(&path, None, Some(&sig), Some(&pk)).unwrap();
     let signed = std::fs::read(&path).unwrap();
-    let meta = meta_with(CORE, &OwnerChain::genesis(CORE, &[pk.clone()]));
+    let meta = meta_with(CORE, &OwnerChain::genesis(CORE, std::slice::from_ref(&pk)));
     let v = check(&w, &line_for(&signed), &signed, Some(&meta)).unwrap();
     assert_eq!(v.signer, Some(pk.clone()));
     // A tool signature with a wrong trusted comment is refused when attached.
     let out = Command::new("minisign")
-        .args(["-S", "-s", "m.key", "-m", "checksum.sha256", "-x", "bad.sig", "-t", "hello"])
+        .args([
+            "-S",
+            "-s",
+            "m.key",
+            "-m",
+            "checksum.sha256",
+            "-x",
+            "bad.sig",
+            "-t",
+            "hello",
+        ])
         .current_dir(&d)
         .output()
         .unwrap();
@@ -544,7 +637,11 @@ fn signing_keeps_the_archive_reproducible_apart_from_the_signature() {
     let a1 = archive::read_archive(s1.as_slice(), &Limits::default()).unwrap();
     let a2 = archive::read_archive(s2.as_slice(), &Limits::default()).unwrap();
     let strip = |b: &[u8]| archive::with_signature(b, None, &Limits::default()).unwrap();
-    assert_eq!(strip(&s1), bytes, "removing the signature gives the original bytes back");
+    assert_eq!(
+        strip(&s1),
+        bytes,
+        "removing the signature gives the original bytes back"
+    );
     assert_eq!(strip(&s2), bytes);
     assert_eq!(a1.files.len(), a2.files.len());
     assert_eq!(a1.checksum_list(), a2.checksum_list());
@@ -575,7 +672,10 @@ fn publish_enforces_owners_and_verify_rechecks() {
     let v1 = write_signed(&w, "com.ratchet.core-utils/1.0.0", Some(&w.a));
     let e = reg.publish(&v1, t).unwrap_err().to_string();
     assert!(e.contains("--owner-key"), "{e}");
-    let e = reg.publish_with(&v1, t, Some(w.b.public())).unwrap_err().to_string();
+    let e = reg
+        .publish_with(&v1, t, Some(w.b.public()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not one of the given owner key"), "{e}");
     let p = reg.publish_with(&v1, t, Some(w.a.public())).unwrap();
     assert_eq!(p.line.signer, Some(w.a.public().key_id()));
@@ -588,14 +688,21 @@ fn publish_enforces_owners_and_verify_rechecks() {
     let e = reg.publish(&v12u, t).unwrap_err().to_string();
     assert!(e.contains("must be signed"), "{e}");
     let v12e = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.evil));
-    let e = reg.publish_with(&v12e, t, Some(w.evil.public())).unwrap_err().to_string();
+    let e = reg
+        .publish_with(&v12e, t, Some(w.evil.public()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not one of the current owner keys"), "{e}");
     // Rotation a -> b, then b publishes.
     let (_, owners) = reg.owners(&id).unwrap();
     let (chain, _) = owners.unwrap();
-    let e = chain.statement(CORE, &[w.evil.public().clone()], &w.evil).unwrap_err();
+    let e = chain
+        .statement(CORE, &[w.evil.public().clone()], &w.evil)
+        .unwrap_err();
     assert!(e.to_string().contains("not a current owner"));
-    let st = chain.statement(CORE, &[w.b.public().clone()], &w.a).unwrap();
+    let st = chain
+        .statement(CORE, &[w.b.public().clone()], &w.a)
+        .unwrap();
     reg.add_owner_statement(&id, st).unwrap();
     let v12b = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.b));
     reg.publish(&v12b, t).unwrap();
@@ -612,7 +719,9 @@ fn publish_enforces_owners_and_verify_rechecks() {
     .unwrap();
     let report = reg.verify();
     assert!(
-        report.errors().any(|d| d.to_string().contains("bad-owners")),
+        report
+            .errors()
+            .any(|d| d.to_string().contains("bad-owners")),
         "{:?}",
         report.diagnostics
     );

@@ -55,13 +55,25 @@ fn owners_rotation_and_attestations_through_the_cli() {
     let v2 = signed(&w2, "com.test.signed", "1.1.0", &b.secret);
     let o = ri(&["publish", &dir, &s(&v2)]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("not one of the current owner keys"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not one of the current owner keys"),
+        "{}",
+        text(&o)
+    );
 
     // a rotates to b (statement written by the owner, applied by the operator).
     let st = t.path().join("rotate.json");
     let o = ri(&[
-        "owner", "rotate", &dir, "com.test.signed", "--key", &s(&a.secret), "--new", &s(&b.public),
-        "--statement-out", &s(&st),
+        "owner",
+        "rotate",
+        &dir,
+        "com.test.signed",
+        "--key",
+        &s(&a.secret),
+        "--new",
+        &s(&b.public),
+        "--statement-out",
+        &s(&st),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let o = ri(&["owner", "apply", &dir, "com.test.signed", &s(&st)]);
@@ -72,23 +84,57 @@ fn owners_rotation_and_attestations_through_the_cli() {
     let o = ri(&["owner", "apply", &dir, "com.test.signed", &s(&st)]);
     assert!(!o.status.success());
     let o = ri(&["owner", "show", &dir, "com.test.signed"]);
-    assert!(text(&o).contains(&format!("current owner key(s): {}", b.key.key_id())), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("current owner key(s): {}", b.key.key_id())),
+        "{}",
+        text(&o)
+    );
 
     // Official attestation: refused until config.json names the verifier.
     let ver = keys::generate(&kdir, "verifier", None).unwrap();
-    let o = ri(&["attest", &dir, "com.test.signed", "1.1.0", "--key", &s(&ver.secret), "--official", "--report", "https://example.com/r", "--time", TIME]);
+    let o = ri(&[
+        "attest",
+        &dir,
+        "com.test.signed",
+        "1.1.0",
+        "--key",
+        &s(&ver.secret),
+        "--official",
+        "--report",
+        "https://example.com/r",
+        "--time",
+        TIME,
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("verifier keys"), "{}", text(&o));
     let cfg = reg.root().join("config.json");
     let mut c = ratchet::index::RegistryConfig::load(reg.root()).unwrap();
     c.keys.push(serde_json::json!({"role": "verifier", "name": "Test Verifier", "key": ver.key.to_base64()}));
     std::fs::write(&cfg, c.to_json()).unwrap();
-    let o = ri(&["attest", &dir, "com.test.signed", "1.1.0", "--key", &s(&ver.secret), "--official", "--report", "https://example.com/r", "--time", TIME]);
+    let o = ri(&[
+        "attest",
+        &dir,
+        "com.test.signed",
+        "1.1.0",
+        "--key",
+        &s(&ver.secret),
+        "--official",
+        "--report",
+        "https://example.com/r",
+        "--time",
+        TIME,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let o = ri(&["list", &dir, "com.test.signed"]);
     let out = text(&o);
-    assert!(out.contains("officially verified by Test Verifier"), "{out}");
-    assert!(out.contains(&format!("signed by {}", a.key.key_id())), "{out}");
+    assert!(
+        out.contains("officially verified by Test Verifier"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("signed by {}", a.key.key_id())),
+        "{out}"
+    );
     let o = ri(&["verify", &dir]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -323,9 +323,15 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
         }
     };
     let b = &a.manifest.bundle;
-    println!("ok    every file matches .bundle/checksum.sha256 ({} files)", a.files.len());
+    println!(
+        "ok    every file matches .bundle/checksum.sha256 ({} files)",
+        a.files.len()
+    );
     let Some(sig) = &a.signature else {
-        eprintln!("FAILED signature: {} {} is not signed (no bundle.sig)", b.id, b.version);
+        eprintln!(
+            "FAILED signature: {} {} is not signed (no bundle.sig)",
+            b.id, b.version
+        );
         return Ok(ExitCode::FAILURE);
     };
     let parsed = match bundle_sig::parse_sig(sig, "bundle.sig") {
@@ -347,13 +353,21 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
     };
     match bundle_sig::verify_archive(&a, &keys, "given keys") {
         Ok(k) => {
-            println!("ok    bundle.sig by key {} is bound to {} {} and this checksum list", k.key_id(), b.id, b.version);
+            println!(
+                "ok    bundle.sig by key {} is bound to {} {} and this checksum list",
+                k.key_id(),
+                b.id,
+                b.version
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("FAILED signature: {e}");
             if key.is_none() {
-                eprintln!("       (signed by key {}; pass its public key with --key)", parsed.key_id);
+                eprintln!(
+                    "       (signed by key {}; pass its public key with --key)",
+                    parsed.key_id
+                );
             }
             Ok(ExitCode::FAILURE)
         }

@@ -64,16 +64,17 @@ pub fn run(cmd: KeyCommand) -> CliResult {
                     }
                 };
                 if p.is_empty() {
-                    return Err(
-                        "empty password: give one, or use --unencrypted (CI only)".into(),
-                    );
+                    return Err("empty password: give one, or use --unencrypted (CI only)".into());
                 }
                 Some(p)
             };
             let kp = keys::generate(&dir, &name, password)?;
             println!("Generated key {}", kp.key.key_id());
             println!("  public key: {}", kp.public.display());
-            println!("  secret key: {} (mode 0600; keep it secret)", kp.secret.display());
+            println!(
+                "  secret key: {} (mode 0600; keep it secret)",
+                kp.secret.display()
+            );
             println!("  {}", kp.key.to_base64());
         }
         KeyCommand::List { dir } => {

@@ -89,7 +89,10 @@ pub fn verifier_keys(config: &RegistryConfig) -> (Vec<VerifierKey>, Vec<String>)
             continue;
         }
         let name = k.get("name").and_then(|n| n.as_str());
-        let key = k.get("key").and_then(|n| n.as_str()).map(PublicKey::from_base64);
+        let key = k
+            .get("key")
+            .and_then(|n| n.as_str())
+            .map(PublicKey::from_base64);
         match (name, key) {
             (Some(name), Some(Ok(key))) => keys.push(VerifierKey {
                 name: name.to_string(),
@@ -300,7 +303,14 @@ pub fn status(
         };
         match f.kind {
             AttestKind::Official => {
-                match verify_bytes(&sig, a.statement.as_bytes(), &a.statement, &verifier_pks, &what, "verifier keys in config.json") {
+                match verify_bytes(
+                    &sig,
+                    a.statement.as_bytes(),
+                    &a.statement,
+                    &verifier_pks,
+                    &what,
+                    "verifier keys in config.json",
+                ) {
                     Ok(k) => {
                         let name = verifiers
                             .iter()
@@ -330,7 +340,14 @@ pub fn status(
                     warnings.push(format!("{what}: no usable public key; ignored"));
                     continue;
                 };
-                match verify_bytes(&sig, a.statement.as_bytes(), &a.statement, &[pk], &what, "attester's key") {
+                match verify_bytes(
+                    &sig,
+                    a.statement.as_bytes(),
+                    &a.statement,
+                    &[pk],
+                    &what,
+                    "attester's key",
+                ) {
                     Ok(_) => {
                         voters.push(sig.key_id.clone());
                         scores.push(f.score.unwrap_or(3));

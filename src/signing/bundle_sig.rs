@@ -73,7 +73,9 @@ pub fn parse_sig(text: &[u8], what: &str) -> Result<ParsedSig, TrustError> {
     let s = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
     let boxed = minisign::SignatureBox::from_string(s).map_err(|e| bad(e.to_string()))?;
     if !boxed.is_prehashed() {
-        return Err(bad("legacy (non-prehashed) signatures are not accepted".into()));
+        return Err(bad(
+            "legacy (non-prehashed) signatures are not accepted".into()
+        ));
     }
     let trusted_comment = boxed
         .trusted_comment()
@@ -142,7 +144,10 @@ pub fn verify_archive(
     let b = &archive.manifest.bundle;
     let what = format!("bundle.sig of {} {}", b.id, b.version);
     let Some(sig) = &archive.signature else {
-        return Err(TrustError::Refused(format!("{} {} is not signed (no bundle.sig)", b.id, b.version)));
+        return Err(TrustError::Refused(format!(
+            "{} {} is not signed (no bundle.sig)",
+            b.id, b.version
+        )));
     };
     let parsed = parse_sig(sig, &what)?;
     verify_bytes(

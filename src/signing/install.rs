@@ -57,7 +57,11 @@ impl Pin {
             genesis: chain.chain[0].statement.clone(),
             seq: v.seq(),
             head: v.hashes[v.seq()].clone(),
-            keys: v.current.iter().map(|k| k.to_base64().to_string()).collect(),
+            keys: v
+                .current
+                .iter()
+                .map(|k| k.to_base64().to_string())
+                .collect(),
         }
     }
 
@@ -178,8 +182,12 @@ pub fn verify_for_install(
             line.sha256
         )));
     }
-    let archive = archive::read_archive(std::io::Cursor::new(bytes), &Limits::default())
-        .map_err(|e| TrustError::Refused(format!("{label}: the archive is damaged or tampered with: {e}")))?;
+    let archive =
+        archive::read_archive(std::io::Cursor::new(bytes), &Limits::default()).map_err(|e| {
+            TrustError::Refused(format!(
+                "{label}: the archive is damaged or tampered with: {e}"
+            ))
+        })?;
     let m = &archive.manifest.bundle;
     if m.id != line.id || m.version != line.version {
         return Err(TrustError::Refused(format!(
@@ -195,7 +203,9 @@ pub fn verify_for_install(
     };
     let owners = match &chain {
         Some(c) => Some(c.verify(id).map_err(|e| {
-            TrustError::Refused(format!("{label}: the registry's owner chain is invalid: {e}"))
+            TrustError::Refused(format!(
+                "{label}: the registry's owner chain is invalid: {e}"
+            ))
         })?),
         None => None,
     };

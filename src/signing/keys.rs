@@ -234,7 +234,11 @@ pub struct KeyPairFiles {
 /// Generates a key pair and writes `dir/NAME.pub` and `dir/NAME.key` (0600). With a password
 /// the secret key is encrypted (minisign's scrypt parameters); `None` writes it unencrypted.
 /// Refuses to overwrite existing files.
-pub fn generate(dir: &Path, name: &str, password: Option<String>) -> Result<KeyPairFiles, TrustError> {
+pub fn generate(
+    dir: &Path,
+    name: &str,
+    password: Option<String>,
+) -> Result<KeyPairFiles, TrustError> {
     if name.is_empty()
         || !name
             .bytes()
@@ -301,8 +305,11 @@ pub fn write_secret(path: &Path, data: &[u8]) -> Result<(), TrustError> {
     f.sync_all().map_err(io_err(path))
 }
 
+/// A public key file and what loading it gave.
+pub type ListedKey = (PathBuf, Result<PublicKey, TrustError>);
+
 /// The public keys (`*.pub`) in a directory, sorted by file name.
-pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Result<PublicKey, TrustError>)>, TrustError> {
+pub fn list(dir: &Path) -> Result<Vec<ListedKey>, TrustError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -349,7 +356,9 @@ mod tests {
         let kp = generate(dir.path(), "author", Some("correct horse".into())).unwrap();
         let text = std::fs::read_to_string(&kp.secret).unwrap();
         assert!(SecretKey::is_encrypted_text(&text).unwrap());
-        let e = SecretKey::from_text(&text, None, "k").unwrap_err().to_string();
+        let e = SecretKey::from_text(&text, None, "k")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(PASSWORD_ENV), "{e}");
         let e = SecretKey::from_text(&text, Some("wrong".into()), "k")
             .unwrap_err()

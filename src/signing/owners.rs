@@ -136,12 +136,14 @@ impl OwnerChain {
     pub fn from_meta(meta: &BundleMeta, file: &str) -> Result<Option<OwnerChain>, TrustError> {
         match meta.extra.get(OWNERS_FIELD) {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|e| TrustError::BadRecord {
-                    file: format!("{file}: owners"),
-                    reason: e.to_string(),
-                }),
+            Some(v) => {
+                serde_json::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|e| TrustError::BadRecord {
+                        file: format!("{file}: owners"),
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -252,7 +254,12 @@ impl OwnerChain {
                     .join(", ")
             )));
         }
-        let text = statement_text(id, v.seq() + 1, v.hashes.last().map(String::as_str), new_keys);
+        let text = statement_text(
+            id,
+            v.seq() + 1,
+            v.hashes.last().map(String::as_str),
+            new_keys,
+        );
         let signature = sign_bytes(sk, text.as_bytes(), &text)?;
         Ok(ChainEntry {
             statement: text,
@@ -311,13 +318,22 @@ mod tests {
     #[test]
     fn broken_chains_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let (a, b, evil) = (key(d.path(), "a"), key(d.path(), "b"), key(d.path(), "evil"));
+        let (a, b, evil) = (
+            key(d.path(), "a"),
+            key(d.path(), "b"),
+            key(d.path(), "evil"),
+        );
         let id = "com.example.x";
         let base = OwnerChain::genesis(id, &[a.public().clone()]);
 
         // Signed by a key that is not an owner.
         let mut forged = base.clone();
-        let text = statement_text(id, 1, Some(&sha256_hex(base.chain[0].statement.as_bytes())), &[evil.public().clone()]);
+        let text = statement_text(
+            id,
+            1,
+            Some(&sha256_hex(base.chain[0].statement.as_bytes())),
+            &[evil.public().clone()],
+        );
         forged.chain.push(ChainEntry {
             signature: Some(sign_bytes(&evil, text.as_bytes(), &text).unwrap()),
             statement: text,
@@ -328,7 +344,13 @@ mod tests {
         // Unsigned change.
         let mut unsigned = forged.clone();
         unsigned.chain[1].signature = None;
-        assert!(unsigned.verify(id).unwrap_err().to_string().contains("not signed"));
+        assert!(
+            unsigned
+                .verify(id)
+                .unwrap_err()
+                .to_string()
+                .contains("not signed")
+        );
 
         // Statement text edited after signing.
         let mut good = base.clone();
@@ -343,7 +365,9 @@ mod tests {
 
         // A statement from another bundle's chain.
         let other = OwnerChain::genesis("com.example.y", &[a.public().clone()]);
-        let st = other.statement("com.example.y", &[b.public().clone()], &a).unwrap();
+        let st = other
+            .statement("com.example.y", &[b.public().clone()], &a)
+            .unwrap();
         let mut moved = base.clone();
         moved.chain.push(st);
         let e = moved.verify(id).unwrap_err().to_string();
