@@ -739,3 +739,93 @@ fn publish_enforces_owners_and_verify_rechecks() {
     let e = reg2.publish(&u, t).unwrap_err().to_string();
     assert!(e.contains("requires signed bundles"), "{e}");
 }
+
+// ---- the `ratchet` command line ----
+
+fn ratchet(home: &Path, args: &[&str], password: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    c.args(args)
+        .env("RATCHET_HOME", home)
+        .env_remove(keys::PASSWORD_ENV)
+        .stdin(std::process::Stdio::null());
+    if let Some(p) = password {
+        c.env(keys::PASSWORD_ENV, p);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn cli_generates_keys_signs_and_says_what_failed() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let o = ratchet(&home, &["key", "generate", "--name", "me"], Some("pw"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sk_file = home.join("data/keys/me.key");
+    let secret = std::fs::read_to_string(&sk_file).unwrap();
+    let secret_line = secret.lines().nth(1).unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        !out.contains(secret_line),
+        "the secret key is never printed"
+    );
+    assert!(SecretKey::is_encrypted_text(&secret).unwrap());
+    let o = ratchet(&home, &["key", "list"], None);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(with secret key)"));
+
+    // Build and sign; without the password (no terminal) signing fails clearly.
+    let out_dir = t.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let src = sample("com.ratchet.core-utils/1.0.0");
+    let (src_s, out_s, key_s) = (
+        src.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+        sk_file.to_str().unwrap(),
+    );
+    let o = ratchet(
+        &home,
+        &["bundle", "build", src_s, "--out", out_s, "--sign", key_s],
+        None,
+    );
+    assert!(!o.status.success());
+    let o = ratchet(
+        &home,
+        &["bundle", "build", src_s, "--out", out_s, "--sign", key_s],
+        Some("pw"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = out_dir.join("com.ratchet.core-utils-1.0.0.rbundle");
+    let f = file.to_str().unwrap();
+    let o = ratchet(&home, &["bundle", "verify", f], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("bound to com.ratchet.core-utils 1.0.0"));
+    // Another key: the signature check fails and names the signer.
+    let other = keys::generate(&t.path().join("k"), "other", None).unwrap();
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "verify",
+            f,
+            "--key",
+            other.public.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FAILED signature"));
+    // A tampered file: the file check fails and names the entry.
+    let bytes = std::fs::read(&file).unwrap();
+    let bad = rewrite(&bytes, |p, d| {
+        if p == "bundle.yaml" {
+            d.push(b'#');
+        }
+    });
+    std::fs::write(&file, bad).unwrap();
+    let o = ratchet(&home, &["bundle", "verify", f], None);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("FAILED file check") && err.contains("bundle.yaml"),
+        "{err}"
+    );
+}
