@@ -6,6 +6,11 @@
 # apart from 2026-01-01; then one version is yanked and one bundle deprecated. Running it twice
 # gives identical bytes; index-tools/tests/sample_index.rs fails when sample-index/ is stale.
 #
+# Every archive is signed with the SAMPLE-ONLY key sample-keys/sample-author.key (never trust
+# it). minisign signatures are randomised, so the signature of each archive is kept in
+# sample-keys/signatures/<id>-<version>.minisig and re-attached while it still matches the
+# archive (same trusted comment); a bundle whose content changed is signed anew.
+#
 # Usage: scripts/regen-sample-index.sh [OUT_DIR]   (default: sample-index)
 # RATCHET and RATCHET_INDEX name the binaries; unset, the script builds them with cargo.
 set -eu
@@ -51,12 +56,22 @@ SOURCE_DATE_EPOCH=$START
 export SOURCE_DATE_EPOCH
 
 "$RATCHET_INDEX" init "$OUT" --name ratchet-samples --kind local >/dev/null
+KEY=sample-keys/sample-author.key
+PUB=sample-keys/sample-author.pub
+SIGS=sample-keys/signatures
+mkdir -p "$SIGS"
 i=0
 for b in $BUNDLES; do
     "$RATCHET" bundle build "sample-bundles/$b" --out "$WORK/" >/dev/null
     id=${b%/*}
     version=${b#*/}
-    "$RATCHET_INDEX" publish "$OUT" "$WORK/$id-$version.rbundle" --publish-time $((START + i * DAY))
+    archive="$WORK/$id-$version.rbundle"
+    sig="$SIGS/$id-$version.minisig"
+    if ! { [ -f "$sig" ] && "$RATCHET" bundle sign "$archive" --signature "$sig" --pub "$PUB" >/dev/null 2>&1; }; then
+        "$RATCHET" bundle sign "$archive" --key "$KEY" >/dev/null
+        "$RATCHET" bundle sign "$archive" --print-signature >"$sig"
+    fi
+    "$RATCHET_INDEX" publish "$OUT" "$archive" --owner-key "$PUB" --publish-time $((START + i * DAY))
     i=$((i + 1))
 done
 

@@ -17,6 +17,7 @@ pub mod publish;
 pub mod resolver;
 pub mod sandbox;
 pub mod scaffold;
+pub mod signing;
 pub mod task;
 pub mod validate;
 pub mod workflow;

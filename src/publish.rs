@@ -18,6 +18,11 @@ use crate::index::{
     archive_path, index_path, meta_path,
 };
 use crate::manifest::{BundleId, Manifest, VersionReq};
+use crate::signing::TrustError;
+use crate::signing::attest::{AttestFields, AttestKind, Attestation, requires_signatures};
+use crate::signing::bundle_sig::verify_archive;
+use crate::signing::keys::PublicKey;
+use crate::signing::owners::{ChainEntry, OwnerChain, VerifiedOwners};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -137,6 +142,14 @@ pub enum PublishError {
     /// No such version.
     #[error("{0} {1} is not in this registry")]
     UnknownVersion(BundleId, semver::Version),
+    /// A signature, owner or attestation check refused the change (`index-format.md` §7).
+    #[error("{file}: {message}")]
+    Untrusted {
+        /// The archive, bundle or record concerned.
+        file: String,
+        /// What failed and what to do.
+        message: String,
+    },
     /// A publish time that is not RFC 3339 or a Unix time.
     #[error(
         "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
@@ -272,6 +285,7 @@ pub struct Registry {
 
 /// An archive read, checked and validated, ready to be published.
 struct CheckedArchive {
+    bundle: BundleArchive,
     bytes: Vec<u8>,
     sha256: String,
     manifest: Manifest,
@@ -464,6 +478,7 @@ impl Registry {
         let warnings = report.warnings().cloned().collect();
         let sha256 = index::sha256_hex(&bytes);
         Ok(CheckedArchive {
+            bundle,
             bytes,
             sha256,
             manifest,
@@ -530,6 +545,20 @@ impl Registry {
     /// look-alikes, dependencies) and changes nothing on refusal; then writes the archive, the
     /// index file and the names file, in that order, under the registry lock.
     pub fn publish(&self, file: &Path, published: &str) -> Result<Published> {
+        self.publish_with(file, published, None)
+    }
+
+    /// [`Registry::publish`] with owner enforcement (`index-format.md` §7.3): a signed archive
+    /// of an id with owners must be signed by a current owner key; the first signed publish of
+    /// an id records `owner_key` (which must have made the signature) as its owner; an unsigned
+    /// archive is refused when the id has owners or the registry requires signatures. The
+    /// line's `signer` is the signing key's id.
+    pub fn publish_with(
+        &self,
+        file: &Path,
+        published: &str,
+        owner_key: Option<&PublicKey>,
+    ) -> Result<Published> {
         let published = parse_time(published)?;
         let checked = self.check_archive(file)?;
         let _lock = self.lock()?;
@@ -552,6 +581,66 @@ impl Registry {
             });
         }
         self.check_dependencies(m)?;
+        let untrusted = |message: String| PublishError::Untrusted {
+            file: file.display().to_string(),
+            message,
+        };
+        let (mut meta, owners) = self.owners(&m.id)?;
+        let id = m.id.as_str();
+        let mut new_chain = None;
+        let signer = match (&checked.bundle.signature, &owners) {
+            (Some(_), Some((_, v))) => {
+                let k = verify_archive(
+                    &checked.bundle,
+                    &v.current,
+                    &format!("current owner keys of {id}"),
+                )
+                .map_err(|e| untrusted(e.to_string()))?;
+                if let Some(given) = owner_key
+                    && !v.current.contains(given)
+                {
+                    return Err(untrusted(format!(
+                        "--owner-key {} is not a current owner key of {id}; owners change only by a signed statement (`ratchet-index owner`)",
+                        given.key_id()
+                    )));
+                }
+                Some(k)
+            }
+            (Some(_), None) => {
+                let Some(given) = owner_key else {
+                    return Err(untrusted(format!(
+                        "this is the first signed publish of {id}: it records the owner key, so pass the signer's public key with --owner-key FILE.pub"
+                    )));
+                };
+                let k = verify_archive(
+                    &checked.bundle,
+                    std::slice::from_ref(given),
+                    "given owner key",
+                )
+                .map_err(|e| untrusted(e.to_string()))?;
+                new_chain = Some(OwnerChain::genesis(id, std::slice::from_ref(given)));
+                Some(k)
+            }
+            (None, Some((_, v))) => {
+                return Err(untrusted(format!(
+                    "{id} has owner key(s) {}: every new version must be signed by one of them (`ratchet bundle sign`)",
+                    v.current
+                        .iter()
+                        .map(PublicKey::key_id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            (None, None) => {
+                if requires_signatures(&self.config) {
+                    return Err(untrusted(format!(
+                        "registry `{}` requires signed bundles (config.json policies.require-signatures); sign it with `ratchet bundle sign`",
+                        self.config.name
+                    )));
+                }
+                None
+            }
+        };
 
         // 1. The immutable, content-addressed archive.
         let rel_archive = self.archive_rel(&checked.sha256);
@@ -563,16 +652,24 @@ impl Registry {
             // The archive's rename must be durable before the index line that names it.
             sync_parent_dir(&archive_abs);
         }
-        // 2. The index file, old bytes plus one line, replaced atomically.
-        let line =
+        // 2. The owner record of a first signed publish (before the line that needs it).
+        if let Some(chain) = new_chain {
+            chain.store(&mut meta);
+            let meta_abs = self.abs(&meta_path(&m.id));
+            write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
+            sync_parent_dir(&meta_abs);
+        }
+        // 3. The index file, old bytes plus one line, replaced atomically.
+        let mut line =
             IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
+        line.signer = signer.map(|k| k.key_id());
         let new_bundle = existing.is_none();
         let mut bytes = existing.map(|(_, b)| b).unwrap_or_default();
         bytes.extend_from_slice(line.to_line().as_bytes());
         let index_abs = self.abs(&rel_index);
         write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
         sync_parent_dir(&index_abs);
-        // 3. The names file, appended when the id is new.
+        // 4. The names file, appended when the id is new.
         if new_bundle {
             let names = self.abs(NAMES_FILE);
             index::names::append(&names, &m.id).map_err(io_err(&names))?;
@@ -584,6 +681,125 @@ impl Registry {
             new_bundle,
             warnings: checked.warnings,
         })
+    }
+
+    /// The metadata of an id (new when absent) and its verified owner chain, if it has one.
+    pub fn owners(
+        &self,
+        id: &BundleId,
+    ) -> Result<(BundleMeta, Option<(OwnerChain, VerifiedOwners)>)> {
+        let rel = meta_path(id);
+        let meta =
+            BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
+        let bad = |e: TrustError| PublishError::Untrusted {
+            file: rel.clone(),
+            message: e.to_string(),
+        };
+        let Some(chain) = OwnerChain::from_meta(&meta, &rel).map_err(bad)? else {
+            return Ok((meta, None));
+        };
+        let v = chain.verify(id.as_str()).map_err(bad)?;
+        Ok((meta, Some((chain, v))))
+    }
+
+    /// Appends a signed owner statement (add or rotate keys) to an id's owner chain; refused
+    /// unless the longer chain verifies (signed by a current owner key, right number and hash).
+    pub fn add_owner_statement(&self, id: &BundleId, entry: ChainEntry) -> Result<VerifiedOwners> {
+        let _lock = self.lock()?;
+        let rel = meta_path(id);
+        let (mut meta, owners) = self.owners(id)?;
+        let Some((mut chain, _)) = owners else {
+            return Err(PublishError::Untrusted {
+                file: rel,
+                message: format!("{id} has no owners yet: its first signed publish records them"),
+            });
+        };
+        let v = chain
+            .append(id.as_str(), entry)
+            .map_err(|e| PublishError::Untrusted {
+                file: rel.clone(),
+                message: e.to_string(),
+            })?;
+        chain.store(&mut meta);
+        let path = self.abs(&rel);
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(v)
+    }
+
+    /// Adds an attestation of one published archive to the bundle's metadata. An official one
+    /// must be signed by a verifier key named in `config.json`.
+    pub fn add_attestation(&self, a: Attestation) -> Result<()> {
+        let fields = AttestFields::parse(&a.statement).map_err(|m| PublishError::Untrusted {
+            file: "attestation".into(),
+            message: m,
+        })?;
+        let id = BundleId::parse(&fields.id).map_err(|e| PublishError::Untrusted {
+            file: "attestation".into(),
+            message: e.to_string(),
+        })?;
+        let _lock = self.lock()?;
+        let Some((parsed, _)) = self.index_file_clean(&id)? else {
+            return Err(PublishError::UnknownBundle(id));
+        };
+        if !parsed
+            .versions()
+            .any(|l| l.version.to_string() == fields.version && l.sha256 == fields.sha256)
+        {
+            return Err(PublishError::Untrusted {
+                file: index_path(&id),
+                message: format!(
+                    "no line of {id} has version {} and sha256 {}",
+                    fields.version, fields.sha256
+                ),
+            });
+        }
+        let rel = meta_path(&id);
+        let (mut meta, owners) = self.owners(&id)?;
+        let mut list = crate::signing::attest::from_meta(&meta, &rel).map_err(|e| {
+            PublishError::Untrusted {
+                file: rel.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        list.push(a);
+        let version =
+            semver::Version::parse(&fields.version).map_err(|e| PublishError::Untrusted {
+                file: "attestation".into(),
+                message: e.to_string(),
+            })?;
+        let current = owners.map(|(_, v)| v.current).unwrap_or_default();
+        let (status, warnings) = crate::signing::attest::status(
+            id.as_str(),
+            &version,
+            &fields.sha256,
+            &list[list.len() - 1..],
+            &self.config,
+            &current,
+        );
+        if fields.kind == AttestKind::Official
+            && !matches!(
+                status,
+                crate::signing::VerificationStatus::OfficiallyVerified { .. }
+            )
+        {
+            return Err(PublishError::Untrusted {
+                file: "attestation".into(),
+                message: format!(
+                    "the official attestation does not verify against the verifier keys in config.json: {}",
+                    warnings.join("; ")
+                ),
+            });
+        }
+        if let Some(w) = warnings.first() {
+            return Err(PublishError::Untrusted {
+                file: "attestation".into(),
+                message: w.clone(),
+            });
+        }
+        crate::signing::attest::store(&mut meta, &list);
+        let path = self.abs(&rel);
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(())
     }
 
     /// Sets or clears the yanked flag of one version; returns false when it already had that
@@ -950,7 +1166,8 @@ impl Verifier<'_> {
     fn check_archives(&mut self, root: &Path) -> BTreeSet<String> {
         let mut referenced = BTreeSet::new();
         let lines: Vec<IndexLine> = self.index_ids.values().flatten().cloned().collect();
-        let mut checked: HashMap<String, Result<Manifest, String>> = HashMap::new();
+        let mut checked: HashMap<String, Result<BundleArchive, String>> = HashMap::new();
+        let mut owners: HashMap<BundleId, Option<VerifiedOwners>> = HashMap::new();
         for l in lines {
             let file = index_path(&l.id);
             let Some(rel) = self.reg.local_archive(&l.sha256) else {
@@ -967,7 +1184,15 @@ impl Verifier<'_> {
                     file,
                     format!("{} {}: {msg}", l.id, l.version),
                 ),
-                Ok(m) => {
+                Ok(a) => {
+                    let m = a.manifest.bundle.clone();
+                    if let Some(msg) = self.check_signature(&l, &a, &mut owners) {
+                        self.err(
+                            "bad-signature",
+                            file.clone(),
+                            format!("{} {}: {msg}", l.id, l.version),
+                        );
+                    }
                     let mut diffs = l.disagreements(&m);
                     if m.id != l.id || !m.version.cmp_precedence(&l.version).is_eq() {
                         diffs.insert(0, "id/version");
@@ -989,6 +1214,56 @@ impl Verifier<'_> {
         }
         self.report.archives = checked.len();
         referenced
+    }
+
+    /// Re-checks a line's signature against the owner chain; `Some(problem)` when it fails.
+    fn check_signature(
+        &mut self,
+        l: &IndexLine,
+        a: &BundleArchive,
+        cache: &mut HashMap<BundleId, Option<VerifiedOwners>>,
+    ) -> Option<String> {
+        let owners = cache
+            .entry(l.id.clone())
+            .or_insert_with(|| {
+                self.reg
+                    .owners(&l.id)
+                    .ok()
+                    .and_then(|(_, o)| o.map(|(_, v)| v))
+            })
+            .clone();
+        match (&a.signature, &l.signer, owners) {
+            (None, None, _) => {
+                if requires_signatures(&self.reg.config) {
+                    self.warn(
+                        "unsigned-version",
+                        index_path(&l.id),
+                        format!(
+                            "{} {} is not signed, but the registry requires signatures",
+                            l.id, l.version
+                        ),
+                    );
+                }
+                None
+            }
+            (None, Some(s), _) => Some(format!(
+                "the line names signer {s} but the archive has no bundle.sig"
+            )),
+            (Some(_), _, None) => {
+                Some("the archive is signed but the bundle has no (valid) owner chain".into())
+            }
+            (Some(_), signer, Some(v)) => {
+                match verify_archive(a, &v.history, &format!("owner keys of {}", l.id)) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(k) if signer.as_deref() != Some(k.key_id().as_str()) => Some(format!(
+                        "the line names signer {}, but bundle.sig is by key {}",
+                        signer.as_deref().unwrap_or("(none)"),
+                        k.key_id()
+                    )),
+                    Ok(_) => None,
+                }
+            }
+        }
     }
 
     fn check_archive_dir(&mut self, root: &Path, referenced: &BTreeSet<String>) {
@@ -1069,7 +1344,28 @@ impl Verifier<'_> {
                 );
                 continue;
             }
-            if !self.index_ids.contains_key(&meta.id) {
+            match OwnerChain::from_meta(&meta, &rel) {
+                Ok(Some(c)) => {
+                    if let Err(e) = c.verify(meta.id.as_str()) {
+                        self.err("bad-owners", rel.clone(), e.to_string());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.err("bad-owners", rel.clone(), e.to_string()),
+            }
+            if let Err(e) = crate::signing::attest::from_meta(&meta, &rel) {
+                self.err("bad-attestations", rel.clone(), e.to_string());
+            }
+            if !self.index_ids.contains_key(&meta.id) && meta.deprecated.is_none() {
+                self.warn(
+                    "orphan-meta",
+                    rel.clone(),
+                    format!(
+                        "owner record for {}, which has no index file (interrupted first publish?)",
+                        meta.id
+                    ),
+                );
+            } else if !self.index_ids.contains_key(&meta.id) {
                 self.err(
                     "orphan-meta",
                     rel.clone(),
@@ -1093,7 +1389,7 @@ impl Verifier<'_> {
 }
 
 /// Reads one archive from the registry and checks size, hash and that it opens.
-fn check_one_archive(root: &Path, rel: &str, l: &IndexLine) -> Result<Manifest, String> {
+fn check_one_archive(root: &Path, rel: &str, l: &IndexLine) -> Result<BundleArchive, String> {
     let path = root.join(rel);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -1117,6 +1413,5 @@ fn check_one_archive(root: &Path, rel: &str, l: &IndexLine) -> Result<Manifest, 
         ));
     }
     archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default())
-        .map(|a| a.manifest.bundle)
         .map_err(|e| format!("archive {rel} does not open: {e}"))
 }

@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ratchet::index::RegistryKind;
 use ratchet::manifest::BundleId;
 use ratchet::publish::{Registry, publish_time};
+use ratchet::signing::attest::{self, AttestFields, AttestKind};
+use ratchet::signing::keys::{PublicKey, SecretKey};
+use ratchet::signing::owners::ChainEntry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,6 +56,37 @@ enum Command {
         /// Publish time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
         #[arg(long)]
         publish_time: Option<String>,
+        /// The signer's public key: recorded as the owner on an id's first signed publish.
+        #[arg(long, value_name = "FILE.pub")]
+        owner_key: Option<PathBuf>,
+    },
+    /// Show or change the owner keys of a bundle (changes are statements signed by an owner).
+    #[command(subcommand)]
+    Owner(OwnerCommand),
+    /// Sign an attestation of one published version and add it to the registry. `--official`
+    /// needs a verifier key named in config.json.
+    Attest {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+        /// Version.
+        version: semver::Version,
+        /// The attester's secret key (password from RATCHET_KEY_PASSWORD or a prompt).
+        #[arg(long)]
+        key: PathBuf,
+        /// An official verification (by a registry verifier) rather than a community one.
+        #[arg(long)]
+        official: bool,
+        /// Community score, 1 to 5.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        score: Option<u8>,
+        /// URL of the verification report.
+        #[arg(long)]
+        report: Option<String>,
+        /// Attestation time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
+        #[arg(long)]
+        time: Option<String>,
     },
     /// Mark a version yanked: new resolutions avoid it, locked installs still get it.
     Yank {
@@ -114,6 +148,58 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum OwnerCommand {
+    /// Show the owner chain of a bundle and check it.
+    Show {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+    },
+    /// Add an owner key, by a statement signed with a current owner's secret key.
+    Add {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+        /// A current owner's secret key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The public key to add.
+        #[arg(long = "new")]
+        new: PathBuf,
+        /// Write the signed statement to this file instead of applying it (`owner apply`).
+        #[arg(long)]
+        statement_out: Option<PathBuf>,
+    },
+    /// Replace the signing owner key with a new one, by a statement signed with the old key.
+    Rotate {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+        /// The current owner's secret key (replaced).
+        #[arg(long)]
+        key: PathBuf,
+        /// The new public key.
+        #[arg(long = "new")]
+        new: PathBuf,
+        /// Write the signed statement to this file instead of applying it (`owner apply`).
+        #[arg(long)]
+        statement_out: Option<PathBuf>,
+    },
+    /// Append a signed statement (JSON written by `owner add|rotate --statement-out`).
+    Apply {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+        /// The statement file.
+        file: PathBuf,
+    },
+}
+
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
@@ -159,21 +245,28 @@ fn run(cmd: Command) -> CliResult {
             dir,
             files,
             publish_time: time,
+            owner_key,
         } => {
             let reg = Registry::open(&dir)?;
             let time = publish_time(time.as_deref())?;
+            let owner_key = owner_key.as_deref().map(PublicKey::load).transpose()?;
             for (i, file) in files.iter().enumerate() {
-                match reg.publish(file, &time) {
+                match reg.publish_with(file, &time, owner_key.as_ref()) {
                     Ok(p) => {
                         for w in &p.warnings {
                             eprintln!("{w}");
                         }
                         println!(
-                            "Published {} {} ({} bytes, sha256 {}){}",
+                            "Published {} {} ({} bytes, sha256 {}){}{}",
                             p.line.id,
                             p.line.version,
                             p.line.size,
                             p.line.sha256,
+                            p.line
+                                .signer
+                                .as_ref()
+                                .map(|s| format!(", signed by {s}"))
+                                .unwrap_or_else(|| ", UNSIGNED".into()),
                             if p.new_bundle { " (new bundle)" } else { "" }
                         );
                     }
@@ -188,6 +281,50 @@ fn run(cmd: Command) -> CliResult {
                     }
                 }
             }
+        }
+        Command::Owner(cmd) => return owner(cmd),
+        Command::Attest {
+            dir,
+            id,
+            version,
+            key,
+            official,
+            score,
+            report,
+            time,
+        } => {
+            let reg = Registry::open(&dir)?;
+            let b = reg.bundle(&id)?;
+            let line = b
+                .versions
+                .iter()
+                .find(|l| l.version == version)
+                .ok_or_else(|| format!("{id} {version} is not in this registry"))?;
+            let sk = SecretKey::load(&key)?;
+            let fields = AttestFields {
+                kind: if official {
+                    AttestKind::Official
+                } else {
+                    AttestKind::Community
+                },
+                id: id.to_string(),
+                version: version.to_string(),
+                sha256: line.sha256.clone(),
+                date: publish_time(time.as_deref())?,
+                score,
+                report,
+            };
+            let a = if official {
+                attest::attest(&fields, &sk)?
+            } else {
+                attest::attest_community(&fields, &sk)?
+            };
+            reg.add_attestation(a)?;
+            println!(
+                "{} attestation of {id} {version} by key {} added",
+                if official { "Official" } else { "Community" },
+                sk.public().key_id()
+            );
         }
         Command::Yank { dir, id, version } => {
             let changed = Registry::open(&dir)?.set_yanked(&id, &version, true)?;
@@ -270,14 +407,28 @@ fn run(cmd: Command) -> CliResult {
                     if let Some(d) = &b.deprecated {
                         println!("{} is deprecated: {}", b.id, d.message);
                     }
+                    let (meta, owners) = reg.owners(&b.id)?;
+                    let atts = attest::from_meta(&meta, "metadata").unwrap_or_default();
+                    let current = owners.map(|(_, v)| v.current).unwrap_or_default();
                     for l in &b.versions {
+                        let (status, _) = attest::status(
+                            l.id.as_str(),
+                            &l.version,
+                            &l.sha256,
+                            &atts,
+                            reg.config(),
+                            &current,
+                        );
                         println!(
-                            "{} {}  {} bytes  {}  {}{}",
+                            "{} {}  {} bytes  {}  {}  {}  {status}{}",
                             l.id,
                             l.version,
                             l.size,
                             l.published,
                             &l.sha256[..12],
+                            l.signer
+                                .as_ref()
+                                .map_or("unsigned".to_string(), |s| format!("signed by {s}")),
                             if l.yanked { "  (yanked)" } else { "" }
                         );
                     }
@@ -340,4 +491,111 @@ fn run(cmd: Command) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn owner(cmd: OwnerCommand) -> CliResult {
+    match cmd {
+        OwnerCommand::Show { dir, id } => {
+            let reg = Registry::open(&dir)?;
+            let (_, owners) = reg.owners(&id)?;
+            let Some((chain, v)) = owners else {
+                println!("{id} has no owners (no signed version published yet)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            for (n, e) in chain.chain.iter().enumerate() {
+                println!("{n}: {}", e.statement);
+            }
+            println!(
+                "owner chain valid; current owner key(s): {}",
+                v.current
+                    .iter()
+                    .map(PublicKey::key_id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        OwnerCommand::Add {
+            dir,
+            id,
+            key,
+            new,
+            statement_out,
+        } => change_owners(&dir, &id, &key, &new, statement_out, false)?,
+        OwnerCommand::Rotate {
+            dir,
+            id,
+            key,
+            new,
+            statement_out,
+        } => change_owners(&dir, &id, &key, &new, statement_out, true)?,
+        OwnerCommand::Apply { dir, id, file } => {
+            let reg = Registry::open(&dir)?;
+            let text = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let entry: ChainEntry = serde_json::from_slice(&text)
+                .map_err(|e| format!("{}: not a statement file: {e}", file.display()))?;
+            let v = reg.add_owner_statement(&id, entry)?;
+            println!(
+                "{id}: owner statement {} applied; owner key(s) now {}",
+                v.seq(),
+                v.current
+                    .iter()
+                    .map(PublicKey::key_id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes an add (current keys + new) or rotate (current keys - signer + new) statement signed
+/// by `key`, and applies it or writes it to `statement_out`.
+fn change_owners(
+    dir: &std::path::Path,
+    id: &BundleId,
+    key: &std::path::Path,
+    new: &std::path::Path,
+    statement_out: Option<PathBuf>,
+    rotate: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let reg = Registry::open(dir)?;
+    let sk = SecretKey::load(key)?;
+    let new_key = PublicKey::load(new)?;
+    let (_, owners) = reg.owners(id)?;
+    let (chain, v) = owners
+        .ok_or_else(|| format!("{id} has no owners yet: its first signed publish records them"))?;
+    let mut keys: Vec<PublicKey> = v
+        .current
+        .iter()
+        .filter(|k| !(rotate && *k == sk.public()))
+        .cloned()
+        .collect();
+    if keys.contains(&new_key) {
+        return Err(format!("key {} is already an owner of {id}", new_key.key_id()).into());
+    }
+    keys.push(new_key);
+    let entry = chain.statement(id.as_str(), &keys, &sk)?;
+    match statement_out {
+        Some(out) => {
+            let mut text = serde_json::to_string_pretty(&entry)?;
+            text.push('\n');
+            std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "wrote the signed statement to {}; the registry applies it with `ratchet-index owner apply`",
+                out.display()
+            );
+        }
+        None => {
+            let v = reg.add_owner_statement(id, entry)?;
+            println!(
+                "{id}: owner key(s) now {}",
+                v.current
+                    .iter()
+                    .map(PublicKey::key_id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(())
 }

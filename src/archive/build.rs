@@ -395,6 +395,52 @@ fn write_tar(
     ))
 }
 
+/// Returns the archive `bytes` with its `bundle.sig` replaced by `signature` (or removed, for
+/// `None`): every other entry is copied unchanged and in order, the signature is the last entry
+/// (with the checksum list's time stamp), and the gzip stream is written with the builder's
+/// settings, so the result is reproducible apart from the signature. The input is fully
+/// verified first ([`super::read_archive`]).
+pub fn with_signature(
+    bytes: &[u8],
+    signature: Option<&[u8]>,
+    limits: &super::Limits,
+) -> Result<Vec<u8>, ArchiveError> {
+    use std::io::Read;
+    super::read_archive(std::io::Cursor::new(bytes), limits)?;
+    let malformed = |e: io::Error| ArchiveError::Malformed {
+        where_: "while re-reading".into(),
+        reason: e.to_string(),
+    };
+    let mut src = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), Compression::new(6));
+    let mut out = tar::Builder::new(gz);
+    let mut mtime = DEFAULT_MTIME;
+    for entry in src.entries().map_err(malformed)? {
+        let mut entry = entry.map_err(malformed)?;
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if path == SIGNATURE_FILE {
+            continue;
+        }
+        if path == CHECKSUM_FILE {
+            mtime = entry.header().mtime().unwrap_or(DEFAULT_MTIME);
+        }
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(malformed)?;
+        out.append_data(&mut header, &path, data.as_slice())
+            .map_err(malformed)?;
+    }
+    if let Some(sig) = signature {
+        append_file(&mut out, SIGNATURE_FILE, sig, mtime).map_err(malformed)?;
+    }
+    out.into_inner()
+        .and_then(|gz| gz.finish())
+        .map_err(malformed)
+}
+
 fn append_file<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &str,

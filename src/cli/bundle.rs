@@ -40,6 +40,38 @@ pub enum BundleCommand {
         /// (default: the current directory).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Sign the archive with this secret key (writes bundle.sig).
+        #[arg(long, value_name = "SECRET_KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Sign an archive: add bundle.sig, a minisign signature over .bundle/checksum.sha256 bound
+    /// to the bundle id, version and checksum list.
+    Sign {
+        /// The `.rbundle` file (rewritten in place).
+        file: PathBuf,
+        /// Secret key (default: DATA/keys/author.key).
+        #[arg(long, conflicts_with = "signature")]
+        key: Option<PathBuf>,
+        /// Attach this signature made elsewhere (e.g. by the minisign tool) instead.
+        #[arg(long, requires = "public")]
+        signature: Option<PathBuf>,
+        /// Public key the attached signature must verify against.
+        #[arg(long = "pub")]
+        public: Option<PathBuf>,
+        /// Print the trusted comment a signature of this archive must carry, and exit.
+        #[arg(long)]
+        print_comment: bool,
+        /// Print the archive's bundle.sig (to keep or check it with `minisign -V`), and exit.
+        #[arg(long, conflicts_with = "print_comment")]
+        print_signature: bool,
+    },
+    /// Check every file hash and the signature of an archive; says exactly what failed.
+    Verify {
+        /// The `.rbundle` file.
+        file: PathBuf,
+        /// Public key the signature must be by (default: any key; the signer is shown).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Verify an archive and show its manifest and files, without extracting it.
     Inspect {
@@ -75,7 +107,28 @@ pub enum BundleCommand {
 pub fn run(cmd: BundleCommand) -> CliResult {
     match cmd {
         BundleCommand::Publish(args) => super::publish::run(args),
-        BundleCommand::Build { dir, out } => build(dir.unwrap_or_else(|| PathBuf::from(".")), out),
+        BundleCommand::Build { dir, out, sign } => {
+            build(dir.unwrap_or_else(|| PathBuf::from(".")), out, sign)
+        }
+        BundleCommand::Sign {
+            file,
+            key,
+            signature,
+            public,
+            print_comment,
+            print_signature,
+        } => {
+            if print_signature {
+                let a = archive::read_archive_file(&file, &Limits::default())?;
+                let Some(sig) = a.signature else {
+                    return Err(format!("{} is not signed", file.display()).into());
+                };
+                print!("{}", String::from_utf8_lossy(&sig));
+                return Ok(ExitCode::SUCCESS);
+            }
+            sign(&file, key, signature, public, print_comment)
+        }
+        BundleCommand::Verify { file, key } => verify(&file, key),
         BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
@@ -222,7 +275,106 @@ fn dev(dir: &Path, interval: u64, rounds: Option<u32>) -> CliResult {
     }
 }
 
-fn build(dir: PathBuf, out: Option<PathBuf>) -> CliResult {
+fn default_key() -> PathBuf {
+    Paths::detect().data.join("keys").join("author.key")
+}
+
+fn sign(
+    file: &Path,
+    key: Option<PathBuf>,
+    signature: Option<PathBuf>,
+    public: Option<PathBuf>,
+    print_comment: bool,
+) -> CliResult {
+    use ratchet::signing::bundle_sig;
+    use ratchet::signing::keys::{PublicKey, SecretKey};
+    if print_comment {
+        let a = archive::read_archive_file(file, &Limits::default())?;
+        println!("{}", bundle_sig::trusted_comment_for(&a));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pk = public.as_deref().map(PublicKey::load).transpose()?;
+    let sig = match signature {
+        Some(s) => {
+            let text = std::fs::read(&s).map_err(|e| format!("{}: {e}", s.display()))?;
+            bundle_sig::sign_archive_file(file, None, Some(&text), pk.as_ref())?
+        }
+        None => {
+            let sk = SecretKey::load(&key.unwrap_or_else(default_key))?;
+            bundle_sig::sign_archive_file(file, Some(&sk), None, pk.as_ref())?
+        }
+    };
+    let parsed = bundle_sig::parse_sig(sig.as_bytes(), "bundle.sig")?;
+    let bytes = std::fs::read(file)?;
+    println!("Signed {} with key {}", file.display(), parsed.key_id);
+    println!("  trusted comment: {}", parsed.trusted_comment);
+    println!("  sha256: {}", archive::sha256_hex(&bytes));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
+    use ratchet::signing::bundle_sig;
+    use ratchet::signing::keys::PublicKey;
+    let a = match archive::read_archive_file(file, &Limits::default()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("FAILED file check: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let b = &a.manifest.bundle;
+    println!(
+        "ok    every file matches .bundle/checksum.sha256 ({} files)",
+        a.files.len()
+    );
+    let Some(sig) = &a.signature else {
+        eprintln!(
+            "FAILED signature: {} {} is not signed (no bundle.sig)",
+            b.id, b.version
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let parsed = match bundle_sig::parse_sig(sig, "bundle.sig") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("FAILED signature: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let keys = match &key {
+        Some(k) => vec![PublicKey::load(k)?],
+        None => {
+            let dir = Paths::detect().data.join("keys");
+            ratchet::signing::keys::list(&dir)?
+                .into_iter()
+                .filter_map(|(_, k)| k.ok())
+                .collect()
+        }
+    };
+    match bundle_sig::verify_archive(&a, &keys, "given keys") {
+        Ok(k) => {
+            println!(
+                "ok    bundle.sig by key {} is bound to {} {} and this checksum list",
+                k.key_id(),
+                b.id,
+                b.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("FAILED signature: {e}");
+            if key.is_none() {
+                eprintln!(
+                    "       (signed by key {}; pass its public key with --key)",
+                    parsed.key_id
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<PathBuf>) -> CliResult {
     let report = validate_bundle(&dir);
     let Some(manifest) = report.manifest.as_ref().filter(|_| report.is_valid()) else {
         print_report(&report.diagnostics, None, false);
@@ -261,7 +413,15 @@ fn build(dir: PathBuf, out: Option<PathBuf>) -> CliResult {
         "  size:   {} bytes ({} bytes uncompressed tar)",
         built.size, built.unpacked_size
     );
-    println!("  sha256: {}", built.sha256);
+    if let Some(k) = sign_key {
+        let sk = ratchet::signing::keys::SecretKey::load(&k)?;
+        ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
+        let bytes = std::fs::read(&built.path)?;
+        println!("  signed: key {}", sk.public().key_id());
+        println!("  sha256: {} (signed)", archive::sha256_hex(&bytes));
+    } else {
+        println!("  sha256: {}", built.sha256);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,7 @@
 //! reported once, at the top, with their chain of causes, and give a non-zero exit.
 
 mod bundle;
+mod key;
 mod publish;
 mod run;
 
@@ -25,6 +26,9 @@ enum Command {
     Bundle(bundle::BundleCommand),
     /// Run a task or workflow in the sandbox (output JSON on stdout).
     Run(run::RunArgs),
+    /// Generate and list signing keys; forget pinned owner keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -36,6 +40,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Run(args) => run::run(args),
+        Command::Key(cmd) => key::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,9 @@ pub struct PublishArgs {
     /// Publish time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
     #[arg(long)]
     publish_time: Option<String>,
+    /// The signer's public key: recorded as the owner on an id's first signed publish.
+    #[arg(long, value_name = "FILE.pub")]
+    owner_key: Option<PathBuf>,
 }
 
 /// The directory a `--registry` value names.
@@ -42,7 +45,16 @@ fn registry_dir(arg: &str) -> Result<PathBuf, String> {
 pub fn run(args: PublishArgs) -> CliResult {
     let dir = registry_dir(&args.registry)?;
     let reg = Registry::open(&dir)?;
-    let p = reg.publish(&args.file, &publish_time(args.publish_time.as_deref())?)?;
+    let owner_key = args
+        .owner_key
+        .as_deref()
+        .map(ratchet::signing::keys::PublicKey::load)
+        .transpose()?;
+    let p = reg.publish_with(
+        &args.file,
+        &publish_time(args.publish_time.as_deref())?,
+        owner_key.as_ref(),
+    )?;
     for w in &p.warnings {
         eprintln!("{w}");
     }

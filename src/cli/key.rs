@@ -1,0 +1,114 @@
+//! `ratchet key ...`: generate and list minisign key pairs, forget a pinned owner.
+
+use super::CliResult;
+use clap::Subcommand;
+use ratchet::paths::Paths;
+use ratchet::signing::PinStore;
+use ratchet::signing::keys::{self, PASSWORD_ENV};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Make a minisign key pair (NAME.pub, NAME.key with mode 0600); the secret key is
+    /// password-protected (password from RATCHET_KEY_PASSWORD or a prompt).
+    Generate {
+        /// Key name (file names NAME.pub and NAME.key).
+        #[arg(long, default_value = "author")]
+        name: String,
+        /// Directory for the key files (default: DATA/keys).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Do not encrypt the secret key (for CI only: anyone who reads the file can sign).
+        #[arg(long)]
+        unencrypted: bool,
+    },
+    /// List the public keys in the key directory with their key ids.
+    List {
+        /// Directory of the key files (default: DATA/keys).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Forget the owner keys pinned for a bundle id, to accept a change of owner deliberately.
+    Forget {
+        /// The bundle id.
+        id: ratchet::manifest::BundleId,
+    },
+}
+
+pub fn run(cmd: KeyCommand) -> CliResult {
+    let paths = Paths::detect();
+    let default_dir = paths.data.join("keys");
+    match cmd {
+        KeyCommand::Generate {
+            name,
+            dir,
+            unencrypted,
+        } => {
+            let dir = dir.unwrap_or(default_dir);
+            let password = if unencrypted {
+                eprintln!(
+                    "warning: the secret key is NOT password-protected; anyone who can read the file can sign as you. Use this for CI only."
+                );
+                None
+            } else {
+                let p = match std::env::var(PASSWORD_ENV) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let a = keys::password_from_env_or_prompt("New key password: ")?;
+                        let b = keys::password_from_env_or_prompt("Repeat password: ")?;
+                        if a != b {
+                            return Err("the passwords differ; nothing written".into());
+                        }
+                        a
+                    }
+                };
+                if p.is_empty() {
+                    return Err("empty password: give one, or use --unencrypted (CI only)".into());
+                }
+                Some(p)
+            };
+            let kp = keys::generate(&dir, &name, password)?;
+            println!("Generated key {}", kp.key.key_id());
+            println!("  public key: {}", kp.public.display());
+            println!(
+                "  secret key: {} (mode 0600; keep it secret)",
+                kp.secret.display()
+            );
+            println!("  {}", kp.key.to_base64());
+        }
+        KeyCommand::List { dir } => {
+            let dir = dir.unwrap_or(default_dir);
+            let list = keys::list(&dir)?;
+            if list.is_empty() {
+                println!("no keys in {} (ratchet key generate)", dir.display());
+            }
+            for (path, k) in list {
+                match k {
+                    Ok(k) => {
+                        let secret = path.with_extension("key").exists();
+                        println!(
+                            "{}  {}  {}{}",
+                            k.key_id(),
+                            path.display(),
+                            k.to_base64(),
+                            if secret { "  (with secret key)" } else { "" }
+                        );
+                    }
+                    Err(e) => eprintln!("{}: {e}", path.display()),
+                }
+            }
+        }
+        KeyCommand::Forget { id } => {
+            let store = PinStore::new(&paths);
+            if store.forget(id.as_str())? {
+                println!(
+                    "forgot the owner keys pinned for {id}; the next install trusts and pins the registry's owners again"
+                );
+            } else {
+                println!("no owner keys were pinned for {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
