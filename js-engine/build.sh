@@ -7,11 +7,13 @@
 # .ci/run installs them).
 #
 # Usage: js-engine/build.sh [OUT.wasm]   (default: target/js-engine/ratchet-js.wasm)
+# The crate's build.rs runs this script with OUT.wasm in its OUT_DIR and RATCHET_JS_WORK (the
+# directory for objects and the throw-away manifest) under OUT_DIR too.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 out="${1:-$root/target/js-engine/ratchet-js.wasm}"
-work="$root/target/js-engine"
+work="${RATCHET_JS_WORK:-$root/target/js-engine}"
 QUICKJS_CRATE_VERSION="0.14.0"
 mkdir -p "$work/fetch/src" "$(dirname "$out")"
 
@@ -27,7 +29,7 @@ rquickjs-sys = "=$QUICKJS_CRATE_VERSION"
 [workspace]
 TOML
 : > "$work/fetch/src/lib.rs"
-crate_dir="$(cd "$work/fetch" && cargo metadata --quiet --format-version 1 \
+crate_dir="$(cd "$work/fetch" && "${CARGO:-cargo}" metadata --quiet --format-version 1 \
   | python3 -c 'import json,sys; m=json.load(sys.stdin); print([p for p in m["packages"] if p["name"]=="rquickjs-sys"][0]["manifest_path"].rsplit("/",1)[0])')"
 qjs="$crate_dir/quickjs"
 [ -f "$qjs/quickjs.c" ] || { echo "QuickJS sources not found in $crate_dir" >&2; exit 1; }

@@ -3,7 +3,7 @@
 //! `task-abi.md` §9).
 //!
 //! A check that cannot run here (an external scanner, an external suite, a platform other than
-//! this one, a JavaScript task before the JavaScript engine exists) is recorded as `skipped`
+//! this one, a JavaScript task in a build without the JavaScript engine) is recorded as `skipped`
 //! with the reason — never as `passed`.
 
 use crate::execute::{ExecOptions, TaskSpec, run_task};
@@ -319,13 +319,8 @@ fn run_case(
     measured: &mut Vec<Measured>,
     kind: &str,
 ) -> CheckResult {
-    if spec.task.kind == TaskKind::JavaScript {
-        return CheckResult::new(
-            kind,
-            name,
-            Verdict::Skipped,
-            Some("JavaScript execution is not available yet (main.js not run)".into()),
-        );
+    if spec.task.kind == TaskKind::JavaScript && crate::js::engine().is_none() {
+        return CheckResult::new(kind, name, Verdict::Skipped, Some(crate::js::NOT_BUILT.into()));
     }
     let mock: Option<HttpMock> = test.mock.as_ref().and_then(|m| m.http.clone());
     let opts = ExecOptions {

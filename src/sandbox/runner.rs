@@ -9,7 +9,7 @@ use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
 use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
 use crate::manifest::units::ByteSize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wasmer::sys::vm::TrapCode;
@@ -22,6 +22,9 @@ use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_rem
 pub struct Runtime {
     engine: Engine,
     cache: ModuleCache,
+    /// The JavaScript engine module once loaded: later JavaScript runs neither hash nor
+    /// deserialize it again.
+    js_engine: OnceLock<Module>,
 }
 
 /// Builds an engine; with `metering`, a fresh metering middleware (wasmer's metering
@@ -55,7 +58,11 @@ impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Runtime {
         let engine = build_engine(false);
         let cache = ModuleCache::new(cache_dir, &engine);
-        Runtime { engine, cache }
+        Runtime {
+            engine,
+            cache,
+            js_engine: OnceLock::new(),
+        }
     }
 
     /// The module cache.
@@ -97,6 +104,35 @@ impl Runtime {
     pub fn run(&self, run: &TaskRun) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let (module, cache_status) = self.load(&run.module)?;
+        self.run_loaded(&module, cache_status, started, run)
+    }
+
+    /// Loads the JavaScript engine module (`bytes`, the engine built into this program) from
+    /// the compiled-module cache once per runtime; later calls return the loaded module.
+    pub fn load_js_engine(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
+        if let Some(m) = self.js_engine.get() {
+            return Ok((m.clone(), CacheStatus::Hit));
+        }
+        let (m, status) = self.load(bytes)?;
+        let _ = self.js_engine.set(m.clone());
+        Ok((m, status))
+    }
+
+    /// Runs the JavaScript engine `engine` (see [`Runtime::load_js_engine`]) like
+    /// [`Runtime::run`] runs `run.module` (which is ignored here).
+    pub fn run_js(&self, engine: &[u8], run: &TaskRun) -> Result<RunOutcome, RunError> {
+        let started = Instant::now();
+        let (module, cache_status) = self.load_js_engine(engine)?;
+        self.run_loaded(&module, cache_status, started, run)
+    }
+
+    fn run_loaded(
+        &self,
+        module: &Module,
+        cache_status: CacheStatus,
+        started: Instant,
+        run: &TaskRun,
+    ) -> Result<RunOutcome, RunError> {
         let load_time = started.elapsed();
 
         let limits = run.permissions.limits;
@@ -150,7 +186,7 @@ impl Runtime {
         let refused = Arc::new(AtomicBool::new(false));
         let instance = {
             let _cap = memory_cap_guard(limits.max_memory.0, refused.clone());
-            Instance::new(&mut store, &module, &imports)
+            Instance::new(&mut store, module, &imports)
         };
         let instance = match instance {
             Ok(i) => i,
