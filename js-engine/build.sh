@@ -47,7 +47,10 @@ for src in quickjs libregexp libunicode dtoa; do
 done
 "$cc" "${flags[@]}" -c "$here/ratchet-js.c" -o "$work/ratchet-js.o"
 tmp="$out.tmp.$$"
-"$cc" "${flags[@]}" -Wl,-z,stack-size=1048576 \
+# A 4 MiB C stack placed first in linear memory: QuickJS-ng has no stack check under WASI, so
+# deep JavaScript recursion ends either on the sandbox's native stack (a "stack overflow" trap)
+# or below address 0 (an out-of-bounds trap) — never by overwriting the engine's data.
+"$cc" "${flags[@]}" -Wl,-z,stack-size=4194304 -Wl,--stack-first \
   -lwasi-emulated-signal "${objs[@]}" "$work/ratchet-js.o" -o "$tmp"
 mv "$tmp" "$out"
 echo "built $out ($(stat -c %s "$out") bytes)"

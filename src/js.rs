@@ -57,6 +57,14 @@ pub fn prepare(run: &mut TaskRun, task_dir: &Path, entry_file: &str) {
 /// Turns the harness's exit statuses into the sandbox's terms: the heap limit is the memory
 /// limit.
 pub fn interpret(outcome: &mut RunOutcome, max_memory: u64) {
+    if let RunStatus::Trap(m) = &outcome.status
+        && m.contains("out of bounds")
+    {
+        // The engine's C stack is first in memory: running off it reads below address 0.
+        outcome.status = RunStatus::Trap(format!(
+            "stack overflow: the task recursed too deeply (the JavaScript engine's stack is exhausted: {m})"
+        ));
+    }
     if outcome.status == RunStatus::Exit(EXIT_OUT_OF_MEMORY) {
         outcome.status = RunStatus::Limit {
             kind: LimitKind::Memory,

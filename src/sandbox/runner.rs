@@ -9,7 +9,7 @@ use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
 use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
 use crate::manifest::units::ByteSize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use wasmer::sys::vm::TrapCode;
@@ -23,8 +23,8 @@ pub struct Runtime {
     engine: Engine,
     cache: ModuleCache,
     /// The JavaScript engine module once loaded: later JavaScript runs neither hash nor
-    /// deserialize it again.
-    js_engine: OnceLock<Module>,
+    /// deserialize it again. The lock also makes concurrent first runs wait for one compile.
+    js_engine: Mutex<Option<Module>>,
 }
 
 /// Builds an engine; with `metering`, a fresh metering middleware (wasmer's metering
@@ -61,7 +61,7 @@ impl Runtime {
         Runtime {
             engine,
             cache,
-            js_engine: OnceLock::new(),
+            js_engine: Mutex::new(None),
         }
     }
 
@@ -110,11 +110,12 @@ impl Runtime {
     /// Loads the JavaScript engine module (`bytes`, the engine built into this program) from
     /// the compiled-module cache once per runtime; later calls return the loaded module.
     pub fn load_js_engine(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
-        if let Some(m) = self.js_engine.get() {
+        let mut slot = self.js_engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = slot.as_ref() {
             return Ok((m.clone(), CacheStatus::Hit));
         }
         let (m, status) = self.load(bytes)?;
-        let _ = self.js_engine.set(m.clone());
+        *slot = Some(m.clone());
         Ok((m, status))
     }
 
