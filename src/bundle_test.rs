@@ -320,7 +320,12 @@ fn run_case(
     kind: &str,
 ) -> CheckResult {
     if spec.task.kind == TaskKind::JavaScript && crate::js::engine().is_none() {
-        return CheckResult::new(kind, name, Verdict::Skipped, Some(crate::js::NOT_BUILT.into()));
+        return CheckResult::new(
+            kind,
+            name,
+            Verdict::Skipped,
+            Some(crate::js::NOT_BUILT.into()),
+        );
     }
     let mock: Option<HttpMock> = test.mock.as_ref().and_then(|m| m.http.clone());
     let opts = ExecOptions {
@@ -663,8 +668,8 @@ fn security(
     out
 }
 
-/// The static permission audit: what each WebAssembly task imports versus what the bundle
-/// declares.
+/// The static permission audit: what each WebAssembly task imports (and each JavaScript task's
+/// source names: `fetch`) versus what the bundle declares.
 fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckResult> {
     let kind = "permission-audit";
     let mut out = Vec::new();
@@ -673,23 +678,26 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
     for item in &manifest.contents.tasks {
         let task_dir = dir.join(&item.path);
         let name = item.name().to_string();
-        match TaskKind::detect(&task_dir) {
-            Some(TaskKind::Wasm) => {}
+        let imports = match TaskKind::detect(&task_dir) {
+            Some(TaskKind::Wasm) => std::fs::read(task_dir.join(TaskKind::Wasm.entry_file()))
+                .map_err(|e| e.to_string())
+                .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string())),
+            // JavaScript reaches the host only through the global `fetch` (the engine offers
+            // no commands): a source that names it counts as importing `ratchet.fetch`.
             Some(TaskKind::JavaScript) => {
-                out.push(CheckResult::new(
-                    kind,
-                    &name,
-                    Verdict::Skipped,
-                    Some("JavaScript tasks are audited when the JavaScript engine arrives".into()),
-                ));
-                continue;
+                std::fs::read_to_string(task_dir.join(TaskKind::JavaScript.entry_file()))
+                    .map_err(|e| e.to_string())
+                    .map(|src| {
+                        if src.contains("fetch") {
+                            vec![format!("{RATCHET_MODULE}.fetch")]
+                        } else {
+                            Vec::new()
+                        }
+                    })
             }
             None => continue,
-        }
-        let imports = match std::fs::read(task_dir.join(TaskKind::Wasm.entry_file()))
-            .map_err(|e| e.to_string())
-            .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string()))
-        {
+        };
+        let imports = match imports {
             Ok(i) => i,
             Err(e) => {
                 out.push(CheckResult::new(kind, &name, Verdict::Failed, Some(e)));
@@ -724,7 +732,7 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
                 Some(format!(
                     "uses: {}",
                     if uses.is_empty() {
-                        "WASI only".to_string()
+                        "no capability".to_string()
                     } else {
                         uses.join(", ")
                     }
@@ -734,16 +742,16 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
             CheckResult::new(kind, &name, Verdict::Failed, Some(problems.join("; ")))
         });
     }
-    let wasm_only = manifest
+    let all_known = manifest
         .contents
         .tasks
         .iter()
-        .all(|t| TaskKind::detect(&dir.join(&t.path)) == Some(TaskKind::Wasm));
+        .all(|t| TaskKind::detect(&dir.join(&t.path)).is_some());
     let mut notes = Vec::new();
-    if wasm_only && !any_fetch && !manifest.permissions.network.domains.is_empty() {
+    if all_known && !any_fetch && !manifest.permissions.network.domains.is_empty() {
         notes.push("network domains are declared but no task imports ratchet.fetch");
     }
-    if wasm_only && !any_command && !manifest.permissions.commands.is_empty() {
+    if all_known && !any_command && !manifest.permissions.commands.is_empty() {
         notes.push("commands are declared but no task imports ratchet.command");
     }
     if !notes.is_empty() {

@@ -99,7 +99,10 @@ fn string_and_json_transformation() {
     pretty: JSON.stringify(parsed, null, 2),
   };
 }"#;
-    let out = ok(src, json!({"text": "hello big world", "json": "{\"b\":1,\"a\":[2]}"}));
+    let out = ok(
+        src,
+        json!({"text": "hello big world", "json": "{\"b\":1,\"a\":[2]}"}),
+    );
     assert_eq!(out["upper"], "HELLO BIG WORLD");
     assert_eq!(out["camel"], "helloBigWorld");
     assert_eq!(out["count"], 3);
@@ -167,8 +170,10 @@ fn console_goes_to_the_log_not_the_output() {
 
 #[test]
 fn schemas_are_checked_for_input_and_output() {
-    let input_schema = json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]});
-    let output_schema = json!({"type": "object", "properties": {"r": {"type": "string"}}, "required": ["r"]});
+    let input_schema =
+        json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]});
+    let output_schema =
+        json!({"type": "object", "properties": {"r": {"type": "string"}}, "required": ["r"]});
     let t = task(
         "function main(input) { return input.a > 0 ? { r: 'pos' } : { r: 5 }; }",
         &[
@@ -181,7 +186,10 @@ fn schemas_are_checked_for_input_and_output() {
         json!({"r": "pos"})
     );
     let e = err(&t, json!({"a": "x"}));
-    assert!(e.contains("input does not match") && e.contains("/a"), "{e}");
+    assert!(
+        e.contains("input does not match") && e.contains("/a"),
+        "{e}"
+    );
     let e = err(&t, json!({"a": -1}));
     assert!(e.contains("output.schema.json") && e.contains("/r"), "{e}");
 }
@@ -267,7 +275,8 @@ fn infinite_loop_is_stopped_by_the_cpu_limit() {
 
 #[test]
 fn allocation_bomb_is_stopped_by_the_memory_limit() {
-    let src = "function main() { const a = []; for (;;) { a.push('x'.repeat(1 << 20) + a.length); } }";
+    let src =
+        "function main() { const a = []; for (;;) { a.push('x'.repeat(1 << 20) + a.length); } }";
     let mut t = task(src, &[]);
     t.spec.resources.max_memory = Some(ByteSize(32 << 20));
     let e = err(&t, json!({}));
@@ -297,7 +306,8 @@ fn deep_recursion_ends_in_a_clean_error() {
     let e = err(&t, json!({}));
     assert!(e.contains("stack overflow"), "{e}");
     // Recursion a few thousand calls deep is fine.
-    let src = "function main(i) { const f = (n) => n ? f(n - 1) + 1 : 0; return { depth: f(i.n) }; }";
+    let src =
+        "function main(i) { const f = (n) => n ? f(n - 1) + 1 : 0; return { depth: f(i.n) }; }";
     assert_eq!(ok(src, json!({"n": 3000})), json!({"depth": 3000}));
 }
 
@@ -345,7 +355,14 @@ fn sample_bundles_pass_their_tests() {
                 } else {
                     Verdict::Passed
                 };
-                assert_eq!(t.result, want, "{} {}: {:?}", src.display(), t.name, t.message);
+                assert_eq!(
+                    t.result,
+                    want,
+                    "{} {}: {:?}",
+                    src.display(),
+                    t.name,
+                    t.message
+                );
             }
         }
     }
