@@ -37,7 +37,11 @@ fn main() {
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .output();
     match result {
-        Ok(out) if out.status.success() && wasm.is_file() => {
+        Ok(out)
+            if out.status.success()
+                && wasm.is_file()
+                && out_dir.join("ratchet-js.wasm.sha256").is_file() =>
+        {
             println!("cargo::rustc-cfg=ratchet_js_engine");
         }
         Ok(out) => {

@@ -6,7 +6,8 @@
 # registry cache. Needs clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (Debian packages;
 # .ci/run installs them).
 #
-# Usage: js-engine/build.sh [OUT.wasm]   (default: target/js-engine/ratchet-js.wasm)
+# Usage: js-engine/build.sh [OUT.wasm]   (default: target/js-engine/ratchet-js.wasm); also writes
+# OUT.wasm.sha256 (hex SHA-256, the compiled-module cache key of the engine).
 # The crate's build.rs runs this script with OUT.wasm in its OUT_DIR and RATCHET_JS_WORK (the
 # directory for objects and the throw-away manifest) under OUT_DIR too.
 set -euo pipefail
@@ -52,5 +53,6 @@ tmp="$out.tmp.$$"
 # or below address 0 (an out-of-bounds trap) — never by overwriting the engine's data.
 "$cc" "${flags[@]}" -Wl,-z,stack-size=4194304 -Wl,--stack-first \
   -lwasi-emulated-signal "${objs[@]}" "$work/ratchet-js.o" -o "$tmp"
+sha256sum "$tmp" | cut -d' ' -f1 > "$out.sha256"
 mv "$tmp" "$out"
 echo "built $out ($(stat -c %s "$out") bytes)"

@@ -232,7 +232,7 @@ pub fn run_task(
     let outcome = match js_engine {
         Some(engine) => {
             crate::js::prepare(&mut run, &spec.task.dir, spec.task.kind.entry_file());
-            let mut outcome = rt.run_js(engine, &run)?;
+            let mut outcome = rt.run_js(engine, crate::js::engine_sha256().as_ref(), &run)?;
             crate::js::interpret(&mut outcome, max_memory);
             outcome
         }

@@ -24,9 +24,29 @@ static ENGINE: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/ra
 #[cfg(not(ratchet_js_engine))]
 static ENGINE: Option<&[u8]> = None;
 
+/// Hex SHA-256 of the engine module, computed by `js-engine/build.sh` at build time.
+#[cfg(ratchet_js_engine)]
+static ENGINE_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/ratchet-js.wasm.sha256"));
+#[cfg(not(ratchet_js_engine))]
+static ENGINE_SHA256: &str = "";
+
 /// The engine module (WebAssembly), or `None` when this build has none (see [`NOT_BUILT`]).
 pub fn engine() -> Option<&'static [u8]> {
     ENGINE
+}
+
+/// The engine module's SHA-256 (its compiled-module cache key), known at build time so that a
+/// process need not hash 1.4 MB before loading the cached engine.
+pub fn engine_sha256() -> Option<[u8; 32]> {
+    let hex = ENGINE_SHA256.split_whitespace().next()?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The JavaScript heap limit for a run whose linear memory may reach `max_memory` bytes: the
@@ -81,6 +101,15 @@ pub fn interpret(outcome: &mut RunOutcome, max_memory: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_hash_matches_the_engine() {
+        use sha2::Digest;
+        if let Some(e) = engine() {
+            let h: [u8; 32] = sha2::Sha256::digest(e).into();
+            assert_eq!(engine_sha256(), Some(h));
+        }
+    }
 
     #[test]
     fn heap_limit_leaves_headroom() {

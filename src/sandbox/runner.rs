@@ -8,6 +8,7 @@ use super::limits::{CappedTunables, LimitExceeded, LimitKind, memory_cap_guard};
 use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
 use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
 use crate::manifest::units::ByteSize;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,10 +75,16 @@ impl Runtime {
     /// metering instrumentation, and checks its imports.
     pub fn load(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
         let wasm = wasmer::wat2wasm(bytes).map_err(|e| RunError::Compile(e.to_string()))?;
-        let key_bytes: &[u8] = &wasm;
+        let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
+        self.load_hashed(&wasm, &hash)
+    }
+
+    /// [`Runtime::load`] of a WebAssembly binary whose SHA-256 is `hash`.
+    fn load_hashed(&self, wasm: &[u8], hash: &[u8; 32]) -> Result<(Module, CacheStatus), RunError> {
+        let key_bytes: &[u8] = wasm;
         let (module, status) = self
             .cache
-            .load_or_compile(&self.engine, key_bytes, || {
+            .load_or_compile_hashed(&self.engine, hash, || {
                 let compile_engine = build_engine(true);
                 let m = Module::new(&compile_engine, key_bytes)?;
                 m.serialize()
@@ -109,21 +116,34 @@ impl Runtime {
 
     /// Loads the JavaScript engine module (`bytes`, the engine built into this program) from
     /// the compiled-module cache once per runtime; later calls return the loaded module.
-    pub fn load_js_engine(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
+    /// `sha256` is the module's SHA-256 when known in advance (it is computed otherwise).
+    pub fn load_js_engine(
+        &self,
+        bytes: &[u8],
+        sha256: Option<&[u8; 32]>,
+    ) -> Result<(Module, CacheStatus), RunError> {
         let mut slot = self.js_engine.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = slot.as_ref() {
             return Ok((m.clone(), CacheStatus::Hit));
         }
-        let (m, status) = self.load(bytes)?;
+        let (m, status) = match sha256 {
+            Some(h) => self.load_hashed(bytes, h)?,
+            None => self.load(bytes)?,
+        };
         *slot = Some(m.clone());
         Ok((m, status))
     }
 
     /// Runs the JavaScript engine `engine` (see [`Runtime::load_js_engine`]) like
     /// [`Runtime::run`] runs `run.module` (which is ignored here).
-    pub fn run_js(&self, engine: &[u8], run: &TaskRun) -> Result<RunOutcome, RunError> {
+    pub fn run_js(
+        &self,
+        engine: &[u8],
+        sha256: Option<&[u8; 32]>,
+        run: &TaskRun,
+    ) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
-        let (module, cache_status) = self.load_js_engine(engine)?;
+        let (module, cache_status) = self.load_js_engine(engine, sha256)?;
         self.run_loaded(&module, cache_status, started, run)
     }
 
