@@ -30,8 +30,11 @@ rquickjs-sys = "=$QUICKJS_CRATE_VERSION"
 [workspace]
 TOML
 : > "$work/fetch/src/lib.rs"
-crate_dir="$(cd "$work/fetch" && "${CARGO:-cargo}" metadata --quiet --format-version 1 \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); print([p for p in m["packages"] if p["name"]=="rquickjs-sys"][0]["manifest_path"].rsplit("/",1)[0])')"
+# The package's manifest_path in cargo's JSON (no JSON tool needed: the path has no quotes).
+manifest="$(cd "$work/fetch" && "${CARGO:-cargo}" metadata --quiet --format-version 1 \
+  | grep -o "\"manifest_path\":\"[^\"]*/rquickjs-sys-$QUICKJS_CRATE_VERSION/Cargo.toml\"" | head -n1 \
+  | sed -e 's/^"manifest_path":"//' -e 's/"$//')"
+crate_dir="$(dirname "$manifest")"
 qjs="$crate_dir/quickjs"
 [ -f "$qjs/quickjs.c" ] || { echo "QuickJS sources not found in $crate_dir" >&2; exit 1; }
 
