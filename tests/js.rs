@@ -381,3 +381,18 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `ratchet bundle init` makes a JavaScript task whose tests pass as generated.
+#[test]
+fn a_new_bundle_passes_its_tests() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("fresh");
+    ratchet::scaffold::init_bundle(&dir, Some("com.example.fresh")).unwrap();
+    let v = test_bundle(runtime(), &dir, &Policy::default()).unwrap();
+    let tests: Vec<_> = v.tests.iter().filter(|t| t.kind == "task-test").collect();
+    assert!(!tests.is_empty());
+    for t in &tests {
+        assert_eq!(t.result, Verdict::Passed, "{}: {:?}", t.name, t.message);
+    }
+    assert!(v.passed);
+}
