@@ -241,7 +241,11 @@ pub fn run_task(
     if !outcome.success() {
         return Err(ExecError::Failed {
             task: spec.name.clone(),
-            message: outcome.failure_message(),
+            message: if js_engine.is_some() {
+                crate::js::failure_message(&outcome)
+            } else {
+                outcome.failure_message()
+            },
             usage: outcome.usage,
         });
     }

@@ -98,6 +98,25 @@ pub fn interpret(outcome: &mut RunOutcome, max_memory: u64) {
     }
 }
 
+/// The failure message of a JavaScript run: the harness's exit statuses in words (the thrown
+/// error itself is the last line of stderr, which the message quotes).
+pub fn failure_message(outcome: &RunOutcome) -> String {
+    let m = outcome.failure_message();
+    match outcome.status {
+        RunStatus::Exit(1) => m.replacen(
+            "the task exited with status 1",
+            "the JavaScript task threw an error",
+            1,
+        ),
+        RunStatus::Exit(2) => m.replacen(
+            "the task exited with status 2",
+            "the JavaScript engine could not start the task",
+            1,
+        ),
+        _ => m,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

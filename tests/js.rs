@@ -141,6 +141,7 @@ fn a_thrown_error_fails_the_task_with_its_message() {
     );
     let e = err(&t, json!({}));
     assert!(e.contains("name is required"), "{e}");
+    assert!(e.contains("the JavaScript task threw an error"), "{e}");
     // A rejected promise too, and a thrown non-Error value.
     let t = task(
         "async function main() { await null; throw new TypeError('bad type'); }",
