@@ -365,7 +365,12 @@ fn bundle_test_writes_verification() {
         "passed",
         "mock.http answered the fetch"
     );
-    assert_eq!(find("js-task/t")["result"], "passed");
+    assert_eq!(
+        find("js-task/t")["result"],
+        "passed",
+        "{:?}",
+        find("js-task/t")
+    );
     assert_eq!(find("Performance Test")["result"], "passed");
     assert_eq!(find("Compatibility Test [linux]")["result"], "passed");
     assert_eq!(

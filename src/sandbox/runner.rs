@@ -170,7 +170,9 @@ impl Runtime {
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
             .collect();
-        let deadline = started + limits.wall();
+        // The wall clock starts when the module is ready: compiling it (seconds for the
+        // JavaScript engine on a cold cache) is not the task's time.
+        let deadline = Instant::now() + limits.wall();
         let host = Host {
             network: run.permissions.network.clone(),
             commands: run.permissions.commands.clone(),
