@@ -181,50 +181,7 @@ fn main() {
         "POINTS_PER_MS in use: {}",
         ratchet::sandbox::limits::POINTS_PER_MS
     );
-
-    // The JavaScript engine (a 1.4 MB QuickJS module), when js-engine/build.sh has built it.
-    let engine_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/js-engine/ratchet-js.wasm");
-    let Ok(engine) = std::fs::read(&engine_path) else {
-        println!(
-            "JavaScript engine: not built ({}), skipped",
-            engine_path.display()
-        );
-        return;
-    };
-    let js_dir = tmp.path().join("js-task");
-    std::fs::create_dir_all(&js_dir).unwrap();
-    std::fs::write(
-        js_dir.join("main.js"),
-        "function main(input) { return { sum: input.a + 1 }; }\n",
-    )
-    .unwrap();
-    let js_run = TaskRun {
-        args: vec!["/task/main.js".into()],
-        mounts: vec![ratchet::sandbox::Mount {
-            guest: "/task".into(),
-            host: js_dir.clone(),
-        }],
-        ..run(&engine, Limits::default())
-    };
-    let js_cache = tmp.path().join("js-cache");
-    let t = Instant::now();
-    let o = Runtime::new(Some(js_cache.clone())).run(&js_run).unwrap();
-    assert!(o.success(), "{}", o.failure_message());
-    println!(
-        "JavaScript engine ({} bytes): cold start (compile + run) {:.1} ms",
-        engine.len(),
-        t.elapsed().as_secs_f64() * 1000.0
-    );
-    let mut js_warm = Vec::new();
-    for _ in 0..50 {
-        let rt = Runtime::new(Some(js_cache.clone()));
-        let t = Instant::now();
-        let o = rt.run(&js_run).unwrap();
-        js_warm.push(t.elapsed());
-        assert_eq!(o.usage.cache, CacheStatus::Hit);
-    }
-    println!("JavaScript task warm start (cached)  {}", stats(js_warm));
+    println!("(JavaScript tasks: cargo bench --bench js)");
 }
 
 fn wat_or_wasm(b: &[u8]) -> Vec<u8> {

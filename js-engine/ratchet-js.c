@@ -11,7 +11,8 @@
  *   stdin    the input JSON
  *   stdout   the output JSON (JSON.stringify of the task's return value)
  *   stderr   console output and, on failure, the error message
- *   exit     0 on success, 1 when the task throws or rejects, 2 on a harness error
+ *   exit     0 on success, 1 when the task throws or rejects, 2 on a harness error, 3 when the
+ *            JavaScript heap limit (argv[2]) was reached ("out of memory")
  *
  * Nothing of the host is reachable from JavaScript except console and fetch: there are no std
  * or os modules, no file access, no module loader.
@@ -58,16 +59,22 @@ static char *read_all(FILE *f, size_t *len) {
     return buf;
 }
 
-/* Prints the pending exception (message and stack) to stderr. */
-static void report_exception(JSContext *ctx, const char *what) {
+/* Exit status when the JavaScript heap limit was reached. */
+#define EXIT_OUT_OF_MEMORY 3
+
+/* Prints the pending exception (message and stack) to stderr; returns `code`, or
+ * EXIT_OUT_OF_MEMORY when the exception is the engine's "out of memory". */
+static int report_exception(JSContext *ctx, const char *what, int code) {
     JSValue exc = JS_GetException(ctx);
     const char *msg = NULL;
+    int oom = 0;
     if (JS_IsError(exc)) {
         JSValue m = JS_GetPropertyStr(ctx, exc, "message");
         JSValue name = JS_GetPropertyStr(ctx, exc, "name");
         const char *n = JS_ToCString(ctx, name);
         msg = JS_ToCString(ctx, m);
-        fprintf(stderr, "%s: %s: %s\n", what, n ? n : "Error", msg ? msg : "");
+        oom = msg && strcmp(msg, "out of memory") == 0;
+        /* The stack first and the message last: the sandbox quotes the end of stderr. */
         JSValue stack = JS_GetPropertyStr(ctx, exc, "stack");
         if (!JS_IsUndefined(stack)) {
             const char *s = JS_ToCString(ctx, stack);
@@ -75,6 +82,7 @@ static void report_exception(JSContext *ctx, const char *what) {
             JS_FreeCString(ctx, s);
         }
         JS_FreeValue(ctx, stack);
+        fprintf(stderr, "%s: %s: %s\n", what, n ? n : "Error", msg ? msg : "");
         JS_FreeCString(ctx, n);
         JS_FreeValue(ctx, name);
         JS_FreeValue(ctx, m);
@@ -84,6 +92,7 @@ static void report_exception(JSContext *ctx, const char *what) {
     }
     JS_FreeCString(ctx, msg);
     JS_FreeValue(ctx, exc);
+    return oom ? EXIT_OUT_OF_MEMORY : code;
 }
 
 /* __ratchet_log(level, text): console output goes to the task's log (stderr). */
@@ -139,11 +148,12 @@ static const char PRELUDE[] =
     "    const r = JSON.parse(nativeFetch(JSON.stringify(request)));\n"
     "    if (r.error) throw new Error('fetch ' + request.url + ': ' + r.error);\n"
     "    const text = r.body === undefined || r.body === null ? '' : String(r.body);\n"
+    "    const extra = r.body_base64 === undefined ? {} : { bodyBase64: r.body_base64 };\n"
     "    let parsed = text;\n"
     "    try { parsed = JSON.parse(text); } catch (e) { /* not JSON: keep the text */ }\n"
-    "    return { ok: r.status >= 200 && r.status < 300, status: r.status,\n"
+    "    return Object.assign({ ok: r.status >= 200 && r.status < 300, status: r.status,\n"
     "      statusText: r.status_text || '', headers: r.headers || {}, body: parsed,\n"
-    "      json() { return JSON.parse(text); }, text() { return text; } };\n"
+    "      json() { return JSON.parse(text); }, text() { return text; } }, extra);\n"
     "  };\n"
     "  globalThis.module = { exports: {} };\n"
     "  globalThis.exports = globalThis.module.exports;\n"
@@ -204,29 +214,30 @@ int main(int argc, char **argv) {
     JSRuntime *rt = JS_NewRuntime();
     if (!rt) { fprintf(stderr, "ratchet-js: cannot create runtime\n"); return 2; }
     if (heap_limit) JS_SetMemoryLimit(rt, heap_limit);
-    JS_SetMaxStackSize(rt, 512 * 1024);
+    /* QuickJS-ng ignores a stack limit under WASI; deep recursion is bounded by the sandbox's
+     * native stack and the C stack placed first in memory (build.sh), both ending in a trap. */
     JSContext *ctx = JS_NewContext(rt);
     if (!ctx) { fprintf(stderr, "ratchet-js: cannot create context\n"); return 2; }
 
     JSValue prelude = JS_Eval(ctx, PRELUDE, sizeof(PRELUDE) - 1, "<ratchet>", JS_EVAL_TYPE_GLOBAL);
-    if (JS_IsException(prelude)) { report_exception(ctx, "ratchet-js"); return 2; }
+    if (JS_IsException(prelude)) return report_exception(ctx, "ratchet-js", 2);
     JSValue args[2] = { JS_NewCFunction(ctx, js_log, "log", 1), JS_NewCFunction(ctx, js_fetch, "fetch", 1) };
     JSValue global = JS_GetGlobalObject(ctx);
     JSValue r = JS_Call(ctx, prelude, global, 2, args);
-    if (JS_IsException(r)) { report_exception(ctx, "ratchet-js"); return 2; }
+    if (JS_IsException(r)) return report_exception(ctx, "ratchet-js", 2);
     JS_FreeValue(ctx, r);
     JS_FreeValue(ctx, args[0]);
     JS_FreeValue(ctx, args[1]);
     JS_FreeValue(ctx, prelude);
 
     JSValue fn = find_task_function(ctx, src, src_len, path);
-    if (JS_IsException(fn)) { report_exception(ctx, "task failed to load"); return 1; }
+    if (JS_IsException(fn)) return report_exception(ctx, "task failed to load", 1);
 
     JSValue in = JS_ParseJSON(ctx, input, input_len, "<input>");
-    if (JS_IsException(in)) { report_exception(ctx, "input is not JSON"); return 2; }
+    if (JS_IsException(in)) return report_exception(ctx, "input is not JSON", 2);
     JSValue result = JS_Call(ctx, fn, global, 1, &in);
     JS_FreeValue(ctx, in);
-    if (JS_IsException(result)) { report_exception(ctx, "task failed"); return 1; }
+    if (JS_IsException(result)) return report_exception(ctx, "task failed", 1);
 
     if (JS_IsPromise(result)) {
         for (;;) {
@@ -234,7 +245,7 @@ int main(int argc, char **argv) {
             if (st != JS_PROMISE_PENDING) break;
             JSContext *jctx;
             int ran = JS_ExecutePendingJob(rt, &jctx);
-            if (ran < 0) { report_exception(jctx, "task failed"); return 1; }
+            if (ran < 0) return report_exception(jctx, "task failed", 1);
             if (ran == 0) {
                 fprintf(stderr, "task failed: its promise never settled\n");
                 return 1;
@@ -243,15 +254,14 @@ int main(int argc, char **argv) {
         JSValue settled = JS_PromiseResult(ctx, result);
         if (JS_PromiseState(ctx, result) == JS_PROMISE_REJECTED) {
             JS_Throw(ctx, settled);
-            report_exception(ctx, "task failed");
-            return 1;
+            return report_exception(ctx, "task failed", 1);
         }
         JS_FreeValue(ctx, result);
         result = settled;
     }
 
     JSValue json = JS_JSONStringify(ctx, result, JS_UNDEFINED, JS_UNDEFINED);
-    if (JS_IsException(json)) { report_exception(ctx, "task output is not JSON"); return 1; }
+    if (JS_IsException(json)) return report_exception(ctx, "task output is not JSON", 1);
     if (JS_IsUndefined(json)) {
         fputs("null\n", stdout);
     } else {

@@ -19,10 +19,8 @@ pub enum ExecError {
     /// The task directory is not loadable.
     #[error(transparent)]
     Task(#[from] TaskError),
-    /// JavaScript tasks need the JavaScript engine, which is not there yet.
-    #[error(
-        "{0}: JavaScript execution is not available yet (it arrives with the JavaScript engine); only main.wasm tasks run"
-    )]
+    /// This build has no JavaScript engine (the wasm32-wasi toolchain was missing).
+    #[error("{}: {}", .0.display(), crate::js::NOT_BUILT)]
     JavaScriptUnavailable(PathBuf),
     /// The module cannot be read.
     #[error("cannot read {path}: {source}")]
@@ -184,17 +182,25 @@ pub fn run_task(
     policy: &Policy,
     opts: &ExecOptions,
 ) -> Result<Executed, ExecError> {
-    if spec.task.kind == TaskKind::JavaScript {
-        return Err(ExecError::JavaScriptUnavailable(spec.task.dir.clone()));
-    }
+    let js_engine = match spec.task.kind {
+        TaskKind::JavaScript => Some(
+            crate::js::engine()
+                .ok_or_else(|| ExecError::JavaScriptUnavailable(spec.task.dir.clone()))?,
+        ),
+        TaskKind::Wasm => None,
+    };
     if let Some(schema) = &spec.task.input_schema {
         check_schema(schema, input).map_err(|message| ExecError::InputSchema { message })?;
     }
-    let wasm_path = spec.task.dir.join(TaskKind::Wasm.entry_file());
-    let module = std::fs::read(&wasm_path).map_err(|source| ExecError::Io {
-        path: wasm_path.clone(),
-        source,
-    })?;
+    let module = if js_engine.is_some() {
+        Vec::new()
+    } else {
+        let wasm_path = spec.task.dir.join(TaskKind::Wasm.entry_file());
+        std::fs::read(&wasm_path).map_err(|source| ExecError::Io {
+            path: wasm_path.clone(),
+            source,
+        })?
+    };
     let mut permissions = spec.effective(policy);
     for (guest, host) in &opts.mounts {
         let g = crate::sandbox::policy::guest_path(guest);
@@ -213,7 +219,8 @@ pub fn run_task(
             ))));
         }
     }
-    let run = TaskRun {
+    let max_memory = permissions.limits.max_memory.0;
+    let mut run = TaskRun {
         name: spec.name.clone(),
         module,
         args: Vec::new(),
@@ -222,11 +229,23 @@ pub fn run_task(
         permissions,
         fetch_mock: opts.mock.clone(),
     };
-    let outcome = rt.run(&run)?;
+    let outcome = match js_engine {
+        Some(engine) => {
+            crate::js::prepare(&mut run, &spec.task.dir, spec.task.kind.entry_file());
+            let mut outcome = rt.run_js(engine, crate::js::engine_sha256().as_ref(), &run)?;
+            crate::js::interpret(&mut outcome, max_memory);
+            outcome
+        }
+        None => rt.run(&run)?,
+    };
     if !outcome.success() {
         return Err(ExecError::Failed {
             task: spec.name.clone(),
-            message: outcome.failure_message(),
+            message: if js_engine.is_some() {
+                crate::js::failure_message(&outcome)
+            } else {
+                outcome.failure_message()
+            },
             usage: outcome.usage,
         });
     }

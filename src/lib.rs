@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod execute;
 pub mod fsutil;
 pub mod index;
+pub mod js;
 pub mod manifest;
 pub mod paths;
 pub mod publish;

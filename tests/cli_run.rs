@@ -195,14 +195,14 @@ fn run_task_from_bundle_source() {
         text(&o.stderr)
     );
 
-    // JavaScript: plainly not available yet.
-    let o = ratchet(&home, &["run", "--path", bs, "js-task"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stderr).contains("JavaScript execution is not available yet"),
-        "{}",
-        text(&o.stderr)
+    // JavaScript runs in the sandbox too.
+    let o = ratchet(
+        &home,
+        &["run", "--path", bs, "js-task", "--input", r#"{"js":1}"#],
     );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"js": 1}));
 
     // Undeclared network: refused, and the message says so.
     let o = ratchet(
@@ -339,7 +339,7 @@ fn bundle_test_writes_verification() {
         out.contains("FAIL task-test         echo/test-002"),
         "{out}"
     );
-    assert!(out.contains("SKIP task-test         js-task/t"), "{out}");
+    assert!(out.contains("PASS task-test         js-task/t"), "{out}");
 
     let v: Value =
         serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap())
@@ -365,12 +365,11 @@ fn bundle_test_writes_verification() {
         "passed",
         "mock.http answered the fetch"
     );
-    assert_eq!(find("js-task/t")["result"], "skipped");
-    assert!(
-        find("js-task/t")["message"]
-            .as_str()
-            .unwrap()
-            .contains("JavaScript")
+    assert_eq!(
+        find("js-task/t")["result"],
+        "passed",
+        "{:?}",
+        find("js-task/t")
     );
     assert_eq!(find("Performance Test")["result"], "passed");
     assert_eq!(find("Compatibility Test [linux]")["result"], "passed");
@@ -481,7 +480,7 @@ fn bundle_dev_validates_and_tests() {
 }
 
 #[test]
-fn bundle_test_with_nothing_runnable_is_not_verified() {
+fn bundle_test_runs_javascript_tasks() {
     let root = tempfile::tempdir().unwrap();
     let b = root.path().join("js-only");
     write(
@@ -490,30 +489,38 @@ fn bundle_test_with_nothing_runnable_is_not_verified() {
     );
     write(
         b.join("tasks/t/main.js"),
-        "function main(i) { return i; }\n",
+        "function main(i) { return { n: i.n + 1 }; }\n",
     );
     write(b.join("tasks/t/metadata.json"), META);
     write(
         b.join("tasks/t/tests/a.json"),
-        r#"{"input": {}, "expected_output": {}}"#,
+        r#"{"input": {"n": 1}, "expected_output": {"n": 2}}"#,
     );
-    let o = ratchet(
-        &root.path().join("home"),
-        &["bundle", "test", b.to_str().unwrap()],
-    );
+    let home = root.path().join("home");
+    let o = ratchet(&home, &["bundle", "test", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
     assert!(
-        o.status.success(),
-        "skipped is not a failure: {}",
-        text(&o.stdout)
-    );
-    assert!(
-        text(&o.stdout).contains("nothing could run here"),
+        text(&o.stdout).contains("PASS task-test"),
         "{}",
         text(&o.stdout)
     );
     let v: Value =
         serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap())
             .unwrap();
-    assert_eq!(v["passed"], false, "nothing passed, so not verified");
-    assert_eq!(v["summary"]["skipped"], 2);
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["tests"][0]["name"], "t/a");
+    assert!(v["tests"][0]["cpu_points"].as_u64().unwrap() > 0);
+
+    // A wrong expectation fails the run.
+    write(
+        b.join("tasks/t/tests/b.json"),
+        r#"{"input": {"n": 1}, "expected_output": {"n": 3}}"#,
+    );
+    let o = ratchet(&home, &["bundle", "test", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("expected {\"n\":3} but got {\"n\":2}"),
+        "{}",
+        text(&o.stdout)
+    );
 }

@@ -58,7 +58,12 @@ impl ModuleCache {
 
     /// The cache key of a module: hex SHA-256 over the module hash and the engine tag.
     pub fn key(&self, module_bytes: &[u8]) -> String {
-        let module_hash = Sha256::digest(module_bytes);
+        self.key_for_hash(&Sha256::digest(module_bytes).into())
+    }
+
+    /// The cache key of a module whose SHA-256 is `module_hash` (known in advance for the
+    /// embedded JavaScript engine, which then need not be hashed on every process start).
+    pub fn key_for_hash(&self, module_hash: &[u8; 32]) -> String {
         let mut h = Sha256::new();
         h.update(module_hash);
         h.update(self.engine_tag.as_bytes());
@@ -78,7 +83,17 @@ impl ModuleCache {
         module_bytes: &[u8],
         compile: impl FnOnce() -> Result<Vec<u8>, wasmer::CompileError>,
     ) -> Result<(Module, CacheStatus), wasmer::CompileError> {
-        let path = self.path_for(&self.key(module_bytes));
+        self.load_or_compile_hashed(engine, &Sha256::digest(module_bytes).into(), compile)
+    }
+
+    /// [`ModuleCache::load_or_compile`] for a module whose SHA-256 is `module_hash`.
+    pub fn load_or_compile_hashed(
+        &self,
+        engine: &Engine,
+        module_hash: &[u8; 32],
+        compile: impl FnOnce() -> Result<Vec<u8>, wasmer::CompileError>,
+    ) -> Result<(Module, CacheStatus), wasmer::CompileError> {
+        let path = self.path_for(&self.key_for_hash(module_hash));
         if let Some(p) = &path
             && p.is_file()
         {

@@ -173,12 +173,22 @@ pub(crate) fn memory_cap_guard(max_bytes: u64, refused: Arc<AtomicBool>) -> impl
 /// their maximum lowered to the cap, and a refused growth is remembered.
 pub(crate) struct CappedTunables {
     base: BaseTunables,
+    vmconfig: VMConfig,
 }
+
+/// The native stack a run's WebAssembly code executes on. wasmer's default (1 MiB) lets an
+/// interpreter compiled to WebAssembly (the JavaScript engine) recurse only a few hundred
+/// JavaScript calls deep; 8 MiB is reserved lazily and lets the engine's own stack check (a
+/// catchable `RangeError`) come first.
+pub(crate) const WASM_STACK_SIZE: usize = 8 << 20;
 
 impl CappedTunables {
     pub(crate) fn new() -> Self {
         CappedTunables {
             base: BaseTunables::new(),
+            vmconfig: VMConfig {
+                wasm_stack_size: Some(WASM_STACK_SIZE),
+            },
         }
     }
 
@@ -306,6 +316,6 @@ impl Tunables for CappedTunables {
         unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
     }
     fn vmconfig(&self) -> &VMConfig {
-        self.base.vmconfig()
+        &self.vmconfig
     }
 }

@@ -8,9 +8,10 @@ use super::limits::{CappedTunables, LimitExceeded, LimitKind, memory_cap_guard};
 use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
 use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
 use crate::manifest::units::ByteSize;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wasmer::sys::vm::TrapCode;
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt};
@@ -22,6 +23,9 @@ use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_rem
 pub struct Runtime {
     engine: Engine,
     cache: ModuleCache,
+    /// The JavaScript engine module once loaded: later JavaScript runs neither hash nor
+    /// deserialize it again. The lock also makes concurrent first runs wait for one compile.
+    js_engine: Mutex<Option<Module>>,
 }
 
 /// Builds an engine; with `metering`, a fresh metering middleware (wasmer's metering
@@ -55,7 +59,11 @@ impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Runtime {
         let engine = build_engine(false);
         let cache = ModuleCache::new(cache_dir, &engine);
-        Runtime { engine, cache }
+        Runtime {
+            engine,
+            cache,
+            js_engine: Mutex::new(None),
+        }
     }
 
     /// The module cache.
@@ -67,10 +75,16 @@ impl Runtime {
     /// metering instrumentation, and checks its imports.
     pub fn load(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
         let wasm = wasmer::wat2wasm(bytes).map_err(|e| RunError::Compile(e.to_string()))?;
-        let key_bytes: &[u8] = &wasm;
+        let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
+        self.load_hashed(&wasm, &hash)
+    }
+
+    /// [`Runtime::load`] of a WebAssembly binary whose SHA-256 is `hash`.
+    fn load_hashed(&self, wasm: &[u8], hash: &[u8; 32]) -> Result<(Module, CacheStatus), RunError> {
+        let key_bytes: &[u8] = wasm;
         let (module, status) = self
             .cache
-            .load_or_compile(&self.engine, key_bytes, || {
+            .load_or_compile_hashed(&self.engine, hash, || {
                 let compile_engine = build_engine(true);
                 let m = Module::new(&compile_engine, key_bytes)?;
                 m.serialize()
@@ -97,6 +111,49 @@ impl Runtime {
     pub fn run(&self, run: &TaskRun) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let (module, cache_status) = self.load(&run.module)?;
+        self.run_loaded(&module, cache_status, started, run)
+    }
+
+    /// Loads the JavaScript engine module (`bytes`, the engine built into this program) from
+    /// the compiled-module cache once per runtime; later calls return the loaded module.
+    /// `sha256` is the module's SHA-256 when known in advance (it is computed otherwise).
+    pub fn load_js_engine(
+        &self,
+        bytes: &[u8],
+        sha256: Option<&[u8; 32]>,
+    ) -> Result<(Module, CacheStatus), RunError> {
+        let mut slot = self.js_engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = slot.as_ref() {
+            return Ok((m.clone(), CacheStatus::Hit));
+        }
+        let (m, status) = match sha256 {
+            Some(h) => self.load_hashed(bytes, h)?,
+            None => self.load(bytes)?,
+        };
+        *slot = Some(m.clone());
+        Ok((m, status))
+    }
+
+    /// Runs the JavaScript engine `engine` (see [`Runtime::load_js_engine`]) like
+    /// [`Runtime::run`] runs `run.module` (which is ignored here).
+    pub fn run_js(
+        &self,
+        engine: &[u8],
+        sha256: Option<&[u8; 32]>,
+        run: &TaskRun,
+    ) -> Result<RunOutcome, RunError> {
+        let started = Instant::now();
+        let (module, cache_status) = self.load_js_engine(engine, sha256)?;
+        self.run_loaded(&module, cache_status, started, run)
+    }
+
+    fn run_loaded(
+        &self,
+        module: &Module,
+        cache_status: CacheStatus,
+        started: Instant,
+        run: &TaskRun,
+    ) -> Result<RunOutcome, RunError> {
         let load_time = started.elapsed();
 
         let limits = run.permissions.limits;
@@ -113,7 +170,9 @@ impl Runtime {
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v)))
             .collect();
-        let deadline = started + limits.wall();
+        // The wall clock starts when the module is ready: compiling it (seconds for the
+        // JavaScript engine on a cold cache) is not the task's time.
+        let deadline = Instant::now() + limits.wall();
         let host = Host {
             network: run.permissions.network.clone(),
             commands: run.permissions.commands.clone(),
@@ -150,7 +209,7 @@ impl Runtime {
         let refused = Arc::new(AtomicBool::new(false));
         let instance = {
             let _cap = memory_cap_guard(limits.max_memory.0, refused.clone());
-            Instance::new(&mut store, &module, &imports)
+            Instance::new(&mut store, module, &imports)
         };
         let instance = match instance {
             Ok(i) => i,
