@@ -5,7 +5,7 @@
 //! workflow never widens what any task may do.
 
 use crate::execute::{ExecError, ExecOptions, TaskSpec, check_schema, run_task};
-use crate::manifest::Manifest;
+use crate::manifest::{BundleId, Manifest};
 use crate::sandbox::{Policy, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -197,10 +197,14 @@ fn missing(path: &str) -> String {
 }
 
 /// Finds the task a step calls, in the workflow's bundle.
+/// Finds an installed dependency: its directory and manifest, or `None` when it is not installed.
+pub type DependencyLookup<'a> = &'a dyn Fn(&BundleId) -> Option<(std::path::PathBuf, Manifest)>;
+
 fn step_task(
     bundle_dir: &Path,
     manifest: &Manifest,
     step: &Step,
+    deps: DependencyLookup<'_>,
 ) -> Result<TaskSpec, WorkflowError> {
     let err = |message: String| WorkflowError::Step {
         step: step.name.clone(),
@@ -209,24 +213,18 @@ fn step_task(
     let name = match step.task.split_once('/') {
         None => step.task.as_str(),
         Some((id, name)) if id == manifest.id.to_string() => name,
-        Some((id, _)) => {
-            return Err(
-                if manifest
-                    .dependencies
-                    .iter()
-                    .any(|d| d.bundle_id.to_string() == id)
-                {
-                    err(format!(
-                        "task `{}` needs installed dependency {id} (running installed bundles is not available yet)",
-                        step.task
-                    ))
-                } else {
-                    err(format!(
-                        "task `{}`: {id} is not a dependency of {}",
-                        step.task, manifest.id
-                    ))
-                },
-            );
+        Some((id, name)) => {
+            let Some(dep) = manifest
+                .dependencies
+                .iter()
+                .find(|d| d.bundle_id.to_string() == id)
+            else {
+                return Err(err(format!(
+                    "task `{}`: {id} is not a dependency of {}",
+                    step.task, manifest.id
+                )));
+            };
+            return dependency_task(manifest, step, dep, name, deps);
         }
     };
     let item = manifest
@@ -248,7 +246,47 @@ fn step_task(
     })
 }
 
+/// The exported task `name` of the installed dependency `dep`.
+fn dependency_task(
+    manifest: &Manifest,
+    step: &Step,
+    dep: &crate::manifest::Dependency,
+    name: &str,
+    deps: DependencyLookup<'_>,
+) -> Result<TaskSpec, WorkflowError> {
+    let err = |message: String| WorkflowError::Step {
+        step: step.name.clone(),
+        message,
+    };
+    let id = &dep.bundle_id;
+    let Some((dir, dm)) = deps(id) else {
+        return Err(err(format!(
+            "task `{}` needs dependency {id}, which is not installed (`ratchet bundle install {id}`)",
+            step.task
+        )));
+    };
+    let Some(item) = dm.contents.tasks.iter().find(|t| t.name() == name) else {
+        return Err(err(format!("{id} {} has no task `{name}`", dm.version)));
+    };
+    if !item.exported {
+        return Err(err(format!(
+            "task `{name}` of {id} is not exported: other bundles cannot call it"
+        )));
+    }
+    if !dep.version.matches(&dm.version) {
+        return Err(err(format!(
+            "{id} {} is installed but {} needs {}",
+            dm.version, manifest.id, dep.version
+        )));
+    }
+    TaskSpec::in_bundle(&dir, &dm, &item.path).map_err(|source| WorkflowError::Task {
+        step: step.name.clone(),
+        source: Box::new(source),
+    })
+}
+
 /// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
+/// Steps calling a dependency's task fail (see [`run_workflow_with`]).
 pub fn run_workflow(
     rt: &Runtime,
     bundle_dir: &Path,
@@ -256,6 +294,31 @@ pub fn run_workflow(
     wf: &Workflow,
     input: &Value,
     policy: &Policy,
+    progress: impl FnMut(&Step, &Value),
+) -> Result<Value, WorkflowError> {
+    run_workflow_with(
+        rt,
+        bundle_dir,
+        manifest,
+        wf,
+        input,
+        policy,
+        &|_| None,
+        progress,
+    )
+}
+
+/// Like [`run_workflow`], with steps of the form `DEPENDENCY-ID/TASK` running the exported task
+/// of the dependency that `deps` finds (the installed copy).
+#[allow(clippy::too_many_arguments)]
+pub fn run_workflow_with(
+    rt: &Runtime,
+    bundle_dir: &Path,
+    manifest: &Manifest,
+    wf: &Workflow,
+    input: &Value,
+    policy: &Policy,
+    deps: DependencyLookup<'_>,
     mut progress: impl FnMut(&Step, &Value),
 ) -> Result<Value, WorkflowError> {
     if let Some(schema) = &wf.input_schema {
@@ -275,7 +338,7 @@ pub fn run_workflow(
             })?,
             None => input.clone(),
         };
-        let spec = step_task(bundle_dir, manifest, step)?;
+        let spec = step_task(bundle_dir, manifest, step, deps)?;
         let done = run_task(rt, &spec, &step_input, policy, &ExecOptions::default()).map_err(
             |source| WorkflowError::Task {
                 step: step.name.clone(),

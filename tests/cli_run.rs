@@ -223,11 +223,11 @@ fn run_task_from_bundle_source() {
         text(&o.stderr)
     );
 
-    // Installed bundles: plainly not available yet, exit 2.
+    // An installed bundle that is not installed: said plainly.
     let o = ratchet(&home, &["run", "com.example.sandbox-test/echo"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("not available yet"),
+        text(&o.stderr).contains("com.example.sandbox-test is not installed"),
         "{}",
         text(&o.stderr)
     );
@@ -313,7 +313,7 @@ fn run_workflow_from_bundle_source() {
     let o = ratchet(&home, &["run", "--path", bs, "uses-dep"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o.stderr).contains("needs installed dependency com.ratchet.core-utils"),
+        text(&o.stderr).contains("needs dependency com.ratchet.core-utils, which is not installed"),
         "{}",
         text(&o.stderr)
     );

@@ -89,6 +89,56 @@ pub enum BundleCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Resolve, download, verify and install bundles from a registry.
+    Install(super::install::InstallArgs),
+    /// Move installed bundles to newer versions, changing as little as possible.
+    Update(super::install::UpdateArgs),
+    /// List installed bundles that have newer versions in the registry.
+    Outdated {
+        #[command(flatten)]
+        reg: super::install::RegistryArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List installed bundles.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Remove installed bundles (refused while another installed bundle needs them).
+    Remove {
+        /// Bundle ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Also remove the bundles that depend on them.
+        #[arg(long)]
+        cascade: bool,
+    },
+    /// Show every version of a bundle in a registry.
+    Info {
+        /// Bundle id.
+        id: String,
+        #[command(flatten)]
+        reg: super::install::RegistryArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Resolve a bundle and print its dependency graph.
+    Deps {
+        /// `ID` or `ID@REQUIREMENT`.
+        spec: String,
+        #[command(flatten)]
+        reg: super::install::RegistryArgs,
+        /// Show who depends on each bundle instead.
+        #[arg(long)]
+        invert: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Publish an archive into a local registry (a directory or file:// URL).
     Publish(super::publish::PublishArgs),
     /// Watch the bundle and re-validate and re-test on every change.
@@ -129,6 +179,18 @@ pub fn run(cmd: BundleCommand) -> CliResult {
             sign(&file, key, signature, public, print_comment)
         }
         BundleCommand::Verify { file, key } => verify(&file, key),
+        BundleCommand::Install(args) => super::install::install(args),
+        BundleCommand::Update(args) => super::install::update(args),
+        BundleCommand::Outdated { reg, format } => super::install::outdated(reg, format),
+        BundleCommand::List { format } => super::install::list(format),
+        BundleCommand::Remove { ids, cascade } => super::install::remove(ids, cascade),
+        BundleCommand::Info { id, reg, format } => super::install::info(id, reg, format),
+        BundleCommand::Deps {
+            spec,
+            reg,
+            invert,
+            format,
+        } => super::install::deps(spec, reg, invert, format),
         BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));

@@ -5,7 +5,9 @@
 
 mod bundle;
 mod key;
+mod install;
 mod publish;
+mod registry;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,9 @@ enum Command {
     /// Generate and list signing keys; forget pinned owner keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Configure registries and their credentials.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -41,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Key(cmd) => key::run(cmd),
+        Command::Registry(cmd) => registry::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use ratchet::execute::{ExecOptions, TaskSpec, run_task};
 use ratchet::manifest::{Manifest, load_manifest};
 use ratchet::paths::Paths;
 use ratchet::sandbox::{Policy, Runtime};
-use ratchet::workflow::{load_workflow, run_workflow};
+use ratchet::workflow::{load_workflow, run_workflow_with};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -66,15 +66,31 @@ fn read_input(spec: Option<&str>) -> Result<Value, Box<dyn std::error::Error>> {
 }
 
 pub fn run(args: RunArgs) -> CliResult {
-    let Some(path) = args.path.clone() else {
-        return match &args.target {
-            Some(t) => usage(format_args!(
-                "running installed bundles (`ratchet run {t}`) is not available yet; run from source with `ratchet run --path BUNDLE_DIR NAME`"
-            )),
-            None => {
-                usage("name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`")
-            }
-        };
+    let installed = match (&args.path, &args.target) {
+        (Some(_), _) => None,
+        (None, Some(t)) => {
+            let Some((id, name)) = t.split_once('/') else {
+                return usage(format_args!(
+                    "`{t}`: write BUNDLE/TASK or BUNDLE/WORKFLOW, e.g. com.example.tools/convert"
+                ));
+            };
+            let id = match ratchet::manifest::BundleId::parse(id) {
+                Ok(i) => i,
+                Err(e) => return usage(format_args!("`{t}`: {e}")),
+            };
+            let (dir, manifest) = ratchet::install::find_installed(&Paths::detect(), &id)?;
+            Some((dir, manifest, name.to_string()))
+        }
+        (None, None) => {
+            return usage(
+                "name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`",
+            );
+        }
+    };
+    let path = match (&installed, &args.path) {
+        (Some((dir, _, _)), _) => dir.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => unreachable!("handled above"),
     };
     let input = match read_input(args.input.as_deref()) {
         Ok(v) => v,
@@ -106,20 +122,24 @@ pub fn run(args: RunArgs) -> CliResult {
         return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
     }
 
-    let manifest = match load_manifest(&path) {
-        Ok(m) => m,
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
+    let (manifest, name) = match installed {
+        Some((_, m, name)) => (m, Some(name)),
+        None => match load_manifest(&path) {
+            Ok(m) => (
+                m,
+                args.task
+                    .clone()
+                    .or(args.workflow.clone())
+                    .or(args.target.clone()),
+            ),
+            Err(diags) => {
+                for d in &diags {
+                    eprintln!("{d}");
+                }
+                return Err(format!("{} is not a valid bundle", path.display()).into());
             }
-            return Err(format!("{} is not a valid bundle", path.display()).into());
-        }
+        },
     };
-    let name = args
-        .task
-        .clone()
-        .or(args.workflow.clone())
-        .or(args.target.clone());
     let Some(name) = name else {
         let tasks: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
         let wfs: Vec<&str> = manifest
@@ -217,7 +237,9 @@ fn run_wf(
     explain: bool,
 ) -> CliResult {
     let wf = load_workflow(&dir.join(wf_path))?;
-    let result = run_workflow(rt, dir, manifest, &wf, input, policy, |step, _| {
+    let paths = Paths::detect();
+    let deps = |id: &ratchet::manifest::BundleId| ratchet::install::find_installed(&paths, id).ok();
+    let result = run_workflow_with(rt, dir, manifest, &wf, input, policy, &deps, |step, _| {
         if explain {
             eprintln!("step `{}` ({}) done", step.name, step.task);
         }

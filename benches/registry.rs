@@ -1,0 +1,234 @@
+//! Registry client figures. Prints; asserts nothing about time.
+//!
+//! 1. Peak RSS of resolving and installing a 1,000-bundle graph from a `file://` registry
+//!    (goal < 100 MB), measured first because the peak only grows.
+//! 2. Cold install of a generated 200-bundle graph of depth 8 from a loopback HTTP server that
+//!    adds 25 ms before every answer, side by side with the lower bound
+//!    (depth + 1) × 25 ms + transfer (goal ≤ 1.3×); then a warm no-op install (goal: no body).
+//! 3. Resolution time on a synthetic index of 10,000 bundles × 20 versions (in memory).
+//!
+//! Run: `cargo bench --bench registry`.
+
+#[path = "../tests/fault_server/mod.rs"]
+mod fault_server;
+
+use ratchet::archive::{BuildOptions, build_archive};
+use ratchet::index::{IndexLine, RegistryConfig, RegistryKind, archive_path, index_path};
+use ratchet::install::{Client, PlanRequest, apply, parse_spec, plan};
+use ratchet::manifest::{BundleId, VersionReq, load_manifest};
+use ratchet::paths::Paths;
+use ratchet::registry::RegistrySource;
+use ratchet::resolver::{Candidate, ResolveOptions, resolve_complete};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const DELAY: Duration = Duration::from_millis(25);
+
+/// Writes a registry whose graph has `depth` levels below one root, `n` bundles in all; every
+/// bundle of a level is a dependency of some bundle of the level above. Returns the root id and total bytes of
+/// the archives.
+fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        RegistryConfig::new("bench", RegistryKind::Local).to_json(),
+    )
+    .unwrap();
+    let per_level = (n - 1).div_ceil(depth);
+    let mut levels: Vec<Vec<String>> = vec![vec!["com.bench.root".to_string()]];
+    let mut count = 1;
+    for l in 1..=depth {
+        let k = per_level.min(n - count);
+        levels.push((0..k).map(|i| format!("com.bench.l{l}-b{i}")).collect());
+        count += k;
+    }
+    let src = dir.join(".src");
+    let mut names = String::new();
+    let mut total = 0;
+    let wat = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
+    let wasm = wat::parse_str(wat).unwrap();
+    for (l, ids) in levels.iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
+            let deps: Vec<&String> = match levels.get(l + 1) {
+                Some(next) if !next.is_empty() => {
+                    // Every bundle of the next level is needed by someone; one more edge each.
+                    let mut d: Vec<&String> = next
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| k % ids.len() == i)
+                        .map(|(_, x)| x)
+                        .collect();
+                    let extra = &next[(i + 1) % next.len()];
+                    if !d.contains(&extra) {
+                        d.push(extra);
+                    }
+                    d
+                }
+                _ => Vec::new(),
+            };
+            let mut yaml = format!(
+                "bundle:\n  id: {id}\n  name: Bench\n  version: 1.0.0\n  description: generated\n  license: MIT\n"
+            );
+            if !deps.is_empty() {
+                yaml.push_str("  dependencies:\n");
+                for d in &deps {
+                    yaml.push_str(&format!("    - bundle_id: {d}\n      version: ^1.0\n"));
+                }
+            }
+            yaml.push_str("  contents:\n    tasks:\n      - path: tasks/t\n");
+            let b = src.join(id);
+            std::fs::create_dir_all(b.join("tasks/t")).unwrap();
+            std::fs::write(b.join("bundle.yaml"), yaml).unwrap();
+            std::fs::write(b.join("tasks/t/main.wasm"), &wasm).unwrap();
+            std::fs::write(
+                b.join("tasks/t/metadata.json"),
+                r#"{"version": "1.0.0", "description": "t"}"#,
+            )
+            .unwrap();
+            let m = load_manifest(&b).unwrap();
+            let out = src.join(format!("{id}.rbundle"));
+            let built = build_archive(&b, &m, &out, &BuildOptions::default()).unwrap();
+            let dest = dir.join(archive_path(&built.sha256));
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::rename(&out, &dest).unwrap();
+            total += built.size;
+            let line =
+                IndexLine::from_manifest(&m, &built.sha256, built.size, "2026-01-01T00:00:00Z");
+            let ip = dir.join(index_path(&m.id));
+            std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
+            std::fs::write(ip, line.to_line()).unwrap();
+            names.push_str(id);
+            names.push('\n');
+        }
+    }
+    std::fs::write(dir.join("names.txt"), names).unwrap();
+    std::fs::remove_dir_all(&src).unwrap();
+    (levels[0][0].clone(), total)
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn install_all(home: &Path, url: &str, root: &str) -> (Client, Duration, usize) {
+    let t = Instant::now();
+    let mut c = Client::open(
+        Paths::under(home.to_path_buf()),
+        RegistrySource::from_location(url).unwrap(),
+        false,
+    )
+    .unwrap();
+    let req = PlanRequest {
+        add: vec![parse_spec(root).unwrap()],
+        ..Default::default()
+    };
+    let p = plan(&mut c, &req).unwrap();
+    let n = p.bundles.iter().filter(|b| !b.unchanged).count();
+    if !p.is_noop() {
+        apply(&c, &p, None).unwrap();
+    }
+    (c, t.elapsed(), n)
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    // 1. Peak RSS, 1,000 bundles.
+    let big = tmp.path().join("reg1000");
+    let (root, bytes) = generate(&big, 1000, 8);
+    let url = url::Url::from_directory_path(&big).unwrap().to_string();
+    let rss_before = peak_rss_kib().unwrap_or(0);
+    let (_, wall, n) = install_all(&tmp.path().join("home1000"), &url, &root);
+    let rss = peak_rss_kib().unwrap_or(0);
+    println!(
+        "1,000-bundle graph from file://: {n} bundles installed ({} KiB of archives) in {:.0} ms; peak RSS {:.1} MB (before: {:.1} MB; goal < 100 MB)",
+        bytes / 1024,
+        wall.as_secs_f64() * 1000.0,
+        rss as f64 / 1024.0,
+        rss_before as f64 / 1024.0
+    );
+
+    // 2. 200 bundles, depth 8, 25 ms per request.
+    let depth = 8;
+    let reg = tmp.path().join("reg200");
+    let (root, bytes) = generate(&reg, 200, depth);
+    let srv = fault_server::serve(reg.clone(), DELAY);
+    let home = tmp.path().join("home200");
+    let (c, wall, n) = install_all(&home, &srv.url(), &root);
+    let s = &c.fetcher.stats;
+    // Transfer on loopback: measured by fetching every file once with no delay.
+    let plain = fault_server::serve(reg.clone(), Duration::ZERO);
+    let (_, transfer, _) = install_all(&tmp.path().join("home-plain"), &plain.url(), &root);
+    let bound = DELAY * (depth as u32 + 1) + transfer;
+    println!(
+        "cold install, 200 bundles, depth {depth}, +25 ms per request: {n} bundles, {} requests ({} index files + {} metadata files in {} waves + config + {} archives), {} KiB, wall {:.0} ms",
+        s.requests.load(Ordering::Relaxed),
+        srv.count("/index/"),
+        srv.count("/meta/"),
+        s.waves.load(Ordering::Relaxed),
+        srv.count("/archives/"),
+        bytes / 1024,
+        wall.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  lower bound (depth+1) x 25 ms + transfer and local work ({:.0} ms: the same install with no delay) = {:.0} ms; ratio {:.2} (goal <= 1.3)",
+        transfer.as_secs_f64() * 1000.0,
+        bound.as_secs_f64() * 1000.0,
+        wall.as_secs_f64() / bound.as_secs_f64()
+    );
+    let archives = srv.count("/archives/");
+    let (c, wall, n) = install_all(&home, &srv.url(), &root);
+    let s = &c.fetcher.stats;
+    println!(
+        "warm no-op install: {n} bundles changed, {} requests, {} answered 304, {} bodies, {} archive requests, wall {:.0} ms",
+        s.requests.load(Ordering::Relaxed),
+        s.not_modified.load(Ordering::Relaxed),
+        s.bodies.load(Ordering::Relaxed),
+        srv.count("/archives/") - archives,
+        wall.as_secs_f64() * 1000.0
+    );
+
+    // 3. Resolution on 10,000 bundles x 20 versions.
+    let n_bundles = 10_000;
+    let ids: Vec<BundleId> = (0..n_bundles)
+        .map(|i| BundleId::parse(&format!("com.synth.b{i}")).unwrap())
+        .collect();
+    let mut index: HashMap<BundleId, Vec<Candidate>> = HashMap::new();
+    let any1 = VersionReq::parse("^1.0").unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let mut versions = Vec::new();
+        for v in 0..20u64 {
+            let deps = (1..=3)
+                .map(|k| i * 7 + k * 13 + v as usize)
+                .filter(|&j| j > i && j < n_bundles)
+                .map(|j| (ids[j].clone(), any1.clone()))
+                .collect();
+            versions.push(Candidate {
+                version: semver::Version::new(1, v, 0),
+                dependencies: deps,
+                yanked: v == 19,
+                ratchet_version: None,
+                platforms: Vec::new(),
+            });
+        }
+        index.insert(id.clone(), versions);
+    }
+    let roots: Vec<(BundleId, VersionReq)> = (0..50)
+        .map(|i| (ids[i * 3].clone(), any1.clone()))
+        .collect();
+    let t = Instant::now();
+    let g = resolve_complete(&roots, &index, &ResolveOptions::default()).unwrap();
+    println!(
+        "resolution, synthetic index of {n_bundles} bundles x 20 versions, 50 roots: {} bundles chosen in {:.0} ms",
+        g.nodes.len(),
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -1,0 +1,499 @@
+//! `ratchet bundle install/update/outdated/list/remove/info/deps`: the registry client commands.
+
+use super::{CliResult, Format};
+use clap::Args;
+use ratchet::index::IndexLine;
+use ratchet::install::{
+    self, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec, plan,
+};
+use ratchet::manifest::BundleId;
+use ratchet::paths::Paths;
+use ratchet::registry::RegistrySource;
+use ratchet::resolver::{DependencyGraph, ResolveOptions};
+use ratchet::sandbox::Policy;
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Where to fetch from.
+#[derive(Args, Clone)]
+pub struct RegistryArgs {
+    /// Registry: a configured name, a URL, or a directory (default: the default registry).
+    #[arg(long)]
+    registry: Option<String>,
+    /// Use only the local cache; say what is missing.
+    #[arg(long)]
+    offline: bool,
+}
+
+impl RegistryArgs {
+    fn open(&self, paths: &Paths) -> Result<Client, Box<dyn std::error::Error>> {
+        let src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
+        Ok(Client::open(paths.clone(), src, self.offline)?)
+    }
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    /// Bundles to install: `ID` or `ID@REQUIREMENT` (e.g. `com.example.tools@^1.2`).
+    specs: Vec<String>,
+    #[command(flatten)]
+    reg: RegistryArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    yes: bool,
+    /// Install exactly what `ratchet.lock` says (or the lockfile given with --lockfile), or fail.
+    #[arg(long)]
+    locked: bool,
+    /// The lockfile for --locked (default: the one in the data directory).
+    #[arg(long, requires = "locked")]
+    lockfile: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Bundles to update (default: all).
+    ids: Vec<String>,
+    #[command(flatten)]
+    reg: RegistryArgs,
+    /// Do not ask for confirmation.
+    #[arg(long, short)]
+    yes: bool,
+}
+
+fn human(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else if bytes >= 1 << 10 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn show_plan(plan: &Plan, policy: &Policy) {
+    for b in &plan.bundles {
+        let l = &b.line;
+        if b.unchanged {
+            continue;
+        }
+        let what = match &b.replaces {
+            Some(v) => format!("~ {} {v} -> {}", l.id, l.version),
+            None => format!("+ {} {}", l.id, l.version),
+        };
+        eprintln!(
+            "{what}  ({}, license {}, pricing {}){}",
+            human(l.size),
+            l.license,
+            pricing(l),
+            if l.yanked { "  [yanked, locked]" } else { "" }
+        );
+        if let Some(d) = &b.deprecated {
+            eprintln!("  warning: deprecated: {d}");
+        }
+        for line in ratchet::sandbox::policy::review(&l.permissions, &l.resources, policy).lines() {
+            eprintln!("    {line}");
+        }
+    }
+    for id in &plan.removed {
+        eprintln!("- {id}");
+    }
+    let n = plan.bundles.iter().filter(|b| !b.unchanged).count();
+    eprintln!(
+        "{n} to install ({}), {} unchanged, {} to remove",
+        human(plan.download_size()),
+        plan.bundles.len() - n,
+        plan.removed.len()
+    );
+}
+
+fn pricing(l: &IndexLine) -> String {
+    serde_json::to_value(l.pricing)
+        .ok()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn confirm(yes: bool) -> Result<bool, Box<dyn std::error::Error>> {
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("proceed? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut s = String::new();
+    std::io::stdin().lock().read_line(&mut s)?;
+    Ok(matches!(s.trim(), "y" | "Y" | "yes"))
+}
+
+fn execute(client: &Client, plan: &Plan, yes: bool) -> CliResult {
+    for w in &client.warnings {
+        eprintln!("warning: {w}");
+    }
+    if plan.is_noop() {
+        eprintln!("nothing to do: everything is installed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let policy = Policy::load(&client.paths.config)?;
+    show_plan(plan, &policy);
+    if !confirm(yes)? {
+        eprintln!("cancelled; nothing changed");
+        return Ok(ExitCode::FAILURE);
+    }
+    let total = plan.download_size();
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        ) {
+            b.set_style(style);
+        }
+        Some(b)
+    } else {
+        eprintln!("downloading {}", human(total));
+        None
+    };
+    let progress: Option<ratchet::registry::fetch::Progress> = bar.clone().map(|b| {
+        let f: ratchet::registry::fetch::Progress = Arc::new(move |n| b.inc(n));
+        f
+    });
+    let result = apply(client, plan, progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let state = result.map_err(|e| format!("{e} (the previous installation is unchanged)"))?;
+    for b in &plan.bundles {
+        if !b.unchanged {
+            let s = &state.bundles[&b.line.id];
+            eprintln!(
+                "installed {} {} ({})",
+                b.line.id, b.line.version, s.verification
+            );
+        }
+    }
+    for id in &plan.removed {
+        eprintln!("removed {id}");
+    }
+    if plan.bundles.iter().all(|b| b.unchanged) && plan.removed.is_empty() {
+        eprintln!("recorded the request; every bundle was already installed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn install(args: InstallArgs) -> CliResult {
+    let paths = Paths::detect();
+    let _lock = install::lock(&paths)?;
+    let mut req = PlanRequest::default();
+    let mut reg = args.reg.clone();
+    if args.locked {
+        let path = args
+            .lockfile
+            .clone()
+            .unwrap_or_else(|| paths.data.join(install::LOCK_FILE));
+        let lock = Lockfile::load(&path)?;
+        if !args.specs.is_empty() {
+            return Err("--locked installs the lockfile: name no bundles".into());
+        }
+        // Without --registry, the registry the lockfile records.
+        if reg.registry.is_none()
+            && let Some(first) = lock.bundles.first()
+        {
+            if lock.bundles.iter().any(|b| b.registry != first.registry) {
+                return Err("the lockfile names several registries: pass --registry".into());
+            }
+            reg.registry = Some(first.registry.clone());
+        }
+        req.locked = Some(lock);
+    } else {
+        if args.specs.is_empty() {
+            return Err("name the bundles to install: `ratchet bundle install ID[@REQ]...`".into());
+        }
+        for s in &args.specs {
+            req.add.push(parse_spec(s)?);
+        }
+    }
+    let mut client = reg.open(&paths)?;
+    let plan = plan(&mut client, &req)?;
+    execute(&client, &plan, args.yes)
+}
+
+pub fn update(args: UpdateArgs) -> CliResult {
+    let paths = Paths::detect();
+    let _lock = install::lock(&paths)?;
+    let mut client = args.reg.open(&paths)?;
+    let ids = args
+        .ids
+        .iter()
+        .map(|s| BundleId::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let req = PlanRequest {
+        unlock: Some(ids),
+        ..Default::default()
+    };
+    let plan = plan(&mut client, &req)?;
+    execute(&client, &plan, args.yes)
+}
+
+pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
+    let paths = Paths::detect();
+    let state = InstalledState::load(&paths)?;
+    let mut client = reg.open(&paths)?;
+    let ids = state.bundles.keys().cloned().collect();
+    client.load(&ids)?;
+    let mut rows = Vec::new();
+    for (id, b) in &state.bundles {
+        let latest = client.versions(id).ok().and_then(|v| {
+            v.iter()
+                .filter(|l| !l.yanked && l.version.pre.is_empty())
+                .map(|l| l.version.clone())
+                .max()
+        });
+        if let Some(l) = latest
+            && l > b.version
+        {
+            rows.push(
+                json!({"id": id, "installed": b.version.to_string(), "latest": l.to_string()}),
+            );
+        }
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("everything is up to date");
+    } else {
+        for r in &rows {
+            println!(
+                "{}\t{} -> {}",
+                r["id"].as_str().unwrap_or(""),
+                r["installed"].as_str().unwrap_or(""),
+                r["latest"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(format: Format) -> CliResult {
+    let paths = Paths::detect();
+    let state = InstalledState::load(&paths)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&state.bundles)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if state.bundles.is_empty() {
+        println!("no bundles installed");
+    }
+    for (id, b) in &state.bundles {
+        let mut notes = Vec::new();
+        if b.requested.is_none() {
+            notes.push("dependency".to_string());
+        }
+        if b.yanked {
+            notes.push("warning: yanked".to_string());
+        }
+        if let Some(d) = &b.deprecated {
+            notes.push(format!("warning: deprecated: {d}"));
+        }
+        println!(
+            "{id}\t{}\t{}\t{}{}",
+            b.version,
+            b.registry,
+            b.verification,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("\t{}", notes.join("; "))
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(ids: Vec<String>, cascade: bool) -> CliResult {
+    let paths = Paths::detect();
+    let ids = ids
+        .iter()
+        .map(|s| BundleId::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let _lock = install::lock(&paths)?;
+    let gone = install::remove(&paths, &ids, cascade)?;
+    for id in gone {
+        eprintln!("removed {id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
+    let paths = Paths::detect();
+    let id = BundleId::parse(&id)?;
+    let mut client = reg.open(&paths)?;
+    let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
+    let meta = client.meta(&id);
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "id": id,
+                "deprecated": meta.as_ref().and_then(|m| m.deprecated.clone()),
+                "versions": versions,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{id}");
+    if let Some(d) = meta.and_then(|m| m.deprecated) {
+        println!(
+            "  DEPRECATED since {}: {}{}",
+            d.since,
+            d.message,
+            d.replacement
+                .map(|r| format!(" (use {r})"))
+                .unwrap_or_default()
+        );
+    }
+    let policy = Policy::load(&paths.config)?;
+    for l in &versions {
+        println!(
+            "{} {}{}  license {}, pricing {}, {}, signer {}",
+            l.id,
+            l.version,
+            if l.yanked { " [yanked]" } else { "" },
+            l.license,
+            pricing(l),
+            human(l.size),
+            l.signer.as_deref().unwrap_or("none (unsigned)")
+        );
+        if let Some(r) = &l.requirements.ratchet_version {
+            println!("  requires ratchet {r}");
+        }
+        if !l.requirements.platform.is_empty() {
+            let p: Vec<String> = l
+                .requirements
+                .platform
+                .iter()
+                .map(|p| format!("{p:?}").to_lowercase())
+                .collect();
+            println!("  platforms: {}", p.join(", "));
+        }
+        for d in &l.dependencies {
+            println!("  depends on {} {}", d.bundle_id, d.version);
+        }
+        for line in ratchet::sandbox::policy::review(&l.permissions, &l.resources, &policy).lines()
+        {
+            println!("  {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> CliResult {
+    let paths = Paths::detect();
+    let (id, req) = parse_spec(&spec)?;
+    let graph = if invert {
+        // Who depends on ID, among the installed bundles.
+        let state = InstalledState::load(&paths)?;
+        if !state.bundles.contains_key(&id) {
+            return Err(format!(
+                "{id} is not installed: --invert shows which installed bundles depend on it"
+            )
+            .into());
+        }
+        installed_graph(&state)
+    } else {
+        let mut client = reg.open(&paths)?;
+        client.resolve(&[(id.clone(), req)], &ResolveOptions::default())?
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&graph)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    tree(&graph, &id, None, "", invert, &mut out, &mut Vec::new());
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The installed bundles as a graph (requirements are not kept in the installed state: `*`).
+fn installed_graph(state: &InstalledState) -> DependencyGraph {
+    let nodes = state
+        .bundles
+        .iter()
+        .map(|(id, b)| {
+            (
+                id.clone(),
+                ratchet::resolver::BundleNode {
+                    id: id.clone(),
+                    version: b.version.clone(),
+                    requested: b.requested.is_some(),
+                },
+            )
+        })
+        .collect();
+    let edges = state
+        .bundles
+        .iter()
+        .flat_map(|(id, b)| {
+            b.dependencies
+                .iter()
+                .map(move |d| ratchet::resolver::DependencyEdge {
+                    from: id.clone(),
+                    to: d.clone(),
+                    req: ratchet::manifest::VersionReq::any(),
+                })
+        })
+        .collect();
+    DependencyGraph {
+        nodes,
+        edges,
+        install_order: Vec::new(),
+    }
+}
+
+/// Prints `id` and its dependencies (or, `invert`, its dependents) as a tree.
+fn tree(
+    g: &DependencyGraph,
+    id: &BundleId,
+    req: Option<String>,
+    prefix: &str,
+    invert: bool,
+    out: &mut String,
+    seen: &mut Vec<BundleId>,
+) {
+    let v = g
+        .nodes
+        .get(id)
+        .map(|n| n.version.to_string())
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{id} {v}{}{}\n",
+        req.map(|r| format!(" ({r})")).unwrap_or_default(),
+        if seen.contains(id) { " (cycle)" } else { "" }
+    ));
+    if seen.contains(id) {
+        return;
+    }
+    seen.push(id.clone());
+    let children: Vec<(BundleId, Option<String>)> = if invert {
+        g.dependents_of(id)
+            .into_iter()
+            .map(|from| (from.clone(), None))
+            .collect()
+    } else {
+        g.dependencies_of(id)
+            .into_iter()
+            .map(|e| (e.to.clone(), Some(e.req.to_string())))
+            .collect()
+    };
+    let n = children.len();
+    for (i, (c, r)) in children.into_iter().enumerate() {
+        let last = i + 1 == n;
+        out.push_str(prefix);
+        out.push_str(if last { "└── " } else { "├── " });
+        let p = format!("{prefix}{}", if last { "    " } else { "│   " });
+        tree(g, &c, r, &p, invert, out, seen);
+    }
+    seen.pop();
+}

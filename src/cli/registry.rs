@@ -1,0 +1,175 @@
+//! `ratchet registry add/list/remove/login`.
+
+use super::CliResult;
+use clap::Subcommand;
+use ratchet::index::RegistryKind;
+use ratchet::paths::Paths;
+use ratchet::registry::{
+    AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_name,
+};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Add (or replace) a named registry.
+    Add {
+        /// Name (lower-case letters, digits, `-`).
+        name: String,
+        /// Root URL (`https://`, `http://`, `file://`) or a directory.
+        url: String,
+        /// public, private, partner or local.
+        #[arg(long, default_value = "public")]
+        kind: String,
+        /// How to send the credential: none, token (also OAuth2 bearer), api-key, basic.
+        #[arg(long, default_value = "none")]
+        auth: String,
+        /// Header for `--auth api-key` (default X-Api-Key).
+        #[arg(long)]
+        header: Option<String>,
+        /// User for `--auth basic`.
+        #[arg(long)]
+        user: Option<String>,
+        /// A command that prints the secret (run with `sh -c`).
+        #[arg(long)]
+        credential_command: Option<String>,
+        /// Make it the default registry.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List the configured registries.
+    List,
+    /// Remove a registry and its stored credential.
+    Remove {
+        /// Name.
+        name: String,
+    },
+    /// Store the credential of a registry (read from standard input or a prompt, never argv).
+    Login {
+        /// Name.
+        name: String,
+    },
+}
+
+pub fn run(cmd: RegistryCommand) -> CliResult {
+    let paths = Paths::detect();
+    let mut cfg = ClientConfig::load(&paths.config)?;
+    match cmd {
+        RegistryCommand::Add {
+            name,
+            url,
+            kind,
+            auth,
+            header,
+            user,
+            credential_command,
+            default,
+        } => {
+            check_name(&name)?;
+            let kind: RegistryKind = kind.parse()?;
+            let auth = match auth.as_str() {
+                "none" => AuthMethod::None,
+                "token" | "bearer" | "oauth2" => AuthMethod::Token,
+                "api-key" => AuthMethod::ApiKey {
+                    header: header.unwrap_or_else(|| "X-Api-Key".into()),
+                },
+                "basic" => AuthMethod::Basic {
+                    user: user.ok_or("--auth basic needs --user NAME")?,
+                },
+                other => {
+                    return Err(format!("--auth {other}: use none, token, api-key or basic").into());
+                }
+            };
+            let src = RegistrySource::from_location(&url)?;
+            cfg.registries.insert(
+                name.clone(),
+                RegistryEntry {
+                    url: src.base.to_string(),
+                    kind,
+                    auth,
+                    credential_command,
+                },
+            );
+            if default || cfg.default.is_none() {
+                cfg.default = Some(name.clone());
+            }
+            cfg.save(&paths.config)?;
+            println!("added registry {name} ({})", src.base);
+        }
+        RegistryCommand::List => {
+            if cfg.registries.is_empty() {
+                println!("no registries configured (add one with `ratchet registry add NAME URL`)");
+            }
+            let creds = Credentials::load(&paths.config)?;
+            for (name, e) in &cfg.registries {
+                let mark = if cfg.default.as_deref() == Some(name) {
+                    "*"
+                } else {
+                    " "
+                };
+                let auth = match &e.auth {
+                    AuthMethod::None => "no auth".to_string(),
+                    AuthMethod::Token => "token".to_string(),
+                    AuthMethod::ApiKey { header } => format!("api key ({header})"),
+                    AuthMethod::Basic { user } => format!("basic ({user})"),
+                };
+                let stored = if creds.secrets.contains_key(name) {
+                    ", credential stored"
+                } else {
+                    ""
+                };
+                println!(
+                    "{mark} {name}\t{}\t{}\t{auth}{stored}",
+                    e.url,
+                    e.kind.as_str()
+                );
+            }
+        }
+        RegistryCommand::Remove { name } => {
+            if cfg.registries.remove(&name).is_none() {
+                return Err(format!("no registry named {name}").into());
+            }
+            if cfg.default.as_deref() == Some(&name) {
+                cfg.default = None;
+            }
+            cfg.save(&paths.config)?;
+            let mut creds = Credentials::load(&paths.config)?;
+            if creds.secrets.remove(&name).is_some() {
+                creds.save(&paths.config)?;
+            }
+            println!("removed registry {name}");
+        }
+        RegistryCommand::Login { name } => {
+            if !cfg.registries.contains_key(&name) {
+                return Err(format!(
+                    "no registry named {name}: add it first with `ratchet registry add {name} URL --auth token`"
+                )
+                .into());
+            }
+            let stdin = std::io::stdin();
+            let tty = stdin.is_terminal();
+            if tty {
+                eprint!("credential for {name}: ");
+                let _ = std::io::stderr().flush();
+                // Do not echo the secret (stty acts on the terminal it inherits as stdin).
+                let _ = std::process::Command::new("stty").arg("-echo").status();
+            }
+            let mut line = String::new();
+            let read = stdin.lock().read_line(&mut line);
+            if tty {
+                let _ = std::process::Command::new("stty").arg("echo").status();
+                eprintln!();
+            }
+            read?;
+            let secret = line.trim_end_matches(['\r', '\n']).to_string();
+            if secret.is_empty() {
+                return Err("no credential given on standard input".into());
+            }
+            let mut creds = Credentials::load(&paths.config)?;
+            creds.secrets.insert(name.clone(), Secret::new(secret));
+            creds.save(&paths.config)?;
+            println!("stored the credential of {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

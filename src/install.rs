@@ -1,0 +1,846 @@
+//! Installing bundles from a registry: resolve in waves, download, verify, unpack, commit.
+//!
+//! Layout under `Paths.data` (normative in `index-format.md` §8):
+//! - `bundles/<id>/<version>/` — an extracted archive, written by the archive reader into a
+//!   temporary directory and renamed into place;
+//! - `installed.json` — the installed set (the commit point: it is replaced atomically after every
+//!   bundle of an operation is in place, so a failure or a kill at any earlier moment leaves the
+//!   previous installation as it was);
+//! - `ratchet.lock` — exact versions, archive hashes and source registry, enough to reinstall the
+//!   same bytes elsewhere (`--locked`).
+//!
+//! Resolution asks the [`Client`] for index files wave by wave ([`crate::resolver`]), so the
+//! number of round trips follows the graph's depth.
+
+use crate::archive::{Limits, read_archive};
+use crate::index::{BundleMeta, IndexFile, IndexLine, NamesFile, RegistryConfig};
+use crate::manifest::{BundleId, Manifest, VersionReq, load_manifest};
+use crate::paths::Paths;
+use crate::registry::{FetchError, Fetcher, RegistrySource};
+use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveError, ResolveOptions};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The installed set, in the data directory.
+pub const INSTALLED_FILE: &str = "installed.json";
+/// The lockfile, in the data directory.
+pub const LOCK_FILE: &str = "ratchet.lock";
+/// Directory of the extracted bundles, in the data directory.
+pub const BUNDLES_DIR: &str = "bundles";
+/// Format version of `installed.json` and `ratchet.lock`.
+pub const STATE_FORMAT: u32 = 1;
+/// Shown as verification status until archive signatures are checked.
+pub const UNVERIFIED: &str = "unverified";
+
+/// Why an install, update or removal failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// Fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The registry or a file of it is malformed.
+    #[error("{0}")]
+    Registry(String),
+    /// A requested bundle does not exist.
+    #[error("no bundle `{id}` in registry {registry}{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The registry.
+        registry: String,
+        /// The closest listed id.
+        suggestion: Option<String>,
+    },
+    /// No versions satisfy the requirements.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// An archive failed its checks.
+    #[error("{id} {version}: {message}")]
+    Archive {
+        /// The bundle.
+        id: BundleId,
+        /// Its version.
+        version: Version,
+        /// What is wrong.
+        message: String,
+    },
+    /// Local files.
+    #[error("{path}: {message}")]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operation is refused.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn local(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |e| InstallError::Local {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// One installed bundle in `installed.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledBundle {
+    /// The installed version.
+    pub version: Version,
+    /// Root URL of the registry it came from.
+    pub registry: String,
+    /// SHA-256 of its archive.
+    pub sha256: String,
+    /// Archive size in bytes.
+    pub size: u64,
+    /// The requirement the user asked for, when installed by request (not only as a dependency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<VersionReq>,
+    /// Bundles it depends on.
+    #[serde(default)]
+    pub dependencies: Vec<BundleId>,
+    /// Signature verification status (`unverified` until signatures are checked).
+    pub verification: String,
+    /// The version was yanked when installed (locked versions may be).
+    #[serde(default)]
+    pub yanked: bool,
+    /// Deprecation message seen at install time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+}
+
+/// `installed.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledState {
+    /// [`STATE_FORMAT`].
+    #[serde(default = "state_format")]
+    pub v: u32,
+    /// Installed bundles by id (one version each).
+    pub bundles: BTreeMap<BundleId, InstalledBundle>,
+}
+
+fn state_format() -> u32 {
+    STATE_FORMAT
+}
+
+/// One entry of `ratchet.lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedBundle {
+    /// The bundle.
+    pub id: BundleId,
+    /// Exact version.
+    pub version: Version,
+    /// SHA-256 of the archive.
+    pub sha256: String,
+    /// Size of the archive.
+    pub size: u64,
+    /// Root URL of the source registry.
+    pub registry: String,
+}
+
+/// `ratchet.lock`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockfile {
+    /// [`STATE_FORMAT`].
+    pub v: u32,
+    /// What the user asked for.
+    pub requested: BTreeMap<BundleId, VersionReq>,
+    /// Every installed bundle, sorted by id.
+    pub bundles: Vec<LockedBundle>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, InstallError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| InstallError::Local {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(local(path)(e)),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), InstallError> {
+    let mut s = serde_json::to_string_pretty(v).expect("state serializes");
+    s.push('\n');
+    crate::fsutil::write_atomic(path, s.as_bytes()).map_err(local(path))
+}
+
+impl InstalledState {
+    /// Reads `installed.json` (absent: nothing installed).
+    pub fn load(paths: &Paths) -> Result<Self, InstallError> {
+        read_json(&paths.data.join(INSTALLED_FILE))
+    }
+
+    /// The lockfile describing this state.
+    pub fn lockfile(&self) -> Lockfile {
+        Lockfile {
+            v: STATE_FORMAT,
+            requested: self
+                .bundles
+                .iter()
+                .filter_map(|(id, b)| b.requested.clone().map(|r| (id.clone(), r)))
+                .collect(),
+            bundles: self
+                .bundles
+                .iter()
+                .map(|(id, b)| LockedBundle {
+                    id: id.clone(),
+                    version: b.version.clone(),
+                    sha256: b.sha256.clone(),
+                    size: b.size,
+                    registry: b.registry.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes `installed.json` (the commit point), then `ratchet.lock`.
+    pub fn commit(&self, paths: &Paths) -> Result<(), InstallError> {
+        write_json(&paths.data.join(INSTALLED_FILE), self)?;
+        write_json(&paths.data.join(LOCK_FILE), &self.lockfile())
+    }
+
+    /// Installed bundles that depend directly on `id`.
+    pub fn dependents(&self, id: &BundleId) -> Vec<BundleId> {
+        self.bundles
+            .iter()
+            .filter(|(_, b)| b.dependencies.contains(id))
+            .map(|(i, _)| i.clone())
+            .collect()
+    }
+}
+
+impl Lockfile {
+    /// Reads `ratchet.lock` from `path`.
+    pub fn load(path: &Path) -> Result<Self, InstallError> {
+        if !path.is_file() {
+            return Err(InstallError::Refused(format!(
+                "--locked: {} does not exist",
+                path.display()
+            )));
+        }
+        read_json(path)
+    }
+}
+
+/// The lock file that serializes installs, updates and removals, in the data directory.
+pub const INSTALL_LOCK_FILE: &str = ".install.lock";
+
+/// Held while an operation changes the installation; released on drop.
+#[derive(Debug)]
+pub struct InstallLock {
+    _file: std::fs::File,
+}
+
+/// Takes the installation lock (an exclusive advisory lock on `data/.install.lock`), waiting for
+/// another ratchet process that holds it.
+pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
+    let path = paths.data.join(INSTALL_LOCK_FILE);
+    std::fs::create_dir_all(&paths.data).map_err(local(&paths.data))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(local(&path))?;
+    if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+        eprintln!("waiting for another ratchet process to finish changing the installation...");
+        file.lock().map_err(local(&path))?;
+    }
+    Ok(InstallLock { _file: file })
+}
+
+/// The directory of an installed bundle version.
+pub fn bundle_dir(paths: &Paths, id: &BundleId, version: &Version) -> PathBuf {
+    paths
+        .data
+        .join(BUNDLES_DIR)
+        .join(id.as_str())
+        .join(version.to_string())
+}
+
+/// The directory and manifest of the installed bundle `id`.
+pub fn find_installed(paths: &Paths, id: &BundleId) -> Result<(PathBuf, Manifest), InstallError> {
+    let state = InstalledState::load(paths)?;
+    let b = state.bundles.get(id).ok_or_else(|| {
+        InstallError::Refused(format!(
+            "{id} is not installed: install it with `ratchet bundle install {id}`"
+        ))
+    })?;
+    let dir = bundle_dir(paths, id, &b.version);
+    let m = load_manifest(&dir).map_err(|d| InstallError::Local {
+        path: dir.clone(),
+        message: d
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    Ok((dir, m))
+}
+
+/// Where an archive's authenticity is decided. Today the SHA-256 against the index is checked by
+/// the fetcher and the archive's own checksum list by the archive reader; signature verification
+/// (minisign, owner pinning) plugs in here and returns its status.
+pub fn verify_archive(_bytes: &[u8], _line: &IndexLine) -> Result<String, InstallError> {
+    Ok(UNVERIFIED.to_string())
+}
+
+/// A registry opened for one command: its config, and the index files loaded so far.
+pub struct Client {
+    /// Local directories.
+    pub paths: Paths,
+    /// The fetcher.
+    pub fetcher: Fetcher,
+    /// The registry's `config.json`.
+    pub config: RegistryConfig,
+    lines: HashMap<BundleId, Vec<IndexLine>>,
+    cands: HashMap<BundleId, Vec<Candidate>>,
+    metas: HashMap<BundleId, Option<BundleMeta>>,
+    /// Problems seen in index files (bad lines are skipped).
+    pub warnings: Vec<String>,
+}
+
+impl Client {
+    /// Opens `src`: fetches `config.json` (from the cache when offline).
+    pub fn open(paths: Paths, src: RegistrySource, offline: bool) -> Result<Client, InstallError> {
+        let fetcher = Fetcher::new(src, &paths.cache, offline)?;
+        let bytes = fetcher
+            .get(crate::index::CONFIG_FILE, crate::index::MAX_SMALL_FILE_LEN)?
+            .ok_or_else(|| {
+                InstallError::Registry(format!(
+                    "{} has no config.json: it is not a ratchet registry",
+                    fetcher.source().base
+                ))
+            })?;
+        let file = format!("{}config.json", fetcher.source().base);
+        let config = RegistryConfig::parse(&bytes, &file)
+            .map_err(|e| InstallError::Registry(e.to_string()))?;
+        if config.auth_required && fetcher.source().auth.is_none() && !fetcher.offline() {
+            let name = &fetcher.source().name;
+            return Err(InstallError::Refused(format!(
+                "registry `{name}` requires authentication: run `ratchet registry login {name}` or set {}",
+                crate::registry::token_env_var(name)
+            )));
+        }
+        Ok(Client {
+            paths,
+            fetcher,
+            config,
+            lines: HashMap::new(),
+            cands: HashMap::new(),
+            metas: HashMap::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Loads the index files of `ids` not loaded yet, all in one wave.
+    pub fn load(&mut self, ids: &BTreeSet<BundleId>) -> Result<(), InstallError> {
+        let want: Vec<BundleId> = ids
+            .iter()
+            .filter(|i| !self.lines.contains_key(*i))
+            .cloned()
+            .collect();
+        if want.is_empty() {
+            return Ok(());
+        }
+        // The metadata files (deprecation) travel in the same wave as the index files.
+        let mut all: Vec<String> = want.iter().map(crate::index::index_path).collect();
+        all.extend(want.iter().map(crate::index::meta_path));
+        let mut results = self
+            .fetcher
+            .get_many(&all, crate::index::MAX_INDEX_FILE_LEN);
+        let meta_results = results.split_off(want.len());
+        for ((id, rel), r) in want.iter().zip(&all[want.len()..]).zip(meta_results) {
+            let m = r
+                .ok()
+                .flatten()
+                .and_then(|b| BundleMeta::parse(&b, rel).ok());
+            self.metas.insert(id.clone(), m);
+        }
+        let rels = &all[..want.len()];
+        let mut offline_missing = Vec::new();
+        for ((id, rel), res) in want.into_iter().zip(rels).zip(results) {
+            let bytes = match res {
+                Ok(b) => b,
+                Err(FetchError::Offline { .. }) => {
+                    offline_missing.push(id.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut lines = Vec::new();
+            if let Some(b) = bytes {
+                let f = IndexFile::parse(&b, rel, Some(&id));
+                for p in f.problems() {
+                    self.warnings.push(format!("skipped {p}"));
+                }
+                lines = f.versions().cloned().collect();
+            }
+            self.cands
+                .insert(id.clone(), lines.iter().map(IndexLine::candidate).collect());
+            self.lines.insert(id, lines);
+        }
+        if !offline_missing.is_empty() {
+            return Err(InstallError::Fetch(FetchError::Offline {
+                registry: self.fetcher.source().name.clone(),
+                what: format!("the index of {}", offline_missing.join(", ")),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Every version of `id` (fetching its index file); `NotFound` with a suggestion when the
+    /// registry has no such bundle.
+    pub fn versions(&mut self, id: &BundleId) -> Result<&[IndexLine], InstallError> {
+        self.load(&BTreeSet::from([id.clone()]))?;
+        if self.lines[id].is_empty() {
+            return Err(self.not_found(id));
+        }
+        Ok(&self.lines[id])
+    }
+
+    fn not_found(&self, id: &BundleId) -> InstallError {
+        let suggestion = self
+            .fetcher
+            .get(crate::index::NAMES_FILE, 64 << 20)
+            .ok()
+            .flatten()
+            .and_then(|b| {
+                NamesFile::parse(&b, crate::index::NAMES_FILE)
+                    .suggest(id.as_str())
+                    .map(ToString::to_string)
+            });
+        InstallError::NotFound {
+            id: id.to_string(),
+            registry: self.fetcher.source().label(),
+            suggestion,
+        }
+    }
+
+    /// The index line of `id` at `version`, when loaded.
+    pub fn line(&self, id: &BundleId, version: &Version) -> Option<&IndexLine> {
+        self.lines.get(id)?.iter().find(|l| &l.version == version)
+    }
+
+    /// The bundle's metadata file (deprecation), if any; fetched with its index file.
+    pub fn meta(&mut self, id: &BundleId) -> Option<BundleMeta> {
+        self.load(&BTreeSet::from([id.clone()])).ok()?;
+        self.metas.get(id).cloned().flatten()
+    }
+
+    /// Resolves `roots`, fetching index files wave by wave.
+    pub fn resolve(
+        &mut self,
+        roots: &[(BundleId, VersionReq)],
+        opts: &ResolveOptions,
+    ) -> Result<DependencyGraph, InstallError> {
+        let first: BTreeSet<BundleId> = roots.iter().map(|(i, _)| i.clone()).collect();
+        self.load(&first)?;
+        for (id, _) in roots {
+            if self.lines[id].is_empty() {
+                return Err(self.not_found(id));
+            }
+        }
+        loop {
+            match crate::resolver::resolve(roots, &self.cands, opts)? {
+                Resolution::Done(g) => return Ok(g),
+                Resolution::NeedIndex(ids) => self.load(&ids)?,
+            }
+        }
+    }
+}
+
+/// One bundle of a [`Plan`].
+#[derive(Debug, Clone)]
+pub struct PlannedBundle {
+    /// Its index line (version, hash, size, license, pricing, permissions).
+    pub line: IndexLine,
+    /// Already installed at this version: nothing to download.
+    pub unchanged: bool,
+    /// The version installed before, if another one.
+    pub replaces: Option<Version>,
+    /// Deprecation message, if deprecated.
+    pub deprecated: Option<String>,
+}
+
+/// What an install will do, to show before asking for confirmation.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved graph.
+    pub graph: DependencyGraph,
+    /// Every bundle of the result, in install order.
+    pub bundles: Vec<PlannedBundle>,
+    /// Installed bundles the result no longer contains.
+    pub removed: Vec<BundleId>,
+    /// The user's requests after this operation.
+    pub requested: BTreeMap<BundleId, VersionReq>,
+    /// The requests differ from the installed state's (e.g. a dependency now asked for by name).
+    pub requests_changed: bool,
+}
+
+impl Plan {
+    /// Bytes to download (cached archives count too).
+    pub fn download_size(&self) -> u64 {
+        self.bundles
+            .iter()
+            .filter(|b| !b.unchanged)
+            .map(|b| b.line.size)
+            .sum()
+    }
+
+    /// True when the plan changes nothing.
+    pub fn is_noop(&self) -> bool {
+        !self.requests_changed
+            && self.removed.is_empty()
+            && self.bundles.iter().all(|b| b.unchanged)
+    }
+}
+
+/// What to resolve.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// New requests (added to the installed ones; same id replaces).
+    pub add: Vec<(BundleId, VersionReq)>,
+    /// Requests to drop.
+    pub drop: Vec<BundleId>,
+    /// Bundles free to move to newer versions (`update`); empty keeps every installed version
+    /// that still fits.
+    pub unlock: Option<Vec<BundleId>>,
+    /// Install exactly this lockfile.
+    pub locked: Option<Lockfile>,
+}
+
+/// Resolves a request against the installed state: installed versions are kept when they still
+/// fit (so an install or update changes as little as possible).
+pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError> {
+    let state = InstalledState::load(&client.paths)?;
+    let mut requested: BTreeMap<BundleId, VersionReq> = state
+        .bundles
+        .iter()
+        .filter_map(|(id, b)| b.requested.clone().map(|r| (id.clone(), r)))
+        .collect();
+    let mut opts = ResolveOptions::default();
+    if let Some(lock) = &req.locked {
+        requested = lock.requested.clone();
+        for b in &lock.bundles {
+            opts.locked.insert(b.id.clone(), b.version.clone());
+        }
+    } else {
+        for id in &req.drop {
+            requested.remove(id);
+        }
+        for (id, r) in &req.add {
+            requested.insert(id.clone(), r.clone());
+        }
+        for (id, b) in &state.bundles {
+            let unlocked = match &req.unlock {
+                None => false,
+                Some(list) => list.is_empty() || list.contains(id),
+            };
+            if !unlocked && !req.add.iter().any(|(i, _)| i == id) {
+                opts.locked.insert(id.clone(), b.version.clone());
+            }
+        }
+    }
+    let roots: Vec<(BundleId, VersionReq)> = requested
+        .iter()
+        .map(|(i, r)| (i.clone(), r.clone()))
+        .collect();
+    let graph = if roots.is_empty() {
+        DependencyGraph {
+            nodes: BTreeMap::new(),
+            edges: Vec::new(),
+            install_order: Vec::new(),
+        }
+    } else {
+        client.resolve(&roots, &opts)?
+    };
+    if let Some(lock) = &req.locked {
+        let got: BTreeMap<&BundleId, &Version> =
+            graph.nodes.iter().map(|(i, n)| (i, &n.version)).collect();
+        let want: BTreeMap<&BundleId, &Version> =
+            lock.bundles.iter().map(|b| (&b.id, &b.version)).collect();
+        if got != want {
+            return Err(InstallError::Refused(
+                "--locked: the lockfile no longer resolves to itself (its versions do not satisfy its requests here); run without --locked to update it".into(),
+            ));
+        }
+    }
+    let mut bundles = Vec::new();
+    for id in &graph.install_order {
+        let node = &graph.nodes[id];
+        let line = client.line(id, &node.version).cloned().ok_or_else(|| {
+            InstallError::Registry(format!("{id} {}: no index line", node.version))
+        })?;
+        if let Some(lock) = &req.locked
+            && let Some(l) = lock.bundles.iter().find(|b| &b.id == id)
+            && (l.sha256 != line.sha256 || l.size != line.size)
+        {
+            return Err(InstallError::Refused(format!(
+                "--locked: {id} {} has sha256 {} in the registry but {} in the lockfile: refusing different bytes",
+                node.version, line.sha256, l.sha256
+            )));
+        }
+        let prev = state.bundles.get(id);
+        let unchanged = prev.is_some_and(|p| {
+            p.version == node.version
+                && p.sha256 == line.sha256
+                && bundle_dir(&client.paths, id, &p.version).is_dir()
+        });
+        let replaces = prev
+            .filter(|p| p.version != node.version)
+            .map(|p| p.version.clone());
+        let deprecated = client
+            .metas
+            .get(id)
+            .cloned()
+            .flatten()
+            .and_then(|m| m.deprecated)
+            .map(|d| d.message);
+        bundles.push(PlannedBundle {
+            line,
+            unchanged,
+            replaces,
+            deprecated,
+        });
+    }
+    let removed = state
+        .bundles
+        .keys()
+        .filter(|id| !graph.nodes.contains_key(*id))
+        .cloned()
+        .collect();
+    let before: BTreeMap<&BundleId, &VersionReq> = state
+        .bundles
+        .iter()
+        .filter_map(|(id, b)| b.requested.as_ref().map(|r| (id, r)))
+        .collect();
+    let requests_changed = before != requested.iter().collect::<BTreeMap<_, _>>();
+    Ok(Plan {
+        graph,
+        bundles,
+        removed,
+        requested,
+        requests_changed,
+    })
+}
+
+/// Downloads, verifies and unpacks every changed bundle of `plan`, then commits the new
+/// installed state and lockfile. Until the commit nothing visible changes; after it, versions
+/// no longer used are deleted. `progress` hears about downloaded bytes.
+pub fn apply(
+    client: &Client,
+    plan: &Plan,
+    progress: Option<crate::registry::fetch::Progress>,
+) -> Result<InstalledState, InstallError> {
+    let paths = &client.paths;
+    let old = InstalledState::load(paths)?;
+    let todo: Vec<&PlannedBundle> = plan.bundles.iter().filter(|b| !b.unchanged).collect();
+    let items: Vec<(String, u64, String)> = todo
+        .iter()
+        .map(|b| {
+            (
+                client.config.download_url(&b.line.sha256),
+                b.line.size,
+                b.line.sha256.clone(),
+            )
+        })
+        .collect();
+    let results = client.fetcher.download_many(&items, progress);
+    // Every download must have arrived intact before anything is unpacked.
+    let mut downloaded = Vec::with_capacity(results.len());
+    for r in results {
+        downloaded.push(r?);
+    }
+    // Verify and unpack on a few threads (CPU and fsync bound); the first error wins.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes: Vec<Result<(BundleId, String), InstallError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4.min(todo.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(b) = todo.get(i) else { break };
+                        out.push(unpack(paths, b, &downloaded[i]).map(|s| (b.line.id.clone(), s)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![Err(InstallError::Refused(
+                        "an unpacking thread panicked".into(),
+                    ))]
+                })
+            })
+            .collect()
+    });
+    let mut verification = HashMap::new();
+    for o in outcomes {
+        let (id, status) = o?;
+        verification.insert(id, status);
+    }
+    let mut state = InstalledState {
+        v: STATE_FORMAT,
+        bundles: BTreeMap::new(),
+    };
+    let registry = client.fetcher.source().base.to_string();
+    for b in &plan.bundles {
+        let id = &b.line.id;
+        let prev = old.bundles.get(id).filter(|_| b.unchanged);
+        state.bundles.insert(
+            id.clone(),
+            InstalledBundle {
+                version: b.line.version.clone(),
+                registry: prev.map_or_else(|| registry.clone(), |p| p.registry.clone()),
+                sha256: b.line.sha256.clone(),
+                size: b.line.size,
+                requested: plan.requested.get(id).cloned(),
+                dependencies: b
+                    .line
+                    .dependencies
+                    .iter()
+                    .map(|d| d.bundle_id.clone())
+                    .collect(),
+                verification: verification
+                    .get(id)
+                    .cloned()
+                    .or_else(|| prev.map(|p| p.verification.clone()))
+                    .unwrap_or_else(|| UNVERIFIED.into()),
+                yanked: b.line.yanked,
+                deprecated: b.deprecated.clone(),
+            },
+        );
+    }
+    state.commit(paths)?;
+    garbage_collect(paths, &old, &state);
+    Ok(state)
+}
+
+/// Verifies one downloaded archive and unpacks it into its version directory.
+fn unpack(paths: &Paths, b: &PlannedBundle, bytes: &[u8]) -> Result<String, InstallError> {
+    let id = &b.line.id;
+    let version = &b.line.version;
+    let fail = |message: String| InstallError::Archive {
+        id: id.clone(),
+        version: version.clone(),
+        message,
+    };
+    let status = verify_archive(bytes, &b.line)?;
+    let archive = read_archive(bytes, &Limits::default()).map_err(|e| fail(e.to_string()))?;
+    let m = &archive.manifest.bundle;
+    if &m.id != id || &m.version != version {
+        return Err(fail(format!(
+            "the archive holds {} {}, not what the index says",
+            m.id, m.version
+        )));
+    }
+    let dest = bundle_dir(paths, id, version);
+    if dest.exists() {
+        // Not the installed copy (that one is `unchanged`): a leftover of an interrupted
+        // operation. Replace it.
+        std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
+    }
+    archive.extract_to(&dest).map_err(|e| fail(e.to_string()))?;
+    Ok(status)
+}
+
+/// Deletes the directories of versions in `old` that `new` no longer uses (best effort: a
+/// leftover directory is harmless and replaced by the next install).
+fn garbage_collect(paths: &Paths, old: &InstalledState, new: &InstalledState) {
+    for (id, b) in &old.bundles {
+        if new.bundles.get(id).map(|n| &n.version) != Some(&b.version) {
+            let _ = std::fs::remove_dir_all(bundle_dir(paths, id, &b.version));
+            let parent = paths.data.join(BUNDLES_DIR).join(id.as_str());
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// Removes installed bundles. Refuses while another installed bundle needs one of them, unless
+/// `cascade` (then those go too). Dependencies nobody needs any more are removed as well.
+/// Returns the removed ids.
+pub fn remove(
+    paths: &Paths,
+    ids: &[BundleId],
+    cascade: bool,
+) -> Result<Vec<BundleId>, InstallError> {
+    let old = InstalledState::load(paths)?;
+    let mut gone: BTreeSet<BundleId> = BTreeSet::new();
+    for id in ids {
+        if !old.bundles.contains_key(id) {
+            return Err(InstallError::Refused(format!("{id} is not installed")));
+        }
+        gone.insert(id.clone());
+    }
+    loop {
+        let mut added = false;
+        for id in gone.clone() {
+            for d in old.dependents(&id) {
+                if gone.contains(&d) {
+                    continue;
+                }
+                if !cascade {
+                    return Err(InstallError::Refused(format!(
+                        "{d} depends on {id}: remove it first, or use --cascade to remove both"
+                    )));
+                }
+                gone.insert(d);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    let mut new = old.clone();
+    for id in &gone {
+        new.bundles.remove(id);
+    }
+    // Drop dependencies nobody requested and nobody needs any more.
+    loop {
+        let needed: BTreeSet<BundleId> = new
+            .bundles
+            .values()
+            .flat_map(|b| b.dependencies.iter().cloned())
+            .collect();
+        let orphans: Vec<BundleId> = new
+            .bundles
+            .iter()
+            .filter(|(id, b)| b.requested.is_none() && !needed.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        for o in orphans {
+            new.bundles.remove(&o);
+            gone.insert(o);
+        }
+    }
+    new.commit(paths)?;
+    garbage_collect(paths, &old, &new);
+    Ok(gone.into_iter().collect())
+}
+
+/// Parses `ID[@REQ]`.
+pub fn parse_spec(spec: &str) -> Result<(BundleId, VersionReq), InstallError> {
+    let (id, req) = match spec.split_once('@') {
+        Some((i, r)) => (i, r),
+        None => (spec, "*"),
+    };
+    let id = BundleId::parse(id).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
+    let req =
+        VersionReq::parse(req).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
+    Ok((id, req))
+}

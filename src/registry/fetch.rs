@@ -1,0 +1,614 @@
+//! Fetching registry files over HTTP(S) or from `file://` and plain directories.
+//!
+//! Index files are small and many: they are fetched in *waves* (every file of a wave at once,
+//! bounded by [`Fetcher::max_parallel`]), cached per registry and revalidated with
+//! `If-None-Match` / `If-Modified-Since` so a warm run only sends conditional requests and a 304
+//! keeps the cached copy. `--offline` answers from the cache alone. Connection errors, timeouts
+//! and 5xx are retried a bounded number of times with backoff; 404 means "no such file";
+//! 401/403 name the registry and the `ratchet registry login` to run. Archives are read only up
+//! to their indexed size and checked against their SHA-256 before anyone unpacks them; verified
+//! archives are kept in a content-addressed cache, so reinstalling downloads nothing.
+//!
+//! Everything read here is hostile until checked by the caller (the index parser, the archive
+//! reader): this module only bounds sizes and checks hashes.
+
+use super::RegistrySource;
+use crate::index::sha256_hex;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why a fetch failed. Messages name the registry and URL, never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The server refused the credential (or there was none).
+    #[error(
+        "{url}: HTTP {status}: registry `{registry}` needs a valid credential: run `ratchet registry login {registry}` (or set {env})"
+    )]
+    Auth {
+        /// The registry's name.
+        registry: String,
+        /// The URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The environment variable that can hold the token.
+        env: String,
+    },
+    /// An unexpected HTTP status.
+    #[error("{url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// The connection failed (after retries).
+    #[error("{url}: {message}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// More bytes than allowed.
+    #[error("{url}: more than the {limit} bytes expected; stopped reading")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// Fewer bytes than the index says.
+    #[error("{url}: got {got} bytes, the index says {expected}: the download is truncated")]
+    Truncated {
+        /// The URL.
+        url: String,
+        /// Bytes received.
+        got: u64,
+        /// Bytes expected.
+        expected: u64,
+    },
+    /// The archive's hash is not the indexed one.
+    #[error("{url}: sha256 is {got}, the index says {expected}: refusing the archive")]
+    HashMismatch {
+        /// The URL.
+        url: String,
+        /// Hash of what arrived.
+        got: String,
+        /// The indexed hash.
+        expected: String,
+    },
+    /// `--offline` and the file is not cached.
+    #[error(
+        "offline: {what} is not in the cache of registry `{registry}`; run once without --offline"
+    )]
+    Offline {
+        /// The registry.
+        registry: String,
+        /// The missing file.
+        what: String,
+    },
+    /// A local file cannot be read or the cache cannot be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The URL cannot be built.
+    #[error("{0}")]
+    Url(String),
+}
+
+/// Environment variable naming a PEM file of extra trusted root certificates (a private
+/// registry's own certificate authority), added to the built-in web roots.
+pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
+
+/// Request counters, for progress messages and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// HTTP requests sent (retries included).
+    pub requests: AtomicU64,
+    /// Responses with a body (200).
+    pub bodies: AtomicU64,
+    /// 304 responses.
+    pub not_modified: AtomicU64,
+    /// Body bytes received.
+    pub bytes: AtomicU64,
+    /// Index waves fetched.
+    pub waves: AtomicU64,
+}
+
+/// Cache metadata kept beside a cached file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CacheMeta {
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// Fetches the files of one registry.
+pub struct Fetcher {
+    src: RegistrySource,
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    cache_dir: PathBuf,
+    archive_cache: PathBuf,
+    offline: bool,
+    /// Most requests in flight at once.
+    pub max_parallel: usize,
+    /// Attempts per request (1 = no retry).
+    pub attempts: u32,
+    /// First retry delay (doubles each time).
+    pub backoff: Duration,
+    /// Longest time one request may take, body included (slow-retrieval defence).
+    pub timeout: Duration,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+/// Status, body, and the ETag and Last-Modified of a response.
+type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
+
+/// Called with each chunk's length while archives download.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+impl Fetcher {
+    /// A fetcher for `src`, caching under `cache_root` (`Paths.cache`).
+    pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| FetchError::Io {
+                path: PathBuf::from("(tokio runtime)"),
+                source,
+            })?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("ratchet/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = std::env::var_os(CA_FILE_ENV).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(ca);
+            let pem = std::fs::read(&path).map_err(|source| FetchError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                FetchError::Url(format!("{}: not PEM certificates: {e}", path.display()))
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| FetchError::Url(format!("cannot build the HTTP client: {e}")))?;
+        let key = sha256_hex(src.base.as_str().as_bytes());
+        let safe: String = src
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(32)
+            .collect();
+        Ok(Fetcher {
+            cache_dir: cache_root
+                .join("registries")
+                .join(format!("{safe}-{}", &key[..12])),
+            archive_cache: cache_root.join("archives"),
+            src,
+            client,
+            rt,
+            offline,
+            max_parallel: 64,
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+            timeout: Duration::from_secs(120),
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    /// The registry being fetched from.
+    pub fn source(&self) -> &RegistrySource {
+        &self.src
+    }
+
+    /// True for `--offline`.
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
+    fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
+        self.src
+            .base
+            .join(rel)
+            .map_err(|e| FetchError::Url(format!("{rel}: not a URL under {}: {e}", self.src.base)))
+    }
+
+    /// Fetches one registry file (relative to the root) of at most `limit` bytes; `Ok(None)` when
+    /// the registry does not have it.
+    pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        self.rt.block_on(self.get_async(rel.to_string(), limit))
+    }
+
+    /// Fetches every file of one wave at once (bounded), results in the same order.
+    pub fn get_many(
+        &self,
+        rels: &[String],
+        limit: u64,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        self.rt.block_on(async {
+            let futs = rels.iter().map(|r| {
+                let sem = sem.clone();
+                async move {
+                    let _permit = sem.acquire().await;
+                    self.get_async(r.clone(), limit).await
+                }
+            });
+            join_all(futs).await
+        })
+    }
+
+    async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        let url = self.url(&rel)?;
+        if url.scheme() == "file" {
+            return read_local(&url, limit);
+        }
+        let cached = self.cache_dir.join(&rel);
+        let meta_path = self.cache_dir.join(format!("{rel}.cache-meta.json"));
+        if self.offline {
+            return match std::fs::read(&cached) {
+                Ok(b) => Ok(Some(b)),
+                Err(_) if self.cache_dir.join(format!("{rel}.absent")).exists() => Ok(None),
+                Err(_) => Err(FetchError::Offline {
+                    registry: self.src.name.clone(),
+                    what: rel,
+                }),
+            };
+        }
+        let meta: CacheMeta = if cached.is_file() {
+            std::fs::read(&meta_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        } else {
+            CacheMeta::default()
+        };
+        let mut headers = Vec::new();
+        if let Some(e) = &meta.etag {
+            headers.push(("if-none-match".to_string(), e.clone()));
+        }
+        if let Some(l) = &meta.last_modified {
+            headers.push(("if-modified-since".to_string(), l.clone()));
+        }
+        let (status, body, resp_headers) = self.request(&url, &headers, limit, None).await?;
+        match status {
+            304 if cached.is_file() => {
+                self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                let b = std::fs::read(&cached).map_err(|source| FetchError::Io {
+                    path: cached.clone(),
+                    source,
+                })?;
+                Ok(Some(b))
+            }
+            200 => {
+                let m = CacheMeta {
+                    etag: resp_headers.0,
+                    last_modified: resp_headers.1,
+                };
+                let io = |path: &Path| {
+                    let path = path.to_path_buf();
+                    move |source| FetchError::Io { path, source }
+                };
+                crate::fsutil::write_atomic(&cached, &body).map_err(io(&cached))?;
+                let _ = std::fs::remove_file(self.cache_dir.join(format!("{rel}.absent")));
+                let mj = serde_json::to_vec(&m).expect("meta serializes");
+                crate::fsutil::write_atomic(&meta_path, &mj).map_err(io(&meta_path))?;
+                Ok(Some(body))
+            }
+            404 | 410 => {
+                let _ = std::fs::remove_file(&cached);
+                let absent = self.cache_dir.join(format!("{rel}.absent"));
+                let _ = crate::fsutil::write_atomic(&absent, b"");
+                Ok(None)
+            }
+            s => Err(FetchError::Status {
+                url: url.to_string(),
+                status: s,
+            }),
+        }
+    }
+
+    /// Sends a GET with retries; returns status, body (bounded by `limit`) and the response's
+    /// ETag and Last-Modified.
+    async fn request(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        limit: u64,
+        progress: Option<&Progress>,
+    ) -> Result<Response, FetchError> {
+        let mut delay = self.backoff;
+        let mut last_err = String::new();
+        for attempt in 0..self.attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.client.get(url.as_str()).timeout(self.timeout);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            if let Some(auth) = &self.src.auth
+                && same_origin(url, &self.src.base)
+                && let Some((k, v)) = auth.header()
+            {
+                req = req.header(k, v);
+            }
+            let mut resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last_err = describe(&e);
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if status >= 500 {
+                last_err = format!("HTTP {status}");
+                continue;
+            }
+            if status == 401 || status == 403 {
+                return Err(FetchError::Auth {
+                    registry: self.src.name.clone(),
+                    url: url.to_string(),
+                    status,
+                    env: super::token_env_var(&self.src.name),
+                });
+            }
+            let h = |n: reqwest::header::HeaderName| {
+                resp.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let meta = (h(reqwest::header::ETAG), h(reqwest::header::LAST_MODIFIED));
+            if status != 200 {
+                return Ok((status, Vec::new(), meta));
+            }
+            if let Some(len) = resp.content_length()
+                && len > limit
+            {
+                return Err(FetchError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                });
+            }
+            let mut body = Vec::new();
+            let mut failed = None;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        if body.len() as u64 + c.len() as u64 > limit {
+                            return Err(FetchError::TooLarge {
+                                url: url.to_string(),
+                                limit,
+                            });
+                        }
+                        self.stats
+                            .bytes
+                            .fetch_add(c.len() as u64, Ordering::Relaxed);
+                        if let Some(p) = progress {
+                            p(c.len() as u64);
+                        }
+                        body.extend_from_slice(&c);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(describe(&e));
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                last_err = format!("the transfer broke off after {} bytes: {e}", body.len());
+                continue;
+            }
+            self.stats.bodies.fetch_add(1, Ordering::Relaxed);
+            return Ok((status, body, meta));
+        }
+        Err(FetchError::Network {
+            url: url.to_string(),
+            message: format!("{last_err} (after {} attempts)", self.attempts.max(1)),
+        })
+    }
+
+    /// Downloads the archive at `location` (the `dl` template filled, relative to the root or
+    /// absolute), reading at most `size` bytes and checking `sha256`. A verified archive is served
+    /// from the content-addressed cache without a request.
+    pub fn download(
+        &self,
+        location: &str,
+        size: u64,
+        sha256: &str,
+        progress: Option<Progress>,
+    ) -> Result<Vec<u8>, FetchError> {
+        self.rt.block_on(self.download_async(
+            location.to_string(),
+            size,
+            sha256.to_string(),
+            progress,
+        ))
+    }
+
+    /// Downloads many archives at once (bounded); results in order.
+    pub fn download_many(
+        &self,
+        items: &[(String, u64, String)],
+        progress: Option<Progress>,
+    ) -> Vec<Result<Vec<u8>, FetchError>> {
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        self.rt.block_on(async {
+            let futs = items.iter().map(|(loc, size, sha)| {
+                let sem = sem.clone();
+                let progress = progress.clone();
+                async move {
+                    let _permit = sem.acquire().await;
+                    self.download_async(loc.clone(), *size, sha.clone(), progress)
+                        .await
+                }
+            });
+            join_all(futs).await
+        })
+    }
+
+    /// Where a verified archive with this hash is cached.
+    pub fn cached_archive(&self, sha256: &str) -> PathBuf {
+        self.archive_cache.join(format!("{sha256}.rbundle"))
+    }
+
+    async fn download_async(
+        &self,
+        location: String,
+        size: u64,
+        sha256: String,
+        progress: Option<Progress>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let url = self.url(&location)?;
+        let cache = self.cached_archive(&sha256);
+        if let Ok(b) = std::fs::read(&cache)
+            && b.len() as u64 == size
+            && sha256_hex(&b) == sha256
+        {
+            return Ok(b);
+        }
+        let body = if url.scheme() == "file" {
+            match read_local(&url, size)? {
+                Some(b) => b,
+                None => {
+                    return Err(FetchError::Status {
+                        url: url.to_string(),
+                        status: 404,
+                    });
+                }
+            }
+        } else {
+            if self.offline {
+                return Err(FetchError::Offline {
+                    registry: self.src.name.clone(),
+                    what: format!("archive {location}"),
+                });
+            }
+            let (status, body, _) = self.request(&url, &[], size, progress.as_ref()).await?;
+            if status != 200 {
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+            body
+        };
+        if (body.len() as u64) < size {
+            return Err(FetchError::Truncated {
+                url: url.to_string(),
+                got: body.len() as u64,
+                expected: size,
+            });
+        }
+        let got = sha256_hex(&body);
+        if got != sha256 {
+            return Err(FetchError::HashMismatch {
+                url: url.to_string(),
+                got,
+                expected: sha256,
+            });
+        }
+        if url.scheme() != "file" {
+            let _ = crate::fsutil::write_atomic(&cache, &body);
+        }
+        Ok(body)
+    }
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transfer failed"
+    };
+    let mut s = kind.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+    use std::io::Read;
+    let path = url
+        .to_file_path()
+        .map_err(|()| FetchError::Url(format!("{url}: not a local path")))?;
+    let f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FetchError::Io { path, source }),
+    };
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| FetchError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    if buf.len() as u64 > limit {
+        return Err(FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+        });
+    }
+    Ok(Some(buf))
+}

@@ -1,0 +1,867 @@
+//! The registry client against real registries: a `file://`/directory registry (the committed
+//! sample-index and one published by the test) and a fault-injecting HTTP server on loopback.
+
+mod fault_server;
+
+use fault_server::{Fault, serve};
+use ratchet::install::{
+    Client, InstallError, InstalledState, PlanRequest, apply, bundle_dir, parse_spec, plan,
+};
+use ratchet::paths::Paths;
+use ratchet::registry::{FetchError, RegistrySource};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn sample_index() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index")
+}
+
+fn ratchet(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env("RATCHET_HOME", home)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn client(home: &Path, url: &str, offline: bool) -> Result<Client, InstallError> {
+    let mut c = Client::open(
+        Paths::under(home.to_path_buf()),
+        RegistrySource::from_location(url).unwrap(),
+        offline,
+    )?;
+    c.fetcher.backoff = Duration::from_millis(5);
+    Ok(c)
+}
+
+fn install(c: &mut Client, spec: &str) -> Result<InstalledState, InstallError> {
+    let req = PlanRequest {
+        add: vec![parse_spec(spec).unwrap()],
+        ..Default::default()
+    };
+    let p = plan(c, &req)?;
+    apply(c, &p, None)
+}
+
+fn installed(home: &Path) -> InstalledState {
+    InstalledState::load(&Paths::under(home.to_path_buf())).unwrap()
+}
+
+fn id(s: &str) -> ratchet::manifest::BundleId {
+    ratchet::manifest::BundleId::parse(s).unwrap()
+}
+
+#[test]
+fn directory_registry_install_yank_lock_remove() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let reg = sample_index();
+    let reg = reg.to_str().unwrap();
+    // No registry configured and none given: said plainly.
+    let o = ratchet(home, &["bundle", "install", "com.example.data-processing"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--registry"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+            reg,
+            "--yes",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("declared permissions") && err.contains("api.partner.example"),
+        "{err}"
+    );
+    assert!(
+        err.contains("license MIT") && err.contains("pricing freemium"),
+        "{err}"
+    );
+    let s = installed(home);
+    // 3.3.0 is yanked: never chosen by a new resolution.
+    assert_eq!(
+        s.bundles[&id("com.partner.api-connectors")]
+            .version
+            .to_string(),
+        "3.2.0"
+    );
+    assert_eq!(
+        s.bundles[&id("com.ratchet.core-utils")].version.to_string(),
+        "1.2.0"
+    );
+    assert!(
+        s.bundles[&id("com.example.data-processing")]
+            .requested
+            .is_some()
+    );
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(home.join("data/ratchet.lock")).unwrap()).unwrap();
+    assert_eq!(lock["bundles"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        lock["bundles"][0]["sha256"].as_str().unwrap().len(),
+        64,
+        "{lock}"
+    );
+    let o = ratchet(home, &["bundle", "list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list["com.ratchet.core-utils"]["verification"], "unverified");
+
+    // A second install changes nothing.
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+            reg,
+        ],
+    );
+    assert!(
+        text(&o.stderr).contains("nothing to do"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // deps --invert: who depends on a bundle, among the installed ones.
+    let o = ratchet(
+        home,
+        &["bundle", "deps", "com.ratchet.core-utils", "--invert"],
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "com.ratchet.core-utils 1.2.0\n├── com.example.data-processing 2.1.0\n└── com.partner.api-connectors 3.2.0\n    └── com.example.data-processing 2.1.0\n"
+    );
+
+    // remove refuses while needed; --cascade removes the dependents and orphans.
+    let o = ratchet(home, &["bundle", "remove", "com.ratchet.core-utils"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("com.example.data-processing depends on"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(installed(home).bundles.len(), 3);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "remove",
+            "com.partner.api-connectors",
+            "--cascade",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(installed(home).bundles.is_empty());
+    assert!(!home.join("data/bundles/com.ratchet.core-utils").exists());
+
+    // A lockfile that names the yanked 3.3.0 installs it exactly (--locked), and list warns.
+    let idx = std::fs::read_to_string(sample_index().join(ratchet::index::index_path(&id(
+        "com.partner.api-connectors",
+    ))))
+    .unwrap();
+    let yanked: Value = serde_json::from_str(idx.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(yanked["yanked"], true);
+    let cu = std::fs::read_to_string(
+        sample_index().join(ratchet::index::index_path(&id("com.ratchet.core-utils"))),
+    )
+    .unwrap();
+    let cu12: Value = serde_json::from_str(cu.lines().nth(1).unwrap()).unwrap();
+    let lock = json!({"v": 1, "requested": {"com.partner.api-connectors": "*"}, "bundles": [
+        {"id": "com.partner.api-connectors", "version": "3.3.0", "sha256": yanked["sha256"], "size": yanked["size"], "registry": "x"},
+        {"id": "com.ratchet.core-utils", "version": "1.2.0", "sha256": cu12["sha256"], "size": cu12["size"], "registry": "x"},
+    ]});
+    let lf = t.path().join("other.lock");
+    std::fs::write(&lf, lock.to_string()).unwrap();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lf.to_str().unwrap(),
+            "--registry",
+            reg,
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        installed(home).bundles[&id("com.partner.api-connectors")]
+            .version
+            .to_string(),
+        "3.3.0"
+    );
+    let o = ratchet(home, &["bundle", "list"]);
+    assert!(text(&o.stdout).contains("yanked"), "{}", text(&o.stdout));
+    // Same bytes as the registry's archive.
+    let bytes =
+        std::fs::read(home.join("data/bundles/com.partner.api-connectors/3.3.0/bundle.yaml"))
+            .unwrap();
+    assert!(!bytes.is_empty());
+
+    // outdated ignores the yanked 3.3.0 (nothing newer that is not yanked) and lists the
+    // dependency 1.2.0 -> 2.0.0; update re-resolves and moves off the yanked version; a second
+    // update changes nothing.
+    let o = ratchet(
+        home,
+        &["bundle", "outdated", "--registry", reg, "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        rows,
+        json!([{"id": "com.ratchet.core-utils", "installed": "1.2.0", "latest": "2.0.0"}])
+    );
+    let o = ratchet(home, &["bundle", "update", "--registry", reg, "-y"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("com.partner.api-connectors 3.3.0 -> 3.2.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ratchet(home, &["bundle", "update", "--registry", reg, "-y"]);
+    assert!(
+        text(&o.stderr).contains("nothing to do"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Installing another bundle keeps every installed version (changes as little as possible).
+    let before = installed(home);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.legacy-json",
+            "--registry",
+            reg,
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let after = installed(home);
+    for (id, b) in &before.bundles {
+        assert_eq!(after.bundles[id].version, b.version);
+    }
+    assert_eq!(after.bundles.len(), before.bundles.len() + 1);
+    let o = ratchet(home, &["bundle", "list"]);
+    assert!(
+        text(&o.stdout).contains("warning: deprecated"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A lockfile whose hash differs from the registry is refused.
+    let mut bad = lock.clone();
+    bad["bundles"][1]["sha256"] = json!("0".repeat(64));
+    std::fs::write(&lf, bad.to_string()).unwrap();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lf.to_str().unwrap(),
+            "--registry",
+            reg,
+            "-y",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("refusing different bytes"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // deps and info.
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "deps",
+            "com.example.data-processing",
+            "--registry",
+            reg,
+        ],
+    );
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("└── com.partner.api-connectors 3.2.0 (^3.2.0)"),
+        "{out}"
+    );
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "deps",
+            "com.example.data-processing",
+            "--registry",
+            reg,
+            "--format",
+            "json",
+        ],
+    );
+    let g: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(g["install_order"].as_array().unwrap().len(), 3);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "info",
+            "com.partner.api-connectors",
+            "--registry",
+            reg,
+        ],
+    );
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("3.3.0 [yanked]") && out.contains("signer none"),
+        "{out}"
+    );
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-util",
+            "--registry",
+            reg,
+        ],
+    );
+    assert!(
+        text(&o.stderr).contains("did you mean `com.ratchet.core-utils`"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn http_waves_revalidation_and_offline() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let mut c = client(t.path(), &srv.url(), false).unwrap();
+    install(&mut c, "com.example.data-processing").unwrap();
+    // Wave 1: the requested bundle; wave 2: both of its dependencies at once.
+    assert_eq!(srv.count("/index/"), 3, "{:?}", srv.log.lock().unwrap());
+    assert_eq!(srv.count("/archives/"), 3);
+    assert_eq!(
+        srv.count("salesforce"),
+        0,
+        "never fetches what the resolution does not need"
+    );
+    // config + 3 index files and their 3 metadata files + 3 archives, no retries.
+    assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 10);
+    assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 2);
+
+    // Warm: only conditional requests, answered 304; no archive bodies.
+    let mut c = client(t.path(), &srv.url(), false).unwrap();
+    let p = plan(
+        &mut c,
+        &PlanRequest {
+            add: vec![parse_spec("com.example.data-processing").unwrap()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(p.is_noop());
+    assert_eq!(c.fetcher.stats.not_modified.load(Ordering::Relaxed), 4); // config + 3 index files
+    assert_eq!(srv.count("/archives/"), 3);
+    let log = srv.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .filter(|(p, _, _)| p.contains("/index/"))
+            .skip(3)
+            .all(|(_, inm, _)| *inm)
+    );
+
+    // Offline: resolves from the cache; names what is missing.
+    let mut c = client(t.path(), &srv.url(), true).unwrap();
+    let before = srv.log.lock().unwrap().len();
+    let g = c
+        .resolve(
+            &[parse_spec("com.example.data-processing").unwrap()],
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(g.nodes.len(), 3);
+    let e = c
+        .resolve(
+            &[parse_spec("com.templates.devops").unwrap()],
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("offline") && e.contains("com.templates.devops"),
+        "{e}"
+    );
+    assert_eq!(
+        srv.log.lock().unwrap().len(),
+        before,
+        "offline sends nothing"
+    );
+}
+
+#[test]
+fn http_not_found_and_5xx_retries() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let mut c = client(t.path(), &srv.url(), false).unwrap();
+    let e = install(&mut c, "com.oss.json-util")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no bundle `com.oss.json-util`")
+            && e.contains("did you mean `com.oss.json-utils`"),
+        "{e}"
+    );
+
+    let path = format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils")));
+    srv.fault(&path, Fault::Fail(2));
+    install(&mut c, "com.oss.json-utils").unwrap();
+    assert_eq!(srv.count(&path), 3, "two 503s, then success");
+
+    // A server that never answers: each attempt times out, then a clear error.
+    let path = format!(
+        "/{}",
+        ratchet::index::index_path(&id("com.templates.devops"))
+    );
+    srv.fault(&path, Fault::Stall);
+    c.fetcher.timeout = Duration::from_millis(200);
+    let e = install(&mut c, "com.templates.devops")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("timed out") && e.contains("after 4 attempts"),
+        "{e}"
+    );
+    assert_eq!(srv.count(&path), 4);
+
+    // Too many failures: a clear error after bounded attempts.
+    let path = format!(
+        "/{}",
+        ratchet::index::index_path(&id("com.ratchet.legacy-json"))
+    );
+    srv.fault(&path, Fault::Fail(100));
+    let e = install(&mut c, "com.ratchet.legacy-json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("HTTP 503") && e.contains("after 4 attempts"),
+        "{e}"
+    );
+}
+
+fn archive_path_of(version_line: usize) -> (String, u64) {
+    let cu = std::fs::read_to_string(
+        sample_index().join(ratchet::index::index_path(&id("com.ratchet.core-utils"))),
+    )
+    .unwrap();
+    let l: Value = serde_json::from_str(cu.lines().nth(version_line).unwrap()).unwrap();
+    let sha = l["sha256"].as_str().unwrap();
+    (
+        format!("/{}", ratchet::index::archive_path(sha)),
+        l["size"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn bad_downloads_leave_the_previous_installation() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let mut c = client(home, &srv.url(), false).unwrap();
+    install(&mut c, "com.ratchet.core-utils@=1.0.0").unwrap();
+    let before = std::fs::read(home.join("data/installed.json")).unwrap();
+    let paths = Paths::under(home.to_path_buf());
+    let old_dir = bundle_dir(
+        &paths,
+        &id("com.ratchet.core-utils"),
+        &"1.0.0".parse().unwrap(),
+    );
+    assert!(old_dir.join("bundle.yaml").is_file());
+
+    let (path, size) = archive_path_of(1); // 1.2.0
+    let check = |e: InstallError, needle: &str| {
+        let s = e.to_string();
+        assert!(s.contains(needle), "{s}");
+        assert_eq!(
+            std::fs::read(home.join("data/installed.json")).unwrap(),
+            before
+        );
+        assert!(old_dir.join("bundle.yaml").is_file());
+        assert!(
+            !home
+                .join("data/bundles/com.ratchet.core-utils/1.2.0")
+                .exists()
+        );
+    };
+    srv.fault(&path, Fault::Truncate);
+    check(
+        install(&mut c, "com.ratchet.core-utils@^1.2").unwrap_err(),
+        "broke off",
+    );
+    srv.fault(&path, Fault::Replace(vec![b'x'; size as usize]));
+    let e = install(&mut c, "com.ratchet.core-utils@^1.2").unwrap_err();
+    assert!(
+        matches!(e, InstallError::Fetch(FetchError::HashMismatch { .. })),
+        "{e}"
+    );
+    check(e, "sha256");
+    srv.fault(&path, Fault::Replace(vec![b'x'; size as usize + 10]));
+    check(
+        install(&mut c, "com.ratchet.core-utils@^1.2").unwrap_err(),
+        "more than",
+    );
+    srv.fault(&path, Fault::Replace(vec![b'x'; size as usize - 10]));
+    check(
+        install(&mut c, "com.ratchet.core-utils@^1.2").unwrap_err(),
+        "truncated",
+    );
+
+    // Fixed server: the update goes through and the old version's files are gone.
+    srv.faults.lock().unwrap().clear();
+    install(&mut c, "com.ratchet.core-utils@^1.2").unwrap();
+    assert!(!old_dir.exists());
+    assert_eq!(
+        installed(home).bundles[&id("com.ratchet.core-utils")]
+            .version
+            .to_string(),
+        "1.2.0"
+    );
+}
+
+#[test]
+fn kill_during_install_leaves_the_previous_state() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils@=1.0.0",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let before = std::fs::read(home.join("data/installed.json")).unwrap();
+    let (path, _) = archive_path_of(1);
+    srv.fault(&path, Fault::Stall);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args([
+            "bundle",
+            "install",
+            "com.ratchet.core-utils@^1.2",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ])
+        .env("RATCHET_HOME", home)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while srv.count(&path) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the download never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        std::fs::read(home.join("data/installed.json")).unwrap(),
+        before
+    );
+    assert!(
+        home.join("data/bundles/com.ratchet.core-utils/1.0.0/bundle.yaml")
+            .is_file()
+    );
+    srv.faults.lock().unwrap().clear();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils@^1.2",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        installed(home).bundles[&id("com.ratchet.core-utils")]
+            .version
+            .to_string(),
+        "1.2.0"
+    );
+}
+
+fn write(path: PathBuf, content: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+const HELLO_WAT: &str = include_str!("sandbox-modules/hello.wat");
+
+#[test]
+fn install_and_run_an_installed_task_and_a_dependency_task() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let reg = t.path().join("reg");
+    ratchet::publish::Registry::init(&reg, "local", ratchet::index::RegistryKind::Local, None)
+        .unwrap();
+    let lib = t.path().join("lib");
+    write(
+        lib.join("bundle.yaml"),
+        "bundle:\n  id: com.example.wat-lib\n  name: Wat lib\n  version: 1.0.0\n  description: d\n  license: MIT\n  contents:\n    tasks:\n      - path: tasks/hello\n      - path: tasks/secret\n        exported: false\n",
+    );
+    for task in ["hello", "secret"] {
+        write(
+            lib.join(format!("tasks/{task}/main.wasm")),
+            wat::parse_str(HELLO_WAT).unwrap(),
+        );
+        write(
+            lib.join(format!("tasks/{task}/metadata.json")),
+            r#"{"version": "1.0.0", "description": "t"}"#,
+        );
+    }
+    let app = t.path().join("app");
+    write(
+        app.join("bundle.yaml"),
+        "bundle:\n  id: com.example.wat-app\n  name: Wat app\n  version: 1.0.0\n  description: d\n  license: MIT\n  dependencies:\n    - bundle_id: com.example.wat-lib\n      version: ^1.0\n  contents:\n    workflows:\n      - path: workflows/flow.yaml\n      - path: workflows/bad.yaml\n",
+    );
+    write(
+        app.join("workflows/flow.yaml"),
+        "workflow:\n  steps:\n    - name: greet\n      task: com.example.wat-lib/hello\n  output:\n    said: \"${steps.greet.output.hello}\"\n",
+    );
+    write(
+        app.join("workflows/bad.yaml"),
+        "workflow:\n  steps:\n    - name: peek\n      task: com.example.wat-lib/secret\n",
+    );
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for (dir, file) in [
+        (&lib, "com.example.wat-lib-1.0.0.rbundle"),
+        (&app, "com.example.wat-app-1.0.0.rbundle"),
+    ] {
+        let o = ratchet(
+            &home,
+            &[
+                "bundle",
+                "build",
+                dir.to_str().unwrap(),
+                "--out",
+                &format!("{}/", out.display()),
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let o = ratchet(
+            &home,
+            &[
+                "bundle",
+                "publish",
+                out.join(file).to_str().unwrap(),
+                "--registry",
+                reg.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let url = url::Url::from_directory_path(&reg).unwrap().to_string();
+    let o = ratchet(
+        &home,
+        &["registry", "add", "local", &url, "--kind", "local"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Not installed yet: said plainly.
+    let o = ratchet(&home, &["run", "com.example.wat-app/flow"]);
+    assert!(
+        text(&o.stderr).contains("not installed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ratchet(&home, &["bundle", "install", "com.example.wat-app", "-y"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let o = ratchet(&home, &["run", "com.example.wat-app/flow"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        json!({"said": "wat"})
+    );
+    let o = ratchet(&home, &["run", "com.example.wat-lib/hello"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        json!({"hello": "wat"})
+    );
+    let o = ratchet(&home, &["run", "com.example.wat-lib/secret"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not exported"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ratchet(&home, &["run", "com.example.wat-app/bad"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not exported"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn concurrent_installs_take_turns() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let reg = sample_index();
+    let specs = [
+        "com.ratchet.legacy-json",
+        "com.oss.json-utils",
+        "com.enterprise.salesforce-suite",
+        "com.partner.api-connectors",
+    ];
+    let children: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            Command::new(env!("CARGO_BIN_EXE_ratchet"))
+                .args([
+                    "bundle",
+                    "install",
+                    s,
+                    "--registry",
+                    reg.to_str().unwrap(),
+                    "-y",
+                ])
+                .env("RATCHET_HOME", home)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let s = installed(home);
+    for spec in specs {
+        assert!(
+            s.bundles[&id(spec)].requested.is_some(),
+            "{spec} lost: {s:?}"
+        );
+    }
+}
+
+fn tree_bytes(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            tree_bytes(&p, base, out);
+        } else {
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            out.push((rel, std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+#[test]
+fn a_lockfile_reinstalls_the_same_bytes_elsewhere() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let srv = serve(sample_index(), Duration::ZERO);
+    let o = ratchet(
+        &a,
+        &[
+            "bundle",
+            "install",
+            "com.enterprise.salesforce-suite",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lock = a.join("data/ratchet.lock");
+    let o = ratchet(
+        &b,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lock.to_str().unwrap(),
+            "--registry",
+            sample_index().to_str().unwrap(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Without --registry, the lockfile's own registry is used.
+    let c = t.path().join("c");
+    let o = ratchet(
+        &c,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lock.to_str().unwrap(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(installed(&c).bundles.len(), 3);
+    let (mut fa, mut fb) = (Vec::new(), Vec::new());
+    tree_bytes(&a.join("data/bundles"), &a.join("data/bundles"), &mut fa);
+    tree_bytes(&b.join("data/bundles"), &b.join("data/bundles"), &mut fb);
+    assert!(fa.len() > 5);
+    assert_eq!(fa, fb);
+    let la: Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    let lb: Value =
+        serde_json::from_slice(&std::fs::read(b.join("data/ratchet.lock")).unwrap()).unwrap();
+    for (x, y) in la["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(lb["bundles"].as_array().unwrap())
+    {
+        assert_eq!(
+            (&x["id"], &x["version"], &x["sha256"]),
+            (&y["id"], &y["version"], &y["sha256"])
+        );
+    }
+}

@@ -1,0 +1,558 @@
+//! The registry client against nginx on loopback (installed by .ci/run as nginx-light): a public
+//! location with nginx's own ETags (304 revalidation, then offline), a token-protected location
+//! and a basic-auth location of a registry whose config.json says `auth-required`. Secrets must
+//! never appear in any output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "s3cret-token-Zq9";
+const PASSWORD: &str = "pa55-word-Kx7";
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    prefix: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM to the master: it stops its workers (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("nginx is not installed: .ci/run installs nginx-light (apt-get install nginx-light)");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(prefix: &Path, public: &Path, private: &Path) -> Nginx {
+    let port = free_port();
+    std::fs::write(
+        prefix.join("htpasswd"),
+        format!("ann:{{PLAIN}}{PASSWORD}\n"),
+    )
+    .unwrap();
+    let p = prefix.display();
+    let server = format!(
+        r#"  server {{
+    listen 127.0.0.1:{port};
+    location /public/ {{ alias {public}/; }}
+    location /basic/ {{
+      alias {private}/;
+      auth_basic "ratchet";
+      auth_basic_user_file {p}/htpasswd;
+    }}
+    location /token/ {{
+      alias {private}/;
+      if ($http_authorization != "Bearer {TOKEN}") {{ return 401; }}
+    }}
+  }}
+"#,
+        public = public.display(),
+        private = private.display()
+    );
+    start_conf(prefix, port, &server)
+}
+
+fn start_conf(prefix: &Path, port: u16, servers: &str) -> Nginx {
+    let p = prefix.display();
+    let conf = format!(
+        r#"worker_processes 1;
+error_log {p}/error.log;
+pid {p}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  log_format withproto '$request_uri $status $server_protocol';
+  access_log {p}/access.log;
+  access_log {p}/proto.log withproto;
+  client_body_temp_path {p}/tmp-body;
+  proxy_temp_path {p}/tmp-proxy;
+  fastcgi_temp_path {p}/tmp-fcgi;
+  uwsgi_temp_path {p}/tmp-uwsgi;
+  scgi_temp_path {p}/tmp-scgi;
+{servers}}}
+"#
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(nginx_binary())
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .args(["-g", "daemon off; user root;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nginx did not start: {}",
+            std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Nginx {
+        child,
+        port,
+        prefix: prefix.to_path_buf(),
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed (.ci/run)");
+    assert!(st.success(), "openssl {args:?} failed");
+}
+
+/// HTTPS with HTTP/2 (ALPN) against nginx with a certificate from a test CA, trusted through
+/// RATCHET_CA_FILE; without it the certificate is refused.
+#[test]
+fn nginx_https_http2_with_a_private_ca() {
+    let t = tempfile::tempdir().unwrap();
+    let prefix = t.path().join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let d = prefix.as_path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ratchet test CA",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let public = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index");
+    let port = free_port();
+    let server = format!(
+        r#"  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {p}/leaf.pem;
+    ssl_certificate_key {p}/leaf.key;
+    location / {{ root {public}; }}
+  }}
+"#,
+        p = d.display(),
+        public = public.display()
+    );
+    let ngx = start_conf(d, port, &server);
+    let url = format!("https://127.0.0.1:{}/", ngx.port);
+    let home = t.path().join("home");
+    let args = [
+        "bundle",
+        "install",
+        "com.oss.json-utils",
+        "--registry",
+        &url,
+        "-y",
+    ];
+    let o = ratchet(&home, &args, &[], None);
+    assert!(!o.status.success());
+    assert!(
+        all_text(&o).to_lowercase().contains("certificate"),
+        "{}",
+        all_text(&o)
+    );
+    let ca = d.join("ca.pem");
+    let o = ratchet(
+        &home,
+        &args,
+        &[("RATCHET_CA_FILE", ca.to_str().unwrap())],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    let log = std::fs::read_to_string(d.join("proto.log")).unwrap();
+    assert!(
+        log.contains("/archives/") && log.contains("HTTP/2.0"),
+        "{log}"
+    );
+    assert!(!log.contains("HTTP/1.1"), "{log}");
+}
+
+fn ratchet(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    c.args(args)
+        .env("RATCHET_HOME", home)
+        .env_remove("RATCHET_REGISTRY_CORP_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    {
+        let mut i = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn all_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn no_secret(o: &Output) {
+    let t = all_text(o);
+    for s in [TOKEN, PASSWORD, "wrong-token-123"] {
+        assert!(!t.contains(s), "a secret leaked: {t}");
+    }
+}
+
+#[test]
+fn nginx_registry_with_etags_offline_and_auth() {
+    let t = tempfile::tempdir().unwrap();
+    let prefix = t.path().join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let public = t.path().join("public");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
+        &public,
+    );
+    let private = t.path().join("private");
+    copy_dir(&public, &private);
+    let cfg = std::fs::read_to_string(private.join("config.json"))
+        .unwrap()
+        .replace("\"auth-required\": false", "\"auth-required\": true");
+    std::fs::write(private.join("config.json"), cfg).unwrap();
+    let ngx = start(&prefix, &public, &private);
+    let base = format!("http://127.0.0.1:{}", ngx.port);
+    let home = t.path().join("home");
+
+    // Public: install, then a warm install revalidates with nginx's ETags (304s) and downloads
+    // no archive; offline works from the cache and names what is missing.
+    let public_url = format!("{base}/public/");
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+            &public_url,
+            "-y",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    let log = || std::fs::read_to_string(ngx.prefix.join("access.log")).unwrap_or_default();
+    let archives_before = log().matches("/archives/").count();
+    assert_eq!(archives_before, 3);
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+            &public_url,
+            "-y",
+        ],
+        &[],
+        None,
+    );
+    assert!(all_text(&o).contains("nothing to do"), "{}", all_text(&o));
+    assert!(log().matches("\" 304 ").count() >= 4, "{}", log());
+    assert_eq!(log().matches("/archives/").count(), archives_before);
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "deps",
+            "com.example.data-processing",
+            "--registry",
+            &public_url,
+            "--offline",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "deps",
+            "com.templates.devops",
+            "--registry",
+            &public_url,
+            "--offline",
+        ],
+        &[],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        all_text(&o).contains("offline: the index of com.templates.devops"),
+        "{}",
+        all_text(&o)
+    );
+
+    // Token: no credential, a wrong one (login from stdin), then the right one from the env.
+    let o = ratchet(
+        &home,
+        &[
+            "registry",
+            "add",
+            "corp",
+            &format!("{base}/token/"),
+            "--kind",
+            "private",
+            "--auth",
+            "token",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    let install = [
+        "bundle",
+        "install",
+        "com.oss.json-utils",
+        "--registry",
+        "corp",
+        "-y",
+    ];
+    let o = ratchet(&home, &install, &[], None);
+    assert!(!o.status.success());
+    assert!(
+        all_text(&o).contains("ratchet registry login corp"),
+        "{}",
+        all_text(&o)
+    );
+    let o = ratchet(
+        &home,
+        &["registry", "login", "corp"],
+        &[],
+        Some("wrong-token-123\n"),
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    no_secret(&o);
+    let creds = home.join("config/credentials.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = ratchet(&home, &install, &[], None);
+    assert!(!o.status.success());
+    let e = all_text(&o);
+    assert!(
+        e.contains("HTTP 401") && e.contains("ratchet registry login corp"),
+        "{e}"
+    );
+    no_secret(&o);
+    let o = ratchet(
+        &home,
+        &install,
+        &[("RATCHET_REGISTRY_CORP_TOKEN", TOKEN)],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    no_secret(&o);
+    let o = ratchet(&home, &["registry", "list"], &[], None);
+    assert!(
+        all_text(&o).contains("credential stored"),
+        "{}",
+        all_text(&o)
+    );
+    no_secret(&o);
+
+    // Basic auth: the password from `login` on stdin.
+    let o = ratchet(
+        &home,
+        &[
+            "registry",
+            "add",
+            "partner",
+            &format!("{base}/basic/"),
+            "--kind",
+            "partner",
+            "--auth",
+            "basic",
+            "--user",
+            "ann",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    let install = [
+        "bundle",
+        "install",
+        "com.ratchet.legacy-json",
+        "--registry",
+        "partner",
+        "-y",
+    ];
+    let o = ratchet(
+        &home,
+        &["registry", "login", "partner"],
+        &[],
+        Some("not-it\n"),
+    );
+    assert!(o.status.success());
+    let o = ratchet(&home, &install, &[], None);
+    assert!(
+        all_text(&o).contains("ratchet registry login partner"),
+        "{}",
+        all_text(&o)
+    );
+    let o = ratchet(
+        &home,
+        &["registry", "login", "partner"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(o.status.success());
+    let o = ratchet(&home, &install, &[], None);
+    assert!(o.status.success(), "{}", all_text(&o));
+    no_secret(&o);
+    // The credential command is used too.
+    let o = ratchet(
+        &home,
+        &[
+            "registry",
+            "add",
+            "corp",
+            &format!("{base}/token/"),
+            "--auth",
+            "token",
+            "--credential-command",
+            &format!("echo {TOKEN}"),
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success());
+    let o = ratchet(
+        &home,
+        &["bundle", "info", "com.oss.json-utils", "--registry", "corp"],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    no_secret(&o);
+    // The registry's URL (as a lockfile records it) finds its name and credential too.
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "info",
+            "com.oss.json-utils",
+            "--registry",
+            &format!("{base}/token/"),
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+    no_secret(&o);
+}
