@@ -7,14 +7,19 @@
 //!    (depth + 1) × 25 ms + transfer (goal ≤ 1.3×); then a warm no-op install (goal: no body).
 //! 3. Resolution time on a synthetic index of 10,000 bundles × 20 versions (in memory).
 //!
+//! The generated registries are signed like real ones (a minisign key, an owner record per
+//! bundle), so the installs include every trust check of `index-format.md` §7.6.
+//!
 //! Run: `cargo bench --bench registry`.
 
 #[path = "../tests/fault_server/mod.rs"]
 mod fault_server;
 
 use ratchet::archive::{BuildOptions, build_archive};
-use ratchet::index::{IndexLine, RegistryConfig, RegistryKind, archive_path, index_path};
-use ratchet::install::{Client, PlanRequest, apply, parse_spec, plan};
+use ratchet::index::{
+    IndexLine, RegistryConfig, RegistryKind, archive_path, index_path, meta_path,
+};
+use ratchet::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
 use ratchet::manifest::{BundleId, VersionReq, load_manifest};
 use ratchet::paths::Paths;
 use ratchet::registry::RegistrySource;
@@ -30,7 +35,11 @@ const DELAY: Duration = Duration::from_millis(25);
 /// bundle of a level is a dependency of some bundle of the level above. Returns the root id and total bytes of
 /// the archives.
 fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
+    use ratchet::archive::{Limits, read_archive, sha256_hex, with_signature};
+    use ratchet::signing::{SecretKey, bundle_sig::sign_archive, owners::OwnerChain};
     std::fs::create_dir_all(dir).unwrap();
+    let kp = ratchet::signing::keys::generate(&dir.join(".keys"), "bench", None).unwrap();
+    let sk = SecretKey::load(&kp.secret).unwrap();
     std::fs::write(
         dir.join("config.json"),
         RegistryConfig::new("bench", RegistryKind::Local).to_json(),
@@ -89,13 +98,25 @@ fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
             .unwrap();
             let m = load_manifest(&b).unwrap();
             let out = src.join(format!("{id}.rbundle"));
-            let built = build_archive(&b, &m, &out, &BuildOptions::default()).unwrap();
-            let dest = dir.join(archive_path(&built.sha256));
+            build_archive(&b, &m, &out, &BuildOptions::default()).unwrap();
+            let unsigned = std::fs::read(&out).unwrap();
+            let a = read_archive(&unsigned[..], &Limits::default()).unwrap();
+            let sig = sign_archive(&a, &sk).unwrap();
+            let bytes =
+                with_signature(&unsigned, Some(sig.as_bytes()), &Limits::default()).unwrap();
+            let sha = sha256_hex(&bytes);
+            let dest = dir.join(archive_path(&sha));
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::rename(&out, &dest).unwrap();
-            total += built.size;
-            let line =
-                IndexLine::from_manifest(&m, &built.sha256, built.size, "2026-01-01T00:00:00Z");
+            std::fs::write(&dest, &bytes).unwrap();
+            total += bytes.len() as u64;
+            let mut line =
+                IndexLine::from_manifest(&m, &sha, bytes.len() as u64, "2026-01-01T00:00:00Z");
+            line.signer = Some(sk.public().key_id());
+            let mut meta = ratchet::index::BundleMeta::new(m.id.clone());
+            OwnerChain::genesis(id, &[sk.public().clone()]).store(&mut meta);
+            let mp = dir.join(meta_path(&m.id));
+            std::fs::create_dir_all(mp.parent().unwrap()).unwrap();
+            std::fs::write(mp, serde_json::to_vec(&meta).unwrap()).unwrap();
             let ip = dir.join(index_path(&m.id));
             std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
             std::fs::write(ip, line.to_line()).unwrap();
@@ -105,6 +126,7 @@ fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
     }
     std::fs::write(dir.join("names.txt"), names).unwrap();
     std::fs::remove_dir_all(&src).unwrap();
+    std::fs::remove_dir_all(dir.join(".keys")).unwrap();
     (levels[0][0].clone(), total)
 }
 
@@ -133,7 +155,7 @@ fn install_all(home: &Path, url: &str, root: &str) -> (Client, Duration, usize) 
     let p = plan(&mut c, &req).unwrap();
     let n = p.bundles.iter().filter(|b| !b.unchanged).count();
     if !p.is_noop() {
-        apply(&c, &p, None).unwrap();
+        apply(&c, &p, &ApplyOptions::default()).unwrap();
     }
     (c, t.elapsed(), n)
 }

@@ -12,12 +12,12 @@
 //! Resolution asks the [`Client`] for index files wave by wave ([`crate::resolver`]), so the
 //! number of round trips follows the graph's depth.
 
-use crate::archive::{Limits, read_archive};
 use crate::index::{BundleMeta, IndexFile, IndexLine, NamesFile, RegistryConfig};
 use crate::manifest::{BundleId, Manifest, VersionReq, load_manifest};
 use crate::paths::Paths;
 use crate::registry::{FetchError, Fetcher, RegistrySource};
 use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveError, ResolveOptions};
+use crate::signing::{PinStore, TrustError, TrustInputs, VerificationStatus, verify_for_install};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,8 +31,6 @@ pub const LOCK_FILE: &str = "ratchet.lock";
 pub const BUNDLES_DIR: &str = "bundles";
 /// Format version of `installed.json` and `ratchet.lock`.
 pub const STATE_FORMAT: u32 = 1;
-/// Shown as verification status until archive signatures are checked.
-pub const UNVERIFIED: &str = "unverified";
 
 /// Why an install, update or removal failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +64,9 @@ pub enum InstallError {
         /// What is wrong.
         message: String,
     },
+    /// A signature, owner or pin check refused the archive (`index-format.md` §7.6).
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// Local files.
     #[error("{path}: {message}")]
     Local {
@@ -87,7 +88,7 @@ fn local(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
 }
 
 /// One installed bundle in `installed.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstalledBundle {
     /// The installed version.
     pub version: Version,
@@ -103,8 +104,12 @@ pub struct InstalledBundle {
     /// Bundles it depends on.
     #[serde(default)]
     pub dependencies: Vec<BundleId>,
-    /// Signature verification status (`unverified` until signatures are checked).
-    pub verification: String,
+    /// Verification status of the installed archive when it was installed (§7.5).
+    pub verification: VerificationStatus,
+    /// Key id of the owner key that signed the archive; absent for an unsigned bundle
+    /// installed with `--allow-unsigned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     /// The version was yanked when installed (locked versions may be).
     #[serde(default)]
     pub yanked: bool,
@@ -114,7 +119,7 @@ pub struct InstalledBundle {
 }
 
 /// `installed.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstalledState {
     /// [`STATE_FORMAT`].
     #[serde(default = "state_format")]
@@ -284,13 +289,6 @@ pub fn find_installed(paths: &Paths, id: &BundleId) -> Result<(PathBuf, Manifest
     Ok((dir, m))
 }
 
-/// Where an archive's authenticity is decided. Today the SHA-256 against the index is checked by
-/// the fetcher and the archive's own checksum list by the archive reader; signature verification
-/// (minisign, owner pinning) plugs in here and returns its status.
-pub fn verify_archive(_bytes: &[u8], _line: &IndexLine) -> Result<String, InstallError> {
-    Ok(UNVERIFIED.to_string())
-}
-
 /// A registry opened for one command: its config, and the index files loaded so far.
 pub struct Client {
     /// Local directories.
@@ -301,7 +299,11 @@ pub struct Client {
     pub config: RegistryConfig,
     lines: HashMap<BundleId, Vec<IndexLine>>,
     cands: HashMap<BundleId, Vec<Candidate>>,
-    metas: HashMap<BundleId, Option<BundleMeta>>,
+    /// Each loaded id's metadata file: `Ok(None)` when the registry has none, `Err` (the reason)
+    /// when it could not be fetched or parsed; an install of the id then refuses to guess its
+    /// owners.
+    metas: HashMap<BundleId, Result<Option<BundleMeta>, String>>,
+    pins: PinStore,
     /// Problems seen in index files (bad lines are skipped).
     pub warnings: Vec<String>,
 }
@@ -328,7 +330,9 @@ impl Client {
                 crate::registry::token_env_var(name)
             )));
         }
+        let pins = PinStore::new(&paths);
         Ok(Client {
+            pins,
             paths,
             fetcher,
             config,
@@ -357,10 +361,17 @@ impl Client {
             .get_many(&all, crate::index::MAX_INDEX_FILE_LEN);
         let meta_results = results.split_off(want.len());
         for ((id, rel), r) in want.iter().zip(&all[want.len()..]).zip(meta_results) {
-            let m = r
-                .ok()
-                .flatten()
-                .and_then(|b| BundleMeta::parse(&b, rel).ok());
+            let m = match r {
+                Ok(None) => Ok(None),
+                Ok(Some(b)) => BundleMeta::parse(&b, rel)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = &m {
+                self.warnings
+                    .push(format!("metadata of {id} unavailable: {e}"));
+            }
             self.metas.insert(id.clone(), m);
         }
         let rels = &all[..want.len()];
@@ -428,10 +439,18 @@ impl Client {
         self.lines.get(id)?.iter().find(|l| &l.version == version)
     }
 
-    /// The bundle's metadata file (deprecation), if any; fetched with its index file.
+    /// The bundle's metadata file (deprecation, owners, attestations), if any and readable;
+    /// fetched with its index file.
     pub fn meta(&mut self, id: &BundleId) -> Option<BundleMeta> {
         self.load(&BTreeSet::from([id.clone()])).ok()?;
-        self.metas.get(id).cloned().flatten()
+        self.metas.get(id)?.as_ref().ok()?.clone()
+    }
+
+    /// The verification status of one version as the registry's records show it now (§7.5):
+    /// attestations checked against `config.json`'s verifier keys and the owner chain.
+    pub fn status(&mut self, line: &IndexLine) -> VerificationStatus {
+        let meta = self.meta(&line.id);
+        crate::signing::attest::status_of_line(line, meta.as_ref(), &self.config).0
     }
 
     /// Resolves `roots`, fetching index files wave by wave.
@@ -599,10 +618,10 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
         let deprecated = client
             .metas
             .get(id)
-            .cloned()
-            .flatten()
-            .and_then(|m| m.deprecated)
-            .map(|d| d.message);
+            .and_then(|m| m.as_ref().ok())
+            .and_then(|m| m.as_ref())
+            .and_then(|m| m.deprecated.as_ref())
+            .map(|d| d.message.clone());
         bundles.push(PlannedBundle {
             line,
             unchanged,
@@ -631,14 +650,39 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
     })
 }
 
-/// Downloads, verifies and unpacks every changed bundle of `plan`, then commits the new
-/// installed state and lockfile. Until the commit nothing visible changes; after it, versions
-/// no longer used are deleted. `progress` hears about downloaded bytes.
-pub fn apply(
-    client: &Client,
-    plan: &Plan,
-    progress: Option<crate::registry::fetch::Progress>,
-) -> Result<InstalledState, InstallError> {
+/// How [`apply`] runs.
+#[derive(Clone, Default)]
+pub struct ApplyOptions {
+    /// `--allow-unsigned`: accept unsigned bundles from a `local` registry (§7.6, step 7).
+    pub allow_unsigned: bool,
+    /// Hears about downloaded bytes (a progress bar).
+    pub progress: Option<crate::registry::fetch::Progress>,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The committed installed state.
+    pub state: InstalledState,
+    /// What the user must be told: first-use pinning, owner rotations, unsigned installs,
+    /// invalid attestations.
+    pub warnings: Vec<String>,
+}
+
+/// One bundle that passed every check and was unpacked.
+struct Unpacked {
+    id: BundleId,
+    status: VerificationStatus,
+    signer: Option<String>,
+    pin: Option<crate::signing::install::Pin>,
+    warnings: Vec<String>,
+}
+
+/// Downloads, verifies (every check of `index-format.md` §7.6) and unpacks every changed bundle
+/// of `plan`, then commits the new installed state and lockfile and saves the owner pins of
+/// first installs and rotations. Until the commit nothing visible changes; after it, versions
+/// no longer used are deleted.
+pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applied, InstallError> {
     let paths = &client.paths;
     let old = InstalledState::load(paths)?;
     let todo: Vec<&PlannedBundle> = plan.bundles.iter().filter(|b| !b.unchanged).collect();
@@ -652,7 +696,7 @@ pub fn apply(
             )
         })
         .collect();
-    let results = client.fetcher.download_many(&items, progress);
+    let results = client.fetcher.download_many(&items, opts.progress.clone());
     // Every download must have arrived intact before anything is unpacked.
     let mut downloaded = Vec::with_capacity(results.len());
     for r in results {
@@ -660,7 +704,7 @@ pub fn apply(
     }
     // Verify and unpack on a few threads (CPU and fsync bound); the first error wins.
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let outcomes: Vec<Result<(BundleId, String), InstallError>> = std::thread::scope(|scope| {
+    let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4.min(todo.len()))
             .map(|_| {
                 scope.spawn(|| {
@@ -668,7 +712,7 @@ pub fn apply(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(b) = todo.get(i) else { break };
-                        out.push(unpack(paths, b, &downloaded[i]).map(|s| (b.line.id.clone(), s)));
+                        out.push(unpack(client, b, &downloaded[i], opts.allow_unsigned));
                     }
                     out
                 })
@@ -685,10 +729,14 @@ pub fn apply(
             })
             .collect()
     });
-    let mut verification = HashMap::new();
+    let mut verified = HashMap::new();
+    let mut pins = Vec::new();
+    let mut warnings = Vec::new();
     for o in outcomes {
-        let (id, status) = o?;
-        verification.insert(id, status);
+        let u = o?;
+        warnings.extend(u.warnings);
+        pins.extend(u.pin);
+        verified.insert(u.id, (u.status, u.signer));
     }
     let mut state = InstalledState {
         v: STATE_FORMAT,
@@ -698,6 +746,16 @@ pub fn apply(
     for b in &plan.bundles {
         let id = &b.line.id;
         let prev = old.bundles.get(id).filter(|_| b.unchanged);
+        let (verification, signer) = match (verified.remove(id), prev) {
+            (Some(v), _) => v,
+            (None, Some(p)) => (p.verification.clone(), p.signer.clone()),
+            (None, None) => {
+                return Err(InstallError::Refused(format!(
+                    "{id} {}: not verified (internal error: nothing checked it)",
+                    b.line.version
+                )));
+            }
+        };
         state.bundles.insert(
             id.clone(),
             InstalledBundle {
@@ -712,47 +770,79 @@ pub fn apply(
                     .iter()
                     .map(|d| d.bundle_id.clone())
                     .collect(),
-                verification: verification
-                    .get(id)
-                    .cloned()
-                    .or_else(|| prev.map(|p| p.verification.clone()))
-                    .unwrap_or_else(|| UNVERIFIED.into()),
+                verification,
+                signer,
                 yanked: b.line.yanked,
                 deprecated: b.deprecated.clone(),
             },
         );
     }
     state.commit(paths)?;
+    // The install succeeded: remember the owners seen (trust on first use, signed rotations).
+    for pin in &pins {
+        if let Err(e) = client.pins.save(pin) {
+            warnings.push(format!(
+                "could not save the owner pin of {}: {e}; the next install will trust its owners anew",
+                pin.id
+            ));
+        }
+    }
     garbage_collect(paths, &old, &state);
-    Ok(state)
+    Ok(Applied { state, warnings })
 }
 
-/// Verifies one downloaded archive and unpacks it into its version directory.
-fn unpack(paths: &Paths, b: &PlannedBundle, bytes: &[u8]) -> Result<String, InstallError> {
+/// Verifies one downloaded archive (§7.6) and unpacks it into its version directory.
+fn unpack(
+    client: &Client,
+    b: &PlannedBundle,
+    bytes: &[u8],
+    allow_unsigned: bool,
+) -> Result<Unpacked, InstallError> {
     let id = &b.line.id;
     let version = &b.line.version;
-    let fail = |message: String| InstallError::Archive {
-        id: id.clone(),
-        version: version.clone(),
-        message,
+    let meta = match client.metas.get(id) {
+        Some(Ok(m)) => m.as_ref(),
+        Some(Err(e)) => {
+            return Err(InstallError::Archive {
+                id: id.clone(),
+                version: version.clone(),
+                message: format!(
+                    "cannot check its owners: the registry's metadata file is unusable ({e})"
+                ),
+            });
+        }
+        None => None,
     };
-    let status = verify_archive(bytes, &b.line)?;
-    let archive = read_archive(bytes, &Limits::default()).map_err(|e| fail(e.to_string()))?;
-    let m = &archive.manifest.bundle;
-    if &m.id != id || &m.version != version {
-        return Err(fail(format!(
-            "the archive holds {} {}, not what the index says",
-            m.id, m.version
-        )));
-    }
-    let dest = bundle_dir(paths, id, version);
+    let v = verify_for_install(
+        &TrustInputs {
+            line: &b.line,
+            archive_bytes: bytes,
+            meta,
+            config: &client.config,
+            allow_unsigned,
+        },
+        &client.pins,
+    )?;
+    let dest = bundle_dir(&client.paths, id, version);
     if dest.exists() {
         // Not the installed copy (that one is `unchanged`): a leftover of an interrupted
         // operation. Replace it.
         std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
     }
-    archive.extract_to(&dest).map_err(|e| fail(e.to_string()))?;
-    Ok(status)
+    v.archive
+        .extract_to(&dest)
+        .map_err(|e| InstallError::Archive {
+            id: id.clone(),
+            version: version.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Unpacked {
+        id: id.clone(),
+        status: v.status,
+        signer: v.signer.map(|k| k.key_id()),
+        pin: v.pin_update,
+        warnings: v.warnings,
+    })
 }
 
 /// Deletes the directories of versions in `old` that `new` no longer uses (best effort: a

@@ -196,10 +196,10 @@ fn missing(path: &str) -> String {
     }
 }
 
-/// Finds the task a step calls, in the workflow's bundle.
 /// Finds an installed dependency: its directory and manifest, or `None` when it is not installed.
 pub type DependencyLookup<'a> = &'a dyn Fn(&BundleId) -> Option<(std::path::PathBuf, Manifest)>;
 
+/// Finds the task a step calls: in the workflow's bundle, or an exported task of a dependency.
 fn step_task(
     bundle_dir: &Path,
     manifest: &Manifest,

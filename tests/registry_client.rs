@@ -5,7 +5,8 @@ mod fault_server;
 
 use fault_server::{Fault, serve};
 use ratchet::install::{
-    Client, InstallError, InstalledState, PlanRequest, apply, bundle_dir, parse_spec, plan,
+    ApplyOptions, Client, InstallError, InstalledState, PlanRequest, apply, bundle_dir, parse_spec,
+    plan,
 };
 use ratchet::paths::Paths;
 use ratchet::registry::{FetchError, RegistrySource};
@@ -47,7 +48,7 @@ fn install(c: &mut Client, spec: &str) -> Result<InstalledState, InstallError> {
         ..Default::default()
     };
     let p = plan(c, &req)?;
-    apply(c, &p, None)
+    apply(c, &p, &ApplyOptions::default()).map(|a| a.state)
 }
 
 fn installed(home: &Path) -> InstalledState {
@@ -121,7 +122,27 @@ fn directory_registry_install_yank_lock_remove() {
     );
     let o = ratchet(home, &["bundle", "list", "--format", "json"]);
     let list: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(list["com.ratchet.core-utils"]["verification"], "unverified");
+    assert_eq!(
+        list["com.ratchet.core-utils"]["verification"]["status"],
+        "unverified"
+    );
+    // Signed by the sample key, whose owner record was pinned on this first install.
+    let sample_key = "88C5B48CF4BBD599";
+    assert_eq!(list["com.ratchet.core-utils"]["signer"], sample_key);
+    assert!(
+        err.contains("first install of com.ratchet.core-utils: trusting and pinning"),
+        "{err}"
+    );
+    assert!(
+        home.join("data/trust/com.ratchet.core-utils.json")
+            .is_file()
+    );
+    let o = ratchet(home, &["bundle", "list"]);
+    assert!(
+        text(&o.stdout).contains(&format!("signed by {sample_key}, unverified")),
+        "{}",
+        text(&o.stdout)
+    );
 
     // A second install changes nothing.
     let o = ratchet(
@@ -336,7 +357,7 @@ fn directory_registry_install_yank_lock_remove() {
     );
     let out = text(&o.stdout);
     assert!(
-        out.contains("3.3.0 [yanked]") && out.contains("signer none"),
+        out.contains("3.3.0 [yanked]") && out.contains("signer 88C5B48CF4BBD599, unverified"),
         "{out}"
     );
     let o = ratchet(
@@ -370,7 +391,7 @@ fn http_waves_revalidation_and_offline() {
         0,
         "never fetches what the resolution does not need"
     );
-    // config + 3 index files and their 3 metadata files + 3 archives, no retries.
+    // config + 3 index files and their 3 metadata files (owners) + 3 archives, no retries.
     assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 10);
     assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 2);
 
@@ -385,7 +406,9 @@ fn http_waves_revalidation_and_offline() {
     )
     .unwrap();
     assert!(p.is_noop());
-    assert_eq!(c.fetcher.stats.not_modified.load(Ordering::Relaxed), 4); // config + 3 index files
+    // config + 3 index files + 3 metadata files, all answered 304.
+    assert_eq!(c.fetcher.stats.not_modified.load(Ordering::Relaxed), 7);
+    assert_eq!(c.fetcher.stats.bodies.load(Ordering::Relaxed), 0);
     assert_eq!(srv.count("/archives/"), 3);
     let log = srv.log.lock().unwrap().clone();
     assert!(
@@ -708,8 +731,38 @@ fn install_and_run_an_installed_task_and_a_dependency_task() {
         "{}",
         text(&o.stderr)
     );
+    // Unsigned bundles: refused without --allow-unsigned, and nothing is installed.
     let o = ratchet(&home, &["bundle", "install", "com.example.wat-app", "-y"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("is not signed (no bundle.sig); refusing it"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!home.join("data/installed.json").exists());
+    assert!(!home.join("data/bundles/com.example.wat-lib").exists());
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.example.wat-app",
+            "-y",
+            "--allow-unsigned",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("WARNING: installing UNSIGNED com.example.wat-lib 1.0.0"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = ratchet(&home, &["bundle", "list"]);
+    assert!(
+        text(&o.stdout).contains("UNSIGNED, unverified"),
+        "{}",
+        text(&o.stdout)
+    );
 
     let o = ratchet(&home, &["run", "com.example.wat-app/flow"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -864,4 +917,113 @@ fn a_lockfile_reinstalls_the_same_bytes_elsewhere() {
             (&y["id"], &y["version"], &y["sha256"])
         );
     }
+}
+
+/// The lines of an index file of the sample registry, as JSON values.
+fn index_lines(bundle: &str) -> Vec<Value> {
+    std::fs::read_to_string(sample_index().join(ratchet::index::index_path(&id(bundle))))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn index_bytes(lines: &[Value]) -> Vec<u8> {
+    lines
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// A hostile host (the HTTP server rewriting what it serves) cannot get anything installed:
+/// every refusal leaves `installed.json`, the installed files and the pins as they were.
+#[test]
+fn a_hostile_host_gets_nothing_installed() {
+    use ratchet::archive::{Limits, sha256_hex, with_signature};
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let srv = serve(sample_index(), Duration::ZERO);
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    install(&mut c, "com.ratchet.core-utils@=1.0.0").unwrap();
+    let state = home.join("data/installed.json");
+    let pin = home.join("data/trust/com.ratchet.core-utils.json");
+    let (before, pin_before) = (std::fs::read(&state).unwrap(), std::fs::read(&pin).unwrap());
+    let core = "com.ratchet.core-utils";
+    let index_url = format!("/{}", ratchet::index::index_path(&id(core)));
+    let meta_url = format!("/{}", ratchet::index::meta_path(&id(core)));
+    let lines = index_lines(core);
+    let (v12_path, _) = archive_path_of(1);
+    let v12 = std::fs::read(sample_index().join(v12_path.trim_start_matches('/'))).unwrap();
+    let attempt = |needle: &str| {
+        let mut c = client(&home, &srv.url(), false).unwrap();
+        let e = install(&mut c, "com.ratchet.core-utils@^1.2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "`{e}` lacks `{needle}`");
+        assert_eq!(std::fs::read(&state).unwrap(), before);
+        assert_eq!(std::fs::read(&pin).unwrap(), pin_before);
+        assert!(!home.join("data/bundles").join(core).join("1.2.0").exists());
+        assert!(
+            home.join("data/bundles")
+                .join(core)
+                .join("1.0.0/bundle.yaml")
+                .is_file()
+        );
+        srv.faults.lock().unwrap().clear();
+    };
+
+    // 1. The owner record replaced by one naming the host's own key.
+    let kp = ratchet::signing::keys::generate(&t.path().join("keys"), "evil", None).unwrap();
+    let evil = ratchet::signing::SecretKey::load(&kp.secret).unwrap();
+    let mut meta = ratchet::index::BundleMeta::new(id(core));
+    ratchet::signing::owners::OwnerChain::genesis(core, &[evil.public().clone()]).store(&mut meta);
+    srv.fault(
+        &meta_url,
+        Fault::Replace(serde_json::to_vec(&meta).unwrap()),
+    );
+    attempt("changed without a valid rotation chain");
+
+    // 2. The 1.2.0 line pointing at another bundle's validly signed archive.
+    let other = &index_lines("com.oss.json-utils")[0];
+    let mut l = lines.clone();
+    l[1]["sha256"] = other["sha256"].clone();
+    l[1]["size"] = other["size"].clone();
+    srv.fault(&index_url, Fault::Replace(index_bytes(&l)));
+    attempt("points at an archive of com.oss.json-utils");
+
+    // 3. The signature stripped, and the line rewritten to match the unsigned archive.
+    let unsigned = with_signature(&v12, None, &Limits::default()).unwrap();
+    let mut l = lines.clone();
+    l[1]["sha256"] = json!(sha256_hex(&unsigned));
+    l[1]["size"] = json!(unsigned.len());
+    l[1].as_object_mut().unwrap().remove("signer");
+    srv.fault(&index_url, Fault::Replace(index_bytes(&l)));
+    srv.fault(
+        &format!("/{}", ratchet::index::archive_path(&sha256_hex(&unsigned))),
+        Fault::Replace(unsigned.clone()),
+    );
+    attempt("is not signed, but com.ratchet.core-utils has owner keys");
+
+    // 4. The archive re-signed by the host's key (the owner record left alone).
+    let a = ratchet::archive::read_archive(&v12[..], &Limits::default()).unwrap();
+    let sig = ratchet::signing::bundle_sig::sign_archive(&a, &evil).unwrap();
+    let resigned = with_signature(&v12, Some(sig.as_bytes()), &Limits::default()).unwrap();
+    let mut l = lines.clone();
+    l[1]["sha256"] = json!(sha256_hex(&resigned));
+    l[1]["size"] = json!(resigned.len());
+    srv.fault(&index_url, Fault::Replace(index_bytes(&l)));
+    srv.fault(
+        &format!("/{}", ratchet::index::archive_path(&sha256_hex(&resigned))),
+        Fault::Replace(resigned.clone()),
+    );
+    attempt("owner keys of com.ratchet.core-utils");
+
+    // The honest registry again: the update goes through.
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    install(&mut c, "com.ratchet.core-utils@^1.2").unwrap();
+    assert_eq!(
+        installed(&home).bundles[&id(core)].version.to_string(),
+        "1.2.0"
+    );
 }

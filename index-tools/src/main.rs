@@ -407,18 +407,9 @@ fn run(cmd: Command) -> CliResult {
                     if let Some(d) = &b.deprecated {
                         println!("{} is deprecated: {}", b.id, d.message);
                     }
-                    let (meta, owners) = reg.owners(&b.id)?;
-                    let atts = attest::from_meta(&meta, "metadata").unwrap_or_default();
-                    let current = owners.map(|(_, v)| v.current).unwrap_or_default();
+                    let (meta, _) = reg.owners(&b.id)?;
                     for l in &b.versions {
-                        let (status, _) = attest::status(
-                            l.id.as_str(),
-                            &l.version,
-                            &l.sha256,
-                            &atts,
-                            reg.config(),
-                            &current,
-                        );
+                        let (status, _) = attest::status_of_line(l, Some(&meta), reg.config());
                         println!(
                             "{} {}  {} bytes  {}  {}  {}  {status}{}",
                             l.id,

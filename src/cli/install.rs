@@ -4,7 +4,8 @@ use super::{CliResult, Format};
 use clap::Args;
 use ratchet::index::IndexLine;
 use ratchet::install::{
-    self, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec, plan,
+    self, ApplyOptions, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec,
+    plan,
 };
 use ratchet::manifest::BundleId;
 use ratchet::paths::Paths;
@@ -49,6 +50,9 @@ pub struct InstallArgs {
     /// The lockfile for --locked (default: the one in the data directory).
     #[arg(long, requires = "locked")]
     lockfile: Option<std::path::PathBuf>,
+    /// Accept unsigned bundles from a `local` (development) registry. Nobody vouches for them.
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 #[derive(Args)]
@@ -60,6 +64,9 @@ pub struct UpdateArgs {
     /// Do not ask for confirmation.
     #[arg(long, short)]
     yes: bool,
+    /// Accept unsigned bundles from a `local` (development) registry. Nobody vouches for them.
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 fn human(bytes: u64) -> String {
@@ -129,9 +136,14 @@ fn confirm(yes: bool) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(matches!(s.trim(), "y" | "Y" | "yes"))
 }
 
-fn execute(client: &Client, plan: &Plan, yes: bool) -> CliResult {
+fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> CliResult {
     for w in &client.warnings {
         eprintln!("warning: {w}");
+    }
+    if allow_unsigned {
+        eprintln!(
+            "WARNING: --allow-unsigned: unsigned bundles from a local registry will be installed with no proof of who made them"
+        );
     }
     if plan.is_noop() {
         eprintln!("nothing to do: everything is installed");
@@ -160,17 +172,27 @@ fn execute(client: &Client, plan: &Plan, yes: bool) -> CliResult {
         let f: ratchet::registry::fetch::Progress = Arc::new(move |n| b.inc(n));
         f
     });
-    let result = apply(client, plan, progress);
+    let opts = ApplyOptions {
+        allow_unsigned,
+        progress,
+    };
+    let result = apply(client, plan, &opts);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let state = result.map_err(|e| format!("{e} (the previous installation is unchanged)"))?;
+    let applied = result.map_err(|e| format!("{e} (the previous installation is unchanged)"))?;
+    for w in &applied.warnings {
+        eprintln!("warning: {w}");
+    }
     for b in &plan.bundles {
         if !b.unchanged {
-            let s = &state.bundles[&b.line.id];
+            let s = &applied.state.bundles[&b.line.id];
             eprintln!(
-                "installed {} {} ({})",
-                b.line.id, b.line.version, s.verification
+                "installed {} {} ({}, {})",
+                b.line.id,
+                b.line.version,
+                signed_by(s.signer.as_deref()),
+                s.verification
             );
         }
     }
@@ -217,7 +239,11 @@ pub fn install(args: InstallArgs) -> CliResult {
     }
     let mut client = reg.open(&paths)?;
     let plan = plan(&mut client, &req)?;
-    execute(&client, &plan, args.yes)
+    execute(&client, &plan, args.yes, args.allow_unsigned)
+}
+
+fn signed_by(signer: Option<&str>) -> String {
+    signer.map_or_else(|| "UNSIGNED".to_string(), |k| format!("signed by {k}"))
 }
 
 pub fn update(args: UpdateArgs) -> CliResult {
@@ -234,7 +260,7 @@ pub fn update(args: UpdateArgs) -> CliResult {
         ..Default::default()
     };
     let plan = plan(&mut client, &req)?;
-    execute(&client, &plan, args.yes)
+    execute(&client, &plan, args.yes, args.allow_unsigned)
 }
 
 pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
@@ -298,9 +324,10 @@ pub fn list(format: Format) -> CliResult {
             notes.push(format!("warning: deprecated: {d}"));
         }
         println!(
-            "{id}\t{}\t{}\t{}{}",
+            "{id}\t{}\t{}\t{}, {}{}",
             b.version,
             b.registry,
+            signed_by(b.signer.as_deref()),
             b.verification,
             if notes.is_empty() {
                 String::new()
@@ -332,7 +359,17 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     let mut client = reg.open(&paths)?;
     let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
     let meta = client.meta(&id);
+    let statuses: Vec<_> = versions.iter().map(|l| client.status(l)).collect();
     if format == Format::Json {
+        let versions: Vec<serde_json::Value> = versions
+            .iter()
+            .zip(&statuses)
+            .map(|(l, s)| {
+                let mut v = serde_json::to_value(l).unwrap_or_default();
+                v["verification"] = serde_json::to_value(s).unwrap_or_default();
+                v
+            })
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
@@ -355,9 +392,9 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
         );
     }
     let policy = Policy::load(&paths.config)?;
-    for l in &versions {
+    for (l, status) in versions.iter().zip(&statuses) {
         println!(
-            "{} {}{}  license {}, pricing {}, {}, signer {}",
+            "{} {}{}  license {}, pricing {}, {}, signer {}, {status}",
             l.id,
             l.version,
             if l.yanked { " [yanked]" } else { "" },

@@ -4,8 +4,8 @@
 //! reported once, at the top, with their chain of causes, and give a non-zero exit.
 
 mod bundle;
-mod key;
 mod install;
+mod key;
 mod publish;
 mod registry;
 mod run;

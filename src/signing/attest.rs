@@ -263,6 +263,42 @@ pub fn store(meta: &mut BundleMeta, list: &[Attestation]) {
     );
 }
 
+/// The verification status of an index line as its registry's records show it: the
+/// attestations and owner chain of the bundle's metadata file (`meta`, if any) checked against
+/// `config.json`'s verifier keys. A malformed record or an invalid owner chain counts as no
+/// attestations (or no owners) and is reported in the warnings.
+pub fn status_of_line(
+    line: &crate::index::IndexLine,
+    meta: Option<&BundleMeta>,
+    config: &RegistryConfig,
+) -> (VerificationStatus, Vec<String>) {
+    let id = line.id.as_str();
+    let mut warnings = Vec::new();
+    let file = format!("metadata of {id}");
+    let (atts, owners) = match meta {
+        None => (Vec::new(), Vec::new()),
+        Some(m) => {
+            let atts = from_meta(m, &file).unwrap_or_else(|e| {
+                warnings.push(format!("{e}; ignored"));
+                Vec::new()
+            });
+            let owners = match super::owners::OwnerChain::from_meta(m, &file)
+                .and_then(|c| c.map(|c| c.verify(id)).transpose())
+            {
+                Ok(v) => v.map(|v| v.current).unwrap_or_default(),
+                Err(e) => {
+                    warnings.push(format!("{e}"));
+                    Vec::new()
+                }
+            };
+            (atts, owners)
+        }
+    };
+    let (status, w) = status(id, &line.version, &line.sha256, &atts, config, &owners);
+    warnings.extend(w);
+    (status, warnings)
+}
+
 /// The verification status of one archive (id, version, sha256) from the attestations, the
 /// registry's verifier keys and the bundle's owner keys (owners cannot vouch for themselves).
 /// Invalid attestations are skipped and reported in the returned warnings.
