@@ -2,7 +2,9 @@
 //!
 //! Every file the tools produce (archives, index files, configuration) is written to a temporary
 //! file in the destination directory, flushed, and renamed into place, so a crash leaves either
-//! the old file or the new one, never a torn one.
+//! the old file or the new one, never a torn one. Files get the usual mode (0666 less the
+//! umask, so 0644 under the common umask): a registry written here must be readable by the web
+//! server that serves it. Secrets use [`write_private_atomic`] (0600 from creation).
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -17,12 +19,36 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
+    write_atomic_mode(path, 0o666, fill)
+}
+
+/// Like [`write_atomic`] for a secret: the file is mode 0600 from its creation, so no other
+/// user can read it at any moment.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, 0o600, |f| f.write_all(bytes))
+}
+
+fn write_atomic_mode(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The umask applies, as for any file created with open(2).
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut tmp = builder.tempfile_in(dir)?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
     tmp.as_file().sync_all()?;
@@ -52,5 +78,32 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_world_readable_and_secrets_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (open, secret) = (dir.path().join("index"), dir.path().join("secret"));
+        write_atomic(&open, b"x").unwrap();
+        write_private_atomic(&secret, b"y").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // Readable by others unless the umask forbids it (0644 under umask 022).
+        assert_eq!(mode(&open) & 0o444, 0o444 & !umask());
+        assert_eq!(mode(&secret), 0o600);
+    }
+
+    #[cfg(unix)]
+    fn umask() -> u32 {
+        // /proc/self/status has `Umask:\t0022` on Linux; assume the common 022 elsewhere.
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
     }
 }

@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    ratchet::restore_default_sigpipe();
     cli::main()
 }

@@ -165,7 +165,7 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
             "workflows" if p.is_dir() => {
                 let wf = p.join(WORKFLOW_DIR_FILE);
                 if wf.is_file() {
-                    check_yaml_file(dir, &wf, out);
+                    check_workflow_file(dir, &wf, raw, out);
                 } else {
                     out.push(
                         Diagnostic::error(
@@ -177,7 +177,7 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
                     );
                 }
             }
-            "workflows" => check_yaml_file(dir, &p, out),
+            "workflows" => check_workflow_file(dir, &p, raw, out),
             _ => {}
         }
     }
@@ -413,27 +413,67 @@ fn check_json_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) -> Optio
     }
 }
 
-fn check_yaml_file(root: &Path, path: &Path, out: &mut Vec<Diagnostic>) {
+/// Checks a workflow file (`task-abi.md` §8): its structure and references, and that each step
+/// calls a task of this bundle or a task of a declared dependency.
+fn check_workflow_file(root: &Path, path: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
+    let file = crate::fsutil::rel_display(root, path);
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            out.push(Diagnostic::error(
-                "unreadable",
-                crate::fsutil::rel_display(root, path),
-                e.to_string(),
-            ));
+            out.push(Diagnostic::error("unreadable", file, e.to_string()));
             return;
         }
     };
-    if let Err(e) = serde_norway::from_str::<serde_norway::Value>(&text) {
-        let mut d = Diagnostic::error(
-            "yaml-syntax",
-            crate::fsutil::rel_display(root, path),
-            format!("not valid YAML: {e}"),
-        );
-        if let Some(loc) = e.location() {
-            d = d.at_line(loc.line(), loc.column());
+    let wf = match crate::workflow::parse_workflow(&text) {
+        Ok(wf) => wf,
+        Err(e) => {
+            let mut d = Diagnostic::error("invalid-workflow", file, e.message);
+            if let Some((line, col)) = e.location {
+                d = d.at_line(line, col);
+            }
+            out.push(d);
+            return;
         }
-        out.push(d);
+    };
+    let bundle = raw.get("bundle");
+    let tasks: Vec<&str> = bundle
+        .and_then(|b| b.get("contents"))
+        .and_then(|c| c.get("tasks"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("path").and_then(Value::as_str))
+        .filter_map(|p| p.trim_end_matches('/').rsplit('/').next())
+        .collect();
+    let id = bundle.and_then(|b| b.get("id")).and_then(Value::as_str);
+    let deps: Vec<&str> = bundle
+        .and_then(|b| b.get("dependencies"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("bundle_id").and_then(Value::as_str))
+        .collect();
+    for (i, step) in wf.steps.iter().enumerate() {
+        let problem = match step.task.split_once('/') {
+            None if !tasks.contains(&step.task.as_str()) => Some(format!(
+                "task `{}` is not a task of this bundle (bundle.contents.tasks)",
+                step.task
+            )),
+            Some((dep, name)) if Some(dep) == id && !tasks.contains(&name) => Some(format!(
+                "task `{name}` is not a task of this bundle (bundle.contents.tasks)"
+            )),
+            Some((dep, _)) if Some(dep) != id && !deps.contains(&dep) => Some(format!(
+                "`{dep}` is not in bundle.dependencies, so its tasks cannot be called"
+            )),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            out.push(Diagnostic::error(
+                "invalid-workflow",
+                file.clone(),
+                format!("workflow.steps[{i}].task: {p}"),
+            ));
+        }
     }
 }
+

@@ -86,17 +86,27 @@ pub enum WorkflowError {
     },
 }
 
-/// Reads and checks a workflow file.
-pub fn load_workflow(path: &Path) -> Result<Workflow, WorkflowError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let invalid = |message: String| WorkflowError::Invalid {
-        path: path.to_path_buf(),
+/// Why a workflow's text is not a valid workflow: the message and, when known, the line and
+/// column (1-based) it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowSyntaxError {
+    /// What is wrong, starting with the field path (`workflow.steps[1].input`).
+    pub message: String,
+    /// Line and column, when the YAML parser knows them.
+    pub location: Option<(usize, usize)>,
+}
+
+/// Parses and checks a workflow's text (`task-abi.md` §8): the structure, step names, task
+/// references and every `${...}` reference (`input...` or an earlier step's output).
+pub fn parse_workflow(text: &str) -> Result<Workflow, WorkflowSyntaxError> {
+    let invalid = |message: String| WorkflowSyntaxError {
         message,
+        location: None,
     };
-    let file: WorkflowFile = serde_norway::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let file: WorkflowFile = serde_norway::from_str(text).map_err(|e| WorkflowSyntaxError {
+        message: e.to_string(),
+        location: e.location().map(|l| (l.line(), l.column())),
+    })?;
     let wf = file.workflow;
     if wf.steps.is_empty() {
         return Err(invalid(
@@ -116,20 +126,81 @@ pub fn load_workflow(path: &Path) -> Result<Workflow, WorkflowError> {
                 s.name
             )));
         }
-        if !seen.insert(s.name.as_str()) {
-            return Err(invalid(format!(
-                "workflow.steps[{i}].name: `{}` is used twice",
-                s.name
-            )));
-        }
         if s.task.is_empty() || s.task.matches('/').count() > 1 {
             return Err(invalid(format!(
                 "workflow.steps[{i}].task: `{}` must be TASK or BUNDLE_ID/TASK",
                 s.task
             )));
         }
+        if let Some(input) = &s.input {
+            check_refs(input, &seen).map_err(|m| {
+                invalid(format!("workflow.steps[{i}].input: {m}"))
+            })?;
+        }
+        if !seen.insert(s.name.as_str()) {
+            return Err(invalid(format!(
+                "workflow.steps[{i}].name: `{}` is used twice",
+                s.name
+            )));
+        }
+    }
+    if let Some(output) = &wf.output {
+        check_refs(output, &seen).map_err(|m| invalid(format!("workflow.output: {m}")))?;
     }
     Ok(wf)
+}
+
+/// Checks every `${PATH}` in a template: `PATH` is `input[.…]` or `steps.NAME.output[.…]` with
+/// `NAME` in `earlier`.
+fn check_refs(template: &Value, earlier: &HashSet<&str>) -> Result<(), String> {
+    match template {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("${") {
+                let after = &rest[i + 2..];
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
+                let path = after[..end].trim();
+                let mut segs = path.split('.');
+                let ok = match segs.next() {
+                    Some("input") => true,
+                    Some("steps") => {
+                        let name = segs.next().unwrap_or("");
+                        if !earlier.contains(name) {
+                            return Err(format!(
+                                "`${{{path}}}`: `{name}` is not an earlier step (only outputs of earlier steps can be referenced)"
+                            ));
+                        }
+                        segs.next() == Some("output")
+                    }
+                    _ => false,
+                };
+                if !ok || path.split('.').any(str::is_empty) {
+                    return Err(format!(
+                        "`${{{path}}}` is not a reference: write `${{input.KEY}}` or `${{steps.NAME.output.KEY}}`"
+                    ));
+                }
+                rest = &after[end + 1..];
+            }
+            Ok(())
+        }
+        Value::Array(a) => a.iter().try_for_each(|v| check_refs(v, earlier)),
+        Value::Object(m) => m.values().try_for_each(|v| check_refs(v, earlier)),
+        _ => Ok(()),
+    }
+}
+
+/// Reads and checks a workflow file ([`parse_workflow`]).
+pub fn load_workflow(path: &Path) -> Result<Workflow, WorkflowError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WorkflowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_workflow(&text).map_err(|e| WorkflowError::Invalid {
+        path: path.to_path_buf(),
+        message: e.message,
+    })
 }
 
 /// Looks up `PATH` (`input.a.0`, `steps.x.output.b`) in the scope.
@@ -408,6 +479,18 @@ mod tests {
             (
                 "workflow:\n  steps:\n    - {name: a, task: t, extra: 1}\n",
                 "unknown field",
+            ),
+            (
+                "workflow:\n  steps:\n    - name: a\n      task: t\n      input:\n        x: ${{ input.x }}\n",
+                "workflow.steps[0].input: `${{ input.x }}` is not a reference",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t, input: \"${steps.b.output}\"}\n    - {name: b, task: t}\n",
+                "`b` is not an earlier step",
+            ),
+            (
+                "workflow:\n  steps:\n    - {name: a, task: t}\n  output: \"${steps.a.result}\"\n",
+                "workflow.output: `${steps.a.result}` is not a reference",
             ),
         ] {
             std::fs::write(&p, text).unwrap();

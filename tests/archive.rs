@@ -904,7 +904,7 @@ fn refuses_bad_manifests() {
     assert_refused(with_manifest(v), MANIFEST_JSON, "bundle id");
     let mut v = good.clone();
     v["bundle"]["version"] = "1.0".into();
-    assert_refused(with_manifest(v), MANIFEST_JSON, "");
+    assert_refused(with_manifest(v), MANIFEST_JSON, "version");
     let mut v = good.clone();
     v["bundle"]["id"] = "com.example.someone-else".into();
     assert_refused(
@@ -915,6 +915,21 @@ fn refuses_bad_manifests() {
     let mut v = good.clone();
     v["bundle"]["readme"] = "../../etc/passwd".into();
     assert_refused(with_manifest(v), MANIFEST_JSON, "bundle.readme");
+    // A resolved manifest that shows other permissions (or anything else) than bundle.yaml.
+    let mut v = good.clone();
+    v["bundle"]["license"] = "Apache-2.0".into();
+    assert_refused(with_manifest(v), MANIFEST_JSON, "disagrees with bundle.yaml");
+    let mut v = good.clone();
+    v["bundle"]["permissions"] = serde_json::json!({"network": {"domains": ["api.example.com"]}});
+    assert_refused(with_manifest(v), MANIFEST_JSON, "disagrees with bundle.yaml");
+    // A task named by the manifest but not in the archive.
+    let mut entries = valid_entries();
+    entries.retain(|e| !e.name.starts_with(b"tasks/"));
+    assert_refused(
+        read(&relist(entries)),
+        "bundle.contents.tasks[0].path",
+        "which the archive does not hold",
+    );
 
     // A huge manifest is not parsed at all.
     let mut entries = valid_entries();

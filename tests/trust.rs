@@ -356,6 +356,29 @@ fn index_line_pointing_at_another_bundles_archive_is_refused() {
         check(&w, &l3, &core, Some(&meta)),
         "the index says it is signed by key",
     );
+    // A line that shows fewer permissions, other limits or other dependencies than the
+    // archive declares: the review and the resolution were based on a lie.
+    let api = sign(
+        &build("com.partner.api-connectors/3.2.0", w.tmp.path()),
+        &w.a,
+    );
+    let api_id = "com.partner.api-connectors";
+    let api_meta = meta_with(api_id, &OwnerChain::genesis(api_id, &[w.a.public().clone()]));
+    let mut l4 = line_for(&api);
+    assert!(!l4.permissions.network.is_empty());
+    l4.permissions = Default::default();
+    let e = assert_refused(
+        check(&w, &l4, &api, Some(&api_meta)),
+        "disagrees with its archive's manifest on permissions",
+    );
+    assert!(e.contains("tampered"), "{e}");
+    let mut l5 = line_for(&api);
+    l5.dependencies.clear();
+    l5.resources = Default::default();
+    assert_refused(
+        check(&w, &l5, &api, Some(&api_meta)),
+        "on dependencies, resources",
+    );
     assert!(no_pins(&w));
 }
 

@@ -203,6 +203,7 @@ enum OwnerCommand {
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
+    ratchet::restore_default_sigpipe();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

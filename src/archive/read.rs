@@ -268,6 +268,25 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
             ),
         });
     }
+    // Readers show and enforce the resolved manifest (permissions, limits, dependencies): it
+    // must say exactly what the bundle's own bundle.yaml says.
+    if source != manifest.bundle {
+        return Err(ArchiveError::BadManifest {
+            entry: MANIFEST_JSON.into(),
+            reason: "disagrees with bundle.yaml (a field other than id and version differs)"
+                .into(),
+        });
+    }
+    for (field, p) in manifest.bundle.named_paths() {
+        let p = p.trim_start_matches("./").trim_end_matches('/');
+        let dir = format!("{p}/");
+        if !files.contains_key(p) && !files.keys().any(|k| k.starts_with(&dir)) {
+            return Err(ArchiveError::BadManifest {
+                entry: MANIFEST_FILE.into(),
+                reason: format!("{field} names `{p}`, which the archive does not hold"),
+            });
+        }
+    }
     let signature = files.get(SIGNATURE_FILE).cloned();
     Ok(BundleArchive {
         manifest,

@@ -36,8 +36,9 @@ pub enum BundleCommand {
     Build {
         /// Bundle directory (default: current directory).
         dir: Option<PathBuf>,
-        /// Archive file to write, or an existing directory to write `<id>-<version>.rbundle` in
-        /// (default: the current directory).
+        /// Archive file to write, or a directory to write `<id>-<version>.rbundle` in (an
+        /// existing one, or any path ending in `/`, created if needed; default: the current
+        /// directory).
         #[arg(short, long)]
         out: Option<PathBuf>,
         /// Sign the archive with this secret key (writes bundle.sig).
@@ -451,6 +452,10 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<PathBuf>) -> CliRe
     let out = match out {
         None => PathBuf::from(&name),
         Some(p) if p.is_dir() => p.join(&name),
+        Some(p) if p.as_os_str().to_string_lossy().ends_with('/') => {
+            std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            p.join(&name)
+        }
         Some(p) => p,
     };
     let built = archive::build_archive(&dir, manifest, &out, &opts)?;

@@ -196,14 +196,7 @@ impl Credentials {
     pub fn save(&self, config_dir: &Path) -> Result<(), ConfigError> {
         let path = config_dir.join(CREDENTIALS_FILE);
         let s = serde_json::to_string_pretty(self).expect("credentials serialize");
-        crate::fsutil::write_atomic_with(&path, |f| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
-            std::io::Write::write_all(f, s.as_bytes())
-        })
+        crate::fsutil::write_private_atomic(&path, s.as_bytes())
         .map_err(io_err(&path))
     }
 }

@@ -155,7 +155,8 @@ pub struct InstallVerification {
 }
 
 /// Every check of an install, in order: archive size and SHA-256 against the index line; every
-/// file against `.bundle/checksum.sha256`; the archive's id and version against the line; the
+/// file against `.bundle/checksum.sha256`; the archive's id, version and every other field the
+/// line repeats (dependencies, permissions, resources...) against the line; the
 /// owner chain in the registry; the chain against the keys pinned for the id; the signature
 /// (bound to this id, version and checksum list) against the owner keys; the line's `signer`.
 /// Unsigned bundles are refused unless `allow_unsigned` is set, the registry is `local`, it does
@@ -193,6 +194,16 @@ pub fn verify_for_install(
         return Err(TrustError::Refused(format!(
             "the index line for {label} points at an archive of {} {}: the index was tampered with",
             m.id, m.version
+        )));
+    }
+
+    // What the client showed and resolved with came from the line: it must be what the
+    // (signed) archive declares.
+    let diffs = line.disagreements(m);
+    if !diffs.is_empty() {
+        return Err(TrustError::Refused(format!(
+            "the index line for {label} disagrees with its archive's manifest on {}: the index was tampered with; refusing it",
+            diffs.join(", ")
         )));
     }
 
