@@ -331,6 +331,8 @@ impl Client {
             )));
         }
         let pins = PinStore::new(&paths);
+        let mut config = config;
+        let warnings = pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)?;
         Ok(Client {
             pins,
             paths,
@@ -339,7 +341,7 @@ impl Client {
             lines: HashMap::new(),
             cands: HashMap::new(),
             metas: HashMap::new(),
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
@@ -820,6 +822,7 @@ fn unpack(
             meta,
             config: &client.config,
             allow_unsigned,
+            local_source: client.fetcher.source().is_local(),
         },
         &client.pins,
     )?;

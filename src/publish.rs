@@ -36,6 +36,9 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 /// by a refusal (every variant except `Io` during the write phase).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// `gc` while `verify` finds errors: it could delete archives still in use.
+    #[error("gc removes nothing while the registry has errors (it could delete archives still in use); fix these first (`ratchet-index verify`):\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    GcRefused(Vec<String>),
     /// The directory has no valid `config.json`.
     #[error("{dir} is not a ratchet registry: {reason}")]
     NotARegistry {
@@ -904,10 +907,17 @@ impl Registry {
     }
 
     /// Removes unreferenced archives and leftover temporary files, and repairs `names.txt`
-    /// (torn last line, ids missing after an interrupted publish). Refuses when an index file is
-    /// corrupt, since it could not know which archives are referenced.
+    /// (torn last line, ids missing after an interrupted publish). Refuses when [`verify`]
+    /// finds an error (a corrupt or misplaced index file, an id without its index file...),
+    /// since it could not know which archives are referenced.
+    ///
+    /// [`verify`]: Registry::verify
     pub fn gc(&self) -> Result<GcReport> {
         let _lock = self.lock()?;
+        let errors: Vec<String> = self.verify().errors().map(ToString::to_string).collect();
+        if !errors.is_empty() {
+            return Err(PublishError::GcRefused(errors));
+        }
         let mut report = GcReport::default();
         let mut referenced = BTreeSet::new();
         let mut ids = Vec::new();
@@ -1170,9 +1180,9 @@ impl Verifier<'_> {
         let mut owners: HashMap<BundleId, Option<VerifiedOwners>> = HashMap::new();
         for l in lines {
             let file = index_path(&l.id);
-            let Some(rel) = self.reg.local_archive(&l.sha256) else {
-                continue;
-            };
+            // With an absolute `dl` the archives are hosted elsewhere, but publishing still
+            // keeps them here under their content-addressed path: check those.
+            let rel = self.reg.archive_rel(&l.sha256);
             referenced.insert(rel.clone());
             let outcome = checked
                 .entry(rel.clone())

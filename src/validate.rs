@@ -476,4 +476,3 @@ fn check_workflow_file(root: &Path, path: &Path, raw: &Value, out: &mut Vec<Diag
         }
     }
 }
-

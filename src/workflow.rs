@@ -133,9 +133,8 @@ pub fn parse_workflow(text: &str) -> Result<Workflow, WorkflowSyntaxError> {
             )));
         }
         if let Some(input) = &s.input {
-            check_refs(input, &seen).map_err(|m| {
-                invalid(format!("workflow.steps[{i}].input: {m}"))
-            })?;
+            check_refs(input, &seen)
+                .map_err(|m| invalid(format!("workflow.steps[{i}].input: {m}")))?;
         }
         if !seen.insert(s.name.as_str()) {
             return Err(invalid(format!(

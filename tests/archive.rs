@@ -918,10 +918,18 @@ fn refuses_bad_manifests() {
     // A resolved manifest that shows other permissions (or anything else) than bundle.yaml.
     let mut v = good.clone();
     v["bundle"]["license"] = "Apache-2.0".into();
-    assert_refused(with_manifest(v), MANIFEST_JSON, "disagrees with bundle.yaml");
+    assert_refused(
+        with_manifest(v),
+        MANIFEST_JSON,
+        "disagrees with bundle.yaml",
+    );
     let mut v = good.clone();
     v["bundle"]["permissions"] = serde_json::json!({"network": {"domains": ["api.example.com"]}});
-    assert_refused(with_manifest(v), MANIFEST_JSON, "disagrees with bundle.yaml");
+    assert_refused(
+        with_manifest(v),
+        MANIFEST_JSON,
+        "disagrees with bundle.yaml",
+    );
     // A task named by the manifest but not in the archive.
     let mut entries = valid_entries();
     entries.retain(|e| !e.name.starts_with(b"tasks/"));

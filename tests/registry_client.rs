@@ -1027,3 +1027,106 @@ fn a_hostile_host_gets_nothing_installed() {
         "1.2.0"
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Verifier keys come from `config.json`, which the host writes: they are pinned on first use,
+/// and a key the host adds later makes nothing "officially verified".
+#[test]
+fn verifier_keys_are_pinned_on_first_use() {
+    use ratchet::signing::attest::{AttestFields, AttestKind, attest, store};
+    use ratchet::signing::{SecretKey, VerificationStatus, keys};
+    let t = tempfile::tempdir().unwrap();
+    let reg = t.path().join("reg");
+    copy_tree(&sample_index(), &reg);
+    let key = |n: &str| {
+        SecretKey::load(&keys::generate(&t.path().join("k"), n, None).unwrap().secret).unwrap()
+    };
+    let (team, evil) = (key("team"), key("evil"));
+    let core = "com.ratchet.core-utils";
+    let line = &index_lines(core)[0];
+    let attested = |sk: &SecretKey| {
+        let a = attest(
+            &AttestFields {
+                kind: AttestKind::Official,
+                id: core.into(),
+                version: "1.0.0".into(),
+                sha256: line["sha256"].as_str().unwrap().into(),
+                date: "2026-02-01T00:00:00Z".into(),
+                score: None,
+                report: None,
+            },
+            sk,
+        )
+        .unwrap();
+        let meta_path = reg.join(ratchet::index::meta_path(&id(core)));
+        let mut meta =
+            ratchet::index::BundleMeta::parse(&std::fs::read(&meta_path).unwrap(), "m").unwrap();
+        store(&mut meta, &[a]);
+        serde_json::to_vec(&meta).unwrap()
+    };
+    let config_with = |name: &str, sk: &SecretKey| {
+        let mut c: Value =
+            serde_json::from_slice(&std::fs::read(reg.join("config.json")).unwrap()).unwrap();
+        c["keys"] = json!([{"role": "verifier", "name": name, "key": sk.public().to_base64()}]);
+        serde_json::to_vec(&c).unwrap()
+    };
+    std::fs::write(reg.join("config.json"), config_with("Team", &team)).unwrap();
+    std::fs::write(
+        reg.join(ratchet::index::meta_path(&id(core))),
+        attested(&team),
+    )
+    .unwrap();
+    let srv = serve(reg.clone(), Duration::ZERO);
+    let home = t.path().join("home");
+    let status = |c: &mut Client| {
+        let l = c.versions(&id(core)).unwrap()[0].clone();
+        c.status(&l)
+    };
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("trusting and pinning its verifier key(s) Team"))
+    );
+    assert!(
+        matches!(status(&mut c), VerificationStatus::OfficiallyVerified { verifier, .. } if verifier == "Team")
+    );
+
+    // The host swaps in its own "verifier" and attestation.
+    srv.fault(
+        "/config.json",
+        Fault::Replace(config_with("Ratchet Security Team", &evil)),
+    );
+    srv.fault(
+        &format!("/{}", ratchet::index::meta_path(&id(core))),
+        Fault::Replace(attested(&evil)),
+    );
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("a verifier key you did not see before (Ratchet Security Team")),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(status(&mut c), VerificationStatus::Unverified);
+    // Accepted deliberately: forgotten, then pinned anew.
+    let o = ratchet(&home, &["key", "forget", "--registry", &srv.url()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    assert!(
+        matches!(status(&mut c), VerificationStatus::OfficiallyVerified { verifier, .. } if verifier == "Ratchet Security Team")
+    );
+}

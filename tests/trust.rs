@@ -103,6 +103,7 @@ fn check(
             meta,
             config: &w.config,
             allow_unsigned: false,
+            local_source: false,
         },
         &w.pins,
     )
@@ -363,7 +364,10 @@ fn index_line_pointing_at_another_bundles_archive_is_refused() {
         &w.a,
     );
     let api_id = "com.partner.api-connectors";
-    let api_meta = meta_with(api_id, &OwnerChain::genesis(api_id, &[w.a.public().clone()]));
+    let api_meta = meta_with(
+        api_id,
+        &OwnerChain::genesis(api_id, &[w.a.public().clone()]),
+    );
     let mut l4 = line_for(&api);
     assert!(!l4.permissions.network.is_empty());
     l4.permissions = Default::default();
@@ -388,7 +392,7 @@ fn unsigned_bundles_need_allow_unsigned_on_a_local_registry() {
     let bytes = build("com.ratchet.core-utils/1.0.0", w.tmp.path());
     let line = line_for(&bytes);
     assert_refused(check(&w, &line, &bytes, None), "--allow-unsigned");
-    let run = |w: &World| {
+    let run = |w: &World, local_source: bool| {
         verify_for_install(
             &TrustInputs {
                 line: &line,
@@ -396,20 +400,23 @@ fn unsigned_bundles_need_allow_unsigned_on_a_local_registry() {
                 meta: None,
                 config: &w.config,
                 allow_unsigned: true,
+                local_source,
             },
             &w.pins,
         )
         .map_err(|e| e.to_string())
     };
-    assert_refused(run(&w), "only for `local` registries");
+    assert_refused(run(&w, true), "only for `local` registries");
     w.config.kind = RegistryKind::Local;
-    let ok = run(&w).unwrap();
+    // A remote host calling itself local is not enough.
+    assert_refused(run(&w, false), "reached over the network");
+    let ok = run(&w, true).unwrap();
     assert!(ok.signer.is_none());
     assert!(ok.warnings.iter().any(|x| x.contains("UNSIGNED")));
     w.config
         .policies
         .insert(attest::REQUIRE_SIGNATURES.into(), true.into());
-    assert_refused(run(&w), "requires signatures");
+    assert_refused(run(&w, true), "requires signatures");
     // An id with owners never accepts unsigned versions.
     w.config.policies.clear();
     let meta = meta_with(CORE, &OwnerChain::genesis(CORE, &[w.a.public().clone()]));
@@ -420,6 +427,7 @@ fn unsigned_bundles_need_allow_unsigned_on_a_local_registry() {
             meta: Some(&meta),
             config: &w.config,
             allow_unsigned: true,
+            local_source: true,
         },
         &w.pins,
     );

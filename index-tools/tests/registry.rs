@@ -444,6 +444,55 @@ fn verify_finds_every_kind_of_damage_and_gc_repairs_leftovers() {
     assert_eq!(names.ids.len(), 2);
     let parsed = IndexFile::load(&app_idx, None).unwrap();
     assert_eq!(parsed.versions().count(), 2);
+
+    // gc refuses, and deletes nothing, while verify finds errors: an index file replaced by
+    // a directory would otherwise make its archives look unreferenced.
+    let moved = t.path().join("app-index");
+    std::fs::rename(&app_idx, &moved).unwrap();
+    std::fs::create_dir(&app_idx).unwrap();
+    let e = reg.gc().unwrap_err().to_string();
+    assert!(
+        e.contains("gc removes nothing while the registry has errors"),
+        "{e}"
+    );
+    assert!(root.join(&p.archive_file).exists() && root.join(&p2.archive_file).exists());
+    std::fs::remove_dir(&app_idx).unwrap();
+    std::fs::rename(&moved, &app_idx).unwrap();
+    assert_consistent(&reg);
+}
+
+#[test]
+fn absolute_dl_archives_are_still_verified_here() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("reg");
+    let reg = Registry::init(
+        &root,
+        "cdn",
+        ratchet::index::RegistryKind::Public,
+        Some("https://cdn.example.com/{sha256}.rbundle"),
+    )
+    .unwrap();
+    let p = reg
+        .publish(&archive(t.path(), "com.test.lib", "1.0.0", &[]), TIME)
+        .unwrap();
+    let r = assert_consistent(&reg);
+    assert_eq!(r.archives, 1, "{:?}", r.diagnostics);
+    std::fs::write(root.join(&p.archive_file), b"garbage").unwrap();
+    assert!(
+        reg.verify().errors().any(|d| d.code == "bad-archive"),
+        "{:?}",
+        reg.verify().diagnostics
+    );
+    // A relative `dl` may not leave the registry.
+    let e = Registry::init(
+        &t.path().join("reg2"),
+        "x",
+        ratchet::index::RegistryKind::Local,
+        Some("../escaped/{sha256}.rbundle"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`..` segments"), "{e}");
 }
 
 #[test]

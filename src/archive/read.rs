@@ -273,8 +273,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     if source != manifest.bundle {
         return Err(ArchiveError::BadManifest {
             entry: MANIFEST_JSON.into(),
-            reason: "disagrees with bundle.yaml (a field other than id and version differs)"
-                .into(),
+            reason: "disagrees with bundle.yaml (a field other than id and version differs)".into(),
         });
     }
     for (field, p) in manifest.bundle.named_paths() {

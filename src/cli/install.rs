@@ -358,6 +358,9 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     let id = BundleId::parse(&id)?;
     let mut client = reg.open(&paths)?;
     let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
+    for w in &client.warnings {
+        eprintln!("warning: {w}");
+    }
     let meta = client.meta(&id);
     let statuses: Vec<_> = versions.iter().map(|l| client.status(l)).collect();
     if format == Format::Json {

@@ -29,10 +29,15 @@ pub enum KeyCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Forget the owner keys pinned for a bundle id, to accept a change of owner deliberately.
+    /// Forget the owner keys pinned for a bundle id (or, with --registry, the verifier keys
+    /// pinned for a registry), to accept a change deliberately.
     Forget {
         /// The bundle id.
-        id: ratchet::manifest::BundleId,
+        #[arg(required_unless_present = "registry", conflicts_with = "registry")]
+        id: Option<ratchet::manifest::BundleId>,
+        /// A registry (configured name, URL or directory) whose verifier keys to forget.
+        #[arg(long)]
+        registry: Option<String>,
     },
 }
 
@@ -99,7 +104,24 @@ pub fn run(cmd: KeyCommand) -> CliResult {
                 }
             }
         }
-        KeyCommand::Forget { id } => {
+        KeyCommand::Forget {
+            registry: Some(r), ..
+        } => {
+            let src = ratchet::registry::RegistrySource::select(&paths.config, Some(&r))?;
+            let store = PinStore::new(&paths);
+            if store.forget_verifiers(src.base.as_str())? {
+                println!(
+                    "forgot the verifier keys pinned for {}; the next use pins the registry's verifiers again",
+                    src.label()
+                );
+            } else {
+                println!("no verifier keys were pinned for {}", src.label());
+            }
+        }
+        KeyCommand::Forget { id: None, .. } => {
+            return Err("name a bundle id, or --registry".into());
+        }
+        KeyCommand::Forget { id: Some(id), .. } => {
             let store = PinStore::new(&paths);
             if store.forget(id.as_str())? {
                 println!(

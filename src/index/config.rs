@@ -109,6 +109,17 @@ impl RegistryConfig {
                 self.dl
             ));
         }
+        if !self.dl.contains("://")
+            && (self.dl.split('/').any(|seg| seg == ".." || seg == ".")
+                || self.dl.contains('\\')
+                || self.dl.contains('?')
+                || self.dl.contains('#'))
+        {
+            return Err(format!(
+                "dl `{}`: a relative archive path may not contain `.` or `..` segments, `\\`, `?` or `#` (archives stay inside the registry)",
+                self.dl
+            ));
+        }
         if self.name.trim().is_empty() {
             return Err("name is empty".into());
         }

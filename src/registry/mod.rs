@@ -196,8 +196,7 @@ impl Credentials {
     pub fn save(&self, config_dir: &Path) -> Result<(), ConfigError> {
         let path = config_dir.join(CREDENTIALS_FILE);
         let s = serde_json::to_string_pretty(self).expect("credentials serialize");
-        crate::fsutil::write_private_atomic(&path, s.as_bytes())
-        .map_err(io_err(&path))
+        crate::fsutil::write_private_atomic(&path, s.as_bytes()).map_err(io_err(&path))
     }
 }
 
@@ -316,6 +315,10 @@ pub struct RegistrySource {
     pub base: url::Url,
     /// The credential, when the registry has one.
     pub auth: Option<Auth>,
+    /// The kind the user configured for it in `registries.json` (`None` for a URL or path
+    /// given directly). Unlike the `kind` in the registry's own `config.json`, which whoever
+    /// hosts the registry writes, this one the user chose.
+    pub configured_kind: Option<RegistryKind>,
 }
 
 impl RegistrySource {
@@ -349,7 +352,15 @@ impl RegistrySource {
             name: loc.to_string(),
             base,
             auth: None,
+            configured_kind: None,
         })
+    }
+
+    /// True when the user, not the host, vouches that this is a local development registry:
+    /// it is a directory on this machine (`file://`), or the user configured it as `local`.
+    /// `--allow-unsigned` needs this as well as `"kind": "local"` in its `config.json`.
+    pub fn is_local(&self) -> bool {
+        self.base.scheme() == "file" || self.configured_kind == Some(RegistryKind::Local)
     }
 
     /// The source named by `--registry` (a configured name, a URL or a path), or the default
@@ -380,6 +391,7 @@ impl RegistrySource {
             let name = name.clone();
             let mut src = RegistrySource::from_location(&entry.url)?;
             src.name = name.clone();
+            src.configured_kind = Some(entry.kind);
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
             {

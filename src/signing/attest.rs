@@ -54,7 +54,10 @@ impl std::fmt::Display for VerificationStatus {
         match self {
             VerificationStatus::Unverified => write!(f, "unverified"),
             VerificationStatus::CommunityVerified { votes, score } => {
-                write!(f, "community verified ({votes} votes, score {score:.1}/5)")
+                write!(
+                    f,
+                    "community verified ({votes} votes from distinct unvetted keys, score {score:.1}/5)"
+                )
             }
             VerificationStatus::OfficiallyVerified {
                 verifier,

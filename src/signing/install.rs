@@ -30,6 +30,10 @@ pub struct TrustInputs<'a> {
     pub config: &'a RegistryConfig,
     /// `--allow-unsigned`: accept an unsigned bundle from a `local` registry.
     pub allow_unsigned: bool,
+    /// The user vouches that the registry is local (a directory on this machine, or configured
+    /// as `local` in `registries.json`); see [`crate::registry::RegistrySource::is_local`]. A
+    /// remote host cannot make itself local by writing `"kind": "local"` in its `config.json`.
+    pub local_source: bool,
 }
 
 /// The owner keys a client saw for an id, as stored in `data/trust/<id>.json`.
@@ -134,6 +138,117 @@ impl PinStore {
     /// Where pins live.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// The verifier keys a client saw for a registry on first use, as stored in
+/// `data/trust/registries/<hash of the registry URL>.json` (`index-format.md` §7.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierPin {
+    /// Format, 1.
+    pub v: u32,
+    /// The registry's root URL.
+    pub registry: String,
+    /// The verifier keys (base64) and their names when first seen.
+    pub verifiers: Vec<PinnedVerifier>,
+}
+
+/// One pinned verifier key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedVerifier {
+    /// The name `config.json` gave it.
+    pub name: String,
+    /// The public key (base64).
+    pub key: String,
+}
+
+impl PinStore {
+    /// The verifier pin file of a registry root URL.
+    pub fn verifiers_file(&self, registry: &str) -> PathBuf {
+        let h = sha256_hex(registry.as_bytes());
+        self.dir
+            .join("registries")
+            .join(format!("{}.json", &h[..24]))
+    }
+
+    /// Forgets the verifier keys pinned for a registry; false when there were none.
+    pub fn forget_verifiers(&self, registry: &str) -> Result<bool, TrustError> {
+        let path = self.verifiers_file(registry);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Trust on first use for a registry's verifier keys. `config.json` is written by whoever
+    /// hosts the registry, so the verifier keys it names (which make bundles "officially
+    /// verified") are pinned the first time this client reads the registry; later, keys that
+    /// were not pinned are removed from `config` (so nothing they sign counts) with a warning
+    /// saying how to accept them (`ratchet key forget --registry`). Returns the warnings.
+    pub fn pin_verifiers(
+        &self,
+        registry: &str,
+        config: &mut RegistryConfig,
+    ) -> Result<Vec<String>, TrustError> {
+        let (served, _) = attest::verifier_keys(config);
+        let path = self.verifiers_file(registry);
+        let pinned: Option<VerifierPin> = match std::fs::read(&path) {
+            Ok(b) => Some(
+                serde_json::from_slice(&b).map_err(|e| TrustError::BadRecord {
+                    file: path.display().to_string(),
+                    reason: format!("{e}; remove the file to pin the registry's verifiers again"),
+                })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let Some(pin) = pinned else {
+            if served.is_empty() {
+                return Ok(Vec::new());
+            }
+            let pin = VerifierPin {
+                v: 1,
+                registry: registry.to_string(),
+                verifiers: served
+                    .iter()
+                    .map(|v| PinnedVerifier {
+                        name: v.name.clone(),
+                        key: v.key.to_base64().to_string(),
+                    })
+                    .collect(),
+            };
+            let mut text = serde_json::to_string_pretty(&pin).expect("pin serializes");
+            text.push('\n');
+            crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+            let names: Vec<String> = served
+                .iter()
+                .map(|v| format!("{} ({})", v.name, v.key.key_id()))
+                .collect();
+            return Ok(vec![format!(
+                "first use of registry {registry}: trusting and pinning its verifier key(s) {}",
+                names.join(", ")
+            )]);
+        };
+        let trusted: Vec<&str> = pin.verifiers.iter().map(|v| v.key.as_str()).collect();
+        let mut warnings = Vec::new();
+        config.keys.retain(|k| {
+            if k.get("role").and_then(|r| r.as_str()) != Some("verifier") {
+                return true;
+            }
+            let key = k.get("key").and_then(|x| x.as_str()).unwrap_or("");
+            if trusted.contains(&key) {
+                return true;
+            }
+            let name = k.get("name").and_then(|x| x.as_str()).unwrap_or("?");
+            let id = PublicKey::from_base64(key).map_or_else(|_| "?".into(), |k| k.key_id());
+            warnings.push(format!(
+                "registry {registry} names a verifier key you did not see before ({name}, {id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
+                path.display()
+            ));
+            false
+        });
+        Ok(warnings)
     }
 }
 
@@ -315,6 +430,12 @@ pub fn verify_for_install(
                     "{label} is not signed; --allow-unsigned is only for `local` registries and `{}` is {}",
                     inputs.config.name,
                     inputs.config.kind.as_str()
+                )));
+            }
+            if !inputs.local_source {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed; --allow-unsigned is only for local registries: `{}` says it is local, but it is reached over the network and you did not configure it as local (`ratchet registry add NAME URL --kind local`)",
+                    inputs.config.name
                 )));
             }
             warnings.push(format!(
