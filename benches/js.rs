@@ -181,6 +181,45 @@ fn main() {
         "  ratchet (QuickJS in wasmer, metered)      {}",
         stats(ours)
     );
+
+    // Metering calibration behind JS_POINTS_PER_MS: points each kind of code spends per ms.
+    for (name, src) in [
+        ("empty for (;;) {}", "(function () { for (;;) {} })"),
+        (
+            "numeric loop",
+            "(function () { let x = 0; for (let k = 0; ; k++) x += k; })",
+        ),
+        (
+            "recursion (fib)",
+            "(function () { const f = (n) => n < 2 ? n : f(n - 1) + f(n - 2); for (;;) f(20); })",
+        ),
+        (
+            "strings and arrays",
+            "(function () { for (;;) { const s = []; for (let k = 0; k < 1000; k++) s.push(String(k)); JSON.stringify(s); } })",
+        ),
+    ] {
+        let dir = tmp.path().join(format!("calib-{}", name.len()));
+        write_task(&dir, src);
+        let mut spec = TaskSpec::lone(&dir).unwrap();
+        spec.resources.max_cpu_time = Some(Millis(1_000));
+        let t = Instant::now();
+        let e = run_task(&rt, &spec, &json!({}), &policy, &opts).unwrap_err();
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let points = ratchet::sandbox::limits::JS_POINTS_PER_MS * 1_000;
+        println!(
+            "metering: {name:<20} budget of 1s ({points} points) used up in {ms:6.0} ms = {:>5.0} M points/ms ({})",
+            points as f64 / ms / 1e6,
+            if e.to_string().contains("max_cpu_time") {
+                "stopped by max_cpu_time"
+            } else {
+                "stopped otherwise!"
+            }
+        );
+    }
+    println!(
+        "JS_POINTS_PER_MS in use: {} (a budget is never shorter than it names)",
+        ratchet::sandbox::limits::JS_POINTS_PER_MS
+    );
     if !node_ok {
         println!("  node: not installed, comparison skipped");
         return;

@@ -4,8 +4,9 @@
 //! It loads the task, computes the effective permissions (the bundle's declaration ∩ the user's
 //! policy, limits lowered by the task's own metadata), validates the input against
 //! `input.schema.json`, runs `main.wasm` with the input on stdin, parses stdout as JSON and
-//! validates it against `output.schema.json` (`task-abi.md` §2). JavaScript tasks will run the
-//! JavaScript engine module through the same path; until it exists they are refused plainly.
+//! validates it against `output.schema.json` (`task-abi.md` §2). JavaScript tasks run the
+//! embedded JavaScript engine module ([`crate::js`]) through the same path, with the same
+//! permissions and limits.
 
 use crate::manifest::{Manifest, Permissions, Resources};
 use crate::sandbox::{Effective, Policy, RunError, RunOutcome, Runtime, TaskRun, Usage};

@@ -157,6 +157,12 @@ fn check_refs(template: &Value, earlier: &HashSet<&str>) -> Result<(), String> {
             let mut rest = s.as_str();
             while let Some(i) = rest.find("${") {
                 let after = &rest[i + 2..];
+                if let Some(inner) = after.strip_prefix('{') {
+                    let inner = inner.split("}}").next().unwrap_or(inner).trim();
+                    return Err(format!(
+                        "`${{{{ {inner} }}}}` is not a reference here: write `${{{inner}}}` (one pair of braces)"
+                    ));
+                }
                 let end = after
                     .find('}')
                     .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
@@ -481,7 +487,7 @@ mod tests {
             ),
             (
                 "workflow:\n  steps:\n    - name: a\n      task: t\n      input:\n        x: ${{ input.x }}\n",
-                "workflow.steps[0].input: `${{ input.x }}` is not a reference",
+                "workflow.steps[0].input: `${{ input.x }}` is not a reference here: write `${input.x}`",
             ),
             (
                 "workflow:\n  steps:\n    - {name: a, task: t, input: \"${steps.b.output}\"}\n    - {name: b, task: t}\n",

@@ -285,7 +285,10 @@ fn allocation_bomb_is_stopped_by_the_memory_limit() {
     // metadata.json's memory_limit lowers the bundle's limit.
     let t = task(src, &[("metadata.json", json!({"memory_limit": "24MB"}))]);
     let e = err(&t, json!({}));
-    assert!(e.contains("memory limit (max_memory)"), "{e}");
+    assert!(
+        e.contains("memory limit (max_memory)") && e.contains("25165824"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -295,7 +298,29 @@ fn metadata_timeout_applies() {
         &[("metadata.json", json!({"timeout": 200}))],
     );
     let e = err(&t, json!({}));
-    assert!(e.contains("limit"), "{e}");
+    assert!(
+        e.contains("CPU time limit") && e.contains("budget of 200ms"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_budget_is_not_shorter_than_it_names() {
+    // 150 ms of real work (measured by the task itself) passes under a 1 s timeout, whatever
+    // kind of code it is. (With a budget calibrated on ordinary compiled code, the engine's
+    // interpreter would use up 1 s of budget in a fraction of that.)
+    for body in [
+        "let x = 0; while (Date.now() - t0 < 150) { x += 1; }",
+        "const f = (n) => n < 2 ? n : f(n - 1) + f(n - 2); while (Date.now() - t0 < 150) f(15);",
+        "while (Date.now() - t0 < 150) JSON.stringify(Array.from({length: 200}, (_, i) => 'k' + i));",
+    ] {
+        let src = format!(
+            "function main() {{ const t0 = Date.now(); {body} return {{ms: Date.now() - t0}}; }}"
+        );
+        let t = task(&src, &[("metadata.json", json!({"timeout": 1000}))]);
+        let done = run_with(&t, json!({}), None).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert!(done.output["ms"].as_u64().unwrap() >= 150);
+    }
 }
 
 #[test]

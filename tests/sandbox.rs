@@ -269,7 +269,8 @@ fn declared_path_defaults_to_scratch_and_read_works() {
     p.fs_write = vec!["/out".into()];
     let o = probe(&["write", "/out/x.txt"], p.clone());
     assert!(o.success(), "{}", o.failure_message());
-    assert_eq!(o.usage.disk_bytes, 17);
+    // 17 bytes written, plus the cost of creating the file.
+    assert_eq!(o.usage.disk_bytes, 17 + ratchet::sandbox::fs::ENTRY_COST);
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("in.json"), "{\"k\": 1}").unwrap();
     let run = TaskRun {
@@ -553,4 +554,98 @@ fn commands_are_bounded_by_deadline_and_output_cap() {
     p.limits.wall_time = Millis(10_000);
     let o = probe(&["command", "yes", "spam"], p);
     assert_limit(&o, LimitKind::Output);
+}
+
+fn wat_run(name: &str) -> RunOutcome {
+    let run = TaskRun {
+        name: name.into(),
+        module: wat_module(name),
+        permissions: pure(),
+        ..Default::default()
+    };
+    runtime().run(&run).unwrap()
+}
+
+#[test]
+fn tables_and_extra_memories_cannot_take_host_memory() {
+    // table.grow past the per-task element limit is refused (the guest sees -1).
+    let o = wat_run("tablegrow");
+    assert_eq!(o.status, RunStatus::Exit(3), "{}", o.failure_message());
+    // A second linear memory would get its own share of the memory limit: refused.
+    let run = TaskRun {
+        name: "multimem".into(),
+        module: wat_module("multimem"),
+        permissions: pure(),
+        ..Default::default()
+    };
+    let e = runtime().run(&run).unwrap_err().to_string();
+    assert!(e.contains("more than one linear memory"), "{e}");
+}
+
+#[test]
+fn created_entries_count_against_the_disk_quota() {
+    let mut p = pure();
+    p.fs_write = vec!["/out".into()];
+    let o = probe(&["mkdirs", "/out"], p);
+    assert_limit(&o, LimitKind::Disk);
+    // 1 MiB quota / 4 KiB per entry.
+    assert!(o.usage.disk_bytes <= 1 << 20, "{}", o.usage.disk_bytes);
+    assert!(
+        stdout(&o).is_empty() || stdout(&o).contains("\"created\": 25"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn open_descriptors_are_bounded() {
+    let mut p = pure();
+    p.fs_read = vec!["/in".into()];
+    let o = probe(&["fds", "/in"], p);
+    assert_eq!(o.status, RunStatus::Exit(2), "{}", o.failure_message());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(v["opened"].as_u64().unwrap() < 256, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("No file descriptors"),
+        "{v}"
+    );
+}
+
+#[test]
+fn wall_clock_deadline_holds_during_host_calls() {
+    let mut p = pure();
+    p.limits.wall_time = Millis(300);
+    p.limits.max_cpu_time = Millis(100_000);
+    p.fs_read = vec!["/in".into()];
+    let o = probe(&["statloop", "/in"], p);
+    assert_limit(&o, LimitKind::WallTime);
+    assert!(o.usage.wall_ms < 5_000.0, "{}", o.usage.wall_ms);
+}
+
+#[test]
+fn fetch_cannot_choose_the_host_header() {
+    let port = http_server(2);
+    let url = format!("http://127.0.0.1:{port}/ok");
+    let p = net(&[&format!("http://127.0.0.1:{port}")]);
+    for header in ["Host", "transfer-encoding", "Proxy-Authorization"] {
+        let o = probe(&["fetchheader", &url, header, "evil.example"], p.clone());
+        assert_eq!(o.status, RunStatus::Exit(3), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("may not be set by a task"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // An ordinary header is sent.
+    let o = probe(&["fetchheader", &url, "x-trace", "1"], p);
+    assert!(o.success(), "{} {}", o.failure_message(), stdout(&o));
+}
+
+#[test]
+fn refusals_kept_for_the_report_are_bounded() {
+    let o = probe(&["denyloop"], pure());
+    assert!(o.success(), "{}", o.failure_message());
+    assert!(o.denials.len() <= 21, "{}", o.denials.len());
+    assert!(o.denials.iter().all(|d| d.len() < 400));
+    assert_eq!(o.denials.last().unwrap(), "... and 180 more");
 }

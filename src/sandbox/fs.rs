@@ -22,11 +22,13 @@ pub(crate) mod errno {
     pub const SUCCESS: Errno = 0;
     pub const ACCES: Errno = 2;
     pub const BADF: Errno = 8;
+    pub const DQUOT: Errno = 19;
     pub const EXIST: Errno = 20;
     pub const FAULT: Errno = 21;
     pub const INVAL: Errno = 28;
     pub const IO: Errno = 29;
     pub const ISDIR: Errno = 31;
+    pub const MFILE: Errno = 33;
     pub const NAMETOOLONG: Errno = 37;
     pub const NOENT: Errno = 44;
     pub const NOSPC: Errno = 51;
@@ -80,6 +82,7 @@ pub(crate) fn io_errno(e: &io::Error) -> Errno {
         K::NotADirectory => errno::NOTDIR,
         K::InvalidInput | K::InvalidFilename => errno::INVAL,
         K::StorageFull | K::QuotaExceeded => errno::NOSPC,
+        _ if e.raw_os_error() == Some(24) || e.raw_os_error() == Some(23) => errno::MFILE,
         K::CrossesDevices => errno::XDEV,
         _ => errno::IO,
     }
@@ -170,14 +173,26 @@ fn file_type(t: &std::fs::FileType) -> u8 {
 /// The result of an operation that may also stop the run (disk quota).
 pub(crate) type FsResult<T> = Result<Result<T, Errno>, LimitExceeded>;
 
+/// Most descriptors a run may hold open at once (stdio and preopens included): a guest must not
+/// exhaust the host process's descriptors.
+pub const MAX_OPEN_FDS: usize = 256;
+
+/// What creating a file or directory costs against the disk quota, in bytes: entries take disk
+/// space (inodes, directory blocks) even when empty, so a quota of bytes alone would let a task
+/// create millions of them.
+pub const ENTRY_COST: u64 = 4096;
+
 /// The guest's file system: preopens, descriptors, and the disk quota.
 #[derive(Debug)]
 pub(crate) struct SandboxFs {
     pub preopens: Vec<Preopen>,
     fds: Vec<Option<Entry>>,
-    /// Bytes written to files so far.
+    /// Bytes written to files so far (plus [`ENTRY_COST`] per created entry).
     pub written: u64,
     max_disk: u64,
+    /// A limit an operation passed that must stop the run (the guest got an errno first);
+    /// the WASI layer takes it after every call.
+    pub stopped: Option<LimitExceeded>,
 }
 
 impl SandboxFs {
@@ -202,6 +217,7 @@ impl SandboxFs {
             preopens: canon,
             fds,
             written: 0,
+            stopped: None,
             max_disk,
         })
     }
@@ -230,13 +246,25 @@ impl SandboxFs {
         }
     }
 
-    fn push(&mut self, e: Entry) -> u32 {
+    fn push(&mut self, e: Entry) -> Result<u32, Errno> {
         if let Some(i) = self.fds.iter().skip(3).position(|x| x.is_none()) {
             self.fds[i + 3] = Some(e);
-            return (i + 3) as u32;
+            return Ok((i + 3) as u32);
+        }
+        if self.fds.len() >= MAX_OPEN_FDS {
+            return Err(errno::MFILE);
         }
         self.fds.push(Some(e));
-        (self.fds.len() - 1) as u32
+        Ok((self.fds.len() - 1) as u32)
+    }
+
+    /// Charges [`ENTRY_COST`] for a new file or directory; past the quota the guest gets
+    /// `EDQUOT` and the run is stopped with the disk limit ([`SandboxFs::stopped`]).
+    fn charge_entry(&mut self) -> Result<(), Errno> {
+        self.charge(ENTRY_COST).map_err(|e| {
+            self.stopped = Some(e);
+            errno::DQUOT
+        })
     }
 
     pub fn close(&mut self, fd: u32) -> Result<(), Errno> {
@@ -349,7 +377,7 @@ impl SandboxFs {
             if trunc || rights_base & rights::FD_WRITE != 0 && oflags & oflags::DIRECTORY == 0 {
                 return Err(errno::ISDIR);
             }
-            return Ok(self.push(Entry::Dir { pre, rel }));
+            return self.push(Entry::Dir { pre, rel });
         }
         if oflags & oflags::DIRECTORY != 0 {
             return Err(if meta.is_ok() {
@@ -362,6 +390,12 @@ impl SandboxFs {
             self.writable(pre)?;
         }
         let read = rights_base & rights::FD_READ != 0 || !write;
+        if self.fds.iter().filter(|x| x.is_some()).count() >= MAX_OPEN_FDS {
+            return Err(errno::MFILE);
+        }
+        if creat && meta.is_err() {
+            self.charge_entry()?;
+        }
         let file = OpenOptions::new()
             .read(read)
             .write(write && !append)
@@ -371,11 +405,11 @@ impl SandboxFs {
             .truncate(trunc)
             .open(&host)
             .map_err(|e| io_errno(&e))?;
-        Ok(self.push(Entry::File {
+        self.push(Entry::File {
             file,
             write,
             append,
-        }))
+        })
     }
 
     fn file(&mut self, fd: u32) -> Result<(&mut File, bool), Errno> {
@@ -543,10 +577,14 @@ impl SandboxFs {
     }
 
     /// `path_create_directory`.
-    pub fn mkdir(&self, dirfd: u32, path: &str) -> Result<(), Errno> {
+    pub fn mkdir(&mut self, dirfd: u32, path: &str) -> Result<(), Errno> {
         let (pre, rel) = self.resolve(dirfd, path)?;
         self.writable(pre)?;
         let p = self.host_path(pre, &rel, false)?;
+        if p.exists() {
+            return Err(errno::EXIST);
+        }
+        self.charge_entry()?;
         std::fs::create_dir(p).map_err(|e| io_errno(&e))
     }
 

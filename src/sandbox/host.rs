@@ -178,16 +178,51 @@ pub struct Host {
     pub deadline: Instant,
     /// Bytes transferred so far.
     pub network_bytes: u64,
-    /// Requests refused because they were not permitted (also returned to the guest).
+    /// Requests refused because they were not permitted (also returned to the guest); at most
+    /// [`MAX_DENIALS`], each cut to [`MAX_DENIAL_LEN`] bytes.
     pub denials: Vec<String>,
+    /// Denials not kept in [`Host::denials`].
+    pub denials_dropped: usize,
 }
+
+/// Request headers a task may not set (compared in lower case; `proxy-*` too).
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+/// Most denials a run's report keeps.
+pub const MAX_DENIALS: usize = 20;
+/// Longest denial message a run's report keeps, in bytes.
+pub const MAX_DENIAL_LEN: usize = 300;
 
 /// Outcome of a host call: a JSON response for the guest, or a limit that stops the run.
 pub type HostResult = Result<Value, LimitExceeded>;
 
 impl Host {
     fn deny(&mut self, message: String) -> Value {
-        self.denials.push(message.clone());
+        // The message quotes guest-supplied text (URLs, program names): keep what is stored
+        // for the run's report bounded, however often and with whatever the guest asks.
+        if self.denials.len() < MAX_DENIALS {
+            let mut m = message.clone();
+            if m.len() > MAX_DENIAL_LEN {
+                let mut cut = MAX_DENIAL_LEN;
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                m.truncate(cut);
+                m.push_str("...");
+            }
+            self.denials.push(m);
+        } else {
+            self.denials_dropped += 1;
+        }
         error_value(HostError::denied(message))
     }
 
@@ -271,6 +306,17 @@ impl Host {
             Ok(u) => u,
             Err(m) => return Ok(self.deny(m)),
         };
+        // The URL alone decides which host is reached: a `Host` header would let a task reach
+        // an undeclared virtual host of a declared address (a shared CDN); hop-by-hop headers
+        // belong to the connection, which the runtime manages.
+        if let Some(k) = req.headers.keys().find(|k| {
+            let k = k.to_ascii_lowercase();
+            FORBIDDEN_HEADERS.contains(&k.as_str()) || k.starts_with("proxy-")
+        }) {
+            return Ok(self.deny(format!(
+                "fetch header `{k}` may not be set by a task (the URL decides the host; the runtime manages the connection)"
+            )));
+        }
         if let Some(mock) = &self.mock
             && req.url.contains(&mock.url)
             && mock

@@ -32,13 +32,23 @@ pub const DEFAULT_MAX_NETWORK: u64 = 16 << 20;
 /// Bytes a run may write to stdout, and again to stderr, when nothing else is said.
 pub const DEFAULT_MAX_OUTPUT: u64 = 4 << 20;
 
-/// Metering points one millisecond of CPU time buys. Every WebAssembly operator costs 1 point,
-/// control flow (branches, calls, block ends) 5 (see the runner's cost function). Calibrated
-/// with `cargo bench --bench sandbox` on a 2-core x86-64 machine: a branch-only loop and a C
-/// counting loop both spend 12.7–13.8 million points per millisecond, so a budget lasts at most
-/// about the CPU time it names. It counts work, not time, so machine load does not change
-/// the verdict.
-pub const POINTS_PER_MS: u64 = 12_000_000;
+/// Metering points one millisecond of CPU time buys for a WebAssembly task. Every WebAssembly
+/// operator costs 1 point, control flow (branches, calls, block ends) 5 (see the runner's cost
+/// function). The rate a task spends points at depends on its code: `cargo bench --bench
+/// sandbox` measured a branch-only loop at about 13 million points per millisecond and compiled
+/// C (a libc-heavy loop) at up to 26 million on a 2-core x86-64 machine. The budget is set at
+/// the fast end, so that a task gets at least about the CPU time it names (branch-heavy code
+/// up to about twice that). It counts work, not time, so machine load does not change the
+/// verdict.
+pub const POINTS_PER_MS: u64 = 30_000_000;
+
+/// Metering points one millisecond buys for a JavaScript task. The engine is an interpreter
+/// compiled to WebAssembly whose dispatch spends points much faster than ordinary code:
+/// `cargo bench --bench js` measured 30 to 200 million points per millisecond (string building,
+/// recursion, a numeric loop, an empty `for (;;) {}`). Set at the fast end, so that a `timeout`
+/// or `max_cpu_time` is never shorter than the time the task really gets (other code gets up to
+/// a few times more).
+pub const JS_POINTS_PER_MS: u64 = 200_000_000;
 
 /// The limits of one run. Every field is a hard cap; exceeding it stops the run with
 /// [`LimitKind`] named in the error.
@@ -72,9 +82,15 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The metering budget for [`Limits::max_cpu_time`].
+    /// The metering budget for [`Limits::max_cpu_time`] of a WebAssembly task.
     pub fn cpu_points(&self) -> u64 {
-        self.max_cpu_time.0.saturating_mul(POINTS_PER_MS).max(1)
+        self.cpu_points_at(POINTS_PER_MS)
+    }
+
+    /// The metering budget for [`Limits::max_cpu_time`] at `points_per_ms`
+    /// ([`POINTS_PER_MS`] or [`JS_POINTS_PER_MS`]).
+    pub fn cpu_points_at(&self, points_per_ms: u64) -> u64 {
+        self.max_cpu_time.0.saturating_mul(points_per_ms).max(1)
     }
 
     /// The wall-clock deadline as a duration.
@@ -151,10 +167,18 @@ impl fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Most table elements (function references) one run's module may define, summed over its
+/// tables' maxima. A table element costs the host 8 to 16 bytes outside linear memory, so an
+/// uncapped `table.grow` could exhaust the host; 1 Mi elements (about 16 MiB) is far more than
+/// any compiled program needs (the JavaScript engine uses a few thousand).
+pub const MAX_TABLE_ELEMENTS: u32 = 1 << 20;
+
 thread_local! {
     /// The memory cap for instances created on this thread (set by the runner just before it
     /// instantiates, so concurrent runs on other threads keep their own caps).
     static MEMORY_CAP: RefCell<Option<(u64, Arc<AtomicBool>)>> = const { RefCell::new(None) };
+    /// While a cap is set: memories created so far, and table elements still allowed.
+    static CREATED: RefCell<(u32, u32)> = const { RefCell::new((0, MAX_TABLE_ELEMENTS)) };
 }
 
 /// Sets the memory cap for instances created on this thread until the guard is dropped.
@@ -166,6 +190,7 @@ pub(crate) fn memory_cap_guard(max_bytes: u64, refused: Arc<AtomicBool>) -> impl
         }
     }
     MEMORY_CAP.with(|c| *c.borrow_mut() = Some((max_bytes, refused)));
+    CREATED.with(|c| *c.borrow_mut() = (0, MAX_TABLE_ELEMENTS));
     Guard
 }
 
@@ -196,6 +221,18 @@ impl CappedTunables {
         let Some((max_bytes, refused)) = MEMORY_CAP.with(|c| c.borrow().clone()) else {
             return Ok((*ty, None));
         };
+        // The limit is per run, not per memory: a module gets one linear memory (multi-memory
+        // modules could otherwise hold the limit once per memory).
+        let n = CREATED.with(|c| {
+            let mut c = c.borrow_mut();
+            c.0 += 1;
+            c.0
+        });
+        if n > 1 {
+            return Err(MemoryError::Generic(
+                "the module defines more than one linear memory; a sandboxed task has one".into(),
+            ));
+        }
         let cap_pages = Pages((max_bytes / WASM_PAGE_SIZE as u64).min(u32::MAX as u64) as u32);
         if ty.minimum > cap_pages {
             refused.store(true, Ordering::SeqCst);
@@ -274,6 +311,29 @@ fn wrap(mem: VMMemory, refused: Option<Arc<AtomicBool>>) -> VMMemory {
     }
 }
 
+/// Lowers a table's maximum to what is left of [`MAX_TABLE_ELEMENTS`] for this run (while a
+/// cap is set), refusing a table whose minimum is already more.
+fn capped_table(ty: &TableType) -> Result<TableType, String> {
+    if MEMORY_CAP.with(|c| c.borrow().is_none()) {
+        return Ok(*ty);
+    }
+    CREATED.with(|c| {
+        let mut c = c.borrow_mut();
+        let left = c.1;
+        if ty.minimum > left {
+            return Err(format!(
+                "the module's tables need {} elements, more than the limit of {MAX_TABLE_ELEMENTS} per task",
+                ty.minimum
+            ));
+        }
+        let mut t = *ty;
+        let max = ty.maximum.map_or(left, |m| m.min(left));
+        t.maximum = Some(max);
+        c.1 = left - max;
+        Ok(t)
+    })
+}
+
 impl Tunables for CappedTunables {
     fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
         self.base.memory_style(memory)
@@ -304,7 +364,7 @@ impl Tunables for CappedTunables {
         Ok(wrap(m, refused))
     }
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
-        self.base.create_host_table(ty, style)
+        self.base.create_host_table(&capped_table(ty)?, style)
     }
     unsafe fn create_vm_table(
         &self,
@@ -312,8 +372,9 @@ impl Tunables for CappedTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
+        let t = capped_table(ty)?;
         // SAFETY: forwarded to the base tunables with the same location.
-        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+        unsafe { self.base.create_vm_table(&t, style, vm_definition_location) }
     }
     fn vmconfig(&self) -> &VMConfig {
         &self.vmconfig

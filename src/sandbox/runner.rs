@@ -4,7 +4,9 @@
 use super::cache::{CacheStatus, ModuleCache};
 use super::fs::{Preopen, SandboxFs};
 use super::host::Host;
-use super::limits::{CappedTunables, LimitExceeded, LimitKind, memory_cap_guard};
+use super::limits::{
+    CappedTunables, JS_POINTS_PER_MS, LimitExceeded, LimitKind, POINTS_PER_MS, memory_cap_guard,
+};
 use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
 use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
 use crate::manifest::units::ByteSize;
@@ -111,7 +113,7 @@ impl Runtime {
     pub fn run(&self, run: &TaskRun) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let (module, cache_status) = self.load(&run.module)?;
-        self.run_loaded(&module, cache_status, started, run)
+        self.run_loaded(&module, cache_status, started, run, POINTS_PER_MS)
     }
 
     /// Loads the JavaScript engine module (`bytes`, the engine built into this program) from
@@ -144,7 +146,7 @@ impl Runtime {
     ) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let (module, cache_status) = self.load_js_engine(engine, sha256)?;
-        self.run_loaded(&module, cache_status, started, run)
+        self.run_loaded(&module, cache_status, started, run, JS_POINTS_PER_MS)
     }
 
     fn run_loaded(
@@ -153,10 +155,12 @@ impl Runtime {
         cache_status: CacheStatus,
         started: Instant,
         run: &TaskRun,
+        points_per_ms: u64,
     ) -> Result<RunOutcome, RunError> {
         let load_time = started.elapsed();
 
         let limits = run.permissions.limits;
+        let budget = limits.cpu_points_at(points_per_ms);
         let scratch = tempfile::Builder::new()
             .prefix("ratchet-run-")
             .tempdir()
@@ -184,6 +188,7 @@ impl Runtime {
             deadline,
             network_bytes: 0,
             denials: Vec::new(),
+            denials_dropped: 0,
         };
         let mut args = vec![run.name.clone()];
         args.extend(run.args.iter().cloned());
@@ -225,7 +230,7 @@ impl Runtime {
                     cache_status,
                     load_time,
                     started,
-                    limits.cpu_points(),
+                    budget,
                 ));
             }
             Err(e) => {
@@ -249,7 +254,7 @@ impl Runtime {
             })?
             .clone();
         env.as_mut(&mut store).memory = Some(memory);
-        set_remaining_points(&mut store, &instance, limits.cpu_points());
+        set_remaining_points(&mut store, &instance, budget);
         let start = instance
             .exports
             .get_function("_start")
@@ -300,7 +305,7 @@ impl Runtime {
                 }
             }
         };
-        let points = limits.cpu_points();
+        let points = budget;
         Ok(finish(
             &mut store,
             &env,
@@ -350,7 +355,13 @@ fn finish(
         status,
         stdout: std::mem::take(&mut ctx.stdout),
         stderr: std::mem::take(&mut ctx.stderr),
-        denials: std::mem::take(&mut ctx.host.denials),
+        denials: {
+            let mut d = std::mem::take(&mut ctx.host.denials);
+            if ctx.host.denials_dropped > 0 {
+                d.push(format!("... and {} more", ctx.host.denials_dropped));
+            }
+            d
+        },
         usage: Usage {
             cache,
             load_ms: load_time.as_secs_f64() * 1000.0,

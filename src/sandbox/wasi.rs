@@ -70,8 +70,15 @@ fn with<T>(
             "a host function was called before the module's memory existed (start section)",
         ));
     };
+    // Every host call checks the wall-clock deadline: metering counts only the guest's own
+    // instructions, so a loop of cheap-looking WASI calls must still end on time.
+    check_deadline(ctx)?;
     let view = memory.view(&store);
-    f(ctx, &view)
+    let r = f(ctx, &view);
+    if let Some(e) = ctx.fs.stopped.take() {
+        return Err(stop(e.kind, e.detail));
+    }
+    r
 }
 
 /// Turns an errno result into the i32 the guest gets.

@@ -5,6 +5,8 @@
  * Every mode prints what happened on stdout so tests can check refusals. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,36 @@ int main(int argc, char **argv) {
     char req[1024];
     snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\"]}", argv[2], argc > 3 ? argv[3] : "");
     return call(ratchet_command, req);
+  }
+  if (!strcmp(mode, "mkdirs")) { /* creates empty directories under argv[2] until refused */
+    char p[256];
+    for (int i = 0;; i++) {
+      snprintf(p, sizeof p, "%s/d%d", argv[2], i);
+      if (mkdir(p, 0755) != 0) { printf("{\"created\": %d, \"error\": \"%s\"}\n", i, strerror(errno)); return 2; }
+    }
+  }
+  if (!strcmp(mode, "fds")) { /* opens argv[2] again and again, never closing */
+    for (int i = 0;; i++) {
+      if (open(argv[2], O_RDONLY) < 0) { printf("{\"opened\": %d, \"error\": \"%s\"}\n", i, strerror(errno)); return 2; }
+    }
+  }
+  if (!strcmp(mode, "statloop")) { /* host calls only: cheap for the meter, not for the clock */
+    struct stat st;
+    for (;;) stat(argv[2], &st);
+  }
+  if (!strcmp(mode, "fetchheader")) { /* fetch argv[2] with header argv[3]: argv[4] */
+    char req[1024];
+    snprintf(req, sizeof req, "{\"url\": \"%s\", \"headers\": {\"%s\": \"%s\"}}", argv[2], argv[3], argv[4]);
+    return call(ratchet_fetch, req);
+  }
+  if (!strcmp(mode, "denyloop")) { /* asks for an undeclared program with a 64 KiB name, 200 times */
+    static char req[70000];
+    int n = snprintf(req, sizeof req, "{\"program\": \"");
+    memset(req + n, 'x', 65536);
+    strcpy(req + n + 65536, "\", \"args\": []}");
+    for (int i = 0; i < 200; i++) ratchet_command(req, (int)strlen(req));
+    printf("{\"asked\": 200}\n");
+    return 0;
   }
   fprintf(stderr, "unknown mode %s\n", mode);
   return 64;
