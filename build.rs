@@ -45,6 +45,7 @@ fn main() {
             println!("cargo::rustc-cfg=ratchet_js_engine");
         }
         Ok(out) => {
+            retry_next_build(&out_dir);
             let err = String::from_utf8_lossy(&out.stderr);
             let last: Vec<&str> = err.trim_end().lines().rev().take(3).collect();
             println!(
@@ -54,8 +55,21 @@ fn main() {
                 println!("cargo::warning=  {l}");
             }
         }
-        Err(e) => println!(
-            "cargo::warning=the JavaScript engine was not built (JavaScript tasks will not run): cannot run bash js-engine/build.sh: {e}"
-        ),
+        Err(e) => {
+            retry_next_build(&out_dir);
+            println!(
+                "cargo::warning=the JavaScript engine was not built (JavaScript tasks will not run): cannot run bash js-engine/build.sh: {e}"
+            )
+        }
     }
+}
+
+/// After a failed engine build, makes cargo run this script again on the next build (a file
+/// that never exists is always "changed"), so installing the toolchain and running `cargo
+/// build` is enough: nothing needs touching.
+fn retry_next_build(out_dir: &std::path::Path) {
+    println!(
+        "cargo::rerun-if-changed={}",
+        out_dir.join("js-engine-retry-sentinel").display()
+    );
 }

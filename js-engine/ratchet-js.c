@@ -73,7 +73,9 @@ static int report_exception(JSContext *ctx, const char *what, int code) {
         JSValue name = JS_GetPropertyStr(ctx, exc, "name");
         const char *n = JS_ToCString(ctx, name);
         msg = JS_ToCString(ctx, m);
-        oom = msg && strcmp(msg, "out of memory") == 0;
+        /* The engine's own allocation failure is an InternalError (a task's `new Error("out of
+         * memory")` is not). */
+        oom = msg && n && strcmp(n, "InternalError") == 0 && strcmp(msg, "out of memory") == 0;
         /* The stack first and the message last: the sandbox quotes the end of stderr. */
         JSValue stack = JS_GetPropertyStr(ctx, exc, "stack");
         if (!JS_IsUndefined(stack)) {
@@ -87,7 +89,18 @@ static int report_exception(JSContext *ctx, const char *what, int code) {
         JS_FreeValue(ctx, name);
         JS_FreeValue(ctx, m);
     } else {
-        msg = JS_ToCString(ctx, exc);
+        /* A thrown non-Error: its `message` when it has a string one, else its JSON or text. */
+        JSValue m = JS_IsObject(exc) ? JS_GetPropertyStr(ctx, exc, "message") : JS_UNDEFINED;
+        if (JS_IsString(m)) {
+            msg = JS_ToCString(ctx, m);
+        } else if (JS_IsObject(exc)) {
+            JSValue j = JS_JSONStringify(ctx, exc, JS_UNDEFINED, JS_UNDEFINED);
+            msg = JS_IsString(j) ? JS_ToCString(ctx, j) : JS_ToCString(ctx, exc);
+            JS_FreeValue(ctx, j);
+        } else {
+            msg = JS_ToCString(ctx, exc);
+        }
+        JS_FreeValue(ctx, m);
         fprintf(stderr, "%s: %s\n", what, msg ? msg : "(unprintable value)");
     }
     JS_FreeCString(ctx, msg);
@@ -150,8 +163,10 @@ static const char PRELUDE[] =
     "    const text = r.body === undefined || r.body === null ? '' : String(r.body);\n"
     "    const extra = r.body_base64 === undefined ? {} : { bodyBase64: r.body_base64 };\n"
     "    let parsed = text;\n"
-    "    try { parsed = JSON.parse(text); } catch (e) { /* not JSON: keep the text */ }\n"
-    "    return Object.assign({ ok: r.status >= 200 && r.status < 300, status: r.status,\n"
+    "    if (r.body_json !== undefined) parsed = r.body_json;\n"
+    "    else { try { parsed = JSON.parse(text); } catch (e) { /* not JSON: keep the text */ } }\n"
+    "    const ok = typeof r.ok === 'boolean' ? r.ok : r.status >= 200 && r.status < 300;\n"
+    "    return Object.assign({ ok: ok, status: r.status,\n"
     "      statusText: r.status_text || '', headers: r.headers || {}, body: parsed,\n"
     "      json() { return JSON.parse(text); }, text() { return text; } }, extra);\n"
     "  };\n"
@@ -177,24 +192,35 @@ static JSValue find_task_function(JSContext *ctx, const char *src, size_t src_le
         JS_FreeValue(ctx, named);
         if (JS_IsFunction(ctx, completion)) return completion;
         JS_FreeValue(ctx, completion);
-    } else {
-        JS_FreeValue(ctx, JS_GetException(ctx));
+        /* The script ran (its top level must not run twice) and defined no function. */
+        return JS_ThrowTypeError(ctx,
+            "main.js does not define a task function: write `function main(input) {...}` or a function expression");
     }
-    /* A bare anonymous `function (input) {...}` is not a valid statement: wrap it. */
+    /* Only a syntax error can mean a bare anonymous `function (input) {...}`, which is not a
+     * valid statement: then try it wrapped in parentheses. Any other error is the task's own
+     * (its top level threw) and is reported as it is. */
+    JSValue first = JS_GetException(ctx);
+    JSValue name = JS_IsError(first) ? JS_GetPropertyStr(ctx, first, "name") : JS_UNDEFINED;
+    const char *n = JS_IsString(name) ? JS_ToCString(ctx, name) : NULL;
+    int syntax = n && strcmp(n, "SyntaxError") == 0;
+    JS_FreeCString(ctx, n);
+    JS_FreeValue(ctx, name);
+    if (!syntax) return JS_Throw(ctx, first);
     size_t wlen = src_len + 4;
     char *wrapped = malloc(wlen + 1);
-    if (!wrapped) return JS_ThrowOutOfMemory(ctx);
+    if (!wrapped) { JS_FreeValue(ctx, first); return JS_ThrowOutOfMemory(ctx); }
     wrapped[0] = '(';
     memcpy(wrapped + 1, src, src_len);
     memcpy(wrapped + 1 + src_len, "\n)", 3);
     JSValue fn = JS_Eval(ctx, wrapped, strlen(wrapped), path, JS_EVAL_TYPE_GLOBAL);
     free(wrapped);
-    if (JS_IsException(fn)) return fn;
-    if (!JS_IsFunction(ctx, fn)) {
-        JS_FreeValue(ctx, fn);
-        return JS_ThrowTypeError(ctx,
-            "main.js does not define a task function: write `function main(input) {...}` or a function expression");
+    if (JS_IsException(fn) || !JS_IsFunction(ctx, fn)) {
+        /* Not a function expression either: the original syntax error says what is wrong. */
+        if (JS_IsException(fn)) JS_FreeValue(ctx, JS_GetException(ctx));
+        else JS_FreeValue(ctx, fn);
+        return JS_Throw(ctx, first);
     }
+    JS_FreeValue(ctx, first);
     return fn;
 }
 

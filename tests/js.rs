@@ -422,3 +422,73 @@ fn a_new_bundle_passes_its_tests() {
     }
     assert!(v.passed);
 }
+
+#[test]
+fn mocked_responses_reach_the_task_as_written() {
+    let src = "function main() { const r = fetch('https://api.example.com/x'); return { ok: r.ok, status: r.status, body: r.body }; }";
+    let mut t = task(src, &[]);
+    with_network(&mut t, "api.example.com");
+    for (response, expected) in [
+        // `ok` as the mock says, even when the status alone would say otherwise.
+        (
+            json!({"ok": false, "status": 200, "body": {"error": "quota"}}),
+            json!({"ok": false, "status": 200, "body": {"error": "quota"}}),
+        ),
+        // A string body stays a string (it is not re-parsed as JSON).
+        (
+            json!({"status": 200, "body": "123"}),
+            json!({"ok": true, "status": 200, "body": "123"}),
+        ),
+        (
+            json!({"status": 404}),
+            json!({"ok": false, "status": 404, "body": ""}),
+        ),
+    ] {
+        let mock = HttpMock {
+            url: "api.example.com/x".into(),
+            method: None,
+            response: response.clone(),
+        };
+        let done = run_with(&t, json!({}), Some(mock)).unwrap();
+        assert_eq!(done.output, expected, "{response}");
+    }
+}
+
+#[test]
+fn load_errors_say_what_is_wrong() {
+    // The top level threw: that error is reported, not a syntax error of a retry.
+    let t = task(
+        "const cfg = JSON.parse('{bad'); function main(i) { return 1; }",
+        &[],
+    );
+    let e = err(&t, json!({}));
+    assert!(
+        e.contains("in JSON at position 1") && !e.contains("'const'"),
+        "{e}"
+    );
+    // The script ran and defined no function.
+    let t = task("const x = 1;", &[]);
+    let e = err(&t, json!({}));
+    assert!(e.contains("does not define a task function"), "{e}");
+    // A real syntax error is reported as one.
+    let t = task("function main(i) { return i +; }", &[]);
+    let e = err(&t, json!({}));
+    assert!(e.contains("SyntaxError"), "{e}");
+}
+
+#[test]
+fn thrown_values_are_reported_by_their_message() {
+    let t = task(
+        "function main() { throw { message: 'obj msg', code: 7 }; }",
+        &[],
+    );
+    let e = err(&t, json!({}));
+    assert!(e.contains("obj msg"), "{e}");
+    // A task's own "out of memory" error is its error, not the memory limit.
+    let t = task("function main() { throw new Error('out of memory'); }", &[]);
+    let e = err(&t, json!({}));
+    assert!(
+        e.contains("Error: out of memory") && !e.contains("max_memory"),
+        "{e}"
+    );
+}

@@ -78,7 +78,11 @@ pub fn run(args: RunArgs) -> CliResult {
                 Ok(i) => i,
                 Err(e) => return usage(format_args!("`{t}`: {e}")),
             };
-            let (dir, manifest) = ratchet::install::find_installed(&Paths::detect(), &id)?;
+            let (dir, manifest) = match ratchet::install::find_installed(&Paths::detect(), &id) {
+                Ok(found) => found,
+                Err(ratchet::install::InstallError::Refused(m)) => return usage(m),
+                Err(e) => return Err(e.into()),
+            };
             Some((dir, manifest, name.to_string()))
         }
         (None, None) => {

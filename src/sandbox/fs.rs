@@ -662,14 +662,19 @@ fn write_at(f: &mut File, data: &[u8], off: u64) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A file system with quota for a few created entries and 100 bytes.
     fn fs_with(dir: &Path, writable: bool) -> SandboxFs {
+        fs_quota(dir, writable, 4 * ENTRY_COST + 100)
+    }
+
+    fn fs_quota(dir: &Path, writable: bool, quota: u64) -> SandboxFs {
         SandboxFs::new(
             vec![Preopen {
                 guest: "/data".into(),
                 host: dir.to_path_buf(),
                 writable,
             }],
-            100,
+            quota,
         )
         .unwrap()
     }
@@ -730,13 +735,24 @@ mod tests {
         assert_eq!(ro.read(fd, 10, None).unwrap(), b"x");
         assert_eq!(ro.write(fd, b"y", None).unwrap(), Err(errno::BADF));
 
-        let mut rw = fs_with(d.path(), true);
+        // Room for one new file and 100 bytes.
+        let mut rw = fs_quota(d.path(), true, ENTRY_COST + 100);
         let fd = rw
             .open(3, "big", oflags::CREAT, rights::FD_WRITE, 0)
             .unwrap();
+        assert_eq!(rw.written, ENTRY_COST);
         assert_eq!(rw.write(fd, &[0; 60], None).unwrap(), Ok(60));
         let err = rw.write(fd, &[0; 60], None).unwrap_err();
         assert_eq!(err.kind, LimitKind::Disk);
         assert_eq!(std::fs::metadata(d.path().join("big")).unwrap().len(), 60);
+        // Opening an existing file costs nothing; creating another passes the quota: EDQUOT,
+        // and the run is to be stopped.
+        assert!(rw.open(3, "big", 0, rights::FD_READ, 0).is_ok());
+        assert_eq!(
+            rw.open(3, "more", oflags::CREAT, rights::FD_WRITE, 0),
+            Err(errno::DQUOT)
+        );
+        assert_eq!(rw.stopped.take().map(|e| e.kind), Some(LimitKind::Disk));
+        assert!(!d.path().join("more").exists());
     }
 }

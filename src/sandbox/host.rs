@@ -625,7 +625,7 @@ fn mock_response(response: &Value, url: &str) -> Value {
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     };
-    json!({
+    let mut out = json!({
         "ok": response.get("ok").and_then(Value::as_bool).unwrap_or((200..300).contains(&status)),
         "status": status,
         "status_text": response.get("statusText").and_then(Value::as_str).unwrap_or(""),
@@ -633,7 +633,13 @@ fn mock_response(response: &Value, url: &str) -> Value {
         "headers": response.get("headers").cloned().unwrap_or_else(|| json!({})),
         "body": body,
         "mocked": true,
-    })
+    });
+    // The mock's body as written, so the task sees exactly that value (a string stays a
+    // string) rather than the text re-parsed.
+    if let Some(b) = response.get("body").filter(|b| !b.is_null()) {
+        out["body_json"] = b.clone();
+    }
+    out
 }
 
 /// Finds a program on the host's `PATH`.
