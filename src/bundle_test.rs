@@ -100,7 +100,12 @@ pub struct Verification {
     pub engine: String,
     /// Which bundle.
     pub bundle: BundleRef,
-    /// True when nothing failed and at least one test or check ran and passed.
+    /// [`crate::archive::sources_digest`] of the files tested: `bundle build` includes this
+    /// file only while the bundle's files are still exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<String>,
+    /// True when nothing failed and at least one task test or integration test ran and passed
+    /// (static checks alone do not make a bundle pass).
     pub passed: bool,
     /// Counts.
     pub summary: Summary,
@@ -295,7 +300,13 @@ pub fn test_bundle(
             id: manifest.id.to_string(),
             version: manifest.version.to_string(),
         },
-        passed: summary.failed == 0 && summary.passed > 0,
+        sources: crate::archive::sources_digest(dir).ok(),
+        // Static checks alone prove nothing about behaviour: a pass needs a test that ran.
+        passed: summary.failed == 0
+            && results.iter().any(|r| {
+                r.result == Verdict::Passed
+                    && matches!(r.kind.as_str(), "task-test" | "integration")
+            }),
         summary,
         tests: results,
     })

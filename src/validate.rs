@@ -77,6 +77,11 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
         }
         Err(diags) => {
             out.extend(diags);
+            // The typed checks need a manifest that fits the schema; the ones that matter most
+            // still run on the raw document, so one run reports everything.
+            if let Some(raw) = &raw {
+                check_raw_semantics(raw, &mut out);
+            }
             None
         }
     };
@@ -180,6 +185,70 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
             "workflows" => check_workflow_file(dir, &p, raw, out),
             _ => {}
         }
+    }
+}
+
+/// The cross-field checks of [`check_manifest_semantics`] that can run on a manifest that does
+/// not fit the schema (read as plain JSON): self and duplicate dependencies, a missing price,
+/// a PROPRIETARY free bundle.
+fn check_raw_semantics(raw: &Value, out: &mut Vec<Diagnostic>) {
+    let file = manifest::MANIFEST_FILE;
+    let Some(b) = raw.get("bundle") else { return };
+    let id = b.get("id").and_then(Value::as_str);
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let deps = b.get("dependencies").and_then(Value::as_array);
+    for (i, d) in deps.into_iter().flatten().enumerate() {
+        let Some(dep) = d.get("bundle_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let field = format!("bundle.dependencies[{i}].bundle_id");
+        if Some(dep) == id {
+            out.push(
+                Diagnostic::error(
+                    "self-dependency",
+                    file,
+                    format!("`{dep}` depends on itself"),
+                )
+                .at_field(field.clone()),
+            );
+        }
+        if let Some(first) = seen.insert(dep, i) {
+            out.push(
+                Diagnostic::error(
+                    "duplicate-dependency",
+                    file,
+                    format!("`{dep}` is already listed as bundle.dependencies[{first}]; merge the requirements into one entry"),
+                )
+                .at_field(field),
+            );
+        }
+    }
+    let model = b
+        .get("pricing")
+        .and_then(|p| p.get("model"))
+        .and_then(Value::as_str)
+        .unwrap_or("free");
+    if matches!(model, "paid" | "subscription")
+        && b.get("pricing").and_then(|p| p.get("price")).is_none()
+    {
+        out.push(
+            Diagnostic::error(
+                "missing-price",
+                file,
+                format!("pricing model `{model}` needs a price {{amount, currency, period}}"),
+            )
+            .at_field("bundle.pricing.price"),
+        );
+    }
+    if b.get("license").and_then(Value::as_str) == Some("PROPRIETARY") && model == "free" {
+        out.push(
+            Diagnostic::warning(
+                "proprietary-free",
+                file,
+                "license is PROPRIETARY but the bundle is free: users may not be allowed to use it; pick an open license or a paid model",
+            )
+            .at_field("bundle.license"),
+        );
     }
 }
 

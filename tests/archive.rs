@@ -79,10 +79,19 @@ fn round_trip_build_read_extract() {
     write(&src.join("bundle.sig"), b"stale signature");
     write(&src.join(".bundle/manifest.json"), b"stale");
     write(&src.join(".bundle/checksum.sha256"), b"stale");
-    write(&src.join(".bundle/verification.json"), b"{\"passed\": 1}\n");
+    // A verification.json that describes exactly these sources is packed.
+    let verification = format!(
+        "{{\"bundle\": {{\"id\": \"com.example.archive-test\", \"version\": \"0.1.0\"}}, \"sources\": \"{}\", \"passed\": true}}\n",
+        archive::sources_digest(&src).unwrap()
+    );
+    write(
+        &src.join(".bundle/verification.json"),
+        verification.as_bytes(),
+    );
 
     let out = tmp.path().join("out").join(archive::archive_file_name(&m));
     let built = build_archive(&src, &m, &out, &BuildOptions::default()).unwrap();
+    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
     assert_eq!(
         out.file_name().unwrap(),
         "com.example.archive-test-0.1.0.rbundle"
@@ -97,7 +106,23 @@ fn round_trip_build_read_extract() {
     assert_eq!(read.manifest.format_version, 1);
     assert!(read.signature.is_none());
     assert_eq!(built.files, read.files.len());
-    assert_eq!(read.verification(), Some(&b"{\"passed\": 1}\n"[..]));
+    assert_eq!(read.verification(), Some(verification.as_bytes()));
+    // Once a source file changes, the results are stale: left out, with a warning.
+    write(&src.join("assets/empty"), b"changed");
+    let stale = tmp.path().join("stale.rbundle");
+    let b2 = build_archive(&src, &m, &stale, &BuildOptions::default()).unwrap();
+    assert!(
+        b2.warnings[0].contains("files changed since the tests ran"),
+        "{:?}",
+        b2.warnings
+    );
+    let r2 = read_archive(
+        std::fs::read(&stale).unwrap().as_slice(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(r2.verification().is_none());
+    write(&src.join("assets/empty"), b"");
 
     // Exactly the source files that should be packed, byte for byte, plus the generated ones.
     let mut expected = tree(&src);

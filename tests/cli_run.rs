@@ -83,7 +83,7 @@ fn bundle() -> (tempfile::TempDir, PathBuf) {
     write(
         b.join("tasks/fetcher/tests/mocked.json"),
         r#"{"input": {"url":"https://api.example.com/users/1"},
-            "expected_output": {"ok": true, "status": 200, "status_text": "OK", "url": "https://api.example.com/users/1", "headers": {}, "body": "{\"id\":1}", "mocked": true},
+            "expected_output": {"ok": true, "status": 200, "status_text": "OK", "url": "https://api.example.com/users/1", "headers": {}, "body": "{\"id\":1}", "mocked": true, "body_json": {"id": 1}},
             "mock": {"http": {"url": "api.example.com/users", "method": "GET", "response": {"ok": true, "status": 200, "statusText": "OK", "body": {"id": 1}}}}}"#,
     );
     write(
@@ -225,7 +225,7 @@ fn run_task_from_bundle_source() {
 
     // An installed bundle that is not installed: said plainly.
     let o = ratchet(&home, &["run", "com.example.sandbox-test/echo"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o.stderr).contains("com.example.sandbox-test is not installed"),
         "{}",
@@ -523,4 +523,18 @@ fn bundle_test_runs_javascript_tasks() {
         "{}",
         text(&o.stdout)
     );
+
+    // Without any test, the static audit alone does not make the bundle pass.
+    std::fs::remove_dir_all(b.join("tasks/t/tests")).unwrap();
+    let o = ratchet(&home, &["bundle", "test", b.to_str().unwrap()]);
+    assert!(
+        text(&o.stdout).contains("the bundle is not verified"),
+        "{}",
+        text(&o.stdout)
+    );
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(b.join(".bundle/verification.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["passed"], false, "{v}");
+    assert_eq!(v["summary"]["failed"], 0);
 }

@@ -384,6 +384,31 @@ fn every_problem_reported_at_once() {
 }
 
 #[test]
+fn cross_field_problems_are_reported_with_schema_errors() {
+    let (_t, dir) = fresh();
+    edit_manifest(&dir, "version: \"0.1.0\"", "version: \"one\"");
+    edit_manifest(
+        &dir,
+        "  requirements:",
+        "  pricing:\n    model: paid\n  dependencies:\n    - bundle_id: com.example.fixture\n      version: \"*\"\n    - bundle_id: com.x.y\n      version: \"^1\"\n    - bundle_id: com.x.y\n      version: \"^2\"\n  requirements:",
+    );
+    let report = validate_bundle(&dir);
+    let mut c = codes(&report.diagnostics);
+    c.sort();
+    assert_eq!(
+        c,
+        vec![
+            "bad-semver",
+            "duplicate-dependency",
+            "missing-price",
+            "self-dependency"
+        ],
+        "{:#?}",
+        report.diagnostics
+    );
+}
+
+#[test]
 fn duplicate_task_names() {
     let (_t, dir) = fresh();
     fs::create_dir_all(dir.join("more")).unwrap();

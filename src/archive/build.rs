@@ -92,6 +92,26 @@ pub struct BuiltArchive {
     /// Size of the decompressed tar stream, which readers compare with
     /// [`super::Limits::max_unpacked_bytes`].
     pub unpacked_size: u64,
+    /// What the builder left out and why (a stale `.bundle/verification.json`).
+    pub warnings: Vec<String>,
+}
+
+/// SHA-256 over the bundle's packed files (the ones [`bundle_files`] lists, by path and content):
+/// `.bundle/verification.json` records it, and a build includes that file only while the files
+/// are unchanged since the tests ran.
+pub fn sources_digest(src_dir: &Path) -> Result<String, ArchiveError> {
+    let mut h = Sha256::new();
+    for (rel, path) in bundle_files(src_dir)? {
+        if rel == VERIFICATION_JSON {
+            continue;
+        }
+        let data = std::fs::read(&path).map_err(ArchiveError::io(path))?;
+        h.update(rel.as_bytes());
+        h.update([0]);
+        h.update(super::sha256_hex(&data).as_bytes());
+        h.update([b'\n']);
+    }
+    Ok(format!("{:x}", h.finalize()))
 }
 
 /// The archive's file name for a manifest: `<id>-<version>.rbundle`.
@@ -252,10 +272,17 @@ pub fn build_archive(
         .map(|(dir, name)| dir.join(name));
     let mut files = bundle_files_except(src_dir, out_abs.as_deref())?;
     let mut verification = None;
+    let mut warnings = Vec::new();
     if let Some(i) = files.iter().position(|(rel, _)| rel == VERIFICATION_JSON) {
         let (_, path) = files.remove(i);
         if opts.verification.is_none() {
-            verification = Some(std::fs::read(&path).map_err(ArchiveError::io(path))?);
+            let bytes = std::fs::read(&path).map_err(ArchiveError::io(path))?;
+            match stale_verification(&bytes, manifest, src_dir) {
+                None => verification = Some(bytes),
+                Some(why) => warnings.push(format!(
+                    "left out {VERIFICATION_JSON}: {why}; run `ratchet bundle test` again to include fresh results"
+                )),
+            }
         }
     }
     if let Some(v) = &opts.verification {
@@ -301,7 +328,31 @@ pub fn build_archive(
         size,
         files: entries,
         unpacked_size,
+        warnings,
     })
+}
+
+/// Why a source `.bundle/verification.json` does not describe these sources (`None`: it does).
+fn stale_verification(bytes: &[u8], manifest: &Manifest, src_dir: &Path) -> Option<String> {
+    let v: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("it is not JSON ({e})")),
+    };
+    let (id, version) = (
+        v["bundle"]["id"].as_str().unwrap_or(""),
+        v["bundle"]["version"].as_str().unwrap_or(""),
+    );
+    if id != manifest.id.as_str() || version != manifest.version.to_string() {
+        return Some(format!(
+            "it is for {id} {version}, not {} {}",
+            manifest.id, manifest.version
+        ));
+    }
+    match (v["sources"].as_str(), sources_digest(src_dir)) {
+        (Some(recorded), Ok(now)) if recorded == now => None,
+        (Some(_), _) => Some("the bundle's files changed since the tests ran".into()),
+        (None, _) => Some("it does not record which files were tested".into()),
+    }
 }
 
 /// Every path the manifest names must be in the archive (not left out by `.ratchetignore`).

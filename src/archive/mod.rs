@@ -18,7 +18,7 @@ mod read;
 
 pub use build::{
     BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
-    with_signature,
+    sources_digest, with_signature,
 };
 pub use paths::check_entry_path;
 pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};

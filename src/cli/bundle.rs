@@ -269,9 +269,9 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                 "{} passed, {} failed, {} skipped",
                 v.summary.passed, v.summary.failed, v.summary.skipped
             );
-            if v.summary.passed == 0 && v.summary.failed == 0 {
+            if v.summary.failed == 0 && !v.passed {
                 println!(
-                    "nothing could run here: the bundle is not verified (see the reasons above)"
+                    "no task test or integration test ran: the bundle is not verified (add tests/*.json to its tasks; see the reasons above)"
                 );
             }
             eprintln!("wrote {}", written.display());
@@ -459,6 +459,9 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<PathBuf>) -> CliRe
         Some(p) => p,
     };
     let built = archive::build_archive(&dir, manifest, &out, &opts)?;
+    for w in &built.warnings {
+        eprintln!("warning: {w}");
+    }
     let limits = Limits::default();
     if built.files > limits.max_entries
         || built.unpacked_size > limits.max_unpacked_bytes
