@@ -19,18 +19,25 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
-    write_atomic_mode(path, 0o666, fill)
+    write_atomic_mode(path, 0o666, true, fill)
 }
 
 /// Like [`write_atomic`] for a secret: the file is mode 0600 from its creation, so no other
 /// user can read it at any moment.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_mode(path, 0o600, |f| f.write_all(bytes))
+    write_atomic_mode(path, 0o600, true, |f| f.write_all(bytes))
+}
+
+/// Like [`write_atomic`] for a cache file: never torn (temp file + rename), but not synced to
+/// disk, because a cache that loses its last writes in a power cut is simply refetched.
+pub fn write_cache_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, 0o666, false, |f| f.write_all(bytes))
 }
 
 fn write_atomic_mode(
     path: &Path,
     mode: u32,
+    durable: bool,
     fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = match path.parent() {
@@ -51,7 +58,9 @@ fn write_atomic_mode(
     let mut tmp = builder.tempfile_in(dir)?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
-    tmp.as_file().sync_all()?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -257,6 +257,16 @@ pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
         eprintln!("waiting for another ratchet process to finish changing the installation...");
         file.lock().map_err(local(&path))?;
     }
+    // `installed.json` is the commit point and `ratchet.lock` is written right after it: if a
+    // process was killed between the two, bring the lockfile up to date first.
+    let state = InstalledState::load(paths)?;
+    let lock_path = paths.data.join(LOCK_FILE);
+    let current: Option<Lockfile> = std::fs::read(&lock_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if paths.data.join(INSTALLED_FILE).is_file() && current.as_ref() != Some(&state.lockfile()) {
+        write_json(&lock_path, &state.lockfile())?;
+    }
     Ok(InstallLock { _file: file })
 }
 
@@ -306,6 +316,7 @@ pub struct Client {
     pins: PinStore,
     /// Problems seen in index files (bad lines are skipped).
     pub warnings: Vec<String>,
+    ratchet_version: Version,
 }
 
 impl Client {
@@ -323,14 +334,22 @@ impl Client {
         let file = format!("{}config.json", fetcher.source().base);
         let config = RegistryConfig::parse(&bytes, &file)
             .map_err(|e| InstallError::Registry(e.to_string()))?;
-        if config.auth_required && fetcher.source().auth.is_none() && !fetcher.offline() {
-            let name = &fetcher.source().name;
+        // A local directory needs no credential: nothing is sent anywhere.
+        if config.auth_required
+            && fetcher.source().auth.is_none()
+            && !fetcher.offline()
+            && fetcher.source().base.scheme() != "file"
+        {
+            let src = fetcher.source();
             return Err(InstallError::Refused(format!(
-                "registry `{name}` requires authentication: run `ratchet registry login {name}` or set {}",
-                crate::registry::token_env_var(name)
+                "registry `{}` requires authentication: {}",
+                src.name,
+                src.login_advice()
             )));
         }
         let pins = PinStore::new(&paths);
+        let ratchet_version = crate::registry::target_ratchet_version(&paths.config)
+            .map_err(|e| InstallError::Refused(e.to_string()))?;
         let mut config = config;
         let warnings = pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)?;
         Ok(Client {
@@ -342,6 +361,7 @@ impl Client {
             cands: HashMap::new(),
             metas: HashMap::new(),
             warnings,
+            ratchet_version,
         })
     }
 
@@ -439,6 +459,15 @@ impl Client {
     /// The index line of `id` at `version`, when loaded.
     pub fn line(&self, id: &BundleId, version: &Version) -> Option<&IndexLine> {
         self.lines.get(id)?.iter().find(|l| &l.version == version)
+    }
+
+    /// Resolution options for this client: the targeted Ratchet version
+    /// ([`crate::registry::target_ratchet_version`]) and this platform, nothing locked.
+    pub fn resolve_options(&self) -> ResolveOptions {
+        ResolveOptions {
+            ratchet_version: self.ratchet_version.clone(),
+            ..ResolveOptions::default()
+        }
     }
 
     /// The bundle's metadata file (deprecation, owners, attestations), if any and readable;
@@ -546,7 +575,7 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
         .iter()
         .filter_map(|(id, b)| b.requested.clone().map(|r| (id.clone(), r)))
         .collect();
-    let mut opts = ResolveOptions::default();
+    let mut opts = client.resolve_options();
     if let Some(lock) = &req.locked {
         requested = lock.requested.clone();
         for b in &lock.bundles {
@@ -609,6 +638,19 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             )));
         }
         let prev = state.bundles.get(id);
+        if let Some(p) = prev
+            && p.version == node.version
+            && p.sha256 != line.sha256
+            && req.locked.is_none()
+        {
+            return Err(InstallError::Refused(format!(
+                "{id} {} is installed with archive sha256 {}, but registry {} now serves {} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
+                node.version,
+                p.sha256,
+                client.fetcher.source().label(),
+                line.sha256
+            )));
+        }
         let unchanged = prev.is_some_and(|p| {
             p.version == node.version
                 && p.sha256 == line.sha256
@@ -779,16 +821,13 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             },
         );
     }
-    state.commit(paths)?;
-    // The install succeeded: remember the owners seen (trust on first use, signed rotations).
+    // Every bundle passed: remember the owners seen (trust on first use, signed rotations)
+    // before the commit, so a kill between the two can never leave an installed bundle whose
+    // owners were not pinned.
     for pin in &pins {
-        if let Err(e) = client.pins.save(pin) {
-            warnings.push(format!(
-                "could not save the owner pin of {}: {e}; the next install will trust its owners anew",
-                pin.id
-            ));
-        }
+        client.pins.save(pin)?;
     }
+    state.commit(paths)?;
     garbage_collect(paths, &old, &state);
     Ok(Applied { state, warnings })
 }

@@ -66,7 +66,7 @@ pub struct ResolveOptions {
 impl Default for ResolveOptions {
     fn default() -> Self {
         ResolveOptions {
-            ratchet_version: Version::new(1, 0, 0),
+            ratchet_version: crate::registry::DEFAULT_RATCHET_VERSION,
             platform: Platform::current(),
             locked: HashMap::new(),
         }
@@ -190,6 +190,25 @@ fn floor(major: u64, minor: u64, patch: u64) -> Version {
     }
 }
 
+/// The first `(major, minor, patch)` after every version of `major`, of `major.minor`, or of
+/// `major.minor.patch`; `None` when there is none (the part is `u64::MAX`). Requirements come
+/// from index lines too, so this must never overflow.
+fn after_major(maj: u64) -> Option<(u64, u64, u64)> {
+    maj.checked_add(1).map(|m| (m, 0, 0))
+}
+
+fn after_minor(maj: u64, mi: u64) -> Option<(u64, u64, u64)> {
+    mi.checked_add(1)
+        .map(|m| (maj, m, 0))
+        .or_else(|| after_major(maj))
+}
+
+fn after_patch(maj: u64, mi: u64, pa: u64) -> Option<(u64, u64, u64)> {
+    pa.checked_add(1)
+        .map(|p| (maj, mi, p))
+        .or_else(|| after_minor(maj, mi))
+}
+
 fn comparator_range(c: &semver::Comparator) -> Ranges<Version> {
     use semver::Op;
     let (maj, min, pat) = (c.major, c.minor, c.patch);
@@ -200,10 +219,23 @@ fn comparator_range(c: &semver::Comparator) -> Ranges<Version> {
         pre: pre.clone(),
         build: BuildMetadata::EMPTY,
     };
+    // Exclusive upper bounds sit below the bound's pre-releases; `None` is no bound at all.
+    let until = |lo: Version, hi: Option<(u64, u64, u64)>| match hi {
+        Some((a, b, c)) => Ranges::between(lo, floor(a, b, c)),
+        None => Ranges::higher_than(lo),
+    };
+    let below = |hi: Option<(u64, u64, u64)>| {
+        hi.map_or_else(Ranges::full, |(a, b, c)| {
+            Ranges::strictly_lower_than(floor(a, b, c))
+        })
+    };
+    let from = |lo: Option<(u64, u64, u64)>| {
+        lo.map_or_else(Ranges::empty, |(a, b, c)| Ranges::higher_than(v(a, b, c)))
+    };
     // [lower, upper) for a partial version: `1` is [1.0.0, 2.0.0), `1.2` is [1.2.0, 1.3.0).
     let partial_span = || match (min, pat) {
-        (None, _) => Ranges::between(v(maj, 0, 0), floor(maj + 1, 0, 0)),
-        (Some(mi), None) => Ranges::between(v(maj, mi, 0), floor(maj, mi + 1, 0)),
+        (None, _) => until(v(maj, 0, 0), after_major(maj)),
+        (Some(mi), None) => until(v(maj, mi, 0), after_minor(maj, mi)),
         (Some(mi), Some(pa)) => Ranges::singleton(Version {
             major: maj,
             minor: mi,
@@ -215,8 +247,8 @@ fn comparator_range(c: &semver::Comparator) -> Ranges<Version> {
     match c.op {
         Op::Exact | Op::Wildcard => partial_span(),
         Op::Greater => match (min, pat) {
-            (None, _) => Ranges::higher_than(v(maj + 1, 0, 0)),
-            (Some(mi), None) => Ranges::higher_than(v(maj, mi + 1, 0)),
+            (None, _) => from(after_major(maj)),
+            (Some(mi), None) => from(after_minor(maj, mi)),
             (Some(_), Some(_)) => Ranges::strictly_higher_than(exact(&c.pre)),
         },
         Op::GreaterEq => Ranges::higher_than(exact(&c.pre)),
@@ -226,35 +258,38 @@ fn comparator_range(c: &semver::Comparator) -> Ranges<Version> {
             exact(&c.pre)
         }),
         Op::LessEq => match (min, pat) {
-            (None, _) => Ranges::strictly_lower_than(floor(maj + 1, 0, 0)),
-            (Some(mi), None) => Ranges::strictly_lower_than(floor(maj, mi + 1, 0)),
+            (None, _) => below(after_major(maj)),
+            (Some(mi), None) => below(after_minor(maj, mi)),
             (Some(_), Some(_)) => Ranges::lower_than(exact(&c.pre)),
         },
         Op::Tilde => match (min, pat) {
-            (None, _) => Ranges::between(v(maj, 0, 0), floor(maj + 1, 0, 0)),
-            (Some(mi), _) => Ranges::between(exact(&c.pre), floor(maj, mi + 1, 0)),
+            (None, _) => until(v(maj, 0, 0), after_major(maj)),
+            (Some(mi), _) => until(exact(&c.pre), after_minor(maj, mi)),
         },
         Op::Caret => {
-            let lower = exact(&c.pre);
             let upper = match (maj, min, pat) {
-                (0, None, _) => floor(1, 0, 0),
-                (0, Some(0), None) => floor(0, 1, 0),
-                (0, Some(0), Some(p)) => floor(0, 0, p + 1),
-                (0, Some(mi), _) => floor(0, mi + 1, 0),
-                (m, _, _) => floor(m + 1, 0, 0),
+                (0, None, _) => after_major(0),
+                (0, Some(0), None) => after_minor(0, 0),
+                (0, Some(0), Some(p)) => after_patch(0, 0, p),
+                (0, Some(mi), _) => after_minor(0, mi),
+                (m, _, _) => after_major(m),
             };
-            Ranges::between(lower, upper)
+            until(exact(&c.pre), upper)
         }
         _ => Ranges::full(),
     }
 }
 
+/// `(major, minor, patch)`.
+type Triple = (u64, u64, u64);
+
 struct Provider<'a, S: CandidateSource> {
     roots: Vec<(BundleId, VersionReq)>,
     source: &'a S,
     opts: &'a ResolveOptions,
-    /// Bundles some requirement asked a pre-release of.
-    prerelease_ok: RefCell<BTreeSet<BundleId>>,
+    /// Per bundle, the `MAJOR.MINOR.PATCH` triples some requirement names with a pre-release
+    /// tag: only pre-releases of those may be chosen (`index-format.md` §2).
+    prerelease_ok: RefCell<BTreeMap<BundleId, BTreeSet<Triple>>>,
     /// Index files found missing in this attempt.
     missing: RefCell<BTreeSet<BundleId>>,
 }
@@ -265,7 +300,13 @@ struct NeedFetch(BundleId);
 
 impl<S: CandidateSource> Provider<'_, S> {
     fn usable(&self, id: &BundleId, c: &Candidate) -> bool {
-        c.version.pre.is_empty() || self.prerelease_ok.borrow().contains(id)
+        let v = &c.version;
+        v.pre.is_empty()
+            || self
+                .prerelease_ok
+                .borrow()
+                .get(id)
+                .is_some_and(|t| t.contains(&(v.major, v.minor, v.patch)))
     }
 
     /// Why `c` cannot be used by this client, if it cannot.
@@ -297,8 +338,14 @@ impl<S: CandidateSource> Provider<'_, S> {
     }
 
     fn note_requirement(&self, id: &BundleId, req: &VersionReq) -> VS {
-        if req.mentions_prerelease() {
-            self.prerelease_ok.borrow_mut().insert(id.clone());
+        for c in &req.semver().comparators {
+            if !c.pre.is_empty() {
+                self.prerelease_ok
+                    .borrow_mut()
+                    .entry(id.clone())
+                    .or_default()
+                    .insert((c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)));
+            }
         }
         if self.source.candidates(id).is_none() {
             self.missing.borrow_mut().insert(id.clone());
@@ -410,7 +457,7 @@ pub fn resolve(
         roots: roots.to_vec(),
         source,
         opts,
-        prerelease_ok: RefCell::new(BTreeSet::new()),
+        prerelease_ok: RefCell::new(BTreeMap::new()),
         missing: RefCell::new(BTreeSet::new()),
     };
     match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
@@ -430,12 +477,89 @@ pub fn resolve(
                 return Ok(Resolution::NeedIndex(missing));
             }
             tree.collapse_no_versions();
-            let mut text = humanize(&DefaultStringReporter::report(&tree));
-            text.push_str(&available_versions_hint(&text, source, &provider));
+            let detail = humanize(&DefaultStringReporter::report(&tree));
+            let mut text = facts(&tree);
+            text.push_str("\n  why, step by step:\n");
+            text.push_str(&detail.replace("\n  ", "\n    ").replacen("  ", "    ", 1));
+            text.push_str(&available_versions_hint(&detail, source, &provider));
             Err(ResolveError::NoSolution(text))
         }
         Err(e) => Err(ResolveError::Internal(e.to_string())),
     }
+}
+
+/// A range as a requirement reads: `any version` for the full range, PubGrub's text otherwise
+/// (without the synthetic `-0` bounds).
+fn range_text(r: &VS) -> String {
+    if r == &Ranges::full() {
+        "(any version)".into()
+    } else {
+        humanize(&r.to_string()).trim().to_string()
+    }
+}
+
+/// `every version of P`, `P 1.2.0` or `P >=1.0.0, <2.0.0`.
+fn subject(p: &Pkg, r: &VS) -> String {
+    if r == &Ranges::full() {
+        format!("every version of {p}")
+    } else if let Some(v) = r.as_singleton() {
+        format!("{p} {v}")
+    } else {
+        format!("{p} {}", range_text(r))
+    }
+}
+
+/// The facts behind a failed resolution, one per line, in words a user can act on: what was
+/// asked for, which bundle needs what, what does not exist or cannot be used. Each appears once;
+/// the derivation (how they clash) follows in the caller's text.
+fn facts(tree: &pubgrub::DerivationTree<Pkg, VS, String>) -> String {
+    use pubgrub::{DerivationTree, External};
+    fn walk(t: &DerivationTree<Pkg, VS, String>, out: &mut Vec<(u8, String)>) {
+        match t {
+            DerivationTree::Derived(d) => {
+                walk(&d.cause1, out);
+                walk(&d.cause2, out);
+            }
+            DerivationTree::External(e) => {
+                let line = match e {
+                    External::NotRoot(..) => return,
+                    External::FromDependencyOf(Pkg::Root, _, d, r) => {
+                        (0, format!("you asked for {d} {}", range_text(r)))
+                    }
+                    External::FromDependencyOf(p, r1, d, r2) => (
+                        1,
+                        format!("{} needs {d} {}", subject(p, r1), range_text(r2)),
+                    ),
+                    External::NoVersions(p, r) => {
+                        let other = r.complement();
+                        let what = if r == &Ranges::full() {
+                            format!("{p} has no versions at all")
+                        } else if let Some(v) = other.as_singleton() {
+                            format!("{p} has no version other than {v}")
+                        } else {
+                            format!("{p} has no version in {}", range_text(r))
+                        };
+                        (2, what)
+                    }
+                    External::Custom(p, r, why) => {
+                        (2, format!("{} cannot be used {why}", subject(p, r)))
+                    }
+                };
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    walk(tree, &mut lines);
+    lines.sort_by_key(|(rank, _)| *rank);
+    let mut text = String::from("  these cannot all hold at once:");
+    for (_, l) in lines {
+        text.push_str("\n  - ");
+        text.push_str(&l);
+    }
+    text
 }
 
 /// Makes PubGrub's report read like our requirements: hides the synthetic `-0` bounds and
@@ -817,6 +941,40 @@ mod tests {
         assert_eq!(versions(&g), vec!["com.x.a@1.0.0"]);
         let g = resolve_complete(&[(id("com.x.a"), req(">=2.0.0-beta.1"))], &idx, &opts()).unwrap();
         assert_eq!(versions(&g), vec!["com.x.a@2.0.0-beta.1"]);
+        // Only pre-releases of the MAJOR.MINOR.PATCH the requirement names: not 3.0.0-alpha.1.
+        let idx = index(vec![(
+            "com.x.a",
+            vec![
+                cand("2.0.0-beta.1", &[]),
+                cand("2.0.0", &[]),
+                cand("3.0.0-alpha.1", &[]),
+            ],
+        )]);
+        let g = resolve_complete(&[(id("com.x.a"), req(">=2.0.0-beta.1"))], &idx, &opts()).unwrap();
+        assert_eq!(versions(&g), vec!["com.x.a@2.0.0"]);
+    }
+
+    #[test]
+    fn huge_version_parts_neither_panic_nor_match_everything() {
+        let idx = index(vec![(
+            "com.x.a",
+            vec![cand("1.0.0", &[]), cand("2.0.0", &[])],
+        )]);
+        let max = u64::MAX;
+        for r in [
+            format!("^{max}"),
+            format!(">{max}"),
+            format!("~1.{max}"),
+            format!("<={max}"),
+            format!("{max}.*"),
+            format!("^0.0.{max}"),
+        ] {
+            let result = resolve_complete(&[(id("com.x.a"), req(&r))], &idx, &opts());
+            match r.as_str() {
+                x if x.starts_with("<=") => assert!(result.is_ok(), "{r}: {result:?}"),
+                _ => assert!(result.is_err(), "{r} matched something"),
+            }
+        }
     }
 
     #[test]
@@ -882,6 +1040,57 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("-0"), "{err}");
+    }
+
+    #[test]
+    fn conflict_through_a_chain_lists_every_link() {
+        let idx = index(vec![
+            ("com.x.a", vec![cand("1.0.0", &[("com.x.b", "^1")])]),
+            ("com.x.b", vec![cand("1.4.0", &[("com.x.c", "~1.2")])]),
+            ("com.x.c", vec![cand("1.2.5", &[]), cand("2.0.0", &[])]),
+        ]);
+        let err = resolve_complete(
+            &[(id("com.x.a"), req("*")), (id("com.x.c"), req("^2"))],
+            &idx,
+            &opts(),
+        )
+        .unwrap_err()
+        .to_string();
+        for line in [
+            "  these cannot all hold at once:",
+            "  - you asked for com.x.a (any version)",
+            "  - you asked for com.x.c >=2.0.0, <3.0.0",
+            "  - com.x.a 1.0.0 needs com.x.b >=1.0.0, <2.0.0",
+            "  - com.x.b >=1.0.0, <2.0.0 needs com.x.c >=1.2.0, <1.3.0",
+            "  why, step by step:",
+        ] {
+            assert!(
+                err.lines().any(|l| l == line),
+                "no line `{line}` in:\n{err}"
+            );
+        }
+        assert!(!err.contains("-0"), "{err}");
+    }
+
+    #[test]
+    fn only_yanked_versions_left_is_explained() {
+        let mut y = cand("1.1.0", &[]);
+        y.yanked = true;
+        let idx = index(vec![
+            ("com.x.a", vec![cand("1.0.0", &[("com.x.b", "^1.1")])]),
+            ("com.x.b", vec![cand("1.0.0", &[]), y]),
+        ]);
+        let err = resolve_complete(&[(id("com.x.a"), req("*"))], &idx, &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("  - com.x.b 1.1.0 cannot be used because it was yanked by its publisher"),
+            "{err}"
+        );
+        assert!(
+            err.contains("  - com.x.a 1.0.0 needs com.x.b >=1.1.0, <2.0.0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1130,3 +1130,151 @@ fn verifier_keys_are_pinned_on_first_use() {
         matches!(status(&mut c), VerificationStatus::OfficiallyVerified { verifier, .. } if verifier == "Ratchet Security Team")
     );
 }
+
+/// Credentials go only to the registry's own origin, on every redirect hop; a remote registry
+/// cannot make the client read local files.
+#[test]
+fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
+    use ratchet::registry::{Auth, AuthMethod, Secret};
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        serve(sample_index(), Duration::ZERO),
+        serve(sample_index(), Duration::ZERO),
+    );
+    let idx = format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils")));
+    // The registry redirects one index file to another host (another origin).
+    a.fault(&idx, Fault::Redirect(format!("{}{}", b.url(), &idx[1..])));
+    let mut src = RegistrySource::from_location(&a.url()).unwrap();
+    src.auth = Some(Auth {
+        method: AuthMethod::ApiKey {
+            header: "X-Api-Key".into(),
+        },
+        secret: Secret::new("APIKEY-SECRET-123"),
+    });
+    let mut c = Client::open(Paths::under(t.path().join("h")), src, false).unwrap();
+    install(&mut c, "com.oss.json-utils").unwrap();
+    let sent = |s: &fault_server::Server| {
+        s.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p == &idx)
+            .map(|(_, _, auth)| auth.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sent(&a), vec![Some("APIKEY-SECRET-123".to_string())]);
+    assert_eq!(sent(&b), vec![None], "the other origin got the key");
+
+    // A remote registry whose `dl` points at local files.
+    let reg = t.path().join("reg");
+    copy_tree(&sample_index(), &reg);
+    let mut cfg: Value =
+        serde_json::from_slice(&std::fs::read(reg.join("config.json")).unwrap()).unwrap();
+    cfg["dl"] = json!("file:///etc/passwd?{sha256}");
+    std::fs::write(reg.join("config.json"), cfg.to_string()).unwrap();
+    let srv = serve(reg, Duration::ZERO);
+    let mut c = client(&t.path().join("h2"), &srv.url(), false).unwrap();
+    let e = install(&mut c, "com.oss.json-utils")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("which a client does not fetch"), "{e}");
+    assert!(!e.contains("root:"), "{e}");
+}
+
+#[test]
+fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lock = home.join("data/ratchet.lock");
+    let good = std::fs::read(&lock).unwrap();
+    // A kill between the commit (installed.json) and the lockfile leaves it stale: the next
+    // operation writes it again from installed.json.
+    std::fs::write(&lock, "{\"v\": 1, \"requested\": {}, \"bundles\": []}").unwrap();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&lock).unwrap(), good);
+
+    // The registry now serves other bytes for the installed version.
+    let mut lines = index_lines("com.oss.json-utils");
+    let other = &index_lines("com.ratchet.legacy-json")[0];
+    lines[0]["sha256"] = other["sha256"].clone();
+    srv.fault(
+        &format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils"))),
+        Fault::Replace(index_bytes(&lines)),
+    );
+    let before = std::fs::read(home.join("data/installed.json")).unwrap();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("versions are immutable"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(home.join("data/installed.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_conflict_is_explained_and_installs_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = sample_index();
+    let o = ratchet(
+        t.path(),
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "com.templates.devops",
+            "--registry",
+            reg.to_str().unwrap(),
+            "-y",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    for line in [
+        "  - you asked for com.example.data-processing (any version)",
+        "  - you asked for com.templates.devops (any version)",
+        "  - every version of com.example.data-processing needs com.ratchet.core-utils >=1.0.0, <2.0.0",
+        "  - com.templates.devops 2.5.0 needs com.ratchet.core-utils >=2.0.0, <3.0.0",
+        "  note: available versions of com.ratchet.core-utils: 1.0.0, 1.2.0, 2.0.0",
+    ] {
+        assert!(e.lines().any(|l| l == line), "no line `{line}` in:\n{e}");
+    }
+    assert!(!t.path().join("data/installed.json").exists());
+}

@@ -45,8 +45,9 @@ enum Command {
         #[arg(long = "dl-url")]
         dl_url: Option<String>,
     },
-    /// Validate archives and add them to the registry (in the order given; stops at the first
-    /// refusal, which changes nothing).
+    /// Validate archives and add them to the registry, one after the other in the order given
+    /// (dependencies first). Each publish is all-or-nothing; the first refusal changes nothing
+    /// and stops, and the archives before it stay published (the command says how many).
     Publish {
         /// The registry directory.
         dir: PathBuf,

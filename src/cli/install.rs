@@ -10,7 +10,7 @@ use ratchet::install::{
 use ratchet::manifest::BundleId;
 use ratchet::paths::Paths;
 use ratchet::registry::RegistrySource;
-use ratchet::resolver::{DependencyGraph, ResolveOptions};
+use ratchet::resolver::DependencyGraph;
 use ratchet::sandbox::Policy;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
@@ -444,7 +444,8 @@ pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> Cl
         installed_graph(&state)
     } else {
         let mut client = reg.open(&paths)?;
-        client.resolve(&[(id.clone(), req)], &ResolveOptions::default())?
+        let opts = client.resolve_options();
+        client.resolve(&[(id.clone(), req)], &opts)?
     };
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&graph)?);

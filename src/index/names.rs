@@ -109,25 +109,30 @@ pub fn repair(path: &Path) -> io::Result<bool> {
 
 fn repair_tail(f: &mut File) -> io::Result<bool> {
     let len = f.metadata()?.len();
-    if len == 0 {
+    let mut last = [0u8];
+    if len == 0 || {
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        last[0] == b'\n'
+    } {
         return Ok(false);
     }
-    // Ids are at most 128 bytes, so a well-formed file has a newline in its last 130 bytes.
-    let start = len.saturating_sub(1024);
-    f.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail)?;
-    if tail.last() == Some(&b'\n') {
-        return Ok(false);
-    }
-    let keep = match tail.iter().rposition(|&b| b == b'\n') {
-        Some(i) => start + i as u64 + 1,
-        None if start == 0 => 0,
-        None => {
-            return Err(io::Error::other(
-                "names.txt ends with over 1 KiB without a newline: it is corrupt",
-            ));
+    // Our own appends tear at most one id (128 bytes); whatever else follows the last newline
+    // is not a line either. Scan back in chunks to the last newline and cut there.
+    const CHUNK: u64 = 64 << 10;
+    let mut end = len;
+    let keep = loop {
+        let start = end.saturating_sub(CHUNK);
+        let mut buf = vec![0u8; (end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
         }
+        if start == 0 {
+            break 0;
+        }
+        end = start;
     };
     f.set_len(keep)?;
     f.sync_data()?;
@@ -177,5 +182,17 @@ mod tests {
         assert_eq!(n.ids.len(), 1);
         assert_eq!(n.problems[0].line, 2);
         assert!(!repair(&p).unwrap());
+        // A long tail without a newline (more than one chunk) is cut back to the last line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&vec![b'x'; 150_000]).unwrap();
+        assert!(repair(&p).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "com.a.one\ncom.b.two\n"
+        );
+        // A file that is nothing but a torn line is emptied.
+        std::fs::write(&p, "com.c.th").unwrap();
+        append(&p, &a).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "com.a.one\n");
     }
 }

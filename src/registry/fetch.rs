@@ -24,9 +24,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The server refused the credential (or there was none).
-    #[error(
-        "{url}: HTTP {status}: registry `{registry}` needs a valid credential: run `ratchet registry login {registry}` (or set {env})"
-    )]
+    #[error("{url}: HTTP {status}: registry `{registry}` needs a valid credential: {advice}")]
     Auth {
         /// The registry's name.
         registry: String,
@@ -34,8 +32,8 @@ pub enum FetchError {
         url: String,
         /// 401 or 403.
         status: u16,
-        /// The environment variable that can hold the token.
-        env: String,
+        /// What to run ([`super::RegistrySource::login_advice`]).
+        advice: String,
     },
     /// An unexpected HTTP status.
     #[error("{url}: HTTP {status}")]
@@ -104,6 +102,18 @@ pub enum FetchError {
     Url(String),
 }
 
+/// Longest wait for the next bytes of a response (a stalled server fails an attempt after it).
+pub const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Why one hop of a request failed: worth another attempt, or not.
+enum Hop {
+    Retry(String),
+    Fail(FetchError),
+}
+
 /// Environment variable naming a PEM file of extra trusted root certificates (a private
 /// registry's own certificate authority), added to the built-in web roots.
 pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
@@ -144,7 +154,8 @@ pub struct Fetcher {
     pub attempts: u32,
     /// First retry delay (doubles each time).
     pub backoff: Duration,
-    /// Longest time one request may take, body included (slow-retrieval defence).
+    /// Longest time one attempt may take, body included (slow-retrieval defence; a server
+    /// that sends nothing for [`READ_IDLE_TIMEOUT`] fails the attempt sooner).
     pub timeout: Duration,
     /// Counters.
     pub stats: Arc<Stats>,
@@ -167,8 +178,12 @@ impl Fetcher {
                 path: PathBuf::from("(tokio runtime)"),
                 source,
             })?;
+        // Redirects are followed by hand (`request`), so credentials are attached per hop and
+        // only for the registry's own origin.
         let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(READ_IDLE_TIMEOUT)
             .user_agent(concat!("ratchet/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = std::env::var_os(CA_FILE_ENV).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(ca);
@@ -205,7 +220,7 @@ impl Fetcher {
             max_parallel: 64,
             attempts: 4,
             backoff: Duration::from_millis(100),
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(600),
             stats: Arc::new(Stats::default()),
         })
     }
@@ -220,11 +235,26 @@ impl Fetcher {
         self.offline
     }
 
+    /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
+    /// remote registry cannot point the client at local files, other schemes or URLs with
+    /// credentials in them.
     fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
-        self.src
-            .base
+        let base = &self.src.base;
+        let u = base
             .join(rel)
-            .map_err(|e| FetchError::Url(format!("{rel}: not a URL under {}: {e}", self.src.base)))
+            .map_err(|e| FetchError::Url(format!("{rel}: not a URL under {base}: {e}")))?;
+        let allowed = match u.scheme() {
+            "http" | "https" => true,
+            "file" => base.scheme() == "file",
+            _ => false,
+        };
+        if !allowed || !u.username().is_empty() || u.password().is_some() {
+            return Err(FetchError::Url(format!(
+                "registry {} names `{rel}`, which a client does not fetch from a registry at {base} (only http(s) URLs, and file:// for a local registry, without credentials)",
+                self.src.name
+            )));
+        }
+        Ok(u)
     }
 
     /// Fetches one registry file (relative to the root) of at most `limit` bytes; `Ok(None)` when
@@ -304,16 +334,16 @@ impl Fetcher {
                     let path = path.to_path_buf();
                     move |source| FetchError::Io { path, source }
                 };
-                crate::fsutil::write_atomic(&cached, &body).map_err(io(&cached))?;
+                crate::fsutil::write_cache_file(&cached, &body).map_err(io(&cached))?;
                 let _ = std::fs::remove_file(self.cache_dir.join(format!("{rel}.absent")));
                 let mj = serde_json::to_vec(&m).expect("meta serializes");
-                crate::fsutil::write_atomic(&meta_path, &mj).map_err(io(&meta_path))?;
+                crate::fsutil::write_cache_file(&meta_path, &mj).map_err(io(&meta_path))?;
                 Ok(Some(body))
             }
             404 | 410 => {
                 let _ = std::fs::remove_file(&cached);
                 let absent = self.cache_dir.join(format!("{rel}.absent"));
-                let _ = crate::fsutil::write_atomic(&absent, b"");
+                let _ = crate::fsutil::write_cache_file(&absent, b"");
                 Ok(None)
             }
             s => Err(FetchError::Status {
@@ -339,23 +369,13 @@ impl Fetcher {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.client.get(url.as_str()).timeout(self.timeout);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            if let Some(auth) = &self.src.auth
-                && same_origin(url, &self.src.base)
-                && let Some((k, v)) = auth.header()
-            {
-                req = req.header(k, v);
-            }
-            let mut resp = match req.send().await {
+            let mut resp = match self.send_following_redirects(url, headers).await {
                 Ok(r) => r,
-                Err(e) => {
-                    last_err = describe(&e);
+                Err(Hop::Retry(e)) => {
+                    last_err = e;
                     continue;
                 }
+                Err(Hop::Fail(e)) => return Err(e),
             };
             let status = resp.status().as_u16();
             if status >= 500 {
@@ -367,7 +387,7 @@ impl Fetcher {
                     registry: self.src.name.clone(),
                     url: url.to_string(),
                     status,
-                    env: super::token_env_var(&self.src.name),
+                    advice: self.src.login_advice(),
                 });
             }
             let h = |n: reqwest::header::HeaderName| {
@@ -425,6 +445,60 @@ impl Fetcher {
             url: url.to_string(),
             message: format!("{last_err} (after {} attempts)", self.attempts.max(1)),
         })
+    }
+
+    /// Sends one GET and follows up to [`MAX_REDIRECTS`] redirects. The credential goes only to
+    /// URLs of the registry's own origin (scheme, host, port), on every hop; a redirect from
+    /// `https` to `http` is refused.
+    async fn send_following_redirects(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+    ) -> Result<reqwest::Response, Hop> {
+        let mut at = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.client.get(at.as_str()).timeout(self.timeout);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            if let Some(auth) = &self.src.auth
+                && same_origin(&at, &self.src.base)
+                && let Some((k, v)) = auth.header()
+            {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.map_err(|e| Hop::Retry(describe(&e)))?;
+            if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
+                return Ok(resp);
+            }
+            let next = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| at.join(l).ok())
+                .ok_or_else(|| {
+                    Hop::Fail(FetchError::Status {
+                        url: at.to_string(),
+                        status: resp.status().as_u16(),
+                    })
+                })?;
+            if at.scheme() == "https" && next.scheme() != "https" {
+                return Err(Hop::Fail(FetchError::Url(format!(
+                    "{at}: redirects to {next}, from https to plain {}; refused",
+                    next.scheme()
+                ))));
+            }
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(Hop::Fail(FetchError::Url(format!(
+                    "{at}: redirects to {next}; only http(s) redirects are followed"
+                ))));
+            }
+            at = next;
+        }
+        Err(Hop::Fail(FetchError::Url(format!(
+            "{url}: more than {MAX_REDIRECTS} redirects"
+        ))))
     }
 
     /// Downloads the archive at `location` (the `dl` template filled, relative to the root or
@@ -528,7 +602,7 @@ impl Fetcher {
             });
         }
         if url.scheme() != "file" {
-            let _ = crate::fsutil::write_atomic(&cache, &body);
+            let _ = crate::fsutil::write_cache_file(&cache, &body);
         }
         Ok(body)
     }

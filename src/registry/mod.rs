@@ -97,6 +97,37 @@ pub struct ClientConfig {
     /// Registries by name.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryEntry>,
+    /// The Ratchet version this client installs for (`requirements.ratchet_version` is checked
+    /// against it); `RATCHET_TARGET_VERSION` overrides it; default [`DEFAULT_RATCHET_VERSION`].
+    #[serde(
+        default,
+        rename = "ratchet-version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ratchet_version: Option<semver::Version>,
+}
+
+/// The Ratchet version a client targets when nothing says otherwise.
+pub const DEFAULT_RATCHET_VERSION: semver::Version = semver::Version::new(1, 0, 0);
+
+/// Environment variable overriding the targeted Ratchet version.
+pub const TARGET_VERSION_ENV: &str = "RATCHET_TARGET_VERSION";
+
+/// The Ratchet version this client targets: `RATCHET_TARGET_VERSION`, else `ratchet-version` in
+/// `registries.json`, else [`DEFAULT_RATCHET_VERSION`].
+pub fn target_ratchet_version(config_dir: &Path) -> Result<semver::Version, ConfigError> {
+    if let Ok(v) = std::env::var(TARGET_VERSION_ENV)
+        && !v.is_empty()
+    {
+        return semver::Version::parse(v.trim()).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{TARGET_VERSION_ENV}=`{v}`: not a SemVer version: {e}"
+            ))
+        });
+    }
+    Ok(ClientConfig::load(config_dir)?
+        .ratchet_version
+        .unwrap_or(DEFAULT_RATCHET_VERSION))
 }
 
 /// Client configuration errors.
@@ -408,6 +439,24 @@ impl RegistrySource {
             )));
         }
         RegistrySource::from_location(&name)
+    }
+
+    /// What to run to give this registry a credential: `ratchet registry login NAME` (or the
+    /// environment variable) for a configured registry; for a URL given directly, first
+    /// `ratchet registry add`.
+    pub fn login_advice(&self) -> String {
+        if self.configured_kind.is_some() {
+            format!(
+                "run `ratchet registry login {}` (or set {})",
+                self.name,
+                token_env_var(&self.name)
+            )
+        } else {
+            format!(
+                "configure it with `ratchet registry add NAME {} --kind private --auth token` (or `--auth basic --user U`, `--auth api-key`), then run `ratchet registry login NAME`",
+                self.base
+            )
+        }
     }
 
     /// A short label for messages: the name, with the URL when they differ.

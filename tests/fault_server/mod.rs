@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Every request: (path, had If-None-Match, Authorization value).
+/// Every request: (path, had If-None-Match, Authorization or X-Api-Key value).
 pub type Log = Arc<Mutex<Vec<(String, bool, Option<String>)>>>;
 
 /// What to do with requests for one path.
@@ -24,6 +24,8 @@ pub enum Fault {
     Replace(Vec<u8>),
     /// Accept the request and never answer.
     Stall,
+    /// Answer `302 Found` with this `Location`.
+    Redirect(String),
 }
 
 /// A running server.
@@ -32,7 +34,7 @@ pub struct Server {
     pub port: u16,
     /// Faults by request path (`/index/..`).
     pub faults: Arc<Mutex<HashMap<String, Fault>>>,
-    /// Every request: (path, had If-None-Match, Authorization value).
+    /// Every request: (path, had If-None-Match, Authorization or X-Api-Key value).
     pub log: Log,
 }
 
@@ -101,7 +103,7 @@ fn handle(
             let (k, v) = h.split_once(':').unwrap_or((&h, ""));
             match k.trim().to_ascii_lowercase().as_str() {
                 "if-none-match" => inm = Some(v.trim().to_string()),
-                "authorization" => auth = Some(v.trim().to_string()),
+                "authorization" | "x-api-key" => auth = Some(v.trim().to_string()),
                 _ => {}
             }
         }
@@ -145,6 +147,9 @@ fn handle(
                 return;
             }
             (Some(Fault::Replace(r)), _) => respond(&mut s, "200 OK", "", &r),
+            (Some(Fault::Redirect(to)), _) => {
+                respond(&mut s, "302 Found", &format!("Location: {to}\r\n"), b"")
+            }
             (_, Some(b)) => {
                 let etag = format!(
                     "\"{:x}\"",
