@@ -448,6 +448,7 @@ impl Client {
                 NamesFile::parse(&b, crate::index::NAMES_FILE)
                     .suggest(id.as_str())
                     .map(ToString::to_string)
+                    .filter(|s| s != id.as_str())
             });
         InstallError::NotFound {
             id: id.to_string(),
@@ -532,6 +533,8 @@ pub struct Plan {
     pub requested: BTreeMap<BundleId, VersionReq>,
     /// The requests differ from the installed state's (e.g. a dependency now asked for by name).
     pub requests_changed: bool,
+    /// Installed bundles from other registries: left exactly as they are.
+    pub kept: BTreeMap<BundleId, InstalledBundle>,
 }
 
 impl Plan {
@@ -569,7 +572,30 @@ pub struct PlanRequest {
 /// Resolves a request against the installed state: installed versions are kept when they still
 /// fit (so an install or update changes as little as possible).
 pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError> {
-    let state = InstalledState::load(&client.paths)?;
+    let mut state = InstalledState::load(&client.paths)?;
+    // Bundles installed from other registries are not this registry's to resolve: they stay
+    // exactly as they are (each registry holds its bundles' dependencies, so a resolution
+    // never needs another registry's bundles).
+    let here = client.fetcher.source().base.to_string();
+    let (mine, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut state.bundles)
+        .into_iter()
+        .partition(|(id, b)| {
+            b.registry == here
+                || req
+                    .locked
+                    .as_ref()
+                    .is_some_and(|l| l.bundles.iter().any(|x| &x.id == id))
+        });
+    state.bundles = mine;
+    for (id, _) in &req.add {
+        if let Some(k) = kept.get(id) {
+            return Err(InstallError::Refused(format!(
+                "{id} is installed from registry {}; to take it from {} instead, `ratchet bundle remove {id}` first",
+                k.registry,
+                client.fetcher.source().label()
+            )));
+        }
+    }
     let mut requested: BTreeMap<BundleId, VersionReq> = state
         .bundles
         .iter()
@@ -621,6 +647,13 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
                 "--locked: the lockfile no longer resolves to itself (its versions do not satisfy its requests here); run without --locked to update it".into(),
             ));
         }
+    }
+    if let Some((id, k)) = graph.nodes.keys().find_map(|id| kept.get_key_value(id)) {
+        return Err(InstallError::Refused(format!(
+            "this installation needs {id} from {}, but {id} is installed from registry {}; one installation holds one copy of a bundle: remove it first (`ratchet bundle remove {id}`) or install from that registry",
+            client.fetcher.source().label(),
+            k.registry
+        )));
     }
     let mut bundles = Vec::new();
     for id in &graph.install_order {
@@ -691,6 +724,7 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
         removed,
         requested,
         requests_changed,
+        kept,
     })
 }
 
@@ -784,7 +818,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     }
     let mut state = InstalledState {
         v: STATE_FORMAT,
-        bundles: BTreeMap::new(),
+        bundles: plan.kept.clone(),
     };
     let registry = client.fetcher.source().base.to_string();
     for b in &plan.bundles {

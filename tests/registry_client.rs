@@ -1278,3 +1278,129 @@ fn a_conflict_is_explained_and_installs_nothing() {
     }
     assert!(!t.path().join("data/installed.json").exists());
 }
+
+/// Bundles from several registries live side by side: each operation resolves against its own
+/// registry and leaves the others' bundles alone; a lockfile reinstalls each from its own.
+#[test]
+fn bundles_from_two_registries_coexist() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let reg_b = t.path().join("team");
+    ratchet::publish::Registry::init(&reg_b, "team", ratchet::index::RegistryKind::Local, None)
+        .unwrap();
+    let lib = t.path().join("lib");
+    write(
+        lib.join("bundle.yaml"),
+        "bundle:\n  id: com.team.wat-lib\n  name: Wat lib\n  version: 1.0.0\n  description: d\n  license: MIT\n  contents:\n    tasks:\n      - path: tasks/hello\n",
+    );
+    write(
+        lib.join("tasks/hello/main.wasm"),
+        wat::parse_str(HELLO_WAT).unwrap(),
+    );
+    write(
+        lib.join("tasks/hello/metadata.json"),
+        r#"{"version": "1.0.0", "description": "t"}"#,
+    );
+    let out = t.path().join("out/");
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "build",
+            lib.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "publish",
+            out.join("com.team.wat-lib-1.0.0.rbundle").to_str().unwrap(),
+            "--registry",
+            reg_b.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let a = sample_index();
+    let (a, b) = (a.to_str().unwrap(), reg_b.to_str().unwrap());
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            a,
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.team.wat-lib",
+            "--registry",
+            b,
+            "-y",
+            "--allow-unsigned",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("left as they are (com.oss.json-utils)"),
+        "{}",
+        text(&o.stderr)
+    );
+    let s = installed(&home);
+    assert_eq!(s.bundles.len(), 2);
+    assert_ne!(
+        s.bundles[&id("com.oss.json-utils")].registry,
+        s.bundles[&id("com.team.wat-lib")].registry
+    );
+    // Updating against one registry keeps the other's bundle.
+    let o = ratchet(&home, &["bundle", "update", "--registry", a, "-y"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(installed(&home).bundles.len(), 2);
+    let o = ratchet(&home, &["bundle", "outdated", "--registry", a]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Taking the same id from another registry is refused, saying what to do.
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.team.wat-lib",
+            "--registry",
+            a,
+            "-y",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("is installed from registry"),
+        "{}",
+        text(&o.stderr)
+    );
+    // The lockfile reinstalls each bundle from its own registry.
+    let other = t.path().join("other");
+    let lock = home.join("data/ratchet.lock");
+    let o = ratchet(
+        &other,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lock.to_str().unwrap(),
+            "-y",
+            "--allow-unsigned",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(installed(&other).bundles.len(), 2);
+}

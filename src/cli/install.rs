@@ -145,6 +145,17 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
             "WARNING: --allow-unsigned: unsigned bundles from a local registry will be installed with no proof of who made them"
         );
     }
+    if !plan.kept.is_empty() {
+        eprintln!(
+            "note: {} bundle(s) installed from other registries are left as they are ({})",
+            plan.kept.len(),
+            plan.kept
+                .keys()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if plan.is_noop() {
         eprintln!("nothing to do: everything is installed");
         return Ok(ExitCode::SUCCESS);
@@ -208,8 +219,6 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
 pub fn install(args: InstallArgs) -> CliResult {
     let paths = Paths::detect();
     let _lock = install::lock(&paths)?;
-    let mut req = PlanRequest::default();
-    let mut reg = args.reg.clone();
     if args.locked {
         let path = args
             .lockfile
@@ -219,25 +228,55 @@ pub fn install(args: InstallArgs) -> CliResult {
         if !args.specs.is_empty() {
             return Err("--locked installs the lockfile: name no bundles".into());
         }
-        // Without --registry, the registry the lockfile records.
-        if reg.registry.is_none()
-            && let Some(first) = lock.bundles.first()
-        {
-            if lock.bundles.iter().any(|b| b.registry != first.registry) {
-                return Err("the lockfile names several registries: pass --registry".into());
+        // With --registry, everything from there; without, each bundle from the registry the
+        // lockfile records for it, one registry after the other.
+        let groups: Vec<(RegistryArgs, Lockfile)> = if args.reg.registry.is_some() {
+            vec![(args.reg.clone(), lock)]
+        } else {
+            let mut by_registry: std::collections::BTreeMap<String, Lockfile> = Default::default();
+            for b in &lock.bundles {
+                let g = by_registry
+                    .entry(b.registry.clone())
+                    .or_insert_with(|| Lockfile {
+                        v: lock.v,
+                        ..Default::default()
+                    });
+                g.bundles.push(b.clone());
+                if let Some(r) = lock.requested.get(&b.id) {
+                    g.requested.insert(b.id.clone(), r.clone());
+                }
             }
-            reg.registry = Some(first.registry.clone());
+            by_registry
+                .into_iter()
+                .map(|(registry, l)| {
+                    let mut r = args.reg.clone();
+                    r.registry = Some(registry);
+                    (r, l)
+                })
+                .collect()
+        };
+        for (reg, group) in groups {
+            let mut client = reg.open(&paths)?;
+            let req = PlanRequest {
+                locked: Some(group),
+                ..Default::default()
+            };
+            let plan = plan(&mut client, &req)?;
+            let code = execute(&client, &plan, args.yes, args.allow_unsigned)?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
         }
-        req.locked = Some(lock);
-    } else {
-        if args.specs.is_empty() {
-            return Err("name the bundles to install: `ratchet bundle install ID[@REQ]...`".into());
-        }
-        for s in &args.specs {
-            req.add.push(parse_spec(s)?);
-        }
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut client = reg.open(&paths)?;
+    if args.specs.is_empty() {
+        return Err("name the bundles to install: `ratchet bundle install ID[@REQ]...`".into());
+    }
+    let mut req = PlanRequest::default();
+    for s in &args.specs {
+        req.add.push(parse_spec(s)?);
+    }
+    let mut client = args.reg.open(&paths)?;
     let plan = plan(&mut client, &req)?;
     execute(&client, &plan, args.yes, args.allow_unsigned)
 }
@@ -267,10 +306,19 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
     let paths = Paths::detect();
     let state = InstalledState::load(&paths)?;
     let mut client = reg.open(&paths)?;
-    let ids = state.bundles.keys().cloned().collect();
+    let here = client.fetcher.source().base.to_string();
+    let (mine, others): (Vec<_>, Vec<_>) =
+        state.bundles.iter().partition(|(_, b)| b.registry == here);
+    if !others.is_empty() {
+        eprintln!(
+            "note: {} bundle(s) installed from other registries are not checked here (pass their --registry)",
+            others.len()
+        );
+    }
+    let ids = mine.iter().map(|(id, _)| (*id).clone()).collect();
     client.load(&ids)?;
     let mut rows = Vec::new();
-    for (id, b) in &state.bundles {
+    for (id, b) in mine {
         let latest = client.versions(id).ok().and_then(|v| {
             v.iter()
                 .filter(|l| !l.yanked && l.version.pre.is_empty())
