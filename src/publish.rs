@@ -705,6 +705,20 @@ impl Registry {
         Ok((meta, Some((chain, v))))
     }
 
+    /// What key `key_id` signed of `id` so far, as a retired list for an owner statement that
+    /// removes the key (`<version> <archive sha256>` lines, `index-format.md` §7.3).
+    pub fn signed_by(&self, id: &BundleId, key_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .index_file(id)?
+            .map(|(f, _)| {
+                f.versions()
+                    .filter(|l| l.signer.as_deref() == Some(key_id))
+                    .map(|l| format!("{} {}", l.version, l.sha256))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Appends a signed owner statement (add or rotate keys) to an id's owner chain; refused
     /// unless the longer chain verifies (signed by a current owner key, right number and hash).
     pub fn add_owner_statement(&self, id: &BundleId, entry: ChainEntry) -> Result<VerifiedOwners> {
@@ -1265,6 +1279,10 @@ impl Verifier<'_> {
             (Some(_), signer, Some(v)) => {
                 match verify_archive(a, &v.history, &format!("owner keys of {}", l.id)) {
                     Err(e) => Some(e.to_string()),
+                    Ok(k) if !v.may_sign(&k, &l.version, &l.sha256) => Some(format!(
+                        "bundle.sig is by key {}, which is no longer an owner and had not signed this archive when it was removed",
+                        k.key_id()
+                    )),
                     Ok(k) if signer.as_deref() != Some(k.key_id().as_str()) => Some(format!(
                         "the line names signer {}, but bundle.sig is by key {}",
                         signer.as_deref().unwrap_or("(none)"),

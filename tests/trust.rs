@@ -248,9 +248,10 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
     let v1 = sign(&build("com.ratchet.core-utils/1.0.0", w.tmp.path()), &w.a);
     let r = check(&w, &line_for(&v1), &v1, Some(&meta_with(CORE, &chain))).unwrap();
     w.pins.save(&r.pin_update.unwrap()).unwrap();
-    // a rotates to b; 1.2.0 is signed by b.
+    // a rotates to b, keeping what a signed so far (1.0.0); 1.2.0 is signed by b.
+    let kept = vec![format!("1.0.0 {}", sha256_hex(&v1))];
     let st = chain
-        .statement(CORE, &[w.b.public().clone()], &w.a)
+        .statement(CORE, &[w.b.public().clone()], &w.a, Some(kept))
         .unwrap();
     chain.append(CORE, st).unwrap();
     let v12 = sign(&build("com.ratchet.core-utils/1.2.0", w.tmp.path()), &w.b);
@@ -265,6 +266,44 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
     // Old versions signed by the rotated-out key still verify.
     check(&w, &line_for(&v1), &v1, Some(&meta_with(CORE, &chain))).unwrap();
     w.pins.save(&np).unwrap();
+    // Anything else the rotated-out key signs is refused: a lost or stolen key cannot publish.
+    let late = sign(&build("com.ratchet.core-utils/2.0.0", w.tmp.path()), &w.a);
+    assert_refused(
+        check(&w, &line_for(&late), &late, Some(&meta_with(CORE, &chain))),
+        "no longer an owner of com.ratchet.core-utils",
+    );
+    // A retired list edited by the host no longer matches the signed statement.
+    let mut edited = chain.clone();
+    edited.chain[1]
+        .retired
+        .as_mut()
+        .unwrap()
+        .push(format!("2.0.0 {}", sha256_hex(&late)));
+    assert_refused(
+        check(&w, &line_for(&late), &late, Some(&meta_with(CORE, &edited))),
+        "retired list does not match",
+    );
+    // A rotation that retires nothing revokes everything the old key signed.
+    let mut revoked = OwnerChain::genesis(CORE, &[w.a.public().clone()]);
+    let st = revoked
+        .statement(CORE, &[w.b.public().clone()], &w.a, None)
+        .unwrap();
+    revoked.append(CORE, st).unwrap();
+    let pins2 = PinStore::in_dir(w.tmp.path().join("other-trust"));
+    let e = verify_for_install(
+        &TrustInputs {
+            line: &line_for(&v1),
+            archive_bytes: &v1,
+            meta: Some(&meta_with(CORE, &revoked)),
+            config: &w.config,
+            allow_unsigned: false,
+            local_source: false,
+        },
+        &pins2,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no longer an owner"), "{e}");
 
     // Broken: the host appends a "rotation" to evil signed by evil itself.
     let mut broken = chain.clone();
@@ -273,10 +312,12 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
         2,
         Some(&sha256_hex(broken.chain[1].statement.as_bytes())),
         &[w.evil.public().clone()],
+        None,
     );
     broken.chain.push(ratchet::signing::owners::ChainEntry {
         signature: Some(bundle_sig::sign_bytes(&w.evil, text.as_bytes(), &text).unwrap()),
         statement: text,
+        retired: None,
     });
     let ve = sign(
         &build("com.ratchet.core-utils/2.0.0", w.tmp.path()),
@@ -728,11 +769,16 @@ fn publish_enforces_owners_and_verify_rechecks() {
     let (_, owners) = reg.owners(&id).unwrap();
     let (chain, _) = owners.unwrap();
     let e = chain
-        .statement(CORE, &[w.evil.public().clone()], &w.evil)
+        .statement(CORE, &[w.evil.public().clone()], &w.evil, None)
         .unwrap_err();
     assert!(e.to_string().contains("not a current owner"));
     let st = chain
-        .statement(CORE, &[w.b.public().clone()], &w.a)
+        .statement(
+            CORE,
+            &[w.b.public().clone()],
+            &w.a,
+            Some(reg.signed_by(&id, &w.a.public().key_id()).unwrap()),
+        )
         .unwrap();
     reg.add_owner_statement(&id, st).unwrap();
     let v12b = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.b));

@@ -567,7 +567,14 @@ fn change_owners(
         return Err(format!("key {} is already an owner of {id}", new_key.key_id()).into());
     }
     keys.push(new_key);
-    let entry = chain.statement(id.as_str(), &keys, &sk)?;
+    // Rotating the signing key out: what it signed so far stays installable (the statement
+    // lists it); anything it signs later is refused.
+    let retired = if rotate {
+        Some(reg.signed_by(id, &sk.public().key_id())?)
+    } else {
+        None
+    };
+    let entry = chain.statement(id.as_str(), &keys, &sk, retired)?;
     match statement_out {
         Some(out) => {
             let mut text = serde_json::to_string_pretty(&entry)?;

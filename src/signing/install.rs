@@ -393,6 +393,12 @@ pub fn verify_for_install(
         (Some(_), Some(v)) => {
             let k = verify_archive(&archive, &v.history, &format!("owner keys of {id}"))
                 .map_err(|e| TrustError::Refused(format!("{label}: {e}")))?;
+            if !v.may_sign(&k, &line.version, &line.sha256) {
+                return Err(TrustError::Refused(format!(
+                    "{label} is signed by key {}, which is no longer an owner of {id} and had not signed this archive when it was removed; refusing it (a rotated-out key cannot sign new versions)",
+                    k.key_id()
+                )));
+            }
             if let Some(s) = &line.signer
                 && *s != k.key_id()
             {

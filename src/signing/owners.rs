@@ -5,6 +5,10 @@
 //! a statement naming the complete new key set and the hash of the previous statement, signed
 //! by a key of the previous set. The whole chain is kept in the bundle's metadata file, so any
 //! client re-verifies it from the genesis and compares it with what it pinned.
+//!
+//! A statement that removes keys lists what they signed until then (`retired`, bound into the
+//! signed text by its hash): archives signed by a removed key stay installable only if listed,
+//! so a key that was rotated out (lost, compromised) cannot sign anything new.
 
 use super::TrustError;
 use super::bundle_sig::{parse_sig, sign_bytes, verify_bytes};
@@ -26,11 +30,22 @@ pub const MAX_OWNER_KEYS: usize = 16;
 /// signature's trusted comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainEntry {
-    /// `ratchet-owners-v1 id=<id> seq=<n> prev=<hash|-> keys=<key>,<key>...`
+    /// `ratchet-owners-v1 id=<id> seq=<n> prev=<hash|-> keys=<key>,<key>... [retired=<hash>]`
     pub statement: String,
     /// minisign signature text by a key of the previous owner set; absent for the genesis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// What the keys this statement removes signed before it, as `<version> <archive sha256>`
+    /// lines, sorted; its [`retired_hash`] is the statement's `retired=` field. Absent: the
+    /// removed keys' signatures are accepted for nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Vec<String>>,
+}
+
+/// SHA-256 (hex) of a retired list: its lines, each followed by `\n`.
+pub fn retired_hash(list: &[String]) -> String {
+    let text: String = list.iter().map(|l| format!("{l}\n")).collect();
+    sha256_hex(text.as_bytes())
 }
 
 /// The `owners` object of a metadata file.
@@ -51,12 +66,27 @@ pub struct VerifiedOwners {
     pub history: Vec<PublicKey>,
     /// SHA-256 of each statement's text, in order (`hashes[n]` is statement `n`'s).
     pub hashes: Vec<String>,
+    /// Keys that are no longer owners, each with what it may still have signed (the retired
+    /// list of the statement that last removed it; empty when that statement kept nothing).
+    pub removed: Vec<(PublicKey, Vec<String>)>,
 }
 
 impl VerifiedOwners {
     /// Sequence number of the last statement.
     pub fn seq(&self) -> usize {
         self.hashes.len() - 1
+    }
+
+    /// Whether `key`'s signature is accepted on version `version` with archive `sha256`: a
+    /// current owner's always; a removed owner's only for what its removal statement retired.
+    pub fn may_sign(&self, key: &PublicKey, version: &semver::Version, sha256: &str) -> bool {
+        if self.current.contains(key) {
+            return true;
+        }
+        let entry = format!("{version} {sha256}");
+        self.removed
+            .iter()
+            .any(|(k, list)| k == key && list.iter().any(|l| *l == entry))
     }
 }
 
@@ -65,6 +95,7 @@ struct Statement {
     seq: usize,
     prev: String,
     keys: Vec<PublicKey>,
+    retired: Option<String>,
 }
 
 fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
@@ -89,8 +120,21 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
         .map_err(|_| bad("seq is not a number".into()))?;
     let prev = field("prev")?;
     let keys_text = field("keys")?;
+    let retired = match words.next() {
+        None => None,
+        Some(w) => Some(
+            w.strip_prefix("retired=")
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "expected `retired=<sha256>` or the end, found `{w}`"
+                    ))
+                })?
+                .to_string(),
+        ),
+    };
     if words.next().is_some() {
-        return Err(bad("unexpected text after `keys=`".into()));
+        return Err(bad("unexpected text after the last field".into()));
     }
     let mut keys = Vec::new();
     for k in keys_text.split(',') {
@@ -108,17 +152,28 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
         seq,
         prev,
         keys,
+        retired,
     })
 }
 
-/// The text of a statement.
-pub fn statement_text(id: &str, seq: usize, prev: Option<&str>, keys: &[PublicKey]) -> String {
+/// The text of a statement (with `retired=<hash>` when `retired` is given).
+pub fn statement_text(
+    id: &str,
+    seq: usize,
+    prev: Option<&str>,
+    keys: &[PublicKey],
+    retired: Option<&[String]>,
+) -> String {
     let keys: Vec<&str> = keys.iter().map(PublicKey::to_base64).collect();
-    format!(
+    let mut text = format!(
         "{OWNERS_TAG} id={id} seq={seq} prev={} keys={}",
         prev.unwrap_or("-"),
         keys.join(",")
-    )
+    );
+    if let Some(list) = retired {
+        text.push_str(&format!(" retired={}", retired_hash(list)));
+    }
+    text
 }
 
 impl OwnerChain {
@@ -126,8 +181,9 @@ impl OwnerChain {
     pub fn genesis(id: &str, keys: &[PublicKey]) -> OwnerChain {
         OwnerChain {
             chain: vec![ChainEntry {
-                statement: statement_text(id, 0, None, keys),
+                statement: statement_text(id, 0, None, keys, None),
                 signature: None,
+                retired: None,
             }],
         }
     }
@@ -172,6 +228,7 @@ impl OwnerChain {
         let mut genesis = Vec::new();
         let mut history: Vec<PublicKey> = Vec::new();
         let mut hashes: Vec<String> = Vec::new();
+        let mut removed: Vec<(PublicKey, Vec<String>)> = Vec::new();
         for (n, entry) in self.chain.iter().enumerate() {
             let what = format!("owner statement {n} of {id}");
             let st = parse_statement(&entry.statement, &what)?;
@@ -218,6 +275,32 @@ impl OwnerChain {
                     &format!("owner keys of {id} before statement {n}"),
                 )?;
             }
+            let list = match (&st.retired, &entry.retired) {
+                (None, None) => Vec::new(),
+                (Some(h), Some(list)) if *h == retired_hash(list) => list.clone(),
+                (Some(_), Some(_)) => {
+                    return Err(TrustError::Refused(format!(
+                        "{what}: its retired list does not match the hash the statement signs: the list was altered"
+                    )));
+                }
+                (Some(_), None) => {
+                    return Err(TrustError::Refused(format!(
+                        "{what} signs a retired list, but the list is missing"
+                    )));
+                }
+                (None, Some(_)) => {
+                    return Err(TrustError::Refused(format!(
+                        "{what} carries a retired list that its signed text does not name"
+                    )));
+                }
+            };
+            for k in &current {
+                if !st.keys.contains(k) {
+                    removed.retain(|(r, _)| r != k);
+                    removed.push((k.clone(), list.clone()));
+                }
+            }
+            removed.retain(|(r, _)| !st.keys.contains(r));
             for k in &st.keys {
                 if !history.contains(k) {
                     history.push(k.clone());
@@ -231,16 +314,20 @@ impl OwnerChain {
             current,
             history,
             hashes,
+            removed,
         })
     }
 
     /// A new statement setting the owner set to `new_keys`, signed by `sk` (which must be a
-    /// current owner key). The chain must verify. Returns the entry to [`OwnerChain::append`].
+    /// current owner key). The chain must verify. When the statement removes keys, `retired`
+    /// lists what they signed that stays installable (`<version> <archive sha256>`; `None`
+    /// revokes everything they signed). Returns the entry to [`OwnerChain::append`].
     pub fn statement(
         &self,
         id: &str,
         new_keys: &[PublicKey],
         sk: &SecretKey,
+        retired: Option<Vec<String>>,
     ) -> Result<ChainEntry, TrustError> {
         let v = self.verify(id)?;
         if !v.current.contains(sk.public()) {
@@ -254,16 +341,24 @@ impl OwnerChain {
                     .join(", ")
             )));
         }
+        let removes = v.current.iter().any(|k| !new_keys.contains(k));
+        let retired = retired.filter(|_| removes).map(|mut l| {
+            l.sort();
+            l.dedup();
+            l
+        });
         let text = statement_text(
             id,
             v.seq() + 1,
             v.hashes.last().map(String::as_str),
             new_keys,
+            retired.as_deref(),
         );
         let signature = sign_bytes(sk, text.as_bytes(), &text)?;
         Ok(ChainEntry {
             statement: text,
             signature: Some(signature),
+            retired,
         })
     }
 
@@ -293,12 +388,12 @@ mod tests {
         let id = "com.example.x";
         let mut chain = OwnerChain::genesis(id, &[a.public().clone()]);
         let add = chain
-            .statement(id, &[a.public().clone(), b.public().clone()], &a)
+            .statement(id, &[a.public().clone(), b.public().clone()], &a, None)
             .unwrap();
         chain.append(id, add).unwrap();
         // b rotates a out and c in.
         let rot = chain
-            .statement(id, &[b.public().clone(), c.public().clone()], &b)
+            .statement(id, &[b.public().clone(), c.public().clone()], &b, None)
             .unwrap();
         let v = chain.append(id, rot).unwrap();
         assert_eq!(v.current, vec![b.public().clone(), c.public().clone()]);
@@ -306,7 +401,9 @@ mod tests {
         assert_eq!(v.history.len(), 3);
         assert_eq!(v.seq(), 2);
         // a is no longer an owner: it cannot sign a statement.
-        let e = chain.statement(id, &[a.public().clone()], &a).unwrap_err();
+        let e = chain
+            .statement(id, &[a.public().clone()], &a, None)
+            .unwrap_err();
         assert!(e.to_string().contains("not a current owner"), "{e}");
         // Round trip through metadata.
         let mut meta = BundleMeta::new(crate::manifest::BundleId::parse(id).unwrap());
@@ -333,10 +430,12 @@ mod tests {
             1,
             Some(&sha256_hex(base.chain[0].statement.as_bytes())),
             &[evil.public().clone()],
+            None,
         );
         forged.chain.push(ChainEntry {
             signature: Some(sign_bytes(&evil, text.as_bytes(), &text).unwrap()),
             statement: text,
+            retired: None,
         });
         let e = forged.verify(id).unwrap_err().to_string();
         assert!(e.contains("not one of the owner keys"), "{e}");
@@ -354,7 +453,7 @@ mod tests {
 
         // Statement text edited after signing.
         let mut good = base.clone();
-        let st = good.statement(id, &[b.public().clone()], &a).unwrap();
+        let st = good.statement(id, &[b.public().clone()], &a, None).unwrap();
         good.append(id, st).unwrap();
         let mut edited = good.clone();
         edited.chain[1].statement = edited.chain[1]
@@ -366,7 +465,7 @@ mod tests {
         // A statement from another bundle's chain.
         let other = OwnerChain::genesis("com.example.y", &[a.public().clone()]);
         let st = other
-            .statement("com.example.y", &[b.public().clone()], &a)
+            .statement("com.example.y", &[b.public().clone()], &a, None)
             .unwrap();
         let mut moved = base.clone();
         moved.chain.push(st);
@@ -381,7 +480,9 @@ mod tests {
 
         // Statement dropped (replayed seq).
         let mut dropped = good.clone();
-        let st2 = dropped.statement(id, &[a.public().clone()], &b).unwrap();
+        let st2 = dropped
+            .statement(id, &[a.public().clone()], &b, None)
+            .unwrap();
         dropped.append(id, st2).unwrap();
         dropped.chain.remove(1);
         assert!(dropped.verify(id).is_err());
