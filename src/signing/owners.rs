@@ -86,7 +86,7 @@ impl VerifiedOwners {
         let entry = format!("{version} {sha256}");
         self.removed
             .iter()
-            .any(|(k, list)| k == key && list.iter().any(|l| *l == entry))
+            .any(|(k, list)| k == key && list.contains(&entry))
     }
 }
 
