@@ -96,6 +96,11 @@ fn start(prefix: &Path, public: &Path, private: &Path) -> Nginx {
 }
 
 fn start_conf(prefix: &Path, port: u16, servers: &str) -> Nginx {
+    start_conf_as(prefix, port, servers, "root")
+}
+
+/// Starts nginx with `servers` in its `http` block, workers running as `user`.
+fn start_conf_as(prefix: &Path, port: u16, servers: &str, user: &str) -> Nginx {
     let p = prefix.display();
     let conf = format!(
         r#"worker_processes 1;
@@ -121,7 +126,7 @@ http {{
         .arg(prefix)
         .arg("-c")
         .arg(&conf_path)
-        .args(["-g", "daemon off; user root;"])
+        .args(["-g", &format!("daemon off; user {user};")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -555,4 +560,164 @@ fn nginx_registry_with_etags_offline_and_auth() {
     );
     assert!(o.status.success(), "{}", all_text(&o));
     no_secret(&o);
+}
+
+/// One plain HTTP/1.1 GET; returns the status line and headers (lower-cased names) and the
+/// body length.
+fn raw_get(port: u16, path: &str, extra: &str) -> (String, Vec<(String, String)>) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: registry.example.com\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The nginx block of `index-format.md` §6.9, unchanged but for its port and root, serves a
+/// registry freshly written by the publish tool, with nginx's workers running as `nobody`
+/// (so every file must be world-readable), with the documented headers.
+#[test]
+fn the_documented_nginx_config_serves_a_freshly_published_registry() {
+    use std::os::unix::fs::PermissionsExt;
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("index-format.md"))
+            .unwrap();
+    let block = doc
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|r| r.split("```").next())
+        .expect("index-format.md has an nginx block");
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reg = t.path().join("reg");
+    ratchet::publish::Registry::init(&reg, "doc", ratchet::index::RegistryKind::Public, None)
+        .unwrap();
+    // Publish two sample archives with the tool itself.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index");
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-keys/sample-author.pub");
+    for (id, file) in [
+        (
+            "com.ratchet.core-utils",
+            "com.ratchet.core-utils-1.0.0.rbundle",
+        ),
+        ("com.oss.json-utils", "com.oss.json-utils-1.2.0.rbundle"),
+    ] {
+        let line = std::fs::read_to_string(sample.join(ratchet::index::index_path(
+            &ratchet::manifest::BundleId::parse(id).unwrap(),
+        )))
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        let sha = v["sha256"].as_str().unwrap();
+        let named = t.path().join(file);
+        std::fs::copy(sample.join(ratchet::index::archive_path(sha)), &named).unwrap();
+        let o = ratchet(
+            &t.path().join("publisher"),
+            &[
+                "bundle",
+                "publish",
+                named.to_str().unwrap(),
+                "--registry",
+                reg.to_str().unwrap(),
+                "--owner-key",
+                key.to_str().unwrap(),
+            ],
+            &[],
+            None,
+        );
+        assert!(o.status.success(), "{}", all_text(&o));
+    }
+    let prefix = t.path().join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let port = free_port();
+    let server = block
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+        .replace(
+            "root /srv/ratchet-registry;",
+            &format!("root {};", reg.display()),
+        );
+    let _nginx = start_conf_as(&prefix, port, &server, "nobody nogroup");
+
+    let home = t.path().join("home");
+    let url = format!("http://127.0.0.1:{port}/");
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &url,
+            "-y",
+        ],
+        &[],
+        None,
+    );
+    assert!(o.status.success(), "{}", all_text(&o));
+
+    let (st, h) = raw_get(port, "/config.json", "");
+    assert!(st.contains("200"), "{st}");
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    assert_eq!(header(&h, "cache-control"), Some("public, max-age=300"));
+    let idx = format!(
+        "/{}",
+        ratchet::index::index_path(
+            &ratchet::manifest::BundleId::parse("com.oss.json-utils").unwrap()
+        )
+    );
+    let (st, h) = raw_get(port, &idx, "Accept-Encoding: gzip\r\n");
+    assert!(st.contains("200"), "{st}");
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&h, "cache-control"),
+        Some("public, max-age=60, must-revalidate")
+    );
+    assert!(header(&h, "etag").is_some());
+    let line = std::fs::read_to_string(reg.join(&idx[1..])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let (st, h) = raw_get(
+        port,
+        &format!(
+            "/{}",
+            ratchet::index::archive_path(v["sha256"].as_str().unwrap())
+        ),
+        "",
+    );
+    assert!(st.contains("200"), "{st}");
+    assert_eq!(
+        header(&h, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(header(&h, "content-type"), Some("application/gzip"));
+    // names.txt: ranges work even when the client accepts gzip.
+    let (st, _) = raw_get(
+        port,
+        "/names.txt",
+        "Range: bytes=5-\r\nAccept-Encoding: gzip\r\n",
+    );
+    assert!(st.contains("206"), "{st}");
+    // Never served: the publisher's lock and half-written files.
+    std::fs::write(reg.join("index/.tmp-partial"), "x").unwrap();
+    std::fs::set_permissions(
+        reg.join("index/.tmp-partial"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(raw_get(port, "/index/.tmp-partial", "").0.contains("404"));
+    assert!(raw_get(port, "/.ratchet-index.lock", "").0.contains("404"));
 }
