@@ -13,6 +13,8 @@
 #
 # Usage: scripts/regen-sample-index.sh [OUT_DIR]   (default: sample-index)
 # RATCHET and RATCHET_INDEX name the binaries; unset, the script builds them with cargo.
+# RATCHET_SAMPLE_SIGS names the directory of kept signatures (default sample-keys/signatures);
+# the up-to-date test points it at a copy, so running the tests never changes the repository.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -58,7 +60,7 @@ export SOURCE_DATE_EPOCH
 "$RATCHET_INDEX" init "$OUT" --name ratchet-samples --kind local >/dev/null
 KEY=sample-keys/sample-author.key
 PUB=sample-keys/sample-author.pub
-SIGS=sample-keys/signatures
+SIGS=${RATCHET_SAMPLE_SIGS:-sample-keys/signatures}
 mkdir -p "$SIGS"
 i=0
 for b in $BUNDLES; do

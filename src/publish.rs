@@ -548,19 +548,20 @@ impl Registry {
     /// look-alikes, dependencies) and changes nothing on refusal; then writes the archive, the
     /// index file and the names file, in that order, under the registry lock.
     pub fn publish(&self, file: &Path, published: &str) -> Result<Published> {
-        self.publish_with(file, published, None)
+        self.publish_with(file, published, &[])
     }
 
     /// [`Registry::publish`] with owner enforcement (`index-format.md` §7.3): a signed archive
     /// of an id with owners must be signed by a current owner key; the first signed publish of
-    /// an id records `owner_key` (which must have made the signature) as its owner; an unsigned
+    /// an id records `owner_keys` (one of which must have made the signature) as its owners; an
+    /// unsigned
     /// archive is refused when the id has owners or the registry requires signatures. The
     /// line's `signer` is the signing key's id.
     pub fn publish_with(
         &self,
         file: &Path,
         published: &str,
-        owner_key: Option<&PublicKey>,
+        owner_keys: &[PublicKey],
     ) -> Result<Published> {
         let published = parse_time(published)?;
         let checked = self.check_archive(file)?;
@@ -599,9 +600,7 @@ impl Registry {
                     &format!("current owner keys of {id}"),
                 )
                 .map_err(|e| untrusted(e.to_string()))?;
-                if let Some(given) = owner_key
-                    && !v.current.contains(given)
-                {
+                if let Some(given) = owner_keys.iter().find(|k| !v.current.contains(k)) {
                     return Err(untrusted(format!(
                         "--owner-key {} is not a current owner key of {id}; owners change only by a signed statement (`ratchet-index owner`)",
                         given.key_id()
@@ -610,18 +609,26 @@ impl Registry {
                 Some(k)
             }
             (Some(_), None) => {
-                let Some(given) = owner_key else {
+                if owner_keys.is_empty() {
                     return Err(untrusted(format!(
-                        "this is the first signed publish of {id}: it records the owner key, so pass the signer's public key with --owner-key FILE.pub"
+                        "this is the first signed publish of {id}: it records the owner keys, so pass the signer's public key (and any co-owners') with --owner-key FILE.pub"
                     )));
-                };
-                let k = verify_archive(
-                    &checked.bundle,
-                    std::slice::from_ref(given),
-                    "given owner key",
-                )
-                .map_err(|e| untrusted(e.to_string()))?;
-                new_chain = Some(OwnerChain::genesis(id, std::slice::from_ref(given)));
+                }
+                if owner_keys.len() > crate::signing::owners::MAX_OWNER_KEYS {
+                    return Err(untrusted(format!(
+                        "at most {} owner keys",
+                        crate::signing::owners::MAX_OWNER_KEYS
+                    )));
+                }
+                let mut keys: Vec<PublicKey> = Vec::new();
+                for k in owner_keys {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+                let k = verify_archive(&checked.bundle, &keys, "given owner keys")
+                    .map_err(|e| untrusted(e.to_string()))?;
+                new_chain = Some(OwnerChain::genesis(id, &keys));
                 Some(k)
             }
             (None, Some((_, v))) => {

@@ -745,11 +745,11 @@ fn publish_enforces_owners_and_verify_rechecks() {
     let e = reg.publish(&v1, t).unwrap_err().to_string();
     assert!(e.contains("--owner-key"), "{e}");
     let e = reg
-        .publish_with(&v1, t, Some(w.b.public()))
+        .publish_with(&v1, t, &[w.b.public().clone()])
         .unwrap_err()
         .to_string();
     assert!(e.contains("not one of the given owner key"), "{e}");
-    let p = reg.publish_with(&v1, t, Some(w.a.public())).unwrap();
+    let p = reg.publish_with(&v1, t, &[w.a.public().clone()]).unwrap();
     assert_eq!(p.line.signer, Some(w.a.public().key_id()));
     let id = BundleId::parse(CORE).unwrap();
     let (_, owners) = reg.owners(&id).unwrap();
@@ -761,7 +761,7 @@ fn publish_enforces_owners_and_verify_rechecks() {
     assert!(e.contains("must be signed"), "{e}");
     let v12e = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.evil));
     let e = reg
-        .publish_with(&v12e, t, Some(w.evil.public()))
+        .publish_with(&v12e, t, &[w.evil.public().clone()])
         .unwrap_err()
         .to_string();
     assert!(e.contains("not one of the current owner keys"), "{e}");
@@ -905,4 +905,24 @@ fn cli_generates_keys_signs_and_says_what_failed() {
         err.contains("FAILED file check") && err.contains("bundle.yaml"),
         "{err}"
     );
+}
+
+#[test]
+fn the_first_signed_publish_can_record_co_owners() {
+    let w = world();
+    let reg =
+        ratchet::publish::Registry::init(&w.tmp.path().join("reg"), "t", RegistryKind::Local, None)
+            .unwrap();
+    let t = "2026-01-01T00:00:00Z";
+    let v1 = write_signed(&w, "com.ratchet.core-utils/1.0.0", Some(&w.a));
+    reg.publish_with(&v1, t, &[w.a.public().clone(), w.b.public().clone()])
+        .unwrap();
+    let (_, owners) = reg.owners(&BundleId::parse(CORE).unwrap()).unwrap();
+    assert_eq!(
+        owners.unwrap().1.current,
+        vec![w.a.public().clone(), w.b.public().clone()]
+    );
+    // The co-owner publishes the next version without any statement.
+    let v12 = write_signed(&w, "com.ratchet.core-utils/1.2.0", Some(&w.b));
+    reg.publish(&v12, t).unwrap();
 }

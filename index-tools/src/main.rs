@@ -57,9 +57,10 @@ enum Command {
         /// Publish time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
         #[arg(long)]
         publish_time: Option<String>,
-        /// The signer's public key: recorded as the owner on an id's first signed publish.
+        /// The signer's public key, recorded as an owner on an id's first signed publish
+        /// (repeat it to record co-owners; the archive must be signed by one of them).
         #[arg(long, value_name = "FILE.pub")]
-        owner_key: Option<PathBuf>,
+        owner_key: Vec<PathBuf>,
     },
     /// Show or change the owner keys of a bundle (changes are statements signed by an owner).
     #[command(subcommand)]
@@ -251,9 +252,12 @@ fn run(cmd: Command) -> CliResult {
         } => {
             let reg = Registry::open(&dir)?;
             let time = publish_time(time.as_deref())?;
-            let owner_key = owner_key.as_deref().map(PublicKey::load).transpose()?;
+            let owner_keys = owner_key
+                .iter()
+                .map(|p| PublicKey::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
             for (i, file) in files.iter().enumerate() {
-                match reg.publish_with(file, &time, owner_key.as_ref()) {
+                match reg.publish_with(file, &time, &owner_keys) {
                     Ok(p) => {
                         for w in &p.warnings {
                             eprintln!("{w}");

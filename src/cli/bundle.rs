@@ -41,9 +41,11 @@ pub enum BundleCommand {
         /// directory).
         #[arg(short, long)]
         out: Option<PathBuf>,
-        /// Sign the archive with this secret key (writes bundle.sig).
-        #[arg(long, value_name = "SECRET_KEY")]
-        sign: Option<PathBuf>,
+        /// Sign the archive (writes bundle.sig) with this secret key; `--sign` alone uses
+        /// DATA/keys/author.key (made by `ratchet key generate`).
+        #[arg(long, value_name = "SECRET_KEY", num_args = 0..=1)]
+        #[allow(clippy::option_option)]
+        sign: Option<Option<PathBuf>>,
     },
     /// Sign an archive: add bundle.sig, a minisign signature over .bundle/checksum.sha256 bound
     /// to the bundle id, version and checksum list.
@@ -437,7 +439,7 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
     }
 }
 
-fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<PathBuf>) -> CliResult {
+fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) -> CliResult {
     let report = validate_bundle(&dir);
     let Some(manifest) = report.manifest.as_ref().filter(|_| report.is_valid()) else {
         print_report(&report.diagnostics, None, false);
@@ -484,6 +486,7 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<PathBuf>) -> CliRe
         built.size, built.unpacked_size
     );
     if let Some(k) = sign_key {
+        let k = k.unwrap_or_else(default_key);
         let sk = ratchet::signing::keys::SecretKey::load(&k)?;
         ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
         let bytes = std::fs::read(&built.path)?;

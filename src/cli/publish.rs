@@ -19,9 +19,10 @@ pub struct PublishArgs {
     /// Publish time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
     #[arg(long)]
     publish_time: Option<String>,
-    /// The signer's public key: recorded as the owner on an id's first signed publish.
+    /// The signer's public key, recorded as an owner on an id's first signed publish (repeat
+    /// it to record co-owners; the archive must be signed by one of them).
     #[arg(long, value_name = "FILE.pub")]
-    owner_key: Option<PathBuf>,
+    owner_key: Vec<PathBuf>,
 }
 
 /// The directory a `--registry` value names.
@@ -45,15 +46,15 @@ fn registry_dir(arg: &str) -> Result<PathBuf, String> {
 pub fn run(args: PublishArgs) -> CliResult {
     let dir = registry_dir(&args.registry)?;
     let reg = Registry::open(&dir)?;
-    let owner_key = args
+    let owner_keys = args
         .owner_key
-        .as_deref()
-        .map(ratchet::signing::keys::PublicKey::load)
-        .transpose()?;
+        .iter()
+        .map(|p| ratchet::signing::keys::PublicKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let p = reg.publish_with(
         &args.file,
         &publish_time(args.publish_time.as_deref())?,
-        owner_key.as_ref(),
+        &owner_keys,
     )?;
     for w in &p.warnings {
         eprintln!("{w}");
