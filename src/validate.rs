@@ -387,11 +387,10 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
             .at_field(field),
         );
     } else if let Some(v) = check_json_file(root, &meta, out) {
-        if let Err(e) = serde_json::from_value::<task::TaskMetadata>(v.clone()) {
-            out.push(Diagnostic::error(
-                "invalid-metadata",
-                rel(&meta),
-                e.to_string(),
+        if let Err(e) = serde_path_to_error::deserialize::<_, task::TaskMetadata>(v.clone()) {
+            out.push(at_path(
+                Diagnostic::error("invalid-metadata", rel(&meta), e.inner().to_string()),
+                e.path(),
             ));
         } else if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)
             && let Err(e) = manifest::ByteSize::parse(limit)
@@ -431,15 +430,27 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
     }
     for test in task::test_files(dir) {
         if let Some(v) = check_json_file(root, &test, out)
-            && let Err(e) = serde_json::from_value::<task::TaskTest>(v)
+            && let Err(e) = serde_path_to_error::deserialize::<_, task::TaskTest>(v)
         {
-            out.push(Diagnostic::error(
-                "invalid-test",
-                rel(&test),
-                format!("not a test case ({{input, expected_output, mock?}}): {e}"),
+            out.push(at_path(
+                Diagnostic::error(
+                    "invalid-test",
+                    rel(&test),
+                    format!(
+                        "not a test case ({{input, expected_output, mock?}}): {}",
+                        e.inner()
+                    ),
+                ),
+                e.path(),
             ));
         }
     }
+}
+
+/// Adds the field path of a deserialization error (none for the top level).
+fn at_path(d: Diagnostic, path: &serde_path_to_error::Path) -> Diagnostic {
+    let p = path.to_string();
+    if p == "." { d } else { d.at_field(p) }
 }
 
 fn pointer_or_top(pointer: &str) -> String {

@@ -502,3 +502,48 @@ fn cli_init_then_validate() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
 }
+
+#[test]
+fn duplicate_yaml_keys_are_refused() {
+    let (_t, dir) = fresh();
+    edit_manifest(
+        &dir,
+        "version: \"0.1.0\"",
+        "version: \"0.1.0\"\n  version: \"9.9.9\"",
+    );
+    let d = single_error(&dir, "yaml-syntax");
+    assert!(d.message.contains("duplicate key `version`"), "{d}");
+    assert!(d.line.is_some(), "{d:?}");
+}
+
+#[test]
+fn invalid_metadata_and_test_name_the_field() {
+    let (_t, dir) = fresh();
+    let meta = dir.join("tasks/addition/metadata.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&meta).unwrap()).unwrap();
+    v["timeout"] = "5s".into();
+    fs::write(&meta, v.to_string()).unwrap();
+    let d = single_error(&dir, "invalid-metadata");
+    assert_eq!(d.field.as_deref(), Some("timeout"));
+    assert_eq!(d.file, "tasks/addition/metadata.json");
+
+    let (_t, dir) = fresh();
+    let test = dir.join("tasks/addition/tests/test-001.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&test).unwrap()).unwrap();
+    v["mock"] = serde_json::json!({"http": {"url": 5}});
+    fs::write(&test, v.to_string()).unwrap();
+    let d = single_error(&dir, "invalid-test");
+    assert_eq!(d.field.as_deref(), Some("mock.http.url"));
+}
+
+#[test]
+fn missing_manifest_and_task_file_instead_of_directory() {
+    let (_t, dir) = fresh();
+    fs::remove_file(dir.join("bundle.yaml")).unwrap();
+    single_error(&dir, "missing-manifest");
+    let (_t, dir) = fresh();
+    fs::remove_dir_all(dir.join("tasks/addition")).unwrap();
+    fs::write(dir.join("tasks/addition"), "not a directory").unwrap();
+    let d = single_error(&dir, "not-a-directory");
+    assert_eq!(d.field.as_deref(), Some("bundle.contents.tasks[0].path"));
+}

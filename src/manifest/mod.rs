@@ -417,6 +417,15 @@ pub fn parse_manifest_lenient(
             return (None, Err(vec![d]));
         }
     };
+    // YAML keeps the last of two equal keys; a reader that keeps the first would see another
+    // manifest, so a duplicate is an error.
+    if let Err(e) = serde_norway::from_str::<NoDuplicateKeys>(text) {
+        let mut d = Diagnostic::error("yaml-syntax", file, strip_location(&e.to_string()));
+        if let Some(loc) = e.location() {
+            d = d.at_line(loc.line(), loc.column());
+        }
+        return (Some(value), Err(vec![d]));
+    }
     let diags = check_against_schema(&value, file);
     if !diags.is_empty() {
         return (Some(value), Err(diags));
@@ -430,6 +439,75 @@ pub fn parse_manifest_lenient(
         )]),
     };
     (Some(value), result)
+}
+
+/// Walks any YAML document and fails on the first mapping that repeats a key.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NoDuplicateKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_some<D2: serde::Deserializer<'de>>(
+                self,
+                d: D2,
+            ) -> Result<Self::Value, D2::Error> {
+                NoDuplicateKeys::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(k) = map.next_key::<Value>()? {
+                    let shown = match &k {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if !seen.insert(shown.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate key `{shown}`: YAML keeps only the last one; write it once"
+                        )));
+                    }
+                    map.next_value::<NoDuplicateKeys>()?;
+                }
+                Ok(NoDuplicateKeys)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Reads and parses `DIR/bundle.yaml`.
