@@ -142,16 +142,18 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn install_all(home: &Path, url: &str, root: &str) -> (Client, Duration, usize) {
     let t = Instant::now();
-    let mut c = Client::open(
-        Paths::under(home.to_path_buf()),
-        RegistrySource::from_location(url).unwrap(),
-        false,
-    )
-    .unwrap();
     let req = PlanRequest {
         add: vec![parse_spec(root).unwrap()],
         ..Default::default()
     };
+    // As `ratchet bundle install` does: config.json and the first wave in one round trip.
+    let mut c = Client::open_prefetching(
+        Paths::under(home.to_path_buf()),
+        RegistrySource::from_location(url).unwrap(),
+        false,
+        &req.add.iter().map(|(id, _)| id.clone()).collect(),
+    )
+    .unwrap();
     let p = plan(&mut c, &req).unwrap();
     let n = p.bundles.iter().filter(|b| !b.unchanged).count();
     if !p.is_noop() {

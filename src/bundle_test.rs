@@ -9,7 +9,7 @@
 use crate::execute::{ExecOptions, TaskSpec, run_task};
 use crate::manifest::units::{ByteSize, Millis};
 use crate::manifest::{Manifest, Platform, load_manifest};
-use crate::sandbox::{Policy, RATCHET_MODULE, Runtime};
+use crate::sandbox::{Policy, RATCHET_MODULE, Runtime, WASI_MODULE};
 use crate::task::{HttpMock, TaskKind, TaskTest, read_json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -702,7 +702,7 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
                 std::fs::read_to_string(task_dir.join(TaskKind::JavaScript.entry_file()))
                     .map_err(|e| e.to_string())
                     .map(|src| {
-                        if src.contains("fetch") {
+                        if js_names_fetch(&src) {
                             vec![format!("{RATCHET_MODULE}.fetch")]
                         } else {
                             Vec::new()
@@ -733,22 +733,43 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         if command && manifest.permissions.commands.is_empty() {
             problems.push("imports ratchet.command but the bundle declares no commands (every command would be refused)".to_string());
         }
-        let uses: Vec<&str> = [(fetch, "fetch"), (command, "command")]
-            .iter()
-            .filter(|(u, _)| *u)
-            .map(|(_, n)| *n)
-            .collect();
+        let wasi = |f: &str| imports.iter().any(|i| *i == format!("{WASI_MODULE}.{f}"));
+        let files = wasi("path_open");
+        let env = wasi("environ_get");
+        let uses: Vec<&str> = [
+            (fetch, "fetch"),
+            (command, "command"),
+            (files, "files"),
+            (env, "environment"),
+        ]
+        .iter()
+        .filter(|(u, _)| *u)
+        .map(|(_, n)| *n)
+        .collect();
+        let mut notes = Vec::new();
+        let fs = &manifest.permissions.filesystem;
+        if files && fs.read.is_empty() && fs.write.is_empty() {
+            notes.push("it imports path_open but the bundle declares no filesystem paths (every open fails)");
+        }
+        if env && manifest.permissions.environment.is_empty() {
+            notes.push("it imports environ_get but the bundle declares no environment variables (it sees none)");
+        }
         out.push(if problems.is_empty() {
             CheckResult::new(
                 kind,
                 &name,
                 Verdict::Passed,
                 Some(format!(
-                    "uses: {}",
+                    "uses: {}{}",
                     if uses.is_empty() {
                         "no capability".to_string()
                     } else {
                         uses.join(", ")
+                    },
+                    if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; note: {}", notes.join("; "))
                     }
                 )),
             )
@@ -780,4 +801,64 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         ));
     }
     out
+}
+
+/// Whether JavaScript source names `fetch` as code (not inside a comment or a string literal):
+/// the static audit's view of "this task uses the network".
+fn js_names_fetch(src: &str) -> bool {
+    let b = src.as_bytes();
+    let mut code = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                code.push(b' ');
+            }
+            c => {
+                code.push(c);
+                i += 1;
+            }
+        }
+    }
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    code.windows(5).enumerate().any(|(at, w)| {
+        w == b"fetch"
+            && (at == 0 || !word(code[at - 1]))
+            && code.get(at + 5).is_none_or(|c| !word(*c))
+    })
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::js_names_fetch;
+
+    #[test]
+    fn fetch_is_found_in_code_only() {
+        assert!(js_names_fetch("const r = fetch('https://x');"));
+        assert!(js_names_fetch("const f = fetch; f(u)"));
+        assert!(
+            js_names_fetch("`${fetch(u)}`"),
+            "template literals are scanned"
+        );
+        assert!(!js_names_fetch("// we do not fetch anything\nreturn 1"));
+        assert!(!js_names_fetch("/* fetch */ return 'fetch(x)' + \"fetch\""));
+        assert!(!js_names_fetch("prefetch(x); refetching = 1"));
+    }
 }

@@ -251,7 +251,8 @@ pub fn run_task(
         });
     }
     let text = String::from_utf8_lossy(&outcome.stdout);
-    let output: Value = serde_json::from_str(text.trim()).map_err(|e| ExecError::BadOutput {
+    let text = replace_lone_surrogates(text.trim());
+    let output: Value = serde_json::from_str(&text).map_err(|e| ExecError::BadOutput {
         task: spec.name.clone(),
         message: format!(
             "output is not JSON ({e}); stdout began with {:?}",
@@ -283,5 +284,70 @@ mod tests {
         assert!(e.contains("/n"), "{e}");
         let e = check_schema(&schema, &json!({})).unwrap_err();
         assert!(e.contains("(top level)"), "{e}");
+    }
+}
+
+/// JavaScript strings may hold unpaired UTF-16 surrogates, which `JSON.stringify` writes as
+/// `\\udXXX` escapes that no Unicode text can carry (serde_json refuses them). Each unpaired one
+/// becomes U+FFFD, the replacement character, so such an output is still an output.
+fn replace_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    fn escape_at(b: &[u8], i: usize) -> Option<u16> {
+        let hex = b.get(i + 2..i + 6)?;
+        if b[i] != b'\\' || b[i + 1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    }
+    let b = text.as_bytes();
+    if !text.contains("\\ud") && !text.contains("\\uD") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            // An escaped backslash is not the start of an escape.
+            if b.get(i + 1) == Some(&b'\\') {
+                i += 2;
+                continue;
+            }
+            if let Some(u) = escape_at(b, i) {
+                let high = (0xD800..0xDC00).contains(&u);
+                let low = (0xDC00..0xE000).contains(&u);
+                let paired =
+                    high && escape_at(b, i + 6).is_some_and(|n| (0xDC00..0xE000).contains(&n));
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                if high || low {
+                    out.push_str(&text[last..i]);
+                    out.push_str("\\ufffd");
+                    i += 6;
+                    last = i;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::replace_lone_surrogates as fix;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        assert_eq!(fix(r#"{"s":"a\ud800b"}"#), r#"{"s":"a\ufffdb"}"#);
+        assert_eq!(fix(r#""\udc00""#), r#""\ufffd""#);
+        // A pair stays a pair; an escaped backslash is not an escape.
+        assert_eq!(fix(r#""\ud83d\ude00""#), r#""\ud83d\ude00""#);
+        assert_eq!(fix(r#""\\ud800""#), r#""\\ud800""#);
+        let v: serde_json::Value = serde_json::from_str(&fix(r#"{"s":"x\ud800"}"#)).unwrap();
+        assert_eq!(v["s"], "x\u{fffd}");
     }
 }

@@ -322,15 +322,42 @@ pub struct Client {
 impl Client {
     /// Opens `src`: fetches `config.json` (from the cache when offline).
     pub fn open(paths: Paths, src: RegistrySource, offline: bool) -> Result<Client, InstallError> {
+        Self::open_prefetching(paths, src, offline, &BTreeSet::new())
+    }
+
+    /// [`Client::open`], fetching the index and metadata files of `ids` (the first wave of a
+    /// resolution) together with `config.json`: index paths do not depend on the config, so
+    /// this saves a round trip.
+    pub fn open_prefetching(
+        paths: Paths,
+        src: RegistrySource,
+        offline: bool,
+        ids: &BTreeSet<BundleId>,
+    ) -> Result<Client, InstallError> {
         let fetcher = Fetcher::new(src, &paths.cache, offline)?;
-        let bytes = fetcher
-            .get(crate::index::CONFIG_FILE, crate::index::MAX_SMALL_FILE_LEN)?
-            .ok_or_else(|| {
-                InstallError::Registry(format!(
-                    "{} has no config.json: it is not a ratchet registry",
-                    fetcher.source().base
-                ))
-            })?;
+        let want: Vec<BundleId> = ids.iter().cloned().collect();
+        let mut rels = vec![crate::index::CONFIG_FILE.to_string()];
+        rels.extend(want.iter().map(crate::index::index_path));
+        rels.extend(want.iter().map(crate::index::meta_path));
+        let mut results = if want.is_empty() {
+            vec![fetcher.get(crate::index::CONFIG_FILE, crate::index::MAX_SMALL_FILE_LEN)]
+        } else {
+            fetcher.get_many(&rels, crate::index::MAX_INDEX_FILE_LEN)
+        };
+        let config_result = results.remove(0);
+        let bytes = config_result?.ok_or_else(|| {
+            InstallError::Registry(format!(
+                "{} has no config.json: it is not a ratchet registry",
+                fetcher.source().base
+            ))
+        })?;
+        if bytes.len() as u64 > crate::index::MAX_SMALL_FILE_LEN {
+            return Err(InstallError::Registry(format!(
+                "{}config.json is larger than {} bytes",
+                fetcher.source().base,
+                crate::index::MAX_SMALL_FILE_LEN
+            )));
+        }
         let file = format!("{}config.json", fetcher.source().base);
         let config = RegistryConfig::parse(&bytes, &file)
             .map_err(|e| InstallError::Registry(e.to_string()))?;
@@ -352,7 +379,7 @@ impl Client {
             .map_err(|e| InstallError::Refused(e.to_string()))?;
         let mut config = config;
         let warnings = pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)?;
-        Ok(Client {
+        let mut client = Client {
             pins,
             paths,
             fetcher,
@@ -362,7 +389,9 @@ impl Client {
             metas: HashMap::new(),
             warnings,
             ratchet_version,
-        })
+        };
+        client.ingest(want, results)?;
+        Ok(client)
     }
 
     /// Loads the index files of `ids` not loaded yet, all in one wave.
@@ -375,12 +404,26 @@ impl Client {
         if want.is_empty() {
             return Ok(());
         }
-        // The metadata files (deprecation) travel in the same wave as the index files.
+        // The metadata files (deprecation, owners) travel in the same wave as the index files.
         let mut all: Vec<String> = want.iter().map(crate::index::index_path).collect();
         all.extend(want.iter().map(crate::index::meta_path));
-        let mut results = self
+        let results = self
             .fetcher
             .get_many(&all, crate::index::MAX_INDEX_FILE_LEN);
+        self.ingest(want, results)
+    }
+
+    /// Takes in one wave's results: the index files of `want`, then their metadata files.
+    fn ingest(
+        &mut self,
+        want: Vec<BundleId>,
+        mut results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+    ) -> Result<(), InstallError> {
+        if want.is_empty() {
+            return Ok(());
+        }
+        let mut all: Vec<String> = want.iter().map(crate::index::index_path).collect();
+        all.extend(want.iter().map(crate::index::meta_path));
         let meta_results = results.split_off(want.len());
         for ((id, rel), r) in want.iter().zip(&all[want.len()..]).zip(meta_results) {
             let m = match r {
@@ -774,28 +817,39 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             )
         })
         .collect();
-    let results = client.fetcher.download_many(&items, opts.progress.clone());
-    // Every download must have arrived intact before anything is unpacked.
-    let mut downloaded = Vec::with_capacity(results.len());
-    for r in results {
-        downloaded.push(r?);
-    }
-    // Verify and unpack on a few threads (CPU and fsync bound); the first error wins.
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Each archive is verified and unpacked (a few worker threads: CPU and disk bound) as soon
+    // as it has arrived, while the others are still downloading.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
+    let rx = std::sync::Mutex::new(rx);
     let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4.min(todo.len()))
             .map(|_| {
                 scope.spawn(|| {
                     let mut out = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(b) = todo.get(i) else { break };
-                        out.push(unpack(client, b, &downloaded[i], opts.allow_unsigned));
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((i, bytes)) = next else { break };
+                        out.push(match bytes {
+                            Ok(b) => unpack(client, todo[i], &b, opts.allow_unsigned),
+                            Err(e) => Err(e.into()),
+                        });
                     }
                     out
                 })
             })
             .collect();
+        let tx = std::sync::Mutex::new(tx);
+        client
+            .fetcher
+            .download_each(&items, opts.progress.clone(), |i, r| {
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send((i, r));
+                }
+            });
+        drop(tx);
         workers
             .into_iter()
             .flat_map(|w| {
@@ -807,6 +861,18 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             })
             .collect()
     });
+    // On any failure, the versions unpacked by this operation go again (nothing names them:
+    // installed.json is unchanged), and the first error is the answer.
+    if let Some(pos) = outcomes.iter().position(Result::is_err) {
+        for b in &todo {
+            let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+        }
+        return Err(outcomes
+            .into_iter()
+            .nth(pos)
+            .and_then(Result::err)
+            .unwrap_or_else(|| InstallError::Refused("install failed".into())));
+    }
     let mut verified = HashMap::new();
     let mut pins = Vec::new();
     let mut warnings = Vec::new();
@@ -854,6 +920,10 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
                 deprecated: b.deprecated.clone(),
             },
         );
+    }
+    // The unpacked files reach the disk before the commit names them (one sync for all).
+    if !todo.is_empty() {
+        crate::fsutil::sync_filesystem(&paths.data).map_err(local(&paths.data))?;
     }
     // Every bundle passed: remember the owners seen (trust on first use, signed rotations)
     // before the commit, so a kill between the two can never leave an installed bundle whose
@@ -906,7 +976,7 @@ fn unpack(
         std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
     }
     v.archive
-        .extract_to(&dest)
+        .extract_to_unsynced(&dest)
         .map_err(|e| InstallError::Archive {
             id: id.clone(),
             version: version.clone(),

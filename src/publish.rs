@@ -463,7 +463,7 @@ impl Registry {
         let tmp = tempfile::tempdir().map_err(io_err(Path::new("(temporary directory)")))?;
         let dest = tmp.path().join("bundle");
         bundle
-            .extract_to(&dest)
+            .extract_to_unsynced(&dest)
             .map_err(|e| bad(format!("cannot extract: {e}")))?;
         let report = crate::validate::validate_bundle(&dest);
         let errors: Vec<Diagnostic> = report.errors().cloned().collect();

@@ -361,6 +361,14 @@ fn dependency_task(
     })
 }
 
+/// What a step reports to the caller of [`run_workflow_with`].
+pub enum StepEvent<'a> {
+    /// The step is about to run this task (with its own bundle's permissions).
+    Start(&'a Step, &'a TaskSpec),
+    /// The step finished with this output.
+    Done(&'a Step, &'a Value),
+}
+
 /// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
 /// Steps calling a dependency's task fail (see [`run_workflow_with`]).
 pub fn run_workflow(
@@ -370,32 +378,43 @@ pub fn run_workflow(
     wf: &Workflow,
     input: &Value,
     policy: &Policy,
-    progress: impl FnMut(&Step, &Value),
+    mut progress: impl FnMut(&Step, &Value),
 ) -> Result<Value, WorkflowError> {
-    run_workflow_with(
+    let ctx = WorkflowContext {
         rt,
-        bundle_dir,
-        manifest,
-        wf,
-        input,
         policy,
-        &|_| None,
-        progress,
-    )
+        deps: &|_| None,
+        opts: &ExecOptions::default(),
+    };
+    run_workflow_with(&ctx, bundle_dir, manifest, wf, input, |e| {
+        if let StepEvent::Done(step, out) = e {
+            progress(step, out);
+        }
+    })
+}
+
+/// What a workflow run uses besides the workflow: the runtime, the user's policy, where
+/// installed dependencies are, and the run options (mounts) every step gets.
+pub struct WorkflowContext<'a> {
+    /// The sandbox runtime.
+    pub rt: &'a Runtime,
+    /// The user's sandbox policy.
+    pub policy: &'a Policy,
+    /// Finds installed dependencies.
+    pub deps: DependencyLookup<'a>,
+    /// Options for every step's run (mounts apply to steps that declare the path).
+    pub opts: &'a ExecOptions,
 }
 
 /// Like [`run_workflow`], with steps of the form `DEPENDENCY-ID/TASK` running the exported task
-/// of the dependency that `deps` finds (the installed copy).
-#[allow(clippy::too_many_arguments)]
+/// of the dependency that `ctx.deps` finds (the installed copy).
 pub fn run_workflow_with(
-    rt: &Runtime,
+    ctx: &WorkflowContext<'_>,
     bundle_dir: &Path,
     manifest: &Manifest,
     wf: &Workflow,
     input: &Value,
-    policy: &Policy,
-    deps: DependencyLookup<'_>,
-    mut progress: impl FnMut(&Step, &Value),
+    mut progress: impl FnMut(StepEvent<'_>),
 ) -> Result<Value, WorkflowError> {
     if let Some(schema) = &wf.input_schema {
         check_schema(schema, input).map_err(|m| WorkflowError::Step {
@@ -414,14 +433,16 @@ pub fn run_workflow_with(
             })?,
             None => input.clone(),
         };
-        let spec = step_task(bundle_dir, manifest, step, deps)?;
-        let done = run_task(rt, &spec, &step_input, policy, &ExecOptions::default()).map_err(
-            |source| WorkflowError::Task {
-                step: step.name.clone(),
-                source: Box::new(source),
-            },
-        )?;
-        progress(step, &done.output);
+        let spec = step_task(bundle_dir, manifest, step, ctx.deps)?;
+        progress(StepEvent::Start(step, &spec));
+        let done =
+            run_task(ctx.rt, &spec, &step_input, ctx.policy, ctx.opts).map_err(|source| {
+                WorkflowError::Task {
+                    step: step.name.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+        progress(StepEvent::Done(step, &done.output));
         last = done.output.clone();
         steps.insert(
             step.name.clone(),

@@ -362,8 +362,19 @@ impl BundleArchive {
 
     /// Writes every file into the new directory `dest` (files 0644, directories 0755): into a
     /// temporary directory beside it first, renamed into place when complete, so `dest` either
-    /// does not exist or is complete. `dest` must not exist.
+    /// does not exist or is complete. `dest` must not exist. Every file is synced to disk.
     pub fn extract_to(&self, dest: &Path) -> Result<(), ArchiveError> {
+        self.extract(dest, true)
+    }
+
+    /// [`BundleArchive::extract_to`] without syncing each file: for a caller that makes many
+    /// extractions durable at once ([`crate::fsutil::sync_filesystem`]) before it relies on
+    /// them, or that only reads them back (a temporary copy).
+    pub fn extract_to_unsynced(&self, dest: &Path) -> Result<(), ArchiveError> {
+        self.extract(dest, false)
+    }
+
+    fn extract(&self, dest: &Path, durable: bool) -> Result<(), ArchiveError> {
         if dest.symlink_metadata().is_ok() {
             return Err(ArchiveError::DestinationExists {
                 path: dest.to_path_buf(),
@@ -403,7 +414,7 @@ impl BundleArchive {
                 }
             }
             target.push(parts[parts.len() - 1]);
-            write_new_file(&target, data)?;
+            write_new_file(&target, data, durable)?;
         }
         let kept = tmp.keep();
         if dest.symlink_metadata().is_ok() {
@@ -423,16 +434,22 @@ impl BundleArchive {
 }
 
 /// Creates `path`, which must not exist (so no collision on any file system overwrites a file).
-fn write_new_file(path: &Path, data: &[u8]) -> Result<(), ArchiveError> {
+fn write_new_file(path: &Path, data: &[u8], durable: bool) -> Result<(), ArchiveError> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(ArchiveError::io(path))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(FILE_MODE);
+    }
+    let mut f = opts.open(path).map_err(ArchiveError::io(path))?;
     f.write_all(data).map_err(ArchiveError::io(path))?;
-    f.sync_all().map_err(ArchiveError::io(path))?;
+    if durable {
+        f.sync_all().map_err(ArchiveError::io(path))?;
+    }
     drop(f);
+    // The umask may have taken bits the mode asked for.
     set_mode(path, FILE_MODE)
 }
 

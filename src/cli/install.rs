@@ -30,8 +30,33 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     fn open(&self, paths: &Paths) -> Result<Client, Box<dyn std::error::Error>> {
+        self.open_for(paths, &[])
+    }
+
+    /// Opens the registry and, in the same round trip, fetches the index files a resolution
+    /// starts from: `ids` and the requests installed from this registry.
+    fn open_for(
+        &self,
+        paths: &Paths,
+        ids: &[BundleId],
+    ) -> Result<Client, Box<dyn std::error::Error>> {
         let src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
-        Ok(Client::open(paths.clone(), src, self.offline)?)
+        let state = InstalledState::load(paths)?;
+        let here = src.base.to_string();
+        let mut first: std::collections::BTreeSet<BundleId> = ids.iter().cloned().collect();
+        first.extend(
+            state
+                .bundles
+                .iter()
+                .filter(|(_, b)| b.registry == here && b.requested.is_some())
+                .map(|(id, _)| id.clone()),
+        );
+        Ok(Client::open_prefetching(
+            paths.clone(),
+            src,
+            self.offline,
+            &first,
+        )?)
     }
 }
 
@@ -256,7 +281,8 @@ pub fn install(args: InstallArgs) -> CliResult {
                 .collect()
         };
         for (reg, group) in groups {
-            let mut client = reg.open(&paths)?;
+            let ids: Vec<BundleId> = group.requested.keys().cloned().collect();
+            let mut client = reg.open_for(&paths, &ids)?;
             let req = PlanRequest {
                 locked: Some(group),
                 ..Default::default()
@@ -276,7 +302,8 @@ pub fn install(args: InstallArgs) -> CliResult {
     for s in &args.specs {
         req.add.push(parse_spec(s)?);
     }
-    let mut client = args.reg.open(&paths)?;
+    let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
+    let mut client = args.reg.open_for(&paths, &ids)?;
     let plan = plan(&mut client, &req)?;
     execute(&client, &plan, args.yes, args.allow_unsigned)
 }
@@ -288,7 +315,7 @@ fn signed_by(signer: Option<&str>) -> String {
 pub fn update(args: UpdateArgs) -> CliResult {
     let paths = Paths::detect();
     let _lock = install::lock(&paths)?;
-    let mut client = args.reg.open(&paths)?;
+    let mut client = args.reg.open_for(&paths, &[])?;
     let ids = args
         .ids
         .iter()
@@ -489,7 +516,7 @@ pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> Cl
             )
             .into());
         }
-        installed_graph(&state)
+        dependents_graph(&installed_graph(&state), &id)
     } else {
         let mut client = reg.open(&paths)?;
         let opts = client.resolve_options();
@@ -537,6 +564,34 @@ fn installed_graph(state: &InstalledState) -> DependencyGraph {
     DependencyGraph {
         nodes,
         edges,
+        install_order: Vec::new(),
+    }
+}
+
+/// The part of `g` that depends on `id`, directly or not (with `id` itself).
+fn dependents_graph(g: &DependencyGraph, id: &BundleId) -> DependencyGraph {
+    let mut keep = std::collections::BTreeSet::from([id.clone()]);
+    let mut todo = vec![id.clone()];
+    while let Some(x) = todo.pop() {
+        for from in g.dependents_of(&x) {
+            if keep.insert(from.clone()) {
+                todo.push(from.clone());
+            }
+        }
+    }
+    DependencyGraph {
+        nodes: g
+            .nodes
+            .iter()
+            .filter(|(k, _)| keep.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        edges: g
+            .edges
+            .iter()
+            .filter(|e| keep.contains(&e.from) && keep.contains(&e.to))
+            .cloned()
+            .collect(),
         install_order: Vec::new(),
     }
 }

@@ -6,7 +6,7 @@ use ratchet::execute::{ExecOptions, TaskSpec, run_task};
 use ratchet::manifest::{Manifest, load_manifest};
 use ratchet::paths::Paths;
 use ratchet::sandbox::{Policy, Runtime};
-use ratchet::workflow::{load_workflow, run_workflow_with};
+use ratchet::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow_with};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,7 @@ pub fn run(args: RunArgs) -> CliResult {
             &item.path,
             &input,
             &policy,
+            &opts,
             args.explain,
         ),
         (None, None) => usage(format_args!(
@@ -231,6 +232,7 @@ fn run_one(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_wf(
     rt: &Runtime,
     dir: &Path,
@@ -238,14 +240,28 @@ fn run_wf(
     wf_path: &str,
     input: &Value,
     policy: &Policy,
+    opts: &ExecOptions,
     explain: bool,
 ) -> CliResult {
     let wf = load_workflow(&dir.join(wf_path))?;
     let paths = Paths::detect();
     let deps = |id: &ratchet::manifest::BundleId| ratchet::install::find_installed(&paths, id).ok();
-    let result = run_workflow_with(rt, dir, manifest, &wf, input, policy, &deps, |step, _| {
-        if explain {
-            eprintln!("step `{}` ({}) done", step.name, step.task);
+    let ctx = WorkflowContext {
+        rt,
+        policy,
+        deps: &deps,
+        opts,
+    };
+    let result = run_workflow_with(&ctx, dir, manifest, &wf, input, |e| {
+        if !explain {
+            return;
+        }
+        match e {
+            StepEvent::Start(step, spec) => {
+                eprintln!("step `{}`: {} ({})", step.name, step.task, spec.name);
+                eprint!("{}", spec.effective(policy).describe());
+            }
+            StepEvent::Done(step, _) => eprintln!("step `{}` done", step.name),
         }
     });
     match result {

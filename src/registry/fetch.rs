@@ -525,19 +525,44 @@ impl Fetcher {
         items: &[(String, u64, String)],
         progress: Option<Progress>,
     ) -> Vec<Result<Vec<u8>, FetchError>> {
+        let out = std::sync::Mutex::new((0..items.len()).map(|_| None).collect::<Vec<_>>());
+        self.download_each(items, progress, |i, r| {
+            if let Ok(mut o) = out.lock() {
+                o[i] = Some(r);
+            }
+        });
+        out.into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(FetchError::Url("download not finished".into()))))
+            .collect()
+    }
+
+    /// Downloads many archives at once (bounded), handing each to `done` (with its index in
+    /// `items`) as soon as it has arrived and been checked, so the caller can work on it while
+    /// the others are still coming. `done` must be quick (send it to a worker).
+    pub fn download_each(
+        &self,
+        items: &[(String, u64, String)],
+        progress: Option<Progress>,
+        done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
+    ) {
         let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        let done = &done;
         self.rt.block_on(async {
-            let futs = items.iter().map(|(loc, size, sha)| {
+            let futs = items.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = sem.clone();
                 let progress = progress.clone();
                 async move {
                     let _permit = sem.acquire().await;
-                    self.download_async(loc.clone(), *size, sha.clone(), progress)
-                        .await
+                    let r = self
+                        .download_async(loc.clone(), *size, sha.clone(), progress)
+                        .await;
+                    done(i, r);
                 }
             });
-            join_all(futs).await
-        })
+            join_all(futs).await;
+        });
     }
 
     /// Where a verified archive with this hash is cached.
