@@ -89,6 +89,17 @@ pub fn sync_filesystem(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Reads at most `limit + 1` bytes of `path`: a result longer than `limit` means the file is
+/// too large (the caller says so), and a hostile file can never make the reader allocate more.
+pub fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Renders a path relative to `base` with `/` separators, for messages and archive entries.
 pub fn rel_display(base: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(base).unwrap_or(path);

@@ -76,19 +76,11 @@ pub enum FormatError {
 
 /// Reads a file no larger than `limit` bytes.
 pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, FormatError> {
-    use std::io::Read;
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| FormatError::Io {
+    let buf = crate::fsutil::read_at_most(path, limit).map_err(|source| FormatError::Io {
         file: file.clone(),
         source,
     })?;
-    let mut buf = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| FormatError::Io {
-            file: file.clone(),
-            source,
-        })?;
     if buf.len() as u64 > limit {
         return Err(FormatError::TooLarge {
             file,

@@ -687,22 +687,14 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
-    use std::io::Read;
     let path = url
         .to_file_path()
         .map_err(|()| FetchError::Url(format!("{url}: not a local path")))?;
-    let f = match std::fs::File::open(&path) {
-        Ok(f) => f,
+    let buf = match crate::fsutil::read_at_most(&path, limit) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(FetchError::Io { path, source }),
     };
-    let mut buf = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| FetchError::Io {
-            path: path.clone(),
-            source,
-        })?;
     if buf.len() as u64 > limit {
         return Err(FetchError::TooLarge {
             url: url.to_string(),

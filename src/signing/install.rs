@@ -104,35 +104,17 @@ impl PinStore {
 
     /// The pin of an id, if any.
     pub fn load(&self, id: &str) -> Result<Option<Pin>, TrustError> {
-        let path = self.file(id);
-        match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| TrustError::BadRecord {
-                    file: path.display().to_string(),
-                    reason: format!("{e}; remove the file to pin again on the next install"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        read_pin(&self.file(id))
     }
 
     /// Saves a pin (temp file + rename).
     pub fn save(&self, pin: &Pin) -> Result<(), TrustError> {
-        let path = self.file(&pin.id);
-        let mut text = serde_json::to_string_pretty(pin).expect("pin serializes");
-        text.push('\n');
-        crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
+        write_pin(&self.file(&pin.id), pin)
     }
 
     /// Forgets an id's pin, to accept a new owner deliberately; false when there was none.
     pub fn forget(&self, id: &str) -> Result<bool, TrustError> {
-        let path = self.file(id);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        remove_pin(&self.file(id))
     }
 
     /// Where pins live.
@@ -173,12 +155,7 @@ impl PinStore {
 
     /// Forgets the verifier keys pinned for a registry; false when there were none.
     pub fn forget_verifiers(&self, registry: &str) -> Result<bool, TrustError> {
-        let path = self.verifiers_file(registry);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        remove_pin(&self.verifiers_file(registry))
     }
 
     /// Trust on first use for a registry's verifier keys. `config.json` is written by whoever
@@ -193,16 +170,7 @@ impl PinStore {
     ) -> Result<Vec<String>, TrustError> {
         let (served, _) = attest::verifier_keys(config);
         let path = self.verifiers_file(registry);
-        let pinned: Option<VerifierPin> = match std::fs::read(&path) {
-            Ok(b) => Some(
-                serde_json::from_slice(&b).map_err(|e| TrustError::BadRecord {
-                    file: path.display().to_string(),
-                    reason: format!("{e}; remove the file to pin the registry's verifiers again"),
-                })?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err(&path)(e)),
-        };
+        let pinned: Option<VerifierPin> = read_pin(&path)?;
         let Some(pin) = pinned else {
             if served.is_empty() {
                 return Ok(Vec::new());
@@ -218,9 +186,7 @@ impl PinStore {
                     })
                     .collect(),
             };
-            let mut text = serde_json::to_string_pretty(&pin).expect("pin serializes");
-            text.push('\n');
-            crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+            write_pin(&path, &pin)?;
             let names: Vec<String> = served
                 .iter()
                 .map(|v| format!("{} ({})", v.name, v.key.key_id()))
@@ -249,6 +215,36 @@ impl PinStore {
             false
         });
         Ok(warnings)
+    }
+}
+
+/// Reads a pin file (`None` when there is none).
+fn read_pin<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, TrustError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| TrustError::BadRecord {
+                file: path.display().to_string(),
+                reason: format!("{e}; remove the file to pin again on the next use"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Writes a pin file (temp file + rename).
+fn write_pin<T: Serialize>(path: &Path, pin: &T) -> Result<(), TrustError> {
+    let mut text = serde_json::to_string_pretty(pin).expect("pins serialize");
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes()).map_err(io_err(path))
+}
+
+/// Removes a pin file; false when there was none.
+fn remove_pin(path: &Path) -> Result<bool, TrustError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
