@@ -662,6 +662,7 @@ impl Registry {
             // The archive's rename must be durable before the index line that names it.
             sync_parent_dir(&archive_abs);
         }
+        crash_point("archive");
         // 2. The owner record of a first signed publish (before the line that needs it).
         if let Some(chain) = new_chain {
             chain.store(&mut meta);
@@ -669,6 +670,7 @@ impl Registry {
             write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
             sync_parent_dir(&meta_abs);
         }
+        crash_point("owners");
         // 3. The index file, old bytes plus one line, replaced atomically.
         let mut line =
             IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
@@ -679,6 +681,7 @@ impl Registry {
         let index_abs = self.abs(&rel_index);
         write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
         sync_parent_dir(&index_abs);
+        crash_point("index");
         // 4. The names file, appended when the id is new.
         if new_bundle {
             let names = self.abs(NAMES_FILE);
@@ -997,6 +1000,18 @@ impl Registry {
         }
         Ok(report)
     }
+}
+
+/// In debug builds (the test suite), `RATCHET_PUBLISH_CRASH_AFTER=STEP` kills the process right
+/// after that write step (`archive`, `owners`, `index`), so tests can check every crash point of
+/// the write order deterministically. Release builds have no such hook.
+fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("RATCHET_PUBLISH_CRASH_AFTER").is_ok_and(|v| v == step) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
 }
 
 /// Makes a rename in `path`'s directory durable (so that after a power loss the files written

@@ -140,3 +140,48 @@ fn publisher_killed_at_random_moments_leaves_a_valid_registry() {
         "the kills should interrupt most publishes ({killed} killed)"
     );
 }
+
+/// A publisher that dies right after each write step (a debug-build crash hook) leaves a
+/// registry `verify` accepts, with exactly the leftover that step can leave, and the next
+/// publish of the same archive succeeds.
+#[test]
+fn a_crash_after_each_write_step_leaves_a_valid_registry() {
+    for (step, new_id, expected) in [
+        ("archive", true, vec!["unreferenced-archive"]),
+        ("archive", false, vec!["unreferenced-archive"]),
+        ("index", true, vec!["unlisted-bundle"]),
+        ("index", false, vec![]),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let reg = registry(t.path());
+        let base = archive(t.path(), "com.test.victim", "1.0.0", &[]);
+        assert!(publish_cmd(reg.root(), &base).status().unwrap().success());
+        let f = if new_id {
+            archive(t.path(), "com.test.fresh", "1.0.0", &[])
+        } else {
+            archive(t.path(), "com.test.victim", "1.1.0", &[])
+        };
+        let status = publish_cmd(reg.root(), &f)
+            .env("RATCHET_PUBLISH_CRASH_AFTER", step)
+            .status()
+            .unwrap();
+        assert!(!status.success(), "{step}: the publisher did not crash");
+        let r = reg.verify();
+        assert!(r.is_ok(), "{step}: {:?}", r.diagnostics);
+        let mut codes: Vec<&str> = r.diagnostics.iter().map(|d| d.code).collect();
+        codes.sort();
+        assert_eq!(codes, expected, "crash after {step} (new id: {new_id})");
+        if step == "archive" {
+            // The line was never written: publishing again works and gc has nothing to do.
+            assert!(publish_cmd(reg.root(), &f).status().unwrap().success());
+        } else {
+            // The line is there: the version is published (gc repairs names.txt if needed).
+            reg.gc().unwrap();
+        }
+        assert!(
+            reg.verify().diagnostics.is_empty(),
+            "{step}: {:?}",
+            reg.verify().diagnostics
+        );
+    }
+}

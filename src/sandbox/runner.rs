@@ -300,6 +300,13 @@ impl Runtime {
                         "stack overflow: the task recursed too deeply (call stack exhausted)"
                             .into(),
                     )
+                } else if err.clone().to_trap() == Some(TrapCode::HeapAccessOutOfBounds) {
+                    // C's stack sits below its data by default: deep recursion runs off the
+                    // bottom of linear memory and looks like a stray pointer.
+                    RunStatus::Trap(format!(
+                        "{} (if the task recursed deeply, its stack overflowed: link C tasks with -Wl,--stack-first so an overflow is reported as one)",
+                        err.message()
+                    ))
                 } else {
                     RunStatus::Trap(err.message())
                 }
