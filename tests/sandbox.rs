@@ -649,3 +649,20 @@ fn refusals_kept_for_the_report_are_bounded() {
     assert!(o.denials.iter().all(|d| d.len() < 400));
     assert_eq!(o.denials.last().unwrap(), "... and 180 more");
 }
+
+#[test]
+fn bulk_memory_work_is_metered() {
+    let mut p = pure();
+    p.limits.max_cpu_time = Millis(300);
+    p.limits.max_memory = ByteSize(32 << 20);
+    let run = TaskRun {
+        name: "bulkbomb".into(),
+        module: wat_module("bulkbomb"),
+        permissions: p,
+        ..Default::default()
+    };
+    let o = runtime().run(&run).unwrap();
+    assert_limit(&o, LimitKind::CpuTime);
+    // 300 ms of budget is 9 GB of fills at one point per byte: seconds at most, not days.
+    assert!(o.usage.wall_ms < 20_000.0, "{}", o.usage.wall_ms);
+}

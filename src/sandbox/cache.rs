@@ -18,7 +18,7 @@ use wasmer::{Engine, Module};
 pub const WASMER_VERSION: &str = "7.4.2";
 
 /// Bumped whenever the instrumentation compiled into modules (metering) changes.
-const INSTRUMENTATION_VERSION: u32 = 2;
+const INSTRUMENTATION_VERSION: u32 = 3;
 
 /// What a lookup did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

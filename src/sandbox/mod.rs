@@ -18,6 +18,7 @@ pub mod cache;
 pub mod fs;
 pub mod host;
 pub mod limits;
+pub mod metering;
 pub mod policy;
 mod runner;
 mod wasi;

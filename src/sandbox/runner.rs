@@ -36,6 +36,8 @@ fn build_engine(metering: bool) -> Engine {
     let mut compiler = Cranelift::default();
     if metering {
         compiler.push_middleware(Arc::new(Metering::new(0, operator_cost)));
+        // After wasmer's metering, whose budget it charges for bulk operators' lengths.
+        compiler.push_middleware(Arc::new(super::metering::BulkMetering::default()));
     }
     let mut engine: Engine = EngineBuilder::new(compiler).engine().into();
     engine.set_tunables(CappedTunables::new());
