@@ -253,18 +253,24 @@ pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
         .write(true)
         .open(&path)
         .map_err(local(&path))?;
-    if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
-        eprintln!("waiting for another ratchet process to finish changing the installation...");
-        file.lock().map_err(local(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting for another ratchet process to finish changing the installation...");
+            file.lock().map_err(local(&path))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(local(&path)(e)),
     }
-    // `installed.json` is the commit point and `ratchet.lock` is written right after it: if a
-    // process was killed between the two, bring the lockfile up to date first.
-    let state = InstalledState::load(paths)?;
+    // `installed.json` is the commit point and `ratchet.lock` is written right after it: a
+    // lockfile older than installed.json (a process killed between the two) is brought up to
+    // date. A newer one (say, copied there to install with --locked) is left alone.
+    let installed = paths.data.join(INSTALLED_FILE);
     let lock_path = paths.data.join(LOCK_FILE);
-    let current: Option<Lockfile> = std::fs::read(&lock_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if paths.data.join(INSTALLED_FILE).is_file() && current.as_ref() != Some(&state.lockfile()) {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let Some(state_time) = mtime(&installed)
+        && mtime(&lock_path).is_none_or(|t| t < state_time)
+    {
+        let state = InstalledState::load(paths)?;
         write_json(&lock_path, &state.lockfile())?;
     }
     Ok(InstallLock { _file: file })
@@ -709,15 +715,14 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             && (l.sha256 != line.sha256 || l.size != line.size)
         {
             return Err(InstallError::Refused(format!(
-                "--locked: {id} {} has sha256 {} in the registry but {} in the lockfile: refusing different bytes",
-                node.version, line.sha256, l.sha256
+                "--locked: {id} {} is sha256 {} ({} bytes) in the registry but sha256 {} ({} bytes) in the lockfile: refusing different bytes",
+                node.version, line.sha256, line.size, l.sha256, l.size
             )));
         }
         let prev = state.bundles.get(id);
         if let Some(p) = prev
             && p.version == node.version
             && p.sha256 != line.sha256
-            && req.locked.is_none()
         {
             return Err(InstallError::Refused(format!(
                 "{id} {} is installed with archive sha256 {}, but registry {} now serves {} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
@@ -865,7 +870,13 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // installed.json is unchanged), and the first error is the answer.
     if let Some(pos) = outcomes.iter().position(Result::is_err) {
         for b in &todo {
-            let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+            let named = old
+                .bundles
+                .get(&b.line.id)
+                .is_some_and(|o| o.version == b.line.version);
+            if !named {
+                let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+            }
         }
         return Err(outcomes
             .into_iter()
@@ -971,8 +982,18 @@ fn unpack(
     )?;
     let dest = bundle_dir(&client.paths, id, version);
     if dest.exists() {
-        // Not the installed copy (that one is `unchanged`): a leftover of an interrupted
-        // operation. Replace it.
+        // Never the installed copy (plan refuses other bytes for an installed version): a
+        // leftover of an interrupted operation. Replace it.
+        let installed = InstalledState::load(&client.paths)?;
+        if installed
+            .bundles
+            .get(id)
+            .is_some_and(|b| &b.version == version)
+        {
+            return Err(InstallError::Refused(format!(
+                "{id} {version} is installed with other bytes; refusing to replace its files"
+            )));
+        }
         std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
     }
     v.archive

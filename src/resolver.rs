@@ -292,6 +292,9 @@ struct Provider<'a, S: CandidateSource> {
     prerelease_ok: RefCell<BTreeMap<BundleId, BTreeSet<Triple>>>,
     /// Index files found missing in this attempt.
     missing: RefCell<BTreeSet<BundleId>>,
+    /// Pre-release versions a previous attempt chose though no requirement of its solution
+    /// names them (only requirements of versions PubGrub later dropped did): not candidates.
+    banned: BTreeSet<(BundleId, Version)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +304,9 @@ struct NeedFetch(BundleId);
 impl<S: CandidateSource> Provider<'_, S> {
     fn usable(&self, id: &BundleId, c: &Candidate) -> bool {
         let v = &c.version;
+        if !v.pre.is_empty() && self.banned.contains(&(id.clone(), v.clone())) {
+            return false;
+        }
         v.pre.is_empty()
             || self
                 .prerelease_ok
@@ -453,12 +459,65 @@ pub fn resolve(
     source: &impl CandidateSource,
     opts: &ResolveOptions,
 ) -> Result<Resolution, ResolveError> {
+    // Which pre-releases may be chosen is learnt while PubGrub reads requirements, including
+    // those of versions it then drops. A pre-release chosen only thanks to such a requirement is
+    // banned and the resolution runs again (at most once per pre-release candidate).
+    let mut banned = BTreeSet::new();
+    loop {
+        match resolve_once(roots, source, opts, banned.clone())? {
+            Resolution::Done(g) => {
+                let offending = unnamed_prereleases(roots, &g);
+                if offending.is_empty() {
+                    return Ok(Resolution::Done(g));
+                }
+                banned.extend(offending);
+            }
+            need => return Ok(need),
+        }
+    }
+}
+
+/// Chosen pre-release versions that no requirement of the solution (the roots' or a chosen
+/// version's) names by `MAJOR.MINOR.PATCH` with a pre-release tag.
+fn unnamed_prereleases(
+    roots: &[(BundleId, VersionReq)],
+    g: &DependencyGraph,
+) -> Vec<(BundleId, Version)> {
+    let reqs: Vec<(&BundleId, &VersionReq)> = roots
+        .iter()
+        .map(|(i, r)| (i, r))
+        .chain(g.edges.iter().map(|e| (&e.to, &e.req)))
+        .collect();
+    g.nodes
+        .values()
+        .filter(|n| !n.version.pre.is_empty())
+        .filter(|n| {
+            !reqs.iter().any(|(id, r)| {
+                *id == &n.id
+                    && r.semver().comparators.iter().any(|c| {
+                        !c.pre.is_empty()
+                            && (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0))
+                                == (n.version.major, n.version.minor, n.version.patch)
+                    })
+            })
+        })
+        .map(|n| (n.id.clone(), n.version.clone()))
+        .collect()
+}
+
+fn resolve_once(
+    roots: &[(BundleId, VersionReq)],
+    source: &impl CandidateSource,
+    opts: &ResolveOptions,
+    banned: BTreeSet<(BundleId, Version)>,
+) -> Result<Resolution, ResolveError> {
     let provider = Provider {
         roots: roots.to_vec(),
         source,
         opts,
         prerelease_ok: RefCell::new(BTreeMap::new()),
         missing: RefCell::new(BTreeSet::new()),
+        banned,
     };
     match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
         Ok(solution) => Ok(Resolution::Done(build_graph(
@@ -952,6 +1011,38 @@ mod tests {
         )]);
         let g = resolve_complete(&[(id("com.x.a"), req(">=2.0.0-beta.1"))], &idx, &opts()).unwrap();
         assert_eq!(versions(&g), vec!["com.x.a@2.0.0"]);
+    }
+
+    #[test]
+    fn a_dropped_version_does_not_unlock_prereleases() {
+        // com.x.a 2.0.0 asks for a pre-release of com.x.c but cannot be chosen (it needs a
+        // com.x.d that does not exist): its requirement must not leak into the solution.
+        let idx = index(vec![
+            (
+                "com.x.d",
+                vec![cand("2.0.0", &[("com.x.a", "*"), ("com.x.c", ">=1.0.0")])],
+            ),
+            (
+                "com.x.a",
+                vec![
+                    cand("1.0.0", &[]),
+                    cand("2.0.0", &[("com.x.c", ">=1.2.0-beta.1"), ("com.x.d", "^9")]),
+                ],
+            ),
+            (
+                "com.x.c",
+                vec![
+                    cand("1.0.0", &[]),
+                    cand("1.1.0", &[]),
+                    cand("1.2.0-beta.1", &[]),
+                ],
+            ),
+        ]);
+        let g = resolve_complete(&[(id("com.x.d"), req("=2.0.0"))], &idx, &opts()).unwrap();
+        assert_eq!(
+            versions(&g),
+            vec!["com.x.a@1.0.0", "com.x.c@1.1.0", "com.x.d@2.0.0"]
+        );
     }
 
     #[test]

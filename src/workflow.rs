@@ -349,7 +349,8 @@ fn dependency_task(
             "task `{name}` of {id} is not exported: other bundles cannot call it"
         )));
     }
-    if !dep.version.matches(&dm.version) {
+    // The resolver's meaning of the requirement (index-format.md §2), pre-releases included.
+    if !crate::resolver::req_to_range(&dep.version).contains(&dm.version) {
         return Err(err(format!(
             "{id} {} is installed but {} needs {}",
             dm.version, manifest.id, dep.version

@@ -1173,11 +1173,11 @@ fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
     cfg["dl"] = json!("file:///etc/passwd?{sha256}");
     std::fs::write(reg.join("config.json"), cfg.to_string()).unwrap();
     let srv = serve(reg, Duration::ZERO);
-    let mut c = client(&t.path().join("h2"), &srv.url(), false).unwrap();
-    let e = install(&mut c, "com.oss.json-utils")
-        .unwrap_err()
+    let e = client(&t.path().join("h2"), &srv.url(), false)
+        .err()
+        .expect("a file:// dl is refused")
         .to_string();
-    assert!(e.contains("which a client does not fetch"), "{e}");
+    assert!(e.contains("must be http(s)"), "{e}");
     assert!(!e.contains("root:"), "{e}");
 }
 
@@ -1200,9 +1200,15 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = home.join("data/ratchet.lock");
     let good = std::fs::read(&lock).unwrap();
-    // A kill between the commit (installed.json) and the lockfile leaves it stale: the next
-    // operation writes it again from installed.json.
+    // A kill between the commit (installed.json) and the lockfile leaves it stale (older than
+    // installed.json): the next operation writes it again from installed.json.
     std::fs::write(&lock, "{\"v\": 1, \"requested\": {}, \"bundles\": []}").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
     let o = ratchet(
         home,
         &[
@@ -1246,6 +1252,38 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
     assert_eq!(
         std::fs::read(home.join("data/installed.json")).unwrap(),
         before
+    );
+    // Also from a lockfile that names the other bytes: the installed files stay.
+    let mut l: Value = serde_json::from_slice(&good).unwrap();
+    l["bundles"][0]["sha256"] = other["sha256"].clone();
+    let lf = t.path().join("other.lock");
+    std::fs::write(&lf, l.to_string()).unwrap();
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lf.to_str().unwrap(),
+            "--registry",
+            &srv.url(),
+            "-y",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("versions are immutable"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(home.join("data/installed.json")).unwrap(),
+        before
+    );
+    assert!(
+        home.join("data/bundles/com.oss.json-utils/1.2.0/bundle.yaml")
+            .is_file()
     );
 }
 

@@ -493,6 +493,23 @@ fn absolute_dl_archives_are_still_verified_here() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("`..` segments"), "{e}");
+    // Nor by any other spelling a URL parser reads as leaving it.
+    for dl in [
+        "archives/%2e%2e/%2e%2e/escape/{sha256}.rbundle",
+        "/etc/{sha256}",
+        "//other-host/{sha256}",
+        "a/xy://../../../{sha256}",
+        "file:///srv/{sha256}",
+        "https://user:pw@cdn.example.com/{sha256}",
+    ] {
+        let r = Registry::init(
+            &t.path().join("reg3"),
+            "x",
+            ratchet::index::RegistryKind::Local,
+            Some(dl),
+        );
+        assert!(r.is_err(), "{dl} accepted");
+    }
 }
 
 #[test]

@@ -96,13 +96,14 @@ pub struct BuiltArchive {
     pub warnings: Vec<String>,
 }
 
-/// SHA-256 over the bundle's packed files (the ones [`bundle_files`] lists, by path and content):
-/// `.bundle/verification.json` records it, and a build includes that file only while the files
-/// are unchanged since the tests ran.
+/// SHA-256 over the bundle's packed files (the ones [`bundle_files`] lists, by path and content,
+/// leaving out `.bundle/verification.json` and every `*.rbundle`, which a build may itself write
+/// into the bundle directory): `.bundle/verification.json` records it, and a build includes that
+/// file only while the files are unchanged since the tests ran.
 pub fn sources_digest(src_dir: &Path) -> Result<String, ArchiveError> {
     let mut h = Sha256::new();
     for (rel, path) in bundle_files(src_dir)? {
-        if rel == VERIFICATION_JSON {
+        if rel == VERIFICATION_JSON || rel.ends_with(&format!(".{ARCHIVE_EXT}")) {
             continue;
         }
         let data = std::fs::read(&path).map_err(ArchiveError::io(path))?;

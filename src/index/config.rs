@@ -80,6 +80,39 @@ pub struct RegistryConfig {
     pub policies: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Checks the `dl` template: an absolute `http(s)` URL, or a relative path that stays inside the
+/// registry, spelled so that the URL a client joins and the file a publisher writes are the same
+/// (plain segments: no `.`/`..`, no `%` escapes, no leading `/`, no `\\`, `?` or `#`).
+fn check_dl(dl: &str) -> Result<(), String> {
+    let sample = dl
+        .replace("{sha256-prefix}", "aa")
+        .replace("{sha256}", &"a".repeat(64));
+    if let Ok(u) = url::Url::parse(&sample) {
+        return if matches!(u.scheme(), "http" | "https")
+            && u.username().is_empty()
+            && u.password().is_none()
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "dl `{dl}`: an absolute archive URL must be http(s) without a user or password"
+            ))
+        };
+    }
+    let bad_char = sample
+        .chars()
+        .any(|c| matches!(c, '%' | '\\' | '?' | '#' | ':'));
+    let bad_segment = sample
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad_char || bad_segment {
+        return Err(format!(
+            "dl `{dl}`: a relative archive path must be plain segments inside the registry (no `.` or `..` segments, no empty segment or leading `/`, no `%`, `\\`, `?`, `#` or `:`)"
+        ));
+    }
+    Ok(())
+}
+
 impl RegistryConfig {
     /// A new configuration with the default layout.
     pub fn new(name: impl Into<String>, kind: RegistryKind) -> Self {
@@ -109,17 +142,7 @@ impl RegistryConfig {
                 self.dl
             ));
         }
-        if !self.dl.contains("://")
-            && (self.dl.split('/').any(|seg| seg == ".." || seg == ".")
-                || self.dl.contains('\\')
-                || self.dl.contains('?')
-                || self.dl.contains('#'))
-        {
-            return Err(format!(
-                "dl `{}`: a relative archive path may not contain `.` or `..` segments, `\\`, `?` or `#` (archives stay inside the registry)",
-                self.dl
-            ));
-        }
+        check_dl(&self.dl)?;
         if self.name.trim().is_empty() {
             return Err("name is empty".into());
         }
