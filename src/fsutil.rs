@@ -28,9 +28,10 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, 0o600, true, |f| f.write_all(bytes))
 }
 
-/// Like [`write_atomic`] for a cache file: never torn (temp file + rename), but not synced to
-/// disk, because a cache that loses its last writes in a power cut is simply refetched.
-pub fn write_cache_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Like [`write_atomic`], never torn (temp file + rename), but not synced to disk: for a cache
+/// (a cache that loses its last writes in a power cut is simply refetched), or for many files
+/// made durable at once afterwards ([`sync_filesystem`]).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, 0o666, false, |f| f.write_all(bytes))
 }
 

@@ -932,15 +932,39 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             },
         );
     }
-    // The unpacked files reach the disk before the commit names them (one sync for all).
-    if !todo.is_empty() {
-        crate::fsutil::sync_filesystem(&paths.data).map_err(local(&paths.data))?;
-    }
     // Every bundle passed: remember the owners seen (trust on first use, signed rotations)
     // before the commit, so a kill between the two can never leave an installed bundle whose
-    // owners were not pinned.
-    for pin in &pins {
-        client.pins.save(pin)?;
+    // owners were not pinned. The pins and the unpacked files reach the disk before the
+    // commit names them: one sync for all.
+    // (A few threads: each pin is a file to create.)
+    let saved: Vec<Result<(), TrustError>> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = pins
+            .chunks(pins.len().div_ceil(4).max(1))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|p| client.pins.save_unsynced(p))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks
+            .into_iter()
+            .flat_map(|c| {
+                c.join().unwrap_or_else(|_| {
+                    vec![Err(TrustError::Refused(
+                        "a pin-writing thread panicked".into(),
+                    ))]
+                })
+            })
+            .collect()
+    });
+    for r in saved {
+        r?;
+    }
+    if !todo.is_empty() || !pins.is_empty() {
+        crate::fsutil::sync_filesystem(&paths.data).map_err(local(&paths.data))?;
     }
     state.commit(paths)?;
     garbage_collect(paths, &old, &state);

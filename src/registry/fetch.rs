@@ -330,20 +330,28 @@ impl Fetcher {
                     etag: resp_headers.0,
                     last_modified: resp_headers.1,
                 };
-                let io = |path: &Path| {
-                    let path = path.to_path_buf();
-                    move |source| FetchError::Io { path, source }
-                };
-                crate::fsutil::write_cache_file(&cached, &body).map_err(io(&cached))?;
-                let _ = std::fs::remove_file(self.cache_dir.join(format!("{rel}.absent")));
                 let mj = serde_json::to_vec(&m).expect("meta serializes");
-                crate::fsutil::write_cache_file(&meta_path, &mj).map_err(io(&meta_path))?;
+                let absent = self.cache_dir.join(format!("{rel}.absent"));
+                // File writes go to the blocking pool: a wave's many cache writes then overlap
+                // instead of holding up every other response of the wave.
+                let copy = body.clone();
+                tokio::task::spawn_blocking(move || {
+                    let io = |path: &Path| {
+                        let path = path.to_path_buf();
+                        move |source| FetchError::Io { path, source }
+                    };
+                    crate::fsutil::write_atomic_unsynced(&cached, &copy).map_err(io(&cached))?;
+                    let _ = std::fs::remove_file(&absent);
+                    crate::fsutil::write_atomic_unsynced(&meta_path, &mj).map_err(io(&meta_path))
+                })
+                .await
+                .map_err(|e| FetchError::Url(format!("writing the cache: {e}")))??;
                 Ok(Some(body))
             }
             404 | 410 => {
                 let _ = std::fs::remove_file(&cached);
                 let absent = self.cache_dir.join(format!("{rel}.absent"));
-                let _ = crate::fsutil::write_cache_file(&absent, b"");
+                let _ = crate::fsutil::write_atomic_unsynced(&absent, b"");
                 Ok(None)
             }
             s => Err(FetchError::Status {
@@ -627,7 +635,7 @@ impl Fetcher {
             });
         }
         if url.scheme() != "file" {
-            let _ = crate::fsutil::write_cache_file(&cache, &body);
+            let _ = crate::fsutil::write_atomic_unsynced(&cache, &body);
         }
         Ok(body)
     }

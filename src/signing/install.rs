@@ -107,9 +107,18 @@ impl PinStore {
         read_pin(&self.file(id))
     }
 
-    /// Saves a pin (temp file + rename).
+    /// Saves a pin (temp file + rename, synced).
     pub fn save(&self, pin: &Pin) -> Result<(), TrustError> {
         write_pin(&self.file(&pin.id), pin)
+    }
+
+    /// Saves a pin without syncing it: for a caller that saves many and then makes them
+    /// durable at once ([`crate::fsutil::sync_filesystem`]) before relying on them.
+    pub fn save_unsynced(&self, pin: &Pin) -> Result<(), TrustError> {
+        let path = self.file(&pin.id);
+        let mut text = serde_json::to_string_pretty(pin).expect("pins serialize");
+        text.push('\n');
+        crate::fsutil::write_atomic_unsynced(&path, text.as_bytes()).map_err(io_err(&path))
     }
 
     /// Forgets an id's pin, to accept a new owner deliberately; false when there was none.
