@@ -133,11 +133,49 @@ pub struct Stats {
     pub waves: AtomicU64,
 }
 
-/// Cache metadata kept beside a cached file.
+/// What the cache keeps about a registry file besides its bytes.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CacheMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_modified: Option<String>,
+    /// The registry answered 404: it has no such file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    absent: bool,
+}
+
+/// One cached registry file: a first line `ratchet-cache-v1 <meta JSON>`, then the file's bytes
+/// (`index-format.md` §8.3). One file per entry: a wave of index files creates one cache
+/// file each, not two.
+struct CacheEntry {
+    meta: CacheMeta,
+    body: Vec<u8>,
+}
+
+/// First word of a cache entry.
+const CACHE_TAG: &str = "ratchet-cache-v1 ";
+
+impl CacheEntry {
+    /// Reads an entry; `None` for anything else (an older cache layout, a damaged file), which
+    /// then counts as not cached.
+    fn parse(bytes: &[u8]) -> Option<CacheEntry> {
+        let rest = bytes.strip_prefix(CACHE_TAG.as_bytes())?;
+        let nl = rest.iter().position(|&b| b == b'\n')?;
+        let meta = serde_json::from_slice(&rest[..nl]).ok()?;
+        Some(CacheEntry {
+            meta,
+            body: rest[nl + 1..].to_vec(),
+        })
+    }
+
+    fn render(meta: &CacheMeta, body: &[u8]) -> Vec<u8> {
+        let mut out = CACHE_TAG.as_bytes().to_vec();
+        out.extend(serde_json::to_vec(meta).expect("cache meta serializes"));
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        out
+    }
 }
 
 /// Fetches the files of one registry.
@@ -289,72 +327,68 @@ impl Fetcher {
             return read_local(&url, limit);
         }
         let cached = self.cache_dir.join(&rel);
-        let meta_path = self.cache_dir.join(format!("{rel}.cache-meta.json"));
+        let entry = std::fs::read(&cached)
+            .ok()
+            .and_then(|b| CacheEntry::parse(&b));
         if self.offline {
-            return match std::fs::read(&cached) {
-                Ok(b) => Ok(Some(b)),
-                Err(_) if self.cache_dir.join(format!("{rel}.absent")).exists() => Ok(None),
-                Err(_) => Err(FetchError::Offline {
+            return match entry {
+                Some(e) if e.meta.absent => Ok(None),
+                Some(e) => Ok(Some(e.body)),
+                None => Err(FetchError::Offline {
                     registry: self.src.name.clone(),
                     what: rel,
                 }),
             };
         }
-        let meta: CacheMeta = if cached.is_file() {
-            std::fs::read(&meta_path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default()
-        } else {
-            CacheMeta::default()
-        };
         let mut headers = Vec::new();
-        if let Some(e) = &meta.etag {
-            headers.push(("if-none-match".to_string(), e.clone()));
-        }
-        if let Some(l) = &meta.last_modified {
-            headers.push(("if-modified-since".to_string(), l.clone()));
+        if let Some(e) = entry.as_ref().filter(|e| !e.meta.absent) {
+            if let Some(t) = &e.meta.etag {
+                headers.push(("if-none-match".to_string(), t.clone()));
+            }
+            if let Some(l) = &e.meta.last_modified {
+                headers.push(("if-modified-since".to_string(), l.clone()));
+            }
         }
         let (status, body, resp_headers) = self.request(&url, &headers, limit, None).await?;
-        match status {
-            304 if cached.is_file() => {
+        let store = |meta: CacheMeta, body: Vec<u8>| async move {
+            // File writes go to the blocking pool: a wave's many cache writes then overlap
+            // instead of holding up every other response of the wave.
+            let bytes = CacheEntry::render(&meta, &body);
+            tokio::task::spawn_blocking(move || {
+                crate::fsutil::write_atomic_unsynced(&cached, &bytes).map_err(|source| {
+                    FetchError::Io {
+                        path: cached,
+                        source,
+                    }
+                })
+            })
+            .await
+            .map_err(|e| FetchError::Url(format!("writing the cache: {e}")))?
+        };
+        match (status, entry) {
+            (304, Some(e)) if !e.meta.absent => {
                 self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
-                let b = std::fs::read(&cached).map_err(|source| FetchError::Io {
-                    path: cached.clone(),
-                    source,
-                })?;
-                Ok(Some(b))
+                Ok(Some(e.body))
             }
-            200 => {
-                let m = CacheMeta {
+            (200, _) => {
+                let meta = CacheMeta {
                     etag: resp_headers.0,
                     last_modified: resp_headers.1,
+                    absent: false,
                 };
-                let mj = serde_json::to_vec(&m).expect("meta serializes");
-                let absent = self.cache_dir.join(format!("{rel}.absent"));
-                // File writes go to the blocking pool: a wave's many cache writes then overlap
-                // instead of holding up every other response of the wave.
-                let copy = body.clone();
-                tokio::task::spawn_blocking(move || {
-                    let io = |path: &Path| {
-                        let path = path.to_path_buf();
-                        move |source| FetchError::Io { path, source }
-                    };
-                    crate::fsutil::write_atomic_unsynced(&cached, &copy).map_err(io(&cached))?;
-                    let _ = std::fs::remove_file(&absent);
-                    crate::fsutil::write_atomic_unsynced(&meta_path, &mj).map_err(io(&meta_path))
-                })
-                .await
-                .map_err(|e| FetchError::Url(format!("writing the cache: {e}")))??;
+                store(meta, body.clone()).await?;
                 Ok(Some(body))
             }
-            404 | 410 => {
-                let _ = std::fs::remove_file(&cached);
-                let absent = self.cache_dir.join(format!("{rel}.absent"));
-                let _ = crate::fsutil::write_atomic_unsynced(&absent, b"");
+            (404 | 410, _) => {
+                let meta = CacheMeta {
+                    absent: true,
+                    ..CacheMeta::default()
+                };
+                // Remembered for --offline only; never an error.
+                let _ = store(meta, Vec::new()).await;
                 Ok(None)
             }
-            s => Err(FetchError::Status {
+            (s, _) => Err(FetchError::Status {
                 url: url.to_string(),
                 status: s,
             }),
@@ -710,4 +744,37 @@ fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError>
         });
     }
     Ok(Some(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CacheEntry, CacheMeta};
+
+    #[test]
+    fn cache_entries_round_trip_and_anything_else_is_a_miss() {
+        let meta = CacheMeta {
+            etag: Some("\"abc\"".into()),
+            last_modified: None,
+            absent: false,
+        };
+        let bytes = CacheEntry::render(&meta, b"line 1\nline 2\n");
+        let back = CacheEntry::parse(&bytes).unwrap();
+        assert_eq!(back.body, b"line 1\nline 2\n");
+        assert_eq!(back.meta.etag.as_deref(), Some("\"abc\""));
+        assert!(!back.meta.absent);
+        // The old layout (bare bytes), a torn header, garbage: not cached.
+        assert!(CacheEntry::parse(b"{\"v\":1}\n").is_none());
+        assert!(CacheEntry::parse(b"ratchet-cache-v1 {\"etag\":").is_none());
+        assert!(CacheEntry::parse(b"ratchet-cache-v1 not json\nbody").is_none());
+        let absent = CacheMeta {
+            absent: true,
+            ..CacheMeta::default()
+        };
+        assert!(
+            CacheEntry::parse(&CacheEntry::render(&absent, b""))
+                .unwrap()
+                .meta
+                .absent
+        );
+    }
 }
