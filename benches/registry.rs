@@ -155,6 +155,8 @@ fn install_all(home: &Path, url: &str, root: &str) -> (Client, Duration, usize) 
         &req.add.iter().map(|(id, _)| id.clone()).collect(),
     )
     .unwrap();
+    // As `ratchet bundle install -y` does: archives prepared while resolving.
+    c.prepare_while_resolving(false);
     let p = plan(&mut c, &req).unwrap();
     let n = p.bundles.iter().filter(|b| !b.unchanged).count();
     if !p.is_noop() {

@@ -22,6 +22,7 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The installed set, in the data directory.
 pub const INSTALLED_FILE: &str = "installed.json";
@@ -323,6 +324,8 @@ pub struct Client {
     /// Problems seen in index files (bad lines are skipped).
     pub warnings: Vec<String>,
     ratchet_version: Version,
+    /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
+    prepared: std::sync::Mutex<Option<Prepared>>,
 }
 
 impl Client {
@@ -395,6 +398,7 @@ impl Client {
             metas: HashMap::new(),
             warnings,
             ratchet_version,
+            prepared: std::sync::Mutex::new(None),
         };
         client.ingest(want, results)?;
         Ok(client)
@@ -402,21 +406,199 @@ impl Client {
 
     /// Loads the index files of `ids` not loaded yet, all in one wave.
     pub fn load(&mut self, ids: &BTreeSet<BundleId>) -> Result<(), InstallError> {
+        self.load_while_preparing(ids, Vec::new())
+    }
+
+    /// [`Client::load`], downloading the archives of `guesses` in the same round trip and
+    /// handing each to the preparation workers as it arrives.
+    fn load_while_preparing(
+        &mut self,
+        ids: &BTreeSet<BundleId>,
+        guesses: Vec<IndexLine>,
+    ) -> Result<(), InstallError> {
         let want: Vec<BundleId> = ids
             .iter()
             .filter(|i| !self.lines.contains_key(*i))
             .cloned()
             .collect();
-        if want.is_empty() {
+        if want.is_empty() && guesses.is_empty() {
             return Ok(());
         }
         // The metadata files (deprecation, owners) travel in the same wave as the index files.
         let mut all: Vec<String> = want.iter().map(crate::index::index_path).collect();
         all.extend(want.iter().map(crate::index::meta_path));
-        let results = self
-            .fetcher
-            .get_many(&all, crate::index::MAX_INDEX_FILE_LEN);
+        let items: Vec<(String, u64, String)> = guesses
+            .iter()
+            .map(|l| {
+                (
+                    self.config.download_url(&l.sha256),
+                    l.size,
+                    l.sha256.clone(),
+                )
+            })
+            .collect();
+        let jobs: Vec<Job> = guesses
+            .into_iter()
+            .map(|line| Job {
+                meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
+                line,
+                bytes: Vec::new(),
+            })
+            .collect();
+        let sender = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().and_then(|p| p.tx.clone()));
+        let sender = std::sync::Mutex::new(sender);
+        let results = self.fetcher.get_many_while_downloading(
+            &all,
+            crate::index::MAX_INDEX_FILE_LEN,
+            &items,
+            |i, r| {
+                if let (Ok(bytes), Ok(tx)) = (r, sender.lock())
+                    && let Some(tx) = tx.as_ref()
+                {
+                    let mut job = jobs[i].clone();
+                    job.bytes = bytes;
+                    let _ = tx.send(job);
+                }
+            },
+        );
         self.ingest(want, results)
+    }
+
+    /// Starts preparing archives while resolution goes on: after each wave, the archives of
+    /// the versions the resolution will most likely choose are downloaded with the next wave,
+    /// verified and unpacked by worker threads; [`apply`] then uses what matches its plan and
+    /// removes the rest. For an install that will not ask for confirmation (`--yes`, no
+    /// terminal), so no round trip is spent after resolution on what could come before.
+    pub fn prepare_while_resolving(&mut self, allow_unsigned: bool) {
+        let ctx = UnpackContext {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            pins: self.pins.clone(),
+            allow_unsigned,
+            local_source: self.fetcher.source().is_local(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let results: PreparedResults = Arc::default();
+        let workers = (0..2)
+            .map(|_| {
+                let (rx, results, ctx) = (rx.clone(), results.clone(), ctx.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(job) = next else { break };
+                        let meta = job
+                            .meta
+                            .as_ref()
+                            .map(Option::as_ref)
+                            .map_err(String::as_str);
+                        let r = verify_and_unpack(&ctx, &job.line, meta, &job.bytes);
+                        if let Ok(mut m) = results.lock() {
+                            m.insert(
+                                (job.line.id.clone(), job.line.version.clone()),
+                                (job.line.sha256.clone(), r),
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        if let Ok(mut p) = self.prepared.lock() {
+            *p = Some(Prepared {
+                allow_unsigned,
+                tx: Some(tx),
+                workers,
+                results,
+                started: BTreeSet::new(),
+            });
+        }
+    }
+
+    /// The index lines of the versions the resolution will most likely choose among the
+    /// bundles loaded so far (the newest release each requirement seen allows, or the locked
+    /// version), not yet being prepared and not installed already.
+    fn guesses(
+        &mut self,
+        roots: &[(BundleId, VersionReq)],
+        opts: &ResolveOptions,
+    ) -> Vec<IndexLine> {
+        let Ok(mut guard) = self.prepared.lock() else {
+            return Vec::new();
+        };
+        let Some(prepared) = guard.as_mut() else {
+            return Vec::new();
+        };
+        let installed = InstalledState::load(&self.paths).unwrap_or_default();
+        let mut reqs: HashMap<BundleId, Vec<VersionReq>> = HashMap::new();
+        for (id, r) in roots {
+            reqs.entry(id.clone()).or_default().push(r.clone());
+        }
+        let mut queue: std::collections::VecDeque<BundleId> =
+            roots.iter().map(|(id, _)| id.clone()).collect();
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        while let Some(id) = queue.pop_front() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(lines) = self.lines.get(&id) else {
+                continue;
+            };
+            let ranges: Vec<_> = reqs
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(crate::resolver::req_to_range)
+                .collect();
+            let pick = match opts.locked.get(&id) {
+                Some(v) => lines.iter().find(|l| &l.version == v),
+                None => lines
+                    .iter()
+                    .filter(|l| !l.yanked && l.version.pre.is_empty())
+                    .filter(|l| ranges.iter().all(|r| r.contains(&l.version)))
+                    .max_by(|a, b| a.version.cmp(&b.version)),
+            };
+            let Some(line) = pick else { continue };
+            for d in &line.dependencies {
+                reqs.entry(d.bundle_id.clone())
+                    .or_default()
+                    .push(d.version.clone());
+                queue.push_back(d.bundle_id.clone());
+            }
+            let already = installed
+                .bundles
+                .get(&id)
+                .is_some_and(|b| b.version == line.version);
+            if !already && prepared.started.insert(id.clone()) {
+                out.push(line.clone());
+            }
+        }
+        out
+    }
+
+    /// Stops the preparation workers and takes what they prepared, with the `--allow-unsigned`
+    /// they checked under.
+    fn finish_preparing(&self) -> (PreparedMap, bool) {
+        let Some(mut p) = self.prepared.lock().ok().and_then(|mut g| g.take()) else {
+            return (HashMap::new(), false);
+        };
+        p.tx = None;
+        for w in p.workers.drain(..) {
+            let _ = w.join();
+        }
+        let results = p
+            .results
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        (results, p.allow_unsigned)
     }
 
     /// Takes in one wave's results: the index files of `want`, then their metadata files.
@@ -550,7 +732,10 @@ impl Client {
         loop {
             match crate::resolver::resolve(roots, &self.cands, opts)? {
                 Resolution::Done(g) => return Ok(g),
-                Resolution::NeedIndex(ids) => self.load(&ids)?,
+                Resolution::NeedIndex(ids) => {
+                    let guesses = self.guesses(roots, opts);
+                    self.load_while_preparing(&ids, guesses)?
+                }
             }
         }
     }
@@ -812,7 +997,33 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     let paths = &client.paths;
     let old = InstalledState::load(paths)?;
     let todo: Vec<&PlannedBundle> = plan.bundles.iter().filter(|b| !b.unchanged).collect();
-    let items: Vec<(String, u64, String)> = todo
+    // What was prepared while resolving (the same archive, checked under the same options)
+    // needs no more work; the rest is downloaded, checked and unpacked now.
+    let (mut ready, prepared_unsigned) = client.finish_preparing();
+    if prepared_unsigned != opts.allow_unsigned {
+        discard_prepared(paths, std::mem::take(&mut ready));
+    }
+    let mut early: Vec<Result<Unpacked, InstallError>> = Vec::new();
+    let rest: Vec<&PlannedBundle> = todo
+        .iter()
+        .copied()
+        .filter(|b| {
+            let key = (b.line.id.clone(), b.line.version.clone());
+            match ready.remove(&key) {
+                Some((sha, Ok(u))) if sha == b.line.sha256 => {
+                    early.push(Ok(u));
+                    false
+                }
+                Some(other) => {
+                    // Other bytes under that version, or a failed check: done again below.
+                    ready.insert(key, other);
+                    true
+                }
+                None => true,
+            }
+        })
+        .collect();
+    let items: Vec<(String, u64, String)> = rest
         .iter()
         .map(|b| {
             (
@@ -827,7 +1038,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
     let rx = std::sync::Mutex::new(rx);
     let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4.min(todo.len()))
+        let workers: Vec<_> = (0..4.min(rest.len()))
             .map(|_| {
                 scope.spawn(|| {
                     let mut out = Vec::new();
@@ -838,7 +1049,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
                         };
                         let Ok((i, bytes)) = next else { break };
                         out.push(match bytes {
-                            Ok(b) => unpack(client, todo[i], &b, opts.allow_unsigned),
+                            Ok(b) => unpack(client, rest[i], &b, opts.allow_unsigned),
                             Err(e) => Err(e.into()),
                         });
                     }
@@ -866,6 +1077,9 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             })
             .collect()
     });
+    let outcomes: Vec<Result<Unpacked, InstallError>> = early.into_iter().chain(outcomes).collect();
+    // Prepared versions the plan does not use (wrong guesses): their directories go.
+    discard_unused(paths, &old, plan, ready);
     // On any failure, the versions unpacked by this operation go again (nothing names them:
     // installed.json is unchanged), and the first error is the answer.
     if let Some(pos) = outcomes.iter().position(Result::is_err) {
@@ -978,37 +1192,125 @@ fn unpack(
     bytes: &[u8],
     allow_unsigned: bool,
 ) -> Result<Unpacked, InstallError> {
-    let id = &b.line.id;
-    let version = &b.line.version;
-    let meta = match client.metas.get(id) {
-        Some(Ok(m)) => m.as_ref(),
-        Some(Err(e)) => {
-            return Err(InstallError::Archive {
-                id: id.clone(),
-                version: version.clone(),
-                message: format!(
-                    "cannot check its owners: the registry's metadata file is unusable ({e})"
-                ),
-            });
-        }
-        None => None,
+    let ctx = UnpackContext {
+        paths: client.paths.clone(),
+        config: client.config.clone(),
+        pins: client.pins.clone(),
+        allow_unsigned,
+        local_source: client.fetcher.source().is_local(),
     };
+    let meta = match client.metas.get(&b.line.id) {
+        Some(Ok(m)) => Ok(m.as_ref()),
+        Some(Err(e)) => Err(e.as_str()),
+        None => Ok(None),
+    };
+    verify_and_unpack(&ctx, &b.line, meta, bytes)
+}
+
+/// What verifying and unpacking an archive needs, owned, so a worker thread can do it.
+#[derive(Clone)]
+struct UnpackContext {
+    paths: Paths,
+    config: RegistryConfig,
+    pins: PinStore,
+    allow_unsigned: bool,
+    local_source: bool,
+}
+
+/// One archive for the preparation workers.
+#[derive(Clone)]
+struct Job {
+    line: IndexLine,
+    meta: Result<Option<BundleMeta>, String>,
+    bytes: Vec<u8>,
+}
+
+/// What the preparation workers made, by (id, version): the archive's sha256 and the outcome.
+type PreparedMap = HashMap<(BundleId, Version), (String, Result<Unpacked, InstallError>)>;
+
+/// [`PreparedMap`], shared with the workers.
+type PreparedResults = Arc<std::sync::Mutex<PreparedMap>>;
+
+/// The preparation workers of a [`Client`].
+struct Prepared {
+    /// `--allow-unsigned` as the workers checked with.
+    allow_unsigned: bool,
+    tx: Option<std::sync::mpsc::Sender<Job>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    results: PreparedResults,
+    started: BTreeSet<BundleId>,
+}
+
+impl Drop for Client {
+    /// Prepared archives no plan used (a failed or declined install): their directories go.
+    fn drop(&mut self) {
+        let (left, _) = self.finish_preparing();
+        discard_prepared(&self.paths, left);
+    }
+}
+
+/// [`discard_prepared`] for what a plan does not use either (a prepared version equal to a
+/// planned one is kept: the plan's own unpacking replaces it).
+fn discard_unused(paths: &Paths, old: &InstalledState, plan: &Plan, mut left: PreparedMap) {
+    left.retain(|(id, v), _| {
+        let planned = plan
+            .bundles
+            .iter()
+            .any(|b| &b.line.id == id && &b.line.version == v);
+        let named = old.bundles.get(id).is_some_and(|b| &b.version == v);
+        !planned && !named
+    });
+    discard_prepared(paths, left);
+}
+
+/// Removes the directories of prepared archives that nothing uses (the installed state does
+/// not name their version).
+fn discard_prepared(paths: &Paths, left: PreparedMap) {
+    if left.is_empty() {
+        return;
+    }
+    let installed = InstalledState::load(paths).unwrap_or_default();
+    for ((id, version), (_, r)) in left {
+        let named = installed
+            .bundles
+            .get(&id)
+            .is_some_and(|b| b.version == version);
+        if r.is_ok() && !named {
+            let _ = std::fs::remove_dir_all(bundle_dir(paths, &id, &version));
+        }
+    }
+}
+
+/// Checks one archive (§7.6) and unpacks it into its version directory.
+fn verify_and_unpack(
+    ctx: &UnpackContext,
+    line: &IndexLine,
+    meta: Result<Option<&BundleMeta>, &str>,
+    bytes: &[u8],
+) -> Result<Unpacked, InstallError> {
+    let id = &line.id;
+    let version = &line.version;
+    let meta = meta.map_err(|e| InstallError::Archive {
+        id: id.clone(),
+        version: version.clone(),
+        message: format!("cannot check its owners: the registry's metadata file is unusable ({e})"),
+    })?;
     let v = verify_for_install(
         &TrustInputs {
-            line: &b.line,
+            line,
             archive_bytes: bytes,
             meta,
-            config: &client.config,
-            allow_unsigned,
-            local_source: client.fetcher.source().is_local(),
+            config: &ctx.config,
+            allow_unsigned: ctx.allow_unsigned,
+            local_source: ctx.local_source,
         },
-        &client.pins,
+        &ctx.pins,
     )?;
-    let dest = bundle_dir(&client.paths, id, version);
+    let dest = bundle_dir(&ctx.paths, id, version);
     if dest.exists() {
         // Never the installed copy (plan refuses other bytes for an installed version): a
         // leftover of an interrupted operation. Replace it.
-        let installed = InstalledState::load(&client.paths)?;
+        let installed = InstalledState::load(&ctx.paths)?;
         if installed
             .bundles
             .get(id)

@@ -1442,3 +1442,101 @@ fn bundles_from_two_registries_coexist() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(installed(&other).bundles.len(), 2);
 }
+
+fn version_dirs(home: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let root = home.join("data/bundles");
+    for id in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for v in std::fs::read_dir(id.path()).into_iter().flatten().flatten() {
+            out.push(format!(
+                "{}/{}",
+                id.file_name().to_string_lossy(),
+                v.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Archives prepared while resolving (as `install -y` does): the result is the same as without,
+/// the archives of earlier waves travel with later waves, and nothing prepared but unused or
+/// failed is left behind.
+#[test]
+fn archives_prepared_while_resolving() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let home = t.path().join("home");
+    let prepared_install = |home: &Path, spec: &str| {
+        let mut c = client(home, &srv.url(), false).unwrap();
+        c.prepare_while_resolving(false);
+        let p = plan(
+            &mut c,
+            &PlanRequest {
+                add: vec![parse_spec(spec).unwrap()],
+                ..Default::default()
+            },
+        )?;
+        let waves = c.fetcher.stats.waves.load(Ordering::Relaxed);
+        let during = srv.count("/archives/");
+        apply(&c, &p, &ApplyOptions::default()).map(|a| (a.state, waves, during))
+    };
+    let (state, waves, during) = prepared_install(&home, "com.example.data-processing").unwrap();
+    assert_eq!(waves, 2);
+    assert_eq!(state.bundles.len(), 3);
+    // The root's archive came with the second wave, before the resolution was done; only
+    // the last wave's bundles were downloaded after it.
+    assert_eq!(during, 1);
+    assert_eq!(srv.count("/archives/"), 3);
+    assert_eq!(
+        version_dirs(&home),
+        [
+            "com.example.data-processing/2.1.0",
+            "com.partner.api-connectors/3.2.0",
+            "com.ratchet.core-utils/1.2.0"
+        ]
+    );
+    // A wrong guess: core-utils asked for by itself looks like 2.0.0 after the first wave, but
+    // salesforce-suite's dependency api-connectors (second wave) needs it below 2. The prepared
+    // 2.0.0 goes; 1.2.0 is installed.
+    let third = t.path().join("third");
+    let mut c = client(&third, &srv.url(), false).unwrap();
+    c.prepare_while_resolving(false);
+    let p = plan(
+        &mut c,
+        &PlanRequest {
+            add: vec![
+                parse_spec("com.ratchet.core-utils").unwrap(),
+                parse_spec("com.enterprise.salesforce-suite").unwrap(),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (v2, _) = archive_path_of(2);
+    assert_eq!(srv.count(&v2), 1, "2.0.0 was prepared");
+    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    assert_eq!(
+        version_dirs(&third),
+        [
+            "com.enterprise.salesforce-suite/3.0.0",
+            "com.partner.api-connectors/3.2.0",
+            "com.ratchet.core-utils/1.2.0"
+        ]
+    );
+    // A bad archive of a dependency fails the install: the root's archive, already prepared
+    // and unpacked, goes again, and nothing is installed.
+    let other = t.path().join("other");
+    let (path, _) = archive_path_of(1); // core-utils 1.2.0
+    srv.fault(&path, Fault::Replace(b"not an archive".to_vec()));
+    let e = prepared_install(&other, "com.example.data-processing")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the download is truncated"), "{e}");
+    assert!(!other.join("data/installed.json").exists());
+    assert!(
+        version_dirs(&other).is_empty(),
+        "{:?}",
+        version_dirs(&other)
+    );
+}

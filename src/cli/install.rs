@@ -150,8 +150,14 @@ fn pricing(l: &IndexLine) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// Whether an install will stop to ask for confirmation (on a terminal, without `--yes`).
+/// When it will not, the archives are prepared while resolution goes on.
+fn will_ask(yes: bool) -> bool {
+    !yes && std::io::stdin().is_terminal()
+}
+
 fn confirm(yes: bool) -> Result<bool, Box<dyn std::error::Error>> {
-    if yes || !std::io::stdin().is_terminal() {
+    if !will_ask(yes) {
         return Ok(true);
     }
     eprint!("proceed? [y/N] ");
@@ -283,6 +289,9 @@ pub fn install(args: InstallArgs) -> CliResult {
         for (reg, group) in groups {
             let ids: Vec<BundleId> = group.requested.keys().cloned().collect();
             let mut client = reg.open_for(&paths, &ids)?;
+            if !will_ask(args.yes) {
+                client.prepare_while_resolving(args.allow_unsigned);
+            }
             let req = PlanRequest {
                 locked: Some(group),
                 ..Default::default()
@@ -304,6 +313,9 @@ pub fn install(args: InstallArgs) -> CliResult {
     }
     let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
     let mut client = args.reg.open_for(&paths, &ids)?;
+    if !will_ask(args.yes) {
+        client.prepare_while_resolving(args.allow_unsigned);
+    }
     let plan = plan(&mut client, &req)?;
     execute(&client, &plan, args.yes, args.allow_unsigned)
 }
@@ -316,6 +328,9 @@ pub fn update(args: UpdateArgs) -> CliResult {
     let paths = Paths::detect();
     let _lock = install::lock(&paths)?;
     let mut client = args.reg.open_for(&paths, &[])?;
+    if !will_ask(args.yes) {
+        client.prepare_while_resolving(args.allow_unsigned);
+    }
     let ids = args
         .ids
         .iter()

@@ -307,17 +307,42 @@ impl Fetcher {
         rels: &[String],
         limit: u64,
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        self.get_many_while_downloading(rels, limit, &[], |_, _| {})
+    }
+
+    /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
+    /// same round trip: the files of the wave and the archives share the parallelism bound,
+    /// and each archive goes to `done` as soon as it has arrived and been checked.
+    pub fn get_many_while_downloading(
+        &self,
+        rels: &[String],
+        limit: u64,
+        archives: &[(String, u64, String)],
+        done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
         self.stats.waves.fetch_add(1, Ordering::Relaxed);
         let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        let done = &done;
         self.rt.block_on(async {
-            let futs = rels.iter().map(|r| {
+            let gets = rels.iter().map(|r| {
                 let sem = sem.clone();
                 async move {
                     let _permit = sem.acquire().await;
                     self.get_async(r.clone(), limit).await
                 }
             });
-            join_all(futs).await
+            let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
+                let sem = sem.clone();
+                async move {
+                    let _permit = sem.acquire().await;
+                    let r = self
+                        .download_async(loc.clone(), *size, sha.clone(), None)
+                        .await;
+                    done(i, r);
+                }
+            });
+            let (got, _) = tokio::join!(join_all(gets), join_all(downloads));
+            got
         })
     }
 
