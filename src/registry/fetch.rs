@@ -311,8 +311,8 @@ impl Fetcher {
     }
 
     /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
-    /// same round trip: the files of the wave and the archives share the parallelism bound,
-    /// and each archive goes to `done` as soon as it has arrived and been checked.
+    /// same round trip (each set within [`Fetcher::max_parallel`]); each archive goes to `done`
+    /// as soon as it has arrived and been checked.
     pub fn get_many_while_downloading(
         &self,
         rels: &[String],
@@ -321,7 +321,10 @@ impl Fetcher {
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
         self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        // The wave's files and the archives have a bound each, so archives never hold up the
+        // wave that the next resolution step waits for.
         let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        let archive_sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
         let done = &done;
         self.rt.block_on(async {
             let gets = rels.iter().map(|r| {
@@ -332,7 +335,7 @@ impl Fetcher {
                 }
             });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
-                let sem = sem.clone();
+                let sem = archive_sem.clone();
                 async move {
                     let _permit = sem.acquire().await;
                     let r = self
