@@ -129,8 +129,17 @@ fn directory_registry_install_yank_lock_remove() {
     // Signed by the sample key, whose owner record was pinned on this first install.
     let sample_key = "88C5B48CF4BBD599";
     assert_eq!(list["com.ratchet.core-utils"]["signer"], sample_key);
+    // One line for all three: the same owner key.
+    let pin_lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("trusting and pinning"))
+        .collect();
+    assert_eq!(pin_lines.len(), 1, "{err}");
     assert!(
-        err.contains("first install of com.ratchet.core-utils: trusting and pinning"),
+        pin_lines[0].starts_with("note: first install of ")
+            && pin_lines[0].contains("com.ratchet.core-utils")
+            && pin_lines[0].contains("com.example.data-processing")
+            && pin_lines[0].ends_with("owner key(s) 88C5B48CF4BBD599"),
         "{err}"
     );
     assert!(

@@ -223,8 +223,22 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
         b.finish_and_clear();
     }
     let applied = result.map_err(|e| format!("{e} (the previous installation is unchanged)"))?;
+    // First-use pins say the same thing for every bundle of a registry: once per key set.
+    let mut pinned: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for w in &applied.warnings {
-        eprintln!("warning: {w}");
+        match w
+            .strip_prefix("first install of ")
+            .and_then(|r| r.split_once(": trusting and pinning its owner key(s) "))
+        {
+            Some((id, keys)) => pinned.entry(keys).or_default().push(id),
+            None => eprintln!("warning: {w}"),
+        }
+    }
+    for (keys, ids) in pinned {
+        eprintln!(
+            "note: first install of {}: trusting and pinning owner key(s) {keys}",
+            ids.join(", ")
+        );
     }
     for b in &plan.bundles {
         if !b.unchanged {
