@@ -70,6 +70,11 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
     };
     let (raw, parsed) = manifest::parse_manifest_lenient(&text, file);
     let mut out = Vec::new();
+    // The dependency and price checks read the raw document, so they also run when another
+    // field does not fit the schema: one run reports everything.
+    if let Some(raw) = &raw {
+        check_raw_semantics(raw, &mut out);
+    }
     let manifest = match parsed {
         Ok(m) => {
             check_manifest_semantics(&m, &mut out);
@@ -77,11 +82,6 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
         }
         Err(diags) => {
             out.extend(diags);
-            // The typed checks need a manifest that fits the schema; the ones that matter most
-            // still run on the raw document, so one run reports everything.
-            if let Some(raw) = &raw {
-                check_raw_semantics(raw, &mut out);
-            }
             None
         }
     };
@@ -188,9 +188,9 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The cross-field checks of [`check_manifest_semantics`] that can run on a manifest that does
-/// not fit the schema (read as plain JSON): self and duplicate dependencies, a missing price,
-/// a PROPRIETARY free bundle.
+/// The cross-field checks that can run on the raw document (plain JSON), so they run even when
+/// another field does not fit the schema: self and duplicate dependencies, a missing price, a
+/// PROPRIETARY free bundle.
 fn check_raw_semantics(raw: &Value, out: &mut Vec<Diagnostic>) {
     let file = manifest::MANIFEST_FILE;
     let Some(b) = raw.get("bundle") else { return };
@@ -252,50 +252,11 @@ fn check_raw_semantics(raw: &Value, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Checks that need more than one field of the manifest.
+/// Checks that need more than one field of a manifest that fits the schema (the ones that can
+/// run on the raw document are in [`check_raw_semantics`]).
 pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
     let file = manifest::MANIFEST_FILE;
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, dep) in m.dependencies.iter().enumerate() {
-        let field = format!("bundle.dependencies[{i}].bundle_id");
-        if dep.bundle_id == m.id {
-            out.push(
-                Diagnostic::error(
-                    "self-dependency",
-                    file,
-                    format!("`{}` depends on itself", m.id),
-                )
-                .at_field(field.clone()),
-            );
-        }
-        if let Some(first) = seen.insert(dep.bundle_id.as_str(), i) {
-            out.push(
-                Diagnostic::error(
-                    "duplicate-dependency",
-                    file,
-                    format!("`{}` is already listed as bundle.dependencies[{first}]; merge the requirements into one entry", dep.bundle_id),
-                )
-                .at_field(field),
-            );
-        }
-    }
     let model = m.pricing_model();
-    if let Some(p) = &m.pricing
-        && matches!(model, PricingModel::Paid | PricingModel::Subscription)
-        && p.price.is_none()
-    {
-        out.push(
-            Diagnostic::error(
-                "missing-price",
-                file,
-                format!(
-                    "pricing model `{}` needs a price {{amount, currency, period}}",
-                    model.as_str()
-                ),
-            )
-            .at_field("bundle.pricing.price"),
-        );
-    }
     if let Some(p) = &m.pricing
         && model == PricingModel::Subscription
         && p.price
@@ -309,16 +270,6 @@ pub fn check_manifest_semantics(m: &Manifest, out: &mut Vec<Diagnostic>) {
                 "a subscription is billed `monthly` or `yearly`, not once",
             )
             .at_field("bundle.pricing.price.period"),
-        );
-    }
-    if m.license == "PROPRIETARY" && model == PricingModel::Free {
-        out.push(
-            Diagnostic::warning(
-                "proprietary-free",
-                file,
-                "license is PROPRIETARY but the bundle is free: users may not be allowed to use it; pick an open license or a paid model",
-            )
-            .at_field("bundle.license"),
         );
     }
     if let Some(p) = &m.pricing {
