@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http_server;
+use common::{copy_dir, http_server};
 use ratchet::bundle_test::{Verdict, test_bundle};
 use ratchet::execute::{ExecError, ExecOptions, Executed, TaskSpec, run_task};
 use ratchet::manifest::permissions::DomainPattern;
@@ -393,19 +393,6 @@ fn sample_bundles_pass_their_tests() {
         }
     }
     assert!(ran >= 25, "only {ran} sample tests ran");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// `ratchet bundle init` makes a JavaScript task whose tests pass as generated.

@@ -1,7 +1,10 @@
 //! The registry client against real registries: a `file://`/directory registry (the committed
 //! sample-index and one published by the test) and a fault-injecting HTTP server on loopback.
 
+mod common;
 mod fault_server;
+
+use common::copy_dir;
 
 use fault_server::{Fault, serve};
 use ratchet::install::{
@@ -1037,19 +1040,6 @@ fn a_hostile_host_gets_nothing_installed() {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 /// Verifier keys come from `config.json`, which the host writes: they are pinned on first use,
 /// and a key the host adds later makes nothing "officially verified".
 #[test]
@@ -1058,7 +1048,7 @@ fn verifier_keys_are_pinned_on_first_use() {
     use ratchet::signing::{SecretKey, VerificationStatus, keys};
     let t = tempfile::tempdir().unwrap();
     let reg = t.path().join("reg");
-    copy_tree(&sample_index(), &reg);
+    copy_dir(&sample_index(), &reg);
     let key = |n: &str| {
         SecretKey::load(&keys::generate(&t.path().join("k"), n, None).unwrap().secret).unwrap()
     };
@@ -1176,7 +1166,7 @@ fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
 
     // A remote registry whose `dl` points at local files.
     let reg = t.path().join("reg");
-    copy_tree(&sample_index(), &reg);
+    copy_dir(&sample_index(), &reg);
     let mut cfg: Value =
         serde_json::from_slice(&std::fs::read(reg.join("config.json")).unwrap()).unwrap();
     cfg["dl"] = json!("file:///etc/passwd?{sha256}");

@@ -3,6 +3,9 @@
 //! and a basic-auth location of a registry whose config.json says `auth-required`. Secrets must
 //! never appear in any output.
 
+mod common;
+
+use common::copy_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -43,19 +46,6 @@ fn nginx_binary() -> PathBuf {
         }
     }
     panic!("nginx is not installed: .ci/run installs nginx-light (apt-get install nginx-light)");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 fn free_port() -> u16 {
