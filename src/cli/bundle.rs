@@ -580,6 +580,36 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                     );
                 }
             }
+            if let Some(r) = &m.requirements.ratchet_version {
+                println!("  ratchet:      {r}");
+            }
+            if !m.requirements.platform.is_empty() {
+                let p: Vec<String> = m
+                    .requirements
+                    .platform
+                    .iter()
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .collect();
+                println!("  platforms:    {}", p.join(", "));
+            }
+            let perms = m.permissions.to_list();
+            println!(
+                "  permissions:  {}",
+                if perms.is_empty() {
+                    "none (pure computation)".to_string()
+                } else {
+                    perms
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            );
+            let r = ratchet::sandbox::policy::requested_limits(&m.resources, None);
+            println!(
+                "  limits:       memory {}, cpu {}, disk {}, network {}",
+                r.max_memory, r.max_cpu_time, r.max_disk, r.max_network_bandwidth
+            );
             println!("  archive:      {} bytes, sha256 {sha256}", bytes.len());
             println!(
                 "  signature:    {}",

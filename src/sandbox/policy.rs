@@ -381,8 +381,18 @@ impl Effective {
                 v.join(", ")
             }
         };
-        let net = if self.network.is_closed() {
+        let net = if self.network.declared.is_empty() {
             "none".to_string()
+        } else if self.network.is_closed() {
+            format!(
+                "none (denied by your policy; the bundle asks for {})",
+                self.network
+                    .declared
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             let d: Vec<String> = self
                 .network
