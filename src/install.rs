@@ -931,7 +931,10 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             .and_then(|m| m.as_ref().ok())
             .and_then(|m| m.as_ref())
             .and_then(|m| m.deprecated.as_ref())
-            .map(|d| d.message.clone());
+            .map(|d| match &d.replacement {
+                Some(r) => format!("{} (use {r})", d.message),
+                None => d.message.clone(),
+            });
         bundles.push(PlannedBundle {
             line,
             unchanged,

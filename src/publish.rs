@@ -36,6 +36,9 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 /// by a refusal (every variant except `Io` during the write phase).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// An operation refused for the reason given.
+    #[error("{0}")]
+    Refused(String),
     /// `gc` while `verify` finds errors: it could delete archives still in use.
     #[error("gc removes nothing while the registry has errors (it could delete archives still in use); fix these first (`ratchet-index verify`):\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     GcRefused(Vec<String>),
@@ -651,6 +654,20 @@ impl Registry {
                 None
             }
         };
+        let mut warnings = checked.warnings;
+        if signer.is_none() && self.config.kind != RegistryKind::Local {
+            warnings.push(Diagnostic::warning(
+                "unsigned",
+                file.display().to_string(),
+                format!(
+                    "{} {} is not signed: clients install unsigned bundles only from local registries (--allow-unsigned), and `{}` is {}; sign it with `ratchet bundle sign`",
+                    m.id,
+                    m.version,
+                    self.config.name,
+                    self.config.kind.as_str()
+                ),
+            ));
+        }
 
         // 1. The immutable, content-addressed archive.
         let rel_archive = self.archive_rel(&checked.sha256);
@@ -692,7 +709,7 @@ impl Registry {
             index_file: rel_index,
             archive_file: rel_archive,
             new_bundle,
-            warnings: checked.warnings,
+            warnings,
         })
     }
 
@@ -713,6 +730,52 @@ impl Registry {
         };
         let v = chain.verify(id.as_str()).map_err(bad)?;
         Ok((meta, Some((chain, v))))
+    }
+
+    /// Names `key` as a verifier of this registry in `config.json` (`index-format.md` §7.4):
+    /// attestations it signs make versions officially verified. Replaces an entry with the
+    /// same key. Clients that pinned the registry's verifiers see a new key as untrusted until
+    /// their user accepts it.
+    pub fn add_verifier(&mut self, name: &str, key: &PublicKey) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(PublishError::Refused("a verifier needs a name".into()));
+        }
+        let _lock = self.lock()?;
+        let mut config = RegistryConfig::load(&self.root)?;
+        config
+            .keys
+            .retain(|k| k.get("key").and_then(|v| v.as_str()) != Some(key.to_base64()));
+        config.keys.push(serde_json::json!({
+            "role": "verifier",
+            "name": name,
+            "key": key.to_base64(),
+        }));
+        let path = self.abs(CONFIG_FILE);
+        write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Removes the verifier entry with this key id from `config.json`; false when none had it.
+    pub fn remove_verifier(&mut self, key_id: &str) -> Result<bool> {
+        let _lock = self.lock()?;
+        let mut config = RegistryConfig::load(&self.root)?;
+        let before = config.keys.len();
+        config.keys.retain(|k| {
+            let is_it = k.get("role").and_then(|v| v.as_str()) == Some("verifier")
+                && k.get("key")
+                    .and_then(|v| v.as_str())
+                    .and_then(|b| PublicKey::from_base64(b).ok())
+                    .is_some_and(|pk| pk.key_id() == key_id);
+            !is_it
+        });
+        if config.keys.len() == before {
+            return Ok(false);
+        }
+        let path = self.abs(CONFIG_FILE);
+        write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.config = config;
+        Ok(true)
     }
 
     /// What key `key_id` signed of `id` so far, as a retired list for an owner statement that

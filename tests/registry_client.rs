@@ -151,7 +151,9 @@ fn directory_registry_install_yank_lock_remove() {
     );
     let o = ratchet(home, &["bundle", "list"]);
     assert!(
-        text(&o.stdout).contains(&format!("signed by {sample_key}, unverified")),
+        text(&o.stdout).contains(&format!(
+            "signed by {sample_key}, no attestation (unverified)"
+        )),
         "{}",
         text(&o.stdout)
     );
@@ -262,7 +264,7 @@ fn directory_registry_install_yank_lock_remove() {
     let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         rows,
-        json!([{"id": "com.ratchet.core-utils", "installed": "1.2.0", "latest": "2.0.0"}])
+        json!([{"id": "com.ratchet.core-utils", "installed": "1.2.0", "latest": "2.0.0", "update": null}])
     );
     let o = ratchet(home, &["bundle", "update", "--registry", reg, "-y"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -369,7 +371,8 @@ fn directory_registry_install_yank_lock_remove() {
     );
     let out = text(&o.stdout);
     assert!(
-        out.contains("3.3.0 [yanked]") && out.contains("signer 88C5B48CF4BBD599, unverified"),
+        out.contains("3.3.0 [yanked]")
+            && out.contains("signer 88C5B48CF4BBD599, no attestation (unverified)"),
         "{out}"
     );
     let o = ratchet(
@@ -771,7 +774,7 @@ fn install_and_run_an_installed_task_and_a_dependency_task() {
     );
     let o = ratchet(&home, &["bundle", "list"]);
     assert!(
-        text(&o.stdout).contains("UNSIGNED, unverified"),
+        text(&o.stdout).contains("UNSIGNED, no attestation (unverified)"),
         "{}",
         text(&o.stdout)
     );

@@ -65,6 +65,10 @@ enum Command {
     /// Show or change the owner keys of a bundle (changes are statements signed by an owner).
     #[command(subcommand)]
     Owner(OwnerCommand),
+    /// Name or remove the registry's verifier keys (config.json), whose attestations make
+    /// versions officially verified.
+    #[command(subcommand)]
+    Verifier(VerifierCommand),
     /// Sign an attestation of one published version and add it to the registry. `--official`
     /// needs a verifier key named in config.json.
     Attest {
@@ -147,6 +151,33 @@ enum Command {
     Gc {
         /// The registry directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum VerifierCommand {
+    /// Add (or rename) a verifier key.
+    Add {
+        /// The registry directory.
+        dir: PathBuf,
+        /// The verifier's name, shown as "officially verified by NAME".
+        #[arg(long)]
+        name: String,
+        /// The verifier's public key file.
+        #[arg(long, value_name = "FILE.pub")]
+        key: PathBuf,
+    },
+    /// List the verifier keys.
+    List {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+    /// Remove a verifier key by its key id.
+    Remove {
+        /// The registry directory.
+        dir: PathBuf,
+        /// The key id (16 hex digits, as `ratchet key list` shows).
+        key_id: String,
     },
 }
 
@@ -289,6 +320,7 @@ fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Owner(cmd) => return owner(cmd),
+        Command::Verifier(cmd) => return verifier(cmd),
         Command::Attest {
             dir,
             id,
@@ -540,6 +572,39 @@ fn owner(cmd: OwnerCommand) -> CliResult {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verifier(cmd: VerifierCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cmd {
+        VerifierCommand::Add { dir, name, key } => {
+            let mut reg = Registry::open(&dir)?;
+            let pk = PublicKey::load(&key)?;
+            reg.add_verifier(&name, &pk)?;
+            println!("{}: verifier {name} ({}) added", dir.display(), pk.key_id());
+        }
+        VerifierCommand::List { dir } => {
+            let reg = Registry::open(&dir)?;
+            let (keys, warnings) = ratchet::signing::attest::verifier_keys(reg.config());
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            if keys.is_empty() {
+                println!("no verifier keys (`ratchet-index verifier add`)");
+            }
+            for k in keys {
+                println!("{}  {}  {}", k.key.key_id(), k.name, k.key.to_base64());
+            }
+        }
+        VerifierCommand::Remove { dir, key_id } => {
+            let mut reg = Registry::open(&dir)?;
+            if reg.remove_verifier(&key_id)? {
+                println!("{}: verifier {key_id} removed", dir.display());
+            } else {
+                return Err(format!("no verifier key {key_id} in {}", dir.display()).into());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -107,10 +107,22 @@ fn owners_rotation_and_attestations_through_the_cli() {
     ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("verifier keys"), "{}", text(&o));
-    let cfg = reg.root().join("config.json");
-    let mut c = ratchet::index::RegistryConfig::load(reg.root()).unwrap();
-    c.keys.push(serde_json::json!({"role": "verifier", "name": "Test Verifier", "key": ver.key.to_base64()}));
-    std::fs::write(&cfg, c.to_json()).unwrap();
+    let o = ri(&[
+        "verifier",
+        "add",
+        &dir,
+        "--name",
+        "Test Verifier",
+        "--key",
+        &s(&ver.public),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ri(&["verifier", "list", &dir]);
+    assert!(
+        text(&o).contains(&format!("{}  Test Verifier", ver.key.key_id())),
+        "{}",
+        text(&o)
+    );
     let o = ri(&[
         "attest",
         &dir,

@@ -32,7 +32,9 @@ pub enum BundleCommand {
     /// Validate a bundle directory and pack it into a reproducible `<id>-<version>.rbundle`.
     ///
     /// Files matched by `.ratchetignore` and version-control directories are left out.
-    /// `SOURCE_DATE_EPOCH` sets the time stamp written into the archive.
+    /// `SOURCE_DATE_EPOCH` sets the time stamp written into the archive. The same sources give
+    /// the same bytes; a signed archive differs from another signing of them only in
+    /// `bundle.sig` (minisign signatures are randomised).
     Build {
         /// Bundle directory (default: current directory).
         dir: Option<PathBuf>,
@@ -72,7 +74,8 @@ pub enum BundleCommand {
     Verify {
         /// The `.rbundle` file.
         file: PathBuf,
-        /// Public key the signature must be by (default: any key; the signer is shown).
+        /// Public key the signature must be by (default: your keys in DATA/keys and the owner
+        /// keys this client pinned for the bundle when it installed it).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -388,10 +391,8 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
         }
     };
     let b = &a.manifest.bundle;
-    println!(
-        "ok    every file matches .bundle/checksum.sha256 ({} files)",
-        a.files.len()
-    );
+    let listed = String::from_utf8_lossy(a.checksum_list()).lines().count();
+    println!("ok    every file matches .bundle/checksum.sha256 ({listed} files listed)");
     let Some(sig) = &a.signature else {
         eprintln!(
             "FAILED signature: {} {} is not signed (no bundle.sig)",
@@ -409,11 +410,28 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
     let keys = match &key {
         Some(k) => vec![PublicKey::load(k)?],
         None => {
-            let dir = Paths::detect().data.join("keys");
-            ratchet::signing::keys::list(&dir)?
+            let paths = Paths::detect();
+            let mut keys: Vec<PublicKey> = ratchet::signing::keys::list(&paths.data.join("keys"))?
                 .into_iter()
                 .filter_map(|(_, k)| k.ok())
-                .collect()
+                .collect();
+            if let Ok(Some(pin)) = ratchet::signing::PinStore::new(&paths).load(b.id.as_str()) {
+                keys.extend(
+                    pin.keys
+                        .iter()
+                        .filter_map(|k| PublicKey::from_base64(k).ok()),
+                );
+            }
+            if keys.is_empty() {
+                eprintln!(
+                    "FAILED signature: bundle.sig is by key {}, and there is no key here to check it against: pass its public key with --key FILE.pub (none in {} and no owner pinned for {})",
+                    parsed.key_id,
+                    paths.data.join("keys").display(),
+                    b.id
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            keys
         }
     };
     match bundle_sig::verify_archive(&a, &keys, "given keys") {
@@ -474,26 +492,30 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
             limits.max_entries, limits.max_unpacked_bytes, limits.max_archive_bytes
         );
     }
+    // Signing rewrites the archive (one more entry): the figures shown are the final file's.
+    let mut signer = None;
+    if let Some(k) = sign_key {
+        let k = k.unwrap_or_else(default_key);
+        let sk = ratchet::signing::keys::SecretKey::load(&k)?;
+        ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
+        signer = Some(sk.public().key_id());
+    }
+    let bytes = std::fs::read(&built.path)?;
+    let files = built.files + usize::from(signer.is_some());
     println!(
         "Built {} {}: {}",
         manifest.id,
         manifest.version,
         built.path.display()
     );
-    println!("  files:  {}", built.files);
-    println!(
-        "  size:   {} bytes ({} bytes uncompressed tar)",
-        built.size, built.unpacked_size
-    );
-    if let Some(k) = sign_key {
-        let k = k.unwrap_or_else(default_key);
-        let sk = ratchet::signing::keys::SecretKey::load(&k)?;
-        ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
-        let bytes = std::fs::read(&built.path)?;
-        println!("  signed: key {}", sk.public().key_id());
-        println!("  sha256: {} (signed)", archive::sha256_hex(&bytes));
-    } else {
-        println!("  sha256: {}", built.sha256);
+    println!("  files:  {files}");
+    println!("  size:   {} bytes", bytes.len());
+    match signer {
+        Some(k) => {
+            println!("  signed: key {k}");
+            println!("  sha256: {} (signed)", archive::sha256_hex(&bytes));
+        }
+        None => println!("  sha256: {}", built.sha256),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -207,7 +207,11 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
         }
         Some(b)
     } else {
-        eprintln!("downloading {}", human(total));
+        if client.fetcher.offline() {
+            eprintln!("from the cache: {}", human(total));
+        } else {
+            eprintln!("downloading {}", human(total));
+        }
         None
     };
     let progress: Option<ratchet::registry::fetch::Progress> = bar.clone().map(|b| {
@@ -222,7 +226,13 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let applied = result.map_err(|e| format!("{e} (the previous installation is unchanged)"))?;
+    let applied = result.map_err(|e| {
+        if InstalledState::load(&client.paths).is_ok_and(|s| !s.bundles.is_empty()) {
+            format!("{e} (the previous installation is unchanged)")
+        } else {
+            format!("{e} (nothing was installed)")
+        }
+    })?;
     // First-use pins say the same thing for every bundle of a registry: once per key set.
     let mut pinned: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for w in &applied.warnings {
@@ -231,6 +241,7 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
             .and_then(|r| r.split_once(": trusting and pinning its owner key(s) "))
         {
             Some((id, keys)) => pinned.entry(keys).or_default().push(id),
+            None if w.starts_with("WARNING") => eprintln!("{w}"),
             None => eprintln!("warning: {w}"),
         }
     }
@@ -248,7 +259,7 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
                 b.line.id,
                 b.line.version,
                 signed_by(s.signer.as_deref()),
-                s.verification
+                status_text(&s.verification)
             );
         }
     }
@@ -338,6 +349,15 @@ fn signed_by(signer: Option<&str>) -> String {
     signer.map_or_else(|| "UNSIGNED".to_string(), |k| format!("signed by {k}"))
 }
 
+/// A verification status as the CLI shows it: `unverified` alone reads like "signature not
+/// checked", so it says what is missing (an attestation; the signature was checked).
+fn status_text(v: &ratchet::signing::VerificationStatus) -> String {
+    match v {
+        ratchet::signing::VerificationStatus::Unverified => "no attestation (unverified)".into(),
+        other => other.to_string(),
+    }
+}
+
 pub fn update(args: UpdateArgs) -> CliResult {
     let paths = Paths::detect();
     let _lock = install::lock(&paths)?;
@@ -350,6 +370,23 @@ pub fn update(args: UpdateArgs) -> CliResult {
         .iter()
         .map(|s| BundleId::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let state = InstalledState::load(&paths)?;
+    let here = client.fetcher.source().base.to_string();
+    for id in &ids {
+        match state.bundles.get(id) {
+            None => {
+                return Err(format!("{id} is not installed: `ratchet bundle install {id}`").into());
+            }
+            Some(b) if b.registry != here => {
+                return Err(format!(
+                    "{id} is installed from registry {}: pass `--registry {}` to update it",
+                    b.registry, b.registry
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
     let req = PlanRequest {
         unlock: Some(ids),
         ..Default::default()
@@ -371,36 +408,87 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
             others.len()
         );
     }
+    if mine.is_empty() {
+        println!(
+            "nothing checked: no installed bundle comes from {}",
+            client.fetcher.source().label()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let ids = mine.iter().map(|(id, _)| (*id).clone()).collect();
     client.load(&ids)?;
+    // What holds each bundle back: its own request and the requirements of the installed
+    // bundles that depend on it.
+    let mut reqs: std::collections::BTreeMap<&BundleId, Vec<ratchet::manifest::VersionReq>> =
+        Default::default();
+    for (id, b) in &mine {
+        if let Some(r) = &b.requested {
+            reqs.entry(*id).or_default().push(r.clone());
+        }
+        if let Some(l) = client.line(id, &b.version) {
+            for d in &l.dependencies {
+                if let Some((dep, _)) = mine.iter().find(|(x, _)| **x == d.bundle_id) {
+                    reqs.entry(*dep).or_default().push(d.version.clone());
+                }
+            }
+        }
+    }
     let mut rows = Vec::new();
-    for (id, b) in mine {
-        let latest = client.versions(id).ok().and_then(|v| {
-            v.iter()
+    for (id, b) in &mine {
+        let Ok(versions) = client.versions(id) else {
+            continue;
+        };
+        let usable = || {
+            versions
+                .iter()
                 .filter(|l| !l.yanked && l.version.pre.is_empty())
-                .map(|l| l.version.clone())
-                .max()
-        });
+        };
+        let latest = usable().map(|l| l.version.clone()).max();
+        let allowed: Vec<_> = reqs
+            .get(*id)
+            .into_iter()
+            .flatten()
+            .map(ratchet::resolver::req_to_range)
+            .collect();
+        let compatible = usable()
+            .filter(|l| allowed.iter().all(|r| r.contains(&l.version)))
+            .map(|l| l.version.clone())
+            .max();
         if let Some(l) = latest
             && l > b.version
         {
-            rows.push(
-                json!({"id": id, "installed": b.version.to_string(), "latest": l.to_string()}),
-            );
+            let update = compatible.filter(|c| c > &b.version);
+            rows.push(json!({
+                "id": id,
+                "installed": b.version.to_string(),
+                "latest": l.to_string(),
+                "update": update.map(|v| v.to_string()),
+            }));
         }
     }
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
-        println!("everything is up to date");
+        println!(
+            "everything from {} is up to date",
+            client.fetcher.source().label()
+        );
     } else {
         for r in &rows {
-            println!(
-                "{}\t{} -> {}",
-                r["id"].as_str().unwrap_or(""),
+            let id = r["id"].as_str().unwrap_or("");
+            let (installed, latest) = (
                 r["installed"].as_str().unwrap_or(""),
-                r["latest"].as_str().unwrap_or("")
+                r["latest"].as_str().unwrap_or(""),
             );
+            match r["update"].as_str() {
+                Some(u) if u == latest => println!("{id}  {installed} -> {latest}"),
+                Some(u) => println!(
+                    "{id}  {installed} -> {latest}  (`update` takes {u}: the requirements on it allow no more)"
+                ),
+                None => println!(
+                    "{id}  {installed} -> {latest}  (`update` keeps {installed}: the requirements on it allow no newer version)"
+                ),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -432,7 +520,7 @@ pub fn list(format: Format) -> CliResult {
             b.version,
             b.registry,
             signed_by(b.signer.as_deref()),
-            b.verification,
+            status_text(&b.verification),
             if notes.is_empty() {
                 String::new()
             } else {
@@ -500,6 +588,7 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     }
     let policy = Policy::load(&paths.config)?;
     for (l, status) in versions.iter().zip(&statuses) {
+        let status = status_text(status);
         println!(
             "{} {}{}  license {}, pricing {}, {}, signer {}, {status}",
             l.id,

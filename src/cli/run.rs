@@ -115,6 +115,9 @@ pub fn run(args: RunArgs) -> CliResult {
     let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")));
     let opts = ExecOptions { mock: None, mounts };
 
+    if !path.is_dir() {
+        return usage(format_args!("{}: no such directory", path.display()));
+    }
     if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
         if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
             return usage(format_args!(

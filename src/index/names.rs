@@ -69,8 +69,16 @@ impl NamesFile {
         {
             return Some(id);
         }
-        let best = crate::diagnostic::did_you_mean(word, self.ids.iter().map(BundleId::as_str))?;
-        self.ids.iter().find(|id| id.as_str() == best)
+        // Reverse-DNS ids share long prefixes (`com.`), which makes similarity scores such as
+        // Jaro-Winkler find everything alike: an edit distance of a few characters is the test.
+        let word = word.to_ascii_lowercase();
+        let limit = (word.len() / 6).clamp(1, 3);
+        self.ids
+            .iter()
+            .map(|id| (strsim::damerau_levenshtein(&word, id.as_str()), id))
+            .filter(|(d, _)| *d <= limit)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, id)| id)
     }
 
     /// Reads `DIR/names.txt` (an absent file is an empty list).
@@ -155,6 +163,12 @@ mod tests {
             "com.ratchet.core-utils"
         );
         assert!(n.suggest("org.unrelated.thing-x").is_none());
+        // A shared `com.` prefix is no likeness.
+        assert!(n.suggest("com.nope.nope").is_none());
+        assert_eq!(
+            n.suggest("com.ratchet.cor-utlis").unwrap().as_str(),
+            "com.ratchet.core-utils"
+        );
     }
 
     #[test]
