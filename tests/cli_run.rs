@@ -3,22 +3,9 @@
 
 mod common;
 
-use common::c_module;
+use common::{c_module, ratchet, text};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn ratchet(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ratchet"))
-        .args(args)
-        .env("RATCHET_HOME", home)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::path::PathBuf;
 
 fn write(path: PathBuf, content: impl AsRef<[u8]>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -4,7 +4,7 @@
 mod common;
 mod fault_server;
 
-use common::copy_dir;
+use common::{copy_dir, ratchet, text};
 
 use fault_server::{Fault, serve};
 use ratchet::install::{
@@ -15,24 +15,12 @@ use ratchet::paths::Paths;
 use ratchet::registry::{FetchError, RegistrySource};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn sample_index() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index")
-}
-
-fn ratchet(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ratchet"))
-        .args(args)
-        .env("RATCHET_HOME", home)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn client(home: &Path, url: &str, offline: bool) -> Result<Client, InstallError> {

@@ -132,3 +132,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs the `ratchet` binary with `RATCHET_HOME` set to `home`.
+pub fn ratchet(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env("RATCHET_HOME", home)
+        .output()
+        .unwrap()
+}
+
+/// Bytes from a child's stdout or stderr as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
