@@ -333,12 +333,10 @@ impl<S: CandidateSource> Provider<'_, S> {
             && !c.platforms.is_empty()
             && !c.platforms.contains(&p)
         {
-            let names: Vec<String> = c
-                .platforms
-                .iter()
-                .map(|p| format!("{p:?}").to_lowercase())
-                .collect();
-            return Some(format!("because it runs only on {}", names.join(", ")));
+            return Some(format!(
+                "because it runs only on {}",
+                Platform::join(&c.platforms)
+            ));
         }
         None
     }

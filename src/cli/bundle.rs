@@ -5,6 +5,7 @@ use clap::Subcommand;
 use ratchet::archive::{self, BuildOptions, Limits};
 use ratchet::bundle_test::{Verdict, test_bundle, write_verification};
 use ratchet::diagnostic::Diagnostic;
+use ratchet::manifest::Platform;
 use ratchet::paths::Paths;
 use ratchet::sandbox::{Policy, Runtime};
 use ratchet::validate::validate_bundle;
@@ -606,13 +607,10 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                 println!("  ratchet:      {r}");
             }
             if !m.requirements.platform.is_empty() {
-                let p: Vec<String> = m
-                    .requirements
-                    .platform
-                    .iter()
-                    .map(|p| format!("{p:?}").to_lowercase())
-                    .collect();
-                println!("  platforms:    {}", p.join(", "));
+                println!(
+                    "  platforms:    {}",
+                    Platform::join(&m.requirements.platform)
+                );
             }
             let perms = m.permissions.to_list();
             println!(

@@ -7,7 +7,7 @@ use ratchet::install::{
     self, ApplyOptions, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec,
     plan,
 };
-use ratchet::manifest::BundleId;
+use ratchet::manifest::{BundleId, Platform};
 use ratchet::paths::Paths;
 use ratchet::registry::RegistrySource;
 use ratchet::resolver::DependencyGraph;
@@ -603,13 +603,7 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
             println!("  requires ratchet {r}");
         }
         if !l.requirements.platform.is_empty() {
-            let p: Vec<String> = l
-                .requirements
-                .platform
-                .iter()
-                .map(|p| format!("{p:?}").to_lowercase())
-                .collect();
-            println!("  platforms: {}", p.join(", "));
+            println!("  platforms: {}", Platform::join(&l.requirements.platform));
         }
         for d in &l.dependencies {
             println!("  depends on {} {}", d.bundle_id, d.version);

@@ -271,6 +271,24 @@ impl Platform {
             _ => None,
         }
     }
+
+    /// The name the manifest uses (`linux`, `macos`, `windows`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Linux => "linux",
+            Platform::Macos => "macos",
+            Platform::Windows => "windows",
+        }
+    }
+
+    /// `platforms` as a comma-separated list of names, for messages.
+    pub fn join(platforms: &[Platform]) -> String {
+        platforms
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `bundle.contents`.

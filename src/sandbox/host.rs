@@ -272,16 +272,7 @@ impl Host {
                 "network access to {}://{host}{} is not permitted (declared domains: {})",
                 u.scheme(),
                 u.port().map(|p| format!(":{p}")).unwrap_or_default(),
-                if self.network.declared.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.network
-                        .declared
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                self.network.declared_list()
             ));
         }
         Ok(u)

@@ -328,6 +328,18 @@ impl NetworkRule {
     pub fn is_closed(&self) -> bool {
         self.declared.is_empty() || self.policy.as_ref().is_some_and(|p| p.is_empty())
     }
+
+    /// The bundle's patterns as a comma-separated list, `none` when it declares none.
+    pub fn declared_list(&self) -> String {
+        if self.declared.is_empty() {
+            return "none".to_string();
+        }
+        self.declared
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Declared capabilities the policy removed.
@@ -386,30 +398,19 @@ impl Effective {
         } else if self.network.is_closed() {
             format!(
                 "none (denied by your policy; the bundle asks for {})",
-                self.network
-                    .declared
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.network.declared_list()
             )
         } else {
-            let d: Vec<String> = self
-                .network
-                .declared
-                .iter()
-                .map(|d| d.to_string())
-                .collect();
+            let d = self.network.declared_list();
             match &self.network.policy {
                 Some(p) => format!(
-                    "{} (only where the policy also allows: {})",
-                    d.join(", "),
+                    "{d} (only where the policy also allows: {})",
                     p.iter()
                         .map(|x| x.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                None => d.join(", "),
+                None => d,
             }
         };
         let _ = writeln!(s, "  network:      {net}");
