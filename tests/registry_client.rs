@@ -4,7 +4,7 @@
 mod common;
 mod fault_server;
 
-use common::{copy_dir, ratchet, text};
+use common::{assert_fails_with, copy_dir, install_from, ratchet, text};
 
 use fault_server::{Fault, serve};
 use ratchet::install::{
@@ -58,12 +58,7 @@ fn directory_registry_install_yank_lock_remove() {
     let reg = reg.to_str().unwrap();
     // No registry configured and none given: said plainly.
     let o = ratchet(home, &["bundle", "install", "com.example.data-processing"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("--registry"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "--registry");
 
     let o = ratchet(
         home,
@@ -175,12 +170,7 @@ fn directory_registry_install_yank_lock_remove() {
 
     // remove refuses while needed; --cascade removes the dependents and orphans.
     let o = ratchet(home, &["bundle", "remove", "com.ratchet.core-utils"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("com.example.data-processing depends on"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "com.example.data-processing depends on");
     assert_eq!(installed(home).bundles.len(), 3);
     let o = ratchet(
         home,
@@ -269,17 +259,7 @@ fn directory_registry_install_yank_lock_remove() {
     );
     // Installing another bundle keeps every installed version (changes as little as possible).
     let before = installed(home);
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.ratchet.legacy-json",
-            "--registry",
-            reg,
-            "-y",
-        ],
-    );
+    let o = install_from(home, "com.ratchet.legacy-json", reg);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let after = installed(home);
     for (id, b) in &before.bundles {
@@ -310,12 +290,7 @@ fn directory_registry_install_yank_lock_remove() {
             "-y",
         ],
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("refusing different bytes"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "refusing different bytes");
 
     // deps and info.
     let o = ratchet(
@@ -583,17 +558,7 @@ fn kill_during_install_leaves_the_previous_state() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
     let srv = serve(sample_index(), Duration::ZERO);
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.ratchet.core-utils@=1.0.0",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
+    let o = install_from(home, "com.ratchet.core-utils@=1.0.0", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
     let (path, _) = archive_path_of(1);
@@ -630,17 +595,7 @@ fn kill_during_install_leaves_the_previous_state() {
             .is_file()
     );
     srv.faults.lock().unwrap().clear();
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.ratchet.core-utils@^1.2",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
+    let o = install_from(home, "com.ratchet.core-utils@^1.2", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         installed(home).bundles[&id("com.ratchet.core-utils")]
@@ -736,12 +691,7 @@ fn install_and_run_an_installed_task_and_a_dependency_task() {
     );
     // Unsigned bundles: refused without --allow-unsigned, and nothing is installed.
     let o = ratchet(&home, &["bundle", "install", "com.example.wat-app", "-y"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("is not signed (no bundle.sig); refusing it"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "is not signed (no bundle.sig); refusing it");
     assert!(!home.join("data/installed.json").exists());
     assert!(!home.join("data/bundles/com.example.wat-lib").exists());
     let o = ratchet(
@@ -780,19 +730,9 @@ fn install_and_run_an_installed_task_and_a_dependency_task() {
         json!({"hello": "wat"})
     );
     let o = ratchet(&home, &["run", "com.example.wat-lib/secret"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("not exported"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "not exported");
     let o = ratchet(&home, &["run", "com.example.wat-app/bad"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("not exported"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "not exported");
 }
 
 #[test]
@@ -859,17 +799,7 @@ fn a_lockfile_reinstalls_the_same_bytes_elsewhere() {
     let t = tempfile::tempdir().unwrap();
     let (a, b) = (t.path().join("a"), t.path().join("b"));
     let srv = serve(sample_index(), Duration::ZERO);
-    let o = ratchet(
-        &a,
-        &[
-            "bundle",
-            "install",
-            "com.enterprise.salesforce-suite",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
+    let o = install_from(&a, "com.enterprise.salesforce-suite", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = a.join("data/ratchet.lock");
     let o = ratchet(
@@ -1176,17 +1106,7 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
     let srv = serve(sample_index(), Duration::ZERO);
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.oss.json-utils",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
+    let o = install_from(home, "com.oss.json-utils", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = home.join("data/ratchet.lock");
     let good = std::fs::read(&lock).unwrap();
@@ -1199,17 +1119,7 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
         .unwrap()
         .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
         .unwrap();
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.oss.json-utils",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
+    let o = install_from(home, "com.oss.json-utils", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(std::fs::read(&lock).unwrap(), good);
 
@@ -1222,23 +1132,8 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
         Fault::Replace(index_bytes(&lines)),
     );
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
-    let o = ratchet(
-        home,
-        &[
-            "bundle",
-            "install",
-            "com.oss.json-utils",
-            "--registry",
-            &srv.url(),
-            "-y",
-        ],
-    );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("versions are immutable"),
-        "{}",
-        text(&o.stderr)
-    );
+    let o = install_from(home, "com.oss.json-utils", &srv.url());
+    assert_fails_with(&o, "versions are immutable");
     assert_eq!(
         std::fs::read(home.join("data/installed.json")).unwrap(),
         before
@@ -1261,12 +1156,7 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
             "-y",
         ],
     );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("versions are immutable"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_fails_with(&o, "versions are immutable");
     assert_eq!(
         std::fs::read(home.join("data/installed.json")).unwrap(),
         before
@@ -1354,17 +1244,7 @@ fn bundles_from_two_registries_coexist() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let a = sample_index();
     let (a, b) = (a.to_str().unwrap(), reg_b.to_str().unwrap());
-    let o = ratchet(
-        &home,
-        &[
-            "bundle",
-            "install",
-            "com.oss.json-utils",
-            "--registry",
-            a,
-            "-y",
-        ],
-    );
+    let o = install_from(&home, "com.oss.json-utils", a);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = ratchet(
         &home,
@@ -1397,23 +1277,8 @@ fn bundles_from_two_registries_coexist() {
     let o = ratchet(&home, &["bundle", "outdated", "--registry", a]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // Taking the same id from another registry is refused, saying what to do.
-    let o = ratchet(
-        &home,
-        &[
-            "bundle",
-            "install",
-            "com.team.wat-lib",
-            "--registry",
-            a,
-            "-y",
-        ],
-    );
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("is installed from registry"),
-        "{}",
-        text(&o.stderr)
-    );
+    let o = install_from(&home, "com.team.wat-lib", a);
+    assert_fails_with(&o, "is installed from registry");
     // The lockfile reinstalls each bundle from its own registry.
     let other = t.path().join("other");
     let lock = home.join("data/ratchet.lock");

@@ -283,6 +283,16 @@ fn ratchet(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>
     child.wait_with_output().unwrap()
 }
 
+/// `ratchet bundle install ID --registry URL -y`, no extra environment, empty stdin.
+fn install(home: &Path, id: &str, url: &str) -> Output {
+    ratchet(
+        home,
+        &["bundle", "install", id, "--registry", url, "-y"],
+        &[],
+        None,
+    )
+}
+
 fn all_text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -321,36 +331,12 @@ fn nginx_registry_with_etags_offline_and_auth() {
     // Public: install, then a warm install revalidates with nginx's ETags (304s) and downloads
     // no archive; offline works from the cache and names what is missing.
     let public_url = format!("{base}/public/");
-    let o = ratchet(
-        &home,
-        &[
-            "bundle",
-            "install",
-            "com.example.data-processing",
-            "--registry",
-            &public_url,
-            "-y",
-        ],
-        &[],
-        None,
-    );
+    let o = install(&home, "com.example.data-processing", &public_url);
     assert!(o.status.success(), "{}", all_text(&o));
     let log = || std::fs::read_to_string(ngx.prefix.join("access.log")).unwrap_or_default();
     let archives_before = log().matches("/archives/").count();
     assert_eq!(archives_before, 3);
-    let o = ratchet(
-        &home,
-        &[
-            "bundle",
-            "install",
-            "com.example.data-processing",
-            "--registry",
-            &public_url,
-            "-y",
-        ],
-        &[],
-        None,
-    );
+    let o = install(&home, "com.example.data-processing", &public_url);
     assert!(all_text(&o).contains("nothing to do"), "{}", all_text(&o));
     assert!(log().matches("\" 304 ").count() >= 4, "{}", log());
     assert_eq!(log().matches("/archives/").count(), archives_before);
@@ -645,19 +631,7 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
 
     let home = t.path().join("home");
     let url = format!("http://127.0.0.1:{port}/");
-    let o = ratchet(
-        &home,
-        &[
-            "bundle",
-            "install",
-            "com.oss.json-utils",
-            "--registry",
-            &url,
-            "-y",
-        ],
-        &[],
-        None,
-    );
+    let o = install(&home, "com.oss.json-utils", &url);
     assert!(o.status.success(), "{}", all_text(&o));
 
     let (st, h) = raw_get(port, "/config.json", "");

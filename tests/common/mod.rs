@@ -146,3 +146,18 @@ pub fn ratchet(home: &Path, args: &[&str]) -> std::process::Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// `ratchet bundle install ID --registry REGISTRY -y` with `RATCHET_HOME` set to `home`.
+pub fn install_from(home: &Path, id: &str, registry: &str) -> std::process::Output {
+    ratchet(
+        home,
+        &["bundle", "install", id, "--registry", registry, "-y"],
+    )
+}
+
+/// Asserts that the command failed and that its stderr says `needle`.
+pub fn assert_fails_with(o: &std::process::Output, needle: &str) {
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "succeeded: {err}");
+    assert!(err.contains(needle), "{err}");
+}
