@@ -718,12 +718,13 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
                 continue;
             }
         };
-        let fetch = imports
-            .iter()
-            .any(|i| *i == format!("{RATCHET_MODULE}.fetch"));
-        let command = imports
-            .iter()
-            .any(|i| *i == format!("{RATCHET_MODULE}.command"));
+        let has = |module: &str, field: &str| {
+            imports
+                .iter()
+                .any(|i| i.split_once('.') == Some((module, field)))
+        };
+        let fetch = has(RATCHET_MODULE, "fetch");
+        let command = has(RATCHET_MODULE, "command");
         any_fetch |= fetch;
         any_command |= command;
         let mut problems = Vec::new();
@@ -733,9 +734,8 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         if command && manifest.permissions.commands.is_empty() {
             problems.push("imports ratchet.command but the bundle declares no commands (every command would be refused)".to_string());
         }
-        let wasi = |f: &str| imports.iter().any(|i| *i == format!("{WASI_MODULE}.{f}"));
-        let files = wasi("path_open");
-        let env = wasi("environ_get");
+        let files = has(WASI_MODULE, "path_open");
+        let env = has(WASI_MODULE, "environ_get");
         let uses: Vec<&str> = [
             (fetch, "fetch"),
             (command, "command"),

@@ -316,10 +316,7 @@ fn step_task(
                 names.join(", ")
             ))
         })?;
-    TaskSpec::in_bundle(bundle_dir, manifest, &item.path).map_err(|source| WorkflowError::Task {
-        step: step.name.clone(),
-        source: Box::new(source),
-    })
+    TaskSpec::in_bundle(bundle_dir, manifest, &item.path).map_err(task_error(step))
 }
 
 /// The exported task `name` of the installed dependency `dep`.
@@ -356,42 +353,23 @@ fn dependency_task(
             dm.version, manifest.id, dep.version
         )));
     }
-    TaskSpec::in_bundle(&dir, &dm, &item.path).map_err(|source| WorkflowError::Task {
-        step: step.name.clone(),
-        source: Box::new(source),
-    })
+    TaskSpec::in_bundle(&dir, &dm, &item.path).map_err(task_error(step))
 }
 
-/// What a step reports to the caller of [`run_workflow_with`].
+/// Wraps a task's failure as the failure of `step`.
+fn task_error(step: &Step) -> impl FnOnce(ExecError) -> WorkflowError + '_ {
+    |source| WorkflowError::Task {
+        step: step.name.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// What a step reports to the caller of [`run_workflow`].
 pub enum StepEvent<'a> {
     /// The step is about to run this task (with its own bundle's permissions).
     Start(&'a Step, &'a TaskSpec),
     /// The step finished with this output.
     Done(&'a Step, &'a Value),
-}
-
-/// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
-/// Steps calling a dependency's task fail (see [`run_workflow_with`]).
-pub fn run_workflow(
-    rt: &Runtime,
-    bundle_dir: &Path,
-    manifest: &Manifest,
-    wf: &Workflow,
-    input: &Value,
-    policy: &Policy,
-    mut progress: impl FnMut(&Step, &Value),
-) -> Result<Value, WorkflowError> {
-    let ctx = WorkflowContext {
-        rt,
-        policy,
-        deps: &|_| None,
-        opts: &ExecOptions::default(),
-    };
-    run_workflow_with(&ctx, bundle_dir, manifest, wf, input, |e| {
-        if let StepEvent::Done(step, out) = e {
-            progress(step, out);
-        }
-    })
 }
 
 /// What a workflow run uses besides the workflow: the runtime, the user's policy, where
@@ -407,9 +385,10 @@ pub struct WorkflowContext<'a> {
     pub opts: &'a ExecOptions,
 }
 
-/// Like [`run_workflow`], with steps of the form `DEPENDENCY-ID/TASK` running the exported task
-/// of the dependency that `ctx.deps` finds (the installed copy).
-pub fn run_workflow_with(
+/// Runs a workflow of the bundle in `bundle_dir` with `input`; `progress` hears about each step.
+/// Steps of the form `DEPENDENCY-ID/TASK` run the exported task of the dependency that
+/// `ctx.deps` finds (the installed copy).
+pub fn run_workflow(
     ctx: &WorkflowContext<'_>,
     bundle_dir: &Path,
     manifest: &Manifest,
@@ -437,12 +416,7 @@ pub fn run_workflow_with(
         let spec = step_task(bundle_dir, manifest, step, ctx.deps)?;
         progress(StepEvent::Start(step, &spec));
         let done =
-            run_task(ctx.rt, &spec, &step_input, ctx.policy, ctx.opts).map_err(|source| {
-                WorkflowError::Task {
-                    step: step.name.clone(),
-                    source: Box::new(source),
-                }
-            })?;
+            run_task(ctx.rt, &spec, &step_input, ctx.policy, ctx.opts).map_err(task_error(step))?;
         progress(StepEvent::Done(step, &done.output));
         last = done.output.clone();
         steps.insert(

@@ -6,8 +6,10 @@ use ratchet::execute::{ExecOptions, TaskSpec, run_task};
 use ratchet::manifest::{Manifest, load_manifest};
 use ratchet::paths::Paths;
 use ratchet::sandbox::{Policy, Runtime};
-use ratchet::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow_with};
+use ratchet::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,8 +68,10 @@ fn read_input(spec: Option<&str>) -> Result<Value, Box<dyn std::error::Error>> {
 }
 
 pub fn run(args: RunArgs) -> CliResult {
-    let installed = match (&args.path, &args.target) {
-        (Some(_), _) => None,
+    let paths = Paths::detect();
+    // An installed `BUNDLE/NAME` comes with its loaded manifest; `--path` is looked at below.
+    let (path, installed) = match (&args.path, &args.target) {
+        (Some(p), _) => (p.clone(), None),
         (None, Some(t)) => {
             let Some((id, name)) = t.split_once('/') else {
                 return usage(format_args!(
@@ -78,23 +82,17 @@ pub fn run(args: RunArgs) -> CliResult {
                 Ok(i) => i,
                 Err(e) => return usage(format_args!("`{t}`: {e}")),
             };
-            let (dir, manifest) = match ratchet::install::find_installed(&Paths::detect(), &id) {
-                Ok(found) => found,
+            match ratchet::install::find_installed(&paths, &id) {
+                Ok((dir, manifest)) => (dir, Some((manifest, name.to_string()))),
                 Err(ratchet::install::InstallError::Refused(m)) => return usage(m),
                 Err(e) => return Err(e.into()),
-            };
-            Some((dir, manifest, name.to_string()))
+            }
         }
         (None, None) => {
             return usage(
                 "name a task: `ratchet run BUNDLE/TASK` or `ratchet run --path DIR [NAME]`",
             );
         }
-    };
-    let path = match (&installed, &args.path) {
-        (Some((dir, _, _)), _) => dir.clone(),
-        (None, Some(p)) => p.clone(),
-        (None, None) => unreachable!("handled above"),
     };
     let input = match read_input(args.input.as_deref()) {
         Ok(v) => v,
@@ -110,42 +108,42 @@ pub fn run(args: RunArgs) -> CliResult {
         let host = std::fs::canonicalize(h).map_err(|e| format!("--mount {m}: {h}: {e}"))?;
         mounts.push((g.to_string(), host));
     }
-    let paths = Paths::detect();
     let policy = Policy::load(&paths.config)?;
     let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")));
     let opts = ExecOptions { mock: None, mounts };
 
-    if !path.is_dir() {
-        return usage(format_args!("{}: no such directory", path.display()));
-    }
-    if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
-        if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
-            return usage(format_args!(
-                "{} is a task directory (no bundle.yaml): do not name a task or workflow",
-                path.display()
-            ));
-        }
-        let spec = TaskSpec::lone(&path)?;
-        return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
-    }
-
     let (manifest, name) = match installed {
-        Some((_, m, name)) => (m, Some(name)),
-        None => match load_manifest(&path) {
-            Ok(m) => (
-                m,
-                args.task
-                    .clone()
-                    .or(args.workflow.clone())
-                    .or(args.target.clone()),
-            ),
-            Err(diags) => {
-                for d in &diags {
-                    eprintln!("{d}");
-                }
-                return Err(format!("{} is not a valid bundle", path.display()).into());
+        Some((m, name)) => (m, Some(name)),
+        None => {
+            if !path.is_dir() {
+                return usage(format_args!("{}: no such directory", path.display()));
             }
-        },
+            if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
+                if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
+                    return usage(format_args!(
+                        "{} is a task directory (no bundle.yaml): do not name a task or workflow",
+                        path.display()
+                    ));
+                }
+                let spec = TaskSpec::lone(&path)?;
+                return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
+            }
+            match load_manifest(&path) {
+                Ok(m) => (
+                    m,
+                    args.task
+                        .clone()
+                        .or(args.workflow.clone())
+                        .or(args.target.clone()),
+                ),
+                Err(diags) => {
+                    for d in &diags {
+                        eprintln!("{d}");
+                    }
+                    return Err(format!("{} is not a valid bundle", path.display()).into());
+                }
+            }
+        }
     };
     let Some(name) = name else {
         let tasks: Vec<&str> = manifest.contents.tasks.iter().map(|t| t.name()).collect();
@@ -186,6 +184,7 @@ pub fn run(args: RunArgs) -> CliResult {
             run_one(&rt, &spec, &input, &policy, &opts, args.explain)
         }
         (None, Some(item)) => run_wf(
+            &paths,
             &rt,
             &path,
             &manifest,
@@ -237,6 +236,7 @@ fn run_one(
 
 #[allow(clippy::too_many_arguments)]
 fn run_wf(
+    paths: &Paths,
     rt: &Runtime,
     dir: &Path,
     manifest: &Manifest,
@@ -247,15 +247,23 @@ fn run_wf(
     explain: bool,
 ) -> CliResult {
     let wf = load_workflow(&dir.join(wf_path))?;
-    let paths = Paths::detect();
-    let deps = |id: &ratchet::manifest::BundleId| ratchet::install::find_installed(&paths, id).ok();
+    // Each dependency is looked up (installed state read, manifest validated) once per run,
+    // however many steps call it.
+    let found = RefCell::new(HashMap::new());
+    let deps = |id: &ratchet::manifest::BundleId| {
+        found
+            .borrow_mut()
+            .entry(id.clone())
+            .or_insert_with(|| ratchet::install::find_installed(paths, id).ok())
+            .clone()
+    };
     let ctx = WorkflowContext {
         rt,
         policy,
         deps: &deps,
         opts,
     };
-    let result = run_workflow_with(&ctx, dir, manifest, &wf, input, |e| {
+    let result = run_workflow(&ctx, dir, manifest, &wf, input, |e| {
         if !explain {
             return;
         }

@@ -611,8 +611,9 @@ fn mock_response(response: &Value, url: &str) -> Value {
         .get("status")
         .and_then(Value::as_u64)
         .unwrap_or(200);
-    let body = match response.get("body") {
-        None | Some(Value::Null) => String::new(),
+    let written = response.get("body").filter(|b| !b.is_null());
+    let body = match written {
+        None => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     };
@@ -627,7 +628,7 @@ fn mock_response(response: &Value, url: &str) -> Value {
     });
     // The mock's body as written, so the task sees exactly that value (a string stays a
     // string) rather than the text re-parsed.
-    if let Some(b) = response.get("body").filter(|b| !b.is_null()) {
+    if let Some(b) = written {
         out["body_json"] = b.clone();
     }
     out

@@ -82,11 +82,6 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The metering budget for [`Limits::max_cpu_time`] of a WebAssembly task.
-    pub fn cpu_points(&self) -> u64 {
-        self.cpu_points_at(POINTS_PER_MS)
-    }
-
     /// The metering budget for [`Limits::max_cpu_time`] at `points_per_ms`
     /// ([`POINTS_PER_MS`] or [`JS_POINTS_PER_MS`]).
     pub fn cpu_points_at(&self, points_per_ms: u64) -> u64 {

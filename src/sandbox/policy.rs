@@ -334,12 +334,17 @@ impl NetworkRule {
         if self.declared.is_empty() {
             return "none".to_string();
         }
-        self.declared
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        join_patterns(&self.declared)
     }
+}
+
+/// Domain patterns as a comma-separated list.
+fn join_patterns(patterns: &[DomainPattern]) -> String {
+    patterns
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Declared capabilities the policy removed.
@@ -405,10 +410,7 @@ impl Effective {
             match &self.network.policy {
                 Some(p) => format!(
                     "{d} (only where the policy also allows: {})",
-                    p.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    join_patterns(p)
                 ),
                 None => d,
             }

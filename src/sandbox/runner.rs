@@ -273,6 +273,7 @@ impl Runtime {
             Err(err) => {
                 let exhausted =
                     get_remaining_points(&mut store, &instance) == MeteringPoints::Exhausted;
+                let trap = err.clone().to_trap();
                 if let Some(l) = err.downcast_ref::<LimitExceeded>() {
                     RunStatus::Limit {
                         kind: l.kind,
@@ -297,12 +298,12 @@ impl Runtime {
                     }
                 } else if refused.load(Ordering::SeqCst) {
                     memory_limit(&limits.max_memory, &err.message())
-                } else if err.clone().to_trap() == Some(TrapCode::StackOverflow) {
+                } else if trap == Some(TrapCode::StackOverflow) {
                     RunStatus::Trap(
                         "stack overflow: the task recursed too deeply (call stack exhausted)"
                             .into(),
                     )
-                } else if err.clone().to_trap() == Some(TrapCode::HeapAccessOutOfBounds) {
+                } else if trap == Some(TrapCode::HeapAccessOutOfBounds) {
                     // C's stack sits below its data by default: deep recursion runs off the
                     // bottom of linear memory and looks like a stray pointer.
                     RunStatus::Trap(format!(
@@ -314,7 +315,6 @@ impl Runtime {
                 }
             }
         };
-        let points = budget;
         Ok(finish(
             &mut store,
             &env,
@@ -323,7 +323,7 @@ impl Runtime {
             cache_status,
             load_time,
             started,
-            points,
+            budget,
         ))
     }
 }
