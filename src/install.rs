@@ -17,6 +17,7 @@ use crate::manifest::{BundleId, Manifest, VersionReq, load_manifest};
 use crate::paths::Paths;
 use crate::registry::{FetchError, Fetcher, RegistrySource};
 use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveError, ResolveOptions};
+use crate::signing::attest::Records;
 use crate::signing::{PinStore, TrustError, TrustInputs, VerificationStatus, verify_for_install};
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -709,11 +710,16 @@ impl Client {
         self.metas.get(id)?.as_ref().ok()?.clone()
     }
 
-    /// The verification status of one version as the registry's records show it now (§7.5):
-    /// attestations checked against `config.json`'s verifier keys and the owner chain.
+    /// The trust records of `id` as the registry shows them now (§7.5): its attestations and
+    /// owner chain, checked once; [`Records::status_of`] then gives each version's status.
+    pub fn records(&mut self, id: &BundleId) -> Records {
+        let meta = self.meta(id);
+        Records::of(id.as_str(), meta.as_ref())
+    }
+
+    /// The verification status of one version ([`Client::records`] for several).
     pub fn status(&mut self, line: &IndexLine) -> VerificationStatus {
-        let meta = self.meta(&line.id);
-        crate::signing::attest::status_of_line(line, meta.as_ref(), &self.config).0
+        self.records(&line.id).status_of(line, &self.config).0
     }
 
     /// Resolves `roots`, fetching index files wave by wave.

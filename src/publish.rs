@@ -740,36 +740,43 @@ impl Registry {
         if name.trim().is_empty() {
             return Err(PublishError::Refused("a verifier needs a name".into()));
         }
-        let _lock = self.lock()?;
-        let mut config = RegistryConfig::load(&self.root)?;
-        config
-            .keys
-            .retain(|k| k.get("key").and_then(|v| v.as_str()) != Some(key.to_base64()));
-        config.keys.push(serde_json::json!({
-            "role": "verifier",
-            "name": name,
-            "key": key.to_base64(),
-        }));
-        let path = self.abs(CONFIG_FILE);
-        write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
-        self.config = config;
+        self.update_keys(|keys| {
+            keys.retain(|k| k.get("key").and_then(|v| v.as_str()) != Some(key.to_base64()));
+            keys.push(serde_json::json!({
+                "role": "verifier",
+                "name": name,
+                "key": key.to_base64(),
+            }));
+            true
+        })?;
         Ok(())
     }
 
     /// Removes the verifier entry with this key id from `config.json`; false when none had it.
     pub fn remove_verifier(&mut self, key_id: &str) -> Result<bool> {
+        self.update_keys(|keys| {
+            let before = keys.len();
+            keys.retain(|k| {
+                let is_it = k.get("role").and_then(|v| v.as_str()) == Some("verifier")
+                    && k.get("key")
+                        .and_then(|v| v.as_str())
+                        .and_then(|b| PublicKey::from_base64(b).ok())
+                        .is_some_and(|pk| pk.key_id() == key_id);
+                !is_it
+            });
+            keys.len() != before
+        })
+    }
+
+    /// Changes `config.json`'s `keys` under the registry lock: reloads the file, applies
+    /// `change`, and writes the file (atomically) only when `change` says it changed something.
+    fn update_keys(
+        &mut self,
+        change: impl FnOnce(&mut Vec<serde_json::Value>) -> bool,
+    ) -> Result<bool> {
         let _lock = self.lock()?;
         let mut config = RegistryConfig::load(&self.root)?;
-        let before = config.keys.len();
-        config.keys.retain(|k| {
-            let is_it = k.get("role").and_then(|v| v.as_str()) == Some("verifier")
-                && k.get("key")
-                    .and_then(|v| v.as_str())
-                    .and_then(|b| PublicKey::from_base64(b).ok())
-                    .is_some_and(|pk| pk.key_id() == key_id);
-            !is_it
-        });
-        if config.keys.len() == before {
+        if !change(&mut config.keys) {
             return Ok(false);
         }
         let path = self.abs(CONFIG_FILE);
@@ -786,7 +793,7 @@ impl Registry {
             .map(|(f, _)| {
                 f.versions()
                     .filter(|l| l.signer.as_deref() == Some(key_id))
-                    .map(|l| format!("{} {}", l.version, l.sha256))
+                    .map(|l| crate::signing::owners::retired_entry(&l.version, &l.sha256))
                     .collect()
             })
             .unwrap_or_default())

@@ -474,7 +474,7 @@ fn check_workflow_file(root: &Path, path: &Path, raw: &Value, out: &mut Vec<Diag
         .into_iter()
         .flatten()
         .filter_map(|t| t.get("path").and_then(Value::as_str))
-        .filter_map(|p| p.trim_end_matches('/').rsplit('/').next())
+        .map(crate::manifest::item_name)
         .collect();
     let id = bundle.and_then(|b| b.get("id")).and_then(Value::as_str);
     let deps: Vec<&str> = bundle

@@ -446,8 +446,9 @@ fn run(cmd: Command) -> CliResult {
                         println!("{} is deprecated: {}", b.id, d.message);
                     }
                     let (meta, _) = reg.owners(&b.id)?;
+                    let records = attest::Records::of(b.id.as_str(), Some(&meta));
                     for l in &b.versions {
-                        let (status, _) = attest::status_of_line(l, Some(&meta), reg.config());
+                        let (status, _) = records.status_of(l, reg.config());
                         println!(
                             "{} {}  {} bytes  {}  {}  {}  {status}{}",
                             l.id,
@@ -577,7 +578,7 @@ fn owner(cmd: OwnerCommand) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verifier(cmd: VerifierCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn verifier(cmd: VerifierCommand) -> CliResult {
     match cmd {
         VerifierCommand::Add { dir, name, key } => {
             let mut reg = Registry::open(&dir)?;
@@ -587,7 +588,7 @@ fn verifier(cmd: VerifierCommand) -> Result<ExitCode, Box<dyn std::error::Error>
         }
         VerifierCommand::List { dir } => {
             let reg = Registry::open(&dir)?;
-            let (keys, warnings) = ratchet::signing::attest::verifier_keys(reg.config());
+            let (keys, warnings) = attest::verifier_keys(reg.config());
             for w in warnings {
                 eprintln!("warning: {w}");
             }

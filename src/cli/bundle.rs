@@ -501,7 +501,6 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
         ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
         signer = Some(sk.public().key_id());
     }
-    let bytes = std::fs::read(&built.path)?;
     let files = built.files + usize::from(signer.is_some());
     println!(
         "Built {} {}: {}",
@@ -510,13 +509,17 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
         built.path.display()
     );
     println!("  files:  {files}");
-    println!("  size:   {} bytes", bytes.len());
     match signer {
         Some(k) => {
+            let bytes = std::fs::read(&built.path)?;
+            println!("  size:   {} bytes", bytes.len());
             println!("  signed: key {k}");
             println!("  sha256: {} (signed)", archive::sha256_hex(&bytes));
         }
-        None => println!("  sha256: {}", built.sha256),
+        None => {
+            println!("  size:   {} bytes", built.size);
+            println!("  sha256: {}", built.sha256);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -627,8 +630,8 @@ fn inspect(file: &Path, format: Format) -> CliResult {
             );
             let r = ratchet::sandbox::policy::requested_limits(&m.resources, None);
             println!(
-                "  limits:       memory {}, cpu {}, disk {}, network {}",
-                r.max_memory, r.max_cpu_time, r.max_disk, r.max_network_bandwidth
+                "  limits:       {}",
+                ratchet::sandbox::policy::limits_line(&r)
             );
             println!("  archive:      {} bytes, sha256 {sha256}", bytes.len());
             println!(

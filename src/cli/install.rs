@@ -554,7 +554,11 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
         eprintln!("warning: {w}");
     }
     let meta = client.meta(&id);
-    let statuses: Vec<_> = versions.iter().map(|l| client.status(l)).collect();
+    let records = client.records(&id);
+    let statuses: Vec<_> = versions
+        .iter()
+        .map(|l| records.status_of(l, &client.config).0)
+        .collect();
     if format == Format::Json {
         let versions: Vec<serde_json::Value> = versions
             .iter()

@@ -7,7 +7,7 @@ use ratchet::paths::Paths;
 use ratchet::registry::{
     AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_name,
 };
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -147,20 +147,14 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 .into());
             }
             let stdin = std::io::stdin();
-            let tty = stdin.is_terminal();
-            if tty {
-                eprint!("credential for {name}: ");
-                let _ = std::io::stderr().flush();
-                // Do not echo the secret (stty acts on the terminal it inherits as stdin).
-                let _ = std::process::Command::new("stty").arg("-echo").status();
-            }
-            let mut line = String::new();
-            let read = stdin.lock().read_line(&mut line);
-            if tty {
-                let _ = std::process::Command::new("stty").arg("echo").status();
-                eprintln!();
-            }
-            read?;
+            let line = if stdin.is_terminal() {
+                // Read from the terminal without echoing the secret.
+                rpassword::prompt_password(format!("credential for {name}: "))?
+            } else {
+                let mut line = String::new();
+                stdin.lock().read_line(&mut line)?;
+                line
+            };
             let secret = line.trim_end_matches(['\r', '\n']).to_string();
             if secret.is_empty() {
                 return Err("no credential given on standard input".into());

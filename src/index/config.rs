@@ -84,9 +84,7 @@ pub struct RegistryConfig {
 /// registry, spelled so that the URL a client joins and the file a publisher writes are the same
 /// (plain segments: no `.`/`..`, no `%` escapes, no leading `/`, no `\\`, `?` or `#`).
 fn check_dl(dl: &str) -> Result<(), String> {
-    let sample = dl
-        .replace("{sha256-prefix}", "aa")
-        .replace("{sha256}", &"a".repeat(64));
+    let sample = fill_dl(dl, &"a".repeat(64));
     if let Ok(u) = url::Url::parse(&sample) {
         return if matches!(u.scheme(), "http" | "https")
             && u.username().is_empty()
@@ -181,10 +179,14 @@ impl RegistryConfig {
     /// The download location of the archive with this hash: the `dl` template with its markers
     /// filled (still relative when the template is).
     pub fn download_url(&self, sha256: &str) -> String {
-        self.dl
-            .replace("{sha256-prefix}", sha256.get(..2).unwrap_or(sha256))
-            .replace("{sha256}", sha256)
+        fill_dl(&self.dl, sha256)
     }
+}
+
+/// The `dl` template with its markers filled for `sha256`.
+fn fill_dl(dl: &str, sha256: &str) -> String {
+    dl.replace("{sha256-prefix}", sha256.get(..2).unwrap_or(sha256))
+        .replace("{sha256}", sha256)
 }
 
 #[cfg(test)]

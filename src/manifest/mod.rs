@@ -335,12 +335,18 @@ impl ContentItem {
     /// The item's name: the last path component without extension (`tasks/json-parse` →
     /// `json-parse`, `workflows/etl.yaml` → `etl`). Tasks and workflows are called by it.
     pub fn name(&self) -> &str {
-        let trimmed = self.path.trim_end_matches('/');
-        let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
-        match last.rsplit_once('.') {
-            Some((stem, "yaml" | "yml" | "json")) if !stem.is_empty() => stem,
-            _ => last,
-        }
+        item_name(&self.path)
+    }
+}
+
+/// The name of a content item at `path` ([`ContentItem::name`]), for callers that only have the
+/// path (the raw document in validation).
+pub fn item_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    match last.rsplit_once('.') {
+        Some((stem, "yaml" | "yml" | "json")) if !stem.is_empty() => stem,
+        _ => last,
     }
 }
 

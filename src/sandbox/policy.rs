@@ -241,6 +241,14 @@ impl Policy {
     }
 }
 
+/// The four limits a bundle asks for, in one line (`memory 64 MiB, cpu 5s, ...`).
+pub fn limits_line(r: &Limits) -> String {
+    format!(
+        "memory {}, cpu {}, disk {}, network {}",
+        r.max_memory, r.max_cpu_time, r.max_disk, r.max_network_bandwidth
+    )
+}
+
 /// What installing a bundle shows: its declared permissions and limits, then the effective
 /// result under the user's policy.
 pub fn review(declared: &Permissions, resources: &Resources, policy: &Policy) -> String {
@@ -252,11 +260,10 @@ pub fn review(declared: &Permissions, resources: &Resources, policy: &Policy) ->
     for p in list {
         let _ = writeln!(s, "  {p}");
     }
-    let r = requested_limits(resources, None);
     let _ = writeln!(
         s,
-        "  limits: memory {}, cpu {}, disk {}, network {}",
-        r.max_memory, r.max_cpu_time, r.max_disk, r.max_network_bandwidth
+        "  limits: {}",
+        limits_line(&requested_limits(resources, None))
     );
     let _ = writeln!(
         s,

@@ -266,40 +266,64 @@ pub fn store(meta: &mut BundleMeta, list: &[Attestation]) {
     );
 }
 
-/// The verification status of an index line as its registry's records show it: the
-/// attestations and owner chain of the bundle's metadata file (`meta`, if any) checked against
-/// `config.json`'s verifier keys. A malformed record or an invalid owner chain counts as no
+/// What a bundle's metadata file says about trust: its attestations and current owner keys,
+/// read and checked once per bundle (the owner chain's signatures) and then asked per version
+/// ([`Records::status_of`]). A malformed record or an invalid owner chain counts as no
 /// attestations (or no owners) and is reported in the warnings.
-pub fn status_of_line(
-    line: &crate::index::IndexLine,
-    meta: Option<&BundleMeta>,
-    config: &RegistryConfig,
-) -> (VerificationStatus, Vec<String>) {
-    let id = line.id.as_str();
-    let mut warnings = Vec::new();
-    let file = format!("metadata of {id}");
-    let (atts, owners) = match meta {
-        None => (Vec::new(), Vec::new()),
-        Some(m) => {
-            let atts = from_meta(m, &file).unwrap_or_else(|e| {
-                warnings.push(format!("{e}; ignored"));
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    attestations: Vec<Attestation>,
+    owners: Vec<PublicKey>,
+    warnings: Vec<String>,
+}
+
+impl Records {
+    /// Reads the records of bundle `id` from its metadata file (`meta`, if any).
+    pub fn of(id: &str, meta: Option<&BundleMeta>) -> Records {
+        let Some(m) = meta else {
+            return Records::default();
+        };
+        let mut warnings = Vec::new();
+        let file = format!("metadata of {id}");
+        let attestations = from_meta(m, &file).unwrap_or_else(|e| {
+            warnings.push(format!("{e}; ignored"));
+            Vec::new()
+        });
+        let owners = match super::owners::OwnerChain::from_meta(m, &file)
+            .and_then(|c| c.map(|c| c.verify(id)).transpose())
+        {
+            Ok(v) => v.map(|v| v.current).unwrap_or_default(),
+            Err(e) => {
+                warnings.push(format!("{e}"));
                 Vec::new()
-            });
-            let owners = match super::owners::OwnerChain::from_meta(m, &file)
-                .and_then(|c| c.map(|c| c.verify(id)).transpose())
-            {
-                Ok(v) => v.map(|v| v.current).unwrap_or_default(),
-                Err(e) => {
-                    warnings.push(format!("{e}"));
-                    Vec::new()
-                }
-            };
-            (atts, owners)
+            }
+        };
+        Records {
+            attestations,
+            owners,
+            warnings,
         }
-    };
-    let (status, w) = status(id, &line.version, &line.sha256, &atts, config, &owners);
-    warnings.extend(w);
-    (status, warnings)
+    }
+
+    /// The verification status of one index line of this bundle, checked against
+    /// `config.json`'s verifier keys, with the records' warnings and the line's own.
+    pub fn status_of(
+        &self,
+        line: &crate::index::IndexLine,
+        config: &RegistryConfig,
+    ) -> (VerificationStatus, Vec<String>) {
+        let (status, w) = status(
+            line.id.as_str(),
+            &line.version,
+            &line.sha256,
+            &self.attestations,
+            config,
+            &self.owners,
+        );
+        let mut warnings = self.warnings.clone();
+        warnings.extend(w);
+        (status, warnings)
+    }
 }
 
 /// The verification status of one archive (id, version, sha256) from the attestations, the

@@ -42,6 +42,11 @@ pub struct ChainEntry {
     pub retired: Option<Vec<String>>,
 }
 
+/// One line of a retired list: `<version> <archive sha256>`.
+pub fn retired_entry(version: &semver::Version, sha256: &str) -> String {
+    format!("{version} {sha256}")
+}
+
 /// SHA-256 (hex) of a retired list: its lines, each followed by `\n`.
 pub fn retired_hash(list: &[String]) -> String {
     let text: String = list.iter().map(|l| format!("{l}\n")).collect();
@@ -83,7 +88,7 @@ impl VerifiedOwners {
         if self.current.contains(key) {
             return true;
         }
-        let entry = format!("{version} {sha256}");
+        let entry = retired_entry(version, sha256);
         self.removed
             .iter()
             .any(|(k, list)| k == key && list.contains(&entry))
