@@ -456,6 +456,7 @@ impl Client {
             &all,
             crate::index::MAX_INDEX_FILE_LEN,
             &items,
+            None,
             |i, r| {
                 if let (Ok(bytes), Ok(tx)) = (r, sender.lock())
                     && let Some(tx) = tx.as_ref()

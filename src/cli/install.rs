@@ -118,7 +118,7 @@ fn show_plan(plan: &Plan, policy: &Policy) {
             "{what}  ({}, license {}, pricing {}){}",
             human(l.size),
             l.license,
-            pricing(l),
+            l.pricing.as_str(),
             if l.yanked { "  [yanked, locked]" } else { "" }
         );
         if let Some(d) = &b.deprecated {
@@ -138,16 +138,6 @@ fn show_plan(plan: &Plan, policy: &Policy) {
         plan.bundles.len() - n,
         plan.removed.len()
     );
-}
-
-fn pricing(l: &IndexLine) -> String {
-    serde_json::to_value(l.pricing)
-        .ok()
-        .map(|v| match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        })
-        .unwrap_or_else(|| "?".into())
 }
 
 /// Whether an install will stop to ask for confirmation (on a terminal, without `--yes`).
@@ -599,7 +589,7 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
             l.version,
             if l.yanked { " [yanked]" } else { "" },
             l.license,
-            pricing(l),
+            l.pricing.as_str(),
             human(l.size),
             l.signer.as_deref().unwrap_or("none (unsigned)")
         );

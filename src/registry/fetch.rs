@@ -307,20 +307,23 @@ impl Fetcher {
         rels: &[String],
         limit: u64,
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
-        self.get_many_while_downloading(rels, limit, &[], |_, _| {})
+        self.get_many_while_downloading(rels, limit, &[], None, |_, _| {})
     }
 
     /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
     /// same round trip (each set within [`Fetcher::max_parallel`]); each archive goes to `done`
-    /// as soon as it has arrived and been checked.
+    /// as soon as it has arrived and been checked. A call without files is not a wave.
     pub fn get_many_while_downloading(
         &self,
         rels: &[String],
         limit: u64,
         archives: &[(String, u64, String)],
+        progress: Option<Progress>,
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
-        self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        if !rels.is_empty() {
+            self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        }
         // The wave's files and the archives have a bound each, so archives never hold up the
         // wave that the next resolution step waits for.
         let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
@@ -336,10 +339,11 @@ impl Fetcher {
             });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();
+                let progress = progress.clone();
                 async move {
                     let _permit = sem.acquire().await;
                     let r = self
-                        .download_async(loc.clone(), *size, sha.clone(), None)
+                        .download_async(loc.clone(), *size, sha.clone(), progress)
                         .await;
                     done(i, r);
                 }
@@ -571,43 +575,6 @@ impl Fetcher {
         ))))
     }
 
-    /// Downloads the archive at `location` (the `dl` template filled, relative to the root or
-    /// absolute), reading at most `size` bytes and checking `sha256`. A verified archive is served
-    /// from the content-addressed cache without a request.
-    pub fn download(
-        &self,
-        location: &str,
-        size: u64,
-        sha256: &str,
-        progress: Option<Progress>,
-    ) -> Result<Vec<u8>, FetchError> {
-        self.rt.block_on(self.download_async(
-            location.to_string(),
-            size,
-            sha256.to_string(),
-            progress,
-        ))
-    }
-
-    /// Downloads many archives at once (bounded); results in order.
-    pub fn download_many(
-        &self,
-        items: &[(String, u64, String)],
-        progress: Option<Progress>,
-    ) -> Vec<Result<Vec<u8>, FetchError>> {
-        let out = std::sync::Mutex::new((0..items.len()).map(|_| None).collect::<Vec<_>>());
-        self.download_each(items, progress, |i, r| {
-            if let Ok(mut o) = out.lock() {
-                o[i] = Some(r);
-            }
-        });
-        out.into_inner()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(FetchError::Url("download not finished".into()))))
-            .collect()
-    }
-
     /// Downloads many archives at once (bounded), handing each to `done` (with its index in
     /// `items`) as soon as it has arrived and been checked, so the caller can work on it while
     /// the others are still coming. `done` must be quick (send it to a worker).
@@ -617,26 +584,11 @@ impl Fetcher {
         progress: Option<Progress>,
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
     ) {
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
-        let done = &done;
-        self.rt.block_on(async {
-            let futs = items.iter().enumerate().map(|(i, (loc, size, sha))| {
-                let sem = sem.clone();
-                let progress = progress.clone();
-                async move {
-                    let _permit = sem.acquire().await;
-                    let r = self
-                        .download_async(loc.clone(), *size, sha.clone(), progress)
-                        .await;
-                    done(i, r);
-                }
-            });
-            join_all(futs).await;
-        });
+        self.get_many_while_downloading(&[], 0, items, progress, done);
     }
 
     /// Where a verified archive with this hash is cached.
-    pub fn cached_archive(&self, sha256: &str) -> PathBuf {
+    fn cached_archive(&self, sha256: &str) -> PathBuf {
         self.archive_cache.join(format!("{sha256}.rbundle"))
     }
 

@@ -279,25 +279,11 @@ impl Auth {
     }
 }
 
+/// Standard base64 with padding (RFC 4648).
 fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use ct_codecs::Encoder;
+    // Encoding fails only when the output length overflows `usize`.
+    ct_codecs::Base64::encode_to_string(bytes).unwrap_or_default()
 }
 
 /// Finds the secret of a configured registry: the environment variable, then the credential

@@ -655,26 +655,11 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
-/// Standard base64 with padding (for binary response bodies).
+/// Standard base64 with padding (RFC 4648).
 fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    use ct_codecs::Encoder;
+    // Encoding fails only when the output length overflows `usize`.
+    ct_codecs::Base64::encode_to_string(data).unwrap_or_default()
 }
 
 #[cfg(test)]
