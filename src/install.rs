@@ -470,19 +470,34 @@ impl Client {
         self.ingest(want, results)
     }
 
+    /// What the unpacking workers need, with `installed` as the installed state.
+    fn unpack_context(&self, allow_unsigned: bool, installed: &InstalledState) -> UnpackContext {
+        UnpackContext {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            pins: self.pins.clone(),
+            allow_unsigned,
+            local_source: self.fetcher.source().is_local(),
+            installed: Arc::new(
+                installed
+                    .bundles
+                    .iter()
+                    .map(|(id, b)| (id.clone(), b.version.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Starts preparing archives while resolution goes on: after each wave, the archives of
     /// the versions the resolution will most likely choose are downloaded with the next wave,
     /// verified and unpacked by worker threads; [`apply`] then uses what matches its plan and
     /// removes the rest. For an install that will not ask for confirmation (`--yes`, no
     /// terminal), so no round trip is spent after resolution on what could come before.
     pub fn prepare_while_resolving(&mut self, allow_unsigned: bool) {
-        let ctx = UnpackContext {
-            paths: self.paths.clone(),
-            config: self.config.clone(),
-            pins: self.pins.clone(),
-            allow_unsigned,
-            local_source: self.fetcher.source().is_local(),
-        };
+        // The install lock is held for the whole command: the installed state read now is the
+        // one `apply` starts from.
+        let installed = InstalledState::load(&self.paths).unwrap_or_default();
+        let ctx = self.unpack_context(allow_unsigned, &installed);
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         let results: PreparedResults = Arc::default();
@@ -496,12 +511,8 @@ impl Client {
                             Err(_) => break,
                         };
                         let Ok(job) = next else { break };
-                        let meta = job
-                            .meta
-                            .as_ref()
-                            .map(Option::as_ref)
-                            .map_err(String::as_str);
-                        let r = verify_and_unpack(&ctx, &job.line, meta, &job.bytes);
+                        let r =
+                            verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &job.bytes);
                         if let Ok(mut m) = results.lock() {
                             m.insert(
                                 (job.line.id.clone(), job.line.version.clone()),
@@ -515,6 +526,7 @@ impl Client {
         if let Ok(mut p) = self.prepared.lock() {
             *p = Some(Prepared {
                 allow_unsigned,
+                installed: ctx.installed.clone(),
                 tx: Some(tx),
                 workers,
                 results,
@@ -537,7 +549,6 @@ impl Client {
         let Some(prepared) = guard.as_mut() else {
             return Vec::new();
         };
-        let installed = InstalledState::load(&self.paths).unwrap_or_default();
         let mut reqs: HashMap<BundleId, Vec<VersionReq>> = HashMap::new();
         for (id, r) in roots {
             reqs.entry(id.clone()).or_default().push(r.clone());
@@ -553,19 +564,11 @@ impl Client {
             let Some(lines) = self.lines.get(&id) else {
                 continue;
             };
-            let ranges: Vec<_> = reqs
-                .get(&id)
-                .into_iter()
-                .flatten()
-                .map(crate::resolver::req_to_range)
-                .collect();
             let pick = match opts.locked.get(&id) {
                 Some(v) => lines.iter().find(|l| &l.version == v),
-                None => lines
-                    .iter()
-                    .filter(|l| !l.yanked && l.version.pre.is_empty())
-                    .filter(|l| ranges.iter().all(|r| r.contains(&l.version)))
-                    .max_by(|a, b| a.version.cmp(&b.version)),
+                None => {
+                    crate::resolver::newest_release(lines, reqs.get(&id).map_or(&[], Vec::as_slice))
+                }
             };
             let Some(line) = pick else { continue };
             for d in &line.dependencies {
@@ -574,10 +577,7 @@ impl Client {
                     .push(d.version.clone());
                 queue.push_back(d.bundle_id.clone());
             }
-            let already = installed
-                .bundles
-                .get(&id)
-                .is_some_and(|b| b.version == line.version);
+            let already = prepared.installed.get(&id) == Some(&line.version);
             if !already && prepared.started.insert(id.clone()) {
                 out.push(line.clone());
             }
@@ -1011,7 +1011,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // needs no more work; the rest is downloaded, checked and unpacked now.
     let (mut ready, prepared_unsigned) = client.finish_preparing();
     if prepared_unsigned != opts.allow_unsigned {
-        discard_prepared(paths, std::mem::take(&mut ready));
+        discard_prepared(paths, &old, std::mem::take(&mut ready));
     }
     let mut early: Vec<Result<Unpacked, InstallError>> = Vec::new();
     let rest: Vec<&PlannedBundle> = todo
@@ -1047,6 +1047,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // as it has arrived, while the others are still downloading.
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
     let rx = std::sync::Mutex::new(rx);
+    let ctx = client.unpack_context(opts.allow_unsigned, &old);
     let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4.min(rest.len()))
             .map(|_| {
@@ -1059,7 +1060,11 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
                         };
                         let Ok((i, bytes)) = next else { break };
                         out.push(match bytes {
-                            Ok(b) => unpack(client, rest[i], &b, opts.allow_unsigned),
+                            Ok(b) => {
+                                let line = &rest[i].line;
+                                let meta = client.metas.get(&line.id).map_or(Ok(None), meta_view);
+                                verify_and_unpack(&ctx, line, meta, &b)
+                            }
                             Err(e) => Err(e.into()),
                         });
                     }
@@ -1092,27 +1097,25 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     discard_unused(paths, &old, plan, ready);
     // On any failure, the versions unpacked by this operation go again (nothing names them:
     // installed.json is unchanged), and the first error is the answer.
-    if let Some(pos) = outcomes.iter().position(Result::is_err) {
-        for b in &todo {
-            let named = old
-                .bundles
-                .get(&b.line.id)
-                .is_some_and(|o| o.version == b.line.version);
-            if !named {
-                let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+    let unpacked = match outcomes.into_iter().collect::<Result<Vec<Unpacked>, _>>() {
+        Ok(u) => u,
+        Err(e) => {
+            for b in &todo {
+                let named = old
+                    .bundles
+                    .get(&b.line.id)
+                    .is_some_and(|o| o.version == b.line.version);
+                if !named {
+                    let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+                }
             }
+            return Err(e);
         }
-        return Err(outcomes
-            .into_iter()
-            .nth(pos)
-            .and_then(Result::err)
-            .unwrap_or_else(|| InstallError::Refused("install failed".into())));
-    }
+    };
     let mut verified = HashMap::new();
     let mut pins = Vec::new();
     let mut warnings = Vec::new();
-    for o in outcomes {
-        let u = o?;
+    for u in unpacked {
         warnings.extend(u.warnings);
         pins.extend(u.pin);
         verified.insert(u.id, (u.status, u.signer));
@@ -1195,28 +1198,6 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     Ok(Applied { state, warnings })
 }
 
-/// Verifies one downloaded archive (§7.6) and unpacks it into its version directory.
-fn unpack(
-    client: &Client,
-    b: &PlannedBundle,
-    bytes: &[u8],
-    allow_unsigned: bool,
-) -> Result<Unpacked, InstallError> {
-    let ctx = UnpackContext {
-        paths: client.paths.clone(),
-        config: client.config.clone(),
-        pins: client.pins.clone(),
-        allow_unsigned,
-        local_source: client.fetcher.source().is_local(),
-    };
-    let meta = match client.metas.get(&b.line.id) {
-        Some(Ok(m)) => Ok(m.as_ref()),
-        Some(Err(e)) => Err(e.as_str()),
-        None => Ok(None),
-    };
-    verify_and_unpack(&ctx, &b.line, meta, bytes)
-}
-
 /// What verifying and unpacking an archive needs, owned, so a worker thread can do it.
 #[derive(Clone)]
 struct UnpackContext {
@@ -1225,6 +1206,16 @@ struct UnpackContext {
     pins: PinStore,
     allow_unsigned: bool,
     local_source: bool,
+    /// The installed versions (whose files are never replaced).
+    installed: InstalledVersions,
+}
+
+/// The installed version of each id, shared by the unpacking workers.
+type InstalledVersions = Arc<BTreeMap<BundleId, Version>>;
+
+/// A metadata file as fetched (`Err`: unusable, with the reason), borrowed.
+fn meta_view(m: &Result<Option<BundleMeta>, String>) -> Result<Option<&BundleMeta>, &str> {
+    m.as_ref().map(Option::as_ref).map_err(String::as_str)
 }
 
 /// One archive for the preparation workers.
@@ -1245,6 +1236,8 @@ type PreparedResults = Arc<std::sync::Mutex<PreparedMap>>;
 struct Prepared {
     /// `--allow-unsigned` as the workers checked with.
     allow_unsigned: bool,
+    /// The installed versions when preparation started.
+    installed: InstalledVersions,
     tx: Option<std::sync::mpsc::Sender<Job>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     results: PreparedResults,
@@ -1255,7 +1248,10 @@ impl Drop for Client {
     /// Prepared archives no plan used (a failed or declined install): their directories go.
     fn drop(&mut self) {
         let (left, _) = self.finish_preparing();
-        discard_prepared(&self.paths, left);
+        if !left.is_empty() {
+            let installed = InstalledState::load(&self.paths).unwrap_or_default();
+            discard_prepared(&self.paths, &installed, left);
+        }
     }
 }
 
@@ -1270,16 +1266,12 @@ fn discard_unused(paths: &Paths, old: &InstalledState, plan: &Plan, mut left: Pr
         let named = old.bundles.get(id).is_some_and(|b| &b.version == v);
         !planned && !named
     });
-    discard_prepared(paths, left);
+    discard_prepared(paths, old, left);
 }
 
 /// Removes the directories of prepared archives that nothing uses (the installed state does
 /// not name their version).
-fn discard_prepared(paths: &Paths, left: PreparedMap) {
-    if left.is_empty() {
-        return;
-    }
-    let installed = InstalledState::load(paths).unwrap_or_default();
+fn discard_prepared(paths: &Paths, installed: &InstalledState, left: PreparedMap) {
     for ((id, version), (_, r)) in left {
         let named = installed
             .bundles
@@ -1320,12 +1312,7 @@ fn verify_and_unpack(
     if dest.exists() {
         // Never the installed copy (plan refuses other bytes for an installed version): a
         // leftover of an interrupted operation. Replace it.
-        let installed = InstalledState::load(&ctx.paths)?;
-        if installed
-            .bundles
-            .get(id)
-            .is_some_and(|b| &b.version == version)
-        {
+        if ctx.installed.get(id) == Some(version) {
             return Err(InstallError::Refused(format!(
                 "{id} {version} is installed with other bytes; refusing to replace its files"
             )));

@@ -165,6 +165,20 @@ impl fmt::Display for Pkg {
 
 type VS = Ranges<Version>;
 
+/// The newest release among `lines` (not yanked, not a pre-release) that every one of `reqs`
+/// allows: what a resolution without other constraints picks.
+pub fn newest_release<'a>(
+    lines: &'a [crate::index::IndexLine],
+    reqs: &[VersionReq],
+) -> Option<&'a crate::index::IndexLine> {
+    let ranges: Vec<_> = reqs.iter().map(req_to_range).collect();
+    lines
+        .iter()
+        .filter(|l| !l.yanked && l.version.pre.is_empty())
+        .filter(|l| ranges.iter().all(|r| r.contains(&l.version)))
+        .max_by(|a, b| a.version.cmp(&b.version))
+}
+
 /// Converts a requirement into a PubGrub range (`index-format.md` §2 semantics).
 pub fn req_to_range(req: &VersionReq) -> Ranges<Version> {
     let mut range = Ranges::full();
@@ -342,14 +356,12 @@ impl<S: CandidateSource> Provider<'_, S> {
     }
 
     fn note_requirement(&self, id: &BundleId, req: &VersionReq) -> VS {
-        for c in &req.semver().comparators {
-            if !c.pre.is_empty() {
-                self.prerelease_ok
-                    .borrow_mut()
-                    .entry(id.clone())
-                    .or_default()
-                    .insert((c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)));
-            }
+        for t in req.prerelease_triples() {
+            self.prerelease_ok
+                .borrow_mut()
+                .entry(id.clone())
+                .or_default()
+                .insert(t);
         }
         if self.source.candidates(id).is_none() {
             self.missing.borrow_mut().insert(id.clone());
@@ -481,23 +493,18 @@ fn unnamed_prereleases(
     roots: &[(BundleId, VersionReq)],
     g: &DependencyGraph,
 ) -> Vec<(BundleId, Version)> {
-    let reqs: Vec<(&BundleId, &VersionReq)> = roots
+    let named: BTreeSet<(&BundleId, (u64, u64, u64))> = roots
         .iter()
         .map(|(i, r)| (i, r))
         .chain(g.edges.iter().map(|e| (&e.to, &e.req)))
+        .flat_map(|(id, r)| r.prerelease_triples().map(move |t| (id, t)))
         .collect();
     g.nodes
         .values()
         .filter(|n| !n.version.pre.is_empty())
         .filter(|n| {
-            !reqs.iter().any(|(id, r)| {
-                *id == &n.id
-                    && r.semver().comparators.iter().any(|c| {
-                        !c.pre.is_empty()
-                            && (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0))
-                                == (n.version.major, n.version.minor, n.version.patch)
-                    })
-            })
+            let v = &n.version;
+            !named.contains(&(&n.id, (v.major, v.minor, v.patch)))
         })
         .map(|n| (n.id.clone(), n.version.clone()))
         .collect()

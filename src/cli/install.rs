@@ -428,22 +428,11 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
         let Ok(versions) = client.versions(id) else {
             continue;
         };
-        let usable = || {
-            versions
-                .iter()
-                .filter(|l| !l.yanked && l.version.pre.is_empty())
+        let newest = |reqs: &[ratchet::manifest::VersionReq]| {
+            ratchet::resolver::newest_release(versions, reqs).map(|l| l.version.clone())
         };
-        let latest = usable().map(|l| l.version.clone()).max();
-        let allowed: Vec<_> = reqs
-            .get(*id)
-            .into_iter()
-            .flatten()
-            .map(ratchet::resolver::req_to_range)
-            .collect();
-        let compatible = usable()
-            .filter(|l| allowed.iter().all(|r| r.contains(&l.version)))
-            .map(|l| l.version.clone())
-            .max();
+        let latest = newest(&[]);
+        let compatible = newest(reqs.get(*id).map_or(&[], Vec::as_slice));
         if let Some(l) = latest
             && l > b.version
         {
@@ -538,7 +527,7 @@ pub fn remove(ids: Vec<String>, cascade: bool) -> CliResult {
 pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     let paths = Paths::detect();
     let id = BundleId::parse(&id)?;
-    let mut client = reg.open(&paths)?;
+    let mut client = reg.open_for(&paths, std::slice::from_ref(&id))?;
     let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
     for w in &client.warnings {
         eprintln!("warning: {w}");
@@ -624,7 +613,7 @@ pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> Cl
         }
         dependents_graph(&installed_graph(&state), &id)
     } else {
-        let mut client = reg.open(&paths)?;
+        let mut client = reg.open_for(&paths, std::slice::from_ref(&id))?;
         let opts = client.resolve_options();
         client.resolve(&[(id.clone(), req)], &opts)?
     };

@@ -100,7 +100,17 @@ impl VersionReq {
 
     /// True when some comparator names a pre-release, i.e. the author asked for pre-releases.
     pub fn mentions_prerelease(&self) -> bool {
-        self.req.comparators.iter().any(|c| !c.pre.is_empty())
+        self.prerelease_triples().next().is_some()
+    }
+
+    /// `(MAJOR, MINOR, PATCH)` of each comparator with a pre-release tag (absent parts as 0):
+    /// the releases whose pre-releases this requirement names (`index-format.md` §2).
+    pub fn prerelease_triples(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.req
+            .comparators
+            .iter()
+            .filter(|c| !c.pre.is_empty())
+            .map(|c| (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)))
     }
 }
 

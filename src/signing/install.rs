@@ -109,16 +109,13 @@ impl PinStore {
 
     /// Saves a pin (temp file + rename, synced).
     pub fn save(&self, pin: &Pin) -> Result<(), TrustError> {
-        write_pin(&self.file(&pin.id), pin)
+        write_pin(&self.file(&pin.id), pin, true)
     }
 
     /// Saves a pin without syncing it: for a caller that saves many and then makes them
     /// durable at once ([`crate::fsutil::sync_filesystem`]) before relying on them.
     pub fn save_unsynced(&self, pin: &Pin) -> Result<(), TrustError> {
-        let path = self.file(&pin.id);
-        let mut text = serde_json::to_string_pretty(pin).expect("pins serialize");
-        text.push('\n');
-        crate::fsutil::write_atomic_unsynced(&path, text.as_bytes()).map_err(io_err(&path))
+        write_pin(&self.file(&pin.id), pin, false)
     }
 
     /// Forgets an id's pin, to accept a new owner deliberately; false when there was none.
@@ -195,7 +192,7 @@ impl PinStore {
                     })
                     .collect(),
             };
-            write_pin(&path, &pin)?;
+            write_pin(&path, &pin, true)?;
             let names: Vec<String> = served
                 .iter()
                 .map(|v| format!("{} ({})", v.name, v.key.key_id()))
@@ -241,11 +238,16 @@ fn read_pin<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Tr
     }
 }
 
-/// Writes a pin file (temp file + rename).
-fn write_pin<T: Serialize>(path: &Path, pin: &T) -> Result<(), TrustError> {
+/// Writes a pin file (temp file + rename; synced when `durable`).
+fn write_pin<T: Serialize>(path: &Path, pin: &T, durable: bool) -> Result<(), TrustError> {
     let mut text = serde_json::to_string_pretty(pin).expect("pins serialize");
     text.push('\n');
-    crate::fsutil::write_atomic(path, text.as_bytes()).map_err(io_err(path))
+    let write = if durable {
+        crate::fsutil::write_atomic
+    } else {
+        crate::fsutil::write_atomic_unsynced
+    };
+    write(path, text.as_bytes()).map_err(io_err(path))
 }
 
 /// Removes a pin file; false when there was none.
