@@ -190,8 +190,8 @@ pub(crate) struct SandboxFs {
     /// Bytes written to files so far (plus [`ENTRY_COST`] per created entry).
     pub written: u64,
     max_disk: u64,
-    /// A limit an operation passed that must stop the run (the guest got an errno first);
-    /// the WASI layer takes it after every call.
+    /// A limit an operation passed that must stop the run: the operation fails with an errno,
+    /// and the WASI layer, which takes this after every call, stops the run with it.
     pub stopped: Option<LimitExceeded>,
 }
 
@@ -246,20 +246,33 @@ impl SandboxFs {
         }
     }
 
-    fn push(&mut self, e: Entry) -> Result<u32, Errno> {
-        if let Some(i) = self.fds.iter().skip(3).position(|x| x.is_none()) {
-            self.fds[i + 3] = Some(e);
-            return Ok((i + 3) as u32);
+    /// The descriptor a new entry would get: the first free one after stdio, else a new one
+    /// below [`MAX_OPEN_FDS`]; `EMFILE` past it.
+    fn free_slot(&self) -> Result<usize, Errno> {
+        match self.fds.iter().skip(3).position(|x| x.is_none()) {
+            Some(i) => Ok(i + 3),
+            None if self.fds.len() < MAX_OPEN_FDS => Ok(self.fds.len()),
+            None => Err(errno::MFILE),
         }
-        if self.fds.len() >= MAX_OPEN_FDS {
-            return Err(errno::MFILE);
-        }
-        self.fds.push(Some(e));
-        Ok((self.fds.len() - 1) as u32)
     }
 
-    /// Charges [`ENTRY_COST`] for a new file or directory; past the quota the guest gets
-    /// `EDQUOT` and the run is stopped with the disk limit ([`SandboxFs::stopped`]).
+    /// Stores `e` in `slot` (from [`SandboxFs::free_slot`], nothing opened in between).
+    fn put(&mut self, slot: usize, e: Entry) -> u32 {
+        if slot == self.fds.len() {
+            self.fds.push(Some(e));
+        } else {
+            self.fds[slot] = Some(e);
+        }
+        slot as u32
+    }
+
+    fn push(&mut self, e: Entry) -> Result<u32, Errno> {
+        let slot = self.free_slot()?;
+        Ok(self.put(slot, e))
+    }
+
+    /// Charges [`ENTRY_COST`] for a new file or directory; past the quota the operation fails
+    /// with `EDQUOT` and the run is stopped with the disk limit ([`SandboxFs::stopped`]).
     fn charge_entry(&mut self) -> Result<(), Errno> {
         self.charge(ENTRY_COST).map_err(|e| {
             self.stopped = Some(e);
@@ -390,9 +403,8 @@ impl SandboxFs {
             self.writable(pre)?;
         }
         let read = rights_base & rights::FD_READ != 0 || !write;
-        if self.fds.iter().filter(|x| x.is_some()).count() >= MAX_OPEN_FDS {
-            return Err(errno::MFILE);
-        }
+        // The descriptor is found before a file is created, so a full table creates nothing.
+        let slot = self.free_slot()?;
         if creat && meta.is_err() {
             self.charge_entry()?;
         }
@@ -405,11 +417,14 @@ impl SandboxFs {
             .truncate(trunc)
             .open(&host)
             .map_err(|e| io_errno(&e))?;
-        self.push(Entry::File {
-            file,
-            write,
-            append,
-        })
+        Ok(self.put(
+            slot,
+            Entry::File {
+                file,
+                write,
+                append,
+            },
+        ))
     }
 
     fn file(&mut self, fd: u32) -> Result<(&mut File, bool), Errno> {
