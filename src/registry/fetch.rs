@@ -601,10 +601,23 @@ impl Fetcher {
     ) -> Result<Vec<u8>, FetchError> {
         let url = self.url(&location)?;
         let cache = self.cached_archive(&sha256);
-        if let Ok(b) = std::fs::read(&cache)
-            && b.len() as u64 == size
-            && sha256_hex(&b) == sha256
-        {
+        // Reading and hashing a cached archive, like writing one, goes to the blocking pool so
+        // the wave's requests on the runtime are not held up.
+        let hit = {
+            let (cache, sha256) = (cache.clone(), sha256.clone());
+            tokio::task::spawn_blocking(move || {
+                if !std::fs::metadata(&cache).is_ok_and(|m| m.len() == size) {
+                    return None;
+                }
+                std::fs::read(&cache)
+                    .ok()
+                    .filter(|b| sha256_hex(b) == sha256)
+            })
+            .await
+            .ok()
+            .flatten()
+        };
+        if let Some(b) = hit {
             return Ok(b);
         }
         let body = if url.scheme() == "file" {
@@ -648,10 +661,16 @@ impl Fetcher {
                 expected: sha256,
             });
         }
-        if url.scheme() != "file" {
-            let _ = crate::fsutil::write_atomic_unsynced(&cache, &body);
+        if url.scheme() == "file" {
+            return Ok(body);
         }
-        Ok(body)
+        // The cache is best effort: a failed write only costs a download next time.
+        tokio::task::spawn_blocking(move || {
+            let _ = crate::fsutil::write_atomic_unsynced(&cache, &body);
+            body
+        })
+        .await
+        .map_err(|e| FetchError::Url(format!("writing the archive cache: {e}")))
     }
 }
 
