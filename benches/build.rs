@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench --bench build`. `RATCHET_BENCH_MB` changes the tree size (default 50).
 
-use ratchet::archive::{self, BuildOptions, Limits};
+use ratchet_formats::archive::{self, BuildOptions, Limits};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ fn text_file(rng: &mut Rng, size: usize) -> Vec<u8> {
 
 /// A bundle of `total` bytes of small files (1–16 KiB), in `dir`.
 fn make_tree(dir: &Path, total: u64) -> (usize, u64) {
-    ratchet::scaffold::init_bundle(dir, Some("com.example.bench")).expect("init bundle");
+    ratchet_validate::scaffold::init_bundle(dir, Some("com.example.bench")).expect("init bundle");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut files, mut bytes) = (0usize, 0u64);
     while bytes < total {
@@ -150,7 +150,7 @@ fn main() {
         num_cpus()
     );
 
-    let manifest = ratchet::manifest::load_manifest(&src).expect("manifest");
+    let manifest = ratchet_formats::manifest::load_manifest(&src).expect("manifest");
     let out = tmp.path().join("out.rbundle");
     let mut built = None;
     let ours = best(|| {

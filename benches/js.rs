@@ -4,9 +4,9 @@
 //! Node on the same machine in the same run. Goal: warm trivial run ≤ 10 ms.
 //! Run with `cargo bench --bench js`.
 
-use ratchet::execute::{ExecOptions, TaskSpec, run_task};
-use ratchet::manifest::units::Millis;
-use ratchet::sandbox::{CacheStatus, Policy, Runtime};
+use ratchet_formats::manifest::units::Millis;
+use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
+use ratchet_sandbox::{CacheStatus, Policy, Runtime};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -50,8 +50,8 @@ const HEAVY: &str = r#"function main(input) {
 "#;
 
 fn main() {
-    if ratchet::js::engine().is_none() {
-        println!("JavaScript benchmark: {}", ratchet::js::NOT_BUILT);
+    if ratchet_sandbox::js::engine().is_none() {
+        println!("JavaScript benchmark: {}", ratchet_sandbox::js::NOT_BUILT);
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -67,7 +67,7 @@ fn main() {
     let input = json!({"a": 1});
     println!(
         "JavaScript benchmark — engine: QuickJS-ng + ratchet-js harness, {} bytes of wasm",
-        ratchet::js::engine().unwrap().len()
+        ratchet_sandbox::js::engine().unwrap().len()
     );
 
     let t = Instant::now();
@@ -205,7 +205,7 @@ fn main() {
         let t = Instant::now();
         let e = run_task(&rt, &spec, &json!({}), &policy, &opts).unwrap_err();
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        let points = ratchet::sandbox::limits::JS_POINTS_PER_MS * 1_000;
+        let points = ratchet_sandbox::limits::JS_POINTS_PER_MS * 1_000;
         println!(
             "metering: {name:<20} budget of 1s ({points} points) used up in {ms:6.0} ms = {:>5.0} M points/ms ({})",
             points as f64 / ms / 1e6,
@@ -218,7 +218,7 @@ fn main() {
     }
     println!(
         "JS_POINTS_PER_MS in use: {} (a budget is never shorter than it names)",
-        ratchet::sandbox::limits::JS_POINTS_PER_MS
+        ratchet_sandbox::limits::JS_POINTS_PER_MS
     );
     if !node_ok {
         println!("  node: not installed, comparison skipped");

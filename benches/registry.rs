@@ -20,15 +20,15 @@
 #[path = "../tests/fault_server/mod.rs"]
 mod fault_server;
 
-use ratchet::archive::{BuildOptions, build_archive};
-use ratchet::index::{
+use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
+use ratchet_client::paths::Paths;
+use ratchet_client::registry::RegistrySource;
+use ratchet_client::resolver::{Candidate, ResolveOptions, resolve_complete};
+use ratchet_formats::archive::{BuildOptions, build_archive};
+use ratchet_formats::index::{
     IndexLine, RegistryConfig, RegistryKind, archive_path, index_path, meta_path,
 };
-use ratchet::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
-use ratchet::manifest::{BundleId, VersionReq, load_manifest};
-use ratchet::paths::Paths;
-use ratchet::registry::RegistrySource;
-use ratchet::resolver::{Candidate, ResolveOptions, resolve_complete};
+use ratchet_formats::manifest::{BundleId, VersionReq, load_manifest};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -40,10 +40,10 @@ const DELAY: Duration = Duration::from_millis(25);
 /// bundle of a level is a dependency of some bundle of the level above. Returns the root id and total bytes of
 /// the archives.
 fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
-    use ratchet::archive::{Limits, read_archive, sha256_hex, with_signature};
-    use ratchet::signing::{SecretKey, bundle_sig::sign_archive, owners::OwnerChain};
+    use ratchet_formats::archive::{Limits, read_archive, sha256_hex, with_signature};
+    use ratchet_trust::{SecretKey, bundle_sig::sign_archive, owners::OwnerChain};
     std::fs::create_dir_all(dir).unwrap();
-    let kp = ratchet::signing::keys::generate(&dir.join(".keys"), "bench", None).unwrap();
+    let kp = ratchet_trust::keys::generate(&dir.join(".keys"), "bench", None).unwrap();
     let sk = SecretKey::load(&kp.secret).unwrap();
     std::fs::write(
         dir.join("config.json"),
@@ -117,7 +117,7 @@ fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
             let mut line =
                 IndexLine::from_manifest(&m, &sha, bytes.len() as u64, "2026-01-01T00:00:00Z");
             line.signer = Some(sk.public().key_id());
-            let mut meta = ratchet::index::BundleMeta::new(m.id.clone());
+            let mut meta = ratchet_formats::index::BundleMeta::new(m.id.clone());
             OwnerChain::genesis(id, &[sk.public().clone()]).store(&mut meta);
             let mp = dir.join(meta_path(&m.id));
             std::fs::create_dir_all(mp.parent().unwrap()).unwrap();
@@ -189,7 +189,7 @@ fn child_install(home: &Path, url: &str, root: &str) -> String {
 /// part of the lower bound.
 fn transfer_only(home: &Path, url: &str, reg: &Path) -> Duration {
     let t = Instant::now();
-    let f = ratchet::registry::Fetcher::new(
+    let f = ratchet_client::registry::Fetcher::new(
         RegistrySource::from_location(url).unwrap(),
         &home.join("cache"),
         false,
@@ -205,7 +205,7 @@ fn transfer_only(home: &Path, url: &str, reg: &Path) -> Duration {
         rels.push(index_path(&id));
         rels.push(meta_path(&id));
         let bytes = std::fs::read(reg.join(index_path(&id))).unwrap();
-        let file = ratchet::index::IndexFile::parse(&bytes, "bench", Some(&id));
+        let file = ratchet_formats::index::IndexFile::parse(&bytes, "bench", Some(&id));
         let l = file.versions().next().unwrap();
         items.push((archive_path(&l.sha256), l.size, l.sha256.clone()));
     }
@@ -255,7 +255,7 @@ fn main() {
     let (mut walls, mut transfers, mut no_delays) = (Vec::new(), Vec::new(), Vec::new());
     let mut first = None;
     for round in 0..3 {
-        ratchet::fsutil::sync_filesystem(tmp.path()).unwrap();
+        ratchet_formats::fsutil::sync_filesystem(tmp.path()).unwrap();
         let (c, wall, n) = install_all(
             &tmp.path().join(format!("home200-{round}")),
             &srv.url(),
@@ -331,7 +331,7 @@ fn main() {
     let (root, bytes) = generate(&big, 1000, 8);
     // An install makes its files durable with one syncfs: flush what the generator wrote
     // first, so the install does not pay for it.
-    ratchet::fsutil::sync_filesystem(tmp.path()).unwrap();
+    ratchet_formats::fsutil::sync_filesystem(tmp.path()).unwrap();
     let url = url::Url::from_directory_path(&big).unwrap().to_string();
     let said = child_install(&tmp.path().join("home1000"), &url, &root);
     println!(

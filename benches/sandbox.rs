@@ -3,8 +3,8 @@
 //! (operators per millisecond) behind `POINTS_PER_MS`. Goal: warm start ≤ 5 ms for a small
 //! module. Run with `cargo bench --bench sandbox`.
 
-use ratchet::manifest::units::Millis;
-use ratchet::sandbox::{CacheStatus, Effective, Limits, Runtime, TaskRun};
+use ratchet_formats::manifest::units::Millis;
+use ratchet_sandbox::{CacheStatus, Effective, Limits, Runtime, TaskRun};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -179,7 +179,7 @@ fn main() {
     }
     println!(
         "POINTS_PER_MS in use: {}",
-        ratchet::sandbox::limits::POINTS_PER_MS
+        ratchet_sandbox::limits::POINTS_PER_MS
     );
     println!("(JavaScript tasks: cargo bench --bench js)");
 }

@@ -3,6 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    ratchet::restore_default_sigpipe();
+    ratchet_term::restore_default_sigpipe();
     cli::main()
 }

@@ -2,19 +2,19 @@
 //! the tar crate.
 
 use flate2::{Compression, write::GzEncoder};
-use ratchet::archive::{
+use ratchet_formats::archive::{
     self, ArchiveError, BuildOptions, BundleArchive, CHECKSUM_FILE, Limits, MANIFEST_JSON,
     SIGNATURE_FILE, VERIFICATION_JSON, build_archive, bundle_files, read_archive,
     read_archive_file,
 };
-use ratchet::manifest::{Manifest, load_manifest};
+use ratchet_formats::manifest::{Manifest, load_manifest};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn new_bundle(dir: &Path) -> Manifest {
-    ratchet::scaffold::init_bundle(dir, Some("com.example.archive-test")).unwrap();
+    ratchet_validate::scaffold::init_bundle(dir, Some("com.example.archive-test")).unwrap();
     load_manifest(dir).unwrap()
 }
 
@@ -32,7 +32,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 walk(root, &p, out);
             } else {
                 out.insert(
-                    ratchet::fsutil::rel_display(root, &p),
+                    ratchet_formats::fsutil::rel_display(root, &p),
                     std::fs::read(&p).unwrap(),
                 );
             }

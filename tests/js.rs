@@ -5,12 +5,12 @@
 mod common;
 
 use common::{copy_dir, http_server};
-use ratchet::bundle_test::{Verdict, test_bundle};
-use ratchet::execute::{ExecError, ExecOptions, Executed, TaskSpec, run_task};
-use ratchet::manifest::permissions::DomainPattern;
-use ratchet::manifest::units::{ByteSize, Millis};
-use ratchet::sandbox::{Policy, Runtime};
-use ratchet::task::HttpMock;
+use ratchet_formats::manifest::permissions::DomainPattern;
+use ratchet_formats::manifest::units::{ByteSize, Millis};
+use ratchet_formats::task::HttpMock;
+use ratchet_sandbox::bundle_test::{Verdict, test_bundle};
+use ratchet_sandbox::execute::{ExecError, ExecOptions, Executed, TaskSpec, run_task};
+use ratchet_sandbox::{Policy, Runtime};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -400,7 +400,7 @@ fn sample_bundles_pass_their_tests() {
 fn a_new_bundle_passes_its_tests() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("fresh");
-    ratchet::scaffold::init_bundle(&dir, Some("com.example.fresh")).unwrap();
+    ratchet_validate::scaffold::init_bundle(&dir, Some("com.example.fresh")).unwrap();
     let v = test_bundle(runtime(), &dir, &Policy::default()).unwrap();
     let tests: Vec<_> = v.tests.iter().filter(|t| t.kind == "task-test").collect();
     assert!(!tests.is_empty());

@@ -1,9 +1,9 @@
 //! `ratchet bundle publish FILE --registry DIR|file://URL` runs the same publish code as
 //! `ratchet-index publish`.
 
-use ratchet::index::{RegistryKind, index_path};
-use ratchet::manifest::BundleId;
-use ratchet::publish::Registry;
+use ratchet_formats::index::{RegistryKind, index_path};
+use ratchet_formats::manifest::BundleId;
+use ratchet_publish::Registry;
 use std::path::Path;
 use std::process::Command;
 

@@ -7,12 +7,12 @@ mod fault_server;
 use common::{assert_fails_with, copy_dir, install_from, ratchet, text};
 
 use fault_server::{Fault, serve};
-use ratchet::install::{
+use ratchet_client::install::{
     ApplyOptions, Client, InstallError, InstalledState, PlanRequest, apply, bundle_dir, parse_spec,
     plan,
 };
-use ratchet::paths::Paths;
-use ratchet::registry::{FetchError, RegistrySource};
+use ratchet_client::paths::Paths;
+use ratchet_client::registry::{FetchError, RegistrySource};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,8 +46,8 @@ fn installed(home: &Path) -> InstalledState {
     InstalledState::load(&Paths::under(home.to_path_buf())).unwrap()
 }
 
-fn id(s: &str) -> ratchet::manifest::BundleId {
-    ratchet::manifest::BundleId::parse(s).unwrap()
+fn id(s: &str) -> ratchet_formats::manifest::BundleId {
+    ratchet_formats::manifest::BundleId::parse(s).unwrap()
 }
 
 #[test]
@@ -186,15 +186,15 @@ fn directory_registry_install_yank_lock_remove() {
     assert!(!home.join("data/bundles/com.ratchet.core-utils").exists());
 
     // A lockfile that names the yanked 3.3.0 installs it exactly (--locked), and list warns.
-    let idx = std::fs::read_to_string(sample_index().join(ratchet::index::index_path(&id(
-        "com.partner.api-connectors",
-    ))))
+    let idx = std::fs::read_to_string(sample_index().join(ratchet_formats::index::index_path(
+        &id("com.partner.api-connectors"),
+    )))
     .unwrap();
     let yanked: Value = serde_json::from_str(idx.lines().nth(1).unwrap()).unwrap();
     assert_eq!(yanked["yanked"], true);
-    let cu = std::fs::read_to_string(
-        sample_index().join(ratchet::index::index_path(&id("com.ratchet.core-utils"))),
-    )
+    let cu = std::fs::read_to_string(sample_index().join(ratchet_formats::index::index_path(&id(
+        "com.ratchet.core-utils",
+    ))))
     .unwrap();
     let cu12: Value = serde_json::from_str(cu.lines().nth(1).unwrap()).unwrap();
     let lock = json!({"v": 1, "requested": {"com.partner.api-connectors": "*"}, "bundles": [
@@ -438,7 +438,10 @@ fn http_not_found_and_5xx_retries() {
         "{e}"
     );
 
-    let path = format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils")));
+    let path = format!(
+        "/{}",
+        ratchet_formats::index::index_path(&id("com.oss.json-utils"))
+    );
     srv.fault(&path, Fault::Fail(2));
     install(&mut c, "com.oss.json-utils").unwrap();
     assert_eq!(srv.count(&path), 3, "two 503s, then success");
@@ -446,7 +449,7 @@ fn http_not_found_and_5xx_retries() {
     // A server that never answers: each attempt times out, then a clear error.
     let path = format!(
         "/{}",
-        ratchet::index::index_path(&id("com.templates.devops"))
+        ratchet_formats::index::index_path(&id("com.templates.devops"))
     );
     srv.fault(&path, Fault::Stall);
     c.fetcher.timeout = Duration::from_millis(200);
@@ -462,7 +465,7 @@ fn http_not_found_and_5xx_retries() {
     // Too many failures: a clear error after bounded attempts.
     let path = format!(
         "/{}",
-        ratchet::index::index_path(&id("com.ratchet.legacy-json"))
+        ratchet_formats::index::index_path(&id("com.ratchet.legacy-json"))
     );
     srv.fault(&path, Fault::Fail(100));
     let e = install(&mut c, "com.ratchet.legacy-json")
@@ -475,14 +478,14 @@ fn http_not_found_and_5xx_retries() {
 }
 
 fn archive_path_of(version_line: usize) -> (String, u64) {
-    let cu = std::fs::read_to_string(
-        sample_index().join(ratchet::index::index_path(&id("com.ratchet.core-utils"))),
-    )
+    let cu = std::fs::read_to_string(sample_index().join(ratchet_formats::index::index_path(&id(
+        "com.ratchet.core-utils",
+    ))))
     .unwrap();
     let l: Value = serde_json::from_str(cu.lines().nth(version_line).unwrap()).unwrap();
     let sha = l["sha256"].as_str().unwrap();
     (
-        format!("/{}", ratchet::index::archive_path(sha)),
+        format!("/{}", ratchet_formats::index::archive_path(sha)),
         l["size"].as_u64().unwrap(),
     )
 }
@@ -617,8 +620,13 @@ fn install_and_run_an_installed_task_and_a_dependency_task() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home");
     let reg = t.path().join("reg");
-    ratchet::publish::Registry::init(&reg, "local", ratchet::index::RegistryKind::Local, None)
-        .unwrap();
+    ratchet_publish::Registry::init(
+        &reg,
+        "local",
+        ratchet_formats::index::RegistryKind::Local,
+        None,
+    )
+    .unwrap();
     let lib = t.path().join("lib");
     write(
         lib.join("bundle.yaml"),
@@ -854,7 +862,7 @@ fn a_lockfile_reinstalls_the_same_bytes_elsewhere() {
 
 /// The lines of an index file of the sample registry, as JSON values.
 fn index_lines(bundle: &str) -> Vec<Value> {
-    std::fs::read_to_string(sample_index().join(ratchet::index::index_path(&id(bundle))))
+    std::fs::read_to_string(sample_index().join(ratchet_formats::index::index_path(&id(bundle))))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -873,7 +881,7 @@ fn index_bytes(lines: &[Value]) -> Vec<u8> {
 /// every refusal leaves `installed.json`, the installed files and the pins as they were.
 #[test]
 fn a_hostile_host_gets_nothing_installed() {
-    use ratchet::archive::{Limits, sha256_hex, with_signature};
+    use ratchet_formats::archive::{Limits, sha256_hex, with_signature};
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home");
     let srv = serve(sample_index(), Duration::ZERO);
@@ -883,8 +891,8 @@ fn a_hostile_host_gets_nothing_installed() {
     let pin = home.join("data/trust/com.ratchet.core-utils.json");
     let (before, pin_before) = (std::fs::read(&state).unwrap(), std::fs::read(&pin).unwrap());
     let core = "com.ratchet.core-utils";
-    let index_url = format!("/{}", ratchet::index::index_path(&id(core)));
-    let meta_url = format!("/{}", ratchet::index::meta_path(&id(core)));
+    let index_url = format!("/{}", ratchet_formats::index::index_path(&id(core)));
+    let meta_url = format!("/{}", ratchet_formats::index::meta_path(&id(core)));
     let lines = index_lines(core);
     let (v12_path, _) = archive_path_of(1);
     let v12 = std::fs::read(sample_index().join(v12_path.trim_start_matches('/'))).unwrap();
@@ -907,10 +915,10 @@ fn a_hostile_host_gets_nothing_installed() {
     };
 
     // 1. The owner record replaced by one naming the host's own key.
-    let kp = ratchet::signing::keys::generate(&t.path().join("keys"), "evil", None).unwrap();
-    let evil = ratchet::signing::SecretKey::load(&kp.secret).unwrap();
-    let mut meta = ratchet::index::BundleMeta::new(id(core));
-    ratchet::signing::owners::OwnerChain::genesis(core, &[evil.public().clone()]).store(&mut meta);
+    let kp = ratchet_trust::keys::generate(&t.path().join("keys"), "evil", None).unwrap();
+    let evil = ratchet_trust::SecretKey::load(&kp.secret).unwrap();
+    let mut meta = ratchet_formats::index::BundleMeta::new(id(core));
+    ratchet_trust::owners::OwnerChain::genesis(core, &[evil.public().clone()]).store(&mut meta);
     srv.fault(
         &meta_url,
         Fault::Replace(serde_json::to_vec(&meta).unwrap()),
@@ -933,21 +941,27 @@ fn a_hostile_host_gets_nothing_installed() {
     l[1].as_object_mut().unwrap().remove("signer");
     srv.fault(&index_url, Fault::Replace(index_bytes(&l)));
     srv.fault(
-        &format!("/{}", ratchet::index::archive_path(&sha256_hex(&unsigned))),
+        &format!(
+            "/{}",
+            ratchet_formats::index::archive_path(&sha256_hex(&unsigned))
+        ),
         Fault::Replace(unsigned.clone()),
     );
     attempt("is not signed, but com.ratchet.core-utils has owner keys");
 
     // 4. The archive re-signed by the host's key (the owner record left alone).
-    let a = ratchet::archive::read_archive(&v12[..], &Limits::default()).unwrap();
-    let sig = ratchet::signing::bundle_sig::sign_archive(&a, &evil).unwrap();
+    let a = ratchet_formats::archive::read_archive(&v12[..], &Limits::default()).unwrap();
+    let sig = ratchet_trust::bundle_sig::sign_archive(&a, &evil).unwrap();
     let resigned = with_signature(&v12, Some(sig.as_bytes()), &Limits::default()).unwrap();
     let mut l = lines.clone();
     l[1]["sha256"] = json!(sha256_hex(&resigned));
     l[1]["size"] = json!(resigned.len());
     srv.fault(&index_url, Fault::Replace(index_bytes(&l)));
     srv.fault(
-        &format!("/{}", ratchet::index::archive_path(&sha256_hex(&resigned))),
+        &format!(
+            "/{}",
+            ratchet_formats::index::archive_path(&sha256_hex(&resigned))
+        ),
         Fault::Replace(resigned.clone()),
     );
     attempt("owner keys of com.ratchet.core-utils");
@@ -965,8 +979,8 @@ fn a_hostile_host_gets_nothing_installed() {
 /// and a key the host adds later makes nothing "officially verified".
 #[test]
 fn verifier_keys_are_pinned_on_first_use() {
-    use ratchet::signing::attest::{AttestFields, AttestKind, attest, store};
-    use ratchet::signing::{SecretKey, VerificationStatus, keys};
+    use ratchet_trust::attest::{AttestFields, AttestKind, attest, store};
+    use ratchet_trust::{SecretKey, VerificationStatus, keys};
     let t = tempfile::tempdir().unwrap();
     let reg = t.path().join("reg");
     copy_dir(&sample_index(), &reg);
@@ -990,9 +1004,10 @@ fn verifier_keys_are_pinned_on_first_use() {
             sk,
         )
         .unwrap();
-        let meta_path = reg.join(ratchet::index::meta_path(&id(core)));
+        let meta_path = reg.join(ratchet_formats::index::meta_path(&id(core)));
         let mut meta =
-            ratchet::index::BundleMeta::parse(&std::fs::read(&meta_path).unwrap(), "m").unwrap();
+            ratchet_formats::index::BundleMeta::parse(&std::fs::read(&meta_path).unwrap(), "m")
+                .unwrap();
         store(&mut meta, &[a]);
         serde_json::to_vec(&meta).unwrap()
     };
@@ -1004,7 +1019,7 @@ fn verifier_keys_are_pinned_on_first_use() {
     };
     std::fs::write(reg.join("config.json"), config_with("Team", &team)).unwrap();
     std::fs::write(
-        reg.join(ratchet::index::meta_path(&id(core))),
+        reg.join(ratchet_formats::index::meta_path(&id(core))),
         attested(&team),
     )
     .unwrap();
@@ -1030,7 +1045,7 @@ fn verifier_keys_are_pinned_on_first_use() {
         Fault::Replace(config_with("Ratchet Security Team", &evil)),
     );
     srv.fault(
-        &format!("/{}", ratchet::index::meta_path(&id(core))),
+        &format!("/{}", ratchet_formats::index::meta_path(&id(core))),
         Fault::Replace(attested(&evil)),
     );
     let mut c = client(&home, &srv.url(), false).unwrap();
@@ -1055,13 +1070,16 @@ fn verifier_keys_are_pinned_on_first_use() {
 /// cannot make the client read local files.
 #[test]
 fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
-    use ratchet::registry::{Auth, AuthMethod, Secret};
+    use ratchet_client::registry::{Auth, AuthMethod, Secret};
     let t = tempfile::tempdir().unwrap();
     let (a, b) = (
         serve(sample_index(), Duration::ZERO),
         serve(sample_index(), Duration::ZERO),
     );
-    let idx = format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils")));
+    let idx = format!(
+        "/{}",
+        ratchet_formats::index::index_path(&id("com.oss.json-utils"))
+    );
     // The registry redirects one index file to another host (another origin).
     a.fault(&idx, Fault::Redirect(format!("{}{}", b.url(), &idx[1..])));
     let mut src = RegistrySource::from_location(&a.url()).unwrap();
@@ -1128,7 +1146,10 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
     let other = &index_lines("com.ratchet.legacy-json")[0];
     lines[0]["sha256"] = other["sha256"].clone();
     srv.fault(
-        &format!("/{}", ratchet::index::index_path(&id("com.oss.json-utils"))),
+        &format!(
+            "/{}",
+            ratchet_formats::index::index_path(&id("com.oss.json-utils"))
+        ),
         Fault::Replace(index_bytes(&lines)),
     );
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
@@ -1204,8 +1225,13 @@ fn bundles_from_two_registries_coexist() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home");
     let reg_b = t.path().join("team");
-    ratchet::publish::Registry::init(&reg_b, "team", ratchet::index::RegistryKind::Local, None)
-        .unwrap();
+    ratchet_publish::Registry::init(
+        &reg_b,
+        "team",
+        ratchet_formats::index::RegistryKind::Local,
+        None,
+    )
+    .unwrap();
     let lib = t.path().join("lib");
     write(
         lib.join("bundle.yaml"),

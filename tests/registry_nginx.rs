@@ -582,8 +582,13 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let reg = t.path().join("reg");
-    ratchet::publish::Registry::init(&reg, "doc", ratchet::index::RegistryKind::Public, None)
-        .unwrap();
+    ratchet_publish::Registry::init(
+        &reg,
+        "doc",
+        ratchet_formats::index::RegistryKind::Public,
+        None,
+    )
+    .unwrap();
     // Publish two sample archives with the tool itself.
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index");
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-keys/sample-author.pub");
@@ -594,14 +599,18 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
         ),
         ("com.oss.json-utils", "com.oss.json-utils-1.2.0.rbundle"),
     ] {
-        let line = std::fs::read_to_string(sample.join(ratchet::index::index_path(
-            &ratchet::manifest::BundleId::parse(id).unwrap(),
+        let line = std::fs::read_to_string(sample.join(ratchet_formats::index::index_path(
+            &ratchet_formats::manifest::BundleId::parse(id).unwrap(),
         )))
         .unwrap();
         let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
         let sha = v["sha256"].as_str().unwrap();
         let named = t.path().join(file);
-        std::fs::copy(sample.join(ratchet::index::archive_path(sha)), &named).unwrap();
+        std::fs::copy(
+            sample.join(ratchet_formats::index::archive_path(sha)),
+            &named,
+        )
+        .unwrap();
         let o = ratchet(
             &t.path().join("publisher"),
             &[
@@ -640,8 +649,8 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
     assert_eq!(header(&h, "cache-control"), Some("public, max-age=300"));
     let idx = format!(
         "/{}",
-        ratchet::index::index_path(
-            &ratchet::manifest::BundleId::parse("com.oss.json-utils").unwrap()
+        ratchet_formats::index::index_path(
+            &ratchet_formats::manifest::BundleId::parse("com.oss.json-utils").unwrap()
         )
     );
     let (st, h) = raw_get(port, &idx, "Accept-Encoding: gzip\r\n");
@@ -658,7 +667,7 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
         port,
         &format!(
             "/{}",
-            ratchet::index::archive_path(v["sha256"].as_str().unwrap())
+            ratchet_formats::index::archive_path(v["sha256"].as_str().unwrap())
         ),
         "",
     );

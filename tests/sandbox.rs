@@ -5,10 +5,10 @@
 mod common;
 
 use common::{c_module, http_server, wat_module};
-use ratchet::manifest::permissions::DomainPattern;
-use ratchet::manifest::units::{ByteSize, Millis};
-use ratchet::sandbox::policy::NetworkRule;
-use ratchet::sandbox::{
+use ratchet_formats::manifest::permissions::DomainPattern;
+use ratchet_formats::manifest::units::{ByteSize, Millis};
+use ratchet_sandbox::policy::NetworkRule;
+use ratchet_sandbox::{
     CacheStatus, Effective, LimitKind, Limits, Mount, RunOutcome, RunStatus, Runtime, TaskRun,
 };
 use std::sync::OnceLock;
@@ -270,7 +270,7 @@ fn declared_path_defaults_to_scratch_and_read_works() {
     let o = probe(&["write", "/out/x.txt"], p.clone());
     assert!(o.success(), "{}", o.failure_message());
     // 17 bytes written, plus the cost of creating the file.
-    assert_eq!(o.usage.disk_bytes, 17 + ratchet::sandbox::fs::ENTRY_COST);
+    assert_eq!(o.usage.disk_bytes, 17 + ratchet_sandbox::fs::ENTRY_COST);
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("in.json"), "{\"k\": 1}").unwrap();
     let run = TaskRun {
@@ -444,7 +444,7 @@ fn fetch_mock_answers_without_network() {
         module: c_module("probe"),
         args: vec!["fetch".into(), "https://api.example.com/users/1".into()],
         permissions: net(&["api.example.com"]),
-        fetch_mock: Some(ratchet::task::HttpMock {
+        fetch_mock: Some(ratchet_formats::task::HttpMock {
             url: "api.example.com/users".into(),
             method: Some("GET".into()),
             response: serde_json::json!({"ok": true, "status": 200, "statusText": "OK", "body": {"id": 1}}),

@@ -2,14 +2,14 @@
 //! (built from the sample bundles), real minisign keys and, for interoperability, the `minisign`
 //! command-line tool.
 
-use ratchet::archive::{self, BuildOptions, Limits, build_archive, sha256_hex};
-use ratchet::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
-use ratchet::manifest::{BundleId, parse_manifest};
-use ratchet::signing::attest::{self, AttestFields, AttestKind, VerificationStatus};
-use ratchet::signing::bundle_sig::{self, sign_archive};
-use ratchet::signing::keys::{self, PublicKey, SecretKey};
-use ratchet::signing::owners::OwnerChain;
-use ratchet::signing::{PinStore, TrustInputs, verify_for_install};
+use ratchet_client::verify::{PinStore, TrustInputs, verify_for_install};
+use ratchet_formats::archive::{self, BuildOptions, Limits, build_archive, sha256_hex};
+use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
+use ratchet_formats::manifest::{BundleId, parse_manifest};
+use ratchet_trust::attest::{self, AttestFields, AttestKind, VerificationStatus};
+use ratchet_trust::bundle_sig::{self, sign_archive};
+use ratchet_trust::keys::{self, PublicKey, SecretKey};
+use ratchet_trust::owners::OwnerChain;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,7 +95,7 @@ fn check(
     line: &IndexLine,
     bytes: &[u8],
     meta: Option<&BundleMeta>,
-) -> Result<ratchet::signing::InstallVerification, String> {
+) -> Result<ratchet_client::verify::InstallVerification, String> {
     verify_for_install(
         &TrustInputs {
             line,
@@ -111,7 +111,7 @@ fn check(
 }
 
 fn assert_refused(
-    r: Result<ratchet::signing::InstallVerification, String>,
+    r: Result<ratchet_client::verify::InstallVerification, String>,
     needle: &str,
 ) -> String {
     match r {
@@ -307,14 +307,14 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
 
     // Broken: the host appends a "rotation" to evil signed by evil itself.
     let mut broken = chain.clone();
-    let text = ratchet::signing::owners::statement_text(
+    let text = ratchet_trust::owners::statement_text(
         CORE,
         2,
         Some(&sha256_hex(broken.chain[1].statement.as_bytes())),
         &[w.evil.public().clone()],
         None,
     );
-    broken.chain.push(ratchet::signing::owners::ChainEntry {
+    broken.chain.push(ratchet_trust::owners::ChainEntry {
         signature: Some(bundle_sig::sign_bytes(&w.evil, text.as_bytes(), &text).unwrap()),
         statement: text,
         retired: None,
@@ -736,7 +736,7 @@ fn write_signed(w: &World, rel: &str, sk: Option<&SecretKey>) -> PathBuf {
 
 #[test]
 fn publish_enforces_owners_and_verify_rechecks() {
-    use ratchet::publish::Registry;
+    use ratchet_publish::Registry;
     let w = world();
     let reg_dir = w.tmp.path().join("reg");
     let reg = Registry::init(&reg_dir, "t", RegistryKind::Local, None).unwrap();
@@ -787,7 +787,7 @@ fn publish_enforces_owners_and_verify_rechecks() {
     assert!(report.is_ok(), "{:?}", report.diagnostics);
 
     // A hostile edit of the owner record is caught by verify.
-    let meta_path = reg_dir.join(ratchet::index::meta_path(&id));
+    let meta_path = reg_dir.join(ratchet_formats::index::meta_path(&id));
     let text = std::fs::read_to_string(&meta_path).unwrap();
     std::fs::write(
         &meta_path,
@@ -911,7 +911,7 @@ fn cli_generates_keys_signs_and_says_what_failed() {
 fn the_first_signed_publish_can_record_co_owners() {
     let w = world();
     let reg =
-        ratchet::publish::Registry::init(&w.tmp.path().join("reg"), "t", RegistryKind::Local, None)
+        ratchet_publish::Registry::init(&w.tmp.path().join("reg"), "t", RegistryKind::Local, None)
             .unwrap();
     let t = "2026-01-01T00:00:00Z";
     let v1 = write_signed(&w, "com.ratchet.core-utils/1.0.0", Some(&w.a));

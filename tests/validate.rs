@@ -1,8 +1,8 @@
 //! `ratchet bundle validate`: the plan's example bundles validate, and every class of problem is
 //! reported with its file and position, all at once.
 
-use ratchet::diagnostic::Diagnostic;
-use ratchet::validate::validate_bundle;
+use ratchet_formats::diagnostic::Diagnostic;
+use ratchet_validate::validate_bundle;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +15,7 @@ fn repo() -> PathBuf {
 fn fresh() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
-    ratchet::scaffold::init_bundle(&dir, Some("com.example.fixture")).unwrap();
+    ratchet_validate::scaffold::init_bundle(&dir, Some("com.example.fixture")).unwrap();
     (tmp, dir)
 }
 
@@ -59,12 +59,15 @@ fn plan_examples_validate() {
 
 #[test]
 fn plan_example_fields_are_modelled() {
-    let sf = ratchet::manifest::load_manifest(
+    let sf = ratchet_formats::manifest::load_manifest(
         &repo().join("sample-bundles/com.enterprise.salesforce-suite/3.0.0"),
     )
     .unwrap();
     let pricing = sf.pricing.as_ref().unwrap();
-    assert_eq!(pricing.model, ratchet::manifest::PricingModel::Subscription);
+    assert_eq!(
+        pricing.model,
+        ratchet_formats::manifest::PricingModel::Subscription
+    );
     assert_eq!(pricing.trial_days, Some(14));
     assert_eq!(pricing.price.as_ref().unwrap().amount, 299.0);
     assert_eq!(
@@ -75,9 +78,10 @@ fn plan_example_fields_are_modelled() {
         sf.contents.tasks.iter().all(|t| t.exported),
         "exported defaults to true"
     );
-    let devops =
-        ratchet::manifest::load_manifest(&repo().join("sample-bundles/com.templates.devops/2.5.0"))
-            .unwrap();
+    let devops = ratchet_formats::manifest::load_manifest(
+        &repo().join("sample-bundles/com.templates.devops/2.5.0"),
+    )
+    .unwrap();
     let premium = devops
         .pricing
         .as_ref()
@@ -87,7 +91,7 @@ fn plan_example_fields_are_modelled() {
         .unwrap();
     assert_eq!(premium.price.as_ref().unwrap().amount, 49.0);
     assert_eq!(premium.workflows.len(), 3);
-    let dp = ratchet::manifest::load_manifest(
+    let dp = ratchet_formats::manifest::load_manifest(
         &repo().join("sample-bundles/com.example.data-processing/2.1.0"),
     )
     .unwrap();

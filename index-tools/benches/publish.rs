@@ -5,9 +5,9 @@
 //! Run: `cargo bench -p index-tools --bench publish` (release build). `PUBLISH_BENCH_N` sets
 //! the number of timed publishes per registry (default 40).
 
-use ratchet::archive::{BuildOptions, archive_file_name, build_archive};
-use ratchet::index::{IndexLine, NAMES_FILE, RegistryKind, index_path};
-use ratchet::publish::Registry;
+use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
+use ratchet_formats::index::{IndexLine, NAMES_FILE, RegistryKind, index_path};
+use ratchet_publish::Registry;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,7 +16,7 @@ const TIME: &str = "2026-01-01T00:00:00Z";
 
 /// A registry of `n` generated bundles (index files and names.txt; no archives: publish never
 /// reads other bundles' archives).
-fn generate(dir: &Path, n: usize, template: &ratchet::manifest::Manifest) -> Registry {
+fn generate(dir: &Path, n: usize, template: &ratchet_formats::manifest::Manifest) -> Registry {
     let reg = Registry::init(dir, "bench", RegistryKind::Local, None).unwrap();
     let mut names = std::fs::OpenOptions::new()
         .append(true)
@@ -26,7 +26,8 @@ fn generate(dir: &Path, n: usize, template: &ratchet::manifest::Manifest) -> Reg
     for i in 0..n {
         let mut m = template.clone();
         m.id =
-            ratchet::manifest::BundleId::parse(&format!("com.gen{}.bundle-{i}", i % 997)).unwrap();
+            ratchet_formats::manifest::BundleId::parse(&format!("com.gen{}.bundle-{i}", i % 997))
+                .unwrap();
         let line = IndexLine::from_manifest(&m, &format!("{:064x}", i), 1000, TIME);
         let path = dir.join(index_path(&m.id));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -44,7 +45,7 @@ fn archives(work: &Path, prefix: &str, count: usize) -> Vec<PathBuf> {
         .map(|i| {
             let id = format!("com.bench.{prefix}-{i}");
             let src = work.join(format!("src/{id}"));
-            ratchet::scaffold::init_bundle(&src, Some(&id)).unwrap();
+            ratchet_validate::scaffold::init_bundle(&src, Some(&id)).unwrap();
             if i % 2 == 0 {
                 let y = src.join("bundle.yaml");
                 let text = std::fs::read_to_string(&y).unwrap().replace(
@@ -53,7 +54,7 @@ fn archives(work: &Path, prefix: &str, count: usize) -> Vec<PathBuf> {
                 );
                 std::fs::write(&y, text).unwrap();
             }
-            let m = ratchet::manifest::load_manifest(&src).unwrap();
+            let m = ratchet_formats::manifest::load_manifest(&src).unwrap();
             let out = work.join("out").join(archive_file_name(&m));
             std::fs::create_dir_all(out.parent().unwrap()).unwrap();
             build_archive(&src, &m, &out, &BuildOptions::default()).unwrap();
@@ -70,7 +71,7 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let files = archives(work.path(), "new", n);
     let template =
-        ratchet::manifest::load_manifest(&work.path().join("src/com.bench.new-1")).unwrap();
+        ratchet_formats::manifest::load_manifest(&work.path().join("src/com.bench.new-1")).unwrap();
     let sizes = [1_000usize, 100_000];
     let mut regs = Vec::new();
     for size in sizes {

@@ -1,16 +1,16 @@
 //! `ratchet-index`: maintains a static Ratchet registry directory.
 //!
-//! A thin command line over `ratchet::publish` (the operations) and `ratchet::index` (the file
+//! A thin command line over `ratchet_publish` (the operations) and `ratchet_formats::index` (the file
 //! formats): it parses arguments, calls the library and prints. The format it writes is
 //! specified in `index-format.md`, section 6.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ratchet::index::RegistryKind;
-use ratchet::manifest::BundleId;
-use ratchet::publish::{Registry, publish_time};
-use ratchet::signing::attest::{self, AttestFields, AttestKind};
-use ratchet::signing::keys::{PublicKey, SecretKey};
-use ratchet::signing::owners::ChainEntry;
+use ratchet_formats::index::RegistryKind;
+use ratchet_formats::manifest::BundleId;
+use ratchet_publish::{Registry, publish_time};
+use ratchet_trust::attest::{self, AttestFields, AttestKind};
+use ratchet_trust::keys::{PublicKey, SecretKey};
+use ratchet_trust::owners::ChainEntry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -236,7 +236,7 @@ enum OwnerCommand {
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    ratchet::restore_default_sigpipe();
+    ratchet_term::restore_default_sigpipe();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use ratchet::index::NamesFile;
-use ratchet::manifest::BundleId;
+use ratchet_formats::index::NamesFile;
+use ratchet_formats::manifest::BundleId;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

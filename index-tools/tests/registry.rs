@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use ratchet::index::{IndexFile, NamesFile, index_path, meta_path};
-use ratchet::manifest::BundleId;
-use ratchet::publish::{PublishError, Registry};
+use ratchet_formats::index::{IndexFile, NamesFile, index_path, meta_path};
+use ratchet_formats::manifest::BundleId;
+use ratchet_publish::{PublishError, Registry};
 use std::process::Command;
 
 fn id(s: &str) -> BundleId {
@@ -25,7 +25,7 @@ fn publish_writes_archive_index_line_and_name() {
     let p = reg.publish(&a, TIME).unwrap();
     assert!(p.new_bundle);
     let bytes = std::fs::read(&a).unwrap();
-    assert_eq!(p.line.sha256, ratchet::archive::sha256_hex(&bytes));
+    assert_eq!(p.line.sha256, ratchet_formats::archive::sha256_hex(&bytes));
     assert_eq!(p.line.size, bytes.len() as u64);
     assert_eq!(
         std::fs::read(reg.root().join(&p.archive_file)).unwrap(),
@@ -468,7 +468,7 @@ fn absolute_dl_archives_are_still_verified_here() {
     let reg = Registry::init(
         &root,
         "cdn",
-        ratchet::index::RegistryKind::Public,
+        ratchet_formats::index::RegistryKind::Public,
         Some("https://cdn.example.com/{sha256}.rbundle"),
     )
     .unwrap();
@@ -487,7 +487,7 @@ fn absolute_dl_archives_are_still_verified_here() {
     let e = Registry::init(
         &t.path().join("reg2"),
         "x",
-        ratchet::index::RegistryKind::Local,
+        ratchet_formats::index::RegistryKind::Local,
         Some("../escaped/{sha256}.rbundle"),
     )
     .unwrap_err()
@@ -505,7 +505,7 @@ fn absolute_dl_archives_are_still_verified_here() {
         let r = Registry::init(
             &t.path().join("reg3"),
             "x",
-            ratchet::index::RegistryKind::Local,
+            ratchet_formats::index::RegistryKind::Local,
             Some(dl),
         );
         assert!(r.is_err(), "{dl} accepted");

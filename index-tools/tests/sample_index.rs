@@ -6,9 +6,9 @@
 
 mod common;
 
-use ratchet::manifest::{BundleId, VersionReq};
-use ratchet::publish::Registry;
-use ratchet::resolver::{Candidate, ResolveOptions, resolve_complete};
+use ratchet_client::resolver::{Candidate, ResolveOptions, resolve_complete};
+use ratchet_formats::manifest::{BundleId, VersionReq};
+use ratchet_publish::Registry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,7 +80,7 @@ fn sample_index_verifies_and_resolves_around_the_yanked_version() {
         .map(|b| {
             (
                 b.id.clone(),
-                b.versions.iter().map(|l| l.candidate()).collect(),
+                b.versions.iter().map(Candidate::from).collect(),
             )
         })
         .collect();

@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use ratchet::archive::{self, Limits};
-use ratchet::signing::bundle_sig;
-use ratchet::signing::keys::{self, SecretKey};
+use ratchet_formats::archive::{self, Limits};
+use ratchet_trust::bundle_sig;
+use ratchet_trust::keys::{self, SecretKey};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -155,7 +155,7 @@ fn owners_rotation_and_attestations_through_the_cli() {
 fn committed_sample_registry_is_signed_by_the_sample_key() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let pk = keys::PublicKey::load(&repo.join("sample-keys/sample-author.pub")).unwrap();
-    let reg = ratchet::publish::Registry::open(&repo.join("sample-index")).unwrap();
+    let reg = ratchet_publish::Registry::open(&repo.join("sample-index")).unwrap();
     let mut n = 0;
     for b in reg.list().unwrap() {
         let (_, owners) = reg.owners(&b.id).unwrap();

@@ -2,13 +2,13 @@
 
 use super::{CliResult, Format};
 use clap::Subcommand;
-use ratchet::archive::{self, BuildOptions, Limits};
-use ratchet::bundle_test::{Verdict, test_bundle, write_verification};
-use ratchet::diagnostic::Diagnostic;
-use ratchet::manifest::Platform;
-use ratchet::paths::Paths;
-use ratchet::sandbox::{Policy, Runtime};
-use ratchet::validate::validate_bundle;
+use ratchet_client::paths::Paths;
+use ratchet_formats::archive::{self, BuildOptions, Limits};
+use ratchet_formats::diagnostic::Diagnostic;
+use ratchet_formats::manifest::Platform;
+use ratchet_sandbox::bundle_test::{Verdict, test_bundle, write_verification};
+use ratchet_sandbox::{Policy, Runtime};
+use ratchet_validate::validate_bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -201,7 +201,7 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Inspect { file, format } => inspect(&file, format),
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let files = ratchet::scaffold::init_bundle(&dir, id.as_deref())?;
+            let files = ratchet_validate::scaffold::init_bundle(&dir, id.as_deref())?;
             println!(
                 "Created bundle in {} ({} files)",
                 dir.display(),
@@ -355,8 +355,8 @@ fn sign(
     public: Option<PathBuf>,
     print_comment: bool,
 ) -> CliResult {
-    use ratchet::signing::bundle_sig;
-    use ratchet::signing::keys::{PublicKey, SecretKey};
+    use ratchet_trust::bundle_sig;
+    use ratchet_trust::keys::{PublicKey, SecretKey};
     if print_comment {
         let a = archive::read_archive_file(file, &Limits::default())?;
         println!("{}", bundle_sig::trusted_comment_for(&a));
@@ -382,8 +382,8 @@ fn sign(
 }
 
 fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
-    use ratchet::signing::bundle_sig;
-    use ratchet::signing::keys::PublicKey;
+    use ratchet_trust::bundle_sig;
+    use ratchet_trust::keys::PublicKey;
     let a = match archive::read_archive_file(file, &Limits::default()) {
         Ok(a) => a,
         Err(e) => {
@@ -412,11 +412,12 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
         Some(k) => vec![PublicKey::load(k)?],
         None => {
             let paths = Paths::detect();
-            let mut keys: Vec<PublicKey> = ratchet::signing::keys::list(&paths.data.join("keys"))?
+            let mut keys: Vec<PublicKey> = ratchet_trust::keys::list(&paths.data.join("keys"))?
                 .into_iter()
                 .filter_map(|(_, k)| k.ok())
                 .collect();
-            if let Ok(Some(pin)) = ratchet::signing::PinStore::new(&paths).load(b.id.as_str()) {
+            if let Ok(Some(pin)) = ratchet_client::verify::PinStore::new(&paths).load(b.id.as_str())
+            {
                 keys.extend(
                     pin.keys
                         .iter()
@@ -497,8 +498,8 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
     let mut signer = None;
     if let Some(k) = sign_key {
         let k = k.unwrap_or_else(default_key);
-        let sk = ratchet::signing::keys::SecretKey::load(&k)?;
-        ratchet::signing::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
+        let sk = ratchet_trust::keys::SecretKey::load(&k)?;
+        ratchet_trust::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
         signer = Some(sk.public().key_id());
     }
     let files = built.files + usize::from(signer.is_some());
@@ -628,10 +629,10 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                         .join("; ")
                 }
             );
-            let r = ratchet::sandbox::policy::requested_limits(&m.resources, None);
+            let r = ratchet_sandbox::policy::requested_limits(&m.resources, None);
             println!(
                 "  limits:       {}",
-                ratchet::sandbox::policy::limits_line(&r)
+                ratchet_sandbox::policy::limits_line(&r)
             );
             println!("  archive:      {} bytes, sha256 {sha256}", bytes.len());
             println!(
@@ -669,7 +670,11 @@ fn inspect(file: &Path, format: Format) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(diags: &[Diagnostic], manifest: Option<&ratchet::manifest::Manifest>, valid: bool) {
+fn print_report(
+    diags: &[Diagnostic],
+    manifest: Option<&ratchet_formats::manifest::Manifest>,
+    valid: bool,
+) {
     for d in diags {
         eprintln!("{d}");
     }

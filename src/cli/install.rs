@@ -2,16 +2,16 @@
 
 use super::{CliResult, Format};
 use clap::Args;
-use ratchet::index::IndexLine;
-use ratchet::install::{
+use ratchet_client::install::{
     self, ApplyOptions, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec,
     plan,
 };
-use ratchet::manifest::{BundleId, Platform};
-use ratchet::paths::Paths;
-use ratchet::registry::RegistrySource;
-use ratchet::resolver::DependencyGraph;
-use ratchet::sandbox::Policy;
+use ratchet_client::paths::Paths;
+use ratchet_client::registry::RegistrySource;
+use ratchet_client::resolver::DependencyGraph;
+use ratchet_formats::index::IndexLine;
+use ratchet_formats::manifest::{BundleId, Platform};
+use ratchet_sandbox::Policy;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -124,7 +124,7 @@ fn show_plan(plan: &Plan, policy: &Policy) {
         if let Some(d) = &b.deprecated {
             eprintln!("  warning: deprecated: {d}");
         }
-        for line in ratchet::sandbox::policy::review(&l.permissions, &l.resources, policy).lines() {
+        for line in ratchet_sandbox::policy::review(&l.permissions, &l.resources, policy).lines() {
             eprintln!("    {line}");
         }
     }
@@ -204,8 +204,8 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
         }
         None
     };
-    let progress: Option<ratchet::registry::fetch::Progress> = bar.clone().map(|b| {
-        let f: ratchet::registry::fetch::Progress = Arc::new(move |n| b.inc(n));
+    let progress: Option<ratchet_client::registry::fetch::Progress> = bar.clone().map(|b| {
+        let f: ratchet_client::registry::fetch::Progress = Arc::new(move |n| b.inc(n));
         f
     });
     let opts = ApplyOptions {
@@ -341,9 +341,9 @@ fn signed_by(signer: Option<&str>) -> String {
 
 /// A verification status as the CLI shows it: `unverified` alone reads like "signature not
 /// checked", so it says what is missing (an attestation; the signature was checked).
-fn status_text(v: &ratchet::signing::VerificationStatus) -> String {
+fn status_text(v: &ratchet_trust::VerificationStatus) -> String {
     match v {
-        ratchet::signing::VerificationStatus::Unverified => "no attestation (unverified)".into(),
+        ratchet_trust::VerificationStatus::Unverified => "no attestation (unverified)".into(),
         other => other.to_string(),
     }
 }
@@ -409,8 +409,10 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
     client.load(&ids)?;
     // What holds each bundle back: its own request and the requirements of the installed
     // bundles that depend on it.
-    let mut reqs: std::collections::BTreeMap<&BundleId, Vec<ratchet::manifest::VersionReq>> =
-        Default::default();
+    let mut reqs: std::collections::BTreeMap<
+        &BundleId,
+        Vec<ratchet_formats::manifest::VersionReq>,
+    > = Default::default();
     for (id, b) in &mine {
         if let Some(r) = &b.requested {
             reqs.entry(*id).or_default().push(r.clone());
@@ -428,8 +430,8 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
         let Ok(versions) = client.versions(id) else {
             continue;
         };
-        let newest = |reqs: &[ratchet::manifest::VersionReq]| {
-            ratchet::resolver::newest_release(versions, reqs).map(|l| l.version.clone())
+        let newest = |reqs: &[ratchet_formats::manifest::VersionReq]| {
+            ratchet_client::resolver::newest_release(versions, reqs).map(|l| l.version.clone())
         };
         let latest = newest(&[]);
         let compatible = newest(reqs.get(*id).map_or(&[], Vec::as_slice));
@@ -591,8 +593,7 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
         for d in &l.dependencies {
             println!("  depends on {} {}", d.bundle_id, d.version);
         }
-        for line in ratchet::sandbox::policy::review(&l.permissions, &l.resources, &policy).lines()
-        {
+        for line in ratchet_sandbox::policy::review(&l.permissions, &l.resources, &policy).lines() {
             println!("  {line}");
         }
     }
@@ -635,7 +636,7 @@ fn installed_graph(state: &InstalledState) -> DependencyGraph {
         .map(|(id, b)| {
             (
                 id.clone(),
-                ratchet::resolver::BundleNode {
+                ratchet_client::resolver::BundleNode {
                     id: id.clone(),
                     version: b.version.clone(),
                     requested: b.requested.is_some(),
@@ -649,10 +650,10 @@ fn installed_graph(state: &InstalledState) -> DependencyGraph {
         .flat_map(|(id, b)| {
             b.dependencies
                 .iter()
-                .map(move |d| ratchet::resolver::DependencyEdge {
+                .map(move |d| ratchet_client::resolver::DependencyEdge {
                     from: id.clone(),
                     to: d.clone(),
-                    req: ratchet::manifest::VersionReq::any(),
+                    req: ratchet_formats::manifest::VersionReq::any(),
                 })
         })
         .collect();

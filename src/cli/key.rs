@@ -2,9 +2,9 @@
 
 use super::CliResult;
 use clap::Subcommand;
-use ratchet::paths::Paths;
-use ratchet::signing::PinStore;
-use ratchet::signing::keys::{self, PASSWORD_ENV};
+use ratchet_client::paths::Paths;
+use ratchet_client::verify::PinStore;
+use ratchet_trust::keys::{self, PASSWORD_ENV};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,7 +34,7 @@ pub enum KeyCommand {
     Forget {
         /// The bundle id.
         #[arg(required_unless_present = "registry", conflicts_with = "registry")]
-        id: Option<ratchet::manifest::BundleId>,
+        id: Option<ratchet_formats::manifest::BundleId>,
         /// A registry (configured name, URL or directory) whose verifier keys to forget.
         #[arg(long)]
         registry: Option<String>,
@@ -107,7 +107,7 @@ pub fn run(cmd: KeyCommand) -> CliResult {
         KeyCommand::Forget {
             registry: Some(r), ..
         } => {
-            let src = ratchet::registry::RegistrySource::select(&paths.config, Some(&r))?;
+            let src = ratchet_client::registry::RegistrySource::select(&paths.config, Some(&r))?;
             let store = PinStore::new(&paths);
             if store.forget_verifiers(src.base.as_str())? {
                 println!(

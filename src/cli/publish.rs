@@ -1,10 +1,10 @@
 //! `ratchet bundle publish FILE --registry DIR|file://URL`: publish into a local registry.
 //!
-//! The same code as `ratchet-index publish` (`ratchet::publish`); remote registries are
+//! The same code as `ratchet-index publish` (`ratchet_publish`); remote registries are
 //! maintained by their owners with `ratchet-index`, so only directories are accepted here.
 
 use super::CliResult;
-use ratchet::publish::{Registry, publish_time};
+use ratchet_publish::{Registry, publish_time};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,7 +49,7 @@ pub fn run(args: PublishArgs) -> CliResult {
     let owner_keys = args
         .owner_key
         .iter()
-        .map(|p| ratchet::signing::keys::PublicKey::load(p))
+        .map(|p| ratchet_trust::keys::PublicKey::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     let p = reg.publish_with(
         &args.file,

@@ -2,11 +2,11 @@
 
 use super::CliResult;
 use clap::Subcommand;
-use ratchet::index::RegistryKind;
-use ratchet::paths::Paths;
-use ratchet::registry::{
+use ratchet_client::paths::Paths;
+use ratchet_client::registry::{
     AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_name,
 };
+use ratchet_formats::index::RegistryKind;
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 

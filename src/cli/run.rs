@@ -2,11 +2,11 @@
 
 use super::CliResult;
 use clap::Args;
-use ratchet::execute::{ExecOptions, TaskSpec, run_task};
-use ratchet::manifest::{Manifest, load_manifest};
-use ratchet::paths::Paths;
-use ratchet::sandbox::{Policy, Runtime};
-use ratchet::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
+use ratchet_client::paths::Paths;
+use ratchet_formats::manifest::{Manifest, load_manifest};
+use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
+use ratchet_sandbox::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
+use ratchet_sandbox::{Policy, Runtime};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -78,13 +78,13 @@ pub fn run(args: RunArgs) -> CliResult {
                     "`{t}`: write BUNDLE/TASK or BUNDLE/WORKFLOW, e.g. com.example.tools/convert"
                 ));
             };
-            let id = match ratchet::manifest::BundleId::parse(id) {
+            let id = match ratchet_formats::manifest::BundleId::parse(id) {
                 Ok(i) => i,
                 Err(e) => return usage(format_args!("`{t}`: {e}")),
             };
-            match ratchet::install::find_installed(&paths, &id) {
+            match ratchet_client::install::find_installed(&paths, &id) {
                 Ok((dir, manifest)) => (dir, Some((manifest, name.to_string()))),
-                Err(ratchet::install::InstallError::Refused(m)) => return usage(m),
+                Err(ratchet_client::install::InstallError::Refused(m)) => return usage(m),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -118,7 +118,10 @@ pub fn run(args: RunArgs) -> CliResult {
             if !path.is_dir() {
                 return usage(format_args!("{}: no such directory", path.display()));
             }
-            if !path.join(ratchet::manifest::MANIFEST_FILE).is_file() {
+            if !path
+                .join(ratchet_formats::manifest::MANIFEST_FILE)
+                .is_file()
+            {
                 if args.target.is_some() || args.task.is_some() || args.workflow.is_some() {
                     return usage(format_args!(
                         "{} is a task directory (no bundle.yaml): do not name a task or workflow",
@@ -213,7 +216,7 @@ fn run_one(
         eprintln!("{}", spec.name);
         eprint!(
             "{}",
-            ratchet::sandbox::policy::review(&spec.permissions, &spec.resources, policy)
+            ratchet_sandbox::policy::review(&spec.permissions, &spec.resources, policy)
         );
         eprintln!("this task (its metadata.json limits applied):");
         eprint!("{}", spec.effective(policy).describe());
@@ -250,11 +253,11 @@ fn run_wf(
     // Each dependency is looked up (installed state read, manifest validated) once per run,
     // however many steps call it.
     let found = RefCell::new(HashMap::new());
-    let deps = |id: &ratchet::manifest::BundleId| {
+    let deps = |id: &ratchet_formats::manifest::BundleId| {
         found
             .borrow_mut()
             .entry(id.clone())
-            .or_insert_with(|| ratchet::install::find_installed(paths, id).ok())
+            .or_insert_with(|| ratchet_client::install::find_installed(paths, id).ok())
             .clone()
     };
     let ctx = WorkflowContext {

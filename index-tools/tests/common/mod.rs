@@ -1,8 +1,8 @@
 //! Helpers shared by the registry tests: real bundles built into real archives.
 #![allow(dead_code)]
 
-use ratchet::archive::{BuildOptions, archive_file_name, build_archive};
-use ratchet::publish::Registry;
+use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
+use ratchet_publish::Registry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ pub fn archive_with(
     edit: impl FnOnce(&Path),
 ) -> PathBuf {
     let src = work.join(format!("src/{id}-{version}"));
-    ratchet::scaffold::init_bundle(&src, Some(id)).unwrap();
+    ratchet_validate::scaffold::init_bundle(&src, Some(id)).unwrap();
     let yaml_path = src.join("bundle.yaml");
     let mut yaml = std::fs::read_to_string(&yaml_path)
         .unwrap()
@@ -36,7 +36,7 @@ pub fn archive_with(
     }
     std::fs::write(&yaml_path, yaml).unwrap();
     edit(&src);
-    let m = match ratchet::manifest::load_manifest(&src) {
+    let m = match ratchet_formats::manifest::load_manifest(&src) {
         Ok(m) => m,
         Err(d) => panic!("{d:?}"),
     };
@@ -57,7 +57,7 @@ pub fn registry(work: &Path) -> Registry {
     Registry::init(
         &work.join("reg"),
         "test",
-        ratchet::index::RegistryKind::Local,
+        ratchet_formats::index::RegistryKind::Local,
         None,
     )
     .unwrap()
@@ -72,7 +72,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if e.file_name() != ratchet::index::LOCK_FILE {
+            } else if e.file_name() != ratchet_formats::index::LOCK_FILE {
                 out.insert(
                     p.strip_prefix(dir).unwrap().display().to_string(),
                     std::fs::read(&p).unwrap(),
@@ -84,7 +84,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Asserts that verify finds no error, printing what it found otherwise.
-pub fn assert_consistent(reg: &Registry) -> ratchet::publish::VerifyReport {
+pub fn assert_consistent(reg: &Registry) -> ratchet_publish::VerifyReport {
     let r = reg.verify();
     assert!(
         r.is_ok(),

@@ -1,0 +1,19 @@
+//! `ratchet-client`: everything the `ratchet` command does with registries.
+//!
+//! - [`paths`]: where installed bundles, the cache and the configuration live (XDG or
+//!   `RATCHET_HOME`);
+//! - [`registry`]: configured registries, credentials, and the sparse fetcher (waves of
+//!   conditional HTTP requests or `file://` reads, the on-disk cache);
+//! - [`resolver`]: PubGrub resolution over index lines, the dependency graph and install order;
+//! - [`verify`]: every trust check an install makes (§7.6 of `index-format.md`) and the pin store;
+//! - [`install`]: plan, prepare, apply and commit an install, update or removal.
+//!
+//! Data flows one way: the CLI calls [`install`]; install fetches through [`registry`], resolves
+//! with [`resolver`], checks with [`verify`] (which uses `ratchet-trust`) and reads every file
+//! through `ratchet-formats`.
+
+pub mod install;
+pub mod paths;
+pub mod registry;
+pub mod resolver;
+pub mod verify;

@@ -1,0 +1,779 @@
+//! Fetching registry files over HTTP(S) or from `file://` and plain directories.
+//!
+//! Index files are small and many: they are fetched in *waves* (every file of a wave at once,
+//! bounded by [`Fetcher::max_parallel`]), cached per registry and revalidated with
+//! `If-None-Match` / `If-Modified-Since` so a warm run only sends conditional requests and a 304
+//! keeps the cached copy. `--offline` answers from the cache alone. Connection errors, timeouts
+//! and 5xx are retried a bounded number of times with backoff; 404 means "no such file";
+//! 401/403 name the registry and the `ratchet registry login` to run. Archives are read only up
+//! to their indexed size and checked against their SHA-256 before anyone unpacks them; verified
+//! archives are kept in a content-addressed cache, so reinstalling downloads nothing.
+//!
+//! Everything read here is hostile until checked by the caller (the index parser, the archive
+//! reader): this module only bounds sizes and checks hashes.
+
+use super::RegistrySource;
+use ratchet_formats::index::sha256_hex;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why a fetch failed. Messages name the registry and URL, never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The server refused the credential (or there was none).
+    #[error("{url}: HTTP {status}: registry `{registry}` needs a valid credential: {advice}")]
+    Auth {
+        /// The registry's name.
+        registry: String,
+        /// The URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// What to run ([`super::RegistrySource::login_advice`]).
+        advice: String,
+    },
+    /// An unexpected HTTP status.
+    #[error("{url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// The connection failed (after retries).
+    #[error("{url}: {message}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// More bytes than allowed.
+    #[error("{url}: more than the {limit} bytes expected; stopped reading")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// Fewer bytes than the index says.
+    #[error("{url}: got {got} bytes, the index says {expected}: the download is truncated")]
+    Truncated {
+        /// The URL.
+        url: String,
+        /// Bytes received.
+        got: u64,
+        /// Bytes expected.
+        expected: u64,
+    },
+    /// The archive's hash is not the indexed one.
+    #[error("{url}: sha256 is {got}, the index says {expected}: refusing the archive")]
+    HashMismatch {
+        /// The URL.
+        url: String,
+        /// Hash of what arrived.
+        got: String,
+        /// The indexed hash.
+        expected: String,
+    },
+    /// `--offline` and the file is not cached.
+    #[error(
+        "offline: {what} is not in the cache of registry `{registry}`; run once without --offline"
+    )]
+    Offline {
+        /// The registry.
+        registry: String,
+        /// The missing file.
+        what: String,
+    },
+    /// A local file cannot be read or the cache cannot be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The URL cannot be built.
+    #[error("{0}")]
+    Url(String),
+}
+
+/// Longest wait for the next bytes of a response (a stalled server fails an attempt after it).
+pub const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Why one hop of a request failed: worth another attempt, or not.
+enum Hop {
+    Retry(String),
+    Fail(FetchError),
+}
+
+/// Environment variable naming a PEM file of extra trusted root certificates (a private
+/// registry's own certificate authority), added to the built-in web roots.
+pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
+
+/// Request counters, for progress messages and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// HTTP requests sent (retries included).
+    pub requests: AtomicU64,
+    /// Responses with a body (200).
+    pub bodies: AtomicU64,
+    /// 304 responses.
+    pub not_modified: AtomicU64,
+    /// Body bytes received.
+    pub bytes: AtomicU64,
+    /// Index waves fetched.
+    pub waves: AtomicU64,
+}
+
+/// What the cache keeps about a registry file besides its bytes.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CacheMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
+    /// The registry answered 404: it has no such file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    absent: bool,
+}
+
+/// One cached registry file: a first line `ratchet-cache-v1 <meta JSON>`, then the file's bytes
+/// (`index-format.md` §8.3). One file per entry: a wave of index files creates one cache
+/// file each, not two.
+struct CacheEntry {
+    meta: CacheMeta,
+    body: Vec<u8>,
+}
+
+/// First word of a cache entry.
+const CACHE_TAG: &str = "ratchet-cache-v1 ";
+
+impl CacheEntry {
+    /// Reads an entry; `None` for anything else (an older cache layout, a damaged file), which
+    /// then counts as not cached.
+    fn parse(bytes: &[u8]) -> Option<CacheEntry> {
+        let rest = bytes.strip_prefix(CACHE_TAG.as_bytes())?;
+        let nl = rest.iter().position(|&b| b == b'\n')?;
+        let meta = serde_json::from_slice(&rest[..nl]).ok()?;
+        Some(CacheEntry {
+            meta,
+            body: rest[nl + 1..].to_vec(),
+        })
+    }
+
+    fn render(meta: &CacheMeta, body: &[u8]) -> Vec<u8> {
+        let mut out = CACHE_TAG.as_bytes().to_vec();
+        out.extend(serde_json::to_vec(meta).expect("cache meta serializes"));
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        out
+    }
+}
+
+/// Fetches the files of one registry.
+pub struct Fetcher {
+    src: RegistrySource,
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    cache_dir: PathBuf,
+    archive_cache: PathBuf,
+    offline: bool,
+    /// Most requests in flight at once.
+    pub max_parallel: usize,
+    /// Attempts per request (1 = no retry).
+    pub attempts: u32,
+    /// First retry delay (doubles each time).
+    pub backoff: Duration,
+    /// Longest time one attempt may take, body included (slow-retrieval defence; a server
+    /// that sends nothing for [`READ_IDLE_TIMEOUT`] fails the attempt sooner).
+    pub timeout: Duration,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+/// Status, body, and the ETag and Last-Modified of a response.
+type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
+
+/// Called with each chunk's length while archives download.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+impl Fetcher {
+    /// A fetcher for `src`, caching under `cache_root` (`Paths.cache`).
+    pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| FetchError::Io {
+                path: PathBuf::from("(tokio runtime)"),
+                source,
+            })?;
+        // Redirects are followed by hand (`request`), so credentials are attached per hop and
+        // only for the registry's own origin.
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(READ_IDLE_TIMEOUT)
+            .user_agent(concat!("ratchet/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = std::env::var_os(CA_FILE_ENV).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(ca);
+            let pem = std::fs::read(&path).map_err(|source| FetchError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                FetchError::Url(format!("{}: not PEM certificates: {e}", path.display()))
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| FetchError::Url(format!("cannot build the HTTP client: {e}")))?;
+        let key = sha256_hex(src.base.as_str().as_bytes());
+        let safe: String = src
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(32)
+            .collect();
+        Ok(Fetcher {
+            cache_dir: cache_root
+                .join("registries")
+                .join(format!("{safe}-{}", &key[..12])),
+            archive_cache: cache_root.join("archives"),
+            src,
+            client,
+            rt,
+            offline,
+            max_parallel: 64,
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+            timeout: Duration::from_secs(600),
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    /// The registry being fetched from.
+    pub fn source(&self) -> &RegistrySource {
+        &self.src
+    }
+
+    /// True for `--offline`.
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
+    /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
+    /// remote registry cannot point the client at local files, other schemes or URLs with
+    /// credentials in them.
+    fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
+        let base = &self.src.base;
+        let u = base
+            .join(rel)
+            .map_err(|e| FetchError::Url(format!("{rel}: not a URL under {base}: {e}")))?;
+        let allowed = match u.scheme() {
+            "http" | "https" => true,
+            "file" => base.scheme() == "file",
+            _ => false,
+        };
+        if !allowed || !u.username().is_empty() || u.password().is_some() {
+            return Err(FetchError::Url(format!(
+                "registry {} names `{rel}`, which a client does not fetch from a registry at {base} (only http(s) URLs, and file:// for a local registry, without credentials)",
+                self.src.name
+            )));
+        }
+        Ok(u)
+    }
+
+    /// Fetches one registry file (relative to the root) of at most `limit` bytes; `Ok(None)` when
+    /// the registry does not have it.
+    pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        self.rt.block_on(self.get_async(rel.to_string(), limit))
+    }
+
+    /// Fetches every file of one wave at once (bounded), results in the same order.
+    pub fn get_many(
+        &self,
+        rels: &[String],
+        limit: u64,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        self.get_many_while_downloading(rels, limit, &[], None, |_, _| {})
+    }
+
+    /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
+    /// same round trip (each set within [`Fetcher::max_parallel`]); each archive goes to `done`
+    /// as soon as it has arrived and been checked. A call without files is not a wave.
+    pub fn get_many_while_downloading(
+        &self,
+        rels: &[String],
+        limit: u64,
+        archives: &[(String, u64, String)],
+        progress: Option<Progress>,
+        done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        if !rels.is_empty() {
+            self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        }
+        // The wave's files and the archives have a bound each, so archives never hold up the
+        // wave that the next resolution step waits for.
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        let archive_sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        let done = &done;
+        self.rt.block_on(async {
+            let gets = rels.iter().map(|r| {
+                let sem = sem.clone();
+                async move {
+                    let _permit = sem.acquire().await;
+                    self.get_async(r.clone(), limit).await
+                }
+            });
+            let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
+                let sem = archive_sem.clone();
+                let progress = progress.clone();
+                async move {
+                    let _permit = sem.acquire().await;
+                    let r = self
+                        .download_async(loc.clone(), *size, sha.clone(), progress)
+                        .await;
+                    done(i, r);
+                }
+            });
+            let (got, _) = tokio::join!(join_all(gets), join_all(downloads));
+            got
+        })
+    }
+
+    async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        let url = self.url(&rel)?;
+        if url.scheme() == "file" {
+            return read_local(&url, limit);
+        }
+        let cached = self.cache_dir.join(&rel);
+        let entry = std::fs::read(&cached)
+            .ok()
+            .and_then(|b| CacheEntry::parse(&b));
+        if self.offline {
+            return match entry {
+                Some(e) if e.meta.absent => Ok(None),
+                Some(e) => Ok(Some(e.body)),
+                None => Err(FetchError::Offline {
+                    registry: self.src.name.clone(),
+                    what: rel,
+                }),
+            };
+        }
+        let mut headers = Vec::new();
+        if let Some(e) = entry.as_ref().filter(|e| !e.meta.absent) {
+            if let Some(t) = &e.meta.etag {
+                headers.push(("if-none-match".to_string(), t.clone()));
+            }
+            if let Some(l) = &e.meta.last_modified {
+                headers.push(("if-modified-since".to_string(), l.clone()));
+            }
+        }
+        let (status, body, resp_headers) = self.request(&url, &headers, limit, None).await?;
+        let store = |meta: CacheMeta, body: Vec<u8>| async move {
+            // File writes go to the blocking pool: a wave's many cache writes then overlap
+            // instead of holding up every other response of the wave.
+            let bytes = CacheEntry::render(&meta, &body);
+            tokio::task::spawn_blocking(move || {
+                ratchet_formats::fsutil::write_atomic_unsynced(&cached, &bytes).map_err(|source| {
+                    FetchError::Io {
+                        path: cached,
+                        source,
+                    }
+                })
+            })
+            .await
+            .map_err(|e| FetchError::Url(format!("writing the cache: {e}")))?
+        };
+        match (status, entry) {
+            (304, Some(e)) if !e.meta.absent => {
+                self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(e.body))
+            }
+            (200, _) => {
+                let meta = CacheMeta {
+                    etag: resp_headers.0,
+                    last_modified: resp_headers.1,
+                    absent: false,
+                };
+                store(meta, body.clone()).await?;
+                Ok(Some(body))
+            }
+            (404 | 410, _) => {
+                let meta = CacheMeta {
+                    absent: true,
+                    ..CacheMeta::default()
+                };
+                // Remembered for --offline only; never an error.
+                let _ = store(meta, Vec::new()).await;
+                Ok(None)
+            }
+            (s, _) => Err(FetchError::Status {
+                url: url.to_string(),
+                status: s,
+            }),
+        }
+    }
+
+    /// Sends a GET with retries; returns status, body (bounded by `limit`) and the response's
+    /// ETag and Last-Modified.
+    async fn request(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        limit: u64,
+        progress: Option<&Progress>,
+    ) -> Result<Response, FetchError> {
+        let mut delay = self.backoff;
+        let mut last_err = String::new();
+        for attempt in 0..self.attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            let mut resp = match self.send_following_redirects(url, headers).await {
+                Ok(r) => r,
+                Err(Hop::Retry(e)) => {
+                    last_err = e;
+                    continue;
+                }
+                Err(Hop::Fail(e)) => return Err(e),
+            };
+            let status = resp.status().as_u16();
+            if status >= 500 {
+                last_err = format!("HTTP {status}");
+                continue;
+            }
+            if status == 401 || status == 403 {
+                return Err(FetchError::Auth {
+                    registry: self.src.name.clone(),
+                    url: url.to_string(),
+                    status,
+                    advice: self.src.login_advice(),
+                });
+            }
+            let h = |n: reqwest::header::HeaderName| {
+                resp.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let meta = (h(reqwest::header::ETAG), h(reqwest::header::LAST_MODIFIED));
+            if status != 200 {
+                return Ok((status, Vec::new(), meta));
+            }
+            if let Some(len) = resp.content_length()
+                && len > limit
+            {
+                return Err(FetchError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                });
+            }
+            let mut body = Vec::new();
+            let mut failed = None;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        if body.len() as u64 + c.len() as u64 > limit {
+                            return Err(FetchError::TooLarge {
+                                url: url.to_string(),
+                                limit,
+                            });
+                        }
+                        self.stats
+                            .bytes
+                            .fetch_add(c.len() as u64, Ordering::Relaxed);
+                        if let Some(p) = progress {
+                            p(c.len() as u64);
+                        }
+                        body.extend_from_slice(&c);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(describe(&e));
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                last_err = format!("the transfer broke off after {} bytes: {e}", body.len());
+                continue;
+            }
+            self.stats.bodies.fetch_add(1, Ordering::Relaxed);
+            return Ok((status, body, meta));
+        }
+        Err(FetchError::Network {
+            url: url.to_string(),
+            message: format!("{last_err} (after {} attempts)", self.attempts.max(1)),
+        })
+    }
+
+    /// Sends one GET and follows up to [`MAX_REDIRECTS`] redirects. The credential goes only to
+    /// URLs of the registry's own origin (scheme, host, port), on every hop; a redirect from
+    /// `https` to `http` is refused.
+    async fn send_following_redirects(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+    ) -> Result<reqwest::Response, Hop> {
+        let mut at = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.client.get(at.as_str()).timeout(self.timeout);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            if let Some(auth) = &self.src.auth
+                && same_origin(&at, &self.src.base)
+                && let Some((k, v)) = auth.header()
+            {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.map_err(|e| Hop::Retry(describe(&e)))?;
+            if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
+                return Ok(resp);
+            }
+            let next = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| at.join(l).ok())
+                .ok_or_else(|| {
+                    Hop::Fail(FetchError::Status {
+                        url: at.to_string(),
+                        status: resp.status().as_u16(),
+                    })
+                })?;
+            if at.scheme() == "https" && next.scheme() != "https" {
+                return Err(Hop::Fail(FetchError::Url(format!(
+                    "{at}: redirects to {next}, from https to plain {}; refused",
+                    next.scheme()
+                ))));
+            }
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(Hop::Fail(FetchError::Url(format!(
+                    "{at}: redirects to {next}; only http(s) redirects are followed"
+                ))));
+            }
+            at = next;
+        }
+        Err(Hop::Fail(FetchError::Url(format!(
+            "{url}: more than {MAX_REDIRECTS} redirects"
+        ))))
+    }
+
+    /// Downloads many archives at once (bounded), handing each to `done` (with its index in
+    /// `items`) as soon as it has arrived and been checked, so the caller can work on it while
+    /// the others are still coming. `done` must be quick (send it to a worker).
+    pub fn download_each(
+        &self,
+        items: &[(String, u64, String)],
+        progress: Option<Progress>,
+        done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
+    ) {
+        self.get_many_while_downloading(&[], 0, items, progress, done);
+    }
+
+    /// Where a verified archive with this hash is cached.
+    fn cached_archive(&self, sha256: &str) -> PathBuf {
+        self.archive_cache.join(format!("{sha256}.rbundle"))
+    }
+
+    async fn download_async(
+        &self,
+        location: String,
+        size: u64,
+        sha256: String,
+        progress: Option<Progress>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let url = self.url(&location)?;
+        let cache = self.cached_archive(&sha256);
+        // Reading and hashing a cached archive, like writing one, goes to the blocking pool so
+        // the wave's requests on the runtime are not held up.
+        let hit = {
+            let (cache, sha256) = (cache.clone(), sha256.clone());
+            tokio::task::spawn_blocking(move || {
+                if !std::fs::metadata(&cache).is_ok_and(|m| m.len() == size) {
+                    return None;
+                }
+                std::fs::read(&cache)
+                    .ok()
+                    .filter(|b| sha256_hex(b) == sha256)
+            })
+            .await
+            .ok()
+            .flatten()
+        };
+        if let Some(b) = hit {
+            return Ok(b);
+        }
+        let body = if url.scheme() == "file" {
+            match read_local(&url, size)? {
+                Some(b) => b,
+                None => {
+                    return Err(FetchError::Status {
+                        url: url.to_string(),
+                        status: 404,
+                    });
+                }
+            }
+        } else {
+            if self.offline {
+                return Err(FetchError::Offline {
+                    registry: self.src.name.clone(),
+                    what: format!("archive {location}"),
+                });
+            }
+            let (status, body, _) = self.request(&url, &[], size, progress.as_ref()).await?;
+            if status != 200 {
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+            body
+        };
+        if (body.len() as u64) < size {
+            return Err(FetchError::Truncated {
+                url: url.to_string(),
+                got: body.len() as u64,
+                expected: size,
+            });
+        }
+        let got = sha256_hex(&body);
+        if got != sha256 {
+            return Err(FetchError::HashMismatch {
+                url: url.to_string(),
+                got,
+                expected: sha256,
+            });
+        }
+        if url.scheme() == "file" {
+            return Ok(body);
+        }
+        // The cache is best effort: a failed write only costs a download next time.
+        tokio::task::spawn_blocking(move || {
+            let _ = ratchet_formats::fsutil::write_atomic_unsynced(&cache, &body);
+            body
+        })
+        .await
+        .map_err(|e| FetchError::Url(format!("writing the archive cache: {e}")))
+    }
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transfer failed"
+    };
+    let mut s = kind.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+    let path = url
+        .to_file_path()
+        .map_err(|()| FetchError::Url(format!("{url}: not a local path")))?;
+    let buf = match ratchet_formats::fsutil::read_at_most(&path, limit) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FetchError::Io { path, source }),
+    };
+    if buf.len() as u64 > limit {
+        return Err(FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+        });
+    }
+    Ok(Some(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CacheEntry, CacheMeta};
+
+    #[test]
+    fn cache_entries_round_trip_and_anything_else_is_a_miss() {
+        let meta = CacheMeta {
+            etag: Some("\"abc\"".into()),
+            last_modified: None,
+            absent: false,
+        };
+        let bytes = CacheEntry::render(&meta, b"line 1\nline 2\n");
+        let back = CacheEntry::parse(&bytes).unwrap();
+        assert_eq!(back.body, b"line 1\nline 2\n");
+        assert_eq!(back.meta.etag.as_deref(), Some("\"abc\""));
+        assert!(!back.meta.absent);
+        // The old layout (bare bytes), a torn header, garbage: not cached.
+        assert!(CacheEntry::parse(b"{\"v\":1}\n").is_none());
+        assert!(CacheEntry::parse(b"ratchet-cache-v1 {\"etag\":").is_none());
+        assert!(CacheEntry::parse(b"ratchet-cache-v1 not json\nbody").is_none());
+        let absent = CacheMeta {
+            absent: true,
+            ..CacheMeta::default()
+        };
+        assert!(
+            CacheEntry::parse(&CacheEntry::render(&absent, b""))
+                .unwrap()
+                .meta
+                .absent
+        );
+    }
+}

@@ -1,0 +1,519 @@
+//! The client's view of registries: which registries the user configured, how to authenticate
+//! to each, and how a `--registry NAME|URL|PATH` argument becomes a place to fetch from.
+//!
+//! Configuration (`registries.json`) and credentials (`credentials.json`, mode 0600) live apart in
+//! the config directory ([`crate::paths::Paths`]), so configuration can be shared or shown while
+//! secrets stay private. Secrets are wrapped in [`Secret`], whose `Debug` and `Display` print
+//! `<redacted>`, so no error, log or debug output can leak one by accident. Fetching lives in
+//! [`fetch`].
+
+pub mod fetch;
+
+use ratchet_formats::index::RegistryKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use fetch::{FetchError, Fetcher};
+
+/// File of the configured registries, in the config directory.
+pub const REGISTRIES_FILE: &str = "registries.json";
+/// File of the stored credentials (mode 0600), in the config directory.
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+
+/// A secret (token, API key, password). Never printed: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for building a request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How a registry wants the credential sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "method", rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// No credential.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>` (an OAuth2 access token is a bearer token too).
+    Token,
+    /// `<header>: <key>`.
+    ApiKey {
+        /// The header name, e.g. `X-Api-Key`.
+        header: String,
+    },
+    /// `Authorization: Basic base64(user:password)`.
+    Basic {
+        /// The user name (the password is the stored secret).
+        user: String,
+    },
+}
+
+/// One configured registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegistryEntry {
+    /// URL of the registry root (`https://`, `http://`, `file://`).
+    pub url: String,
+    /// Public, private, partner or local.
+    pub kind: RegistryKind,
+    /// How to authenticate.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// A command whose standard output is the secret (run with `sh -c`), tried before the
+    /// credentials file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_command: Option<String>,
+}
+
+/// `registries.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The registry used when a command gets no `--registry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Registries by name.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryEntry>,
+    /// The Ratchet version this client installs for (`requirements.ratchet_version` is checked
+    /// against it); `RATCHET_TARGET_VERSION` overrides it; default [`DEFAULT_RATCHET_VERSION`].
+    #[serde(
+        default,
+        rename = "ratchet-version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ratchet_version: Option<semver::Version>,
+}
+
+/// The Ratchet version a client targets when nothing says otherwise.
+pub const DEFAULT_RATCHET_VERSION: semver::Version = semver::Version::new(1, 0, 0);
+
+/// Environment variable overriding the targeted Ratchet version.
+pub const TARGET_VERSION_ENV: &str = "RATCHET_TARGET_VERSION";
+
+/// The Ratchet version this client targets: `RATCHET_TARGET_VERSION`, else `ratchet-version` in
+/// `registries.json`, else [`DEFAULT_RATCHET_VERSION`].
+pub fn target_ratchet_version(config_dir: &Path) -> Result<semver::Version, ConfigError> {
+    if let Ok(v) = std::env::var(TARGET_VERSION_ENV)
+        && !v.is_empty()
+    {
+        return semver::Version::parse(v.trim()).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{TARGET_VERSION_ENV}=`{v}`: not a SemVer version: {e}"
+            ))
+        });
+    }
+    Ok(ClientConfig::load(config_dir)?
+        .ratchet_version
+        .unwrap_or(DEFAULT_RATCHET_VERSION))
+}
+
+/// Client configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file does not parse.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A name or value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checks a registry name: lower-case letters, digits and `-`, starting with a letter.
+pub fn check_name(name: &str) -> Result<(), ConfigError> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "registry name `{name}`: use lower-case letters, digits and `-`, starting with a letter"
+        )))
+    }
+}
+
+impl ClientConfig {
+    /// Reads `registries.json` from `config_dir` (absent: empty).
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        let path = config_dir.join(REGISTRIES_FILE);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::Parse {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Writes `registries.json` atomically.
+    pub fn save(&self, config_dir: &Path) -> Result<(), ConfigError> {
+        let path = config_dir.join(REGISTRIES_FILE);
+        let mut s = serde_json::to_string_pretty(self).expect("config serializes");
+        s.push('\n');
+        ratchet_formats::fsutil::write_atomic(&path, s.as_bytes()).map_err(io_err(&path))
+    }
+}
+
+/// Stored secrets by registry name (`credentials.json`, mode 0600).
+#[derive(Default, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Secrets by registry name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl Credentials {
+    /// Reads `credentials.json` (absent: empty).
+    pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
+        let path = config_dir.join(CREDENTIALS_FILE);
+        match std::fs::read(&path) {
+            // The message never quotes the file: serde's message does not include input text.
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::Parse {
+                path,
+                message: format!("not a credentials file (line {})", e.line()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Writes `credentials.json` atomically with mode 0600.
+    pub fn save(&self, config_dir: &Path) -> Result<(), ConfigError> {
+        let path = config_dir.join(CREDENTIALS_FILE);
+        let s = serde_json::to_string_pretty(self).expect("credentials serialize");
+        ratchet_formats::fsutil::write_private_atomic(&path, s.as_bytes()).map_err(io_err(&path))
+    }
+}
+
+/// The environment variable that holds the secret of registry `name`:
+/// `RATCHET_REGISTRY_<NAME>_TOKEN`, the name upper-cased with `-` as `_`.
+pub fn token_env_var(name: &str) -> String {
+    let n: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("RATCHET_REGISTRY_{n}_TOKEN")
+}
+
+/// A credential ready to attach to requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// How to send it.
+    pub method: AuthMethod,
+    /// The secret.
+    pub secret: Secret,
+}
+
+impl Auth {
+    /// The header name and value to send.
+    pub fn header(&self) -> Option<(String, String)> {
+        match &self.method {
+            AuthMethod::None => None,
+            AuthMethod::Token => Some((
+                "authorization".into(),
+                format!("Bearer {}", self.secret.expose()),
+            )),
+            AuthMethod::ApiKey { header } => {
+                Some((header.clone(), self.secret.expose().to_string()))
+            }
+            AuthMethod::Basic { user } => Some((
+                "authorization".into(),
+                format!(
+                    "Basic {}",
+                    base64(format!("{user}:{}", self.secret.expose()).as_bytes())
+                ),
+            )),
+        }
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+fn base64(bytes: &[u8]) -> String {
+    use ct_codecs::Encoder;
+    // Encoding fails only when the output length overflows `usize`.
+    ct_codecs::Base64::encode_to_string(bytes).unwrap_or_default()
+}
+
+/// Finds the secret of a configured registry: the environment variable, then the credential
+/// command, then the credentials file. `Ok(None)` when there is none.
+pub fn find_secret(
+    config_dir: &Path,
+    name: &str,
+    entry: &RegistryEntry,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Ok(v) = std::env::var(token_env_var(name))
+        && !v.is_empty()
+    {
+        return Ok(Some(Secret::new(v)));
+    }
+    if let Some(cmd) = &entry.credential_command {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "registry {name}: cannot run its credential command: {e}"
+                ))
+            })?;
+        if !out.status.success() {
+            return Err(ConfigError::Invalid(format!(
+                "registry {name}: its credential command failed ({})",
+                out.status
+            )));
+        }
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !s.is_empty() {
+            return Ok(Some(Secret::new(s)));
+        }
+    }
+    Ok(Credentials::load(config_dir)?.secrets.remove(name))
+}
+
+/// A registry chosen for one command: its name, root URL and credential.
+#[derive(Debug, Clone)]
+pub struct RegistrySource {
+    /// The configured name, or the URL/path as given.
+    pub name: String,
+    /// Root URL, ending in `/`.
+    pub base: url::Url,
+    /// The credential, when the registry has one.
+    pub auth: Option<Auth>,
+    /// The kind the user configured for it in `registries.json` (`None` for a URL or path
+    /// given directly). Unlike the `kind` in the registry's own `config.json`, which whoever
+    /// hosts the registry writes, this one the user chose.
+    pub configured_kind: Option<RegistryKind>,
+}
+
+impl RegistrySource {
+    /// A source for a URL or path with no credential.
+    pub fn from_location(loc: &str) -> Result<RegistrySource, ConfigError> {
+        let mut base = if loc.contains("://") {
+            url::Url::parse(loc)
+                .map_err(|e| ConfigError::Invalid(format!("registry URL `{loc}`: {e}")))?
+        } else {
+            let p = std::path::absolute(loc)
+                .map_err(|e| ConfigError::Invalid(format!("registry path `{loc}`: {e}")))?;
+            url::Url::from_directory_path(&p).map_err(|()| {
+                ConfigError::Invalid(format!("registry path `{loc}` is not absolute"))
+            })?
+        };
+        if base.password().is_some() || !base.username().is_empty() {
+            return Err(ConfigError::Invalid(
+                "registry URL with a user or password in it: store the credential with `ratchet registry login NAME` instead".into(),
+            ));
+        }
+        if !matches!(base.scheme(), "http" | "https" | "file") {
+            return Err(ConfigError::Invalid(format!(
+                "registry URL `{loc}`: use http://, https://, file:// or a directory path"
+            )));
+        }
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        Ok(RegistrySource {
+            name: loc.to_string(),
+            base,
+            auth: None,
+            configured_kind: None,
+        })
+    }
+
+    /// True when the user, not the host, vouches that this is a local development registry:
+    /// it is a directory on this machine (`file://`), or the user configured it as `local`.
+    /// `--allow-unsigned` needs this as well as `"kind": "local"` in its `config.json`.
+    pub fn is_local(&self) -> bool {
+        self.base.scheme() == "file" || self.configured_kind == Some(RegistryKind::Local)
+    }
+
+    /// The source named by `--registry` (a configured name, a URL or a path), or the default
+    /// registry when `arg` is `None`.
+    pub fn select(config_dir: &Path, arg: Option<&str>) -> Result<RegistrySource, ConfigError> {
+        let cfg = ClientConfig::load(config_dir)?;
+        let name = match arg {
+            Some(a) => a.to_string(),
+            None => cfg.default.clone().ok_or_else(|| {
+                ConfigError::Invalid(
+                    "no registry is configured: pass --registry NAME|URL|PATH, or add one with `ratchet registry add NAME URL`"
+                        .into(),
+                )
+            })?,
+        };
+        // A URL or path of a configured registry gets that registry's name and credential.
+        let by_location = || {
+            let base = RegistrySource::from_location(&name).ok()?.base;
+            cfg.registries
+                .iter()
+                .find(|(_, e)| RegistrySource::from_location(&e.url).is_ok_and(|s| s.base == base))
+        };
+        let found = match cfg.registries.get_key_value(&name) {
+            Some(kv) => Some(kv),
+            None => by_location(),
+        };
+        if let Some((name, entry)) = found {
+            let name = name.clone();
+            let mut src = RegistrySource::from_location(&entry.url)?;
+            src.name = name.clone();
+            src.configured_kind = Some(entry.kind);
+            if entry.auth != AuthMethod::None
+                && let Some(secret) = find_secret(config_dir, &name, entry)?
+            {
+                src.auth = Some(Auth {
+                    method: entry.auth.clone(),
+                    secret,
+                });
+            }
+            return Ok(src);
+        }
+        if !name.contains("://") && !name.contains('/') && !Path::new(&name).exists() {
+            return Err(ConfigError::Invalid(format!(
+                "`{name}` is neither a configured registry (see `ratchet registry list`) nor a URL or directory"
+            )));
+        }
+        RegistrySource::from_location(&name)
+    }
+
+    /// What to run to give this registry a credential: `ratchet registry login NAME` (or the
+    /// environment variable) for a configured registry; for a URL given directly, first
+    /// `ratchet registry add`.
+    pub fn login_advice(&self) -> String {
+        if self.configured_kind.is_some() {
+            format!(
+                "run `ratchet registry login {}` (or set {})",
+                self.name,
+                token_env_var(&self.name)
+            )
+        } else {
+            format!(
+                "configure it with `ratchet registry add NAME {} --kind private --auth token` (or `--auth basic --user U`, `--auth api-key`), then run `ratchet registry login NAME`",
+                self.base
+            )
+        }
+    }
+
+    /// A short label for messages: the name, with the URL when they differ.
+    pub fn label(&self) -> String {
+        if self.name == self.base.as_str() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, self.base)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2-very-secret");
+        let a = Auth {
+            method: AuthMethod::Token,
+            secret: s.clone(),
+        };
+        for text in [
+            format!("{s}"),
+            format!("{s:?}"),
+            format!("{a:?}"),
+            format!("{a:#?}"),
+        ] {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert_eq!(a.header().unwrap().1, "Bearer hunter2-very-secret");
+    }
+
+    #[test]
+    fn basic_auth_encodes() {
+        let a = Auth {
+            method: AuthMethod::Basic { user: "ann".into() },
+            secret: Secret::new("pw"),
+        };
+        assert_eq!(a.header().unwrap().1, "Basic YW5uOnB3");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(
+            token_env_var("acme-corp"),
+            "RATCHET_REGISTRY_ACME_CORP_TOKEN"
+        );
+        assert!(check_name("acme-corp").is_ok());
+        assert!(check_name("Acme").is_err());
+    }
+
+    #[test]
+    fn credentials_file_is_private() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = Credentials::default();
+        c.secrets.insert("x".into(), Secret::new("s3"));
+        c.save(d.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.path().join(CREDENTIALS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let back = Credentials::load(d.path()).unwrap();
+        assert_eq!(back.secrets["x"].expose(), "s3");
+    }
+}

@@ -1,0 +1,482 @@
+//! Everything a client checks before it installs an archive, and the local pin store
+//! (`index-format.md` §7.6).
+//!
+//! [`verify_for_install`] takes what the client fetched (the index line, the archive bytes,
+//! the bundle's metadata file and `config.json`, all hostile) and what it remembers (the owner
+//! keys it pinned on its first install of the id), and either refuses with a message that says
+//! what failed, or returns the verified archive, its [`VerificationStatus`] and the pin to save
+//! once the install has succeeded. It writes nothing itself.
+
+use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
+use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
+use ratchet_trust::attest::{self, VerificationStatus, requires_signatures};
+use ratchet_trust::bundle_sig::verify_archive;
+use ratchet_trust::keys::PublicKey;
+use ratchet_trust::owners::{OwnerChain, VerifiedOwners};
+use ratchet_trust::{TrustError, io_err};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the client fetched for one version, all of it unverified.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustInputs<'a> {
+    /// The index line chosen by the resolver (sha256, size, signer).
+    pub line: &'a IndexLine,
+    /// The downloaded archive.
+    pub archive_bytes: &'a [u8],
+    /// The bundle's metadata file (owner chain, attestations), if the registry has one.
+    pub meta: Option<&'a BundleMeta>,
+    /// The registry's `config.json` (verifier keys, policies, kind).
+    pub config: &'a RegistryConfig,
+    /// `--allow-unsigned`: accept an unsigned bundle from a `local` registry.
+    pub allow_unsigned: bool,
+    /// The user vouches that the registry is local (a directory on this machine, or configured
+    /// as `local` in `registries.json`); see [`crate::registry::RegistrySource::is_local`]. A
+    /// remote host cannot make itself local by writing `"kind": "local"` in its `config.json`.
+    pub local_source: bool,
+}
+
+/// The owner keys a client saw for an id, as stored in `data/trust/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    /// Format, 1.
+    pub v: u32,
+    /// The bundle id.
+    pub id: String,
+    /// The genesis statement of the owner chain.
+    pub genesis: String,
+    /// Number of the last statement seen.
+    pub seq: usize,
+    /// SHA-256 of the last statement seen.
+    pub head: String,
+    /// The owner keys after that statement (base64), for messages.
+    pub keys: Vec<String>,
+}
+
+impl Pin {
+    fn from_owners(id: &str, chain: &OwnerChain, v: &VerifiedOwners) -> Pin {
+        Pin {
+            v: 1,
+            id: id.to_string(),
+            genesis: chain.chain[0].statement.clone(),
+            seq: v.seq(),
+            head: v.hashes[v.seq()].clone(),
+            keys: v
+                .current
+                .iter()
+                .map(|k| k.to_base64().to_string())
+                .collect(),
+        }
+    }
+
+    fn key_ids(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| PublicKey::from_base64(k).map_or_else(|_| "?".into(), |k| k.key_id()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The client's pinned owner keys: one JSON file per id under `data/trust/`.
+#[derive(Debug, Clone)]
+pub struct PinStore {
+    dir: PathBuf,
+}
+
+impl PinStore {
+    /// The pin store under `paths.data` (`data/trust`).
+    pub fn new(paths: &crate::paths::Paths) -> PinStore {
+        PinStore {
+            dir: paths.data.join("trust"),
+        }
+    }
+
+    /// A pin store in this directory.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> PinStore {
+        PinStore { dir: dir.into() }
+    }
+
+    /// The pin file of an id.
+    pub fn file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// The pin of an id, if any.
+    pub fn load(&self, id: &str) -> Result<Option<Pin>, TrustError> {
+        read_pin(&self.file(id))
+    }
+
+    /// Saves a pin (temp file + rename, synced).
+    pub fn save(&self, pin: &Pin) -> Result<(), TrustError> {
+        write_pin(&self.file(&pin.id), pin, true)
+    }
+
+    /// Saves a pin without syncing it: for a caller that saves many and then makes them
+    /// durable at once ([`ratchet_formats::fsutil::sync_filesystem`]) before relying on them.
+    pub fn save_unsynced(&self, pin: &Pin) -> Result<(), TrustError> {
+        write_pin(&self.file(&pin.id), pin, false)
+    }
+
+    /// Forgets an id's pin, to accept a new owner deliberately; false when there was none.
+    pub fn forget(&self, id: &str) -> Result<bool, TrustError> {
+        remove_pin(&self.file(id))
+    }
+
+    /// Where pins live.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The verifier keys a client saw for a registry on first use, as stored in
+/// `data/trust/registries/<hash of the registry URL>.json` (`index-format.md` §7.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierPin {
+    /// Format, 1.
+    pub v: u32,
+    /// The registry's root URL.
+    pub registry: String,
+    /// The verifier keys (base64) and their names when first seen.
+    pub verifiers: Vec<PinnedVerifier>,
+}
+
+/// One pinned verifier key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedVerifier {
+    /// The name `config.json` gave it.
+    pub name: String,
+    /// The public key (base64).
+    pub key: String,
+}
+
+impl PinStore {
+    /// The verifier pin file of a registry root URL.
+    pub fn verifiers_file(&self, registry: &str) -> PathBuf {
+        let h = sha256_hex(registry.as_bytes());
+        self.dir
+            .join("registries")
+            .join(format!("{}.json", &h[..24]))
+    }
+
+    /// Forgets the verifier keys pinned for a registry; false when there were none.
+    pub fn forget_verifiers(&self, registry: &str) -> Result<bool, TrustError> {
+        remove_pin(&self.verifiers_file(registry))
+    }
+
+    /// Trust on first use for a registry's verifier keys. `config.json` is written by whoever
+    /// hosts the registry, so the verifier keys it names (which make bundles "officially
+    /// verified") are pinned the first time this client reads the registry; later, keys that
+    /// were not pinned are removed from `config` (so nothing they sign counts) with a warning
+    /// saying how to accept them (`ratchet key forget --registry`). Returns the warnings.
+    pub fn pin_verifiers(
+        &self,
+        registry: &str,
+        config: &mut RegistryConfig,
+    ) -> Result<Vec<String>, TrustError> {
+        let (served, _) = attest::verifier_keys(config);
+        let path = self.verifiers_file(registry);
+        let pinned: Option<VerifierPin> = read_pin(&path)?;
+        let Some(pin) = pinned else {
+            if served.is_empty() {
+                return Ok(Vec::new());
+            }
+            let pin = VerifierPin {
+                v: 1,
+                registry: registry.to_string(),
+                verifiers: served
+                    .iter()
+                    .map(|v| PinnedVerifier {
+                        name: v.name.clone(),
+                        key: v.key.to_base64().to_string(),
+                    })
+                    .collect(),
+            };
+            write_pin(&path, &pin, true)?;
+            let names: Vec<String> = served
+                .iter()
+                .map(|v| format!("{} ({})", v.name, v.key.key_id()))
+                .collect();
+            return Ok(vec![format!(
+                "first use of registry {registry}: trusting and pinning its verifier key(s) {}",
+                names.join(", ")
+            )]);
+        };
+        let trusted: Vec<&str> = pin.verifiers.iter().map(|v| v.key.as_str()).collect();
+        let mut warnings = Vec::new();
+        config.keys.retain(|k| {
+            if k.get("role").and_then(|r| r.as_str()) != Some("verifier") {
+                return true;
+            }
+            let key = k.get("key").and_then(|x| x.as_str()).unwrap_or("");
+            if trusted.contains(&key) {
+                return true;
+            }
+            let name = k.get("name").and_then(|x| x.as_str()).unwrap_or("?");
+            let id = PublicKey::from_base64(key).map_or_else(|_| "?".into(), |k| k.key_id());
+            warnings.push(format!(
+                "registry {registry} names a verifier key you did not see before ({name}, {id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
+                path.display()
+            ));
+            false
+        });
+        Ok(warnings)
+    }
+}
+
+/// Reads a pin file (`None` when there is none).
+fn read_pin<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, TrustError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| TrustError::BadRecord {
+                file: path.display().to_string(),
+                reason: format!("{e}; remove the file to pin again on the next use"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Writes a pin file (temp file + rename; synced when `durable`).
+fn write_pin<T: Serialize>(path: &Path, pin: &T, durable: bool) -> Result<(), TrustError> {
+    let mut text = serde_json::to_string_pretty(pin).expect("pins serialize");
+    text.push('\n');
+    let write = if durable {
+        ratchet_formats::fsutil::write_atomic
+    } else {
+        ratchet_formats::fsutil::write_atomic_unsynced
+    };
+    write(path, text.as_bytes()).map_err(io_err(path))
+}
+
+/// Removes a pin file; false when there was none.
+fn remove_pin(path: &Path) -> Result<bool, TrustError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// What [`verify_for_install`] established.
+#[derive(Debug, Clone)]
+pub struct InstallVerification {
+    /// The verified archive (every file checked against the checksum list).
+    pub archive: BundleArchive,
+    /// The owner key that signed it; `None` only for an unsigned bundle accepted with
+    /// `allow_unsigned`.
+    pub signer: Option<PublicKey>,
+    /// Attestation status of this exact archive.
+    pub status: VerificationStatus,
+    /// The pin to save with [`PinStore::save`] after the install succeeded (first install of
+    /// the id, or owners changed by a valid signed rotation).
+    pub pin_update: Option<Pin>,
+    /// Things the user must be told (first-use pinning, rotations, unsigned installs).
+    pub warnings: Vec<String>,
+}
+
+/// Every check of an install, in order: archive size and SHA-256 against the index line; every
+/// file against `.bundle/checksum.sha256`; the archive's id, version and every other field the
+/// line repeats (dependencies, permissions, resources...) against the line; the
+/// owner chain in the registry; the chain against the keys pinned for the id; the signature
+/// (bound to this id, version and checksum list) against the owner keys; the line's `signer`.
+/// Unsigned bundles are refused unless `allow_unsigned` is set, the registry is `local`, it does
+/// not require signatures and the id has no owners. Nothing is written.
+pub fn verify_for_install(
+    inputs: &TrustInputs<'_>,
+    pins: &PinStore,
+) -> Result<InstallVerification, TrustError> {
+    let line = inputs.line;
+    let id = line.id.as_str();
+    let label = format!("{id} {}", line.version);
+    let bytes = inputs.archive_bytes;
+    if bytes.len() as u64 != line.size {
+        return Err(TrustError::Refused(format!(
+            "{label}: the archive is {} bytes but the index says {}; refusing it",
+            bytes.len(),
+            line.size
+        )));
+    }
+    let actual = sha256_hex(bytes);
+    if actual != line.sha256 {
+        return Err(TrustError::Refused(format!(
+            "{label}: the archive's SHA-256 is {actual} but the index says {}; refusing it",
+            line.sha256
+        )));
+    }
+    let archive =
+        archive::read_archive(std::io::Cursor::new(bytes), &Limits::default()).map_err(|e| {
+            TrustError::Refused(format!(
+                "{label}: the archive is damaged or tampered with: {e}"
+            ))
+        })?;
+    let m = &archive.manifest.bundle;
+    if m.id != line.id || m.version != line.version {
+        return Err(TrustError::Refused(format!(
+            "the index line for {label} points at an archive of {} {}: the index was tampered with",
+            m.id, m.version
+        )));
+    }
+
+    // What the client showed and resolved with came from the line: it must be what the
+    // (signed) archive declares.
+    let diffs = line.disagreements(m);
+    if !diffs.is_empty() {
+        return Err(TrustError::Refused(format!(
+            "the index line for {label} disagrees with its archive's manifest on {}: the index was tampered with; refusing it",
+            diffs.join(", ")
+        )));
+    }
+
+    let meta_file = format!("metadata of {id}");
+    let chain = match inputs.meta {
+        Some(meta) => OwnerChain::from_meta(meta, &meta_file)?,
+        None => None,
+    };
+    let owners = match &chain {
+        Some(c) => Some(c.verify(id).map_err(|e| {
+            TrustError::Refused(format!(
+                "{label}: the registry's owner chain is invalid: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let pin = pins.load(id)?;
+    let forget = format!(
+        "If you trust the change, accept it deliberately with `ratchet key forget {id}` (removes {}) and install again.",
+        pins.file(id).display()
+    );
+    let mut warnings = Vec::new();
+    let mut pin_update = None;
+    match (&pin, &chain, &owners) {
+        (Some(p), _, None) => {
+            return Err(TrustError::Refused(format!(
+                "{label}: you pinned owner key(s) {} for {id}, but the registry now records no owner for it: the owner record was removed. {forget}",
+                p.key_ids()
+            )));
+        }
+        (Some(p), Some(c), Some(v)) => {
+            let same_genesis = c.chain[0].statement == p.genesis;
+            let extends = same_genesis && v.hashes.get(p.seq) == Some(&p.head);
+            if !extends {
+                let now: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
+                let why = if !same_genesis {
+                    "the owner record was replaced (different first owner)"
+                } else if v.hashes.len() <= p.seq {
+                    "the registry's owner chain is older than the one you saw (rollback)"
+                } else {
+                    "the owner chain forks from the one you saw"
+                };
+                return Err(TrustError::Refused(format!(
+                    "{label}: the owners of {id} changed without a valid rotation chain: you pinned key(s) {} (statement {}), the registry now says {} ({why}). {forget}",
+                    p.key_ids(),
+                    p.seq,
+                    now.join(", ")
+                )));
+            }
+            if v.seq() > p.seq {
+                let np = Pin::from_owners(id, c, v);
+                warnings.push(format!(
+                    "the owners of {id} changed by a signed rotation: key(s) {} -> {}",
+                    p.key_ids(),
+                    np.key_ids()
+                ));
+                pin_update = Some(np);
+            }
+        }
+        (None, Some(c), Some(v)) => {
+            let np = Pin::from_owners(id, c, v);
+            warnings.push(format!(
+                "first install of {id}: trusting and pinning its owner key(s) {}",
+                np.key_ids()
+            ));
+            pin_update = Some(np);
+        }
+        _ => {}
+    }
+
+    let signer = match (&archive.signature, &owners) {
+        (Some(_), Some(v)) => {
+            let k = verify_archive(&archive, &v.history, &format!("owner keys of {id}"))
+                .map_err(|e| TrustError::Refused(format!("{label}: {e}")))?;
+            if !v.may_sign(&k, &line.version, &line.sha256) {
+                return Err(TrustError::Refused(format!(
+                    "{label} is signed by key {}, which is no longer an owner of {id} and had not signed this archive when it was removed; refusing it (a rotated-out key cannot sign new versions)",
+                    k.key_id()
+                )));
+            }
+            if let Some(s) = &line.signer
+                && *s != k.key_id()
+            {
+                return Err(TrustError::Refused(format!(
+                    "{label}: the index says it is signed by key {s}, but bundle.sig is by key {}",
+                    k.key_id()
+                )));
+            }
+            Some(k)
+        }
+        (Some(_), None) => {
+            return Err(TrustError::Refused(format!(
+                "{label} is signed, but the registry records no owner keys for {id}, so nobody can tell whether the signer may sign it; refusing it"
+            )));
+        }
+        (None, _) => {
+            if owners.is_some() || pin.is_some() {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed, but {id} has owner keys: every version must be signed by an owner; refusing it (--allow-unsigned does not override owners)"
+                )));
+            }
+            if requires_signatures(inputs.config) {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed and registry `{}` requires signatures",
+                    inputs.config.name
+                )));
+            }
+            if !inputs.allow_unsigned {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed (no bundle.sig); refusing it. For a local development registry only, --allow-unsigned installs it anyway"
+                )));
+            }
+            if inputs.config.kind != RegistryKind::Local {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed; --allow-unsigned is only for `local` registries and `{}` is {}",
+                    inputs.config.name,
+                    inputs.config.kind.as_str()
+                )));
+            }
+            if !inputs.local_source {
+                return Err(TrustError::Refused(format!(
+                    "{label} is not signed; --allow-unsigned is only for local registries: `{}` says it is local, but it is reached over the network and you did not configure it as local (`ratchet registry add NAME URL --kind local`)",
+                    inputs.config.name
+                )));
+            }
+            warnings.push(format!(
+                "WARNING: installing UNSIGNED {label} (--allow-unsigned): nobody vouches for its content"
+            ));
+            None
+        }
+    };
+
+    let attestations = match inputs.meta {
+        Some(meta) => attest::from_meta(meta, &meta_file)?,
+        None => Vec::new(),
+    };
+    let current = owners.map(|v| v.current).unwrap_or_default();
+    let (status, w) = attest::status(
+        id,
+        &line.version,
+        &line.sha256,
+        &attestations,
+        inputs.config,
+        &current,
+    );
+    warnings.extend(w);
+    Ok(InstallVerification {
+        archive,
+        signer,
+        status,
+        pin_update,
+        warnings,
+    })
+}

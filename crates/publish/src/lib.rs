@@ -1,0 +1,1536 @@
+//! `ratchet-publish`: operations on a local registry directory: init, publish, yank, deprecate, list, verify, gc.
+//!
+//! Both `ratchet-index` and `ratchet bundle publish --registry DIR` call this module, so a local
+//! registry is maintained by one piece of code. Every change is made under the registry's lock
+//! file (separate processes serialize on it) and in an order that never shows a broken state:
+//! the immutable archive first, then the bundle's index file (temp file + rename), then the
+//! append to `names.txt`. A publisher killed at any moment leaves at worst an unreferenced
+//! archive or an id missing from `names.txt`, which [`Registry::verify`] reports as warnings and
+//! [`Registry::gc`] repairs. Every refusal happens before the first write, so a refused publish
+//! leaves the registry byte for byte unchanged.
+
+use ratchet_formats::archive::{self, BundleArchive, Limits};
+use ratchet_formats::diagnostic::Diagnostic;
+use ratchet_formats::fsutil::write_atomic;
+use ratchet_formats::index::{
+    self, ARCHIVES_DIR, BundleMeta, CONFIG_FILE, Deprecation, INDEX_DIR, IndexFile, IndexLine,
+    LOCK_FILE, META_DIR, NAMES_FILE, NamesFile, ParsedLine, RegistryConfig, RegistryKind,
+    archive_path, index_path, meta_path,
+};
+use ratchet_formats::manifest::{BundleId, Manifest, VersionReq};
+use ratchet_trust::TrustError;
+use ratchet_trust::attest::{AttestFields, AttestKind, Attestation, requires_signatures};
+use ratchet_trust::bundle_sig::verify_archive;
+use ratchet_trust::keys::PublicKey;
+use ratchet_trust::owners::{ChainEntry, OwnerChain, VerifiedOwners};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Environment variable with a fixed publish time (seconds since the Unix epoch), for
+/// reproducible registries.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// Why an operation on a registry was refused or failed. Nothing was changed when it is returned
+/// by a refusal (every variant except `Io` during the write phase).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// An operation refused for the reason given.
+    #[error("{0}")]
+    Refused(String),
+    /// `gc` while `verify` finds errors: it could delete archives still in use.
+    #[error("gc removes nothing while the registry has errors (it could delete archives still in use); fix these first (`ratchet-index verify`):\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    GcRefused(Vec<String>),
+    /// The directory has no valid `config.json`.
+    #[error("{dir} is not a ratchet registry: {reason}")]
+    NotARegistry {
+        /// The directory.
+        dir: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// `init` on a directory that already holds a registry or other files.
+    #[error("{dir}: {reason}")]
+    InitRefused {
+        /// The directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
+    /// A registry file cannot be read or parsed.
+    #[error(transparent)]
+    Format(#[from] index::FormatError),
+    /// An I/O error on a named file.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The archive cannot be read.
+    #[error("{file}: not a valid bundle archive: {message}")]
+    BadArchive {
+        /// The archive file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The archive's file name does not match its manifest.
+    #[error(
+        "{file}: the archive's manifest is {id} {version}, so its file name must be `{expected}`"
+    )]
+    NameMismatch {
+        /// The archive file.
+        file: String,
+        /// Id in the manifest.
+        id: String,
+        /// Version in the manifest.
+        version: String,
+        /// The name it should have.
+        expected: String,
+    },
+    /// The bundle inside the archive does not validate.
+    #[error("{file}: the bundle is invalid ({} error(s)):\n{}", diagnostics.len(), diagnostics.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The archive file.
+        file: String,
+        /// The validation errors.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// Versions are immutable.
+    #[error(
+        "{id} {version} is already published ({file}); versions are immutable: publish a new version"
+    )]
+    VersionExists {
+        /// Bundle id.
+        id: BundleId,
+        /// Version.
+        version: semver::Version,
+        /// The index file holding it.
+        file: String,
+    },
+    /// The id differs from an existing one only by separators.
+    #[error(
+        "{id} looks like {existing}, which the registry already holds (ids may not differ only by case, `.`, `-` or `_`)"
+    )]
+    LookAlike {
+        /// The refused id.
+        id: BundleId,
+        /// The existing id.
+        existing: BundleId,
+    },
+    /// A dependency the registry cannot satisfy.
+    #[error("{id} depends on {dependency} {req}, but {reason}; publish the dependency first")]
+    UnresolvableDependency {
+        /// The bundle being published.
+        id: BundleId,
+        /// The dependency.
+        dependency: BundleId,
+        /// Its requirement.
+        req: String,
+        /// Why it is unresolvable.
+        reason: String,
+    },
+    /// The bundle's own index file has lines that do not parse; the registry needs repair.
+    #[error("{file} is corrupt; fix or restore it before changing it:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    CorruptIndex {
+        /// The index file.
+        file: String,
+        /// Its bad lines.
+        problems: Vec<String>,
+    },
+    /// No such bundle.
+    #[error("{0} is not in this registry")]
+    UnknownBundle(BundleId),
+    /// No such version.
+    #[error("{0} {1} is not in this registry")]
+    UnknownVersion(BundleId, semver::Version),
+    /// A signature, owner or attestation check refused the change (`index-format.md` §7).
+    #[error("{file}: {message}")]
+    Untrusted {
+        /// The archive, bundle or record concerned.
+        file: String,
+        /// What failed and what to do.
+        message: String,
+    },
+    /// A publish time that is not RFC 3339 or a Unix time.
+    #[error(
+        "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
+    )]
+    BadTime(String),
+}
+
+type Result<T, E = PublishError> = std::result::Result<T, E>;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        file: path.display().to_string(),
+        source,
+    }
+}
+
+/// A publish time: RFC 3339 (`2026-01-01T00:00:00Z`) or Unix seconds, normalised to RFC 3339 UTC.
+pub fn parse_time(s: &str) -> Result<String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(format_time(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        ));
+    }
+    humantime::parse_rfc3339(t)
+        .map(format_time)
+        .map_err(|_| PublishError::BadTime(s.to_string()))
+}
+
+fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The publish time to use: `explicit`, else `SOURCE_DATE_EPOCH`, else now.
+pub fn publish_time(explicit: Option<&str>) -> Result<String> {
+    if let Some(t) = explicit {
+        return parse_time(t);
+    }
+    if let Ok(t) = std::env::var(SOURCE_DATE_EPOCH)
+        && !t.is_empty()
+    {
+        return parse_time(&t);
+    }
+    Ok(format_time(SystemTime::now()))
+}
+
+/// Holds the registry's lock file; released on drop.
+#[derive(Debug)]
+pub struct RegistryLock {
+    _file: File,
+}
+
+/// What [`Registry::publish`] did.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The line appended to the index file.
+    pub line: IndexLine,
+    /// Index file, relative to the registry root.
+    pub index_file: String,
+    /// Archive file, relative to the registry root.
+    pub archive_file: String,
+    /// True when this was the id's first version.
+    pub new_bundle: bool,
+    /// Validation warnings of the bundle.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// One bundle in [`Registry::list`].
+#[derive(Debug, Clone)]
+pub struct BundleSummary {
+    /// The id.
+    pub id: BundleId,
+    /// Its versions in file order.
+    pub versions: Vec<IndexLine>,
+    /// Its deprecation, if deprecated.
+    pub deprecated: Option<Deprecation>,
+}
+
+impl BundleSummary {
+    /// The highest version that is not yanked, if any.
+    pub fn latest(&self) -> Option<&IndexLine> {
+        self.versions
+            .iter()
+            .filter(|l| !l.yanked)
+            .max_by(|a, b| a.version.cmp_precedence(&b.version))
+    }
+}
+
+/// The outcome of [`Registry::verify`]: every problem, errors first.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Problems found (file = path relative to the registry root).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Index files checked.
+    pub bundles: usize,
+    /// Version lines checked.
+    pub versions: usize,
+    /// Archives checked.
+    pub archives: usize,
+}
+
+impl VerifyReport {
+    /// True when no error was found (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+}
+
+/// What [`Registry::gc`] removed or repaired.
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    /// Unreferenced archives removed (relative paths).
+    pub removed_archives: Vec<String>,
+    /// Leftover temporary files removed.
+    pub removed_temp_files: Vec<String>,
+    /// Ids appended to `names.txt` because an interrupted publish had not.
+    pub added_names: Vec<BundleId>,
+    /// True when a torn last line of `names.txt` was cut off.
+    pub repaired_names_tail: bool,
+}
+
+/// A registry directory on this machine.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    root: PathBuf,
+    config: RegistryConfig,
+}
+
+/// An archive read, checked and validated, ready to be published.
+struct CheckedArchive {
+    bundle: BundleArchive,
+    bytes: Vec<u8>,
+    sha256: String,
+    manifest: Manifest,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Registry {
+    /// Creates a registry in `dir` (which must be absent or empty): `config.json`, an empty
+    /// `names.txt` and the top directories.
+    pub fn init(dir: &Path, name: &str, kind: RegistryKind, dl: Option<&str>) -> Result<Registry> {
+        let shown = dir.display().to_string();
+        if dir.join(CONFIG_FILE).exists() {
+            return Err(PublishError::InitRefused {
+                dir: shown,
+                reason: "already holds a registry (config.json exists)".into(),
+            });
+        }
+        if dir.exists() {
+            let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+            if entries.next().is_some() {
+                return Err(PublishError::InitRefused {
+                    dir: shown,
+                    reason: "is not empty; create a registry in a new directory".into(),
+                });
+            }
+        }
+        let mut config = RegistryConfig::new(name, kind);
+        if let Some(dl) = dl {
+            config.dl = dl.to_string();
+        }
+        config.check().map_err(|reason| PublishError::InitRefused {
+            dir: shown.clone(),
+            reason,
+        })?;
+        for sub in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let names = dir.join(NAMES_FILE);
+        write_atomic(&names, b"").map_err(io_err(&names))?;
+        let cfg = dir.join(CONFIG_FILE);
+        write_atomic(&cfg, config.to_json().as_bytes()).map_err(io_err(&cfg))?;
+        Ok(Registry {
+            root: dir.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Opens the registry in `dir`, refusing a directory without a valid `config.json`.
+    pub fn open(dir: &Path) -> Result<Registry> {
+        let not = |reason: String| PublishError::NotARegistry {
+            dir: dir.display().to_string(),
+            reason,
+        };
+        if !dir.is_dir() {
+            return Err(not("no such directory".into()));
+        }
+        if !dir.join(CONFIG_FILE).is_file() {
+            return Err(not(format!(
+                "it has no {CONFIG_FILE} (create one with `ratchet-index init`)"
+            )));
+        }
+        let config = RegistryConfig::load(dir).map_err(|e| not(e.to_string()))?;
+        Ok(Registry {
+            root: dir.to_path_buf(),
+            config,
+        })
+    }
+
+    /// The registry's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its `config.json`.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Waits for and takes the registry's lock (an advisory lock on [`LOCK_FILE`]).
+    pub fn lock(&self) -> Result<RegistryLock> {
+        let path = self.root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(RegistryLock { _file: file })
+    }
+
+    fn abs(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Where the archive with this hash is stored in this directory (`None` when `dl` is an
+    /// absolute URL: archives are then hosted elsewhere).
+    pub fn local_archive(&self, sha256: &str) -> Option<String> {
+        let url = self.config.download_url(sha256);
+        if url.contains("://") || url.starts_with('/') {
+            return None;
+        }
+        Some(url)
+    }
+
+    fn archive_rel(&self, sha256: &str) -> String {
+        self.local_archive(sha256)
+            .unwrap_or_else(|| archive_path(sha256))
+    }
+
+    /// Loads the index file of `id`: `Ok(None)` when it has none.
+    pub fn index_file(&self, id: &BundleId) -> Result<Option<(IndexFile, Vec<u8>)>> {
+        let path = self.abs(&index_path(id));
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+            Ok(_) => {}
+        }
+        let bytes = index::read_limited(&path, index::MAX_INDEX_FILE_LEN)?;
+        let parsed = IndexFile::parse(&bytes, &index_path(id), Some(id));
+        Ok(Some((parsed, bytes)))
+    }
+
+    fn index_file_clean(&self, id: &BundleId) -> Result<Option<(IndexFile, Vec<u8>)>> {
+        let loaded = self.index_file(id)?;
+        if let Some((parsed, _)) = &loaded {
+            let problems: Vec<String> = parsed.problems().map(|p| p.to_string()).collect();
+            if !problems.is_empty() {
+                return Err(PublishError::CorruptIndex {
+                    file: index_path(id),
+                    problems,
+                });
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Reads, checks and validates an archive exactly as `ratchet bundle validate` would check
+    /// its sources. Touches nothing in the registry.
+    fn check_archive(&self, file: &Path) -> Result<CheckedArchive> {
+        let shown = file.display().to_string();
+        let bad = |message: String| PublishError::BadArchive {
+            file: shown.clone(),
+            message,
+        };
+        let limits = Limits::default();
+        let size = std::fs::metadata(file).map_err(io_err(file))?.len();
+        if size > limits.max_archive_bytes {
+            return Err(bad(format!(
+                "{size} bytes is more than the {} a registry accepts",
+                limits.max_archive_bytes
+            )));
+        }
+        let bytes = std::fs::read(file).map_err(io_err(file))?;
+        let bundle: BundleArchive = archive::read_archive(std::io::Cursor::new(&bytes), &limits)
+            .map_err(|e| bad(e.to_string()))?;
+        let manifest = bundle.manifest.bundle.clone();
+        let expected = archive::archive_file_name(&manifest);
+        let actual = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if actual != expected {
+            return Err(PublishError::NameMismatch {
+                file: shown,
+                id: manifest.id.to_string(),
+                version: manifest.version.to_string(),
+                expected,
+            });
+        }
+        let tmp = tempfile::tempdir().map_err(io_err(Path::new("(temporary directory)")))?;
+        let dest = tmp.path().join("bundle");
+        bundle
+            .extract_to_unsynced(&dest)
+            .map_err(|e| bad(format!("cannot extract: {e}")))?;
+        let report = ratchet_validate::validate_bundle(&dest);
+        let errors: Vec<Diagnostic> = report.errors().cloned().collect();
+        if !errors.is_empty() {
+            return Err(PublishError::Invalid {
+                file: shown,
+                diagnostics: errors,
+            });
+        }
+        if report.manifest.as_ref() != Some(&manifest) {
+            return Err(bad(
+                "its .bundle/manifest.json disagrees with its bundle.yaml".into(),
+            ));
+        }
+        let warnings = report.warnings().cloned().collect();
+        let sha256 = index::sha256_hex(&bytes);
+        Ok(CheckedArchive {
+            bundle,
+            bytes,
+            sha256,
+            manifest,
+            warnings,
+        })
+    }
+
+    /// Another id in the registry with the same skeleton as `id`, if any. Look-alikes share a
+    /// shard directory, so this lists one small directory.
+    pub fn look_alike(&self, id: &BundleId) -> Result<Option<BundleId>> {
+        let rel = index_path(id);
+        let dir = self.abs(&rel);
+        let dir = dir.parent().expect("index path has a parent");
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        let skeleton = BundleId::skeleton(id.as_str());
+        for entry in entries {
+            let entry = entry.map_err(io_err(dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == id.as_str() {
+                continue;
+            }
+            if BundleId::skeleton(&name) == skeleton
+                && let Ok(other) = BundleId::parse(&name)
+            {
+                return Ok(Some(other));
+            }
+        }
+        Ok(None)
+    }
+
+    fn check_dependencies(&self, m: &Manifest) -> Result<()> {
+        for dep in &m.dependencies {
+            let refuse = |reason: String| PublishError::UnresolvableDependency {
+                id: m.id.clone(),
+                dependency: dep.bundle_id.clone(),
+                req: dep.version.to_string(),
+                reason,
+            };
+            let Some((file, _)) = self.index_file(&dep.bundle_id)? else {
+                return Err(refuse("the registry does not hold it".into()));
+            };
+            if !file
+                .versions()
+                .any(|l| !l.yanked && dep.version.matches(&l.version))
+            {
+                let have: Vec<String> = file
+                    .versions()
+                    .map(|l| format!("{}{}", l.version, if l.yanked { " (yanked)" } else { "" }))
+                    .collect();
+                return Err(refuse(format!(
+                    "no published, unyanked version matches (it has: {})",
+                    have.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes an archive. Checks everything first (archive, name, validation, immutability,
+    /// look-alikes, dependencies) and changes nothing on refusal; then writes the archive, the
+    /// index file and the names file, in that order, under the registry lock.
+    pub fn publish(&self, file: &Path, published: &str) -> Result<Published> {
+        self.publish_with(file, published, &[])
+    }
+
+    /// [`Registry::publish`] with owner enforcement (`index-format.md` §7.3): a signed archive
+    /// of an id with owners must be signed by a current owner key; the first signed publish of
+    /// an id records `owner_keys` (one of which must have made the signature) as its owners; an
+    /// unsigned
+    /// archive is refused when the id has owners or the registry requires signatures. The
+    /// line's `signer` is the signing key's id.
+    pub fn publish_with(
+        &self,
+        file: &Path,
+        published: &str,
+        owner_keys: &[PublicKey],
+    ) -> Result<Published> {
+        let published = parse_time(published)?;
+        let checked = self.check_archive(file)?;
+        let _lock = self.lock()?;
+        let m = &checked.manifest;
+        let rel_index = index_path(&m.id);
+        let existing = self.index_file_clean(&m.id)?;
+        if let Some((parsed, _)) = &existing
+            && let Some(line) = parsed.find(&m.version)
+        {
+            return Err(PublishError::VersionExists {
+                id: m.id.clone(),
+                version: line.version.clone(),
+                file: rel_index,
+            });
+        }
+        if let Some(other) = self.look_alike(&m.id)? {
+            return Err(PublishError::LookAlike {
+                id: m.id.clone(),
+                existing: other,
+            });
+        }
+        self.check_dependencies(m)?;
+        let untrusted = |message: String| PublishError::Untrusted {
+            file: file.display().to_string(),
+            message,
+        };
+        let (mut meta, owners) = self.owners(&m.id)?;
+        let id = m.id.as_str();
+        let mut new_chain = None;
+        let signer = match (&checked.bundle.signature, &owners) {
+            (Some(_), Some((_, v))) => {
+                let k = verify_archive(
+                    &checked.bundle,
+                    &v.current,
+                    &format!("current owner keys of {id}"),
+                )
+                .map_err(|e| untrusted(e.to_string()))?;
+                if let Some(given) = owner_keys.iter().find(|k| !v.current.contains(k)) {
+                    return Err(untrusted(format!(
+                        "--owner-key {} is not a current owner key of {id}; owners change only by a signed statement (`ratchet-index owner`)",
+                        given.key_id()
+                    )));
+                }
+                Some(k)
+            }
+            (Some(_), None) => {
+                if owner_keys.is_empty() {
+                    return Err(untrusted(format!(
+                        "this is the first signed publish of {id}: it records the owner keys, so pass the signer's public key (and any co-owners') with --owner-key FILE.pub"
+                    )));
+                }
+                if owner_keys.len() > ratchet_trust::owners::MAX_OWNER_KEYS {
+                    return Err(untrusted(format!(
+                        "at most {} owner keys",
+                        ratchet_trust::owners::MAX_OWNER_KEYS
+                    )));
+                }
+                let mut keys: Vec<PublicKey> = Vec::new();
+                for k in owner_keys {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+                let k = verify_archive(&checked.bundle, &keys, "given owner keys")
+                    .map_err(|e| untrusted(e.to_string()))?;
+                new_chain = Some(OwnerChain::genesis(id, &keys));
+                Some(k)
+            }
+            (None, Some((_, v))) => {
+                return Err(untrusted(format!(
+                    "{id} has owner key(s) {}: every new version must be signed by one of them (`ratchet bundle sign`)",
+                    v.current
+                        .iter()
+                        .map(PublicKey::key_id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            (None, None) => {
+                if requires_signatures(&self.config) {
+                    return Err(untrusted(format!(
+                        "registry `{}` requires signed bundles (config.json policies.require-signatures); sign it with `ratchet bundle sign`",
+                        self.config.name
+                    )));
+                }
+                None
+            }
+        };
+        let mut warnings = checked.warnings;
+        if signer.is_none() && self.config.kind != RegistryKind::Local {
+            warnings.push(Diagnostic::warning(
+                "unsigned",
+                file.display().to_string(),
+                format!(
+                    "{} {} is not signed: clients install unsigned bundles only from local registries (--allow-unsigned), and `{}` is {}; sign it with `ratchet bundle sign`",
+                    m.id,
+                    m.version,
+                    self.config.name,
+                    self.config.kind.as_str()
+                ),
+            ));
+        }
+
+        // 1. The immutable, content-addressed archive.
+        let rel_archive = self.archive_rel(&checked.sha256);
+        let archive_abs = self.abs(&rel_archive);
+        let present =
+            std::fs::metadata(&archive_abs).is_ok_and(|md| md.len() == checked.bytes.len() as u64);
+        if !present {
+            write_atomic(&archive_abs, &checked.bytes).map_err(io_err(&archive_abs))?;
+            // The archive's rename must be durable before the index line that names it.
+            sync_parent_dir(&archive_abs);
+        }
+        crash_point("archive");
+        // 2. The owner record of a first signed publish (before the line that needs it).
+        if let Some(chain) = new_chain {
+            chain.store(&mut meta);
+            let meta_abs = self.abs(&meta_path(&m.id));
+            write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
+            sync_parent_dir(&meta_abs);
+        }
+        crash_point("owners");
+        // 3. The index file, old bytes plus one line, replaced atomically.
+        let mut line =
+            IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
+        line.signer = signer.map(|k| k.key_id());
+        let new_bundle = existing.is_none();
+        let mut bytes = existing.map(|(_, b)| b).unwrap_or_default();
+        bytes.extend_from_slice(line.to_line().as_bytes());
+        let index_abs = self.abs(&rel_index);
+        write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
+        sync_parent_dir(&index_abs);
+        crash_point("index");
+        // 4. The names file, appended when the id is new.
+        if new_bundle {
+            let names = self.abs(NAMES_FILE);
+            index::names::append(&names, &m.id).map_err(io_err(&names))?;
+        }
+        Ok(Published {
+            line,
+            index_file: rel_index,
+            archive_file: rel_archive,
+            new_bundle,
+            warnings,
+        })
+    }
+
+    /// The metadata of an id (new when absent) and its verified owner chain, if it has one.
+    pub fn owners(
+        &self,
+        id: &BundleId,
+    ) -> Result<(BundleMeta, Option<(OwnerChain, VerifiedOwners)>)> {
+        let rel = meta_path(id);
+        let meta =
+            BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
+        let bad = |e: TrustError| PublishError::Untrusted {
+            file: rel.clone(),
+            message: e.to_string(),
+        };
+        let Some(chain) = OwnerChain::from_meta(&meta, &rel).map_err(bad)? else {
+            return Ok((meta, None));
+        };
+        let v = chain.verify(id.as_str()).map_err(bad)?;
+        Ok((meta, Some((chain, v))))
+    }
+
+    /// Names `key` as a verifier of this registry in `config.json` (`index-format.md` §7.4):
+    /// attestations it signs make versions officially verified. Replaces an entry with the
+    /// same key. Clients that pinned the registry's verifiers see a new key as untrusted until
+    /// their user accepts it.
+    pub fn add_verifier(&mut self, name: &str, key: &PublicKey) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(PublishError::Refused("a verifier needs a name".into()));
+        }
+        self.update_keys(|keys| {
+            keys.retain(|k| k.get("key").and_then(|v| v.as_str()) != Some(key.to_base64()));
+            keys.push(serde_json::json!({
+                "role": "verifier",
+                "name": name,
+                "key": key.to_base64(),
+            }));
+            true
+        })?;
+        Ok(())
+    }
+
+    /// Removes the verifier entry with this key id from `config.json`; false when none had it.
+    pub fn remove_verifier(&mut self, key_id: &str) -> Result<bool> {
+        self.update_keys(|keys| {
+            let before = keys.len();
+            keys.retain(|k| {
+                let is_it = k.get("role").and_then(|v| v.as_str()) == Some("verifier")
+                    && k.get("key")
+                        .and_then(|v| v.as_str())
+                        .and_then(|b| PublicKey::from_base64(b).ok())
+                        .is_some_and(|pk| pk.key_id() == key_id);
+                !is_it
+            });
+            keys.len() != before
+        })
+    }
+
+    /// Changes `config.json`'s `keys` under the registry lock: reloads the file, applies
+    /// `change`, and writes the file (atomically) only when `change` says it changed something.
+    fn update_keys(
+        &mut self,
+        change: impl FnOnce(&mut Vec<serde_json::Value>) -> bool,
+    ) -> Result<bool> {
+        let _lock = self.lock()?;
+        let mut config = RegistryConfig::load(&self.root)?;
+        if !change(&mut config.keys) {
+            return Ok(false);
+        }
+        let path = self.abs(CONFIG_FILE);
+        write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.config = config;
+        Ok(true)
+    }
+
+    /// What key `key_id` signed of `id` so far, as a retired list for an owner statement that
+    /// removes the key (`<version> <archive sha256>` lines, `index-format.md` §7.3).
+    pub fn signed_by(&self, id: &BundleId, key_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .index_file(id)?
+            .map(|(f, _)| {
+                f.versions()
+                    .filter(|l| l.signer.as_deref() == Some(key_id))
+                    .map(|l| ratchet_trust::owners::retired_entry(&l.version, &l.sha256))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Appends a signed owner statement (add or rotate keys) to an id's owner chain; refused
+    /// unless the longer chain verifies (signed by a current owner key, right number and hash).
+    pub fn add_owner_statement(&self, id: &BundleId, entry: ChainEntry) -> Result<VerifiedOwners> {
+        let _lock = self.lock()?;
+        let rel = meta_path(id);
+        let (mut meta, owners) = self.owners(id)?;
+        let Some((mut chain, _)) = owners else {
+            return Err(PublishError::Untrusted {
+                file: rel,
+                message: format!("{id} has no owners yet: its first signed publish records them"),
+            });
+        };
+        let v = chain
+            .append(id.as_str(), entry)
+            .map_err(|e| PublishError::Untrusted {
+                file: rel.clone(),
+                message: e.to_string(),
+            })?;
+        chain.store(&mut meta);
+        let path = self.abs(&rel);
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(v)
+    }
+
+    /// Adds an attestation of one published archive to the bundle's metadata. An official one
+    /// must be signed by a verifier key named in `config.json`.
+    pub fn add_attestation(&self, a: Attestation) -> Result<()> {
+        let fields = AttestFields::parse(&a.statement).map_err(|m| PublishError::Untrusted {
+            file: "attestation".into(),
+            message: m,
+        })?;
+        let id = BundleId::parse(&fields.id).map_err(|e| PublishError::Untrusted {
+            file: "attestation".into(),
+            message: e.to_string(),
+        })?;
+        let _lock = self.lock()?;
+        let Some((parsed, _)) = self.index_file_clean(&id)? else {
+            return Err(PublishError::UnknownBundle(id));
+        };
+        if !parsed
+            .versions()
+            .any(|l| l.version.to_string() == fields.version && l.sha256 == fields.sha256)
+        {
+            return Err(PublishError::Untrusted {
+                file: index_path(&id),
+                message: format!(
+                    "no line of {id} has version {} and sha256 {}",
+                    fields.version, fields.sha256
+                ),
+            });
+        }
+        let rel = meta_path(&id);
+        let (mut meta, owners) = self.owners(&id)?;
+        let mut list =
+            ratchet_trust::attest::from_meta(&meta, &rel).map_err(|e| PublishError::Untrusted {
+                file: rel.clone(),
+                message: e.to_string(),
+            })?;
+        list.push(a);
+        let version =
+            semver::Version::parse(&fields.version).map_err(|e| PublishError::Untrusted {
+                file: "attestation".into(),
+                message: e.to_string(),
+            })?;
+        let current = owners.map(|(_, v)| v.current).unwrap_or_default();
+        let (status, warnings) = ratchet_trust::attest::status(
+            id.as_str(),
+            &version,
+            &fields.sha256,
+            &list[list.len() - 1..],
+            &self.config,
+            &current,
+        );
+        if fields.kind == AttestKind::Official
+            && !matches!(
+                status,
+                ratchet_trust::VerificationStatus::OfficiallyVerified { .. }
+            )
+        {
+            return Err(PublishError::Untrusted {
+                file: "attestation".into(),
+                message: format!(
+                    "the official attestation does not verify against the verifier keys in config.json: {}",
+                    warnings.join("; ")
+                ),
+            });
+        }
+        if let Some(w) = warnings.first() {
+            return Err(PublishError::Untrusted {
+                file: "attestation".into(),
+                message: w.clone(),
+            });
+        }
+        ratchet_trust::attest::store(&mut meta, &list);
+        let path = self.abs(&rel);
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(())
+    }
+
+    /// Sets or clears the yanked flag of one version; returns false when it already had that
+    /// value (nothing written).
+    pub fn set_yanked(
+        &self,
+        id: &BundleId,
+        version: &semver::Version,
+        yanked: bool,
+    ) -> Result<bool> {
+        let _lock = self.lock()?;
+        let Some((parsed, bytes)) = self.index_file_clean(id)? else {
+            return Err(PublishError::UnknownBundle(id.clone()));
+        };
+        let Some(line) = parsed.find(version) else {
+            return Err(PublishError::UnknownVersion(id.clone(), version.clone()));
+        };
+        if line.yanked == yanked {
+            return Ok(false);
+        }
+        let new = index::line::set_yanked(&bytes, version, yanked)
+            .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
+        let path = self.abs(&index_path(id));
+        write_atomic(&path, &new).map_err(io_err(&path))?;
+        Ok(true)
+    }
+
+    /// Marks a bundle deprecated (or updates the message) in its metadata file; version lines
+    /// are not touched.
+    pub fn deprecate(
+        &self,
+        id: &BundleId,
+        message: &str,
+        replacement: Option<&BundleId>,
+        since: &str,
+    ) -> Result<()> {
+        let since = parse_time(since)?;
+        let _lock = self.lock()?;
+        if self.index_file(id)?.is_none() {
+            return Err(PublishError::UnknownBundle(id.clone()));
+        }
+        if let Some(r) = replacement
+            && self.index_file(r)?.is_none()
+        {
+            return Err(PublishError::UnknownBundle(r.clone()));
+        }
+        let rel = meta_path(id);
+        let path = self.abs(&rel);
+        let mut meta = BundleMeta::load(&path)?.unwrap_or_else(|| BundleMeta::new(id.clone()));
+        meta.deprecated = Some(Deprecation {
+            message: message.to_string(),
+            replacement: replacement.cloned(),
+            since,
+        });
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(())
+    }
+
+    /// Removes a bundle's deprecation; false when it was not deprecated.
+    pub fn undeprecate(&self, id: &BundleId) -> Result<bool> {
+        let _lock = self.lock()?;
+        let path = self.abs(&meta_path(id));
+        let Some(mut meta) = BundleMeta::load(&path)? else {
+            return Ok(false);
+        };
+        if meta.deprecated.take().is_none() {
+            return Ok(false);
+        }
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        Ok(true)
+    }
+
+    /// One bundle's versions and deprecation.
+    pub fn bundle(&self, id: &BundleId) -> Result<BundleSummary> {
+        let Some((parsed, _)) = self.index_file_clean(id)? else {
+            return Err(PublishError::UnknownBundle(id.clone()));
+        };
+        let meta = BundleMeta::load(&self.abs(&meta_path(id)))?;
+        Ok(BundleSummary {
+            id: id.clone(),
+            versions: parsed.versions().cloned().collect(),
+            deprecated: meta.and_then(|m| m.deprecated),
+        })
+    }
+
+    /// Every bundle listed in `names.txt`, sorted by id.
+    pub fn list(&self) -> Result<Vec<BundleSummary>> {
+        let names = NamesFile::load(&self.root)?;
+        let mut ids = names.ids;
+        ids.sort();
+        ids.iter().map(|id| self.bundle(id)).collect()
+    }
+
+    /// A full consistency check; see `index-format.md` ("Verifying a registry").
+    pub fn verify(&self) -> VerifyReport {
+        Verifier {
+            reg: self,
+            report: VerifyReport::default(),
+            index_ids: BTreeMap::new(),
+        }
+        .run()
+    }
+
+    /// Removes unreferenced archives and leftover temporary files, and repairs `names.txt`
+    /// (torn last line, ids missing after an interrupted publish). Refuses when [`verify`]
+    /// finds an error (a corrupt or misplaced index file, an id without its index file...),
+    /// since it could not know which archives are referenced.
+    ///
+    /// [`verify`]: Registry::verify
+    pub fn gc(&self) -> Result<GcReport> {
+        let _lock = self.lock()?;
+        let errors: Vec<String> = self.verify().errors().map(ToString::to_string).collect();
+        if !errors.is_empty() {
+            return Err(PublishError::GcRefused(errors));
+        }
+        let mut report = GcReport::default();
+        let mut referenced = BTreeSet::new();
+        let mut ids = Vec::new();
+        for (rel, path) in walk(&self.root.join(INDEX_DIR), &self.root) {
+            if is_temp(&path) {
+                continue;
+            }
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| BundleId::parse(&n.to_string_lossy()).ok())
+            else {
+                continue;
+            };
+            if index_path(&id) != rel {
+                continue;
+            }
+            let Some((parsed, _)) = self.index_file_clean(&id)? else {
+                continue;
+            };
+            for l in parsed.versions() {
+                referenced.insert(self.archive_rel(&l.sha256));
+            }
+            ids.push(id);
+        }
+        for dir in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
+            for (rel, path) in walk(&self.root.join(dir), &self.root) {
+                if is_temp(&path) {
+                    std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    report.removed_temp_files.push(rel);
+                } else if dir == ARCHIVES_DIR && !referenced.contains(&rel) {
+                    std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    report.removed_archives.push(rel);
+                }
+            }
+        }
+        for entry in std::fs::read_dir(&self.root)
+            .map_err(io_err(&self.root))?
+            .flatten()
+        {
+            if is_temp(&entry.path()) {
+                std::fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                report
+                    .removed_temp_files
+                    .push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let names_path = self.abs(NAMES_FILE);
+        report.repaired_names_tail =
+            index::names::repair(&names_path).map_err(io_err(&names_path))?;
+        let names: BTreeSet<BundleId> = NamesFile::load(&self.root)?.ids.into_iter().collect();
+        for id in ids {
+            if !names.contains(&id) {
+                index::names::append(&names_path, &id).map_err(io_err(&names_path))?;
+                report.added_names.push(id);
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// In debug builds (the test suite), `RATCHET_PUBLISH_CRASH_AFTER=STEP` kills the process right
+/// after that write step (`archive`, `owners`, `index`), so tests can check every crash point of
+/// the write order deterministically. Release builds have no such hook.
+fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("RATCHET_PUBLISH_CRASH_AFTER").is_ok_and(|v| v == step) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
+/// Makes a rename in `path`'s directory durable (so that after a power loss the files written
+/// later never exist without the ones written before). Best effort: some platforms cannot open
+/// directories.
+fn sync_parent_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+fn is_temp(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+}
+
+/// Every file under `dir` as (path relative to `base` with `/`, absolute path), sorted.
+fn walk(dir: &Path, base: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            } else {
+                out.push((ratchet_formats::fsutil::rel_display(base, &p), p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+struct Verifier<'a> {
+    reg: &'a Registry,
+    report: VerifyReport,
+    /// Ids with an index file, and their parsed versions.
+    index_ids: BTreeMap<BundleId, Vec<IndexLine>>,
+}
+
+impl Verifier<'_> {
+    fn err(&mut self, code: &'static str, file: impl Into<String>, msg: impl Into<String>) {
+        self.report
+            .diagnostics
+            .push(Diagnostic::error(code, file, msg));
+    }
+
+    fn warn(&mut self, code: &'static str, file: impl Into<String>, msg: impl Into<String>) {
+        self.report
+            .diagnostics
+            .push(Diagnostic::warning(code, file, msg));
+    }
+
+    fn run(mut self) -> VerifyReport {
+        let root = self.reg.root.clone();
+        self.check_index_files(&root);
+        self.check_cross_references();
+        let referenced = self.check_archives(&root);
+        self.check_archive_dir(&root, &referenced);
+        self.check_names();
+        self.check_meta(&root);
+        self.report.diagnostics.sort_by_key(|d| d.severity);
+        self.report
+    }
+
+    fn check_index_files(&mut self, root: &Path) {
+        let mut skeletons: HashMap<String, BundleId> = HashMap::new();
+        for (rel, path) in walk(&root.join(INDEX_DIR), root) {
+            if is_temp(&path) {
+                self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
+                continue;
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let id = match BundleId::parse(&name) {
+                Ok(id) => id,
+                Err(e) => {
+                    self.err(
+                        "stray-file",
+                        rel,
+                        format!("not an index file: its name is not a bundle id ({e})"),
+                    );
+                    continue;
+                }
+            };
+            if index_path(&id) != rel {
+                self.err(
+                    "misplaced-index",
+                    rel.clone(),
+                    format!("the index file of {id} belongs at {}", index_path(&id)),
+                );
+                continue;
+            }
+            if let Some(other) = skeletons.insert(BundleId::skeleton(id.as_str()), id.clone()) {
+                self.err(
+                    "look-alike",
+                    rel.clone(),
+                    format!("{id} and {other} differ only by separators"),
+                );
+            }
+            let parsed = match IndexFile::load(&path, Some(&id)) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err("unreadable", rel, e.to_string());
+                    continue;
+                }
+            };
+            self.report.bundles += 1;
+            let mut versions: Vec<IndexLine> = Vec::new();
+            for (n, line) in &parsed.lines {
+                match line {
+                    ParsedLine::Bad(p) => {
+                        self.err("bad-line", rel.clone(), format!("line {n}: {}", p.message))
+                    }
+                    ParsedLine::Skipped { v } => self.warn(
+                        "newer-line",
+                        rel.clone(),
+                        format!(
+                            "line {n} has schema version {v}, newer than this tool; not checked"
+                        ),
+                    ),
+                    ParsedLine::Version(l) => {
+                        if let Some(first) = versions
+                            .iter()
+                            .find(|o| o.version.cmp_precedence(&l.version).is_eq())
+                        {
+                            self.err(
+                                "duplicate-version",
+                                rel.clone(),
+                                format!(
+                                    "line {n}: version {} is already published as {}",
+                                    l.version, first.version
+                                ),
+                            );
+                            continue;
+                        }
+                        versions.push((**l).clone());
+                    }
+                }
+            }
+            if parsed.lines.is_empty() {
+                self.err("empty-index", rel, "index file has no lines");
+            }
+            self.report.versions += versions.len();
+            self.index_ids.insert(id, versions);
+        }
+    }
+
+    fn check_cross_references(&mut self) {
+        let mut found = Vec::new();
+        for (id, versions) in &self.index_ids {
+            for l in versions {
+                for dep in &l.dependencies {
+                    let problem = match self.index_ids.get(&dep.bundle_id) {
+                        None => Some("the registry does not hold it".to_string()),
+                        Some(vs) if !vs.iter().any(|c| dep.version.matches(&c.version)) => {
+                            Some("no version of it matches".to_string())
+                        }
+                        _ => None,
+                    };
+                    if let Some(p) = problem {
+                        found.push((
+                            index_path(id),
+                            format!(
+                                "{id} {} depends on {} {}, but {p}",
+                                l.version, dep.bundle_id, dep.version
+                            ),
+                        ));
+                    }
+                }
+                if let Some(r) = &l.requirements.ratchet_version
+                    && VersionReq::parse(r.as_str()).is_err()
+                {
+                    found.push((
+                        index_path(id),
+                        format!(
+                            "{id} {}: requirements.ratchet_version does not parse",
+                            l.version
+                        ),
+                    ));
+                }
+            }
+        }
+        for (file, msg) in found {
+            self.err("unresolvable-dependency", file, msg);
+        }
+    }
+
+    /// Checks every referenced archive; returns the set of referenced relative paths.
+    fn check_archives(&mut self, root: &Path) -> BTreeSet<String> {
+        let mut referenced = BTreeSet::new();
+        let lines: Vec<IndexLine> = self.index_ids.values().flatten().cloned().collect();
+        let mut checked: HashMap<String, Result<BundleArchive, String>> = HashMap::new();
+        let mut owners: HashMap<BundleId, Option<VerifiedOwners>> = HashMap::new();
+        for l in lines {
+            let file = index_path(&l.id);
+            // With an absolute `dl` the archives are hosted elsewhere, but publishing still
+            // keeps them here under their content-addressed path: check those.
+            let rel = self.reg.archive_rel(&l.sha256);
+            referenced.insert(rel.clone());
+            let outcome = checked
+                .entry(rel.clone())
+                .or_insert_with(|| check_one_archive(root, &rel, &l))
+                .clone();
+            match outcome {
+                Err(msg) => self.err(
+                    "bad-archive",
+                    file,
+                    format!("{} {}: {msg}", l.id, l.version),
+                ),
+                Ok(a) => {
+                    let m = a.manifest.bundle.clone();
+                    if let Some(msg) = self.check_signature(&l, &a, &mut owners) {
+                        self.err(
+                            "bad-signature",
+                            file.clone(),
+                            format!("{} {}: {msg}", l.id, l.version),
+                        );
+                    }
+                    let mut diffs = l.disagreements(&m);
+                    if m.id != l.id || !m.version.cmp_precedence(&l.version).is_eq() {
+                        diffs.insert(0, "id/version");
+                    }
+                    if !diffs.is_empty() {
+                        self.err(
+                            "line-disagrees",
+                            file,
+                            format!(
+                                "{} {}: the line and the manifest in {rel} disagree on {}",
+                                l.id,
+                                l.version,
+                                diffs.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        self.report.archives = checked.len();
+        referenced
+    }
+
+    /// Re-checks a line's signature against the owner chain; `Some(problem)` when it fails.
+    fn check_signature(
+        &mut self,
+        l: &IndexLine,
+        a: &BundleArchive,
+        cache: &mut HashMap<BundleId, Option<VerifiedOwners>>,
+    ) -> Option<String> {
+        let owners = cache
+            .entry(l.id.clone())
+            .or_insert_with(|| {
+                self.reg
+                    .owners(&l.id)
+                    .ok()
+                    .and_then(|(_, o)| o.map(|(_, v)| v))
+            })
+            .clone();
+        match (&a.signature, &l.signer, owners) {
+            (None, None, _) => {
+                if requires_signatures(&self.reg.config) {
+                    self.warn(
+                        "unsigned-version",
+                        index_path(&l.id),
+                        format!(
+                            "{} {} is not signed, but the registry requires signatures",
+                            l.id, l.version
+                        ),
+                    );
+                }
+                None
+            }
+            (None, Some(s), _) => Some(format!(
+                "the line names signer {s} but the archive has no bundle.sig"
+            )),
+            (Some(_), _, None) => {
+                Some("the archive is signed but the bundle has no (valid) owner chain".into())
+            }
+            (Some(_), signer, Some(v)) => {
+                match verify_archive(a, &v.history, &format!("owner keys of {}", l.id)) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(k) if !v.may_sign(&k, &l.version, &l.sha256) => Some(format!(
+                        "bundle.sig is by key {}, which is no longer an owner and had not signed this archive when it was removed",
+                        k.key_id()
+                    )),
+                    Ok(k) if signer.as_deref() != Some(k.key_id().as_str()) => Some(format!(
+                        "the line names signer {}, but bundle.sig is by key {}",
+                        signer.as_deref().unwrap_or("(none)"),
+                        k.key_id()
+                    )),
+                    Ok(_) => None,
+                }
+            }
+        }
+    }
+
+    fn check_archive_dir(&mut self, root: &Path, referenced: &BTreeSet<String>) {
+        for (rel, path) in walk(&root.join(ARCHIVES_DIR), root) {
+            if is_temp(&path) {
+                self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
+            } else if !referenced.contains(&rel) {
+                self.warn("unreferenced-archive", rel, "no index line refers to this archive (interrupted publish?); `ratchet-index gc` removes it");
+            }
+        }
+    }
+
+    fn check_names(&mut self) {
+        let names = match NamesFile::load(&self.reg.root) {
+            Ok(n) => n,
+            Err(e) => {
+                self.err("unreadable", NAMES_FILE, e.to_string());
+                return;
+            }
+        };
+        if !self.reg.root.join(NAMES_FILE).is_file() {
+            self.err("missing-names", NAMES_FILE, "the names file is missing");
+        }
+        for p in &names.problems {
+            self.err(
+                "bad-name",
+                NAMES_FILE,
+                format!("line {}: {}", p.line, p.message),
+            );
+        }
+        if names.torn_tail {
+            self.warn("torn-names", NAMES_FILE, "the last line has no newline (interrupted append); readers ignore it, `ratchet-index gc` cuts it");
+        }
+        let listed: BTreeSet<&BundleId> = names.ids.iter().collect();
+        for id in &names.ids {
+            if !self.index_ids.contains_key(id) {
+                self.report.diagnostics.push(Diagnostic::error(
+                    "orphan-name",
+                    NAMES_FILE,
+                    format!("{id} is listed but has no index file at {}", index_path(id)),
+                ));
+            }
+        }
+        let missing: Vec<BundleId> = self
+            .index_ids
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
+        for id in missing {
+            self.warn("unlisted-bundle", NAMES_FILE, format!("{id} has an index file but is not listed (interrupted publish?); `ratchet-index gc` adds it"));
+        }
+    }
+
+    fn check_meta(&mut self, root: &Path) {
+        for (rel, path) in walk(&root.join(META_DIR), root) {
+            if is_temp(&path) {
+                self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
+                continue;
+            }
+            let meta = match BundleMeta::load(&path) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.err("bad-meta", rel, e.to_string());
+                    continue;
+                }
+            };
+            if meta_path(&meta.id) != rel {
+                self.err(
+                    "misplaced-meta",
+                    rel,
+                    format!(
+                        "the metadata of {} belongs at {}",
+                        meta.id,
+                        meta_path(&meta.id)
+                    ),
+                );
+                continue;
+            }
+            match OwnerChain::from_meta(&meta, &rel) {
+                Ok(Some(c)) => {
+                    if let Err(e) = c.verify(meta.id.as_str()) {
+                        self.err("bad-owners", rel.clone(), e.to_string());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.err("bad-owners", rel.clone(), e.to_string()),
+            }
+            if let Err(e) = ratchet_trust::attest::from_meta(&meta, &rel) {
+                self.err("bad-attestations", rel.clone(), e.to_string());
+            }
+            if !self.index_ids.contains_key(&meta.id) && meta.deprecated.is_none() {
+                self.warn(
+                    "orphan-meta",
+                    rel.clone(),
+                    format!(
+                        "owner record for {}, which has no index file (interrupted first publish?)",
+                        meta.id
+                    ),
+                );
+            } else if !self.index_ids.contains_key(&meta.id) {
+                self.err(
+                    "orphan-meta",
+                    rel.clone(),
+                    format!("metadata for {}, which has no index file", meta.id),
+                );
+            }
+            if let Some(r) = meta
+                .deprecated
+                .as_ref()
+                .and_then(|d| d.replacement.as_ref())
+                && !self.index_ids.contains_key(r)
+            {
+                self.warn(
+                    "unknown-replacement",
+                    rel,
+                    format!("the replacement {r} is not in this registry"),
+                );
+            }
+        }
+    }
+}
+
+/// Reads one archive from the registry and checks size, hash and that it opens.
+fn check_one_archive(root: &Path, rel: &str, l: &IndexLine) -> Result<BundleArchive, String> {
+    let path = root.join(rel);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("archive {rel} is missing"));
+        }
+        Err(e) => return Err(format!("archive {rel} cannot be read: {e}")),
+    };
+    if bytes.len() as u64 != l.size {
+        return Err(format!(
+            "archive {rel} is {} bytes, the line says {}",
+            bytes.len(),
+            l.size
+        ));
+    }
+    let sha = index::sha256_hex(&bytes);
+    if sha != l.sha256 {
+        return Err(format!(
+            "archive {rel} has sha256 {sha}, not the {} its name and line claim",
+            l.sha256
+        ));
+    }
+    archive::read_archive(std::io::Cursor::new(&bytes), &Limits::default())
+        .map_err(|e| format!("archive {rel} does not open: {e}"))
+}

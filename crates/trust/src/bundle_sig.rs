@@ -1,0 +1,203 @@
+//! `bundle.sig`: a minisign signature over `.bundle/checksum.sha256` whose trusted comment binds
+//! the bundle id, version and the checksum list's hash (`index-format.md` §7.1).
+//!
+//! The checksum list covers every other file, so one signature covers the whole bundle; the
+//! trusted comment is signed too (minisign's global signature), so a signature cannot be moved
+//! onto another bundle or version, even one whose checksum list happens to match.
+
+use super::keys::{PublicKey, SecretKey};
+use super::{TrustError, io_err};
+use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
+use std::path::Path;
+
+/// First word of the trusted comment of a bundle signature.
+pub const BUNDLE_SIG_TAG: &str = "ratchet-bundle-v1";
+
+/// The trusted comment a bundle signature must carry:
+/// `ratchet-bundle-v1 id=<id> version=<version> checksums=<sha256 of checksum.sha256>`.
+pub fn trusted_comment(id: &str, version: &semver::Version, checksum_list: &[u8]) -> String {
+    format!(
+        "{BUNDLE_SIG_TAG} id={id} version={version} checksums={}",
+        sha256_hex(checksum_list)
+    )
+}
+
+/// The trusted comment for an archive.
+pub fn trusted_comment_for(archive: &BundleArchive) -> String {
+    let b = &archive.manifest.bundle;
+    trusted_comment(b.id.as_str(), &b.version, archive.checksum_list())
+}
+
+/// Signs `data` with `sk`, with this trusted comment; returns minisign's signature file text.
+pub fn sign_bytes(sk: &SecretKey, data: &[u8], trusted: &str) -> Result<String, TrustError> {
+    let untrusted = format!("signature from ratchet secret key {}", sk.public().key_id());
+    let sig = minisign::sign(
+        Some(sk.public().inner()),
+        sk.inner(),
+        std::io::Cursor::new(data),
+        Some(trusted),
+        Some(&untrusted),
+    )
+    .map_err(|e| TrustError::BadKey {
+        what: format!("signing with key {}", sk.public().key_id()),
+        reason: e.to_string(),
+    })?;
+    Ok(sig.into_string())
+}
+
+/// A parsed signature: the key id it names and its trusted comment.
+#[derive(Clone)]
+pub struct ParsedSig {
+    boxed: minisign::SignatureBox,
+    /// Key id of the signing key (16 hex digits).
+    pub key_id: String,
+    /// The trusted comment (authenticated only once verified).
+    pub trusted_comment: String,
+}
+
+impl std::fmt::Debug for ParsedSig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParsedSig({} `{}`)", self.key_id, self.trusted_comment)
+    }
+}
+
+/// Parses minisign signature text; `what` names it in errors.
+pub fn parse_sig(text: &[u8], what: &str) -> Result<ParsedSig, TrustError> {
+    let bad = |reason: String| TrustError::BadSignature {
+        what: what.to_string(),
+        reason,
+    };
+    if text.len() > 4096 {
+        return Err(bad(format!("{} bytes is too long", text.len())));
+    }
+    let s = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
+    let boxed = minisign::SignatureBox::from_string(s).map_err(|e| bad(e.to_string()))?;
+    if !boxed.is_prehashed() {
+        return Err(bad(
+            "legacy (non-prehashed) signatures are not accepted".into()
+        ));
+    }
+    let trusted_comment = boxed
+        .trusted_comment()
+        .map_err(|e| bad(format!("no trusted comment: {e}")))?;
+    Ok(ParsedSig {
+        key_id: super::keys::key_id(boxed.keynum()),
+        boxed,
+        trusted_comment,
+    })
+}
+
+/// Verifies `sig` over `data` with the one key of `keys` it names, and checks that its trusted
+/// comment is exactly `expected_comment`. Returns the signing key. `what` and `keys_name` make
+/// the messages ("bundle.sig of com.a.b 1.0.0", "owner keys of com.a.b").
+pub fn verify_bytes(
+    sig: &ParsedSig,
+    data: &[u8],
+    expected_comment: &str,
+    keys: &[PublicKey],
+    what: &str,
+    keys_name: &str,
+) -> Result<PublicKey, TrustError> {
+    let Some(key) = keys.iter().find(|k| k.key_id() == sig.key_id) else {
+        let known: Vec<String> = keys.iter().map(PublicKey::key_id).collect();
+        return Err(TrustError::Refused(format!(
+            "{what} is signed by key {}, which is not one of the {keys_name} ({})",
+            sig.key_id,
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    if sig.trusted_comment != expected_comment {
+        return Err(TrustError::Refused(format!(
+            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for something else (another bundle, version, checksum list or statement)",
+            sig.trusted_comment
+        )));
+    }
+    minisign::verify(
+        key.inner(),
+        &sig.boxed,
+        std::io::Cursor::new(data),
+        true,
+        false,
+        false,
+    )
+    .map_err(|e| {
+        TrustError::Refused(format!(
+            "{what}: the signature by key {} does not verify ({e}): the signed data or its trusted comment was changed",
+            sig.key_id
+        ))
+    })?;
+    Ok(key.clone())
+}
+
+/// Verifies the archive's `bundle.sig` against `keys`: the signature over the checksum list and
+/// its binding to this archive's id, version and checksum list. The files themselves were
+/// checked against the list when the archive was read. Returns the signing key.
+pub fn verify_archive(
+    archive: &BundleArchive,
+    keys: &[PublicKey],
+    keys_name: &str,
+) -> Result<PublicKey, TrustError> {
+    let b = &archive.manifest.bundle;
+    let what = format!("bundle.sig of {} {}", b.id, b.version);
+    let Some(sig) = &archive.signature else {
+        return Err(TrustError::Refused(format!(
+            "{} {} is not signed (no bundle.sig)",
+            b.id, b.version
+        )));
+    };
+    let parsed = parse_sig(sig, &what)?;
+    verify_bytes(
+        &parsed,
+        archive.checksum_list(),
+        &trusted_comment_for(archive),
+        keys,
+        &what,
+        keys_name,
+    )
+}
+
+/// Signs an archive's checksum list: the `bundle.sig` text for it.
+pub fn sign_archive(archive: &BundleArchive, sk: &SecretKey) -> Result<String, TrustError> {
+    sign_bytes(sk, archive.checksum_list(), &trusted_comment_for(archive))
+}
+
+/// Signs the archive file at `path` in place (temp file + rename) with `sk`, or attaches the
+/// given signature text (made elsewhere, e.g. by `minisign`), which must verify against
+/// `check_key` when one is given. Returns the signature text.
+pub fn sign_archive_file(
+    path: &Path,
+    sk: Option<&SecretKey>,
+    external: Option<&[u8]>,
+    check_key: Option<&PublicKey>,
+) -> Result<String, TrustError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let limits = Limits::default();
+    let mut archive = archive::read_archive(std::io::Cursor::new(&bytes), &limits)?;
+    let sig = match (sk, external) {
+        (Some(sk), _) => sign_archive(&archive, sk)?,
+        (None, Some(text)) => String::from_utf8_lossy(text).into_owned(),
+        (None, None) => {
+            return Err(TrustError::Refused(
+                "nothing to sign with: give a secret key or a signature file".into(),
+            ));
+        }
+    };
+    archive.signature = Some(sig.clone().into_bytes());
+    let check: Vec<PublicKey> = check_key
+        .cloned()
+        .or_else(|| sk.map(|k| k.public().clone()))
+        .into_iter()
+        .collect();
+    if !check.is_empty() {
+        verify_archive(&archive, &check, "given keys")?;
+    } else {
+        parse_sig(sig.as_bytes(), "signature")?;
+    }
+    let out = archive::with_signature(&bytes, Some(sig.as_bytes()), &limits)?;
+    ratchet_formats::fsutil::write_atomic(path, &out).map_err(io_err(path))?;
+    Ok(sig)
+}
