@@ -4,10 +4,11 @@
 //! formats): it parses arguments, calls the library and prints. The format it writes is
 //! specified in `index-format.md`, section 6.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use ratchet_formats::index::RegistryKind;
 use ratchet_formats::manifest::BundleId;
 use ratchet_publish::{Registry, publish_time};
+use ratchet_term::{Format, GlobalArgs, Output};
 use ratchet_trust::attest::{self, AttestFields, AttestKind};
 use ratchet_trust::keys::{PublicKey, SecretKey};
 use ratchet_trust::owners::ChainEntry;
@@ -18,15 +19,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "ratchet-index", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, Default, ValueEnum)]
-enum Format {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -137,9 +133,6 @@ enum Command {
         dir: PathBuf,
         /// Show this bundle's versions.
         id: Option<BundleId>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Check the whole registry; prints every problem and exits non-zero on any error.
     Verify {
@@ -238,15 +231,11 @@ type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 fn main() -> ExitCode {
     ratchet_term::restore_default_sigpipe();
     let cli = Cli::parse();
+    Output::from_args(&cli.global).install();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            ratchet_term::report_error(e.as_ref());
             ExitCode::FAILURE
         }
     }
@@ -419,7 +408,8 @@ fn run(cmd: Command) -> CliResult {
                 }
             }
         }
-        Command::List { dir, id, format } => {
+        Command::List { dir, id } => {
+            let format = ratchet_term::out().format;
             let reg = Registry::open(&dir)?;
             let bundles = match &id {
                 Some(id) => vec![reg.bundle(id)?],

@@ -1,6 +1,6 @@
 //! `ratchet bundle ...`: init, validate, test, dev.
 
-use super::{CliResult, Format};
+use super::CliResult;
 use clap::Subcommand;
 use ratchet_client::paths::Paths;
 use ratchet_formats::archive::{self, BuildOptions, Limits};
@@ -8,6 +8,7 @@ use ratchet_formats::diagnostic::Diagnostic;
 use ratchet_formats::manifest::Platform;
 use ratchet_sandbox::bundle_test::{Verdict, test_bundle, write_verification};
 use ratchet_sandbox::{Policy, Runtime};
+use ratchet_term::{Format, out};
 use ratchet_validate::validate_bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,9 +27,6 @@ pub enum BundleCommand {
     Validate {
         /// Bundle directory (default: current directory).
         dir: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Validate a bundle directory and pack it into a reproducible `<id>-<version>.rbundle`.
     ///
@@ -84,17 +82,11 @@ pub enum BundleCommand {
     Inspect {
         /// The `.rbundle` file.
         file: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Run every task's tests and the local quality checks; write .bundle/verification.json.
     Test {
         /// Bundle directory (default: current directory).
         dir: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Resolve, download, verify and install bundles from a registry.
     Install(super::install::InstallArgs),
@@ -104,16 +96,9 @@ pub enum BundleCommand {
     Outdated {
         #[command(flatten)]
         reg: super::install::RegistryArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// List installed bundles.
-    List {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    List,
     /// Remove installed bundles (refused while another installed bundle needs them).
     Remove {
         /// Bundle ids.
@@ -129,9 +114,6 @@ pub enum BundleCommand {
         id: String,
         #[command(flatten)]
         reg: super::install::RegistryArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Resolve a bundle and print its dependency graph.
     Deps {
@@ -142,9 +124,6 @@ pub enum BundleCommand {
         /// Show who depends on each bundle instead.
         #[arg(long)]
         invert: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
     /// Publish an archive into a local registry (a directory or file:// URL).
     Publish(super::publish::PublishArgs),
@@ -188,17 +167,14 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Verify { file, key } => verify(&file, key),
         BundleCommand::Install(args) => super::install::install(args),
         BundleCommand::Update(args) => super::install::update(args),
-        BundleCommand::Outdated { reg, format } => super::install::outdated(reg, format),
-        BundleCommand::List { format } => super::install::list(format),
+        BundleCommand::Outdated { reg } => super::install::outdated(reg, out().format),
+        BundleCommand::List => super::install::list(out().format),
         BundleCommand::Remove { ids, cascade } => super::install::remove(ids, cascade),
-        BundleCommand::Info { id, reg, format } => super::install::info(id, reg, format),
-        BundleCommand::Deps {
-            spec,
-            reg,
-            invert,
-            format,
-        } => super::install::deps(spec, reg, invert, format),
-        BundleCommand::Inspect { file, format } => inspect(&file, format),
+        BundleCommand::Info { id, reg } => super::install::info(id, reg, out().format),
+        BundleCommand::Deps { spec, reg, invert } => {
+            super::install::deps(spec, reg, invert, out().format)
+        }
+        BundleCommand::Inspect { file } => inspect(&file, out().format),
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let files = ratchet_validate::scaffold::init_bundle(&dir, id.as_deref())?;
@@ -213,7 +189,8 @@ pub fn run(cmd: BundleCommand) -> CliResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        BundleCommand::Validate { dir, format } => {
+        BundleCommand::Validate { dir } => {
+            let format = out().format;
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let report = validate_bundle(&dir);
             let valid = report.is_valid();
@@ -234,7 +211,8 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 ExitCode::FAILURE
             })
         }
-        BundleCommand::Test { dir, format } => {
+        BundleCommand::Test { dir } => {
+            let format = out().format;
             run_tests(&dir.unwrap_or_else(|| PathBuf::from(".")), format)
         }
         BundleCommand::Dev {

@@ -1,6 +1,6 @@
 //! `ratchet bundle install/update/outdated/list/remove/info/deps`: the registry client commands.
 
-use super::{CliResult, Format};
+use super::CliResult;
 use clap::Args;
 use ratchet_client::install::{
     self, ApplyOptions, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec,
@@ -12,6 +12,7 @@ use ratchet_client::resolver::DependencyGraph;
 use ratchet_formats::index::IndexLine;
 use ratchet_formats::manifest::{BundleId, Platform};
 use ratchet_sandbox::Policy;
+use ratchet_term::Format;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

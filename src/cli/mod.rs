@@ -17,6 +17,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "ratchet", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: ratchet_term::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +44,7 @@ pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 /// Parses the command line, runs the command, reports errors.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    ratchet_term::Output::from_args(&cli.global).install();
     let result = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Run(args) => run::run(args),
@@ -51,29 +54,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let mut said = e.to_string();
-            eprintln!("error: {said}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                // Many messages already end with their cause; say each thing once.
-                let text = s.to_string();
-                if !said.contains(&text) {
-                    eprintln!("  caused by: {text}");
-                    said = text;
-                }
-                source = s.source();
-            }
+            ratchet_term::report_error(e.as_ref());
             ExitCode::FAILURE
         }
     }
-}
-
-/// Output format for commands that support `--format`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// For people.
-    #[default]
-    Text,
-    /// For tools.
-    Json,
 }

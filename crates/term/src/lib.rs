@@ -1,5 +1,261 @@
 //! `ratchet-term`: what both command lines (`ratchet` and `ratchet-index`) share when they talk
 //! to a terminal. Libraries return values and events; only the CLIs render, through this crate.
+//!
+//! - [`GlobalArgs`]: the flags every command of both binaries takes (`--format`, `-q`, `-v`,
+//!   `--color`), flattened into each CLI's top-level parser;
+//! - [`Output`]: what those flags decided, set once in `main` ([`Output::install`]) and read by
+//!   every handler through [`out`];
+//! - [`report_error`]: the one error-chain printer (text, or one JSON object on stderr when JSON
+//!   was asked for);
+//! - [`escape`]: makes a string that came from a bundle, a registry or a task safe to print
+//!   (control characters and bidi overrides made visible).
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+/// Output format of every printing command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// For tools: one JSON document on stdout (schemas in `cli-output.md`); errors as one JSON
+    /// object on stderr.
+    Json,
+}
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always (even through a pipe).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Flags shared by every command of both binaries.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct GlobalArgs {
+    /// Output format: text for people, json for tools (schemas in cli-output.md).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print only errors and the result itself.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// What the global flags decided for this process.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// The output format.
+    pub format: Format,
+    /// -1 quiet, 0 normal, 1.. verbose.
+    pub verbosity: i8,
+    /// Whether stdout may carry colour.
+    pub color_stdout: bool,
+    /// Whether stderr may carry colour.
+    pub color_stderr: bool,
+    /// Whether stderr is a terminal (progress bars, prompts).
+    pub stderr_is_terminal: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            format: Format::Text,
+            verbosity: 0,
+            color_stdout: false,
+            color_stderr: false,
+            stderr_is_terminal: false,
+        }
+    }
+}
+
+static OUTPUT: OnceLock<Output> = OnceLock::new();
+
+impl Output {
+    /// Decides the output from the flags, the environment (`NO_COLOR`) and whether the streams
+    /// are terminals.
+    pub fn from_args(args: &GlobalArgs) -> Output {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdout_tty = std::io::stdout().is_terminal();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color = |tty: bool| match args.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        Output {
+            format: args.format,
+            verbosity: if args.quiet {
+                -1
+            } else {
+                args.verbose.min(i8::MAX as u8) as i8
+            },
+            color_stdout: color(stdout_tty),
+            color_stderr: color(stderr_tty),
+            stderr_is_terminal: stderr_tty,
+        }
+    }
+
+    /// Makes this the process's output settings (first call wins) and returns them.
+    pub fn install(self) -> &'static Output {
+        OUTPUT.get_or_init(|| self)
+    }
+
+    /// JSON was asked for.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// `-q` was given.
+    pub fn quiet(&self) -> bool {
+        self.verbosity < 0
+    }
+
+    /// `-v` was given at least `level` times.
+    pub fn verbose(&self, level: i8) -> bool {
+        self.verbosity >= level
+    }
+
+    /// Prints a progress or status line on stderr, unless quiet or JSON output (where stderr is
+    /// reserved for errors). The text is printed as given: escape hostile parts first.
+    pub fn status(&self, line: impl std::fmt::Display) {
+        if !self.quiet() && !self.json() {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+
+    /// Prints a warning on stderr (also under `-q`; not under JSON output, where warnings
+    /// travel in the document).
+    pub fn warn(&self, line: impl std::fmt::Display) {
+        if !self.json() {
+            let prefix = self.paint_stderr("warning:", "33");
+            let _ = writeln!(std::io::stderr().lock(), "{prefix} {line}");
+        }
+    }
+
+    /// `text` in the ANSI colour `code` when stderr takes colour.
+    pub fn paint_stderr(&self, text: &str, code: &str) -> String {
+        paint(self.color_stderr, text, code)
+    }
+
+    /// `text` in the ANSI colour `code` when stdout takes colour.
+    pub fn paint_stdout(&self, text: &str, code: &str) -> String {
+        paint(self.color_stdout, text, code)
+    }
+}
+
+fn paint(on: bool, text: &str, code: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The process's output settings ([`Output::install`]d in `main`; defaults before that).
+pub fn out() -> &'static Output {
+    OUTPUT.get_or_init(Output::default)
+}
+
+/// Prints an error with its chain of causes on stderr: text (`error: ...` then `caused by:`
+/// lines, each cause said once) or, under `--format json`, one JSON object
+/// `{"error": {"message": ..., "causes": [...]}}`. Every string is escaped for the terminal.
+pub fn report_error(e: &(dyn std::error::Error + 'static)) {
+    let mut causes = Vec::new();
+    let mut said = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // Many messages already end with their cause; say each thing once.
+        let text = s.to_string();
+        if !said.contains(&text) {
+            causes.push(text.clone());
+            said = text;
+        }
+        source = s.source();
+    }
+    let o = out();
+    let mut err = std::io::stderr().lock();
+    if o.json() {
+        let doc = serde_json::json!({"error": {"message": e.to_string(), "causes": causes}});
+        let _ = writeln!(err, "{doc}");
+    } else {
+        let _ = writeln!(
+            err,
+            "{} {}",
+            o.paint_stderr("error:", "1;31"),
+            escape(&e.to_string())
+        );
+        for c in causes {
+            let _ = writeln!(err, "  caused by: {}", escape(&c));
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout (the document of a `--format json` command).
+pub fn print_json(value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(std::io::Error::other)?;
+    writeln!(stdout)
+}
+
+/// Makes a string safe to print on a terminal: C0 and C1 control characters (except newline and
+/// tab), DEL, and Unicode bidi controls and other invisible format characters become visible
+/// escapes (`\x1b`, `\u{202e}`), so text from a bundle, a registry or a task can neither move the
+/// cursor, retitle the window, write the clipboard, nor reorder what the reader sees. A
+/// backslash is left as it is.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            if (c as u32) < 0x100 {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            } else {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Like [`escape`], but a newline is escaped too: for values shown on one line.
+pub fn escape_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\n') {
+        return escape(s);
+    }
+    std::borrow::Cow::Owned(escape(s).replace('\n', "\\n"))
+}
+
+/// Whether `c` must not reach a terminal as it is.
+pub fn needs_escape(c: char) -> bool {
+    match c {
+        '\n' | '\t' => false,
+        c if c.is_control() => true,
+        // Bidi embeddings, overrides and isolates; marks; zero-width and invisible formatters.
+        '\u{061c}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' => true,
+        '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' => true,
+        _ => false,
+    }
+}
 
 /// Makes the process end quietly, like other Unix tools, when the reader of its output goes
 /// away (`ratchet ... | head`). Rust ignores SIGPIPE by default, which turns every later print
@@ -9,5 +265,45 @@ pub fn restore_default_sigpipe() {
     // SAFETY: sets the default disposition of one signal; no handler runs our code.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_controls_and_bidi() {
+        assert_eq!(escape("plain text\nok\t!"), "plain text\nok\t!");
+        assert_eq!(escape("\x1b]52;c;AAAA\x07"), "\\x1b]52;c;AAAA\\x07");
+        assert_eq!(escape("a\rb"), "a\\x0db");
+        assert_eq!(escape("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(escape("\u{9b}2J"), "\\x9b2J");
+        assert_eq!(escape("zero\u{200b}width"), "zero\\u{200b}width");
+        assert_eq!(escape_line("two\nlines"), "two\\nlines");
+        assert!(matches!(escape("é ünïcode"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quiet_and_verbose_levels() {
+        let args = GlobalArgs {
+            quiet: true,
+            ..Default::default()
+        };
+        let o = Output::from_args(&args);
+        assert!(o.quiet() && !o.verbose(1));
+        let args = GlobalArgs {
+            verbose: 2,
+            color: ColorChoice::Always,
+            format: Format::Json,
+            ..Default::default()
+        };
+        let o = Output::from_args(&args);
+        assert!(o.verbose(2) && !o.verbose(3) && o.json() && o.color_stdout);
+        let args = GlobalArgs {
+            color: ColorChoice::Never,
+            ..Default::default()
+        };
+        assert!(!Output::from_args(&args).color_stderr);
     }
 }
