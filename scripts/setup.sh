@@ -1,62 +1,65 @@
 #!/bin/sh
 # Installs the system packages this project needs, and only those that are missing.
 #
-# The README's two commands (the main job and the tests) run this first. It is idempotent: on a
-# ready machine it checks and says nothing (well under a second). What each package is for:
-#   clang, lld, wasi-libc, libclang-rt-14-dev-wasm32  build the JavaScript engine and the test
-#                                                     modules for wasm32-wasi
-#   wabt                                              WAT tools used by the sandbox tests
+# The README's two commands (the main job, and the tests through scripts/test.sh) run this first.
+# It is idempotent: on a ready machine it checks a few files, prints nothing and exits 0 in a few
+# milliseconds. What each package is for:
+#   clang, lld, wasi-libc, libclang-rt-14-dev-wasm32  build the JavaScript engine (main job and
+#                                                     tests) and the C test modules for wasm32-wasi
 #   nginx-light                                       a real web server for the registry tests
+#   openssl                                           the test CA and certificate of the HTTPS test
 #   minisign                                          signature interoperability tests
+#   procps                                            `kill`, to stop the test nginx cleanly
 #   ca-certificates                                   TLS roots for https registries
 #
-# On Debian and Ubuntu it uses apt-get (through sudo when not root). Elsewhere it prints what to
-# install and exits non-zero. RATCHET_SETUP=skip turns it into a no-op (for machines you manage
-# yourself).
-set -eu
+# The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
+# (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
+# "Platforms", says what to install on macOS and Windows. RATCHET_SETUP=skip turns it into a
+# no-op (for machines you manage yourself).
+set -euf  # -f: no filename expansion of the lists below (a probe's glob is expanded in have())
 
 [ "${RATCHET_SETUP:-}" = skip ] && exit 0
 
-# package:command-or-file that shows it is installed (checked without dpkg, so the check is the
-# same on every system and costs a few stat calls).
+# package:command-or-file that shows it is installed. Checked without dpkg (a few stat calls, the
+# same on every system). A file probe rather than a command where a shell builtin could answer
+# for the command (kill) or the package has no command.
 needs="
 clang:clang
 lld:wasm-ld
 wasi-libc:/usr/include/wasm32-wasi/stdio.h
-libclang-rt-14-dev-wasm32:/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a
-wabt:wat2wasm
+libclang-rt-14-dev-wasm32:/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a
 nginx-light:nginx
+openssl:openssl
 minisign:minisign
+procps:/bin/kill
 ca-certificates:/etc/ssl/certs/ca-certificates.crt
 "
 
 have() {
   case "$1" in
-    /*) [ -e "$1" ] ;;
-    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] ;;
+    # A file probe may hold a glob (the runtime's directory carries clang's full version, and any
+    # 14.x will do): the first match, or the pattern itself when nothing matches.
+    /*) set +f; set -- $1; set -f; [ -e "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
   esac
 }
 
-missing=""
-for entry in $needs; do
-  pkg=${entry%%:*}
-  probe=${entry#*:}
-  if [ "$pkg" = libclang-rt-14-dev-wasm32 ]; then
-    # The runtime's directory carries clang's full version; any 14.x will do.
-    set -- /usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a
-    [ -e "$1" ] && continue
-  elif have "$probe"; then
-    continue
-  fi
-  missing="$missing $pkg"
-done
+find_missing() {
+  missing=""
+  for entry in $needs; do
+    have "${entry#*:}" || missing="$missing ${entry%%:*}"
+  done
+}
 
+find_missing
 [ -z "$missing" ] && exit 0
 
+echo "setup: missing system packages:$missing" >&2
+
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: these packages are missing:$missing" >&2
-  echo "setup: this machine has no apt-get; install their equivalents with your package manager" >&2
-  echo "setup: (Debian/Ubuntu: apt-get install$missing). See README.md, 'Platforms'." >&2
+  echo "setup: this machine has no apt-get; install the equivalents of these Debian packages with" >&2
+  echo "setup: your package manager (README.md, 'Platforms', names them for macOS and Windows)," >&2
+  echo "setup: or set RATCHET_SETUP=skip once they are installed." >&2
   exit 1
 fi
 
@@ -65,14 +68,28 @@ if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then
     sudo="sudo"
   else
-    echo "setup: not root and no sudo; run as root: apt-get update && apt-get install -y$missing" >&2
+    echo "setup: not root and no sudo; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
     exit 1
   fi
 fi
 
-echo "setup: installing missing system packages:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >&2
+echo "setup: installing with ${sudo:+sudo }apt-get:$missing" >&2
+# `env` because sudo resets the environment (an exported DEBIAN_FRONTEND would not reach apt).
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-echo "setup: installed:$missing" >&2
+if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 ||
+  ! $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
+  echo "setup: apt-get failed (see above); the command was:" >&2
+  echo "  ${sudo:+sudo }apt-get update && ${sudo:+sudo }apt-get install -y --no-install-recommends$missing" >&2
+  exit 1
+fi
+
+# Installed, yet a probe still fails: another release's package layout (say a clang other than 14).
+find_missing
+if [ -n "$missing" ]; then
+  echo "setup: apt-get succeeded but these are still not found:$missing" >&2
+  echo "setup: (this script knows Debian 12's package names and paths; see scripts/setup.sh)" >&2
+  exit 1
+fi
+echo "setup: installed; the machine is ready" >&2
