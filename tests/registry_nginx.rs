@@ -1,4 +1,6 @@
-//! The registry client against nginx on loopback (installed by .ci/run as nginx-light): a public
+//! The registry client against nginx on loopback (Debian package nginx-light, installed by
+//! scripts/setup.sh; a missing nginx fails these tests unless `RATCHET_TEST_SKIP` lists `nginx`,
+//! see tests/common/tools.rs): a public
 //! location with nginx's own ETags (304 revalidation, then offline), a token-protected location
 //! and a basic-auth location of a registry whose config.json says `auth-required`. Secrets must
 //! never appear in any output.
@@ -39,13 +41,17 @@ impl Drop for Nginx {
     }
 }
 
+/// Whether the nginx tests may run: nginx (and, for the HTTPS test, openssl) is installed. A
+/// missing tool fails the test naming its package, unless `RATCHET_TEST_SKIP` lists `nginx`;
+/// then the skip is recorded and this is false.
+fn nginx_available(with_openssl: bool) -> bool {
+    common::require_tool("nginx", "nginx", "nginx-light")
+        && (!with_openssl || common::require_tool("nginx", "openssl", "openssl"))
+}
+
 fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
-        if Path::new(p).is_file() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("nginx is not installed: .ci/run installs nginx-light (apt-get install nginx-light)");
+    common::tool("nginx", "nginx", "nginx-light")
+        .expect("the test checks nginx_available() before starting nginx")
 }
 
 fn free_port() -> u16 {
@@ -139,13 +145,15 @@ http {{
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
+    let openssl = common::tool("nginx", "openssl", "openssl")
+        .expect("the test checks nginx_available(true) before running openssl");
+    let st = Command::new(openssl)
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .expect("openssl must be installed (.ci/run)");
+        .expect("cannot run openssl");
     assert!(st.success(), "openssl {args:?} failed");
 }
 
@@ -153,6 +161,9 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// RATCHET_CA_FILE; without it the certificate is refused.
 #[test]
 fn nginx_https_http2_with_a_private_ca() {
+    if !nginx_available(true) {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let prefix = t.path().join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
@@ -310,6 +321,9 @@ fn no_secret(o: &Output) {
 
 #[test]
 fn nginx_registry_with_etags_offline_and_auth() {
+    if !nginx_available(false) {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let prefix = t.path().join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
@@ -571,6 +585,9 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[test]
 fn the_documented_nginx_config_serves_a_freshly_published_registry() {
     use std::os::unix::fs::PermissionsExt;
+    if !nginx_available(false) {
+        return;
+    }
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("index-format.md"))
             .unwrap();

@@ -2,6 +2,8 @@
 //! (built from the sample bundles), real minisign keys and, for interoperability, the `minisign`
 //! command-line tool.
 
+mod common;
+
 use ratchet_client::verify::{PinStore, TrustInputs, verify_for_install};
 use ratchet_formats::archive::{self, BuildOptions, Limits, build_archive, sha256_hex};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
@@ -559,24 +561,17 @@ fn rewrite(bytes: &[u8], mut f: impl FnMut(&str, &mut Vec<u8>)) -> Vec<u8> {
 
 // ---- interoperability with the minisign command-line tool ----
 
-fn minisign_available() -> bool {
-    let ok = Command::new("minisign").arg("-v").output().is_ok();
-    if !ok {
-        if std::env::var("CI").is_ok() {
-            panic!(
-                "the `minisign` tool is missing; .ci/run installs it (apt-get install minisign)"
-            );
-        }
-        eprintln!("note: skipping the minisign interoperability test: `minisign` is not installed");
-    }
-    ok
+/// The `minisign` tool (Debian package minisign): a missing tool fails the test unless
+/// `RATCHET_TEST_SKIP` lists `minisign` (tests/common/tools.rs).
+fn minisign_tool() -> Option<PathBuf> {
+    common::tool("minisign", "minisign", "minisign")
 }
 
 #[test]
 fn ratchet_signature_verifies_with_minisign_tool() {
-    if !minisign_available() {
+    let Some(minisign) = minisign_tool() else {
         return;
-    }
+    };
     let w = world();
     let bytes = sign(&build("com.ratchet.core-utils/1.0.0", w.tmp.path()), &w.a);
     let a = archive::read_archive(bytes.as_slice(), &Limits::default()).unwrap();
@@ -585,7 +580,7 @@ fn ratchet_signature_verifies_with_minisign_tool() {
     std::fs::write(d.join("checksum.sha256"), a.checksum_list()).unwrap();
     std::fs::write(d.join("bundle.sig"), a.signature.as_ref().unwrap()).unwrap();
     std::fs::write(d.join("a.pub"), w.a.public().to_box()).unwrap();
-    let out = Command::new("minisign")
+    let out = Command::new(&minisign)
         .args([
             "-V",
             "-p",
@@ -607,7 +602,7 @@ fn ratchet_signature_verifies_with_minisign_tool() {
     );
     // And minisign refuses it with another key.
     std::fs::write(d.join("b.pub"), w.b.public().to_box()).unwrap();
-    let out = Command::new("minisign")
+    let out = Command::new(&minisign)
         .args([
             "-V",
             "-p",
@@ -625,13 +620,13 @@ fn ratchet_signature_verifies_with_minisign_tool() {
 
 #[test]
 fn minisign_tool_signature_and_keys_work_in_ratchet() {
-    if !minisign_available() {
+    let Some(minisign) = minisign_tool() else {
         return;
-    }
+    };
     let w = world();
     let d = w.tmp.path().join("mtool");
     std::fs::create_dir_all(&d).unwrap();
-    let out = Command::new("minisign")
+    let out = Command::new(&minisign)
         .args(["-G", "-W", "-p", "m.pub", "-s", "m.key"])
         .current_dir(&d)
         .output()
@@ -652,7 +647,7 @@ fn minisign_tool_signature_and_keys_work_in_ratchet() {
     let a = archive::read_archive(unsigned.as_slice(), &Limits::default()).unwrap();
     std::fs::write(d.join("checksum.sha256"), a.checksum_list()).unwrap();
     let comment = bundle_sig::trusted_comment_for(&a);
-    let out = Command::new("minisign")
+    let out = Command::new(&minisign)
         .args([
             "-S",
             "-s",
@@ -679,7 +674,7 @@ fn minisign_tool_signature_and_keys_work_in_ratchet() {
     let v = check(&w, &line_for(&signed), &signed, Some(&meta)).unwrap();
     assert_eq!(v.signer, Some(pk.clone()));
     // A tool signature with a wrong trusted comment is refused when attached.
-    let out = Command::new("minisign")
+    let out = Command::new(&minisign)
         .args([
             "-S",
             "-s",

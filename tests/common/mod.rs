@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests: C test modules compiled with clang for wasm32-wasi
-//! at test time, and a small real HTTP server on loopback.
+//! at test time, a small real HTTP server on loopback, and the system tools tests need
+//! (`tools.rs`: a missing tool fails its tests unless `RATCHET_TEST_SKIP` opts its group out).
 #![allow(dead_code)]
+
+mod tools;
+pub use tools::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -32,9 +36,12 @@ fn sysroot() -> PathBuf {
         }
     }
     panic!(
-        "no wasi-libc sysroot found: install Debian's clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 (or set WASI_SYSROOT)"
+        "no wasi-libc sysroot found (looked for WASI_SYSROOT, /usr/share/wasi-sysroot, /usr/include/wasm32-wasi, /opt/wasi-sdk/share/wasi-sysroot); install the Debian package wasi-libc (scripts/setup.sh installs every package the tests need; {WASM_TOOLCHAIN_SETUP})"
     );
 }
+
+/// Why the C test modules' toolchain has no `RATCHET_TEST_SKIP` group.
+const WASM_TOOLCHAIN_SETUP: &str = "the wasm32-wasi toolchain (clang, lld, wasi-libc, libclang-rt-14-dev-wasm32) cannot be skipped: it also builds the JavaScript engine that the main job and the JavaScript tests need";
 
 /// Compiles `tests/sandbox-modules/NAME.c` to wasm32-wasi once per test process.
 pub fn c_module(name: &str) -> Vec<u8> {
@@ -46,14 +53,27 @@ pub fn c_module(name: &str) -> Vec<u8> {
     if !out.is_file() {
         let tmp = dir.path().join(format!("{name}.tmp.wasm"));
         let src = modules_dir().join(format!("{name}.c"));
-        let status = Command::new(std::env::var("CLANG").unwrap_or_else(|_| "clang".into()))
+        let why = WASM_TOOLCHAIN_SETUP;
+        let clang = needed_tool("clang", "clang", why);
+        // clang links wasm32 with wasm-ld, found next to clang or in PATH; without it clang's
+        // error would only say that the linker failed.
+        if !clang.with_file_name("wasm-ld").is_file() {
+            needed_tool("wasm-ld", "lld", why);
+        }
+        let compiled = Command::new(&clang)
             .args(["--target=wasm32-wasi", "-O2", "-o"])
             .arg(&tmp)
             .arg(format!("--sysroot={}", sysroot().display()))
             .arg(&src)
-            .status()
-            .expect("clang must be installed to build the test modules (see .ci/run)");
-        assert!(status.success(), "clang failed on {}", src.display());
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", clang.display()));
+        assert!(
+            compiled.status.success(),
+            "{} failed on {}: {}\n(libclang_rt.builtins-wasm32.a comes from the Debian package libclang-rt-14-dev-wasm32, which scripts/setup.sh installs; {why})",
+            clang.display(),
+            src.display(),
+            String::from_utf8_lossy(&compiled.stderr).trim_end()
+        );
         std::fs::rename(&tmp, &out).unwrap();
     }
     std::fs::read(&out).unwrap()

@@ -1,5 +1,13 @@
-//! Helpers shared by the registry tests: real bundles built into real archives.
+//! Helpers shared by the registry tests: real bundles built into real archives, and the system
+//! tools tests need (`tests/common/tools.rs`, shared with the root package's tests: a missing
+//! tool fails its tests unless `RATCHET_TEST_SKIP` opts its group out).
 #![allow(dead_code)]
+
+#[path = "../../../tests/common/tools.rs"]
+mod tools;
+// No index-tools test needs a system tool yet; the helpers are here for the first that does.
+#[allow(unused_imports)]
+pub use tools::*;
 
 use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
 use ratchet_publish::Registry;
