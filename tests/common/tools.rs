@@ -120,16 +120,21 @@ pub fn record_skip(group: &str, reason: &str) {
     }
 }
 
-/// What a missing tool's message says: where it looked and what to install.
-fn not_found(binary: &str, package: &str) -> String {
+/// Where `binary` was looked for.
+fn looked_in(binary: &str) -> String {
     let var = override_var(binary);
-    let looked = match std::env::var_os(&var) {
+    match std::env::var_os(&var) {
         Some(o) => format!("{var}={}", o.to_string_lossy()),
         None => "PATH, /usr/sbin, /sbin, /usr/local/sbin".to_string(),
-    };
+    }
+}
+
+/// What a missing tool's failure says: where it looked and what to install.
+fn not_found(binary: &str, package: &str) -> String {
     format!(
-        "`{binary}` not found (looked in {looked}); install the Debian package {package} \
-         (scripts/setup.sh installs every package the tests need)"
+        "`{binary}` not found (looked in {}); install the Debian package {package} \
+         (scripts/setup.sh installs every package the tests need)",
+        looked_in(binary)
     )
 }
 
@@ -140,14 +145,15 @@ pub fn tool(group: &str, binary: &str, package: &str) -> Option<PathBuf> {
     if let Some(p) = find_tool(binary) {
         return Some(p);
     }
-    let why = not_found(binary, package);
     if opted_out(group) {
+        let looked = looked_in(binary);
         record_skip(
             group,
-            &format!("{why}; skipped because {SKIP_VAR} lists {group}"),
+            &format!("`{binary}` not found ({looked}; Debian package {package})"),
         );
         return None;
     }
+    let why = not_found(binary, package);
     panic!("{why}, or set {SKIP_VAR}={group} to skip the tests that need it");
 }
 
