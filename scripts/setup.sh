@@ -57,9 +57,14 @@ find_missing
 echo "setup: missing system packages:$missing" >&2
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: this machine has no apt-get; install the equivalents of these Debian packages with" >&2
-  echo "setup: your package manager (README.md, 'Platforms', names them for macOS and Windows)," >&2
-  echo "setup: or set RATCHET_SETUP=skip once they are installed." >&2
+  if [ "$(uname -s 2>/dev/null)" = Darwin ]; then
+    echo "setup: on macOS, run: brew install nginx minisign openssl coreutils" >&2
+    echo "setup: and take clang, wasm-ld and wasi-libc from the wasi-sdk (README.md, 'Platforms');" >&2
+  else
+    echo "setup: this machine has no apt-get; install the equivalents of these Debian packages" >&2
+    echo "setup: with your package manager (README.md, 'Platforms');" >&2
+  fi
+  echo "setup: then set RATCHET_SETUP=skip, as this script cannot check other systems' packages." >&2
   exit 1
 fi
 
