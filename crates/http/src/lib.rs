@@ -253,8 +253,9 @@ impl CertificateProblem {
     }
 }
 
-/// Finds a refused server certificate in `err`'s chain of causes (reqwest wraps rustls' error
-/// in an I/O error, whose `source` skips it, so both are looked into).
+/// Finds a refused server certificate in `err`'s chain of causes. The TLS layers wrap rustls'
+/// error in an I/O error, sometimes twice, and an I/O error's `source` skips what it wraps, so
+/// each I/O error's wrapped error is looked into as well.
 pub fn certificate_problem(err: &(dyn StdError + 'static)) -> Option<CertificateProblem> {
     let mut cur = Some(err);
     while let Some(e) = cur {
@@ -263,7 +264,7 @@ pub fn certificate_problem(err: &(dyn StdError + 'static)) -> Option<Certificate
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && let Some(inner) = io.get_ref()
-            && let Some(p) = rustls_problem(inner)
+            && let Some(p) = certificate_problem(inner)
         {
             return Some(p);
         }
@@ -331,6 +332,15 @@ mod tests {
         assert_eq!(
             certificate_problem(&io),
             Some(CertificateProblem::UnknownIssuer)
+        );
+        // As hyper-rustls hands it on: an I/O error around tokio-rustls' I/O error.
+        let twice = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        ));
+        assert_eq!(
+            certificate_problem(&twice),
+            Some(CertificateProblem::Expired)
         );
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(certificate_problem(&other), None);
