@@ -464,6 +464,17 @@ fn cli_exit_codes_and_json() {
     assert_eq!(found, vec!["bad-semver", "task-missing-main"], "{v}");
     let semver = diags.iter().find(|d| d["code"] == "bad-semver").unwrap();
     assert_eq!(semver["field"], "bundle.version");
+    // Schema problems are placed on their line too.
+    let line = semver["line"].as_u64().expect("a line") as usize;
+    let manifest = fs::read_to_string(dir.join("bundle.yaml")).unwrap();
+    assert!(
+        manifest.lines().nth(line - 1).unwrap().contains("version:"),
+        "{v}"
+    );
+    assert_eq!(
+        semver["source_line"].as_str(),
+        manifest.lines().nth(line - 1)
+    );
 
     let text = ratchet()
         .args(["bundle", "validate"])
@@ -472,7 +483,10 @@ fn cli_exit_codes_and_json() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&text.stderr);
     assert!(
-        stderr.contains("error[bad-semver]: bundle.yaml: bundle.version:"),
+        stderr.contains(&format!(
+            "error[bad-semver]: bundle.yaml:{line}:{}: bundle.version:",
+            semver["column"]
+        )),
         "{stderr}"
     );
 }

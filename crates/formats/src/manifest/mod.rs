@@ -441,7 +441,7 @@ pub fn parse_manifest_lenient(
         let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "");
         return (Some(value), Err(vec![d]));
     }
-    let diags = check_against_schema(&value, file);
+    let diags = check_against_schema(&value, file, text);
     if !diags.is_empty() {
         return (Some(value), Err(diags));
     }
@@ -648,7 +648,13 @@ pub fn check_license(s: &str) -> Result<(), String> {
     })
 }
 
-fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
+/// Schema failures of `value` (parsed from `text`), each with its field path and, where the
+/// value is written in `text`, its line shown with a caret.
+fn check_against_schema(value: &Value, file: &str, text: &str) -> Vec<Diagnostic> {
+    let place = |d: Diagnostic, pointer: &str| match yaml::locate(text, pointer) {
+        Some((line, column)) => d.at_line(line, column).with_source(text),
+        None => d,
+    };
     let mut out = Vec::new();
     for err in validator().iter_errors(value) {
         let pointer = err.instance_path().as_str().to_string();
@@ -674,7 +680,10 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
                     } else {
                         format!("{field}.{name}")
                     };
-                    out.push(Diagnostic::error("unknown-field", file, msg).at_field(path));
+                    out.push(place(
+                        Diagnostic::error("unknown-field", file, msg).at_field(path),
+                        &format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1")),
+                    ));
                 }
                 continue;
             }
@@ -735,7 +744,10 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
             }
             _ => ("bad-value", err.to_string()),
         };
-        out.push(Diagnostic::error(code, file, message).at_field(shown_field));
+        out.push(place(
+            Diagnostic::error(code, file, message).at_field(shown_field),
+            &pointer,
+        ));
     }
     out
 }
@@ -867,6 +879,8 @@ mod tests {
         };
         let d = one("  resources:\n    max_cpu_time: [5]\n");
         assert_eq!(d.code, "wrong-type");
+        assert_eq!((d.line, d.column), (Some(8), Some(19)), "{d}");
+        assert_eq!(d.source_line.as_deref(), Some("    max_cpu_time: [5]"));
         assert_eq!(d.field.as_deref(), Some("bundle.resources.max_cpu_time"));
         assert!(
             d.message

@@ -5,9 +5,14 @@
 //! allowed in this context"). This module turns such an error into a [`Diagnostic`] that shows
 //! the offending line with a caret under the column and, for the common mistakes, says what to
 //! change: a tab in the indentation, indentation that does not line up, an unquoted `: ` inside
-//! a value, a value starting with a reserved character, an unclosed quote, `[` or `{`.
+//! a value, a value starting with a reserved character, an unclosed quote, `[` or `{`. It also
+//! finds where a value is written ([`locate`]), so problems found later (against the schema)
+//! can show their line too.
 
 use crate::diagnostic::Diagnostic;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::cell::Cell;
+use std::fmt;
 
 /// A diagnostic for the YAML error `err` in `text` (the contents of `file`), its message after
 /// `prefix`, with the offending line and a hint when one applies.
@@ -27,6 +32,124 @@ pub fn syntax_diagnostic(
         }
     }
     d
+}
+
+/// Where the value at `pointer` (a JSON pointer into the document, `/bundle/version`) is
+/// written in `text`: its 1-based line and column, or `None` when the text does not parse or has
+/// no such value. (The YAML parser places an error at the value being read: the walk below stops
+/// with an error at the value sought and takes the error's position.)
+pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
+    let path: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    if path.is_empty() {
+        return None;
+    }
+    let found = Cell::new(false);
+    let seed = Locate {
+        path: &path,
+        found: &found,
+    };
+    let err = seed
+        .deserialize(serde_norway::Deserializer::from_str(text))
+        .err()?;
+    if !found.get() {
+        return None;
+    }
+    err.location().map(|l| (l.line(), l.column()))
+}
+
+/// Walks a document towards `path` and fails, setting `found`, at the value there.
+#[derive(Clone, Copy)]
+struct Locate<'a> {
+    path: &'a [String],
+    found: &'a Cell<bool>,
+}
+
+impl Locate<'_> {
+    fn here<E: serde::de::Error>(self) -> Result<(), E> {
+        if self.path.is_empty() {
+            self.found.set(true);
+            Err(E::custom("the value sought"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Locate<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.here()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.here()?;
+        while let Some(key) = map.next_key::<serde_json::Value>()? {
+            let key = match key {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if key == self.path[0] {
+                return map.next_value_seed(Locate {
+                    path: &self.path[1..],
+                    found: self.found,
+                });
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.here()?;
+        let Ok(want) = self.path[0].parse::<usize>() else {
+            return Ok(());
+        };
+        let mut i = 0;
+        while i < want {
+            if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+        seq.next_element_seed(Locate {
+            path: &self.path[1..],
+            found: self.found,
+        })?;
+        Ok(())
+    }
 }
 
 /// The parser's message without its ` at line L column C, while ...` tail (the position is in
@@ -173,6 +296,25 @@ mod tests {
                 "{d}"
             );
         }
+    }
+
+    #[test]
+    fn values_are_located_by_their_path() {
+        let text = "bundle:\n  id: x\n  resources:\n    max_cpu_time: [5]\n  contents:\n    tasks:\n      - path: a\n      - path: b\n        exported: \"yes\"\n";
+        assert_eq!(locate(text, "/bundle/id"), Some((2, 7)));
+        assert_eq!(
+            locate(text, "/bundle/resources/max_cpu_time"),
+            Some((4, 19))
+        );
+        assert_eq!(
+            locate(text, "/bundle/contents/tasks/1/exported"),
+            Some((9, 19))
+        );
+        assert_eq!(locate(text, "/bundle/contents/tasks/2"), None);
+        assert_eq!(locate(text, "/bundle/nothing"), None);
+        assert_eq!(locate(text, ""), None);
+        // A syntax error before the value: not found.
+        assert_eq!(locate("x: [unclosed\nbundle: 1\n", "/bundle"), None);
     }
 
     #[test]
