@@ -3,6 +3,7 @@
 //! cause, and the host must be unchanged.
 
 mod common;
+mod tls_server;
 
 use common::{c_module, http_server, wat_module};
 use ratchet_formats::manifest::permissions::DomainPattern;
@@ -402,6 +403,25 @@ fn fetch_refuses_undeclared_domain_and_plain_http() {
         "{}",
         stdout(&o)
     );
+}
+
+/// `fetch` is on the registry client's TLS stack: a server whose certificate comes from an
+/// authority no trusted root vouches for is refused, and the task is told why.
+#[test]
+fn fetch_refuses_a_certificate_from_an_unknown_authority() {
+    let srv = tls_server::serve_tls(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
+    );
+    let p = net(&[&format!("127.0.0.1:{}", srv.port)]);
+    let o = probe(&["fetch", &format!("{}config.json", srv.url())], p);
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"kind\":\"failed\"")
+            && out.contains("certificate authority this machine does not trust"),
+        "{out}"
+    );
+    assert!(o.denials.is_empty(), "{:?}", o.denials);
+    assert_eq!(srv.connections(), 1);
 }
 
 #[test]

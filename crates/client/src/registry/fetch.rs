@@ -868,7 +868,22 @@ fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError>
 
 #[cfg(test)]
 mod tests {
-    use super::{CacheEntry, CacheMeta};
+    use super::{ANSWER_SHOWN, CacheEntry, CacheMeta, excerpt, said};
+
+    #[test]
+    fn excerpts_are_short_flat_escaped_and_redacted() {
+        assert_eq!(excerpt(b"", None), "");
+        assert_eq!(said(""), "");
+        assert_eq!(
+            excerpt(b"  no\n\taccess \x1b[2J for \"tok-1\"  ", Some("tok-1")),
+            "no access \\u{1b}[2J for \\\"<redacted>\\\""
+        );
+        let long = "a".repeat(ANSWER_SHOWN + 50);
+        let e = excerpt(long.as_bytes(), None);
+        assert_eq!(e, format!("{}...", "a".repeat(ANSWER_SHOWN)));
+        // Bytes that are not UTF-8 do not fail the message.
+        assert_eq!(excerpt(&[0xff, b'x'], None), "\u{fffd}x");
+    }
 
     #[test]
     fn cache_entries_round_trip_and_anything_else_is_a_miss() {
