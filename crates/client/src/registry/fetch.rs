@@ -249,7 +249,10 @@ impl CacheEntry {
 /// Fetches the files of one registry.
 pub struct Fetcher {
     src: RegistrySource,
-    client: reqwest::Client,
+    /// Built in [`Fetcher::new`] for a remote registry (so a bad CA file stops the command at
+    /// once), on first use for a local one, which needs HTTP only if it names remote archives.
+    client: std::sync::OnceLock<reqwest::Client>,
+    http: ratchet_http::HttpConfig,
     rt: tokio::runtime::Runtime,
     cache_dir: PathBuf,
     archive_cache: PathBuf,
@@ -286,12 +289,15 @@ impl Fetcher {
             })?;
         // Redirects are followed by hand (`request`, as every client of ratchet-http does), so
         // credentials are attached per hop and only for the registry's own origin.
-        let config = ratchet_http::HttpConfig {
+        let http = ratchet_http::HttpConfig {
             ca_files: src.ca_file.iter().cloned().collect(),
             read_timeout: Some(READ_IDLE_TIMEOUT),
             ..ratchet_http::HttpConfig::default()
         };
-        let client = config.client()?;
+        let client = std::sync::OnceLock::new();
+        if src.base.scheme() != "file" {
+            let _ = client.set(http.client()?);
+        }
         let key = sha256_hex(src.base.as_str().as_bytes());
         let safe: String = src
             .name
@@ -306,6 +312,7 @@ impl Fetcher {
             archive_cache: cache_root.join("archives"),
             src,
             client,
+            http,
             rt,
             offline,
             max_parallel: 64,
@@ -581,7 +588,14 @@ impl Fetcher {
         let mut at = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.client.get(at.as_str()).timeout(self.timeout);
+            let client = match self.client.get() {
+                Some(c) => c,
+                None => {
+                    let built = self.http.client().map_err(|e| Hop::Fail(e.into()))?;
+                    self.client.get_or_init(|| built)
+                }
+            };
+            let mut req = client.get(at.as_str()).timeout(self.timeout);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
