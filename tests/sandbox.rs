@@ -656,6 +656,13 @@ fn fetch_cannot_choose_the_host_header() {
             stdout(&o)
         );
     }
+    // A header name HTTP does not allow is an invalid request, not a network failure.
+    let o = probe(&["fetchheader", &url, "bad name", "1"], p.clone());
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"kind\":\"invalid\"") && out.contains("fetch request is not valid"),
+        "{out}"
+    );
     // An ordinary header is sent.
     let o = probe(&["fetchheader", &url, "x-trace", "1"], p);
     assert!(o.success(), "{} {}", o.failure_message(), stdout(&o));

@@ -142,20 +142,20 @@ fn describe(e: &reqwest::Error) -> String {
     if let Some(p) = ratchet_http::certificate_problem(e) {
         return p.describe().to_string();
     }
-    let mut s = if e.is_timeout() {
-        "timed out".to_string()
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
     } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
+        parts.push("cannot connect".to_string());
+    } else if !e.is_builder() {
+        parts.push("request failed".to_string());
+    }
     let mut src = std::error::Error::source(e);
     while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
+        parts.push(x.to_string());
         src = x.source();
     }
-    s
+    parts.join(": ")
 }
 
 /// Most redirects one fetch follows.
