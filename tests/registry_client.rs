@@ -3,6 +3,7 @@
 
 mod common;
 mod fault_server;
+mod tls_server;
 
 use common::{assert_fails_with, copy_dir, install_from, ratchet, text};
 
@@ -1419,5 +1420,187 @@ fn archives_prepared_while_resolving() {
         version_dirs(&other).is_empty(),
         "{:?}",
         version_dirs(&other)
+    );
+}
+
+/// An HTTPS registry whose certificate comes from a private CA: without the CA the install
+/// stops at once (no retries) saying how to trust it; a CA file that is not PEM is refused
+/// naming it; with `registry add --ca-file` (or SSL_CERT_FILE) it works.
+#[test]
+fn private_ca_is_trusted_per_registry_and_certificate_errors_are_not_retried() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let srv = tls_server::serve_tls(sample_index());
+    let url = srv.url();
+
+    let o = install_from(&home, "com.oss.json-utils", &url);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("certificate authority this machine does not trust"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--ca-file") && err.contains("SSL_CERT_FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("attempts"), "{err}");
+    // config.json, the index file and the metadata file of the first wave: one connection
+    // each, none retried (four attempts each would be twelve).
+    assert!(
+        srv.connections() <= 3,
+        "{} connections: the certificate error was retried",
+        srv.connections()
+    );
+
+    let not_pem = t.path().join("ca.txt");
+    std::fs::write(&not_pem, "this is not a certificate\n").unwrap();
+    let add = |ca: &Path| {
+        ratchet(
+            &home,
+            &[
+                "registry",
+                "add",
+                "corp",
+                &url,
+                "--kind",
+                "private",
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = add(&not_pem);
+    assert_fails_with(&o, "ca.txt");
+    assert_fails_with(&o, "not a PEM file");
+
+    let ca = srv.write_ca(t.path());
+    let o = add(&ca);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let cfg: Value = serde_json::from_slice(
+        &std::fs::read(Paths::under(home.clone()).config.join("registries.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["registries"]["corp"]["ca-file"], ca.to_str().unwrap());
+    let o = install_from(&home, "com.oss.json-utils", "corp");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // SSL_CERT_FILE trusts it for every connection, the URL given directly.
+    let other = t.path().join("other");
+    let o = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args([
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &url,
+            "-y",
+        ])
+        .env("RATCHET_HOME", &other)
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // ... and a SSL_CERT_FILE that is not PEM is an error naming it and the variable.
+    let o = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args([
+            "bundle",
+            "install",
+            "com.oss.json-utils",
+            "--registry",
+            &url,
+            "-y",
+        ])
+        .env("RATCHET_HOME", t.path().join("third"))
+        .env("SSL_CERT_FILE", &not_pem)
+        .output()
+        .unwrap();
+    assert_fails_with(&o, "ca.txt");
+    assert_fails_with(&o, "SSL_CERT_FILE");
+}
+
+/// A 401/403 says what the server answered (escaped, any echoed credential redacted), and
+/// suggests `registry login` only when logging in could help.
+#[test]
+fn refusals_quote_the_server_and_advise_login_only_when_it_helps() {
+    use ratchet_client::registry::{Auth, AuthMethod, Fetcher, Secret};
+    let t = tempfile::tempdir().unwrap();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let get = |src: RegistrySource| {
+        let f = Fetcher::new(src, &t.path().join("cache"), false).unwrap();
+        f.get("config.json", 1 << 20).unwrap_err()
+    };
+
+    // No credential sent: a 403 is a missing credential, with the server's words, escaped.
+    srv.fault(
+        "/config.json",
+        Fault::Status(
+            "403 Forbidden".into(),
+            b"<p>\x1b[31mSign in\n   first</p>".to_vec(),
+        ),
+    );
+    let e = get(RegistrySource::from_location(&srv.url()).unwrap());
+    assert!(
+        matches!(
+            &e,
+            FetchError::Auth {
+                status: 403,
+                sent: false,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("HTTP 403"), "{msg}");
+    assert!(msg.contains("Sign in first"), "{msg}");
+    assert!(!msg.contains('\x1b') && msg.contains("\\u{1b}"), "{msg}");
+    assert!(msg.contains("registry login"), "{msg}");
+
+    // A credential sent and refused with 403: the server's answer, no login advice, and the
+    // credential the server echoed is not repeated.
+    srv.fault(
+        "/config.json",
+        Fault::Status(
+            "403 Forbidden".into(),
+            b"key KEY-SECRET-42 lacks the scope read:corp".to_vec(),
+        ),
+    );
+    let mut src = RegistrySource::from_location(&srv.url()).unwrap();
+    src.auth = Some(Auth {
+        method: AuthMethod::Token,
+        secret: Secret::new("KEY-SECRET-42"),
+    });
+    let e = get(src.clone());
+    assert!(matches!(&e, FetchError::Forbidden { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("HTTP 403") && msg.contains("lacks the scope read:corp"),
+        "{msg}"
+    );
+    assert!(!msg.contains("registry login"), "{msg}");
+    assert!(!msg.contains("KEY-SECRET-42"), "{msg}");
+
+    // A credential sent and refused with 401: it is not valid, replacing it helps.
+    srv.fault(
+        "/config.json",
+        Fault::Status("401 Unauthorized".into(), b"token expired".to_vec()),
+    );
+    let e = get(src);
+    assert!(
+        matches!(
+            &e,
+            FetchError::Auth {
+                status: 401,
+                sent: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("rejected the credential sent") && msg.contains("token expired"),
+        "{msg}"
     );
 }

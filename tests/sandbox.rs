@@ -3,6 +3,7 @@
 //! cause, and the host must be unchanged.
 
 mod common;
+mod tls_server;
 
 use common::{c_module, http_server, wat_module};
 use ratchet_formats::manifest::permissions::DomainPattern;
@@ -404,6 +405,25 @@ fn fetch_refuses_undeclared_domain_and_plain_http() {
     );
 }
 
+/// `fetch` is on the registry client's TLS stack: a server whose certificate comes from an
+/// authority no trusted root vouches for is refused, and the task is told why.
+#[test]
+fn fetch_refuses_a_certificate_from_an_unknown_authority() {
+    let srv = tls_server::serve_tls(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
+    );
+    let p = net(&[&format!("127.0.0.1:{}", srv.port)]);
+    let o = probe(&["fetch", &format!("{}config.json", srv.url())], p);
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"kind\":\"failed\"")
+            && out.contains("certificate authority this machine does not trust"),
+        "{out}"
+    );
+    assert!(o.denials.is_empty(), "{:?}", o.denials);
+    assert_eq!(srv.connections(), 1);
+}
+
 #[test]
 fn redirect_to_undeclared_domain_is_refused() {
     let port = http_server(2);
@@ -636,6 +656,13 @@ fn fetch_cannot_choose_the_host_header() {
             stdout(&o)
         );
     }
+    // A header name HTTP does not allow is an invalid request, not a network failure.
+    let o = probe(&["fetchheader", &url, "bad name", "1"], p.clone());
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"kind\":\"invalid\"") && out.contains("fetch request is not valid"),
+        "{out}"
+    );
     // An ordinary header is sent.
     let o = probe(&["fetchheader", &url, "x-trace", "1"], p);
     assert!(o.success(), "{} {}", o.failure_message(), stdout(&o));

@@ -464,6 +464,17 @@ fn cli_exit_codes_and_json() {
     assert_eq!(found, vec!["bad-semver", "task-missing-main"], "{v}");
     let semver = diags.iter().find(|d| d["code"] == "bad-semver").unwrap();
     assert_eq!(semver["field"], "bundle.version");
+    // Schema problems are placed on their line too.
+    let line = semver["line"].as_u64().expect("a line") as usize;
+    let manifest = fs::read_to_string(dir.join("bundle.yaml")).unwrap();
+    assert!(
+        manifest.lines().nth(line - 1).unwrap().contains("version:"),
+        "{v}"
+    );
+    assert_eq!(
+        semver["source_line"].as_str(),
+        manifest.lines().nth(line - 1)
+    );
 
     let text = ratchet()
         .args(["bundle", "validate"])
@@ -472,7 +483,10 @@ fn cli_exit_codes_and_json() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&text.stderr);
     assert!(
-        stderr.contains("error[bad-semver]: bundle.yaml: bundle.version:"),
+        stderr.contains(&format!(
+            "error[bad-semver]: bundle.yaml:{line}:{}: bundle.version:",
+            semver["column"]
+        )),
         "{stderr}"
     );
 }
@@ -530,6 +544,10 @@ fn invalid_metadata_and_test_name_the_field() {
     let d = single_error(&dir, "invalid-metadata");
     assert_eq!(d.field.as_deref(), Some("timeout"));
     assert_eq!(d.file, "tasks/addition/metadata.json");
+    assert!(
+        d.message.contains("milliseconds as a number, e.g. 5000"),
+        "{d}"
+    );
 
     let (_t, dir) = fresh();
     let test = dir.join("tasks/addition/tests/test-001.json");
@@ -550,4 +568,43 @@ fn missing_manifest_and_task_file_instead_of_directory() {
     fs::write(dir.join("tasks/addition"), "not a directory").unwrap();
     let d = single_error(&dir, "not-a-directory");
     assert_eq!(d.field.as_deref(), Some("bundle.contents.tasks[0].path"));
+}
+
+/// A YAML mistake in `bundle.yaml` shows the line with a caret under the column and a hint,
+/// in the library's diagnostic and in what `ratchet bundle validate` prints.
+#[test]
+fn yaml_mistakes_show_the_line_with_a_caret_and_a_hint() {
+    let cases = [
+        // An unquoted `: ` in a value.
+        (
+            "description: ",
+            "description: Usage: add numbers\n  x_: ",
+            "quote the value: description: \"Usage: add numbers",
+        ),
+        // A tab in the indentation.
+        ("  name: ", "\tname: ", "indented with a tab"),
+        // A key indented one space too far.
+        ("  license: ", "   license: ", "inconsistent indentation"),
+    ];
+    for (from, to, hint) in cases {
+        let (_t, dir) = fresh();
+        edit_manifest(&dir, from, to);
+        let d = single_error(&dir, "yaml-syntax");
+        assert!(d.hint.as_deref().is_some_and(|h| h.contains(hint)), "{d}");
+        let line = d.line.expect("a line");
+        let text = fs::read_to_string(dir.join("bundle.yaml")).unwrap();
+        assert_eq!(d.source_line.as_deref(), text.lines().nth(line - 1), "{d}");
+
+        let o = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(["bundle", "validate"])
+            .arg(&dir)
+            .env("RATCHET_HOME", dir.join(".home"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!(" {line} | ")), "{err}");
+        assert!(err.contains("^\n"), "{err}");
+        assert!(err.contains("= hint: "), "{err}");
+    }
 }

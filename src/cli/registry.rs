@@ -4,7 +4,8 @@ use super::CliResult;
 use clap::Subcommand;
 use ratchet_client::paths::Paths;
 use ratchet_client::registry::{
-    AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_name,
+    AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_ca_file,
+    check_name,
 };
 use ratchet_formats::index::RegistryKind;
 use std::io::{BufRead, IsTerminal};
@@ -33,6 +34,10 @@ pub enum RegistryCommand {
         /// A command that prints the secret (run with `sh -c`).
         #[arg(long)]
         credential_command: Option<String>,
+        /// A PEM file of the certificate authority that signed the registry's server
+        /// certificate (a private CA), trusted for this registry besides the system roots.
+        #[arg(long, value_name = "PATH")]
+        ca_file: Option<std::path::PathBuf>,
         /// Make it the default registry.
         #[arg(long)]
         default: bool,
@@ -63,6 +68,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             header,
             user,
             credential_command,
+            ca_file,
             default,
         } => {
             check_name(&name)?;
@@ -81,6 +87,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 }
             };
             let src = RegistrySource::from_location(&url)?;
+            let ca_file = ca_file.map(|p| check_ca_file(&p)).transpose()?;
             cfg.registries.insert(
                 name.clone(),
                 RegistryEntry {
@@ -88,6 +95,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     kind,
                     auth,
                     credential_command,
+                    ca_file,
                 },
             );
             if default || cfg.default.is_none() {

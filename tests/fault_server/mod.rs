@@ -26,6 +26,8 @@ pub enum Fault {
     Stall,
     /// Answer `302 Found` with this `Location`.
     Redirect(String),
+    /// Answer with this status line (`403 Forbidden`) and body, every time.
+    Status(String, Vec<u8>),
 }
 
 /// A running server.
@@ -147,6 +149,7 @@ fn handle(
                 return;
             }
             (Some(Fault::Replace(r)), _) => respond(&mut s, "200 OK", "", &r),
+            (Some(Fault::Status(line, b)), _) => respond(&mut s, &line, "", &b),
             (Some(Fault::Redirect(to)), _) => {
                 respond(&mut s, "302 Found", &format!("Location: {to}\r\n"), b"")
             }

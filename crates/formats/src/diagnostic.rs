@@ -2,7 +2,9 @@
 //!
 //! Validation never stops at the first problem: it collects [`Diagnostic`]s, each naming the file,
 //! the position (line/column or field path) and what is wrong, so an author fixes everything in
-//! one round. The CLI prints them; `--format json` serialises them for tools.
+//! one round. A syntax error also carries the offending line of the file, shown with a caret
+//! under the column, and a hint when the mistake is a common one (a tab in the indentation, an
+//! unquoted `: `). The CLI prints them; `--format json` serialises them for tools.
 
 use serde::Serialize;
 use std::fmt;
@@ -37,6 +39,12 @@ pub struct Diagnostic {
     pub field: Option<String>,
     /// What is wrong, in words.
     pub message: String,
+    /// The line of the file the problem is on, as written (syntax errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<String>,
+    /// How to fix it, when the problem is a common one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl Diagnostic {
@@ -50,6 +58,8 @@ impl Diagnostic {
             column: None,
             field: None,
             message: message.into(),
+            source_line: None,
+            hint: None,
         }
     }
 
@@ -78,6 +88,21 @@ impl Diagnostic {
         self
     }
 
+    /// The same diagnostic, showing its line of `text` (the file's contents) under the message;
+    /// nothing changes when it has no line or `text` has no such line.
+    pub fn with_source(mut self, text: &str) -> Self {
+        if let Some(l) = self.line.and_then(|n| text.lines().nth(n.checked_sub(1)?)) {
+            self.source_line = Some(l.to_string());
+        }
+        self
+    }
+
+    /// The same diagnostic, with a hint on how to fix it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// True for errors.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -100,7 +125,46 @@ impl fmt::Display for Diagnostic {
         if let Some(field) = &self.field {
             write!(f, ": {field}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        let number = self.line.map(|l| l.to_string()).unwrap_or_default();
+        let pad = " ".repeat(number.len());
+        if let Some(src) = &self.source_line {
+            // Tabs are shown as four spaces and control characters escaped, so the caret lines
+            // up and the file cannot drive the terminal.
+            let mut shown = String::new();
+            let mut caret_at = 0;
+            let col = self.column.unwrap_or(0);
+            for (i, c) in src.chars().enumerate() {
+                let piece = match c {
+                    '\t' => "    ".to_string(),
+                    c if c.is_control() => c.escape_debug().to_string(),
+                    c => c.to_string(),
+                };
+                if i + 1 < col {
+                    caret_at += piece.chars().count();
+                }
+                shown.push_str(&piece);
+            }
+            write!(f, "\n {number} | {shown}")?;
+            if col > 0 {
+                write!(f, "\n {pad} | {}^", " ".repeat(caret_at))?;
+            }
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n {pad} = hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a value of the field `name` is written, for messages about a wrongly typed value in the
+/// files Ratchet reads besides `bundle.yaml` (whose forms come from its schema): `timeout` is
+/// `milliseconds as a number, e.g. 5000`.
+pub fn expected_form(name: &str) -> Option<&'static str> {
+    match name {
+        "timeout" => Some("milliseconds as a number, e.g. 5000 (not \"5s\")"),
+        "memory_limit" => Some("a size as a string with a unit, e.g. \"128MB\""),
+        _ => None,
     }
 }
 
@@ -171,5 +235,30 @@ mod tests {
         );
         let d = Diagnostic::warning("x", "a.json", "m").at_line(3, 4);
         assert_eq!(d.to_string(), "warning[x]: a.json:3:4: m");
+    }
+
+    #[test]
+    fn source_line_with_caret_and_hint() {
+        let text = "a: 1\n\tb: c: d\nlast\n";
+        let d = Diagnostic::error("yaml-syntax", "f.yaml", "bad")
+            .at_line(2, 5)
+            .with_source(text)
+            .with_hint("quote it");
+        assert_eq!(
+            d.to_string(),
+            "error[yaml-syntax]: f.yaml:2:5: bad\n 2 |     b: c: d\n   |        ^\n   = hint: quote it"
+        );
+        // A line past the end, or none: no source shown.
+        let d = Diagnostic::error("x", "f", "m")
+            .at_line(9, 1)
+            .with_source(text);
+        assert_eq!(d.source_line, None);
+        let d = Diagnostic::error("x", "f", "m").with_source(text);
+        assert_eq!(d.source_line, None);
+        // Control characters in the line are escaped.
+        let d = Diagnostic::error("x", "f", "m")
+            .at_line(1, 1)
+            .with_source("k: \u{1b}[2J\n");
+        assert!(!d.to_string().contains('\u{1b}'), "{d}");
     }
 }

@@ -15,15 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// Marker in the resolver's error when a name resolves only to internal addresses.
-const INTERNAL_ONLY: &str = "resolves only to internal addresses";
 
 /// True for addresses a declared *domain name* must not lead to: loopback, private, link-local
 /// (cloud metadata services), carrier-grade NAT, unspecified, multicast, and IPv6 unique-local
@@ -56,40 +53,109 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// Resolves names with the system resolver and keeps only public addresses, unless the
-/// request names an address literally (or `localhost`), which the bundle then declared as such.
-/// Filtering here, on the addresses ureq connects to, leaves no window between check and use.
+/// A declared name that resolves only to internal addresses ([`is_internal`]).
+#[derive(Debug)]
+struct InternalOnly {
+    host: String,
+}
+
+impl std::fmt::Display for InternalOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves only to internal addresses", self.host)
+    }
+}
+
+impl std::error::Error for InternalOnly {}
+
+/// Resolves names with the system resolver and keeps only public addresses, unless the name is
+/// `localhost`, which a bundle can only reach by declaring it as such. (An address written in
+/// the URL is connected to without resolving: the bundle declared that address.) Filtering
+/// here, on the addresses the client connects to, leaves no window between check and use.
 #[derive(Debug)]
 struct PublicOnlyResolver;
 
-impl ureq::unversioned::resolver::Resolver for PublicOnlyResolver {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: ureq::unversioned::transport::NextTimeout,
-    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        let all = ureq::unversioned::resolver::DefaultResolver::default()
-            .resolve(uri, config, timeout)?;
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        if host.parse::<IpAddr>().is_ok() || host.eq_ignore_ascii_case("localhost") {
-            return Ok(all);
-        }
-        let mut kept = self.empty();
-        for a in all.iter().filter(|a| !is_internal(a.ip())) {
-            kept.push(*a);
-        }
-        if kept.is_empty() {
-            return Err(ureq::Error::Io(std::io::Error::other(format!(
-                "{host} {INTERNAL_ONLY}"
-            ))));
-        }
-        Ok(kept)
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let lookup = host.clone();
+            let all: Vec<SocketAddr> = tokio::task::spawn_blocking(move || {
+                (lookup.as_str(), 0)
+                    .to_socket_addrs()
+                    .map(Iterator::collect)
+            })
+            .await??;
+            if host.eq_ignore_ascii_case("localhost") {
+                return Ok(Box::new(all.into_iter()) as reqwest::dns::Addrs);
+            }
+            let kept: Vec<SocketAddr> = all.into_iter().filter(|a| !is_internal(a.ip())).collect();
+            if kept.is_empty() {
+                return Err(
+                    Box::new(InternalOnly { host }) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
     }
+}
+
+/// The client every fetch uses, built on first use: the trust roots of the registry client
+/// ([`ratchet_http`]), no redirects (each hop is checked here), names resolved by
+/// [`PublicOnlyResolver`], no kept-alive connections between fetches, and no proxy: a proxy
+/// resolves names itself, which would take the internal-address check out of the host's hands.
+fn client() -> Result<&'static reqwest::blocking::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::blocking::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let config = ratchet_http::HttpConfig {
+                proxy: ratchet_http::Proxy::Direct,
+                ..ratchet_http::HttpConfig::default()
+            };
+            config
+                .blocking_builder()
+                .map_err(|e| e.to_string())?
+                .dns_resolver(Arc::new(PublicOnlyResolver))
+                .pool_max_idle_per_host(0)
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The first error of type `T` in `e`'s chain of causes.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if let Some(t) = x.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = x.source();
+    }
+    None
+}
+
+/// A failed request in words: what a refused certificate means, else reqwest's chain.
+fn describe(e: &reqwest::Error) -> String {
+    if let Some(p) = ratchet_http::certificate_problem(e) {
+        return p.describe().to_string();
+    }
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    } else if e.is_connect() {
+        parts.push("cannot connect".to_string());
+    } else if !e.is_builder() {
+        parts.push("request failed".to_string());
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        parts.push(x.to_string());
+        src = x.source();
+    }
+    parts.join(": ")
 }
 
 /// Most redirects one fetch follows.
@@ -330,46 +396,47 @@ impl Host {
                 + body.len()
                 + 16;
             self.charge(request_bytes as u64)?;
-            let config = ureq::Agent::config_builder()
-                .max_redirects(0)
-                .http_status_as_error(false)
-                .timeout_global(Some(remaining))
-                .proxy(None)
-                .allow_non_standard_methods(true)
-                .build();
-            let agent = ureq::Agent::with_parts(
-                config,
-                ureq::unversioned::transport::DefaultConnector::new(),
-                PublicOnlyResolver,
-            );
-            let mut builder = ureq::http::Request::builder()
-                .method(method.as_str())
-                .uri(url.as_str());
+            let client = match client() {
+                Ok(c) => c,
+                Err(m) => return Ok(error_value(HostError::failed(m))),
+            };
+            let Ok(m) = reqwest::Method::from_bytes(method.as_bytes()) else {
+                return Ok(error_value(HostError::invalid(format!(
+                    "fetch request is not valid: `{method}` is not an HTTP method"
+                ))));
+            };
+            let mut builder = client.request(m, url.as_str()).timeout(remaining);
             for (k, v) in &req.headers {
                 builder = builder.header(k, v);
             }
-            let sent = if body.is_empty() {
-                builder.body(()).map(|r| agent.run(r))
-            } else {
-                builder.body(body.clone()).map(|r| agent.run(r))
-            };
-            let mut resp = match sent {
-                Err(e) => {
+            if !body.is_empty() {
+                builder = builder.body(body.clone());
+            }
+            let mut resp = match builder.send() {
+                Ok(r) => r,
+                Err(e) if e.is_builder() => {
                     return Ok(error_value(HostError::invalid(format!(
-                        "fetch request is not valid: {e}"
+                        "fetch request is not valid: {}",
+                        describe(&e)
                     ))));
                 }
-                Ok(Err(e)) if e.to_string().contains(INTERNAL_ONLY) => {
+                Err(e) if find_cause::<InternalOnly>(&e).is_some() => {
+                    let why = find_cause::<InternalOnly>(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     return Ok(self.deny(format!(
-                        "network access to {url} refused: {e} (a declared address, not a name, is needed to reach it)"
+                        "network access to {url} refused: {why} (a declared address, not a name, is needed to reach it)"
                     )));
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
+                    if e.is_timeout() {
+                        self.remaining()?;
+                    }
                     return Ok(error_value(HostError::failed(format!(
-                        "fetch {url} failed: {e}"
+                        "fetch {url} failed: {}",
+                        describe(&e)
                     ))));
                 }
-                Ok(Ok(r)) => r,
             };
             let status = resp.status();
             let header_bytes: usize = resp
@@ -403,35 +470,31 @@ impl Host {
                 continue;
             }
             let left = self.max_network.saturating_sub(self.network_bytes);
-            let data = match resp
-                .body_mut()
-                .with_config()
-                .limit(left.saturating_add(1))
-                .read_to_vec()
-            {
-                Ok(d) => d,
-                Err(ureq::Error::BodyExceedsLimit(_)) => {
-                    return Err(LimitExceeded {
-                        kind: LimitKind::NetworkBandwidth,
-                        detail: format!(
-                            "the response of {url} is larger than the {} left of {}",
-                            ByteSize(left),
-                            ByteSize(self.max_network)
-                        ),
-                    });
-                }
-                Err(ureq::Error::Timeout(_)) => {
+            let mut data = Vec::new();
+            let read = (&mut resp)
+                .take(left.saturating_add(1))
+                .read_to_end(&mut data);
+            if let Err(e) = read {
+                if Instant::now() >= self.deadline {
                     return Err(LimitExceeded {
                         kind: LimitKind::WallTime,
                         detail: format!("reading the response of {url}"),
                     });
                 }
-                Err(e) => {
-                    return Ok(error_value(HostError::failed(format!(
-                        "reading the response of {url} failed: {e}"
-                    ))));
-                }
-            };
+                return Ok(error_value(HostError::failed(format!(
+                    "reading the response of {url} failed: {e}"
+                ))));
+            }
+            if data.len() as u64 > left {
+                return Err(LimitExceeded {
+                    kind: LimitKind::NetworkBandwidth,
+                    detail: format!(
+                        "the response of {url} is larger than the {} left of {}",
+                        ByteSize(left),
+                        ByteSize(self.max_network)
+                    ),
+                });
+            }
             self.charge(data.len() as u64)?;
             let mut headers = Map::new();
             for (k, v) in resp.headers() {

@@ -343,8 +343,19 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
         );
     } else if let Some(v) = check_json_file(root, &meta, out) {
         if let Err(e) = serde_path_to_error::deserialize::<_, task::TaskMetadata>(v.clone()) {
+            // A wrongly typed field of known form (`timeout: "5s"`) says how it is written.
+            let form = match e.path().iter().next_back() {
+                Some(serde_path_to_error::Segment::Map { key }) => {
+                    ratchet_formats::diagnostic::expected_form(key)
+                }
+                _ => None,
+            };
+            let message = match form {
+                Some(f) => format!("{}; write {f}", e.inner()),
+                None => e.inner().to_string(),
+            };
             out.push(at_path(
-                Diagnostic::error("invalid-metadata", rel(&meta), e.inner().to_string()),
+                Diagnostic::error("invalid-metadata", rel(&meta), message),
                 e.path(),
             ));
         } else if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)

@@ -4,8 +4,11 @@
 //! bounded by [`Fetcher::max_parallel`]), cached per registry and revalidated with
 //! `If-None-Match` / `If-Modified-Since` so a warm run only sends conditional requests and a 304
 //! keeps the cached copy. `--offline` answers from the cache alone. Connection errors, timeouts
-//! and 5xx are retried a bounded number of times with backoff; 404 means "no such file";
-//! 401/403 name the registry and the `ratchet registry login` to run. Archives are read only up
+//! and 5xx are retried a bounded number of times with backoff; a refused server certificate is
+//! not (it says how to trust a private certificate authority); 404 means "no such file"; 401/403
+//! quote the start of the server's answer and name the `ratchet registry login` to run when
+//! logging in can help. The HTTP client comes from [`ratchet_http`], the stack the sandbox's
+//! `fetch` uses too (same trust roots, same proxy variables). Archives are read only up
 //! to their indexed size and checked against their SHA-256 before anyone unpacks them; verified
 //! archives are kept in a content-addressed cache, so reinstalling downloads nothing.
 //!
@@ -23,8 +26,8 @@ use std::time::Duration;
 /// Why a fetch failed. Messages name the registry and URL, never a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The server refused the credential (or there was none).
-    #[error("{url}: HTTP {status}: registry `{registry}` needs a valid credential: {advice}")]
+    /// 401, or 403 without a credential: the registry wants a (valid) credential.
+    #[error("{url}: HTTP {status}{}: registry `{registry}` {}: {advice}", said(answer), if *sent { "rejected the credential sent" } else { "needs a credential" })]
     Auth {
         /// The registry's name.
         registry: String,
@@ -32,9 +35,40 @@ pub enum FetchError {
         url: String,
         /// 401 or 403.
         status: u16,
+        /// Whether a credential was sent with the request.
+        sent: bool,
+        /// The start of the server's answer, escaped (may be empty).
+        answer: String,
         /// What to run ([`super::RegistrySource::login_advice`]).
         advice: String,
     },
+    /// 403 although a credential was sent: the server knows who asks and refuses anyway (a
+    /// missing permission, a blocked address); logging in again would not help.
+    #[error(
+        "{url}: HTTP 403 Forbidden{}: the server refuses access to registry `{registry}` with the credential sent; ask the registry's administrator for access",
+        said(answer)
+    )]
+    Forbidden {
+        /// The registry's name.
+        registry: String,
+        /// The URL.
+        url: String,
+        /// The start of the server's answer, escaped (may be empty).
+        answer: String,
+    },
+    /// The server's TLS certificate was refused. Never retried.
+    #[error("{url}: {}{advice}", problem.describe())]
+    Certificate {
+        /// The URL.
+        url: String,
+        /// How it was refused.
+        problem: ratchet_http::CertificateProblem,
+        /// How to trust the server's certificate authority (empty when that would not help).
+        advice: String,
+    },
+    /// The HTTP client cannot be set up (a CA file that cannot be read or is not PEM).
+    #[error(transparent)]
+    Http(#[from] ratchet_http::HttpError),
     /// An unexpected HTTP status.
     #[error("{url}: HTTP {status}")]
     Status {
@@ -115,8 +149,42 @@ enum Hop {
 }
 
 /// Environment variable naming a PEM file of extra trusted root certificates (a private
-/// registry's own certificate authority), added to the built-in web roots.
-pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
+/// registry's own certificate authority), added to the usual roots ([`ratchet_http`]).
+pub const CA_FILE_ENV: &str = ratchet_http::CA_FILE_ENV;
+
+/// Most bytes of a refusal's body read to quote in the error.
+const ANSWER_READ: usize = 4096;
+/// Most characters of a refusal's body quoted in the error.
+const ANSWER_SHOWN: usize = 160;
+
+/// ` (the server said: "...")`, or nothing for an empty answer.
+fn said(answer: &str) -> String {
+    if answer.is_empty() {
+        String::new()
+    } else {
+        format!(" (the server said: \"{answer}\")")
+    }
+}
+
+/// The start of a response body for an error message: whitespace runs collapsed, cut to
+/// [`ANSWER_SHOWN`] characters, control characters and quotes escaped (a hostile server cannot
+/// write to the terminal), and the credential, should the server echo it, redacted.
+fn excerpt(body: &[u8], secret: Option<&str>) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        flat = flat.replace(s, "<redacted>");
+    }
+    let mut out: String = flat
+        .chars()
+        .take(ANSWER_SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if flat.chars().count() > ANSWER_SHOWN {
+        out.push_str("...");
+    }
+    out
+}
 
 /// Request counters, for progress messages and the benchmark.
 #[derive(Debug, Default)]
@@ -181,7 +249,10 @@ impl CacheEntry {
 /// Fetches the files of one registry.
 pub struct Fetcher {
     src: RegistrySource,
-    client: reqwest::Client,
+    /// Built in [`Fetcher::new`] for a remote registry (so a bad CA file stops the command at
+    /// once), on first use for a local one, which needs HTTP only if it names remote archives.
+    client: std::sync::OnceLock<reqwest::Client>,
+    http: ratchet_http::HttpConfig,
     rt: tokio::runtime::Runtime,
     cache_dir: PathBuf,
     archive_cache: PathBuf,
@@ -216,29 +287,17 @@ impl Fetcher {
                 path: PathBuf::from("(tokio runtime)"),
                 source,
             })?;
-        // Redirects are followed by hand (`request`), so credentials are attached per hop and
-        // only for the registry's own origin.
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(READ_IDLE_TIMEOUT)
-            .user_agent(concat!("ratchet/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = std::env::var_os(CA_FILE_ENV).filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(ca);
-            let pem = std::fs::read(&path).map_err(|source| FetchError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                FetchError::Url(format!("{}: not PEM certificates: {e}", path.display()))
-            })?;
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+        // Redirects are followed by hand (`request`, as every client of ratchet-http does), so
+        // credentials are attached per hop and only for the registry's own origin.
+        let http = ratchet_http::HttpConfig {
+            ca_files: src.ca_file.iter().cloned().collect(),
+            read_timeout: Some(READ_IDLE_TIMEOUT),
+            ..ratchet_http::HttpConfig::default()
+        };
+        let client = std::sync::OnceLock::new();
+        if src.base.scheme() != "file" {
+            let _ = client.set(http.client()?);
         }
-        let client = builder
-            .build()
-            .map_err(|e| FetchError::Url(format!("cannot build the HTTP client: {e}")))?;
         let key = sha256_hex(src.base.as_str().as_bytes());
         let safe: String = src
             .name
@@ -253,6 +312,7 @@ impl Fetcher {
             archive_cache: cache_root.join("archives"),
             src,
             client,
+            http,
             rt,
             offline,
             max_parallel: 64,
@@ -443,7 +503,7 @@ impl Fetcher {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            let mut resp = match self.send_following_redirects(url, headers).await {
+            let (mut resp, sent) = match self.send_following_redirects(url, headers).await {
                 Ok(r) => r,
                 Err(Hop::Retry(e)) => {
                     last_err = e;
@@ -457,12 +517,7 @@ impl Fetcher {
                 continue;
             }
             if status == 401 || status == 403 {
-                return Err(FetchError::Auth {
-                    registry: self.src.name.clone(),
-                    url: url.to_string(),
-                    status,
-                    advice: self.src.login_advice(),
-                });
+                return Err(self.refusal(url, status, sent, resp).await);
             }
             let h = |n: reqwest::header::HeaderName| {
                 resp.headers()
@@ -523,28 +578,44 @@ impl Fetcher {
 
     /// Sends one GET and follows up to [`MAX_REDIRECTS`] redirects. The credential goes only to
     /// URLs of the registry's own origin (scheme, host, port), on every hop; a redirect from
-    /// `https` to `http` is refused.
+    /// `https` to `http` is refused. Also says whether the last hop carried the credential. A
+    /// refused server certificate is not retried: another attempt meets the same certificate.
     async fn send_following_redirects(
         &self,
         url: &url::Url,
         headers: &[(String, String)],
-    ) -> Result<reqwest::Response, Hop> {
+    ) -> Result<(reqwest::Response, bool), Hop> {
         let mut at = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.client.get(at.as_str()).timeout(self.timeout);
+            let client = match self.client.get() {
+                Some(c) => c,
+                None => {
+                    let built = self.http.client().map_err(|e| Hop::Fail(e.into()))?;
+                    self.client.get_or_init(|| built)
+                }
+            };
+            let mut req = client.get(at.as_str()).timeout(self.timeout);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
+            let mut sent = false;
             if let Some(auth) = &self.src.auth
                 && same_origin(&at, &self.src.base)
                 && let Some((k, v)) = auth.header()
             {
                 req = req.header(k, v);
+                sent = true;
             }
-            let resp = req.send().await.map_err(|e| Hop::Retry(describe(&e)))?;
+            let resp =
+                req.send()
+                    .await
+                    .map_err(|e| match ratchet_http::certificate_problem(&e) {
+                        Some(problem) => Hop::Fail(self.certificate_error(&at, problem)),
+                        None => Hop::Retry(describe(&e)),
+                    })?;
             if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
-                return Ok(resp);
+                return Ok((resp, sent));
             }
             let next = resp
                 .headers()
@@ -573,6 +644,70 @@ impl Fetcher {
         Err(Hop::Fail(FetchError::Url(format!(
             "{url}: more than {MAX_REDIRECTS} redirects"
         ))))
+    }
+
+    /// The error for a refused server certificate, with how to trust a private CA when that is
+    /// what would help.
+    fn certificate_error(
+        &self,
+        url: &url::Url,
+        problem: ratchet_http::CertificateProblem,
+    ) -> FetchError {
+        use ratchet_http::CertificateProblem as P;
+        let advice = match problem {
+            P::UnknownIssuer | P::Other => {
+                let name = if self.src.configured_kind.is_some() {
+                    self.src.name.as_str()
+                } else {
+                    "NAME"
+                };
+                format!(
+                    "; if the registry uses its own certificate authority, trust it for this registry with `ratchet registry add {name} {} --ca-file CA.pem`, or for every connection with SSL_CERT_FILE=CA.pem (a file of PEM certificates)",
+                    self.src.base
+                )
+            }
+            P::Expired | P::WrongName => String::new(),
+        };
+        FetchError::Certificate {
+            url: url.to_string(),
+            problem,
+            advice,
+        }
+    }
+
+    /// The error for a 401 or 403: what the server answered, and `registry login` only when
+    /// logging in could help (no credential was sent, or the one sent was not accepted: 401).
+    async fn refusal(
+        &self,
+        url: &url::Url,
+        status: u16,
+        sent: bool,
+        mut resp: reqwest::Response,
+    ) -> FetchError {
+        let mut body = Vec::new();
+        while body.len() < ANSWER_READ {
+            match resp.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(ANSWER_READ - body.len())]),
+                _ => break,
+            }
+        }
+        let secret = self.src.auth.as_ref().map(|a| a.secret.expose());
+        let answer = excerpt(&body, secret);
+        if status == 403 && sent {
+            return FetchError::Forbidden {
+                registry: self.src.name.clone(),
+                url: url.to_string(),
+                answer,
+            };
+        }
+        FetchError::Auth {
+            registry: self.src.name.clone(),
+            url: url.to_string(),
+            status,
+            sent,
+            answer,
+            advice: self.src.login_advice(),
+        }
     }
 
     /// Downloads many archives at once (bounded), handing each to `done` (with its index in
@@ -747,7 +882,22 @@ fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError>
 
 #[cfg(test)]
 mod tests {
-    use super::{CacheEntry, CacheMeta};
+    use super::{ANSWER_SHOWN, CacheEntry, CacheMeta, excerpt, said};
+
+    #[test]
+    fn excerpts_are_short_flat_escaped_and_redacted() {
+        assert_eq!(excerpt(b"", None), "");
+        assert_eq!(said(""), "");
+        assert_eq!(
+            excerpt(b"  no\n\taccess \x1b[2J for \"tok-1\"  ", Some("tok-1")),
+            "no access \\u{1b}[2J for \\\"<redacted>\\\""
+        );
+        let long = "a".repeat(ANSWER_SHOWN + 50);
+        let e = excerpt(long.as_bytes(), None);
+        assert_eq!(e, format!("{}...", "a".repeat(ANSWER_SHOWN)));
+        // Bytes that are not UTF-8 do not fail the message.
+        assert_eq!(excerpt(&[0xff, b'x'], None), "\u{fffd}x");
+    }
 
     #[test]
     fn cache_entries_round_trip_and_anything_else_is_a_miss() {

@@ -86,6 +86,10 @@ pub struct RegistryEntry {
     /// credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_command: Option<String>,
+    /// A PEM file of the certificate authorities that this registry's server certificate chains
+    /// to (a private CA), trusted for this registry besides the usual roots. An absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `registries.json`.
@@ -152,6 +156,17 @@ pub enum ConfigError {
     /// A name or value is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// A CA file cannot be read or is not PEM.
+    #[error(transparent)]
+    CaFile(#[from] ratchet_http::HttpError),
+}
+
+/// Checks a registry's CA file (`registry add --ca-file`): it must hold PEM certificates. Returns
+/// its absolute path, which is what `registries.json` stores (the command may run elsewhere).
+pub fn check_ca_file(path: &Path) -> Result<PathBuf, ConfigError> {
+    let abs = std::path::absolute(path).map_err(io_err(path))?;
+    ratchet_http::read_ca_file(&abs)?;
+    Ok(abs)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
@@ -336,6 +351,8 @@ pub struct RegistrySource {
     /// given directly). Unlike the `kind` in the registry's own `config.json`, which whoever
     /// hosts the registry writes, this one the user chose.
     pub configured_kind: Option<RegistryKind>,
+    /// The registry's own CA file (`ca-file` in `registries.json`), if configured.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl RegistrySource {
@@ -370,6 +387,7 @@ impl RegistrySource {
             base,
             auth: None,
             configured_kind: None,
+            ca_file: None,
         })
     }
 
@@ -409,6 +427,7 @@ impl RegistrySource {
             let mut src = RegistrySource::from_location(&entry.url)?;
             src.name = name.clone();
             src.configured_kind = Some(entry.kind);
+            src.ca_file = entry.ca_file.clone();
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
             {

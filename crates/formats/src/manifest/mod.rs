@@ -11,6 +11,7 @@ pub mod id;
 pub mod permissions;
 pub mod units;
 pub mod version_req;
+pub mod yaml;
 
 pub use id::BundleId;
 pub use permissions::{DomainPattern, Permission, Permissions, Resources};
@@ -430,27 +431,17 @@ pub fn parse_manifest_lenient(
     let value: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let mut d = Diagnostic::error(
-                "yaml-syntax",
-                file,
-                format!("not valid YAML: {}", strip_location(&e.to_string())),
-            );
-            if let Some(loc) = e.location() {
-                d = d.at_line(loc.line(), loc.column());
-            }
+            let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "not valid YAML: ");
             return (None, Err(vec![d]));
         }
     };
     // YAML keeps the last of two equal keys; a reader that keeps the first would see another
     // manifest, so a duplicate is an error.
     if let Err(e) = serde_norway::from_str::<NoDuplicateKeys>(text) {
-        let mut d = Diagnostic::error("yaml-syntax", file, strip_location(&e.to_string()));
-        if let Some(loc) = e.location() {
-            d = d.at_line(loc.line(), loc.column());
-        }
+        let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "");
         return (Some(value), Err(vec![d]));
     }
-    let diags = check_against_schema(&value, file);
+    let diags = check_against_schema(&value, file, text);
     if !diags.is_empty() {
         return (Some(value), Err(diags));
     }
@@ -545,13 +536,6 @@ pub fn load_manifest(dir: &Path) -> Result<Manifest, Vec<Diagnostic>> {
         )]
     })?;
     parse_manifest(&text, MANIFEST_FILE)
-}
-
-fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
 }
 
 fn schema_value() -> &'static Value {
@@ -664,7 +648,13 @@ pub fn check_license(s: &str) -> Result<(), String> {
     })
 }
 
-fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
+/// Schema failures of `value` (parsed from `text`), each with its field path and, where the
+/// value is written in `text`, its line shown with a caret.
+fn check_against_schema(value: &Value, file: &str, text: &str) -> Vec<Diagnostic> {
+    let place = |d: Diagnostic, pointer: &str| match yaml::locate(text, pointer) {
+        Some((line, column)) => d.at_line(line, column).with_source(text),
+        None => d,
+    };
     let mut out = Vec::new();
     for err in validator().iter_errors(value) {
         let pointer = err.instance_path().as_str().to_string();
@@ -690,7 +680,10 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
                     } else {
                         format!("{field}.{name}")
                     };
-                    out.push(Diagnostic::error("unknown-field", file, msg).at_field(path));
+                    out.push(place(
+                        Diagnostic::error("unknown-field", file, msg).at_field(path),
+                        &format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1")),
+                    ));
                 }
                 continue;
             }
@@ -733,13 +726,81 @@ fn check_against_schema(value: &Value, file: &str) -> Vec<Diagnostic> {
                 } else {
                     ""
                 };
-                ("wrong-type", format!("{err}{hint}"))
+                let message = match expected_form(err.schema_path().as_str()) {
+                    Some(form) => format!(
+                        "`{}` is the wrong type: expected {form}{hint}",
+                        err.instance()
+                    ),
+                    None => format!("{err}{hint}"),
+                };
+                ("wrong-type", message)
+            }
+            K::Minimum { .. } => {
+                let message = match expected_form(err.schema_path().as_str()) {
+                    Some(form) => format!("{err}; expected {form}"),
+                    None => err.to_string(),
+                };
+                ("bad-value", message)
             }
             _ => ("bad-value", err.to_string()),
         };
-        out.push(Diagnostic::error(code, file, message).at_field(shown_field));
+        out.push(place(
+            Diagnostic::error(code, file, message).at_field(shown_field),
+            &pointer,
+        ));
     }
     out
+}
+
+/// How a value is written, for the schema node whose keyword at `schema_path` (`.../type`,
+/// `.../minimum`) failed: sizes and durations by their format, anything else by its type.
+fn expected_form(schema_path: &str) -> Option<&'static str> {
+    let (parent, _) = schema_path.rsplit_once('/')?;
+    let node = schema_node(parent)?;
+    match node.get("format").and_then(Value::as_str) {
+        Some("size") => {
+            return Some(
+                "a size: a number of bytes (e.g. 1048576) or a string with a unit (e.g. \"128MB\")",
+            );
+        }
+        Some("duration") => {
+            return Some(
+                "a duration: milliseconds as a number (e.g. 5000) or a string with a unit (e.g. \"5s\")",
+            );
+        }
+        _ => {}
+    }
+    Some(match node.get("type").and_then(Value::as_str)? {
+        "integer" => "a whole number without quotes, e.g. 14",
+        "number" => "a number without quotes, e.g. 9.99",
+        "boolean" => "true or false, without quotes",
+        "array" => "a list: `[a, b]`, or one `- item` per line indented under the key",
+        "object" => "a mapping: `key: value` lines indented under the key",
+        "string" => {
+            "text (quote it when YAML would read it as something else: \"1.0\", \"yes\", \"null\")"
+        }
+        _ => return None,
+    })
+}
+
+/// The schema node at a keyword path of the validator, following `$ref`s.
+fn schema_node(schema_path: &str) -> Option<&'static Value> {
+    let root = schema_value();
+    let mut node = root;
+    for raw in schema_path.split('/').skip(1) {
+        if raw == "$ref" {
+            let target = node.get("$ref")?.as_str()?.strip_prefix('#')?;
+            node = root.pointer(target)?;
+            continue;
+        }
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        node = match node {
+            Value::Object(m) => m.get(&seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
 }
 
 /// The property names the schema allows at the object whose `additionalProperties` failed.
@@ -806,6 +867,48 @@ mod tests {
         let errs = parse_manifest("bundle:\n  id: [unclosed\n", "bundle.yaml").unwrap_err();
         assert_eq!(errs[0].code, "yaml-syntax");
         assert!(errs[0].line.is_some());
+    }
+
+    #[test]
+    fn wrongly_typed_values_say_the_expected_form() {
+        let base = "bundle:\n  id: com.example.x\n  name: X\n  version: 1.0.0\n  description: d\n  license: MIT\n";
+        let one = |extra: &str| {
+            let errs = parse_manifest(&format!("{base}{extra}"), "bundle.yaml").unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            errs.into_iter().next().unwrap()
+        };
+        let d = one("  resources:\n    max_cpu_time: [5]\n");
+        assert_eq!(d.code, "wrong-type");
+        assert_eq!((d.line, d.column), (Some(8), Some(19)), "{d}");
+        assert_eq!(d.source_line.as_deref(), Some("    max_cpu_time: [5]"));
+        assert_eq!(d.field.as_deref(), Some("bundle.resources.max_cpu_time"));
+        assert!(
+            d.message
+                .contains("expected a duration: milliseconds as a number (e.g. 5000)"),
+            "{d}"
+        );
+        let d = one("  resources:\n    max_memory: true\n");
+        assert!(
+            d.message
+                .starts_with("`true` is the wrong type: expected a size"),
+            "{d}"
+        );
+        let d = one("  resources:\n    max_disk: -1\n");
+        assert!(d.message.contains("expected a size"), "{d}");
+        let d = one("  pricing:\n    model: free\n    trial_days: \"14\"\n");
+        assert!(d.message.contains("a whole number without quotes"), "{d}");
+        let d = one("  keywords: foo\n");
+        assert!(d.message.contains("a list"), "{d}");
+        let d = one("  contents:\n    tasks:\n      - path: a\n        exported: \"yes\"\n");
+        assert!(d.message.contains("true or false"), "{d}");
+        // A duration written with a unit is fine.
+        assert!(
+            parse_manifest(
+                &format!("{base}  resources:\n    max_cpu_time: 5s\n"),
+                "bundle.yaml"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -1,0 +1,348 @@
+//! The one HTTP client stack of Ratchet.
+//!
+//! Two parts of Ratchet speak HTTP: the registry client (index files and archives, async, many
+//! requests at once) and the sandbox's `fetch` host function (one synchronous request at a time
+//! on behalf of a task). They used to sit on two libraries with different TLS roots and proxy
+//! behaviour, so a registry reachable from `ratchet install` could be unreachable from a task
+//! and the other way round. This crate builds both clients from one [`HttpConfig`]:
+//!
+//! - **TLS** is rustls. Trusted roots are the built-in Mozilla roots, the system trust store
+//!   (or, as with OpenSSL, the files named by `SSL_CERT_FILE` / `SSL_CERT_DIR` in its place),
+//!   the file named by `RATCHET_CA_FILE`, and any extra CA files of the caller (a registry's own
+//!   certificate authority). A CA file that holds no PEM certificate is an error naming it.
+//! - **Proxies** come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (either
+//!   case) when the configuration says [`Proxy::Environment`]; [`Proxy::Direct`] connects
+//!   directly.
+//! - **Redirects** are never followed by the client: every caller follows them itself, one hop
+//!   at a time, because each hop needs a decision (credentials only for the registry's origin;
+//!   a task's network policy).
+//!
+//! [`certificate_problem`] recognises a refused server certificate in an error chain, so callers
+//! can stop instead of retrying and say how to trust a certificate authority.
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use std::error::Error as StdError;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Environment variable naming a PEM file of extra trusted roots for every connection.
+pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
+/// The OpenSSL variable naming a PEM file of trusted roots (used in place of the system store).
+pub const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
+/// The OpenSSL variable naming a directory of trusted roots (used in place of the system store).
+pub const SSL_CERT_DIR_ENV: &str = "SSL_CERT_DIR";
+
+/// Why a client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// A CA file cannot be read.
+    #[error("{}: cannot read the CA file{}: {source}", path.display(), via(*.env))]
+    CaFileRead {
+        /// The file.
+        path: PathBuf,
+        /// The environment variable that named it, if one did.
+        env: Option<&'static str>,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A CA file holds no PEM certificate, or a damaged one.
+    #[error("{}: not a PEM file of certificates{}: {reason}", path.display(), via(*.env))]
+    CaFileNotPem {
+        /// The file.
+        path: PathBuf,
+        /// The environment variable that named it, if one did.
+        env: Option<&'static str>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// reqwest refused the configuration (a certificate rustls cannot use, a bad proxy URL).
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+fn via(env: Option<&'static str>) -> String {
+    env.map(|e| format!(" (named by {e})")).unwrap_or_default()
+}
+
+/// Whether a client goes through the proxy the environment names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxy {
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (upper or lower case), as curl reads
+    /// them.
+    Environment,
+    /// Always connect directly.
+    Direct,
+}
+
+/// How to build a client: trusted roots, proxy, timeouts, user agent.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Extra PEM files of trusted root certificates (besides the built-in and system roots and
+    /// `RATCHET_CA_FILE`).
+    pub ca_files: Vec<PathBuf>,
+    /// Proxy use.
+    pub proxy: Proxy,
+    /// Longest time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of a response, if bounded.
+    pub read_timeout: Option<Duration>,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            ca_files: Vec::new(),
+            proxy: Proxy::Environment,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: None,
+            user_agent: concat!("ratchet/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Every trusted root besides the built-in ones: the system store (or `SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR`), `RATCHET_CA_FILE`, then [`HttpConfig::ca_files`].
+    pub fn extra_roots(&self) -> Result<Vec<CertificateDer<'static>>, HttpError> {
+        let mut out = system_roots()?;
+        if let Some(p) = env_path(CA_FILE_ENV) {
+            out.extend(read_ca_file_named(&p, Some(CA_FILE_ENV))?);
+        }
+        for p in &self.ca_files {
+            out.extend(read_ca_file(p)?);
+        }
+        Ok(out)
+    }
+
+    /// An async client with this configuration that follows no redirects.
+    pub fn client(&self) -> Result<reqwest::Client, HttpError> {
+        self.builder()?.build().map_err(HttpError::Build)
+    }
+
+    /// The async client's builder, configured, for callers that add more (a DNS resolver).
+    pub fn builder(&self) -> Result<reqwest::ClientBuilder, HttpError> {
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone());
+        if let Some(t) = self.read_timeout {
+            b = b.read_timeout(t);
+        }
+        if self.proxy == Proxy::Direct {
+            b = b.no_proxy();
+        }
+        for der in self.extra_roots()? {
+            let cert = reqwest::Certificate::from_der(der.as_ref()).map_err(HttpError::Build)?;
+            b = b.add_root_certificate(cert);
+        }
+        Ok(b)
+    }
+
+    /// The synchronous client's builder, configured, for callers without an async runtime.
+    /// Set a timeout on each request: the builder's default of 30 s is removed.
+    #[cfg(feature = "blocking")]
+    pub fn blocking_builder(&self) -> Result<reqwest::blocking::ClientBuilder, HttpError> {
+        let mut b = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(None)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone());
+        if self.proxy == Proxy::Direct {
+            b = b.no_proxy();
+        }
+        for der in self.extra_roots()? {
+            let cert = reqwest::Certificate::from_der(der.as_ref()).map_err(HttpError::Build)?;
+            b = b.add_root_certificate(cert);
+        }
+        Ok(b)
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Reads a PEM file of CA certificates: at least one `CERTIFICATE` block, every block intact.
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, HttpError> {
+    read_ca_file_named(path, None)
+}
+
+fn read_ca_file_named(
+    path: &Path,
+    env: Option<&'static str>,
+) -> Result<Vec<CertificateDer<'static>>, HttpError> {
+    let bytes = std::fs::read(path).map_err(|source| HttpError::CaFileRead {
+        path: path.to_path_buf(),
+        env,
+        source,
+    })?;
+    parse_pem(&bytes).map_err(|reason| HttpError::CaFileNotPem {
+        path: path.to_path_buf(),
+        env,
+        reason,
+    })
+}
+
+/// The certificates of a PEM text, or why there are none usable.
+fn parse_pem(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
+    for c in CertificateDer::pem_slice_iter(bytes) {
+        certs.push(c.map_err(|e| format!("a certificate block is damaged ({e})"))?);
+    }
+    if certs.is_empty() {
+        // A DER certificate starts with a SEQUENCE tag.
+        return Err(if bytes.first() == Some(&0x30) {
+            "it looks like a binary (DER) certificate; convert it with `openssl x509 -inform der -in FILE -out FILE.pem`".into()
+        } else {
+            "no `-----BEGIN CERTIFICATE-----` block in it".into()
+        });
+    }
+    Ok(certs)
+}
+
+/// The system trust store, read once per process; `SSL_CERT_FILE` is checked to be PEM first,
+/// so a wrong file is an error naming it rather than an empty trust store.
+fn system_roots() -> Result<Vec<CertificateDer<'static>>, HttpError> {
+    if let Some(p) = env_path(SSL_CERT_FILE_ENV) {
+        read_ca_file_named(&p, Some(SSL_CERT_FILE_ENV))?;
+    }
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    // Unreadable entries of a system directory (a stray file in /etc/ssl/certs) are skipped:
+    // they are the platform's, and the built-in roots remain.
+    Ok(ROOTS
+        .get_or_init(|| rustls_native_certs::load_native_certs().certs)
+        .clone())
+}
+
+/// How a server's certificate was refused, if that is why `err` happened (anywhere in its
+/// chain of causes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Issued by an authority no trusted root vouches for (a private CA, a self-signed
+    /// certificate, an intercepting proxy).
+    UnknownIssuer,
+    /// Expired or not yet valid.
+    Expired,
+    /// Not valid for the host name or address connected to.
+    WrongName,
+    /// Revoked, badly signed, unsupported, or otherwise refused.
+    Other,
+}
+
+impl CertificateProblem {
+    /// The problem in words (`the server's certificate ...`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CertificateProblem::UnknownIssuer => {
+                "the server's certificate is issued by a certificate authority this machine does not trust"
+            }
+            CertificateProblem::Expired => {
+                "the server's certificate has expired or is not valid yet"
+            }
+            CertificateProblem::WrongName => {
+                "the server's certificate is not valid for this host name"
+            }
+            CertificateProblem::Other => "the server's certificate was refused",
+        }
+    }
+}
+
+/// Finds a refused server certificate in `err`'s chain of causes. The TLS layers wrap rustls'
+/// error in an I/O error, sometimes twice, and an I/O error's `source` skips what it wraps, so
+/// each I/O error's wrapped error is looked into as well.
+pub fn certificate_problem(err: &(dyn StdError + 'static)) -> Option<CertificateProblem> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(p) = rustls_problem(e) {
+            return Some(p);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(p) = certificate_problem(inner)
+        {
+            return Some(p);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn rustls_problem(e: &(dyn StdError + 'static)) -> Option<CertificateProblem> {
+    use rustls::CertificateError as C;
+    match e.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(c) => Some(match c {
+            C::UnknownIssuer => CertificateProblem::UnknownIssuer,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => CertificateProblem::Expired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => CertificateProblem::WrongName,
+            _ => CertificateProblem::Other,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_without_pem_certificates_is_an_error_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let text = d.path().join("notes.txt");
+        std::fs::write(&text, "just some words\n").unwrap();
+        let e = read_ca_file(&text).unwrap_err();
+        assert!(matches!(e, HttpError::CaFileNotPem { ref path, .. } if path == &text));
+        assert!(e.to_string().contains("notes.txt"), "{e}");
+        assert!(e.to_string().contains("BEGIN CERTIFICATE"), "{e}");
+
+        let der = d.path().join("ca.der");
+        std::fs::write(&der, [0x30, 0x82, 0x01, 0x0a, 0x02]).unwrap();
+        let e = read_ca_file(&der).unwrap_err();
+        assert!(e.to_string().contains("DER"), "{e}");
+
+        let damaged = d.path().join("damaged.pem");
+        std::fs::write(
+            &damaged,
+            "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            read_ca_file(&damaged),
+            Err(HttpError::CaFileNotPem { .. })
+        ));
+
+        let missing = d.path().join("missing.pem");
+        let e = read_ca_file(&missing).unwrap_err();
+        assert!(matches!(e, HttpError::CaFileRead { .. }));
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+    }
+
+    #[test]
+    fn certificate_errors_are_found_inside_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        assert_eq!(
+            certificate_problem(&io),
+            Some(CertificateProblem::UnknownIssuer)
+        );
+        // As hyper-rustls hands it on: an I/O error around tokio-rustls' I/O error.
+        let twice = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        ));
+        assert_eq!(
+            certificate_problem(&twice),
+            Some(CertificateProblem::Expired)
+        );
+        let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(certificate_problem(&other), None);
+    }
+}
