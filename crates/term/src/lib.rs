@@ -302,7 +302,6 @@ fn write_man_tree(
 ) -> std::io::Result<()> {
     // Sub-pages are named by their path of commands (`ratchet-bundle-build`), as git's and
     // cargo's are; a subcommand's own `name` is just its last word.
-    let cmd = cmd.disable_help_subcommand(true);
     let page = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
     let path = dir.join(format!("{page}.1"));
     let mut bytes = Vec::new();
@@ -313,7 +312,8 @@ fn write_man_tree(
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     written.push(path);
     for sub in cmd.get_subcommands() {
-        if sub.is_hide_set() {
+        // `help` is clap's own subcommand, added by building: it has no page of its own.
+        if sub.is_hide_set() || sub.get_name() == "help" {
             continue;
         }
         let sub = sub
