@@ -7,7 +7,7 @@ use ratchet_client::registry::{
     AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_name,
 };
 use ratchet_formats::index::RegistryKind;
-use ratchet_term::{escape_line, out, print_json};
+use ratchet_term::{UsageError, escape_line, out, print_json};
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -35,9 +35,9 @@ fn entry_json(name: &str, e: &RegistryEntry, cfg: &ClientConfig, stored: bool) -
 fn no_registry(name: &str, cfg: &ClientConfig, rest: &str) -> String {
     let hint =
         ratchet_formats::diagnostic::did_you_mean(name, cfg.registries.keys().map(String::as_str))
-            .map(|s| format!(" (did you mean `{}`?)", escape_line(s)))
+            .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
-    format!("no registry named {}{hint}{rest}", escape_line(name))
+    format!("no registry named {name}{hint}{rest}")
 }
 
 #[derive(Subcommand)]
@@ -97,7 +97,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             default,
         } => {
             check_name(&name)?;
-            let kind: RegistryKind = kind.parse()?;
+            let kind: RegistryKind = kind.parse().map_err(UsageError)?;
             let auth = match auth.as_str() {
                 "none" => AuthMethod::None,
                 "token" | "bearer" | "oauth2" => AuthMethod::Token,
@@ -105,10 +105,13 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     header: header.unwrap_or_else(|| "X-Api-Key".into()),
                 },
                 "basic" => AuthMethod::Basic {
-                    user: user.ok_or("--auth basic needs --user NAME")?,
+                    user: user.ok_or(UsageError::new("--auth basic needs --user NAME"))?,
                 },
                 other => {
-                    return Err(format!("--auth {other}: use none, token, api-key or basic").into());
+                    return Err(UsageError::new(format_args!(
+                        "--auth {other}: use none, token, api-key or basic"
+                    ))
+                    .into());
                 }
             };
             let src = RegistrySource::from_location(&url)?;
@@ -195,10 +198,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 return Err(no_registry(
                     &name,
                     &cfg,
-                    &format!(
-                        "; add it first with `ratchet registry add {} URL --auth token`",
-                        escape_line(&name)
-                    ),
+                    &format!("; add it first with `ratchet registry add {name} URL --auth token`"),
                 )
                 .into());
             }

@@ -256,12 +256,11 @@ fn run_one(
 ) -> CliResult {
     if explain {
         eprintln!("{}", escape(&spec.name));
-        eprint!(
-            "{}",
-            ratchet_sandbox::policy::review(&spec.permissions, &spec.resources, policy)
-        );
+        // Permissions name hosts, paths and variables the bundle chose: escaped.
+        let review = ratchet_sandbox::policy::review(&spec.permissions, &spec.resources, policy);
+        eprint!("{}", escape(&review.to_string()));
         eprintln!("this task (its metadata.json limits applied):");
-        eprint!("{}", spec.effective(policy).describe());
+        eprint!("{}", escape(&spec.effective(policy).describe().to_string()));
     }
     match run_task(rt, spec, input, policy, opts) {
         Ok(done) => print_output(&done.output, &done.outcome.stderr),
@@ -310,7 +309,7 @@ fn run_wf(
                     escape(&step.task.to_string()),
                     escape(&spec.name)
                 );
-                eprint!("{}", spec.effective(policy).describe());
+                eprint!("{}", escape(&spec.effective(policy).describe().to_string()));
             }
             StepEvent::Done(step, _) => eprintln!("step `{}` done", escape(&step.name)),
         }
