@@ -582,7 +582,8 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
         }
         return Ok(ExitCode::FAILURE);
     };
-    let mut warnings: Vec<String> = report.warnings().map(ToString::to_string).collect();
+    // Every warning as a diagnostic (`cli-output.md`): the bundle's, then the archive's.
+    let mut warnings: Vec<Diagnostic> = report.warnings().cloned().collect();
     if !o.json() {
         for d in report.warnings() {
             eprintln!("{}", escape(&d.to_string()));
@@ -609,9 +610,10 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
         Some(p) => p,
     };
     let built = archive::build_archive(&dir, manifest, &dest, &opts)?;
+    let shown = built.path.display().to_string();
     for w in &built.warnings {
-        o.warn(escape(&w.to_string()));
-        warnings.push(w.to_string());
+        o.warn(escape(w));
+        warnings.push(Diagnostic::warning("archive", shown.clone(), w.clone()));
     }
     let limits = Limits::default();
     if built.files > limits.max_entries
@@ -623,7 +625,7 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
             limits.max_entries, limits.max_unpacked_bytes, limits.max_archive_bytes
         );
         o.warn(&w);
-        warnings.push(w);
+        warnings.push(Diagnostic::warning("archive-limits", shown, w));
     }
     // Signing rewrites the archive (one more entry): the figures shown are the final file's.
     let mut signer = None;
