@@ -555,7 +555,7 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
             let mut message = e.to_string();
             if key.is_none() {
                 message.push_str(&format!(
-                    "\n       (signed by key {}; pass its public key with --key)",
+                    " (signed by key {}: pass its public key with --key)",
                     parsed.key_id
                 ));
             }
