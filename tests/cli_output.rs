@@ -477,3 +477,33 @@ fn completions_and_man_pages_come_from_the_clap_definition() {
     let o = ratchet(&home, &["man"]);
     assert!(o.status.success() && text(&o.stdout).contains(".TH ratchet 1"));
 }
+
+#[test]
+fn run_under_json_wraps_the_output_and_text_prints_it_as_is() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let bundle =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-bundles/com.ratchet.core-utils/1.2.0");
+    let args = |json: bool| {
+        let mut a = vec![];
+        if json {
+            a.extend(["--format", "json"]);
+        }
+        a.extend([
+            "run",
+            "--path",
+            bundle.to_str().unwrap(),
+            "addition",
+            "--input",
+            r#"{"num1": 20, "num2": 22}"#,
+        ]);
+        a
+    };
+    let v = json_ok(&ratchet(&home, &args(true)));
+    assert_eq!(v["output"]["sum"], 42);
+    assert!(v["stderr"].is_string());
+    let o = ratchet(&home, &args(false));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let plain: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plain, v["output"]);
+}
