@@ -338,6 +338,13 @@ fn usage_errors_completions_and_man_pages() {
     // clap's usage errors exit 2.
     let o = ri(&["yank", "only-one-arg"]);
     assert_eq!(o.status.code(), Some(2));
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let o = ri(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).contains("deprecate"), "{shell}");
+    }
+    let o = ri(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
     let o = ri(&["completions", "bash"]);
     assert!(o.status.success());
     let script = text(&o.stdout);
@@ -352,4 +359,50 @@ fn usage_errors_completions_and_man_pages() {
     assert!(yank.contains("\\-\\-undo"), "{yank}");
     assert!(dir.join("ratchet-index-owner-rotate.1").is_file());
     assert!(dir.join("ratchet-index.1").is_file());
+}
+
+#[test]
+fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
+    use ratchet_publish::PublishError;
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    let a = archive(t.path(), "com.test.delta", "1.0.0", &[]);
+    let before = tree(reg.root());
+    let dry = reg.check_publish(&a, TIME, &[]).unwrap();
+    assert_eq!(tree(reg.root()), before);
+    let real = reg.publish_with(&a, TIME, &[]).unwrap();
+    assert_eq!(dry.line, real.line);
+    assert_eq!(
+        (dry.index_file, dry.archive_file, dry.new_bundle),
+        (real.index_file, real.archive_file, real.new_bundle)
+    );
+    // The same version again: the dry run refuses exactly as the publish does.
+    assert!(matches!(
+        reg.check_publish(&a, TIME, &[]),
+        Err(PublishError::VersionExists { .. })
+    ));
+    let id = ratchet_formats::manifest::BundleId::parse("com.test.delta").unwrap();
+    assert!(matches!(
+        reg.deprecate(&id, "m", Some(&id), TIME),
+        Err(PublishError::SelfReplacement(i)) if i == id
+    ));
+    let keys = ratchet_trust::keys::generate(&t.path().join("keys"), "k", None).unwrap();
+    let b = archive(t.path(), "com.test.delta", "1.1.0", &[]);
+    assert!(matches!(
+        reg.publish_with(&b, TIME, &[keys.key.clone()]),
+        Err(PublishError::OwnerKeysForUnsigned { .. })
+    ));
+    // gc_with(true) reports what gc() then removes.
+    let stray = reg.root().join("archives/00/stray.rbundle");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"x").unwrap();
+    let before = tree(reg.root());
+    let planned = reg.gc_with(true).unwrap();
+    assert_eq!(tree(reg.root()), before);
+    let done = reg.gc().unwrap();
+    assert_eq!(planned.removed_archives, done.removed_archives);
+    assert_eq!(
+        done.removed_archives,
+        vec!["archives/00/stray.rbundle".to_string()]
+    );
 }
