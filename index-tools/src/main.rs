@@ -493,6 +493,10 @@ fn run(cmd: Command) -> CliResult {
                                     .unwrap_or_else(|| ", UNSIGNED".into()),
                                 if p.new_bundle { " (new bundle)" } else { "" }
                             );
+                            if o.verbose(1) {
+                                println!("  index file:   {}", p.index_file);
+                                println!("  archive file: {}", p.archive_file);
+                            }
                         }
                         published.push(published_json(&p));
                         warnings.extend(p.warnings);

@@ -447,11 +447,21 @@ fn report_checks(file: &Path, bundle: Option<(String, String)>, checks: &[Check]
             "checks": list,
         }))?;
     } else {
+        let o = out();
         for c in checks {
             if c.ok {
-                println!("ok    {}", escape_line(&c.message));
+                println!(
+                    "{}    {}",
+                    o.paint_stdout("ok", "32"),
+                    escape_line(&c.message)
+                );
             } else {
-                eprintln!("FAILED {}: {}", c.check, escape(&c.message));
+                eprintln!(
+                    "{} {}: {}",
+                    o.paint_stderr("FAILED", "1;31"),
+                    c.check,
+                    escape(&c.message)
+                );
             }
         }
     }

@@ -87,6 +87,10 @@ pub fn run(args: PublishArgs) -> CliResult {
         p.line.size,
         p.line.sha256
     );
+    if out().verbose(1) {
+        println!("  index file:   {}", p.index_file);
+        println!("  archive file: {}", p.archive_file);
+    }
     if args.dry_run {
         println!("dry run: nothing was written");
     }
