@@ -267,7 +267,7 @@ type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     ratchet_term::restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli: Cli = ratchet_term::parse_args();
     Output::from_args(&cli.global).install();
     match run(cli.command) {
         Ok(code) => code,

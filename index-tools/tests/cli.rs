@@ -338,6 +338,16 @@ fn usage_errors_completions_and_man_pages() {
     // clap's usage errors exit 2.
     let o = ri(&["yank", "only-one-arg"]);
     assert_eq!(o.status.code(), Some(2));
+    // ... and under --format json they are one JSON error object on stderr.
+    let o = ri(&["--format", "json", "yank", "only-one-arg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let e: Value = serde_json::from_slice(&o.stderr).unwrap();
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("<ID>") && msg.contains("<VERSION>"), "{msg}");
+    // Help is still help.
+    let o = ri(&["--format", "json", "yank", "--help"]);
+    assert!(o.status.success() && text(&o.stdout).contains("--undo"));
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let o = ri(&["completions", shell]);
         assert!(o.status.success(), "{shell}: {}", text(&o.stderr));

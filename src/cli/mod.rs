@@ -55,7 +55,7 @@ pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// Parses the command line, runs the command, reports errors.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = ratchet_term::parse_args();
     ratchet_term::Output::from_args(&cli.global).install();
     let result = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),

@@ -251,6 +251,59 @@ pub fn fail(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCode {
     exit_code_for(e)
 }
 
+/// Parses the command line into `P`, like `P::parse()`, except that a usage error under
+/// `--format json` is one JSON error object on stderr (as [`report_error`] writes), still with
+/// clap's exit status 2. Help and version requests print as usual.
+pub fn parse_args<P: clap::Parser>() -> P {
+    let e = match P::try_parse() {
+        Ok(p) => return p,
+        Err(e) => e,
+    };
+    use clap::error::ErrorKind;
+    let shows = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shows || !json_requested(std::env::args_os().skip(1)) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    // The error (with the arguments it lists) is the message; the tip and usage lines follow.
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let split = lines
+        .iter()
+        .position(|l| l.starts_with("Usage:") || l.starts_with("tip:") || l.starts_with("For more"))
+        .unwrap_or(lines.len());
+    let message = lines[..split].join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let hints = &lines[split..];
+    let doc = serde_json::json!({"error": {"message": message, "causes": hints}});
+    let _ = writeln!(std::io::stderr().lock(), "{doc}");
+    std::process::exit(e.exit_code());
+}
+
+/// Whether the arguments ask for `--format json` (before a `--`).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut prev_format = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if (prev_format && a == "json") || a == "--format=json" {
+            return true;
+        }
+        prev_format = a == "--format";
+    }
+    false
+}
+
 /// A shell that `completions` writes a script for.
 pub use clap_complete::Shell;
 
@@ -403,6 +456,46 @@ mod tests {
         assert_eq!(escape("zero\u{200b}width"), "zero\\u{200b}width");
         assert_eq!(escape_line("two\nlines"), "two\\nlines");
         assert!(matches!(escape("é ünïcode"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_is_requested_before_a_double_dash_only() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(json_requested(
+            args(&["list", "--format", "json"]).into_iter()
+        ));
+        assert!(json_requested(args(&["--format=json", "list"]).into_iter()));
+        assert!(!json_requested(args(&["--format", "text"]).into_iter()));
+        assert!(!json_requested(
+            args(&["run", "--", "--format", "json"]).into_iter()
+        ));
+    }
+
+    #[test]
+    fn usage_errors_exit_2_wherever_they_are_in_the_chain() {
+        #[derive(Debug)]
+        struct Wrap(UsageError);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "wrapped")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let usage = UsageError::new("bad flag");
+        assert_eq!(
+            exit_code_for(&usage),
+            std::process::ExitCode::from(EXIT_USAGE)
+        );
+        assert_eq!(
+            exit_code_for(&Wrap(usage)),
+            std::process::ExitCode::from(EXIT_USAGE)
+        );
+        let io = std::io::Error::other("disk full");
+        assert_eq!(exit_code_for(&io), std::process::ExitCode::FAILURE);
     }
 
     #[test]
