@@ -399,7 +399,7 @@ fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
     let keys = ratchet_trust::keys::generate(&t.path().join("keys"), "k", None).unwrap();
     let b = archive(t.path(), "com.test.delta", "1.1.0", &[]);
     assert!(matches!(
-        reg.publish_with(&b, TIME, &[keys.key.clone()]),
+        reg.publish_with(&b, TIME, std::slice::from_ref(&keys.key)),
         Err(PublishError::OwnerKeysForUnsigned { .. })
     ));
     // gc_with(true) reports what gc() then removes.
