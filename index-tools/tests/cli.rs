@@ -416,3 +416,36 @@ fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
         vec!["archives/00/stray.rbundle".to_string()]
     );
 }
+
+#[test]
+fn text_from_the_registry_is_escaped() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = registry(t.path());
+    let a = archive(t.path(), "com.test.epsilon", "1.0.0", &[]);
+    reg.publish(&a, TIME).unwrap();
+    let id = ratchet_formats::manifest::BundleId::parse("com.test.epsilon").unwrap();
+    reg.deprecate(&id, "gone \x1b]0;pwned\x07 away", None, TIME)
+        .unwrap();
+    let r = reg.root().to_str().unwrap();
+    let o = ri(&["list", r, "com.test.epsilon"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains(r"gone \x1b]0;pwned\x07 away"), "{out}");
+    // JSON keeps the message as it is.
+    let v = json_ok(&ri(&["--format", "json", "list", r, "com.test.epsilon"]));
+    assert_eq!(
+        v["bundles"][0]["deprecated"]["message"],
+        "gone \x1b]0;pwned\x07 away"
+    );
+
+    // A stray file whose name holds a control sequence: verify names it, escaped.
+    let stray = reg.root().join("index/aa/evil\x1b[2Jname");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"").unwrap();
+    let o = ri(&["verify", r]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(err.contains(r"evil\x1b[2Jname"), "{err}");
+}
