@@ -574,9 +574,9 @@ impl Registry {
     /// [`Registry::publish`] with owner enforcement (`index-format.md` §7.3): a signed archive
     /// of an id with owners must be signed by a current owner key; the first signed publish of
     /// an id records `owner_keys` (one of which must have made the signature) as its owners; an
-    /// unsigned
-    /// archive is refused when the id has owners or the registry requires signatures. The
-    /// line's `signer` is the signing key's id.
+    /// unsigned archive is refused when the id has owners, when the registry requires
+    /// signatures, or when `owner_keys` are given (owners are recorded only by a signed
+    /// publish). The line's `signer` is the signing key's id.
     pub fn publish_with(
         &self,
         file: &Path,
