@@ -4,14 +4,15 @@
 //! formats): it parses arguments, calls the library and prints. The format it writes is
 //! specified in `index-format.md`, section 6.
 
-use clap::{Parser, Subcommand};
-use ratchet_formats::index::RegistryKind;
+use clap::{CommandFactory, Parser, Subcommand};
+use ratchet_formats::index::{NamesFile, RegistryConfig, RegistryKind};
 use ratchet_formats::manifest::BundleId;
-use ratchet_publish::{Registry, publish_time};
-use ratchet_term::{Format, GlobalArgs, Output};
+use ratchet_publish::{PublishError, Registry, publish_time};
+use ratchet_term::{GlobalArgs, Output, UsageError, escape, escape_line, out, print_json};
 use ratchet_trust::attest::{self, AttestFields, AttestKind};
 use ratchet_trust::keys::{PublicKey, SecretKey};
 use ratchet_trust::owners::ChainEntry;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +41,12 @@ enum Command {
         /// Download URL template with a `{sha256}` marker (default: archives next to the index).
         #[arg(long = "dl-url")]
         dl_url: Option<String>,
+        /// Clients send their credentials with every request (config.json `auth-required`).
+        #[arg(long)]
+        auth_required: bool,
+        /// Refuse unsigned archives (config.json `policies.require-signatures`).
+        #[arg(long)]
+        require_signatures: bool,
     },
     /// Validate archives and add them to the registry, one after the other in the order given
     /// (dependencies first). Each publish is all-or-nothing; the first refusal changes nothing
@@ -57,10 +64,27 @@ enum Command {
         /// (repeat it to record co-owners; the archive must be signed by one of them).
         #[arg(long, value_name = "FILE.pub")]
         owner_key: Vec<PathBuf>,
+        /// Check every archive against the registry as it is and say what would be published,
+        /// without writing anything (an archive needing one published before it in the same
+        /// run is refused).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show or change the owner keys of a bundle (changes are statements signed by an owner).
     #[command(subcommand)]
     Owner(OwnerCommand),
+    /// Print a shell completion script (e.g. `ratchet-index completions bash > /etc/bash_completion.d/ratchet-index`).
+    Completions {
+        /// The shell.
+        shell: ratchet_term::Shell,
+    },
+    /// Write man pages: one roff page per command and subcommand into --out DIR, or the top
+    /// page on standard output.
+    Man {
+        /// Directory to write the pages in (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Name or remove the registry's verifier keys (config.json), whose attestations make
     /// versions officially verified.
     #[command(subcommand)]
@@ -91,6 +115,7 @@ enum Command {
         time: Option<String>,
     },
     /// Mark a version yanked: new resolutions avoid it, locked installs still get it.
+    /// `--undo` clears the flag.
     Yank {
         /// The registry directory.
         dir: PathBuf,
@@ -98,8 +123,14 @@ enum Command {
         id: BundleId,
         /// Version.
         version: semver::Version,
+        /// Clear the yanked flag instead (like `cargo yank --undo`).
+        #[arg(long)]
+        undo: bool,
+        /// Say what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Clear a version's yanked flag.
+    /// Clear a version's yanked flag (the same as `yank --undo`).
     Unyank {
         /// The registry directory.
         dir: PathBuf,
@@ -107,6 +138,9 @@ enum Command {
         id: BundleId,
         /// Version.
         version: semver::Version,
+        /// Say what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Deprecate a bundle (all its versions), optionally naming its replacement.
     Deprecate {
@@ -144,6 +178,9 @@ enum Command {
     Gc {
         /// The registry directory.
         dir: PathBuf,
+        /// Say what would be removed and repaired, without changing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -230,24 +267,142 @@ type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     ratchet_term::restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli: Cli = ratchet_term::parse_args();
     Output::from_args(&cli.global).install();
     match run(cli.command) {
         Ok(code) => code,
-        Err(e) => {
-            ratchet_term::report_error(e.as_ref());
-            ExitCode::FAILURE
+        Err(e) => ratchet_term::fail(e.as_ref()),
+    }
+}
+
+/// An unknown bundle id, said with the closest id of the registry's `names.txt`.
+#[derive(Debug)]
+struct UnknownId {
+    source: PublishError,
+    suggestion: Option<BundleId>,
+}
+
+impl std::fmt::Display for UnknownId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.source)?;
+        match &self.suggestion {
+            Some(s) => write!(f, "; did you mean `{s}`?"),
+            None => Ok(()),
         }
     }
 }
 
+impl std::error::Error for UnknownId {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Adds "did you mean" to an unknown-bundle error of `reg`; other errors pass unchanged.
+fn hint(reg: &Registry, e: PublishError) -> Box<dyn std::error::Error> {
+    match &e {
+        PublishError::UnknownBundle(id) => {
+            let suggestion = NamesFile::load(reg.root())
+                .ok()
+                .and_then(|n| n.suggest(id.as_str()).cloned());
+            Box::new(UnknownId {
+                source: e,
+                suggestion,
+            })
+        }
+        _ => Box::new(e),
+    }
+}
+
+/// Refuses an id the registry does not hold, naming the closest one it does.
+fn known(reg: &Registry, id: &BundleId) -> Result<(), Box<dyn std::error::Error>> {
+    match reg.index_file(id) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(hint(reg, PublishError::UnknownBundle(id.clone()))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The JSON form of one published (or, in a dry run, publishable) version (`cli-output.md`).
+fn published_json(p: &ratchet_publish::Published) -> Value {
+    json!({
+        "id": p.line.id,
+        "version": p.line.version.to_string(),
+        "size": p.line.size,
+        "sha256": p.line.sha256,
+        "signer": p.line.signer,
+        "new_bundle": p.new_bundle,
+        "index_file": p.index_file,
+        "archive_file": p.archive_file,
+    })
+}
+
+/// Sets (or with `undo` clears) a version's yanked flag, or says what would change.
+fn yank(
+    dir: &std::path::Path,
+    id: &BundleId,
+    version: &semver::Version,
+    undo: bool,
+    dry_run: bool,
+) -> CliResult {
+    let reg = Registry::open(dir)?;
+    let yanked = !undo;
+    let changed = if dry_run {
+        let b = reg.bundle(id).map_err(|e| hint(&reg, e))?;
+        let line = b
+            .versions
+            .iter()
+            .find(|l| &l.version == version)
+            .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
+        line.yanked != yanked
+    } else {
+        reg.set_yanked(id, version, yanked)
+            .map_err(|e| hint(&reg, e))?
+    };
+    if out().json() {
+        print_json(&json!({
+            "id": id,
+            "version": version.to_string(),
+            "yanked": yanked,
+            "changed": changed,
+            "dry_run": dry_run,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let what = match (yanked, changed) {
+        (true, true) if dry_run => "would be yanked",
+        (true, true) => "yanked",
+        (true, false) => "was already yanked",
+        (false, true) if dry_run => "would be unyanked",
+        (false, true) => "unyanked",
+        (false, false) => "was not yanked",
+    };
+    println!("{id} {version} {what}");
+    if dry_run {
+        println!("dry run: nothing was written");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cmd: Command) -> CliResult {
+    let o = out();
     match cmd {
+        Command::Completions { shell } => {
+            ratchet_term::completions(Cli::command(), shell, &mut std::io::stdout())?;
+        }
+        Command::Man { out: dir } => {
+            let written = ratchet_term::man_pages(Cli::command(), dir.as_deref())?;
+            if !written.is_empty() {
+                o.status(format_args!("wrote {} man page(s)", written.len()));
+            }
+        }
         Command::Init {
             dir,
             name,
             kind,
             dl_url,
+            auth_required,
+            require_signatures,
         } => {
             let name = name.unwrap_or_else(|| {
                 dir.canonicalize()
@@ -256,19 +411,49 @@ fn run(cmd: Command) -> CliResult {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "registry".into())
             });
-            let reg = Registry::init(&dir, &name, kind, dl_url.as_deref())?;
-            println!(
-                "Created {} registry `{}` in {}",
-                kind.as_str(),
-                reg.config().name,
-                dir.display()
-            );
+            let mut config = RegistryConfig::new(name, kind);
+            if let Some(dl) = dl_url {
+                config.dl = dl;
+            }
+            config.auth_required = auth_required;
+            if require_signatures {
+                config.policies.insert(
+                    ratchet_trust::attest::REQUIRE_SIGNATURES.to_string(),
+                    Value::Bool(true),
+                );
+            }
+            let reg = Registry::init_with(&dir, config)?;
+            let c = reg.config();
+            if o.json() {
+                print_json(&json!({"created": {
+                    "dir": dir.display().to_string(),
+                    "name": c.name,
+                    "kind": c.kind.as_str(),
+                    "dl": c.dl,
+                    "auth_required": c.auth_required,
+                    "require_signatures": attest::requires_signatures(c),
+                }}))?;
+            } else {
+                println!(
+                    "Created {} registry `{}` in {}",
+                    kind.as_str(),
+                    escape_line(&c.name),
+                    dir.display()
+                );
+                if c.auth_required {
+                    println!("  clients send their credentials with every request (auth-required)");
+                }
+                if attest::requires_signatures(c) {
+                    println!("  unsigned archives are refused (require-signatures)");
+                }
+            }
         }
         Command::Publish {
             dir,
             files,
             publish_time: time,
             owner_key,
+            dry_run,
         } => {
             let reg = Registry::open(&dir)?;
             let time = publish_time(time.as_deref())?;
@@ -276,36 +461,77 @@ fn run(cmd: Command) -> CliResult {
                 .iter()
                 .map(|p| PublicKey::load(p))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut published = Vec::new();
+            let mut warnings = Vec::new();
             for (i, file) in files.iter().enumerate() {
-                match reg.publish_with(file, &time, &owner_keys) {
+                let result = if dry_run {
+                    reg.check_publish(file, &time, &owner_keys)
+                } else {
+                    reg.publish_with(file, &time, &owner_keys)
+                };
+                match result {
                     Ok(p) => {
-                        for w in &p.warnings {
-                            eprintln!("{w}");
+                        if !o.json() {
+                            for w in &p.warnings {
+                                eprintln!("{}", escape(&w.to_string()));
+                            }
+                            println!(
+                                "{} {} {} ({} bytes, sha256 {}){}{}",
+                                if dry_run {
+                                    "Would publish"
+                                } else {
+                                    "Published"
+                                },
+                                p.line.id,
+                                p.line.version,
+                                p.line.size,
+                                p.line.sha256,
+                                p.line
+                                    .signer
+                                    .as_ref()
+                                    .map(|s| format!(", signed by {s}"))
+                                    .unwrap_or_else(|| ", UNSIGNED".into()),
+                                if p.new_bundle { " (new bundle)" } else { "" }
+                            );
+                            if o.verbose(1) {
+                                println!("  index file:   {}", p.index_file);
+                                println!("  archive file: {}", p.archive_file);
+                            }
                         }
-                        println!(
-                            "Published {} {} ({} bytes, sha256 {}){}{}",
-                            p.line.id,
-                            p.line.version,
-                            p.line.size,
-                            p.line.sha256,
-                            p.line
-                                .signer
-                                .as_ref()
-                                .map(|s| format!(", signed by {s}"))
-                                .unwrap_or_else(|| ", UNSIGNED".into()),
-                            if p.new_bundle { " (new bundle)" } else { "" }
-                        );
+                        published.push(published_json(&p));
+                        warnings.extend(p.warnings);
                     }
                     Err(e) => {
-                        if i > 0 {
+                        if o.json() {
+                            // What was published before the refusal is still said.
+                            print_json(&json!({
+                                "dry_run": dry_run,
+                                "published": published,
+                                "warnings": warnings,
+                            }))?;
+                        } else if i > 0 {
                             eprintln!(
-                                "{} archive(s) before this one were published; the rest were not tried",
-                                i
+                                "{} archive(s) before this one {}; the rest were not tried",
+                                i,
+                                if dry_run {
+                                    "would be published"
+                                } else {
+                                    "were published"
+                                }
                             );
                         }
                         return Err(e.into());
                     }
                 }
+            }
+            if o.json() {
+                print_json(&json!({
+                    "dry_run": dry_run,
+                    "published": published,
+                    "warnings": warnings,
+                }))?;
+            } else if dry_run {
+                println!("dry run: nothing was written");
             }
         }
         Command::Owner(cmd) => return owner(cmd),
@@ -321,12 +547,12 @@ fn run(cmd: Command) -> CliResult {
             time,
         } => {
             let reg = Registry::open(&dir)?;
-            let b = reg.bundle(&id)?;
+            let b = reg.bundle(&id).map_err(|e| hint(&reg, e))?;
             let line = b
                 .versions
                 .iter()
                 .find(|l| l.version == version)
-                .ok_or_else(|| format!("{id} {version} is not in this registry"))?;
+                .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
             let sk = SecretKey::load(&key)?;
             let fields = AttestFields {
                 kind: if official {
@@ -347,34 +573,36 @@ fn run(cmd: Command) -> CliResult {
                 attest::attest_community(&fields, &sk)?
             };
             reg.add_attestation(a)?;
-            println!(
-                "{} attestation of {id} {version} by key {} added",
-                if official { "Official" } else { "Community" },
-                sk.public().key_id()
-            );
+            let kind = if official { "official" } else { "community" };
+            if o.json() {
+                print_json(&json!({"attested": {
+                    "id": id,
+                    "version": version.to_string(),
+                    "kind": kind,
+                    "key_id": sk.public().key_id(),
+                    "sha256": fields.sha256,
+                }}))?;
+            } else {
+                println!(
+                    "{} attestation of {id} {version} by key {} added",
+                    if official { "Official" } else { "Community" },
+                    sk.public().key_id()
+                );
+            }
         }
-        Command::Yank { dir, id, version } => {
-            let changed = Registry::open(&dir)?.set_yanked(&id, &version, true)?;
-            println!(
-                "{id} {version} {}",
-                if changed {
-                    "yanked"
-                } else {
-                    "was already yanked"
-                }
-            );
-        }
-        Command::Unyank { dir, id, version } => {
-            let changed = Registry::open(&dir)?.set_yanked(&id, &version, false)?;
-            println!(
-                "{id} {version} {}",
-                if changed {
-                    "unyanked"
-                } else {
-                    "was not yanked"
-                }
-            );
-        }
+        Command::Yank {
+            dir,
+            id,
+            version,
+            undo,
+            dry_run,
+        } => return yank(&dir, &id, &version, undo, dry_run),
+        Command::Unyank {
+            dir,
+            id,
+            version,
+            dry_run,
+        } => return yank(&dir, &id, &version, true, dry_run),
         Command::Deprecate {
             dir,
             id,
@@ -384,99 +612,138 @@ fn run(cmd: Command) -> CliResult {
             time,
         } => {
             let reg = Registry::open(&dir)?;
+            known(&reg, &id)?;
             if undo {
                 let changed = reg.undeprecate(&id)?;
-                println!(
-                    "{id} {}",
-                    if changed {
-                        "is no longer deprecated"
-                    } else {
-                        "was not deprecated"
-                    }
-                );
+                if o.json() {
+                    print_json(&json!({"id": id, "deprecated": false, "changed": changed}))?;
+                } else {
+                    println!(
+                        "{id} {}",
+                        if changed {
+                            "is no longer deprecated"
+                        } else {
+                            "was not deprecated"
+                        }
+                    );
+                }
             } else {
-                let message = message.expect("clap requires --message");
+                let Some(message) = message else {
+                    return Err(UsageError::new("deprecate needs --message (or --undo)").into());
+                };
+                if replacement.as_ref() != Some(&id)
+                    && let Some(r) = &replacement
+                {
+                    known(&reg, r)?;
+                }
                 reg.deprecate(
                     &id,
                     &message,
                     replacement.as_ref(),
                     &publish_time(time.as_deref())?,
-                )?;
-                match replacement {
-                    Some(r) => println!("{id} deprecated in favour of {r}"),
-                    None => println!("{id} deprecated"),
+                )
+                .map_err(|e| hint(&reg, e))?;
+                if o.json() {
+                    print_json(&json!({
+                        "id": id,
+                        "deprecated": true,
+                        "changed": true,
+                        "message": message,
+                        "replacement": replacement,
+                    }))?;
+                } else {
+                    match replacement {
+                        Some(r) => println!("{id} deprecated in favour of {r}"),
+                        None => println!("{id} deprecated"),
+                    }
                 }
             }
         }
         Command::List { dir, id } => {
-            let format = ratchet_term::out().format;
             let reg = Registry::open(&dir)?;
             let bundles = match &id {
-                Some(id) => vec![reg.bundle(id)?],
+                Some(id) => vec![reg.bundle(id).map_err(|e| hint(&reg, e))?],
                 None => reg.list()?,
             };
-            match format {
-                Format::Json => {
-                    let out: Vec<_> = bundles
-                        .iter()
-                        .map(|b| {
-                            serde_json::json!({
-                                "id": b.id,
-                                "latest": b.latest().map(|l| l.version.to_string()),
-                                "deprecated": b.deprecated,
-                                "versions": b.versions,
-                            })
+            if o.json() {
+                let list: Vec<_> = bundles
+                    .iter()
+                    .map(|b| {
+                        json!({
+                            "id": b.id,
+                            "latest": b.latest().map(|l| l.version.to_string()),
+                            "deprecated": b.deprecated,
+                            "versions": b.versions,
                         })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&out)?);
+                    })
+                    .collect();
+                print_json(&json!({"bundles": list}))?;
+            } else if id.is_some() {
+                let b = &bundles[0];
+                if let Some(d) = &b.deprecated {
+                    println!("{} is deprecated: {}", b.id, escape(&d.message));
                 }
-                Format::Text if id.is_some() => {
-                    let b = &bundles[0];
-                    if let Some(d) = &b.deprecated {
-                        println!("{} is deprecated: {}", b.id, d.message);
-                    }
-                    let (meta, _) = reg.owners(&b.id)?;
-                    let records = attest::Records::of(b.id.as_str(), Some(&meta));
-                    for l in &b.versions {
-                        let (status, _) = records.status_of(l, reg.config());
-                        println!(
-                            "{} {}  {} bytes  {}  {}  {}  {status}{}",
-                            l.id,
-                            l.version,
-                            l.size,
-                            l.published,
-                            &l.sha256[..12],
-                            l.signer
-                                .as_ref()
-                                .map_or("unsigned".to_string(), |s| format!("signed by {s}")),
-                            if l.yanked { "  (yanked)" } else { "" }
-                        );
-                    }
+                let (meta, _) = reg.owners(&b.id)?;
+                let records = attest::Records::of(b.id.as_str(), Some(&meta));
+                for l in &b.versions {
+                    let (status, _) = records.status_of(l, reg.config());
+                    println!(
+                        "{} {}  {} bytes  {}  {}  {}  {}{}",
+                        l.id,
+                        l.version,
+                        l.size,
+                        escape_line(&l.published),
+                        escape_line(l.sha256.get(..12).unwrap_or(&l.sha256)),
+                        l.signer
+                            .as_ref()
+                            .map_or("unsigned".to_string(), |s| format!(
+                                "signed by {}",
+                                escape_line(s)
+                            )),
+                        escape_line(&status.to_string()),
+                        if l.yanked { "  (yanked)" } else { "" }
+                    );
                 }
-                Format::Text => {
-                    for b in &bundles {
-                        let latest = b
-                            .latest()
-                            .map_or("(all yanked)".to_string(), |l| l.version.to_string());
-                        let dep = if b.deprecated.is_some() {
-                            "  (deprecated)"
-                        } else {
-                            ""
-                        };
-                        println!("{}  {latest}  {} version(s){dep}", b.id, b.versions.len());
-                    }
-                    println!("{} bundle(s)", bundles.len());
+            } else {
+                for b in &bundles {
+                    let latest = b
+                        .latest()
+                        .map_or("(all yanked)".to_string(), |l| l.version.to_string());
+                    let dep = if b.deprecated.is_some() {
+                        "  (deprecated)"
+                    } else {
+                        ""
+                    };
+                    println!("{}  {latest}  {} version(s){dep}", b.id, b.versions.len());
                 }
+                println!("{} bundle(s)", bundles.len());
             }
         }
         Command::Verify { dir } => {
             let reg = Registry::open(&dir)?;
             let report = reg.verify();
-            for d in &report.diagnostics {
-                eprintln!("{d}");
-            }
             let errors = report.errors().count();
             let warnings = report.diagnostics.len() - errors;
+            if o.json() {
+                print_json(&json!({
+                    "registry": dir.display().to_string(),
+                    "ok": report.is_ok(),
+                    "bundles": report.bundles,
+                    "versions": report.versions,
+                    "archives": report.archives,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": report.diagnostics,
+                }))?;
+                return Ok(if report.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            for d in &report.diagnostics {
+                eprintln!("{}", escape(&d.to_string()));
+            }
             let summary = format!(
                 "{} bundle(s), {} version(s), {} archive(s): {errors} error(s), {warnings} warning(s)",
                 report.bundles, report.versions, report.archives
@@ -488,22 +755,42 @@ fn run(cmd: Command) -> CliResult {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Gc { dir } => {
-            let r = Registry::open(&dir)?.gc()?;
+        Command::Gc { dir, dry_run } => {
+            let r = Registry::open(&dir)?.gc_with(dry_run)?;
+            if o.json() {
+                print_json(&json!({
+                    "dry_run": dry_run,
+                    "removed_archives": r.removed_archives,
+                    "removed_temp_files": r.removed_temp_files,
+                    "added_names": r.added_names,
+                    "repaired_names_tail": r.repaired_names_tail,
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (remove, add, cut) = if dry_run {
+                ("would remove", "would add", "would cut")
+            } else {
+                ("removed", "added", "cut")
+            };
             for a in &r.removed_archives {
-                println!("removed unreferenced archive {a}");
+                println!("{remove} unreferenced archive {}", escape_line(a));
             }
             for t in &r.removed_temp_files {
-                println!("removed temporary file {t}");
+                println!("{remove} temporary file {}", escape_line(t));
             }
             for id in &r.added_names {
-                println!("added {id} to names.txt");
+                println!("{add} {id} to names.txt");
             }
             if r.repaired_names_tail {
-                println!("cut a torn last line off names.txt");
+                println!("{cut} a torn last line off names.txt");
             }
             println!(
-                "gc: {} archive(s) and {} temporary file(s) removed, {} name(s) added",
+                "gc{}: {} archive(s) and {} temporary file(s) {remove}, {} name(s) {add}",
+                if dry_run {
+                    " (dry run, nothing changed)"
+                } else {
+                    ""
+                },
                 r.removed_archives.len(),
                 r.removed_temp_files.len(),
                 r.added_names.len()
@@ -514,24 +801,37 @@ fn run(cmd: Command) -> CliResult {
 }
 
 fn owner(cmd: OwnerCommand) -> CliResult {
+    let o = out();
+    let owners_json = |v: &ratchet_trust::owners::VerifiedOwners| -> Vec<String> {
+        v.current.iter().map(PublicKey::key_id).collect()
+    };
     match cmd {
         OwnerCommand::Show { dir, id } => {
             let reg = Registry::open(&dir)?;
+            known(&reg, &id)?;
             let (_, owners) = reg.owners(&id)?;
+            if o.json() {
+                let doc = match &owners {
+                    Some((chain, v)) => json!({
+                        "id": id,
+                        "owners": owners_json(v),
+                        "chain": chain.chain.iter().map(|e| e.statement.clone()).collect::<Vec<_>>(),
+                    }),
+                    None => json!({"id": id, "owners": [], "chain": []}),
+                };
+                print_json(&doc)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let Some((chain, v)) = owners else {
                 println!("{id} has no owners (no signed version published yet)");
                 return Ok(ExitCode::SUCCESS);
             };
             for (n, e) in chain.chain.iter().enumerate() {
-                println!("{n}: {}", e.statement);
+                println!("{n}: {}", escape(&e.statement));
             }
             println!(
                 "owner chain valid; current owner key(s): {}",
-                v.current
-                    .iter()
-                    .map(PublicKey::key_id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                owners_json(&v).join(", ")
             );
         }
         OwnerCommand::Add {
@@ -550,49 +850,79 @@ fn owner(cmd: OwnerCommand) -> CliResult {
         } => change_owners(&dir, &id, &key, &new, statement_out, true)?,
         OwnerCommand::Apply { dir, id, file } => {
             let reg = Registry::open(&dir)?;
+            known(&reg, &id)?;
             let text = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let entry: ChainEntry = serde_json::from_slice(&text)
                 .map_err(|e| format!("{}: not a statement file: {e}", file.display()))?;
             let v = reg.add_owner_statement(&id, entry)?;
-            println!(
-                "{id}: owner statement {} applied; owner key(s) now {}",
-                v.seq(),
-                v.current
-                    .iter()
-                    .map(PublicKey::key_id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            if o.json() {
+                print_json(&json!({"id": id, "applied": v.seq(), "owners": owners_json(&v)}))?;
+            } else {
+                println!(
+                    "{id}: owner statement {} applied; owner key(s) now {}",
+                    v.seq(),
+                    owners_json(&v).join(", ")
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn verifier(cmd: VerifierCommand) -> CliResult {
+    let o = out();
     match cmd {
         VerifierCommand::Add { dir, name, key } => {
             let mut reg = Registry::open(&dir)?;
             let pk = PublicKey::load(&key)?;
             reg.add_verifier(&name, &pk)?;
-            println!("{}: verifier {name} ({}) added", dir.display(), pk.key_id());
+            if o.json() {
+                print_json(
+                    &json!({"added": {"name": name, "key_id": pk.key_id(), "key": pk.to_base64()}}),
+                )?;
+            } else {
+                println!(
+                    "{}: verifier {} ({}) added",
+                    dir.display(),
+                    escape_line(&name),
+                    pk.key_id()
+                );
+            }
         }
         VerifierCommand::List { dir } => {
             let reg = Registry::open(&dir)?;
             let (keys, warnings) = attest::verifier_keys(reg.config());
+            if o.json() {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"key_id": k.key.key_id(), "name": k.name, "key": k.key.to_base64()}))
+                    .collect();
+                print_json(&json!({"verifiers": list, "warnings": warnings}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             for w in warnings {
-                eprintln!("warning: {w}");
+                o.warn(escape(&w));
             }
             if keys.is_empty() {
                 println!("no verifier keys (`ratchet-index verifier add`)");
             }
             for k in keys {
-                println!("{}  {}  {}", k.key.key_id(), k.name, k.key.to_base64());
+                println!(
+                    "{}  {}  {}",
+                    k.key.key_id(),
+                    escape_line(&k.name),
+                    k.key.to_base64()
+                );
             }
         }
         VerifierCommand::Remove { dir, key_id } => {
             let mut reg = Registry::open(&dir)?;
             if reg.remove_verifier(&key_id)? {
-                println!("{}: verifier {key_id} removed", dir.display());
+                if o.json() {
+                    print_json(&json!({"removed": key_id}))?;
+                } else {
+                    println!("{}: verifier {key_id} removed", dir.display());
+                }
             } else {
                 return Err(format!("no verifier key {key_id} in {}", dir.display()).into());
             }
@@ -612,6 +942,7 @@ fn change_owners(
     rotate: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let reg = Registry::open(dir)?;
+    known(&reg, id)?;
     let sk = SecretKey::load(key)?;
     let new_key = PublicKey::load(new)?;
     let (_, owners) = reg.owners(id)?;
@@ -640,21 +971,23 @@ fn change_owners(
             let mut text = serde_json::to_string_pretty(&entry)?;
             text.push('\n');
             std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
-            println!(
-                "wrote the signed statement to {}; the registry applies it with `ratchet-index owner apply`",
-                out.display()
-            );
+            if ratchet_term::out().json() {
+                print_json(&json!({"id": id, "statement_out": out.display().to_string()}))?;
+            } else {
+                println!(
+                    "wrote the signed statement to {}; the registry applies it with `ratchet-index owner apply`",
+                    out.display()
+                );
+            }
         }
         None => {
             let v = reg.add_owner_statement(id, entry)?;
-            println!(
-                "{id}: owner key(s) now {}",
-                v.current
-                    .iter()
-                    .map(PublicKey::key_id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let owners: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
+            if ratchet_term::out().json() {
+                print_json(&json!({"id": id, "applied": v.seq(), "owners": owners}))?;
+            } else {
+                println!("{id}: owner key(s) now {}", owners.join(", "));
+            }
         }
     }
     Ok(())

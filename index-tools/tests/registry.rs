@@ -550,7 +550,7 @@ fn cli_exit_codes_and_messages() {
     assert!(out.status.success(), "{out:?}");
     let out = run(&["list", reg.to_str().unwrap(), "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["latest"], "1.0.0");
+    assert_eq!(v["bundles"][0]["latest"], "1.0.0");
     std::fs::write(reg.join(index_path(&id("com.test.alpha"))), "garbage\n").unwrap();
     let out = run(&["verify", reg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

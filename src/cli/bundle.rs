@@ -8,8 +8,9 @@ use ratchet_formats::diagnostic::Diagnostic;
 use ratchet_formats::manifest::Platform;
 use ratchet_sandbox::bundle_test::{Verdict, test_bundle, write_verification};
 use ratchet_sandbox::{Policy, Runtime};
-use ratchet_term::{Format, out};
+use ratchet_term::{Format, escape, escape_line, out, print_json};
 use ratchet_validate::validate_bundle;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -159,7 +160,12 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 let Some(sig) = a.signature else {
                     return Err(format!("{} is not signed", file.display()).into());
                 };
-                print!("{}", String::from_utf8_lossy(&sig));
+                let sig = String::from_utf8_lossy(&sig);
+                if out().json() {
+                    print_json(&json!({"signature": sig}))?;
+                } else {
+                    print!("{}", escape(&sig));
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             sign(&file, key, signature, public, print_comment)
@@ -178,15 +184,22 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Init { dir, id } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let files = ratchet_validate::scaffold::init_bundle(&dir, id.as_deref())?;
-            println!(
-                "Created bundle in {} ({} files)",
-                dir.display(),
-                files.len()
-            );
-            println!(
-                "Next: ratchet bundle validate {0} && ratchet bundle build {0}",
-                dir.display()
-            );
+            if out().json() {
+                let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                print_json(
+                    &json!({"created": {"dir": dir.display().to_string(), "files": files}}),
+                )?;
+            } else {
+                println!(
+                    "Created bundle in {} ({} files)",
+                    dir.display(),
+                    files.len()
+                );
+                println!(
+                    "Next: ratchet bundle validate {0} && ratchet bundle build {0}",
+                    dir.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         BundleCommand::Validate { dir } => {
@@ -196,12 +209,11 @@ pub fn run(cmd: BundleCommand) -> CliResult {
             let valid = report.is_valid();
             match format {
                 Format::Json => {
-                    let out = serde_json::json!({
+                    print_json(&json!({
                         "valid": valid,
-                        "bundle": report.manifest.as_ref().map(|m| serde_json::json!({"id": m.id, "version": m.version.to_string()})),
+                        "bundle": report.manifest.as_ref().map(|m| json!({"id": m.id, "version": m.version.to_string()})),
                         "diagnostics": report.diagnostics,
-                    });
-                    println!("{}", serde_json::to_string_pretty(&out)?);
+                    }))?;
                 }
                 Format::Text => print_report(&report.diagnostics, report.manifest.as_ref(), valid),
             }
@@ -223,14 +235,22 @@ pub fn run(cmd: BundleCommand) -> CliResult {
     }
 }
 
-fn run_tests(dir: &Path, format: Format) -> CliResult {
+/// Runs the bundle's tests and writes `.bundle/verification.json`.
+fn test_dir(
+    dir: &Path,
+) -> Result<(ratchet_sandbox::bundle_test::Verification, PathBuf), Box<dyn std::error::Error>> {
     let paths = Paths::detect();
     let policy = Policy::load(&paths.config)?;
     let rt = Runtime::new(Some(paths.cache.join("modules")));
     let v = test_bundle(&rt, dir, &policy)?;
     let written = write_verification(dir, &v)?;
+    Ok((v, written))
+}
+
+fn run_tests(dir: &Path, format: Format) -> CliResult {
+    let (v, written) = test_dir(dir)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Json => print_json(&v)?,
         Format::Text => {
             for t in &v.tests {
                 let tag = match t.result {
@@ -242,11 +262,11 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     .wall_ms
                     .map(|m| format!(" ({m:.1} ms)"))
                     .unwrap_or_default();
-                println!("{tag} {:<17} {}{ms}", t.kind, t.name);
+                println!("{tag} {:<17} {}{ms}", t.kind, escape_line(&t.name));
                 if let Some(m) = &t.message
                     && t.result != Verdict::Passed
                 {
-                    println!("     {}", m.replace('\n', "\n     "));
+                    println!("     {}", escape(m).replace('\n', "\n     "));
                 }
             }
             println!(
@@ -258,7 +278,7 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     "no task test or integration test ran: the bundle is not verified (add tests/*.json to its tasks; see the reasons above)"
                 );
             }
-            eprintln!("wrote {}", written.display());
+            out().status(format_args!("wrote {}", written.display()));
         }
     }
     Ok(if v.summary.failed == 0 {
@@ -293,24 +313,48 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
 }
 
 fn dev(dir: &Path, interval: u64, rounds: Option<u32>) -> CliResult {
-    println!("watching {} (Ctrl-C to stop)", dir.display());
+    let json = out().json();
+    if !json {
+        println!("watching {} (Ctrl-C to stop)", dir.display());
+    }
     let mut last = None;
     let mut done = 0u32;
     loop {
         let now = fingerprint(dir);
         if last.as_ref() != Some(&now) {
             last = Some(now);
-            println!("--- change detected: validating");
             let report = validate_bundle(dir);
-            print_report(
-                &report.diagnostics,
-                report.manifest.as_ref(),
-                report.is_valid(),
-            );
-            if report.is_valid() {
-                println!("--- testing");
-                if let Err(e) = run_tests(dir, Format::Text) {
-                    eprintln!("error: {e}");
+            if json {
+                // One JSON document per line and round (JSON lines).
+                let tests = if report.is_valid() {
+                    match test_dir(dir) {
+                        Ok((v, _)) => json!(v),
+                        Err(e) => json!({"error": e.to_string()}),
+                    }
+                } else {
+                    serde_json::Value::Null
+                };
+                println!(
+                    "{}",
+                    json!({
+                        "round": done + 1,
+                        "valid": report.is_valid(),
+                        "diagnostics": report.diagnostics,
+                        "tests": tests,
+                    })
+                );
+            } else {
+                println!("--- change detected: validating");
+                print_report(
+                    &report.diagnostics,
+                    report.manifest.as_ref(),
+                    report.is_valid(),
+                );
+                if report.is_valid() {
+                    println!("--- testing");
+                    if let Err(e) = run_tests(dir, Format::Text) {
+                        ratchet_term::report_error(e.as_ref());
+                    }
                 }
             }
             done += 1;
@@ -337,7 +381,12 @@ fn sign(
     use ratchet_trust::keys::{PublicKey, SecretKey};
     if print_comment {
         let a = archive::read_archive_file(file, &Limits::default())?;
-        println!("{}", bundle_sig::trusted_comment_for(&a));
+        let comment = bundle_sig::trusted_comment_for(&a);
+        if out().json() {
+            print_json(&json!({"trusted_comment": comment}))?;
+        } else {
+            println!("{}", escape_line(&comment));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let pk = public.as_deref().map(PublicKey::load).transpose()?;
@@ -353,37 +402,118 @@ fn sign(
     };
     let parsed = bundle_sig::parse_sig(sig.as_bytes(), "bundle.sig")?;
     let bytes = std::fs::read(file)?;
-    println!("Signed {} with key {}", file.display(), parsed.key_id);
-    println!("  trusted comment: {}", parsed.trusted_comment);
-    println!("  sha256: {}", archive::sha256_hex(&bytes));
+    let sha256 = archive::sha256_hex(&bytes);
+    if out().json() {
+        print_json(&json!({"signed": {
+            "path": file.display().to_string(),
+            "key_id": parsed.key_id,
+            "trusted_comment": parsed.trusted_comment,
+            "sha256": sha256,
+        }}))?;
+    } else {
+        println!("Signed {} with key {}", file.display(), parsed.key_id);
+        println!(
+            "  trusted comment: {}",
+            escape_line(&parsed.trusted_comment)
+        );
+        println!("  sha256: {sha256}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One check of `bundle verify`: what was checked, whether it passed, and what was found.
+struct Check {
+    check: &'static str,
+    ok: bool,
+    message: String,
+    key_id: Option<String>,
+}
+
+/// Prints the checks of `bundle verify` (text: `ok`/`FAILED` lines; JSON: one document) and
+/// returns the exit code: 0 when every check passed.
+fn report_checks(file: &Path, bundle: Option<(String, String)>, checks: &[Check]) -> CliResult {
+    let ok = checks.iter().all(|c| c.ok);
+    if out().json() {
+        let list: Vec<_> = checks
+            .iter()
+            .map(
+                |c| json!({"check": c.check, "ok": c.ok, "message": c.message, "key_id": c.key_id}),
+            )
+            .collect();
+        print_json(&json!({
+            "file": file.display().to_string(),
+            "bundle": bundle.map(|(id, version)| json!({"id": id, "version": version})),
+            "ok": ok,
+            "checks": list,
+        }))?;
+    } else {
+        let o = out();
+        for c in checks {
+            if c.ok {
+                println!(
+                    "{}    {}",
+                    o.paint_stdout("ok", "32"),
+                    escape_line(&c.message)
+                );
+            } else {
+                eprintln!(
+                    "{} {}: {}",
+                    o.paint_stderr("FAILED", "1;31"),
+                    c.check,
+                    escape(&c.message)
+                );
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
     use ratchet_trust::bundle_sig;
     use ratchet_trust::keys::PublicKey;
+    let check = |check, ok, message: String, key_id: Option<String>| Check {
+        check,
+        ok,
+        message,
+        key_id,
+    };
     let a = match archive::read_archive_file(file, &Limits::default()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("FAILED file check: {e}");
-            return Ok(ExitCode::FAILURE);
+            return report_checks(
+                file,
+                None,
+                &[check("file check", false, e.to_string(), None)],
+            );
         }
     };
     let b = &a.manifest.bundle;
+    let bundle = Some((b.id.to_string(), b.version.to_string()));
     let listed = String::from_utf8_lossy(a.checksum_list()).lines().count();
-    println!("ok    every file matches .bundle/checksum.sha256 ({listed} files listed)");
+    let mut checks = vec![check(
+        "files",
+        true,
+        format!("every file matches .bundle/checksum.sha256 ({listed} files listed)"),
+        None,
+    )];
     let Some(sig) = &a.signature else {
-        eprintln!(
-            "FAILED signature: {} {} is not signed (no bundle.sig)",
-            b.id, b.version
-        );
-        return Ok(ExitCode::FAILURE);
+        checks.push(check(
+            "signature",
+            false,
+            format!("{} {} is not signed (no bundle.sig)", b.id, b.version),
+            None,
+        ));
+        return report_checks(file, bundle, &checks);
     };
     let parsed = match bundle_sig::parse_sig(sig, "bundle.sig") {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("FAILED signature: {e}");
-            return Ok(ExitCode::FAILURE);
+            checks.push(check("signature", false, e.to_string(), None));
+            return report_checks(file, bundle, &checks);
         }
     };
     let keys = match &key {
@@ -403,53 +533,84 @@ fn verify(file: &Path, key: Option<PathBuf>) -> CliResult {
                 );
             }
             if keys.is_empty() {
-                eprintln!(
-                    "FAILED signature: bundle.sig is by key {}, and there is no key here to check it against: pass its public key with --key FILE.pub (none in {} and no owner pinned for {})",
-                    parsed.key_id,
-                    paths.data.join("keys").display(),
-                    b.id
-                );
-                return Ok(ExitCode::FAILURE);
+                checks.push(check(
+                    "signature",
+                    false,
+                    format!(
+                        "bundle.sig is by key {}, and there is no key here to check it against: pass its public key with --key FILE.pub (none in {} and no owner pinned for {})",
+                        parsed.key_id,
+                        paths.data.join("keys").display(),
+                        b.id
+                    ),
+                    Some(parsed.key_id.clone()),
+                ));
+                return report_checks(file, bundle, &checks);
             }
             keys
         }
     };
     match bundle_sig::verify_archive(&a, &keys, "given keys") {
-        Ok(k) => {
-            println!(
-                "ok    bundle.sig by key {} is bound to {} {} and this checksum list",
+        Ok(k) => checks.push(check(
+            "signature",
+            true,
+            format!(
+                "bundle.sig by key {} is bound to {} {} and this checksum list",
                 k.key_id(),
                 b.id,
                 b.version
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+            ),
+            Some(k.key_id()),
+        )),
         Err(e) => {
-            eprintln!("FAILED signature: {e}");
+            let mut message = e.to_string();
             if key.is_none() {
-                eprintln!(
-                    "       (signed by key {}; pass its public key with --key)",
+                message.push_str(&format!(
+                    " (signed by key {}: pass its public key with --key)",
                     parsed.key_id
-                );
+                ));
             }
-            Ok(ExitCode::FAILURE)
+            checks.push(check(
+                "signature",
+                false,
+                message,
+                Some(parsed.key_id.clone()),
+            ));
         }
     }
+    report_checks(file, bundle, &checks)
 }
 
-fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) -> CliResult {
+fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) -> CliResult {
+    let o = out();
     let report = validate_bundle(&dir);
     let Some(manifest) = report.manifest.as_ref().filter(|_| report.is_valid()) else {
-        print_report(&report.diagnostics, None, false);
-        eprintln!("not building: fix the errors above first");
+        if o.json() {
+            print_json(&json!({"built": null, "diagnostics": report.diagnostics}))?;
+        } else {
+            print_report(&report.diagnostics, None, false);
+            eprintln!("not building: fix the errors above first");
+        }
         return Ok(ExitCode::FAILURE);
     };
-    for d in report.warnings() {
-        eprintln!("{d}");
+    // Every warning as a diagnostic (`cli-output.md`): the bundle's, then the archive's.
+    let mut warnings: Vec<Diagnostic> = report.warnings().cloned().collect();
+    if !o.json() {
+        for d in report.warnings() {
+            eprintln!("{}", escape(&d.to_string()));
+        }
     }
+    // The secret key is loaded (and its password asked) before anything is written, so a key
+    // that cannot sign leaves no archive behind.
+    let secret = match sign_key {
+        Some(k) => {
+            let k = k.unwrap_or_else(default_key);
+            Some(ratchet_trust::keys::SecretKey::load(&k)?)
+        }
+        None => None,
+    };
     let opts = BuildOptions::from_env_checked()?;
     let name = archive::archive_file_name(manifest);
-    let out = match out {
+    let dest = match out_path {
         None => PathBuf::from(&name),
         Some(p) if p.is_dir() => p.join(&name),
         Some(p) if p.as_os_str().to_string_lossy().ends_with('/') => {
@@ -458,29 +619,63 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
         }
         Some(p) => p,
     };
-    let built = archive::build_archive(&dir, manifest, &out, &opts)?;
+    let built = archive::build_archive(&dir, manifest, &dest, &opts)?;
+    let shown = built.path.display().to_string();
     for w in &built.warnings {
-        eprintln!("warning: {w}");
+        o.warn(escape(w));
+        warnings.push(Diagnostic::warning("archive", shown.clone(), w.clone()));
     }
     let limits = Limits::default();
     if built.files > limits.max_entries
         || built.unpacked_size > limits.max_unpacked_bytes
         || built.size > limits.max_archive_bytes
     {
-        eprintln!(
-            "warning: this archive exceeds the default reader limits ({} entries, {} bytes unpacked, {} bytes compressed); registries and clients may refuse it",
+        let w = format!(
+            "this archive exceeds the default reader limits ({} entries, {} bytes unpacked, {} bytes compressed); registries and clients may refuse it",
             limits.max_entries, limits.max_unpacked_bytes, limits.max_archive_bytes
         );
+        o.warn(&w);
+        warnings.push(Diagnostic::warning("archive-limits", shown, w));
     }
     // Signing rewrites the archive (one more entry): the figures shown are the final file's.
     let mut signer = None;
-    if let Some(k) = sign_key {
-        let k = k.unwrap_or_else(default_key);
-        let sk = ratchet_trust::keys::SecretKey::load(&k)?;
-        ratchet_trust::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
+    if let Some(sk) = &secret {
+        if let Err(e) =
+            ratchet_trust::bundle_sig::sign_archive_file(&built.path, Some(sk), None, None)
+        {
+            // An unsigned archive where a signed one was asked for must not be left behind.
+            let _ = std::fs::remove_file(&built.path);
+            return Err(format!(
+                "cannot sign {} (the archive was removed): {e}",
+                built.path.display()
+            )
+            .into());
+        }
         signer = Some(sk.public().key_id());
     }
     let files = built.files + usize::from(signer.is_some());
+    let (size, sha256) = match signer {
+        Some(_) => {
+            let bytes = std::fs::read(&built.path)?;
+            (bytes.len() as u64, archive::sha256_hex(&bytes))
+        }
+        None => (built.size, built.sha256.clone()),
+    };
+    if o.json() {
+        print_json(&json!({
+            "built": {
+                "id": manifest.id,
+                "version": manifest.version.to_string(),
+                "path": built.path.display().to_string(),
+                "files": files,
+                "size": size,
+                "sha256": sha256,
+                "signed_by": signer,
+            },
+            "warnings": warnings,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "Built {} {}: {}",
         manifest.id,
@@ -488,17 +683,13 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
         built.path.display()
     );
     println!("  files:  {files}");
+    println!("  size:   {size} bytes");
     match signer {
         Some(k) => {
-            let bytes = std::fs::read(&built.path)?;
-            println!("  size:   {} bytes", bytes.len());
             println!("  signed: key {k}");
-            println!("  sha256: {} (signed)", archive::sha256_hex(&bytes));
+            println!("  sha256: {sha256} (signed)");
         }
-        None => {
-            println!("  size:   {} bytes", built.size);
-            println!("  sha256: {}", built.sha256);
-        }
+        None => println!("  sha256: {sha256}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -543,25 +734,25 @@ fn inspect(file: &Path, format: Format) -> CliResult {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Format::Text => {
-            println!("{} {} ({})", m.id, m.version, m.name);
-            println!("  {}", m.description.trim().replace('\n', "\n  "));
+            println!("{} {} ({})", m.id, m.version, escape_line(&m.name));
+            println!("  {}", escape(m.description.trim()).replace('\n', "\n  "));
             if let Some(a) = &m.author {
                 println!(
                     "  author:       {}{}",
-                    a.name,
+                    escape_line(&a.name),
                     a.email
                         .as_ref()
-                        .map(|e| format!(" <{e}>"))
+                        .map(|e| format!(" <{}>", escape_line(e)))
                         .unwrap_or_default()
                 );
             }
-            println!("  license:      {}", m.license);
+            println!("  license:      {}", escape_line(&m.license.to_string()));
             println!("  pricing:      {}", m.pricing_model().as_str());
             if !m.dependencies.is_empty() {
                 let deps: Vec<String> = m
                     .dependencies
                     .iter()
-                    .map(|d| format!("{} {}", d.bundle_id, d.version))
+                    .map(|d| format!("{} {}", d.bundle_id, escape_line(&d.version.to_string())))
                     .collect();
                 println!("  dependencies: {}", deps.join(", "));
             }
@@ -571,9 +762,9 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                         .iter()
                         .map(|i| {
                             if i.exported {
-                                i.name().to_string()
+                                escape_line(i.name()).into_owned()
                             } else {
-                                format!("{} (internal)", i.name())
+                                format!("{} (internal)", escape_line(i.name()))
                             }
                         })
                         .collect();
@@ -586,7 +777,7 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                 }
             }
             if let Some(r) = &m.requirements.ratchet_version {
-                println!("  ratchet:      {r}");
+                println!("  ratchet:      {}", escape_line(&r.to_string()));
             }
             if !m.requirements.platform.is_empty() {
                 println!(
@@ -602,7 +793,7 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                 } else {
                     perms
                         .iter()
-                        .map(ToString::to_string)
+                        .map(|p| escape_line(&p.to_string()).into_owned())
                         .collect::<Vec<_>>()
                         .join("; ")
                 }
@@ -641,7 +832,7 @@ fn inspect(file: &Path, format: Format) -> CliResult {
                 .max()
                 .unwrap_or(1);
             for (p, d) in &bundle.files {
-                println!("  {:>width$}  {p}", d.len());
+                println!("  {:>width$}  {}", d.len(), escape_line(p));
             }
         }
     }
@@ -654,7 +845,7 @@ fn print_report(
     valid: bool,
 ) {
     for d in diags {
-        eprintln!("{d}");
+        eprintln!("{}", escape(&d.to_string()));
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

@@ -4,7 +4,9 @@ use super::CliResult;
 use clap::Subcommand;
 use ratchet_client::paths::Paths;
 use ratchet_client::verify::PinStore;
+use ratchet_term::{UsageError, escape, escape_line, out, print_json};
 use ratchet_trust::keys::{self, PASSWORD_ENV};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +46,7 @@ pub enum KeyCommand {
 pub fn run(cmd: KeyCommand) -> CliResult {
     let paths = Paths::detect();
     let default_dir = paths.data.join("keys");
+    let o = out();
     match cmd {
         KeyCommand::Generate {
             name,
@@ -51,10 +54,11 @@ pub fn run(cmd: KeyCommand) -> CliResult {
             unencrypted,
         } => {
             let dir = dir.unwrap_or(default_dir);
+            let mut warnings = Vec::new();
             let password = if unencrypted {
-                eprintln!(
-                    "warning: the secret key is NOT password-protected; anyone who can read the file can sign as you. Use this for CI only."
-                );
+                let w = "the secret key is NOT password-protected; anyone who can read the file can sign as you. Use this for CI only.";
+                o.warn(w);
+                warnings.push(w);
                 None
             } else {
                 let p = match std::env::var(PASSWORD_ENV) {
@@ -73,18 +77,54 @@ pub fn run(cmd: KeyCommand) -> CliResult {
                 }
                 Some(p)
             };
+            let encrypted = password.is_some();
             let kp = keys::generate(&dir, &name, password)?;
-            println!("Generated key {}", kp.key.key_id());
-            println!("  public key: {}", kp.public.display());
-            println!(
-                "  secret key: {} (mode 0600; keep it secret)",
-                kp.secret.display()
-            );
-            println!("  {}", kp.key.to_base64());
+            if o.json() {
+                print_json(&json!({
+                    "generated": {
+                        "key_id": kp.key.key_id(),
+                        "public_key": kp.key.to_base64(),
+                        "public_file": kp.public.display().to_string(),
+                        "secret_file": kp.secret.display().to_string(),
+                        "encrypted": encrypted,
+                    },
+                    "warnings": warnings,
+                }))?;
+            } else {
+                println!("Generated key {}", kp.key.key_id());
+                println!("  public key: {}", kp.public.display());
+                println!(
+                    "  secret key: {} (mode 0600; keep it secret)",
+                    kp.secret.display()
+                );
+                println!("  {}", kp.key.to_base64());
+            }
         }
         KeyCommand::List { dir } => {
             let dir = dir.unwrap_or(default_dir);
             let list = keys::list(&dir)?;
+            if o.json() {
+                let mut found = Vec::new();
+                let mut errors = Vec::new();
+                for (path, k) in list {
+                    match k {
+                        Ok(k) => found.push(json!({
+                            "key_id": k.key_id(),
+                            "path": path.display().to_string(),
+                            "public_key": k.to_base64(),
+                            "secret_key": path.with_extension("key").exists(),
+                        })),
+                        Err(e) => errors.push(json!({
+                            "path": path.display().to_string(),
+                            "message": e.to_string(),
+                        })),
+                    }
+                }
+                print_json(
+                    &json!({"dir": dir.display().to_string(), "keys": found, "errors": errors}),
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if list.is_empty() {
                 println!("no keys in {} (ratchet key generate)", dir.display());
             }
@@ -95,12 +135,16 @@ pub fn run(cmd: KeyCommand) -> CliResult {
                         println!(
                             "{}  {}  {}{}",
                             k.key_id(),
-                            path.display(),
+                            escape_line(&path.display().to_string()),
                             k.to_base64(),
                             if secret { "  (with secret key)" } else { "" }
                         );
                     }
-                    Err(e) => eprintln!("{}: {e}", path.display()),
+                    Err(e) => eprintln!(
+                        "{}: {}",
+                        escape_line(&path.display().to_string()),
+                        escape(&e.to_string())
+                    ),
                 }
             }
         }
@@ -109,21 +153,32 @@ pub fn run(cmd: KeyCommand) -> CliResult {
         } => {
             let src = ratchet_client::registry::RegistrySource::select(&paths.config, Some(&r))?;
             let store = PinStore::new(&paths);
-            if store.forget_verifiers(src.base.as_str())? {
+            let forgotten = store.forget_verifiers(src.base.as_str())?;
+            if o.json() {
+                print_json(
+                    &json!({"registry": src.name, "url": src.base.as_str(), "forgotten": forgotten}),
+                )?;
+            } else if forgotten {
                 println!(
                     "forgot the verifier keys pinned for {}; the next use pins the registry's verifiers again",
-                    src.label()
+                    escape_line(&src.label())
                 );
             } else {
-                println!("no verifier keys were pinned for {}", src.label());
+                println!(
+                    "no verifier keys were pinned for {}",
+                    escape_line(&src.label())
+                );
             }
         }
         KeyCommand::Forget { id: None, .. } => {
-            return Err("name a bundle id, or --registry".into());
+            return Err(UsageError::new("name a bundle id, or --registry").into());
         }
         KeyCommand::Forget { id: Some(id), .. } => {
             let store = PinStore::new(&paths);
-            if store.forget(id.as_str())? {
+            let forgotten = store.forget(id.as_str())?;
+            if o.json() {
+                print_json(&json!({"bundle": id, "forgotten": forgotten}))?;
+            } else if forgotten {
                 println!(
                     "forgot the owner keys pinned for {id}; the next install trusts and pins the registry's owners again"
                 );

@@ -10,7 +10,7 @@ mod publish;
 mod registry;
 mod run;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Ratchet's package manager: build, validate, publish, install and run task bundles.
@@ -36,6 +36,18 @@ enum Command {
     /// Configure registries and their credentials.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Print a shell completion script (e.g. `ratchet completions bash > ~/.local/share/bash-completion/completions/ratchet`).
+    Completions {
+        /// The shell.
+        shell: ratchet_term::Shell,
+    },
+    /// Write man pages: one roff page per command and subcommand into --out DIR, or the top
+    /// page on standard output.
+    Man {
+        /// Directory to write the pages in (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -43,19 +55,29 @@ pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// Parses the command line, runs the command, reports errors.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = ratchet_term::parse_args();
     ratchet_term::Output::from_args(&cli.global).install();
     let result = match cli.command {
         Command::Bundle(cmd) => bundle::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Key(cmd) => key::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::Completions { shell } => {
+            ratchet_term::completions(Cli::command(), shell, &mut std::io::stdout())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
+        Command::Man { out } => ratchet_term::man_pages(Cli::command(), out.as_deref())
+            .map(|written| {
+                if !written.is_empty() {
+                    ratchet_term::out().status(format_args!("wrote {} man page(s)", written.len()));
+                }
+                ExitCode::SUCCESS
+            })
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            ratchet_term::report_error(e.as_ref());
-            ExitCode::FAILURE
-        }
+        Err(e) => ratchet_term::fail(e.as_ref()),
     }
 }

@@ -5,6 +5,8 @@
 
 use super::CliResult;
 use ratchet_publish::{Registry, publish_time};
+use ratchet_term::{escape, out, print_json};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +25,9 @@ pub struct PublishArgs {
     /// it to record co-owners; the archive must be signed by one of them).
     #[arg(long, value_name = "FILE.pub")]
     owner_key: Vec<PathBuf>,
+    /// Check everything and say what would be published, without writing anything.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// The directory a `--registry` value names.
@@ -51,21 +56,58 @@ pub fn run(args: PublishArgs) -> CliResult {
         .iter()
         .map(|p| ratchet_trust::keys::PublicKey::load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let p = reg.publish_with(
-        &args.file,
-        &publish_time(args.publish_time.as_deref())?,
-        &owner_keys,
-    )?;
+    let time = publish_time(args.publish_time.as_deref())?;
+    let p = if args.dry_run {
+        reg.check_publish(&args.file, &time, &owner_keys)?
+    } else {
+        reg.publish_with(&args.file, &time, &owner_keys)?
+    };
+    if out().json() {
+        print_json(&json!({
+            "dry_run": args.dry_run,
+            "registry": dir.display().to_string(),
+            "published": [published_json(&p)],
+            "warnings": p.warnings,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for w in &p.warnings {
-        eprintln!("{w}");
+        eprintln!("{}", escape(&w.to_string()));
     }
     println!(
-        "Published {} {} to {} ({} bytes, sha256 {})",
+        "{} {} {} to {} ({} bytes, sha256 {})",
+        if args.dry_run {
+            "Would publish"
+        } else {
+            "Published"
+        },
         p.line.id,
         p.line.version,
         dir.display(),
         p.line.size,
         p.line.sha256
     );
+    if out().verbose(1) {
+        println!("  index file:   {}", p.index_file);
+        println!("  archive file: {}", p.archive_file);
+    }
+    if args.dry_run {
+        println!("dry run: nothing was written");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON form of one published (or, in a dry run, publishable) version: its index line and
+/// where it went (`cli-output.md`).
+fn published_json(p: &ratchet_publish::Published) -> serde_json::Value {
+    json!({
+        "id": p.line.id,
+        "version": p.line.version.to_string(),
+        "size": p.line.size,
+        "sha256": p.line.sha256,
+        "signer": p.line.signer,
+        "new_bundle": p.new_bundle,
+        "index_file": p.index_file,
+        "archive_file": p.archive_file,
+    })
 }

@@ -8,8 +8,38 @@ use ratchet_client::registry::{
     check_name,
 };
 use ratchet_formats::index::RegistryKind;
+use ratchet_term::{UsageError, escape_line, out, print_json};
+use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
+
+/// The JSON form of a configured registry (`cli-output.md`, `registry list`).
+fn entry_json(name: &str, e: &RegistryEntry, cfg: &ClientConfig, stored: bool) -> Value {
+    let auth = match &e.auth {
+        AuthMethod::None => json!({"method": "none"}),
+        AuthMethod::Token => json!({"method": "token"}),
+        AuthMethod::ApiKey { header } => json!({"method": "api-key", "header": header}),
+        AuthMethod::Basic { user } => json!({"method": "basic", "user": user}),
+    };
+    json!({
+        "name": name,
+        "url": e.url,
+        "kind": e.kind.as_str(),
+        "auth": auth,
+        "credential_command": e.credential_command,
+        "credential_stored": stored,
+        "default": cfg.default.as_deref() == Some(name),
+    })
+}
+
+/// "no registry named X", with the closest configured name when one is close, then `rest`.
+fn no_registry(name: &str, cfg: &ClientConfig, rest: &str) -> String {
+    let hint =
+        ratchet_formats::diagnostic::did_you_mean(name, cfg.registries.keys().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+    format!("no registry named {name}{hint}{rest}")
+}
 
 #[derive(Subcommand)]
 pub enum RegistryCommand {
@@ -59,6 +89,7 @@ pub enum RegistryCommand {
 pub fn run(cmd: RegistryCommand) -> CliResult {
     let paths = Paths::detect();
     let mut cfg = ClientConfig::load(&paths.config)?;
+    let o = out();
     match cmd {
         RegistryCommand::Add {
             name,
@@ -72,7 +103,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             default,
         } => {
             check_name(&name)?;
-            let kind: RegistryKind = kind.parse()?;
+            let kind: RegistryKind = kind.parse().map_err(UsageError)?;
             let auth = match auth.as_str() {
                 "none" => AuthMethod::None,
                 "token" | "bearer" | "oauth2" => AuthMethod::Token,
@@ -80,10 +111,13 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     header: header.unwrap_or_else(|| "X-Api-Key".into()),
                 },
                 "basic" => AuthMethod::Basic {
-                    user: user.ok_or("--auth basic needs --user NAME")?,
+                    user: user.ok_or(UsageError::new("--auth basic needs --user NAME"))?,
                 },
                 other => {
-                    return Err(format!("--auth {other}: use none, token, api-key or basic").into());
+                    return Err(UsageError::new(format_args!(
+                        "--auth {other}: use none, token, api-key or basic"
+                    ))
+                    .into());
                 }
             };
             let src = RegistrySource::from_location(&url)?;
@@ -102,13 +136,27 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 cfg.default = Some(name.clone());
             }
             cfg.save(&paths.config)?;
-            println!("added registry {name} ({})", src.base);
+            if o.json() {
+                let e = &cfg.registries[&name];
+                print_json(&json!({"added": entry_json(&name, e, &cfg, false)}))?;
+            } else {
+                println!("added registry {name} ({})", escape_line(src.base.as_str()));
+            }
         }
         RegistryCommand::List => {
+            let creds = Credentials::load(&paths.config)?;
+            if o.json() {
+                let list: Vec<_> = cfg
+                    .registries
+                    .iter()
+                    .map(|(name, e)| entry_json(name, e, &cfg, creds.secrets.contains_key(name)))
+                    .collect();
+                print_json(&json!({"default": cfg.default, "registries": list}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if cfg.registries.is_empty() {
                 println!("no registries configured (add one with `ratchet registry add NAME URL`)");
             }
-            let creds = Credentials::load(&paths.config)?;
             for (name, e) in &cfg.registries {
                 let mark = if cfg.default.as_deref() == Some(name) {
                     "*"
@@ -118,8 +166,8 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 let auth = match &e.auth {
                     AuthMethod::None => "no auth".to_string(),
                     AuthMethod::Token => "token".to_string(),
-                    AuthMethod::ApiKey { header } => format!("api key ({header})"),
-                    AuthMethod::Basic { user } => format!("basic ({user})"),
+                    AuthMethod::ApiKey { header } => format!("api key ({})", escape_line(header)),
+                    AuthMethod::Basic { user } => format!("basic ({})", escape_line(user)),
                 };
                 let stored = if creds.secrets.contains_key(name) {
                     ", credential stored"
@@ -127,30 +175,38 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     ""
                 };
                 println!(
-                    "{mark} {name}\t{}\t{}\t{auth}{stored}",
-                    e.url,
+                    "{mark} {}\t{}\t{}\t{auth}{stored}",
+                    escape_line(name),
+                    escape_line(&e.url),
                     e.kind.as_str()
                 );
             }
         }
         RegistryCommand::Remove { name } => {
             if cfg.registries.remove(&name).is_none() {
-                return Err(format!("no registry named {name}").into());
+                return Err(no_registry(&name, &cfg, "").into());
             }
             if cfg.default.as_deref() == Some(&name) {
                 cfg.default = None;
             }
             cfg.save(&paths.config)?;
             let mut creds = Credentials::load(&paths.config)?;
-            if creds.secrets.remove(&name).is_some() {
+            let credential_removed = creds.secrets.remove(&name).is_some();
+            if credential_removed {
                 creds.save(&paths.config)?;
             }
-            println!("removed registry {name}");
+            if o.json() {
+                print_json(&json!({"removed": name, "credential_removed": credential_removed}))?;
+            } else {
+                println!("removed registry {}", escape_line(&name));
+            }
         }
         RegistryCommand::Login { name } => {
             if !cfg.registries.contains_key(&name) {
-                return Err(format!(
-                    "no registry named {name}: add it first with `ratchet registry add {name} URL --auth token`"
+                return Err(no_registry(
+                    &name,
+                    &cfg,
+                    &format!("; add it first with `ratchet registry add {name} URL --auth token`"),
                 )
                 .into());
             }
@@ -170,7 +226,11 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             let mut creds = Credentials::load(&paths.config)?;
             creds.secrets.insert(name.clone(), Secret::new(secret));
             creds.save(&paths.config)?;
-            println!("stored the credential of {name}");
+            if o.json() {
+                print_json(&json!({"stored": name}))?;
+            } else {
+                println!("stored the credential of {}", escape_line(&name));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

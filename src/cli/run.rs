@@ -7,15 +7,13 @@ use ratchet_formats::manifest::{Manifest, load_manifest};
 use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
 use ratchet_sandbox::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
 use ratchet_sandbox::{Policy, Runtime};
-use serde_json::Value;
+use ratchet_term::{UsageError, escape, out, print_json};
+use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Exit status for usage errors and what is not available yet.
-const EXIT_USAGE: u8 = 2;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -45,9 +43,54 @@ pub struct RunArgs {
     no_cache: bool,
 }
 
+/// A usage error: reported at the top like every error (JSON on stderr under `--format json`),
+/// with exit status 2.
 fn usage(msg: impl std::fmt::Display) -> CliResult {
-    eprintln!("error: {msg}");
-    Ok(ExitCode::from(EXIT_USAGE))
+    Err(UsageError::new(msg).into())
+}
+
+/// A failure of the task or workflow itself: reported like every error, exit status 1.
+fn failed(e: impl std::error::Error + 'static) -> CliResult {
+    Err(Box::new(e))
+}
+
+/// Prints the result of a run: the output document as it is (text), or under `--format json`
+/// `{"output": ..., "stderr": ...}`; the task's standard error goes to stderr in text mode,
+/// escaped when stderr is a terminal.
+fn print_output(output: &Value, stderr: &[u8]) -> CliResult {
+    let o = out();
+    let stderr = String::from_utf8_lossy(stderr);
+    if o.json() {
+        print_json(&json!({"output": output, "stderr": stderr}))?;
+    } else {
+        println!("{}", serde_json::to_string_pretty(output)?);
+        if !stderr.trim().is_empty() && !o.quiet() {
+            if o.stderr_is_terminal {
+                eprint!("{}", escape(&stderr));
+            } else {
+                eprint!("{stderr}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "has no task or workflow named `name`", with the closest name when one is close.
+fn unknown_name(manifest: &Manifest, name: &str) -> String {
+    let names = manifest
+        .contents
+        .tasks
+        .iter()
+        .filter(|t| t.exported)
+        .chain(manifest.contents.workflows.iter())
+        .map(|t| t.name());
+    let hint = ratchet_formats::diagnostic::did_you_mean(name, names)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    format!(
+        "{} has no task or workflow named `{name}`{hint}",
+        manifest.id
+    )
 }
 
 fn read_input(spec: Option<&str>) -> Result<Value, Box<dyn std::error::Error>> {
@@ -140,8 +183,10 @@ pub fn run(args: RunArgs) -> CliResult {
                         .or(args.target.clone()),
                 ),
                 Err(diags) => {
-                    for d in &diags {
-                        eprintln!("{d}");
+                    if !out().json() {
+                        for d in &diags {
+                            eprintln!("{}", escape(&d.to_string()));
+                        }
                     }
                     return Err(format!("{} is not a valid bundle", path.display()).into());
                 }
@@ -197,10 +242,7 @@ pub fn run(args: RunArgs) -> CliResult {
             &opts,
             args.explain,
         ),
-        (None, None) => usage(format_args!(
-            "{} has no task or workflow named `{name}`",
-            manifest.id
-        )),
+        (None, None) => usage(unknown_name(&manifest, &name)),
     }
 }
 
@@ -213,27 +255,16 @@ fn run_one(
     explain: bool,
 ) -> CliResult {
     if explain {
-        eprintln!("{}", spec.name);
-        eprint!(
-            "{}",
-            ratchet_sandbox::policy::review(&spec.permissions, &spec.resources, policy)
-        );
+        eprintln!("{}", escape(&spec.name));
+        // Permissions name hosts, paths and variables the bundle chose: escaped.
+        let review = ratchet_sandbox::policy::review(&spec.permissions, &spec.resources, policy);
+        eprint!("{}", escape(&review.to_string()));
         eprintln!("this task (its metadata.json limits applied):");
-        eprint!("{}", spec.effective(policy).describe());
+        eprint!("{}", escape(&spec.effective(policy).describe().to_string()));
     }
     match run_task(rt, spec, input, policy, opts) {
-        Ok(done) => {
-            println!("{}", serde_json::to_string_pretty(&done.output)?);
-            let stderr = String::from_utf8_lossy(&done.outcome.stderr);
-            if !stderr.trim().is_empty() {
-                eprint!("{stderr}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::FAILURE)
-        }
+        Ok(done) => print_output(&done.output, &done.outcome.stderr),
+        Err(e) => failed(e),
     }
 }
 
@@ -272,20 +303,19 @@ fn run_wf(
         }
         match e {
             StepEvent::Start(step, spec) => {
-                eprintln!("step `{}`: {} ({})", step.name, step.task, spec.name);
-                eprint!("{}", spec.effective(policy).describe());
+                eprintln!(
+                    "step `{}`: {} ({})",
+                    escape(&step.name),
+                    escape(&step.task.to_string()),
+                    escape(&spec.name)
+                );
+                eprint!("{}", escape(&spec.effective(policy).describe().to_string()));
             }
-            StepEvent::Done(step, _) => eprintln!("step `{}` done", step.name),
+            StepEvent::Done(step, _) => eprintln!("step `{}` done", escape(&step.name)),
         }
     });
     match result {
-        Ok(out) => {
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::FAILURE)
-        }
+        Ok(out) => print_output(&out, b""),
+        Err(e) => failed(e),
     }
 }

@@ -156,6 +156,17 @@ pub enum PublishError {
         /// What failed and what to do.
         message: String,
     },
+    /// Owner keys given for an unsigned archive: owners are recorded only by a signed publish.
+    #[error(
+        "{file}: --owner-key was given, but the archive is not signed; owners are recorded only by a signed publish: sign it (`ratchet bundle sign`) or leave out --owner-key"
+    )]
+    OwnerKeysForUnsigned {
+        /// The archive file.
+        file: String,
+    },
+    /// A deprecation naming the deprecated bundle as its own replacement.
+    #[error("{0} cannot be deprecated in favour of itself: --replacement must name another bundle")]
+    SelfReplacement(BundleId),
     /// A publish time that is not RFC 3339 or a Unix time.
     #[error(
         "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
@@ -302,6 +313,16 @@ impl Registry {
     /// Creates a registry in `dir` (which must be absent or empty): `config.json`, an empty
     /// `names.txt` and the top directories.
     pub fn init(dir: &Path, name: &str, kind: RegistryKind, dl: Option<&str>) -> Result<Registry> {
+        let mut config = RegistryConfig::new(name, kind);
+        if let Some(dl) = dl {
+            config.dl = dl.to_string();
+        }
+        Self::init_with(dir, config)
+    }
+
+    /// [`Registry::init`] with a whole `config.json` (e.g. `auth-required` or the
+    /// `require-signatures` policy set), checked before anything is written.
+    pub fn init_with(dir: &Path, config: RegistryConfig) -> Result<Registry> {
         let shown = dir.display().to_string();
         if dir.join(CONFIG_FILE).exists() {
             return Err(PublishError::InitRefused {
@@ -317,10 +338,6 @@ impl Registry {
                     reason: "is not empty; create a registry in a new directory".into(),
                 });
             }
-        }
-        let mut config = RegistryConfig::new(name, kind);
-        if let Some(dl) = dl {
-            config.dl = dl.to_string();
         }
         config.check().map_err(|reason| PublishError::InitRefused {
             dir: shown.clone(),
@@ -557,18 +574,44 @@ impl Registry {
     /// [`Registry::publish`] with owner enforcement (`index-format.md` §7.3): a signed archive
     /// of an id with owners must be signed by a current owner key; the first signed publish of
     /// an id records `owner_keys` (one of which must have made the signature) as its owners; an
-    /// unsigned
-    /// archive is refused when the id has owners or the registry requires signatures. The
-    /// line's `signer` is the signing key's id.
+    /// unsigned archive is refused when the id has owners, when the registry requires
+    /// signatures, or when `owner_keys` are given (owners are recorded only by a signed
+    /// publish). The line's `signer` is the signing key's id.
     pub fn publish_with(
         &self,
         file: &Path,
         published: &str,
         owner_keys: &[PublicKey],
     ) -> Result<Published> {
+        self.publish_inner(file, published, owner_keys, true)
+    }
+
+    /// A dry run of [`Registry::publish_with`]: every check, against the registry as it is now,
+    /// and the line that would be added, without writing anything (not even the lock file).
+    pub fn check_publish(
+        &self,
+        file: &Path,
+        published: &str,
+        owner_keys: &[PublicKey],
+    ) -> Result<Published> {
+        self.publish_inner(file, published, owner_keys, false)
+    }
+
+    fn publish_inner(
+        &self,
+        file: &Path,
+        published: &str,
+        owner_keys: &[PublicKey],
+        write: bool,
+    ) -> Result<Published> {
         let published = parse_time(published)?;
         let checked = self.check_archive(file)?;
-        let _lock = self.lock()?;
+        if checked.bundle.signature.is_none() && !owner_keys.is_empty() {
+            return Err(PublishError::OwnerKeysForUnsigned {
+                file: file.display().to_string(),
+            });
+        }
+        let _lock = if write { Some(self.lock()?) } else { None };
         let m = &checked.manifest;
         let rel_index = index_path(&m.id);
         let existing = self.index_file_clean(&m.id)?;
@@ -669,8 +712,22 @@ impl Registry {
             ));
         }
 
-        // 1. The immutable, content-addressed archive.
         let rel_archive = self.archive_rel(&checked.sha256);
+        let mut line =
+            IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
+        line.signer = signer.map(|k| k.key_id());
+        let new_bundle = existing.is_none();
+        if !write {
+            return Ok(Published {
+                line,
+                index_file: rel_index,
+                archive_file: rel_archive,
+                new_bundle,
+                warnings,
+            });
+        }
+
+        // 1. The immutable, content-addressed archive.
         let archive_abs = self.abs(&rel_archive);
         let present =
             std::fs::metadata(&archive_abs).is_ok_and(|md| md.len() == checked.bytes.len() as u64);
@@ -689,10 +746,6 @@ impl Registry {
         }
         crash_point("owners");
         // 3. The index file, old bytes plus one line, replaced atomically.
-        let mut line =
-            IndexLine::from_manifest(m, &checked.sha256, checked.bytes.len() as u64, &published);
-        line.signer = signer.map(|k| k.key_id());
-        let new_bundle = existing.is_none();
         let mut bytes = existing.map(|(_, b)| b).unwrap_or_default();
         bytes.extend_from_slice(line.to_line().as_bytes());
         let index_abs = self.abs(&rel_index);
@@ -933,6 +986,9 @@ impl Registry {
         since: &str,
     ) -> Result<()> {
         let since = parse_time(since)?;
+        if replacement == Some(id) {
+            return Err(PublishError::SelfReplacement(id.clone()));
+        }
         let _lock = self.lock()?;
         if self.index_file(id)?.is_none() {
             return Err(PublishError::UnknownBundle(id.clone()));
@@ -1006,7 +1062,19 @@ impl Registry {
     ///
     /// [`verify`]: Registry::verify
     pub fn gc(&self) -> Result<GcReport> {
-        let _lock = self.lock()?;
+        self.gc_with(false)
+    }
+
+    /// [`Registry::gc`], or with `dry_run` what it would remove and repair, writing nothing
+    /// (not even the lock file).
+    pub fn gc_with(&self, dry_run: bool) -> Result<GcReport> {
+        let _lock = if dry_run { None } else { Some(self.lock()?) };
+        let remove = |path: &Path| -> Result<()> {
+            if !dry_run {
+                std::fs::remove_file(path).map_err(io_err(path))?;
+            }
+            Ok(())
+        };
         let errors: Vec<String> = self.verify().errors().map(ToString::to_string).collect();
         if !errors.is_empty() {
             return Err(PublishError::GcRefused(errors));
@@ -1038,10 +1106,10 @@ impl Registry {
         for dir in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
             for (rel, path) in walk(&self.root.join(dir), &self.root) {
                 if is_temp(&path) {
-                    std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    remove(&path)?;
                     report.removed_temp_files.push(rel);
                 } else if dir == ARCHIVES_DIR && !referenced.contains(&rel) {
-                    std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    remove(&path)?;
                     report.removed_archives.push(rel);
                 }
             }
@@ -1051,19 +1119,25 @@ impl Registry {
             .flatten()
         {
             if is_temp(&entry.path()) {
-                std::fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                remove(&entry.path())?;
                 report
                     .removed_temp_files
                     .push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         let names_path = self.abs(NAMES_FILE);
-        report.repaired_names_tail =
-            index::names::repair(&names_path).map_err(io_err(&names_path))?;
+        report.repaired_names_tail = if dry_run {
+            let bytes = std::fs::read(&names_path).unwrap_or_default();
+            bytes.last().is_some_and(|&b| b != b'\n')
+        } else {
+            index::names::repair(&names_path).map_err(io_err(&names_path))?
+        };
         let names: BTreeSet<BundleId> = NamesFile::load(&self.root)?.ids.into_iter().collect();
         for id in ids {
             if !names.contains(&id) {
-                index::names::append(&names_path, &id).map_err(io_err(&names_path))?;
+                if !dry_run {
+                    index::names::append(&names_path, &id).map_err(io_err(&names_path))?;
+                }
                 report.added_names.push(id);
             }
         }

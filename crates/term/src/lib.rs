@@ -7,6 +7,10 @@
 //!   every handler through [`out`];
 //! - [`report_error`]: the one error-chain printer (text, or one JSON object on stderr when JSON
 //!   was asked for);
+//! - [`completions`] and [`man_pages`]: shell completion scripts and roff man pages generated
+//!   from a CLI's clap definition, so both binaries document exactly the flags they parse;
+//! - [`UsageError`] and [`exit_code_for`]: exit status 0 on success, 1 on failure, 2 on a usage
+//!   error (as clap's own);
 //! - [`escape`]: makes a string that came from a bundle, a registry or a task safe to print
 //!   (control characters and bidi overrides made visible).
 
@@ -203,6 +207,176 @@ pub fn report_error(e: &(dyn std::error::Error + 'static)) {
     }
 }
 
+/// Exit status of a command that failed because of how it was called (a usage error), the
+/// same status clap gives its own usage errors. Success is 0, any other failure 1.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error in how the command was called (a missing or malformed argument that clap cannot
+/// check): reported like any error, but the process exits with [`EXIT_USAGE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// A usage error saying `msg`.
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        UsageError(msg.to_string())
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit code for an error a command returned: [`EXIT_USAGE`] when it (or a cause) is a
+/// [`UsageError`], else 1.
+pub fn exit_code_for(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCode {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<UsageError>() {
+            return std::process::ExitCode::from(EXIT_USAGE);
+        }
+        cur = err.source();
+    }
+    std::process::ExitCode::FAILURE
+}
+
+/// Reports an error (as [`report_error`]) and returns its exit code (as [`exit_code_for`]):
+/// what both binaries' `main` does with the error of a command.
+pub fn fail(e: &(dyn std::error::Error + 'static)) -> std::process::ExitCode {
+    report_error(e);
+    exit_code_for(e)
+}
+
+/// Parses the command line into `P`, like `P::parse()`, except that a usage error under
+/// `--format json` is one JSON error object on stderr (as [`report_error`] writes), still with
+/// clap's exit status 2. Help and version requests print as usual.
+pub fn parse_args<P: clap::Parser>() -> P {
+    let e = match P::try_parse() {
+        Ok(p) => return p,
+        Err(e) => e,
+    };
+    use clap::error::ErrorKind;
+    let shows = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shows || !json_requested(std::env::args_os().skip(1)) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    // The error (with the arguments it lists) is the message; the tip and usage lines follow.
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let split = lines
+        .iter()
+        .position(|l| l.starts_with("Usage:") || l.starts_with("tip:") || l.starts_with("For more"))
+        .unwrap_or(lines.len());
+    let message = lines[..split].join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let hints = &lines[split..];
+    let doc = serde_json::json!({"error": {"message": message, "causes": hints}});
+    let _ = writeln!(std::io::stderr().lock(), "{doc}");
+    std::process::exit(e.exit_code());
+}
+
+/// Whether the arguments ask for `--format json` (before a `--`).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let mut prev_format = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if (prev_format && a == "json") || a == "--format=json" {
+            return true;
+        }
+        prev_format = a == "--format";
+    }
+    false
+}
+
+/// A shell that `completions` writes a script for.
+pub use clap_complete::Shell;
+
+/// Writes the completion script of `cmd` (a CLI's whole clap definition) for `shell` to `out`.
+pub fn completions(
+    mut cmd: clap::Command,
+    shell: Shell,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let name = cmd.get_name().to_string();
+    clap_complete::generate(shell, &mut cmd, name, out);
+    out.flush()
+}
+
+/// Writes man pages of `cmd` (a CLI's whole clap definition): with `dir`, one roff page per
+/// command and subcommand (`ratchet.1`, `ratchet-bundle.1`, `ratchet-bundle-build.1`, ...),
+/// creating the directory, and returns the files written; without, prints the top page on
+/// stdout and returns nothing.
+pub fn man_pages(
+    mut cmd: clap::Command,
+    dir: Option<&std::path::Path>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    // Building propagates the version and the binary names down to every subcommand.
+    cmd.build();
+    let Some(dir) = dir else {
+        let mut stdout = std::io::stdout().lock();
+        clap_mangen::Man::new(cmd).render(&mut stdout)?;
+        stdout.flush()?;
+        return Ok(Vec::new());
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    // Every page names the program and its version (a subcommand has no version of its own).
+    let source = format!(
+        "{} {}",
+        cmd.get_name(),
+        cmd.get_version().unwrap_or_default()
+    );
+    write_man_tree(cmd, dir, &source, &mut written)?;
+    Ok(written)
+}
+
+fn write_man_tree(
+    cmd: clap::Command,
+    dir: &std::path::Path,
+    source: &str,
+    written: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    // Sub-pages are named by their path of commands (`ratchet-bundle-build`), as git's and
+    // cargo's are; a subcommand's own `name` is just its last word.
+    let page = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+    let path = dir.join(format!("{page}.1"));
+    let mut bytes = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .source(source)
+        .render(&mut bytes)?;
+    std::fs::write(&path, bytes)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    written.push(path);
+    for sub in cmd.get_subcommands() {
+        // `help` is clap's own subcommand, added by building: it has no page of its own.
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        let sub = sub
+            .clone()
+            .display_name(format!("{page}-{}", sub.get_name()));
+        write_man_tree(sub, dir, source, written)?;
+    }
+    Ok(())
+}
+
 /// Prints `value` as pretty JSON on stdout (the document of a `--format json` command).
 pub fn print_json(value: &impl serde::Serialize) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -282,6 +456,46 @@ mod tests {
         assert_eq!(escape("zero\u{200b}width"), "zero\\u{200b}width");
         assert_eq!(escape_line("two\nlines"), "two\\nlines");
         assert!(matches!(escape("é ünïcode"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_is_requested_before_a_double_dash_only() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(json_requested(
+            args(&["list", "--format", "json"]).into_iter()
+        ));
+        assert!(json_requested(args(&["--format=json", "list"]).into_iter()));
+        assert!(!json_requested(args(&["--format", "text"]).into_iter()));
+        assert!(!json_requested(
+            args(&["run", "--", "--format", "json"]).into_iter()
+        ));
+    }
+
+    #[test]
+    fn usage_errors_exit_2_wherever_they_are_in_the_chain() {
+        #[derive(Debug)]
+        struct Wrap(UsageError);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "wrapped")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let usage = UsageError::new("bad flag");
+        assert_eq!(
+            exit_code_for(&usage),
+            std::process::ExitCode::from(EXIT_USAGE)
+        );
+        assert_eq!(
+            exit_code_for(&Wrap(usage)),
+            std::process::ExitCode::from(EXIT_USAGE)
+        );
+        let io = std::io::Error::other("disk full");
+        assert_eq!(exit_code_for(&io), std::process::ExitCode::FAILURE);
     }
 
     #[test]
