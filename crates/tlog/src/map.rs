@@ -1,0 +1,723 @@
+//! The state map: a Merkle commitment to every index, metadata and config file of a registry,
+//! in which changing one file rewrites `O(log N)` small files and proving one file (present with
+//! this hash and size, or absent) costs `O(log N)` bytes.
+//!
+//! Why a map and not the log: the log proves that something *was* published; a client reading an
+//! index file must know that it is the *current* one (not an older, validly logged copy: an
+//! un-yank). The map is a hexary Merkle trie keyed by `SHA-256(path)`: each node file holds up
+//! to 16 slots (empty, a leaf with its key and file digest, or the hash of a child node), a
+//! key sits at the shallowest depth where no other key shares its prefix, so the shape depends
+//! only on the set of keys and the depth is about `log16(N) + 1` (6 at a million files). The
+//! node at nibble prefix `3f` is the file `state/map/3/f/node`; the root is `state/map/node`.
+//! Node paths follow from the path being proven, so a client fetches all nodes in one wave.
+//!
+//! Hashes (domain-separated from the log's RFC 6962 prefixes): a leaf is
+//! `SHA-256(0x10 || key || sha256 || size as u64 BE)`, a node is
+//! `SHA-256(0x11 || bitmap as u16 BE || the hashes of its non-empty slots in slot order)`.
+
+use crate::TlogError;
+use crate::hash::{Hash, sha256};
+use crate::tiles::{Fetch, FileWrite, fetch_required};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+
+/// Magic bytes opening every node file.
+pub const NODE_MAGIC: &[u8; 4] = b"RMN1";
+/// Largest node file: the header and 16 leaves.
+pub const MAX_NODE_BYTES: usize = 8 + 16 * LEAF_BYTES;
+const LEAF_BYTES: usize = 32 + 32 + 8;
+/// Deepest possible node (a key has 64 nibbles).
+pub const MAX_DEPTH: usize = 64;
+
+/// What the map records of a file: the SHA-256 and the length of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileDigest {
+    /// SHA-256 of the file's bytes.
+    pub sha256: Hash,
+    /// Length in bytes (so a reader knows how much to read: endless data).
+    pub size: u64,
+}
+
+impl FileDigest {
+    /// The digest of these bytes.
+    pub fn of(bytes: &[u8]) -> FileDigest {
+        FileDigest {
+            sha256: sha256(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+}
+
+/// A leaf: the key (`SHA-256(path)`) and the file's digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    /// `SHA-256` of the path.
+    pub key: Hash,
+    /// The file's digest.
+    pub value: FileDigest,
+}
+
+impl Leaf {
+    /// `SHA-256(0x10 || key || sha256 || size BE)`.
+    pub fn hash(&self) -> Hash {
+        let mut h = Sha256::new();
+        h.update([0x10]);
+        h.update(self.key);
+        h.update(self.value.sha256);
+        h.update(self.value.size.to_be_bytes());
+        h.finalize().into()
+    }
+}
+
+/// One of a node's 16 slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Slot {
+    /// No key has this prefix.
+    #[default]
+    Empty,
+    /// Exactly one key has this prefix.
+    Leaf(Leaf),
+    /// Two or more keys: the hash of the child node.
+    Node(Hash),
+}
+
+impl Slot {
+    fn hash(&self) -> Option<Hash> {
+        match self {
+            Slot::Empty => None,
+            Slot::Leaf(l) => Some(l.hash()),
+            Slot::Node(h) => Some(*h),
+        }
+    }
+}
+
+/// A node of the trie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Node {
+    /// Slots by nibble.
+    pub slots: [Slot; 16],
+}
+
+impl Node {
+    /// `SHA-256(0x11 || bitmap || slot hashes)`.
+    pub fn hash(&self) -> Hash {
+        let mut h = Sha256::new();
+        h.update([0x11]);
+        h.update(self.bitmap().to_be_bytes());
+        for s in &self.slots {
+            if let Some(x) = s.hash() {
+                h.update(x);
+            }
+        }
+        h.finalize().into()
+    }
+
+    fn bitmap(&self) -> u16 {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !matches!(s, Slot::Empty))
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// The node file: `RMN1`, the slot bitmap and the leaf bitmap (u16 BE, bit i = slot i), then
+    /// each non-empty slot in order: a leaf as key, sha256 and size (72 bytes), a child as its
+    /// hash (32 bytes).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAX_NODE_BYTES);
+        out.extend_from_slice(NODE_MAGIC);
+        out.extend_from_slice(&self.bitmap().to_be_bytes());
+        let leaves = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Slot::Leaf(_)))
+            .fold(0u16, |m, (i, _)| m | (1 << i));
+        out.extend_from_slice(&leaves.to_be_bytes());
+        for s in &self.slots {
+            match s {
+                Slot::Empty => {}
+                Slot::Leaf(l) => {
+                    out.extend_from_slice(&l.key);
+                    out.extend_from_slice(&l.value.sha256);
+                    out.extend_from_slice(&l.value.size.to_be_bytes());
+                }
+                Slot::Node(h) => out.extend_from_slice(h),
+            }
+        }
+        out
+    }
+
+    /// Parses a node file, exactly: magic, a leaf bitmap within the slot bitmap, and exactly
+    /// the bytes the bitmaps call for.
+    pub fn decode(file: &str, bytes: &[u8]) -> Result<Node, TlogError> {
+        let bad = |reason: String| TlogError::Malformed {
+            file: file.to_string(),
+            reason,
+        };
+        if bytes.len() > MAX_NODE_BYTES {
+            return Err(bad(format!(
+                "{} bytes, more than a node can have ({MAX_NODE_BYTES})",
+                bytes.len()
+            )));
+        }
+        if bytes.len() < 8 || &bytes[..4] != NODE_MAGIC {
+            return Err(bad("not a state map node (no RMN1 header)".into()));
+        }
+        let used = u16::from_be_bytes([bytes[4], bytes[5]]);
+        let leaves = u16::from_be_bytes([bytes[6], bytes[7]]);
+        if leaves & !used != 0 {
+            return Err(bad("a leaf in an empty slot".into()));
+        }
+        let mut rest = &bytes[8..];
+        let mut node = Node::default();
+        for (i, slot) in node.slots.iter_mut().enumerate() {
+            if used & (1 << i) == 0 {
+                continue;
+            }
+            let n = if leaves & (1 << i) != 0 {
+                LEAF_BYTES
+            } else {
+                32
+            };
+            if rest.len() < n {
+                return Err(bad(format!("truncated at slot {i:x}")));
+            }
+            let (b, tail) = rest.split_at(n);
+            rest = tail;
+            let h = |r: &[u8]| -> Hash { r.try_into().unwrap_or([0; 32]) };
+            *slot = if n == 32 {
+                Slot::Node(h(b))
+            } else {
+                let mut size = [0u8; 8];
+                size.copy_from_slice(&b[64..72]);
+                Slot::Leaf(Leaf {
+                    key: h(&b[..32]),
+                    value: FileDigest {
+                        sha256: h(&b[32..64]),
+                        size: u64::from_be_bytes(size),
+                    },
+                })
+            };
+        }
+        if !rest.is_empty() {
+            return Err(bad(format!("{} bytes after the last slot", rest.len())));
+        }
+        Ok(node)
+    }
+}
+
+/// The key of a registry path: `SHA-256` of its bytes.
+pub fn key_of(path: &str) -> Hash {
+    sha256(path.as_bytes())
+}
+
+fn nibble(key: &Hash, depth: usize) -> usize {
+    let b = key[depth / 2];
+    (if depth % 2 == 0 { b >> 4 } else { b & 15 }) as usize
+}
+
+/// The file of the node at a nibble prefix: `state/map/3/f/node` for `[3, 15]`.
+pub fn node_path(prefix: &[u8]) -> String {
+    let mut s = String::from("state/map/");
+    for n in prefix {
+        s.push(char::from_digit(u32::from(*n), 16).unwrap_or('?'));
+        s.push('/');
+    }
+    s.push_str("node");
+    s
+}
+
+/// The root of the empty map (a root node with no slots).
+pub fn empty_root() -> Hash {
+    Node::default().hash()
+}
+
+/// A change of the map's files: write a node, or remove one no longer needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapChange {
+    /// Write this node file.
+    Write(FileWrite),
+    /// Remove this node file (after the new timestamp is written; old snapshots may still be
+    /// read for a while, so a publisher may also leave it).
+    Remove(String),
+}
+
+/// Updates the map: reads the nodes along the changed paths (through a [`Fetch`] on the
+/// publisher's own directory), applies the changes, and returns the node files to write.
+pub struct MapWriter<'a> {
+    fetch: &'a mut dyn Fetch,
+    nodes: HashMap<Vec<u8>, Node>,
+    dirty: BTreeSet<Vec<u8>>,
+    removed: BTreeSet<Vec<u8>>,
+}
+
+impl<'a> MapWriter<'a> {
+    /// A writer over the map stored behind `fetch` (a missing root node is the empty map).
+    pub fn new(fetch: &'a mut dyn Fetch) -> MapWriter<'a> {
+        MapWriter {
+            fetch,
+            nodes: HashMap::new(),
+            dirty: BTreeSet::new(),
+            removed: BTreeSet::new(),
+        }
+    }
+
+    fn load(&mut self, prefix: &[u8], expect: Option<&Hash>) -> Result<Node, TlogError> {
+        if let Some(n) = self.nodes.get(prefix) {
+            return Ok(*n);
+        }
+        let path = node_path(prefix);
+        let node = if prefix.is_empty() {
+            match self.fetch.fetch(&path, MAX_NODE_BYTES)? {
+                None => Node::default(),
+                Some(b) => Node::decode(&path, &b)?,
+            }
+        } else {
+            Node::decode(&path, &fetch_required(self.fetch, &path, MAX_NODE_BYTES)?)?
+        };
+        if let Some(h) = expect
+            && node.hash() != *h
+        {
+            return Err(TlogError::Malformed {
+                file: path,
+                reason: "does not hash to what its parent node records: the state map is damaged"
+                    .into(),
+            });
+        }
+        self.nodes.insert(prefix.to_vec(), node);
+        Ok(node)
+    }
+
+    fn store(&mut self, prefix: &[u8], node: Node) {
+        self.removed.remove(prefix);
+        self.dirty.insert(prefix.to_vec());
+        self.nodes.insert(prefix.to_vec(), node);
+    }
+
+    fn remove(&mut self, prefix: &[u8]) {
+        self.dirty.remove(prefix);
+        self.removed.insert(prefix.to_vec());
+        self.nodes.remove(prefix);
+    }
+
+    /// Sets (`Some`) or removes (`None`) the digest recorded for `path`.
+    pub fn set(&mut self, path: &str, value: Option<FileDigest>) -> Result<(), TlogError> {
+        let key = key_of(path);
+        let mut prefix = Vec::new();
+        self.set_at(&mut prefix, &key, value, None)?;
+        Ok(())
+    }
+
+    /// Returns what the parent's slot becomes.
+    fn set_at(
+        &mut self,
+        prefix: &mut Vec<u8>,
+        key: &Hash,
+        value: Option<FileDigest>,
+        expect: Option<&Hash>,
+    ) -> Result<Slot, TlogError> {
+        let d = prefix.len();
+        if d >= MAX_DEPTH {
+            return Err(TlogError::Invalid("two paths with the same SHA-256".into()));
+        }
+        let mut node = self.load(prefix, expect)?;
+        let s = nibble(key, d);
+        let new = match (node.slots[s], value) {
+            (Slot::Empty, None) => Slot::Empty,
+            (Slot::Empty, Some(v)) => Slot::Leaf(Leaf {
+                key: *key,
+                value: v,
+            }),
+            (Slot::Leaf(l), None) if l.key == *key => Slot::Empty,
+            (Slot::Leaf(l), Some(v)) if l.key == *key => Slot::Leaf(Leaf {
+                key: *key,
+                value: v,
+            }),
+            (Slot::Leaf(l), None) => Slot::Leaf(l),
+            (Slot::Leaf(other), Some(v)) => {
+                prefix.push(s as u8);
+                let r = self.pair(
+                    prefix,
+                    other,
+                    Leaf {
+                        key: *key,
+                        value: v,
+                    },
+                );
+                prefix.pop();
+                r?
+            }
+            (Slot::Node(h), v) => {
+                prefix.push(s as u8);
+                let r = self.set_at(prefix, key, v, Some(&h));
+                prefix.pop();
+                r?
+            }
+        };
+        if node.slots[s] == new {
+            return Ok(Slot::Node(node.hash()));
+        }
+        node.slots[s] = new;
+        let used: Vec<&Slot> = node
+            .slots
+            .iter()
+            .filter(|x| !matches!(x, Slot::Empty))
+            .collect();
+        if d > 0 {
+            match used.as_slice() {
+                [] => {
+                    self.remove(prefix);
+                    return Ok(Slot::Empty);
+                }
+                [Slot::Leaf(l)] => {
+                    let l = *l;
+                    self.remove(prefix);
+                    return Ok(Slot::Leaf(l));
+                }
+                _ => {}
+            }
+        }
+        self.store(prefix, node);
+        Ok(Slot::Node(node.hash()))
+    }
+
+    /// A new node at `prefix` holding two leaves that share it.
+    fn pair(&mut self, prefix: &mut Vec<u8>, a: Leaf, b: Leaf) -> Result<Slot, TlogError> {
+        let d = prefix.len();
+        if d >= MAX_DEPTH {
+            return Err(TlogError::Invalid("two paths with the same SHA-256".into()));
+        }
+        let (na, nb) = (nibble(&a.key, d), nibble(&b.key, d));
+        let mut node = Node::default();
+        if na != nb {
+            node.slots[na] = Slot::Leaf(a);
+            node.slots[nb] = Slot::Leaf(b);
+        } else {
+            prefix.push(na as u8);
+            let r = self.pair(prefix, a, b);
+            prefix.pop();
+            node.slots[na] = r?;
+        }
+        self.store(prefix, node);
+        Ok(Slot::Node(node.hash()))
+    }
+
+    /// The root hash (reads the root node when nothing was changed yet).
+    pub fn root(&mut self) -> Result<Hash, TlogError> {
+        Ok(self.load(&[], None)?.hash())
+    }
+
+    /// The node files to write and remove for the changes made so far; the writer forgets them.
+    pub fn changes(&mut self) -> Vec<MapChange> {
+        let mut out: Vec<MapChange> = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|p| {
+                MapChange::Write(FileWrite {
+                    path: node_path(&p),
+                    bytes: self.nodes[&p].encode(),
+                })
+            })
+            .collect();
+        out.extend(
+            std::mem::take(&mut self.removed)
+                .into_iter()
+                .map(|p| MapChange::Remove(node_path(&p))),
+        );
+        out
+    }
+}
+
+/// What the map says about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The file exists with this digest.
+    Present(FileDigest),
+    /// The file does not exist in this snapshot.
+    Absent,
+}
+
+/// The proof for one path: the node files along its key's prefix, root first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapProof {
+    /// The node files' bytes, root first.
+    pub nodes: Vec<Vec<u8>>,
+}
+
+impl MapProof {
+    /// Fetches the node files along `path`'s key, from the root down to the slot that holds
+    /// its leaf or is empty. Nothing is trusted until [`MapProof::verify`].
+    pub fn fetch(fetch: &mut dyn Fetch, path: &str) -> Result<MapProof, TlogError> {
+        let key = key_of(path);
+        let mut prefix = Vec::new();
+        let mut nodes = Vec::new();
+        loop {
+            let p = node_path(&prefix);
+            let bytes = fetch_required(fetch, &p, MAX_NODE_BYTES)?;
+            let node = Node::decode(&p, &bytes)?;
+            nodes.push(bytes);
+            let s = nibble(&key, prefix.len());
+            match node.slots[s] {
+                Slot::Node(_) if prefix.len() + 1 < MAX_DEPTH => prefix.push(s as u8),
+                _ => return Ok(MapProof { nodes }),
+            }
+        }
+    }
+
+    /// Total bytes of the proof.
+    pub fn len_bytes(&self) -> usize {
+        self.nodes.iter().map(Vec::len).sum()
+    }
+
+    /// Checks the proof against a signed map root and says what it proves about `path`.
+    pub fn verify(&self, root: &Hash, path: &str) -> Result<Lookup, TlogError> {
+        let key = key_of(path);
+        let mut expect = *root;
+        for (d, bytes) in self.nodes.iter().enumerate() {
+            let file = node_path(&(0..d).map(|i| nibble(&key, i) as u8).collect::<Vec<u8>>());
+            let node = Node::decode(&file, bytes)?;
+            if node.hash() != expect {
+                return Err(TlogError::BadProof(format!(
+                    "{file} is not the node the signed state names (for {path}): it is from another snapshot or was changed"
+                )));
+            }
+            match node.slots[nibble(&key, d)] {
+                Slot::Empty => return self.end(d, path, Lookup::Absent),
+                Slot::Leaf(l) if l.key == key => {
+                    return self.end(d, path, Lookup::Present(l.value));
+                }
+                Slot::Leaf(_) => return self.end(d, path, Lookup::Absent),
+                Slot::Node(h) => expect = h,
+            }
+        }
+        Err(TlogError::BadProof(format!(
+            "the state map proof for {path} stops after {} nodes, before its leaf",
+            self.nodes.len()
+        )))
+    }
+
+    fn end(&self, d: usize, path: &str, r: Lookup) -> Result<Lookup, TlogError> {
+        if d + 1 != self.nodes.len() {
+            return Err(TlogError::BadProof(format!(
+                "the state map proof for {path} has nodes past its leaf"
+            )));
+        }
+        Ok(r)
+    }
+}
+
+/// Checks fetched file bytes (or a 404: `None`) against the map root: the one call a client
+/// makes per index, metadata or config file it reads.
+pub fn verify_file(
+    proof: &MapProof,
+    root: &Hash,
+    path: &str,
+    bytes: Option<&[u8]>,
+) -> Result<(), TlogError> {
+    let got = proof.verify(root, path)?;
+    match (got, bytes) {
+        (Lookup::Absent, None) => Ok(()),
+        (Lookup::Present(d), Some(b)) if d == FileDigest::of(b) => Ok(()),
+        (Lookup::Present(d), Some(b)) => Err(TlogError::BadProof(format!(
+            "{path}: the registry's signed state has {} bytes with SHA-256 {}, the server sent {} bytes with SHA-256 {}: an old, newer or altered copy",
+            d.size,
+            crate::hash::to_hex(&d.sha256),
+            b.len(),
+            crate::hash::to_hex(&sha256(b))
+        ))),
+        (Lookup::Present(_), None) => Err(TlogError::BadProof(format!(
+            "{path}: the server says it does not exist, but the registry's signed state has it"
+        ))),
+        (Lookup::Absent, Some(_)) => Err(TlogError::BadProof(format!(
+            "{path}: not in the registry's signed state, yet the server sent it"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    type Files = HashMap<String, Vec<u8>>;
+
+    fn apply(files: &mut Files, changes: Vec<MapChange>) {
+        for c in changes {
+            match c {
+                MapChange::Write(w) => {
+                    files.insert(w.path, w.bytes);
+                }
+                MapChange::Remove(p) => {
+                    files.remove(&p);
+                }
+            }
+        }
+    }
+
+    fn fetcher(files: &Files) -> impl FnMut(&str, usize) -> Result<Option<Vec<u8>>, TlogError> {
+        move |p: &str, _| Ok(files.get(p).cloned())
+    }
+
+    /// Builds the map from scratch for a set of (path, digest): the canonical root.
+    fn fresh_root(set: &BTreeMap<String, FileDigest>) -> (Hash, Files) {
+        let mut files = Files::new();
+        let empty = Files::new();
+        let mut f = fetcher(&empty);
+        let mut w = MapWriter::new(&mut f);
+        for (p, d) in set {
+            w.set(p, Some(*d)).unwrap();
+        }
+        let root = w.root().unwrap();
+        apply(&mut files, w.changes());
+        (root, files)
+    }
+
+    #[test]
+    fn updates_match_a_fresh_build_and_proofs_verify() {
+        let mut files = Files::new();
+        let mut set = BTreeMap::new();
+        let mut root = empty_root();
+        for step in 0..600u32 {
+            // Add mostly, sometimes change or remove an earlier path.
+            let (path, value) = match step % 5 {
+                3 if step > 10 => (format!("index/{:04}", step / 3), None),
+                4 => (
+                    format!("index/{:04}", step / 2),
+                    Some(FileDigest::of(format!("v{step}").as_bytes())),
+                ),
+                _ => (
+                    format!("index/{step:04}"),
+                    Some(FileDigest::of(format!("{step}").as_bytes())),
+                ),
+            };
+            let changes = {
+                let mut f = fetcher(&files);
+                let mut w = MapWriter::new(&mut f);
+                w.set(&path, value).unwrap();
+                root = w.root().unwrap();
+                w.changes()
+            };
+            // One file changed: at most the nodes on its path (plus a split) are rewritten.
+            assert!(changes.len() <= 8, "step {step}: {}", changes.len());
+            apply(&mut files, changes);
+            match value {
+                Some(v) => set.insert(path, v),
+                None => set.remove(&path),
+            };
+            if step % 50 == 0 || step == 599 {
+                let (fresh, fresh_files) = fresh_root(&set);
+                assert_eq!(root, fresh, "step {step}: the map depends on its history");
+                assert_eq!(files, fresh_files, "step {step}: stale node files left");
+            }
+        }
+        let mut f = fetcher(&files);
+        for i in 0..700u32 {
+            let path = format!("index/{i:04}");
+            let proof = MapProof::fetch(&mut f, &path).unwrap();
+            assert!(proof.nodes.len() <= 5);
+            let want = set.get(&path).copied();
+            let got = proof.verify(&root, &path).unwrap();
+            assert_eq!(got, want.map_or(Lookup::Absent, Lookup::Present), "{path}");
+        }
+    }
+
+    #[test]
+    fn tampered_and_foreign_proofs_are_refused() {
+        let set: BTreeMap<String, FileDigest> = (0..300)
+            .map(|i| (format!("meta/{i}.json"), FileDigest::of(&[i as u8])))
+            .collect();
+        let (root, files) = fresh_root(&set);
+        let mut f = fetcher(&files);
+        let path = "meta/7.json";
+        let proof = MapProof::fetch(&mut f, path).unwrap();
+        verify_file(&proof, &root, path, Some(&[7])).unwrap();
+        // Wrong bytes, a 404 for a present file, an old root.
+        assert!(verify_file(&proof, &root, path, Some(&[8])).is_err());
+        assert!(verify_file(&proof, &root, path, None).is_err());
+        assert!(verify_file(&proof, &empty_root(), path, Some(&[7])).is_err());
+        // The proof of another path.
+        assert!(verify_file(&proof, &root, "meta/8.json", Some(&[8])).is_err());
+        // A flipped bit anywhere in any node, a dropped node, an extra node.
+        for n in 0..proof.nodes.len() {
+            for i in 0..proof.nodes[n].len() {
+                let mut p = proof.clone();
+                p.nodes[n][i] ^= 4;
+                assert!(verify_file(&p, &root, path, Some(&[7])).is_err(), "{n} {i}");
+            }
+        }
+        let mut p = proof.clone();
+        p.nodes.pop();
+        assert!(p.verify(&root, path).is_err());
+        let mut p = proof.clone();
+        p.nodes.push(Node::default().encode());
+        assert!(p.verify(&root, path).is_err());
+        // Absence is proven, and a fabricated file is refused.
+        let ghost = "meta/ghost.json";
+        let p = MapProof::fetch(&mut f, ghost).unwrap();
+        verify_file(&p, &root, ghost, None).unwrap();
+        assert!(verify_file(&p, &root, ghost, Some(b"{}")).is_err());
+    }
+
+    #[test]
+    fn node_files_are_parsed_strictly() {
+        let mut n = Node::default();
+        n.slots[3] = Slot::Node([1; 32]);
+        n.slots[9] = Slot::Leaf(Leaf {
+            key: [2; 32],
+            value: FileDigest {
+                sha256: [3; 32],
+                size: 9,
+            },
+        });
+        let b = n.encode();
+        assert_eq!(Node::decode("f", &b).unwrap(), n);
+        let mut long = b.clone();
+        long.push(0);
+        assert!(Node::decode("f", &long).is_err());
+        assert!(Node::decode("f", &b[..b.len() - 1]).is_err());
+        assert!(Node::decode("f", &b[..5]).is_err());
+        assert!(Node::decode("f", &vec![0; MAX_NODE_BYTES + 1]).is_err());
+        let mut bad = b.clone();
+        bad[7] |= 1; // a leaf bit on an empty slot
+        assert!(Node::decode("f", &bad).is_err());
+        let mut bad = b.clone();
+        bad[0] = b'X';
+        let e = Node::decode("state/map/node", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("state/map/node"), "{e}");
+        assert_eq!(node_path(&[3, 15]), "state/map/3/f/node");
+        assert_eq!(node_path(&[]), "state/map/node");
+    }
+
+    #[test]
+    fn a_damaged_child_is_not_built_upon() {
+        let set: BTreeMap<String, FileDigest> = (0..100)
+            .map(|i| (format!("index/{i}"), FileDigest::of(&[i as u8])))
+            .collect();
+        let (_, mut files) = fresh_root(&set);
+        let child = files
+            .keys()
+            .find(|k| k.len() > "state/map/node".len())
+            .unwrap()
+            .clone();
+        let node = Node::decode(&child, &files[&child]).unwrap();
+        let mut other = node;
+        other.slots.swap(0, 1);
+        if other == node {
+            other.slots[0] = Slot::Node([9; 32]);
+        }
+        files.insert(child.clone(), other.encode());
+        let mut f = fetcher(&files);
+        let mut w = MapWriter::new(&mut f);
+        let mut err = None;
+        for (p, _) in set.iter() {
+            if let Err(e) = w.set(p, None) {
+                err = Some(e.to_string());
+                break;
+            }
+        }
+        let e = err.expect("the damaged node was used");
+        assert!(e.contains(&child) && e.contains("damaged"), "{e}");
+    }
+}
