@@ -13,6 +13,7 @@
 //!   committing to every index, metadata and config file, stored as one small file per node;
 //! - [`entry`]: the log entries (publish, yank, deprecation, owners, attestation, config);
 //! - [`signed`]: the signed checkpoint and the expiring timestamp;
+//! - [`root`]: `root.json`, the registry key and its rotations, each signed by the key before;
 //! - [`client`]: what a client remembers per registry, and its refusals (rollback, freeze,
 //!   fork, bad signature).
 
@@ -20,6 +21,7 @@ pub mod client;
 pub mod entry;
 pub mod hash;
 pub mod map;
+pub mod root;
 pub mod signed;
 pub mod tiles;
 pub mod tree;

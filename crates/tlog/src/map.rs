@@ -11,6 +11,14 @@
 //! node at nibble prefix `3f` is the file `state/map/3/f/node`; the root is `state/map/node`.
 //! Node paths follow from the path being proven, so a client fetches all nodes in one wave.
 //!
+//! Stable node paths change with every publish, so a client can read a node newer (or older)
+//! than its checkpoint while a publish is being written, and a publisher killed mid-write can
+//! leave them ahead of the signed state. Every node is therefore also written, immutable, at its
+//! content address `state/nodes/<first 2 hex digits>/<node hash>`: the publisher reads the map
+//! only from there, starting at the signed root (so a crash never damages what it builds on),
+//! and a client whose stable node does not match the hash its parent names fetches that node by
+//! its hash instead.
+//!
 //! Hashes (domain-separated from the log's RFC 6962 prefixes): a leaf is
 //! `SHA-256(0x10 || key || sha256 || size as u64 BE)`, a node is
 //! `SHA-256(0x11 || bitmap as u16 BE || the hashes of its non-empty slots in slot order)`.
@@ -228,6 +236,21 @@ pub fn node_path(prefix: &[u8]) -> String {
     s
 }
 
+/// The immutable, content-addressed copy of a node: `state/nodes/ab/abcd...`.
+pub fn cas_path(hash: &Hash) -> String {
+    let h = crate::hash::to_hex(hash);
+    format!("state/nodes/{}/{h}", &h[..2])
+}
+
+/// The stable node paths along `path`'s key down to `depth` nodes (root first), for a client
+/// that prefetches a proof in one request wave (`depth` about `log16(files) + 2`).
+pub fn stable_paths(path: &str, depth: usize) -> Vec<String> {
+    let key = key_of(path);
+    (0..depth.min(MAX_DEPTH))
+        .map(|d| node_path(&(0..d).map(|i| nibble(&key, i) as u8).collect::<Vec<u8>>()))
+        .collect()
+}
+
 /// The root of the empty map (a root node with no slots).
 pub fn empty_root() -> Hash {
     Node::default().hash()
@@ -243,48 +266,46 @@ pub enum MapChange {
     Remove(String),
 }
 
-/// Updates the map: reads the nodes along the changed paths (through a [`Fetch`] on the
-/// publisher's own directory), applies the changes, and returns the node files to write.
+/// Updates the map: reads the nodes along the changed paths (by content address, from the
+/// signed root, through a [`Fetch`] on the publisher's own directory), applies the changes,
+/// and returns the node files to write.
 pub struct MapWriter<'a> {
     fetch: &'a mut dyn Fetch,
+    root: Hash,
     nodes: HashMap<Vec<u8>, Node>,
     dirty: BTreeSet<Vec<u8>>,
     removed: BTreeSet<Vec<u8>>,
 }
 
 impl<'a> MapWriter<'a> {
-    /// A writer over the map stored behind `fetch` (a missing root node is the empty map).
-    pub fn new(fetch: &'a mut dyn Fetch) -> MapWriter<'a> {
+    /// A writer over the map whose signed root is `root` ([`empty_root`] for a new registry).
+    pub fn new(fetch: &'a mut dyn Fetch, root: Hash) -> MapWriter<'a> {
         MapWriter {
             fetch,
+            root,
             nodes: HashMap::new(),
             dirty: BTreeSet::new(),
             removed: BTreeSet::new(),
         }
     }
 
-    fn load(&mut self, prefix: &[u8], expect: Option<&Hash>) -> Result<Node, TlogError> {
+    fn load(&mut self, prefix: &[u8], expect: &Hash) -> Result<Node, TlogError> {
         if let Some(n) = self.nodes.get(prefix) {
             return Ok(*n);
         }
-        let path = node_path(prefix);
-        let node = if prefix.is_empty() {
-            match self.fetch.fetch(&path, MAX_NODE_BYTES)? {
-                None => Node::default(),
-                Some(b) => Node::decode(&path, &b)?,
-            }
+        let node = if prefix.is_empty() && *expect == empty_root() {
+            Node::default()
         } else {
-            Node::decode(&path, &fetch_required(self.fetch, &path, MAX_NODE_BYTES)?)?
+            let path = cas_path(expect);
+            let node = Node::decode(&path, &fetch_required(self.fetch, &path, MAX_NODE_BYTES)?)?;
+            if node.hash() != *expect {
+                return Err(TlogError::Malformed {
+                    file: path,
+                    reason: "does not hash to its name: the state map is damaged".into(),
+                });
+            }
+            node
         };
-        if let Some(h) = expect
-            && node.hash() != *h
-        {
-            return Err(TlogError::Malformed {
-                file: path,
-                reason: "does not hash to what its parent node records: the state map is damaged"
-                    .into(),
-            });
-        }
         self.nodes.insert(prefix.to_vec(), node);
         Ok(node)
     }
@@ -305,7 +326,10 @@ impl<'a> MapWriter<'a> {
     pub fn set(&mut self, path: &str, value: Option<FileDigest>) -> Result<(), TlogError> {
         let key = key_of(path);
         let mut prefix = Vec::new();
-        self.set_at(&mut prefix, &key, value, None)?;
+        let root = self.root;
+        if let Slot::Node(h) = self.set_at(&mut prefix, &key, value, &root)? {
+            self.root = h;
+        }
         Ok(())
     }
 
@@ -315,7 +339,7 @@ impl<'a> MapWriter<'a> {
         prefix: &mut Vec<u8>,
         key: &Hash,
         value: Option<FileDigest>,
-        expect: Option<&Hash>,
+        expect: &Hash,
     ) -> Result<Slot, TlogError> {
         let d = prefix.len();
         if d >= MAX_DEPTH {
@@ -350,7 +374,7 @@ impl<'a> MapWriter<'a> {
             }
             (Slot::Node(h), v) => {
                 prefix.push(s as u8);
-                let r = self.set_at(prefix, key, v, Some(&h));
+                let r = self.set_at(prefix, key, v, &h);
                 prefix.pop();
                 r?
             }
@@ -403,22 +427,29 @@ impl<'a> MapWriter<'a> {
         Ok(Slot::Node(node.hash()))
     }
 
-    /// The root hash (reads the root node when nothing was changed yet).
-    pub fn root(&mut self) -> Result<Hash, TlogError> {
-        Ok(self.load(&[], None)?.hash())
+    /// The root hash after the changes made so far.
+    pub fn root(&self) -> Hash {
+        self.root
     }
 
-    /// The node files to write and remove for the changes made so far; the writer forgets them.
+    /// The node files to write (each at its stable path and its content address) and the stable
+    /// paths to remove, for the changes made so far; the writer forgets them. Write them all
+    /// before the checkpoint that names the new root; content-addressed nodes are never removed
+    /// by a publish (`gc` removes those no recent snapshot uses).
     pub fn changes(&mut self) -> Vec<MapChange> {
-        let mut out: Vec<MapChange> = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|p| {
-                MapChange::Write(FileWrite {
-                    path: node_path(&p),
-                    bytes: self.nodes[&p].encode(),
-                })
-            })
-            .collect();
+        let mut out = Vec::new();
+        for p in std::mem::take(&mut self.dirty) {
+            let node = self.nodes[&p];
+            let bytes = node.encode();
+            out.push(MapChange::Write(FileWrite {
+                path: cas_path(&node.hash()),
+                bytes: bytes.clone(),
+            }));
+            out.push(MapChange::Write(FileWrite {
+                path: node_path(&p),
+                bytes,
+            }));
+        }
         out.extend(
             std::mem::take(&mut self.removed)
                 .into_iter()
@@ -446,19 +477,30 @@ pub struct MapProof {
 
 impl MapProof {
     /// Fetches the node files along `path`'s key, from the root down to the slot that holds
-    /// its leaf or is empty. Nothing is trusted until [`MapProof::verify`].
-    pub fn fetch(fetch: &mut dyn Fetch, path: &str) -> Result<MapProof, TlogError> {
+    /// its leaf or is empty: each at its stable path, or at its content address when the stable
+    /// copy is not the node `root` (then its parent) names (a publish in progress). Nothing is
+    /// trusted until [`MapProof::verify`].
+    pub fn fetch(fetch: &mut dyn Fetch, root: &Hash, path: &str) -> Result<MapProof, TlogError> {
         let key = key_of(path);
         let mut prefix = Vec::new();
         let mut nodes = Vec::new();
+        let mut expect = *root;
         loop {
             let p = node_path(&prefix);
-            let bytes = fetch_required(fetch, &p, MAX_NODE_BYTES)?;
+            let mut bytes = fetch.fetch(&p, MAX_NODE_BYTES)?.unwrap_or_default();
+            let fits = bytes.len() <= MAX_NODE_BYTES
+                && Node::decode(&p, &bytes).is_ok_and(|n| n.hash() == expect);
+            if !fits {
+                bytes = fetch_required(fetch, &cas_path(&expect), MAX_NODE_BYTES)?;
+            }
             let node = Node::decode(&p, &bytes)?;
             nodes.push(bytes);
             let s = nibble(&key, prefix.len());
             match node.slots[s] {
-                Slot::Node(_) if prefix.len() + 1 < MAX_DEPTH => prefix.push(s as u8),
+                Slot::Node(h) if prefix.len() + 1 < MAX_DEPTH => {
+                    prefix.push(s as u8);
+                    expect = h;
+                }
                 _ => return Ok(MapProof { nodes }),
             }
         }
@@ -563,11 +605,11 @@ mod tests {
         let mut files = Files::new();
         let empty = Files::new();
         let mut f = fetcher(&empty);
-        let mut w = MapWriter::new(&mut f);
+        let mut w = MapWriter::new(&mut f, empty_root());
         for (p, d) in set {
             w.set(p, Some(*d)).unwrap();
         }
-        let root = w.root().unwrap();
+        let root = w.root();
         apply(&mut files, w.changes());
         (root, files)
     }
@@ -592,13 +634,13 @@ mod tests {
             };
             let changes = {
                 let mut f = fetcher(&files);
-                let mut w = MapWriter::new(&mut f);
+                let mut w = MapWriter::new(&mut f, root);
                 w.set(&path, value).unwrap();
-                root = w.root().unwrap();
+                root = w.root();
                 w.changes()
             };
             // One file changed: at most the nodes on its path (plus a split) are rewritten.
-            assert!(changes.len() <= 8, "step {step}: {}", changes.len());
+            assert!(changes.len() <= 16, "step {step}: {}", changes.len());
             apply(&mut files, changes);
             match value {
                 Some(v) => set.insert(path, v),
@@ -607,13 +649,23 @@ mod tests {
             if step % 50 == 0 || step == 599 {
                 let (fresh, fresh_files) = fresh_root(&set);
                 assert_eq!(root, fresh, "step {step}: the map depends on its history");
-                assert_eq!(files, fresh_files, "step {step}: stale node files left");
+                let stable = |f: &Files| -> BTreeMap<String, Vec<u8>> {
+                    f.iter()
+                        .filter(|(k, _)| k.starts_with("state/map/"))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                };
+                assert_eq!(
+                    stable(&files),
+                    stable(&fresh_files),
+                    "step {step}: stale nodes"
+                );
             }
         }
         let mut f = fetcher(&files);
         for i in 0..700u32 {
             let path = format!("index/{i:04}");
-            let proof = MapProof::fetch(&mut f, &path).unwrap();
+            let proof = MapProof::fetch(&mut f, &root, &path).unwrap();
             assert!(proof.nodes.len() <= 5);
             let want = set.get(&path).copied();
             let got = proof.verify(&root, &path).unwrap();
@@ -629,7 +681,7 @@ mod tests {
         let (root, files) = fresh_root(&set);
         let mut f = fetcher(&files);
         let path = "meta/7.json";
-        let proof = MapProof::fetch(&mut f, path).unwrap();
+        let proof = MapProof::fetch(&mut f, &root, path).unwrap();
         verify_file(&proof, &root, path, Some(&[7])).unwrap();
         // Wrong bytes, a 404 for a present file, an old root.
         assert!(verify_file(&proof, &root, path, Some(&[8])).is_err());
@@ -653,7 +705,7 @@ mod tests {
         assert!(p.verify(&root, path).is_err());
         // Absence is proven, and a fabricated file is refused.
         let ghost = "meta/ghost.json";
-        let p = MapProof::fetch(&mut f, ghost).unwrap();
+        let p = MapProof::fetch(&mut f, &root, ghost).unwrap();
         verify_file(&p, &root, ghost, None).unwrap();
         assert!(verify_file(&p, &root, ghost, Some(b"{}")).is_err());
     }
@@ -695,21 +747,32 @@ mod tests {
         let set: BTreeMap<String, FileDigest> = (0..100)
             .map(|i| (format!("index/{i}"), FileDigest::of(&[i as u8])))
             .collect();
-        let (_, mut files) = fresh_root(&set);
+        let (root, mut files) = fresh_root(&set);
+        // Stable copies ahead of or behind the signed state do not matter to the writer...
+        files.insert("state/map/node".into(), Node::default().encode());
+        let rootfile = cas_path(&root);
         let child = files
             .keys()
-            .find(|k| k.len() > "state/map/node".len())
+            .find(|k| k.starts_with("state/nodes/") && **k != rootfile)
             .unwrap()
             .clone();
-        let node = Node::decode(&child, &files[&child]).unwrap();
-        let mut other = node;
-        other.slots.swap(0, 1);
-        if other == node {
-            other.slots[0] = Slot::Node([9; 32]);
+        {
+            let mut f = fetcher(&files);
+            let mut w = MapWriter::new(&mut f, root);
+            w.set("index/0", None).unwrap();
         }
-        files.insert(child.clone(), other.encode());
+        // ...nor to a client, which falls back to the content address.
+        {
+            let mut f = fetcher(&files);
+            let p = MapProof::fetch(&mut f, &root, "index/5").unwrap();
+            verify_file(&p, &root, "index/5", Some(&[5])).unwrap();
+        }
+        // A damaged content-addressed node is refused, naming it.
+        let mut node = Node::decode(&child, &files[&child]).unwrap();
+        node.slots.rotate_left(1);
+        files.insert(child.clone(), node.encode());
         let mut f = fetcher(&files);
-        let mut w = MapWriter::new(&mut f);
+        let mut w = MapWriter::new(&mut f, root);
         let mut err = None;
         for (p, _) in set.iter() {
             if let Err(e) = w.set(p, None) {
