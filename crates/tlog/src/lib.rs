@@ -14,6 +14,7 @@
 //! - [`entry`]: the log entries (publish, yank, deprecation, owners, attestation, config);
 //! - [`signed`]: the signed checkpoint and the expiring timestamp;
 //! - [`root`]: `root.json`, the registry key and its rotations, each signed by the key before;
+//! - [`snapshot`]: the integration API: [`snapshot::Publisher`] and [`snapshot::Snapshot`], [`snapshot::audit`];
 //! - [`client`]: what a client remembers per registry, and its refusals (rollback, freeze,
 //!   fork, bad signature).
 
@@ -23,6 +24,7 @@ pub mod hash;
 pub mod map;
 pub mod root;
 pub mod signed;
+pub mod snapshot;
 pub mod tiles;
 pub mod tree;
 

@@ -33,7 +33,7 @@ use std::collections::{BTreeSet, HashMap};
 pub const NODE_MAGIC: &[u8; 4] = b"RMN1";
 /// Largest node file: the header and 16 leaves.
 pub const MAX_NODE_BYTES: usize = 8 + 16 * LEAF_BYTES;
-const LEAF_BYTES: usize = 32 + 32 + 8;
+const LEAF_BYTES: usize = 32 + 32 + 8 + 8;
 /// Deepest possible node (a key has 64 nibbles).
 pub const MAX_DEPTH: usize = 64;
 
@@ -63,16 +63,19 @@ pub struct Leaf {
     pub key: Hash,
     /// The file's digest.
     pub value: FileDigest,
+    /// The log entry that last set it (so its publication can be looked up and proven).
+    pub entry: u64,
 }
 
 impl Leaf {
-    /// `SHA-256(0x10 || key || sha256 || size BE)`.
+    /// `SHA-256(0x10 || key || sha256 || size BE || entry BE)`.
     pub fn hash(&self) -> Hash {
         let mut h = Sha256::new();
         h.update([0x10]);
         h.update(self.key);
         h.update(self.value.sha256);
         h.update(self.value.size.to_be_bytes());
+        h.update(self.entry.to_be_bytes());
         h.finalize().into()
     }
 }
@@ -149,6 +152,7 @@ impl Node {
                     out.extend_from_slice(&l.key);
                     out.extend_from_slice(&l.value.sha256);
                     out.extend_from_slice(&l.value.size.to_be_bytes());
+                    out.extend_from_slice(&l.entry.to_be_bytes());
                 }
                 Slot::Node(h) => out.extend_from_slice(h),
             }
@@ -197,14 +201,16 @@ impl Node {
             *slot = if n == 32 {
                 Slot::Node(h(b))
             } else {
-                let mut size = [0u8; 8];
+                let (mut size, mut entry) = ([0u8; 8], [0u8; 8]);
                 size.copy_from_slice(&b[64..72]);
+                entry.copy_from_slice(&b[72..80]);
                 Slot::Leaf(Leaf {
                     key: h(&b[..32]),
                     value: FileDigest {
                         sha256: h(&b[32..64]),
                         size: u64::from_be_bytes(size),
                     },
+                    entry: u64::from_be_bytes(entry),
                 })
             };
         }
@@ -323,11 +329,18 @@ impl<'a> MapWriter<'a> {
     }
 
     /// Sets (`Some`) or removes (`None`) the digest recorded for `path`.
-    pub fn set(&mut self, path: &str, value: Option<FileDigest>) -> Result<(), TlogError> {
+    /// `entry` is the index of the log entry that makes the change.
+    pub fn set(
+        &mut self,
+        path: &str,
+        value: Option<FileDigest>,
+        entry: u64,
+    ) -> Result<(), TlogError> {
         let key = key_of(path);
         let mut prefix = Vec::new();
         let root = self.root;
-        if let Slot::Node(h) = self.set_at(&mut prefix, &key, value, &root)? {
+        let leaf = value.map(|value| Leaf { key, value, entry });
+        if let Slot::Node(h) = self.set_at(&mut prefix, &key, leaf, &root)? {
             self.root = h;
         }
         Ok(())
@@ -338,7 +351,7 @@ impl<'a> MapWriter<'a> {
         &mut self,
         prefix: &mut Vec<u8>,
         key: &Hash,
-        value: Option<FileDigest>,
+        value: Option<Leaf>,
         expect: &Hash,
     ) -> Result<Slot, TlogError> {
         let d = prefix.len();
@@ -349,26 +362,13 @@ impl<'a> MapWriter<'a> {
         let s = nibble(key, d);
         let new = match (node.slots[s], value) {
             (Slot::Empty, None) => Slot::Empty,
-            (Slot::Empty, Some(v)) => Slot::Leaf(Leaf {
-                key: *key,
-                value: v,
-            }),
+            (Slot::Empty, Some(v)) => Slot::Leaf(v),
             (Slot::Leaf(l), None) if l.key == *key => Slot::Empty,
-            (Slot::Leaf(l), Some(v)) if l.key == *key => Slot::Leaf(Leaf {
-                key: *key,
-                value: v,
-            }),
+            (Slot::Leaf(l), Some(v)) if l.key == *key => Slot::Leaf(v),
             (Slot::Leaf(l), None) => Slot::Leaf(l),
             (Slot::Leaf(other), Some(v)) => {
                 prefix.push(s as u8);
-                let r = self.pair(
-                    prefix,
-                    other,
-                    Leaf {
-                        key: *key,
-                        value: v,
-                    },
-                );
+                let r = self.pair(prefix, other, v);
                 prefix.pop();
                 r?
             }
@@ -462,8 +462,13 @@ impl<'a> MapWriter<'a> {
 /// What the map says about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// The file exists with this digest.
-    Present(FileDigest),
+    /// The file exists with this digest, set by this log entry.
+    Present {
+        /// The file's digest.
+        digest: FileDigest,
+        /// Index of the log entry that last set it.
+        entry: u64,
+    },
     /// The file does not exist in this snapshot.
     Absent,
 }
@@ -526,7 +531,14 @@ impl MapProof {
             match node.slots[nibble(&key, d)] {
                 Slot::Empty => return self.end(d, path, Lookup::Absent),
                 Slot::Leaf(l) if l.key == key => {
-                    return self.end(d, path, Lookup::Present(l.value));
+                    return self.end(
+                        d,
+                        path,
+                        Lookup::Present {
+                            digest: l.value,
+                            entry: l.entry,
+                        },
+                    );
                 }
                 Slot::Leaf(_) => return self.end(d, path, Lookup::Absent),
                 Slot::Node(h) => expect = h,
@@ -559,15 +571,15 @@ pub fn verify_file(
     let got = proof.verify(root, path)?;
     match (got, bytes) {
         (Lookup::Absent, None) => Ok(()),
-        (Lookup::Present(d), Some(b)) if d == FileDigest::of(b) => Ok(()),
-        (Lookup::Present(d), Some(b)) => Err(TlogError::BadProof(format!(
+        (Lookup::Present { digest: d, .. }, Some(b)) if d == FileDigest::of(b) => Ok(()),
+        (Lookup::Present { digest: d, .. }, Some(b)) => Err(TlogError::BadProof(format!(
             "{path}: the registry's signed state has {} bytes with SHA-256 {}, the server sent {} bytes with SHA-256 {}: an old, newer or altered copy",
             d.size,
             crate::hash::to_hex(&d.sha256),
             b.len(),
             crate::hash::to_hex(&sha256(b))
         ))),
-        (Lookup::Present(_), None) => Err(TlogError::BadProof(format!(
+        (Lookup::Present { .. }, None) => Err(TlogError::BadProof(format!(
             "{path}: the server says it does not exist, but the registry's signed state has it"
         ))),
         (Lookup::Absent, Some(_)) => Err(TlogError::BadProof(format!(
@@ -607,7 +619,7 @@ mod tests {
         let mut f = fetcher(&empty);
         let mut w = MapWriter::new(&mut f, empty_root());
         for (p, d) in set {
-            w.set(p, Some(*d)).unwrap();
+            w.set(p, Some(*d), 7).unwrap();
         }
         let root = w.root();
         apply(&mut files, w.changes());
@@ -635,7 +647,7 @@ mod tests {
             let changes = {
                 let mut f = fetcher(&files);
                 let mut w = MapWriter::new(&mut f, root);
-                w.set(&path, value).unwrap();
+                w.set(&path, value, 7).unwrap();
                 root = w.root();
                 w.changes()
             };
@@ -669,7 +681,11 @@ mod tests {
             assert!(proof.nodes.len() <= 5);
             let want = set.get(&path).copied();
             let got = proof.verify(&root, &path).unwrap();
-            assert_eq!(got, want.map_or(Lookup::Absent, Lookup::Present), "{path}");
+            let want = want.map_or(Lookup::Absent, |digest| Lookup::Present {
+                digest,
+                entry: 7,
+            });
+            assert_eq!(got, want, "{path}");
         }
     }
 
@@ -720,6 +736,7 @@ mod tests {
                 sha256: [3; 32],
                 size: 9,
             },
+            entry: 12,
         });
         let b = n.encode();
         assert_eq!(Node::decode("f", &b).unwrap(), n);
@@ -759,7 +776,7 @@ mod tests {
         {
             let mut f = fetcher(&files);
             let mut w = MapWriter::new(&mut f, root);
-            w.set("index/0", None).unwrap();
+            w.set("index/0", None, 7).unwrap();
         }
         // ...nor to a client, which falls back to the content address.
         {
@@ -775,7 +792,7 @@ mod tests {
         let mut w = MapWriter::new(&mut f, root);
         let mut err = None;
         for (p, _) in set.iter() {
-            if let Err(e) = w.set(p, None) {
+            if let Err(e) = w.set(p, None, 7) {
                 err = Some(e.to_string());
                 break;
             }
