@@ -459,6 +459,62 @@ impl<'a> MapWriter<'a> {
     }
 }
 
+/// Builds a whole map at once from `(path, digest, entry)` triples: the node files (stable and
+/// content-addressed) and the root. `O(N)` hashing, for upgrading an existing registry in place
+/// and for benchmarks; the result is the same map that setting the files one by one gives.
+pub fn build(
+    files: impl IntoIterator<Item = (String, FileDigest, u64)>,
+) -> Result<(Hash, Vec<FileWrite>), TlogError> {
+    let mut leaves: Vec<Leaf> = files
+        .into_iter()
+        .map(|(p, value, entry)| Leaf {
+            key: key_of(&p),
+            value,
+            entry,
+        })
+        .collect();
+    leaves.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    if leaves.windows(2).any(|w| w[0].key == w[1].key) {
+        return Err(TlogError::Invalid("a path is listed twice".into()));
+    }
+    let mut out = Vec::new();
+    let mut prefix = Vec::new();
+    let root = build_node(&leaves, &mut prefix, &mut out);
+    Ok((root, out))
+}
+
+fn build_node(leaves: &[Leaf], prefix: &mut Vec<u8>, out: &mut Vec<FileWrite>) -> Hash {
+    let d = prefix.len();
+    let mut node = Node::default();
+    let mut rest = leaves;
+    for n in 0..16usize {
+        let k = rest.iter().take_while(|l| nibble(&l.key, d) == n).count();
+        let (group, tail) = rest.split_at(k);
+        rest = tail;
+        node.slots[n] = match group {
+            [] => Slot::Empty,
+            [one] => Slot::Leaf(*one),
+            many => {
+                prefix.push(n as u8);
+                let h = build_node(many, prefix, out);
+                prefix.pop();
+                Slot::Node(h)
+            }
+        };
+    }
+    let bytes = node.encode();
+    let hash = node.hash();
+    out.push(FileWrite {
+        path: cas_path(&hash),
+        bytes: bytes.clone(),
+    });
+    out.push(FileWrite {
+        path: node_path(prefix),
+        bytes,
+    });
+    hash
+}
+
 /// What the map says about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
@@ -687,6 +743,21 @@ mod tests {
             });
             assert_eq!(got, want, "{path}");
         }
+    }
+
+    #[test]
+    fn bulk_build_equals_incremental() {
+        let set: BTreeMap<String, FileDigest> = (0..500)
+            .map(|i| (format!("index/{i}"), FileDigest::of(&[i as u8])))
+            .collect();
+        let (root, files) = fresh_root(&set);
+        let (broot, bfiles) = build(set.iter().map(|(p, d)| (p.clone(), *d, 7))).unwrap();
+        assert_eq!(root, broot);
+        let bfiles: Files = bfiles.into_iter().map(|f| (f.path, f.bytes)).collect();
+        assert_eq!(files, bfiles);
+        assert_eq!(build(Vec::new()).unwrap().0, empty_root());
+        let twice = vec![("a".to_string(), FileDigest::of(b""), 0); 2];
+        assert!(build(twice).is_err());
     }
 
     #[test]
