@@ -41,7 +41,8 @@ pub struct Operation {
 /// `timestamp`; `removes` after that.
 #[derive(Debug, Clone)]
 pub struct Commit {
-    /// Log tiles, entry bundles and state map nodes: write them first.
+    /// Log tiles and entry bundles, content-addressed map nodes, then stable map nodes: write
+    /// them first, in this order.
     pub files: Vec<FileWrite>,
     /// `log/checkpoint`: write after every file above.
     pub checkpoint: FileWrite,
@@ -149,12 +150,16 @@ impl<'a> Publisher<'a> {
         let state_root = w.root();
         let mut files = log.append(&entries)?;
         let mut removes = Vec::new();
+        let mut stable = Vec::new();
         for c in w.changes() {
             match c {
-                MapChange::Write(f) => files.push(f),
+                MapChange::Write(f) if f.path.starts_with("state/nodes/") => files.push(f),
+                MapChange::Write(f) => stable.push(f),
                 MapChange::Remove(p) => removes.push(p),
             }
         }
+        // Content-addressed nodes before stable ones (index-format §9.6).
+        files.extend(stable);
         let state = Checkpoint {
             origin: self.origin.clone(),
             size: log.size(),

@@ -504,6 +504,38 @@ mod tests {
         }
     }
 
+    /// A log grown one entry at a time to 600 (every size has its partial tiles): at every size
+    /// the tiles give the memory tree's root, and proofs from them verify.
+    #[test]
+    fn tiles_at_every_size_up_to_600() {
+        let mut files: Files = HashMap::new();
+        let mut mem = MemTree::new();
+        let mut w = LogWriter::new();
+        let mut roots = vec![crate::hash::empty_root()];
+        for i in 0..600u64 {
+            for f in w.append(&[entry(i)]).unwrap() {
+                files.insert(f.path, f.bytes);
+            }
+            mem.push(leaf_hash(&entry(i)));
+            roots.push(w.root());
+        }
+        for n in 1..=600u64 {
+            let mut f = fetcher(&files);
+            let mut r = TileReader::new(&mut f, n);
+            let rn = roots[n as usize];
+            assert_eq!(root(&mut r, n).unwrap(), rn, "{n}");
+            assert_eq!(root(&mut mem, n).unwrap(), rn, "{n}");
+            for i in [0, n / 3, n - 1] {
+                let p = inclusion_proof(&mut r, i, n).unwrap();
+                crate::tree::verify_inclusion(&leaf_hash(&entry(i)), i, n, &p, &rn).unwrap();
+            }
+            for m in [1, n / 2, n - 1] {
+                let p = consistency_proof(&mut r, m, n).unwrap();
+                verify_consistency(m, n, &p, &roots[m as usize], &rn).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn damaged_tiles_and_bundles_are_refused() {
         let mut w = LogWriter::new();

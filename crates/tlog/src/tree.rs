@@ -360,6 +360,28 @@ mod tests {
         }
     }
 
+    /// Every (leaf, size) and every (old size, new size) pair up to 300 leaves.
+    #[test]
+    fn all_pairs_up_to_300() {
+        let (mut t, leaves) = tree(300);
+        let roots: Vec<Hash> = (0..=300u64).map(|n| root(&mut t, n).unwrap()).collect();
+        for n in 1..=300u64 {
+            let rn = &roots[n as usize];
+            for i in 0..n {
+                let p = inclusion_proof(&mut t, i, n).unwrap();
+                verify_inclusion(&leaves[i as usize], i, n, &p, rn).unwrap();
+            }
+            for m in 0..=n {
+                let p = consistency_proof(&mut t, m, n).unwrap();
+                let rm = &roots[m as usize];
+                verify_consistency(m, n, &p, rm, rn).unwrap();
+                if m > 0 && m < n {
+                    assert!(verify_consistency(m, n, &p, rn, rm).is_err(), "{m} {n}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_consistency_proof_verifies_and_tampering_fails() {
         let (mut t, _) = tree(260);
