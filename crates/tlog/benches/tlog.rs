@@ -147,9 +147,16 @@ fn main() {
                 now: T0 + 10,
                 allow_expired: false,
             };
-            client::check(None, &old_ts, &[pk.clone()], &[], &policy, &mut f)
-                .expect("accept")
-                .state
+            client::check(
+                None,
+                &old_ts,
+                std::slice::from_ref(&pk),
+                &[],
+                &policy,
+                &mut f,
+            )
+            .expect("accept")
+            .state
         };
 
         // Publishing: 100 new bundles, one commit each, files written into the store.
@@ -214,8 +221,15 @@ fn main() {
                 now: T0 + 1000,
                 allow_expired: false,
             };
-            client::check(Some(&seen_state), &ts, &[pk.clone()], &[], &policy, &mut f)
-                .expect("accept")
+            client::check(
+                Some(&seen_state),
+                &ts,
+                std::slice::from_ref(&pk),
+                &[],
+                &policy,
+                &mut f,
+            )
+            .expect("accept")
         };
         let snap = Snapshot::of(&acc.verified.checkpoint);
         assert_eq!(snap.size, size);
@@ -288,8 +302,15 @@ fn main() {
                 now: T0 + 1000,
                 allow_expired: false,
             };
-            client::check(Some(&seen_state), &ts, &[pk.clone()], &[], &policy, &mut f)
-                .expect("accept");
+            client::check(
+                Some(&seen_state),
+                &ts,
+                std::slice::from_ref(&pk),
+                &[],
+                &policy,
+                &mut f,
+            )
+            .expect("accept");
         }
         let ts_ms = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
         println!(

@@ -323,9 +323,9 @@ mod tests {
                 state_root: [self.log.size() as u8; 32],
                 time: issued,
             };
-            let sig = cp.sign(&self.sk).unwrap();
+            let sig = cp.sign(self.sk).unwrap();
             let ts = Timestamp::for_checkpoint(&cp, issued, 86400);
-            timestamp_file(&sig, &ts, &self.sk).unwrap().into_bytes()
+            timestamp_file(&sig, &ts, self.sk).unwrap().into_bytes()
         }
     }
 

@@ -228,7 +228,11 @@ pub fn key_of(path: &str) -> Hash {
 
 fn nibble(key: &Hash, depth: usize) -> usize {
     let b = key[depth / 2];
-    (if depth % 2 == 0 { b >> 4 } else { b & 15 }) as usize
+    (if depth.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 15
+    }) as usize
 }
 
 /// The file of the node at a nibble prefix: `state/map/3/f/node` for `[3, 15]`.
@@ -473,7 +477,7 @@ pub fn build(
             entry,
         })
         .collect();
-    leaves.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    leaves.sort_unstable_by_key(|a| a.key);
     if leaves.windows(2).any(|w| w[0].key == w[1].key) {
         return Err(TlogError::Invalid("a path is listed twice".into()));
     }

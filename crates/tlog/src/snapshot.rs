@@ -435,7 +435,7 @@ mod tests {
         let acc = client::check(
             None,
             &files["timestamp"],
-            &[pk.clone()],
+            std::slice::from_ref(&pk),
             &[],
             &policy,
             &mut f,
@@ -487,7 +487,7 @@ mod tests {
         let acc2 = client::check(
             Some(&acc.state),
             &fresh.bytes,
-            &[pk.clone()],
+            std::slice::from_ref(&pk),
             &[],
             &later,
             &mut f,

@@ -28,7 +28,7 @@ pub fn range_hash(src: &mut dyn HashSource, lo: u64, hi: u64) -> Result<Hash, Tl
         return Err(TlogError::Invalid(format!("empty range {lo}..{hi}")));
     }
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let h = n.trailing_zeros();
         return src.node(h, lo >> h);
     }
@@ -259,7 +259,7 @@ impl MemTree {
         }
         self.levels[0].push(leaf);
         let mut h = 0;
-        while self.levels[h].len() % 2 == 0 {
+        while self.levels[h].len().is_multiple_of(2) {
             let n = self.levels[h].len();
             let parent = node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
             if self.levels.len() == h + 1 {
