@@ -431,6 +431,26 @@ impl<'a> MapWriter<'a> {
         Ok(Slot::Node(node.hash()))
     }
 
+    /// Marks every node on `path`'s key, as the signed state has them, for rewriting, so that
+    /// [`MapWriter::changes`] writes their stable copies again: the repair of stable nodes left
+    /// ahead of the signed state by a publisher that was killed (`index-format.md` §9.6).
+    pub fn restore(&mut self, path: &str) -> Result<(), TlogError> {
+        let key = key_of(path);
+        let mut prefix = Vec::new();
+        let mut expect = self.root;
+        loop {
+            let node = self.load(&prefix, &expect)?;
+            self.dirty.insert(prefix.clone());
+            match node.slots[nibble(&key, prefix.len())] {
+                Slot::Node(h) if prefix.len() + 1 < MAX_DEPTH => {
+                    prefix.push(nibble(&key, prefix.len()) as u8);
+                    expect = h;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The root hash after the changes made so far.
     pub fn root(&self) -> Hash {
         self.root

@@ -188,6 +188,25 @@ impl<'a> Publisher<'a> {
     }
 }
 
+impl Publisher<'_> {
+    /// The stable map node files along `paths`, rewritten from the signed state: what a
+    /// publisher that finds `.ratchet-index.pending` writes for the paths of the interrupted
+    /// operation when it does not redo it (`index-format.md` §9.6).
+    pub fn restore_stable(&mut self, paths: &[&str]) -> Result<Vec<FileWrite>, TlogError> {
+        let mut w = MapWriter::new(&mut *self.fetch, self.state_root);
+        for p in paths {
+            w.restore(p)?;
+        }
+        Ok(w.changes()
+            .into_iter()
+            .filter_map(|c| match c {
+                MapChange::Write(f) if f.path.starts_with("state/map/") => Some(f),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
 /// A new `timestamp` for the registry's current `log/checkpoint` (the daily re-signing, or a
 /// mirror's freshness signature with its own key): the checkpoint is verified with
 /// `registry_key` first, so nobody re-signs a checkpoint the registry did not sign.
@@ -494,6 +513,57 @@ mod tests {
         )
         .unwrap();
         assert!(!acc2.advanced);
+        // A publisher killed after writing nodes but before the checkpoint: the stable nodes
+        // are ahead of the signed state; clients fall back to content addresses, and
+        // restore_stable puts the signed nodes back.
+        let target = ids[7].1.clone();
+        let newer = b"{\"v\":1,\"yanked\":true}\n".to_vec();
+        let crashed = {
+            let all = files.clone();
+            let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+            let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
+            p.commit(
+                &[op(EntryKind::Yank, &ids[7].0, &[(&target, Some(&newer))])],
+                &sk,
+                T0 + 300,
+                86400,
+            )
+            .unwrap()
+        };
+        for f in &crashed.files {
+            files.insert(f.path.clone(), f.bytes.clone());
+        }
+        let stable_only = |files: &Files| {
+            let all = files.clone();
+            move |p: &str, _: usize| -> Result<Option<Vec<u8>>, TlogError> {
+                if p.starts_with("state/nodes/") {
+                    return Ok(None);
+                }
+                Ok(all.get(p).cloned())
+            }
+        };
+        let mut f = stable_only(&files);
+        assert!(
+            snap.verify_file(&mut f, &target, Some(&data[&target]))
+                .is_err()
+        );
+        let all = files.clone();
+        let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+        snap.verify_file(&mut f, &target, Some(&data[&target]))
+            .unwrap();
+        let restored = {
+            let all = files.clone();
+            let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+            let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
+            p.restore_stable(&[&target]).unwrap()
+        };
+        assert!(!restored.is_empty());
+        for f in restored {
+            files.insert(f.path, f.bytes);
+        }
+        let mut f = stable_only(&files);
+        snap.verify_file(&mut f, &target, Some(&data[&target]))
+            .unwrap();
         // Opening with the wrong key, or over damaged tiles, is refused.
         let stranger = key(dir.path(), "stranger");
         let all = files.clone();
