@@ -191,7 +191,9 @@ pub struct Accepted {
 
 /// Judges a freshly fetched `timestamp` file against what the client remembers (`seen`: `None`
 /// on first use, when the registry key itself is pinned on first use or given by the user).
-/// `fetch` reads log tiles for the consistency proof when the log grew.
+/// `fetch` reads log tiles for the consistency proof when the log grew. The caller reads the
+/// `timestamp` file with a limit of [`crate::signed::MAX_TIMESTAMP_BYTES`] (a longer one is
+/// refused here anyway), and saves [`Accepted::state`] before using any file it verifies.
 pub fn check(
     seen: Option<&ClientState>,
     timestamp_file: &[u8],

@@ -108,9 +108,13 @@ pub struct LogEntry {
     pub files: Vec<FileChange>,
 }
 
-/// Formats Unix seconds as RFC 3339 UTC with seconds (`2026-01-01T00:00:00Z`).
+/// The last second RFC 3339 can write (`9999-12-31T23:59:59Z`).
+pub const MAX_TIME: u64 = 253_402_300_799;
+
+/// Formats Unix seconds as RFC 3339 UTC with seconds (`2026-01-01T00:00:00Z`); times past
+/// [`MAX_TIME`] are written as `MAX_TIME`.
 pub fn format_time(secs: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.min(MAX_TIME));
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
@@ -118,7 +122,7 @@ pub fn format_time(secs: u64) -> String {
 pub fn parse_time(s: &str) -> Option<u64> {
     let t = humantime::parse_rfc3339(s).ok()?;
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    (format_time(secs) == s).then_some(secs)
+    (secs <= MAX_TIME && format_time(secs) == s).then_some(secs)
 }
 
 /// A registry path as the state map keys it: 1 to 512 bytes of `a-z 0-9 . _ - /`, relative,
@@ -317,6 +321,8 @@ mod tests {
         assert!(LogEntry::parse(&vec![b'a'; MAX_ENTRY_BYTES + 1], "e").is_err());
         assert_eq!(parse_time("2026-01-01T00:00:00Z"), Some(1_767_225_600));
         assert_eq!(parse_time("2026-01-01 00:00:00Z"), None);
+        assert_eq!(format_time(u64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(parse_time("9999-12-31T23:59:59Z"), Some(MAX_TIME));
         assert!(valid_path("config.json") && !valid_path("/abs") && !valid_path("a//b"));
         assert!(!valid_path("Index/x"));
     }

@@ -192,8 +192,8 @@ impl Timestamp {
             origin: checkpoint.origin.clone(),
             size: checkpoint.size,
             checkpoint: sha256(checkpoint.statement().as_bytes()),
-            issued,
-            expires: issued.saturating_add(validity),
+            issued: issued.min(crate::entry::MAX_TIME),
+            expires: issued.saturating_add(validity).min(crate::entry::MAX_TIME),
         }
     }
 

@@ -136,7 +136,8 @@ fn parse_tile(path: &str, bytes: &[u8], width: u64) -> Result<Vec<Hash>, TlogErr
         .collect())
 }
 
-/// Encodes an entry bundle: each entry as a 2-byte big-endian length and its bytes.
+/// Encodes an entry bundle: each entry as a 2-byte big-endian length and its bytes. Entries
+/// must be at most [`MAX_ENTRY_BYTES`] ([`LogWriter::append`] checks it).
 pub fn encode_bundle(entries: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
