@@ -261,6 +261,20 @@ fn main() {
                     .expect("verify");
             }
         }
+        // An install reads each bundle's index file and its metadata file (absent here: an
+        // absence proof), with nodes shared across all of them.
+        let install = Counter::default();
+        {
+            let seen = std::cell::RefCell::new(HashSet::new());
+            let mut f = fetcher(&store, &install, Some(&seen));
+            for &i in &picks {
+                let index = index_path(i);
+                snap.verify_file(&mut f, &index, Some(&line(i)))
+                    .expect("verify");
+                let meta = format!("meta/{}.json", &index["index/".len()..]);
+                snap.verify_file(&mut f, &meta, None).expect("absent");
+            }
+        }
         let data_bytes: usize = picks.iter().map(|&i| line(i).len()).sum();
         let avg_one = one.iter().map(|x| x.0).sum::<u64>() as f64 / one.len() as f64;
         let avg_nodes = one.iter().map(|x| x.1).sum::<u64>() as f64 / one.len() as f64;
@@ -275,6 +289,11 @@ fn main() {
             shared_bytes.files.get(),
             shared_bytes.bytes.get() as f64 / 200.0,
             data_bytes
+        );
+        println!(
+            "  proofs for a 200-bundle install (index + metadata files): {} bytes in {} node files",
+            install.bytes.get(),
+            install.files.get()
         );
         println!(
             "  consistency proof after {rounds} publishes: {} bytes in {} tiles",

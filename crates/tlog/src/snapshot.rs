@@ -569,6 +569,21 @@ mod tests {
         let all = files.clone();
         let mut f3 = move |p: &str, _: usize| Ok(all.get(p).cloned());
         assert!(Publisher::open(&mut f3, "reg.example", stranger.public()).is_err());
+        let all = files.clone();
+        let mut f5 = move |p: &str, _: usize| Ok(all.get(p).cloned());
+        let e = Publisher::open(&mut f5, "other.example", &pk)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("other.example"), "{e}");
+        // A mirror cannot get a timestamp for a checkpoint the registry did not sign.
+        let forged = Checkpoint {
+            size: 99,
+            ..acc.verified.checkpoint.clone()
+        }
+        .sign(&stranger)
+        .unwrap();
+        assert!(refresh_timestamp(forged.as_bytes(), &pk, &stranger, T0, 60).is_err());
         let mut bad = files.clone();
         bad.insert("log/tile/0/000.p/42".into(), vec![0; 42 * 32]);
         let mut f4 = move |p: &str, _: usize| Ok(bad.get(p).cloned());
