@@ -769,6 +769,28 @@ mod tests {
         }
     }
 
+    /// The paths a client prefetches in one wave are the ones the proof reads.
+    #[test]
+    fn prefetch_paths_cover_the_proof() {
+        let set: BTreeMap<String, FileDigest> = (0..3000)
+            .map(|i| (format!("index/{i}"), FileDigest::of(&[i as u8])))
+            .collect();
+        let (root, files) = fresh_root(&set);
+        for i in (0..3000).step_by(97) {
+            let path = format!("index/{i}");
+            let asked = std::cell::RefCell::new(Vec::new());
+            let mut f = |p: &str, _: usize| {
+                asked.borrow_mut().push(p.to_string());
+                Ok(files.get(p).cloned())
+            };
+            MapProof::fetch(&mut f, &root, &path).unwrap();
+            let asked = asked.into_inner();
+            let predicted = stable_paths(&path, asked.len());
+            assert_eq!(asked, predicted, "{path}");
+            assert!(stable_paths(&path, 64).starts_with(&asked));
+        }
+    }
+
     #[test]
     fn bulk_build_equals_incremental() {
         let set: BTreeMap<String, FileDigest> = (0..500)
