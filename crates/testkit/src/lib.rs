@@ -1,0 +1,278 @@
+//! `ratchet-testkit`: the one fixture builder every test file and benchmark uses to make real
+//! bundles, archives and registries (the model is cargo-test-support's
+//! `Package::new(..).dep(..).publish()`), so no test spells out a `bundle.yaml` by string
+//! replacement of its own or keeps a private copy of "make a registry".
+//!
+//! ```no_run
+//! use ratchet_testkit::{Bundle, TestRegistry};
+//! let work = std::path::Path::new("/tmp/work");
+//! let reg = TestRegistry::new(work);
+//! Bundle::new("com.x.lib", "1.0.0").publish(&reg);
+//! Bundle::new("com.x.app", "1.0.0").dep("com.x.lib", "^1").publish(&reg);
+//! ```
+//!
+//! A bundle starts as what `ratchet bundle init` writes (one JavaScript task with schemas and a
+//! test), so every fixture is valid unless a test changes it on purpose with [`Bundle::edit`].
+//! Test code: failures panic with the cause.
+
+use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
+use ratchet_formats::index::{IndexLine, LOCK_FILE, RegistryKind};
+use ratchet_publish::Registry;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Publish time used by fixtures unless a test names another.
+pub const TIME: &str = "2026-01-01T00:00:00Z";
+
+type Edit = Box<dyn FnOnce(&Path)>;
+
+/// A bundle to write, build or publish.
+pub struct Bundle {
+    id: String,
+    version: String,
+    deps: Vec<(String, String)>,
+    description: Option<String>,
+    keywords: Vec<String>,
+    edits: Vec<Edit>,
+}
+
+impl Bundle {
+    /// A valid bundle `id` at `version` with one JavaScript task.
+    pub fn new(id: &str, version: &str) -> Bundle {
+        Bundle {
+            id: id.to_string(),
+            version: version.to_string(),
+            deps: Vec::new(),
+            description: None,
+            keywords: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+
+    /// Adds a dependency on `id` with the requirement `req`.
+    pub fn dep(mut self, id: &str, req: &str) -> Bundle {
+        self.deps.push((id.to_string(), req.to_string()));
+        self
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, text: &str) -> Bundle {
+        self.description = Some(text.to_string());
+        self
+    }
+
+    /// Adds a keyword.
+    pub fn keyword(mut self, word: &str) -> Bundle {
+        self.keywords.push(word.to_string());
+        self
+    }
+
+    /// Changes the bundle directory after it is written and before it is built (to make it
+    /// invalid, add files, ...). Edits run in the order given.
+    pub fn edit(mut self, f: impl FnOnce(&Path) + 'static) -> Bundle {
+        self.edits.push(Box::new(f));
+        self
+    }
+
+    /// Writes the bundle directory under `work/src/ID-VERSION` and returns it.
+    pub fn write(self, work: &Path) -> PathBuf {
+        let src = work.join(format!("src/{}-{}", self.id, self.version));
+        if let Err(e) = ratchet_validate::scaffold::init_bundle(&src, Some(&self.id)) {
+            panic!("bundle init {}: {e}", src.display());
+        }
+        let yaml_path = src.join("bundle.yaml");
+        let mut yaml = read_text(&yaml_path).replace(
+            "version: \"0.1.0\"",
+            &format!("version: \"{}\"", self.version),
+        );
+        if !self.deps.is_empty() {
+            let mut block = String::from("  dependencies:\n");
+            for (d, req) in &self.deps {
+                block.push_str(&format!(
+                    "    - bundle_id: \"{d}\"\n      version: \"{req}\"\n"
+                ));
+            }
+            yaml = yaml.replace("  requirements:\n", &format!("{block}  requirements:\n"));
+        }
+        if let Some(text) = &self.description {
+            yaml = replace_field(&yaml, "description", &json_string(text));
+        }
+        if !self.keywords.is_empty() {
+            let list: Vec<String> = self.keywords.iter().map(|k| json_string(k)).collect();
+            yaml = replace_field(&yaml, "keywords", &format!("[{}]", list.join(", ")));
+        }
+        write(&yaml_path, yaml);
+        for edit in self.edits {
+            edit(&src);
+        }
+        src
+    }
+
+    /// Writes the bundle and builds its archive into `work/out/`; returns the archive's path.
+    pub fn build(self, work: &Path) -> PathBuf {
+        let src = self.write(work);
+        let m = match ratchet_formats::manifest::load_manifest(&src) {
+            Ok(m) => m,
+            Err(d) => panic!("fixture {} does not load: {d:?}", src.display()),
+        };
+        let out = work.join("out");
+        mkdir(&out);
+        let path = out.join(archive_file_name(&m));
+        if let Err(e) = build_archive(&src, &m, &path, &BuildOptions::default()) {
+            panic!("build {}: {e}", src.display());
+        }
+        path
+    }
+
+    /// Builds the bundle in the registry's work directory and publishes it at [`TIME`].
+    pub fn publish(self, reg: &TestRegistry) -> IndexLine {
+        let archive = self.build(&reg.work);
+        reg.publish_file(&archive)
+    }
+}
+
+/// A local registry made with `ratchet-index init` semantics in `WORK/reg`, with its work
+/// directory for sources and archives.
+pub struct TestRegistry {
+    /// Where bundle sources (`src/`) and archives (`out/`) go.
+    pub work: PathBuf,
+    /// The registry.
+    pub reg: Registry,
+}
+
+impl TestRegistry {
+    /// A new, empty local registry `test` in `work/reg`.
+    pub fn new(work: &Path) -> TestRegistry {
+        let dir = work.join("reg");
+        let reg = Registry::init(&dir, "test", RegistryKind::Local, None)
+            .unwrap_or_else(|e| panic!("init {}: {e}", dir.display()));
+        TestRegistry {
+            work: work.to_path_buf(),
+            reg,
+        }
+    }
+
+    /// The registry directory.
+    pub fn dir(&self) -> PathBuf {
+        self.work.join("reg")
+    }
+
+    /// Publishes an archive at [`TIME`].
+    pub fn publish_file(&self, archive: &Path) -> IndexLine {
+        match self.reg.publish(archive, TIME) {
+            Ok(p) => p.line,
+            Err(e) => panic!("publish {}: {e}", archive.display()),
+        }
+    }
+
+    /// Every file of the registry (but the lock file) with its bytes.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        snapshot(&self.dir())
+    }
+}
+
+/// Every file below `dir` (but a registry's lock file) with its bytes, keyed by relative path:
+/// compare two of them to assert that an operation wrote nothing.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.file_name() != LOCK_FILE {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).display().to_string();
+                let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                out.insert(rel, bytes);
+            }
+        }
+    }
+    out
+}
+
+/// `field: value` with the value of the first line that sets `field` (at any indentation)
+/// replaced, or the line added under `bundle:` when the manifest has none.
+fn replace_field(yaml: &str, field: &str, value: &str) -> String {
+    let prefix = format!("{field}:");
+    let mut done = false;
+    let mut out: Vec<String> = yaml
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if !done && t.starts_with(&prefix) {
+                done = true;
+                let indent = &l[..l.len() - t.len()];
+                format!("{indent}{field}: {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !done && let Some(i) = out.iter().position(|l| l.trim_end() == "bundle:") {
+        out.insert(i + 1, format!("  {field}: {value}"));
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn read_text(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn write(p: &Path, text: impl AsRef<[u8]>) {
+    std::fs::write(p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn mkdir(p: &Path) {
+    std::fs::create_dir_all(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_publishes_and_resolves_dependencies() {
+        let t = std::env::temp_dir().join(format!("testkit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        let reg = TestRegistry::new(&t);
+        let lib = Bundle::new("com.x.lib", "1.2.0")
+            .description("Parses \"quoted\" things")
+            .keyword("parse")
+            .publish(&reg);
+        assert_eq!(lib.version.to_string(), "1.2.0");
+        let app = Bundle::new("com.x.app", "0.3.0")
+            .dep("com.x.lib", "^1.2")
+            .publish(&reg);
+        assert_eq!(app.dependencies.len(), 1);
+        assert_eq!(app.dependencies[0].bundle_id.to_string(), "com.x.lib");
+        let m = ratchet_formats::manifest::load_manifest(&t.join("src/com.x.lib-1.2.0")).unwrap();
+        assert_eq!(m.description, "Parses \"quoted\" things");
+        assert_eq!(m.keywords, vec!["parse".to_string()]);
+        let before = reg.snapshot();
+        assert!(before.keys().any(|k| k.ends_with(".rbundle")), "{before:?}");
+        assert!(reg.reg.verify().is_ok());
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+}
