@@ -327,7 +327,7 @@ fn run(cmd: Command) -> CliResult {
                 .iter()
                 .find(|l| l.version == version)
                 .ok_or_else(|| format!("{id} {version} is not in this registry"))?;
-            let sk = SecretKey::load(&key)?;
+            let sk = SecretKey::load_with(&key, &mut ask_password)?;
             let fields = AttestFields {
                 kind: if official {
                     AttestKind::Official
@@ -612,7 +612,7 @@ fn change_owners(
     rotate: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let reg = Registry::open(dir)?;
-    let sk = SecretKey::load(key)?;
+    let sk = SecretKey::load_with(key, &mut ask_password)?;
     let new_key = PublicKey::load(new)?;
     let (_, owners) = reg.owners(id)?;
     let (chain, v) = owners
@@ -658,4 +658,10 @@ fn change_owners(
         }
     }
     Ok(())
+}
+
+/// Reads a secret key's password from the terminal without echo (when `RATCHET_KEY_PASSWORD`
+/// is unset): the password source the trust library asks through.
+fn ask_password(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }

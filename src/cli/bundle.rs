@@ -347,7 +347,10 @@ fn sign(
             bundle_sig::sign_archive_file(file, None, Some(&text), pk.as_ref())?
         }
         None => {
-            let sk = SecretKey::load(&key.unwrap_or_else(default_key))?;
+            let sk = SecretKey::load_with(
+                &key.unwrap_or_else(default_key),
+                &mut super::key::ask_password,
+            )?;
             bundle_sig::sign_archive_file(file, Some(&sk), None, pk.as_ref())?
         }
     };
@@ -476,7 +479,7 @@ fn build(dir: PathBuf, out: Option<PathBuf>, sign_key: Option<Option<PathBuf>>) 
     let mut signer = None;
     if let Some(k) = sign_key {
         let k = k.unwrap_or_else(default_key);
-        let sk = ratchet_trust::keys::SecretKey::load(&k)?;
+        let sk = ratchet_trust::keys::SecretKey::load_with(&k, &mut super::key::ask_password)?;
         ratchet_trust::bundle_sig::sign_archive_file(&built.path, Some(&sk), None, None)?;
         signer = Some(sk.public().key_id());
     }

@@ -231,12 +231,10 @@ pub fn attest(fields: &AttestFields, sk: &SecretKey) -> Result<Attestation, Trus
         .chain(fields.report.as_ref())
         .any(|f| f.contains(char::is_whitespace) || f.is_empty())
     {
-        return Err(TrustError::Refused(
-            "attestation fields must be non-empty and hold no spaces".into(),
-        ));
+        return Err(TrustError::AttestationFieldSpaces);
     }
     let text = fields.text();
-    AttestFields::parse(&text).map_err(TrustError::Refused)?;
+    AttestFields::parse(&text).map_err(|reason| TrustError::BadAttestation { reason })?;
     Ok(Attestation {
         signature: sign_bytes(sk, text.as_bytes(), &text)?,
         statement: text,
@@ -443,7 +441,7 @@ fn community_key(a: &Attestation) -> Result<PublicKey, TrustError> {
     let k = first
         .split(' ')
         .find_map(|w| w.strip_prefix("key="))
-        .ok_or_else(|| TrustError::Refused("no key= in the untrusted comment".into()))?;
+        .ok_or(TrustError::NoAttesterKey)?;
     PublicKey::from_base64(k)
 }
 

@@ -6,7 +6,7 @@
 //! onto another bundle or version, even one whose checksum list happens to match.
 
 use super::keys::{PublicKey, SecretKey};
-use super::{TrustError, io_err};
+use super::{BundleVersion, TrustError, io_err};
 use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
 use std::path::Path;
 
@@ -99,22 +99,19 @@ pub fn verify_bytes(
     keys_name: &str,
 ) -> Result<PublicKey, TrustError> {
     let Some(key) = keys.iter().find(|k| k.key_id() == sig.key_id) else {
-        let known: Vec<String> = keys.iter().map(PublicKey::key_id).collect();
-        return Err(TrustError::Refused(format!(
-            "{what} is signed by key {}, which is not one of the {keys_name} ({})",
-            sig.key_id,
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        )));
+        return Err(TrustError::UnknownSigner {
+            what: what.to_string(),
+            key_id: sig.key_id.clone(),
+            keys_name: keys_name.to_string(),
+            known: keys.iter().map(PublicKey::key_id).collect(),
+        });
     };
     if sig.trusted_comment != expected_comment {
-        return Err(TrustError::Refused(format!(
-            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for something else (another bundle, version, checksum list or statement)",
-            sig.trusted_comment
-        )));
+        return Err(TrustError::WrongBinding {
+            what: what.to_string(),
+            found: sig.trusted_comment.clone(),
+            expected: expected_comment.to_string(),
+        });
     }
     minisign::verify(
         key.inner(),
@@ -124,11 +121,10 @@ pub fn verify_bytes(
         false,
         false,
     )
-    .map_err(|e| {
-        TrustError::Refused(format!(
-            "{what}: the signature by key {} does not verify ({e}): the signed data or its trusted comment was changed",
-            sig.key_id
-        ))
+    .map_err(|source| TrustError::SignatureMismatch {
+        what: what.to_string(),
+        key_id: sig.key_id.clone(),
+        source,
     })?;
     Ok(key.clone())
 }
@@ -144,10 +140,9 @@ pub fn verify_archive(
     let b = &archive.manifest.bundle;
     let what = format!("bundle.sig of {} {}", b.id, b.version);
     let Some(sig) = &archive.signature else {
-        return Err(TrustError::Refused(format!(
-            "{} {} is not signed (no bundle.sig)",
-            b.id, b.version
-        )));
+        return Err(TrustError::NotSigned {
+            bundle: BundleVersion::new(b.id.as_str(), b.version.clone()),
+        });
     };
     let parsed = parse_sig(sig, &what)?;
     verify_bytes(
@@ -181,9 +176,7 @@ pub fn sign_archive_file(
         (Some(sk), _) => sign_archive(&archive, sk)?,
         (None, Some(text)) => String::from_utf8_lossy(text).into_owned(),
         (None, None) => {
-            return Err(TrustError::Refused(
-                "nothing to sign with: give a secret key or a signature file".into(),
-            ));
+            return Err(TrustError::NothingToSignWith);
         }
     };
     archive.signature = Some(sig.clone().into_bytes());

@@ -113,8 +113,8 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
-    /// Parses a secret key file's text. An encrypted key needs `password`; `Ok(None)`-like
-    /// prompting is left to the caller: see [`SecretKey::is_encrypted_text`].
+    /// Parses a secret key file's text. An encrypted key needs `password` (see
+    /// [`SecretKey::is_encrypted_text`]); without it the error is [`TrustError::PasswordNeeded`].
     pub fn from_text(text: &str, password: Option<String>, what: &str) -> Result<Self, TrustError> {
         let bad = |reason: String| TrustError::BadKey {
             what: what.to_string(),
@@ -123,10 +123,9 @@ impl SecretKey {
         let encrypted = Self::is_encrypted_text(text).map_err(bad)?;
         let boxed = minisign::SecretKeyBox::from_string(text).map_err(|e| bad(e.to_string()))?;
         let inner = if encrypted {
-            let password = password.ok_or_else(|| {
-                bad(format!(
-                    "the secret key is password-protected: set {PASSWORD_ENV} or run interactively"
-                ))
+            let password = password.ok_or_else(|| TrustError::PasswordNeeded {
+                what: what.to_string(),
+                env: PASSWORD_ENV,
             })?;
             boxed
                 .into_secret_key(Some(password))
@@ -174,9 +173,27 @@ impl SecretKey {
         }
     }
 
-    /// Reads a secret key file. For an encrypted key the password comes from
-    /// `RATCHET_KEY_PASSWORD`, else from a prompt on the terminal.
+    /// Reads a secret key file without asking anyone: an encrypted key's password comes from
+    /// `RATCHET_KEY_PASSWORD`, and without it the error is [`TrustError::PasswordNeeded`].
     pub fn load(path: &Path) -> Result<SecretKey, TrustError> {
+        Self::load_with(path, &mut |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no password source",
+            ))
+        })
+        .map_err(|e| match e {
+            TrustError::PasswordUnavailable { what, env, .. } => {
+                TrustError::PasswordNeeded { what, env }
+            }
+            other => other,
+        })
+    }
+
+    /// Reads a secret key file. An encrypted key's password comes from `RATCHET_KEY_PASSWORD`,
+    /// else from `ask`, called with a prompt (`Password for FILE: `): the library never reads
+    /// the terminal itself, the CLI passes a function that does.
+    pub fn load_with(path: &Path, ask: PasswordPrompt<'_>) -> Result<SecretKey, TrustError> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         let what = path.display().to_string();
         let encrypted = Self::is_encrypted_text(&text).map_err(|reason| TrustError::BadKey {
@@ -184,9 +201,11 @@ impl SecretKey {
             reason,
         })?;
         let password = if encrypted {
-            Some(password_from_env_or_prompt(&format!(
-                "Password for {what}: "
-            ))?)
+            Some(password_from_env_or(
+                &what,
+                &format!("Password for {what}: "),
+                ask,
+            )?)
         } else {
             None
         };
@@ -209,14 +228,24 @@ fn key_line(text: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
 }
 
-/// The password from `RATCHET_KEY_PASSWORD`, else read from the terminal without echo.
-pub fn password_from_env_or_prompt(prompt: &str) -> Result<String, TrustError> {
+/// Asks for a password: called with the prompt to show (`Password for FILE: `), returns what
+/// the user typed. The CLI reads the terminal without echo; tests and services pass a closure.
+pub type PasswordPrompt<'a> = &'a mut dyn FnMut(&str) -> std::io::Result<String>;
+
+/// The password from `RATCHET_KEY_PASSWORD`, else from `ask` (called with `prompt`); `what`
+/// names the key in errors.
+pub fn password_from_env_or(
+    what: &str,
+    prompt: &str,
+    ask: PasswordPrompt<'_>,
+) -> Result<String, TrustError> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(p);
     }
-    rpassword::prompt_password(prompt).map_err(|e| TrustError::BadKey {
-        what: "password".into(),
-        reason: format!("cannot read it from the terminal ({e}); set {PASSWORD_ENV}"),
+    ask(prompt).map_err(|source| TrustError::PasswordUnavailable {
+        what: what.to_string(),
+        source,
+        env: PASSWORD_ENV,
     })
 }
 

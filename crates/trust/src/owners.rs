@@ -220,14 +220,13 @@ impl OwnerChain {
     /// each names the previous statement's hash and is signed by a key of the previous set.
     pub fn verify(&self, id: &str) -> Result<VerifiedOwners, TrustError> {
         if self.chain.is_empty() {
-            return Err(TrustError::Refused(format!(
-                "the owner chain of {id} is empty"
-            )));
+            return Err(TrustError::EmptyOwnerChain { id: id.to_string() });
         }
         if self.chain.len() > MAX_CHAIN {
-            return Err(TrustError::Refused(format!(
-                "the owner chain of {id} has more than {MAX_CHAIN} statements"
-            )));
+            return Err(TrustError::OwnerChainTooLong {
+                id: id.to_string(),
+                max: MAX_CHAIN,
+            });
         }
         let mut current: Vec<PublicKey> = Vec::new();
         let mut genesis = Vec::new();
@@ -238,23 +237,27 @@ impl OwnerChain {
             let what = format!("owner statement {n} of {id}");
             let st = parse_statement(&entry.statement, &what)?;
             if st.id != id {
-                return Err(TrustError::Refused(format!(
-                    "{what} is about {}, not {id}: statements cannot be moved between bundles",
-                    st.id
-                )));
+                return Err(TrustError::StatementForAnotherBundle {
+                    id: id.to_string(),
+                    seq: n,
+                    about: st.id,
+                });
             }
             if st.seq != n {
-                return Err(TrustError::Refused(format!(
-                    "{what} says seq={}: statements were removed, reordered or replayed",
-                    st.seq
-                )));
+                return Err(TrustError::StatementOutOfOrder {
+                    id: id.to_string(),
+                    seq: n,
+                    found: st.seq,
+                });
             }
             let expected_prev = hashes.last().map_or("-", String::as_str);
             if st.prev != expected_prev {
-                return Err(TrustError::Refused(format!(
-                    "{what} names previous statement {} but the previous statement's hash is {expected_prev}: the chain was altered",
-                    st.prev
-                )));
+                return Err(TrustError::OwnerChainBroken {
+                    id: id.to_string(),
+                    seq: n,
+                    found: st.prev,
+                    expected: expected_prev.to_string(),
+                });
             }
             if n == 0 {
                 if entry.signature.is_some() {
@@ -266,9 +269,10 @@ impl OwnerChain {
                 genesis = st.keys.clone();
             } else {
                 let Some(sig) = &entry.signature else {
-                    return Err(TrustError::Refused(format!(
-                        "{what} is not signed; a change of owners must be signed by a current owner key"
-                    )));
+                    return Err(TrustError::StatementNotSigned {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 };
                 let parsed = parse_sig(sig.as_bytes(), &what)?;
                 verify_bytes(
@@ -284,19 +288,22 @@ impl OwnerChain {
                 (None, None) => Vec::new(),
                 (Some(h), Some(list)) if *h == retired_hash(list) => list.clone(),
                 (Some(_), Some(_)) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what}: its retired list does not match the hash the statement signs: the list was altered"
-                    )));
+                    return Err(TrustError::RetiredListAltered {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
                 (Some(_), None) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what} signs a retired list, but the list is missing"
-                    )));
+                    return Err(TrustError::RetiredListMissing {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
                 (None, Some(_)) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what} carries a retired list that its signed text does not name"
-                    )));
+                    return Err(TrustError::RetiredListUnsigned {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
             };
             for k in &current {
@@ -336,15 +343,11 @@ impl OwnerChain {
     ) -> Result<ChainEntry, TrustError> {
         let v = self.verify(id)?;
         if !v.current.contains(sk.public()) {
-            return Err(TrustError::Refused(format!(
-                "key {} is not a current owner key of {id}; sign with one of: {}",
-                sk.public().key_id(),
-                v.current
-                    .iter()
-                    .map(PublicKey::key_id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(TrustError::NotCurrentOwner {
+                id: id.to_string(),
+                key_id: sk.public().key_id(),
+                current: v.current.iter().map(PublicKey::key_id).collect(),
+            });
         }
         let removes = v.current.iter().any(|k| !new_keys.contains(k));
         let retired = retired.filter(|_| removes).map(|mut l| {
