@@ -194,3 +194,92 @@ pub fn sign_archive_file(
     ratchet_formats::fsutil::write_atomic(path, &out).map_err(io_err(path))?;
     Ok(sig)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dir: &Path, name: &str) -> SecretKey {
+        let kp = crate::keys::generate(dir, name, None).unwrap();
+        SecretKey::load(&kp.secret).unwrap()
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let d = tempfile::tempdir().unwrap();
+        let (owner, evil) = (key(d.path(), "owner"), key(d.path(), "evil"));
+        let v = semver::Version::new(1, 0, 0);
+        let list = b"abc  tasks/x.wasm\n";
+        let comment = trusted_comment("com.a.b", &v, list);
+        let keys = [owner.public().clone()];
+        let verify = |sig: &str, data: &[u8], expected: &str| {
+            let parsed = parse_sig(sig.as_bytes(), "sig").unwrap();
+            verify_bytes(
+                &parsed,
+                data,
+                expected,
+                &keys,
+                "bundle.sig of com.a.b 1.0.0",
+                "owner keys of com.a.b",
+            )
+        };
+
+        let good = sign_bytes(&owner, list, &comment).unwrap();
+        assert_eq!(
+            verify(&good, list, &comment).unwrap(),
+            owner.public().clone()
+        );
+
+        // A foreign signer.
+        let foreign = sign_bytes(&evil, list, &comment).unwrap();
+        match verify(&foreign, list, &comment).unwrap_err() {
+            TrustError::UnknownSigner {
+                key_id,
+                known,
+                keys_name,
+                ..
+            } => {
+                assert_eq!(key_id, evil.public().key_id());
+                assert_eq!(known, vec![owner.public().key_id()]);
+                assert_eq!(keys_name, "owner keys of com.a.b");
+            }
+            other => panic!("expected UnknownSigner, got {other:?}"),
+        }
+
+        // A signature whose trusted comment names another bundle id.
+        let other_id = trusted_comment("com.evil.x", &v, list);
+        let moved = sign_bytes(&owner, list, &other_id).unwrap();
+        match verify(&moved, list, &comment).unwrap_err() {
+            TrustError::WrongBinding {
+                found, expected, ..
+            } => {
+                assert!(found.contains("id=com.evil.x"), "{found}");
+                assert!(expected.contains("id=com.a.b"), "{expected}");
+            }
+            other => panic!("expected WrongBinding, got {other:?}"),
+        }
+
+        // The right key and comment over other data.
+        let e = verify(&good, b"other data", &comment).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::SignatureMismatch { key_id, .. } if *key_id == owner.public().key_id()),
+            "{e:?}"
+        );
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "minisign's error is the source"
+        );
+    }
+
+    #[test]
+    fn signing_needs_a_key_or_a_signature() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("x.rbundle");
+        std::fs::write(&path, b"not read").unwrap();
+        // The archive is read first: a non-archive is an archive error, not a refusal to sign.
+        assert!(matches!(
+            sign_archive_file(&path, None, None, None).unwrap_err(),
+            TrustError::Archive(_)
+        ));
+    }
+}

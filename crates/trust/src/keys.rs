@@ -397,4 +397,41 @@ mod tests {
         let sk = SecretKey::from_text(&text, Some("correct horse".into()), "k").unwrap();
         assert_eq!(sk.public(), &kp.key);
     }
+
+    #[test]
+    fn the_password_comes_from_the_callers_prompt() {
+        if std::env::var_os(PASSWORD_ENV).is_some() {
+            return; // the environment would answer before the prompt
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kp = generate(dir.path(), "author", Some("correct horse".into())).unwrap();
+        let mut asked = Vec::new();
+        let sk = SecretKey::load_with(&kp.secret, &mut |prompt| {
+            asked.push(prompt.to_string());
+            Ok("correct horse".into())
+        })
+        .unwrap();
+        assert_eq!(sk.public(), &kp.key);
+        assert_eq!(asked.len(), 1);
+        assert!(
+            asked[0].contains(&kp.secret.display().to_string()),
+            "{asked:?}"
+        );
+
+        let e = SecretKey::load_with(&kp.secret, &mut |_| {
+            Err(std::io::Error::other("no terminal"))
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, TrustError::PasswordUnavailable { env, .. } if *env == PASSWORD_ENV),
+            "{e:?}"
+        );
+        assert!(matches!(
+            SecretKey::load(&kp.secret).unwrap_err(),
+            TrustError::PasswordNeeded { .. }
+        ));
+        // An unencrypted key never asks.
+        let plain = generate(dir.path(), "ci", None).unwrap();
+        SecretKey::load_with(&plain.secret, &mut |_| panic!("asked for a password")).unwrap();
+    }
 }

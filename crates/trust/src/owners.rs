@@ -413,6 +413,18 @@ mod tests {
             .statement(id, &[a.public().clone()], &a, None)
             .unwrap_err();
         assert!(e.to_string().contains("not a current owner"), "{e}");
+        match &e {
+            TrustError::NotCurrentOwner {
+                id: i,
+                key_id,
+                current,
+            } => {
+                assert_eq!(i, id);
+                assert_eq!(key_id, &a.public().key_id());
+                assert_eq!(current, &vec![b.public().key_id(), c.public().key_id()]);
+            }
+            other => panic!("expected NotCurrentOwner, got {other:?}"),
+        }
         // Round trip through metadata.
         let mut meta = BundleMeta::new(ratchet_formats::manifest::BundleId::parse(id).unwrap());
         chain.store(&mut meta);
@@ -445,19 +457,23 @@ mod tests {
             statement: text,
             retired: None,
         });
-        let e = forged.verify(id).unwrap_err().to_string();
-        assert!(e.contains("not one of the owner keys"), "{e}");
+        let e = forged.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::UnknownSigner { key_id, known, .. }
+                if *key_id == evil.public().key_id() && *known == vec![a.public().key_id()]),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not one of the owner keys"), "{e}");
 
         // Unsigned change.
         let mut unsigned = forged.clone();
         unsigned.chain[1].signature = None;
+        let e = unsigned.verify(id).unwrap_err();
         assert!(
-            unsigned
-                .verify(id)
-                .unwrap_err()
-                .to_string()
-                .contains("not signed")
+            matches!(&e, TrustError::StatementNotSigned { seq: 1, .. }),
+            "{e:?}"
         );
+        assert!(e.to_string().contains("not signed"), "{e}");
 
         // Statement text edited after signing.
         let mut good = base.clone();
@@ -467,8 +483,13 @@ mod tests {
         edited.chain[1].statement = edited.chain[1]
             .statement
             .replace(b.public().to_base64(), evil.public().to_base64());
-        let e = edited.verify(id).unwrap_err().to_string();
-        assert!(e.contains("bound to"), "{e}");
+        let e = edited.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::WrongBinding { found, expected, .. }
+                if found.contains(&b.public().to_base64()[..]) && expected.contains(&evil.public().to_base64()[..])),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("bound to"), "{e}");
 
         // A statement from another bundle's chain.
         let other = OwnerChain::genesis("com.example.y", &[a.public().clone()]);
@@ -477,14 +498,32 @@ mod tests {
             .unwrap();
         let mut moved = base.clone();
         moved.chain.push(st);
-        let e = moved.verify(id).unwrap_err().to_string();
-        assert!(e.contains("cannot be moved"), "{e}");
+        let e = moved.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::StatementForAnotherBundle { id: i, seq: 1, about }
+                if i == id && about == "com.example.y"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("cannot be moved"), "{e}");
 
         // Genesis replaced under an existing statement: prev hash no longer matches.
         let mut regen = good.clone();
         regen.chain[0] = OwnerChain::genesis(id, &[evil.public().clone()]).chain[0].clone();
-        let e = regen.verify(id).unwrap_err().to_string();
-        assert!(e.contains("altered"), "{e}");
+        let e = regen.verify(id).unwrap_err();
+        match &e {
+            TrustError::OwnerChainBroken {
+                seq,
+                found,
+                expected,
+                ..
+            } => {
+                assert_eq!(*seq, 1);
+                assert_eq!(found, &sha256_hex(good.chain[0].statement.as_bytes()));
+                assert_eq!(expected, &sha256_hex(regen.chain[0].statement.as_bytes()));
+            }
+            other => panic!("expected OwnerChainBroken, got {other:?}"),
+        }
+        assert!(e.to_string().contains("altered"), "{e}");
 
         // Statement dropped (replayed seq).
         let mut dropped = good.clone();
@@ -494,5 +533,39 @@ mod tests {
         dropped.append(id, st2).unwrap();
         dropped.chain.remove(1);
         assert!(dropped.verify(id).is_err());
+
+        // Retired lists: altered, missing, or not signed.
+        let mut rot = base.clone();
+        let st = rot
+            .statement(
+                id,
+                &[b.public().clone()],
+                &a,
+                Some(vec!["1.0.0 aa".to_string()]),
+            )
+            .unwrap();
+        rot.append(id, st).unwrap();
+        let mut altered = rot.clone();
+        altered.chain[1].retired = Some(vec!["9.9.9 bb".to_string()]);
+        assert!(matches!(
+            altered.verify(id).unwrap_err(),
+            TrustError::RetiredListAltered { seq: 1, .. }
+        ));
+        let mut missing = rot.clone();
+        missing.chain[1].retired = None;
+        assert!(matches!(
+            missing.verify(id).unwrap_err(),
+            TrustError::RetiredListMissing { seq: 1, .. }
+        ));
+        let mut unnamed = good.clone();
+        unnamed.chain[1].retired = Some(vec!["1.0.0 aa".to_string()]);
+        assert!(matches!(
+            unnamed.verify(id).unwrap_err(),
+            TrustError::RetiredListUnsigned { seq: 1, .. }
+        ));
+        assert!(matches!(
+            OwnerChain::default().verify(id).unwrap_err(),
+            TrustError::EmptyOwnerChain { .. }
+        ));
     }
 }
