@@ -232,9 +232,9 @@ fn read_pin<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Tr
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| TrustError::BadRecord {
+            .map_err(|source| TrustError::BadPin {
                 file: path.display().to_string(),
-                reason: format!("{e}; remove the file to pin again on the next use"),
+                source,
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),

@@ -41,7 +41,7 @@ pub enum PublishError {
     EmptyVerifierName,
     /// `gc` while `verify` finds errors: it could delete archives still in use.
     #[error("gc removes nothing while the registry has errors (it could delete archives still in use); fix these first (`ratchet-index verify`):\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    GcRefused(Vec<String>),
+    GcRefused(Vec<Diagnostic>),
     /// The registry directory does not exist.
     #[error("{dir} is not a ratchet registry: no such directory")]
     NoSuchDirectory {
@@ -201,7 +201,7 @@ pub enum PublishError {
         /// The index file.
         file: String,
         /// Its bad lines.
-        problems: Vec<String>,
+        problems: Vec<index::line::LineProblem>,
     },
     /// No such bundle.
     #[error("{0} is not in this registry")]
@@ -563,7 +563,7 @@ impl Registry {
     fn index_file_clean(&self, id: &BundleId) -> Result<Option<(IndexFile, Vec<u8>)>> {
         let loaded = self.index_file(id)?;
         if let Some((parsed, _)) = &loaded {
-            let problems: Vec<String> = parsed.problems().map(|p| p.to_string()).collect();
+            let problems: Vec<_> = parsed.problems().cloned().collect();
             if !problems.is_empty() {
                 return Err(PublishError::CorruptIndex {
                     file: index_path(id),
@@ -1136,7 +1136,7 @@ impl Registry {
     /// [`verify`]: Registry::verify
     pub fn gc(&self) -> Result<GcReport> {
         let _lock = self.lock()?;
-        let errors: Vec<String> = self.verify().errors().map(ToString::to_string).collect();
+        let errors: Vec<Diagnostic> = self.verify().errors().cloned().collect();
         if !errors.is_empty() {
             return Err(PublishError::GcRefused(errors));
         }

@@ -247,9 +247,9 @@ pub fn from_meta(meta: &BundleMeta, file: &str) -> Result<Vec<Attestation>, Trus
         None => Ok(Vec::new()),
         Some(v) => {
             let list: Vec<Attestation> =
-                serde_json::from_value(v.clone()).map_err(|e| TrustError::BadRecord {
+                serde_json::from_value(v.clone()).map_err(|source| TrustError::RecordJson {
                     file: format!("{file}: attestations"),
-                    reason: e.to_string(),
+                    source,
                 })?;
             Ok(list.into_iter().take(MAX_ATTESTATIONS).collect())
         }

@@ -38,9 +38,9 @@ pub fn sign_bytes(sk: &SecretKey, data: &[u8], trusted: &str) -> Result<String, 
         Some(trusted),
         Some(&untrusted),
     )
-    .map_err(|e| TrustError::BadKey {
-        what: format!("signing with key {}", sk.public().key_id()),
-        reason: e.to_string(),
+    .map_err(|source| TrustError::SigningFailed {
+        key_id: sk.public().key_id(),
+        source,
     })?;
     Ok(sig.into_string())
 }
@@ -71,7 +71,11 @@ pub fn parse_sig(text: &[u8], what: &str) -> Result<ParsedSig, TrustError> {
         return Err(bad(format!("{} bytes is too long", text.len())));
     }
     let s = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
-    let boxed = minisign::SignatureBox::from_string(s).map_err(|e| bad(e.to_string()))?;
+    let boxed =
+        minisign::SignatureBox::from_string(s).map_err(|source| TrustError::SignatureParse {
+            what: what.to_string(),
+            source,
+        })?;
     if !boxed.is_prehashed() {
         return Err(bad(
             "legacy (non-prehashed) signatures are not accepted".into()

@@ -41,10 +41,11 @@ impl PublicKey {
     /// Parses the base64 line of a minisign public key (`RW...`).
     pub fn from_base64(s: &str) -> Result<PublicKey, TrustError> {
         let s = s.trim();
-        let inner = minisign::PublicKey::from_base64(s).map_err(|e| TrustError::BadKey {
-            what: format!("public key `{}`", s.chars().take(60).collect::<String>()),
-            reason: e.to_string(),
-        })?;
+        let inner =
+            minisign::PublicKey::from_base64(s).map_err(|source| TrustError::MinisignKey {
+                what: format!("public key `{}`", s.chars().take(60).collect::<String>()),
+                source,
+            })?;
         Ok(PublicKey {
             base64: inner.to_base64(),
             inner,
@@ -62,9 +63,9 @@ impl PublicKey {
                 reason: "no key in the file".into(),
             })?;
         Self::from_base64(line).map_err(|e| match e {
-            TrustError::BadKey { reason, .. } => TrustError::BadKey {
+            TrustError::MinisignKey { source, .. } => TrustError::MinisignKey {
                 what: what.to_string(),
-                reason,
+                source,
             },
             other => other,
         })
@@ -120,8 +121,12 @@ impl SecretKey {
             what: what.to_string(),
             reason,
         };
+        let minisign_err = |source: minisign::PError| TrustError::MinisignKey {
+            what: what.to_string(),
+            source,
+        };
         let encrypted = Self::is_encrypted_text(text).map_err(bad)?;
-        let boxed = minisign::SecretKeyBox::from_string(text).map_err(|e| bad(e.to_string()))?;
+        let boxed = minisign::SecretKeyBox::from_string(text).map_err(minisign_err)?;
         let inner = if encrypted {
             let password = password.ok_or_else(|| TrustError::PasswordNeeded {
                 what: what.to_string(),
@@ -129,7 +134,7 @@ impl SecretKey {
             })?;
             boxed
                 .into_secret_key(Some(password))
-                .map_err(|e| bad(e.to_string()))?
+                .map_err(minisign_err)?
         } else {
             match boxed.into_unencrypted_secret_key() {
                 Ok(k) => k,
@@ -140,11 +145,11 @@ impl SecretKey {
                     let line = key_line(text).ok_or_else(|| bad("no key in the file".into()))?;
                     let raw = ct_codecs::Base64::decode_to_vec(line, None)
                         .map_err(|_| bad("the key is not base64".into()))?;
-                    minisign::SecretKey::from_bytes(&raw).map_err(|e| bad(e.to_string()))?
+                    minisign::SecretKey::from_bytes(&raw).map_err(minisign_err)?
                 }
             }
         };
-        let pk = minisign::PublicKey::from_secret_key(&inner).map_err(|e| bad(e.to_string()))?;
+        let pk = minisign::PublicKey::from_secret_key(&inner).map_err(minisign_err)?;
         let probe = b"ratchet key self-test";
         let ok = minisign::sign(Some(&pk), &inner, &probe[..], Some("t"), None).is_ok();
         if !ok {
@@ -274,9 +279,8 @@ pub fn generate(
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         || name.starts_with('.')
     {
-        return Err(TrustError::BadKey {
-            what: format!("key name `{name}`"),
-            reason: "use letters, digits, `-`, `_` and `.` (not first)".into(),
+        return Err(TrustError::InvalidKeyName {
+            name: name.to_string(),
         });
     }
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -284,16 +288,10 @@ pub fn generate(
     let secret = dir.join(format!("{name}.key"));
     for p in [&public, &secret] {
         if p.exists() {
-            return Err(TrustError::BadKey {
-                what: p.display().to_string(),
-                reason: "already exists; choose another --name or remove it".into(),
-            });
+            return Err(TrustError::KeyFileExists { path: p.clone() });
         }
     }
-    let gen_err = |e: minisign::PError| TrustError::BadKey {
-        what: "key generation".into(),
-        reason: e.to_string(),
-    };
+    let gen_err = TrustError::KeyGeneration;
     let kp = match password {
         Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)).map_err(gen_err)?,
         None => minisign::KeyPair::generate_unencrypted_keypair().map_err(gen_err)?,

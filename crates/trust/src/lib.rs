@@ -126,6 +126,39 @@ pub enum TrustError {
         /// What is wrong.
         reason: String,
     },
+    /// minisign refused a key (malformed, or the password does not decrypt it).
+    #[error("{what}: {source}")]
+    MinisignKey {
+        /// Which key (file or field).
+        what: String,
+        /// What minisign said.
+        #[source]
+        source: minisign::PError,
+    },
+    /// A key name that cannot be a file name.
+    #[error("key name `{name}`: use letters, digits, `-`, `_` and `.` (not first)")]
+    InvalidKeyName {
+        /// The name.
+        name: String,
+    },
+    /// A key file that would be overwritten.
+    #[error("{}: already exists; choose another --name or remove it", .path.display())]
+    KeyFileExists {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// minisign could not generate a key pair.
+    #[error("key generation: {0}")]
+    KeyGeneration(#[source] minisign::PError),
+    /// minisign could not sign.
+    #[error("signing with key {key_id}: {source}")]
+    SigningFailed {
+        /// The signing key.
+        key_id: String,
+        /// What minisign said.
+        #[source]
+        source: minisign::PError,
+    },
     /// An encrypted secret key was loaded without a password.
     #[error("{what}: the secret key is password-protected: set {env} or run interactively")]
     PasswordNeeded {
@@ -145,6 +178,15 @@ pub enum TrustError {
         /// The environment variable that can hold the password instead.
         env: &'static str,
     },
+    /// minisign cannot parse a signature.
+    #[error("{what}: not a minisign signature: {source}")]
+    SignatureParse {
+        /// Where it came from.
+        what: String,
+        /// What minisign said.
+        #[source]
+        source: minisign::PError,
+    },
     /// A signature does not parse.
     #[error("{what}: not a minisign signature: {reason}")]
     BadSignature {
@@ -156,6 +198,33 @@ pub enum TrustError {
     /// The archive itself is broken or tampered with.
     #[error("archive: {0}")]
     Archive(#[from] ratchet_formats::archive::ArchiveError),
+    /// A record (owner chain, attestations) in a metadata file is not the expected JSON.
+    #[error("{file}: {source}")]
+    RecordJson {
+        /// The file and field.
+        file: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A pin file of the client's trust store does not parse.
+    #[error("{file}: {source}; remove the file to pin again on the next use")]
+    BadPin {
+        /// The pin file.
+        file: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An owner statement names a key that does not parse.
+    #[error("{what}: {source}")]
+    BadStatementKey {
+        /// The statement (`owner statement 1 of com.a.b`).
+        what: String,
+        /// The key's error.
+        #[source]
+        source: Box<TrustError>,
+    },
     /// A registry file (metadata, attestations) does not parse.
     #[error("{file}: {reason}")]
     BadRecord {

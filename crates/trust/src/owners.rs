@@ -143,7 +143,10 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
     }
     let mut keys = Vec::new();
     for k in keys_text.split(',') {
-        let k = PublicKey::from_base64(k).map_err(|e| bad(e.to_string()))?;
+        let k = PublicKey::from_base64(k).map_err(|e| TrustError::BadStatementKey {
+            what: what.to_string(),
+            source: Box::new(e),
+        })?;
         if keys.contains(&k) {
             return Err(bad(format!("key {} is listed twice", k.key_id())));
         }
@@ -197,14 +200,12 @@ impl OwnerChain {
     pub fn from_meta(meta: &BundleMeta, file: &str) -> Result<Option<OwnerChain>, TrustError> {
         match meta.extra.get(OWNERS_FIELD) {
             None => Ok(None),
-            Some(v) => {
-                serde_json::from_value(v.clone())
-                    .map(Some)
-                    .map_err(|e| TrustError::BadRecord {
-                        file: format!("{file}: owners"),
-                        reason: e.to_string(),
-                    })
-            }
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|source| TrustError::RecordJson {
+                    file: format!("{file}: owners"),
+                    source,
+                }),
         }
     }
 
