@@ -282,6 +282,15 @@ pub enum PublishError {
         /// What is wrong.
         reason: String,
     },
+    /// An attestation's bundle id is not a valid id.
+    #[error("attestation: bundle id `{id}`: {source}")]
+    AttestationId {
+        /// The id as written.
+        id: String,
+        /// Why it is not an id.
+        #[source]
+        source: ratchet_formats::manifest::id::IdError,
+    },
     /// An attestation names no published archive.
     #[error("{file}: no line of {id} has version {version} and sha256 {sha256}")]
     AttestationOfUnknownArchive {
@@ -970,8 +979,9 @@ impl Registry {
     pub fn add_attestation(&self, a: Attestation) -> Result<()> {
         let fields = AttestFields::parse(&a.statement)
             .map_err(|reason| PublishError::BadAttestation { reason })?;
-        let id = BundleId::parse(&fields.id).map_err(|e| PublishError::BadAttestation {
-            reason: e.to_string(),
+        let id = BundleId::parse(&fields.id).map_err(|source| PublishError::AttestationId {
+            id: fields.id.clone(),
+            source,
         })?;
         let _lock = self.lock()?;
         let Some((parsed, _)) = self.index_file_clean(&id)? else {

@@ -13,6 +13,11 @@
 //!
 //! The checks an install makes with these pieces (and the client's pin store) live in the client
 //! crate (`ratchet_client::verify`), which reads registries; this crate reads no network.
+//!
+//! Every refusal is its own [`TrustError`] variant with the facts as fields (expected and found
+//! hashes, key ids, the bundle and version) and the underlying error as its `source`, so callers
+//! and tests decide on variants, never on message text. This crate never prints and never
+//! prompts: a password is asked for through the caller's [`keys::PasswordPrompt`].
 
 pub mod attest;
 pub mod bundle_sig;
