@@ -293,7 +293,7 @@ pub fn verify_for_install(
     let line = inputs.line;
     let id = line.id.as_str();
     let label = format!("{id} {}", line.version);
-    let bundle = || BundleVersion::new(id, line.version.clone());
+    let bundle = || Box::new(BundleVersion::new(id, line.version.clone()));
     let bytes = inputs.archive_bytes;
     if bytes.len() as u64 != line.size {
         return Err(TrustError::SizeMismatch {
@@ -320,7 +320,7 @@ pub fn verify_for_install(
     if m.id != line.id || m.version != line.version {
         return Err(TrustError::ArchiveOfAnotherBundle {
             bundle: bundle(),
-            found: BundleVersion::new(m.id.as_str(), m.version.clone()),
+            found: Box::new(BundleVersion::new(m.id.as_str(), m.version.clone())),
         });
     }
 

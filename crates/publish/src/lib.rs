@@ -214,9 +214,9 @@ pub enum PublishError {
     Untrusted {
         /// The archive, bundle or record concerned.
         file: String,
-        /// The trust check's refusal.
+        /// The trust check's refusal (boxed: errors travel in `Result`s).
         #[source]
-        source: TrustError,
+        source: Box<TrustError>,
     },
     /// An `--owner-key` of a publish is not a current owner of the id.
     #[error(
@@ -742,7 +742,7 @@ impl Registry {
         let shown = file.display().to_string();
         let untrusted = |source: TrustError| PublishError::Untrusted {
             file: shown.clone(),
-            source,
+            source: Box::new(source),
         };
         let (mut meta, owners) = self.owners(&m.id)?;
         let id = m.id.as_str();
@@ -874,7 +874,7 @@ impl Registry {
             BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
         let bad = |source: TrustError| PublishError::Untrusted {
             file: rel.clone(),
-            source,
+            source: Box::new(source),
         };
         let Some(chain) = OwnerChain::from_meta(&meta, &rel).map_err(bad)? else {
             return Ok((meta, None));
@@ -966,7 +966,7 @@ impl Registry {
             .append(id.as_str(), entry)
             .map_err(|source| PublishError::Untrusted {
                 file: rel.clone(),
-                source,
+                source: Box::new(source),
             })?;
         chain.store(&mut meta);
         let path = self.abs(&rel);
@@ -1003,7 +1003,7 @@ impl Registry {
         let mut list = ratchet_trust::attest::from_meta(&meta, &rel).map_err(|source| {
             PublishError::Untrusted {
                 file: rel.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         list.push(a);

@@ -145,7 +145,7 @@ pub fn verify_archive(
     let what = format!("bundle.sig of {} {}", b.id, b.version);
     let Some(sig) = &archive.signature else {
         return Err(TrustError::NotSigned {
-            bundle: BundleVersion::new(b.id.as_str(), b.version.clone()),
+            bundle: Box::new(BundleVersion::new(b.id.as_str(), b.version.clone())),
         });
     };
     let parsed = parse_sig(sig, &what)?;

@@ -282,7 +282,7 @@ pub enum TrustError {
     #[error("{bundle} is not signed (no bundle.sig)")]
     NotSigned {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
     },
     /// Signing was asked for with neither a secret key nor a signature file.
     #[error("nothing to sign with: give a secret key or a signature file")]
@@ -409,7 +409,7 @@ pub enum TrustError {
     #[error("{bundle}: the archive is {found} bytes but the index says {expected}; refusing it")]
     SizeMismatch {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// Size in the index line.
         expected: u64,
         /// Size of the archive.
@@ -421,7 +421,7 @@ pub enum TrustError {
     )]
     ChecksumMismatch {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// SHA-256 in the index line.
         expected: String,
         /// SHA-256 of the archive.
@@ -431,7 +431,7 @@ pub enum TrustError {
     #[error("{bundle}: the archive is damaged or tampered with: {source}")]
     DamagedArchive {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// What the archive reader refused.
         #[source]
         source: ratchet_formats::archive::ArchiveError,
@@ -442,15 +442,15 @@ pub enum TrustError {
     )]
     ArchiveOfAnotherBundle {
         /// What the line says.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// What the archive is.
-        found: BundleVersion,
+        found: Box<BundleVersion>,
     },
     /// The index line repeats manifest fields with other values than the archive's.
     #[error("the index line for {bundle} disagrees with its archive's manifest on {}: the index was tampered with; refusing it", .fields.join(", "))]
     IndexDisagrees {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The fields that differ (`dependencies`, `permissions`...).
         fields: Vec<&'static str>,
     },
@@ -458,7 +458,7 @@ pub enum TrustError {
     #[error("{bundle}: the registry's owner chain is invalid: {source}")]
     InvalidOwnerChain {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The chain's refusal.
         #[source]
         source: Box<TrustError>,
@@ -467,7 +467,7 @@ pub enum TrustError {
     #[error("{bundle}: you pinned owner key(s) {} for {}, but the registry now records no owner for it: the owner record was removed. If you trust the change, accept it deliberately with `ratchet key forget {}` (removes {}) and install again.", .pinned.join(", "), .bundle.id, .bundle.id, .pin_file.display())]
     OwnerRecordRemoved {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The pinned key ids.
         pinned: Vec<String>,
         /// The pin file.
@@ -477,7 +477,7 @@ pub enum TrustError {
     #[error("{bundle}: the owners of {} changed without a valid rotation chain: you pinned key(s) {} (statement {pinned_seq}), the registry now says {} ({change}). If you trust the change, accept it deliberately with `ratchet key forget {}` (removes {}) and install again.", .bundle.id, .pinned.join(", "), .now.join(", "), .bundle.id, .pin_file.display())]
     OwnersChanged {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The pinned key ids.
         pinned: Vec<String>,
         /// The pinned statement number.
@@ -493,7 +493,7 @@ pub enum TrustError {
     #[error("{bundle}: {source}")]
     SignatureRefused {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The signature's refusal.
         #[source]
         source: Box<TrustError>,
@@ -502,7 +502,7 @@ pub enum TrustError {
     #[error("{bundle} is signed by key {key_id}, which is no longer an owner of {} and had not signed this archive when it was removed; refusing it (a rotated-out key cannot sign new versions)", .bundle.id)]
     RetiredSigner {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The signing key.
         key_id: String,
     },
@@ -512,7 +512,7 @@ pub enum TrustError {
     )]
     SignerMismatch {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// The line's `signer`.
         index_signer: String,
         /// The key that signed.
@@ -522,13 +522,13 @@ pub enum TrustError {
     #[error("{bundle} is signed, but the registry records no owner keys for {}, so nobody can tell whether the signer may sign it; refusing it", .bundle.id)]
     SignedWithoutOwners {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
     },
     /// An unsigned bundle that may not be installed.
     #[error("{bundle} is not signed{}", unsigned_reason(.bundle, .reason))]
     UnsignedRefused {
         /// The bundle.
-        bundle: BundleVersion,
+        bundle: Box<BundleVersion>,
         /// Why it may not be installed unsigned.
         reason: UnsignedRefusal,
     },

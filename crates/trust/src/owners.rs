@@ -487,7 +487,7 @@ mod tests {
         let e = edited.verify(id).unwrap_err();
         assert!(
             matches!(&e, TrustError::WrongBinding { found, expected, .. }
-                if found.contains(&b.public().to_base64()[..]) && expected.contains(&evil.public().to_base64()[..])),
+                if found.contains(b.public().to_base64()) && expected.contains(evil.public().to_base64())),
             "{e:?}"
         );
         assert!(e.to_string().contains("bound to"), "{e}");

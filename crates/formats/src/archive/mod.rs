@@ -219,9 +219,9 @@ pub enum ArchiveError {
     BadManifest {
         /// The entry.
         entry: String,
-        /// What is wrong.
+        /// What is wrong (boxed: it can be large, and errors travel in `Result`s).
         #[source]
-        problem: ManifestProblem,
+        problem: Box<ManifestProblem>,
     },
     /// The extraction destination already exists.
     #[error("{}: already exists; extract into a new directory", path.display())]

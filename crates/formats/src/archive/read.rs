@@ -246,7 +246,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     })?;
     let bad_yaml = |problem: ManifestProblem| ArchiveError::BadManifest {
         entry: MANIFEST_FILE.into(),
-        problem,
+        problem: Box::new(problem),
     };
     if yaml.len() > MAX_MANIFEST_BYTES {
         return Err(bad_yaml(too_big(yaml.len())));
@@ -257,12 +257,12 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     if source.id != manifest.bundle.id || source.version != manifest.bundle.version {
         return Err(ArchiveError::BadManifest {
             entry: MANIFEST_JSON.into(),
-            problem: ManifestProblem::OtherBundle {
+            problem: Box::new(ManifestProblem::OtherBundle {
                 json_id: manifest.bundle.id.to_string(),
                 json_version: manifest.bundle.version.clone(),
                 yaml_id: source.id.to_string(),
                 yaml_version: source.version.clone(),
-            },
+            }),
         });
     }
     // Readers show and enforce the resolved manifest (permissions, limits, dependencies): it
@@ -270,7 +270,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     if source != manifest.bundle {
         return Err(ArchiveError::BadManifest {
             entry: MANIFEST_JSON.into(),
-            problem: ManifestProblem::Disagrees,
+            problem: Box::new(ManifestProblem::Disagrees),
         });
     }
     for (field, p) in manifest.bundle.named_paths() {
@@ -279,10 +279,10 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         if !files.contains_key(p) && !files.keys().any(|k| k.starts_with(&dir)) {
             return Err(ArchiveError::BadManifest {
                 entry: MANIFEST_FILE.into(),
-                problem: ManifestProblem::NamedPathMissing {
+                problem: Box::new(ManifestProblem::NamedPathMissing {
                     field,
                     path: p.to_string(),
-                },
+                }),
             });
         }
     }
@@ -308,7 +308,7 @@ fn too_big(size: usize) -> ManifestProblem {
 pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
     let bad = |problem: ManifestProblem| ArchiveError::BadManifest {
         entry: MANIFEST_JSON.into(),
-        problem,
+        problem: Box::new(problem),
     };
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(bad(too_big(bytes.len())));
