@@ -277,10 +277,16 @@ pub enum PublishError {
         id: BundleId,
     },
     /// An attestation's statement does not parse.
-    #[error("attestation: {reason}")]
-    BadAttestation {
-        /// What is wrong.
-        reason: String,
+    #[error("attestation: {0}")]
+    BadAttestation(#[source] ratchet_trust::StatementProblem),
+    /// An attestation's version is not a version.
+    #[error("attestation: version `{version}`: {source}")]
+    AttestationVersion {
+        /// The version as written.
+        version: String,
+        /// Why it does not parse.
+        #[source]
+        source: semver::Error,
     },
     /// An attestation's bundle id is not a valid id.
     #[error("attestation: bundle id `{id}`: {source}")]
@@ -977,8 +983,7 @@ impl Registry {
     /// Adds an attestation of one published archive to the bundle's metadata. An official one
     /// must be signed by a verifier key named in `config.json`.
     pub fn add_attestation(&self, a: Attestation) -> Result<()> {
-        let fields = AttestFields::parse(&a.statement)
-            .map_err(|reason| PublishError::BadAttestation { reason })?;
+        let fields = AttestFields::parse(&a.statement).map_err(PublishError::BadAttestation)?;
         let id = BundleId::parse(&fields.id).map_err(|source| PublishError::AttestationId {
             id: fields.id.clone(),
             source,
@@ -1007,10 +1012,12 @@ impl Registry {
             }
         })?;
         list.push(a);
-        let version =
-            semver::Version::parse(&fields.version).map_err(|e| PublishError::BadAttestation {
-                reason: format!("version `{}`: {e}", fields.version),
-            })?;
+        let version = semver::Version::parse(&fields.version).map_err(|source| {
+            PublishError::AttestationVersion {
+                version: fields.version.clone(),
+                source,
+            }
+        })?;
         let current = owners.map(|(_, v)| v.current).unwrap_or_default();
         let (status, warnings) = ratchet_trust::attest::status(
             id.as_str(),

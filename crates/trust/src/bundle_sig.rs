@@ -6,7 +6,7 @@
 //! onto another bundle or version, even one whose checksum list happens to match.
 
 use super::keys::{PublicKey, SecretKey};
-use super::{BundleVersion, TrustError, io_err};
+use super::{BundleVersion, SignatureProblem, TrustError, io_err};
 use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
 use std::path::Path;
 
@@ -63,27 +63,25 @@ impl std::fmt::Debug for ParsedSig {
 
 /// Parses minisign signature text; `what` names it in errors.
 pub fn parse_sig(text: &[u8], what: &str) -> Result<ParsedSig, TrustError> {
-    let bad = |reason: String| TrustError::BadSignature {
+    let bad = |problem: SignatureProblem| TrustError::BadSignature {
         what: what.to_string(),
-        reason,
+        problem,
     };
     if text.len() > 4096 {
-        return Err(bad(format!("{} bytes is too long", text.len())));
+        return Err(bad(SignatureProblem::TooLong { len: text.len() }));
     }
-    let s = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
+    let s = std::str::from_utf8(text).map_err(|_| bad(SignatureProblem::NotUtf8))?;
     let boxed =
         minisign::SignatureBox::from_string(s).map_err(|source| TrustError::SignatureParse {
             what: what.to_string(),
             source,
         })?;
     if !boxed.is_prehashed() {
-        return Err(bad(
-            "legacy (non-prehashed) signatures are not accepted".into()
-        ));
+        return Err(bad(SignatureProblem::Legacy));
     }
     let trusted_comment = boxed
         .trusted_comment()
-        .map_err(|e| bad(format!("no trusted comment: {e}")))?;
+        .map_err(|e| bad(SignatureProblem::NoTrustedComment(e)))?;
     Ok(ParsedSig {
         key_id: super::keys::key_id(boxed.keynum()),
         boxed,

@@ -6,7 +6,7 @@
 //! with mode 0600. Secret keys are never printed. The key id is minisign's: the 8-byte key
 //! number as 16 upper-case hex digits, as `minisign` prints it.
 
-use super::{TrustError, io_err};
+use super::{KeyProblem, TrustError, io_err};
 use std::path::{Path, PathBuf};
 
 /// Environment variable holding the password of an encrypted secret key (never on argv).
@@ -60,7 +60,7 @@ impl PublicKey {
             .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
             .ok_or_else(|| TrustError::BadKey {
                 what: what.to_string(),
-                reason: "no key in the file".into(),
+                problem: KeyProblem::NoKey,
             })?;
         Self::from_base64(line).map_err(|e| match e {
             TrustError::MinisignKey { source, .. } => TrustError::MinisignKey {
@@ -117,9 +117,9 @@ impl SecretKey {
     /// Parses a secret key file's text. An encrypted key needs `password` (see
     /// [`SecretKey::is_encrypted_text`]); without it the error is [`TrustError::PasswordNeeded`].
     pub fn from_text(text: &str, password: Option<String>, what: &str) -> Result<Self, TrustError> {
-        let bad = |reason: String| TrustError::BadKey {
+        let bad = |problem: KeyProblem| TrustError::BadKey {
             what: what.to_string(),
-            reason,
+            problem,
         };
         let minisign_err = |source: minisign::PError| TrustError::MinisignKey {
             what: what.to_string(),
@@ -142,9 +142,9 @@ impl SecretKey {
                 // the crate refuses: read the raw key and check it by a signing self-test below.
                 Err(_) => {
                     use ct_codecs::Decoder;
-                    let line = key_line(text).ok_or_else(|| bad("no key in the file".into()))?;
+                    let line = key_line(text).ok_or_else(|| bad(KeyProblem::NoKey))?;
                     let raw = ct_codecs::Base64::decode_to_vec(line, None)
-                        .map_err(|_| bad("the key is not base64".into()))?;
+                        .map_err(|_| bad(KeyProblem::NotBase64))?;
                     minisign::SecretKey::from_bytes(&raw).map_err(minisign_err)?
                 }
             }
@@ -153,7 +153,7 @@ impl SecretKey {
         let probe = b"ratchet key self-test";
         let ok = minisign::sign(Some(&pk), &inner, &probe[..], Some("t"), None).is_ok();
         if !ok {
-            return Err(bad("corrupted key (its halves do not match)".into()));
+            return Err(bad(KeyProblem::Corrupted));
         }
         Ok(SecretKey {
             inner,
@@ -165,16 +165,16 @@ impl SecretKey {
     }
 
     /// True when a secret key file's text holds a password-protected key.
-    pub fn is_encrypted_text(text: &str) -> Result<bool, String> {
+    pub fn is_encrypted_text(text: &str) -> Result<bool, KeyProblem> {
         use ct_codecs::Decoder;
-        let line = key_line(text).ok_or("no key in the file")?;
-        let bytes = ct_codecs::Base64::decode_to_vec(line, None)
-            .map_err(|_| "the key is not base64".to_string())?;
+        let line = key_line(text).ok_or(KeyProblem::NoKey)?;
+        let bytes =
+            ct_codecs::Base64::decode_to_vec(line, None).map_err(|_| KeyProblem::NotBase64)?;
         match bytes.get(2..4) {
             Some([0, 0]) => Ok(false),
             Some(b"Sc") => Ok(true),
-            Some(_) => Err("unknown key encryption algorithm".into()),
-            None => Err("the key is truncated".into()),
+            Some(_) => Err(KeyProblem::UnknownEncryption),
+            None => Err(KeyProblem::Truncated),
         }
     }
 
@@ -201,9 +201,9 @@ impl SecretKey {
     pub fn load_with(path: &Path, ask: PasswordPrompt<'_>) -> Result<SecretKey, TrustError> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         let what = path.display().to_string();
-        let encrypted = Self::is_encrypted_text(&text).map_err(|reason| TrustError::BadKey {
+        let encrypted = Self::is_encrypted_text(&text).map_err(|problem| TrustError::BadKey {
             what: what.clone(),
-            reason,
+            problem,
         })?;
         let password = if encrypted {
             Some(password_from_env_or(

@@ -52,6 +52,87 @@ impl std::fmt::Display for BundleVersion {
     }
 }
 
+/// What is wrong with a key file's text ([`TrustError::BadKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    /// Only comments or blank lines.
+    #[error("no key in the file")]
+    NoKey,
+    /// The key line is not base64.
+    #[error("the key is not base64")]
+    NotBase64,
+    /// A secret key encrypted with an algorithm minisign does not know.
+    #[error("unknown key encryption algorithm")]
+    UnknownEncryption,
+    /// Too short to be a key.
+    #[error("the key is truncated")]
+    Truncated,
+    /// A secret key whose public half does not match its secret half.
+    #[error("corrupted key (its halves do not match)")]
+    Corrupted,
+}
+
+/// What is wrong with a signature's text ([`TrustError::BadSignature`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureProblem {
+    /// Longer than any minisign signature.
+    #[error("{len} bytes is too long")]
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8")]
+    NotUtf8,
+    /// A legacy (non-prehashed) minisign signature.
+    #[error("legacy (non-prehashed) signatures are not accepted")]
+    Legacy,
+    /// No trusted comment to bind it.
+    #[error("no trusted comment: {0}")]
+    NoTrustedComment(#[source] minisign::PError),
+}
+
+/// What is wrong with the text of a signed statement: an owner statement
+/// ([`TrustError::BadStatement`]) or an attestation ([`TrustError::BadAttestation`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementProblem {
+    /// The first word is not the statement's tag.
+    #[error("does not start with `{0}`")]
+    NoTag(&'static str),
+    /// A field is missing or out of order.
+    #[error("expected `{field}=...`, found `{found}`")]
+    ExpectedField {
+        /// The field expected.
+        field: &'static str,
+        /// The word found.
+        found: String,
+    },
+    /// A numeric field is not a number.
+    #[error("{0} is not a number")]
+    NotANumber(&'static str),
+    /// The optional `retired=` field is malformed.
+    #[error("expected `retired=<sha256>` or the end, found `{0}`")]
+    BadRetired(String),
+    /// Words after the last field.
+    #[error("unexpected text after {0}")]
+    TrailingText(&'static str),
+    /// An owner key named twice.
+    #[error("key {0} is listed twice")]
+    DuplicateKey(String),
+    /// No key, or more than [`owners::MAX_OWNER_KEYS`].
+    #[error("1 to {0} keys are required")]
+    KeyCount(usize),
+    /// The genesis statement (trust on first publish) carries a signature.
+    #[error("the genesis statement carries no signature")]
+    SignedGenesis,
+    /// An attestation kind other than `official` and `community`.
+    #[error("unknown kind `{0}`")]
+    UnknownKind(String),
+    /// An attestation score outside 1 to 5.
+    #[error("score must be 1 to 5")]
+    BadScore,
+}
+
 /// Key ids joined for a message (`none` when there are none).
 fn key_list(ids: &[String]) -> String {
     if ids.is_empty() {
@@ -123,13 +204,13 @@ pub enum TrustError {
         #[source]
         source: std::io::Error,
     },
-    /// A key file or key string is malformed, or a password is wrong.
-    #[error("{what}: {reason}")]
+    /// A key file's text is malformed.
+    #[error("{what}: {problem}")]
     BadKey {
         /// Which key (file or field).
         what: String,
         /// What is wrong.
-        reason: String,
+        problem: KeyProblem,
     },
     /// minisign refused a key (malformed, or the password does not decrypt it).
     #[error("{what}: {source}")]
@@ -193,12 +274,13 @@ pub enum TrustError {
         source: minisign::PError,
     },
     /// A signature does not parse.
-    #[error("{what}: not a minisign signature: {reason}")]
+    #[error("{what}: not a minisign signature: {problem}")]
     BadSignature {
         /// Where it came from.
         what: String,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: SignatureProblem,
     },
     /// The archive itself is broken or tampered with.
     #[error("archive: {0}")]
@@ -230,13 +312,13 @@ pub enum TrustError {
         #[source]
         source: Box<TrustError>,
     },
-    /// A registry file (metadata, attestations) does not parse.
-    #[error("{file}: {reason}")]
-    BadRecord {
-        /// The file or record.
-        file: String,
+    /// The text of an owner statement does not parse.
+    #[error("{what}: {problem}")]
+    BadStatement {
+        /// The statement (`owner statement 1 of com.a.b`).
+        what: String,
         /// What is wrong.
-        reason: String,
+        problem: StatementProblem,
     },
 
     // Signatures (bundle_sig).
@@ -395,11 +477,8 @@ pub enum TrustError {
     #[error("attestation fields must be non-empty and hold no spaces")]
     AttestationFieldSpaces,
     /// An attestation statement does not parse.
-    #[error("attestation: {reason}")]
-    BadAttestation {
-        /// What is wrong.
-        reason: String,
-    },
+    #[error("attestation: {0}")]
+    BadAttestation(#[source] StatementProblem),
     /// A community attestation's signature carries no `key=` in its untrusted comment.
     #[error("no key= in the untrusted comment")]
     NoAttesterKey,

@@ -10,9 +10,9 @@
 //! signed text by its hash): archives signed by a removed key stay installable only if listed,
 //! so a key that was rotated out (lost, compromised) cannot sign anything new.
 
-use super::TrustError;
 use super::bundle_sig::{parse_sig, sign_bytes, verify_bytes};
 use super::keys::{PublicKey, SecretKey};
+use super::{StatementProblem, TrustError};
 use ratchet_formats::archive::sha256_hex;
 use ratchet_formats::index::BundleMeta;
 use serde::{Deserialize, Serialize};
@@ -104,25 +104,30 @@ struct Statement {
 }
 
 fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
-    let bad = |reason: String| TrustError::BadRecord {
-        file: what.to_string(),
-        reason,
+    let bad = |problem: StatementProblem| TrustError::BadStatement {
+        what: what.to_string(),
+        problem,
     };
     let mut words = text.split(' ');
     if words.next() != Some(OWNERS_TAG) {
-        return Err(bad(format!("does not start with `{OWNERS_TAG}`")));
+        return Err(bad(StatementProblem::NoTag(OWNERS_TAG)));
     }
-    let mut field = |name: &str| -> Result<String, TrustError> {
+    let mut field = |name: &'static str| -> Result<String, TrustError> {
         let w = words.next().unwrap_or_default();
         w.strip_prefix(name)
             .and_then(|r| r.strip_prefix('='))
             .map(str::to_string)
-            .ok_or_else(|| bad(format!("expected `{name}=...`, found `{w}`")))
+            .ok_or_else(|| {
+                bad(StatementProblem::ExpectedField {
+                    field: name,
+                    found: w.to_string(),
+                })
+            })
     };
     let id = field("id")?;
     let seq = field("seq")?
         .parse::<usize>()
-        .map_err(|_| bad("seq is not a number".into()))?;
+        .map_err(|_| bad(StatementProblem::NotANumber("seq")))?;
     let prev = field("prev")?;
     let keys_text = field("keys")?;
     let retired = match words.next() {
@@ -130,16 +135,12 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
         Some(w) => Some(
             w.strip_prefix("retired=")
                 .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "expected `retired=<sha256>` or the end, found `{w}`"
-                    ))
-                })?
+                .ok_or_else(|| bad(StatementProblem::BadRetired(w.to_string())))?
                 .to_string(),
         ),
     };
     if words.next().is_some() {
-        return Err(bad("unexpected text after the last field".into()));
+        return Err(bad(StatementProblem::TrailingText("the last field")));
     }
     let mut keys = Vec::new();
     for k in keys_text.split(',') {
@@ -148,12 +149,12 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
             source: Box::new(e),
         })?;
         if keys.contains(&k) {
-            return Err(bad(format!("key {} is listed twice", k.key_id())));
+            return Err(bad(StatementProblem::DuplicateKey(k.key_id())));
         }
         keys.push(k);
     }
     if keys.is_empty() || keys.len() > MAX_OWNER_KEYS {
-        return Err(bad(format!("1 to {MAX_OWNER_KEYS} keys are required")));
+        return Err(bad(StatementProblem::KeyCount(MAX_OWNER_KEYS)));
     }
     Ok(Statement {
         id,
@@ -262,9 +263,9 @@ impl OwnerChain {
             }
             if n == 0 {
                 if entry.signature.is_some() {
-                    return Err(TrustError::BadRecord {
-                        file: what,
-                        reason: "the genesis statement carries no signature".into(),
+                    return Err(TrustError::BadStatement {
+                        what,
+                        problem: StatementProblem::SignedGenesis,
                     });
                 }
                 genesis = st.keys.clone();
@@ -567,6 +568,36 @@ mod tests {
         assert!(matches!(
             OwnerChain::default().verify(id).unwrap_err(),
             TrustError::EmptyOwnerChain { .. }
+        ));
+
+        // Malformed statement text is a typed problem, not a refusal.
+        let mut twice = base.clone();
+        twice.chain[0].statement =
+            statement_text(id, 0, None, &[a.public().clone(), a.public().clone()], None);
+        assert_eq!(
+            match twice.verify(id).unwrap_err() {
+                TrustError::BadStatement { problem, .. } => problem,
+                other => panic!("expected BadStatement, got {other:?}"),
+            },
+            StatementProblem::DuplicateKey(a.public().key_id())
+        );
+        let mut signed_genesis = base.clone();
+        signed_genesis.chain[0].signature = good.chain[1].signature.clone();
+        assert!(matches!(
+            signed_genesis.verify(id).unwrap_err(),
+            TrustError::BadStatement {
+                problem: StatementProblem::SignedGenesis,
+                ..
+            }
+        ));
+        let mut garbled = base.clone();
+        garbled.chain[0].statement = format!("{OWNERS_TAG} id={id} seq=zero prev=- keys=x");
+        assert!(matches!(
+            garbled.verify(id).unwrap_err(),
+            TrustError::BadStatement {
+                problem: StatementProblem::NotANumber("seq"),
+                ..
+            }
         ));
     }
 }
