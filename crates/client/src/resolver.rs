@@ -11,6 +11,11 @@
 //! candidates when some requirement on it names a pre-release. Yanked versions are candidates
 //! only when locked; versions whose `requirements` exclude this client (Ratchet version, platform)
 //! are reported as unusable with the reason. The result is a [`DependencyGraph`].
+//!
+//! A failure is [`ResolveError::NoSolution`]: PubGrub's derivation tree with typed reasons
+//! ([`Unusable`]), the [`Fact`]s drawn from it and the versions each named bundle could use
+//! ([`AvailableVersions`]), all structured; the text (facts, PubGrub's step-by-step report,
+//! hints) is rendered only when the error is displayed.
 
 use pubgrub::{
     DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider, DerivationTree,
@@ -187,8 +192,6 @@ impl fmt::Display for Package {
     }
 }
 
-use Package as Pkg;
-
 /// The version sets the resolver works with.
 pub type VS = Ranges<Version>;
 
@@ -291,7 +294,7 @@ impl fmt::Display for Fact {
             } => write!(
                 f,
                 "{} needs {dep} {}",
-                subject(&Pkg::Bundle(from.clone()), from_range),
+                subject(&Package::Bundle(from.clone()), from_range),
                 range_text(range)
             ),
             Fact::NoVersions { id, range } => {
@@ -307,7 +310,7 @@ impl fmt::Display for Fact {
             Fact::Unusable { id, range, reason } => write!(
                 f,
                 "{} cannot be used {reason}",
-                subject(&Pkg::Bundle(id.clone()), range)
+                subject(&Package::Bundle(id.clone()), range)
             ),
         }
     }
@@ -461,7 +464,7 @@ impl<S: CandidateSource> Provider<'_, S> {
 }
 
 impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
-    type P = Pkg;
+    type P = Package;
     type V = Version;
     type VS = VS;
     type M = Unusable;
@@ -470,13 +473,13 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
 
     fn prioritize(
         &self,
-        package: &Pkg,
+        package: &Package,
         range: &VS,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
         match package {
-            Pkg::Root => (true, std::cmp::Reverse(0), u32::MAX),
-            Pkg::Bundle(id) => match self.source.candidates(id) {
+            Package::Root => (true, std::cmp::Reverse(0), u32::MAX),
+            Package::Bundle(id) => match self.source.candidates(id) {
                 // Decide every known bundle before touching an unknown one, so a wave collects
                 // all the missing files of its level.
                 None => (false, std::cmp::Reverse(0), 0),
@@ -488,10 +491,10 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
         }
     }
 
-    fn choose_version(&self, package: &Pkg, range: &VS) -> Result<Option<Version>, NeedFetch> {
+    fn choose_version(&self, package: &Package, range: &VS) -> Result<Option<Version>, NeedFetch> {
         let id = match package {
-            Pkg::Root => return Ok(Some(Version::new(0, 0, 0))),
-            Pkg::Bundle(id) => id,
+            Package::Root => return Ok(Some(Version::new(0, 0, 0))),
+            Package::Bundle(id) => id,
         };
         let Some(cands) = self.source.candidates(id) else {
             self.missing.borrow_mut().insert(id.clone());
@@ -517,18 +520,18 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
 
     fn get_dependencies(
         &self,
-        package: &Pkg,
+        package: &Package,
         version: &Version,
-    ) -> Result<Dependencies<Pkg, VS, Unusable>, NeedFetch> {
-        let mut deps: Vec<(Pkg, VS)> = Vec::new();
+    ) -> Result<Dependencies<Package, VS, Unusable>, NeedFetch> {
+        let mut deps: Vec<(Package, VS)> = Vec::new();
         match package {
-            Pkg::Root => {
+            Package::Root => {
                 for (id, req) in &self.roots {
                     let range = self.note_requirement(id, req);
-                    deps.push((Pkg::Bundle(id.clone()), range));
+                    deps.push((Package::Bundle(id.clone()), range));
                 }
             }
-            Pkg::Bundle(id) => {
+            Package::Bundle(id) => {
                 let Some(c) = self
                     .source
                     .candidates(id)
@@ -541,12 +544,13 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
                 }
                 for (dep, req) in &c.dependencies {
                     let range = self.note_requirement(dep, req);
-                    deps.push((Pkg::Bundle(dep.clone()), range));
+                    deps.push((Package::Bundle(dep.clone()), range));
                 }
             }
         }
         Ok(Dependencies::Available(
-            deps.into_iter().collect::<DependencyConstraints<Pkg, VS>>(),
+            deps.into_iter()
+                .collect::<DependencyConstraints<Package, VS>>(),
         ))
     }
 }
@@ -612,7 +616,7 @@ fn resolve_once(
         missing: RefCell::new(BTreeSet::new()),
         banned,
     };
-    match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
+    match pubgrub::resolve(&provider, Package::Root, Version::new(0, 0, 0)) {
         Ok(solution) => Ok(Resolution::Done(build_graph(
             roots,
             source,
@@ -652,7 +656,7 @@ fn range_text(r: &VS) -> String {
 }
 
 /// `every version of P`, `P 1.2.0` or `P >=1.0.0, <2.0.0`.
-fn subject(p: &Pkg, r: &VS) -> String {
+fn subject(p: &Package, r: &VS) -> String {
     if r == &Ranges::full() {
         format!("every version of {p}")
     } else if let Some(v) = r.as_singleton() {
@@ -665,8 +669,8 @@ fn subject(p: &Pkg, r: &VS) -> String {
 /// The facts behind a failed resolution, in words a user can act on: what was asked for, which
 /// bundle needs what, what does not exist or cannot be used. Each appears once; the derivation
 /// (how they clash) is the tree's.
-fn facts(tree: &DerivationTree<Pkg, VS, Unusable>) -> Vec<Fact> {
-    fn walk(t: &DerivationTree<Pkg, VS, Unusable>, out: &mut Vec<Fact>) {
+fn facts(tree: &DerivationTree<Package, VS, Unusable>) -> Vec<Fact> {
+    fn walk(t: &DerivationTree<Package, VS, Unusable>, out: &mut Vec<Fact>) {
         match t {
             DerivationTree::Derived(d) => {
                 walk(&d.cause1, out);
@@ -675,13 +679,13 @@ fn facts(tree: &DerivationTree<Pkg, VS, Unusable>) -> Vec<Fact> {
             DerivationTree::External(e) => {
                 let fact = match e {
                     External::NotRoot(..) => return,
-                    External::FromDependencyOf(Pkg::Root, _, Pkg::Bundle(d), r) => {
+                    External::FromDependencyOf(Package::Root, _, Package::Bundle(d), r) => {
                         Fact::Requested {
                             id: d.clone(),
                             range: r.clone(),
                         }
                     }
-                    External::FromDependencyOf(Pkg::Bundle(p), r1, Pkg::Bundle(d), r2) => {
+                    External::FromDependencyOf(Package::Bundle(p), r1, Package::Bundle(d), r2) => {
                         Fact::Needs {
                             from: p.clone(),
                             from_range: r1.clone(),
@@ -689,19 +693,19 @@ fn facts(tree: &DerivationTree<Pkg, VS, Unusable>) -> Vec<Fact> {
                             range: r2.clone(),
                         }
                     }
-                    External::NoVersions(Pkg::Bundle(p), r) => Fact::NoVersions {
+                    External::NoVersions(Package::Bundle(p), r) => Fact::NoVersions {
                         id: p.clone(),
                         range: r.clone(),
                     },
-                    External::Custom(Pkg::Bundle(p), r, why) => Fact::Unusable {
+                    External::Custom(Package::Bundle(p), r, why) => Fact::Unusable {
                         id: p.clone(),
                         range: r.clone(),
                         reason: why.clone(),
                     },
                     // Nothing depends on the root and the root always has its one version.
                     External::FromDependencyOf(..)
-                    | External::NoVersions(Pkg::Root, _)
-                    | External::Custom(Pkg::Root, ..) => return,
+                    | External::NoVersions(Package::Root, _)
+                    | External::Custom(Package::Root, ..) => return,
                 };
                 if !out.contains(&fact) {
                     out.push(fact);
@@ -758,13 +762,13 @@ fn humanize(report: &str) -> String {
 /// For every bundle the tree names, in order of appearance, the versions this client could use:
 /// what a user needs to pick a requirement that works.
 fn available_versions<S: CandidateSource>(
-    tree: &DerivationTree<Pkg, VS, Unusable>,
+    tree: &DerivationTree<Package, VS, Unusable>,
     source: &S,
     provider: &Provider<'_, S>,
 ) -> Vec<AvailableVersions> {
-    fn named<'t>(t: &'t DerivationTree<Pkg, VS, Unusable>, out: &mut Vec<&'t BundleId>) {
-        let mut add = |p: &'t Pkg| {
-            if let Pkg::Bundle(id) = p
+    fn named<'t>(t: &'t DerivationTree<Package, VS, Unusable>, out: &mut Vec<&'t BundleId>) {
+        let mut add = |p: &'t Package| {
+            if let Package::Bundle(id) = p
                 && !out.contains(&id)
             {
                 out.push(id);
@@ -806,13 +810,13 @@ fn available_versions<S: CandidateSource>(
 fn build_graph(
     roots: &[(BundleId, VersionReq)],
     source: &impl CandidateSource,
-    solution: BTreeMap<Pkg, Version>,
+    solution: BTreeMap<Package, Version>,
 ) -> DependencyGraph {
     let requested: BTreeSet<&BundleId> = roots.iter().map(|(id, _)| id).collect();
     let mut nodes = BTreeMap::new();
     let mut edges = Vec::new();
     for (pkg, version) in &solution {
-        let Pkg::Bundle(id) = pkg else { continue };
+        let Package::Bundle(id) = pkg else { continue };
         nodes.insert(
             id.clone(),
             BundleNode {
