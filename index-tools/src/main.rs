@@ -553,7 +553,7 @@ fn run(cmd: Command) -> CliResult {
                 .iter()
                 .find(|l| l.version == version)
                 .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
-            let sk = SecretKey::load(&key)?;
+            let sk = SecretKey::load_with(&key, &mut ask_password)?;
             let fields = AttestFields {
                 kind: if official {
                     AttestKind::Official
@@ -943,7 +943,7 @@ fn change_owners(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let reg = Registry::open(dir)?;
     known(&reg, id)?;
-    let sk = SecretKey::load(key)?;
+    let sk = SecretKey::load_with(key, &mut ask_password)?;
     let new_key = PublicKey::load(new)?;
     let (_, owners) = reg.owners(id)?;
     let (chain, v) = owners
@@ -991,4 +991,10 @@ fn change_owners(
         }
     }
     Ok(())
+}
+
+/// Reads a secret key's password from the terminal without echo (when `RATCHET_KEY_PASSWORD`
+/// is unset): the password source the trust library asks through.
+fn ask_password(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }

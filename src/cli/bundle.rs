@@ -396,7 +396,10 @@ fn sign(
             bundle_sig::sign_archive_file(file, None, Some(&text), pk.as_ref())?
         }
         None => {
-            let sk = SecretKey::load(&key.unwrap_or_else(default_key))?;
+            let sk = SecretKey::load_with(
+                &key.unwrap_or_else(default_key),
+                &mut super::key::ask_password,
+            )?;
             bundle_sig::sign_archive_file(file, Some(&sk), None, pk.as_ref())?
         }
     };
@@ -604,7 +607,7 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
     let secret = match sign_key {
         Some(k) => {
             let k = k.unwrap_or_else(default_key);
-            Some(ratchet_trust::keys::SecretKey::load(&k)?)
+            Some(ratchet_trust::keys::SecretKey::load_with(&k, &mut super::key::ask_password)?)
         }
         None => None,
     };

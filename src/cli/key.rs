@@ -10,6 +10,12 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Reads a password from the terminal without echo: the password source the library asks
+/// through ([`keys::PasswordPrompt`]).
+pub(crate) fn ask_password(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
+}
+
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Make a minisign key pair (NAME.pub, NAME.key with mode 0600); the secret key is
@@ -64,8 +70,16 @@ pub fn run(cmd: KeyCommand) -> CliResult {
                 let p = match std::env::var(PASSWORD_ENV) {
                     Ok(p) => p,
                     Err(_) => {
-                        let a = keys::password_from_env_or_prompt("New key password: ")?;
-                        let b = keys::password_from_env_or_prompt("Repeat password: ")?;
+                        let a = keys::password_from_env_or(
+                            "the new key",
+                            "New key password: ",
+                            &mut ask_password,
+                        )?;
+                        let b = keys::password_from_env_or(
+                            "the new key",
+                            "Repeat password: ",
+                            &mut ask_password,
+                        )?;
                         if a != b {
                             return Err("the passwords differ; nothing written".into());
                         }

@@ -1190,9 +1190,9 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             .into_iter()
             .flat_map(|c| {
                 c.join().unwrap_or_else(|_| {
-                    vec![Err(TrustError::Refused(
-                        "a pin-writing thread panicked".into(),
-                    ))]
+                    vec![Err(TrustError::WorkerPanicked {
+                        what: "a pin-writing thread",
+                    })]
                 })
             })
             .collect()

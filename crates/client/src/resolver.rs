@@ -11,10 +11,15 @@
 //! candidates when some requirement on it names a pre-release. Yanked versions are candidates
 //! only when locked; versions whose `requirements` exclude this client (Ratchet version, platform)
 //! are reported as unusable with the reason. The result is a [`DependencyGraph`].
+//!
+//! A failure is [`ResolveError::NoSolution`]: PubGrub's derivation tree with typed reasons
+//! ([`Unusable`]), the [`Fact`]s drawn from it and the versions each named bundle could use
+//! ([`AvailableVersions`]), all structured; the text (facts, PubGrub's step-by-step report,
+//! hints) is rendered only when the error is displayed.
 
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
-    PackageResolutionStatistics, PubGrubError, Ranges, Reporter,
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider, DerivationTree,
+    External, PackageResolutionStatistics, PubGrubError, Ranges, Reporter,
 };
 use ratchet_formats::index::IndexLine;
 use ratchet_formats::manifest::{BundleId, Platform, VersionReq};
@@ -157,9 +162,13 @@ pub enum Resolution {
 /// Why resolution failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    /// No set of versions satisfies every requirement.
+    /// No set of versions satisfies every requirement: PubGrub's derivation tree and what it
+    /// says, rendered when displayed.
     #[error("cannot find a set of versions that satisfies every requirement:\n{0}")]
-    NoSolution(String),
+    NoSolution(Box<NoSolution>),
+    /// [`resolve_complete`] was given a source without these bundles' index files.
+    #[error("resolver failed: index files missing for: {}", .0.iter().map(BundleId::as_str).collect::<Vec<_>>().join(", "))]
+    IndexFilesMissing(BTreeSet<BundleId>),
     /// Internal resolver failure.
     #[error("resolver failed: {0}")]
     Internal(String),
@@ -167,21 +176,201 @@ pub enum ResolveError {
 
 /// The resolver's view of a package: the user's request, or a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Pkg {
+pub enum Package {
+    /// What the user asked for (PubGrub's root package).
     Root,
+    /// A bundle.
     Bundle(BundleId),
 }
 
-impl fmt::Display for Pkg {
+impl fmt::Display for Package {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Pkg::Root => f.write_str("your request"),
-            Pkg::Bundle(id) => f.write_str(id.as_str()),
+            Package::Root => f.write_str("your request"),
+            Package::Bundle(id) => f.write_str(id.as_str()),
         }
     }
 }
 
-type VS = Ranges<Version>;
+/// The version sets the resolver works with.
+pub type VS = Ranges<Version>;
+
+/// Why a published version cannot be used by this client (PubGrub's custom incompatibility).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// Withdrawn by its publisher, and not locked.
+    Yanked,
+    /// Its `requirements.ratchet_version` excludes the Ratchet version this client targets.
+    RatchetVersion {
+        /// What the version requires.
+        needs: VersionReq,
+        /// What this client targets.
+        client: Version,
+    },
+    /// Its `requirements.platform` excludes this platform.
+    Platform {
+        /// The platforms it runs on.
+        runs_on: Vec<Platform>,
+    },
+    /// The index does not list the version.
+    NotInIndex,
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::Yanked => f.write_str("because it was yanked by its publisher"),
+            Unusable::RatchetVersion { needs, client } => write!(
+                f,
+                "because it needs Ratchet {needs} and this client targets Ratchet {client}"
+            ),
+            Unusable::Platform { runs_on } => {
+                write!(f, "because it runs only on {}", Platform::join(runs_on))
+            }
+            Unusable::NotInIndex => f.write_str("because it is not in the index"),
+        }
+    }
+}
+
+/// One fact behind a failed resolution, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// The user asked for `id` in `range`.
+    Requested {
+        /// The bundle.
+        id: BundleId,
+        /// The versions asked for.
+        range: VS,
+    },
+    /// Versions `from_range` of `from` need `dep` in `range`.
+    Needs {
+        /// The dependent bundle.
+        from: BundleId,
+        /// Its versions concerned.
+        from_range: VS,
+        /// The dependency.
+        dep: BundleId,
+        /// The versions of the dependency they accept.
+        range: VS,
+    },
+    /// `id` has no version in `range` (in the index, or usable by the resolver).
+    NoVersions {
+        /// The bundle.
+        id: BundleId,
+        /// The versions that do not exist.
+        range: VS,
+    },
+    /// Versions `range` of `id` exist but cannot be used.
+    Unusable {
+        /// The bundle.
+        id: BundleId,
+        /// The versions concerned.
+        range: VS,
+        /// Why.
+        reason: Unusable,
+    },
+}
+
+impl Fact {
+    /// Requests first, then needs, then what is missing or unusable.
+    fn rank(&self) -> u8 {
+        match self {
+            Fact::Requested { .. } => 0,
+            Fact::Needs { .. } => 1,
+            Fact::NoVersions { .. } | Fact::Unusable { .. } => 2,
+        }
+    }
+}
+
+impl fmt::Display for Fact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fact::Requested { id, range } => write!(f, "you asked for {id} {}", range_text(range)),
+            Fact::Needs {
+                from,
+                from_range,
+                dep,
+                range,
+            } => write!(
+                f,
+                "{} needs {dep} {}",
+                subject(&Package::Bundle(from.clone()), from_range),
+                range_text(range)
+            ),
+            Fact::NoVersions { id, range } => {
+                let other = range.complement();
+                if range == &Ranges::full() {
+                    write!(f, "{id} has no versions at all")
+                } else if let Some(v) = other.as_singleton() {
+                    write!(f, "{id} has no version other than {v}")
+                } else {
+                    write!(f, "{id} has no version in {}", range_text(range))
+                }
+            }
+            Fact::Unusable { id, range, reason } => write!(
+                f,
+                "{} cannot be used {reason}",
+                subject(&Package::Bundle(id.clone()), range)
+            ),
+        }
+    }
+}
+
+/// The versions of a bundle this client could use, for a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailableVersions {
+    /// The bundle.
+    pub id: BundleId,
+    /// Its usable versions (not yanked, allowed here, pre-releases only when asked for),
+    /// oldest first; empty when none is.
+    pub versions: Vec<Version>,
+}
+
+/// A failed resolution: PubGrub's derivation tree (how the facts clash), the facts themselves
+/// and, for every bundle the tree names, the versions this client could use. Displayed as the
+/// facts, the step-by-step report of PubGrub's reporter and the hints.
+#[derive(Debug, Clone)]
+pub struct NoSolution {
+    /// PubGrub's derivation tree (with "no versions" nodes collapsed).
+    pub tree: DerivationTree<Package, VS, Unusable>,
+    /// The facts behind the failure, each once, requests first.
+    pub facts: Vec<Fact>,
+    /// Hints: the usable versions of every bundle the tree names, in order of appearance.
+    pub available: Vec<AvailableVersions>,
+}
+
+impl fmt::Display for NoSolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("  these cannot all hold at once:")?;
+        for fact in &self.facts {
+            write!(f, "\n  - {fact}")?;
+        }
+        let detail = humanize(&DefaultStringReporter::report(&self.tree));
+        f.write_str("\n  why, step by step:\n")?;
+        f.write_str(&detail.replace("\n  ", "\n    ").replacen("  ", "    ", 1))?;
+        for a in &self.available {
+            if a.versions.is_empty() {
+                write!(f, "\n  note: {} has no version this client can use", a.id)?;
+            } else {
+                let shown: Vec<String> = a
+                    .versions
+                    .iter()
+                    .rev()
+                    .take(8)
+                    .rev()
+                    .map(Version::to_string)
+                    .collect();
+                write!(
+                    f,
+                    "\n  note: available versions of {}: {}",
+                    a.id,
+                    shown.join(", ")
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The newest release among `lines` (not yanked, not a pre-release) that every one of `reqs`
 /// allows: what a resolution without other constraints picks.
@@ -235,27 +424,26 @@ impl<S: CandidateSource> Provider<'_, S> {
     }
 
     /// Why `c` cannot be used by this client, if it cannot.
-    fn unusable_reason(&self, id: &BundleId, c: &Candidate) -> Option<String> {
+    fn unusable_reason(&self, id: &BundleId, c: &Candidate) -> Option<Unusable> {
         let locked = self.opts.locked.get(id) == Some(&c.version);
         if c.yanked && !locked {
-            return Some("because it was yanked by its publisher".into());
+            return Some(Unusable::Yanked);
         }
         if let Some(req) = &c.ratchet_version
             && !req.matches(&self.opts.ratchet_version)
         {
-            return Some(format!(
-                "because it needs Ratchet {req} and this client targets Ratchet {}",
-                self.opts.ratchet_version
-            ));
+            return Some(Unusable::RatchetVersion {
+                needs: req.clone(),
+                client: self.opts.ratchet_version.clone(),
+            });
         }
         if let Some(p) = self.opts.platform
             && !c.platforms.is_empty()
             && !c.platforms.contains(&p)
         {
-            return Some(format!(
-                "because it runs only on {}",
-                Platform::join(&c.platforms)
-            ));
+            return Some(Unusable::Platform {
+                runs_on: c.platforms.clone(),
+            });
         }
         None
     }
@@ -276,22 +464,22 @@ impl<S: CandidateSource> Provider<'_, S> {
 }
 
 impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
-    type P = Pkg;
+    type P = Package;
     type V = Version;
     type VS = VS;
-    type M = String;
+    type M = Unusable;
     type Priority = (bool, std::cmp::Reverse<usize>, u32);
     type Err = NeedFetch;
 
     fn prioritize(
         &self,
-        package: &Pkg,
+        package: &Package,
         range: &VS,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
         match package {
-            Pkg::Root => (true, std::cmp::Reverse(0), u32::MAX),
-            Pkg::Bundle(id) => match self.source.candidates(id) {
+            Package::Root => (true, std::cmp::Reverse(0), u32::MAX),
+            Package::Bundle(id) => match self.source.candidates(id) {
                 // Decide every known bundle before touching an unknown one, so a wave collects
                 // all the missing files of its level.
                 None => (false, std::cmp::Reverse(0), 0),
@@ -303,10 +491,10 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
         }
     }
 
-    fn choose_version(&self, package: &Pkg, range: &VS) -> Result<Option<Version>, NeedFetch> {
+    fn choose_version(&self, package: &Package, range: &VS) -> Result<Option<Version>, NeedFetch> {
         let id = match package {
-            Pkg::Root => return Ok(Some(Version::new(0, 0, 0))),
-            Pkg::Bundle(id) => id,
+            Package::Root => return Ok(Some(Version::new(0, 0, 0))),
+            Package::Bundle(id) => id,
         };
         let Some(cands) = self.source.candidates(id) else {
             self.missing.borrow_mut().insert(id.clone());
@@ -332,38 +520,37 @@ impl<S: CandidateSource> DependencyProvider for Provider<'_, S> {
 
     fn get_dependencies(
         &self,
-        package: &Pkg,
+        package: &Package,
         version: &Version,
-    ) -> Result<Dependencies<Pkg, VS, String>, NeedFetch> {
-        let mut deps: Vec<(Pkg, VS)> = Vec::new();
+    ) -> Result<Dependencies<Package, VS, Unusable>, NeedFetch> {
+        let mut deps: Vec<(Package, VS)> = Vec::new();
         match package {
-            Pkg::Root => {
+            Package::Root => {
                 for (id, req) in &self.roots {
                     let range = self.note_requirement(id, req);
-                    deps.push((Pkg::Bundle(id.clone()), range));
+                    deps.push((Package::Bundle(id.clone()), range));
                 }
             }
-            Pkg::Bundle(id) => {
+            Package::Bundle(id) => {
                 let Some(c) = self
                     .source
                     .candidates(id)
                     .and_then(|cs| cs.iter().find(|c| &c.version == version))
                 else {
-                    return Ok(Dependencies::Unavailable(
-                        "because it is not in the index".into(),
-                    ));
+                    return Ok(Dependencies::Unavailable(Unusable::NotInIndex));
                 };
                 if let Some(reason) = self.unusable_reason(id, c) {
                     return Ok(Dependencies::Unavailable(reason));
                 }
                 for (dep, req) in &c.dependencies {
                     let range = self.note_requirement(dep, req);
-                    deps.push((Pkg::Bundle(dep.clone()), range));
+                    deps.push((Package::Bundle(dep.clone()), range));
                 }
             }
         }
         Ok(Dependencies::Available(
-            deps.into_iter().collect::<DependencyConstraints<Pkg, VS>>(),
+            deps.into_iter()
+                .collect::<DependencyConstraints<Package, VS>>(),
         ))
     }
 }
@@ -429,7 +616,7 @@ fn resolve_once(
         missing: RefCell::new(BTreeSet::new()),
         banned,
     };
-    match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
+    match pubgrub::resolve(&provider, Package::Root, Version::new(0, 0, 0)) {
         Ok(solution) => Ok(Resolution::Done(build_graph(
             roots,
             source,
@@ -446,12 +633,13 @@ fn resolve_once(
                 return Ok(Resolution::NeedIndex(missing));
             }
             tree.collapse_no_versions();
-            let detail = humanize(&DefaultStringReporter::report(&tree));
-            let mut text = facts(&tree);
-            text.push_str("\n  why, step by step:\n");
-            text.push_str(&detail.replace("\n  ", "\n    ").replacen("  ", "    ", 1));
-            text.push_str(&available_versions_hint(&detail, source, &provider));
-            Err(ResolveError::NoSolution(text))
+            let facts = facts(&tree);
+            let available = available_versions(&tree, source, &provider);
+            Err(ResolveError::NoSolution(Box::new(NoSolution {
+                tree,
+                facts,
+                available,
+            })))
         }
         Err(e) => Err(ResolveError::Internal(e.to_string())),
     }
@@ -468,7 +656,7 @@ fn range_text(r: &VS) -> String {
 }
 
 /// `every version of P`, `P 1.2.0` or `P >=1.0.0, <2.0.0`.
-fn subject(p: &Pkg, r: &VS) -> String {
+fn subject(p: &Package, r: &VS) -> String {
     if r == &Ranges::full() {
         format!("every version of {p}")
     } else if let Some(v) = r.as_singleton() {
@@ -478,57 +666,57 @@ fn subject(p: &Pkg, r: &VS) -> String {
     }
 }
 
-/// The facts behind a failed resolution, one per line, in words a user can act on: what was
-/// asked for, which bundle needs what, what does not exist or cannot be used. Each appears once;
-/// the derivation (how they clash) follows in the caller's text.
-fn facts(tree: &pubgrub::DerivationTree<Pkg, VS, String>) -> String {
-    use pubgrub::{DerivationTree, External};
-    fn walk(t: &DerivationTree<Pkg, VS, String>, out: &mut Vec<(u8, String)>) {
+/// The facts behind a failed resolution, in words a user can act on: what was asked for, which
+/// bundle needs what, what does not exist or cannot be used. Each appears once; the derivation
+/// (how they clash) is the tree's.
+fn facts(tree: &DerivationTree<Package, VS, Unusable>) -> Vec<Fact> {
+    fn walk(t: &DerivationTree<Package, VS, Unusable>, out: &mut Vec<Fact>) {
         match t {
             DerivationTree::Derived(d) => {
                 walk(&d.cause1, out);
                 walk(&d.cause2, out);
             }
             DerivationTree::External(e) => {
-                let line = match e {
+                let fact = match e {
                     External::NotRoot(..) => return,
-                    External::FromDependencyOf(Pkg::Root, _, d, r) => {
-                        (0, format!("you asked for {d} {}", range_text(r)))
+                    External::FromDependencyOf(Package::Root, _, Package::Bundle(d), r) => {
+                        Fact::Requested {
+                            id: d.clone(),
+                            range: r.clone(),
+                        }
                     }
-                    External::FromDependencyOf(p, r1, d, r2) => (
-                        1,
-                        format!("{} needs {d} {}", subject(p, r1), range_text(r2)),
-                    ),
-                    External::NoVersions(p, r) => {
-                        let other = r.complement();
-                        let what = if r == &Ranges::full() {
-                            format!("{p} has no versions at all")
-                        } else if let Some(v) = other.as_singleton() {
-                            format!("{p} has no version other than {v}")
-                        } else {
-                            format!("{p} has no version in {}", range_text(r))
-                        };
-                        (2, what)
+                    External::FromDependencyOf(Package::Bundle(p), r1, Package::Bundle(d), r2) => {
+                        Fact::Needs {
+                            from: p.clone(),
+                            from_range: r1.clone(),
+                            dep: d.clone(),
+                            range: r2.clone(),
+                        }
                     }
-                    External::Custom(p, r, why) => {
-                        (2, format!("{} cannot be used {why}", subject(p, r)))
-                    }
+                    External::NoVersions(Package::Bundle(p), r) => Fact::NoVersions {
+                        id: p.clone(),
+                        range: r.clone(),
+                    },
+                    External::Custom(Package::Bundle(p), r, why) => Fact::Unusable {
+                        id: p.clone(),
+                        range: r.clone(),
+                        reason: why.clone(),
+                    },
+                    // Nothing depends on the root and the root always has its one version.
+                    External::FromDependencyOf(..)
+                    | External::NoVersions(Package::Root, _)
+                    | External::Custom(Package::Root, ..) => return,
                 };
-                if !out.contains(&line) {
-                    out.push(line);
+                if !out.contains(&fact) {
+                    out.push(fact);
                 }
             }
         }
     }
-    let mut lines = Vec::new();
-    walk(tree, &mut lines);
-    lines.sort_by_key(|(rank, _)| *rank);
-    let mut text = String::from("  these cannot all hold at once:");
-    for (_, l) in lines {
-        text.push_str("\n  - ");
-        text.push_str(&l);
-    }
-    text
+    let mut facts = Vec::new();
+    walk(tree, &mut facts);
+    facts.sort_by_key(Fact::rank);
+    facts
 }
 
 /// Makes PubGrub's report read like our requirements: hides the synthetic `-0` bounds and
@@ -571,62 +759,64 @@ fn humanize(report: &str) -> String {
         .join("\n")
 }
 
-/// For every bundle the report names, the versions this client could use: what a user needs to
-/// pick a requirement that works.
-fn available_versions_hint<S: CandidateSource>(
-    report: &str,
+/// For every bundle the tree names, in order of appearance, the versions this client could use:
+/// what a user needs to pick a requirement that works.
+fn available_versions<S: CandidateSource>(
+    tree: &DerivationTree<Package, VS, Unusable>,
     source: &S,
     provider: &Provider<'_, S>,
-) -> String {
-    let mut out = String::new();
-    let mut seen = BTreeSet::new();
-    for word in report.split(|c: char| c.is_whitespace() || c == ',') {
-        let Ok(id) = BundleId::parse(word.trim_end_matches('.')) else {
-            continue;
+) -> Vec<AvailableVersions> {
+    fn named<'t>(t: &'t DerivationTree<Package, VS, Unusable>, out: &mut Vec<&'t BundleId>) {
+        let mut add = |p: &'t Package| {
+            if let Package::Bundle(id) = p
+                && !out.contains(&id)
+            {
+                out.push(id);
+            }
         };
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        let Some(cands) = source.candidates(&id) else {
-            continue;
-        };
-        let mut usable: Vec<&Version> = cands
-            .iter()
-            .filter(|c| provider.usable(&id, c) && provider.unusable_reason(&id, c).is_none())
-            .map(|c| &c.version)
-            .collect();
-        usable.sort();
-        let shown: Vec<String> = usable
-            .iter()
-            .rev()
-            .take(8)
-            .rev()
-            .map(|v| v.to_string())
-            .collect();
-        if shown.is_empty() {
-            out.push_str(&format!(
-                "\n  note: {id} has no version this client can use"
-            ));
-        } else {
-            out.push_str(&format!(
-                "\n  note: available versions of {id}: {}",
-                shown.join(", ")
-            ));
+        match t {
+            DerivationTree::Derived(d) => {
+                named(&d.cause1, out);
+                named(&d.cause2, out);
+            }
+            DerivationTree::External(External::FromDependencyOf(p, _, d, _)) => {
+                add(p);
+                add(d);
+            }
+            DerivationTree::External(
+                External::NoVersions(p, _) | External::Custom(p, ..) | External::NotRoot(p, _),
+            ) => add(p),
         }
     }
-    out
+    let mut ids = Vec::new();
+    named(tree, &mut ids);
+    ids.into_iter()
+        .filter_map(|id| {
+            let cands = source.candidates(id)?;
+            let mut versions: Vec<Version> = cands
+                .iter()
+                .filter(|c| provider.usable(id, c) && provider.unusable_reason(id, c).is_none())
+                .map(|c| c.version.clone())
+                .collect();
+            versions.sort();
+            Some(AvailableVersions {
+                id: id.clone(),
+                versions,
+            })
+        })
+        .collect()
 }
 
 fn build_graph(
     roots: &[(BundleId, VersionReq)],
     source: &impl CandidateSource,
-    solution: BTreeMap<Pkg, Version>,
+    solution: BTreeMap<Package, Version>,
 ) -> DependencyGraph {
     let requested: BTreeSet<&BundleId> = roots.iter().map(|(id, _)| id).collect();
     let mut nodes = BTreeMap::new();
     let mut edges = Vec::new();
     for (pkg, version) in &solution {
-        let Pkg::Bundle(id) = pkg else { continue };
+        let Package::Bundle(id) = pkg else { continue };
         nodes.insert(
             id.clone(),
             BundleNode {
@@ -705,13 +895,7 @@ pub fn resolve_complete(
 ) -> Result<DependencyGraph, ResolveError> {
     match resolve(roots, source, opts)? {
         Resolution::Done(g) => Ok(g),
-        Resolution::NeedIndex(ids) => Err(ResolveError::Internal(format!(
-            "index files missing for: {}",
-            ids.iter()
-                .map(BundleId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        Resolution::NeedIndex(ids) => Err(ResolveError::IndexFilesMissing(ids)),
     }
 }
 
@@ -1130,5 +1314,131 @@ mod tests {
         ]);
         let g = resolve_complete(&[(id("com.x.a"), req("*"))], &idx, &opts()).unwrap();
         assert_eq!(g.install_order.len(), 2);
+    }
+
+    /// The failure of a resolution expected to have none.
+    fn no_solution(err: ResolveError) -> NoSolution {
+        match err {
+            ResolveError::NoSolution(n) => *n,
+            other => panic!("expected NoSolution, got {other:?}"),
+        }
+    }
+
+    fn unusable_reasons(n: &NoSolution) -> Vec<(String, Unusable)> {
+        n.facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::Unusable { id, reason, .. } => Some((id.to_string(), reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unusable_versions_are_reported_as_typed_facts() {
+        let mut yanked = cand("1.1.0", &[]);
+        yanked.yanked = true;
+        let mut new = cand("2.0.0", &[]);
+        new.ratchet_version = Some(req(">=3.0.0"));
+        let mut win = cand("1.5.0", &[]);
+        win.platforms = vec![Platform::Windows];
+        let idx = index(vec![(
+            "com.x.a",
+            vec![cand("1.0.0", &[]), yanked, win, new],
+        )]);
+        let fail = |r: &str| {
+            no_solution(resolve_complete(&[(id("com.x.a"), req(r))], &idx, &opts()).unwrap_err())
+        };
+
+        let n = fail("=1.1.0");
+        assert_eq!(
+            unusable_reasons(&n),
+            vec![("com.x.a".to_string(), Unusable::Yanked)]
+        );
+        assert_eq!(
+            n.facts[0].rank(),
+            0,
+            "the request comes first: {:?}",
+            n.facts
+        );
+        assert!(matches!(&n.facts[0], Fact::Requested { id: i, .. } if i == &id("com.x.a")));
+
+        let n = fail("^2");
+        assert_eq!(
+            unusable_reasons(&n),
+            vec![(
+                "com.x.a".to_string(),
+                Unusable::RatchetVersion {
+                    needs: req(">=3.0.0"),
+                    client: opts().ratchet_version,
+                }
+            )]
+        );
+
+        let n = fail("=1.5.0");
+        assert_eq!(
+            unusable_reasons(&n),
+            vec![(
+                "com.x.a".to_string(),
+                Unusable::Platform {
+                    runs_on: vec![Platform::Windows]
+                }
+            )]
+        );
+        // The hint lists what this client can use: not the yanked, too new or Windows-only ones.
+        assert_eq!(
+            n.available,
+            vec![AvailableVersions {
+                id: id("com.x.a"),
+                versions: vec![Version::new(1, 0, 0)],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_conflict_keeps_the_derivation_tree_and_its_facts() {
+        let idx = index(vec![
+            ("com.x.a", vec![cand("1.0.0", &[("com.x.b", "^3")])]),
+            ("com.x.b", vec![cand("2.0.0", &[])]),
+        ]);
+        let n =
+            no_solution(resolve_complete(&[(id("com.x.a"), req("*"))], &idx, &opts()).unwrap_err());
+        assert!(
+            matches!(n.tree, DerivationTree::Derived(_)),
+            "a derived failure: {:?}",
+            n.tree
+        );
+        assert!(n.facts.iter().any(|f| matches!(
+            f,
+            Fact::Needs { from, dep, range, .. }
+                if from == &id("com.x.a") && dep == &id("com.x.b") && range.contains(&Version::new(3, 1, 0))
+                    && !range.contains(&Version::new(2, 0, 0))
+        )), "{:?}", n.facts);
+        assert_eq!(n.facts.len(), 2, "{:?}", n.facts);
+        let b = n.available.iter().find(|a| a.id == id("com.x.b")).unwrap();
+        assert_eq!(b.versions, vec![Version::new(2, 0, 0)]);
+        // Facts are ranked: requests, then needs, then what is missing.
+        let ranks: Vec<u8> = n.facts.iter().map(Fact::rank).collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{ranks:?}");
+    }
+
+    #[test]
+    fn an_unknown_bundle_has_no_usable_version() {
+        let idx = index(vec![("com.x.a", vec![])]);
+        let n =
+            no_solution(resolve_complete(&[(id("com.x.a"), req("*"))], &idx, &opts()).unwrap_err());
+        assert_eq!(
+            n.available,
+            vec![AvailableVersions {
+                id: id("com.x.a"),
+                versions: vec![],
+            }]
+        );
+        let missing =
+            resolve_complete(&[(id("com.x.z"), req("*"))], &index(vec![]), &opts()).unwrap_err();
+        assert!(
+            matches!(&missing, ResolveError::IndexFilesMissing(ids) if ids.contains(&id("com.x.z"))),
+            "{missing:?}"
+        );
     }
 }

@@ -13,7 +13,7 @@ use ratchet_trust::attest::{self, VerificationStatus, requires_signatures};
 use ratchet_trust::bundle_sig::verify_archive;
 use ratchet_trust::keys::PublicKey;
 use ratchet_trust::owners::{OwnerChain, VerifiedOwners};
-use ratchet_trust::{TrustError, io_err};
+use ratchet_trust::{BundleVersion, OwnerChange, TrustError, UnsignedRefusal, io_err};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -70,11 +70,14 @@ impl Pin {
     }
 
     fn key_ids(&self) -> String {
+        self.key_id_list().join(", ")
+    }
+
+    fn key_id_list(&self) -> Vec<String> {
         self.keys
             .iter()
             .map(|k| PublicKey::from_base64(k).map_or_else(|_| "?".into(), |k| k.key_id()))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect()
     }
 }
 
@@ -229,9 +232,9 @@ fn read_pin<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Tr
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| TrustError::BadRecord {
+            .map_err(|source| TrustError::BadPin {
                 file: path.display().to_string(),
-                reason: format!("{e}; remove the file to pin again on the next use"),
+                source,
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
@@ -290,43 +293,45 @@ pub fn verify_for_install(
     let line = inputs.line;
     let id = line.id.as_str();
     let label = format!("{id} {}", line.version);
+    let bundle = || Box::new(BundleVersion::new(id, line.version.clone()));
     let bytes = inputs.archive_bytes;
     if bytes.len() as u64 != line.size {
-        return Err(TrustError::Refused(format!(
-            "{label}: the archive is {} bytes but the index says {}; refusing it",
-            bytes.len(),
-            line.size
-        )));
+        return Err(TrustError::SizeMismatch {
+            bundle: bundle(),
+            expected: line.size,
+            found: bytes.len() as u64,
+        });
     }
     let actual = sha256_hex(bytes);
     if actual != line.sha256 {
-        return Err(TrustError::Refused(format!(
-            "{label}: the archive's SHA-256 is {actual} but the index says {}; refusing it",
-            line.sha256
-        )));
+        return Err(TrustError::ChecksumMismatch {
+            bundle: bundle(),
+            expected: line.sha256.clone(),
+            found: actual,
+        });
     }
-    let archive =
-        archive::read_archive(std::io::Cursor::new(bytes), &Limits::default()).map_err(|e| {
-            TrustError::Refused(format!(
-                "{label}: the archive is damaged or tampered with: {e}"
-            ))
-        })?;
+    let archive = archive::read_archive(std::io::Cursor::new(bytes), &Limits::default()).map_err(
+        |source| TrustError::DamagedArchive {
+            bundle: bundle(),
+            source,
+        },
+    )?;
     let m = &archive.manifest.bundle;
     if m.id != line.id || m.version != line.version {
-        return Err(TrustError::Refused(format!(
-            "the index line for {label} points at an archive of {} {}: the index was tampered with",
-            m.id, m.version
-        )));
+        return Err(TrustError::ArchiveOfAnotherBundle {
+            bundle: bundle(),
+            found: Box::new(BundleVersion::new(m.id.as_str(), m.version.clone())),
+        });
     }
 
     // What the client showed and resolved with came from the line: it must be what the
     // (signed) archive declares.
     let diffs = line.disagreements(m);
     if !diffs.is_empty() {
-        return Err(TrustError::Refused(format!(
-            "the index line for {label} disagrees with its archive's manifest on {}: the index was tampered with; refusing it",
-            diffs.join(", ")
-        )));
+        return Err(TrustError::IndexDisagrees {
+            bundle: bundle(),
+            fields: diffs,
+        });
     }
 
     let meta_file = format!("metadata of {id}");
@@ -335,45 +340,42 @@ pub fn verify_for_install(
         None => None,
     };
     let owners = match &chain {
-        Some(c) => Some(c.verify(id).map_err(|e| {
-            TrustError::Refused(format!(
-                "{label}: the registry's owner chain is invalid: {e}"
-            ))
+        Some(c) => Some(c.verify(id).map_err(|e| TrustError::InvalidOwnerChain {
+            bundle: bundle(),
+            source: Box::new(e),
         })?),
         None => None,
     };
     let pin = pins.load(id)?;
-    let forget = format!(
-        "If you trust the change, accept it deliberately with `ratchet key forget {id}` (removes {}) and install again.",
-        pins.file(id).display()
-    );
     let mut warnings = Vec::new();
     let mut pin_update = None;
     match (&pin, &chain, &owners) {
         (Some(p), _, None) => {
-            return Err(TrustError::Refused(format!(
-                "{label}: you pinned owner key(s) {} for {id}, but the registry now records no owner for it: the owner record was removed. {forget}",
-                p.key_ids()
-            )));
+            return Err(TrustError::OwnerRecordRemoved {
+                bundle: bundle(),
+                pinned: p.key_id_list(),
+                pin_file: pins.file(id),
+            });
         }
         (Some(p), Some(c), Some(v)) => {
             let same_genesis = c.chain[0].statement == p.genesis;
             let extends = same_genesis && v.hashes.get(p.seq) == Some(&p.head);
             if !extends {
-                let now: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
-                let why = if !same_genesis {
-                    "the owner record was replaced (different first owner)"
+                let change = if !same_genesis {
+                    OwnerChange::Replaced
                 } else if v.hashes.len() <= p.seq {
-                    "the registry's owner chain is older than the one you saw (rollback)"
+                    OwnerChange::Rollback
                 } else {
-                    "the owner chain forks from the one you saw"
+                    OwnerChange::Fork
                 };
-                return Err(TrustError::Refused(format!(
-                    "{label}: the owners of {id} changed without a valid rotation chain: you pinned key(s) {} (statement {}), the registry now says {} ({why}). {forget}",
-                    p.key_ids(),
-                    p.seq,
-                    now.join(", ")
-                )));
+                return Err(TrustError::OwnersChanged {
+                    bundle: bundle(),
+                    pinned: p.key_id_list(),
+                    pinned_seq: p.seq,
+                    now: v.current.iter().map(PublicKey::key_id).collect(),
+                    change,
+                    pin_file: pins.file(id),
+                });
             }
             if v.seq() > p.seq {
                 let np = Pin::from_owners(id, c, v);
@@ -398,58 +400,58 @@ pub fn verify_for_install(
 
     let signer = match (&archive.signature, &owners) {
         (Some(_), Some(v)) => {
-            let k = verify_archive(&archive, &v.history, &format!("owner keys of {id}"))
-                .map_err(|e| TrustError::Refused(format!("{label}: {e}")))?;
+            let k = verify_archive(&archive, &v.history, &format!("owner keys of {id}")).map_err(
+                |e| TrustError::SignatureRefused {
+                    bundle: bundle(),
+                    source: Box::new(e),
+                },
+            )?;
             if !v.may_sign(&k, &line.version, &line.sha256) {
-                return Err(TrustError::Refused(format!(
-                    "{label} is signed by key {}, which is no longer an owner of {id} and had not signed this archive when it was removed; refusing it (a rotated-out key cannot sign new versions)",
-                    k.key_id()
-                )));
+                return Err(TrustError::RetiredSigner {
+                    bundle: bundle(),
+                    key_id: k.key_id(),
+                });
             }
             if let Some(s) = &line.signer
                 && *s != k.key_id()
             {
-                return Err(TrustError::Refused(format!(
-                    "{label}: the index says it is signed by key {s}, but bundle.sig is by key {}",
-                    k.key_id()
-                )));
+                return Err(TrustError::SignerMismatch {
+                    bundle: bundle(),
+                    index_signer: s.clone(),
+                    key_id: k.key_id(),
+                });
             }
             Some(k)
         }
         (Some(_), None) => {
-            return Err(TrustError::Refused(format!(
-                "{label} is signed, but the registry records no owner keys for {id}, so nobody can tell whether the signer may sign it; refusing it"
-            )));
+            return Err(TrustError::SignedWithoutOwners { bundle: bundle() });
         }
         (None, _) => {
+            let unsigned = |reason| TrustError::UnsignedRefused {
+                bundle: bundle(),
+                reason,
+            };
             if owners.is_some() || pin.is_some() {
-                return Err(TrustError::Refused(format!(
-                    "{label} is not signed, but {id} has owner keys: every version must be signed by an owner; refusing it (--allow-unsigned does not override owners)"
-                )));
+                return Err(unsigned(UnsignedRefusal::HasOwners));
             }
             if requires_signatures(inputs.config) {
-                return Err(TrustError::Refused(format!(
-                    "{label} is not signed and registry `{}` requires signatures",
-                    inputs.config.name
-                )));
+                return Err(unsigned(UnsignedRefusal::RegistryRequiresSignatures {
+                    registry: inputs.config.name.clone(),
+                }));
             }
             if !inputs.allow_unsigned {
-                return Err(TrustError::Refused(format!(
-                    "{label} is not signed (no bundle.sig); refusing it. For a local development registry only, --allow-unsigned installs it anyway"
-                )));
+                return Err(unsigned(UnsignedRefusal::NotAllowed));
             }
             if inputs.config.kind != RegistryKind::Local {
-                return Err(TrustError::Refused(format!(
-                    "{label} is not signed; --allow-unsigned is only for `local` registries and `{}` is {}",
-                    inputs.config.name,
-                    inputs.config.kind.as_str()
-                )));
+                return Err(unsigned(UnsignedRefusal::NotLocalKind {
+                    registry: inputs.config.name.clone(),
+                    kind: inputs.config.kind.as_str().to_string(),
+                }));
             }
             if !inputs.local_source {
-                return Err(TrustError::Refused(format!(
-                    "{label} is not signed; --allow-unsigned is only for local registries: `{}` says it is local, but it is reached over the network and you did not configure it as local (`ratchet registry add NAME URL --kind local`)",
-                    inputs.config.name
-                )));
+                return Err(unsigned(UnsignedRefusal::RemoteSource {
+                    registry: inputs.config.name.clone(),
+                }));
             }
             warnings.push(format!(
                 "WARNING: installing UNSIGNED {label} (--allow-unsigned): nobody vouches for its content"

@@ -36,26 +36,53 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 /// by a refusal (every variant except `Io` during the write phase).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// An operation refused for the reason given.
-    #[error("{0}")]
-    Refused(String),
+    /// `add_verifier` with an empty name.
+    #[error("a verifier needs a name")]
+    EmptyVerifierName,
     /// `gc` while `verify` finds errors: it could delete archives still in use.
     #[error("gc removes nothing while the registry has errors (it could delete archives still in use); fix these first (`ratchet-index verify`):\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
-    GcRefused(Vec<String>),
-    /// The directory has no valid `config.json`.
-    #[error("{dir} is not a ratchet registry: {reason}")]
-    NotARegistry {
+    GcRefused(Vec<Diagnostic>),
+    /// The registry directory does not exist.
+    #[error("{dir} is not a ratchet registry: no such directory")]
+    NoSuchDirectory {
         /// The directory.
         dir: String,
-        /// What is missing or wrong.
-        reason: String,
     },
-    /// `init` on a directory that already holds a registry or other files.
-    #[error("{dir}: {reason}")]
-    InitRefused {
+    /// The directory has no `config.json`.
+    #[error(
+        "{dir} is not a ratchet registry: it has no config.json (create one with `ratchet-index init`)"
+    )]
+    NoConfig {
         /// The directory.
         dir: String,
-        /// Why.
+    },
+    /// The directory's `config.json` does not parse.
+    #[error("{dir} is not a ratchet registry: {source}")]
+    BadConfig {
+        /// The directory.
+        dir: String,
+        /// What is wrong with `config.json`.
+        #[source]
+        source: index::FormatError,
+    },
+    /// `init` on a directory that already holds a registry.
+    #[error("{dir}: already holds a registry (config.json exists)")]
+    AlreadyARegistry {
+        /// The directory.
+        dir: String,
+    },
+    /// `init` on a directory that holds other files.
+    #[error("{dir}: is not empty; create a registry in a new directory")]
+    DirectoryNotEmpty {
+        /// The directory.
+        dir: String,
+    },
+    /// `init` with settings `config.json` cannot hold (a `dl` template without `{{sha256}}`...).
+    #[error("{dir}: {reason}")]
+    BadInitConfig {
+        /// The directory.
+        dir: String,
+        /// What the configuration check said.
         reason: String,
     },
     /// A registry file cannot be read or parsed.
@@ -70,13 +97,43 @@ pub enum PublishError {
         #[source]
         source: std::io::Error,
     },
+    /// The archive file is larger than a registry accepts.
+    #[error(
+        "{file}: not a valid bundle archive: {size} bytes is more than the {limit} a registry accepts"
+    )]
+    ArchiveTooLarge {
+        /// The archive file.
+        file: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The archive cannot be read.
-    #[error("{file}: not a valid bundle archive: {message}")]
+    #[error("{file}: not a valid bundle archive: {source}")]
     BadArchive {
         /// The archive file.
         file: String,
-        /// What is wrong.
-        message: String,
+        /// What the archive reader refused.
+        #[source]
+        source: archive::ArchiveError,
+    },
+    /// The archive reads but cannot be extracted for validation.
+    #[error("{file}: not a valid bundle archive: cannot extract: {source}")]
+    CannotExtract {
+        /// The archive file.
+        file: String,
+        /// What extraction refused.
+        #[source]
+        source: archive::ArchiveError,
+    },
+    /// The archive's `.bundle/manifest.json` is not what its `bundle.yaml` resolves to.
+    #[error(
+        "{file}: not a valid bundle archive: its .bundle/manifest.json disagrees with its bundle.yaml"
+    )]
+    ManifestDisagrees {
+        /// The archive file.
+        file: String,
     },
     /// The archive's file name does not match its manifest.
     #[error(
@@ -123,7 +180,10 @@ pub enum PublishError {
         existing: BundleId,
     },
     /// A dependency the registry cannot satisfy.
-    #[error("{id} depends on {dependency} {req}, but {reason}; publish the dependency first")]
+    #[error("{id} depends on {dependency} {req}, but {}; publish the dependency first", match .available {
+        None => "the registry does not hold it".to_string(),
+        Some(have) => format!("no published, unyanked version matches (it has: {})", have.join(", ")),
+    })]
     UnresolvableDependency {
         /// The bundle being published.
         id: BundleId,
@@ -131,8 +191,9 @@ pub enum PublishError {
         dependency: BundleId,
         /// Its requirement.
         req: String,
-        /// Why it is unresolvable.
-        reason: String,
+        /// The versions the registry holds (`1.0.0`, `1.1.0 (yanked)`); `None` when it does
+        /// not hold the dependency at all.
+        available: Option<Vec<String>>,
     },
     /// The bundle's own index file has lines that do not parse; the registry needs repair.
     #[error("{file} is corrupt; fix or restore it before changing it:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -140,7 +201,7 @@ pub enum PublishError {
         /// The index file.
         file: String,
         /// Its bad lines.
-        problems: Vec<String>,
+        problems: Vec<index::line::LineProblem>,
     },
     /// No such bundle.
     #[error("{0} is not in this registry")]
@@ -149,12 +210,116 @@ pub enum PublishError {
     #[error("{0} {1} is not in this registry")]
     UnknownVersion(BundleId, semver::Version),
     /// A signature, owner or attestation check refused the change (`index-format.md` §7).
-    #[error("{file}: {message}")]
+    #[error("{file}: {source}")]
     Untrusted {
         /// The archive, bundle or record concerned.
         file: String,
-        /// What failed and what to do.
-        message: String,
+        /// The trust check's refusal (boxed: errors travel in `Result`s).
+        #[source]
+        source: Box<TrustError>,
+    },
+    /// An `--owner-key` of a publish is not a current owner of the id.
+    #[error(
+        "{file}: --owner-key {key_id} is not a current owner key of {id}; owners change only by a signed statement (`ratchet-index owner`)"
+    )]
+    OwnerKeyNotCurrent {
+        /// The archive.
+        file: String,
+        /// The bundle id.
+        id: BundleId,
+        /// The key given.
+        key_id: String,
+    },
+    /// The first signed publish of an id without `--owner-key`.
+    #[error(
+        "{file}: this is the first signed publish of {id}: it records the owner keys, so pass the signer's public key (and any co-owners') with --owner-key FILE.pub"
+    )]
+    OwnerKeysNeeded {
+        /// The archive.
+        file: String,
+        /// The bundle id.
+        id: BundleId,
+    },
+    /// More owner keys than an owner set may hold.
+    #[error("{file}: at most {max} owner keys")]
+    TooManyOwnerKeys {
+        /// The archive.
+        file: String,
+        /// The limit.
+        max: usize,
+    },
+    /// An unsigned archive of an id that has owners.
+    #[error("{file}: {id} has owner key(s) {}: every new version must be signed by one of them (`ratchet bundle sign`)", .owners.join(", "))]
+    UnsignedWithOwners {
+        /// The archive.
+        file: String,
+        /// The bundle id.
+        id: BundleId,
+        /// The current owner key ids.
+        owners: Vec<String>,
+    },
+    /// An unsigned archive on a registry that requires signatures.
+    #[error(
+        "{file}: registry `{registry}` requires signed bundles (config.json policies.require-signatures); sign it with `ratchet bundle sign`"
+    )]
+    SignaturesRequired {
+        /// The archive.
+        file: String,
+        /// The registry's name.
+        registry: String,
+    },
+    /// An owner statement for an id without owners.
+    #[error("{file}: {id} has no owners yet: its first signed publish records them")]
+    NoOwnersYet {
+        /// The metadata file.
+        file: String,
+        /// The bundle id.
+        id: BundleId,
+    },
+    /// An attestation's statement does not parse.
+    #[error("attestation: {0}")]
+    BadAttestation(#[source] ratchet_trust::StatementProblem),
+    /// An attestation's version is not a version.
+    #[error("attestation: version `{version}`: {source}")]
+    AttestationVersion {
+        /// The version as written.
+        version: String,
+        /// Why it does not parse.
+        #[source]
+        source: semver::Error,
+    },
+    /// An attestation's bundle id is not a valid id.
+    #[error("attestation: bundle id `{id}`: {source}")]
+    AttestationId {
+        /// The id as written.
+        id: String,
+        /// Why it is not an id.
+        #[source]
+        source: ratchet_formats::manifest::id::IdError,
+    },
+    /// An attestation names no published archive.
+    #[error("{file}: no line of {id} has version {version} and sha256 {sha256}")]
+    AttestationOfUnknownArchive {
+        /// The index file.
+        file: String,
+        /// The bundle id.
+        id: BundleId,
+        /// The version it names.
+        version: String,
+        /// The archive hash it names.
+        sha256: String,
+    },
+    /// An official attestation not signed by a verifier key of `config.json`.
+    #[error("attestation: the official attestation does not verify against the verifier keys in config.json: {}", .problems.join("; "))]
+    AttestationNotOfficial {
+        /// What the check found.
+        problems: Vec<String>,
+    },
+    /// An attestation that does not count (bad signature, by an owner...).
+    #[error("attestation: {problem}")]
+    AttestationRejected {
+        /// What the check found.
+        problem: String,
     },
     /// Owner keys given for an unsigned archive: owners are recorded only by a signed publish.
     #[error(
@@ -325,24 +490,20 @@ impl Registry {
     pub fn init_with(dir: &Path, config: RegistryConfig) -> Result<Registry> {
         let shown = dir.display().to_string();
         if dir.join(CONFIG_FILE).exists() {
-            return Err(PublishError::InitRefused {
-                dir: shown,
-                reason: "already holds a registry (config.json exists)".into(),
-            });
+            return Err(PublishError::AlreadyARegistry { dir: shown });
         }
         if dir.exists() {
             let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
             if entries.next().is_some() {
-                return Err(PublishError::InitRefused {
-                    dir: shown,
-                    reason: "is not empty; create a registry in a new directory".into(),
-                });
+                return Err(PublishError::DirectoryNotEmpty { dir: shown });
             }
         }
-        config.check().map_err(|reason| PublishError::InitRefused {
-            dir: shown.clone(),
-            reason,
-        })?;
+        config
+            .check()
+            .map_err(|reason| PublishError::BadInitConfig {
+                dir: shown.clone(),
+                reason,
+            })?;
         for sub in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
@@ -359,19 +520,17 @@ impl Registry {
 
     /// Opens the registry in `dir`, refusing a directory without a valid `config.json`.
     pub fn open(dir: &Path) -> Result<Registry> {
-        let not = |reason: String| PublishError::NotARegistry {
-            dir: dir.display().to_string(),
-            reason,
-        };
+        let shown = || dir.display().to_string();
         if !dir.is_dir() {
-            return Err(not("no such directory".into()));
+            return Err(PublishError::NoSuchDirectory { dir: shown() });
         }
         if !dir.join(CONFIG_FILE).is_file() {
-            return Err(not(format!(
-                "it has no {CONFIG_FILE} (create one with `ratchet-index init`)"
-            )));
+            return Err(PublishError::NoConfig { dir: shown() });
         }
-        let config = RegistryConfig::load(dir).map_err(|e| not(e.to_string()))?;
+        let config = RegistryConfig::load(dir).map_err(|source| PublishError::BadConfig {
+            dir: shown(),
+            source,
+        })?;
         Ok(Registry {
             root: dir.to_path_buf(),
             config,
@@ -436,7 +595,7 @@ impl Registry {
     fn index_file_clean(&self, id: &BundleId) -> Result<Option<(IndexFile, Vec<u8>)>> {
         let loaded = self.index_file(id)?;
         if let Some((parsed, _)) = &loaded {
-            let problems: Vec<String> = parsed.problems().map(|p| p.to_string()).collect();
+            let problems: Vec<_> = parsed.problems().cloned().collect();
             if !problems.is_empty() {
                 return Err(PublishError::CorruptIndex {
                     file: index_path(id),
@@ -451,21 +610,21 @@ impl Registry {
     /// its sources. Touches nothing in the registry.
     fn check_archive(&self, file: &Path) -> Result<CheckedArchive> {
         let shown = file.display().to_string();
-        let bad = |message: String| PublishError::BadArchive {
-            file: shown.clone(),
-            message,
-        };
         let limits = Limits::default();
         let size = std::fs::metadata(file).map_err(io_err(file))?.len();
         if size > limits.max_archive_bytes {
-            return Err(bad(format!(
-                "{size} bytes is more than the {} a registry accepts",
-                limits.max_archive_bytes
-            )));
+            return Err(PublishError::ArchiveTooLarge {
+                file: shown,
+                size,
+                limit: limits.max_archive_bytes,
+            });
         }
         let bytes = std::fs::read(file).map_err(io_err(file))?;
         let bundle: BundleArchive = archive::read_archive(std::io::Cursor::new(&bytes), &limits)
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|source| PublishError::BadArchive {
+                file: shown.clone(),
+                source,
+            })?;
         let manifest = bundle.manifest.bundle.clone();
         let expected = archive::archive_file_name(&manifest);
         let actual = file
@@ -484,7 +643,10 @@ impl Registry {
         let dest = tmp.path().join("bundle");
         bundle
             .extract_to_unsynced(&dest)
-            .map_err(|e| bad(format!("cannot extract: {e}")))?;
+            .map_err(|source| PublishError::CannotExtract {
+                file: shown.clone(),
+                source,
+            })?;
         let report = ratchet_validate::validate_bundle(&dest);
         let errors: Vec<Diagnostic> = report.errors().cloned().collect();
         if !errors.is_empty() {
@@ -494,9 +656,7 @@ impl Registry {
             });
         }
         if report.manifest.as_ref() != Some(&manifest) {
-            return Err(bad(
-                "its .bundle/manifest.json disagrees with its bundle.yaml".into(),
-            ));
+            return Err(PublishError::ManifestDisagrees { file: shown });
         }
         let warnings = report.warnings().cloned().collect();
         let sha256 = index::sha256_hex(&bytes);
@@ -538,14 +698,14 @@ impl Registry {
 
     fn check_dependencies(&self, m: &Manifest) -> Result<()> {
         for dep in &m.dependencies {
-            let refuse = |reason: String| PublishError::UnresolvableDependency {
+            let refuse = |available: Option<Vec<String>>| PublishError::UnresolvableDependency {
                 id: m.id.clone(),
                 dependency: dep.bundle_id.clone(),
                 req: dep.version.to_string(),
-                reason,
+                available,
             };
             let Some((file, _)) = self.index_file(&dep.bundle_id)? else {
-                return Err(refuse("the registry does not hold it".into()));
+                return Err(refuse(None));
             };
             if !file
                 .versions()
@@ -555,10 +715,7 @@ impl Registry {
                     .versions()
                     .map(|l| format!("{}{}", l.version, if l.yanked { " (yanked)" } else { "" }))
                     .collect();
-                return Err(refuse(format!(
-                    "no published, unyanked version matches (it has: {})",
-                    have.join(", ")
-                )));
+                return Err(refuse(Some(have)));
             }
         }
         Ok(())
@@ -631,9 +788,10 @@ impl Registry {
             });
         }
         self.check_dependencies(m)?;
-        let untrusted = |message: String| PublishError::Untrusted {
-            file: file.display().to_string(),
-            message,
+        let shown = file.display().to_string();
+        let untrusted = |source: TrustError| PublishError::Untrusted {
+            file: shown.clone(),
+            source: Box::new(source),
         };
         let (mut meta, owners) = self.owners(&m.id)?;
         let id = m.id.as_str();
@@ -645,26 +803,28 @@ impl Registry {
                     &v.current,
                     &format!("current owner keys of {id}"),
                 )
-                .map_err(|e| untrusted(e.to_string()))?;
+                .map_err(untrusted)?;
                 if let Some(given) = owner_keys.iter().find(|k| !v.current.contains(k)) {
-                    return Err(untrusted(format!(
-                        "--owner-key {} is not a current owner key of {id}; owners change only by a signed statement (`ratchet-index owner`)",
-                        given.key_id()
-                    )));
+                    return Err(PublishError::OwnerKeyNotCurrent {
+                        file: shown,
+                        id: m.id.clone(),
+                        key_id: given.key_id(),
+                    });
                 }
                 Some(k)
             }
             (Some(_), None) => {
                 if owner_keys.is_empty() {
-                    return Err(untrusted(format!(
-                        "this is the first signed publish of {id}: it records the owner keys, so pass the signer's public key (and any co-owners') with --owner-key FILE.pub"
-                    )));
+                    return Err(PublishError::OwnerKeysNeeded {
+                        file: shown,
+                        id: m.id.clone(),
+                    });
                 }
                 if owner_keys.len() > ratchet_trust::owners::MAX_OWNER_KEYS {
-                    return Err(untrusted(format!(
-                        "at most {} owner keys",
-                        ratchet_trust::owners::MAX_OWNER_KEYS
-                    )));
+                    return Err(PublishError::TooManyOwnerKeys {
+                        file: shown,
+                        max: ratchet_trust::owners::MAX_OWNER_KEYS,
+                    });
                 }
                 let mut keys: Vec<PublicKey> = Vec::new();
                 for k in owner_keys {
@@ -673,26 +833,23 @@ impl Registry {
                     }
                 }
                 let k = verify_archive(&checked.bundle, &keys, "given owner keys")
-                    .map_err(|e| untrusted(e.to_string()))?;
+                    .map_err(untrusted)?;
                 new_chain = Some(OwnerChain::genesis(id, &keys));
                 Some(k)
             }
             (None, Some((_, v))) => {
-                return Err(untrusted(format!(
-                    "{id} has owner key(s) {}: every new version must be signed by one of them (`ratchet bundle sign`)",
-                    v.current
-                        .iter()
-                        .map(PublicKey::key_id)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                return Err(PublishError::UnsignedWithOwners {
+                    file: shown,
+                    id: m.id.clone(),
+                    owners: v.current.iter().map(PublicKey::key_id).collect(),
+                });
             }
             (None, None) => {
                 if requires_signatures(&self.config) {
-                    return Err(untrusted(format!(
-                        "registry `{}` requires signed bundles (config.json policies.require-signatures); sign it with `ratchet bundle sign`",
-                        self.config.name
-                    )));
+                    return Err(PublishError::SignaturesRequired {
+                        file: shown,
+                        registry: self.config.name.clone(),
+                    });
                 }
                 None
             }
@@ -774,9 +931,9 @@ impl Registry {
         let rel = meta_path(id);
         let meta =
             BundleMeta::load(&self.abs(&rel))?.unwrap_or_else(|| BundleMeta::new(id.clone()));
-        let bad = |e: TrustError| PublishError::Untrusted {
+        let bad = |source: TrustError| PublishError::Untrusted {
             file: rel.clone(),
-            message: e.to_string(),
+            source: Box::new(source),
         };
         let Some(chain) = OwnerChain::from_meta(&meta, &rel).map_err(bad)? else {
             return Ok((meta, None));
@@ -791,7 +948,7 @@ impl Registry {
     /// their user accepts it.
     pub fn add_verifier(&mut self, name: &str, key: &PublicKey) -> Result<()> {
         if name.trim().is_empty() {
-            return Err(PublishError::Refused("a verifier needs a name".into()));
+            return Err(PublishError::EmptyVerifierName);
         }
         self.update_keys(|keys| {
             keys.retain(|k| k.get("key").and_then(|v| v.as_str()) != Some(key.to_base64()));
@@ -859,16 +1016,16 @@ impl Registry {
         let rel = meta_path(id);
         let (mut meta, owners) = self.owners(id)?;
         let Some((mut chain, _)) = owners else {
-            return Err(PublishError::Untrusted {
+            return Err(PublishError::NoOwnersYet {
                 file: rel,
-                message: format!("{id} has no owners yet: its first signed publish records them"),
+                id: id.clone(),
             });
         };
         let v = chain
             .append(id.as_str(), entry)
-            .map_err(|e| PublishError::Untrusted {
+            .map_err(|source| PublishError::Untrusted {
                 file: rel.clone(),
-                message: e.to_string(),
+                source: Box::new(source),
             })?;
         chain.store(&mut meta);
         let path = self.abs(&rel);
@@ -879,13 +1036,10 @@ impl Registry {
     /// Adds an attestation of one published archive to the bundle's metadata. An official one
     /// must be signed by a verifier key named in `config.json`.
     pub fn add_attestation(&self, a: Attestation) -> Result<()> {
-        let fields = AttestFields::parse(&a.statement).map_err(|m| PublishError::Untrusted {
-            file: "attestation".into(),
-            message: m,
-        })?;
-        let id = BundleId::parse(&fields.id).map_err(|e| PublishError::Untrusted {
-            file: "attestation".into(),
-            message: e.to_string(),
+        let fields = AttestFields::parse(&a.statement).map_err(PublishError::BadAttestation)?;
+        let id = BundleId::parse(&fields.id).map_err(|source| PublishError::AttestationId {
+            id: fields.id.clone(),
+            source,
         })?;
         let _lock = self.lock()?;
         let Some((parsed, _)) = self.index_file_clean(&id)? else {
@@ -895,27 +1049,28 @@ impl Registry {
             .versions()
             .any(|l| l.version.to_string() == fields.version && l.sha256 == fields.sha256)
         {
-            return Err(PublishError::Untrusted {
+            return Err(PublishError::AttestationOfUnknownArchive {
                 file: index_path(&id),
-                message: format!(
-                    "no line of {id} has version {} and sha256 {}",
-                    fields.version, fields.sha256
-                ),
+                id,
+                version: fields.version,
+                sha256: fields.sha256,
             });
         }
         let rel = meta_path(&id);
         let (mut meta, owners) = self.owners(&id)?;
-        let mut list =
-            ratchet_trust::attest::from_meta(&meta, &rel).map_err(|e| PublishError::Untrusted {
+        let mut list = ratchet_trust::attest::from_meta(&meta, &rel).map_err(|source| {
+            PublishError::Untrusted {
                 file: rel.clone(),
-                message: e.to_string(),
-            })?;
+                source: Box::new(source),
+            }
+        })?;
         list.push(a);
-        let version =
-            semver::Version::parse(&fields.version).map_err(|e| PublishError::Untrusted {
-                file: "attestation".into(),
-                message: e.to_string(),
-            })?;
+        let version = semver::Version::parse(&fields.version).map_err(|source| {
+            PublishError::AttestationVersion {
+                version: fields.version.clone(),
+                source,
+            }
+        })?;
         let current = owners.map(|(_, v)| v.current).unwrap_or_default();
         let (status, warnings) = ratchet_trust::attest::status(
             id.as_str(),
@@ -931,19 +1086,10 @@ impl Registry {
                 ratchet_trust::VerificationStatus::OfficiallyVerified { .. }
             )
         {
-            return Err(PublishError::Untrusted {
-                file: "attestation".into(),
-                message: format!(
-                    "the official attestation does not verify against the verifier keys in config.json: {}",
-                    warnings.join("; ")
-                ),
-            });
+            return Err(PublishError::AttestationNotOfficial { problems: warnings });
         }
         if let Some(w) = warnings.first() {
-            return Err(PublishError::Untrusted {
-                file: "attestation".into(),
-                message: w.clone(),
-            });
+            return Err(PublishError::AttestationRejected { problem: w.clone() });
         }
         ratchet_trust::attest::store(&mut meta, &list);
         let path = self.abs(&rel);
@@ -1075,7 +1221,7 @@ impl Registry {
             }
             Ok(())
         };
-        let errors: Vec<String> = self.verify().errors().map(ToString::to_string).collect();
+        let errors: Vec<Diagnostic> = self.verify().errors().cloned().collect();
         if !errors.is_empty() {
             return Err(PublishError::GcRefused(errors));
         }

@@ -237,15 +237,19 @@ impl Runtime {
             }
             Err(e) => {
                 let msg = e.to_string();
-                return Err(RunError::Instantiate(
-                    if msg.contains("incompatible import type") {
-                        format!(
-                            "an imported function has the wrong signature for this sandbox (task-abi.md §3-4): {msg}"
-                        )
-                    } else {
-                        msg
-                    },
-                ));
+                let wrong_signature = match &e {
+                    wasmer::InstantiationError::Link(wasmer::LinkError::Import(m, n, _)) => {
+                        import_signature_differs(module, &imports, &store, m, n)
+                    }
+                    _ => false,
+                };
+                return Err(RunError::Instantiate(if wrong_signature {
+                    format!(
+                        "an imported function has the wrong signature for this sandbox (task-abi.md §3-4): {msg}"
+                    )
+                } else {
+                    msg
+                }));
             }
         };
         let memory = instance
@@ -445,4 +449,62 @@ fn build_preopens(run: &TaskRun, scratch: &Path) -> Result<Vec<Preopen>, RunErro
         });
     }
     Ok(out)
+}
+
+/// Whether the module imports `module.name` as a function with another type than the one this
+/// sandbox provides: decided on the types themselves, not on the linker's message.
+fn import_signature_differs(
+    module: &Module,
+    imports: &wasmer::Imports,
+    store: &Store,
+    module_name: &str,
+    name: &str,
+) -> bool {
+    let Some(provided) = imports.get_export(module_name, name) else {
+        return false;
+    };
+    module
+        .imports()
+        .filter(|i| i.module() == module_name && i.name() == name)
+        .any(|i| match (i.ty(), provided.ty(store)) {
+            (ExternType::Function(want), ExternType::Function(have)) => *want != have,
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Effective;
+
+    fn instantiate(wat: &str) -> RunError {
+        let run = TaskRun {
+            name: "t".into(),
+            module: wat.as_bytes().to_vec(),
+            permissions: Effective::pure(super::super::Limits::default()),
+            ..Default::default()
+        };
+        Runtime::new(None).run(&run).unwrap_err()
+    }
+
+    #[test]
+    fn an_import_with_another_signature_is_named_as_such() {
+        let e = instantiate(
+            r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32)))
+                (memory (export "memory") 1) (func (export "_start")))"#,
+        );
+        assert!(
+            matches!(&e, RunError::Instantiate(m) if m.contains("wrong signature")),
+            "{e}"
+        );
+        // An import the sandbox does not provide at all is another failure.
+        let e = instantiate(
+            r#"(module (import "wasi_snapshot_preview1" "no_such_call" (func))
+                (memory (export "memory") 1) (func (export "_start")))"#,
+        );
+        assert!(
+            matches!(&e, RunError::Instantiate(m) if !m.contains("wrong signature")),
+            "{e}"
+        );
+    }
 }

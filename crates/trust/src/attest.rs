@@ -6,9 +6,9 @@
 //! `config.json` names; community verified means attestations from enough distinct other keys.
 //! Attestations live in the bundle's metadata file (`attestations`), next to the owner chain.
 
-use super::TrustError;
 use super::bundle_sig::{parse_sig, sign_bytes, verify_bytes};
 use super::keys::{PublicKey, SecretKey};
+use super::{StatementProblem, TrustError};
 use ratchet_formats::index::{BundleMeta, RegistryConfig};
 use serde::{Deserialize, Serialize};
 
@@ -175,22 +175,25 @@ impl AttestFields {
     }
 
     /// Parses a statement.
-    pub fn parse(text: &str) -> Result<AttestFields, String> {
+    pub fn parse(text: &str) -> Result<AttestFields, StatementProblem> {
         let mut w = text.split(' ');
         if w.next() != Some(ATTEST_TAG) {
-            return Err(format!("does not start with `{ATTEST_TAG}`"));
+            return Err(StatementProblem::NoTag(ATTEST_TAG));
         }
-        let mut field = |name: &str| -> Result<String, String> {
+        let mut field = |name: &'static str| -> Result<String, StatementProblem> {
             let x = w.next().unwrap_or_default();
             x.strip_prefix(name)
                 .and_then(|r| r.strip_prefix('='))
                 .map(str::to_string)
-                .ok_or_else(|| format!("expected `{name}=...`, found `{x}`"))
+                .ok_or_else(|| StatementProblem::ExpectedField {
+                    field: name,
+                    found: x.to_string(),
+                })
         };
         let kind = match field("kind")?.as_str() {
             "official" => AttestKind::Official,
             "community" => AttestKind::Community,
-            k => return Err(format!("unknown kind `{k}`")),
+            k => return Err(StatementProblem::UnknownKind(k.to_string())),
         };
         let id = field("id")?;
         let version = field("version")?;
@@ -202,7 +205,7 @@ impl AttestFields {
                 s.parse::<u8>()
                     .ok()
                     .filter(|s| (1..=5).contains(s))
-                    .ok_or("score must be 1 to 5")?,
+                    .ok_or(StatementProblem::BadScore)?,
             ),
         };
         let report = match field("report")?.as_str() {
@@ -210,7 +213,7 @@ impl AttestFields {
             r => Some(r.to_string()),
         };
         if w.next().is_some() {
-            return Err("unexpected text after `report=`".into());
+            return Err(StatementProblem::TrailingText("`report=`"));
         }
         Ok(AttestFields {
             kind,
@@ -231,12 +234,10 @@ pub fn attest(fields: &AttestFields, sk: &SecretKey) -> Result<Attestation, Trus
         .chain(fields.report.as_ref())
         .any(|f| f.contains(char::is_whitespace) || f.is_empty())
     {
-        return Err(TrustError::Refused(
-            "attestation fields must be non-empty and hold no spaces".into(),
-        ));
+        return Err(TrustError::AttestationFieldSpaces);
     }
     let text = fields.text();
-    AttestFields::parse(&text).map_err(TrustError::Refused)?;
+    AttestFields::parse(&text).map_err(TrustError::BadAttestation)?;
     Ok(Attestation {
         signature: sign_bytes(sk, text.as_bytes(), &text)?,
         statement: text,
@@ -249,9 +250,9 @@ pub fn from_meta(meta: &BundleMeta, file: &str) -> Result<Vec<Attestation>, Trus
         None => Ok(Vec::new()),
         Some(v) => {
             let list: Vec<Attestation> =
-                serde_json::from_value(v.clone()).map_err(|e| TrustError::BadRecord {
+                serde_json::from_value(v.clone()).map_err(|source| TrustError::RecordJson {
                     file: format!("{file}: attestations"),
-                    reason: e.to_string(),
+                    source,
                 })?;
             Ok(list.into_iter().take(MAX_ATTESTATIONS).collect())
         }
@@ -443,7 +444,7 @@ fn community_key(a: &Attestation) -> Result<PublicKey, TrustError> {
     let k = first
         .split(' ')
         .find_map(|w| w.strip_prefix("key="))
-        .ok_or_else(|| TrustError::Refused("no key= in the untrusted comment".into()))?;
+        .ok_or(TrustError::NoAttesterKey)?;
     PublicKey::from_base64(k)
 }
 

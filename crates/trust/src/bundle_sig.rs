@@ -6,7 +6,7 @@
 //! onto another bundle or version, even one whose checksum list happens to match.
 
 use super::keys::{PublicKey, SecretKey};
-use super::{TrustError, io_err};
+use super::{BundleVersion, SignatureProblem, TrustError, io_err};
 use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
 use std::path::Path;
 
@@ -38,9 +38,9 @@ pub fn sign_bytes(sk: &SecretKey, data: &[u8], trusted: &str) -> Result<String, 
         Some(trusted),
         Some(&untrusted),
     )
-    .map_err(|e| TrustError::BadKey {
-        what: format!("signing with key {}", sk.public().key_id()),
-        reason: e.to_string(),
+    .map_err(|source| TrustError::SigningFailed {
+        key_id: sk.public().key_id(),
+        source,
     })?;
     Ok(sig.into_string())
 }
@@ -63,23 +63,25 @@ impl std::fmt::Debug for ParsedSig {
 
 /// Parses minisign signature text; `what` names it in errors.
 pub fn parse_sig(text: &[u8], what: &str) -> Result<ParsedSig, TrustError> {
-    let bad = |reason: String| TrustError::BadSignature {
+    let bad = |problem: SignatureProblem| TrustError::BadSignature {
         what: what.to_string(),
-        reason,
+        problem,
     };
     if text.len() > 4096 {
-        return Err(bad(format!("{} bytes is too long", text.len())));
+        return Err(bad(SignatureProblem::TooLong { len: text.len() }));
     }
-    let s = std::str::from_utf8(text).map_err(|_| bad("not UTF-8".into()))?;
-    let boxed = minisign::SignatureBox::from_string(s).map_err(|e| bad(e.to_string()))?;
+    let s = std::str::from_utf8(text).map_err(|_| bad(SignatureProblem::NotUtf8))?;
+    let boxed =
+        minisign::SignatureBox::from_string(s).map_err(|source| TrustError::SignatureParse {
+            what: what.to_string(),
+            source,
+        })?;
     if !boxed.is_prehashed() {
-        return Err(bad(
-            "legacy (non-prehashed) signatures are not accepted".into()
-        ));
+        return Err(bad(SignatureProblem::Legacy));
     }
     let trusted_comment = boxed
         .trusted_comment()
-        .map_err(|e| bad(format!("no trusted comment: {e}")))?;
+        .map_err(|e| bad(SignatureProblem::NoTrustedComment(e)))?;
     Ok(ParsedSig {
         key_id: super::keys::key_id(boxed.keynum()),
         boxed,
@@ -99,22 +101,19 @@ pub fn verify_bytes(
     keys_name: &str,
 ) -> Result<PublicKey, TrustError> {
     let Some(key) = keys.iter().find(|k| k.key_id() == sig.key_id) else {
-        let known: Vec<String> = keys.iter().map(PublicKey::key_id).collect();
-        return Err(TrustError::Refused(format!(
-            "{what} is signed by key {}, which is not one of the {keys_name} ({})",
-            sig.key_id,
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        )));
+        return Err(TrustError::UnknownSigner {
+            what: what.to_string(),
+            key_id: sig.key_id.clone(),
+            keys_name: keys_name.to_string(),
+            known: keys.iter().map(PublicKey::key_id).collect(),
+        });
     };
     if sig.trusted_comment != expected_comment {
-        return Err(TrustError::Refused(format!(
-            "{what}: the signature is bound to `{}`, not to `{expected_comment}`: it was made for something else (another bundle, version, checksum list or statement)",
-            sig.trusted_comment
-        )));
+        return Err(TrustError::WrongBinding {
+            what: what.to_string(),
+            found: sig.trusted_comment.clone(),
+            expected: expected_comment.to_string(),
+        });
     }
     minisign::verify(
         key.inner(),
@@ -124,11 +123,10 @@ pub fn verify_bytes(
         false,
         false,
     )
-    .map_err(|e| {
-        TrustError::Refused(format!(
-            "{what}: the signature by key {} does not verify ({e}): the signed data or its trusted comment was changed",
-            sig.key_id
-        ))
+    .map_err(|source| TrustError::SignatureMismatch {
+        what: what.to_string(),
+        key_id: sig.key_id.clone(),
+        source,
     })?;
     Ok(key.clone())
 }
@@ -144,10 +142,9 @@ pub fn verify_archive(
     let b = &archive.manifest.bundle;
     let what = format!("bundle.sig of {} {}", b.id, b.version);
     let Some(sig) = &archive.signature else {
-        return Err(TrustError::Refused(format!(
-            "{} {} is not signed (no bundle.sig)",
-            b.id, b.version
-        )));
+        return Err(TrustError::NotSigned {
+            bundle: Box::new(BundleVersion::new(b.id.as_str(), b.version.clone())),
+        });
     };
     let parsed = parse_sig(sig, &what)?;
     verify_bytes(
@@ -181,9 +178,7 @@ pub fn sign_archive_file(
         (Some(sk), _) => sign_archive(&archive, sk)?,
         (None, Some(text)) => String::from_utf8_lossy(text).into_owned(),
         (None, None) => {
-            return Err(TrustError::Refused(
-                "nothing to sign with: give a secret key or a signature file".into(),
-            ));
+            return Err(TrustError::NothingToSignWith);
         }
     };
     archive.signature = Some(sig.clone().into_bytes());
@@ -200,4 +195,93 @@ pub fn sign_archive_file(
     let out = archive::with_signature(&bytes, Some(sig.as_bytes()), &limits)?;
     ratchet_formats::fsutil::write_atomic(path, &out).map_err(io_err(path))?;
     Ok(sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dir: &Path, name: &str) -> SecretKey {
+        let kp = crate::keys::generate(dir, name, None).unwrap();
+        SecretKey::load(&kp.secret).unwrap()
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let d = tempfile::tempdir().unwrap();
+        let (owner, evil) = (key(d.path(), "owner"), key(d.path(), "evil"));
+        let v = semver::Version::new(1, 0, 0);
+        let list = b"abc  tasks/x.wasm\n";
+        let comment = trusted_comment("com.a.b", &v, list);
+        let keys = [owner.public().clone()];
+        let verify = |sig: &str, data: &[u8], expected: &str| {
+            let parsed = parse_sig(sig.as_bytes(), "sig").unwrap();
+            verify_bytes(
+                &parsed,
+                data,
+                expected,
+                &keys,
+                "bundle.sig of com.a.b 1.0.0",
+                "owner keys of com.a.b",
+            )
+        };
+
+        let good = sign_bytes(&owner, list, &comment).unwrap();
+        assert_eq!(
+            verify(&good, list, &comment).unwrap(),
+            owner.public().clone()
+        );
+
+        // A foreign signer.
+        let foreign = sign_bytes(&evil, list, &comment).unwrap();
+        match verify(&foreign, list, &comment).unwrap_err() {
+            TrustError::UnknownSigner {
+                key_id,
+                known,
+                keys_name,
+                ..
+            } => {
+                assert_eq!(key_id, evil.public().key_id());
+                assert_eq!(known, vec![owner.public().key_id()]);
+                assert_eq!(keys_name, "owner keys of com.a.b");
+            }
+            other => panic!("expected UnknownSigner, got {other:?}"),
+        }
+
+        // A signature whose trusted comment names another bundle id.
+        let other_id = trusted_comment("com.evil.x", &v, list);
+        let moved = sign_bytes(&owner, list, &other_id).unwrap();
+        match verify(&moved, list, &comment).unwrap_err() {
+            TrustError::WrongBinding {
+                found, expected, ..
+            } => {
+                assert!(found.contains("id=com.evil.x"), "{found}");
+                assert!(expected.contains("id=com.a.b"), "{expected}");
+            }
+            other => panic!("expected WrongBinding, got {other:?}"),
+        }
+
+        // The right key and comment over other data.
+        let e = verify(&good, b"other data", &comment).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::SignatureMismatch { key_id, .. } if *key_id == owner.public().key_id()),
+            "{e:?}"
+        );
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "minisign's error is the source"
+        );
+    }
+
+    #[test]
+    fn signing_needs_a_key_or_a_signature() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("x.rbundle");
+        std::fs::write(&path, b"not read").unwrap();
+        // The archive is read first: a non-archive is an archive error, not a refusal to sign.
+        assert!(matches!(
+            sign_archive_file(&path, None, None, None).unwrap_err(),
+            TrustError::Archive(_)
+        ));
+    }
 }

@@ -6,7 +6,7 @@
 //! with mode 0600. Secret keys are never printed. The key id is minisign's: the 8-byte key
 //! number as 16 upper-case hex digits, as `minisign` prints it.
 
-use super::{TrustError, io_err};
+use super::{KeyProblem, TrustError, io_err};
 use std::path::{Path, PathBuf};
 
 /// Environment variable holding the password of an encrypted secret key (never on argv).
@@ -41,10 +41,11 @@ impl PublicKey {
     /// Parses the base64 line of a minisign public key (`RW...`).
     pub fn from_base64(s: &str) -> Result<PublicKey, TrustError> {
         let s = s.trim();
-        let inner = minisign::PublicKey::from_base64(s).map_err(|e| TrustError::BadKey {
-            what: format!("public key `{}`", s.chars().take(60).collect::<String>()),
-            reason: e.to_string(),
-        })?;
+        let inner =
+            minisign::PublicKey::from_base64(s).map_err(|source| TrustError::MinisignKey {
+                what: format!("public key `{}`", s.chars().take(60).collect::<String>()),
+                source,
+            })?;
         Ok(PublicKey {
             base64: inner.to_base64(),
             inner,
@@ -59,12 +60,12 @@ impl PublicKey {
             .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
             .ok_or_else(|| TrustError::BadKey {
                 what: what.to_string(),
-                reason: "no key in the file".into(),
+                problem: KeyProblem::NoKey,
             })?;
         Self::from_base64(line).map_err(|e| match e {
-            TrustError::BadKey { reason, .. } => TrustError::BadKey {
+            TrustError::MinisignKey { source, .. } => TrustError::MinisignKey {
                 what: what.to_string(),
-                reason,
+                source,
             },
             other => other,
         })
@@ -113,24 +114,27 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
-    /// Parses a secret key file's text. An encrypted key needs `password`; `Ok(None)`-like
-    /// prompting is left to the caller: see [`SecretKey::is_encrypted_text`].
+    /// Parses a secret key file's text. An encrypted key needs `password` (see
+    /// [`SecretKey::is_encrypted_text`]); without it the error is [`TrustError::PasswordNeeded`].
     pub fn from_text(text: &str, password: Option<String>, what: &str) -> Result<Self, TrustError> {
-        let bad = |reason: String| TrustError::BadKey {
+        let bad = |problem: KeyProblem| TrustError::BadKey {
             what: what.to_string(),
-            reason,
+            problem,
+        };
+        let minisign_err = |source: minisign::PError| TrustError::MinisignKey {
+            what: what.to_string(),
+            source,
         };
         let encrypted = Self::is_encrypted_text(text).map_err(bad)?;
-        let boxed = minisign::SecretKeyBox::from_string(text).map_err(|e| bad(e.to_string()))?;
+        let boxed = minisign::SecretKeyBox::from_string(text).map_err(minisign_err)?;
         let inner = if encrypted {
-            let password = password.ok_or_else(|| {
-                bad(format!(
-                    "the secret key is password-protected: set {PASSWORD_ENV} or run interactively"
-                ))
+            let password = password.ok_or_else(|| TrustError::PasswordNeeded {
+                what: what.to_string(),
+                env: PASSWORD_ENV,
             })?;
             boxed
                 .into_secret_key(Some(password))
-                .map_err(|e| bad(e.to_string()))?
+                .map_err(minisign_err)?
         } else {
             match boxed.into_unencrypted_secret_key() {
                 Ok(k) => k,
@@ -138,18 +142,18 @@ impl SecretKey {
                 // the crate refuses: read the raw key and check it by a signing self-test below.
                 Err(_) => {
                     use ct_codecs::Decoder;
-                    let line = key_line(text).ok_or_else(|| bad("no key in the file".into()))?;
+                    let line = key_line(text).ok_or_else(|| bad(KeyProblem::NoKey))?;
                     let raw = ct_codecs::Base64::decode_to_vec(line, None)
-                        .map_err(|_| bad("the key is not base64".into()))?;
-                    minisign::SecretKey::from_bytes(&raw).map_err(|e| bad(e.to_string()))?
+                        .map_err(|_| bad(KeyProblem::NotBase64))?;
+                    minisign::SecretKey::from_bytes(&raw).map_err(minisign_err)?
                 }
             }
         };
-        let pk = minisign::PublicKey::from_secret_key(&inner).map_err(|e| bad(e.to_string()))?;
+        let pk = minisign::PublicKey::from_secret_key(&inner).map_err(minisign_err)?;
         let probe = b"ratchet key self-test";
         let ok = minisign::sign(Some(&pk), &inner, &probe[..], Some("t"), None).is_ok();
         if !ok {
-            return Err(bad("corrupted key (its halves do not match)".into()));
+            return Err(bad(KeyProblem::Corrupted));
         }
         Ok(SecretKey {
             inner,
@@ -161,32 +165,52 @@ impl SecretKey {
     }
 
     /// True when a secret key file's text holds a password-protected key.
-    pub fn is_encrypted_text(text: &str) -> Result<bool, String> {
+    pub fn is_encrypted_text(text: &str) -> Result<bool, KeyProblem> {
         use ct_codecs::Decoder;
-        let line = key_line(text).ok_or("no key in the file")?;
-        let bytes = ct_codecs::Base64::decode_to_vec(line, None)
-            .map_err(|_| "the key is not base64".to_string())?;
+        let line = key_line(text).ok_or(KeyProblem::NoKey)?;
+        let bytes =
+            ct_codecs::Base64::decode_to_vec(line, None).map_err(|_| KeyProblem::NotBase64)?;
         match bytes.get(2..4) {
             Some([0, 0]) => Ok(false),
             Some(b"Sc") => Ok(true),
-            Some(_) => Err("unknown key encryption algorithm".into()),
-            None => Err("the key is truncated".into()),
+            Some(_) => Err(KeyProblem::UnknownEncryption),
+            None => Err(KeyProblem::Truncated),
         }
     }
 
-    /// Reads a secret key file. For an encrypted key the password comes from
-    /// `RATCHET_KEY_PASSWORD`, else from a prompt on the terminal.
+    /// Reads a secret key file without asking anyone: an encrypted key's password comes from
+    /// `RATCHET_KEY_PASSWORD`, and without it the error is [`TrustError::PasswordNeeded`].
     pub fn load(path: &Path) -> Result<SecretKey, TrustError> {
+        Self::load_with(path, &mut |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no password source",
+            ))
+        })
+        .map_err(|e| match e {
+            TrustError::PasswordUnavailable { what, env, .. } => {
+                TrustError::PasswordNeeded { what, env }
+            }
+            other => other,
+        })
+    }
+
+    /// Reads a secret key file. An encrypted key's password comes from `RATCHET_KEY_PASSWORD`,
+    /// else from `ask`, called with a prompt (`Password for FILE: `): the library never reads
+    /// the terminal itself, the CLI passes a function that does.
+    pub fn load_with(path: &Path, ask: PasswordPrompt<'_>) -> Result<SecretKey, TrustError> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         let what = path.display().to_string();
-        let encrypted = Self::is_encrypted_text(&text).map_err(|reason| TrustError::BadKey {
+        let encrypted = Self::is_encrypted_text(&text).map_err(|problem| TrustError::BadKey {
             what: what.clone(),
-            reason,
+            problem,
         })?;
         let password = if encrypted {
-            Some(password_from_env_or_prompt(&format!(
-                "Password for {what}: "
-            ))?)
+            Some(password_from_env_or(
+                &what,
+                &format!("Password for {what}: "),
+                ask,
+            )?)
         } else {
             None
         };
@@ -209,14 +233,24 @@ fn key_line(text: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
 }
 
-/// The password from `RATCHET_KEY_PASSWORD`, else read from the terminal without echo.
-pub fn password_from_env_or_prompt(prompt: &str) -> Result<String, TrustError> {
+/// Asks for a password: called with the prompt to show (`Password for FILE: `), returns what
+/// the user typed. The CLI reads the terminal without echo; tests and services pass a closure.
+pub type PasswordPrompt<'a> = &'a mut dyn FnMut(&str) -> std::io::Result<String>;
+
+/// The password from `RATCHET_KEY_PASSWORD`, else from `ask` (called with `prompt`); `what`
+/// names the key in errors.
+pub fn password_from_env_or(
+    what: &str,
+    prompt: &str,
+    ask: PasswordPrompt<'_>,
+) -> Result<String, TrustError> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(p);
     }
-    rpassword::prompt_password(prompt).map_err(|e| TrustError::BadKey {
-        what: "password".into(),
-        reason: format!("cannot read it from the terminal ({e}); set {PASSWORD_ENV}"),
+    ask(prompt).map_err(|source| TrustError::PasswordUnavailable {
+        what: what.to_string(),
+        source,
+        env: PASSWORD_ENV,
     })
 }
 
@@ -245,9 +279,8 @@ pub fn generate(
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         || name.starts_with('.')
     {
-        return Err(TrustError::BadKey {
-            what: format!("key name `{name}`"),
-            reason: "use letters, digits, `-`, `_` and `.` (not first)".into(),
+        return Err(TrustError::InvalidKeyName {
+            name: name.to_string(),
         });
     }
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -255,16 +288,10 @@ pub fn generate(
     let secret = dir.join(format!("{name}.key"));
     for p in [&public, &secret] {
         if p.exists() {
-            return Err(TrustError::BadKey {
-                what: p.display().to_string(),
-                reason: "already exists; choose another --name or remove it".into(),
-            });
+            return Err(TrustError::KeyFileExists { path: p.clone() });
         }
     }
-    let gen_err = |e: minisign::PError| TrustError::BadKey {
-        what: "key generation".into(),
-        reason: e.to_string(),
-    };
+    let gen_err = TrustError::KeyGeneration;
     let kp = match password {
         Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)).map_err(gen_err)?,
         None => minisign::KeyPair::generate_unencrypted_keypair().map_err(gen_err)?,
@@ -367,5 +394,42 @@ mod tests {
         assert!(e.to_lowercase().contains("password"), "{e}");
         let sk = SecretKey::from_text(&text, Some("correct horse".into()), "k").unwrap();
         assert_eq!(sk.public(), &kp.key);
+    }
+
+    #[test]
+    fn the_password_comes_from_the_callers_prompt() {
+        if std::env::var_os(PASSWORD_ENV).is_some() {
+            return; // the environment would answer before the prompt
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kp = generate(dir.path(), "author", Some("correct horse".into())).unwrap();
+        let mut asked = Vec::new();
+        let sk = SecretKey::load_with(&kp.secret, &mut |prompt| {
+            asked.push(prompt.to_string());
+            Ok("correct horse".into())
+        })
+        .unwrap();
+        assert_eq!(sk.public(), &kp.key);
+        assert_eq!(asked.len(), 1);
+        assert!(
+            asked[0].contains(&kp.secret.display().to_string()),
+            "{asked:?}"
+        );
+
+        let e = SecretKey::load_with(&kp.secret, &mut |_| {
+            Err(std::io::Error::other("no terminal"))
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, TrustError::PasswordUnavailable { env, .. } if *env == PASSWORD_ENV),
+            "{e:?}"
+        );
+        assert!(matches!(
+            SecretKey::load(&kp.secret).unwrap_err(),
+            TrustError::PasswordNeeded { .. }
+        ));
+        // An unencrypted key never asks.
+        let plain = generate(dir.path(), "ci", None).unwrap();
+        SecretKey::load_with(&plain.secret, &mut |_| panic!("asked for a password")).unwrap();
     }
 }

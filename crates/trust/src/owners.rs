@@ -10,9 +10,9 @@
 //! signed text by its hash): archives signed by a removed key stay installable only if listed,
 //! so a key that was rotated out (lost, compromised) cannot sign anything new.
 
-use super::TrustError;
 use super::bundle_sig::{parse_sig, sign_bytes, verify_bytes};
 use super::keys::{PublicKey, SecretKey};
+use super::{StatementProblem, TrustError};
 use ratchet_formats::archive::sha256_hex;
 use ratchet_formats::index::BundleMeta;
 use serde::{Deserialize, Serialize};
@@ -104,25 +104,30 @@ struct Statement {
 }
 
 fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
-    let bad = |reason: String| TrustError::BadRecord {
-        file: what.to_string(),
-        reason,
+    let bad = |problem: StatementProblem| TrustError::BadStatement {
+        what: what.to_string(),
+        problem,
     };
     let mut words = text.split(' ');
     if words.next() != Some(OWNERS_TAG) {
-        return Err(bad(format!("does not start with `{OWNERS_TAG}`")));
+        return Err(bad(StatementProblem::NoTag(OWNERS_TAG)));
     }
-    let mut field = |name: &str| -> Result<String, TrustError> {
+    let mut field = |name: &'static str| -> Result<String, TrustError> {
         let w = words.next().unwrap_or_default();
         w.strip_prefix(name)
             .and_then(|r| r.strip_prefix('='))
             .map(str::to_string)
-            .ok_or_else(|| bad(format!("expected `{name}=...`, found `{w}`")))
+            .ok_or_else(|| {
+                bad(StatementProblem::ExpectedField {
+                    field: name,
+                    found: w.to_string(),
+                })
+            })
     };
     let id = field("id")?;
     let seq = field("seq")?
         .parse::<usize>()
-        .map_err(|_| bad("seq is not a number".into()))?;
+        .map_err(|_| bad(StatementProblem::NotANumber("seq")))?;
     let prev = field("prev")?;
     let keys_text = field("keys")?;
     let retired = match words.next() {
@@ -130,27 +135,26 @@ fn parse_statement(text: &str, what: &str) -> Result<Statement, TrustError> {
         Some(w) => Some(
             w.strip_prefix("retired=")
                 .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "expected `retired=<sha256>` or the end, found `{w}`"
-                    ))
-                })?
+                .ok_or_else(|| bad(StatementProblem::BadRetired(w.to_string())))?
                 .to_string(),
         ),
     };
     if words.next().is_some() {
-        return Err(bad("unexpected text after the last field".into()));
+        return Err(bad(StatementProblem::TrailingText("the last field")));
     }
     let mut keys = Vec::new();
     for k in keys_text.split(',') {
-        let k = PublicKey::from_base64(k).map_err(|e| bad(e.to_string()))?;
+        let k = PublicKey::from_base64(k).map_err(|e| TrustError::BadStatementKey {
+            what: what.to_string(),
+            source: Box::new(e),
+        })?;
         if keys.contains(&k) {
-            return Err(bad(format!("key {} is listed twice", k.key_id())));
+            return Err(bad(StatementProblem::DuplicateKey(k.key_id())));
         }
         keys.push(k);
     }
     if keys.is_empty() || keys.len() > MAX_OWNER_KEYS {
-        return Err(bad(format!("1 to {MAX_OWNER_KEYS} keys are required")));
+        return Err(bad(StatementProblem::KeyCount(MAX_OWNER_KEYS)));
     }
     Ok(Statement {
         id,
@@ -197,14 +201,12 @@ impl OwnerChain {
     pub fn from_meta(meta: &BundleMeta, file: &str) -> Result<Option<OwnerChain>, TrustError> {
         match meta.extra.get(OWNERS_FIELD) {
             None => Ok(None),
-            Some(v) => {
-                serde_json::from_value(v.clone())
-                    .map(Some)
-                    .map_err(|e| TrustError::BadRecord {
-                        file: format!("{file}: owners"),
-                        reason: e.to_string(),
-                    })
-            }
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|source| TrustError::RecordJson {
+                    file: format!("{file}: owners"),
+                    source,
+                }),
         }
     }
 
@@ -220,14 +222,13 @@ impl OwnerChain {
     /// each names the previous statement's hash and is signed by a key of the previous set.
     pub fn verify(&self, id: &str) -> Result<VerifiedOwners, TrustError> {
         if self.chain.is_empty() {
-            return Err(TrustError::Refused(format!(
-                "the owner chain of {id} is empty"
-            )));
+            return Err(TrustError::EmptyOwnerChain { id: id.to_string() });
         }
         if self.chain.len() > MAX_CHAIN {
-            return Err(TrustError::Refused(format!(
-                "the owner chain of {id} has more than {MAX_CHAIN} statements"
-            )));
+            return Err(TrustError::OwnerChainTooLong {
+                id: id.to_string(),
+                max: MAX_CHAIN,
+            });
         }
         let mut current: Vec<PublicKey> = Vec::new();
         let mut genesis = Vec::new();
@@ -238,37 +239,42 @@ impl OwnerChain {
             let what = format!("owner statement {n} of {id}");
             let st = parse_statement(&entry.statement, &what)?;
             if st.id != id {
-                return Err(TrustError::Refused(format!(
-                    "{what} is about {}, not {id}: statements cannot be moved between bundles",
-                    st.id
-                )));
+                return Err(TrustError::StatementForAnotherBundle {
+                    id: id.to_string(),
+                    seq: n,
+                    about: st.id,
+                });
             }
             if st.seq != n {
-                return Err(TrustError::Refused(format!(
-                    "{what} says seq={}: statements were removed, reordered or replayed",
-                    st.seq
-                )));
+                return Err(TrustError::StatementOutOfOrder {
+                    id: id.to_string(),
+                    seq: n,
+                    found: st.seq,
+                });
             }
             let expected_prev = hashes.last().map_or("-", String::as_str);
             if st.prev != expected_prev {
-                return Err(TrustError::Refused(format!(
-                    "{what} names previous statement {} but the previous statement's hash is {expected_prev}: the chain was altered",
-                    st.prev
-                )));
+                return Err(TrustError::OwnerChainBroken {
+                    id: id.to_string(),
+                    seq: n,
+                    found: st.prev,
+                    expected: expected_prev.to_string(),
+                });
             }
             if n == 0 {
                 if entry.signature.is_some() {
-                    return Err(TrustError::BadRecord {
-                        file: what,
-                        reason: "the genesis statement carries no signature".into(),
+                    return Err(TrustError::BadStatement {
+                        what,
+                        problem: StatementProblem::SignedGenesis,
                     });
                 }
                 genesis = st.keys.clone();
             } else {
                 let Some(sig) = &entry.signature else {
-                    return Err(TrustError::Refused(format!(
-                        "{what} is not signed; a change of owners must be signed by a current owner key"
-                    )));
+                    return Err(TrustError::StatementNotSigned {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 };
                 let parsed = parse_sig(sig.as_bytes(), &what)?;
                 verify_bytes(
@@ -284,19 +290,22 @@ impl OwnerChain {
                 (None, None) => Vec::new(),
                 (Some(h), Some(list)) if *h == retired_hash(list) => list.clone(),
                 (Some(_), Some(_)) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what}: its retired list does not match the hash the statement signs: the list was altered"
-                    )));
+                    return Err(TrustError::RetiredListAltered {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
                 (Some(_), None) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what} signs a retired list, but the list is missing"
-                    )));
+                    return Err(TrustError::RetiredListMissing {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
                 (None, Some(_)) => {
-                    return Err(TrustError::Refused(format!(
-                        "{what} carries a retired list that its signed text does not name"
-                    )));
+                    return Err(TrustError::RetiredListUnsigned {
+                        id: id.to_string(),
+                        seq: n,
+                    });
                 }
             };
             for k in &current {
@@ -336,15 +345,11 @@ impl OwnerChain {
     ) -> Result<ChainEntry, TrustError> {
         let v = self.verify(id)?;
         if !v.current.contains(sk.public()) {
-            return Err(TrustError::Refused(format!(
-                "key {} is not a current owner key of {id}; sign with one of: {}",
-                sk.public().key_id(),
-                v.current
-                    .iter()
-                    .map(PublicKey::key_id)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(TrustError::NotCurrentOwner {
+                id: id.to_string(),
+                key_id: sk.public().key_id(),
+                current: v.current.iter().map(PublicKey::key_id).collect(),
+            });
         }
         let removes = v.current.iter().any(|k| !new_keys.contains(k));
         let retired = retired.filter(|_| removes).map(|mut l| {
@@ -410,6 +415,18 @@ mod tests {
             .statement(id, &[a.public().clone()], &a, None)
             .unwrap_err();
         assert!(e.to_string().contains("not a current owner"), "{e}");
+        match &e {
+            TrustError::NotCurrentOwner {
+                id: i,
+                key_id,
+                current,
+            } => {
+                assert_eq!(i, id);
+                assert_eq!(key_id, &a.public().key_id());
+                assert_eq!(current, &vec![b.public().key_id(), c.public().key_id()]);
+            }
+            other => panic!("expected NotCurrentOwner, got {other:?}"),
+        }
         // Round trip through metadata.
         let mut meta = BundleMeta::new(ratchet_formats::manifest::BundleId::parse(id).unwrap());
         chain.store(&mut meta);
@@ -442,19 +459,23 @@ mod tests {
             statement: text,
             retired: None,
         });
-        let e = forged.verify(id).unwrap_err().to_string();
-        assert!(e.contains("not one of the owner keys"), "{e}");
+        let e = forged.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::UnknownSigner { key_id, known, .. }
+                if *key_id == evil.public().key_id() && *known == vec![a.public().key_id()]),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not one of the owner keys"), "{e}");
 
         // Unsigned change.
         let mut unsigned = forged.clone();
         unsigned.chain[1].signature = None;
+        let e = unsigned.verify(id).unwrap_err();
         assert!(
-            unsigned
-                .verify(id)
-                .unwrap_err()
-                .to_string()
-                .contains("not signed")
+            matches!(&e, TrustError::StatementNotSigned { seq: 1, .. }),
+            "{e:?}"
         );
+        assert!(e.to_string().contains("not signed"), "{e}");
 
         // Statement text edited after signing.
         let mut good = base.clone();
@@ -464,8 +485,13 @@ mod tests {
         edited.chain[1].statement = edited.chain[1]
             .statement
             .replace(b.public().to_base64(), evil.public().to_base64());
-        let e = edited.verify(id).unwrap_err().to_string();
-        assert!(e.contains("bound to"), "{e}");
+        let e = edited.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::WrongBinding { found, expected, .. }
+                if found.contains(b.public().to_base64()) && expected.contains(evil.public().to_base64())),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("bound to"), "{e}");
 
         // A statement from another bundle's chain.
         let other = OwnerChain::genesis("com.example.y", &[a.public().clone()]);
@@ -474,14 +500,32 @@ mod tests {
             .unwrap();
         let mut moved = base.clone();
         moved.chain.push(st);
-        let e = moved.verify(id).unwrap_err().to_string();
-        assert!(e.contains("cannot be moved"), "{e}");
+        let e = moved.verify(id).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::StatementForAnotherBundle { id: i, seq: 1, about }
+                if i == id && about == "com.example.y"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("cannot be moved"), "{e}");
 
         // Genesis replaced under an existing statement: prev hash no longer matches.
         let mut regen = good.clone();
         regen.chain[0] = OwnerChain::genesis(id, &[evil.public().clone()]).chain[0].clone();
-        let e = regen.verify(id).unwrap_err().to_string();
-        assert!(e.contains("altered"), "{e}");
+        let e = regen.verify(id).unwrap_err();
+        match &e {
+            TrustError::OwnerChainBroken {
+                seq,
+                found,
+                expected,
+                ..
+            } => {
+                assert_eq!(*seq, 1);
+                assert_eq!(found, &sha256_hex(good.chain[0].statement.as_bytes()));
+                assert_eq!(expected, &sha256_hex(regen.chain[0].statement.as_bytes()));
+            }
+            other => panic!("expected OwnerChainBroken, got {other:?}"),
+        }
+        assert!(e.to_string().contains("altered"), "{e}");
 
         // Statement dropped (replayed seq).
         let mut dropped = good.clone();
@@ -491,5 +535,69 @@ mod tests {
         dropped.append(id, st2).unwrap();
         dropped.chain.remove(1);
         assert!(dropped.verify(id).is_err());
+
+        // Retired lists: altered, missing, or not signed.
+        let mut rot = base.clone();
+        let st = rot
+            .statement(
+                id,
+                &[b.public().clone()],
+                &a,
+                Some(vec!["1.0.0 aa".to_string()]),
+            )
+            .unwrap();
+        rot.append(id, st).unwrap();
+        let mut altered = rot.clone();
+        altered.chain[1].retired = Some(vec!["9.9.9 bb".to_string()]);
+        assert!(matches!(
+            altered.verify(id).unwrap_err(),
+            TrustError::RetiredListAltered { seq: 1, .. }
+        ));
+        let mut missing = rot.clone();
+        missing.chain[1].retired = None;
+        assert!(matches!(
+            missing.verify(id).unwrap_err(),
+            TrustError::RetiredListMissing { seq: 1, .. }
+        ));
+        let mut unnamed = good.clone();
+        unnamed.chain[1].retired = Some(vec!["1.0.0 aa".to_string()]);
+        assert!(matches!(
+            unnamed.verify(id).unwrap_err(),
+            TrustError::RetiredListUnsigned { seq: 1, .. }
+        ));
+        assert!(matches!(
+            OwnerChain::default().verify(id).unwrap_err(),
+            TrustError::EmptyOwnerChain { .. }
+        ));
+
+        // Malformed statement text is a typed problem, not a refusal.
+        let mut twice = base.clone();
+        twice.chain[0].statement =
+            statement_text(id, 0, None, &[a.public().clone(), a.public().clone()], None);
+        assert_eq!(
+            match twice.verify(id).unwrap_err() {
+                TrustError::BadStatement { problem, .. } => problem,
+                other => panic!("expected BadStatement, got {other:?}"),
+            },
+            StatementProblem::DuplicateKey(a.public().key_id())
+        );
+        let mut signed_genesis = base.clone();
+        signed_genesis.chain[0].signature = good.chain[1].signature.clone();
+        assert!(matches!(
+            signed_genesis.verify(id).unwrap_err(),
+            TrustError::BadStatement {
+                problem: StatementProblem::SignedGenesis,
+                ..
+            }
+        ));
+        let mut garbled = base.clone();
+        garbled.chain[0].statement = format!("{OWNERS_TAG} id={id} seq=zero prev=- keys=x");
+        assert!(matches!(
+            garbled.verify(id).unwrap_err(),
+            TrustError::BadStatement {
+                problem: StatementProblem::NotANumber("seq"),
+                ..
+            }
+        ));
     }
 }

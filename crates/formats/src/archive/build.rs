@@ -4,7 +4,7 @@
 use super::paths::{Clash, PathSet, check_entry_path};
 use super::{
     ARCHIVE_EXT, ArchiveError, CHECKSUM_FILE, FILE_MODE, IGNORE_FILE, MANIFEST_JSON, META_DIR,
-    SIGNATURE_FILE, VCS_DIRS, VERIFICATION_JSON, render_checksum_list, to_hex,
+    PackProblem, SIGNATURE_FILE, VCS_DIRS, VERIFICATION_JSON, render_checksum_list, to_hex,
 };
 use crate::manifest::{MANIFEST_FILE, Manifest, ResolvedManifest};
 use flate2::{Compression, GzBuilder};
@@ -161,7 +161,7 @@ fn bundle_files_except(
             None => {
                 return Err(ArchiveError::Unpackable {
                     path: crate::fsutil::rel_display(&root, path),
-                    reason: "the name is not valid UTF-8".into(),
+                    problem: PackProblem::NonUtf8Name,
                 });
             }
         };
@@ -177,17 +177,13 @@ fn bundle_files_except(
                 .unwrap_or_default();
             return Err(ArchiveError::Unpackable {
                 path: rel,
-                reason: format!(
-                    "it is a symbolic link (to `{target}`); archives hold only regular files: copy the target or list it in {IGNORE_FILE}"
-                ),
+                problem: PackProblem::Symlink { target },
             });
         }
         if !ft.is_file() {
             return Err(ArchiveError::Unpackable {
                 path: rel,
-                reason: format!(
-                    "it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}"
-                ),
+                problem: PackProblem::SpecialFile,
             });
         }
         if is_generated(&rel) || skip.is_some_and(|s| s == path) {
@@ -195,22 +191,21 @@ fn bundle_files_except(
         }
         check_entry_path(&rel).map_err(|reason| ArchiveError::Unpackable {
             path: rel.clone(),
-            reason,
+            problem: PackProblem::UnportablePath(reason),
         })?;
         out.push((rel, path.to_path_buf()));
     }
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut seen = PathSet::default();
     for (rel, _) in &out {
-        seen.add(rel, false).map_err(|clash| ArchiveError::Unpackable {
-            path: rel.clone(),
-            reason: match clash {
-                Clash::Duplicate(first) => {
-                    format!("differs from `{first}` only in letter case; both cannot exist on case-insensitive file systems")
-                }
-                Clash::Conflict(other) => format!("clashes with `{other}` on case-insensitive file systems"),
-            },
-        })?;
+        seen.add(rel, false)
+            .map_err(|clash| ArchiveError::Unpackable {
+                path: rel.clone(),
+                problem: match clash {
+                    Clash::Duplicate(first) => PackProblem::CaseDuplicate { first },
+                    Clash::Conflict(other) => PackProblem::CaseConflict { other },
+                },
+            })?;
     }
     Ok(out)
 }
@@ -252,7 +247,7 @@ fn walk_error(root: &Path, e: ignore::Error) -> ArchiveError {
     );
     ArchiveError::Unpackable {
         path,
-        reason: e.to_string(),
+        problem: PackProblem::Walk(e),
     }
 }
 
@@ -294,7 +289,7 @@ pub fn build_archive(
     let mut manifest_json = serde_json::to_vec_pretty(&ResolvedManifest::new(manifest.clone()))
         .map_err(|e| ArchiveError::Unpackable {
             path: MANIFEST_JSON.into(),
-            reason: e.to_string(),
+            problem: PackProblem::Serialize(e),
         })?;
     manifest_json.push(b'\n');
 
@@ -371,18 +366,14 @@ fn check_named_paths_packed(
     if !packed(MANIFEST_FILE) {
         return Err(ArchiveError::Unpackable {
             path: MANIFEST_FILE.into(),
-            reason: format!(
-                "the manifest is missing or left out by {IGNORE_FILE}; every archive holds it"
-            ),
+            problem: PackProblem::ManifestLeftOut,
         });
     }
     for (field, rel) in manifest.named_paths() {
         if !packed(rel) {
             return Err(ArchiveError::Unpackable {
                 path: rel.to_string(),
-                reason: format!(
-                    "{field} names it, but it is left out by {IGNORE_FILE} (or holds no file)"
-                ),
+                problem: PackProblem::NamedPathLeftOut { field },
             });
         }
     }
@@ -461,7 +452,7 @@ pub fn with_signature(
     super::read_archive(std::io::Cursor::new(bytes), limits)?;
     let malformed = |e: io::Error| ArchiveError::Malformed {
         where_: "while re-reading".into(),
-        reason: e.to_string(),
+        problem: super::Corruption::Decode(e),
     };
     let mut src = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let gz = GzBuilder::new()

@@ -95,12 +95,13 @@ pub enum ArchiveError {
         source: std::io::Error,
     },
     /// A file in the bundle directory cannot be packed (symbolic link, device, bad name...).
-    #[error("cannot pack `{path}`: {reason}")]
+    #[error("cannot pack `{path}`: {problem}")]
     Unpackable {
         /// Path relative to the bundle root.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        problem: PackProblem,
     },
     /// `SOURCE_DATE_EPOCH` is set but is not a usable time stamp.
     #[error("SOURCE_DATE_EPOCH=`{value}` is not a number of seconds since 1970 (0 to {max})")]
@@ -111,12 +112,13 @@ pub enum ArchiveError {
         max: u64,
     },
     /// The archive is not a well-formed gzip-compressed tar.
-    #[error("archive is corrupt {where_}: {reason}")]
+    #[error("archive is corrupt {where_}: {problem}")]
     Malformed {
         /// Where: `at the start`, `after entry `x``, ...
         where_: String,
-        /// What the decoder said.
-        reason: String,
+        /// What is wrong.
+        #[source]
+        problem: Corruption,
     },
     /// Bytes follow the end of the gzip stream or the end of the tar archive.
     #[error("archive has data after its end ({what}); refusing it")]
@@ -213,18 +215,153 @@ pub enum ArchiveError {
         reason: String,
     },
     /// `.bundle/manifest.json` (or `bundle.yaml`) is invalid or disagrees with the rest.
-    #[error("entry `{entry}`: {reason}")]
+    #[error("entry `{entry}`: {problem}")]
     BadManifest {
         /// The entry.
         entry: String,
-        /// What is wrong.
-        reason: String,
+        /// What is wrong (boxed: it can be large, and errors travel in `Result`s).
+        #[source]
+        problem: Box<ManifestProblem>,
     },
     /// The extraction destination already exists.
     #[error("{}: already exists; extract into a new directory", path.display())]
     DestinationExists {
         /// The destination.
         path: PathBuf,
+    },
+}
+
+/// Why a file of a bundle directory cannot be packed ([`ArchiveError::Unpackable`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PackProblem {
+    /// The file name is not UTF-8.
+    #[error("the name is not valid UTF-8")]
+    NonUtf8Name,
+    /// A symbolic link.
+    #[error(
+        "it is a symbolic link (to `{target}`); archives hold only regular files: copy the target or list it in {IGNORE_FILE}"
+    )]
+    Symlink {
+        /// Where it points (empty when unreadable).
+        target: String,
+    },
+    /// A device, FIFO or socket.
+    #[error("it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}")]
+    SpecialFile,
+    /// The path breaks a portability rule ([`check_entry_path`]).
+    #[error("{0}")]
+    UnportablePath(String),
+    /// Another file has the same path but for letter case.
+    #[error(
+        "differs from `{first}` only in letter case; both cannot exist on case-insensitive file systems"
+    )]
+    CaseDuplicate {
+        /// The other file.
+        first: String,
+    },
+    /// A file and a directory clash when letter case is ignored.
+    #[error("clashes with `{other}` on case-insensitive file systems")]
+    CaseConflict {
+        /// The other path.
+        other: String,
+    },
+    /// The directory walk failed (unreadable directory, bad ignore file...).
+    #[error(transparent)]
+    Walk(#[from] ignore::Error),
+    /// The resolved manifest does not serialize.
+    #[error(transparent)]
+    Serialize(#[from] serde_json::Error),
+    /// `bundle.yaml` is absent or ignored.
+    #[error("the manifest is missing or left out by {IGNORE_FILE}; every archive holds it")]
+    ManifestLeftOut,
+    /// A path the manifest names is ignored or holds no file.
+    #[error("{field} names it, but it is left out by {IGNORE_FILE} (or holds no file)")]
+    NamedPathLeftOut {
+        /// The manifest field (`bundle.tasks[0].module`...).
+        field: String,
+    },
+}
+
+/// How an archive is corrupt ([`ArchiveError::Malformed`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    /// The gzip or tar decoder failed.
+    #[error(transparent)]
+    Decode(#[from] std::io::Error),
+    /// A directory entry carries data.
+    #[error("a directory entry has content")]
+    DirectoryHasContent,
+    /// An entry has fewer bytes than its header says.
+    #[error("the entry is truncated")]
+    TruncatedEntry,
+}
+
+/// What is wrong with an archive's manifest ([`ArchiveError::BadManifest`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestProblem {
+    /// Larger than [`MAX_MANIFEST_BYTES`].
+    #[error("is {size} bytes; a manifest may have at most {max}")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `bundle.yaml` is not UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    /// `bundle.yaml` does not validate: its first problem.
+    #[error("{}", .0.as_ref().map_or_else(|| "invalid manifest".to_string(), ToString::to_string))]
+    Invalid(Option<crate::diagnostic::Diagnostic>),
+    /// `.bundle/manifest.json` is not JSON.
+    #[error("not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// `.bundle/manifest.json` has an unknown `format_version`.
+    #[error(
+        "format_version {found} is not supported (this ratchet reads {supported}); upgrade ratchet"
+    )]
+    UnsupportedFormat {
+        /// The version found.
+        found: u64,
+        /// The version this reader reads.
+        supported: u32,
+    },
+    /// `.bundle/manifest.json` has no numeric `format_version`.
+    #[error("`format_version` is missing or not a number")]
+    NoFormatVersion,
+    /// `.bundle/manifest.json` is JSON but not a resolved manifest.
+    #[error(transparent)]
+    Schema(serde_json::Error),
+    /// A path the manifest names is unsafe.
+    #[error("{field}: {reason}")]
+    UnsafeNamedPath {
+        /// The field.
+        field: String,
+        /// The path rule it breaks.
+        reason: String,
+    },
+    /// `.bundle/manifest.json` and `bundle.yaml` name different bundles or versions.
+    #[error("describes {json_id} {json_version} but bundle.yaml is {yaml_id} {yaml_version}")]
+    OtherBundle {
+        /// Id in `.bundle/manifest.json`.
+        json_id: String,
+        /// Version in `.bundle/manifest.json`.
+        json_version: semver::Version,
+        /// Id in `bundle.yaml`.
+        yaml_id: String,
+        /// Version in `bundle.yaml`.
+        yaml_version: semver::Version,
+    },
+    /// `.bundle/manifest.json` differs from `bundle.yaml` in another field.
+    #[error("disagrees with bundle.yaml (a field other than id and version differs)")]
+    Disagrees,
+    /// A path the manifest names is not in the archive.
+    #[error("{field} names `{path}`, which the archive does not hold")]
+    NamedPathMissing {
+        /// The field.
+        field: String,
+        /// The path.
+        path: String,
     },
 }
 

@@ -3,8 +3,8 @@
 
 use super::paths::{Clash, PathSet, check_entry_path};
 use super::{
-    ArchiveError, CHECKSUM_FILE, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON, SIGNATURE_FILE,
-    VERIFICATION_JSON, parse_checksum_list, sha256_hex,
+    ArchiveError, CHECKSUM_FILE, Corruption, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON,
+    ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list, sha256_hex,
 };
 use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
 use std::cell::Cell;
@@ -60,7 +60,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
                     Some(name) => format!("after entry `{name}`"),
                     None => "at the start".into(),
                 },
-                reason: e.to_string(),
+                problem: Corruption::Decode(e),
             }
         }
     };
@@ -131,7 +131,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
             if size != 0 {
                 return Err(ArchiveError::Malformed {
                     where_: format!("at entry `{name}`"),
-                    reason: "a directory entry has content".into(),
+                    problem: Corruption::DirectoryHasContent,
                 });
             }
             continue;
@@ -141,7 +141,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         if data.len() as u64 != size {
             return Err(ArchiveError::Malformed {
                 where_: format!("at entry `{name}`"),
-                reason: "the entry is truncated".into(),
+                problem: Corruption::TruncatedEntry,
             });
         }
         files.insert(path.to_string(), data);
@@ -244,28 +244,25 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         entry: MANIFEST_FILE.into(),
         reason: "every archive carries the bundle's manifest",
     })?;
-    let bad_yaml = |reason: String| ArchiveError::BadManifest {
+    let bad_yaml = |problem: ManifestProblem| ArchiveError::BadManifest {
         entry: MANIFEST_FILE.into(),
-        reason,
+        problem: Box::new(problem),
     };
     if yaml.len() > MAX_MANIFEST_BYTES {
         return Err(bad_yaml(too_big(yaml.len())));
     }
-    let text = std::str::from_utf8(yaml).map_err(|e| bad_yaml(format!("not UTF-8: {e}")))?;
-    let source = crate::manifest::parse_manifest(text, MANIFEST_FILE).map_err(|diags| {
-        bad_yaml(
-            diags
-                .first()
-                .map_or_else(|| "invalid manifest".into(), ToString::to_string),
-        )
-    })?;
+    let text = std::str::from_utf8(yaml).map_err(|e| bad_yaml(ManifestProblem::NotUtf8(e)))?;
+    let source = crate::manifest::parse_manifest(text, MANIFEST_FILE)
+        .map_err(|diags| bad_yaml(ManifestProblem::Invalid(diags.into_iter().next())))?;
     if source.id != manifest.bundle.id || source.version != manifest.bundle.version {
         return Err(ArchiveError::BadManifest {
             entry: MANIFEST_JSON.into(),
-            reason: format!(
-                "describes {} {} but bundle.yaml is {} {}",
-                manifest.bundle.id, manifest.bundle.version, source.id, source.version
-            ),
+            problem: Box::new(ManifestProblem::OtherBundle {
+                json_id: manifest.bundle.id.to_string(),
+                json_version: manifest.bundle.version.clone(),
+                yaml_id: source.id.to_string(),
+                yaml_version: source.version.clone(),
+            }),
         });
     }
     // Readers show and enforce the resolved manifest (permissions, limits, dependencies): it
@@ -273,7 +270,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     if source != manifest.bundle {
         return Err(ArchiveError::BadManifest {
             entry: MANIFEST_JSON.into(),
-            reason: "disagrees with bundle.yaml (a field other than id and version differs)".into(),
+            problem: Box::new(ManifestProblem::Disagrees),
         });
     }
     for (field, p) in manifest.bundle.named_paths() {
@@ -282,7 +279,10 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         if !files.contains_key(p) && !files.keys().any(|k| k.starts_with(&dir)) {
             return Err(ArchiveError::BadManifest {
                 entry: MANIFEST_FILE.into(),
-                reason: format!("{field} names `{p}`, which the archive does not hold"),
+                problem: Box::new(ManifestProblem::NamedPathMissing {
+                    field,
+                    path: p.to_string(),
+                }),
             });
         }
     }
@@ -297,36 +297,42 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
 /// Largest `bundle.yaml` or `.bundle/manifest.json` a reader parses (1 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
 
-fn too_big(len: usize) -> String {
-    format!("is {len} bytes; a manifest may have at most {MAX_MANIFEST_BYTES}")
+fn too_big(size: usize) -> ManifestProblem {
+    ManifestProblem::TooLarge {
+        size,
+        max: MAX_MANIFEST_BYTES,
+    }
 }
 
 /// Parses `.bundle/manifest.json`: a supported `format_version`, a valid manifest, safe paths.
 pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
-    let bad = |reason: String| ArchiveError::BadManifest {
+    let bad = |problem: ManifestProblem| ArchiveError::BadManifest {
         entry: MANIFEST_JSON.into(),
-        reason,
+        problem: Box::new(problem),
     };
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(bad(too_big(bytes.len())));
     }
     let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| bad(ManifestProblem::NotJson(e)))?;
     match value
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
     {
         Some(v) if v == u64::from(RESOLVED_MANIFEST_FORMAT) => {}
         Some(v) => {
-            return Err(bad(format!(
-                "format_version {v} is not supported (this ratchet reads {RESOLVED_MANIFEST_FORMAT}); upgrade ratchet"
-            )));
+            return Err(bad(ManifestProblem::UnsupportedFormat {
+                found: v,
+                supported: RESOLVED_MANIFEST_FORMAT,
+            }));
         }
-        None => return Err(bad("`format_version` is missing or not a number".into())),
+        None => return Err(bad(ManifestProblem::NoFormatVersion)),
     }
-    let m: ResolvedManifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    let m: ResolvedManifest =
+        serde_json::from_value(value).map_err(|e| bad(ManifestProblem::Schema(e)))?;
     for (field, p) in m.bundle.named_paths() {
-        crate::manifest::check_rel_path(p).map_err(|e| bad(format!("{field}: {e}")))?;
+        crate::manifest::check_rel_path(p)
+            .map_err(|reason| bad(ManifestProblem::UnsafeNamedPath { field, reason }))?;
     }
     Ok(m)
 }
