@@ -1,0 +1,419 @@
+//! Applying a plan: download, verify and unpack what changed, save the owner pins, commit the
+//! new installed state, delete what is no longer used; and removing installed bundles.
+
+use super::plan::{Plan, PlannedBundle};
+use super::prepare::{discard_prepared, discard_unused};
+use super::state::{BUNDLES_DIR, InstalledBundle, InstalledState, STATE_FORMAT, bundle_dir};
+use super::{Client, InstallError, local};
+use crate::paths::Paths;
+use crate::registry::FetchError;
+use crate::verify::{PinStore, TrustInputs, verify_for_install};
+use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig};
+use ratchet_formats::manifest::BundleId;
+use ratchet_trust::{TrustError, VerificationStatus};
+use semver::Version;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+impl Client {
+    /// What the unpacking workers need, with `installed` as the installed state.
+    pub(super) fn unpack_context(
+        &self,
+        allow_unsigned: bool,
+        installed: &InstalledState,
+    ) -> UnpackContext {
+        UnpackContext {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            pins: self.pins.clone(),
+            allow_unsigned,
+            local_source: self.fetcher.source().is_local(),
+            installed: Arc::new(
+                installed
+                    .bundles
+                    .iter()
+                    .map(|(id, b)| (id.clone(), b.version.clone()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// How [`apply`] runs.
+#[derive(Clone, Default)]
+pub struct ApplyOptions {
+    /// `--allow-unsigned`: accept unsigned bundles from a `local` registry (§7.6, step 7).
+    pub allow_unsigned: bool,
+    /// Hears about downloaded bytes (a progress bar).
+    pub progress: Option<crate::registry::fetch::Progress>,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The committed installed state.
+    pub state: InstalledState,
+    /// What the user must be told: first-use pinning, owner rotations, unsigned installs,
+    /// invalid attestations.
+    pub warnings: Vec<String>,
+}
+
+/// One bundle that passed every check and was unpacked.
+pub(super) struct Unpacked {
+    id: BundleId,
+    status: VerificationStatus,
+    signer: Option<String>,
+    pin: Option<crate::verify::Pin>,
+    warnings: Vec<String>,
+}
+
+/// Downloads, verifies (every check of `index-format.md` §7.6) and unpacks every changed bundle
+/// of `plan`, then commits the new installed state and lockfile and saves the owner pins of
+/// first installs and rotations. Until the commit nothing visible changes; after it, versions
+/// no longer used are deleted.
+pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applied, InstallError> {
+    let paths = &client.paths;
+    let old = InstalledState::load(paths)?;
+    let todo: Vec<&PlannedBundle> = plan.bundles.iter().filter(|b| !b.unchanged).collect();
+    // What was prepared while resolving (the same archive, checked under the same options)
+    // needs no more work; the rest is downloaded, checked and unpacked now.
+    let (mut ready, prepared_unsigned) = client.finish_preparing();
+    if prepared_unsigned != opts.allow_unsigned {
+        discard_prepared(paths, &old, std::mem::take(&mut ready));
+    }
+    let mut early: Vec<Result<Unpacked, InstallError>> = Vec::new();
+    let rest: Vec<&PlannedBundle> = todo
+        .iter()
+        .copied()
+        .filter(|b| {
+            let key = (b.line.id.clone(), b.line.version.clone());
+            match ready.remove(&key) {
+                Some((sha, Ok(u))) if sha == b.line.sha256 => {
+                    early.push(Ok(u));
+                    false
+                }
+                Some(other) => {
+                    // Other bytes under that version, or a failed check: done again below.
+                    ready.insert(key, other);
+                    true
+                }
+                None => true,
+            }
+        })
+        .collect();
+    let items: Vec<(String, u64, String)> = rest
+        .iter()
+        .map(|b| {
+            (
+                client.config.download_url(&b.line.sha256),
+                b.line.size,
+                b.line.sha256.clone(),
+            )
+        })
+        .collect();
+    // Each archive is verified and unpacked (a few worker threads: CPU and disk bound) as soon
+    // as it has arrived, while the others are still downloading.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
+    let rx = std::sync::Mutex::new(rx);
+    let ctx = client.unpack_context(opts.allow_unsigned, &old);
+    let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4.min(rest.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((i, bytes)) = next else { break };
+                        out.push(match bytes {
+                            Ok(b) => {
+                                let line = &rest[i].line;
+                                let meta = client.metas.get(&line.id).map_or(Ok(None), meta_view);
+                                verify_and_unpack(&ctx, line, meta, &b)
+                            }
+                            Err(e) => Err(e.into()),
+                        });
+                    }
+                    out
+                })
+            })
+            .collect();
+        let tx = std::sync::Mutex::new(tx);
+        client
+            .fetcher
+            .download_each(&items, opts.progress.clone(), |i, r| {
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send((i, r));
+                }
+            });
+        drop(tx);
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![Err(InstallError::Refused(
+                        "an unpacking thread panicked".into(),
+                    ))]
+                })
+            })
+            .collect()
+    });
+    let outcomes: Vec<Result<Unpacked, InstallError>> = early.into_iter().chain(outcomes).collect();
+    // Prepared versions the plan does not use (wrong guesses): their directories go.
+    discard_unused(paths, &old, plan, ready);
+    // On any failure, the versions unpacked by this operation go again (nothing names them:
+    // installed.json is unchanged), and the first error is the answer.
+    let unpacked = match outcomes.into_iter().collect::<Result<Vec<Unpacked>, _>>() {
+        Ok(u) => u,
+        Err(e) => {
+            for b in &todo {
+                let named = old
+                    .bundles
+                    .get(&b.line.id)
+                    .is_some_and(|o| o.version == b.line.version);
+                if !named {
+                    let _ = std::fs::remove_dir_all(bundle_dir(paths, &b.line.id, &b.line.version));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut verified = HashMap::new();
+    let mut pins = Vec::new();
+    let mut warnings = Vec::new();
+    for u in unpacked {
+        warnings.extend(u.warnings);
+        pins.extend(u.pin);
+        verified.insert(u.id, (u.status, u.signer));
+    }
+    let mut state = InstalledState {
+        v: STATE_FORMAT,
+        bundles: plan.kept.clone(),
+    };
+    let registry = client.fetcher.source().base.to_string();
+    for b in &plan.bundles {
+        let id = &b.line.id;
+        let prev = old.bundles.get(id).filter(|_| b.unchanged);
+        let (verification, signer) = match (verified.remove(id), prev) {
+            (Some(v), _) => v,
+            (None, Some(p)) => (p.verification.clone(), p.signer.clone()),
+            (None, None) => {
+                return Err(InstallError::Refused(format!(
+                    "{id} {}: not verified (internal error: nothing checked it)",
+                    b.line.version
+                )));
+            }
+        };
+        state.bundles.insert(
+            id.clone(),
+            InstalledBundle {
+                version: b.line.version.clone(),
+                registry: prev.map_or_else(|| registry.clone(), |p| p.registry.clone()),
+                sha256: b.line.sha256.clone(),
+                size: b.line.size,
+                requested: plan.requested.get(id).cloned(),
+                dependencies: b
+                    .line
+                    .dependencies
+                    .iter()
+                    .map(|d| d.bundle_id.clone())
+                    .collect(),
+                verification,
+                signer,
+                yanked: b.line.yanked,
+                deprecated: b.deprecated.clone(),
+            },
+        );
+    }
+    // Every bundle passed: remember the owners seen (trust on first use, signed rotations)
+    // before the commit, so a kill between the two can never leave an installed bundle whose
+    // owners were not pinned. The pins and the unpacked files reach the disk before the
+    // commit names them: one sync for all.
+    // (A few threads: each pin is a file to create.)
+    let saved: Vec<Result<(), TrustError>> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = pins
+            .chunks(pins.len().div_ceil(4).max(1))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|p| client.pins.save_unsynced(p))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks
+            .into_iter()
+            .flat_map(|c| {
+                c.join().unwrap_or_else(|_| {
+                    vec![Err(TrustError::Refused(
+                        "a pin-writing thread panicked".into(),
+                    ))]
+                })
+            })
+            .collect()
+    });
+    for r in saved {
+        r?;
+    }
+    if !todo.is_empty() || !pins.is_empty() {
+        ratchet_formats::fsutil::sync_filesystem(&paths.data).map_err(local(&paths.data))?;
+    }
+    state.commit(paths)?;
+    garbage_collect(paths, &old, &state);
+    Ok(Applied { state, warnings })
+}
+
+/// What verifying and unpacking an archive needs, owned, so a worker thread can do it.
+#[derive(Clone)]
+pub(super) struct UnpackContext {
+    pub(super) paths: Paths,
+    pub(super) config: RegistryConfig,
+    pub(super) pins: PinStore,
+    pub(super) allow_unsigned: bool,
+    pub(super) local_source: bool,
+    /// The installed versions (whose files are never replaced).
+    pub(super) installed: InstalledVersions,
+}
+
+/// The installed version of each id, shared by the unpacking workers.
+pub(super) type InstalledVersions = Arc<BTreeMap<BundleId, Version>>;
+
+/// A metadata file as fetched (`Err`: unusable, with the reason), borrowed.
+pub(super) fn meta_view(
+    m: &Result<Option<BundleMeta>, String>,
+) -> Result<Option<&BundleMeta>, &str> {
+    m.as_ref().map(Option::as_ref).map_err(String::as_str)
+}
+
+/// Checks one archive (§7.6) and unpacks it into its version directory.
+pub(super) fn verify_and_unpack(
+    ctx: &UnpackContext,
+    line: &IndexLine,
+    meta: Result<Option<&BundleMeta>, &str>,
+    bytes: &[u8],
+) -> Result<Unpacked, InstallError> {
+    let id = &line.id;
+    let version = &line.version;
+    let meta = meta.map_err(|e| InstallError::Archive {
+        id: id.clone(),
+        version: version.clone(),
+        message: format!("cannot check its owners: the registry's metadata file is unusable ({e})"),
+    })?;
+    let v = verify_for_install(
+        &TrustInputs {
+            line,
+            archive_bytes: bytes,
+            meta,
+            config: &ctx.config,
+            allow_unsigned: ctx.allow_unsigned,
+            local_source: ctx.local_source,
+        },
+        &ctx.pins,
+    )?;
+    let dest = bundle_dir(&ctx.paths, id, version);
+    if dest.exists() {
+        // Never the installed copy (plan refuses other bytes for an installed version): a
+        // leftover of an interrupted operation. Replace it.
+        if ctx.installed.get(id) == Some(version) {
+            return Err(InstallError::Refused(format!(
+                "{id} {version} is installed with other bytes; refusing to replace its files"
+            )));
+        }
+        std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
+    }
+    v.archive
+        .extract_to_unsynced(&dest)
+        .map_err(|e| InstallError::Archive {
+            id: id.clone(),
+            version: version.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Unpacked {
+        id: id.clone(),
+        status: v.status,
+        signer: v.signer.map(|k| k.key_id()),
+        pin: v.pin_update,
+        warnings: v.warnings,
+    })
+}
+
+/// Deletes the directories of versions in `old` that `new` no longer uses (best effort: a
+/// leftover directory is harmless and replaced by the next install).
+fn garbage_collect(paths: &Paths, old: &InstalledState, new: &InstalledState) {
+    for (id, b) in &old.bundles {
+        if new.bundles.get(id).map(|n| &n.version) != Some(&b.version) {
+            let _ = std::fs::remove_dir_all(bundle_dir(paths, id, &b.version));
+            let parent = paths.data.join(BUNDLES_DIR).join(id.as_str());
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// Removes installed bundles. Refuses while another installed bundle needs one of them, unless
+/// `cascade` (then those go too). Dependencies nobody needs any more are removed as well.
+/// Returns the removed ids.
+pub fn remove(
+    paths: &Paths,
+    ids: &[BundleId],
+    cascade: bool,
+) -> Result<Vec<BundleId>, InstallError> {
+    let old = InstalledState::load(paths)?;
+    let mut gone: BTreeSet<BundleId> = BTreeSet::new();
+    for id in ids {
+        if !old.bundles.contains_key(id) {
+            return Err(InstallError::Refused(format!("{id} is not installed")));
+        }
+        gone.insert(id.clone());
+    }
+    loop {
+        let mut added = false;
+        for id in gone.clone() {
+            for d in old.dependents(&id) {
+                if gone.contains(&d) {
+                    continue;
+                }
+                if !cascade {
+                    return Err(InstallError::Refused(format!(
+                        "{d} depends on {id}: remove it first, or use --cascade to remove both"
+                    )));
+                }
+                gone.insert(d);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    let mut new = old.clone();
+    for id in &gone {
+        new.bundles.remove(id);
+    }
+    // Drop dependencies nobody requested and nobody needs any more.
+    loop {
+        let needed: BTreeSet<BundleId> = new
+            .bundles
+            .values()
+            .flat_map(|b| b.dependencies.iter().cloned())
+            .collect();
+        let orphans: Vec<BundleId> = new
+            .bundles
+            .iter()
+            .filter(|(id, b)| b.requested.is_none() && !needed.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        for o in orphans {
+            new.bundles.remove(&o);
+            gone.insert(o);
+        }
+    }
+    new.commit(paths)?;
+    garbage_collect(paths, &old, &new);
+    Ok(gone.into_iter().collect())
+}

@@ -1,0 +1,245 @@
+//! Planning: what an operation will change, decided from the resolution and the installed
+//! state before anything is downloaded (and shown to the user before they confirm).
+
+use super::state::{InstalledBundle, InstalledState, Lockfile, bundle_dir};
+use super::{Client, InstallError};
+use crate::resolver::DependencyGraph;
+use ratchet_formats::index::IndexLine;
+use ratchet_formats::manifest::{BundleId, VersionReq};
+use semver::Version;
+use std::collections::BTreeMap;
+
+/// One bundle of a [`Plan`].
+#[derive(Debug, Clone)]
+pub struct PlannedBundle {
+    /// Its index line (version, hash, size, license, pricing, permissions).
+    pub line: IndexLine,
+    /// Already installed at this version: nothing to download.
+    pub unchanged: bool,
+    /// The version installed before, if another one.
+    pub replaces: Option<Version>,
+    /// Deprecation message, if deprecated.
+    pub deprecated: Option<String>,
+}
+
+/// What an install will do, to show before asking for confirmation.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved graph.
+    pub graph: DependencyGraph,
+    /// Every bundle of the result, in install order.
+    pub bundles: Vec<PlannedBundle>,
+    /// Installed bundles the result no longer contains.
+    pub removed: Vec<BundleId>,
+    /// The user's requests after this operation.
+    pub requested: BTreeMap<BundleId, VersionReq>,
+    /// The requests differ from the installed state's (e.g. a dependency now asked for by name).
+    pub requests_changed: bool,
+    /// Installed bundles from other registries: left exactly as they are.
+    pub kept: BTreeMap<BundleId, InstalledBundle>,
+}
+
+impl Plan {
+    /// Bytes to download (cached archives count too).
+    pub fn download_size(&self) -> u64 {
+        self.bundles
+            .iter()
+            .filter(|b| !b.unchanged)
+            .map(|b| b.line.size)
+            .sum()
+    }
+
+    /// True when the plan changes nothing.
+    pub fn is_noop(&self) -> bool {
+        !self.requests_changed
+            && self.removed.is_empty()
+            && self.bundles.iter().all(|b| b.unchanged)
+    }
+}
+
+/// What to resolve.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// New requests (added to the installed ones; same id replaces).
+    pub add: Vec<(BundleId, VersionReq)>,
+    /// Requests to drop.
+    pub drop: Vec<BundleId>,
+    /// Bundles free to move to newer versions (`update`); empty keeps every installed version
+    /// that still fits.
+    pub unlock: Option<Vec<BundleId>>,
+    /// Install exactly this lockfile.
+    pub locked: Option<Lockfile>,
+}
+
+/// Resolves a request against the installed state: installed versions are kept when they still
+/// fit (so an install or update changes as little as possible).
+pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError> {
+    let mut state = InstalledState::load(&client.paths)?;
+    // Bundles installed from other registries are not this registry's to resolve: they stay
+    // exactly as they are (each registry holds its bundles' dependencies, so a resolution
+    // never needs another registry's bundles).
+    let here = client.fetcher.source().base.to_string();
+    let (mine, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut state.bundles)
+        .into_iter()
+        .partition(|(id, b)| {
+            b.registry == here
+                || req
+                    .locked
+                    .as_ref()
+                    .is_some_and(|l| l.bundles.iter().any(|x| &x.id == id))
+        });
+    state.bundles = mine;
+    for (id, _) in &req.add {
+        if let Some(k) = kept.get(id) {
+            return Err(InstallError::Refused(format!(
+                "{id} is installed from registry {}; to take it from {} instead, `ratchet bundle remove {id}` first",
+                k.registry,
+                client.fetcher.source().label()
+            )));
+        }
+    }
+    let mut requested: BTreeMap<BundleId, VersionReq> = state
+        .bundles
+        .iter()
+        .filter_map(|(id, b)| b.requested.clone().map(|r| (id.clone(), r)))
+        .collect();
+    let mut opts = client.resolve_options();
+    if let Some(lock) = &req.locked {
+        requested = lock.requested.clone();
+        for b in &lock.bundles {
+            opts.locked.insert(b.id.clone(), b.version.clone());
+        }
+    } else {
+        for id in &req.drop {
+            requested.remove(id);
+        }
+        for (id, r) in &req.add {
+            requested.insert(id.clone(), r.clone());
+        }
+        for (id, b) in &state.bundles {
+            let unlocked = match &req.unlock {
+                None => false,
+                Some(list) => list.is_empty() || list.contains(id),
+            };
+            if !unlocked && !req.add.iter().any(|(i, _)| i == id) {
+                opts.locked.insert(id.clone(), b.version.clone());
+            }
+        }
+    }
+    let roots: Vec<(BundleId, VersionReq)> = requested
+        .iter()
+        .map(|(i, r)| (i.clone(), r.clone()))
+        .collect();
+    let graph = if roots.is_empty() {
+        DependencyGraph {
+            nodes: BTreeMap::new(),
+            edges: Vec::new(),
+            install_order: Vec::new(),
+        }
+    } else {
+        client.resolve(&roots, &opts)?
+    };
+    if let Some(lock) = &req.locked {
+        let got: BTreeMap<&BundleId, &Version> =
+            graph.nodes.iter().map(|(i, n)| (i, &n.version)).collect();
+        let want: BTreeMap<&BundleId, &Version> =
+            lock.bundles.iter().map(|b| (&b.id, &b.version)).collect();
+        if got != want {
+            return Err(InstallError::Refused(
+                "--locked: the lockfile no longer resolves to itself (its versions do not satisfy its requests here); run without --locked to update it".into(),
+            ));
+        }
+    }
+    if let Some((id, k)) = graph.nodes.keys().find_map(|id| kept.get_key_value(id)) {
+        return Err(InstallError::Refused(format!(
+            "this installation needs {id} from {}, but {id} is installed from registry {}; one installation holds one copy of a bundle: remove it first (`ratchet bundle remove {id}`) or install from that registry",
+            client.fetcher.source().label(),
+            k.registry
+        )));
+    }
+    let mut bundles = Vec::new();
+    for id in &graph.install_order {
+        let node = &graph.nodes[id];
+        let line = client.line(id, &node.version).cloned().ok_or_else(|| {
+            InstallError::Registry(format!("{id} {}: no index line", node.version))
+        })?;
+        if let Some(lock) = &req.locked
+            && let Some(l) = lock.bundles.iter().find(|b| &b.id == id)
+            && (l.sha256 != line.sha256 || l.size != line.size)
+        {
+            return Err(InstallError::Refused(format!(
+                "--locked: {id} {} is sha256 {} ({} bytes) in the registry but sha256 {} ({} bytes) in the lockfile: refusing different bytes",
+                node.version, line.sha256, line.size, l.sha256, l.size
+            )));
+        }
+        let prev = state.bundles.get(id);
+        if let Some(p) = prev
+            && p.version == node.version
+            && p.sha256 != line.sha256
+        {
+            return Err(InstallError::Refused(format!(
+                "{id} {} is installed with archive sha256 {}, but registry {} now serves {} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
+                node.version,
+                p.sha256,
+                client.fetcher.source().label(),
+                line.sha256
+            )));
+        }
+        let unchanged = prev.is_some_and(|p| {
+            p.version == node.version
+                && p.sha256 == line.sha256
+                && bundle_dir(&client.paths, id, &p.version).is_dir()
+        });
+        let replaces = prev
+            .filter(|p| p.version != node.version)
+            .map(|p| p.version.clone());
+        let deprecated = client
+            .metas
+            .get(id)
+            .and_then(|m| m.as_ref().ok())
+            .and_then(|m| m.as_ref())
+            .and_then(|m| m.deprecated.as_ref())
+            .map(|d| match &d.replacement {
+                Some(r) => format!("{} (use {r})", d.message),
+                None => d.message.clone(),
+            });
+        bundles.push(PlannedBundle {
+            line,
+            unchanged,
+            replaces,
+            deprecated,
+        });
+    }
+    let removed = state
+        .bundles
+        .keys()
+        .filter(|id| !graph.nodes.contains_key(*id))
+        .cloned()
+        .collect();
+    let before: BTreeMap<&BundleId, &VersionReq> = state
+        .bundles
+        .iter()
+        .filter_map(|(id, b)| b.requested.as_ref().map(|r| (id, r)))
+        .collect();
+    let requests_changed = before != requested.iter().collect::<BTreeMap<_, _>>();
+    Ok(Plan {
+        graph,
+        bundles,
+        removed,
+        requested,
+        requests_changed,
+        kept,
+    })
+}
+
+/// Parses `ID[@REQ]`.
+pub fn parse_spec(spec: &str) -> Result<(BundleId, VersionReq), InstallError> {
+    let (id, req) = match spec.split_once('@') {
+        Some((i, r)) => (i, r),
+        None => (spec, "*"),
+    };
+    let id = BundleId::parse(id).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
+    let req =
+        VersionReq::parse(req).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
+    Ok((id, req))
+}
