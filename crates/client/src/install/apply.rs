@@ -5,9 +5,10 @@ use super::plan::{Plan, PlannedBundle};
 use super::prepare::{discard_prepared, discard_unused};
 use super::state::{BUNDLES_DIR, InstalledBundle, InstalledState, STATE_FORMAT, bundle_dir};
 use super::{Client, InstallError, local};
+use crate::events::Event;
 use crate::paths::Paths;
 use crate::registry::FetchError;
-use crate::verify::{PinStore, TrustInputs, verify_for_install};
+use crate::verify::{Notice, PinStore, TrustInputs, verify_for_install};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig};
 use ratchet_formats::manifest::BundleId;
 use ratchet_trust::{TrustError, VerificationStatus};
@@ -44,8 +45,6 @@ impl Client {
 pub struct ApplyOptions {
     /// `--allow-unsigned`: accept unsigned bundles from a `local` registry (§7.6, step 7).
     pub allow_unsigned: bool,
-    /// Hears about downloaded bytes (a progress bar).
-    pub progress: Option<crate::registry::fetch::Progress>,
 }
 
 /// What [`apply`] did.
@@ -55,7 +54,7 @@ pub struct Applied {
     pub state: InstalledState,
     /// What the user must be told: first-use pinning, owner rotations, unsigned installs,
     /// invalid attestations.
-    pub warnings: Vec<String>,
+    pub notices: Vec<Notice>,
 }
 
 /// One bundle that passed every check and was unpacked.
@@ -64,7 +63,8 @@ pub(super) struct Unpacked {
     status: VerificationStatus,
     signer: Option<String>,
     pin: Option<crate::verify::Pin>,
-    warnings: Vec<String>,
+    version: Version,
+    notices: Vec<Notice>,
 }
 
 /// Downloads, verifies (every check of `index-format.md` §7.6) and unpacks every changed bundle
@@ -111,6 +111,17 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             )
         })
         .collect();
+    // Archives prepared while resolving arrived already: they count as downloaded.
+    let prepared_bytes: u64 = todo.iter().map(|b| b.line.size).sum::<u64>()
+        - rest.iter().map(|b| b.line.size).sum::<u64>();
+    if prepared_bytes > 0 {
+        client.reporter.report(&Event::DownloadProgress {
+            bytes: prepared_bytes,
+        });
+    }
+    let reporter = client.reporter.clone();
+    let progress: crate::registry::fetch::Progress =
+        Arc::new(move |bytes| reporter.report(&Event::DownloadProgress { bytes }));
     // Each archive is verified and unpacked (a few worker threads: CPU and disk bound) as soon
     // as it has arrived, while the others are still downloading.
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
@@ -143,7 +154,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
         let tx = std::sync::Mutex::new(tx);
         client
             .fetcher
-            .download_each(&items, opts.progress.clone(), |i, r| {
+            .download_each(&items, Some(progress), |i, r| {
                 if let Ok(tx) = tx.lock() {
                     let _ = tx.send((i, r));
                 }
@@ -182,9 +193,15 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     };
     let mut verified = HashMap::new();
     let mut pins = Vec::new();
-    let mut warnings = Vec::new();
+    let mut notices = Vec::new();
     for u in unpacked {
-        warnings.extend(u.warnings);
+        client.reporter.report(&Event::ArchiveVerified {
+            id: u.id.clone(),
+            version: u.version.clone(),
+            signer: u.signer.clone(),
+            status: u.status.clone(),
+        });
+        notices.extend(u.notices);
         pins.extend(u.pin);
         verified.insert(u.id, (u.status, u.signer));
     }
@@ -263,7 +280,11 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     }
     state.commit(paths)?;
     garbage_collect(paths, &old, &state);
-    Ok(Applied { state, warnings })
+    // Told once the operation stands: a pin of an install that failed was never saved.
+    for n in &notices {
+        client.reporter.report(&Event::Trust(n.clone()));
+    }
+    Ok(Applied { state, notices })
 }
 
 /// What verifying and unpacking an archive needs, owned, so a worker thread can do it.
@@ -336,7 +357,8 @@ pub(super) fn verify_and_unpack(
         status: v.status,
         signer: v.signer.map(|k| k.key_id()),
         pin: v.pin_update,
-        warnings: v.warnings,
+        version: version.clone(),
+        notices: v.notices,
     })
 }
 
@@ -352,19 +374,32 @@ fn garbage_collect(paths: &Paths, old: &InstalledState, new: &InstalledState) {
     }
 }
 
-/// Removes installed bundles. Refuses while another installed bundle needs one of them, unless
-/// `cascade` (then those go too). Dependencies nobody needs any more are removed as well.
-/// Returns the removed ids.
-pub fn remove(
-    paths: &Paths,
+/// What removing bundles will do, decided from the installed state alone ([`plan_removal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    /// Every bundle that goes, with its installed version, by id: the ones asked for, their
+    /// dependents (with `cascade`), and dependencies nobody needs any more.
+    pub removed: BTreeMap<BundleId, Version>,
+    /// The installed state after the removal.
+    pub state: InstalledState,
+}
+
+/// Decides a removal: refuses an id that is not installed (with the closest installed id) and,
+/// unless `cascade`, an id another installed bundle depends on; with `cascade` those
+/// dependents go too. Dependencies nobody requested and nobody needs any more go as well.
+/// Writes nothing.
+pub fn plan_removal(
+    old: &InstalledState,
     ids: &[BundleId],
     cascade: bool,
-) -> Result<Vec<BundleId>, InstallError> {
-    let old = InstalledState::load(paths)?;
+) -> Result<Removal, InstallError> {
     let mut gone: BTreeSet<BundleId> = BTreeSet::new();
     for id in ids {
         if !old.bundles.contains_key(id) {
-            return Err(InstallError::Refused(format!("{id} is not installed")));
+            return Err(InstallError::NotInstalled {
+                id: id.clone(),
+                suggestion: old.suggest(id.as_str()),
+            });
         }
         gone.insert(id.clone());
     }
@@ -413,7 +448,25 @@ pub fn remove(
             gone.insert(o);
         }
     }
-    new.commit(paths)?;
-    garbage_collect(paths, &old, &new);
-    Ok(gone.into_iter().collect())
+    Ok(Removal {
+        removed: gone
+            .into_iter()
+            .map(|id| {
+                let v = old.bundles[&id].version.clone();
+                (id, v)
+            })
+            .collect(),
+        state: new,
+    })
+}
+
+/// Removes installed bundles ([`plan_removal`] decides what goes), commits the new installed
+/// state and lockfile, then deletes the removed versions' files. Call it with the
+/// installation lock held.
+pub fn remove(paths: &Paths, ids: &[BundleId], cascade: bool) -> Result<Removal, InstallError> {
+    let old = InstalledState::load(paths)?;
+    let removal = plan_removal(&old, ids, cascade)?;
+    removal.state.commit(paths)?;
+    garbage_collect(paths, &old, &removal.state);
+    Ok(removal)
 }

@@ -3,6 +3,7 @@
 
 use super::InstallError;
 use super::prepare::Prepared;
+use crate::events::{Event, SharedReporter, no_reporter};
 use crate::paths::Paths;
 use crate::registry::{FetchError, Fetcher, RegistrySource};
 use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveOptions};
@@ -29,8 +30,8 @@ pub struct Client {
     /// owners.
     pub(super) metas: HashMap<BundleId, Result<Option<BundleMeta>, String>>,
     pub(super) pins: PinStore,
-    /// Problems seen in index files (bad lines are skipped).
-    pub warnings: Vec<String>,
+    /// Hears what the client has to tell ([`crate::events`]).
+    pub(super) reporter: SharedReporter,
     pub(super) ratchet_version: Version,
     /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
     pub(super) prepared: std::sync::Mutex<Option<Prepared>>,
@@ -42,14 +43,26 @@ impl Client {
         Self::open_prefetching(paths, src, offline, &BTreeSet::new())
     }
 
-    /// [`Client::open`], fetching the index and metadata files of `ids` (the first wave of a
-    /// resolution) together with `config.json`: index paths do not depend on the config, so
-    /// this saves a round trip.
+    /// [`Client::open_reporting`] with no reporter.
     pub fn open_prefetching(
         paths: Paths,
         src: RegistrySource,
         offline: bool,
         ids: &BTreeSet<BundleId>,
+    ) -> Result<Client, InstallError> {
+        Self::open_reporting(paths, src, offline, ids, no_reporter())
+    }
+
+    /// [`Client::open`], fetching the index and metadata files of `ids` (the first wave of a
+    /// resolution) together with `config.json`: index paths do not depend on the config, so
+    /// this saves a round trip. Everything the client has to tell, from this first wave on,
+    /// goes to `reporter`.
+    pub fn open_reporting(
+        paths: Paths,
+        src: RegistrySource,
+        offline: bool,
+        ids: &BTreeSet<BundleId>,
+        reporter: SharedReporter,
     ) -> Result<Client, InstallError> {
         let fetcher = Fetcher::new(src, &paths.cache, offline)?;
         let want: Vec<BundleId> = ids.iter().cloned().collect();
@@ -64,6 +77,7 @@ impl Client {
         } else {
             fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
         };
+        reporter.report(&wave_fetched(&results));
         let config_result = results.remove(0);
         let bytes = config_result?.ok_or_else(|| {
             InstallError::Registry(format!(
@@ -98,7 +112,9 @@ impl Client {
         let ratchet_version = crate::registry::target_ratchet_version(&paths.config)
             .map_err(|e| InstallError::Refused(e.to_string()))?;
         let mut config = config;
-        let warnings = pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)?;
+        for n in pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)? {
+            reporter.report(&Event::Trust(n));
+        }
         let mut client = Client {
             pins,
             paths,
@@ -107,7 +123,7 @@ impl Client {
             lines: HashMap::new(),
             cands: HashMap::new(),
             metas: HashMap::new(),
-            warnings,
+            reporter,
             ratchet_version,
             prepared: std::sync::Mutex::new(None),
         };
@@ -144,8 +160,9 @@ impl Client {
                 Err(e) => Err(e.to_string()),
             };
             if let Err(e) = &m {
-                self.warnings
-                    .push(format!("metadata of {id} unavailable: {e}"));
+                self.reporter.report(&Event::IndexProblem {
+                    message: format!("metadata of {id} unavailable: {e}"),
+                });
             }
             self.metas.insert(id.clone(), m);
         }
@@ -164,7 +181,9 @@ impl Client {
             if let Some(b) = bytes {
                 let f = IndexFile::parse(&b, rel, Some(&id));
                 for p in f.problems() {
-                    self.warnings.push(format!("skipped {p}"));
+                    self.reporter.report(&Event::IndexProblem {
+                        message: format!("skipped {p}"),
+                    });
                 }
                 lines = f.versions().cloned().collect();
             }
@@ -265,5 +284,21 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// The [`Event::WaveFetched`] of one wave's results.
+pub(super) fn wave_fetched(results: &[Result<Option<Vec<u8>>, FetchError>]) -> Event {
+    Event::WaveFetched {
+        files: results.len(),
+        bytes: results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .ok()
+                    .and_then(Option::as_ref)
+                    .map_or(0, |b| b.len() as u64)
+            })
+            .sum(),
     }
 }

@@ -26,6 +26,14 @@ pub enum InstallError {
         /// The closest listed id.
         suggestion: Option<String>,
     },
+    /// An operation names a bundle that is not installed.
+    #[error("{id} is not installed{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    NotInstalled {
+        /// The id given.
+        id: BundleId,
+        /// The closest installed id, if one is close.
+        suggestion: Option<BundleId>,
+    },
     /// No versions satisfy the requirements.
     #[error(transparent)]
     Resolve(#[from] ResolveError),

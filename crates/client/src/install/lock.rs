@@ -2,6 +2,7 @@
 
 use super::state::{INSTALLED_FILE, InstalledState, LOCK_FILE, write_json};
 use super::{InstallError, local};
+use crate::events::{Event, Reporter};
 use crate::paths::Paths;
 use std::path::Path;
 
@@ -15,8 +16,9 @@ pub struct InstallLock {
 }
 
 /// Takes the installation lock (an exclusive advisory lock on `data/.install.lock`), waiting for
-/// another ratchet process that holds it.
-pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
+/// another ratchet process that holds it ([`Event::WaitingForLock`] says so first), then
+/// repairs a lockfile a killed process left behind ([`repair_lockfile`]).
+pub fn lock(paths: &Paths, reporter: &dyn Reporter) -> Result<InstallLock, InstallError> {
     let path = paths.data.join(INSTALL_LOCK_FILE);
     std::fs::create_dir_all(&paths.data).map_err(local(&paths.data))?;
     let file = std::fs::OpenOptions::new()
@@ -28,14 +30,21 @@ pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!("waiting for another ratchet process to finish changing the installation...");
+            reporter.report(&Event::WaitingForLock { path: path.clone() });
             file.lock().map_err(local(&path))?;
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(local(&path)(e)),
     }
-    // `installed.json` is the commit point and `ratchet.lock` is written right after it: a
-    // lockfile older than installed.json (a process killed between the two) is brought up to
-    // date. A newer one (say, copied there to install with --locked) is left alone.
+    repair_lockfile(paths)?;
+    Ok(InstallLock { _file: file })
+}
+
+/// `installed.json` is the commit point and `ratchet.lock` is written right after it: a
+/// lockfile older than `installed.json` (a process killed between the two), or missing, is
+/// brought up to date. A newer one (say, copied there to install with `--locked`) is left
+/// alone, and so is everything when nothing is installed. Returns whether it wrote the lockfile.
+/// Call it with the installation lock held.
+pub fn repair_lockfile(paths: &Paths) -> Result<bool, InstallError> {
     let installed = paths.data.join(INSTALLED_FILE);
     let lock_path = paths.data.join(LOCK_FILE);
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -44,6 +53,7 @@ pub fn lock(paths: &Paths) -> Result<InstallLock, InstallError> {
     {
         let state = InstalledState::load(paths)?;
         write_json(&lock_path, &state.lockfile())?;
+        return Ok(true);
     }
-    Ok(InstallLock { _file: file })
+    Ok(false)
 }

@@ -42,11 +42,11 @@ mod plan;
 pub mod prepare;
 pub mod state;
 
-pub use apply::{Applied, ApplyOptions, apply, remove};
+pub use apply::{Applied, ApplyOptions, Removal, apply, plan_removal, remove};
 pub use client::Client;
 pub use error::InstallError;
 pub(crate) use error::local;
-pub use lock::{INSTALL_LOCK_FILE, InstallLock, lock};
+pub use lock::{INSTALL_LOCK_FILE, InstallLock, lock, repair_lockfile};
 pub use plan::{Plan, PlanRequest, PlannedBundle, parse_spec, plan};
 pub use state::{
     BUNDLES_DIR, INSTALLED_FILE, InstalledBundle, InstalledState, LOCK_FILE, LockedBundle,

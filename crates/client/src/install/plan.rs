@@ -3,8 +3,9 @@
 
 use super::state::{InstalledBundle, InstalledState, Lockfile, bundle_dir};
 use super::{Client, InstallError};
+use crate::events::{DowngradeReason, Event, Reporter};
 use crate::resolver::DependencyGraph;
-use ratchet_formats::index::IndexLine;
+use ratchet_formats::index::{Deprecation, IndexLine};
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use semver::Version;
 use std::collections::BTreeMap;
@@ -18,8 +19,12 @@ pub struct PlannedBundle {
     pub unchanged: bool,
     /// The version installed before, if another one.
     pub replaces: Option<Version>,
-    /// Deprecation message, if deprecated.
+    /// Deprecation message, if deprecated (with the replacement, as `installed.json` keeps it).
     pub deprecated: Option<String>,
+    /// The registry's deprecation record, if deprecated.
+    pub deprecation: Option<Deprecation>,
+    /// Why the version moves down, when it replaces a newer one.
+    pub downgrade: Option<DowngradeReason>,
 }
 
 /// What an install will do, to show before asking for confirmation.
@@ -173,42 +178,26 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             )));
         }
         let prev = state.bundles.get(id);
-        if let Some(p) = prev
-            && p.version == node.version
-            && p.sha256 != line.sha256
-        {
-            return Err(InstallError::Refused(format!(
-                "{id} {} is installed with archive sha256 {}, but registry {} now serves {} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
-                node.version,
-                p.sha256,
-                client.fetcher.source().label(),
-                line.sha256
-            )));
-        }
-        let unchanged = prev.is_some_and(|p| {
-            p.version == node.version
-                && p.sha256 == line.sha256
-                && bundle_dir(&client.paths, id, &p.version).is_dir()
-        });
-        let replaces = prev
-            .filter(|p| p.version != node.version)
-            .map(|p| p.version.clone());
-        let deprecated = client
+        let deprecation = client
             .metas
             .get(id)
             .and_then(|m| m.as_ref().ok())
             .and_then(|m| m.as_ref())
-            .and_then(|m| m.deprecated.as_ref())
-            .map(|d| match &d.replacement {
-                Some(r) => format!("{} (use {r})", d.message),
-                None => d.message.clone(),
-            });
-        bundles.push(PlannedBundle {
-            line,
-            unchanged,
-            replaces,
-            deprecated,
-        });
+            .and_then(|m| m.deprecated.as_ref());
+        let prev_line = prev.and_then(|p| client.line(id, &p.version));
+        let dir_present = prev.is_some_and(|p| bundle_dir(&client.paths, id, &p.version).is_dir());
+        let b = planned_bundle(line, prev, prev_line, dir_present, deprecation).map_err(
+            |served| {
+                InstallError::Refused(format!(
+                    "{id} {} is installed with archive sha256 {}, but registry {} now serves {served} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
+                    node.version,
+                    prev.map_or("?", |p| p.sha256.as_str()),
+                    client.fetcher.source().label(),
+                ))
+            },
+        )?;
+        report_planned(client.reporter.as_ref(), &b);
+        bundles.push(b);
     }
     let removed = state
         .bundles
@@ -242,4 +231,73 @@ pub fn parse_spec(spec: &str) -> Result<(BundleId, VersionReq), InstallError> {
     let req =
         VersionReq::parse(req).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
     Ok((id, req))
+}
+
+/// What the plan does with one resolved bundle (its index `line`), given what is installed:
+/// `prev` (the installed entry, if any), `prev_line` (the index line of the installed version,
+/// if the index still lists it) and whether its directory is present. `Err` with the served
+/// sha256 when the same version is served with other bytes (versions are immutable).
+pub(super) fn planned_bundle(
+    line: IndexLine,
+    prev: Option<&InstalledBundle>,
+    prev_line: Option<&IndexLine>,
+    dir_present: bool,
+    deprecation: Option<&Deprecation>,
+) -> Result<PlannedBundle, String> {
+    if let Some(p) = prev
+        && p.version == line.version
+        && p.sha256 != line.sha256
+    {
+        return Err(line.sha256.clone());
+    }
+    let unchanged = prev.is_some_and(|p| p.version == line.version && dir_present);
+    let replaces = prev
+        .filter(|p| p.version != line.version)
+        .map(|p| p.version.clone());
+    let downgrade = prev
+        .filter(|p| line.version < p.version)
+        .map(|_| match prev_line {
+            None => DowngradeReason::GoneFromIndex,
+            Some(l) if l.yanked => DowngradeReason::Yanked,
+            Some(_) => DowngradeReason::Requirements,
+        });
+    let deprecated = deprecation.map(|d| match &d.replacement {
+        Some(r) => format!("{} (use {r})", d.message),
+        None => d.message.clone(),
+    });
+    Ok(PlannedBundle {
+        line,
+        unchanged,
+        replaces,
+        deprecated,
+        deprecation: deprecation.cloned(),
+        downgrade,
+    })
+}
+
+/// Tells `reporter` what a planned bundle calls for: a yanked version kept, a deprecation, a
+/// downgrade.
+fn report_planned(reporter: &dyn Reporter, b: &PlannedBundle) {
+    let id = &b.line.id;
+    if b.line.yanked {
+        reporter.report(&Event::Yanked {
+            id: id.clone(),
+            version: b.line.version.clone(),
+        });
+    }
+    if let Some(d) = &b.deprecation {
+        reporter.report(&Event::Deprecated {
+            id: id.clone(),
+            message: d.message.clone(),
+            replacement: d.replacement.clone(),
+        });
+    }
+    if let (Some(why), Some(from)) = (b.downgrade, &b.replaces) {
+        reporter.report(&Event::Downgraded {
+            id: id.clone(),
+            from: from.clone(),
+            to: b.line.version.clone(),
+            why,
+        });
+    }
 }

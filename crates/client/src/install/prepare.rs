@@ -76,6 +76,9 @@ impl Client {
                 }
             },
         );
+        if !results.is_empty() {
+            self.reporter.report(&super::client::wave_fetched(&results));
+        }
         self.ingest(want, results)
     }
 

@@ -4,6 +4,7 @@
 
 use super::{InstallError, local};
 use crate::paths::Paths;
+use ratchet_formats::index::NamesFile;
 use ratchet_formats::manifest::{BundleId, Manifest, VersionReq, load_manifest};
 use ratchet_trust::VerificationStatus;
 use semver::Version;
@@ -143,6 +144,16 @@ impl InstalledState {
     pub fn commit(&self, paths: &Paths) -> Result<(), InstallError> {
         write_json(&paths.data.join(INSTALLED_FILE), self)?;
         write_json(&paths.data.join(LOCK_FILE), &self.lockfile())
+    }
+
+    /// The installed id closest to `word` (a likely typo), if one is close; the same rule as
+    /// the registry's "did you mean" ([`NamesFile::suggest`]).
+    pub fn suggest(&self, word: &str) -> Option<BundleId> {
+        let names = NamesFile {
+            ids: self.bundles.keys().cloned().collect(),
+            ..NamesFile::default()
+        };
+        names.suggest(word).filter(|s| s.as_str() != word).cloned()
     }
 
     /// Installed bundles that depend directly on `id`.
