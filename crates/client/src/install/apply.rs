@@ -470,3 +470,86 @@ pub fn remove(paths: &Paths, ids: &[BundleId], cascade: bool) -> Result<Removal,
     garbage_collect(paths, &old, &removal.state);
     Ok(removal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::state::fixture::{bundle, state};
+
+    fn id(s: &str) -> BundleId {
+        BundleId::parse(s).unwrap()
+    }
+
+    /// app -> lib -> base; tool -> base; tool requested, lib and base dependencies only.
+    fn sample() -> InstalledState {
+        state(vec![
+            (
+                "com.example.app",
+                bundle("1.0.0", &["com.example.lib"], true),
+            ),
+            (
+                "com.example.lib",
+                bundle("1.1.0", &["com.example.base"], false),
+            ),
+            ("com.example.base", bundle("0.3.0", &[], false)),
+            (
+                "com.example.tool",
+                bundle("2.0.0", &["com.example.base"], true),
+            ),
+        ])
+    }
+
+    fn ids(r: &Removal) -> Vec<&str> {
+        r.removed.keys().map(BundleId::as_str).collect()
+    }
+
+    #[test]
+    fn removing_a_bundle_takes_the_dependencies_nobody_needs() {
+        let r = plan_removal(&sample(), &[id("com.example.app")], false).unwrap();
+        // base stays: tool still needs it.
+        assert_eq!(ids(&r), ["com.example.app", "com.example.lib"]);
+        assert_eq!(r.removed[&id("com.example.lib")], Version::new(1, 1, 0));
+        let left: Vec<&str> = r.state.bundles.keys().map(BundleId::as_str).collect();
+        assert_eq!(left, ["com.example.base", "com.example.tool"]);
+    }
+
+    #[test]
+    fn a_needed_bundle_is_refused_unless_cascade() {
+        let s = sample();
+        match plan_removal(&s, &[id("com.example.lib")], false) {
+            Err(InstallError::Refused(m)) => assert!(m.contains("com.example.app depends on")),
+            other => panic!("{other:?}"),
+        }
+        let r = plan_removal(&s, &[id("com.example.base")], true).unwrap();
+        assert_eq!(r.removed.len(), 4);
+        assert!(r.state.bundles.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_id_is_refused_with_the_closest_installed_one() {
+        match plan_removal(&sample(), &[id("com.example.tol")], false) {
+            Err(InstallError::NotInstalled { id: i, suggestion }) => {
+                assert_eq!(i, id("com.example.tol"));
+                assert_eq!(suggestion, Some(id("com.example.tool")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn removal_writes_state_and_lockfile_and_deletes_the_files() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path().to_path_buf());
+        std::fs::create_dir_all(&paths.data).unwrap();
+        let s = sample();
+        s.commit(&paths).unwrap();
+        for (i, b) in &s.bundles {
+            std::fs::create_dir_all(bundle_dir(&paths, i, &b.version)).unwrap();
+        }
+        let r = remove(&paths, &[id("com.example.tool")], false).unwrap();
+        assert_eq!(ids(&r), ["com.example.tool"]);
+        assert_eq!(InstalledState::load(&paths).unwrap(), r.state);
+        assert!(!bundle_dir(&paths, &id("com.example.tool"), &Version::new(2, 0, 0)).exists());
+        assert!(bundle_dir(&paths, &id("com.example.base"), &Version::new(0, 3, 0)).exists());
+    }
+}

@@ -57,3 +57,93 @@ pub fn repair_lockfile(paths: &Paths) -> Result<bool, InstallError> {
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::state::fixture::{bundle, state};
+    use crate::install::state::{Lockfile, read_json};
+    use std::time::{Duration, SystemTime};
+
+    fn set_mtime(path: &Path, t: SystemTime) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    fn setup() -> (tempfile::TempDir, Paths, InstalledState) {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path().to_path_buf());
+        std::fs::create_dir_all(&paths.data).unwrap();
+        let s = state(vec![("com.example.app", bundle("1.0.0", &[], true))]);
+        (t, paths, s)
+    }
+
+    #[test]
+    fn nothing_installed_nothing_repaired() {
+        let (_t, paths, _) = setup();
+        assert!(!repair_lockfile(&paths).unwrap());
+        assert!(!paths.data.join(LOCK_FILE).exists());
+    }
+
+    #[test]
+    fn a_missing_or_older_lockfile_is_rewritten_from_the_state() {
+        let (_t, paths, s) = setup();
+        write_json(&paths.data.join(INSTALLED_FILE), &s).unwrap();
+        assert!(repair_lockfile(&paths).unwrap());
+        let lock: Lockfile = read_json(&paths.data.join(LOCK_FILE)).unwrap();
+        assert_eq!(lock, s.lockfile());
+        // A kill between the commit and the lockfile: the lockfile is older and stale.
+        write_json(&paths.data.join(LOCK_FILE), &Lockfile::default()).unwrap();
+        let now = SystemTime::now();
+        set_mtime(&paths.data.join(LOCK_FILE), now - Duration::from_secs(60));
+        set_mtime(&paths.data.join(INSTALLED_FILE), now);
+        assert!(repair_lockfile(&paths).unwrap());
+        let lock: Lockfile = read_json(&paths.data.join(LOCK_FILE)).unwrap();
+        assert_eq!(lock, s.lockfile());
+    }
+
+    #[test]
+    fn a_newer_lockfile_is_left_alone() {
+        let (_t, paths, s) = setup();
+        write_json(&paths.data.join(INSTALLED_FILE), &s).unwrap();
+        let other = Lockfile {
+            v: STATE,
+            ..Lockfile::default()
+        };
+        write_json(&paths.data.join(LOCK_FILE), &other).unwrap();
+        let now = SystemTime::now();
+        set_mtime(
+            &paths.data.join(INSTALLED_FILE),
+            now - Duration::from_secs(60),
+        );
+        set_mtime(&paths.data.join(LOCK_FILE), now);
+        assert!(!repair_lockfile(&paths).unwrap());
+        let lock: Lockfile = read_json(&paths.data.join(LOCK_FILE)).unwrap();
+        assert_eq!(lock, other);
+    }
+
+    const STATE: u32 = crate::install::STATE_FORMAT;
+
+    #[test]
+    fn the_lock_is_taken_and_released() {
+        let (_t, paths, _) = setup();
+        let log = crate::events::EventLog::default();
+        let held = lock(&paths, &log).unwrap();
+        // Another handle cannot take it while held (without waiting).
+        let other = std::fs::File::options()
+            .write(true)
+            .open(paths.data.join(INSTALL_LOCK_FILE))
+            .unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().unwrap();
+        assert!(log.events().is_empty());
+    }
+}

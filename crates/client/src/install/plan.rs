@@ -301,3 +301,164 @@ fn report_planned(reporter: &dyn Reporter, b: &PlannedBundle) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratchet_trust::VerificationStatus;
+
+    fn line(version: &str, sha: &str, yanked: bool) -> IndexLine {
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "id": "com.example.tools", "version": version, "dependencies": [],
+            "sha256": sha, "size": 10, "published": "2026-01-01T00:00:00Z",
+            "requirements": {}, "license": "MIT", "pricing": "free", "keywords": [],
+            "permissions": {}, "resources": {}, "yanked": yanked,
+        }))
+        .unwrap()
+    }
+
+    fn installed(version: &str, sha: &str) -> InstalledBundle {
+        InstalledBundle {
+            version: Version::parse(version).unwrap(),
+            registry: "file:///r/".into(),
+            sha256: sha.into(),
+            size: 10,
+            requested: None,
+            dependencies: Vec::new(),
+            verification: VerificationStatus::Unverified,
+            signer: None,
+            yanked: false,
+            deprecated: None,
+        }
+    }
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_new_bundle_is_installed() {
+        let b = planned_bundle(line("1.0.0", "aa", false), None, None, false, None).unwrap();
+        assert!(!b.unchanged);
+        assert_eq!((b.replaces, b.downgrade), (None, None));
+    }
+
+    #[test]
+    fn the_installed_version_is_unchanged_only_while_its_files_are_there() {
+        let prev = installed("1.0.0", "aa");
+        let l = line("1.0.0", "aa", false);
+        let b = planned_bundle(l.clone(), Some(&prev), Some(&l), true, None).unwrap();
+        assert!(b.unchanged && b.replaces.is_none());
+        // Its directory was deleted: unpacked again, replacing nothing.
+        let b = planned_bundle(l.clone(), Some(&prev), Some(&l), false, None).unwrap();
+        assert!(!b.unchanged && b.replaces.is_none());
+    }
+
+    #[test]
+    fn other_bytes_for_an_installed_version_are_refused() {
+        let prev = installed("1.0.0", "aa");
+        let l = line("1.0.0", "bb", false);
+        assert_eq!(
+            planned_bundle(l.clone(), Some(&prev), Some(&l), true, None).unwrap_err(),
+            "bb"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_replaces_without_a_downgrade() {
+        let prev = installed("1.0.0", "aa");
+        let b = planned_bundle(line("1.1.0", "bb", false), Some(&prev), None, true, None).unwrap();
+        assert_eq!(b.replaces, Some(v("1.0.0")));
+        assert_eq!(b.downgrade, None);
+    }
+
+    #[test]
+    fn a_downgrade_says_why() {
+        let prev = installed("2.0.0", "aa");
+        let to = line("1.0.0", "bb", false);
+        let cases = [
+            (Some(line("2.0.0", "aa", true)), DowngradeReason::Yanked),
+            (None, DowngradeReason::GoneFromIndex),
+            (
+                Some(line("2.0.0", "aa", false)),
+                DowngradeReason::Requirements,
+            ),
+        ];
+        for (prev_line, why) in cases {
+            let b =
+                planned_bundle(to.clone(), Some(&prev), prev_line.as_ref(), true, None).unwrap();
+            assert_eq!(b.replaces, Some(v("2.0.0")));
+            assert_eq!(b.downgrade, Some(why));
+        }
+    }
+
+    #[test]
+    fn deprecation_is_kept_with_its_replacement() {
+        let d = Deprecation {
+            message: "old".into(),
+            replacement: Some(BundleId::parse("com.example.new").unwrap()),
+            since: "2026-01-01T00:00:00Z".into(),
+        };
+        let b = planned_bundle(line("1.0.0", "aa", false), None, None, false, Some(&d)).unwrap();
+        assert_eq!(b.deprecated.as_deref(), Some("old (use com.example.new)"));
+        assert_eq!(b.deprecation, Some(d));
+    }
+
+    #[test]
+    fn planned_events_cover_yanked_deprecated_and_downgraded() {
+        let log = crate::events::EventLog::default();
+        let prev = installed("2.0.0", "aa");
+        let d = Deprecation {
+            message: "old".into(),
+            replacement: None,
+            since: "2026-01-01T00:00:00Z".into(),
+        };
+        let b = planned_bundle(
+            line("1.0.0", "bb", true),
+            Some(&prev),
+            Some(&line("2.0.0", "aa", true)),
+            true,
+            Some(&d),
+        )
+        .unwrap();
+        report_planned(&log, &b);
+        let id = BundleId::parse("com.example.tools").unwrap();
+        assert_eq!(
+            log.events(),
+            vec![
+                Event::Yanked {
+                    id: id.clone(),
+                    version: v("1.0.0")
+                },
+                Event::Deprecated {
+                    id: id.clone(),
+                    message: "old".into(),
+                    replacement: None
+                },
+                Event::Downgraded {
+                    id,
+                    from: v("2.0.0"),
+                    to: v("1.0.0"),
+                    why: DowngradeReason::Yanked
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn specs_parse_with_and_without_a_requirement() {
+        let (id, req) = parse_spec("com.example.tools@^1.2").unwrap();
+        assert_eq!(id.as_str(), "com.example.tools");
+        assert_eq!(req.to_string(), "^1.2");
+        let (_, req) = parse_spec("com.example.tools").unwrap();
+        assert_eq!(req, VersionReq::any());
+        assert!(matches!(
+            parse_spec("Not An Id"),
+            Err(InstallError::Refused(_))
+        ));
+        assert!(matches!(
+            parse_spec("com.example.tools@not-a-req"),
+            Err(InstallError::Refused(_))
+        ));
+    }
+}

@@ -207,3 +207,126 @@ pub fn find_installed(paths: &Paths, id: &BundleId) -> Result<(PathBuf, Manifest
     })?;
     Ok((dir, m))
 }
+
+/// Installed states for the unit tests of the install modules.
+#[cfg(test)]
+pub(super) mod fixture {
+    use super::*;
+
+    /// An installed bundle at `version`, depending on `deps`, requested with `*` when
+    /// `requested`.
+    pub fn bundle(version: &str, deps: &[&str], requested: bool) -> InstalledBundle {
+        InstalledBundle {
+            version: Version::parse(version).unwrap(),
+            registry: "file:///r/".into(),
+            sha256: format!("{:0>64}", version.replace('.', "")),
+            size: 10,
+            requested: requested.then(VersionReq::any),
+            dependencies: deps.iter().map(|d| BundleId::parse(d).unwrap()).collect(),
+            verification: VerificationStatus::Unverified,
+            signer: Some("88C5B48CF4BBD599".into()),
+            yanked: false,
+            deprecated: None,
+        }
+    }
+
+    /// An installed state of `(id, bundle)` pairs.
+    pub fn state(bundles: Vec<(&str, InstalledBundle)>) -> InstalledState {
+        InstalledState {
+            v: STATE_FORMAT,
+            bundles: bundles
+                .into_iter()
+                .map(|(id, b)| (BundleId::parse(id).unwrap(), b))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{bundle, state};
+    use super::*;
+
+    fn id(s: &str) -> BundleId {
+        BundleId::parse(s).unwrap()
+    }
+
+    fn sample() -> InstalledState {
+        state(vec![
+            (
+                "com.example.app",
+                bundle("2.1.0", &["com.example.lib"], true),
+            ),
+            ("com.example.lib", bundle("1.2.0", &[], false)),
+        ])
+    }
+
+    #[test]
+    fn installed_state_round_trips_through_its_file() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path().to_path_buf());
+        assert_eq!(
+            InstalledState::load(&paths).unwrap(),
+            InstalledState::default()
+        );
+        std::fs::create_dir_all(&paths.data).unwrap();
+        let s = sample();
+        s.commit(&paths).unwrap();
+        assert_eq!(InstalledState::load(&paths).unwrap(), s);
+        let lock = Lockfile::load(&paths.data.join(LOCK_FILE)).unwrap();
+        assert_eq!(lock, s.lockfile());
+    }
+
+    #[test]
+    fn the_lockfile_keeps_requests_and_every_bundle_sorted() {
+        let lock = sample().lockfile();
+        assert_eq!(lock.v, STATE_FORMAT);
+        assert_eq!(
+            lock.requested,
+            BTreeMap::from([(id("com.example.app"), VersionReq::any())])
+        );
+        let ids: Vec<&str> = lock.bundles.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["com.example.app", "com.example.lib"]);
+        assert_eq!(lock.bundles[1].version, Version::new(1, 2, 0));
+        assert_eq!(
+            lock.bundles[1].sha256,
+            sample().bundles[&id("com.example.lib")].sha256
+        );
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_an_error_naming_it() {
+        let t = tempfile::tempdir().unwrap();
+        let paths = Paths::under(t.path().to_path_buf());
+        std::fs::create_dir_all(&paths.data).unwrap();
+        std::fs::write(paths.data.join(INSTALLED_FILE), "{not json").unwrap();
+        match InstalledState::load(&paths) {
+            Err(InstallError::Local { path, .. }) => {
+                assert_eq!(path, paths.data.join(INSTALLED_FILE))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn locked_without_a_lockfile_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Lockfile::load(&t.path().join("ratchet.lock")),
+            Err(InstallError::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn dependents_and_suggestions() {
+        let s = sample();
+        assert_eq!(
+            s.dependents(&id("com.example.lib")),
+            [id("com.example.app")]
+        );
+        assert!(s.dependents(&id("com.example.app")).is_empty());
+        assert_eq!(s.suggest("com.example.lbi"), Some(id("com.example.lib")));
+        assert_eq!(s.suggest("com.example.lib"), None);
+        assert_eq!(s.suggest("org.other.thing"), None);
+    }
+}
