@@ -2,22 +2,22 @@
 //! new installed state, delete what is no longer used; and removing installed bundles.
 
 use super::plan::{Plan, PlannedBundle};
+use super::pool::Pool;
 use super::prepare::{discard_prepared, discard_unused};
 use super::state::{BUNDLES_DIR, InstalledBundle, InstalledState, STATE_FORMAT, bundle_dir};
 use super::{Client, InstallError, local};
 use crate::events::Event;
 use crate::paths::Paths;
-use crate::registry::FetchError;
 use crate::verify::{Notice, PinStore, TrustInputs, verify_for_install};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig};
 use ratchet_formats::manifest::BundleId;
-use ratchet_trust::{TrustError, VerificationStatus};
+use ratchet_trust::VerificationStatus;
 use semver::Version;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 impl Client {
-    /// What the unpacking workers need, with `installed` as the installed state.
+    /// What the unpacking tasks need, with `installed` as the installed state.
     pub(super) fn unpack_context(
         &self,
         allow_unsigned: bool,
@@ -122,55 +122,37 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     let reporter = client.reporter.clone();
     let progress: crate::registry::fetch::Progress =
         Arc::new(move |bytes| reporter.report(&Event::DownloadProgress { bytes }));
-    // Each archive is verified and unpacked (a few worker threads: CPU and disk bound) as soon
-    // as it has arrived, while the others are still downloading.
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>, FetchError>)>();
-    let rx = std::sync::Mutex::new(rx);
+    // Each archive is verified and unpacked (on the blocking pool, a few at a time: CPU and
+    // disk bound) as soon as it has arrived, while the others are still downloading.
     let ctx = client.unpack_context(opts.allow_unsigned, &old);
-    let outcomes: Vec<Result<Unpacked, InstallError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4.min(rest.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let next = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok((i, bytes)) = next else { break };
-                        out.push(match bytes {
-                            Ok(b) => {
-                                let line = &rest[i].line;
-                                let meta = client.metas.get(&line.id).map_or(Ok(None), meta_view);
-                                verify_and_unpack(&ctx, line, meta, &b)
-                            }
-                            Err(e) => Err(e.into()),
-                        });
-                    }
-                    out
-                })
-            })
-            .collect();
-        let tx = std::sync::Mutex::new(tx);
-        client
-            .fetcher
-            .download_each(&items, Some(progress), |i, r| {
-                if let Ok(tx) = tx.lock() {
-                    let _ = tx.send((i, r));
-                }
+    let pool = Pool::new(client.fetcher.runtime(), 4);
+    let started = std::sync::Mutex::new(Vec::new());
+    client
+        .fetcher
+        .download_each(&items, Some(progress), |i, r| {
+            let line = rest[i].line.clone();
+            let meta = client.metas.get(&line.id).cloned().unwrap_or(Ok(None));
+            let ctx = ctx.clone();
+            let task = pool.spawn(move || {
+                let bytes = r?;
+                verify_and_unpack(&ctx, &line, meta_view(&meta), &bytes)
             });
-        drop(tx);
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    vec![Err(InstallError::Refused(
-                        "an unpacking thread panicked".into(),
-                    ))]
-                })
+            if let Ok(mut s) = started.lock() {
+                s.push(task);
+            }
+        });
+    let tasks = started.into_inner().unwrap_or_default();
+    let outcomes: Vec<Result<Unpacked, InstallError>> = pool
+        .join(tasks)
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(InstallError::Refused(
+                    "an archive could not be checked: its unpacking task panicked".into(),
+                ))
             })
-            .collect()
-    });
+        })
+        .collect();
     let outcomes: Vec<Result<Unpacked, InstallError>> = early.into_iter().chain(outcomes).collect();
     // Prepared versions the plan does not use (wrong guesses): their directories go.
     discard_unused(paths, &old, plan, ready);
@@ -248,30 +230,25 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // before the commit, so a kill between the two can never leave an installed bundle whose
     // owners were not pinned. The pins and the unpacked files reach the disk before the
     // commit names them: one sync for all.
-    // (A few threads: each pin is a file to create.)
-    let saved: Vec<Result<(), TrustError>> = std::thread::scope(|scope| {
-        let chunks: Vec<_> = pins
-            .chunks(pins.len().div_ceil(4).max(1))
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|p| client.pins.save_unsynced(p))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        chunks
-            .into_iter()
-            .flat_map(|c| {
-                c.join().unwrap_or_else(|_| {
-                    vec![Err(TrustError::Refused(
-                        "a pin-writing thread panicked".into(),
-                    ))]
-                })
-            })
-            .collect()
-    });
+
+    // (On the blocking pool, a few at a time: each pin is a file to create.)
+    let tasks = pins
+        .iter()
+        .map(|p| {
+            let (store, p) = (client.pins.clone(), p.clone());
+            pool.spawn(move || store.save_unsynced(&p))
+        })
+        .collect();
+    let saved: Vec<Result<(), InstallError>> = pool
+        .join(tasks)
+        .into_iter()
+        .map(|r| match r {
+            Some(r) => r.map_err(InstallError::from),
+            None => Err(InstallError::Refused(
+                "an owner pin could not be saved: its task panicked".into(),
+            )),
+        })
+        .collect();
     for r in saved {
         r?;
     }
@@ -287,7 +264,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     Ok(Applied { state, notices })
 }
 
-/// What verifying and unpacking an archive needs, owned, so a worker thread can do it.
+/// What verifying and unpacking an archive needs, owned, so a blocking task can do it.
 #[derive(Clone)]
 pub(super) struct UnpackContext {
     pub(super) paths: Paths,
@@ -299,7 +276,7 @@ pub(super) struct UnpackContext {
     pub(super) installed: InstalledVersions,
 }
 
-/// The installed version of each id, shared by the unpacking workers.
+/// The installed version of each id, shared by the unpacking tasks.
 pub(super) type InstalledVersions = Arc<BTreeMap<BundleId, Version>>;
 
 /// A metadata file as fetched (`Err`: unusable, with the reason), borrowed.

@@ -14,8 +14,8 @@
 //!    (owners, deprecation) travel in the same wave as their index file.
 //! 4. **Prepare while resolving** ([`prepare`]): when the command will not stop to ask for
 //!    confirmation, each wave also downloads the archives of the versions the resolution will
-//!    most likely choose (guessed from what is loaded so far) and worker threads verify and
-//!    unpack them while the next wave is in flight.
+//!    most likely choose (guessed from what is loaded so far), and tasks on the blocking pool
+//!    of the fetcher's runtime verify and unpack them while the next wave is in flight.
 //! 5. **Plan** ([`plan()`]): the resolved graph is compared with the installed state
 //!    ([`state`]): what is unchanged, what is new, what replaces another version, what goes.
 //!    Installed versions are kept when they still fit, so an operation changes as little as
@@ -39,6 +39,7 @@ pub mod client;
 mod error;
 pub mod lock;
 mod plan;
+mod pool;
 pub mod prepare;
 pub mod state;
 

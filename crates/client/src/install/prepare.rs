@@ -1,10 +1,11 @@
 //! Preparing archives while resolution goes on: the archives of the versions the resolution
 //! will most likely choose are downloaded with the next wave of index files and verified and
-//! unpacked by worker threads, so no round trip is spent after resolution on what could come
+//! unpacked on the runtime's blocking pool, so no round trip is spent after resolution on what could come
 //! before. [`super::apply()`] then takes what matches its plan and discards the rest.
 
-use super::apply::{InstalledVersions, Unpacked, meta_view, verify_and_unpack};
+use super::apply::{InstalledVersions, UnpackContext, Unpacked, meta_view, verify_and_unpack};
 use super::plan::Plan;
+use super::pool::{Pool, Task};
 use super::state::{InstalledState, bundle_dir};
 use super::{Client, InstallError};
 use crate::paths::Paths;
@@ -13,11 +14,10 @@ use ratchet_formats::index::{BundleMeta, IndexLine};
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use semver::Version;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 impl Client {
     /// [`Client::load`], downloading the archives of `guesses` in the same round trip and
-    /// handing each to the preparation workers as it arrives.
+    /// handing each to a preparation task as it arrives.
     pub(super) fn load_while_preparing(
         &mut self,
         ids: &BTreeSet<BundleId>,
@@ -52,30 +52,38 @@ impl Client {
             .map(|line| Job {
                 meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
                 line,
-                bytes: Vec::new(),
             })
             .collect();
-        let sender = self
+        let workers = self
             .prepared
             .lock()
             .ok()
-            .and_then(|p| p.as_ref().and_then(|p| p.tx.clone()));
-        let sender = std::sync::Mutex::new(sender);
+            .and_then(|p| p.as_ref().map(|p| (p.pool.clone(), p.ctx.clone())));
+        let started = std::sync::Mutex::new(Vec::new());
         let results = self.fetcher.get_many_while_downloading(
             &all,
             ratchet_formats::index::MAX_INDEX_FILE_LEN,
             &items,
             None,
             |i, r| {
-                if let (Ok(bytes), Ok(tx)) = (r, sender.lock())
-                    && let Some(tx) = tx.as_ref()
-                {
-                    let mut job = jobs[i].clone();
-                    job.bytes = bytes;
-                    let _ = tx.send(job);
+                if let (Ok(bytes), Some((pool, ctx))) = (r, workers.as_ref()) {
+                    let job = jobs[i].clone();
+                    let ctx = ctx.clone();
+                    let task = pool.spawn(move || {
+                        let r = verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
+                        (job.line, r)
+                    });
+                    if let Ok(mut s) = started.lock() {
+                        s.push(task);
+                    }
                 }
             },
         );
+        if let (Ok(mut p), Ok(tasks)) = (self.prepared.lock(), started.into_inner())
+            && let Some(p) = p.as_mut()
+        {
+            p.tasks.extend(tasks);
+        }
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
         }
@@ -84,7 +92,7 @@ impl Client {
 
     /// Starts preparing archives while resolution goes on: after each wave, the archives of
     /// the versions the resolution will most likely choose are downloaded with the next wave,
-    /// verified and unpacked by worker threads; [`apply`] then uses what matches its plan and
+    /// verified and unpacked on the blocking pool; [`super::apply()`] then uses what matches its plan and
     /// removes the rest. For an install that will not ask for confirmation (`--yes`, no
     /// terminal), so no round trip is spent after resolution on what could come before.
     pub fn prepare_while_resolving(&mut self, allow_unsigned: bool) {
@@ -92,38 +100,14 @@ impl Client {
         // one `apply` starts from.
         let installed = InstalledState::load(&self.paths).unwrap_or_default();
         let ctx = self.unpack_context(allow_unsigned, &installed);
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let results: PreparedResults = Arc::default();
-        let workers = (0..2)
-            .map(|_| {
-                let (rx, results, ctx) = (rx.clone(), results.clone(), ctx.clone());
-                std::thread::spawn(move || {
-                    loop {
-                        let next = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok(job) = next else { break };
-                        let r =
-                            verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &job.bytes);
-                        if let Ok(mut m) = results.lock() {
-                            m.insert(
-                                (job.line.id.clone(), job.line.version.clone()),
-                                (job.line.sha256.clone(), r),
-                            );
-                        }
-                    }
-                })
-            })
-            .collect();
         if let Ok(mut p) = self.prepared.lock() {
             *p = Some(Prepared {
                 allow_unsigned,
                 installed: ctx.installed.clone(),
-                tx: Some(tx),
-                workers,
-                results,
+                ctx,
+                // Two at a time: resolution goes on beside them.
+                pool: Pool::new(self.fetcher.runtime(), 2),
+                tasks: Vec::new(),
                 started: BTreeSet::new(),
             });
         }
@@ -179,49 +163,48 @@ impl Client {
         out
     }
 
-    /// Stops the preparation workers and takes what they prepared, with the `--allow-unsigned`
-    /// they checked under.
+    /// Waits for the preparation tasks and takes what they prepared, with the
+    /// `--allow-unsigned` they checked under. (A task that panicked prepared nothing: its
+    /// archive is done again by [`super::apply()`].)
     pub(super) fn finish_preparing(&self) -> (PreparedMap, bool) {
-        let Some(mut p) = self.prepared.lock().ok().and_then(|mut g| g.take()) else {
+        let Some(p) = self.prepared.lock().ok().and_then(|mut g| g.take()) else {
             return (HashMap::new(), false);
         };
-        p.tx = None;
-        for w in p.workers.drain(..) {
-            let _ = w.join();
-        }
         let results = p
-            .results
-            .lock()
-            .map(|mut m| std::mem::take(&mut *m))
-            .unwrap_or_default();
+            .pool
+            .join(p.tasks)
+            .into_iter()
+            .flatten()
+            .map(|(line, r)| ((line.id, line.version), (line.sha256, r)))
+            .collect();
         (results, p.allow_unsigned)
     }
 }
 
-/// One archive for the preparation workers.
+/// One archive for the preparation tasks (its bytes come with the download).
 #[derive(Clone)]
 pub(super) struct Job {
     line: IndexLine,
     meta: Result<Option<BundleMeta>, String>,
-    bytes: Vec<u8>,
 }
 
-/// What the preparation workers made, by (id, version): the archive's sha256 and the outcome.
+/// What the preparation tasks made, by (id, version): the archive's sha256 and the outcome.
 pub(super) type PreparedMap =
     HashMap<(BundleId, Version), (String, Result<Unpacked, InstallError>)>;
 
-/// [`PreparedMap`], shared with the workers.
-type PreparedResults = Arc<std::sync::Mutex<PreparedMap>>;
-
-/// The preparation workers of a [`Client`].
+/// The preparation tasks of a [`Client`].
 pub(super) struct Prepared {
-    /// `--allow-unsigned` as the workers checked with.
+    /// `--allow-unsigned` as the tasks check with.
     allow_unsigned: bool,
     /// The installed versions when preparation started.
     installed: InstalledVersions,
-    tx: Option<std::sync::mpsc::Sender<Job>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    results: PreparedResults,
+    /// What the tasks check and unpack with.
+    ctx: UnpackContext,
+    /// Where they run.
+    pool: Pool,
+    /// The tasks started so far: each gives the index line it prepared and the outcome.
+    tasks: Vec<Task<(IndexLine, Result<Unpacked, InstallError>)>>,
+    /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
 }
 
