@@ -1635,3 +1635,56 @@ fn archives_prepared_while_resolving() {
         version_dirs(&other)
     );
 }
+
+/// `-q` keeps only warnings and trust notes on stderr; `-v` adds the per-wave and per-archive
+/// lines.
+#[test]
+fn quiet_and_verbose_install_output() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = sample_index();
+    let reg = reg.to_str().unwrap();
+    let quiet = t.path().join("quiet");
+    let o = ratchet(
+        &quiet,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils",
+            "--registry",
+            reg,
+            "-y",
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("note: first install of com.ratchet.core-utils: trusting and pinning")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let verbose = t.path().join("verbose");
+    let o = ratchet(
+        &verbose,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils",
+            "--registry",
+            reg,
+            "-y",
+            "-v",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("fetched "), "{err}");
+    assert!(
+        err.contains("verified com.ratchet.core-utils 2.0.0 (signed by 88C5B48CF4BBD599"),
+        "{err}"
+    );
+    assert!(
+        err.contains("installed com.ratchet.core-utils 2.0.0"),
+        "{err}"
+    );
+}

@@ -129,6 +129,29 @@ mod tests {
     const STATE: u32 = crate::install::STATE_FORMAT;
 
     #[test]
+    fn a_second_taker_says_it_waits_then_gets_the_lock() {
+        let (_t, paths, _) = setup();
+        let held = lock(&paths, &crate::events::NoReporter).unwrap();
+        let log = std::sync::Arc::new(crate::events::EventLog::default());
+        let waiter = {
+            let (paths, log) = (paths.clone(), log.clone());
+            std::thread::spawn(move || lock(&paths, log.as_ref()).map(drop))
+        };
+        // The waiting event comes before the lock is released (no timing: it is awaited).
+        while log.events().is_empty() {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            log.events(),
+            [Event::WaitingForLock {
+                path: paths.data.join(INSTALL_LOCK_FILE)
+            }]
+        );
+        drop(held);
+        waiter.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn the_lock_is_taken_and_released() {
         let (_t, paths, _) = setup();
         let log = crate::events::EventLog::default();
