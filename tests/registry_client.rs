@@ -397,6 +397,16 @@ fn directory_registry_install_yank_lock_remove() {
         before,
         "a dry run wrote to the data directory"
     );
+    // Under -q the plan is hidden, but a downgrade is still said.
+    let o = ratchet(
+        home,
+        &["bundle", "update", "--registry", reg, "--dry-run", "-q"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stderr),
+        "warning: downgrade: com.partner.api-connectors 3.3.0 -> 3.2.0 (the installed version was yanked)\n"
+    );
     let o = ratchet(home, &["bundle", "update", "--registry", reg, "-y"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(

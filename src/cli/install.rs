@@ -234,7 +234,11 @@ impl Reporter for CliReporter {
                 o.status(format!("note: {}", escape_line(&n.to_string())));
             }
             Event::Trust(n) => o.warn(escape_line(&n.to_string())),
-            // Plan data: shown with the plan (`show_plan`).
+            // Plan data: shown with the plan (`show_plan`), which `-q` hides; a downgrade is
+            // never silent, so under `-q` it is a warning of its own.
+            Event::Downgraded { id, from, to, why } if o.quiet() => {
+                o.warn(format!("downgrade: {id} {from} -> {to} ({why})"));
+            }
             Event::Yanked { .. } | Event::Deprecated { .. } | Event::Downgraded { .. } => {}
             Event::WaitingForLock { .. } => {
                 o.status(
@@ -484,7 +488,8 @@ fn print_pins(notices: &[Notice]) {
     }
 }
 
-/// Whether this run writes: a dry run takes no lock (the lock also repairs the lockfile).
+/// Takes the installation lock, except for a dry run: that writes nothing, and taking the lock
+/// can write (it creates the lock file and repairs a stale lockfile).
 fn lock_unless_dry(
     paths: &Paths,
     dry_run: bool,
