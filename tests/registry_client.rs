@@ -477,6 +477,10 @@ fn directory_registry_install_yank_lock_remove() {
     );
     let events = doc["events"].as_array().unwrap();
     assert!(
+        !events.iter().any(|e| e["event"] == "download_progress"),
+        "{doc}"
+    );
+    assert!(
         events
             .iter()
             .any(|e| e["event"] == "archive_verified" && e["id"] == "com.ratchet.legacy-json"),

@@ -185,7 +185,10 @@ impl CliReporter {
 
 impl Reporter for CliReporter {
     fn report(&self, event: &Event) {
-        self.log.report(event);
+        // Progress means nothing once the command is over: the document leaves it out.
+        if !matches!(event, Event::DownloadProgress { .. }) {
+            self.log.report(event);
+        }
         let o = out();
         if o.json() {
             return;
