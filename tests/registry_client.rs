@@ -8,12 +8,14 @@ mod tls_server;
 use common::{assert_fails_with, copy_dir, install_from, ratchet, text};
 
 use fault_server::{Fault, serve};
+use ratchet_client::events::{Event, EventLog};
 use ratchet_client::install::{
     ApplyOptions, Client, InstallError, InstalledState, PlanRequest, apply, bundle_dir, parse_spec,
     plan,
 };
 use ratchet_client::paths::Paths;
 use ratchet_client::registry::{FetchError, RegistrySource};
+use ratchet_client::verify::Notice;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +36,20 @@ fn client(home: &Path, url: &str, offline: bool) -> Result<Client, InstallError>
     Ok(c)
 }
 
+/// A client whose events are kept.
+fn client_logged(home: &Path, url: &str) -> (Client, std::sync::Arc<EventLog>) {
+    let log = std::sync::Arc::new(EventLog::default());
+    let c = Client::open_reporting(
+        Paths::under(home.to_path_buf()),
+        RegistrySource::from_location(url).unwrap(),
+        false,
+        &Default::default(),
+        log.clone(),
+    )
+    .unwrap();
+    (c, log)
+}
+
 fn install(c: &mut Client, spec: &str) -> Result<InstalledState, InstallError> {
     let req = PlanRequest {
         add: vec![parse_spec(spec).unwrap()],
@@ -41,6 +57,30 @@ fn install(c: &mut Client, spec: &str) -> Result<InstalledState, InstallError> {
     };
     let p = plan(c, &req)?;
     apply(c, &p, &ApplyOptions::default()).map(|a| a.state)
+}
+
+/// Every file under `home/data` with its bytes and modification time: what a dry run must
+/// leave exactly as it was.
+fn data_snapshot(home: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>, std::time::SystemTime)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                out.push((p.clone(), Vec::new(), m.modified().unwrap()));
+                walk(&p, out);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap(), m.modified().unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&home.join("data"), &mut out);
+    out.sort();
+    out
 }
 
 fn installed(home: &Path) -> InstalledState {
@@ -169,6 +209,57 @@ fn directory_registry_install_yank_lock_remove() {
         "com.ratchet.core-utils 1.2.0\n├── com.example.data-processing 2.1.0\n└── com.partner.api-connectors 3.2.0\n    └── com.example.data-processing 2.1.0\n"
     );
 
+    // remove --dry-run says what would go and changes nothing; a typo gets a suggestion, in
+    // remove and in update.
+    let snap = data_snapshot(home);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "remove",
+            "com.partner.api-connectors",
+            "--cascade",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let gone: Vec<&str> = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            "com.example.data-processing",
+            "com.partner.api-connectors",
+            "com.ratchet.core-utils"
+        ],
+        "{doc}"
+    );
+    assert_eq!(
+        data_snapshot(home),
+        snap,
+        "a dry run wrote to the data directory"
+    );
+    let o = ratchet(home, &["bundle", "remove", "com.ratchet.core-utlis"]);
+    assert_fails_with(&o, "not installed; did you mean `com.ratchet.core-utils`?");
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "update",
+            "com.ratchet.core-utlis",
+            "--registry",
+            reg,
+        ],
+    );
+    assert_fails_with(&o, "not installed; did you mean `com.ratchet.core-utils`?");
+
     // remove refuses while needed; --cascade removes the dependents and orphans.
     let o = ratchet(home, &["bundle", "remove", "com.ratchet.core-utils"]);
     assert_fails_with(&o, "com.example.data-processing depends on");
@@ -243,12 +334,86 @@ fn directory_registry_install_yank_lock_remove() {
     let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         rows,
-        json!([{"id": "com.ratchet.core-utils", "installed": "1.2.0", "latest": "2.0.0", "update": null}])
+        json!([
+            {"id": "com.partner.api-connectors", "installed": "3.3.0", "latest": null, "update": null,
+             "yanked": true, "gone": false, "deprecated": null},
+            {"id": "com.ratchet.core-utils", "installed": "1.2.0", "latest": "2.0.0", "update": null,
+             "yanked": false, "gone": false, "deprecated": null},
+        ])
+    );
+    // --exit-code: 1 when something is outdated; the text shows the yanked installed version.
+    let o = ratchet(
+        home,
+        &["bundle", "outdated", "--registry", reg, "--exit-code"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("com.partner.api-connectors  3.3.0  [installed version yanked]"),
+        "{}",
+        text(&o.stdout)
+    );
+    // --dry-run says what update would do (a downgrade off the yanked version, and why) and
+    // writes nothing; under --format json, stderr stays empty.
+    let before = data_snapshot(home);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "update",
+            "--registry",
+            reg,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "");
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["command"], "update");
+    assert_eq!(doc["dry_run"], true);
+    let change = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "com.partner.api-connectors")
+        .cloned()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(change["action"], "downgrade", "{doc}");
+    assert_eq!(change["from"], "3.3.0");
+    assert_eq!(change["version"], "3.2.0");
+    assert_eq!(change["downgrade_reason"], "yanked");
+    assert!(
+        doc["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "downgraded"
+                && e["id"] == "com.partner.api-connectors"
+                && e["why"] == "yanked"),
+        "{doc}"
+    );
+    assert_eq!(
+        data_snapshot(home),
+        before,
+        "a dry run wrote to the data directory"
+    );
+    // Under -q the plan is hidden, but a downgrade is still said.
+    let o = ratchet(
+        home,
+        &["bundle", "update", "--registry", reg, "--dry-run", "-q"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stderr),
+        "warning: downgrade: com.partner.api-connectors 3.3.0 -> 3.2.0 (the installed version was yanked)\n"
     );
     let o = ratchet(home, &["bundle", "update", "--registry", reg, "-y"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
-        text(&o.stderr).contains("com.partner.api-connectors 3.3.0 -> 3.2.0"),
+        text(&o.stderr).contains(
+            "com.partner.api-connectors 3.3.0 -> 3.2.0 (downgrade: the installed version was yanked)"
+        ),
         "{}",
         text(&o.stderr)
     );
@@ -259,9 +424,75 @@ fn directory_registry_install_yank_lock_remove() {
         text(&o.stderr)
     );
     // Installing another bundle keeps every installed version (changes as little as possible).
-    let before = installed(home);
-    let o = install_from(home, "com.ratchet.legacy-json", reg);
+    // A dry run of it first: the plan, nothing written.
+    let snap = data_snapshot(home);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.legacy-json",
+            "--registry",
+            reg,
+            "--dry-run",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("+ com.ratchet.legacy-json ")
+            && text(&o.stderr).contains("dry run: nothing was changed"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        data_snapshot(home),
+        snap,
+        "a dry run wrote to the data directory"
+    );
+    let before = installed(home);
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.legacy-json",
+            "--registry",
+            reg,
+            "-y",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "", "JSON output keeps stderr for errors");
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let legacy = &doc["changes"][0];
+    assert_eq!(legacy["id"], "com.ratchet.legacy-json", "{doc}");
+    assert_eq!(legacy["action"], "install");
+    assert_eq!(legacy["signer"], "88C5B48CF4BBD599");
+    assert!(legacy["deprecated"]["message"].is_string(), "{doc}");
+    assert_eq!(
+        doc["unchanged"].as_array().unwrap().len(),
+        before.bundles.len(),
+        "{doc}"
+    );
+    let events = doc["events"].as_array().unwrap();
+    assert!(
+        !events.iter().any(|e| e["event"] == "download_progress"),
+        "{doc}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "archive_verified" && e["id"] == "com.ratchet.legacy-json"),
+        "{doc}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "deprecated" && e["id"] == "com.ratchet.legacy-json"),
+        "{doc}"
+    );
     let after = installed(home);
     for (id, b) in &before.bundles {
         assert_eq!(after.bundles[id].version, b.version);
@@ -1030,12 +1261,10 @@ fn verifier_keys_are_pinned_on_first_use() {
         let l = c.versions(&id(core)).unwrap()[0].clone();
         c.status(&l)
     };
-    let mut c = client(&home, &srv.url(), false).unwrap();
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.contains("trusting and pinning its verifier key(s) Team"))
-    );
+    let (mut c, log) = client_logged(&home, &srv.url());
+    assert!(log.events().iter().any(|e| matches!(e,
+        Event::Trust(Notice::VerifiersPinned { verifiers, .. })
+            if verifiers.iter().any(|(name, _)| name == "Team"))));
     assert!(
         matches!(status(&mut c), VerificationStatus::OfficiallyVerified { verifier, .. } if verifier == "Team")
     );
@@ -1049,13 +1278,12 @@ fn verifier_keys_are_pinned_on_first_use() {
         &format!("/{}", ratchet_formats::index::meta_path(&id(core))),
         Fault::Replace(attested(&evil)),
     );
-    let mut c = client(&home, &srv.url(), false).unwrap();
+    let (mut c, log) = client_logged(&home, &srv.url());
     assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.contains("a verifier key you did not see before (Ratchet Security Team")),
+        log.events().iter().any(|e| matches!(e,
+            Event::Trust(Notice::VerifierIgnored { name, .. }) if name == "Ratchet Security Team")),
         "{:?}",
-        c.warnings
+        log.events()
     );
     assert_eq!(status(&mut c), VerificationStatus::Unverified);
     // Accepted deliberately: forgotten, then pinned anew.
@@ -1602,5 +1830,58 @@ fn refusals_quote_the_server_and_advise_login_only_when_it_helps() {
     assert!(
         msg.contains("rejected the credential sent") && msg.contains("token expired"),
         "{msg}"
+    );
+}
+
+/// `-q` keeps only warnings and trust notes on stderr; `-v` adds the per-wave and per-archive
+/// lines.
+#[test]
+fn quiet_and_verbose_install_output() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = sample_index();
+    let reg = reg.to_str().unwrap();
+    let quiet = t.path().join("quiet");
+    let o = ratchet(
+        &quiet,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils",
+            "--registry",
+            reg,
+            "-y",
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("note: first install of com.ratchet.core-utils: trusting and pinning")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let verbose = t.path().join("verbose");
+    let o = ratchet(
+        &verbose,
+        &[
+            "bundle",
+            "install",
+            "com.ratchet.core-utils",
+            "--registry",
+            reg,
+            "-y",
+            "-v",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("fetched "), "{err}");
+    assert!(
+        err.contains("verified com.ratchet.core-utils 2.0.0 (signed by 88C5B48CF4BBD599"),
+        "{err}"
+    );
+    assert!(
+        err.contains("installed com.ratchet.core-utils 2.0.0"),
+        "{err}"
     );
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use ratchet_client::verify::{PinStore, TrustInputs, verify_for_install};
+use ratchet_client::verify::{Notice, PinStore, TrustInputs, verify_for_install};
 use ratchet_formats::archive::{self, BuildOptions, Limits, build_archive, sha256_hex};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
 use ratchet_formats::manifest::{BundleId, parse_manifest};
@@ -140,7 +140,13 @@ fn signed_bundle_installs_and_pins_on_first_use() {
     assert_eq!(v.signer.as_ref(), Some(w.a.public()));
     assert_eq!(v.status, VerificationStatus::Unverified);
     let pin = v.pin_update.expect("first install pins");
-    assert!(v.warnings[0].contains("first install"), "{:?}", v.warnings);
+    assert_eq!(
+        v.notices,
+        vec![Notice::OwnersPinned {
+            id: CORE.to_string(),
+            key_ids: vec![w.a.public().key_id()],
+        }]
+    );
     assert!(no_pins(&w), "verification writes nothing");
     w.pins.save(&pin).unwrap();
     let v = check(&w, &line, &bytes, Some(&meta)).unwrap();
@@ -261,9 +267,11 @@ fn valid_rotation_chain_is_followed_and_broken_one_refused() {
     let np = r.pin_update.expect("rotation advances the pin");
     assert_eq!(np.seq, 1);
     assert!(
-        r.warnings.iter().any(|x| x.contains("signed rotation")),
+        r.notices.iter().any(|n| matches!(n,
+            Notice::RotationAccepted { from, to, .. }
+                if from == &vec![w.a.public().key_id()] && to.contains(&w.b.public().key_id()))),
         "{:?}",
-        r.warnings
+        r.notices
     );
     // Old versions signed by the rotated-out key still verify.
     check(&w, &line_for(&v1), &v1, Some(&meta_with(CORE, &chain))).unwrap();
@@ -455,7 +463,13 @@ fn unsigned_bundles_need_allow_unsigned_on_a_local_registry() {
     assert_refused(run(&w, false), "reached over the network");
     let ok = run(&w, true).unwrap();
     assert!(ok.signer.is_none());
-    assert!(ok.warnings.iter().any(|x| x.contains("UNSIGNED")));
+    assert!(
+        ok.notices
+            .iter()
+            .any(|n| matches!(n, Notice::Unsigned { .. })),
+        "{:?}",
+        ok.notices
+    );
     w.config
         .policies
         .insert(attest::REQUIRE_SIGNATURES.into(), true.into());

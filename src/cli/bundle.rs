@@ -94,21 +94,11 @@ pub enum BundleCommand {
     /// Move installed bundles to newer versions, changing as little as possible.
     Update(super::install::UpdateArgs),
     /// List installed bundles that have newer versions in the registry.
-    Outdated {
-        #[command(flatten)]
-        reg: super::install::RegistryArgs,
-    },
+    Outdated(super::install::OutdatedArgs),
     /// List installed bundles.
     List,
     /// Remove installed bundles (refused while another installed bundle needs them).
-    Remove {
-        /// Bundle ids.
-        #[arg(required = true)]
-        ids: Vec<String>,
-        /// Also remove the bundles that depend on them.
-        #[arg(long)]
-        cascade: bool,
-    },
+    Remove(super::install::RemoveArgs),
     /// Show every version of a bundle in a registry.
     Info {
         /// Bundle id.
@@ -173,9 +163,9 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Verify { file, key } => verify(&file, key),
         BundleCommand::Install(args) => super::install::install(args),
         BundleCommand::Update(args) => super::install::update(args),
-        BundleCommand::Outdated { reg } => super::install::outdated(reg, out().format),
+        BundleCommand::Outdated(args) => super::install::outdated(args, out().format),
         BundleCommand::List => super::install::list(out().format),
-        BundleCommand::Remove { ids, cascade } => super::install::remove(ids, cascade),
+        BundleCommand::Remove(args) => super::install::remove(args),
         BundleCommand::Info { id, reg } => super::install::info(id, reg, out().format),
         BundleCommand::Deps { spec, reg, invert } => {
             super::install::deps(spec, reg, invert, out().format)
@@ -607,7 +597,10 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
     let secret = match sign_key {
         Some(k) => {
             let k = k.unwrap_or_else(default_key);
-            Some(ratchet_trust::keys::SecretKey::load_with(&k, &mut super::key::ask_password)?)
+            Some(ratchet_trust::keys::SecretKey::load_with(
+                &k,
+                &mut super::key::ask_password,
+            )?)
         }
         None => None,
     };

@@ -1,7 +1,13 @@
 //! `ratchet bundle install/update/outdated/list/remove/info/deps`: the registry client commands.
+//!
+//! The client library reports what happens as typed events ([`Event`]); [`CliReporter`] renders
+//! them: status lines on stderr (hidden by `-q`, more with `-v`), warnings on stderr, a progress
+//! bar on a terminal. Under `--format json` nothing but errors reaches stderr: the events are
+//! collected into the command's JSON document on stdout (schemas in `cli-output.md`).
 
 use super::CliResult;
 use clap::Args;
+use ratchet_client::events::{Event, EventLog, Reporter, SharedReporter};
 use ratchet_client::install::{
     self, ApplyOptions, Client, InstalledState, Lockfile, Plan, PlanRequest, apply, parse_spec,
     plan,
@@ -9,14 +15,15 @@ use ratchet_client::install::{
 use ratchet_client::paths::Paths;
 use ratchet_client::registry::RegistrySource;
 use ratchet_client::resolver::DependencyGraph;
+use ratchet_client::verify::Notice;
 use ratchet_formats::index::IndexLine;
 use ratchet_formats::manifest::{BundleId, Platform};
 use ratchet_sandbox::Policy;
-use ratchet_term::Format;
-use serde_json::json;
+use ratchet_term::{Format, escape_line, out};
+use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Where to fetch from.
 #[derive(Args, Clone)]
@@ -30,8 +37,12 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    fn open(&self, paths: &Paths) -> Result<Client, Box<dyn std::error::Error>> {
-        self.open_for(paths, &[])
+    fn open(
+        &self,
+        paths: &Paths,
+        reporter: SharedReporter,
+    ) -> Result<Client, Box<dyn std::error::Error>> {
+        self.open_for(paths, &[], reporter)
     }
 
     /// Opens the registry and, in the same round trip, fetches the index files a resolution
@@ -40,6 +51,7 @@ impl RegistryArgs {
         &self,
         paths: &Paths,
         ids: &[BundleId],
+        reporter: SharedReporter,
     ) -> Result<Client, Box<dyn std::error::Error>> {
         let src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
         let state = InstalledState::load(paths)?;
@@ -52,11 +64,12 @@ impl RegistryArgs {
                 .filter(|(_, b)| b.registry == here && b.requested.is_some())
                 .map(|(id, _)| id.clone()),
         );
-        Ok(Client::open_prefetching(
+        Ok(Client::open_reporting(
             paths.clone(),
             src,
             self.offline,
             &first,
+            reporter,
         )?)
     }
 }
@@ -79,6 +92,9 @@ pub struct InstallArgs {
     /// Accept unsigned bundles from a `local` (development) registry. Nobody vouches for them.
     #[arg(long)]
     allow_unsigned: bool,
+    /// Resolve and show what would change; download, unpack and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -93,6 +109,31 @@ pub struct UpdateArgs {
     /// Accept unsigned bundles from a `local` (development) registry. Nobody vouches for them.
     #[arg(long)]
     allow_unsigned: bool,
+    /// Resolve and show what would change; download, unpack and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+pub struct OutdatedArgs {
+    #[command(flatten)]
+    reg: RegistryArgs,
+    /// Exit with status 1 when an installed bundle has a newer version (for scripts and CI).
+    #[arg(long)]
+    exit_code: bool,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// Bundle ids.
+    #[arg(required = true)]
+    ids: Vec<String>,
+    /// Also remove the bundles that depend on them.
+    #[arg(long)]
+    cascade: bool,
+    /// Show what would be removed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn human(bytes: u64) -> String {
@@ -105,40 +146,149 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// Renders the client's events for the terminal and keeps them all for the JSON document.
+struct CliReporter {
+    log: EventLog,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl CliReporter {
+    fn new() -> Arc<CliReporter> {
+        Arc::new(CliReporter {
+            log: EventLog::default(),
+            bar: Mutex::new(None),
+        })
+    }
+
+    /// Shows a progress bar of `total` bytes while the closure runs (on a terminal, in text
+    /// mode, unless quiet).
+    fn with_bar<T>(&self, total: u64, f: impl FnOnce() -> T) -> T {
+        let o = out();
+        if o.stderr_is_terminal && !o.json() && !o.quiet() {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+            ) {
+                b.set_style(style);
+            }
+            if let Ok(mut g) = self.bar.lock() {
+                *g = Some(b);
+            }
+        }
+        let r = f();
+        if let Some(b) = self.bar.lock().ok().and_then(|mut g| g.take()) {
+            b.finish_and_clear();
+        }
+        r
+    }
+}
+
+impl Reporter for CliReporter {
+    fn report(&self, event: &Event) {
+        // Progress means nothing once the command is over: the document leaves it out.
+        if !matches!(event, Event::DownloadProgress { .. }) {
+            self.log.report(event);
+        }
+        let o = out();
+        if o.json() {
+            return;
+        }
+        match event {
+            Event::WaveFetched { files, bytes } => {
+                if o.verbose(1) {
+                    o.status(format!(
+                        "fetched {files} registry file(s), {}",
+                        human(*bytes)
+                    ));
+                }
+            }
+            Event::DownloadProgress { bytes } => {
+                if let Ok(g) = self.bar.lock()
+                    && let Some(b) = g.as_ref()
+                {
+                    b.inc(*bytes);
+                }
+            }
+            Event::ArchiveVerified {
+                id,
+                version,
+                signer,
+                status,
+            } => {
+                if o.verbose(1) {
+                    o.status(format!(
+                        "verified {id} {version} ({}, {})",
+                        signed_by(signer.as_deref()),
+                        escape_line(&status_text(status))
+                    ));
+                }
+            }
+            // Grouped by key set once the operation stands (see `print_pins`).
+            Event::Trust(Notice::OwnersPinned { .. }) => {}
+            Event::Trust(n @ Notice::Unsigned { .. }) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{} {}",
+                    o.paint_stderr("WARNING:", "1;31"),
+                    escape_line(&n.to_string())
+                );
+            }
+            Event::Trust(n @ Notice::VerifiersPinned { .. }) => {
+                o.status(format!("note: {}", escape_line(&n.to_string())));
+            }
+            Event::Trust(n) => o.warn(escape_line(&n.to_string())),
+            // Plan data: shown with the plan (`show_plan`), which `-q` hides; a downgrade is
+            // never silent, so under `-q` it is a warning of its own.
+            Event::Downgraded { id, from, to, why } if o.quiet() => {
+                o.warn(format!("downgrade: {id} {from} -> {to} ({why})"));
+            }
+            Event::Yanked { .. } | Event::Deprecated { .. } | Event::Downgraded { .. } => {}
+            Event::WaitingForLock { .. } => {
+                o.status(
+                    "waiting for another ratchet process to finish changing the installation...",
+                );
+            }
+            Event::IndexProblem { message } => o.warn(escape_line(message)),
+        }
+    }
+}
+
 fn show_plan(plan: &Plan, policy: &Policy) {
+    let o = out();
     for b in &plan.bundles {
         let l = &b.line;
         if b.unchanged {
             continue;
         }
-        let what = match &b.replaces {
-            Some(v) => format!("~ {} {v} -> {}", l.id, l.version),
-            None => format!("+ {} {}", l.id, l.version),
+        let what = match (&b.replaces, b.downgrade) {
+            (Some(v), Some(why)) => format!("v {} {v} -> {} (downgrade: {why})", l.id, l.version),
+            (Some(v), None) => format!("~ {} {v} -> {}", l.id, l.version),
+            (None, _) => format!("+ {} {}", l.id, l.version),
         };
-        eprintln!(
+        o.status(format!(
             "{what}  ({}, license {}, pricing {}){}",
             human(l.size),
-            l.license,
-            l.pricing.as_str(),
+            escape_line(&l.license.to_string()),
+            escape_line(l.pricing.as_str()),
             if l.yanked { "  [yanked, locked]" } else { "" }
-        );
+        ));
         if let Some(d) = &b.deprecated {
-            eprintln!("  warning: deprecated: {d}");
+            o.warn(format!("{} is deprecated: {}", l.id, escape_line(d)));
         }
         for line in ratchet_sandbox::policy::review(&l.permissions, &l.resources, policy).lines() {
-            eprintln!("    {line}");
+            o.status(format!("    {}", escape_line(line)));
         }
     }
     for id in &plan.removed {
-        eprintln!("- {id}");
+        o.status(format!("- {id}"));
     }
     let n = plan.bundles.iter().filter(|b| !b.unchanged).count();
-    eprintln!(
+    o.status(format!(
         "{n} to install ({}), {} unchanged, {} to remove",
         human(plan.download_size()),
         plan.bundles.len() - n,
         plan.removed.len()
-    );
+    ));
 }
 
 /// Whether an install will stop to ask for confirmation (on a terminal, without `--yes`).
@@ -151,6 +301,9 @@ fn confirm(yes: bool) -> Result<bool, Box<dyn std::error::Error>> {
     if !will_ask(yes) {
         return Ok(true);
     }
+    if out().json() {
+        return Err("--format json does not ask for confirmation: pass --yes to proceed (or --dry-run to see the plan)".into());
+    }
     eprint!("proceed? [y/N] ");
     std::io::stderr().flush()?;
     let mut s = String::new();
@@ -158,17 +311,98 @@ fn confirm(yes: bool) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(matches!(s.trim(), "y" | "Y" | "yes"))
 }
 
-fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> CliResult {
-    for w in &client.warnings {
-        eprintln!("warning: {w}");
+/// The JSON document of `install` and `update` (one for every registry a `--locked` install
+/// touches), built as the command goes.
+#[derive(Default)]
+struct ChangeReport {
+    changes: Vec<Value>,
+    unchanged: Vec<Value>,
+    removed: Vec<Value>,
+    kept: Vec<String>,
+}
+
+impl ChangeReport {
+    /// Records what `plan` does (after `apply`, with the committed state's signer and status).
+    fn add(&mut self, plan: &Plan, before: &InstalledState, after: Option<&InstalledState>) {
+        for b in &plan.bundles {
+            let l = &b.line;
+            let row = json!({"id": l.id, "version": l.version.to_string()});
+            if b.unchanged {
+                self.unchanged.push(row);
+                continue;
+            }
+            let action = match (&b.replaces, b.downgrade) {
+                (Some(_), Some(_)) => "downgrade",
+                (Some(_), None) => "update",
+                (None, _) if before.bundles.contains_key(&l.id) => "reinstall",
+                (None, _) => "install",
+            };
+            let mut row = json!({
+                "id": l.id,
+                "action": action,
+                "version": l.version.to_string(),
+                "from": b.replaces.as_ref().map(ToString::to_string),
+                "downgrade_reason": b.downgrade,
+                "size": l.size,
+                "yanked": l.yanked,
+                "deprecated": b.deprecation,
+            });
+            if let Some(s) = after.and_then(|a| a.bundles.get(&l.id)) {
+                row["signer"] = json!(s.signer);
+                row["verification"] = json!(s.verification);
+            }
+            self.changes.push(row);
+        }
+        for id in &plan.removed {
+            self.removed.push(json!({
+                "id": id,
+                "version": before.bundles.get(id).map(|b| b.version.to_string()),
+            }));
+        }
+        self.kept
+            .extend(plan.kept.keys().map(|k| k.as_str().to_string()));
     }
-    if allow_unsigned {
+
+    fn print(self, command: &str, dry_run: bool, reporter: &CliReporter) -> std::io::Result<()> {
+        let changed = !self.changes.is_empty() || !self.removed.is_empty();
+        ratchet_term::print_json(&json!({
+            "command": command,
+            "dry_run": dry_run,
+            "changed": changed,
+            "changes": self.changes,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "kept": self.kept,
+            "events": reporter.log.events(),
+        }))
+    }
+}
+
+/// How `execute` runs.
+struct Execution<'a> {
+    yes: bool,
+    allow_unsigned: bool,
+    dry_run: bool,
+    reporter: &'a Arc<CliReporter>,
+}
+
+/// Shows the plan, asks, applies it; records what happened in `report`.
+fn execute(
+    client: &Client,
+    plan: &Plan,
+    x: &Execution<'_>,
+    report: &mut ChangeReport,
+) -> CliResult {
+    let o = out();
+    let before = InstalledState::load(&client.paths)?;
+    if x.allow_unsigned && !o.json() {
         eprintln!(
-            "WARNING: --allow-unsigned: unsigned bundles from a local registry will be installed with no proof of who made them"
+            "{} --allow-unsigned: unsigned bundles from a local registry will be installed with no proof of who made them",
+            o.paint_stderr("WARNING:", "1;31")
         );
     }
     if !plan.kept.is_empty() {
-        eprintln!(
+        o.status(format!(
             "note: {} bundle(s) installed from other registries are left as they are ({})",
             plan.kept.len(),
             plan.kept
@@ -176,96 +410,114 @@ fn execute(client: &Client, plan: &Plan, yes: bool, allow_unsigned: bool) -> Cli
                 .map(|k| k.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
     if plan.is_noop() {
-        eprintln!("nothing to do: everything is installed");
+        report.add(plan, &before, None);
+        o.status("nothing to do: everything is installed");
         return Ok(ExitCode::SUCCESS);
     }
     let policy = Policy::load(&client.paths.config)?;
     show_plan(plan, &policy);
-    if !confirm(yes)? {
-        eprintln!("cancelled; nothing changed");
+    if x.dry_run {
+        report.add(plan, &before, None);
+        o.status("dry run: nothing was changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(x.yes)? {
+        o.status("cancelled; nothing changed");
         return Ok(ExitCode::FAILURE);
     }
     let total = plan.download_size();
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
-        ) {
-            b.set_style(style);
-        }
-        Some(b)
-    } else {
+    if !o.stderr_is_terminal {
         if client.fetcher.offline() {
-            eprintln!("from the cache: {}", human(total));
+            o.status(format!("from the cache: {}", human(total)));
         } else {
-            eprintln!("downloading {}", human(total));
+            o.status(format!("downloading {}", human(total)));
         }
-        None
-    };
-    let progress: Option<ratchet_client::registry::fetch::Progress> = bar.clone().map(|b| {
-        let f: ratchet_client::registry::fetch::Progress = Arc::new(move |n| b.inc(n));
-        f
-    });
-    let opts = ApplyOptions {
-        allow_unsigned,
-        progress,
-    };
-    let result = apply(client, plan, &opts);
-    if let Some(b) = bar {
-        b.finish_and_clear();
     }
+    let opts = ApplyOptions {
+        allow_unsigned: x.allow_unsigned,
+    };
+    let result = x.reporter.with_bar(total, || apply(client, plan, &opts));
     let applied = result.map_err(|e| {
-        if InstalledState::load(&client.paths).is_ok_and(|s| !s.bundles.is_empty()) {
-            format!("{e} (the previous installation is unchanged)")
-        } else {
+        if before.bundles.is_empty() {
             format!("{e} (nothing was installed)")
+        } else {
+            format!("{e} (the previous installation is unchanged)")
         }
     })?;
-    // First-use pins say the same thing for every bundle of a registry: once per key set.
-    let mut pinned: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for w in &applied.warnings {
-        match w
-            .strip_prefix("first install of ")
-            .and_then(|r| r.split_once(": trusting and pinning its owner key(s) "))
-        {
-            Some((id, keys)) => pinned.entry(keys).or_default().push(id),
-            None if w.starts_with("WARNING") => eprintln!("{w}"),
-            None => eprintln!("warning: {w}"),
-        }
-    }
-    for (keys, ids) in pinned {
-        eprintln!(
-            "note: first install of {}: trusting and pinning owner key(s) {keys}",
-            ids.join(", ")
-        );
-    }
+    print_pins(&applied.notices);
     for b in &plan.bundles {
         if !b.unchanged {
             let s = &applied.state.bundles[&b.line.id];
-            eprintln!(
+            o.status(format!(
                 "installed {} {} ({}, {})",
                 b.line.id,
                 b.line.version,
                 signed_by(s.signer.as_deref()),
-                status_text(&s.verification)
-            );
+                escape_line(&status_text(&s.verification))
+            ));
         }
     }
     for id in &plan.removed {
-        eprintln!("removed {id}");
+        o.status(format!("removed {id}"));
     }
     if plan.bundles.iter().all(|b| b.unchanged) && plan.removed.is_empty() {
-        eprintln!("recorded the request; every bundle was already installed");
+        o.status("recorded the request; every bundle was already installed");
     }
+    report.add(plan, &before, Some(&applied.state));
     Ok(ExitCode::SUCCESS)
+}
+
+/// First-use pins say the same thing for every bundle of a registry: one line per key set.
+/// Shown under `-q` too (trust was decided); not under JSON (the events carry them).
+fn print_pins(notices: &[Notice]) {
+    if out().json() {
+        return;
+    }
+    let mut pinned: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for n in notices {
+        if let Notice::OwnersPinned { id, key_ids } = n {
+            pinned.entry(key_ids.join(", ")).or_default().push(id);
+        }
+    }
+    for (keys, ids) in pinned {
+        eprintln!(
+            "note: first install of {}: trusting and pinning owner key(s) {}",
+            escape_line(&ids.join(", ")),
+            escape_line(&keys)
+        );
+    }
+}
+
+/// Takes the installation lock, except for a dry run: that writes nothing, and taking the lock
+/// can write (it creates the lock file and repairs a stale lockfile).
+fn lock_unless_dry(
+    paths: &Paths,
+    dry_run: bool,
+    reporter: &CliReporter,
+) -> Result<Option<install::InstallLock>, Box<dyn std::error::Error>> {
+    if dry_run {
+        return Ok(None);
+    }
+    Ok(Some(install::lock(paths, reporter)?))
 }
 
 pub fn install(args: InstallArgs) -> CliResult {
     let paths = Paths::detect();
-    let _lock = install::lock(&paths)?;
+    let reporter = CliReporter::new();
+    let shared: SharedReporter = reporter.clone();
+    let _lock = lock_unless_dry(&paths, args.dry_run, &reporter)?;
+    let x = Execution {
+        yes: args.yes,
+        allow_unsigned: args.allow_unsigned,
+        dry_run: args.dry_run,
+        reporter: &reporter,
+    };
+    // Archives are prepared while resolving only when nothing will stop the install.
+    let prepare = !args.dry_run && !will_ask(args.yes);
+    let mut report = ChangeReport::default();
     if args.locked {
         let path = args
             .lockfile
@@ -304,8 +556,8 @@ pub fn install(args: InstallArgs) -> CliResult {
         };
         for (reg, group) in groups {
             let ids: Vec<BundleId> = group.requested.keys().cloned().collect();
-            let mut client = reg.open_for(&paths, &ids)?;
-            if !will_ask(args.yes) {
+            let mut client = reg.open_for(&paths, &ids, shared.clone())?;
+            if prepare {
                 client.prepare_while_resolving(args.allow_unsigned);
             }
             let req = PlanRequest {
@@ -313,31 +565,41 @@ pub fn install(args: InstallArgs) -> CliResult {
                 ..Default::default()
             };
             let plan = plan(&mut client, &req)?;
-            let code = execute(&client, &plan, args.yes, args.allow_unsigned)?;
+            let code = execute(&client, &plan, &x, &mut report)?;
             if code != ExitCode::SUCCESS {
                 return Ok(code);
             }
         }
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        if args.specs.is_empty() {
+            return Err("name the bundles to install: `ratchet bundle install ID[@REQ]...`".into());
+        }
+        let mut req = PlanRequest::default();
+        for s in &args.specs {
+            req.add.push(parse_spec(s)?);
+        }
+        let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
+        let mut client = args.reg.open_for(&paths, &ids, shared)?;
+        if prepare {
+            client.prepare_while_resolving(args.allow_unsigned);
+        }
+        let plan = plan(&mut client, &req)?;
+        let code = execute(&client, &plan, &x, &mut report)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
-    if args.specs.is_empty() {
-        return Err("name the bundles to install: `ratchet bundle install ID[@REQ]...`".into());
+    if out().json() {
+        report.print("install", args.dry_run, &reporter)?;
     }
-    let mut req = PlanRequest::default();
-    for s in &args.specs {
-        req.add.push(parse_spec(s)?);
-    }
-    let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
-    let mut client = args.reg.open_for(&paths, &ids)?;
-    if !will_ask(args.yes) {
-        client.prepare_while_resolving(args.allow_unsigned);
-    }
-    let plan = plan(&mut client, &req)?;
-    execute(&client, &plan, args.yes, args.allow_unsigned)
+    Ok(ExitCode::SUCCESS)
 }
 
 fn signed_by(signer: Option<&str>) -> String {
-    signer.map_or_else(|| "UNSIGNED".to_string(), |k| format!("signed by {k}"))
+    signer.map_or_else(
+        || "UNSIGNED".to_string(),
+        |k| format!("signed by {}", escape_line(k)),
+    )
 }
 
 /// A verification status as the CLI shows it: `unverified` alone reads like "signature not
@@ -349,61 +611,101 @@ fn status_text(v: &ratchet_trust::VerificationStatus) -> String {
     }
 }
 
-pub fn update(args: UpdateArgs) -> CliResult {
-    let paths = Paths::detect();
-    let _lock = install::lock(&paths)?;
-    let mut client = args.reg.open_for(&paths, &[])?;
-    if !will_ask(args.yes) {
-        client.prepare_while_resolving(args.allow_unsigned);
-    }
-    let ids = args
-        .ids
-        .iter()
-        .map(|s| BundleId::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let state = InstalledState::load(&paths)?;
-    let here = client.fetcher.source().base.to_string();
-    for id in &ids {
-        match state.bundles.get(id) {
-            None => {
-                return Err(format!("{id} is not installed: `ratchet bundle install {id}`").into());
+/// Parses ids given on the command line and checks that each is installed (from the registry
+/// `here`, when given), saying which installed id was probably meant.
+fn installed_ids(
+    state: &InstalledState,
+    given: &[String],
+    here: Option<&str>,
+) -> Result<Vec<BundleId>, Box<dyn std::error::Error>> {
+    let mut ids = Vec::new();
+    for s in given {
+        let id = match BundleId::parse(s) {
+            Ok(id) => id,
+            Err(e) => {
+                return Err(match state.suggest(s) {
+                    Some(m) => format!("`{}`: {e}; did you mean `{m}`?", escape_line(s)).into(),
+                    None => format!("`{}`: {e}", escape_line(s)).into(),
+                });
             }
-            Some(b) if b.registry != here => {
+        };
+        match state.bundles.get(&id) {
+            None => {
+                return Err(install::InstallError::NotInstalled {
+                    suggestion: state.suggest(id.as_str()),
+                    id,
+                }
+                .into());
+            }
+            Some(b) if here.is_some_and(|h| b.registry != h) => {
                 return Err(format!(
                     "{id} is installed from registry {}: pass `--registry {}` to update it",
-                    b.registry, b.registry
+                    escape_line(&b.registry),
+                    escape_line(&b.registry)
                 )
                 .into());
             }
-            Some(_) => {}
+            Some(_) => ids.push(id),
         }
+    }
+    Ok(ids)
+}
+
+pub fn update(args: UpdateArgs) -> CliResult {
+    let paths = Paths::detect();
+    let reporter = CliReporter::new();
+    let _lock = lock_unless_dry(&paths, args.dry_run, &reporter)?;
+    let state = InstalledState::load(&paths)?;
+    // Unknown ids are refused before anything is fetched.
+    installed_ids(&state, &args.ids, None)?;
+    let mut client = args.reg.open_for(&paths, &[], reporter.clone())?;
+    let here = client.fetcher.source().base.to_string();
+    let ids = installed_ids(&state, &args.ids, Some(&here))?;
+    if !args.dry_run && !will_ask(args.yes) {
+        client.prepare_while_resolving(args.allow_unsigned);
     }
     let req = PlanRequest {
         unlock: Some(ids),
         ..Default::default()
     };
     let plan = plan(&mut client, &req)?;
-    execute(&client, &plan, args.yes, args.allow_unsigned)
+    let x = Execution {
+        yes: args.yes,
+        allow_unsigned: args.allow_unsigned,
+        dry_run: args.dry_run,
+        reporter: &reporter,
+    };
+    let mut report = ChangeReport::default();
+    let code = execute(&client, &plan, &x, &mut report)?;
+    if code == ExitCode::SUCCESS && out().json() {
+        report.print("update", args.dry_run, &reporter)?;
+    }
+    Ok(code)
 }
 
-pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
+pub fn outdated(args: OutdatedArgs, format: Format) -> CliResult {
     let paths = Paths::detect();
     let state = InstalledState::load(&paths)?;
-    let mut client = reg.open(&paths)?;
+    let reporter = CliReporter::new();
+    let mut client = args.reg.open(&paths, reporter.clone())?;
     let here = client.fetcher.source().base.to_string();
     let (mine, others): (Vec<_>, Vec<_>) =
         state.bundles.iter().partition(|(_, b)| b.registry == here);
     if !others.is_empty() {
-        eprintln!(
+        out().status(format!(
             "note: {} bundle(s) installed from other registries are not checked here (pass their --registry)",
             others.len()
-        );
+        ));
     }
     if mine.is_empty() {
-        println!(
-            "nothing checked: no installed bundle comes from {}",
-            client.fetcher.source().label()
-        );
+        if format == Format::Json {
+            println!("[]");
+        } else {
+            println!(
+                "nothing checked: no installed bundle comes from {}",
+                escape_line(&client.fetcher.source().label())
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let ids = mine.iter().map(|(id, _)| (*id).clone()).collect();
@@ -428,52 +730,91 @@ pub fn outdated(reg: RegistryArgs, format: Format) -> CliResult {
     }
     let mut rows = Vec::new();
     for (id, b) in &mine {
+        let deprecated = client.meta(id).and_then(|m| m.deprecated);
         let Ok(versions) = client.versions(id) else {
             continue;
         };
+        // The installed version as the registry lists it now: yanked, or gone.
+        let listed = versions.iter().find(|l| l.version == b.version);
         let newest = |reqs: &[ratchet_formats::manifest::VersionReq]| {
             ratchet_client::resolver::newest_release(versions, reqs).map(|l| l.version.clone())
         };
-        let latest = newest(&[]);
-        let compatible = newest(reqs.get(*id).map_or(&[], Vec::as_slice));
-        if let Some(l) = latest
-            && l > b.version
-        {
-            let update = compatible.filter(|c| c > &b.version);
-            rows.push(json!({
-                "id": id,
-                "installed": b.version.to_string(),
-                "latest": l.to_string(),
-                "update": update.map(|v| v.to_string()),
-            }));
+        let latest = newest(&[]).filter(|l| l > &b.version);
+        let row = OutdatedRow {
+            id: (*id).clone(),
+            installed: b.version.clone(),
+            update: newest(reqs.get(*id).map_or(&[], Vec::as_slice)).filter(|c| c > &b.version),
+            latest,
+            yanked: listed.is_some_and(|l| l.yanked),
+            gone: listed.is_none(),
+            deprecated,
+        };
+        if row.latest.is_some() || row.yanked || row.gone || row.deprecated.is_some() {
+            rows.push(row);
         }
     }
+    let any_outdated = rows.iter().any(|r| r.latest.is_some());
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        ratchet_term::print_json(&rows)?;
     } else if rows.is_empty() {
         println!(
             "everything from {} is up to date",
-            client.fetcher.source().label()
+            escape_line(&client.fetcher.source().label())
         );
     } else {
         for r in &rows {
-            let id = r["id"].as_str().unwrap_or("");
-            let (installed, latest) = (
-                r["installed"].as_str().unwrap_or(""),
-                r["latest"].as_str().unwrap_or(""),
-            );
-            match r["update"].as_str() {
-                Some(u) if u == latest => println!("{id}  {installed} -> {latest}"),
-                Some(u) => println!(
-                    "{id}  {installed} -> {latest}  (`update` takes {u}: the requirements on it allow no more)"
-                ),
-                None => println!(
-                    "{id}  {installed} -> {latest}  (`update` keeps {installed}: the requirements on it allow no newer version)"
-                ),
-            }
+            println!("{}", r.text());
         }
     }
+    if args.exit_code && any_outdated {
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `outdated`: an installed bundle with a newer version, or whose installed
+/// version is yanked, gone from the index or deprecated.
+#[derive(serde::Serialize)]
+struct OutdatedRow {
+    id: BundleId,
+    installed: semver::Version,
+    /// The newest release, when newer than the installed version.
+    latest: Option<semver::Version>,
+    /// The newest release the requirements on it allow, when newer (what `update` takes).
+    update: Option<semver::Version>,
+    yanked: bool,
+    gone: bool,
+    deprecated: Option<ratchet_formats::index::Deprecation>,
+}
+
+impl OutdatedRow {
+    fn text(&self) -> String {
+        let (id, installed) = (&self.id, &self.installed);
+        let mut line = match (&self.latest, &self.update) {
+            (None, _) => format!("{id}  {installed}"),
+            (Some(l), Some(u)) if u == l => format!("{id}  {installed} -> {l}"),
+            (Some(l), Some(u)) => format!(
+                "{id}  {installed} -> {l}  (`update` takes {u}: the requirements on it allow no more)"
+            ),
+            (Some(l), None) => format!(
+                "{id}  {installed} -> {l}  (`update` keeps {installed}: the requirements on it allow no newer version)"
+            ),
+        };
+        if self.yanked {
+            line.push_str("  [installed version yanked]");
+        }
+        if self.gone {
+            line.push_str("  [installed version gone from the index]");
+        }
+        if let Some(d) = &self.deprecated {
+            line.push_str(&format!("  [deprecated: {}", escape_line(&d.message)));
+            if let Some(r) = &d.replacement {
+                line.push_str(&format!("; use {r}"));
+            }
+            line.push(']');
+        }
+        line
+    }
 }
 
 pub fn list(format: Format) -> CliResult {
@@ -495,14 +836,14 @@ pub fn list(format: Format) -> CliResult {
             notes.push("warning: yanked".to_string());
         }
         if let Some(d) = &b.deprecated {
-            notes.push(format!("warning: deprecated: {d}"));
+            notes.push(format!("warning: deprecated: {}", escape_line(d)));
         }
         println!(
             "{id}\t{}\t{}\t{}, {}{}",
             b.version,
-            b.registry,
+            escape_line(&b.registry),
             signed_by(b.signer.as_deref()),
-            status_text(&b.verification),
+            escape_line(&status_text(&b.verification)),
             if notes.is_empty() {
                 String::new()
             } else {
@@ -513,16 +854,39 @@ pub fn list(format: Format) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remove(ids: Vec<String>, cascade: bool) -> CliResult {
+pub fn remove(args: RemoveArgs) -> CliResult {
     let paths = Paths::detect();
-    let ids = ids
-        .iter()
-        .map(|s| BundleId::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let _lock = install::lock(&paths)?;
-    let gone = install::remove(&paths, &ids, cascade)?;
-    for id in gone {
-        eprintln!("removed {id}");
+    let reporter = CliReporter::new();
+    let _lock = lock_unless_dry(&paths, args.dry_run, &reporter)?;
+    let state = InstalledState::load(&paths)?;
+    let ids = installed_ids(&state, &args.ids, None)?;
+    let removal = if args.dry_run {
+        install::plan_removal(&state, &ids, args.cascade)?
+    } else {
+        install::remove(&paths, &ids, args.cascade)?
+    };
+    let o = out();
+    for (id, v) in &removal.removed {
+        if args.dry_run {
+            o.status(format!("would remove {id} {v}"));
+        } else {
+            o.status(format!("removed {id} {v}"));
+        }
+    }
+    if args.dry_run {
+        o.status("dry run: nothing was changed");
+    }
+    if o.json() {
+        ratchet_term::print_json(&json!({
+            "command": "remove",
+            "dry_run": args.dry_run,
+            "removed": removal
+                .removed
+                .iter()
+                .map(|(id, v)| json!({"id": id, "version": v.to_string()}))
+                .collect::<Vec<_>>(),
+            "events": reporter.log.events(),
+        }))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -530,11 +894,8 @@ pub fn remove(ids: Vec<String>, cascade: bool) -> CliResult {
 pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     let paths = Paths::detect();
     let id = BundleId::parse(&id)?;
-    let mut client = reg.open_for(&paths, std::slice::from_ref(&id))?;
+    let mut client = reg.open_for(&paths, std::slice::from_ref(&id), CliReporter::new())?;
     let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
-    for w in &client.warnings {
-        eprintln!("warning: {w}");
-    }
     let meta = client.meta(&id);
     let records = client.records(&id);
     let statuses: Vec<_> = versions
@@ -615,7 +976,7 @@ pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> Cl
         }
         dependents_graph(&installed_graph(&state), &id)
     } else {
-        let mut client = reg.open_for(&paths, std::slice::from_ref(&id))?;
+        let mut client = reg.open_for(&paths, std::slice::from_ref(&id), CliReporter::new())?;
         let opts = client.resolve_options();
         client.resolve(&[(id.clone(), req)], &opts)?
     };

@@ -6,12 +6,15 @@
 //!   conditional HTTP requests or `file://` reads, the on-disk cache);
 //! - [`resolver`]: PubGrub resolution over index lines, the dependency graph and install order;
 //! - [`verify`]: every trust check an install makes (§7.6 of `index-format.md`) and the pin store;
-//! - [`install`]: plan, prepare, apply and commit an install, update or removal.
+//! - [`install`]: plan, prepare, apply and commit an install, update or removal;
+//! - [`events`]: what the client tells its user ([`events::Event`]), through a
+//!   [`events::Reporter`] the front end supplies: the library never prints.
 //!
 //! Data flows one way: the CLI calls [`install`]; install fetches through [`registry`], resolves
 //! with [`resolver`], checks with [`verify`] (which uses `ratchet-trust`) and reads every file
 //! through `ratchet-formats`.
 
+pub mod events;
 pub mod install;
 pub mod paths;
 pub mod registry;

@@ -69,15 +69,115 @@ impl Pin {
         }
     }
 
-    fn key_ids(&self) -> String {
-        self.key_id_list().join(", ")
-    }
-
-    fn key_id_list(&self) -> Vec<String> {
+    /// The key ids of the pinned owner keys (`?` for one that does not parse).
+    pub fn key_id_list(&self) -> Vec<String> {
         self.keys
             .iter()
             .map(|k| PublicKey::from_base64(k).map_or_else(|_| "?".into(), |k| k.key_id()))
             .collect()
+    }
+}
+
+/// Something an install must tell the user that is not a refusal: trust decided on first use,
+/// an accepted owner rotation, an unsigned archive let in, an attestation that does not count.
+/// Typed so that a front end decides how to group and render them (every string in it came
+/// from a registry: escape it before printing it on a terminal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    /// First install of an id: its owner keys were trusted and will be pinned.
+    OwnersPinned {
+        /// The bundle id.
+        id: String,
+        /// Key ids of the owner keys pinned.
+        key_ids: Vec<String>,
+    },
+    /// The owners of an id changed by a valid signed rotation; the new keys will be pinned.
+    RotationAccepted {
+        /// The bundle id.
+        id: String,
+        /// Key ids pinned before.
+        from: Vec<String>,
+        /// Key ids pinned after.
+        to: Vec<String>,
+    },
+    /// An unsigned archive accepted with `--allow-unsigned` from a local registry.
+    Unsigned {
+        /// The bundle id.
+        id: String,
+        /// Its version.
+        version: semver::Version,
+    },
+    /// First use of a registry: its verifier keys were trusted and pinned.
+    VerifiersPinned {
+        /// The registry's root URL.
+        registry: String,
+        /// `(name, key id)` of each verifier key pinned.
+        verifiers: Vec<(String, String)>,
+    },
+    /// A registry names a verifier key not pinned for it: its attestations are ignored.
+    VerifierIgnored {
+        /// The registry's root URL.
+        registry: String,
+        /// The name `config.json` gives the key.
+        name: String,
+        /// Its key id (`?` when unreadable).
+        key_id: String,
+        /// The pin file `ratchet key forget --registry` removes.
+        pin_file: PathBuf,
+    },
+    /// An attestation or verifier key that does not count (malformed, bad signature...), as
+    /// `ratchet-trust` describes it.
+    Attestation {
+        /// The bundle id.
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::OwnersPinned { id, key_ids } => write!(
+                f,
+                "first install of {id}: trusting and pinning its owner key(s) {}",
+                key_ids.join(", ")
+            ),
+            Notice::RotationAccepted { id, from, to } => write!(
+                f,
+                "the owners of {id} changed by a signed rotation: key(s) {} -> {}",
+                from.join(", "),
+                to.join(", ")
+            ),
+            Notice::Unsigned { id, version } => write!(
+                f,
+                "installing UNSIGNED {id} {version} (--allow-unsigned): nobody vouches for its content"
+            ),
+            Notice::VerifiersPinned {
+                registry,
+                verifiers,
+            } => write!(
+                f,
+                "first use of registry {registry}: trusting and pinning its verifier key(s) {}",
+                verifiers
+                    .iter()
+                    .map(|(n, k)| format!("{n} ({k})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Notice::VerifierIgnored {
+                registry,
+                name,
+                key_id,
+                pin_file,
+            } => write!(
+                f,
+                "registry {registry} names a verifier key you did not see before ({name}, {key_id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
+                pin_file.display()
+            ),
+            Notice::Attestation { id, message } => write!(f, "{id}: {message}"),
+        }
     }
 }
 
@@ -171,12 +271,13 @@ impl PinStore {
     /// hosts the registry, so the verifier keys it names (which make bundles "officially
     /// verified") are pinned the first time this client reads the registry; later, keys that
     /// were not pinned are removed from `config` (so nothing they sign counts) with a warning
-    /// saying how to accept them (`ratchet key forget --registry`). Returns the warnings.
+    /// saying how to accept them (`ratchet key forget --registry`). Returns what the user must
+    /// be told.
     pub fn pin_verifiers(
         &self,
         registry: &str,
         config: &mut RegistryConfig,
-    ) -> Result<Vec<String>, TrustError> {
+    ) -> Result<Vec<Notice>, TrustError> {
         let (served, _) = attest::verifier_keys(config);
         let path = self.verifiers_file(registry);
         let pinned: Option<VerifierPin> = read_pin(&path)?;
@@ -196,14 +297,13 @@ impl PinStore {
                     .collect(),
             };
             write_pin(&path, &pin, true)?;
-            let names: Vec<String> = served
-                .iter()
-                .map(|v| format!("{} ({})", v.name, v.key.key_id()))
-                .collect();
-            return Ok(vec![format!(
-                "first use of registry {registry}: trusting and pinning its verifier key(s) {}",
-                names.join(", ")
-            )]);
+            return Ok(vec![Notice::VerifiersPinned {
+                registry: registry.to_string(),
+                verifiers: served
+                    .iter()
+                    .map(|v| (v.name.clone(), v.key.key_id()))
+                    .collect(),
+            }]);
         };
         let trusted: Vec<&str> = pin.verifiers.iter().map(|v| v.key.as_str()).collect();
         let mut warnings = Vec::new();
@@ -216,11 +316,13 @@ impl PinStore {
                 return true;
             }
             let name = k.get("name").and_then(|x| x.as_str()).unwrap_or("?");
-            let id = PublicKey::from_base64(key).map_or_else(|_| "?".into(), |k| k.key_id());
-            warnings.push(format!(
-                "registry {registry} names a verifier key you did not see before ({name}, {id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
-                path.display()
-            ));
+            let key_id = PublicKey::from_base64(key).map_or_else(|_| "?".into(), |k| k.key_id());
+            warnings.push(Notice::VerifierIgnored {
+                registry: registry.to_string(),
+                name: name.to_string(),
+                key_id,
+                pin_file: path.clone(),
+            });
             false
         });
         Ok(warnings)
@@ -275,8 +377,9 @@ pub struct InstallVerification {
     /// The pin to save with [`PinStore::save`] after the install succeeded (first install of
     /// the id, or owners changed by a valid signed rotation).
     pub pin_update: Option<Pin>,
-    /// Things the user must be told (first-use pinning, rotations, unsigned installs).
-    pub warnings: Vec<String>,
+    /// Things the user must be told (first-use pinning, rotations, unsigned installs, attestations
+    /// that do not count).
+    pub notices: Vec<Notice>,
 }
 
 /// Every check of an install, in order: archive size and SHA-256 against the index line; every
@@ -292,7 +395,6 @@ pub fn verify_for_install(
 ) -> Result<InstallVerification, TrustError> {
     let line = inputs.line;
     let id = line.id.as_str();
-    let label = format!("{id} {}", line.version);
     let bundle = || Box::new(BundleVersion::new(id, line.version.clone()));
     let bytes = inputs.archive_bytes;
     if bytes.len() as u64 != line.size {
@@ -347,7 +449,7 @@ pub fn verify_for_install(
         None => None,
     };
     let pin = pins.load(id)?;
-    let mut warnings = Vec::new();
+    let mut notices = Vec::new();
     let mut pin_update = None;
     match (&pin, &chain, &owners) {
         (Some(p), _, None) => {
@@ -379,20 +481,20 @@ pub fn verify_for_install(
             }
             if v.seq() > p.seq {
                 let np = Pin::from_owners(id, c, v);
-                warnings.push(format!(
-                    "the owners of {id} changed by a signed rotation: key(s) {} -> {}",
-                    p.key_ids(),
-                    np.key_ids()
-                ));
+                notices.push(Notice::RotationAccepted {
+                    id: id.to_string(),
+                    from: p.key_id_list(),
+                    to: np.key_id_list(),
+                });
                 pin_update = Some(np);
             }
         }
         (None, Some(c), Some(v)) => {
             let np = Pin::from_owners(id, c, v);
-            warnings.push(format!(
-                "first install of {id}: trusting and pinning its owner key(s) {}",
-                np.key_ids()
-            ));
+            notices.push(Notice::OwnersPinned {
+                id: id.to_string(),
+                key_ids: np.key_id_list(),
+            });
             pin_update = Some(np);
         }
         _ => {}
@@ -453,9 +555,10 @@ pub fn verify_for_install(
                     registry: inputs.config.name.clone(),
                 }));
             }
-            warnings.push(format!(
-                "WARNING: installing UNSIGNED {label} (--allow-unsigned): nobody vouches for its content"
-            ));
+            notices.push(Notice::Unsigned {
+                id: id.to_string(),
+                version: line.version.clone(),
+            });
             None
         }
     };
@@ -473,12 +576,15 @@ pub fn verify_for_install(
         inputs.config,
         &current,
     );
-    warnings.extend(w);
+    notices.extend(w.into_iter().map(|message| Notice::Attestation {
+        id: id.to_string(),
+        message,
+    }));
     Ok(InstallVerification {
         archive,
         signer,
         status,
         pin_update,
-        warnings,
+        notices,
     })
 }

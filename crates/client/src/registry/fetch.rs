@@ -361,6 +361,12 @@ impl Fetcher {
         self.rt.block_on(self.get_async(rel.to_string(), limit))
     }
 
+    /// The runtime that carries the requests, for work that should share its threads (the
+    /// install verifies and unpacks archives on its blocking pool).
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
     /// Fetches every file of one wave at once (bounded), results in the same order.
     pub fn get_many(
         &self,

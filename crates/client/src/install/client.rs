@@ -1,0 +1,304 @@
+//! [`Client`]: one registry opened for one command, with the index and metadata files loaded
+//! so far, fetched wave by wave as the resolution asks for them.
+
+use super::InstallError;
+use super::prepare::Prepared;
+use crate::events::{Event, SharedReporter, no_reporter};
+use crate::paths::Paths;
+use crate::registry::{FetchError, Fetcher, RegistrySource};
+use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveOptions};
+use crate::verify::PinStore;
+use ratchet_formats::index::{BundleMeta, IndexFile, IndexLine, NamesFile, RegistryConfig};
+use ratchet_formats::manifest::{BundleId, VersionReq};
+use ratchet_trust::VerificationStatus;
+use ratchet_trust::attest::Records;
+use semver::Version;
+use std::collections::{BTreeSet, HashMap};
+
+/// A registry opened for one command: its config, and the index files loaded so far.
+pub struct Client {
+    /// Local directories.
+    pub paths: Paths,
+    /// The fetcher.
+    pub fetcher: Fetcher,
+    /// The registry's `config.json`.
+    pub config: RegistryConfig,
+    pub(super) lines: HashMap<BundleId, Vec<IndexLine>>,
+    pub(super) cands: HashMap<BundleId, Vec<Candidate>>,
+    /// Each loaded id's metadata file: `Ok(None)` when the registry has none, `Err` (the reason)
+    /// when it could not be fetched or parsed; an install of the id then refuses to guess its
+    /// owners.
+    pub(super) metas: HashMap<BundleId, Result<Option<BundleMeta>, String>>,
+    pub(super) pins: PinStore,
+    /// Hears what the client has to tell ([`crate::events`]).
+    pub(super) reporter: SharedReporter,
+    pub(super) ratchet_version: Version,
+    /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
+    pub(super) prepared: std::sync::Mutex<Option<Prepared>>,
+}
+
+impl Client {
+    /// Opens `src`: fetches `config.json` (from the cache when offline).
+    pub fn open(paths: Paths, src: RegistrySource, offline: bool) -> Result<Client, InstallError> {
+        Self::open_prefetching(paths, src, offline, &BTreeSet::new())
+    }
+
+    /// [`Client::open_reporting`] with no reporter.
+    pub fn open_prefetching(
+        paths: Paths,
+        src: RegistrySource,
+        offline: bool,
+        ids: &BTreeSet<BundleId>,
+    ) -> Result<Client, InstallError> {
+        Self::open_reporting(paths, src, offline, ids, no_reporter())
+    }
+
+    /// [`Client::open`], fetching the index and metadata files of `ids` (the first wave of a
+    /// resolution) together with `config.json`: index paths do not depend on the config, so
+    /// this saves a round trip. Everything the client has to tell, from this first wave on,
+    /// goes to `reporter`.
+    pub fn open_reporting(
+        paths: Paths,
+        src: RegistrySource,
+        offline: bool,
+        ids: &BTreeSet<BundleId>,
+        reporter: SharedReporter,
+    ) -> Result<Client, InstallError> {
+        let fetcher = Fetcher::new(src, &paths.cache, offline)?;
+        let want: Vec<BundleId> = ids.iter().cloned().collect();
+        let mut rels = vec![ratchet_formats::index::CONFIG_FILE.to_string()];
+        rels.extend(want.iter().map(ratchet_formats::index::index_path));
+        rels.extend(want.iter().map(ratchet_formats::index::meta_path));
+        let mut results = if want.is_empty() {
+            vec![fetcher.get(
+                ratchet_formats::index::CONFIG_FILE,
+                ratchet_formats::index::MAX_SMALL_FILE_LEN,
+            )]
+        } else {
+            fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+        };
+        reporter.report(&wave_fetched(&results));
+        let config_result = results.remove(0);
+        let bytes = config_result?.ok_or_else(|| {
+            InstallError::Registry(format!(
+                "{} has no config.json: it is not a ratchet registry",
+                fetcher.source().base
+            ))
+        })?;
+        if bytes.len() as u64 > ratchet_formats::index::MAX_SMALL_FILE_LEN {
+            return Err(InstallError::Registry(format!(
+                "{}config.json is larger than {} bytes",
+                fetcher.source().base,
+                ratchet_formats::index::MAX_SMALL_FILE_LEN
+            )));
+        }
+        let file = format!("{}config.json", fetcher.source().base);
+        let config = RegistryConfig::parse(&bytes, &file)
+            .map_err(|e| InstallError::Registry(e.to_string()))?;
+        // A local directory needs no credential: nothing is sent anywhere.
+        if config.auth_required
+            && fetcher.source().auth.is_none()
+            && !fetcher.offline()
+            && fetcher.source().base.scheme() != "file"
+        {
+            let src = fetcher.source();
+            return Err(InstallError::Refused(format!(
+                "registry `{}` requires authentication: {}",
+                src.name,
+                src.login_advice()
+            )));
+        }
+        let pins = PinStore::new(&paths);
+        let ratchet_version = crate::registry::target_ratchet_version(&paths.config)
+            .map_err(|e| InstallError::Refused(e.to_string()))?;
+        let mut config = config;
+        for n in pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)? {
+            reporter.report(&Event::Trust(n));
+        }
+        let mut client = Client {
+            pins,
+            paths,
+            fetcher,
+            config,
+            lines: HashMap::new(),
+            cands: HashMap::new(),
+            metas: HashMap::new(),
+            reporter,
+            ratchet_version,
+            prepared: std::sync::Mutex::new(None),
+        };
+        client.ingest(want, results)?;
+        Ok(client)
+    }
+
+    /// Loads the index files of `ids` not loaded yet, all in one wave.
+    pub fn load(&mut self, ids: &BTreeSet<BundleId>) -> Result<(), InstallError> {
+        self.load_while_preparing(ids, Vec::new())
+    }
+
+    /// Takes in one wave's results: the index files of `want`, then their metadata files.
+    pub(super) fn ingest(
+        &mut self,
+        want: Vec<BundleId>,
+        mut results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+    ) -> Result<(), InstallError> {
+        if want.is_empty() {
+            return Ok(());
+        }
+        let mut all: Vec<String> = want
+            .iter()
+            .map(ratchet_formats::index::index_path)
+            .collect();
+        all.extend(want.iter().map(ratchet_formats::index::meta_path));
+        let meta_results = results.split_off(want.len());
+        for ((id, rel), r) in want.iter().zip(&all[want.len()..]).zip(meta_results) {
+            let m = match r {
+                Ok(None) => Ok(None),
+                Ok(Some(b)) => BundleMeta::parse(&b, rel)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = &m {
+                self.reporter.report(&Event::IndexProblem {
+                    message: format!("metadata of {id} unavailable: {e}"),
+                });
+            }
+            self.metas.insert(id.clone(), m);
+        }
+        let rels = &all[..want.len()];
+        let mut offline_missing = Vec::new();
+        for ((id, rel), res) in want.into_iter().zip(rels).zip(results) {
+            let bytes = match res {
+                Ok(b) => b,
+                Err(FetchError::Offline { .. }) => {
+                    offline_missing.push(id.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut lines = Vec::new();
+            if let Some(b) = bytes {
+                let f = IndexFile::parse(&b, rel, Some(&id));
+                for p in f.problems() {
+                    self.reporter.report(&Event::IndexProblem {
+                        message: format!("skipped {p}"),
+                    });
+                }
+                lines = f.versions().cloned().collect();
+            }
+            self.cands
+                .insert(id.clone(), lines.iter().map(Candidate::from).collect());
+            self.lines.insert(id, lines);
+        }
+        if !offline_missing.is_empty() {
+            return Err(InstallError::Fetch(FetchError::Offline {
+                registry: self.fetcher.source().name.clone(),
+                what: format!("the index of {}", offline_missing.join(", ")),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Every version of `id` (fetching its index file); `NotFound` with a suggestion when the
+    /// registry has no such bundle.
+    pub fn versions(&mut self, id: &BundleId) -> Result<&[IndexLine], InstallError> {
+        self.load(&BTreeSet::from([id.clone()]))?;
+        if self.lines[id].is_empty() {
+            return Err(self.not_found(id));
+        }
+        Ok(&self.lines[id])
+    }
+
+    fn not_found(&self, id: &BundleId) -> InstallError {
+        let suggestion = self
+            .fetcher
+            .get(ratchet_formats::index::NAMES_FILE, 64 << 20)
+            .ok()
+            .flatten()
+            .and_then(|b| {
+                NamesFile::parse(&b, ratchet_formats::index::NAMES_FILE)
+                    .suggest(id.as_str())
+                    .map(ToString::to_string)
+                    .filter(|s| s != id.as_str())
+            });
+        InstallError::NotFound {
+            id: id.to_string(),
+            registry: self.fetcher.source().label(),
+            suggestion,
+        }
+    }
+
+    /// The index line of `id` at `version`, when loaded.
+    pub fn line(&self, id: &BundleId, version: &Version) -> Option<&IndexLine> {
+        self.lines.get(id)?.iter().find(|l| &l.version == version)
+    }
+
+    /// Resolution options for this client: the targeted Ratchet version
+    /// ([`crate::registry::target_ratchet_version`]) and this platform, nothing locked.
+    pub fn resolve_options(&self) -> ResolveOptions {
+        ResolveOptions {
+            ratchet_version: self.ratchet_version.clone(),
+            ..ResolveOptions::default()
+        }
+    }
+
+    /// The bundle's metadata file (deprecation, owners, attestations), if any and readable;
+    /// fetched with its index file.
+    pub fn meta(&mut self, id: &BundleId) -> Option<BundleMeta> {
+        self.load(&BTreeSet::from([id.clone()])).ok()?;
+        self.metas.get(id)?.as_ref().ok()?.clone()
+    }
+
+    /// The trust records of `id` as the registry shows them now (§7.5): its attestations and
+    /// owner chain, checked once; [`Records::status_of`] then gives each version's status.
+    pub fn records(&mut self, id: &BundleId) -> Records {
+        let meta = self.meta(id);
+        Records::of(id.as_str(), meta.as_ref())
+    }
+
+    /// The verification status of one version ([`Client::records`] for several).
+    pub fn status(&mut self, line: &IndexLine) -> VerificationStatus {
+        self.records(&line.id).status_of(line, &self.config).0
+    }
+
+    /// Resolves `roots`, fetching index files wave by wave.
+    pub fn resolve(
+        &mut self,
+        roots: &[(BundleId, VersionReq)],
+        opts: &ResolveOptions,
+    ) -> Result<DependencyGraph, InstallError> {
+        let first: BTreeSet<BundleId> = roots.iter().map(|(i, _)| i.clone()).collect();
+        self.load(&first)?;
+        for (id, _) in roots {
+            if self.lines[id].is_empty() {
+                return Err(self.not_found(id));
+            }
+        }
+        loop {
+            match crate::resolver::resolve(roots, &self.cands, opts)? {
+                Resolution::Done(g) => return Ok(g),
+                Resolution::NeedIndex(ids) => {
+                    let guesses = self.guesses(roots, opts);
+                    self.load_while_preparing(&ids, guesses)?
+                }
+            }
+        }
+    }
+}
+
+/// The [`Event::WaveFetched`] of one wave's results.
+pub(super) fn wave_fetched(results: &[Result<Option<Vec<u8>>, FetchError>]) -> Event {
+    Event::WaveFetched {
+        files: results.len(),
+        bytes: results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .ok()
+                    .and_then(Option::as_ref)
+                    .map_or(0, |b| b.len() as u64)
+            })
+            .sum(),
+    }
+}
