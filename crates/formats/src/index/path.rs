@@ -107,13 +107,10 @@ mod tests {
         let (tmin, tmax) = (*top.values().min().unwrap(), *top.values().max().unwrap());
         let lmax = *leaf.values().max().unwrap();
         let cargo_max = *cargo_style.values().max().unwrap();
-        println!(
-            "1M ids: {} top dirs (min {tmin}, max {tmax}, mean {mean_top:.0}); {} leaf dirs (max {lmax}, mean {:.1}); \
-             a Cargo-style 2+2 prefix puts {cargo_max} ids ({:.0}%) in one directory",
-            top.len(),
-            leaf.len(),
-            ids.len() as f64 / 65536.0,
-            cargo_max as f64 * 100.0 / ids.len() as f64
+        // A Cargo-style 2+2 prefix crowds reverse-DNS ids into a few directories.
+        assert!(
+            cargo_max as f64 > ids.len() as f64 * 0.05,
+            "a 2+2 prefix put at most {cargo_max} ids in one directory"
         );
         assert_eq!(top.len(), 256);
         assert!(
