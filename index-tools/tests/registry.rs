@@ -64,9 +64,9 @@ fn versions_are_immutable_even_with_the_same_content() {
     assert!(e.to_string().contains("immutable"));
     // A different archive of the same version (other content) is refused too.
     let other = t.path().join("other");
-    let b = archive_with(&other, "com.test.alpha", "1.0.0", &[], |d| {
-        std::fs::write(d.join("README.md"), "changed").unwrap()
-    });
+    let b = Bundle::new("com.test.alpha", "1.0.0")
+        .readme("changed")
+        .build(&other);
     assert!(matches!(
         reg.publish(&b, TIME).unwrap_err(),
         PublishError::VersionExists { .. }
@@ -192,9 +192,9 @@ fn bad_archives_are_refused_naming_the_file() {
     assert!(missing.to_string().contains("nope.rbundle"), "{missing}");
 
     // A well-formed archive of an invalid bundle (the task has no main.js).
-    let invalid = archive_with(&t.path().join("inv"), "com.test.delta", "1.0.0", &[], |d| {
-        std::fs::remove_file(d.join("tasks/addition/main.js")).unwrap();
-    });
+    let invalid = Bundle::new("com.test.delta", "1.0.0")
+        .edit(|d| std::fs::remove_file(d.join("tasks/addition/main.js")).unwrap())
+        .build(&t.path().join("inv"));
     let e = reg.publish(&invalid, TIME).unwrap_err();
     assert!(matches!(e, PublishError::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("task-missing-main"), "{e}");

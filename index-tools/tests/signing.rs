@@ -23,10 +23,7 @@ fn text(o: &Output) -> String {
 }
 
 fn signed(work: &Path, id: &str, version: &str, key: &Path) -> PathBuf {
-    let a = archive(work, id, version, &[]);
-    let sk = SecretKey::load(key).unwrap();
-    bundle_sig::sign_archive_file(&a, Some(&sk), None, None).unwrap();
-    a
+    Bundle::new(id, version).build_signed(work, &SecretKey::load(key).unwrap())
 }
 
 #[test]

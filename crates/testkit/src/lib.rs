@@ -18,6 +18,7 @@
 use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
 use ratchet_formats::index::{IndexLine, LOCK_FILE, RegistryKind};
 use ratchet_publish::Registry;
+use ratchet_trust::keys::SecretKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ pub struct Bundle {
     deps: Vec<(String, String)>,
     description: Option<String>,
     keywords: Vec<String>,
+    readme: Option<String>,
     edits: Vec<Edit>,
 }
 
@@ -45,6 +47,7 @@ impl Bundle {
             deps: Vec::new(),
             description: None,
             keywords: Vec::new(),
+            readme: None,
             edits: Vec::new(),
         }
     }
@@ -64,6 +67,12 @@ impl Bundle {
     /// Adds a keyword.
     pub fn keyword(mut self, word: &str) -> Bundle {
         self.keywords.push(word.to_string());
+        self
+    }
+
+    /// Replaces the text of `README.md` (what `bundle info` and `bundle inspect` show).
+    pub fn readme(mut self, text: &str) -> Bundle {
+        self.readme = Some(text.to_string());
         self
     }
 
@@ -102,6 +111,9 @@ impl Bundle {
             yaml = replace_field(&yaml, "keywords", &format!("[{}]", list.join(", ")));
         }
         write(&yaml_path, yaml);
+        if let Some(text) = &self.readme {
+            write(&src.join("README.md"), text);
+        }
         for edit in self.edits {
             edit(&src);
         }
@@ -121,6 +133,14 @@ impl Bundle {
         if let Err(e) = build_archive(&src, &m, &path, &BuildOptions::default()) {
             panic!("build {}: {e}", src.display());
         }
+        path
+    }
+
+    /// Writes and builds the bundle like [`Bundle::build`], then signs the archive in place with
+    /// `key` (the signature goes into the archive, as `ratchet bundle build --sign` puts it).
+    pub fn build_signed(self, work: &Path, key: &SecretKey) -> PathBuf {
+        let path = self.build(work);
+        sign_archive(&path, key);
         path
     }
 
@@ -168,6 +188,13 @@ impl TestRegistry {
     /// Every file of the registry (but the lock file) with its bytes.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         snapshot(&self.dir())
+    }
+}
+
+/// Signs the archive file at `archive` in place with `key`.
+pub fn sign_archive(archive: &Path, key: &SecretKey) {
+    if let Err(e) = ratchet_trust::bundle_sig::sign_archive_file(archive, Some(key), None, None) {
+        panic!("sign {}: {e}", archive.display());
     }
 }
 
@@ -273,6 +300,47 @@ mod tests {
         let before = reg.snapshot();
         assert!(before.keys().any(|k| k.ends_with(".rbundle")), "{before:?}");
         assert!(reg.reg.verify().is_ok());
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let t = std::env::temp_dir().join(format!("testkit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        t
+    }
+
+    #[test]
+    fn readme_replaces_the_scaffold_text() {
+        let t = scratch("readme");
+        let src = Bundle::new("com.x.doc", "1.0.0")
+            .readme("# Doc\n\nSays what it does.\n")
+            .write(&t);
+        assert_eq!(
+            read_text(&src.join("README.md")),
+            "# Doc\n\nSays what it does.\n"
+        );
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn build_signed_puts_a_signature_that_verifies_in_the_archive() {
+        use ratchet_trust::{bundle_sig, keys};
+        let t = scratch("signed");
+        let pair = keys::generate(&t.join("keys"), "k", None).unwrap();
+        let sk = SecretKey::load(&pair.secret).unwrap();
+        let signed = Bundle::new("com.x.signed", "1.0.0").build_signed(&t, &sk);
+        let read = |p: &Path| {
+            let limits = ratchet_formats::archive::Limits::default();
+            ratchet_formats::archive::read_archive_file(p, &limits).unwrap()
+        };
+        let signed = read(&signed);
+        bundle_sig::verify_archive(&signed, std::slice::from_ref(&pair.key), "test key").unwrap();
+        // Another key does not verify it: the signature is really the key's.
+        let other = keys::generate(&t.join("keys"), "o", None).unwrap();
+        assert!(bundle_sig::verify_archive(&signed, &[other.key], "other key").is_err());
+        // An unsigned build does not verify.
+        let plain = read(&Bundle::new("com.x.plain", "1.0.0").build(&t));
+        assert!(bundle_sig::verify_archive(&plain, &[pair.key], "test key").is_err());
         std::fs::remove_dir_all(&t).unwrap();
     }
 }
