@@ -149,6 +149,14 @@ impl Bundle {
         let archive = self.build(&reg.work);
         reg.publish_file(&archive)
     }
+
+    /// Builds the bundle signed by `key` and publishes it at [`TIME`] with `key` as its owner
+    /// (the first signed publish of an id records its owner keys; later ones must be signed by
+    /// one of them).
+    pub fn publish_signed(self, reg: &TestRegistry, key: &SecretKey) -> IndexLine {
+        let archive = self.build_signed(&reg.work, key);
+        reg.publish_signed_file(&archive, key)
+    }
 }
 
 /// A local registry made with `ratchet-index init` semantics in `WORK/reg`, with its work
@@ -180,6 +188,16 @@ impl TestRegistry {
     /// Publishes an archive at [`TIME`].
     pub fn publish_file(&self, archive: &Path) -> IndexLine {
         match self.reg.publish(archive, TIME) {
+            Ok(p) => p.line,
+            Err(e) => panic!("publish {}: {e}", archive.display()),
+        }
+    }
+
+    /// Publishes an archive signed by `key` at [`TIME`], naming `key` as the owner key (needed
+    /// on the first signed publish of an id, accepted on later ones while it is an owner).
+    pub fn publish_signed_file(&self, archive: &Path, key: &SecretKey) -> IndexLine {
+        let owners = std::slice::from_ref(key.public());
+        match self.reg.publish_with(archive, TIME, owners) {
             Ok(p) => p.line,
             Err(e) => panic!("publish {}: {e}", archive.display()),
         }
@@ -323,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn build_signed_puts_a_signature_that_verifies_in_the_archive() {
+    fn signed_builds_verify_and_signed_publishes_record_the_owner() {
         use ratchet_trust::{bundle_sig, keys};
         let t = scratch("signed");
         let pair = keys::generate(&t.join("keys"), "k", None).unwrap();
@@ -337,10 +355,19 @@ mod tests {
         bundle_sig::verify_archive(&signed, std::slice::from_ref(&pair.key), "test key").unwrap();
         // Another key does not verify it: the signature is really the key's.
         let other = keys::generate(&t.join("keys"), "o", None).unwrap();
-        assert!(bundle_sig::verify_archive(&signed, &[other.key], "other key").is_err());
+        assert!(bundle_sig::verify_archive(&signed, &[other.key.clone()], "other key").is_err());
         // An unsigned build does not verify.
         let plain = read(&Bundle::new("com.x.plain", "1.0.0").build(&t));
-        assert!(bundle_sig::verify_archive(&plain, &[pair.key], "test key").is_err());
+        assert!(bundle_sig::verify_archive(&plain, &[pair.key.clone()], "test key").is_err());
+
+        // Published signed: the line names the signer, and a later version signed by another
+        // key is refused (the first publish recorded the owner).
+        let reg = TestRegistry::new(&t.join("r"));
+        let line = Bundle::new("com.x.owned", "1.0.0").publish_signed(&reg, &sk);
+        assert_eq!(line.signer.as_deref(), Some(pair.key.key_id().as_str()));
+        let osk = SecretKey::load(&other.secret).unwrap();
+        let foreign = Bundle::new("com.x.owned", "1.1.0").build_signed(&reg.work, &osk);
+        assert!(reg.reg.publish(&foreign, TIME).is_err());
         std::fs::remove_dir_all(&t).unwrap();
     }
 }
