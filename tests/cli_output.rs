@@ -216,9 +216,7 @@ fn build_verify_publish_dry_run_and_inspect() {
     assert_eq!(checks[1]["ok"], false);
 
     // publish --dry-run: the document of a publish, and the registry unchanged byte for byte.
-    let reg = t.path().join("reg");
-    ratchet_publish::Registry::init(&reg, "t", ratchet_formats::index::RegistryKind::Local, None)
-        .unwrap();
+    let reg = ratchet_testkit::TestRegistry::new(t.path()).dir();
     let before = tree(&reg);
     let v = json_ok(&ratchet(
         &home,
