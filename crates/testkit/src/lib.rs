@@ -35,6 +35,7 @@ pub struct Bundle {
     description: Option<String>,
     keywords: Vec<String>,
     readme: Option<String>,
+    wasm: Option<Vec<u8>>,
     edits: Vec<Edit>,
 }
 
@@ -48,6 +49,7 @@ impl Bundle {
             description: None,
             keywords: Vec::new(),
             readme: None,
+            wasm: None,
             edits: Vec::new(),
         }
     }
@@ -73,6 +75,15 @@ impl Bundle {
     /// Replaces the text of `README.md` (what `bundle info` and `bundle inspect` show).
     pub fn readme(mut self, text: &str) -> Bundle {
         self.readme = Some(text.to_string());
+        self
+    }
+
+    /// Makes the example task (`tasks/addition`) a WebAssembly task: its `main.js` is removed
+    /// and `module` (a compiled module, e.g. from `wat::parse_str`) becomes its `main.wasm`.
+    /// The task's schemas and test stay those of the example, so the bundle validates and
+    /// builds; `bundle test` passes only when the module does the addition.
+    pub fn wasm_task(mut self, module: &[u8]) -> Bundle {
+        self.wasm = Some(module.to_vec());
         self
     }
 
@@ -113,6 +124,12 @@ impl Bundle {
         write(&yaml_path, yaml);
         if let Some(text) = &self.readme {
             write(&src.join("README.md"), text);
+        }
+        if let Some(module) = &self.wasm {
+            let task = src.join("tasks/addition");
+            let js = task.join(ratchet_formats::task::JS_MAIN);
+            std::fs::remove_file(&js).unwrap_or_else(|e| panic!("{}: {e}", js.display()));
+            write(&task.join(ratchet_formats::task::WASM_MAIN), module);
         }
         for edit in self.edits {
             edit(&src);
@@ -325,6 +342,29 @@ mod tests {
         let t = std::env::temp_dir().join(format!("testkit-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&t);
         t
+    }
+
+    #[test]
+    fn wasm_task_replaces_the_javascript_entry() {
+        // The smallest module: the magic number and version 1.
+        let module = b"\0asm\x01\0\0\0";
+        let t = scratch("wasm");
+        let archive = Bundle::new("com.x.wasm", "1.0.0")
+            .wasm_task(module)
+            .build(&t);
+        let limits = ratchet_formats::archive::Limits::default();
+        let a = ratchet_formats::archive::read_archive_file(&archive, &limits).unwrap();
+        assert_eq!(
+            a.files.get("tasks/addition/main.wasm").map(Vec::as_slice),
+            Some(&module[..])
+        );
+        assert!(!a.files.contains_key("tasks/addition/main.js"));
+        let dir = t.join("src/com.x.wasm-1.0.0/tasks/addition");
+        assert_eq!(
+            ratchet_formats::task::TaskKind::detect(&dir),
+            Some(ratchet_formats::task::TaskKind::Wasm)
+        );
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]
