@@ -29,7 +29,7 @@ fn signed(work: &Path, id: &str, version: &str, key: &Path) -> PathBuf {
 #[test]
 fn owners_rotation_and_attestations_through_the_cli() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     let dir = reg.root().to_str().unwrap().to_string();
     let kdir = t.path().join("keys");
     let a = keys::generate(&kdir, "a", None).unwrap();

@@ -11,24 +11,10 @@ mod tools;
 pub use tools::*;
 
 use ratchet_publish::Registry;
-use std::path::{Path, PathBuf};
 
 // Not every test file uses every name.
 #[allow(unused_imports)]
 pub use ratchet_testkit::{Bundle, TIME, TestRegistry, snapshot};
-
-/// A valid archive of `id` `version` depending on `deps` (id, requirement), built by
-/// `ratchet-testkit` into `work/out/`: shorthand for the many tests that need only that.
-pub fn archive(work: &Path, id: &str, version: &str, deps: &[(&str, &str)]) -> PathBuf {
-    deps.iter()
-        .fold(Bundle::new(id, version), |b, (d, req)| b.dep(d, req))
-        .build(work)
-}
-
-/// A new, empty local registry in `work/reg` ([`TestRegistry`]'s registry).
-pub fn registry(work: &Path) -> Registry {
-    TestRegistry::new(work).reg
-}
 
 /// Asserts that verify finds no error, printing what it found otherwise.
 pub fn assert_consistent(reg: &Registry) -> ratchet_publish::VerifyReport {
