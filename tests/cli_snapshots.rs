@@ -186,3 +186,49 @@ fn a_refused_publish() {
     assert_snapshot!("publish_refused_json", run_json(work, &home, &args));
     assert_eq!(ratchet_testkit::snapshot(&dir), before);
 }
+
+#[test]
+fn an_install_refused_for_an_unsigned_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let (work, home) = (t.path(), t.path().join("home"));
+    let _g = snap::settings().bind_to_scope();
+    let reg = TestRegistry::new(work);
+    Bundle::new("com.snap.plain", "1.0.0").publish(&reg);
+    let dir = reg.dir();
+    let args = [
+        "bundle",
+        "install",
+        "com.snap.plain",
+        "--registry",
+        s(&dir),
+        "-y",
+    ];
+    let text = run(work, &home, &args);
+    assert!(text.starts_with("exit: 1\n"), "{text}");
+    assert_snapshot!("install_refused_unsigned", text);
+    assert_snapshot!(
+        "install_refused_unsigned_json",
+        run_json(work, &home, &args)
+    );
+    // Nothing was installed.
+    let list = ratchet(&home, &["--format", "json", "bundle", "list"]);
+    assert_eq!(common::text(&list.stdout).trim(), "{}");
+}
+
+#[test]
+fn validate_shows_a_yaml_mistake_with_a_caret() {
+    let t = tempfile::tempdir().unwrap();
+    let (work, home) = (t.path(), t.path().join("home"));
+    let _g = snap::settings().bind_to_scope();
+    let dir = Bundle::new("com.snap.yaml", "1.0.0")
+        .edit(|d| {
+            let p = d.join("bundle.yaml");
+            let text = std::fs::read_to_string(&p).unwrap();
+            // A tab for indentation, which YAML does not allow.
+            std::fs::write(&p, text.replacen("  version:", "\tversion:", 1)).unwrap();
+        })
+        .write(work);
+    let text = run(work, &home, &["bundle", "validate", s(&dir)]);
+    assert!(text.starts_with("exit: 1\n"), "{text}");
+    assert_snapshot!("validate_yaml_tab", text);
+}
