@@ -13,6 +13,9 @@
 //!
 //! A bundle starts as what `ratchet bundle init` writes (one JavaScript task with schemas and a
 //! test), so every fixture is valid unless a test changes it on purpose with [`Bundle::edit`].
+//! [`Bundle::readme`] and [`Bundle::wasm_task`] change the README and the kind of task;
+//! [`Bundle::build_signed`] and [`Bundle::publish_signed`] sign the archive with a
+//! `ratchet_trust::keys::SecretKey` (and publish it with that key as its owner).
 //! Test code: failures panic with the cause.
 
 use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
@@ -72,7 +75,8 @@ impl Bundle {
         self
     }
 
-    /// Replaces the text of `README.md` (what `bundle info` and `bundle inspect` show).
+    /// Replaces the text of the bundle's `README.md` (a different README makes a different
+    /// archive of the same id and version).
     pub fn readme(mut self, text: &str) -> Bundle {
         self.readme = Some(text.to_string());
         self
