@@ -2,31 +2,13 @@
 //! exit codes, completions and man pages, dry runs that write nothing, `build --sign` that leaves
 //! nothing behind when it cannot sign, and hostile strings escaped in text output.
 
+mod common;
+
+use common::{ratchet, ratchet_env, text};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// Runs `ratchet` with `RATCHET_HOME` in `home` and no key password in the environment.
-fn ratchet(home: &Path, args: &[&str]) -> Output {
-    ratchet_env(home, args, &[])
-}
-
-fn ratchet_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
-    c.args(args)
-        .env("RATCHET_HOME", home)
-        .env_remove("RATCHET_KEY_PASSWORD")
-        .env_remove("NO_COLOR");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::process::Output;
 
 /// The one JSON document on stdout of a successful command.
 fn json_ok(o: &Output) -> Value {
@@ -234,9 +216,7 @@ fn build_verify_publish_dry_run_and_inspect() {
     assert_eq!(checks[1]["ok"], false);
 
     // publish --dry-run: the document of a publish, and the registry unchanged byte for byte.
-    let reg = t.path().join("reg");
-    ratchet_publish::Registry::init(&reg, "t", ratchet_formats::index::RegistryKind::Local, None)
-        .unwrap();
+    let reg = ratchet_testkit::TestRegistry::new(t.path()).dir();
     let before = tree(&reg);
     let v = json_ok(&ratchet(
         &home,

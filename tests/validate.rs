@@ -2,6 +2,7 @@
 //! reported with its file and position, all at once.
 
 use ratchet_formats::diagnostic::Diagnostic;
+use ratchet_testkit::Bundle;
 use ratchet_validate::validate_bundle;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,11 +12,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh valid bundle (from `bundle init`) in a temp dir.
+/// A fresh valid bundle (what `bundle init` writes, from `ratchet-testkit`) in a temp dir.
 fn fresh() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("b");
-    ratchet_validate::scaffold::init_bundle(&dir, Some("com.example.fixture")).unwrap();
+    let dir = Bundle::new("com.example.fixture", "0.1.0").write(tmp.path());
     (tmp, dir)
 }
 

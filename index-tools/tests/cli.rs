@@ -58,13 +58,10 @@ fn json_documents_and_dry_runs() {
     assert_eq!(v["created"]["auth_required"], false);
     assert_eq!(v["created"]["require_signatures"], false);
 
-    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
-    let b = archive(
-        t.path(),
-        "com.test.beta",
-        "1.0.0",
-        &[("com.test.alpha", "^1")],
-    );
+    let a = Bundle::new("com.test.alpha", "1.0.0").build(t.path());
+    let b = Bundle::new("com.test.beta", "1.0.0")
+        .dep("com.test.alpha", "^1")
+        .build(t.path());
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
 
     // publish --dry-run: what would be published, nothing written (not even the lock file).
@@ -233,8 +230,8 @@ fn json_documents_and_dry_runs() {
 #[test]
 fn unknown_ids_get_a_suggestion_in_every_command() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let a = archive(t.path(), "com.test.gamma", "1.0.0", &[]);
+    let reg = TestRegistry::new(t.path()).reg;
+    let a = Bundle::new("com.test.gamma", "1.0.0").build(t.path());
     reg.publish(&a, TIME).unwrap();
     let r = reg.root().to_str().unwrap();
     let key = t.path().join("k.key");
@@ -294,7 +291,7 @@ fn init_policies_and_owner_keys_for_unsigned_archives() {
     assert_eq!(cfg["policies"]["require-signatures"], true);
 
     // The policy is enforced: an unsigned archive is refused.
-    let a = archive(t.path(), "com.test.unsigned", "1.0.0", &[]);
+    let a = Bundle::new("com.test.unsigned", "1.0.0").build(t.path());
     // A real refusal may leave the lock file; everything else is as it was.
     let before = snapshot(&reg);
     let o = ri(&["publish", r, a.to_str().unwrap()]);
@@ -306,7 +303,7 @@ fn init_policies_and_owner_keys_for_unsigned_archives() {
     );
 
     // --owner-key with an unsigned archive is refused (in a lax registry too), nothing written.
-    let lax = registry(t.path());
+    let lax = TestRegistry::new(t.path()).reg;
     let keys = ratchet_trust::keys::generate(&t.path().join("keys"), "o", None).unwrap();
     let lax_before = tree(lax.root());
     for dry in [false, true] {
@@ -375,8 +372,8 @@ fn usage_errors_completions_and_man_pages() {
 fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
     use ratchet_publish::PublishError;
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let a = archive(t.path(), "com.test.delta", "1.0.0", &[]);
+    let reg = TestRegistry::new(t.path()).reg;
+    let a = Bundle::new("com.test.delta", "1.0.0").build(t.path());
     let before = tree(reg.root());
     let dry = reg.check_publish(&a, TIME, &[]).unwrap();
     assert_eq!(tree(reg.root()), before);
@@ -397,7 +394,7 @@ fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
         Err(PublishError::SelfReplacement(i)) if i == id
     ));
     let keys = ratchet_trust::keys::generate(&t.path().join("keys"), "k", None).unwrap();
-    let b = archive(t.path(), "com.test.delta", "1.1.0", &[]);
+    let b = Bundle::new("com.test.delta", "1.1.0").build(t.path());
     assert!(matches!(
         reg.publish_with(&b, TIME, std::slice::from_ref(&keys.key)),
         Err(PublishError::OwnerKeysForUnsigned { .. })
@@ -420,8 +417,8 @@ fn library_refusals_are_variants_and_dry_runs_agree_with_real_runs() {
 #[test]
 fn text_from_the_registry_is_escaped() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let a = archive(t.path(), "com.test.epsilon", "1.0.0", &[]);
+    let reg = TestRegistry::new(t.path()).reg;
+    let a = Bundle::new("com.test.epsilon", "1.0.0").build(t.path());
     reg.publish(&a, TIME).unwrap();
     let id = ratchet_formats::manifest::BundleId::parse("com.test.epsilon").unwrap();
     reg.deprecate(&id, "gone \x1b]0;pwned\x07 away", None, TIME)

@@ -25,23 +25,13 @@ fn publish_cmd(reg: &std::path::Path, file: &std::path::Path) -> Command {
 #[test]
 fn thirty_two_concurrent_publishers_lose_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     // 16 versions of one bundle (all rewrite the same index file) and 16 new ids (all append
     // to names.txt).
     let mut files = Vec::new();
     for i in 0..16 {
-        files.push(archive(
-            t.path(),
-            "com.test.shared",
-            &format!("1.{i}.0"),
-            &[],
-        ));
-        files.push(archive(
-            t.path(),
-            &format!("com.test.solo{i}"),
-            "1.0.0",
-            &[],
-        ));
+        files.push(Bundle::new("com.test.shared", &format!("1.{i}.0")).build(t.path()));
+        files.push(Bundle::new(&format!("com.test.solo{i}"), "1.0.0").build(t.path()));
     }
     let children: Vec<_> = files
         .iter()
@@ -81,21 +71,21 @@ impl Rng {
 #[test]
 fn publisher_killed_at_random_moments_leaves_a_valid_registry() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     const TRIALS: usize = 100;
     // Alternate new ids (index file + names.txt created) and new versions of one id.
     let files: Vec<_> = (0..TRIALS)
         .map(|i| {
             if i % 2 == 0 {
-                archive(t.path(), &format!("com.test.kill{i}"), "1.0.0", &[])
+                Bundle::new(&format!("com.test.kill{i}"), "1.0.0").build(t.path())
             } else {
-                archive(t.path(), "com.test.victim", &format!("1.0.{i}"), &[])
+                Bundle::new("com.test.victim", &format!("1.0.{i}")).build(t.path())
             }
         })
         .collect();
     // How long one publish takes here, so kills land before, during and after the writes.
     let start = Instant::now();
-    let warm = archive(t.path(), "com.test.warmup", "1.0.0", &[]);
+    let warm = Bundle::new("com.test.warmup", "1.0.0").build(t.path());
     assert!(publish_cmd(reg.root(), &warm).status().unwrap().success());
     let full = start.elapsed().as_micros().max(1000) as u64;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -153,13 +143,13 @@ fn a_crash_after_each_write_step_leaves_a_valid_registry() {
         ("index", false, vec![]),
     ] {
         let t = tempfile::tempdir().unwrap();
-        let reg = registry(t.path());
-        let base = archive(t.path(), "com.test.victim", "1.0.0", &[]);
+        let reg = TestRegistry::new(t.path()).reg;
+        let base = Bundle::new("com.test.victim", "1.0.0").build(t.path());
         assert!(publish_cmd(reg.root(), &base).status().unwrap().success());
         let f = if new_id {
-            archive(t.path(), "com.test.fresh", "1.0.0", &[])
+            Bundle::new("com.test.fresh", "1.0.0").build(t.path())
         } else {
-            archive(t.path(), "com.test.victim", "1.1.0", &[])
+            Bundle::new("com.test.victim", "1.1.0").build(t.path())
         };
         let status = publish_cmd(reg.root(), &f)
             .env("RATCHET_PUBLISH_CRASH_AFTER", step)

@@ -20,8 +20,8 @@ fn v(s: &str) -> semver::Version {
 #[test]
 fn publish_writes_archive_index_line_and_name() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    let reg = TestRegistry::new(t.path()).reg;
+    let a = Bundle::new("com.test.alpha", "1.0.0").build(t.path());
     let p = reg.publish(&a, TIME).unwrap();
     assert!(p.new_bundle);
     let bytes = std::fs::read(&a).unwrap();
@@ -39,7 +39,7 @@ fn publish_writes_archive_index_line_and_name() {
         idx.contains("\"max_memory\":67108864"),
         "resources are in the line: {idx}"
     );
-    let b = archive(t.path(), "com.test.alpha", "1.1.0", &[]);
+    let b = Bundle::new("com.test.alpha", "1.1.0").build(t.path());
     assert!(!reg.publish(&b, TIME).unwrap().new_bundle);
     assert_eq!(
         std::fs::read_to_string(reg.root().join("names.txt")).unwrap(),
@@ -55,8 +55,8 @@ fn publish_writes_archive_index_line_and_name() {
 #[test]
 fn versions_are_immutable_even_with_the_same_content() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    let reg = TestRegistry::new(t.path()).reg;
+    let a = Bundle::new("com.test.alpha", "1.0.0").build(t.path());
     reg.publish(&a, TIME).unwrap();
     let before = snapshot(reg.root());
     let e = reg.publish(&a, TIME).unwrap_err();
@@ -64,15 +64,15 @@ fn versions_are_immutable_even_with_the_same_content() {
     assert!(e.to_string().contains("immutable"));
     // A different archive of the same version (other content) is refused too.
     let other = t.path().join("other");
-    let b = archive_with(&other, "com.test.alpha", "1.0.0", &[], |d| {
-        std::fs::write(d.join("README.md"), "changed").unwrap()
-    });
+    let b = Bundle::new("com.test.alpha", "1.0.0")
+        .readme("changed")
+        .build(&other);
     assert!(matches!(
         reg.publish(&b, TIME).unwrap_err(),
         PublishError::VersionExists { .. }
     ));
     // Build metadata does not make a new version.
-    let c = archive(t.path(), "com.test.alpha", "1.0.0+rebuild", &[]);
+    let c = Bundle::new("com.test.alpha", "1.0.0+rebuild").build(t.path());
     assert!(matches!(
         reg.publish(&c, TIME).unwrap_err(),
         PublishError::VersionExists { .. }
@@ -83,9 +83,9 @@ fn versions_are_immutable_even_with_the_same_content() {
 #[test]
 fn look_alike_ids_are_refused() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     reg.publish(
-        &archive(t.path(), "com.test.data-tools", "1.0.0", &[]),
+        &Bundle::new("com.test.data-tools", "1.0.0").build(t.path()),
         TIME,
     )
     .unwrap();
@@ -96,7 +96,7 @@ fn look_alike_ids_are_refused() {
         "com.test-data.tools",
     ] {
         let e = reg
-            .publish(&archive(t.path(), look_alike, "1.0.0", &[]), TIME)
+            .publish(&Bundle::new(look_alike, "1.0.0").build(t.path()), TIME)
             .unwrap_err();
         match &e {
             PublishError::LookAlike { existing, .. } => {
@@ -107,7 +107,7 @@ fn look_alike_ids_are_refused() {
     }
     assert_eq!(snapshot(reg.root()), before);
     reg.publish(
-        &archive(t.path(), "com.test.data-tools2", "1.0.0", &[]),
+        &Bundle::new("com.test.data-tools2", "1.0.0").build(t.path()),
         TIME,
     )
     .unwrap();
@@ -116,13 +116,10 @@ fn look_alike_ids_are_refused() {
 #[test]
 fn dependencies_must_be_resolvable_in_the_registry() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    let app = archive(
-        t.path(),
-        "com.test.app",
-        "1.0.0",
-        &[("com.test.lib", "^2.0")],
-    );
+    let reg = TestRegistry::new(t.path()).reg;
+    let app = Bundle::new("com.test.app", "1.0.0")
+        .dep("com.test.lib", "^2.0")
+        .build(t.path());
     let before = snapshot(reg.root());
     let e = reg.publish(&app, TIME).unwrap_err();
     assert!(
@@ -132,7 +129,7 @@ fn dependencies_must_be_resolvable_in_the_registry() {
     assert!(e.to_string().contains("does not hold it"), "{e}");
     assert_eq!(snapshot(reg.root()), before);
 
-    reg.publish(&archive(t.path(), "com.test.lib", "1.5.0", &[]), TIME)
+    reg.publish(&Bundle::new("com.test.lib", "1.5.0").build(t.path()), TIME)
         .unwrap();
     let before = snapshot(reg.root());
     let e = reg.publish(&app, TIME).unwrap_err().to_string();
@@ -142,7 +139,7 @@ fn dependencies_must_be_resolvable_in_the_registry() {
     );
     assert_eq!(snapshot(reg.root()), before);
 
-    reg.publish(&archive(t.path(), "com.test.lib", "2.1.0", &[]), TIME)
+    reg.publish(&Bundle::new("com.test.lib", "2.1.0").build(t.path()), TIME)
         .unwrap();
     reg.set_yanked(&id("com.test.lib"), &v("2.1.0"), true)
         .unwrap();
@@ -158,11 +155,14 @@ fn dependencies_must_be_resolvable_in_the_registry() {
 #[test]
 fn bad_archives_are_refused_naming_the_file() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    reg.publish(&archive(t.path(), "com.test.alpha", "1.0.0", &[]), TIME)
-        .unwrap();
+    let reg = TestRegistry::new(t.path()).reg;
+    reg.publish(
+        &Bundle::new("com.test.alpha", "1.0.0").build(t.path()),
+        TIME,
+    )
+    .unwrap();
     let before = snapshot(reg.root());
-    let good = archive(t.path(), "com.test.beta", "1.0.0", &[]);
+    let good = Bundle::new("com.test.beta", "1.0.0").build(t.path());
     let bytes = std::fs::read(&good).unwrap();
 
     let garbage = t.path().join("com.test.beta-1.0.0.rbundle");
@@ -192,9 +192,9 @@ fn bad_archives_are_refused_naming_the_file() {
     assert!(missing.to_string().contains("nope.rbundle"), "{missing}");
 
     // A well-formed archive of an invalid bundle (the task has no main.js).
-    let invalid = archive_with(&t.path().join("inv"), "com.test.delta", "1.0.0", &[], |d| {
-        std::fs::remove_file(d.join("tasks/addition/main.js")).unwrap();
-    });
+    let invalid = Bundle::new("com.test.delta", "1.0.0")
+        .edit(|d| std::fs::remove_file(d.join("tasks/addition/main.js")).unwrap())
+        .build(&t.path().join("inv"));
     let e = reg.publish(&invalid, TIME).unwrap_err();
     assert!(matches!(e, PublishError::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("task-missing-main"), "{e}");
@@ -205,16 +205,22 @@ fn bad_archives_are_refused_naming_the_file() {
 #[test]
 fn corrupt_registry_files_stop_changes_and_name_the_file() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    reg.publish(&archive(t.path(), "com.test.alpha", "1.0.0", &[]), TIME)
-        .unwrap();
+    let reg = TestRegistry::new(t.path()).reg;
+    reg.publish(
+        &Bundle::new("com.test.alpha", "1.0.0").build(t.path()),
+        TIME,
+    )
+    .unwrap();
     let idx = reg.root().join(index_path(&id("com.test.alpha")));
     let mut text = std::fs::read(&idx).unwrap();
     text.extend_from_slice(b"{\"v\":1,\"id\":\"com.test.al"); // partially written line
     std::fs::write(&idx, &text).unwrap();
     let before = snapshot(reg.root());
     let e = reg
-        .publish(&archive(t.path(), "com.test.alpha", "1.1.0", &[]), TIME)
+        .publish(
+            &Bundle::new("com.test.alpha", "1.1.0").build(t.path()),
+            TIME,
+        )
         .unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, PublishError::CorruptIndex { .. }), "{msg}");
@@ -255,12 +261,12 @@ fn corrupt_registry_files_stop_changes_and_name_the_file() {
 #[test]
 fn yank_and_deprecate_touch_only_their_bytes() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     for ver in ["1.0.0", "1.1.0", "1.2.0"] {
-        reg.publish(&archive(t.path(), "com.test.alpha", ver, &[]), TIME)
+        reg.publish(&Bundle::new("com.test.alpha", ver).build(t.path()), TIME)
             .unwrap();
     }
-    reg.publish(&archive(t.path(), "com.test.beta", "1.0.0", &[]), TIME)
+    reg.publish(&Bundle::new("com.test.beta", "1.0.0").build(t.path()), TIME)
         .unwrap();
     let a = id("com.test.alpha");
     let idx = reg.root().join(index_path(&a));
@@ -316,17 +322,19 @@ fn yank_and_deprecate_touch_only_their_bytes() {
 #[test]
 fn verify_finds_every_kind_of_damage_and_gc_repairs_leftovers() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
-    reg.publish(&archive(t.path(), "com.test.lib", "1.0.0", &[]), TIME)
+    let reg = TestRegistry::new(t.path()).reg;
+    reg.publish(&Bundle::new("com.test.lib", "1.0.0").build(t.path()), TIME)
         .unwrap();
     let p = reg
         .publish(
-            &archive(t.path(), "com.test.app", "1.0.0", &[("com.test.lib", "^1")]),
+            &Bundle::new("com.test.app", "1.0.0")
+                .dep("com.test.lib", "^1")
+                .build(t.path()),
             TIME,
         )
         .unwrap();
     let p2 = reg
-        .publish(&archive(t.path(), "com.test.app", "1.1.0", &[]), TIME)
+        .publish(&Bundle::new("com.test.app", "1.1.0").build(t.path()), TIME)
         .unwrap();
     assert_consistent(&reg);
     let root = reg.root().to_path_buf();
@@ -473,7 +481,7 @@ fn absolute_dl_archives_are_still_verified_here() {
     )
     .unwrap();
     let p = reg
-        .publish(&archive(t.path(), "com.test.lib", "1.0.0", &[]), TIME)
+        .publish(&Bundle::new("com.test.lib", "1.0.0").build(t.path()), TIME)
         .unwrap();
     let r = assert_consistent(&reg);
     assert_eq!(r.archives, 1, "{:?}", r.diagnostics);
@@ -529,7 +537,7 @@ fn cli_exit_codes_and_messages() {
     assert!(out.status.success(), "{out:?}");
     let cfg = std::fs::read_to_string(reg.join("config.json")).unwrap();
     assert!(cfg.contains("\"kind\": \"partner\""));
-    let a = archive(t.path(), "com.test.alpha", "1.0.0", &[]);
+    let a = Bundle::new("com.test.alpha", "1.0.0").build(t.path());
     let out = run(&[
         "publish",
         reg.to_str().unwrap(),

@@ -23,16 +23,13 @@ fn text(o: &Output) -> String {
 }
 
 fn signed(work: &Path, id: &str, version: &str, key: &Path) -> PathBuf {
-    let a = archive(work, id, version, &[]);
-    let sk = SecretKey::load(key).unwrap();
-    bundle_sig::sign_archive_file(&a, Some(&sk), None, None).unwrap();
-    a
+    Bundle::new(id, version).build_signed(work, &SecretKey::load(key).unwrap())
 }
 
 #[test]
 fn owners_rotation_and_attestations_through_the_cli() {
     let t = tempfile::tempdir().unwrap();
-    let reg = registry(t.path());
+    let reg = TestRegistry::new(t.path()).reg;
     let dir = reg.root().to_str().unwrap().to_string();
     let kdir = t.path().join("keys");
     let a = keys::generate(&kdir, "a", None).unwrap();

@@ -153,13 +153,23 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the `ratchet` binary with `RATCHET_HOME` set to `home`.
+/// Runs the `ratchet` binary with `RATCHET_HOME` set to `home`, no key password and no
+/// `NO_COLOR` from the environment.
 pub fn ratchet(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ratchet"))
-        .args(args)
+    ratchet_env(home, args, &[])
+}
+
+/// [`ratchet`] with the variables `env` set as well.
+pub fn ratchet_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    c.args(args)
         .env("RATCHET_HOME", home)
-        .output()
-        .unwrap()
+        .env_remove("RATCHET_KEY_PASSWORD")
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 /// Bytes from a child's stdout or stderr as text.

@@ -13,11 +13,15 @@
 //!
 //! A bundle starts as what `ratchet bundle init` writes (one JavaScript task with schemas and a
 //! test), so every fixture is valid unless a test changes it on purpose with [`Bundle::edit`].
+//! [`Bundle::readme`] and [`Bundle::wasm_task`] change the README and the kind of task;
+//! [`Bundle::build_signed`] and [`Bundle::publish_signed`] sign the archive with a
+//! `ratchet_trust::keys::SecretKey` (and publish it with that key as its owner).
 //! Test code: failures panic with the cause.
 
 use ratchet_formats::archive::{BuildOptions, archive_file_name, build_archive};
 use ratchet_formats::index::{IndexLine, LOCK_FILE, RegistryKind};
 use ratchet_publish::Registry;
+use ratchet_trust::keys::SecretKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,8 @@ pub struct Bundle {
     deps: Vec<(String, String)>,
     description: Option<String>,
     keywords: Vec<String>,
+    readme: Option<String>,
+    wasm: Option<Vec<u8>>,
     edits: Vec<Edit>,
 }
 
@@ -45,6 +51,8 @@ impl Bundle {
             deps: Vec::new(),
             description: None,
             keywords: Vec::new(),
+            readme: None,
+            wasm: None,
             edits: Vec::new(),
         }
     }
@@ -64,6 +72,22 @@ impl Bundle {
     /// Adds a keyword.
     pub fn keyword(mut self, word: &str) -> Bundle {
         self.keywords.push(word.to_string());
+        self
+    }
+
+    /// Replaces the text of the bundle's `README.md` (a different README makes a different
+    /// archive of the same id and version).
+    pub fn readme(mut self, text: &str) -> Bundle {
+        self.readme = Some(text.to_string());
+        self
+    }
+
+    /// Makes the example task (`tasks/addition`) a WebAssembly task: its `main.js` is removed
+    /// and `module` (a compiled module, e.g. from `wat::parse_str`) becomes its `main.wasm`.
+    /// The task's schemas and test stay those of the example, so the bundle validates and
+    /// builds; `bundle test` passes only when the module does the addition.
+    pub fn wasm_task(mut self, module: &[u8]) -> Bundle {
+        self.wasm = Some(module.to_vec());
         self
     }
 
@@ -102,6 +126,15 @@ impl Bundle {
             yaml = replace_field(&yaml, "keywords", &format!("[{}]", list.join(", ")));
         }
         write(&yaml_path, yaml);
+        if let Some(text) = &self.readme {
+            write(&src.join("README.md"), text);
+        }
+        if let Some(module) = &self.wasm {
+            let task = src.join("tasks/addition");
+            let js = task.join(ratchet_formats::task::JS_MAIN);
+            std::fs::remove_file(&js).unwrap_or_else(|e| panic!("{}: {e}", js.display()));
+            write(&task.join(ratchet_formats::task::WASM_MAIN), module);
+        }
         for edit in self.edits {
             edit(&src);
         }
@@ -124,10 +157,26 @@ impl Bundle {
         path
     }
 
+    /// Writes and builds the bundle like [`Bundle::build`], then signs the archive in place with
+    /// `key` (the signature goes into the archive, as `ratchet bundle build --sign` puts it).
+    pub fn build_signed(self, work: &Path, key: &SecretKey) -> PathBuf {
+        let path = self.build(work);
+        sign_archive(&path, key);
+        path
+    }
+
     /// Builds the bundle in the registry's work directory and publishes it at [`TIME`].
     pub fn publish(self, reg: &TestRegistry) -> IndexLine {
         let archive = self.build(&reg.work);
         reg.publish_file(&archive)
+    }
+
+    /// Builds the bundle signed by `key` and publishes it at [`TIME`] with `key` as its owner
+    /// (the first signed publish of an id records its owner keys; later ones must be signed by
+    /// one of them).
+    pub fn publish_signed(self, reg: &TestRegistry, key: &SecretKey) -> IndexLine {
+        let archive = self.build_signed(&reg.work, key);
+        reg.publish_signed_file(&archive, key)
     }
 }
 
@@ -165,9 +214,26 @@ impl TestRegistry {
         }
     }
 
+    /// Publishes an archive signed by `key` at [`TIME`], naming `key` as the owner key (needed
+    /// on the first signed publish of an id, accepted on later ones while it is an owner).
+    pub fn publish_signed_file(&self, archive: &Path, key: &SecretKey) -> IndexLine {
+        let owners = std::slice::from_ref(key.public());
+        match self.reg.publish_with(archive, TIME, owners) {
+            Ok(p) => p.line,
+            Err(e) => panic!("publish {}: {e}", archive.display()),
+        }
+    }
+
     /// Every file of the registry (but the lock file) with its bytes.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         snapshot(&self.dir())
+    }
+}
+
+/// Signs the archive file at `archive` in place with `key`.
+pub fn sign_archive(archive: &Path, key: &SecretKey) {
+    if let Err(e) = ratchet_trust::bundle_sig::sign_archive_file(archive, Some(key), None, None) {
+        panic!("sign {}: {e}", archive.display());
     }
 }
 
@@ -273,6 +339,85 @@ mod tests {
         let before = reg.snapshot();
         assert!(before.keys().any(|k| k.ends_with(".rbundle")), "{before:?}");
         assert!(reg.reg.verify().is_ok());
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let t = std::env::temp_dir().join(format!("testkit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        t
+    }
+
+    #[test]
+    fn wasm_task_replaces_the_javascript_entry() {
+        // The smallest module: the magic number and version 1.
+        let module = b"\0asm\x01\0\0\0";
+        let t = scratch("wasm");
+        let archive = Bundle::new("com.x.wasm", "1.0.0")
+            .wasm_task(module)
+            .build(&t);
+        let limits = ratchet_formats::archive::Limits::default();
+        let a = ratchet_formats::archive::read_archive_file(&archive, &limits).unwrap();
+        assert_eq!(
+            a.files.get("tasks/addition/main.wasm").map(Vec::as_slice),
+            Some(&module[..])
+        );
+        assert!(!a.files.contains_key("tasks/addition/main.js"));
+        let dir = t.join("src/com.x.wasm-1.0.0/tasks/addition");
+        assert_eq!(
+            ratchet_formats::task::TaskKind::detect(&dir),
+            Some(ratchet_formats::task::TaskKind::Wasm)
+        );
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn readme_replaces_the_scaffold_text() {
+        let t = scratch("readme");
+        let src = Bundle::new("com.x.doc", "1.0.0")
+            .readme("# Doc\n\nSays what it does.\n")
+            .write(&t);
+        assert_eq!(
+            read_text(&src.join("README.md")),
+            "# Doc\n\nSays what it does.\n"
+        );
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn signed_builds_verify_and_signed_publishes_record_the_owner() {
+        use ratchet_trust::{bundle_sig, keys};
+        let t = scratch("signed");
+        let pair = keys::generate(&t.join("keys"), "k", None).unwrap();
+        let sk = SecretKey::load(&pair.secret).unwrap();
+        let signed = Bundle::new("com.x.signed", "1.0.0").build_signed(&t, &sk);
+        let read = |p: &Path| {
+            let limits = ratchet_formats::archive::Limits::default();
+            ratchet_formats::archive::read_archive_file(p, &limits).unwrap()
+        };
+        let signed = read(&signed);
+        bundle_sig::verify_archive(&signed, std::slice::from_ref(&pair.key), "test key").unwrap();
+        // Another key does not verify it: the signature is really the key's.
+        let other = keys::generate(&t.join("keys"), "o", None).unwrap();
+        assert!(
+            bundle_sig::verify_archive(&signed, std::slice::from_ref(&other.key), "other key")
+                .is_err()
+        );
+        // An unsigned build does not verify.
+        let plain = read(&Bundle::new("com.x.plain", "1.0.0").build(&t));
+        assert!(
+            bundle_sig::verify_archive(&plain, std::slice::from_ref(&pair.key), "test key")
+                .is_err()
+        );
+
+        // Published signed: the line names the signer, and a later version signed by another
+        // key is refused (the first publish recorded the owner).
+        let reg = TestRegistry::new(&t.join("r"));
+        let line = Bundle::new("com.x.owned", "1.0.0").publish_signed(&reg, &sk);
+        assert_eq!(line.signer.as_deref(), Some(pair.key.key_id().as_str()));
+        let osk = SecretKey::load(&other.secret).unwrap();
+        let foreign = Bundle::new("com.x.owned", "1.1.0").build_signed(&reg.work, &osk);
+        assert!(reg.reg.publish(&foreign, TIME).is_err());
         std::fs::remove_dir_all(&t).unwrap();
     }
 }
