@@ -36,6 +36,9 @@ enum Command {
     /// Configure registries and their credentials.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Internal: run one sandboxed task (request on stdin, answer on stdout; task-abi.md §10).
+    #[command(name = "__sandbox-worker", hide = true)]
+    SandboxWorker,
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -50,6 +53,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Key(cmd) => key::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::SandboxWorker => Ok(ExitCode::from(ratchet_sandbox::isolate::worker_main(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ) as u8)),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ use clap::Args;
 use ratchet_client::paths::Paths;
 use ratchet_formats::manifest::{Manifest, load_manifest};
 use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
+use ratchet_sandbox::isolate::Isolation;
 use ratchet_sandbox::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
 use ratchet_sandbox::{Policy, Runtime};
 use serde_json::Value;
@@ -109,7 +110,9 @@ pub fn run(args: RunArgs) -> CliResult {
         mounts.push((g.to_string(), host));
     }
     let policy = Policy::load(&paths.config)?;
-    let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")));
+    // Every task (and workflow step) runs in a worker process under OS limits (task-abi.md §10).
+    let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")))
+        .isolated(Isolation::current_exe()?);
     let opts = ExecOptions { mock: None, mounts };
 
     let (manifest, name) = match installed {
