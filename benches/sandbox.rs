@@ -353,11 +353,16 @@ fn isolation(tmp: &Path, cache: &Path, probe: Option<&[u8]>) {
             },
             false,
         );
+        // The PID goes to a writable mount: Landlock confines a command's writes to the run's
+        // directories.
+        let mut perms = Effective::pure(limits(5_000, 1_000));
+        perms.fs_write = vec!["/out".into()];
+        perms.mounts.insert("/out".into(), tmp.to_path_buf());
         wasm_case(
             "command grandchild (sleep 45 &)",
             p,
             &["command2", "sh", "-c", &script],
-            Effective::pure(limits(5_000, 1_000)),
+            perms,
             Some(&pidfile),
         );
     }

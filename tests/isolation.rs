@@ -84,6 +84,15 @@ fn assert_dead(pid: u32) {
     assert!(!alive(pid), "process {pid} outlived the run");
 }
 
+/// `p` with `sh` declared and `/out` writable, bound to `dir` (where the command records the
+/// PID: the worker's Landlock layer lets commands write only there and in scratch directories).
+fn with_out_mount(mut p: Effective, dir: &Path) -> Effective {
+    p.commands = vec!["sh".into()];
+    p.fs_write = vec!["/out".into()];
+    p.mounts.insert("/out".into(), dir.to_path_buf());
+    p
+}
+
 fn read_pid(path: &Path) -> u32 {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.trim().parse().unwrap()
@@ -182,8 +191,7 @@ fn compile_bomb_is_stopped_while_compiling() {
 fn forked_command_grandchild_is_killed_at_the_deadline() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("pid");
-    let mut p = Effective::pure(limits(5_000, 1_000));
-    p.commands = vec!["sh".into()];
+    let mut p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
     let script = format!("sleep 45 & echo $! > {}; echo started", pidfile.display());
     let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
     stopped_by(&o, &[LimitKind::WallTime]);
@@ -194,8 +202,7 @@ fn forked_command_grandchild_is_killed_at_the_deadline() {
 fn background_process_of_a_finished_run_is_killed() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("pid");
-    let mut p = Effective::pure(limits(5_000, 10_000));
-    p.commands = vec!["sh".into()];
+    let mut p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
     // The grandchild holds none of the command's pipes: the command returns at once and the
     // task succeeds; the sleep must still not outlive the run.
     let script = format!(
@@ -223,4 +230,32 @@ fn sparse_pwrite_is_charged_its_apparent_size() {
     let o = run(c_module("probe"), &["pwrite", "/out/sparse", "1000"], p).unwrap();
     assert!(o.success(), "{}", o.failure_message());
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"written\": 1"));
+}
+
+#[test]
+fn commands_cannot_write_outside_the_runs_directories() {
+    let isolation = ratchet_sandbox::isolate::describe_isolation();
+    if !isolation.contains("landlock:     active") {
+        eprintln!("landlock: not available on this kernel, nothing to check:\n{isolation}");
+        return;
+    }
+    let mounted = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), mounted.path());
+    let script = format!(
+        "echo in > {}/ok; echo out > {}/escaped",
+        mounted.path().display(),
+        outside.path().display()
+    );
+    let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    assert!(
+        mounted.path().join("ok").is_file(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        !outside.path().join("escaped").exists(),
+        "a command wrote outside the run's directories"
+    );
 }

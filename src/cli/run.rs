@@ -223,6 +223,7 @@ fn run_one(
         );
         eprintln!("this task (its metadata.json limits applied):");
         eprint!("{}", spec.effective(policy).describe());
+        explain_isolation();
     }
     match run_task(rt, spec, input, policy, opts) {
         Ok(done) => {
@@ -238,6 +239,12 @@ fn run_one(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// `--explain`: how runs are isolated here (worker, OS limits, Landlock and seccomp as detected).
+fn explain_isolation() {
+    eprintln!("isolation (detected on this system, task-abi.md §10):");
+    eprint!("{}", ratchet_sandbox::isolate::describe_isolation());
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -269,6 +276,9 @@ fn run_wf(
         deps: &deps,
         opts,
     };
+    if explain {
+        explain_isolation();
+    }
     let result = run_workflow(&ctx, dir, manifest, &wf, input, |e| {
         if !explain {
             return;

@@ -252,10 +252,13 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
         fetch_mock: req.fetch_mock,
     };
     let mut limit_error = None;
+    let scratch_root = req.scratch_root;
     let result = rt.run_prepared(&run, req.js, &mut |cache| {
         if let Err(e) = os::run_limits(&limits) {
             limit_error = Some(e);
         }
+        // Best effort: a kernel without Landlock or seccomp runs the task without them.
+        layers::apply(&run, &scratch_root);
         let _ = writeln!(output, "ready {}", cache_word(cache)).and_then(|_| output.flush());
     });
     if let Some(e) = limit_error {
@@ -739,4 +742,152 @@ mod os {
     pub(super) fn run_limits(_: &Limits) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Defence in depth on Linux (`task-abi.md` §10): Landlock confines the worker's file-system
+/// access to the run's own directories, seccomp refuses sockets to a task that may not use the
+/// network and a few kernel interfaces no task needs. Both are applied in the worker once the
+/// module is loaded, and inherited by the commands it starts.
+#[cfg(target_os = "linux")]
+mod layers {
+    use super::*;
+    use landlock::{
+        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+    };
+    use std::collections::BTreeMap;
+
+    /// The Landlock ABI this crate asks for (file-system rights up to ioctl on devices).
+    const LANDLOCK_ABI: ABI = ABI::V5;
+
+    /// System calls refused to every task (`EPERM`): debugging or reading other processes,
+    /// kernel programs and keyrings, page-fault handlers.
+    const ALWAYS_DENIED: &[i64] = &[
+        libc::SYS_ptrace,
+        libc::SYS_process_vm_readv,
+        libc::SYS_process_vm_writev,
+        libc::SYS_bpf,
+        libc::SYS_perf_event_open,
+        libc::SYS_userfaultfd,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+        libc::SYS_keyctl,
+    ];
+
+    /// Applies both layers for `run` (scratch directories under `scratch_root`).
+    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path) {
+        let p = &run.permissions;
+        let wide_read = !p.commands.is_empty() || !p.network.is_closed();
+        let _ = landlock(run, scratch_root, wide_read);
+        let _ = seccomp(p.commands.is_empty() && p.network.is_closed());
+    }
+
+    fn landlock(
+        run: &TaskRun,
+        scratch_root: &std::path::Path,
+        wide_read: bool,
+    ) -> Result<(), landlock::RulesetError> {
+        let p = &run.permissions;
+        let read = AccessFs::from_read(LANDLOCK_ABI);
+        let all = AccessFs::from_all(LANDLOCK_ABI);
+        let mut read_dirs: Vec<PathBuf> = run.mounts.iter().map(|m| m.host.clone()).collect();
+        let mut write_dirs = vec![scratch_root.to_path_buf()];
+        for (guest, host) in &p.mounts {
+            if p.fs_write.contains(guest) {
+                write_dirs.push(host.clone());
+            } else {
+                read_dirs.push(host.clone());
+            }
+        }
+        if wide_read {
+            // Commands need their programs and libraries, fetches the resolver's files: read
+            // and execute stay allowed everywhere, writes stay confined.
+            read_dirs.push(PathBuf::from("/"));
+            write_dirs.push(PathBuf::from("/dev/null"));
+        }
+        Ruleset::default()
+            .handle_access(all)?
+            .create()?
+            .add_rules(path_beneath_rules(&read_dirs, read))?
+            .add_rules(path_beneath_rules(&write_dirs, all))?
+            .restrict_self()?;
+        Ok(())
+    }
+
+    fn seccomp(deny_sockets: bool) -> Result<(), seccompiler::Error> {
+        let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+            ALWAYS_DENIED.iter().map(|n| (*n, Vec::new())).collect();
+        if deny_sockets {
+            rules.insert(libc::SYS_socket, Vec::new());
+        }
+        let arch = std::env::consts::ARCH.try_into()?;
+        let filter = seccompiler::SeccompFilter::new(
+            rules,
+            seccompiler::SeccompAction::Allow,
+            seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+            arch,
+        )?;
+        let program: seccompiler::BpfProgram = filter.try_into()?;
+        seccompiler::apply_filter(&program)
+    }
+
+    /// What this system offers, for `ratchet run --explain`.
+    pub(super) fn describe() -> Vec<(&'static str, String)> {
+        // SAFETY: landlock_create_ruleset with a null attribute and the VERSION flag only
+        // returns the ABI version (or -1); prctl(PR_GET_SECCOMP) only reads the mode.
+        let abi = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32,
+            )
+        };
+        let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+        let landlock = if abi > 0 {
+            format!(
+                "active (kernel ABI {abi}): the worker may write only its scratch directories and writable mounts, and read only its mounts (everywhere when commands or network are declared)"
+            )
+        } else {
+            "not available on this kernel (no file-system confinement beyond the sandbox's own checks)".to_string()
+        };
+        let seccomp = if seccomp >= 0
+            && seccompiler::TargetArch::try_from(std::env::consts::ARCH).is_ok()
+        {
+            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd and keyrings refused".to_string()
+        } else {
+            "not available here".to_string()
+        };
+        vec![("landlock", landlock), ("seccomp", seccomp)]
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod layers {
+    use super::*;
+
+    pub(super) fn apply(_: &TaskRun, _: &std::path::Path) {}
+
+    pub(super) fn describe() -> Vec<(&'static str, String)> {
+        vec![
+            ("landlock", "not available (Linux only)".to_string()),
+            ("seccomp", "not available (Linux only)".to_string()),
+        ]
+    }
+}
+
+/// How runs are isolated on this system, one `name: what` line each (for
+/// `ratchet run --explain`): the worker, its OS limits and the defence-in-depth layers the
+/// kernel offers (detected now).
+pub fn describe_isolation() -> String {
+    let mut out = String::new();
+    let worker = if cfg!(unix) {
+        "a worker process in its own process group, killed with everything it started at the deadline; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+    } else {
+        "a worker process, terminated at the deadline (no OS limits on this platform)"
+    };
+    out.push_str(&format!("  isolation:    {worker}\n"));
+    for (name, what) in layers::describe() {
+        out.push_str(&format!("  {:<13} {what}\n", format!("{name}:")));
+    }
+    out
 }
