@@ -259,3 +259,21 @@ fn commands_cannot_write_outside_the_runs_directories() {
         "a command wrote outside the run's directories"
     );
 }
+
+#[test]
+fn permission_audit_reads_imports_without_compiling() {
+    // The audit runs in the parent: it parses the import section and never compiles, so a
+    // compile bomb costs it nothing.
+    let rt = Runtime::new(None);
+    assert_eq!(
+        rt.module_imports(&compile_bomb(150_000)).unwrap(),
+        Vec::<String>::new()
+    );
+    let imports = rt.module_imports(&c_module("probe")).unwrap();
+    assert!(
+        imports.iter().any(|i| i == "ratchet.command"),
+        "{imports:?}"
+    );
+    let e = rt.module_imports(&wat_module("foreign")).unwrap_err();
+    assert!(matches!(e, RunError::Import(_)), "{e}");
+}

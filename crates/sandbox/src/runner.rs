@@ -178,13 +178,34 @@ impl Runtime {
         Ok((module, status))
     }
 
-    /// The imports a module uses, as `module.name` (for the permission audit).
+    /// The imports a module uses, as `module.name` (for the permission audit). The import
+    /// section is read without compiling the module, so a hostile module costs the auditing
+    /// process no more than reading it (compiling happens only in a worker, `task-abi.md` §10).
     pub fn module_imports(&self, bytes: &[u8]) -> Result<Vec<String>, RunError> {
-        let (module, _) = self.load(bytes)?;
-        Ok(module
-            .imports()
-            .map(|i| format!("{}.{}", i.module(), i.name()))
-            .collect())
+        check_module_size(bytes.len() as u64)?;
+        let wasm = wasmer::wat2wasm(bytes).map_err(|e| RunError::Compile(e.to_string()))?;
+        let bad = |e: wasmer::wasmparser::BinaryReaderError| RunError::Compile(e.to_string());
+        let mut out = Vec::new();
+        for payload in wasmer::wasmparser::Parser::new(0).parse_all(&wasm) {
+            if let wasmer::wasmparser::Payload::ImportSection(reader) = payload.map_err(bad)? {
+                for import in reader.into_imports() {
+                    let i = import.map_err(bad)?;
+                    let function = matches!(
+                        i.ty,
+                        wasmer::wasmparser::TypeRef::Func(_)
+                            | wasmer::wasmparser::TypeRef::FuncExact(_)
+                    );
+                    if !function || (i.module != WASI_MODULE && i.module != RATCHET_MODULE) {
+                        return Err(RunError::Import(format!(
+                            "the module imports `{}.{}`; a task may import only functions of `{WASI_MODULE}` and `{RATCHET_MODULE}` (see task-abi.md)",
+                            i.module, i.name
+                        )));
+                    }
+                    out.push(format!("{}.{}", i.module, i.name));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Runs one task. `Err` only when the run could not be set up (the module does not
