@@ -230,14 +230,26 @@ fn run_one(
             println!("{}", serde_json::to_string_pretty(&done.output)?);
             let stderr = String::from_utf8_lossy(&done.outcome.stderr);
             if !stderr.trim().is_empty() {
-                eprint!("{stderr}");
+                eprint!("{}", for_terminal(&stderr));
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", for_terminal(&e.to_string()));
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Text from a task (its stderr, an error quoting it) as shown on stderr: escaped when stderr is
+/// a terminal, so a task cannot move the cursor, retitle the window or fake a `ratchet:` line;
+/// unchanged when redirected.
+fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        ratchet_term::escape(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -297,7 +309,7 @@ fn run_wf(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", for_terminal(&e.to_string()));
             Ok(ExitCode::FAILURE)
         }
     }
