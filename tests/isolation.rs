@@ -277,3 +277,29 @@ fn permission_audit_reads_imports_without_compiling() {
     let e = rt.module_imports(&wat_module("foreign")).unwrap_err();
     assert!(matches!(e, RunError::Import(_)), "{e}");
 }
+
+#[test]
+fn ratchet_run_stops_a_loop_in_its_worker_and_explains_isolation() {
+    let d = tempfile::tempdir().unwrap();
+    let task = d.path().join("chase");
+    std::fs::create_dir_all(&task).unwrap();
+    std::fs::write(task.join("main.wasm"), wat_module("chase")).unwrap();
+    std::fs::write(
+        task.join("metadata.json"),
+        r#"{"version": "1.0.0", "description": "memory-bound loop", "timeout": 300}"#,
+    )
+    .unwrap();
+    let home = d.path().join("home");
+    let task_arg = task.to_string_lossy().into_owned();
+    let o = common::ratchet(&home, &["run", "--path", &task_arg, "--explain"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(LimitKind::CpuTime.name()) || err.contains(LimitKind::WallTime.name()),
+        "{err}"
+    );
+    assert!(
+        err.contains("isolation:") && err.contains("landlock:") && err.contains("seccomp:"),
+        "{err}"
+    );
+}
