@@ -112,6 +112,8 @@ struct Request {
     fetch_mock: Option<HttpMock>,
     cache_dir: Option<PathBuf>,
     scratch_root: PathBuf,
+    /// The parent's process id: the worker ends itself when the parent is gone.
+    parent: u32,
 }
 
 /// [`RunStatus`] on the wire.
@@ -228,6 +230,11 @@ pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
 }
 
 fn serve(req: Request, output: &mut dyn Write) -> Response {
+    if !os::die_with_parent(req.parent) {
+        return Response::Err(WireError::Io(
+            "the process that started the sandbox worker has ended".into(),
+        ));
+    }
     let limits = req.permissions.limits;
     if let Err(e) = os::compile_limits(
         compile_cpu(&limits, req.js),
@@ -324,6 +331,7 @@ pub(crate) fn run_in_worker(
         fetch_mock: run.fetch_mock.clone(),
         cache_dir: rt.worker_cache_dir(),
         scratch_root: scratch.path().to_path_buf(),
+        parent: std::process::id(),
     };
     let body = serde_json::to_vec(&request)
         .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
@@ -694,6 +702,20 @@ mod os {
         Some(kb * 1024)
     }
 
+    /// Asks the kernel to kill this process when the thread that started it ends (Linux), so
+    /// an interrupted `ratchet` (Ctrl-C reaches only the foreground process group) leaves no
+    /// worker running; false when `parent` has already gone.
+    pub(super) fn die_with_parent(parent: u32) -> bool {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
+        // SAFETY: getppid has no arguments and cannot fail.
+        let ppid = unsafe { libc::getppid() };
+        u32::try_from(ppid).is_ok_and(|p| p == parent)
+    }
+
     /// Limits while compiling or loading the module.
     pub(super) fn compile_limits(
         compile_cpu: Duration,
@@ -736,6 +758,10 @@ mod os {
 #[cfg(not(unix))]
 mod os {
     use super::*;
+
+    pub(super) fn die_with_parent(_: u32) -> bool {
+        true
+    }
 
     pub(super) fn compile_limits(_: Duration, _: Duration, _: u64) -> io::Result<()> {
         Ok(())
