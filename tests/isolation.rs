@@ -191,7 +191,7 @@ fn compile_bomb_is_stopped_while_compiling() {
 fn forked_command_grandchild_is_killed_at_the_deadline() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("pid");
-    let mut p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
+    let p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
     let script = format!("sleep 45 & echo $! > {}; echo started", pidfile.display());
     let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
     stopped_by(&o, &[LimitKind::WallTime]);
@@ -202,7 +202,7 @@ fn forked_command_grandchild_is_killed_at_the_deadline() {
 fn background_process_of_a_finished_run_is_killed() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("pid");
-    let mut p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
+    let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
     // The grandchild holds none of the command's pipes: the command returns at once and the
     // task succeeds; the sleep must still not outlive the run.
     let script = format!(
