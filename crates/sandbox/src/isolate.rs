@@ -551,7 +551,7 @@ fn stopped_status(
         #[cfg(not(unix))]
         {
             let _ = s;
-            None
+            None::<i32>
         }
     });
     if text.contains("memory allocation of") {
