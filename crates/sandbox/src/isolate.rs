@@ -260,21 +260,16 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
         permissions: req.permissions,
         fetch_mock: req.fetch_mock,
     };
-    let mut limit_error = None;
     let scratch_root = req.scratch_root;
     let result = rt.run_prepared(&run, req.js, &mut |cache| {
-        if let Err(e) = os::run_limits(&limits) {
-            limit_error = Some(e);
-        }
+        // Without its run limits the task does not start.
+        os::run_limits(&limits)
+            .map_err(|e| RunError::Io("setting the sandbox worker's OS limits".into(), e))?;
         // Best effort: a kernel without Landlock or seccomp runs the task without them.
         layers::apply(&run, &scratch_root);
         let _ = writeln!(output, "ready {}", cache_word(cache)).and_then(|_| output.flush());
+        Ok(())
     });
-    if let Some(e) = limit_error {
-        return Response::Err(WireError::Io(format!(
-            "setting the sandbox worker's OS limits: {e}"
-        )));
-    }
     match result {
         Ok(o) => Response::Ok(WireOutcome {
             status: match o.status {

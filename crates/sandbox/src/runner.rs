@@ -121,16 +121,16 @@ impl Runtime {
         if let Some(iso) = &self.isolation {
             return crate::isolate::run_in_worker(self, iso, run, js);
         }
-        self.run_prepared(run, js, &mut |_| {})
+        self.run_prepared(run, js, &mut |_| Ok(()))
     }
 
-    /// Loads the module (`run.module`, or the JavaScript engine when `js`), calls `ready`, and
-    /// runs it.
+    /// Loads the module (`run.module`, or the JavaScript engine when `js`), calls `ready` (whose
+    /// error ends the run before it starts), and runs it.
     pub(crate) fn run_prepared(
         &self,
         run: &TaskRun,
         js: bool,
-        ready: &mut dyn FnMut(CacheStatus),
+        ready: &mut dyn FnMut(CacheStatus) -> Result<(), RunError>,
     ) -> Result<RunOutcome, RunError> {
         let started = Instant::now();
         let (module, cache_status, rate) = if js {
@@ -143,7 +143,7 @@ impl Runtime {
             let (m, s) = self.load(&run.module)?;
             (m, s, POINTS_PER_MS)
         };
-        ready(cache_status);
+        ready(cache_status)?;
         self.run_loaded(&module, cache_status, started, run, rate)
     }
 
