@@ -231,7 +231,9 @@ fn test_dir(
 ) -> Result<(ratchet_sandbox::bundle_test::Verification, PathBuf), Box<dyn std::error::Error>> {
     let paths = Paths::detect();
     let policy = Policy::load(&paths.config)?;
-    let rt = Runtime::new(Some(paths.cache.join("modules")));
+    // Each test case runs in a worker process under OS limits (task-abi.md §10).
+    let rt = Runtime::new(Some(paths.cache.join("modules")))
+        .isolated(ratchet_sandbox::isolate::Isolation::current_exe()?);
     let v = test_bundle(&rt, dir, &policy)?;
     let written = write_verification(dir, &v)?;
     Ok((v, written))

@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<std::path::PathBuf>,
     },
+    /// Internal: run one sandboxed task (request on stdin, answer on stdout; task-abi.md §10).
+    #[command(name = "__sandbox-worker", hide = true)]
+    SandboxWorker,
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -75,6 +78,10 @@ pub fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),
+        Command::SandboxWorker => Ok(ExitCode::from(ratchet_sandbox::isolate::worker_main(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ) as u8)),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ use clap::Args;
 use ratchet_client::paths::Paths;
 use ratchet_formats::manifest::{Manifest, load_manifest};
 use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
+use ratchet_sandbox::isolate::Isolation;
 use ratchet_sandbox::workflow::{StepEvent, WorkflowContext, load_workflow, run_workflow};
 use ratchet_sandbox::{Policy, Runtime};
 use ratchet_term::{UsageError, escape, out, print_json};
@@ -152,7 +153,9 @@ pub fn run(args: RunArgs) -> CliResult {
         mounts.push((g.to_string(), host));
     }
     let policy = Policy::load(&paths.config)?;
-    let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")));
+    // Every task (and workflow step) runs in a worker process under OS limits (task-abi.md §10).
+    let rt = Runtime::new((!args.no_cache).then(|| paths.cache.join("modules")))
+        .isolated(Isolation::current_exe()?);
     let opts = ExecOptions { mock: None, mounts };
 
     let (manifest, name) = match installed {
@@ -261,11 +264,18 @@ fn run_one(
         eprint!("{}", escape(&review.to_string()));
         eprintln!("this task (its metadata.json limits applied):");
         eprint!("{}", escape(&spec.effective(policy).describe().to_string()));
+        explain_isolation();
     }
     match run_task(rt, spec, input, policy, opts) {
         Ok(done) => print_output(&done.output, &done.outcome.stderr),
         Err(e) => failed(e),
     }
+}
+
+/// `--explain`: how runs are isolated here (worker, OS limits, Landlock and seccomp as detected).
+fn explain_isolation() {
+    eprintln!("isolation (detected on this system, task-abi.md §10):");
+    eprint!("{}", ratchet_sandbox::isolate::describe_isolation());
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -297,6 +307,9 @@ fn run_wf(
         deps: &deps,
         opts,
     };
+    if explain {
+        explain_isolation();
+    }
     let result = run_workflow(&ctx, dir, manifest, &wf, input, |e| {
         if !explain {
             return;

@@ -88,6 +88,13 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
+  if (!strcmp(mode, "pwrite")) { /* writes one byte at offset argv[3] of argv[2] (a sparse file) */
+    int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) { printf("{\"open\": false, \"errno\": %d}\n", errno); return 1; }
+    ssize_t n = pwrite(fd, "x", 1, (off_t)strtoull(argv[3], 0, 10));
+    printf("{\"written\": %ld, \"errno\": %d}\n", (long)n, n < 0 ? errno : 0);
+    return 0;
+  }
   if (!strcmp(mode, "sleep")) { sleep((unsigned)atoi(argv[2])); printf("{\"slept\": true}\n"); return 0; }
   if (!strcmp(mode, "fetch")) {
     char req[1024];
@@ -97,6 +104,11 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "command")) {
     char req[1024];
     snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\"]}", argv[2], argc > 3 ? argv[3] : "");
+    return call(ratchet_command, req);
+  }
+  if (!strcmp(mode, "command2")) { /* argv[2] with the two arguments argv[3], argv[4] (no quotes in them) */
+    char req[1024];
+    snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\", \"%s\"]}", argv[2], argv[3], argv[4]);
     return call(ratchet_command, req);
   }
   if (!strcmp(mode, "mkdirs")) { /* creates empty directories under argv[2] until refused */

@@ -693,9 +693,15 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         let task_dir = dir.join(&item.path);
         let name = item.name().to_string();
         let imports = match TaskKind::detect(&task_dir) {
-            Some(TaskKind::Wasm) => std::fs::read(task_dir.join(TaskKind::Wasm.entry_file()))
-                .map_err(|e| e.to_string())
-                .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string())),
+            Some(TaskKind::Wasm) => {
+                let path = task_dir.join(TaskKind::Wasm.entry_file());
+                // The size is checked before the module is read.
+                std::fs::metadata(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| crate::check_module_size(m.len()).map_err(|e| e.to_string()))
+                    .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()))
+                    .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string()))
+            }
             // JavaScript reaches the host only through the global `fetch` (the engine offers
             // no commands): a source that names it counts as importing `ratchet.fetch`.
             Some(TaskKind::JavaScript) => {

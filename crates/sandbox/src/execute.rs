@@ -200,10 +200,13 @@ pub fn run_task(
         Vec::new()
     } else {
         let wasm_path = spec.task.dir.join(TaskKind::Wasm.entry_file());
-        std::fs::read(&wasm_path).map_err(|source| ExecError::Io {
+        let io = |source| ExecError::Io {
             path: wasm_path.clone(),
             source,
-        })?
+        };
+        let len = std::fs::metadata(&wasm_path).map_err(io)?.len();
+        crate::check_module_size(len)?;
+        std::fs::read(&wasm_path).map_err(io)?
     };
     let mut permissions = spec.effective(policy);
     for (guest, host) in &opts.mounts {
@@ -233,15 +236,13 @@ pub fn run_task(
         permissions,
         fetch_mock: opts.mock.clone(),
     };
-    let outcome = match js_engine {
-        Some(engine) => {
-            crate::js::prepare(&mut run, &spec.task.dir, spec.task.kind.entry_file());
-            let mut outcome = rt.run_js(engine, crate::js::engine_sha256().as_ref(), &run)?;
-            crate::js::interpret(&mut outcome, max_memory);
-            outcome
-        }
-        None => rt.run(&run)?,
-    };
+    if js_engine.is_some() {
+        crate::js::prepare(&mut run, &spec.task.dir, spec.task.kind.entry_file());
+    }
+    let mut outcome = rt.run_task_run(&run, js_engine.is_some())?;
+    if js_engine.is_some() {
+        crate::js::interpret(&mut outcome, max_memory);
+    }
     if !outcome.success() {
         return Err(ExecError::Failed {
             task: spec.name.clone(),

@@ -5,7 +5,8 @@
 //! host (the canonical path of the parent, and of the target when it exists, must stay inside
 //! the preopen's canonical root), so neither `..` nor a symbolic link reaches anything else.
 //! Read-only preopens refuse every change. Every byte written to a file counts against the
-//! run's disk quota.
+//! run's disk quota, and so does the hole a write past the end of a file leaves (apparent size:
+//! a sparse file is as large as its length wherever it is copied or read).
 
 use super::limits::{LimitExceeded, LimitKind};
 use ratchet_formats::manifest::units::ByteSize;
@@ -466,12 +467,26 @@ impl SandboxFs {
 
     /// Writes to a file (at `offset` when given), charging the quota first.
     pub fn write(&mut self, fd: u32, data: &[u8], offset: Option<u64>) -> FsResult<usize> {
-        match self.file(fd) {
-            Ok((_, true)) => {}
+        let append = matches!(self.get(fd), Ok(Entry::File { append: true, .. }));
+        let hole = match self.file(fd) {
+            Ok((file, true)) => {
+                // The quota counts apparent size: a write past the end also charges the hole it
+                // leaves (a sparse file reads as that many zero bytes, and copies as them).
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let at = if append {
+                    len
+                } else {
+                    match offset {
+                        Some(off) => off,
+                        None => file.stream_position().unwrap_or(len),
+                    }
+                };
+                at.saturating_sub(len)
+            }
             Ok((_, false)) => return Ok(Err(errno::BADF)),
             Err(e) => return Ok(Err(e)),
-        }
-        self.charge(data.len() as u64)?;
+        };
+        self.charge((data.len() as u64).saturating_add(hole))?;
         let Ok((file, _)) = self.file(fd) else {
             return Ok(Err(errno::BADF));
         };
@@ -769,5 +784,27 @@ mod tests {
         );
         assert_eq!(rw.stopped.take().map(|e| e.kind), Some(LimitKind::Disk));
         assert!(!d.path().join("more").exists());
+    }
+
+    #[test]
+    fn sparse_writes_charge_their_holes() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rw = fs_quota(d.path(), true, ENTRY_COST + 100);
+        let fd = rw
+            .open(3, "sparse", oflags::CREAT, rights::FD_WRITE, 0)
+            .unwrap();
+        // One byte at 8 TiB (pwrite) is 8 TiB of apparent size: refused, nothing written.
+        let err = rw.write(fd, b"x", Some(8 << 40)).unwrap_err();
+        assert_eq!(err.kind, LimitKind::Disk);
+        assert_eq!(std::fs::metadata(d.path().join("sparse")).unwrap().len(), 0);
+        // The same by seeking past the end and writing at the position.
+        assert_eq!(rw.seek(fd, 1 << 30, 0), Ok(1 << 30));
+        assert_eq!(rw.write(fd, b"x", None).unwrap_err().kind, LimitKind::Disk);
+        // A hole that fits is charged: 50 bytes of hole + 10 written.
+        assert_eq!(rw.write(fd, &[1; 10], Some(50)).unwrap(), Ok(10));
+        assert_eq!(rw.written, ENTRY_COST + 60);
+        // Overwriting inside the file charges only the bytes written.
+        assert_eq!(rw.write(fd, &[2; 10], Some(0)).unwrap(), Ok(10));
+        assert_eq!(rw.written, ENTRY_COST + 70);
     }
 }

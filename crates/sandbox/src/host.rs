@@ -640,6 +640,21 @@ impl Host {
                 }
             }
         };
+        // A process the command started (`sleep 45 &`) may still hold its stdin, stdout or stderr
+        // open: wait for the output only until the deadline, then stop the task (in a worker,
+        // the parent then kills that process with the whole group, task-abi.md §10).
+        while !(out.is_finished() && err.is_finished() && writer.is_finished()) {
+            if started.elapsed() >= remaining {
+                return Err(LimitExceeded {
+                    kind: LimitKind::WallTime,
+                    detail: format!(
+                        "command `{}` exited, but a process it started still held its output at the deadline",
+                        req.program
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let _ = writer.join();
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();

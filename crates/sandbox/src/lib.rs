@@ -10,6 +10,8 @@
 //! - [`host`]: the `ratchet` import module (fetch, command);
 //! - `wasi`: the WASI preview1 functions;
 //! - [`Runtime`]: puts them together for one run;
+//! - [`isolate`]: runs each task in a supervised worker process under OS limits, killed with
+//!   everything it started at the deadline (the guarantee behind the limits, `task-abi.md` §10);
 //! - [`js`]: the JavaScript engine (QuickJS-ng built for wasm32-wasi by `build.rs`);
 //! - [`execute`]: one task run (schemas, mocks, output); [`workflow`]: steps chained;
 //! - [`bundle_test`]: `bundle test` and `verification.json`.
@@ -22,6 +24,7 @@ pub mod cache;
 pub mod execute;
 pub mod fs;
 pub mod host;
+pub mod isolate;
 pub mod js;
 pub mod limits;
 pub mod metering;
@@ -33,7 +36,7 @@ pub mod workflow;
 pub use cache::{CacheStatus, ModuleCache};
 pub use limits::{LimitKind, Limits};
 pub use policy::{Effective, Policy, Preset};
-pub use runner::Runtime;
+pub use runner::{MAX_MODULE_SIZE, Runtime, check_module_size};
 pub use wasi::{RATCHET_MODULE, WASI_MODULE};
 
 use ratchet_formats::task::HttpMock;

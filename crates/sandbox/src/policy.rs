@@ -315,7 +315,7 @@ fn path_within(p: &str, base: &str) -> bool {
 
 /// Network access: a request is allowed when a declared pattern matches it and, if the policy
 /// lists domains, a policy pattern matches it too.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRule {
     /// The bundle's patterns.
     pub declared: Vec<DomainPattern>,
@@ -357,7 +357,7 @@ fn join_patterns(patterns: &[DomainPattern]) -> String {
 }
 
 /// Declared capabilities the policy removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Denied {
     /// Commands.
     pub commands: Vec<String>,
@@ -368,7 +368,7 @@ pub struct Denied {
 }
 
 /// The effective permissions and limits of one run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effective {
     /// Fetch rule.
     pub network: NetworkRule,

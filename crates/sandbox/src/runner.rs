@@ -28,6 +28,16 @@ pub struct Runtime {
     /// The JavaScript engine module once loaded: later JavaScript runs neither hash nor
     /// deserialize it again. The lock also makes concurrent first runs wait for one compile.
     js_engine: Mutex<Option<Module>>,
+    /// The cache directory, passed on to workers.
+    cache_dir: Option<PathBuf>,
+    /// When set, [`Runtime::run_task_run`] runs each task in a worker process.
+    isolation: Option<crate::isolate::Isolation>,
+    /// A cache for this runtime's workers when it has no cache directory (so that a workflow
+    /// or a `bundle test` does not compile the same module once per worker); removed on drop.
+    temp_cache: Option<tempfile::TempDir>,
+    /// Where run scratch directories are created (the system's temporary directory when
+    /// unset; a worker uses the directory its parent removes after the run).
+    scratch_root: Option<PathBuf>,
 }
 
 /// Builds an engine; with `metering`, a fresh metering middleware (wasmer's metering
@@ -62,12 +72,79 @@ impl Runtime {
     /// A runtime whose compiled modules are cached in `cache_dir` (`None`: no cache).
     pub fn new(cache_dir: Option<PathBuf>) -> Runtime {
         let engine = build_engine(false);
-        let cache = ModuleCache::new(cache_dir, &engine);
+        let cache = ModuleCache::new(cache_dir.clone(), &engine);
         Runtime {
             engine,
             cache,
             js_engine: Mutex::new(None),
+            cache_dir,
+            isolation: None,
+            temp_cache: None,
+            scratch_root: None,
         }
+    }
+
+    /// This runtime, running every task of [`crate::execute::run_task`] (and so every workflow
+    /// step and `bundle test` case) in a worker process started as `isolation` says
+    /// (`task-abi.md` §10).
+    pub fn isolated(mut self, isolation: crate::isolate::Isolation) -> Runtime {
+        if self.cache_dir.is_none() {
+            self.temp_cache = tempfile::Builder::new()
+                .prefix("ratchet-modules-")
+                .tempdir()
+                .ok();
+        }
+        self.isolation = Some(isolation);
+        self
+    }
+
+    /// The worker settings when this runtime isolates runs.
+    pub fn isolation(&self) -> Option<&crate::isolate::Isolation> {
+        self.isolation.as_ref()
+    }
+
+    /// The cache directory workers use: the runtime's, or its temporary one.
+    pub(crate) fn worker_cache_dir(&self) -> Option<PathBuf> {
+        self.cache_dir
+            .clone()
+            .or_else(|| self.temp_cache.as_ref().map(|t| t.path().to_path_buf()))
+    }
+
+    /// Creates run scratch directories under `root` (a worker's per-run directory).
+    pub(crate) fn set_scratch_root(&mut self, root: PathBuf) {
+        self.scratch_root = Some(root);
+    }
+
+    /// Runs `run` — the embedded JavaScript engine when `js`, else `run.module` — in a worker
+    /// process when the runtime is [`isolated`](Runtime::isolated), in this process otherwise.
+    pub fn run_task_run(&self, run: &TaskRun, js: bool) -> Result<RunOutcome, RunError> {
+        if let Some(iso) = &self.isolation {
+            return crate::isolate::run_in_worker(self, iso, run, js);
+        }
+        self.run_prepared(run, js, &mut |_| Ok(()))
+    }
+
+    /// Loads the module (`run.module`, or the JavaScript engine when `js`), calls `ready` (whose
+    /// error ends the run before it starts), and runs it.
+    pub(crate) fn run_prepared(
+        &self,
+        run: &TaskRun,
+        js: bool,
+        ready: &mut dyn FnMut(CacheStatus) -> Result<(), RunError>,
+    ) -> Result<RunOutcome, RunError> {
+        let started = Instant::now();
+        let (module, cache_status, rate) = if js {
+            let engine = crate::js::engine()
+                .ok_or_else(|| RunError::Compile(crate::js::NOT_BUILT.to_string()))?;
+            let sha = crate::js::engine_sha256();
+            let (m, s) = self.load_js_engine(engine, sha.as_ref())?;
+            (m, s, JS_POINTS_PER_MS)
+        } else {
+            let (m, s) = self.load(&run.module)?;
+            (m, s, POINTS_PER_MS)
+        };
+        ready(cache_status)?;
+        self.run_loaded(&module, cache_status, started, run, rate)
     }
 
     /// The module cache.
@@ -78,6 +155,7 @@ impl Runtime {
     /// Loads `bytes` (a `.wasm` binary or WAT text) from the cache or compiles it with
     /// metering instrumentation, and checks its imports.
     pub fn load(&self, bytes: &[u8]) -> Result<(Module, CacheStatus), RunError> {
+        check_module_size(bytes.len() as u64)?;
         let wasm = wasmer::wat2wasm(bytes).map_err(|e| RunError::Compile(e.to_string()))?;
         let hash: [u8; 32] = sha2::Sha256::digest(&wasm).into();
         self.load_hashed(&wasm, &hash)
@@ -100,13 +178,34 @@ impl Runtime {
         Ok((module, status))
     }
 
-    /// The imports a module uses, as `module.name` (for the permission audit).
+    /// The imports a module uses, as `module.name` (for the permission audit). The import
+    /// section is read without compiling the module, so a hostile module costs the auditing
+    /// process no more than reading it (compiling happens only in a worker, `task-abi.md` §10).
     pub fn module_imports(&self, bytes: &[u8]) -> Result<Vec<String>, RunError> {
-        let (module, _) = self.load(bytes)?;
-        Ok(module
-            .imports()
-            .map(|i| format!("{}.{}", i.module(), i.name()))
-            .collect())
+        check_module_size(bytes.len() as u64)?;
+        let wasm = wasmer::wat2wasm(bytes).map_err(|e| RunError::Compile(e.to_string()))?;
+        let bad = |e: wasmer::wasmparser::BinaryReaderError| RunError::Compile(e.to_string());
+        let mut out = Vec::new();
+        for payload in wasmer::wasmparser::Parser::new(0).parse_all(&wasm) {
+            if let wasmer::wasmparser::Payload::ImportSection(reader) = payload.map_err(bad)? {
+                for import in reader.into_imports() {
+                    let i = import.map_err(bad)?;
+                    let function = matches!(
+                        i.ty,
+                        wasmer::wasmparser::TypeRef::Func(_)
+                            | wasmer::wasmparser::TypeRef::FuncExact(_)
+                    );
+                    if !function || (i.module != WASI_MODULE && i.module != RATCHET_MODULE) {
+                        return Err(RunError::Import(format!(
+                            "the module imports `{}.{}`; a task may import only functions of `{WASI_MODULE}` and `{RATCHET_MODULE}` (see task-abi.md)",
+                            i.module, i.name
+                        )));
+                    }
+                    out.push(format!("{}.{}", i.module, i.name));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Runs one task. `Err` only when the run could not be set up (the module does not
@@ -163,10 +262,13 @@ impl Runtime {
 
         let limits = run.permissions.limits;
         let budget = limits.cpu_points_at(points_per_ms);
-        let scratch = tempfile::Builder::new()
-            .prefix("ratchet-run-")
-            .tempdir()
-            .map_err(|e| RunError::Io("creating the scratch directory".into(), e))?;
+        let mut scratch = tempfile::Builder::new();
+        scratch.prefix("ratchet-run-");
+        let scratch = match &self.scratch_root {
+            Some(root) => scratch.tempdir_in(root),
+            None => scratch.tempdir(),
+        }
+        .map_err(|e| RunError::Io("creating the scratch directory".into(), e))?;
         let preopens = build_preopens(run, scratch.path())?;
         let fs = SandboxFs::new(preopens, limits.max_disk.0)
             .map_err(|e| RunError::Io("opening a mount".into(), e))?;
@@ -330,6 +432,23 @@ impl Runtime {
             budget,
         ))
     }
+}
+
+/// The largest module (`.wasm` or WAT) a task may have: checked before reading or compiling
+/// it, since compiling costs time and memory that grow faster than the module (`task-abi.md`
+/// §10).
+pub const MAX_MODULE_SIZE: u64 = 32 << 20;
+
+/// Refuses a module of `len` bytes larger than [`MAX_MODULE_SIZE`].
+pub fn check_module_size(len: u64) -> Result<(), RunError> {
+    if len > MAX_MODULE_SIZE {
+        return Err(RunError::Compile(format!(
+            "the module is {}, larger than the limit of {} per module",
+            ByteSize(len),
+            ByteSize(MAX_MODULE_SIZE)
+        )));
+    }
+    Ok(())
 }
 
 fn memory_limit(max: &ByteSize, what: &str) -> RunStatus {

@@ -1,0 +1,916 @@
+//! Process isolation: every task run in a supervised worker process (`task-abi.md` §10).
+//!
+//! Metering and the host-call deadline checks stop a task early and deterministically, but they
+//! cannot stop code that never calls the host (wasmer cannot interrupt a running instance), they
+//! do not bound compiling a module, and a command's children are not WebAssembly at all. So a
+//! run happens in a separate process — the `ratchet` binary re-executed in its hidden worker
+//! mode — which sets operating-system limits on itself (CPU timer, `RLIMIT_CPU`, `RLIMIT_DATA`,
+//! `RLIMIT_FSIZE`, `RLIMIT_NOFILE`) and runs in its own process group, so that the parent can
+//! kill it and everything it started with one signal at the deadline.
+//!
+//! The parent side is [`run_in_worker`], which [`Runtime::run_task_run`] uses when the runtime
+//! is [`isolated`](Runtime::isolated); the worker side is [`worker_main`], called by the hidden
+//! `ratchet __sandbox-worker` subcommand. The protocol: one JSON request on the worker's stdin;
+//! on its stdout the line `ready <cache>` once the module is loaded (the wall clock starts) and
+//! then one JSON line with the outcome. The worker's stderr carries only its own crash messages.
+
+use crate::cache::CacheStatus;
+use crate::limits::{LimitKind, Limits};
+use crate::policy::Effective;
+use crate::{Mount, RunError, RunOutcome, RunStatus, Runtime, TaskRun, Usage};
+use ratchet_formats::manifest::units::{ByteSize, Millis};
+use ratchet_formats::task::HttpMock;
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand that makes the `ratchet` binary a worker.
+pub const WORKER_SUBCOMMAND: &str = "__sandbox-worker";
+
+/// CPU time the worker may spend compiling the embedded JavaScript engine (a cold cache): it is
+/// part of `ratchet`, not the task's code, so it does not come out of the task's budget.
+pub const JS_ENGINE_COMPILE_CPU: Duration = Duration::from_secs(120);
+
+/// `RLIMIT_DATA` while the JavaScript engine is compiled or loaded.
+pub const JS_ENGINE_COMPILE_MEMORY: u64 = 2 << 30;
+
+/// What compiling a task's own module may use on top of its `max_memory` (`RLIMIT_DATA`): the
+/// compiler's working memory. Measured on Linux x86-64: a worker has about 1 MiB of private
+/// writable data mapped at `ready` (a cached artifact is mapped from its file); compiling the
+/// JavaScript engine (1.4 MB of WebAssembly, the largest module we know) peaks at about 155 MiB.
+pub const COMPILE_MEMORY_OVERHEAD: u64 = 256 << 20;
+
+/// What a running task's worker may map on top of what it had mapped at `ready` and the task's
+/// `max_memory`, besides its output and network buffers: the 8 MiB WebAssembly stack, thread
+/// stacks of command readers, JSON encoding of the outcome.
+pub const RUN_MEMORY_OVERHEAD: u64 = 64 << 20;
+
+/// `RLIMIT_NOFILE` of a worker (and of the commands it starts).
+pub const MAX_OPEN_FILES: u64 = 256;
+
+/// `RLIMIT_FSIZE` while compiling (the compiled-module cache's artifacts).
+const COMPILE_MAX_FILE: u64 = 1 << 30;
+
+/// How much of the worker's own stderr the parent keeps for an error message.
+const STDERR_KEPT: u64 = 64 << 10;
+
+/// How to start a worker: the program (the `ratchet` binary) and its arguments.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// The program.
+    pub program: PathBuf,
+    /// Arguments that select the worker mode (`__sandbox-worker`).
+    pub args: Vec<String>,
+}
+
+impl Isolation {
+    /// Workers started as `program __sandbox-worker` (`program` being a `ratchet` binary).
+    pub fn new(program: PathBuf) -> Isolation {
+        Isolation {
+            program,
+            args: vec![WORKER_SUBCOMMAND.to_string()],
+        }
+    }
+
+    /// Workers started from the running program (`std::env::current_exe`).
+    pub fn current_exe() -> io::Result<Isolation> {
+        Ok(Isolation::new(std::env::current_exe()?))
+    }
+}
+
+/// Bytes on the wire as base64 text.
+mod b64 {
+    use ct_codecs::{Base64, Decoder, Encoder};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text = Base64::encode_to_string(v).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        Base64::decode_to_vec(text, None).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the parent sends.
+#[derive(Serialize, Deserialize)]
+struct Request {
+    name: String,
+    #[serde(with = "b64")]
+    module: Vec<u8>,
+    js: bool,
+    args: Vec<String>,
+    #[serde(with = "b64")]
+    stdin: Vec<u8>,
+    mounts: Vec<(String, PathBuf)>,
+    permissions: Effective,
+    fetch_mock: Option<HttpMock>,
+    cache_dir: Option<PathBuf>,
+    scratch_root: PathBuf,
+    /// The parent's process id: the worker ends itself when the parent is gone.
+    parent: u32,
+}
+
+/// [`RunStatus`] on the wire.
+#[derive(Serialize, Deserialize)]
+enum WireStatus {
+    Success,
+    Exit(i32),
+    Trap(String),
+    Limit(LimitKind, String),
+}
+
+/// [`RunOutcome`] on the wire.
+#[derive(Serialize, Deserialize)]
+struct WireOutcome {
+    status: WireStatus,
+    #[serde(with = "b64")]
+    stdout: Vec<u8>,
+    #[serde(with = "b64")]
+    stderr: Vec<u8>,
+    denials: Vec<String>,
+    load_ms: f64,
+    wall_ms: f64,
+    cpu_points: u64,
+    memory_bytes: u64,
+    disk_bytes: u64,
+    network_bytes: u64,
+}
+
+/// [`RunError`] on the wire.
+#[derive(Serialize, Deserialize)]
+enum WireError {
+    Compile(String),
+    Import(String),
+    Instantiate(String),
+    Mount(String),
+    Io(String),
+}
+
+/// The worker's answer.
+#[derive(Serialize, Deserialize)]
+enum Response {
+    Ok(WireOutcome),
+    Err(WireError),
+}
+
+fn cache_word(c: CacheStatus) -> &'static str {
+    match c {
+        CacheStatus::Hit => "hit",
+        CacheStatus::Compiled => "compiled",
+        CacheStatus::Disabled => "disabled",
+    }
+}
+
+fn parse_cache(word: &str) -> CacheStatus {
+    match word.trim() {
+        "hit" => CacheStatus::Hit,
+        "disabled" => CacheStatus::Disabled,
+        _ => CacheStatus::Compiled,
+    }
+}
+
+/// CPU time the task may use once loaded: its limit plus 5 % (metering normally stops it
+/// first, with the same error).
+fn run_cpu(limits: &Limits) -> Duration {
+    let d = limits.max_cpu_time.duration();
+    d + d / 20
+}
+
+/// CPU time compiling or loading the module may use.
+fn compile_cpu(limits: &Limits, js: bool) -> Duration {
+    if js {
+        JS_ENGINE_COMPILE_CPU
+    } else {
+        limits.max_cpu_time.duration()
+    }
+}
+
+/// `RLIMIT_DATA` while compiling or loading the module.
+fn compile_memory(limits: &Limits, js: bool) -> u64 {
+    if js {
+        JS_ENGINE_COMPILE_MEMORY
+    } else {
+        limits.max_memory.0.saturating_add(COMPILE_MEMORY_OVERHEAD)
+    }
+}
+
+/// The worker: reads one request from `input`, runs it under OS limits and writes `ready` and
+/// the outcome to `output` (see the module docs). Returns the process exit status: 0 when an
+/// answer was written, 1 when the request could not be read.
+pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
+    let mut buf = Vec::new();
+    // The request holds at most a module (checked against MAX_MODULE_SIZE), the input and
+    // the permissions; base64 adds a third.
+    let cap = crate::MAX_MODULE_SIZE * 2 + (64 << 20);
+    if input.take(cap).read_to_end(&mut buf).is_err() {
+        return 1;
+    }
+    let response = match serde_json::from_slice::<Request>(&buf) {
+        Ok(req) => serve(req, &mut output),
+        Err(e) => Response::Err(WireError::Io(format!(
+            "the sandbox worker's request is not valid: {e}"
+        ))),
+    };
+    let Ok(line) = serde_json::to_string(&response) else {
+        return 1;
+    };
+    if writeln!(output, "{line}")
+        .and_then(|_| output.flush())
+        .is_err()
+    {
+        return 1;
+    }
+    0
+}
+
+fn serve(req: Request, output: &mut dyn Write) -> Response {
+    if !os::die_with_parent(req.parent) {
+        return Response::Err(WireError::Io(
+            "the process that started the sandbox worker has ended".into(),
+        ));
+    }
+    let limits = req.permissions.limits;
+    if let Err(e) = os::compile_limits(
+        compile_cpu(&limits, req.js),
+        run_cpu(&limits),
+        compile_memory(&limits, req.js),
+    ) {
+        return Response::Err(WireError::Io(format!(
+            "setting the sandbox worker's OS limits: {e}"
+        )));
+    }
+    let mut rt = Runtime::new(req.cache_dir.clone());
+    rt.set_scratch_root(req.scratch_root.clone());
+    let run = TaskRun {
+        name: req.name,
+        module: req.module,
+        args: req.args,
+        stdin: req.stdin,
+        mounts: req
+            .mounts
+            .into_iter()
+            .map(|(guest, host)| Mount { guest, host })
+            .collect(),
+        permissions: req.permissions,
+        fetch_mock: req.fetch_mock,
+    };
+    let scratch_root = req.scratch_root;
+    let result = rt.run_prepared(&run, req.js, &mut |cache| {
+        // Without its run limits the task does not start.
+        os::run_limits(&limits)
+            .map_err(|e| RunError::Io("setting the sandbox worker's OS limits".into(), e))?;
+        // Best effort: a kernel without Landlock or seccomp runs the task without them.
+        layers::apply(&run, &scratch_root);
+        let _ = writeln!(output, "ready {}", cache_word(cache)).and_then(|_| output.flush());
+        Ok(())
+    });
+    match result {
+        Ok(o) => Response::Ok(WireOutcome {
+            status: match o.status {
+                RunStatus::Success => WireStatus::Success,
+                RunStatus::Exit(c) => WireStatus::Exit(c),
+                RunStatus::Trap(m) => WireStatus::Trap(m),
+                RunStatus::Limit { kind, message } => WireStatus::Limit(kind, message),
+            },
+            stdout: o.stdout,
+            stderr: o.stderr,
+            denials: o.denials,
+            load_ms: o.usage.load_ms,
+            wall_ms: o.usage.wall_ms,
+            cpu_points: o.usage.cpu_points,
+            memory_bytes: o.usage.memory_bytes,
+            disk_bytes: o.usage.disk_bytes,
+            network_bytes: o.usage.network_bytes,
+        }),
+        Err(e) => Response::Err(match e {
+            RunError::Compile(m) => WireError::Compile(m),
+            RunError::Import(m) => WireError::Import(m),
+            RunError::Instantiate(m) => WireError::Instantiate(m),
+            RunError::Mount(m) => WireError::Mount(m),
+            RunError::Io(what, e) => WireError::Io(format!("{what}: {e}")),
+        }),
+    }
+}
+
+/// Runs `run` (the JavaScript engine when `js`) in a worker started as `iso` says, with `rt`'s
+/// module cache; kills the worker's process group at the deadline and after the run.
+pub(crate) fn run_in_worker(
+    rt: &Runtime,
+    iso: &Isolation,
+    run: &TaskRun,
+    js: bool,
+) -> Result<RunOutcome, RunError> {
+    let limits = run.permissions.limits;
+    let scratch = tempfile::Builder::new()
+        .prefix("ratchet-worker-")
+        .tempdir()
+        .map_err(|e| RunError::Io("creating the sandbox worker's directory".into(), e))?;
+    let request = Request {
+        name: run.name.clone(),
+        module: run.module.clone(),
+        js,
+        args: run.args.clone(),
+        stdin: run.stdin.clone(),
+        mounts: run
+            .mounts
+            .iter()
+            .map(|m| (m.guest.clone(), m.host.clone()))
+            .collect(),
+        permissions: run.permissions.clone(),
+        fetch_mock: run.fetch_mock.clone(),
+        cache_dir: rt.worker_cache_dir(),
+        scratch_root: scratch.path().to_path_buf(),
+        parent: std::process::id(),
+    };
+    let body = serde_json::to_vec(&request)
+        .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
+    drop(request);
+
+    let mut cmd = Command::new(&iso.program);
+    cmd.args(&iso.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| {
+        RunError::Io(
+            format!("starting the sandbox worker {}", iso.program.display()),
+            e,
+        )
+    })?;
+    let mut stdin = child.stdin.take();
+    std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&body);
+        }
+    });
+    let (tx, lines) = mpsc::channel::<Option<String>>();
+    let stdout = child.stdout.take();
+    std::thread::spawn(move || {
+        if let Some(out) = stdout {
+            let mut r = BufReader::new(out);
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(Some(line)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let _ = tx.send(None);
+    });
+    let (etx, errs) = mpsc::channel::<Vec<u8>>();
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(mut e) = stderr {
+            let _ = (&mut e).take(STDERR_KEPT).read_to_end(&mut kept);
+            let _ = io::copy(&mut e, &mut io::sink());
+        }
+        let _ = etx.send(kept);
+    });
+
+    let compile_budget = compile_cpu(&limits, js);
+    let mut deadline = started + compile_budget * 2 + Duration::from_secs(10);
+    let wall = limits.wall();
+    let mut ready: Option<(Instant, CacheStatus)> = None;
+    let mut response: Option<Result<Response, String>> = None;
+    let mut timed_out = false;
+    loop {
+        let now = Instant::now();
+        let Some(left) = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
+            timed_out = true;
+            break;
+        };
+        match lines.recv_timeout(left) {
+            Ok(Some(line)) => {
+                if let Some(word) = line.trim_end().strip_prefix("ready") {
+                    let at = Instant::now();
+                    ready = Some((at, parse_cache(word)));
+                    deadline = at + wall + wall / 20;
+                } else {
+                    response = Some(serde_json::from_str(&line).map_err(|e| e.to_string()));
+                    break;
+                }
+            }
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    kill_group(&mut child);
+    let exit = child.wait();
+    let worker_stderr = errs
+        .recv_timeout(Duration::from_millis(500))
+        .unwrap_or_default();
+    drop(scratch);
+
+    let usage = |cache: CacheStatus| {
+        let (load_ms, wall_ms) = match ready {
+            Some((at, _)) => (
+                (at - started).as_secs_f64() * 1000.0,
+                at.elapsed().as_secs_f64() * 1000.0,
+            ),
+            None => (started.elapsed().as_secs_f64() * 1000.0, 0.0),
+        };
+        Usage {
+            cache,
+            load_ms,
+            wall_ms,
+            cpu_points: 0,
+            memory_bytes: 0,
+            disk_bytes: 0,
+            network_bytes: 0,
+        }
+    };
+    let cache = ready.map_or(CacheStatus::Compiled, |r| r.1);
+    match response {
+        Some(Ok(Response::Ok(o))) => {
+            return Ok(RunOutcome {
+                status: match o.status {
+                    WireStatus::Success => RunStatus::Success,
+                    WireStatus::Exit(c) => RunStatus::Exit(c),
+                    WireStatus::Trap(m) => RunStatus::Trap(m),
+                    WireStatus::Limit(kind, message) => RunStatus::Limit { kind, message },
+                },
+                stdout: o.stdout,
+                stderr: o.stderr,
+                denials: o.denials,
+                usage: Usage {
+                    cache,
+                    load_ms: o.load_ms,
+                    wall_ms: o.wall_ms,
+                    cpu_points: o.cpu_points,
+                    memory_bytes: o.memory_bytes,
+                    disk_bytes: o.disk_bytes,
+                    network_bytes: o.network_bytes,
+                },
+            });
+        }
+        Some(Ok(Response::Err(e))) => {
+            return Err(match e {
+                WireError::Compile(m) => RunError::Compile(m),
+                WireError::Import(m) => RunError::Import(m),
+                WireError::Instantiate(m) => RunError::Instantiate(m),
+                WireError::Mount(m) => RunError::Mount(m),
+                WireError::Io(m) => {
+                    RunError::Io("in the sandbox worker".into(), io::Error::other(m))
+                }
+            });
+        }
+        Some(Err(e)) => {
+            return Err(RunError::Io(
+                "reading the sandbox worker's answer".into(),
+                io::Error::other(e),
+            ));
+        }
+        None => {}
+    }
+    let status = stopped_status(
+        &limits,
+        js,
+        timed_out,
+        ready.is_some(),
+        exit.ok(),
+        &worker_stderr,
+    )?;
+    Ok(RunOutcome {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        denials: Vec::new(),
+        usage: usage(cache),
+    })
+}
+
+/// Which limit stopped a worker that gave no answer (`task-abi.md` §10), or why it failed.
+fn stopped_status(
+    limits: &Limits,
+    js: bool,
+    timed_out: bool,
+    ready: bool,
+    exit: Option<std::process::ExitStatus>,
+    worker_stderr: &[u8],
+) -> Result<RunStatus, RunError> {
+    let limit = |kind: LimitKind, detail: String| RunStatus::Limit {
+        kind,
+        message: format!("{kind} exceeded: {detail}"),
+    };
+    if timed_out {
+        return Ok(if ready {
+            limit(
+                LimitKind::WallTime,
+                format!(
+                    "the task was still running after {} (it and every process it started were killed)",
+                    limits.wall_time
+                ),
+            )
+        } else {
+            let budget = compile_cpu(limits, js) * 2 + Duration::from_secs(10);
+            limit(
+                LimitKind::WallTime,
+                format!(
+                    "compiling or loading the module took longer than {} (killed)",
+                    Millis(budget.as_millis() as u64)
+                ),
+            )
+        });
+    }
+    let text = String::from_utf8_lossy(worker_stderr);
+    let signal = exit.and_then(|s| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            s.signal()
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = s;
+            None::<i32>
+        }
+    });
+    if text.contains("memory allocation of") {
+        return Ok(if ready {
+            limit(
+                LimitKind::Memory,
+                format!(
+                    "the task's run needed more memory than {} allows (the worker's memory limit stopped it)",
+                    limits.max_memory
+                ),
+            )
+        } else {
+            limit(
+                LimitKind::Memory,
+                format!(
+                    "compiling the module needed more than {}",
+                    ByteSize(compile_memory(limits, js))
+                ),
+            )
+        });
+    }
+    #[cfg(unix)]
+    if let Some(sig) = signal
+        && (sig == libc::SIGPROF || sig == libc::SIGXCPU || sig == libc::SIGKILL)
+    {
+        return Ok(if ready {
+            limit(
+                LimitKind::CpuTime,
+                format!(
+                    "the task used more than {} of CPU time (stopped by the operating system)",
+                    limits.max_cpu_time
+                ),
+            )
+        } else {
+            limit(
+                LimitKind::CpuTime,
+                format!(
+                    "compiling the module used more than its CPU budget of {}",
+                    Millis(compile_cpu(limits, js).as_millis() as u64)
+                ),
+            )
+        });
+    }
+    let how = match (signal, exit.and_then(|s| s.code())) {
+        (Some(sig), _) => format!("killed by signal {sig}"),
+        (None, Some(code)) => format!("exit status {code}"),
+        (None, None) => "no exit status".to_string(),
+    };
+    let tail: String = text
+        .trim_end()
+        .lines()
+        .rev()
+        .take(5)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let detail = if tail.is_empty() {
+        format!("the sandbox worker ended without an answer ({how})")
+    } else {
+        format!("the sandbox worker ended without an answer ({how}): {tail}")
+    };
+    if ready {
+        Ok(RunStatus::Trap(detail))
+    } else {
+        Err(RunError::Compile(detail))
+    }
+}
+
+/// Kills the worker and every process in its group. The worker is not reaped yet, so its
+/// process-group id cannot have been reused.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group; no memory is
+            // involved.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
+}
+
+/// The OS limits a worker sets on itself.
+#[cfg(unix)]
+mod os {
+    use super::*;
+    use rlimit::Resource;
+
+    /// Sets a limit, never above the current hard limit (which cannot be raised).
+    fn set(res: Resource, soft: u64, hard: u64) -> io::Result<()> {
+        let (_, cur_hard) = res.get()?;
+        let hard = hard.min(cur_hard);
+        res.set(soft.min(hard), hard)
+    }
+
+    /// CPU time this process has used (all threads).
+    fn cpu_used() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec we own.
+        unsafe {
+            libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+        }
+        Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        )
+    }
+
+    /// Arms `ITIMER_PROF` to fire (and end the process: `SIGPROF`'s default action) after `d`
+    /// more CPU time.
+    fn set_cpu_timer(d: Duration) -> io::Result<()> {
+        let d = d.max(Duration::from_micros(1));
+        let v = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_usec: d.subsec_micros() as libc::suseconds_t,
+            },
+        };
+        // SAFETY: setitimer reads the itimerval we own; no old value is requested.
+        let r = unsafe { libc::setitimer(libc::ITIMER_PROF, &v, std::ptr::null_mut()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn whole_secs(d: Duration) -> u64 {
+        d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    }
+
+    /// Private writable memory mapped now (`VmData`), where the OS tells.
+    fn data_mapped() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmData:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+
+    /// Asks the kernel to kill this process when the thread that started it ends (Linux), so
+    /// an interrupted `ratchet` (Ctrl-C reaches only the foreground process group) leaves no
+    /// worker running; false when `parent` has already gone.
+    pub(super) fn die_with_parent(parent: u32) -> bool {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
+        // SAFETY: getppid has no arguments and cannot fail.
+        let ppid = unsafe { libc::getppid() };
+        u32::try_from(ppid).is_ok_and(|p| p == parent)
+    }
+
+    /// Limits while compiling or loading the module.
+    pub(super) fn compile_limits(
+        compile_cpu: Duration,
+        run_cpu: Duration,
+        memory: u64,
+    ) -> io::Result<()> {
+        // SAFETY: setting a signal to be ignored; no handler runs.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
+        set(Resource::NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES)?;
+        set(Resource::CORE, 0, 0)?;
+        set(Resource::FSIZE, COMPILE_MAX_FILE, u64::MAX)?;
+        let used = cpu_used();
+        let soft = whole_secs(used + compile_cpu) + 1;
+        let hard = whole_secs(used + compile_cpu + run_cpu) + 3;
+        set(Resource::CPU, soft, hard)?;
+        set(Resource::DATA, memory, u64::MAX)?;
+        set_cpu_timer(compile_cpu)
+    }
+
+    /// Limits while the task runs.
+    pub(super) fn run_limits(limits: &Limits) -> io::Result<()> {
+        let run = run_cpu(limits);
+        let soft = whole_secs(cpu_used() + run) + 1;
+        set(Resource::CPU, soft, soft + 1)?;
+        let data = data_mapped()
+            .unwrap_or(0)
+            .saturating_add(limits.max_memory.0)
+            .saturating_add(RUN_MEMORY_OVERHEAD)
+            .saturating_add(limits.max_output.0.saturating_mul(2))
+            .saturating_add(limits.max_network_bandwidth.0);
+        set(Resource::DATA, data, data)?;
+        set(Resource::FSIZE, limits.max_disk.0, limits.max_disk.0)?;
+        set_cpu_timer(run)
+    }
+}
+
+/// No OS limits where there is no `setrlimit` (`task-abi.md` §10, Windows).
+#[cfg(not(unix))]
+mod os {
+    use super::*;
+
+    pub(super) fn die_with_parent(_: u32) -> bool {
+        true
+    }
+
+    pub(super) fn compile_limits(_: Duration, _: Duration, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn run_limits(_: &Limits) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Defence in depth on Linux (`task-abi.md` §10): Landlock confines the worker's file-system
+/// access to the run's own directories, seccomp refuses sockets to a task that may not use the
+/// network and a few kernel interfaces no task needs. Both are applied in the worker once the
+/// module is loaded, and inherited by the commands it starts.
+#[cfg(target_os = "linux")]
+mod layers {
+    use super::*;
+    use landlock::{
+        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+    };
+    use std::collections::BTreeMap;
+
+    /// The Landlock ABI this crate asks for (file-system rights up to ioctl on devices).
+    const LANDLOCK_ABI: ABI = ABI::V5;
+
+    /// System calls refused to every task (`EPERM`): debugging or reading other processes,
+    /// kernel programs and keyrings, page-fault handlers.
+    const ALWAYS_DENIED: &[i64] = &[
+        libc::SYS_ptrace,
+        libc::SYS_process_vm_readv,
+        libc::SYS_process_vm_writev,
+        libc::SYS_bpf,
+        libc::SYS_perf_event_open,
+        libc::SYS_userfaultfd,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+        libc::SYS_keyctl,
+    ];
+
+    /// Applies both layers for `run` (scratch directories under `scratch_root`).
+    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path) {
+        let p = &run.permissions;
+        let wide_read = !p.commands.is_empty() || !p.network.is_closed();
+        let _ = landlock(run, scratch_root, wide_read);
+        let _ = seccomp(p.commands.is_empty() && p.network.is_closed());
+    }
+
+    fn landlock(
+        run: &TaskRun,
+        scratch_root: &std::path::Path,
+        wide_read: bool,
+    ) -> Result<(), landlock::RulesetError> {
+        let p = &run.permissions;
+        let read = AccessFs::from_read(LANDLOCK_ABI);
+        let all = AccessFs::from_all(LANDLOCK_ABI);
+        let mut read_dirs: Vec<PathBuf> = run.mounts.iter().map(|m| m.host.clone()).collect();
+        let mut write_dirs = vec![scratch_root.to_path_buf()];
+        for (guest, host) in &p.mounts {
+            if p.fs_write.contains(guest) {
+                write_dirs.push(host.clone());
+            } else {
+                read_dirs.push(host.clone());
+            }
+        }
+        if wide_read {
+            // Commands need their programs and libraries, fetches the resolver's files: read
+            // and execute stay allowed everywhere, writes stay confined.
+            read_dirs.push(PathBuf::from("/"));
+            write_dirs.push(PathBuf::from("/dev/null"));
+        }
+        Ruleset::default()
+            .handle_access(all)?
+            .create()?
+            .add_rules(path_beneath_rules(&read_dirs, read))?
+            .add_rules(path_beneath_rules(&write_dirs, all))?
+            .restrict_self()?;
+        Ok(())
+    }
+
+    fn seccomp(deny_sockets: bool) -> Result<(), seccompiler::Error> {
+        let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+            ALWAYS_DENIED.iter().map(|n| (*n, Vec::new())).collect();
+        if deny_sockets {
+            rules.insert(libc::SYS_socket, Vec::new());
+        }
+        let arch = std::env::consts::ARCH.try_into()?;
+        let filter = seccompiler::SeccompFilter::new(
+            rules,
+            seccompiler::SeccompAction::Allow,
+            seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+            arch,
+        )?;
+        let program: seccompiler::BpfProgram = filter.try_into()?;
+        seccompiler::apply_filter(&program)
+    }
+
+    /// What this system offers, for `ratchet run --explain`.
+    pub(super) fn describe() -> Vec<(&'static str, String)> {
+        // SAFETY: landlock_create_ruleset with a null attribute and the VERSION flag only
+        // returns the ABI version (or -1); prctl(PR_GET_SECCOMP) only reads the mode.
+        let abi = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32,
+            )
+        };
+        let seccomp = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+        let landlock = if abi > 0 {
+            format!(
+                "active (kernel ABI {abi}): the worker may write only its scratch directories and writable mounts, and read only its mounts (everywhere when commands or network are declared)"
+            )
+        } else {
+            "not available on this kernel (no file-system confinement beyond the sandbox's own checks)".to_string()
+        };
+        let seccomp = if seccomp >= 0
+            && seccompiler::TargetArch::try_from(std::env::consts::ARCH).is_ok()
+        {
+            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd and keyrings refused".to_string()
+        } else {
+            "not available here".to_string()
+        };
+        vec![("landlock", landlock), ("seccomp", seccomp)]
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod layers {
+    use super::*;
+
+    pub(super) fn apply(_: &TaskRun, _: &std::path::Path) {}
+
+    pub(super) fn describe() -> Vec<(&'static str, String)> {
+        vec![
+            ("landlock", "not available (Linux only)".to_string()),
+            ("seccomp", "not available (Linux only)".to_string()),
+        ]
+    }
+}
+
+/// How runs are isolated on this system, one `name: what` line each (for
+/// `ratchet run --explain`): the worker, its OS limits and the defence-in-depth layers the
+/// kernel offers (detected now).
+pub fn describe_isolation() -> String {
+    let mut out = String::new();
+    let worker = if cfg!(unix) {
+        "a worker process in its own process group, killed with everything it started at the deadline; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+    } else {
+        "a worker process, terminated at the deadline (no OS limits on this platform)"
+    };
+    out.push_str(&format!("  isolation:    {worker}\n"));
+    for (name, what) in layers::describe() {
+        out.push_str(&format!("  {:<13} {what}\n", format!("{name}:")));
+    }
+    out
+}

@@ -1,0 +1,305 @@
+//! Process isolation (`task-abi.md` §10): runs go through a real worker (this build's `ratchet
+//! __sandbox-worker`), and what metering cannot stop — code that never calls the host, a
+//! compile bomb, a command's forked grandchild, a sparse write — is stopped with the limit named,
+//! and no process started by the run outlives it.
+
+mod common;
+
+use common::{c_module, wat_module};
+use ratchet_formats::manifest::units::{ByteSize, Millis};
+use ratchet_sandbox::isolate::Isolation;
+use ratchet_sandbox::{
+    Effective, LimitKind, Limits, RunError, RunOutcome, RunStatus, Runtime, TaskRun,
+};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<(tempfile::TempDir, Runtime)> = OnceLock::new();
+    &RT.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(Some(d.path().join("modules")))
+            .isolated(Isolation::new(PathBuf::from(env!("CARGO_BIN_EXE_ratchet"))));
+        (d, rt)
+    })
+    .1
+}
+
+fn limits(cpu_ms: u64, wall_ms: u64) -> Limits {
+    Limits {
+        max_memory: ByteSize(64 << 20),
+        max_cpu_time: Millis(cpu_ms),
+        wall_time: Millis(wall_ms),
+        max_disk: ByteSize(1 << 20),
+        max_network_bandwidth: ByteSize(64 << 10),
+        max_output: ByteSize(64 << 10),
+    }
+}
+
+fn run(module: Vec<u8>, args: &[&str], permissions: Effective) -> Result<RunOutcome, RunError> {
+    let run = TaskRun {
+        name: "isolated".into(),
+        module,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        stdin: b"{\"a\": 1}".to_vec(),
+        permissions,
+        ..Default::default()
+    };
+    runtime().run_task_run(&run, false)
+}
+
+/// The limit that stopped the run and its message; fails unless it is one of `kinds`.
+fn stopped_by(o: &RunOutcome, kinds: &[LimitKind]) -> String {
+    match &o.status {
+        RunStatus::Limit { kind, message } => {
+            assert!(kinds.contains(kind), "stopped by {kind:?}: {message}");
+            assert!(message.contains(kind.name()), "{message}");
+            message.clone()
+        }
+        other => panic!("expected a limit among {kinds:?}, got {other:?}"),
+    }
+}
+
+/// True while process `pid` exists and is not a zombie (a zombie has ended: it only waits to
+/// be reaped by whoever inherited it).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Fails if `pid` is still alive a few seconds after the run (SIGKILL takes effect at once; the
+/// grace only covers the kernel tearing the process down on a loaded machine). A process that
+/// escaped the kill sleeps for 45 s and is still there.
+fn assert_dead(pid: u32) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "process {pid} outlived the run");
+}
+
+/// `p` with `sh` declared and `/out` writable, bound to `dir` (where the command records the
+/// PID: the worker's Landlock layer lets commands write only there and in scratch directories).
+fn with_out_mount(mut p: Effective, dir: &Path) -> Effective {
+    p.commands = vec!["sh".into()];
+    p.fs_write = vec!["/out".into()];
+    p.mounts.insert("/out".into(), dir.to_path_buf());
+    p
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.trim().parse().unwrap()
+}
+
+#[test]
+fn ordinary_runs_come_back_as_in_process() {
+    let o = run(
+        c_module("probe"),
+        &[],
+        Effective::pure(limits(2_000, 10_000)),
+    )
+    .unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"input": {"a": 1}, "args": 1}));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "echo done\n");
+    assert!(o.usage.cpu_points > 0 && o.usage.memory_bytes > 0);
+
+    let o = run(
+        c_module("probe"),
+        &["fail"],
+        Effective::pure(limits(2_000, 10_000)),
+    )
+    .unwrap();
+    assert_eq!(o.status, RunStatus::Exit(7));
+
+    // The in-worker limits still report as before.
+    let o = run(
+        wat_module("bigmem"),
+        &[],
+        Effective::pure(limits(2_000, 10_000)),
+    )
+    .unwrap();
+    stopped_by(&o, &[LimitKind::Memory]);
+
+    // Setup errors cross the process boundary as errors.
+    let e = run(
+        b"not wasm".to_vec(),
+        &[],
+        Effective::pure(limits(2_000, 10_000)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, RunError::Compile(_)), "{e}");
+}
+
+#[test]
+fn oversized_module_is_refused_before_compiling() {
+    let big = vec![0u8; (ratchet_sandbox::MAX_MODULE_SIZE + 1) as usize];
+    let e = run(big, &[], Effective::pure(limits(2_000, 10_000))).unwrap_err();
+    assert!(e.to_string().contains("larger than the limit"), "{e}");
+}
+
+#[test]
+fn compute_loop_without_host_calls_is_stopped() {
+    let o = run(wat_module("spin"), &[], Effective::pure(limits(300, 600))).unwrap();
+    stopped_by(&o, &[LimitKind::CpuTime, LimitKind::WallTime]);
+}
+
+#[test]
+fn memory_bound_loop_is_stopped_by_the_os_or_the_deadline() {
+    // Metering would let this run for many seconds (few points per millisecond); the CPU timer
+    // or the parent's kill stops it.
+    let o = run(wat_module("chase"), &[], Effective::pure(limits(300, 600))).unwrap();
+    let m = stopped_by(&o, &[LimitKind::CpuTime, LimitKind::WallTime]);
+    assert!(
+        m.contains("operating system") || m.contains("killed"),
+        "stopped by the OS limit or the deadline kill, not metering: {m}"
+    );
+}
+
+/// One function of `n` arithmetic operators: compiling it costs far more than 100 ms of CPU.
+fn compile_bomb(n: usize) -> Vec<u8> {
+    let mut s = String::from(
+        "(module (memory (export \"memory\") 1) (func (export \"_start\") (local i32) (local i64)\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "(local.set 0 (i32.xor (i32.mul (local.get 0) (i32.const {})) (i32.wrap_i64 (local.get 1))))\n(local.set 1 (i64.add (local.get 1) (i64.extend_i32_u (local.get 0))))\n",
+            i + 3
+        ));
+    }
+    s.push_str("))\n");
+    wat::parse_str(&s).unwrap()
+}
+
+#[test]
+fn compile_bomb_is_stopped_while_compiling() {
+    let module = compile_bomb(150_000);
+    let o = run(module, &[], Effective::pure(limits(100, 200))).unwrap();
+    let m = stopped_by(&o, &[LimitKind::CpuTime, LimitKind::Memory]);
+    assert!(m.contains("compiling"), "{m}");
+}
+
+#[test]
+fn forked_command_grandchild_is_killed_at_the_deadline() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("pid");
+    let p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
+    let script = format!("sleep 45 & echo $! > {}; echo started", pidfile.display());
+    let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+    stopped_by(&o, &[LimitKind::WallTime]);
+    assert_dead(read_pid(&pidfile));
+}
+
+#[test]
+fn background_process_of_a_finished_run_is_killed() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("pid");
+    let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
+    // The grandchild holds none of the command's pipes: the command returns at once and the
+    // task succeeds; the sleep must still not outlive the run.
+    let script = format!(
+        "sleep 45 </dev/null >/dev/null 2>&1 & echo $! > {}",
+        pidfile.display()
+    );
+    let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    assert_dead(read_pid(&pidfile));
+}
+
+#[test]
+fn sparse_pwrite_is_charged_its_apparent_size() {
+    let mut p = Effective::pure(limits(2_000, 10_000));
+    p.fs_write = vec!["/out".into()];
+    // One byte at 8 TiB under a 1 MiB quota.
+    let o = run(
+        c_module("probe"),
+        &["pwrite", "/out/sparse", "8796093022208"],
+        p.clone(),
+    )
+    .unwrap();
+    stopped_by(&o, &[LimitKind::Disk]);
+    // A small one passes.
+    let o = run(c_module("probe"), &["pwrite", "/out/sparse", "1000"], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"written\": 1"));
+}
+
+#[test]
+fn commands_cannot_write_outside_the_runs_directories() {
+    let isolation = ratchet_sandbox::isolate::describe_isolation();
+    if !isolation.contains("landlock:     active") {
+        eprintln!("landlock: not available on this kernel, nothing to check:\n{isolation}");
+        return;
+    }
+    let mounted = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), mounted.path());
+    let script = format!(
+        "echo in > {}/ok; echo out > {}/escaped",
+        mounted.path().display(),
+        outside.path().display()
+    );
+    let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    assert!(
+        mounted.path().join("ok").is_file(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        !outside.path().join("escaped").exists(),
+        "a command wrote outside the run's directories"
+    );
+}
+
+#[test]
+fn permission_audit_reads_imports_without_compiling() {
+    // The audit runs in the parent: it parses the import section and never compiles, so a
+    // compile bomb costs it nothing.
+    let rt = Runtime::new(None);
+    assert_eq!(
+        rt.module_imports(&compile_bomb(150_000)).unwrap(),
+        Vec::<String>::new()
+    );
+    let imports = rt.module_imports(&c_module("probe")).unwrap();
+    assert!(
+        imports.iter().any(|i| i == "ratchet.command"),
+        "{imports:?}"
+    );
+    let e = rt.module_imports(&wat_module("foreign")).unwrap_err();
+    assert!(matches!(e, RunError::Import(_)), "{e}");
+}
+
+#[test]
+fn ratchet_run_stops_a_loop_in_its_worker_and_explains_isolation() {
+    let d = tempfile::tempdir().unwrap();
+    let task = d.path().join("chase");
+    std::fs::create_dir_all(&task).unwrap();
+    std::fs::write(task.join("main.wasm"), wat_module("chase")).unwrap();
+    std::fs::write(
+        task.join("metadata.json"),
+        r#"{"version": "1.0.0", "description": "memory-bound loop", "timeout": 300}"#,
+    )
+    .unwrap();
+    let home = d.path().join("home");
+    let task_arg = task.to_string_lossy().into_owned();
+    let o = common::ratchet(&home, &["run", "--path", &task_arg, "--explain"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(LimitKind::CpuTime.name()) || err.contains(LimitKind::WallTime.name()),
+        "{err}"
+    );
+    assert!(
+        err.contains("isolation:") && err.contains("landlock:") && err.contains("seccomp:"),
+        "{err}"
+    );
+}
