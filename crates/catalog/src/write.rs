@@ -1,0 +1,412 @@
+//! The writer: incremental update on every publish, yank and deprecation, and full rebuild
+//! (`index-format.md` §10.5).
+//!
+//! An update touches only the files of the changed bundle: the shards of its old and new
+//! terms, the facet files of the values it gains or loses, its summary block, its forward file
+//! and the root. The forward file records what was indexed last time, which is how stale
+//! postings are removed on a re-publish or a yank without scanning anything. Files are written
+//! in an order that keeps the catalog usable after a crash (shards, facets, block, forward
+//! file, root last); a crash between writes leaves the root's generation behind the forward
+//! file's change, which `verify` reports and `rebuild` repairs.
+
+use crate::codec::{self, Posting};
+use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
+use crate::files::{
+    self, DocBlock, FacetFile, Forward, MAX_BLOCK, MAX_FACET, MAX_FORWARD, MAX_ROOT, MAX_SHARD,
+    ROOT_PATH, Root, SHARD_TARGET, TermEntry, TermShard,
+};
+use crate::store::CatalogStore;
+use crate::tokenize::shard_key;
+use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP};
+use ratchet_formats::manifest::BundleId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// BM25 parameters (§10.6).
+pub const K1: f64 = 1.2;
+/// BM25 length normalisation.
+pub const B: f64 = 0.75;
+/// Reference length of the champion key (in weighted tokens), fixed so that which postings a
+/// capped list keeps never depends on the rest of the registry.
+pub const REF_LEN: f64 = 100.0;
+
+/// One change to the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The bundle was published, deprecated, un-deprecated, attested, or a yank left another
+    /// version as its latest: (re)index it from this document.
+    Upsert(Box<CatalogDoc>),
+    /// Every version of the bundle is yanked: it is no longer searchable.
+    Remove(BundleId),
+}
+
+/// Files an update or rebuild wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Files written or removed.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: usize,
+}
+
+/// The catalog writer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Catalog;
+
+/// The champion key of a posting: its BM25 term-frequency factor at the reference length.
+/// Capped lists keep the postings with the highest keys (ties: lower ordinal).
+pub fn champion_key(p: &Posting) -> f64 {
+    let tf = f64::from(p.wtf) / 2.0;
+    tf / (tf + K1 * (1.0 - B + B * bucket_len(p.len_bucket) / 2.0 / REF_LEN))
+}
+
+fn cap(ps: &mut Vec<Posting>, n: usize) {
+    if ps.len() > n {
+        ps.sort_by(|a, b| {
+            champion_key(b)
+                .total_cmp(&champion_key(a))
+                .then(a.ord.cmp(&b.ord))
+        });
+        ps.truncate(n);
+        ps.sort_by_key(|p| p.ord);
+    }
+}
+
+type ShardMap = BTreeMap<String, (u32, Vec<Posting>)>;
+
+/// Encodes a shard, cutting the longest lists by a quarter until it is under
+/// [`SHARD_TARGET`]. `None` when it has no term left.
+fn encode_shard(key: &str, mut terms: ShardMap) -> Option<Vec<u8>> {
+    terms.retain(|_, (df, ps)| *df > 0 && !ps.is_empty());
+    if terms.is_empty() {
+        return None;
+    }
+    loop {
+        let shard = TermShard {
+            v: files::CATALOG_FORMAT,
+            key: key.to_string(),
+            terms: terms
+                .iter()
+                .map(|(t, (df, ps))| TermEntry {
+                    t: t.clone(),
+                    df: *df,
+                    p: codec::encode_postings(ps),
+                })
+                .collect(),
+        };
+        let bytes = files::to_json(&shard);
+        if bytes.len() <= SHARD_TARGET {
+            return Some(bytes);
+        }
+        let longest = terms
+            .values_mut()
+            .max_by_key(|(_, ps)| ps.len())
+            .expect("non-empty");
+        let n = longest.1.len() * 3 / 4;
+        cap(&mut longest.1, n.max(1));
+    }
+}
+
+fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
+    s.read(path, limit)
+}
+
+impl Catalog {
+    /// Applies one change. Returns the files written.
+    pub fn update<S: CatalogStore>(
+        store: &mut S,
+        change: &Change,
+    ) -> Result<WriteStats, CatalogError> {
+        let mut stats = WriteStats::default();
+        let mut root = match read(store, ROOT_PATH, MAX_ROOT)? {
+            Some(b) => files::parse_root(&b)?,
+            None => Root::empty(),
+        };
+        let id = match change {
+            Change::Upsert(d) => &d.id,
+            Change::Remove(id) => id,
+        };
+        let fpath = files::forward_path(id);
+        let old = match read(store, &fpath, MAX_FORWARD)? {
+            Some(b) => Some(files::parse_forward(&b, id)?),
+            None => None,
+        };
+        let ord = match (&old, change) {
+            (Some(f), _) => f.ord,
+            (None, Change::Remove(_)) => return Ok(stats),
+            (None, Change::Upsert(_)) => {
+                root.slots += 1;
+                root.slots - 1
+            }
+        };
+        if ord >= root.slots {
+            return Err(CatalogError::Inconsistent {
+                file: fpath,
+                message: format!("ordinal {ord} is not below the root's {} slots", root.slots),
+            });
+        }
+        let empty = Forward {
+            v: files::CATALOG_FORMAT,
+            id: id.clone(),
+            ord,
+            live: false,
+            len: 0,
+            terms: Vec::new(),
+            facets: BTreeMap::new(),
+        };
+        let old = old.filter(|f| f.live).unwrap_or_else(|| empty.clone());
+        let (new, new_doc) = match change {
+            Change::Upsert(d) => {
+                let ix = d.index();
+                let fw = Forward {
+                    live: true,
+                    len: ix.len,
+                    terms: ix.terms.keys().cloned().collect(),
+                    facets: ix.facets.clone(),
+                    ..empty.clone()
+                };
+                (fw, Some((d, ix)))
+            }
+            Change::Remove(_) => (empty.clone(), None),
+        };
+
+        // Term shards.
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        keys.extend(old.terms.iter().map(|t| shard_key(t)));
+        keys.extend(new.terms.iter().map(|t| shard_key(t)));
+        for key in keys {
+            let path = files::shard_path(&key);
+            let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
+                Some(b) => files::parse_shard(&b, &key, &root)?
+                    .into_iter()
+                    .map(|(t, df, ps)| (t, (df, ps)))
+                    .collect(),
+                None => BTreeMap::new(),
+            };
+            for t in old.terms.iter().filter(|t| shard_key(t) == key) {
+                if let Some((df, ps)) = terms.get_mut(t) {
+                    *df = df.saturating_sub(1);
+                    ps.retain(|p| p.ord != ord);
+                }
+            }
+            if let Some((d, ix)) = &new_doc {
+                for (t, &wtf) in ix.terms.iter().filter(|(t, _)| shard_key(t) == key) {
+                    let e = terms.entry(t.clone()).or_default();
+                    e.0 += 1;
+                    let i = e.1.partition_point(|p| p.ord < ord);
+                    e.1.insert(i, d.posting(ord, wtf, ix.len));
+                    cap(&mut e.1, POSTINGS_CAP);
+                }
+            }
+            match encode_shard(&key, terms) {
+                Some(bytes) => {
+                    store.write(&path, &bytes)?;
+                    stats.bytes += bytes.len();
+                }
+                None => store.remove(&path)?,
+            }
+            stats.files += 1;
+        }
+
+        // Facets.
+        let pairs = |f: &Forward| -> BTreeSet<(String, String)> {
+            f.facets
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                .collect()
+        };
+        let (old_pairs, new_pairs) = (pairs(&old), pairs(&new));
+        for (kind, value) in old_pairs.symmetric_difference(&new_pairs) {
+            let adding = new_pairs.contains(&(kind.clone(), value.clone()));
+            let path = files::facet_path(kind, value);
+            let mut set = match read(store, &path, MAX_FACET)? {
+                Some(b) => files::parse_facet(&b, kind, value, &root)?,
+                None => Vec::new(),
+            };
+            let i = set.partition_point(|&o| o < ord);
+            let present = set.get(i) == Some(&ord);
+            match (adding, present) {
+                (true, false) => set.insert(i, ord),
+                (false, true) => {
+                    set.remove(i);
+                }
+                _ => {}
+            }
+            if set.is_empty() {
+                store.remove(&path)?;
+            } else {
+                let bytes = facet_bytes(kind, value, &set);
+                store.write(&path, &bytes)?;
+                stats.bytes += bytes.len();
+            }
+            stats.files += 1;
+            if ROOT_FACETS.contains(&kind.as_str()) {
+                let counts = root.facets.entry(kind.clone()).or_default();
+                if set.is_empty() {
+                    counts.remove(value);
+                } else {
+                    counts.insert(value.clone(), set.len() as u32);
+                }
+                if counts.is_empty() {
+                    root.facets.remove(kind);
+                }
+            }
+        }
+
+        // Summary block.
+        let block = ord / BLOCK_DOCS;
+        let bpath = files::block_path(block);
+        let mut docs = match read(store, &bpath, MAX_BLOCK)? {
+            Some(b) => files::parse_block(&b, block, &root)?,
+            None => Vec::new(),
+        };
+        docs.retain(|d| d.ord != ord);
+        if let Some((d, _)) = &new_doc {
+            let i = docs.partition_point(|s| s.ord < ord);
+            docs.insert(i, d.summary(ord));
+        }
+        if docs.is_empty() {
+            store.remove(&bpath)?;
+        } else {
+            let bytes = block_bytes(block, docs);
+            store.write(&bpath, &bytes)?;
+            stats.bytes += bytes.len();
+        }
+        stats.files += 1;
+
+        // Forward file, then the root.
+        let bytes = files::to_json(&new);
+        store.write(&fpath, &bytes)?;
+        stats.bytes += bytes.len();
+        root.total_len = root.total_len.saturating_sub(old.len) + new.len;
+        root.docs = root.docs - u32::from(old.live) + u32::from(new.live);
+        root.generation += 1;
+        let bytes = files::to_json(&root);
+        store.write(ROOT_PATH, &bytes)?;
+        stats.bytes += bytes.len();
+        stats.files += 2;
+        Ok(stats)
+    }
+
+    /// Rebuilds the whole catalog from every bundle id in first-publish order (`names.txt`
+    /// order), each with its document or `None` when it has no searchable version. Removes
+    /// every other file under `catalog/`. The result is the catalog that updating an empty
+    /// catalog with these documents in this order gives (§10.5).
+    pub fn rebuild<S: CatalogStore>(
+        store: &mut S,
+        bundles: impl IntoIterator<Item = (BundleId, Option<CatalogDoc>)>,
+    ) -> Result<WriteStats, CatalogError> {
+        let mut stats = WriteStats::default();
+        let mut root = Root::empty();
+        let mut shards: BTreeMap<String, ShardMap> = BTreeMap::new();
+        let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+        let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
+        let mut forwards = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (id, doc) in bundles {
+            if !seen.insert(id.clone()) {
+                return Err(CatalogError::Query(format!(
+                    "rebuild: bundle {id} listed twice"
+                )));
+            }
+            let ord = root.slots;
+            root.slots += 1;
+            let mut fw = Forward {
+                v: files::CATALOG_FORMAT,
+                id: id.clone(),
+                ord,
+                live: false,
+                len: 0,
+                terms: Vec::new(),
+                facets: BTreeMap::new(),
+            };
+            if let Some(d) = doc {
+                let ix = d.index();
+                for (t, &wtf) in &ix.terms {
+                    let e = shards
+                        .entry(shard_key(t))
+                        .or_default()
+                        .entry(t.clone())
+                        .or_default();
+                    e.0 += 1;
+                    e.1.push(d.posting(ord, wtf, ix.len));
+                    if e.1.len() >= 4 * POSTINGS_CAP {
+                        cap(&mut e.1, POSTINGS_CAP);
+                    }
+                }
+                for (k, vs) in &ix.facets {
+                    for v in vs {
+                        facets.entry((k.clone(), v.clone())).or_default().push(ord);
+                    }
+                }
+                blocks
+                    .entry(ord / BLOCK_DOCS)
+                    .or_default()
+                    .push(d.summary(ord));
+                root.docs += 1;
+                root.total_len += ix.len;
+                fw.live = true;
+                fw.len = ix.len;
+                fw.terms = ix.terms.keys().cloned().collect();
+                fw.facets = ix.facets;
+            }
+            forwards.push(fw);
+        }
+        for old in store.list(&format!("{}/", files::CATALOG_DIR))? {
+            store.remove(&old)?;
+        }
+        let mut put = |store: &mut S, path: &str, bytes: Vec<u8>| -> Result<(), CatalogError> {
+            store.write(path, &bytes)?;
+            stats.files += 1;
+            stats.bytes += bytes.len();
+            Ok(())
+        };
+        for (key, mut terms) in shards {
+            for (_, ps) in terms.values_mut() {
+                cap(ps, POSTINGS_CAP);
+            }
+            if let Some(bytes) = encode_shard(&key, terms) {
+                put(store, &files::shard_path(&key), bytes)?;
+            }
+        }
+        for ((kind, value), set) in facets {
+            if ROOT_FACETS.contains(&kind.as_str()) {
+                root.facets
+                    .entry(kind.clone())
+                    .or_default()
+                    .insert(value.clone(), set.len() as u32);
+            }
+            put(
+                store,
+                &files::facet_path(&kind, &value),
+                facet_bytes(&kind, &value, &set),
+            )?;
+        }
+        for (block, docs) in blocks {
+            put(store, &files::block_path(block), block_bytes(block, docs))?;
+        }
+        for fw in forwards {
+            put(store, &files::forward_path(&fw.id), files::to_json(&fw))?;
+        }
+        root.generation = 1;
+        put(store, ROOT_PATH, files::to_json(&root))?;
+        Ok(stats)
+    }
+}
+
+fn facet_bytes(kind: &str, value: &str, set: &[u32]) -> Vec<u8> {
+    files::to_json(&FacetFile {
+        v: files::CATALOG_FORMAT,
+        kind: kind.to_string(),
+        value: value.to_string(),
+        count: set.len() as u32,
+        docs: codec::encode_set(set),
+    })
+}
+
+fn block_bytes(block: u32, docs: Vec<crate::Summary>) -> Vec<u8> {
+    files::to_json(&DocBlock {
+        v: files::CATALOG_FORMAT,
+        block,
+        docs,
+    })
+}
