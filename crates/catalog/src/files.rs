@@ -28,7 +28,7 @@ pub const MAX_ROOT: u64 = 256 * 1024;
 /// Largest term shard a reader accepts (writers keep shards under [`SHARD_TARGET`]).
 pub const MAX_SHARD: u64 = 256 * 1024;
 /// Size a writer keeps a term shard under, by cutting the longest posting lists further.
-pub const SHARD_TARGET: usize = 96 * 1024;
+pub const SHARD_TARGET: usize = 32 * 1024;
 /// Largest summary block a reader accepts.
 pub const MAX_BLOCK: u64 = 64 * 1024;
 /// Largest facet file a reader accepts.
@@ -243,19 +243,19 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
     Ok(r)
 }
 
-/// Parses a term shard stored under `key`, against the root's slot count; returns the shard
-/// with its postings decoded, term by term.
-pub fn parse_shard(
+/// Parses a term shard stored under `key` and checks everything but the postings: the key,
+/// the order and shard of every term, `df` against the root. Returns `(term, df, encoded
+/// postings)`; the writer decodes only the lists it changes.
+pub fn parse_shard_lazy(
     bytes: &[u8],
     key: &str,
     root: &Root,
-) -> Result<Vec<(String, u32, Vec<Posting>)>, CatalogError> {
+) -> Result<Vec<TermEntry>, CatalogError> {
     let f = shard_path(key);
     let s: TermShard = parse_json(bytes, &f)?;
     if s.key != key {
         return Err(malformed(&f, format!("holds key `{}`, not `{key}`", s.key)));
     }
-    let mut out = Vec::with_capacity(s.terms.len());
     let mut prev: Option<&str> = None;
     for e in &s.terms {
         if prev.is_some_and(|p| p >= e.t.as_str()) {
@@ -271,14 +271,6 @@ pub fn parse_shard(
                 format!("term `{}` does not belong here", e.t),
             ));
         }
-        let ps = codec::decode_postings(&e.p, root.slots, MAX_SHARD as usize)
-            .map_err(|d| malformed(&f, format!("term `{}`: {d}", e.t)))?;
-        if ps.is_empty() || ps.len() > POSTINGS_CAP || (e.df as usize) < ps.len() {
-            return Err(malformed(
-                &f,
-                format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
-            ));
-        }
         if e.df > root.docs {
             return Err(CatalogError::Inconsistent {
                 file: f.clone(),
@@ -288,9 +280,38 @@ pub fn parse_shard(
                 ),
             });
         }
-        out.push((e.t.clone(), e.df, ps));
     }
-    Ok(out)
+    Ok(s.terms)
+}
+
+/// Decodes the postings of one term of shard `key`, checking them against `df` and the root.
+pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>, CatalogError> {
+    let f = shard_path(key);
+    let ps = codec::decode_postings(&e.p, root.slots, MAX_SHARD as usize)
+        .map_err(|d| malformed(&f, format!("term `{}`: {d}", e.t)))?;
+    if ps.is_empty() || ps.len() > POSTINGS_CAP || (e.df as usize) < ps.len() {
+        return Err(malformed(
+            &f,
+            format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
+        ));
+    }
+    Ok(ps)
+}
+
+/// Parses a term shard stored under `key`, against the root's slot count; returns the shard
+/// with its postings decoded, term by term.
+pub fn parse_shard(
+    bytes: &[u8],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<(String, u32, Vec<Posting>)>, CatalogError> {
+    parse_shard_lazy(bytes, key, root)?
+        .into_iter()
+        .map(|e| {
+            let ps = decode_term(&e, key, root)?;
+            Ok((e.t, e.df, ps))
+        })
+        .collect()
 }
 
 /// Parses summary block `block`.

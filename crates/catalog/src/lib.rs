@@ -37,7 +37,7 @@ pub use write::{Catalog, Change};
 /// Characters of a term that choose its shard.
 pub const PREFIX_CHARS: usize = 3;
 /// Most postings a term's list keeps (the best by the champion key, §10.4).
-pub const POSTINGS_CAP: usize = 500;
+pub const POSTINGS_CAP: usize = 300;
 /// Documents per summary block.
 pub const BLOCK_DOCS: u32 = 8;
 

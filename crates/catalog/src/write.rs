@@ -71,38 +71,70 @@ fn cap(ps: &mut Vec<Posting>, n: usize) {
     }
 }
 
-type ShardMap = BTreeMap<String, (u32, Vec<Posting>)>;
+/// A term's postings: as read (encoded) until the writer changes them.
+#[derive(Debug, Clone)]
+enum List {
+    Encoded(String),
+    Decoded(Vec<Posting>),
+}
 
-/// Encodes a shard, cutting the longest lists by a quarter until it is under
-/// [`SHARD_TARGET`]. `None` when it has no term left.
-fn encode_shard(key: &str, mut terms: ShardMap) -> Option<Vec<u8>> {
-    terms.retain(|_, (df, ps)| *df > 0 && !ps.is_empty());
-    if terms.is_empty() {
-        return None;
+impl List {
+    fn encoded(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            List::Encoded(s) => s.as_str().into(),
+            List::Decoded(ps) => codec::encode_postings(ps).into(),
+        }
     }
+}
+
+type ShardMap = BTreeMap<String, (u32, List)>;
+
+/// Encodes a shard, cutting the longest list (by encoded length; the first such term) by a
+/// quarter until the shard is under [`SHARD_TARGET`]. `None` when it has no term left.
+fn encode_shard(
+    key: &str,
+    mut terms: ShardMap,
+    root: &Root,
+) -> Result<Option<Vec<u8>>, CatalogError> {
+    terms.retain(|_, (df, l)| {
+        *df > 0
+            && match l {
+                List::Encoded(s) => !s.is_empty(),
+                List::Decoded(ps) => !ps.is_empty(),
+            }
+    });
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    let mut entries: Vec<TermEntry> = terms
+        .iter()
+        .map(|(t, (df, l))| TermEntry {
+            t: t.clone(),
+            df: *df,
+            p: l.encoded().into_owned(),
+        })
+        .collect();
     loop {
         let shard = TermShard {
             v: files::CATALOG_FORMAT,
             key: key.to_string(),
-            terms: terms
-                .iter()
-                .map(|(t, (df, ps))| TermEntry {
-                    t: t.clone(),
-                    df: *df,
-                    p: codec::encode_postings(ps),
-                })
-                .collect(),
+            terms: entries,
         };
         let bytes = files::to_json(&shard);
         if bytes.len() <= SHARD_TARGET {
-            return Some(bytes);
+            return Ok(Some(bytes));
         }
-        let longest = terms
-            .values_mut()
-            .max_by_key(|(_, ps)| ps.len())
-            .expect("non-empty");
-        let n = longest.1.len() * 3 / 4;
-        cap(&mut longest.1, n.max(1));
+        entries = shard.terms;
+        let mut longest = 0;
+        for (i, e) in entries.iter().enumerate() {
+            if e.p.len() > entries[longest].p.len() {
+                longest = i;
+            }
+        }
+        let mut ps = files::decode_term(&entries[longest], key, root)?;
+        let n = ps.len() * 3 / 4;
+        cap(&mut ps, n.max(1));
+        entries[longest].p = codec::encode_postings(&ps);
     }
 }
 
@@ -176,28 +208,48 @@ impl Catalog {
         for key in keys {
             let path = files::shard_path(&key);
             let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
-                Some(b) => files::parse_shard(&b, &key, &root)?
+                Some(b) => files::parse_shard_lazy(&b, &key, &root)?
                     .into_iter()
-                    .map(|(t, df, ps)| (t, (df, ps)))
+                    .map(|e| (e.t, (e.df, List::Encoded(e.p))))
                     .collect(),
                 None => BTreeMap::new(),
             };
+            // Decode only the lists this update changes.
+            let decoded = |terms: &mut ShardMap, t: &str| -> Result<(), CatalogError> {
+                if let Some((df, l)) = terms.get_mut(t)
+                    && let List::Encoded(s) = l
+                {
+                    let e = TermEntry {
+                        t: t.to_string(),
+                        df: *df,
+                        p: std::mem::take(s),
+                    };
+                    *l = List::Decoded(files::decode_term(&e, &key, &root)?);
+                }
+                Ok(())
+            };
             for t in old.terms.iter().filter(|t| shard_key(t) == key) {
-                if let Some((df, ps)) = terms.get_mut(t) {
+                decoded(&mut terms, t)?;
+                if let Some((df, List::Decoded(ps))) = terms.get_mut(t) {
                     *df = df.saturating_sub(1);
                     ps.retain(|p| p.ord != ord);
                 }
             }
             if let Some((d, ix)) = &new_doc {
                 for (t, &wtf) in ix.terms.iter().filter(|(t, _)| shard_key(t) == key) {
-                    let e = terms.entry(t.clone()).or_default();
+                    decoded(&mut terms, t)?;
+                    let e = terms
+                        .entry(t.clone())
+                        .or_insert_with(|| (0, List::Decoded(Vec::new())));
                     e.0 += 1;
-                    let i = e.1.partition_point(|p| p.ord < ord);
-                    e.1.insert(i, d.posting(ord, wtf, ix.len));
-                    cap(&mut e.1, POSTINGS_CAP);
+                    if let List::Decoded(ps) = &mut e.1 {
+                        let i = ps.partition_point(|p| p.ord < ord);
+                        ps.insert(i, d.posting(ord, wtf, ix.len));
+                        cap(ps, POSTINGS_CAP);
+                    }
                 }
             }
-            match encode_shard(&key, terms) {
+            match encode_shard(&key, terms, &root)? {
                 Some(bytes) => {
                     store.write(&path, &bytes)?;
                     stats.bytes += bytes.len();
@@ -297,7 +349,7 @@ impl Catalog {
     ) -> Result<WriteStats, CatalogError> {
         let mut stats = WriteStats::default();
         let mut root = Root::empty();
-        let mut shards: BTreeMap<String, ShardMap> = BTreeMap::new();
+        let mut shards: BTreeMap<String, BTreeMap<String, (u32, Vec<Posting>)>> = BTreeMap::new();
         let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
         let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
         let mut forwards = Vec::new();
@@ -360,11 +412,15 @@ impl Catalog {
             stats.bytes += bytes.len();
             Ok(())
         };
-        for (key, mut terms) in shards {
-            for (_, ps) in terms.values_mut() {
-                cap(ps, POSTINGS_CAP);
-            }
-            if let Some(bytes) = encode_shard(&key, terms) {
+        for (key, terms) in shards {
+            let terms: ShardMap = terms
+                .into_iter()
+                .map(|(t, (df, mut ps))| {
+                    cap(&mut ps, POSTINGS_CAP);
+                    (t, (df, List::Decoded(ps)))
+                })
+                .collect();
+            if let Some(bytes) = encode_shard(&key, terms, &root)? {
                 put(store, &files::shard_path(&key), bytes)?;
             }
         }

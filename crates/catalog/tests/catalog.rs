@@ -538,3 +538,80 @@ fn a_republish_removes_stale_postings() {
     assert_eq!((root.docs, root.slots, root.total_len), (0, 1, 0));
     assert!(root.facets.is_empty());
 }
+
+/// Asserts two catalogs hold the same files, the root's generation aside; names the first
+/// file that differs.
+fn assert_same(a: &MemStore, b: &MemStore) {
+    let strip = |s: &MemStore| {
+        let mut f = s.files.clone();
+        let mut root = files::parse_root(&f[ROOT_PATH]).unwrap();
+        root.generation = 0;
+        f.insert(ROOT_PATH.into(), files::to_json(&root));
+        f
+    };
+    let (a, b) = (strip(a), strip(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    if let Some(k) = a.keys().find(|k| a[*k] != b[*k]) {
+        panic!("{k} differs");
+    }
+}
+
+#[test]
+fn capped_lists_match_a_rebuild_when_only_adding() {
+    // 320 bundles share `csv`: its list reaches the cap.
+    let mut inc = MemStore::default();
+    let mut all = Vec::new();
+    for i in 0..320 {
+        let mut d = doc(
+            &format!("org.cap.b{i}"),
+            &format!("Bundle {i}"),
+            "csv tools",
+        );
+        d.readme = "csv ".repeat(i % 7);
+        Catalog::update(&mut inc, &Change::Upsert(Box::new(d.clone()))).unwrap();
+        all.push(d);
+    }
+    let mut full = store_of(all);
+    assert_same(&inc, &full);
+    let root = files::parse_root(&full.files[ROOT_PATH]).unwrap();
+    let terms = files::parse_shard(&full.files[&files::shard_path("csv")], "csv", &root).unwrap();
+    assert_eq!(
+        (terms[0].1, terms[0].2.len()),
+        (320, ratchet_catalog::POSTINGS_CAP)
+    );
+    let r = search(&mut full, &Query::text("csv")).unwrap();
+    assert!(r.capped && r.total == ratchet_catalog::POSTINGS_CAP);
+    // The kept postings are the best: bundles saying `csv` most often in their README.
+    let best: usize = r.hits[0].summary.id.as_str()["org.cap.b".len()..]
+        .parse()
+        .unwrap();
+    assert_eq!(best % 7, 6, "{best}");
+}
+
+#[test]
+fn a_shard_over_its_size_target_is_cut() {
+    // Six capped terms in one shard are more than the shard's size target.
+    let all: Vec<_> = (0..320)
+        .map(|i| {
+            doc(
+                &format!("org.cap.b{i}"),
+                &format!("Bundle {i}"),
+                "csv csvalpha csvbeta csvgamma csvdelta csvepsilon",
+            )
+        })
+        .collect();
+    let mut full = store_of(all);
+    let shard = &full.files[&files::shard_path("csv")];
+    assert!(shard.len() <= files::SHARD_TARGET, "{}", shard.len());
+    let root = files::parse_root(&full.files[ROOT_PATH]).unwrap();
+    let terms = files::parse_shard(shard, "csv", &root).unwrap();
+    assert_eq!(terms.len(), 6);
+    assert!(terms.iter().all(|(_, df, _)| *df == 320));
+    assert!(
+        terms
+            .iter()
+            .any(|(_, _, ps)| ps.len() < ratchet_catalog::POSTINGS_CAP)
+    );
+    let r = search(&mut full, &Query::text("csvalpha")).unwrap();
+    assert!(r.capped && r.total > 0 && r.total < 320);
+}
