@@ -466,3 +466,80 @@ fn block_bytes(block: u32, docs: Vec<crate::Summary>) -> Vec<u8> {
         docs,
     })
 }
+
+/// One way a stored catalog differs from a rebuild of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The catalog file.
+    pub file: String,
+    /// What differs: `missing`, `extra`, `differs`, or `unreadable: ...`.
+    pub problem: String,
+}
+
+impl Catalog {
+    /// Compares the catalog in `store` with a rebuild from `bundles` (same input as
+    /// [`Catalog::rebuild`]), the root's generation aside: what `ratchet-index verify` reports.
+    /// A capped or cut posting list that an update could not refill (§10.5) shows up as a
+    /// differing shard; `rebuild` repairs every difference.
+    pub fn verify<S: CatalogStore>(
+        store: &S,
+        bundles: impl IntoIterator<Item = (BundleId, Option<CatalogDoc>)>,
+    ) -> Result<Vec<Difference>, CatalogError> {
+        let mut fresh = crate::MemStore::default();
+        Catalog::rebuild(&mut fresh, bundles)?;
+        let mut out = Vec::new();
+        let stored = store.list(&format!("{}/", files::CATALOG_DIR))?;
+        let without_generation = |b: &[u8]| -> Option<Vec<u8>> {
+            let mut r = files::parse_root(b).ok()?;
+            r.generation = 0;
+            Some(files::to_json(&r))
+        };
+        for path in &stored {
+            let Some(want) = fresh.files.get(path) else {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "extra".into(),
+                });
+                continue;
+            };
+            let limit = (want.len() as u64).max(MAX_SHARD) * 4;
+            let got = match store.read(path, limit) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    out.push(Difference {
+                        file: path.clone(),
+                        problem: "missing".into(),
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    out.push(Difference {
+                        file: path.clone(),
+                        problem: format!("unreadable: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let same = if path == ROOT_PATH {
+                without_generation(&got).is_some_and(|g| Some(g) == without_generation(want))
+            } else {
+                &got == want
+            };
+            if !same {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "differs".into(),
+                });
+            }
+        }
+        for path in fresh.files.keys() {
+            if stored.binary_search(path).is_err() {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "missing".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -615,3 +615,37 @@ fn a_shard_over_its_size_target_is_cut() {
     let r = search(&mut full, &Query::text("csvalpha")).unwrap();
     assert!(r.capped && r.total > 0 && r.total < 320);
 }
+
+#[test]
+fn verify_reports_what_differs_from_a_rebuild() {
+    let docs = vec![
+        doc("org.x.alpha", "Alpha", "csv reader"),
+        doc("org.x.beta", "Beta", "csv writer"),
+    ];
+    let input = || docs.iter().map(|d| (d.id.clone(), Some(d.clone())));
+    let mut s = store_of(docs.clone());
+    assert_eq!(Catalog::verify(&s, input()).unwrap(), []);
+    // A stale catalog: beta was re-published but the catalog was not updated.
+    let mut changed = docs.clone();
+    changed[1].description = "yaml writer".into();
+    let diffs =
+        Catalog::verify(&s, changed.iter().map(|d| (d.id.clone(), Some(d.clone())))).unwrap();
+    let files_named: Vec<_> = diffs.iter().map(|d| d.file.as_str()).collect();
+    assert!(files_named.contains(&"catalog/terms/yam.json"), "{diffs:?}");
+    assert!(files_named.contains(&"catalog/terms/csv.json"), "{diffs:?}");
+    // An extra file and a damaged root.
+    s.files
+        .insert("catalog/terms/zzz.json".into(), b"{}".to_vec());
+    s.files.insert(ROOT_PATH.into(), b"nonsense".to_vec());
+    let diffs = Catalog::verify(&s, input()).unwrap();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.file == "catalog/terms/zzz.json" && d.problem == "extra")
+    );
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.file == ROOT_PATH && d.problem == "differs")
+    );
+}
