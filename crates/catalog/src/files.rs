@@ -8,13 +8,13 @@
 
 use crate::codec::{self, Posting};
 use crate::doc::Summary;
-use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key};
+use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
 use ratchet_formats::manifest::BundleId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Format version of every catalog file.
 pub const CATALOG_FORMAT: u32 = 1;
@@ -58,6 +58,10 @@ pub struct Root {
     /// Facet kind -> value -> searchable bundles with it, for the kinds of
     /// [`crate::doc::ROOT_FACETS`].
     pub facets: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Split shard prefixes: the terms that start with one of these and are longer than it
+    /// live in shards keyed one character longer (§10.1).
+    #[serde(default)]
+    pub split: BTreeSet<String>,
 }
 
 impl Root {
@@ -73,6 +77,7 @@ impl Root {
             block_docs: BLOCK_DOCS,
             postings_cap: POSTINGS_CAP as u32,
             facets: BTreeMap::new(),
+            split: BTreeSet::new(),
         }
     }
 
@@ -240,6 +245,19 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
             ));
         }
     }
+    for p in &r.split {
+        let n = p.chars().count();
+        let parent: String = p.chars().take(n.saturating_sub(1)).collect();
+        if n < PREFIX_CHARS
+            || n > MAX_TERM_CHARS
+            || (n > PREFIX_CHARS && !r.split.contains(&parent))
+        {
+            return Err(malformed(
+                f,
+                format!("split prefix `{p}` is not a valid shard key"),
+            ));
+        }
+    }
     Ok(r)
 }
 
@@ -265,7 +283,10 @@ pub fn parse_shard_lazy(
             ));
         }
         prev = Some(&e.t);
-        if shard_key(&e.t) != key || e.t.chars().count() > MAX_TERM_CHARS || e.t.is_empty() {
+        if shard_key_in(&e.t, &root.split) != key
+            || e.t.chars().count() > MAX_TERM_CHARS
+            || e.t.is_empty()
+        {
             return Err(malformed(
                 &f,
                 format!("term `{}` does not belong here", e.t),

@@ -12,7 +12,7 @@ use crate::codec::Posting;
 use crate::doc::{Summary, Verified, bucket_len, license_ids};
 use crate::files::{self, MAX_BLOCK, MAX_FACET, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root};
 use crate::store::{CatalogStore, DirStore, MemStore};
-use crate::tokenize::{fold, is_indexed, shard_key, words};
+use crate::tokenize::{fold, is_indexed, shard_key_in, words};
 use crate::write::{B, K1};
 use crate::{BLOCK_DOCS, CatalogError};
 use ratchet_formats::manifest::Platform;
@@ -398,7 +398,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     let keys: BTreeSet<String> = qterms
         .iter()
         .flat_map(|t| t.exact.iter().chain(t.prefix.iter()))
-        .map(|w| shard_key(w))
+        .map(|w| shard_key_in(w, &root.split))
         .collect();
     let mut requests: Vec<(String, u64)> = keys
         .iter()
@@ -467,7 +467,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 .exact
                 .iter()
                 .chain(qt.prefix.iter())
-                .map(|w| shard_key(w))
+                .map(|w| shard_key_in(w, &root.split))
                 .collect();
             ks.dedup();
             for k in ks {

@@ -77,10 +77,25 @@ pub fn id_terms(id: &str) -> Vec<String> {
     out
 }
 
-/// The shard key of a term: its first [`crate::PREFIX_CHARS`] characters (the whole term when
-/// shorter).
+/// The shard key of a term in a catalog without split shards: its first
+/// [`crate::PREFIX_CHARS`] characters (the whole term when shorter).
 pub fn shard_key(term: &str) -> String {
-    term.chars().take(crate::PREFIX_CHARS).collect()
+    shard_key_in(term, &std::collections::BTreeSet::new())
+}
+
+/// The shard key of a term given the root's split prefixes (§10.1): start with its first
+/// [`crate::PREFIX_CHARS`] characters and, while that prefix is split and the term is longer,
+/// take one more character.
+pub fn shard_key_in(term: &str, split: &std::collections::BTreeSet<String>) -> String {
+    let mut key: String = term.chars().take(crate::PREFIX_CHARS).collect();
+    let mut rest = term.chars().skip(crate::PREFIX_CHARS);
+    while split.contains(&key) {
+        match rest.next() {
+            Some(c) => key.push(c),
+            None => break,
+        }
+    }
+    key
 }
 
 /// The file name of a shard key: the key itself when it is `[a-z0-9]+`, else `x` followed by
@@ -137,5 +152,13 @@ mod tests {
         assert_eq!(shard_file_name(&shard_key("json")), "jso");
         assert_eq!(shard_file_name(&shard_key("go")), "go");
         assert_eq!(shard_file_name(&shard_key("été")), "xc3a974c3a9");
+        let split = ["dev".to_string(), "dev1".to_string()]
+            .into_iter()
+            .collect();
+        assert_eq!(shard_key_in("dev123", &split), "dev12");
+        assert_eq!(shard_key_in("devops", &split), "devo");
+        assert_eq!(shard_key_in("dev", &split), "dev");
+        assert_eq!(shard_key_in("dev1", &split), "dev1");
+        assert_eq!(shard_key_in("data", &split), "dat");
     }
 }

@@ -16,7 +16,7 @@ use crate::files::{
     ROOT_PATH, Root, SHARD_TARGET, TermEntry, TermShard,
 };
 use crate::store::CatalogStore;
-use crate::tokenize::shard_key;
+use crate::tokenize::{shard_key, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -138,6 +138,65 @@ fn encode_shard(
     }
 }
 
+fn non_empty(terms: &mut ShardMap) {
+    terms.retain(|_, (df, l)| {
+        *df > 0
+            && match l {
+                List::Encoded(s) => !s.is_empty(),
+                List::Decoded(ps) => !ps.is_empty(),
+            }
+    });
+}
+
+/// Writes the shard `key` (or removes it when empty). A shard over [`SHARD_TARGET`] that holds
+/// terms longer than its key is split: its key joins the root's split prefixes and its terms
+/// move to shards keyed one character longer (recursively); only a shard that cannot be split
+/// has its longest lists cut.
+fn store_shard<S: CatalogStore>(
+    store: &mut S,
+    key: &str,
+    mut terms: ShardMap,
+    root: &mut Root,
+    stats: &mut WriteStats,
+) -> Result<(), CatalogError> {
+    non_empty(&mut terms);
+    let path = files::shard_path(key);
+    let key_chars = key.chars().count();
+    if terms.keys().any(|t| t.chars().count() > key_chars) {
+        let size: usize = terms
+            .iter()
+            .map(|(t, (_, l))| t.len() + l.encoded().len() + 24)
+            .sum();
+        if size > SHARD_TARGET {
+            root.split.insert(key.to_string());
+            let mut groups: BTreeMap<String, ShardMap> = BTreeMap::new();
+            for (t, v) in terms {
+                groups
+                    .entry(shard_key_in(&t, &root.split))
+                    .or_default()
+                    .insert(t, v);
+            }
+            if !groups.contains_key(key) {
+                store.remove(&path)?;
+                stats.files += 1;
+            }
+            for (k, g) in groups {
+                store_shard(store, &k, g, root, stats)?;
+            }
+            return Ok(());
+        }
+    }
+    match encode_shard(key, terms, root)? {
+        Some(bytes) => {
+            store.write(&path, &bytes)?;
+            stats.bytes += bytes.len();
+        }
+        None => store.remove(&path)?,
+    }
+    stats.files += 1;
+    Ok(())
+}
+
 fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
     s.read(path, limit)
 }
@@ -201,11 +260,25 @@ impl Catalog {
             Change::Remove(_) => (empty.clone(), None),
         };
 
-        // Term shards.
-        let mut keys: BTreeSet<String> = BTreeSet::new();
-        keys.extend(old.terms.iter().map(|t| shard_key(t)));
-        keys.extend(new.terms.iter().map(|t| shard_key(t)));
-        for key in keys {
+        // Term shards: group the old and the new terms by the shard they live in now.
+        let mut groups: BTreeMap<String, (Vec<&String>, Vec<(&String, u8)>)> = BTreeMap::new();
+        for t in &old.terms {
+            groups
+                .entry(shard_key_in(t, &root.split))
+                .or_default()
+                .0
+                .push(t);
+        }
+        if let Some((_, ix)) = &new_doc {
+            for (t, &wtf) in &ix.terms {
+                groups
+                    .entry(shard_key_in(t, &root.split))
+                    .or_default()
+                    .1
+                    .push((t, wtf));
+            }
+        }
+        for (key, (old_terms, new_terms)) in groups {
             let path = files::shard_path(&key);
             let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
                 Some(b) => files::parse_shard_lazy(&b, &key, &root)?
@@ -228,7 +301,7 @@ impl Catalog {
                 }
                 Ok(())
             };
-            for t in old.terms.iter().filter(|t| shard_key(t) == key) {
+            for t in old_terms {
                 decoded(&mut terms, t)?;
                 if let Some((df, List::Decoded(ps))) = terms.get_mut(t) {
                     *df = df.saturating_sub(1);
@@ -236,7 +309,7 @@ impl Catalog {
                 }
             }
             if let Some((d, ix)) = &new_doc {
-                for (t, &wtf) in ix.terms.iter().filter(|(t, _)| shard_key(t) == key) {
+                for (t, wtf) in new_terms {
                     decoded(&mut terms, t)?;
                     let e = terms
                         .entry(t.clone())
@@ -249,14 +322,7 @@ impl Catalog {
                     }
                 }
             }
-            match encode_shard(&key, terms, &root)? {
-                Some(bytes) => {
-                    store.write(&path, &bytes)?;
-                    stats.bytes += bytes.len();
-                }
-                None => store.remove(&path)?,
-            }
-            stats.files += 1;
+            store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
 
         // Facets.
@@ -406,12 +472,6 @@ impl Catalog {
         for old in store.list(&format!("{}/", files::CATALOG_DIR))? {
             store.remove(&old)?;
         }
-        let mut put = |store: &mut S, path: &str, bytes: Vec<u8>| -> Result<(), CatalogError> {
-            store.write(path, &bytes)?;
-            stats.files += 1;
-            stats.bytes += bytes.len();
-            Ok(())
-        };
         for (key, terms) in shards {
             let terms: ShardMap = terms
                 .into_iter()
@@ -420,10 +480,14 @@ impl Catalog {
                     (t, (df, List::Decoded(ps)))
                 })
                 .collect();
-            if let Some(bytes) = encode_shard(&key, terms, &root)? {
-                put(store, &files::shard_path(&key), bytes)?;
-            }
+            store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
+        let mut put = |store: &mut S, path: &str, bytes: Vec<u8>| -> Result<(), CatalogError> {
+            store.write(path, &bytes)?;
+            stats.files += 1;
+            stats.bytes += bytes.len();
+            Ok(())
+        };
         for ((kind, value), set) in facets {
             if ROOT_FACETS.contains(&kind.as_str()) {
                 root.facets

@@ -589,31 +589,62 @@ fn capped_lists_match_a_rebuild_when_only_adding() {
 }
 
 #[test]
-fn a_shard_over_its_size_target_is_cut() {
-    // Six capped terms in one shard are more than the shard's size target.
-    let all: Vec<_> = (0..320)
+fn a_shard_over_its_size_target_is_split() {
+    // Six capped terms in one shard are more than the shard's size target, and so are
+    // thousands of rare terms with one prefix (`devNNNN` organisations).
+    let all: Vec<_> = (0..700)
         .map(|i| {
             doc(
-                &format!("org.cap.b{i}"),
+                &format!("org.dev{i}.tool"),
                 &format!("Bundle {i}"),
                 "csv csvalpha csvbeta csvgamma csvdelta csvepsilon",
             )
         })
         .collect();
-    let mut full = store_of(all);
-    let shard = &full.files[&files::shard_path("csv")];
-    assert!(shard.len() <= files::SHARD_TARGET, "{}", shard.len());
+    let mut full = store_of(all.clone());
     let root = files::parse_root(&full.files[ROOT_PATH]).unwrap();
-    let terms = files::parse_shard(shard, "csv", &root).unwrap();
-    assert_eq!(terms.len(), 6);
-    assert!(terms.iter().all(|(_, df, _)| *df == 320));
     assert!(
-        terms
-            .iter()
-            .any(|(_, _, ps)| ps.len() < ratchet_catalog::POSTINGS_CAP)
+        root.split.contains("csv") && root.split.contains("dev"),
+        "{:?}",
+        root.split
+    );
+    for (p, b) in &full.files {
+        if p.starts_with("catalog/terms/") {
+            assert!(b.len() <= files::SHARD_TARGET, "{p}: {}", b.len());
+        }
+    }
+    let alpha = files::parse_shard(&full.files[&files::shard_path("csva")], "csva", &root).unwrap();
+    assert_eq!(alpha.len(), 1);
+    assert_eq!(
+        (alpha[0].1, alpha[0].2.len()),
+        (700, ratchet_catalog::POSTINGS_CAP)
+    );
+    assert!(
+        !full.files.contains_key(&files::shard_path("dev")),
+        "nothing is exactly `dev`"
+    );
+    let exact = files::parse_shard(&full.files[&files::shard_path("csv")], "csv", &root).unwrap();
+    assert_eq!(
+        exact.len(),
+        1,
+        "only the term equal to the split prefix stays"
     );
     let r = search(&mut full, &Query::text("csvalpha")).unwrap();
-    assert!(r.capped && r.total > 0 && r.total < 320);
+    assert!(r.capped && r.total == ratchet_catalog::POSTINGS_CAP);
+    assert_eq!(ids(&mut full, &Query::text("dev217"))[0], "org.dev217.tool");
+    assert_eq!(
+        ids(&mut full, &Query::text("csvgam"))[..1].len(),
+        1,
+        "prefix below a split"
+    );
+    // A catalog grown by updates splits the same shards.
+    let mut inc = MemStore::default();
+    for d in all {
+        Catalog::update(&mut inc, &Change::Upsert(Box::new(d))).unwrap();
+    }
+    let inc_root = files::parse_root(&inc.files[ROOT_PATH]).unwrap();
+    assert_eq!(inc_root.split, root.split);
+    assert_eq!(ids(&mut inc, &Query::text("dev217"))[0], "org.dev217.tool");
 }
 
 #[test]
