@@ -248,8 +248,7 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
     for p in &r.split {
         let n = p.chars().count();
         let parent: String = p.chars().take(n.saturating_sub(1)).collect();
-        if n < PREFIX_CHARS
-            || n > MAX_TERM_CHARS
+        if !(PREFIX_CHARS..=MAX_TERM_CHARS).contains(&n)
             || (n > PREFIX_CHARS && !r.split.contains(&parent))
         {
             return Err(malformed(

@@ -89,6 +89,9 @@ impl List {
 
 type ShardMap = BTreeMap<String, (u32, List)>;
 
+/// The terms one update removes from and adds to (with their weighted frequency) one shard.
+type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
+
 /// Encodes a shard, cutting the longest list (by encoded length; the first such term) by a
 /// quarter until the shard is under [`SHARD_TARGET`]. `None` when it has no term left.
 fn encode_shard(
@@ -261,7 +264,7 @@ impl Catalog {
         };
 
         // Term shards: group the old and the new terms by the shard they live in now.
-        let mut groups: BTreeMap<String, (Vec<&String>, Vec<(&String, u8)>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, TermChanges> = BTreeMap::new();
         for t in &old.terms {
             groups
                 .entry(shard_key_in(t, &root.split))
