@@ -28,7 +28,7 @@ pub const MAX_ROOT: u64 = 256 * 1024;
 /// Largest term shard a reader accepts (writers keep shards under [`SHARD_TARGET`]).
 pub const MAX_SHARD: u64 = 256 * 1024;
 /// Size a writer keeps a term shard under, by cutting the longest posting lists further.
-pub const SHARD_TARGET: usize = 32 * 1024;
+pub const SHARD_TARGET: usize = 12 * 1024;
 /// Largest summary block a reader accepts.
 pub const MAX_BLOCK: u64 = 64 * 1024;
 /// Largest facet file a reader accepts.

@@ -2,8 +2,9 @@
 //!
 //! A registry is static files and has no server to run queries, so the catalog is an inverted
 //! index cut into small files that a client fetches on demand: a root file with the global
-//! statistics, term shards keyed by a term's first three characters (postings carry what is
-//! needed to score, filter and sort), facet files listing the bundles of one facet value, and
+//! statistics, term shards keyed by a term's first three characters (one more character below
+//! a prefix whose shard grew past 12 KiB; postings carry what is needed to score, filter and
+//! sort), facet files listing the bundles of one facet value, and
 //! blocks of result summaries. A query costs three round trips (root; term shards and facet
 //! files; the summaries of one result page) whatever the registry's size, and a publish rewrites
 //! only the files of the changed bundle's terms and facet values, its summary block, its forward
