@@ -80,7 +80,9 @@ fn sample_index_text_search_follows_yanks_and_deprecations() {
             .join("../../sample-bundles/com.oss.json-utils/1.2.0/README.md"),
     )
     .unwrap();
-    assert!(!readme.is_empty());
+    assert!(readme.contains("infer a JSON Schema"));
+    // `infer` is only in that README (not in any manifest): the README text is indexed.
+    assert_eq!(ids(&mut s, &Query::text("infer")), ["com.oss.json-utils"]);
 }
 
 #[test]
