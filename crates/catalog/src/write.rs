@@ -399,7 +399,7 @@ impl Catalog {
         store.write(&fpath, &bytes)?;
         stats.bytes += bytes.len();
         root.total_len = root.total_len.saturating_sub(old.len) + new.len;
-        root.docs = root.docs - u32::from(old.live) + u32::from(new.live);
+        root.docs = root.docs.saturating_sub(u32::from(old.live)) + u32::from(new.live);
         root.generation += 1;
         let bytes = files::to_json(&root);
         store.write(ROOT_PATH, &bytes)?;
