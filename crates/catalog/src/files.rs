@@ -1,0 +1,394 @@
+//! The catalog files (`index-format.md` §10.2), their paths, and their parsers.
+//!
+//! Parsers are the only way the reader and the writer turn bytes into these types, and they
+//! check every rule of the format a single file can break (version, the key a file is stored
+//! under, sorted and unique entries, postings below the root's slot count), so that query
+//! evaluation never meets an impossible value. The caller checks sizes before parsing: every
+//! kind of file has a limit here.
+
+use crate::codec::{self, Posting};
+use crate::doc::Summary;
+use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
+use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
+use ratchet_formats::manifest::BundleId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Format version of every catalog file.
+pub const CATALOG_FORMAT: u32 = 1;
+/// The catalog's directory.
+pub const CATALOG_DIR: &str = "catalog";
+/// The root file.
+pub const ROOT_PATH: &str = "catalog/root.json";
+
+/// Largest root file a reader accepts.
+pub const MAX_ROOT: u64 = 256 * 1024;
+/// Largest term shard a reader accepts (writers keep shards under [`SHARD_TARGET`]).
+pub const MAX_SHARD: u64 = 256 * 1024;
+/// Size a writer keeps a term shard under, by cutting the longest posting lists further.
+pub const SHARD_TARGET: usize = 12 * 1024;
+/// Largest summary block a reader accepts.
+pub const MAX_BLOCK: u64 = 64 * 1024;
+/// Largest facet file a reader accepts.
+pub const MAX_FACET: u64 = 256 * 1024;
+/// Largest forward file a reader accepts.
+pub const MAX_FORWARD: u64 = 256 * 1024;
+
+/// `catalog/root.json`: global statistics and the counts of the small facets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Root {
+    /// [`CATALOG_FORMAT`].
+    pub v: u32,
+    /// Incremented by every update; a rebuild starts at 1.
+    pub generation: u64,
+    /// Searchable bundles.
+    pub docs: u32,
+    /// Ordinals handed out (every ordinal is below this).
+    pub slots: u32,
+    /// Sum of the searchable bundles' weighted lengths, in halves.
+    pub total_len: u64,
+    /// [`crate::PREFIX_CHARS`] of the writer.
+    pub prefix_chars: u32,
+    /// [`crate::BLOCK_DOCS`] of the writer.
+    pub block_docs: u32,
+    /// [`crate::POSTINGS_CAP`] of the writer.
+    pub postings_cap: u32,
+    /// Facet kind -> value -> searchable bundles with it, for the kinds of
+    /// [`crate::doc::ROOT_FACETS`].
+    pub facets: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Split shard prefixes: the terms that start with one of these and are longer than it
+    /// live in shards keyed one character longer (§10.1).
+    #[serde(default)]
+    pub split: BTreeSet<String>,
+}
+
+impl Root {
+    /// An empty catalog.
+    pub fn empty() -> Self {
+        Root {
+            v: CATALOG_FORMAT,
+            generation: 0,
+            docs: 0,
+            slots: 0,
+            total_len: 0,
+            prefix_chars: PREFIX_CHARS as u32,
+            block_docs: BLOCK_DOCS,
+            postings_cap: POSTINGS_CAP as u32,
+            facets: BTreeMap::new(),
+            split: BTreeSet::new(),
+        }
+    }
+
+    /// Mean weighted length of a searchable bundle (1 when empty).
+    pub fn avg_len(&self) -> f64 {
+        if self.docs == 0 {
+            1.0
+        } else {
+            (self.total_len as f64 / 2.0 / f64::from(self.docs)).max(1.0)
+        }
+    }
+}
+
+/// One term of a shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermEntry {
+    /// The term.
+    pub t: String,
+    /// Searchable bundles holding it (may exceed the postings kept).
+    pub df: u32,
+    /// The postings, encoded ([`codec::encode_postings`]).
+    pub p: String,
+}
+
+/// `catalog/terms/<key>.json`: the terms starting with one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermShard {
+    /// [`CATALOG_FORMAT`].
+    pub v: u32,
+    /// The shard key: the first [`crate::PREFIX_CHARS`] characters of its terms.
+    pub key: String,
+    /// Terms, sorted, unique.
+    pub terms: Vec<TermEntry>,
+}
+
+/// `catalog/docs/<n>.json`: the summaries of ordinals `n * 8 .. n * 8 + 8`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocBlock {
+    /// [`CATALOG_FORMAT`].
+    pub v: u32,
+    /// The block number.
+    pub block: u32,
+    /// Summaries of the searchable bundles of the block, by ordinal.
+    pub docs: Vec<Summary>,
+}
+
+/// `catalog/facets/<kind>/<h>.json`: the bundles with one facet value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetFile {
+    /// [`CATALOG_FORMAT`].
+    pub v: u32,
+    /// Facet kind.
+    pub kind: String,
+    /// The value (normalised as §10.3 says).
+    pub value: String,
+    /// Number of bundles.
+    pub count: u32,
+    /// Their ordinals ([`codec::encode_set`]).
+    pub docs: String,
+}
+
+/// `catalog/fwd/<aa>/<bb>/<id>.json`: what the writer indexed for a bundle, so that an update
+/// removes exactly its old postings and facet memberships. Clients never read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    /// [`CATALOG_FORMAT`].
+    pub v: u32,
+    /// The bundle id.
+    pub id: BundleId,
+    /// Its ordinal (kept for ever, also while it is not searchable).
+    pub ord: u32,
+    /// Searchable (false when every version is yanked).
+    pub live: bool,
+    /// Its weighted length, in halves.
+    pub len: u64,
+    /// Its terms.
+    pub terms: Vec<String>,
+    /// Its facet values.
+    pub facets: BTreeMap<String, Vec<String>>,
+}
+
+/// Path of a term shard.
+pub fn shard_path(key: &str) -> String {
+    format!("{CATALOG_DIR}/terms/{}.json", shard_file_name(key))
+}
+
+/// Path of a summary block.
+pub fn block_path(block: u32) -> String {
+    format!("{CATALOG_DIR}/docs/{block}.json")
+}
+
+/// Path of a facet value's file: its name is the first 16 hex digits of the SHA-256 of the
+/// value, so that any value (spaces, slashes, Unicode) maps to a safe name.
+pub fn facet_path(kind: &str, value: &str) -> String {
+    let h = Sha256::digest(value.as_bytes());
+    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{CATALOG_DIR}/facets/{kind}/{hex}.json")
+}
+
+/// Path of a forward file (same shard directories as the index file).
+pub fn forward_path(id: &BundleId) -> String {
+    let (a, b) = ratchet_formats::index::shard_of(id);
+    format!("{CATALOG_DIR}/fwd/{a}/{b}/{id}.json")
+}
+
+/// Compact JSON and a newline.
+pub fn to_json<T: Serialize>(t: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec(t).expect("catalog files serialize");
+    v.push(b'\n');
+    v
+}
+
+fn malformed(file: &str, message: impl Into<String>) -> CatalogError {
+    CatalogError::Malformed {
+        file: file.to_string(),
+        message: message.into(),
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, CatalogError> {
+    // Check the format version first, so a newer file says so instead of failing on a field.
+    #[derive(Deserialize)]
+    struct V {
+        v: Option<u32>,
+    }
+    let v: V = serde_json::from_slice(bytes).map_err(|e| malformed(file, e.to_string()))?;
+    match v.v {
+        Some(CATALOG_FORMAT) => {}
+        Some(found) => {
+            return Err(CatalogError::Unsupported {
+                file: file.to_string(),
+                found,
+                known: CATALOG_FORMAT,
+            });
+        }
+        None => return Err(malformed(file, "no format version `v`")),
+    }
+    serde_json::from_slice(bytes).map_err(|e| malformed(file, e.to_string()))
+}
+
+/// Parses `catalog/root.json`.
+pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
+    let f = ROOT_PATH;
+    let r: Root = parse_json(bytes, f)?;
+    if r.prefix_chars != PREFIX_CHARS as u32 || r.block_docs != BLOCK_DOCS {
+        return Err(malformed(
+            f,
+            format!(
+                "prefix_chars {} / block_docs {} differ from this reader's {PREFIX_CHARS} / {BLOCK_DOCS}",
+                r.prefix_chars, r.block_docs
+            ),
+        ));
+    }
+    if r.docs > r.slots {
+        return Err(malformed(
+            f,
+            format!("{} searchable bundles but only {} slots", r.docs, r.slots),
+        ));
+    }
+    for (kind, values) in &r.facets {
+        if let Some((v, n)) = values.iter().find(|&(_, &n)| n == 0 || n > r.docs) {
+            return Err(malformed(
+                f,
+                format!("facet {kind}={v} counts {n} bundles of {}", r.docs),
+            ));
+        }
+    }
+    for p in &r.split {
+        let n = p.chars().count();
+        let parent: String = p.chars().take(n.saturating_sub(1)).collect();
+        if !(PREFIX_CHARS..=MAX_TERM_CHARS).contains(&n)
+            || (n > PREFIX_CHARS && !r.split.contains(&parent))
+        {
+            return Err(malformed(
+                f,
+                format!("split prefix `{p}` is not a valid shard key"),
+            ));
+        }
+    }
+    Ok(r)
+}
+
+/// Parses a term shard stored under `key` and checks everything but the postings: the key,
+/// the order and shard of every term, `df` against the root. Returns `(term, df, encoded
+/// postings)`; the writer decodes only the lists it changes.
+pub fn parse_shard_lazy(
+    bytes: &[u8],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<TermEntry>, CatalogError> {
+    let f = shard_path(key);
+    let s: TermShard = parse_json(bytes, &f)?;
+    if s.key != key {
+        return Err(malformed(&f, format!("holds key `{}`, not `{key}`", s.key)));
+    }
+    let mut prev: Option<&str> = None;
+    for e in &s.terms {
+        if prev.is_some_and(|p| p >= e.t.as_str()) {
+            return Err(malformed(
+                &f,
+                format!("term `{}` out of order or repeated", e.t),
+            ));
+        }
+        prev = Some(&e.t);
+        if shard_key_in(&e.t, &root.split) != key
+            || e.t.chars().count() > MAX_TERM_CHARS
+            || e.t.is_empty()
+        {
+            return Err(malformed(
+                &f,
+                format!("term `{}` does not belong here", e.t),
+            ));
+        }
+        if e.df > root.docs {
+            return Err(CatalogError::Inconsistent {
+                file: f.clone(),
+                message: format!(
+                    "term `{}` is in {} bundles but the root counts {}",
+                    e.t, e.df, root.docs
+                ),
+            });
+        }
+    }
+    Ok(s.terms)
+}
+
+/// Decodes the postings of one term of shard `key`, checking them against `df` and the root.
+pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>, CatalogError> {
+    let f = shard_path(key);
+    let ps = codec::decode_postings(&e.p, root.slots, MAX_SHARD as usize)
+        .map_err(|d| malformed(&f, format!("term `{}`: {d}", e.t)))?;
+    if ps.is_empty() || ps.len() > POSTINGS_CAP || (e.df as usize) < ps.len() {
+        return Err(malformed(
+            &f,
+            format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
+        ));
+    }
+    Ok(ps)
+}
+
+/// Parses a term shard stored under `key`, against the root's slot count; returns the shard
+/// with its postings decoded, term by term.
+pub fn parse_shard(
+    bytes: &[u8],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<(String, u32, Vec<Posting>)>, CatalogError> {
+    parse_shard_lazy(bytes, key, root)?
+        .into_iter()
+        .map(|e| {
+            let ps = decode_term(&e, key, root)?;
+            Ok((e.t, e.df, ps))
+        })
+        .collect()
+}
+
+/// Parses summary block `block`.
+pub fn parse_block(bytes: &[u8], block: u32, root: &Root) -> Result<Vec<Summary>, CatalogError> {
+    let f = block_path(block);
+    let b: DocBlock = parse_json(bytes, &f)?;
+    if b.block != block {
+        return Err(malformed(
+            &f,
+            format!("holds block {}, not {block}", b.block),
+        ));
+    }
+    let mut prev = None;
+    for d in &b.docs {
+        if d.ord / BLOCK_DOCS != block || d.ord >= root.slots || prev.is_some_and(|p| p >= d.ord) {
+            return Err(malformed(
+                &f,
+                format!("ordinal {} out of place ({})", d.ord, d.id),
+            ));
+        }
+        prev = Some(d.ord);
+    }
+    Ok(b.docs)
+}
+
+/// Parses the facet file of `kind`=`value`; returns its ordinals.
+pub fn parse_facet(
+    bytes: &[u8],
+    kind: &str,
+    value: &str,
+    root: &Root,
+) -> Result<Vec<u32>, CatalogError> {
+    let f = facet_path(kind, value);
+    let ff: FacetFile = parse_json(bytes, &f)?;
+    if ff.kind != kind || ff.value != value {
+        return Err(malformed(
+            &f,
+            format!("holds {}={}, not {kind}={value}", ff.kind, ff.value),
+        ));
+    }
+    let set = codec::decode_set(&ff.docs, root.slots, MAX_FACET as usize)
+        .map_err(|d| malformed(&f, d.to_string()))?;
+    if set.len() != ff.count as usize {
+        return Err(malformed(
+            &f,
+            format!("count {} but {} bundles listed", ff.count, set.len()),
+        ));
+    }
+    Ok(set)
+}
+
+/// Parses the forward file of `id`.
+pub fn parse_forward(bytes: &[u8], id: &BundleId) -> Result<Forward, CatalogError> {
+    let f = forward_path(id);
+    let fw: Forward = parse_json(bytes, &f)?;
+    if &fw.id != id {
+        return Err(malformed(&f, format!("holds {}, not {id}", fw.id)));
+    }
+    Ok(fw)
+}

@@ -1,0 +1,628 @@
+//! Query evaluation over the static catalog (`index-format.md` §10.6), in three round trips:
+//! the root; the term shards of the query's terms and the facet files of its filters; the
+//! summary blocks of the result page.
+//!
+//! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
+//! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
+//! file is size-checked before it is parsed and parsed by the strict parsers of
+//! [`crate::files`], so a hostile registry can make a query fail with a clear error, never
+//! panic or allocate without bound.
+
+use crate::codec::Posting;
+use crate::doc::{Summary, Verified, bucket_len, license_ids};
+use crate::files::{self, MAX_BLOCK, MAX_FACET, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root};
+use crate::store::{CatalogStore, DirStore, MemStore};
+use crate::tokenize::{fold, is_indexed, shard_key_in, words};
+use crate::write::{B, K1};
+use crate::{BLOCK_DOCS, CatalogError};
+use ratchet_formats::manifest::Platform;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Most results one query returns (bounds the summary blocks fetched).
+pub const MAX_LIMIT: usize = 50;
+/// Queries of at most this many terms are typo tolerant.
+pub const TYPO_MAX_TERMS: usize = 3;
+/// Shortest term (in characters) matched with one typo.
+pub const TYPO_MIN_CHARS: usize = 4;
+/// Shortest last term (in characters) expanded as a prefix.
+pub const PREFIX_MIN_CHARS: usize = 3;
+/// Weight of a term found by prefix expansion.
+pub const PREFIX_WEIGHT: f64 = 0.8;
+/// Weight of a term found with one typo.
+pub const TYPO_WEIGHT: f64 = 0.6;
+/// Relevance factor of a deprecated bundle.
+pub const DEPRECATED_FACTOR: f64 = 0.5;
+
+/// Supplies catalog files, one call per round trip.
+pub trait Fetch {
+    /// Fetches `(path, limit)` pairs: for each, `Ok(Some(bytes))`, `Ok(None)` when the file does
+    /// not exist (404), or an error. An implementation MUST NOT read more than `limit + 1`
+    /// bytes of a file; a longer file is [`CatalogError::TooLarge`] (the reader checks again).
+    fn fetch(&mut self, files: &[(String, u64)]) -> Vec<Result<Option<Vec<u8>>, CatalogError>>;
+}
+
+impl Fetch for MemStore {
+    fn fetch(&mut self, files: &[(String, u64)]) -> Vec<Result<Option<Vec<u8>>, CatalogError>> {
+        files.iter().map(|(p, l)| self.read(p, *l)).collect()
+    }
+}
+
+impl Fetch for DirStore {
+    fn fetch(&mut self, files: &[(String, u64)]) -> Vec<Result<Option<Vec<u8>>, CatalogError>> {
+        files.iter().map(|(p, l)| self.read(p, *l)).collect()
+    }
+}
+
+/// `--price`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PriceFilter {
+    /// Pricing model `free`.
+    Free,
+    /// Any other model.
+    Paid,
+    /// Free, or a price of at most this amount (in the bundle's currency; a freemium bundle
+    /// counts as free).
+    Max(f64),
+}
+
+impl std::str::FromStr for PriceFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "free" => Ok(PriceFilter::Free),
+            "paid" => Ok(PriceFilter::Paid),
+            _ => s
+                .strip_prefix("max:")
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(PriceFilter::Max)
+                .ok_or_else(|| format!("`{s}` is not a price filter: use free, paid or max:N")),
+        }
+    }
+}
+
+/// `--sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best match first.
+    #[default]
+    Relevance,
+    /// Most downloaded first.
+    Downloads,
+    /// Best rated first (unrated last).
+    Rating,
+    /// Most recently published first.
+    Updated,
+    /// Highest trend first.
+    Trending,
+    /// By name (its first three characters; then relevance).
+    Name,
+}
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "relevance" => Sort::Relevance,
+            "downloads" => Sort::Downloads,
+            "rating" => Sort::Rating,
+            "updated" => Sort::Updated,
+            "trending" => Sort::Trending,
+            "name" => Sort::Name,
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a sort: use relevance, downloads, rating, updated, trending or name"
+                ));
+            }
+        })
+    }
+}
+
+/// A search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Free text (may be empty when a facet filter is given).
+    pub text: String,
+    /// Bundles in any of these categories.
+    pub categories: Vec<String>,
+    /// Bundles with any of these tags.
+    pub tags: Vec<String>,
+    /// Bundles by any of these authors.
+    pub authors: Vec<String>,
+    /// Bundles whose license expression names any of these SPDX ids.
+    pub licenses: Vec<String>,
+    /// Price filter.
+    pub price: Option<PriceFilter>,
+    /// Only verified bundles (community or official).
+    pub verified: bool,
+    /// Only bundles that run on this platform.
+    pub platform: Option<Platform>,
+    /// Include deprecated bundles (ranked lower).
+    pub include_deprecated: bool,
+    /// Order of results.
+    pub sort: Sort,
+    /// Results to return, at most [`MAX_LIMIT`].
+    pub limit: usize,
+    /// Results to skip.
+    pub offset: usize,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            text: String::new(),
+            categories: Vec::new(),
+            tags: Vec::new(),
+            authors: Vec::new(),
+            licenses: Vec::new(),
+            price: None,
+            verified: false,
+            platform: None,
+            include_deprecated: true,
+            sort: Sort::Relevance,
+            limit: 20,
+            offset: 0,
+        }
+    }
+}
+
+impl Query {
+    /// A text query with the defaults.
+    pub fn text(t: &str) -> Self {
+        Query {
+            text: t.to_string(),
+            ..Query::default()
+        }
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// What to show.
+    pub summary: Summary,
+    /// Relevance score (0 for a listing without text).
+    pub score: f64,
+}
+
+/// The answer to a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Results {
+    /// Bundles that match (a lower bound when `capped`).
+    pub total: usize,
+    /// The page asked for.
+    pub hits: Vec<Hit>,
+    /// A term was so common that only its best postings are stored: `total` may be low.
+    pub capped: bool,
+    /// No bundle matched every term; bundles matching some terms are ranked instead.
+    pub relaxed: bool,
+}
+
+/// One query term: the folded word, and the raw word when it is the last one and long enough
+/// to be expanded as a prefix.
+#[derive(Debug, Clone)]
+struct QTerm {
+    exact: Option<String>,
+    prefix: Option<String>,
+    typo: bool,
+}
+
+fn query_terms(text: &str) -> Vec<QTerm> {
+    let raw: Vec<String> = words(text).collect();
+    let open_end = text.chars().last().is_some_and(char::is_alphanumeric);
+    let mut out: Vec<QTerm> = Vec::new();
+    for (i, w) in raw.iter().enumerate() {
+        let last = i + 1 == raw.len() && open_end;
+        let exact = is_indexed(w).then(|| fold(w));
+        let prefix = (last && w.chars().count() >= PREFIX_MIN_CHARS).then(|| w.clone());
+        if exact.is_none() && prefix.is_none() {
+            continue;
+        }
+        if out
+            .iter()
+            .any(|q| q.exact.is_some() && q.exact == exact && prefix.is_none())
+        {
+            continue;
+        }
+        out.push(QTerm {
+            exact,
+            prefix,
+            typo: false,
+        });
+    }
+    if out.len() <= TYPO_MAX_TERMS {
+        for q in &mut out {
+            q.typo = q
+                .exact
+                .as_ref()
+                .is_some_and(|e| e.chars().count() >= TYPO_MIN_CHARS);
+        }
+    }
+    out
+}
+
+/// True when `a` and `b` are one insertion, deletion or substitution apart.
+fn one_edit(a: &str, b: &str) -> bool {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    la.abs_diff(lb) <= 1 && strsim::levenshtein(a, b) == 1
+}
+
+fn license_value(v: &str) -> String {
+    if let Some(id) = spdx::license_id(v) {
+        return id.name.to_string();
+    }
+    if let Some((id, _)) = spdx::imprecise_license_id(v) {
+        return id.name.to_string();
+    }
+    license_ids(v).into_iter().next().unwrap_or_default()
+}
+
+fn one<T>(r: Vec<Result<T, CatalogError>>, file: &str) -> Result<T, CatalogError> {
+    r.into_iter().next().unwrap_or_else(|| {
+        Err(CatalogError::Fetch {
+            file: file.to_string(),
+            message: "the fetcher returned no answer".into(),
+        })
+    })
+}
+
+fn checked(
+    got: Result<Option<Vec<u8>>, CatalogError>,
+    file: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, CatalogError> {
+    match got? {
+        Some(b) if b.len() as u64 > limit => Err(CatalogError::TooLarge {
+            file: file.to_string(),
+            limit,
+        }),
+        other => Ok(other),
+    }
+}
+
+fn idf(n: u32, df: u32) -> f64 {
+    let (n, df) = (f64::from(n), f64::from(df.min(n)));
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+fn term_score(p: &Posting, df: u32, root: &Root) -> f64 {
+    let tf = f64::from(p.wtf) / 2.0;
+    let len = bucket_len(p.len_bucket) / 2.0;
+    idf(root.docs, df) * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / root.avg_len()))
+}
+
+fn passes(p: &Posting, q: &Query) -> bool {
+    if q.verified && p.flags & 0b11 == 0 {
+        return false;
+    }
+    if !q.include_deprecated && p.flags & 0b100 != 0 {
+        return false;
+    }
+    if let Some(pl) = q.platform {
+        let bit = crate::doc::platform_bits(&[pl]);
+        if (p.flags >> 3) & bit == 0 {
+            return false;
+        }
+    }
+    match q.price {
+        None => true,
+        Some(PriceFilter::Free) => p.model == 0,
+        Some(PriceFilter::Paid) => p.model != 0,
+        Some(PriceFilter::Max(n)) => p.model == 0 || p.model == 2 || f64::from(p.price) <= n,
+    }
+}
+
+/// Runs a query. Files come from `fetch`, in at most three calls.
+pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError> {
+    if q.limit > MAX_LIMIT {
+        return Err(CatalogError::Query(format!(
+            "limit {} is more than {MAX_LIMIT}",
+            q.limit
+        )));
+    }
+    // Round 1: the root.
+    let root_bytes = checked(
+        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
+        ROOT_PATH,
+        MAX_ROOT,
+    )?
+    .ok_or(CatalogError::Missing)?;
+    let root = files::parse_root(&root_bytes)?;
+
+    // Round 2: term shards and facet files.
+    let qterms = query_terms(&q.text);
+    let mut facet_filters: Vec<Vec<(String, String)>> = Vec::new();
+    let norm = |v: &String| v.trim().to_lowercase();
+    for (kind, values) in [
+        (
+            "category",
+            q.categories.iter().map(norm).collect::<Vec<_>>(),
+        ),
+        ("tag", q.tags.iter().map(norm).collect()),
+        ("author", q.authors.iter().map(norm).collect()),
+        (
+            "license",
+            q.licenses.iter().map(|v| license_value(v)).collect(),
+        ),
+    ] {
+        if !values.is_empty() {
+            facet_filters.push(values.into_iter().map(|v| (kind.to_string(), v)).collect());
+        }
+    }
+    let text_query = !qterms.is_empty();
+    if !text_query {
+        if !q.text.trim().is_empty() && facet_filters.is_empty() {
+            return Ok(Results {
+                total: 0,
+                hits: Vec::new(),
+                capped: false,
+                relaxed: false,
+            });
+        }
+        // A listing: the flag filters become facet files too.
+        if q.verified {
+            facet_filters.push(vec![
+                ("verified".into(), "community".into()),
+                ("verified".into(), "official".into()),
+            ]);
+        }
+        if let Some(pl) = q.platform {
+            facet_filters.push(vec![("platform".into(), pl.name().into())]);
+        }
+        match q.price {
+            None => {}
+            Some(PriceFilter::Free) => facet_filters.push(vec![("pricing".into(), "free".into())]),
+            Some(PriceFilter::Paid) => facet_filters.push(
+                ["paid", "freemium", "subscription"]
+                    .iter()
+                    .map(|m| ("pricing".to_string(), m.to_string()))
+                    .collect(),
+            ),
+            Some(PriceFilter::Max(_)) => {
+                return Err(CatalogError::Query(
+                    "--price max:N needs a text query (prices are in the postings)".into(),
+                ));
+            }
+        }
+        if facet_filters.is_empty() {
+            return Err(CatalogError::Query(
+                "give search text or at least one filter".into(),
+            ));
+        }
+        if q.sort != Sort::Relevance {
+            return Err(CatalogError::Query(
+                "a listing without search text is in publish order; other sorts need text".into(),
+            ));
+        }
+    }
+    let keys: BTreeSet<String> = qterms
+        .iter()
+        .flat_map(|t| t.exact.iter().chain(t.prefix.iter()))
+        .map(|w| shard_key_in(w, &root.split))
+        .collect();
+    let mut requests: Vec<(String, u64)> = keys
+        .iter()
+        .map(|k| (files::shard_path(k), MAX_SHARD))
+        .collect();
+    let facet_pairs: BTreeSet<(String, String)> = facet_filters.iter().flatten().cloned().collect();
+    requests.extend(
+        facet_pairs
+            .iter()
+            .map(|(k, v)| (files::facet_path(k, v), MAX_FACET)),
+    );
+    let answers = if requests.is_empty() {
+        Vec::new()
+    } else {
+        fetch.fetch(&requests)
+    };
+    if answers.len() != requests.len() {
+        return Err(CatalogError::Fetch {
+            file: files::CATALOG_DIR.into(),
+            message: "the fetcher answered a different number of files".into(),
+        });
+    }
+    let mut answers = answers.into_iter();
+    let mut shards: HashMap<String, Vec<(String, u32, Vec<Posting>)>> = HashMap::new();
+    for k in &keys {
+        let path = files::shard_path(k);
+        let got = checked(answers.next().expect("counted"), &path, MAX_SHARD)?;
+        let terms = match got {
+            Some(b) => files::parse_shard(&b, k, &root)?,
+            None => Vec::new(),
+        };
+        shards.insert(k.clone(), terms);
+    }
+    let mut sets: HashMap<(String, String), Vec<u32>> = HashMap::new();
+    for (kind, value) in &facet_pairs {
+        let path = files::facet_path(kind, value);
+        let got = checked(answers.next().expect("counted"), &path, MAX_FACET)?;
+        let set = match got {
+            Some(b) => files::parse_facet(&b, kind, value, &root)?,
+            None => Vec::new(),
+        };
+        sets.insert((kind.clone(), value.clone()), set);
+    }
+    // Facet filter: AND across kinds, OR within one kind.
+    let mut allowed: Option<BTreeSet<u32>> = None;
+    for group in &facet_filters {
+        let union: BTreeSet<u32> = group
+            .iter()
+            .flat_map(|p| sets.get(p).into_iter().flatten().copied())
+            .collect();
+        allowed = Some(match allowed {
+            None => union,
+            Some(a) => a.intersection(&union).copied().collect(),
+        });
+    }
+
+    // Scoring.
+    let mut capped = false;
+    let mut relaxed = false;
+    let mut ranked: Vec<(u32, f64, Posting)> = Vec::new();
+    if text_query {
+        let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
+        for qt in &qterms {
+            let mut m: HashMap<u32, (f64, Posting)> = HashMap::new();
+            let mut ks: Vec<String> = qt
+                .exact
+                .iter()
+                .chain(qt.prefix.iter())
+                .map(|w| shard_key_in(w, &root.split))
+                .collect();
+            ks.dedup();
+            for k in ks {
+                for (t, df, ps) in shards.get(&k).into_iter().flatten() {
+                    let w = if qt.exact.as_ref() == Some(t) {
+                        1.0
+                    } else if qt
+                        .prefix
+                        .as_ref()
+                        .is_some_and(|p| t.starts_with(p.as_str()))
+                    {
+                        PREFIX_WEIGHT
+                    } else if qt.typo && qt.exact.as_ref().is_some_and(|e| one_edit(e, t)) {
+                        TYPO_WEIGHT
+                    } else {
+                        continue;
+                    };
+                    capped |= (*df as usize) > ps.len();
+                    for p in ps {
+                        if !passes(p, q) || allowed.as_ref().is_some_and(|a| !a.contains(&p.ord)) {
+                            continue;
+                        }
+                        let s = w * term_score(p, *df, &root);
+                        let e = m.entry(p.ord).or_insert((0.0, *p));
+                        if s > e.0 {
+                            e.0 = s;
+                        }
+                    }
+                }
+            }
+            per_term.push(m);
+        }
+        let combine = |all: bool| -> Vec<(u32, f64, Posting)> {
+            let mut acc: BTreeMap<u32, (usize, f64, Posting)> = BTreeMap::new();
+            for m in &per_term {
+                for (&o, &(s, p)) in m {
+                    let e = acc.entry(o).or_insert((0, 0.0, p));
+                    e.0 += 1;
+                    e.1 += s;
+                }
+            }
+            acc.into_iter()
+                .filter(|(_, (n, _, _))| !all || *n == per_term.len())
+                .map(|(o, (_, s, p))| {
+                    let f = if p.flags & 0b100 != 0 {
+                        DEPRECATED_FACTOR
+                    } else {
+                        1.0
+                    };
+                    (o, s * f, p)
+                })
+                .collect()
+        };
+        ranked = combine(true);
+        if ranked.is_empty() && per_term.len() > 1 {
+            ranked = combine(false);
+            relaxed = !ranked.is_empty();
+        }
+        let by_score = |a: &(u32, f64, Posting), b: &(u32, f64, Posting)| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+        };
+        match q.sort {
+            Sort::Relevance => ranked.sort_by(by_score),
+            Sort::Downloads => ranked.sort_by(|a, b| {
+                b.2.downloads
+                    .cmp(&a.2.downloads)
+                    .then_with(|| by_score(a, b))
+            }),
+            Sort::Rating => {
+                ranked.sort_by(|a, b| b.2.rating.cmp(&a.2.rating).then_with(|| by_score(a, b)))
+            }
+            Sort::Updated => {
+                ranked.sort_by(|a, b| b.2.updated.cmp(&a.2.updated).then_with(|| by_score(a, b)))
+            }
+            Sort::Trending => ranked.sort_by(|a, b| {
+                (b.2.trend as i8)
+                    .cmp(&(a.2.trend as i8))
+                    .then_with(|| by_score(a, b))
+            }),
+            Sort::Name => {
+                ranked.sort_by(|a, b| a.2.name_key.cmp(&b.2.name_key).then_with(|| by_score(a, b)))
+            }
+        }
+    }
+    let listing: Vec<u32> = if text_query {
+        ranked.iter().map(|r| r.0).collect()
+    } else {
+        allowed.unwrap_or_default().into_iter().collect()
+    };
+    let total = listing.len();
+    let page: Vec<(u32, f64)> = listing
+        .iter()
+        .enumerate()
+        .skip(q.offset)
+        .take(q.limit)
+        .map(|(i, &o)| (o, ranked.get(i).map_or(0.0, |r| r.1)))
+        .collect();
+
+    // Round 3: summary blocks of the page.
+    let blocks: BTreeSet<u32> = page.iter().map(|(o, _)| o / BLOCK_DOCS).collect();
+    let mut summaries: HashMap<u32, Summary> = HashMap::new();
+    if !blocks.is_empty() {
+        let reqs: Vec<(String, u64)> = blocks
+            .iter()
+            .map(|&b| (files::block_path(b), MAX_BLOCK))
+            .collect();
+        let answers = fetch.fetch(&reqs);
+        if answers.len() != reqs.len() {
+            return Err(CatalogError::Fetch {
+                file: files::CATALOG_DIR.into(),
+                message: "the fetcher answered a different number of files".into(),
+            });
+        }
+        for (&b, got) in blocks.iter().zip(answers) {
+            let path = files::block_path(b);
+            if let Some(bytes) = checked(got, &path, MAX_BLOCK)? {
+                for s in files::parse_block(&bytes, b, &root)? {
+                    summaries.insert(s.ord, s);
+                }
+            }
+        }
+    }
+    let mut hits = Vec::with_capacity(page.len());
+    for (o, score) in page {
+        let summary = summaries
+            .remove(&o)
+            .ok_or_else(|| CatalogError::Inconsistent {
+                file: files::block_path(o / BLOCK_DOCS),
+                message: format!("no summary for ordinal {o}, which postings or facets name"),
+            })?;
+        if text_query {
+            let p = ranked.iter().find(|r| r.0 == o).map(|r| r.2);
+            if let Some(p) = p {
+                let v = match p.flags & 0b11 {
+                    0 => Verified::None,
+                    1 => Verified::Community,
+                    _ => Verified::Official,
+                };
+                if v != summary.verified || (p.flags & 0b100 != 0) != summary.deprecated {
+                    return Err(CatalogError::Inconsistent {
+                        file: files::block_path(o / BLOCK_DOCS),
+                        message: format!(
+                            "summary of {} disagrees with its postings (verification or deprecation)",
+                            summary.id
+                        ),
+                    });
+                }
+            }
+        }
+        hits.push(Hit { summary, score });
+    }
+    Ok(Results {
+        total,
+        hits,
+        capped,
+        relaxed,
+    })
+}

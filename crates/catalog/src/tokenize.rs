@@ -1,0 +1,164 @@
+//! The tokenizer shared by the writer and the reader (`index-format.md` §10.3).
+//!
+//! Writer and reader must cut text into the same terms, or a query never meets the postings it
+//! looks for; that is why both live here and why the rules are part of the format.
+//!
+//! Rules: lower-case (Unicode), split on every character that is not alphanumeric, drop terms
+//! shorter than 2 or longer than [`MAX_TERM_CHARS`] characters and a short list of English
+//! stop words, then fold a plural `s` (see [`fold`]). No real stemmer: bundle text is dense
+//! with technical names (`json`, `k8s`, `kubernetes`, `postgres`, `aws`) that Porter-style
+//! stemmers mangle, and prefix matching of the last query term already finds `valid` ->
+//! `validation`/`validator`; plural folding alone covers the most common mismatch
+//! (`connectors` vs `connector`) at no risk to short names.
+
+/// Longest term indexed, in characters (longer runs are hashes or noise).
+pub const MAX_TERM_CHARS: usize = 40;
+
+/// Words too common to help ranking; never indexed, dropped from queries.
+const STOP_WORDS: &[&str] = &[
+    "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "into", "is", "it",
+    "its", "of", "on", "or", "that", "the", "this", "to", "with", "your", "you", "we", "our",
+    "can", "will", "all", "any", "use", "uses", "using",
+];
+
+/// Folds a plural: a trailing `s` is dropped from terms of 5 or more characters that do not
+/// end in `ss`, `us` or `is` (`connectors` -> `connector`, `status` and `aws` stay).
+pub fn fold(term: &str) -> String {
+    let n = term.chars().count();
+    if n >= 5
+        && term.ends_with('s')
+        && !term.ends_with("ss")
+        && !term.ends_with("us")
+        && !term.ends_with("is")
+    {
+        term[..term.len() - 1].to_string()
+    } else {
+        term.to_string()
+    }
+}
+
+/// Cuts `text` into raw lower-case words (no stop-word removal, no folding), in order.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+}
+
+/// True when `w` (a lower-case word) is indexed: 2 to [`MAX_TERM_CHARS`] characters and not a
+/// stop word.
+pub fn is_indexed(w: &str) -> bool {
+    let n = w.chars().count();
+    (2..=MAX_TERM_CHARS).contains(&n) && !STOP_WORDS.contains(&w)
+}
+
+/// The terms of `text`, in order, repeated as often as they occur.
+pub fn tokenize(text: &str) -> Vec<String> {
+    words(text)
+        .filter(|w| is_indexed(w))
+        .map(|w| fold(&w))
+        .collect()
+}
+
+/// The terms of a bundle id: every segment after the first (the first is a top-level domain
+/// such as `com`, shared by most ids), split on `-` and `_`, plus each multi-word segment
+/// written together (`json-utils` also gives `jsonutils`, so a query typed without the dash
+/// finds it).
+pub fn id_terms(id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for seg in id.split('.').skip(1) {
+        out.extend(tokenize(seg));
+        if seg.contains(['-', '_']) {
+            let joined: String = seg.chars().filter(|c| c.is_alphanumeric()).collect();
+            if is_indexed(&joined) {
+                out.push(fold(&joined));
+            }
+        }
+    }
+    out
+}
+
+/// The shard key of a term in a catalog without split shards: its first
+/// [`crate::PREFIX_CHARS`] characters (the whole term when shorter).
+pub fn shard_key(term: &str) -> String {
+    shard_key_in(term, &std::collections::BTreeSet::new())
+}
+
+/// The shard key of a term given the root's split prefixes (§10.1): start with its first
+/// [`crate::PREFIX_CHARS`] characters and, while that prefix is split and the term is longer,
+/// take one more character.
+pub fn shard_key_in(term: &str, split: &std::collections::BTreeSet<String>) -> String {
+    let mut key: String = term.chars().take(crate::PREFIX_CHARS).collect();
+    let mut rest = term.chars().skip(crate::PREFIX_CHARS);
+    while split.contains(&key) {
+        match rest.next() {
+            Some(c) => key.push(c),
+            None => break,
+        }
+    }
+    key
+}
+
+/// The file name of a shard key: the key itself when it is `[a-z0-9]+`, else `x` followed by
+/// the lower-case hex of its UTF-8 bytes (so every file name is plain ASCII and URL-safe).
+pub fn shard_file_name(key: &str) -> String {
+    if key
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        key.to_string()
+    } else {
+        let mut s = String::from("x");
+        for b in key.bytes() {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lowercases_drops_stop_words_and_folds_plurals() {
+        assert_eq!(
+            tokenize("The JSON-Utils: parse & validate Connectors, status; AWS k8s a"),
+            [
+                "json",
+                "util",
+                "parse",
+                "validate",
+                "connector",
+                "status",
+                "aws",
+                "k8s"
+            ]
+        );
+        assert_eq!(tokenize("Données été"), ["donnée", "été"]);
+        let long = "x".repeat(41);
+        assert!(tokenize(&long).is_empty());
+    }
+
+    #[test]
+    fn id_terms_skip_the_domain_and_join_dashed_segments() {
+        assert_eq!(
+            id_terms("com.oss.json-utils"),
+            ["oss", "json", "util", "jsonutil"]
+        );
+    }
+
+    #[test]
+    fn shard_names_are_ascii() {
+        assert_eq!(shard_file_name(&shard_key("json")), "jso");
+        assert_eq!(shard_file_name(&shard_key("go")), "go");
+        assert_eq!(shard_file_name(&shard_key("été")), "xc3a974c3a9");
+        let split = ["dev".to_string(), "dev1".to_string()]
+            .into_iter()
+            .collect();
+        assert_eq!(shard_key_in("dev123", &split), "dev12");
+        assert_eq!(shard_key_in("devops", &split), "devo");
+        assert_eq!(shard_key_in("dev", &split), "dev");
+        assert_eq!(shard_key_in("dev1", &split), "dev1");
+        assert_eq!(shard_key_in("data", &split), "dat");
+    }
+}

@@ -1,0 +1,612 @@
+//! The writer: incremental update on every publish, yank and deprecation, and full rebuild
+//! (`index-format.md` §10.5).
+//!
+//! An update touches only the files of the changed bundle: the shards of its old and new
+//! terms, the facet files of the values it gains or loses, its summary block, its forward file
+//! and the root. The forward file records what was indexed last time, which is how stale
+//! postings are removed on a re-publish or a yank without scanning anything. Files are written
+//! in an order that keeps the catalog usable after a crash (shards, facets, block, forward
+//! file, root last); a crash between writes leaves the root's generation behind the forward
+//! file's change, which `verify` reports and `rebuild` repairs.
+
+use crate::codec::{self, Posting};
+use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
+use crate::files::{
+    self, DocBlock, FacetFile, Forward, MAX_BLOCK, MAX_FACET, MAX_FORWARD, MAX_ROOT, MAX_SHARD,
+    ROOT_PATH, Root, SHARD_TARGET, TermEntry, TermShard,
+};
+use crate::store::CatalogStore;
+use crate::tokenize::{shard_key, shard_key_in};
+use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP};
+use ratchet_formats::manifest::BundleId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// BM25 parameters (§10.6).
+pub const K1: f64 = 1.2;
+/// BM25 length normalisation.
+pub const B: f64 = 0.75;
+/// Reference length of the champion key (in weighted tokens), fixed so that which postings a
+/// capped list keeps never depends on the rest of the registry.
+pub const REF_LEN: f64 = 100.0;
+
+/// One change to the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The bundle was published, deprecated, un-deprecated, attested, or a yank left another
+    /// version as its latest: (re)index it from this document.
+    Upsert(Box<CatalogDoc>),
+    /// Every version of the bundle is yanked: it is no longer searchable.
+    Remove(BundleId),
+}
+
+/// Files an update or rebuild wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Files written or removed.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: usize,
+}
+
+/// The catalog writer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Catalog;
+
+/// The champion key of a posting: its BM25 term-frequency factor at the reference length.
+/// Capped lists keep the postings with the highest keys (ties: lower ordinal).
+pub fn champion_key(p: &Posting) -> f64 {
+    let tf = f64::from(p.wtf) / 2.0;
+    tf / (tf + K1 * (1.0 - B + B * bucket_len(p.len_bucket) / 2.0 / REF_LEN))
+}
+
+fn cap(ps: &mut Vec<Posting>, n: usize) {
+    if ps.len() > n {
+        ps.sort_by(|a, b| {
+            champion_key(b)
+                .total_cmp(&champion_key(a))
+                .then(a.ord.cmp(&b.ord))
+        });
+        ps.truncate(n);
+        ps.sort_by_key(|p| p.ord);
+    }
+}
+
+/// A term's postings: as read (encoded) until the writer changes them.
+#[derive(Debug, Clone)]
+enum List {
+    Encoded(String),
+    Decoded(Vec<Posting>),
+}
+
+impl List {
+    fn encoded(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            List::Encoded(s) => s.as_str().into(),
+            List::Decoded(ps) => codec::encode_postings(ps).into(),
+        }
+    }
+}
+
+type ShardMap = BTreeMap<String, (u32, List)>;
+
+/// The terms one update removes from and adds to (with their weighted frequency) one shard.
+type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
+
+/// Encodes a shard, cutting the longest list (by encoded length; the first such term) by a
+/// quarter until the shard is under [`SHARD_TARGET`]. `None` when it has no term left.
+fn encode_shard(
+    key: &str,
+    mut terms: ShardMap,
+    root: &Root,
+) -> Result<Option<Vec<u8>>, CatalogError> {
+    terms.retain(|_, (df, l)| {
+        *df > 0
+            && match l {
+                List::Encoded(s) => !s.is_empty(),
+                List::Decoded(ps) => !ps.is_empty(),
+            }
+    });
+    if terms.is_empty() {
+        return Ok(None);
+    }
+    let mut entries: Vec<TermEntry> = terms
+        .iter()
+        .map(|(t, (df, l))| TermEntry {
+            t: t.clone(),
+            df: *df,
+            p: l.encoded().into_owned(),
+        })
+        .collect();
+    loop {
+        let shard = TermShard {
+            v: files::CATALOG_FORMAT,
+            key: key.to_string(),
+            terms: entries,
+        };
+        let bytes = files::to_json(&shard);
+        if bytes.len() <= SHARD_TARGET {
+            return Ok(Some(bytes));
+        }
+        entries = shard.terms;
+        let mut longest = 0;
+        for (i, e) in entries.iter().enumerate() {
+            if e.p.len() > entries[longest].p.len() {
+                longest = i;
+            }
+        }
+        let mut ps = files::decode_term(&entries[longest], key, root)?;
+        let n = ps.len() * 3 / 4;
+        cap(&mut ps, n.max(1));
+        entries[longest].p = codec::encode_postings(&ps);
+    }
+}
+
+fn non_empty(terms: &mut ShardMap) {
+    terms.retain(|_, (df, l)| {
+        *df > 0
+            && match l {
+                List::Encoded(s) => !s.is_empty(),
+                List::Decoded(ps) => !ps.is_empty(),
+            }
+    });
+}
+
+/// Writes the shard `key` (or removes it when empty). A shard over [`SHARD_TARGET`] that holds
+/// terms longer than its key is split: its key joins the root's split prefixes and its terms
+/// move to shards keyed one character longer (recursively); only a shard that cannot be split
+/// has its longest lists cut.
+fn store_shard<S: CatalogStore>(
+    store: &mut S,
+    key: &str,
+    mut terms: ShardMap,
+    root: &mut Root,
+    stats: &mut WriteStats,
+) -> Result<(), CatalogError> {
+    non_empty(&mut terms);
+    let path = files::shard_path(key);
+    let key_chars = key.chars().count();
+    if terms.keys().any(|t| t.chars().count() > key_chars) {
+        let size: usize = terms
+            .iter()
+            .map(|(t, (_, l))| t.len() + l.encoded().len() + 24)
+            .sum();
+        if size > SHARD_TARGET {
+            root.split.insert(key.to_string());
+            let mut groups: BTreeMap<String, ShardMap> = BTreeMap::new();
+            for (t, v) in terms {
+                groups
+                    .entry(shard_key_in(&t, &root.split))
+                    .or_default()
+                    .insert(t, v);
+            }
+            if !groups.contains_key(key) {
+                store.remove(&path)?;
+                stats.files += 1;
+            }
+            for (k, g) in groups {
+                store_shard(store, &k, g, root, stats)?;
+            }
+            return Ok(());
+        }
+    }
+    match encode_shard(key, terms, root)? {
+        Some(bytes) => {
+            store.write(&path, &bytes)?;
+            stats.bytes += bytes.len();
+        }
+        None => store.remove(&path)?,
+    }
+    stats.files += 1;
+    Ok(())
+}
+
+fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
+    s.read(path, limit)
+}
+
+impl Catalog {
+    /// Applies one change. Returns the files written.
+    pub fn update<S: CatalogStore>(
+        store: &mut S,
+        change: &Change,
+    ) -> Result<WriteStats, CatalogError> {
+        let mut stats = WriteStats::default();
+        let mut root = match read(store, ROOT_PATH, MAX_ROOT)? {
+            Some(b) => files::parse_root(&b)?,
+            None => Root::empty(),
+        };
+        let id = match change {
+            Change::Upsert(d) => &d.id,
+            Change::Remove(id) => id,
+        };
+        let fpath = files::forward_path(id);
+        let old = match read(store, &fpath, MAX_FORWARD)? {
+            Some(b) => Some(files::parse_forward(&b, id)?),
+            None => None,
+        };
+        let ord = match (&old, change) {
+            (Some(f), _) => f.ord,
+            (None, Change::Remove(_)) => return Ok(stats),
+            (None, Change::Upsert(_)) => {
+                root.slots += 1;
+                root.slots - 1
+            }
+        };
+        if ord >= root.slots {
+            return Err(CatalogError::Inconsistent {
+                file: fpath,
+                message: format!("ordinal {ord} is not below the root's {} slots", root.slots),
+            });
+        }
+        let empty = Forward {
+            v: files::CATALOG_FORMAT,
+            id: id.clone(),
+            ord,
+            live: false,
+            len: 0,
+            terms: Vec::new(),
+            facets: BTreeMap::new(),
+        };
+        let old = old.filter(|f| f.live).unwrap_or_else(|| empty.clone());
+        let (new, new_doc) = match change {
+            Change::Upsert(d) => {
+                let ix = d.index();
+                let fw = Forward {
+                    live: true,
+                    len: ix.len,
+                    terms: ix.terms.keys().cloned().collect(),
+                    facets: ix.facets.clone(),
+                    ..empty.clone()
+                };
+                (fw, Some((d, ix)))
+            }
+            Change::Remove(_) => (empty.clone(), None),
+        };
+
+        // Term shards: group the old and the new terms by the shard they live in now.
+        let mut groups: BTreeMap<String, TermChanges> = BTreeMap::new();
+        for t in &old.terms {
+            groups
+                .entry(shard_key_in(t, &root.split))
+                .or_default()
+                .0
+                .push(t);
+        }
+        if let Some((_, ix)) = &new_doc {
+            for (t, &wtf) in &ix.terms {
+                groups
+                    .entry(shard_key_in(t, &root.split))
+                    .or_default()
+                    .1
+                    .push((t, wtf));
+            }
+        }
+        for (key, (old_terms, new_terms)) in groups {
+            let path = files::shard_path(&key);
+            let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
+                Some(b) => files::parse_shard_lazy(&b, &key, &root)?
+                    .into_iter()
+                    .map(|e| (e.t, (e.df, List::Encoded(e.p))))
+                    .collect(),
+                None => BTreeMap::new(),
+            };
+            // Decode only the lists this update changes.
+            let decoded = |terms: &mut ShardMap, t: &str| -> Result<(), CatalogError> {
+                if let Some((df, l)) = terms.get_mut(t)
+                    && let List::Encoded(s) = l
+                {
+                    let e = TermEntry {
+                        t: t.to_string(),
+                        df: *df,
+                        p: std::mem::take(s),
+                    };
+                    *l = List::Decoded(files::decode_term(&e, &key, &root)?);
+                }
+                Ok(())
+            };
+            for t in old_terms {
+                decoded(&mut terms, t)?;
+                if let Some((df, List::Decoded(ps))) = terms.get_mut(t) {
+                    *df = df.saturating_sub(1);
+                    ps.retain(|p| p.ord != ord);
+                }
+            }
+            if let Some((d, ix)) = &new_doc {
+                for (t, wtf) in new_terms {
+                    decoded(&mut terms, t)?;
+                    let e = terms
+                        .entry(t.clone())
+                        .or_insert_with(|| (0, List::Decoded(Vec::new())));
+                    e.0 += 1;
+                    if let List::Decoded(ps) = &mut e.1 {
+                        let i = ps.partition_point(|p| p.ord < ord);
+                        ps.insert(i, d.posting(ord, wtf, ix.len));
+                        cap(ps, POSTINGS_CAP);
+                    }
+                }
+            }
+            store_shard(store, &key, terms, &mut root, &mut stats)?;
+        }
+
+        // Facets.
+        let pairs = |f: &Forward| -> BTreeSet<(String, String)> {
+            f.facets
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                .collect()
+        };
+        let (old_pairs, new_pairs) = (pairs(&old), pairs(&new));
+        for (kind, value) in old_pairs.symmetric_difference(&new_pairs) {
+            let adding = new_pairs.contains(&(kind.clone(), value.clone()));
+            let path = files::facet_path(kind, value);
+            let mut set = match read(store, &path, MAX_FACET)? {
+                Some(b) => files::parse_facet(&b, kind, value, &root)?,
+                None => Vec::new(),
+            };
+            let i = set.partition_point(|&o| o < ord);
+            let present = set.get(i) == Some(&ord);
+            match (adding, present) {
+                (true, false) => set.insert(i, ord),
+                (false, true) => {
+                    set.remove(i);
+                }
+                _ => {}
+            }
+            if set.is_empty() {
+                store.remove(&path)?;
+            } else {
+                let bytes = facet_bytes(kind, value, &set);
+                store.write(&path, &bytes)?;
+                stats.bytes += bytes.len();
+            }
+            stats.files += 1;
+            if ROOT_FACETS.contains(&kind.as_str()) {
+                let counts = root.facets.entry(kind.clone()).or_default();
+                if set.is_empty() {
+                    counts.remove(value);
+                } else {
+                    counts.insert(value.clone(), set.len() as u32);
+                }
+                if counts.is_empty() {
+                    root.facets.remove(kind);
+                }
+            }
+        }
+
+        // Summary block.
+        let block = ord / BLOCK_DOCS;
+        let bpath = files::block_path(block);
+        let mut docs = match read(store, &bpath, MAX_BLOCK)? {
+            Some(b) => files::parse_block(&b, block, &root)?,
+            None => Vec::new(),
+        };
+        docs.retain(|d| d.ord != ord);
+        if let Some((d, _)) = &new_doc {
+            let i = docs.partition_point(|s| s.ord < ord);
+            docs.insert(i, d.summary(ord));
+        }
+        if docs.is_empty() {
+            store.remove(&bpath)?;
+        } else {
+            let bytes = block_bytes(block, docs);
+            store.write(&bpath, &bytes)?;
+            stats.bytes += bytes.len();
+        }
+        stats.files += 1;
+
+        // Forward file, then the root.
+        let bytes = files::to_json(&new);
+        store.write(&fpath, &bytes)?;
+        stats.bytes += bytes.len();
+        root.total_len = root.total_len.saturating_sub(old.len) + new.len;
+        root.docs = root.docs.saturating_sub(u32::from(old.live)) + u32::from(new.live);
+        root.generation += 1;
+        let bytes = files::to_json(&root);
+        store.write(ROOT_PATH, &bytes)?;
+        stats.bytes += bytes.len();
+        stats.files += 2;
+        Ok(stats)
+    }
+
+    /// Rebuilds the whole catalog from every bundle id in first-publish order (`names.txt`
+    /// order), each with its document or `None` when it has no searchable version. Removes
+    /// every other file under `catalog/`. The result is the catalog that updating an empty
+    /// catalog with these documents in this order gives (§10.5).
+    pub fn rebuild<S: CatalogStore>(
+        store: &mut S,
+        bundles: impl IntoIterator<Item = (BundleId, Option<CatalogDoc>)>,
+    ) -> Result<WriteStats, CatalogError> {
+        let mut stats = WriteStats::default();
+        let mut root = Root::empty();
+        let mut shards: BTreeMap<String, BTreeMap<String, (u32, Vec<Posting>)>> = BTreeMap::new();
+        let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+        let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
+        let mut forwards = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (id, doc) in bundles {
+            if !seen.insert(id.clone()) {
+                return Err(CatalogError::Query(format!(
+                    "rebuild: bundle {id} listed twice"
+                )));
+            }
+            let ord = root.slots;
+            root.slots += 1;
+            let mut fw = Forward {
+                v: files::CATALOG_FORMAT,
+                id: id.clone(),
+                ord,
+                live: false,
+                len: 0,
+                terms: Vec::new(),
+                facets: BTreeMap::new(),
+            };
+            if let Some(d) = doc {
+                let ix = d.index();
+                for (t, &wtf) in &ix.terms {
+                    let e = shards
+                        .entry(shard_key(t))
+                        .or_default()
+                        .entry(t.clone())
+                        .or_default();
+                    e.0 += 1;
+                    e.1.push(d.posting(ord, wtf, ix.len));
+                    if e.1.len() >= 4 * POSTINGS_CAP {
+                        cap(&mut e.1, POSTINGS_CAP);
+                    }
+                }
+                for (k, vs) in &ix.facets {
+                    for v in vs {
+                        facets.entry((k.clone(), v.clone())).or_default().push(ord);
+                    }
+                }
+                blocks
+                    .entry(ord / BLOCK_DOCS)
+                    .or_default()
+                    .push(d.summary(ord));
+                root.docs += 1;
+                root.total_len += ix.len;
+                fw.live = true;
+                fw.len = ix.len;
+                fw.terms = ix.terms.keys().cloned().collect();
+                fw.facets = ix.facets;
+            }
+            forwards.push(fw);
+        }
+        for old in store.list(&format!("{}/", files::CATALOG_DIR))? {
+            store.remove(&old)?;
+        }
+        for (key, terms) in shards {
+            let terms: ShardMap = terms
+                .into_iter()
+                .map(|(t, (df, mut ps))| {
+                    cap(&mut ps, POSTINGS_CAP);
+                    (t, (df, List::Decoded(ps)))
+                })
+                .collect();
+            store_shard(store, &key, terms, &mut root, &mut stats)?;
+        }
+        let mut put = |store: &mut S, path: &str, bytes: Vec<u8>| -> Result<(), CatalogError> {
+            store.write(path, &bytes)?;
+            stats.files += 1;
+            stats.bytes += bytes.len();
+            Ok(())
+        };
+        for ((kind, value), set) in facets {
+            if ROOT_FACETS.contains(&kind.as_str()) {
+                root.facets
+                    .entry(kind.clone())
+                    .or_default()
+                    .insert(value.clone(), set.len() as u32);
+            }
+            put(
+                store,
+                &files::facet_path(&kind, &value),
+                facet_bytes(&kind, &value, &set),
+            )?;
+        }
+        for (block, docs) in blocks {
+            put(store, &files::block_path(block), block_bytes(block, docs))?;
+        }
+        for fw in forwards {
+            put(store, &files::forward_path(&fw.id), files::to_json(&fw))?;
+        }
+        root.generation = 1;
+        put(store, ROOT_PATH, files::to_json(&root))?;
+        Ok(stats)
+    }
+}
+
+fn facet_bytes(kind: &str, value: &str, set: &[u32]) -> Vec<u8> {
+    files::to_json(&FacetFile {
+        v: files::CATALOG_FORMAT,
+        kind: kind.to_string(),
+        value: value.to_string(),
+        count: set.len() as u32,
+        docs: codec::encode_set(set),
+    })
+}
+
+fn block_bytes(block: u32, docs: Vec<crate::Summary>) -> Vec<u8> {
+    files::to_json(&DocBlock {
+        v: files::CATALOG_FORMAT,
+        block,
+        docs,
+    })
+}
+
+/// One way a stored catalog differs from a rebuild of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The catalog file.
+    pub file: String,
+    /// What differs: `missing`, `extra`, `differs`, or `unreadable: ...`.
+    pub problem: String,
+}
+
+impl Catalog {
+    /// Compares the catalog in `store` with a rebuild from `bundles` (same input as
+    /// [`Catalog::rebuild`]), the root's generation aside: what `ratchet-index verify` reports.
+    /// A capped or cut posting list that an update could not refill (§10.5) shows up as a
+    /// differing shard; `rebuild` repairs every difference.
+    pub fn verify<S: CatalogStore>(
+        store: &S,
+        bundles: impl IntoIterator<Item = (BundleId, Option<CatalogDoc>)>,
+    ) -> Result<Vec<Difference>, CatalogError> {
+        let mut fresh = crate::MemStore::default();
+        Catalog::rebuild(&mut fresh, bundles)?;
+        let mut out = Vec::new();
+        let stored = store.list(&format!("{}/", files::CATALOG_DIR))?;
+        let without_generation = |b: &[u8]| -> Option<Vec<u8>> {
+            let mut r = files::parse_root(b).ok()?;
+            r.generation = 0;
+            Some(files::to_json(&r))
+        };
+        for path in &stored {
+            let Some(want) = fresh.files.get(path) else {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "extra".into(),
+                });
+                continue;
+            };
+            let limit = (want.len() as u64).max(MAX_SHARD) * 4;
+            let got = match store.read(path, limit) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    out.push(Difference {
+                        file: path.clone(),
+                        problem: "missing".into(),
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    out.push(Difference {
+                        file: path.clone(),
+                        problem: format!("unreadable: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let same = if path == ROOT_PATH {
+                without_generation(&got).is_some_and(|g| Some(g) == without_generation(want))
+            } else {
+                &got == want
+            };
+            if !same {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "differs".into(),
+                });
+            }
+        }
+        for path in fresh.files.keys() {
+            if stored.binary_search(path).is_err() {
+                out.push(Difference {
+                    file: path.clone(),
+                    problem: "missing".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,684 @@
+//! The catalog end to end: built from `sample-index/`, searched with each facet and sort,
+//! updated incrementally (equal to a rebuild), and refusing damaged files.
+
+use ratchet_catalog::doc::{DocItem, DocPrice};
+use ratchet_catalog::files::{self, ROOT_PATH};
+use ratchet_catalog::registry::registry_docs;
+use ratchet_catalog::{
+    Catalog, CatalogDoc, CatalogError, CatalogStore, Change, MemStore, PriceFilter, Query, Sort,
+    Verified, search,
+};
+use ratchet_formats::manifest::{BundleId, Platform, PricingModel};
+use std::path::Path;
+
+fn sample_store() -> MemStore {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-index");
+    let docs = registry_docs(&dir, &|line, _meta| {
+        if line.id.as_str() == "com.ratchet.core-utils" {
+            Verified::Official
+        } else {
+            Verified::None
+        }
+    })
+    .unwrap();
+    let mut store = MemStore::default();
+    Catalog::rebuild(&mut store, docs).unwrap();
+    store
+}
+
+fn ids(store: &mut MemStore, q: &Query) -> Vec<String> {
+    search(store, q)
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| h.summary.id.to_string())
+        .collect()
+}
+
+fn with(f: impl FnOnce(&mut Query)) -> Query {
+    let mut q = Query::default();
+    f(&mut q);
+    q
+}
+
+#[test]
+fn sample_index_text_search_follows_yanks_and_deprecations() {
+    let mut s = sample_store();
+    let r = search(&mut s, &Query::text("json")).unwrap();
+    let got: Vec<_> = r.hits.iter().map(|h| h.summary.id.as_str()).collect();
+    assert!(got.contains(&"com.oss.json-utils"), "{got:?}");
+    assert!(got.contains(&"com.ratchet.core-utils"), "{got:?}");
+    // The deprecated bundle is found, flagged, and ranked after the live json bundles.
+    let legacy = r
+        .hits
+        .iter()
+        .position(|h| h.summary.id.as_str() == "com.ratchet.legacy-json")
+        .expect("deprecated bundles stay searchable");
+    assert!(r.hits[legacy].summary.deprecated);
+    assert!(legacy > got.iter().position(|i| *i == "com.oss.json-utils").unwrap());
+    assert_eq!(
+        ids(
+            &mut s,
+            &Query {
+                include_deprecated: false,
+                ..Query::text("json")
+            }
+        )
+        .iter()
+        .filter(|i| i.as_str() == "com.ratchet.legacy-json")
+        .count(),
+        0
+    );
+    // 3.3.0 of api-connectors is yanked: the catalog shows 3.2.0.
+    let r = search(&mut s, &Query::text("connectors")).unwrap();
+    let h = &r.hits[0];
+    assert_eq!(h.summary.id.as_str(), "com.partner.api-connectors");
+    assert_eq!(h.summary.version, "3.2.0");
+    // A word only the README says is found.
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../sample-bundles/com.oss.json-utils/1.2.0/README.md"),
+    )
+    .unwrap();
+    assert!(readme.contains("infer a JSON Schema"));
+    // `infer` is only in that README (not in any manifest): the README text is indexed.
+    assert_eq!(ids(&mut s, &Query::text("infer")), ["com.oss.json-utils"]);
+}
+
+#[test]
+fn sample_index_each_facet() {
+    let mut s = sample_store();
+    assert_eq!(
+        ids(&mut s, &with(|q| q.categories = vec!["Data".into()])),
+        ["com.oss.json-utils"]
+    );
+    assert_eq!(
+        ids(&mut s, &with(|q| q.tags = vec!["http".into()])),
+        ["com.partner.api-connectors"]
+    );
+    let mut by_team = ids(&mut s, &with(|q| q.authors = vec!["ratchet team".into()]));
+    by_team.sort();
+    assert_eq!(
+        by_team,
+        ["com.ratchet.core-utils", "com.ratchet.legacy-json"]
+    );
+    let apache = ids(&mut s, &with(|q| q.licenses = vec!["apache-2.0".into()]));
+    assert!(
+        apache.contains(&"com.ratchet.core-utils".to_string()),
+        "{apache:?}"
+    );
+    assert!(!apache.contains(&"com.oss.json-utils".to_string()));
+    let free = ids(&mut s, &with(|q| q.price = Some(PriceFilter::Free)));
+    assert!(free.contains(&"com.ratchet.core-utils".to_string()));
+    assert!(!free.contains(&"com.enterprise.salesforce-suite".to_string()));
+    let paid = ids(&mut s, &with(|q| q.price = Some(PriceFilter::Paid)));
+    assert!(
+        paid.contains(&"com.enterprise.salesforce-suite".to_string()),
+        "{paid:?}"
+    );
+    assert!(!paid.contains(&"com.ratchet.core-utils".to_string()));
+    assert_eq!(
+        ids(&mut s, &with(|q| q.verified = true)),
+        ["com.ratchet.core-utils"]
+    );
+    // Price and verified filters on a text query use the postings.
+    let q = Query {
+        price: Some(PriceFilter::Max(50.0)),
+        ..Query::text("salesforce")
+    };
+    assert!(ids(&mut s, &q).is_empty(), "299 USD is over 50");
+    let q = Query {
+        verified: true,
+        ..Query::text("json")
+    };
+    assert_eq!(ids(&mut s, &q), ["com.ratchet.core-utils"]);
+    // Categories listed in the root with their counts.
+    let root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
+    assert_eq!(root.facets["category"]["data"], 1);
+    assert_eq!(root.docs, 7);
+}
+
+fn doc(id: &str, name: &str, description: &str) -> CatalogDoc {
+    CatalogDoc {
+        id: BundleId::parse(id).unwrap(),
+        name: name.into(),
+        version: "1.0.0".into(),
+        description: description.into(),
+        keywords: vec![],
+        categories: vec![],
+        authors: vec![],
+        license: "MIT".into(),
+        pricing: PricingModel::Free,
+        price: None,
+        verified: Verified::None,
+        platforms: vec![],
+        ratchet_version: None,
+        items: vec![],
+        readme: String::new(),
+        changelog: String::new(),
+        updated: "2026-01-01T00:00:00Z".into(),
+        downloads: 0,
+        trend: 0.0,
+        rating: None,
+        deprecated: false,
+    }
+}
+
+fn store_of(docs: Vec<CatalogDoc>) -> MemStore {
+    let mut s = MemStore::default();
+    Catalog::rebuild(&mut s, docs.into_iter().map(|d| (d.id.clone(), Some(d)))).unwrap();
+    s
+}
+
+#[test]
+fn each_sort() {
+    let mut a = doc("org.x.alpha", "Alpha csv", "csv reader");
+    a.downloads = 10;
+    a.rating = Some(4.5);
+    a.trend = -1.0;
+    a.updated = "2026-03-01T00:00:00Z".into();
+    let mut b = doc("org.x.bravo", "Bravo csv", "csv csv csv writer");
+    b.downloads = 1000;
+    b.rating = Some(3.0);
+    b.trend = 2.5;
+    b.updated = "2025-01-01T00:00:00Z".into();
+    let mut c = doc("org.x.charlie", "Charlie csv", "csv tools");
+    c.downloads = 100;
+    c.trend = 0.5;
+    c.updated = "2026-06-01T00:00:00Z".into();
+    let mut s = store_of(vec![c, b, a]);
+    let sorted = |s: &mut MemStore, sort| {
+        ids(
+            s,
+            &Query {
+                sort,
+                ..Query::text("csv")
+            },
+        )
+    };
+    assert_eq!(
+        sorted(&mut s, Sort::Downloads),
+        ["org.x.bravo", "org.x.charlie", "org.x.alpha"]
+    );
+    assert_eq!(
+        sorted(&mut s, Sort::Rating),
+        ["org.x.alpha", "org.x.bravo", "org.x.charlie"]
+    );
+    assert_eq!(
+        sorted(&mut s, Sort::Updated),
+        ["org.x.charlie", "org.x.alpha", "org.x.bravo"]
+    );
+    assert_eq!(
+        sorted(&mut s, Sort::Trending),
+        ["org.x.bravo", "org.x.charlie", "org.x.alpha"]
+    );
+    assert_eq!(
+        sorted(&mut s, Sort::Name),
+        ["org.x.alpha", "org.x.bravo", "org.x.charlie"]
+    );
+    // Relevance: bravo says csv most often.
+    assert_eq!(sorted(&mut s, Sort::Relevance)[0], "org.x.bravo");
+    // Limit and offset.
+    let q = Query {
+        sort: Sort::Name,
+        limit: 1,
+        offset: 1,
+        ..Query::text("csv")
+    };
+    let r = search(&mut s, &q).unwrap();
+    assert_eq!(r.total, 3);
+    assert_eq!(r.hits.len(), 1);
+    assert_eq!(r.hits[0].summary.id.as_str(), "org.x.bravo");
+}
+
+#[test]
+fn field_boosts_prefix_typos_and_expression_licenses() {
+    let mut named = doc("org.x.kafka-bridge", "Kafka Bridge", "moves messages");
+    named.license = "MIT OR Apache-2.0".into();
+    named.platforms = vec![Platform::Linux];
+    let mut readme_only = doc("org.x.stream-tools", "Stream tools", "moves messages");
+    readme_only.readme = "Works with kafka and other brokers.".into();
+    readme_only.license = "Apache-2.0".into();
+    let mut tagged = doc("org.x.queue-kit", "Queue kit", "moves messages");
+    tagged.items = vec![DocItem {
+        name: "publish".into(),
+        description: "publishes to a broker".into(),
+        tags: vec!["kafka".into()],
+    }];
+    tagged.pricing = PricingModel::Paid;
+    tagged.price = Some(DocPrice {
+        amount: 20.0,
+        currency: "EUR".into(),
+        period: "one-time".into(),
+    });
+    let mut s = store_of(vec![readme_only, tagged, named]);
+    assert_eq!(
+        ids(&mut s, &Query::text("kafka")),
+        [
+            "org.x.kafka-bridge",
+            "org.x.queue-kit",
+            "org.x.stream-tools"
+        ],
+        "name > tag > README"
+    );
+    assert_eq!(
+        ids(&mut s, &Query::text("kaf"))[0],
+        "org.x.kafka-bridge",
+        "prefix"
+    );
+    assert_eq!(
+        ids(&mut s, &Query::text("kafkq"))[0],
+        "org.x.kafka-bridge",
+        "one typo"
+    );
+    assert!(
+        ids(&mut s, &Query::text("kafkq brokerz messagez rust")).is_empty(),
+        "long queries are exact"
+    );
+    assert!(
+        ids(&mut s, &Query::text("kaf ")).is_empty(),
+        "a finished word is not a prefix"
+    );
+    for lic in ["MIT", "Apache-2.0"] {
+        let got = ids(&mut s, &with(|q| q.licenses = vec![lic.into()]));
+        assert!(
+            got.contains(&"org.x.kafka-bridge".to_string()),
+            "{lic}: {got:?}"
+        );
+    }
+    let q = Query {
+        platform: Some(Platform::Windows),
+        ..Query::text("kafka")
+    };
+    assert!(!ids(&mut s, &q).contains(&"org.x.kafka-bridge".to_string()));
+    let q = Query {
+        price: Some(PriceFilter::Max(19.0)),
+        ..Query::text("kafka")
+    };
+    assert!(!ids(&mut s, &q).contains(&"org.x.queue-kit".to_string()));
+    let q = Query {
+        price: Some(PriceFilter::Max(20.0)),
+        ..Query::text("kafka")
+    };
+    assert!(ids(&mut s, &q).contains(&"org.x.queue-kit".to_string()));
+    // No bundle has both words: the query is relaxed to either.
+    let r = search(&mut s, &Query::text("kafka zebra")).unwrap();
+    assert!(r.relaxed && !r.hits.is_empty());
+}
+
+/// A tiny deterministic generator (no dependency needed for a test).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.next() as usize % xs.len()]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "json",
+    "csv",
+    "parse",
+    "validate",
+    "kafka",
+    "deploy",
+    "docker",
+    "kubernetes",
+    "slack",
+    "notify",
+    "report",
+    "pdf",
+    "image",
+    "resize",
+    "backup",
+    "sync",
+    "mail",
+    "invoice",
+    "crm",
+    "ledger",
+    "metrics",
+    "alert",
+    "cron",
+    "schedule",
+];
+
+fn random_doc(r: &mut Lcg, id: &str) -> CatalogDoc {
+    let mut d = doc(
+        id,
+        &format!("{} {}", r.pick(WORDS), r.pick(WORDS)),
+        &(0..8).map(|_| r.pick(WORDS)).collect::<Vec<_>>().join(" "),
+    );
+    d.keywords = vec![r.pick(WORDS).into(), r.pick(WORDS).into()];
+    d.categories = vec![r.pick(&["data", "devops", "finance"]).into()];
+    d.authors = vec![r.pick(&["Ann", "Bob"]).into()];
+    d.license = r.pick(&["MIT", "Apache-2.0", "MIT OR Apache-2.0"]).into();
+    d.verified = [Verified::None, Verified::Community, Verified::Official][r.next() as usize % 3];
+    d.deprecated = r.next().is_multiple_of(5);
+    d.downloads = r.next() % 10_000;
+    d.readme = (0..20).map(|_| r.pick(WORDS)).collect::<Vec<_>>().join(" ");
+    d
+}
+
+#[test]
+fn incremental_updates_equal_a_rebuild() {
+    for seed in 0..12 {
+        let mut r = Lcg(seed);
+        let mut inc = MemStore::default();
+        let mut order: Vec<BundleId> = Vec::new();
+        let mut state: std::collections::BTreeMap<BundleId, Option<CatalogDoc>> =
+            Default::default();
+        for _ in 0..60 {
+            let id = BundleId::parse(&format!("org.gen.b{}", r.next() % 15)).unwrap();
+            let change =
+                if state.get(&id).is_some_and(|d| d.is_some()) && r.next().is_multiple_of(3) {
+                    // A yank of every version, or a deprecation flip.
+                    if r.next().is_multiple_of(2) {
+                        Change::Remove(id.clone())
+                    } else {
+                        let mut d = state[&id].clone().unwrap();
+                        d.deprecated = !d.deprecated;
+                        Change::Upsert(Box::new(d))
+                    }
+                } else {
+                    Change::Upsert(Box::new(random_doc(&mut r, id.as_str())))
+                };
+            Catalog::update(&mut inc, &change).unwrap();
+            if !order.contains(&id) {
+                order.push(id.clone());
+            }
+            state.insert(
+                id,
+                match change {
+                    Change::Upsert(d) => Some(*d),
+                    Change::Remove(_) => None,
+                },
+            );
+        }
+        let mut full = MemStore::default();
+        Catalog::rebuild(
+            &mut full,
+            order.iter().map(|id| (id.clone(), state[id].clone())),
+        )
+        .unwrap();
+        // Equal file for file, except the root's generation counter.
+        let strip = |s: &MemStore| {
+            let mut f = s.files.clone();
+            let mut root = files::parse_root(&f[ROOT_PATH]).unwrap();
+            root.generation = 0;
+            f.insert(ROOT_PATH.into(), files::to_json(&root));
+            f
+        };
+        let (a, b) = (strip(&inc), strip(&full));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+        for (k, v) in &a {
+            assert_eq!(
+                String::from_utf8_lossy(v),
+                String::from_utf8_lossy(&b[k]),
+                "seed {seed}: {k}"
+            );
+        }
+        // And the same answers.
+        for w in ["json", "kafka", "report"] {
+            assert_eq!(
+                search(&mut inc, &Query::text(w)).unwrap(),
+                search(&mut full, &Query::text(w)).unwrap()
+            );
+        }
+    }
+}
+
+fn expect_err(s: &mut MemStore, q: &Query, want: &str) {
+    match search(s, q) {
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains(want), "`{m}` lacks `{want}`");
+        }
+        Ok(r) => panic!("accepted: {r:?}"),
+    }
+}
+
+#[test]
+fn damaged_catalog_files_are_refused_with_the_file_named() {
+    let base = store_of(vec![
+        doc("org.x.alpha", "Alpha", "csv reader"),
+        doc("org.x.beta", "Beta", "csv writer"),
+    ]);
+    let q = Query::text("csv");
+    let shard = files::shard_path("csv");
+
+    // Oversized.
+    let mut s = base.clone();
+    s.files.insert(shard.clone(), vec![b' '; 300 * 1024]);
+    expect_err(&mut s, &q, "catalog/terms/csv.json: more than");
+    // Malformed JSON.
+    let mut s = base.clone();
+    s.files.insert(shard.clone(), b"{\"v\":1,\"key\":".to_vec());
+    expect_err(&mut s, &q, "catalog/terms/csv.json: malformed");
+    // Wrong key, bad postings, newer format.
+    let mut s = base.clone();
+    s.files
+        .insert(shard.clone(), br#"{"v":1,"key":"abc","terms":[]}"#.to_vec());
+    expect_err(&mut s, &q, "holds key `abc`");
+    let mut s = base.clone();
+    s.files.insert(
+        shard.clone(),
+        br#"{"v":1,"key":"csv","terms":[{"t":"csv","df":1,"p":"AAAA"}]}"#.to_vec(),
+    );
+    expect_err(&mut s, &q, "term `csv`: truncated posting");
+    let mut s = base.clone();
+    s.files
+        .insert(ROOT_PATH.into(), br#"{"v":2,"whatever":true}"#.to_vec());
+    expect_err(&mut s, &q, "catalog format 2 is not supported");
+    // Inconsistent: a posting whose bundle has no summary.
+    let mut s = base.clone();
+    s.remove(&files::block_path(0)).unwrap();
+    expect_err(
+        &mut s,
+        &q,
+        "inconsistent with the catalog: no summary for ordinal",
+    );
+    // A summary block that lies about verification.
+    let mut s = base.clone();
+    let text = String::from_utf8(s.files[&files::block_path(0)].clone()).unwrap();
+    s.files.insert(
+        files::block_path(0),
+        text.replace("\"none\"", "\"official\"").into_bytes(),
+    );
+    expect_err(&mut s, &q, "disagrees with its postings");
+    // A root counting fewer bundles than a term.
+    let mut s = base.clone();
+    let mut root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
+    root.docs = 1;
+    root.facets.clear();
+    s.files.insert(ROOT_PATH.into(), files::to_json(&root));
+    expect_err(&mut s, &q, "the root counts 1");
+    // No catalog at all.
+    let mut s = MemStore::default();
+    assert!(matches!(search(&mut s, &q), Err(CatalogError::Missing)));
+    // The writer refuses to update over a damaged shard rather than losing data.
+    let mut s = base.clone();
+    s.files.insert(shard, b"[]".to_vec());
+    let err = Catalog::update(
+        &mut s,
+        &Change::Upsert(Box::new(doc("org.x.gamma", "Gamma", "csv"))),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("catalog/terms/csv.json"), "{err}");
+}
+
+#[test]
+fn a_republish_removes_stale_postings() {
+    let mut s = store_of(vec![doc("org.x.alpha", "Alpha", "csv reader")]);
+    Catalog::update(
+        &mut s,
+        &Change::Upsert(Box::new(doc("org.x.alpha", "Alpha", "yaml reader"))),
+    )
+    .unwrap();
+    assert!(ids(&mut s, &Query::text("csv")).is_empty());
+    assert_eq!(ids(&mut s, &Query::text("yaml")), ["org.x.alpha"]);
+    assert!(
+        !s.files.contains_key(&files::shard_path("csv")),
+        "empty shards are removed"
+    );
+    Catalog::update(
+        &mut s,
+        &Change::Remove(BundleId::parse("org.x.alpha").unwrap()),
+    )
+    .unwrap();
+    assert!(ids(&mut s, &Query::text("yaml")).is_empty());
+    let root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
+    assert_eq!((root.docs, root.slots, root.total_len), (0, 1, 0));
+    assert!(root.facets.is_empty());
+}
+
+/// Asserts two catalogs hold the same files, the root's generation aside; names the first
+/// file that differs.
+fn assert_same(a: &MemStore, b: &MemStore) {
+    let strip = |s: &MemStore| {
+        let mut f = s.files.clone();
+        let mut root = files::parse_root(&f[ROOT_PATH]).unwrap();
+        root.generation = 0;
+        f.insert(ROOT_PATH.into(), files::to_json(&root));
+        f
+    };
+    let (a, b) = (strip(a), strip(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    if let Some(k) = a.keys().find(|k| a[*k] != b[*k]) {
+        panic!("{k} differs");
+    }
+}
+
+#[test]
+fn capped_lists_match_a_rebuild_when_only_adding() {
+    // 320 bundles share `csv`: its list reaches the cap.
+    let mut inc = MemStore::default();
+    let mut all = Vec::new();
+    for i in 0..320 {
+        let mut d = doc(
+            &format!("org.cap.b{i}"),
+            &format!("Bundle {i}"),
+            "csv tools",
+        );
+        d.readme = "csv ".repeat(i % 7);
+        Catalog::update(&mut inc, &Change::Upsert(Box::new(d.clone()))).unwrap();
+        all.push(d);
+    }
+    let mut full = store_of(all);
+    assert_same(&inc, &full);
+    let root = files::parse_root(&full.files[ROOT_PATH]).unwrap();
+    let terms = files::parse_shard(&full.files[&files::shard_path("csv")], "csv", &root).unwrap();
+    assert_eq!(
+        (terms[0].1, terms[0].2.len()),
+        (320, ratchet_catalog::POSTINGS_CAP)
+    );
+    let r = search(&mut full, &Query::text("csv")).unwrap();
+    assert!(r.capped && r.total == ratchet_catalog::POSTINGS_CAP);
+    // The kept postings are the best: bundles saying `csv` most often in their README.
+    let best: usize = r.hits[0].summary.id.as_str()["org.cap.b".len()..]
+        .parse()
+        .unwrap();
+    assert_eq!(best % 7, 6, "{best}");
+}
+
+#[test]
+fn a_shard_over_its_size_target_is_split() {
+    // Six capped terms in one shard are more than the shard's size target, and so are
+    // thousands of rare terms with one prefix (`devNNNN` organisations).
+    let all: Vec<_> = (0..700)
+        .map(|i| {
+            doc(
+                &format!("org.dev{i}.tool"),
+                &format!("Bundle {i}"),
+                "csv csvalpha csvbeta csvgamma csvdelta csvepsilon",
+            )
+        })
+        .collect();
+    let mut full = store_of(all.clone());
+    let root = files::parse_root(&full.files[ROOT_PATH]).unwrap();
+    assert!(
+        root.split.contains("csv") && root.split.contains("dev"),
+        "{:?}",
+        root.split
+    );
+    for (p, b) in &full.files {
+        if p.starts_with("catalog/terms/") {
+            assert!(b.len() <= files::SHARD_TARGET, "{p}: {}", b.len());
+        }
+    }
+    let alpha = files::parse_shard(&full.files[&files::shard_path("csva")], "csva", &root).unwrap();
+    assert_eq!(alpha.len(), 1);
+    assert_eq!(
+        (alpha[0].1, alpha[0].2.len()),
+        (700, ratchet_catalog::POSTINGS_CAP)
+    );
+    assert!(
+        !full.files.contains_key(&files::shard_path("dev")),
+        "nothing is exactly `dev`"
+    );
+    let exact = files::parse_shard(&full.files[&files::shard_path("csv")], "csv", &root).unwrap();
+    assert_eq!(
+        exact.len(),
+        1,
+        "only the term equal to the split prefix stays"
+    );
+    let r = search(&mut full, &Query::text("csvalpha")).unwrap();
+    assert!(r.capped && r.total == ratchet_catalog::POSTINGS_CAP);
+    assert_eq!(ids(&mut full, &Query::text("dev217"))[0], "org.dev217.tool");
+    assert_eq!(
+        ids(&mut full, &Query::text("csvgam"))[..1].len(),
+        1,
+        "prefix below a split"
+    );
+    // A catalog grown by updates splits the same shards.
+    let mut inc = MemStore::default();
+    for d in all {
+        Catalog::update(&mut inc, &Change::Upsert(Box::new(d))).unwrap();
+    }
+    let inc_root = files::parse_root(&inc.files[ROOT_PATH]).unwrap();
+    assert_eq!(inc_root.split, root.split);
+    assert_eq!(ids(&mut inc, &Query::text("dev217"))[0], "org.dev217.tool");
+}
+
+#[test]
+fn verify_reports_what_differs_from_a_rebuild() {
+    let docs = vec![
+        doc("org.x.alpha", "Alpha", "csv reader"),
+        doc("org.x.beta", "Beta", "csv writer"),
+    ];
+    let input = || docs.iter().map(|d| (d.id.clone(), Some(d.clone())));
+    let mut s = store_of(docs.clone());
+    assert_eq!(Catalog::verify(&s, input()).unwrap(), []);
+    // A stale catalog: beta was re-published but the catalog was not updated.
+    let mut changed = docs.clone();
+    changed[1].description = "yaml writer".into();
+    let diffs =
+        Catalog::verify(&s, changed.iter().map(|d| (d.id.clone(), Some(d.clone())))).unwrap();
+    let files_named: Vec<_> = diffs.iter().map(|d| d.file.as_str()).collect();
+    assert!(files_named.contains(&"catalog/terms/yam.json"), "{diffs:?}");
+    assert!(files_named.contains(&"catalog/terms/csv.json"), "{diffs:?}");
+    // An extra file and a damaged root.
+    s.files
+        .insert("catalog/terms/zzz.json".into(), b"{}".to_vec());
+    s.files.insert(ROOT_PATH.into(), b"nonsense".to_vec());
+    let diffs = Catalog::verify(&s, input()).unwrap();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.file == "catalog/terms/zzz.json" && d.problem == "extra")
+    );
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.file == ROOT_PATH && d.problem == "differs")
+    );
+}
