@@ -78,12 +78,13 @@ pub enum PublishError {
         dir: String,
     },
     /// `init` with settings `config.json` cannot hold (a `dl` template without `{{sha256}}`...).
-    #[error("{dir}: {reason}")]
+    #[error("{dir}: {problem}")]
     BadInitConfig {
         /// The directory.
         dir: String,
         /// What the configuration check said.
-        reason: String,
+        #[source]
+        problem: index::ConfigProblem,
     },
     /// A registry file cannot be read or parsed.
     #[error(transparent)]
@@ -500,9 +501,9 @@ impl Registry {
         }
         config
             .check()
-            .map_err(|reason| PublishError::BadInitConfig {
+            .map_err(|problem| PublishError::BadInitConfig {
                 dir: shown.clone(),
-                reason,
+                problem,
             })?;
         for sub in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
             let p = dir.join(sub);

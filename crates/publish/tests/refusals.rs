@@ -3,7 +3,7 @@
 //! workspace's sample bundles.
 
 use ratchet_formats::archive::{ArchiveError, BuildOptions, archive_file_name, build_archive};
-use ratchet_formats::index::RegistryKind;
+use ratchet_formats::index::{ConfigProblem, RegistryKind};
 use ratchet_formats::manifest::parse_manifest;
 use ratchet_publish::{PublishError, Registry};
 use ratchet_trust::TrustError;
@@ -130,6 +130,30 @@ fn broken_archives_and_non_registries_are_refused_by_variant() {
         Registry::init(&other, "x", RegistryKind::Local, None).unwrap_err(),
         PublishError::DirectoryNotEmpty { .. }
     ));
+    // A `dl` template that leaves the registry, or is not content-addressed, is refused before
+    // anything is written.
+    let fresh = t.path().join("fresh");
+    assert!(matches!(
+        Registry::init(&fresh, "x", RegistryKind::Local, Some("../elsewhere/{sha256}")).unwrap_err(),
+        PublishError::BadInitConfig {
+            problem: ConfigProblem::BadRelativeDl { dl },
+            ..
+        } if dl == "../elsewhere/{sha256}"
+    ));
+    assert!(matches!(
+        Registry::init(
+            &fresh,
+            "x",
+            RegistryKind::Local,
+            Some("archives/all.rbundle")
+        )
+        .unwrap_err(),
+        PublishError::BadInitConfig {
+            problem: ConfigProblem::DlNotContentAddressed { .. },
+            ..
+        }
+    ));
+    assert!(!fresh.join("config.json").exists());
 
     let garbage = t.path().join("com.ratchet.core-utils-1.0.0.rbundle");
     std::fs::write(&garbage, b"not gzip").unwrap();
