@@ -131,8 +131,9 @@ pub enum Notice {
     Attestation {
         /// The bundle id.
         id: String,
-        /// What is wrong with it.
-        message: String,
+        /// What is wrong with it (in JSON, its message).
+        #[serde(rename = "message")]
+        problem: attest::AttestationProblem,
     },
 }
 
@@ -176,7 +177,7 @@ impl std::fmt::Display for Notice {
                 "registry {registry} names a verifier key you did not see before ({name}, {key_id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
                 pin_file.display()
             ),
-            Notice::Attestation { id, message } => write!(f, "{id}: {message}"),
+            Notice::Attestation { id, problem } => write!(f, "{id}: {problem}"),
         }
     }
 }
@@ -576,9 +577,9 @@ pub fn verify_for_install(
         inputs.config,
         &current,
     );
-    notices.extend(w.into_iter().map(|message| Notice::Attestation {
+    notices.extend(w.into_iter().map(|problem| Notice::Attestation {
         id: id.to_string(),
-        message,
+        problem,
     }));
     Ok(InstallVerification {
         archive,
