@@ -20,7 +20,7 @@ pub use build::{
     BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
     sources_digest, with_signature,
 };
-pub use paths::check_entry_path;
+pub use paths::{EntryPathProblem, check_entry_path};
 pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};
 
 use sha2::{Digest, Sha256};
@@ -156,7 +156,8 @@ pub enum ArchiveError {
         /// The path as found (lossily decoded).
         entry: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: EntryPathProblem,
     },
     /// An entry is not a regular file or directory (symbolic link, hard link, device, FIFO...).
     #[error("entry `{entry}`: {kind} entries are not allowed in a bundle archive")]
@@ -249,8 +250,8 @@ pub enum PackProblem {
     #[error("it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}")]
     SpecialFile,
     /// The path breaks a portability rule ([`check_entry_path`]).
-    #[error("{0}")]
-    UnportablePath(String),
+    #[error(transparent)]
+    UnportablePath(EntryPathProblem),
     /// Another file has the same path but for letter case.
     #[error(
         "differs from `{first}` only in letter case; both cannot exist on case-insensitive file systems"
@@ -338,7 +339,8 @@ pub enum ManifestProblem {
         /// The field.
         field: String,
         /// The path rule it breaks.
-        reason: String,
+        #[source]
+        reason: crate::manifest::RelPathProblem,
     },
     /// `.bundle/manifest.json` and `bundle.yaml` name different bundles or versions.
     #[error("describes {json_id} {json_version} but bundle.yaml is {yaml_id} {yaml_version}")]

@@ -1,7 +1,7 @@
 //! Reading an archive from untrusted bytes: everything is checked in memory, under limits,
 //! before a single file is written.
 
-use super::paths::{Clash, PathSet, check_entry_path};
+use super::paths::{Clash, EntryPathProblem, PathSet, check_entry_path};
 use super::{
     ArchiveError, CHECKSUM_FILE, Corruption, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON,
     ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list, sha256_hex,
@@ -83,7 +83,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         let Ok(name) = String::from_utf8(raw) else {
             return Err(ArchiveError::UnsafePath {
                 entry: shown,
-                reason: "the path is not valid UTF-8".into(),
+                reason: EntryPathProblem::NotUtf8,
             });
         };
         let kind = entry.header().entry_type();
