@@ -3,8 +3,9 @@
 
 use super::paths::{Clash, EntryPathProblem, PathSet, check_entry_path};
 use super::{
-    ArchiveError, CHECKSUM_FILE, Corruption, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON,
-    ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list, sha256_hex,
+    ArchiveError, CHECKSUM_FILE, ChecksumListProblem, Corruption, DIR_MODE, FILE_MODE, Limits,
+    MANIFEST_JSON, ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list,
+    sha256_hex,
 };
 use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
 use std::cell::Cell;
@@ -204,7 +205,9 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     {
         return Err(ArchiveError::BadChecksumList {
             line: line + 1,
-            reason: format!("`{}` must not be listed", parsed[line].0),
+            reason: ChecksumListProblem::ListsItself {
+                path: parsed[line].0.clone(),
+            },
         });
     }
     let listed: HashMap<String, String> = parsed.into_iter().collect();
