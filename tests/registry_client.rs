@@ -1939,8 +1939,8 @@ fn locked_refusals_are_typed() {
         }) => {
             assert_eq!(i, id("com.ratchet.core-utils"));
             assert_eq!(version, semver::Version::new(1, 2, 0));
-            assert_eq!(served_sha256, cu12["sha256"].as_str().unwrap());
-            assert_eq!(locked_sha256, "0".repeat(64));
+            assert_eq!(&*served_sha256, cu12["sha256"].as_str().unwrap());
+            assert_eq!(*locked_sha256, *"0".repeat(64));
         }
         other => panic!("{other:?}"),
     }

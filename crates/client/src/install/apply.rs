@@ -327,7 +327,7 @@ pub(super) fn verify_and_unpack(
         .map_err(|source| InstallError::Unpack {
             id: id.clone(),
             version: version.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(Unpacked {
         id: id.clone(),

@@ -123,11 +123,11 @@ pub enum InstallError {
         /// Its version.
         version: Version,
         /// The archive hash the registry lists.
-        served_sha256: String,
+        served_sha256: Box<str>,
         /// The archive size the registry lists.
         served_size: u64,
         /// The archive hash the lockfile names.
-        locked_sha256: String,
+        locked_sha256: Box<str>,
         /// The archive size the lockfile names.
         locked_size: u64,
     },
@@ -165,9 +165,9 @@ pub enum InstallError {
         /// The installed version.
         version: Version,
         /// The archive hash installed.
-        installed_sha256: String,
+        installed_sha256: Box<str>,
         /// The archive hash the registry serves now.
-        served_sha256: String,
+        served_sha256: Box<str>,
         /// The registry (its label).
         registry: String,
     },
@@ -227,7 +227,7 @@ pub enum InstallError {
         /// Its version.
         version: Version,
         /// What is wrong.
-        source: ArchiveError,
+        source: Box<ArchiveError>,
     },
     /// A signature, owner or pin check refused the archive (`index-format.md` §7.6).
     #[error(transparent)]

@@ -182,9 +182,9 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             return Err(InstallError::LockedBytesDiffer {
                 id: id.clone(),
                 version: node.version.clone(),
-                served_sha256: line.sha256.clone(),
+                served_sha256: line.sha256.as_str().into(),
                 served_size: line.size,
-                locked_sha256: l.sha256.clone(),
+                locked_sha256: l.sha256.as_str().into(),
                 locked_size: l.size,
             });
         }
@@ -202,8 +202,8 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
                 InstallError::InstalledVersionChanged {
                     id: id.clone(),
                     version: node.version.clone(),
-                    installed_sha256: prev.map_or_else(|| "?".into(), |p| p.sha256.clone()),
-                    served_sha256: served.to_string(),
+                    installed_sha256: prev.map_or("?", |p| p.sha256.as_str()).into(),
+                    served_sha256: served.into(),
                     registry: client.fetcher.source().label(),
                 }
             })?;

@@ -155,20 +155,22 @@ pub enum FetchError {
         base: String,
     },
     /// A redirect from https to plain http.
-    #[error("{from}: redirects to {to}, from https to plain {}; refused", to.scheme())]
+    #[error("{from}: redirects to {to}, from https to plain {scheme}; refused")]
     InsecureRedirect {
         /// The URL redirecting.
-        from: url::Url,
+        from: String,
         /// Where it redirects.
-        to: url::Url,
+        to: String,
+        /// The scheme it redirects to.
+        scheme: String,
     },
     /// A redirect to a scheme other than http(s).
     #[error("{from}: redirects to {to}; only http(s) redirects are followed")]
     UnsupportedRedirect {
         /// The URL redirecting.
-        from: url::Url,
+        from: String,
         /// Where it redirects.
-        to: url::Url,
+        to: String,
     },
     /// More redirects than [`MAX_REDIRECTS`].
     #[error("{url}: more than {MAX_REDIRECTS} redirects")]
@@ -188,7 +190,7 @@ pub enum FetchError {
     #[error("{url}: not a local path")]
     NotALocalPath {
         /// The URL.
-        url: url::Url,
+        url: String,
     },
 }
 
@@ -698,14 +700,15 @@ impl Fetcher {
                 })?;
             if at.scheme() == "https" && next.scheme() != "https" {
                 return Err(Hop::Fail(FetchError::InsecureRedirect {
-                    from: at,
-                    to: next,
+                    from: at.to_string(),
+                    to: next.to_string(),
+                    scheme: next.scheme().to_string(),
                 }));
             }
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(Hop::Fail(FetchError::UnsupportedRedirect {
-                    from: at,
-                    to: next,
+                    from: at.to_string(),
+                    to: next.to_string(),
                 }));
             }
             at = next;
@@ -935,9 +938,9 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
-    let path = url
-        .to_file_path()
-        .map_err(|()| FetchError::NotALocalPath { url: url.clone() })?;
+    let path = url.to_file_path().map_err(|()| FetchError::NotALocalPath {
+        url: url.to_string(),
+    })?;
     let buf = match ratchet_formats::fsutil::read_at_most(&path, limit) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
