@@ -589,3 +589,39 @@ pub fn verify_for_install(
         notices,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attestation_notice_carries_the_problem_and_keeps_its_json_shape() {
+        let n = Notice::Attestation {
+            id: "com.example.tools".into(),
+            problem: attest::AttestationProblem::ByOwner {
+                id: "com.example.tools".into(),
+                index: 2,
+                key_id: "ABCD".into(),
+            },
+        };
+        assert!(matches!(
+            &n,
+            Notice::Attestation {
+                problem: attest::AttestationProblem::ByOwner { index: 2, .. },
+                ..
+            }
+        ));
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            serde_json::json!({
+                "notice": "attestation",
+                "id": "com.example.tools",
+                "message": "attestation 2 of com.example.tools is by an owner key; owners cannot vouch for their own bundle; ignored"
+            })
+        );
+        assert_eq!(
+            n.to_string(),
+            "com.example.tools: attestation 2 of com.example.tools is by an owner key; owners cannot vouch for their own bundle; ignored"
+        );
+    }
+}
