@@ -1885,3 +1885,85 @@ fn quiet_and_verbose_install_output() {
         "{err}"
     );
 }
+
+/// `--locked` with a lockfile whose requests resolve to other versions than it lists is refused
+/// as stale, naming both sets of versions; one naming other bytes than the registry serves is
+/// refused with both hashes.
+#[test]
+fn locked_refusals_are_typed() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let reg = sample_index();
+    let url = reg.to_str().unwrap();
+    let cu = std::fs::read_to_string(reg.join(ratchet_formats::index::index_path(&id(
+        "com.ratchet.core-utils",
+    ))))
+    .unwrap();
+    let cu12: Value = serde_json::from_str(cu.lines().nth(1).unwrap()).unwrap();
+    let lock = |requested: &str, sha256: &Value| -> ratchet_client::install::Lockfile {
+        serde_json::from_value(json!({"v": 1, "requested": {"com.ratchet.core-utils": requested}, "bundles": [
+            {"id": "com.ratchet.core-utils", "version": "1.2.0", "sha256": sha256, "size": cu12["size"], "registry": "x"},
+        ]}))
+        .unwrap()
+    };
+    let mut c = client(home, url, false).unwrap();
+    let req = PlanRequest {
+        locked: Some(lock("^2", &cu12["sha256"])),
+        ..Default::default()
+    };
+    match plan(&mut c, &req) {
+        Err(InstallError::LockfileStale { locked, resolved }) => {
+            assert_eq!(
+                locked[&id("com.ratchet.core-utils")],
+                semver::Version::new(1, 2, 0)
+            );
+            assert_eq!(
+                resolved[&id("com.ratchet.core-utils")],
+                semver::Version::new(2, 0, 0)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let zeros = json!("0".repeat(64));
+    let req = PlanRequest {
+        locked: Some(lock("^1", &zeros)),
+        ..Default::default()
+    };
+    match plan(&mut c, &req) {
+        Err(InstallError::LockedBytesDiffer {
+            id: i,
+            version,
+            served_sha256,
+            locked_sha256,
+            ..
+        }) => {
+            assert_eq!(i, id("com.ratchet.core-utils"));
+            assert_eq!(version, semver::Version::new(1, 2, 0));
+            assert_eq!(&*served_sha256, cu12["sha256"].as_str().unwrap());
+            assert_eq!(*locked_sha256, *"0".repeat(64));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(installed(home).bundles.is_empty());
+}
+
+/// A directory that is not a registry, and `ratchet run` of a bundle that is not installed,
+/// are refused by variant.
+#[test]
+fn registry_and_installed_refusals_are_typed() {
+    let t = tempfile::tempdir().unwrap();
+    let empty = t.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    match client(&t.path().join("home"), empty.to_str().unwrap(), false) {
+        Err(InstallError::NotARegistry { registry }) => {
+            assert!(registry.starts_with("file://"), "{registry}");
+        }
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("an empty directory opened as a registry"),
+    }
+    let paths = Paths::under(t.path().join("home"));
+    match ratchet_client::install::find_installed(&paths, &id("com.example.absent")) {
+        Err(InstallError::NeedsInstall { id: i }) => assert_eq!(i, id("com.example.absent")),
+        other => panic!("{other:?}"),
+    }
+}

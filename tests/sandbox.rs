@@ -178,10 +178,23 @@ fn deep_recursion_traps_with_stack_overflow() {
         match &o.status {
             // C keeps its frames in linear memory (a shadow stack below the data), so a C
             // recursion runs off the bottom of memory; WAT recursion exhausts the call stack.
-            RunStatus::Trap(m) => assert!(
-                m.contains("stack overflow") || m.contains("out of bounds"),
-                "{m}"
-            ),
+            RunStatus::Trap(m) => {
+                assert!(
+                    m.contains("stack overflow") || m.contains("out of bounds"),
+                    "{m}"
+                );
+                assert!(
+                    matches!(
+                        o.trap,
+                        Some(
+                            ratchet_sandbox::TrapKind::StackOverflow
+                                | ratchet_sandbox::TrapKind::OutOfBoundsMemoryAccess
+                        )
+                    ),
+                    "{:?}",
+                    o.trap
+                );
+            }
             other => panic!("expected a stack overflow trap, got {other:?}"),
         }
     }

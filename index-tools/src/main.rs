@@ -901,7 +901,7 @@ fn verifier(cmd: VerifierCommand) -> CliResult {
                 return Ok(ExitCode::SUCCESS);
             }
             for w in warnings {
-                o.warn(escape(&w));
+                o.warn(escape(&w.to_string()));
             }
             if keys.is_empty() {
                 println!("no verifier keys (`ratchet-index verifier add`)");

@@ -128,7 +128,9 @@ pub fn run(args: RunArgs) -> CliResult {
             };
             match ratchet_client::install::find_installed(&paths, &id) {
                 Ok((dir, manifest)) => (dir, Some((manifest, name.to_string()))),
-                Err(ratchet_client::install::InstallError::Refused(m)) => return usage(m),
+                Err(e @ ratchet_client::install::InstallError::NeedsInstall { .. }) => {
+                    return usage(e);
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -131,8 +131,9 @@ pub enum Notice {
     Attestation {
         /// The bundle id.
         id: String,
-        /// What is wrong with it.
-        message: String,
+        /// What is wrong with it (in JSON, its message).
+        #[serde(rename = "message")]
+        problem: attest::AttestationProblem,
     },
 }
 
@@ -176,7 +177,7 @@ impl std::fmt::Display for Notice {
                 "registry {registry} names a verifier key you did not see before ({name}, {key_id}): its attestations are ignored. If you trust the change, `ratchet key forget --registry {registry}` (removes {}) pins the registry's verifiers again",
                 pin_file.display()
             ),
-            Notice::Attestation { id, message } => write!(f, "{id}: {message}"),
+            Notice::Attestation { id, problem } => write!(f, "{id}: {problem}"),
         }
     }
 }
@@ -576,9 +577,9 @@ pub fn verify_for_install(
         inputs.config,
         &current,
     );
-    notices.extend(w.into_iter().map(|message| Notice::Attestation {
+    notices.extend(w.into_iter().map(|problem| Notice::Attestation {
         id: id.to_string(),
-        message,
+        problem,
     }));
     Ok(InstallVerification {
         archive,
@@ -587,4 +588,40 @@ pub fn verify_for_install(
         pin_update,
         notices,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attestation_notice_carries_the_problem_and_keeps_its_json_shape() {
+        let n = Notice::Attestation {
+            id: "com.example.tools".into(),
+            problem: attest::AttestationProblem::ByOwner {
+                id: "com.example.tools".into(),
+                index: 2,
+                key_id: "ABCD".into(),
+            },
+        };
+        assert!(matches!(
+            &n,
+            Notice::Attestation {
+                problem: attest::AttestationProblem::ByOwner { index: 2, .. },
+                ..
+            }
+        ));
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            serde_json::json!({
+                "notice": "attestation",
+                "id": "com.example.tools",
+                "message": "attestation 2 of com.example.tools is by an owner key; owners cannot vouch for their own bundle; ignored"
+            })
+        );
+        assert_eq!(
+            n.to_string(),
+            "com.example.tools: attestation 2 of com.example.tools is by an owner key; owners cannot vouch for their own bundle; ignored"
+        );
+    }
 }

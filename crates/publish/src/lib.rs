@@ -78,12 +78,13 @@ pub enum PublishError {
         dir: String,
     },
     /// `init` with settings `config.json` cannot hold (a `dl` template without `{{sha256}}`...).
-    #[error("{dir}: {reason}")]
+    #[error("{dir}: {problem}")]
     BadInitConfig {
         /// The directory.
         dir: String,
         /// What the configuration check said.
-        reason: String,
+        #[source]
+        problem: index::ConfigProblem,
     },
     /// A registry file cannot be read or parsed.
     #[error(transparent)]
@@ -310,16 +311,17 @@ pub enum PublishError {
         sha256: String,
     },
     /// An official attestation not signed by a verifier key of `config.json`.
-    #[error("attestation: the official attestation does not verify against the verifier keys in config.json: {}", .problems.join("; "))]
+    #[error("attestation: the official attestation does not verify against the verifier keys in config.json: {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     AttestationNotOfficial {
         /// What the check found.
-        problems: Vec<String>,
+        problems: Vec<ratchet_trust::attest::AttestationProblem>,
     },
     /// An attestation that does not count (bad signature, by an owner...).
     #[error("attestation: {problem}")]
     AttestationRejected {
         /// What the check found.
-        problem: String,
+        #[source]
+        problem: ratchet_trust::attest::AttestationProblem,
     },
     /// Owner keys given for an unsigned archive: owners are recorded only by a signed publish.
     #[error(
@@ -500,9 +502,9 @@ impl Registry {
         }
         config
             .check()
-            .map_err(|reason| PublishError::BadInitConfig {
+            .map_err(|problem| PublishError::BadInitConfig {
                 dir: shown.clone(),
-                reason,
+                problem,
             })?;
         for sub in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
             let p = dir.join(sub);

@@ -3,7 +3,7 @@
 //! workspace's sample bundles.
 
 use ratchet_formats::archive::{ArchiveError, BuildOptions, archive_file_name, build_archive};
-use ratchet_formats::index::RegistryKind;
+use ratchet_formats::index::{ConfigProblem, RegistryKind};
 use ratchet_formats::manifest::parse_manifest;
 use ratchet_publish::{PublishError, Registry};
 use ratchet_trust::TrustError;
@@ -130,6 +130,30 @@ fn broken_archives_and_non_registries_are_refused_by_variant() {
         Registry::init(&other, "x", RegistryKind::Local, None).unwrap_err(),
         PublishError::DirectoryNotEmpty { .. }
     ));
+    // A `dl` template that leaves the registry, or is not content-addressed, is refused before
+    // anything is written.
+    let fresh = t.path().join("fresh");
+    assert!(matches!(
+        Registry::init(&fresh, "x", RegistryKind::Local, Some("../elsewhere/{sha256}")).unwrap_err(),
+        PublishError::BadInitConfig {
+            problem: ConfigProblem::BadRelativeDl { dl },
+            ..
+        } if dl == "../elsewhere/{sha256}"
+    ));
+    assert!(matches!(
+        Registry::init(
+            &fresh,
+            "x",
+            RegistryKind::Local,
+            Some("archives/all.rbundle")
+        )
+        .unwrap_err(),
+        PublishError::BadInitConfig {
+            problem: ConfigProblem::DlNotContentAddressed { .. },
+            ..
+        }
+    ));
+    assert!(!fresh.join("config.json").exists());
 
     let garbage = t.path().join("com.ratchet.core-utils-1.0.0.rbundle");
     std::fs::write(&garbage, b"not gzip").unwrap();
@@ -150,4 +174,75 @@ fn broken_archives_and_non_registries_are_refused_by_variant() {
         reg.add_verifier(" ", &pk).unwrap_err(),
         PublishError::EmptyVerifierName
     ));
+}
+
+#[test]
+fn attestations_that_do_not_count_are_refused_by_variant() {
+    use ratchet_trust::attest::{self, AttestFields, AttestKind, AttestationProblem};
+    let t = tempfile::tempdir().unwrap();
+    let mut reg =
+        Registry::init(&t.path().join("reg"), "test", RegistryKind::Public, None).unwrap();
+    let (owner, evil, verifier) = (
+        key(t.path(), "owner"),
+        key(t.path(), "evil"),
+        key(t.path(), "verifier"),
+    );
+    let v1 = archive(t.path(), "1.0.0", Some(&owner));
+    reg.publish_with(&v1, TIME, &[owner.public().clone()])
+        .unwrap();
+    reg.add_verifier("acme", verifier.public()).unwrap();
+    let fields = |kind| AttestFields {
+        kind,
+        id: "com.ratchet.core-utils".into(),
+        version: "1.0.0".into(),
+        sha256: ratchet_formats::archive::sha256_hex(&std::fs::read(&v1).unwrap()),
+        date: TIME.into(),
+        score: None,
+        report: None,
+    };
+
+    // An official attestation signed by a key that is not a verifier key of config.json.
+    let a = attest::attest(&fields(AttestKind::Official), &evil).unwrap();
+    match reg.add_attestation(a).unwrap_err() {
+        PublishError::AttestationNotOfficial { problems } => match problems.as_slice() {
+            [
+                AttestationProblem::NotVerified {
+                    id,
+                    index,
+                    kind: AttestKind::Official,
+                    source,
+                },
+            ] => {
+                assert_eq!(id, "com.ratchet.core-utils");
+                assert_eq!(*index, 0);
+                assert!(
+                    matches!(&**source, TrustError::UnknownSigner { key_id, known, .. }
+                        if *key_id == evil.public().key_id() && *known == vec![verifier.public().key_id()]),
+                    "{source:?}"
+                );
+            }
+            other => panic!("expected one NotVerified, got {other:?}"),
+        },
+        other => panic!("expected AttestationNotOfficial, got {other:?}"),
+    }
+
+    // A community attestation by the bundle's own owner.
+    let a = attest::attest_community(&fields(AttestKind::Community), &owner).unwrap();
+    let e = reg.add_attestation(a).unwrap_err();
+    match &e {
+        PublishError::AttestationRejected {
+            problem: AttestationProblem::ByOwner { key_id, .. },
+        } => assert_eq!(*key_id, owner.public().key_id()),
+        other => panic!("expected AttestationRejected(ByOwner), got {other:?}"),
+    }
+    assert!(std::error::Error::source(&e).is_some());
+    assert!(
+        e.to_string()
+            .contains("owners cannot vouch for their own bundle"),
+        "{e}"
+    );
+
+    // The verifier's own attestation is stored.
+    let a = attest::attest(&fields(AttestKind::Official), &verifier).unwrap();
+    reg.add_attestation(a).unwrap();
 }

@@ -7,7 +7,7 @@
 //! limits as a `main.wasm` task. The task directory is mounted read-only at [`TASK_MOUNT`]; the
 //! harness contract (arguments, exit statuses) is in `task-abi.md` §1.1.
 
-use crate::{LimitKind, Mount, RunOutcome, RunStatus, TaskRun};
+use crate::{LimitKind, Mount, RunOutcome, RunStatus, TaskRun, TrapKind};
 use std::path::Path;
 
 /// Where the guest sees the task directory (read-only).
@@ -78,7 +78,7 @@ pub fn prepare(run: &mut TaskRun, task_dir: &Path, entry_file: &str) {
 /// limit.
 pub fn interpret(outcome: &mut RunOutcome, max_memory: u64) {
     if let RunStatus::Trap(m) = &outcome.status
-        && m.contains("out of bounds")
+        && outcome.trap == Some(TrapKind::OutOfBoundsMemoryAccess)
     {
         // The engine's C stack is first in memory: running off it reads below address 0.
         outcome.status = RunStatus::Trap(format!(
@@ -128,6 +128,37 @@ mod tests {
             let h: [u8; 32] = sha2::Sha256::digest(e).into();
             assert_eq!(engine_sha256(), Some(h));
         }
+    }
+
+    #[test]
+    fn an_out_of_bounds_trap_is_told_as_a_stack_overflow_by_its_kind() {
+        let outcome = |trap, message: &str| RunOutcome {
+            status: RunStatus::Trap(message.into()),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            denials: Vec::new(),
+            usage: crate::Usage {
+                cache: crate::CacheStatus::Disabled,
+                load_ms: 0.0,
+                wall_ms: 0.0,
+                cpu_points: 0,
+                memory_bytes: 0,
+                disk_bytes: 0,
+                network_bytes: 0,
+            },
+            trap,
+        };
+        let mut o = outcome(Some(TrapKind::OutOfBoundsMemoryAccess), "memory fault");
+        interpret(&mut o, 256 << 20);
+        assert!(
+            matches!(&o.status, RunStatus::Trap(m) if m.starts_with("stack overflow") && m.ends_with("exhausted: memory fault)")),
+            "{:?}",
+            o.status
+        );
+        // The kind decides, not the words: "out of bounds" in another trap's message is kept.
+        let mut o = outcome(Some(TrapKind::Other), "index out of bounds");
+        interpret(&mut o, 256 << 20);
+        assert_eq!(o.status, RunStatus::Trap("index out of bounds".into()));
     }
 
     #[test]

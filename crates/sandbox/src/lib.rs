@@ -124,6 +124,21 @@ pub struct RunOutcome {
     pub denials: Vec<String>,
     /// Measurements.
     pub usage: Usage,
+    /// What kind of trap ended the run, when [`RunStatus::Trap`] did (so that callers decide on
+    /// the kind, not on wasmer's message).
+    pub trap: Option<TrapKind>,
+}
+
+/// What kind of trap ended a run ([`RunOutcome::trap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    /// The call stack was exhausted.
+    StackOverflow,
+    /// A load or store outside linear memory (in C and the JavaScript engine, typically a
+    /// stack that ran off the bottom of memory).
+    OutOfBoundsMemoryAccess,
+    /// Any other trap (unreachable, division by zero...).
+    Other,
 }
 
 impl RunOutcome {

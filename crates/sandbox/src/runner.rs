@@ -8,7 +8,7 @@ use super::limits::{
     CappedTunables, JS_POINTS_PER_MS, LimitExceeded, LimitKind, POINTS_PER_MS, memory_cap_guard,
 };
 use super::wasi::{Ctx, Exit, RATCHET_MODULE, WASI_MODULE, imports};
-use super::{RunError, RunOutcome, RunStatus, TaskRun, Usage};
+use super::{RunError, RunOutcome, RunStatus, TaskRun, TrapKind, Usage};
 use ratchet_formats::manifest::units::ByteSize;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -373,6 +373,7 @@ impl Runtime {
             })?
             .clone();
         let result = start.call(&mut store, &[]);
+        let mut trap_kind = None;
 
         let status = match result {
             Ok(_) => RunStatus::Success,
@@ -405,11 +406,13 @@ impl Runtime {
                 } else if refused.load(Ordering::SeqCst) {
                     memory_limit(&limits.max_memory, &err.message())
                 } else if trap == Some(TrapCode::StackOverflow) {
+                    trap_kind = Some(TrapKind::StackOverflow);
                     RunStatus::Trap(
                         "stack overflow: the task recursed too deeply (call stack exhausted)"
                             .into(),
                     )
                 } else if trap == Some(TrapCode::HeapAccessOutOfBounds) {
+                    trap_kind = Some(TrapKind::OutOfBoundsMemoryAccess);
                     // C's stack sits below its data by default: deep recursion runs off the
                     // bottom of linear memory and looks like a stray pointer.
                     RunStatus::Trap(format!(
@@ -417,11 +420,12 @@ impl Runtime {
                         err.message()
                     ))
                 } else {
+                    trap_kind = Some(TrapKind::Other);
                     RunStatus::Trap(err.message())
                 }
             }
         };
-        Ok(finish(
+        let mut outcome = finish(
             &mut store,
             &env,
             Some(&instance),
@@ -430,7 +434,9 @@ impl Runtime {
             load_time,
             started,
             budget,
-        ))
+        );
+        outcome.trap = trap_kind;
+        Ok(outcome)
     }
 }
 
@@ -485,6 +491,7 @@ fn finish(
     let ctx = env.as_mut(store);
     RunOutcome {
         status,
+        trap: None,
         stdout: std::mem::take(&mut ctx.stdout),
         stderr: std::mem::take(&mut ctx.stderr),
         denials: {

@@ -11,6 +11,7 @@ use super::keys::{PublicKey, SecretKey};
 use super::{StatementProblem, TrustError};
 use ratchet_formats::index::{BundleMeta, RegistryConfig};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// First word of every attestation statement.
 pub const ATTEST_TAG: &str = "ratchet-attest-v1";
@@ -83,8 +84,170 @@ pub struct VerifierKey {
     pub key: PublicKey,
 }
 
-/// The verifier keys of a registry; malformed entries are reported as warnings and skipped.
-pub fn verifier_keys(config: &RegistryConfig) -> (Vec<VerifierKey>, Vec<String>) {
+/// Why an attestation, a bundle's trust records or a verifier entry do not count. Each is
+/// skipped (the archive is then less verified, never refused by a reader); a writer
+/// (`ratchet-index attest`) refuses the attestation it was given instead.
+///
+/// Two problems are equal when they are the same variant about the same attestation (or entry),
+/// with causes of the same kind.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AttestationProblem {
+    /// A `keys` entry of `config.json` with the verifier role but no valid `name` and `key`.
+    #[error(
+        "config.json: keys[{index}] is a verifier entry without a valid `name` and `key`; ignored"
+    )]
+    BadVerifierEntry {
+        /// Its index in `keys`.
+        index: usize,
+    },
+    /// The attestations of a metadata file do not parse: none of them counts.
+    #[error("{source}; ignored")]
+    UnreadableAttestations {
+        /// Why.
+        #[source]
+        source: Arc<TrustError>,
+    },
+    /// The owner chain of a metadata file does not verify: the bundle counts as having no
+    /// owners (so no community attestation is refused as the owners' own).
+    #[error("{source}")]
+    BadOwnerChain {
+        /// Why.
+        #[source]
+        source: Arc<TrustError>,
+    },
+    /// An attestation whose statement does not parse.
+    #[error("attestation {index} of {id}: malformed statement; ignored")]
+    MalformedStatement {
+        /// The bundle id.
+        id: String,
+        /// Its index in the bundle's list.
+        index: usize,
+        /// What is wrong with the statement.
+        #[source]
+        source: StatementProblem,
+    },
+    /// An attestation whose signature does not parse.
+    #[error("{source}; ignored")]
+    MalformedSignature {
+        /// The bundle id.
+        id: String,
+        /// Its index in the bundle's list.
+        index: usize,
+        /// Why.
+        #[source]
+        source: Arc<TrustError>,
+    },
+    /// A community attestation signed by one of the bundle's owner keys.
+    #[error(
+        "attestation {index} of {id} is by an owner key; owners cannot vouch for their own bundle; ignored"
+    )]
+    ByOwner {
+        /// The bundle id.
+        id: String,
+        /// Its index in the bundle's list.
+        index: usize,
+        /// The owner key's id.
+        key_id: String,
+    },
+    /// A community attestation without the attester's public key.
+    #[error("attestation {index} of {id}: no usable public key; ignored")]
+    NoAttesterKey {
+        /// The bundle id.
+        id: String,
+        /// Its index in the bundle's list.
+        index: usize,
+        /// Why.
+        #[source]
+        source: Arc<TrustError>,
+    },
+    /// An attestation whose signature does not verify: an official one by a key that is not a
+    /// verifier key of `config.json` ([`TrustError::UnknownSigner`]), a bad signature...
+    #[error("{source}; ignored")]
+    NotVerified {
+        /// The bundle id.
+        id: String,
+        /// Its index in the bundle's list.
+        index: usize,
+        /// Official or community.
+        kind: AttestKind,
+        /// Why.
+        #[source]
+        source: Arc<TrustError>,
+    },
+}
+
+impl PartialEq for AttestationProblem {
+    fn eq(&self, other: &Self) -> bool {
+        use AttestationProblem as P;
+        let same = |a: &Arc<TrustError>, b: &Arc<TrustError>| {
+            std::mem::discriminant(&**a) == std::mem::discriminant(&**b)
+        };
+        match (self, other) {
+            (P::BadVerifierEntry { index: a }, P::BadVerifierEntry { index: b }) => a == b,
+            (P::UnreadableAttestations { source: a }, P::UnreadableAttestations { source: b })
+            | (P::BadOwnerChain { source: a }, P::BadOwnerChain { source: b }) => same(a, b),
+            (
+                P::MalformedStatement { id, index, source },
+                P::MalformedStatement {
+                    id: i,
+                    index: n,
+                    source: s,
+                },
+            ) => id == i && index == n && source == s,
+            (
+                P::MalformedSignature { id, index, source },
+                P::MalformedSignature {
+                    id: i,
+                    index: n,
+                    source: s,
+                },
+            )
+            | (
+                P::NoAttesterKey { id, index, source },
+                P::NoAttesterKey {
+                    id: i,
+                    index: n,
+                    source: s,
+                },
+            ) => id == i && index == n && same(source, s),
+            (
+                P::ByOwner { id, index, key_id },
+                P::ByOwner {
+                    id: i,
+                    index: n,
+                    key_id: k,
+                },
+            ) => id == i && index == n && key_id == k,
+            (
+                P::NotVerified {
+                    id,
+                    index,
+                    kind,
+                    source,
+                },
+                P::NotVerified {
+                    id: i,
+                    index: n,
+                    kind: k,
+                    source: s,
+                },
+            ) => id == i && index == n && kind == k && same(source, s),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for AttestationProblem {}
+
+/// Serialized as its message (what JSON documents of notices and warnings carry).
+impl Serialize for AttestationProblem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The verifier keys of a registry; malformed entries are reported as problems and skipped.
+pub fn verifier_keys(config: &RegistryConfig) -> (Vec<VerifierKey>, Vec<AttestationProblem>) {
     let mut keys = Vec::new();
     let mut warnings = Vec::new();
     for (i, k) in config.keys.iter().enumerate() {
@@ -101,9 +264,7 @@ pub fn verifier_keys(config: &RegistryConfig) -> (Vec<VerifierKey>, Vec<String>)
                 name: name.to_string(),
                 key,
             }),
-            _ => warnings.push(format!(
-                "config.json: keys[{i}] is a verifier entry without a valid `name` and `key`; ignored"
-            )),
+            _ => warnings.push(AttestationProblem::BadVerifierEntry { index: i }),
         }
     }
     (keys, warnings)
@@ -275,7 +436,7 @@ pub fn store(meta: &mut BundleMeta, list: &[Attestation]) {
 pub struct Records {
     attestations: Vec<Attestation>,
     owners: Vec<PublicKey>,
-    warnings: Vec<String>,
+    warnings: Vec<AttestationProblem>,
 }
 
 impl Records {
@@ -287,7 +448,9 @@ impl Records {
         let mut warnings = Vec::new();
         let file = format!("metadata of {id}");
         let attestations = from_meta(m, &file).unwrap_or_else(|e| {
-            warnings.push(format!("{e}; ignored"));
+            warnings.push(AttestationProblem::UnreadableAttestations {
+                source: Arc::new(e),
+            });
             Vec::new()
         });
         let owners = match super::owners::OwnerChain::from_meta(m, &file)
@@ -295,7 +458,9 @@ impl Records {
         {
             Ok(v) => v.map(|v| v.current).unwrap_or_default(),
             Err(e) => {
-                warnings.push(format!("{e}"));
+                warnings.push(AttestationProblem::BadOwnerChain {
+                    source: Arc::new(e),
+                });
                 Vec::new()
             }
         };
@@ -312,7 +477,7 @@ impl Records {
         &self,
         line: &ratchet_formats::index::IndexLine,
         config: &RegistryConfig,
-    ) -> (VerificationStatus, Vec<String>) {
+    ) -> (VerificationStatus, Vec<AttestationProblem>) {
         let (status, w) = status(
             line.id.as_str(),
             &line.version,
@@ -329,7 +494,7 @@ impl Records {
 
 /// The verification status of one archive (id, version, sha256) from the attestations, the
 /// registry's verifier keys and the bundle's owner keys (owners cannot vouch for themselves).
-/// Invalid attestations are skipped and reported in the returned warnings.
+/// Invalid attestations are skipped and reported in the returned problems.
 pub fn status(
     id: &str,
     version: &semver::Version,
@@ -337,7 +502,7 @@ pub fn status(
     attestations: &[Attestation],
     config: &RegistryConfig,
     owners: &[PublicKey],
-) -> (VerificationStatus, Vec<String>) {
+) -> (VerificationStatus, Vec<AttestationProblem>) {
     let (verifiers, mut warnings) = verifier_keys(config);
     let verifier_pks: Vec<PublicKey> = verifiers.iter().map(|v| v.key.clone()).collect();
     let min_votes = config
@@ -351,9 +516,16 @@ pub fn status(
     let mut scores: Vec<u8> = Vec::new();
     for (i, a) in attestations.iter().enumerate() {
         let what = format!("attestation {i} of {id}");
-        let Ok(f) = AttestFields::parse(&a.statement) else {
-            warnings.push(format!("{what}: malformed statement; ignored"));
-            continue;
+        let f = match AttestFields::parse(&a.statement) {
+            Ok(f) => f,
+            Err(source) => {
+                warnings.push(AttestationProblem::MalformedStatement {
+                    id: id.to_string(),
+                    index: i,
+                    source,
+                });
+                continue;
+            }
         };
         if f.id != id || f.version != version || f.sha256 != sha256 {
             continue; // about another version or archive
@@ -361,9 +533,19 @@ pub fn status(
         let sig = match parse_sig(a.signature.as_bytes(), &what) {
             Ok(s) => s,
             Err(e) => {
-                warnings.push(format!("{e}; ignored"));
+                warnings.push(AttestationProblem::MalformedSignature {
+                    id: id.to_string(),
+                    index: i,
+                    source: Arc::new(e),
+                });
                 continue;
             }
+        };
+        let not_verified = |e: TrustError| AttestationProblem::NotVerified {
+            id: id.to_string(),
+            index: i,
+            kind: f.kind,
+            source: Arc::new(e),
         };
         match f.kind {
             AttestKind::Official => {
@@ -387,12 +569,16 @@ pub fn status(
                             report_url: f.report,
                         });
                     }
-                    Err(e) => warnings.push(format!("{e}; ignored")),
+                    Err(e) => warnings.push(not_verified(e)),
                 }
             }
             AttestKind::Community => {
                 if owners.iter().any(|o| o.key_id() == sig.key_id) {
-                    warnings.push(format!("{what} is by an owner key; owners cannot vouch for their own bundle; ignored"));
+                    warnings.push(AttestationProblem::ByOwner {
+                        id: id.to_string(),
+                        index: i,
+                        key_id: sig.key_id.clone(),
+                    });
                     continue;
                 }
                 if voters.contains(&sig.key_id) {
@@ -400,9 +586,16 @@ pub fn status(
                 }
                 // Community keys are not known in advance: the signature proves the statement
                 // was made by the key it names, and distinct keys are counted.
-                let Ok(pk) = community_key(a) else {
-                    warnings.push(format!("{what}: no usable public key; ignored"));
-                    continue;
+                let pk = match community_key(a) {
+                    Ok(pk) => pk,
+                    Err(e) => {
+                        warnings.push(AttestationProblem::NoAttesterKey {
+                            id: id.to_string(),
+                            index: i,
+                            source: Arc::new(e),
+                        });
+                        continue;
+                    }
                 };
                 match verify_bytes(
                     &sig,
@@ -416,7 +609,7 @@ pub fn status(
                         voters.push(sig.key_id.clone());
                         scores.push(f.score.unwrap_or(3));
                     }
-                    Err(e) => warnings.push(format!("{e}; ignored")),
+                    Err(e) => warnings.push(not_verified(e)),
                 }
             }
         }

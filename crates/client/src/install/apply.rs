@@ -1,6 +1,7 @@
 //! Applying a plan: download, verify and unpack what changed, save the owner pins, commit the
 //! new installed state, delete what is no longer used; and removing installed bundles.
 
+use super::error::{MetaError, MetaResult, PanickedTask};
 use super::plan::{Plan, PlannedBundle};
 use super::pool::Pool;
 use super::prepare::{discard_prepared, discard_unused};
@@ -147,9 +148,9 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                Err(InstallError::Refused(
-                    "an archive could not be checked: its unpacking task panicked".into(),
-                ))
+                Err(InstallError::TaskPanicked {
+                    task: PanickedTask::Unpack,
+                })
             })
         })
         .collect();
@@ -199,10 +200,10 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             (Some(v), _) => v,
             (None, Some(p)) => (p.verification.clone(), p.signer.clone()),
             (None, None) => {
-                return Err(InstallError::Refused(format!(
-                    "{id} {}: not verified (internal error: nothing checked it)",
-                    b.line.version
-                )));
+                return Err(InstallError::NotVerified {
+                    id: id.clone(),
+                    version: b.line.version.clone(),
+                });
             }
         };
         state.bundles.insert(
@@ -244,9 +245,9 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
         .into_iter()
         .map(|r| match r {
             Some(r) => r.map_err(InstallError::from),
-            None => Err(InstallError::Refused(
-                "an owner pin could not be saved: its task panicked".into(),
-            )),
+            None => Err(InstallError::TaskPanicked {
+                task: PanickedTask::SavePin,
+            }),
         })
         .collect();
     for r in saved {
@@ -280,25 +281,23 @@ pub(super) struct UnpackContext {
 pub(super) type InstalledVersions = Arc<BTreeMap<BundleId, Version>>;
 
 /// A metadata file as fetched (`Err`: unusable, with the reason), borrowed.
-pub(super) fn meta_view(
-    m: &Result<Option<BundleMeta>, String>,
-) -> Result<Option<&BundleMeta>, &str> {
-    m.as_ref().map(Option::as_ref).map_err(String::as_str)
+pub(super) fn meta_view(m: &MetaResult) -> Result<Option<&BundleMeta>, &Arc<MetaError>> {
+    m.as_ref().map(Option::as_ref)
 }
 
 /// Checks one archive (§7.6) and unpacks it into its version directory.
 pub(super) fn verify_and_unpack(
     ctx: &UnpackContext,
     line: &IndexLine,
-    meta: Result<Option<&BundleMeta>, &str>,
+    meta: Result<Option<&BundleMeta>, &Arc<MetaError>>,
     bytes: &[u8],
 ) -> Result<Unpacked, InstallError> {
     let id = &line.id;
     let version = &line.version;
-    let meta = meta.map_err(|e| InstallError::Archive {
+    let meta = meta.map_err(|source| InstallError::UnusableMeta {
         id: id.clone(),
         version: version.clone(),
-        message: format!("cannot check its owners: the registry's metadata file is unusable ({e})"),
+        source: source.clone(),
     })?;
     let v = verify_for_install(
         &TrustInputs {
@@ -316,18 +315,19 @@ pub(super) fn verify_and_unpack(
         // Never the installed copy (plan refuses other bytes for an installed version): a
         // leftover of an interrupted operation. Replace it.
         if ctx.installed.get(id) == Some(version) {
-            return Err(InstallError::Refused(format!(
-                "{id} {version} is installed with other bytes; refusing to replace its files"
-            )));
+            return Err(InstallError::WouldReplaceInstalled {
+                id: id.clone(),
+                version: version.clone(),
+            });
         }
         std::fs::remove_dir_all(&dest).map_err(local(&dest))?;
     }
     v.archive
         .extract_to_unsynced(&dest)
-        .map_err(|e| InstallError::Archive {
+        .map_err(|source| InstallError::Unpack {
             id: id.clone(),
             version: version.clone(),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
     Ok(Unpacked {
         id: id.clone(),
@@ -388,9 +388,10 @@ pub fn plan_removal(
                     continue;
                 }
                 if !cascade {
-                    return Err(InstallError::Refused(format!(
-                        "{d} depends on {id}: remove it first, or use --cascade to remove both"
-                    )));
+                    return Err(InstallError::Needed {
+                        id: id.clone(),
+                        dependent: d,
+                    });
                 }
                 gone.insert(d);
                 added = true;
@@ -494,7 +495,10 @@ mod tests {
     fn a_needed_bundle_is_refused_unless_cascade() {
         let s = sample();
         match plan_removal(&s, &[id("com.example.lib")], false) {
-            Err(InstallError::Refused(m)) => assert!(m.contains("com.example.app depends on")),
+            Err(InstallError::Needed { id: i, dependent }) => {
+                assert_eq!(i, id("com.example.lib"));
+                assert_eq!(dependent, id("com.example.app"));
+            }
             other => panic!("{other:?}"),
         }
         let r = plan_removal(&s, &[id("com.example.base")], true).unwrap();

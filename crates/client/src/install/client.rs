@@ -2,6 +2,7 @@
 //! so far, fetched wave by wave as the resolution asks for them.
 
 use super::InstallError;
+use super::error::{MetaError, MetaResult};
 use super::prepare::Prepared;
 use crate::events::{Event, SharedReporter, no_reporter};
 use crate::paths::Paths;
@@ -14,6 +15,7 @@ use ratchet_trust::VerificationStatus;
 use ratchet_trust::attest::Records;
 use semver::Version;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// A registry opened for one command: its config, and the index files loaded so far.
 pub struct Client {
@@ -28,7 +30,7 @@ pub struct Client {
     /// Each loaded id's metadata file: `Ok(None)` when the registry has none, `Err` (the reason)
     /// when it could not be fetched or parsed; an install of the id then refuses to guess its
     /// owners.
-    pub(super) metas: HashMap<BundleId, Result<Option<BundleMeta>, String>>,
+    pub(super) metas: HashMap<BundleId, MetaResult>,
     pub(super) pins: PinStore,
     /// Hears what the client has to tell ([`crate::events`]).
     pub(super) reporter: SharedReporter,
@@ -79,22 +81,18 @@ impl Client {
         };
         reporter.report(&wave_fetched(&results));
         let config_result = results.remove(0);
-        let bytes = config_result?.ok_or_else(|| {
-            InstallError::Registry(format!(
-                "{} has no config.json: it is not a ratchet registry",
-                fetcher.source().base
-            ))
+        let bytes = config_result?.ok_or_else(|| InstallError::NotARegistry {
+            registry: fetcher.source().base.to_string(),
         })?;
         if bytes.len() as u64 > ratchet_formats::index::MAX_SMALL_FILE_LEN {
-            return Err(InstallError::Registry(format!(
-                "{}config.json is larger than {} bytes",
-                fetcher.source().base,
-                ratchet_formats::index::MAX_SMALL_FILE_LEN
-            )));
+            return Err(InstallError::ConfigTooLarge {
+                registry: fetcher.source().base.to_string(),
+                limit: ratchet_formats::index::MAX_SMALL_FILE_LEN,
+            });
         }
         let file = format!("{}config.json", fetcher.source().base);
-        let config = RegistryConfig::parse(&bytes, &file)
-            .map_err(|e| InstallError::Registry(e.to_string()))?;
+        let config =
+            RegistryConfig::parse(&bytes, &file).map_err(InstallError::BadRegistryConfig)?;
         // A local directory needs no credential: nothing is sent anywhere.
         if config.auth_required
             && fetcher.source().auth.is_none()
@@ -102,15 +100,13 @@ impl Client {
             && fetcher.source().base.scheme() != "file"
         {
             let src = fetcher.source();
-            return Err(InstallError::Refused(format!(
-                "registry `{}` requires authentication: {}",
-                src.name,
-                src.login_advice()
-            )));
+            return Err(InstallError::AuthRequired {
+                registry: src.name.clone(),
+                advice: src.login_advice(),
+            });
         }
         let pins = PinStore::new(&paths);
-        let ratchet_version = crate::registry::target_ratchet_version(&paths.config)
-            .map_err(|e| InstallError::Refused(e.to_string()))?;
+        let ratchet_version = crate::registry::target_ratchet_version(&paths.config)?;
         let mut config = config;
         for n in pins.pin_verifiers(fetcher.source().base.as_str(), &mut config)? {
             reporter.report(&Event::Trust(n));
@@ -156,8 +152,8 @@ impl Client {
                 Ok(None) => Ok(None),
                 Ok(Some(b)) => BundleMeta::parse(&b, rel)
                     .map(Some)
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|e| Arc::new(MetaError::Parse(e))),
+                Err(e) => Err(Arc::new(MetaError::Fetch(e))),
             };
             if let Err(e) = &m {
                 self.reporter.report(&Event::IndexProblem {

@@ -45,8 +45,8 @@ pub mod state;
 
 pub use apply::{Applied, ApplyOptions, Removal, apply, plan_removal, remove};
 pub use client::Client;
-pub use error::InstallError;
 pub(crate) use error::local;
+pub use error::{InstallError, MetaError, PanickedTask};
 pub use lock::{INSTALL_LOCK_FILE, InstallLock, lock, repair_lockfile};
 pub use plan::{Plan, PlanRequest, PlannedBundle, parse_spec, plan};
 pub use state::{

@@ -96,11 +96,11 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
     state.bundles = mine;
     for (id, _) in &req.add {
         if let Some(k) = kept.get(id) {
-            return Err(InstallError::Refused(format!(
-                "{id} is installed from registry {}; to take it from {} instead, `ratchet bundle remove {id}` first",
-                k.registry,
-                client.fetcher.source().label()
-            )));
+            return Err(InstallError::InstalledFromElsewhere {
+                id: id.clone(),
+                installed_from: k.registry.clone(),
+                registry: client.fetcher.source().label(),
+            });
         }
     }
     let mut requested: BTreeMap<BundleId, VersionReq> = state
@@ -145,37 +145,48 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
         client.resolve(&roots, &opts)?
     };
     if let Some(lock) = &req.locked {
-        let got: BTreeMap<&BundleId, &Version> =
-            graph.nodes.iter().map(|(i, n)| (i, &n.version)).collect();
-        let want: BTreeMap<&BundleId, &Version> =
-            lock.bundles.iter().map(|b| (&b.id, &b.version)).collect();
-        if got != want {
-            return Err(InstallError::Refused(
-                "--locked: the lockfile no longer resolves to itself (its versions do not satisfy its requests here); run without --locked to update it".into(),
-            ));
+        let resolved: BTreeMap<BundleId, Version> = graph
+            .nodes
+            .iter()
+            .map(|(i, n)| (i.clone(), n.version.clone()))
+            .collect();
+        let locked: BTreeMap<BundleId, Version> = lock
+            .bundles
+            .iter()
+            .map(|b| (b.id.clone(), b.version.clone()))
+            .collect();
+        if resolved != locked {
+            return Err(InstallError::LockfileStale { locked, resolved });
         }
     }
     if let Some((id, k)) = graph.nodes.keys().find_map(|id| kept.get_key_value(id)) {
-        return Err(InstallError::Refused(format!(
-            "this installation needs {id} from {}, but {id} is installed from registry {}; one installation holds one copy of a bundle: remove it first (`ratchet bundle remove {id}`) or install from that registry",
-            client.fetcher.source().label(),
-            k.registry
-        )));
+        return Err(InstallError::NeededFromElsewhere {
+            id: id.clone(),
+            installed_from: k.registry.clone(),
+            registry: client.fetcher.source().label(),
+        });
     }
     let mut bundles = Vec::new();
     for id in &graph.install_order {
         let node = &graph.nodes[id];
         let line = client.line(id, &node.version).cloned().ok_or_else(|| {
-            InstallError::Registry(format!("{id} {}: no index line", node.version))
+            InstallError::MissingIndexLine {
+                id: id.clone(),
+                version: node.version.clone(),
+            }
         })?;
         if let Some(lock) = &req.locked
             && let Some(l) = lock.bundles.iter().find(|b| &b.id == id)
             && (l.sha256 != line.sha256 || l.size != line.size)
         {
-            return Err(InstallError::Refused(format!(
-                "--locked: {id} {} is sha256 {} ({} bytes) in the registry but sha256 {} ({} bytes) in the lockfile: refusing different bytes",
-                node.version, line.sha256, line.size, l.sha256, l.size
-            )));
+            return Err(InstallError::LockedBytesDiffer {
+                id: id.clone(),
+                version: node.version.clone(),
+                served_sha256: line.sha256.as_str().into(),
+                served_size: line.size,
+                locked_sha256: l.sha256.as_str().into(),
+                locked_size: l.size,
+            });
         }
         let prev = state.bundles.get(id);
         let deprecation = client
@@ -186,16 +197,16 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
             .and_then(|m| m.deprecated.as_ref());
         let prev_line = prev.and_then(|p| client.line(id, &p.version));
         let dir_present = prev.is_some_and(|p| bundle_dir(&client.paths, id, &p.version).is_dir());
-        let b = planned_bundle(line, prev, prev_line, dir_present, deprecation).map_err(
-            |served| {
-                InstallError::Refused(format!(
-                    "{id} {} is installed with archive sha256 {}, but registry {} now serves {served} for the same version; versions are immutable, so the registry was changed or is not the one it was installed from. Refusing; to accept the new bytes deliberately, `ratchet bundle remove {id}` and install it again",
-                    node.version,
-                    prev.map_or("?", |p| p.sha256.as_str()),
-                    client.fetcher.source().label(),
-                ))
-            },
-        )?;
+        let b =
+            planned_bundle(line, prev, prev_line, dir_present, deprecation).map_err(|served| {
+                InstallError::InstalledVersionChanged {
+                    id: id.clone(),
+                    version: node.version.clone(),
+                    installed_sha256: prev.map_or("?", |p| p.sha256.as_str()).into(),
+                    served_sha256: served.into(),
+                    registry: client.fetcher.source().label(),
+                }
+            })?;
         report_planned(client.reporter.as_ref(), &b);
         bundles.push(b);
     }
@@ -227,9 +238,14 @@ pub fn parse_spec(spec: &str) -> Result<(BundleId, VersionReq), InstallError> {
         Some((i, r)) => (i, r),
         None => (spec, "*"),
     };
-    let id = BundleId::parse(id).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
-    let req =
-        VersionReq::parse(req).map_err(|e| InstallError::Refused(format!("`{spec}`: {e}")))?;
+    let id = BundleId::parse(id).map_err(|source| InstallError::BadSpecId {
+        spec: spec.to_string(),
+        source,
+    })?;
+    let req = VersionReq::parse(req).map_err(|source| InstallError::BadSpecRequirement {
+        spec: spec.to_string(),
+        source,
+    })?;
     Ok((id, req))
 }
 
@@ -454,11 +470,11 @@ mod tests {
         assert_eq!(req, VersionReq::any());
         assert!(matches!(
             parse_spec("Not An Id"),
-            Err(InstallError::Refused(_))
+            Err(InstallError::BadSpecId { spec, .. }) if spec == "Not An Id"
         ));
         assert!(matches!(
             parse_spec("com.example.tools@not-a-req"),
-            Err(InstallError::Refused(_))
+            Err(InstallError::BadSpecRequirement { spec, .. }) if spec == "com.example.tools@not-a-req"
         ));
     }
 }

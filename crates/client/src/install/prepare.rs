@@ -10,7 +10,7 @@ use super::state::{InstalledState, bundle_dir};
 use super::{Client, InstallError};
 use crate::paths::Paths;
 use crate::resolver::ResolveOptions;
-use ratchet_formats::index::{BundleMeta, IndexLine};
+use ratchet_formats::index::IndexLine;
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use semver::Version;
 use std::collections::{BTreeSet, HashMap};
@@ -185,7 +185,7 @@ impl Client {
 #[derive(Clone)]
 pub(super) struct Job {
     line: IndexLine,
-    meta: Result<Option<BundleMeta>, String>,
+    meta: super::error::MetaResult,
 }
 
 /// What the preparation tasks made, by (id, version): the archive's sha256 and the outcome.

@@ -96,9 +96,9 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned + Default>(
     path: &Path,
 ) -> Result<T, InstallError> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| InstallError::Local {
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| InstallError::LocalParse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(local(path)(e)),
@@ -170,10 +170,9 @@ impl Lockfile {
     /// Reads `ratchet.lock` from `path`.
     pub fn load(path: &Path) -> Result<Self, InstallError> {
         if !path.is_file() {
-            return Err(InstallError::Refused(format!(
-                "--locked: {} does not exist",
-                path.display()
-            )));
+            return Err(InstallError::LockfileMissing {
+                path: path.to_path_buf(),
+            });
         }
         read_json(path)
     }
@@ -191,19 +190,14 @@ pub fn bundle_dir(paths: &Paths, id: &BundleId, version: &Version) -> PathBuf {
 /// The directory and manifest of the installed bundle `id`.
 pub fn find_installed(paths: &Paths, id: &BundleId) -> Result<(PathBuf, Manifest), InstallError> {
     let state = InstalledState::load(paths)?;
-    let b = state.bundles.get(id).ok_or_else(|| {
-        InstallError::Refused(format!(
-            "{id} is not installed: install it with `ratchet bundle install {id}`"
-        ))
-    })?;
+    let b = state
+        .bundles
+        .get(id)
+        .ok_or_else(|| InstallError::NeedsInstall { id: id.clone() })?;
     let dir = bundle_dir(paths, id, &b.version);
-    let m = load_manifest(&dir).map_err(|d| InstallError::Local {
+    let m = load_manifest(&dir).map_err(|problems| InstallError::InstalledManifest {
         path: dir.clone(),
-        message: d
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
+        problems,
     })?;
     Ok((dir, m))
 }
@@ -301,7 +295,7 @@ mod tests {
         std::fs::create_dir_all(&paths.data).unwrap();
         std::fs::write(paths.data.join(INSTALLED_FILE), "{not json").unwrap();
         match InstalledState::load(&paths) {
-            Err(InstallError::Local { path, .. }) => {
+            Err(InstallError::LocalParse { path, .. }) => {
                 assert_eq!(path, paths.data.join(INSTALLED_FILE))
             }
             other => panic!("{other:?}"),
@@ -311,10 +305,11 @@ mod tests {
     #[test]
     fn locked_without_a_lockfile_is_refused() {
         let t = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Lockfile::load(&t.path().join("ratchet.lock")),
-            Err(InstallError::Refused(_))
-        ));
+        let path = t.path().join("ratchet.lock");
+        match Lockfile::load(&path) {
+            Err(InstallError::LockfileMissing { path: p }) => assert_eq!(p, path),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -131,9 +131,67 @@ pub enum FetchError {
         /// Why.
         source: std::io::Error,
     },
-    /// The URL cannot be built.
-    #[error("{0}")]
-    Url(String),
+    /// A registry file's location does not join onto the registry's root URL.
+    #[error("{rel}: not a URL under {base}: {source}")]
+    BadUrl {
+        /// The location as the registry gives it.
+        rel: String,
+        /// The registry's root URL.
+        base: String,
+        /// Why.
+        source: url::ParseError,
+    },
+    /// A registry names a location a client does not fetch from it (another scheme, a local
+    /// file of a remote registry, credentials in the URL).
+    #[error(
+        "registry {registry} names `{rel}`, which a client does not fetch from a registry at {base} (only http(s) URLs, and file:// for a local registry, without credentials)"
+    )]
+    ForbiddenUrl {
+        /// The registry's name.
+        registry: String,
+        /// The location as the registry gives it.
+        rel: String,
+        /// The registry's root URL.
+        base: String,
+    },
+    /// A redirect from https to plain http.
+    #[error("{from}: redirects to {to}, from https to plain {scheme}; refused")]
+    InsecureRedirect {
+        /// The URL redirecting.
+        from: String,
+        /// Where it redirects.
+        to: String,
+        /// The scheme it redirects to.
+        scheme: String,
+    },
+    /// A redirect to a scheme other than http(s).
+    #[error("{from}: redirects to {to}; only http(s) redirects are followed")]
+    UnsupportedRedirect {
+        /// The URL redirecting.
+        from: String,
+        /// Where it redirects.
+        to: String,
+    },
+    /// More redirects than [`MAX_REDIRECTS`].
+    #[error("{url}: more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects {
+        /// The URL first asked for.
+        url: String,
+    },
+    /// The task writing the cache did not finish (it panicked or was cancelled).
+    #[error("writing the {what}: {source}")]
+    CacheTask {
+        /// `cache` or `archive cache`.
+        what: &'static str,
+        /// Why.
+        source: tokio::task::JoinError,
+    },
+    /// A `file://` URL that is not a local path.
+    #[error("{url}: not a local path")]
+    NotALocalPath {
+        /// The URL.
+        url: String,
+    },
 }
 
 /// Longest wait for the next bytes of a response (a stalled server fails an attempt after it).
@@ -338,19 +396,22 @@ impl Fetcher {
     /// credentials in them.
     fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
         let base = &self.src.base;
-        let u = base
-            .join(rel)
-            .map_err(|e| FetchError::Url(format!("{rel}: not a URL under {base}: {e}")))?;
+        let u = base.join(rel).map_err(|source| FetchError::BadUrl {
+            rel: rel.to_string(),
+            base: base.to_string(),
+            source,
+        })?;
         let allowed = match u.scheme() {
             "http" | "https" => true,
             "file" => base.scheme() == "file",
             _ => false,
         };
         if !allowed || !u.username().is_empty() || u.password().is_some() {
-            return Err(FetchError::Url(format!(
-                "registry {} names `{rel}`, which a client does not fetch from a registry at {base} (only http(s) URLs, and file:// for a local registry, without credentials)",
-                self.src.name
-            )));
+            return Err(FetchError::ForbiddenUrl {
+                registry: self.src.name.clone(),
+                rel: rel.to_string(),
+                base: base.to_string(),
+            });
         }
         Ok(u)
     }
@@ -461,7 +522,10 @@ impl Fetcher {
                 })
             })
             .await
-            .map_err(|e| FetchError::Url(format!("writing the cache: {e}")))?
+            .map_err(|source| FetchError::CacheTask {
+                what: "cache",
+                source,
+            })?
         };
         match (status, entry) {
             (304, Some(e)) if !e.meta.absent => {
@@ -635,21 +699,23 @@ impl Fetcher {
                     })
                 })?;
             if at.scheme() == "https" && next.scheme() != "https" {
-                return Err(Hop::Fail(FetchError::Url(format!(
-                    "{at}: redirects to {next}, from https to plain {}; refused",
-                    next.scheme()
-                ))));
+                return Err(Hop::Fail(FetchError::InsecureRedirect {
+                    from: at.to_string(),
+                    to: next.to_string(),
+                    scheme: next.scheme().to_string(),
+                }));
             }
             if !matches!(next.scheme(), "http" | "https") {
-                return Err(Hop::Fail(FetchError::Url(format!(
-                    "{at}: redirects to {next}; only http(s) redirects are followed"
-                ))));
+                return Err(Hop::Fail(FetchError::UnsupportedRedirect {
+                    from: at.to_string(),
+                    to: next.to_string(),
+                }));
             }
             at = next;
         }
-        Err(Hop::Fail(FetchError::Url(format!(
-            "{url}: more than {MAX_REDIRECTS} redirects"
-        ))))
+        Err(Hop::Fail(FetchError::TooManyRedirects {
+            url: url.to_string(),
+        }))
     }
 
     /// The error for a refused server certificate, with how to trust a private CA when that is
@@ -811,7 +877,10 @@ impl Fetcher {
             body
         })
         .await
-        .map_err(|e| FetchError::Url(format!("writing the archive cache: {e}")))
+        .map_err(|source| FetchError::CacheTask {
+            what: "archive cache",
+            source,
+        })
     }
 }
 
@@ -869,9 +938,9 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn read_local(url: &url::Url, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
-    let path = url
-        .to_file_path()
-        .map_err(|()| FetchError::Url(format!("{url}: not a local path")))?;
+    let path = url.to_file_path().map_err(|()| FetchError::NotALocalPath {
+        url: url.to_string(),
+    })?;
     let buf = match ratchet_formats::fsutil::read_at_most(&path, limit) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -123,11 +123,8 @@ pub fn target_ratchet_version(config_dir: &Path) -> Result<semver::Version, Conf
     if let Ok(v) = std::env::var(TARGET_VERSION_ENV)
         && !v.is_empty()
     {
-        return semver::Version::parse(v.trim()).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "{TARGET_VERSION_ENV}=`{v}`: not a SemVer version: {e}"
-            ))
-        });
+        return semver::Version::parse(v.trim())
+            .map_err(|source| ConfigError::BadTargetVersion { value: v, source });
     }
     Ok(ClientConfig::load(config_dir)?
         .ratchet_version
@@ -145,17 +142,100 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// A file does not parse.
-    #[error("{path}: {message}")]
+    /// `registries.json` does not parse.
+    #[error("{}: {source}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        source: serde_json::Error,
     },
-    /// A name or value is not acceptable.
-    #[error("{0}")]
-    Invalid(String),
+    /// The credentials file does not parse (its text, secrets, is never quoted).
+    #[error("{}: not a credentials file (line {line})", path.display())]
+    BadCredentialsFile {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the problem.
+        line: usize,
+    },
+    /// `RATCHET_TARGET_VERSION` is not a SemVer version.
+    #[error("{TARGET_VERSION_ENV}=`{value}`: not a SemVer version: {source}")]
+    BadTargetVersion {
+        /// The variable's value.
+        value: String,
+        /// Why it does not parse.
+        source: semver::Error,
+    },
+    /// A registry name that is not lower-case letters, digits and `-`.
+    #[error(
+        "registry name `{name}`: use lower-case letters, digits and `-`, starting with a letter"
+    )]
+    BadName {
+        /// The name given.
+        name: String,
+    },
+    /// A registry's credential command cannot be started.
+    #[error("registry {registry}: cannot run its credential command: {source}")]
+    CredentialCommand {
+        /// The registry's name.
+        registry: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A registry's credential command exited with a failure.
+    #[error("registry {registry}: its credential command failed ({status})")]
+    CredentialCommandFailed {
+        /// The registry's name.
+        registry: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+    },
+    /// A registry URL that does not parse.
+    #[error("registry URL `{location}`: {source}")]
+    BadUrl {
+        /// The URL as given.
+        location: String,
+        /// Why.
+        source: url::ParseError,
+    },
+    /// A registry directory path that cannot be made absolute.
+    #[error("registry path `{location}`: {source}")]
+    BadPath {
+        /// The path as given.
+        location: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A registry directory path that is not absolute once resolved.
+    #[error("registry path `{location}` is not absolute")]
+    PathNotAbsolute {
+        /// The path as given.
+        location: String,
+    },
+    /// A registry URL with a user or password in it.
+    #[error(
+        "registry URL with a user or password in it: store the credential with `ratchet registry login NAME` instead"
+    )]
+    CredentialInUrl,
+    /// A registry URL of a scheme other than http, https or file.
+    #[error("registry URL `{location}`: use http://, https://, file:// or a directory path")]
+    UnsupportedScheme {
+        /// The URL as given.
+        location: String,
+    },
+    /// No `--registry` and no default registry configured.
+    #[error(
+        "no registry is configured: pass --registry NAME|URL|PATH, or add one with `ratchet registry add NAME URL`"
+    )]
+    NoRegistry,
+    /// `--registry NAME` that is neither a configured registry nor a URL or directory.
+    #[error(
+        "`{name}` is neither a configured registry (see `ratchet registry list`) nor a URL or directory"
+    )]
+    UnknownRegistry {
+        /// The name given.
+        name: String,
+    },
     /// A CA file cannot be read or is not PEM.
     #[error(transparent)]
     CaFile(#[from] ratchet_http::HttpError),
@@ -186,9 +266,9 @@ pub fn check_name(name: &str) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::Invalid(format!(
-            "registry name `{name}`: use lower-case letters, digits and `-`, starting with a letter"
-        )))
+        Err(ConfigError::BadName {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -197,10 +277,9 @@ impl ClientConfig {
     pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
         let path = config_dir.join(REGISTRIES_FILE);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::Parse {
-                path,
-                message: e.to_string(),
-            }),
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|source| ConfigError::Parse { path, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
             Err(e) => Err(io_err(&path)(e)),
         }
@@ -229,9 +308,9 @@ impl Credentials {
         let path = config_dir.join(CREDENTIALS_FILE);
         match std::fs::read(&path) {
             // The message never quotes the file: serde's message does not include input text.
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::Parse {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::BadCredentialsFile {
                 path,
-                message: format!("not a credentials file (line {})", e.line()),
+                line: e.line(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
             Err(e) => Err(io_err(&path)(e)),
@@ -319,16 +398,15 @@ pub fn find_secret(
             .arg(cmd)
             .stderr(std::process::Stdio::null())
             .output()
-            .map_err(|e| {
-                ConfigError::Invalid(format!(
-                    "registry {name}: cannot run its credential command: {e}"
-                ))
+            .map_err(|source| ConfigError::CredentialCommand {
+                registry: name.to_string(),
+                source,
             })?;
         if !out.status.success() {
-            return Err(ConfigError::Invalid(format!(
-                "registry {name}: its credential command failed ({})",
-                out.status
-            )));
+            return Err(ConfigError::CredentialCommandFailed {
+                registry: name.to_string(),
+                status: out.status,
+            });
         }
         let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !s.is_empty() {
@@ -359,24 +437,26 @@ impl RegistrySource {
     /// A source for a URL or path with no credential.
     pub fn from_location(loc: &str) -> Result<RegistrySource, ConfigError> {
         let mut base = if loc.contains("://") {
-            url::Url::parse(loc)
-                .map_err(|e| ConfigError::Invalid(format!("registry URL `{loc}`: {e}")))?
+            url::Url::parse(loc).map_err(|source| ConfigError::BadUrl {
+                location: loc.to_string(),
+                source,
+            })?
         } else {
-            let p = std::path::absolute(loc)
-                .map_err(|e| ConfigError::Invalid(format!("registry path `{loc}`: {e}")))?;
-            url::Url::from_directory_path(&p).map_err(|()| {
-                ConfigError::Invalid(format!("registry path `{loc}` is not absolute"))
+            let p = std::path::absolute(loc).map_err(|source| ConfigError::BadPath {
+                location: loc.to_string(),
+                source,
+            })?;
+            url::Url::from_directory_path(&p).map_err(|()| ConfigError::PathNotAbsolute {
+                location: loc.to_string(),
             })?
         };
         if base.password().is_some() || !base.username().is_empty() {
-            return Err(ConfigError::Invalid(
-                "registry URL with a user or password in it: store the credential with `ratchet registry login NAME` instead".into(),
-            ));
+            return Err(ConfigError::CredentialInUrl);
         }
         if !matches!(base.scheme(), "http" | "https" | "file") {
-            return Err(ConfigError::Invalid(format!(
-                "registry URL `{loc}`: use http://, https://, file:// or a directory path"
-            )));
+            return Err(ConfigError::UnsupportedScheme {
+                location: loc.to_string(),
+            });
         }
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
@@ -404,12 +484,7 @@ impl RegistrySource {
         let cfg = ClientConfig::load(config_dir)?;
         let name = match arg {
             Some(a) => a.to_string(),
-            None => cfg.default.clone().ok_or_else(|| {
-                ConfigError::Invalid(
-                    "no registry is configured: pass --registry NAME|URL|PATH, or add one with `ratchet registry add NAME URL`"
-                        .into(),
-                )
-            })?,
+            None => cfg.default.clone().ok_or(ConfigError::NoRegistry)?,
         };
         // A URL or path of a configured registry gets that registry's name and credential.
         let by_location = || {
@@ -439,9 +514,7 @@ impl RegistrySource {
             return Ok(src);
         }
         if !name.contains("://") && !name.contains('/') && !Path::new(&name).exists() {
-            return Err(ConfigError::Invalid(format!(
-                "`{name}` is neither a configured registry (see `ratchet registry list`) nor a URL or directory"
-            )));
+            return Err(ConfigError::UnknownRegistry { name });
         }
         RegistrySource::from_location(&name)
     }
@@ -477,6 +550,38 @@ impl RegistrySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_selection_refusals_are_typed() {
+        let t = tempfile::tempdir().unwrap();
+        match RegistrySource::select(t.path(), Some("nosuchregistry")) {
+            Err(ConfigError::UnknownRegistry { name }) => assert_eq!(name, "nosuchregistry"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            RegistrySource::select(t.path(), None),
+            Err(ConfigError::NoRegistry)
+        ));
+        assert!(matches!(
+            RegistrySource::from_location("ftp://example.com/reg"),
+            Err(ConfigError::UnsupportedScheme { location }) if location == "ftp://example.com/reg"
+        ));
+        assert!(matches!(
+            RegistrySource::from_location("https://u:p@example.com/reg"),
+            Err(ConfigError::CredentialInUrl)
+        ));
+        assert!(matches!(
+            check_name("Bad_Name"),
+            Err(ConfigError::BadName { name }) if name == "Bad_Name"
+        ));
+        std::fs::write(t.path().join(REGISTRIES_FILE), "{oops").unwrap();
+        match ClientConfig::load(t.path()) {
+            Err(ConfigError::Parse { path, .. }) => {
+                assert_eq!(path, t.path().join(REGISTRIES_FILE))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -20,7 +20,7 @@ pub use build::{
     BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
     sources_digest, with_signature,
 };
-pub use paths::check_entry_path;
+pub use paths::{EntryPathProblem, check_entry_path};
 pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};
 
 use sha2::{Digest, Sha256};
@@ -156,7 +156,8 @@ pub enum ArchiveError {
         /// The path as found (lossily decoded).
         entry: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: EntryPathProblem,
     },
     /// An entry is not a regular file or directory (symbolic link, hard link, device, FIFO...).
     #[error("entry `{entry}`: {kind} entries are not allowed in a bundle archive")]
@@ -212,7 +213,8 @@ pub enum ArchiveError {
         /// 1-based line.
         line: usize,
         /// What is wrong.
-        reason: String,
+        #[source]
+        reason: ChecksumListProblem,
     },
     /// `.bundle/manifest.json` (or `bundle.yaml`) is invalid or disagrees with the rest.
     #[error("entry `{entry}`: {problem}")]
@@ -249,8 +251,8 @@ pub enum PackProblem {
     #[error("it is not a regular file (device, FIFO or socket); list it in {IGNORE_FILE}")]
     SpecialFile,
     /// The path breaks a portability rule ([`check_entry_path`]).
-    #[error("{0}")]
-    UnportablePath(String),
+    #[error(transparent)]
+    UnportablePath(EntryPathProblem),
     /// Another file has the same path but for letter case.
     #[error(
         "differs from `{first}` only in letter case; both cannot exist on case-insensitive file systems"
@@ -338,7 +340,8 @@ pub enum ManifestProblem {
         /// The field.
         field: String,
         /// The path rule it breaks.
-        reason: String,
+        #[source]
+        reason: crate::manifest::RelPathProblem,
     },
     /// `.bundle/manifest.json` and `bundle.yaml` name different bundles or versions.
     #[error("describes {json_id} {json_version} but bundle.yaml is {yaml_id} {yaml_version}")]
@@ -404,15 +407,16 @@ pub fn render_checksum_list(entries: &[(String, String)]) -> Vec<u8> {
 /// Parses a checksum list strictly: `<64 lowercase hex>  <path>` lines, each ending in `\n`,
 /// paths valid entry paths, in strictly increasing byte order. Returns (path, hex) pairs.
 pub fn parse_checksum_list(bytes: &[u8]) -> Result<Vec<(String, String)>, ArchiveError> {
-    let bad = |line: usize, reason: String| ArchiveError::BadChecksumList { line, reason };
-    let text = std::str::from_utf8(bytes).map_err(|e| bad(1, format!("not UTF-8: {e}")))?;
+    let bad =
+        |line: usize, reason: ChecksumListProblem| ArchiveError::BadChecksumList { line, reason };
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(1, ChecksumListProblem::NotUtf8(e)))?;
     if text.is_empty() {
-        return Err(bad(1, "the list is empty".into()));
+        return Err(bad(1, ChecksumListProblem::Empty));
     }
     let Some(body) = text.strip_suffix('\n') else {
         return Err(bad(
             text.lines().count(),
-            "the last line does not end with a newline".into(),
+            ChecksumListProblem::NoFinalNewline,
         ));
     };
     let mut out: Vec<(String, String)> = Vec::new();
@@ -421,7 +425,9 @@ pub fn parse_checksum_list(bytes: &[u8]) -> Result<Vec<(String, String)>, Archiv
         let (hex, path) = line.split_once("  ").ok_or_else(|| {
             bad(
                 n,
-                format!("`{}` is not `<sha256>  <path>`", line.escape_debug()),
+                ChecksumListProblem::NotALine {
+                    line: line.to_string(),
+                },
             )
         })?;
         if hex.len() != 64
@@ -431,27 +437,85 @@ pub fn parse_checksum_list(bytes: &[u8]) -> Result<Vec<(String, String)>, Archiv
         {
             return Err(bad(
                 n,
-                format!(
-                    "`{}` is not 64 lowercase hexadecimal digits",
-                    hex.escape_debug()
-                ),
+                ChecksumListProblem::BadHash {
+                    hash: hex.to_string(),
+                },
             ));
         }
-        check_entry_path(path)
-            .map_err(|reason| bad(n, format!("path `{}`: {reason}", path.escape_debug())))?;
+        check_entry_path(path).map_err(|reason| {
+            bad(
+                n,
+                ChecksumListProblem::BadPath {
+                    path: path.to_string(),
+                    reason,
+                },
+            )
+        })?;
         if let Some((prev, _)) = out.last()
             && prev.as_bytes() >= path.as_bytes()
         {
             return Err(bad(
                 n,
-                format!(
-                    "`{path}` is out of order or listed twice (after `{prev}`); lines are sorted by path"
-                ),
+                ChecksumListProblem::OutOfOrder {
+                    path: path.to_string(),
+                    previous: prev.clone(),
+                },
             ));
         }
         out.push((path.to_string(), hex.to_string()));
     }
     Ok(out)
+}
+
+/// What is wrong with a line of `.bundle/checksum.sha256` ([`ArchiveError::BadChecksumList`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChecksumListProblem {
+    /// The list is not UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// The list is empty.
+    #[error("the list is empty")]
+    Empty,
+    /// The last line does not end with `\n`.
+    #[error("the last line does not end with a newline")]
+    NoFinalNewline,
+    /// A line that is not `<sha256>  <path>`.
+    #[error("`{}` is not `<sha256>  <path>`", line.escape_debug())]
+    NotALine {
+        /// The line.
+        line: String,
+    },
+    /// A hash that is not 64 lowercase hexadecimal digits.
+    #[error("`{}` is not 64 lowercase hexadecimal digits", hash.escape_debug())]
+    BadHash {
+        /// The hash as found.
+        hash: String,
+    },
+    /// A path that cannot be an archive entry.
+    #[error("path `{}`: {reason}", path.escape_debug())]
+    BadPath {
+        /// The path as found.
+        path: String,
+        /// The rule it breaks.
+        #[source]
+        reason: EntryPathProblem,
+    },
+    /// A path not after the previous one in byte order.
+    #[error(
+        "`{path}` is out of order or listed twice (after `{previous}`); lines are sorted by path"
+    )]
+    OutOfOrder {
+        /// The path.
+        path: String,
+        /// The path of the line before.
+        previous: String,
+    },
+    /// The list names itself or the signature file.
+    #[error("`{path}` must not be listed")]
+    ListsItself {
+        /// The path.
+        path: String,
+    },
 }
 
 #[cfg(test)]
@@ -479,13 +543,30 @@ mod tests {
         let swapped = format!("{}  b\n{}  a/x\n", sha256_hex(b"b"), sha256_hex(b"a"));
         assert!(matches!(
             parse_checksum_list(swapped.as_bytes()),
-            Err(ArchiveError::BadChecksumList { line: 2, .. })
+            Err(ArchiveError::BadChecksumList { line: 2, reason: ChecksumListProblem::OutOfOrder { path, previous } })
+                if path == "a/x" && previous == "b"
         ));
         let upper = format!("{}  b\n", sha256_hex(b"b").to_uppercase());
-        assert!(parse_checksum_list(upper.as_bytes()).is_err());
+        assert!(matches!(
+            parse_checksum_list(upper.as_bytes()),
+            Err(ArchiveError::BadChecksumList {
+                line: 1,
+                reason: ChecksumListProblem::BadHash { .. }
+            })
+        ));
         let unsafe_path = format!("{}  ../b\n", sha256_hex(b"b"));
-        assert!(parse_checksum_list(unsafe_path.as_bytes()).is_err());
+        assert!(matches!(
+            parse_checksum_list(unsafe_path.as_bytes()),
+            Err(ArchiveError::BadChecksumList { reason: ChecksumListProblem::BadPath { path, .. }, .. })
+                if path == "../b"
+        ));
         let no_newline = format!("{}  b", sha256_hex(b"b"));
-        assert!(parse_checksum_list(no_newline.as_bytes()).is_err());
+        assert!(matches!(
+            parse_checksum_list(no_newline.as_bytes()),
+            Err(ArchiveError::BadChecksumList {
+                reason: ChecksumListProblem::NoFinalNewline,
+                ..
+            })
+        ));
     }
 }

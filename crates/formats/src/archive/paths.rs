@@ -12,44 +12,82 @@ const NON_PORTABLE: &[char] = &['<', '>', ':', '"', '|', '?', '*', '\\'];
 
 /// Checks a file path inside an archive: relative, `/`-separated, no empty, `.` or `..`
 /// components, no control or non-portable characters, bounded length.
-pub fn check_entry_path(p: &str) -> Result<(), String> {
+pub fn check_entry_path(p: &str) -> Result<(), EntryPathProblem> {
     crate::manifest::check_rel_path(p)?;
     if p.len() > MAX_PATH_LEN {
-        return Err(format!(
-            "path is {} bytes long; the maximum is {MAX_PATH_LEN}",
-            p.len()
-        ));
+        return Err(EntryPathProblem::TooLong { len: p.len() });
     }
     if let Some(c) = p.chars().find(|c| c.is_control()) {
-        return Err(format!("path contains the control character {c:?}"));
+        return Err(EntryPathProblem::ControlCharacter { c });
     }
     if let Some(c) = p.chars().find(|c| NON_PORTABLE.contains(c)) {
-        return Err(format!(
-            "path contains `{c}`, which Windows cannot store in a file name"
-        ));
+        return Err(EntryPathProblem::NonPortableCharacter { c });
     }
     for comp in p.split('/') {
         match comp {
-            "" => {
-                return Err(
-                    "path has an empty component (`//`, or a leading or trailing `/`)".into(),
-                );
-            }
-            "." => return Err("path has a `.` component".into()),
+            "" => return Err(EntryPathProblem::EmptyComponent),
+            "." => return Err(EntryPathProblem::DotComponent),
             _ if comp.len() > MAX_COMPONENT_LEN => {
-                return Err(format!(
-                    "component `{comp}` is longer than {MAX_COMPONENT_LEN} bytes"
-                ));
+                return Err(EntryPathProblem::LongComponent {
+                    component: comp.to_string(),
+                });
             }
             _ if comp.ends_with([' ', '.']) => {
-                return Err(format!(
-                    "component `{comp}` ends with a space or a dot, which Windows drops"
-                ));
+                return Err(EntryPathProblem::TrailingSpaceOrDot {
+                    component: comp.to_string(),
+                });
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Why a path cannot be an entry of an archive ([`check_entry_path`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryPathProblem {
+    /// Not relative to the bundle root.
+    #[error(transparent)]
+    NotRelative(#[from] crate::manifest::RelPathProblem),
+    /// The path's bytes are not UTF-8.
+    #[error("the path is not valid UTF-8")]
+    NotUtf8,
+    /// Longer than [`MAX_PATH_LEN`].
+    #[error("path is {len} bytes long; the maximum is {MAX_PATH_LEN}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A control character.
+    #[error("path contains the control character {c:?}")]
+    ControlCharacter {
+        /// The character.
+        c: char,
+    },
+    /// A character Windows cannot store in a file name.
+    #[error("path contains `{c}`, which Windows cannot store in a file name")]
+    NonPortableCharacter {
+        /// The character.
+        c: char,
+    },
+    /// `//`, or a leading or trailing `/`.
+    #[error("path has an empty component (`//`, or a leading or trailing `/`)")]
+    EmptyComponent,
+    /// A `.` component.
+    #[error("path has a `.` component")]
+    DotComponent,
+    /// A component longer than [`MAX_COMPONENT_LEN`].
+    #[error("component `{component}` is longer than {MAX_COMPONENT_LEN} bytes")]
+    LongComponent {
+        /// The component.
+        component: String,
+    },
+    /// A component ending in a space or a dot.
+    #[error("component `{component}` ends with a space or a dot, which Windows drops")]
+    TrailingSpaceOrDot {
+        /// The component.
+        component: String,
+    },
 }
 
 /// The key two paths collide under on case-insensitive file systems.
@@ -151,8 +189,30 @@ mod tests {
         ] {
             assert!(check_entry_path(p).is_err(), "{p:?}");
         }
-        assert!(check_entry_path(&"a".repeat(300)).is_err());
-        assert!(check_entry_path(&["abc"; 300].join("/")).is_err());
+        assert!(matches!(
+            check_entry_path(&"a".repeat(300)),
+            Err(EntryPathProblem::LongComponent { .. })
+        ));
+        assert_eq!(
+            check_entry_path(&["abc"; 300].join("/")),
+            Err(EntryPathProblem::TooLong { len: 1199 })
+        );
+        assert!(matches!(
+            check_entry_path("a/../../x"),
+            Err(EntryPathProblem::NotRelative(
+                crate::manifest::RelPathProblem::ParentComponent { .. }
+            ))
+        ));
+        assert_eq!(
+            check_entry_path("ab:c"),
+            Err(EntryPathProblem::NonPortableCharacter { c: ':' })
+        );
+        assert_eq!(
+            check_entry_path("a/b."),
+            Err(EntryPathProblem::TrailingSpaceOrDot {
+                component: "b.".into()
+            })
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Reading an archive from untrusted bytes: everything is checked in memory, under limits,
 //! before a single file is written.
 
-use super::paths::{Clash, PathSet, check_entry_path};
+use super::paths::{Clash, EntryPathProblem, PathSet, check_entry_path};
 use super::{
-    ArchiveError, CHECKSUM_FILE, Corruption, DIR_MODE, FILE_MODE, Limits, MANIFEST_JSON,
-    ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list, sha256_hex,
+    ArchiveError, CHECKSUM_FILE, ChecksumListProblem, Corruption, DIR_MODE, FILE_MODE, Limits,
+    MANIFEST_JSON, ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list,
+    sha256_hex,
 };
 use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
 use std::cell::Cell;
@@ -83,7 +84,7 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         let Ok(name) = String::from_utf8(raw) else {
             return Err(ArchiveError::UnsafePath {
                 entry: shown,
-                reason: "the path is not valid UTF-8".into(),
+                reason: EntryPathProblem::NotUtf8,
             });
         };
         let kind = entry.header().entry_type();
@@ -204,7 +205,9 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
     {
         return Err(ArchiveError::BadChecksumList {
             line: line + 1,
-            reason: format!("`{}` must not be listed", parsed[line].0),
+            reason: ChecksumListProblem::ListsItself {
+                path: parsed[line].0.clone(),
+            },
         });
     }
     let listed: HashMap<String, String> = parsed.into_iter().collect();

@@ -53,6 +53,42 @@ impl std::str::FromStr for RegistryKind {
     }
 }
 
+/// Why a `config.json` cannot be used ([`RegistryConfig::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
+    /// A `format-version` this crate does not know.
+    #[error(
+        "format-version {found} is not supported (this client knows {CONFIG_FORMAT}); upgrade ratchet"
+    )]
+    UnsupportedFormat {
+        /// The version the file declares.
+        found: u32,
+    },
+    /// A `dl` template without the `{sha256}` marker.
+    #[error("dl `{dl}` has no {{sha256}} marker: archive URLs must be content-addressed")]
+    DlNotContentAddressed {
+        /// The template.
+        dl: String,
+    },
+    /// An absolute `dl` URL that is not http(s), or carries a user or password.
+    #[error("dl `{dl}`: an absolute archive URL must be http(s) without a user or password")]
+    BadAbsoluteDl {
+        /// The template.
+        dl: String,
+    },
+    /// A relative `dl` path that is not plain segments inside the registry.
+    #[error(
+        "dl `{dl}`: a relative archive path must be plain segments inside the registry (no `.` or `..` segments, no empty segment or leading `/`, no `%`, `\\`, `?`, `#` or `:`)"
+    )]
+    BadRelativeDl {
+        /// The template.
+        dl: String,
+    },
+    /// An empty `name`.
+    #[error("name is empty")]
+    EmptyName,
+}
+
 /// `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -83,7 +119,7 @@ pub struct RegistryConfig {
 /// Checks the `dl` template: an absolute `http(s)` URL, or a relative path that stays inside the
 /// registry, spelled so that the URL a client joins and the file a publisher writes are the same
 /// (plain segments: no `.`/`..`, no `%` escapes, no leading `/`, no `\\`, `?` or `#`).
-fn check_dl(dl: &str) -> Result<(), String> {
+fn check_dl(dl: &str) -> Result<(), ConfigProblem> {
     let sample = fill_dl(dl, &"a".repeat(64));
     if let Ok(u) = url::Url::parse(&sample) {
         return if matches!(u.scheme(), "http" | "https")
@@ -92,9 +128,7 @@ fn check_dl(dl: &str) -> Result<(), String> {
         {
             Ok(())
         } else {
-            Err(format!(
-                "dl `{dl}`: an absolute archive URL must be http(s) without a user or password"
-            ))
+            Err(ConfigProblem::BadAbsoluteDl { dl: dl.to_string() })
         };
     }
     let bad_char = sample
@@ -104,9 +138,7 @@ fn check_dl(dl: &str) -> Result<(), String> {
         .split('/')
         .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad_char || bad_segment {
-        return Err(format!(
-            "dl `{dl}`: a relative archive path must be plain segments inside the registry (no `.` or `..` segments, no empty segment or leading `/`, no `%`, `\\`, `?`, `#` or `:`)"
-        ));
+        return Err(ConfigProblem::BadRelativeDl { dl: dl.to_string() });
     }
     Ok(())
 }
@@ -127,22 +159,20 @@ impl RegistryConfig {
     }
 
     /// Checks the fields a client relies on.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         if self.format_version != CONFIG_FORMAT {
-            return Err(format!(
-                "format-version {} is not supported (this client knows {CONFIG_FORMAT}); upgrade ratchet",
-                self.format_version
-            ));
+            return Err(ConfigProblem::UnsupportedFormat {
+                found: self.format_version,
+            });
         }
         if !self.dl.contains("{sha256}") {
-            return Err(format!(
-                "dl `{}` has no {{sha256}} marker: archive URLs must be content-addressed",
-                self.dl
-            ));
+            return Err(ConfigProblem::DlNotContentAddressed {
+                dl: self.dl.clone(),
+            });
         }
         check_dl(&self.dl)?;
         if self.name.trim().is_empty() {
-            return Err("name is empty".into());
+            return Err(ConfigProblem::EmptyName);
         }
         Ok(())
     }
@@ -154,10 +184,9 @@ impl RegistryConfig {
             line: Some(e.line()),
             message: crate::task::strip_json_position(&e.to_string()),
         })?;
-        cfg.check().map_err(|message| FormatError::Parse {
+        cfg.check().map_err(|problem| FormatError::BadConfig {
             file: file.to_string(),
-            line: None,
-            message,
+            problem,
         })?;
         Ok(cfg)
     }
@@ -223,6 +252,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.json:2"), "{e}");
+    }
+
+    #[test]
+    fn check_names_the_problem_by_variant() {
+        let mut c = RegistryConfig::new("x", RegistryKind::Local);
+        c.dl = "../outside/{sha256}".into();
+        assert!(
+            matches!(c.check(), Err(ConfigProblem::BadRelativeDl { dl }) if dl == "../outside/{sha256}")
+        );
+        c.dl = "ftp://cdn/{sha256}".into();
+        assert!(matches!(
+            c.check(),
+            Err(ConfigProblem::BadAbsoluteDl { .. })
+        ));
+        c.dl = "archives/x.rbundle".into();
+        assert!(matches!(
+            c.check(),
+            Err(ConfigProblem::DlNotContentAddressed { .. })
+        ));
+        c.dl = DEFAULT_DL.into();
+        c.format_version = 9;
+        assert_eq!(
+            c.check(),
+            Err(ConfigProblem::UnsupportedFormat { found: 9 })
+        );
+        c.format_version = CONFIG_FORMAT;
+        c.name = " ".into();
+        assert_eq!(c.check(), Err(ConfigProblem::EmptyName));
+        match RegistryConfig::parse(c.to_json().as_bytes(), "r/config.json") {
+            Err(FormatError::BadConfig { file, problem }) => {
+                assert_eq!(file, "r/config.json");
+                assert_eq!(problem, ConfigProblem::EmptyName);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod meta;
 pub mod names;
 pub mod path;
 
-pub use config::{RegistryConfig, RegistryKind};
+pub use config::{ConfigProblem, RegistryConfig, RegistryKind};
 pub use line::{IndexFile, IndexLine, LineProblem, ParsedLine};
 pub use meta::{BundleMeta, Deprecation};
 pub use names::NamesFile;
@@ -71,6 +71,15 @@ pub enum FormatError {
         line: Option<usize>,
         /// What is wrong.
         message: String,
+    },
+    /// `config.json` parses but cannot be used.
+    #[error("{file}: {problem}")]
+    BadConfig {
+        /// Path of the file.
+        file: String,
+        /// What is wrong.
+        #[source]
+        problem: config::ConfigProblem,
     },
 }
 

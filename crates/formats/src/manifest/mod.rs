@@ -583,7 +583,7 @@ fn format_problem(format: &str, value: &str) -> Option<String> {
             format!("`{value}` is not a SemVer 2 version (MAJOR.MINOR.PATCH[-PRE][+BUILD]): {e}")
         }),
         "version-req" => VersionReq::parse(value).err().map(|e| e.to_string()),
-        "rel-path" => check_rel_path(value).err(),
+        "rel-path" => check_rel_path(value).err().map(|e| e.to_string()),
         "currency" => iso_currency::Currency::from_code(value)
             .is_none()
             .then(|| format!("`{value}` is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")),
@@ -609,29 +609,56 @@ fn format_problem(format: &str, value: &str) -> Option<String> {
 }
 
 /// Checks a path inside the bundle: relative, `/`-separated, no `..`, no NUL.
-pub fn check_rel_path(p: &str) -> Result<(), String> {
+pub fn check_rel_path(p: &str) -> Result<(), RelPathProblem> {
+    let path = || p.to_string();
     if p.is_empty() {
-        return Err("path is empty".into());
+        return Err(RelPathProblem::Empty);
     }
     if p.starts_with('/') || p.starts_with('\\') || p.as_bytes().get(1) == Some(&b':') {
-        return Err(format!(
-            "`{p}` is absolute; paths must be relative to the bundle root"
-        ));
+        return Err(RelPathProblem::Absolute { path: path() });
     }
     if p.contains('\\') {
-        return Err(format!(
-            "`{p}` uses `\\`; separate path components with `/`"
-        ));
+        return Err(RelPathProblem::Backslash { path: path() });
     }
     if p.contains('\0') {
-        return Err(format!("`{p}` contains a NUL byte"));
+        return Err(RelPathProblem::Nul { path: path() });
     }
     if p.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "`{p}` contains `..`; paths must stay inside the bundle"
-        ));
+        return Err(RelPathProblem::ParentComponent { path: path() });
     }
     Ok(())
+}
+
+/// Why a path is not relative to the bundle root ([`check_rel_path`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelPathProblem {
+    /// The empty path.
+    #[error("path is empty")]
+    Empty,
+    /// An absolute path (`/x`, `\\x`, `C:x`).
+    #[error("`{path}` is absolute; paths must be relative to the bundle root")]
+    Absolute {
+        /// The path.
+        path: String,
+    },
+    /// A `\\` separator.
+    #[error("`{path}` uses `\\`; separate path components with `/`")]
+    Backslash {
+        /// The path.
+        path: String,
+    },
+    /// A NUL byte.
+    #[error("`{path}` contains a NUL byte")]
+    Nul {
+        /// The path.
+        path: String,
+    },
+    /// A `..` component.
+    #[error("`{path}` contains `..`; paths must stay inside the bundle")]
+    ParentComponent {
+        /// The path.
+        path: String,
+    },
 }
 
 /// Checks a license: an SPDX expression (`MIT`, `Apache-2.0 OR MIT`, `LicenseRef-x`) or
