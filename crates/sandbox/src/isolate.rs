@@ -17,7 +17,7 @@
 use crate::cache::CacheStatus;
 use crate::limits::{LimitKind, Limits};
 use crate::policy::Effective;
-use crate::{Mount, RunError, RunOutcome, RunStatus, Runtime, TaskRun, Usage};
+use crate::{Mount, RunError, RunOutcome, RunStatus, Runtime, TaskRun, TrapKind, Usage};
 use ratchet_formats::manifest::units::{ByteSize, Millis};
 use ratchet_formats::task::HttpMock;
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,8 @@ struct WireOutcome {
     memory_bytes: u64,
     disk_bytes: u64,
     network_bytes: u64,
+    /// What kind of trap ended the run, when one did.
+    trap: Option<TrapKind>,
 }
 
 /// [`RunError`] on the wire.
@@ -287,6 +289,7 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
             memory_bytes: o.usage.memory_bytes,
             disk_bytes: o.usage.disk_bytes,
             network_bytes: o.usage.network_bytes,
+            trap: o.trap,
         }),
         Err(e) => Response::Err(match e {
             RunError::Compile(m) => WireError::Compile(m),
@@ -456,6 +459,7 @@ pub(crate) fn run_in_worker(
                 stdout: o.stdout,
                 stderr: o.stderr,
                 denials: o.denials,
+                trap: o.trap,
                 usage: Usage {
                     cache,
                     load_ms: o.load_ms,
@@ -499,6 +503,7 @@ pub(crate) fn run_in_worker(
         stdout: Vec::new(),
         stderr: Vec::new(),
         denials: Vec::new(),
+        trap: None,
         usage: usage(cache),
     })
 }

@@ -130,7 +130,7 @@ pub struct RunOutcome {
 }
 
 /// What kind of trap ended a run ([`RunOutcome::trap`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum TrapKind {
     /// The call stack was exhausted.
     StackOverflow,
