@@ -10,6 +10,8 @@
 #   openssl                                           the test CA and certificate of the HTTPS test
 #   minisign                                          signature interoperability tests
 #   procps                                            `kill`, to stop the test nginx cleanly
+#   python3                                           `python3 -m http.server`, the README's static
+#                                                     server, in tests/static_hosts.rs
 #   ca-certificates                                   TLS roots for https registries
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
@@ -32,6 +34,7 @@ nginx-light:nginx
 openssl:openssl
 minisign:minisign
 procps:/bin/kill
+python3:python3
 ca-certificates:/etc/ssl/certs/ca-certificates.crt
 "
 

@@ -104,7 +104,7 @@ error_log {p}/error.log;
 pid {p}/nginx.pid;
 events {{ worker_connections 64; }}
 http {{
-  log_format withproto '$request_uri $status $server_protocol';
+  log_format withproto '$request_uri $status $server_protocol $connection';
   access_log {p}/access.log;
   access_log {p}/proto.log withproto;
   client_body_temp_path {p}/tmp-body;
@@ -271,6 +271,12 @@ fn nginx_https_http2_with_a_private_ca() {
         "{log}"
     );
     assert!(!log.contains("HTTP/1.1"), "{log}");
+    // HTTP/2 multiplexes: every request of the install went over one connection.
+    let connections: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(connections.len(), 1, "{log}");
 }
 
 fn ratchet(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {

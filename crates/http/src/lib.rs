@@ -17,8 +17,19 @@
 //!   at a time, because each hop needs a decision (credentials only for the registry's origin;
 //!   a task's network policy).
 //!
+//! - **Connections** are kept alive and reused; HTTP/2 is negotiated by ALPN whenever the server
+//!   offers it, and then every request to that host is a stream of one connection. reqwest
+//!   bounds idle connections but not open ones, so callers that send many requests at once take
+//!   a slot per request from [`hosts::HostLimits`] first: at most
+//!   [`HttpConfig::max_connections_per_host`] per host on HTTP/1 (default
+//!   [`DEFAULT_MAX_CONNECTIONS`], `RATCHET_HTTP_MAX_CONNECTIONS` overrides it), fewer while the
+//!   host struggles. Small static servers drop connection attempts beyond their listen backlog
+//!   (Python's `http.server` keeps 5), and TCP retries those a second or more later.
+//!
 //! [`certificate_problem`] recognises a refused server certificate in an error chain, so callers
 //! can stop instead of retrying and say how to trust a certificate authority.
+
+pub mod hosts;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -33,6 +44,39 @@ pub const CA_FILE_ENV: &str = "RATCHET_CA_FILE";
 pub const SSL_CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 /// The OpenSSL variable naming a directory of trusted roots (used in place of the system store).
 pub const SSL_CERT_DIR_ENV: &str = "SSL_CERT_DIR";
+
+/// Environment variable setting the most connections to one host (HTTP/1), over the client
+/// configuration.
+pub const MAX_CONNECTIONS_ENV: &str = "RATCHET_HTTP_MAX_CONNECTIONS";
+/// Connections per host when nothing says otherwise: what browsers open, and what a server
+/// with a listen backlog of 5 (Python's `http.server`) accepts without dropping one, even when
+/// it serves one connection at a time.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 6;
+/// The most connections per host a configuration may ask for.
+pub const MAX_CONNECTIONS_LIMIT: usize = 64;
+
+/// The connections per host to use: `RATCHET_HTTP_MAX_CONNECTIONS` if set, else `configured`
+/// (the client configuration), else [`DEFAULT_MAX_CONNECTIONS`]. A value outside
+/// 1..=[`MAX_CONNECTIONS_LIMIT`] is an error naming where it came from.
+pub fn max_connections(configured: Option<usize>) -> Result<usize, HttpError> {
+    if let Some(v) = std::env::var_os(MAX_CONNECTIONS_ENV).filter(|v| !v.is_empty()) {
+        let text = v.to_string_lossy();
+        return match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => Ok(n),
+            _ => Err(HttpError::Setting(format!(
+                "{MAX_CONNECTIONS_ENV}=`{}`: use a whole number from 1 to {MAX_CONNECTIONS_LIMIT}",
+                text.escape_debug()
+            ))),
+        };
+    }
+    match configured {
+        Some(n) if !(1..=MAX_CONNECTIONS_LIMIT).contains(&n) => Err(HttpError::Setting(format!(
+            "max-connections-per-host {n}: use a whole number from 1 to {MAX_CONNECTIONS_LIMIT}"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(DEFAULT_MAX_CONNECTIONS),
+    }
+}
 
 /// Why a client cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +101,9 @@ pub enum HttpError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A setting (an environment variable, the client configuration) is out of range.
+    #[error("{0}")]
+    Setting(String),
     /// reqwest refused the configuration (a certificate rustls cannot use, a bad proxy URL).
     #[error("cannot build the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
@@ -90,6 +137,9 @@ pub struct HttpConfig {
     pub read_timeout: Option<Duration>,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Idle connections kept per host for reuse; callers bound open ones with
+    /// [`hosts::HostLimits`] of the same size.
+    pub max_connections_per_host: usize,
 }
 
 impl Default for HttpConfig {
@@ -100,6 +150,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: None,
             user_agent: concat!("ratchet/", env!("CARGO_PKG_VERSION")).to_string(),
+            max_connections_per_host: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -128,7 +179,14 @@ impl HttpConfig {
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
-            .user_agent(self.user_agent.clone());
+            .user_agent(self.user_agent.clone())
+            // Every connection stays open for the next request (none is closed while a wave
+            // is queued for it); an idle one is closed after 90 s, before servers usually do.
+            .pool_max_idle_per_host(self.max_connections_per_host.max(1))
+            .pool_idle_timeout(Duration::from_secs(90))
+            // HTTP/2 flow control sized by measurement, not a fixed 64 KiB window, so one
+            // multiplexed connection carries archives as fast as several would.
+            .http2_adaptive_window(true);
         if let Some(t) = self.read_timeout {
             b = b.read_timeout(t);
         }
@@ -292,6 +350,19 @@ fn rustls_problem(e: &(dyn StdError + 'static)) -> Option<CertificateProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_connections_are_checked() {
+        if std::env::var_os(MAX_CONNECTIONS_ENV).is_some() {
+            return; // the variable wins; the CLI tests cover it
+        }
+        assert_eq!(max_connections(None).unwrap(), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(max_connections(Some(2)).unwrap(), 2);
+        for bad in [0, MAX_CONNECTIONS_LIMIT + 1] {
+            let e = max_connections(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("max-connections-per-host"), "{e}");
+        }
+    }
 
     #[test]
     fn a_file_without_pem_certificates_is_an_error_naming_it() {

@@ -1,9 +1,20 @@
 //! Fetching registry files over HTTP(S) or from `file://` and plain directories.
 //!
-//! Index files are small and many: they are fetched in *waves* (every file of a wave at once,
-//! bounded by [`Fetcher::max_parallel`]), cached per registry and revalidated with
+//! Index files are small and many: they are fetched in *waves* (every file of a wave at once),
+//! cached per registry and revalidated with
 //! `If-None-Match` / `If-Modified-Since` so a warm run only sends conditional requests and a 304
-//! keeps the cached copy. `--offline` answers from the cache alone. Connection errors, timeouts
+//! keeps the cached copy. `--offline` answers from the cache alone.
+//!
+//! A wave is issued at once, but the connections are not: every request takes a slot of its
+//! host first ([`ratchet_http::hosts`]), at most a few per host on HTTP/1.1 (the client
+//! configuration's `max-connections-per-host`, `RATCHET_HTTP_MAX_CONNECTIONS`), many streams of
+//! one connection on HTTP/2. The rest wait in line, index files before archives, and go out on
+//! the connections kept alive as each one frees up, so a static server with a small listen
+//! backlog (Python's `http.server`) never sees more connection attempts than it can accept. A
+//! host that struggles (refused, reset or timed-out connections, 429, 502-504) gets fewer
+//! slots, and a `Retry-After` pauses it, instead of every request being retried at full width.
+//!
+//! Connection errors, timeouts
 //! and 5xx are retried a bounded number of times with backoff; a refused server certificate is
 //! not (it says how to trust a private certificate authority); 404 means "no such file"; 401/403
 //! quote the start of the server's answer and name the `ratchet registry login` to run when
@@ -17,11 +28,12 @@
 
 use super::RegistrySource;
 use ratchet_formats::index::sha256_hex;
+use ratchet_http::hosts::{HostLimits, HostState, Permit, Priority};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Why a fetch failed. Messages name the registry and URL, never a credential.
 #[derive(Debug, thiserror::Error)]
@@ -200,10 +212,15 @@ pub const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// Why one hop of a request failed: worth another attempt, or not.
+/// Why one hop of a request failed: worth another attempt (the host struggled), or not.
 enum Hop {
     Retry(String),
     Fail(FetchError),
+}
+
+/// Statuses that say the server is overloaded or its upstream is: the host's window shrinks.
+fn overloaded(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
 }
 
 /// Environment variable naming a PEM file of extra trusted root certificates (a private
@@ -257,6 +274,9 @@ pub struct Stats {
     pub bytes: AtomicU64,
     /// Index waves fetched.
     pub waves: AtomicU64,
+    /// Attempts that met a struggling host (a failed connection, a timeout, 429, 502-504);
+    /// each shrank the host's window or was part of a round that did.
+    pub troubles: AtomicU64,
 }
 
 /// What the cache keeps about a registry file besides its bytes.
@@ -315,7 +335,10 @@ pub struct Fetcher {
     cache_dir: PathBuf,
     archive_cache: PathBuf,
     offline: bool,
-    /// Most requests in flight at once.
+    /// Slots per host: the bound on connections (HTTP/1) or streams (HTTP/2) to each host.
+    hosts: HostLimits,
+    /// Most requests of one call prepared at once (cache reads and writes, hashing); the
+    /// network is bounded per host by the host slots, not by this.
     pub max_parallel: usize,
     /// Attempts per request (1 = no retry).
     pub attempts: u32,
@@ -347,9 +370,11 @@ impl Fetcher {
             })?;
         // Redirects are followed by hand (`request`, as every client of ratchet-http does), so
         // credentials are attached per hop and only for the registry's own origin.
+        let max_connections = ratchet_http::max_connections(src.max_connections)?;
         let http = ratchet_http::HttpConfig {
             ca_files: src.ca_file.iter().cloned().collect(),
             read_timeout: Some(READ_IDLE_TIMEOUT),
+            max_connections_per_host: max_connections,
             ..ratchet_http::HttpConfig::default()
         };
         let client = std::sync::OnceLock::new();
@@ -373,6 +398,7 @@ impl Fetcher {
             http,
             rt,
             offline,
+            hosts: HostLimits::new(max_connections),
             max_parallel: 64,
             attempts: 4,
             backoff: Duration::from_millis(100),
@@ -389,6 +415,17 @@ impl Fetcher {
     /// True for `--offline`.
     pub fn offline(&self) -> bool {
         self.offline
+    }
+
+    /// Connections per host on HTTP/1 (configuration, `RATCHET_HTTP_MAX_CONNECTIONS`, default).
+    pub fn max_connections(&self) -> usize {
+        self.hosts.max_connections()
+    }
+
+    /// The slots of the registry's host as they are now (window, peak in flight, halvings), if
+    /// a request went there.
+    pub fn host_state(&self) -> Option<HostState> {
+        self.hosts.state(&self.src.base)
     }
 
     /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
@@ -438,8 +475,9 @@ impl Fetcher {
     }
 
     /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
-    /// same round trip (each set within [`Fetcher::max_parallel`]); each archive goes to `done`
-    /// as soon as it has arrived and been checked. A call without files is not a wave.
+    /// same round trip; each archive goes to `done` as soon as it has arrived and been checked.
+    /// Everything is issued at once; the host slots pace the requests, the wave's files before
+    /// any archive. A call without files is not a wave.
     pub fn get_many_while_downloading(
         &self,
         rels: &[String],
@@ -451,8 +489,9 @@ impl Fetcher {
         if !rels.is_empty() {
             self.stats.waves.fetch_add(1, Ordering::Relaxed);
         }
-        // The wave's files and the archives have a bound each, so archives never hold up the
-        // wave that the next resolution step waits for.
+        // The wave's files and the archives have a bound each on local work, so archives never
+        // hold up the wave that the next resolution step waits for; on the network the wave's
+        // files go first in each host's line (`Priority::Urgent`).
         let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
         let archive_sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
         let done = &done;
@@ -508,7 +547,9 @@ impl Fetcher {
                 headers.push(("if-modified-since".to_string(), l.clone()));
             }
         }
-        let (status, body, resp_headers) = self.request(&url, &headers, limit, None).await?;
+        let (status, body, resp_headers) = self
+            .request(&url, &headers, limit, None, Priority::Urgent)
+            .await?;
         let store = |meta: CacheMeta, body: Vec<u8>| async move {
             // File writes go to the blocking pool: a wave's many cache writes then overlap
             // instead of holding up every other response of the wave.
@@ -558,13 +599,15 @@ impl Fetcher {
     }
 
     /// Sends a GET with retries; returns status, body (bounded by `limit`) and the response's
-    /// ETag and Last-Modified.
+    /// ETag and Last-Modified. Each attempt holds a slot of the host until its body has been
+    /// read, and tells the host's window how it went.
     async fn request(
         &self,
         url: &url::Url,
         headers: &[(String, String)],
         limit: u64,
         progress: Option<&Progress>,
+        priority: Priority,
     ) -> Result<Response, FetchError> {
         let mut delay = self.backoff;
         let mut last_err = String::new();
@@ -573,16 +616,29 @@ impl Fetcher {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            let (mut resp, sent) = match self.send_following_redirects(url, headers).await {
-                Ok(r) => r,
-                Err(Hop::Retry(e)) => {
-                    last_err = e;
-                    continue;
-                }
-                Err(Hop::Fail(e)) => return Err(e),
-            };
+            let (mut resp, sent, permit) =
+                match self.send_following_redirects(url, headers, priority).await {
+                    Ok(r) => r,
+                    Err(Hop::Retry(e)) => {
+                        last_err = e;
+                        continue;
+                    }
+                    Err(Hop::Fail(e)) => return Err(e),
+                };
             let status = resp.status().as_u16();
+            if overloaded(status) {
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| ratchet_http::hosts::parse_retry_after(v, SystemTime::now()));
+                self.trouble(permit, retry_after);
+                last_err = format!("HTTP {status}");
+                continue;
+            }
             if status >= 500 {
+                // The server answers, with an error of its own: nothing about its load.
+                drop(permit);
                 last_err = format!("HTTP {status}");
                 continue;
             }
@@ -597,6 +653,7 @@ impl Fetcher {
             };
             let meta = (h(reqwest::header::ETAG), h(reqwest::header::LAST_MODIFIED));
             if status != 200 {
+                permit.success();
                 return Ok((status, Vec::new(), meta));
             }
             if let Some(len) = resp.content_length()
@@ -634,9 +691,11 @@ impl Fetcher {
                 }
             }
             if let Some(e) = failed {
+                self.trouble(permit, None);
                 last_err = format!("the transfer broke off after {} bytes: {e}", body.len());
                 continue;
             }
+            permit.success();
             self.stats.bodies.fetch_add(1, Ordering::Relaxed);
             return Ok((status, body, meta));
         }
@@ -646,17 +705,27 @@ impl Fetcher {
         })
     }
 
+    /// Reports a struggling host: its window shrinks (once per round), `retry_after` pauses it.
+    fn trouble(&self, permit: Permit, retry_after: Option<Duration>) {
+        self.stats.troubles.fetch_add(1, Ordering::Relaxed);
+        permit.trouble(retry_after);
+    }
+
     /// Sends one GET and follows up to [`MAX_REDIRECTS`] redirects. The credential goes only to
     /// URLs of the registry's own origin (scheme, host, port), on every hop; a redirect from
-    /// `https` to `http` is refused. Also says whether the last hop carried the credential. A
-    /// refused server certificate is not retried: another attempt meets the same certificate.
+    /// `https` to `http` is refused. Also says whether the last hop carried the credential, and
+    /// hands on the slot of the last hop's host. A refused server certificate is not retried:
+    /// another attempt meets the same certificate.
     async fn send_following_redirects(
         &self,
         url: &url::Url,
         headers: &[(String, String)],
-    ) -> Result<(reqwest::Response, bool), Hop> {
+        priority: Priority,
+    ) -> Result<(reqwest::Response, bool, Permit), Hop> {
         let mut at = url.clone();
         for _ in 0..=MAX_REDIRECTS {
+            // One slot at a time: the previous hop's slot is given back before this one waits.
+            let permit = self.hosts.acquire(&at, priority).await;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let client = match self.client.get() {
                 Some(c) => c,
@@ -677,16 +746,26 @@ impl Fetcher {
                 req = req.header(k, v);
                 sent = true;
             }
-            let resp =
-                req.send()
-                    .await
-                    .map_err(|e| match ratchet_http::certificate_problem(&e) {
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(match ratchet_http::certificate_problem(&e) {
                         Some(problem) => Hop::Fail(self.certificate_error(&at, problem)),
-                        None => Hop::Retry(describe(&e)),
-                    })?;
-            if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
-                return Ok((resp, sent));
+                        None => {
+                            // Refused, reset, timed out: the host may be struggling.
+                            self.trouble(permit, None);
+                            Hop::Retry(describe(&e))
+                        }
+                    });
+                }
+            };
+            if resp.version() == reqwest::Version::HTTP_2 {
+                permit.multiplexed();
             }
+            if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
+                return Ok((resp, sent, permit));
+            }
+            permit.success();
             let next = resp
                 .headers()
                 .get(reqwest::header::LOCATION)
@@ -844,7 +923,9 @@ impl Fetcher {
                     what: format!("archive {location}"),
                 });
             }
-            let (status, body, _) = self.request(&url, &[], size, progress.as_ref()).await?;
+            let (status, body, _) = self
+                .request(&url, &[], size, progress.as_ref(), Priority::Bulk)
+                .await?;
             if status != 200 {
                 return Err(FetchError::Status {
                     url: url.to_string(),

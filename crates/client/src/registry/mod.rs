@@ -109,6 +109,14 @@ pub struct ClientConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub ratchet_version: Option<semver::Version>,
+    /// Most connections to one host on HTTP/1 (1 to 64, default 6); HTTP/2 hosts get one
+    /// connection with many streams. `RATCHET_HTTP_MAX_CONNECTIONS` overrides it.
+    #[serde(
+        default,
+        rename = "max-connections-per-host",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_connections_per_host: Option<usize>,
 }
 
 /// The Ratchet version a client targets when nothing says otherwise.
@@ -431,6 +439,9 @@ pub struct RegistrySource {
     pub configured_kind: Option<RegistryKind>,
     /// The registry's own CA file (`ca-file` in `registries.json`), if configured.
     pub ca_file: Option<PathBuf>,
+    /// `max-connections-per-host` of `registries.json`, if set (the fetcher applies
+    /// `RATCHET_HTTP_MAX_CONNECTIONS` and the default, [`ratchet_http::max_connections`]).
+    pub max_connections: Option<usize>,
 }
 
 impl RegistrySource {
@@ -468,6 +479,7 @@ impl RegistrySource {
             auth: None,
             configured_kind: None,
             ca_file: None,
+            max_connections: None,
         })
     }
 
@@ -503,6 +515,7 @@ impl RegistrySource {
             src.name = name.clone();
             src.configured_kind = Some(entry.kind);
             src.ca_file = entry.ca_file.clone();
+            src.max_connections = cfg.max_connections_per_host;
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
             {
@@ -516,7 +529,9 @@ impl RegistrySource {
         if !name.contains("://") && !name.contains('/') && !Path::new(&name).exists() {
             return Err(ConfigError::UnknownRegistry { name });
         }
-        RegistrySource::from_location(&name)
+        let mut src = RegistrySource::from_location(&name)?;
+        src.max_connections = cfg.max_connections_per_host;
+        Ok(src)
     }
 
     /// What to run to give this registry a credential: `ratchet registry login NAME` (or the

@@ -1,0 +1,111 @@
+//! A generated registry of signed bundles in a layered graph, for the registry benchmark
+//! (`benches/registry.rs`) and the tests that install a graph of hundreds of bundles
+//! (`tests/static_hosts.rs`). Shared by `#[path]`, so the two measure and check the same kind
+//! of registry.
+#![allow(dead_code)]
+
+use ratchet_formats::archive::{BuildOptions, build_archive};
+use ratchet_formats::index::{
+    IndexLine, RegistryConfig, RegistryKind, archive_path, index_path, meta_path,
+};
+use ratchet_formats::manifest::load_manifest;
+use std::path::Path;
+
+/// Writes a registry whose graph has `depth` levels below one root, `n` bundles in all; every
+/// bundle of a level is a dependency of some bundle of the level above. Returns the root id and total bytes of
+/// the archives.
+pub fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
+    use ratchet_formats::archive::{Limits, read_archive, sha256_hex, with_signature};
+    use ratchet_trust::{SecretKey, bundle_sig::sign_archive, owners::OwnerChain};
+    std::fs::create_dir_all(dir).unwrap();
+    let kp = ratchet_trust::keys::generate(&dir.join(".keys"), "bench", None).unwrap();
+    let sk = SecretKey::load(&kp.secret).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        RegistryConfig::new("bench", RegistryKind::Local).to_json(),
+    )
+    .unwrap();
+    let per_level = (n - 1).div_ceil(depth);
+    let mut levels: Vec<Vec<String>> = vec![vec!["com.bench.root".to_string()]];
+    let mut count = 1;
+    for l in 1..=depth {
+        let k = per_level.min(n - count);
+        levels.push((0..k).map(|i| format!("com.bench.l{l}-b{i}")).collect());
+        count += k;
+    }
+    let src = dir.join(".src");
+    let mut names = String::new();
+    let mut total = 0;
+    let wat = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
+    let wasm = wat::parse_str(wat).unwrap();
+    for (l, ids) in levels.iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
+            let deps: Vec<&String> = match levels.get(l + 1) {
+                Some(next) if !next.is_empty() => {
+                    // Every bundle of the next level is needed by someone; one more edge each.
+                    let mut d: Vec<&String> = next
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| k % ids.len() == i)
+                        .map(|(_, x)| x)
+                        .collect();
+                    let extra = &next[(i + 1) % next.len()];
+                    if !d.contains(&extra) {
+                        d.push(extra);
+                    }
+                    d
+                }
+                _ => Vec::new(),
+            };
+            let mut yaml = format!(
+                "bundle:\n  id: {id}\n  name: Bench\n  version: 1.0.0\n  description: generated\n  license: MIT\n"
+            );
+            if !deps.is_empty() {
+                yaml.push_str("  dependencies:\n");
+                for d in &deps {
+                    yaml.push_str(&format!("    - bundle_id: {d}\n      version: ^1.0\n"));
+                }
+            }
+            yaml.push_str("  contents:\n    tasks:\n      - path: tasks/t\n");
+            let b = src.join(id);
+            std::fs::create_dir_all(b.join("tasks/t")).unwrap();
+            std::fs::write(b.join("bundle.yaml"), yaml).unwrap();
+            std::fs::write(b.join("tasks/t/main.wasm"), &wasm).unwrap();
+            std::fs::write(
+                b.join("tasks/t/metadata.json"),
+                r#"{"version": "1.0.0", "description": "t"}"#,
+            )
+            .unwrap();
+            let m = load_manifest(&b).unwrap();
+            let out = src.join(format!("{id}.rbundle"));
+            build_archive(&b, &m, &out, &BuildOptions::default()).unwrap();
+            let unsigned = std::fs::read(&out).unwrap();
+            let a = read_archive(&unsigned[..], &Limits::default()).unwrap();
+            let sig = sign_archive(&a, &sk).unwrap();
+            let bytes =
+                with_signature(&unsigned, Some(sig.as_bytes()), &Limits::default()).unwrap();
+            let sha = sha256_hex(&bytes);
+            let dest = dir.join(archive_path(&sha));
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(&dest, &bytes).unwrap();
+            total += bytes.len() as u64;
+            let mut line =
+                IndexLine::from_manifest(&m, &sha, bytes.len() as u64, "2026-01-01T00:00:00Z");
+            line.signer = Some(sk.public().key_id());
+            let mut meta = ratchet_formats::index::BundleMeta::new(m.id.clone());
+            OwnerChain::genesis(id, &[sk.public().clone()]).store(&mut meta);
+            let mp = dir.join(meta_path(&m.id));
+            std::fs::create_dir_all(mp.parent().unwrap()).unwrap();
+            std::fs::write(mp, serde_json::to_vec(&meta).unwrap()).unwrap();
+            let ip = dir.join(index_path(&m.id));
+            std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
+            std::fs::write(ip, line.to_line()).unwrap();
+            names.push_str(id);
+            names.push('\n');
+        }
+    }
+    std::fs::write(dir.join("names.txt"), names).unwrap();
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::remove_dir_all(dir.join(".keys")).unwrap();
+    (levels[0][0].clone(), total)
+}

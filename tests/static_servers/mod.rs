@@ -1,0 +1,167 @@
+//! Real static servers on loopback serving a registry directory, as users run them: Python's
+//! `http.server` exactly as the README shows it (HTTP/1.0, a new connection per request, a
+//! listen backlog of 5), and nginx with a minimal configuration (HTTP/1.1 keep-alive). Shared by
+//! `#[path]` between `tests/static_hosts.rs` and the registry benchmark. Each server is stopped
+//! (by its own process id) when its handle is dropped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct StaticServer {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// What it wrote to standard error (its request log, for Python), for failure messages.
+    pub log: PathBuf,
+    /// Kept alive while the server runs (nginx's prefix directory).
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl StaticServer {
+    /// The root URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        // SIGTERM first: nginx's master stops its workers (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until_listening(child: &mut Child, port: u16, what: &str, log: &Path) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = child.try_wait().ok().flatten();
+        assert!(
+            exited.is_none() && start.elapsed() < Duration::from_secs(20),
+            "{what} did not start ({exited:?}): {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `python3 -m http.server PORT --directory DIR`, as the README shows it, with the `python3`
+/// at `python`. Its request log goes to a file next to `dir`.
+pub fn python(python: &Path, dir: &Path) -> StaticServer {
+    let port = free_port();
+    let log = dir.with_extension("python-http.log");
+    let child = Command::new(python)
+        .args(["-m", "http.server", &port.to_string(), "--directory"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut s = StaticServer {
+        child,
+        port,
+        log,
+        _dir: None,
+    };
+    wait_until_listening(&mut s.child, port, "python3 -m http.server", &s.log);
+    s
+}
+
+/// nginx (the binary at `nginx`) serving `dir` on 127.0.0.1 with one worker and nginx's
+/// defaults otherwise (keep-alive, `sendfile`), no access log.
+pub fn nginx(nginx: &Path, dir: &Path) -> StaticServer {
+    let prefix = tempfile::tempdir().unwrap();
+    let p = prefix.path().display();
+    let port = free_port();
+    let conf = format!(
+        r#"worker_processes 1;
+error_log {p}/error.log;
+pid {p}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  client_body_temp_path {p}/tmp-body;
+  proxy_temp_path {p}/tmp-proxy;
+  fastcgi_temp_path {p}/tmp-fcgi;
+  uwsgi_temp_path {p}/tmp-uwsgi;
+  scgi_temp_path {p}/tmp-scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+  }}
+}}
+"#,
+        root = dir.display()
+    );
+    let conf_path = prefix.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    // As root, workers would run as `nobody` and could not read a private temporary directory.
+    let user = if is_root() { " user root;" } else { "" };
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(prefix.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .args(["-g", &format!("daemon off;{user}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = prefix.path().join("error.log");
+    let mut s = StaticServer {
+        child,
+        port,
+        log,
+        _dir: Some(prefix),
+    };
+    wait_until_listening(&mut s.child, port, "nginx", &s.log);
+    s
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The machine's `TcpExt: ListenOverflows` counter (connection attempts dropped because a
+/// listen queue was full), from `/proc/net/netstat`; `None` where there is no such file.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        if let (Some(n), Some(v)) = (
+            names.strip_prefix("TcpExt:"),
+            values.strip_prefix("TcpExt:"),
+        ) {
+            let i = n.split_whitespace().position(|x| x == "ListenOverflows")?;
+            return v.split_whitespace().nth(i)?.parse().ok();
+        }
+    }
+    None
+}
