@@ -498,3 +498,33 @@ fn a_tar_without_its_end_blocks_is_refused() {
     let e = read_archive(gz(&t).as_slice(), &Limits::default()).unwrap_err();
     assert!(matches!(&e, ArchiveError::MissingEntry { .. }), "{e:?}");
 }
+
+#[test]
+fn a_deeply_nested_manifest_is_refused_before_it_is_parsed() {
+    // 100 000 nested brackets: the YAML parser would take tens of seconds (quadratic in depth).
+    let text = format!(
+        "bundle:\n  id: com.example.deep\n  description: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let diags = parse_manifest(&text, "bundle.yaml").unwrap_err();
+    let d = &diags[0];
+    assert_eq!(d.code, "yaml-too-deep", "{d:?}");
+    assert_eq!(d.file, "bundle.yaml");
+    assert_eq!(d.line, Some(3));
+    // `  description: ` is 15 columns; the 63rd bracket inside the two block levels is too deep.
+    assert_eq!(d.column, Some(16 + 62));
+    // Deep block nesting too.
+    let mut text = String::from("bundle:\n");
+    for depth in 1..100 {
+        text.push_str(&" ".repeat(depth * 2));
+        text.push_str("k:\n");
+    }
+    let diags = parse_manifest(&text, "bundle.yaml").unwrap_err();
+    assert_eq!(diags[0].code, "yaml-too-deep", "{:?}", diags[0]);
+    // The sample manifests are far from the limit.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../sample-bundles/com.ratchet.core-utils/1.0.0/bundle.yaml");
+    let text = std::fs::read_to_string(sample).unwrap();
+    assert!(parse_manifest(&text, "bundle.yaml").is_ok());
+}
