@@ -528,3 +528,63 @@ fn a_deeply_nested_manifest_is_refused_before_it_is_parsed() {
     let text = std::fs::read_to_string(sample).unwrap();
     assert!(parse_manifest(&text, "bundle.yaml").is_ok());
 }
+
+#[test]
+fn checksums_are_verified_before_manifests_are_parsed() {
+    use ratchet_formats::archive::{
+        ManifestProblem, read_archive_unparsed, render_checksum_list, sha256_hex,
+    };
+    // Consistent checksums, a manifest that is not JSON: the first half accepts it and hands
+    // out the checksum list and signature (to check the signature first), the second refuses.
+    let yaml = b"bundle: {}\n".to_vec();
+    let json = b"not json".to_vec();
+    let sig = b"untrusted comment: x\n".to_vec();
+    let list = render_checksum_list(&[
+        (".bundle/manifest.json".into(), sha256_hex(&json)),
+        ("bundle.yaml".into(), sha256_hex(&yaml)),
+    ]);
+    let mut t = Vec::new();
+    member(
+        &mut t,
+        tar::EntryType::Regular,
+        b".bundle/checksum.sha256",
+        &list,
+    );
+    member(
+        &mut t,
+        tar::EntryType::Regular,
+        b".bundle/manifest.json",
+        &json,
+    );
+    member(&mut t, tar::EntryType::Regular, b"bundle.yaml", &yaml);
+    member(&mut t, tar::EntryType::Regular, b"bundle.sig", &sig);
+    end(&mut t);
+    let bytes = gz(&t);
+    let checked = read_archive_unparsed(bytes.as_slice(), &Limits::default()).unwrap();
+    assert_eq!(checked.checksum_list(), list.as_slice());
+    assert_eq!(checked.signature(), Some(sig.as_slice()));
+    let e = checked.parse_manifest().unwrap_err();
+    assert!(
+        matches!(&e, ArchiveError::BadManifest { entry, problem }
+            if entry == ".bundle/manifest.json" && matches!(**problem, ManifestProblem::NotJson(_))),
+        "{e:?}"
+    );
+    // A file that differs from the list is refused by the first half already.
+    let mut t = Vec::new();
+    member(
+        &mut t,
+        tar::EntryType::Regular,
+        b".bundle/checksum.sha256",
+        &list,
+    );
+    member(
+        &mut t,
+        tar::EntryType::Regular,
+        b".bundle/manifest.json",
+        b"altered",
+    );
+    member(&mut t, tar::EntryType::Regular, b"bundle.yaml", &yaml);
+    end(&mut t);
+    let e = read_archive_unparsed(gz(&t).as_slice(), &Limits::default()).unwrap_err();
+    assert!(matches!(&e, ArchiveError::ChecksumMismatch { .. }), "{e:?}");
+}

@@ -22,8 +22,8 @@ pub use build::{
 };
 pub use paths::check_entry_path;
 pub use read::{
-    BundleArchive, MAX_LONG_NAME_BYTES, MAX_MANIFEST_BYTES, MAX_PAX_HEADER_BYTES,
-    MAX_SIGNATURE_BYTES, read_archive, read_archive_file,
+    BundleArchive, CheckedArchive, MAX_LONG_NAME_BYTES, MAX_MANIFEST_BYTES, MAX_PAX_HEADER_BYTES,
+    MAX_SIGNATURE_BYTES, read_archive, read_archive_file, read_archive_unparsed,
 };
 
 use sha2::{Digest, Sha256};

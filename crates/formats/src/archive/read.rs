@@ -30,6 +30,39 @@ pub struct BundleArchive {
 /// paths, duplicates, the checksum of every file against `.bundle/checksum.sha256` (which must
 /// list every file but itself and `bundle.sig`), and `.bundle/manifest.json`.
 pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, ArchiveError> {
+    read_archive_unparsed(r, limits)?.parse_manifest()
+}
+
+/// An archive whose tar structure, limits, paths and checksums are verified, but whose
+/// manifests are not parsed yet: a caller can check `bundle.sig` over the checksum list first
+/// (binding it to the id and version it expects), then [`CheckedArchive::parse_manifest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedArchive {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl CheckedArchive {
+    /// The raw `.bundle/checksum.sha256` (what `bundle.sig` signs; checked to list every file).
+    pub fn checksum_list(&self) -> &[u8] {
+        self.files.get(CHECKSUM_FILE).map_or(&[], Vec::as_slice)
+    }
+
+    /// `bundle.sig`, when present.
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.files.get(SIGNATURE_FILE).map(Vec::as_slice)
+    }
+
+    /// Parses and checks `.bundle/manifest.json` and `bundle.yaml` (see [`read_archive`]).
+    pub fn parse_manifest(self) -> Result<BundleArchive, ArchiveError> {
+        parse_manifests(self.files)
+    }
+}
+
+/// The first half of [`read_archive`]: everything but parsing the manifests.
+pub fn read_archive_unparsed<R: Read>(
+    r: R,
+    limits: &Limits,
+) -> Result<CheckedArchive, ArchiveError> {
     let archive_over = Rc::new(Cell::new(false));
     let unpacked_over = Rc::new(Cell::new(false));
     let compressed = BufReader::with_capacity(
@@ -273,7 +306,8 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         });
     }
 
-    verify(files)
+    verify_checksums(&files)?;
+    Ok(CheckedArchive { files })
 }
 
 /// Largest GNU long name or long link name (`L`/`K` header) a reader reads (4 KiB).
@@ -388,8 +422,8 @@ fn describe(kind: tar::EntryType, link: Option<String>) -> String {
     }
 }
 
-/// Checks the checksum list and the manifest.
-fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveError> {
+/// Checks the checksum list against the files.
+fn verify_checksums(files: &BTreeMap<String, Vec<u8>>) -> Result<(), ArchiveError> {
     let list = files.get(CHECKSUM_FILE).ok_or(ArchiveError::MissingEntry {
         entry: CHECKSUM_FILE.into(),
         reason: "every archive carries the checksum list of its files",
@@ -405,7 +439,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         });
     }
     let listed: HashMap<String, String> = parsed.into_iter().collect();
-    for (path, data) in &files {
+    for (path, data) in files {
         if path == CHECKSUM_FILE || path == SIGNATURE_FILE {
             continue;
         }
@@ -431,7 +465,12 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
             reason: "it is listed in .bundle/checksum.sha256",
         });
     }
+    Ok(())
+}
 
+/// Parses `.bundle/manifest.json` and `bundle.yaml` and checks they agree with each other and
+/// with the files.
+fn parse_manifests(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveError> {
     let manifest =
         parse_resolved_manifest(files.get(MANIFEST_JSON).ok_or(ArchiveError::MissingEntry {
             entry: MANIFEST_JSON.into(),
