@@ -177,4 +177,24 @@ mod tests {
         let shallow = format!("{}x\n", "- ".repeat(10));
         assert_eq!(too_deep(&shallow, 64), None);
     }
+
+    #[test]
+    fn never_panics_on_odd_text() {
+        // Every short string over YAML's structural characters, a multi-byte one included.
+        let alphabet = [
+            "[", "]", "{", "}", "'", "\"", "\\", "#", ":", "-", "?", " ", "\n", "|", ">", "a", "é",
+            "2",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut doc = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                doc.push_str(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let _ = too_deep(&doc, 3);
+        }
+    }
 }
