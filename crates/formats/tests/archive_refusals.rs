@@ -468,9 +468,10 @@ fn malformed_pax_records_are_refused() {
         matches!(
             &e,
             ArchiveError::BadExtendedHeader {
+                entry,
+                header: 1,
                 problem: PaxProblem::Orphan,
-                ..
-            }
+            } if entry == "PaxHeaders/x"
         ),
         "{e:?}"
     );

@@ -144,13 +144,14 @@ pub fn read_archive_unparsed<R: Read>(
                 });
             }
             ext.add(what, data).map_err(bad_ext)?;
+            ext.last = Some((own_name, header_no));
             continue;
         }
         let Extensions {
             long_name,
             long_link,
             pax,
-            any: _,
+            last: _,
         } = std::mem::take(&mut ext);
         let mut pax = pax.unwrap_or_default();
         let take = |pax: &mut Vec<(String, Vec<u8>)>, key: &str| {
@@ -268,10 +269,10 @@ pub fn read_archive_unparsed<R: Read>(
         }
         files.insert(path.to_string(), data);
     }
-    if ext.any {
+    if let Some((entry, header)) = ext.last {
         return Err(ArchiveError::BadExtendedHeader {
-            entry: "(end of archive)".into(),
-            header: header_no,
+            entry,
+            header,
             problem: PaxProblem::Orphan,
         });
     }
@@ -323,12 +324,12 @@ struct Extensions {
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
     pax: Option<Vec<(String, Vec<u8>)>>,
-    any: bool,
+    /// The last extension header's own name and position.
+    last: Option<(String, usize)>,
 }
 
 impl Extensions {
     fn add(&mut self, what: DeclaredKind, data: Vec<u8>) -> Result<(), PaxProblem> {
-        self.any = true;
         match what {
             DeclaredKind::LongName | DeclaredKind::LongLink => {
                 let slot = if what == DeclaredKind::LongName {
