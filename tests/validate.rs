@@ -608,3 +608,47 @@ fn yaml_mistakes_show_the_line_with_a_caret_and_a_hint() {
         assert!(err.contains("= hint: "), "{err}");
     }
 }
+
+#[test]
+fn control_and_bidi_characters_are_refused_where_they_are_written() {
+    // A bundle name with a right-to-left override: refused alone, located.
+    let (_t, dir) = fresh();
+    edit_manifest(&dir, "\n  name: \"", "\n  name: \"Evil\u{202e}gnp.");
+    let d = single_error(&dir, "unsafe-character");
+    assert_eq!(d.field.as_deref(), Some("bundle.name"));
+    assert_eq!(d.line, Some(4), "{d}");
+    assert!(d.message.contains("U+202E"), "{d}");
+
+    // An escape sequence in a permission pattern and an isolate in a task name.
+    let (_t, dir) = fresh();
+    edit_manifest(
+        &dir,
+        "  permissions: {}",
+        "  permissions:\n    network:\n      domains: [\"api\\e[2K.example.com\"]",
+    );
+    edit_manifest(
+        &dir,
+        "      - path: \"tasks/addition\"",
+        "      - path: \"tasks/addition\"\n        name: \"add\u{2066}\"",
+    );
+    let report = validate_bundle(&dir);
+    let unsafe_at: Vec<(Option<&str>, Option<usize>)> = report
+        .errors()
+        .filter(|d| d.code == "unsafe-character")
+        .map(|d| (d.field.as_deref(), d.line))
+        .collect();
+    assert!(
+        unsafe_at
+            .iter()
+            .any(|(f, l)| *f == Some("bundle.permissions.network.domains[0]") && l.is_some()),
+        "{:#?}",
+        report.diagnostics
+    );
+    assert!(
+        unsafe_at
+            .iter()
+            .any(|(f, l)| *f == Some("bundle.contents.tasks[0].name") && l.is_some()),
+        "{:#?}",
+        report.diagnostics
+    );
+}

@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod task;
+pub mod text;
 pub mod workflow;
 
 /// The version of the tools, written into generated files so readers know which tool made them.

@@ -416,19 +416,10 @@ pub fn escape_line(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(escape(s).replace('\n', "\\n"))
 }
 
-/// Whether `c` must not reach a terminal as it is.
+/// Whether `c` must not reach a terminal as it is: the one definition readers also use to
+/// refuse such characters in names and paths (`ratchet_formats::text`).
 pub fn needs_escape(c: char) -> bool {
-    match c {
-        '\n' | '\t' => false,
-        c if c.is_control() => true,
-        // Bidi embeddings, overrides and isolates; marks; zero-width and invisible formatters.
-        '\u{061c}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{2064}' => true,
-        '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' => true,
-        _ => false,
-    }
+    ratchet_formats::text::is_unsafe_char(c)
 }
 
 /// Makes the process end quietly, like other Unix tools, when the reader of its output goes

@@ -78,6 +78,7 @@ pub fn validate_bundle(dir: &Path) -> ValidationReport {
     // field does not fit the schema: one run reports everything.
     if let Some(raw) = &raw {
         check_raw_semantics(raw, &mut out);
+        check_unsafe_chars(raw, &text, &mut out);
     }
     let manifest = match parsed {
         Ok(m) => {
@@ -195,6 +196,89 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
 /// The cross-field checks that can run on the raw document (plain JSON), so they run even when
 /// another field does not fit the schema: self and duplicate dependencies, a missing price, a
 /// PROPRIETARY free bundle.
+/// Ids, names, paths and permission patterns with a control or bidi character are refused: they
+/// are shown in reviews and listings, where such a character could make a terminal show
+/// something else (`network: none` over a declared domain).
+fn check_unsafe_chars(raw: &Value, text: &str, out: &mut Vec<Diagnostic>) {
+    let file = manifest::MANIFEST_FILE;
+    let Some(b) = raw.get("bundle") else { return };
+    // (JSON pointer, field path, value)
+    let mut values: Vec<(String, String, &str)> = Vec::new();
+    for key in ["id", "name", "readme", "changelog"] {
+        if let Some(v) = b.get(key).and_then(Value::as_str) {
+            values.push((format!("/bundle/{key}"), format!("bundle.{key}"), v));
+        }
+    }
+    if let Some(contents) = b.get("contents").and_then(Value::as_object) {
+        for (section, items) in contents {
+            for (i, item) in items.as_array().into_iter().flatten().enumerate() {
+                for key in ["name", "path"] {
+                    if let Some(v) = item.get(key).and_then(Value::as_str) {
+                        values.push((
+                            format!("/bundle/contents/{section}/{i}/{key}"),
+                            format!("bundle.contents.{section}[{i}].{key}"),
+                            v,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    fn strings<'a>(
+        v: &'a Value,
+        pointer: String,
+        field: String,
+        out: &mut Vec<(String, String, &'a str)>,
+    ) {
+        match v {
+            Value::String(s) => out.push((pointer, field, s)),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    strings(item, format!("{pointer}/{i}"), format!("{field}[{i}]"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    let esc = k.replace('~', "~0").replace('/', "~1");
+                    strings(
+                        item,
+                        format!("{pointer}/{esc}"),
+                        format!("{field}.{k}"),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = b.get("permissions") {
+        strings(
+            p,
+            "/bundle/permissions".into(),
+            "bundle.permissions".into(),
+            &mut values,
+        );
+    }
+    for (pointer, field, v) in values {
+        if let Some((at, c)) = ratchet_formats::text::first_unsafe_in_line(v) {
+            let mut d = Diagnostic::error(
+                "unsafe-character",
+                file,
+                format!(
+                    "character {} of the value is U+{:04X}, a control or bidi character; names, ids, paths and permission patterns may not hold one",
+                    at + 1,
+                    u32::from(c)
+                ),
+            )
+            .at_field(field);
+            if let Some((line, column)) = manifest::yaml::locate(text, &pointer) {
+                d = d.at_line(line, column).with_source(text);
+            }
+            out.push(d);
+        }
+    }
+}
+
 fn check_raw_semantics(raw: &Value, out: &mut Vec<Diagnostic>) {
     let file = manifest::MANIFEST_FILE;
     let Some(b) = raw.get("bundle") else { return };

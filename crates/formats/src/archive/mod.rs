@@ -21,7 +21,10 @@ pub use build::{
     sources_digest, with_signature,
 };
 pub use paths::{EntryPathProblem, check_entry_path};
-pub use read::{BundleArchive, MAX_MANIFEST_BYTES, read_archive, read_archive_file};
+pub use read::{
+    BundleArchive, CheckedArchive, MAX_LONG_NAME_BYTES, MAX_MANIFEST_BYTES, MAX_PAX_HEADER_BYTES,
+    MAX_SIGNATURE_BYTES, read_archive, read_archive_file, read_archive_unparsed,
+};
 
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -231,6 +234,122 @@ pub enum ArchiveError {
         /// The destination.
         path: PathBuf,
     },
+    /// A header declares more bytes than its kind may hold (GNU long name, PAX header,
+    /// `bundle.sig`); refused before any of them is read. (An oversized manifest is
+    /// [`ManifestProblem::TooLarge`], also refused on its declared size.)
+    #[error(
+        "entry `{entry}` (tar header {header}): {what} declares {size} bytes; at most {limit} are accepted"
+    )]
+    DeclaredTooLarge {
+        /// The entry's name as far as known: the member's path, or the extension header's own
+        /// name field (`././@LongLink`, `PaxHeaders/...`).
+        entry: String,
+        /// 1-based position of the tar header in the archive.
+        header: usize,
+        /// What the header describes.
+        what: DeclaredKind,
+        /// The declared size.
+        size: u64,
+        /// The limit for that kind.
+        limit: u64,
+    },
+    /// A PAX extended header or GNU long name/link header is malformed or ambiguous.
+    #[error("entry `{entry}` (tar header {header}): {problem}")]
+    BadExtendedHeader {
+        /// The extension header's own name field.
+        entry: String,
+        /// 1-based position of the tar header in the archive.
+        header: usize,
+        /// What is wrong.
+        problem: PaxProblem,
+    },
+    /// The tar stream ends without its end-of-archive marker (two zero blocks): truncated.
+    #[error(
+        "archive ends without the tar end-of-archive marker (two zero blocks) after {}; it is truncated",
+        last.as_deref().map_or_else(|| "its start".to_string(), |l| format!("entry `{l}`"))
+    )]
+    NoEndOfArchive {
+        /// The last entry read, if any.
+        last: Option<String>,
+    },
+}
+
+/// What a header with a declared size describes ([`ArchiveError::DeclaredTooLarge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredKind {
+    /// A GNU long name (`L`).
+    LongName,
+    /// A GNU long link name (`K`).
+    LongLink,
+    /// A PAX extended header (`x`).
+    PaxHeader,
+    /// `bundle.sig`.
+    Signature,
+}
+
+impl std::fmt::Display for DeclaredKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeclaredKind::LongName => "its GNU long-name header",
+            DeclaredKind::LongLink => "its GNU long-link header",
+            DeclaredKind::PaxHeader => "its PAX extended header",
+            DeclaredKind::Signature => "the signature",
+        })
+    }
+}
+
+/// What is wrong with a PAX extended header or a GNU long name
+/// ([`ArchiveError::BadExtendedHeader`]). Readers are as strict as GNU tar, so no two tools
+/// can read one archive differently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaxProblem {
+    /// A record's length field is missing, not decimal, too small, or runs past the header.
+    #[error("PAX record {record} has an invalid length field")]
+    BadLength {
+        /// 1-based record number.
+        record: usize,
+    },
+    /// A record does not end with a newline where its length says.
+    #[error("PAX record {record} does not end with a newline")]
+    NoNewline {
+        /// 1-based record number.
+        record: usize,
+    },
+    /// A record has no `=` or an empty key.
+    #[error("PAX record {record} is not `key=value`")]
+    NoEquals {
+        /// 1-based record number.
+        record: usize,
+    },
+    /// A record's key is not UTF-8.
+    #[error("PAX record {record} has a key that is not UTF-8")]
+    KeyNotUtf8 {
+        /// 1-based record number.
+        record: usize,
+    },
+    /// The same key twice in one header (tools disagree on which one wins).
+    #[error("PAX key `{key}` appears twice in one header")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// A key this reader does not honour and cannot safely ignore (`size` differing from the
+    /// header, `GNU.sparse.*`).
+    #[error("PAX key `{key}` is not supported here")]
+    Unsupported {
+        /// The key.
+        key: String,
+    },
+    /// Two extension headers of one kind for the same member, or a GNU long name and a PAX
+    /// `path` both naming it.
+    #[error("{what} given twice for the same member")]
+    Repeated {
+        /// `path`, `link name` or `PAX header`.
+        what: &'static str,
+    },
+    /// An extension header with no member after it.
+    #[error("extension header not followed by a member")]
+    Orphan,
 }
 
 /// Why a file of a bundle directory cannot be packed ([`ArchiveError::Unpackable`]).

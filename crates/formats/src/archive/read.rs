@@ -3,9 +3,9 @@
 
 use super::paths::{Clash, EntryPathProblem, PathSet, check_entry_path};
 use super::{
-    ArchiveError, CHECKSUM_FILE, ChecksumListProblem, Corruption, DIR_MODE, FILE_MODE, Limits,
-    MANIFEST_JSON, ManifestProblem, SIGNATURE_FILE, VERIFICATION_JSON, parse_checksum_list,
-    sha256_hex,
+    ArchiveError, CHECKSUM_FILE, ChecksumListProblem, Corruption, DIR_MODE, DeclaredKind,
+    FILE_MODE, Limits, MANIFEST_JSON, ManifestProblem, PaxProblem, SIGNATURE_FILE,
+    VERIFICATION_JSON, parse_checksum_list, sha256_hex,
 };
 use crate::manifest::{MANIFEST_FILE, RESOLVED_MANIFEST_FORMAT, ResolvedManifest};
 use std::cell::Cell;
@@ -30,6 +30,39 @@ pub struct BundleArchive {
 /// paths, duplicates, the checksum of every file against `.bundle/checksum.sha256` (which must
 /// list every file but itself and `bundle.sig`), and `.bundle/manifest.json`.
 pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, ArchiveError> {
+    read_archive_unparsed(r, limits)?.parse_manifest()
+}
+
+/// An archive whose tar structure, limits, paths and checksums are verified, but whose
+/// manifests are not parsed yet: a caller can check `bundle.sig` over the checksum list first
+/// (binding it to the id and version it expects), then [`CheckedArchive::parse_manifest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedArchive {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl CheckedArchive {
+    /// The raw `.bundle/checksum.sha256` (what `bundle.sig` signs; checked to list every file).
+    pub fn checksum_list(&self) -> &[u8] {
+        self.files.get(CHECKSUM_FILE).map_or(&[], Vec::as_slice)
+    }
+
+    /// `bundle.sig`, when present.
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.files.get(SIGNATURE_FILE).map(Vec::as_slice)
+    }
+
+    /// Parses and checks `.bundle/manifest.json` and `bundle.yaml` (see [`read_archive`]).
+    pub fn parse_manifest(self) -> Result<BundleArchive, ArchiveError> {
+        parse_manifests(self.files)
+    }
+}
+
+/// The first half of [`read_archive`]: everything but parsing the manifests.
+pub fn read_archive_unparsed<R: Read>(
+    r: R,
+    limits: &Limits,
+) -> Result<CheckedArchive, ArchiveError> {
     let archive_over = Rc::new(Cell::new(false));
     let unpacked_over = Rc::new(Cell::new(false));
     let compressed = BufReader::with_capacity(
@@ -69,10 +102,86 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut seen = PathSet::default();
     let mut count = 0usize;
-    let entries = tar.entries().map_err(|e| fail(&last, e))?;
+    // Raw iteration: the tar crate would read GNU long names and PAX headers into memory
+    // whatever size they declare. Here every extension header's declared size is checked
+    // against its own limit before a byte of it is read.
+    let entries = tar.entries().map_err(|e| fail(&last, e))?.raw(true);
+    let mut ext = Extensions::default();
+    let mut header_no = 0usize;
     for entry in entries {
         let mut entry = entry.map_err(|e| fail(&last, e))?;
-        let raw = entry.path_bytes().into_owned();
+        header_no += 1;
+        let kind = entry.header().entry_type();
+        let own_name = String::from_utf8_lossy(&entry.header().path_bytes()).into_owned();
+        let declared = entry.size();
+        let bad_ext = |problem: PaxProblem| ArchiveError::BadExtendedHeader {
+            entry: own_name.clone(),
+            header: header_no,
+            problem,
+        };
+        let ext_kind = match kind {
+            tar::EntryType::GNULongName => Some((DeclaredKind::LongName, MAX_LONG_NAME_BYTES)),
+            tar::EntryType::GNULongLink => Some((DeclaredKind::LongLink, MAX_LONG_NAME_BYTES)),
+            tar::EntryType::XHeader => Some((DeclaredKind::PaxHeader, MAX_PAX_HEADER_BYTES)),
+            _ => None,
+        };
+        if let Some((what, limit)) = ext_kind {
+            if declared > limit {
+                return Err(ArchiveError::DeclaredTooLarge {
+                    entry: own_name,
+                    header: header_no,
+                    what,
+                    size: declared,
+                    limit,
+                });
+            }
+            let mut data = Vec::with_capacity(declared as usize);
+            entry.read_to_end(&mut data).map_err(|e| fail(&last, e))?;
+            if data.len() as u64 != declared {
+                return Err(ArchiveError::Malformed {
+                    where_: format!("at extension header `{own_name}` (tar header {header_no})"),
+                    problem: Corruption::TruncatedEntry,
+                });
+            }
+            ext.add(what, data).map_err(bad_ext)?;
+            ext.last = Some((own_name, header_no));
+            continue;
+        }
+        let Extensions {
+            long_name,
+            long_link,
+            pax,
+            last: _,
+        } = std::mem::take(&mut ext);
+        let mut pax = pax.unwrap_or_default();
+        let take = |pax: &mut Vec<(String, Vec<u8>)>, key: &str| {
+            pax.iter()
+                .position(|(k, _)| k == key)
+                .map(|i| pax.remove(i).1)
+        };
+        let pax_path = take(&mut pax, "path");
+        let pax_link = take(&mut pax, "linkpath");
+        if let Some(size) = take(&mut pax, "size")
+            && size != declared.to_string().as_bytes()
+        {
+            return Err(bad_ext(PaxProblem::Unsupported { key: "size".into() }));
+        }
+        if let Some((key, _)) = pax.iter().find(|(k, _)| k.starts_with("GNU.sparse.")) {
+            return Err(bad_ext(PaxProblem::Unsupported { key: key.clone() }));
+        }
+        let raw = match (pax_path, long_name) {
+            (Some(_), Some(_)) => return Err(bad_ext(PaxProblem::Repeated { what: "path" })),
+            (Some(p), None) => p,
+            (None, Some(l)) => l,
+            (None, None) => entry.header().path_bytes().into_owned(),
+        };
+        let link = match (pax_link, long_link) {
+            (Some(_), Some(_)) => {
+                return Err(bad_ext(PaxProblem::Repeated { what: "link name" }));
+            }
+            (Some(l), None) | (None, Some(l)) => Some(l),
+            (None, None) => entry.header().link_name_bytes().map(|l| l.into_owned()),
+        };
         let shown = String::from_utf8_lossy(&raw).into_owned();
         count += 1;
         if count > limits.max_entries {
@@ -87,14 +196,11 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
                 reason: EntryPathProblem::NotUtf8,
             });
         };
-        let kind = entry.header().entry_type();
         let is_dir = match kind {
             tar::EntryType::Regular => false,
             tar::EntryType::Directory => true,
             other => {
-                let link = entry
-                    .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                let link = link.map(|l| String::from_utf8_lossy(&l).into_owned());
                 return Err(ArchiveError::ForbiddenEntryType {
                     entry: name,
                     kind: describe(other, link),
@@ -120,11 +226,27 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
                 prefix,
             },
         })?;
-        let size = entry.size();
+        let size = declared;
         if size > limits.max_unpacked_bytes {
             return Err(ArchiveError::UnpackedTooLarge {
                 entry: name,
                 limit: limits.max_unpacked_bytes,
+            });
+        }
+        // Files with a smaller limit of their own are refused on the declared size too.
+        if path == SIGNATURE_FILE && size > MAX_SIGNATURE_BYTES {
+            return Err(ArchiveError::DeclaredTooLarge {
+                entry: name,
+                header: header_no,
+                what: DeclaredKind::Signature,
+                size,
+                limit: MAX_SIGNATURE_BYTES,
+            });
+        }
+        if (path == MANIFEST_FILE || path == MANIFEST_JSON) && size > MAX_MANIFEST_BYTES as u64 {
+            return Err(ArchiveError::BadManifest {
+                entry: path.to_string(),
+                problem: Box::new(too_big(usize::try_from(size).unwrap_or(usize::MAX))),
             });
         }
         last = Some(name.clone());
@@ -147,16 +269,30 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         }
         files.insert(path.to_string(), data);
     }
+    if let Some((entry, header)) = ext.last {
+        return Err(ArchiveError::BadExtendedHeader {
+            entry,
+            header,
+            problem: PaxProblem::Orphan,
+        });
+    }
 
     // After the end-of-archive marker: only zero padding, then the end of the gzip stream (which
     // checks its CRC), then nothing.
+    // The tar crate stops at the first zero block; the second must follow (GNU tar refuses an
+    // archive without them: it is truncated).
     let mut rest = tar.into_inner();
     let mut buf = [0u8; 8192];
+    let mut zeros = 0usize;
     loop {
         let n = rest.read(&mut buf).map_err(|e| fail(&last, e))?;
         if n == 0 {
+            if zeros < 512 {
+                return Err(ArchiveError::NoEndOfArchive { last });
+            }
             break;
         }
+        zeros += n;
         if buf[..n].iter().any(|b| *b != 0) {
             return Err(ArchiveError::TrailingData {
                 what: "after the end of the tar archive",
@@ -171,7 +307,102 @@ pub fn read_archive<R: Read>(r: R, limits: &Limits) -> Result<BundleArchive, Arc
         });
     }
 
-    verify(files)
+    verify_checksums(&files)?;
+    Ok(CheckedArchive { files })
+}
+
+/// Largest GNU long name or long link name (`L`/`K` header) a reader reads (4 KiB).
+pub const MAX_LONG_NAME_BYTES: u64 = 4 << 10;
+/// Largest PAX extended header (`x`) a reader reads (64 KiB).
+pub const MAX_PAX_HEADER_BYTES: u64 = 64 << 10;
+/// Largest `bundle.sig` a reader reads (16 KiB; a minisign signature is under 1 KiB).
+pub const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
+
+/// Extension headers seen since the last member: each kind at most once.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Vec<(String, Vec<u8>)>>,
+    /// The last extension header's own name and position.
+    last: Option<(String, usize)>,
+}
+
+impl Extensions {
+    fn add(&mut self, what: DeclaredKind, data: Vec<u8>) -> Result<(), PaxProblem> {
+        match what {
+            DeclaredKind::LongName | DeclaredKind::LongLink => {
+                let slot = if what == DeclaredKind::LongName {
+                    &mut self.long_name
+                } else {
+                    &mut self.long_link
+                };
+                if slot.is_some() {
+                    return Err(PaxProblem::Repeated {
+                        what: if what == DeclaredKind::LongName {
+                            "GNU long name"
+                        } else {
+                            "GNU long link"
+                        },
+                    });
+                }
+                // The name is NUL-terminated (and may be NUL-padded).
+                let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+                let mut data = data;
+                data.truncate(end);
+                *slot = Some(data);
+            }
+            _ => {
+                if self.pax.is_some() {
+                    return Err(PaxProblem::Repeated { what: "PAX header" });
+                }
+                self.pax = Some(parse_pax(&data)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses PAX records (`<len> <key>=<value>\n`, `<len>` counting the whole record) as strictly
+/// as GNU tar: a bad length, a missing `=` or newline, a non-UTF-8 key or a repeated key refuses
+/// the header.
+pub(crate) fn parse_pax(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, PaxProblem> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = 0usize;
+    while !data.is_empty() {
+        record += 1;
+        let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 20 || data.get(digits) != Some(&b' ') {
+            return Err(PaxProblem::BadLength { record });
+        }
+        let len: usize = std::str::from_utf8(&data[..digits])
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or(PaxProblem::BadLength { record })?;
+        // At least `<digits> =\n`.
+        if len < digits + 3 || len > data.len() {
+            return Err(PaxProblem::BadLength { record });
+        }
+        let (rec, rest) = data.split_at(len);
+        data = rest;
+        let Some((b'\n', body)) = rec[digits + 1..].split_last() else {
+            return Err(PaxProblem::NoNewline { record });
+        };
+        let Some(eq) = body.iter().position(|b| *b == b'=') else {
+            return Err(PaxProblem::NoEquals { record });
+        };
+        if eq == 0 {
+            return Err(PaxProblem::NoEquals { record });
+        }
+        let key = std::str::from_utf8(&body[..eq])
+            .map_err(|_| PaxProblem::KeyNotUtf8 { record })?
+            .to_string();
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(PaxProblem::DuplicateKey { key });
+        }
+        out.push((key, body[eq + 1..].to_vec()));
+    }
+    Ok(out)
 }
 
 fn describe(kind: tar::EntryType, link: Option<String>) -> String {
@@ -192,8 +423,8 @@ fn describe(kind: tar::EntryType, link: Option<String>) -> String {
     }
 }
 
-/// Checks the checksum list and the manifest.
-fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveError> {
+/// Checks the checksum list against the files.
+fn verify_checksums(files: &BTreeMap<String, Vec<u8>>) -> Result<(), ArchiveError> {
     let list = files.get(CHECKSUM_FILE).ok_or(ArchiveError::MissingEntry {
         entry: CHECKSUM_FILE.into(),
         reason: "every archive carries the checksum list of its files",
@@ -211,7 +442,7 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
         });
     }
     let listed: HashMap<String, String> = parsed.into_iter().collect();
-    for (path, data) in &files {
+    for (path, data) in files {
         if path == CHECKSUM_FILE || path == SIGNATURE_FILE {
             continue;
         }
@@ -237,7 +468,12 @@ fn verify(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveErro
             reason: "it is listed in .bundle/checksum.sha256",
         });
     }
+    Ok(())
+}
 
+/// Parses `.bundle/manifest.json` and `bundle.yaml` and checks they agree with each other and
+/// with the files.
+fn parse_manifests(files: BTreeMap<String, Vec<u8>>) -> Result<BundleArchive, ArchiveError> {
     let manifest =
         parse_resolved_manifest(files.get(MANIFEST_JSON).ok_or(ArchiveError::MissingEntry {
             entry: MANIFEST_JSON.into(),

@@ -7,6 +7,7 @@
 //! it converted into [`Manifest`], which cannot fail any more. `index-format.md` documents every
 //! field.
 
+pub mod depth;
 pub mod id;
 pub mod permissions;
 pub mod units;
@@ -428,6 +429,20 @@ pub fn parse_manifest_lenient(
     text: &str,
     file: &str,
 ) -> (Option<Value>, Result<Manifest, Vec<Diagnostic>>) {
+    // The parser's time grows with the square of the nesting depth: bound it first.
+    if let Some((line, column)) = depth::too_deep(text, depth::MAX_NESTING_DEPTH) {
+        let d = Diagnostic::error(
+            "yaml-too-deep",
+            file,
+            format!(
+                "nested more than {} levels deep; a manifest is never that deep",
+                depth::MAX_NESTING_DEPTH
+            ),
+        )
+        .at_line(line, column)
+        .with_source(text);
+        return (None, Err(vec![d]));
+    }
     let value: Value = match serde_norway::from_str(text) {
         Ok(v) => v,
         Err(e) => {
