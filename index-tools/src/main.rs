@@ -323,20 +323,6 @@ fn known(reg: &Registry, id: &BundleId) -> Result<(), Box<dyn std::error::Error>
     }
 }
 
-/// The JSON form of one published (or, in a dry run, publishable) version (`cli-output.md`).
-fn published_json(p: &ratchet_publish::Published) -> Value {
-    json!({
-        "id": p.line.id,
-        "version": p.line.version.to_string(),
-        "size": p.line.size,
-        "sha256": p.line.sha256,
-        "signer": p.line.signer,
-        "new_bundle": p.new_bundle,
-        "index_file": p.index_file,
-        "archive_file": p.archive_file,
-    })
-}
-
 /// Sets (or with `undo` clears) a version's yanked flag, or says what would change.
 fn yank(
     dir: &std::path::Path,
@@ -498,7 +484,7 @@ fn run(cmd: Command) -> CliResult {
                                 println!("  archive file: {}", p.archive_file);
                             }
                         }
-                        published.push(published_json(&p));
+                        published.push(p.summary_json());
                         warnings.extend(p.warnings);
                     }
                     Err(e) => {

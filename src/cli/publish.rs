@@ -66,7 +66,7 @@ pub fn run(args: PublishArgs) -> CliResult {
         print_json(&json!({
             "dry_run": args.dry_run,
             "registry": dir.display().to_string(),
-            "published": [published_json(&p)],
+            "published": [p.summary_json()],
             "warnings": p.warnings,
         }))?;
         return Ok(ExitCode::SUCCESS);
@@ -95,19 +95,4 @@ pub fn run(args: PublishArgs) -> CliResult {
         println!("dry run: nothing was written");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The JSON form of one published (or, in a dry run, publishable) version: its index line and
-/// where it went (`cli-output.md`).
-fn published_json(p: &ratchet_publish::Published) -> serde_json::Value {
-    json!({
-        "id": p.line.id,
-        "version": p.line.version.to_string(),
-        "size": p.line.size,
-        "sha256": p.line.sha256,
-        "signer": p.line.signer,
-        "new_bundle": p.new_bundle,
-        "index_file": p.index_file,
-        "archive_file": p.archive_file,
-    })
 }

@@ -401,6 +401,23 @@ pub struct Published {
     pub warnings: Vec<Diagnostic>,
 }
 
+impl Published {
+    /// The JSON form of one published (or, in a dry run, publishable) version that both
+    /// command lines print: its index line's identity and where it went (`cli-output.md`).
+    pub fn summary_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.line.id,
+            "version": self.line.version.to_string(),
+            "size": self.line.size,
+            "sha256": self.line.sha256,
+            "signer": self.line.signer,
+            "new_bundle": self.new_bundle,
+            "index_file": self.index_file,
+            "archive_file": self.archive_file,
+        })
+    }
+}
+
 /// One bundle in [`Registry::list`].
 #[derive(Debug, Clone)]
 pub struct BundleSummary {

@@ -600,16 +600,7 @@ fn stopped_status(
         (None, Some(code)) => format!("exit status {code}"),
         (None, None) => "no exit status".to_string(),
     };
-    let tail: String = text
-        .trim_end()
-        .lines()
-        .rev()
-        .take(5)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("; ");
+    let tail = crate::last_lines(&text, 5, "; ");
     let detail = if tail.is_empty() {
         format!("the sandbox worker ended without an answer ({how})")
     } else {

@@ -141,6 +141,13 @@ pub enum TrapKind {
     Other,
 }
 
+/// The last `n` lines of `text` (trailing blank space dropped), joined by `sep`: the end of a
+/// task's or worker's stderr, which is where the reason for a failure usually is.
+pub(crate) fn last_lines(text: &str, n: usize, sep: &str) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join(sep)
+}
+
 impl RunOutcome {
     /// True when the task succeeded.
     pub fn success(&self) -> bool {
@@ -156,16 +163,7 @@ impl RunOutcome {
             RunStatus::Limit { message, .. } => format!("the task was stopped: {message}"),
         };
         let err = String::from_utf8_lossy(&self.stderr);
-        let tail: String = err
-            .trim_end()
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
+        let tail = last_lines(&err, 5, "\n");
         let mut s = what;
         for d in &self.denials {
             s.push_str(&format!("\n  refused: {d}"));
