@@ -6,6 +6,7 @@
 //! never appear in any output.
 
 mod common;
+mod static_servers;
 
 use common::copy_dir;
 use std::io::Write;
@@ -24,20 +25,7 @@ struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGTERM to the master: it stops its workers (SIGKILL would orphan them).
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        static_servers::terminate(&mut self.child);
     }
 }
 
