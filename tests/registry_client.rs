@@ -1212,13 +1212,11 @@ fn a_hostile_host_gets_nothing_installed() {
 #[test]
 fn verifier_keys_are_pinned_on_first_use() {
     use ratchet_trust::attest::{AttestFields, AttestKind, attest, store};
-    use ratchet_trust::{SecretKey, VerificationStatus, keys};
+    use ratchet_trust::{SecretKey, VerificationStatus};
     let t = tempfile::tempdir().unwrap();
     let reg = t.path().join("reg");
     copy_dir(&sample_index(), &reg);
-    let key = |n: &str| {
-        SecretKey::load(&keys::generate(&t.path().join("k"), n, None).unwrap().secret).unwrap()
-    };
+    let key = |n: &str| ratchet_testkit::secret_key(&t.path().join("k"), n);
     let (team, evil) = (key("team"), key("evil"));
     let core = "com.ratchet.core-utils";
     let line = &index_lines(core)[0];

@@ -74,10 +74,7 @@ struct World {
 
 fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
-    let key = |n: &str| {
-        let kp = keys::generate(&tmp.path().join("keys"), n, None).unwrap();
-        SecretKey::load(&kp.secret).unwrap()
-    };
+    let key = |n: &str| ratchet_testkit::secret_key(&tmp.path().join("keys"), n);
     let (a, b, evil) = (key("a"), key("b"), key("evil"));
     let pins = PinStore::in_dir(tmp.path().join("data/trust"));
     World {

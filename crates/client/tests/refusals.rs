@@ -7,7 +7,7 @@ use ratchet_formats::archive::{self, BuildOptions, Limits, build_archive, sha256
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
 use ratchet_formats::manifest::{BundleId, parse_manifest};
 use ratchet_trust::bundle_sig::{self, sign_archive, sign_bytes, trusted_comment};
-use ratchet_trust::keys::{self, SecretKey};
+use ratchet_trust::keys::SecretKey;
 use ratchet_trust::owners::OwnerChain;
 use ratchet_trust::{OwnerChange, TrustError, UnsignedRefusal};
 use std::path::Path;
@@ -60,10 +60,7 @@ struct World {
 
 fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
-    let key = |n: &str| {
-        let kp = keys::generate(&tmp.path().join("keys"), n, None).unwrap();
-        SecretKey::load(&kp.secret).unwrap()
-    };
+    let key = |n: &str| ratchet_testkit::secret_key(&tmp.path().join("keys"), n);
     let (owner, other, evil) = (key("owner"), key("other"), key("evil"));
     World {
         pins: PinStore::in_dir(tmp.path().join("trust")),

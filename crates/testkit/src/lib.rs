@@ -237,6 +237,13 @@ pub fn sign_archive(archive: &Path, key: &SecretKey) {
     }
 }
 
+/// A new unencrypted key pair `name` in `dir`, loaded: the signing key of a fixture.
+pub fn secret_key(dir: &Path, name: &str) -> SecretKey {
+    let kp = ratchet_trust::keys::generate(dir, name, None)
+        .unwrap_or_else(|e| panic!("generate key {name} in {}: {e}", dir.display()));
+    SecretKey::load(&kp.secret).unwrap_or_else(|e| panic!("load key {name}: {e}"))
+}
+
 /// Every file below `dir` (but a registry's lock file) with its bytes, keyed by relative path:
 /// compare two of them to assert that an operation wrote nothing.
 pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
