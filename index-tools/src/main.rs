@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod stats;
+
 /// Maintain a static Ratchet registry: publish archives, yank, deprecate, list, verify.
 #[derive(Parser)]
 #[command(name = "ratchet-index", version, about)]
@@ -173,6 +175,9 @@ enum Command {
         /// The registry directory.
         dir: PathBuf,
     },
+    /// Download statistics from access logs, and related bundles (index-format.md §11).
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
     /// Remove unreferenced archives and temporary files left by interrupted publishes, and
     /// repair names.txt.
     Gc {
@@ -521,6 +526,7 @@ fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Owner(cmd) => return owner(cmd),
+        Command::Stats(cmd) => return stats::run(cmd),
         Command::Verifier(cmd) => return verifier(cmd),
         Command::Attest {
             dir,
