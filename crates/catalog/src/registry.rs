@@ -67,14 +67,38 @@ pub fn doc_from_registry(
             .map(|b| String::from_utf8_lossy(b).into_owned())
     };
     let (readme, changelog) = (text(&m.readme), text(&m.changelog));
-    Ok(Some(CatalogDoc::from_manifest(
+    let mut doc = CatalogDoc::from_manifest(
         m,
         &line.published,
         readme.as_deref(),
         changelog.as_deref(),
         meta.as_ref().is_some_and(|m| m.deprecated.is_some()),
         verified(line, meta.as_ref()),
-    )))
+    );
+    (doc.downloads, doc.trend) = download_stats(dir, id)?;
+    Ok(Some(doc))
+}
+
+/// The bundle's downloads and trend from its stats file (`index-format.md` §11.3), read with
+/// the size limit and checks of `ratchet-stats`; (0, 0) when the registry has none. A damaged
+/// stats file is an error naming it, like any other input of the document.
+pub fn download_stats(dir: &Path, id: &BundleId) -> Result<(u64, f64), CatalogError> {
+    match ratchet_stats::read_stats(dir, id) {
+        Ok(Some(s)) => Ok((s.downloads, s.trend)),
+        Ok(None) => Ok((0, 0.0)),
+        Err(e) => {
+            let file = ratchet_stats::stats_path(id);
+            Err(match e {
+                ratchet_stats::StatsError::TooLarge { limit, .. } => {
+                    CatalogError::TooLarge { file, limit }
+                }
+                ratchet_stats::StatsError::Malformed { message, .. } => {
+                    CatalogError::Malformed { file, message }
+                }
+                other => err(&file, other),
+            })
+        }
+    }
 }
 
 /// Every bundle of the registry at `dir` in `names.txt` order, with its document: the input of
