@@ -902,6 +902,7 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
         .iter()
         .map(|l| records.status_of(l, &client.config).0)
         .collect();
+    let discovery = super::discovery::fetch(&client, &id);
     if format == Format::Json {
         let versions: Vec<serde_json::Value> = versions
             .iter()
@@ -912,15 +913,17 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
                 v
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "id": id,
-                "deprecated": meta.as_ref().and_then(|m| m.deprecated.clone()),
-                "versions": versions,
-            }))?
-        );
+        let mut doc = json!({
+            "id": id,
+            "deprecated": meta.as_ref().and_then(|m| m.deprecated.clone()),
+            "versions": versions,
+        });
+        discovery.add_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    for w in &discovery.warnings {
+        out().warn(escape_line(w));
     }
     println!("{id}");
     if let Some(d) = meta.and_then(|m| m.deprecated) {
@@ -958,6 +961,9 @@ pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
         for line in ratchet_sandbox::policy::review(&l.permissions, &l.resources, &policy).lines() {
             println!("  {line}");
         }
+    }
+    for line in discovery.lines() {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }
