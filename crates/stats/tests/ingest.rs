@@ -195,7 +195,18 @@ fn gzip_cloudfront_and_s3_logs() {
     assert_eq!(per["3.2.0"], 2);
     assert_eq!(per["3.3.0"], 1, "a yanked version's downloads still count");
     // Both again: nothing new.
-    assert_eq!(ingest(&dir, &[gz, s3_path], &opts(LogFormat::Auto)).unwrap().downloads, 0);
+    assert_eq!(ingest(&dir, &[gz.clone(), s3_path], &opts(LogFormat::Auto)).unwrap().downloads, 0);
+    // The gzip log grows by one more member (as `gzip >>` writes): only its line counts, in
+    // the columns of the header ingested before.
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(format!("2026-12-01\t01:00:00\tLAX1\t2338\t192.0.2.100\tGET\th\t{}\t200\t-\tratchet/0.1\t-\n", p(sha)).as_bytes()).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&gz).unwrap();
+    f.write_all(&enc.finish().unwrap()).unwrap();
+    drop(f);
+    let r = ingest(&dir, &[gz], &opts(LogFormat::Auto)).unwrap();
+    assert_eq!((r.downloads, r.logs[0].malformed), (1, 0));
+    assert_eq!(r.logs[0].format, LogFormat::CloudFront);
+    assert_eq!(downloads(&dir, "com.partner.api-connectors").unwrap().1["3.2.0"], 3);
 }
 
 #[test]
