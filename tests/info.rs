@@ -20,7 +20,10 @@ const CORE: &str = "com.ratchet.core-utils";
 /// related lists computed.
 fn registry_with_stats(tmp: &Path) -> PathBuf {
     let dir = tmp.join("reg");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"), &dir);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
+        &dir,
+    );
     let id = BundleId::parse(CORE).unwrap();
     let index = ratchet_formats::index::IndexFile::load(
         &dir.join(ratchet_formats::index::index_path(&id)),
@@ -50,7 +53,15 @@ fn registry_with_stats(tmp: &Path) -> PathBuf {
 }
 
 fn info_json(home: &Path, reg: &str, extra: &[&str]) -> (Value, String) {
-    let mut args = vec!["bundle", "info", CORE, "--registry", reg, "--format", "json"];
+    let mut args = vec![
+        "bundle",
+        "info",
+        CORE,
+        "--registry",
+        reg,
+        "--format",
+        "json",
+    ];
     args.extend_from_slice(extra);
     let o = ratchet(home, &args);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -72,7 +83,11 @@ fn assert_figures(j: &Value) {
         .collect();
     assert_eq!(
         dependents,
-        ["com.example.data-processing", "com.partner.api-connectors", "com.templates.devops"]
+        [
+            "com.example.data-processing",
+            "com.partner.api-connectors",
+            "com.templates.devops"
+        ]
     );
     assert_eq!(j["together"][0]["id"], "com.partner.api-connectors");
     assert!(j["similar"].is_array());
@@ -87,15 +102,27 @@ fn info_over_a_directory_and_without_statistics() {
     let home = tmp.path().join("home");
     let (j, _) = info_json(&home, dir.to_str().unwrap(), &[]);
     assert_figures(&j);
-    assert_eq!(j["versions"].as_array().unwrap().len(), 3, "the index part is unchanged");
+    assert_eq!(
+        j["versions"].as_array().unwrap().len(),
+        3,
+        "the index part is unchanged"
+    );
 
-    let o = ratchet(&home, &["bundle", "info", CORE, "--registry", dir.to_str().unwrap()]);
+    let o = ratchet(
+        &home,
+        &["bundle", "info", CORE, "--registry", dir.to_str().unwrap()],
+    );
     let out = text(&o.stdout);
     assert!(
-        out.contains("  downloads: 12 total, 12 in the last 30 days (as of 2026-11-28), trend +1.45 (rising)"),
+        out.contains(
+            "  downloads: 12 total, 12 in the last 30 days (as of 2026-11-28), trend +1.45 (rising)"
+        ),
         "{out}"
     );
-    assert!(out.contains("  often installed together: com.partner.api-connectors (1)"), "{out}");
+    assert!(
+        out.contains("  often installed together: com.partner.api-connectors (1)"),
+        "{out}"
+    );
     assert!(out.contains("  used by: com.example.data-processing, com.partner.api-connectors, com.templates.devops"), "{out}");
 
     // The committed sample registry has no statistics: the fields are omitted, no warning.
@@ -106,16 +133,32 @@ fn info_over_a_directory_and_without_statistics() {
     }
     assert_eq!(j["rating"], Value::Null);
     assert!(err.is_empty(), "{err}");
-    let o = ratchet(&home, &["bundle", "info", CORE, "--registry", plain.to_str().unwrap()]);
+    let o = ratchet(
+        &home,
+        &[
+            "bundle",
+            "info",
+            CORE,
+            "--registry",
+            plain.to_str().unwrap(),
+        ],
+    );
     assert!(!text(&o.stdout).contains("downloads:"));
 
     // Damaged files: a warning naming each, the rest of `info` as usual.
     let id = BundleId::parse(CORE).unwrap();
     let srel = ratchet_stats::stats_path(&id);
     let rrel = ratchet_stats::related_path(&id);
-    std::fs::write(dir.join(&srel), "{\"v\":1,\"id\":\"com.ratchet.core-utils\",\"downloads\":-1}").unwrap();
+    std::fs::write(
+        dir.join(&srel),
+        "{\"v\":1,\"id\":\"com.ratchet.core-utils\",\"downloads\":-1}",
+    )
+    .unwrap();
     std::fs::write(dir.join(&rrel), vec![b'x'; 70 * 1024]).unwrap();
-    let o = ratchet(&home, &["bundle", "info", CORE, "--registry", dir.to_str().unwrap()]);
+    let o = ratchet(
+        &home,
+        &["bundle", "info", CORE, "--registry", dir.to_str().unwrap()],
+    );
     assert!(o.status.success());
     let err = text(&o.stderr);
     assert!(err.contains(&srel) && err.contains("malformed"), "{err}");
@@ -152,7 +195,10 @@ fn info_over_http_and_offline() {
     );
     std::fs::remove_file(dir.join(ratchet_stats::related_path(&id))).unwrap();
     let (j, _) = info_json(&home, &srv.url(), &[]);
-    assert!(j.get("downloads").is_none() && j.get("similar").is_none(), "{j:#}");
+    assert!(
+        j.get("downloads").is_none() && j.get("similar").is_none(),
+        "{j:#}"
+    );
     let w = j["warnings"].as_array().unwrap();
     assert_eq!(w.len(), 1, "{j:#}");
     assert!(w[0].as_str().unwrap().contains("stats/"), "{j:#}");

@@ -145,9 +145,9 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                             .days
                             .iter()
                             .filter(|(d, _)| {
-                                ratchet_stats::Day::parse(d).zip(s.as_of_day()).is_some_and(
-                                    |(d, a)| a.0 - d.0 < 30,
-                                )
+                                ratchet_stats::Day::parse(d)
+                                    .zip(s.as_of_day())
+                                    .is_some_and(|(d, a)| a.0 - d.0 < 30)
                             })
                             .map(|(_, n)| n)
                             .sum();
@@ -166,11 +166,19 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 };
                 println!(
                     "  similar: {}",
-                    ids(r.similar.iter().map(|s| format!("{} ({:.2})", s.id, s.score)).collect())
+                    ids(r
+                        .similar
+                        .iter()
+                        .map(|s| format!("{} ({:.2})", s.id, s.score))
+                        .collect())
                 );
                 println!(
                     "  often installed together: {}",
-                    ids(r.together.iter().map(|t| format!("{} ({})", t.id, t.count)).collect())
+                    ids(r
+                        .together
+                        .iter()
+                        .map(|t| format!("{} ({})", t.id, t.count))
+                        .collect())
                 );
                 println!(
                     "  used by: {}",

@@ -73,7 +73,15 @@ fn ingest_show_and_related_as_json() {
     std::fs::write(&log, &text).unwrap();
     let log = log.to_str().unwrap();
 
-    let j = json_ok(&ri(&["--format", "json", "stats", "ingest", "--registry", reg, log]));
+    let j = json_ok(&ri(&[
+        "--format",
+        "json",
+        "stats",
+        "ingest",
+        "--registry",
+        reg,
+        log,
+    ]));
     assert_eq!(j["downloads"], 20);
     assert_eq!(j["logs"][0]["format"], "combined");
     assert_eq!(j["logs"][0]["records"], 21);
@@ -83,12 +91,28 @@ fn ingest_show_and_related_as_json() {
     assert_eq!(j["summary"]["last_day"], "2026-11-30");
     assert!(j["batch"].is_string());
 
-    let again = json_ok(&ri(&["--format", "json", "stats", "ingest", "--registry", reg, log]));
+    let again = json_ok(&ri(&[
+        "--format",
+        "json",
+        "stats",
+        "ingest",
+        "--registry",
+        reg,
+        log,
+    ]));
     assert_eq!(again["downloads"], 0);
     assert_eq!(again["batch"], Value::Null);
     assert_eq!(again["summary"]["downloads"], 20);
 
-    let s = json_ok(&ri(&["--format", "json", "stats", "show", "--registry", reg, "com.ratchet.core-utils"]));
+    let s = json_ok(&ri(&[
+        "--format",
+        "json",
+        "stats",
+        "show",
+        "--registry",
+        reg,
+        "com.ratchet.core-utils",
+    ]));
     assert_eq!(s["stats"]["downloads"], 20);
     assert_eq!(s["stats"]["last_7_days"], 16);
     assert_eq!(s["stats"]["last_30_days"], 20);
@@ -96,17 +120,38 @@ fn ingest_show_and_related_as_json() {
     assert_eq!(s["stats"]["trend"], 1.807);
     assert_eq!(s["related"], Value::Null);
 
-    let r = json_ok(&ri(&["--format", "json", "stats", "related", "--registry", reg]));
+    let r = json_ok(&ri(&[
+        "--format",
+        "json",
+        "stats",
+        "related",
+        "--registry",
+        reg,
+    ]));
     assert_eq!(r["bundles"], 7);
-    let s = json_ok(&ri(&["--format", "json", "stats", "show", "--registry", reg, "com.ratchet.core-utils"]));
+    let s = json_ok(&ri(&[
+        "--format",
+        "json",
+        "stats",
+        "show",
+        "--registry",
+        reg,
+        "com.ratchet.core-utils",
+    ]));
     assert_eq!(s["related"]["dependents"].as_array().unwrap().len(), 3);
     assert_eq!(s["related"]["rating"], Value::Null);
 
     // Text output names the figures.
     let o = ri(&["stats", "show", "--registry", reg, "com.ratchet.core-utils"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("20 download(s), 20 in the last 30 days"), "{out}");
-    assert!(out.contains("used by: com.example.data-processing"), "{out}");
+    assert!(
+        out.contains("20 download(s), 20 in the last 30 days"),
+        "{out}"
+    );
+    assert!(
+        out.contains("used by: com.example.data-processing"),
+        "{out}"
+    );
 
     // The registry stays consistent for `verify`.
     assert!(ri(&["verify", reg]).status.success());
@@ -122,10 +167,21 @@ fn refusals() {
     let o = ri(&["stats", "ingest", "--registry", reg, bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("notes.txt") && err.contains("none of its 2"), "{err}");
+    assert!(
+        err.contains("notes.txt") && err.contains("none of its 2"),
+        "{err}"
+    );
     assert!(!dir.join("stats").exists());
 
-    let o = ri(&["stats", "ingest", "--registry", reg, "--log-format", "xml", bad.to_str().unwrap()]);
+    let o = ri(&[
+        "stats",
+        "ingest",
+        "--registry",
+        reg,
+        "--log-format",
+        "xml",
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
 
     let o = ri(&["stats", "show", "--registry", reg, "com.nobody.here"]);

@@ -103,7 +103,12 @@ impl Discovery {
         }
         if let Some(r) = &self.related {
             let list = |v: Vec<String>| -> Option<String> { (!v.is_empty()).then(|| v.join(", ")) };
-            if let Some(l) = list(r.similar.iter().map(|s| escape_line(s.id.as_str()).into_owned()).collect()) {
+            if let Some(l) = list(
+                r.similar
+                    .iter()
+                    .map(|s| escape_line(s.id.as_str()).into_owned())
+                    .collect(),
+            ) {
                 out.push(format!("  similar: {l}"));
             }
             if let Some(l) = list(
@@ -114,7 +119,12 @@ impl Discovery {
             ) {
                 out.push(format!("  often installed together: {l}"));
             }
-            if let Some(l) = list(r.dependents.iter().map(|d| escape_line(d.as_str()).into_owned()).collect()) {
+            if let Some(l) = list(
+                r.dependents
+                    .iter()
+                    .map(|d| escape_line(d.as_str()).into_owned())
+                    .collect(),
+            ) {
                 out.push(format!("  used by: {l}"));
             }
         }

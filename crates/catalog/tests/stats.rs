@@ -62,7 +62,13 @@ fn documents_carry_download_figures() {
     assert_eq!(doc.downloads, 7);
     assert_eq!(doc.trend, ratchet_stats::files::trend(7, 0));
     let core = BundleId::parse("com.ratchet.core-utils").unwrap();
-    assert_eq!(doc_from_registry(&dir, &core, &none).unwrap().unwrap().downloads, 0);
+    assert_eq!(
+        doc_from_registry(&dir, &core, &none)
+            .unwrap()
+            .unwrap()
+            .downloads,
+        0
+    );
 
     let mut store = MemStore::default();
     Catalog::rebuild(&mut store, registry_docs(&dir, &none).unwrap()).unwrap();

@@ -42,7 +42,9 @@ impl Rng {
     /// Zipf-like rank in 0..n (s = 1) by inverse transform of a harmonic approximation.
     fn zipf(&mut self, n: u64) -> u64 {
         let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        (((n as f64).ln() * u).exp() as u64).saturating_sub(1).min(n - 1)
+        (((n as f64).ln() * u).exp() as u64)
+            .saturating_sub(1)
+            .min(n - 1)
     }
 }
 
@@ -76,7 +78,11 @@ fn main() {
             4 => ("GET", archives[0].clone(), 304),
             5 => ("HEAD", archives[1].clone(), 200),
             6 => ("GET", "/registry/archives/00/missing.rbundle".into(), 404),
-            _ => ("GET", "/registry/index/41/69/com.ratchet.core-utils".into(), 200),
+            _ => (
+                "GET",
+                "/registry/index/41/69/com.ratchet.core-utils".into(),
+                200,
+            ),
         };
         writeln!(
             w,
@@ -103,7 +109,10 @@ fn main() {
     let again = ingest(&dir, std::slice::from_ref(&log), &opts).unwrap();
     let warm = t.elapsed().as_secs_f64();
     assert_eq!(again.downloads, 0);
-    println!("ingest, generated combined log: {lines} lines, {:.1} MB, {expected} downloads", bytes as f64 / 1e6);
+    println!(
+        "ingest, generated combined log: {lines} lines, {:.1} MB, {expected} downloads",
+        bytes as f64 / 1e6
+    );
     println!(
         "  first ingestion:  {cold:.2} s = {:.0} lines/s ({:.0} MB/s)   goal: none set by the issue (a day of a busy mirror, ~1M lines, in seconds)",
         lines as f64 / cold,
@@ -117,11 +126,17 @@ fn main() {
     // Related lists over a generated registry.
     let n = 20_000usize;
     let vocab: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
-    let cats = ["data", "devops", "security", "ai", "web", "cloud", "testing", "files", "mail", "finance"];
+    let cats = [
+        "data", "devops", "security", "ai", "web", "cloud", "testing", "files", "mail", "finance",
+    ];
     let mut docs = BTreeMap::new();
     for i in 0..n {
-        let kws: Vec<String> = (0..4).map(|_| vocab[rng.zipf(5000) as usize].clone()).collect();
-        let desc: Vec<&str> = (0..20).map(|_| vocab[rng.zipf(5000) as usize].as_str()).collect();
+        let kws: Vec<String> = (0..4)
+            .map(|_| vocab[rng.zipf(5000) as usize].clone())
+            .collect();
+        let desc: Vec<&str> = (0..20)
+            .map(|_| vocab[rng.zipf(5000) as usize].as_str())
+            .collect();
         let deps = (0..rng.below(3))
             .map(|_| BundleId::parse(&format!("com.gen.b{}", rng.zipf(n as u64))).unwrap())
             .collect();

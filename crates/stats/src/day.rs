@@ -141,7 +141,14 @@ mod tests {
         for s in ["2024-02-29", "2026-12-04", "1999-12-31", "2100-02-28"] {
             assert_eq!(Day::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["2023-02-29", "2026-13-01", "2026-1-01", "20260101", "2026-00-10", "x"] {
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "20260101",
+            "2026-00-10",
+            "x",
+        ] {
             assert_eq!(Day::parse(bad), None, "{bad}");
         }
     }
@@ -149,11 +156,20 @@ mod tests {
     #[test]
     fn clf_time_is_converted_to_utc() {
         let d = |s| parse_clf_time(s).map(|d| d.to_string());
-        assert_eq!(d("10/Oct/2026:13:55:36 +0000").as_deref(), Some("2026-10-10"));
+        assert_eq!(
+            d("10/Oct/2026:13:55:36 +0000").as_deref(),
+            Some("2026-10-10")
+        );
         // 23:30 at -0700 is 06:30 the next day in UTC.
-        assert_eq!(d("10/Oct/2026:23:30:00 -0700").as_deref(), Some("2026-10-11"));
+        assert_eq!(
+            d("10/Oct/2026:23:30:00 -0700").as_deref(),
+            Some("2026-10-11")
+        );
         // 01:00 at +0200 is 23:00 the day before.
-        assert_eq!(d("01/Jan/2026:01:00:00 +0200").as_deref(), Some("2025-12-31"));
+        assert_eq!(
+            d("01/Jan/2026:01:00:00 +0200").as_deref(),
+            Some("2025-12-31")
+        );
         for bad in [
             "10/Foo/2026:13:55:36 +0000",
             "10/Oct/2026:25:55:36 +0000",

@@ -51,7 +51,11 @@ fn malformed(file: &str, message: impl std::fmt::Display) -> StatsError {
 }
 
 /// Size check, then JSON, then the format version: the first steps of every reader.
-fn open<T: for<'de> Deserialize<'de>>(bytes: &[u8], file: &str, limit: u64) -> Result<T, StatsError> {
+fn open<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    file: &str,
+    limit: u64,
+) -> Result<T, StatsError> {
     if bytes.len() as u64 > limit {
         return Err(StatsError::TooLarge {
             file: file.to_string(),
@@ -142,8 +146,9 @@ impl StatsFile {
         if &s.id != id {
             return Err(malformed(file, format!("is for {}, not {id}", s.id)));
         }
-        let as_of = Day::parse(&s.as_of)
-            .ok_or_else(|| malformed(file, format!("as_of `{}` is not a YYYY-MM-DD day", s.as_of)))?;
+        let as_of = Day::parse(&s.as_of).ok_or_else(|| {
+            malformed(file, format!("as_of `{}` is not a YYYY-MM-DD day", s.as_of))
+        })?;
         let mut sum: u64 = 0;
         for (ver, c) in &s.versions {
             semver::Version::parse(ver)
@@ -153,25 +158,38 @@ impl StatsFile {
                 .ok_or_else(|| malformed(file, "download counts overflow"))?;
             let mut in_window: u64 = 0;
             for (d, n) in &c.days {
-                let day = Day::parse(d)
-                    .ok_or_else(|| malformed(file, format!("{ver}: `{d}` is not a YYYY-MM-DD day")))?;
+                let day = Day::parse(d).ok_or_else(|| {
+                    malformed(file, format!("{ver}: `{d}` is not a YYYY-MM-DD day"))
+                })?;
                 if day > as_of || day <= as_of.plus(-WINDOW_DAYS) {
-                    return Err(malformed(file, format!("{ver}: day {d} is outside the window ending {as_of}")));
+                    return Err(malformed(
+                        file,
+                        format!("{ver}: day {d} is outside the window ending {as_of}"),
+                    ));
                 }
                 in_window = in_window.saturating_add(*n);
                 if *n == 0 || in_window > c.total {
-                    return Err(malformed(file, format!("{ver}: day counts disagree with its total")));
+                    return Err(malformed(
+                        file,
+                        format!("{ver}: day counts disagree with its total"),
+                    ));
                 }
             }
         }
         if sum != s.downloads {
             return Err(malformed(
                 file,
-                format!("downloads {} is not the sum of the versions' totals ({sum})", s.downloads),
+                format!(
+                    "downloads {} is not the sum of the versions' totals ({sum})",
+                    s.downloads
+                ),
             ));
         }
         if s.last_7_days > s.last_30_days || s.last_30_days > s.downloads || !s.trend.is_finite() {
-            return Err(malformed(file, "last_7_days, last_30_days or trend is out of range"));
+            return Err(malformed(
+                file,
+                "last_7_days, last_30_days or trend is out of range",
+            ));
         }
         if s.batches.len() > MAX_BATCHES * 4 {
             return Err(malformed(file, "too many batches"));
@@ -250,7 +268,8 @@ impl Summary {
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self, StatsError> {
         let s: Summary = open(bytes, file, MAX_SUMMARY_FILE)?;
         for d in s.first_day.iter().chain(&s.last_day) {
-            Day::parse(d).ok_or_else(|| malformed(file, format!("`{d}` is not a YYYY-MM-DD day")))?;
+            Day::parse(d)
+                .ok_or_else(|| malformed(file, format!("`{d}` is not a YYYY-MM-DD day")))?;
         }
         if s.trending.len() > 20 || s.last_30_days > s.downloads {
             return Err(malformed(file, "trending or last_30_days out of range"));
@@ -314,7 +333,10 @@ impl RelatedFile {
             || r.dependents.len() > MAX_RELATED
             || r.together.len() > MAX_RELATED
         {
-            return Err(malformed(file, format!("a list holds more than {MAX_RELATED} bundles")));
+            return Err(malformed(
+                file,
+                format!("a list holds more than {MAX_RELATED} bundles"),
+            ));
         }
         let names_self = r.similar.iter().any(|s| &s.id == id)
             || r.dependents.contains(id)
@@ -373,7 +395,10 @@ impl Ledger {
             .iter()
             .any(|e| !ratchet_formats::index::is_sha256_hex(&e.sha256))
         {
-            return Err(malformed(file, "an entry's sha256 is not 64 lower-case hex digits"));
+            return Err(malformed(
+                file,
+                "an entry's sha256 is not 64 lower-case hex digits",
+            ));
         }
         Ok(l)
     }
@@ -413,7 +438,11 @@ mod tests {
         assert_eq!((s.downloads, s.last_7_days, s.last_30_days), (113, 5, 13));
         assert_eq!(s.trend, trend(5, 8));
         assert_eq!(s.versions["1.1.0"].total, 108);
-        assert_eq!(s.versions["1.1.0"].days.len(), 1, "the 400-day-old count is folded");
+        assert_eq!(
+            s.versions["1.1.0"].days.len(),
+            1,
+            "the 400-day-old count is folded"
+        );
         let bytes = s.to_json();
         assert_eq!(StatsFile::parse(&bytes, "f", &id()).unwrap(), s);
     }
@@ -426,10 +455,19 @@ mod tests {
         s.recompute(as_of);
         let good = String::from_utf8(s.to_json()).unwrap();
         let cases = [
-            (good.replace("\"downloads\":4", "\"downloads\":5"), "not the sum"),
-            (good.replace("com.example.tools", "com.example.other"), "is for"),
+            (
+                good.replace("\"downloads\":4", "\"downloads\":5"),
+                "not the sum",
+            ),
+            (
+                good.replace("com.example.tools", "com.example.other"),
+                "is for",
+            ),
             (good.replace("\"v\":1", "\"v\":2"), "format"),
-            (good.replace("\"as_of\":\"2026-12-04\"", "\"as_of\":\"2026-12-03\""), "outside the window"),
+            (
+                good.replace("\"as_of\":\"2026-12-04\"", "\"as_of\":\"2026-12-03\""),
+                "outside the window",
+            ),
             (good.replace("1.0.0", "one"), "version"),
             ("{\"v\":1".to_string(), "EOF"),
         ];

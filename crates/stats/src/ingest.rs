@@ -114,7 +114,9 @@ impl Archives {
             for l in index.versions() {
                 let url = config.download_url(&l.sha256);
                 let suffix = match url.split_once("://") {
-                    Some((_, rest)) => rest.find('/').map_or("/".to_string(), |i| rest[i..].to_string()),
+                    Some((_, rest)) => rest
+                        .find('/')
+                        .map_or("/".to_string(), |i| rest[i..].to_string()),
                     None => format!("/{url}"),
                 };
                 a.by_hash.insert(l.sha256.clone(), a.entries.len());
@@ -192,7 +194,11 @@ fn next_line(
             None => (avail.len(), false),
         };
         hash.update(&avail[..take]);
-        let content = if done { &avail[..take - 1] } else { &avail[..take] };
+        let content = if done {
+            &avail[..take - 1]
+        } else {
+            &avail[..take]
+        };
         if buf.len() + content.len() > MAX_LOG_LINE {
             too_long = true;
         } else if !too_long {
@@ -226,18 +232,19 @@ fn ingested_prefix(path: &Path, ledger: &HashMap<u64, Vec<String>>) -> Result<u6
     let (mut hash, mut buf) = (Sha256::new(), Vec::new());
     let (mut offset, mut found) = (0u64, 0u64);
     while offset < max {
-        let (n, complete, _) = next_line(&mut *r, &mut buf, &mut hash).map_err(|e| StatsError::Log {
-            file: path.display().to_string(),
-            message: format!("cannot read after byte {offset}: {e}"),
-        })?;
+        let (n, complete, _) =
+            next_line(&mut *r, &mut buf, &mut hash).map_err(|e| StatsError::Log {
+                file: path.display().to_string(),
+                message: format!("cannot read after byte {offset}: {e}"),
+            })?;
         if n == 0 || !complete {
             break;
         }
         offset += n;
-        if let Some(hashes) = ledger.get(&offset) {
-            if hashes.contains(&hex(&hash.clone().finalize())) {
-                found = offset;
-            }
+        if let Some(hashes) = ledger.get(&offset)
+            && hashes.contains(&hex(&hash.clone().finalize()))
+        {
+            found = offset;
         }
     }
     Ok(found)
@@ -262,12 +269,11 @@ fn read_log(
     let latest = opts.today.plus(1);
     loop {
         let before = hash.clone();
-        let (n, complete, too_long) = next_line(&mut *r, &mut buf, &mut hash).map_err(|e| {
-            StatsError::Log {
+        let (n, complete, too_long) =
+            next_line(&mut *r, &mut buf, &mut hash).map_err(|e| StatsError::Log {
                 file: file.clone(),
                 message: format!("cannot read after byte {offset}: {e}"),
-            }
-        })?;
+            })?;
         if n == 0 {
             break;
         }
@@ -316,11 +322,12 @@ fn read_log(
                     continue;
                 }
                 records += 1;
-                if rec.method == "GET" && rec.status == 200 {
-                    if let Some(a) = archives.find(rec.path) {
-                        *counts.entry((a, rec.day)).or_default() += 1;
-                        downloads += 1;
-                    }
+                if rec.method == "GET"
+                    && rec.status == 200
+                    && let Some(a) = archives.find(rec.path)
+                {
+                    *counts.entry((a, rec.day)).or_default() += 1;
+                    downloads += 1;
                 }
             }
         }
@@ -444,7 +451,8 @@ pub fn ingest(
     for path in logs {
         results.push(read_log(path, &archives, &known, opts)?);
     }
-    let slices: Vec<&(LedgerEntry, u64)> = results.iter().filter_map(|r| r.slice.as_ref()).collect();
+    let slices: Vec<&(LedgerEntry, u64)> =
+        results.iter().filter_map(|r| r.slice.as_ref()).collect();
     let batch = (!slices.is_empty()).then(|| {
         let mut h = Sha256::new();
         for (e, start) in &slices {
@@ -493,15 +501,15 @@ pub fn ingest(
                 Some(b) => StatsFile::parse(b, &rel, &id)?,
                 None => StatsFile::new(id.clone(), as_of),
             };
-            if let Some(adds) = add.get(&id) {
-                if !s.batches.iter().any(|b| b == batch) {
-                    for (v, d, n) in adds {
-                        s.add(v, *d, *n);
-                    }
-                    s.batches.push(batch.to_string());
-                    let extra = s.batches.len().saturating_sub(MAX_BATCHES);
-                    s.batches.drain(..extra);
+            if let Some(adds) = add.get(&id)
+                && !s.batches.iter().any(|b| b == batch)
+            {
+                for (v, d, n) in adds {
+                    s.add(v, *d, *n);
                 }
+                s.batches.push(batch.to_string());
+                let extra = s.batches.len().saturating_sub(MAX_BATCHES);
+                s.batches.drain(..extra);
             }
             s.recompute(as_of);
             if write_if_changed(dir, &rel, &s.to_json(), old.as_deref())? {
@@ -579,9 +587,18 @@ mod tests {
         let (mut buf, mut h) = (Vec::new(), Sha256::new());
         let (n, done, long) = next_line(&mut r, &mut buf, &mut h).unwrap();
         assert_eq!((n as usize, done, long), (MAX_LOG_LINE + 11, true, true));
-        assert_eq!(next_line(&mut r, &mut buf, &mut h).unwrap(), (6, true, false));
+        assert_eq!(
+            next_line(&mut r, &mut buf, &mut h).unwrap(),
+            (6, true, false)
+        );
         assert_eq!(buf, b"short");
-        assert_eq!(next_line(&mut r, &mut buf, &mut h).unwrap(), (4, false, false));
-        assert_eq!(next_line(&mut r, &mut buf, &mut h).unwrap(), (0, false, false));
+        assert_eq!(
+            next_line(&mut r, &mut buf, &mut h).unwrap(),
+            (4, false, false)
+        );
+        assert_eq!(
+            next_line(&mut r, &mut buf, &mut h).unwrap(),
+            (0, false, false)
+        );
     }
 }

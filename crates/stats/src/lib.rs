@@ -131,7 +131,12 @@ pub(crate) fn read_opt(dir: &Path, rel: &str, limit: u64) -> Result<Option<Vec<u
 
 /// Writes `rel` under `dir` atomically, unless it already holds exactly `bytes`; true when
 /// written.
-pub(crate) fn write_if_changed(dir: &Path, rel: &str, bytes: &[u8], old: Option<&[u8]>) -> Result<bool, StatsError> {
+pub(crate) fn write_if_changed(
+    dir: &Path,
+    rel: &str,
+    bytes: &[u8],
+    old: Option<&[u8]>,
+) -> Result<bool, StatsError> {
     if old == Some(bytes) {
         return Ok(false);
     }

@@ -264,7 +264,11 @@ impl Parser {
             if line.starts_with("#Fields:") {
                 match CloudFrontColumns::from_header(line) {
                     Some(c) => self.columns = c,
-                    None => return Line::Malformed("#Fields lacks date, time, cs-method, cs-uri-stem or sc-status"),
+                    None => {
+                        return Line::Malformed(
+                            "#Fields lacks date, time, cs-method, cs-uri-stem or sc-status",
+                        );
+                    }
                 }
             }
             return Line::Skip;
@@ -272,9 +276,13 @@ impl Parser {
         let f: Vec<&str> = line.split('\t').collect();
         let c = self.columns;
         let get = |i: usize| f.get(i).copied();
-        let (Some(date), Some(time), Some(method), Some(uri), Some(st)) =
-            (get(c.date), get(c.time), get(c.method), get(c.uri), get(c.status))
-        else {
+        let (Some(date), Some(time), Some(method), Some(uri), Some(st)) = (
+            get(c.date),
+            get(c.time),
+            get(c.method),
+            get(c.uri),
+            get(c.status),
+        ) else {
             return Line::Malformed("too few tab-separated fields");
         };
         let Some(day) = Day::parse(date) else {
@@ -319,7 +327,12 @@ mod tests {
         let l = r#"203.0.113.9 - - [04/Dec/2026:10:00:01 +0000] "GET /archives/ab/x.rbundle?x=1 HTTP/1.1" 200 2541 "-" "ratchet/0.1 \"quoted\"""#;
         assert_eq!(
             rec(LogFormat::Auto, l),
-            ("GET".into(), "/archives/ab/x.rbundle".into(), 200, "2026-12-04".into())
+            (
+                "GET".into(),
+                "/archives/ab/x.rbundle".into(),
+                200,
+                "2026-12-04".into()
+            )
         );
         // Common format (no referer and agent) parses too.
         let l = r#"::1 - alice [04/Dec/2026:23:59:59 -0100] "HEAD /a HTTP/1.0" 304 0"#;
@@ -344,18 +357,24 @@ mod tests {
     fn s3_lines() {
         let l = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be awsexamplebucket1 [06/Feb/2026:00:00:38 +0000] 192.0.2.3 79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be 3E57427F3EXAMPLE REST.GET.OBJECT archives/ab/x.rbundle "GET /awsexamplebucket1/archives/ab/x.rbundle HTTP/1.1" 200 - 2541 2541 70 10 "-" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.2 - -"#;
         let mut p = Parser::new(LogFormat::Auto);
-        let Line::Record(r) = p.line(l) else {
-            panic!()
-        };
+        let Line::Record(r) = p.line(l) else { panic!() };
         assert_eq!(p.format(), LogFormat::S3);
         assert_eq!(
             (r.method, r.path, r.status, r.day.to_string().as_str()),
-            ("GET", "/awsexamplebucket1/archives/ab/x.rbundle", 200, "2026-02-06")
+            (
+                "GET",
+                "/awsexamplebucket1/archives/ab/x.rbundle",
+                200,
+                "2026-02-06"
+            )
         );
         let l = r#"owner bucket [06/Feb/2026:00:00:38 +0000] 192.0.2.3 - REQ S3.TRANSITION.OBJECT key "-" - - - 5 - - "-" "-" -"#;
         assert_eq!(Parser::new(LogFormat::S3).line(l), Line::Skip);
         let l = r#"owner bucket [06/Feb/2026:00:00:38 +0000] 192.0.2.3 - REQ REST.GET.OBJECT key "GET /k HTTP/1.1" OK"#;
-        assert!(matches!(Parser::new(LogFormat::S3).line(l), Line::Malformed(_)));
+        assert!(matches!(
+            Parser::new(LogFormat::S3).line(l),
+            Line::Malformed(_)
+        ));
     }
 
     #[test]
@@ -372,7 +391,10 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!((r.method, r.status, r.day.to_string().as_str()), ("GET", 200, "2026-12-04"));
+        assert_eq!(
+            (r.method, r.status, r.day.to_string().as_str()),
+            ("GET", 200, "2026-12-04")
+        );
         // A header with another column order.
         let mut p = Parser::new(LogFormat::CloudFront);
         p.line("#Fields: sc-status cs-uri-stem cs-method time date");
@@ -381,6 +403,9 @@ mod tests {
         };
         assert_eq!((r.path, r.status), ("/x", 404));
         assert!(matches!(p.line("404\t/x"), Line::Malformed(_)));
-        assert!(matches!(p.line("404\t/x\tGET\t00:00:00\t2026-02-30"), Line::Malformed(_)));
+        assert!(matches!(
+            p.line("404\t/x\tGET\t00:00:00\t2026-02-30"),
+            Line::Malformed(_)
+        ));
     }
 }

@@ -80,7 +80,12 @@ pub fn compute(docs: &BTreeMap<BundleId, RelDoc>) -> BTreeMap<BundleId, RelatedF
     let mut cat_kw: HashMap<String, HashMap<String, usize>> = HashMap::new();
     for d in docs.values() {
         let kws: BTreeSet<String> = d.keywords.iter().map(|k| norm(k)).collect();
-        for c in d.categories.iter().map(|c| norm(c)).collect::<BTreeSet<_>>() {
+        for c in d
+            .categories
+            .iter()
+            .map(|c| norm(c))
+            .collect::<BTreeSet<_>>()
+        {
             let m = cat_kw.entry(c).or_default();
             for k in &kws {
                 *m.entry(k.clone()).or_default() += 1;
@@ -92,7 +97,13 @@ pub fn compute(docs: &BTreeMap<BundleId, RelDoc>) -> BTreeMap<BundleId, RelatedF
         .map(|(c, m)| {
             let mut v: Vec<(usize, String)> = m.into_iter().map(|(k, n)| (n, k)).collect();
             v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            (c, v.into_iter().take(EXPANSION_KEYWORDS).map(|x| x.1).collect())
+            (
+                c,
+                v.into_iter()
+                    .take(EXPANSION_KEYWORDS)
+                    .map(|x| x.1)
+                    .collect(),
+            )
         })
         .collect();
 
@@ -137,7 +148,12 @@ pub fn compute(docs: &BTreeMap<BundleId, RelDoc>) -> BTreeMap<BundleId, RelatedF
         let mut v: Vec<(String, f64)> = b
             .iter()
             .filter(|(t, _)| !dropped(t))
-            .map(|(t, tf)| (t.clone(), tf * (1.0 + n as f64 / df[t.as_str()] as f64).ln()))
+            .map(|(t, tf)| {
+                (
+                    t.clone(),
+                    tf * (1.0 + n as f64 / df[t.as_str()] as f64).ln(),
+                )
+            })
             .collect();
         let len = v.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
         if len > 0.0 {
@@ -248,7 +264,11 @@ fn read_doc(dir: &Path, config: &RegistryConfig, id: &BundleId) -> Result<Option
     let meta = BundleMeta::load(&dir.join(meta_path(id))).map_err(|e| e.to_string())?;
     let mut doc = RelDoc {
         keywords: line.keywords.clone(),
-        dependencies: line.dependencies.iter().map(|d| d.bundle_id.clone()).collect(),
+        dependencies: line
+            .dependencies
+            .iter()
+            .map(|d| d.bundle_id.clone())
+            .collect(),
         deprecated: meta.is_some_and(|m| m.deprecated.is_some()),
         ..RelDoc::default()
     };
@@ -259,12 +279,17 @@ fn read_doc(dir: &Path, config: &RegistryConfig, id: &BundleId) -> Result<Option
     }
     let bytes = read_limited(&dir.join(&url), line.size).map_err(|e| e.to_string())?;
     if bytes.len() as u64 != line.size || sha256_hex(&bytes) != line.sha256 {
-        return Err(format!("{url}: size or SHA-256 differs from the index line"));
+        return Err(format!(
+            "{url}: size or SHA-256 differs from the index line"
+        ));
     }
-    let archive = read_archive(&bytes[..], &Limits::default()).map_err(|e| format!("{url}: {e}"))?;
+    let archive =
+        read_archive(&bytes[..], &Limits::default()).map_err(|e| format!("{url}: {e}"))?;
     let m = archive.manifest.bundle;
     if &m.id != id || m.version != line.version {
-        return Err(format!("{url}: the archive's manifest is not the index line's"));
+        return Err(format!(
+            "{url}: the archive's manifest is not the index line's"
+        ));
     }
     doc.name = m.name;
     doc.description = m.description;
@@ -362,12 +387,37 @@ mod tests {
     #[test]
     fn similar_and_together() {
         let mut docs = BTreeMap::new();
-        docs.insert(id("com.a.json"), doc("JSON tools", &["json", "parse"], &["data"], &[]));
-        docs.insert(id("com.a.yaml"), doc("YAML tools", &["yaml", "parse"], &["data"], &[]));
+        docs.insert(
+            id("com.a.json"),
+            doc("JSON tools", &["json", "parse"], &["data"], &[]),
+        );
+        docs.insert(
+            id("com.a.yaml"),
+            doc("YAML tools", &["yaml", "parse"], &["data"], &[]),
+        );
         docs.insert(id("com.a.csv"), doc("CSV reader", &["csv"], &["data"], &[]));
-        docs.insert(id("com.a.k8s"), doc("Kubernetes deploy", &["kubernetes"], &["devops"], &[]));
-        docs.insert(id("com.a.app1"), doc("App one", &["app"], &["apps"], &["com.a.json", "com.a.yaml"]));
-        docs.insert(id("com.a.app2"), doc("App two", &["app"], &["apps"], &["com.a.json", "com.a.yaml", "com.a.csv"]));
+        docs.insert(
+            id("com.a.k8s"),
+            doc("Kubernetes deploy", &["kubernetes"], &["devops"], &[]),
+        );
+        docs.insert(
+            id("com.a.app1"),
+            doc(
+                "App one",
+                &["app"],
+                &["apps"],
+                &["com.a.json", "com.a.yaml"],
+            ),
+        );
+        docs.insert(
+            id("com.a.app2"),
+            doc(
+                "App two",
+                &["app"],
+                &["apps"],
+                &["com.a.json", "com.a.yaml", "com.a.csv"],
+            ),
+        );
         let mut old = doc("Old JSON tools", &["json", "parse"], &["data"], &[]);
         old.deprecated = true;
         docs.insert(id("com.a.oldjson"), old);
@@ -375,16 +425,30 @@ mod tests {
         let json = &r[&id("com.a.json")];
         assert_eq!(json.similar[0].id, id("com.a.yaml"), "{json:?}");
         assert!(json.similar.iter().all(|s| s.id != id("com.a.k8s")));
-        assert!(json.similar.iter().all(|s| s.id != id("com.a.oldjson")), "deprecated is never listed");
+        assert!(
+            json.similar.iter().all(|s| s.id != id("com.a.oldjson")),
+            "deprecated is never listed"
+        );
         // Category expansion: csv shares no keyword with json but the data category's top
         // keywords (parse, json, yaml) bring them together.
-        assert!(r[&id("com.a.csv")].similar.iter().any(|s| s.id == id("com.a.json")));
+        assert!(
+            r[&id("com.a.csv")]
+                .similar
+                .iter()
+                .any(|s| s.id == id("com.a.json"))
+        );
         assert_eq!(json.dependents, vec![id("com.a.app1"), id("com.a.app2")]);
         assert_eq!(
             json.together,
             vec![
-                Together { id: id("com.a.yaml"), count: 2 },
-                Together { id: id("com.a.csv"), count: 1 }
+                Together {
+                    id: id("com.a.yaml"),
+                    count: 2
+                },
+                Together {
+                    id: id("com.a.csv"),
+                    count: 1
+                }
             ]
         );
         assert!(r[&id("com.a.k8s")].dependents.is_empty());

@@ -24,7 +24,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A temporary copy of the sample registry and the archive hash of every (id, version).
-fn sample() -> (tempfile::TempDir, PathBuf, BTreeMap<(String, String), String>) {
+fn sample() -> (
+    tempfile::TempDir,
+    PathBuf,
+    BTreeMap<(String, String), String>,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reg");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sample-index");
@@ -54,7 +58,10 @@ fn downloads(dir: &Path, bundle: &str) -> Option<(u64, BTreeMap<String, u64>)> {
     read_stats(dir, &id(bundle)).unwrap().map(|s| {
         (
             s.downloads,
-            s.versions.iter().map(|(v, c)| (v.clone(), c.total)).collect(),
+            s.versions
+                .iter()
+                .map(|(v, c)| (v.clone(), c.total))
+                .collect(),
         )
     })
 }
@@ -72,20 +79,80 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     let a = |sha: &str| format!("archives/{}/{sha}.rbundle", &sha[..2]);
     let mut log = String::new();
     // Counted: plain, sub-path prefix, query string, another day (UTC conversion).
-    log += &combined("203.0.113.1", "03/Dec/2026:10:00:00 +0000", &format!("GET /{} HTTP/1.1", a(core10)), 200);
-    log += &combined("203.0.113.2", "03/Dec/2026:11:00:00 +0000", &format!("GET /registry/{} HTTP/2.0", a(core10)), 200);
-    log += &combined("203.0.113.3", "03/Dec/2026:12:00:00 +0000", &format!("GET /{}?token=x HTTP/1.1", a(core12)), 200);
-    log += &combined("2001:db8::1", "03/Dec/2026:23:30:00 -0200", &format!("GET /{} HTTP/1.1", a(json)), 200);
+    log += &combined(
+        "203.0.113.1",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /{} HTTP/1.1", a(core10)),
+        200,
+    );
+    log += &combined(
+        "203.0.113.2",
+        "03/Dec/2026:11:00:00 +0000",
+        &format!("GET /registry/{} HTTP/2.0", a(core10)),
+        200,
+    );
+    log += &combined(
+        "203.0.113.3",
+        "03/Dec/2026:12:00:00 +0000",
+        &format!("GET /{}?token=x HTTP/1.1", a(core12)),
+        200,
+    );
+    log += &combined(
+        "2001:db8::1",
+        "03/Dec/2026:23:30:00 -0200",
+        &format!("GET /{} HTTP/1.1", a(json)),
+        200,
+    );
     // Not counted: 304, 404, 206, HEAD, POST, an index file, a hash nobody publishes, a
     // hash under the wrong shard directory.
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("GET /{} HTTP/1.1", a(core10)), 304);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("GET /{} HTTP/1.1", a(core10)), 404);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("GET /{} HTTP/1.1", a(core10)), 206);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("HEAD /{} HTTP/1.1", a(core10)), 200);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("POST /{} HTTP/1.1", a(core10)), 200);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", "GET /index/41/69/com.ratchet.core-utils HTTP/1.1", 200);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("GET /archives/00/{}.rbundle HTTP/1.1", "0".repeat(64)), 200);
-    log += &combined("203.0.113.4", "03/Dec/2026:10:00:00 +0000", &format!("GET /archives/zz/{core10}.rbundle HTTP/1.1"), 200);
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /{} HTTP/1.1", a(core10)),
+        304,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /{} HTTP/1.1", a(core10)),
+        404,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /{} HTTP/1.1", a(core10)),
+        206,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("HEAD /{} HTTP/1.1", a(core10)),
+        200,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("POST /{} HTTP/1.1", a(core10)),
+        200,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        "GET /index/41/69/com.ratchet.core-utils HTTP/1.1",
+        200,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /archives/00/{}.rbundle HTTP/1.1", "0".repeat(64)),
+        200,
+    );
+    log += &combined(
+        "203.0.113.4",
+        "03/Dec/2026:10:00:00 +0000",
+        &format!("GET /archives/zz/{core10}.rbundle HTTP/1.1"),
+        200,
+    );
     // Malformed: reported with its line number, not fatal.
     log += "this is not a log line\n";
     let path = dir.parent().unwrap().join("access.log");
@@ -101,8 +168,14 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     assert_eq!(total, 3);
     assert_eq!(per["1.0.0"], 2);
     assert_eq!(per["1.2.0"], 1);
-    let s = read_stats(&dir, &id("com.oss.json-utils")).unwrap().unwrap();
-    assert_eq!(s.versions["1.2.0"].days.keys().collect::<Vec<_>>(), ["2026-12-04"], "23:30 at -0200 is the next UTC day");
+    let s = read_stats(&dir, &id("com.oss.json-utils"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.versions["1.2.0"].days.keys().collect::<Vec<_>>(),
+        ["2026-12-04"],
+        "23:30 at -0200 is the next UTC day"
+    );
     assert_eq!(s.as_of, "2026-12-04");
     assert!(downloads(&dir, "com.templates.devops").is_none());
     assert_eq!(r.summary.downloads, 4);
@@ -123,14 +196,30 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     assert_eq!(snapshot(&dir), before);
 
     // The log grows (and ends in a torn line): only the new complete line counts.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    f.write_all(combined("198.51.100.7", "04/Dec/2026:08:00:00 +0000", &format!("GET /{} HTTP/1.1", a(core12)), 200).as_bytes()).unwrap();
-    f.write_all(b"198.51.100.8 - - [04/Dec/2026:08:00:01 +0000] \"GET /").unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(
+        combined(
+            "198.51.100.7",
+            "04/Dec/2026:08:00:00 +0000",
+            &format!("GET /{} HTTP/1.1", a(core12)),
+            200,
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    f.write_all(b"198.51.100.8 - - [04/Dec/2026:08:00:01 +0000] \"GET /")
+        .unwrap();
     drop(f);
     let r = ingest(&dir, std::slice::from_ref(&path), &opts(LogFormat::Auto)).unwrap();
     assert_eq!(r.downloads, 1);
     assert_eq!(r.logs[0].already_ingested, log.len() as u64);
-    assert_eq!(downloads(&dir, "com.ratchet.core-utils").unwrap().1["1.2.0"], 2);
+    assert_eq!(
+        downloads(&dir, "com.ratchet.core-utils").unwrap().1["1.2.0"],
+        2
+    );
     let r = ingest(&dir, std::slice::from_ref(&path), &opts(LogFormat::Auto)).unwrap();
     assert_eq!(r.downloads, 0);
 }
@@ -139,17 +228,36 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
 fn a_run_killed_before_the_ledger_is_not_counted_twice() {
     let (_t, dir, h) = sample();
     let sha = &h[&("com.templates.devops".into(), "2.5.0".into())];
-    let line = combined("192.0.2.1", "01/Dec/2026:00:00:00 +0000", &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]), 200);
+    let line = combined(
+        "192.0.2.1",
+        "01/Dec/2026:00:00:00 +0000",
+        &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]),
+        200,
+    );
     let path = dir.parent().unwrap().join("a.log");
     std::fs::write(&path, line.repeat(3)).unwrap();
-    ingest(&dir, std::slice::from_ref(&path), &opts(LogFormat::Combined)).unwrap();
+    ingest(
+        &dir,
+        std::slice::from_ref(&path),
+        &opts(LogFormat::Combined),
+    )
+    .unwrap();
     assert_eq!(downloads(&dir, "com.templates.devops").unwrap().0, 3);
     // As if the run had died after the stats files: no ledger, no summary.
     std::fs::remove_file(dir.join("stats/ingested.json")).unwrap();
     std::fs::remove_file(dir.join("stats/summary.json")).unwrap();
-    let r = ingest(&dir, std::slice::from_ref(&path), &opts(LogFormat::Combined)).unwrap();
+    let r = ingest(
+        &dir,
+        std::slice::from_ref(&path),
+        &opts(LogFormat::Combined),
+    )
+    .unwrap();
     assert_eq!(r.downloads, 3, "read again");
-    assert_eq!(downloads(&dir, "com.templates.devops").unwrap().0, 3, "but applied once");
+    assert_eq!(
+        downloads(&dir, "com.templates.devops").unwrap().0,
+        3,
+        "but applied once"
+    );
     assert_eq!(r.summary.downloads, 3);
 }
 
@@ -171,7 +279,10 @@ fn gzip_cloudfront_and_s3_logs() {
         p(sha),
         p(sha)
     );
-    let gz = dir.parent().unwrap().join("E2EXAMPLE.2026-11-30-21.abcd.gz");
+    let gz = dir
+        .parent()
+        .unwrap()
+        .join("E2EXAMPLE.2026-11-30-21.abcd.gz");
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());
     enc.write_all(cf.as_bytes()).unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
@@ -195,18 +306,33 @@ fn gzip_cloudfront_and_s3_logs() {
     assert_eq!(per["3.2.0"], 2);
     assert_eq!(per["3.3.0"], 1, "a yanked version's downloads still count");
     // Both again: nothing new.
-    assert_eq!(ingest(&dir, &[gz.clone(), s3_path], &opts(LogFormat::Auto)).unwrap().downloads, 0);
+    assert_eq!(
+        ingest(&dir, &[gz.clone(), s3_path], &opts(LogFormat::Auto))
+            .unwrap()
+            .downloads,
+        0
+    );
     // The gzip log grows by one more member (as `gzip >>` writes): only its line counts, in
     // the columns of the header ingested before.
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(format!("2026-12-01\t01:00:00\tLAX1\t2338\t192.0.2.100\tGET\th\t{}\t200\t-\tratchet/0.1\t-\n", p(sha)).as_bytes()).unwrap();
+    enc.write_all(
+        format!(
+            "2026-12-01\t01:00:00\tLAX1\t2338\t192.0.2.100\tGET\th\t{}\t200\t-\tratchet/0.1\t-\n",
+            p(sha)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let mut f = std::fs::OpenOptions::new().append(true).open(&gz).unwrap();
     f.write_all(&enc.finish().unwrap()).unwrap();
     drop(f);
     let r = ingest(&dir, &[gz], &opts(LogFormat::Auto)).unwrap();
     assert_eq!((r.downloads, r.logs[0].malformed), (1, 0));
     assert_eq!(r.logs[0].format, LogFormat::CloudFront);
-    assert_eq!(downloads(&dir, "com.partner.api-connectors").unwrap().1["3.2.0"], 3);
+    assert_eq!(
+        downloads(&dir, "com.partner.api-connectors").unwrap().1["3.2.0"],
+        3
+    );
 }
 
 #[test]
@@ -214,7 +340,16 @@ fn a_file_that_is_not_a_log_changes_nothing() {
     let (_t, dir, h) = sample();
     let sha = &h[&("com.oss.json-utils".into(), "1.2.0".into())];
     let good = dir.parent().unwrap().join("good.log");
-    std::fs::write(&good, combined("h", "01/Dec/2026:00:00:00 +0000", &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]), 200)).unwrap();
+    std::fs::write(
+        &good,
+        combined(
+            "h",
+            "01/Dec/2026:00:00:00 +0000",
+            &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]),
+            200,
+        ),
+    )
+    .unwrap();
     let bad = dir.parent().unwrap().join("notes.txt");
     std::fs::write(&bad, "hello\nworld\n").unwrap();
     let e = ingest(&dir, &[good.clone(), bad], &opts(LogFormat::Combined)).unwrap_err();
@@ -224,14 +359,32 @@ fn a_file_that_is_not_a_log_changes_nothing() {
     assert!(!dir.join("stats").exists(), "nothing written");
     // A record dated in the future is malformed.
     let future = dir.parent().unwrap().join("future.log");
-    std::fs::write(&future, combined("h", "01/Jan/2027:00:00:00 +0000", "GET /x HTTP/1.1", 200)).unwrap();
+    std::fs::write(
+        &future,
+        combined("h", "01/Jan/2027:00:00:00 +0000", "GET /x HTTP/1.1", 200),
+    )
+    .unwrap();
     let e = ingest(&dir, &[future], &opts(LogFormat::Combined)).unwrap_err();
     assert!(e.to_string().contains("dated after tomorrow"), "{e}");
     // A damaged stats file stops an ingestion (its counts would be lost), naming it.
-    ingest(&dir, std::slice::from_ref(&good), &opts(LogFormat::Combined)).unwrap();
+    ingest(
+        &dir,
+        std::slice::from_ref(&good),
+        &opts(LogFormat::Combined),
+    )
+    .unwrap();
     let rel = ratchet_stats::stats_path(&id("com.oss.json-utils"));
     std::fs::write(dir.join(&rel), "{\"v\":1,\"id\":\"com.oss.json-utils\"}").unwrap();
-    std::fs::write(&good, combined("h", "02/Dec/2026:00:00:00 +0000", &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]), 200)).unwrap();
+    std::fs::write(
+        &good,
+        combined(
+            "h",
+            "02/Dec/2026:00:00:00 +0000",
+            &format!("GET /archives/{}/{sha}.rbundle HTTP/1.1", &sha[..2]),
+            200,
+        ),
+    )
+    .unwrap();
     let e = ingest(&dir, &[good], &opts(LogFormat::Combined)).unwrap_err();
     assert!(e.to_string().contains(&rel), "{e}");
 }
@@ -242,15 +395,28 @@ fn related_files_over_the_sample_registry() {
     let r = ratchet_stats::related::refresh(&dir).unwrap();
     assert!(r.skipped.is_empty(), "{:?}", r.skipped);
     assert_eq!(r.bundles, 7);
-    let core = read_related(&dir, &id("com.ratchet.core-utils")).unwrap().unwrap();
+    let core = read_related(&dir, &id("com.ratchet.core-utils"))
+        .unwrap()
+        .unwrap();
     assert_eq!(
         core.dependents,
-        [id("com.example.data-processing"), id("com.partner.api-connectors"), id("com.templates.devops")]
+        [
+            id("com.example.data-processing"),
+            id("com.partner.api-connectors"),
+            id("com.templates.devops")
+        ]
     );
     assert_eq!(core.together[0].id, id("com.partner.api-connectors"));
     assert_eq!(core.together[0].count, 1);
-    let json = read_related(&dir, &id("com.oss.json-utils")).unwrap().unwrap();
-    assert!(json.similar.iter().all(|s| s.id != id("com.ratchet.legacy-json")), "deprecated: {json:?}");
+    let json = read_related(&dir, &id("com.oss.json-utils"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        json.similar
+            .iter()
+            .all(|s| s.id != id("com.ratchet.legacy-json")),
+        "deprecated: {json:?}"
+    );
     assert!(!json.similar.is_empty(), "{json:?}");
     // A second run changes nothing.
     assert_eq!(ratchet_stats::related::refresh(&dir).unwrap().written, 0);
@@ -269,5 +435,8 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 }
 
 fn snapshot(d: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    walk(d).into_iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect()
+    walk(d)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect()
 }
