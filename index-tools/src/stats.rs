@@ -81,6 +81,7 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                     "downloads": r.downloads,
                     "batch": r.batch,
                     "files_written": r.files_written,
+                    "changed": r.changed,
                     "summary": r.summary,
                 }))?;
                 return Ok(ExitCode::SUCCESS);

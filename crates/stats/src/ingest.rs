@@ -87,6 +87,9 @@ pub struct IngestReport {
     pub batch: Option<String>,
     /// Stats files written.
     pub files_written: usize,
+    /// The bundles whose stats file was written: the catalog documents to update (§10.5, "new
+    /// download statistics").
+    pub changed: Vec<BundleId>,
     /// The registry's summary after the run.
     pub summary: Summary,
 }
@@ -479,6 +482,7 @@ pub fn ingest(
     }
 
     let mut files_written = 0;
+    let mut changed = Vec::new();
     let mut summary = Summary {
         v: files::FORMAT,
         first_day: first.map(|d| d.to_string()),
@@ -514,6 +518,7 @@ pub fn ingest(
             s.recompute(as_of);
             if write_if_changed(dir, &rel, &s.to_json(), old.as_deref())? {
                 files_written += 1;
+                changed.push(id.clone());
             }
             summary.downloads += s.downloads;
             summary.last_30_days += s.last_30_days;
@@ -563,6 +568,7 @@ pub fn ingest(
         malformed,
         batch,
         files_written,
+        changed,
         summary,
     })
 }

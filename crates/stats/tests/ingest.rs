@@ -180,6 +180,7 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     assert!(downloads(&dir, "com.templates.devops").is_none());
     assert_eq!(r.summary.downloads, 4);
     assert_eq!(r.summary.first_day.as_deref(), Some("2026-12-03"));
+    assert_eq!(r.changed, [id("com.oss.json-utils"), id("com.ratchet.core-utils")]);
 
     // Nothing is stored about who downloaded.
     for f in walk(&dir.join("stats")) {
@@ -193,6 +194,7 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     let before = snapshot(&dir);
     let r = ingest(&dir, std::slice::from_ref(&path), &opts(LogFormat::Auto)).unwrap();
     assert_eq!((r.downloads, r.logs[0].new_bytes, r.batch), (0, 0, None));
+    assert!(r.changed.is_empty());
     assert_eq!(snapshot(&dir), before);
 
     // The log grows (and ends in a torn line): only the new complete line counts.
