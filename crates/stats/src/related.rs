@@ -32,7 +32,7 @@ pub const EXPANSION_KEYWORDS: usize = 5;
 /// Lowest similarity listed.
 pub const MIN_SCORE: f64 = 0.05;
 /// Terms held by more bundles than this do not make candidates (bounds the cost).
-pub const MAX_CANDIDATE_DF: usize = 2000;
+pub const MAX_CANDIDATE_DF: usize = 500;
 
 /// Stop words (those of the search catalog, `index-format.md` §10.3).
 const STOP: &[&str] = &[
