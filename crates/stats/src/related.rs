@@ -336,7 +336,10 @@ pub fn refresh(dir: &Path) -> Result<RelatedReport, StatsError> {
     let related = compute(&docs);
     for (id, r) in &related {
         let rel = related_path(id);
-        let old = read_opt(dir, &rel, u64::MAX >> 1).ok().flatten();
+        // An unreadable or oversized old file is simply replaced.
+        let old = read_opt(dir, &rel, crate::files::MAX_RELATED_FILE)
+            .ok()
+            .flatten();
         if write_if_changed(dir, &rel, &r.to_json(), old.as_deref())? {
             report.written += 1;
         }

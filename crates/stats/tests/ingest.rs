@@ -180,7 +180,10 @@ fn combined_log_counts_only_complete_archive_gets_under_any_prefix() {
     assert!(downloads(&dir, "com.templates.devops").is_none());
     assert_eq!(r.summary.downloads, 4);
     assert_eq!(r.summary.first_day.as_deref(), Some("2026-12-03"));
-    assert_eq!(r.changed, [id("com.oss.json-utils"), id("com.ratchet.core-utils")]);
+    assert_eq!(
+        r.changed,
+        [id("com.oss.json-utils"), id("com.ratchet.core-utils")]
+    );
 
     // Nothing is stored about who downloaded.
     for f in walk(&dir.join("stats")) {
