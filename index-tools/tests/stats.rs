@@ -184,6 +184,22 @@ fn refusals() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 
+    // Not a registry: refused, and no lock file is left there.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = ri(&[
+        "stats",
+        "ingest",
+        "--registry",
+        empty.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("config.json"));
+    let o = ri(&["stats", "related", "--registry", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+
     let o = ri(&["stats", "show", "--registry", reg, "com.nobody.here"]);
     assert_eq!(o.status.code(), Some(1));
 

@@ -431,6 +431,8 @@ pub fn ingest(
     logs: &[PathBuf],
     opts: &IngestOptions,
 ) -> Result<IngestReport, StatsError> {
+    // A directory that is not a registry gets no lock file.
+    RegistryConfig::load(dir)?;
     let _lock = crate::lock(dir)?;
     let archives = Archives::load(dir)?;
     let mut ledger = match read_opt(dir, LEDGER_PATH, files::MAX_LEDGER_FILE)? {

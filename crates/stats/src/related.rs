@@ -319,8 +319,9 @@ pub struct RelatedReport {
 
 /// Recomputes every related file of the registry at `dir` under its lock.
 pub fn refresh(dir: &Path) -> Result<RelatedReport, StatsError> {
-    let _lock = crate::lock(dir)?;
+    // A directory that is not a registry gets no lock file.
     let config = RegistryConfig::load(dir)?;
+    let _lock = crate::lock(dir)?;
     let names = NamesFile::load(dir)?;
     let mut report = RelatedReport::default();
     let mut docs = BTreeMap::new();
