@@ -367,6 +367,10 @@ pub struct LedgerEntry {
     pub sha256: String,
     /// Their number.
     pub bytes: u64,
+    /// Lower-case hex SHA-256 of the log's first line (its first 64 KiB, without `\n`): which
+    /// entries a log may continue, known from its first line.
+    #[serde(default)]
+    pub head: String,
 }
 
 /// `stats/ingested.json`: what was ingested (writers only).

@@ -215,6 +215,9 @@ fn next_line(
     }
 }
 
+/// The ledger by first-line hash, then by length: the hashes of the slices ingested.
+type Known = HashMap<String, HashMap<u64, Vec<String>>>;
+
 /// Counts of one log: (archive, day) -> downloads.
 type Counts = HashMap<(usize, Day), u64>;
 
@@ -225,15 +228,58 @@ struct LogResult {
     slice: Option<(LedgerEntry, u64)>,
 }
 
-/// The length of the longest prefix of the log that the ledger lists (0 when none): a pass that
-/// only splits lines and hashes, so a log ingested before is not parsed again.
-fn ingested_prefix(path: &Path, ledger: &HashMap<u64, Vec<String>>) -> Result<u64, StatsError> {
-    let Some(&max) = ledger.keys().max() else {
-        return Ok(0);
+/// Where reading a log starts: after the longest prefix the ledger lists (0 when none).
+struct Prefix {
+    /// Length of that prefix.
+    skip: u64,
+    /// The reader, hash and line count right after it, when the prefix pass stopped there
+    /// (the usual case of a log ingested whole before), so it is not read twice.
+    resume: Option<(Box<dyn BufRead>, Sha256, u64)>,
+    /// The last CloudFront `#Fields` line of the prefix (it names the new lines' columns).
+    fields: Option<String>,
+    /// The hash of the log's first line (none when it has no complete line).
+    head: Option<String>,
+}
+
+/// Finds the ingested prefix with a pass that only splits lines and hashes, so a log ingested
+/// before is not parsed again.
+fn ingested_prefix(path: &Path, known: &Known) -> Result<Prefix, StatsError> {
+    let mut p = Prefix {
+        skip: 0,
+        resume: None,
+        fields: None,
+        head: None,
     };
     let mut r = open_log(path)?;
     let (mut hash, mut buf) = (Sha256::new(), Vec::new());
-    let (mut offset, mut found) = (0u64, 0u64);
+    let (mut offset, mut line_no, mut fields) = (0u64, 0u64, None);
+    let mut clean = true;
+    // The first line says which ledger entries this log may continue.
+    let (n, complete, _) =
+        next_line(&mut *r, &mut buf, &mut hash).map_err(|e| StatsError::Log {
+            file: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+    if !complete {
+        return Ok(p);
+    }
+    let head = hex(&Sha256::digest(&buf));
+    p.head = Some(head.clone());
+    let Some(ledger) = known.get(&head) else {
+        return Ok(p);
+    };
+    let max = ledger.keys().copied().max().unwrap_or(0);
+    offset += n;
+    line_no += 1;
+    if buf.starts_with(b"#Fields:") {
+        fields = Some(String::from_utf8_lossy(&buf).into_owned());
+    }
+    if let Some(hashes) = ledger.get(&offset)
+        && hashes.contains(&hex(&hash.clone().finalize()))
+    {
+        p.skip = offset;
+        p.fields = fields.clone();
+    }
     while offset < max {
         let (n, complete, _) =
             next_line(&mut *r, &mut buf, &mut hash).map_err(|e| StatsError::Log {
@@ -241,31 +287,45 @@ fn ingested_prefix(path: &Path, ledger: &HashMap<u64, Vec<String>>) -> Result<u6
                 message: format!("cannot read after byte {offset}: {e}"),
             })?;
         if n == 0 || !complete {
+            clean = n == 0;
             break;
         }
         offset += n;
+        line_no += 1;
+        if buf.starts_with(b"#Fields:") {
+            fields = Some(String::from_utf8_lossy(&buf).into_owned());
+        }
         if let Some(hashes) = ledger.get(&offset)
             && hashes.contains(&hex(&hash.clone().finalize()))
         {
-            found = offset;
+            p.skip = offset;
+            p.fields = fields.clone();
         }
     }
-    Ok(found)
+    if clean && p.skip == offset && offset > 0 {
+        p.resume = Some((r, hash, line_no));
+    }
+    Ok(p)
 }
 
 fn read_log(
     path: &Path,
     archives: &Archives,
-    ledger: &HashMap<u64, Vec<String>>,
+    ledger: &Known,
     opts: &IngestOptions,
 ) -> Result<LogResult, StatsError> {
     let file = path.display().to_string();
-    let skip = ingested_prefix(path, ledger)?;
-    let mut r = open_log(path)?;
+    let prefix = ingested_prefix(path, ledger)?;
+    let skip = prefix.skip;
     let mut parser = Parser::new(opts.format);
-    let mut hash = Sha256::new();
+    if let Some(f) = &prefix.fields {
+        parser.line(f);
+    }
     let mut buf = Vec::new();
-    let (mut offset, mut line_no) = (0u64, 0u64);
+    let (mut r, mut hash, mut offset, mut line_no) = match prefix.resume {
+        Some((r, hash, lines)) => (r, hash, skip, lines),
+        None => (open_log(path)?, Sha256::new(), 0u64, 0u64),
+    };
     let mut counts = Counts::new();
     let mut malformed = Vec::new();
     let (mut records, mut bad, mut lines, mut downloads) = (0u64, 0u64, 0u64, 0u64);
@@ -290,10 +350,6 @@ fn read_log(
         if offset <= skip {
             // Ingested by an earlier run: hashed (the new slice's hash covers the whole prefix),
             // not parsed.
-            if buf.starts_with(b"#Fields:") {
-                // A CloudFront header before the new lines still names their columns.
-                parser.line(&String::from_utf8_lossy(&buf));
-            }
             continue;
         }
         let mut bad_line = |reason| {
@@ -354,6 +410,7 @@ fn read_log(
             LedgerEntry {
                 sha256: hex(&hash.finalize()),
                 bytes: offset,
+                head: prefix.head.clone().unwrap_or_default(),
             },
             skip,
         )
@@ -446,9 +503,14 @@ pub fn ingest(
             ..Summary::default()
         },
     };
-    let mut known: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut known: Known = HashMap::new();
     for e in &ledger.logs {
-        known.entry(e.bytes).or_default().push(e.sha256.clone());
+        known
+            .entry(e.head.clone())
+            .or_default()
+            .entry(e.bytes)
+            .or_default()
+            .push(e.sha256.clone());
     }
 
     // Read every log before writing anything: a log that is not a log stops the run unchanged.
