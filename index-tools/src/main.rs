@@ -173,6 +173,10 @@ enum Command {
         /// The registry directory.
         dir: PathBuf,
     },
+    /// The registry's search catalog (catalog/, kept up to date by every publish, yank,
+    /// deprecation and attestation).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Remove unreferenced archives and temporary files left by interrupted publishes, and
     /// repair names.txt.
     Gc {
@@ -181,6 +185,16 @@ enum Command {
         /// Say what would be removed and repaired, without changing anything.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Recompute the whole search catalog from the registry's index, archives and metadata
+    /// (creates it in a registry that has none; repairs what `verify` reports).
+    Rebuild {
+        /// The registry directory (default: the current directory).
+        dir: Option<PathBuf>,
     },
 }
 
@@ -739,6 +753,28 @@ fn run(cmd: Command) -> CliResult {
             } else {
                 eprintln!("{} is NOT consistent: {summary}", dir.display());
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Catalog(CatalogCommand::Rebuild { dir }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let reg = Registry::open(&dir)?;
+            let r = reg.catalog_rebuild()?;
+            if o.json() {
+                print_json(&json!({"catalog": {
+                    "bundles": r.bundles,
+                    "searchable": r.searchable,
+                    "files": r.written.files,
+                    "bytes": r.written.bytes,
+                }}))?;
+            } else {
+                println!(
+                    "Rebuilt the search catalog of {}: {} searchable bundle(s) of {}, {} file(s), {} bytes",
+                    escape_line(&dir.display().to_string()),
+                    r.searchable,
+                    r.bundles,
+                    r.written.files,
+                    r.written.bytes
+                );
             }
         }
         Command::Gc { dir, dry_run } => {

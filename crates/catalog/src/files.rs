@@ -159,6 +159,18 @@ pub struct Forward {
     pub facets: BTreeMap<String, Vec<String>>,
 }
 
+/// The largest size a reader accepts for the catalog file at `path` (by its directory).
+pub fn limit_for(path: &str) -> u64 {
+    let rest = path.strip_prefix("catalog/").unwrap_or(path);
+    match rest.split('/').next() {
+        Some("terms") => MAX_SHARD,
+        Some("facets") => MAX_FACET,
+        Some("docs") => MAX_BLOCK,
+        Some("fwd") => MAX_FORWARD,
+        _ => MAX_ROOT,
+    }
+}
+
 /// Path of a term shard.
 pub fn shard_path(key: &str) -> String {
     format!("{CATALOG_DIR}/terms/{}.json", shard_file_name(key))

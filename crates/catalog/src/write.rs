@@ -539,7 +539,8 @@ fn block_bytes(block: u32, docs: Vec<crate::Summary>) -> Vec<u8> {
 pub struct Difference {
     /// The catalog file.
     pub file: String,
-    /// What differs: `missing`, `extra`, `differs`, or `unreadable: ...`.
+    /// What differs: `missing`, `extra`, `differs`, `malformed: ...` or `unreadable: ...` (too
+    /// large for a reader, or an I/O error).
     pub problem: String,
 }
 
@@ -569,8 +570,7 @@ impl Catalog {
                 });
                 continue;
             };
-            let limit = (want.len() as u64).max(MAX_SHARD) * 4;
-            let got = match store.read(path, limit) {
+            let got = match store.read(path, files::limit_for(path)) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     out.push(Difference {
@@ -593,9 +593,19 @@ impl Catalog {
                 &got == want
             };
             if !same {
+                let problem = match serde_json::from_slice::<serde_json::Value>(&got) {
+                    Err(e) => format!("malformed: {e}"),
+                    Ok(v)
+                        if v.get("v").and_then(|v| v.as_u64())
+                            != Some(u64::from(files::CATALOG_FORMAT)) =>
+                    {
+                        "malformed: no known format version `v`".to_string()
+                    }
+                    Ok(_) => "differs".to_string(),
+                };
                 out.push(Difference {
                     file: path.clone(),
-                    problem: "differs".into(),
+                    problem,
                 });
             }
         }
