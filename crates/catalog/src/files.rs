@@ -62,6 +62,10 @@ pub struct Root {
     /// live in shards keyed one character longer (§10.1).
     #[serde(default)]
     pub split: BTreeSet<String>,
+    /// The most common tags (at most [`crate::TOP_TAGS`]) with their counts: exact after a
+    /// rebuild, approximate between rebuilds (§10.2).
+    #[serde(default)]
+    pub tags: BTreeMap<String, u32>,
 }
 
 impl Root {
@@ -78,6 +82,7 @@ impl Root {
             postings_cap: POSTINGS_CAP as u32,
             facets: BTreeMap::new(),
             split: BTreeSet::new(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -256,6 +261,22 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
                 format!("facet {kind}={v} counts {n} bundles of {}", r.docs),
             ));
         }
+    }
+    if r.tags.len() > crate::TOP_TAGS {
+        return Err(malformed(
+            f,
+            format!(
+                "{} popular tags, more than {}",
+                r.tags.len(),
+                crate::TOP_TAGS
+            ),
+        ));
+    }
+    if let Some((t, n)) = r.tags.iter().find(|&(_, &n)| n == 0 || n > r.docs) {
+        return Err(malformed(
+            f,
+            format!("tag {t} counts {n} bundles of {}", r.docs),
+        ));
     }
     for p in &r.split {
         let n = p.chars().count();

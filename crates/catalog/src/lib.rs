@@ -39,6 +39,8 @@ pub use write::{Catalog, Change};
 pub const PREFIX_CHARS: usize = 3;
 /// Most postings a term's list keeps (the best by the champion key, §10.4).
 pub const POSTINGS_CAP: usize = 300;
+/// Most tags `root.json` counts (the popular ones, for `ratchet bundle tags --popular`).
+pub const TOP_TAGS: usize = 200;
 /// Documents per summary block.
 pub const BLOCK_DOCS: u32 = 8;
 

@@ -360,6 +360,9 @@ impl Catalog {
                 stats.bytes += bytes.len();
             }
             stats.files += 1;
+            if kind == "tag" {
+                note_tag(&mut root, value, set.len() as u32);
+            }
             if ROOT_FACETS.contains(&kind.as_str()) {
                 let counts = root.facets.entry(kind.clone()).or_default();
                 if set.is_empty() {
@@ -491,6 +494,17 @@ impl Catalog {
             stats.bytes += bytes.len();
             Ok(())
         };
+        let mut tags: Vec<(u32, &String)> = facets
+            .iter()
+            .filter(|((k, _), _)| k == "tag")
+            .map(|((_, v), set)| (set.len() as u32, v))
+            .collect();
+        tags.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        root.tags = tags
+            .into_iter()
+            .take(crate::TOP_TAGS)
+            .map(|(n, v)| (v.clone(), n))
+            .collect();
         for ((kind, value), set) in facets {
             if ROOT_FACETS.contains(&kind.as_str()) {
                 root.facets
@@ -513,6 +527,31 @@ impl Catalog {
         root.generation = 1;
         put(store, ROOT_PATH, files::to_json(&root))?;
         Ok(stats)
+    }
+}
+
+/// Keeps the root's popular tags up to date with one tag's new count: a listed tag takes its
+/// new count (leaving at 0); an unlisted one enters when the list has room or it is more
+/// common than the least common listed tag, which then leaves (ties: the greater name
+/// leaves). A listed tag that becomes rarer stays until a rebuild: the list is approximate.
+fn note_tag(root: &mut Root, tag: &str, count: u32) {
+    if count == 0 {
+        root.tags.remove(tag);
+        return;
+    }
+    let least = || {
+        root.tags
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(t, &n)| (t.clone(), n))
+    };
+    if root.tags.contains_key(tag) || root.tags.len() < crate::TOP_TAGS {
+        root.tags.insert(tag.to_string(), count);
+    } else if let Some((t, n)) = least()
+        && (count > n || (count == n && tag < t.as_str()))
+    {
+        root.tags.remove(&t);
+        root.tags.insert(tag.to_string(), count);
     }
 }
 
@@ -560,6 +599,7 @@ impl Catalog {
         let without_generation = |b: &[u8]| -> Option<Vec<u8>> {
             let mut r = files::parse_root(b).ok()?;
             r.generation = 0;
+            r.tags.clear(); // approximate between rebuilds
             Some(files::to_json(&r))
         };
         for path in &stored {
