@@ -248,6 +248,9 @@ fn one_edit(a: &str, b: &str) -> bool {
 }
 
 fn license_value(v: &str) -> String {
+    if v.trim().eq_ignore_ascii_case("proprietary") {
+        return "PROPRIETARY".to_string();
+    }
     if let Some(id) = spdx::license_id(v) {
         return id.name.to_string();
     }
