@@ -314,9 +314,14 @@ fn over_http_then_offline_from_the_cache_and_across_registries() {
         &["search", "json", "--tag", "validation", "--registry", &url],
     );
     assert_eq!(ids(&over_http), ["com.oss.json-utils"]);
-    // Root, one shard and one facet file, then one summary block.
+    // Root, one shard and one facet file; the summary is on the word's inline first page.
     let asked = requests.load(Ordering::SeqCst);
-    assert_eq!(asked, 4);
+    assert_eq!(asked, 3);
+    // One word: root and shard, nothing else (index-format.md §10.6).
+    let one = json(h, &["search", "pipeline", "--registry", &url]);
+    assert_eq!(ids(&one), ["com.example.data-processing"]);
+    assert_eq!(requests.load(Ordering::SeqCst), asked + 2);
+    let asked = asked + 2;
     let offline = json(
         h,
         &[

@@ -105,6 +105,11 @@ pub struct TermEntry {
     pub df: u32,
     /// The postings, encoded ([`codec::encode_postings`]).
     pub p: String,
+    /// The summaries of the term's first page: its postings with the highest champion keys
+    /// among those of weighted frequency at least [`crate::PAGE_MIN_WTF`], at most
+    /// [`crate::PAGE_DOCS`], by ordinal (§10.4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s: Vec<Summary>,
 }
 
 /// `catalog/terms/<key>.json`: the terms starting with one key.
@@ -348,21 +353,31 @@ pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>
             format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
         ));
     }
+    let want = crate::write::page_ords(&ps);
+    let got: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
+    if got != want {
+        return Err(CatalogError::Inconsistent {
+            file: f,
+            message: format!(
+                "term `{}`: inline summaries of ordinals {got:?}, its first page is {want:?}",
+                e.t
+            ),
+        });
+    }
     Ok(ps)
 }
 
+/// A term of a shard, decoded: term, df, postings and inline first-page summaries.
+pub type DecodedTerm = (String, u32, Vec<Posting>, Vec<Summary>);
+
 /// Parses a term shard stored under `key`, against the root's slot count; returns the shard
 /// with its postings decoded, term by term.
-pub fn parse_shard(
-    bytes: &[u8],
-    key: &str,
-    root: &Root,
-) -> Result<Vec<(String, u32, Vec<Posting>)>, CatalogError> {
+pub fn parse_shard(bytes: &[u8], key: &str, root: &Root) -> Result<Vec<DecodedTerm>, CatalogError> {
     parse_shard_lazy(bytes, key, root)?
         .into_iter()
         .map(|e| {
             let ps = decode_term(&e, key, root)?;
-            Ok((e.t, e.df, ps))
+            Ok((e.t, e.df, ps, e.s))
         })
         .collect()
 }
