@@ -399,13 +399,20 @@ fn a_registry_without_a_catalog_or_with_a_damaged_one_is_named() {
     std::fs::write(&shard, vec![b' '; 300 * 1024]).unwrap();
     common::assert_fails_with(&search(&["json"]), "catalog/terms/jso.json");
 
-    // Inconsistent: a posting names a bundle that its summary block does not hold.
+    // Inconsistent: an inline summary that disagrees with its posting...
+    let lying = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("\"deprecated\":false", "\"deprecated\":true");
+    std::fs::write(&shard, lying).unwrap();
+    let o = search(&["json"]);
+    common::assert_fails_with(&o, "catalog/terms/jso.json: inconsistent");
     std::fs::write(&shard, &good).unwrap();
+    // ... and a listing whose bundles' block lost a summary.
     let block = reg.join("catalog/docs/0.json");
     let mut b: Value = serde_json::from_slice(&std::fs::read(&block).unwrap()).unwrap();
     b["docs"].as_array_mut().unwrap().remove(1); // com.oss.json-utils
     std::fs::write(&block, serde_json::to_vec(&b).unwrap()).unwrap();
-    let o = search(&["json"]);
+    let o = search(&["--category", "data"]);
     common::assert_fails_with(&o, "catalog/docs/0.json: inconsistent");
 
     std::fs::remove_dir_all(reg.join("catalog")).unwrap();
@@ -420,10 +427,23 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
     let t = tempfile::tempdir().unwrap();
     let h = t.path();
     let reg = sample_copy(h);
-    let block = reg.join("catalog/docs/0.json");
-    let mut b: Value = serde_json::from_slice(&std::fs::read(&block).unwrap()).unwrap();
-    b["docs"][1]["description"] = Value::from("evil \u{1b}[2J\u{202e} text");
-    std::fs::write(&block, serde_json::to_vec(&b).unwrap()).unwrap();
+    // The summary of com.oss.json-utils (ordinal 1) on the first page of `json`.
+    let shard = reg.join("catalog/terms/jso.json");
+    let mut b: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
+    let term = b["terms"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["t"] == "json")
+        .unwrap();
+    let s = term["s"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["ord"] == 1)
+        .unwrap();
+    s["description"] = Value::from("evil \u{1b}[2J\u{202e} text");
+    std::fs::write(&shard, serde_json::to_vec(&b).unwrap()).unwrap();
     let o = ratchet(
         h,
         &[
