@@ -468,3 +468,65 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
         "evil \u{1b}[2J\u{202e} text"
     );
 }
+
+#[test]
+fn usage_errors_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = sample();
+    let r = reg.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["bundle", "search", "--registry", r],
+            "give search text or at least one filter",
+        ),
+        (
+            vec![
+                "bundle",
+                "search",
+                "json",
+                "--sort",
+                "stars",
+                "--registry",
+                r,
+            ],
+            "not a sort",
+        ),
+        (
+            vec![
+                "bundle",
+                "search",
+                "json",
+                "--price",
+                "cheap",
+                "--registry",
+                r,
+            ],
+            "not a price filter",
+        ),
+        (
+            vec!["bundle", "search", "json", "--limit", "51", "--registry", r],
+            "--limit must be 1 to 50",
+        ),
+        (
+            vec![
+                "bundle",
+                "search",
+                "--category",
+                "data",
+                "--sort",
+                "name",
+                "--registry",
+                r,
+            ],
+            "other sorts need text",
+        ),
+    ] {
+        let o = ratchet(t.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains(says),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+}

@@ -786,6 +786,7 @@ fn run(cmd: Command) -> CliResult {
                     "removed_temp_files": r.removed_temp_files,
                     "added_names": r.added_names,
                     "repaired_names_tail": r.repaired_names_tail,
+                    "rebuilt_catalog": r.rebuilt_catalog,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -802,6 +803,12 @@ fn run(cmd: Command) -> CliResult {
             }
             for id in &r.added_names {
                 println!("{add} {id} to names.txt");
+            }
+            if r.rebuilt_catalog {
+                println!(
+                    "{} the search catalog, which was behind the index",
+                    if dry_run { "would rebuild" } else { "rebuilt" }
+                );
             }
             if r.repaired_names_tail {
                 println!("{cut} a torn last line off names.txt");

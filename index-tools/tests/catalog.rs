@@ -43,6 +43,15 @@ fn errors(reg: &Registry) -> Vec<String> {
         .collect::<Vec<_>>()
 }
 
+/// Every diagnostic of verify, errors and warnings, each after its code.
+fn diagnostics(reg: &Registry) -> Vec<String> {
+    reg.verify()
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {d}", d.code))
+        .collect()
+}
+
 fn two_bundles(t: &TestRegistry) {
     Bundle::new("com.test.alpha", "1.0.0")
         .description("Parses invoices from the ledger")
@@ -131,12 +140,18 @@ fn verify_names_an_oversized_malformed_or_inconsistent_catalog_file() {
         .unwrap()
         .replace("\"1.0.0\"", "\"9.9.9\"");
     std::fs::write(&block, text).unwrap();
-    let e = errors(&t.reg);
+    // A stale catalog is a warning (what an interrupted change leaves), which gc repairs.
+    assert!(errors(&t.reg).is_empty());
+    let d = diagnostics(&t.reg);
     assert!(
-        e.iter()
-            .any(|e| e.contains("catalog/docs/0.json") && e.contains("differs")),
-        "{e:?}"
+        d.iter().any(|e| e.starts_with("catalog-stale")
+            && e.contains("catalog/docs/0.json")
+            && e.contains("differs from a rebuild")),
+        "{d:?}"
     );
+    assert!(t.reg.gc().unwrap().rebuilt_catalog);
+    assert_eq!(std::fs::read(&block).unwrap(), good);
+    assert!(t.reg.verify().diagnostics.is_empty());
 
     // Malformed.
     std::fs::write(&block, b"{not json").unwrap();
@@ -155,19 +170,23 @@ fn verify_names_an_oversized_malformed_or_inconsistent_catalog_file() {
             .any(|e| e.contains("catalog/docs/0.json") && e.contains("bytes")),
         "{e:?}"
     );
+    assert!(
+        t.reg.gc().is_err(),
+        "gc refuses while the catalog is damaged"
+    );
 
     // A missing and an extra file.
     std::fs::remove_file(&block).unwrap();
     std::fs::write(dir.join("catalog/docs/7.json"), &good).unwrap();
-    let e = errors(&t.reg);
+    let e = diagnostics(&t.reg);
     assert!(
         e.iter()
-            .any(|e| e.contains("catalog/docs/0.json") && e.contains("missing")),
+            .any(|e| e.contains("catalog/docs/0.json") && e.contains("catalog/docs/0.json missing")),
         "{e:?}"
     );
     assert!(
         e.iter()
-            .any(|e| e.contains("catalog/docs/7.json") && e.contains("not part")),
+            .any(|e| e.contains("catalog/docs/7.json") && e.contains("catalog/docs/7.json extra")),
         "{e:?}"
     );
 

@@ -118,6 +118,7 @@ fn each_registry<T>(
             Err(e @ SearchError::NoCatalog { .. }) if fetchers.len() > 1 => {
                 warnings.push(e.to_string())
             }
+            Err(SearchError::Query(q)) => return Err(Box::new(ratchet_term::UsageError(q))),
             Err(e) => return Err(e.into()),
         }
     }
@@ -173,7 +174,7 @@ pub fn search(args: SearchArgs) -> CliResult {
     let paths = Paths::detect();
     let fetchers = fetchers(&paths, &args.reg)?;
     let several = fetchers.len() > 1;
-    if several && args.offset + args.limit > MAX_LIMIT {
+    if several && args.offset.saturating_add(args.limit) > MAX_LIMIT {
         return Err(Box::new(ratchet_term::UsageError(format!(
             "across several registries --offset + --limit is at most {MAX_LIMIT}; pick one with --registry to page further"
         ))));
@@ -188,7 +189,7 @@ pub fn search(args: SearchArgs) -> CliResult {
         verified: args.verified,
         sort: args.sort,
         limit: if several {
-            args.offset + args.limit
+            args.offset.saturating_add(args.limit)
         } else {
             args.limit
         },
@@ -313,7 +314,7 @@ pub fn search(args: SearchArgs) -> CliResult {
         if capped { "at least " } else { "" },
         total,
         if args.offset > 0 {
-            format!(" (from {})", args.offset + 1)
+            format!(" (from {})", args.offset.saturating_add(1))
         } else {
             String::new()
         }

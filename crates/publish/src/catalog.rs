@@ -72,6 +72,11 @@ impl Registry {
     /// Recomputes the whole catalog from the registry, under the registry lock (§10.5).
     pub fn catalog_rebuild(&self) -> Result<RebuildReport> {
         let _lock = self.lock()?;
+        self.catalog_rebuild_unlocked()
+    }
+
+    /// [`Registry::catalog_rebuild`] for a caller that holds the lock.
+    pub(crate) fn catalog_rebuild_unlocked(&self) -> Result<RebuildReport> {
         let docs = self.catalog_docs()?;
         let bundles = docs.len();
         let searchable = docs.iter().filter(|(_, d)| d.is_some()).count();

@@ -486,6 +486,9 @@ pub struct GcReport {
     pub added_names: Vec<BundleId>,
     /// True when a torn last line of `names.txt` was cut off.
     pub repaired_names_tail: bool,
+    /// True when the search catalog was behind the index (an interrupted change) and was
+    /// rebuilt (or, in a dry run, would be).
+    pub rebuilt_catalog: bool,
 }
 
 /// A registry directory on this machine.
@@ -1289,7 +1292,12 @@ impl Registry {
             }
             ids.push(id);
         }
-        for dir in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
+        for dir in [
+            INDEX_DIR,
+            META_DIR,
+            ARCHIVES_DIR,
+            ratchet_catalog::files::CATALOG_DIR,
+        ] {
             for (rel, path) in walk(&self.root.join(dir), &self.root) {
                 if is_temp(&path) {
                     remove(&path)?;
@@ -1326,6 +1334,13 @@ impl Registry {
                 }
                 report.added_names.push(id);
             }
+        }
+        // 5. A search catalog left behind the index by an interrupted change.
+        if self.catalog_check()?.is_some_and(|d| !d.is_empty()) {
+            if !dry_run {
+                self.catalog_rebuild_unlocked()?;
+            }
+            report.rebuilt_catalog = true;
         }
         Ok(report)
     }
@@ -1427,17 +1442,42 @@ impl Verifier<'_> {
                 "the registry has no search catalog; `ratchet-index catalog rebuild` creates it",
             ),
             Ok(Some(diffs)) => {
-                for d in diffs {
-                    let msg = match d.problem.as_str() {
-                        "missing" => "missing from the search catalog (a rebuild writes it)".to_string(),
-                        "extra" => "not part of the search catalog of this registry (a rebuild removes it)".to_string(),
-                        "differs" => "differs from the search catalog a rebuild of the registry gives (names a bundle or version the index does not, or misses one)".to_string(),
-                        other => other.to_string(),
-                    };
+                let (stale, damaged): (Vec<_>, Vec<_>) = diffs
+                    .into_iter()
+                    .partition(|d| matches!(d.problem.as_str(), "missing" | "extra" | "differs"));
+                // Oversized, malformed or unreadable: clients refuse it.
+                for d in damaged {
                     self.err(
                         "catalog",
                         d.file,
-                        format!("{msg}; `ratchet-index catalog rebuild` repairs it"),
+                        format!("{}; `ratchet-index catalog rebuild` repairs it", d.problem),
+                    );
+                }
+                // Behind the index (what an interrupted change leaves): searches may show
+                // stale results; installs check everything anyway. One warning, naming the
+                // first files.
+                if let Some(first) = stale.first() {
+                    let shown: Vec<String> = stale
+                        .iter()
+                        .take(5)
+                        .map(|d| {
+                            let what = match d.problem.as_str() {
+                                "missing" => "missing",
+                                "extra" => "extra: not part of the catalog a rebuild gives",
+                                _ => "differs from a rebuild",
+                            };
+                            format!("{} {what}", d.file)
+                        })
+                        .collect();
+                    self.warn(
+                        "catalog-stale",
+                        first.file.clone(),
+                        format!(
+                            "the search catalog is behind the index and metadata ({} file(s): {}{}); `ratchet-index gc` or `ratchet-index catalog rebuild` brings it up to date",
+                            stale.len(),
+                            shown.join(", "),
+                            if stale.len() > 5 { ", ..." } else { "" }
+                        ),
                     );
                 }
             }
