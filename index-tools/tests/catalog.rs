@@ -277,3 +277,22 @@ fn attestations_change_the_verification_status_searched_and_shown() {
     assert_eq!(r.hits[0].summary.verified.as_str(), "official");
     assert_consistent(&t.reg);
 }
+
+#[test]
+fn archives_stored_under_a_custom_dl_path_are_indexed() {
+    let w = tempfile::tempdir().unwrap();
+    let dir = w.path().join("reg");
+    let mut config = ratchet_formats::index::RegistryConfig::new(
+        "blobs",
+        ratchet_formats::index::RegistryKind::Local,
+    );
+    config.dl = "blobs/{sha256}.rbundle".into();
+    let reg = Registry::init_with(&dir, config).unwrap();
+    let a = Bundle::new("com.test.alpha", "1.0.0")
+        .description("Parses invoices")
+        .build(w.path());
+    let p = reg.publish(&a, TIME).unwrap();
+    assert!(p.archive_file.starts_with("blobs/"), "{}", p.archive_file);
+    assert_eq!(find(&dir, "invoices").len(), 1);
+    assert_consistent(&reg);
+}

@@ -180,7 +180,14 @@ fn encode_shard(
         let keep: BTreeSet<u32> = entries[longest].s.iter().map(|s| s.ord).collect();
         let target = (ps.len() * 3 / 4).max(keep.len()).max(1);
         if target >= ps.len() {
+            // Nothing to cut here: try the next longest list without serializing again.
             uncuttable.insert(longest);
+            let next = (0..entries.len())
+                .filter(|i| !uncuttable.contains(i))
+                .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
+            if next.is_none() {
+                return Ok(Some(bytes));
+            }
             continue;
         }
         let mut order: Vec<Posting> = ps.clone();
@@ -657,12 +664,12 @@ fn block_summary<S: CatalogStore>(
     cache: &mut HashMap<u32, Vec<Summary>>,
 ) -> Result<Summary, CatalogError> {
     let block = o / BLOCK_DOCS;
-    if !cache.contains_key(&block) {
+    if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(block) {
         let docs = match read(store, &files::block_path(block), MAX_BLOCK)? {
             Some(b) => files::parse_block(&b, block, root)?,
             None => Vec::new(),
         };
-        cache.insert(block, docs);
+        e.insert(docs);
     }
     cache[&block]
         .iter()

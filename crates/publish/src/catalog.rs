@@ -11,7 +11,7 @@
 
 use crate::{PublishError, Registry, Result};
 use ratchet_catalog::files::ROOT_PATH;
-use ratchet_catalog::registry::{doc_from_registry, registry_docs};
+use ratchet_catalog::registry::{doc_from_registry_with, registry_docs_with};
 use ratchet_catalog::write::{Difference, WriteStats};
 use ratchet_catalog::{Catalog, CatalogDoc, CatalogStore, Change, DirStore, Verified};
 use ratchet_formats::index::{BundleMeta, IndexLine};
@@ -45,7 +45,8 @@ impl Registry {
     /// version is yanked): the input of a rebuild and of the catalog check.
     pub fn catalog_docs(&self) -> Result<Vec<(BundleId, Option<CatalogDoc>)>> {
         let verified = |l: &IndexLine, m: Option<&BundleMeta>| self.catalog_verified(l, m);
-        Ok(registry_docs(self.root(), &verified)?)
+        let archive = |sha: &str| self.archive_rel(sha);
+        Ok(registry_docs_with(self.root(), &archive, &verified)?)
     }
 
     /// Brings the catalog up to date for `id` after a change the caller has written (the
@@ -61,10 +62,12 @@ impl Registry {
             return store.sync().map_err(behind);
         }
         let verified = |l: &IndexLine, m: Option<&BundleMeta>| self.catalog_verified(l, m);
-        let change = match doc_from_registry(self.root(), id, &verified).map_err(behind)? {
-            Some(d) => Change::Upsert(Box::new(d)),
-            None => Change::Remove(id.clone()),
-        };
+        let archive = |sha: &str| self.archive_rel(sha);
+        let change =
+            match doc_from_registry_with(self.root(), id, &archive, &verified).map_err(behind)? {
+                Some(d) => Change::Upsert(Box::new(d)),
+                None => Change::Remove(id.clone()),
+            };
         Catalog::update(&mut store, &change).map_err(behind)?;
         Ok(())
     }
