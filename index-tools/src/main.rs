@@ -178,6 +178,10 @@ enum Command {
     /// Download statistics from access logs, and related bundles (index-format.md §11).
     #[command(subcommand)]
     Stats(stats::StatsCommand),
+    /// The registry's search catalog (catalog/, kept up to date by every publish, yank,
+    /// deprecation and attestation).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Remove unreferenced archives and temporary files left by interrupted publishes, and
     /// repair names.txt.
     Gc {
@@ -186,6 +190,16 @@ enum Command {
         /// Say what would be removed and repaired, without changing anything.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Recompute the whole search catalog from the registry's index, archives and metadata
+    /// (creates it in a registry that has none; repairs what `verify` reports).
+    Rebuild {
+        /// The registry directory (default: the current directory).
+        dir: Option<PathBuf>,
     },
 }
 
@@ -747,6 +761,28 @@ fn run(cmd: Command) -> CliResult {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Catalog(CatalogCommand::Rebuild { dir }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let reg = Registry::open(&dir)?;
+            let r = reg.catalog_rebuild()?;
+            if o.json() {
+                print_json(&json!({"catalog": {
+                    "bundles": r.bundles,
+                    "searchable": r.searchable,
+                    "files": r.written.files,
+                    "bytes": r.written.bytes,
+                }}))?;
+            } else {
+                println!(
+                    "Rebuilt the search catalog of {}: {} searchable bundle(s) of {}, {} file(s), {} bytes",
+                    escape_line(&dir.display().to_string()),
+                    r.searchable,
+                    r.bundles,
+                    r.written.files,
+                    r.written.bytes
+                );
+            }
+        }
         Command::Gc { dir, dry_run } => {
             let r = Registry::open(&dir)?.gc_with(dry_run)?;
             if o.json() {
@@ -756,6 +792,7 @@ fn run(cmd: Command) -> CliResult {
                     "removed_temp_files": r.removed_temp_files,
                     "added_names": r.added_names,
                     "repaired_names_tail": r.repaired_names_tail,
+                    "rebuilt_catalog": r.rebuilt_catalog,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -772,6 +809,12 @@ fn run(cmd: Command) -> CliResult {
             }
             for id in &r.added_names {
                 println!("{add} {id} to names.txt");
+            }
+            if r.rebuilt_catalog {
+                println!(
+                    "{} the search catalog, which was behind the index",
+                    if dry_run { "would rebuild" } else { "rebuilt" }
+                );
             }
             if r.repaired_names_tail {
                 println!("{cut} a torn last line off names.txt");

@@ -63,6 +63,9 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                     ..IngestOptions::default()
                 },
             )?;
+            // The catalog's downloads and trend (§10.2) follow the new figures.
+            let catalog_updated =
+                ratchet_publish::Registry::open(&registry)?.catalog_refresh(&r.changed)?;
             let malformed: u64 = r.logs.iter().map(|l| l.malformed).sum();
             if o.json() {
                 print_json(&json!({
@@ -82,6 +85,7 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                     "batch": r.batch,
                     "files_written": r.files_written,
                     "changed": r.changed,
+                    "catalog_updated": catalog_updated,
                     "summary": r.summary,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
@@ -124,6 +128,9 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 s.last_30_days,
                 s.last_day.as_deref().unwrap_or("-")
             );
+            if catalog_updated > 0 {
+                println!("search catalog updated for {catalog_updated} bundle(s)");
+            }
         }
         StatsCommand::Show { registry, id } => {
             let stats = ratchet_stats::read_stats(&registry, &id)?;

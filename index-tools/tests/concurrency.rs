@@ -140,7 +140,8 @@ fn a_crash_after_each_write_step_leaves_a_valid_registry() {
         ("archive", true, vec!["unreferenced-archive"]),
         ("archive", false, vec!["unreferenced-archive"]),
         ("index", true, vec!["unlisted-bundle"]),
-        ("index", false, vec![]),
+        // The catalog is updated after the index: it is left behind (a warning gc repairs).
+        ("index", false, vec!["catalog-stale"]),
     ] {
         let t = tempfile::tempdir().unwrap();
         let reg = TestRegistry::new(t.path()).reg;

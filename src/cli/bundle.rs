@@ -99,6 +99,12 @@ pub enum BundleCommand {
     List,
     /// Remove installed bundles (refused while another installed bundle needs them).
     Remove(super::install::RemoveArgs),
+    /// Search the registries' catalogs (every configured registry, or --registry).
+    Search(super::search::SearchArgs),
+    /// List the categories of the registries' bundles, with how many bundles each has.
+    Categories(super::search::SearchRegistryArgs),
+    /// List the registries' tags (keywords) with how many bundles have each.
+    Tags(super::search::TagsArgs),
     /// Show every version of a bundle in a registry.
     Info {
         /// Bundle id.
@@ -166,6 +172,9 @@ pub fn run(cmd: BundleCommand) -> CliResult {
         BundleCommand::Outdated(args) => super::install::outdated(args, out().format),
         BundleCommand::List => super::install::list(out().format),
         BundleCommand::Remove(args) => super::install::remove(args),
+        BundleCommand::Search(args) => super::search::search(args),
+        BundleCommand::Categories(reg) => super::search::categories(reg),
+        BundleCommand::Tags(args) => super::search::tags(args),
         BundleCommand::Info { id, reg } => super::install::info(id, reg, out().format),
         BundleCommand::Deps { spec, reg, invert } => {
             super::install::deps(spec, reg, invert, out().format)

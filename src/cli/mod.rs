@@ -10,6 +10,7 @@ mod key;
 mod publish;
 mod registry;
 mod run;
+mod search;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;

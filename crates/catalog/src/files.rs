@@ -62,6 +62,10 @@ pub struct Root {
     /// live in shards keyed one character longer (§10.1).
     #[serde(default)]
     pub split: BTreeSet<String>,
+    /// The most common tags (at most [`crate::TOP_TAGS`]) with their counts: exact after a
+    /// rebuild, approximate between rebuilds (§10.2).
+    #[serde(default)]
+    pub tags: BTreeMap<String, u32>,
 }
 
 impl Root {
@@ -78,6 +82,7 @@ impl Root {
             postings_cap: POSTINGS_CAP as u32,
             facets: BTreeMap::new(),
             split: BTreeSet::new(),
+            tags: BTreeMap::new(),
         }
     }
 
@@ -100,6 +105,11 @@ pub struct TermEntry {
     pub df: u32,
     /// The postings, encoded ([`codec::encode_postings`]).
     pub p: String,
+    /// The summaries of the term's first page: its postings with the highest champion keys
+    /// among those of weighted frequency at least [`crate::PAGE_MIN_WTF`], at most
+    /// [`crate::PAGE_DOCS`], by ordinal (§10.4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s: Vec<Summary>,
 }
 
 /// `catalog/terms/<key>.json`: the terms starting with one key.
@@ -157,6 +167,18 @@ pub struct Forward {
     pub terms: Vec<String>,
     /// Its facet values.
     pub facets: BTreeMap<String, Vec<String>>,
+}
+
+/// The largest size a reader accepts for the catalog file at `path` (by its directory).
+pub fn limit_for(path: &str) -> u64 {
+    let rest = path.strip_prefix("catalog/").unwrap_or(path);
+    match rest.split('/').next() {
+        Some("terms") => MAX_SHARD,
+        Some("facets") => MAX_FACET,
+        Some("docs") => MAX_BLOCK,
+        Some("fwd") => MAX_FORWARD,
+        _ => MAX_ROOT,
+    }
 }
 
 /// Path of a term shard.
@@ -245,6 +267,22 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
             ));
         }
     }
+    if r.tags.len() > crate::TOP_TAGS {
+        return Err(malformed(
+            f,
+            format!(
+                "{} popular tags, more than {}",
+                r.tags.len(),
+                crate::TOP_TAGS
+            ),
+        ));
+    }
+    if let Some((t, n)) = r.tags.iter().find(|&(_, &n)| n == 0 || n > r.docs) {
+        return Err(malformed(
+            f,
+            format!("tag {t} counts {n} bundles of {}", r.docs),
+        ));
+    }
     for p in &r.split {
         let n = p.chars().count();
         let parent: String = p.chars().take(n.saturating_sub(1)).collect();
@@ -315,21 +353,31 @@ pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>
             format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
         ));
     }
+    let want = crate::write::page_ords(&ps);
+    let got: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
+    if got != want {
+        return Err(CatalogError::Inconsistent {
+            file: f,
+            message: format!(
+                "term `{}`: inline summaries of ordinals {got:?}, its first page is {want:?}",
+                e.t
+            ),
+        });
+    }
     Ok(ps)
 }
 
+/// A term of a shard, decoded: term, df, postings and inline first-page summaries.
+pub type DecodedTerm = (String, u32, Vec<Posting>, Vec<Summary>);
+
 /// Parses a term shard stored under `key`, against the root's slot count; returns the shard
 /// with its postings decoded, term by term.
-pub fn parse_shard(
-    bytes: &[u8],
-    key: &str,
-    root: &Root,
-) -> Result<Vec<(String, u32, Vec<Posting>)>, CatalogError> {
+pub fn parse_shard(bytes: &[u8], key: &str, root: &Root) -> Result<Vec<DecodedTerm>, CatalogError> {
     parse_shard_lazy(bytes, key, root)?
         .into_iter()
         .map(|e| {
             let ps = decode_term(&e, key, root)?;
-            Ok((e.t, e.df, ps))
+            Ok((e.t, e.df, ps, e.s))
         })
         .collect()
 }

@@ -4,11 +4,13 @@
 //! index cut into small files that a client fetches on demand: a root file with the global
 //! statistics, term shards keyed by a term's first three characters (one more character below
 //! a prefix whose shard grew past 12 KiB; postings carry what is needed to score, filter and
-//! sort), facet files listing the bundles of one facet value, and
-//! blocks of result summaries. A query costs three round trips (root; term shards and facet
-//! files; the summaries of one result page) whatever the registry's size, and a publish rewrites
-//! only the files of the changed bundle's terms and facet values, its summary block, its forward
-//! file and the root.
+//! sort, and each term carries the summaries of its first page of results inline), facet files
+//! listing the bundles of one facet value, and blocks of result summaries. A query costs at most
+//! three round trips (root; term shards and facet files; the summary blocks of the page's
+//! bundles no matched term carries inline, often none), so a one-word query is typically two
+//! requests and a two-word query three, whatever the registry's size (§10.6 lists what costs
+//! more); a publish rewrites only the files of the changed bundle's terms and facet values, its
+//! summary block, its forward file and the root.
 //!
 //! - [`doc`]: the document of a bundle ([`CatalogDoc`]), its terms, facets and summary;
 //! - [`tokenize`]: the tokenizer shared by writer and reader;
@@ -39,6 +41,13 @@ pub use write::{Catalog, Change};
 pub const PREFIX_CHARS: usize = 3;
 /// Most postings a term's list keeps (the best by the champion key, §10.4).
 pub const POSTINGS_CAP: usize = 300;
+/// Most tags `root.json` counts (the popular ones, for `ratchet bundle tags --popular`).
+pub const TOP_TAGS: usize = 200;
+/// Summaries a term entry carries inline: those of its first page of results (§10.4).
+pub const PAGE_DOCS: usize = 10;
+/// Least weighted frequency (in halves) of a posting whose summary a term carries inline: one
+/// occurrence in a description or a stronger field (README and CHANGELOG mentions are not).
+pub const PAGE_MIN_WTF: u8 = 2;
 /// Documents per summary block.
 pub const BLOCK_DOCS: u32 = 8;
 

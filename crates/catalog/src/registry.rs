@@ -36,9 +36,21 @@ fn err(file: &str, message: impl std::fmt::Display) -> CatalogError {
 
 /// The document of `id` in the registry at `dir`, `None` when it has no unyanked version.
 /// `verified` gives the verification status of a version from its line and the metadata.
+/// Archives are read from the default layout (`archives/<aa>/<sha256>.rbundle`).
 pub fn doc_from_registry(
     dir: &Path,
     id: &BundleId,
+    verified: &dyn Fn(&IndexLine, Option<&BundleMeta>) -> Verified,
+) -> Result<Option<CatalogDoc>, CatalogError> {
+    doc_from_registry_with(dir, id, &archive_path, verified)
+}
+
+/// [`doc_from_registry`] with the path (relative to `dir`) of the archive of a SHA-256 given
+/// by `archive` (a registry whose `dl` template stores archives elsewhere).
+pub fn doc_from_registry_with(
+    dir: &Path,
+    id: &BundleId,
+    archive: &dyn Fn(&str) -> String,
     verified: &dyn Fn(&IndexLine, Option<&BundleMeta>) -> Verified,
 ) -> Result<Option<CatalogDoc>, CatalogError> {
     let ipath = index_path(id);
@@ -48,7 +60,7 @@ pub fn doc_from_registry(
     };
     let mpath = meta_path(id);
     let meta = BundleMeta::load(&dir.join(&mpath)).map_err(|e| err(&mpath, e))?;
-    let apath = archive_path(&line.sha256);
+    let apath = archive(&line.sha256);
     let bytes = read_limited(&dir.join(&apath), line.size).map_err(|e| err(&apath, e))?;
     if bytes.len() as u64 != line.size || sha256_hex(&bytes) != line.sha256 {
         return Err(err(&apath, "size or SHA-256 differs from the index line"));
@@ -107,12 +119,21 @@ pub fn registry_docs(
     dir: &Path,
     verified: &dyn Fn(&IndexLine, Option<&BundleMeta>) -> Verified,
 ) -> Result<Vec<(BundleId, Option<CatalogDoc>)>, CatalogError> {
+    registry_docs_with(dir, &archive_path, verified)
+}
+
+/// [`registry_docs`] with archive paths given by `archive` (see [`doc_from_registry_with`]).
+pub fn registry_docs_with(
+    dir: &Path,
+    archive: &dyn Fn(&str) -> String,
+    verified: &dyn Fn(&IndexLine, Option<&BundleMeta>) -> Verified,
+) -> Result<Vec<(BundleId, Option<CatalogDoc>)>, CatalogError> {
     let names = NamesFile::load(dir).map_err(|e| err("names.txt", e))?;
     names
         .ids
         .into_iter()
         .map(|id| {
-            let d = doc_from_registry(dir, &id, verified)?;
+            let d = doc_from_registry_with(dir, &id, archive, verified)?;
             Ok((id, d))
         })
         .collect()

@@ -1,6 +1,8 @@
-//! Query evaluation over the static catalog (`index-format.md` §10.6), in three round trips:
-//! the root; the term shards of the query's terms and the facet files of its filters; the
-//! summary blocks of the result page.
+//! Query evaluation over the static catalog (`index-format.md` §10.6), in at most three round
+//! trips: the root; the term shards of the query's terms and the facet files of its filters;
+//! the summary blocks of the result page's bundles that no matched term carries inline on its
+//! first page (none for a typical one- or two-word query, which then costs two or three
+//! requests).
 //!
 //! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
 //! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
@@ -248,6 +250,9 @@ fn one_edit(a: &str, b: &str) -> bool {
 }
 
 fn license_value(v: &str) -> String {
+    if v.trim().eq_ignore_ascii_case("proprietary") {
+        return "PROPRIETARY".to_string();
+    }
     if let Some(id) = spdx::license_id(v) {
         return id.name.to_string();
     }
@@ -422,7 +427,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         });
     }
     let mut answers = answers.into_iter();
-    let mut shards: HashMap<String, Vec<(String, u32, Vec<Posting>)>> = HashMap::new();
+    let mut shards: HashMap<String, Vec<files::DecodedTerm>> = HashMap::new();
     for k in &keys {
         let path = files::shard_path(k);
         let got = checked(answers.next().expect("counted"), &path, MAX_SHARD)?;
@@ -459,6 +464,8 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     let mut capped = false;
     let mut relaxed = false;
     let mut ranked: Vec<(u32, f64, Posting)> = Vec::new();
+    // Summaries carried inline by the matched terms (their first pages, §10.4).
+    let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
     if text_query {
         let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
         for qt in &qterms {
@@ -471,7 +478,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 .collect();
             ks.dedup();
             for k in ks {
-                for (t, df, ps) in shards.get(&k).into_iter().flatten() {
+                for (t, df, ps, page) in shards.get(&k).into_iter().flatten() {
                     let w = if qt.exact.as_ref() == Some(t) {
                         1.0
                     } else if qt
@@ -486,6 +493,11 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                         continue;
                     };
                     capped |= (*df as usize) > ps.len();
+                    for s in page {
+                        inline
+                            .entry(s.ord)
+                            .or_insert_with(|| (s.clone(), files::shard_path(&k)));
+                    }
                     for p in ps {
                         if !passes(p, q) || allowed.as_ref().is_some_and(|a| !a.contains(&p.ord)) {
                             continue;
@@ -566,9 +578,18 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         .map(|(i, &o)| (o, ranked.get(i).map_or(0.0, |r| r.1)))
         .collect();
 
-    // Round 3: summary blocks of the page.
-    let blocks: BTreeSet<u32> = page.iter().map(|(o, _)| o / BLOCK_DOCS).collect();
-    let mut summaries: HashMap<u32, Summary> = HashMap::new();
+    // Round 3: the summary blocks of the page's bundles that no matched term carries inline.
+    let mut summaries: HashMap<u32, (Summary, String)> = HashMap::new();
+    for (o, _) in &page {
+        if let Some(s) = inline.remove(o) {
+            summaries.insert(*o, s);
+        }
+    }
+    let blocks: BTreeSet<u32> = page
+        .iter()
+        .filter(|(o, _)| !summaries.contains_key(o))
+        .map(|(o, _)| o / BLOCK_DOCS)
+        .collect();
     if !blocks.is_empty() {
         let reqs: Vec<(String, u64)> = blocks
             .iter()
@@ -585,14 +606,14 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             let path = files::block_path(b);
             if let Some(bytes) = checked(got, &path, MAX_BLOCK)? {
                 for s in files::parse_block(&bytes, b, &root)? {
-                    summaries.insert(s.ord, s);
+                    summaries.entry(s.ord).or_insert((s, path.clone()));
                 }
             }
         }
     }
     let mut hits = Vec::with_capacity(page.len());
     for (o, score) in page {
-        let summary = summaries
+        let (summary, from) = summaries
             .remove(&o)
             .ok_or_else(|| CatalogError::Inconsistent {
                 file: files::block_path(o / BLOCK_DOCS),
@@ -608,7 +629,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 };
                 if v != summary.verified || (p.flags & 0b100 != 0) != summary.deprecated {
                     return Err(CatalogError::Inconsistent {
-                        file: files::block_path(o / BLOCK_DOCS),
+                        file: from,
                         message: format!(
                             "summary of {} disagrees with its postings (verification or deprecation)",
                             summary.id

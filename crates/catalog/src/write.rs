@@ -10,6 +10,7 @@
 //! file's change, which `verify` reports and `rebuild` repairs.
 
 use crate::codec::{self, Posting};
+use crate::doc::Summary;
 use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
 use crate::files::{
     self, DocBlock, FacetFile, Forward, MAX_BLOCK, MAX_FACET, MAX_FORWARD, MAX_ROOT, MAX_SHARD,
@@ -17,8 +18,9 @@ use crate::files::{
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
-use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP};
+use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, PAGE_MIN_WTF, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// BM25 parameters (§10.6).
@@ -59,6 +61,23 @@ pub fn champion_key(p: &Posting) -> f64 {
     tf / (tf + K1 * (1.0 - B + B * bucket_len(p.len_bucket) / 2.0 / REF_LEN))
 }
 
+/// Orders postings best first by champion key (ties: lower ordinal).
+fn by_champion(a: &Posting, b: &Posting) -> std::cmp::Ordering {
+    champion_key(b)
+        .total_cmp(&champion_key(a))
+        .then(a.ord.cmp(&b.ord))
+}
+
+/// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
+/// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
+pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
+    let mut best: Vec<&Posting> = ps.iter().filter(|p| p.wtf >= PAGE_MIN_WTF).collect();
+    best.sort_by(|a, b| by_champion(a, b));
+    let mut ords: Vec<u32> = best.iter().take(PAGE_DOCS).map(|p| p.ord).collect();
+    ords.sort_unstable();
+    ords
+}
+
 fn cap(ps: &mut Vec<Posting>, n: usize) {
     if ps.len() > n {
         ps.sort_by(|a, b| {
@@ -87,36 +106,62 @@ impl List {
     }
 }
 
-type ShardMap = BTreeMap<String, (u32, List)>;
+/// One term of a shard being written: df, postings, inline first-page summaries.
+#[derive(Debug, Clone)]
+struct TermVal {
+    df: u32,
+    list: List,
+    s: Vec<Summary>,
+}
+
+impl TermVal {
+    fn is_empty(&self) -> bool {
+        self.df == 0
+            || match &self.list {
+                List::Encoded(s) => s.is_empty(),
+                List::Decoded(ps) => ps.is_empty(),
+            }
+    }
+
+    /// Estimated bytes in the shard file.
+    fn size(&self, t: &str) -> usize {
+        let s = if self.s.is_empty() {
+            0
+        } else {
+            serde_json::to_vec(&self.s).map_or(0, |v| v.len() + 6)
+        };
+        t.len() + self.list.encoded().len() + 24 + s
+    }
+}
+
+type ShardMap = BTreeMap<String, TermVal>;
 
 /// The terms one update removes from and adds to (with their weighted frequency) one shard.
 type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
 
-/// Encodes a shard, cutting the longest list (by encoded length; the first such term) by a
-/// quarter until the shard is under [`SHARD_TARGET`]. `None` when it has no term left.
+/// Encodes a shard, cutting the longest list that can be cut (by encoded length; the first
+/// such term) by a quarter until the shard is under [`SHARD_TARGET`]. A cut never removes a
+/// posting of the list's first page, so the inline summaries stay those of the list; a shard
+/// that no cut can shrink further is written as it is. `None` when it has no term left.
 fn encode_shard(
     key: &str,
     mut terms: ShardMap,
     root: &Root,
 ) -> Result<Option<Vec<u8>>, CatalogError> {
-    terms.retain(|_, (df, l)| {
-        *df > 0
-            && match l {
-                List::Encoded(s) => !s.is_empty(),
-                List::Decoded(ps) => !ps.is_empty(),
-            }
-    });
+    terms.retain(|_, v| !v.is_empty());
     if terms.is_empty() {
         return Ok(None);
     }
     let mut entries: Vec<TermEntry> = terms
-        .iter()
-        .map(|(t, (df, l))| TermEntry {
-            t: t.clone(),
-            df: *df,
-            p: l.encoded().into_owned(),
+        .into_iter()
+        .map(|(t, v)| TermEntry {
+            p: v.list.encoded().into_owned(),
+            t,
+            df: v.df,
+            s: v.s,
         })
         .collect();
+    let mut uncuttable: BTreeSet<usize> = BTreeSet::new();
     loop {
         let shard = TermShard {
             v: files::CATALOG_FORMAT,
@@ -124,31 +169,45 @@ fn encode_shard(
             terms: entries,
         };
         let bytes = files::to_json(&shard);
-        if bytes.len() <= SHARD_TARGET {
-            return Ok(Some(bytes));
-        }
         entries = shard.terms;
-        let mut longest = 0;
-        for (i, e) in entries.iter().enumerate() {
-            if e.p.len() > entries[longest].p.len() {
-                longest = i;
+        let longest = (0..entries.len())
+            .filter(|i| !uncuttable.contains(i))
+            .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
+        let Some(longest) = longest.filter(|_| bytes.len() > SHARD_TARGET) else {
+            return Ok(Some(bytes));
+        };
+        let mut ps = files::decode_term(&entries[longest], key, root)?;
+        let keep: BTreeSet<u32> = entries[longest].s.iter().map(|s| s.ord).collect();
+        let target = (ps.len() * 3 / 4).max(keep.len()).max(1);
+        if target >= ps.len() {
+            // Nothing to cut here: try the next longest list without serializing again.
+            uncuttable.insert(longest);
+            let next = (0..entries.len())
+                .filter(|i| !uncuttable.contains(i))
+                .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
+            if next.is_none() {
+                return Ok(Some(bytes));
+            }
+            continue;
+        }
+        let mut order: Vec<Posting> = ps.clone();
+        order.sort_by(by_champion);
+        let mut drop: BTreeSet<u32> = BTreeSet::new();
+        for p in order.iter().rev() {
+            if ps.len() - drop.len() <= target {
+                break;
+            }
+            if !keep.contains(&p.ord) {
+                drop.insert(p.ord);
             }
         }
-        let mut ps = files::decode_term(&entries[longest], key, root)?;
-        let n = ps.len() * 3 / 4;
-        cap(&mut ps, n.max(1));
+        ps.retain(|p| !drop.contains(&p.ord));
         entries[longest].p = codec::encode_postings(&ps);
     }
 }
 
 fn non_empty(terms: &mut ShardMap) {
-    terms.retain(|_, (df, l)| {
-        *df > 0
-            && match l {
-                List::Encoded(s) => !s.is_empty(),
-                List::Decoded(ps) => !ps.is_empty(),
-            }
-    });
+    terms.retain(|_, v| !v.is_empty());
 }
 
 /// Writes the shard `key` (or removes it when empty). A shard over [`SHARD_TARGET`] that holds
@@ -166,10 +225,7 @@ fn store_shard<S: CatalogStore>(
     let path = files::shard_path(key);
     let key_chars = key.chars().count();
     if terms.keys().any(|t| t.chars().count() > key_chars) {
-        let size: usize = terms
-            .iter()
-            .map(|(t, (_, l))| t.len() + l.encoded().len() + 24)
-            .sum();
+        let size: usize = terms.iter().map(|(t, v)| v.size(t)).sum();
         if size > SHARD_TARGET {
             root.split.insert(key.to_string());
             let mut groups: BTreeMap<String, ShardMap> = BTreeMap::new();
@@ -263,6 +319,7 @@ impl Catalog {
             Change::Remove(_) => (empty.clone(), None),
         };
 
+        let mut block_cache: HashMap<u32, Vec<Summary>> = HashMap::new();
         // Term shards: group the old and the new terms by the shard they live in now.
         let mut groups: BTreeMap<String, TermChanges> = BTreeMap::new();
         for t in &old.terms {
@@ -286,44 +343,77 @@ impl Catalog {
             let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
                 Some(b) => files::parse_shard_lazy(&b, &key, &root)?
                     .into_iter()
-                    .map(|e| (e.t, (e.df, List::Encoded(e.p))))
+                    .map(|e| {
+                        let v = TermVal {
+                            df: e.df,
+                            list: List::Encoded(e.p),
+                            s: e.s,
+                        };
+                        (e.t, v)
+                    })
                     .collect(),
                 None => BTreeMap::new(),
             };
             // Decode only the lists this update changes.
             let decoded = |terms: &mut ShardMap, t: &str| -> Result<(), CatalogError> {
-                if let Some((df, l)) = terms.get_mut(t)
-                    && let List::Encoded(s) = l
+                if let Some(v) = terms.get_mut(t)
+                    && let List::Encoded(s) = &mut v.list
                 {
                     let e = TermEntry {
                         t: t.to_string(),
-                        df: *df,
+                        df: v.df,
                         p: std::mem::take(s),
+                        s: std::mem::take(&mut v.s),
                     };
-                    *l = List::Decoded(files::decode_term(&e, &key, &root)?);
+                    v.list = List::Decoded(files::decode_term(&e, &key, &root)?);
+                    v.s = e.s;
                 }
                 Ok(())
             };
+            let mut changed: Vec<&String> = Vec::new();
             for t in old_terms {
                 decoded(&mut terms, t)?;
-                if let Some((df, List::Decoded(ps))) = terms.get_mut(t) {
-                    *df = df.saturating_sub(1);
+                if let Some(v) = terms.get_mut(t)
+                    && let List::Decoded(ps) = &mut v.list
+                {
+                    v.df = v.df.saturating_sub(1);
                     ps.retain(|p| p.ord != ord);
                 }
+                changed.push(t);
             }
             if let Some((d, ix)) = &new_doc {
                 for (t, wtf) in new_terms {
                     decoded(&mut terms, t)?;
-                    let e = terms
-                        .entry(t.clone())
-                        .or_insert_with(|| (0, List::Decoded(Vec::new())));
-                    e.0 += 1;
-                    if let List::Decoded(ps) = &mut e.1 {
+                    let v = terms.entry(t.clone()).or_insert_with(|| TermVal {
+                        df: 0,
+                        list: List::Decoded(Vec::new()),
+                        s: Vec::new(),
+                    });
+                    v.df += 1;
+                    if let List::Decoded(ps) = &mut v.list {
                         let i = ps.partition_point(|p| p.ord < ord);
                         ps.insert(i, d.posting(ord, wtf, ix.len));
                         cap(ps, POSTINGS_CAP);
                     }
+                    changed.push(t);
                 }
+            }
+            // The first pages of the changed lists: this bundle's new summary, the others'
+            // from the old page or, for a bundle that just entered it, from its block.
+            let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
+            for t in changed {
+                let Some(v) = terms.get_mut(t) else { continue };
+                let List::Decoded(ps) = &v.list else { continue };
+                let mut page = Vec::new();
+                for o in page_ords(ps) {
+                    let sum = match (&mine, v.s.iter().find(|x| x.ord == o)) {
+                        (Some(m), _) if o == ord => m.clone(),
+                        (_, Some(x)) => x.clone(),
+                        _ => block_summary(store, o, &root, &mut block_cache)?,
+                    };
+                    page.push(sum);
+                }
+                v.s = page;
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -360,6 +450,9 @@ impl Catalog {
                 stats.bytes += bytes.len();
             }
             stats.files += 1;
+            if kind == "tag" {
+                note_tag(&mut root, value, set.len() as u32);
+            }
             if ROOT_FACETS.contains(&kind.as_str()) {
                 let counts = root.facets.entry(kind.clone()).or_default();
                 if set.is_empty() {
@@ -421,6 +514,7 @@ impl Catalog {
         let mut shards: BTreeMap<String, BTreeMap<String, (u32, Vec<Posting>)>> = BTreeMap::new();
         let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
         let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
+        let mut by_ord: HashMap<u32, Summary> = HashMap::new();
         let mut forwards = Vec::new();
         let mut seen = BTreeSet::new();
         for (id, doc) in bundles {
@@ -463,6 +557,7 @@ impl Catalog {
                     .entry(ord / BLOCK_DOCS)
                     .or_default()
                     .push(d.summary(ord));
+                by_ord.insert(ord, d.summary(ord));
                 root.docs += 1;
                 root.total_len += ix.len;
                 fw.live = true;
@@ -480,7 +575,16 @@ impl Catalog {
                 .into_iter()
                 .map(|(t, (df, mut ps))| {
                     cap(&mut ps, POSTINGS_CAP);
-                    (t, (df, List::Decoded(ps)))
+                    let s = page_ords(&ps)
+                        .into_iter()
+                        .filter_map(|o| by_ord.get(&o).cloned())
+                        .collect();
+                    let v = TermVal {
+                        df,
+                        list: List::Decoded(ps),
+                        s,
+                    };
+                    (t, v)
                 })
                 .collect();
             store_shard(store, &key, terms, &mut root, &mut stats)?;
@@ -491,6 +595,17 @@ impl Catalog {
             stats.bytes += bytes.len();
             Ok(())
         };
+        let mut tags: Vec<(u32, &String)> = facets
+            .iter()
+            .filter(|((k, _), _)| k == "tag")
+            .map(|((_, v), set)| (set.len() as u32, v))
+            .collect();
+        tags.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        root.tags = tags
+            .into_iter()
+            .take(crate::TOP_TAGS)
+            .map(|(n, v)| (v.clone(), n))
+            .collect();
         for ((kind, value), set) in facets {
             if ROOT_FACETS.contains(&kind.as_str()) {
                 root.facets
@@ -516,6 +631,56 @@ impl Catalog {
     }
 }
 
+/// Keeps the root's popular tags up to date with one tag's new count: a listed tag takes its
+/// new count (leaving at 0); an unlisted one enters when the list has room or it is more
+/// common than the least common listed tag, which then leaves (ties: the greater name
+/// leaves). A listed tag that becomes rarer stays until a rebuild: the list is approximate.
+fn note_tag(root: &mut Root, tag: &str, count: u32) {
+    if count == 0 {
+        root.tags.remove(tag);
+        return;
+    }
+    let least = || {
+        root.tags
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(t, &n)| (t.clone(), n))
+    };
+    if root.tags.contains_key(tag) || root.tags.len() < crate::TOP_TAGS {
+        root.tags.insert(tag.to_string(), count);
+    } else if let Some((t, n)) = least()
+        && (count > n || (count == n && tag < t.as_str()))
+    {
+        root.tags.remove(&t);
+        root.tags.insert(tag.to_string(), count);
+    }
+}
+
+/// The summary of ordinal `o` from its block (read once per update and block).
+fn block_summary<S: CatalogStore>(
+    store: &S,
+    o: u32,
+    root: &Root,
+    cache: &mut HashMap<u32, Vec<Summary>>,
+) -> Result<Summary, CatalogError> {
+    let block = o / BLOCK_DOCS;
+    if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(block) {
+        let docs = match read(store, &files::block_path(block), MAX_BLOCK)? {
+            Some(b) => files::parse_block(&b, block, root)?,
+            None => Vec::new(),
+        };
+        e.insert(docs);
+    }
+    cache[&block]
+        .iter()
+        .find(|s| s.ord == o)
+        .cloned()
+        .ok_or_else(|| CatalogError::Inconsistent {
+            file: files::block_path(block),
+            message: format!("no summary for ordinal {o}, which a posting names"),
+        })
+}
+
 fn facet_bytes(kind: &str, value: &str, set: &[u32]) -> Vec<u8> {
     files::to_json(&FacetFile {
         v: files::CATALOG_FORMAT,
@@ -539,7 +704,8 @@ fn block_bytes(block: u32, docs: Vec<crate::Summary>) -> Vec<u8> {
 pub struct Difference {
     /// The catalog file.
     pub file: String,
-    /// What differs: `missing`, `extra`, `differs`, or `unreadable: ...`.
+    /// What differs: `missing`, `extra`, `differs`, `malformed: ...` or `unreadable: ...` (too
+    /// large for a reader, or an I/O error).
     pub problem: String,
 }
 
@@ -559,6 +725,7 @@ impl Catalog {
         let without_generation = |b: &[u8]| -> Option<Vec<u8>> {
             let mut r = files::parse_root(b).ok()?;
             r.generation = 0;
+            r.tags.clear(); // approximate between rebuilds
             Some(files::to_json(&r))
         };
         for path in &stored {
@@ -569,8 +736,7 @@ impl Catalog {
                 });
                 continue;
             };
-            let limit = (want.len() as u64).max(MAX_SHARD) * 4;
-            let got = match store.read(path, limit) {
+            let got = match store.read(path, files::limit_for(path)) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     out.push(Difference {
@@ -593,9 +759,19 @@ impl Catalog {
                 &got == want
             };
             if !same {
+                let problem = match serde_json::from_slice::<serde_json::Value>(&got) {
+                    Err(e) => format!("malformed: {e}"),
+                    Ok(v)
+                        if v.get("v").and_then(|v| v.as_u64())
+                            != Some(u64::from(files::CATALOG_FORMAT)) =>
+                    {
+                        "malformed: no known format version `v`".to_string()
+                    }
+                    Ok(_) => "differs".to_string(),
+                };
                 out.push(Difference {
                     file: path.clone(),
-                    problem: "differs".into(),
+                    problem,
                 });
             }
         }

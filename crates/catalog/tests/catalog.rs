@@ -479,22 +479,37 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
     s.files
         .insert(ROOT_PATH.into(), br#"{"v":2,"whatever":true}"#.to_vec());
     expect_err(&mut s, &q, "catalog format 2 is not supported");
-    // Inconsistent: a posting whose bundle has no summary.
-    let mut s = base.clone();
+    // Inconsistent: a posting whose bundle has no summary (a README-only mention is not on
+    // the term's inline first page, so its summary comes from its block).
+    let mut quiet = doc("org.x.gamma", "Gamma", "something else");
+    quiet.readme = "csv csv".into();
+    let mut s = store_of(vec![quiet]);
+    assert!(!String::from_utf8_lossy(&s.files[&shard]).contains("\"s\":"));
     s.remove(&files::block_path(0)).unwrap();
     expect_err(
         &mut s,
         &q,
-        "inconsistent with the catalog: no summary for ordinal",
+        "catalog/docs/0.json: inconsistent with the catalog: no summary for ordinal",
     );
-    // A summary block that lies about verification.
+    // Inline summaries that lie about verification, or name another page.
     let mut s = base.clone();
-    let text = String::from_utf8(s.files[&files::block_path(0)].clone()).unwrap();
+    let text = String::from_utf8(s.files[&shard].clone()).unwrap();
+    assert!(text.contains("\"s\":"), "{text}");
     s.files.insert(
-        files::block_path(0),
+        shard.clone(),
         text.replace("\"none\"", "\"official\"").into_bytes(),
     );
-    expect_err(&mut s, &q, "disagrees with its postings");
+    expect_err(
+        &mut s,
+        &q,
+        "catalog/terms/csv.json: inconsistent with the catalog: summary of org.x.alpha disagrees with its postings",
+    );
+    let mut s = base.clone();
+    s.files.insert(
+        shard.clone(),
+        text.replacen("\"ord\":1", "\"ord\":0", 1).into_bytes(),
+    );
+    expect_err(&mut s, &q, "inline summaries of ordinals");
     // A root counting fewer bundles than a term.
     let mut s = base.clone();
     let mut root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
@@ -679,6 +694,6 @@ fn verify_reports_what_differs_from_a_rebuild() {
     assert!(
         diffs
             .iter()
-            .any(|d| d.file == ROOT_PATH && d.problem == "differs")
+            .any(|d| d.file == ROOT_PATH && d.problem.starts_with("malformed"))
     );
 }

@@ -6,6 +6,8 @@
 //!   conditional HTTP requests or `file://` reads, the on-disk cache);
 //! - [`resolver`]: PubGrub resolution over index lines, the dependency graph and install order;
 //! - [`verify`]: every trust check an install makes (§7.6 of `index-format.md`) and the pin store;
+//! - [`search`]: queries over a registry's search catalog through the fetcher (cache,
+//!   `--offline`, size limits);
 //! - [`install`]: plan, prepare, apply and commit an install, update or removal;
 //! - [`events`]: what the client tells its user ([`events::Event`]), through a
 //!   [`events::Reporter`] the front end supplies: the library never prints.
@@ -19,4 +21,5 @@ pub mod install;
 pub mod paths;
 pub mod registry;
 pub mod resolver;
+pub mod search;
 pub mod verify;

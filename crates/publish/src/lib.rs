@@ -9,6 +9,9 @@
 //! [`Registry::gc`] repairs. Every refusal happens before the first write, so a refused publish
 //! leaves the registry byte for byte unchanged.
 
+mod catalog;
+pub use catalog::RebuildReport;
+
 use ratchet_formats::archive::{self, BundleArchive, Limits};
 use ratchet_formats::diagnostic::Diagnostic;
 use ratchet_formats::fsutil::write_atomic;
@@ -339,6 +342,14 @@ pub enum PublishError {
         "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
     )]
     BadTime(String),
+    /// The search catalog cannot be read, written or rebuilt (the file is named).
+    #[error("search catalog: {0}")]
+    Catalog(#[from] ratchet_catalog::CatalogError),
+    /// The change itself was written, but the search catalog could not follow it.
+    #[error(
+        "the change was made, but the search catalog was not updated ({0}); `ratchet-index catalog rebuild` repairs it"
+    )]
+    CatalogBehind(#[source] Box<PublishError>),
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
@@ -475,6 +486,9 @@ pub struct GcReport {
     pub added_names: Vec<BundleId>,
     /// True when a torn last line of `names.txt` was cut off.
     pub repaired_names_tail: bool,
+    /// True when the search catalog was behind the index (an interrupted change) and was
+    /// rebuilt (or, in a dry run, would be).
+    pub rebuilt_catalog: bool,
 }
 
 /// A registry directory on this machine.
@@ -531,6 +545,9 @@ impl Registry {
         write_atomic(&names, b"").map_err(io_err(&names))?;
         let cfg = dir.join(CONFIG_FILE);
         write_atomic(&cfg, config.to_json().as_bytes()).map_err(io_err(&cfg))?;
+        // An empty search catalog (§10), so that clients see "no results", not "no catalog".
+        let mut store = ratchet_catalog::DirStore::new(dir, true);
+        ratchet_catalog::Catalog::rebuild(&mut store, Vec::new())?;
         Ok(Registry {
             root: dir.to_path_buf(),
             config,
@@ -933,6 +950,8 @@ impl Registry {
             let names = self.abs(NAMES_FILE);
             index::names::append(&names, &m.id).map_err(io_err(&names))?;
         }
+        // 5. The search catalog, last: it only names files written above.
+        self.catalog_update(&m.id)?;
         Ok(Published {
             line,
             index_file: rel_index,
@@ -1049,6 +1068,7 @@ impl Registry {
         chain.store(&mut meta);
         let path = self.abs(&rel);
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.catalog_update(id)?;
         Ok(v)
     }
 
@@ -1113,6 +1133,7 @@ impl Registry {
         ratchet_trust::attest::store(&mut meta, &list);
         let path = self.abs(&rel);
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.catalog_update(&id)?;
         Ok(())
     }
 
@@ -1138,6 +1159,7 @@ impl Registry {
             .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
         let path = self.abs(&index_path(id));
         write_atomic(&path, &new).map_err(io_err(&path))?;
+        self.catalog_update(id)?;
         Ok(true)
     }
 
@@ -1172,6 +1194,7 @@ impl Registry {
             since,
         });
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.catalog_update(id)?;
         Ok(())
     }
 
@@ -1186,6 +1209,7 @@ impl Registry {
             return Ok(false);
         }
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.catalog_update(id)?;
         Ok(true)
     }
 
@@ -1268,7 +1292,12 @@ impl Registry {
             }
             ids.push(id);
         }
-        for dir in [INDEX_DIR, META_DIR, ARCHIVES_DIR] {
+        for dir in [
+            INDEX_DIR,
+            META_DIR,
+            ARCHIVES_DIR,
+            ratchet_catalog::files::CATALOG_DIR,
+        ] {
             for (rel, path) in walk(&self.root.join(dir), &self.root) {
                 if is_temp(&path) {
                     remove(&path)?;
@@ -1305,6 +1334,13 @@ impl Registry {
                 }
                 report.added_names.push(id);
             }
+        }
+        // 5. A search catalog left behind the index by an interrupted change.
+        if self.catalog_check()?.is_some_and(|d| !d.is_empty()) {
+            if !dry_run {
+                self.catalog_rebuild_unlocked()?;
+            }
+            report.rebuilt_catalog = true;
         }
         Ok(report)
     }
@@ -1387,8 +1423,66 @@ impl Verifier<'_> {
         self.check_archive_dir(&root, &referenced);
         self.check_names();
         self.check_meta(&root);
+        self.check_catalog();
         self.report.diagnostics.sort_by_key(|d| d.severity);
         self.report
+    }
+
+    /// The search catalog against a rebuild in memory (§10.5): a missing, extra, oversized,
+    /// malformed or differing file is an error naming it; a registry without a catalog gets a
+    /// warning (the next publish or `catalog rebuild` creates one).
+    fn check_catalog(&mut self) {
+        if self.report.diagnostics.iter().any(Diagnostic::is_error) {
+            return; // the documents cannot be trusted to be rebuilt
+        }
+        match self.reg.catalog_check() {
+            Ok(None) => self.warn(
+                "no-catalog",
+                ratchet_catalog::files::ROOT_PATH,
+                "the registry has no search catalog; `ratchet-index catalog rebuild` creates it",
+            ),
+            Ok(Some(diffs)) => {
+                let (stale, damaged): (Vec<_>, Vec<_>) = diffs
+                    .into_iter()
+                    .partition(|d| matches!(d.problem.as_str(), "missing" | "extra" | "differs"));
+                // Oversized, malformed or unreadable: clients refuse it.
+                for d in damaged {
+                    self.err(
+                        "catalog",
+                        d.file,
+                        format!("{}; `ratchet-index catalog rebuild` repairs it", d.problem),
+                    );
+                }
+                // Behind the index (what an interrupted change leaves): searches may show
+                // stale results; installs check everything anyway. One warning, naming the
+                // first files.
+                if let Some(first) = stale.first() {
+                    let shown: Vec<String> = stale
+                        .iter()
+                        .take(5)
+                        .map(|d| {
+                            let what = match d.problem.as_str() {
+                                "missing" => "missing",
+                                "extra" => "extra: not part of the catalog a rebuild gives",
+                                _ => "differs from a rebuild",
+                            };
+                            format!("{} {what}", d.file)
+                        })
+                        .collect();
+                    self.warn(
+                        "catalog-stale",
+                        first.file.clone(),
+                        format!(
+                            "the search catalog is behind the index and metadata ({} file(s): {}{}); `ratchet-index gc` or `ratchet-index catalog rebuild` brings it up to date",
+                            stale.len(),
+                            shown.join(", "),
+                            if stale.len() > 5 { ", ..." } else { "" }
+                        ),
+                    );
+                }
+            }
+            Err(e) => self.err("catalog", ratchet_catalog::files::ROOT_PATH, e.to_string()),
+        }
     }
 
     fn check_index_files(&mut self, root: &Path) {
