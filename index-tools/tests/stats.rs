@@ -90,6 +90,13 @@ fn ingest_show_and_related_as_json() {
     assert_eq!(j["summary"]["downloads"], 20);
     assert_eq!(j["summary"]["last_day"], "2026-11-30");
     assert!(j["batch"].is_string());
+    // The search catalog follows: its document of the bundle now carries the downloads, so
+    // `verify` (which compares the catalog with a rebuild) finds it up to date.
+    assert_eq!(j["catalog_updated"], 1);
+    let v = ri(&["verify", reg]);
+    let verr = String::from_utf8_lossy(&v.stderr);
+    assert!(v.status.success(), "{verr}");
+    assert!(!verr.contains("catalog-stale"), "{verr}");
 
     let again = json_ok(&ri(&[
         "--format",
