@@ -237,6 +237,14 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
             "the process that started the sandbox worker has ended".into(),
         ));
     }
+    // Linux: this process stays behind as a subreaper supervisor that never returns from
+    // here; the task runs in its child, and every process the task starts (even one that left
+    // the process group) is killed when the task process ends.
+    if let Err(e) = reaper::split() {
+        return Response::Err(WireError::Io(format!(
+            "starting the sandbox worker's supervisor: {e}"
+        )));
+    }
     let limits = req.permissions.limits;
     if let Err(e) = os::compile_limits(
         compile_cpu(&limits, req.js),
@@ -263,12 +271,18 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
         fetch_mock: req.fetch_mock,
     };
     let scratch_root = req.scratch_root;
+    // The processes a task must not signal: its supervisor (whose death would orphan what the
+    // task started to init) and the run's parent.
+    #[cfg(unix)]
+    let protected = [std::os::unix::process::parent_id(), req.parent];
+    #[cfg(not(unix))]
+    let protected = [req.parent];
     let result = rt.run_prepared(&run, req.js, &mut |cache| {
         // Without its run limits the task does not start.
         os::run_limits(&limits)
             .map_err(|e| RunError::Io("setting the sandbox worker's OS limits".into(), e))?;
         // Best effort: a kernel without Landlock or seccomp runs the task without them.
-        layers::apply(&run, &scratch_root);
+        layers::apply(&run, &scratch_root, &protected);
         let _ = writeln!(output, "ready {}", cache_word(cache)).and_then(|_| output.flush());
         Ok(())
     });
@@ -421,6 +435,9 @@ pub(crate) fn run_in_worker(
             }
         }
     }
+    // Everything the run started, including processes that left the worker's process group
+    // (`setsid`) and were re-parented to its supervisor, then the group itself.
+    reaper::kill_descendants(child.id(), false);
     kill_group(&mut child);
     let exit = child.wait();
     let worker_stderr = errs
@@ -629,6 +646,212 @@ fn kill_group(child: &mut Child) {
     let _ = child.kill();
 }
 
+/// Killing every process a run started (`task-abi.md` §10), also those that left the worker's
+/// process group with `setsid` or `setpgid`: the worker is a child subreaper, so orphans of its
+/// descendants are re-parented to it rather than to init, and stay findable by walking
+/// `/proc/<pid>/task/*/children` down from it.
+#[cfg(target_os = "linux")]
+pub(crate) mod reaper {
+    use std::io;
+    use std::time::{Duration, Instant};
+
+    /// How long a sweep keeps killing (a fork bomb keeps making new processes; each round
+    /// kills what it finds, and `RLIMIT_CPU` bounds the rest).
+    const SWEEP_LIMIT: Duration = Duration::from_secs(2);
+
+    /// Makes this process a child subreaper and forks: returns `Ok` in the child, which runs
+    /// the task; the parent (the supervisor, the process the run's parent started) waits for
+    /// it, reaping every orphan re-parented to it meanwhile, then kills and reaps every
+    /// descendant left and exits the way the task process did (same exit code or signal), so
+    /// the run's parent reads the task's fate from the worker's. It never returns. Call it
+    /// while the process has one thread.
+    pub(crate) fn split() -> io::Result<()> {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER), getpid and fork take no pointers; the process
+        // is single-threaded here (the worker has not started a thread), so the child may run
+        // any code.
+        unsafe {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let supervisor = libc::getpid();
+            match libc::fork() {
+                -1 => Err(io::Error::last_os_error()),
+                0 => {
+                    // The task dies with its supervisor.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if libc::getppid() != supervisor {
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                }
+                task => supervise(task),
+            }
+        }
+    }
+
+    fn supervise(task: libc::pid_t) -> ! {
+        // SAFETY: close, waitpid, signal, kill and _exit with plain integers and a status word
+        // this function owns.
+        unsafe {
+            // The run's pipes belong to the task; the supervisor writes nothing.
+            libc::close(0);
+            libc::close(1);
+            let _ = rlimit::Resource::CORE.set(0, 0);
+            let mut status = 0;
+            loop {
+                let mut st = 0;
+                let r = libc::waitpid(-1, &mut st, 0);
+                if r == task {
+                    status = st;
+                    break;
+                }
+                if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break;
+                }
+            }
+            kill_descendants(libc::getpid() as u32, true);
+            if libc::WIFSIGNALED(status) {
+                let sig = libc::WTERMSIG(status);
+                libc::signal(sig, libc::SIG_DFL);
+                libc::kill(libc::getpid(), sig);
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            };
+            libc::_exit(code)
+        }
+    }
+
+    /// Kills (`SIGKILL`) every live descendant of `root`, round after round until none is left
+    /// (or [`SWEEP_LIMIT`] has passed). With `reap` (`root` is this process, a subreaper), it
+    /// also reaps its children, and goes on until it has none.
+    pub(crate) fn kill_descendants(root: u32, reap: bool) {
+        let until = Instant::now() + SWEEP_LIMIT;
+        loop {
+            let live = live_descendants(root);
+            for &pid in &live {
+                // SAFETY: kill(2) with a positive pid; no memory involved.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            let mut children_left = false;
+            if reap {
+                loop {
+                    let mut st = 0;
+                    // SAFETY: waitpid writes the status word this function owns.
+                    let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+                    if r <= 0 {
+                        children_left = r == 0;
+                        break;
+                    }
+                }
+            }
+            if (live.is_empty() && !children_left) || Instant::now() >= until {
+                return;
+            }
+            if live.is_empty() {
+                // Killed children are on their way to being zombies.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// The descendants of `root` that have not ended (zombies are left out: they are over, and
+    /// their children were re-parented already).
+    fn live_descendants(root: u32) -> Vec<u32> {
+        let mut live = Vec::new();
+        let mut queue = vec![root];
+        let by_parent = if has_children_files(root) {
+            None
+        } else {
+            Some(parents())
+        };
+        while let Some(pid) = queue.pop() {
+            let children = match &by_parent {
+                None => children(pid),
+                Some(all) => all
+                    .iter()
+                    .filter(|(_, ppid)| *ppid == pid)
+                    .map(|(p, _)| *p)
+                    .collect(),
+            };
+            for child in children {
+                if child != root
+                    && !live.contains(&child)
+                    && state(child).is_some_and(|s| s != 'Z' && s != 'X')
+                {
+                    live.push(child);
+                    queue.push(child);
+                }
+            }
+        }
+        live
+    }
+
+    /// Whether the kernel lists children (`CONFIG_PROC_CHILDREN`).
+    fn has_children_files(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}/task/{pid}/children")).exists()
+    }
+
+    /// The children of `pid`, from every thread's `children` file.
+    fn children(pid: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return out;
+        };
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|w| w.parse::<u32>().ok()),
+                );
+            }
+        }
+        out
+    }
+
+    /// `(pid, parent pid)` of every process (the fallback when there are no `children` files).
+    fn parents() -> Vec<(u32, u32)> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| Some((pid, stat_fields(pid)?.1)))
+            .collect()
+    }
+
+    /// A process's state letter, `None` when it is gone.
+    fn state(pid: u32) -> Option<char> {
+        stat_fields(pid).map(|f| f.0)
+    }
+
+    /// State and parent pid from `/proc/<pid>/stat` (the command name, which may hold spaces
+    /// and parentheses, ends at the last `)`).
+    fn stat_fields(pid: u32) -> Option<(char, u32)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        let mut words = rest.split_whitespace();
+        let state = words.next()?.chars().next()?;
+        let ppid = words.next()?.parse().ok()?;
+        Some((state, ppid))
+    }
+}
+
+/// Elsewhere a run's processes are those of the worker's process group (`task-abi.md` §10).
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod reaper {
+    pub(crate) fn split() -> std::io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn kill_descendants(_: u32, _: bool) {}
+}
+
 /// The OS limits a worker sets on itself.
 #[cfg(unix)]
 mod os {
@@ -792,12 +1015,45 @@ mod layers {
         libc::SYS_keyctl,
     ];
 
-    /// Applies both layers for `run` (scratch directories under `scratch_root`).
-    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path) {
+    /// Applies both layers for `run` (scratch directories under `scratch_root`); `protected`
+    /// are processes the task may not signal (its supervisor and the run's parent).
+    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path, protected: &[u32]) {
         let p = &run.permissions;
         let wide_read = !p.commands.is_empty() || !p.network.is_closed();
         let _ = landlock(run, scratch_root, wide_read);
-        let _ = seccomp(p.commands.is_empty() && p.network.is_closed());
+        let _ = seccomp(p.commands.is_empty() && p.network.is_closed(), protected);
+    }
+
+    /// Rules refusing to signal `protected` processes: `kill` of one of them, of their process
+    /// group (the supervisor leads the worker's), of the caller's own group (`0`, the
+    /// worker's) and of every process (`-1`); `tkill`/`tgkill` of them; `pidfd_open` of them.
+    fn signal_rules(
+        protected: &[u32],
+    ) -> Result<Vec<(i64, Vec<seccompiler::SeccompRule>)>, seccompiler::Error> {
+        use seccompiler::{
+            SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition, SeccompRule,
+        };
+        let arg0 = |v: u32| -> Result<SeccompRule, seccompiler::Error> {
+            Ok(SeccompRule::new(vec![SeccompCondition::new(
+                0,
+                Len::Dword,
+                Op::Eq,
+                u64::from(v),
+            )?])?)
+        };
+        let mut kill = vec![arg0(0)?, arg0(u32::MAX)?];
+        let mut direct = Vec::new();
+        for &pid in protected.iter().filter(|p| **p > 1) {
+            kill.push(arg0(pid)?);
+            kill.push(arg0((pid as i32).wrapping_neg() as u32)?);
+            direct.push(arg0(pid)?);
+        }
+        Ok(vec![
+            (libc::SYS_kill, kill),
+            (libc::SYS_tkill, direct.clone()),
+            (libc::SYS_tgkill, direct.clone()),
+            (libc::SYS_pidfd_open, direct),
+        ])
     }
 
     fn landlock(
@@ -832,9 +1088,14 @@ mod layers {
         Ok(())
     }
 
-    fn seccomp(deny_sockets: bool) -> Result<(), seccompiler::Error> {
+    fn seccomp(deny_sockets: bool, protected: &[u32]) -> Result<(), seccompiler::Error> {
         let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
             ALWAYS_DENIED.iter().map(|n| (*n, Vec::new())).collect();
+        for (nr, list) in signal_rules(protected)? {
+            if !list.is_empty() {
+                rules.insert(nr, list);
+            }
+        }
         if deny_sockets {
             rules.insert(libc::SYS_socket, Vec::new());
         }
@@ -884,7 +1145,7 @@ mod layers {
 mod layers {
     use super::*;
 
-    pub(super) fn apply(_: &TaskRun, _: &std::path::Path) {}
+    pub(super) fn apply(_: &TaskRun, _: &std::path::Path, _: &[u32]) {}
 
     pub(super) fn describe() -> Vec<(&'static str, String)> {
         vec![
@@ -900,7 +1161,11 @@ mod layers {
 pub fn describe_isolation() -> String {
     let mut out = String::new();
     let worker = if cfg!(unix) {
-        "a worker process in its own process group, killed with everything it started at the deadline; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        if cfg!(target_os = "linux") {
+            "a worker process in its own process group, a subreaper that kills every process the task started when it ends (also those that left the group with setsid); at the deadline all of them are killed; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        } else {
+            "a worker process in its own process group, killed with everything it started at the deadline (a process that leaves the group with setsid escapes); OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        }
     } else {
         "a worker process, terminated at the deadline (no OS limits on this platform)"
     };
