@@ -349,23 +349,19 @@ pub(crate) fn run_in_worker(
         .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
     drop(request);
 
-    let mut cmd = Command::new(&iso.program);
-    cmd.args(&iso.args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
+    // A worker started ahead (by `Runtime::isolated` or after the previous run) has already
+    // paid for exec and start-up; otherwise one is started now.
+    let spare = rt.take_spare();
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
-        RunError::Io(
-            format!("starting the sandbox worker {}", iso.program.display()),
-            e,
-        )
-    })?;
+    let mut child = match spare {
+        Some(child) => child,
+        None => spawn_worker(iso).map_err(|e| {
+            RunError::Io(
+                format!("starting the sandbox worker {}", iso.program.display()),
+                e,
+            )
+        })?,
+    };
     let mut stdin = child.stdin.take();
     std::thread::spawn(move || {
         if let Some(s) = stdin.as_mut() {
@@ -444,6 +440,8 @@ pub(crate) fn run_in_worker(
         .recv_timeout(Duration::from_millis(500))
         .unwrap_or_default();
     drop(scratch);
+    // The next run's worker starts now, while the caller renders this one's outcome.
+    rt.put_spare(iso);
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -523,6 +521,66 @@ pub(crate) fn run_in_worker(
         trap: None,
         usage: usage(cache),
     })
+}
+
+/// Starts a worker: `iso`'s program in its own process group, its three streams piped. It
+/// waits for its request on stdin (and ends at end of input, so a spare whose parent is gone
+/// does not stay).
+fn spawn_worker(iso: &Isolation) -> io::Result<Child> {
+    let mut cmd = Command::new(&iso.program);
+    cmd.args(&iso.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn()
+}
+
+/// A worker started ahead of its run, idle on its stdin (`task-abi.md` §10): taking it saves
+/// a run the exec and start-up of the `ratchet` binary. Only the thread that started it takes
+/// it (the worker's `PR_SET_PDEATHSIG` follows that thread); dropped unused, it is killed.
+pub(crate) struct Spare {
+    child: Option<Child>,
+    thread: std::thread::ThreadId,
+}
+
+impl Spare {
+    /// Starts a spare worker; `None` when it cannot be started (the run then starts its own
+    /// and reports the error).
+    pub(crate) fn start(iso: &Isolation) -> Option<Spare> {
+        Some(Spare {
+            child: Some(spawn_worker(iso).ok()?),
+            thread: std::thread::current().id(),
+        })
+    }
+
+    /// The worker, when it is still waiting and this is the thread that started it.
+    pub(crate) fn take(mut self) -> Option<Child> {
+        if self.thread != std::thread::current().id() {
+            return None;
+        }
+        let mut child = self.child.take()?;
+        match child.try_wait() {
+            Ok(None) => Some(child),
+            _ => {
+                let _ = child.wait();
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Which limit stopped a worker that gave no answer (`task-abi.md` §10), or why it failed.
