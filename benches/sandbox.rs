@@ -500,6 +500,21 @@ fn worker_cost(tmp: &Path, cache: &Path) {
     println!("  added by the worker: {added:.3} ms (median)   goal: <= 5 ms");
     println!("  same, worker started for the run   {}", stats(started));
     println!("  added by a worker started for the run: {added_started:.3} ms (median)");
+    // What starting ahead saves: exec and start-up of the binary up to reading its request
+    // (given none, it answers with an error and ends).
+    let exec: Vec<Duration> = (0..50)
+        .map(|_| {
+            let t = Instant::now();
+            Command::new(&exe)
+                .arg(ratchet_sandbox::isolate::WORKER_SUBCOMMAND)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            t.elapsed()
+        })
+        .collect();
+    println!("  worker exec + start-up, no request {}", stats(exec));
 
     // `ratchet run` end to end (a worker per run) versus node on the same task.
     let home = tmp.join("home-js");
