@@ -822,8 +822,12 @@ pub(crate) mod reaper {
     /// their children were re-parented already).
     fn live_descendants(root: u32) -> Vec<u32> {
         let mut live = Vec::new();
+        if !state(root).is_some_and(|s| s != 'Z' && s != 'X') {
+            // Ended: whatever it had was re-parented (to it no more) or swept by it.
+            return live;
+        }
         let mut queue = vec![root];
-        let by_parent = if has_children_files(root) {
+        let by_parent = if has_children_files() {
             None
         } else {
             Some(parents())
@@ -850,9 +854,10 @@ pub(crate) mod reaper {
         live
     }
 
-    /// Whether the kernel lists children (`CONFIG_PROC_CHILDREN`).
-    fn has_children_files(pid: u32) -> bool {
-        std::path::Path::new(&format!("/proc/{pid}/task/{pid}/children")).exists()
+    /// Whether the kernel lists children (`CONFIG_PROC_CHILDREN`), checked once.
+    fn has_children_files() -> bool {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::path::Path::new("/proc/thread-self/children").exists())
     }
 
     /// The children of `pid`, from every thread's `children` file.
