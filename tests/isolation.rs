@@ -318,14 +318,23 @@ fn a_command_cannot_kill_the_supervisor_to_orphan_what_it_started() {
     // sh's parent is the task process; its parent is the supervisor. Killing it (or the
     // worker's process group) would re-parent the leaver to init.
     let script = format!(
-        "{} while [ ! -s {pid} ]; do sleep 0.01; done; sup=$(cut -d' ' -f4 /proc/$PPID/stat); kill -9 $sup; echo sup=$?; kill -9 0; echo group=$?",
+        "{} while [ ! -s {pid} ]; do sleep 0.01; done; sup=$(cut -d' ' -f4 /proc/$PPID/stat); kill -9 $sup; echo sup=$?; kill -9 0; echo group=$?; {}",
         session_leaver(&pidfile, true),
+        // pidfd_send_signal (424 on x86-64) through a /proc/<pid> directory descriptor.
+        if cfg!(target_arch = "x86_64") {
+            "perl -MFcntl -e 'sysopen(my $f, qq{/proc/$ARGV[0]}, O_RDONLY) or die; print qq{pidfd=}, syscall(424, fileno($f), 9, 0, 0), qq{ }' $sup"
+        } else {
+            "echo pidfd=-1"
+        },
         pid = pidfile.display()
     );
     let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
     assert!(o.success(), "{}", o.failure_message());
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("sup=1") && out.contains("group=1"), "{out}");
+    assert!(
+        out.contains("sup=1") && out.contains("group=1") && out.contains("pidfd=-1"),
+        "{out}"
+    );
     assert_dead(wait_pid(&pidfile));
 }
 

@@ -1065,7 +1065,7 @@ mod layers {
     const LANDLOCK_ABI: ABI = ABI::V5;
 
     /// System calls refused to every task (`EPERM`): debugging or reading other processes,
-    /// kernel programs and keyrings, page-fault handlers.
+    /// kernel programs and keyrings, page-fault handlers, signals through pidfds.
     const ALWAYS_DENIED: &[i64] = &[
         libc::SYS_ptrace,
         libc::SYS_process_vm_readv,
@@ -1076,6 +1076,9 @@ mod layers {
         libc::SYS_add_key,
         libc::SYS_request_key,
         libc::SYS_keyctl,
+        // A `/proc/<pid>` directory is a pidfd too: signals go through `kill` and friends,
+        // which refuse the run's supervisor and parent.
+        libc::SYS_pidfd_send_signal,
     ];
 
     /// Applies both layers for `run` (scratch directories under `scratch_root`); `protected`
@@ -1196,7 +1199,7 @@ mod layers {
         let seccomp = if seccomp >= 0
             && seccompiler::TargetArch::try_from(std::env::consts::ARCH).is_ok()
         {
-            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd and keyrings refused".to_string()
+            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd, keyrings and pidfd signals refused; the worker's supervisor and parent cannot be signalled".to_string()
         } else {
             "not available here".to_string()
         };
