@@ -434,6 +434,9 @@ pub(crate) fn run_in_worker(
     // Everything the run started, including processes that left the worker's process group
     // (`setsid`) and were re-parented to its supervisor, then the group itself.
     reaper::kill_descendants(child.id(), false);
+    // The supervisor reaps what was just killed and exits by itself (so no zombie is left to
+    // init); a moment at most, then the group is killed anyway.
+    reaper::wait_ended(child.id(), Duration::from_secs(1));
     kill_group(&mut child);
     let exit = child.wait();
     let worker_stderr = errs
@@ -783,17 +786,24 @@ pub(crate) mod reaper {
         }
     }
 
-    /// Kills (`SIGKILL`) every live descendant of `root`, round after round until none is left
-    /// (or [`SWEEP_LIMIT`] has passed). With `reap` (`root` is this process, a subreaper), it
-    /// also reaps its children, and goes on until it has none.
+    /// Kills (`SIGKILL`) every live descendant of `root`, round after round until a round finds
+    /// none it has not killed already (a process with a pending `SIGKILL` never runs again, so
+    /// it cannot fork; one forked before its parent got the signal is found in the next round),
+    /// or [`SWEEP_LIMIT`] has passed. With `reap` (`root` is this process, a subreaper), it also
+    /// reaps its children, and goes on until it has none.
     pub(crate) fn kill_descendants(root: u32, reap: bool) {
         let until = Instant::now() + SWEEP_LIMIT;
+        let mut killed: Vec<u32> = Vec::new();
         loop {
-            let live = live_descendants(root);
-            for &pid in &live {
-                // SAFETY: kill(2) with a positive pid; no memory involved.
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            let mut found_new = false;
+            for pid in live_descendants(root) {
+                if !killed.contains(&pid) {
+                    found_new = true;
+                    killed.push(pid);
+                    // SAFETY: kill(2) with a positive pid; no memory involved.
+                    unsafe {
+                        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                    }
                 }
             }
             let mut children_left = false;
@@ -808,13 +818,35 @@ pub(crate) mod reaper {
                     }
                 }
             }
-            if (live.is_empty() && !children_left) || Instant::now() >= until {
+            if (!found_new && !children_left) || Instant::now() >= until {
                 return;
             }
-            if live.is_empty() {
+            if !found_new {
                 // Killed children are on their way to being zombies.
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(Duration::from_micros(200));
             }
+        }
+    }
+
+    /// Waits until process `pid` (a child of this process) has ended, at most `timeout`; false
+    /// when it has not (or this cannot be waited for without reaping it).
+    pub(crate) fn wait_ended(pid: u32, timeout: Duration) -> bool {
+        // SAFETY: pidfd_open takes a pid and flags; the descriptor it returns is owned here and
+        // closed below; poll reads one pollfd this function owns.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
+            if fd < 0 {
+                return false;
+            }
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+            let r = libc::poll(&mut p, 1, ms);
+            libc::close(fd);
+            r == 1
         }
     }
 
@@ -913,6 +945,10 @@ pub(crate) mod reaper {
     }
 
     pub(crate) fn kill_descendants(_: u32, _: bool) {}
+
+    pub(crate) fn wait_ended(_: u32, _: std::time::Duration) -> bool {
+        false
+    }
 }
 
 /// The OS limits a worker sets on itself.
