@@ -43,11 +43,18 @@ fn probe_wasm(dir: &Path) -> Option<Vec<u8>> {
 }
 
 fn main() {
+    // SAFETY: set before any thread is started.
+    unsafe { std::env::set_var(BENCH_TAG, std::process::id().to_string()) };
     let tmp = tempfile::tempdir().unwrap();
-    // `RATCHET_BENCH_ONLY=worker`: only the cost of a worker (and `ratchet run` versus node).
-    if std::env::var("RATCHET_BENCH_ONLY").is_ok_and(|v| v == "worker") {
-        worker_cost(tmp.path(), &tmp.path().join("warm"));
-        return;
+    // `RATCHET_BENCH_ONLY=worker`: only the cost of a worker (and `ratchet run` versus node);
+    // `isolation`: the isolation figures (limit cases, then the cost of a worker).
+    match std::env::var("RATCHET_BENCH_ONLY").as_deref() {
+        Ok("worker") => return worker_cost(tmp.path(), &tmp.path().join("warm")),
+        Ok("isolation") => {
+            let probe = probe_wasm(tmp.path());
+            return isolation(tmp.path(), &tmp.path().join("warm"), probe.as_deref());
+        }
+        _ => {}
     }
     let hello = std::fs::read(modules().join("hello.wat")).unwrap();
     let probe = probe_wasm(tmp.path());
@@ -203,11 +210,17 @@ fn children_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// The environment variable that marks this benchmark's workers (set in `main`).
+const BENCH_TAG: &str = "RATCHET_SANDBOX_BENCH";
+
 /// Processes of this benchmark's making still alive: workers and the test commands' sleeps.
 /// The runtime's spare worker (started ahead of the next run, idle, a child of this process)
 /// is not a leftover.
 fn leftovers(pids: &[u32]) -> usize {
     let me = std::process::id().to_string();
+    // Workers inherit this process's environment, which names it: workers of other programs
+    // on the machine (other benchmarks and tests) are not counted.
+    let tag = format!("{BENCH_TAG}={me}");
     let mut n = 0;
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -223,9 +236,12 @@ fn leftovers(pids: &[u32]) -> usize {
             .is_some_and(|s| s == "Z");
         let spare = cmd.contains("__sandbox-worker")
             && fields.and_then(|mut f| f.next()).is_some_and(|p| p == me);
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let ours = environ.split(|b| *b == 0).any(|v| v == tag.as_bytes());
         if !zombie
             && !spare
-            && (cmd.contains("__sandbox-worker") || cmd.contains("sleep 4") || pids.contains(&pid))
+            && ((ours && (cmd.contains("__sandbox-worker") || cmd.contains("sleep 4")))
+                || pids.contains(&pid))
         {
             n += 1;
         }

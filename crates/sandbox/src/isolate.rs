@@ -436,12 +436,24 @@ pub(crate) fn run_in_worker(
     reaper::kill_descendants(child.id(), false);
     // The supervisor reaps what was just killed and exits by itself (so no zombie is left to
     // init); a moment at most, then the group is killed anyway.
-    reaper::wait_ended(child.id(), Duration::from_secs(1));
-    kill_group(&mut child);
-    let exit = child.wait();
-    let worker_stderr = errs
-        .recv_timeout(Duration::from_millis(500))
-        .unwrap_or_default();
+    let finish = move |mut child: Child| {
+        reaper::wait_ended(child.id(), Duration::from_secs(1));
+        kill_group(&mut child);
+        child.wait()
+    };
+    let (exit, worker_stderr) = if matches!(response, Some(Ok(_))) {
+        // Answered: everything but the supervisor has a pending SIGKILL (it can run no more
+        // code), so the supervisor's reaping and the task process's teardown need not delay
+        // the outcome.
+        std::thread::spawn(move || finish(child));
+        (None, Vec::new())
+    } else {
+        let exit = finish(child).ok();
+        let stderr = errs
+            .recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default();
+        (exit, stderr)
+    };
     drop(scratch);
     // The next run's worker starts now, while the caller renders this one's outcome.
     rt.put_spare(iso);
@@ -513,7 +525,7 @@ pub(crate) fn run_in_worker(
         js,
         timed_out,
         ready.is_some(),
-        exit.ok(),
+        exit,
         &worker_stderr,
     )?;
     Ok(RunOutcome {
