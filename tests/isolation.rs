@@ -214,6 +214,130 @@ fn background_process_of_a_finished_run_is_killed() {
     assert_dead(read_pid(&pidfile));
 }
 
+/// A command line that starts `sleep 60` in a new session (`setsid`: out of the worker's
+/// process group), recording the sleep's PID in `pidfile`; `double_fork` detaches it the way a
+/// daemon does (its parent exits at once, so it is orphaned).
+fn session_leaver(pidfile: &Path, double_fork: bool) -> String {
+    let inner = format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 60' </dev/null >/dev/null 2>&1 &",
+        pidfile.display()
+    );
+    if double_fork {
+        format!("( {inner} ) ;")
+    } else {
+        inner
+    }
+}
+
+/// Waits (up to 10 s) for a command to have written its PID file.
+fn wait_pid(pidfile: &Path) -> u32 {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(pidfile).is_ok_and(|t| t.ends_with('\n'))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    read_pid(pidfile)
+}
+
+#[test]
+fn processes_that_left_the_process_group_are_killed_at_the_deadline() {
+    for double_fork in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("pid");
+        let p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
+        // The command itself then waits far past the wall limit.
+        let script = format!("{} sleep 30", session_leaver(&pidfile, double_fork));
+        let started = Instant::now();
+        let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+        stopped_by(&o, &[LimitKind::WallTime]);
+        // Stopped at its wall limit, not when the sleeps end (a behaviour, not a speed target:
+        // the bound is far above the 1 s limit).
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_dead(wait_pid(&pidfile));
+    }
+}
+
+#[test]
+fn processes_that_left_the_process_group_are_killed_after_a_finished_run() {
+    for double_fork in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("pid");
+        let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
+        // Wait for the PID file inside the run, so the process exists before the run ends.
+        let script = format!(
+            "{} while [ ! -s {} ]; do sleep 0.01; done",
+            session_leaver(&pidfile, double_fork),
+            pidfile.display()
+        );
+        let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+        assert!(o.success(), "{}", o.failure_message());
+        assert_dead(wait_pid(&pidfile));
+    }
+}
+
+#[test]
+fn processes_that_left_the_process_group_are_killed_when_the_cpu_limit_ends_the_worker() {
+    // A task that starts a session leader and then spins: the CPU limit ends the worker's
+    // task process with a signal, and its supervisor still kills the leaver.
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("pid");
+    let p = with_out_mount(Effective::pure(limits(300, 20_000)), d.path());
+    let script = format!(
+        "{} while [ ! -s {} ]; do sleep 0.01; done",
+        session_leaver(&pidfile, true),
+        pidfile.display()
+    );
+    let o = run(
+        c_module("probe"),
+        &["command2-then-spin", "sh", "-c", &script],
+        p,
+    );
+    match o {
+        Ok(o) => {
+            stopped_by(&o, &[LimitKind::CpuTime, LimitKind::WallTime]);
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert_dead(wait_pid(&pidfile));
+}
+
+#[test]
+fn a_command_cannot_kill_the_supervisor_to_orphan_what_it_started() {
+    if !ratchet_sandbox::isolate::describe_isolation().contains("seccomp:      active") {
+        eprintln!("seccomp: not available here, nothing to check");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("pid");
+    let p = with_out_mount(Effective::pure(limits(5_000, 10_000)), d.path());
+    // sh's parent is the task process; its parent is the supervisor. Killing it (or the
+    // worker's process group) would re-parent the leaver to init.
+    let script = format!(
+        "{} while [ ! -s {pid} ]; do sleep 0.01; done; sup=$(cut -d' ' -f4 /proc/$PPID/stat); kill -9 $sup; echo sup=$?; kill -9 0; echo group=$?; {}",
+        session_leaver(&pidfile, true),
+        // pidfd_send_signal (424 on x86-64) through a /proc/<pid> directory descriptor.
+        if cfg!(target_arch = "x86_64") {
+            "perl -MFcntl -e 'sysopen(my $f, qq{/proc/$ARGV[0]}, O_RDONLY) or die; print qq{pidfd=}, syscall(424, fileno($f), 9, 0, 0), qq{ }' $sup"
+        } else {
+            "echo pidfd=-1"
+        },
+        pid = pidfile.display()
+    );
+    let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("sup=1") && out.contains("group=1") && out.contains("pidfd=-1"),
+        "{out}"
+    );
+    assert_dead(wait_pid(&pidfile));
+}
+
 #[test]
 fn sparse_pwrite_is_charged_its_apparent_size() {
     let mut p = Effective::pure(limits(2_000, 10_000));

@@ -111,6 +111,13 @@ int main(int argc, char **argv) {
     snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\", \"%s\"]}", argv[2], argv[3], argv[4]);
     return call(ratchet_command, req);
   }
+  if (!strcmp(mode, "command2-then-spin")) { /* command2, then a loop that never calls the host */
+    char req[1024];
+    snprintf(req, sizeof req, "{\"program\": \"%s\", \"args\": [\"%s\", \"%s\"]}", argv[2], argv[3], argv[4]);
+    call(ratchet_command, req);
+    volatile unsigned long x = 0;
+    for (;;) x = x * 6364136223846793005UL + 1;
+  }
   if (!strcmp(mode, "mkdirs")) { /* creates empty directories under argv[2] until refused */
     char p[256];
     for (int i = 0;; i++) {

@@ -10,7 +10,7 @@
 use ratchet_formats::archive::{self, BundleArchive, Limits, sha256_hex};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
 use ratchet_trust::attest::{self, VerificationStatus, requires_signatures};
-use ratchet_trust::bundle_sig::verify_archive;
+use ratchet_trust::bundle_sig::{self, verify_signature};
 use ratchet_trust::keys::PublicKey;
 use ratchet_trust::owners::{OwnerChain, VerifiedOwners};
 use ratchet_trust::{BundleVersion, OwnerChange, TrustError, UnsignedRefusal, io_err};
@@ -384,10 +384,11 @@ pub struct InstallVerification {
 }
 
 /// Every check of an install, in order: archive size and SHA-256 against the index line; every
-/// file against `.bundle/checksum.sha256`; the archive's id, version and every other field the
-/// line repeats (dependencies, permissions, resources...) against the line; the
-/// owner chain in the registry; the chain against the keys pinned for the id; the signature
-/// (bound to this id, version and checksum list) against the owner keys; the line's `signer`.
+/// file against `.bundle/checksum.sha256` (the manifests not parsed yet); the owner chain in the
+/// registry; the chain against the keys pinned for the id; the signature (bound to the line's id
+/// and version and the checksum list) against the owner keys; the line's `signer`; only then
+/// the manifests, and the archive's id, version and every other field the line repeats
+/// (dependencies, permissions, resources...) against the line.
 /// Unsigned bundles are refused unless `allow_unsigned` is set, the registry is `local`, it does
 /// not require signatures and the id has no owners. Nothing is written.
 pub fn verify_for_install(
@@ -413,29 +414,15 @@ pub fn verify_for_install(
             found: actual,
         });
     }
-    let archive = archive::read_archive(std::io::Cursor::new(bytes), &Limits::default()).map_err(
-        |source| TrustError::DamagedArchive {
-            bundle: bundle(),
-            source,
-        },
-    )?;
-    let m = &archive.manifest.bundle;
-    if m.id != line.id || m.version != line.version {
-        return Err(TrustError::ArchiveOfAnotherBundle {
-            bundle: bundle(),
-            found: Box::new(BundleVersion::new(m.id.as_str(), m.version.clone())),
-        });
-    }
-
-    // What the client showed and resolved with came from the line: it must be what the
-    // (signed) archive declares.
-    let diffs = line.disagreements(m);
-    if !diffs.is_empty() {
-        return Err(TrustError::IndexDisagrees {
-            bundle: bundle(),
-            fields: diffs,
-        });
-    }
+    // Structure and checksums only: the manifests are parsed once the signature is checked
+    // (or the unsigned archive accepted), so a hostile mirror cannot make every client parse a
+    // manifest nobody signed (`index-format.md` §7.6).
+    let damaged = |source| TrustError::DamagedArchive {
+        bundle: bundle(),
+        source,
+    };
+    let checked = archive::read_archive_unparsed(std::io::Cursor::new(bytes), &Limits::default())
+        .map_err(damaged)?;
 
     let meta_file = format!("metadata of {id}");
     let chain = match inputs.meta {
@@ -501,14 +488,30 @@ pub fn verify_for_install(
         _ => {}
     }
 
-    let signer = match (&archive.signature, &owners) {
+    let signer = match (checked.signature(), &owners) {
         (Some(_), Some(v)) => {
-            let k = verify_archive(&archive, &v.history, &format!("owner keys of {id}")).map_err(
-                |e| TrustError::SignatureRefused {
+            let k = verify_signature(
+                checked.signature(),
+                checked.checksum_list(),
+                id,
+                &line.version,
+                &v.history,
+                &format!("owner keys of {id}"),
+            )
+            .map_err(|e| match (&e, signed_for_another(&checked, &v.history)) {
+                // Authentic, but bound to another id or version: the line points at another
+                // bundle's archive.
+                (TrustError::WrongBinding { .. }, Some(found)) => {
+                    TrustError::ArchiveOfAnotherBundle {
+                        bundle: bundle(),
+                        found: Box::new(found),
+                    }
+                }
+                _ => TrustError::SignatureRefused {
                     bundle: bundle(),
                     source: Box::new(e),
                 },
-            )?;
+            })?;
             if !v.may_sign(&k, &line.version, &line.sha256) {
                 return Err(TrustError::RetiredSigner {
                     bundle: bundle(),
@@ -564,6 +567,27 @@ pub fn verify_for_install(
         }
     };
 
+    // Only now the manifests: signed by a key the client trusts for this id, or an unsigned
+    // archive the user let in (then the depth pre-scan is the bound).
+    let archive = checked.parse_manifest().map_err(damaged)?;
+    let m = &archive.manifest.bundle;
+    if m.id != line.id || m.version != line.version {
+        return Err(TrustError::ArchiveOfAnotherBundle {
+            bundle: bundle(),
+            found: Box::new(BundleVersion::new(m.id.as_str(), m.version.clone())),
+        });
+    }
+
+    // What the client showed and resolved with came from the line: it must be what the
+    // (signed) archive declares.
+    let diffs = line.disagreements(m);
+    if !diffs.is_empty() {
+        return Err(TrustError::IndexDisagrees {
+            bundle: bundle(),
+            fields: diffs,
+        });
+    }
+
     let attestations = match inputs.meta {
         Some(meta) => attest::from_meta(meta, &meta_file)?,
         None => Vec::new(),
@@ -588,6 +612,28 @@ pub fn verify_for_install(
         pin_update,
         notices,
     })
+}
+
+/// The id and version an archive's signature claims, when it verifies with that binding
+/// against `keys`: an authentic archive of another bundle (or version), named without parsing
+/// its manifest.
+fn signed_for_another(
+    checked: &archive::CheckedArchive,
+    keys: &[PublicKey],
+) -> Option<BundleVersion> {
+    let sig = checked.signature()?;
+    let parsed = bundle_sig::parse_sig(sig, "bundle.sig").ok()?;
+    let (id, version) = bundle_sig::claimed_bundle(&parsed)?;
+    bundle_sig::verify_signature(
+        Some(sig),
+        checked.checksum_list(),
+        &id,
+        &version,
+        keys,
+        "owner keys",
+    )
+    .ok()?;
+    Some(BundleVersion::new(id.as_str(), version))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use ratchet_formats::index::{
 use ratchet_formats::manifest::{BundleId, Manifest, VersionReq};
 use ratchet_trust::TrustError;
 use ratchet_trust::attest::{AttestFields, AttestKind, Attestation, requires_signatures};
-use ratchet_trust::bundle_sig::verify_archive;
+use ratchet_trust::bundle_sig::{self, verify_archive};
 use ratchet_trust::keys::PublicKey;
 use ratchet_trust::owners::{ChainEntry, OwnerChain, VerifiedOwners};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -643,8 +643,9 @@ impl Registry {
     }
 
     /// Reads, checks and validates an archive exactly as `ratchet bundle validate` would check
-    /// its sources. Touches nothing in the registry.
-    fn check_archive(&self, file: &Path) -> Result<CheckedArchive> {
+    /// its sources. Touches nothing in the registry. A signature is verified (see
+    /// [`Registry::check_signature_first`]) before the manifests are parsed.
+    fn check_archive(&self, file: &Path, owner_keys: &[PublicKey]) -> Result<CheckedArchive> {
         let shown = file.display().to_string();
         let limits = Limits::default();
         let size = std::fs::metadata(file).map_err(io_err(file))?.len();
@@ -656,11 +657,14 @@ impl Registry {
             });
         }
         let bytes = std::fs::read(file).map_err(io_err(file))?;
-        let bundle: BundleArchive = archive::read_archive(std::io::Cursor::new(&bytes), &limits)
-            .map_err(|source| PublishError::BadArchive {
-                file: shown.clone(),
-                source,
-            })?;
+        let bad = |source| PublishError::BadArchive {
+            file: shown.clone(),
+            source,
+        };
+        let unparsed =
+            archive::read_archive_unparsed(std::io::Cursor::new(&bytes), &limits).map_err(bad)?;
+        self.check_signature_first(file, &unparsed, owner_keys)?;
+        let bundle: BundleArchive = unparsed.parse_manifest().map_err(bad)?;
         let manifest = bundle.manifest.bundle.clone();
         let expected = archive::archive_file_name(&manifest);
         let actual = file
@@ -703,6 +707,83 @@ impl Registry {
             manifest,
             warnings,
         })
+    }
+
+    /// The signature check that comes before any manifest is parsed (`index-format.md` §6.7):
+    /// the id and version come from the signature's trusted comment (and must match the file
+    /// name), the keys from that id's owner record, or `owner_keys` for an id without owners,
+    /// and the signature must verify over the checksum list with that binding. An unsigned
+    /// archive is refused here when the registry requires signatures; otherwise it is parsed
+    /// (bounded by the manifest's depth pre-scan) and the owner rules of
+    /// [`Registry::publish_with`] apply to it afterwards.
+    fn check_signature_first(
+        &self,
+        file: &Path,
+        unparsed: &archive::CheckedArchive,
+        owner_keys: &[PublicKey],
+    ) -> Result<()> {
+        let shown = file.display().to_string();
+        let untrusted = |source: TrustError| PublishError::Untrusted {
+            file: shown.clone(),
+            source: Box::new(source),
+        };
+        let Some(sig) = unparsed.signature() else {
+            if requires_signatures(&self.config) {
+                return Err(PublishError::SignaturesRequired {
+                    file: shown,
+                    registry: self.config.name.clone(),
+                });
+            }
+            return Ok(());
+        };
+        let what = format!("bundle.sig of {shown}");
+        let parsed = bundle_sig::parse_sig(sig, &what).map_err(untrusted)?;
+        let claimed = bundle_sig::claimed_bundle(&parsed)
+            .and_then(|(id, version)| Some((BundleId::parse(&id).ok()?, version)));
+        let Some((id, version)) = claimed else {
+            return Err(untrusted(TrustError::WrongBinding {
+                what,
+                found: parsed.trusted_comment.clone(),
+                expected: format!(
+                    "{} id=<id> version=<version> checksums=<sha256 of {}>",
+                    bundle_sig::BUNDLE_SIG_TAG,
+                    archive::CHECKSUM_FILE
+                ),
+            }));
+        };
+        let expected = format!("{id}-{version}.{}", archive::ARCHIVE_EXT);
+        if file.file_name().is_none_or(|n| *n != *expected) {
+            return Err(PublishError::NameMismatch {
+                file: shown,
+                id: id.to_string(),
+                version: version.to_string(),
+                expected,
+            });
+        }
+        let (_, owners) = self.owners(&id)?;
+        let (keys, keys_name) = match owners {
+            Some((_, v)) => (v.current, format!("current owner keys of {id}")),
+            None if owner_keys.is_empty() => {
+                return Err(PublishError::OwnerKeysNeeded { file: shown, id });
+            }
+            None if owner_keys.len() > ratchet_trust::owners::MAX_OWNER_KEYS => {
+                return Err(PublishError::TooManyOwnerKeys {
+                    file: shown,
+                    max: ratchet_trust::owners::MAX_OWNER_KEYS,
+                });
+            }
+            None => (owner_keys.to_vec(), "given owner keys".to_string()),
+        };
+        bundle_sig::verify_signature(
+            Some(sig),
+            unparsed.checksum_list(),
+            id.as_str(),
+            &version,
+            &keys,
+            &keys_name,
+        )
+        .map_err(untrusted)?;
+        Ok(())
     }
 
     /// Another id in the registry with the same skeleton as `id`, if any. Look-alikes share a
@@ -798,7 +879,7 @@ impl Registry {
         write: bool,
     ) -> Result<Published> {
         let published = parse_time(published)?;
-        let checked = self.check_archive(file)?;
+        let checked = self.check_archive(file, owner_keys)?;
         if checked.bundle.signature.is_none() && !owner_keys.is_empty() {
             return Err(PublishError::OwnerKeysForUnsigned {
                 file: file.display().to_string(),

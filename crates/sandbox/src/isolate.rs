@@ -237,6 +237,14 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
             "the process that started the sandbox worker has ended".into(),
         ));
     }
+    // Linux: this process stays behind as a subreaper supervisor that never returns from
+    // here; the task runs in its child, and every process the task starts (even one that left
+    // the process group) is killed when the task process ends.
+    if let Err(e) = reaper::split() {
+        return Response::Err(WireError::Io(format!(
+            "starting the sandbox worker's supervisor: {e}"
+        )));
+    }
     let limits = req.permissions.limits;
     if let Err(e) = os::compile_limits(
         compile_cpu(&limits, req.js),
@@ -263,12 +271,18 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
         fetch_mock: req.fetch_mock,
     };
     let scratch_root = req.scratch_root;
+    // The processes a task must not signal: its supervisor (whose death would orphan what the
+    // task started to init) and the run's parent.
+    #[cfg(unix)]
+    let protected = [std::os::unix::process::parent_id(), req.parent];
+    #[cfg(not(unix))]
+    let protected = [req.parent];
     let result = rt.run_prepared(&run, req.js, &mut |cache| {
         // Without its run limits the task does not start.
         os::run_limits(&limits)
             .map_err(|e| RunError::Io("setting the sandbox worker's OS limits".into(), e))?;
         // Best effort: a kernel without Landlock or seccomp runs the task without them.
-        layers::apply(&run, &scratch_root);
+        layers::apply(&run, &scratch_root, &protected);
         let _ = writeln!(output, "ready {}", cache_word(cache)).and_then(|_| output.flush());
         Ok(())
     });
@@ -335,23 +349,19 @@ pub(crate) fn run_in_worker(
         .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
     drop(request);
 
-    let mut cmd = Command::new(&iso.program);
-    cmd.args(&iso.args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
+    // A worker started ahead (by `Runtime::isolated` or after the previous run) has already
+    // paid for exec and start-up; otherwise one is started now.
+    let spare = rt.take_spare();
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
-        RunError::Io(
-            format!("starting the sandbox worker {}", iso.program.display()),
-            e,
-        )
-    })?;
+    let mut child = match spare {
+        Some(child) => child,
+        None => spawn_worker(iso).map_err(|e| {
+            RunError::Io(
+                format!("starting the sandbox worker {}", iso.program.display()),
+                e,
+            )
+        })?,
+    };
     let mut stdin = child.stdin.take();
     std::thread::spawn(move || {
         if let Some(s) = stdin.as_mut() {
@@ -421,12 +431,32 @@ pub(crate) fn run_in_worker(
             }
         }
     }
-    kill_group(&mut child);
-    let exit = child.wait();
-    let worker_stderr = errs
-        .recv_timeout(Duration::from_millis(500))
-        .unwrap_or_default();
+    // Everything the run started, including processes that left the worker's process group
+    // (`setsid`) and were re-parented to its supervisor, then the group itself.
+    reaper::kill_descendants(child.id(), false);
+    // The supervisor reaps what was just killed and exits by itself (so no zombie is left to
+    // init); a moment at most, then the group is killed anyway.
+    let finish = move |mut child: Child| {
+        reaper::wait_ended(child.id(), Duration::from_secs(1));
+        kill_group(&mut child);
+        child.wait()
+    };
+    let (exit, worker_stderr) = if matches!(response, Some(Ok(_))) {
+        // Answered: everything but the supervisor has a pending SIGKILL (it can run no more
+        // code), so the supervisor's reaping and the task process's teardown need not delay
+        // the outcome.
+        std::thread::spawn(move || finish(child));
+        (None, Vec::new())
+    } else {
+        let exit = finish(child).ok();
+        let stderr = errs
+            .recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default();
+        (exit, stderr)
+    };
     drop(scratch);
+    // The next run's worker starts now, while the caller renders this one's outcome.
+    rt.put_spare(iso);
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -495,7 +525,7 @@ pub(crate) fn run_in_worker(
         js,
         timed_out,
         ready.is_some(),
-        exit.ok(),
+        exit,
         &worker_stderr,
     )?;
     Ok(RunOutcome {
@@ -506,6 +536,66 @@ pub(crate) fn run_in_worker(
         trap: None,
         usage: usage(cache),
     })
+}
+
+/// Starts a worker: `iso`'s program in its own process group, its three streams piped. It
+/// waits for its request on stdin (and ends at end of input, so a spare whose parent is gone
+/// does not stay).
+fn spawn_worker(iso: &Isolation) -> io::Result<Child> {
+    let mut cmd = Command::new(&iso.program);
+    cmd.args(&iso.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn()
+}
+
+/// A worker started ahead of its run, idle on its stdin (`task-abi.md` §10): taking it saves
+/// a run the exec and start-up of the `ratchet` binary. Only the thread that started it takes
+/// it (the worker's `PR_SET_PDEATHSIG` follows that thread); dropped unused, it is killed.
+pub(crate) struct Spare {
+    child: Option<Child>,
+    thread: std::thread::ThreadId,
+}
+
+impl Spare {
+    /// Starts a spare worker; `None` when it cannot be started (the run then starts its own
+    /// and reports the error).
+    pub(crate) fn start(iso: &Isolation) -> Option<Spare> {
+        Some(Spare {
+            child: Some(spawn_worker(iso).ok()?),
+            thread: std::thread::current().id(),
+        })
+    }
+
+    /// The worker, when it is still waiting and this is the thread that started it.
+    pub(crate) fn take(mut self) -> Option<Child> {
+        if self.thread != std::thread::current().id() {
+            return None;
+        }
+        let mut child = self.child.take()?;
+        match child.try_wait() {
+            Ok(None) => Some(child),
+            _ => {
+                let _ = child.wait();
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Which limit stopped a worker that gave no answer (`task-abi.md` §10), or why it failed.
@@ -627,6 +717,250 @@ fn kill_group(child: &mut Child) {
         }
     }
     let _ = child.kill();
+}
+
+/// Killing every process a run started (`task-abi.md` §10), also those that left the worker's
+/// process group with `setsid` or `setpgid`: the worker is a child subreaper, so orphans of its
+/// descendants are re-parented to it rather than to init, and stay findable by walking
+/// `/proc/<pid>/task/*/children` down from it.
+#[cfg(target_os = "linux")]
+pub(crate) mod reaper {
+    use std::io;
+    use std::time::{Duration, Instant};
+
+    /// How long a sweep keeps killing (a fork bomb keeps making new processes; each round
+    /// kills what it finds, and `RLIMIT_CPU` bounds the rest).
+    const SWEEP_LIMIT: Duration = Duration::from_secs(2);
+
+    /// Makes this process a child subreaper and forks: returns `Ok` in the child, which runs
+    /// the task; the parent (the supervisor, the process the run's parent started) waits for
+    /// it, reaping every orphan re-parented to it meanwhile, then kills and reaps every
+    /// descendant left and exits the way the task process did (same exit code or signal), so
+    /// the run's parent reads the task's fate from the worker's. It never returns. Call it
+    /// while the process has one thread.
+    pub(crate) fn split() -> io::Result<()> {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER), getpid and fork take no pointers; the process
+        // is single-threaded here (the worker has not started a thread), so the child may run
+        // any code.
+        unsafe {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let supervisor = libc::getpid();
+            match libc::fork() {
+                -1 => Err(io::Error::last_os_error()),
+                0 => {
+                    // The task dies with its supervisor.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if libc::getppid() != supervisor {
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                }
+                task => supervise(task),
+            }
+        }
+    }
+
+    fn supervise(task: libc::pid_t) -> ! {
+        // SAFETY: close, waitpid, signal, kill and _exit with plain integers and a status word
+        // this function owns.
+        unsafe {
+            // The run's pipes belong to the task; the supervisor writes nothing.
+            libc::close(0);
+            libc::close(1);
+            let _ = rlimit::Resource::CORE.set(0, 0);
+            let mut status = 0;
+            loop {
+                let mut st = 0;
+                let r = libc::waitpid(-1, &mut st, 0);
+                if r == task {
+                    status = st;
+                    break;
+                }
+                if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break;
+                }
+            }
+            kill_descendants(libc::getpid() as u32, true);
+            if libc::WIFSIGNALED(status) {
+                let sig = libc::WTERMSIG(status);
+                libc::signal(sig, libc::SIG_DFL);
+                libc::kill(libc::getpid(), sig);
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            };
+            libc::_exit(code)
+        }
+    }
+
+    /// Kills (`SIGKILL`) every live descendant of `root`, round after round until a round finds
+    /// none it has not killed already (a process with a pending `SIGKILL` never runs again, so
+    /// it cannot fork; one forked before its parent got the signal is found in the next round),
+    /// or [`SWEEP_LIMIT`] has passed. With `reap` (`root` is this process, a subreaper), it also
+    /// reaps its children, and goes on until it has none.
+    pub(crate) fn kill_descendants(root: u32, reap: bool) {
+        let until = Instant::now() + SWEEP_LIMIT;
+        let mut killed: Vec<u32> = Vec::new();
+        loop {
+            let mut found_new = false;
+            for pid in live_descendants(root) {
+                if !killed.contains(&pid) {
+                    found_new = true;
+                    killed.push(pid);
+                    // SAFETY: kill(2) with a positive pid; no memory involved.
+                    unsafe {
+                        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                    }
+                }
+            }
+            let mut children_left = false;
+            if reap {
+                loop {
+                    let mut st = 0;
+                    // SAFETY: waitpid writes the status word this function owns.
+                    let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+                    if r <= 0 {
+                        children_left = r == 0;
+                        break;
+                    }
+                }
+            }
+            if (!found_new && !children_left) || Instant::now() >= until {
+                return;
+            }
+            if !found_new {
+                // Killed children are on their way to being zombies.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+
+    /// Waits until process `pid` (a child of this process) has ended, at most `timeout`; false
+    /// when it has not (or this cannot be waited for without reaping it).
+    pub(crate) fn wait_ended(pid: u32, timeout: Duration) -> bool {
+        // SAFETY: pidfd_open takes a pid and flags; the descriptor it returns is owned here and
+        // closed below; poll reads one pollfd this function owns.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
+            if fd < 0 {
+                return false;
+            }
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+            let r = libc::poll(&mut p, 1, ms);
+            libc::close(fd);
+            r == 1
+        }
+    }
+
+    /// The descendants of `root` that have not ended (zombies are left out: they are over, and
+    /// their children were re-parented already).
+    fn live_descendants(root: u32) -> Vec<u32> {
+        let mut live = Vec::new();
+        if !state(root).is_some_and(|s| s != 'Z' && s != 'X') {
+            // Ended: whatever it had was re-parented (to it no more) or swept by it.
+            return live;
+        }
+        let mut queue = vec![root];
+        let by_parent = if has_children_files() {
+            None
+        } else {
+            Some(parents())
+        };
+        while let Some(pid) = queue.pop() {
+            let children = match &by_parent {
+                None => children(pid),
+                Some(all) => all
+                    .iter()
+                    .filter(|(_, ppid)| *ppid == pid)
+                    .map(|(p, _)| *p)
+                    .collect(),
+            };
+            for child in children {
+                if child != root
+                    && !live.contains(&child)
+                    && state(child).is_some_and(|s| s != 'Z' && s != 'X')
+                {
+                    live.push(child);
+                    queue.push(child);
+                }
+            }
+        }
+        live
+    }
+
+    /// Whether the kernel lists children (`CONFIG_PROC_CHILDREN`), checked once.
+    fn has_children_files() -> bool {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::path::Path::new("/proc/thread-self/children").exists())
+    }
+
+    /// The children of `pid`, from every thread's `children` file.
+    fn children(pid: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return out;
+        };
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|w| w.parse::<u32>().ok()),
+                );
+            }
+        }
+        out
+    }
+
+    /// `(pid, parent pid)` of every process (the fallback when there are no `children` files).
+    fn parents() -> Vec<(u32, u32)> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| Some((pid, stat_fields(pid)?.1)))
+            .collect()
+    }
+
+    /// A process's state letter, `None` when it is gone.
+    fn state(pid: u32) -> Option<char> {
+        stat_fields(pid).map(|f| f.0)
+    }
+
+    /// State and parent pid from `/proc/<pid>/stat` (the command name, which may hold spaces
+    /// and parentheses, ends at the last `)`).
+    fn stat_fields(pid: u32) -> Option<(char, u32)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        let mut words = rest.split_whitespace();
+        let state = words.next()?.chars().next()?;
+        let ppid = words.next()?.parse().ok()?;
+        Some((state, ppid))
+    }
+}
+
+/// Elsewhere a run's processes are those of the worker's process group (`task-abi.md` §10).
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod reaper {
+    pub(crate) fn split() -> std::io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn kill_descendants(_: u32, _: bool) {}
+
+    pub(crate) fn wait_ended(_: u32, _: std::time::Duration) -> bool {
+        false
+    }
 }
 
 /// The OS limits a worker sets on itself.
@@ -779,7 +1113,7 @@ mod layers {
     const LANDLOCK_ABI: ABI = ABI::V5;
 
     /// System calls refused to every task (`EPERM`): debugging or reading other processes,
-    /// kernel programs and keyrings, page-fault handlers.
+    /// kernel programs and keyrings, page-fault handlers, signals through pidfds.
     const ALWAYS_DENIED: &[i64] = &[
         libc::SYS_ptrace,
         libc::SYS_process_vm_readv,
@@ -790,14 +1124,50 @@ mod layers {
         libc::SYS_add_key,
         libc::SYS_request_key,
         libc::SYS_keyctl,
+        // A `/proc/<pid>` directory is a pidfd too: signals go through `kill` and friends,
+        // which refuse the run's supervisor and parent.
+        libc::SYS_pidfd_send_signal,
     ];
 
-    /// Applies both layers for `run` (scratch directories under `scratch_root`).
-    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path) {
+    /// Applies both layers for `run` (scratch directories under `scratch_root`); `protected`
+    /// are processes the task may not signal (its supervisor and the run's parent).
+    pub(super) fn apply(run: &TaskRun, scratch_root: &std::path::Path, protected: &[u32]) {
         let p = &run.permissions;
         let wide_read = !p.commands.is_empty() || !p.network.is_closed();
         let _ = landlock(run, scratch_root, wide_read);
-        let _ = seccomp(p.commands.is_empty() && p.network.is_closed());
+        let _ = seccomp(p.commands.is_empty() && p.network.is_closed(), protected);
+    }
+
+    /// Rules refusing to signal `protected` processes: `kill` of one of them, of their process
+    /// group (the supervisor leads the worker's), of the caller's own group (`0`, the
+    /// worker's) and of every process (`-1`); `tkill`/`tgkill` of them; `pidfd_open` of them.
+    fn signal_rules(
+        protected: &[u32],
+    ) -> Result<Vec<(i64, Vec<seccompiler::SeccompRule>)>, seccompiler::Error> {
+        use seccompiler::{
+            SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition, SeccompRule,
+        };
+        let arg0 = |v: u32| -> Result<SeccompRule, seccompiler::Error> {
+            Ok(SeccompRule::new(vec![SeccompCondition::new(
+                0,
+                Len::Dword,
+                Op::Eq,
+                u64::from(v),
+            )?])?)
+        };
+        let mut kill = vec![arg0(0)?, arg0(u32::MAX)?];
+        let mut direct = Vec::new();
+        for &pid in protected.iter().filter(|p| **p > 1) {
+            kill.push(arg0(pid)?);
+            kill.push(arg0((pid as i32).wrapping_neg() as u32)?);
+            direct.push(arg0(pid)?);
+        }
+        Ok(vec![
+            (libc::SYS_kill, kill),
+            (libc::SYS_tkill, direct.clone()),
+            (libc::SYS_tgkill, direct.clone()),
+            (libc::SYS_pidfd_open, direct),
+        ])
     }
 
     fn landlock(
@@ -832,9 +1202,14 @@ mod layers {
         Ok(())
     }
 
-    fn seccomp(deny_sockets: bool) -> Result<(), seccompiler::Error> {
+    fn seccomp(deny_sockets: bool, protected: &[u32]) -> Result<(), seccompiler::Error> {
         let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
             ALWAYS_DENIED.iter().map(|n| (*n, Vec::new())).collect();
+        for (nr, list) in signal_rules(protected)? {
+            if !list.is_empty() {
+                rules.insert(nr, list);
+            }
+        }
         if deny_sockets {
             rules.insert(libc::SYS_socket, Vec::new());
         }
@@ -872,7 +1247,7 @@ mod layers {
         let seccomp = if seccomp >= 0
             && seccompiler::TargetArch::try_from(std::env::consts::ARCH).is_ok()
         {
-            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd and keyrings refused".to_string()
+            "active: sockets refused unless network or commands are declared; ptrace, process_vm_*, bpf, perf_event_open, userfaultfd, keyrings and pidfd signals refused; the worker's supervisor and parent cannot be signalled".to_string()
         } else {
             "not available here".to_string()
         };
@@ -884,7 +1259,7 @@ mod layers {
 mod layers {
     use super::*;
 
-    pub(super) fn apply(_: &TaskRun, _: &std::path::Path) {}
+    pub(super) fn apply(_: &TaskRun, _: &std::path::Path, _: &[u32]) {}
 
     pub(super) fn describe() -> Vec<(&'static str, String)> {
         vec![
@@ -900,7 +1275,11 @@ mod layers {
 pub fn describe_isolation() -> String {
     let mut out = String::new();
     let worker = if cfg!(unix) {
-        "a worker process in its own process group, killed with everything it started at the deadline; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        if cfg!(target_os = "linux") {
+            "a worker process in its own process group, a subreaper that kills every process the task started when it ends (also those that left the group with setsid); at the deadline all of them are killed; OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        } else {
+            "a worker process in its own process group, killed with everything it started at the deadline (a process that leaves the group with setsid escapes); OS limits: CPU timer, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_NOFILE"
+        }
     } else {
         "a worker process, terminated at the deadline (no OS limits on this platform)"
     };

@@ -38,6 +38,8 @@ pub struct Runtime {
     /// Where run scratch directories are created (the system's temporary directory when
     /// unset; a worker uses the directory its parent removes after the run).
     scratch_root: Option<PathBuf>,
+    /// A worker started ahead of the next run (isolated runtimes only).
+    spare: Mutex<Option<crate::isolate::Spare>>,
 }
 
 /// Builds an engine; with `metering`, a fresh metering middleware (wasmer's metering
@@ -81,6 +83,7 @@ impl Runtime {
             isolation: None,
             temp_cache: None,
             scratch_root: None,
+            spare: Mutex::new(None),
         }
     }
 
@@ -94,8 +97,24 @@ impl Runtime {
                 .tempdir()
                 .ok();
         }
+        // The first worker starts now, while the caller loads the task.
+        self.spare = Mutex::new(crate::isolate::Spare::start(&isolation));
         self.isolation = Some(isolation);
         self
+    }
+
+    /// The worker started ahead, if it is still waiting (see [`crate::isolate::Spare`]).
+    pub(crate) fn take_spare(&self) -> Option<std::process::Child> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        spare.and_then(crate::isolate::Spare::take)
+    }
+
+    /// Starts the next run's worker unless one is waiting already.
+    pub(crate) fn put_spare(&self, isolation: &crate::isolate::Isolation) {
+        let mut slot = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = crate::isolate::Spare::start(isolation);
+        }
     }
 
     /// The worker settings when this runtime isolates runs.

@@ -157,6 +157,38 @@ impl Bundle {
         path
     }
 
+    /// Writes and builds the bundle like [`Bundle::build`], but archives `yaml` as its
+    /// `bundle.yaml` (its `.bundle/manifest.json` is the valid one): a hostile manifest behind a
+    /// consistent checksum list, so only parsing it can refuse it. Signed by `key` when given,
+    /// with the binding the fixture's id and version call for (the signature is made over the
+    /// checksum list without parsing the manifest).
+    pub fn build_with_yaml(self, work: &Path, yaml: &[u8], key: Option<&SecretKey>) -> PathBuf {
+        use ratchet_formats::archive::{Limits, read_archive_unparsed, with_signature};
+        let src = self.write(work);
+        let m = ratchet_formats::manifest::load_manifest(&src)
+            .unwrap_or_else(|d| panic!("fixture {} does not load: {d:?}", src.display()));
+        write(&src.join("bundle.yaml"), yaml);
+        let out = work.join("out");
+        mkdir(&out);
+        let path = out.join(archive_file_name(&m));
+        if let Err(e) = build_archive(&src, &m, &path, &BuildOptions::default()) {
+            panic!("build {}: {e}", src.display());
+        }
+        let Some(key) = key else { return path };
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let limits = Limits::default();
+        let checked = read_archive_unparsed(bytes.as_slice(), &limits)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let list = checked.checksum_list();
+        let comment = ratchet_trust::bundle_sig::trusted_comment(m.id.as_str(), &m.version, list);
+        let sig = ratchet_trust::bundle_sig::sign_bytes(key, list, &comment)
+            .unwrap_or_else(|e| panic!("sign {}: {e}", path.display()));
+        let signed = with_signature(&bytes, Some(sig.as_bytes()), &limits)
+            .unwrap_or_else(|e| panic!("attach to {}: {e}", path.display()));
+        write(&path, signed);
+        path
+    }
+
     /// Writes and builds the bundle like [`Bundle::build`], then signs the archive in place with
     /// `key` (the signature goes into the archive, as `ratchet bundle build --sign` puts it).
     pub fn build_signed(self, work: &Path, key: &SecretKey) -> PathBuf {

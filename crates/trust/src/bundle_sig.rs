@@ -140,21 +140,63 @@ pub fn verify_archive(
     keys_name: &str,
 ) -> Result<PublicKey, TrustError> {
     let b = &archive.manifest.bundle;
-    let what = format!("bundle.sig of {} {}", b.id, b.version);
-    let Some(sig) = &archive.signature else {
+    verify_signature(
+        archive.signature.as_deref(),
+        archive.checksum_list(),
+        b.id.as_str(),
+        &b.version,
+        keys,
+        keys_name,
+    )
+}
+
+/// [`verify_archive`] for an archive whose manifest is not parsed yet
+/// ([`ratchet_formats::archive::CheckedArchive`]): `signature` is its raw `bundle.sig` (`None`
+/// when it has none), bound to the `id` and `version` the caller expects (from the index line,
+/// or from the signature's own claim, [`claimed_bundle`]). Install and publish call this before
+/// they parse a manifest, so a hostile manifest is parsed only once its signer is trusted
+/// (`index-format.md` §6.7, §7.6). Returns the signing key.
+pub fn verify_signature(
+    signature: Option<&[u8]>,
+    checksum_list: &[u8],
+    id: &str,
+    version: &semver::Version,
+    keys: &[PublicKey],
+    keys_name: &str,
+) -> Result<PublicKey, TrustError> {
+    let what = format!("bundle.sig of {id} {version}");
+    let Some(sig) = signature else {
         return Err(TrustError::NotSigned {
-            bundle: Box::new(BundleVersion::new(b.id.as_str(), b.version.clone())),
+            bundle: Box::new(BundleVersion::new(id, version.clone())),
         });
     };
     let parsed = parse_sig(sig, &what)?;
     verify_bytes(
         &parsed,
-        archive.checksum_list(),
-        &trusted_comment_for(archive),
+        checksum_list,
+        &trusted_comment(id, version, checksum_list),
         keys,
         &what,
         keys_name,
     )
+}
+
+/// The id and version a bundle signature's trusted comment claims
+/// (`ratchet-bundle-v1 id=<id> version=<version> checksums=<hex>`), `None` when the comment
+/// does not have that shape. Unauthenticated until the signature verifies: a publisher uses it
+/// only to pick the keys to verify with, before the manifest is parsed.
+pub fn claimed_bundle(sig: &ParsedSig) -> Option<(String, semver::Version)> {
+    let mut words = sig.trusted_comment.split(' ');
+    if words.next() != Some(BUNDLE_SIG_TAG) {
+        return None;
+    }
+    let id = words.next()?.strip_prefix("id=")?;
+    let version = words.next()?.strip_prefix("version=")?;
+    let checksums = words.next()?.strip_prefix("checksums=")?;
+    if words.next().is_some() || id.is_empty() || checksums.is_empty() {
+        return None;
+    }
+    Some((id.to_string(), semver::Version::parse(version).ok()?))
 }
 
 /// Signs an archive's checksum list: the `bundle.sig` text for it.

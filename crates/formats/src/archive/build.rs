@@ -441,15 +441,16 @@ fn write_tar(
 /// Returns the archive `bytes` with its `bundle.sig` replaced by `signature` (or removed, for
 /// `None`): every other entry is copied unchanged and in order, the signature is the last entry
 /// (with the checksum list's time stamp), and the gzip stream is written with the builder's
-/// settings, so the result is reproducible apart from the signature. The input is fully
-/// verified first ([`super::read_archive`]).
+/// settings, so the result is reproducible apart from the signature. The input's structure and
+/// checksums are verified first ([`super::read_archive_unparsed`]; a signature covers the
+/// checksum list, not the parsed manifest).
 pub fn with_signature(
     bytes: &[u8],
     signature: Option<&[u8]>,
     limits: &super::Limits,
 ) -> Result<Vec<u8>, ArchiveError> {
     use std::io::Read;
-    super::read_archive(std::io::Cursor::new(bytes), limits)?;
+    super::read_archive_unparsed(std::io::Cursor::new(bytes), limits)?;
     let malformed = |e: io::Error| ArchiveError::Malformed {
         where_: "while re-reading".into(),
         problem: super::Corruption::Decode(e),
