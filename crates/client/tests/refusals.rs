@@ -6,7 +6,7 @@ use ratchet_client::verify::{InstallVerification, PinStore, TrustInputs, verify_
 use ratchet_formats::archive::{self, BuildOptions, Limits, build_archive, sha256_hex};
 use ratchet_formats::index::{BundleMeta, IndexLine, RegistryConfig, RegistryKind};
 use ratchet_formats::manifest::{BundleId, parse_manifest};
-use ratchet_trust::bundle_sig::{self, sign_archive, sign_bytes, trusted_comment};
+use ratchet_trust::bundle_sig::{sign_archive, sign_bytes, trusted_comment};
 use ratchet_trust::keys::SecretKey;
 use ratchet_trust::owners::OwnerChain;
 use ratchet_trust::{OwnerChange, TrustError, UnsignedRefusal};
@@ -154,18 +154,14 @@ fn a_signature_bound_to_another_bundle_id_is_refused() {
     let bytes = attach(&bytes, &sig);
     let chain = OwnerChain::genesis(CORE, &[w.owner.public().clone()]);
     let e = check(&w, &line_for(&bytes), &bytes, Some(&meta(&chain))).unwrap_err();
-    let TrustError::SignatureRefused { source, .. } = &e else {
-        panic!("expected SignatureRefused, got {e:?}");
+    // The signature is checked before the manifest is parsed (§7.6), so what the client knows
+    // of the archive is what its signature claims: another bundle's archive.
+    let TrustError::ArchiveOfAnotherBundle { bundle, found } = &e else {
+        panic!("expected ArchiveOfAnotherBundle, got {e:?}");
     };
-    match &**source {
-        TrustError::WrongBinding {
-            found, expected, ..
-        } => {
-            assert_eq!(found, &comment);
-            assert_eq!(expected, &bundle_sig::trusted_comment_for(&a));
-        }
-        other => panic!("expected WrongBinding, got {other:?}"),
-    }
+    assert_eq!(bundle.id, CORE);
+    assert_eq!(found.id, "com.ratchet.other");
+    assert_eq!(found.version, v);
 }
 
 #[test]
