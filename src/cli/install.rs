@@ -34,6 +34,10 @@ pub struct RegistryArgs {
     /// Use only the local cache; say what is missing.
     #[arg(long)]
     offline: bool,
+    /// Accept the registry's signed timestamp although it expired (an air-gapped mirror that
+    /// cannot re-sign in time), with a warning; rollback and fork are still refused.
+    #[arg(long)]
+    allow_expired: bool,
 }
 
 impl RegistryArgs {
@@ -53,7 +57,8 @@ impl RegistryArgs {
         ids: &[BundleId],
         reporter: SharedReporter,
     ) -> Result<Client, Box<dyn std::error::Error>> {
-        let src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
+        let mut src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
+        src.allow_expired = self.allow_expired;
         let state = InstalledState::load(paths)?;
         let here = src.base.to_string();
         let mut first: std::collections::BTreeSet<BundleId> = ids.iter().cloned().collect();
@@ -147,13 +152,13 @@ fn human(bytes: u64) -> String {
 }
 
 /// Renders the client's events for the terminal and keeps them all for the JSON document.
-struct CliReporter {
+pub(super) struct CliReporter {
     log: EventLog,
     bar: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl CliReporter {
-    fn new() -> Arc<CliReporter> {
+    pub(super) fn new() -> Arc<CliReporter> {
         Arc::new(CliReporter {
             log: EventLog::default(),
             bar: Mutex::new(None),
@@ -249,6 +254,18 @@ impl Reporter for CliReporter {
                 );
             }
             Event::IndexProblem { message } => o.warn(escape_line(message)),
+            Event::Integrity {
+                message,
+                loud: true,
+            } => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{} {}",
+                    o.paint_stderr("WARNING:", "1;31"),
+                    escape_line(message)
+                );
+            }
+            Event::Integrity { message, .. } => o.warn(escape_line(message)),
         }
     }
 }

@@ -154,12 +154,14 @@ fn handle(
                 respond(&mut s, "302 Found", &format!("Location: {to}\r\n"), b"")
             }
             (_, Some(b)) => {
-                let etag = format!(
-                    "\"{:x}\"",
-                    b.len() as u64 * 31
-                        + b.first().copied().unwrap_or(0) as u64
-                        + b.last().copied().unwrap_or(0) as u64 * 7
-                );
+                // A hash of the whole body: files of the same length (signed timestamps
+                // re-signed in place) must not share an ETag.
+                let etag = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    b.hash(&mut h);
+                    format!("\"{:x}\"", h.finish())
+                };
                 if inm.as_deref() == Some(etag.as_str()) {
                     respond(
                         &mut s,

@@ -7,6 +7,8 @@
 //! - [`resolver`]: PubGrub resolution over index lines, the dependency graph and install order;
 //! - [`verify`]: every trust check an install makes (§7.6 of `index-format.md`) and the pin store;
 //! - [`install`]: plan, prepare, apply and commit an install, update or removal;
+//! - [`integrity`]: the signed timestamp, rollback/freeze/fork refusals and the state map
+//!   proofs every registry file is checked with (`index-format.md` §9.7);
 //! - [`events`]: what the client tells its user ([`events::Event`]), through a
 //!   [`events::Reporter`] the front end supplies: the library never prints.
 //!
@@ -16,6 +18,7 @@
 
 pub mod events;
 pub mod install;
+pub mod integrity;
 pub mod paths;
 pub mod registry;
 pub mod resolver;

@@ -21,6 +21,9 @@ pub enum InstallError {
     /// Fetching failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The registry's signed state refused what the server sent (`index-format.md` §9.7).
+    #[error(transparent)]
+    Integrity(#[from] crate::integrity::IntegrityError),
     /// The client configuration (`registries.json`, `RATCHET_TARGET_VERSION`) is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),

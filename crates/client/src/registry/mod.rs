@@ -90,6 +90,10 @@ pub struct RegistryEntry {
     /// to (a private CA), trusted for this registry besides the usual roots. An absolute path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The registry key (base64 minisign public key) given with `registry add --root-key`:
+    /// trusted instead of trust on first use of the registry's `root.json` (§9.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<String>,
 }
 
 /// `registries.json`.
@@ -442,6 +446,11 @@ pub struct RegistrySource {
     /// `max-connections-per-host` of `registries.json`, if set (the fetcher applies
     /// `RATCHET_HTTP_MAX_CONNECTIONS` and the default, [`ratchet_http::max_connections`]).
     pub max_connections: Option<usize>,
+    /// The registry key the user gave (`registry add --root-key`, base64): trusted instead of
+    /// the one the registry's `root.json` names on first use (`index-format.md` §9.2).
+    pub root_key: Option<String>,
+    /// Accept an expired signed timestamp for this command (`--allow-expired`), loudly.
+    pub allow_expired: bool,
 }
 
 impl RegistrySource {
@@ -480,6 +489,8 @@ impl RegistrySource {
             configured_kind: None,
             ca_file: None,
             max_connections: None,
+            root_key: None,
+            allow_expired: false,
         })
     }
 
@@ -515,6 +526,7 @@ impl RegistrySource {
             src.name = name.clone();
             src.configured_kind = Some(entry.kind);
             src.ca_file = entry.ca_file.clone();
+            src.root_key = entry.root_key.clone();
             src.max_connections = cfg.max_connections_per_host;
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
