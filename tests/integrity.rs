@@ -464,3 +464,68 @@ fn a_warm_no_op_sends_one_request() {
     let c = f.open(&["com.x.app"]).unwrap();
     assert!(!c.integrity.warm);
 }
+
+#[test]
+fn a_drip_fed_file_fails_in_bounded_time() {
+    let f = Fixture::new();
+    let app_index = index_path(&id("com.x.app"));
+    f.srv.fault(
+        &format!("/{app_index}"),
+        Fault::Drip(Duration::from_millis(400)),
+    );
+    let started = std::time::Instant::now();
+    let o = common::ratchet_env(
+        &f.home,
+        &[
+            "bundle",
+            "install",
+            "com.x.app",
+            "--registry",
+            &f.srv.url(),
+            "-y",
+        ],
+        &[
+            ("RATCHET_HTTP_MIN_RATE", "100"),
+            ("RATCHET_HTTP_MIN_RATE_WINDOW", "2"),
+        ],
+    );
+    let took = started.elapsed();
+    common::assert_fails_with(&o, "too slow");
+    assert!(
+        took < Duration::from_secs(15),
+        "a drip must fail within a window or two, took {took:?}"
+    );
+    assert!(!f.home.join("data/installed.json").exists());
+}
+
+#[test]
+fn audit_replays_the_log_and_names_a_file_changed_behind_its_back() {
+    let f = Fixture::new();
+    f.tr.reg
+        .deprecate(
+            &id("com.x.lib"),
+            "use com.x.app",
+            None,
+            "2026-02-01T00:00:00Z",
+        )
+        .unwrap();
+    f.sync();
+    let o = common::ratchet(
+        &f.home,
+        &["registry", "audit", &f.srv.url(), "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"], v["snapshot"]);
+    assert!(v["files"].as_u64().unwrap() >= 6, "{v}");
+    // The host edits a metadata file without logging it (deprecation dropped).
+    let meta = meta_path(&id("com.x.lib"));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.served.join(&meta)).unwrap()).unwrap();
+    m.as_object_mut().unwrap().remove("deprecated");
+    std::fs::write(f.served.join(&meta), serde_json::to_vec(&m).unwrap()).unwrap();
+    let o = common::ratchet(&f.home, &["registry", "audit", &f.srv.url()]);
+    common::assert_fails_with(&o, &meta);
+    assert!(common::text(&o.stdout).contains("FAILED"));
+}

@@ -618,6 +618,8 @@ pub fn audit(
     reporter: &SharedReporter,
 ) -> Result<AuditSummary, IntegrityError> {
     let session = Session::open(fetcher, paths, reporter)?;
+    // An audit checks what the server serves now, never the cache.
+    fetcher.set_cache_first(false);
     let name = fetcher.source().name.clone();
     let local_snapshot;
     let snap = match &session.snapshot {
