@@ -118,12 +118,12 @@ impl RateGuard {
 
     /// Counts `n` bytes received at `now`; fails when a window ended below the floor.
     pub fn record(&mut self, n: u64, now: Instant) -> Result<(), SlowTransfer> {
-        self.window_bytes += n;
         self.total += n;
         if self.rate.bytes_per_sec == 0 {
             return Ok(());
         }
-        while now >= self.window_start + self.rate.window {
+        // Windows that ended before these bytes arrived are judged without them.
+        while now > self.window_start + self.rate.window {
             let need = self
                 .rate
                 .bytes_per_sec
@@ -140,6 +140,7 @@ impl RateGuard {
             self.window_start += self.rate.window;
             self.window_bytes = 0;
         }
+        self.window_bytes += n;
         Ok(())
     }
 }
@@ -160,7 +161,7 @@ mod tests {
         g.record(500, t0 + Duration::from_millis(500)).unwrap();
         g.record(1, t0 + Duration::from_millis(2500)).unwrap();
         g.record(1, t0 + Duration::from_millis(3500)).unwrap();
-        let e = g.record(0, t0 + Duration::from_secs(4)).unwrap_err();
+        let e = g.record(0, t0 + Duration::from_millis(4001)).unwrap_err();
         assert_eq!(e.window_bytes, 2);
         assert_eq!(e.total, 502);
         // Steady 150 B/s for 10 s passes.
