@@ -529,3 +529,44 @@ fn audit_replays_the_log_and_names_a_file_changed_behind_its_back() {
     common::assert_fails_with(&o, &meta);
     assert!(common::text(&o.stdout).contains("FAILED"));
 }
+
+#[test]
+fn a_rotated_registry_key_is_followed_and_a_replaced_one_is_refused() {
+    let f = Fixture::new();
+    f.open(&["com.x.app"]).unwrap();
+    let kp2 = keys::generate(&f.work.join("keys"), "registry2", None).unwrap();
+    f.publisher(86400)
+        .rotate_registry_key(
+            RegistryKey::new(SecretKey::load(&kp2.secret).unwrap(), 86400).unwrap(),
+        )
+        .unwrap();
+    f.sync();
+    let (c, log) = f.open_with(&["com.x.app"], false);
+    c.unwrap();
+    assert!(
+        log.events()
+            .iter()
+            .any(|e| matches!(e, Event::Integrity { message, .. } if message.contains("rotated"))),
+        "{:?}",
+        log.events()
+    );
+    let before = f.data();
+    // A thief's registry: the same origin, a root.json self-signed by another key.
+    let t2 = tempfile::tempdir().unwrap();
+    let mut thief = TestRegistry::new(t2.path());
+    let tk = keys::generate(&t2.path().join("keys"), "thief", None).unwrap();
+    thief.reg = thief
+        .reg
+        .clone()
+        .with_registry_key(RegistryKey::new(SecretKey::load(&tk.secret).unwrap(), 86400).unwrap());
+    thief.reg.init_log("reg.test").unwrap();
+    Bundle::new("com.x.app", "9.0.0").publish_signed(&thief, &f.owner);
+    f.serve_copy(&thief.dir());
+    match refused(f.open(&["com.x.app"])) {
+        IntegrityError::Root { reason, .. } => {
+            assert!(reason.contains("pinned"), "{reason}")
+        }
+        e => panic!("expected a root.json refusal, got {e}"),
+    }
+    assert_eq!(before, f.data());
+}

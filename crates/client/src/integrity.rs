@@ -282,9 +282,13 @@ impl Session {
             registry: name.clone(),
             source,
         };
-        let ts = fetcher
-            .get(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64)
-            .map_err(fetch_err)?;
+        let ts = match fetcher.get(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64) {
+            Ok(t) => t,
+            // Offline with no cached timestamp (a cache from before signed snapshots): the
+            // cached files are used as they are, as before.
+            Err(FetchError::Offline { .. }) => return Ok(Session::unchecked(&name)),
+            Err(e) => return Err(fetch_err(e)),
+        };
         let Some(ts) = ts else {
             if let Some(s) = &seen {
                 return Err(IntegrityError::Stripped {
@@ -332,9 +336,7 @@ impl Session {
         };
         let mut f = tlog_fetch(fetcher, false);
         let mut accepted = check(seen.as_ref(), &ts, &[key.clone()], &[], &policy, &mut f);
-        if let Err(Refusal::BadSignature { .. }) = &accepted
-            && seen.is_some()
-        {
+        if let Err(Refusal::BadSignature { .. }) = &accepted {
             // The key may have rotated: a longer chain that extends the pin is accepted.
             let (k, p) = fetch_root(fetcher, &name, None, Some(&pin))?;
             if k != key {
@@ -379,7 +381,8 @@ impl Session {
         // Save before using any file verified against it (§9.7 step 3).
         store.save(&base, &accepted.state, &pin)?;
         let snapshot = Snapshot::of(&accepted.verified.checkpoint);
-        // About log16(files) + 1 levels; the log has at least one entry per file set.
+        // About log16(files) + 1 levels (a file and its metadata per log entry, roughly):
+        // deeper nodes are fetched when a proof needs them, one more round trip.
         let mut depth = 1;
         let mut n = snapshot.size.saturating_mul(2);
         while n >= 16 {
@@ -389,7 +392,7 @@ impl Session {
         let session = Session {
             registry: name,
             snapshot: Some(snapshot),
-            depth: depth + 1,
+            depth,
             nodes: Mutex::new(HashMap::new()),
             proof_bytes: AtomicU64::new(0),
             files_verified: AtomicU64::new(0),
