@@ -137,7 +137,7 @@ impl Fixture {
             ..Default::default()
         };
         let p = plan(&mut c, &req)?;
-        apply(&mut c, &p, &ApplyOptions::default()).map(|a| a.state)
+        apply(&c, &p, &ApplyOptions::default()).map(|a| a.state)
     }
 
     /// Every file of the client's data directory but the install lock: installed state,
@@ -170,7 +170,7 @@ impl Fixture {
 /// Asserts that `r` is an integrity refusal and returns it.
 fn refused<T>(r: Result<T, InstallError>) -> IntegrityError {
     match r {
-        Err(InstallError::Integrity(e)) => e,
+        Err(InstallError::Integrity(e)) => *e,
         Err(e) => panic!("expected an integrity refusal, got: {e}"),
         Ok(_) => panic!("expected an integrity refusal, the command went on"),
     }

@@ -537,15 +537,18 @@ fn run(cmd: Command) -> CliResult {
             }
             let c = reg.config();
             if o.json() {
-                print_json(&json!({"created": {
+                let mut created = json!({
                     "dir": dir.display().to_string(),
                     "name": c.name,
                     "kind": c.kind.as_str(),
                     "dl": c.dl,
                     "auth_required": c.auth_required,
                     "require_signatures": attest::requires_signatures(c),
-                    "signed": signed.as_ref().map(signed_json),
-                }}))?;
+                });
+                if let Some(s) = &signed {
+                    created["signed"] = signed_json(s);
+                }
+                print_json(&json!({ "created": created }))?;
             } else {
                 println!(
                     "Created {} registry `{}` in {}",

@@ -78,7 +78,7 @@ pub enum IntegrityError {
         registry: String,
         /// The failure.
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
     /// The client's own state files cannot be read or written.
     #[error("{}: {reason}", path.display())]
@@ -280,7 +280,7 @@ impl Session {
         let pin = store.load_pin(&base)?;
         let fetch_err = |source| IntegrityError::Fetch {
             registry: name.clone(),
-            source,
+            source: Box::new(source),
         };
         let ts = match fetcher.get(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64) {
             Ok(t) => t,
@@ -404,7 +404,7 @@ impl Session {
             .get(ROOT_PATH, ratchet_tlog::root::MAX_ROOT_BYTES as u64)
             .map_err(|source| IntegrityError::Fetch {
                 registry: session.registry.clone(),
-                source,
+                source: Box::new(source),
             });
         if let Ok(b) = root_bytes {
             session.verify(
@@ -556,7 +556,7 @@ fn fetch_root(
         .get_fresh(ROOT_PATH, ratchet_tlog::root::MAX_ROOT_BYTES as u64)
         .map_err(|source| IntegrityError::Fetch {
             registry: registry.to_string(),
-            source,
+            source: Box::new(source),
         })?
         .ok_or_else(|| {
             bad("missing, but the registry signs a timestamp: it cannot be checked; tell the registry's operator".into())
@@ -633,7 +633,7 @@ pub fn audit(
                 .get(ratchet_tlog::snapshot::CHECKPOINT_PATH, 2048)
                 .map_err(|source| IntegrityError::Fetch {
                     registry: name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?
                 .ok_or_else(|| IntegrityError::Root {
                     registry: name.clone(),
