@@ -570,3 +570,28 @@ fn a_rotated_registry_key_is_followed_and_a_replaced_one_is_refused() {
     }
     assert_eq!(before, f.data());
 }
+
+#[test]
+fn a_mirror_key_vouches_for_freshness_only_for_clients_that_opted_in() {
+    let f = Fixture::new();
+    let mk = keys::generate(&f.work.join("keys"), "mirror", None).unwrap();
+    let mirror_pub = ratchet_trust::keys::PublicKey::load(&mk.public).unwrap();
+    // The air-gapped mirror re-signs freshness for the registry's checkpoint.
+    Registry::open(&f.tr.dir())
+        .unwrap()
+        .refresh_timestamp(Some(
+            &RegistryKey::new(SecretKey::load(&mk.secret).unwrap(), 3600).unwrap(),
+        ))
+        .unwrap();
+    f.sync();
+    match refused(f.open(&["com.x.app"])) {
+        IntegrityError::Refused {
+            refusal: Refusal::BadSignature { .. },
+            ..
+        } => {}
+        e => panic!("a client that did not opt in must refuse, got {e}"),
+    }
+    let mut src = RegistrySource::from_location(&f.srv.url()).unwrap();
+    src.mirror_keys = vec![mirror_pub.to_base64().to_string()];
+    Client::open(Paths::under(f.home.clone()), src, false).unwrap();
+}

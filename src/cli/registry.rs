@@ -72,6 +72,11 @@ pub enum RegistryCommand {
         /// instead of trusting its root.json on first use (index-format.md §9.2).
         #[arg(long, value_name = "FILE.pub")]
         root_key: Option<std::path::PathBuf>,
+        /// A mirror's public key: timestamps it signs for the registry's checkpoints are
+        /// accepted (an air-gapped mirror that re-signs freshness; index-format.md §9.8).
+        /// Repeat for several.
+        #[arg(long, value_name = "FILE.pub")]
+        mirror_key: Vec<std::path::PathBuf>,
         /// Make it the default registry.
         #[arg(long)]
         default: bool,
@@ -120,8 +125,13 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             credential_command,
             ca_file,
             root_key,
+            mirror_key,
             default,
         } => {
+            let mirror_keys = mirror_key
+                .iter()
+                .map(|p| ratchet_trust::keys::PublicKey::load(p).map(|k| k.to_base64().to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
             let root_key = root_key
                 .map(|p| ratchet_trust::keys::PublicKey::load(&p))
                 .transpose()?
@@ -155,6 +165,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     credential_command,
                     ca_file,
                     root_key,
+                    mirror_keys,
                 },
             );
             if default || cfg.default.is_none() {

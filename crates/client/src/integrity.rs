@@ -330,12 +330,26 @@ impl Session {
                 (k, p)
             }
         };
+        let mut mirror_keys = Vec::new();
+        for m in &src.mirror_keys {
+            mirror_keys.push(PublicKey::from_base64(m).map_err(|e| IntegrityError::Root {
+                registry: name.clone(),
+                reason: format!("mirror key `{m}` in registries.json: {e}"),
+            })?);
+        }
         let policy = Policy {
             now: now_secs(),
             allow_expired: src.allow_expired || fetcher.offline(),
         };
         let mut f = tlog_fetch(fetcher, false);
-        let mut accepted = check(seen.as_ref(), &ts, &[key.clone()], &[], &policy, &mut f);
+        let mut accepted = check(
+            seen.as_ref(),
+            &ts,
+            &[key.clone()],
+            &mirror_keys,
+            &policy,
+            &mut f,
+        );
         if let Err(Refusal::BadSignature { .. }) = &accepted {
             // The key may have rotated: a longer chain that extends the pin is accepted.
             let (k, p) = fetch_root(fetcher, &name, None, Some(&pin))?;
@@ -350,7 +364,14 @@ impl Session {
                 });
                 key = k;
                 pin = p;
-                accepted = check(seen.as_ref(), &ts, &[key.clone()], &[], &policy, &mut f);
+                accepted = check(
+                    seen.as_ref(),
+                    &ts,
+                    &[key.clone()],
+                    &mirror_keys,
+                    &policy,
+                    &mut f,
+                );
             }
         }
         let accepted = accepted.map_err(|refusal| IntegrityError::Refused {

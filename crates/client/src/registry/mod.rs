@@ -94,6 +94,10 @@ pub struct RegistryEntry {
     /// trusted instead of trust on first use of the registry's `root.json` (§9.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_key: Option<String>,
+    /// Mirror keys (base64) whose timestamps are accepted for this registry's checkpoints
+    /// (`registry add --mirror-key`, §9.8): they vouch for freshness only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror_keys: Vec<String>,
 }
 
 /// `registries.json`.
@@ -451,6 +455,8 @@ pub struct RegistrySource {
     pub root_key: Option<String>,
     /// Accept an expired signed timestamp for this command (`--allow-expired`), loudly.
     pub allow_expired: bool,
+    /// Mirror keys (base64) the user opted into (`index-format.md` §9.8).
+    pub mirror_keys: Vec<String>,
 }
 
 impl RegistrySource {
@@ -491,6 +497,7 @@ impl RegistrySource {
             max_connections: None,
             root_key: None,
             allow_expired: false,
+            mirror_keys: Vec::new(),
         })
     }
 
@@ -527,6 +534,7 @@ impl RegistrySource {
             src.configured_kind = Some(entry.kind);
             src.ca_file = entry.ca_file.clone();
             src.root_key = entry.root_key.clone();
+            src.mirror_keys = entry.mirror_keys.clone();
             src.max_connections = cfg.max_connections_per_host;
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
