@@ -595,3 +595,59 @@ fn a_mirror_key_vouches_for_freshness_only_for_clients_that_opted_in() {
     src.mirror_keys = vec![mirror_pub.to_base64().to_string()];
     Client::open(Paths::under(f.home.clone()), src, false).unwrap();
 }
+
+#[test]
+fn verify_log_proves_inclusion_and_refuses_an_altered_entry() {
+    let f = Fixture::new();
+    let o = common::ratchet(
+        &f.home,
+        &[
+            "bundle",
+            "install",
+            "com.x.app",
+            "--registry",
+            &f.srv.url(),
+            "-y",
+            "--verify-log",
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    // The server alters the log's entries (what the state map points at stays the same).
+    let size = f.tr.reg.signed_state().unwrap().unwrap().size;
+    let path = ratchet_tlog::tiles::entries_path(0, size);
+    let mut bytes = std::fs::read(f.served.join(&path)).unwrap();
+    let at = bytes
+        .windows(7)
+        .rposition(|w| w == b"publish")
+        .expect("a publish entry");
+    bytes[at + 1] = b'a';
+    f.srv.fault(&format!("/{path}"), Fault::Replace(bytes));
+    let home2 = f.work.join("home-verify-log");
+    let o = common::ratchet(
+        &home2,
+        &[
+            "bundle",
+            "install",
+            "com.x.app",
+            "--registry",
+            &f.srv.url(),
+            "-y",
+            "--verify-log",
+        ],
+    );
+    common::assert_fails_with(&o, "proof refused");
+    assert!(!home2.join("data/installed.json").exists());
+    // Without --verify-log the entries are not read: the install goes on.
+    let o = common::ratchet(
+        &f.work.join("home-no-log"),
+        &[
+            "bundle",
+            "install",
+            "com.x.app",
+            "--registry",
+            &f.srv.url(),
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+}

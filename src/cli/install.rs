@@ -38,6 +38,10 @@ pub struct RegistryArgs {
     /// cannot re-sign in time), with a warning; rollback and fork are still refused.
     #[arg(long)]
     allow_expired: bool,
+    /// Also prove that the transparency log holds the entry behind each bundle installed or
+    /// changed (an inclusion proof from the log's tiles; costs a few requests per bundle).
+    #[arg(long)]
+    verify_log: bool,
 }
 
 impl RegistryArgs {
@@ -582,6 +586,9 @@ pub fn install(args: InstallArgs) -> CliResult {
                 ..Default::default()
             };
             let plan = plan(&mut client, &req)?;
+            if reg.verify_log {
+                client.verify_logged(&plan)?;
+            }
             let code = execute(&client, &plan, &x, &mut report)?;
             if code != ExitCode::SUCCESS {
                 return Ok(code);
@@ -601,6 +608,9 @@ pub fn install(args: InstallArgs) -> CliResult {
             client.prepare_while_resolving(args.allow_unsigned);
         }
         let plan = plan(&mut client, &req)?;
+        if args.reg.verify_log {
+            client.verify_logged(&plan)?;
+        }
         let code = execute(&client, &plan, &x, &mut report)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);

@@ -553,6 +553,24 @@ impl Session {
         Ok(())
     }
 
+    /// Proves that the log entry which last set `rel` is in the signed log and records the
+    /// file's current digest (an inclusion proof from the log's tiles, `index-format.md` §9.7
+    /// step 4): costs an entry bundle and a few tiles, so it runs on demand (`--verify-log`).
+    /// `None` for an unchecked registry.
+    pub fn verify_logged(
+        &self,
+        fetcher: &Fetcher,
+        rel: &str,
+    ) -> Result<Option<ratchet_tlog::entry::LogEntry>, IntegrityError> {
+        let Some(snap) = &self.snapshot else {
+            return Ok(None);
+        };
+        let mut f = tlog_fetch(fetcher, false);
+        snap.verify_logged(&mut f, rel)
+            .map(Some)
+            .map_err(|e| self.tampered(e))
+    }
+
     fn tampered(&self, e: TlogError) -> IntegrityError {
         IntegrityError::Tampered {
             registry: self.registry.clone(),

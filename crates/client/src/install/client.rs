@@ -243,6 +243,20 @@ impl Client {
         }
     }
 
+    /// Proves, for every bundle `plan` installs or changes, that the transparency log holds the
+    /// entry that last set its index file (`--verify-log`, `index-format.md` §9.7 step 4).
+    /// Returns how many were proven (0 for a registry without signed snapshots).
+    pub fn verify_logged(&self, plan: &super::Plan) -> Result<usize, InstallError> {
+        let mut n = 0;
+        for b in plan.bundles.iter().filter(|b| !b.unchanged) {
+            let rel = ratchet_formats::index::index_path(&b.line.id);
+            if self.integrity.verify_logged(&self.fetcher, &rel)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// The index line of `id` at `version`, when loaded.
     pub fn line(&self, id: &BundleId, version: &Version) -> Option<&IndexLine> {
         self.lines.get(id)?.iter().find(|l| &l.version == version)
