@@ -402,11 +402,12 @@ impl Session {
         // Save before using any file verified against it (§9.7 step 3).
         store.save(&base, &accepted.state, &pin)?;
         let snapshot = Snapshot::of(&accepted.verified.checkpoint);
-        // About log16(files) + 1 levels (a file and its metadata per log entry, roughly):
-        // deeper nodes are fetched when a proof needs them, one more round trip.
+        // The levels whose nodes almost all exist (at least 4 files per node, with about two
+        // files per log entry): prefetched in the same wave as the files; deeper nodes, which
+        // may not exist, are fetched in one more wave when a proof needs them.
         let mut depth = 1;
         let mut n = snapshot.size.saturating_mul(2);
-        while n >= 16 {
+        while n >= 64 {
             n /= 16;
             depth += 1;
         }
@@ -488,6 +489,16 @@ impl Session {
         if self.snapshot.is_none() {
             return Ok(());
         }
+        // Nodes the proofs need below the prefetched levels: one wave per level, not one
+        // request after another.
+        for _ in 0..map::MAX_DEPTH {
+            let missing = self.missing_nodes(rels, results);
+            if missing.is_empty() {
+                break;
+            }
+            let got = fetcher.get_many(&missing, NODE_LIMIT);
+            self.absorb_nodes(&missing, got);
+        }
         for (rel, r) in rels.iter().zip(results.iter_mut()) {
             let Ok(bytes) = r else { continue };
             if self.verify_one(fetcher, rel, bytes.as_deref()).is_ok() {
@@ -503,6 +514,38 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The first node file each proof of `rels` needs that this session has not fetched yet.
+    fn missing_nodes(
+        &self,
+        rels: &[String],
+        results: &[Result<Option<Vec<u8>>, FetchError>],
+    ) -> Vec<String> {
+        let Some(snap) = &self.snapshot else {
+            return Vec::new();
+        };
+        let mut missing = BTreeSet::new();
+        for (rel, r) in rels.iter().zip(results) {
+            if r.is_err() {
+                continue;
+            }
+            let mut first = None;
+            let mut f = |p: &str, _: usize| -> Result<Option<Vec<u8>>, TlogError> {
+                match self.nodes.lock().ok().and_then(|n| n.get(p).cloned()) {
+                    Some(b) => Ok(b),
+                    None => {
+                        first = Some(p.to_string());
+                        Err(TlogError::Invalid("not fetched yet".into()))
+                    }
+                }
+            };
+            let _ = MapProof::fetch(&mut f, &snap.state_root, rel);
+            if let Some(p) = first {
+                missing.insert(p);
+            }
+        }
+        missing.into_iter().collect()
     }
 
     fn verify_one(
