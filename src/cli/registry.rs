@@ -41,6 +41,8 @@ fn no_registry(name: &str, cfg: &ClientConfig, rest: &str) -> String {
     format!("no registry named {name}{hint}{rest}")
 }
 
+// Parsed once per run: the size of the `add` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum RegistryCommand {
     /// Add (or replace) a named registry.
