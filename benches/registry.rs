@@ -19,7 +19,14 @@
 //!    per host, the width the client used before it bounded connections per host
 //!    (`RATCHET_BENCH_OLD_WIDTH=0` leaves that run out: it can take minutes).
 //!
-//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone.
+//! 5. Integrity (issue 14, `index-format.md` §9): the cost of one change of a signed registry
+//!    (a yank: its own work is one small index file, the rest is the log entry, the state map,
+//!    the checkpoint and the timestamp) and of a publish, at 1,000, 10,000 and 100,000 bundles
+//!    (1,000,000 with `RATCHET_BENCH_1M=1`), goal: 100k (or 1M) / 1k <= 1.5; the extra bytes a
+//!    cold install of the 200-bundle graph fetches for proofs, goal <= +10%; and the requests of
+//!    a warm no-op install, goal 1.
+//!
+//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5.
 //!
 //! Files live in a tmpfs (`/dev/shm`) when there is one: on this kind of virtual machine the
 //! disk's stalls change the figures severalfold between runs (`RATCHET_BENCH_ON_DISK=1` measures
@@ -173,6 +180,10 @@ fn main() {
         static_hosts(tmp.path());
         return;
     }
+    if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("integrity") {
+        integrity(tmp.path());
+        return;
+    }
 
     // 1. 200 bundles, depth 8, 25 ms per request.
     let depth = 8;
@@ -307,6 +318,168 @@ fn main() {
 
     // 4. nginx and Python's http.server side by side.
     static_hosts(tmp.path());
+
+    // 5. Signed snapshots and the transparency log.
+    integrity(tmp.path());
+}
+
+/// A registry key whose timestamps are valid for a day.
+fn registry_key(dir: &Path) -> ratchet_publish::RegistryKey {
+    let kp = ratchet_trust::keys::generate(dir, "registry", None).unwrap();
+    ratchet_publish::RegistryKey::new(ratchet_trust::SecretKey::load(&kp.secret).unwrap(), 86400)
+        .unwrap()
+}
+
+/// Part 5: publish cost at growing sizes, proof bytes of a cold install, warm no-op requests.
+fn integrity(tmp: &Path) {
+    use ratchet_publish::Registry;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut sizes = vec![1_000usize, 10_000, 100_000];
+    if std::env::var_os("RATCHET_BENCH_1M").is_some() {
+        sizes.push(1_000_000);
+    }
+    let mut yank_ms = Vec::new();
+    for &n in &sizes {
+        let dir = tmp.join(format!("signed-{n}"));
+        let reg = Registry::init(
+            &dir,
+            "bench",
+            ratchet_formats::index::RegistryKind::Local,
+            None,
+        )
+        .unwrap();
+        let work = tmp.join(format!("signed-{n}-work"));
+        let first = ratchet_testkit::Bundle::new("com.bench.target", "1.0.0").build(&work);
+        reg.publish(&first, ratchet_testkit::TIME).unwrap();
+        // The other bundles' index files, written directly (the upgrade only hashes them).
+        for i in 1..n {
+            let id = BundleId::parse(&format!("com.bench.b{i}")).unwrap();
+            let p = dir.join(index_path(&id));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("{{\"v\":1,\"id\":\"{id}\",\"n\":{i}}}\n")).unwrap();
+        }
+        let reg = reg.with_registry_key(registry_key(&work));
+        let t = Instant::now();
+        let state = reg.init_log("bench.example").unwrap();
+        let upgrade = t.elapsed();
+        let archives: Vec<_> = (1..=5)
+            .map(|k| {
+                ratchet_testkit::Bundle::new("com.bench.target", &format!("1.0.{k}")).build(&work)
+            })
+            .collect();
+        let id = BundleId::parse("com.bench.target").unwrap();
+        let v = semver::Version::new(1, 0, 0);
+        let rounds = 20;
+        let t = Instant::now();
+        for r in 0..rounds {
+            reg.set_yanked(&id, &v, r % 2 == 0).unwrap();
+        }
+        let yank = t.elapsed() / rounds;
+        let t = Instant::now();
+        for a in &archives {
+            reg.publish(a, ratchet_testkit::TIME).unwrap();
+        }
+        let publish = t.elapsed() / archives.len() as u32;
+        let nodes = count_files(&dir.join("state/map"));
+        println!(
+            "signed registry of {n} bundles: upgrade in place (init-log) {:.0} ms for {} log entries; one yank {:.2} ms, one publish {:.2} ms (archive checks included); {nodes} stable map nodes",
+            ms(upgrade),
+            state.size,
+            ms(yank),
+            ms(publish)
+        );
+        yank_ms.push((n, yank, publish));
+    }
+    let (n0, y0, p0) = yank_ms[0];
+    let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
+    println!(
+        "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
+        y1.as_secs_f64() / y0.as_secs_f64(),
+        p1.as_secs_f64() / p0.as_secs_f64()
+    );
+
+    // Proof bytes: the same 200-bundle graph, unsigned and signed, cold installs.
+    let plain = tmp.join("int-plain");
+    let (root, _) = generate(&plain, 200, 8);
+    let signed = tmp.join("int-signed");
+    copy_tree(&plain, &signed);
+    Registry::open(&signed)
+        .unwrap()
+        .with_registry_key(registry_key(&tmp.join("int-keys")))
+        .init_log("bench.example")
+        .unwrap();
+    let s_plain = fault_server::serve(plain.clone(), Duration::ZERO);
+    let s_signed = fault_server::serve(signed.clone(), Duration::ZERO);
+    let (c0, w0, _) = install_all(&tmp.join("int-home-plain"), &s_plain.url(), &root);
+    let (c1, w1, _) = install_all(&tmp.join("int-home-signed"), &s_signed.url(), &root);
+    let b0 = c0.fetcher.stats.bytes.load(Ordering::Relaxed);
+    let b1 = c1.fetcher.stats.bytes.load(Ordering::Relaxed);
+    println!(
+        "cold install of the 200-bundle graph: unsigned {} KiB in {} requests ({:.0} ms), signed {} KiB in {} requests ({:.0} ms); extra {} KiB = {:+.1}% of all bytes (goal <= +10%), {:+.1}% of the registry files' bytes; {} files verified with {} KiB of map nodes",
+        b0 / 1024,
+        c0.fetcher.stats.requests.load(Ordering::Relaxed),
+        ms(w0),
+        b1 / 1024,
+        c1.fetcher.stats.requests.load(Ordering::Relaxed),
+        ms(w1),
+        (b1 - b0) / 1024,
+        (b1 - b0) as f64 * 100.0 / b0 as f64,
+        (b1 - b0) as f64 * 100.0 / (b0 as f64 - archive_bytes(&plain) as f64).max(1.0),
+        c1.integrity.files_verified.load(Ordering::Relaxed),
+        c1.integrity.proof_bytes.load(Ordering::Relaxed) / 1024,
+    );
+    // Warm no-op on the signed registry.
+    let before = s_signed.log.lock().unwrap().len();
+    let (c, wall, n) = install_all(&tmp.join("int-home-signed"), &s_signed.url(), &root);
+    println!(
+        "warm no-op install from the signed registry: {n} bundles changed, {} requests (goal 1: the timestamp), {} sent to the server, wall {:.0} ms",
+        c.fetcher.stats.requests.load(Ordering::Relaxed),
+        s_signed.log.lock().unwrap().len() - before,
+        ms(wall)
+    );
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(e.path());
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn archive_bytes(reg: &Path) -> u64 {
+    let mut n = 0;
+    let mut stack = vec![reg.join("archives")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                n += m.len();
+            }
+        }
+    }
+    n
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }
 
 /// Part 4: the same cold install from nginx and from `python3 -m http.server`.

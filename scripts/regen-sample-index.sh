@@ -11,6 +11,12 @@
 # sample-keys/signatures/<id>-<version>.minisig and re-attached while it still matches the
 # archive (same trusted comment); a bundle whose content changed is signed anew.
 #
+# RATCHET_SAMPLE_SIGNED=1 also signs the registry (index-format.md section 9) with the SAMPLE KEY,
+# NOT SECRET sample-keys/sample-registry.key (origin samples.ratchet.invalid): root.json, the
+# transparency log, the state map, a checkpoint and a timestamp valid 30 days. Off by default:
+# signed timestamps carry the time of signing and expire, so a signed sample-index is neither
+# reproducible byte for byte nor usable over HTTP after 30 days.
+#
 # Usage: scripts/regen-sample-index.sh [OUT_DIR]   (default: sample-index)
 # RATCHET and RATCHET_INDEX name the binaries; unset, the script builds them with cargo.
 # RATCHET_SAMPLE_SIGS names the directory of kept signatures (default sample-keys/signatures);
@@ -82,6 +88,12 @@ done
 "$RATCHET_INDEX" deprecate "$OUT" com.ratchet.legacy-json \
     --message "Superseded by com.oss.json-utils, which validates as well as parses." \
     --replacement com.oss.json-utils --time $((START + i * DAY))
+
+if [ "${RATCHET_SAMPLE_SIGNED:-0}" = 1 ]; then
+    # SAMPLE KEY, NOT SECRET.
+    RATCHET_TIMESTAMP_VALIDITY=30d "$RATCHET_INDEX" init-log "$OUT" \
+        --origin samples.ratchet.invalid --registry-key sample-keys/sample-registry.key >/dev/null
+fi
 
 "$RATCHET_INDEX" verify "$OUT"
 rm -f "$OUT/.ratchet-index.lock"

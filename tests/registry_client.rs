@@ -601,8 +601,9 @@ fn http_waves_revalidation_and_offline() {
         0,
         "never fetches what the resolution does not need"
     );
-    // config + 3 index files and their 3 metadata files (owners) + 3 archives, no retries.
-    assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 10);
+    // The signed timestamp (404: the sample registry is unsigned) + config + 3 index files and
+    // their 3 metadata files (owners) + 3 archives, no retries.
+    assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 11);
     assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 2);
 
     // Warm: only conditional requests, answered 304; no archive bodies.

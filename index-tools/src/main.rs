@@ -7,7 +7,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use ratchet_formats::index::{NamesFile, RegistryConfig, RegistryKind};
 use ratchet_formats::manifest::BundleId;
-use ratchet_publish::{PublishError, Registry, publish_time};
+use ratchet_publish::{PublishError, Registry, RegistryKey, SignedState, publish_time};
 use ratchet_term::{GlobalArgs, Output, UsageError, escape, escape_line, out, print_json};
 use ratchet_trust::attest::{self, AttestFields, AttestKind};
 use ratchet_trust::keys::{PublicKey, SecretKey};
@@ -24,6 +24,11 @@ mod stats;
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    /// The registry's secret key, needed for every change of a signed registry (one with
+    /// root.json; index-format.md §9). Default: the file named by RATCHET_REGISTRY_KEY; its
+    /// password comes from RATCHET_KEY_PASSWORD or a prompt.
+    #[arg(long, global = true, value_name = "FILE.key")]
+    registry_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,7 +54,48 @@ enum Command {
         /// Refuse unsigned archives (config.json `policies.require-signatures`).
         #[arg(long)]
         require_signatures: bool,
+        /// Sign the registry's state with the registry key (--registry-key) from the start,
+        /// naming it ORIGIN in every signature (index-format.md §9.2; usually its host name).
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
     },
+    /// Give an existing registry a registry key, in place: root.json, a transparency log with
+    /// one entry per existing bundle, the state map, a checkpoint and the first timestamp
+    /// (index-format.md §9.12). Needs --registry-key.
+    InitLog {
+        /// The registry directory.
+        dir: PathBuf,
+        /// The name signed into every statement (1 to 128 printable ASCII characters without
+        /// space or `=`; usually the registry's host name).
+        #[arg(long)]
+        origin: String,
+    },
+    /// Re-sign the expiring timestamp for the current checkpoint (run from cron at least twice
+    /// per validity period). Needs --registry-key, or --mirror-key for a mirror.
+    Timestamp {
+        /// The registry directory.
+        dir: PathBuf,
+        /// How long the timestamp is valid (e.g. `1d`, `12h`; at most 30 days).
+        #[arg(long, default_value = "1d")]
+        validity: String,
+        /// Sign with a mirror key instead: it vouches for freshness only (index-format.md §9.8).
+        #[arg(long, value_name = "MIRROR.key")]
+        mirror_key: Option<PathBuf>,
+    },
+    /// Show the transparency log's entries (verified against the signed checkpoint).
+    Log {
+        /// The registry directory.
+        dir: PathBuf,
+        /// First entry to show.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most entries to show.
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// Manage the registry key.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Validate archives and add them to the registry, one after the other in the order given
     /// (dependencies first). Each publish is all-or-nothing; the first refusal changes nothing
     /// and stops, and the archives before it stay published (the command says how many).
@@ -204,6 +250,24 @@ enum CatalogCommand {
 }
 
 #[derive(Subcommand)]
+enum KeyCommand {
+    /// Rotate the registry key: root.json gains a statement naming the new key, signed by the
+    /// current one (--registry-key); the change is logged and signed by the new key.
+    Rotate {
+        /// The registry directory.
+        dir: PathBuf,
+        /// The new registry secret key (its password: RATCHET_KEY_PASSWORD or a prompt).
+        #[arg(long, value_name = "NEW.key")]
+        new_key: PathBuf,
+    },
+    /// Show the registry key, origin and signed state.
+    Show {
+        /// The registry directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum VerifierCommand {
     /// Add (or rename) a verifier key.
     Add {
@@ -284,10 +348,60 @@ enum OwnerCommand {
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
+/// The `--registry-key` option (or `RATCHET_REGISTRY_KEY`), set once in `main`.
+static REGISTRY_KEY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Environment variable with the validity of the timestamps publishes sign (default 1 day).
+const VALIDITY_ENV: &str = "RATCHET_TIMESTAMP_VALIDITY";
+
+fn parse_validity(s: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid validity `{s}` ({e}): use e.g. `1d`, `12h`, `30m`"))?;
+    Ok(d.as_secs())
+}
+
+/// Loads the registry key from `--registry-key` / `RATCHET_REGISTRY_KEY` (`None`: not given).
+fn registry_key(validity: Option<u64>) -> Result<Option<RegistryKey>, Box<dyn std::error::Error>> {
+    let Some(Some(path)) = REGISTRY_KEY.get() else {
+        return Ok(None);
+    };
+    let validity = match validity {
+        Some(v) => v,
+        None => match std::env::var(VALIDITY_ENV) {
+            Ok(v) if !v.is_empty() => parse_validity(&v)?,
+            _ => ratchet_tlog_default_validity(),
+        },
+    };
+    let sk = SecretKey::load_with(path, &mut ask_password)?;
+    Ok(Some(RegistryKey::new(sk, validity)?))
+}
+
+fn ratchet_tlog_default_validity() -> u64 {
+    24 * 3600
+}
+
+/// Opens a registry for a change: a signed registry (root.json) gets the registry key, which
+/// it needs for every change (loaded only then, so unsigned registries never prompt).
+fn open_for_change(dir: &std::path::Path) -> Result<Registry, Box<dyn std::error::Error>> {
+    let reg = Registry::open(dir)?;
+    if !reg.is_signed() {
+        return Ok(reg);
+    }
+    Ok(match registry_key(None)? {
+        Some(k) => reg.with_registry_key(k),
+        None => reg,
+    })
+}
+
 fn main() -> ExitCode {
     ratchet_term::restore_default_sigpipe();
     let cli: Cli = ratchet_term::parse_args();
     Output::from_args(&cli.global).install();
+    let _ =
+        REGISTRY_KEY
+            .set(cli.registry_key.or_else(|| {
+                std::env::var_os(ratchet_publish::REGISTRY_KEY_ENV).map(PathBuf::from)
+            }));
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => ratchet_term::fail(e.as_ref()),
@@ -350,7 +464,7 @@ fn yank(
     undo: bool,
     dry_run: bool,
 ) -> CliResult {
-    let reg = Registry::open(dir)?;
+    let reg = open_for_change(dir)?;
     let yanked = !undo;
     let changed = if dry_run {
         let b = reg.bundle(id).map_err(|e| hint(&reg, e))?;
@@ -408,7 +522,14 @@ fn run(cmd: Command) -> CliResult {
             dl_url,
             auth_required,
             require_signatures,
+            origin,
         } => {
+            let key = match &origin {
+                Some(_) => Some(registry_key(None)?.ok_or(
+                    "--origin signs the registry: give its secret key with --registry-key FILE (or RATCHET_REGISTRY_KEY)",
+                )?),
+                None => None,
+            };
             let name = name.unwrap_or_else(|| {
                 dir.canonicalize()
                     .unwrap_or_else(|_| dir.clone())
@@ -427,17 +548,26 @@ fn run(cmd: Command) -> CliResult {
                     Value::Bool(true),
                 );
             }
-            let reg = Registry::init_with(&dir, config)?;
+            let mut reg = Registry::init_with(&dir, config)?;
+            let mut signed = None;
+            if let (Some(origin), Some(key)) = (&origin, key) {
+                reg = reg.with_registry_key(key);
+                signed = Some(reg.init_log(origin)?);
+            }
             let c = reg.config();
             if o.json() {
-                print_json(&json!({"created": {
+                let mut created = json!({
                     "dir": dir.display().to_string(),
                     "name": c.name,
                     "kind": c.kind.as_str(),
                     "dl": c.dl,
                     "auth_required": c.auth_required,
                     "require_signatures": attest::requires_signatures(c),
-                }}))?;
+                });
+                if let Some(s) = &signed {
+                    created["signed"] = signed_json(s);
+                }
+                print_json(&json!({ "created": created }))?;
             } else {
                 println!(
                     "Created {} registry `{}` in {}",
@@ -451,6 +581,9 @@ fn run(cmd: Command) -> CliResult {
                 if attest::requires_signatures(c) {
                     println!("  unsigned archives are refused (require-signatures)");
                 }
+                if let Some(s) = &signed {
+                    print_signed("  signed", s);
+                }
             }
         }
         Command::Publish {
@@ -460,7 +593,7 @@ fn run(cmd: Command) -> CliResult {
             owner_key,
             dry_run,
         } => {
-            let reg = Registry::open(&dir)?;
+            let reg = open_for_change(&dir)?;
             let time = publish_time(time.as_deref())?;
             let owner_keys = owner_key
                 .iter()
@@ -552,7 +685,7 @@ fn run(cmd: Command) -> CliResult {
             report,
             time,
         } => {
-            let reg = Registry::open(&dir)?;
+            let reg = open_for_change(&dir)?;
             let b = reg.bundle(&id).map_err(|e| hint(&reg, e))?;
             let line = b
                 .versions
@@ -617,7 +750,7 @@ fn run(cmd: Command) -> CliResult {
             undo,
             time,
         } => {
-            let reg = Registry::open(&dir)?;
+            let reg = open_for_change(&dir)?;
             known(&reg, &id)?;
             if undo {
                 let changed = reg.undeprecate(&id)?;
@@ -783,6 +916,133 @@ fn run(cmd: Command) -> CliResult {
                 );
             }
         }
+        Command::InitLog { dir, origin } => {
+            let key = registry_key(None)?.ok_or(
+                "init-log signs the registry: give its secret key with --registry-key FILE (or RATCHET_REGISTRY_KEY)",
+            )?;
+            let reg = Registry::open(&dir)?.with_registry_key(key);
+            let s = reg.init_log(&origin)?;
+            if o.json() {
+                print_json(&json!({"signed": signed_json(&s)}))?;
+            } else {
+                print_signed(&format!("{}: signed", dir.display()), &s);
+            }
+        }
+        Command::Timestamp {
+            dir,
+            validity,
+            mirror_key,
+        } => {
+            let validity = parse_validity(&validity)?;
+            let mut reg = Registry::open(&dir)?;
+            let mirror = match mirror_key {
+                Some(p) => Some(RegistryKey::new(
+                    SecretKey::load_with(&p, &mut ask_password)?,
+                    validity,
+                )?),
+                None => {
+                    if let Some(k) = registry_key(Some(validity))? {
+                        reg = reg.with_registry_key(k);
+                    }
+                    None
+                }
+            };
+            let s = reg.refresh_timestamp(mirror.as_ref())?;
+            if o.json() {
+                print_json(&json!({"timestamp": signed_json(&s), "validity_secs": validity}))?;
+            } else {
+                print_signed(
+                    &format!("{}: timestamp re-signed for {validity} s,", dir.display()),
+                    &s,
+                );
+            }
+        }
+        Command::Log { dir, from, limit } => {
+            let reg = Registry::open(&dir)?;
+            let entries = reg.log_entries(from, limit)?;
+            if o.json() {
+                let list: Vec<Value> = entries
+                    .iter()
+                    .map(|(i, e)| {
+                        json!({
+                            "index": i,
+                            "kind": e.kind.as_str(),
+                            "id": e.id,
+                            "version": e.version,
+                            "archive": e.archive.as_ref().map(ratchet_tlog::hash::to_hex),
+                            "time": ratchet_tlog::entry::format_time(e.time),
+                            "state": ratchet_tlog::hash::to_hex(&e.state),
+                            "files": e.files.iter().map(|f| json!({
+                                "path": f.path,
+                                "sha256": f.digest.map(|d| ratchet_tlog::hash::to_hex(&d.sha256)),
+                                "size": f.digest.map(|d| d.size),
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                print_json(&json!({"entries": list}))?;
+            } else {
+                for (i, e) in &entries {
+                    println!(
+                        "{i:>6}  {}  {:<12} {} {}",
+                        ratchet_tlog::entry::format_time(e.time),
+                        e.kind.as_str(),
+                        escape_line(e.id.as_deref().unwrap_or("-")),
+                        escape_line(e.version.as_deref().unwrap_or("-")),
+                    );
+                    for f in &e.files {
+                        match f.digest {
+                            Some(d) => println!(
+                                "        {} {} {}",
+                                escape_line(&f.path),
+                                ratchet_tlog::hash::to_hex(&d.sha256),
+                                d.size
+                            ),
+                            None => println!("        {} removed", escape_line(&f.path)),
+                        }
+                    }
+                }
+                if entries.is_empty() {
+                    println!("no entries from {from} on");
+                }
+            }
+        }
+        Command::Key(KeyCommand::Rotate { dir, new_key }) => {
+            let reg = open_for_change(&dir)?;
+            if !reg.is_signed() {
+                return Err(format!(
+                    "{} has no registry key yet: give it one with `ratchet-index init-log`",
+                    dir.display()
+                )
+                .into());
+            }
+            let new = SecretKey::load_with(&new_key, &mut ask_password)?;
+            let validity = match std::env::var(VALIDITY_ENV) {
+                Ok(v) if !v.is_empty() => parse_validity(&v)?,
+                _ => ratchet_tlog_default_validity(),
+            };
+            let s = reg.rotate_registry_key(RegistryKey::new(new, validity)?)?;
+            if o.json() {
+                print_json(&json!({"rotated": signed_json(&s)}))?;
+            } else {
+                print_signed(&format!("{}: registry key rotated;", dir.display()), &s);
+            }
+        }
+        Command::Key(KeyCommand::Show { dir }) => {
+            let reg = Registry::open(&dir)?;
+            let s = reg.signed_state()?;
+            if o.json() {
+                print_json(&json!({"signed": s.as_ref().map(signed_json)}))?;
+            } else {
+                match s {
+                    Some(s) => print_signed(&dir.display().to_string(), &s),
+                    None => println!(
+                        "{} has no registry key (unsigned; `ratchet-index init-log` adds one)",
+                        dir.display()
+                    ),
+                }
+            }
+        }
         Command::Gc { dir, dry_run } => {
             let r = Registry::open(&dir)?.gc_with(dry_run)?;
             if o.json() {
@@ -884,7 +1144,7 @@ fn owner(cmd: OwnerCommand) -> CliResult {
             statement_out,
         } => change_owners(&dir, &id, &key, &new, statement_out, true)?,
         OwnerCommand::Apply { dir, id, file } => {
-            let reg = Registry::open(&dir)?;
+            let reg = open_for_change(&dir)?;
             known(&reg, &id)?;
             let text = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let entry: ChainEntry = serde_json::from_slice(&text)
@@ -908,7 +1168,7 @@ fn verifier(cmd: VerifierCommand) -> CliResult {
     let o = out();
     match cmd {
         VerifierCommand::Add { dir, name, key } => {
-            let mut reg = Registry::open(&dir)?;
+            let mut reg = open_for_change(&dir)?;
             let pk = PublicKey::load(&key)?;
             reg.add_verifier(&name, &pk)?;
             if o.json() {
@@ -951,7 +1211,7 @@ fn verifier(cmd: VerifierCommand) -> CliResult {
             }
         }
         VerifierCommand::Remove { dir, key_id } => {
-            let mut reg = Registry::open(&dir)?;
+            let mut reg = open_for_change(&dir)?;
             if reg.remove_verifier(&key_id)? {
                 if o.json() {
                     print_json(&json!({"removed": key_id}))?;
@@ -976,7 +1236,7 @@ fn change_owners(
     statement_out: Option<PathBuf>,
     rotate: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let reg = Registry::open(dir)?;
+    let reg = open_for_change(dir)?;
     known(&reg, id)?;
     let sk = SecretKey::load_with(key, &mut ask_password)?;
     let new_key = PublicKey::load(new)?;
@@ -1026,6 +1286,26 @@ fn change_owners(
         }
     }
     Ok(())
+}
+
+/// JSON form of a signed state.
+fn signed_json(s: &SignedState) -> Value {
+    json!({
+        "origin": s.origin,
+        "snapshot": s.size,
+        "log_root": s.log_root,
+        "state_root": s.state_root,
+        "registry_key": s.key_id,
+    })
+}
+
+fn print_signed(head: &str, s: &SignedState) {
+    println!(
+        "{head} origin {}, snapshot {}, registry key {}",
+        escape_line(&s.origin),
+        s.size,
+        s.key_id
+    );
 }
 
 /// Reads a secret key's password from the terminal without echo (when `RATCHET_KEY_PASSWORD`

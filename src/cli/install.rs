@@ -34,6 +34,14 @@ pub struct RegistryArgs {
     /// Use only the local cache; say what is missing.
     #[arg(long)]
     offline: bool,
+    /// Accept the registry's signed timestamp although it expired (an air-gapped mirror that
+    /// cannot re-sign in time), with a warning; rollback and fork are still refused.
+    #[arg(long)]
+    allow_expired: bool,
+    /// Also prove that the transparency log holds the entry behind each bundle installed or
+    /// changed (an inclusion proof from the log's tiles; costs a few requests per bundle).
+    #[arg(long)]
+    verify_log: bool,
 }
 
 impl RegistryArgs {
@@ -53,7 +61,8 @@ impl RegistryArgs {
         ids: &[BundleId],
         reporter: SharedReporter,
     ) -> Result<Client, Box<dyn std::error::Error>> {
-        let src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
+        let mut src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
+        src.allow_expired = self.allow_expired;
         let state = InstalledState::load(paths)?;
         let here = src.base.to_string();
         let mut first: std::collections::BTreeSet<BundleId> = ids.iter().cloned().collect();
@@ -147,13 +156,13 @@ fn human(bytes: u64) -> String {
 }
 
 /// Renders the client's events for the terminal and keeps them all for the JSON document.
-struct CliReporter {
+pub(super) struct CliReporter {
     log: EventLog,
     bar: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl CliReporter {
-    fn new() -> Arc<CliReporter> {
+    pub(super) fn new() -> Arc<CliReporter> {
         Arc::new(CliReporter {
             log: EventLog::default(),
             bar: Mutex::new(None),
@@ -249,6 +258,18 @@ impl Reporter for CliReporter {
                 );
             }
             Event::IndexProblem { message } => o.warn(escape_line(message)),
+            Event::Integrity {
+                message,
+                loud: true,
+            } => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{} {}",
+                    o.paint_stderr("WARNING:", "1;31"),
+                    escape_line(message)
+                );
+            }
+            Event::Integrity { message, .. } => o.warn(escape_line(message)),
         }
     }
 }
@@ -565,6 +586,9 @@ pub fn install(args: InstallArgs) -> CliResult {
                 ..Default::default()
             };
             let plan = plan(&mut client, &req)?;
+            if reg.verify_log {
+                client.verify_logged(&plan)?;
+            }
             let code = execute(&client, &plan, &x, &mut report)?;
             if code != ExitCode::SUCCESS {
                 return Ok(code);
@@ -584,6 +608,9 @@ pub fn install(args: InstallArgs) -> CliResult {
             client.prepare_while_resolving(args.allow_unsigned);
         }
         let plan = plan(&mut client, &req)?;
+        if args.reg.verify_log {
+            client.verify_logged(&plan)?;
+        }
         let code = execute(&client, &plan, &x, &mut report)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);

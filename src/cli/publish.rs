@@ -50,7 +50,19 @@ fn registry_dir(arg: &str) -> Result<PathBuf, String> {
 /// Runs `ratchet bundle publish`.
 pub fn run(args: PublishArgs) -> CliResult {
     let dir = registry_dir(&args.registry)?;
-    let reg = Registry::open(&dir)?;
+    let mut reg = Registry::open(&dir)?;
+    // A signed registry (index-format.md §9) needs its registry key for every change: the file
+    // named by RATCHET_REGISTRY_KEY (password: RATCHET_KEY_PASSWORD or a prompt).
+    if reg.is_signed()
+        && !args.dry_run
+        && let Some(path) = std::env::var_os(ratchet_publish::REGISTRY_KEY_ENV)
+    {
+        let sk =
+            ratchet_trust::keys::SecretKey::load_with(std::path::Path::new(&path), &mut |p| {
+                rpassword::prompt_password(p)
+            })?;
+        reg = reg.with_registry_key(ratchet_publish::RegistryKey::new(sk, 24 * 3600)?);
+    }
     let owner_keys = args
         .owner_key
         .iter()

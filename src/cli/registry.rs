@@ -41,6 +41,8 @@ fn no_registry(name: &str, cfg: &ClientConfig, rest: &str) -> String {
     format!("no registry named {name}{hint}{rest}")
 }
 
+// Parsed once per run: the size of the `add` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum RegistryCommand {
     /// Add (or replace) a named registry.
@@ -68,9 +70,33 @@ pub enum RegistryCommand {
         /// certificate (a private CA), trusted for this registry besides the system roots.
         #[arg(long, value_name = "PATH")]
         ca_file: Option<std::path::PathBuf>,
+        /// The registry key's public key file: trusted for the registry's signed state
+        /// instead of trusting its root.json on first use (index-format.md §9.2).
+        #[arg(long, value_name = "FILE.pub")]
+        root_key: Option<std::path::PathBuf>,
+        /// A mirror's public key: timestamps it signs for the registry's checkpoints are
+        /// accepted (an air-gapped mirror that re-signs freshness; index-format.md §9.8).
+        /// Repeat for several.
+        #[arg(long, value_name = "FILE.pub")]
+        mirror_key: Vec<std::path::PathBuf>,
         /// Make it the default registry.
         #[arg(long)]
         default: bool,
+    },
+    /// Forget the signed snapshot and registry key remembered for a registry: the next command
+    /// trusts its root.json on first use again (or the key given with `registry add --root-key`).
+    ForgetState {
+        /// A configured name, a URL or a directory.
+        name: String,
+    },
+    /// Replay a registry's whole transparency log and check every file of its signed state
+    /// (what a witness or a mirror operator runs); exits 1 on any mismatch.
+    Audit {
+        /// A configured name, a URL or a directory (default: the default registry).
+        name: Option<String>,
+        /// Accept an expired timestamp (loudly).
+        #[arg(long)]
+        allow_expired: bool,
     },
     /// List the configured registries.
     List,
@@ -100,8 +126,18 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             user,
             credential_command,
             ca_file,
+            root_key,
+            mirror_key,
             default,
         } => {
+            let mirror_keys = mirror_key
+                .iter()
+                .map(|p| ratchet_trust::keys::PublicKey::load(p).map(|k| k.to_base64().to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let root_key = root_key
+                .map(|p| ratchet_trust::keys::PublicKey::load(&p))
+                .transpose()?
+                .map(|k| k.to_base64().to_string());
             check_name(&name)?;
             let kind: RegistryKind = kind.parse().map_err(UsageError)?;
             let auth = match auth.as_str() {
@@ -130,6 +166,8 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     auth,
                     credential_command,
                     ca_file,
+                    root_key,
+                    mirror_keys,
                 },
             );
             if default || cfg.default.is_none() {
@@ -141,6 +179,63 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 print_json(&json!({"added": entry_json(&name, e, &cfg, false)}))?;
             } else {
                 println!("added registry {name} ({})", escape_line(src.base.as_str()));
+            }
+        }
+        RegistryCommand::ForgetState { name } => {
+            let src = RegistrySource::select(&paths.config, Some(&name))?;
+            let store = ratchet_client::integrity::StateStore::new(&paths);
+            let forgot = store.forget(src.base.as_str())?;
+            if o.json() {
+                print_json(&json!({"registry": src.name, "forgotten": forgot}))?;
+            } else if forgot {
+                println!(
+                    "forgot the signed state and registry key of {}; the next command trusts its root.json again",
+                    escape_line(&src.name)
+                );
+            } else {
+                println!("nothing remembered for {}", escape_line(&src.name));
+            }
+        }
+        RegistryCommand::Audit {
+            name,
+            allow_expired,
+        } => {
+            let mut src = RegistrySource::select(&paths.config, name.as_deref())?;
+            src.allow_expired = allow_expired;
+            let fetcher = ratchet_client::registry::Fetcher::new(src, &paths.cache, false)?;
+            let reporter: ratchet_client::events::SharedReporter =
+                super::install::CliReporter::new();
+            let s = ratchet_client::integrity::audit(&fetcher, &paths, &reporter)?;
+            let registry = fetcher.source().name.clone();
+            if o.json() {
+                print_json(&json!({
+                    "registry": registry,
+                    "snapshot": s.size,
+                    "entries": s.entries,
+                    "files": s.files,
+                    "ok": s.mismatches.is_empty(),
+                    "mismatches": s.mismatches.iter().map(|(f, m)| json!({"file": f, "problem": m})).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                for (f, m) in &s.mismatches {
+                    eprintln!("{}: {}", escape_line(f), escape_line(m));
+                }
+                let verdict = if s.mismatches.is_empty() {
+                    "OK"
+                } else {
+                    "FAILED"
+                };
+                println!(
+                    "audit of {} {verdict}: snapshot {}, {} log entries replayed to the signed state, {} files checked, {} mismatch(es)",
+                    escape_line(&registry),
+                    s.size,
+                    s.entries,
+                    s.files,
+                    s.mismatches.len()
+                );
+            }
+            if !s.mismatches.is_empty() {
+                return Ok(ExitCode::FAILURE);
             }
         }
         RegistryCommand::List => {

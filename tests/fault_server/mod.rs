@@ -28,6 +28,9 @@ pub enum Fault {
     Redirect(String),
     /// Answer with this status line (`403 Forbidden`) and body, every time.
     Status(String, Vec<u8>),
+    /// Announce the full length, then send the body one byte at a time, this long apart
+    /// (slow retrieval).
+    Drip(Duration),
 }
 
 /// A running server.
@@ -149,17 +152,32 @@ fn handle(
                 return;
             }
             (Some(Fault::Replace(r)), _) => respond(&mut s, "200 OK", "", &r),
+            (Some(Fault::Drip(gap)), Some(b)) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len());
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for byte in &b {
+                    std::thread::sleep(gap);
+                    if s.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                }
+                true
+            }
             (Some(Fault::Status(line, b)), _) => respond(&mut s, &line, "", &b),
             (Some(Fault::Redirect(to)), _) => {
                 respond(&mut s, "302 Found", &format!("Location: {to}\r\n"), b"")
             }
             (_, Some(b)) => {
-                let etag = format!(
-                    "\"{:x}\"",
-                    b.len() as u64 * 31
-                        + b.first().copied().unwrap_or(0) as u64
-                        + b.last().copied().unwrap_or(0) as u64 * 7
-                );
+                // A hash of the whole body: files of the same length (signed timestamps
+                // re-signed in place) must not share an ETag.
+                let etag = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    b.hash(&mut h);
+                    format!("\"{:x}\"", h.finish())
+                };
                 if inm.as_deref() == Some(etag.as_str()) {
                     respond(
                         &mut s,

@@ -150,4 +150,13 @@ pub enum Event {
         /// What was skipped and why.
         message: String,
     },
+    /// About the registry's signed state (`index-format.md` §9.7): a registry key pinned on
+    /// first use or rotated, a registry without a signed timestamp, an expired timestamp
+    /// accepted with `--allow-expired` (`loud`: say it so nobody misses it).
+    Integrity {
+        /// What to tell.
+        message: String,
+        /// A warning that must stand out.
+        loud: bool,
+    },
 }

@@ -9,6 +9,8 @@
 //! - [`search`]: queries over a registry's search catalog through the fetcher (cache,
 //!   `--offline`, size limits);
 //! - [`install`]: plan, prepare, apply and commit an install, update or removal;
+//! - [`integrity`]: the signed timestamp, rollback/freeze/fork refusals and the state map
+//!   proofs every registry file is checked with (`index-format.md` §9.7);
 //! - [`events`]: what the client tells its user ([`events::Event`]), through a
 //!   [`events::Reporter`] the front end supplies: the library never prints.
 //!
@@ -18,6 +20,7 @@
 
 pub mod events;
 pub mod install;
+pub mod integrity;
 pub mod paths;
 pub mod registry;
 pub mod resolver;

@@ -30,6 +30,7 @@
 //! can stop instead of retrying and say how to trust a certificate authority.
 
 pub mod hosts;
+pub mod rate;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;

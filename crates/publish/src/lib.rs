@@ -342,6 +342,27 @@ pub enum PublishError {
         "invalid publish time `{0}`: use RFC 3339 (2026-01-01T00:00:00Z) or seconds since the Unix epoch"
     )]
     BadTime(String),
+    /// A change to a signed registry (it has `root.json`) without its registry key.
+    #[error(
+        "{dir} is a signed registry (root.json): every change is logged and signed with its registry key; give it with --registry-key FILE or RATCHET_REGISTRY_KEY"
+    )]
+    RegistryKeyNeeded {
+        /// The registry directory.
+        dir: String,
+    },
+    /// The registry key given is not the one `root.json` names.
+    #[error(
+        "registry key {given} is not this registry's current key {current} (root.json); nothing was changed"
+    )]
+    WrongRegistryKey {
+        /// Key id of the key given.
+        given: String,
+        /// Key id of the current registry key.
+        current: String,
+    },
+    /// The transparency log, state map or signed files are unusable (`index-format.md` §9).
+    #[error("registry integrity: {0}")]
+    Integrity(String),
     /// The search catalog cannot be read, written or rebuilt (the file is named).
     #[error("search catalog: {0}")]
     Catalog(#[from] ratchet_catalog::CatalogError),
@@ -353,6 +374,9 @@ pub enum PublishError {
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
+
+mod integrity;
+pub use integrity::{PENDING_FILE, REGISTRY_KEY_ENV, ROOT_FILE, RegistryKey, SignedState};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
     move |source| PublishError::Io {
@@ -496,6 +520,7 @@ pub struct GcReport {
 pub struct Registry {
     root: PathBuf,
     config: RegistryConfig,
+    registry_key: Option<std::sync::Arc<RegistryKey>>,
 }
 
 /// An archive read, checked and validated, ready to be published.
@@ -551,6 +576,7 @@ impl Registry {
         Ok(Registry {
             root: dir.to_path_buf(),
             config,
+            registry_key: None,
         })
     }
 
@@ -570,6 +596,7 @@ impl Registry {
         Ok(Registry {
             root: dir.to_path_buf(),
             config,
+            registry_key: None,
         })
     }
 
@@ -886,6 +913,11 @@ impl Registry {
             });
         }
         let _lock = if write { Some(self.lock()?) } else { None };
+        let mut change = if write {
+            Some(self.begin_change()?)
+        } else {
+            None
+        };
         let m = &checked.manifest;
         let rel_index = index_path(&m.id);
         let existing = self.index_file_clean(&m.id)?;
@@ -1001,6 +1033,22 @@ impl Registry {
             });
         }
 
+        if let Some(change) = change.as_mut() {
+            let meta_rel = meta_path(&m.id);
+            let mut files = vec![rel_index.as_str()];
+            if new_chain.is_some() {
+                files.insert(0, meta_rel.as_str());
+            }
+            let version = m.version.to_string();
+            self.intend(
+                change,
+                ratchet_tlog::entry::EntryKind::Publish,
+                Some(m.id.as_str()),
+                Some(&version),
+                Some(&checked.sha256),
+                &files,
+            )?;
+        }
         // 1. The immutable, content-addressed archive.
         let archive_abs = self.abs(&rel_archive);
         let present =
@@ -1031,7 +1079,12 @@ impl Registry {
             let names = self.abs(NAMES_FILE);
             index::names::append(&names, &m.id).map_err(io_err(&names))?;
         }
-        // 5. The search catalog, last: it only names files written above.
+        // 5. The log entry, state map, checkpoint and timestamp (signed registries).
+        if let Some(change) = change {
+            self.commit_change(change)?;
+        }
+        // 6. The search catalog, last: it only names files written above (it is not part of
+        //    the signed state, so a failure here leaves a signed, consistent registry).
         self.catalog_update(&m.id)?;
         Ok(Published {
             line,
@@ -1104,12 +1157,22 @@ impl Registry {
         change: impl FnOnce(&mut Vec<serde_json::Value>) -> bool,
     ) -> Result<bool> {
         let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
         let mut config = RegistryConfig::load(&self.root)?;
         if !change(&mut config.keys) {
             return Ok(false);
         }
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Config,
+            None,
+            None,
+            None,
+            &[CONFIG_FILE],
+        )?;
         let path = self.abs(CONFIG_FILE);
         write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.config = config;
         Ok(true)
     }
@@ -1132,6 +1195,7 @@ impl Registry {
     /// unless the longer chain verifies (signed by a current owner key, right number and hash).
     pub fn add_owner_statement(&self, id: &BundleId, entry: ChainEntry) -> Result<VerifiedOwners> {
         let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
         let rel = meta_path(id);
         let (mut meta, owners) = self.owners(id)?;
         let Some((mut chain, _)) = owners else {
@@ -1147,8 +1211,17 @@ impl Registry {
                 source: Box::new(source),
             })?;
         chain.store(&mut meta);
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Owners,
+            Some(id.as_str()),
+            None,
+            None,
+            &[&rel],
+        )?;
         let path = self.abs(&rel);
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.catalog_update(id)?;
         Ok(v)
     }
@@ -1162,6 +1235,7 @@ impl Registry {
             source,
         })?;
         let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
         let Some((parsed, _)) = self.index_file_clean(&id)? else {
             return Err(PublishError::UnknownBundle(id));
         };
@@ -1212,8 +1286,17 @@ impl Registry {
             return Err(PublishError::AttestationRejected { problem: w.clone() });
         }
         ratchet_trust::attest::store(&mut meta, &list);
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Attest,
+            Some(id.as_str()),
+            Some(&fields.version),
+            Some(&fields.sha256),
+            &[&rel],
+        )?;
         let path = self.abs(&rel);
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.catalog_update(&id)?;
         Ok(())
     }
@@ -1227,6 +1310,7 @@ impl Registry {
         yanked: bool,
     ) -> Result<bool> {
         let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
         let Some((parsed, bytes)) = self.index_file_clean(id)? else {
             return Err(PublishError::UnknownBundle(id.clone()));
         };
@@ -1238,8 +1322,25 @@ impl Registry {
         }
         let new = index::line::set_yanked(&bytes, version, yanked)
             .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
-        let path = self.abs(&index_path(id));
+        let rel = index_path(id);
+        let kind = if yanked {
+            ratchet_tlog::entry::EntryKind::Yank
+        } else {
+            ratchet_tlog::entry::EntryKind::Unyank
+        };
+        let v = version.to_string();
+        let sha = line.sha256.clone();
+        self.intend(
+            &mut tx,
+            kind,
+            Some(id.as_str()),
+            Some(&v),
+            Some(&sha),
+            &[&rel],
+        )?;
+        let path = self.abs(&rel);
         write_atomic(&path, &new).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.catalog_update(id)?;
         Ok(true)
     }
@@ -1258,6 +1359,7 @@ impl Registry {
             return Err(PublishError::SelfReplacement(id.clone()));
         }
         let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
         if self.index_file(id)?.is_none() {
             return Err(PublishError::UnknownBundle(id.clone()));
         }
@@ -1274,7 +1376,16 @@ impl Registry {
             replacement: replacement.cloned(),
             since,
         });
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Deprecate,
+            Some(id.as_str()),
+            None,
+            None,
+            &[&rel],
+        )?;
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.catalog_update(id)?;
         Ok(())
     }
@@ -1282,14 +1393,25 @@ impl Registry {
     /// Removes a bundle's deprecation; false when it was not deprecated.
     pub fn undeprecate(&self, id: &BundleId) -> Result<bool> {
         let _lock = self.lock()?;
-        let path = self.abs(&meta_path(id));
+        let mut tx = self.begin_change()?;
+        let rel = meta_path(id);
+        let path = self.abs(&rel);
         let Some(mut meta) = BundleMeta::load(&path)? else {
             return Ok(false);
         };
         if meta.deprecated.take().is_none() {
             return Ok(false);
         }
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Undeprecate,
+            Some(id.as_str()),
+            None,
+            None,
+            &[&rel],
+        )?;
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.commit_change(tx)?;
         self.catalog_update(id)?;
         Ok(true)
     }
@@ -1504,6 +1626,9 @@ impl Verifier<'_> {
         self.check_archive_dir(&root, &referenced);
         self.check_names();
         self.check_meta(&root);
+        for (file, msg) in self.reg.verify_integrity() {
+            self.err("integrity", file, msg);
+        }
         self.check_catalog();
         self.report.diagnostics.sort_by_key(|d| d.severity);
         self.report

@@ -75,7 +75,8 @@ impl EntryKind {
             .map_or("?", |(_, s)| s)
     }
 
-    fn parse(s: &str) -> Option<EntryKind> {
+    /// The kind named by `s` (the word used in entries), if any.
+    pub fn parse(s: &str) -> Option<EntryKind> {
         KINDS.iter().find(|(_, w)| *w == s).map(|(k, _)| *k)
     }
 }

@@ -151,6 +151,20 @@ impl RootFile {
         Ok(f)
     }
 
+    /// The origin named by the first statement (unverified: pass it to [`RootFile::verify`],
+    /// which checks every statement against it). What a client pins on first use.
+    pub fn origin(&self) -> Option<String> {
+        let first = self.chain.first()?;
+        let o = first.statement.split(' ').nth(1)?.strip_prefix("origin=")?;
+        crate::signed::valid_origin(o).then(|| o.to_string())
+    }
+
+    /// The key of statement `seq` (unverified), if it names one.
+    pub fn key_at(&self, seq: usize) -> Option<PublicKey> {
+        let s = &self.chain.get(seq)?.statement;
+        PublicKey::from_base64(s.split(' ').nth(4)?.strip_prefix("key=")?).ok()
+    }
+
     /// The file's JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"

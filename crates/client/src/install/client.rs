@@ -37,6 +37,8 @@ pub struct Client {
     pub(super) ratchet_version: Version,
     /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
     pub(super) prepared: std::sync::Mutex<Option<Prepared>>,
+    /// The signed snapshot every registry file of this command is checked against.
+    pub integrity: crate::integrity::Session,
 }
 
 impl Client {
@@ -67,11 +69,18 @@ impl Client {
         reporter: SharedReporter,
     ) -> Result<Client, InstallError> {
         let fetcher = Fetcher::new(src, &paths.cache, offline)?;
+        // The signed timestamp first: rollback, freeze and fork are refused before any file
+        // is used (index-format.md §9.7).
+        let integrity = crate::integrity::Session::open(&fetcher, &paths, &reporter)?;
         let want: Vec<BundleId> = ids.iter().cloned().collect();
         let mut rels = vec![ratchet_formats::index::CONFIG_FILE.to_string()];
         rels.extend(want.iter().map(ratchet_formats::index::index_path));
         rels.extend(want.iter().map(ratchet_formats::index::meta_path));
-        let mut results = if want.is_empty() {
+        // The map proofs of these files travel in the same wave.
+        let nodes = integrity.node_paths(&rels);
+        let files = rels.len();
+        rels.extend(nodes.iter().cloned());
+        let mut results = if rels.len() == 1 {
             vec![fetcher.get(
                 ratchet_formats::index::CONFIG_FILE,
                 ratchet_formats::index::MAX_SMALL_FILE_LEN,
@@ -80,6 +89,14 @@ impl Client {
             fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
         };
         reporter.report(&wave_fetched(&results));
+        integrity.absorb_nodes(&nodes, results.split_off(files));
+        rels.truncate(files);
+        integrity.verify(
+            &fetcher,
+            &rels,
+            &mut results,
+            ratchet_formats::index::MAX_INDEX_FILE_LEN,
+        )?;
         let config_result = results.remove(0);
         let bytes = config_result?.ok_or_else(|| InstallError::NotARegistry {
             registry: fetcher.source().base.to_string(),
@@ -122,6 +139,7 @@ impl Client {
             reporter,
             ratchet_version,
             prepared: std::sync::Mutex::new(None),
+            integrity,
         };
         client.ingest(want, results)?;
         Ok(client)
@@ -223,6 +241,20 @@ impl Client {
             registry: self.fetcher.source().label(),
             suggestion,
         }
+    }
+
+    /// Proves, for every bundle `plan` installs or changes, that the transparency log holds the
+    /// entry that last set its index file (`--verify-log`, `index-format.md` §9.7 step 4).
+    /// Returns how many were proven (0 for a registry without signed snapshots).
+    pub fn verify_logged(&self, plan: &super::Plan) -> Result<usize, InstallError> {
+        let mut n = 0;
+        for b in plan.bundles.iter().filter(|b| !b.unchanged) {
+            let rel = ratchet_formats::index::index_path(&b.line.id);
+            if self.integrity.verify_logged(&self.fetcher, &rel)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The index line of `id` at `version`, when loaded.

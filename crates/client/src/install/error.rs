@@ -15,12 +15,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+impl From<crate::integrity::IntegrityError> for InstallError {
+    fn from(e: crate::integrity::IntegrityError) -> Self {
+        InstallError::Integrity(Box::new(e))
+    }
+}
+
 /// Why an install, update or removal failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// Fetching failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The registry's signed state refused what the server sent (`index-format.md` §9.7).
+    #[error(transparent)]
+    Integrity(Box<crate::integrity::IntegrityError>),
     /// The client configuration (`registries.json`, `RATCHET_TARGET_VERSION`) is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -37,6 +37,10 @@ impl Client {
             .map(ratchet_formats::index::index_path)
             .collect();
         all.extend(want.iter().map(ratchet_formats::index::meta_path));
+        // The map proofs of these files travel in the same wave (index-format.md §9.7).
+        let nodes = self.integrity.node_paths(&all);
+        let files = all.len();
+        all.extend(nodes.iter().cloned());
         let items: Vec<(String, u64, String)> = guesses
             .iter()
             .map(|l| {
@@ -60,7 +64,7 @@ impl Client {
             .ok()
             .and_then(|p| p.as_ref().map(|p| (p.pool.clone(), p.ctx.clone())));
         let started = std::sync::Mutex::new(Vec::new());
-        let results = self.fetcher.get_many_while_downloading(
+        let mut results = self.fetcher.get_many_while_downloading(
             &all,
             ratchet_formats::index::MAX_INDEX_FILE_LEN,
             &items,
@@ -87,6 +91,15 @@ impl Client {
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
         }
+        self.integrity
+            .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
+        all.truncate(files);
+        self.integrity.verify(
+            &self.fetcher,
+            &all,
+            &mut results,
+            ratchet_formats::index::MAX_INDEX_FILE_LEN,
+        )?;
         self.ingest(want, results)
     }
 

@@ -38,6 +38,15 @@ use std::time::{Duration, SystemTime};
 /// Why a fetch failed. Messages name the registry and URL, never a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// A response body arrived slower than the minimum transfer rate (slow retrieval).
+    #[error("{url}: {source}")]
+    TooSlow {
+        /// The URL.
+        url: String,
+        /// How slow.
+        #[source]
+        source: ratchet_http::rate::SlowTransfer,
+    },
     /// 401, or 403 without a credential: the registry wants a (valid) credential.
     #[error("{url}: HTTP {status}{}: registry `{registry}` {}: {advice}", said(answer), if *sent { "rejected the credential sent" } else { "needs a credential" })]
     Auth {
@@ -349,6 +358,13 @@ pub struct Fetcher {
     pub timeout: Duration,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Serve cached registry files without asking the server (set by the integrity check
+    /// when the registry's signed timestamp is unchanged: every file read is then verified
+    /// against the same signed snapshot, so a cached copy is as good as a fresh one).
+    cache_first: std::sync::atomic::AtomicBool,
+    /// The slowest body transfer accepted (`RATCHET_HTTP_MIN_RATE`, default 1 KiB/s averaged
+    /// over 10 s windows): a drip-fed file fails in bounded time. Never retried.
+    pub min_rate: ratchet_http::rate::MinRate,
 }
 
 /// Status, body, and the ETag and Last-Modified of a response.
@@ -404,6 +420,8 @@ impl Fetcher {
             backoff: Duration::from_millis(100),
             timeout: Duration::from_secs(600),
             stats: Arc::new(Stats::default()),
+            cache_first: std::sync::atomic::AtomicBool::new(false),
+            min_rate: ratchet_http::rate::MinRate::from_env()?,
         })
     }
 
@@ -457,6 +475,19 @@ impl Fetcher {
     /// the registry does not have it.
     pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         self.rt.block_on(self.get_async(rel.to_string(), limit))
+    }
+
+    /// [`Fetcher::get`] asking the server even in cache-first mode (a cached copy that did
+    /// not verify).
+    pub fn get_fresh(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        self.rt
+            .block_on(self.get_async_mode(rel.to_string(), limit, false))
+    }
+
+    /// Serve cached registry files without a request from now on (`true`), or revalidate each
+    /// (`false`, the default). Only for files verified against a signed snapshot afterwards.
+    pub fn set_cache_first(&self, on: bool) {
+        self.cache_first.store(on, Ordering::Relaxed);
     }
 
     /// The runtime that carries the requests, for work that should share its threads (the
@@ -520,6 +551,16 @@ impl Fetcher {
     }
 
     async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        let cache_first = self.cache_first.load(Ordering::Relaxed);
+        self.get_async_mode(rel, limit, cache_first).await
+    }
+
+    async fn get_async_mode(
+        &self,
+        rel: String,
+        limit: u64,
+        cache_first: bool,
+    ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
             return read_local(&url, limit);
@@ -528,6 +569,12 @@ impl Fetcher {
         let entry = std::fs::read(&cached)
             .ok()
             .and_then(|b| CacheEntry::parse(&b));
+        if cache_first
+            && let Some(e) = &entry
+            && e.body.len() as u64 <= limit
+        {
+            return Ok((!e.meta.absent).then(|| e.body.clone()));
+        }
         if self.offline {
             return match entry {
                 Some(e) if e.meta.absent => Ok(None),
@@ -666,9 +713,32 @@ impl Fetcher {
             }
             let mut body = Vec::new();
             let mut failed = None;
+            let mut guard = self.min_rate.guard(std::time::Instant::now());
             loop {
-                match resp.chunk().await {
+                // A drip-fed body fails within one window of falling below the floor.
+                let next = match guard.deadline() {
+                    Some(d) => match tokio::time::timeout_at(d.into(), resp.chunk()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            if let Err(slow) = guard.record(0, std::time::Instant::now()) {
+                                return Err(FetchError::TooSlow {
+                                    url: url.to_string(),
+                                    source: slow,
+                                });
+                            }
+                            continue;
+                        }
+                    },
+                    None => resp.chunk().await,
+                };
+                match next {
                     Ok(Some(c)) => {
+                        if let Err(slow) = guard.record(c.len() as u64, std::time::Instant::now()) {
+                            return Err(FetchError::TooSlow {
+                                url: url.to_string(),
+                                source: slow,
+                            });
+                        }
                         if body.len() as u64 + c.len() as u64 > limit {
                             return Err(FetchError::TooLarge {
                                 url: url.to_string(),

@@ -90,6 +90,14 @@ pub struct RegistryEntry {
     /// to (a private CA), trusted for this registry besides the usual roots. An absolute path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The registry key (base64 minisign public key) given with `registry add --root-key`:
+    /// trusted instead of trust on first use of the registry's `root.json` (§9.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<String>,
+    /// Mirror keys (base64) whose timestamps are accepted for this registry's checkpoints
+    /// (`registry add --mirror-key`, §9.8): they vouch for freshness only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror_keys: Vec<String>,
 }
 
 /// `registries.json`.
@@ -442,6 +450,13 @@ pub struct RegistrySource {
     /// `max-connections-per-host` of `registries.json`, if set (the fetcher applies
     /// `RATCHET_HTTP_MAX_CONNECTIONS` and the default, [`ratchet_http::max_connections`]).
     pub max_connections: Option<usize>,
+    /// The registry key the user gave (`registry add --root-key`, base64): trusted instead of
+    /// the one the registry's `root.json` names on first use (`index-format.md` §9.2).
+    pub root_key: Option<String>,
+    /// Accept an expired signed timestamp for this command (`--allow-expired`), loudly.
+    pub allow_expired: bool,
+    /// Mirror keys (base64) the user opted into (`index-format.md` §9.8).
+    pub mirror_keys: Vec<String>,
 }
 
 impl RegistrySource {
@@ -480,6 +495,9 @@ impl RegistrySource {
             configured_kind: None,
             ca_file: None,
             max_connections: None,
+            root_key: None,
+            allow_expired: false,
+            mirror_keys: Vec::new(),
         })
     }
 
@@ -515,6 +533,8 @@ impl RegistrySource {
             src.name = name.clone();
             src.configured_kind = Some(entry.kind);
             src.ca_file = entry.ca_file.clone();
+            src.root_key = entry.root_key.clone();
+            src.mirror_keys = entry.mirror_keys.clone();
             src.max_connections = cfg.max_connections_per_host;
             if entry.auth != AuthMethod::None
                 && let Some(secret) = find_secret(config_dir, &name, entry)?
