@@ -32,6 +32,55 @@ pub const PREFIX_MIN_CHARS: usize = 3;
 pub const PREFIX_WEIGHT: f64 = 0.8;
 /// Weight of a term found with one typo.
 pub const TYPO_WEIGHT: f64 = 0.6;
+/// Queries of at least this many terms are natural-language queries (§10.6): filler words are
+/// dropped and a bundle must match a share of the words instead of all of them.
+pub const NL_MIN_TERMS: usize = 3;
+/// Share of a natural-language query's words a bundle must match (rounded up, at least 2).
+pub const NL_SHARE: f64 = 0.5;
+/// Words of a natural-language query that say nothing about what is searched for (how a
+/// question or a request is phrased). Dropped from queries of [`NL_MIN_TERMS`] or more words
+/// only: `index-format.md` §10.6 lists them. They are not stop words of the index, so a short
+/// query for one of them still finds it.
+pub const NL_FILLER_WORDS: &[&str] = &[
+    "about",
+    "after",
+    "also",
+    "automatically",
+    "before",
+    "could",
+    "do",
+    "does",
+    "each",
+    "every",
+    "get",
+    "help",
+    "how",
+    "if",
+    "just",
+    "like",
+    "make",
+    "me",
+    "my",
+    "need",
+    "new",
+    "old",
+    "should",
+    "so",
+    "some",
+    "something",
+    "them",
+    "then",
+    "there",
+    "they",
+    "their",
+    "want",
+    "way",
+    "what",
+    "when",
+    "whenever",
+    "which",
+    "would",
+];
 /// Relevance factor of a deprecated bundle.
 pub const DEPRECATED_FACTOR: f64 = 0.5;
 
@@ -196,7 +245,8 @@ pub struct Results {
     pub hits: Vec<Hit>,
     /// A term was so common that only its best postings are stored: `total` may be low.
     pub capped: bool,
-    /// No bundle matched every term; bundles matching some terms are ranked instead.
+    /// No bundle matched every term (in a natural-language query, §10.6: the required share of
+    /// them); bundles matching any term are ranked instead.
     pub relaxed: bool,
 }
 
@@ -210,8 +260,30 @@ struct QTerm {
 }
 
 fn query_terms(text: &str) -> Vec<QTerm> {
-    let raw: Vec<String> = words(text).collect();
+    let mut raw: Vec<String> = words(text).collect();
     let open_end = text.chars().last().is_some_and(char::is_alphanumeric);
+    let indexed = raw.iter().filter(|w| is_indexed(w)).count();
+    if indexed >= NL_MIN_TERMS {
+        let last = raw.last().cloned();
+        let kept: Vec<String> = raw
+            .iter()
+            .filter(|w| !NL_FILLER_WORDS.contains(&w.as_str()))
+            .cloned()
+            .collect();
+        if kept.iter().any(|w| is_indexed(w)) {
+            // The last word stays the last word only when it was kept (a prefix is expanded
+            // only from what is being typed).
+            let last_kept = kept.last() == last.as_ref();
+            raw = kept;
+            if !last_kept {
+                return terms_of(&raw, false);
+            }
+        }
+    }
+    terms_of(&raw, open_end)
+}
+
+fn terms_of(raw: &[String], open_end: bool) -> Vec<QTerm> {
     let mut out: Vec<QTerm> = Vec::new();
     for (i, w) in raw.iter().enumerate() {
         let last = i + 1 == raw.len() && open_end;
@@ -512,7 +584,15 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             }
             per_term.push(m);
         }
-        let combine = |all: bool| -> Vec<(u32, f64, Posting)> {
+        // How many words a bundle must match: all of them, or in a natural-language query a
+        // share of them (§10.6).
+        let n = per_term.len();
+        let need = if n >= NL_MIN_TERMS {
+            ((n as f64 * NL_SHARE).ceil() as usize).max(2)
+        } else {
+            n
+        };
+        let combine = |need: usize| -> Vec<(u32, f64, Posting)> {
             let mut acc: BTreeMap<u32, (usize, f64, Posting)> = BTreeMap::new();
             for m in &per_term {
                 for (&o, &(s, p)) in m {
@@ -522,7 +602,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 }
             }
             acc.into_iter()
-                .filter(|(_, (n, _, _))| !all || *n == per_term.len())
+                .filter(|(_, (m, _, _))| *m >= need)
                 .map(|(o, (_, s, p))| {
                     let f = if p.flags & 0b100 != 0 {
                         DEPRECATED_FACTOR
@@ -533,9 +613,9 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 })
                 .collect()
         };
-        ranked = combine(true);
-        if ranked.is_empty() && per_term.len() > 1 {
-            ranked = combine(false);
+        ranked = combine(need);
+        if ranked.is_empty() && need > 1 {
+            ranked = combine(1);
             relaxed = !ranked.is_empty();
         }
         let by_score = |a: &(u32, f64, Posting), b: &(u32, f64, Posting)| {
