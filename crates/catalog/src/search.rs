@@ -727,3 +727,70 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         relaxed,
     })
 }
+
+/// Most bundles [`summaries_of`] looks up at once.
+pub const MAX_LOOKUP: usize = 20;
+
+/// Looks up the summaries of `ids` (at most [`MAX_LOOKUP`]) in two round trips, for a list of
+/// bundles that comes from elsewhere (`ratchet bundle search --similar`, §11.3): the root, then
+/// the shards of the last two id terms of each id (§10.3; the joined dashed segment, e.g.
+/// `jsonutil`, comes last and is rare), whose first pages (`s`) carry the summaries of the
+/// bundles that term describes best. An id found on no such page is left out of the answer (the
+/// caller shows it without a summary); an id that is not searchable (all versions yanked) is
+/// never found. Files are size-checked and parsed as for [`search`].
+pub fn summaries_of(
+    fetch: &mut impl Fetch,
+    ids: &[ratchet_formats::manifest::BundleId],
+) -> Result<HashMap<String, Summary>, CatalogError> {
+    if ids.len() > MAX_LOOKUP {
+        return Err(CatalogError::Query(format!(
+            "at most {MAX_LOOKUP} bundles are looked up at once, not {}",
+            ids.len()
+        )));
+    }
+    let root_bytes = checked(
+        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
+        ROOT_PATH,
+        MAX_ROOT,
+    )?
+    .ok_or(CatalogError::Missing)?;
+    let root = files::parse_root(&root_bytes)?;
+    let keys: BTreeSet<String> = ids
+        .iter()
+        .flat_map(|id| {
+            let t = crate::tokenize::id_terms(id.as_str());
+            let n = t.len();
+            t.into_iter().skip(n.saturating_sub(2))
+        })
+        .map(|t| shard_key_in(&t, &root.split))
+        .collect();
+    let mut out = HashMap::new();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let reqs: Vec<(String, u64)> = keys
+        .iter()
+        .map(|k| (files::shard_path(k), MAX_SHARD))
+        .collect();
+    let answers = fetch.fetch(&reqs);
+    if answers.len() != reqs.len() {
+        return Err(CatalogError::Fetch {
+            file: files::CATALOG_DIR.into(),
+            message: "the fetcher answered a different number of files".into(),
+        });
+    }
+    let wanted: BTreeSet<&str> = ids.iter().map(|i| i.as_str()).collect();
+    for (k, got) in keys.iter().zip(answers) {
+        let path = files::shard_path(k);
+        if let Some(bytes) = checked(got, &path, MAX_SHARD)? {
+            for e in files::parse_shard_lazy(&bytes, k, &root)? {
+                for s in e.s {
+                    if wanted.contains(s.id.as_str()) {
+                        out.entry(s.id.to_string()).or_insert(s);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
