@@ -1040,6 +1040,7 @@ fn main() {
     let (mut nl_ours, mut nl_reqs, mut nl_bytes, mut nl_rounds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut nl_relaxed = 0;
+    let mut nl_totals = Vec::new();
     for (_, text) in NL_QUERIES {
         let mut f = counting(store.clone_files_view(), false);
         let r = search(
@@ -1051,6 +1052,7 @@ fn main() {
         )
         .unwrap();
         nl_relaxed += usize::from(r.relaxed);
+        nl_totals.push((r.total, r.relaxed));
         nl_ours.push(
             r.hits
                 .iter()
@@ -1081,13 +1083,19 @@ fn main() {
         pct(&mut nl_rounds.clone(), 1.0),
     );
     if std::env::var("CATALOG_BENCH_VERBOSE").is_ok() {
-        for (((_, q), r), t) in NL_QUERIES.iter().zip(&nl_ours).zip(&nl_truth) {
+        for ((((_, q), r), t), (total, relaxed)) in NL_QUERIES
+            .iter()
+            .zip(&nl_ours)
+            .zip(&nl_truth)
+            .zip(&nl_totals)
+        {
             let marks: String = r
                 .iter()
                 .take(5)
                 .map(|id| if t.contains(id) { '+' } else { '.' })
                 .collect();
-            println!("    {marks:<5} {q}");
+            let how = if *relaxed { ", relaxed" } else { "" };
+            println!("    {marks:<5} {q}  ({total} matches{how})");
         }
     }
     if only_quality {

@@ -246,7 +246,7 @@ pub struct Results {
     /// A term was so common that only its best postings are stored: `total` may be low.
     pub capped: bool,
     /// No bundle matched every term (in a natural-language query, §10.6: the required share of
-    /// them); bundles matching any term are ranked instead.
+    /// them); bundles matching fewer terms are ranked instead.
     pub relaxed: bool,
 }
 
@@ -613,9 +613,12 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 })
                 .collect()
         };
+        // None: ask for one word fewer, down to one.
         ranked = combine(need);
-        if ranked.is_empty() && need > 1 {
-            ranked = combine(1);
+        let mut level = need;
+        while ranked.is_empty() && level > 1 {
+            level -= 1;
+            ranked = combine(level);
             relaxed = !ranked.is_empty();
         }
         let by_score = |a: &(u32, f64, Posting), b: &(u32, f64, Posting)| {
