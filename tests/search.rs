@@ -530,3 +530,101 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+#[test]
+fn similar_lists_the_related_bundles_with_their_summaries() {
+    let t = tempfile::tempdir().unwrap();
+    let h = t.path().join("home");
+    let reg = sample_copy(t.path());
+    let r = reg.to_str().unwrap();
+    // Before `ratchet-index stats related`: no related/ lists, a clear error naming the file.
+    let o = ratchet(
+        &h,
+        &[
+            "bundle",
+            "search",
+            "--similar",
+            "com.oss.json-utils",
+            "--registry",
+            r,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no related-bundle list for com.oss.json-utils")
+            && err.contains("related/")
+            && err.contains("ratchet-index stats related"),
+        "{err}"
+    );
+    // What `ratchet-index stats related` runs.
+    ratchet_stats::related::refresh(&reg).unwrap();
+    let want = ratchet_stats::read_related(&reg, &"com.oss.json-utils".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(!want.similar.is_empty(), "the sample has similar bundles");
+    let v = json(
+        &h,
+        &["search", "--similar", "com.oss.json-utils", "--registry", r],
+    );
+    assert_eq!(v["similar_to"], "com.oss.json-utils");
+    let got = ids(&v);
+    let expected: Vec<String> = want.similar.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(got, expected.iter().take(10).cloned().collect::<Vec<_>>());
+    // Summaries come from the catalog: the version and description of each live bundle.
+    for r in v["results"].as_array().unwrap() {
+        if r["in_catalog"] == true {
+            assert!(r["version"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        }
+    }
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["in_catalog"] == true),
+        "{v}"
+    );
+    // Text: a heading, then the bundles with their similarity.
+    let o = ratchet(
+        &h,
+        &[
+            "bundle",
+            "search",
+            "--similar",
+            "com.oss.json-utils",
+            "--limit",
+            "2",
+            "--registry",
+            r,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with("Bundles like com.oss.json-utils:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&expected[0]) && out.contains("similarity "),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!("{} result(s)\n", expected.len().min(2))),
+        "{out}"
+    );
+    // --similar with search text is a usage error.
+    let o = ratchet(
+        &h,
+        &[
+            "bundle",
+            "search",
+            "json",
+            "--similar",
+            "com.oss.json-utils",
+            "--registry",
+            r,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}

@@ -8,12 +8,15 @@
 
 use super::CliResult;
 use clap::Args;
-use ratchet_catalog::search::MAX_LIMIT;
+use ratchet_catalog::search::{MAX_LIMIT, MAX_LOOKUP};
 use ratchet_catalog::{Hit, PriceFilter, Query, Sort, Summary};
 use ratchet_client::paths::Paths;
 use ratchet_client::registry::fetch::Fetcher;
 use ratchet_client::registry::{ClientConfig, RegistrySource};
 use ratchet_client::search::{self, SearchError};
+use ratchet_formats::manifest::BundleId;
+use ratchet_stats::files::MAX_RELATED_FILE;
+use ratchet_stats::{RelatedFile, related_path};
 use ratchet_term::{escape_line, out, print_json};
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -57,9 +60,13 @@ pub struct SearchArgs {
     /// relevance, downloads, rating, updated, trending or name.
     #[arg(long, default_value = "relevance")]
     sort: Sort,
-    /// Results to show (at most 50).
+    /// Results to show (at most 50; at most 20 with --similar).
     #[arg(long, default_value_t = 10)]
     limit: usize,
+    /// Find bundles like this one (its registry's related list, `index-format.md` §11.3)
+    /// instead of searching text.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["query", "category", "tag", "author", "license", "price", "verified", "sort", "offset"])]
+    similar: Option<String>,
     /// Results to skip (with several registries, offset + limit is at most 50).
     #[arg(long, default_value_t = 0)]
     offset: usize,
@@ -173,6 +180,9 @@ pub fn search(args: SearchArgs) -> CliResult {
     }
     let paths = Paths::detect();
     let fetchers = fetchers(&paths, &args.reg)?;
+    if let Some(id) = &args.similar {
+        return similar(&fetchers, id, args.limit);
+    }
     let several = fetchers.len() > 1;
     if several && args.offset.saturating_add(args.limit) > MAX_LIMIT {
         return Err(Box::new(ratchet_term::UsageError(format!(
@@ -319,6 +329,157 @@ pub fn search(args: SearchArgs) -> CliResult {
             String::new()
         }
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ratchet bundle search --similar ID`: the bundles the related lists (§11.3) of the
+/// registries asked name as similar to `id`, best first, with their catalog summaries where
+/// the catalog carries them.
+fn similar(fetchers: &[Fetcher], id: &str, limit: usize) -> CliResult {
+    let o = out();
+    let id = BundleId::parse(id).map_err(|e| {
+        Box::new(ratchet_term::UsageError(format!(
+            "--similar: `{}` is not a bundle id: {e}",
+            escape_line(id)
+        ))) as Box<dyn std::error::Error>
+    })?;
+    let limit = limit.min(MAX_LOOKUP);
+    let rel = related_path(&id);
+    let mut warnings = Vec::new();
+    let mut missing = Vec::new();
+    // (registry, similar id, similarity, summary)
+    let mut rows: Vec<(String, BundleId, f64, Option<Summary>)> = Vec::new();
+    let mut found_list = false;
+    for f in fetchers {
+        let name = f.source().name.clone();
+        let bytes = match f.get(&rel, MAX_RELATED_FILE) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                missing.push(f.source().label());
+                continue;
+            }
+            Err(e) => return Err(format!("registry `{}`: {rel}: {e}", f.source().label()).into()),
+        };
+        let related = RelatedFile::parse(&bytes, &rel, &id)
+            .map_err(|e| format!("registry `{}`: {e}", f.source().label()))?;
+        found_list = true;
+        let list: Vec<(BundleId, f64)> = related
+            .similar
+            .into_iter()
+            .take(limit)
+            .map(|s| (s.id, s.score))
+            .collect();
+        let ids: Vec<BundleId> = list.iter().map(|(i, _)| i.clone()).collect();
+        let mut sums = match search::summaries(f, &ids) {
+            Ok((m, c)) => {
+                if o.verbose(1) {
+                    o.status(format_args!(
+                        "search --similar: registry {}: 1 related file, then {} round trip(s), {} request(s), {} byte(s) of catalog",
+                        escape_line(&name),
+                        c.rounds,
+                        c.requests,
+                        c.bytes
+                    ));
+                }
+                m
+            }
+            // No catalog: the ids are still shown.
+            Err(e @ SearchError::NoCatalog { .. }) => {
+                warnings.push(e.to_string());
+                Default::default()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (sid, score) in list {
+            let summary = sums.remove(sid.as_str());
+            rows.push((name.clone(), sid, score, summary));
+        }
+    }
+    if !found_list {
+        return Err(format!(
+            "no related-bundle list for {id} ({rel}) in {}: the registry has not computed related bundles (its maintainer runs `ratchet-index stats related`) or does not hold {id}",
+            missing
+                .iter()
+                .map(|m| format!("registry `{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .into());
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+    rows.truncate(limit);
+    let several = fetchers.len() > 1;
+    if o.json() {
+        let results: Vec<Value> = rows
+            .iter()
+            .map(|(n, sid, score, s)| match s {
+                Some(s) => {
+                    let mut v = hit_json(
+                        n,
+                        &Hit {
+                            summary: s.clone(),
+                            score: *score,
+                        },
+                    );
+                    v["in_catalog"] = json!(true);
+                    v
+                }
+                None => json!({"id": sid, "registry": n, "score": (score * 1000.0).round() / 1000.0, "in_catalog": false}),
+            })
+            .collect();
+        print_json(&json!({
+            "similar_to": id,
+            "total": results.len(),
+            "results": results,
+            "warnings": warnings,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for w in &warnings {
+        o.warn(escape_line(w));
+    }
+    if rows.is_empty() {
+        println!("No bundle is like {} yet.", escape_line(id.as_str()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Bundles like {}:", escape_line(id.as_str()));
+    for (n, sid, score, s) in &rows {
+        let reg = if several {
+            format!(", registry {}", escape_line(n))
+        } else {
+            String::new()
+        };
+        match s {
+            Some(s) => {
+                let mut notes = vec![
+                    format!("similarity {score:.2}"),
+                    price_text(s),
+                    match s.verified.as_str() {
+                        "none" => "unverified".to_string(),
+                        v => format!("{v} verified"),
+                    },
+                    format!("{} downloads", s.downloads),
+                ];
+                if s.deprecated {
+                    notes.push("DEPRECATED".into());
+                }
+                println!(
+                    "{} {}  {}{reg}",
+                    escape_line(s.id.as_str()),
+                    escape_line(&s.version),
+                    notes.join(", ")
+                );
+                if !s.description.is_empty() {
+                    println!("    {}", escape_line(&s.description));
+                }
+            }
+            None => println!(
+                "{}  similarity {score:.2}, not in the search catalog{reg}",
+                escape_line(sid.as_str())
+            ),
+        }
+    }
+    println!("{} result(s)", rows.len());
     Ok(ExitCode::SUCCESS)
 }
 

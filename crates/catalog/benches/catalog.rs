@@ -12,8 +12,11 @@
 //! 4. Quality: precision@5 and MRR of the catalog's ranking vs a naive substring match.
 //! 5. Update time per publish at 1,000 and at N bundles (goal ratio <= 1.5).
 //!
+//! 6. Natural-language quality: 25 labelled queries phrased unlike the bundles' text (verb
+//!    forms, plurals, filler words), P@5 and MRR and their requests/bytes.
+//!
 //! Run: `cargo bench -p ratchet-catalog --bench catalog` (`CATALOG_BENCH_ONLY=update` for
-//! section 5 alone).
+//! section 5 alone, `CATALOG_BENCH_ONLY=quality` for sections 1, 2, 4 and 6).
 
 use ratchet_catalog::doc::{DocItem, DocPrice};
 use ratchet_catalog::files;
@@ -404,6 +407,37 @@ const CONCEPTS: &[(&str, &str)] = &[
     ("translate language", "translate langu"),
     ("podcast audio", "podcast aud"),
     ("ansible ssh", "ansible ss"),
+];
+
+/// 25 natural-language queries: (index of the concept in [`CONCEPTS`] whose 5 bundles are the
+/// relevant ones, the query typed). Phrased as a user asks, not as the bundles are written:
+/// plurals and verb forms of the concept words, filler words, words the bundles do not hold.
+const NL_QUERIES: &[(usize, &str)] = &[
+    (0, "kafka consumers for my event streams"),
+    (1, "generate pdf invoices for my customers"),
+    (2, "send alerts to slack when my build fails"),
+    (3, "nightly backups of my database to s3"),
+    (4, "turn csv files into json"),
+    (5, "rollouts of deployments on kubernetes clusters"),
+    (6, "run postgres migrations before deploying"),
+    (7, "open jira tickets automatically for failed jobs"),
+    (8, "draft github releases when a tag is pushed"),
+    (9, "scanning docker images for vulnerabilities"),
+    (10, "a daily digest email of what happened"),
+    (11, "handle stripe webhooks for payments"),
+    (12, "make thumbnails of uploaded images"),
+    (13, "rotation of old logs on my servers"),
+    (14, "cron timers to run jobs on a schedule"),
+    (15, "refresh expired oauth tokens"),
+    (16, "lint my yaml configuration files"),
+    (17, "rendering markdown documents to html"),
+    (18, "send sms text messages through twilio"),
+    (19, "uploading reports to an sftp server"),
+    (20, "caching api responses in redis"),
+    (22, "planning terraform changes in pull requests"),
+    (24, "anonymizing personal data for gdpr"),
+    (26, "classifying the sentiment of customer reviews"),
+    (28, "sync new leads into salesforce"),
 ];
 
 struct Gen {
@@ -816,6 +850,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     println!("== ratchet-catalog: generated registry of {n} bundles ==");
+    let only_quality = std::env::var("CATALOG_BENCH_ONLY").as_deref() == Ok("quality");
     if std::env::var("CATALOG_BENCH_ONLY").as_deref() == Ok("update") {
         update_section(n);
         return;
@@ -997,6 +1032,74 @@ fn main() {
         let (a, b) = quality(&ours[range.clone()], &truth[range.clone()]);
         let (c, d) = quality(&naive_results[range.clone()], &truth[range.clone()]);
         println!("    {kind:<7} catalog P@5 {a:.3} MRR {b:.3} | naive P@5 {c:.3} MRR {d:.3}");
+    }
+
+    // 6. Natural-language queries.
+    let nl_truth: Vec<HashSet<String>> =
+        NL_QUERIES.iter().map(|(c, _)| truth[*c].clone()).collect();
+    let (mut nl_ours, mut nl_reqs, mut nl_bytes, mut nl_rounds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut nl_relaxed = 0;
+    let mut nl_totals = Vec::new();
+    for (_, text) in NL_QUERIES {
+        let mut f = counting(store.clone_files_view(), false);
+        let r = search(
+            &mut f,
+            &Query {
+                limit: 10,
+                ..Query::text(text)
+            },
+        )
+        .unwrap();
+        nl_relaxed += usize::from(r.relaxed);
+        nl_totals.push((r.total, r.relaxed));
+        nl_ours.push(
+            r.hits
+                .iter()
+                .map(|h| h.summary.id.to_string())
+                .collect::<Vec<_>>(),
+        );
+        nl_reqs.push(f.requests as f64);
+        nl_bytes.push(f.bytes as f64);
+        nl_rounds.push(f.rounds as f64);
+    }
+    let nl_naive: Vec<Vec<String>> = NL_QUERIES.iter().map(|(_, q)| naive(&texts, q)).collect();
+    let (a, b) = quality(&nl_ours, &nl_truth);
+    let (c, d) = quality(&nl_naive, &nl_truth);
+    println!(
+        "natural-language quality over {} labelled queries (5 relevant bundles each):",
+        NL_QUERIES.len()
+    );
+    println!(
+        "  catalog:               precision@5 {a:.3}  MRR {b:.3}  ({nl_relaxed} answered relaxed)"
+    );
+    println!("  naive substring match: precision@5 {c:.3}  MRR {d:.3}");
+    println!(
+        "  requests median {} worst {}; bytes median {:.1} KB worst {:.1} KB (goal <= 100 KB); round trips worst {} (goal <= 3)",
+        pct(&mut nl_reqs.clone(), 0.5),
+        pct(&mut nl_reqs.clone(), 1.0),
+        pct(&mut nl_bytes.clone(), 0.5) / 1e3,
+        pct(&mut nl_bytes.clone(), 1.0) / 1e3,
+        pct(&mut nl_rounds.clone(), 1.0),
+    );
+    if std::env::var("CATALOG_BENCH_VERBOSE").is_ok() {
+        for ((((_, q), r), t), (total, relaxed)) in NL_QUERIES
+            .iter()
+            .zip(&nl_ours)
+            .zip(&nl_truth)
+            .zip(&nl_totals)
+        {
+            let marks: String = r
+                .iter()
+                .take(5)
+                .map(|id| if t.contains(id) { '+' } else { '.' })
+                .collect();
+            let how = if *relaxed { ", relaxed" } else { "" };
+            println!("    {marks:<5} {q}  ({total} matches{how})");
+        }
+    }
+    if only_quality {
+        return;
     }
 
     // 3. Cold and warm query time.

@@ -32,6 +32,55 @@ pub const PREFIX_MIN_CHARS: usize = 3;
 pub const PREFIX_WEIGHT: f64 = 0.8;
 /// Weight of a term found with one typo.
 pub const TYPO_WEIGHT: f64 = 0.6;
+/// Queries of at least this many terms are natural-language queries (§10.6): filler words are
+/// dropped and a bundle must match a share of the words instead of all of them.
+pub const NL_MIN_TERMS: usize = 3;
+/// Share of a natural-language query's words a bundle must match (rounded up, at least 2).
+pub const NL_SHARE: f64 = 0.5;
+/// Words of a natural-language query that say nothing about what is searched for (how a
+/// question or a request is phrased). Dropped from queries of [`NL_MIN_TERMS`] or more words
+/// only: `index-format.md` §10.6 lists them. They are not stop words of the index, so a short
+/// query for one of them still finds it.
+pub const NL_FILLER_WORDS: &[&str] = &[
+    "about",
+    "after",
+    "also",
+    "automatically",
+    "before",
+    "could",
+    "do",
+    "does",
+    "each",
+    "every",
+    "get",
+    "help",
+    "how",
+    "if",
+    "just",
+    "like",
+    "make",
+    "me",
+    "my",
+    "need",
+    "new",
+    "old",
+    "should",
+    "so",
+    "some",
+    "something",
+    "them",
+    "then",
+    "there",
+    "they",
+    "their",
+    "want",
+    "way",
+    "what",
+    "when",
+    "whenever",
+    "which",
+    "would",
+];
 /// Relevance factor of a deprecated bundle.
 pub const DEPRECATED_FACTOR: f64 = 0.5;
 
@@ -196,7 +245,8 @@ pub struct Results {
     pub hits: Vec<Hit>,
     /// A term was so common that only its best postings are stored: `total` may be low.
     pub capped: bool,
-    /// No bundle matched every term; bundles matching some terms are ranked instead.
+    /// No bundle matched every term (in a natural-language query, §10.6: the required share of
+    /// them); bundles matching fewer terms are ranked instead.
     pub relaxed: bool,
 }
 
@@ -210,8 +260,30 @@ struct QTerm {
 }
 
 fn query_terms(text: &str) -> Vec<QTerm> {
-    let raw: Vec<String> = words(text).collect();
+    let mut raw: Vec<String> = words(text).collect();
     let open_end = text.chars().last().is_some_and(char::is_alphanumeric);
+    let indexed = raw.iter().filter(|w| is_indexed(w)).count();
+    if indexed >= NL_MIN_TERMS {
+        let last = raw.last().cloned();
+        let kept: Vec<String> = raw
+            .iter()
+            .filter(|w| !NL_FILLER_WORDS.contains(&w.as_str()))
+            .cloned()
+            .collect();
+        if kept.iter().any(|w| is_indexed(w)) {
+            // The last word stays the last word only when it was kept (a prefix is expanded
+            // only from what is being typed).
+            let last_kept = kept.last() == last.as_ref();
+            raw = kept;
+            if !last_kept {
+                return terms_of(&raw, false);
+            }
+        }
+    }
+    terms_of(&raw, open_end)
+}
+
+fn terms_of(raw: &[String], open_end: bool) -> Vec<QTerm> {
     let mut out: Vec<QTerm> = Vec::new();
     for (i, w) in raw.iter().enumerate() {
         let last = i + 1 == raw.len() && open_end;
@@ -512,7 +584,15 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             }
             per_term.push(m);
         }
-        let combine = |all: bool| -> Vec<(u32, f64, Posting)> {
+        // How many words a bundle must match: all of them, or in a natural-language query a
+        // share of them (§10.6).
+        let n = per_term.len();
+        let need = if n >= NL_MIN_TERMS {
+            ((n as f64 * NL_SHARE).ceil() as usize).max(2)
+        } else {
+            n
+        };
+        let combine = |need: usize| -> Vec<(u32, f64, Posting)> {
             let mut acc: BTreeMap<u32, (usize, f64, Posting)> = BTreeMap::new();
             for m in &per_term {
                 for (&o, &(s, p)) in m {
@@ -522,7 +602,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 }
             }
             acc.into_iter()
-                .filter(|(_, (n, _, _))| !all || *n == per_term.len())
+                .filter(|(_, (m, _, _))| *m >= need)
                 .map(|(o, (_, s, p))| {
                     let f = if p.flags & 0b100 != 0 {
                         DEPRECATED_FACTOR
@@ -533,9 +613,12 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 })
                 .collect()
         };
-        ranked = combine(true);
-        if ranked.is_empty() && per_term.len() > 1 {
-            ranked = combine(false);
+        // None: ask for one word fewer, down to one.
+        ranked = combine(need);
+        let mut level = need;
+        while ranked.is_empty() && level > 1 {
+            level -= 1;
+            ranked = combine(level);
             relaxed = !ranked.is_empty();
         }
         let by_score = |a: &(u32, f64, Posting), b: &(u32, f64, Posting)| {
@@ -646,4 +729,71 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         capped,
         relaxed,
     })
+}
+
+/// Most bundles [`summaries_of`] looks up at once.
+pub const MAX_LOOKUP: usize = 20;
+
+/// Looks up the summaries of `ids` (at most [`MAX_LOOKUP`]) in two round trips, for a list of
+/// bundles that comes from elsewhere (`ratchet bundle search --similar`, §11.3): the root, then
+/// the shards of the last two id terms of each id (§10.3; the joined dashed segment, e.g.
+/// `jsonutil`, comes last and is rare), whose first pages (`s`) carry the summaries of the
+/// bundles that term describes best. An id found on no such page is left out of the answer (the
+/// caller shows it without a summary); an id that is not searchable (all versions yanked) is
+/// never found. Files are size-checked and parsed as for [`search`].
+pub fn summaries_of(
+    fetch: &mut impl Fetch,
+    ids: &[ratchet_formats::manifest::BundleId],
+) -> Result<HashMap<String, Summary>, CatalogError> {
+    if ids.len() > MAX_LOOKUP {
+        return Err(CatalogError::Query(format!(
+            "at most {MAX_LOOKUP} bundles are looked up at once, not {}",
+            ids.len()
+        )));
+    }
+    let root_bytes = checked(
+        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
+        ROOT_PATH,
+        MAX_ROOT,
+    )?
+    .ok_or(CatalogError::Missing)?;
+    let root = files::parse_root(&root_bytes)?;
+    let keys: BTreeSet<String> = ids
+        .iter()
+        .flat_map(|id| {
+            let t = crate::tokenize::id_terms(id.as_str());
+            let n = t.len();
+            t.into_iter().skip(n.saturating_sub(2))
+        })
+        .map(|t| shard_key_in(&t, &root.split))
+        .collect();
+    let mut out = HashMap::new();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let reqs: Vec<(String, u64)> = keys
+        .iter()
+        .map(|k| (files::shard_path(k), MAX_SHARD))
+        .collect();
+    let answers = fetch.fetch(&reqs);
+    if answers.len() != reqs.len() {
+        return Err(CatalogError::Fetch {
+            file: files::CATALOG_DIR.into(),
+            message: "the fetcher answered a different number of files".into(),
+        });
+    }
+    let wanted: BTreeSet<&str> = ids.iter().map(|i| i.as_str()).collect();
+    for (k, got) in keys.iter().zip(answers) {
+        let path = files::shard_path(k);
+        if let Some(bytes) = checked(got, &path, MAX_SHARD)? {
+            for e in files::parse_shard_lazy(&bytes, k, &root)? {
+                for s in e.s {
+                    if wanted.contains(s.id.as_str()) {
+                        out.entry(s.id.to_string()).or_insert(s);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -5,11 +5,12 @@
 //!
 //! Rules: lower-case (Unicode), split on every character that is not alphanumeric, drop terms
 //! shorter than 2 or longer than [`MAX_TERM_CHARS`] characters and a short list of English
-//! stop words, then fold a plural `s` (see [`fold`]). No real stemmer: bundle text is dense
-//! with technical names (`json`, `k8s`, `kubernetes`, `postgres`, `aws`) that Porter-style
-//! stemmers mangle, and prefix matching of the last query term already finds `valid` ->
-//! `validation`/`validator`; plural folding alone covers the most common mismatch
-//! (`connectors` vs `connector`) at no risk to short names.
+//! stop words, then normalise the word form (see [`fold`]): plurals and the `-ing`/`-ed` forms
+//! of verbs, so that "alerts", "alerting" and "alerted" meet "alert", and "parsing" meets
+//! "parse". No full stemmer: bundle text is dense with technical names (`json`, `k8s`,
+//! `kubernetes`, `postgres`, `aws`) that Porter-style suffix stripping mangles, so only these
+//! few suffixes go, only from longer words, and only from words of letters a-z (the plural
+//! rule excepted, as before).
 
 /// Longest term indexed, in characters (longer runs are hashes or noise).
 pub const MAX_TERM_CHARS: usize = 40;
@@ -21,11 +22,24 @@ const STOP_WORDS: &[&str] = &[
     "can", "will", "all", "any", "use", "uses", "using",
 ];
 
-/// Folds a plural: a trailing `s` is dropped from terms of 5 or more characters that do not
-/// end in `ss`, `us` or `is` (`connectors` -> `connector`, `status` and `aws` stay).
+/// Normalises a word's form (`index-format.md` §10.3), the same way for indexed text and
+/// queries:
+///
+/// 1. a plural: `-ies` -> `-y` in words of 5 or more characters (`dependencies` ->
+///    `dependency`); else a trailing `s` is dropped from words of 5 or more characters (4 when
+///    they are letters a-z only) that do not end in `ss`, `us` or `is` (`connectors` ->
+///    `connector`, `logs` -> `log`; `status`, `aws`, `k8s` stay);
+/// 2. then, for words of the letters a-z only: `-ing` or `-ed` is dropped when 4 or more
+///    characters remain, and then a doubled final consonant other than `l`, `s`, `z` is undone
+///    (`logging` -> `log`, `failed` -> `fail`, `planned` -> `plan`, `string` and `speed` stay);
+///    otherwise a final `e` is dropped from words of 5 or more characters (`parse` -> `pars`,
+///    as `parsing` and `parsed` give; `cache` -> `cach`; `node`, `file` stay).
 pub fn fold(term: &str) -> String {
     let n = term.chars().count();
-    if n >= 5
+    let letters = term.bytes().all(|b| b.is_ascii_lowercase());
+    let mut t = if n >= 5 && term.ends_with("ies") {
+        format!("{}y", &term[..term.len() - 3])
+    } else if (n >= 5 || (n == 4 && letters))
         && term.ends_with('s')
         && !term.ends_with("ss")
         && !term.ends_with("us")
@@ -34,7 +48,28 @@ pub fn fold(term: &str) -> String {
         term[..term.len() - 1].to_string()
     } else {
         term.to_string()
+    };
+    if !letters {
+        return t;
     }
+    let cut = if t.len() >= 7 && t.ends_with("ing") {
+        3
+    } else if t.len() >= 6 && t.ends_with("ed") {
+        2
+    } else {
+        0
+    };
+    if cut > 0 {
+        t.truncate(t.len() - cut);
+        let b = t.as_bytes();
+        let (x, y) = (b[b.len() - 2], b[b.len() - 1]);
+        if x == y && !b"aeiouylsz".contains(&y) {
+            t.pop();
+        }
+    } else if t.len() >= 5 && t.ends_with('e') {
+        t.pop();
+    }
+    t
 }
 
 /// Cuts `text` into raw lower-case words (no stop-word removal, no folding), in order.
@@ -126,8 +161,8 @@ mod tests {
             [
                 "json",
                 "util",
-                "parse",
-                "validate",
+                "pars",
+                "validat",
                 "connector",
                 "status",
                 "aws",
@@ -145,6 +180,37 @@ mod tests {
             id_terms("com.oss.json-utils"),
             ["oss", "json", "util", "jsonutil"]
         );
+    }
+
+    #[test]
+    fn word_forms_meet() {
+        for group in [
+            &["alert", "alerts", "alerting", "alerted"][..],
+            &["parse", "parsing", "parsed", "parses"],
+            &["fail", "fails", "failed", "failing"],
+            &["log", "logs", "logging", "logged"],
+            &["plan", "plans", "planning", "planned"],
+            &["cache", "caches", "caching", "cached"],
+            &["dependency", "dependencies"],
+            &["release", "releases", "released", "releasing"],
+            &["scan", "scans", "scanning", "scanned"],
+            &["install", "installs", "installing", "installed"],
+        ] {
+            let forms: Vec<String> = group.iter().map(|w| fold(w)).collect();
+            assert!(
+                forms.iter().all(|f| f == &forms[0]),
+                "{group:?} -> {forms:?}"
+            );
+        }
+        // Short words and technical names keep their form.
+        for w in [
+            "string", "speed", "status", "aws", "k8s", "node", "file", "json", "s3",
+        ] {
+            assert_eq!(fold(w), w);
+        }
+        // Non-ASCII words only lose a plural s.
+        assert_eq!(fold("données"), "donnée");
+        assert_eq!(fold("créé"), "créé");
     }
 
     #[test]

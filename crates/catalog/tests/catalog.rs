@@ -697,3 +697,79 @@ fn verify_reports_what_differs_from_a_rebuild() {
             .any(|d| d.file == ROOT_PATH && d.problem.starts_with("malformed"))
     );
 }
+
+/// A small generated corpus of `n` background bundles from [`WORDS`] plus `planted`.
+fn corpus_with(n: u64, planted: Vec<CatalogDoc>) -> MemStore {
+    let mut r = Lcg(7);
+    let mut docs: Vec<CatalogDoc> = (0..n)
+        .map(|i| random_doc(&mut r, &format!("org.gen.b{i}")))
+        .collect();
+    docs.extend(planted);
+    store_of(docs)
+}
+
+#[test]
+fn word_forms_round_trip_between_the_writer_and_queries() {
+    let mut d = doc(
+        "org.x.log-shipper",
+        "Log shipper",
+        "Ships rotated logs and retries failed deliveries.",
+    );
+    d.keywords = vec!["logging".into()];
+    let mut s = corpus_with(40, vec![d]);
+    // Every form of the words the bundle holds finds it, first.
+    for q in [
+        "log", "logs", "logging", "logged", "ship", "shipping", "shipped", "rotate", "rotating",
+        "retry", "retries", "fail", "failing", "fails", "delivery",
+    ] {
+        let got = ids(&mut s, &Query::text(&format!("{q} ")));
+        assert_eq!(
+            got.first().map(String::as_str),
+            Some("org.x.log-shipper"),
+            "query {q:?}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn a_natural_language_query_ranks_the_bundle_it_describes_first() {
+    // The bundle says "slack alert"; the question says "alerts", "slack", "builds", "fail",
+    // with filler words and words no bundle has: no bundle matches every word.
+    let mut target = doc(
+        "org.x.slack-alert",
+        "Slack alert",
+        "Posts an alert to a slack channel when a build breaks.",
+    );
+    target.keywords = vec!["slack".into(), "alert".into(), "ci".into()];
+    // Distractors: one word each, however often.
+    let mut only_slack = doc(
+        "org.x.slack-export",
+        "Slack export",
+        "Exports slack history.",
+    );
+    only_slack.readme = "slack slack slack".into();
+    let only_alert = doc("org.x.alert-mail", "Alert mail", "Mails an alert digest.");
+    let mut s = corpus_with(60, vec![only_slack, target, only_alert]);
+    let q = Query::text("how do I send alerts to slack when my builds fail?");
+    let r = search(&mut s, &q).unwrap();
+    assert_eq!(
+        r.hits.first().map(|h| h.summary.id.as_str()),
+        Some("org.x.slack-alert"),
+        "{:?}",
+        r.hits
+            .iter()
+            .map(|h| h.summary.id.as_str())
+            .collect::<Vec<_>>()
+    );
+    // It matched a share of the words, so the answer is not relaxed; and a bundle holding one
+    // word only is left out.
+    assert!(!r.relaxed);
+    assert!(
+        !r.hits
+            .iter()
+            .any(|h| h.summary.id.as_str() == "org.x.alert-mail")
+    );
+    // A two-word query still needs both words.
+    let r = search(&mut s, &Query::text("slack zebra")).unwrap();
+    assert!(r.relaxed);
+}

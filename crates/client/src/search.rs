@@ -131,3 +131,22 @@ pub fn root(fetcher: &Fetcher) -> Result<Root, SearchError> {
     }
     files::parse_root(&bytes).map_err(|e| damaged(fetcher, e))
 }
+
+/// Looks up the catalog summaries of `ids` (at most 20) in the registry behind `fetcher`, for
+/// a list of bundles found elsewhere (`ratchet bundle search --similar`): two round trips,
+/// `ratchet_catalog::search::summaries_of`. An id the catalog's pages do not carry is absent
+/// from the answer.
+pub fn summaries<'a>(
+    fetcher: &'a Fetcher,
+    ids: &[ratchet_formats::manifest::BundleId],
+) -> Result<
+    (
+        std::collections::HashMap<String, ratchet_catalog::Summary>,
+        CatalogFetch<'a>,
+    ),
+    SearchError,
+> {
+    let mut f = CatalogFetch::new(fetcher);
+    let r = ratchet_catalog::search::summaries_of(&mut f, ids).map_err(|e| damaged(fetcher, e))?;
+    Ok((r, f))
+}
