@@ -19,7 +19,7 @@ use ratchet_client::install::state::{InstalledState, Lockfile};
 use ratchet_client::registry::{ClientConfig, Credentials};
 use ratchet_formats::archive::{Limits, parse_checksum_list, read_archive_unparsed};
 use ratchet_formats::index::{BundleMeta, IndexFile, NamesFile, ParsedLine, RegistryConfig};
-use ratchet_formats::manifest::{ManifestFile, parse_manifest};
+use ratchet_formats::manifest::{ManifestFile, depth, parse_manifest};
 use ratchet_formats::task::{TaskMetadata, TaskTest, parse_json};
 use ratchet_formats::workflow::{parse_workflow, resolve};
 use ratchet_trust::owners::OwnerChain;
@@ -53,6 +53,12 @@ fn assert_bounded(what: &str, message: &str, input_len: usize) {
     );
 }
 
+/// The writer uses block style, which the depth pre-scan counts deeper than the flow style a
+/// near-limit input may use: such a document is not expected to read back.
+fn written_too_deep(yaml: &str) -> bool {
+    depth::too_deep(yaml, depth::MAX_NESTING_DEPTH).is_some()
+}
+
 /// `bundle.yaml`: [`parse_manifest`]; an accepted manifest written back as YAML parses to the
 /// same manifest.
 pub fn manifest(data: &[u8]) {
@@ -63,6 +69,9 @@ pub fn manifest(data: &[u8]) {
         Ok(m) => {
             let file = ManifestFile { bundle: m.clone() };
             let yaml = serde_norway::to_string(&file).expect("a parsed manifest serializes");
+            if written_too_deep(&yaml) {
+                return;
+            }
             let again = parse_manifest(&yaml, "bundle.yaml")
                 .unwrap_or_else(|d| panic!("written manifest does not parse: {d:?}\n{yaml}"));
             assert_eq!(again, m, "manifest round trip");
@@ -281,6 +290,9 @@ pub fn workflow(data: &[u8]) {
     };
     let yaml = serde_norway::to_string(&serde_json::json!({ "workflow": &wf }))
         .expect("workflow serializes");
+    if written_too_deep(&yaml) {
+        return;
+    }
     let again = parse_workflow(&yaml)
         .unwrap_or_else(|e| panic!("written workflow does not parse: {e:?}\n{yaml}"));
     assert_eq!(again, wf, "workflow round trip");
