@@ -26,8 +26,11 @@ use ratchet_trust::owners::OwnerChain;
 use std::io::Write;
 use std::path::Path;
 
+/// The body of a fuzz target: feeds one input, panics when an invariant fails.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the directory of its corpus and its cargo-fuzz binary) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("manifest", manifest),
     ("task_metadata", task_metadata),
     ("index_lines", index_lines),
