@@ -17,7 +17,9 @@
 
 use ratchet_client::install::state::{InstalledState, Lockfile};
 use ratchet_client::registry::{ClientConfig, Credentials};
-use ratchet_formats::archive::{Limits, parse_checksum_list, read_archive_unparsed};
+use ratchet_formats::archive::{
+    Limits, parse_checksum_list, parse_resolved_manifest, read_archive_unparsed,
+};
 use ratchet_formats::index::{BundleMeta, IndexFile, NamesFile, ParsedLine, RegistryConfig};
 use ratchet_formats::manifest::{ManifestFile, depth, parse_manifest};
 use ratchet_formats::task::{TaskMetadata, TaskTest, parse_json};
@@ -32,6 +34,7 @@ pub type Body = fn(&[u8]);
 /// Every target: its name (the directory of its corpus and its cargo-fuzz binary) and its body.
 pub const TARGETS: &[(&str, Body)] = &[
     ("manifest", manifest),
+    ("resolved_manifest", resolved_manifest),
     ("task_metadata", task_metadata),
     ("index_lines", index_lines),
     ("meta", meta),
@@ -89,6 +92,19 @@ pub fn manifest(data: &[u8]) {
                 data.len()
             );
         }
+    }
+}
+
+/// An archive's `.bundle/manifest.json` (the archive target rarely reaches it: a mutated
+/// archive fails its checksums first); an accepted one written back reads the same.
+pub fn resolved_manifest(data: &[u8]) {
+    match parse_resolved_manifest(data) {
+        Ok(m) => {
+            let json = serde_json::to_vec(&m).expect("a resolved manifest serializes");
+            let again = parse_resolved_manifest(&json).expect("written manifest.json parses");
+            assert_eq!(again, m, "manifest.json round trip");
+        }
+        Err(e) => assert_bounded("manifest.json", &e.to_string(), data.len()),
     }
 }
 
