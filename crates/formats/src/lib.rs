@@ -6,6 +6,7 @@
 //! - [`manifest`]: `bundle.yaml` (ids, version requirements, permissions, resources, pricing);
 //! - [`task`]: a Ratchet task directory (`metadata.json`, schemas, test cases);
 //! - [`workflow`]: workflow files and their `${...}` templates;
+//! - [`hostcall`]: the JSON requests a task sends to `ratchet.fetch` and `ratchet.command`;
 //! - [`archive`]: the `.rbundle` archive (reproducible builds, a bounded reader for hostile input);
 //! - [`index`]: the registry's static files (`config.json`, index lines, metadata, `names.txt`,
 //!   paths and shards);
@@ -18,6 +19,7 @@
 pub mod archive;
 pub mod diagnostic;
 pub mod fsutil;
+pub mod hostcall;
 pub mod index;
 pub mod manifest;
 pub mod task;

@@ -159,7 +159,17 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TaskE
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| TaskError::Json {
+    parse_json(text.as_bytes(), path)
+}
+
+/// Parses JSON bytes (`metadata.json`, a schema, a test case) already read from `path`, which
+/// names the file in errors: the same checks as [`read_json`], for callers that hold the bytes
+/// (an archive's files, the fuzz targets).
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<T, TaskError> {
+    serde_json::from_slice(bytes).map_err(|e| TaskError::Json {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),

@@ -5,6 +5,7 @@
 //! belongs to the sandbox crate (`ratchet_sandbox::workflow`), so validation and publishing can
 //! check workflows without a runtime.
 
+use crate::manifest::depth;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -85,6 +86,17 @@ pub fn parse_workflow(text: &str) -> Result<Workflow, WorkflowSyntaxError> {
         message,
         location: None,
     };
+    // The YAML parser's time grows with the square of the nesting depth, and a workflow comes
+    // from a bundle: bound the depth with the manifest's linear pre-scan first.
+    if let Some(at) = depth::too_deep(text, depth::MAX_NESTING_DEPTH) {
+        return Err(WorkflowSyntaxError {
+            message: format!(
+                "nested more than {} levels deep; a workflow is never that deep",
+                depth::MAX_NESTING_DEPTH
+            ),
+            location: Some(at),
+        });
+    }
     let file: WorkflowFile = serde_norway::from_str(text).map_err(|e| WorkflowSyntaxError {
         message: e.to_string(),
         location: e.location().map(|l| (l.line(), l.column())),
@@ -279,6 +291,23 @@ mod tests {
         let e = resolve(&json!("${steps.b.output}"), &scope).unwrap_err();
         assert!(e.contains("earlier steps"), "{e}");
         assert!(resolve(&json!("${input"), &scope).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // 200 000 brackets: the YAML parser alone would take minutes (quadratic in depth).
+        let n = 200_000;
+        let text = format!(
+            "workflow:\n  steps:\n    - {{name: a, task: t, input: {}{}}}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        );
+        let e = parse_workflow(&text).unwrap_err();
+        assert!(e.message.contains("levels deep"), "{}", e.message);
+        assert_eq!(e.location.map(|(line, _)| line), Some(3));
+        // Nesting a real workflow uses is still accepted.
+        let ok = "workflow:\n  steps:\n    - {name: a, task: t, input: {a: [[{b: [1]}]]}}\n";
+        assert!(parse_workflow(ok).is_ok());
     }
 
     #[test]

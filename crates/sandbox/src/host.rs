@@ -11,9 +11,8 @@ use super::limits::{LimitExceeded, LimitKind};
 use super::policy::NetworkRule;
 use ratchet_formats::manifest::units::ByteSize;
 use ratchet_formats::task::HttpMock;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -161,36 +160,7 @@ fn describe(e: &reqwest::Error) -> String {
 /// Most redirects one fetch follows.
 const MAX_REDIRECTS: usize = 10;
 
-/// A fetch request from the guest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FetchRequest {
-    /// HTTP method (default `GET`).
-    #[serde(default)]
-    pub method: Option<String>,
-    /// Absolute `http://` or `https://` URL.
-    pub url: String,
-    /// Request headers.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Request body (text).
-    #[serde(default)]
-    pub body: Option<String>,
-}
-
-/// A command request from the guest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommandRequest {
-    /// Program name (one of the declared commands).
-    pub program: String,
-    /// Arguments, passed as they are (no shell).
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// Text written to the program's standard input.
-    #[serde(default)]
-    pub stdin: Option<String>,
-}
+pub use ratchet_formats::hostcall::{CommandRequest, FetchRequest};
 
 /// A refused or failed request, as the guest sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -346,13 +316,9 @@ impl Host {
 
     /// `ratchet.fetch`: the request JSON in, the response JSON out.
     pub fn fetch(&mut self, request: &[u8]) -> HostResult {
-        let req: FetchRequest = match serde_json::from_slice(request) {
+        let req = match ratchet_formats::hostcall::decode_fetch(request) {
             Ok(r) => r,
-            Err(e) => {
-                return Ok(error_value(HostError::invalid(format!(
-                    "fetch request is not valid: {e}"
-                ))));
-            }
+            Err(m) => return Ok(error_value(HostError::invalid(m))),
         };
         let mut method = req
             .method
@@ -524,13 +490,9 @@ impl Host {
 
     /// `ratchet.command`: the request JSON in, the response JSON out.
     pub fn command(&mut self, request: &[u8]) -> HostResult {
-        let req: CommandRequest = match serde_json::from_slice(request) {
+        let req = match ratchet_formats::hostcall::decode_command(request) {
             Ok(r) => r,
-            Err(e) => {
-                return Ok(error_value(HostError::invalid(format!(
-                    "command request is not valid: {e}"
-                ))));
-            }
+            Err(m) => return Ok(error_value(HostError::invalid(m))),
         };
         if !self.commands.contains(&req.program) {
             let declared = if self.commands.is_empty() {

@@ -96,13 +96,22 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned + Default>(
     path: &Path,
 ) -> Result<T, InstallError> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|source| InstallError::LocalParse {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Ok(b) => parse_json(&b, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(local(path)(e)),
     }
+}
+
+/// Parses `installed.json` or `ratchet.lock` bytes read from `path` (which names the file in
+/// errors).
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<T, InstallError> {
+    serde_json::from_slice(bytes).map_err(|source| InstallError::LocalParse {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 pub(super) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), InstallError> {
@@ -115,6 +124,11 @@ impl InstalledState {
     /// Reads `installed.json` (absent: nothing installed).
     pub fn load(paths: &Paths) -> Result<Self, InstallError> {
         read_json(&paths.data.join(INSTALLED_FILE))
+    }
+
+    /// Parses `installed.json` bytes; `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, InstallError> {
+        parse_json(bytes, path)
     }
 
     /// The lockfile describing this state.
@@ -175,6 +189,11 @@ impl Lockfile {
             });
         }
         read_json(path)
+    }
+
+    /// Parses `ratchet.lock` bytes; `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, InstallError> {
+        parse_json(bytes, path)
     }
 }
 

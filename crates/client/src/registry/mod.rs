@@ -293,12 +293,18 @@ impl ClientConfig {
     pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
         let path = config_dir.join(REGISTRIES_FILE);
         match std::fs::read(&path) {
-            Ok(b) => {
-                serde_json::from_slice(&b).map_err(|source| ConfigError::Parse { path, source })
-            }
+            Ok(b) => Self::parse(&b, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
             Err(e) => Err(io_err(&path)(e)),
         }
+    }
+
+    /// Parses `registries.json` bytes; `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
+        serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Writes `registries.json` atomically.
@@ -323,14 +329,19 @@ impl Credentials {
     pub fn load(config_dir: &Path) -> Result<Self, ConfigError> {
         let path = config_dir.join(CREDENTIALS_FILE);
         match std::fs::read(&path) {
-            // The message never quotes the file: serde's message does not include input text.
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| ConfigError::BadCredentialsFile {
-                path,
-                line: e.line(),
-            }),
+            Ok(b) => Self::parse(&b, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
             Err(e) => Err(io_err(&path)(e)),
         }
+    }
+
+    /// Parses `credentials.json` bytes; `path` names the file in errors, which never quote
+    /// the file (serde's message would: only the line is kept).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, ConfigError> {
+        serde_json::from_slice(bytes).map_err(|e| ConfigError::BadCredentialsFile {
+            path: path.to_path_buf(),
+            line: e.line(),
+        })
     }
 
     /// Writes `credentials.json` atomically with mode 0600.

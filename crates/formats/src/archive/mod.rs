@@ -23,7 +23,8 @@ pub use build::{
 pub use paths::{EntryPathProblem, check_entry_path};
 pub use read::{
     BundleArchive, CheckedArchive, MAX_LONG_NAME_BYTES, MAX_MANIFEST_BYTES, MAX_PAX_HEADER_BYTES,
-    MAX_SIGNATURE_BYTES, read_archive, read_archive_file, read_archive_unparsed,
+    MAX_SIGNATURE_BYTES, parse_resolved_manifest, read_archive, read_archive_file,
+    read_archive_unparsed,
 };
 
 use sha2::{Digest, Sha256};

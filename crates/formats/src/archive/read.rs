@@ -544,7 +544,8 @@ fn too_big(size: usize) -> ManifestProblem {
 }
 
 /// Parses `.bundle/manifest.json`: a supported `format_version`, a valid manifest, safe paths.
-pub(crate) fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
+/// Public for the fuzz target of this reader (`crates/fuzz-entry`).
+pub fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, ArchiveError> {
     let bad = |problem: ManifestProblem| ArchiveError::BadManifest {
         entry: MANIFEST_JSON.into(),
         problem: Box::new(problem),
