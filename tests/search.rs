@@ -442,7 +442,7 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
         .iter_mut()
         .find(|s| s["ord"] == 1)
         .unwrap();
-    s["description"] = Value::from("evil \u{1b}[2J\u{202e} text");
+    s["description"] = Value::from("evil \u{1b}[2J\u{202e} text\nsecond  line");
     std::fs::write(&shard, serde_json::to_vec(&b).unwrap()).unwrap();
     let o = ratchet(
         h,
@@ -461,11 +461,13 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
         "{out:?}"
     );
     assert!(out.contains("\\x1b[2J"), "{out}");
+    // A description's line breaks become single spaces: one result keeps one line.
+    assert!(out.contains(" text second line\n"), "{out:?}");
     // JSON carries the string as it is.
     let v = json(h, &["search", "json", "--registry", reg.to_str().unwrap()]);
     assert_eq!(
         v["results"][0]["description"],
-        "evil \u{1b}[2J\u{202e} text"
+        "evil \u{1b}[2J\u{202e} text\nsecond  line"
     );
 }
 

@@ -315,7 +315,7 @@ pub fn search(args: SearchArgs) -> CliResult {
             notes.join(", ")
         );
         if !s.description.is_empty() {
-            println!("    {}", escape_line(&s.description));
+            println!("    {}", escape_line(&one_line(&s.description)));
         }
     }
     println!(
@@ -470,7 +470,7 @@ fn similar(fetchers: &[Fetcher], id: &str, limit: usize) -> CliResult {
                     notes.join(", ")
                 );
                 if !s.description.is_empty() {
-                    println!("    {}", escape_line(&s.description));
+                    println!("    {}", escape_line(&one_line(&s.description)));
                 }
             }
             None => println!(
@@ -556,4 +556,11 @@ pub fn tags(args: TagsArgs) -> CliResult {
         counts.sort_by(|a, b| a.0.cmp(&b.0));
     }
     print_counts("tags", &counts, &warnings)
+}
+
+/// A description as one line: the catalog keeps the author's line breaks, a result list shows
+/// the words (runs of white space become one space; other control characters are still escaped
+/// by the caller).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
