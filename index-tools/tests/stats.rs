@@ -19,18 +19,7 @@ fn json_ok(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
-    }
-}
+use ratchet_testkit::copy_dir;
 
 fn sample(tmp: &Path) -> PathBuf {
     let dir = tmp.join("reg");

@@ -139,18 +139,9 @@ pub fn http_server(max_requests: usize) -> u16 {
     port
 }
 
-/// Copies a directory tree (files and directories only).
+/// Copies a directory tree ([`ratchet_testkit::copy_dir`]).
 pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
+    ratchet_testkit::copy_dir(from, to)
 }
 
 /// Runs the `ratchet` binary with `RATCHET_HOME` set to `home`, no key password and no

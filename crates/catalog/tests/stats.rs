@@ -8,18 +8,7 @@ use ratchet_formats::manifest::BundleId;
 use ratchet_stats::{Day, IngestOptions, LogFormat, ingest};
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
-    }
-}
+use ratchet_testkit::copy_dir;
 
 fn line_for(dir: &Path, id: &str, n: usize) -> String {
     let bid = BundleId::parse(id).unwrap();

@@ -9,18 +9,7 @@ use ratchet_formats::manifest::{Manifest, parse_manifest};
 use std::io::Write;
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+use ratchet_testkit::copy_dir;
 
 /// A copy of a sample bundle in `tmp/src`, with its manifest.
 fn sample(tmp: &Path) -> (std::path::PathBuf, Manifest) {
