@@ -293,30 +293,8 @@ pub fn search(args: SearchArgs) -> CliResult {
         println!("No bundle matches every word; these match some of them:");
     }
     for (n, h) in &hits {
-        let s = &h.summary;
-        let mut notes = vec![
-            price_text(s),
-            match s.verified.as_str() {
-                "none" => "unverified".to_string(),
-                v => format!("{v} verified"),
-            },
-            format!("{} downloads", s.downloads),
-        ];
-        if s.deprecated {
-            notes.push("DEPRECATED".into());
-        }
-        if several {
-            notes.push(format!("registry {}", escape_line(n)));
-        }
-        println!(
-            "{} {}  {}",
-            escape_line(s.id.as_str()),
-            escape_line(&s.version),
-            notes.join(", ")
-        );
-        if !s.description.is_empty() {
-            println!("    {}", escape_line(&one_line(&s.description)));
-        }
+        let registry = several.then(|| format!(", registry {}", escape_line(n)));
+        print_result(&h.summary, None, registry.as_deref().unwrap_or(""));
     }
     println!(
         "{} of {}{} result(s){}",
@@ -450,29 +428,7 @@ fn similar(fetchers: &[Fetcher], id: &str, limit: usize) -> CliResult {
             String::new()
         };
         match s {
-            Some(s) => {
-                let mut notes = vec![
-                    format!("similarity {score:.2}"),
-                    price_text(s),
-                    match s.verified.as_str() {
-                        "none" => "unverified".to_string(),
-                        v => format!("{v} verified"),
-                    },
-                    format!("{} downloads", s.downloads),
-                ];
-                if s.deprecated {
-                    notes.push("DEPRECATED".into());
-                }
-                println!(
-                    "{} {}  {}{reg}",
-                    escape_line(s.id.as_str()),
-                    escape_line(&s.version),
-                    notes.join(", ")
-                );
-                if !s.description.is_empty() {
-                    println!("    {}", escape_line(&one_line(&s.description)));
-                }
-            }
+            Some(s) => print_result(s, Some(format!("similarity {score:.2}")), &reg),
             None => println!(
                 "{}  similarity {score:.2}, not in the search catalog{reg}",
                 escape_line(sid.as_str())
@@ -556,6 +512,30 @@ pub fn tags(args: TagsArgs) -> CliResult {
         counts.sort_by(|a, b| a.0.cmp(&b.0));
     }
     print_counts("tags", &counts, &warnings)
+}
+
+/// One result: `ID VERSION  [FIRST, ]PRICE, VERIFIED, N downloads[, DEPRECATED]SUFFIX`, then
+/// its description on one indented line. Every string from the catalog is escaped.
+fn print_result(s: &Summary, first: Option<String>, suffix: &str) {
+    let mut notes: Vec<String> = first.into_iter().collect();
+    notes.push(price_text(s));
+    notes.push(match s.verified.as_str() {
+        "none" => "unverified".to_string(),
+        v => format!("{v} verified"),
+    });
+    notes.push(format!("{} downloads", s.downloads));
+    if s.deprecated {
+        notes.push("DEPRECATED".into());
+    }
+    println!(
+        "{} {}  {}{suffix}",
+        escape_line(s.id.as_str()),
+        escape_line(&s.version),
+        notes.join(", ")
+    );
+    if !s.description.is_empty() {
+        println!("    {}", escape_line(&one_line(&s.description)));
+    }
 }
 
 /// A description as one line: the catalog keeps the author's line breaks, a result list shows
