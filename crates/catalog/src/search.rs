@@ -334,6 +334,18 @@ fn license_value(v: &str) -> String {
     license_ids(v).into_iter().next().unwrap_or_default()
 }
 
+/// Fetches and parses `catalog/root.json` (round 1 of every query); a registry without it has
+/// no catalog.
+fn fetch_root(fetch: &mut impl Fetch) -> Result<Root, CatalogError> {
+    let bytes = checked(
+        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
+        ROOT_PATH,
+        MAX_ROOT,
+    )?
+    .ok_or(CatalogError::Missing)?;
+    files::parse_root(&bytes)
+}
+
 fn one<T>(r: Vec<Result<T, CatalogError>>, file: &str) -> Result<T, CatalogError> {
     r.into_iter().next().unwrap_or_else(|| {
         Err(CatalogError::Fetch {
@@ -398,13 +410,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         )));
     }
     // Round 1: the root.
-    let root_bytes = checked(
-        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
-        ROOT_PATH,
-        MAX_ROOT,
-    )?
-    .ok_or(CatalogError::Missing)?;
-    let root = files::parse_root(&root_bytes)?;
+    let root = fetch_root(fetch)?;
 
     // Round 2: term shards and facet files.
     let qterms = query_terms(&q.text);
@@ -751,13 +757,7 @@ pub fn summaries_of(
             ids.len()
         )));
     }
-    let root_bytes = checked(
-        one(fetch.fetch(&[(ROOT_PATH.to_string(), MAX_ROOT)]), ROOT_PATH),
-        ROOT_PATH,
-        MAX_ROOT,
-    )?
-    .ok_or(CatalogError::Missing)?;
-    let root = files::parse_root(&root_bytes)?;
+    let root = fetch_root(fetch)?;
     let keys: BTreeSet<String> = ids
         .iter()
         .flat_map(|id| {
