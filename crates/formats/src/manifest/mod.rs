@@ -92,6 +92,33 @@ pub struct Manifest {
     /// Resource limits for its tasks.
     #[serde(default, skip_serializing_if = "is_default")]
     pub resources: Resources,
+    /// How its JavaScript tasks' globals behave (`task-abi.md` §1.1): `standard` (default) or
+    /// `ratchet-compat` (Ratchet's `fetch`, which throws `HttpError` on a non-2xx status).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub runtime: TaskRuntime,
+}
+
+/// `bundle.runtime`: which behaviour the JavaScript runtime gives a bundle's tasks where
+/// Ratchet's own engine and standard `fetch` differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskRuntime {
+    /// Standard `fetch`: a non-2xx status is a response with `ok: false`.
+    #[default]
+    Standard,
+    /// Ratchet's engine: `fetch` throws `HttpError(status, "HTTP <status>: <statusText>")` on
+    /// a non-2xx status.
+    RatchetCompat,
+}
+
+impl TaskRuntime {
+    /// The name written in `bundle.yaml` (and passed to the JavaScript engine).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskRuntime::Standard => "standard",
+            TaskRuntime::RatchetCompat => "ratchet-compat",
+        }
+    }
 }
 
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {
