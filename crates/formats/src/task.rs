@@ -134,11 +134,10 @@ impl TaskTest {
     pub fn from_value(v: Value) -> Result<TaskTest, TestProblem> {
         let raw: RawTest = serde_path_to_error::deserialize(v).map_err(|e| {
             let at = e.path().to_string();
-            TestProblem::Invalid(if at == "." {
-                e.inner().to_string()
-            } else {
-                format!("{at}: {}", e.inner())
-            })
+            TestProblem::Invalid {
+                field: (at != ".").then_some(at),
+                message: e.inner().to_string(),
+            }
         })?;
         raw.into_test().map_err(TestProblem::Unsupported)
     }
@@ -151,7 +150,12 @@ pub enum TestProblem {
     /// warning and a skipped test, as in Ratchet.
     Unsupported(String),
     /// A field has the wrong type: an error.
-    Invalid(String),
+    Invalid {
+        /// The field's path (`mock.http.url`), when not the whole file.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The test file as written: every form's fields, each optional (`null` kept apart from absent).
@@ -358,10 +362,12 @@ pub enum TaskError {
         reason: String,
     },
     /// A test file with a malformed field.
-    #[error("{}: not a valid test case: {message}", path.display())]
+    #[error("{}: not a valid test case: {}{message}", path.display(), field.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
     InvalidTest {
         /// The file.
         path: PathBuf,
+        /// The field's path, when not the whole file.
+        field: Option<String>,
         /// What is wrong.
         message: String,
     },
@@ -475,6 +481,7 @@ pub fn read_test(path: &Path) -> Result<TaskTest, TaskError> {
     if len > MAX_TEST_FILE {
         return Err(TaskError::InvalidTest {
             path: path.to_path_buf(),
+            field: None,
             message: format!("{len} bytes, larger than the limit of {MAX_TEST_FILE}"),
         });
     }
@@ -489,8 +496,9 @@ pub fn parse_test_value(v: Value, path: &Path) -> Result<TaskTest, TaskError> {
             path: path.to_path_buf(),
             reason,
         },
-        TestProblem::Invalid(message) => TaskError::InvalidTest {
+        TestProblem::Invalid { field, message } => TaskError::InvalidTest {
             path: path.to_path_buf(),
+            field,
             message,
         },
     })
@@ -507,4 +515,95 @@ pub fn test_files(task_dir: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn form(v: Value) -> Result<Expectation, TestProblem> {
+        TaskTest::from_value(v).map(|t| t.expect)
+    }
+
+    #[test]
+    fn each_of_ratchets_test_forms() {
+        assert_eq!(
+            form(json!({"input": {}, "expected_output": null})),
+            Ok(Expectation::Output(Value::Null))
+        );
+        assert_eq!(
+            form(json!({"input": 1, "expected_error": "ValidationError"})),
+            Ok(Expectation::Error("ValidationError".into()))
+        );
+        assert_eq!(
+            form(json!({"input": 1, "expected": {"a": 1}, "should_fail": false})),
+            Ok(Expectation::Output(json!({"a": 1})))
+        );
+        assert_eq!(
+            form(json!({"input": 1, "expected": {"a": 1}})),
+            Ok(Expectation::Output(json!({"a": 1})))
+        );
+        assert_eq!(
+            form(json!({"input": 1, "expected": "boom", "should_fail": true})),
+            Ok(Expectation::Failure(Some("boom".into())))
+        );
+        assert_eq!(
+            form(json!({"input": 1, "should_fail": true})),
+            Ok(Expectation::Failure(None))
+        );
+    }
+
+    #[test]
+    fn unsupported_forms_are_told_from_malformed_tests() {
+        for v in [
+            json!({"input": 1}),
+            json!({"expected_output": 1}),
+            json!({"input": 1, "expected_output": 1, "expected_error": "x"}),
+            json!({"input": 1, "expected_error": 5}),
+        ] {
+            assert!(
+                matches!(form(v.clone()), Err(TestProblem::Unsupported(_))),
+                "{v}"
+            );
+        }
+        match form(json!({"input": 1, "expected_output": 1, "mock": {"http": {"url": 5}}})) {
+            Err(TestProblem::Invalid { field, .. }) => {
+                assert_eq!(field.as_deref(), Some("mock.http.url"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_test_round_trips_in_its_form() {
+        for v in [
+            json!({"input": {"a": 1}, "expected_output": {"b": 2}}),
+            json!({"input": 1, "expected_error": "NetworkError"}),
+            json!({"input": 1, "expected": "boom", "should_fail": true}),
+        ] {
+            let t: TaskTest = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&t).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_short_timeout_is_read_as_seconds() {
+        let m = |t| TaskMetadata {
+            timeout: Some(t),
+            ..TaskMetadata::default()
+        };
+        assert_eq!(m(30).timeout_ms(), Some(30_000));
+        assert!(
+            m(30)
+                .timeout_warning()
+                .unwrap()
+                .contains("read as 30 s (30000 ms)")
+        );
+        assert_eq!(m(30_000).timeout_ms(), Some(30_000));
+        assert_eq!(m(30_000).timeout_warning(), None);
+        assert_eq!(m(999).timeout_ms(), Some(999_000));
+        assert_eq!(m(1000).timeout_ms(), Some(1000));
+        assert_eq!(TaskMetadata::default().timeout_ms(), None);
+    }
 }

@@ -547,16 +547,18 @@ fn check_task_files(
                     "not a test this runtime runs ({reason}): `bundle test` skips it; write {{input, expected_output}}, {{input, expected_error}} or {{input, expected, should_fail}}"
                 ),
             )),
-            Err(e) => out.push(Diagnostic::error(
-                "invalid-test",
-                rel(&test),
-                match e {
-                    task::TaskError::InvalidTest { message, .. } => {
-                        format!("not a valid test case: {message}")
-                    }
-                    other => other.to_string(),
-                },
-            )),
+            Err(task::TaskError::InvalidTest { field, message, .. }) => {
+                let d = Diagnostic::error(
+                    "invalid-test",
+                    rel(&test),
+                    format!("not a valid test case: {message}"),
+                );
+                out.push(match field {
+                    Some(f) => d.at_field(f),
+                    None => d,
+                });
+            }
+            Err(e) => out.push(Diagnostic::error("invalid-test", rel(&test), e.to_string())),
         }
     }
 }
