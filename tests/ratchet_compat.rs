@@ -147,6 +147,13 @@ fn ratchet_tasks_run_unchanged_from_their_directories() {
         assert_eq!(row["stack"], true, "{row}");
         assert_eq!(row["defaultMessage"], true, "{row}");
     }
+    // Ratchet's newest layout runs once imported, and the error says so.
+    let o = run_path(&fixture("newest/greet"), None, json!({"who": "Ada"}));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("ratchet bundle import"),
+        "{}",
+        text(&o.stderr)
+    );
     // `timeout: 30` is read as seconds, and `run` says so.
     let o = run_path(&fixture("behaviours/test-forms"), None, json!({"n": 1}));
     let err = text(&o.stderr);
@@ -277,12 +284,24 @@ fn validate_test_build(dir: &Path) -> Value {
     assert_eq!(v["summary"]["failed"], 0, "{v:#}");
     let built = dir.parent().unwrap().join("built/");
     ok(&r(&["bundle", "build", d, "-o", built.to_str().unwrap()]));
-    assert_eq!(
-        std::fs::read_dir(&built).unwrap().count(),
-        1,
-        "one archive in {}",
-        built.display()
-    );
+    let archives: Vec<PathBuf> = std::fs::read_dir(&built)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(archives.len(), 1, "one archive in {}", built.display());
+    // The archive's manifest carries the runtime switch, under the format version that has it
+    // (a reader that does not know it refuses the archive rather than run it differently).
+    let o = r(&[
+        "--format",
+        "json",
+        "bundle",
+        "inspect",
+        archives[0].to_str().unwrap(),
+    ]);
+    let inspected: Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(inspected["manifest"]["format_version"], 2, "{inspected:#}");
+    assert_eq!(inspected["manifest"]["bundle"]["runtime"], "ratchet-compat");
     v
 }
 

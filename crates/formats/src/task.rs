@@ -353,6 +353,11 @@ pub enum TaskError {
     /// Neither `main.js` nor `main.wasm`.
     #[error("{0}: task has neither main.js nor main.wasm")]
     NoEntry(PathBuf),
+    /// Ratchet's newest layout (`meta.yaml` + `task.js`), which runs once imported.
+    #[error(
+        "{0}: a meta.yaml + task.js task (Ratchet's newest layout): `ratchet bundle import` converts it into a task directory"
+    )]
+    NewestLayout(PathBuf),
     /// A test file in a form this runtime does not run (a warning and a skipped test).
     #[error("{}: not a test this runtime runs ({reason}); skipped", path.display())]
     UnsupportedTest {
@@ -423,7 +428,13 @@ pub struct Task {
 impl Task {
     /// Loads a task directory (metadata, schemas, kind). Tests are read by [`Task::tests`].
     pub fn load(dir: &Path) -> Result<Task, TaskError> {
-        let kind = TaskKind::detect(dir).ok_or_else(|| TaskError::NoEntry(dir.to_path_buf()))?;
+        let kind = TaskKind::detect(dir).ok_or_else(|| {
+            if dir.join("meta.yaml").is_file() && dir.join("task.js").is_file() {
+                TaskError::NewestLayout(dir.to_path_buf())
+            } else {
+                TaskError::NoEntry(dir.to_path_buf())
+            }
+        })?;
         // The oldest of Ratchet's layouts has no metadata.json: its fields are all optional.
         let meta_path = dir.join(METADATA_FILE);
         let metadata = if meta_path.is_file() {
