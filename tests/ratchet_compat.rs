@@ -637,4 +637,39 @@ fn content_length_is_accepted_when_it_is_the_body_length() {
         msg.contains("does not match the body's length (3 bytes)"),
         "{msg}"
     );
+    // A test's mock answers before the header rules (nothing is sent), after the domain check.
+    let mock = ratchet_formats::task::HttpMock {
+        url: "/ok".into(),
+        method: None,
+        response: json!({"status": 201, "body": {"mocked": true}}),
+    };
+    let opts = ExecOptions {
+        mock: Some(mock),
+        mounts: Vec::new(),
+    };
+    let done = run_task(
+        runtime(),
+        &spec,
+        &json!({"url": url, "len": 5}),
+        &Policy::default(),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        done.output,
+        json!({"status": 201, "body": {"mocked": true}})
+    );
+    let done = run_task(
+        runtime(),
+        &spec,
+        &json!({"url": "https://undeclared.example.com/ok", "len": 3}),
+        &Policy::default(),
+        &opts,
+    )
+    .unwrap();
+    let msg = done.output["threw"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("not permitted"), "{msg}");
 }
