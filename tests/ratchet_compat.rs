@@ -497,6 +497,26 @@ fn import_refuses_what_is_not_ratchet() {
         "{}",
         text(&o.stderr)
     );
+    // `ratchet bundle import .` in a task directory would copy the task into itself: refused,
+    // and nothing is written.
+    let root = tempfile::tempdir().unwrap();
+    let task = root.path().join("addition");
+    copy_dir(&fixture("flat/addition"), &task);
+    let before = std::fs::read_dir(&task).unwrap().count();
+    let o = r(&[
+        "bundle",
+        "import",
+        task.to_str().unwrap(),
+        "-o",
+        task.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("would copy itself"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&task).unwrap().count(), before);
 }
 
 /// A bundle holding the addition fixture, with `.ratchetignore` text.

@@ -164,6 +164,9 @@ pub enum ImportError {
     /// Nothing to import (an empty `index.json`, unlisted tasks left out).
     #[error("{}: no task to import (tasks missing from .ratchet/index.json are imported with --include-unlisted)", .0.display())]
     NoTasks(PathBuf),
+    /// The output directory is inside a task that is imported.
+    #[error("-o {}: inside the task directory {}, which would copy itself; write the bundles elsewhere", .0.display(), .1.display())]
+    OutInsideTask(PathBuf, PathBuf),
     /// `--id-prefix` is not the start of a bundle id.
     #[error("--id-prefix `{0}`: {1}")]
     BadPrefix(String, String),
@@ -434,6 +437,14 @@ pub fn import(path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportE
     if found.tasks.is_empty() {
         return Err(ImportError::NoTasks(path.to_path_buf()));
     }
+    // Bundles written inside a task being copied would be copied into themselves.
+    let out_abs = resolved(&opts.out).map_err(io(&opts.out))?;
+    for (_, dir) in &found.tasks {
+        let task = dir.canonicalize().map_err(io(dir))?;
+        if out_abs.starts_with(&task) {
+            return Err(ImportError::OutInsideTask(opts.out.clone(), dir.clone()));
+        }
+    }
     let split = opts.split.unwrap_or(match found.kind {
         SourceKind::TaskDir => Split::PerTask,
         _ => Split::OneBundle,
@@ -510,6 +521,30 @@ pub fn import(path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportE
         unlisted_included: opts.include_unlisted,
         warnings,
     })
+}
+
+/// `p` made absolute with its existing part's symbolic links resolved (it need not exist).
+fn resolved(p: &Path) -> std::io::Result<PathBuf> {
+    let abs = std::path::absolute(p)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let Some(parent) = existing.parent() else {
+            return Ok(abs.clone());
+        };
+        rest.push(
+            existing
+                .file_name()
+                .map(ToOwned::to_owned)
+                .unwrap_or_default(),
+        );
+        existing = parent;
+    }
+    let mut out = existing.canonicalize()?;
+    for part in rest.into_iter().rev() {
+        out.push(part);
+    }
+    Ok(out)
 }
 
 /// A string field of a YAML/JSON object.
