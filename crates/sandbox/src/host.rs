@@ -363,8 +363,9 @@ impl Host {
             let lower = k.to_ascii_lowercase();
             if lower == "content-length" {
                 if v.trim().parse::<usize>().ok() != Some(body_len) {
+                    let shown: String = v.chars().take(40).collect();
                     return Ok(error_value(HostError::invalid(format!(
-                        "fetch header `{k}: {v}` does not match the body's length ({body_len} bytes): leave it out or give the true length"
+                        "fetch header `{k}: {shown}` does not match the body's length ({body_len} bytes): leave it out or give the true length"
                     ))));
                 }
                 continue;
