@@ -918,11 +918,12 @@ fn refuses_bad_manifests() {
     .unwrap();
 
     let mut v = good.clone();
-    v["format_version"] = 2.into();
+    // 2 is the version with `runtime` (Ratchet compatibility); 3 is not known.
+    v["format_version"] = 3.into();
     assert_refused(
         with_manifest(v),
         MANIFEST_JSON,
-        "format_version 2 is not supported",
+        "format_version 3 is not supported",
     );
     let mut v = good.clone();
     v["bundle"]["id"] = "Not An Id".into();

@@ -410,7 +410,7 @@ fn ratchet_run_stops_a_loop_in_its_worker_and_explains_isolation() {
     std::fs::write(task.join("main.wasm"), wat_module("chase")).unwrap();
     std::fs::write(
         task.join("metadata.json"),
-        r#"{"version": "1.0.0", "description": "memory-bound loop", "timeout": 300}"#,
+        r#"{"version": "1.0.0", "description": "memory-bound loop", "timeout": 1000}"#,
     )
     .unwrap();
     let home = d.path().join("home");

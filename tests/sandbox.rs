@@ -359,6 +359,7 @@ fn net(patterns: &[&str]) -> Effective {
             .map(|s| DomainPattern::parse(s).unwrap())
             .collect(),
         policy: None,
+        ..NetworkRule::default()
     };
     p
 }

@@ -85,10 +85,15 @@ pub enum BundleCommand {
         file: PathBuf,
     },
     /// Run every task's tests and the local quality checks; write .bundle/verification.json.
+    ///
+    /// A Ratchet task directory without bundle.yaml is tested on its own (nothing written).
     Test {
-        /// Bundle directory (default: current directory).
+        /// Bundle directory, or a bare Ratchet task directory (default: current directory).
         dir: Option<PathBuf>,
     },
+    /// Turn a Ratchet task repository or task directory into bundles that validate, test and
+    /// build as they are.
+    Import(super::import::ImportArgs),
     /// Resolve, download, verify and install bundles from a registry.
     Install(super::install::InstallArgs),
     /// Move installed bundles to newer versions, changing as little as possible.
@@ -222,6 +227,7 @@ pub fn run(cmd: BundleCommand) -> CliResult {
                 ExitCode::FAILURE
             })
         }
+        BundleCommand::Import(args) => super::import::run(args),
         BundleCommand::Test { dir } => {
             let format = out().format;
             run_tests(&dir.unwrap_or_else(|| PathBuf::from(".")), format)
@@ -244,12 +250,21 @@ fn test_dir(
     let rt = Runtime::new(Some(paths.cache.join("modules")))
         .isolated(ratchet_sandbox::isolate::Isolation::current_exe()?);
     let v = test_bundle(&rt, dir, &policy)?;
+    if !dir.join(ratchet_formats::manifest::MANIFEST_FILE).is_file() {
+        // A bare Ratchet task directory: tested, but it is the author's, not a bundle.
+        return Ok((v, PathBuf::new()));
+    }
     let written = write_verification(dir, &v)?;
     Ok((v, written))
 }
 
 fn run_tests(dir: &Path, format: Format) -> CliResult {
     let (v, written) = test_dir(dir)?;
+    if format == Format::Text {
+        for w in &v.warnings {
+            eprintln!("warning: {}", escape(w));
+        }
+    }
     match format {
         Format::Json => print_json(&v)?,
         Format::Text => {
@@ -279,7 +294,13 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     "no task test or integration test ran: the bundle is not verified (add tests/*.json to its tasks; see the reasons above)"
                 );
             }
-            out().status(format_args!("wrote {}", written.display()));
+            if written.as_os_str().is_empty() {
+                out().status(format_args!(
+                    "a Ratchet task directory without bundle.yaml: nothing written (ratchet bundle import makes it a bundle)"
+                ));
+            } else {
+                out().status(format_args!("wrote {}", written.display()));
+            }
         }
     }
     Ok(if v.summary.failed == 0 {

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod discovery;
+mod import;
 mod install;
 mod key;
 mod publish;

@@ -176,7 +176,8 @@ pub fn run(args: RunArgs) -> CliResult {
                         path.display()
                     ));
                 }
-                let spec = TaskSpec::lone(&path)?;
+                // A bare Ratchet task directory runs as Ratchet runs it (task-abi.md §1.1).
+                let spec = TaskSpec::ratchet_task(&path)?;
                 return run_one(&rt, &spec, &input, &policy, &opts, args.explain);
             }
             match load_manifest(&path) {
@@ -259,6 +260,15 @@ fn run_one(
     opts: &ExecOptions,
     explain: bool,
 ) -> CliResult {
+    if let Some(w) = spec.task.metadata.timeout_warning()
+        && !out().json()
+    {
+        eprintln!(
+            "warning: {}: {}",
+            escape(&spec.task.dir.join("metadata.json").display().to_string()),
+            escape(&w)
+        );
+    }
     if explain {
         eprintln!("{}", escape(&spec.name));
         // Permissions name hosts, paths and variables the bundle chose: escaped.

@@ -5,6 +5,7 @@
 //!
 //! - [`manifest`]: `bundle.yaml` (ids, version requirements, permissions, resources, pricing);
 //! - [`task`]: a Ratchet task directory (`metadata.json`, schemas, test cases);
+//! - [`ratchet_import`]: Ratchet task repositories and task directories made into bundles;
 //! - [`workflow`]: workflow files and their `${...}` templates;
 //! - [`hostcall`]: the JSON requests a task sends to `ratchet.fetch` and `ratchet.command`;
 //! - [`archive`]: the `.rbundle` archive (reproducible builds, a bounded reader for hostile input);
@@ -22,6 +23,7 @@ pub mod fsutil;
 pub mod hostcall;
 pub mod index;
 pub mod manifest;
+pub mod ratchet_import;
 pub mod task;
 pub mod text;
 pub mod workflow;

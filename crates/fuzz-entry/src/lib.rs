@@ -108,7 +108,7 @@ pub fn resolved_manifest(data: &[u8]) {
     }
 }
 
-/// A task's `metadata.json` and test case (`tests/*.json`): both models; metadata round-trips.
+/// A task's `metadata.json` and test case (`tests/*.json`): both models; both round-trip.
 pub fn task_metadata(data: &[u8]) {
     let path = Path::new("metadata.json");
     match parse_json::<TaskMetadata>(data, path) {
@@ -119,7 +119,21 @@ pub fn task_metadata(data: &[u8]) {
         }
         Err(e) => assert_bounded("metadata.json", &e.to_string(), data.len()),
     }
-    if let Err(e) = parse_json::<TaskTest>(data, Path::new("tests/t.json")) {
+    let test_path = Path::new("tests/t.json");
+    match parse_json::<TaskTest>(data, test_path) {
+        // Every form (expected_output, expected_error, expected/should_fail) is written back
+        // in its own form and reads the same.
+        Ok(t) => {
+            let json = serde_json::to_vec(&t).expect("test case serializes");
+            let again: TaskTest = parse_json(&json, test_path).expect("written test parses");
+            assert_eq!(again, t, "test case round trip");
+        }
+        Err(e) => assert_bounded("test case", &e.to_string(), data.len()),
+    }
+    // The per-file reader used by `bundle test` and `validate`: never panics, bounded errors.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Err(e) = ratchet_formats::task::parse_test_value(v, test_path)
+    {
         assert_bounded("test case", &e.to_string(), data.len());
     }
 }

@@ -8,6 +8,8 @@
  * Contract (task-abi.md, "JavaScript tasks"):
  *   argv[1]  path of the task's main.js as the sandbox mounts it (default /task/main.js)
  *   argv[2]  optional JS heap limit in bytes
+ *   argv[3]  optional runtime behaviour: "ratchet-compat" (fetch throws HttpError on a non-2xx
+ *            status, as Ratchet's engine does) or "standard" (the default)
  *   stdin    the input JSON
  *   stdout   the output JSON (JSON.stringify of the task's return value)
  *   stderr   console output and, on failure, the error message
@@ -138,9 +140,47 @@ static JSValue js_fetch(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     return s;
 }
 
-/* The JavaScript side of the globals: console and fetch in Ratchet's shapes. */
+/* The JavaScript side of the globals: console, fetch in Ratchet's shapes, and Ratchet's ten
+ * error classes. Each class chains to Error.prototype, sets `name` (an own property, as
+ * Ratchet's do) and `message` (a default one when none is given) and gets a `stack` from the
+ * Error constructor; HttpError takes (status, message) and sets `status`. They are writable,
+ * configurable global properties, so a task that declares its own class of the same name
+ * (`class HttpError extends Error {}`) still loads. */
 static const char PRELUDE[] =
-    "(function (log, nativeFetch) {\n"
+    "(function (log, nativeFetch, ratchetCompat) {\n"
+    "  const defineGlobal = (name, value) => Object.defineProperty(globalThis, name,\n"
+    "    { value: value, writable: true, configurable: true, enumerable: false });\n"
+    "  const errorClass = (name, defaultMessage) => {\n"
+    "    const C = class extends Error {\n"
+    "      constructor(message) {\n"
+    "        super(message === undefined || message === null ? defaultMessage : message);\n"
+    "        this.name = name;\n"
+    "      }\n"
+    "    };\n"
+    "    Object.defineProperty(C, 'name', { value: name });\n"
+    "    Object.defineProperty(C.prototype, 'name', { value: name, writable: true, configurable: true });\n"
+    "    defineGlobal(name, C);\n"
+    "    return C;\n"
+    "  };\n"
+    "  errorClass('AuthenticationError', 'Authentication failed');\n"
+    "  errorClass('AuthorizationError', 'Not authorized');\n"
+    "  errorClass('NetworkError', 'Network error');\n"
+    "  errorClass('ValidationError', 'Validation failed');\n"
+    "  errorClass('ConfigurationError', 'Configuration error');\n"
+    "  errorClass('RateLimitError', 'Rate limit exceeded');\n"
+    "  errorClass('ServiceUnavailableError', 'Service unavailable');\n"
+    "  errorClass('TimeoutError', 'Operation timed out');\n"
+    "  errorClass('DataError', 'Data error');\n"
+    "  const HttpError = class extends Error {\n"
+    "    constructor(status, message) {\n"
+    "      super(message === undefined || message === null ? 'HTTP ' + status : message);\n"
+    "      this.name = 'HttpError';\n"
+    "      this.status = status;\n"
+    "    }\n"
+    "  };\n"
+    "  Object.defineProperty(HttpError, 'name', { value: 'HttpError' });\n"
+    "  Object.defineProperty(HttpError.prototype, 'name', { value: 'HttpError', writable: true, configurable: true });\n"
+    "  defineGlobal('HttpError', HttpError);\n"
     "  const fmt = (args) => args.map((a) => typeof a === 'string' ? a : (function () {\n"
     "    try { return JSON.stringify(a); } catch (e) { return String(a); } })()).join(' ');\n"
     "  globalThis.console = {\n"
@@ -166,6 +206,8 @@ static const char PRELUDE[] =
     "    if (r.body_json !== undefined) parsed = r.body_json;\n"
     "    else { try { parsed = JSON.parse(text); } catch (e) { /* not JSON: keep the text */ } }\n"
     "    const ok = typeof r.ok === 'boolean' ? r.ok : r.status >= 200 && r.status < 300;\n"
+    "    if (ratchetCompat && !(r.status >= 200 && r.status < 300))\n"
+    "      throw new HttpError(r.status, 'HTTP ' + r.status + ': ' + (r.status_text || ''));\n"
     "    return Object.assign({ ok: ok, status: r.status,\n"
     "      statusText: r.status_text || '', headers: r.headers || {}, body: parsed,\n"
     "      json() { return JSON.parse(text); }, text() { return text; } }, extra);\n"
@@ -174,7 +216,20 @@ static const char PRELUDE[] =
     "  globalThis.exports = globalThis.module.exports;\n"
     "})";
 
-/* Finds the task function: a global `main`, `module.exports.main` / `module.exports`, the
+/* Evaluates `(` source `\n)`: Ratchet's way of turning a main.js into a function. */
+static JSValue eval_wrapped(JSContext *ctx, const char *src, size_t src_len, const char *path) {
+    char *wrapped = malloc(src_len + 4);
+    if (!wrapped) return JS_ThrowOutOfMemory(ctx);
+    wrapped[0] = '(';
+    memcpy(wrapped + 1, src, src_len);
+    memcpy(wrapped + 1 + src_len, "\n)", 3);
+    JSValue fn = JS_Eval(ctx, wrapped, src_len + 3, path, JS_EVAL_TYPE_GLOBAL);
+    free(wrapped);
+    return fn;
+}
+
+/* Finds the task function: a global `main`, `module.exports.main` / `module.exports` / the one
+ * function of `module.exports` (`module.exports = { multiply }`, Ratchet's generated tasks), the
  * script's completion value, or the whole source wrapped in parentheses (Ratchet's rules). */
 static JSValue find_task_function(JSContext *ctx, const char *src, size_t src_len, const char *path) {
     JSValue completion = JS_Eval(ctx, src, src_len, path, JS_EVAL_TYPE_GLOBAL);
@@ -183,6 +238,9 @@ static JSValue find_task_function(JSContext *ctx, const char *src, size_t src_le
             "(typeof main === 'function') ? main :"
             " (typeof module.exports === 'function') ? module.exports :"
             " (module.exports && typeof module.exports.main === 'function') ? module.exports.main :"
+            " (module.exports && typeof module.exports === 'object'"
+            "   && Object.values(module.exports).filter((f) => typeof f === 'function').length === 1)"
+            "   ? Object.values(module.exports).find((f) => typeof f === 'function') :"
             " undefined";
         JSValue named = JS_Eval(ctx, LOOKUP, sizeof(LOOKUP) - 1, "<lookup>", JS_EVAL_TYPE_GLOBAL);
         if (JS_IsFunction(ctx, named)) {
@@ -192,6 +250,15 @@ static JSValue find_task_function(JSContext *ctx, const char *src, size_t src_le
         JS_FreeValue(ctx, named);
         if (JS_IsFunction(ctx, completion)) return completion;
         JS_FreeValue(ctx, completion);
+        /* A lone named declaration (`function sqrt(input) {...}`) has no completion value, but
+         * Ratchet evaluates the source wrapped in parentheses, where it is a function
+         * expression. Reaching here, the script's completion was not a function, so a source
+         * that also evaluates as one expression to a function is a function (or class)
+         * declaration, whose evaluation has no side effects: evaluating it again is safe. */
+        JSValue fn = eval_wrapped(ctx, src, src_len, path);
+        if (!JS_IsException(fn) && JS_IsFunction(ctx, fn)) return fn;
+        if (JS_IsException(fn)) JS_FreeValue(ctx, JS_GetException(ctx));
+        else JS_FreeValue(ctx, fn);
         /* The script ran (its top level must not run twice) and defined no function. */
         return JS_ThrowTypeError(ctx,
             "main.js does not define a task function: write `function main(input) {...}` or a function expression");
@@ -206,14 +273,7 @@ static JSValue find_task_function(JSContext *ctx, const char *src, size_t src_le
     JS_FreeCString(ctx, n);
     JS_FreeValue(ctx, name);
     if (!syntax) return JS_Throw(ctx, first);
-    size_t wlen = src_len + 4;
-    char *wrapped = malloc(wlen + 1);
-    if (!wrapped) { JS_FreeValue(ctx, first); return JS_ThrowOutOfMemory(ctx); }
-    wrapped[0] = '(';
-    memcpy(wrapped + 1, src, src_len);
-    memcpy(wrapped + 1 + src_len, "\n)", 3);
-    JSValue fn = JS_Eval(ctx, wrapped, strlen(wrapped), path, JS_EVAL_TYPE_GLOBAL);
-    free(wrapped);
+    JSValue fn = eval_wrapped(ctx, src, src_len, path);
     if (JS_IsException(fn) || !JS_IsFunction(ctx, fn)) {
         /* Not a function expression either: the original syntax error says what is wrong. */
         if (JS_IsException(fn)) JS_FreeValue(ctx, JS_GetException(ctx));
@@ -247,9 +307,11 @@ int main(int argc, char **argv) {
 
     JSValue prelude = JS_Eval(ctx, PRELUDE, sizeof(PRELUDE) - 1, "<ratchet>", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(prelude)) return report_exception(ctx, "ratchet-js", 2);
-    JSValue args[2] = { JS_NewCFunction(ctx, js_log, "log", 1), JS_NewCFunction(ctx, js_fetch, "fetch", 1) };
+    int ratchet_compat = argc > 3 && strcmp(argv[3], "ratchet-compat") == 0;
+    JSValue args[3] = { JS_NewCFunction(ctx, js_log, "log", 1), JS_NewCFunction(ctx, js_fetch, "fetch", 1),
+                        JS_NewBool(ctx, ratchet_compat) };
     JSValue global = JS_GetGlobalObject(ctx);
-    JSValue r = JS_Call(ctx, prelude, global, 2, args);
+    JSValue r = JS_Call(ctx, prelude, global, 3, args);
     if (JS_IsException(r)) return report_exception(ctx, "ratchet-js", 2);
     JS_FreeValue(ctx, r);
     JS_FreeValue(ctx, args[0]);

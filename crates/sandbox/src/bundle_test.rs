@@ -10,7 +10,7 @@ use crate::execute::{ExecOptions, TaskSpec, run_task};
 use crate::{Policy, RATCHET_MODULE, Runtime, WASI_MODULE};
 use ratchet_formats::manifest::units::{ByteSize, Millis};
 use ratchet_formats::manifest::{Manifest, Platform, load_manifest};
-use ratchet_formats::task::{HttpMock, TaskKind, TaskTest, read_json};
+use ratchet_formats::task::{Expectation, HttpMock, TaskError, TaskKind, TaskTest, read_json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,10 @@ pub struct Verification {
     pub summary: Summary,
     /// Every test and check.
     pub tests: Vec<CheckResult>,
+    /// What the author should know that is not a test result: a test file in a form this
+    /// runtime does not run (also a skipped test), a `timeout` read as seconds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Errors that prevent testing at all.
@@ -181,12 +185,19 @@ struct Measured {
     memory_bytes: u64,
 }
 
-/// Runs every test and check of the bundle in `dir`.
+/// Runs every test and check of the bundle in `dir`. A directory without `bundle.yaml` that
+/// holds a task (`main.js` or `main.wasm`) is a bare Ratchet task directory: its own tests run,
+/// as [`TaskSpec::ratchet_task`] runs it (nothing declared, Ratchet's runtime behaviour).
 pub fn test_bundle(
     rt: &Runtime,
     dir: &Path,
     policy: &Policy,
 ) -> Result<Verification, BundleTestError> {
+    if !dir.join(ratchet_formats::manifest::MANIFEST_FILE).is_file()
+        && TaskKind::detect(dir).is_some()
+    {
+        return Ok(test_task_dir(rt, dir, policy));
+    }
     let manifest = load_manifest(dir).map_err(|diags| BundleTestError::Manifest {
         dir: dir.to_path_buf(),
         details: diags
@@ -205,7 +216,14 @@ pub fn test_bundle(
     };
 
     let mut results = Vec::new();
+    let mut warnings = Vec::new();
     let mut measured = Vec::new();
+    // The test files a build ships (`.ratchetignore` applied), as `bundle validate` checks them.
+    let included: Option<std::collections::HashSet<PathBuf>> =
+        ratchet_formats::archive::bundle_files(dir)
+            .ok()
+            .map(|files| files.into_iter().map(|(_, p)| p).collect());
+    let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     for item in &manifest.contents.tasks {
         let task_name = item.name().to_string();
         let spec = match TaskSpec::in_bundle(dir, &manifest, &item.path) {
@@ -220,41 +238,22 @@ pub fn test_bundle(
                 continue;
             }
         };
-        let tests = match spec.task.tests() {
-            Ok(t) => t,
-            Err(e) => {
-                results.push(CheckResult::new(
-                    "task-test",
-                    &task_name,
-                    Verdict::Failed,
-                    Some(e.to_string()),
-                ));
-                continue;
-            }
+        let shipped = |p: &Path| {
+            included.as_ref().is_none_or(|set| {
+                p.strip_prefix(dir)
+                    .is_ok_and(|rel| set.contains(&canon.join(rel)))
+            })
         };
-        if tests.is_empty() {
-            results.push(CheckResult::new(
-                "task-test",
-                &task_name,
-                Verdict::Skipped,
-                Some("the task has no tests/*.json".into()),
-            ));
-        }
-        for (path, test) in tests {
-            let stem = path
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            let name = format!("{task_name}/{stem}");
-            results.push(run_case(
-                rt,
-                &spec,
-                &name,
-                &test,
-                policy,
-                &mut measured,
-                "task-test",
-            ));
-        }
+        task_tests(
+            rt,
+            &spec,
+            &task_name,
+            policy,
+            &shipped,
+            &mut measured,
+            &mut results,
+            &mut warnings,
+        );
     }
 
     for check in &checks.quality_checks {
@@ -309,7 +308,139 @@ pub fn test_bundle(
             }),
         summary,
         tests: results,
+        warnings,
     })
+}
+
+/// Runs the tests of one task: each test file on its own (a file that does not read fails, a
+/// form this runtime does not run is skipped with a warning naming it), so one file never stops
+/// the others.
+#[allow(clippy::too_many_arguments)]
+fn task_tests(
+    rt: &Runtime,
+    spec: &TaskSpec,
+    task_name: &str,
+    policy: &Policy,
+    shipped: &dyn Fn(&Path) -> bool,
+    measured: &mut Vec<Measured>,
+    results: &mut Vec<CheckResult>,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(w) = spec.task.metadata.timeout_warning() {
+        warnings.push(format!(
+            "{task_name}: {}: {w}",
+            ratchet_formats::task::METADATA_FILE
+        ));
+    }
+    let tests: Vec<_> = spec
+        .task
+        .tests()
+        .into_iter()
+        .filter(|(p, _)| shipped(p))
+        .collect();
+    if tests.is_empty() {
+        results.push(CheckResult::new(
+            "task-test",
+            task_name,
+            Verdict::Skipped,
+            Some("the task has no tests/*.json".into()),
+        ));
+    }
+    for (path, test) in tests {
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let name = format!("{task_name}/{stem}");
+        match test {
+            Ok(test) => results.push(run_case(
+                rt,
+                spec,
+                &name,
+                &test,
+                policy,
+                measured,
+                "task-test",
+            )),
+            Err(TaskError::UnsupportedTest { reason, .. }) => {
+                let file = format!(
+                    "{task_name}/{}/{}",
+                    ratchet_formats::task::TESTS_DIR,
+                    path.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                );
+                warnings.push(format!(
+                    "{file}: not a test this runtime runs ({reason}); skipped"
+                ));
+                results.push(CheckResult::new(
+                    "task-test",
+                    name,
+                    Verdict::Skipped,
+                    Some(format!("{file} is not a test this runtime runs: {reason}")),
+                ));
+            }
+            Err(e) => results.push(CheckResult::new(
+                "task-test",
+                name,
+                Verdict::Failed,
+                Some(e.to_string()),
+            )),
+        }
+    }
+}
+
+/// `bundle test` of a bare Ratchet task directory (no `bundle.yaml`): the task's own tests.
+fn test_task_dir(rt: &Runtime, dir: &Path, policy: &Policy) -> Verification {
+    let mut results = Vec::new();
+    let mut warnings = Vec::new();
+    let mut measured = Vec::new();
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "task".into());
+    let mut version = "0.0.0".to_string();
+    match TaskSpec::ratchet_task(dir) {
+        Ok(spec) => {
+            if let Some(v) = &spec.task.metadata.version {
+                version.clone_from(v);
+            }
+            task_tests(
+                rt,
+                &spec,
+                &name,
+                policy,
+                &|_| true,
+                &mut measured,
+                &mut results,
+                &mut warnings,
+            );
+        }
+        Err(e) => results.push(CheckResult::new(
+            "task-test",
+            &name,
+            Verdict::Failed,
+            Some(e.to_string()),
+        )),
+    }
+    let mut summary = Summary::default();
+    for r in &results {
+        match r.result {
+            Verdict::Passed => summary.passed += 1,
+            Verdict::Failed => summary.failed += 1,
+            Verdict::Skipped => summary.skipped += 1,
+        }
+    }
+    Verification {
+        format_version: 1,
+        tool: format!("ratchet {}", ratchet_formats::TOOL_VERSION),
+        engine: rt.cache().engine_tag().to_string(),
+        bundle: BundleRef { id: name, version },
+        sources: None,
+        passed: summary.failed == 0 && summary.passed > 0,
+        summary,
+        tests: results,
+        warnings,
+    }
 }
 
 /// Writes `DIR/.bundle/verification.json` atomically.
@@ -354,16 +485,28 @@ fn run_case(
                 wall_ms: run_ms,
                 memory_bytes: u.memory_bytes,
             });
-            let (verdict, message) = if done.output == test.expected_output {
-                (Verdict::Passed, None)
-            } else {
-                (
+            let (verdict, message) = match &test.expect {
+                Expectation::Output(expected) if done.output == *expected => {
+                    (Verdict::Passed, None)
+                }
+                Expectation::Output(expected) => (
+                    Verdict::Failed,
+                    Some(format!("expected {expected} but got {}", done.output)),
+                ),
+                Expectation::Error(e) => (
                     Verdict::Failed,
                     Some(format!(
-                        "expected {} but got {}",
-                        test.expected_output, done.output
+                        "expected the task to fail with `{e}`, but it returned {}",
+                        done.output
                     )),
-                )
+                ),
+                Expectation::Failure(_) => (
+                    Verdict::Failed,
+                    Some(format!(
+                        "expected the task to fail (should_fail), but it returned {}",
+                        done.output
+                    )),
+                ),
             };
             CheckResult {
                 wall_ms: Some(round(run_ms)),
@@ -373,7 +516,32 @@ fn run_case(
             }
         }
         Err(e) => {
-            let mut r = CheckResult::new(kind, name, Verdict::Failed, Some(e.to_string()));
+            let text = e.to_string();
+            let wanted = match &test.expect {
+                Expectation::Output(_) => None,
+                Expectation::Error(m) => Some(Some(m)),
+                Expectation::Failure(m) => Some(m.as_ref()),
+            };
+            // An expected failure passes when its text (a message, or a class name such as
+            // `ValidationError`) is in the error; a limit or a refused start is never one.
+            let expected_failure = matches!(
+                e,
+                crate::execute::ExecError::Failed { .. }
+                    | crate::execute::ExecError::InputSchema { .. }
+                    | crate::execute::ExecError::BadOutput { .. }
+            ) && !text.contains("the task was stopped:");
+            let (verdict, message) = match wanted {
+                Some(None) if expected_failure => (Verdict::Passed, None),
+                Some(Some(m)) if expected_failure && text.contains(m.as_str()) => {
+                    (Verdict::Passed, None)
+                }
+                Some(Some(m)) => (
+                    Verdict::Failed,
+                    Some(format!("expected a failure with `{m}`, got: {text}")),
+                ),
+                _ => (Verdict::Failed, Some(text)),
+            };
+            let mut r = CheckResult::new(kind, name, verdict, message);
             if let Some(u) = e.usage() {
                 r.wall_ms = Some(round((u.wall_ms - u.load_ms).max(0.0)));
                 r.memory_bytes = Some(u.memory_bytes);

@@ -9,7 +9,7 @@
 //! permissions and limits.
 
 use crate::{Effective, Policy, RunError, RunOutcome, Runtime, TaskRun, Usage};
-use ratchet_formats::manifest::{Manifest, Permissions, Resources};
+use ratchet_formats::manifest::{Manifest, Permissions, Resources, TaskRuntime};
 use ratchet_formats::task::{HttpMock, Task, TaskError, TaskKind};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,11 @@ pub struct TaskSpec {
     pub permissions: Permissions,
     /// The bundle's `resources`.
     pub resources: Resources,
+    /// How the JavaScript globals behave (`bundle.runtime`, `task-abi.md` §1.1).
+    pub runtime: TaskRuntime,
+    /// A bare Ratchet task directory: a test's mock answers before the domain check, since
+    /// nothing is declared to check it against (`task-abi.md` §4.1).
+    pub mocks_first: bool,
 }
 
 impl TaskSpec {
@@ -109,7 +114,18 @@ impl TaskSpec {
             name,
             permissions: Permissions::default(),
             resources: Resources::default(),
+            runtime: TaskRuntime::Standard,
+            mocks_first: false,
         })
+    }
+
+    /// A Ratchet task directory as Ratchet wrote it (no `bundle.yaml`): like [`TaskSpec::lone`]
+    /// (nothing declared), with Ratchet's runtime behaviour ([`TaskRuntime::RatchetCompat`]).
+    pub fn ratchet_task(dir: &Path) -> Result<TaskSpec, ExecError> {
+        let mut spec = TaskSpec::lone(dir)?;
+        spec.runtime = TaskRuntime::RatchetCompat;
+        spec.mocks_first = true;
+        Ok(spec)
     }
 
     /// A task of a bundle directory, with the bundle's declarations.
@@ -131,6 +147,8 @@ impl TaskSpec {
             name: format!("{}/{short}", manifest.id),
             permissions: manifest.permissions.clone(),
             resources: manifest.resources.clone(),
+            runtime: manifest.runtime,
+            mocks_first: false,
         })
     }
 
@@ -209,6 +227,7 @@ pub fn run_task(
         std::fs::read(&wasm_path).map_err(io)?
     };
     let mut permissions = spec.effective(policy);
+    permissions.network.mocks_first = spec.mocks_first;
     for (guest, host) in &opts.mounts {
         let g = crate::policy::guest_path(guest);
         if permissions.fs_read.contains(&g) || permissions.fs_write.contains(&g) {
@@ -237,7 +256,12 @@ pub fn run_task(
         fetch_mock: opts.mock.clone(),
     };
     if js_engine.is_some() {
-        crate::js::prepare(&mut run, &spec.task.dir, spec.task.kind.entry_file());
+        crate::js::prepare(
+            &mut run,
+            &spec.task.dir,
+            spec.task.kind.entry_file(),
+            spec.runtime,
+        );
     }
     let mut outcome = rt.run_task_run(&run, js_engine.is_some())?;
     if js_engine.is_some() {

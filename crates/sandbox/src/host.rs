@@ -221,7 +221,8 @@ pub struct Host {
     pub denials_dropped: usize,
 }
 
-/// Request headers a task may not set (compared in lower case; `proxy-*` too).
+/// Request headers a task may not set (compared in lower case; `proxy-*` too), except
+/// `content-length` when it equals the body's length.
 pub const FORBIDDEN_HEADERS: &[&str] = &[
     "host",
     "connection",
@@ -325,29 +326,55 @@ impl Host {
             .clone()
             .unwrap_or_else(|| "GET".into())
             .to_ascii_uppercase();
+        let mocked = self
+            .mock
+            .as_ref()
+            .filter(|mock| {
+                req.url.contains(&mock.url)
+                    && mock
+                        .method
+                        .as_ref()
+                        .is_none_or(|m| m.eq_ignore_ascii_case(&method))
+            })
+            .map(|mock| mock.response.clone());
+        // A bare Ratchet task directory declares nothing to check a mock against: its mocks
+        // answer first (nothing leaves the machine).
+        if self.network.mocks_first
+            && let Some(response) = &mocked
+        {
+            return Ok(mock_response(response, &req.url));
+        }
         let mut url = match self.check_url(&req.url) {
             Ok(u) => u,
             Err(m) => return Ok(self.deny(m)),
         };
+        // A test's mock answers before the header rules and the network: nothing leaves the
+        // machine, so only the domain permission above (which a mock never grants) applies.
+        if let Some(response) = &mocked {
+            return Ok(mock_response(response, url.as_str()));
+        }
+        let body_len = req.body.as_ref().map_or(0, String::len);
         // The URL alone decides which host is reached: a `Host` header would let a task reach
         // an undeclared virtual host of a declared address (a shared CDN); hop-by-hop headers
-        // belong to the connection, which the runtime manages.
-        if let Some(k) = req.headers.keys().find(|k| {
-            let k = k.to_ascii_lowercase();
-            FORBIDDEN_HEADERS.contains(&k.as_str()) || k.starts_with("proxy-")
-        }) {
-            return Ok(self.deny(format!(
-                "fetch header `{k}` may not be set by a task (the URL decides the host; the runtime manages the connection)"
-            )));
-        }
-        if let Some(mock) = &self.mock
-            && req.url.contains(&mock.url)
-            && mock
-                .method
-                .as_ref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(&method))
-        {
-            return Ok(mock_response(&mock.response, url.as_str()));
+        // belong to the connection, which the runtime manages. `Content-Length` is accepted
+        // when it states the body's true length (Ratchet's HTTP client accepts it, and its
+        // tasks set it); the runtime then sends its own, equal, value.
+        for (k, v) in &req.headers {
+            let lower = k.to_ascii_lowercase();
+            if lower == "content-length" {
+                if v.trim().parse::<usize>().ok() != Some(body_len) {
+                    let shown: String = v.chars().take(40).collect();
+                    return Ok(error_value(HostError::invalid(format!(
+                        "fetch header `{k}: {shown}` does not match the body's length ({body_len} bytes): leave it out or give the true length"
+                    ))));
+                }
+                continue;
+            }
+            if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+                return Ok(self.deny(format!(
+                    "fetch header `{k}` may not be set by a task (the URL decides the host; the runtime manages the connection)"
+                )));
+            }
         }
         let mut body = req.body.clone().unwrap_or_default().into_bytes();
         for _hop in 0..=MAX_REDIRECTS {
@@ -373,7 +400,10 @@ impl Host {
             };
             let mut builder = client.request(m, url.as_str()).timeout(remaining);
             for (k, v) in &req.headers {
-                builder = builder.header(k, v);
+                // Checked above to equal the body's length; the client sets its own.
+                if !k.eq_ignore_ascii_case("content-length") {
+                    builder = builder.header(k, v);
+                }
             }
             if !body.is_empty() {
                 builder = builder.body(body.clone());

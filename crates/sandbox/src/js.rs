@@ -8,6 +8,7 @@
 //! harness contract (arguments, exit statuses) is in `task-abi.md` §1.1.
 
 use crate::{LimitKind, Mount, RunOutcome, RunStatus, TaskRun, TrapKind};
+use ratchet_formats::manifest::TaskRuntime;
 use std::path::Path;
 
 /// Where the guest sees the task directory (read-only).
@@ -62,8 +63,9 @@ pub fn heap_limit(max_memory: u64) -> u64 {
 }
 
 /// Prepares `run` (name, input, permissions already set) to run the task in `task_dir`: mounts
-/// the directory read-only at [`TASK_MOUNT`] and passes the source path and the heap limit.
-pub fn prepare(run: &mut TaskRun, task_dir: &Path, entry_file: &str) {
+/// the directory read-only at [`TASK_MOUNT`] and passes the source path, the heap limit and the
+/// runtime behaviour (`standard` or `ratchet-compat`, `task-abi.md` §1.1).
+pub fn prepare(run: &mut TaskRun, task_dir: &Path, entry_file: &str, runtime: TaskRuntime) {
     run.mounts.push(Mount {
         guest: TASK_MOUNT.to_string(),
         host: task_dir.to_path_buf(),
@@ -71,6 +73,7 @@ pub fn prepare(run: &mut TaskRun, task_dir: &Path, entry_file: &str) {
     run.args = vec![
         format!("{TASK_MOUNT}/{entry_file}"),
         heap_limit(run.permissions.limits.max_memory.0).to_string(),
+        runtime.as_str().to_string(),
     ];
 }
 

@@ -212,11 +212,12 @@ impl Policy {
                 declared.network.domains.clone()
             },
             policy: self.network.clone(),
+            mocks_first: false,
         };
 
         let mut limits = requested_limits(resources, task).min(self.ceilings());
         limits.wall_time = Millis(limits.max_cpu_time.0.saturating_mul(2));
-        if let Some(t) = task.and_then(|t| t.timeout) {
+        if let Some(t) = task.and_then(TaskMetadata::timeout_ms) {
             limits.wall_time = limits.wall_time.min(Millis(t));
             limits.max_cpu_time = limits.max_cpu_time.min(Millis(t));
         }
@@ -321,6 +322,11 @@ pub struct NetworkRule {
     pub declared: Vec<DomainPattern>,
     /// The user's patterns, when the policy restricts the network.
     pub policy: Option<Vec<DomainPattern>>,
+    /// A test's `mock.http` answers before the domain check: set only for a bare Ratchet task
+    /// directory (no `bundle.yaml`, so nothing declared to check a mock against), where it is
+    /// safe because a mocked request never leaves the machine (`task-abi.md` §4.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mocks_first: bool,
 }
 
 impl NetworkRule {

@@ -12,7 +12,7 @@ pub mod scaffold;
 
 use ratchet_formats::diagnostic::Diagnostic;
 use ratchet_formats::manifest::{self, Manifest, PricingModel};
-use ratchet_formats::task::{self, TaskKind};
+use ratchet_formats::task;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -135,6 +135,7 @@ fn raw_paths(raw: &Value) -> Vec<(&'static str, String, String)> {
 fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
     let file = manifest::MANIFEST_FILE;
     let canon_root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let included = included_files(dir);
     for (section, field, rel) in raw_paths(raw) {
         let Some(p) = inside(dir, &rel) else { continue };
         match p.canonicalize() {
@@ -163,7 +164,7 @@ fn check_named_files(dir: &Path, raw: &Value, out: &mut Vec<Diagnostic>) {
             Ok(_) => {}
         }
         match section {
-            "tasks" if p.is_dir() => check_task_dir(dir, &p, &field, out),
+            "tasks" if p.is_dir() => check_task_files(dir, &p, &field, included.as_ref(), out),
             "tasks" => out.push(
                 Diagnostic::error(
                     "not-a-directory",
@@ -412,16 +413,54 @@ fn inside(root: &Path, rel: &str) -> Option<PathBuf> {
     Some(root.join(rel.trim_end_matches('/')))
 }
 
-/// Checks one task directory: metadata, entry point, schemas, tests.
+/// The entry paths `bundle build` puts in the archive (`.ratchetignore` applied), so that
+/// validation checks exactly the files a build ships; `None` when the directory cannot be
+/// listed (the build reports why), and then every file is checked.
+pub fn included_files(root: &Path) -> Option<HashSet<String>> {
+    ratchet_formats::archive::bundle_files(root)
+        .ok()
+        .map(|files| files.into_iter().map(|(rel, _)| rel).collect())
+}
+
+/// Checks one task directory: metadata, entry point, schemas, tests (only the files a build
+/// includes, [`included_files`]).
 pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagnostic>) {
+    check_task_files(root, dir, field, included_files(root).as_ref(), out);
+}
+
+fn check_task_files(
+    root: &Path,
+    dir: &Path,
+    field: &str,
+    included: Option<&HashSet<String>>,
+    out: &mut Vec<Diagnostic>,
+) {
     let rel = |p: &Path| ratchet_formats::fsutil::rel_display(root, p);
+    // A file `.ratchetignore` leaves out is not in the archive: it is neither checked nor
+    // counted as present.
+    let shipped = |p: &Path| -> bool {
+        p.is_file()
+            && included.is_none_or(|set| {
+                p.strip_prefix(root).ok().is_some_and(|r| {
+                    let entry: Vec<String> = r
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    set.contains(&entry.join("/"))
+                })
+            })
+    };
     let meta = dir.join(task::METADATA_FILE);
-    if !meta.is_file() {
+    if !shipped(&meta) {
+        // Ratchet's oldest layout has no metadata.json; the task runs without one.
         out.push(
-            Diagnostic::error(
+            Diagnostic::warning(
                 "task-missing-metadata",
                 rel(dir),
-                format!("task directory has no {}", task::METADATA_FILE),
+                format!(
+                    "task directory has no {} (Ratchet's oldest layout): it runs with no uuid, version or limits of its own",
+                    task::METADATA_FILE
+                ),
             )
             .at_field(field),
         );
@@ -442,13 +481,25 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
                 Diagnostic::error("invalid-metadata", rel(&meta), message),
                 e.path(),
             ));
-        } else if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)
-            && let Err(e) = manifest::ByteSize::parse(limit)
-        {
-            out.push(Diagnostic::error("bad-value", rel(&meta), e).at_field("memory_limit"));
+        } else {
+            if let Some(limit) = v.get("memory_limit").and_then(Value::as_str)
+                && let Err(e) = manifest::ByteSize::parse(limit)
+            {
+                out.push(Diagnostic::error("bad-value", rel(&meta), e).at_field("memory_limit"));
+            }
+            if let Ok(m) = serde_json::from_value::<task::TaskMetadata>(v)
+                && let Some(w) = m.timeout_warning()
+            {
+                out.push(
+                    Diagnostic::warning("timeout-in-seconds", rel(&meta), w).at_field("timeout"),
+                );
+            }
         }
     }
-    if TaskKind::detect(dir).is_none() {
+    let has_main = [task::JS_MAIN, task::WASM_MAIN]
+        .iter()
+        .any(|m| shipped(&dir.join(m)));
+    if !has_main {
         out.push(
             Diagnostic::error(
                 "task-missing-main",
@@ -464,7 +515,7 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
     }
     for schema_name in [task::INPUT_SCHEMA, task::OUTPUT_SCHEMA] {
         let p = dir.join(schema_name);
-        if p.is_file()
+        if shipped(&p)
             && let Some(schema) = check_json_file(root, &p, out)
             && let Err(e) = jsonschema::validator_for(&schema)
         {
@@ -478,21 +529,36 @@ pub fn check_task_dir(root: &Path, dir: &Path, field: &str, out: &mut Vec<Diagno
             );
         }
     }
+    // Each test file on its own: a form this runtime does not run is a warning (the test is
+    // skipped), a malformed field an error; neither stops the other files.
     for test in task::test_files(dir) {
-        if let Some(v) = check_json_file(root, &test, out)
-            && let Err(e) = serde_path_to_error::deserialize::<_, task::TaskTest>(v)
-        {
-            out.push(at_path(
-                Diagnostic::error(
+        if !shipped(&test) {
+            continue;
+        }
+        let Some(v) = check_json_file(root, &test, out) else {
+            continue;
+        };
+        match task::parse_test_value(v, &test) {
+            Ok(_) => {}
+            Err(task::TaskError::UnsupportedTest { reason, .. }) => out.push(Diagnostic::warning(
+                "unsupported-test",
+                rel(&test),
+                format!(
+                    "not a test this runtime runs ({reason}): `bundle test` skips it; write {{input, expected_output}}, {{input, expected_error}} or {{input, expected, should_fail}}"
+                ),
+            )),
+            Err(task::TaskError::InvalidTest { field, message, .. }) => {
+                let d = Diagnostic::error(
                     "invalid-test",
                     rel(&test),
-                    format!(
-                        "not a test case ({{input, expected_output, mock?}}): {}",
-                        e.inner()
-                    ),
-                ),
-                e.path(),
-            ));
+                    format!("not a valid test case: {message}"),
+                );
+                out.push(match field {
+                    Some(f) => d.at_field(f),
+                    None => d,
+                });
+            }
+            Err(e) => out.push(Diagnostic::error("invalid-test", rel(&test), e.to_string())),
         }
     }
 }

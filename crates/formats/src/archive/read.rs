@@ -559,7 +559,7 @@ pub fn parse_resolved_manifest(bytes: &[u8]) -> Result<ResolvedManifest, Archive
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
     {
-        Some(v) if v == u64::from(RESOLVED_MANIFEST_FORMAT) => {}
+        Some(v) if (1..=u64::from(RESOLVED_MANIFEST_FORMAT)).contains(&v) => {}
         Some(v) => {
             return Err(bad(ManifestProblem::UnsupportedFormat {
                 found: v,

@@ -31,8 +31,10 @@ pub const MANIFEST_FILE: &str = "bundle.yaml";
 /// The normative JSON Schema of `bundle.yaml` (also printed in `index-format.md`).
 pub const MANIFEST_SCHEMA: &str = include_str!("bundle.schema.json");
 
-/// Format version of `.bundle/manifest.json`.
-pub const RESOLVED_MANIFEST_FORMAT: u32 = 1;
+/// Newest format version of `.bundle/manifest.json` (read: 1 and 2). A manifest without
+/// `runtime` is written as version 1, byte for byte as before; one with `runtime` (a field
+/// version-1 readers do not know, and must refuse rather than ignore) as version 2.
+pub const RESOLVED_MANIFEST_FORMAT: u32 = 2;
 
 /// `bundle.yaml` as a whole: everything sits under the `bundle:` key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +94,33 @@ pub struct Manifest {
     /// Resource limits for its tasks.
     #[serde(default, skip_serializing_if = "is_default")]
     pub resources: Resources,
+    /// How its JavaScript tasks' globals behave (`task-abi.md` §1.1): `standard` (default) or
+    /// `ratchet-compat` (Ratchet's `fetch`, which throws `HttpError` on a non-2xx status).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub runtime: TaskRuntime,
+}
+
+/// `bundle.runtime`: which behaviour the JavaScript runtime gives a bundle's tasks where
+/// Ratchet's own engine and standard `fetch` differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskRuntime {
+    /// Standard `fetch`: a non-2xx status is a response with `ok: false`.
+    #[default]
+    Standard,
+    /// Ratchet's engine: `fetch` throws `HttpError(status, "HTTP <status>: <statusText>")` on
+    /// a non-2xx status.
+    RatchetCompat,
+}
+
+impl TaskRuntime {
+    /// The name written in `bundle.yaml` (and passed to the JavaScript engine).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskRuntime::Standard => "standard",
+            TaskRuntime::RatchetCompat => "ratchet-compat",
+        }
+    }
 }
 
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {
@@ -397,7 +426,7 @@ impl Contents {
 /// readers never need to parse YAML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedManifest {
-    /// [`RESOLVED_MANIFEST_FORMAT`].
+    /// 1, or [`RESOLVED_MANIFEST_FORMAT`] (2) when the manifest has `runtime`.
     pub format_version: u32,
     /// The tool that wrote it (`ratchet 0.1.0`).
     pub generator: String,
@@ -409,7 +438,11 @@ impl ResolvedManifest {
     /// Wraps a manifest.
     pub fn new(bundle: Manifest) -> Self {
         ResolvedManifest {
-            format_version: RESOLVED_MANIFEST_FORMAT,
+            format_version: if bundle.runtime == TaskRuntime::Standard {
+                1
+            } else {
+                RESOLVED_MANIFEST_FORMAT
+            },
             generator: format!("ratchet {}", crate::TOOL_VERSION),
             bundle,
         }
