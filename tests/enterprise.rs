@@ -68,12 +68,32 @@ fn installs_follow_registry_and_client_policies() {
         "enterprise:\n  compliance:\n    forbidden_dependencies: [\"com.unknown.*\"]\n  audit_log:\n    enabled: true\n    retention_days: 30\n",
     )
     .unwrap();
-    let o = rt(&home, &["bundle", "install", "com.test.app2", "--registry", &reg, "--yes"]);
+    let o = rt(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.test.app2",
+            "--registry",
+            &reg,
+            "--yes",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("compliance.forbidden_dependencies: com.unknown.*"), "{out}");
-    assert!(out.contains("com.test.app2 1.0.0 -> com.unknown.evil 1.0.0"), "{out}");
-    assert_eq!(installed(&home)["bundles"], serde_json::Value::Null, "nothing installed");
+    assert!(
+        out.contains("compliance.forbidden_dependencies: com.unknown.*"),
+        "{out}"
+    );
+    assert!(
+        out.contains("com.test.app2 1.0.0 -> com.unknown.evil 1.0.0"),
+        "{out}"
+    );
+    assert_eq!(
+        installed(&home)["bundles"],
+        serde_json::Value::Null,
+        "nothing installed"
+    );
 
     // The registry's policy requires a security_team approval of security_scan.
     tr.reg
@@ -82,16 +102,31 @@ fn installs_follow_registry_and_client_policies() {
             "policy.yaml",
         )
         .unwrap();
-    tr.reg.add_approver("security_team", "Sec", sec.public()).unwrap();
+    tr.reg
+        .add_approver("security_team", "Sec", sec.public())
+        .unwrap();
     // Missing: refused, saying who must approve what, for the app and its dependency.
-    let o = rt(&home, &["bundle", "install", "com.test.app", "--registry", &reg, "--yes"]);
+    let o = rt(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.test.app",
+            "--registry",
+            &reg,
+            "--yes",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(
         out.contains("com.test.app 1.0.0 (approval_workflow: security_team for security_scan): not approved for security_scan: an approver of role `security_team` must approve it"),
         "{out}"
     );
-    assert!(out.contains("[path: com.test.app 1.0.0 -> com.test.lib 1.0.0]"), "{out}");
+    assert!(
+        out.contains("[path: com.test.app 1.0.0 -> com.test.lib 1.0.0]"),
+        "{out}"
+    );
     // Forged (signed by an outsider, written straight into the metadata file): still refused.
     let lib_sha = {
         let (f, _) = tr
@@ -101,25 +136,71 @@ fn installs_follow_registry_and_client_policies() {
             .unwrap();
         f.versions().next().unwrap().sha256.clone()
     };
-    for (id, sha) in [("com.test.app", app.sha256.as_str()), ("com.test.lib", lib_sha.as_str())] {
-        let rel = ratchet_formats::index::meta_path(&ratchet_formats::manifest::BundleId::parse(id).unwrap());
+    for (id, sha) in [
+        ("com.test.app", app.sha256.as_str()),
+        ("com.test.lib", lib_sha.as_str()),
+    ] {
+        let rel = ratchet_formats::index::meta_path(
+            &ratchet_formats::manifest::BundleId::parse(id).unwrap(),
+        );
         let path = tr.dir().join(&rel);
-        let mut meta = ratchet_formats::index::BundleMeta::load(&path).unwrap().unwrap();
-        approve::store(&mut meta, &[approval(id, sha, "security_scan", "security_team", &outsider)]);
+        let mut meta = ratchet_formats::index::BundleMeta::load(&path)
+            .unwrap()
+            .unwrap();
+        approve::store(
+            &mut meta,
+            &[approval(
+                id,
+                sha,
+                "security_scan",
+                "security_team",
+                &outsider,
+            )],
+        );
         std::fs::write(&path, meta.to_json()).unwrap();
     }
-    let o = rt(&home, &["bundle", "install", "com.test.app", "--registry", &reg, "--yes"]);
+    let o = rt(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.test.app",
+            "--registry",
+            &reg,
+            "--yes",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("not approved for security_scan"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not approved for security_scan"),
+        "{}",
+        text(&o)
+    );
     // Present: installs.
-    for (id, sha) in [("com.test.app", app.sha256.as_str()), ("com.test.lib", lib_sha.as_str())] {
+    for (id, sha) in [
+        ("com.test.app", app.sha256.as_str()),
+        ("com.test.lib", lib_sha.as_str()),
+    ] {
         tr.reg
             .add_approval(approval(id, sha, "security_scan", "security_team", &sec))
             .unwrap();
     }
-    let o = rt(&home, &["bundle", "install", "com.test.app", "--registry", &reg, "--yes"]);
+    let o = rt(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.test.app",
+            "--registry",
+            &reg,
+            "--yes",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(installed(&home)["bundles"]["com.test.app"]["version"], "1.0.0");
+    assert_eq!(
+        installed(&home)["bundles"]["com.test.app"]["version"],
+        "1.0.0"
+    );
 
     // `policy check` over the lockfile: passes now...
     let o = rt(&home, &["policy", "check", "--format", "json"]);
@@ -134,7 +215,17 @@ fn installs_follow_registry_and_client_policies() {
     )
     .unwrap();
     let lockfile = home.join("data/ratchet.lock");
-    let o = rt(&home, &["policy", "check", "--lockfile", lockfile.to_str().unwrap(), "--format", "json"]);
+    let o = rt(
+        &home,
+        &[
+            "policy",
+            "check",
+            "--lockfile",
+            lockfile.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rules: Vec<&str> = v["violations"]
@@ -144,8 +235,14 @@ fn installs_follow_registry_and_client_policies() {
         .map(|x| x["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["license", "license", "forbidden-dependency"], "{v}");
-    assert_eq!(v["violations"][2]["path"], serde_json::json!(["com.test.app 1.0.0", "com.test.lib 1.0.0"]));
-    let o = rt(&home, &["policy", "check", "--lockfile", "/nonexistent/ratchet.lock"]);
+    assert_eq!(
+        v["violations"][2]["path"],
+        serde_json::json!(["com.test.app 1.0.0", "com.test.lib 1.0.0"])
+    );
+    let o = rt(
+        &home,
+        &["policy", "check", "--lockfile", "/nonexistent/ratchet.lock"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
     // The client's audit log: the install (two bundles) and a removal, chained and verified.
@@ -159,11 +256,22 @@ fn installs_follow_registry_and_client_policies() {
     let actions: Vec<String> = log
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["id"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["id"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         actions,
-        ["install com.test.lib", "install com.test.app", "remove com.test.app", "remove com.test.lib"]
+        [
+            "install com.test.lib",
+            "install com.test.app",
+            "remove com.test.app",
+            "remove com.test.lib"
+        ]
     );
     assert!(log.contains("\"actor\":\"dev-bob\""));
     // A deleted line is detected.
@@ -172,5 +280,9 @@ fn installs_follow_registry_and_client_policies() {
     std::fs::write(home.join("data/audit.jsonl"), cut).unwrap();
     let o = rt(&home, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains(":2: entry number 2 follows entry 0"), "{}", text(&o));
+    assert!(
+        text(&o).contains(":2: entry number 2 follows entry 0"),
+        "{}",
+        text(&o)
+    );
 }

@@ -98,12 +98,17 @@ pub fn policy(cmd: PolicyCommand) -> CliResult {
                 .map_err(|e| format!("{}: {e}", file.display()))?
                 .len();
             if len > ratchet_policy::MAX_POLICY_LEN {
-                return Err(format!("{}: {len} bytes is too large for a policy", file.display()).into());
+                return Err(
+                    format!("{}: {len} bytes is too large for a policy", file.display()).into(),
+                );
             }
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             reg.set_policy(&text, &file.display().to_string())?;
             if o.json() {
-                print_json(&json!({"policy": reg.config().policies.get(ratchet_policy::CONFIG_KEY)}))?;
+                print_json(
+                    &json!({"policy": reg.config().policies.get(ratchet_policy::CONFIG_KEY)}),
+                )?;
             } else {
                 println!("{}: policy set from {}", dir.display(), file.display());
             }
@@ -254,8 +259,16 @@ pub fn approvals(dir: PathBuf, id: Option<BundleId>, pending: bool) -> CliResult
             "{} {}  approved: {}  missing: {}",
             p.id,
             p.version,
-            if done.is_empty() { "-".into() } else { done.join(", ") },
-            if missing.is_empty() { "-".into() } else { missing.join(", ") }
+            if done.is_empty() {
+                "-".into()
+            } else {
+                done.join(", ")
+            },
+            if missing.is_empty() {
+                "-".into()
+            } else {
+                missing.join(", ")
+            }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -268,10 +281,11 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
             let reg = Registry::open(&dir)?;
             let head = match head {
                 None => None,
-                Some(h) => Some(
-                    ratchet_audit::parse_head(&h)
-                        .ok_or_else(|| ratchet_term::UsageError::new(format!("--head `{h}`: expected SEQ:HASH (64 hex digits)")))?,
-                ),
+                Some(h) => Some(ratchet_audit::parse_head(&h).ok_or_else(|| {
+                    ratchet_term::UsageError::new(format!(
+                        "--head `{h}`: expected SEQ:HASH (64 hex digits)"
+                    ))
+                })?),
             };
             let v = ratchet_audit::verify(&reg.audit_path(), head.as_ref())?;
             print_verified(&v, &reg.audit_path())?;
@@ -307,7 +321,12 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                     .ok_or("no --retention-days and the registry's policy sets no audit_log.retention_days")?,
             };
             let log = AuditLog::new(reg.audit_path(), Source::Registry);
-            let p = ratchet_audit::prune(&log, days, &ratchet_audit::now(), &ratchet_audit::current_actor())?;
+            let p = ratchet_audit::prune(
+                &log,
+                days,
+                &ratchet_audit::now(),
+                &ratchet_audit::current_actor(),
+            )?;
             if o.json() {
                 print_json(&json!({"pruned": p}))?;
             } else {

@@ -62,7 +62,11 @@ fn license(to: &'static str) -> impl FnOnce(&Path) + 'static {
     move |dir: &Path| {
         let y = dir.join("bundle.yaml");
         let t = std::fs::read_to_string(&y).unwrap();
-        std::fs::write(&y, t.replace("license: \"MIT\"", &format!("license: \"{to}\""))).unwrap();
+        std::fs::write(
+            &y,
+            t.replace("license: \"MIT\"", &format!("license: \"{to}\"")),
+        )
+        .unwrap();
     }
 }
 
@@ -82,7 +86,11 @@ fn policy_approvals_and_audit_through_the_cli() {
 
     // A policy with a misspelt rule is refused, naming the field.
     let bad = t.path().join("bad.yaml");
-    std::fs::write(&bad, "enterprise:\n  compliance:\n    forbiden_dependencies: [x]\n").unwrap();
+    std::fs::write(
+        &bad,
+        "enterprise:\n  compliance:\n    forbiden_dependencies: [x]\n",
+    )
+    .unwrap();
     let o = ri(&["policy", "set", &dir, &s(&bad)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("forbiden_dependencies"), "{}", text(&o));
@@ -102,16 +110,34 @@ fn policy_approvals_and_audit_through_the_cli() {
     );
     let o = ri(&["publish", &dir, &s(&gpl), "--owner-key", &s(&author.public)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("compliance.required_licenses"), "{}", text(&o));
-    let unknown = build(t.path(), Bundle::new("com.unknown.tool", "1.0.0"), Some(&ak));
-    let o = ri(&["publish", &dir, &s(&unknown), "--owner-key", &s(&author.public)]);
+    assert!(
+        text(&o).contains("compliance.required_licenses"),
+        "{}",
+        text(&o)
+    );
+    let unknown = build(
+        t.path(),
+        Bundle::new("com.unknown.tool", "1.0.0"),
+        Some(&ak),
+    );
+    let o = ri(&[
+        "publish",
+        &dir,
+        &s(&unknown),
+        "--owner-key",
+        &s(&author.public),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("com.unknown.*"), "{}", text(&o));
     let unsigned = build(t.path(), Bundle::new("com.test.unsigned", "1.0.0"), None);
     let o = ri(&["publish", &dir, &s(&unsigned)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("not signed"), "{}", text(&o));
-    assert_eq!(before, snapshot(&tr.dir()), "a refused publish writes nothing");
+    assert_eq!(
+        before,
+        snapshot(&tr.dir()),
+        "a refused publish writes nothing"
+    );
 
     // Passing: an allowed license expression (one branch allowed) and a custom id.
     let ok = build(
@@ -126,23 +152,58 @@ fn policy_approvals_and_audit_through_the_cli() {
         Bundle::new("com.test.custom", "1.0.0").edit(license("LicenseRef-COMPANY-APPROVED")),
         Some(&ak),
     );
-    let o = ri(&["publish", &dir, &s(&custom), "--owner-key", &s(&author.public)]);
+    let o = ri(&[
+        "publish",
+        &dir,
+        &s(&custom),
+        "--owner-key",
+        &s(&author.public),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
 
     // Approvals: missing...
-    let o = ri(&["approvals", &dir, "com.test.app", "--pending", "--format", "json"]);
+    let o = ri(&[
+        "approvals",
+        &dir,
+        "com.test.app",
+        "--pending",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["approvals"][0]["missing"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        v["approvals"][0]["missing"].as_array().unwrap().len(),
+        2,
+        "{v}"
+    );
     for (role, k) in [("security_team", &sec), ("architecture_team", &arch)] {
-        let o = ri(&["approver", "add", &dir, "--role", role, "--name", role, "--key", &s(&k.public)]);
+        let o = ri(&[
+            "approver",
+            "add",
+            &dir,
+            "--role",
+            role,
+            "--name",
+            role,
+            "--key",
+            &s(&k.public),
+        ]);
         assert!(o.status.success(), "{}", text(&o));
     }
     // ...forged (an outsider's key, or an approver of another role), refused...
     let before = snapshot(&tr.dir());
     let approve = |key: &Path, scope: &str, role: &str| {
         ri(&[
-            "approve", &dir, "com.test.app", "1.0.0", "--scope", scope, "--role", role, "--key",
+            "approve",
+            &dir,
+            "com.test.app",
+            "1.0.0",
+            "--scope",
+            scope,
+            "--role",
+            role,
+            "--key",
             &s(key),
         ])
     };
@@ -158,13 +219,28 @@ fn policy_approvals_and_audit_through_the_cli() {
     // ...present.
     let o = approve(&sec.secret, "security_scan", "security_team");
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("approved for security_scan as security_team"), "{}", text(&o));
+    assert!(
+        text(&o).contains("approved for security_scan as security_team"),
+        "{}",
+        text(&o)
+    );
     let o = ri(&["approvals", &dir, "--pending"]);
     let out = text(&o);
-    assert!(out.contains("com.test.app 1.0.0") && out.contains("missing: dependencies (role architecture_team)"), "{out}");
+    assert!(
+        out.contains("com.test.app 1.0.0")
+            && out.contains("missing: dependencies (role architecture_team)"),
+        "{out}"
+    );
     let o = approve(&arch.secret, "dependencies", "architecture_team");
     assert!(o.status.success(), "{}", text(&o));
-    let o = ri(&["approvals", &dir, "com.test.app", "--pending", "--format", "json"]);
+    let o = ri(&[
+        "approvals",
+        &dir,
+        "com.test.app",
+        "--pending",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["approvals"].as_array().unwrap().len(), 0, "{v}");
     let o = ri(&["yank", &dir, "com.test.custom", "1.0.0"]);
@@ -177,25 +253,58 @@ fn policy_approvals_and_audit_through_the_cli() {
     // policy, 2 publishes, 2 approver-add, 2 approvals, 1 yank.
     assert_eq!(v["verified"]["entries"], 8, "{v}");
     let log = tr.dir().join(ratchet_publish::AUDIT_FILE);
-    let lines: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let actions: Vec<String> = lines
         .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         actions,
-        ["policy", "publish", "publish", "approver-add", "approver-add", "approve", "approve", "yank"]
+        [
+            "policy",
+            "publish",
+            "publish",
+            "approver-add",
+            "approver-add",
+            "approve",
+            "approve",
+            "yank"
+        ]
     );
     assert!(lines[1].contains("\"actor\":\"ops-alice\""), "{}", lines[1]);
     let o = ri(&["audit", "export", &dir]); // policy's export_format: siem = CEF
     assert!(o.status.success(), "{}", text(&o));
     let cef = String::from_utf8(o.stdout).unwrap();
     assert_eq!(cef.lines().count(), 8);
-    assert!(cef.lines().all(|l| l.starts_with("CEF:0|Ratchet|ratchet-registry|")), "{cef}");
-    let o = ri(&["audit", "export", &dir, "--to", "syslog", "--hostname", "reg1"]);
+    assert!(
+        cef.lines()
+            .all(|l| l.starts_with("CEF:0|Ratchet|ratchet-registry|")),
+        "{cef}"
+    );
+    let o = ri(&[
+        "audit",
+        "export",
+        &dir,
+        "--to",
+        "syslog",
+        "--hostname",
+        "reg1",
+    ]);
     let sys = String::from_utf8(o.stdout).unwrap();
     assert!(sys.lines().nth(5).unwrap().starts_with("<110>1 "), "{sys}");
-    assert!(sys.contains(" reg1 ratchet-index - approve [ratchet@32473 "), "{sys}");
+    assert!(
+        sys.contains(" reg1 ratchet-index - approve [ratchet@32473 "),
+        "{sys}"
+    );
     let o = ri(&["audit", "export", &dir, "--to", "xml"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 

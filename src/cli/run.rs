@@ -254,7 +254,12 @@ pub fn run(args: RunArgs) -> CliResult {
     if args.target.is_some() {
         let ok = matches!(result, Ok(c) if c == std::process::ExitCode::SUCCESS);
         let granted = serde_json::to_value(&manifest.permissions).unwrap_or_default();
-        ratchet_client::enterprise::audit_run(&paths, &format!("{}/{name}", manifest.id), ok, granted)?;
+        ratchet_client::enterprise::audit_run(
+            &paths,
+            &format!("{}/{name}", manifest.id),
+            ok,
+            granted,
+        )?;
     }
     result
 }

@@ -15,10 +15,16 @@ fn main() {
     let t = Instant::now();
     let mut tail = Vec::new();
     for i in 0..n {
-        let r = Record::bundle("publish", &format!("com.bench.b{}", i % 10_000), Some("1.2.3"), Some(&sha))
-            .at("/srv/registry");
+        let r = Record::bundle(
+            "publish",
+            &format!("com.bench.b{}", i % 10_000),
+            Some("1.2.3"),
+            Some(&sha),
+        )
+        .at("/srv/registry");
         let t1 = Instant::now();
-        log.append_at(&r, "bench", "2026-12-04T00:00:00Z").expect("append");
+        log.append_at(&r, "bench", "2026-12-04T00:00:00Z")
+            .expect("append");
         if i >= n.saturating_sub(1000) {
             tail.push(t1.elapsed());
         }

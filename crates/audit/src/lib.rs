@@ -76,7 +76,9 @@ pub enum Problem {
         computed: String,
     },
     /// The sequence number is not the previous one plus one.
-    #[error("entry number {found} follows entry {previous}: lines were deleted, inserted or reordered")]
+    #[error(
+        "entry number {found} follows entry {previous}: lines were deleted, inserted or reordered"
+    )]
     Sequence {
         /// The previous line's number.
         previous: u64,
@@ -84,7 +86,9 @@ pub enum Problem {
         found: u64,
     },
     /// `prev` is not the previous line's hash.
-    #[error("its prev {found} is not the previous line's hash {expected}: lines were deleted, inserted, reordered or edited")]
+    #[error(
+        "its prev {found} is not the previous line's hash {expected}: lines were deleted, inserted, reordered or edited"
+    )]
     Chain {
         /// The previous line's hash.
         expected: String,
@@ -92,13 +96,17 @@ pub enum Problem {
         found: String,
     },
     /// The first line is not entry 0 and no retention entry accounts for the lines before.
-    #[error("the log starts at entry {first_seq} and no retention entry records removing the entries before it: lines were deleted from the start")]
+    #[error(
+        "the log starts at entry {first_seq} and no retention entry records removing the entries before it: lines were deleted from the start"
+    )]
     UnrecordedStart {
         /// The first line's number.
         first_seq: u64,
     },
     /// The expected head (from `--head`) is not in the log.
-    #[error("entry {seq} with hash {hash} is not in the log: it was truncated or rewritten after that head was recorded")]
+    #[error(
+        "entry {seq} with hash {hash} is not in the log: it was truncated or rewritten after that head was recorded"
+    )]
     HeadMissing {
         /// The expected sequence number.
         seq: u64,
@@ -396,7 +404,10 @@ impl AuditLog {
         let take = len.min(MAX_LINE as u64 + 1);
         f.seek(SeekFrom::Start(len - take)).map_err(self.io())?;
         let mut buf = Vec::with_capacity(take as usize);
-        Read::by_ref(f).take(take).read_to_end(&mut buf).map_err(self.io())?;
+        Read::by_ref(f)
+            .take(take)
+            .read_to_end(&mut buf)
+            .map_err(self.io())?;
         let broken = |problem| AuditError::Broken {
             file: self.path.display().to_string(),
             line: 0,
@@ -572,11 +583,10 @@ pub fn verify(path: &Path, head: Option<&Head>) -> Result<Verified, AuditError> 
 pub fn parse_head(s: &str) -> Option<Head> {
     let (seq, hash) = s.split_once(':')?;
     let seq = seq.parse().ok()?;
-    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| Head {
-            seq,
-            hash: hash.to_ascii_lowercase(),
-        })
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Head {
+        seq,
+        hash: hash.to_ascii_lowercase(),
+    })
 }
 
 /// What [`prune`] removed.

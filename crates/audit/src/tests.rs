@@ -7,9 +7,15 @@ fn log_with(n: usize) -> (tempfile::TempDir, AuditLog) {
     let dir = tempfile::tempdir().unwrap();
     let log = AuditLog::new(dir.path().join("audit.jsonl"), Source::Registry);
     for i in 0..n {
-        let r = Record::bundle("publish", &format!("com.a.b{i}"), Some("1.0.0"), Some(&"ab".repeat(32)))
-            .with("note", serde_json::json!("x"));
-        log.append_at(&r, "alice", &format!("2026-01-{:02}T00:00:00Z", i + 1)).unwrap();
+        let r = Record::bundle(
+            "publish",
+            &format!("com.a.b{i}"),
+            Some("1.0.0"),
+            Some(&"ab".repeat(32)),
+        )
+        .with("note", serde_json::json!("x"));
+        log.append_at(&r, "alice", &format!("2026-01-{:02}T00:00:00Z", i + 1))
+            .unwrap();
     }
     (dir, log)
 }
@@ -81,14 +87,20 @@ fn a_deleted_line_is_detected() {
     write(&log, &l);
     let (line, p) = problem(&log);
     assert_eq!(line, 3);
-    assert_eq!(p, Problem::Sequence { previous: 1, found: 3 });
+    assert_eq!(
+        p,
+        Problem::Sequence {
+            previous: 1,
+            found: 3
+        }
+    );
 }
 
 #[test]
 fn deleting_the_first_lines_is_detected() {
     let (_d, log) = log_with(5);
     let l = lines(&log);
-    write(&log, &l[2..].to_vec());
+    write(&log, &l[2..]);
     let (line, p) = problem(&log);
     assert_eq!(line, 1);
     assert_eq!(p, Problem::UnrecordedStart { first_seq: 2 });
@@ -102,7 +114,13 @@ fn a_reordered_line_is_detected() {
     write(&log, &l);
     let (line, p) = problem(&log);
     assert_eq!(line, 2);
-    assert_eq!(p, Problem::Sequence { previous: 0, found: 2 });
+    assert_eq!(
+        p,
+        Problem::Sequence {
+            previous: 0,
+            found: 2
+        }
+    );
 }
 
 #[test]
@@ -110,10 +128,16 @@ fn truncation_is_detected_against_a_recorded_head() {
     let (_d, log) = log_with(5);
     let head = verify(log.path(), None).unwrap().head.unwrap();
     let l = lines(&log);
-    write(&log, &l[..3].to_vec());
-    assert!(verify(log.path(), None).is_ok(), "a shorter prefix is a valid log on its own");
+    write(&log, &l[..3]);
+    assert!(
+        verify(log.path(), None).is_ok(),
+        "a shorter prefix is a valid log on its own"
+    );
     match verify(log.path(), Some(&head)) {
-        Err(AuditError::Broken { problem: Problem::HeadMissing { seq, .. }, .. }) => assert_eq!(seq, 4),
+        Err(AuditError::Broken {
+            problem: Problem::HeadMissing { seq, .. },
+            ..
+        }) => assert_eq!(seq, 4),
         other => panic!("{other:?}"),
     }
     assert_eq!(parse_head(&format!("4:{}", head.hash)), Some(head));
@@ -126,8 +150,19 @@ fn a_torn_last_line_stops_appends() {
     let mut bytes = std::fs::read(log.path()).unwrap();
     bytes.truncate(bytes.len() - 10);
     std::fs::write(log.path(), &bytes).unwrap();
-    let e = log.append(&Record::bundle("yank", "com.a.b", None, None)).unwrap_err();
-    assert!(matches!(e, AuditError::Broken { problem: Problem::Torn, .. }), "{e}");
+    let e = log
+        .append(&Record::bundle("yank", "com.a.b", None, None))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AuditError::Broken {
+                problem: Problem::Torn,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(matches!(problem(&log).1, Problem::Torn));
 }
 
@@ -142,17 +177,29 @@ fn retention_prunes_and_stays_verifiable() {
     let last: Entry = serde_json::from_str(lines(&log).last().unwrap()).unwrap();
     assert_eq!(last.action, RETENTION_ACTION);
     // Appends continue the chain.
-    log.append_at(&Record::bundle("yank", "com.a.b1", Some("1.0.0"), None), "bob", "2026-01-12T00:00:01Z")
-        .unwrap();
+    log.append_at(
+        &Record::bundle("yank", "com.a.b1", Some("1.0.0"), None),
+        "bob",
+        "2026-01-12T00:00:01Z",
+    )
+    .unwrap();
     assert_eq!(verify(log.path(), None).unwrap().entries, 6);
     // Removing one more line at the start, beyond what the retention entry records: detected.
     let l = lines(&log);
-    write(&log, &l[1..].to_vec());
-    assert_eq!(problem(&log), (1, Problem::UnrecordedStart { first_seq: 7 }));
+    write(&log, &l[1..]);
+    assert_eq!(
+        problem(&log),
+        (1, Problem::UnrecordedStart { first_seq: 7 })
+    );
     // Nothing old enough: nothing written.
     let (_d2, log2) = log_with(3);
     let before = std::fs::read(log2.path()).unwrap();
-    assert_eq!(prune(&log2, 365, "2026-01-05T00:00:00Z", "ops").unwrap().removed, 0);
+    assert_eq!(
+        prune(&log2, 365, "2026-01-05T00:00:00Z", "ops")
+            .unwrap()
+            .removed,
+        0
+    );
     assert_eq!(std::fs::read(log2.path()).unwrap(), before);
 }
 
@@ -162,16 +209,26 @@ fn exports_follow_the_mapping() {
     let log = AuditLog::new(dir.path().join("a.jsonl"), Source::Client);
     let r = Record::bundle("install", "com.a.b", Some("1.0.0"), Some(&"cd".repeat(32)))
         .at("https://r.example/")
-        .with("permissions", serde_json::json!(["network: api.example.com"]));
-    log.append_at(&r, "eve|x=y\\z\"]", "2026-02-03T04:05:06Z").unwrap();
+        .with(
+            "permissions",
+            serde_json::json!(["network: api.example.com"]),
+        );
+    log.append_at(&r, "eve|x=y\\z\"]", "2026-02-03T04:05:06Z")
+        .unwrap();
     let mut out = Vec::new();
     export(log.path(), Format::JsonLines, "h", &mut out).unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), std::fs::read_to_string(log.path()).unwrap());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        std::fs::read_to_string(log.path()).unwrap()
+    );
     let mut out = Vec::new();
     export(log.path(), Format::Cef, "h", &mut out).unwrap();
     let cef = String::from_utf8(out).unwrap();
     assert!(cef.starts_with("CEF:0|Ratchet|ratchet-registry|"), "{cef}");
-    assert!(cef.contains("|install|ratchet install com.a.b 1.0.0 by eve\\|x=y\\\\z\"]|3|"), "{cef}");
+    assert!(
+        cef.contains("|install|ratchet install com.a.b 1.0.0 by eve\\|x=y\\\\z\"]|3|"),
+        "{cef}"
+    );
     assert!(cef.contains("rt=1770091506000"), "{cef}");
     assert!(cef.contains("suser=eve|x\\=y\\\\z\"]"), "{cef}");
     assert!(cef.contains("cs1Label=bundleId cs1=com.a.b"), "{cef}");

@@ -119,11 +119,14 @@ pub(crate) fn check_plan(
 ) -> Result<(), InstallError> {
     let lines: Vec<_> = bundles.iter().map(|b| &b.line).collect();
     let roots: Vec<BundleId> = requested.keys().cloned().collect();
-    let v = violations(client, &lines, &roots).map_err(|e| InstallError::Enterprise(Box::new(e)))?;
+    let v =
+        violations(client, &lines, &roots).map_err(|e| InstallError::Enterprise(Box::new(e)))?;
     if v.is_empty() {
         Ok(())
     } else {
-        Err(InstallError::Enterprise(Box::new(EnterpriseError::Refused(v))))
+        Err(InstallError::Enterprise(Box::new(
+            EnterpriseError::Refused(v),
+        )))
     }
 }
 
@@ -137,7 +140,10 @@ fn audit_log(paths: &Paths) -> Option<AuditLog> {
 /// Appends one entry per changed bundle of an applied plan (`install` for a new bundle,
 /// `update` for another version, with the permissions it declares) and one `remove` per
 /// bundle it dropped, when the client's policy enables the audit log.
-pub(crate) fn audit_applied(client: &Client, plan: &crate::install::Plan) -> Result<(), InstallError> {
+pub(crate) fn audit_applied(
+    client: &Client,
+    plan: &crate::install::Plan,
+) -> Result<(), InstallError> {
     let Some(log) = audit_log(&client.paths) else {
         return Ok(());
     };
@@ -150,7 +156,11 @@ pub(crate) fn audit_applied(client: &Client, plan: &crate::install::Plan) -> Res
     for b in plan.bundles.iter().filter(|b| !b.unchanged) {
         let v = b.line.version.to_string();
         let mut r = Record::bundle(
-            if b.replaces.is_some() { "update" } else { "install" },
+            if b.replaces.is_some() {
+                "update"
+            } else {
+                "install"
+            },
             b.line.id.as_str(),
             Some(&v),
             Some(&b.line.sha256),
@@ -179,8 +189,13 @@ pub(crate) fn audit_removed(
         return Ok(());
     };
     for (id, v) in removed {
-        log.append(&Record::bundle("remove", id.as_str(), Some(&v.to_string()), None))
-            .map_err(|e| InstallError::Enterprise(Box::new(EnterpriseError::Audit(e))))?;
+        log.append(&Record::bundle(
+            "remove",
+            id.as_str(),
+            Some(&v.to_string()),
+            None,
+        ))
+        .map_err(|e| InstallError::Enterprise(Box::new(EnterpriseError::Audit(e))))?;
     }
     Ok(())
 }

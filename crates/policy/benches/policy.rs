@@ -21,7 +21,12 @@ const POLICY: &str = r#"enterprise:
 fn main() {
     let p = Policy::parse_yaml(POLICY, "bench").expect("policy");
     let n = 1000;
-    let licenses = ["MIT", "Apache-2.0 OR MIT", "MIT AND Apache-2.0", "GPL-3.0-only OR MIT"];
+    let licenses = [
+        "MIT",
+        "Apache-2.0 OR MIT",
+        "MIT AND Apache-2.0",
+        "GPL-3.0-only OR MIT",
+    ];
     let mut g = Graph::default();
     for i in 0..n {
         let id = format!("com.bench.b{i:04}");

@@ -453,7 +453,10 @@ impl Policy {
     }
 
     /// The enterprise policy of a registry's `config.json` (`policies.enterprise`), if any.
-    pub fn from_config(config: &RegistryConfig, source: &str) -> Result<Option<Policy>, PolicyError> {
+    pub fn from_config(
+        config: &RegistryConfig,
+        source: &str,
+    ) -> Result<Option<Policy>, PolicyError> {
         let Some(v) = config.policies.get(CONFIG_KEY) else {
             return Ok(None);
         };
@@ -470,18 +473,19 @@ impl Policy {
             message,
         };
         let c = enterprise.compliance.clone().unwrap_or_default();
-        let licenses = match &c.required_licenses {
-            None => None,
-            Some(list) => {
-                let mut out = Vec::new();
-                for (i, l) in list.iter().enumerate() {
-                    out.push(allowed(l).map_err(|m| {
-                        invalid(&format!("compliance.required_licenses[{i}]"), m)
-                    })?);
+        let licenses =
+            match &c.required_licenses {
+                None => None,
+                Some(list) => {
+                    let mut out = Vec::new();
+                    for (i, l) in list.iter().enumerate() {
+                        out.push(allowed(l).map_err(|m| {
+                            invalid(&format!("compliance.required_licenses[{i}]"), m)
+                        })?);
+                    }
+                    Some(out)
                 }
-                Some(out)
-            }
-        };
+            };
         for (i, p) in c.forbidden_dependencies.iter().enumerate() {
             if p.is_empty()
                 || p.len() > 128
@@ -517,13 +521,23 @@ impl Policy {
                 if !ratchet_trust::approve::valid_name(&a.role) {
                     return Err(invalid(
                         &format!("approval_workflow.approvers[{i}].role"),
-                        format!("`{}` is not a role name (a-z, 0-9, `_`, `-`)", a.role.escape_debug()),
+                        format!(
+                            "`{}` is not a role name (a-z, 0-9, `_`, `-`)",
+                            a.role.escape_debug()
+                        ),
                     ));
                 }
-                if let Some(s) = a.scopes.iter().find(|s| !ratchet_trust::approve::valid_name(s)) {
+                if let Some(s) = a
+                    .scopes
+                    .iter()
+                    .find(|s| !ratchet_trust::approve::valid_name(s))
+                {
                     return Err(invalid(
                         &format!("approval_workflow.approvers[{i}].for"),
-                        format!("`{}` is not a scope name (a-z, 0-9, `_`, `-`)", s.escape_debug()),
+                        format!(
+                            "`{}` is not a scope name (a-z, 0-9, `_`, `-`)",
+                            s.escape_debug()
+                        ),
                     ));
                 }
             }
@@ -556,7 +570,12 @@ impl Policy {
     /// The (scope, role) pairs every version must be approved for: empty unless the approval
     /// workflow is enabled.
     pub fn required_approvals(&self) -> Vec<GrantedApproval> {
-        let Some(w) = self.enterprise.approval_workflow.as_ref().filter(|w| w.enabled) else {
+        let Some(w) = self
+            .enterprise
+            .approval_workflow
+            .as_ref()
+            .filter(|w| w.enabled)
+        else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -592,7 +611,10 @@ impl Policy {
 
     /// True when the audit log is switched on.
     pub fn audit_enabled(&self) -> bool {
-        self.enterprise.audit_log.as_ref().is_some_and(|a| a.enabled)
+        self.enterprise
+            .audit_log
+            .as_ref()
+            .is_some_and(|a| a.enabled)
     }
 
     /// True when `license` (an SPDX expression or `PROPRIETARY`) is allowed. `None` (no rule)
@@ -796,7 +818,11 @@ fn check_node(p: &Policy, n: &Node, path: &[String], stage: Stage, out: &mut Vec
                     setting(),
                     format!(
                         "network permission `{d}` is {}; the preset allows only named hosts over HTTPS",
-                        if d.wildcard { "a wildcard" } else { "plain HTTP" }
+                        if d.wildcard {
+                            "a wildcard"
+                        } else {
+                            "plain HTTP"
+                        }
                     ),
                 );
             }

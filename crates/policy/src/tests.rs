@@ -71,7 +71,12 @@ fn the_plans_block_parses_as_written() {
         role: "architecture_team".into()
     }));
     assert_eq!(
-        p.enterprise.private_registry.as_ref().unwrap().auth_method.as_deref(),
+        p.enterprise
+            .private_registry
+            .as_ref()
+            .unwrap()
+            .auth_method
+            .as_deref(),
         Some("saml")
     );
 }
@@ -84,14 +89,20 @@ fn bad_policies_say_what_and_where() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("p.yaml") && e.contains("forbiden_dependencies"), "{e}");
+    assert!(
+        e.contains("p.yaml") && e.contains("forbiden_dependencies"),
+        "{e}"
+    );
     let e = Policy::parse_yaml(
         "enterprise:\n  compliance:\n    security_policy: ultra\n",
         "p.yaml",
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("compliance.security_policy") && e.contains("ultra"), "{e}");
+    assert!(
+        e.contains("compliance.security_policy") && e.contains("ultra"),
+        "{e}"
+    );
     let e = Policy::parse_yaml(
         "enterprise:\n  compliance:\n    required_licenses: [\"MIT OR GPL-3.0-only\"]\n",
         "p.yaml",
@@ -141,7 +152,10 @@ fn licenses_are_spdx_expressions() {
     assert!(!prop.license_allowed("MIT"));
     // Through evaluate: the violation names the rule and the bundle.
     let g = graph(
-        vec![node("com.a.app", "MIT", &["com.b.lib"]), node("com.b.lib", "GPL-3.0-only", &[])],
+        vec![
+            node("com.a.app", "MIT", &["com.b.lib"]),
+            node("com.b.lib", "GPL-3.0-only", &[]),
+        ],
         &["com.a.app"],
     );
     let v = evaluate(&[&p], &g, Stage::Install);
@@ -154,7 +168,10 @@ fn licenses_are_spdx_expressions() {
 fn forbidden_dependencies_name_the_path() {
     let p = policy("enterprise:\n  compliance:\n    forbidden_dependencies: [\"com.unknown.*\"]\n");
     let clean = graph(
-        vec![node("com.a.app", "MIT", &["com.b.lib"]), node("com.b.lib", "MIT", &[])],
+        vec![
+            node("com.a.app", "MIT", &["com.b.lib"]),
+            node("com.b.lib", "MIT", &[]),
+        ],
         &["com.a.app"],
     );
     assert!(evaluate(&[&p], &clean, Stage::Install).is_empty());
@@ -170,10 +187,17 @@ fn forbidden_dependencies_name_the_path() {
     assert_eq!(rules(&v), vec![Rule::ForbiddenDependency]);
     assert_eq!(
         v[0].path,
-        vec!["com.a.app 1.0.0", "com.b.lib 1.0.0", "com.unknown.tool 1.0.0"]
+        vec![
+            "com.a.app 1.0.0",
+            "com.b.lib 1.0.0",
+            "com.unknown.tool 1.0.0"
+        ]
     );
     let text = v[0].to_string();
-    assert!(text.contains("com.a.app 1.0.0 -> com.b.lib 1.0.0 -> com.unknown.tool 1.0.0"), "{text}");
+    assert!(
+        text.contains("com.a.app 1.0.0 -> com.b.lib 1.0.0 -> com.unknown.tool 1.0.0"),
+        "{text}"
+    );
     assert!(id_matches("com.unknown.*", "com.unknown.a.b"));
     assert!(!id_matches("com.unknown.*", "com.unknownx.a"));
     assert!(id_matches("com.?.x", "com.a.x"));
@@ -186,10 +210,20 @@ fn minimum_verification() {
     let p = policy("enterprise:\n  compliance:\n    minimum_verification: community\n");
     let mut n = node("com.a.app", "MIT", &[]);
     n.verification = Verification::Community;
-    assert!(evaluate(&[&p], &graph(vec![n.clone()], &["com.a.app"]), Stage::Install).is_empty());
+    assert!(
+        evaluate(
+            &[&p],
+            &graph(vec![n.clone()], &["com.a.app"]),
+            Stage::Install
+        )
+        .is_empty()
+    );
     n.verification = Verification::Unverified;
     let g = graph(vec![n], &["com.a.app"]);
-    assert_eq!(rules(&evaluate(&[&p], &g, Stage::Install)), vec![Rule::MinimumVerification]);
+    assert_eq!(
+        rules(&evaluate(&[&p], &g, Stage::Install)),
+        vec![Rule::MinimumVerification]
+    );
     // Not checked at publish: attestations come after.
     assert!(evaluate(&[&p], &g, Stage::Publish).is_empty());
 }
@@ -200,14 +234,22 @@ fn approvals_required_by_role() {
         "enterprise:\n  approval_workflow:\n    enabled: true\n    approvers:\n      - role: security_team\n        for: [security_scan]\n      - role: architecture_team\n        for: [dependencies]\n",
     );
     let mut n = node("com.a.app", "MIT", &[]);
-    let v = evaluate(&[&p], &graph(vec![n.clone()], &["com.a.app"]), Stage::Install);
+    let v = evaluate(
+        &[&p],
+        &graph(vec![n.clone()], &["com.a.app"]),
+        Stage::Install,
+    );
     assert_eq!(rules(&v), vec![Rule::Approval, Rule::Approval]);
     assert!(v[0].message.contains("security_team") && v[0].message.contains("security_scan"));
     n.approvals = vec![GrantedApproval {
         scope: "security_scan".into(),
         role: "security_team".into(),
     }];
-    let v = evaluate(&[&p], &graph(vec![n.clone()], &["com.a.app"]), Stage::Install);
+    let v = evaluate(
+        &[&p],
+        &graph(vec![n.clone()], &["com.a.app"]),
+        Stage::Install,
+    );
     assert_eq!(v.len(), 1);
     assert!(v[0].message.contains("architecture_team"));
     n.approvals.push(GrantedApproval {
@@ -226,7 +268,14 @@ fn approvals_required_by_role() {
 fn standard_preset_requires_signatures() {
     let p = policy("enterprise:\n  compliance:\n    security_policy: standard\n");
     let mut n = node("com.a.app", "MIT", &[]);
-    assert!(evaluate(&[&p], &graph(vec![n.clone()], &["com.a.app"]), Stage::Publish).is_empty());
+    assert!(
+        evaluate(
+            &[&p],
+            &graph(vec![n.clone()], &["com.a.app"]),
+            Stage::Publish
+        )
+        .is_empty()
+    );
     n.signed = false;
     let v = evaluate(&[&p], &graph(vec![n], &["com.a.app"]), Stage::Publish);
     assert_eq!(rules(&v), vec![Rule::Signature]);
@@ -238,7 +287,14 @@ fn enterprise_strict_preset() {
     let mut n = node("com.a.app", "MIT", &[]);
     n.permissions.network.domains = vec![DomainPattern::parse("api.example.com").unwrap()];
     n.resources.max_memory = Some(ByteSize(512 * 1024 * 1024));
-    assert!(evaluate(&[&p], &graph(vec![n.clone()], &["com.a.app"]), Stage::Install).is_empty());
+    assert!(
+        evaluate(
+            &[&p],
+            &graph(vec![n.clone()], &["com.a.app"]),
+            Stage::Install
+        )
+        .is_empty()
+    );
     let mut bad = n.clone();
     bad.permissions.network.domains = vec![DomainPattern::parse("*.example.com").unwrap()];
     bad.permissions.commands = vec!["curl".into()];
@@ -269,9 +325,15 @@ fn registry_policy_from_config_json() {
     let g = graph(vec![node("com.unknown.x", "MIT", &[])], &["com.unknown.x"]);
     let v = evaluate(&[&p], &g, Stage::Publish);
     assert_eq!(v[0].policy, "registry corp");
-    c.policies.insert(CONFIG_KEY.into(), serde_json::json!({"compliance": 3}));
-    let e = Policy::from_config(&c, "registry corp").unwrap_err().to_string();
-    assert!(e.contains("policies.enterprise") && e.contains("compliance"), "{e}");
+    c.policies
+        .insert(CONFIG_KEY.into(), serde_json::json!({"compliance": 3}));
+    let e = Policy::from_config(&c, "registry corp")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("policies.enterprise") && e.contains("compliance"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -295,7 +357,10 @@ fn load_bounds_the_file() {
     std::fs::write(&f, PLAN_BLOCK).unwrap();
     assert!(Policy::load(&f).is_ok());
     std::fs::write(&f, "#".repeat(MAX_POLICY_LEN as usize + 1)).unwrap();
-    assert!(matches!(Policy::load(&f), Err(PolicyError::TooLarge { .. })));
+    assert!(matches!(
+        Policy::load(&f),
+        Err(PolicyError::TooLarge { .. })
+    ));
     assert!(matches!(
         Policy::load(&dir.path().join("none.yaml")),
         Err(PolicyError::Io { .. })

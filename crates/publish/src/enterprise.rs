@@ -39,8 +39,11 @@ pub struct PendingApproval {
 impl Registry {
     /// The registry's enterprise policy, if its `config.json` has one.
     pub fn policy(&self) -> Result<Option<Policy>> {
-        Policy::from_config(&self.config, &format!("registry `{}` policy", self.config.name))
-            .map_err(PublishError::Policy)
+        Policy::from_config(
+            &self.config,
+            &format!("registry `{}` policy", self.config.name),
+        )
+        .map_err(PublishError::Policy)
     }
 
     /// The registry's audit log file.
@@ -209,8 +212,13 @@ impl Registry {
                 sha256: f.sha256,
             });
         }
-        let (ok, problems) =
-            valid_approvals(id.as_str(), &f.version, &f.sha256, &[a.clone()], &self.config);
+        let (ok, problems) = valid_approvals(
+            id.as_str(),
+            &f.version,
+            &f.sha256,
+            std::slice::from_ref(&a),
+            &self.config,
+        );
         let Some(valid) = ok.into_iter().next() else {
             return Err(PublishError::ApprovalRejected(
                 problems
@@ -221,13 +229,12 @@ impl Registry {
         };
         let rel = meta_path(&id);
         let (mut meta, _) = self.owners(&id)?;
-        let mut list =
-            ratchet_trust::approve::from_meta(&meta, &rel).map_err(|source| {
-                PublishError::Untrusted {
-                    file: rel.clone(),
-                    source: Box::new(source),
-                }
-            })?;
+        let mut list = ratchet_trust::approve::from_meta(&meta, &rel).map_err(|source| {
+            PublishError::Untrusted {
+                file: rel.clone(),
+                source: Box::new(source),
+            }
+        })?;
         list.push(a);
         ratchet_trust::approve::store(&mut meta, &list);
         self.intend(

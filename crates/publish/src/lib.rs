@@ -1110,7 +1110,12 @@ impl Registry {
         //    the signed state, so a failure here leaves a signed, consistent registry).
         self.catalog_update(&m.id)?;
         let v = m.version.to_string();
-        self.audit(ratchet_audit::Record::bundle("publish", m.id.as_str(), Some(&v), Some(&checked.sha256)))?;
+        self.audit(ratchet_audit::Record::bundle(
+            "publish",
+            m.id.as_str(),
+            Some(&v),
+            Some(&checked.sha256),
+        ))?;
         Ok(Published {
             line,
             index_file: rel_index,
@@ -1249,7 +1254,10 @@ impl Registry {
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         let keys: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
-        self.audit(ratchet_audit::Record::bundle("owners", id.as_str(), None, None).with("keys", keys.into()))?;
+        self.audit(
+            ratchet_audit::Record::bundle("owners", id.as_str(), None, None)
+                .with("keys", keys.into()),
+        )?;
         Ok(v)
     }
 
@@ -1370,7 +1378,12 @@ impl Registry {
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         let action = if yanked { "yank" } else { "unyank" };
-        self.audit(ratchet_audit::Record::bundle(action, id.as_str(), Some(&v), Some(&sha)))?;
+        self.audit(ratchet_audit::Record::bundle(
+            action,
+            id.as_str(),
+            Some(&v),
+            Some(&sha),
+        ))?;
         Ok(true)
     }
 
@@ -1419,7 +1432,10 @@ impl Registry {
         self.audit(
             ratchet_audit::Record::bundle("deprecate", id.as_str(), None, None)
                 .with("message", message.into())
-                .with("replacement", replacement.map(|r| r.as_str().to_string()).into()),
+                .with(
+                    "replacement",
+                    replacement.map(|r| r.as_str().to_string()).into(),
+                ),
         )?;
         Ok(())
     }
@@ -1447,7 +1463,12 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
-        self.audit(ratchet_audit::Record::bundle("undeprecate", id.as_str(), None, None))?;
+        self.audit(ratchet_audit::Record::bundle(
+            "undeprecate",
+            id.as_str(),
+            None,
+            None,
+        ))?;
         Ok(true)
     }
 

@@ -370,7 +370,13 @@ mod tests {
         assert!(ok.is_empty() && p.is_empty());
         // Present: counts, with the approver's name.
         let good = approve(&fields("security_scan", "security_team"), &sec).unwrap();
-        let (ok, p) = valid_approvals("com.a.b", "1.0.0", &sha, &[good.clone()], &config);
+        let (ok, p) = valid_approvals(
+            "com.a.b",
+            "1.0.0",
+            &sha,
+            std::slice::from_ref(&good),
+            &config,
+        );
         assert_eq!(ok.len(), 1, "{p:?}");
         assert_eq!(ok[0].scope, "security_scan");
         assert_eq!(ok[0].approver, "security_team member");
