@@ -754,24 +754,31 @@ pub fn evaluate(policies: &[&Policy], graph: &Graph, stage: Stage) -> Vec<Violat
     let mut out = Vec::new();
     for p in policies {
         for (id, node) in &graph.nodes {
-            let path: Vec<String> = paths[id.as_str()]
-                .iter()
-                .map(|i| graph.nodes[*i].label())
-                .collect();
-            check_node(p, node, &path, stage, &mut out);
+            let start = out.len();
+            check_node(p, node, stage, &mut out);
+            // The path is spelt out only for bundles that broke a rule.
+            if out.len() > start {
+                let path: Vec<String> = paths[id.as_str()]
+                    .iter()
+                    .map(|i| graph.nodes[*i].label())
+                    .collect();
+                for v in &mut out[start..] {
+                    v.path = path.clone();
+                }
+            }
         }
     }
     out
 }
 
-fn check_node(p: &Policy, n: &Node, path: &[String], stage: Stage, out: &mut Vec<Violation>) {
+fn check_node(p: &Policy, n: &Node, stage: Stage, out: &mut Vec<Violation>) {
     let mut v = |rule: Rule, setting: String, message: String| {
         out.push(Violation {
             policy: p.source.clone(),
             rule,
             setting,
             bundle: n.label(),
-            path: path.to_vec(),
+            path: Vec::new(),
             message,
         })
     };

@@ -1333,10 +1333,19 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(&id)?;
-        let kind = if fields.kind == AttestKind::Official { "official" } else { "community" };
+        let kind = if fields.kind == AttestKind::Official {
+            "official"
+        } else {
+            "community"
+        };
         self.audit(
-            ratchet_audit::Record::bundle("attest", id.as_str(), Some(&fields.version), Some(&fields.sha256))
-                .with("kind", kind.into()),
+            ratchet_audit::Record::bundle(
+                "attest",
+                id.as_str(),
+                Some(&fields.version),
+                Some(&fields.sha256),
+            )
+            .with("kind", kind.into()),
         )?;
         Ok(())
     }
