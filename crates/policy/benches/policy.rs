@@ -53,7 +53,7 @@ fn main() {
         );
     }
     g.roots = (0..10).map(|i| format!("com.bench.b{i:04}")).collect();
-    let mut run = |what: &str, g: &Graph| {
+    let run = |what: &str, g: &Graph| {
         // Warm up, then time.
         let v = evaluate(&[&p], g, Stage::Install);
         let rounds = 20;
