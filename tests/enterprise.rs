@@ -245,13 +245,23 @@ fn installs_follow_registry_and_client_policies() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
-    // The client's audit log: the install (two bundles) and a removal, chained and verified.
+    // The client's audit log: the install (two bundles), a run and a removal, chained.
+    let o = rt(
+        &home,
+        &[
+            "run",
+            "com.test.app/addition",
+            "--input",
+            "{\"num1\": 2, \"num2\": 3}",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
     let o = rt(&home, &["bundle", "remove", "com.test.app"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = rt(&home, &["audit", "verify", "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["verified"]["entries"], 4, "{v}");
+    assert_eq!(v["verified"]["entries"], 5, "{v}");
     let log = std::fs::read_to_string(home.join("data/audit.jsonl")).unwrap();
     let actions: Vec<String> = log
         .lines()
@@ -269,11 +279,16 @@ fn installs_follow_registry_and_client_policies() {
         [
             "install com.test.lib",
             "install com.test.app",
+            "run com.test.app",
             "remove com.test.app",
             "remove com.test.lib"
         ]
     );
     assert!(log.contains("\"actor\":\"dev-bob\""));
+    assert!(
+        log.contains("\"task\":\"com.test.app/addition\",\"ok\":true"),
+        "{log}"
+    );
     // A deleted line is detected.
     let lines: Vec<&str> = log.lines().collect();
     let cut = [lines[0], lines[2], lines[3]].join("\n") + "\n";

@@ -256,6 +256,8 @@ pub fn run(args: RunArgs) -> CliResult {
         let granted = serde_json::to_value(&manifest.permissions).unwrap_or_default();
         ratchet_client::enterprise::audit_run(
             &paths,
+            manifest.id.as_str(),
+            &manifest.version.to_string(),
             &format!("{}/{name}", manifest.id),
             ok,
             granted,

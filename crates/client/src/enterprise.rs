@@ -204,6 +204,8 @@ pub(crate) fn audit_removed(
 /// policy enables the audit log. For the `ratchet run` command.
 pub fn audit_run(
     paths: &Paths,
+    id: &str,
+    version: &str,
     task: &str,
     ok: bool,
     granted: serde_json::Value,
@@ -211,9 +213,8 @@ pub fn audit_run(
     let Some(log) = audit_log(paths) else {
         return Ok(());
     };
-    let (id, _) = task.split_once('/').unwrap_or((task, ""));
     log.append(
-        &Record::bundle("run", id, None, None)
+        &Record::bundle("run", id, Some(version), None)
             .with("task", task.into())
             .with("ok", ok.into())
             .with("granted", granted),
