@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod enterprise;
 mod stats;
 
 /// Maintain a static Ratchet registry: publish archives, yank, deprecate, list, verify.
@@ -162,6 +163,46 @@ enum Command {
         #[arg(long)]
         time: Option<String>,
     },
+    /// The registry's enterprise policy (config.json `policies.enterprise`).
+    #[command(subcommand)]
+    Policy(enterprise::PolicyCommand),
+    /// Name or list the keys of approver roles (config.json `keys`).
+    #[command(subcommand)]
+    Approver(enterprise::ApproverCommand),
+    /// Sign an approval of one published version for one scope, as one approver role.
+    Approve {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Bundle id.
+        id: BundleId,
+        /// Version.
+        version: semver::Version,
+        /// What was reviewed (security_scan, dependencies, compatibility...).
+        #[arg(long)]
+        scope: String,
+        /// The approver role signing (security_team...).
+        #[arg(long)]
+        role: String,
+        /// The approver's secret key (password from RATCHET_KEY_PASSWORD or a prompt).
+        #[arg(long)]
+        key: PathBuf,
+        /// Approval time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
+        #[arg(long)]
+        time: Option<String>,
+    },
+    /// List versions with their approvals and what the policy still requires.
+    Approvals {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Only this bundle.
+        id: Option<BundleId>,
+        /// Only versions still missing a required approval.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// The registry's audit log: verify, export for a SIEM, prune.
+    #[command(subcommand)]
+    Audit(enterprise::AuditCommand),
     /// Mark a version yanked: new resolutions avoid it, locked installs still get it.
     /// `--undo` clears the flag.
     Yank {
@@ -675,6 +716,21 @@ fn run(cmd: Command) -> CliResult {
         Command::Owner(cmd) => return owner(cmd),
         Command::Stats(cmd) => return stats::run(cmd),
         Command::Verifier(cmd) => return verifier(cmd),
+        Command::Policy(cmd) => return enterprise::policy(cmd),
+        Command::Approver(cmd) => return enterprise::approver(cmd),
+        Command::Audit(cmd) => return enterprise::audit(cmd),
+        Command::Approve {
+            dir,
+            id,
+            version,
+            scope,
+            role,
+            key,
+            time,
+        } => return enterprise::approve_cmd(dir, id, version, scope, role, key, time),
+        Command::Approvals { dir, id, pending } => {
+            return enterprise::approvals(dir, id, pending);
+        }
         Command::Attest {
             dir,
             id,

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod discovery;
+mod enterprise;
 mod import;
 mod install;
 mod key;
@@ -39,6 +40,12 @@ enum Command {
     /// Configure registries and their credentials.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Enterprise policy: check a lockfile against the registry's and this client's policies.
+    #[command(subcommand)]
+    Policy(enterprise::PolicyCommand),
+    /// This client's tamper-evident audit log: verify, export for a SIEM, prune.
+    #[command(subcommand)]
+    Audit(enterprise::AuditCommand),
     /// Print a shell completion script (e.g. `ratchet completions bash > ~/.local/share/bash-completion/completions/ratchet`).
     Completions {
         /// The shell.
@@ -68,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Key(cmd) => key::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::Policy(cmd) => enterprise::policy(cmd),
+        Command::Audit(cmd) => enterprise::audit(cmd),
         Command::Completions { shell } => {
             ratchet_term::completions(Cli::command(), shell, &mut std::io::stdout())
                 .map(|()| ExitCode::SUCCESS)

@@ -226,7 +226,7 @@ pub fn run(args: RunArgs) -> CliResult {
         .iter()
         .find(|t| t.name() == name)
         .filter(|_| args.task.is_none());
-    match (task, workflow) {
+    let result = match (task, workflow) {
         (Some(item), _) => {
             if !item.exported {
                 return usage(format_args!(
@@ -248,8 +248,23 @@ pub fn run(args: RunArgs) -> CliResult {
             &opts,
             args.explain,
         ),
-        (None, None) => usage(unknown_name(&manifest, &name)),
+        (None, None) => return usage(unknown_name(&manifest, &name)),
+    };
+    // The client's audit log (when its policy enables it): runs of installed bundles, with the
+    // permissions their manifest declares (the most the sandbox grants).
+    if args.target.is_some() {
+        let ok = matches!(result, Ok(c) if c == std::process::ExitCode::SUCCESS);
+        let granted = serde_json::to_value(&manifest.permissions).unwrap_or_default();
+        ratchet_client::enterprise::audit_run(
+            &paths,
+            manifest.id.as_str(),
+            &manifest.version.to_string(),
+            &format!("{}/{name}", manifest.id),
+            ok,
+            granted,
+        )?;
     }
+    result
 }
 
 fn run_one(

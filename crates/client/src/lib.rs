@@ -18,6 +18,7 @@
 //! with [`resolver`], checks with [`verify`] (which uses `ratchet-trust`) and reads every file
 //! through `ratchet-formats`.
 
+pub mod enterprise;
 pub mod events;
 pub mod install;
 pub mod integrity;

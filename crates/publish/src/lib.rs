@@ -371,10 +371,32 @@ pub enum PublishError {
         "the change was made, but the search catalog was not updated ({0}); `ratchet-index catalog rebuild` repairs it"
     )]
     CatalogBehind(#[source] Box<PublishError>),
+    /// The registry's enterprise policy (`config.json` `policies.enterprise`) is unusable.
+    #[error("{0}")]
+    Policy(#[source] ratchet_policy::PolicyError),
+    /// The registry's policy refuses the archive; nothing was written.
+    #[error("{file}: refused by the registry's policy:\n{}", .violations.iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n"))]
+    PolicyRefused {
+        /// The archive file.
+        file: String,
+        /// Every rule it breaks.
+        violations: Vec<ratchet_policy::Violation>,
+    },
+    /// The change was made, but its audit entry could not be appended.
+    #[error("the change was made, but its audit log entry could not be written: {0}")]
+    AuditBehind(String),
+    /// An approver role that is not a name.
+    #[error("approver role `{0}`: use a-z, 0-9, `_` and `-`")]
+    BadApproverRole(String),
+    /// An approval that does not verify against the approver keys of its role.
+    #[error("approval refused: {0}")]
+    ApprovalRejected(String),
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
 
+mod enterprise;
+pub use enterprise::{AUDIT_FILE, PendingApproval};
 mod integrity;
 pub use integrity::{PENDING_FILE, REGISTRY_KEY_ENV, ROOT_FILE, RegistryKey, SignedState};
 
@@ -938,6 +960,7 @@ impl Registry {
         }
         self.check_dependencies(m)?;
         let shown = file.display().to_string();
+        self.check_policy(m, checked.bundle.signature.is_some(), &shown)?;
         let untrusted = |source: TrustError| PublishError::Untrusted {
             file: shown.clone(),
             source: Box::new(source),
@@ -1086,6 +1109,13 @@ impl Registry {
         // 6. The search catalog, last: it only names files written above (it is not part of
         //    the signed state, so a failure here leaves a signed, consistent registry).
         self.catalog_update(&m.id)?;
+        let v = m.version.to_string();
+        self.audit(ratchet_audit::Record::bundle(
+            "publish",
+            m.id.as_str(),
+            Some(&v),
+            Some(&checked.sha256),
+        ))?;
         Ok(Published {
             line,
             index_file: rel_index,
@@ -1223,6 +1253,11 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
+        let keys: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
+        self.audit(
+            ratchet_audit::Record::bundle("owners", id.as_str(), None, None)
+                .with("keys", keys.into()),
+        )?;
         Ok(v)
     }
 
@@ -1298,6 +1333,20 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(&id)?;
+        let kind = if fields.kind == AttestKind::Official {
+            "official"
+        } else {
+            "community"
+        };
+        self.audit(
+            ratchet_audit::Record::bundle(
+                "attest",
+                id.as_str(),
+                Some(&fields.version),
+                Some(&fields.sha256),
+            )
+            .with("kind", kind.into()),
+        )?;
         Ok(())
     }
 
@@ -1342,6 +1391,13 @@ impl Registry {
         write_atomic(&path, &new).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
+        let action = if yanked { "yank" } else { "unyank" };
+        self.audit(ratchet_audit::Record::bundle(
+            action,
+            id.as_str(),
+            Some(&v),
+            Some(&sha),
+        ))?;
         Ok(true)
     }
 
@@ -1387,6 +1443,14 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
+        self.audit(
+            ratchet_audit::Record::bundle("deprecate", id.as_str(), None, None)
+                .with("message", message.into())
+                .with(
+                    "replacement",
+                    replacement.map(|r| r.as_str().to_string()).into(),
+                ),
+        )?;
         Ok(())
     }
 
@@ -1413,6 +1477,12 @@ impl Registry {
         write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
+        self.audit(ratchet_audit::Record::bundle(
+            "undeprecate",
+            id.as_str(),
+            None,
+            None,
+        ))?;
         Ok(true)
     }
 

@@ -10,6 +10,7 @@
 //! - [`owners`]: the owner chain kept in the registry (trust on first publish, rotations signed
 //!   by a current owner).
 //! - [`attest`]: verifier and community attestations, and [`attest::VerificationStatus`].
+//! - [`approve`]: approvals by role (enterprise approval workflows), signed per scope.
 //!
 //! The checks an install makes with these pieces (and the client's pin store) live in the client
 //! crate (`ratchet_client::verify`), which reads registries; this crate reads no network.
@@ -19,6 +20,7 @@
 //! and tests decide on variants, never on message text. This crate never prints and never
 //! prompts: a password is asked for through the caller's [`keys::PasswordPrompt`].
 
+pub mod approve;
 pub mod attest;
 pub mod bundle_sig;
 pub mod keys;

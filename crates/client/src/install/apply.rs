@@ -258,6 +258,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     }
     state.commit(paths)?;
     garbage_collect(paths, &old, &state);
+    crate::enterprise::audit_applied(client, plan)?;
     // Told once the operation stands: a pin of an install that failed was never saved.
     for n in &notices {
         client.reporter.report(&Event::Trust(n.clone()));
@@ -446,6 +447,7 @@ pub fn remove(paths: &Paths, ids: &[BundleId], cascade: bool) -> Result<Removal,
     let removal = plan_removal(&old, ids, cascade)?;
     removal.state.commit(paths)?;
     garbage_collect(paths, &old, &removal.state);
+    crate::enterprise::audit_removed(paths, &removal.removed)?;
     Ok(removal)
 }
 

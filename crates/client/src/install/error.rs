@@ -24,6 +24,10 @@ impl From<crate::integrity::IntegrityError> for InstallError {
 /// Why an install, update or removal failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    /// An enterprise policy refused the plan, is unusable, or the audit log could not be
+    /// written (`index-format.md` §12-§13).
+    #[error(transparent)]
+    Enterprise(Box<crate::enterprise::EnterpriseError>),
     /// Fetching failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),

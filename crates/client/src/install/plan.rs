@@ -222,6 +222,7 @@ pub fn plan(client: &mut Client, req: &PlanRequest) -> Result<Plan, InstallError
         .filter_map(|(id, b)| b.requested.as_ref().map(|r| (id, r)))
         .collect();
     let requests_changed = before != requested.iter().collect::<BTreeMap<_, _>>();
+    crate::enterprise::check_plan(client, &bundles, &requested)?;
     Ok(Plan {
         graph,
         bundles,
