@@ -886,3 +886,41 @@ fn a_natural_language_query_fetches_at_most_two_shards_of_its_most_telling_words
         Some("org.x.slack-alert")
     );
 }
+
+#[test]
+fn a_listing_of_one_facet_value_finds_its_first_page_inline() {
+    let s = corpus_with(200, vec![]);
+    let q = with(|q| {
+        q.categories = vec!["finance".into()];
+        q.limit = 10;
+    });
+    let (r, rounds) = counted(&s, &q);
+    assert_eq!(r.hits.len(), 10);
+    assert!(r.total > 10);
+    // The root and the facet file; no summary block.
+    assert_eq!(rounds.concat().len(), 2, "{rounds:?}");
+    // The next page comes from blocks.
+    let (_, rounds) = counted(
+        &s,
+        &Query {
+            offset: 10,
+            ..q.clone()
+        },
+    );
+    assert!(rounds.concat().iter().any(|p| p.contains("/docs/")));
+    // A facet file whose page names other bundles than its first ones is refused.
+    let mut bad = s.clone();
+    let path = files::facet_path("category", "finance");
+    let text = String::from_utf8(bad.files[&path].clone()).unwrap();
+    let first = r.hits[0].summary.ord;
+    bad.files.insert(
+        path.clone(),
+        text.replacen(&format!("\"ord\":{first},"), "\"ord\":99999,", 1)
+            .into_bytes(),
+    );
+    expect_err(
+        &mut bad,
+        &q,
+        &format!("{path}: inconsistent with the catalog: inline summaries of ordinals"),
+    );
+}
