@@ -66,11 +66,6 @@ pub struct Root {
     /// rebuild, approximate between rebuilds (§10.2).
     #[serde(default)]
     pub tags: BTreeMap<String, u32>,
-    /// The most common terms (at most [`crate::TOP_TERMS`]) with their `df`: exact after a
-    /// rebuild, approximate between rebuilds (§10.2). A natural-language query uses them to
-    /// tell its rare, telling words from its common ones before it fetches a shard (§10.6).
-    #[serde(default)]
-    pub common: BTreeMap<String, u32>,
 }
 
 impl Root {
@@ -88,7 +83,6 @@ impl Root {
             facets: BTreeMap::new(),
             split: BTreeSet::new(),
             tags: BTreeMap::new(),
-            common: BTreeMap::new(),
         }
     }
 
@@ -291,22 +285,6 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
         return Err(malformed(
             f,
             format!("tag {t} counts {n} bundles of {}", r.docs),
-        ));
-    }
-    if r.common.len() > crate::TOP_TERMS {
-        return Err(malformed(
-            f,
-            format!(
-                "{} common terms, more than {}",
-                r.common.len(),
-                crate::TOP_TERMS
-            ),
-        ));
-    }
-    if let Some((t, n)) = r.common.iter().find(|&(_, &n)| n == 0 || n > r.docs) {
-        return Err(malformed(
-            f,
-            format!("common term {t} counts {n} bundles of {}", r.docs),
         ));
     }
     for p in &r.split {

@@ -44,9 +44,6 @@ pub const PREFIX_CHARS: usize = 3;
 pub const POSTINGS_CAP: usize = 300;
 /// Most tags `root.json` counts (the popular ones, for `ratchet bundle tags --popular`).
 pub const TOP_TAGS: usize = 200;
-/// Most terms `root.json` lists as common (with their `df`), for choosing the words of a
-/// natural-language query (§10.6).
-pub const TOP_TERMS: usize = 256;
 /// Summaries a term entry carries inline: those of its first page of results (§10.4).
 pub const PAGE_DOCS: usize = 10;
 /// Least weighted frequency (in halves) of a posting whose summary a term carries inline: one

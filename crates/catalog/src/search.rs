@@ -81,9 +81,6 @@ pub const NL_FILLER_WORDS: &[&str] = &[
     "which",
     "would",
 ];
-/// Most term shards a natural-language query fetches (§10.6): with the root, a query then
-/// costs at most three requests when its page is inline.
-pub const NL_MAX_SHARDS: usize = 2;
 /// Relevance factor of a deprecated bundle.
 pub const DEPRECATED_FACTOR: f64 = 0.5;
 
@@ -286,67 +283,6 @@ fn query_terms(text: &str) -> Vec<QTerm> {
     terms_of(&raw, open_end)
 }
 
-/// The words of a natural-language query that are evaluated (§10.6): while the words' shards
-/// number more than [`NL_MAX_SHARDS`], only the most telling words whose shards fit are kept:
-/// by the `df` the root lists for common terms (a word the list does not hold is rarer than
-/// any listed one, or, when the list is not full and so names every term, matches nothing and
-/// comes last), then longer words first, then earlier ones; a kept word's shard also
-/// brings every other word of that shard. Common words add little to a BM25 score (low idf),
-/// so they are the ones left out.
-fn telling_words(qterms: Vec<QTerm>, root: &Root) -> Vec<QTerm> {
-    let keys_of = |t: &QTerm| -> BTreeSet<String> {
-        t.exact
-            .iter()
-            .chain(t.prefix.iter())
-            .map(|w| shard_key_in(w, &root.split))
-            .collect()
-    };
-    let all: BTreeSet<String> = qterms.iter().flat_map(keys_of).collect();
-    if qterms.len() < NL_MIN_TERMS || all.len() <= NL_MAX_SHARDS {
-        return qterms;
-    }
-    // A full list names every term, so a word it does not hold matches nothing: last.
-    let unlisted = if root.common.len() < crate::TOP_TERMS {
-        u32::MAX
-    } else {
-        0
-    };
-    let df = |t: &QTerm| {
-        t.exact
-            .as_ref()
-            .and_then(|e| root.common.get(e))
-            .copied()
-            .unwrap_or(unlisted)
-    };
-    let chars = |t: &QTerm| {
-        t.exact
-            .as_ref()
-            .or(t.prefix.as_ref())
-            .map_or(0, |w| w.chars().count())
-    };
-    let mut order: Vec<usize> = (0..qterms.len()).collect();
-    order.sort_by(|&a, &b| {
-        df(&qterms[a])
-            .cmp(&df(&qterms[b]))
-            .then(chars(&qterms[b]).cmp(&chars(&qterms[a])))
-            .then(a.cmp(&b))
-    });
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    let mut keep = vec![false; qterms.len()];
-    for i in order {
-        let with: BTreeSet<String> = keys.union(&keys_of(&qterms[i])).cloned().collect();
-        if with.len() <= NL_MAX_SHARDS {
-            keys = with;
-            keep[i] = true;
-        }
-    }
-    qterms
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(t, k)| k.then_some(t))
-        .collect()
-}
-
 fn terms_of(raw: &[String], open_end: bool) -> Vec<QTerm> {
     let mut out: Vec<QTerm> = Vec::new();
     for (i, w) in raw.iter().enumerate() {
@@ -477,7 +413,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     let root = fetch_root(fetch)?;
 
     // Round 2: term shards and facet files.
-    let qterms = telling_words(query_terms(&q.text), &root);
+    let qterms = query_terms(&q.text);
     let mut facet_filters: Vec<Vec<(String, String)>> = Vec::new();
     let norm = |v: &String| v.trim().to_lowercase();
     for (kind, values) in [

@@ -68,48 +68,14 @@ fn by_champion(a: &Posting, b: &Posting) -> std::cmp::Ordering {
         .then(a.ord.cmp(&b.ord))
 }
 
-/// The orders a term's inline pages follow (§10.4): relevance (the champion key) and the
-/// sorts a query can ask for, each by the key a posting carries (highest first; the name key
-/// lowest first), then by champion key, then by lower ordinal.
-pub const PAGE_ORDERS: [crate::Sort; 6] = [
-    crate::Sort::Relevance,
-    crate::Sort::Downloads,
-    crate::Sort::Rating,
-    crate::Sort::Updated,
-    crate::Sort::Trending,
-    crate::Sort::Name,
-];
-
-/// Orders postings best first for `sort` as a term's inline page does: by the sort's key,
-/// then by champion key (the relevance a writer knows without the registry's statistics),
-/// then by lower ordinal.
-pub fn page_order(sort: crate::Sort, a: &Posting, b: &Posting) -> std::cmp::Ordering {
-    use crate::Sort::*;
-    let key = match sort {
-        Relevance => std::cmp::Ordering::Equal,
-        Downloads => b.downloads.cmp(&a.downloads),
-        Rating => b.rating.cmp(&a.rating),
-        Updated => b.updated.cmp(&a.updated),
-        Trending => (b.trend as i8).cmp(&(a.trend as i8)),
-        Name => a.name_key.cmp(&b.name_key),
-    };
-    key.then_with(|| by_champion(a, b))
-}
-
-/// The ordinals of a list's inline pages (§10.4): among its postings of weighted frequency at
-/// least [`PAGE_MIN_WTF`], the [`PAGE_DOCS`] first in each order of [`PAGE_ORDERS`]
-/// (relevance, then each sort), merged, by ordinal. A one-word query, in any order, then
-/// finds its first page inline.
+/// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
+/// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
 pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
     let mut best: Vec<&Posting> = ps.iter().filter(|p| p.wtf >= PAGE_MIN_WTF).collect();
-    let mut ords: BTreeSet<u32> = BTreeSet::new();
-    for sort in PAGE_ORDERS {
-        if best.len() > PAGE_DOCS {
-            best.select_nth_unstable_by(PAGE_DOCS - 1, |a, b| page_order(sort, a, b));
-        }
-        ords.extend(best.iter().take(PAGE_DOCS).map(|p| p.ord));
-    }
-    ords.into_iter().collect()
+    best.sort_by(|a, b| by_champion(a, b));
+    let mut ords: Vec<u32> = best.iter().take(PAGE_DOCS).map(|p| p.ord).collect();
+    ords.sort_unstable();
+    ords
 }
 
 fn cap(ps: &mut Vec<Posting>, n: usize) {
@@ -404,11 +370,6 @@ impl Catalog {
                 }
                 Ok(())
             };
-            let old_or_new: BTreeSet<&String> = old_terms
-                .iter()
-                .copied()
-                .chain(new_terms.iter().map(|(t, _)| *t))
-                .collect();
             let mut changed: Vec<&String> = Vec::new();
             for t in old_terms {
                 decoded(&mut terms, t)?;
@@ -453,11 +414,6 @@ impl Catalog {
                     page.push(sum);
                 }
                 v.s = page;
-            }
-            // The root's common terms follow the changed terms' df.
-            for t in &old_or_new {
-                let df = terms.get(*t).filter(|v| !v.is_empty()).map_or(0, |v| v.df);
-                note_top(&mut root.common, crate::TOP_TERMS, t, df);
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -511,7 +467,7 @@ impl Catalog {
             }
             stats.files += 1;
             if kind == "tag" {
-                note_top(&mut root.tags, crate::TOP_TAGS, value, set.len() as u32);
+                note_tag(&mut root, value, set.len() as u32);
             }
             if ROOT_FACETS.contains(&kind.as_str()) {
                 let counts = root.facets.entry(kind.clone()).or_default();
@@ -630,12 +586,6 @@ impl Catalog {
         for old in store.list(&format!("{}/", files::CATALOG_DIR))? {
             store.remove(&old)?;
         }
-        root.common = top_list(
-            shards
-                .values()
-                .flat_map(|m| m.iter().map(|(t, (df, _))| (*df, t))),
-            crate::TOP_TERMS,
-        );
         for (key, terms) in shards {
             let terms: ShardMap = terms
                 .into_iter()
@@ -661,13 +611,17 @@ impl Catalog {
             stats.bytes += bytes.len();
             Ok(())
         };
-        root.tags = top_list(
-            facets
-                .iter()
-                .filter(|((k, _), _)| k == "tag")
-                .map(|((_, v), set)| (set.len() as u32, v)),
-            crate::TOP_TAGS,
-        );
+        let mut tags: Vec<(u32, &String)> = facets
+            .iter()
+            .filter(|((k, _), _)| k == "tag")
+            .map(|((_, v), set)| (set.len() as u32, v))
+            .collect();
+        tags.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        root.tags = tags
+            .into_iter()
+            .take(crate::TOP_TAGS)
+            .map(|(n, v)| (v.clone(), n))
+            .collect();
         for ((kind, value), set) in facets {
             if ROOT_FACETS.contains(&kind.as_str()) {
                 root.facets
@@ -698,42 +652,29 @@ impl Catalog {
     }
 }
 
-/// Keeps one of the root's top lists (popular tags, common terms) up to date with one name's
-/// new count: a listed name takes its new count (leaving at 0); an unlisted one enters when the
-/// list has room or it is more common than the least common listed name, which then leaves
-/// (ties: the greater name leaves). A listed name that becomes rarer stays until a rebuild: the
-/// list is approximate.
-fn note_top(list: &mut BTreeMap<String, u32>, cap: usize, name: &str, count: u32) {
+/// Keeps the root's popular tags up to date with one tag's new count: a listed tag takes its
+/// new count (leaving at 0); an unlisted one enters when the list has room or it is more
+/// common than the least common listed tag, which then leaves (ties: the greater name
+/// leaves). A listed tag that becomes rarer stays until a rebuild: the list is approximate.
+fn note_tag(root: &mut Root, tag: &str, count: u32) {
     if count == 0 {
-        list.remove(name);
+        root.tags.remove(tag);
         return;
     }
-    let least = |list: &BTreeMap<String, u32>| {
-        list.iter()
+    let least = || {
+        root.tags
+            .iter()
             .min_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
             .map(|(t, &n)| (t.clone(), n))
     };
-    if list.contains_key(name) || list.len() < cap {
-        list.insert(name.to_string(), count);
-    } else if let Some((t, n)) = least(list)
-        && (count > n || (count == n && name < t.as_str()))
+    if root.tags.contains_key(tag) || root.tags.len() < crate::TOP_TAGS {
+        root.tags.insert(tag.to_string(), count);
+    } else if let Some((t, n)) = least()
+        && (count > n || (count == n && tag < t.as_str()))
     {
-        list.remove(&t);
-        list.insert(name.to_string(), count);
+        root.tags.remove(&t);
+        root.tags.insert(tag.to_string(), count);
     }
-}
-
-/// The `cap` most common of `(count, name)` pairs (ties: by name), as a root list.
-fn top_list<'a>(
-    counts: impl Iterator<Item = (u32, &'a String)>,
-    cap: usize,
-) -> BTreeMap<String, u32> {
-    let mut all: Vec<(u32, &String)> = counts.collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-    all.into_iter()
-        .take(cap)
-        .map(|(n, v)| (v.clone(), n))
-        .collect()
 }
 
 /// The summary of ordinal `o` from its block (read once per update and block).
@@ -807,7 +748,6 @@ impl Catalog {
             let mut r = files::parse_root(b).ok()?;
             r.generation = 0;
             r.tags.clear(); // approximate between rebuilds
-            r.common.clear(); // likewise
             Some(files::to_json(&r))
         };
         for path in &stored {

@@ -515,7 +515,6 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
     let mut root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
     root.docs = 1;
     root.facets.clear();
-    root.common.clear();
     s.files.insert(ROOT_PATH.into(), files::to_json(&root));
     expect_err(&mut s, &q, "the root counts 1");
     // No catalog at all.
@@ -796,95 +795,6 @@ fn counted(store: &MemStore, q: &Query) -> (ratchet_catalog::Results, Vec<Vec<St
     };
     let r = search(&mut f, q).unwrap();
     (r, f.rounds)
-}
-
-/// 300 bundles about a few words, with distinct downloads, publish days, trends, ratings and
-/// name keys, so that every sort has one order.
-fn sortable_corpus() -> MemStore {
-    let mut r = Lcg(11);
-    let docs: Vec<CatalogDoc> = (0..300u64)
-        .map(|i| {
-            let mut d = random_doc(&mut r, &format!("org.gen.s{i}"));
-            let l = |n: u64| char::from(b'a' + (n % 26) as u8);
-            d.name = format!(
-                "{}{}{} {}",
-                l(i / 26 / 26 + r.next()),
-                l(i / 26),
-                l(i),
-                d.name
-            );
-            d.downloads = i * 37 % 300 * 11 + 1;
-            d.updated = humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH
-                    + std::time::Duration::from_secs(1_700_000_000 + (i * 53 % 300) * 86_400),
-            )
-            .to_string();
-            d.trend = ((i * 71 % 250) as f64 - 125.0) / 10.0;
-            d.rating = Some(1.0 + (i * 13 % 40) as f64 / 10.0);
-            d
-        })
-        .collect();
-    store_of(docs)
-}
-
-#[test]
-fn a_one_word_query_finds_its_first_page_inline_in_every_sort() {
-    let s = sortable_corpus();
-    for word in ["docker ", "invoice ", "report "] {
-        for sort in [
-            Sort::Relevance,
-            Sort::Downloads,
-            Sort::Rating,
-            Sort::Updated,
-            Sort::Trending,
-            Sort::Name,
-        ] {
-            let q = Query {
-                sort,
-                limit: 10,
-                ..Query::text(word)
-            };
-            let (r, rounds) = counted(&s, &q);
-            assert_eq!(r.hits.len(), 10, "{word:?} {sort:?}");
-            // The root and the word's shard; no summary block.
-            assert_eq!(
-                rounds.concat().len(),
-                2,
-                "{word:?} by {sort:?} fetched {rounds:?}"
-            );
-        }
-    }
-}
-
-#[test]
-fn a_natural_language_query_fetches_at_most_two_shards_of_its_most_telling_words() {
-    let mut target = doc(
-        "org.x.slack-alert",
-        "Slack alert",
-        "Posts an alert to a slack channel when a build breaks.",
-    );
-    target.keywords = vec!["slack".into(), "alert".into()];
-    let s = corpus_with(60, vec![target]);
-    let root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
-    // A small catalog lists every term as common.
-    assert!(root.common.len() < ratchet_catalog::TOP_TERMS);
-    assert!(root.common["slack"] > 1 && root.common["build"] == 1);
-    let q = Query::text("please post alerts to slack when builds and deploys fail on monday");
-    let (r, rounds) = counted(&s, &q);
-    assert_eq!(rounds.len(), 2, "{rounds:?}");
-    let shards: Vec<&String> = rounds[1].iter().filter(|p| p.contains("/terms/")).collect();
-    assert_eq!(shards.len(), 2, "{rounds:?}");
-    // The rarest words that exist: not the words no bundle holds ("please", "monday").
-    assert!(
-        !rounds[1]
-            .iter()
-            .any(|p| p.ends_with("/ple.json") || p.ends_with("/mon.json")),
-        "{rounds:?}"
-    );
-    assert_eq!(
-        r.hits.first().map(|h| h.summary.id.as_str()),
-        Some("org.x.slack-alert")
-    );
 }
 
 #[test]
