@@ -407,13 +407,25 @@ fn a_registry_without_a_catalog_or_with_a_damaged_one_is_named() {
     let o = search(&["json"]);
     common::assert_fails_with(&o, "catalog/terms/jso.json: inconsistent");
     std::fs::write(&shard, &good).unwrap();
-    // ... and a listing whose bundles' block lost a summary.
-    let block = reg.join("catalog/docs/0.json");
-    let mut b: Value = serde_json::from_slice(&std::fs::read(&block).unwrap()).unwrap();
-    b["docs"].as_array_mut().unwrap().remove(1); // com.oss.json-utils
-    std::fs::write(&block, serde_json::to_vec(&b).unwrap()).unwrap();
+    // ... and a listing whose facet file's first page lost a summary (index-format.md §10.2).
+    let facets = reg.join("catalog/facets/category");
+    let facet = std::fs::read_dir(&facets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("\"value\":\"data\"")
+        })
+        .expect("the facet file of category data");
+    let mut f: Value = serde_json::from_slice(&std::fs::read(&facet).unwrap()).unwrap();
+    f["s"].as_array_mut().unwrap().remove(0);
+    std::fs::write(&facet, serde_json::to_vec(&f).unwrap()).unwrap();
     let o = search(&["--category", "data"]);
-    common::assert_fails_with(&o, "catalog/docs/0.json: inconsistent");
+    common::assert_fails_with(
+        &o,
+        "inconsistent with the catalog: inline summaries of ordinals",
+    );
 
     std::fs::remove_dir_all(reg.join("catalog")).unwrap();
     let o = search(&["json"]);

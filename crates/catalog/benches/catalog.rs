@@ -782,6 +782,70 @@ fn quality(results: &[Vec<String>], truth: &[HashSet<String>]) -> (f64, f64) {
     (p5 / n, mrr / n)
 }
 
+/// Prints one query kind's requests and bytes, median and worst, beside the goal.
+fn report(kind: &str, reqs: &[f64], bytes: &[f64]) {
+    let within = reqs
+        .iter()
+        .zip(bytes)
+        .filter(|(r, b)| **r <= 3.0 && **b <= 100_000.0)
+        .count();
+    println!(
+        "  {kind:<8} requests median {:>4} worst {:>4} (goal <= 3) | bytes median {:>6.1} KB worst {:>6.1} KB (goal <= 100 KB) | within both: {within}/{}",
+        pct(&mut reqs.to_vec(), 0.5),
+        pct(&mut reqs.to_vec(), 1.0),
+        pct(&mut bytes.to_vec(), 0.5) / 1e3,
+        pct(&mut bytes.to_vec(), 1.0) / 1e3,
+        reqs.len()
+    );
+}
+
+/// Facet-filtered queries: text with a facet or flag filter, and listings of facet values.
+fn facet_queries() -> Vec<Query> {
+    let q = |text: &str, f: &dyn Fn(&mut Query)| {
+        let mut q = Query {
+            limit: 10,
+            ..Query::text(text)
+        };
+        f(&mut q);
+        q
+    };
+    vec![
+        q("docker deploy", &|q| q.categories = vec!["devops".into()]),
+        q("docker", &|q| q.categories = vec!["devops".into()]),
+        q("json", &|q| q.licenses = vec!["Apache-2.0".into()]),
+        q("slack", &|q| {
+            q.verified = true;
+            q.price = Some(ratchet_catalog::PriceFilter::Free);
+        }),
+        q("stream", &|q| q.tags = vec!["kafka".into()]),
+        q("invoice", &|q| q.authors = vec!["Author 1".into()]),
+        q("report", &|q| q.platform = Some(Platform::Windows)),
+        q("", &|q| q.categories = vec!["finance".into()]),
+        q("", &|q| q.licenses = vec!["MIT".into()]),
+        q("", &|q| q.tags = vec!["kafka".into()]),
+        q("", &|q| q.verified = true),
+    ]
+}
+
+/// Queries in each non-relevance sort, of one and two words.
+fn sort_queries() -> Vec<Query> {
+    let q = |text: &str, sort: Sort| Query {
+        sort,
+        limit: 10,
+        ..Query::text(text)
+    };
+    vec![
+        q("json", Sort::Downloads),
+        q("kafka", Sort::Updated),
+        q("pdf", Sort::Trending),
+        q("slack", Sort::Name),
+        q("report", Sort::Rating),
+        q("docker deploy", Sort::Downloads),
+        q("csv export", Sort::Updated),
+        q("stream", Sort::Trending),
+    ]
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -927,92 +991,44 @@ fn main() {
         bytes.push(f.bytes as f64);
         rounds.push(f.rounds as f64);
     }
-    // A few filtered and sorted queries too.
-    let extra = vec![
-        Query {
-            categories: vec!["devops".into()],
-            limit: 10,
-            ..Query::text("docker deploy")
-        },
-        Query {
-            licenses: vec!["Apache-2.0".into()],
-            sort: Sort::Downloads,
-            limit: 10,
-            ..Query::text("json")
-        },
-        Query {
-            verified: true,
-            price: Some(ratchet_catalog::PriceFilter::Free),
-            limit: 10,
-            ..Query::text("slack")
-        },
-        Query {
-            tags: vec!["kafka".into()],
-            sort: Sort::Updated,
-            limit: 10,
-            ..Query::text("stream")
-        },
-        Query {
-            categories: vec!["finance".into()],
-            limit: 10,
-            ..Query::default()
-        },
-        Query {
-            categories: vec!["devops".into()],
-            limit: 10,
-            ..Query::text("docker")
-        },
-    ];
-    let (mut xreqs, mut xbytes) = (Vec::new(), Vec::new());
-    for q in &extra {
-        let mut f = counting(store.clone_files_view(), false);
-        search(&mut f, q).unwrap();
-        xreqs.push(f.requests as f64);
-        xbytes.push(f.bytes as f64);
-    }
-    let within = |r: &[f64], b: &[f64]| {
-        r.iter()
-            .zip(b)
-            .filter(|(r, b)| **r <= 3.0 && **b <= 100_000.0)
-            .count()
+    // Facet-filtered queries (with and without text) and non-relevance sorts.
+    let facet_queries = facet_queries();
+    let sort_queries = sort_queries();
+    let measure = |qs: &[Query]| -> (Vec<f64>, Vec<f64>) {
+        let (mut r, mut b) = (Vec::new(), Vec::new());
+        for q in qs {
+            let mut f = counting(store.clone_files_view(), false);
+            search(&mut f, q).unwrap();
+            r.push(f.requests as f64);
+            b.push(f.bytes as f64);
+        }
+        (r, b)
     };
-    println!("per query (50 labelled queries, limit 10):");
-    println!(
-        "  requests median {} worst {} (goal <= 3); bytes median {:.1} KB worst {:.1} KB (goal <= 100 KB); round trips worst {}",
-        pct(&mut reqs.clone(), 0.5),
-        pct(&mut reqs.clone(), 1.0),
-        pct(&mut bytes.clone(), 0.5) / 1e3,
-        pct(&mut bytes.clone(), 1.0) / 1e3,
-        pct(&mut rounds.clone(), 1.0),
-    );
+    let (freqs, fbytes) = measure(&facet_queries);
+    let (sreqs, sbytes) = measure(&sort_queries);
+    println!("per query (limit 10; goal <= 3 requests and <= 100 KB for any query):");
+    report("keyword", &reqs, &bytes);
     let mut hist: std::collections::BTreeMap<usize, usize> = Default::default();
     for r in &reqs {
         *hist.entry(*r as usize).or_default() += 1;
     }
-    println!("  queries by requests: {hist:?}");
     println!(
-        "  within the goal (<= 3 requests and <= 100 KB): {}/{}; within 100 KB: {}/{}",
-        within(&reqs, &bytes),
-        reqs.len(),
-        bytes.iter().filter(|b| **b <= 100_000.0).count(),
-        bytes.len()
+        "    (50 labelled queries; by requests {hist:?}; round trips worst {})",
+        pct(&mut rounds.clone(), 1.0)
     );
+    report("facet", &freqs, &fbytes);
     println!(
-        "  filtered/sorted queries: requests median {} worst {}; bytes median {:.1} KB worst {:.1} KB",
-        pct(&mut xreqs.clone(), 0.5),
-        pct(&mut xreqs.clone(), 1.0),
-        pct(&mut xbytes.clone(), 0.5) / 1e3,
-        pct(&mut xbytes.clone(), 1.0) / 1e3
+        "    ({} queries, each: requests {:?})",
+        facet_queries.len(),
+        freqs
     );
+    report("sort", &sreqs, &sbytes);
     println!(
-        "  each (docker deploy +category; json +license by downloads; slack verified free; stream +tag by updated; +category listing; one word +category): requests {:?}, KB {:?}",
-        xreqs,
-        xbytes
-            .iter()
-            .map(|b| (b / 100.0).round() / 10.0)
-            .collect::<Vec<_>>()
+        "    ({} queries, each: requests {:?})",
+        sort_queries.len(),
+        sreqs
     );
-    println!("  (goal: <= 3 requests and <= 100 KB per query)");
+    let extra: Vec<Query> = facet_queries.into_iter().chain(sort_queries).collect();
 
     let texts: Vec<(String, String)> = docs
         .iter()
@@ -1074,13 +1090,10 @@ fn main() {
         "  catalog:               precision@5 {a:.3}  MRR {b:.3}  ({nl_relaxed} answered relaxed)"
     );
     println!("  naive substring match: precision@5 {c:.3}  MRR {d:.3}");
+    report("NL", &nl_reqs, &nl_bytes);
     println!(
-        "  requests median {} worst {}; bytes median {:.1} KB worst {:.1} KB (goal <= 100 KB); round trips worst {} (goal <= 3)",
-        pct(&mut nl_reqs.clone(), 0.5),
-        pct(&mut nl_reqs.clone(), 1.0),
-        pct(&mut nl_bytes.clone(), 0.5) / 1e3,
-        pct(&mut nl_bytes.clone(), 1.0) / 1e3,
-        pct(&mut nl_rounds.clone(), 1.0),
+        "    (round trips worst {})",
+        pct(&mut nl_rounds.clone(), 1.0)
     );
     if std::env::var("CATALOG_BENCH_VERBOSE").is_ok() {
         for ((((_, q), r), t), (total, relaxed)) in NL_QUERIES

@@ -147,6 +147,10 @@ pub struct FacetFile {
     pub count: u32,
     /// Their ordinals ([`codec::encode_set`]).
     pub docs: String,
+    /// The summaries of the listing's first page: the [`crate::PAGE_DOCS`] lowest ordinals of
+    /// `docs`, by ordinal (§10.2), so that listing one value costs no summary block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub s: Vec<Summary>,
 }
 
 /// `catalog/fwd/<aa>/<bb>/<id>.json`: what the writer indexed for a bundle, so that an update
@@ -405,13 +409,14 @@ pub fn parse_block(bytes: &[u8], block: u32, root: &Root) -> Result<Vec<Summary>
     Ok(b.docs)
 }
 
-/// Parses the facet file of `kind`=`value`; returns its ordinals.
+/// Parses the facet file of `kind`=`value`; returns its ordinals and the summaries of its
+/// first page (checked to be those of its [`crate::PAGE_DOCS`] lowest ordinals).
 pub fn parse_facet(
     bytes: &[u8],
     kind: &str,
     value: &str,
     root: &Root,
-) -> Result<Vec<u32>, CatalogError> {
+) -> Result<(Vec<u32>, Vec<Summary>), CatalogError> {
     let f = facet_path(kind, value);
     let ff: FacetFile = parse_json(bytes, &f)?;
     if ff.kind != kind || ff.value != value {
@@ -428,7 +433,15 @@ pub fn parse_facet(
             format!("count {} but {} bundles listed", ff.count, set.len()),
         ));
     }
-    Ok(set)
+    let want: Vec<u32> = set.iter().take(crate::PAGE_DOCS).copied().collect();
+    let got: Vec<u32> = ff.s.iter().map(|s| s.ord).collect();
+    if got != want {
+        return Err(CatalogError::Inconsistent {
+            file: f,
+            message: format!("inline summaries of ordinals {got:?}, its first page is {want:?}"),
+        });
+    }
+    Ok((set, ff.s))
 }
 
 /// Parses the forward file of `id`.

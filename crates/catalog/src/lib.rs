@@ -4,8 +4,9 @@
 //! index cut into small files that a client fetches on demand: a root file with the global
 //! statistics, term shards keyed by a term's first three characters (one more character below
 //! a prefix whose shard grew past 12 KiB; postings carry what is needed to score, filter and
-//! sort, and each term carries the summaries of its first page of results inline), facet files
-//! listing the bundles of one facet value, and blocks of result summaries. A query costs at most
+//! sort, and each term carries inline the summaries of its first page of results), facet
+//! files listing the bundles of one facet value (with the summaries of the listing's first
+//! page), and blocks of result summaries. A query costs at most
 //! three round trips (root; term shards and facet files; the summary blocks of the page's
 //! bundles no matched term carries inline, often none), so a one-word query is typically two
 //! requests and a two-word query three, whatever the registry's size (§10.6 lists what costs

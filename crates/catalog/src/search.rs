@@ -516,13 +516,19 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         shards.insert(k.clone(), terms);
     }
     let mut sets: HashMap<(String, String), Vec<u32>> = HashMap::new();
+    // Summaries carried inline by the matched terms (their first pages, §10.4) and by the facet
+    // files (the first page of their listing, §10.2).
+    let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
     for (kind, value) in &facet_pairs {
         let path = files::facet_path(kind, value);
         let got = checked(answers.next().expect("counted"), &path, MAX_FACET)?;
-        let set = match got {
+        let (set, page) = match got {
             Some(b) => files::parse_facet(&b, kind, value, &root)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
+        for s in page {
+            inline.entry(s.ord).or_insert_with(|| (s, path.clone()));
+        }
         sets.insert((kind.clone(), value.clone()), set);
     }
     // Facet filter: AND across kinds, OR within one kind.
@@ -542,8 +548,6 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     let mut capped = false;
     let mut relaxed = false;
     let mut ranked: Vec<(u32, f64, Posting)> = Vec::new();
-    // Summaries carried inline by the matched terms (their first pages, §10.4).
-    let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
     if text_query {
         let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
         for qt in &qterms {

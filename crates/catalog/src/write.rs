@@ -426,12 +426,13 @@ impl Catalog {
                 .collect()
         };
         let (old_pairs, new_pairs) = (pairs(&old), pairs(&new));
-        for (kind, value) in old_pairs.symmetric_difference(&new_pairs) {
+        let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
+        for (kind, value) in old_pairs.union(&new_pairs) {
             let adding = new_pairs.contains(&(kind.clone(), value.clone()));
             let path = files::facet_path(kind, value);
-            let mut set = match read(store, &path, MAX_FACET)? {
+            let (mut set, old_page) = match read(store, &path, MAX_FACET)? {
                 Some(b) => files::parse_facet(&b, kind, value, &root)?,
-                None => Vec::new(),
+                None => (Vec::new(), Vec::new()),
             };
             let i = set.partition_point(|&o| o < ord);
             let present = set.get(i) == Some(&ord);
@@ -442,10 +443,25 @@ impl Catalog {
                 }
                 _ => {}
             }
+            // The listing's first page: this bundle's new summary, the others' from the old
+            // page or, for a bundle that just entered it, from its block.
+            let page_ords: Vec<u32> = set.iter().take(PAGE_DOCS).copied().collect();
+            let on_page = page_ords.contains(&ord) || old_page.iter().any(|x| x.ord == ord);
+            if adding == present && !on_page {
+                continue; // neither its members nor its first page changed
+            }
             if set.is_empty() {
                 store.remove(&path)?;
             } else {
-                let bytes = facet_bytes(kind, value, &set);
+                let mut page = Vec::with_capacity(page_ords.len());
+                for o in page_ords {
+                    page.push(match (&mine, old_page.iter().find(|x| x.ord == o)) {
+                        (Some(m), _) if o == ord => m.clone(),
+                        (_, Some(x)) => x.clone(),
+                        _ => block_summary(store, o, &root, &mut block_cache)?,
+                    });
+                }
+                let bytes = facet_bytes(kind, value, &set, page);
                 store.write(&path, &bytes)?;
                 stats.bytes += bytes.len();
             }
@@ -613,10 +629,15 @@ impl Catalog {
                     .or_default()
                     .insert(value.clone(), set.len() as u32);
             }
+            let page = set
+                .iter()
+                .take(PAGE_DOCS)
+                .filter_map(|o| by_ord.get(o).cloned())
+                .collect();
             put(
                 store,
                 &files::facet_path(&kind, &value),
-                facet_bytes(&kind, &value, &set),
+                facet_bytes(&kind, &value, &set, page),
             )?;
         }
         for (block, docs) in blocks {
@@ -681,13 +702,14 @@ fn block_summary<S: CatalogStore>(
         })
 }
 
-fn facet_bytes(kind: &str, value: &str, set: &[u32]) -> Vec<u8> {
+fn facet_bytes(kind: &str, value: &str, set: &[u32], page: Vec<Summary>) -> Vec<u8> {
     files::to_json(&FacetFile {
         v: files::CATALOG_FORMAT,
         kind: kind.to_string(),
         value: value.to_string(),
         count: set.len() as u32,
         docs: codec::encode_set(set),
+        s: page,
     })
 }
 

@@ -773,3 +773,64 @@ fn a_natural_language_query_ranks_the_bundle_it_describes_first() {
     let r = search(&mut s, &Query::text("slack zebra")).unwrap();
     assert!(r.relaxed);
 }
+
+/// A [`ratchet_catalog::Fetch`] over a store that counts the files asked for in each round trip.
+struct Counting<'a> {
+    store: &'a MemStore,
+    rounds: Vec<Vec<String>>,
+}
+
+impl ratchet_catalog::Fetch for Counting<'_> {
+    fn fetch(&mut self, files: &[(String, u64)]) -> Vec<Result<Option<Vec<u8>>, CatalogError>> {
+        self.rounds
+            .push(files.iter().map(|(p, _)| p.clone()).collect());
+        files.iter().map(|(p, l)| self.store.read(p, *l)).collect()
+    }
+}
+
+fn counted(store: &MemStore, q: &Query) -> (ratchet_catalog::Results, Vec<Vec<String>>) {
+    let mut f = Counting {
+        store,
+        rounds: Vec::new(),
+    };
+    let r = search(&mut f, q).unwrap();
+    (r, f.rounds)
+}
+
+#[test]
+fn a_listing_of_one_facet_value_finds_its_first_page_inline() {
+    let s = corpus_with(200, vec![]);
+    let q = with(|q| {
+        q.categories = vec!["finance".into()];
+        q.limit = 10;
+    });
+    let (r, rounds) = counted(&s, &q);
+    assert_eq!(r.hits.len(), 10);
+    assert!(r.total > 10);
+    // The root and the facet file; no summary block.
+    assert_eq!(rounds.concat().len(), 2, "{rounds:?}");
+    // The next page comes from blocks.
+    let (_, rounds) = counted(
+        &s,
+        &Query {
+            offset: 10,
+            ..q.clone()
+        },
+    );
+    assert!(rounds.concat().iter().any(|p| p.contains("/docs/")));
+    // A facet file whose page names other bundles than its first ones is refused.
+    let mut bad = s.clone();
+    let path = files::facet_path("category", "finance");
+    let text = String::from_utf8(bad.files[&path].clone()).unwrap();
+    let first = r.hits[0].summary.ord;
+    bad.files.insert(
+        path.clone(),
+        text.replacen(&format!("\"ord\":{first},"), "\"ord\":99999,", 1)
+            .into_bytes(),
+    );
+    expect_err(
+        &mut bad,
+        &q,
+        &format!("{path}: inconsistent with the catalog: inline summaries of ordinals"),
+    );
+}
