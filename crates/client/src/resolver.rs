@@ -846,30 +846,50 @@ fn build_graph(
     }
 }
 
-/// Dependencies before dependents, level by level (Kahn's algorithm on indegree counts): each
-/// level is the bundles whose dependencies are all placed, in id order, so the order is
-/// deterministic. In a cycle (PubGrub allows them) nobody is ready: the smallest id left is
-/// placed next. Linear in nodes and edges, apart from sorting each level.
+/// Dependencies before dependents; ties (and cycles, which PubGrub allows) broken by id so the
+/// order is deterministic ([`order_dependencies_first`]).
 fn topological_order(
     nodes: &BTreeMap<BundleId, BundleNode>,
     edges: &[DependencyEdge],
 ) -> Vec<BundleId> {
-    // Nodes by position in id order (the BTreeMap's order).
-    let ids: Vec<&BundleId> = nodes.keys().collect();
+    let mut deps: BTreeMap<&BundleId, Vec<&BundleId>> =
+        nodes.keys().map(|k| (k, Vec::new())).collect();
+    for e in edges {
+        if let Some(d) = deps.get_mut(&e.from) {
+            d.push(&e.to);
+        }
+    }
+    order_dependencies_first(&deps)
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+/// The ids of `deps` (each with its dependencies) with dependencies first, level by level
+/// (Kahn's algorithm on indegree counts): each level is the ids whose dependencies are all
+/// placed, in id order. In a cycle nobody is ready: the smallest id left is placed next.
+/// Dependencies outside `deps`, repeated ones and self-dependencies are ignored. Linear in ids
+/// and edges, apart from sorting each level.
+pub(crate) fn order_dependencies_first<'a>(
+    deps: &BTreeMap<&'a BundleId, Vec<&'a BundleId>>,
+) -> Vec<&'a BundleId> {
+    // Ids by position in id order (the map's order).
+    let ids: Vec<&BundleId> = deps.keys().copied().collect();
     let pos: HashMap<&BundleId, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     // `waiting[i]`: how many distinct dependencies of i are not placed yet; `dependents[j]`:
-    // the nodes waiting for j.
+    // the ids waiting for j.
     let mut waiting = vec![0usize; ids.len()];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
-    let mut seen: std::collections::HashSet<(usize, usize)> =
-        std::collections::HashSet::with_capacity(edges.len());
-    for e in edges {
-        if let (Some(&from), Some(&to)) = (pos.get(&e.from), pos.get(&e.to))
-            && from != to
-            && seen.insert((from, to))
-        {
-            waiting[from] += 1;
-            dependents[to].push(from);
+    let mut seen: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    for (from, list) in deps.values().enumerate() {
+        for to in list {
+            if let Some(&to) = pos.get(to)
+                && from != to
+                && seen.insert((from, to))
+            {
+                waiting[from] += 1;
+                dependents[to].push(from);
+            }
         }
     }
     let mut placed = vec![false; ids.len()];
@@ -884,11 +904,11 @@ fn topological_order(
             }
             level.push(smallest);
         }
-        let mut next = Vec::new();
         for &i in &level {
             placed[i] = true;
-            order.push(ids[i].clone());
+            order.push(ids[i]);
         }
+        let mut next = Vec::new();
         for &i in &level {
             for &d in &dependents[i] {
                 waiting[d] -= 1;
