@@ -20,7 +20,8 @@
 //!    and the lower bound (depth + 2) × delay; beside `cargo generate-lockfile` + `cargo fetch`
 //!    of the same graph written as a Cargo sparse registry on the same kind of server, when
 //!    cargo is on the machine. Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm
-//!    no-op 0 requests.
+//!    no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
+//!    the old build + rewrite (goal: signed <= 1.1x unsigned).
 //! 4. Static hosts (issue 22): a cold install of a 400-bundle graph from nginx and from
 //!    `python3 -m http.server` (as the README serves a registry) side by side, with requests,
 //!    wall time and the machine's `TcpExt: ListenOverflows` delta (connection attempts dropped
@@ -198,6 +199,7 @@ fn main() {
     }
     if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("issue19") {
         resolution_scaling();
+        sign_in_one_pass(tmp.path());
         shapes(tmp.path());
         return;
     }
@@ -305,7 +307,8 @@ fn main() {
     resolution_10k();
     resolution_scaling();
 
-    // 3b. Issue 19: graph shapes and delays, beside cargo.
+    // 3b. Issue 19: signing in one pass; graph shapes and delays, beside cargo.
+    sign_in_one_pass(tmp.path());
     shapes(tmp.path());
 
     // 4. nginx and Python's http.server side by side.
@@ -998,5 +1001,69 @@ fn shapes(tmp: &Path) {
     }
     println!(
         "  goals: cold <= 0.8x cargo at every delay and shape and within 1.2x of the bound; warm no-op 0 requests"
+    );
+}
+
+/// Issue 19, signing in one pass: `bundle build` of a bundle with about 24 MB of files,
+/// unsigned, signed in one pass (as `build --sign` now does) and signed the old way (build,
+/// then rewrite the archive with its signature); best of 3 each. Goal: signed <= 1.1x unsigned.
+fn sign_in_one_pass(tmp: &Path) {
+    use ratchet_formats::archive::{BuildOptions, build_archive, build_archive_signed};
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let work = tmp.join("sign-bench");
+    let src = ratchet_testkit::Bundle::new("com.bench.big", "1.0.0").write(&work);
+    // Compressible but not trivial text: about 24 MB in 96 files.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for f in 0..96 {
+        let mut text = String::with_capacity(256 << 10);
+        while text.len() < 250 << 10 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text.push_str(&format!("line {f} value {} word{}\n", x % 100_000, x % 977));
+        }
+        std::fs::write(src.join(format!("data-{f}.txt")), text).unwrap();
+    }
+    let m = ratchet_formats::manifest::load_manifest(&src).unwrap();
+    let sk = ratchet_testkit::secret_key(&work, "signer");
+    let opts = BuildOptions::default();
+    let best = |f: &mut dyn FnMut() -> u64| -> (Duration, u64) {
+        let mut out = (Duration::MAX, 0);
+        for _ in 0..3 {
+            let t = Instant::now();
+            let size = f();
+            out = (out.0.min(t.elapsed()), size);
+        }
+        out
+    };
+    let plain = work.join("plain.rbundle");
+    let (unsigned, size) = best(&mut || build_archive(&src, &m, &plain, &opts).unwrap().size);
+    let one = work.join("one.rbundle");
+    let (signed, _) = best(&mut || {
+        let mut sign = |list: &[u8]| -> std::io::Result<Vec<u8>> {
+            let c = ratchet_trust::bundle_sig::trusted_comment(m.id.as_str(), &m.version, list);
+            ratchet_trust::bundle_sig::sign_bytes(&sk, list, &c)
+                .map(String::into_bytes)
+                .map_err(std::io::Error::other)
+        };
+        build_archive_signed(&src, &m, &one, &opts, &mut sign)
+            .unwrap()
+            .size
+    });
+    let two = work.join("two.rbundle");
+    let (two_pass, _) = best(&mut || {
+        let b = build_archive(&src, &m, &two, &opts).unwrap();
+        ratchet_trust::bundle_sig::sign_archive_file(&two, Some(&sk), None, None).unwrap();
+        b.size
+    });
+    println!(
+        "bundle build of {} MB of files ({} KiB archive), best of 3: unsigned {:.0} ms, --sign in one pass {:.0} ms ({:.2}x, goal <= 1.1), the old build + rewrite {:.0} ms ({:.2}x)",
+        24,
+        size / 1024,
+        ms(unsigned),
+        ms(signed),
+        signed.as_secs_f64() / unsigned.as_secs_f64(),
+        ms(two_pass),
+        two_pass.as_secs_f64() / unsigned.as_secs_f64()
     );
 }
