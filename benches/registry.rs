@@ -531,6 +531,21 @@ fn integrity(tmp: &Path) {
     );
 }
 
+/// Files and directories below `dir` (0 when it does not exist).
+fn count_entries(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            n += 1;
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(e.path());
+            }
+        }
+    }
+    n
+}
+
 fn count_files(dir: &Path) -> usize {
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -990,6 +1005,19 @@ fn shapes(tmp: &Path) {
                     x_cargo
                 );
             };
+            if delay_ms == 0 {
+                // Issue 19, fewer files: what one cold install left on disk.
+                let home = tmp.join(format!("h-{shape}-0-0"));
+                let part = |p: &str| count_entries(&home.join(p));
+                println!(
+                    "  {shape}: files and directories a cold install created: ratchet {} (cache {}, data/bundles {}, data/trust {}), cargo {} (CARGO_HOME)",
+                    count_entries(&home),
+                    part("cache"),
+                    part("data/bundles"),
+                    part("data/trust"),
+                    count_entries(&tmp.join(format!("c-{shape}-0-0/cargo-home")))
+                );
+            }
             row("ratchet", "cold", rc, cc);
             row("cargo", "cold", cc, None);
             row("ratchet", "warm", r_warm, c_warm);
