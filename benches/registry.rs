@@ -10,7 +10,18 @@
 //!    `RATCHET_HTTP_MAX_CONNECTIONS=64` measures the old width.
 //! 2. Peak RSS of resolving and installing a 1,000-bundle graph from a `file://` registry
 //!    (goal < 100 MB), in a fresh child process.
-//! 3. Resolution time on a synthetic index of 10,000 bundles × 20 versions (in memory).
+//! 3. Resolution time on a synthetic index of 10,000 bundles × 20 versions (in memory); then
+//!    resolution alone at 2k, 10k, 30k and 100k bundles (issue 19: linear, time per bundle
+//!    flat).
+//!
+//! 3b. Issue 19, graph shapes: the narrow 200-bundle graph (depth 8) and a wide 420-bundle
+//!    graph (about 1,100 edges, breadth-first depth 10, one level of 114), cold and warm, at
+//!    0, 25 and 100 ms per request: round trips seen by the server, requests, bytes, wall time
+//!    and the lower bound (depth + 2) × delay; beside `cargo generate-lockfile` + `cargo fetch`
+//!    of the same graph written as a Cargo sparse registry on the same kind of server, when
+//!    cargo is on the machine. Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm
+//!    no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
+//!    the old build + rewrite (goal: signed <= 1.1x unsigned).
 //! 4. Static hosts (issue 22): a cold install of a 400-bundle graph from nginx and from
 //!    `python3 -m http.server` (as the README serves a registry) side by side, with requests,
 //!    wall time and the machine's `TcpExt: ListenOverflows` delta (connection attempts dropped
@@ -26,7 +37,9 @@
 //!    cold install of the 200-bundle graph fetches for proofs, goal <= +10%; and the requests of
 //!    a warm no-op install, goal 1.
 //!
-//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5.
+//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5,
+//! `RATCHET_BENCH_ONLY=resolution` the resolution scaling, `RATCHET_BENCH_ONLY=issue19` the
+//! resolution scaling and part 3b.
 //!
 //! Files live in a tmpfs (`/dev/shm`) when there is one: on this kind of virtual machine the
 //! disk's stalls change the figures severalfold between runs (`RATCHET_BENCH_ON_DISK=1` measures
@@ -180,6 +193,16 @@ fn main() {
         static_hosts(tmp.path());
         return;
     }
+    if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("resolution") {
+        resolution_scaling();
+        return;
+    }
+    if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("issue19") {
+        resolution_scaling();
+        sign_in_one_pass(tmp.path());
+        shapes(tmp.path());
+        return;
+    }
     if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("integrity") {
         integrity(tmp.path());
         return;
@@ -280,7 +303,23 @@ fn main() {
         bytes / 1024
     );
 
-    // 3. Resolution on 10,000 bundles x 20 versions.
+    // 3. Resolution on 10,000 bundles x 20 versions, then resolution alone at growing sizes.
+    resolution_10k();
+    resolution_scaling();
+
+    // 3b. Issue 19: signing in one pass; graph shapes and delays, beside cargo.
+    sign_in_one_pass(tmp.path());
+    shapes(tmp.path());
+
+    // 4. nginx and Python's http.server side by side.
+    static_hosts(tmp.path());
+
+    // 5. Signed snapshots and the transparency log.
+    integrity(tmp.path());
+}
+
+/// Part 3: resolution on a synthetic index of 10,000 bundles x 20 versions (in memory).
+fn resolution_10k() {
     let n_bundles = 10_000;
     let ids: Vec<BundleId> = (0..n_bundles)
         .map(|i| BundleId::parse(&format!("com.synth.b{i}")).unwrap())
@@ -315,12 +354,65 @@ fn main() {
         g.nodes.len(),
         t.elapsed().as_secs_f64() * 1000.0
     );
+}
 
-    // 4. nginx and Python's http.server side by side.
-    static_hosts(tmp.path());
+/// A synthetic index of `n` bundles x 5 versions where the root's graph takes in every bundle:
+/// bundle i needs 3i+1, 3i+2, 3i+3 and 7i+13 (when they exist), so about 1.15 edges per
+/// bundle and a depth of log3(n).
+fn synthetic_tree(n: usize) -> (Vec<BundleId>, HashMap<BundleId, Vec<Candidate>>) {
+    let ids: Vec<BundleId> = (0..n)
+        .map(|i| BundleId::parse(&format!("com.synth.b{i}")).unwrap())
+        .collect();
+    let any1 = VersionReq::parse("^1.0").unwrap();
+    let mut index = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let deps: Vec<(BundleId, VersionReq)> = [i * 3 + 1, i * 3 + 2, i * 3 + 3, i * 7 + 13]
+            .into_iter()
+            .filter(|&j| j < n)
+            .map(|j| (ids[j].clone(), any1.clone()))
+            .collect();
+        let versions = (0..5u64)
+            .map(|v| Candidate {
+                version: semver::Version::new(1, v, 0),
+                dependencies: deps.clone(),
+                yanked: false,
+                ratchet_version: None,
+                platforms: Vec::new(),
+            })
+            .collect();
+        index.insert(id.clone(), versions);
+    }
+    (ids, index)
+}
 
-    // 5. Signed snapshots and the transparency log.
-    integrity(tmp.path());
+/// Resolution alone (in memory, every index file loaded) at 2k, 10k, 30k and 100k bundles,
+/// with the install order: time per bundle should stay flat (linear, issue 19).
+fn resolution_scaling() {
+    let any1 = VersionReq::parse("^1.0").unwrap();
+    let mut per = Vec::new();
+    for n in [2_000usize, 10_000, 30_000, 100_000] {
+        let (ids, index) = synthetic_tree(n);
+        let t = Instant::now();
+        let g = resolve_complete(
+            &[(ids[0].clone(), any1.clone())],
+            &index,
+            &ResolveOptions::default(),
+        )
+        .unwrap();
+        let took = t.elapsed();
+        assert_eq!(g.install_order.len(), n);
+        per.push(took.as_secs_f64() / n as f64);
+        println!(
+            "resolution alone, {n} bundles x 5 versions ({} edges): {:.0} ms, {:.1} us per bundle",
+            g.edges.len(),
+            took.as_secs_f64() * 1000.0,
+            took.as_secs_f64() * 1e6 / n as f64
+        );
+    }
+    println!(
+        "  time per bundle, 100k / 2k: {:.2} (linear: about 1; the old install order was quadratic)",
+        per[3] / per[0]
+    );
 }
 
 /// A registry key whose timestamps are valid for a day.
@@ -437,6 +529,21 @@ fn integrity(tmp: &Path) {
         s_signed.log.lock().unwrap().len() - before,
         ms(wall)
     );
+}
+
+/// Files and directories below `dir` (0 when it does not exist).
+fn count_entries(dir: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            n += 1;
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(e.path());
+            }
+        }
+    }
+    n
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -570,4 +677,421 @@ fn static_hosts(tmp: &Path) {
             Some(64),
         );
     }
+}
+
+/// Level widths of the wide graph of issue 19: 420 bundles, breadth-first depth 10, one level of
+/// 114 (with one extra edge per bundle, about 1,100 edges).
+const WIDE: [usize; 11] = [1, 3, 9, 24, 50, 114, 90, 60, 38, 22, 9];
+
+/// The level widths [`generated_registry::generate`] gives `n` bundles in `depth` levels.
+fn narrow_widths(n: usize, depth: usize) -> Vec<usize> {
+    let per_level = (n - 1).div_ceil(depth);
+    let mut widths = vec![1];
+    let mut count = 1;
+    for _ in 1..=depth {
+        let k = per_level.min(n - count);
+        widths.push(k);
+        count += k;
+    }
+    widths
+}
+
+/// One measured run: round trips seen by the server, requests, bytes, wall time.
+#[derive(Clone, Copy)]
+struct Run {
+    waves: Option<usize>,
+    requests: usize,
+    bytes: u64,
+    wall: Duration,
+}
+
+/// Round trips and requests the server saw since `from` (round trips only with a delay: with
+/// none, nothing separates them).
+fn seen(srv: &fault_server::Server, from: usize, delay: Duration) -> (Option<usize>, usize) {
+    let times = srv.times.lock().unwrap()[from..].to_vec();
+    let waves = (!delay.is_zero()).then(|| fault_server::waves(&times, delay).len());
+    (waves, times.len())
+}
+
+/// A ratchet install as `ratchet bundle install ROOT -y` runs it: first the local no-op check
+/// (no request when the state and lockfile already say it all), then open, resolve in waves,
+/// prepare while resolving, apply. The HTTP/1.1 pool is sized for the widest wave.
+fn ratchet_run(home: &Path, srv: &fault_server::Server, root: &str, delay: Duration) -> Run {
+    let from = srv.times.lock().unwrap().len();
+    let t = Instant::now();
+    let paths = Paths::under(home.to_path_buf());
+    let add = vec![parse_spec(root).unwrap()];
+    let mut src = RegistrySource::from_location(&srv.url()).unwrap();
+    src.max_connections = Some(1024);
+    let here = src.base.to_string();
+    let wanted = ratchet_client::install::Wanted::Add {
+        registry: &here,
+        add: &add,
+    };
+    let mut bytes = 0;
+    if ratchet_client::install::satisfied_locally(&paths, wanted)
+        .unwrap()
+        .is_none()
+    {
+        let (c, _, _) = install_from(home, src, root);
+        bytes = c.fetcher.stats.bytes.load(Ordering::Relaxed);
+    }
+    let wall = t.elapsed();
+    let (waves, requests) = seen(srv, from, delay);
+    Run {
+        waves,
+        requests,
+        bytes,
+        wall,
+    }
+}
+
+/// The crate name of a generated bundle id (`com.bench.l3-b7` -> `b-l3-b7`).
+fn crate_name(id: &str) -> String {
+    format!("b-{}", id.trim_start_matches("com.bench."))
+}
+
+/// A sparse index path of a crate name (cargo's layout).
+fn cargo_index_path(name: &str) -> String {
+    match name.len() {
+        1 => format!("1/{name}"),
+        2 => format!("2/{name}"),
+        3 => format!("3/{}/{name}", &name[..1]),
+        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
+    }
+}
+
+/// Writes the graph as a Cargo sparse registry under `dir` (served at `url`): an index line and
+/// a small `.crate` per bundle, dependencies as in the bundle graph.
+fn write_cargo_registry(dir: &Path, url: &str, graph: &[Vec<(String, Vec<String>)>]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!("{{\"dl\": \"{url}crates/{{crate}}/{{version}}/download\"}}"),
+    )
+    .unwrap();
+    for (id, deps) in graph.iter().flatten() {
+        let name = crate_name(id);
+        let mut toml = format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nedition = \"2021\"\n\n[dependencies]\n"
+        );
+        for d in deps {
+            toml.push_str(&format!("{} = \"^1.0\"\n", crate_name(d)));
+        }
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        for (path, body) in [
+            ("Cargo.toml", toml.as_bytes()),
+            ("src/lib.rs", b"" as &[u8]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("{name}-1.0.0/{path}"), body)
+                .unwrap();
+        }
+        let krate = tar.into_inner().unwrap().finish().unwrap();
+        let sha = ratchet_formats::index::sha256_hex(&krate);
+        let dl = dir.join(format!("crates/{name}/1.0.0/download"));
+        std::fs::create_dir_all(dl.parent().unwrap()).unwrap();
+        std::fs::write(dl, &krate).unwrap();
+        let deps_json: Vec<serde_json::Value> = deps
+            .iter()
+            .map(|d| {
+                serde_json::json!({"name": crate_name(d), "req": "^1.0", "features": [],
+                    "optional": false, "default_features": true, "target": null,
+                    "kind": "normal"})
+            })
+            .collect();
+        let line = serde_json::json!({"name": name, "vers": "1.0.0", "deps": deps_json,
+            "cksum": sha, "features": {}, "yanked": false});
+        let ip = dir.join(cargo_index_path(&name));
+        std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
+        std::fs::write(ip, format!("{line}\n")).unwrap();
+    }
+}
+
+/// Bytes of the files the server answered with a body since `from` (no `If-None-Match`).
+fn served_bytes(srv: &fault_server::Server, root: &Path, from: usize) -> u64 {
+    srv.log.lock().unwrap()[from..]
+        .iter()
+        .filter(|(_, inm, _)| !inm)
+        .filter_map(|(p, _, _)| std::fs::metadata(root.join(p.trim_start_matches('/'))).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// `cargo generate-lockfile` + `cargo fetch` (or `cargo fetch` alone, `warm`) of a project
+/// depending on the root crate, with its own `CARGO_HOME` whose config replaces crates.io by
+/// the sparse registry `srv` serves. An error saying why when cargo fails.
+fn cargo_run(
+    work: &Path,
+    srv: &fault_server::Server,
+    reg: &Path,
+    root: &str,
+    delay: Duration,
+    warm: bool,
+) -> Result<Run, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let home = work.join("cargo-home");
+    let project = work.join("project");
+    if !warm {
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(project.join("src/lib.rs"), "").unwrap();
+        std::fs::write(
+            project.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"bench-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{} = \"1.0\"\n",
+                crate_name(root)
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nregistry = \"sparse+{}\"\n\n[net]\noffline = false\n",
+                srv.url()
+            ),
+        )
+        .unwrap();
+    }
+    let from = srv.times.lock().unwrap().len();
+    let t = Instant::now();
+    let steps: &[&str] = if warm {
+        &["fetch"]
+    } else {
+        &["generate-lockfile", "fetch"]
+    };
+    for step in steps {
+        let o = std::process::Command::new(&cargo)
+            .arg(step)
+            .current_dir(&project)
+            .env("CARGO_HOME", &home)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_REGISTRIES_CRATES_IO_PROTOCOL")
+            .output()
+            .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+        if !o.status.success() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            return Err(format!(
+                "cargo {step} failed: {}",
+                err.lines().last().unwrap_or("")
+            ));
+        }
+    }
+    let wall = t.elapsed();
+    let (waves, requests) = seen(srv, from, delay);
+    Ok(Run {
+        waves,
+        requests,
+        bytes: served_bytes(srv, reg, from),
+        wall,
+    })
+}
+
+/// Issue 19's table: the narrow 200-bundle graph and the wide 420-bundle graph, cold and warm,
+/// at 0, 25 and 100 ms per request, ratchet and cargo side by side on the same loopback server
+/// (HTTP/1.1, thread per connection; ratchet's pool sized for the widest wave), with the lower
+/// bound (depth + 2) x delay. Medians of 3 interleaved rounds for cold installs.
+fn shapes(tmp: &Path) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let cargo_here = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    println!(
+        "issue 19: cold and warm installs by graph shape and delay; ratchet beside {} (generate-lockfile + fetch), same server",
+        cargo_here
+            .as_deref()
+            .unwrap_or("cargo (not found: skipped)")
+    );
+    println!(
+        "  {:<7} {:>5} {:<8} {:<4} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9}",
+        "shape",
+        "delay",
+        "tool",
+        "run",
+        "waves",
+        "requests",
+        "KiB",
+        "wall ms",
+        "bound ms",
+        "x bound",
+        "x cargo"
+    );
+    let shapes: [(&str, Vec<usize>, usize); 2] = [
+        ("narrow", narrow_widths(200, 8), 0),
+        ("wide", WIDE.to_vec(), 1),
+    ];
+    for (shape, widths, extra) in shapes {
+        let reg = tmp.join(format!("shape-{shape}"));
+        let (root, _) = generated_registry::generate_levels(&reg, &widths, extra);
+        let graph = generated_registry::level_graph(&widths, extra);
+        let edges: usize = graph.iter().flatten().map(|(_, d)| d.len()).sum();
+        let depth = widths.len() - 1;
+        println!(
+            "  {shape}: {} bundles, {edges} edges, breadth-first depth {depth}, widest level {}",
+            widths.iter().sum::<usize>(),
+            widths.iter().max().unwrap()
+        );
+        for delay_ms in [0u64, 25, 100] {
+            let delay = Duration::from_millis(delay_ms);
+            let srv = fault_server::serve(reg.clone(), delay);
+            let creg = tmp.join(format!("cargo-{shape}-{delay_ms}"));
+            let csrv = fault_server::serve(creg.clone(), delay);
+            if cargo_here.is_some() {
+                write_cargo_registry(&creg, &csrv.url(), &graph);
+            }
+            let bound = delay * (depth as u32 + 2);
+            let (mut r_cold, mut c_cold) = (Vec::new(), Vec::new());
+            let mut r_warm = None;
+            let mut c_warm = None;
+            let mut cargo_err = None;
+            for round in 0..3 {
+                let home = tmp.join(format!("h-{shape}-{delay_ms}-{round}"));
+                r_cold.push(ratchet_run(&home, &srv, &root, delay));
+                if round == 0 {
+                    r_warm = Some(ratchet_run(&home, &srv, &root, delay));
+                }
+                if cargo_here.is_some() && cargo_err.is_none() {
+                    let work = tmp.join(format!("c-{shape}-{delay_ms}-{round}"));
+                    match cargo_run(&work, &csrv, &creg, &root, delay, false) {
+                        Ok(r) => {
+                            c_cold.push(r);
+                            if round == 0 {
+                                c_warm = cargo_run(&work, &csrv, &creg, &root, delay, true).ok();
+                            }
+                        }
+                        Err(e) => cargo_err = Some(e),
+                    }
+                }
+            }
+            let median = |v: &mut Vec<Run>| -> Option<Run> {
+                v.sort_by_key(|r| r.wall);
+                v.get(v.len() / 2).copied()
+            };
+            let (rc, cc) = (median(&mut r_cold), median(&mut c_cold));
+            let row = |tool: &str, run: &str, r: Option<Run>, other: Option<Run>| {
+                let Some(r) = r else { return };
+                let x_bound = if bound.is_zero() || run == "warm" {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", r.wall.as_secs_f64() / bound.as_secs_f64())
+                };
+                let x_cargo = match other {
+                    Some(o) if tool == "ratchet" && !o.wall.is_zero() => {
+                        format!("{:.2}", r.wall.as_secs_f64() / o.wall.as_secs_f64())
+                    }
+                    _ => "-".to_string(),
+                };
+                println!(
+                    "  {:<7} {:>3}ms {:<8} {:<4} {:>6} {:>8} {:>8} {:>9.0} {:>9.0} {:>8} {:>9}",
+                    shape,
+                    delay_ms,
+                    tool,
+                    run,
+                    r.waves.map_or("-".to_string(), |w| w.to_string()),
+                    r.requests,
+                    r.bytes / 1024,
+                    ms(r.wall),
+                    ms(bound),
+                    x_bound,
+                    x_cargo
+                );
+            };
+            if delay_ms == 0 {
+                // Issue 19, fewer files: what one cold install left on disk.
+                let home = tmp.join(format!("h-{shape}-0-0"));
+                let part = |p: &str| count_entries(&home.join(p));
+                println!(
+                    "  {shape}: files and directories a cold install created: ratchet {} (cache {}, data/bundles {}, data/trust {}), cargo {} (CARGO_HOME)",
+                    count_entries(&home),
+                    part("cache"),
+                    part("data/bundles"),
+                    part("data/trust"),
+                    count_entries(&tmp.join(format!("c-{shape}-0-0/cargo-home")))
+                );
+            }
+            row("ratchet", "cold", rc, cc);
+            row("cargo", "cold", cc, None);
+            row("ratchet", "warm", r_warm, c_warm);
+            row("cargo", "warm", c_warm, None);
+            if let Some(e) = cargo_err {
+                println!("  (cargo: {e})");
+            }
+        }
+    }
+    println!(
+        "  goals: cold <= 0.8x cargo at every delay and shape and within 1.2x of the bound; warm no-op 0 requests"
+    );
+}
+
+/// Issue 19, signing in one pass: `bundle build` of a bundle with about 24 MB of files,
+/// unsigned, signed in one pass (as `build --sign` now does) and signed the old way (build,
+/// then rewrite the archive with its signature); best of 3 each. Goal: signed <= 1.1x unsigned.
+fn sign_in_one_pass(tmp: &Path) {
+    use ratchet_formats::archive::{BuildOptions, build_archive, build_archive_signed};
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let work = tmp.join("sign-bench");
+    let src = ratchet_testkit::Bundle::new("com.bench.big", "1.0.0").write(&work);
+    // Compressible but not trivial text: about 24 MB in 96 files.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for f in 0..96 {
+        let mut text = String::with_capacity(256 << 10);
+        while text.len() < 250 << 10 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text.push_str(&format!("line {f} value {} word{}\n", x % 100_000, x % 977));
+        }
+        std::fs::write(src.join(format!("data-{f}.txt")), text).unwrap();
+    }
+    let m = ratchet_formats::manifest::load_manifest(&src).unwrap();
+    let sk = ratchet_testkit::secret_key(&work, "signer");
+    let opts = BuildOptions::default();
+    let best = |f: &mut dyn FnMut() -> u64| -> (Duration, u64) {
+        let mut out = (Duration::MAX, 0);
+        for _ in 0..3 {
+            let t = Instant::now();
+            let size = f();
+            out = (out.0.min(t.elapsed()), size);
+        }
+        out
+    };
+    let plain = work.join("plain.rbundle");
+    let (unsigned, size) = best(&mut || build_archive(&src, &m, &plain, &opts).unwrap().size);
+    let one = work.join("one.rbundle");
+    let (signed, _) = best(&mut || {
+        let mut sign = |list: &[u8]| -> std::io::Result<Vec<u8>> {
+            let c = ratchet_trust::bundle_sig::trusted_comment(m.id.as_str(), &m.version, list);
+            ratchet_trust::bundle_sig::sign_bytes(&sk, list, &c)
+                .map(String::into_bytes)
+                .map_err(std::io::Error::other)
+        };
+        build_archive_signed(&src, &m, &one, &opts, &mut sign)
+            .unwrap()
+            .size
+    });
+    let two = work.join("two.rbundle");
+    let (two_pass, _) = best(&mut || {
+        let b = build_archive(&src, &m, &two, &opts).unwrap();
+        ratchet_trust::bundle_sig::sign_archive_file(&two, Some(&sk), None, None).unwrap();
+        b.size
+    });
+    println!(
+        "bundle build of {} MB of files ({} KiB archive), best of 3: unsigned {:.0} ms, --sign in one pass {:.0} ms ({:.2}x, goal <= 1.1), the old build + rewrite {:.0} ms ({:.2}x)",
+        24,
+        size / 1024,
+        ms(unsigned),
+        ms(signed),
+        signed.as_secs_f64() / unsigned.as_secs_f64(),
+        ms(two_pass),
+        two_pass.as_secs_f64() / unsigned.as_secs_f64()
+    );
 }

@@ -1381,7 +1381,9 @@ fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
         Fault::Replace(index_bytes(&lines)),
     );
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
-    let o = install_from(home, "com.oss.json-utils", &srv.url());
+    // The same request again would be a warm no-op (no request): a new requirement, which
+    // the installed version still satisfies, makes the install read the index.
+    let o = install_from(home, "com.oss.json-utils@^1", &srv.url());
     assert_fails_with(&o, "versions are immutable");
     assert_eq!(
         std::fs::read(home.join("data/installed.json")).unwrap(),
@@ -1672,10 +1674,11 @@ fn private_ca_is_trusted_per_registry_and_certificate_errors_are_not_retried() {
         "{err}"
     );
     assert!(!err.contains("attempts"), "{err}");
-    // config.json, the index file and the metadata file of the first wave: one connection
-    // each, none retried (four attempts each would be twelve).
+    // The signed timestamp, config.json, the index file and the metadata file of the first
+    // wave (which goes out with the timestamp): one connection each, none retried (four
+    // attempts each would be sixteen).
     assert!(
-        srv.connections() <= 3,
+        srv.connections() <= 4,
         "{} connections: the certificate error was retried",
         srv.connections()
     );
@@ -1965,4 +1968,74 @@ fn registry_and_installed_refusals_are_typed() {
         Err(InstallError::NeedsInstall { id: i }) => assert_eq!(i, id("com.example.absent")),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_warm_no_op_install_sends_no_request() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path();
+    let srv = serve(sample_index(), Duration::ZERO);
+    let sent = || srv.log.lock().unwrap().len();
+    let o = install_from(home, "com.example.data-processing", &srv.url());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let cold = sent();
+    assert!(cold > 0);
+
+    // The same request, the state and lockfile intact: nothing is asked of the server.
+    let o = install_from(home, "com.example.data-processing", &srv.url());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("nothing to do"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(sent(), cold, "{:?}", &srv.log.lock().unwrap()[cold..]);
+    // The same with --locked and with JSON output, which lists what is left unchanged
+    // (dependencies first).
+    let o = ratchet(home, &["bundle", "install", "--locked", "-y"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = ratchet(
+        home,
+        &[
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+            &srv.url(),
+            "-y",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(sent(), cold, "{:?}", &srv.log.lock().unwrap()[cold..]);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["changed"], json!(false));
+    let unchanged: Vec<&str> = doc["unchanged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(unchanged.len(), 3, "{doc}");
+    assert_eq!(unchanged[2], "com.example.data-processing", "{doc}");
+
+    // A new requirement asks the registry (and changes nothing else).
+    let o = install_from(home, "com.example.data-processing@^2", &srv.url());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let asked = sent();
+    assert!(asked > cold);
+    // A bundle directory gone: the install sees it from local records and reinstalls it.
+    let state = installed(home);
+    let (dep, b) = state
+        .bundles
+        .iter()
+        .find(|(_, b)| b.requested.is_none())
+        .unwrap();
+    let dir = bundle_dir(&Paths::under(home.to_path_buf()), dep, &b.version);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let o = install_from(home, "com.example.data-processing@^2", &srv.url());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(sent() > asked);
+    assert!(dir.is_dir());
 }

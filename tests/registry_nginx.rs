@@ -336,15 +336,25 @@ fn nginx_registry_with_etags_offline_and_auth() {
     let base = format!("http://127.0.0.1:{}", ngx.port);
     let home = t.path().join("home");
 
-    // Public: install, then a warm install revalidates with nginx's ETags (304s) and downloads
-    // no archive; offline works from the cache and names what is missing.
+    // Public: install; a warm install sends no request (installed.json and ratchet.lock say
+    // it all); an update revalidates with nginx's ETags (304s) and downloads no archive;
+    // offline works from the cache and names what is missing.
     let public_url = format!("{base}/public/");
     let o = install(&home, "com.example.data-processing", &public_url);
     assert!(o.status.success(), "{}", all_text(&o));
     let log = || std::fs::read_to_string(ngx.prefix.join("access.log")).unwrap_or_default();
     let archives_before = log().matches("/archives/").count();
     assert_eq!(archives_before, 3);
+    let requests_before = log().lines().count();
     let o = install(&home, "com.example.data-processing", &public_url);
+    assert!(all_text(&o).contains("nothing to do"), "{}", all_text(&o));
+    assert_eq!(log().lines().count(), requests_before, "{}", log());
+    let o = ratchet(
+        &home,
+        &["bundle", "update", "--registry", &public_url, "-y"],
+        &[],
+        None,
+    );
     assert!(all_text(&o).contains("nothing to do"), "{}", all_text(&o));
     assert!(log().matches("\" 304 ").count() >= 4, "{}", log());
     assert_eq!(log().matches("/archives/").count(), archives_before);

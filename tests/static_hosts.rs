@@ -8,6 +8,7 @@
 //! prints nginx and Python's server side by side).
 
 mod common;
+mod fault_server;
 mod generated_registry;
 mod static_servers;
 
@@ -108,11 +109,11 @@ fn connections_per_host_out_of_range_are_refused_naming_the_setting() {
     std::fs::create_dir_all(home.join("config")).unwrap();
     std::fs::write(
         home.join("config/registries.json"),
-        r#"{"max-connections-per-host": 500}"#,
+        r#"{"max-connections-per-host": 5000}"#,
     )
     .unwrap();
     let o = common::install_from(&home, "com.bench.root", "http://127.0.0.1:9/");
-    common::assert_fails_with(&o, "max-connections-per-host 500");
+    common::assert_fails_with(&o, "max-connections-per-host 5000");
 }
 
 /// What the overloaded server saw: for each request in arrival order, how many connections
@@ -216,4 +217,47 @@ fn a_struggling_host_gets_fewer_connections_and_everything_arrives() {
         most < limit,
         "the client did not lower its concurrency: {most} connections at once after the trouble (limit {limit}); all: {open:?}"
     );
+}
+
+/// Issue 19: a cold install takes depth + 2 round trips however wide a level is: the signed
+/// timestamp, `config.json` and the root's files in the first, one per level after that (each
+/// level's index and metadata files all at once, with the archives of the level above), and
+/// the last level's archives. Counted from the server's request arrival times (a request that
+/// came once every earlier one was answered starts a round trip), over an HTTP/1.1 pool sized
+/// for the widest wave.
+#[test]
+fn a_wide_level_takes_one_round_trip() {
+    use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
+    use ratchet_client::paths::Paths;
+    let t = tempfile::tempdir().unwrap();
+    let (width, depth) = (100, 3);
+    let reg = t.path().join("reg");
+    let (root, _) = generated_registry::generate(&reg, 1 + width * depth, depth);
+    // Longer than opening a few hundred connections at once takes on a loaded machine.
+    let delay = Duration::from_millis(300);
+    let srv = fault_server::serve(reg, delay);
+    let mut src = RegistrySource::from_location(&srv.url()).unwrap();
+    src.max_connections = Some(1024);
+    let req = PlanRequest {
+        add: vec![parse_spec(&root).unwrap()],
+        ..Default::default()
+    };
+    let ids = req.add.iter().map(|(id, _)| id.clone()).collect();
+    let mut c =
+        Client::open_prefetching(Paths::under(t.path().join("home")), src, false, &ids).unwrap();
+    c.prepare_while_resolving(false);
+    let p = plan(&mut c, &req).unwrap();
+    assert_eq!(p.bundles.len(), 1 + width * depth);
+    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    let times = srv.times.lock().unwrap().clone();
+    let waves = fault_server::waves(&times, delay);
+    assert!(
+        waves.len() <= depth + 2,
+        "{} round trips for depth {depth} (requests per round trip: {waves:?})",
+        waves.len()
+    );
+    // A level's index and metadata files went out together: one round trip of at least
+    // 2 x width requests.
+    assert!(waves.iter().any(|&n| n >= 2 * width), "{waves:?}");
+    assert_eq!(times.len(), 2 + 3 * (1 + width * depth), "{waves:?}");
 }

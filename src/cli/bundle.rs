@@ -647,7 +647,39 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
         }
         Some(p) => p,
     };
-    let built = archive::build_archive(&dir, manifest, &dest, &opts)?;
+    // With --sign the signature is made from the checksum list while the archive is written:
+    // one pass over the files, one file written (issue 19).
+    let mut sign_error: Option<ratchet_trust::TrustError> = None;
+    let built = match &secret {
+        None => archive::build_archive(&dir, manifest, &dest, &opts)?,
+        Some(sk) => {
+            let mut sign = |list: &[u8]| -> std::io::Result<Vec<u8>> {
+                let comment = ratchet_trust::bundle_sig::trusted_comment(
+                    manifest.id.as_str(),
+                    &manifest.version,
+                    list,
+                );
+                match ratchet_trust::bundle_sig::sign_bytes(sk, list, &comment) {
+                    Ok(sig) => Ok(sig.into_bytes()),
+                    Err(e) => {
+                        let text = e.to_string();
+                        sign_error = Some(e);
+                        Err(std::io::Error::other(text))
+                    }
+                }
+            };
+            match archive::build_archive_signed(&dir, manifest, &dest, &opts, &mut sign) {
+                Ok(b) => b,
+                Err(e) => {
+                    return Err(match sign_error {
+                        // Nothing was written: the archive is written in one go or not at all.
+                        Some(se) => format!("cannot sign {}: {se}", dest.display()).into(),
+                        None => e.into(),
+                    });
+                }
+            }
+        }
+    };
     let shown = built.path.display().to_string();
     for w in &built.warnings {
         o.warn(escape(w));
@@ -665,30 +697,10 @@ fn build(dir: PathBuf, out_path: Option<PathBuf>, sign_key: Option<Option<PathBu
         o.warn(&w);
         warnings.push(Diagnostic::warning("archive-limits", shown, w));
     }
-    // Signing rewrites the archive (one more entry): the figures shown are the final file's.
-    let mut signer = None;
-    if let Some(sk) = &secret {
-        if let Err(e) =
-            ratchet_trust::bundle_sig::sign_archive_file(&built.path, Some(sk), None, None)
-        {
-            // An unsigned archive where a signed one was asked for must not be left behind.
-            let _ = std::fs::remove_file(&built.path);
-            return Err(format!(
-                "cannot sign {} (the archive was removed): {e}",
-                built.path.display()
-            )
-            .into());
-        }
-        signer = Some(sk.public().key_id());
-    }
-    let files = built.files + usize::from(signer.is_some());
-    let (size, sha256) = match signer {
-        Some(_) => {
-            let bytes = std::fs::read(&built.path)?;
-            (bytes.len() as u64, archive::sha256_hex(&bytes))
-        }
-        None => (built.size, built.sha256.clone()),
-    };
+    // The figures are the final (signed) file's: the signature was written with it.
+    let signer = secret.as_ref().map(|sk| sk.public().key_id());
+    let files = built.files;
+    let (size, sha256) = (built.size, built.sha256.clone());
     if o.json() {
         print_json(&json!({
             "built": {

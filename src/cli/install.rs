@@ -548,6 +548,10 @@ pub fn install(args: InstallArgs) -> CliResult {
         if !args.specs.is_empty() {
             return Err("--locked installs the lockfile: name no bundles".into());
         }
+        // The installed lockfile, intact: nothing to ask any registry.
+        if let Some(done) = install::satisfied_locally(&paths, install::Wanted::Locked(&lock))? {
+            return nothing_to_do(&done, args.dry_run, &reporter);
+        }
         // With --registry, everything from there; without, each bundle from the registry the
         // lockfile records for it, one registry after the other.
         let groups: Vec<(RegistryArgs, Lockfile)> = if args.reg.registry.is_some() {
@@ -602,6 +606,17 @@ pub fn install(args: InstallArgs) -> CliResult {
         for s in &args.specs {
             req.add.push(parse_spec(s)?);
         }
+        // Already installed as asked, with an intact state and lockfile: no request at all.
+        let here = RegistrySource::select(&paths.config, args.reg.registry.as_deref())?
+            .base
+            .to_string();
+        let wanted = install::Wanted::Add {
+            registry: &here,
+            add: &req.add,
+        };
+        if let Some(done) = install::satisfied_locally(&paths, wanted)? {
+            return nothing_to_do(&done, args.dry_run, &reporter);
+        }
         let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
         let mut client = args.reg.open_for(&paths, &ids, shared)?;
         if prepare {
@@ -618,6 +633,41 @@ pub fn install(args: InstallArgs) -> CliResult {
     }
     if out().json() {
         report.print("install", args.dry_run, &reporter)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `install` says when the local records show that it has nothing to do (no request
+/// was sent): the same as for a plan that changes nothing.
+fn nothing_to_do(
+    done: &install::Satisfied,
+    dry_run: bool,
+    reporter: &Arc<CliReporter>,
+) -> CliResult {
+    let o = out();
+    if !done.kept.is_empty() {
+        o.status(format!(
+            "note: {} bundle(s) installed from other registries are left as they are ({})",
+            done.kept.len(),
+            done.kept
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    o.status("nothing to do: everything is installed");
+    if o.json() {
+        let report = ChangeReport {
+            unchanged: done
+                .unchanged
+                .iter()
+                .map(|(id, v)| json!({"id": id, "version": v.to_string()}))
+                .collect(),
+            kept: done.kept.iter().map(|k| k.as_str().to_string()).collect(),
+            ..ChangeReport::default()
+        };
+        report.print("install", dry_run, reporter)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every request: (path, had If-None-Match, Authorization or X-Api-Key value).
 pub type Log = Arc<Mutex<Vec<(String, bool, Option<String>)>>>;
@@ -41,6 +41,8 @@ pub struct Server {
     pub faults: Arc<Mutex<HashMap<String, Fault>>>,
     /// Every request: (path, had If-None-Match, Authorization or X-Api-Key value).
     pub log: Log,
+    /// When each request of `log` arrived (same order).
+    pub times: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl Server {
@@ -68,18 +70,32 @@ impl Server {
 /// Serves `root` with `delay` added before every answer.
 pub fn serve(root: PathBuf, delay: Duration) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A listen queue for a wave of a few hundred connections at once (std's is 128): the
+    // connection attempts a full queue drops come back a second later, which would be a round
+    // trip of the server's making. Listening again on a listening socket only resizes it.
+    #[cfg(target_os = "linux")]
+    // SAFETY: the descriptor is the listener's own, open for as long as `listener` lives.
+    unsafe {
+        libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096);
+    }
     let port = listener.local_addr().unwrap().port();
     let faults: Arc<Mutex<HashMap<String, Fault>>> = Arc::default();
     let log: Log = Arc::default();
-    let (f2, l2) = (faults.clone(), log.clone());
+    let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let (f2, l2, t2) = (faults.clone(), log.clone(), times.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(s) = stream else { continue };
-            let (root, faults, log) = (root.clone(), f2.clone(), l2.clone());
-            std::thread::spawn(move || handle(s, root, faults, log, delay));
+            let (root, faults, log, times) = (root.clone(), f2.clone(), l2.clone(), t2.clone());
+            std::thread::spawn(move || handle(s, root, faults, log, times, delay));
         }
     });
-    Server { port, faults, log }
+    Server {
+        port,
+        faults,
+        log,
+        times,
+    }
 }
 
 fn handle(
@@ -87,6 +103,7 @@ fn handle(
     root: PathBuf,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
     log: Log,
+    times: Arc<Mutex<Vec<Instant>>>,
     delay: Duration,
 ) {
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -112,9 +129,12 @@ fn handle(
                 _ => {}
             }
         }
-        log.lock()
-            .unwrap()
-            .push((path.clone(), inm.is_some(), auth.clone()));
+        {
+            // One lock for both, so the two lists stay in the same order.
+            let mut l = log.lock().unwrap();
+            l.push((path.clone(), inm.is_some(), auth.clone()));
+            times.lock().unwrap().push(Instant::now());
+        }
         std::thread::sleep(delay);
         let fault = {
             let mut f = faults.lock().unwrap();
@@ -195,4 +215,28 @@ fn handle(
             return;
         }
     }
+}
+
+/// Round trips as the server saw them, with `gap` the server's added delay: a request that
+/// arrived at least `gap` after every earlier one (so after all of them were answered: the
+/// client waited for answers) starts a new round trip; the others belong to the current one,
+/// however late a connection of it came up. Returns the number of requests of each round trip,
+/// in order.
+pub fn waves(times: &[Instant], gap: Duration) -> Vec<usize> {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut out: Vec<usize> = Vec::new();
+    let mut last: Option<Instant> = None;
+    for t in sorted {
+        match last {
+            Some(l) if t.duration_since(l) < gap => {
+                if let Some(n) = out.last_mut() {
+                    *n += 1;
+                }
+            }
+            _ => out.push(1),
+        }
+        last = Some(t);
+    }
+    out
 }

@@ -15,6 +15,63 @@ use std::path::Path;
 /// bundle of a level is a dependency of some bundle of the level above. Returns the root id and total bytes of
 /// the archives.
 pub fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
+    let per_level = (n - 1).div_ceil(depth);
+    let mut widths = vec![1];
+    let mut count = 1;
+    for _ in 1..=depth {
+        let k = per_level.min(n - count);
+        widths.push(k);
+        count += k;
+    }
+    generate_levels(dir, &widths, 0)
+}
+
+/// The bundles of [`generate_levels`]: level by level, each bundle with its dependencies (ids
+/// of the next level). Level 0 is the root alone.
+pub fn level_graph(widths: &[usize], extra: usize) -> Vec<Vec<(String, Vec<String>)>> {
+    let mut levels: Vec<Vec<String>> = vec![vec!["com.bench.root".to_string()]];
+    for (l, &k) in widths.iter().enumerate().skip(1) {
+        levels.push((0..k).map(|i| format!("com.bench.l{l}-b{i}")).collect());
+    }
+    levels
+        .iter()
+        .enumerate()
+        .map(|(l, ids)| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let deps: Vec<String> = match levels.get(l + 1) {
+                        Some(next) if !next.is_empty() => {
+                            // Every bundle of the next level is needed by someone; one more
+                            // edge each, and `extra` more spread over the level.
+                            let mut d: Vec<&String> = next
+                                .iter()
+                                .enumerate()
+                                .filter(|(k, _)| k % ids.len() == i)
+                                .map(|(_, x)| x)
+                                .collect();
+                            for j in 0..=extra {
+                                let x = &next[(i + 1 + j * 7 + i * j * 13) % next.len()];
+                                if !d.contains(&x) {
+                                    d.push(x);
+                                }
+                            }
+                            d.into_iter().cloned().collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    (id.clone(), deps)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes a registry whose graph has `widths[l]` bundles on level `l` (`widths[0]` is the
+/// root, 1): every bundle of a level is a dependency of some bundle of the level above, which
+/// also needs `1 + extra` more of the next level. Breadth-first depth `widths.len() - 1`.
+/// Returns the root id and the total bytes of the archives.
+pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u64) {
     use ratchet_formats::archive::{Limits, read_archive, sha256_hex, with_signature};
     use ratchet_trust::{SecretKey, bundle_sig::sign_archive, owners::OwnerChain};
     std::fs::create_dir_all(dir).unwrap();
@@ -25,44 +82,20 @@ pub fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
         RegistryConfig::new("bench", RegistryKind::Local).to_json(),
     )
     .unwrap();
-    let per_level = (n - 1).div_ceil(depth);
-    let mut levels: Vec<Vec<String>> = vec![vec!["com.bench.root".to_string()]];
-    let mut count = 1;
-    for l in 1..=depth {
-        let k = per_level.min(n - count);
-        levels.push((0..k).map(|i| format!("com.bench.l{l}-b{i}")).collect());
-        count += k;
-    }
+    let graph = level_graph(widths, extra);
     let src = dir.join(".src");
     let mut names = String::new();
     let mut total = 0;
     let wat = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
     let wasm = wat::parse_str(wat).unwrap();
-    for (l, ids) in levels.iter().enumerate() {
-        for (i, id) in ids.iter().enumerate() {
-            let deps: Vec<&String> = match levels.get(l + 1) {
-                Some(next) if !next.is_empty() => {
-                    // Every bundle of the next level is needed by someone; one more edge each.
-                    let mut d: Vec<&String> = next
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, _)| k % ids.len() == i)
-                        .map(|(_, x)| x)
-                        .collect();
-                    let extra = &next[(i + 1) % next.len()];
-                    if !d.contains(&extra) {
-                        d.push(extra);
-                    }
-                    d
-                }
-                _ => Vec::new(),
-            };
+    for level in &graph {
+        for (id, deps) in level {
             let mut yaml = format!(
                 "bundle:\n  id: {id}\n  name: Bench\n  version: 1.0.0\n  description: generated\n  license: MIT\n"
             );
             if !deps.is_empty() {
                 yaml.push_str("  dependencies:\n");
-                for d in &deps {
+                for d in deps {
                     yaml.push_str(&format!("    - bundle_id: {d}\n      version: ^1.0\n"));
                 }
             }
@@ -107,5 +140,5 @@ pub fn generate(dir: &Path, n: usize, depth: usize) -> (String, u64) {
     std::fs::write(dir.join("names.txt"), names).unwrap();
     std::fs::remove_dir_all(&src).unwrap();
     std::fs::remove_dir_all(dir.join(".keys")).unwrap();
-    (levels[0][0].clone(), total)
+    (graph[0][0].0.clone(), total)
 }

@@ -27,8 +27,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// Most concurrent requests (streams) to one host that answers over HTTP/2.
-pub const H2_MAX_STREAMS: usize = 64;
+/// Most concurrent requests (streams) to one host that answers over HTTP/2: enough for every
+/// file of a wide wave (a level of a few hundred bundles, their metadata files and proofs) to
+/// go out at once; the server's own `SETTINGS_MAX_CONCURRENT_STREAMS` still applies.
+pub const H2_MAX_STREAMS: usize = 1024;
 
 /// Longest `Retry-After` honoured; a longer one waits this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -487,7 +489,10 @@ mod tests {
             p.multiplexed();
             p.success();
             let s = l.state(&url()).unwrap();
-            assert_eq!((s.window, s.ceiling, s.multiplexed), (64, 64, true));
+            assert_eq!(
+                (s.window, s.ceiling, s.multiplexed),
+                (H2_MAX_STREAMS, H2_MAX_STREAMS, true)
+            );
 
             let l = HostLimits::new(6);
             l.acquire(&url(), Priority::Bulk).await.trouble(None);
@@ -495,7 +500,7 @@ mod tests {
             p.multiplexed();
             drop(p);
             let s = l.state(&url()).unwrap();
-            assert_eq!((s.window, s.ceiling), (3, 64));
+            assert_eq!((s.window, s.ceiling), (3, H2_MAX_STREAMS));
         });
     }
 

@@ -53,8 +53,9 @@ pub const MAX_CONNECTIONS_ENV: &str = "RATCHET_HTTP_MAX_CONNECTIONS";
 /// with a listen backlog of 5 (Python's `http.server`) accepts without dropping one, even when
 /// it serves one connection at a time.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 6;
-/// The most connections per host a configuration may ask for.
-pub const MAX_CONNECTIONS_LIMIT: usize = 64;
+/// The most connections per host a configuration may ask for: enough to size an HTTP/1.1 pool
+/// for a wide wave (a level of a hundred bundles and more goes out in one round trip).
+pub const MAX_CONNECTIONS_LIMIT: usize = 1024;
 
 /// The connections per host to use: `RATCHET_HTTP_MAX_CONNECTIONS` if set, else `configured`
 /// (the client configuration), else [`DEFAULT_MAX_CONNECTIONS`]. A value outside

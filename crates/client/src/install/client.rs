@@ -69,28 +69,70 @@ impl Client {
         reporter: SharedReporter,
     ) -> Result<Client, InstallError> {
         let fetcher = Fetcher::new(src, &paths.cache, offline)?;
-        // The signed timestamp first: rollback, freeze and fork are refused before any file
-        // is used (index-format.md §9.7).
-        let integrity = crate::integrity::Session::open(&fetcher, &paths, &reporter)?;
         let want: Vec<BundleId> = ids.iter().cloned().collect();
         let mut rels = vec![ratchet_formats::index::CONFIG_FILE.to_string()];
         rels.extend(want.iter().map(ratchet_formats::index::index_path));
         rels.extend(want.iter().map(ratchet_formats::index::meta_path));
-        // The map proofs of these files travel in the same wave.
-        let nodes = integrity.node_paths(&rels);
-        let files = rels.len();
-        rels.extend(nodes.iter().cloned());
-        let mut results = if rels.len() == 1 {
-            vec![fetcher.get(
-                ratchet_formats::index::CONFIG_FILE,
-                ratchet_formats::index::MAX_SMALL_FILE_LEN,
-            )]
+        // The signed timestamp first: rollback, freeze and fork are refused before any file
+        // is used (index-format.md §9.7). For a remote registry this client never saw signed
+        // (nothing to compare a timestamp with, no cached copy to trust), the first wave goes
+        // out together with the timestamp, saving a round trip; its files are still verified
+        // (below) before anything uses them, should the registry turn out to be signed.
+        let base = fetcher.source().base.clone();
+        let speculate = !offline
+            && base.scheme() != "file"
+            && crate::integrity::StateStore::new(&paths)
+                .load_state(base.as_str())
+                .is_ok_and(|s| s.is_none());
+        let (integrity, early) = if speculate {
+            std::thread::scope(|scope| {
+                let wave = scope.spawn(|| {
+                    if rels.len() == 1 {
+                        vec![fetcher.get(
+                            ratchet_formats::index::CONFIG_FILE,
+                            ratchet_formats::index::MAX_SMALL_FILE_LEN,
+                        )]
+                    } else {
+                        fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+                    }
+                });
+                let integrity = crate::integrity::Session::open(&fetcher, &paths, &reporter);
+                // A panic in the wave's thread is the fetcher's bug: the wave is sent again.
+                (integrity, wave.join().ok())
+            })
         } else {
-            fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+            (
+                crate::integrity::Session::open(&fetcher, &paths, &reporter),
+                None,
+            )
         };
-        reporter.report(&wave_fetched(&results));
-        integrity.absorb_nodes(&nodes, results.split_off(files));
-        rels.truncate(files);
+        let integrity = integrity?;
+        let mut results = match early {
+            // The map proofs of the early wave's files (a registry signed after all) follow
+            // in `verify`, one wave per level of the map.
+            Some(results) => {
+                reporter.report(&wave_fetched(&results));
+                results
+            }
+            None => {
+                // The map proofs of these files travel in the same wave.
+                let nodes = integrity.node_paths(&rels);
+                let files = rels.len();
+                rels.extend(nodes.iter().cloned());
+                let mut results = if rels.len() == 1 {
+                    vec![fetcher.get(
+                        ratchet_formats::index::CONFIG_FILE,
+                        ratchet_formats::index::MAX_SMALL_FILE_LEN,
+                    )]
+                } else {
+                    fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+                };
+                reporter.report(&wave_fetched(&results));
+                integrity.absorb_nodes(&nodes, results.split_off(files));
+                rels.truncate(files);
+                results
+            }
+        };
         integrity.verify(
             &fetcher,
             &rels,

@@ -5,6 +5,8 @@
 //! 1. **Lock** ([`lock`](mod@lock)): the command takes the installation lock
 //!    (`data/.install.lock`) for its whole run, so two processes never change the installed
 //!    state at once; a lockfile left older than `installed.json` by a kill is repaired here.
+//!    Then an install whose request `installed.json` and `ratchet.lock` already record, on an
+//!    intact installed tree, stops without a single request ([`noop`]).
 //! 2. **Open** ([`client`]): [`Client::open_prefetching`] fetches `config.json` together with
 //!    the index and metadata files of the bundles the resolution starts from (index paths do not
 //!    depend on the config), in one round trip.
@@ -38,6 +40,7 @@ mod apply;
 pub mod client;
 mod error;
 pub mod lock;
+pub mod noop;
 mod plan;
 mod pool;
 pub mod prepare;
@@ -48,6 +51,7 @@ pub use client::Client;
 pub(crate) use error::local;
 pub use error::{InstallError, MetaError, PanickedTask};
 pub use lock::{INSTALL_LOCK_FILE, InstallLock, lock, repair_lockfile};
+pub use noop::{Satisfied, Wanted, satisfied_locally};
 pub use plan::{Plan, PlanRequest, PlannedBundle, parse_spec, plan};
 pub use state::{
     BUNDLES_DIR, INSTALLED_FILE, InstalledBundle, InstalledState, LOCK_FILE, LockedBundle,

@@ -218,6 +218,10 @@ pub enum FetchError {
 /// Longest wait for the next bytes of a response (a stalled server fails an attempt after it).
 pub const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Most bytes of archives in hand at once by default (256 MiB): a wave's archives all go out
+/// together unless they are large.
+pub const DEFAULT_ARCHIVE_BUDGET: u64 = 256 << 20;
+
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 
@@ -346,9 +350,9 @@ pub struct Fetcher {
     offline: bool,
     /// Slots per host: the bound on connections (HTTP/1) or streams (HTTP/2) to each host.
     hosts: HostLimits,
-    /// Most requests of one call prepared at once (cache reads and writes, hashing); the
-    /// network is bounded per host by the host slots, not by this.
-    pub max_parallel: usize,
+    /// Most bytes of archives (by their indexed sizes) downloaded and held at once by one
+    /// call; the files of a wave are not bounded here (the host slots pace every request).
+    pub archive_budget: u64,
     /// Attempts per request (1 = no retry).
     pub attempts: u32,
     /// First retry delay (doubles each time).
@@ -415,7 +419,7 @@ impl Fetcher {
             rt,
             offline,
             hosts: HostLimits::new(max_connections),
-            max_parallel: 64,
+            archive_budget: DEFAULT_ARCHIVE_BUDGET,
             attempts: 4,
             backoff: Duration::from_millis(100),
             timeout: Duration::from_secs(600),
@@ -496,7 +500,7 @@ impl Fetcher {
         self.rt.handle().clone()
     }
 
-    /// Fetches every file of one wave at once (bounded), results in the same order.
+    /// Fetches every file of one wave at once, results in the same order.
     pub fn get_many(
         &self,
         rels: &[String],
@@ -520,25 +524,25 @@ impl Fetcher {
         if !rels.is_empty() {
             self.stats.waves.fetch_add(1, Ordering::Relaxed);
         }
-        // The wave's files and the archives have a bound each on local work, so archives never
-        // hold up the wave that the next resolution step waits for; on the network the wave's
-        // files go first in each host's line (`Priority::Urgent`).
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
-        let archive_sem = Arc::new(tokio::sync::Semaphore::new(self.max_parallel.max(1)));
+        // Every file of the wave is issued at once, however wide the wave (a fixed cap here
+        // split a level of 114 bundles into two round trips, issue 19): the host slots pace
+        // the network, the wave's files first in each host's line (`Priority::Urgent`).
+        // Archives, held in memory until checked, have a bound on the bytes in hand at once
+        // (their indexed sizes, in KiB): many small archives go out together, one larger than
+        // the whole budget takes all of it.
+        let budget = (self.archive_budget / 1024).clamp(1, 1 << 30) as u32;
+        let archive_sem = Arc::new(tokio::sync::Semaphore::new(budget as usize));
         let done = &done;
         self.rt.block_on(async {
-            let gets = rels.iter().map(|r| {
-                let sem = sem.clone();
-                async move {
-                    let _permit = sem.acquire().await;
-                    self.get_async(r.clone(), limit).await
-                }
-            });
+            let gets = rels.iter().map(|r| self.get_async(r.clone(), limit));
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();
                 let progress = progress.clone();
+                let kib = u32::try_from(size.div_ceil(1024))
+                    .unwrap_or(u32::MAX)
+                    .clamp(1, budget);
                 async move {
-                    let _permit = sem.acquire().await;
+                    let _permit = sem.acquire_many(kib).await;
                     let r = self
                         .download_async(loc.clone(), *size, sha.clone(), progress)
                         .await;

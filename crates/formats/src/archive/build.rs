@@ -259,6 +259,35 @@ pub fn build_archive(
     out: &Path,
     opts: &BuildOptions,
 ) -> Result<BuiltArchive, ArchiveError> {
+    build(src_dir, manifest, out, opts, None)
+}
+
+/// Produces the `bundle.sig` text for a checksum list (`build --sign`); an error stops the
+/// build with nothing written.
+pub type Signer<'a> = &'a mut dyn FnMut(&[u8]) -> io::Result<Vec<u8>>;
+
+/// [`build_archive`] with the signature written in the same pass: once the checksum list is
+/// written, `sign` is called with it and its answer becomes `bundle.sig`, the last entry (as
+/// [`with_signature`] would place it, so the file is byte for byte the one a build followed by
+/// [`with_signature`] gives). The archive is written once. The figures returned (size, hash,
+/// entries) are the signed file's.
+pub fn build_archive_signed(
+    src_dir: &Path,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &BuildOptions,
+    sign: Signer<'_>,
+) -> Result<BuiltArchive, ArchiveError> {
+    build(src_dir, manifest, out, opts, Some(sign))
+}
+
+fn build(
+    src_dir: &Path,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &BuildOptions,
+    sign: Option<Signer<'_>>,
+) -> Result<BuiltArchive, ArchiveError> {
     let out_abs = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -302,6 +331,7 @@ pub fn build_archive(
             &manifest_json,
             verification.as_deref(),
             opts.mtime,
+            sign,
         ) {
             Ok(r) => {
                 result = Some(r);
@@ -387,6 +417,7 @@ fn write_tar(
     manifest_json: &[u8],
     verification: Option<&[u8]>,
     mtime: u64,
+    sign: Option<Signer<'_>>,
 ) -> Result<(u64, usize, String, u64), ArchiveError> {
     let out_err = |e: io::Error| ArchiveError::Io {
         path: PathBuf::from("(archive being written)"),
@@ -427,6 +458,10 @@ fn write_tar(
     }
     let list = render_checksum_list(&sums);
     add(&mut tar, CHECKSUM_FILE, &list, None)?;
+    if let Some(sign) = sign {
+        let sig = sign(&list).map_err(out_err)?;
+        add(&mut tar, SIGNATURE_FILE, &sig, None)?;
+    }
     let counting = tar.into_inner().map_err(out_err)?;
     let unpacked = counting.count;
     let hashed = counting.inner.finish().map_err(out_err)?;

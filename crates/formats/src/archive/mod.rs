@@ -17,8 +17,8 @@ mod paths;
 mod read;
 
 pub use build::{
-    BuildOptions, BuiltArchive, DEFAULT_MTIME, archive_file_name, build_archive, bundle_files,
-    sources_digest, with_signature,
+    BuildOptions, BuiltArchive, DEFAULT_MTIME, Signer, archive_file_name, build_archive,
+    build_archive_signed, bundle_files, sources_digest, with_signature,
 };
 pub use paths::{EntryPathProblem, check_entry_path};
 pub use read::{
