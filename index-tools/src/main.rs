@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod site;
 mod stats;
 
 /// Maintain a static Ratchet registry: publish archives, yank, deprecate, list, verify.
@@ -224,6 +225,8 @@ enum Command {
     /// Download statistics from access logs, and related bundles (index-format.md §11).
     #[command(subcommand)]
     Stats(stats::StatsCommand),
+    /// Generate the registry's static web marketplace (index-format.md §12).
+    Site(site::SiteArgs),
     /// The registry's search catalog (catalog/, kept up to date by every publish, yank,
     /// deprecation and attestation).
     #[command(subcommand)]
@@ -674,6 +677,7 @@ fn run(cmd: Command) -> CliResult {
         }
         Command::Owner(cmd) => return owner(cmd),
         Command::Stats(cmd) => return stats::run(cmd),
+        Command::Site(args) => return site::run(args),
         Command::Verifier(cmd) => return verifier(cmd),
         Command::Attest {
             dir,

@@ -371,6 +371,12 @@ pub enum PublishError {
         "the change was made, but the search catalog was not updated ({0}); `ratchet-index catalog rebuild` repairs it"
     )]
     CatalogBehind(#[source] Box<PublishError>),
+    /// The change was made but the web marketplace (`site.json`'s `on_publish`) could not
+    /// follow it.
+    #[error(
+        "the change was made, but the web pages were not updated ({0}); `ratchet-index site` regenerates them"
+    )]
+    SiteBehind(#[source] ratchet_site::SiteError),
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
