@@ -28,6 +28,7 @@ mod markdown;
 mod pages;
 
 pub use markdown::render_markdown;
+pub use pages::facet_slug;
 
 use ratchet_formats::manifest::BundleId;
 use serde::{Deserialize, Serialize};
