@@ -9,9 +9,9 @@
 //! unless `RATCHET_TEST_SKIP=browser` (tests/common/tools.rs).
 
 mod common;
+mod site_fixtures;
 #[path = "../../tests/static_servers/mod.rs"]
 mod static_servers;
-mod site_fixtures;
 
 use common::TestRegistry;
 use std::path::Path;

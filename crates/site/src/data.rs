@@ -242,9 +242,15 @@ impl Reader {
         }
     }
 
-    /// The summaries of the bundles with facet `kind`=`value`, by ordinal; `None` when no
-    /// bundle has it.
-    pub fn facet(&self, kind: &str, value: &str) -> Result<Option<Vec<Summary>>, SiteError> {
+    /// The number of bundles with facet `kind`=`value` and the summaries of the newest `max`
+    /// of them (highest ordinals: the most recently added first); `None` when no bundle has it.
+    /// The cost is bounded by `max`, not by the facet's size (beyond its set's bytes).
+    pub fn facet(
+        &self,
+        kind: &str,
+        value: &str,
+        max: usize,
+    ) -> Result<Option<(usize, Vec<Summary>)>, SiteError> {
         let Some(root) = &self.root else {
             return Ok(None);
         };
@@ -253,7 +259,8 @@ impl Reader {
             return Ok(None);
         };
         let ords = parse_facet(&b, kind, value, root).map_err(|e| reg_err(&rel, e))?;
-        Ok(Some(self.summaries(&ords)?))
+        let newest: Vec<u32> = ords.iter().rev().take(max).copied().collect();
+        Ok(Some((ords.len(), self.summaries(&newest)?)))
     }
 
     /// `stats/summary.json`'s trending ids (empty without statistics).

@@ -32,8 +32,9 @@ const CSS: &str = include_str!("../assets/site.css");
 const JS: &str = include_str!("../assets/site.js");
 /// Facet kinds with pages.
 const KINDS: [&str; 3] = ["author", "category", "tag"];
-/// Bundles listed on one facet or key page.
-const LIST_MAX: usize = 500;
+/// Bundles listed on one facet or key page (the newest; the count says how many there are),
+/// so regenerating one costs the same whatever the registry's size.
+const LIST_MAX: usize = 48;
 
 /// What an update needs to know about a bundle's previous pages.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,19 @@ pub fn facet_slug(value: &str) -> String {
 fn key_slug(key: &str) -> Option<&str> {
     (!key.is_empty() && key.len() <= 64 && key.chars().all(|c| c.is_ascii_alphanumeric()))
         .then_some(key)
+}
+
+/// `s` percent-encoded for a URL query value (everything but unreserved characters).
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn norm(s: &str) -> String {
@@ -523,7 +537,7 @@ impl<'a> Generator<'a> {
 
     fn facet_page(&mut self, kind: &str, value: &str) -> Result<(), SiteError> {
         let rel = format!("{kind}/{}.html", facet_slug(value));
-        let Some(list) = self.reader.facet(kind, value)? else {
+        let Some((count, list)) = self.reader.facet(kind, value, LIST_MAX)? else {
             return self.remove(&rel);
         };
         let what = match kind {
@@ -532,8 +546,19 @@ impl<'a> Generator<'a> {
             _ => "Tag:",
         };
         let title = format!("{what} {value}");
-        let mut o = format!("<h1>{}</h1><p>{} bundle(s).</p>", esc(&title), list.len());
-        cards(&mut o, "../", &list[..list.len().min(LIST_MAX)]);
+        let mut o = format!("<h1>{}</h1><p>{count} bundle(s)", esc(&title));
+        if count > list.len() {
+            let _ = write!(o, "; the {} added most recently are listed", list.len());
+            if kind == "category" {
+                let _ = write!(
+                    o,
+                    " (<a href=\"../search.html?category={}\">search this category</a>)",
+                    esc(&percent(value))
+                );
+            }
+        }
+        o.push_str(".</p>");
+        cards(&mut o, "../", &list);
         let html = self.page(&title, "../", &title, "", o);
         self.write(&rel, html.as_bytes())
     }

@@ -97,4 +97,3 @@ pub fn sample(reg: &TestRegistry) {
         ))
         .publish(reg);
 }
-
