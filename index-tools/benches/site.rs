@@ -195,6 +195,186 @@ fn run(n: usize) -> Figures {
     }
 }
 
+/// Words of the synthetic catalog's bundles (the browser part searches for some of them).
+const WORDS: &[&str] = &[
+    "csv",
+    "json",
+    "slack",
+    "deploy",
+    "kubernetes",
+    "report",
+    "parse",
+    "backup",
+    "email",
+    "invoice",
+    "github",
+    "docker",
+    "metrics",
+    "alert",
+    "sql",
+    "postgres",
+    "s3",
+    "image",
+    "resize",
+    "translate",
+    "schedule",
+    "webhook",
+    "pdf",
+    "excel",
+    "crm",
+    "ticket",
+    "jira",
+    "log",
+    "audit",
+    "sync",
+];
+
+/// A registry whose catalog holds `n` synthetic bundles (no archives: the search page reads
+/// only the catalog), with its site generated; for the in-browser figures.
+fn catalog_registry(dir: &Path, n: usize) {
+    use ratchet_catalog::{CatalogDoc, DirStore, Verified};
+    use ratchet_formats::manifest::{BundleId, PricingModel};
+    Registry::init(dir, "bench", RegistryKind::Local, None).unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let docs = (0..n).map(|i| {
+        let id = BundleId::parse(&format!("com.gen{}.bundle-{i}", i % 997)).unwrap();
+        let w: Vec<&str> = (0..6)
+            .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+            .collect();
+        let doc = CatalogDoc {
+            id: id.clone(),
+            name: format!("{} {} tool {i}", w[0], w[1]),
+            version: "1.0.0".into(),
+            description: format!(
+                "Does {} with {} and {}, then {} the {}.",
+                w[2], w[3], w[4], w[5], w[0]
+            ),
+            keywords: vec![w[0].to_string(), w[2].to_string()],
+            categories: vec![["data", "devops", "integration", "reporting"][i % 4].to_string()],
+            authors: vec![format!("author {}", i % 300)],
+            license: "MIT".into(),
+            pricing: PricingModel::Free,
+            price: None,
+            verified: Verified::None,
+            platforms: Vec::new(),
+            ratchet_version: None,
+            items: Vec::new(),
+            readme: String::new(),
+            changelog: String::new(),
+            updated: TIME.into(),
+            downloads: next() % 5000,
+            trend: 0.0,
+            rating: None,
+            deprecated: false,
+        };
+        (id, Some(doc))
+    });
+    let mut store = DirStore::new(dir, false);
+    ratchet_catalog::Catalog::rebuild(&mut store, docs).unwrap();
+    let opts = ratchet_site::Options::for_registry(dir, None, None).unwrap();
+    ratchet_site::generate(dir, &opts).unwrap();
+}
+
+/// In-browser search at `n` bundles: python3 serves the registry, Debian's chromium (driven by
+/// tests/browser/bench.cjs through playwright-core) types queries. Skipped, saying why, when
+/// chromium, node or the playwright-core cache (tests/browser/run.sh installs it) is missing.
+fn browser(n: usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pw = std::env::var("RATCHET_BROWSER_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/browser-node"))
+        .join("node_modules/playwright-core");
+    if !Path::new("/usr/bin/chromium").exists() || !pw.exists() {
+        println!(
+            "  in the browser: skipped (needs /usr/bin/chromium and {}; run the browser test once)",
+            pw.display()
+        );
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("reg");
+    let start = Instant::now();
+    catalog_registry(&dir, n);
+    eprintln!(
+        "  catalog of {n} synthetic bundles and its site in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut srv = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(t.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && up.elapsed().as_secs() < 20
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = std::process::Command::new("node")
+        .arg(root.join("tests/browser/bench.cjs"))
+        .arg(format!("http://127.0.0.1:{port}/reg/site/"))
+        .env("RATCHET_PLAYWRIGHT", &pw)
+        .output()
+        .unwrap();
+    let _ = srv.kill();
+    let _ = srv.wait();
+    if !o.status.success() {
+        println!(
+            "  in the browser: failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    println!(
+        "  in the browser at {n} bundles (python3 http.server on loopback; keystroke to rendered results, 120 ms typing pause included):"
+    );
+    for q in v.as_array().unwrap() {
+        let f = |k: &str| {
+            let x = &q[k];
+            format!(
+                "{} ms, {} request(s), {} bytes, {}",
+                x["ms"],
+                x["requests"],
+                x["bytes"],
+                x["status"].as_str().unwrap_or("")
+            )
+        };
+        println!(
+            "    {:<20} {:<12} first query on the page: {}; again: {}",
+            format!("`{}`", q["query"].as_str().unwrap_or("")),
+            q["category"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map_or("".to_string(), |c| format!("category={c}")),
+            f("cold"),
+            f("warm")
+        );
+    }
+    println!(
+        "  (goal of the catalog: at most 3 round trips for one- and two-word queries, index-format.md §10.6)"
+    );
+}
+
 fn main() {
     let big: usize = std::env::var("SITE_BENCH_N")
         .ok()
@@ -225,4 +405,9 @@ fn main() {
         "  page weight at {} bundles: home {} bytes, bundle page with chart and README {} bytes (goal: < 100 KB = 102400 bytes each)",
         b.n, b.home, b.bundle
     );
+    let n: usize = std::env::var("SITE_BENCH_BROWSER_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    browser(n);
 }
