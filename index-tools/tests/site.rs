@@ -405,3 +405,30 @@ fn bad_config_and_directories_are_refused() {
         "nothing written on a refusal"
     );
 }
+
+#[test]
+fn owner_key_pages_list_a_keys_bundles() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::new(t.path());
+    let key = ratchet_testkit::secret_key(t.path(), "owner");
+    let key_id = key.public().key_id();
+    Bundle::new("com.signed.one", "1.0.0").publish_signed(&reg, &key);
+    Bundle::new("com.signed.two", "1.0.0").publish_signed(&reg, &key);
+    sample(&reg);
+    let out = generate(&reg.dir());
+    let page = std::fs::read_to_string(out.join(format!("key/{key_id}.html")))
+        .unwrap_or_else(|e| panic!("no page for key {key_id}: {e}"));
+    assert!(
+        page.contains("b/com.signed.one.html") && page.contains("b/com.signed.two.html"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("com.acme.csv"),
+        "unsigned bundles are not the key's: {page}"
+    );
+    let bundle = std::fs::read_to_string(out.join("b/com.signed.one.html")).unwrap();
+    assert!(
+        bundle.contains(&format!("../key/{key_id}.html")),
+        "{bundle}"
+    );
+}

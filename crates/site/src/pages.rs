@@ -7,7 +7,7 @@
 //! index.html  search.html  categories.html  feed.atom  feed.json
 //! b/<id>.html  b/<id>.atom  b/<id>.json          one bundle: page and feeds
 //! author/<h>.html  category/<h>.html  tag/<h>.html   <h>: the catalog's facet file name
-//! key/<key id>.html                              bundles whose latest version a key signed
+//! key/<key id>.html                              bundles a key owns (or signed, without owners)
 //! assets/site.css  assets/site.js
 //! state/recent.json  state/b/<id>.json  state/keys/<key id>.json   what an update needs
 //! ```
@@ -41,8 +41,9 @@ const LIST_MAX: usize = 48;
 struct BundleState {
     /// Facet kind -> values it was listed under.
     facets: BTreeMap<String, Vec<String>>,
-    /// The key that signed its latest version.
-    key: Option<String>,
+    /// Its owner keys (or, without owners, the key that signed its latest version).
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 /// The name of a facet value's page: the catalog's facet file name (16 hex digits of SHA-256),
@@ -171,7 +172,7 @@ impl<'a> Generator<'a> {
                     facets.entry(kind).or_default().extend(vs.iter().cloned());
                 }
             }
-            if let Some(k) = &state.key {
+            for k in &state.keys {
                 keys.entry(k.clone()).or_default().push(id.to_string());
             }
             recent.sort_by(|a, b| b.published.cmp(&a.published).then(a.id.cmp(&b.id)));
@@ -211,12 +212,12 @@ impl<'a> Generator<'a> {
                 self.facet_page(kind, v)?;
             }
         }
-        let keys: BTreeSet<&String> = old.key.iter().chain(new.key.iter()).collect();
+        let keys: BTreeSet<&String> = old.keys.iter().chain(new.keys.iter()).collect();
         for k in keys {
             let rel = format!("state/keys/{k}.json");
             let mut ids: Vec<String> = self.read_state(&rel);
             ids.retain(|x| x != id.as_str());
-            if new.key.as_ref() == Some(k) {
+            if new.keys.contains(k) {
                 ids.push(id.to_string());
                 ids.sort();
             }
@@ -257,12 +258,19 @@ impl<'a> Generator<'a> {
                 }
             }
         }
-        state.key = d
-            .latest
-            .as_ref()
-            .and_then(|l| l.signer.as_deref())
-            .and_then(key_slug)
-            .map(str::to_string);
+        state.keys = if d.owners.is_empty() {
+            d.latest
+                .as_ref()
+                .and_then(|l| l.signer.as_deref())
+                .into_iter()
+                .collect::<Vec<_>>()
+        } else {
+            d.owners.iter().map(String::as_str).collect()
+        }
+        .into_iter()
+        .filter_map(key_slug)
+        .map(str::to_string)
+        .collect();
         let entries = bundle_entries(&d);
         let html = self.bundle_page(&d, &state);
         self.write(&format!("b/{id}.html"), html.as_bytes())?;
@@ -413,7 +421,10 @@ impl<'a> Generator<'a> {
                 if i > 0 {
                     o.push_str(", ");
                 }
-                let _ = write!(o, "<code>{}</code>", esc(k));
+                let _ = match key_slug(k) {
+                    Some(s) => write!(o, "<a href=\"{r}key/{s}.html\"><code>{}</code></a>", esc(k)),
+                    None => write!(o, "<code>{}</code>", esc(k)),
+                };
             }
             o.push_str("</dd>");
         }
@@ -576,9 +587,10 @@ impl<'a> Generator<'a> {
                 list.push(s);
             }
         }
-        let title = format!("Bundles signed by key {key}");
+        let title = format!("Bundles of key {key}");
         let mut o = format!(
-            "<h1>Bundles signed by key <code>{}</code></h1><p>The latest version of each was signed by this key.</p>",
+            "<h1>Bundles of key <code>{}</code></h1><p>Bundles this key owns (or, for a bundle \
+             without recorded owners, whose latest version it signed).</p>",
             esc(key)
         );
         cards(&mut o, "../", &list);
