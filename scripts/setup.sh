@@ -13,6 +13,10 @@
 #   python3                                           `python3 -m http.server`, the README's static
 #                                                     server, in tests/static_hosts.rs
 #   ca-certificates                                   TLS roots for https registries
+#   chromium, nodejs, npm                             the web marketplace's browser tests
+#                                                     (index-tools/tests/site_browser.rs runs
+#                                                     tests/browser/run.sh: playwright-core from
+#                                                     npm drives Debian's headless chromium)
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -36,6 +40,9 @@ minisign:minisign
 procps:/bin/kill
 python3:python3
 ca-certificates:/etc/ssl/certs/ca-certificates.crt
+chromium:chromium
+nodejs:node
+npm:npm
 "
 
 have() {

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod enterprise;
+mod site;
 mod stats;
 
 /// Maintain a static Ratchet registry: publish archives, yank, deprecate, list, verify.
@@ -265,6 +266,8 @@ enum Command {
     /// Download statistics from access logs, and related bundles (index-format.md §11).
     #[command(subcommand)]
     Stats(stats::StatsCommand),
+    /// Generate the registry's static web marketplace (index-format.md §14).
+    Site(site::SiteArgs),
     /// The registry's search catalog (catalog/, kept up to date by every publish, yank,
     /// deprecation and attestation).
     #[command(subcommand)]
@@ -715,6 +718,7 @@ fn run(cmd: Command) -> CliResult {
         }
         Command::Owner(cmd) => return owner(cmd),
         Command::Stats(cmd) => return stats::run(cmd),
+        Command::Site(args) => return site::run(args),
         Command::Verifier(cmd) => return verifier(cmd),
         Command::Policy(cmd) => return enterprise::policy(cmd),
         Command::Approver(cmd) => return enterprise::approver(cmd),

@@ -59,7 +59,8 @@ impl Registry {
             .is_none()
         {
             Catalog::rebuild(&mut store, self.catalog_docs().map_err(behind_p)?).map_err(behind)?;
-            return store.sync().map_err(behind);
+            store.sync().map_err(behind)?;
+            return self.site_update(id);
         }
         let verified = |l: &IndexLine, m: Option<&BundleMeta>| self.catalog_verified(l, m);
         let archive = |sha: &str| self.archive_rel(sha);
@@ -69,6 +70,13 @@ impl Registry {
                 None => Change::Remove(id.clone()),
             };
         Catalog::update(&mut store, &change).map_err(behind)?;
+        self.site_update(id)
+    }
+
+    /// The web marketplace's pages that show `id`, when `site.json` asks for them on every
+    /// change (`index-format.md` §12); they read the catalog, so this runs after it.
+    fn site_update(&self, id: &BundleId) -> Result<()> {
+        ratchet_site::on_change(self.root(), id).map_err(PublishError::SiteBehind)?;
         Ok(())
     }
 

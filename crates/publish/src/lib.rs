@@ -391,6 +391,12 @@ pub enum PublishError {
     /// An approval that does not verify against the approver keys of its role.
     #[error("approval refused: {0}")]
     ApprovalRejected(String),
+    /// The change was made but the web marketplace (`site.json`'s `on_publish`) could not
+    /// follow it.
+    #[error(
+        "the change was made, but the web pages were not updated ({0}); `ratchet-index site` regenerates them"
+    )]
+    SiteBehind(#[source] ratchet_site::SiteError),
 }
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
