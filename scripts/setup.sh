@@ -13,6 +13,11 @@
 #   python3                                           `python3 -m http.server`, the README's static
 #                                                     server, in tests/static_hosts.rs
 #   ca-certificates                                   TLS roots for https registries
+#   git                                               git-hosted registries: the client fetches
+#                                                     with it; tests/hosting.rs serves one with
+#                                                     `git daemon` and pushes to it
+#   rsync                                             the mirror recipe of index-format.md §6.9,
+#                                                     which tests/hosting.rs runs
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -36,6 +41,8 @@ minisign:minisign
 procps:/bin/kill
 python3:python3
 ca-certificates:/etc/ssl/certs/ca-certificates.crt
+git:git
+rsync:rsync
 "
 
 have() {
