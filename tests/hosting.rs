@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::text;
+use common::{install_from, text};
 use ratchet_formats::index::LOCK_FILE;
 use ratchet_testkit::{Bundle, TestRegistry, snapshot};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Runs `git ARGS` in `dir`, panicking with its stderr when it fails; returns its stdout.
@@ -191,8 +191,224 @@ fn the_documented_rsync_recipe_copies_archives_first_and_leaves_lock_and_tempora
     assert_eq!(snapshot(&dst), expected);
 }
 
-/// Unused until the git tests below need it.
-#[allow(dead_code)]
-fn abs(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap()
+/// A `git daemon` serving `base` on a loopback port (push enabled), stopped on drop.
+pub struct GitDaemon {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GitDaemon {
+    /// Starts `git daemon` on a free loopback port and waits until it accepts connections.
+    pub fn start(base: &Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--enable=receive-pack")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < until,
+                "git daemon did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        GitDaemon { child, port }
+    }
+}
+
+/// A signed registry of three bundles, committed in a bare repository `work/reg.git` (branch
+/// `main`); returns the registry (its directory is the publishing clone) and the owner key.
+fn git_registry(work: &Path) -> (TestRegistry, ratchet_trust::SecretKey) {
+    let key = ratchet_testkit::secret_key(&work.join("keys"), "author");
+    let reg = TestRegistry::new(work);
+    Bundle::new("com.example.base", "1.0.0").publish_signed(&reg, &key);
+    Bundle::new("com.example.lib", "1.0.0")
+        .dep("com.example.base", "^1")
+        .publish_signed(&reg, &key);
+    Bundle::new("com.example.app", "1.0.0")
+        .dep("com.example.lib", "^1")
+        .publish_signed(&reg, &key);
+    let dir = reg.dir();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "registry"]);
+    git(work, &["clone", "-q", "--bare", "reg", "reg.git"]);
+    git(&dir, &["remote", "add", "origin", "../reg.git"]);
+    git(&dir, &["fetch", "-q", "origin"]);
+    git(&dir, &["branch", "-q", "-u", "origin/main"]);
+    (reg, key)
+}
+
+fn installed(home: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(home.join("data/installed.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn installs_from_a_git_file_registry_and_fetches_only_what_changed() {
+    if !common::require_tool("git", "git", "git") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (reg, key) = git_registry(t.path());
+    let url = format!(
+        "git+file://{}#branch=main",
+        t.path().join("reg.git").display()
+    );
+    let home = t.path().join("home");
+    let o = install_from(&home, "com.example.app", &url);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let state = installed(&home);
+    assert_eq!(state["bundles"]["com.example.app"]["version"], "1.0.0");
+    let recorded = state["bundles"]["com.example.app"]["registry"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(recorded.starts_with("git+file://"), "{recorded}");
+    assert!(recorded.ends_with("#branch=main"), "{recorded}");
+    // A registry in git is not a local directory: unsigned bundles are not let in.
+    Bundle::new("com.example.unsigned", "1.0.0").publish(&reg);
+    // A new version, committed and pushed by the publisher.
+    Bundle::new("com.example.app", "1.1.0")
+        .dep("com.example.lib", "^1")
+        .publish_signed(&reg, &key);
+    git(&reg.dir(), &["add", "-A"]);
+    git(&reg.dir(), &["commit", "-q", "-m", "publish"]);
+    git(&reg.dir(), &["push", "-q", "origin", "main"]);
+    let o = common::ratchet(&home, &["bundle", "update", "--registry", &url, "-y"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        installed(&home)["bundles"]["com.example.app"]["version"],
+        "1.1.0"
+    );
+    let o = common::ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.example.unsigned",
+            "--registry",
+            &url,
+            "-y",
+            "--allow-unsigned",
+        ],
+    );
+    common::assert_fails_with(&o, "not signed");
+    // The checkout is shallow: one commit, the newest.
+    let checkout = std::fs::read_dir(home.join("cache/git"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert!(checkout.join(".git/shallow").is_file());
+    assert_eq!(git(&checkout, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    // Offline: the checkout answers, nothing is fetched.
+    let o = common::ratchet(
+        &home,
+        &[
+            "bundle",
+            "install",
+            "com.example.lib",
+            "--registry",
+            &url,
+            "-y",
+            "--offline",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn installs_over_git_daemon_from_a_revision_and_refuses_a_tampered_archive() {
+    if !common::require_tool("git", "git", "git") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (reg, _key) = git_registry(t.path());
+    let rev = git(&reg.dir(), &["rev-parse", "HEAD"]).trim().to_string();
+    let daemon = GitDaemon::start(t.path());
+    let url = format!("git+git://127.0.0.1:{}/reg.git#rev={rev}", daemon.port);
+    let home = t.path().join("home");
+    let o = install_from(&home, "com.example.app", &url);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        installed(&home)["bundles"]["com.example.lib"]["version"],
+        "1.0.0"
+    );
+    // A commit that swaps an archive's bytes (same path, other content) is refused.
+    let line = reg
+        .reg
+        .bundle(&"com.example.base".parse().unwrap())
+        .unwrap()
+        .versions[0]
+        .clone();
+    let archive = reg.dir().join(format!(
+        "archives/{}/{}.rbundle",
+        &line.sha256[..2],
+        line.sha256
+    ));
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&archive, bytes).unwrap();
+    git(&reg.dir(), &["commit", "-q", "-am", "tamper"]);
+    git(&reg.dir(), &["push", "-q", "origin", "main"]);
+    let other = t.path().join("home2");
+    let url = format!("git+git://127.0.0.1:{}/reg.git#branch=main", daemon.port);
+    let o = install_from(&other, "com.example.base", &url);
+    common::assert_fails_with(&o, "sha256");
+    assert!(!other.join("data/installed.json").exists());
+}
+
+#[test]
+fn bad_git_urls_are_refused_with_the_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    for (url, needle) in [
+        (
+            "git+https://example.invalid/r.git#branch=--upload-pack=x",
+            "not a branch or tag name",
+        ),
+        (
+            "git+https://example.invalid/r.git#rev=xyz",
+            "not a commit id",
+        ),
+        (
+            "git+https://example.invalid/r.git#commit=abc",
+            "unknown key `commit`",
+        ),
+        ("git+ftp://example.invalid/r.git", "git+https://"),
+    ] {
+        let o = install_from(&home, "com.example.app", url);
+        common::assert_fails_with(&o, needle);
+    }
+    // A git registry that cannot be fetched says what git said.
+    let missing = format!(
+        "git+file://{}#branch=main",
+        t.path().join("nope.git").display()
+    );
+    let o = install_from(&home, "com.example.app", &missing);
+    common::assert_fails_with(&o, "git fetch");
 }
