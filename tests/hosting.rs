@@ -412,3 +412,148 @@ fn bad_git_urls_are_refused_with_the_reason() {
     let o = install_from(&home, "com.example.app", &missing);
     common::assert_fails_with(&o, "git fetch");
 }
+
+#[test]
+fn vendor_round_trip_installs_the_locked_closure_offline_with_every_check() {
+    if !common::require_tool("git", "git", "git") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (reg, key) = git_registry(t.path());
+    // A newer version that the lockfile does not name stays out of the tar file.
+    Bundle::new("com.example.app", "2.0.0")
+        .dep("com.example.lib", "^1")
+        .publish_signed(&reg, &key);
+    let url = format!(
+        "git+file://{}#branch=main",
+        t.path().join("reg.git").display()
+    );
+    let online = t.path().join("online");
+    let o = common::ratchet(
+        &online,
+        &[
+            "bundle",
+            "install",
+            "com.example.app@^1",
+            "--registry",
+            &url,
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let tar = t.path().join("out/vendor.tar");
+    std::fs::create_dir_all(tar.parent().unwrap()).unwrap();
+    let o = common::ratchet(
+        &online,
+        &[
+            "bundle",
+            "vendor",
+            "-o",
+            tar.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let packed: Vec<&str> = v["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(packed.len(), 3, "{v}");
+    assert_eq!(
+        std::fs::metadata(&tar).unwrap().len(),
+        v["tar_bytes"].as_u64().unwrap()
+    );
+    // The other machine: the tar file becomes a registry, and the lockfile installs from it.
+    let lockfile = online.join("data/ratchet.lock");
+    let offline = t.path().join("offline");
+    let o = common::ratchet(
+        &offline,
+        &[
+            "registry",
+            "add",
+            "usb",
+            tar.to_str().unwrap(),
+            "--kind",
+            "local",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = common::ratchet(
+        &offline,
+        &[
+            "bundle",
+            "install",
+            "--locked",
+            "--lockfile",
+            lockfile.to_str().unwrap(),
+            "--registry",
+            "usb",
+            "-y",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let a = installed(&online);
+    let b = installed(&offline);
+    for id in ["com.example.app", "com.example.lib", "com.example.base"] {
+        assert_eq!(
+            a["bundles"][id]["sha256"], b["bundles"][id]["sha256"],
+            "{id}"
+        );
+        assert_eq!(b["bundles"][id]["version"], "1.0.0", "{id}");
+    }
+    let vendored = offline.join("data/registries/usb");
+    let r = ratchet_publish::Registry::open(&vendored).unwrap().verify();
+    assert!(r.is_ok(), "{r:?}");
+    assert!(
+        !std::fs::read_to_string(vendored.join(ratchet_formats::index::index_path(
+            &"com.example.app".parse().unwrap()
+        )))
+        .unwrap()
+        .contains("2.0.0")
+    );
+    // A tampered archive in the vendored registry is refused at install.
+    let third = t.path().join("third");
+    let o = common::ratchet(
+        &third,
+        &[
+            "registry",
+            "add",
+            "usb",
+            tar.to_str().unwrap(),
+            "--kind",
+            "local",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let sha = a["bundles"]["com.example.base"]["sha256"].as_str().unwrap();
+    let archive = third.join(format!(
+        "data/registries/usb/archives/{}/{sha}.rbundle",
+        &sha[..2]
+    ));
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let n = bytes.len() - 1;
+    bytes[n] ^= 1;
+    std::fs::write(&archive, bytes).unwrap();
+    let o = common::ratchet(
+        &third,
+        &[
+            "bundle",
+            "install",
+            "com.example.app",
+            "--registry",
+            "usb",
+            "-y",
+        ],
+    );
+    common::assert_fails_with(&o, "sha256");
+    // A tar file that is not a vendored registry is refused, and nothing is added.
+    let junk = t.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar file at all").unwrap();
+    let o = common::ratchet(&third, &["registry", "add", "junk", junk.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(!third.join("data/registries/junk").exists());
+}

@@ -25,4 +25,5 @@ pub mod paths;
 pub mod registry;
 pub mod resolver;
 pub mod search;
+pub mod vendor;
 pub mod verify;
