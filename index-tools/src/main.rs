@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod git;
+mod mirror;
 mod stats;
 
 /// Maintain a static Ratchet registry: publish archives, yank, deprecate, list, verify.
@@ -229,6 +230,26 @@ enum Command {
     /// deprecation and attestation).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Copy a registry (a directory, http(s):// or git+...:// URL) into a directory, checking
+    /// every file as an installing client would (hashes, signatures, owner chains, the signed
+    /// snapshot) before it is exposed; archives first. Run it again to bring the copy up to date
+    /// (only what changed is fetched) or to finish an interrupted run.
+    Mirror {
+        /// The registry to copy.
+        src: String,
+        /// The directory to copy it into (created if needed).
+        dst: PathBuf,
+        /// Copy only bundles whose id matches (`*` wildcards; repeatable), with their
+        /// dependencies.
+        #[arg(long = "id", value_name = "PATTERN")]
+        ids: Vec<String>,
+        /// Copy only the bundles and versions this lockfile names.
+        #[arg(long, value_name = "FILE", conflicts_with = "ids")]
+        lockfile: Option<PathBuf>,
+        /// Accept unsigned archives from a source that is a local directory.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Remove unreferenced archives and temporary files left by interrupted publishes, and
     /// repair names.txt.
     Gc {
@@ -830,6 +851,13 @@ fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Owner(cmd) => return owner(cmd),
+        Command::Mirror {
+            src,
+            dst,
+            ids,
+            lockfile,
+            allow_unsigned,
+        } => return mirror::run(&src, &dst, ids, lockfile, allow_unsigned),
         Command::Stats(cmd) => return stats::run(cmd),
         Command::Verifier(cmd) => return verifier(cmd),
         Command::Attest {

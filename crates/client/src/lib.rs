@@ -21,6 +21,7 @@
 pub mod events;
 pub mod install;
 pub mod integrity;
+pub mod mirror;
 pub mod paths;
 pub mod registry;
 pub mod resolver;

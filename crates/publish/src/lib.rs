@@ -377,9 +377,9 @@ type Result<T, E = PublishError> = std::result::Result<T, E>;
 
 mod integrity;
 /// The `.gitignore` that `init` writes, so that a registry kept in git (or copied by a tool
-/// that honours it) never carries the publishers' lock, an interrupted operation's marker or
-/// temporary files (index-format.md §6.10).
-pub const GITIGNORE: &str = "# Written by ratchet-index init: never part of the registry (index-format.md §6.10).\n/.ratchet-index.lock\n/.ratchet-index.pending\n.tmp-*\n";
+/// that honours it) never carries the publishers' lock, an interrupted operation's marker, a
+/// mirror's state or temporary files (index-format.md §6.10).
+pub const GITIGNORE: &str = "# Written by ratchet-index init: never part of the registry (index-format.md §6.10).\n/.ratchet-index.lock\n/.ratchet-index.pending\n/.ratchet-index.mirror/\n.tmp-*\n";
 
 /// The name of the file [`GITIGNORE`] is written to.
 pub const GITIGNORE_FILE: &str = ".gitignore";
