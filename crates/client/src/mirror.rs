@@ -66,7 +66,7 @@ pub enum MirrorError {
         /// The version.
         version: String,
         /// The check that failed.
-        source: ratchet_trust::TrustError,
+        source: Box<ratchet_trust::TrustError>,
     },
     /// A locked version is not in the source.
     #[error("{id} {version} (locked) is not in {source_label}")]
@@ -147,6 +147,9 @@ pub struct MirrorReport {
     pub signed: bool,
 }
 
+/// An id's index file bytes, metadata file bytes (if any) and the lines to mirror.
+type Fetched = (Vec<u8>, Option<Vec<u8>>, Vec<IndexLine>);
+
 /// True when `id` matches `pattern` (`*` matches any run of characters, even none).
 fn glob(pattern: &str, id: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -211,7 +214,7 @@ pub fn mirror_reporting(
     std::fs::create_dir_all(&state).map_err(io(&state))?;
     let paths = Paths::under(state.clone());
     let fetcher = Fetcher::new(src, &paths.cache, false).map_err(InstallError::from)?;
-    let session = Session::open(&fetcher, &paths, &reporter).map_err(|e| InstallError::from(e))?;
+    let session = Session::open(&fetcher, &paths, &reporter).map_err(InstallError::from)?;
     let pins = PinStore::new(&paths);
     let mut report = MirrorReport {
         signed: session.is_signed(),
@@ -269,7 +272,7 @@ pub fn mirror_reporting(
     };
 
     // Index and metadata files, wave by wave (dependencies of a pattern's bundles join in).
-    let mut files: BTreeMap<BundleId, (Vec<u8>, Option<Vec<u8>>, Vec<IndexLine>)> = BTreeMap::new();
+    let mut files: BTreeMap<BundleId, Fetched> = BTreeMap::new();
     let mut todo: Vec<BundleId> = want.iter().cloned().collect();
     while !todo.is_empty() {
         let mut rels: Vec<String> = todo.iter().map(index_path).collect();
@@ -333,7 +336,7 @@ pub fn mirror_reporting(
 
     // Archives: the ones the mirror lacks are fetched and checked, then written.
     let mut missing = Vec::new();
-    for (_, (_, meta, lines)) in &files {
+    for (_, meta, lines) in files.values() {
         for line in lines {
             let path = dst.join(archive_path(&line.sha256));
             let present = std::fs::read(&path)
@@ -387,13 +390,13 @@ pub fn mirror_reporting(
         let checked = verify_for_install(&inputs, &pins).map_err(|source| MirrorError::Trust {
             id: line.id.to_string(),
             version: line.version.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         if let Some(pin) = &checked.pin_update {
             pins.save(pin).map_err(|source| MirrorError::Trust {
                 id: line.id.to_string(),
                 version: line.version.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         }
         let path = dst.join(archive_path(&line.sha256));

@@ -64,7 +64,7 @@ pub enum VendorError {
         /// The version.
         version: String,
         /// The check that failed.
-        source: ratchet_trust::TrustError,
+        source: Box<ratchet_trust::TrustError>,
     },
     /// The lockfile names no bundle.
     #[error("{}: the lockfile names no bundle; nothing to vendor", path.display())]
@@ -219,7 +219,7 @@ pub fn vendor(
             verify_for_install(&inputs, &pins).map_err(|source| VendorError::Trust {
                 id: line.id.to_string(),
                 version: line.version.to_string(),
-                source,
+                source: Box::new(source),
             })?;
             let path = root.join(archive_path(&line.sha256));
             write_new(&path, &bytes)?;
