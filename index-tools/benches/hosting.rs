@@ -191,17 +191,6 @@ fn main() {
     );
     let request_share = 100.0 * warm.requests as f64 / cold.requests.max(1) as f64;
     println!(
-        "  goal: requests and bytes proportional to the change (10 of {n} bundles), not to the registry"
-    );
-    println!(
-        "    bytes:    {byte_share:.2}% of the registry's bytes -> {}",
-        if byte_share < 5.0 {
-            "proportional to the change"
-        } else {
-            "grows with the registry"
-        }
-    );
-    println!(
         "    requests: {request_share:.0}% of the cold run's -> {}",
         if request_share < 20.0 {
             "proportional to the change"
