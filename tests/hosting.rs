@@ -563,3 +563,43 @@ fn vendor_round_trip_installs_the_locked_closure_offline_with_every_check() {
     assert!(!o.status.success());
     assert!(!third.join("data/registries/junk").exists());
 }
+
+#[test]
+fn a_symbolic_link_in_a_git_registry_is_never_followed() {
+    if !common::require_tool("git", "git", "git") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (reg, _key) = git_registry(t.path());
+    // The repository's index file of com.example.base becomes a link to a copy outside the
+    // repository: were the link followed, the install would succeed from a file the registry
+    // does not hold.
+    let rel = ratchet_formats::index::index_path(&"com.example.base".parse().unwrap());
+    let inside = reg.dir().join(&rel);
+    let outside = t.path().join("outside-index");
+    std::fs::copy(&inside, &outside).unwrap();
+    std::fs::remove_file(&inside).unwrap();
+    std::os::unix::fs::symlink(&outside, &inside).unwrap();
+    git(&reg.dir(), &["add", "-A"]);
+    git(&reg.dir(), &["commit", "-q", "-m", "link"]);
+    git(&reg.dir(), &["push", "-q", "origin", "main"]);
+    let url = format!(
+        "git+file://{}#branch=main",
+        t.path().join("reg.git").display()
+    );
+    let home = t.path().join("home");
+    let o = install_from(&home, "com.example.base", &url);
+    assert!(!o.status.success(), "installed through a symbolic link");
+    let checkout = std::fs::read_dir(home.join("cache/git"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let meta = std::fs::symlink_metadata(checkout.join(&rel)).unwrap();
+    assert!(meta.is_file(), "the checkout holds a link");
+    assert_eq!(
+        std::fs::read_to_string(checkout.join(&rel)).unwrap(),
+        outside.display().to_string()
+    );
+}
