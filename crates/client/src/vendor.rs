@@ -22,6 +22,7 @@ use ratchet_formats::index::{
 };
 use ratchet_formats::manifest::BundleId;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Why vendoring or unpacking failed.
@@ -349,5 +350,3 @@ pub fn unpack(tar_file: &Path, dest: &Path) -> Result<PathBuf, VendorError> {
     std::fs::rename(&kept, dest).map_err(io(dest))?;
     Ok(dest.to_path_buf())
 }
-
-use std::io::Read as _;
