@@ -17,6 +17,11 @@
 #                                                     (index-tools/tests/site_browser.rs runs
 #                                                     tests/browser/run.sh: playwright-core from
 #                                                     npm drives Debian's headless chromium)
+#   git                                               git-hosted registries: the client fetches
+#                                                     with it; tests/hosting.rs serves one with
+#                                                     `git daemon` and pushes to it
+#   rsync                                             the mirror recipe of index-format.md §6.9,
+#                                                     which tests/hosting.rs runs
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -43,6 +48,8 @@ ca-certificates:/etc/ssl/certs/ca-certificates.crt
 chromium:chromium
 nodejs:node
 npm:npm
+git:git
+rsync:rsync
 "
 
 have() {

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod enterprise;
+mod git;
+mod mirror;
 mod site;
 mod stats;
 
@@ -272,6 +274,26 @@ enum Command {
     /// deprecation and attestation).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Copy a registry (a directory, http(s):// or git+...:// URL) into a directory, checking
+    /// every file as an installing client would (hashes, signatures, owner chains, the signed
+    /// snapshot) before it is exposed; archives first. Run it again to bring the copy up to date
+    /// (only what changed is fetched) or to finish an interrupted run.
+    Mirror {
+        /// The registry to copy.
+        src: String,
+        /// The directory to copy it into (created if needed).
+        dst: PathBuf,
+        /// Copy only bundles whose id matches (`*` wildcards; repeatable), with their
+        /// dependencies.
+        #[arg(long = "id", value_name = "PATTERN")]
+        ids: Vec<String>,
+        /// Copy only the bundles and versions this lockfile names.
+        #[arg(long, value_name = "FILE", conflicts_with = "ids")]
+        lockfile: Option<PathBuf>,
+        /// Accept unsigned archives from a source that is a local directory.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Remove unreferenced archives and temporary files left by interrupted publishes, and
     /// repair names.txt.
     Gc {
@@ -446,10 +468,166 @@ fn main() -> ExitCode {
             .set(cli.registry_key.or_else(|| {
                 std::env::var_os(ratchet_publish::REGISTRY_KEY_ENV).map(PathBuf::from)
             }));
-    match run(cli.command) {
+    match run_in_git_or_not(cli.command) {
         Ok(code) => code,
         Err(e) => ratchet_term::fail(e.as_ref()),
     }
+}
+
+/// Most attempts of one operation on a registry in git whose pushes are rejected.
+const GIT_ATTEMPTS: u32 = 60;
+
+/// The registry directory a command changes and the commit message saying what it does;
+/// `None` for commands that change nothing (listings, dry runs, statements written to a file).
+fn git_change(cmd: &Command) -> Option<(PathBuf, String)> {
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (dir, what) = match cmd {
+        Command::Init { dir, name: n, .. } => (
+            dir,
+            format!("init registry {}", n.clone().unwrap_or_else(|| name(dir))),
+        ),
+        Command::InitLog { dir, origin } => (dir, format!("init-log {origin}")),
+        Command::Timestamp { dir, .. } => (dir, "timestamp".into()),
+        Command::Key(KeyCommand::Rotate { dir, .. }) => (dir, "rotate the registry key".into()),
+        Command::Publish {
+            dir,
+            files,
+            dry_run: false,
+            ..
+        } => (
+            dir,
+            format!(
+                "publish {}",
+                files.iter().map(name).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Command::Attest {
+            dir,
+            id,
+            version,
+            official,
+            ..
+        } => (
+            dir,
+            format!(
+                "attest {id} {version} ({})",
+                if *official { "official" } else { "community" }
+            ),
+        ),
+        Command::Yank {
+            dir,
+            id,
+            version,
+            undo,
+            dry_run: false,
+        } => (
+            dir,
+            format!("{} {id} {version}", if *undo { "unyank" } else { "yank" }),
+        ),
+        Command::Unyank {
+            dir,
+            id,
+            version,
+            dry_run: false,
+        } => (dir, format!("unyank {id} {version}")),
+        Command::Deprecate { dir, id, undo, .. } => (
+            dir,
+            format!("{} {id}", if *undo { "undeprecate" } else { "deprecate" }),
+        ),
+        Command::Owner(OwnerCommand::Add {
+            dir,
+            id,
+            statement_out: None,
+            ..
+        }) => (dir, format!("owner add {id}")),
+        Command::Owner(OwnerCommand::Rotate {
+            dir,
+            id,
+            statement_out: None,
+            ..
+        }) => (dir, format!("owner rotate {id}")),
+        Command::Owner(OwnerCommand::Apply { dir, id, .. }) => (dir, format!("owner apply {id}")),
+        Command::Verifier(VerifierCommand::Add { dir, name: n, .. }) => {
+            (dir, format!("verifier add {n}"))
+        }
+        Command::Verifier(VerifierCommand::Remove { dir, key_id }) => {
+            (dir, format!("verifier remove {key_id}"))
+        }
+        Command::Catalog(CatalogCommand::Rebuild { dir: Some(dir) }) => {
+            (dir, "catalog rebuild".into())
+        }
+        Command::Stats(stats::StatsCommand::Ingest { registry: dir, .. }) => {
+            (dir, "stats ingest".into())
+        }
+        Command::Stats(stats::StatsCommand::Related { registry: dir, .. }) => {
+            (dir, "stats related".into())
+        }
+        Command::Gc {
+            dir,
+            dry_run: false,
+        } => (dir, "gc".into()),
+        _ => return None,
+    };
+    Some((dir.clone(), format!("ratchet-index: {what}")))
+}
+
+/// Runs a command; on a registry that is a git working tree (index-format.md §6.10), as one
+/// commit pushed to the upstream, run again on the new upstream commit when another publisher
+/// pushed first. Only the last attempt's output is shown.
+fn run_in_git_or_not(cmd: Command) -> CliResult {
+    let Some((dir, message)) = git_change(&cmd) else {
+        return run(cmd);
+    };
+    let Some(tree) = git::Tree::detect(&dir)? else {
+        return run(cmd);
+    };
+    tree.require_clean()?;
+    let mut first = Some(cmd);
+    for attempt in 1..=GIT_ATTEMPTS {
+        tree.sync(attempt == 1)?;
+        // A retry runs the command line again (the first parse is known to succeed).
+        let cmd = first
+            .take()
+            .unwrap_or_else(|| ratchet_term::parse_args::<Cli>().command);
+        let capture = git::Capture::start()?;
+        let result = run(cmd);
+        let captured = capture.finish()?;
+        let committed = tree.commit(&message)?;
+        let pushed = if committed {
+            tree.push()?
+        } else {
+            git::Pushed::NoUpstream
+        };
+        if pushed == git::Pushed::Rejected {
+            tree.discard()?;
+            git::backoff(attempt);
+            continue;
+        }
+        captured.replay();
+        if committed {
+            let head = tree.head()?;
+            out().status(format_args!(
+                "committed {} \"{}\"{}",
+                &head[..head.len().min(12)],
+                escape_line(&message),
+                match (&pushed, tree.upstream()) {
+                    (git::Pushed::Yes, Some(u)) if attempt > 1 => format!(
+                        ", pushed to {} (after {} rejected push(es))",
+                        escape_line(&u),
+                        attempt - 1
+                    ),
+                    (git::Pushed::Yes, Some(u)) => format!(", pushed to {}", escape_line(&u)),
+                    _ => " (no upstream: not pushed)".into(),
+                }
+            ));
+        }
+        return result;
+    }
+    Err(tree.contended(GIT_ATTEMPTS).into())
 }
 
 /// An unknown bundle id, said with the closest id of the registry's `names.txt`.
@@ -717,6 +895,13 @@ fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Owner(cmd) => return owner(cmd),
+        Command::Mirror {
+            src,
+            dst,
+            ids,
+            lockfile,
+            allow_unsigned,
+        } => return mirror::run(&src, &dst, ids, lockfile, allow_unsigned),
         Command::Stats(cmd) => return stats::run(cmd),
         Command::Site(args) => return site::run(args),
         Command::Verifier(cmd) => return verifier(cmd),

@@ -129,6 +129,23 @@ pub enum BundleCommand {
     },
     /// Publish an archive into a local registry (a directory or file:// URL).
     Publish(super::publish::PublishArgs),
+    /// Pack the locked bundles (archives, their index lines and trust records) into one tar
+    /// file that is a registry directory, for a machine without network access: there,
+    /// `ratchet registry add NAME FILE.tar` and `ratchet bundle install --locked --registry NAME`.
+    Vendor {
+        /// The lockfile (default: the one in the data directory).
+        #[arg(long, value_name = "FILE")]
+        lockfile: Option<PathBuf>,
+        /// The tar file to write.
+        #[arg(short = 'o', long = "out", value_name = "FILE.tar")]
+        out: PathBuf,
+        /// Use only the cache (no network).
+        #[arg(long)]
+        offline: bool,
+        /// Accept unsigned bundles of a local registry, as `install --allow-unsigned` does.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Watch the bundle and re-validate and re-test on every change.
     Dev {
         /// Bundle directory (default: current directory).
@@ -145,6 +162,12 @@ pub enum BundleCommand {
 pub fn run(cmd: BundleCommand) -> CliResult {
     match cmd {
         BundleCommand::Publish(args) => super::publish::run(args),
+        BundleCommand::Vendor {
+            lockfile,
+            out: file,
+            offline,
+            allow_unsigned,
+        } => vendor(lockfile, &file, offline, allow_unsigned),
         BundleCommand::Build { dir, out, sign } => {
             build(dir.unwrap_or_else(|| PathBuf::from(".")), out, sign)
         }
@@ -893,4 +916,43 @@ fn print_report(
         (true, Some(m)) => println!("{} {} is valid ({warnings} warning(s))", m.id, m.version),
         _ => eprintln!("bundle is invalid: {errors} error(s), {warnings} warning(s)"),
     }
+}
+
+/// `bundle vendor`: packs the lockfile's bundles into a tar file that is a registry.
+fn vendor(
+    lockfile: Option<PathBuf>,
+    file: &Path,
+    offline: bool,
+    allow_unsigned: bool,
+) -> CliResult {
+    let paths = Paths::detect();
+    let lockfile = lockfile.unwrap_or_else(|| paths.data.join(ratchet_client::install::LOCK_FILE));
+    let v = ratchet_client::vendor::vendor(&paths, &lockfile, file, offline, allow_unsigned)?;
+    if out().json() {
+        print_json(&json!({
+            "file": file.display().to_string(),
+            "bundles": v.bundles.iter().map(|l| json!({
+                "id": l.id,
+                "version": l.version.to_string(),
+                "sha256": l.sha256,
+                "size": l.size,
+            })).collect::<Vec<_>>(),
+            "archive_bytes": v.archive_bytes,
+            "tar_bytes": v.tar_bytes,
+        }))?;
+    } else {
+        for l in &v.bundles {
+            println!("packed {} {}", escape_line(l.id.as_str()), l.version);
+        }
+        println!(
+            "wrote {} ({} bundle(s), {} bytes): on the other machine, `ratchet registry add NAME {}`",
+            file.display(),
+            v.bundles.len(),
+            v.tar_bytes,
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,9 @@ pub enum RegistryCommand {
     Add {
         /// Name (lower-case letters, digits, `-`).
         name: String,
-        /// Root URL (`https://`, `http://`, `file://`) or a directory.
+        /// Root URL (`https://`, `http://`, `file://`, `git+https://...#branch=B`, `git+ssh://`,
+        /// `git+file://`), a directory, or a `.tar` file written by `ratchet bundle vendor`
+        /// (unpacked into the data directory).
         url: String,
         /// public, private, partner or local.
         #[arg(long, default_value = "public")]
@@ -155,6 +157,15 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     ))
                     .into());
                 }
+            };
+            // A vendored registry (`ratchet bundle vendor`) is unpacked under the data
+            // directory and added as that directory.
+            let url = if url.ends_with(".tar") && std::path::Path::new(&url).is_file() {
+                let dest = paths.data.join("registries").join(&name);
+                ratchet_client::vendor::unpack(std::path::Path::new(&url), &dest)?;
+                dest.display().to_string()
+            } else {
+                url
             };
             let src = RegistrySource::from_location(&url)?;
             let ca_file = ca_file.map(|p| check_ca_file(&p)).transpose()?;

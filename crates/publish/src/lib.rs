@@ -404,6 +404,14 @@ type Result<T, E = PublishError> = std::result::Result<T, E>;
 mod enterprise;
 pub use enterprise::{AUDIT_FILE, PendingApproval};
 mod integrity;
+/// The `.gitignore` that `init` writes, so that a registry kept in git (or copied by a tool
+/// that honours it) never carries the publishers' lock, an interrupted operation's marker, a
+/// mirror's state or temporary files (index-format.md §6.10).
+pub const GITIGNORE: &str = "# Written by ratchet-index init: never part of the registry (index-format.md §6.10).\n/.ratchet-index.lock\n/.ratchet-index.pending\n/.ratchet-index.audit.jsonl\n/.ratchet-index.mirror/\n.tmp-*\n";
+
+/// The name of the file [`GITIGNORE`] is written to.
+pub const GITIGNORE_FILE: &str = ".gitignore";
+
 pub use integrity::{PENDING_FILE, REGISTRY_KEY_ENV, ROOT_FILE, RegistryKey, SignedState};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
@@ -579,8 +587,10 @@ impl Registry {
             return Err(PublishError::AlreadyARegistry { dir: shown });
         }
         if dir.exists() {
-            let mut entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
-            if entries.next().is_some() {
+            // A fresh clone of an empty git repository holds only `.git`: a registry may start
+            // there (index-format.md §6.10).
+            let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
+            if entries.flatten().any(|e| e.file_name() != ".git") {
                 return Err(PublishError::DirectoryNotEmpty { dir: shown });
             }
         }
@@ -596,6 +606,8 @@ impl Registry {
         }
         let names = dir.join(NAMES_FILE);
         write_atomic(&names, b"").map_err(io_err(&names))?;
+        let ignore = dir.join(GITIGNORE_FILE);
+        write_atomic(&ignore, GITIGNORE.as_bytes()).map_err(io_err(&ignore))?;
         let cfg = dir.join(CONFIG_FILE);
         write_atomic(&cfg, config.to_json().as_bytes()).map_err(io_err(&cfg))?;
         // An empty search catalog (§10), so that clients see "no results", not "no catalog".

@@ -157,6 +157,8 @@ impl Client {
             && fetcher.source().auth.is_none()
             && !fetcher.offline()
             && fetcher.source().base.scheme() != "file"
+            // git authenticates to a git-hosted registry itself (ssh agent, credential helper).
+            && fetcher.source().git().is_none()
         {
             let src = fetcher.source();
             return Err(InstallError::AuthRequired {

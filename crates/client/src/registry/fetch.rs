@@ -213,6 +213,9 @@ pub enum FetchError {
         /// The URL.
         url: String,
     },
+    /// A git-hosted registry cannot be fetched ([`super::git`]).
+    #[error(transparent)]
+    Git(#[from] super::git::GitError),
 }
 
 /// Longest wait for the next bytes of a response (a stalled server fails an attempt after it).
@@ -369,6 +372,9 @@ pub struct Fetcher {
     /// The slowest body transfer accepted (`RATCHET_HTTP_MIN_RATE`, default 1 KiB/s averaged
     /// over 10 s windows): a drip-fed file fails in bounded time. Never retried.
     pub min_rate: ratchet_http::rate::MinRate,
+    /// The `file://` URL of the checkout a git-hosted registry's files are read from
+    /// ([`super::git`]); `None` for other registries.
+    git_root: Option<url::Url>,
 }
 
 /// Status, body, and the ETag and Last-Modified of a response.
@@ -402,6 +408,17 @@ impl Fetcher {
             let _ = client.set(http.client()?);
         }
         let key = sha256_hex(src.base.as_str().as_bytes());
+        let git_root = match src.git() {
+            Some(spec) => {
+                let dir = super::git::sync(&src.name, &key[..12], &spec, cache_root, offline)?;
+                Some(url::Url::from_directory_path(&dir).map_err(|()| {
+                    FetchError::NotALocalPath {
+                        url: dir.display().to_string(),
+                    }
+                })?)
+            }
+            None => None,
+        };
         let safe: String = src
             .name
             .chars()
@@ -426,6 +443,7 @@ impl Fetcher {
             stats: Arc::new(Stats::default()),
             cache_first: std::sync::atomic::AtomicBool::new(false),
             min_rate: ratchet_http::rate::MinRate::from_env()?,
+            git_root,
         })
     }
 
@@ -460,6 +478,31 @@ impl Fetcher {
             base: base.to_string(),
             source,
         })?;
+        // A git-hosted registry's own files are read from its checkout, and never from
+        // outside it; a `dl` URL elsewhere must be http(s) like any remote registry's.
+        if let Some(root) = &self.git_root {
+            let mut plain = base.clone();
+            plain.set_fragment(None);
+            if let Some(inside) = u.as_str().strip_prefix(plain.as_str()) {
+                if let Ok(file) = root.join(inside)
+                    && file.as_str().starts_with(root.as_str())
+                    && file.query().is_none()
+                    && file.fragment().is_none()
+                {
+                    return Ok(file);
+                }
+            } else if matches!(u.scheme(), "http" | "https")
+                && u.username().is_empty()
+                && u.password().is_none()
+            {
+                return Ok(u);
+            }
+            return Err(FetchError::ForbiddenUrl {
+                registry: self.src.name.clone(),
+                rel: rel.to_string(),
+                base: base.to_string(),
+            });
+        }
         let allowed = match u.scheme() {
             "http" | "https" => true,
             "file" => base.scheme() == "file",

@@ -8,6 +8,7 @@
 //! [`fetch`].
 
 pub mod fetch;
+pub mod git;
 
 use ratchet_formats::index::RegistryKind;
 use serde::{Deserialize, Serialize};
@@ -233,8 +234,10 @@ pub enum ConfigError {
         "registry URL with a user or password in it: store the credential with `ratchet registry login NAME` instead"
     )]
     CredentialInUrl,
-    /// A registry URL of a scheme other than http, https or file.
-    #[error("registry URL `{location}`: use http://, https://, file:// or a directory path")]
+    /// A registry URL of a scheme other than http, https, file or a git one.
+    #[error(
+        "registry URL `{location}`: use http://, https://, file://, git+https://, git+ssh://, git+file:// or a directory path"
+    )]
     UnsupportedScheme {
         /// The URL as given.
         location: String,
@@ -255,6 +258,9 @@ pub enum ConfigError {
     /// A CA file cannot be read or is not PEM.
     #[error(transparent)]
     CaFile(#[from] ratchet_http::HttpError),
+    /// A git-hosted registry URL with a bad `#branch=`, `#tag=` or `#rev=`.
+    #[error(transparent)]
+    Git(#[from] git::GitError),
 }
 
 /// Checks a registry's CA file (`registry add --ca-file`): it must hold PEM certificates. Returns
@@ -487,10 +493,14 @@ impl RegistrySource {
                 location: loc.to_string(),
             })?
         };
-        if base.password().is_some() || !base.username().is_empty() {
+        let git = git::is_git_scheme(base.scheme());
+        // `git+ssh://git@host/...` names the ssh user, which is no secret (the ssh agent or key
+        // is); a password is refused everywhere.
+        if base.password().is_some() || (!base.username().is_empty() && base.scheme() != "git+ssh")
+        {
             return Err(ConfigError::CredentialInUrl);
         }
-        if !matches!(base.scheme(), "http" | "https" | "file") {
+        if !matches!(base.scheme(), "http" | "https" | "file") && !git {
             return Err(ConfigError::UnsupportedScheme {
                 location: loc.to_string(),
             });
@@ -498,6 +508,9 @@ impl RegistrySource {
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
             base.set_path(&p);
+        }
+        if git {
+            git::GitSpec::from_url(&base)?;
         }
         Ok(RegistrySource {
             name: loc.to_string(),
@@ -517,6 +530,16 @@ impl RegistrySource {
     /// `--allow-unsigned` needs this as well as `"kind": "local"` in its `config.json`.
     pub fn is_local(&self) -> bool {
         self.base.scheme() == "file" || self.configured_kind == Some(RegistryKind::Local)
+    }
+
+    /// The repository and commit of a git-hosted registry (`git+https://...#branch=main`,
+    /// [`git`]); `None` for any other.
+    pub fn git(&self) -> Option<git::GitSpec> {
+        if git::is_git_scheme(self.base.scheme()) {
+            git::GitSpec::from_url(&self.base).ok()
+        } else {
+            None
+        }
     }
 
     /// The source named by `--registry` (a configured name, a URL or a path), or the default

@@ -1,0 +1,472 @@
+//! Verifying mirrors (`ratchet-index mirror SRC DST`, index-format.md §6.12): copies a registry
+//! (a directory, `http(s)://` or a git-hosted registry) into a directory, checking every file as
+//! an installing client would before it is exposed.
+//!
+//! Why not rsync: a copy trusts its source. Here the source is read through the client's own
+//! fetcher (size limits, deadlines, conditional requests) and its integrity session (the signed
+//! timestamp, rollback and fork checks against the previous run, every index, metadata and
+//! config file against the signed state map), and every archive passes the install-time checks
+//! (hash and size against its line, signature against the owner chain, owner chains pinned
+//! across runs, the line against the signed manifest) before it is written.
+//!
+//! Order and resumption: archives first, then metadata and index files, then `names.txt` and
+//! `config.json`, each by temporary file and rename, so a reader of the mirror never sees a line
+//! whose archive is missing. An archive the mirror already holds with the right hash is not
+//! fetched again and a file whose bytes did not change is not rewritten, so a run that was
+//! interrupted is resumed by running it again, and a run after a few publishes downloads the
+//! changed files and the new archives only (index and metadata files are revalidated with
+//! conditional requests). The mirror keeps its client state (HTTP cache, owner pins, the last
+//! accepted snapshot) in `DST/.ratchet-index.mirror/`, which is never served.
+
+use crate::events::{SharedReporter, no_reporter};
+use crate::install::{InstallError, Lockfile};
+use crate::integrity::Session;
+use crate::paths::Paths;
+use crate::registry::{Fetcher, RegistrySource};
+use crate::verify::{PinStore, TrustInputs, verify_for_install};
+use ratchet_formats::fsutil::write_atomic;
+use ratchet_formats::index::{
+    BundleMeta, CONFIG_FILE, IndexFile, IndexLine, MAX_INDEX_FILE_LEN, NAMES_FILE, NamesFile,
+    RegistryConfig, archive_path, index_path, meta_path, sha256_hex,
+};
+use ratchet_formats::manifest::BundleId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+/// The mirror's own state directory inside the destination (never served, never copied).
+pub const MIRROR_STATE_DIR: &str = ".ratchet-index.mirror";
+
+/// Why a mirror run stopped. Nothing refused is written; files verified before the refusal
+/// (archives only, since they come first) stay, unreferenced until a run succeeds.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// Fetching, the integrity check or reading the lockfile failed.
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    /// The source has no `config.json`.
+    #[error("{source_label}: no config.json: not a registry")]
+    NotARegistry {
+        /// The source.
+        source_label: String,
+    },
+    /// An index file of the source has invalid lines.
+    #[error("{file}: {problem}; refusing to mirror it")]
+    BadIndex {
+        /// The file.
+        file: String,
+        /// The first problem.
+        problem: String,
+    },
+    /// An archive failed a check.
+    #[error("{id} {version}: {source}")]
+    Trust {
+        /// The bundle.
+        id: String,
+        /// The version.
+        version: String,
+        /// The check that failed.
+        source: Box<ratchet_trust::TrustError>,
+    },
+    /// A locked version is not in the source.
+    #[error("{id} {version} (locked) is not in {source_label}")]
+    NotInSource {
+        /// The bundle.
+        id: String,
+        /// The version.
+        version: String,
+        /// The source.
+        source_label: String,
+    },
+    /// A pattern that is not an id pattern.
+    #[error("`{pattern}`: use an id with `*` wildcards, e.g. `com.example.*`")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+    },
+    /// A file cannot be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
+    move |source| MirrorError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Which bundles to mirror.
+#[derive(Debug, Clone, Default)]
+pub enum Selection {
+    /// Every bundle of `names.txt`.
+    #[default]
+    All,
+    /// Ids matching any of these patterns (`*` matches any run of characters), with every
+    /// version, and the bundles they depend on (so the mirror is complete).
+    Patterns(Vec<String>),
+    /// The bundles and versions of a lockfile, and only those versions.
+    Lockfile(PathBuf),
+}
+
+/// How a run is done.
+#[derive(Debug, Clone, Default)]
+pub struct MirrorOptions {
+    /// What to copy.
+    pub selection: Selection,
+    /// Let unsigned archives through (only where an install would, with `--allow-unsigned`, from
+    /// a registry the user vouches is local).
+    pub allow_unsigned: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct MirrorReport {
+    /// Bundles mirrored.
+    pub bundles: usize,
+    /// Versions mirrored.
+    pub versions: usize,
+    /// Archives fetched, checked and written.
+    pub archives_copied: usize,
+    /// Archives the mirror already held (hash checked).
+    pub archives_present: usize,
+    /// Registry files written because they changed (index, metadata, names, config).
+    pub files_written: Vec<String>,
+    /// Registry files that were already up to date.
+    pub files_unchanged: usize,
+    /// Requests sent to the source (HTTP; 0 for directories and git checkouts).
+    pub requests: u64,
+    /// Body bytes received from the source (HTTP).
+    pub bytes: u64,
+    /// Whether the source's signed snapshot was checked (§9).
+    pub signed: bool,
+}
+
+/// An id's index file bytes, metadata file bytes (if any) and the lines to mirror.
+type Fetched = (Vec<u8>, Option<Vec<u8>>, Vec<IndexLine>);
+
+/// True when `id` matches `pattern` (`*` matches any run of characters, even none).
+fn glob(pattern: &str, id: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == id;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !id.starts_with(first) || id.len() < first.len() + last.len() || !id.ends_with(last) {
+        return false;
+    }
+    let mut rest = &id[first.len()..id.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Writes `bytes` to `path` (temporary file and rename) unless it already holds them; returns
+/// whether it wrote.
+fn put(path: &Path, bytes: &[u8]) -> Result<bool, MirrorError> {
+    if std::fs::read(path).is_ok_and(|b| b == bytes) {
+        return Ok(false);
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+    }
+    write_atomic(path, bytes).map_err(io(path))?;
+    Ok(true)
+}
+
+/// Mirrors `src` into the directory `dst` (created if needed). See the module documentation.
+pub fn mirror(
+    src: RegistrySource,
+    dst: &Path,
+    opts: &MirrorOptions,
+) -> Result<MirrorReport, MirrorError> {
+    mirror_reporting(src, dst, opts, no_reporter())
+}
+
+/// [`mirror`], telling `reporter` what the client has to say (integrity notices).
+pub fn mirror_reporting(
+    src: RegistrySource,
+    dst: &Path,
+    opts: &MirrorOptions,
+    reporter: SharedReporter,
+) -> Result<MirrorReport, MirrorError> {
+    if let Selection::Patterns(ps) = &opts.selection {
+        for p in ps {
+            let ok = !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-*".contains(c));
+            if !ok {
+                return Err(MirrorError::BadPattern { pattern: p.clone() });
+            }
+        }
+    }
+    let label = src.label();
+    let state = dst.join(MIRROR_STATE_DIR);
+    std::fs::create_dir_all(&state).map_err(io(&state))?;
+    let paths = Paths::under(state.clone());
+    let fetcher = Fetcher::new(src, &paths.cache, false).map_err(InstallError::from)?;
+    let session = Session::open(&fetcher, &paths, &reporter).map_err(InstallError::from)?;
+    let pins = PinStore::new(&paths);
+    let mut report = MirrorReport {
+        signed: session.is_signed(),
+        ..MirrorReport::default()
+    };
+
+    // config.json and names.txt first (config is signed state; names is append-only).
+    let verified = |rels: &[String]| -> Result<Vec<Option<Vec<u8>>>, MirrorError> {
+        let nodes = session.node_paths(rels);
+        let mut all = rels.to_vec();
+        all.extend(nodes.iter().cloned());
+        let mut results = fetcher.get_many(&all, MAX_INDEX_FILE_LEN);
+        session.absorb_nodes(&nodes, results.split_off(rels.len()));
+        session
+            .verify(&fetcher, rels, &mut results, MAX_INDEX_FILE_LEN)
+            .map_err(InstallError::from)?;
+        results
+            .into_iter()
+            .map(|r| r.map_err(|e| MirrorError::Install(e.into())))
+            .collect()
+    };
+    let config_bytes = verified(&[CONFIG_FILE.to_string()])?
+        .remove(0)
+        .ok_or_else(|| MirrorError::NotARegistry {
+            source_label: label.clone(),
+        })?;
+    let config = RegistryConfig::parse(&config_bytes, CONFIG_FILE)
+        .map_err(|e| MirrorError::Install(InstallError::BadRegistryConfig(e)))?;
+    let names_bytes = fetcher
+        .get(NAMES_FILE, 64 << 20)
+        .map_err(|e| MirrorError::Install(e.into()))?
+        .unwrap_or_default();
+    let names = NamesFile::parse(&names_bytes, NAMES_FILE);
+
+    // Which ids (and, for a lockfile, which versions).
+    let mut locked: Option<BTreeMap<BundleId, BTreeSet<semver::Version>>> = None;
+    let mut want: BTreeSet<BundleId> = match &opts.selection {
+        Selection::All => names.ids.iter().cloned().collect(),
+        Selection::Patterns(ps) => names
+            .ids
+            .iter()
+            .filter(|id| ps.iter().any(|p| glob(p, id.as_str())))
+            .cloned()
+            .collect(),
+        Selection::Lockfile(f) => {
+            let lock = Lockfile::load(f)?;
+            let mut m: BTreeMap<BundleId, BTreeSet<semver::Version>> = BTreeMap::new();
+            for b in lock.bundles {
+                m.entry(b.id).or_default().insert(b.version);
+            }
+            let ids = m.keys().cloned().collect();
+            locked = Some(m);
+            ids
+        }
+    };
+
+    // Index and metadata files, wave by wave (dependencies of a pattern's bundles join in).
+    let mut files: BTreeMap<BundleId, Fetched> = BTreeMap::new();
+    let mut todo: Vec<BundleId> = want.iter().cloned().collect();
+    while !todo.is_empty() {
+        let mut rels: Vec<String> = todo.iter().map(index_path).collect();
+        rels.extend(todo.iter().map(meta_path));
+        let mut got = verified(&rels)?;
+        let metas = got.split_off(todo.len());
+        let mut next = BTreeSet::new();
+        for ((id, index), meta) in todo.iter().zip(got).zip(metas) {
+            let rel = index_path(id);
+            let Some(index) = index else {
+                if let Some(l) = &locked {
+                    let v = l[id].iter().next().map(ToString::to_string);
+                    return Err(MirrorError::NotInSource {
+                        id: id.to_string(),
+                        version: v.unwrap_or_default(),
+                        source_label: label.clone(),
+                    });
+                }
+                continue;
+            };
+            let parsed = IndexFile::parse(&index, &rel, Some(id));
+            if let Some(p) = parsed.problems().next() {
+                return Err(MirrorError::BadIndex {
+                    file: rel,
+                    problem: p.to_string(),
+                });
+            }
+            if let Some(m) = &meta {
+                BundleMeta::parse(m, &meta_path(id)).map_err(|e| MirrorError::BadIndex {
+                    file: meta_path(id),
+                    problem: e.to_string(),
+                })?;
+            }
+            let mut lines: Vec<IndexLine> = parsed.versions().cloned().collect();
+            if let Some(l) = &locked {
+                let versions = &l[id];
+                lines.retain(|line| versions.contains(&line.version));
+                for v in versions {
+                    if !lines.iter().any(|line| &line.version == v) {
+                        return Err(MirrorError::NotInSource {
+                            id: id.to_string(),
+                            version: v.to_string(),
+                            source_label: label.clone(),
+                        });
+                    }
+                }
+            } else if matches!(opts.selection, Selection::Patterns(_)) {
+                for line in &lines {
+                    for d in &line.dependencies {
+                        if !want.contains(&d.bundle_id) {
+                            next.insert(d.bundle_id.clone());
+                        }
+                    }
+                }
+            }
+            files.insert(id.clone(), (index, meta, lines));
+        }
+        want.extend(next.iter().cloned());
+        todo = next.into_iter().collect();
+    }
+
+    // Archives: the ones the mirror lacks are fetched and checked, then written.
+    let mut missing = Vec::new();
+    for (_, meta, lines) in files.values() {
+        for line in lines {
+            let path = dst.join(archive_path(&line.sha256));
+            let present = std::fs::read(&path)
+                .is_ok_and(|b| b.len() as u64 == line.size && sha256_hex(&b) == line.sha256);
+            if present {
+                report.archives_present += 1;
+            } else {
+                missing.push((line.clone(), meta.clone()));
+            }
+        }
+    }
+    let items: Vec<(String, u64, String)> = missing
+        .iter()
+        .map(|(l, _)| (config.download_url(&l.sha256), l.size, l.sha256.clone()))
+        .collect();
+    let results = std::sync::Mutex::new((0..items.len()).map(|_| None).collect::<Vec<_>>());
+    fetcher.download_each(&items, None, |i, r| {
+        if let Ok(mut v) = results.lock() {
+            v[i] = Some(r);
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    for ((line, meta), r) in missing.iter().zip(results) {
+        let bytes = match r {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return Err(MirrorError::Install(e.into())),
+            None => {
+                return Err(MirrorError::Io {
+                    path: PathBuf::from(archive_path(&line.sha256)),
+                    source: std::io::Error::other("the download did not finish"),
+                });
+            }
+        };
+        let meta = match meta {
+            Some(m) => Some(BundleMeta::parse(m, &meta_path(&line.id)).map_err(|e| {
+                MirrorError::BadIndex {
+                    file: meta_path(&line.id),
+                    problem: e.to_string(),
+                }
+            })?),
+            None => None,
+        };
+        let inputs = TrustInputs {
+            line,
+            archive_bytes: &bytes,
+            meta: meta.as_ref(),
+            config: &config,
+            allow_unsigned: opts.allow_unsigned,
+            local_source: fetcher.source().is_local(),
+        };
+        let checked = verify_for_install(&inputs, &pins).map_err(|source| MirrorError::Trust {
+            id: line.id.to_string(),
+            version: line.version.to_string(),
+            source: Box::new(source),
+        })?;
+        if let Some(pin) = &checked.pin_update {
+            pins.save(pin).map_err(|source| MirrorError::Trust {
+                id: line.id.to_string(),
+                version: line.version.to_string(),
+                source: Box::new(source),
+            })?;
+        }
+        let path = dst.join(archive_path(&line.sha256));
+        put(&path, &bytes)?;
+        report.archives_copied += 1;
+    }
+
+    // Then metadata and index files, then names.txt and config.json.
+    let mut record = |rel: String, wrote: bool| {
+        if wrote {
+            report.files_written.push(rel);
+        } else {
+            report.files_unchanged += 1;
+        }
+    };
+    for (id, (_, meta, _)) in &files {
+        if let Some(m) = meta {
+            let rel = meta_path(id);
+            record(rel.clone(), put(&dst.join(&rel), m)?);
+        }
+    }
+    for (id, (index, _, lines)) in &files {
+        let rel = index_path(id);
+        let bytes = if locked.is_some() {
+            lines
+                .iter()
+                .map(IndexLine::to_line)
+                .collect::<String>()
+                .into_bytes()
+        } else {
+            index.clone()
+        };
+        record(rel.clone(), put(&dst.join(&rel), &bytes)?);
+        report.bundles += 1;
+        report.versions += lines.len();
+    }
+    let names_out = match opts.selection {
+        Selection::All => names_bytes,
+        _ => names
+            .ids
+            .iter()
+            .filter(|id| files.contains_key(*id))
+            .map(|id| format!("{id}\n"))
+            .collect::<String>()
+            .into_bytes(),
+    };
+    record(NAMES_FILE.into(), put(&dst.join(NAMES_FILE), &names_out)?);
+    record(
+        CONFIG_FILE.into(),
+        put(&dst.join(CONFIG_FILE), &config_bytes)?,
+    );
+    // The fetcher keeps every archive it downloads in its cache; the mirror itself is the copy.
+    let _ = std::fs::remove_dir_all(paths.cache.join("archives"));
+    report.requests = fetcher.stats.requests.load(Ordering::Relaxed);
+    report.bytes = fetcher.stats.bytes.load(Ordering::Relaxed);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn id_patterns() {
+        assert!(glob("com.example.*", "com.example.tools"));
+        assert!(glob("*tools", "com.example.tools"));
+        assert!(glob("com.*.tools", "com.example.tools"));
+        assert!(glob("com.example.tools", "com.example.tools"));
+        assert!(!glob("com.example.*", "com.other.tools"));
+        assert!(!glob("com.*.x*", "com.example.tools"));
+        assert!(!glob("a*a", "a"));
+    }
+}

@@ -1,0 +1,230 @@
+//! Hosting figures (issue #18), printed beside their goals; nothing is asserted about time.
+//!
+//! 1. Incremental mirror: a registry of `HOSTING_BENCH_BUNDLES` signed bundles (default 1,000)
+//!    served by Python's `http.server` on loopback is mirrored with `ratchet_client::mirror`
+//!    (what `ratchet-index mirror` runs); 10 versions are published; the second run's requests
+//!    and bytes are printed next to the registry's size. Goal: proportional to the change, not
+//!    to the registry.
+//! 2. Cold fetch of 200 bundles from a git-hosted registry (`git daemon`, `git+git://`) versus
+//!    the same registry over HTTP: a cold verified mirror of all 200 (every index, metadata
+//!    file and archive fetched and checked as at install; the network part of a cold install).
+//!
+//! Run: `cargo bench -p index-tools --bench hosting` (release build; needs python3 and git).
+
+use ratchet_client::mirror::{MirrorOptions, MirrorReport, mirror};
+use ratchet_client::registry::RegistrySource;
+use ratchet_testkit::{Bundle, TestRegistry, secret_key};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "server on {port} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn http(dir: &Path) -> (Server, String) {
+    let port = free_port();
+    let child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1"])
+        .arg(port.to_string())
+        .arg("--directory")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 (scripts/setup.sh installs it)");
+    wait_for(port);
+    (Server(child), format!("http://127.0.0.1:{port}/"))
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+        .output()
+        .expect("git (scripts/setup.sh installs it)");
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn git_daemon(base: &Path) -> (Server, u16) {
+    let port = free_port();
+    let child = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(port);
+    (Server(child), port)
+}
+
+fn dir_size(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                files += 1;
+                bytes += m.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+fn run(src: &str, dst: &Path) -> (MirrorReport, Duration) {
+    let t = Instant::now();
+    let r = mirror(
+        RegistrySource::from_location(src).unwrap(),
+        dst,
+        &MirrorOptions::default(),
+    )
+    .unwrap();
+    (r, t.elapsed())
+}
+
+/// A registry of `n` signed bundles in `work/reg`, each depending on an earlier one.
+fn registry(work: &Path, n: usize) -> (TestRegistry, ratchet_trust::SecretKey) {
+    let key = secret_key(&work.join("keys"), "author");
+    let reg = TestRegistry::new(work);
+    for i in 0..n {
+        let mut b = Bundle::new(&format!("com.bench.b{i}"), "1.0.0");
+        if i > 0 {
+            b = b.dep(&format!("com.bench.b{}", i / 2), "^1");
+        }
+        b.publish_signed(&reg, &key);
+    }
+    (reg, key)
+}
+
+fn main() {
+    let n: usize = std::env::var("HOSTING_BENCH_BUNDLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let t = tempfile::tempdir().unwrap();
+
+    // 1. Incremental mirror after 10 publishes.
+    let work = t.path().join("inc");
+    let started = Instant::now();
+    let (reg, key) = registry(&work, n);
+    eprintln!(
+        "(generated {n} signed bundles in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let (server, url) = http(&reg.dir());
+    let dst = work.join("mirror");
+    let (cold, cold_t) = run(&url, &dst);
+    for i in 0..10 {
+        Bundle::new(&format!("com.bench.b{i}"), "1.1.0").publish_signed(&reg, &key);
+    }
+    let (warm, warm_t) = run(&url, &dst);
+    let (files, bytes) = dir_size(&reg.dir());
+    println!("incremental mirror over HTTP (python http.server), registry of {n} bundles:");
+    println!("  registry size:          {files} files, {bytes} bytes");
+    println!(
+        "  cold mirror:            {} requests, {} bytes, {:.2} s",
+        cold.requests,
+        cold.bytes,
+        cold_t.as_secs_f64()
+    );
+    println!(
+        "  after 10 publishes:     {} requests, {} bytes, {:.2} s ({} archives, {} files written)",
+        warm.requests,
+        warm.bytes,
+        warm_t.as_secs_f64(),
+        warm.archives_copied,
+        warm.files_written.len()
+    );
+    let per_change = warm.bytes as f64 / 10.0;
+    let per_bundle = bytes as f64 / n as f64;
+    println!(
+        "  goal: requests and bytes proportional to the change (10 of {n} bundles), not to the registry"
+    );
+    println!(
+        "    bytes:    {per_change:.0} per changed version vs {per_bundle:.0} of registry per bundle -> {}",
+        if per_change <= 3.0 * per_bundle {
+            "proportional to the change"
+        } else {
+            "grows with the registry"
+        }
+    );
+    let request_share = 100.0 * warm.requests as f64 / cold.requests.max(1) as f64;
+    println!(
+        "    requests: {request_share:.0}% of the cold run's -> {}",
+        if request_share < 20.0 {
+            "proportional to the change"
+        } else {
+            "grows with the registry (one conditional request per index and metadata file)"
+        }
+    );
+    drop(server);
+
+    // 2. Cold fetch of 200 bundles from git vs HTTP.
+    let work = t.path().join("git");
+    let (reg, _) = registry(&work, 200);
+    git(&reg.dir(), &["init", "-q", "-b", "main"]);
+    git(&reg.dir(), &["add", "-A"]);
+    git(&reg.dir(), &["commit", "-q", "-m", "registry"]);
+    git(&work, &["clone", "-q", "--bare", "reg", "reg.git"]);
+    let (_daemon, port) = git_daemon(&work);
+    let (_http, url) = http(&reg.dir());
+    let (h, http_t) = run(&url, &work.join("from-http"));
+    let git_url = format!("git+git://127.0.0.1:{port}/reg.git#branch=main");
+    let (g, git_t) = run(&git_url, &work.join("from-git"));
+    println!("cold verified fetch of a 200-bundle graph (every index, metadata file and archive):");
+    println!(
+        "  HTTP (python http.server): {:.2} s, {} requests, {} bytes",
+        http_t.as_secs_f64(),
+        h.requests,
+        h.bytes
+    );
+    println!(
+        "  git daemon (git+git://, shallow fetch + checkout): {:.2} s ({} bundles)",
+        git_t.as_secs_f64(),
+        g.bundles
+    );
+    println!(
+        "  goal: none set (a comparison); publish latency to an S3 server: not measured (no S3 backend yet)"
+    );
+}
