@@ -281,6 +281,14 @@ fn mirror_over_http_checks_the_signed_snapshot_and_refuses_an_unlogged_change() 
     let edited = original.replace("\"yanked\":false", "\"yanked\":true");
     assert_ne!(edited, original);
     std::fs::write(&app, edited).unwrap();
+    // An edit made later than the mirror's copy: the test server's Last-Modified counts
+    // seconds, and this test runs within one.
+    std::fs::File::options()
+        .write(true)
+        .open(&app)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(2))
+        .unwrap();
     let before = registry_files(&dst);
     // While the signed timestamp is unchanged the mirror keeps its verified copies (one
     // request), so the edit does not reach it.

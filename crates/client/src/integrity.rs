@@ -282,7 +282,7 @@ impl Session {
             registry: name.clone(),
             source: Box::new(source),
         };
-        let ts = match fetcher.get(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64) {
+        let ts = match fetcher.get_fresh(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64) {
             Ok(t) => t,
             // Offline with no cached timestamp (a cache from before signed snapshots): the
             // cached files are used as they are, as before.

@@ -214,7 +214,14 @@ pub fn mirror_reporting(
     std::fs::create_dir_all(&state).map_err(io(&state))?;
     let paths = Paths::under(state.clone());
     let fetcher = Fetcher::new(src, &paths.cache, false).map_err(InstallError::from)?;
+    // The snapshot the previous run accepted, to tell whether the source moved since.
+    let before = crate::integrity::StateStore::new(&paths)
+        .load_state(&fetcher.source().base.to_string())
+        .ok()
+        .flatten()
+        .map(|s| s.size);
     let session = Session::open(&fetcher, &paths, &reporter).map_err(InstallError::from)?;
+    let moved = !session.is_signed() || before != session.snapshot_size();
     let pins = PinStore::new(&paths);
     let mut report = MirrorReport {
         signed: session.is_signed(),
@@ -243,8 +250,16 @@ pub fn mirror_reporting(
         })?;
     let config = RegistryConfig::parse(&config_bytes, CONFIG_FILE)
         .map_err(|e| MirrorError::Install(InstallError::BadRegistryConfig(e)))?;
-    let names_bytes = fetcher
-        .get(NAMES_FILE, 64 << 20)
+    // names.txt is not in the signed state, so a stale copy would go unnoticed: when the
+    // source moved (or is unsigned) it is fetched whole, since a server's validators (the
+    // modification time to the second) can answer 304 for a file appended within the second
+    // of the previous run.
+    let names_bytes = if moved {
+        fetcher.get_fresh(NAMES_FILE, 64 << 20)
+    } else {
+        fetcher.get(NAMES_FILE, 64 << 20)
+    };
+    let names_bytes = names_bytes
         .map_err(|e| MirrorError::Install(e.into()))?
         .unwrap_or_default();
     let names = NamesFile::parse(&names_bytes, NAMES_FILE);

@@ -524,11 +524,15 @@ impl Fetcher {
         self.rt.block_on(self.get_async(rel.to_string(), limit))
     }
 
-    /// [`Fetcher::get`] asking the server even in cache-first mode (a cached copy that did
-    /// not verify).
+    /// [`Fetcher::get`] asking the server for the whole file, even in cache-first mode and
+    /// without `If-None-Match` / `If-Modified-Since`: for the signed `timestamp` and for a
+    /// cached copy that did not verify. Servers derive validators from the modification time
+    /// to the second and the size (nginx's ETag, `Last-Modified`), so a file rewritten within
+    /// the same second at the same size (a timestamp naming the next snapshot, an index file
+    /// whose yank flag flipped) would otherwise be answered 304 with the old copy.
     pub fn get_fresh(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         self.rt
-            .block_on(self.get_async_mode(rel.to_string(), limit, false))
+            .block_on(self.get_async_mode(rel.to_string(), limit, false, false))
     }
 
     /// Serve cached registry files without a request from now on (`true`), or revalidate each
@@ -599,14 +603,17 @@ impl Fetcher {
 
     async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         let cache_first = self.cache_first.load(Ordering::Relaxed);
-        self.get_async_mode(rel, limit, cache_first).await
+        self.get_async_mode(rel, limit, cache_first, true).await
     }
 
+    /// One file: from the cache without a request when `cache_first` and cached; else from
+    /// the server, revalidating the cached copy when `conditional`.
     async fn get_async_mode(
         &self,
         rel: String,
         limit: u64,
         cache_first: bool,
+        conditional: bool,
     ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
@@ -633,7 +640,7 @@ impl Fetcher {
             };
         }
         let mut headers = Vec::new();
-        if let Some(e) = entry.as_ref().filter(|e| !e.meta.absent) {
+        if let Some(e) = entry.as_ref().filter(|e| conditional && !e.meta.absent) {
             if let Some(t) = &e.meta.etag {
                 headers.push(("if-none-match".to_string(), t.clone()));
             }
