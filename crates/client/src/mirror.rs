@@ -216,7 +216,7 @@ pub fn mirror_reporting(
     let fetcher = Fetcher::new(src, &paths.cache, false).map_err(InstallError::from)?;
     // The snapshot the previous run accepted, to tell whether the source moved since.
     let before = crate::integrity::StateStore::new(&paths)
-        .load_state(&fetcher.source().base.to_string())
+        .load_state(fetcher.source().base.as_ref())
         .ok()
         .flatten()
         .map(|s| s.size);
