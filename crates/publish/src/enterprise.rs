@@ -6,7 +6,7 @@
 use super::{PublishError, Registry, Result, io_err};
 use ratchet_audit::{AuditLog, Record, Source};
 use ratchet_formats::fsutil::write_atomic;
-use ratchet_formats::index::{CONFIG_FILE, IndexLine, RegistryConfig, index_path, meta_path};
+use ratchet_formats::index::{CONFIG_FILE, IndexLine, RegistryConfig, meta_path};
 use ratchet_formats::manifest::{BundleId, Manifest};
 use ratchet_policy::{GrantedApproval, Graph, Node, Policy, Stage, Verification};
 use ratchet_trust::approve::{Approval, ApprovalFields, valid_approvals};
@@ -192,26 +192,10 @@ impl Registry {
     /// transparency log as an `attest` entry (it changes the metadata file the same way).
     pub fn add_approval(&self, a: Approval) -> Result<ratchet_trust::approve::ValidApproval> {
         let f = ApprovalFields::parse(&a.statement).map_err(PublishError::BadAttestation)?;
-        let id = BundleId::parse(&f.id).map_err(|source| PublishError::AttestationId {
-            id: f.id.clone(),
-            source,
-        })?;
+        let id = crate::statement_id(&f.id)?;
         let _lock = self.lock()?;
         let mut tx = self.begin_change()?;
-        let Some((parsed, _)) = self.index_file_clean(&id)? else {
-            return Err(PublishError::UnknownBundle(id));
-        };
-        if !parsed
-            .versions()
-            .any(|l| l.version.to_string() == f.version && l.sha256 == f.sha256)
-        {
-            return Err(PublishError::AttestationOfUnknownArchive {
-                file: index_path(&id),
-                id,
-                version: f.version,
-                sha256: f.sha256,
-            });
-        }
+        self.require_published(&id, &f.version, &f.sha256)?;
         let (ok, problems) = valid_approvals(
             id.as_str(),
             &f.version,

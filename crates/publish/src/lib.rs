@@ -401,6 +401,14 @@ pub enum PublishError {
 
 type Result<T, E = PublishError> = std::result::Result<T, E>;
 
+/// The bundle id a signed statement names, as a [`BundleId`].
+pub(crate) fn statement_id(id: &str) -> Result<BundleId> {
+    BundleId::parse(id).map_err(|source| PublishError::AttestationId {
+        id: id.to_string(),
+        source,
+    })
+}
+
 mod enterprise;
 pub use enterprise::{AUDIT_FILE, PendingApproval};
 mod integrity;
@@ -1279,30 +1287,39 @@ impl Registry {
         Ok(v)
     }
 
+    /// Refuses a statement (attestation, approval) about an archive the registry does not list:
+    /// `id`'s index file must hold `version` with this `sha256`. Call under the lock.
+    pub(crate) fn require_published(
+        &self,
+        id: &BundleId,
+        version: &str,
+        sha256: &str,
+    ) -> Result<()> {
+        let Some((parsed, _)) = self.index_file_clean(id)? else {
+            return Err(PublishError::UnknownBundle(id.clone()));
+        };
+        if !parsed
+            .versions()
+            .any(|l| l.version.to_string() == version && l.sha256 == sha256)
+        {
+            return Err(PublishError::AttestationOfUnknownArchive {
+                file: index_path(id),
+                id: id.clone(),
+                version: version.to_string(),
+                sha256: sha256.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Adds an attestation of one published archive to the bundle's metadata. An official one
     /// must be signed by a verifier key named in `config.json`.
     pub fn add_attestation(&self, a: Attestation) -> Result<()> {
         let fields = AttestFields::parse(&a.statement).map_err(PublishError::BadAttestation)?;
-        let id = BundleId::parse(&fields.id).map_err(|source| PublishError::AttestationId {
-            id: fields.id.clone(),
-            source,
-        })?;
+        let id = statement_id(&fields.id)?;
         let _lock = self.lock()?;
         let mut tx = self.begin_change()?;
-        let Some((parsed, _)) = self.index_file_clean(&id)? else {
-            return Err(PublishError::UnknownBundle(id));
-        };
-        if !parsed
-            .versions()
-            .any(|l| l.version.to_string() == fields.version && l.sha256 == fields.sha256)
-        {
-            return Err(PublishError::AttestationOfUnknownArchive {
-                file: index_path(&id),
-                id,
-                version: fields.version,
-                sha256: fields.sha256,
-            });
-        }
+        self.require_published(&id, &fields.version, &fields.sha256)?;
         let rel = meta_path(&id);
         let (mut meta, owners) = self.owners(&id)?;
         let mut list = ratchet_trust::attest::from_meta(&meta, &rel).map_err(|source| {
