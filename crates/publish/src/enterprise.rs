@@ -6,7 +6,7 @@
 use super::{PublishError, Registry, Result, io_err};
 use ratchet_audit::{AuditLog, Record, Source};
 use ratchet_formats::fsutil::write_atomic;
-use ratchet_formats::index::{CONFIG_FILE, IndexLine, RegistryConfig, meta_path};
+use ratchet_formats::index::{IndexLine, meta_path};
 use ratchet_formats::manifest::{BundleId, Manifest};
 use ratchet_policy::{GrantedApproval, Graph, Node, Policy, Stage, Verification};
 use ratchet_trust::approve::{Approval, ApprovalFields, valid_approvals};
@@ -161,30 +161,6 @@ impl Registry {
             .with("name", name.into())
             .with("key_id", key.key_id().into()),
         )
-    }
-
-    /// Changes `config.json` under the registry lock (reloaded first), written atomically and
-    /// logged as a `config` change only when `change` says it changed something.
-    fn update_config(&mut self, change: impl FnOnce(&mut RegistryConfig) -> bool) -> Result<()> {
-        let _lock = self.lock()?;
-        let mut tx = self.begin_change()?;
-        let mut config = RegistryConfig::load(&self.root)?;
-        if !change(&mut config) {
-            return Ok(());
-        }
-        self.intend(
-            &mut tx,
-            ratchet_tlog::entry::EntryKind::Config,
-            None,
-            None,
-            None,
-            &[CONFIG_FILE],
-        )?;
-        let path = self.abs(CONFIG_FILE);
-        write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
-        self.commit_change(tx)?;
-        self.config = config;
-        Ok(())
     }
 
     /// Adds an approval of one published archive to the bundle's metadata file; refused unless

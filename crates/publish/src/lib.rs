@@ -1206,16 +1206,25 @@ impl Registry {
         })
     }
 
-    /// Changes `config.json`'s `keys` under the registry lock: reloads the file, applies
-    /// `change`, and writes the file (atomically) only when `change` says it changed something.
+    /// Changes `config.json`'s `keys` under the registry lock (see [`Registry::update_config`]).
     fn update_keys(
         &mut self,
         change: impl FnOnce(&mut Vec<serde_json::Value>) -> bool,
     ) -> Result<bool> {
+        self.update_config(|config| change(&mut config.keys))
+    }
+
+    /// Changes `config.json` under the registry lock: reloads the file, applies `change`, and
+    /// writes the file (atomically, logged as a `config` change) only when `change` says it
+    /// changed something; returns whether it did.
+    pub(crate) fn update_config(
+        &mut self,
+        change: impl FnOnce(&mut RegistryConfig) -> bool,
+    ) -> Result<bool> {
         let _lock = self.lock()?;
         let mut tx = self.begin_change()?;
         let mut config = RegistryConfig::load(&self.root)?;
-        if !change(&mut config.keys) {
+        if !change(&mut config) {
             return Ok(false);
         }
         self.intend(
