@@ -19,7 +19,11 @@
 //!   trouble and do not halve it again;
 //! - a `Retry-After` pauses the host: no request starts before it has passed (at most
 //!   [`MAX_RETRY_AFTER`]);
-//! - each success adds 1/window, so the window grows back by one slot per window of successes.
+//! - each success adds 1/window, so the window grows back by one slot per window of successes;
+//! - on `https` the protocol is known only once the host has answered (ALPN picks HTTP/2 or
+//!   HTTP/1.1 during the handshake), so until the first answer one request goes at a time:
+//!   requests started together would each open a connection of their own, where on HTTP/2 one
+//!   connection carries them all (curl's `PIPEWAIT`, which cargo sets, waits the same way).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,6 +67,9 @@ struct State {
     /// Most slots: the configured connections, or [`H2_MAX_STREAMS`] once on HTTP/2.
     ceiling: usize,
     multiplexed: bool,
+    /// The host has answered, so its protocol is known (always true for plain `http`, which
+    /// is HTTP/1.1 here); until then one request at a time.
+    answered: bool,
     in_flight: usize,
     /// Bumped on every halving; a permit taken before it reports no new trouble.
     round: u64,
@@ -100,6 +107,9 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl State {
     fn allowed(&self) -> usize {
+        if !self.answered {
+            return 1;
+        }
         (self.window.floor() as usize).max(1)
     }
 
@@ -161,6 +171,7 @@ impl HostLimits {
                         window: self.max_connections as f64,
                         ceiling: self.max_connections,
                         multiplexed: false,
+                        answered: url.scheme() != "https",
                         in_flight: 0,
                         round: 0,
                         paused_until: None,
@@ -303,12 +314,17 @@ impl Permit {
         s.release();
     }
 
-    /// The host answered over HTTP/2: its requests are streams of one connection from now on,
-    /// so it gets [`H2_MAX_STREAMS`] slots (at once, unless it has had trouble; then it grows
-    /// back towards them).
-    pub fn multiplexed(&self) {
+    /// The host answered, over HTTP/2 when `multiplexed`: its protocol is known, so the
+    /// requests that waited for it go out. On HTTP/2 its requests are streams of one connection
+    /// from now on, so it gets [`H2_MAX_STREAMS`] slots (at once, unless it has had trouble;
+    /// then it grows back towards them).
+    pub fn answered(&self, multiplexed: bool) {
         let mut s = lock(&self.host.state);
-        if !s.multiplexed {
+        if !s.answered {
+            s.answered = true;
+            s.dispatch();
+        }
+        if multiplexed && !s.multiplexed {
             s.multiplexed = true;
             let untroubled = s.halvings == 0;
             s.ceiling = s.ceiling.max(H2_MAX_STREAMS);
@@ -486,7 +502,7 @@ mod tests {
         rt().block_on(async {
             let l = HostLimits::new(6);
             let p = l.acquire(&url(), Priority::Bulk).await;
-            p.multiplexed();
+            p.answered(true);
             p.success();
             let s = l.state(&url()).unwrap();
             assert_eq!(
@@ -497,10 +513,42 @@ mod tests {
             let l = HostLimits::new(6);
             l.acquire(&url(), Priority::Bulk).await.trouble(None);
             let p = l.acquire(&url(), Priority::Bulk).await;
-            p.multiplexed();
+            p.answered(true);
             drop(p);
             let s = l.state(&url()).unwrap();
             assert_eq!((s.window, s.ceiling), (3, H2_MAX_STREAMS));
+        });
+    }
+
+    #[test]
+    fn https_sends_one_request_until_the_host_has_answered() {
+        rt().block_on(async {
+            let l = HostLimits::new(6);
+            let tls = url::Url::parse("https://127.0.0.1:8443/config.json").unwrap();
+            let first = l.acquire(&tls, Priority::Urgent).await;
+            // A second request waits: it would open a second connection before ALPN is known.
+            let waiting = tokio::time::timeout(
+                Duration::from_millis(20),
+                l.acquire(&tls, Priority::Urgent),
+            )
+            .await;
+            assert!(waiting.is_err(), "a second request left before the answer");
+            assert_eq!(l.state(&tls).unwrap().window, 1);
+            first.answered(true);
+            let s = l.state(&tls).unwrap();
+            assert_eq!((s.window, s.multiplexed), (H2_MAX_STREAMS, true));
+            let mut many = Vec::new();
+            for _ in 0..10 {
+                many.push(l.acquire(&tls, Priority::Urgent).await);
+            }
+            assert_eq!(l.state(&tls).unwrap().in_flight, 11);
+            // Plain http is HTTP/1.1 here: its window applies from the start.
+            let l = HostLimits::new(6);
+            let mut h1 = Vec::new();
+            for _ in 0..6 {
+                h1.push(l.acquire(&url(), Priority::Urgent).await);
+            }
+            assert_eq!(l.state(&url()).unwrap().in_flight, 6);
         });
     }
 

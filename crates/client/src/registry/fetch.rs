@@ -883,9 +883,7 @@ impl Fetcher {
                     });
                 }
             };
-            if resp.version() == reqwest::Version::HTTP_2 {
-                permit.multiplexed();
-            }
+            permit.answered(resp.version() == reqwest::Version::HTTP_2);
             if !resp.status().is_redirection() || resp.status().as_u16() == 304 {
                 return Ok((resp, sent, permit));
             }
