@@ -527,11 +527,9 @@ mod tests {
             let tls = url::Url::parse("https://127.0.0.1:8443/config.json").unwrap();
             let first = l.acquire(&tls, Priority::Urgent).await;
             // A second request waits: it would open a second connection before ALPN is known.
-            let waiting = tokio::time::timeout(
-                Duration::from_millis(20),
-                l.acquire(&tls, Priority::Urgent),
-            )
-            .await;
+            let waiting =
+                tokio::time::timeout(Duration::from_millis(20), l.acquire(&tls, Priority::Urgent))
+                    .await;
             assert!(waiting.is_err(), "a second request left before the answer");
             assert_eq!(l.state(&tls).unwrap().window, 1);
             first.answered(true);
