@@ -259,7 +259,7 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
     let Some((nginx_bin, node)) = tools() else {
         return;
     };
-    const ACCESS_TTL: u64 = 4;
+    const ACCESS_TTL: u64 = 10;
     let provider = Provider::start(&node, ACCESS_TTL);
     let t = tempfile::tempdir().unwrap();
     let private = private_registry(t.path());
@@ -293,7 +293,12 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
     );
     assert!(o.status.success(), "{}", all_text(&o));
     // Without a sign-in the registry refuses.
-    let o = ratchet(&home, &["bundle", "info", "com.oss.json-utils", "--registry", "corp"], &[], None);
+    let o = ratchet(
+        &home,
+        &["bundle", "info", "com.oss.json-utils", "--registry", "corp"],
+        &[],
+        None,
+    );
     assert!(!o.status.success(), "{}", all_text(&o));
 
     // Device login: the code appears on stderr; the user approves it in "a browser"
@@ -367,10 +372,16 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
     );
     let (access1, refresh1) = stored_tokens(&home, "corp");
     for s in [&access1, &refresh1] {
-        assert!(!login_text.contains(s.as_str()), "a token leaked: {login_text}");
+        assert!(
+            !login_text.contains(s.as_str()),
+            "a token leaked: {login_text}"
+        );
     }
     let cfg = std::fs::read_to_string(home.join("config/registries.json")).unwrap();
-    assert!(cfg.contains("\"method\": \"oidc\"") && cfg.contains("\"client-id\": \"ratchet-cli\""), "{cfg}");
+    assert!(
+        cfg.contains("\"method\": \"oidc\"") && cfg.contains("\"client-id\": \"ratchet-cli\""),
+        "{cfg}"
+    );
 
     // Install with the access token.
     let install = |id: &str| {
@@ -383,7 +394,7 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
     };
     let o = install("com.oss.json-utils");
     assert!(o.status.success(), "{}", all_text(&o));
-    no_secret(&o, &[&access1, &refresh1]);
+    no_secret(&o, &[access1.as_str(), refresh1.as_str()]);
     assert_eq!(status_with_bearer(port, "/reg/config.json", &access1), 200);
 
     // The access token expires: the provider (through nginx) refuses it, and the next command
@@ -395,9 +406,17 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
     assert_eq!(provider.grants("refresh_token"), 1);
     let (access2, refresh2) = stored_tokens(&home, "corp");
     assert_ne!(access2, access1);
-    no_secret(&o, &[&access1, &refresh1, &access2, &refresh2]);
+    no_secret(
+        &o,
+        &[&access1, &refresh1, &access2, &refresh2].map(String::as_str),
+    );
     // Still valid: no second refresh.
-    let o = ratchet(&home, &["bundle", "info", "com.oss.json-utils", "--registry", "corp"], &[], None);
+    let o = ratchet(
+        &home,
+        &["bundle", "info", "com.oss.json-utils", "--registry", "corp"],
+        &[],
+        None,
+    );
     assert!(o.status.success(), "{}", all_text(&o));
     assert_eq!(provider.grants("refresh_token"), 1);
 
@@ -414,7 +433,12 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
         String::from_utf8_lossy(&revoked.stderr)
     );
     std::thread::sleep(Duration::from_secs(ACCESS_TTL + 1));
-    let o = ratchet(&home, &["bundle", "info", "com.oss.json-utils", "--registry", "corp"], &[], None);
+    let o = ratchet(
+        &home,
+        &["bundle", "info", "com.oss.json-utils", "--registry", "corp"],
+        &[],
+        None,
+    );
     assert!(!o.status.success());
     let e = all_text(&o);
     assert!(
@@ -423,7 +447,10 @@ fn device_login_then_install_refresh_and_revoked_refresh_token() {
             && e.contains("invalid_grant"),
         "{e}"
     );
-    no_secret(&o, &[&access1, &refresh1, &access2, &refresh2]);
+    no_secret(
+        &o,
+        &[&access1, &refresh1, &access2, &refresh2].map(String::as_str),
+    );
 }
 
 #[test]
@@ -471,7 +498,14 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
     for (name, path) in [("keyed", "apikey"), ("partner", "basic"), ("corp", "token")] {
         let o = ratchet(
             &home,
-            &["registry", "add", name, &format!("{base}/{path}/"), "--kind", "private"],
+            &[
+                "registry",
+                "add",
+                name,
+                &format!("{base}/{path}/"),
+                "--kind",
+                "private",
+            ],
             &[],
             None,
         );
@@ -489,7 +523,14 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
     // Forcing the keychain where none is reachable: a clear error, nothing stored.
     let o = ratchet(
         &home,
-        &["registry", "login", "keyed", "--api-key", "--header", "X-API-Key"],
+        &[
+            "registry",
+            "login",
+            "keyed",
+            "--api-key",
+            "--header",
+            "X-API-Key",
+        ],
         &[("RATCHET_CREDENTIAL_STORE", "keychain")],
         Some(&format!("{API_KEY}\n")),
     );
@@ -506,7 +547,14 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
     // tried, so no fallback to report.
     let o = ratchet(
         &home,
-        &["registry", "login", "keyed", "--api-key", "--header", "X-API-Key"],
+        &[
+            "registry",
+            "login",
+            "keyed",
+            "--api-key",
+            "--header",
+            "X-API-Key",
+        ],
         &[("RATCHET_CREDENTIAL_STORE", "file")],
         Some(&format!("{API_KEY}\n")),
     );
@@ -530,13 +578,19 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
         Some("not-the-password\n"),
     );
     assert!(o.status.success(), "{}", all_text(&o));
-    assert!(all_text(&o).contains("no system keychain is reachable"), "{}", all_text(&o));
+    assert!(
+        all_text(&o).contains("no system keychain is reachable"),
+        "{}",
+        all_text(&o)
+    );
     let o = info("partner");
     assert!(!o.status.success());
     assert!(all_text(&o).contains("HTTP 401"), "{}", all_text(&o));
     let o = ratchet(
         &home,
-        &["registry", "login", "partner", "--basic", "ann", "--format", "json"],
+        &[
+            "registry", "login", "partner", "--basic", "ann", "--format", "json",
+        ],
         &[],
         Some(&format!("{PASSWORD}\n")),
     );
@@ -564,7 +618,10 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
 
     // The methods are recorded; listing shows the stored credentials, never their values.
     let cfg = std::fs::read_to_string(home.join("config/registries.json")).unwrap();
-    assert!(cfg.contains("\"header\": \"X-API-Key\"") && cfg.contains("\"user\": \"ann\""), "{cfg}");
+    assert!(
+        cfg.contains("\"header\": \"X-API-Key\"") && cfg.contains("\"user\": \"ann\""),
+        "{cfg}"
+    );
     let o = ratchet(&home, &["registry", "list", "--format", "json"], &[], None);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let list = v["registries"].as_array().unwrap();

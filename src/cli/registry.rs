@@ -389,8 +389,7 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     client_id,
                     scope,
                 } => {
-                    let tokens =
-                        device_login(&name, &entry, issuer, client_id, scope.as_deref())?;
+                    let tokens = device_login(&name, &entry, issuer, client_id, scope.as_deref())?;
                     (tokens.to_secret(), tokens.expires_at)
                 }
                 other => (read_secret(&name, other)?, None),
@@ -494,7 +493,7 @@ fn device_login(
         &discovery,
         client_id,
         scope.unwrap_or(oidc::DEFAULT_SCOPE),
-        &mut |code| {
+        &mut |code: &oidc::UserCode| {
             eprintln!(
                 "To sign in to {}, open {} in a browser and enter the code {}",
                 escape_line(name),

@@ -66,9 +66,11 @@ async function formBody(req) {
 provider.use(async (ctx, next) => {
   if (ctx.path === '/_check') {
     const m = /^Bearer (.+)$/.exec(ctx.get('authorization'));
+    // find() tolerates the provider's clock skew allowance; a resource server checks `exp`.
     const token = m ? await provider.AccessToken.find(m[1]) : undefined;
-    ctx.status = token ? 204 : 401;
-    log({ event: 'check', ok: Boolean(token) });
+    const ok = Boolean(token) && !token.isExpired;
+    ctx.status = ok ? 204 : 401;
+    log({ event: 'check', ok });
     return;
   }
   const interaction = /^\/interaction\/([^/]+)(\/approve)?$/.exec(ctx.path);

@@ -538,7 +538,11 @@ fn oidc_access_token(
         return Ok(Some(tokens.access_token));
     }
     let _lock = store::RefreshLock::acquire(config_dir)?;
-    let tokens = match store.load(name)?.as_ref().and_then(oidc::TokenSet::from_secret) {
+    let tokens = match store
+        .load(name)?
+        .as_ref()
+        .and_then(oidc::TokenSet::from_secret)
+    {
         Some(t) => t,
         None => return Ok(None),
     };
@@ -549,8 +553,7 @@ fn oidc_access_token(
         registry: name.to_string(),
         source,
     };
-    let provider =
-        oidc::Provider::new(entry.ca_file.iter().cloned().collect()).map_err(expired)?;
+    let provider = oidc::Provider::new(entry.ca_file.iter().cloned().collect()).map_err(expired)?;
     let renewed = provider.refresh(&tokens, client_id).map_err(expired)?;
     store.save(name, &renewed.to_secret())?;
     Ok(Some(renewed.access_token))

@@ -152,7 +152,10 @@ impl std::fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSet")
             .field("access_token", &self.access_token)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_at", &self.expires_at)
             .field("received_at", &self.received_at)
             .field("token_endpoint", &self.token_endpoint)
@@ -448,7 +451,9 @@ impl Provider {
         let device_code = a.device_code.ok_or_else(|| missing("device_code"))?;
         let code = UserCode {
             user_code: a.user_code.ok_or_else(|| missing("user_code"))?,
-            verification_uri: a.verification_uri.ok_or_else(|| missing("verification_uri"))?,
+            verification_uri: a
+                .verification_uri
+                .ok_or_else(|| missing("verification_uri"))?,
             verification_uri_complete: a.verification_uri_complete,
             expires_in: Duration::from_secs(a.expires_in.unwrap_or(600)).min(MAX_DEVICE_WAIT),
         };
@@ -571,7 +576,10 @@ mod tests {
         assert_eq!(TokenSet::from_secret(&s).unwrap(), t);
         assert!(TokenSet::from_secret(&Secret::new("plain-token")).is_none());
         let dbg = format!("{t:?}");
-        assert!(!dbg.contains("at-secret") && !dbg.contains("rt-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("at-secret") && !dbg.contains("rt-secret"),
+            "{dbg}"
+        );
     }
 
     #[test]

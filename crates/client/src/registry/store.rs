@@ -100,7 +100,11 @@ impl CredentialStore {
     /// The keychain entry of registry `name`: one per configuration directory, so two
     /// `RATCHET_HOME`s never share a secret.
     fn entry(&self, name: &str) -> Result<keyring::Entry, keyring::Error> {
-        if !cfg!(any(target_os = "linux", target_os = "macos", target_os = "windows")) {
+        if !cfg!(any(
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "windows"
+        )) {
             // keyring would fall back to an in-memory mock store elsewhere: not a store.
             return Err(keyring::Error::NoStorageAccess(
                 "no keychain support on this operating system".into(),
@@ -182,10 +186,7 @@ impl CredentialStore {
     /// Forgets the secret of registry `name` everywhere; says whether one was stored.
     pub fn remove(&self, name: &str) -> Result<bool, ConfigError> {
         let in_keychain = self.choice != StoreChoice::File
-            && self
-                .entry(name)
-                .and_then(|e| e.delete_credential())
-                .is_ok();
+            && self.entry(name).and_then(|e| e.delete_credential()).is_ok();
         let in_file = self.remove_from_file(name)?;
         Ok(in_keychain || in_file)
     }
