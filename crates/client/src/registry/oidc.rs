@@ -545,8 +545,12 @@ fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        // Many errors repeat their cause in their own text: each cause once.
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = c.source();
     }
     if e.is_timeout() {

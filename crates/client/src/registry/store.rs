@@ -69,8 +69,12 @@ fn keychain_reason(e: &keyring::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        // Many errors repeat their cause in their own text: each cause once.
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = c.source();
     }
     s.chars().take(300).flat_map(char::escape_debug).collect()
