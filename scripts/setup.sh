@@ -25,6 +25,9 @@
 #   libdbus-1-dev, pkg-config                         the keyring crate's Secret Service client
 #                                                     (registry credentials in the keychain)
 #                                                     links libdbus-1
+#   dbus-daemon, gnome-keyring                        a private session bus with a real Secret
+#                                                     Service for the keychain test of
+#                                                     tests/oidc_login.rs
 # Then, with npm, the test OpenID Connect provider of tests/oidc_login.rs: `npm ci` in
 # tests/oidc (oidc-provider, pinned by its package-lock.json), when it is not installed yet.
 #
@@ -57,6 +60,8 @@ git:git
 rsync:rsync
 libdbus-1-dev:/usr/include/dbus-1.0/dbus/dbus.h
 pkg-config:pkg-config
+dbus-daemon:dbus-run-session
+gnome-keyring:gnome-keyring-daemon
 "
 
 have() {

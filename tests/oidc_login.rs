@@ -6,12 +6,14 @@
 //! then the API key, basic and token methods reaching nginx. No secret may appear in any
 //! output.
 //!
-//! Every command runs without a session bus (no `DBUS_SESSION_BUS_ADDRESS`, no `DISPLAY`, an
+//! Those commands run without a session bus (no `DBUS_SESSION_BUS_ADDRESS`, no `DISPLAY`, an
 //! empty `XDG_RUNTIME_DIR`), as on a headless CI runner: the keychain is unreachable, so the
-//! credentials go to credentials.json and `registry login` says why.
+//! credentials go to credentials.json and `registry login` says why. The last test runs a real
+//! Secret Service (gnome-keyring in a private `dbus-run-session`) and checks the keychain path.
 //!
-//! nginx (nginx-light), node (nodejs) and the npm packages are required: a missing one fails
-//! the test naming it, unless `RATCHET_TEST_SKIP` lists `nginx` or `oidc`.
+//! nginx (nginx-light), node (nodejs), the npm packages, dbus-run-session (dbus-daemon) and
+//! gnome-keyring-daemon (gnome-keyring) are required: a missing one fails the test naming it,
+//! unless `RATCHET_TEST_SKIP` lists `nginx`, `oidc` or `keychain`.
 
 mod common;
 mod static_servers;
@@ -632,4 +634,101 @@ fn api_key_basic_and_token_logins_reach_the_server_and_never_print() {
     assert!(o.status.success());
     let creds = std::fs::read_to_string(home.join("config/credentials.json")).unwrap();
     assert!(!creds.contains(TOKEN) && creds.contains(API_KEY));
+}
+
+/// With a Secret Service running (gnome-keyring in a private session bus, as on a desktop),
+/// `registry login` stores the secret in the keychain, not in credentials.json; commands find it
+/// there; `registry remove` deletes it. Needs dbus-run-session (dbus-daemon) and
+/// gnome-keyring-daemon (gnome-keyring); `RATCHET_TEST_SKIP=keychain` opts out.
+#[test]
+fn the_keychain_holds_the_credential_when_a_secret_service_runs() {
+    let Some(nginx_bin) = common::tool("nginx", "nginx", "nginx-light") else {
+        return;
+    };
+    let Some(session) = common::tool("keychain", "dbus-run-session", "dbus-daemon") else {
+        return;
+    };
+    let Some(keyring) = common::tool("keychain", "gnome-keyring-daemon", "gnome-keyring") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let private = private_registry(t.path());
+    let (_nginx, port) = nginx(
+        &nginx_bin,
+        &t.path().join("nginx"),
+        &format!(
+            r#"  server {{
+    listen 127.0.0.1:{{port}};
+    location /token/ {{
+      alias {}/;
+      if ($http_authorization != "Bearer {TOKEN}") {{ return 401; }}
+    }}
+  }}
+"#,
+            private.display()
+        ),
+    );
+    let home = t.path().join("home");
+    // One session bus and keyring for the whole script; each step's output is framed so the
+    // test can tell them apart.
+    let script = r#"set -u
+printf 'test-keyring-password' | "$KEYRING" --unlock --components=secrets >/dev/null
+step() { echo "== $1"; shift; "$@" 2>&1; echo "== rc $?"; }
+step add "$RATCHET" registry add corp "$REG" --kind private
+step login sh -c 'printf "%s\n" "$SECRET" | "$RATCHET" registry login corp --token'
+step file ls "$RATCHET_HOME/config"
+step info "$RATCHET" bundle info com.oss.json-utils --registry corp
+step list "$RATCHET" registry list --format json
+step remove "$RATCHET" registry remove corp --format json
+step readd "$RATCHET" registry add corp "$REG" --kind private --auth token
+step list2 "$RATCHET" registry list --format json
+"#;
+    let o = Command::new(session)
+        .args(["--", "sh", "-c", script])
+        .env("KEYRING", keyring)
+        .env("RATCHET", env!("CARGO_BIN_EXE_ratchet"))
+        .env("RATCHET_HOME", &home)
+        .env("REG", format!("http://127.0.0.1:{port}/token/"))
+        .env("SECRET", TOKEN)
+        .env("HOME", t.path())
+        .env("XDG_DATA_HOME", t.path().join("xdg-data"))
+        .env_remove("RATCHET_CREDENTIAL_STORE")
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let step = |name: &str| -> String {
+        out.split(&format!("== {name}\n"))
+            .nth(1)
+            .and_then(|r| r.split("== rc ").next())
+            .unwrap_or_else(|| panic!("no step {name}: {out}"))
+            .to_string()
+    };
+    assert!(
+        step("login").contains("stored the credential of corp: stored in the system keychain"),
+        "{out}"
+    );
+    assert!(!step("file").contains("credentials.json"), "{out}");
+    // Every step but `file` (ls) ran and exited 0.
+    for name in ["add", "login", "info", "list", "remove", "readd", "list2"] {
+        let rc = out
+            .split(&format!("== {name}\n"))
+            .nth(1)
+            .and_then(|r| r.split("== rc ").nth(1))
+            .and_then(|r| r.lines().next());
+        assert_eq!(rc, Some("0"), "step {name}: {out}");
+    }
+    assert!(
+        step("list").contains("\"credential_stored\": true"),
+        "{out}"
+    );
+    assert!(
+        step("remove").contains("\"credential_removed\": true"),
+        "{out}"
+    );
+    assert!(
+        step("list2").contains("\"credential_stored\": false"),
+        "{out}"
+    );
+    assert!(!out.contains(TOKEN), "a secret leaked: {out}");
 }
