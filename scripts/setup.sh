@@ -22,6 +22,14 @@
 #                                                     `git daemon` and pushes to it
 #   rsync                                             the mirror recipe of index-format.md §6.9,
 #                                                     which tests/hosting.rs runs
+#   libdbus-1-dev, pkg-config                         the keyring crate's Secret Service client
+#                                                     (registry credentials in the keychain)
+#                                                     links libdbus-1
+#   dbus-daemon, gnome-keyring                        a private session bus with a real Secret
+#                                                     Service for the keychain test of
+#                                                     tests/oidc_login.rs
+# Then, with npm, the test OpenID Connect provider of tests/oidc_login.rs: `npm ci` in
+# tests/oidc (oidc-provider, pinned by its package-lock.json), when it is not installed yet.
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -50,6 +58,10 @@ nodejs:node
 npm:npm
 git:git
 rsync:rsync
+libdbus-1-dev:/usr/include/dbus-1.0/dbus/dbus.h
+pkg-config:pkg-config
+dbus-daemon:dbus-run-session
+gnome-keyring:gnome-keyring-daemon
 "
 
 have() {
@@ -68,8 +80,29 @@ find_missing() {
   done
 }
 
+# The npm packages of the tests (tests/oidc): installed from the committed lock file when the
+# lock file changed since the last install (npm writes node_modules/.package-lock.json).
+npm_deps() {
+  dir=$(cd "$(dirname "$0")/../tests/oidc" && pwd)
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+    [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "setup: npm is missing; install the Debian package npm" >&2
+      exit 1
+    fi
+    echo "setup: npm ci in tests/oidc (the test OpenID Connect provider)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --silent >&2) || {
+      echo "setup: npm ci failed in $dir" >&2
+      exit 1
+    }
+  fi
+}
+
 find_missing
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  npm_deps
+  exit 0
+fi
 
 echo "setup: missing system packages:$missing" >&2
 
@@ -114,4 +147,5 @@ if [ -n "$missing" ]; then
   echo "setup: (this script knows Debian 12's package names and paths; see scripts/setup.sh)" >&2
   exit 1
 fi
+npm_deps
 echo "setup: installed; the machine is ready" >&2

@@ -272,6 +272,8 @@ fn ratchet(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>
     c.args(args)
         .env("RATCHET_HOME", home)
         .env_remove("RATCHET_REGISTRY_CORP_TOKEN")
+        // Never the developer's own keychain: the test reads credentials.json.
+        .env("RATCHET_CREDENTIAL_STORE", "file")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -3,9 +3,10 @@
 use super::CliResult;
 use clap::Subcommand;
 use ratchet_client::paths::Paths;
+use ratchet_client::registry::store::{CredentialStore, Location};
 use ratchet_client::registry::{
-    AuthMethod, ClientConfig, Credentials, RegistryEntry, RegistrySource, Secret, check_ca_file,
-    check_name,
+    AuthMethod, ClientConfig, RegistryEntry, RegistrySource, Secret, check_ca_file, check_name,
+    oidc,
 };
 use ratchet_formats::index::RegistryKind;
 use ratchet_term::{UsageError, escape_line, out, print_json};
@@ -20,6 +21,11 @@ fn entry_json(name: &str, e: &RegistryEntry, cfg: &ClientConfig, stored: bool) -
         AuthMethod::Token => json!({"method": "token"}),
         AuthMethod::ApiKey { header } => json!({"method": "api-key", "header": header}),
         AuthMethod::Basic { user } => json!({"method": "basic", "user": user}),
+        AuthMethod::Oidc {
+            issuer,
+            client_id,
+            scope,
+        } => json!({"method": "oidc", "issuer": issuer, "client_id": client_id, "scope": scope}),
     };
     json!({
         "name": name,
@@ -107,10 +113,36 @@ pub enum RegistryCommand {
         /// Name.
         name: String,
     },
-    /// Store the credential of a registry (read from standard input or a prompt, never argv).
+    /// Store the credential of a registry (read from standard input or a prompt, never argv),
+    /// or sign in with OpenID Connect (--oidc: the device flow, approved in a browser).
+    /// Credentials go to the system keychain when one is reachable, else to credentials.json
+    /// (mode 0600); RATCHET_CREDENTIAL_STORE=file|keychain|auto chooses.
     Login {
         /// Name.
         name: String,
+        /// Sign in through this OpenID Connect provider (its issuer URL) with the device
+        /// authorization grant; the access token is renewed with its refresh token when it
+        /// expires.
+        #[arg(long, value_name = "ISSUER", requires = "client_id", conflicts_with_all = ["token", "api_key", "basic"])]
+        oidc: Option<String>,
+        /// The OAuth client id the provider registered for this registry's command line.
+        #[arg(long, value_name = "ID", requires = "oidc")]
+        client_id: Option<String>,
+        /// The scopes to ask for with --oidc (default "openid offline_access").
+        #[arg(long, requires = "oidc")]
+        scope: Option<String>,
+        /// The secret is a bearer token (`Authorization: Bearer`).
+        #[arg(long, conflicts_with_all = ["api_key", "basic"])]
+        token: bool,
+        /// The secret is an API key, sent in the header --header (default X-Api-Key).
+        #[arg(long, conflicts_with = "basic")]
+        api_key: bool,
+        /// The header of --api-key.
+        #[arg(long, requires = "api_key")]
+        header: Option<String>,
+        /// The secret is the password of USER (`Authorization: Basic`).
+        #[arg(long, value_name = "USER")]
+        basic: Option<String>,
     },
 }
 
@@ -250,12 +282,12 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
             }
         }
         RegistryCommand::List => {
-            let creds = Credentials::load(&paths.config)?;
+            let store = CredentialStore::new(&paths.config, cfg.credential_store)?;
             if o.json() {
                 let list: Vec<_> = cfg
                     .registries
                     .iter()
-                    .map(|(name, e)| entry_json(name, e, &cfg, creds.secrets.contains_key(name)))
+                    .map(|(name, e)| entry_json(name, e, &cfg, store.has(name)))
                     .collect();
                 print_json(&json!({"default": cfg.default, "registries": list}))?;
                 return Ok(ExitCode::SUCCESS);
@@ -274,8 +306,11 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                     AuthMethod::Token => "token".to_string(),
                     AuthMethod::ApiKey { header } => format!("api key ({})", escape_line(header)),
                     AuthMethod::Basic { user } => format!("basic ({})", escape_line(user)),
+                    AuthMethod::Oidc { issuer, .. } => {
+                        format!("OpenID Connect ({})", escape_line(issuer))
+                    }
                 };
-                let stored = if creds.secrets.contains_key(name) {
+                let stored = if store.has(name) {
                     ", credential stored"
                 } else {
                     ""
@@ -296,48 +331,183 @@ pub fn run(cmd: RegistryCommand) -> CliResult {
                 cfg.default = None;
             }
             cfg.save(&paths.config)?;
-            let mut creds = Credentials::load(&paths.config)?;
-            let credential_removed = creds.secrets.remove(&name).is_some();
-            if credential_removed {
-                creds.save(&paths.config)?;
-            }
+            let store = CredentialStore::new(&paths.config, cfg.credential_store)?;
+            let credential_removed = store.remove(&name)?;
             if o.json() {
                 print_json(&json!({"removed": name, "credential_removed": credential_removed}))?;
             } else {
                 println!("removed registry {}", escape_line(&name));
             }
         }
-        RegistryCommand::Login { name } => {
-            if !cfg.registries.contains_key(&name) {
+        RegistryCommand::Login {
+            name,
+            oidc,
+            client_id,
+            scope,
+            token,
+            api_key,
+            header,
+            basic,
+        } => {
+            let Some(mut entry) = cfg.registries.get(&name).cloned() else {
                 return Err(no_registry(
                     &name,
                     &cfg,
                     &format!("; add it first with `ratchet registry add {name} URL --auth token`"),
                 )
                 .into());
-            }
-            let stdin = std::io::stdin();
-            let line = if stdin.is_terminal() {
-                // Read from the terminal without echoing the secret.
-                rpassword::prompt_password(format!("credential for {name}: "))?
-            } else {
-                let mut line = String::new();
-                stdin.lock().read_line(&mut line)?;
-                line
             };
-            let secret = line.trim_end_matches(['\r', '\n']).to_string();
-            if secret.is_empty() {
-                return Err("no credential given on standard input".into());
-            }
-            let mut creds = Credentials::load(&paths.config)?;
-            creds.secrets.insert(name.clone(), Secret::new(secret));
-            creds.save(&paths.config)?;
-            if o.json() {
-                print_json(&json!({"stored": name}))?;
+            // A method given here replaces the configured one once the login succeeds.
+            let method = if let Some(issuer) = oidc {
+                oidc::check_url("issuer", &issuer)?;
+                AuthMethod::Oidc {
+                    issuer,
+                    client_id: client_id.expect("clap: --oidc requires --client-id"),
+                    scope,
+                }
+            } else if token {
+                AuthMethod::Token
+            } else if api_key {
+                AuthMethod::ApiKey {
+                    header: header.unwrap_or_else(|| "X-Api-Key".into()),
+                }
+            } else if let Some(user) = basic {
+                AuthMethod::Basic { user }
             } else {
-                println!("stored the credential of {}", escape_line(&name));
+                entry.auth.clone()
+            };
+            let store = CredentialStore::new(&paths.config, cfg.credential_store)?;
+            let (secret, expires_at) = match &method {
+                AuthMethod::None => {
+                    return Err(UsageError::new(format_args!(
+                        "registry {name} is configured without authentication; say how to log in: --token, --api-key, --basic USER or --oidc ISSUER --client-id ID"
+                    ))
+                    .into());
+                }
+                AuthMethod::Oidc {
+                    issuer,
+                    client_id,
+                    scope,
+                } => {
+                    let tokens = device_login(&name, &entry, issuer, client_id, scope.as_deref())?;
+                    (tokens.to_secret(), tokens.expires_at)
+                }
+                other => (read_secret(&name, other)?, None),
+            };
+            let location = store.save(&name, &secret)?;
+            if entry.auth != method {
+                entry.auth = method.clone();
+                cfg.registries.insert(name.clone(), entry);
+                cfg.save(&paths.config)?;
+            }
+            let method_name = match &method {
+                AuthMethod::None => "none",
+                AuthMethod::Token => "token",
+                AuthMethod::ApiKey { .. } => "api-key",
+                AuthMethod::Basic { .. } => "basic",
+                AuthMethod::Oidc { .. } => "oidc",
+            };
+            let (place, file, unreachable) = match &location {
+                Location::Keychain => ("keychain", None, None),
+                Location::File { path, fallback } => ("file", Some(path), fallback.as_deref()),
+            };
+            if o.json() {
+                print_json(&json!({
+                    "stored": name,
+                    "method": method_name,
+                    "store": place,
+                    "file": file,
+                    "keychain_unreachable": unreachable,
+                    "expires_at": expires_at,
+                }))?;
+            } else {
+                let what = if matches!(method, AuthMethod::Oidc { .. }) {
+                    format!("signed in to {}", escape_line(&name))
+                } else {
+                    format!("stored the credential of {}", escape_line(&name))
+                };
+                match &location {
+                    Location::Keychain => println!("{what}: stored in the system keychain"),
+                    Location::File { path, fallback } => {
+                        let why = match fallback {
+                            Some(r) => format!(
+                                " (no system keychain is reachable: {}; RATCHET_CREDENTIAL_STORE=file says to use the file without trying)",
+                                escape_line(r)
+                            ),
+                            None => String::new(),
+                        };
+                        println!(
+                            "{what}: stored in {} (mode 0600){why}",
+                            escape_line(&path.display().to_string())
+                        );
+                    }
+                }
+                if let Some(exp) = expires_at {
+                    let left = exp.saturating_sub(oidc::now_secs());
+                    println!(
+                        "the access token is valid for {}; it is renewed with the refresh token when it expires",
+                        humantime::format_duration(std::time::Duration::from_secs(left))
+                    );
+                }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the secret of a token, API key or basic-auth registry: from a prompt without echo on
+/// a terminal, else the first line of standard input. Never from the command line.
+fn read_secret(name: &str, method: &AuthMethod) -> Result<Secret, Box<dyn std::error::Error>> {
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        let what = match method {
+            AuthMethod::Basic { user } => format!("password of {} for {name}", escape_line(user)),
+            AuthMethod::ApiKey { .. } => format!("API key for {name}"),
+            _ => format!("credential for {name}"),
+        };
+        rpassword::prompt_password(format!("{what}: "))?
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line
+    };
+    let secret = line.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        return Err("no credential given on standard input".into());
+    }
+    Ok(Secret::new(secret))
+}
+
+/// The device flow of `registry login --oidc`: discovery, the user code shown on stderr (also
+/// with `--format json`, whose stdout is the result), polling until the user approves it.
+fn device_login(
+    name: &str,
+    entry: &RegistryEntry,
+    issuer: &str,
+    client_id: &str,
+    scope: Option<&str>,
+) -> Result<oidc::TokenSet, Box<dyn std::error::Error>> {
+    let provider = oidc::Provider::new(entry.ca_file.iter().cloned().collect())?;
+    let discovery = provider.discover(issuer)?;
+    let tokens = provider.device_login(
+        &discovery,
+        client_id,
+        scope.unwrap_or(oidc::DEFAULT_SCOPE),
+        &mut |code: &oidc::UserCode| {
+            eprintln!(
+                "To sign in to {}, open {} in a browser and enter the code {}",
+                escape_line(name),
+                escape_line(&code.verification_uri),
+                escape_line(&code.user_code)
+            );
+            if let Some(c) = &code.verification_uri_complete {
+                eprintln!("(or open {}, which fills in the code)", escape_line(c));
+            }
+            eprintln!(
+                "waiting for the approval (the code expires in {})...",
+                humantime::format_duration(code.expires_in)
+            );
+        },
+    )?;
+    Ok(tokens)
 }

@@ -156,7 +156,9 @@ pub fn ratchet_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> std::pro
     c.args(args)
         .env("RATCHET_HOME", home)
         .env_remove("RATCHET_KEY_PASSWORD")
-        .env_remove("NO_COLOR");
+        .env_remove("NO_COLOR")
+        // Stored credentials stay under `home`, never in the developer's keychain.
+        .env("RATCHET_CREDENTIAL_STORE", "file");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -5,10 +5,13 @@
 //! the config directory ([`crate::paths::Paths`]), so configuration can be shared or shown while
 //! secrets stay private. Secrets are wrapped in [`Secret`], whose `Debug` and `Display` print
 //! `<redacted>`, so no error, log or debug output can leak one by accident. Fetching lives in
-//! [`fetch`].
+//! [`fetch`]; the keychain-or-file store of secrets in [`store`]; OpenID Connect sign-in (device
+//! flow and token refresh) in [`oidc`].
 
 pub mod fetch;
 pub mod git;
+pub mod oidc;
+pub mod store;
 
 use ratchet_formats::index::RegistryKind;
 use serde::{Deserialize, Serialize};
@@ -70,6 +73,21 @@ pub enum AuthMethod {
         /// The user name (the password is the stored secret).
         user: String,
     },
+    /// An OpenID Connect sign-in (`ratchet registry login NAME --oidc ISSUER --client-id ID`):
+    /// the stored secret is an [`oidc::TokenSet`] whose access token is sent as
+    /// `Authorization: Bearer` and renewed with its refresh token when it expires.
+    Oidc {
+        /// The provider's issuer URL (its discovery document is at
+        /// `ISSUER/.well-known/openid-configuration`).
+        issuer: String,
+        /// The OAuth client id registered with the provider for this registry's command line
+        /// (a public client allowed the device grant and refresh tokens).
+        #[serde(rename = "client-id")]
+        client_id: String,
+        /// The scopes asked for (default [`oidc::DEFAULT_SCOPE`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
 }
 
 /// One configured registry.
@@ -126,6 +144,14 @@ pub struct ClientConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_connections_per_host: Option<usize>,
+    /// Where stored secrets go: the keychain when reachable (`auto`, the default), `keychain`
+    /// only, or `file` only (`credentials.json`); `RATCHET_CREDENTIAL_STORE` overrides it.
+    #[serde(
+        default,
+        rename = "credential-store",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub credential_store: Option<store::StoreChoice>,
 }
 
 /// The Ratchet version a client targets when nothing says otherwise.
@@ -258,6 +284,34 @@ pub enum ConfigError {
     /// A CA file cannot be read or is not PEM.
     #[error(transparent)]
     CaFile(#[from] ratchet_http::HttpError),
+    /// `RATCHET_CREDENTIAL_STORE` names no store.
+    #[error("{}=`{value}`: use auto, keychain or file", store::STORE_ENV)]
+    BadStoreChoice {
+        /// The variable's value.
+        value: String,
+    },
+    /// The keychain was required (`credential-store: keychain`) and could not be used.
+    #[error(
+        "registry {registry}: the system keychain cannot be used: {reason} (set {}=file to keep credentials in credentials.json)",
+        store::STORE_ENV
+    )]
+    Keychain {
+        /// The registry's name.
+        registry: String,
+        /// What the keychain said.
+        reason: String,
+    },
+    /// The sign-in of an OpenID Connect registry expired and could not be renewed.
+    #[error(
+        "registry {registry}: the sign-in has expired and could not be renewed; log in again with `ratchet registry login {registry}`"
+    )]
+    SignInExpired {
+        /// The registry's name.
+        registry: String,
+        /// Why the refresh failed.
+        #[source]
+        source: oidc::OidcError,
+    },
     /// A git-hosted registry URL with a bad `#branch=`, `#tag=` or `#rev=`.
     #[error(transparent)]
     Git(#[from] git::GitError),
@@ -388,7 +442,7 @@ impl Auth {
     pub fn header(&self) -> Option<(String, String)> {
         match &self.method {
             AuthMethod::None => None,
-            AuthMethod::Token => Some((
+            AuthMethod::Token | AuthMethod::Oidc { .. } => Some((
                 "authorization".into(),
                 format!("Bearer {}", self.secret.expose()),
             )),
@@ -414,12 +468,21 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// Finds the secret of a configured registry: the environment variable, then the credential
-/// command, then the credentials file. `Ok(None)` when there is none.
+/// command, then the credential store (keychain or file). `Ok(None)` when there is none.
 pub fn find_secret(
-    config_dir: &Path,
+    store: &store::CredentialStore,
     name: &str,
     entry: &RegistryEntry,
 ) -> Result<Option<Secret>, ConfigError> {
+    if let Some(s) = external_secret(name, entry)? {
+        return Ok(Some(s));
+    }
+    store.load(name)
+}
+
+/// The secret given from outside the store: the environment variable, then the credential
+/// command.
+fn external_secret(name: &str, entry: &RegistryEntry) -> Result<Option<Secret>, ConfigError> {
     if let Ok(v) = std::env::var(token_env_var(name))
         && !v.is_empty()
     {
@@ -446,7 +509,54 @@ pub fn find_secret(
             return Ok(Some(Secret::new(s)));
         }
     }
-    Ok(Credentials::load(config_dir)?.secrets.remove(name))
+    Ok(None)
+}
+
+/// The bearer token of an OpenID Connect registry: a token from the environment or the
+/// credential command as it is; else the stored token set's access token, renewed first when
+/// it has expired or is about to (under [`store::RefreshLock`], re-reading the set in case
+/// another command renewed it meanwhile). A failed renewal is
+/// [`ConfigError::SignInExpired`].
+fn oidc_access_token(
+    config_dir: &Path,
+    store: &store::CredentialStore,
+    name: &str,
+    entry: &RegistryEntry,
+    client_id: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    if let Some(s) = external_secret(name, entry)? {
+        return Ok(Some(s));
+    }
+    let Some(stored) = store.load(name)? else {
+        return Ok(None);
+    };
+    let Some(tokens) = oidc::TokenSet::from_secret(&stored) else {
+        // A plain token stored by `registry login NAME` on stdin: sent as it is.
+        return Ok(Some(stored));
+    };
+    if !tokens.needs_refresh(oidc::now_secs()) {
+        return Ok(Some(tokens.access_token));
+    }
+    let _lock = store::RefreshLock::acquire(config_dir)?;
+    let tokens = match store
+        .load(name)?
+        .as_ref()
+        .and_then(oidc::TokenSet::from_secret)
+    {
+        Some(t) => t,
+        None => return Ok(None),
+    };
+    if !tokens.needs_refresh(oidc::now_secs()) {
+        return Ok(Some(tokens.access_token));
+    }
+    let expired = |source| ConfigError::SignInExpired {
+        registry: name.to_string(),
+        source,
+    };
+    let provider = oidc::Provider::new(entry.ca_file.iter().cloned().collect()).map_err(expired)?;
+    let renewed = provider.refresh(&tokens, client_id).map_err(expired)?;
+    store.save(name, &renewed.to_secret())?;
+    Ok(Some(renewed.access_token))
 }
 
 /// A registry chosen for one command: its name, root URL and credential.
@@ -570,9 +680,15 @@ impl RegistrySource {
             src.root_key = entry.root_key.clone();
             src.mirror_keys = entry.mirror_keys.clone();
             src.max_connections = cfg.max_connections_per_host;
-            if entry.auth != AuthMethod::None
-                && let Some(secret) = find_secret(config_dir, &name, entry)?
-            {
+            let store = store::CredentialStore::new(config_dir, cfg.credential_store)?;
+            let secret = match &entry.auth {
+                AuthMethod::None => None,
+                AuthMethod::Oidc { client_id, .. } => {
+                    oidc_access_token(config_dir, &store, &name, entry, client_id)?
+                }
+                _ => find_secret(&store, &name, entry)?,
+            };
+            if let Some(secret) = secret {
                 src.auth = Some(Auth {
                     method: entry.auth.clone(),
                     secret,
