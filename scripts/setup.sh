@@ -22,6 +22,11 @@
 #                                                     `git daemon` and pushes to it
 #   rsync                                             the mirror recipe of index-format.md §6.9,
 #                                                     which tests/hosting.rs runs
+#   moto[server] (PyPI, pinned)                       the S3-compatible server of
+#                                                     index-tools/tests/hosting_s3.rs, in a venv at
+#                                                     target/moto-venv (RATCHET_MOTO_VENV): it
+#                                                     answers conditional PUTs with 412
+#                                                     (python3-venv from apt when python3 has no venv)
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -68,8 +73,28 @@ find_missing() {
   done
 }
 
+# moto[server] from PyPI into a venv under target/ (Debian's own pip is externally managed).
+MOTO_VERSION=5.2.6
+moto() {
+  venv="${RATCHET_MOTO_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/moto-venv}"
+  [ -x "$venv/bin/moto_server" ] && return 0
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
+    echo "setup: installing with ${s:+sudo }apt-get: python3-venv" >&2
+    $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null ||
+      { echo "setup: apt-get install python3-venv failed" >&2; exit 1; }
+  fi
+  echo "setup: installing moto[server]==$MOTO_VERSION (PyPI) into $venv" >&2
+  if ! python3 -m venv "$venv" >&2 ||
+    ! "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2; then
+    echo "setup: installing moto failed; the commands were:" >&2
+    echo "  python3 -m venv $venv && $venv/bin/pip install 'moto[server]==$MOTO_VERSION'" >&2
+    exit 1
+  fi
+}
+
 find_missing
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { moto; exit 0; }
 
 echo "setup: missing system packages:$missing" >&2
 
@@ -114,4 +139,5 @@ if [ -n "$missing" ]; then
   echo "setup: (this script knows Debian 12's package names and paths; see scripts/setup.sh)" >&2
   exit 1
 fi
+moto
 echo "setup: installed; the machine is ready" >&2
