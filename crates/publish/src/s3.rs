@@ -270,6 +270,12 @@ pub fn file_kind(rel: &str) -> FileKind {
     }
 }
 
+/// Files named by the hash of their content (archives, state map nodes): written before the
+/// marker is taken, since any operation that writes one writes the same bytes.
+fn content_addressed(rel: &str) -> bool {
+    rel.starts_with("archives/") || rel.starts_with("state/nodes/")
+}
+
 /// The `Content-Type` and `Cache-Control` an object is stored with (index-format.md §6.9,
 /// §9.12 and §15).
 pub fn headers(rel: &str) -> (&'static str, &'static str) {
@@ -402,8 +408,11 @@ pub enum Begin {
 #[derive(Debug, Clone)]
 struct Base {
     etag: Option<String>,
-    /// SHA-256 of mutable files (immutable ones only change by appearing or disappearing).
+    /// SHA-256 of mutable files.
     sha256: Option<[u8; 32]>,
+    /// Inode and size of an immutable file as checked out (hard-linked from the cache): an
+    /// operation that replaced it (it found other bytes there) made a new file.
+    ino: Option<(u64, u64)>,
 }
 
 /// A registry checked out of a bucket into a private working directory.
@@ -465,9 +474,9 @@ impl Checkout {
             seen.insert(rel.to_string());
             let changed = match self.base.get(rel) {
                 None => true,
-                Some(b) => match b.sha256 {
-                    None => false,
-                    Some(h) => sha256_file(path)? != h,
+                Some(b) => match (b.sha256, b.ino) {
+                    (Some(h), _) => sha256_file(path)? != h,
+                    (None, ino) => ino != Some(ino_of(path)?),
                 },
             };
             if changed {
@@ -485,6 +494,12 @@ impl Checkout {
         );
         Ok(out)
     }
+}
+
+fn ino_of(p: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).map_err(io_err(p))?;
+    Ok((m.ino(), m.len()))
 }
 
 fn sha256_file(p: &Path) -> Result<[u8; 32]> {
@@ -790,21 +805,22 @@ impl Bucket {
             if let Some(parent) = dst.parent() {
                 std::fs::create_dir_all(parent).map_err(io_err(parent))?;
             }
-            let sha256 = if file_kind(&rel) == FileKind::Immutable {
+            let (sha256, ino) = if file_kind(&rel) == FileKind::Immutable {
                 // Never rewritten in place: a hard link is enough (a copy across devices).
                 if std::fs::hard_link(&blob, &dst).is_err() {
                     std::fs::copy(&blob, &dst).map_err(io_err(&dst))?;
                 }
-                None
+                (None, Some(ino_of(&dst)?))
             } else {
                 std::fs::copy(&blob, &dst).map_err(io_err(&dst))?;
-                Some(sha256_file(&dst)?)
+                (Some(sha256_file(&dst)?), None)
             };
             files.insert(
                 rel,
                 Base {
                     etag: Some(etag).filter(|e| !e.is_empty()),
                     sha256,
+                    ino,
                 },
             );
         }
@@ -830,16 +846,12 @@ impl Bucket {
             std::fs::read(&p).map_err(io_err(&p))
         };
         let mut written = 0;
-        // 1. New content-addressed files, before anything names them; harmless if this
-        //    operation loses the race below (they stay unreferenced until `gc`).
-        for c in changes {
-            let Change::Put(rel) = c else { continue };
-            if file_kind(rel) != FileKind::Immutable {
-                continue;
-            }
+        // Writes a file that is never overwritten; an existing object with the same bytes is
+        // fine, other bytes are refused.
+        let create = |rel: &str| -> Result<bool> {
             let bytes = read(rel)?;
             match self.put(rel, bytes.clone(), PutMode::Create)? {
-                Put::Written(_) => written += 1,
+                Put::Written(_) => Ok(true),
                 Put::Refused => {
                     let existing = self
                         .get(rel, MAX_OBJECT)?
@@ -847,15 +859,24 @@ impl Bucket {
                         .unwrap_or_default();
                     if existing != bytes {
                         return Err(S3Error::ImmutableDiffers {
-                            url,
-                            key: rel.clone(),
+                            url: url.clone(),
+                            key: rel.to_string(),
                             existing: existing.len(),
                             existing_sha256: hex(&Sha256::digest(&existing)),
                             ours: bytes.len(),
                             ours_sha256: hex(&Sha256::digest(&bytes)),
                         });
                     }
+                    Ok(false)
                 }
+            }
+        };
+        // 1. New content-addressed files (named by their hash), before anything names them;
+        //    harmless if this operation loses the race below (unreferenced until `gc`).
+        for c in changes {
+            let Change::Put(rel) = c else { continue };
+            if content_addressed(rel) && create(rel)? {
+                written += 1;
             }
         }
         // 2. The marker: this operation's turn, if nobody committed since the checkout.
@@ -913,6 +934,13 @@ impl Bucket {
                     match self.put(rel, read(rel)?, mode)? {
                         Put::Written(_) => written += 1,
                         Put::Refused => return Err(lost(rel)),
+                    }
+                }
+                Change::Put(rel) if !content_addressed(rel) => {
+                    // Log tiles: immutable once committed, but named by position, so only the
+                    // operation holding the marker writes them.
+                    if create(rel)? {
+                        written += 1;
                     }
                 }
                 Change::Put(_) => {}
