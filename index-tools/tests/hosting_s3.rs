@@ -72,7 +72,10 @@ impl Moto {
             .unwrap();
         let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < until, "moto_server did not start");
+            assert!(
+                std::time::Instant::now() < until,
+                "moto_server did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         Moto { child, port, venv }
@@ -153,18 +156,36 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     let k = key.to_str().unwrap();
     let o = moto.index(
         &[
-            "init", url, "--kind", "public", "--origin", "s3.test", "--registry-key", k,
+            "init",
+            url,
+            "--kind",
+            "public",
+            "--origin",
+            "s3.test",
+            "--registry-key",
+            k,
         ],
         &work.join("cache0"),
     );
     let said = ok(&o);
     assert!(said.contains(url), "{said}");
-    assert!(!said.contains("ratchet-index-s3-"), "the working directory leaked: {said}");
-    assert!(text(&o.stderr).contains("generation 1"), "{}", text(&o.stderr));
+    assert!(
+        !said.contains("ratchet-index-s3-"),
+        "the working directory leaked: {said}"
+    );
+    assert!(
+        text(&o.stderr).contains("generation 1"),
+        "{}",
+        text(&o.stderr)
+    );
     // A second init is refused: the prefix holds a registry.
     let again = moto.index(&["init", url], &work.join("cache0"));
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("already holds a registry"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("already holds a registry"),
+        "{}",
+        text(&again.stderr)
+    );
 
     // Twelve new ids, and four versions of one id, signed, each published by its own process.
     let archives: Vec<PathBuf> = (0..PUBLISHERS)
@@ -172,7 +193,10 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
             let b = if i < PUBLISHERS - SHARED {
                 Bundle::new(&format!("com.example.p{i}"), "1.0.0")
             } else {
-                Bundle::new("com.example.shared", &format!("1.0.{}", i - (PUBLISHERS - SHARED)))
+                Bundle::new(
+                    "com.example.shared",
+                    &format!("1.0.{}", i - (PUBLISHERS - SHARED)),
+                )
             };
             b.build_signed(&work.join(format!("src{i}")), &author)
         })
@@ -222,22 +246,26 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
 
     // Everything is there, read back through the bucket.
     let cache = work.join("check-cache");
-    let listed: Value = serde_json::from_str(&ok(&moto.index(
-        &["list", url, "--format", "json"],
-        &cache,
-    )))
-    .unwrap();
+    let listed: Value =
+        serde_json::from_str(&ok(&moto.index(&["list", url, "--format", "json"], &cache))).unwrap();
     let bundles = listed["bundles"].as_array().unwrap();
     assert_eq!(bundles.len(), PUBLISHERS - SHARED + 1, "{listed}");
     for i in 0..PUBLISHERS - SHARED {
         let id = format!("com.example.p{i}");
-        assert!(bundles.iter().any(|b| b["id"] == id.as_str()), "{id} lost: {listed}");
+        assert!(
+            bundles.iter().any(|b| b["id"] == id.as_str()),
+            "{id} lost: {listed}"
+        );
     }
     let shared = bundles
         .iter()
         .find(|b| b["id"] == "com.example.shared")
         .unwrap();
-    assert_eq!(shared["versions"].as_array().unwrap().len(), SHARED, "{listed}");
+    assert_eq!(
+        shared["versions"].as_array().unwrap().len(),
+        SHARED,
+        "{listed}"
+    );
     let verify = ok(&moto.index(&["verify", url], &cache));
     assert!(verify.contains("is consistent"), "{verify}");
     assert!(verify.contains(url), "{verify}");
@@ -252,7 +280,10 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     assert!(marker.get("writing").is_none(), "{marker}");
 
     // Headers per file kind.
-    let sha = listed["bundles"][0]["versions"][0]["sha256"].as_str().unwrap().to_string();
+    let sha = listed["bundles"][0]["versions"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let shared_index = index_path(&"com.example.shared".parse().unwrap());
     let heads = moto.boto(&format!(
         "for k in ['{}', 'names.txt', 'config.json', 'timestamp', '{shared_index}']:\n    h = s3.head_object(Bucket='registry-test', Key='team/reg/' + k)\n    print(k, '|', h['ContentType'], '|', h.get('CacheControl'))",
@@ -275,7 +306,10 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     );
     for k in keys.lines() {
         assert!(
-            !k.contains(".tmp-") && !k.ends_with(".lock") && !k.ends_with(".pending") && !k.ends_with(".gitignore"),
+            !k.contains(".tmp-")
+                && !k.ends_with(".lock")
+                && !k.ends_with(".pending")
+                && !k.ends_with(".gitignore"),
             "{k} was uploaded"
         );
     }
@@ -285,7 +319,13 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     let http = format!("{}/registry-test/team/reg/", moto.endpoint());
     let mirror = work.join("mirror");
     let o = moto.index(
-        &["mirror", &http, mirror.to_str().unwrap(), "--format", "json"],
+        &[
+            "mirror",
+            &http,
+            mirror.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         &cache,
     );
     let r: Value = serde_json::from_str(&ok(&o)).unwrap();
@@ -294,7 +334,10 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     let copy = Registry::open(&mirror).unwrap();
     assert_consistent(&copy);
     assert_eq!(
-        copy.bundle(&"com.example.shared".parse().unwrap()).unwrap().versions.len(),
+        copy.bundle(&"com.example.shared".parse().unwrap())
+            .unwrap()
+            .versions
+            .len(),
         SHARED
     );
 }
@@ -325,7 +368,11 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
     let o = moto.index(&["publish", url, b.to_str().unwrap()], &cache);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("1.0.0"), "{}", text(&o.stderr));
-    assert!(!text(&o.stderr).contains("ratchet-index-s3-"), "{}", text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("ratchet-index-s3-"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(snapshot(), before);
     // An archive object that holds other bytes than the archive with that hash is never
     // overwritten: the publish that needs it is refused, naming the object.
@@ -353,7 +400,13 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
     // Yank and deprecate go through the bucket too.
     ok(&moto.index(&["yank", url, "com.example.other", "1.0.0"], &cache));
     ok(&moto.index(
-        &["deprecate", url, "com.example.tool", "--message", "use other"],
+        &[
+            "deprecate",
+            url,
+            "com.example.tool",
+            "--message",
+            "use other",
+        ],
         &cache,
     ));
     let listed: Value = serde_json::from_str(&ok(&moto.index(
@@ -371,5 +424,9 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
     // A bad URL is a clear error.
     let o = moto.index(&["list", "s3://Bad_Bucket/x"], &cache);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("not an S3 registry URL"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not an S3 registry URL"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -72,7 +72,7 @@ pub enum S3Error {
         url: String,
         /// What the client said.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     /// A request failed.
     #[error("{url}: {op} {key} failed: {source}")]
@@ -85,10 +85,12 @@ pub enum S3Error {
         key: String,
         /// What the store said.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     /// An object is larger than this tool reads.
-    #[error("{url}: {key} is {size} bytes, more than the {limit} ratchet-index reads from a bucket")]
+    #[error(
+        "{url}: {key} is {size} bytes, more than the {limit} ratchet-index reads from a bucket"
+    )]
     TooLarge {
         /// The registry.
         url: String,
@@ -206,7 +208,9 @@ impl S3Url {
             url: s.to_string(),
             why,
         };
-        let rest = s.strip_prefix("s3://").ok_or_else(|| bad("it does not start with s3://"))?;
+        let rest = s
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("it does not start with s3://"))?;
         if rest.contains(['?', '#', '\\']) || rest.chars().any(|c| c.is_control()) {
             return Err(bad("it holds `?`, `#`, `\\` or a control character"));
         }
@@ -247,7 +251,11 @@ impl S3Url {
 
     /// The last segment of the prefix, else the bucket: the registry's default name.
     pub fn leaf(&self) -> &str {
-        self.prefix.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(&self.bucket)
+        self.prefix
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.bucket)
     }
 }
 
@@ -262,7 +270,9 @@ pub enum FileKind {
 
 /// The kind of a registry file (by its path relative to the registry).
 pub fn file_kind(rel: &str) -> FileKind {
-    if rel.starts_with("archives/") || rel.starts_with("state/nodes/") || rel.starts_with("log/tile/")
+    if rel.starts_with("archives/")
+        || rel.starts_with("state/nodes/")
+        || rel.starts_with("log/tile/")
     {
         FileKind::Immutable
     } else {
@@ -512,17 +522,15 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Calls `f(relative path, path)` for every regular file under `dir`.
-fn walk(
-    root: &Path,
-    dir: &Path,
-    f: &mut dyn FnMut(&str, &Path) -> Result<()>,
-) -> Result<()> {
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&str, &Path) -> Result<()>) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err(dir)(e)),
     };
-    let mut entries: Vec<_> = entries.collect::<std::io::Result<_>>().map_err(io_err(dir))?;
+    let mut entries: Vec<_> = entries
+        .collect::<std::io::Result<_>>()
+        .map_err(io_err(dir))?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let path = e.path();
@@ -584,7 +592,7 @@ impl Bucket {
             .build()
             .map_err(|source| S3Error::Config {
                 url: url.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -620,12 +628,12 @@ impl Bucket {
             url,
             op,
             key,
-            source,
+            source: Box::new(source),
         }
     }
 
     /// Reads an object (`None`: there is none), refusing one larger than `limit`.
-    fn get(&self, rel: &str, limit: u64) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    fn get(&self, rel: &str, limit: u64) -> Result<Fetched> {
         let path = self.path(rel)?;
         self.rt.block_on(async {
             get_limited(&self.store, &path, limit)
@@ -636,7 +644,7 @@ impl Bucket {
 
     fn fail(&self, op: &'static str, rel: &str, e: GetFail) -> S3Error {
         match e {
-            GetFail::Store(source) => self.req(op, rel)(source),
+            GetFail::Store(source) => self.req(op, rel)(*source),
             GetFail::TooLarge(size, limit) => S3Error::TooLarge {
                 url: self.url.to_string(),
                 key: rel.to_string(),
@@ -657,10 +665,9 @@ impl Bucket {
             attributes,
             ..Default::default()
         };
-        let r = self.rt.block_on(
-            self.store
-                .put_opts(&path, PutPayload::from(bytes), opts),
-        );
+        let r = self
+            .rt
+            .block_on(self.store.put_opts(&path, PutPayload::from(bytes), opts));
         match r {
             Ok(r) => Ok(Put::Written(r.e_tag)),
             Err(object_store::Error::AlreadyExists { .. })
@@ -673,10 +680,12 @@ impl Bucket {
         let prefix = if self.url.prefix.is_empty() {
             None
         } else {
-            Some(ObjPath::parse(&self.url.prefix).map_err(|_| S3Error::BadKey {
-                url: self.url.to_string(),
-                key: self.url.prefix.clone(),
-            })?)
+            Some(
+                ObjPath::parse(&self.url.prefix).map_err(|_| S3Error::BadKey {
+                    url: self.url.to_string(),
+                    key: self.url.prefix.clone(),
+                })?,
+            )
         };
         let strip = if self.url.prefix.is_empty() {
             String::new()
@@ -762,8 +771,13 @@ impl Bucket {
         // Fetch what the cache lacks, several at a time.
         let blob_of = |rel: &str, etag: &str| -> PathBuf {
             let id = Sha256::digest(
-                format!("{}\n{}\n{}\n{etag}", self.endpoint, self.url.bucket, self.url.key(rel))
-                    .as_bytes(),
+                format!(
+                    "{}\n{}\n{}\n{etag}",
+                    self.endpoint,
+                    self.url.bucket,
+                    self.url.key(rel)
+                )
+                .as_bytes(),
             );
             blobs.join(hex(&id[..20]))
         };
@@ -778,7 +792,7 @@ impl Bucket {
             }
         }
         let fetched = missing.len();
-        let got: Vec<(String, Option<(Vec<u8>, Option<String>)>)> = self.rt.block_on(async {
+        let got: Vec<(String, Fetched)> = self.rt.block_on(async {
             futures::stream::iter(missing.into_iter().map(|rel| async move {
                 let path = self.path(&rel)?;
                 let r = get_limited(&self.store, &path, MAX_OBJECT)
@@ -976,8 +990,11 @@ impl Bucket {
     }
 }
 
+/// An object's bytes and ETag; `None`: there is no such object.
+type Fetched = Option<(Vec<u8>, Option<String>)>;
+
 enum GetFail {
-    Store(object_store::Error),
+    Store(Box<object_store::Error>),
     TooLarge(u64, u64),
 }
 
@@ -985,11 +1002,11 @@ async fn get_limited(
     store: &AmazonS3,
     path: &ObjPath,
     limit: u64,
-) -> std::result::Result<Option<(Vec<u8>, Option<String>)>, GetFail> {
+) -> std::result::Result<Fetched, GetFail> {
     let r = match store.get(path).await {
         Ok(r) => r,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(GetFail::Store(e)),
+        Err(e) => return Err(GetFail::Store(Box::new(e))),
     };
     if r.meta.size > limit {
         return Err(GetFail::TooLarge(r.meta.size, limit));
@@ -998,9 +1015,12 @@ async fn get_limited(
     let mut body = Vec::with_capacity(r.meta.size as usize);
     let mut s = r.into_stream();
     while let Some(chunk) = s.next().await {
-        let chunk = chunk.map_err(GetFail::Store)?;
+        let chunk = chunk.map_err(|e| GetFail::Store(Box::new(e)))?;
         if body.len() as u64 + chunk.len() as u64 > limit {
-            return Err(GetFail::TooLarge(body.len() as u64 + chunk.len() as u64, limit));
+            return Err(GetFail::TooLarge(
+                body.len() as u64 + chunk.len() as u64,
+                limit,
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -1039,14 +1059,26 @@ mod tests {
     fn kinds_and_headers() {
         let a = "archives/ab/abcdef.rbundle";
         assert_eq!(file_kind(a), FileKind::Immutable);
-        assert_eq!(headers(a), ("application/gzip", "public, max-age=31536000, immutable"));
+        assert_eq!(
+            headers(a),
+            ("application/gzip", "public, max-age=31536000, immutable")
+        );
         assert_eq!(file_kind("index/co/m./com.x"), FileKind::Mutable);
-        assert_eq!(headers("index/co/m./com.x").1, "public, max-age=60, must-revalidate");
-        assert_eq!(headers("names.txt"), ("text/plain; charset=utf-8", "public, max-age=300"));
+        assert_eq!(
+            headers("index/co/m./com.x").1,
+            "public, max-age=60, must-revalidate"
+        );
+        assert_eq!(
+            headers("names.txt"),
+            ("text/plain; charset=utf-8", "public, max-age=300")
+        );
         assert_eq!(headers("timestamp").1, "no-cache");
         assert_eq!(headers("catalog/root.json").0, "application/json");
         assert!(rank(a) < rank("index/x/y/z") && rank("index/x/y/z") < rank("names.txt"));
-        assert!(rank("names.txt") < rank("log/checkpoint") && rank("log/checkpoint") < rank("timestamp"));
+        assert!(
+            rank("names.txt") < rank("log/checkpoint")
+                && rank("log/checkpoint") < rank("timestamp")
+        );
         assert!(is_local_only(".ratchet-index.lock") && is_local_only("index/.tmp-x"));
         assert!(!is_local_only(".ratchet-index.audit.jsonl"));
     }
