@@ -93,6 +93,7 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
             }
             .into());
         }
+        let t0 = Instant::now();
         let (co, took_over) = match bucket.begin(&cache)? {
             Begin::Busy(_) => {
                 backoff(attempt.min(10));
@@ -112,6 +113,7 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
             })
             .collect();
         let cmd = <Cli as clap::Parser>::try_parse_from(&args)?.command;
+        let t1 = Instant::now();
         let capture = git::Capture::start()?;
         let result = crate::run(cmd);
         let captured = capture.finish()?;
@@ -124,7 +126,20 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
             captured.replay_replacing(&root, &shown);
             return result.map_err(|e| rewrite(e, &root, &shown));
         }
-        match bucket.commit(&co, &changes)? {
+        let t2 = Instant::now();
+        let committed = bucket.commit(&co, &changes)?;
+        if out().verbose(1) {
+            out().status(format_args!(
+                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) written in {} ms",
+                escape_line(&shown),
+                (t1 - t0).as_millis(),
+                co.fetched,
+                (t2 - t1).as_millis(),
+                changes.len(),
+                t2.elapsed().as_millis()
+            ));
+        }
+        match committed {
             Committed::Conflict => {
                 conflicts += 1;
                 backoff(conflicts);

@@ -432,6 +432,7 @@ pub struct Checkout {
     base: BTreeMap<String, Base>,
     marker_etag: Option<String>,
     marker: MarkerState,
+    blobs: PathBuf,
     /// Objects fetched (not found in the cache).
     pub fetched: usize,
 }
@@ -655,6 +656,10 @@ impl Bucket {
     }
 
     fn put(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<Put> {
+        self.rt.block_on(self.put_async(rel, bytes, mode))
+    }
+
+    async fn put_async(&self, rel: &str, bytes: Vec<u8>, mode: PutMode) -> Result<Put> {
         let path = self.path(rel)?;
         let (ctype, cache) = headers(rel);
         let mut attributes = Attributes::new();
@@ -665,15 +670,113 @@ impl Bucket {
             attributes,
             ..Default::default()
         };
-        let r = self
-            .rt
-            .block_on(self.store.put_opts(&path, PutPayload::from(bytes), opts));
-        match r {
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(r) => Ok(Put::Written(r.e_tag)),
             Err(object_store::Error::AlreadyExists { .. })
             | Err(object_store::Error::Precondition { .. }) => Ok(Put::Refused),
             Err(e) => Err(self.req("PUT", rel)(e)),
         }
+    }
+
+    /// Writes a file of the checkout that is never overwritten (`If-None-Match: *`); an
+    /// existing object with the same bytes is fine, other bytes are refused. `true`: written.
+    async fn create(&self, co: &Checkout, rel: &str) -> Result<Wrote> {
+        let p = co.root.join(rel);
+        let bytes = std::fs::read(&p).map_err(io_err(&p))?;
+        match self.put_async(rel, bytes.clone(), PutMode::Create).await? {
+            Put::Written(e) => Ok(Some(e)),
+            Put::Refused => {
+                let path = self.path(rel)?;
+                let existing = get_limited(&self.store, &path, MAX_OBJECT)
+                    .await
+                    .map_err(|e| self.fail("GET", rel, e))?
+                    .map(|(b, _)| b)
+                    .unwrap_or_default();
+                if existing != bytes {
+                    return Err(S3Error::ImmutableDiffers {
+                        url: self.url.to_string(),
+                        key: rel.to_string(),
+                        existing: existing.len(),
+                        existing_sha256: hex(&Sha256::digest(&existing)),
+                        ours: bytes.len(),
+                        ours_sha256: hex(&Sha256::digest(&bytes)),
+                    });
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes one changed file of the checkout under the marker: a mutable file with `If-Match`
+    /// on the ETag it was checked out with (`If-None-Match: *` when new), a log tile as
+    /// [`Bucket::create`]. `true`: written.
+    async fn write_one(&self, co: &Checkout, rel: &str) -> Result<Wrote> {
+        if file_kind(rel) == FileKind::Immutable {
+            return self.create(co, rel).await;
+        }
+        let mode = match co.base.get(rel).and_then(|b| b.etag.clone()) {
+            Some(e) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e),
+                version: None,
+            }),
+            None => PutMode::Create,
+        };
+        let p = co.root.join(rel);
+        let bytes = std::fs::read(&p).map_err(io_err(&p))?;
+        match self.put_async(rel, bytes, mode).await? {
+            Put::Written(e) => Ok(Some(e)),
+            Put::Refused => Err(S3Error::LostRace {
+                url: self.url.to_string(),
+                key: rel.to_string(),
+                lease: lease(),
+            }),
+        }
+    }
+
+    /// Runs `write` on every file of `rels` at once (up to [`PARALLEL`]); how many were
+    /// written. What was written goes into the object cache under its new ETag, so the next
+    /// checkout on this machine does not fetch it back.
+    fn write_all<'a, F, Fut>(&'a self, co: &Checkout, rels: &[&'a str], write: F) -> Result<usize>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: std::future::Future<Output = Result<Wrote>> + 'a,
+    {
+        let done: Vec<(&str, Wrote)> = self.rt.block_on(
+            futures::stream::iter(rels.iter().map(|rel| {
+                let w = write(rel);
+                async move { Ok::<_, S3Error>((*rel, w.await?)) }
+            }))
+            .buffer_unordered(PARALLEL)
+            .try_collect(),
+        )?;
+        let mut n = 0;
+        for (rel, wrote) in done {
+            let Some(etag) = wrote else { continue };
+            n += 1;
+            if let Some(etag) = etag {
+                // Best effort: a cache that misses an object fetches it next time.
+                let _ = std::fs::copy(co.root.join(rel), self.blob(&co.blobs, rel, &etag));
+            }
+        }
+        Ok(n)
+    }
+
+    /// The cache file of the object `rel` with ETag `etag`.
+    fn blob(&self, blobs: &Path, rel: &str, etag: &str) -> PathBuf {
+        let id = Sha256::digest(
+            format!(
+                "{}\n{}\n{}\n{etag}",
+                self.endpoint,
+                self.url.bucket,
+                self.url.key(rel)
+            )
+            .as_bytes(),
+        );
+        blobs.join(hex(&id[..20]))
     }
 
     fn list(&self) -> Result<Vec<Listed>> {
@@ -769,18 +872,7 @@ impl Bucket {
             }
         }
         // Fetch what the cache lacks, several at a time.
-        let blob_of = |rel: &str, etag: &str| -> PathBuf {
-            let id = Sha256::digest(
-                format!(
-                    "{}\n{}\n{}\n{etag}",
-                    self.endpoint,
-                    self.url.bucket,
-                    self.url.key(rel)
-                )
-                .as_bytes(),
-            );
-            blobs.join(hex(&id[..20]))
-        };
+        let blob_of = |rel: &str, etag: &str| self.blob(&blobs, rel, etag);
         let mut base = BTreeMap::new();
         let mut missing = Vec::new();
         for l in &listed {
@@ -845,6 +937,7 @@ impl Bucket {
                 base: files,
                 marker_etag,
                 marker,
+                blobs,
                 fetched,
             },
             took_over,
@@ -854,45 +947,21 @@ impl Bucket {
     /// Writes `changes` of `co` to the bucket (see the module documentation for the order and
     /// the conditions).
     pub fn commit(&self, co: &Checkout, changes: &[Change]) -> Result<Committed> {
-        let url = self.url.to_string();
-        let read = |rel: &str| -> Result<Vec<u8>> {
-            let p = co.root.join(rel);
-            std::fs::read(&p).map_err(io_err(&p))
-        };
-        let mut written = 0;
-        // Writes a file that is never overwritten; an existing object with the same bytes is
-        // fine, other bytes are refused.
-        let create = |rel: &str| -> Result<bool> {
-            let bytes = read(rel)?;
-            match self.put(rel, bytes.clone(), PutMode::Create)? {
-                Put::Written(_) => Ok(true),
-                Put::Refused => {
-                    let existing = self
-                        .get(rel, MAX_OBJECT)?
-                        .map(|(b, _)| b)
-                        .unwrap_or_default();
-                    if existing != bytes {
-                        return Err(S3Error::ImmutableDiffers {
-                            url: url.clone(),
-                            key: rel.to_string(),
-                            existing: existing.len(),
-                            existing_sha256: hex(&Sha256::digest(&existing)),
-                            ours: bytes.len(),
-                            ours_sha256: hex(&Sha256::digest(&bytes)),
-                        });
-                    }
-                    Ok(false)
-                }
-            }
-        };
+        let puts: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Put(rel) => Some(rel.as_str()),
+                Change::Delete(_) => None,
+            })
+            .collect();
         // 1. New content-addressed files (named by their hash), before anything names them;
         //    harmless if this operation loses the race below (unreferenced until `gc`).
-        for c in changes {
-            let Change::Put(rel) = c else { continue };
-            if content_addressed(rel) && create(rel)? {
-                written += 1;
-            }
-        }
+        let first: Vec<&str> = puts
+            .iter()
+            .copied()
+            .filter(|r| content_addressed(r))
+            .collect();
+        let mut written = self.write_all(co, &first, |rel| self.create(co, rel))?;
         // 2. The marker: this operation's turn, if nobody committed since the checkout.
         let generation = co.marker.generation + 1;
         let who = format!(
@@ -928,42 +997,23 @@ impl Bucket {
         if marker_etag.is_none() {
             marker_etag = self.get(MARKER, MAX_MARKER)?.and_then(|(_, e)| e);
         }
-        // 3. Mutable files, in order, each conditional on what the checkout read.
-        let lost = |rel: &str| S3Error::LostRace {
-            url: self.url.to_string(),
-            key: rel.to_string(),
-            lease: lease(),
-        };
+        // 3. The other files, rank by rank (what a file names is written before it), the
+        //    files of one rank at once; then the deletions.
+        let rest: Vec<&str> = puts
+            .iter()
+            .copied()
+            .filter(|r| !content_addressed(r))
+            .collect();
+        for group in rest.chunk_by(|a, b| rank(a) == rank(b)) {
+            written += self.write_all(co, group, |rel| self.write_one(co, rel))?;
+        }
         let mut deleted = 0;
         for c in changes {
-            match c {
-                Change::Put(rel) if file_kind(rel) == FileKind::Mutable => {
-                    let mode = match co.base.get(rel).and_then(|b| b.etag.clone()) {
-                        Some(e) => PutMode::Update(UpdateVersion {
-                            e_tag: Some(e),
-                            version: None,
-                        }),
-                        None => PutMode::Create,
-                    };
-                    match self.put(rel, read(rel)?, mode)? {
-                        Put::Written(_) => written += 1,
-                        Put::Refused => return Err(lost(rel)),
-                    }
-                }
-                Change::Put(rel) if !content_addressed(rel) => {
-                    // Log tiles: immutable once committed, but named by position, so only the
-                    // operation holding the marker writes them.
-                    if create(rel)? {
-                        written += 1;
-                    }
-                }
-                Change::Put(_) => {}
-                Change::Delete(rel) => {
-                    let path = self.path(rel)?;
-                    match self.rt.block_on(self.store.delete(&path)) {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
-                        Err(e) => return Err(self.req("DELETE", rel)(e)),
-                    }
+            if let Change::Delete(rel) = c {
+                let path = self.path(rel)?;
+                match self.rt.block_on(self.store.delete(&path)) {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(self.req("DELETE", rel)(e)),
                 }
             }
         }
@@ -980,7 +1030,11 @@ impl Bucket {
             None => PutMode::Overwrite,
         };
         if let Put::Refused = self.put(MARKER, marker_bytes(&done), mode)? {
-            return Err(lost(MARKER));
+            return Err(S3Error::LostRace {
+                url: self.url.to_string(),
+                key: MARKER.to_string(),
+                lease: lease(),
+            });
         }
         Ok(Committed::Done {
             written,
@@ -989,6 +1043,10 @@ impl Bucket {
         })
     }
 }
+
+/// What a conditional write did: `None`, nothing (the same bytes were there); else written,
+/// with the new ETag when the store said it.
+type Wrote = Option<Option<String>>;
 
 /// An object's bytes and ETag; `None`: there is no such object.
 type Fetched = Option<(Vec<u8>, Option<String>)>;
