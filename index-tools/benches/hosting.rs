@@ -298,10 +298,11 @@ fn s3_publish_latency(base: &Path) {
                 .build_signed(&work.join(format!("new{i}")), &key)
         })
         .collect();
+    let last_breakdown = std::cell::RefCell::new(String::new());
     let publish = |target: &str, archive: &Path| -> Duration {
         let t = Instant::now();
         let o = Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
-            .args(["-q", "publish", target])
+            .args(["-v", "publish", target])
             .arg(archive)
             .arg("--owner-key")
             .arg(&pub_key)
@@ -314,6 +315,12 @@ fn s3_publish_latency(base: &Path) {
             .output()
             .unwrap();
         let d = t.elapsed();
+        if let Some(l) = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .find(|l| l.contains(": attempt "))
+        {
+            *last_breakdown.borrow_mut() = l.to_string();
+        }
         assert!(
             o.status.success(),
             "publish to {target}: {}",
@@ -327,6 +334,7 @@ fn s3_publish_latency(base: &Path) {
         .iter()
         .map(|a| publish("s3://bench/reg", a))
         .collect();
+    let breakdown = last_breakdown.borrow().clone();
     let mut dir: Vec<Duration> = archives[1..]
         .iter()
         .map(|a| publish(reg.dir().to_str().unwrap(), a))
@@ -343,6 +351,7 @@ fn s3_publish_latency(base: &Path) {
         s3.last().unwrap().as_secs_f64() * 1e3,
         cold.as_secs_f64() * 1e3
     );
+    println!("  last S3 publish: {breakdown}");
     println!(
         "  directory:                     median {:.0} ms of {runs}",
         dir_median.as_secs_f64() * 1e3

@@ -361,8 +361,13 @@ impl Captured {
     /// user named).
     pub fn replay_replacing(&self, from: &str, to: &str) {
         use std::io::Write;
-        let swap =
-            |b: &[u8]| -> Vec<u8> { String::from_utf8_lossy(b).replace(from, to).into_bytes() };
+        let url = format!("file://{from}");
+        let swap = |b: &[u8]| -> Vec<u8> {
+            String::from_utf8_lossy(b)
+                .replace(&url, to)
+                .replace(from, to)
+                .into_bytes()
+        };
         let _ = std::io::stdout().write_all(&swap(&self.out));
         let _ = std::io::stderr().write_all(&swap(&self.err));
         flush();

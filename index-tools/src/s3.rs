@@ -117,6 +117,7 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
         let capture = git::Capture::start()?;
         let result = crate::run(cmd);
         let captured = capture.finish()?;
+        let t_op = Instant::now();
         let changes = if write && result.is_ok() {
             co.changes()?
         } else {
@@ -130,12 +131,13 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
         let committed = bucket.commit(&co, &changes)?;
         if out().verbose(1) {
             out().status(format_args!(
-                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) written in {} ms",
+                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
                 escape_line(&shown),
                 (t1 - t0).as_millis(),
                 co.fetched,
-                (t2 - t1).as_millis(),
+                (t_op - t1).as_millis(),
                 changes.len(),
+                (t2 - t_op).as_millis(),
                 t2.elapsed().as_millis()
             ));
         }

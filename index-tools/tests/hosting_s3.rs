@@ -421,6 +421,32 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
         .find(|b| b["id"] == "com.example.other")
         .unwrap();
     assert_eq!(other["versions"][0]["yanked"], true, "{listed}");
+    // `mirror` writes into a bucket like any command: a local registry copied into a prefix.
+    let local = common::TestRegistry::new(&work.join("local"));
+    Bundle::new("com.example.mirrored", "2.0.0").publish(&local);
+    let mirror_url = "s3://refusals/mirror";
+    let said = ok(&moto.index(
+        &[
+            "mirror",
+            local.dir().to_str().unwrap(),
+            mirror_url,
+            "--allow-unsigned",
+        ],
+        &cache,
+    ));
+    assert!(
+        said.contains(mirror_url) && !said.contains("file://s3"),
+        "{said}"
+    );
+    let listed: Value = serde_json::from_str(&ok(&moto.index(
+        &["list", mirror_url, "--format", "json"],
+        &work.join("mirror-cache"),
+    )))
+    .unwrap();
+    assert_eq!(
+        listed["bundles"][0]["id"], "com.example.mirrored",
+        "{listed}"
+    );
     // A bad URL is a clear error.
     let o = moto.index(&["list", "s3://Bad_Bucket/x"], &cache);
     assert!(!o.status.success());
