@@ -124,6 +124,14 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
             Vec::new()
         };
         if changes.is_empty() {
+            // What the command read may mix two states when another operation committed
+            // while the checkout was listed and fetched (a failure can come from that): run it
+            // again on a new checkout.
+            if !bucket.still_current(&co)? {
+                conflicts += 1;
+                backoff(conflicts);
+                continue;
+            }
             captured.replay_replacing(&root, &shown);
             return result.map_err(|e| rewrite(e, &root, &shown));
         }

@@ -944,6 +944,22 @@ impl Bucket {
         })
     }
 
+    /// Whether the registry is still at the state `co` checked out: the marker has the ETag
+    /// the checkout read and no writer. `false` means an operation committed (or began to)
+    /// since, so what the checkout read may mix two states.
+    pub fn still_current(&self, co: &Checkout) -> Result<bool> {
+        let now = self.get(MARKER, MAX_MARKER)?;
+        Ok(match (now, &co.marker_etag) {
+            (None, None) => true,
+            (Some((bytes, etag)), Some(read)) => {
+                etag.as_ref() == Some(read)
+                    && serde_json::from_slice::<MarkerState>(&bytes)
+                        .is_ok_and(|m| m.writing.is_none())
+            }
+            _ => false,
+        })
+    }
+
     /// Writes `changes` of `co` to the bucket (see the module documentation for the order and
     /// the conditions).
     pub fn commit(&self, co: &Checkout, changes: &[Change]) -> Result<Committed> {
