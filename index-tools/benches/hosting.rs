@@ -315,11 +315,13 @@ fn s3_publish_latency(base: &Path) {
             .output()
             .unwrap();
         let d = t.elapsed();
-        if let Some(l) = String::from_utf8_lossy(&o.stderr)
+        let err = String::from_utf8_lossy(&o.stderr);
+        let split: Vec<&str> = err
             .lines()
-            .find(|l| l.contains(": attempt "))
-        {
-            *last_breakdown.borrow_mut() = l.to_string();
+            .filter(|l| l.contains(": attempt ") || l.contains("checkout removed"))
+            .collect();
+        if !split.is_empty() {
+            *last_breakdown.borrow_mut() = split.join("; ");
         }
         assert!(
             o.status.success(),

@@ -71,10 +71,12 @@ fn backoff(attempt: u32) {
 
 /// Runs the command whose registry is the bucket `url` names.
 pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
+    let started = Instant::now();
     let parsed = S3Url::parse(url)?;
     let shown = parsed.to_string();
     let bucket = Bucket::connect(&parsed)?;
     let cache = ratchet_publish::s3::default_cache_dir();
+    let t_connected = Instant::now();
     let write = writes(cmd);
     let secs = std::env::var(TIMEOUT_ENV)
         .ok()
@@ -160,6 +162,16 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
                 deleted,
                 generation,
             } => {
+                let t3 = Instant::now();
+                drop(co);
+                if out().verbose(1) {
+                    out().status(format_args!(
+                        "{}: client set up in {} ms, checkout removed in {} ms",
+                        escape_line(&shown),
+                        (t_connected - started).as_millis(),
+                        t3.elapsed().as_millis()
+                    ));
+                }
                 captured.replay_replacing(&root, &shown);
                 if let Some(w) = took_over {
                     out().warn(format_args!(
