@@ -30,6 +30,11 @@
 #                                                     tests/oidc_login.rs
 # Then, with npm, the test OpenID Connect provider of tests/oidc_login.rs: `npm ci` in
 # tests/oidc (oidc-provider, pinned by its package-lock.json), when it is not installed yet.
+#   moto[server] (PyPI, pinned)                       the S3-compatible server of
+#                                                     index-tools/tests/hosting_s3.rs, in a venv at
+#                                                     target/moto-venv (RATCHET_MOTO_VENV): it
+#                                                     answers conditional PUTs with 412
+#                                                     (python3-venv from apt when python3 has no venv)
 #
 # The names are Debian 12's (whose clang is 14). On Debian and Ubuntu it installs with apt-get
 # (through sudo when not root). Elsewhere it prints what is missing and exits 1; README.md,
@@ -98,11 +103,28 @@ npm_deps() {
   fi
 }
 
+# moto[server] from PyPI into a venv under target/ (Debian's own pip is externally managed).
+MOTO_VERSION=5.2.6
+moto() {
+  venv="${RATCHET_MOTO_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/moto-venv}"
+  [ -x "$venv/bin/moto_server" ] && return 0
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    s=""; [ "$(id -u)" -ne 0 ] && s="sudo"
+    echo "setup: installing with ${s:+sudo }apt-get: python3-venv" >&2
+    $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null ||
+      { echo "setup: apt-get install python3-venv failed" >&2; exit 1; }
+  fi
+  echo "setup: installing moto[server]==$MOTO_VERSION (PyPI) into $venv" >&2
+  if ! python3 -m venv "$venv" >&2 ||
+    ! "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2; then
+    echo "setup: installing moto failed; the commands were:" >&2
+    echo "  python3 -m venv $venv && $venv/bin/pip install 'moto[server]==$MOTO_VERSION'" >&2
+    exit 1
+  fi
+}
+
 find_missing
-if [ -z "$missing" ]; then
-  npm_deps
-  exit 0
-fi
+[ -z "$missing" ] && { npm_deps; moto; exit 0; }
 
 echo "setup: missing system packages:$missing" >&2
 
@@ -148,4 +170,5 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 npm_deps
+moto
 echo "setup: installed; the machine is ready" >&2

@@ -9,7 +9,14 @@
 //!    the same registry over HTTP: a cold verified mirror of all 200 (every index, metadata
 //!    file and archive fetched and checked as at install; the network part of a cold install).
 //!
-//! Run: `cargo bench -p index-tools --bench hosting` (release build; needs python3 and git).
+//! 3. Publish latency to an S3-compatible server (moto's server from PyPI, which
+//!    scripts/setup.sh installs into `target/moto-venv`): `ratchet-index publish
+//!    s3://BUCKET/PREFIX` into a registry of `HOSTING_BENCH_S3_BUNDLES` bundles (default 100),
+//!    one process per publish as in CI, median of `HOSTING_BENCH_S3_PUBLISHES` (default 20),
+//!    beside the same publishes into a directory.
+//!
+//! Run: `cargo bench -p index-tools --bench hosting` (release build; needs python3, git and
+//! moto). `HOSTING_BENCH_ONLY=s3` runs part 3 alone.
 
 use ratchet_client::mirror::{MirrorOptions, MirrorReport, mirror};
 use ratchet_client::registry::RegistrySource;
@@ -143,6 +150,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let t = tempfile::tempdir().unwrap();
+    if std::env::var("HOSTING_BENCH_ONLY").is_ok_and(|v| v == "s3") {
+        s3_publish_latency(t.path());
+        return;
+    }
 
     // 1. Incremental mirror after 10 publishes.
     let work = t.path().join("inc");
@@ -224,7 +235,130 @@ fn main() {
         git_t.as_secs_f64(),
         g.bundles
     );
+    println!("  goal: none set (a comparison)");
+
+    // 3. Publish latency to an S3-compatible server.
+    s3_publish_latency(t.path());
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `ratchet-index publish` into a bucket of moto's S3 server versus into a directory.
+fn s3_publish_latency(base: &Path) {
+    let venv = std::env::var_os("RATCHET_MOTO_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-venv"));
+    if !venv.join("bin/moto_server").is_file() {
+        println!(
+            "publish latency to an S3 server: not measured: no moto at {} (scripts/setup.sh installs it)",
+            venv.display()
+        );
+        return;
+    }
+    let n: usize = std::env::var("HOSTING_BENCH_S3_BUNDLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let runs: usize = std::env::var("HOSTING_BENCH_S3_PUBLISHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+        .max(1);
+    let work = base.join("s3");
+    let (reg, key) = registry(&work, n);
+    let port = free_port();
+    let moto = Server(
+        Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // The starting registry goes into the bucket as it is (as `aws s3 sync` would put it).
+    let script = format!(
+        "import boto3, os\ns3 = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='b', aws_secret_access_key='b', region_name='us-east-1')\ns3.create_bucket(Bucket='bench')\nroot = {:?}\nfor d, _, fs in os.walk(root):\n    for f in fs:\n        p = os.path.join(d, f)\n        k = os.path.relpath(p, root)\n        if not k.startswith('.ratchet-index.') and '.tmp-' not in k:\n            s3.upload_file(p, 'bench', 'reg/' + k)\n",
+        reg.dir().display().to_string()
+    );
+    let o = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pub_key = work.join("keys/author.pub");
+    let archives: Vec<_> = (0..=runs)
+        .map(|i| {
+            Bundle::new(&format!("com.bench.s3new{i}"), "1.0.0")
+                .build_signed(&work.join(format!("new{i}")), &key)
+        })
+        .collect();
+    let last_breakdown = std::cell::RefCell::new(String::new());
+    let publish = |target: &str, archive: &Path| -> Duration {
+        let t = Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
+            .args(["-v", "publish", target])
+            .arg(archive)
+            .arg("--owner-key")
+            .arg(&pub_key)
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("RATCHET_S3_CACHE", work.join("cache"))
+            .output()
+            .unwrap();
+        let d = t.elapsed();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let split: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(": attempt ") || l.contains("checkout removed"))
+            .collect();
+        if !split.is_empty() {
+            *last_breakdown.borrow_mut() = split.join("; ");
+        }
+        assert!(
+            o.status.success(),
+            "publish to {target}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        d
+    };
+    // The first publish fills the object cache (every object fetched once).
+    let cold = publish("s3://bench/reg", &archives[0]);
+    let mut s3: Vec<Duration> = archives[1..]
+        .iter()
+        .map(|a| publish("s3://bench/reg", a))
+        .collect();
+    let breakdown = last_breakdown.borrow().clone();
+    let mut dir: Vec<Duration> = archives[1..]
+        .iter()
+        .map(|a| publish(reg.dir().to_str().unwrap(), a))
+        .collect();
+    let s3_median = median(&mut s3);
+    let dir_median = median(&mut dir);
+    drop(moto);
     println!(
-        "  goal: none set (a comparison); publish latency to an S3 server: not measured (no S3 backend yet)"
+        "publish latency, `ratchet-index publish` (one process each), registry of {n} signed bundles:"
+    );
+    println!(
+        "  S3 (moto server on loopback): median {:.0} ms of {runs} (max {:.0} ms); first publish with a cold object cache {:.0} ms",
+        s3_median.as_secs_f64() * 1e3,
+        s3.last().unwrap().as_secs_f64() * 1e3,
+        cold.as_secs_f64() * 1e3
+    );
+    println!("  last S3 publish: {breakdown}");
+    println!(
+        "  directory:                     median {:.0} ms of {runs}",
+        dir_median.as_secs_f64() * 1e3
+    );
+    println!(
+        "  goal: none set (the issue asks for the figure); the S3 publish lists the prefix and writes each changed object with a conditional PUT"
     );
 }

@@ -357,6 +357,22 @@ impl Capture {
 }
 
 impl Captured {
+    /// [`Captured::replay`] with every `from` (a working directory) shown as `to` (what the
+    /// user named).
+    pub fn replay_replacing(&self, from: &str, to: &str) {
+        use std::io::Write;
+        let url = format!("file://{from}");
+        let swap = |b: &[u8]| -> Vec<u8> {
+            String::from_utf8_lossy(b)
+                .replace(&url, to)
+                .replace(from, to)
+                .into_bytes()
+        };
+        let _ = std::io::stdout().write_all(&swap(&self.out));
+        let _ = std::io::stderr().write_all(&swap(&self.err));
+        flush();
+    }
+
     /// Prints what the attempt printed, each stream to where it was going.
     pub fn replay(&self) {
         use std::io::Write;

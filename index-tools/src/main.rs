@@ -19,6 +19,7 @@ use std::process::ExitCode;
 mod enterprise;
 mod git;
 mod mirror;
+mod s3;
 mod site;
 mod stats;
 
@@ -468,7 +469,12 @@ fn main() -> ExitCode {
             .set(cli.registry_key.or_else(|| {
                 std::env::var_os(ratchet_publish::REGISTRY_KEY_ENV).map(PathBuf::from)
             }));
-    match run_in_git_or_not(cli.command) {
+    let result = match s3::registry_arg() {
+        Ok(Some(url)) => s3::run(&url, &cli.command),
+        Ok(None) => run_in_git_or_not(cli.command),
+        Err(e) => Err(UsageError::new(e).into()),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => ratchet_term::fail(e.as_ref()),
     }

@@ -11,6 +11,7 @@
 
 mod catalog;
 pub use catalog::RebuildReport;
+pub mod s3;
 
 use ratchet_formats::archive::{self, BundleArchive, Limits};
 use ratchet_formats::diagnostic::Diagnostic;

@@ -1,0 +1,239 @@
+//! `ratchet-index` commands on a registry in an S3-compatible bucket (`s3://BUCKET/PREFIX`,
+//! index-format.md §15). The registry is checked out into a private directory
+//! (`ratchet_publish::s3`), the command runs there as on any directory, and what it changed is
+//! written back with conditional requests. When another publisher committed first (the
+//! marker's `If-Match` answered 412), the checkout is thrown away and the command runs again on
+//! a new one, with every check again, as for a registry in git (§6.10). Only the last attempt's
+//! output is shown, with the working directory's path replaced by the registry's URL.
+
+use crate::{Cli, Command, git};
+use ratchet_publish::s3::{Begin, Bucket, Change, Committed, S3Url};
+use ratchet_term::{escape_line, out};
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+/// Environment variable: how long one command keeps trying while other publishers commit
+/// first or write (seconds, default 600).
+pub const TIMEOUT_ENV: &str = "RATCHET_S3_TIMEOUT";
+
+/// Why an operation on a bucket gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum S3CliError {
+    /// More than one `s3://` argument.
+    #[error(
+        "more than one s3:// registry on the command line ({0}, {1}): a command works on one bucket registry"
+    )]
+    TwoRegistries(String, String),
+    /// Other publishers kept committing first, or a writer kept the marker.
+    #[error(
+        "{url}: other publishers kept committing first (or writing) for {secs} s, {attempts} attempt(s); nothing of this operation was written (run it again)"
+    )]
+    Contended {
+        /// The registry.
+        url: String,
+        /// Seconds spent.
+        secs: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// The `s3://` argument of this process's command line, if any.
+pub fn registry_arg() -> Result<Option<String>, S3CliError> {
+    let mut found: Option<String> = None;
+    for a in std::env::args().skip(1) {
+        let url = match a.find("s3://") {
+            Some(0) => a.clone(),
+            // `--registry=s3://...`
+            Some(i) if a.starts_with("--") && a[..i].ends_with('=') => a[i..].to_string(),
+            _ => continue,
+        };
+        match &found {
+            Some(f) if *f != url => return Err(S3CliError::TwoRegistries(f.clone(), url)),
+            _ => found = Some(url),
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the command changes the registry (else its checkout is only read).
+fn writes(cmd: &Command) -> bool {
+    match cmd {
+        Command::Mirror { dst, .. } => S3Url::is_s3(&dst.to_string_lossy()),
+        Command::Site(_) => true,
+        c => crate::git_change(c).is_some(),
+    }
+}
+
+fn backoff(attempt: u32) {
+    git::backoff(attempt);
+}
+
+/// Runs the command whose registry is the bucket `url` names.
+pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
+    let started = Instant::now();
+    let parsed = S3Url::parse(url)?;
+    let shown = parsed.to_string();
+    let bucket = Bucket::connect(&parsed)?;
+    let cache = ratchet_publish::s3::default_cache_dir();
+    let t_connected = Instant::now();
+    let write = writes(cmd);
+    let secs = std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(600u64);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut conflicts = 0u32;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if attempt > 1 && Instant::now() > deadline {
+            return Err(S3CliError::Contended {
+                url: shown,
+                secs,
+                attempts: attempt - 1,
+            }
+            .into());
+        }
+        let t0 = Instant::now();
+        let (co, took_over) = match bucket.begin(&cache)? {
+            Begin::Busy(_) => {
+                backoff(attempt.min(10));
+                continue;
+            }
+            Begin::Ready {
+                checkout,
+                took_over,
+            } => (checkout, took_over),
+        };
+        let root = co.root().display().to_string();
+        // The same command line with the working directory in place of the URL.
+        let args: Vec<OsString> = std::env::args_os()
+            .map(|a| match a.to_str() {
+                Some(s) if s.contains(url) => OsString::from(s.replace(url, &root)),
+                _ => a,
+            })
+            .collect();
+        let cmd = <Cli as clap::Parser>::try_parse_from(&args)?.command;
+        let t1 = Instant::now();
+        let capture = git::Capture::start()?;
+        let result = crate::run(cmd);
+        let captured = capture.finish()?;
+        let t_op = Instant::now();
+        let changes = if write && result.is_ok() {
+            co.changes()?
+        } else {
+            Vec::new()
+        };
+        if changes.is_empty() {
+            // What the command read may mix two states when another operation committed
+            // while the checkout was listed and fetched (a failure can come from that): run it
+            // again on a new checkout.
+            if !bucket.still_current(&co)? {
+                conflicts += 1;
+                backoff(conflicts);
+                continue;
+            }
+            captured.replay_replacing(&root, &shown);
+            return result.map_err(|e| rewrite(e, &root, &shown));
+        }
+        let t2 = Instant::now();
+        let committed = bucket.commit(&co, &changes)?;
+        if out().verbose(1) {
+            out().status(format_args!(
+                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
+                escape_line(&shown),
+                (t1 - t0).as_millis(),
+                co.fetched,
+                (t_op - t1).as_millis(),
+                changes.len(),
+                (t2 - t_op).as_millis(),
+                t2.elapsed().as_millis()
+            ));
+        }
+        match committed {
+            Committed::Conflict => {
+                conflicts += 1;
+                backoff(conflicts);
+                continue;
+            }
+            Committed::Done {
+                written,
+                deleted,
+                generation,
+            } => {
+                let t3 = Instant::now();
+                drop(co);
+                if out().verbose(1) {
+                    out().status(format_args!(
+                        "{}: client set up in {} ms, checkout removed in {} ms",
+                        escape_line(&shown),
+                        (t_connected - started).as_millis(),
+                        t3.elapsed().as_millis()
+                    ));
+                }
+                captured.replay_replacing(&root, &shown);
+                if let Some(w) = took_over {
+                    out().warn(format_args!(
+                        "{}: took over from a writer that did not finish ({}, since {}); run `ratchet-index verify` on it",
+                        escape_line(&shown),
+                        escape_line(&w.by),
+                        w.since
+                    ));
+                }
+                let deletes = changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::Delete(_)))
+                    .count();
+                debug_assert_eq!(deletes, deleted);
+                out().status(format_args!(
+                    "{}: wrote {written} object(s){}, generation {generation}{}",
+                    escape_line(&shown),
+                    if deleted > 0 {
+                        format!(", deleted {deleted}")
+                    } else {
+                        String::new()
+                    },
+                    if conflicts > 0 {
+                        format!(" (after {conflicts} conflict(s) with other publishers)")
+                    } else {
+                        String::new()
+                    }
+                ));
+                return result;
+            }
+        }
+    }
+}
+
+/// An error whose text named the working directory, with the registry's URL instead.
+#[derive(Debug)]
+struct Rewritten {
+    text: String,
+}
+
+impl std::fmt::Display for Rewritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Rewritten {}
+
+fn rewrite(e: Box<dyn std::error::Error>, root: &str, shown: &str) -> Box<dyn std::error::Error> {
+    let text = e.to_string();
+    if !text.contains(root) {
+        return e;
+    }
+    // Usage errors keep their type (exit code 2).
+    if e.downcast_ref::<ratchet_term::UsageError>().is_some() {
+        return e;
+    }
+    let mut text = text.replace(root, shown);
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {}", c.to_string().replace(root, shown)));
+        cause = c.source();
+    }
+    Box::new(Rewritten { text })
+}
