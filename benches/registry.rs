@@ -490,13 +490,13 @@ fn integrity(tmp: &Path) {
     if yank_ms.is_empty() {
         // RATCHET_BENCH_INTEGRITY_SIZES= (empty): the proof bytes alone.
     } else {
-    let (n0, y0, p0) = yank_ms[0];
-    let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
-    println!(
-        "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
-        y1.as_secs_f64() / y0.as_secs_f64(),
-        p1.as_secs_f64() / p0.as_secs_f64()
-    );
+        let (n0, y0, p0) = yank_ms[0];
+        let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
+        println!(
+            "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
+            y1.as_secs_f64() / y0.as_secs_f64(),
+            p1.as_secs_f64() / p0.as_secs_f64()
+        );
     }
 
     // Proof bytes: the same 200-bundle graph, unsigned and signed, cold installs.

@@ -430,7 +430,10 @@ fn a_mirror_copies_the_signed_snapshot_so_clients_verify_it() {
     for p in ["timestamp", "log/checkpoint", "root.json", "state/map/node"] {
         assert!(dst.join(p).is_file(), "{p} copied");
     }
-    assert_eq!(std::fs::read(dst.join("timestamp")).unwrap(), f.file("timestamp"));
+    assert_eq!(
+        std::fs::read(dst.join("timestamp")).unwrap(),
+        f.file("timestamp")
+    );
     assert_eq!(
         std::fs::read(dst.join("log/checkpoint")).unwrap(),
         f.file("log/checkpoint")
@@ -446,7 +449,10 @@ fn a_mirror_copies_the_signed_snapshot_so_clients_verify_it() {
             false,
         )
         .unwrap();
-        assert!(c.integrity.is_signed(), "the mirror serves a signed snapshot");
+        assert!(
+            c.integrity.is_signed(),
+            "the mirror serves a signed snapshot"
+        );
         let req = PlanRequest {
             add: vec![parse_spec(spec).unwrap()],
             ..Default::default()

@@ -444,12 +444,12 @@ pub fn mirror_reporting(
     // refusal exposes nothing; written last.
     let signed = match (&locked, session.snapshot(), session.timestamp_file()) {
         (None, Some(snap), Some(ts)) => {
-            let root = verified(&[ROOT_PATH.to_string()])?.remove(0).ok_or_else(|| {
-                MirrorError::Signed {
+            let root = verified(&[ROOT_PATH.to_string()])?
+                .remove(0)
+                .ok_or_else(|| MirrorError::Signed {
                     file: ROOT_PATH.into(),
                     reason: "missing, but the registry signs a timestamp".into(),
-                }
-            })?;
+                })?;
             let mut files = vec![(ROOT_PATH.to_string(), root)];
             files.extend(copy_log(&fetcher, dst, &snap)?);
             files.extend(copy_map(&fetcher, dst, &snap)?);
@@ -573,9 +573,11 @@ fn copy_log(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOu
             _ => Ok(None),
         }
     };
-    check_log_files(&mut f, snap.size, &snap.log_root, &check).map_err(|e| MirrorError::Signed {
-        file: "log/tile".into(),
-        reason: e.to_string(),
+    check_log_files(&mut f, snap.size, &snap.log_root, &check).map_err(|e| {
+        MirrorError::Signed {
+            file: "log/tile".into(),
+            reason: e.to_string(),
+        }
     })?;
     Ok(want
         .into_iter()

@@ -328,7 +328,10 @@ pub fn gc_unneeded(
             let b = crate::tiles::fetch_required(fetch, &path, MAX_BUNDLE_BYTES)?;
             bundle = Some((t, parse_bundle(&path, &b, width)?));
         }
-        let entries = bundle.as_ref().map(|(_, e)| e.as_slice()).unwrap_or_default();
+        let entries = bundle
+            .as_ref()
+            .map(|(_, e)| e.as_slice())
+            .unwrap_or_default();
         let raw = entries
             .get((idx - t * TILE_WIDTH) as usize)
             .ok_or_else(|| TlogError::Invalid(format!("log entry {idx} is missing")))?;
@@ -388,9 +391,7 @@ pub fn gc_unneeded(
     }
     Ok(files
         .iter()
-        .filter(|f| {
-            (f.starts_with("state/") || f.starts_with("log/tile/")) && !needed.contains(*f)
-        })
+        .filter(|f| (f.starts_with("state/") || f.starts_with("log/tile/")) && !needed.contains(*f))
         .cloned()
         .collect())
 }
@@ -733,7 +734,11 @@ mod tests {
             let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
             let path = "index/00/00/com.example.crash";
             p.commit(
-                &[op(EntryKind::Publish, "com.example.crash", &[(path, Some(b"x\n"))])],
+                &[op(
+                    EntryKind::Publish,
+                    "com.example.crash",
+                    &[(path, Some(b"x\n"))],
+                )],
                 &sk,
                 T0 + n,
                 86400,
@@ -748,7 +753,9 @@ mod tests {
             .collect();
         assert!(!leftovers.is_empty());
         for f in &crashed.files {
-            files.entry(f.path.clone()).or_insert_with(|| f.bytes.clone());
+            files
+                .entry(f.path.clone())
+                .or_insert_with(|| f.bytes.clone());
         }
         let current = commits.last().unwrap().0.clone();
         let list: Vec<String> = files.keys().cloned().collect();
@@ -760,7 +767,8 @@ mod tests {
             assert!(gone.contains(l), "{l} (never signed) is removed");
         }
         assert!(
-            gone.iter().any(|g| g.starts_with("state/nodes/") && !leftovers.contains(g)),
+            gone.iter()
+                .any(|g| g.starts_with("state/nodes/") && !leftovers.contains(g)),
             "nodes of old snapshots are removed"
         );
         assert!(gone.iter().any(|g| g.starts_with("log/tile/0/000.p/")));
@@ -798,7 +806,11 @@ mod tests {
         let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
         let c = p
             .commit(
-                &[op(EntryKind::Yank, "com.example.b1", &[("index/00/00/com.example.b1", Some(b"y\n"))])],
+                &[op(
+                    EntryKind::Yank,
+                    "com.example.b1",
+                    &[("index/00/00/com.example.b1", Some(b"y\n"))],
+                )],
                 &sk,
                 T0 + 31 * 86400,
                 86400,

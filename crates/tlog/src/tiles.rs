@@ -155,7 +155,11 @@ pub fn check_log_files(
             if level == 0 {
                 let b = fetch_required(fetch, &epath, MAX_BUNDLE_BYTES)?;
                 let entries = parse_bundle(&epath, &b, width)?;
-                if !entries.iter().map(|e| leaf_hash(e)).eq(hashes.iter().copied()) {
+                if !entries
+                    .iter()
+                    .map(|e| leaf_hash(e))
+                    .eq(hashes.iter().copied())
+                {
                     return Err(TlogError::Malformed {
                         file: epath,
                         reason: format!("its entries do not hash to {path}"),
