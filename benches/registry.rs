@@ -487,9 +487,8 @@ fn integrity(tmp: &Path) {
         );
         yank_ms.push((n, yank, publish));
     }
-    if yank_ms.is_empty() {
-        // RATCHET_BENCH_INTEGRITY_SIZES= (empty): the proof bytes alone.
-    } else {
+    // RATCHET_BENCH_INTEGRITY_SIZES= (empty): the proof bytes alone.
+    if !yank_ms.is_empty() {
         let (n0, y0, p0) = yank_ms[0];
         let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
         println!(
