@@ -536,6 +536,9 @@ pub fn mirror_reporting(
 /// A file to write: its registry path and bytes.
 type FileOut = (String, Vec<u8>);
 
+/// A map node fetched and checked: its nibble prefix, hash and bytes.
+type FetchedNode = (Vec<u8>, Hash, Vec<u8>);
+
 /// Fetches the log tiles and entry bundles of `snap`'s log the mirror lacks (tiles are
 /// immutable: one it holds is not fetched again) and checks them all
 /// (`ratchet_tlog::tiles::check_log_files`: entries, tiles and the signed log root). Returns
@@ -600,7 +603,7 @@ fn copy_map(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOu
         })
     };
     let mut level: Vec<(Vec<u8>, Hash)> = vec![(Vec::new(), snap.state_root)];
-    let mut levels: Vec<Vec<(Vec<u8>, Hash, Vec<u8>)>> = Vec::new();
+    let mut levels: Vec<Vec<FetchedNode>> = Vec::new();
     while !level.is_empty() {
         let todo: Vec<(Vec<u8>, Hash)> = level.into_iter().filter(|(p, h)| !held(p, h)).collect();
         let stable: Vec<String> = todo.iter().map(|(p, _)| node_path(p)).collect();

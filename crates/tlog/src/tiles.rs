@@ -116,13 +116,13 @@ pub fn log_files(size: u64) -> Vec<String> {
     while level < 8 && (size >> (8 * level)) > 0 {
         let n = size >> (8 * level);
         out.extend((0..n / TILE_WIDTH).map(|t| tile_path(level, t, TILE_WIDTH)));
-        if n % TILE_WIDTH > 0 {
+        if !n.is_multiple_of(TILE_WIDTH) {
             out.push(tile_path(level, n / TILE_WIDTH, n % TILE_WIDTH));
         }
         level += 1;
     }
     out.extend((0..size / TILE_WIDTH).map(|t| entries_path(t, TILE_WIDTH)));
-    if size % TILE_WIDTH > 0 {
+    if !size.is_multiple_of(TILE_WIDTH) {
         out.push(entries_path(size / TILE_WIDTH, size % TILE_WIDTH));
     }
     out
@@ -147,7 +147,7 @@ pub fn check_log_files(
             let width = (n - t * TILE_WIDTH).min(TILE_WIDTH);
             let path = tile_path(level, t, width);
             let epath = entries_path(t, width);
-            if !check.contains(&path) && !(level == 0 && check.contains(&epath)) {
+            if !(check.contains(&path) || level == 0 && check.contains(&epath)) {
                 continue;
             }
             let bytes = fetch_required(fetch, &path, (32 * width) as usize)?;
