@@ -37,7 +37,9 @@
 //!    cold install of the 200-bundle graph fetches for proofs, goal <= +10%; and the requests of
 //!    a warm no-op install, goal 1.
 //!
-//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5,
+//! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5
+//! (`RATCHET_BENCH_INTEGRITY_SIZES=1000,1000000` chooses its registry sizes; empty: none, the
+//! proof bytes and the warm no-op alone),
 //! `RATCHET_BENCH_ONLY=resolution` the resolution scaling, `RATCHET_BENCH_ONLY=issue19` the
 //! resolution scaling and part 3b.
 //!
@@ -430,6 +432,9 @@ fn integrity(tmp: &Path) {
     if std::env::var_os("RATCHET_BENCH_1M").is_some() {
         sizes.push(1_000_000);
     }
+    if let Ok(v) = std::env::var("RATCHET_BENCH_INTEGRITY_SIZES") {
+        sizes = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    }
     let mut yank_ms = Vec::new();
     for &n in &sizes {
         let dir = tmp.join(format!("signed-{n}"));
@@ -482,13 +487,16 @@ fn integrity(tmp: &Path) {
         );
         yank_ms.push((n, yank, publish));
     }
-    let (n0, y0, p0) = yank_ms[0];
-    let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
-    println!(
-        "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
-        y1.as_secs_f64() / y0.as_secs_f64(),
-        p1.as_secs_f64() / p0.as_secs_f64()
-    );
+    // RATCHET_BENCH_INTEGRITY_SIZES= (empty): the proof bytes alone.
+    if !yank_ms.is_empty() {
+        let (n0, y0, p0) = yank_ms[0];
+        let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
+        println!(
+            "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
+            y1.as_secs_f64() / y0.as_secs_f64(),
+            p1.as_secs_f64() / p0.as_secs_f64()
+        );
+    }
 
     // Proof bytes: the same 200-bundle graph, unsigned and signed, cold installs.
     let plain = tmp.join("int-plain");
@@ -519,6 +527,13 @@ fn integrity(tmp: &Path) {
         (b1 - b0) as f64 * 100.0 / (b0 as f64 - archive_bytes(&plain) as f64).max(1.0),
         c1.integrity.files_verified.load(Ordering::Relaxed),
         c1.integrity.proof_bytes.load(Ordering::Relaxed) / 1024,
+    );
+    println!(
+        "  the signed registry's whole state map: {} KiB in {} stable node files; timestamp {} B, root.json {} B",
+        dir_bytes(&signed.join("state/map")) / 1024,
+        count_files(&signed.join("state/map")),
+        std::fs::metadata(signed.join("timestamp")).map_or(0, |m| m.len()),
+        std::fs::metadata(signed.join("root.json")).map_or(0, |m| m.len()),
     );
     // Warm no-op on the signed registry.
     let before = s_signed.log.lock().unwrap().len();
@@ -562,8 +577,13 @@ fn count_files(dir: &Path) -> usize {
 }
 
 fn archive_bytes(reg: &Path) -> u64 {
+    dir_bytes(&reg.join("archives"))
+}
+
+/// Bytes of the files below `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
     let mut n = 0;
-    let mut stack = vec![reg.join("archives")];
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let m = e.metadata().unwrap();

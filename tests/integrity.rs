@@ -321,6 +321,240 @@ fn a_mirror_serving_an_older_copy_and_a_mix_of_two_snapshots_are_refused() {
     );
 }
 
+/// The snapshot size this client remembers for the fixture's registry.
+fn remembered(f: &Fixture) -> u64 {
+    remembered_in(&f.home, &f.srv.url())
+}
+
+/// §9.7 step 3: a publish lands between the client's timestamp fetch and its index fetch
+/// (the server answers the timestamp request with the snapshot the client started from, then
+/// serves the newer files). The client fetches the timestamp once more, accepts the newer
+/// snapshot (it extends the one it started with) and installs from it. Bounded: a file that
+/// matches neither snapshot is refused after that one re-fetch, and a file read before the
+/// snapshot moved that differs in the new one is refused as a mix of two moments.
+#[test]
+fn a_publish_during_an_install_is_followed_once_and_a_mix_is_refused() {
+    let f = Fixture::new();
+    let app_index = index_path(&id("com.x.app"));
+    f.install("com.x.app").unwrap();
+    let s1_app_index = f.file(&app_index);
+    let s1 = remembered(&f);
+    let s1_timestamp = f.file("timestamp");
+
+    // 1. The publish lands after the timestamp was answered: followed once.
+    Bundle::new("com.x.app", "1.1.0")
+        .dep("com.x.lib", "^1")
+        .publish_signed(&f.tr, &f.owner);
+    f.sync();
+    let s2_timestamp = f.file("timestamp");
+    let ts0 = f.srv.count("/timestamp");
+    f.srv
+        .fault("/timestamp", Fault::ReplaceOnce(s1_timestamp.clone()));
+    f.cold();
+    f.install("com.x.app@1.1.0").unwrap();
+    assert_eq!(f.installed()["com.x.app"], "1.1.0");
+    assert_eq!(
+        f.srv.count("/timestamp") - ts0,
+        2,
+        "the timestamp is fetched once more, once"
+    );
+    let s2 = remembered(&f);
+    assert!(s2 > s1, "the newer snapshot is remembered: {s2} > {s1}");
+
+    // 2. Another publish; the server serves an old index file (from neither snapshot the
+    // client sees): after the one re-fetch of the timestamp, refused.
+    Bundle::new("com.x.lib", "1.1.0").publish_signed(&f.tr, &f.owner);
+    f.sync();
+    let installed = f.data().remove("installed.json");
+    let ts0 = f.srv.count("/timestamp");
+    f.srv
+        .fault("/timestamp", Fault::ReplaceOnce(s2_timestamp.clone()));
+    f.srv.fault(
+        &format!("/{app_index}"),
+        Fault::Replace(s1_app_index.clone()),
+    );
+    f.cold();
+    tampered(&refused(f.install("com.x.app@1.1.0")), &app_index);
+    assert_eq!(f.srv.count("/timestamp") - ts0, 2, "one re-fetch, no more");
+    assert_eq!(installed, f.data().remove("installed.json"));
+    f.srv.faults.lock().unwrap().clear();
+    // The newer snapshot passed every check, so it is remembered.
+    let s3 = remembered(&f);
+    assert!(s3 > s2);
+    let s3_timestamp = f.file("timestamp");
+    let s3_app_index = f.file(&app_index);
+
+    // 3. Two more publishes; the app's index file is still the old one (read from the
+    // snapshot the command started with), the lib's the newer one: the snapshot moves, but
+    // the file already read changed in it, so the command is refused and nothing changes.
+    Bundle::new("com.x.app", "1.2.0")
+        .dep("com.x.lib", "^1")
+        .publish_signed(&f.tr, &f.owner);
+    Bundle::new("com.x.lib", "1.2.0").publish_signed(&f.tr, &f.owner);
+    f.sync();
+    let before = f.data();
+    f.srv
+        .fault("/timestamp", Fault::ReplaceOnce(s3_timestamp.clone()));
+    f.srv
+        .fault(&format!("/{app_index}"), Fault::Replace(s3_app_index));
+    f.cold();
+    match refused(f.open(&["com.x.app", "com.x.lib"])) {
+        IntegrityError::ChangedDuringCommand { file, from, to, .. } => {
+            assert_eq!(file, app_index);
+            assert!(to > from && from == s3, "{from} -> {to}");
+        }
+        e => panic!("expected a changed-during-command refusal, got {e}"),
+    }
+    assert_eq!(before, f.data(), "a refusal changed the client's state");
+    f.srv.faults.lock().unwrap().clear();
+    // The honest registry still works.
+    f.open(&["com.x.app", "com.x.lib"]).unwrap();
+}
+
+/// `ratchet-index mirror` copies the signed snapshot (root.json, log tiles and entries, map
+/// nodes, checkpoint, timestamp) after checking it, so clients verify the mirror exactly as the
+/// registry: an install from the mirror is checked, `registry audit` replays the mirror's log,
+/// the next run copies only what changed and a client follows it (consistency proof from the
+/// mirror's tiles), and a source whose log entries were altered is refused with the mirror's
+/// signed state unchanged.
+#[test]
+fn a_mirror_copies_the_signed_snapshot_so_clients_verify_it() {
+    use ratchet_client::mirror::{MirrorError, MirrorOptions, mirror};
+    let f = Fixture::new();
+    let dst = f.work.join("mirror");
+    let src = || RegistrySource::from_location(&f.srv.url()).unwrap();
+    let r = mirror(src(), &dst, &MirrorOptions::default()).unwrap();
+    let size = remembered_in(&f.work.join("mirror/.ratchet-index.mirror"), &f.srv.url());
+    assert_eq!(r.snapshot, Some(size), "{r:?}");
+    assert!(r.signed_files >= 6, "{r:?}");
+    for p in ["timestamp", "log/checkpoint", "root.json", "state/map/node"] {
+        assert!(dst.join(p).is_file(), "{p} copied");
+    }
+    assert_eq!(
+        std::fs::read(dst.join("timestamp")).unwrap(),
+        f.file("timestamp")
+    );
+    assert_eq!(
+        std::fs::read(dst.join("log/checkpoint")).unwrap(),
+        f.file("log/checkpoint")
+    );
+
+    // A client of the mirror checks it as it would check the registry.
+    let msrv = serve(dst.clone(), Duration::ZERO);
+    let home = f.work.join("home-m");
+    let install = |spec: &str| {
+        let mut c = Client::open(
+            Paths::under(home.clone()),
+            RegistrySource::from_location(&msrv.url()).unwrap(),
+            false,
+        )
+        .unwrap();
+        assert!(
+            c.integrity.is_signed(),
+            "the mirror serves a signed snapshot"
+        );
+        let req = PlanRequest {
+            add: vec![parse_spec(spec).unwrap()],
+            ..Default::default()
+        };
+        let p = plan(&mut c, &req).unwrap();
+        apply(&c, &p, &ApplyOptions::default()).unwrap();
+        c.integrity.snapshot_size().unwrap()
+    };
+    assert_eq!(install("com.x.app"), size);
+    let o = common::ratchet(
+        &home,
+        &["registry", "audit", &msrv.url(), "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"], size, "{v}");
+
+    // The source moves on: the next run copies the new tiles and nodes, and the
+    // mirror's client follows it.
+    Bundle::new("com.x.app", "1.1.0")
+        .dep("com.x.lib", "^1")
+        .publish_signed(&f.tr, &f.owner);
+    f.sync();
+    let r2 = mirror(src(), &dst, &MirrorOptions::default()).unwrap();
+    assert_eq!(r2.snapshot, Some(size + 1), "{r2:?}");
+    eprintln!(
+        "mirror: signed files written: first run {}, after one publish {}",
+        r.signed_files, r2.signed_files
+    );
+    assert_eq!(install("com.x.app@1.1.0"), size + 1);
+
+    // An entry rewritten at the source (its log no longer hashes to the signed root):
+    // refused, and the mirror still serves its last verified snapshot.
+    Bundle::new("com.x.lib", "1.1.0").publish_signed(&f.tr, &f.owner);
+    f.sync();
+    let bundle = format!("log/tile/entries/000.p/{}", size + 2);
+    let mut b = f.file(&bundle);
+    let pos = b.windows(8).position(|w| w == b"publish ").unwrap();
+    b[pos..pos + 7].copy_from_slice(b"import ");
+    f.srv.fault(&format!("/{bundle}"), Fault::Replace(b));
+    let before = std::fs::read(dst.join("timestamp")).unwrap();
+    match mirror(src(), &dst, &MirrorOptions::default()) {
+        Err(MirrorError::Signed { file, .. }) => assert!(file.starts_with("log/"), "{file}"),
+        r => panic!("expected the altered log to be refused, got {r:?}"),
+    }
+    assert_eq!(std::fs::read(dst.join("timestamp")).unwrap(), before);
+    assert!(!dst.join(&bundle).exists());
+}
+
+/// The snapshot size remembered under `home` for `url`.
+fn remembered_in(home: &Path, url: &str) -> u64 {
+    ratchet_client::integrity::StateStore::new(&Paths::under(home.to_path_buf()))
+        .load_state(RegistrySource::from_location(url).unwrap().base.as_str())
+        .unwrap()
+        .expect("a remembered snapshot")
+        .size
+}
+
+/// `gc` removes the map nodes and log tiles no snapshot needs (here those of a checkpoint a
+/// killed publisher never signed) and keeps what a reader of a recent snapshot needs: a client
+/// that started before a publish and a gc goes on verifying against the snapshot it started
+/// with (content-addressed nodes), without fetching the timestamp again.
+#[test]
+fn gc_removes_unneeded_snapshot_files_and_keeps_what_a_reader_mid_install_needs() {
+    let f = Fixture::new();
+    let mut c = f.open(&["com.x.app"]).unwrap();
+    let s1 = c.integrity.snapshot_size().unwrap();
+    let dir = f.tr.dir();
+    let junk_node = format!("state/nodes/ab/{}", "ab".repeat(32));
+    let junk_tile = format!("log/tile/0/000.p/{}", s1 + 7);
+    for j in [&junk_node, &junk_tile] {
+        std::fs::create_dir_all(dir.join(j).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(j), b"never signed").unwrap();
+    }
+    // A dry run removes nothing.
+    let dry = f.tr.reg.gc_with(true).unwrap();
+    assert!(dry.removed_integrity.contains(&junk_node), "{dry:?}");
+    assert!(dir.join(&junk_node).is_file());
+    Bundle::new("com.x.other", "1.0.0").publish_signed(&f.tr, &f.owner);
+    let r = f.tr.reg.gc().unwrap();
+    let mut removed = r.removed_integrity.clone();
+    removed.sort();
+    let mut want = vec![junk_node.clone(), junk_tile.clone()];
+    want.sort();
+    assert_eq!(removed, want, "only files no snapshot needs");
+    assert!(!dir.join(&junk_node).exists() && !dir.join(&junk_tile).exists());
+    assert!(f.tr.reg.verify().errors().next().is_none());
+    f.sync();
+    let ts0 = f.srv.count("/timestamp");
+    let req = PlanRequest {
+        add: vec![parse_spec("com.x.app").unwrap()],
+        ..Default::default()
+    };
+    plan(&mut c, &req).unwrap();
+    assert_eq!(f.srv.count("/timestamp"), ts0, "no re-fetch was needed");
+    assert_eq!(c.integrity.snapshot_size(), Some(s1));
+    // And a new client reads the collected registry.
+    f.cold();
+    f.install("com.x.other").unwrap();
+}
+
 #[test]
 fn freeze_is_refused_unless_allowed_loudly() {
     let f = Fixture::new();

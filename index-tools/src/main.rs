@@ -1304,6 +1304,7 @@ fn run(cmd: Command) -> CliResult {
                     "added_names": r.added_names,
                     "repaired_names_tail": r.repaired_names_tail,
                     "rebuilt_catalog": r.rebuilt_catalog,
+                    "removed_integrity": r.removed_integrity,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -1329,6 +1330,17 @@ fn run(cmd: Command) -> CliResult {
             }
             if r.repaired_names_tail {
                 println!("{cut} a torn last line off names.txt");
+            }
+            if !r.removed_integrity.is_empty() {
+                println!(
+                    "{remove} {} map node and log tile file(s) no recent snapshot needs",
+                    r.removed_integrity.len()
+                );
+                if out().verbose(1) {
+                    for f in &r.removed_integrity {
+                        println!("  {}", escape_line(f));
+                    }
+                }
             }
             println!(
                 "gc{}: {} archive(s) and {} temporary file(s) {remove}, {} name(s) {add}",

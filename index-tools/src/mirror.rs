@@ -43,6 +43,8 @@ pub fn run(
             "files_unchanged": r.files_unchanged,
             "requests": r.requests,
             "bytes": r.bytes,
+            "snapshot": r.snapshot,
+            "signed_files": r.signed_files,
         }))?;
     } else {
         println!(
@@ -66,6 +68,12 @@ pub fn run(
             r.requests,
             r.bytes
         );
+        if let Some(s) = r.snapshot {
+            println!(
+                "  signed snapshot {s} copied ({} file(s) written)",
+                r.signed_files
+            );
+        }
         if out().verbose(1) {
             for f in &r.files_written {
                 println!("  wrote {}", escape_line(f));

@@ -22,6 +22,8 @@ pub enum Fault {
     Truncate,
     /// Serve these bytes instead.
     Replace(Vec<u8>),
+    /// Serve these bytes instead, for the next request only (then the file itself).
+    ReplaceOnce(Vec<u8>),
     /// Accept the request and never answer.
     Stall,
     /// Answer `302 Found` with this `Location`.
@@ -139,6 +141,9 @@ fn handle(
         let fault = {
             let mut f = faults.lock().unwrap();
             let cur = f.get(&path).cloned();
+            if let Some(Fault::ReplaceOnce(_)) = cur {
+                f.remove(&path);
+            }
             if let Some(Fault::Fail(n)) = cur {
                 if n <= 1 {
                     f.remove(&path);
@@ -171,7 +176,9 @@ fn handle(
                 let _ = s.write_all(&b[..b.len() / 2]);
                 return;
             }
-            (Some(Fault::Replace(r)), _) => respond(&mut s, "200 OK", "", &r),
+            (Some(Fault::Replace(r)), _) | (Some(Fault::ReplaceOnce(r)), _) => {
+                respond(&mut s, "200 OK", "", &r)
+            }
             (Some(Fault::Drip(gap)), Some(b)) => {
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len());
                 if s.write_all(head.as_bytes()).is_err() {

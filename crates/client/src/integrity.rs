@@ -23,10 +23,10 @@ use ratchet_tlog::root::{RootFile, RootPin};
 use ratchet_tlog::signed::MAX_TIMESTAMP_BYTES;
 use ratchet_tlog::snapshot::{Snapshot, TIMESTAMP_PATH};
 use ratchet_trust::keys::PublicKey;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::SystemTime;
 
 /// The registry key chain's path.
@@ -79,6 +79,21 @@ pub enum IntegrityError {
         /// The failure.
         #[source]
         source: Box<FetchError>,
+    },
+    /// A file this command had already verified changed when the registry's snapshot moved
+    /// forward during the command (§9.7 step 3): using both would mix two moments.
+    #[error(
+        "registry {registry}: a publish changed {file} while this command was reading the registry (snapshot {from} moved to {to}); nothing was changed; run the command again"
+    )]
+    ChangedDuringCommand {
+        /// The registry.
+        registry: String,
+        /// The file read before the snapshot moved.
+        file: String,
+        /// The snapshot the command started with.
+        from: u64,
+        /// The snapshot it moved to.
+        to: u64,
     },
     /// The client's own state files cannot be read or written.
     #[error("{}: {reason}", path.display())]
@@ -203,11 +218,34 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// What a session needs to fetch the timestamp once more mid-command (§9.7 step 3).
+struct Recheck {
+    store: StateStore,
+    base: String,
+    pin: RootPin,
+    key: PublicKey,
+    mirror_keys: Vec<PublicKey>,
+    allow_expired: bool,
+    reporter: SharedReporter,
+    /// The accepted state the session verifies against now.
+    state: Mutex<ClientState>,
+    /// Set once the timestamp was fetched again: at most once per command.
+    done: AtomicBool,
+}
+
 /// What one command checks its registry files against.
 pub struct Session {
     registry: String,
-    /// `None`: nothing to check (a local directory, or an unsigned remote registry).
-    snapshot: Option<Snapshot>,
+    /// `None`: nothing to check (a local directory, or an unsigned remote registry). Replaced
+    /// at most once per command, when the registry moved forward during it (§9.7 step 3).
+    snapshot: RwLock<Option<Snapshot>>,
+    /// `None` for unchecked sessions.
+    recheck: Option<Recheck>,
+    /// Every file verified in this command and what the snapshot says of it (`None`: absent),
+    /// checked again against a newer snapshot when the registry moves during the command.
+    verified: Mutex<BTreeMap<String, Option<map::FileDigest>>>,
+    /// The accepted `timestamp` file's bytes (what a mirror copies).
+    timestamp: Mutex<Option<Vec<u8>>>,
     /// Nodes below the root to prefetch along each path.
     depth: usize,
     /// Map nodes fetched in a wave, by path, for the proofs of that wave's files.
@@ -242,7 +280,10 @@ impl Session {
     pub fn unchecked(registry: &str) -> Session {
         Session {
             registry: registry.to_string(),
-            snapshot: None,
+            snapshot: RwLock::new(None),
+            recheck: None,
+            verified: Mutex::new(BTreeMap::new()),
+            timestamp: Mutex::new(None),
             depth: 0,
             nodes: Mutex::new(HashMap::new()),
             proof_bytes: AtomicU64::new(0),
@@ -253,12 +294,28 @@ impl Session {
 
     /// True when the registry's files are checked against a signed snapshot.
     pub fn is_signed(&self) -> bool {
-        self.snapshot.is_some()
+        self.snap().is_some()
     }
 
     /// The snapshot (log size) files are checked against.
     pub fn snapshot_size(&self) -> Option<u64> {
-        self.snapshot.as_ref().map(|s| s.size)
+        self.snap().map(|s| s.size)
+    }
+
+    /// The signed snapshot this command's files are checked against (`None`: unchecked).
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.snap()
+    }
+
+    /// The bytes of the accepted `timestamp` file of [`Session::snapshot`] (its first four
+    /// lines are `log/checkpoint`), for a mirror that copies the signed state.
+    pub fn timestamp_file(&self) -> Option<Vec<u8>> {
+        self.timestamp.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// The snapshot files are checked against now.
+    fn snap(&self) -> Option<Snapshot> {
+        self.snapshot.read().ok().and_then(|s| s.clone())
     }
 
     /// Fetches and checks the registry's `timestamp` (§9.7 steps 1 and 2), saves the accepted
@@ -413,7 +470,20 @@ impl Session {
         }
         let session = Session {
             registry: name,
-            snapshot: Some(snapshot),
+            snapshot: RwLock::new(Some(snapshot)),
+            recheck: Some(Recheck {
+                store,
+                base,
+                pin,
+                key,
+                mirror_keys,
+                allow_expired: policy.allow_expired,
+                reporter: reporter.clone(),
+                state: Mutex::new(accepted.state.clone()),
+                done: AtomicBool::new(false),
+            }),
+            verified: Mutex::new(BTreeMap::new()),
+            timestamp: Mutex::new(Some(ts)),
             depth,
             nodes: Mutex::new(HashMap::new()),
             proof_bytes: AtomicU64::new(0),
@@ -442,7 +512,7 @@ impl Session {
     /// The map node files to fetch in the same wave as `rels` (their proofs' stable paths,
     /// not fetched yet in this command).
     pub fn node_paths(&self, rels: &[String]) -> Vec<String> {
-        if self.snapshot.is_none() {
+        if !self.is_signed() {
             return Vec::new();
         }
         let have = self
@@ -477,8 +547,12 @@ impl Session {
     }
 
     /// Verifies one wave's files against the snapshot (§9.7 step 3): a file that does not
-    /// match is fetched once more from the server (a stale cached copy), then refused.
-    /// Fetch errors are left for the caller.
+    /// match is fetched once more from the server (a stale cached copy); if it still does not
+    /// match, the registry may have moved on since the command fetched its timestamp (a
+    /// publish in progress), so the timestamp is fetched once more: when it moved forward
+    /// (and passes every check of step 2), the files verified so far are checked against the
+    /// new snapshot and the file verified again; anything else is refused. At most one
+    /// re-fetch of the timestamp per command. Fetch errors are left for the caller.
     pub fn verify(
         &self,
         fetcher: &Fetcher,
@@ -486,50 +560,164 @@ impl Session {
         results: &mut [Result<Option<Vec<u8>>, FetchError>],
         limit: u64,
     ) -> Result<(), IntegrityError> {
-        if self.snapshot.is_none() {
+        let Some(snap) = self.snap() else {
             return Ok(());
-        }
+        };
         // Nodes the proofs need below the prefetched levels: one wave per level, not one
         // request after another.
+        let paths: Vec<&String> = rels
+            .iter()
+            .zip(results.iter())
+            .filter(|(_, r)| r.is_ok())
+            .map(|(p, _)| p)
+            .collect();
+        self.fetch_proof_nodes(fetcher, &snap, &paths);
+        for (rel, r) in rels.iter().zip(results.iter_mut()) {
+            let Ok(bytes) = r else { continue };
+            if self.verify_one(fetcher, rel, bytes.as_deref()).is_ok() {
+                continue;
+            }
+            let fresh = match fetcher.get_fresh(rel, limit) {
+                Ok(b) => b,
+                Err(e) => {
+                    *r = Err(e);
+                    continue;
+                }
+            };
+            if let Err(e) = self.verify_one_fresh(fetcher, rel, fresh.as_deref()) {
+                if !self.advance(fetcher)? {
+                    return Err(e);
+                }
+                self.verify_one_fresh(fetcher, rel, fresh.as_deref())?;
+            }
+            *r = Ok(fresh);
+        }
+        Ok(())
+    }
+
+    /// Fetches, one wave per map level, the node files the proofs of `paths` need that this
+    /// session does not hold yet.
+    fn fetch_proof_nodes(&self, fetcher: &Fetcher, snap: &Snapshot, paths: &[&String]) {
         for _ in 0..map::MAX_DEPTH {
-            let missing = self.missing_nodes(rels, results);
+            let missing = self.missing_nodes(snap, paths);
             if missing.is_empty() {
                 break;
             }
             let got = fetcher.get_many(&missing, NODE_LIMIT);
             self.absorb_nodes(&missing, got);
         }
-        for (rel, r) in rels.iter().zip(results.iter_mut()) {
-            let Ok(bytes) = r else { continue };
-            if self.verify_one(fetcher, rel, bytes.as_deref()).is_ok() {
-                continue;
-            }
-            let fresh = fetcher.get_fresh(rel, limit);
-            match fresh {
-                Ok(b) => {
-                    self.verify_one_fresh(fetcher, rel, b.as_deref())?;
-                    *r = Ok(b);
-                }
-                Err(e) => *r = Err(e),
-            }
-        }
-        Ok(())
     }
 
-    /// The first node file each proof of `rels` needs that this session has not fetched yet.
-    fn missing_nodes(
-        &self,
-        rels: &[String],
-        results: &[Result<Option<Vec<u8>>, FetchError>],
-    ) -> Vec<String> {
-        let Some(snap) = &self.snapshot else {
-            return Vec::new();
+    /// §9.7 step 3: fetches `timestamp` once more (at most once per command). When the
+    /// registry moved forward and the new timestamp passes every check of step 2 against the
+    /// snapshot this command accepted, the new state is saved, every file verified so far is
+    /// checked against the new snapshot (a file that changed is refused: the command read it
+    /// from the old one), and the session verifies against the new snapshot from now on.
+    /// `Ok(false)`: nothing moved (or it was done already), so the mismatch stands.
+    fn advance(&self, fetcher: &Fetcher) -> Result<bool, IntegrityError> {
+        let Some(rc) = &self.recheck else {
+            return Ok(false);
         };
-        let mut missing = BTreeSet::new();
-        for (rel, r) in rels.iter().zip(results) {
-            if r.is_err() {
-                continue;
+        if rc.done.swap(true, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let Some(old) = self.snap() else {
+            return Ok(false);
+        };
+        let registry = self.registry.clone();
+        let ts = fetcher
+            .get_fresh(TIMESTAMP_PATH, MAX_TIMESTAMP_BYTES as u64)
+            .map_err(|source| IntegrityError::Fetch {
+                registry: registry.clone(),
+                source: Box::new(source),
+            })?
+            .ok_or_else(|| IntegrityError::Stripped {
+                registry: registry.clone(),
+                seen: old.size,
+            })?;
+        let seen = rc
+            .state
+            .lock()
+            .map_err(|_| IntegrityError::State {
+                path: rc.store.dir.clone(),
+                reason: "poisoned lock".into(),
+            })?
+            .clone();
+        let policy = Policy {
+            now: now_secs(),
+            allow_expired: rc.allow_expired,
+        };
+        let mut f = tlog_fetch(fetcher, false);
+        let accepted = check(
+            Some(&seen),
+            &ts,
+            std::slice::from_ref(&rc.key),
+            &rc.mirror_keys,
+            &policy,
+            &mut f,
+        )
+        .map_err(|refusal| IntegrityError::Refused {
+            registry: registry.clone(),
+            refusal,
+        })?;
+        if !accepted.advanced {
+            return Ok(false);
+        }
+        let new = Snapshot::of(&accepted.verified.checkpoint);
+        // Everything this command read so far must say the same in the new snapshot.
+        let before: Vec<(String, Option<map::FileDigest>)> = self
+            .verified
+            .lock()
+            .map(|v| v.iter().map(|(k, d)| (k.clone(), *d)).collect())
+            .unwrap_or_default();
+        let paths: Vec<&String> = before.iter().map(|(p, _)| p).collect();
+        self.fetch_proof_nodes(fetcher, &new, &paths);
+        for (path, digest) in &before {
+            let proof = self.proof(fetcher, &new, path, false)?;
+            let now = proof
+                .verify(&new.state_root, path)
+                .map_err(|e| self.tampered(e))?;
+            let same = match (now, digest) {
+                (map::Lookup::Present { digest: d, .. }, Some(was)) => d == *was,
+                (map::Lookup::Absent, None) => true,
+                _ => false,
+            };
+            if !same {
+                // Nothing is remembered on a refusal: the next command sees the new snapshot.
+                return Err(IntegrityError::ChangedDuringCommand {
+                    registry,
+                    file: path.clone(),
+                    from: old.size,
+                    to: new.size,
+                });
             }
+        }
+        rc.store.save(&rc.base, &accepted.state, &rc.pin)?;
+        if let Ok(mut s) = rc.state.lock() {
+            *s = accepted.state.clone();
+        }
+        rc.reporter.report(&Event::Integrity {
+            message: format!(
+                "registry {registry} moved from snapshot {} to {} during this command (a publish); its files are checked against snapshot {}",
+                old.size, new.size, new.size
+            ),
+            loud: false,
+        });
+        // Cached copies were right for the old snapshot only.
+        fetcher.set_cache_first(false);
+        if let Ok(mut t) = self.timestamp.lock() {
+            *t = Some(ts);
+        }
+        if let Ok(mut s) = self.snapshot.write() {
+            *s = Some(new);
+        }
+        Ok(true)
+    }
+
+    /// The first node file each proof of `paths` needs that this session has not fetched yet.
+    fn missing_nodes(&self, snap: &Snapshot, paths: &[&String]) -> Vec<String> {
+        let mut missing = BTreeSet::new();
+        for rel in paths {
             let mut first = None;
             let mut f = |p: &str, _: usize| -> Result<Option<Vec<u8>>, TlogError> {
                 match self.nodes.lock().ok().and_then(|n| n.get(p).cloned()) {
@@ -573,9 +761,29 @@ impl Session {
         bytes: Option<&[u8]>,
         fresh: bool,
     ) -> Result<(), IntegrityError> {
-        let Some(snap) = &self.snapshot else {
+        let Some(snap) = self.snap() else {
             return Ok(());
         };
+        let proof = self.proof(fetcher, &snap, rel, fresh)?;
+        map::verify_file(&proof, &snap.state_root, rel, bytes).map_err(|e| self.tampered(e))?;
+        self.proof_bytes
+            .fetch_add(proof.len_bytes() as u64, Ordering::Relaxed);
+        self.files_verified.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut v) = self.verified.lock() {
+            v.insert(rel.to_string(), bytes.map(map::FileDigest::of));
+        }
+        Ok(())
+    }
+
+    /// The map proof of `rel` in `snap`, from the nodes this session holds (`fresh`: from the
+    /// server, bypassing every cache), fetching what is missing.
+    fn proof(
+        &self,
+        fetcher: &Fetcher,
+        snap: &Snapshot,
+        rel: &str,
+        fresh: bool,
+    ) -> Result<MapProof, IntegrityError> {
         let mut net = tlog_fetch(fetcher, fresh);
         let nodes = &self.nodes;
         let mut f = |p: &str, limit: usize| -> Result<Option<Vec<u8>>, TlogError> {
@@ -588,12 +796,7 @@ impl Session {
             }
             Ok(b)
         };
-        let proof = MapProof::fetch(&mut f, &snap.state_root, rel).map_err(|e| self.tampered(e))?;
-        map::verify_file(&proof, &snap.state_root, rel, bytes).map_err(|e| self.tampered(e))?;
-        self.proof_bytes
-            .fetch_add(proof.len_bytes() as u64, Ordering::Relaxed);
-        self.files_verified.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        MapProof::fetch(&mut f, &snap.state_root, rel).map_err(|e| self.tampered(e))
     }
 
     /// Proves that the log entry which last set `rel` is in the signed log and records the
@@ -605,7 +808,7 @@ impl Session {
         fetcher: &Fetcher,
         rel: &str,
     ) -> Result<Option<ratchet_tlog::entry::LogEntry>, IntegrityError> {
-        let Some(snap) = &self.snapshot else {
+        let Some(snap) = self.snap() else {
             return Ok(None);
         };
         let mut f = tlog_fetch(fetcher, false);
@@ -707,7 +910,8 @@ pub fn audit(
     fetcher.set_cache_first(false);
     let name = fetcher.source().name.clone();
     let local_snapshot;
-    let snap = match &session.snapshot {
+    let current = session.snap();
+    let snap = match &current {
         Some(s) => s,
         None if fetcher.source().base.scheme() == "file" => {
             // A local directory: read its checkpoint (no freshness to judge here).

@@ -20,7 +20,7 @@
 
 use crate::events::{SharedReporter, no_reporter};
 use crate::install::{InstallError, Lockfile};
-use crate::integrity::Session;
+use crate::integrity::{NODE_LIMIT, ROOT_PATH, Session};
 use crate::paths::Paths;
 use crate::registry::{Fetcher, RegistrySource};
 use crate::verify::{PinStore, TrustInputs, verify_for_install};
@@ -30,7 +30,12 @@ use ratchet_formats::index::{
     RegistryConfig, archive_path, index_path, meta_path, sha256_hex,
 };
 use ratchet_formats::manifest::BundleId;
-use std::collections::{BTreeMap, BTreeSet};
+use ratchet_tlog::TlogError;
+use ratchet_tlog::hash::Hash;
+use ratchet_tlog::map::{MAX_DEPTH, Node, Slot, cas_path, node_path};
+use ratchet_tlog::snapshot::{CHECKPOINT_PATH, Snapshot, TIMESTAMP_PATH};
+use ratchet_tlog::tiles::{MAX_BUNDLE_BYTES, check_log_files, log_files};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -83,6 +88,15 @@ pub enum MirrorError {
     BadPattern {
         /// The pattern.
         pattern: String,
+    },
+    /// A signed snapshot file (map node, log tile, entry bundle) of the source does not match
+    /// the signed state: nothing of the snapshot was exposed.
+    #[error("{file}: {reason}; refusing to mirror the signed snapshot")]
+    Signed {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A file cannot be written.
     #[error("{}: {source}", path.display())]
@@ -145,6 +159,13 @@ pub struct MirrorReport {
     pub bytes: u64,
     /// Whether the source's signed snapshot was checked (§9).
     pub signed: bool,
+    /// The signed snapshot (log size) the mirror now serves, when it copied one (§9.8): a
+    /// signed source mirrored whole or by id patterns. `None`: the mirror serves no signed
+    /// state (an unsigned source, or a lockfile selection, whose index files are cut down).
+    pub snapshot: Option<u64>,
+    /// Signed snapshot files written (log tiles and entry bundles, map nodes, `root.json`,
+    /// `log/checkpoint`, `timestamp`); files the mirror already held are not counted.
+    pub signed_files: usize,
 }
 
 /// An id's index file bytes, metadata file bytes (if any) and the lines to mirror.
@@ -419,6 +440,32 @@ pub fn mirror_reporting(
         report.archives_copied += 1;
     }
 
+    // The signed snapshot, fetched and checked before any index file is written, so a
+    // refusal exposes nothing; written last.
+    let signed = match (&locked, session.snapshot(), session.timestamp_file()) {
+        (None, Some(snap), Some(ts)) => {
+            let root = verified(&[ROOT_PATH.to_string()])?
+                .remove(0)
+                .ok_or_else(|| MirrorError::Signed {
+                    file: ROOT_PATH.into(),
+                    reason: "missing, but the registry signs a timestamp".into(),
+                })?;
+            let mut files = vec![(ROOT_PATH.to_string(), root)];
+            files.extend(copy_log(&fetcher, dst, &snap)?);
+            files.extend(copy_map(&fetcher, dst, &snap)?);
+            let checkpoint: Vec<u8> = ts
+                .split_inclusive(|b| *b == b'\n')
+                .take(4)
+                .flatten()
+                .copied()
+                .collect();
+            files.push((CHECKPOINT_PATH.to_string(), checkpoint));
+            files.push((TIMESTAMP_PATH.to_string(), ts));
+            Some((snap.size, files))
+        }
+        _ => None,
+    };
+
     // Then metadata and index files, then names.txt and config.json.
     let mut record = |rel: String, wrote: bool| {
         if wrote {
@@ -463,11 +510,161 @@ pub fn mirror_reporting(
         CONFIG_FILE.into(),
         put(&dst.join(CONFIG_FILE), &config_bytes)?,
     );
+    // Last, the signed snapshot (index-format §9.8), in a publisher's order (§9.6): root.json,
+    // log tiles, map nodes, then log/checkpoint and the timestamp, which commit it.
+    if locked.is_some() {
+        // Cut-down index files are not the signed ones: serve no signed state rather than
+        // one every client would refuse.
+        for rel in [TIMESTAMP_PATH, CHECKPOINT_PATH] {
+            let _ = std::fs::remove_file(dst.join(rel));
+        }
+    } else if let Some((size, files)) = signed {
+        let mut n = 0;
+        for (rel, bytes) in &files {
+            n += usize::from(put(&dst.join(rel), bytes)?);
+        }
+        report.signed_files = n;
+        report.snapshot = Some(size);
+    }
     // The fetcher keeps every archive it downloads in its cache; the mirror itself is the copy.
     let _ = std::fs::remove_dir_all(paths.cache.join("archives"));
     report.requests = fetcher.stats.requests.load(Ordering::Relaxed);
     report.bytes = fetcher.stats.bytes.load(Ordering::Relaxed);
     Ok(report)
+}
+
+/// A file to write: its registry path and bytes.
+type FileOut = (String, Vec<u8>);
+
+/// A map node fetched and checked: its nibble prefix, hash and bytes.
+type FetchedNode = (Vec<u8>, Hash, Vec<u8>);
+
+/// Fetches the log tiles and entry bundles of `snap`'s log the mirror lacks (tiles are
+/// immutable: one it holds is not fetched again) and checks them all
+/// (`ratchet_tlog::tiles::check_log_files`: entries, tiles and the signed log root). Returns
+/// the files to write.
+fn copy_log(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOut>, MirrorError> {
+    let want: Vec<String> = log_files(snap.size)
+        .into_iter()
+        .filter(|p| !dst.join(p).is_file())
+        .collect();
+    let mut got: HashMap<String, Vec<u8>> = HashMap::new();
+    for chunk in want.chunks(256) {
+        for (p, r) in chunk
+            .iter()
+            .zip(fetcher.get_many(chunk, MAX_BUNDLE_BYTES as u64))
+        {
+            match r.map_err(|e| MirrorError::Install(e.into()))? {
+                Some(b) => got.insert(p.clone(), b),
+                None => {
+                    return Err(MirrorError::Signed {
+                        file: p.clone(),
+                        reason: "missing (404), but the signed log needs it".into(),
+                    });
+                }
+            };
+        }
+    }
+    let check: BTreeSet<String> = want.iter().cloned().collect();
+    let mut f = |p: &str, limit: usize| -> Result<Option<Vec<u8>>, TlogError> {
+        if let Some(b) = got.get(p) {
+            return Ok(Some(b.clone()));
+        }
+        // Files copied by an earlier run were checked then.
+        match std::fs::read(dst.join(p)) {
+            Ok(b) if b.len() <= limit => Ok(Some(b)),
+            _ => Ok(None),
+        }
+    };
+    check_log_files(&mut f, snap.size, &snap.log_root, &check).map_err(|e| {
+        MirrorError::Signed {
+            file: "log/tile".into(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(want
+        .into_iter()
+        .filter_map(|p| got.remove(&p).map(|b| (p, b)))
+        .collect())
+}
+
+/// Fetches the state map of `snap` the mirror lacks, one request wave per level: every node
+/// at its stable path (at its content address when the stable copy is another snapshot's),
+/// checked against the hash its parent (the signed root, for the root) names. Returns the files
+/// to write, at both paths, deepest level first, so a node the mirror holds at both paths has
+/// its whole subtree and a later run fetches only the nodes that changed. Stable nodes the new
+/// state no longer uses stay (a client falls back to content addresses).
+fn copy_map(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOut>, MirrorError> {
+    let held = |prefix: &[u8], h: &Hash| {
+        let cas = std::fs::read(dst.join(cas_path(h)));
+        cas.is_ok_and(|b| {
+            Node::decode("", &b).is_ok_and(|n| n.hash() == *h)
+                && std::fs::read(dst.join(node_path(prefix))).is_ok_and(|s| s == b)
+        })
+    };
+    let mut level: Vec<(Vec<u8>, Hash)> = vec![(Vec::new(), snap.state_root)];
+    let mut levels: Vec<Vec<FetchedNode>> = Vec::new();
+    while !level.is_empty() {
+        let todo: Vec<(Vec<u8>, Hash)> = level.into_iter().filter(|(p, h)| !held(p, h)).collect();
+        let stable: Vec<String> = todo.iter().map(|(p, _)| node_path(p)).collect();
+        let mut got: Vec<Option<Vec<u8>>> = fetcher
+            .get_many(&stable, NODE_LIMIT)
+            .into_iter()
+            .zip(&todo)
+            .map(|(r, (_, h))| {
+                r.ok()
+                    .flatten()
+                    .filter(|b| Node::decode("", b).is_ok_and(|n| n.hash() == *h))
+            })
+            .collect();
+        // Stable copies of another snapshot: by content address.
+        let (idx, cas): (Vec<usize>, Vec<String>) = got
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_none())
+            .map(|(i, _)| (i, cas_path(&todo[i].1)))
+            .unzip();
+        for (i, r) in idx.into_iter().zip(fetcher.get_many(&cas, NODE_LIMIT)) {
+            got[i] = r.map_err(|e| MirrorError::Install(e.into()))?;
+        }
+        let mut next = Vec::new();
+        let mut this = Vec::new();
+        for ((prefix, h), b) in todo.into_iter().zip(got) {
+            let file = cas_path(&h);
+            let b = b.ok_or_else(|| MirrorError::Signed {
+                file: file.clone(),
+                reason: "missing (404), but the signed state map needs it".into(),
+            })?;
+            let node = Node::decode(&file, &b).map_err(|e| MirrorError::Signed {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+            if node.hash() != h {
+                return Err(MirrorError::Signed {
+                    file,
+                    reason: "not the node the signed state names".into(),
+                });
+            }
+            for (i, slot) in node.slots.iter().enumerate() {
+                if let Slot::Node(c) = slot
+                    && prefix.len() + 1 < MAX_DEPTH
+                {
+                    let mut p = prefix.clone();
+                    p.push(i as u8);
+                    next.push((p, *c));
+                }
+            }
+            this.push((prefix, h, b));
+        }
+        levels.push(this);
+        level = next;
+    }
+    let mut out = Vec::new();
+    for (prefix, h, b) in levels.into_iter().rev().flatten() {
+        out.push((cas_path(&h), b.clone()));
+        out.push((node_path(&prefix), b));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

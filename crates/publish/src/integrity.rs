@@ -193,6 +193,36 @@ impl Registry {
         }))
     }
 
+    /// The map nodes and log tiles `gc` removes (`index-format.md` §9.6): those no snapshot
+    /// among the last [`snapshot::GC_KEEP_SNAPSHOTS`] or of the last
+    /// [`snapshot::GC_KEEP_SECS`] seconds needs, and those of checkpoints never signed. Empty
+    /// for an unsigned registry. The caller holds the lock.
+    pub(crate) fn integrity_unneeded(&self) -> Result<Vec<String>> {
+        let Some((_, key, _)) = self.registry_root()? else {
+            return Ok(Vec::new());
+        };
+        let Some(b) =
+            read_limited(&self.root, CHECKPOINT_PATH, MAX_CHECKPOINT_BYTES).map_err(tlog_err)?
+        else {
+            return Ok(Vec::new());
+        };
+        let sc = SignedCheckpoint::parse(&b, CHECKPOINT_PATH).map_err(tlog_err)?;
+        sc.verify(std::slice::from_ref(&key), CHECKPOINT_PATH)
+            .map_err(tlog_err)?;
+        let mut files: Vec<String> = Vec::new();
+        for dir in ["state", "log/tile"] {
+            files.extend(
+                walk(&self.root.join(dir), &self.root)
+                    .into_iter()
+                    .map(|(rel, _)| rel)
+                    .filter(|rel| !rel.rsplit('/').next().unwrap_or("").starts_with(".tmp-")),
+            );
+        }
+        let root = self.root.clone();
+        let mut f = move |p: &str, limit: usize| read_limited(&root, p, limit);
+        snapshot::gc_unneeded(&mut f, &sc.checkpoint, now_secs(), &files).map_err(tlog_err)
+    }
+
     /// Called right after taking the lock for a change: `None` signing for an unsigned
     /// registry; for a signed one, refuses a missing or wrong registry key before anything is
     /// written, and completes an operation a killed publisher left in `.ratchet-index.pending`.

@@ -558,6 +558,9 @@ pub struct GcReport {
     /// True when the search catalog was behind the index (an interrupted change) and was
     /// rebuilt (or, in a dry run, would be).
     pub rebuilt_catalog: bool,
+    /// Integrity files (map nodes, log tiles) no snapshot a reader may still hold needs
+    /// (`index-format.md` §9.6), removed.
+    pub removed_integrity: Vec<String>,
 }
 
 /// A registry directory on this machine.
@@ -1615,6 +1618,8 @@ impl Registry {
             META_DIR,
             ARCHIVES_DIR,
             ratchet_catalog::files::CATALOG_DIR,
+            "state",
+            "log",
         ] {
             for (rel, path) in walk(&self.root.join(dir), &self.root) {
                 if is_temp(&path) {
@@ -1659,6 +1664,11 @@ impl Registry {
                 self.catalog_rebuild_unlocked()?;
             }
             report.rebuilt_catalog = true;
+        }
+        // 6. Map nodes and log tiles no recent snapshot needs.
+        for rel in self.integrity_unneeded()? {
+            remove(&self.abs(&rel))?;
+            report.removed_integrity.push(rel);
         }
         Ok(report)
     }

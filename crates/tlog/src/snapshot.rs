@@ -289,6 +289,113 @@ impl Snapshot {
     }
 }
 
+/// How many snapshots before the current one keep their map nodes and log tiles through a
+/// `gc`, however old (index-format §9.6).
+pub const GC_KEEP_SNAPSHOTS: u64 = 16;
+/// Snapshots signed this recently (seconds) keep their map nodes and log tiles through a `gc`:
+/// a reader holding one of them (a long install, a CDN copy) can still read its proofs.
+pub const GC_KEEP_SECS: u64 = 7 * 86400;
+
+/// The integrity files a registry no longer needs (`gc`, index-format §9.6), among `files`
+/// (the registry paths it holds under `state/` and `log/tile/`). Kept: every content-addressed
+/// map node reachable from the state root of the checkpoint `c` or of one of the snapshots
+/// before it that are among the last [`GC_KEEP_SNAPSHOTS`] or whose log entry is at most
+/// [`GC_KEEP_SECS`] older than `now`; the stable node of every node of the current map; and
+/// every tile and entry bundle of those snapshots' log sizes. Everything else goes: nodes and
+/// tiles written for a checkpoint that was never signed (a killed publisher), nodes only old
+/// snapshots used, partial tiles of old sizes, stable nodes at prefixes the map no longer has.
+/// Reads the log's entry bundles and the map nodes through `fetch`; a node of the current map
+/// that is missing is an error (nothing should be removed from a damaged registry).
+pub fn gc_unneeded(
+    fetch: &mut dyn Fetch,
+    c: &Checkpoint,
+    now: u64,
+    files: &[String],
+) -> Result<Vec<String>, TlogError> {
+    use crate::map::{Node, Slot, cas_path, node_path};
+    use crate::tiles::{MAX_BUNDLE_BYTES, TILE_WIDTH, entries_path, log_files, parse_bundle};
+    // The snapshots to keep, newest first: (log size, state root).
+    let mut keep: Vec<(u64, Hash)> = vec![(c.size, c.state_root)];
+    let mut bundle: Option<(u64, Vec<Vec<u8>>)> = None;
+    // The snapshot of log size `size` has the state its last entry (`size - 1`) names.
+    let mut size = c.size.saturating_sub(1);
+    while size >= 1 {
+        let idx = size - 1;
+        let t = idx / TILE_WIDTH;
+        if bundle.as_ref().is_none_or(|(bt, _)| *bt != t) {
+            let width = (c.size - t * TILE_WIDTH).min(TILE_WIDTH);
+            let path = entries_path(t, width);
+            let b = crate::tiles::fetch_required(fetch, &path, MAX_BUNDLE_BYTES)?;
+            bundle = Some((t, parse_bundle(&path, &b, width)?));
+        }
+        let entries = bundle
+            .as_ref()
+            .map(|(_, e)| e.as_slice())
+            .unwrap_or_default();
+        let raw = entries
+            .get((idx - t * TILE_WIDTH) as usize)
+            .ok_or_else(|| TlogError::Invalid(format!("log entry {idx} is missing")))?;
+        let e = LogEntry::parse(raw, &format!("log entry {idx}"))?;
+        let recent = e.time.saturating_add(GC_KEEP_SECS) >= now;
+        if c.size - size > GC_KEEP_SNAPSHOTS && !recent {
+            break;
+        }
+        keep.push((size, e.state));
+        size -= 1;
+    }
+    let mut needed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (size, _) in &keep {
+        needed.extend(log_files(*size));
+    }
+    // Map nodes: the current map (stable paths too), then older roots (what is missing there
+    // was removed by an earlier gc or never existed: no error).
+    let mut seen: std::collections::HashSet<Hash> = std::collections::HashSet::new();
+    for (n, (_, root)) in keep.iter().enumerate() {
+        let current = n == 0;
+        let mut stack: Vec<(Vec<u8>, Hash)> = vec![(Vec::new(), *root)];
+        while let Some((prefix, h)) = stack.pop() {
+            if !seen.insert(h) && !current {
+                continue;
+            }
+            let cas = cas_path(&h);
+            let bytes = match fetch.fetch(&cas, crate::map::MAX_NODE_BYTES)? {
+                Some(b) => b,
+                None if current => {
+                    return Err(TlogError::Fetch {
+                        file: cas,
+                        reason: "missing (404), but the signed state map needs it".into(),
+                    });
+                }
+                None => continue,
+            };
+            let node = Node::decode(&cas, &bytes)?;
+            if node.hash() != h {
+                return Err(TlogError::BadProof(format!(
+                    "{cas} does not hash to its name"
+                )));
+            }
+            needed.insert(cas);
+            if current {
+                needed.insert(node_path(&prefix));
+            }
+            for (k, slot) in node.slots.iter().enumerate() {
+                if let Slot::Node(child) = slot
+                    && prefix.len() + 1 < crate::map::MAX_DEPTH
+                {
+                    let mut p = prefix.clone();
+                    p.push(k as u8);
+                    stack.push((p, *child));
+                }
+            }
+        }
+    }
+    Ok(files
+        .iter()
+        .filter(|f| (f.starts_with("state/") || f.starts_with("log/tile/")) && !needed.contains(*f))
+        .cloned()
+        .collect())
+}
+
 /// What an audit found: the files of the final state, for the caller to fetch and compare.
 #[derive(Debug, Clone, Default)]
 pub struct AuditReport {
@@ -588,5 +695,130 @@ mod tests {
         bad.insert("log/tile/0/000.p/42".into(), vec![0; 42 * 32]);
         let mut f4 = move |p: &str, _: usize| Ok(bad.get(p).cloned());
         assert!(Publisher::open(&mut f4, "reg.example", &pk).is_err());
+    }
+
+    /// `gc` keeps what readers of the last snapshots need and removes the rest: nodes only
+    /// old snapshots used, partial tiles of old sizes, and files of a checkpoint never signed.
+    #[test]
+    fn gc_keeps_recent_snapshots_and_removes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let sk = key(dir.path(), "registry");
+        let pk = sk.public().clone();
+        let mut files = Files::new();
+        let mut data = Files::new();
+        let mut commits = Vec::new();
+        let n = 40u64;
+        for i in 0..n {
+            let id = format!("com.example.b{}", i % 7);
+            let path = format!("index/00/00/{id}");
+            let line = format!("{{\"v\":1,\"id\":\"{id}\",\"n\":{i}}}\n").into_bytes();
+            data.insert(path.clone(), line.clone());
+            let snapshot = files.clone();
+            let mut f = move |p: &str, _: usize| Ok(snapshot.get(p).cloned());
+            let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
+            let c = p
+                .commit(
+                    &[op(EntryKind::Publish, &id, &[(&path, Some(&line))])],
+                    &sk,
+                    T0 + i,
+                    86400,
+                )
+                .unwrap();
+            write(&mut files, &c);
+            commits.push((c.state.clone(), data.clone()));
+        }
+        // A publisher killed before its checkpoint: tiles and nodes nobody names.
+        let crashed = {
+            let all = files.clone();
+            let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+            let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
+            let path = "index/00/00/com.example.crash";
+            p.commit(
+                &[op(
+                    EntryKind::Publish,
+                    "com.example.crash",
+                    &[(path, Some(b"x\n"))],
+                )],
+                &sk,
+                T0 + n,
+                86400,
+            )
+            .unwrap()
+        };
+        let leftovers: Vec<String> = crashed
+            .files
+            .iter()
+            .filter(|f| !files.contains_key(&f.path))
+            .map(|f| f.path.clone())
+            .collect();
+        assert!(!leftovers.is_empty());
+        for f in &crashed.files {
+            files
+                .entry(f.path.clone())
+                .or_insert_with(|| f.bytes.clone());
+        }
+        let current = commits.last().unwrap().0.clone();
+        let list: Vec<String> = files.keys().cloned().collect();
+        let all = files.clone();
+        let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+        // A month later: only the last GC_KEEP_SNAPSHOTS snapshots are kept.
+        let gone = gc_unneeded(&mut f, &current, T0 + 30 * 86400, &list).unwrap();
+        for l in &leftovers {
+            assert!(gone.contains(l), "{l} (never signed) is removed");
+        }
+        assert!(
+            gone.iter()
+                .any(|g| g.starts_with("state/nodes/") && !leftovers.contains(g)),
+            "nodes of old snapshots are removed"
+        );
+        assert!(gone.iter().any(|g| g.starts_with("log/tile/0/000.p/")));
+        // Within a week, every snapshot is kept: only the leftovers go.
+        let mut recent = gc_unneeded(&mut f, &current, T0 + 86400, &list).unwrap();
+        recent.sort();
+        let mut want = leftovers.clone();
+        want.sort();
+        assert_eq!(recent, want);
+        for g in &gone {
+            files.remove(g);
+        }
+        // Readers of the kept snapshots still verify every file, and the log is consistent.
+        let all = files.clone();
+        let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+        for (c, data) in &commits[(n - 1 - GC_KEEP_SNAPSHOTS) as usize..] {
+            let snap = Snapshot::of(c);
+            for (path, bytes) in data {
+                snap.verify_file(&mut f, path, Some(bytes)).unwrap();
+            }
+            let mut r = TileReader::new(&mut f, current.size);
+            let proof = tree::consistency_proof(&mut r, c.size, current.size).unwrap();
+            tree::verify_consistency(c.size, current.size, &proof, &c.log_root, &current.log_root)
+                .unwrap();
+        }
+        // An older snapshot's proof is gone (its reader fetches the timestamp again).
+        let (old, old_data) = &commits[2];
+        let (path, bytes) = old_data.iter().next().unwrap();
+        assert!(
+            Snapshot::of(old)
+                .verify_file(&mut f, path, Some(bytes))
+                .is_err()
+        );
+        // The publisher goes on from what is left, and the audit still replays everything.
+        let mut p = Publisher::open(&mut f, "reg.example", &pk).unwrap();
+        let c = p
+            .commit(
+                &[op(
+                    EntryKind::Yank,
+                    "com.example.b1",
+                    &[("index/00/00/com.example.b1", Some(b"y\n"))],
+                )],
+                &sk,
+                T0 + 31 * 86400,
+                86400,
+            )
+            .unwrap();
+        write(&mut files, &c);
+        let all = files.clone();
+        let mut f = move |p: &str, _: usize| Ok(all.get(p).cloned());
+        assert_eq!(audit(&mut f, &c.state).unwrap().entries, n + 1);
     }
 }

@@ -106,6 +106,89 @@ pub fn entries_path(index: u64, width: u64) -> String {
     )
 }
 
+/// Every tile and entry bundle path a reader of a log of `size` entries reads from: the full
+/// tiles of each level, the partial tile at each level's right edge, the entry bundles. What a
+/// complete copy of the log (a mirror, `index-format.md` §9.8) holds; partial tiles of smaller
+/// sizes are only read by clients holding an older checkpoint, which a copy refuses anyway.
+pub fn log_files(size: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut level = 0u32;
+    while level < 8 && (size >> (8 * level)) > 0 {
+        let n = size >> (8 * level);
+        out.extend((0..n / TILE_WIDTH).map(|t| tile_path(level, t, TILE_WIDTH)));
+        if !n.is_multiple_of(TILE_WIDTH) {
+            out.push(tile_path(level, n / TILE_WIDTH, n % TILE_WIDTH));
+        }
+        level += 1;
+    }
+    out.extend((0..size / TILE_WIDTH).map(|t| entries_path(t, TILE_WIDTH)));
+    if !size.is_multiple_of(TILE_WIDTH) {
+        out.push(entries_path(size / TILE_WIDTH, size % TILE_WIDTH));
+    }
+    out
+}
+
+/// Checks a copy of the log of `size` entries (every file of [`log_files`], read through
+/// `fetch`) before it is exposed: each file of `check` (the new ones; the others were checked
+/// when they were copied) is verified against its neighbours: an entry bundle's entries hash
+/// to the level-0 tile of the same number, and each hash of a tile above level 0 is the root
+/// of the full tile below it; finally the tiles must hash to the signed `root`. So a copy
+/// holds exactly the log its checkpoint signs, every entry included.
+pub fn check_log_files(
+    fetch: &mut dyn Fetch,
+    size: u64,
+    root: &Hash,
+    check: &BTreeSet<String>,
+) -> Result<(), TlogError> {
+    let mut level = 0u32;
+    while level < 8 && (size >> (8 * level)) > 0 {
+        let n = size >> (8 * level);
+        for t in 0..n.div_ceil(TILE_WIDTH) {
+            let width = (n - t * TILE_WIDTH).min(TILE_WIDTH);
+            let path = tile_path(level, t, width);
+            let epath = entries_path(t, width);
+            if !(check.contains(&path) || level == 0 && check.contains(&epath)) {
+                continue;
+            }
+            let bytes = fetch_required(fetch, &path, (32 * width) as usize)?;
+            let hashes = parse_tile(&path, &bytes, width)?;
+            if level == 0 {
+                let b = fetch_required(fetch, &epath, MAX_BUNDLE_BYTES)?;
+                let entries = parse_bundle(&epath, &b, width)?;
+                if !entries
+                    .iter()
+                    .map(|e| leaf_hash(e))
+                    .eq(hashes.iter().copied())
+                {
+                    return Err(TlogError::Malformed {
+                        file: epath,
+                        reason: format!("its entries do not hash to {path}"),
+                    });
+                }
+                continue;
+            }
+            for (k, h) in hashes.iter().enumerate() {
+                let below = tile_path(level - 1, t * TILE_WIDTH + k as u64, TILE_WIDTH);
+                let b = fetch_required(fetch, &below, MAX_TILE_BYTES)?;
+                if reduce(&parse_tile(&below, &b, TILE_WIDTH)?) != *h {
+                    return Err(TlogError::Malformed {
+                        file: path,
+                        reason: format!("hash {k} is not the root of {below}"),
+                    });
+                }
+            }
+        }
+        level += 1;
+    }
+    let got = tree::root(&mut TileReader::new(fetch, size), size)?;
+    if got != *root {
+        return Err(TlogError::BadProof(format!(
+            "the log's tiles at size {size} do not hash to the signed log root"
+        )));
+    }
+    Ok(())
+}
+
 /// Root of a perfect run of hashes (length a power of two).
 fn reduce(hashes: &[Hash]) -> Hash {
     let mut v = hashes.to_vec();
