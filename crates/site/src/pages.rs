@@ -645,7 +645,11 @@ impl<'a> Generator<'a> {
                 .and_then(|x| x.facets.get(k).cloned())
                 .unwrap_or_default()
         };
-        let select = |o: &mut String, id: &str, label: &str, any: &str, opts: &[(String, String)]| {
+        let select = |o: &mut String,
+                      id: &str,
+                      label: &str,
+                      any: &str,
+                      opts: &[(String, String)]| {
             let _ = write!(
                 o,
                 "<span class=\"field\"><label for=\"{id}\">{label}</label> <select id=\"{id}\" name=\"{id}\"><option value=\"\">{any}</option>"
@@ -656,7 +660,9 @@ impl<'a> Generator<'a> {
             o.push_str("</select></span> ");
         };
         let counted = |m: &BTreeMap<String, u32>| -> Vec<(String, String)> {
-            m.iter().map(|(v, n)| (v.clone(), format!("{v} ({n})"))).collect()
+            m.iter()
+                .map(|(v, n)| (v.clone(), format!("{v} ({n})")))
+                .collect()
         };
         let mut o = format!(
             "<h1>Search</h1><form id=\"search\" role=\"search\" action=\"search.html\" method=\"get\" \
@@ -674,7 +680,13 @@ impl<'a> Generator<'a> {
         o.push_str(
             "</datalist></span> <span class=\"field\"><label for=\"author\">Author</label> <input id=\"author\" name=\"author\" autocomplete=\"off\" size=\"14\"></span> ",
         );
-        select(&mut o, "license", "License", "Any", &counted(&facets("license")));
+        select(
+            &mut o,
+            "license",
+            "License",
+            "Any",
+            &counted(&facets("license")),
+        );
         let price: Vec<(String, String)> = [
             ("free", "Free"),
             ("paid", "Paid (any model but free)"),

@@ -110,21 +110,56 @@ fn every_colour_pair_meets_wcag_aa() {
     let mut pairs: Vec<(String, String, String, f64)> = Vec::new();
     let mut text = |what: &str, fg: String, on: &[(&str, &String)]| {
         for (bg_name, b) in on {
-            pairs.push((format!("{what} on {bg_name}"), fg.clone(), (*b).clone(), 4.5));
+            pairs.push((
+                format!("{what} on {bg_name}"),
+                fg.clone(),
+                (*b).clone(),
+                4.5,
+            ));
         }
     };
     let all = [("page", &bg), ("header/panel", &panel), ("notice", &notice)];
     text("body text", s.colour("body", "color"), &all);
     text("links", s.colour("a", "color"), &all);
-    text("muted text (meta, versions, footer)", s.colour(".meta", "color"), &all);
+    text(
+        "muted text (meta, versions, footer)",
+        s.colour(".meta", "color"),
+        &all,
+    );
     text("version numbers", s.colour(".ver", "color"), &all);
-    text("status line", s.colour("#status", "color"), &[("page", &bg)]);
-    text("filters legend", s.colour(".filters legend", "color"), &[("page", &bg)]);
-    text("brand", s.colour(".brand", "color"), &[("header/panel", &panel)]);
+    text(
+        "status line",
+        s.colour("#status", "color"),
+        &[("page", &bg)],
+    );
+    text(
+        "filters legend",
+        s.colour(".filters legend", "color"),
+        &[("page", &bg)],
+    );
+    text(
+        "brand",
+        s.colour(".brand", "color"),
+        &[("header/panel", &panel)],
+    );
     text("footer", s.colour("footer", "color"), &[("page", &bg)]);
-    text("copied note", s.colour(".copied", "color"), &[("page", &bg)]);
-    for b in [".badge.official", ".badge.community", ".badge.none", ".badge.deprecated", ".badge.latest"] {
-        text(b, s.colour(b, "color"), &[("page", &bg), ("notice", &notice)]);
+    text(
+        "copied note",
+        s.colour(".copied", "color"),
+        &[("page", &bg)],
+    );
+    for b in [
+        ".badge.official",
+        ".badge.community",
+        ".badge.none",
+        ".badge.deprecated",
+        ".badge.latest",
+    ] {
+        text(
+            b,
+            s.colour(b, "color"),
+            &[("page", &bg), ("notice", &notice)],
+        );
     }
     text(
         "button label",
@@ -134,7 +169,10 @@ fn every_colour_pair_meets_wcag_aa() {
     text(
         "disabled button label",
         s.colour("button:disabled", "color"),
-        &[("disabled button", &s.colour("button:disabled", "background"))],
+        &[(
+            "disabled button",
+            &s.colour("button:disabled", "background"),
+        )],
     );
     text(
         "chart labels",
@@ -144,11 +182,21 @@ fn every_colour_pair_meets_wcag_aa() {
     // Non-text contrast (1.4.11): what identifies a control or its state.
     let focus = s.colour("a:focus-visible", "outline");
     for (what, b) in [("page", &bg), ("header/panel", &panel), ("notice", &notice)] {
-        pairs.push((format!("focus outline on {what}"), focus.clone(), b.clone(), 3.0));
+        pairs.push((
+            format!("focus outline on {what}"),
+            focus.clone(),
+            b.clone(),
+            3.0,
+        ));
     }
     let border = s.colour("input", "border");
     for (what, b) in [("page", &bg), ("header/panel", &panel)] {
-        pairs.push((format!("form control border on {what}"), border.clone(), b.clone(), 3.0));
+        pairs.push((
+            format!("form control border on {what}"),
+            border.clone(),
+            b.clone(),
+            3.0,
+        ));
     }
     pairs.push((
         "chart bars on page".into(),
@@ -165,7 +213,11 @@ fn every_colour_pair_meets_wcag_aa() {
             failures.push(format!("{what}: {fg} on {b} is {r:.2}:1, below {min}:1"));
         }
     }
-    assert!(failures.is_empty(), "contrast below WCAG AA:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "contrast below WCAG AA:\n{}",
+        failures.join("\n")
+    );
 
     // Every colour the stylesheet gives text is one measured above.
     let measured: std::collections::BTreeSet<&String> = pairs.iter().map(|p| &p.1).collect();
