@@ -1,6 +1,8 @@
 // ratchet-site: search as you type against the registry's static search catalog
-// (index-format.md §10: root, term shards, facet files, summary blocks), and the install
-// command's copy button. Every page works without this file. Nothing from the catalog is ever
+// (index-format.md §10: root, term shards, facet files, summary blocks), answering as
+// `ratchet bundle search` does (crates/catalog/src/search.rs: words, prefixes, one typo,
+// natural-language filler words, BM25 scores, filters, sorts, pages; the browser test checks
+// both give the same answers), and the install command's copy button. Every page works without this file. Nothing from the catalog is ever
 // inserted as HTML: results are built with textContent and DOM nodes only.
 "use strict";
 (function () {
