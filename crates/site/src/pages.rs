@@ -19,8 +19,8 @@
 //! one facet file per facet value it has or had, and the summaries its facet pages list from
 //! `state/<kind>/<h>.json` (the page's previous list) rather than from the catalog's summary
 //! blocks, so only the changed bundle's block and those of bundles that newly enter a list are
-//! read. (Reading the listed summaries from their blocks, one block per bundle listed, made an
-//! update at 10,000 bundles 1.7 times as slow as at 1,000: lists fill up as the registry grows.)
+//! read (reading every listed summary from its block costs one block per listed bundle, up to
+//! 48 a page, and lists fill up as the registry grows).
 
 use crate::chart::downloads_svg;
 use crate::data::{BundleData, Reader, daily};
