@@ -341,6 +341,11 @@ fn publish_regenerates_only_what_it_changes() {
         "feed.atom".into(),
         "feed.json".into(),
         "state/recent.json".into(),
+        // The summaries the changed facet pages list (an update reads them from here).
+        format!("state/author/{}.json", slug("your name")),
+        format!("state/category/{}.json", slug("data")),
+        format!("state/tag/{}.json", slug("csv")),
+        format!("state/tag/{}.json", slug("math")),
     ];
     expected.sort();
     let mut changed: Vec<String> = changed.into_iter().cloned().collect();

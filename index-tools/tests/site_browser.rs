@@ -5,6 +5,13 @@
 //! home, search with a category facet, a bundle page's README and copy button, the pages
 //! without JavaScript, and the hostile bundle's payloads, none of which may run).
 //!
+//! A second registry holds only a search catalog of 25 synthetic bundles with every facet
+//! (categories, tags, authors, licenses, prices, verification, platforms, a deprecated one): on
+//! its site the script checks the filters, the URL that keeps them, paging, a typo and keyboard
+//! navigation, and that the in-browser search answers 31 queries exactly as the CLI's search
+//! (`ratchet_catalog::search`, run here on the same files) does: the same bundles in the same
+//! order, the same total.
+//!
 //! Needs chromium, node and npm (scripts/setup.sh installs them); a missing one fails the test
 //! unless `RATCHET_TEST_SKIP=browser` (tests/common/tools.rs).
 
@@ -29,6 +36,203 @@ fn access_log(sha: &str) -> String {
         }
     }
     log
+}
+
+/// The synthetic bundles of the facet registry (see the module doc).
+fn facet_docs() -> Vec<ratchet_catalog::CatalogDoc> {
+    use ratchet_catalog::{CatalogDoc, Verified, doc::DocPrice};
+    use ratchet_formats::manifest::{Platform, PricingModel};
+    const AUTHORS: [&str; 4] = [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan Turing",
+        "Edsger Dijkstra",
+    ];
+    const EXTRA: [&str; 5] = ["spreadsheet", "deploy", "invoice", "report", "alerting"];
+    (0..25usize)
+        .map(|i| {
+            let (pricing, price) = match i % 4 {
+                0 => (PricingModel::Paid, Some(10.0)),
+                1 => (PricingModel::Subscription, Some(30.0)),
+                2 => (PricingModel::Freemium, Some(50.0)),
+                _ => (PricingModel::Free, None),
+            };
+            let mut keywords = vec![EXTRA[i % 5].to_string()];
+            if i % 2 == 0 {
+                keywords.push("json".into());
+            }
+            CatalogDoc {
+                id: format!("com.shop.item-{i}").parse().unwrap(),
+                name: format!("Widget {} {i}", EXTRA[i % 5]),
+                version: format!("1.{i}.0"),
+                description: format!(
+                    "A widget that handles {} work{}.",
+                    EXTRA[(i + 2) % 5],
+                    if i % 3 == 0 { " and reports" } else { "" }
+                ),
+                keywords,
+                categories: vec![["data", "devops", "reporting"][i % 3].to_string()],
+                authors: vec![AUTHORS[i % 4].to_string()],
+                license: if i % 3 == 0 { "Apache-2.0" } else { "MIT" }.into(),
+                pricing,
+                price: price.map(|amount| DocPrice {
+                    amount,
+                    currency: "USD".into(),
+                    period: "one-time".into(),
+                }),
+                verified: match i % 5 {
+                    0 => Verified::Official,
+                    1 => Verified::Community,
+                    _ => Verified::None,
+                },
+                platforms: if i % 6 == 0 {
+                    vec![Platform::Windows]
+                } else {
+                    Vec::new()
+                },
+                ratchet_version: None,
+                items: Vec::new(),
+                readme: String::new(),
+                changelog: String::new(),
+                updated: format!("2026-01-{:02}T00:00:00Z", 1 + (i * 7) % 28),
+                downloads: ((i * 37) % 23) as u64 * 100,
+                trend: (i % 7) as f64 - 3.0,
+                rating: None,
+                deprecated: i == 7,
+            }
+        })
+        .collect()
+}
+
+/// The queries the browser's search must answer as the CLI does, as JSON objects of the
+/// script's query shape (`site.js`, `Catalog.prototype.search`).
+fn parity_queries() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let mut v = Vec::new();
+    for off in [0, 10, 20] {
+        v.push(json!({"text": "widget", "offset": off}));
+    }
+    for q in [
+        json!({"text": "widget", "category": ["devops"]}),
+        json!({"text": "widget", "tag": ["json"], "author": ["ada lovelace"]}),
+        json!({"text": "widget", "license": ["Apache-2.0"]}),
+        json!({"text": "widget", "price": "free"}),
+        json!({"text": "widget", "price": "paid"}),
+        json!({"text": "widget", "maxPrice": 20}),
+        json!({"text": "widget", "verified": true}),
+        json!({"text": "widget", "platform": "linux"}),
+        json!({"text": "widget", "hideDeprecated": true}),
+        json!({"text": "widgt"}),
+        json!({"text": "spredsheet"}),
+        json!({"text": "wid"}),
+        json!({"text": "widget rep"}),
+        json!({"text": "spreadsheet widget"}),
+        json!({"text": "spreadsheet invoice"}),
+        json!({"text": "how do I make a widget for invoices"}),
+        json!({"text": "alerts"}),
+        json!({"text": "deploying"}),
+        json!({"text": "widget", "sort": "downloads"}),
+        json!({"text": "widget", "sort": "name", "offset": 10}),
+        json!({"text": "widget", "sort": "updated"}),
+        json!({"text": "widget", "sort": "trending"}),
+        json!({"text": "", "category": ["reporting"]}),
+        json!({"text": "", "category": ["data", "devops"], "offset": 10}),
+        json!({"text": "", "verified": true, "price": "paid"}),
+        json!({"text": "", "author": ["alan turing"], "platform": "windows"}),
+        json!({"text": "zzzz"}),
+        // Four terms after the filler words go: a bundle needs two of them (§10.6).
+        json!({"text": "how do I make a widget for spreadsheet invoices and alerts"}),
+    ] {
+        v.push(q);
+    }
+    v
+}
+
+/// The CLI's answer to a query of the script's shape.
+fn cli_answer(dir: &Path, q: &serde_json::Value) -> serde_json::Value {
+    use ratchet_catalog::{PriceFilter, Query};
+    let strs = |k: &str| -> Vec<String> {
+        q[k].as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let query = Query {
+        text: q["text"].as_str().unwrap_or("").to_string(),
+        categories: strs("category"),
+        tags: strs("tag"),
+        authors: strs("author"),
+        licenses: strs("license"),
+        price: match (q["price"].as_str(), q["maxPrice"].as_f64()) {
+            (Some("free"), _) => Some(PriceFilter::Free),
+            (Some("paid"), _) => Some(PriceFilter::Paid),
+            (_, Some(n)) => Some(PriceFilter::Max(n)),
+            _ => None,
+        },
+        verified: q["verified"].as_bool().unwrap_or(false),
+        platform: q["platform"].as_str().map(|p| match p {
+            "windows" => ratchet_formats::manifest::Platform::Windows,
+            "macos" => ratchet_formats::manifest::Platform::Macos,
+            _ => ratchet_formats::manifest::Platform::Linux,
+        }),
+        include_deprecated: !q["hideDeprecated"].as_bool().unwrap_or(false),
+        sort: q["sort"].as_str().unwrap_or("relevance").parse().unwrap(),
+        limit: 10,
+        offset: q["offset"].as_u64().unwrap_or(0) as usize,
+    };
+    let mut store = ratchet_catalog::DirStore::new(dir, true);
+    let r = ratchet_catalog::search(&mut store, &query).unwrap();
+    serde_json::json!({
+        "ids": r.hits.iter().map(|h| h.summary.id.to_string()).collect::<Vec<_>>(),
+        "total": r.total,
+        "relaxed": r.relaxed,
+    })
+}
+
+/// Builds the facet registry at `dir` (catalog only) and its site; returns the parity cases.
+fn facet_registry(dir: &Path) -> serde_json::Value {
+    ratchet_publish::Registry::init(
+        dir,
+        "facets",
+        ratchet_formats::index::RegistryKind::Local,
+        None,
+    )
+    .unwrap();
+    let mut store = ratchet_catalog::DirStore::new(dir, false);
+    ratchet_catalog::Catalog::rebuild(
+        &mut store,
+        facet_docs().into_iter().map(|d| (d.id.clone(), Some(d))),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
+        .arg("site")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cases: Vec<serde_json::Value> = parity_queries()
+        .into_iter()
+        .map(|q| {
+            let expect = cli_answer(dir, &q);
+            serde_json::json!({"query": q, "expect": expect})
+        })
+        .collect();
+    // The cases must exercise what they claim: paging, filters that keep some and drop some,
+    // the typo and the relaxed natural-language query.
+    let total = |i: usize| cases[i]["expect"]["total"].as_u64().unwrap();
+    assert_eq!(total(0), 25, "{}", cases[0]);
+    assert_eq!(cases[2]["expect"]["ids"].as_array().unwrap().len(), 5);
+    for (i, c) in cases.iter().enumerate().skip(3).take(9) {
+        let n = c["expect"]["total"].as_u64().unwrap();
+        assert!(n > 0 && n < 25, "filter case {i} keeps some: {c}");
+    }
+    assert!(total(12) > 0, "the typo `widgt` finds widgets");
+    assert!(total(13) > 0, "the typo `spredsheet` finds spreadsheets");
+    let nl = cases.last().unwrap();
+    assert!(
+        nl["expect"]["total"].as_u64().unwrap() > 0 && !nl["expect"]["relaxed"].as_bool().unwrap(),
+        "the natural-language query finds bundles matching a share of its words: {nl}"
+    );
+    serde_json::Value::Array(cases)
 }
 
 #[test]
@@ -78,11 +282,17 @@ fn marketplace_in_headless_chromium() {
     )
     .unwrap();
     // Served from the work directory: the site is at /reg/site/, the catalog at /reg/catalog/.
+    let cases = facet_registry(&t.path().join("facets"));
+    let parity = t.path().join("parity.json");
+    std::fs::write(&parity, serde_json::to_vec(&cases).unwrap()).unwrap();
     let srv = static_servers::python(&python, t.path());
     let url = format!("{}reg/site/", srv.url());
+    let facets_url = format!("{}facets/site/", srv.url());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(root.join("tests/browser/run.sh"));
     cmd.arg(&url)
+        .arg(&facets_url)
+        .env("RATCHET_PARITY", &parity)
         .env("RATCHET_TEST_TOOL_CHROMIUM", &chromium)
         .env(
             "RATCHET_BROWSER_SHOTS",

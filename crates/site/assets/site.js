@@ -1,6 +1,8 @@
 // ratchet-site: search as you type against the registry's static search catalog
-// (index-format.md §10: root, term shards, facet files, summary blocks), and the install
-// command's copy button. Every page works without this file. Nothing from the catalog is ever
+// (index-format.md §10: root, term shards, facet files, summary blocks), answering as
+// `ratchet bundle search` does (crates/catalog/src/search.rs: words, prefixes, one typo,
+// natural-language filler words, BM25 scores, filters, sorts, pages; the browser test checks
+// both give the same answers), and the install command's copy button. Every page works without this file. Nothing from the catalog is ever
 // inserted as HTML: results are built with textContent and DOM nodes only.
 "use strict";
 (function () {
@@ -10,6 +12,10 @@
     "just like make me my need new old should so some something them then there they their want way " +
     "what when whenever which would").split(" "));
   var MAX_FILE = 256 * 1024;
+  // The CLI's constants (crates/catalog/src/search.rs); PAGE keeps a page on the catalog's
+  // inline first pages (§10.2), so a one-word query usually costs two requests.
+  var PAGE = 10, PREFIX_MIN = 3, TYPO_MAX_TERMS = 3, TYPO_MIN = 4, NL_MIN = 3;
+  var PREFIX_WEIGHT = 0.8, TYPO_WEIGHT = 0.6, K1 = 1.2, B = 0.75;
 
   // §10.3 word forms: plural, then verb forms, then a final e.
   function normalise(w) {
@@ -71,7 +77,10 @@
       ord = out.length ? ord + d : d;
       var p = pos.i;
       if (p + 14 > a.length) throw new Error("truncated posting");
-      out.push({ ord: ord, tf: a[p], bucket: a[p + 1], flags: a[p + 2] });
+      out.push({ ord: ord, wtf: a[p], bucket: a[p + 1], flags: a[p + 2], model: a[p + 3],
+        price: a[p + 4] | (a[p + 5] << 8), downloads: a[p + 6] | (a[p + 7] << 8), rating: a[p + 8],
+        trend: a[p + 9] > 127 ? a[p + 9] - 256 : a[p + 9], updated: a[p + 10] | (a[p + 11] << 8),
+        nameKey: a[p + 12] | (a[p + 13] << 8) });
       pos.i += 14;
     }
     return out;
@@ -89,7 +98,6 @@
 
   function Catalog(base) { this.base = base; this.cache = new Map(); this.requests = 0; }
   Catalog.prototype.get = function (path) {
-    var self = this;
     if (!this.cache.has(path)) {
       this.requests++;
       this.cache.set(path, fetch(this.base + "catalog/" + path).then(function (r) {
@@ -106,79 +114,208 @@
     return this.cache.get(path);
   };
 
-  // A query: words (the last one also as a prefix), an optional category. Returns the first
-  // page (10: the catalog's inline first page, §10.4, so usually no summary block is fetched).
-  Catalog.prototype.search = async function (text, category, categoryHash) {
+  // The query's terms, as the CLI cuts them (crates/catalog search.rs, §10.6): natural-language
+  // queries of 3+ indexed words lose their filler words; each word matches its folded form;
+  // the last one, typed without a trailing space, also as a raw prefix (3+ characters); in a
+  // query of at most 3 terms, a term of 4+ characters also with one typo.
+  function rawWords(text) {
+    return text.split(/[^\p{Alphabetic}\p{N}]+/u).filter(function (w) { return w; }).map(function (w) { return w.toLowerCase(); });
+  }
+  function chars(w) { return Array.from(w).length; }
+  function indexed(w) { var n = chars(w); return n >= 2 && n <= 40 && !STOP.has(w); }
+  function termsOf(raw, openEnd) {
+    var out = [];
+    raw.forEach(function (w, i) {
+      var last = i + 1 === raw.length && openEnd;
+      var exact = indexed(w) ? normalise(w) : null;
+      var prefix = last && chars(w) >= PREFIX_MIN ? w : null;
+      if (exact === null && prefix === null) return;
+      if (prefix === null && out.some(function (q) { return q.exact !== null && q.exact === exact; })) return;
+      out.push({ exact: exact, prefix: prefix, typo: false });
+    });
+    if (out.length <= TYPO_MAX_TERMS) out.forEach(function (q) { q.typo = q.exact !== null && chars(q.exact) >= TYPO_MIN; });
+    return out;
+  }
+  function queryTerms(text) {
+    var raw = rawWords(text);
+    var openEnd = /[\p{Alphabetic}\p{N}]$/u.test(text);
+    if (raw.filter(indexed).length >= NL_MIN) {
+      var last = raw[raw.length - 1];
+      var kept = raw.filter(function (w) { return !FILLER.has(w); });
+      if (kept.some(indexed)) {
+        var lastKept = kept[kept.length - 1] === last;
+        raw = kept;
+        if (!lastKept) return termsOf(raw, false);
+      }
+    }
+    return termsOf(raw, openEnd);
+  }
+  // One insertion, deletion or substitution apart (Levenshtein distance exactly 1).
+  function oneEdit(a, b) {
+    var x = Array.from(a), y = Array.from(b), i = 0, j;
+    if (x.length < y.length) { var t = x; x = y; y = t; }
+    if (x.length - y.length > 1) return false;
+    while (i < y.length && x[i] === y[i]) i++;
+    if (x.length === y.length) {
+      if (i === x.length) return false; // equal
+      for (j = i + 1; j < x.length; j++) if (x[j] !== y[j]) return false;
+      return true;
+    }
+    for (j = i; j < y.length; j++) if (x[j + 1] !== y[j]) return false;
+    return true;
+  }
+  function idf(n, df) { df = Math.min(df, n); return Math.log(1 + (n - df + 0.5) / (df + 0.5)); }
+  function termScore(p, df, root) {
+    var tf = p.wtf / 2, len = (Math.exp(p.bucket / 20) - 1) / 2;
+    var avg = root.docs ? Math.max(1, root.total_len / 2 / root.docs) : 1;
+    return idf(root.docs, df) * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len / avg));
+  }
+  var PLATFORM_BIT = { linux: 1, macos: 2, windows: 4 };
+  function passes(p, q) {
+    if (q.verified && (p.flags & 3) === 0) return false;
+    if (q.hideDeprecated && (p.flags & 4)) return false;
+    if (q.platform && ((p.flags >> 3) & PLATFORM_BIT[q.platform]) === 0) return false;
+    if (q.price === "free") return p.model === 0;
+    if (q.price === "paid") return p.model !== 0;
+    if (q.maxPrice !== null) return p.model === 0 || p.model === 2 || p.price <= q.maxPrice;
+    return true;
+  }
+  var SORTS = {
+    downloads: function (p) { return p.downloads; }, rating: function (p) { return p.rating; },
+    updated: function (p) { return p.updated; }, trending: function (p) { return p.trend; },
+  };
+
+  // q: {text, category, tag, author, license: [values]; price: "free"|"paid"|null; maxPrice:
+  // number|null; verified, hideDeprecated: bool; platform; sort; offset; limit}. Resolves to
+  // {hits: summaries of the page, total, capped, relaxed}, as `ratchet bundle search` answers.
+  Catalog.prototype.search = async function (q) {
+    var self = this;
+    var limit = q.limit || PAGE, offset = q.offset || 0;
+    q = Object.assign({}, q, { maxPrice: typeof q.maxPrice === "number" ? q.maxPrice : null });
     var root = await this.get("root.json");
     if (!root) throw new Error("the registry has no search catalog");
+    if (typeof root.docs !== "number" || typeof root.slots !== "number") throw new Error("root.json: malformed");
     var split = new Set(root.split || []);
-    var ws = words(text);
-    if (ws.length >= 3) {
-      var kept = ws.filter(function (w) { return !FILLER.has(w); });
-      if (kept.length) ws = kept;
-    }
-    var prefixLast = ws.length && !/[\s\p{P}]$/u.test(text) && Array.from(ws[ws.length - 1]).length >= 3;
-    var facetP = category ? this.get("facets/category/" + categoryHash + ".json") : Promise.resolve(undefined);
-    var self = this;
-    var shards = await Promise.all(ws.map(function (w) {
-      return self.get("terms/" + keyFile(shardKey(w, split)) + ".json");
-    }));
-    var facet = await facetP;
-    var allow = null;
-    if (category) allow = new Set(facet ? set(facet.docs) : []);
-    var summaries = new Map();
-    if (!ws.length) {
-      if (!allow) return { hits: [], total: 0 };
-      var ords = Array.from(allow).sort(function (a, b) { return a - b; }).slice(0, 10);
-      return { hits: await this.summaries(ords, summaries), total: allow.size };
-    }
-    var avg = Math.max(1, root.docs ? root.total_len / 2 / root.docs : 1);
-    var scores = new Map(), matched = new Map();
-    ws.forEach(function (w, i) {
-      var shard = shards[i], best = new Map();
-      if (!shard) return;
-      var isSplit = split.has(w);
-      shard.terms.forEach(function (t) {
-        var weight = t.t === w ? 1 : (prefixLast && i === ws.length - 1 && !isSplit && t.t.startsWith(w) ? 0.8 : 0);
-        if (!weight) return;
-        (t.s || []).forEach(function (s) { summaries.set(s.ord, s); });
-        var idf = Math.log(1 + (root.docs - t.df + 0.5) / (t.df + 0.5));
-        postings(t.p).forEach(function (p) {
-          var len = (Math.exp(p.bucket / 20) - 1) / 2, tf = p.tf;
-          var sc = weight * idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len / avg));
-          if (p.flags & 4) sc /= 2;
-          if (!best.has(p.ord) || best.get(p.ord) < sc) best.set(p.ord, sc);
-        });
+    var qterms = queryTerms(q.text || "");
+    var norm = function (v) { return v.trim().toLowerCase(); };
+    var groups = [];
+    [["category", (q.category || []).map(norm)], ["tag", (q.tag || []).map(norm)],
+      ["author", (q.author || []).map(norm)], ["license", (q.license || []).map(function (v) { return v.trim(); })]]
+      .forEach(function (kv) {
+        var vs = kv[1].filter(function (v) { return v; });
+        if (vs.length) groups.push(vs.map(function (v) { return [kv[0], v]; }));
       });
-      best.forEach(function (sc, o) {
-        scores.set(o, (scores.get(o) || 0) + sc);
-        matched.set(o, (matched.get(o) || 0) + 1);
+    var text = qterms.length > 0;
+    if (!text) {
+      if ((q.text || "").trim() && !groups.length) return { hits: [], total: 0, capped: false, relaxed: false };
+      if (q.verified) groups.push([["verified", "community"], ["verified", "official"]]);
+      if (q.platform) groups.push([["platform", q.platform]]);
+      if (q.price === "free") groups.push([["pricing", "free"]]);
+      else if (q.price === "paid") groups.push([["pricing", "paid"], ["pricing", "freemium"], ["pricing", "subscription"]]);
+      else if (q.maxPrice !== null) throw new Error("a price limit needs search words (prices are in the postings)");
+      if (!groups.length) return null;
+      if (q.sort && q.sort !== "relevance") throw new Error("a listing without search words is in publish order; other sorts need words");
+    }
+    // Round 2: term shards and facet files, in parallel.
+    var keys = [];
+    qterms.forEach(function (t) {
+      [t.exact, t.prefix].forEach(function (w) {
+        if (w !== null) { var k = shardKey(w, split); if (keys.indexOf(k) < 0) keys.push(k); }
       });
     });
-    var need = ws.length;
-    var hits = [];
-    while (need >= 1) {
-      hits = [];
-      scores.forEach(function (sc, o) {
-        if (matched.get(o) >= need && (!allow || allow.has(o))) hits.push([o, sc]);
+    var pairs = [], seen = new Set();
+    groups.forEach(function (g) { g.forEach(function (p) { var s = p[0] + "\n" + p[1]; if (!seen.has(s)) { seen.add(s); pairs.push(p); } }); });
+    var hashes = await Promise.all(pairs.map(function (p) { return sha16(p[1]); }));
+    var got = await Promise.all(keys.map(function (k) { return self.get("terms/" + keyFile(k) + ".json"); })
+      .concat(pairs.map(function (p, i) { return self.get("facets/" + p[0] + "/" + hashes[i] + ".json"); })));
+    var shards = new Map();
+    keys.forEach(function (k, i) { shards.set(k, got[i] ? got[i].terms : []); });
+    var inline = new Map(), sets = new Map();
+    pairs.forEach(function (p, i) {
+      var f = got[keys.length + i];
+      sets.set(p[0] + "\n" + p[1], f ? set(f.docs) : []);
+      if (f) (f.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
+    });
+    var allowed = null;
+    groups.forEach(function (g) {
+      var u = new Set();
+      g.forEach(function (p) { sets.get(p[0] + "\n" + p[1]).forEach(function (o) { u.add(o); }); });
+      if (allowed === null) allowed = u;
+      else allowed = new Set(Array.from(allowed).filter(function (o) { return u.has(o); }));
+    });
+    var capped = false, relaxed = false, ranked = [];
+    if (text) {
+      var perTerm = qterms.map(function (qt) {
+        var m = new Map(), ks = [];
+        [qt.exact, qt.prefix].forEach(function (w) { if (w !== null) { var k = shardKey(w, split); if (ks.indexOf(k) < 0) ks.push(k); } });
+        ks.forEach(function (k) {
+          (shards.get(k) || []).forEach(function (t) {
+            var w;
+            if (qt.exact === t.t) w = 1;
+            else if (qt.prefix !== null && t.t.startsWith(qt.prefix)) w = PREFIX_WEIGHT;
+            else if (qt.typo && oneEdit(qt.exact, t.t)) w = TYPO_WEIGHT;
+            else return;
+            var ps = postings(t.p);
+            if (t.df > ps.length) capped = true;
+            (t.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
+            ps.forEach(function (p) {
+              if (!passes(p, q) || (allowed && !allowed.has(p.ord))) return;
+              var sc = w * termScore(p, t.df, root), e = m.get(p.ord);
+              if (!e) m.set(p.ord, [sc, p]);
+              else if (sc > e[0]) e[0] = sc;
+            });
+          });
+        });
+        return m;
       });
-      if (hits.length) break;
-      need--;
+      var n = perTerm.length;
+      var need = n >= NL_MIN ? Math.max(2, Math.ceil(n * 0.5)) : n;
+      var combine = function (need) {
+        var acc = new Map();
+        perTerm.forEach(function (m) {
+          m.forEach(function (v, o) {
+            var e = acc.get(o);
+            if (!e) acc.set(o, [1, v[0], v[1]]); else { e[0]++; e[1] += v[0]; }
+          });
+        });
+        var out = [];
+        acc.forEach(function (e, o) { if (e[0] >= need) out.push([o, e[1] * (e[2].flags & 4 ? 0.5 : 1), e[2]]); });
+        return out;
+      };
+      ranked = combine(need);
+      for (var level = need; !ranked.length && level > 1;) { level--; ranked = combine(level); relaxed = ranked.length > 0; }
+      var byScore = function (a, b) { return b[1] - a[1] || a[0] - b[0]; };
+      var key = SORTS[q.sort];
+      if (q.sort === "name") ranked.sort(function (a, b) { return a[2].nameKey - b[2].nameKey || byScore(a, b); });
+      else if (key) ranked.sort(function (a, b) { return key(b[2]) - key(a[2]) || byScore(a, b); });
+      else ranked.sort(byScore);
     }
-    hits.sort(function (a, b) { return b[1] - a[1] || a[0] - b[0]; });
-    var page = hits.slice(0, 10).map(function (h) { return h[0]; });
-    return { hits: await this.summaries(page, summaries), total: hits.length };
+    var listing = text ? ranked.map(function (r) { return r[0]; })
+      : Array.from(allowed).sort(function (a, b) { return a - b; });
+    var page = listing.slice(offset, offset + limit);
+    var hits = await this.summaries(page, inline);
+    if (hits.length !== page.length) throw new Error("the catalog is inconsistent: a result has no summary");
+    if (text) {
+      var byOrd = new Map(ranked.map(function (r) { return [r[0], r[2]]; }));
+      hits.forEach(function (s) {
+        var p = byOrd.get(s.ord), v = ["none", "community", "official"][Math.min(p.flags & 3, 2)];
+        if (v !== s.verified || Boolean(p.flags & 4) !== Boolean(s.deprecated)) {
+          throw new Error("the catalog is inconsistent: the summary of " + s.id + " disagrees with its postings");
+        }
+      });
+    }
+    return { hits: hits, total: listing.length, capped: capped, relaxed: relaxed };
   };
   Catalog.prototype.summaries = async function (ords, known) {
     var self = this, blocks = new Set();
     ords.forEach(function (o) { if (!known.has(o)) blocks.add(Math.floor(o / 8)); });
     var got = await Promise.all(Array.from(blocks).map(function (b) { return self.get("docs/" + b + ".json"); }));
-    got.forEach(function (b) { if (b) b.docs.forEach(function (s) { known.set(s.ord, s); }); });
+    got.forEach(function (b) { if (b) b.docs.forEach(function (s) { if (!known.has(s.ord)) known.set(s.ord, s); }); });
     return ords.map(function (o) { return known.get(o); }).filter(Boolean);
   };
 
   async function sha16(text) {
-    if (!(window.crypto && crypto.subtle)) return null;
+    if (!(window.crypto && crypto.subtle)) throw new Error("filters need a browser with Web Crypto (a secure context)");
     var d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
     var h = "";
     for (var i = 0; i < 8; i++) h += (d[i] < 16 ? "0" : "") + d[i].toString(16);
@@ -192,27 +329,49 @@
     return e;
   }
 
+  // The form's fields and their URL parameters (the same names, so a plain form submission
+  // and the script give the same shareable URL).
+  var FIELDS = ["q", "category", "tag", "author", "license", "price", "verified", "platform", "sort"];
+
   function searchPage(form) {
-    var q = form.querySelector("#q"), cat = form.querySelector("#category");
+    var f = {};
+    FIELDS.forEach(function (n) { f[n] = form.querySelector("[name='" + n + "']"); });
     var status = document.getElementById("status"), list = document.getElementById("results");
+    var pager = document.getElementById("pager"), prev = document.getElementById("prev"), next = document.getElementById("next");
     var cat_ = new Catalog(form.getAttribute("data-registry") || "../");
     var params = new URLSearchParams(location.search);
-    q.value = params.get("q") || "";
-    if (params.get("category")) cat.value = params.get("category");
+    FIELDS.forEach(function (n) {
+      var v = params.get(n), e = f[n];
+      if (!e || v === null) return;
+      if (e.type === "checkbox") e.checked = v === "1" || v === "true" || v === "on";
+      else if (e.tagName === "SELECT" && !Array.from(e.options).some(function (o) { return o.value === v; })) {
+        e.appendChild(el("option", null, v)).value = v; e.value = v;
+      } else e.value = v;
+    });
+    var pageNo = Math.max(1, Math.min(1000, parseInt(params.get("page"), 10) || 1));
     var seq = 0, timer = null;
+    function value(n) { var e = f[n]; return !e ? "" : e.type === "checkbox" ? (e.checked ? "1" : "") : e.value; }
     async function run() {
-      var my = ++seq, text = q.value, c = cat.value;
+      var my = ++seq;
       var url = new URL(location.href);
-      url.searchParams.delete("q"); url.searchParams.delete("category");
-      if (text) url.searchParams.set("q", text);
-      if (c) url.searchParams.set("category", c);
+      FIELDS.concat(["page"]).forEach(function (n) { url.searchParams.delete(n); });
+      FIELDS.forEach(function (n) { if (value(n)) url.searchParams.set(n, value(n)); });
+      if (pageNo > 1) url.searchParams.set("page", String(pageNo));
       history.replaceState(null, "", url.pathname + url.search);
-      if (!text.trim() && !c) { list.textContent = ""; status.textContent = "Type to search."; return; }
+      var price = value("price"), max = /^max:(\d+(\.\d+)?)$/.exec(price);
+      var one = function (n) { return value(n).trim() ? [value(n)] : []; };
+      var q = {
+        text: value("q"), category: one("category"), tag: one("tag"), author: one("author"), license: one("license"),
+        price: price === "free" || price === "paid" ? price : null, maxPrice: max ? parseFloat(max[1]) : null,
+        verified: value("verified") === "1", platform: value("platform") || null, sort: value("sort") || "relevance",
+        offset: (pageNo - 1) * PAGE, limit: PAGE,
+      };
       status.textContent = "Searching…";
       try {
-        var r = await cat_.search(text, c, c ? await sha16(c) : null);
+        var r = await cat_.search(q);
         if (my !== seq) return;
         list.textContent = "";
+        if (r === null) { status.textContent = "Type to search, or choose a filter."; pager.hidden = true; form.setAttribute("data-done", String(my)); return; }
         r.hits.forEach(function (s) {
           var li = el("li", "card"), a = el("a", null, s.name);
           a.href = "b/" + encodeURIComponent(s.id) + ".html";
@@ -220,21 +379,37 @@
           li.appendChild(document.createTextNode(" "));
           li.appendChild(el("span", "ver", s.version));
           if (s.verified === "official") { li.appendChild(document.createTextNode(" ")); li.appendChild(el("span", "badge official", "Officially verified")); }
+          if (s.verified === "community") { li.appendChild(document.createTextNode(" ")); li.appendChild(el("span", "badge community", "Community verified")); }
           if (s.deprecated) { li.appendChild(document.createTextNode(" ")); li.appendChild(el("span", "badge deprecated", "Deprecated")); }
           li.appendChild(el("p", null, s.description));
-          li.appendChild(el("p", "meta", s.license + " · " + s.pricing + " · " + s.downloads + " download(s)"));
+          var price = s.price ? " " + s.price.amount + " " + s.price.currency : "";
+          li.appendChild(el("p", "meta", s.license + " · " + s.pricing + price + " · " + s.downloads + " download(s)"));
           list.appendChild(li);
         });
+        var from = (pageNo - 1) * PAGE;
+        var words = r.total + " result(s)" + (r.capped ? " or more" : "");
+        if (r.total > PAGE) words += ", " + (r.hits.length ? (from + 1) + "–" + (from + r.hits.length) : "none") + " shown (page " + pageNo + " of " + Math.max(1, Math.ceil(r.total / PAGE)) + ")";
+        if (r.relaxed) words += "; no bundle matches every word, so those matching most are shown";
+        status.textContent = words + ".";
+        prev.disabled = pageNo <= 1;
+        next.disabled = from + PAGE >= r.total;
+        pager.hidden = r.total <= PAGE && pageNo === 1;
         form.setAttribute("data-done", String(my)); // for tests and the benchmark
-        status.textContent = r.total + " result(s)" + (r.total > r.hits.length ? ", the first " + r.hits.length + " shown" : "") + ".";
       } catch (e) {
-        if (my === seq) { list.textContent = ""; status.textContent = "Search failed: " + e.message; }
+        if (my === seq) { list.textContent = ""; pager.hidden = true; status.textContent = "Search failed: " + e.message; }
       }
     }
-    function later() { clearTimeout(timer); timer = setTimeout(run, 120); }
-    q.addEventListener("input", later);
-    cat.addEventListener("change", run);
-    form.addEventListener("submit", function (ev) { ev.preventDefault(); run(); });
+    function fresh() { pageNo = 1; run(); }
+    function later() { clearTimeout(timer); timer = setTimeout(fresh, 120); }
+    FIELDS.forEach(function (n) {
+      var e = f[n];
+      if (!e) return;
+      if (e.tagName === "SELECT" || e.type === "checkbox") e.addEventListener("change", fresh);
+      else e.addEventListener("input", later);
+    });
+    prev.addEventListener("click", function () { if (pageNo > 1) { pageNo--; run(); } });
+    next.addEventListener("click", function () { pageNo++; run(); });
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); clearTimeout(timer); fresh(); });
     run();
   }
 
@@ -262,5 +437,5 @@
     var form = document.getElementById("search");
     if (form) searchPage(form);
   });
-  window.RatchetSearch = { words: words, shardKey: shardKey, Catalog: Catalog };
+  window.RatchetSearch = { words: words, queryTerms: queryTerms, oneEdit: oneEdit, shardKey: shardKey, Catalog: Catalog };
 })();

@@ -242,15 +242,15 @@ impl Reader {
         }
     }
 
-    /// The number of bundles with facet `kind`=`value` and the summaries of the newest `max`
-    /// of them (highest ordinals: the most recently added first); `None` when no bundle has it.
-    /// The cost is bounded by `max`, not by the facet's size (beyond its set's bytes).
-    pub fn facet(
+    /// The number of bundles with facet `kind`=`value` and the ordinals of the newest `max` of
+    /// them (highest ordinals: the most recently added first); `None` when no bundle has it.
+    /// Reads one facet file; the caller fetches the summaries it does not already have.
+    pub fn facet_newest(
         &self,
         kind: &str,
         value: &str,
         max: usize,
-    ) -> Result<Option<(usize, Vec<Summary>)>, SiteError> {
+    ) -> Result<Option<(usize, Vec<u32>)>, SiteError> {
         let Some(root) = &self.root else {
             return Ok(None);
         };
@@ -261,7 +261,7 @@ impl Reader {
         let (ords, _first_page) =
             parse_facet(&b, kind, value, root).map_err(|e| reg_err(&rel, e))?;
         let newest: Vec<u32> = ords.iter().rev().take(max).copied().collect();
-        Ok(Some((ords.len(), self.summaries(&newest)?)))
+        Ok(Some((ords.len(), newest)))
     }
 
     /// `stats/summary.json`'s trending ids (empty without statistics).

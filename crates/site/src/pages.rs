@@ -10,9 +10,17 @@
 //! key/<key id>.html                              bundles a key owns (or signed, without owners)
 //! assets/site.css  assets/site.js
 //! state/recent.json  state/b/<id>.json  state/keys/<key id>.json   what an update needs
+//! state/<kind>/<h>.json                          the summaries a facet page lists
 //! ```
 //!
 //! A file is rewritten only when its bytes change, and the report lists what was.
+//!
+//! An update costs the same whatever the registry's size: it reads the changed bundle's files,
+//! one facet file per facet value it has or had, and the summaries its facet pages list from
+//! `state/<kind>/<h>.json` (the page's previous list) rather than from the catalog's summary
+//! blocks, so only the changed bundle's block and those of bundles that newly enter a list are
+//! read (reading every listed summary from its block costs one block per listed bundle, up to
+//! 48 a page, and lists fill up as the registry grows).
 
 use crate::chart::downloads_svg;
 use crate::data::{BundleData, Reader, daily};
@@ -81,6 +89,10 @@ pub struct Generator<'a> {
     reader: Reader,
     title: String,
     report: Report,
+    /// In an update: the ordinal of the changed bundle, whose summary is read afresh while the
+    /// facet pages' other summaries come from their state. `None` in a full generation, which
+    /// reads every summary from the catalog.
+    changed: Option<Option<u32>>,
 }
 
 impl<'a> Generator<'a> {
@@ -100,6 +112,7 @@ impl<'a> Generator<'a> {
                 out: opts.out.clone(),
                 ..Report::default()
             },
+            changed: None,
         })
     }
 
@@ -199,6 +212,7 @@ impl<'a> Generator<'a> {
         }
         let state_rel = format!("state/b/{id}.json");
         let old: BundleState = self.read_state(&state_rel);
+        self.changed = Some(self.reader.forward(id)?.map(|f| f.ord));
         let mut recent: Vec<Entry> = self.read_state("state/recent.json");
         recent.retain(|e| e.id != id.as_str());
         let new = self.bundle(id, &mut recent)?.unwrap_or_default();
@@ -547,10 +561,33 @@ impl<'a> Generator<'a> {
     }
 
     fn facet_page(&mut self, kind: &str, value: &str) -> Result<(), SiteError> {
-        let rel = format!("{kind}/{}.html", facet_slug(value));
-        let Some((count, list)) = self.reader.facet(kind, value, LIST_MAX)? else {
+        let slug = facet_slug(value);
+        let rel = format!("{kind}/{slug}.html");
+        let state_rel = format!("state/{kind}/{slug}.json");
+        let Some((count, newest)) = self.reader.facet_newest(kind, value, LIST_MAX)? else {
+            self.remove(&state_rel)?;
             return self.remove(&rel);
         };
+        // The summaries the page listed before, except the changed bundle's (an update only).
+        let mut known: BTreeMap<u32, Summary> = match self.changed {
+            Some(changed) => self
+                .read_state::<Vec<Summary>>(&state_rel)
+                .into_iter()
+                .filter(|s| Some(s.ord) != changed)
+                .map(|s| (s.ord, s))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let missing: Vec<u32> = newest
+            .iter()
+            .copied()
+            .filter(|o| !known.contains_key(o))
+            .collect();
+        for s in self.reader.summaries(&missing)? {
+            known.insert(s.ord, s);
+        }
+        let list: Vec<Summary> = newest.iter().filter_map(|o| known.remove(o)).collect();
+        self.write_state(&state_rel, &list)?;
         let what = match kind {
             "author" => "Bundles by",
             "category" => "Category:",
@@ -560,13 +597,11 @@ impl<'a> Generator<'a> {
         let mut o = format!("<h1>{}</h1><p>{count} bundle(s)", esc(&title));
         if count > list.len() {
             let _ = write!(o, "; the {} added most recently are listed", list.len());
-            if kind == "category" {
-                let _ = write!(
-                    o,
-                    " (<a href=\"../search.html?category={}\">search this category</a>)",
-                    esc(&percent(value))
-                );
-            }
+            let _ = write!(
+                o,
+                " (<a href=\"../search.html?{kind}={}\">search them</a>)",
+                esc(&percent(value))
+            );
         }
         o.push_str(".</p>");
         cards(&mut o, "../", &list);
@@ -596,6 +631,106 @@ impl<'a> Generator<'a> {
         cards(&mut o, "../", &list);
         let html = self.page(&title, "../", &title, "", o);
         self.write(&rel, html.as_bytes())
+    }
+
+    /// The search page: the words, every filter of `ratchet bundle search` (category, tag,
+    /// author, license, price, platform, verified), the sort, and a pager. Every field's name
+    /// is its URL parameter, so a submitted form (without the script) and the script's URL
+    /// are the same shareable link (§14.2).
+    fn search_page(&self, cats: &BTreeMap<String, u32>, tags: &BTreeMap<String, u32>) -> String {
+        let facets = |k: &str| {
+            self.reader
+                .root
+                .as_ref()
+                .and_then(|x| x.facets.get(k).cloned())
+                .unwrap_or_default()
+        };
+        let select = |o: &mut String,
+                      id: &str,
+                      label: &str,
+                      any: &str,
+                      opts: &[(String, String)]| {
+            let _ = write!(
+                o,
+                "<span class=\"field\"><label for=\"{id}\">{label}</label> <select id=\"{id}\" name=\"{id}\"><option value=\"\">{any}</option>"
+            );
+            for (v, text) in opts {
+                let _ = write!(o, "<option value=\"{}\">{}</option>", esc(v), esc(text));
+            }
+            o.push_str("</select></span> ");
+        };
+        let counted = |m: &BTreeMap<String, u32>| -> Vec<(String, String)> {
+            m.iter()
+                .map(|(v, n)| (v.clone(), format!("{v} ({n})")))
+                .collect()
+        };
+        let mut o = format!(
+            "<h1>Search</h1><form id=\"search\" role=\"search\" action=\"search.html\" method=\"get\" \
+             data-registry=\"{}\"><p class=\"words\"><label for=\"q\">Words</label> <input id=\"q\" name=\"q\" type=\"search\" autocomplete=\"off\"> \
+             <button type=\"submit\">Search</button></p><fieldset class=\"filters\"><legend>Filters</legend>",
+            esc(&self.opts.config.registry)
+        );
+        select(&mut o, "category", "Category", "Any", &counted(cats));
+        o.push_str(
+            "<span class=\"field\"><label for=\"tag\">Tag</label> <input id=\"tag\" name=\"tag\" list=\"tag-list\" autocomplete=\"off\" size=\"12\"><datalist id=\"tag-list\">",
+        );
+        for t in tags.keys() {
+            let _ = write!(o, "<option value=\"{}\"></option>", esc(t));
+        }
+        o.push_str(
+            "</datalist></span> <span class=\"field\"><label for=\"author\">Author</label> <input id=\"author\" name=\"author\" autocomplete=\"off\" size=\"14\"></span> ",
+        );
+        select(
+            &mut o,
+            "license",
+            "License",
+            "Any",
+            &counted(&facets("license")),
+        );
+        let price: Vec<(String, String)> = [
+            ("free", "Free"),
+            ("paid", "Paid (any model but free)"),
+            ("max:5", "Free, or at most 5"),
+            ("max:20", "Free, or at most 20"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        select(&mut o, "price", "Price", "Any", &price);
+        let platforms: Vec<(String, String)> = [
+            ("linux", "Linux"),
+            ("macos", "macOS"),
+            ("windows", "Windows"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        select(&mut o, "platform", "Platform", "Any", &platforms);
+        o.push_str(
+            "<span class=\"field\"><input id=\"verified\" name=\"verified\" type=\"checkbox\" value=\"1\"> \
+             <label for=\"verified\">Verified only</label></span> ",
+        );
+        let sorts: Vec<(String, String)> = [
+            ("downloads", "Most downloaded"),
+            ("rating", "Best rated"),
+            ("updated", "Recently updated"),
+            ("trending", "Trending"),
+            ("name", "Name"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        select(&mut o, "sort", "Sort", "Best match", &sorts);
+        o.push_str(
+            "</fieldset></form>\
+             <noscript><p class=\"notice\">Searching needs JavaScript. Without it, browse the \
+             <a href=\"categories.html\">categories and tags</a> or the home page's lists.</p></noscript>\
+             <p id=\"status\" role=\"status\" aria-live=\"polite\"></p><ol id=\"results\" class=\"cards\"></ol>\
+             <nav id=\"pager\" class=\"pager\" aria-label=\"Result pages\" hidden>\
+             <button type=\"button\" id=\"prev\">Previous page</button> \
+             <button type=\"button\" id=\"next\">Next page</button></nav>",
+        );
+        self.page("Search", "", "Search the registry's bundles", "search", o)
     }
 
     /// Home, search, categories and the registry feeds.
@@ -675,22 +810,7 @@ impl<'a> Generator<'a> {
         self.write("categories.html", html.as_bytes())?;
 
         // Search: works with the script; without it, says so and links the listings.
-        let mut o = format!(
-            "<h1>Search</h1><form id=\"search\" role=\"search\" action=\"search.html\" method=\"get\" \
-             data-registry=\"{}\"><p><label for=\"q\">Words</label> <input id=\"q\" name=\"q\" type=\"search\" autocomplete=\"off\"> \
-             <label for=\"category\">Category</label> <select id=\"category\" name=\"category\"><option value=\"\">Any</option>",
-            esc(&self.opts.config.registry)
-        );
-        for c in cats.keys() {
-            let _ = write!(o, "<option value=\"{}\">{}</option>", esc(c), esc(c));
-        }
-        o.push_str(
-            "</select> <button type=\"submit\">Search</button></p></form>\
-             <noscript><p class=\"notice\">Searching needs JavaScript. Without it, browse the \
-             <a href=\"categories.html\">categories and tags</a> or the home page's lists.</p></noscript>\
-             <p id=\"status\" role=\"status\" aria-live=\"polite\"></p><ol id=\"results\" class=\"cards\"></ol>",
-        );
-        let html = self.page("Search", r, "Search the registry's bundles", "search", o);
+        let html = self.search_page(&cats, &tags);
         self.write("search.html", html.as_bytes())?;
 
         // Registry feeds.
