@@ -45,9 +45,10 @@ pub fn run(args: CheckArgs) -> CliResult {
             ratchet_formats::index::read_limited(&path, Limits::default().max_archive_bytes)?;
         let a = archive::read_archive(&bytes[..], &Limits::default())?;
         let tmp = tempfile::tempdir()?;
-        a.extract_to(tmp.path())?;
+        let dest = tmp.path().join("bundle");
+        a.extract_to(&dest)?;
         (
-            tmp.path().to_path_buf(),
+            dest,
             Some(archive::sha256_hex(&bytes)),
             Some(tmp),
         )

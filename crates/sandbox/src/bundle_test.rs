@@ -57,10 +57,11 @@ pub struct CheckResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_points: Option<u64>,
     /// What the static security scan found (`security` and `permission-audit` results).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Written, not read back (a report is read as JSON by those who check it).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// The advisories that match the bundle or a resolved dependency (`advisories` results).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub advisories: Vec<AdvisoryMatch>,
 }
 
