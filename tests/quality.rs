@@ -320,7 +320,8 @@ fn an_osv_advisory_matching_a_resolved_dependency_fails() {
     );
     assert!(!o.status.success());
     assert!(
-        text(&o.stderr).contains("own.json:1: no `affected` entry"),
+        text(&o.stderr).contains("own.json:1: ")
+            && text(&o.stderr).contains("no `affected` entry with package.ecosystem `Ratchet`"),
         "{}",
         text(&o.stderr)
     );
