@@ -47,11 +47,7 @@ pub fn run(args: CheckArgs) -> CliResult {
         let tmp = tempfile::tempdir()?;
         let dest = tmp.path().join("bundle");
         a.extract_to(&dest)?;
-        (
-            dest,
-            Some(archive::sha256_hex(&bytes)),
-            Some(tmp),
-        )
+        (dest, Some(archive::sha256_hex(&bytes)), Some(tmp))
     } else {
         (path.clone(), None, None)
     };
