@@ -706,7 +706,7 @@ fn is_hex_mangled(name: &str) -> bool {
 fn env_use(cx: &mut Ctx, declared: &Declared, t: &Tok, var: Option<String>) {
     let env = &declared.permissions.environment;
     match var {
-        Some(v) if env.iter().any(|e| *e == v) => cx.add(
+        Some(v) if env.contains(&v) => cx.add(
             "environment-unavailable",
             Severity::Warning,
             t,
