@@ -19,6 +19,7 @@ use std::process::ExitCode;
 mod enterprise;
 mod git;
 mod mirror;
+mod quality;
 mod s3;
 mod site;
 mod stats;
@@ -161,8 +162,13 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
         score: Option<u8>,
         /// URL of the verification report.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "verification")]
         report: Option<String>,
+        /// A passing `verification.json` of this archive (`ratchet bundle check FILE.rbundle
+        /// -o FILE`): stored in the registry under reports/ and named by the attestation
+        /// (official attestations only).
+        #[arg(long, value_name = "FILE", requires = "official")]
+        verification: Option<PathBuf>,
         /// Attestation time (RFC 3339 or Unix seconds; default: SOURCE_DATE_EPOCH, else now).
         #[arg(long)]
         time: Option<String>,
@@ -170,6 +176,9 @@ enum Command {
     /// The registry's enterprise policy (config.json `policies.enterprise`).
     #[command(subcommand)]
     Policy(enterprise::PolicyCommand),
+    /// The registry's security advisories (advisories.jsonl, OSV records).
+    #[command(subcommand)]
+    Advisory(quality::AdvisoryCommand),
     /// Name or list the keys of approver roles (config.json `keys`).
     #[command(subcommand)]
     Approver(enterprise::ApproverCommand),
@@ -912,6 +921,7 @@ fn run(cmd: Command) -> CliResult {
         Command::Site(args) => return site::run(args),
         Command::Verifier(cmd) => return verifier(cmd),
         Command::Policy(cmd) => return enterprise::policy(cmd),
+        Command::Advisory(cmd) => return quality::advisory(cmd),
         Command::Approver(cmd) => return enterprise::approver(cmd),
         Command::Audit(cmd) => return enterprise::audit(cmd),
         Command::Approve {
@@ -934,6 +944,7 @@ fn run(cmd: Command) -> CliResult {
             official,
             score,
             report,
+            verification,
             time,
         } => {
             let reg = open_for_change(&dir)?;
@@ -944,6 +955,19 @@ fn run(cmd: Command) -> CliResult {
                 .find(|l| l.version == version)
                 .ok_or_else(|| PublishError::UnknownVersion(id.clone(), version.clone()))?;
             let sk = SecretKey::load_with(&key, &mut ask_password)?;
+            let date = publish_time(time.as_deref())?;
+            let report = match &verification {
+                Some(file) => Some(quality::store_report(
+                    &reg,
+                    file,
+                    id.as_str(),
+                    &version.to_string(),
+                    &line.sha256,
+                    sk.public(),
+                    &date,
+                )?),
+                None => report,
+            };
             let fields = AttestFields {
                 kind: if official {
                     AttestKind::Official
@@ -953,7 +977,7 @@ fn run(cmd: Command) -> CliResult {
                 id: id.to_string(),
                 version: version.to_string(),
                 sha256: line.sha256.clone(),
-                date: publish_time(time.as_deref())?,
+                date,
                 score,
                 report,
             };
@@ -971,6 +995,7 @@ fn run(cmd: Command) -> CliResult {
                     "kind": kind,
                     "key_id": sk.public().key_id(),
                     "sha256": fields.sha256,
+                    "report": fields.report,
                 }}))?;
             } else {
                 println!(

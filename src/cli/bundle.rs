@@ -91,6 +91,9 @@ pub enum BundleCommand {
         /// Bundle directory, or a bare Ratchet task directory (default: current directory).
         dir: Option<PathBuf>,
     },
+    /// Run the full quality check of a bundle directory or archive: its tests, performance,
+    /// compatibility with this runtime, the static security scan and security advisories.
+    Check(super::check::CheckArgs),
     /// Turn a Ratchet task repository or task directory into bundles that validate, test and
     /// build as they are.
     Import(super::import::ImportArgs),
@@ -255,6 +258,7 @@ pub fn run(cmd: BundleCommand) -> CliResult {
             let format = out().format;
             run_tests(&dir.unwrap_or_else(|| PathBuf::from(".")), format)
         }
+        BundleCommand::Check(args) => super::check::run(args),
         BundleCommand::Dev {
             dir,
             interval,
@@ -283,13 +287,23 @@ fn test_dir(
 
 fn run_tests(dir: &Path, format: Format) -> CliResult {
     let (v, written) = test_dir(dir)?;
+    render_verification(&v, &written, format)
+}
+
+/// Prints a `verification.json` (text or JSON) and says where it was written (`written` empty:
+/// nothing written); exit 1 when anything failed.
+pub(super) fn render_verification(
+    v: &ratchet_sandbox::bundle_test::Verification,
+    written: &Path,
+    format: Format,
+) -> CliResult {
     if format == Format::Text {
         for w in &v.warnings {
             eprintln!("warning: {}", escape(w));
         }
     }
     match format {
-        Format::Json => print_json(&v)?,
+        Format::Json => print_json(v)?,
         Format::Text => {
             for t in &v.tests {
                 let tag = match t.result {
@@ -317,7 +331,11 @@ fn run_tests(dir: &Path, format: Format) -> CliResult {
                     "no task test or integration test ran: the bundle is not verified (add tests/*.json to its tasks; see the reasons above)"
                 );
             }
-            if written.as_os_str().is_empty() {
+            if written.as_os_str().is_empty() && v.archive_sha256.is_some() {
+                out().status(format_args!(
+                    "an archive: no report written (-o FILE writes it)"
+                ));
+            } else if written.as_os_str().is_empty() {
                 out().status(format_args!(
                     "a Ratchet task directory without bundle.yaml: nothing written (ratchet bundle import makes it a bundle)"
                 ));

@@ -4,6 +4,7 @@
 //! reported once, at the top, with their chain of causes, and give a non-zero exit.
 
 mod bundle;
+mod check;
 mod discovery;
 mod enterprise;
 mod import;

@@ -24,6 +24,7 @@ pub mod install;
 pub mod integrity;
 pub mod mirror;
 pub mod paths;
+pub mod quality;
 pub mod registry;
 pub mod resolver;
 pub mod search;

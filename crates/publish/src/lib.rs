@@ -389,6 +389,13 @@ pub enum PublishError {
     /// An approver role that is not a name.
     #[error("approver role `{0}`: use a-z, 0-9, `_` and `-`")]
     BadApproverRole(String),
+    /// A verification report that cannot back an official attestation (`index-format.md`
+    /// §16.6).
+    #[error("verification report refused: {0}")]
+    ReportRefused(String),
+    /// An advisory file or record is not valid (`index-format.md` §16.4).
+    #[error("advisory: {0}")]
+    Advisory(String),
     /// An approval that does not verify against the approver keys of its role.
     #[error("approval refused: {0}")]
     ApprovalRejected(String),
@@ -413,6 +420,8 @@ pub(crate) fn statement_id(id: &str) -> Result<BundleId> {
 mod enterprise;
 pub use enterprise::{AUDIT_FILE, PendingApproval};
 mod integrity;
+mod quality;
+pub use quality::REPORTS_DIR;
 /// The `.gitignore` that `init` writes, so that a registry kept in git (or copied by a tool
 /// that honours it) never carries the publishers' lock, an interrupted operation's marker, a
 /// mirror's state or temporary files (index-format.md §6.10).

@@ -8,15 +8,18 @@
 
 use crate::execute::{ExecOptions, TaskSpec, run_task};
 use crate::{Policy, RATCHET_MODULE, Runtime, WASI_MODULE};
-use ratchet_formats::manifest::units::{ByteSize, Millis};
+use ratchet_formats::manifest::units::ByteSize;
 use ratchet_formats::manifest::{Manifest, Platform, load_manifest};
 use ratchet_formats::task::{Expectation, HttpMock, TaskError, TaskKind, TaskTest, read_json};
+use ratchet_quality::advisory::{Advisory, AdvisoryMatch, GraphBundle};
+use ratchet_quality::scan::{Declared, Finding, Severity};
+use ratchet_quality::spec::{CheckType, ChecksFile, QualityCheck, Suite};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Where the quality checks are declared.
-pub const CHECKS_FILE: &str = ".ratchet/bundle-tests.yaml";
+/// Where the quality checks are declared (`index-format.md` §16).
+pub const CHECKS_FILE: &str = ratchet_quality::spec::CHECKS_FILE;
 /// Where the results go.
 pub const VERIFICATION_FILE: &str = ".bundle/verification.json";
 
@@ -53,6 +56,13 @@ pub struct CheckResult {
     /// Metering points used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_points: Option<u64>,
+    /// What the static security scan found (`security` and `permission-audit` results).
+    /// Written, not read back (a report is read as JSON by those who check it).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// The advisories that match the bundle or a resolved dependency (`advisories` results).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<AdvisoryMatch>,
 }
 
 impl CheckResult {
@@ -65,6 +75,8 @@ impl CheckResult {
             wall_ms: None,
             memory_bytes: None,
             cpu_points: None,
+            findings: Vec::new(),
+            advisories: Vec::new(),
         }
     }
 }
@@ -104,6 +116,18 @@ pub struct Verification {
     /// file only while the bundle's files are still exactly these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<String>,
+    /// The archive checked (`ratchet bundle check ARCHIVE`): its SHA-256, which an attestation
+    /// of this report names (`index-format.md` §16.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_sha256: Option<String>,
+    /// The Ratchet version the checks ran against (`ratchet bundle check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratchet_version: Option<String>,
+    /// The plan's `VerificationStatus` of what was checked: `unverified` for a check anyone ran;
+    /// a report stored with an official attestation says `officially-verified`
+    /// (`ratchet bundle check`, `ratchet-index attest --verification`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<ratchet_trust::VerificationStatus>,
     /// True when nothing failed and at least one task test or integration test ran and passed
     /// (static checks alone do not make a bundle pass).
     pub passed: bool,
@@ -138,36 +162,21 @@ pub enum BundleTestError {
     },
 }
 
-/// One entry of `quality_checks` (the plan's fields; unknown ones are ignored).
-#[derive(Debug, Clone, Deserialize)]
-struct QualityCheck {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    tools: Vec<String>,
-    #[serde(default)]
-    metrics: Vec<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    platforms: Vec<String>,
-    #[serde(default)]
-    ratchet_versions: Vec<Value>,
-    #[serde(default)]
-    test_suites: Vec<Suite>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Suite {
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    external: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ChecksFile {
-    #[serde(default)]
-    quality_checks: Vec<QualityCheck>,
+/// What `ratchet bundle check` adds to `bundle test` (`index-format.md` §16).
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The Ratchet version this runtime implements, for the compatibility check (default
+    /// [`ratchet_quality::RUNTIME_RATCHET_VERSION`]).
+    pub ratchet_version: Option<semver::Version>,
+    /// Security advisories to match (`None`: no advisory source was given, the advisory check
+    /// is skipped).
+    pub advisories: Option<Vec<Advisory>>,
+    /// The bundle's resolved dependencies (`None`: not resolved; advisories are matched against
+    /// the bundle alone, and the result says so).
+    pub dependencies: Option<Vec<GraphBundle>>,
+    /// Run the security scan and the advisory check even when `bundle-tests.yaml` declares no
+    /// `security` check (a verifier's check does not depend on the author opting in).
+    pub full: bool,
 }
 
 /// An integration test case: a task test that names its task.
@@ -193,6 +202,17 @@ pub fn test_bundle(
     dir: &Path,
     policy: &Policy,
 ) -> Result<Verification, BundleTestError> {
+    check_bundle(rt, dir, policy, &CheckOptions::default())
+}
+
+/// [`test_bundle`] with the options of `ratchet bundle check`: the runtime's Ratchet version,
+/// advisories and resolved dependencies, and the security checks whether declared or not.
+pub fn check_bundle(
+    rt: &Runtime,
+    dir: &Path,
+    policy: &Policy,
+    opts: &CheckOptions,
+) -> Result<Verification, BundleTestError> {
     if !dir.join(ratchet_formats::manifest::MANIFEST_FILE).is_file()
         && TaskKind::detect(dir).is_some()
     {
@@ -206,14 +226,16 @@ pub fn test_bundle(
             .collect::<Vec<_>>()
             .join("\n"),
     })?;
-    let checks_path = dir.join(CHECKS_FILE);
-    let checks: ChecksFile = match std::fs::read_to_string(&checks_path) {
-        Ok(t) => serde_norway::from_str(&t).map_err(|e| BundleTestError::Checks {
-            path: checks_path.clone(),
-            message: e.to_string(),
-        })?,
-        Err(_) => ChecksFile::default(),
-    };
+    let checks: ChecksFile = ratchet_quality::spec::load(dir)
+        .map_err(|e| BundleTestError::Checks {
+            path: dir.join(CHECKS_FILE),
+            message: e.detail(),
+        })?
+        .unwrap_or_default();
+    let runtime_version = opts
+        .ratchet_version
+        .clone()
+        .unwrap_or(ratchet_quality::RUNTIME_RATCHET_VERSION);
 
     let mut results = Vec::new();
     let mut warnings = Vec::new();
@@ -256,11 +278,14 @@ pub fn test_bundle(
         );
     }
 
+    let mut security_ran = false;
     for check in &checks.quality_checks {
-        match check.kind.as_str() {
-            "performance" => results.push(performance(check, &measured)),
-            "compatibility" => results.extend(compatibility(check, &manifest)),
-            "integration" => results.extend(integration(
+        match &check.kind {
+            CheckType::Performance => results.push(performance(check, &measured)),
+            CheckType::Compatibility => {
+                results.extend(compatibility(check, &manifest, &runtime_version))
+            }
+            CheckType::Integration => results.extend(integration(
                 rt,
                 dir,
                 &manifest,
@@ -268,8 +293,11 @@ pub fn test_bundle(
                 policy,
                 &mut measured,
             )),
-            "security" => results.extend(security(rt, dir, &manifest, check)),
-            other => results.push(CheckResult::new(
+            CheckType::Security => {
+                security_ran = true;
+                results.extend(security(rt, dir, &manifest, Some(check), opts));
+            }
+            CheckType::Other(other) => results.push(CheckResult::new(
                 other,
                 &check.name,
                 Verdict::Skipped,
@@ -279,8 +307,19 @@ pub fn test_bundle(
             )),
         }
     }
-    if !checks.quality_checks.iter().any(|c| c.kind == "security") {
-        results.extend(permission_audit(rt, dir, &manifest));
+    if !security_ran {
+        if opts.full {
+            results.extend(security(rt, dir, &manifest, None, opts));
+        } else {
+            results.extend(static_scan(
+                rt,
+                dir,
+                &manifest,
+                "permission-audit",
+                &[],
+                false,
+            ));
+        }
     }
 
     let mut summary = Summary::default();
@@ -300,6 +339,11 @@ pub fn test_bundle(
             version: manifest.version.to_string(),
         },
         sources: ratchet_formats::archive::sources_digest(dir).ok(),
+        archive_sha256: None,
+        ratchet_version: opts.full.then(|| runtime_version.to_string()),
+        verification: opts
+            .full
+            .then_some(ratchet_trust::VerificationStatus::Unverified),
         // Static checks alone prove nothing about behaviour: a pass needs a test that ran.
         passed: summary.failed == 0
             && results.iter().any(|r| {
@@ -436,6 +480,9 @@ fn test_task_dir(rt: &Runtime, dir: &Path, policy: &Policy) -> Verification {
         engine: rt.cache().engine_tag().to_string(),
         bundle: BundleRef { id: name, version },
         sources: None,
+        archive_sha256: None,
+        ratchet_version: None,
+        verification: None,
         passed: summary.failed == 0 && summary.passed > 0,
         summary,
         tests: results,
@@ -556,39 +603,10 @@ fn round(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
 
-/// A YAML scalar as text (`5s`, `1.0`, `2`).
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn metric(check: &QualityCheck, key: &str) -> Option<String> {
-    check
-        .metrics
-        .iter()
-        .find_map(|m| m.get(key))
-        .map(value_text)
-}
-
 fn performance(check: &QualityCheck, measured: &[Measured]) -> CheckResult {
     let kind = "performance";
-    let fail = |msg: String| CheckResult::new(kind, &check.name, Verdict::Failed, Some(msg));
-    let time = match metric(check, "max_execution_time")
-        .map(|s| Millis::parse(&s))
-        .transpose()
-    {
-        Ok(t) => t,
-        Err(e) => return fail(format!("max_execution_time: {e}")),
-    };
-    let memory = match metric(check, "max_memory_usage")
-        .map(|s| ByteSize::parse(&s))
-        .transpose()
-    {
-        Ok(m) => m,
-        Err(e) => return fail(format!("max_memory_usage: {e}")),
-    };
+    let time = check.max_execution_time;
+    let memory = check.max_memory_usage;
     if time.is_none() && memory.is_none() {
         return CheckResult::new(
             kind,
@@ -651,7 +669,11 @@ fn performance(check: &QualityCheck, measured: &[Measured]) -> CheckResult {
     r
 }
 
-fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> {
+fn compatibility(
+    check: &QualityCheck,
+    manifest: &Manifest,
+    runtime: &semver::Version,
+) -> Vec<CheckResult> {
     let kind = "compatibility";
     let mut out = Vec::new();
     let current = Platform::current();
@@ -693,37 +715,18 @@ fn compatibility(check: &QualityCheck, manifest: &Manifest) -> Vec<CheckResult> 
             ));
         }
     }
-    for v in &check.ratchet_versions {
-        let text = value_text(v);
-        let name = format!("{} [ratchet {text}]", check.name);
-        let padded = match text.split('.').count() {
-            1 => format!("{text}.0.0"),
-            2 => format!("{text}.0"),
-            _ => text.clone(),
+    for (label, outcome) in ratchet_quality::compat::ratchet_versions(
+        &check.ratchet_versions,
+        manifest.requirements.ratchet_version.as_ref(),
+        runtime,
+    ) {
+        let name = format!("{} [{label}]", check.name);
+        let (verdict, message) = match outcome {
+            ratchet_quality::compat::Outcome::Passed(m) => (Verdict::Passed, m),
+            ratchet_quality::compat::Outcome::Failed(m) => (Verdict::Failed, m),
+            ratchet_quality::compat::Outcome::Skipped(m) => (Verdict::Skipped, m),
         };
-        let Ok(version) = semver::Version::parse(&padded) else {
-            out.push(CheckResult::new(
-                kind,
-                name,
-                Verdict::Failed,
-                Some(format!("`{text}` is not a version")),
-            ));
-            continue;
-        };
-        match &manifest.requirements.ratchet_version {
-            Some(req) if !req.matches(&version) => out.push(CheckResult::new(
-                kind,
-                name,
-                Verdict::Failed,
-                Some(format!("requirements.ratchet_version `{req}` excludes {text}")),
-            )),
-            _ => out.push(CheckResult::new(
-                kind,
-                name,
-                Verdict::Passed,
-                Some("consistent with requirements.ratchet_version (declaration check; that Ratchet version was not run)".into()),
-            )),
-        }
+        out.push(CheckResult::new(kind, name, verdict, Some(message)));
     }
     if out.is_empty() {
         out.push(CheckResult::new(
@@ -747,16 +750,18 @@ fn integration(
     let kind = "integration";
     let mut out = Vec::new();
     for suite in &check.test_suites {
-        if let Some(url) = &suite.external {
-            out.push(CheckResult::new(
-                kind,
-                format!("{} [{url}]", check.name),
-                Verdict::Skipped,
-                Some("external test suites are not run locally".into()),
-            ));
-            continue;
-        }
-        let Some(rel) = &suite.path else { continue };
+        let rel = match suite {
+            Suite::External(url) => {
+                out.push(CheckResult::new(
+                    kind,
+                    format!("{} [{url}]", check.name),
+                    Verdict::Skipped,
+                    Some("external test suites are not run locally".into()),
+                ));
+                continue;
+            }
+            Suite::Path(rel) => rel,
+        };
         let suite_dir = dir.join(rel);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&suite_dir)
             .into_iter()
@@ -829,10 +834,14 @@ fn security(
     rt: &Runtime,
     dir: &Path,
     manifest: &Manifest,
-    check: &QualityCheck,
+    check: Option<&QualityCheck>,
+    opts: &CheckOptions,
 ) -> Vec<CheckResult> {
-    let mut out = permission_audit(rt, dir, manifest);
-    for tool in &check.tools {
+    let allow = check.map_or(&[][..], |c| &c.allow[..]);
+    let mut out = static_scan(rt, dir, manifest, "security", allow, true);
+    let name = check.map_or("security", |c| c.name.as_str());
+    out.push(advisories(manifest, name, opts));
+    for tool in check.map_or(&[][..], |c| &c.tools[..]) {
         let installed = std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
         let message = if installed {
@@ -842,7 +851,7 @@ fn security(
         };
         out.push(CheckResult::new(
             "security",
-            format!("{} [{tool}]", check.name),
+            format!("{name} [{tool}]"),
             Verdict::Skipped,
             Some(message),
         ));
@@ -850,85 +859,179 @@ fn security(
     out
 }
 
-/// The static permission audit: what each WebAssembly task imports (and each JavaScript task's
-/// source names: `fetch`) versus what the bundle declares.
-fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckResult> {
-    let kind = "permission-audit";
+/// The advisory check: every advisory against the bundle and its resolved dependencies.
+fn advisories(manifest: &Manifest, check_name: &str, opts: &CheckOptions) -> CheckResult {
+    let kind = "advisories";
+    let name = format!("{check_name} [advisories]");
+    let Some(list) = &opts.advisories else {
+        return CheckResult::new(
+            kind,
+            name,
+            Verdict::Skipped,
+            Some("no advisory source: give --registry or --advisories".into()),
+        );
+    };
+    let root = manifest.id.to_string();
+    let mut graph = vec![GraphBundle {
+        id: root.clone(),
+        version: manifest.version.to_string(),
+        path: vec![root],
+    }];
+    graph.extend(opts.dependencies.iter().flatten().cloned());
+    let found = ratchet_quality::advisory::matches(list, &graph);
+    let scope = match &opts.dependencies {
+        Some(d) => format!("the bundle and {} resolved dependencies", d.len()),
+        None if manifest.dependencies.is_empty() => "the bundle (no dependencies)".to_string(),
+        None => "the bundle only: its dependencies were not resolved (give --registry)".to_string(),
+    };
+    let mut r = if found.is_empty() {
+        CheckResult::new(
+            kind,
+            name,
+            Verdict::Passed,
+            Some(format!("{} advisories, none affects {scope}", list.len())),
+        )
+    } else {
+        let lines: Vec<String> = found
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} affects {} {} ({}){}{}",
+                    m.advisory,
+                    m.id,
+                    m.version,
+                    m.path.join(" -> "),
+                    m.summary
+                        .as_deref()
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default(),
+                    m.fixed
+                        .as_deref()
+                        .map(|f| format!("; fixed in {f}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        CheckResult::new(kind, name, Verdict::Failed, Some(lines.join("; ")))
+    };
+    r.advisories = found;
+    r
+}
+
+/// The static scan of every task (`index-format.md` §16.3): what its code does versus what the
+/// bundle declares. `strict`: every rule at its severity (a `security` check); otherwise (the
+/// permission audit `bundle test` runs when no `security` check is declared) only undeclared
+/// network and command use fails, and the other findings are warnings.
+fn static_scan(
+    rt: &Runtime,
+    dir: &Path,
+    manifest: &Manifest,
+    kind: &str,
+    allow: &[String],
+    strict: bool,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut any_fetch = false;
     let mut any_command = false;
+    let declared = Declared {
+        permissions: &manifest.permissions,
+    };
     for item in &manifest.contents.tasks {
         let task_dir = dir.join(&item.path);
         let name = item.name().to_string();
-        let imports = match TaskKind::detect(&task_dir) {
-            Some(TaskKind::Wasm) => {
-                let path = task_dir.join(TaskKind::Wasm.entry_file());
-                // The size is checked before the module is read.
-                std::fs::metadata(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|m| crate::check_module_size(m.len()).map_err(|e| e.to_string()))
-                    .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()))
-                    .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string()))
-            }
-            // JavaScript reaches the host only through the global `fetch` (the engine offers
-            // no commands): a source that names it counts as importing `ratchet.fetch`.
-            Some(TaskKind::JavaScript) => {
-                std::fs::read_to_string(task_dir.join(TaskKind::JavaScript.entry_file()))
-                    .map_err(|e| e.to_string())
-                    .map(|src| {
-                        if js_names_fetch(&src) {
-                            vec![format!("{RATCHET_MODULE}.fetch")]
-                        } else {
-                            Vec::new()
-                        }
-                    })
-            }
-            None => continue,
+        let Some(task_kind) = TaskKind::detect(&task_dir) else {
+            continue;
         };
-        let imports = match imports {
-            Ok(i) => i,
+        let rel = format!(
+            "{}/{}",
+            item.path.trim_end_matches('/'),
+            task_kind.entry_file()
+        );
+        let path = task_dir.join(task_kind.entry_file());
+        let scanned: Result<(Vec<Finding>, Vec<&str>), String> = match task_kind {
+            TaskKind::Wasm => std::fs::metadata(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|m| crate::check_module_size(m.len()).map_err(|e| e.to_string()))
+                .and_then(|()| std::fs::read(&path).map_err(|e| e.to_string()))
+                .and_then(|b| rt.module_imports(&b).map_err(|e| e.to_string()))
+                .map(|imports| {
+                    let has = |m: &str, f: &str| {
+                        imports.iter().any(|i| i.split_once('.') == Some((m, f)))
+                    };
+                    let uses = [
+                        (has(RATCHET_MODULE, "fetch"), "fetch"),
+                        (has(RATCHET_MODULE, "command"), "command"),
+                        (has(WASI_MODULE, "path_open"), "files"),
+                        (has(WASI_MODULE, "environ_get"), "environment"),
+                    ]
+                    .iter()
+                    .filter(|(u, _)| *u)
+                    .map(|(_, n)| *n)
+                    .collect();
+                    (
+                        ratchet_quality::scan::scan_wasm_imports(
+                            &name,
+                            &rel,
+                            &imports,
+                            &manifest.permissions,
+                        ),
+                        uses,
+                    )
+                }),
+            TaskKind::JavaScript => std::fs::File::open(&path)
+                .and_then(|f| {
+                    // Read at most one byte past the scan's limit: a larger source is a finding.
+                    let mut b = Vec::new();
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(
+                            f,
+                            ratchet_quality::scan::MAX_SOURCE_BYTES as u64 + 1,
+                        ),
+                        &mut b,
+                    )?;
+                    Ok(String::from_utf8_lossy(&b).into_owned())
+                })
+                .map_err(|e| e.to_string())
+                .map(|src| {
+                    let uses = if js_names_fetch(&src) {
+                        vec!["fetch"]
+                    } else {
+                        Vec::new()
+                    };
+                    (
+                        ratchet_quality::scan::scan_js(&name, &rel, &src, &declared),
+                        uses,
+                    )
+                }),
+        };
+        let (mut findings, uses) = match scanned {
+            Ok(x) => x,
             Err(e) => {
                 out.push(CheckResult::new(kind, &name, Verdict::Failed, Some(e)));
                 continue;
             }
         };
-        let has = |module: &str, field: &str| {
-            imports
-                .iter()
-                .any(|i| i.split_once('.') == Some((module, field)))
-        };
-        let fetch = has(RATCHET_MODULE, "fetch");
-        let command = has(RATCHET_MODULE, "command");
-        any_fetch |= fetch;
-        any_command |= command;
-        let mut problems = Vec::new();
-        if fetch && manifest.permissions.network.domains.is_empty() {
-            problems.push("imports ratchet.fetch but the bundle declares no network domains (every fetch would be refused)".to_string());
+        any_fetch |= uses.contains(&"fetch");
+        any_command |= uses.contains(&"command");
+        ratchet_quality::scan::apply_allow(&mut findings, allow);
+        if !strict {
+            for f in &mut findings {
+                if !matches!(f.rule, "undeclared-network" | "undeclared-command") {
+                    f.severity = Severity::Warning;
+                }
+            }
         }
-        if command && manifest.permissions.commands.is_empty() {
-            problems.push("imports ratchet.command but the bundle declares no commands (every command would be refused)".to_string());
-        }
-        let files = has(WASI_MODULE, "path_open");
-        let env = has(WASI_MODULE, "environ_get");
-        let uses: Vec<&str> = [
-            (fetch, "fetch"),
-            (command, "command"),
-            (files, "files"),
-            (env, "environment"),
-        ]
-        .iter()
-        .filter(|(u, _)| *u)
-        .map(|(_, n)| *n)
-        .collect();
-        let mut notes = Vec::new();
-        let fs = &manifest.permissions.filesystem;
-        if files && fs.read.is_empty() && fs.write.is_empty() {
-            notes.push("it imports path_open but the bundle declares no filesystem paths (every open fails)");
-        }
-        if env && manifest.permissions.environment.is_empty() {
-            notes.push("it imports environ_get but the bundle declares no environment variables (it sees none)");
-        }
-        out.push(if problems.is_empty() {
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.to_string())
+            .collect();
+        let warnings: Vec<String> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(|f| f.to_string())
+            .collect();
+        let mut r = if errors.is_empty() {
             CheckResult::new(
                 kind,
                 &name,
@@ -940,16 +1043,18 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
                     } else {
                         uses.join(", ")
                     },
-                    if notes.is_empty() {
+                    if warnings.is_empty() {
                         String::new()
                     } else {
-                        format!("; note: {}", notes.join("; "))
+                        format!("; note: {}", warnings.join("; "))
                     }
                 )),
             )
         } else {
-            CheckResult::new(kind, &name, Verdict::Failed, Some(problems.join("; ")))
-        });
+            CheckResult::new(kind, &name, Verdict::Failed, Some(errors.join("; ")))
+        };
+        r.findings = findings;
+        out.push(r);
     }
     let all_known = manifest
         .contents
@@ -958,7 +1063,7 @@ fn permission_audit(rt: &Runtime, dir: &Path, manifest: &Manifest) -> Vec<CheckR
         .all(|t| TaskKind::detect(&dir.join(&t.path)).is_some());
     let mut notes = Vec::new();
     if all_known && !any_fetch && !manifest.permissions.network.domains.is_empty() {
-        notes.push("network domains are declared but no task imports ratchet.fetch");
+        notes.push("network domains are declared but no task uses fetch");
     }
     if all_known && !any_command && !manifest.permissions.commands.is_empty() {
         notes.push("commands are declared but no task imports ratchet.command");
