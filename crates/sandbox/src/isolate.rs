@@ -97,16 +97,19 @@ mod b64 {
     }
 }
 
-/// What the parent sends.
+/// What the parent sends: this header as one JSON line, then the module's bytes and then the
+/// stdin bytes, raw (`module_len` and `stdin_len` of them). Raw bytes rather than base64 in the
+/// JSON: decoding a 32 MiB module from base64 text cost the worker a quarter of a second of CPU
+/// before its limits were set, outside the compile budget.
 #[derive(Serialize, Deserialize)]
 struct Request {
     name: String,
-    #[serde(with = "b64")]
-    module: Vec<u8>,
+    /// Length of the module bytes that follow the header.
+    module_len: u64,
     js: bool,
     args: Vec<String>,
-    #[serde(with = "b64")]
-    stdin: Vec<u8>,
+    /// Length of the stdin bytes that follow the module.
+    stdin_len: u64,
     mounts: Vec<(String, PathBuf)>,
     permissions: Effective,
     fetch_mock: Option<HttpMock>,
@@ -202,19 +205,107 @@ fn compile_memory(limits: &Limits, js: bool) -> u64 {
     }
 }
 
+/// Most a request header (the JSON line before the module and stdin bytes) may hold: names,
+/// arguments, mounts, permissions and `mock.http` answers.
+const MAX_REQUEST_HEADER: u64 = 64 << 20;
+
+/// Most stdin bytes a request may carry (the task's input).
+const MAX_REQUEST_STDIN: u64 = 64 << 20;
+
+/// A request as read: the header and the raw bytes that followed it.
+struct Received {
+    req: Request,
+    module: Vec<u8>,
+    stdin: Vec<u8>,
+}
+
+/// Reads one request (see [`Request`]): every length is checked against its limit before
+/// anything of that size is allocated.
+fn read_request(input: impl Read) -> Result<Received, String> {
+    let mut r = BufReader::new(input);
+    let mut header = Vec::new();
+    (&mut r)
+        .take(MAX_REQUEST_HEADER + 1)
+        .read_until(b'\n', &mut header)
+        .map_err(|e| format!("reading it: {e}"))?;
+    if header.last() != Some(&b'\n') {
+        return Err(if header.len() as u64 > MAX_REQUEST_HEADER {
+            format!("its header is larger than {}", ByteSize(MAX_REQUEST_HEADER))
+        } else {
+            "it ended before its header did".to_string()
+        });
+    }
+    let req: Request = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+    drop(header);
+    if req.module_len > crate::MAX_MODULE_SIZE {
+        return Err(format!(
+            "its module ({}) is larger than the limit of {}",
+            ByteSize(req.module_len),
+            ByteSize(crate::MAX_MODULE_SIZE)
+        ));
+    }
+    if req.stdin_len > MAX_REQUEST_STDIN {
+        return Err(format!(
+            "its input ({}) is larger than the limit of {}",
+            ByteSize(req.stdin_len),
+            ByteSize(MAX_REQUEST_STDIN)
+        ));
+    }
+    let mut bytes = |n: u64, what: &str| -> Result<Vec<u8>, String> {
+        let mut v = vec![0u8; n as usize];
+        r.read_exact(&mut v)
+            .map_err(|e| format!("reading its {what}: {e}"))?;
+        Ok(v)
+    };
+    let module = bytes(req.module_len, "module")?;
+    let stdin = bytes(req.stdin_len, "input")?;
+    Ok(Received { req, module, stdin })
+}
+
+/// The request as the parent writes it: the header line, the module and the stdin bytes.
+fn encode_request(req: &Request, module: &[u8], stdin: &[u8]) -> Result<Vec<u8>, RunError> {
+    let header = serde_json::to_vec(req)
+        .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
+    let mut body = Vec::with_capacity(header.len() + 1 + module.len() + stdin.len());
+    body.extend_from_slice(&header);
+    body.push(b'\n');
+    body.extend_from_slice(module);
+    body.extend_from_slice(stdin);
+    Ok(body)
+}
+
+/// A worker's JavaScript engine, loaded before its request arrived (see [`worker_main`]).
+struct Preloaded {
+    cache_dir: PathBuf,
+    runtime: Runtime,
+}
+
+/// Loads the embedded JavaScript engine from the compiled-module cache `cache_dir`, when it is
+/// there (a worker started ahead never compiles: compiling is the run's work, under its limits).
+fn preload(cache_dir: PathBuf) -> Option<Preloaded> {
+    crate::js::engine()?;
+    let sha = crate::js::engine_sha256()?;
+    let runtime = Runtime::new(Some(cache_dir.clone()));
+    runtime
+        .preload_js_engine(&sha)
+        .then_some(Preloaded { cache_dir, runtime })
+}
+
 /// The worker: reads one request from `input`, runs it under OS limits and writes `ready` and
 /// the outcome to `output` (see the module docs). Returns the process exit status: 0 when an
 /// answer was written, 1 when the request could not be read.
-pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
-    let mut buf = Vec::new();
-    // The request holds at most a module (checked against MAX_MODULE_SIZE), the input and
-    // the permissions; base64 adds a third.
-    let cap = crate::MAX_MODULE_SIZE * 2 + (64 << 20);
-    if input.take(cap).read_to_end(&mut buf).is_err() {
-        return 1;
-    }
-    let response = match serde_json::from_slice::<Request>(&buf) {
-        Ok(req) => serve(req, &mut output),
+///
+/// With `preload_js` (a worker started ahead of its run, `task-abi.md` §10), the worker first
+/// loads the embedded JavaScript engine from that compiled-module cache, if it is cached there,
+/// so that a JavaScript run does not wait for it. The engine is part of `ratchet` and the cache
+/// is trusted like the binary (§7); no task code or data is involved before the request.
+pub fn worker_main(preload_js: Option<PathBuf>, input: impl Read, mut output: impl Write) -> i32 {
+    let preloaded = preload_js.and_then(preload);
+    // CPU time from here on is the run's: reading and decoding the request counts against the
+    // compile budget (the wait for it costs none).
+    let base = os::cpu_used();
+    let response = match read_request(input) {
+        Ok(received) => serve(received, preloaded, base, &mut output),
         Err(e) => Response::Err(WireError::Io(format!(
             "the sandbox worker's request is not valid: {e}"
         ))),
@@ -231,12 +322,23 @@ pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
     0
 }
 
-fn serve(req: Request, output: &mut dyn Write) -> Response {
+fn serve(
+    received: Received,
+    preloaded: Option<Preloaded>,
+    base: Duration,
+    output: &mut dyn Write,
+) -> Response {
+    let Received { req, module, stdin } = received;
     if !os::die_with_parent(req.parent) {
         return Response::Err(WireError::Io(
             "the process that started the sandbox worker has ended".into(),
         ));
     }
+    // The engine loaded ahead serves a JavaScript run with the same cache; otherwise it is
+    // dropped (unmapped) now, before the limits are set.
+    let preloaded = preloaded.filter(|p| req.js && req.cache_dir.as_ref() == Some(&p.cache_dir));
+    // What reading the request cost comes out of the compile budget.
+    let spent = os::cpu_used().saturating_sub(base);
     // Linux: this process stays behind as a subreaper supervisor that never returns from
     // here; the task runs in its child, and every process the task starts (even one that left
     // the process group) is killed when the task process ends.
@@ -247,7 +349,7 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
     }
     let limits = req.permissions.limits;
     if let Err(e) = os::compile_limits(
-        compile_cpu(&limits, req.js),
+        compile_cpu(&limits, req.js).saturating_sub(spent),
         run_cpu(&limits),
         compile_memory(&limits, req.js),
     ) {
@@ -255,13 +357,16 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
             "setting the sandbox worker's OS limits: {e}"
         )));
     }
-    let mut rt = Runtime::new(req.cache_dir.clone());
+    let mut rt = match preloaded {
+        Some(p) => p.runtime,
+        None => Runtime::new(req.cache_dir.clone()),
+    };
     rt.set_scratch_root(req.scratch_root.clone());
     let run = TaskRun {
         name: req.name,
-        module: req.module,
+        module,
         args: req.args,
-        stdin: req.stdin,
+        stdin,
         mounts: req
             .mounts
             .into_iter()
@@ -328,12 +433,17 @@ pub(crate) fn run_in_worker(
         .prefix("ratchet-worker-")
         .tempdir()
         .map_err(|e| RunError::Io("creating the sandbox worker's directory".into(), e))?;
+    if !js {
+        // Refused before it is sent, read or compiled.
+        crate::check_module_size(run.module.len() as u64)?;
+    }
+    let module: &[u8] = if js { &[] } else { &run.module };
     let request = Request {
         name: run.name.clone(),
-        module: run.module.clone(),
+        module_len: module.len() as u64,
         js,
         args: run.args.clone(),
-        stdin: run.stdin.clone(),
+        stdin_len: run.stdin.len() as u64,
         mounts: run
             .mounts
             .iter()
@@ -345,8 +455,7 @@ pub(crate) fn run_in_worker(
         scratch_root: scratch.path().to_path_buf(),
         parent: std::process::id(),
     };
-    let body = serde_json::to_vec(&request)
-        .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
+    let body = encode_request(&request, module, &run.stdin)?;
     drop(request);
 
     // A worker started ahead (by `Runtime::isolated` or after the previous run) has already
@@ -355,7 +464,7 @@ pub(crate) fn run_in_worker(
     let started = Instant::now();
     let mut child = match spare {
         Some(child) => child,
-        None => spawn_worker(iso).map_err(|e| {
+        None => spawn_worker(iso, None).map_err(|e| {
             RunError::Io(
                 format!("starting the sandbox worker {}", iso.program.display()),
                 e,
@@ -538,13 +647,21 @@ pub(crate) fn run_in_worker(
     })
 }
 
+/// The worker argument that names the compiled-module cache to load the JavaScript engine from
+/// before the request arrives (workers started ahead, see [`worker_main`]).
+pub const PRELOAD_JS_ARG: &str = "--preload-js";
+
 /// Starts a worker: `iso`'s program in its own process group, its three streams piped. It
 /// waits for its request on stdin (and ends at end of input, so a spare whose parent is gone
-/// does not stay).
-fn spawn_worker(iso: &Isolation) -> io::Result<Child> {
+/// does not stay); with `preload_js`, it loads the cached JavaScript engine from that cache
+/// first.
+fn spawn_worker(iso: &Isolation, preload_js: Option<&std::path::Path>) -> io::Result<Child> {
     let mut cmd = Command::new(&iso.program);
-    cmd.args(&iso.args)
-        .stdin(Stdio::piped())
+    cmd.args(&iso.args);
+    if let Some(dir) = preload_js {
+        cmd.arg(PRELOAD_JS_ARG).arg(dir);
+    }
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     #[cfg(unix)]
@@ -564,11 +681,12 @@ pub(crate) struct Spare {
 }
 
 impl Spare {
-    /// Starts a spare worker; `None` when it cannot be started (the run then starts its own
-    /// and reports the error).
-    pub(crate) fn start(iso: &Isolation) -> Option<Spare> {
+    /// Starts a spare worker, which loads the cached JavaScript engine from `cache_dir` (when
+    /// it is cached there) while it waits; `None` when it cannot be started (the run then
+    /// starts its own and reports the error).
+    pub(crate) fn start(iso: &Isolation, cache_dir: Option<&std::path::Path>) -> Option<Spare> {
         Some(Spare {
-            child: Some(spawn_worker(iso).ok()?),
+            child: Some(spawn_worker(iso, cache_dir).ok()?),
             thread: std::thread::current().id(),
         })
     }
@@ -977,7 +1095,7 @@ mod os {
     }
 
     /// CPU time this process has used (all threads).
-    fn cpu_used() -> Duration {
+    pub(super) fn cpu_used() -> Duration {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -1086,6 +1204,10 @@ mod os {
 
     pub(super) fn die_with_parent(_: u32) -> bool {
         true
+    }
+
+    pub(super) fn cpu_used() -> Duration {
+        Duration::ZERO
     }
 
     pub(super) fn compile_limits(_: Duration, _: Duration, _: u64) -> io::Result<()> {
