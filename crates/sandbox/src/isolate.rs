@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The hidden subcommand that makes the `ratchet` binary a worker.
@@ -471,31 +471,25 @@ pub(crate) fn run_in_worker(
             )
         })?,
     };
+    // A small request fits the fresh pipe of a worker that waits for it: written here, it
+    // costs no thread; a larger one is written by a thread while the worker reads it.
     let mut stdin = child.stdin.take();
-    std::thread::spawn(move || {
+    if body.len() <= DIRECT_WRITE {
         if let Some(s) = stdin.as_mut() {
             let _ = s.write_all(&body);
         }
-    });
-    let (tx, lines) = mpsc::channel::<Option<String>>();
-    let stdout = child.stdout.take();
-    std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            let mut r = BufReader::new(out);
-            loop {
-                let mut line = String::new();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if tx.send(Some(line)).is_err() {
-                            return;
-                        }
-                    }
-                }
+        drop(stdin);
+    } else {
+        std::thread::spawn(move || {
+            if let Some(s) = stdin.as_mut() {
+                let _ = s.write_all(&body);
             }
-        }
-        let _ = tx.send(None);
-    });
+        });
+    }
+    // The next run's worker starts now, while this one runs (and then while the caller renders
+    // this one's outcome), so that its exec and start-up are off both runs' paths.
+    rt.put_spare(iso);
+    let mut lines = lines::Lines::new(child.stdout.take(), answer_cap(&limits));
     let (etx, errs) = mpsc::channel::<Vec<u8>>();
     let stderr = child.stderr.take();
     std::thread::spawn(move || {
@@ -522,24 +516,32 @@ pub(crate) fn run_in_worker(
             timed_out = true;
             break;
         };
-        match lines.recv_timeout(left) {
-            Ok(Some(line)) => {
-                if let Some(word) = line.trim_end().strip_prefix("ready") {
+        match lines.next(now + left) {
+            lines::Next::Line(line) => {
+                if let Some(word) = line.trim_ascii_end().strip_prefix(b"ready") {
                     let at = Instant::now();
-                    ready = Some((at, parse_cache(word)));
+                    ready = Some((at, parse_cache(&String::from_utf8_lossy(word))));
                     deadline = at + wall + wall / 20;
                 } else {
-                    response = Some(serde_json::from_str(&line).map_err(|e| e.to_string()));
+                    response = Some(serde_json::from_slice(&line).map_err(|e| e.to_string()));
                     break;
                 }
             }
-            Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
+            lines::Next::TooLong => {
+                response = Some(Err(format!(
+                    "the answer is longer than {}",
+                    ByteSize(answer_cap(&limits) as u64)
+                )));
+                break;
+            }
+            lines::Next::End => break,
+            lines::Next::Timeout => {
                 timed_out = true;
                 break;
             }
         }
     }
+    drop(lines);
     // Everything the run started, including processes that left the worker's process group
     // (`setsid`) and were re-parented to its supervisor, then the group itself.
     reaper::kill_descendants(child.id(), false);
@@ -564,8 +566,6 @@ pub(crate) fn run_in_worker(
         (exit, stderr)
     };
     drop(scratch);
-    // The next run's worker starts now, while the caller renders this one's outcome.
-    rt.put_spare(iso);
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -650,6 +650,158 @@ pub(crate) fn run_in_worker(
 /// The worker argument that names the compiled-module cache to load the JavaScript engine from
 /// before the request arrives (workers started ahead, see [`worker_main`]).
 pub const PRELOAD_JS_ARG: &str = "--preload-js";
+
+/// Requests up to this size are written to the worker's stdin by the run's own thread: a
+/// fresh pipe holds at least this much (16 KiB on macOS, 64 KiB on Linux) without blocking.
+const DIRECT_WRITE: usize = 16 << 10;
+
+/// The longest answer line the parent reads: stdout and stderr (each at most the output cap) in
+/// base64, with room for the refusals and figures.
+fn answer_cap(limits: &Limits) -> usize {
+    let output = usize::try_from(limits.max_output.0).unwrap_or(usize::MAX / 4);
+    output.saturating_mul(3).saturating_add(16 << 20)
+}
+
+/// The worker's stdout, read line by line until a deadline. On Unix the run's own thread waits
+/// for it (`poll`), with no reader thread to hand each line over; elsewhere a thread reads it.
+mod lines {
+    use std::process::ChildStdout;
+    use std::time::Instant;
+
+    /// What [`Lines::next`] found.
+    pub(super) enum Next {
+        /// A whole line, with its newline.
+        Line(Vec<u8>),
+        /// The line grew past the cap.
+        TooLong,
+        /// End of output (or a read error): the worker is done writing.
+        End,
+        /// The deadline passed first.
+        Timeout,
+    }
+
+    #[cfg(unix)]
+    pub(super) struct Lines {
+        out: Option<ChildStdout>,
+        buf: Vec<u8>,
+        /// How much of `buf` is known to hold no newline.
+        scanned: usize,
+        cap: usize,
+    }
+
+    #[cfg(unix)]
+    impl Lines {
+        pub(super) fn new(out: Option<ChildStdout>, cap: usize) -> Lines {
+            Lines {
+                out,
+                buf: Vec::new(),
+                scanned: 0,
+                cap,
+            }
+        }
+
+        pub(super) fn next(&mut self, deadline: Instant) -> Next {
+            use std::io::Read;
+            use std::os::fd::AsRawFd;
+            loop {
+                if let Some(i) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+                    let rest = self.buf.split_off(self.scanned + i + 1);
+                    self.scanned = 0;
+                    return Next::Line(std::mem::replace(&mut self.buf, rest));
+                }
+                self.scanned = self.buf.len();
+                if self.buf.len() > self.cap {
+                    return Next::TooLong;
+                }
+                let Some(out) = self.out.as_mut() else {
+                    return Next::End;
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Next::Timeout;
+                }
+                let mut p = libc::pollfd {
+                    fd: out.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // Rounded up, so that the deadline has passed when poll times out.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                // SAFETY: poll reads and writes the one pollfd this function owns.
+                let r = unsafe { libc::poll(&mut p, 1, ms) };
+                if r < 0 {
+                    if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    self.out = None;
+                    continue;
+                }
+                if r == 0 {
+                    continue;
+                }
+                let at = self.buf.len();
+                self.buf.resize(at + (64 << 10), 0);
+                match out.read(&mut self.buf[at..]) {
+                    Ok(0) => {
+                        self.buf.truncate(at);
+                        self.out = None;
+                    }
+                    Ok(n) => self.buf.truncate(at + n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.buf.truncate(at),
+                    Err(_) => {
+                        self.buf.truncate(at);
+                        self.out = None;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) struct Lines {
+        lines: std::sync::mpsc::Receiver<Next>,
+    }
+
+    #[cfg(not(unix))]
+    impl Lines {
+        pub(super) fn new(out: Option<ChildStdout>, cap: usize) -> Lines {
+            use std::io::{BufRead, BufReader, Read};
+            let (tx, lines) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                if let Some(out) = out {
+                    let mut r = BufReader::new(out);
+                    loop {
+                        let mut line = Vec::new();
+                        match (&mut r).take(cap as u64 + 1).read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) if line.last() != Some(&b'\n') && line.len() > cap => {
+                                let _ = tx.send(Next::TooLong);
+                                return;
+                            }
+                            Ok(_) => {
+                                if tx.send(Next::Line(line)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = tx.send(Next::End);
+            });
+            Lines { lines }
+        }
+
+        pub(super) fn next(&mut self, deadline: Instant) -> Next {
+            use std::sync::mpsc::RecvTimeoutError;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(n) => n,
+                Err(RecvTimeoutError::Timeout) => Next::Timeout,
+                Err(RecvTimeoutError::Disconnected) => Next::End,
+            }
+        }
+    }
+}
 
 /// Starts a worker: `iso`'s program in its own process group, its three streams piped. It
 /// waits for its request on stdin (and ends at end of input, so a spare whose parent is gone
