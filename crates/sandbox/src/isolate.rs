@@ -10,7 +10,8 @@
 //!
 //! The parent side is [`run_in_worker`], which [`Runtime::run_task_run`] uses when the runtime
 //! is [`isolated`](Runtime::isolated); the worker side is [`worker_main`], called by the hidden
-//! `ratchet __sandbox-worker` subcommand. The protocol: one JSON request on the worker's stdin;
+//! `ratchet __sandbox-worker` subcommand. The protocol: one request on the worker's stdin (a JSON
+//! header line, then the module's and the input's bytes raw);
 //! on its stdout the line `ready <cache>` once the module is loaded (the wall clock starts) and
 //! then one JSON line with the outcome. The worker's stderr carries only its own crash messages.
 
@@ -436,6 +437,16 @@ pub(crate) fn run_in_worker(
     if !js {
         // Refused before it is sent, read or compiled.
         crate::check_module_size(run.module.len() as u64)?;
+    }
+    if run.stdin.len() as u64 > MAX_REQUEST_STDIN {
+        return Err(RunError::Io(
+            "passing the input to the sandbox worker".into(),
+            io::Error::other(format!(
+                "the input is {}, larger than the limit of {}",
+                ByteSize(run.stdin.len() as u64),
+                ByteSize(MAX_REQUEST_STDIN)
+            )),
+        ));
     }
     let module: &[u8] = if js { &[] } else { &run.module };
     let request = Request {
@@ -1562,4 +1573,112 @@ pub fn describe_isolation() -> String {
         out.push_str(&format!("  {:<13} {what}\n", format!("{name}:")));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(module_len: u64, stdin_len: u64) -> Request {
+        Request {
+            name: "t".into(),
+            module_len,
+            js: false,
+            args: vec!["a".into()],
+            stdin_len,
+            mounts: Vec::new(),
+            permissions: Effective::pure(Limits::default()),
+            fetch_mock: None,
+            cache_dir: None,
+            scratch_root: PathBuf::from("/tmp"),
+            parent: 1,
+        }
+    }
+
+    #[test]
+    fn a_request_round_trips_with_raw_bytes() {
+        let module = b"\0asm\x01\0\0\0\n\n".to_vec();
+        let stdin = b"{\"a\": \"\\n\"}\n".to_vec();
+        let body = encode_request(
+            &request(module.len() as u64, stdin.len() as u64),
+            &module,
+            &stdin,
+        )
+        .unwrap();
+        let got = read_request(&body[..]).unwrap();
+        assert_eq!(got.module, module);
+        assert_eq!(got.stdin, stdin);
+        assert_eq!(got.req.args, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn declared_lengths_are_checked_before_reading() {
+        // A header declaring more than the limits, with no bytes behind it: refused by its
+        // length, not by running out of input (nothing of that size is allocated).
+        let body = encode_request(&request(crate::MAX_MODULE_SIZE + 1, 0), &[], &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(
+            e.contains("module") && e.contains("larger than the limit"),
+            "{e}"
+        );
+        let body = encode_request(&request(0, MAX_REQUEST_STDIN + 1), &[], &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(
+            e.contains("input") && e.contains("larger than the limit"),
+            "{e}"
+        );
+        // Fewer bytes than declared, and no end of header.
+        let body = encode_request(&request(10, 0), b"abc", &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(e.contains("reading its module"), "{e}");
+        let e = read_request(&b"{\"name\": "[..]).err().unwrap();
+        assert!(e.contains("ended before its header"), "{e}");
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_capped() {
+        let (mut child, mut lines) = {
+            let mut c = Command::new("sh")
+                .args([
+                    "-c",
+                    "printf 'ready hit\\n{\"x\": 1}'; sleep 0.05; printf '\\nrest'",
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = c.stdout.take();
+            (c, lines::Lines::new(out, 1 << 20))
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        assert!(matches!(lines.next(until), lines::Next::Line(l) if l == b"ready hit\n"));
+        assert!(matches!(lines.next(until), lines::Next::Line(l) if l == b"{\"x\": 1}\n"));
+        // An unterminated tail is not a line.
+        assert!(matches!(lines.next(until), lines::Next::End));
+        child.wait().unwrap();
+
+        let mut c = Command::new("sh")
+            .args(["-c", "head -c 100000 /dev/zero"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = lines::Lines::new(c.stdout.take(), 1000);
+        assert!(matches!(lines.next(until), lines::Next::TooLong));
+        drop(lines);
+        let _ = c.wait();
+
+        let mut c = Command::new("sleep")
+            .arg("5")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = lines::Lines::new(c.stdout.take(), 1000);
+        let t = Instant::now();
+        assert!(matches!(
+            lines.next(t + Duration::from_millis(50)),
+            lines::Next::Timeout
+        ));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
