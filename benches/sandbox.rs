@@ -378,7 +378,8 @@ fn isolation(tmp: &Path, cache: &Path, probe: Option<&[u8]>) {
             &TaskRun {
                 name: "warm".into(),
                 module: m.clone(),
-                permissions: Effective::pure(limits(10, 1000)),
+                // Enough CPU to compile (the compile budget is `max_cpu_time`).
+                permissions: Effective::pure(limits(200, 1000)),
                 ..Default::default()
             },
             false,
@@ -407,7 +408,9 @@ fn isolation(tmp: &Path, cache: &Path, probe: Option<&[u8]>) {
             &TaskRun {
                 name: "warm".into(),
                 module: p.to_vec(),
-                permissions: Effective::pure(limits(10, 1000)),
+                // Enough CPU to compile (the compile budget is `max_cpu_time`); it echoes and
+                // ends.
+                permissions: Effective::pure(limits(5_000, 10_000)),
                 ..Default::default()
             },
             false,
