@@ -427,3 +427,108 @@ fn ratchet_run_stops_a_loop_in_its_worker_and_explains_isolation() {
         "{err}"
     );
 }
+
+/// Sandbox workers that are children of this process, started ahead with `--preload-js DIR`.
+fn preloading_workers(dir: &Path) -> usize {
+    let me = std::process::id().to_string();
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_string();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let preload = args
+            .windows(2)
+            .any(|w| w[0] == b"--preload-js" && w[1] == dir.as_os_str().as_encoded_bytes());
+        if ppid == me
+            && args.contains(&b"__sandbox-worker".as_slice())
+            && preload
+            && alive_pid(&pid)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn alive_pid(pid: &str) -> bool {
+    pid.parse().is_ok_and(alive)
+}
+
+#[test]
+fn workers_started_ahead_preload_the_javascript_engine_and_take_raw_requests() {
+    use ratchet_sandbox::Policy;
+    use ratchet_sandbox::execute::{ExecOptions, TaskSpec, run_task};
+    let d = tempfile::tempdir().unwrap();
+    let cache = d.path().join("modules");
+    // Its own runtime: the shared one's spare may be taken (and so ended) by another test's
+    // thread.
+    let rt = Runtime::new(Some(cache.clone()))
+        .isolated(Isolation::new(PathBuf::from(env!("CARGO_BIN_EXE_ratchet"))));
+    let task = d.path().join("task");
+    std::fs::create_dir(&task).unwrap();
+    std::fs::write(
+        task.join("main.js"),
+        "function main(i){ return {n: i.items.length, last: i.items[i.items.length - 1]}; }",
+    )
+    .unwrap();
+    std::fs::write(
+        task.join("metadata.json"),
+        r#"{"version": "1.0.0", "description": "preload test"}"#,
+    )
+    .unwrap();
+    let spec = TaskSpec::lone(&task).unwrap();
+    // More input than the parent writes without a thread (the raw stdin bytes after the
+    // request header).
+    let items: Vec<String> = (0..3000).map(|k| format!("item-{k}")).collect();
+    let input = serde_json::json!({ "items": items });
+    assert!(serde_json::to_vec(&input).unwrap().len() > 16 << 10);
+    for round in 0..2 {
+        let out = run_task(
+            &rt,
+            &spec,
+            &input,
+            &Policy::default(),
+            &ExecOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(
+            out.output,
+            serde_json::json!({"n": 3000, "last": "item-2999"})
+        );
+        // The next run's worker is waiting, told to load the engine from this cache (which
+        // the first run filled); the one that ran ends in the background.
+        let until = Instant::now() + Duration::from_secs(5);
+        while preloading_workers(&cache) != 1 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(preloading_workers(&cache), 1, "round {round}");
+    }
+    // A WebAssembly run takes that worker (which drops the engine) and gets its module and a
+    // large stdin byte for byte.
+    let text = "y".repeat(40_000);
+    let stdin = serde_json::to_vec(&serde_json::json!({ "text": text })).unwrap();
+    let o = rt
+        .run_task_run(
+            &TaskRun {
+                name: "echo".into(),
+                module: c_module("probe"),
+                stdin,
+                permissions: Effective::pure(limits(2_000, 10_000)),
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["input"]["text"].as_str().map(str::len), Some(40_000));
+}

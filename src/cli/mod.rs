@@ -61,7 +61,11 @@ enum Command {
     },
     /// Internal: run one sandboxed task (request on stdin, answer on stdout; task-abi.md §10).
     #[command(name = "__sandbox-worker", hide = true)]
-    SandboxWorker,
+    SandboxWorker {
+        /// Load the cached JavaScript engine from this compiled-module cache while waiting.
+        #[arg(long = "preload-js", value_name = "DIR")]
+        preload_js: Option<std::path::PathBuf>,
+    },
 }
 
 /// What a handler returns: the exit code, or an error reported at the top.
@@ -91,10 +95,13 @@ pub fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),
-        Command::SandboxWorker => Ok(ExitCode::from(ratchet_sandbox::isolate::worker_main(
-            std::io::stdin().lock(),
-            std::io::stdout().lock(),
-        ) as u8)),
+        Command::SandboxWorker { preload_js } => {
+            Ok(ExitCode::from(ratchet_sandbox::isolate::worker_main(
+                preload_js,
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            ) as u8))
+        }
     };
     match result {
         Ok(code) => code,

@@ -86,6 +86,18 @@ impl ModuleCache {
         self.load_or_compile_hashed(engine, &Sha256::digest(module_bytes).into(), compile)
     }
 
+    /// The module whose SHA-256 is `module_hash` when its artifact is in the cache and loads;
+    /// `None` otherwise (nothing is compiled).
+    pub fn load_cached(&self, engine: &Engine, module_hash: &[u8; 32]) -> Option<Module> {
+        let p = self.path_for(&self.key_for_hash(module_hash))?;
+        if !p.is_file() {
+            return None;
+        }
+        // SAFETY: as in `load_or_compile_hashed`: an artifact of this program for this engine
+        // tag, in the trusted cache directory.
+        unsafe { Module::deserialize_from_file(engine, &p) }.ok()
+    }
+
     /// [`ModuleCache::load_or_compile`] for a module whose SHA-256 is `module_hash`.
     pub fn load_or_compile_hashed(
         &self,

@@ -10,7 +10,8 @@
 //!
 //! The parent side is [`run_in_worker`], which [`Runtime::run_task_run`] uses when the runtime
 //! is [`isolated`](Runtime::isolated); the worker side is [`worker_main`], called by the hidden
-//! `ratchet __sandbox-worker` subcommand. The protocol: one JSON request on the worker's stdin;
+//! `ratchet __sandbox-worker` subcommand. The protocol: one request on the worker's stdin (a JSON
+//! header line, then the module's and the input's bytes raw);
 //! on its stdout the line `ready <cache>` once the module is loaded (the wall clock starts) and
 //! then one JSON line with the outcome. The worker's stderr carries only its own crash messages.
 
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The hidden subcommand that makes the `ratchet` binary a worker.
@@ -97,16 +98,19 @@ mod b64 {
     }
 }
 
-/// What the parent sends.
+/// What the parent sends: this header as one JSON line, then the module's bytes and then the
+/// stdin bytes, raw (`module_len` and `stdin_len` of them). Raw bytes rather than base64 in the
+/// JSON: decoding a 32 MiB module from base64 text cost the worker a quarter of a second of CPU
+/// before its limits were set, outside the compile budget.
 #[derive(Serialize, Deserialize)]
 struct Request {
     name: String,
-    #[serde(with = "b64")]
-    module: Vec<u8>,
+    /// Length of the module bytes that follow the header.
+    module_len: u64,
     js: bool,
     args: Vec<String>,
-    #[serde(with = "b64")]
-    stdin: Vec<u8>,
+    /// Length of the stdin bytes that follow the module.
+    stdin_len: u64,
     mounts: Vec<(String, PathBuf)>,
     permissions: Effective,
     fetch_mock: Option<HttpMock>,
@@ -202,19 +206,107 @@ fn compile_memory(limits: &Limits, js: bool) -> u64 {
     }
 }
 
+/// Most a request header (the JSON line before the module and stdin bytes) may hold: names,
+/// arguments, mounts, permissions and `mock.http` answers.
+const MAX_REQUEST_HEADER: u64 = 64 << 20;
+
+/// Most stdin bytes a request may carry (the task's input).
+const MAX_REQUEST_STDIN: u64 = 64 << 20;
+
+/// A request as read: the header and the raw bytes that followed it.
+struct Received {
+    req: Request,
+    module: Vec<u8>,
+    stdin: Vec<u8>,
+}
+
+/// Reads one request (see [`Request`]): every length is checked against its limit before
+/// anything of that size is allocated.
+fn read_request(input: impl Read) -> Result<Received, String> {
+    let mut r = BufReader::new(input);
+    let mut header = Vec::new();
+    (&mut r)
+        .take(MAX_REQUEST_HEADER + 1)
+        .read_until(b'\n', &mut header)
+        .map_err(|e| format!("reading it: {e}"))?;
+    if header.last() != Some(&b'\n') {
+        return Err(if header.len() as u64 > MAX_REQUEST_HEADER {
+            format!("its header is larger than {}", ByteSize(MAX_REQUEST_HEADER))
+        } else {
+            "it ended before its header did".to_string()
+        });
+    }
+    let req: Request = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+    drop(header);
+    if req.module_len > crate::MAX_MODULE_SIZE {
+        return Err(format!(
+            "its module ({}) is larger than the limit of {}",
+            ByteSize(req.module_len),
+            ByteSize(crate::MAX_MODULE_SIZE)
+        ));
+    }
+    if req.stdin_len > MAX_REQUEST_STDIN {
+        return Err(format!(
+            "its input ({}) is larger than the limit of {}",
+            ByteSize(req.stdin_len),
+            ByteSize(MAX_REQUEST_STDIN)
+        ));
+    }
+    let mut bytes = |n: u64, what: &str| -> Result<Vec<u8>, String> {
+        let mut v = vec![0u8; n as usize];
+        r.read_exact(&mut v)
+            .map_err(|e| format!("reading its {what}: {e}"))?;
+        Ok(v)
+    };
+    let module = bytes(req.module_len, "module")?;
+    let stdin = bytes(req.stdin_len, "input")?;
+    Ok(Received { req, module, stdin })
+}
+
+/// The request as the parent writes it: the header line, the module and the stdin bytes.
+fn encode_request(req: &Request, module: &[u8], stdin: &[u8]) -> Result<Vec<u8>, RunError> {
+    let header = serde_json::to_vec(req)
+        .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
+    let mut body = Vec::with_capacity(header.len() + 1 + module.len() + stdin.len());
+    body.extend_from_slice(&header);
+    body.push(b'\n');
+    body.extend_from_slice(module);
+    body.extend_from_slice(stdin);
+    Ok(body)
+}
+
+/// A worker's JavaScript engine, loaded before its request arrived (see [`worker_main`]).
+struct Preloaded {
+    cache_dir: PathBuf,
+    runtime: Runtime,
+}
+
+/// Loads the embedded JavaScript engine from the compiled-module cache `cache_dir`, when it is
+/// there (a worker started ahead never compiles: compiling is the run's work, under its limits).
+fn preload(cache_dir: PathBuf) -> Option<Preloaded> {
+    crate::js::engine()?;
+    let sha = crate::js::engine_sha256()?;
+    let runtime = Runtime::new(Some(cache_dir.clone()));
+    runtime
+        .preload_js_engine(&sha)
+        .then_some(Preloaded { cache_dir, runtime })
+}
+
 /// The worker: reads one request from `input`, runs it under OS limits and writes `ready` and
 /// the outcome to `output` (see the module docs). Returns the process exit status: 0 when an
 /// answer was written, 1 when the request could not be read.
-pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
-    let mut buf = Vec::new();
-    // The request holds at most a module (checked against MAX_MODULE_SIZE), the input and
-    // the permissions; base64 adds a third.
-    let cap = crate::MAX_MODULE_SIZE * 2 + (64 << 20);
-    if input.take(cap).read_to_end(&mut buf).is_err() {
-        return 1;
-    }
-    let response = match serde_json::from_slice::<Request>(&buf) {
-        Ok(req) => serve(req, &mut output),
+///
+/// With `preload_js` (a worker started ahead of its run, `task-abi.md` §10), the worker first
+/// loads the embedded JavaScript engine from that compiled-module cache, if it is cached there,
+/// so that a JavaScript run does not wait for it. The engine is part of `ratchet` and the cache
+/// is trusted like the binary (§7); no task code or data is involved before the request.
+pub fn worker_main(preload_js: Option<PathBuf>, input: impl Read, mut output: impl Write) -> i32 {
+    let preloaded = preload_js.and_then(preload);
+    // CPU time from here on is the run's: reading and decoding the request counts against the
+    // compile budget (the wait for it costs none).
+    let base = os::cpu_used();
+    let response = match read_request(input) {
+        Ok(received) => serve(received, preloaded, base, &mut output),
         Err(e) => Response::Err(WireError::Io(format!(
             "the sandbox worker's request is not valid: {e}"
         ))),
@@ -231,12 +323,23 @@ pub fn worker_main(input: impl Read, mut output: impl Write) -> i32 {
     0
 }
 
-fn serve(req: Request, output: &mut dyn Write) -> Response {
+fn serve(
+    received: Received,
+    preloaded: Option<Preloaded>,
+    base: Duration,
+    output: &mut dyn Write,
+) -> Response {
+    let Received { req, module, stdin } = received;
     if !os::die_with_parent(req.parent) {
         return Response::Err(WireError::Io(
             "the process that started the sandbox worker has ended".into(),
         ));
     }
+    // The engine loaded ahead serves a JavaScript run with the same cache; otherwise it is
+    // dropped (unmapped) now, before the limits are set.
+    let preloaded = preloaded.filter(|p| req.js && req.cache_dir.as_ref() == Some(&p.cache_dir));
+    // What reading the request cost comes out of the compile budget.
+    let spent = os::cpu_used().saturating_sub(base);
     // Linux: this process stays behind as a subreaper supervisor that never returns from
     // here; the task runs in its child, and every process the task starts (even one that left
     // the process group) is killed when the task process ends.
@@ -247,7 +350,7 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
     }
     let limits = req.permissions.limits;
     if let Err(e) = os::compile_limits(
-        compile_cpu(&limits, req.js),
+        compile_cpu(&limits, req.js).saturating_sub(spent),
         run_cpu(&limits),
         compile_memory(&limits, req.js),
     ) {
@@ -255,13 +358,16 @@ fn serve(req: Request, output: &mut dyn Write) -> Response {
             "setting the sandbox worker's OS limits: {e}"
         )));
     }
-    let mut rt = Runtime::new(req.cache_dir.clone());
+    let mut rt = match preloaded {
+        Some(p) => p.runtime,
+        None => Runtime::new(req.cache_dir.clone()),
+    };
     rt.set_scratch_root(req.scratch_root.clone());
     let run = TaskRun {
         name: req.name,
-        module: req.module,
+        module,
         args: req.args,
-        stdin: req.stdin,
+        stdin,
         mounts: req
             .mounts
             .into_iter()
@@ -328,12 +434,27 @@ pub(crate) fn run_in_worker(
         .prefix("ratchet-worker-")
         .tempdir()
         .map_err(|e| RunError::Io("creating the sandbox worker's directory".into(), e))?;
+    if !js {
+        // Refused before it is sent, read or compiled.
+        crate::check_module_size(run.module.len() as u64)?;
+    }
+    if run.stdin.len() as u64 > MAX_REQUEST_STDIN {
+        return Err(RunError::Io(
+            "passing the input to the sandbox worker".into(),
+            io::Error::other(format!(
+                "the input is {}, larger than the limit of {}",
+                ByteSize(run.stdin.len() as u64),
+                ByteSize(MAX_REQUEST_STDIN)
+            )),
+        ));
+    }
+    let module: &[u8] = if js { &[] } else { &run.module };
     let request = Request {
         name: run.name.clone(),
-        module: run.module.clone(),
+        module_len: module.len() as u64,
         js,
         args: run.args.clone(),
-        stdin: run.stdin.clone(),
+        stdin_len: run.stdin.len() as u64,
         mounts: run
             .mounts
             .iter()
@@ -345,8 +466,7 @@ pub(crate) fn run_in_worker(
         scratch_root: scratch.path().to_path_buf(),
         parent: std::process::id(),
     };
-    let body = serde_json::to_vec(&request)
-        .map_err(|e| RunError::Io("encoding the worker request".into(), io::Error::other(e)))?;
+    let body = encode_request(&request, module, &run.stdin)?;
     drop(request);
 
     // A worker started ahead (by `Runtime::isolated` or after the previous run) has already
@@ -355,38 +475,32 @@ pub(crate) fn run_in_worker(
     let started = Instant::now();
     let mut child = match spare {
         Some(child) => child,
-        None => spawn_worker(iso).map_err(|e| {
+        None => spawn_worker(iso, None).map_err(|e| {
             RunError::Io(
                 format!("starting the sandbox worker {}", iso.program.display()),
                 e,
             )
         })?,
     };
+    // A small request fits the fresh pipe of a worker that waits for it: written here, it
+    // costs no thread; a larger one is written by a thread while the worker reads it.
     let mut stdin = child.stdin.take();
-    std::thread::spawn(move || {
+    if body.len() <= DIRECT_WRITE {
         if let Some(s) = stdin.as_mut() {
             let _ = s.write_all(&body);
         }
-    });
-    let (tx, lines) = mpsc::channel::<Option<String>>();
-    let stdout = child.stdout.take();
-    std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            let mut r = BufReader::new(out);
-            loop {
-                let mut line = String::new();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if tx.send(Some(line)).is_err() {
-                            return;
-                        }
-                    }
-                }
+        drop(stdin);
+    } else {
+        std::thread::spawn(move || {
+            if let Some(s) = stdin.as_mut() {
+                let _ = s.write_all(&body);
             }
-        }
-        let _ = tx.send(None);
-    });
+        });
+    }
+    // The next run's worker starts now, while this one runs (and then while the caller renders
+    // this one's outcome), so that its exec and start-up are off both runs' paths.
+    rt.put_spare(iso);
+    let mut lines = lines::Lines::new(child.stdout.take(), answer_cap(&limits));
     let (etx, errs) = mpsc::channel::<Vec<u8>>();
     let stderr = child.stderr.take();
     std::thread::spawn(move || {
@@ -413,24 +527,32 @@ pub(crate) fn run_in_worker(
             timed_out = true;
             break;
         };
-        match lines.recv_timeout(left) {
-            Ok(Some(line)) => {
-                if let Some(word) = line.trim_end().strip_prefix("ready") {
+        match lines.next(now + left) {
+            lines::Next::Line(line) => {
+                if let Some(word) = line.trim_ascii_end().strip_prefix(b"ready") {
                     let at = Instant::now();
-                    ready = Some((at, parse_cache(word)));
+                    ready = Some((at, parse_cache(&String::from_utf8_lossy(word))));
                     deadline = at + wall + wall / 20;
                 } else {
-                    response = Some(serde_json::from_str(&line).map_err(|e| e.to_string()));
+                    response = Some(serde_json::from_slice(&line).map_err(|e| e.to_string()));
                     break;
                 }
             }
-            Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
+            lines::Next::TooLong => {
+                response = Some(Err(format!(
+                    "the answer is longer than {}",
+                    ByteSize(answer_cap(&limits) as u64)
+                )));
+                break;
+            }
+            lines::Next::End => break,
+            lines::Next::Timeout => {
                 timed_out = true;
                 break;
             }
         }
     }
+    drop(lines);
     // Everything the run started, including processes that left the worker's process group
     // (`setsid`) and were re-parented to its supervisor, then the group itself.
     reaper::kill_descendants(child.id(), false);
@@ -455,8 +577,6 @@ pub(crate) fn run_in_worker(
         (exit, stderr)
     };
     drop(scratch);
-    // The next run's worker starts now, while the caller renders this one's outcome.
-    rt.put_spare(iso);
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -538,13 +658,173 @@ pub(crate) fn run_in_worker(
     })
 }
 
+/// The worker argument that names the compiled-module cache to load the JavaScript engine from
+/// before the request arrives (workers started ahead, see [`worker_main`]).
+pub const PRELOAD_JS_ARG: &str = "--preload-js";
+
+/// Requests up to this size are written to the worker's stdin by the run's own thread: a
+/// fresh pipe holds at least this much (16 KiB on macOS, 64 KiB on Linux) without blocking.
+const DIRECT_WRITE: usize = 16 << 10;
+
+/// The longest answer line the parent reads: stdout and stderr (each at most the output cap) in
+/// base64, with room for the refusals and figures.
+fn answer_cap(limits: &Limits) -> usize {
+    let output = usize::try_from(limits.max_output.0).unwrap_or(usize::MAX / 4);
+    output.saturating_mul(3).saturating_add(16 << 20)
+}
+
+/// The worker's stdout, read line by line until a deadline. On Unix the run's own thread waits
+/// for it (`poll`), with no reader thread to hand each line over; elsewhere a thread reads it.
+mod lines {
+    use std::process::ChildStdout;
+    use std::time::Instant;
+
+    /// What [`Lines::next`] found.
+    pub(super) enum Next {
+        /// A whole line, with its newline.
+        Line(Vec<u8>),
+        /// The line grew past the cap.
+        TooLong,
+        /// End of output (or a read error): the worker is done writing.
+        End,
+        /// The deadline passed first.
+        Timeout,
+    }
+
+    #[cfg(unix)]
+    pub(super) struct Lines {
+        out: Option<ChildStdout>,
+        buf: Vec<u8>,
+        /// How much of `buf` is known to hold no newline.
+        scanned: usize,
+        cap: usize,
+    }
+
+    #[cfg(unix)]
+    impl Lines {
+        pub(super) fn new(out: Option<ChildStdout>, cap: usize) -> Lines {
+            Lines {
+                out,
+                buf: Vec::new(),
+                scanned: 0,
+                cap,
+            }
+        }
+
+        pub(super) fn next(&mut self, deadline: Instant) -> Next {
+            use std::io::Read;
+            use std::os::fd::AsRawFd;
+            loop {
+                if let Some(i) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+                    let rest = self.buf.split_off(self.scanned + i + 1);
+                    self.scanned = 0;
+                    return Next::Line(std::mem::replace(&mut self.buf, rest));
+                }
+                self.scanned = self.buf.len();
+                if self.buf.len() > self.cap {
+                    return Next::TooLong;
+                }
+                let Some(out) = self.out.as_mut() else {
+                    return Next::End;
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Next::Timeout;
+                }
+                let mut p = libc::pollfd {
+                    fd: out.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // Rounded up, so that the deadline has passed when poll times out.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                // SAFETY: poll reads and writes the one pollfd this function owns.
+                let r = unsafe { libc::poll(&mut p, 1, ms) };
+                if r < 0 {
+                    if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    self.out = None;
+                    continue;
+                }
+                if r == 0 {
+                    continue;
+                }
+                let at = self.buf.len();
+                self.buf.resize(at + (64 << 10), 0);
+                match out.read(&mut self.buf[at..]) {
+                    Ok(0) => {
+                        self.buf.truncate(at);
+                        self.out = None;
+                    }
+                    Ok(n) => self.buf.truncate(at + n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.buf.truncate(at),
+                    Err(_) => {
+                        self.buf.truncate(at);
+                        self.out = None;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) struct Lines {
+        lines: std::sync::mpsc::Receiver<Next>,
+    }
+
+    #[cfg(not(unix))]
+    impl Lines {
+        pub(super) fn new(out: Option<ChildStdout>, cap: usize) -> Lines {
+            use std::io::{BufRead, BufReader, Read};
+            let (tx, lines) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                if let Some(out) = out {
+                    let mut r = BufReader::new(out);
+                    loop {
+                        let mut line = Vec::new();
+                        match (&mut r).take(cap as u64 + 1).read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) if line.last() != Some(&b'\n') && line.len() > cap => {
+                                let _ = tx.send(Next::TooLong);
+                                return;
+                            }
+                            Ok(_) => {
+                                if tx.send(Next::Line(line)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = tx.send(Next::End);
+            });
+            Lines { lines }
+        }
+
+        pub(super) fn next(&mut self, deadline: Instant) -> Next {
+            use std::sync::mpsc::RecvTimeoutError;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(n) => n,
+                Err(RecvTimeoutError::Timeout) => Next::Timeout,
+                Err(RecvTimeoutError::Disconnected) => Next::End,
+            }
+        }
+    }
+}
+
 /// Starts a worker: `iso`'s program in its own process group, its three streams piped. It
 /// waits for its request on stdin (and ends at end of input, so a spare whose parent is gone
-/// does not stay).
-fn spawn_worker(iso: &Isolation) -> io::Result<Child> {
+/// does not stay); with `preload_js`, it loads the cached JavaScript engine from that cache
+/// first.
+fn spawn_worker(iso: &Isolation, preload_js: Option<&std::path::Path>) -> io::Result<Child> {
     let mut cmd = Command::new(&iso.program);
-    cmd.args(&iso.args)
-        .stdin(Stdio::piped())
+    cmd.args(&iso.args);
+    if let Some(dir) = preload_js {
+        cmd.arg(PRELOAD_JS_ARG).arg(dir);
+    }
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     #[cfg(unix)]
@@ -564,11 +844,12 @@ pub(crate) struct Spare {
 }
 
 impl Spare {
-    /// Starts a spare worker; `None` when it cannot be started (the run then starts its own
-    /// and reports the error).
-    pub(crate) fn start(iso: &Isolation) -> Option<Spare> {
+    /// Starts a spare worker, which loads the cached JavaScript engine from `cache_dir` (when
+    /// it is cached there) while it waits; `None` when it cannot be started (the run then
+    /// starts its own and reports the error).
+    pub(crate) fn start(iso: &Isolation, cache_dir: Option<&std::path::Path>) -> Option<Spare> {
         Some(Spare {
-            child: Some(spawn_worker(iso).ok()?),
+            child: Some(spawn_worker(iso, cache_dir).ok()?),
             thread: std::thread::current().id(),
         })
     }
@@ -977,7 +1258,7 @@ mod os {
     }
 
     /// CPU time this process has used (all threads).
-    fn cpu_used() -> Duration {
+    pub(super) fn cpu_used() -> Duration {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -1086,6 +1367,10 @@ mod os {
 
     pub(super) fn die_with_parent(_: u32) -> bool {
         true
+    }
+
+    pub(super) fn cpu_used() -> Duration {
+        Duration::ZERO
     }
 
     pub(super) fn compile_limits(_: Duration, _: Duration, _: u64) -> io::Result<()> {
@@ -1288,4 +1573,112 @@ pub fn describe_isolation() -> String {
         out.push_str(&format!("  {:<13} {what}\n", format!("{name}:")));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(module_len: u64, stdin_len: u64) -> Request {
+        Request {
+            name: "t".into(),
+            module_len,
+            js: false,
+            args: vec!["a".into()],
+            stdin_len,
+            mounts: Vec::new(),
+            permissions: Effective::pure(Limits::default()),
+            fetch_mock: None,
+            cache_dir: None,
+            scratch_root: PathBuf::from("/tmp"),
+            parent: 1,
+        }
+    }
+
+    #[test]
+    fn a_request_round_trips_with_raw_bytes() {
+        let module = b"\0asm\x01\0\0\0\n\n".to_vec();
+        let stdin = b"{\"a\": \"\\n\"}\n".to_vec();
+        let body = encode_request(
+            &request(module.len() as u64, stdin.len() as u64),
+            &module,
+            &stdin,
+        )
+        .unwrap();
+        let got = read_request(&body[..]).unwrap();
+        assert_eq!(got.module, module);
+        assert_eq!(got.stdin, stdin);
+        assert_eq!(got.req.args, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn declared_lengths_are_checked_before_reading() {
+        // A header declaring more than the limits, with no bytes behind it: refused by its
+        // length, not by running out of input (nothing of that size is allocated).
+        let body = encode_request(&request(crate::MAX_MODULE_SIZE + 1, 0), &[], &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(
+            e.contains("module") && e.contains("larger than the limit"),
+            "{e}"
+        );
+        let body = encode_request(&request(0, MAX_REQUEST_STDIN + 1), &[], &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(
+            e.contains("input") && e.contains("larger than the limit"),
+            "{e}"
+        );
+        // Fewer bytes than declared, and no end of header.
+        let body = encode_request(&request(10, 0), b"abc", &[]).unwrap();
+        let e = read_request(&body[..]).err().unwrap();
+        assert!(e.contains("reading its module"), "{e}");
+        let e = read_request(&b"{\"name\": "[..]).err().unwrap();
+        assert!(e.contains("ended before its header"), "{e}");
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_capped() {
+        let (mut child, mut lines) = {
+            let mut c = Command::new("sh")
+                .args([
+                    "-c",
+                    "printf 'ready hit\\n{\"x\": 1}'; sleep 0.05; printf '\\nrest'",
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = c.stdout.take();
+            (c, lines::Lines::new(out, 1 << 20))
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        assert!(matches!(lines.next(until), lines::Next::Line(l) if l == b"ready hit\n"));
+        assert!(matches!(lines.next(until), lines::Next::Line(l) if l == b"{\"x\": 1}\n"));
+        // An unterminated tail is not a line.
+        assert!(matches!(lines.next(until), lines::Next::End));
+        child.wait().unwrap();
+
+        let mut c = Command::new("sh")
+            .args(["-c", "head -c 100000 /dev/zero"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = lines::Lines::new(c.stdout.take(), 1000);
+        assert!(matches!(lines.next(until), lines::Next::TooLong));
+        drop(lines);
+        let _ = c.wait();
+
+        let mut c = Command::new("sleep")
+            .arg("5")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = lines::Lines::new(c.stdout.take(), 1000);
+        let t = Instant::now();
+        assert!(matches!(
+            lines.next(t + Duration::from_millis(50)),
+            lines::Next::Timeout
+        ));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -98,7 +98,10 @@ impl Runtime {
                 .ok();
         }
         // The first worker starts now, while the caller loads the task.
-        self.spare = Mutex::new(crate::isolate::Spare::start(&isolation));
+        self.spare = Mutex::new(crate::isolate::Spare::start(
+            &isolation,
+            self.worker_cache_dir().as_deref(),
+        ));
         self.isolation = Some(isolation);
         self
     }
@@ -113,7 +116,7 @@ impl Runtime {
     pub(crate) fn put_spare(&self, isolation: &crate::isolate::Isolation) {
         let mut slot = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            *slot = crate::isolate::Spare::start(isolation);
+            *slot = crate::isolate::Spare::start(isolation, self.worker_cache_dir().as_deref());
         }
     }
 
@@ -254,6 +257,25 @@ impl Runtime {
         };
         *slot = Some(m.clone());
         Ok((m, status))
+    }
+
+    /// Loads the JavaScript engine module (whose SHA-256 is `sha256`) into this runtime when
+    /// its compiled artifact is in the cache, never compiling it; true when it is loaded (later
+    /// runs then use it, as after [`Runtime::load_js_engine`]). A worker started ahead of its
+    /// run does this while it waits (`task-abi.md` §10).
+    pub fn preload_js_engine(&self, sha256: &[u8; 32]) -> bool {
+        let mut slot = self.js_engine.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return true;
+        }
+        let Some(module) = self.cache.load_cached(&self.engine, sha256) else {
+            return false;
+        };
+        if check_imports(&module).is_err() {
+            return false;
+        }
+        *slot = Some(module);
+        true
     }
 
     /// Runs the JavaScript engine `engine` (see [`Runtime::load_js_engine`]) like
