@@ -732,6 +732,22 @@ impl RegistrySource {
     }
 }
 
+/// An error and its causes in one line, each cause once (many errors repeat their cause in
+/// their own text). Shared by the sign-in and keychain errors.
+pub(crate) fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -542,17 +542,7 @@ fn escape_short(s: &str) -> String {
 
 /// A reqwest error with its causes, in one line.
 fn describe(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        // Many errors repeat their cause in their own text: each cause once.
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        src = c.source();
-    }
+    let mut s = super::cause_chain(e);
     if e.is_timeout() {
         s.push_str(" (timed out)");
     }

@@ -66,18 +66,11 @@ pub struct CredentialStore {
 
 /// A keychain failure, as one line (the keyring error's text names no secret).
 fn keychain_reason(e: &keyring::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        // Many errors repeat their cause in their own text: each cause once.
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        src = c.source();
-    }
-    s.chars().take(300).flat_map(char::escape_debug).collect()
+    super::cause_chain(e)
+        .chars()
+        .take(300)
+        .flat_map(char::escape_debug)
+        .collect()
 }
 
 impl CredentialStore {
