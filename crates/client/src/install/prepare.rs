@@ -197,6 +197,9 @@ impl Client {
     }
 }
 
+/// A preparation task: it gives the index line it prepared and the outcome.
+type PrepareTask = Task<(IndexLine, Result<Unpacked, InstallError>)>;
+
 /// The archive a preparation task works on: (id, version, sha256).
 pub(super) type PreparedKey = (BundleId, Version, String);
 
@@ -250,10 +253,7 @@ pub(super) struct Prepared {
     pool: Pool,
     /// The tasks started so far, with the archive each works on: each gives the index line it
     /// prepared and the outcome.
-    tasks: Vec<(
-        PreparedKey,
-        Task<(IndexLine, Result<Unpacked, InstallError>)>,
-    )>,
+    tasks: Vec<(PreparedKey, PrepareTask)>,
     /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
 }
