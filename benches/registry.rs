@@ -737,6 +737,17 @@ struct Run {
     trace: String,
 }
 
+/// User + system CPU time of this process so far (every thread).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 /// Where a run's time went, from the arrival times the server logged since `from`: the client's
 /// start-up before the first request (head), the client's work between the last answer of one
 /// round trip and the first request of the next (gaps, one per boundary), the spread of each
@@ -799,6 +810,7 @@ fn seen(srv: &fault_server::Server, from: usize, delay: Duration) -> (Option<usi
 /// prepare while resolving, apply. The HTTP/1.1 pool is sized for the widest wave.
 fn ratchet_run(home: &Path, srv: &fault_server::Server, root: &str, delay: Duration) -> Run {
     let from = srv.times.lock().unwrap().len();
+    let cpu0 = cpu_time();
     let t = Instant::now();
     let paths = Paths::under(home.to_path_buf());
     let add = vec![parse_spec(root).unwrap()];
@@ -824,7 +836,14 @@ fn ratchet_run(home: &Path, srv: &fault_server::Server, root: &str, delay: Durat
         requests,
         bytes,
         wall,
-        trace: trace(srv, from, delay, t, t + wall),
+        trace: format!(
+            "CPU {:.0} ms (user + system of the process, the loopback server's threads included){}",
+            (cpu_time().saturating_sub(cpu0)).as_secs_f64() * 1000.0,
+            match trace(srv, from, delay, t, t + wall) {
+                s if s.is_empty() => String::new(),
+                s => format!("; {s}"),
+            }
+        ),
     }
 }
 
@@ -1131,10 +1150,7 @@ fn shapes(tmp: &Path) {
             }
             row("ratchet", "cold", rc.as_ref(), cc.as_ref());
             if let Some(r) = rc.as_ref().filter(|r| !r.trace.is_empty()) {
-                println!(
-                    "      ratchet cold, where the time above the round trips went: {}",
-                    r.trace
-                );
+                println!("      ratchet cold (median run): {}", r.trace);
             }
             row("cargo", "cold", cc.as_ref(), None);
             row("ratchet", "warm", r_warm.as_ref(), c_warm.as_ref());
