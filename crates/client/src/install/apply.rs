@@ -4,7 +4,7 @@
 use super::error::{MetaError, MetaResult, PanickedTask};
 use super::plan::{Plan, PlannedBundle};
 use super::pool::Pool;
-use super::prepare::{discard_prepared, discard_unused};
+use super::prepare::{Prepared, PreparedMap, discard_prepared, discard_unused};
 use super::state::{BUNDLES_DIR, InstalledBundle, InstalledState, STATE_FORMAT, bundle_dir};
 use super::{Client, InstallError, local};
 use crate::events::Event;
@@ -77,44 +77,40 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     let old = InstalledState::load(paths)?;
     let todo: Vec<&PlannedBundle> = plan.bundles.iter().filter(|b| !b.unchanged).collect();
     // What was prepared while resolving (the same archive, checked under the same options)
-    // needs no more work; the rest is downloaded, checked and unpacked now.
-    let (mut ready, prepared_unsigned) = client.finish_preparing();
-    if prepared_unsigned != opts.allow_unsigned {
-        discard_prepared(paths, &old, std::mem::take(&mut ready));
-    }
-    let mut early: Vec<Result<Unpacked, InstallError>> = Vec::new();
-    let rest: Vec<&PlannedBundle> = todo
-        .iter()
-        .copied()
-        .filter(|b| {
-            let key = (b.line.id.clone(), b.line.version.clone());
-            match ready.remove(&key) {
-                Some((sha, Ok(u))) if sha == b.line.sha256 => {
-                    early.push(Ok(u));
-                    false
-                }
-                Some(other) => {
-                    // Other bytes under that version, or a failed check: done again below.
-                    ready.insert(key, other);
-                    true
-                }
-                None => true,
+    // needs no more work; the rest is downloaded, checked and unpacked now, while the
+    // preparation tasks still running finish (the last wave's downloads do not wait for
+    // them). Tasks that checked under other options, or whose version directory a download
+    // here would share, are waited for first.
+    let mut ready: PreparedMap = HashMap::new();
+    let mut pending: Option<Prepared> = None;
+    if let Some(p) = client.take_preparing() {
+        let same_options = p.allow_unsigned() == opts.allow_unsigned;
+        let shared_dir = p.keys().any(|(id, v, sha)| {
+            todo.iter()
+                .any(|b| &b.line.id == id && &b.line.version == v && &b.line.sha256 != sha)
+        });
+        if same_options && !shared_dir {
+            pending = Some(p);
+        } else {
+            ready = p.finish();
+            if !same_options {
+                discard_prepared(paths, &old, std::mem::take(&mut ready));
             }
-        })
-        .collect();
-    let items: Vec<(String, u64, String)> = rest
-        .iter()
-        .map(|b| {
-            (
-                client.config.download_url(&b.line.sha256),
-                b.line.size,
-                b.line.sha256.clone(),
-            )
-        })
-        .collect();
+        }
+    }
+    let claimed = |b: &PlannedBundle| {
+        let (id, v, sha) = (&b.line.id, &b.line.version, &b.line.sha256);
+        pending
+            .as_ref()
+            .is_some_and(|p| p.keys().any(|k| (&k.0, &k.1, &k.2) == (id, v, sha)))
+            || ready
+                .get(&(id.clone(), v.clone()))
+                .is_some_and(|(s, r)| s == sha && r.is_ok())
+    };
+    let (prepared, rest): (Vec<&PlannedBundle>, Vec<&PlannedBundle>) =
+        todo.iter().copied().partition(|b| claimed(b));
     // Archives prepared while resolving arrived already: they count as downloaded.
-    let prepared_bytes: u64 = todo.iter().map(|b| b.line.size).sum::<u64>()
-        - rest.iter().map(|b| b.line.size).sum::<u64>();
+    let prepared_bytes: u64 = prepared.iter().map(|b| b.line.size).sum();
     if prepared_bytes > 0 {
         client.reporter.report(&Event::DownloadProgress {
             bytes: prepared_bytes,
@@ -127,34 +123,26 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // disk bound) as soon as it has arrived, while the others are still downloading.
     let ctx = client.unpack_context(opts.allow_unsigned, &old);
     let pool = Pool::new(client.fetcher.runtime(), 4);
-    let started = std::sync::Mutex::new(Vec::new());
-    client
-        .fetcher
-        .download_each(&items, Some(progress), |i, r| {
-            let line = rest[i].line.clone();
-            let meta = client.metas.get(&line.id).cloned().unwrap_or(Ok(None));
-            let ctx = ctx.clone();
-            let task = pool.spawn(move || {
-                let bytes = r?;
-                verify_and_unpack(&ctx, &line, meta_view(&meta), &bytes)
-            });
-            if let Ok(mut s) = started.lock() {
-                s.push(task);
+    let mut outcomes = download_and_unpack(client, &rest, &ctx, &pool, &progress);
+    if let Some(p) = pending {
+        ready.extend(p.finish());
+    }
+    // A prepared archive that failed its checks (or whose task panicked) is done again.
+    let mut again = Vec::new();
+    for b in prepared {
+        let key = (b.line.id.clone(), b.line.version.clone());
+        match ready.remove(&key) {
+            Some((sha, Ok(u))) if sha == b.line.sha256 => outcomes.push(Ok(u)),
+            Some(other) => {
+                ready.insert(key, other);
+                again.push(b);
             }
-        });
-    let tasks = started.into_inner().unwrap_or_default();
-    let outcomes: Vec<Result<Unpacked, InstallError>> = pool
-        .join(tasks)
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(InstallError::TaskPanicked {
-                    task: PanickedTask::Unpack,
-                })
-            })
-        })
-        .collect();
-    let outcomes: Vec<Result<Unpacked, InstallError>> = early.into_iter().chain(outcomes).collect();
+            None => again.push(b),
+        }
+    }
+    if !again.is_empty() {
+        outcomes.extend(download_and_unpack(client, &again, &ctx, &pool, &progress));
+    }
     // Prepared versions the plan does not use (wrong guesses): their directories go.
     discard_unused(paths, &old, plan, ready);
     // On any failure, the versions unpacked by this operation go again (nothing names them:
@@ -264,6 +252,56 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
         client.reporter.report(&Event::Trust(n.clone()));
     }
     Ok(Applied { state, notices })
+}
+
+/// Downloads `list`'s archives and verifies and unpacks each on `pool` as soon as it has
+/// arrived; the outcomes, in the order the archives arrived.
+fn download_and_unpack(
+    client: &Client,
+    list: &[&PlannedBundle],
+    ctx: &UnpackContext,
+    pool: &Pool,
+    progress: &crate::registry::fetch::Progress,
+) -> Vec<Result<Unpacked, InstallError>> {
+    if list.is_empty() {
+        return Vec::new();
+    }
+    let items: Vec<(String, u64, String)> = list
+        .iter()
+        .map(|b| {
+            (
+                client.config.download_url(&b.line.sha256),
+                b.line.size,
+                b.line.sha256.clone(),
+            )
+        })
+        .collect();
+    let started = std::sync::Mutex::new(Vec::new());
+    client
+        .fetcher
+        .download_each(&items, Some(progress.clone()), |i, r| {
+            let line = list[i].line.clone();
+            let meta = client.metas.get(&line.id).cloned().unwrap_or(Ok(None));
+            let ctx = ctx.clone();
+            let task = pool.spawn(move || {
+                let bytes = r?;
+                verify_and_unpack(&ctx, &line, meta_view(&meta), &bytes)
+            });
+            if let Ok(mut s) = started.lock() {
+                s.push(task);
+            }
+        });
+    let tasks = started.into_inner().unwrap_or_default();
+    pool.join(tasks)
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(InstallError::TaskPanicked {
+                    task: PanickedTask::Unpack,
+                })
+            })
+        })
+        .collect()
 }
 
 /// What verifying and unpacking an archive needs, owned, so a blocking task can do it.

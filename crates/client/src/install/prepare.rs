@@ -73,12 +73,13 @@ impl Client {
                 if let (Ok(bytes), Some((pool, ctx))) = (r, workers.as_ref()) {
                     let job = jobs[i].clone();
                     let ctx = ctx.clone();
+                    let key = key_of(&job.line);
                     let task = pool.spawn(move || {
                         let r = verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
                         (job.line, r)
                     });
                     if let Ok(mut s) = started.lock() {
-                        s.push(task);
+                        s.push((key, task));
                     }
                 }
             },
@@ -180,17 +181,52 @@ impl Client {
     /// `--allow-unsigned` they checked under. (A task that panicked prepared nothing: its
     /// archive is done again by [`super::apply()`].)
     pub(super) fn finish_preparing(&self) -> (PreparedMap, bool) {
-        let Some(p) = self.prepared.lock().ok().and_then(|mut g| g.take()) else {
-            return (HashMap::new(), false);
-        };
-        let results = p
-            .pool
-            .join(p.tasks)
+        match self.take_preparing() {
+            Some(p) => {
+                let allow_unsigned = p.allow_unsigned;
+                (p.finish(), allow_unsigned)
+            }
+            None => (HashMap::new(), false),
+        }
+    }
+
+    /// Stops preparing and hands over the preparation tasks without waiting for them:
+    /// [`super::apply()`] downloads what was not prepared while they finish.
+    pub(super) fn take_preparing(&self) -> Option<Prepared> {
+        self.prepared.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+/// A preparation task: it gives the index line it prepared and the outcome.
+type PrepareTask = Task<(IndexLine, Result<Unpacked, InstallError>)>;
+
+/// The archive a preparation task works on: (id, version, sha256).
+pub(super) type PreparedKey = (BundleId, Version, String);
+
+fn key_of(line: &IndexLine) -> PreparedKey {
+    (line.id.clone(), line.version.clone(), line.sha256.clone())
+}
+
+impl Prepared {
+    /// `--allow-unsigned` as the tasks check with.
+    pub(super) fn allow_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+
+    /// The archives a task is working on (each downloaded already, being or been checked).
+    pub(super) fn keys(&self) -> impl Iterator<Item = &PreparedKey> {
+        self.tasks.iter().map(|(k, _)| k)
+    }
+
+    /// Waits for the tasks and takes what they prepared.
+    pub(super) fn finish(self) -> PreparedMap {
+        let tasks = self.tasks.into_iter().map(|(_, t)| t).collect();
+        self.pool
+            .join(tasks)
             .into_iter()
             .flatten()
             .map(|(line, r)| ((line.id, line.version), (line.sha256, r)))
-            .collect();
-        (results, p.allow_unsigned)
+            .collect()
     }
 }
 
@@ -215,8 +251,9 @@ pub(super) struct Prepared {
     ctx: UnpackContext,
     /// Where they run.
     pool: Pool,
-    /// The tasks started so far: each gives the index line it prepared and the outcome.
-    tasks: Vec<Task<(IndexLine, Result<Unpacked, InstallError>)>>,
+    /// The tasks started so far, with the archive each works on: each gives the index line it
+    /// prepared and the outcome.
+    tasks: Vec<(PreparedKey, PrepareTask)>,
     /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
 }

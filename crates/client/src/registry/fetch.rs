@@ -596,7 +596,13 @@ impl Fetcher {
                     done(i, r);
                 }
             });
-            let (got, _) = tokio::join!(join_all(gets), join_all(downloads));
+            // `futures`' join_all polls only the futures that were woken (a ready queue): one
+            // that polled every pending future on each wake-up cost the wide waves' hundreds
+            // of requests quadratic work between the last answer and the next wave.
+            let (got, _) = tokio::join!(
+                futures::future::join_all(gets),
+                futures::future::join_all(downloads)
+            );
             got
         })
     }
@@ -1085,35 +1091,6 @@ impl Fetcher {
             source,
         })
     }
-}
-
-/// Runs futures concurrently on the current task and collects their outputs in order.
-async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 fn same_origin(a: &url::Url, b: &url::Url) -> bool {
