@@ -134,6 +134,9 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
                 backoff(conflicts);
                 continue;
             }
+            if write && result.is_ok() {
+                co.unchanged()?;
+            }
             captured.replay_replacing(&root, &shown);
             return result.map_err(|e| rewrite(e, &root, &shown));
         }
@@ -141,9 +144,15 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
         let committed = bucket.commit(&co, &changes)?;
         if out().verbose(1) {
             out().status(format_args!(
-                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
+                "{}: attempt {attempt}: checkout {} ms ({}, {} request(s), {} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
                 escape_line(&shown),
                 (t1 - t0).as_millis(),
+                if co.listed {
+                    "listed the prefix"
+                } else {
+                    "read the journal"
+                },
+                co.requests,
                 co.fetched,
                 (t_op - t1).as_millis(),
                 changes.len(),
