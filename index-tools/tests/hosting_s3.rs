@@ -346,6 +346,48 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
             .len(),
         SHARED
     );
+
+    // A client installs straight from the bucket over the server's HTTP endpoint (path-style
+    // URL), with every check: the signed snapshot, each file's proof, hashes, signatures and
+    // owner chains.
+    use ratchet_client::install::{
+        ApplyOptions, Client, InstalledState, PlanRequest, apply, parse_spec, plan,
+    };
+    let install = |home: &Path, specs: &[&str]| {
+        let mut c = Client::open(
+            ratchet_client::paths::Paths::under(home.to_path_buf()),
+            ratchet_client::registry::RegistrySource::from_location(&http).unwrap(),
+            false,
+        )?;
+        assert!(
+            c.integrity.is_signed(),
+            "the bucket serves a signed snapshot"
+        );
+        let req = PlanRequest {
+            add: specs.iter().map(|s| parse_spec(s).unwrap()).collect(),
+            ..Default::default()
+        };
+        let p = plan(&mut c, &req)?;
+        apply(&c, &p, &ApplyOptions::default())?;
+        Ok::<_, ratchet_client::install::InstallError>(InstalledState::load(&c.paths)?)
+    };
+    let home = work.join("home");
+    let state = install(&home, &["com.example.shared", "com.example.p0"]).unwrap();
+    assert_eq!(state.bundles.len(), 2, "{:?}", state.bundles.keys());
+    let shared_id: ratchet_formats::manifest::BundleId = "com.example.shared".parse().unwrap();
+    assert_eq!(state.bundles[&shared_id].version.to_string(), "1.0.3");
+    // An archive object changed in the bucket behind the registry's back is refused.
+    let p1 = bundles
+        .iter()
+        .find(|b| b["id"] == "com.example.p1")
+        .unwrap();
+    let sha = p1["versions"][0]["sha256"].as_str().unwrap();
+    moto.boto(&format!(
+        "s3.put_object(Bucket='registry-test', Key='team/reg/{}', Body=b'not the archive')",
+        archive_path(sha)
+    ));
+    let refused = install(&work.join("home2"), &["com.example.p1"]);
+    assert!(refused.is_err(), "a tampered archive was installed");
 }
 
 #[test]
