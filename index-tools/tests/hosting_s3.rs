@@ -309,7 +309,8 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
             !k.contains(".tmp-")
                 && !k.ends_with(".lock")
                 && !k.ends_with(".pending")
-                && !k.ends_with(".gitignore"),
+                && !k.ends_with(".gitignore")
+                && !k.ends_with(".audit.jsonl"),
             "{k} was uploaded"
         );
     }
@@ -491,6 +492,27 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
         listed["bundles"][0]["id"], "com.example.mirrored",
         "{listed}"
     );
+    // The audit log (§13) stays on the publishing machine: never uploaded to the bucket.
+    let audited = "s3://refusals/audited";
+    ok(&moto.index(&["init", audited], &cache));
+    let policy = work.join("policy.yaml");
+    std::fs::write(&policy, "enterprise:\n  audit_log:\n    enabled: true\n").unwrap();
+    ok(&moto.index(
+        &["policy", "set", audited, policy.to_str().unwrap()],
+        &cache,
+    ));
+    let d = Bundle::new("com.example.audited", "1.0.0").build(&work.join("d"));
+    ok(&moto.index(&["publish", audited, d.to_str().unwrap()], &cache));
+    let log = std::fs::read_to_string(cache.join("audit/refusals/audited.jsonl")).unwrap();
+    assert!(
+        log.contains("\"action\":\"publish\"") && log.contains("com.example.audited"),
+        "{log}"
+    );
+    let keys = moto.boto(
+        "print('\\n'.join(o['Key'] for o in s3.list_objects_v2(Bucket='refusals', Prefix='audited/')['Contents']))",
+    );
+    assert!(keys.contains("audited/names.txt"), "{keys}");
+    assert!(!keys.contains("audit.jsonl"), "{keys}");
     // A bad URL is a clear error.
     let o = moto.index(&["list", "s3://Bad_Bucket/x"], &cache);
     assert!(!o.status.success());

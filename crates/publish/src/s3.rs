@@ -323,8 +323,6 @@ pub fn headers(rel: &str) -> (&'static str, &'static str) {
         YEAR
     } else if rel == "timestamp" || rel.starts_with("state/map/") {
         "no-cache"
-    } else if rel == crate::AUDIT_FILE {
-        "private, no-store"
     } else if rel == "names.txt" || rel == "config.json" || rel.starts_with("site/") {
         FIVE
     } else {
@@ -351,6 +349,7 @@ pub fn is_local_only(rel: &str) -> bool {
         || rel == crate::PENDING_FILE
         || rel == ".gitignore"
         || rel == MARKER
+        || rel == crate::AUDIT_FILE
         || rel.starts_with(".ratchet-index.s3.journal/")
         || rel.starts_with(".ratchet-index.mirror/")
         || rel.split('/').any(|seg| seg.starts_with(".tmp-"))
@@ -1004,7 +1003,9 @@ impl Bucket {
         if !st.clean && !st.files.is_empty() && !self.restore(&root, &blobs, &mut st)? {
             st = SlotState::default();
         }
-        let _ = std::fs::remove_file(root.join(crate::PENDING_FILE));
+        for rel in [crate::PENDING_FILE, crate::AUDIT_FILE] {
+            let _ = std::fs::remove_file(root.join(rel));
+        }
         // What changed in the bucket since the copy's generation.
         let current = st.generation == marker.generation
             && marker.generation > 0
@@ -1485,7 +1486,7 @@ mod tests {
                 && rank("log/checkpoint") < rank("timestamp")
         );
         assert!(is_local_only(".ratchet-index.lock") && is_local_only("index/.tmp-x"));
-        assert!(!is_local_only(".ratchet-index.audit.jsonl"));
+        assert!(is_local_only(".ratchet-index.audit.jsonl"));
         assert!(is_local_only(".ratchet-index.s3.journal/7"));
     }
 }
