@@ -354,7 +354,9 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     use ratchet_client::install::{
         ApplyOptions, Client, InstalledState, PlanRequest, apply, parse_spec, plan,
     };
-    let install = |home: &Path, specs: &[&str]| {
+    let install = |home: &Path,
+                   specs: &[&str]|
+     -> Result<InstalledState, ratchet_client::install::InstallError> {
         let mut c = Client::open(
             ratchet_client::paths::Paths::under(home.to_path_buf()),
             ratchet_client::registry::RegistrySource::from_location(&http).unwrap(),
@@ -370,7 +372,7 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
         };
         let p = plan(&mut c, &req)?;
         apply(&c, &p, &ApplyOptions::default())?;
-        Ok::<_, ratchet_client::install::InstallError>(InstalledState::load(&c.paths)?)
+        InstalledState::load(&c.paths)
     };
     let home = work.join("home");
     let state = install(&home, &["com.example.shared", "com.example.p0"]).unwrap();
