@@ -152,8 +152,10 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
                 (t1 - t0).as_millis(),
                 if co.listed {
                     "listed the prefix"
-                } else {
+                } else if co.requests > 1 {
                     "read the journal"
+                } else {
+                    "already current"
                 },
                 co.requests,
                 co.fetched,
