@@ -1,22 +1,26 @@
 //! Hosting figures (issue #18), printed beside their goals; nothing is asserted about time.
 //!
-//! 1. Incremental mirror: a registry of `HOSTING_BENCH_BUNDLES` signed bundles (default 1,000)
-//!    served by Python's `http.server` on loopback is mirrored with `ratchet_client::mirror`
-//!    (what `ratchet-index mirror` runs); 10 versions are published; the second run's requests
-//!    and bytes are printed next to the registry's size. Goal: proportional to the change, not
-//!    to the registry.
-//! 2. Cold fetch of 200 bundles from a git-hosted registry (`git daemon`, `git+git://`) versus
-//!    the same registry over HTTP: a cold verified mirror of all 200 (every index, metadata
-//!    file and archive fetched and checked as at install; the network part of a cold install).
+//! 1. Incremental mirror: a registry with a registry key (signed snapshot, §9) of
+//!    `HOSTING_BENCH_BUNDLES` signed bundles (a comma-separated list of sizes, default
+//!    `1000,10000`) served by Python's `http.server` on loopback is mirrored with
+//!    `ratchet_client::mirror` (what `ratchet-index mirror` runs); 10 versions are published;
+//!    the second run's requests and bytes are printed next to the registry's size, for each
+//!    size. Goal: proportional to the change, not to the registry.
+//! 2. Cold install of a 200-bundle graph (`ratchet_client::install::{plan, apply}`, what
+//!    `ratchet install` runs, every check) from a git-hosted registry (`git daemon`,
+//!    `git+git://`) versus the same registry over HTTP, each into an empty client home.
 //!
 //! 3. Publish latency to an S3-compatible server (moto's server from PyPI, which
 //!    scripts/setup.sh installs into `target/moto-venv`): `ratchet-index publish
-//!    s3://BUCKET/PREFIX` into a registry of `HOSTING_BENCH_S3_BUNDLES` bundles (default 100),
+//!    s3://BUCKET/PREFIX` into a registry of `HOSTING_BENCH_S3_BUNDLES` bundles (a list,
+//!    default `100,1000`: the figure should not grow with it),
 //!    one process per publish as in CI, median of `HOSTING_BENCH_S3_PUBLISHES` (default 20),
 //!    beside the same publishes into a directory.
 //!
 //! Run: `cargo bench -p index-tools --bench hosting` (release build; needs python3, git and
-//! moto). `HOSTING_BENCH_ONLY=s3` runs part 3 alone.
+//! moto), or `cargo test -p index-tools --bench hosting` (debug build: the request and byte
+//! counts are the same, the times are not). `HOSTING_BENCH_ONLY=s3` runs part 3 alone,
+//! `HOSTING_BENCH_ONLY=mirror` part 1, `HOSTING_BENCH_ONLY=install` part 2.
 
 use ratchet_client::mirror::{MirrorOptions, MirrorReport, mirror};
 use ratchet_client::registry::RegistrySource;
@@ -130,10 +134,17 @@ fn run(src: &str, dst: &Path) -> (MirrorReport, Duration) {
     (r, t.elapsed())
 }
 
-/// A registry of `n` signed bundles in `work/reg`, each depending on an earlier one.
+/// A registry of `n` signed bundles in `work/reg`, each depending on an earlier one, with a
+/// registry key (its changes logged, its state signed: §9).
 fn registry(work: &Path, n: usize) -> (TestRegistry, ratchet_trust::SecretKey) {
     let key = secret_key(&work.join("keys"), "author");
-    let reg = TestRegistry::new(work);
+    let rkey = secret_key(&work.join("keys"), "registry");
+    let mut reg = TestRegistry::new(work);
+    reg.reg = reg
+        .reg
+        .clone()
+        .with_registry_key(ratchet_publish::RegistryKey::new(rkey, 86400).unwrap());
+    reg.reg.init_log("bench.test").unwrap();
     for i in 0..n {
         let mut b = Bundle::new(&format!("com.bench.b{i}"), "1.0.0");
         if i > 0 {
@@ -145,20 +156,37 @@ fn registry(work: &Path, n: usize) -> (TestRegistry, ratchet_trust::SecretKey) {
 }
 
 fn main() {
-    let n: usize = std::env::var("HOSTING_BENCH_BUNDLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let sizes: Vec<usize> = std::env::var("HOSTING_BENCH_BUNDLES")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let only = std::env::var("HOSTING_BENCH_ONLY").unwrap_or_default();
     let t = tempfile::tempdir().unwrap();
-    if std::env::var("HOSTING_BENCH_ONLY").is_ok_and(|v| v == "s3") {
-        s3_publish_latency(t.path());
-        return;
+    if only.is_empty() || only == "mirror" {
+        for n in &sizes {
+            incremental_mirror(&t.path().join(format!("inc{n}")), *n);
+        }
     }
+    if only.is_empty() || only == "install" {
+        cold_install(&t.path().join("git"));
+    }
+    if only.is_empty() || only == "s3" {
+        let sizes: Vec<usize> = std::env::var("HOSTING_BENCH_S3_BUNDLES")
+            .unwrap_or_else(|_| "100,1000".into())
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        for n in sizes {
+            s3_publish_latency(&t.path().join(format!("s3-{n}")), n);
+        }
+    }
+}
 
-    // 1. Incremental mirror after 10 publishes.
-    let work = t.path().join("inc");
+/// Part 1 at one registry size.
+fn incremental_mirror(work: &Path, n: usize) {
     let started = Instant::now();
-    let (reg, key) = registry(&work, n);
+    let (reg, key) = registry(work, n);
     eprintln!(
         "(generated {n} signed bundles in {:.1} s)",
         started.elapsed().as_secs_f64()
@@ -171,7 +199,7 @@ fn main() {
     }
     let (warm, warm_t) = run(&url, &dst);
     let (files, bytes) = dir_size(&reg.dir());
-    println!("incremental mirror over HTTP (python http.server), registry of {n} bundles:");
+    println!("incremental mirror over HTTP (python http.server), signed registry of {n} bundles:");
     println!("  registry size:          {files} files, {bytes} bytes");
     println!(
         "  cold mirror:            {} requests, {} bytes, {:.2} s",
@@ -180,65 +208,93 @@ fn main() {
         cold_t.as_secs_f64()
     );
     println!(
-        "  after 10 publishes:     {} requests, {} bytes, {:.2} s ({} archives, {} files written)",
+        "  after 10 publishes:     {} requests, {} bytes, {:.2} s ({} archives, {} files written, {}incremental)",
         warm.requests,
         warm.bytes,
         warm_t.as_secs_f64(),
         warm.archives_copied,
-        warm.files_written.len()
+        warm.files_written.len(),
+        if warm.incremental_from.is_some() {
+            ""
+        } else {
+            "not "
+        }
     );
-    let per_change = warm.bytes as f64 / 10.0;
-    let per_bundle = bytes as f64 / n as f64;
+    // The same change read by revalidating every file (what an unsigned source, or a run
+    // without the record of the previous one, costs).
+    for i in 10..20 {
+        Bundle::new(&format!("com.bench.b{i}"), "1.1.0").publish_signed(&reg, &key);
+    }
+    std::fs::remove_file(dst.join(".ratchet-index.mirror/mirrored.json")).unwrap();
+    let (full, full_t) = run(&url, &dst);
+    println!(
+        "  10 more, every file revalidated (no record of the last run; unsigned sources): {} requests, {} bytes, {:.2} s",
+        full.requests,
+        full.bytes,
+        full_t.as_secs_f64()
+    );
     println!(
         "  goal: requests and bytes proportional to the change (10 of {n} bundles), not to the registry"
     );
     println!(
-        "    bytes:    {per_change:.0} per changed version vs {per_bundle:.0} of registry per bundle -> {}",
-        if per_change <= 3.0 * per_bundle {
-            "proportional to the change"
-        } else {
-            "grows with the registry"
-        }
-    );
-    let request_share = 100.0 * warm.requests as f64 / cold.requests.max(1) as f64;
-    println!(
-        "    requests: {request_share:.0}% of the cold run's -> {}",
-        if request_share < 20.0 {
-            "proportional to the change"
-        } else {
-            "grows with the registry (one conditional request per index and metadata file)"
-        }
+        "    per changed version: {:.1} requests, {:.0} bytes (compare across registry sizes: flat = proportional to the change)",
+        warm.requests as f64 / 10.0,
+        warm.bytes as f64 / 10.0
     );
     drop(server);
+}
 
-    // 2. Cold fetch of 200 bundles from git vs HTTP.
-    let work = t.path().join("git");
-    let (reg, _) = registry(&work, 200);
+/// Part 2: a cold install of 200 bundles from git and from HTTP.
+fn cold_install(work: &Path) {
+    let (reg, _) = registry(work, 200);
     git(&reg.dir(), &["init", "-q", "-b", "main"]);
     git(&reg.dir(), &["add", "-A"]);
     git(&reg.dir(), &["commit", "-q", "-m", "registry"]);
-    git(&work, &["clone", "-q", "--bare", "reg", "reg.git"]);
-    let (_daemon, port) = git_daemon(&work);
+    git(work, &["clone", "-q", "--bare", "reg", "reg.git"]);
+    let (_daemon, port) = git_daemon(work);
     let (_http, url) = http(&reg.dir());
-    let (h, http_t) = run(&url, &work.join("from-http"));
+    let install = |src: &str, home: &Path| -> (Duration, usize, u64, u64) {
+        use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
+        let t = Instant::now();
+        let mut c = Client::open(
+            ratchet_client::paths::Paths::under(home.to_path_buf()),
+            RegistrySource::from_location(src).unwrap(),
+            false,
+        )
+        .unwrap();
+        // The leaves b100..b199 pull in the rest: 200 bundles.
+        let req = PlanRequest {
+            add: (100..200)
+                .map(|i| parse_spec(&format!("com.bench.b{i}")).unwrap())
+                .collect(),
+            ..Default::default()
+        };
+        let p = plan(&mut c, &req).unwrap();
+        apply(&c, &p, &ApplyOptions::default()).unwrap();
+        let d = t.elapsed();
+        let stats = &c.fetcher.stats;
+        (
+            d,
+            p.bundles.len(),
+            stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+            stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let (http_t, hn, hreq, hbytes) = install(&url, &work.join("home-http"));
     let git_url = format!("git+git://127.0.0.1:{port}/reg.git#branch=main");
-    let (g, git_t) = run(&git_url, &work.join("from-git"));
-    println!("cold verified fetch of a 200-bundle graph (every index, metadata file and archive):");
+    let (git_t, gn, _, _) = install(&git_url, &work.join("home-git"));
     println!(
-        "  HTTP (python http.server): {:.2} s, {} requests, {} bytes",
-        http_t.as_secs_f64(),
-        h.requests,
-        h.bytes
+        "cold install of a 200-bundle graph (resolve, fetch, verify, unpack; empty client home):"
     );
     println!(
-        "  git daemon (git+git://, shallow fetch + checkout): {:.2} s ({} bundles)",
-        git_t.as_secs_f64(),
-        g.bundles
+        "  HTTP (python http.server):                    {:.2} s, {hn} bundles, {hreq} requests, {hbytes} bytes",
+        http_t.as_secs_f64()
+    );
+    println!(
+        "  git daemon (git+git://, shallow fetch + read): {:.2} s, {gn} bundles",
+        git_t.as_secs_f64()
     );
     println!("  goal: none set (a comparison)");
-
-    // 3. Publish latency to an S3-compatible server.
-    s3_publish_latency(t.path());
 }
 
 fn median(v: &mut [Duration]) -> Duration {
@@ -247,7 +303,7 @@ fn median(v: &mut [Duration]) -> Duration {
 }
 
 /// `ratchet-index publish` into a bucket of moto's S3 server versus into a directory.
-fn s3_publish_latency(base: &Path) {
+fn s3_publish_latency(base: &Path, n: usize) {
     let venv = std::env::var_os("RATCHET_MOTO_VENV")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-venv"));
@@ -258,10 +314,6 @@ fn s3_publish_latency(base: &Path) {
         );
         return;
     }
-    let n: usize = std::env::var("HOSTING_BENCH_S3_BUNDLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
     let runs: usize = std::env::var("HOSTING_BENCH_S3_PUBLISHES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -306,6 +358,8 @@ fn s3_publish_latency(base: &Path) {
             .arg(archive)
             .arg("--owner-key")
             .arg(&pub_key)
+            .arg("--registry-key")
+            .arg(work.join("keys/registry.key"))
             .env("AWS_ACCESS_KEY_ID", "bench")
             .env("AWS_SECRET_ACCESS_KEY", "bench")
             .env("AWS_REGION", "us-east-1")
@@ -359,6 +413,6 @@ fn s3_publish_latency(base: &Path) {
         dir_median.as_secs_f64() * 1e3
     );
     println!(
-        "  goal: none set (the issue asks for the figure); the S3 publish lists the prefix and writes each changed object with a conditional PUT"
+        "  goal: none set (the issue asks for the figure); a publish reads the marker and the journals since its working copy's generation (no listing) and writes each changed object with a conditional PUT"
     );
 }

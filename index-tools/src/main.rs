@@ -585,6 +585,13 @@ fn git_change(cmd: &Command) -> Option<(PathBuf, String)> {
             dir,
             dry_run: false,
         } => (dir, "gc".into()),
+        Command::Policy(enterprise::PolicyCommand::Set { dir, .. }) => (dir, "policy set".into()),
+        Command::Approver(enterprise::ApproverCommand::Add { dir, role, .. }) => {
+            (dir, format!("approver add {role}"))
+        }
+        Command::Approve {
+            dir, id, version, ..
+        } => (dir, format!("approve {id} {version}")),
         _ => return None,
     };
     Some((dir.clone(), format!("ratchet-index: {what}")))

@@ -45,6 +45,7 @@ pub fn run(
             "bytes": r.bytes,
             "snapshot": r.snapshot,
             "signed_files": r.signed_files,
+            "incremental_from": r.incremental_from,
         }))?;
     } else {
         println!(
@@ -68,6 +69,11 @@ pub fn run(
             r.requests,
             r.bytes
         );
+        if let Some(from) = r.incremental_from {
+            println!(
+                "  incremental: read the files the log's entries {from}.. name (bundle and version counts are of those)"
+            );
+        }
         if let Some(s) = r.snapshot {
             println!(
                 "  signed snapshot {s} copied ({} file(s) written)",

@@ -115,6 +115,8 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
             })
             .collect();
         let cmd = <Cli as clap::Parser>::try_parse_from(&args)?.command;
+        // The audit log stays on this machine (never in the bucket, §13.1, §15).
+        let audit = Audit::start(&parsed, &cache, co.root())?;
         let t1 = Instant::now();
         let capture = git::Capture::start()?;
         let result = crate::run(cmd);
@@ -134,6 +136,10 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
                 backoff(conflicts);
                 continue;
             }
+            if write && result.is_ok() {
+                co.unchanged()?;
+            }
+            audit.finish()?;
             captured.replay_replacing(&root, &shown);
             return result.map_err(|e| rewrite(e, &root, &shown));
         }
@@ -141,9 +147,17 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
         let committed = bucket.commit(&co, &changes)?;
         if out().verbose(1) {
             out().status(format_args!(
-                "{}: attempt {attempt}: checkout {} ms ({} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
+                "{}: attempt {attempt}: checkout {} ms ({}, {} request(s), {} object(s) fetched), operation {} ms, {} change(s) found in {} ms and written in {} ms",
                 escape_line(&shown),
                 (t1 - t0).as_millis(),
+                if co.listed {
+                    "listed the prefix"
+                } else if co.requests > 1 {
+                    "read the journal"
+                } else {
+                    "already current"
+                },
+                co.requests,
                 co.fetched,
                 (t_op - t1).as_millis(),
                 changes.len(),
@@ -172,6 +186,7 @@ pub fn run(url: &str, cmd: &Command) -> crate::CliResult {
                         t3.elapsed().as_millis()
                     ));
                 }
+                audit.finish()?;
                 captured.replay_replacing(&root, &shown);
                 if let Some(w) = took_over {
                     out().warn(format_args!(
@@ -236,4 +251,72 @@ fn rewrite(e: Box<dyn std::error::Error>, root: &str, shown: &str) -> Box<dyn st
         cause = c.source();
     }
     Box::new(Rewritten { text })
+}
+
+/// Environment variable naming the audit log file of a registry in a bucket.
+pub const AUDIT_ENV: &str = "RATCHET_S3_AUDIT_LOG";
+
+/// The audit log of a registry in a bucket (index-format.md §13.1, §15): a file on this
+/// machine ([`AUDIT_ENV`], else `CACHE/audit/<bucket>/<prefix>.jsonl`), never uploaded. The
+/// command runs with a copy of it in its working copy; the copy goes back only when the
+/// command's change reached the bucket, so an attempt that lost the race logs nothing.
+struct Audit {
+    file: std::path::PathBuf,
+    copy: std::path::PathBuf,
+    before: Option<Vec<u8>>,
+}
+
+impl Audit {
+    fn start(
+        url: &S3Url,
+        cache: &std::path::Path,
+        root: &std::path::Path,
+    ) -> Result<Audit, Box<dyn std::error::Error>> {
+        let file = match std::env::var_os(AUDIT_ENV).filter(|v| !v.is_empty()) {
+            Some(f) => std::path::PathBuf::from(f),
+            None => {
+                let name = if url.prefix.is_empty() {
+                    "_".to_string()
+                } else {
+                    url.prefix.replace('/', "_")
+                };
+                cache
+                    .join("audit")
+                    .join(&url.bucket)
+                    .join(format!("{name}.jsonl"))
+            }
+        };
+        let copy = root.join(ratchet_publish::AUDIT_FILE);
+        let before = std::fs::read(&file).ok();
+        let _ = std::fs::remove_file(&copy);
+        if let Some(b) = &before {
+            std::fs::write(&copy, b).map_err(|e| format!("{}: {e}", copy.display()))?;
+        }
+        Ok(Audit { file, copy, before })
+    }
+
+    /// After a committed (or read-only) command: the entries it appended go to the file.
+    fn finish(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let Ok(now) = std::fs::read(&self.copy) else {
+            return Ok(());
+        };
+        if Some(&now) == self.before.as_ref() {
+            return Ok(());
+        }
+        if let Some(d) = self.file.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        // Another command on this machine appended meanwhile: keep its entries, say so.
+        let current = std::fs::read(&self.file).ok();
+        if current != self.before {
+            out().warn(format_args!(
+                "{}: the audit log changed while this command ran (another command on this machine): this command's change was made but not logged",
+                escape_line(&self.file.display().to_string())
+            ));
+            return Ok(());
+        }
+        ratchet_formats::fsutil::write_atomic(&self.file, &now)
+            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        Ok(())
+    }
 }

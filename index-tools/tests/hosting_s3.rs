@@ -170,7 +170,7 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
     let said = ok(&o);
     assert!(said.contains(url), "{said}");
     assert!(
-        !said.contains("ratchet-index-s3-"),
+        !said.contains("/work-"),
         "the working directory leaked: {said}"
     );
     assert!(
@@ -309,10 +309,17 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
             !k.contains(".tmp-")
                 && !k.ends_with(".lock")
                 && !k.ends_with(".pending")
-                && !k.ends_with(".gitignore"),
+                && !k.ends_with(".gitignore")
+                && !k.ends_with(".audit.jsonl"),
             "{k} was uploaded"
         );
     }
+    // Each generation's journal is there (what a working copy reads instead of a listing).
+    assert!(
+        keys.lines()
+            .any(|k| k == format!("team/reg/.ratchet-index.s3.journal/{}", 1 + PUBLISHERS)),
+        "{keys}"
+    );
 
     // Read over the server's plain HTTP endpoint as a client reads it: `mirror` checks every
     // hash, signature and owner chain and the signed snapshot before it exposes a file.
@@ -340,6 +347,50 @@ fn sixteen_concurrent_publishers_into_a_bucket_lose_nothing() {
             .len(),
         SHARED
     );
+
+    // A client installs straight from the bucket over the server's HTTP endpoint (path-style
+    // URL), with every check: the signed snapshot, each file's proof, hashes, signatures and
+    // owner chains.
+    use ratchet_client::install::{
+        ApplyOptions, Client, InstalledState, PlanRequest, apply, parse_spec, plan,
+    };
+    let install = |home: &Path,
+                   specs: &[&str]|
+     -> Result<InstalledState, ratchet_client::install::InstallError> {
+        let mut c = Client::open(
+            ratchet_client::paths::Paths::under(home.to_path_buf()),
+            ratchet_client::registry::RegistrySource::from_location(&http).unwrap(),
+            false,
+        )?;
+        assert!(
+            c.integrity.is_signed(),
+            "the bucket serves a signed snapshot"
+        );
+        let req = PlanRequest {
+            add: specs.iter().map(|s| parse_spec(s).unwrap()).collect(),
+            ..Default::default()
+        };
+        let p = plan(&mut c, &req)?;
+        apply(&c, &p, &ApplyOptions::default())?;
+        InstalledState::load(&c.paths)
+    };
+    let home = work.join("home");
+    let state = install(&home, &["com.example.shared", "com.example.p0"]).unwrap();
+    assert_eq!(state.bundles.len(), 2, "{:?}", state.bundles.keys());
+    let shared_id: ratchet_formats::manifest::BundleId = "com.example.shared".parse().unwrap();
+    assert_eq!(state.bundles[&shared_id].version.to_string(), "1.0.3");
+    // An archive object changed in the bucket behind the registry's back is refused.
+    let p1 = bundles
+        .iter()
+        .find(|b| b["id"] == "com.example.p1")
+        .unwrap();
+    let sha = p1["versions"][0]["sha256"].as_str().unwrap();
+    moto.boto(&format!(
+        "s3.put_object(Bucket='registry-test', Key='team/reg/{}', Body=b'not the archive')",
+        archive_path(sha)
+    ));
+    let refused = install(&work.join("home2"), &["com.example.p1"]);
+    assert!(refused.is_err(), "a tampered archive was installed");
 }
 
 #[test]
@@ -368,11 +419,7 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
     let o = moto.index(&["publish", url, b.to_str().unwrap()], &cache);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("1.0.0"), "{}", text(&o.stderr));
-    assert!(
-        !text(&o.stderr).contains("ratchet-index-s3-"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(!text(&o.stderr).contains("/work-"), "{}", text(&o.stderr));
     assert_eq!(snapshot(), before);
     // An archive object that holds other bytes than the archive with that hash is never
     // overwritten: the publish that needs it is refused, naming the object.
@@ -447,6 +494,27 @@ fn archives_are_never_overwritten_and_refusals_write_nothing() {
         listed["bundles"][0]["id"], "com.example.mirrored",
         "{listed}"
     );
+    // The audit log (§13) stays on the publishing machine: never uploaded to the bucket.
+    let audited = "s3://refusals/audited";
+    ok(&moto.index(&["init", audited], &cache));
+    let policy = work.join("policy.yaml");
+    std::fs::write(&policy, "enterprise:\n  audit_log:\n    enabled: true\n").unwrap();
+    ok(&moto.index(
+        &["policy", "set", audited, policy.to_str().unwrap()],
+        &cache,
+    ));
+    let d = Bundle::new("com.example.audited", "1.0.0").build(&work.join("d"));
+    ok(&moto.index(&["publish", audited, d.to_str().unwrap()], &cache));
+    let log = std::fs::read_to_string(cache.join("audit/refusals/audited.jsonl")).unwrap();
+    assert!(
+        log.contains("\"action\":\"publish\"") && log.contains("com.example.audited"),
+        "{log}"
+    );
+    let keys = moto.boto(
+        "print('\\n'.join(o['Key'] for o in s3.list_objects_v2(Bucket='refusals', Prefix='audited/')['Contents']))",
+    );
+    assert!(keys.contains("audited/names.txt"), "{keys}");
+    assert!(!keys.contains("audit.jsonl"), "{keys}");
     // A bad URL is a clear error.
     let o = moto.index(&["list", "s3://Bad_Bucket/x"], &cache);
     assert!(!o.status.success());

@@ -298,8 +298,28 @@ fn mirror_over_http_checks_the_signed_snapshot_and_refuses_an_unlogged_change() 
     // Once a publish moves the snapshot, the edited file is fetched, fails its proof against
     // the signed state map, and the run is refused with nothing exposed.
     publish(Bundle::new("com.example.more", "1.0.0"), "b3");
-    let o = index(&["mirror", &url, dst.to_str().unwrap()]);
+    // Once a publish moves the snapshot, the run is incremental: it reads the files the log's
+    // new entries name (the new bundle's), checked against the signed state, and not the
+    // edited one, which the log does not name: the mirror keeps its verified copy.
+    let r = mirror(&url, &dst, &[]);
+    assert!(r["incremental_from"].is_u64(), "{r}");
+    assert_eq!(r["bundles"], 1, "{r}");
+    assert_eq!(r["archives_copied"], 1, "{r}");
+    let rel = index_path(&"com.example.app".parse().unwrap());
+    assert_eq!(registry_files(&dst)[&rel], original.as_bytes());
+    let more: ratchet_formats::manifest::BundleId = "com.example.more".parse().unwrap();
+    assert!(dst.join(index_path(&more)).is_file());
+    assert!(
+        std::fs::read_to_string(dst.join("names.txt"))
+            .unwrap()
+            .ends_with("com.example.more\n")
+    );
+    assert_consistent(&Registry::open(&dst).unwrap());
+    // A run that revalidates everything (a new mirror) fetches the edited file, which fails
+    // its proof against the signed state map: refused with nothing exposed.
+    let fresh = work.join("fresh");
+    let o = index(&["mirror", &url, fresh.to_str().unwrap()]);
     assert!(!o.status.success(), "{}", text(&o.stdout));
     assert!(text(&o.stderr).contains("index/"), "{}", text(&o.stderr));
-    assert_eq!(registry_files(&dst), before);
+    assert!(!fresh.join(&rel).exists());
 }

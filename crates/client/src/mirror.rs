@@ -31,16 +31,35 @@ use ratchet_formats::index::{
 };
 use ratchet_formats::manifest::BundleId;
 use ratchet_tlog::TlogError;
+use ratchet_tlog::entry::LogEntry;
 use ratchet_tlog::hash::Hash;
 use ratchet_tlog::map::{MAX_DEPTH, Node, Slot, cas_path, node_path};
 use ratchet_tlog::snapshot::{CHECKPOINT_PATH, Snapshot, TIMESTAMP_PATH};
-use ratchet_tlog::tiles::{MAX_BUNDLE_BYTES, check_log_files, log_files};
+use ratchet_tlog::tiles::{
+    MAX_BUNDLE_BYTES, TILE_WIDTH, check_log_files, entries_path, log_files, parse_bundle,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 /// The mirror's own state directory inside the destination (never served, never copied).
 pub const MIRROR_STATE_DIR: &str = ".ratchet-index.mirror";
+
+/// The file (in [`MIRROR_STATE_DIR`]) recording the signed snapshot a complete run mirrored and
+/// the selection it mirrored: the starting point of the next run's incremental pass.
+pub const MIRRORED_FILE: &str = "mirrored.json";
+
+/// Most log entries an incremental run reads (past this it revalidates every file instead).
+pub const MAX_INCREMENTAL_ENTRIES: u64 = 100_000;
+
+/// What [`MIRRORED_FILE`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Mirrored {
+    /// The log size of the snapshot the mirror serves.
+    size: u64,
+    /// The selection it was made with (`all`, or `ids P1 P2 ...`).
+    selection: String,
+}
 
 /// Why a mirror run stopped. Nothing refused is written; files verified before the refusal
 /// (archives only, since they come first) stay, unreferenced until a run succeeds.
@@ -166,6 +185,10 @@ pub struct MirrorReport {
     /// Signed snapshot files written (log tiles and entry bundles, map nodes, `root.json`,
     /// `log/checkpoint`, `timestamp`); files the mirror already held are not counted.
     pub signed_files: usize,
+    /// When the run was incremental (§6.12): the log size it started from. Only the files that
+    /// the log's entries since then name were read (and `bundles`/`versions` count those);
+    /// `None`: every file of the selection was revalidated.
+    pub incremental_from: Option<u64>,
 }
 
 /// An id's index file bytes, metadata file bytes (if any) and the lines to mirror.
@@ -189,6 +212,20 @@ fn glob(pattern: &str, id: &str) -> bool {
         }
     }
     true
+}
+
+/// The id whose index or metadata file `path` is (`None` for any other file).
+fn id_of_path(path: &str) -> Option<BundleId> {
+    let last = path.rsplit('/').next()?;
+    if path.starts_with("index/") {
+        let id: BundleId = last.parse().ok()?;
+        (index_path(&id) == path).then_some(id)
+    } else if path.starts_with("meta/") {
+        let id: BundleId = last.strip_suffix(".json")?.parse().ok()?;
+        (meta_path(&id) == path).then_some(id)
+    } else {
+        None
+    }
 }
 
 /// Writes `bytes` to `path` (temporary file and rename) unless it already holds them; returns
@@ -271,18 +308,89 @@ pub fn mirror_reporting(
         })?;
     let config = RegistryConfig::parse(&config_bytes, CONFIG_FILE)
         .map_err(|e| MirrorError::Install(InstallError::BadRegistryConfig(e)))?;
+
+    // The signed snapshot, fetched and checked before any index file is written, so a
+    // refusal exposes nothing; written last. An incremental run (the mirror holds a complete
+    // copy of an earlier snapshot of the same selection) reads the log's new entries to learn
+    // which files changed (§6.12).
+    let selection_key = match &opts.selection {
+        Selection::All => Some("all".to_string()),
+        Selection::Patterns(ps) => Some(format!("ids {}", ps.join(" "))),
+        Selection::Lockfile(_) => None,
+    };
+    let mirrored_path = state.join(MIRRORED_FILE);
+    let since: Option<u64> = match (&selection_key, session.snapshot()) {
+        (Some(key), Some(snap)) => std::fs::read(&mirrored_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Mirrored>(&b).ok())
+            .filter(|m| {
+                &m.selection == key
+                    && m.size <= snap.size
+                    && snap.size - m.size <= MAX_INCREMENTAL_ENTRIES
+                    && dst.join(TIMESTAMP_PATH).is_file()
+                    && dst.join(NAMES_FILE).is_file()
+            })
+            .map(|m| m.size),
+        _ => None,
+    };
+    let mut logged: Option<Vec<String>> = None;
+    let signed = match (&selection_key, session.snapshot(), session.timestamp_file()) {
+        (Some(_), Some(snap), Some(ts)) => {
+            let root = verified(&[ROOT_PATH.to_string()])?
+                .remove(0)
+                .ok_or_else(|| MirrorError::Signed {
+                    file: ROOT_PATH.into(),
+                    reason: "missing, but the registry signs a timestamp".into(),
+                })?;
+            let mut files = vec![(ROOT_PATH.to_string(), root)];
+            let (log, changed) = copy_log(&fetcher, dst, &snap, since)?;
+            logged = changed;
+            files.extend(log);
+            files.extend(copy_map(&fetcher, dst, &snap)?);
+            let checkpoint: Vec<u8> = ts
+                .split_inclusive(|b| *b == b'\n')
+                .take(4)
+                .flatten()
+                .copied()
+                .collect();
+            files.push((CHECKPOINT_PATH.to_string(), checkpoint));
+            files.push((TIMESTAMP_PATH.to_string(), ts));
+            Some((snap.size, files))
+        }
+        _ => None,
+    };
+    // The ids whose index or metadata file the new entries name, in log order.
+    let changed_ids: Option<Vec<BundleId>> = logged.as_ref().map(|paths| {
+        let mut seen = BTreeSet::new();
+        paths
+            .iter()
+            .filter_map(|p| id_of_path(p))
+            .filter(|id| seen.insert(id.clone()))
+            .collect()
+    });
+    if changed_ids.is_some() {
+        report.incremental_from = since;
+    }
+    let held_names = match &changed_ids {
+        Some(_) => Some(std::fs::read(dst.join(NAMES_FILE)).map_err(io(&dst.join(NAMES_FILE)))?),
+        None => None,
+    };
     // names.txt is not in the signed state, so a stale copy would go unnoticed: when the
     // source moved (or is unsigned) it is fetched whole, since a server's validators (the
     // modification time to the second) can answer 304 for a file appended within the second
     // of the previous run.
-    let names_bytes = if moved {
-        fetcher.get_fresh(NAMES_FILE, 64 << 20)
+    // An incremental run does not read it: the mirror's copy and the log's new ids suffice.
+    let names_bytes = if let Some(held) = &held_names {
+        held.clone()
     } else {
-        fetcher.get(NAMES_FILE, 64 << 20)
+        let b = if moved {
+            fetcher.get_fresh(NAMES_FILE, 64 << 20)
+        } else {
+            fetcher.get(NAMES_FILE, 64 << 20)
+        };
+        b.map_err(|e| MirrorError::Install(e.into()))?
+            .unwrap_or_default()
     };
-    let names_bytes = names_bytes
-        .map_err(|e| MirrorError::Install(e.into()))?
-        .unwrap_or_default();
     let names = NamesFile::parse(&names_bytes, NAMES_FILE);
 
     // Which ids (and, for a lockfile, which versions).
@@ -308,8 +416,26 @@ pub fn mirror_reporting(
     };
 
     // Index and metadata files, wave by wave (dependencies of a pattern's bundles join in).
+    // Incremental: only the changed ids the mirror holds or the selection takes.
     let mut files: BTreeMap<BundleId, Fetched> = BTreeMap::new();
-    let mut todo: Vec<BundleId> = want.iter().cloned().collect();
+    let mut todo: Vec<BundleId> = match &changed_ids {
+        None => want.iter().cloned().collect(),
+        Some(changed) => {
+            let held: BTreeSet<&BundleId> = names.ids.iter().collect();
+            let take: Vec<BundleId> = changed
+                .iter()
+                .filter(|id| match &opts.selection {
+                    Selection::Patterns(ps) => {
+                        held.contains(id) || ps.iter().any(|p| glob(p, id.as_str()))
+                    }
+                    _ => true,
+                })
+                .cloned()
+                .collect();
+            want.extend(take.iter().cloned());
+            take
+        }
+    };
     while !todo.is_empty() {
         let mut rels: Vec<String> = todo.iter().map(index_path).collect();
         rels.extend(todo.iter().map(meta_path));
@@ -440,32 +566,6 @@ pub fn mirror_reporting(
         report.archives_copied += 1;
     }
 
-    // The signed snapshot, fetched and checked before any index file is written, so a
-    // refusal exposes nothing; written last.
-    let signed = match (&locked, session.snapshot(), session.timestamp_file()) {
-        (None, Some(snap), Some(ts)) => {
-            let root = verified(&[ROOT_PATH.to_string()])?
-                .remove(0)
-                .ok_or_else(|| MirrorError::Signed {
-                    file: ROOT_PATH.into(),
-                    reason: "missing, but the registry signs a timestamp".into(),
-                })?;
-            let mut files = vec![(ROOT_PATH.to_string(), root)];
-            files.extend(copy_log(&fetcher, dst, &snap)?);
-            files.extend(copy_map(&fetcher, dst, &snap)?);
-            let checkpoint: Vec<u8> = ts
-                .split_inclusive(|b| *b == b'\n')
-                .take(4)
-                .flatten()
-                .copied()
-                .collect();
-            files.push((CHECKPOINT_PATH.to_string(), checkpoint));
-            files.push((TIMESTAMP_PATH.to_string(), ts));
-            Some((snap.size, files))
-        }
-        _ => None,
-    };
-
     // Then metadata and index files, then names.txt and config.json.
     let mut record = |rel: String, wrote: bool| {
         if wrote {
@@ -495,8 +595,26 @@ pub fn mirror_reporting(
         report.bundles += 1;
         report.versions += lines.len();
     }
-    let names_out = match opts.selection {
-        Selection::All => names_bytes,
+    let names_out = match (&opts.selection, &changed_ids) {
+        // Incremental: the mirror's names.txt, with the new ids appended in log order (then
+        // dependencies a pattern newly takes).
+        (_, Some(changed)) => {
+            let held: BTreeSet<&BundleId> = names.ids.iter().collect();
+            let mut out = names_bytes.clone();
+            if !out.is_empty() && !out.ends_with(b"\n") {
+                // A torn last line (§6.6) is cut off.
+                let keep = out.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                out.truncate(keep);
+            }
+            let mut added = BTreeSet::new();
+            for id in changed.iter().chain(files.keys()) {
+                if files.contains_key(id) && !held.contains(id) && added.insert(id.clone()) {
+                    out.extend_from_slice(format!("{id}\n").as_bytes());
+                }
+            }
+            out
+        }
+        (Selection::All, None) => names_bytes,
         _ => names
             .ids
             .iter()
@@ -526,6 +644,20 @@ pub fn mirror_reporting(
         report.signed_files = n;
         report.snapshot = Some(size);
     }
+    // The starting point of the next run: only once everything is written.
+    match (&selection_key, report.snapshot) {
+        (Some(key), Some(size)) => {
+            let m = Mirrored {
+                size,
+                selection: key.clone(),
+            };
+            let bytes = serde_json::to_vec(&m).unwrap_or_default();
+            write_atomic(&mirrored_path, &bytes).map_err(io(&mirrored_path))?;
+        }
+        _ => {
+            let _ = std::fs::remove_file(&mirrored_path);
+        }
+    }
     // The fetcher keeps every archive it downloads in its cache; the mirror itself is the copy.
     let _ = std::fs::remove_dir_all(paths.cache.join("archives"));
     report.requests = fetcher.stats.requests.load(Ordering::Relaxed);
@@ -543,7 +675,16 @@ type FetchedNode = (Vec<u8>, Hash, Vec<u8>);
 /// immutable: one it holds is not fetched again) and checks them all
 /// (`ratchet_tlog::tiles::check_log_files`: entries, tiles and the signed log root). Returns
 /// the files to write.
-fn copy_log(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOut>, MirrorError> {
+///
+/// With `since` (the log size of the snapshot the mirror holds), also returns the paths the
+/// entries `since..snap.size` name, in log order: read from the entry bundles just checked (or
+/// held), so they are the signed log's.
+fn copy_log(
+    fetcher: &Fetcher,
+    dst: &Path,
+    snap: &Snapshot,
+    since: Option<u64>,
+) -> Result<(Vec<FileOut>, Option<Vec<String>>), MirrorError> {
     let want: Vec<String> = log_files(snap.size)
         .into_iter()
         .filter(|p| !dst.join(p).is_file())
@@ -582,10 +723,39 @@ fn copy_log(fetcher: &Fetcher, dst: &Path, snap: &Snapshot) -> Result<Vec<FileOu
             reason: e.to_string(),
         }
     })?;
-    Ok(want
+    let changed = match since {
+        Some(from) if from <= snap.size => {
+            let mut paths = Vec::new();
+            let mut t = from / TILE_WIDTH;
+            while t * TILE_WIDTH < snap.size {
+                let width = (snap.size - t * TILE_WIDTH).min(TILE_WIDTH);
+                let path = entries_path(t, width);
+                let bad = |reason: String| MirrorError::Signed {
+                    file: path.clone(),
+                    reason,
+                };
+                let bytes = f(&path, MAX_BUNDLE_BYTES)
+                    .map_err(|e| bad(e.to_string()))?
+                    .ok_or_else(|| bad("missing, but the signed log needs it".into()))?;
+                let entries = parse_bundle(&path, &bytes, width).map_err(|e| bad(e.to_string()))?;
+                for (i, e) in entries.iter().enumerate() {
+                    if t * TILE_WIDTH + (i as u64) < from {
+                        continue;
+                    }
+                    let entry = LogEntry::parse(e, &path).map_err(|e| bad(e.to_string()))?;
+                    paths.extend(entry.files.into_iter().map(|c| c.path));
+                }
+                t += 1;
+            }
+            Some(paths)
+        }
+        _ => None,
+    };
+    let out = want
         .into_iter()
         .filter_map(|p| got.remove(&p).map(|b| (p, b)))
-        .collect())
+        .collect();
+    Ok((out, changed))
 }
 
 /// Fetches the state map of `snap` the mirror lacks, one request wave per level: every node

@@ -1,9 +1,10 @@
 //! Registries kept in an S3-compatible bucket (`s3://BUCKET/PREFIX`, index-format.md §15).
 //!
 //! The operations of this crate work on a directory. Rather than a second implementation of
-//! every operation over objects, a registry in a bucket is checked out into a private working
-//! directory, the operation runs there exactly as on any directory (every check, the same
-//! files), and what it changed is written back with conditional requests:
+//! every operation over objects, a registry in a bucket is kept in a working copy on this
+//! machine (in the object cache, one per concurrent command, each under a lock), the operation
+//! runs there exactly as on any directory (every check, the same files), and what it changed is
+//! written back with conditional requests:
 //!
 //! - content-addressed files (archives, state map nodes, log tiles) with `If-None-Match: *`:
 //!   never overwritten; an object already there with the same bytes is fine, different bytes
@@ -21,9 +22,12 @@
 //! every check again. A checkout that finds the flag set waits for the writer (a flag older
 //! than the lease, [`LEASE_ENV`], belongs to a writer that died and is taken over).
 //!
-//! Objects are cached on this machine by key and ETag ([`CACHE_ENV`]), so a checkout fetches
-//! only what changed since the last one (one `LIST` of the prefix plus a `GET` per changed
-//! object). Credentials and the endpoint come from the standard AWS variables
+//! Bringing a working copy up to date does not list the bucket: each operation writes a
+//! journal of what it changed (`JOURNAL_DIR/<generation>`, with the new ETags) before it
+//! clears its flag, and a checkout reads the journals of the generations since its copy's and
+//! fetches the changed objects its cache lacks (objects are cached by key and ETag,
+//! [`CACHE_ENV`]). A new copy, or one more than [`JOURNAL_KEEP`] generations behind, lists the
+//! prefix instead. So an operation's requests do not grow with the registry. Credentials and the endpoint come from the standard AWS variables
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`); nothing here ever prints or stores them.
 
@@ -51,6 +55,13 @@ pub const MAX_OBJECT: u64 = 1 << 30;
 pub const MAX_OBJECTS: usize = 5_000_000;
 const MAX_MARKER: u64 = 64 * 1024;
 const PARALLEL: usize = 16;
+/// Where each generation's list of changed objects is kept (under the prefix).
+pub const JOURNAL_DIR: &str = ".ratchet-index.s3.journal";
+/// Journals kept: a working copy further behind lists the prefix instead.
+pub const JOURNAL_KEEP: u64 = 256;
+const MAX_JOURNAL: u64 = 16 << 20;
+/// Most working copies of one registry on one machine (concurrent commands).
+const MAX_SLOTS: usize = 64;
 
 /// Why a registry in a bucket could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -312,8 +323,6 @@ pub fn headers(rel: &str) -> (&'static str, &'static str) {
         YEAR
     } else if rel == "timestamp" || rel.starts_with("state/map/") {
         "no-cache"
-    } else if rel == crate::AUDIT_FILE {
-        "private, no-store"
     } else if rel == "names.txt" || rel == "config.json" || rel.starts_with("site/") {
         FIVE
     } else {
@@ -340,6 +349,8 @@ pub fn is_local_only(rel: &str) -> bool {
         || rel == crate::PENDING_FILE
         || rel == ".gitignore"
         || rel == MARKER
+        || rel == crate::AUDIT_FILE
+        || rel.starts_with(".ratchet-index.s3.journal/")
         || rel.starts_with(".ratchet-index.mirror/")
         || rel.split('/').any(|seg| seg.starts_with(".tmp-"))
 }
@@ -414,20 +425,46 @@ pub enum Begin {
     },
 }
 
-/// The file a checkout started from.
-#[derive(Debug, Clone)]
+/// What the working copy records of a file: the ETag of the object it holds and the file's
+/// stamp (inode, size, modification time) when it was last written from the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Base {
     etag: Option<String>,
-    /// SHA-256 of mutable files.
-    sha256: Option<[u8; 32]>,
-    /// Inode and size of an immutable file as checked out (hard-linked from the cache): an
-    /// operation that replaced it (it found other bytes there) made a new file.
-    ino: Option<(u64, u64)>,
+    stamp: Stamp,
 }
 
-/// A registry checked out of a bucket into a private working directory.
+/// Inode, size and modification time (ns): an operation that rewrote a file changed it.
+type Stamp = (u64, u64, i64);
+
+/// The state of a working copy, `SLOT/state.json`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct SlotState {
+    /// The generation the tree holds.
+    generation: u64,
+    /// The marker's ETag at that generation.
+    marker_etag: Option<String>,
+    /// False while an operation runs in the tree (or after one that did not commit): the
+    /// next checkout first puts back what it changed.
+    clean: bool,
+    /// Every registry file of the tree.
+    files: BTreeMap<String, Base>,
+}
+
+/// One generation's changes, the object `.ratchet-index.s3.journal/<generation>`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    generation: u64,
+    /// Files written, with their new ETag (`None`: the store did not say).
+    put: BTreeMap<String, Option<String>>,
+    /// Files deleted.
+    deleted: Vec<String>,
+}
+
+/// A registry checked out of a bucket into a working copy kept between commands (in the
+/// object cache; one per concurrent command, each under an exclusive lock).
 pub struct Checkout {
-    _tmp: tempfile::TempDir,
+    _lock: std::fs::File,
+    state_path: PathBuf,
     root: PathBuf,
     base: BTreeMap<String, Base>,
     marker_etag: Option<String>,
@@ -435,6 +472,11 @@ pub struct Checkout {
     blobs: PathBuf,
     /// Objects fetched (not found in the cache).
     pub fetched: usize,
+    /// Whether the checkout listed the prefix (a new working copy, or one too far behind the
+    /// journal); else it read the journal of the generations since its last command.
+    pub listed: bool,
+    /// Requests the checkout sent (marker, listing pages counted as one, journals, objects).
+    pub requests: usize,
 }
 
 /// One file an operation changed.
@@ -474,7 +516,9 @@ impl Checkout {
         self.marker.generation
     }
 
-    /// The files the operation changed, in the order they are to be written (deletions last).
+    /// The files the operation changed, in the order they are to be written (deletions
+    /// last). Files whose stamp did not change are not read; a rewritten file with the same
+    /// bytes is not a change.
     pub fn changes(&self) -> Result<Vec<Change>> {
         let mut seen = std::collections::BTreeSet::new();
         let mut puts = Vec::new();
@@ -485,10 +529,15 @@ impl Checkout {
             seen.insert(rel.to_string());
             let changed = match self.base.get(rel) {
                 None => true,
-                Some(b) => match (b.sha256, b.ino) {
-                    (Some(h), _) => sha256_file(path)? != h,
-                    (None, ino) => ino != Some(ino_of(path)?),
-                },
+                Some(b) if stamp_of(path)? == b.stamp => false,
+                Some(b) => {
+                    let held = b
+                        .etag
+                        .as_ref()
+                        .and_then(|e| std::fs::read(blob_path(&self.blobs, rel, e)).ok());
+                    let now = std::fs::read(path).map_err(io_err(path))?;
+                    held.is_none_or(|h| h != now)
+                }
             };
             if changed {
                 puts.push(rel.to_string());
@@ -505,17 +554,82 @@ impl Checkout {
         );
         Ok(out)
     }
+
+    /// Records that the operation changed nothing: the tree is the checkout's state.
+    pub fn unchanged(&self) -> Result<()> {
+        self.save(true, None)
+    }
+
+    fn save(&self, clean: bool, after: Option<(&MarkerState, Option<String>)>) -> Result<()> {
+        self.save_with(self.base.clone(), clean, after)
+    }
+
+    /// Writes the working copy's state: `files`, and when `clean` the current stamps (files
+    /// an operation rewrote with the same bytes).
+    fn save_with(
+        &self,
+        mut files: BTreeMap<String, Base>,
+        clean: bool,
+        after: Option<(&MarkerState, Option<String>)>,
+    ) -> Result<()> {
+        if clean {
+            for (rel, b) in files.iter_mut() {
+                if let Ok(st) = stamp_of(&self.root.join(rel)) {
+                    b.stamp = st;
+                }
+            }
+        }
+        let (generation, marker_etag) = match after {
+            Some((m, e)) => (m.generation, e),
+            None => (self.marker.generation, self.marker_etag.clone()),
+        };
+        let st = SlotState {
+            generation,
+            marker_etag,
+            clean,
+            files,
+        };
+        let bytes = serde_json::to_vec(&st).unwrap_or_default();
+        ratchet_formats::fsutil::write_atomic_unsynced(&self.state_path, &bytes)
+            .map_err(io_err(&self.state_path))
+    }
 }
 
-fn ino_of(p: &Path) -> Result<(u64, u64)> {
+/// The object of the journal of `generation`.
+fn journal_rel(generation: u64) -> String {
+    format!("{JOURNAL_DIR}/{generation}")
+}
+
+/// The cache file of an object's bytes at an ETag.
+fn blob_path(blobs: &Path, rel: &str, etag: &str) -> PathBuf {
+    let id = Sha256::digest(format!("{rel}\n{etag}").as_bytes());
+    blobs.join(hex(&id[..20]))
+}
+
+fn stamp_of(p: &Path) -> Result<Stamp> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(p).map_err(io_err(p))?;
-    Ok((m.ino(), m.len()))
+    let m = std::fs::symlink_metadata(p).map_err(io_err(p))?;
+    Ok((m.ino(), m.len(), m.mtime() * 1_000_000_000 + m.mtime_nsec()))
 }
 
-fn sha256_file(p: &Path) -> Result<[u8; 32]> {
-    let bytes = std::fs::read(p).map_err(io_err(p))?;
-    Ok(Sha256::digest(&bytes).into())
+/// Puts the cached bytes of `rel` at `etag` into the tree (a hard link for immutable files, a
+/// copy for the others); returns the new file's stamp.
+fn materialize(root: &Path, blobs: &Path, rel: &str, etag: &str) -> Result<Stamp> {
+    let blob = blob_path(blobs, rel, etag);
+    let dst = root.join(rel);
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let _ = std::fs::remove_file(&dst);
+    if file_kind(rel) != FileKind::Immutable || std::fs::hard_link(&blob, &dst).is_err() {
+        let tmp = dst.with_file_name(format!(
+            ".tmp-s3-{}",
+            dst.file_name().and_then(|n| n.to_str()).unwrap_or("f")
+        ));
+        std::fs::copy(&blob, &tmp).map_err(io_err(&blob))?;
+        std::fs::rename(&tmp, &dst).map_err(io_err(&dst))?;
+    }
+    stamp_of(&dst)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -688,13 +802,12 @@ impl Bucket {
         let p = co.root.join(rel);
         let bytes = std::fs::read(&p).map_err(io_err(&p))?;
         match self.put_async(rel, bytes.clone(), PutMode::Create).await? {
-            Put::Written(e) => Ok(Some(e)),
+            Put::Written(e) => Ok((true, e)),
             Put::Refused => {
                 let path = self.path(rel)?;
-                let existing = get_limited(&self.store, &path, MAX_OBJECT)
+                let (existing, etag) = get_limited(&self.store, &path, MAX_OBJECT)
                     .await
                     .map_err(|e| self.fail("GET", rel, e))?
-                    .map(|(b, _)| b)
                     .unwrap_or_default();
                 if existing != bytes {
                     return Err(S3Error::ImmutableDiffers {
@@ -706,7 +819,7 @@ impl Bucket {
                         ours_sha256: hex(&Sha256::digest(&bytes)),
                     });
                 }
-                Ok(None)
+                Ok((false, etag))
             }
         }
     }
@@ -728,7 +841,7 @@ impl Bucket {
         let p = co.root.join(rel);
         let bytes = std::fs::read(&p).map_err(io_err(&p))?;
         match self.put_async(rel, bytes, mode).await? {
-            Put::Written(e) => Ok(Some(e)),
+            Put::Written(e) => Ok((true, e)),
             Put::Refused => Err(S3Error::LostRace {
                 url: self.url.to_string(),
                 key: rel.to_string(),
@@ -737,10 +850,15 @@ impl Bucket {
         }
     }
 
-    /// Runs `write` on every file of `rels` at once (up to [`PARALLEL`]); how many were
-    /// written. What was written goes into the object cache under its new ETag, so the next
+    /// Runs `write` on every file of `rels` at once (up to [`PARALLEL`]); what each did.
+    /// What was written goes into the object cache under its new ETag, so the next
     /// checkout on this machine does not fetch it back.
-    fn write_all<'a, F, Fut>(&'a self, co: &Checkout, rels: &[&'a str], write: F) -> Result<usize>
+    fn write_all<'a, F, Fut>(
+        &'a self,
+        co: &Checkout,
+        rels: &[&'a str],
+        write: F,
+    ) -> Result<Vec<(String, Wrote)>>
     where
         F: Fn(&'a str) -> Fut,
         Fut: std::future::Future<Output = Result<Wrote>> + 'a,
@@ -753,30 +871,54 @@ impl Bucket {
             .buffer_unordered(PARALLEL)
             .try_collect(),
         )?;
-        let mut n = 0;
+        let mut out = Vec::new();
         for (rel, wrote) in done {
-            let Some(etag) = wrote else { continue };
-            n += 1;
-            if let Some(etag) = etag {
+            if let (_, Some(etag)) = &wrote {
                 // Best effort: a cache that misses an object fetches it next time.
-                let _ = std::fs::copy(co.root.join(rel), self.blob(&co.blobs, rel, &etag));
+                let _ = std::fs::copy(co.root.join(rel), blob_path(&co.blobs, rel, etag));
             }
+            out.push((rel.to_string(), wrote));
         }
-        Ok(n)
+        Ok(out)
     }
 
-    /// The cache file of the object `rel` with ETag `etag`.
-    fn blob(&self, blobs: &Path, rel: &str, etag: &str) -> PathBuf {
+    /// The directory of this registry's object cache and working copies under `cache`.
+    fn cache_dir(&self, cache: &Path) -> PathBuf {
         let id = Sha256::digest(
             format!(
-                "{}\n{}\n{}\n{etag}",
-                self.endpoint,
-                self.url.bucket,
-                self.url.key(rel)
+                "{}\n{}\n{}",
+                self.endpoint, self.url.bucket, self.url.prefix
             )
             .as_bytes(),
         );
-        blobs.join(hex(&id[..20]))
+        cache.join("registries").join(hex(&id[..16]))
+    }
+
+    /// Takes the first working copy of this registry no other command holds (created if
+    /// needed): its lock file (held until the checkout is dropped) and directory.
+    fn lock_slot(&self, dir: &Path) -> Result<(std::fs::File, PathBuf)> {
+        use std::os::unix::io::AsRawFd;
+        for n in 0..MAX_SLOTS {
+            let slot = dir.join(format!("work-{n}"));
+            std::fs::create_dir_all(&slot).map_err(io_err(&slot))?;
+            let lock_path = slot.join("lock");
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io_err(&lock_path))?;
+            // SAFETY: flock on a file descriptor this function owns.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok((f, slot));
+            }
+        }
+        Err(S3Error::Io {
+            file: dir.display().to_string(),
+            source: std::io::Error::other(format!(
+                "all {MAX_SLOTS} working copies are in use by other commands"
+            )),
+        })
     }
 
     fn list(&self) -> Result<Vec<Listed>> {
@@ -820,9 +962,12 @@ impl Bucket {
         Ok(out)
     }
 
-    /// Reads the marker and, unless another operation is writing, checks the registry out into
-    /// a new private directory (under the system's temporary directory), taking unchanged
-    /// objects from `cache`.
+    /// Reads the marker and, unless another operation is writing, brings a working copy of
+    /// the registry (kept under `cache` between commands) to the marker's generation: from the
+    /// journal of the generations since the copy's last command (one request each, then the
+    /// changed objects the cache lacks), or, for a new copy or one too far behind, by listing
+    /// the prefix and fetching what the cache lacks. What an earlier command changed in the
+    /// copy without committing is put back first.
     pub fn begin(&self, cache: &Path) -> Result<Begin> {
         let (marker, marker_etag) = match self.get(MARKER, MAX_MARKER)? {
             None => (MarkerState::default(), None),
@@ -835,6 +980,7 @@ impl Bucket {
                 (m, etag)
             }
         };
+        let mut requests = 1;
         let mut took_over = None;
         if let Some(w) = &marker.writing {
             if now().saturating_sub(w.since) < lease() {
@@ -842,48 +988,163 @@ impl Bucket {
             }
             took_over = Some(w.clone());
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("ratchet-index-s3-")
-            .tempdir()
-            .map_err(io_err(&std::env::temp_dir()))?;
-        let root = tmp.path().join(self.url.leaf());
-        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
-        let blobs = cache.join("blobs");
+        let dir = self.cache_dir(cache);
+        let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-        let listed: Vec<Listed> = self
-            .list()?
-            .into_iter()
-            .filter(|l| l.rel != MARKER && !is_local_only(&l.rel))
-            .collect();
-        for l in &listed {
-            if !valid_rel(&l.rel) {
-                return Err(S3Error::BadKey {
-                    url: self.url.to_string(),
-                    key: l.rel.clone(),
-                });
+        let (lock, slot) = self.lock_slot(&dir)?;
+        let root = slot.join("tree").join(self.url.leaf());
+        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let state_path = slot.join("state.json");
+        let mut st: SlotState = std::fs::read(&state_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        // Leftovers of an operation that did not commit here: put back, else list again.
+        if !st.clean && !st.files.is_empty() && !self.restore(&root, &blobs, &mut st)? {
+            st = SlotState::default();
+        }
+        for rel in [crate::PENDING_FILE, crate::AUDIT_FILE] {
+            let _ = std::fs::remove_file(root.join(rel));
+        }
+        // What changed in the bucket since the copy's generation.
+        let current = st.generation == marker.generation
+            && marker.generation > 0
+            && (st.marker_etag.is_none() || st.marker_etag == marker_etag)
+            && !st.files.is_empty();
+        let journal = if current || st.files.is_empty() || st.generation >= marker.generation {
+            None
+        } else if marker.generation - st.generation <= JOURNAL_KEEP {
+            let gens: Vec<u64> = (st.generation + 1..=marker.generation).collect();
+            requests += gens.len();
+            let got: Vec<(u64, Fetched)> = self.rt.block_on(async {
+                futures::stream::iter(gens.into_iter().map(|g| async move {
+                    let rel = journal_rel(g);
+                    let path = self.path(&rel)?;
+                    let r = get_limited(&self.store, &path, MAX_JOURNAL)
+                        .await
+                        .map_err(|e| self.fail("GET", &rel, e))?;
+                    Ok::<_, S3Error>((g, r))
+                }))
+                .buffered(PARALLEL)
+                .try_collect()
+                .await
+            })?;
+            let mut merged: BTreeMap<String, Option<Option<String>>> = BTreeMap::new();
+            let mut complete = true;
+            for (g, r) in got {
+                let j = r.and_then(|(b, _)| serde_json::from_slice::<Journal>(&b).ok());
+                match j {
+                    Some(j) if j.generation == g => {
+                        for (rel, e) in j.put {
+                            merged.insert(rel, Some(e));
+                        }
+                        for rel in j.deleted {
+                            merged.insert(rel, None);
+                        }
+                    }
+                    _ => complete = false,
+                }
             }
-            if l.size > MAX_OBJECT {
-                return Err(S3Error::TooLarge {
-                    url: self.url.to_string(),
-                    key: l.rel.clone(),
-                    size: l.size,
-                    limit: MAX_OBJECT,
-                });
+            complete.then_some(merged)
+        } else {
+            None
+        };
+        let listed = !current && journal.is_none();
+        // The objects to fetch (rel, known ETag) and the files to remove.
+        let mut want: Vec<(String, Option<String>)> = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        if let Some(changed) = journal {
+            for (rel, e) in changed {
+                if is_local_only(&rel) {
+                    continue;
+                }
+                match e {
+                    None => gone.push(rel),
+                    Some(e) => {
+                        let held = st.files.get(&rel).and_then(|b| b.etag.as_ref());
+                        if e.is_none() || held != e.as_ref() {
+                            want.push((rel, e));
+                        }
+                    }
+                }
             }
+        } else if listed {
+            requests += 1;
+            let objects: Vec<Listed> = self
+                .list()?
+                .into_iter()
+                .filter(|l| !is_local_only(&l.rel))
+                .collect();
+            let mut keep = std::collections::BTreeSet::new();
+            for l in &objects {
+                if !valid_rel(&l.rel) {
+                    return Err(S3Error::BadKey {
+                        url: self.url.to_string(),
+                        key: l.rel.clone(),
+                    });
+                }
+                if l.size > MAX_OBJECT {
+                    return Err(S3Error::TooLarge {
+                        url: self.url.to_string(),
+                        key: l.rel.clone(),
+                        size: l.size,
+                        limit: MAX_OBJECT,
+                    });
+                }
+                keep.insert(l.rel.clone());
+                let held = st.files.get(&l.rel);
+                let same = held.is_some_and(|b| {
+                    b.etag.is_some()
+                        && b.etag == l.etag
+                        && stamp_of(&root.join(&l.rel)).is_ok_and(|s| s == b.stamp)
+                });
+                if !same {
+                    want.push((l.rel.clone(), l.etag.clone()));
+                }
+            }
+            // Files of the tree the bucket no longer has.
+            let mut extra = Vec::new();
+            walk(&root, &root, &mut |rel, _| {
+                if !is_local_only(rel) && !keep.contains(rel) {
+                    extra.push(rel.to_string());
+                }
+                Ok(())
+            })?;
+            st.files.retain(|rel, _| keep.contains(rel));
+            gone.extend(extra);
+        }
+        for rel in &gone {
+            if !valid_rel(rel) {
+                continue;
+            }
+            let _ = std::fs::remove_file(root.join(rel));
+            st.files.remove(rel);
         }
         // Fetch what the cache lacks, several at a time.
-        let blob_of = |rel: &str, etag: &str| self.blob(&blobs, rel, etag);
-        let mut base = BTreeMap::new();
         let mut missing = Vec::new();
-        for l in &listed {
-            match &l.etag {
-                Some(e) if blob_of(&l.rel, e).is_file() => {
-                    base.insert(l.rel.clone(), (e.clone(), blob_of(&l.rel, e)));
+        for (rel, e) in want {
+            if !valid_rel(&rel) {
+                return Err(S3Error::BadKey {
+                    url: self.url.to_string(),
+                    key: rel,
+                });
+            }
+            match e {
+                Some(e) if blob_path(&blobs, &rel, &e).is_file() => {
+                    let stamp = materialize(&root, &blobs, &rel, &e)?;
+                    st.files.insert(
+                        rel,
+                        Base {
+                            etag: Some(e),
+                            stamp,
+                        },
+                    );
                 }
-                _ => missing.push(l.rel.clone()),
+                _ => missing.push(rel),
             }
         }
         let fetched = missing.len();
+        requests += fetched;
         let got: Vec<(String, Fetched)> = self.rt.block_on(async {
             futures::stream::iter(missing.into_iter().map(|rel| async move {
                 let path = self.path(&rel)?;
@@ -899,49 +1160,80 @@ impl Bucket {
         for (rel, r) in got {
             // Deleted since the listing: whoever deleted it committed, so the marker update
             // of this operation will fail and it will run again.
-            let Some((bytes, etag)) = r else { continue };
-            let etag = etag.unwrap_or_default();
-            let blob = blob_of(&rel, &etag);
-            ratchet_formats::fsutil::write_atomic_unsynced(&blob, &bytes).map_err(io_err(&blob))?;
-            base.insert(rel, (etag, blob));
-        }
-        let mut files = BTreeMap::new();
-        for (rel, (etag, blob)) in base {
-            let dst = root.join(&rel);
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-            }
-            let (sha256, ino) = if file_kind(&rel) == FileKind::Immutable {
-                // Never rewritten in place: a hard link is enough (a copy across devices).
-                if std::fs::hard_link(&blob, &dst).is_err() {
-                    std::fs::copy(&blob, &dst).map_err(io_err(&dst))?;
-                }
-                (None, Some(ino_of(&dst)?))
-            } else {
-                std::fs::copy(&blob, &dst).map_err(io_err(&dst))?;
-                (Some(sha256_file(&dst)?), None)
+            let Some((bytes, etag)) = r else {
+                let _ = std::fs::remove_file(root.join(&rel));
+                st.files.remove(&rel);
+                continue;
             };
-            files.insert(
+            let etag = etag.unwrap_or_default();
+            let blob = blob_path(&blobs, &rel, &etag);
+            ratchet_formats::fsutil::write_atomic_unsynced(&blob, &bytes).map_err(io_err(&blob))?;
+            let stamp = materialize(&root, &blobs, &rel, &etag)?;
+            st.files.insert(
                 rel,
                 Base {
                     etag: Some(etag).filter(|e| !e.is_empty()),
-                    sha256,
-                    ino,
+                    stamp,
                 },
             );
         }
+        let co = Checkout {
+            _lock: lock,
+            state_path,
+            root,
+            base: st.files,
+            marker_etag,
+            marker,
+            blobs,
+            fetched,
+            listed,
+            requests,
+        };
+        // The tree is at the marker's generation; an operation is about to change it.
+        co.save(false, None)?;
         Ok(Begin::Ready {
-            checkout: Checkout {
-                _tmp: tmp,
-                root,
-                base: files,
-                marker_etag,
-                marker,
-                blobs,
-                fetched,
-            },
+            checkout: co,
             took_over,
         })
+    }
+
+    /// Puts back what an operation changed in a working copy without committing it: files it
+    /// wrote or removed, from the object cache; files it added, removed. `false`: something
+    /// could not be put back (the copy is then rebuilt from a listing).
+    fn restore(&self, root: &Path, blobs: &Path, st: &mut SlotState) -> Result<bool> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        let mut added: Vec<String> = Vec::new();
+        walk(root, root, &mut |rel, path| {
+            if is_local_only(rel) {
+                return Ok(());
+            }
+            seen.insert(rel.to_string());
+            match st.files.get(rel) {
+                None => added.push(rel.to_string()),
+                Some(b) if stamp_of(path).ok() != Some(b.stamp) => todo.push(rel.to_string()),
+                Some(_) => {}
+            }
+            Ok(())
+        })?;
+        todo.extend(st.files.keys().filter(|k| !seen.contains(*k)).cloned());
+        for rel in added {
+            let _ = std::fs::remove_file(root.join(rel));
+        }
+        for rel in todo {
+            let Some(b) = st.files.get_mut(&rel) else {
+                continue;
+            };
+            let Some(e) = b.etag.clone() else {
+                return Ok(false);
+            };
+            if !blob_path(blobs, &rel, &e).is_file() {
+                return Ok(false);
+            }
+            b.stamp = materialize(root, blobs, &rel, &e)?;
+        }
+        st.clean = true;
+        Ok(true)
     }
 
     /// Whether the registry is still at the state `co` checked out: the marker has the ETag
@@ -977,7 +1269,7 @@ impl Bucket {
             .copied()
             .filter(|r| content_addressed(r))
             .collect();
-        let mut written = self.write_all(co, &first, |rel| self.create(co, rel))?;
+        let mut results = self.write_all(co, &first, |rel| self.create(co, rel))?;
         // 2. The marker: this operation's turn, if nobody committed since the checkout.
         let generation = co.marker.generation + 1;
         let who = format!(
@@ -1021,9 +1313,10 @@ impl Bucket {
             .filter(|r| !content_addressed(r))
             .collect();
         for group in rest.chunk_by(|a, b| rank(a) == rank(b)) {
-            written += self.write_all(co, group, |rel| self.write_one(co, rel))?;
+            results.extend(self.write_all(co, group, |rel| self.write_one(co, rel))?);
         }
         let mut deleted = 0;
+        let mut removed = Vec::new();
         for c in changes {
             if let Change::Delete(rel) = c {
                 let path = self.path(rel)?;
@@ -1031,7 +1324,27 @@ impl Bucket {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
                     Err(e) => return Err(self.req("DELETE", rel)(e)),
                 }
+                removed.push(rel.clone());
             }
+        }
+        let written = results.iter().filter(|(_, (w, _))| *w).count();
+        // The journal of this generation, before the flag is cleared (a checkout waits while
+        // it is set, so every journal it reads is complete); the one `JOURNAL_KEEP` older goes.
+        let journal = Journal {
+            generation,
+            // Every file put, also those the bucket already held with the same bytes (an
+            // earlier attempt's content-addressed files, which no journal named).
+            put: results
+                .iter()
+                .map(|(rel, (_, e))| (rel.clone(), e.clone()))
+                .collect(),
+            deleted: removed.clone(),
+        };
+        let bytes = serde_json::to_vec(&journal).unwrap_or_default();
+        self.put(&journal_rel(generation), bytes, PutMode::Overwrite)?;
+        if generation > JOURNAL_KEEP {
+            let old = self.path(&journal_rel(generation - JOURNAL_KEEP))?;
+            let _ = self.rt.block_on(self.store.delete(&old));
         }
         // 4. Done: clear the flag.
         let done = MarkerState {
@@ -1045,13 +1358,32 @@ impl Bucket {
             }),
             None => PutMode::Overwrite,
         };
-        if let Put::Refused = self.put(MARKER, marker_bytes(&done), mode)? {
-            return Err(S3Error::LostRace {
-                url: self.url.to_string(),
-                key: MARKER.to_string(),
-                lease: lease(),
-            });
+        let final_etag = match self.put(MARKER, marker_bytes(&done), mode)? {
+            Put::Refused => {
+                return Err(S3Error::LostRace {
+                    url: self.url.to_string(),
+                    key: MARKER.to_string(),
+                    lease: lease(),
+                });
+            }
+            Put::Written(e) => e,
+        };
+        // The working copy now holds this generation: the written files with their ETags.
+        let mut after = co.base.clone();
+        for (rel, (_, etag)) in &results {
+            let stamp = stamp_of(&co.root.join(rel))?;
+            after.insert(
+                rel.clone(),
+                Base {
+                    etag: etag.clone(),
+                    stamp,
+                },
+            );
         }
+        for rel in &removed {
+            after.remove(rel);
+        }
+        co.save_with(after, true, Some((&done, final_etag)))?;
         Ok(Committed::Done {
             written,
             deleted,
@@ -1060,9 +1392,9 @@ impl Bucket {
     }
 }
 
-/// What a conditional write did: `None`, nothing (the same bytes were there); else written,
-/// with the new ETag when the store said it.
-type Wrote = Option<Option<String>>;
+/// What a conditional write did: whether it wrote (`false`: the same bytes were there), and
+/// the object's ETag when the store said it.
+type Wrote = (bool, Option<String>);
 
 /// An object's bytes and ETag; `None`: there is no such object.
 type Fetched = Option<(Vec<u8>, Option<String>)>;
@@ -1154,6 +1486,7 @@ mod tests {
                 && rank("log/checkpoint") < rank("timestamp")
         );
         assert!(is_local_only(".ratchet-index.lock") && is_local_only("index/.tmp-x"));
-        assert!(!is_local_only(".ratchet-index.audit.jsonl"));
+        assert!(is_local_only(".ratchet-index.audit.jsonl"));
+        assert!(is_local_only(".ratchet-index.s3.journal/7"));
     }
 }
