@@ -553,30 +553,30 @@ pub(crate) fn run_in_worker(
         }
     }
     drop(lines);
-    // Everything the run started, including processes that left the worker's process group
-    // (`setsid`) and were re-parented to its supervisor, then the group itself.
-    reaper::kill_descendants(child.id(), false);
-    // The supervisor reaps what was just killed and exits by itself (so no zombie is left to
-    // init); a moment at most, then the group is killed anyway.
-    let finish = move |mut child: Child| {
-        reaper::wait_ended(child.id(), Duration::from_secs(1));
-        kill_group(&mut child);
-        child.wait()
-    };
-    let (exit, worker_stderr) = if matches!(response, Some(Ok(_))) {
-        // Answered: everything but the supervisor has a pending SIGKILL (it can run no more
-        // code), so the supervisor's reaping and the task process's teardown need not delay
-        // the outcome.
-        std::thread::spawn(move || finish(child));
-        (None, Vec::new())
+    // Nothing the run started is alive when this returns, answered or not.
+    let (exit, survivors) = end_worker(&mut child);
+    let worker_stderr = if matches!(response, Some(Ok(_))) {
+        Vec::new()
     } else {
-        let exit = finish(child).ok();
-        let stderr = errs
-            .recv_timeout(Duration::from_millis(500))
-            .unwrap_or_default();
-        (exit, stderr)
+        errs.recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default()
     };
     drop(scratch);
+    if !survivors.is_empty() {
+        return Err(RunError::Io(
+            "ending the processes the run started".into(),
+            io::Error::other(format!(
+                "{} of them ({}) still running {} after SIGKILL",
+                survivors.len(),
+                survivors
+                    .iter()
+                    .map(|p| format!("pid {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Millis((SETTLE_LIMIT + SURVIVOR_GRACE).as_millis() as u64)
+            )),
+        ));
+    }
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -966,10 +966,11 @@ fn stopped_status(
             )
         });
     }
-    let how = match (signal, exit.and_then(|s| s.code())) {
-        (Some(sig), _) => format!("killed by signal {sig}"),
-        (None, Some(code)) => format!("exit status {code}"),
-        (None, None) => "no exit status".to_string(),
+    #[cfg(not(unix))]
+    let _ = signal;
+    let how = match exit {
+        Some(s) => describe_exit(s),
+        None => "no exit status".to_string(),
     };
     let tail = crate::last_lines(&text, 5, "; ");
     let detail = if tail.is_empty() {
@@ -982,6 +983,55 @@ fn stopped_status(
     } else {
         Err(RunError::Compile(detail))
     }
+}
+
+/// How a worker ended, for an error message: `killed by signal N` or `exit status N`.
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = s.signal() {
+            return format!("killed by signal {sig}");
+        }
+    }
+    match s.code() {
+        Some(code) => format!("exit status {code}"),
+        None => "no exit status".to_string(),
+    }
+}
+
+/// How long the parent waits, after killing what the run started, for the worker's supervisor
+/// to have reaped all of it and exited: longer than the supervisor's own sweep, so that a
+/// supervisor that finishes it is never cut short. Normally this takes as long as the kernel
+/// takes to tear the killed processes down.
+#[cfg(target_os = "linux")]
+const SETTLE_LIMIT: Duration = Duration::from_millis(2_500);
+#[cfg(not(target_os = "linux"))]
+const SETTLE_LIMIT: Duration = Duration::ZERO;
+
+/// How long, after [`SETTLE_LIMIT`] ran out and the worker's group was killed, processes
+/// that already had a pending `SIGKILL` are given to end before they are reported.
+const SURVIVOR_GRACE: Duration = Duration::from_millis(500);
+
+/// Ends a run's worker (`task-abi.md` §10) and returns once nothing the run started is alive:
+/// kills every live descendant of the worker (also those that left its process group), waits
+/// (bounded by [`SETTLE_LIMIT`]) for the supervisor to reap them and exit, kills the group and
+/// reaps the worker. Returns the worker's exit status and the processes that were killed but
+/// are still running after that (normally none: only a process stuck in the kernel).
+fn end_worker(child: &mut Child) -> (Option<std::process::ExitStatus>, Vec<u32>) {
+    let killed = reaper::kill_descendants(child.id(), false);
+    // The supervisor reaps what was just killed and exits by itself, so that no zombie is left
+    // to init; waiting costs what the kernel takes to tear the task process down.
+    let ended = reaper::wait_ended(child.id(), SETTLE_LIMIT);
+    // The worker is not reaped yet, so its process-group id cannot have been reused.
+    kill_group(child);
+    let exit = child.wait().ok();
+    let grace = if ended {
+        Duration::ZERO
+    } else {
+        SURVIVOR_GRACE
+    };
+    (exit, reaper::survivors(&killed, grace))
 }
 
 /// Kills the worker and every process in its group. The worker is not reaped yet, so its
@@ -1083,16 +1133,17 @@ pub(crate) mod reaper {
     /// none it has not killed already (a process with a pending `SIGKILL` never runs again, so
     /// it cannot fork; one forked before its parent got the signal is found in the next round),
     /// or [`SWEEP_LIMIT`] has passed. With `reap` (`root` is this process, a subreaper), it also
-    /// reaps its children, and goes on until it has none.
-    pub(crate) fn kill_descendants(root: u32, reap: bool) {
+    /// reaps its children, and goes on until it has none. Returns what it killed, as
+    /// `(pid, start time)` (see [`survivors`]).
+    pub(crate) fn kill_descendants(root: u32, reap: bool) -> Vec<(u32, u64)> {
         let until = Instant::now() + SWEEP_LIMIT;
-        let mut killed: Vec<u32> = Vec::new();
+        let mut killed: Vec<(u32, u64)> = Vec::new();
         loop {
             let mut found_new = false;
-            for pid in live_descendants(root) {
-                if !killed.contains(&pid) {
+            for (pid, start) in live_descendants(root) {
+                if !killed.iter().any(|k| k.0 == pid) {
                     found_new = true;
-                    killed.push(pid);
+                    killed.push((pid, start));
                     // SAFETY: kill(2) with a positive pid; no memory involved.
                     unsafe {
                         libc::kill(pid as libc::pid_t, libc::SIGKILL);
@@ -1112,7 +1163,7 @@ pub(crate) mod reaper {
                 }
             }
             if (!found_new && !children_left) || Instant::now() >= until {
-                return;
+                return killed;
             }
             if !found_new {
                 // Killed children are on their way to being zombies.
@@ -1121,31 +1172,68 @@ pub(crate) mod reaper {
         }
     }
 
-    /// Waits until process `pid` (a child of this process) has ended, at most `timeout`; false
-    /// when it has not (or this cannot be waited for without reaping it).
+    /// Waits until process `pid` (a child of this process, not reaped yet) has ended, at most
+    /// `timeout`; false when it has not. Without `pidfd_open` (Linux < 5.3) its state is polled
+    /// every millisecond instead.
     pub(crate) fn wait_ended(pid: u32, timeout: Duration) -> bool {
         // SAFETY: pidfd_open takes a pid and flags; the descriptor it returns is owned here and
         // closed below; poll reads one pollfd this function owns.
         unsafe {
             let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
-            if fd < 0 {
+            if fd >= 0 {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let until = Instant::now() + timeout;
+                let r = loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                    let r = libc::poll(&mut p, 1, ms);
+                    if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    break r;
+                };
+                libc::close(fd);
+                return r == 1;
+            }
+        }
+        let until = Instant::now() + timeout;
+        loop {
+            if !state(pid).is_some_and(|s| s != 'Z' && s != 'X') {
+                return true;
+            }
+            if Instant::now() >= until {
                 return false;
             }
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-            let r = libc::poll(&mut p, 1, ms);
-            libc::close(fd);
-            r == 1
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
-    /// The descendants of `root` that have not ended (zombies are left out: they are over, and
-    /// their children were re-parented already).
-    fn live_descendants(root: u32) -> Vec<u32> {
+    /// The processes of `killed` (as [`kill_descendants`] returns them) still running, waiting
+    /// at most `grace` for them to end; the start time tells a reused pid from the process.
+    pub(crate) fn survivors(killed: &[(u32, u64)], grace: Duration) -> Vec<u32> {
+        let until = Instant::now() + grace;
+        loop {
+            let left: Vec<u32> = killed
+                .iter()
+                .filter(|(pid, start)| {
+                    stat_fields(*pid).is_some_and(|f| f.0 != 'Z' && f.0 != 'X' && f.2 == *start)
+                })
+                .map(|k| k.0)
+                .collect();
+            if left.is_empty() || Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The descendants of `root` that have not ended, with their start times (zombies are left
+    /// out: they are over, and their children were re-parented already).
+    fn live_descendants(root: u32) -> Vec<(u32, u64)> {
         let mut live = Vec::new();
         if !state(root).is_some_and(|s| s != 'Z' && s != 'X') {
             // Ended: whatever it had was re-parented (to it no more) or swept by it.
@@ -1167,11 +1255,14 @@ pub(crate) mod reaper {
                     .collect(),
             };
             for child in children {
-                if child != root
-                    && !live.contains(&child)
-                    && state(child).is_some_and(|s| s != 'Z' && s != 'X')
+                if child == root || live.iter().any(|l| l.0 == child) {
+                    continue;
+                }
+                if let Some((s, _, start)) = stat_fields(child)
+                    && s != 'Z'
+                    && s != 'X'
                 {
-                    live.push(child);
+                    live.push((child, start));
                     queue.push(child);
                 }
             }
@@ -1218,15 +1309,17 @@ pub(crate) mod reaper {
         stat_fields(pid).map(|f| f.0)
     }
 
-    /// State and parent pid from `/proc/<pid>/stat` (the command name, which may hold spaces
-    /// and parentheses, ends at the last `)`).
-    fn stat_fields(pid: u32) -> Option<(char, u32)> {
+    /// State, parent pid and start time (clock ticks after boot) from `/proc/<pid>/stat` (the
+    /// command name, which may hold spaces and parentheses, ends at the last `)`).
+    fn stat_fields(pid: u32) -> Option<(char, u32, u64)> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let (_, rest) = stat.rsplit_once(')')?;
         let mut words = rest.split_whitespace();
         let state = words.next()?.chars().next()?;
         let ppid = words.next()?.parse().ok()?;
-        Some((state, ppid))
+        // Fields 5 to 21 of stat(5), then `starttime`.
+        let start = words.nth(17)?.parse().ok()?;
+        Some((state, ppid, start))
     }
 }
 
@@ -1237,10 +1330,16 @@ pub(crate) mod reaper {
         Ok(())
     }
 
-    pub(crate) fn kill_descendants(_: u32, _: bool) {}
+    pub(crate) fn kill_descendants(_: u32, _: bool) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
 
     pub(crate) fn wait_ended(_: u32, _: std::time::Duration) -> bool {
         false
+    }
+
+    pub(crate) fn survivors(_: &[(u32, u64)], _: std::time::Duration) -> Vec<u32> {
+        Vec::new()
     }
 }
 
