@@ -256,6 +256,30 @@ fn background_process_of_a_finished_run_is_killed() {
     assert_run_left_nothing(&pidfile);
 }
 
+#[test]
+fn a_command_that_does_not_read_its_input_does_not_kill_the_worker() {
+    // 256 KiB of stdin for a command that exits without reading it: the write fails with
+    // EPIPE (the worker ignores SIGPIPE, which `ratchet` otherwise keeps at its default, so it
+    // would end the worker without an answer).
+    let request = format!(
+        r#"{{"program": "sh", "args": ["-c", "exit 0"], "stdin": "{}"}}"#,
+        "x".repeat(256 << 10)
+    );
+    let wat = format!(
+        r#"(module
+  (import "ratchet" "command" (func $command (param i32 i32) (result i64)))
+  (memory (export "memory") 8)
+  (data (i32.const 0) "{}")
+  (func (export "_start") (drop (call $command (i32.const 0) (i32.const {})))))"#,
+        request.replace('"', "\\\""),
+        request.len()
+    );
+    let mut p = Effective::pure(limits(5_000, 10_000));
+    p.commands = vec!["sh".into()];
+    let o = run(wat.into_bytes(), &[], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
+}
+
 /// A command line that starts `sleep 60` in a new session (`setsid`: out of the worker's
 /// process group), recording the sleep's PID in `pidfile`; `double_fork` detaches it the way a
 /// daemon does (its parent exits at once, so it is orphaned).

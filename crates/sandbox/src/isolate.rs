@@ -300,7 +300,17 @@ fn preload(cache_dir: PathBuf) -> Option<Preloaded> {
 /// loads the embedded JavaScript engine from that compiled-module cache, if it is cached there,
 /// so that a JavaScript run does not wait for it. The engine is part of `ratchet` and the cache
 /// is trusted like the binary (§7); no task code or data is involved before the request.
+///
+/// The worker ignores `SIGPIPE` (whatever the binary set): it writes only to pipes — its answer
+/// to the parent, a command's stdin — and a reader that has gone away is an error there (`EPIPE`),
+/// not a reason to die without an answer. Commands start with the default action again (the
+/// standard library resets it when it starts a program).
 pub fn worker_main(preload_js: Option<PathBuf>, input: impl Read, mut output: impl Write) -> i32 {
+    #[cfg(unix)]
+    // SAFETY: sets one signal's disposition to "ignore"; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let preloaded = preload_js.and_then(preload);
     // CPU time from here on is the run's: reading and decoding the request counts against the
     // compile budget (the wait for it costs none).
@@ -483,17 +493,21 @@ pub(crate) fn run_in_worker(
         })?,
     };
     // A small request fits the fresh pipe of a worker that waits for it: written here, it
-    // costs no thread; a larger one is written by a thread while the worker reads it.
+    // costs no thread; a larger one is written by a thread while the worker reads it. A worker
+    // that has ended (or closed its stdin) makes the write fail with `EPIPE`, never signals
+    // this process (`ratchet` keeps `SIGPIPE`'s default action for its own output).
     let mut stdin = child.stdin.take();
+    let (wtx, written) = mpsc::channel::<io::Error>();
+    let mut write_error = None;
     if body.len() <= DIRECT_WRITE {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&body);
+        if let Some(Err(e)) = stdin.as_mut().map(|s| write_request(s, &body)) {
+            write_error = Some(e);
         }
-        drop(stdin);
+        drop((stdin, wtx));
     } else {
         std::thread::spawn(move || {
-            if let Some(s) = stdin.as_mut() {
-                let _ = s.write_all(&body);
+            if let Some(Err(e)) = stdin.as_mut().map(|s| write_request(s, &body)) {
+                let _ = wtx.send(e);
             }
         });
     }
@@ -518,7 +532,8 @@ pub(crate) fn run_in_worker(
     let mut ready: Option<(Instant, CacheStatus)> = None;
     let mut response: Option<Result<Response, String>> = None;
     let mut timed_out = false;
-    loop {
+    // A worker whose request could not be written has nothing to answer.
+    while write_error.is_none() {
         let now = Instant::now();
         let Some(left) = deadline
             .checked_duration_since(now)
@@ -575,6 +590,24 @@ pub(crate) fn run_in_worker(
                     .join(", "),
                 Millis((SETTLE_LIMIT + SURVIVOR_GRACE).as_millis() as u64)
             )),
+        ));
+    }
+    // A worker that ended before it read its request (or closed its stdin) gave no answer:
+    // the write's error says what happened, not a guess at a limit.
+    if response.is_none()
+        && ready.is_none()
+        && let Some(e) =
+            write_error.or_else(|| written.recv_timeout(Duration::from_millis(500)).ok())
+    {
+        let how = match exit {
+            Some(s) => describe_exit(s),
+            None => "no exit status".to_string(),
+        };
+        return Err(RunError::Io(
+            format!(
+                "sending the request to the sandbox worker (it ended before reading it: {how})"
+            ),
+            e,
         ));
     }
 
@@ -1032,6 +1065,44 @@ fn end_worker(child: &mut Child) -> (Option<std::process::ExitStatus>, Vec<u32>)
         SURVIVOR_GRACE
     };
     (exit, reaper::survivors(&killed, grace))
+}
+
+/// Writes a request to a worker's stdin. `SIGPIPE` is blocked on this thread meanwhile (and a
+/// pending one taken), so that a worker that has ended makes the write fail with `EPIPE`
+/// instead of ending this process, whose `SIGPIPE` keeps its default action.
+#[cfg(unix)]
+fn write_request(s: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    // SAFETY: sigset_t values owned here, initialised by sigemptyset/sigprocmask before use;
+    // pthread_sigmask changes this thread's mask only and is restored below; sigwait is only
+    // called when SIGPIPE is pending (and blocked), so it returns at once.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let r = s.write_all(body).and_then(|()| s.flush());
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            && libc::sigismember(&old, libc::SIGPIPE) == 0
+        {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            if libc::sigpending(&mut pending) == 0
+                && libc::sigismember(&pending, libc::SIGPIPE) == 1
+            {
+                let mut sig = 0;
+                libc::sigwait(&pipe, &mut sig);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+#[cfg(not(unix))]
+fn write_request(s: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    s.write_all(body).and_then(|()| s.flush())
 }
 
 /// Kills the worker and every process in its group. The worker is not reaped yet, so its
