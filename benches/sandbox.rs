@@ -210,10 +210,10 @@ fn children_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Waits (at most 3 s) until the workers of earlier runs have been reaped — an answered run's
-/// worker is reaped in the background after the outcome is returned — so that the children's
-/// CPU time measured next is the next run's alone. The spare (one child waiting for the next
-/// request) stays.
+/// Waits (at most 3 s) until the workers of earlier runs have been reaped, so that the
+/// children's CPU time measured next is the next run's alone. A run reaps its worker before it
+/// returns (`task-abi.md` §10), so this normally returns at once; it guards the figures should
+/// that change. The spare (one child waiting for the next request) stays.
 fn settle() {
     let me = std::process::id().to_string();
     let until = Instant::now() + Duration::from_secs(3);

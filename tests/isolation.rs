@@ -73,15 +73,56 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Fails if `pid` is still alive a few seconds after the run (SIGKILL takes effect at once; the
-/// grace only covers the kernel tearing the process down on a loaded machine). A process that
-/// escaped the kill sleeps for 45 s and is still there.
+/// Fails if `pid` is still alive. Called as soon as the run returns, with no grace period:
+/// the run waits until everything it started has ended (`task-abi.md` §10).
 fn assert_dead(pid: u32) {
-    let until = Instant::now() + Duration::from_secs(5);
-    while alive(pid) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     assert!(!alive(pid), "process {pid} outlived the run");
+}
+
+/// Fails if a process of process group `pgid` is alive (called as soon as the run returns).
+fn assert_group_gone(pgid: u32) {
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let group = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        if group == Some(pgid) && alive(pid) {
+            left.push(pid);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "processes {left:?} of the run's process group {pgid} outlived the run"
+    );
+}
+
+/// A shell fragment that writes, to `pidfile`, the PID of the last background process, the
+/// shell's, its parent's (the worker's task process) and its process group (the worker's).
+fn record_pids(pidfile: &Path) -> String {
+    format!(
+        "echo $! $$ $PPID $(cut -d' ' -f5 /proc/$$/stat) > {}",
+        pidfile.display()
+    )
+}
+
+/// Reads what [`record_pids`] wrote and fails unless every one of those processes and the
+/// whole process group have ended.
+fn assert_run_left_nothing(pidfile: &Path) {
+    let text = std::fs::read_to_string(pidfile).unwrap();
+    let ids: Vec<u32> = text
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{text}");
+    for pid in &ids[..3] {
+        assert_dead(*pid);
+    }
+    assert_group_gone(ids[3]);
 }
 
 /// `p` with `sh` declared and `/out` writable, bound to `dir` (where the command records the
@@ -192,10 +233,11 @@ fn forked_command_grandchild_is_killed_at_the_deadline() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("pid");
     let p = with_out_mount(Effective::pure(limits(5_000, 1_000)), d.path());
-    let script = format!("sleep 45 & echo $! > {}; echo started", pidfile.display());
+    let script = format!("sleep 45 & {}; echo started", record_pids(&pidfile));
     let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
     stopped_by(&o, &[LimitKind::WallTime]);
-    assert_dead(read_pid(&pidfile));
+    // At once: the sleep, the shell, the worker's task process and everything in its group.
+    assert_run_left_nothing(&pidfile);
 }
 
 #[test]
@@ -206,12 +248,36 @@ fn background_process_of_a_finished_run_is_killed() {
     // The grandchild holds none of the command's pipes: the command returns at once and the
     // task succeeds; the sleep must still not outlive the run.
     let script = format!(
-        "sleep 45 </dev/null >/dev/null 2>&1 & echo $! > {}",
-        pidfile.display()
+        "sleep 45 </dev/null >/dev/null 2>&1 & {}",
+        record_pids(&pidfile)
     );
     let o = run(c_module("probe"), &["command2", "sh", "-c", &script], p).unwrap();
     assert!(o.success(), "{}", o.failure_message());
-    assert_dead(read_pid(&pidfile));
+    assert_run_left_nothing(&pidfile);
+}
+
+#[test]
+fn a_command_that_does_not_read_its_input_does_not_kill_the_worker() {
+    // 256 KiB of stdin for a command that exits without reading it: the write fails with
+    // EPIPE (the worker ignores SIGPIPE, which `ratchet` otherwise keeps at its default, so it
+    // would end the worker without an answer).
+    let request = format!(
+        r#"{{"program": "sh", "args": ["-c", "exit 0"], "stdin": "{}"}}"#,
+        "x".repeat(256 << 10)
+    );
+    let wat = format!(
+        r#"(module
+  (import "ratchet" "command" (func $command (param i32 i32) (result i64)))
+  (memory (export "memory") 8)
+  (data (i32.const 0) "{}")
+  (func (export "_start") (drop (call $command (i32.const 0) (i32.const {})))))"#,
+        request.replace('"', "\\\""),
+        request.len()
+    );
+    let mut p = Effective::pure(limits(5_000, 10_000));
+    p.commands = vec!["sh".into()];
+    let o = run(wat.into_bytes(), &[], p).unwrap();
+    assert!(o.success(), "{}", o.failure_message());
 }
 
 /// A command line that starts `sleep 60` in a new session (`setsid`: out of the worker's

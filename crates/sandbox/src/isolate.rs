@@ -300,7 +300,17 @@ fn preload(cache_dir: PathBuf) -> Option<Preloaded> {
 /// loads the embedded JavaScript engine from that compiled-module cache, if it is cached there,
 /// so that a JavaScript run does not wait for it. The engine is part of `ratchet` and the cache
 /// is trusted like the binary (§7); no task code or data is involved before the request.
+///
+/// The worker ignores `SIGPIPE` (whatever the binary set): it writes only to pipes — its answer
+/// to the parent, a command's stdin — and a reader that has gone away is an error there (`EPIPE`),
+/// not a reason to die without an answer. Commands start with the default action again (the
+/// standard library resets it when it starts a program).
 pub fn worker_main(preload_js: Option<PathBuf>, input: impl Read, mut output: impl Write) -> i32 {
+    #[cfg(unix)]
+    // SAFETY: sets one signal's disposition to "ignore"; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let preloaded = preload_js.and_then(preload);
     // CPU time from here on is the run's: reading and decoding the request counts against the
     // compile budget (the wait for it costs none).
@@ -483,17 +493,21 @@ pub(crate) fn run_in_worker(
         })?,
     };
     // A small request fits the fresh pipe of a worker that waits for it: written here, it
-    // costs no thread; a larger one is written by a thread while the worker reads it.
+    // costs no thread; a larger one is written by a thread while the worker reads it. A worker
+    // that has ended (or closed its stdin) makes the write fail with `EPIPE`, never signals
+    // this process (`ratchet` keeps `SIGPIPE`'s default action for its own output).
     let mut stdin = child.stdin.take();
+    let (wtx, written) = mpsc::channel::<io::Error>();
+    let mut write_error = None;
     if body.len() <= DIRECT_WRITE {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&body);
+        if let Some(Err(e)) = stdin.as_mut().map(|s| write_request(s, &body)) {
+            write_error = Some(e);
         }
-        drop(stdin);
+        drop((stdin, wtx));
     } else {
         std::thread::spawn(move || {
-            if let Some(s) = stdin.as_mut() {
-                let _ = s.write_all(&body);
+            if let Some(Err(e)) = stdin.as_mut().map(|s| write_request(s, &body)) {
+                let _ = wtx.send(e);
             }
         });
     }
@@ -518,7 +532,8 @@ pub(crate) fn run_in_worker(
     let mut ready: Option<(Instant, CacheStatus)> = None;
     let mut response: Option<Result<Response, String>> = None;
     let mut timed_out = false;
-    loop {
+    // A worker whose request could not be written has nothing to answer.
+    while write_error.is_none() {
         let now = Instant::now();
         let Some(left) = deadline
             .checked_duration_since(now)
@@ -553,30 +568,48 @@ pub(crate) fn run_in_worker(
         }
     }
     drop(lines);
-    // Everything the run started, including processes that left the worker's process group
-    // (`setsid`) and were re-parented to its supervisor, then the group itself.
-    reaper::kill_descendants(child.id(), false);
-    // The supervisor reaps what was just killed and exits by itself (so no zombie is left to
-    // init); a moment at most, then the group is killed anyway.
-    let finish = move |mut child: Child| {
-        reaper::wait_ended(child.id(), Duration::from_secs(1));
-        kill_group(&mut child);
-        child.wait()
-    };
-    let (exit, worker_stderr) = if matches!(response, Some(Ok(_))) {
-        // Answered: everything but the supervisor has a pending SIGKILL (it can run no more
-        // code), so the supervisor's reaping and the task process's teardown need not delay
-        // the outcome.
-        std::thread::spawn(move || finish(child));
-        (None, Vec::new())
+    // Nothing the run started is alive when this returns, answered or not.
+    let (exit, survivors) = end_worker(&mut child);
+    let worker_stderr = if matches!(response, Some(Ok(_))) {
+        Vec::new()
     } else {
-        let exit = finish(child).ok();
-        let stderr = errs
-            .recv_timeout(Duration::from_millis(500))
-            .unwrap_or_default();
-        (exit, stderr)
+        errs.recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default()
     };
     drop(scratch);
+    if !survivors.is_empty() {
+        return Err(RunError::Io(
+            "ending the processes the run started".into(),
+            io::Error::other(format!(
+                "{} of them ({}) still running {} after SIGKILL",
+                survivors.len(),
+                survivors
+                    .iter()
+                    .map(|p| format!("pid {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Millis((SETTLE_LIMIT + SURVIVOR_GRACE).as_millis() as u64)
+            )),
+        ));
+    }
+    // A worker that ended before it read its request (or closed its stdin) gave no answer:
+    // the write's error says what happened, not a guess at a limit.
+    if response.is_none()
+        && ready.is_none()
+        && let Some(e) =
+            write_error.or_else(|| written.recv_timeout(Duration::from_millis(500)).ok())
+    {
+        let how = match exit {
+            Some(s) => describe_exit(s),
+            None => "no exit status".to_string(),
+        };
+        return Err(RunError::Io(
+            format!(
+                "sending the request to the sandbox worker (it ended before reading it: {how})"
+            ),
+            e,
+        ));
+    }
 
     let usage = |cache: CacheStatus| {
         let (load_ms, wall_ms) = match ready {
@@ -966,10 +999,11 @@ fn stopped_status(
             )
         });
     }
-    let how = match (signal, exit.and_then(|s| s.code())) {
-        (Some(sig), _) => format!("killed by signal {sig}"),
-        (None, Some(code)) => format!("exit status {code}"),
-        (None, None) => "no exit status".to_string(),
+    #[cfg(not(unix))]
+    let _ = signal;
+    let how = match exit {
+        Some(s) => describe_exit(s),
+        None => "no exit status".to_string(),
     };
     let tail = crate::last_lines(&text, 5, "; ");
     let detail = if tail.is_empty() {
@@ -982,6 +1016,93 @@ fn stopped_status(
     } else {
         Err(RunError::Compile(detail))
     }
+}
+
+/// How a worker ended, for an error message: `killed by signal N` or `exit status N`.
+fn describe_exit(s: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = s.signal() {
+            return format!("killed by signal {sig}");
+        }
+    }
+    match s.code() {
+        Some(code) => format!("exit status {code}"),
+        None => "no exit status".to_string(),
+    }
+}
+
+/// How long the parent waits, after killing what the run started, for the worker's supervisor
+/// to have reaped all of it and exited: longer than the supervisor's own sweep, so that a
+/// supervisor that finishes it is never cut short. Normally this takes as long as the kernel
+/// takes to tear the killed processes down.
+#[cfg(target_os = "linux")]
+const SETTLE_LIMIT: Duration = Duration::from_millis(2_500);
+#[cfg(not(target_os = "linux"))]
+const SETTLE_LIMIT: Duration = Duration::ZERO;
+
+/// How long, after [`SETTLE_LIMIT`] ran out and the worker's group was killed, processes
+/// that already had a pending `SIGKILL` are given to end before they are reported.
+const SURVIVOR_GRACE: Duration = Duration::from_millis(500);
+
+/// Ends a run's worker (`task-abi.md` §10) and returns once nothing the run started is alive:
+/// kills every live descendant of the worker (also those that left its process group), waits
+/// (bounded by [`SETTLE_LIMIT`]) for the supervisor to reap them and exit, kills the group and
+/// reaps the worker. Returns the worker's exit status and the processes that were killed but
+/// are still running after that (normally none: only a process stuck in the kernel).
+fn end_worker(child: &mut Child) -> (Option<std::process::ExitStatus>, Vec<u32>) {
+    let killed = reaper::kill_descendants(child.id(), false);
+    // The supervisor reaps what was just killed and exits by itself, so that no zombie is left
+    // to init; waiting costs what the kernel takes to tear the task process down.
+    let ended = reaper::wait_ended(child.id(), SETTLE_LIMIT);
+    // The worker is not reaped yet, so its process-group id cannot have been reused.
+    kill_group(child);
+    let exit = child.wait().ok();
+    let grace = if ended {
+        Duration::ZERO
+    } else {
+        SURVIVOR_GRACE
+    };
+    (exit, reaper::survivors(&killed, grace))
+}
+
+/// Writes a request to a worker's stdin. `SIGPIPE` is blocked on this thread meanwhile (and a
+/// pending one taken), so that a worker that has ended makes the write fail with `EPIPE`
+/// instead of ending this process, whose `SIGPIPE` keeps its default action.
+#[cfg(unix)]
+fn write_request(s: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    // SAFETY: sigset_t values owned here, initialised by sigemptyset/sigprocmask before use;
+    // pthread_sigmask changes this thread's mask only and is restored below; sigwait is only
+    // called when SIGPIPE is pending (and blocked), so it returns at once.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let r = s.write_all(body).and_then(|()| s.flush());
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            && libc::sigismember(&old, libc::SIGPIPE) == 0
+        {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pending);
+            if libc::sigpending(&mut pending) == 0
+                && libc::sigismember(&pending, libc::SIGPIPE) == 1
+            {
+                let mut sig = 0;
+                libc::sigwait(&pipe, &mut sig);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}
+
+#[cfg(not(unix))]
+fn write_request(s: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    s.write_all(body).and_then(|()| s.flush())
 }
 
 /// Kills the worker and every process in its group. The worker is not reaped yet, so its
@@ -1083,16 +1204,17 @@ pub(crate) mod reaper {
     /// none it has not killed already (a process with a pending `SIGKILL` never runs again, so
     /// it cannot fork; one forked before its parent got the signal is found in the next round),
     /// or [`SWEEP_LIMIT`] has passed. With `reap` (`root` is this process, a subreaper), it also
-    /// reaps its children, and goes on until it has none.
-    pub(crate) fn kill_descendants(root: u32, reap: bool) {
+    /// reaps its children, and goes on until it has none. Returns what it killed, as
+    /// `(pid, start time)` (see [`survivors`]).
+    pub(crate) fn kill_descendants(root: u32, reap: bool) -> Vec<(u32, u64)> {
         let until = Instant::now() + SWEEP_LIMIT;
-        let mut killed: Vec<u32> = Vec::new();
+        let mut killed: Vec<(u32, u64)> = Vec::new();
         loop {
             let mut found_new = false;
-            for pid in live_descendants(root) {
-                if !killed.contains(&pid) {
+            for (pid, start) in live_descendants(root) {
+                if !killed.iter().any(|k| k.0 == pid) {
                     found_new = true;
-                    killed.push(pid);
+                    killed.push((pid, start));
                     // SAFETY: kill(2) with a positive pid; no memory involved.
                     unsafe {
                         libc::kill(pid as libc::pid_t, libc::SIGKILL);
@@ -1112,7 +1234,7 @@ pub(crate) mod reaper {
                 }
             }
             if (!found_new && !children_left) || Instant::now() >= until {
-                return;
+                return killed;
             }
             if !found_new {
                 // Killed children are on their way to being zombies.
@@ -1121,31 +1243,68 @@ pub(crate) mod reaper {
         }
     }
 
-    /// Waits until process `pid` (a child of this process) has ended, at most `timeout`; false
-    /// when it has not (or this cannot be waited for without reaping it).
+    /// Waits until process `pid` (a child of this process, not reaped yet) has ended, at most
+    /// `timeout`; false when it has not. Without `pidfd_open` (Linux < 5.3) its state is polled
+    /// every millisecond instead.
     pub(crate) fn wait_ended(pid: u32, timeout: Duration) -> bool {
         // SAFETY: pidfd_open takes a pid and flags; the descriptor it returns is owned here and
         // closed below; poll reads one pollfd this function owns.
         unsafe {
             let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
-            if fd < 0 {
+            if fd >= 0 {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let until = Instant::now() + timeout;
+                let r = loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+                    let r = libc::poll(&mut p, 1, ms);
+                    if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    break r;
+                };
+                libc::close(fd);
+                return r == 1;
+            }
+        }
+        let until = Instant::now() + timeout;
+        loop {
+            if !state(pid).is_some_and(|s| s != 'Z' && s != 'X') {
+                return true;
+            }
+            if Instant::now() >= until {
                 return false;
             }
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-            let r = libc::poll(&mut p, 1, ms);
-            libc::close(fd);
-            r == 1
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
-    /// The descendants of `root` that have not ended (zombies are left out: they are over, and
-    /// their children were re-parented already).
-    fn live_descendants(root: u32) -> Vec<u32> {
+    /// The processes of `killed` (as [`kill_descendants`] returns them) still running, waiting
+    /// at most `grace` for them to end; the start time tells a reused pid from the process.
+    pub(crate) fn survivors(killed: &[(u32, u64)], grace: Duration) -> Vec<u32> {
+        let until = Instant::now() + grace;
+        loop {
+            let left: Vec<u32> = killed
+                .iter()
+                .filter(|(pid, start)| {
+                    stat_fields(*pid).is_some_and(|f| f.0 != 'Z' && f.0 != 'X' && f.2 == *start)
+                })
+                .map(|k| k.0)
+                .collect();
+            if left.is_empty() || Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The descendants of `root` that have not ended, with their start times (zombies are left
+    /// out: they are over, and their children were re-parented already).
+    fn live_descendants(root: u32) -> Vec<(u32, u64)> {
         let mut live = Vec::new();
         if !state(root).is_some_and(|s| s != 'Z' && s != 'X') {
             // Ended: whatever it had was re-parented (to it no more) or swept by it.
@@ -1167,11 +1326,14 @@ pub(crate) mod reaper {
                     .collect(),
             };
             for child in children {
-                if child != root
-                    && !live.contains(&child)
-                    && state(child).is_some_and(|s| s != 'Z' && s != 'X')
+                if child == root || live.iter().any(|l| l.0 == child) {
+                    continue;
+                }
+                if let Some((s, _, start)) = stat_fields(child)
+                    && s != 'Z'
+                    && s != 'X'
                 {
-                    live.push(child);
+                    live.push((child, start));
                     queue.push(child);
                 }
             }
@@ -1218,15 +1380,17 @@ pub(crate) mod reaper {
         stat_fields(pid).map(|f| f.0)
     }
 
-    /// State and parent pid from `/proc/<pid>/stat` (the command name, which may hold spaces
-    /// and parentheses, ends at the last `)`).
-    fn stat_fields(pid: u32) -> Option<(char, u32)> {
+    /// State, parent pid and start time (clock ticks after boot) from `/proc/<pid>/stat` (the
+    /// command name, which may hold spaces and parentheses, ends at the last `)`).
+    fn stat_fields(pid: u32) -> Option<(char, u32, u64)> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let (_, rest) = stat.rsplit_once(')')?;
         let mut words = rest.split_whitespace();
         let state = words.next()?.chars().next()?;
         let ppid = words.next()?.parse().ok()?;
-        Some((state, ppid))
+        // Fields 5 to 21 of stat(5), then `starttime`.
+        let start = words.nth(17)?.parse().ok()?;
+        Some((state, ppid, start))
     }
 }
 
@@ -1237,10 +1401,16 @@ pub(crate) mod reaper {
         Ok(())
     }
 
-    pub(crate) fn kill_descendants(_: u32, _: bool) {}
+    pub(crate) fn kill_descendants(_: u32, _: bool) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
 
     pub(crate) fn wait_ended(_: u32, _: std::time::Duration) -> bool {
         false
+    }
+
+    pub(crate) fn survivors(_: &[(u32, u64)], _: std::time::Duration) -> Vec<u32> {
+        Vec::new()
     }
 }
 
