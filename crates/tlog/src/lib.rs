@@ -193,7 +193,12 @@ mod fuzz_tests {
             );
             let b = pick(&mut rng, &node.encode());
             if let Ok(n) = Node::decode("n", &b) {
-                assert_eq!(n.encode(), b, "node files are canonical");
+                let again = if b.starts_with(crate::map::NODE_MAGIC_V1) {
+                    n.encode_v1()
+                } else {
+                    n.encode()
+                };
+                assert_eq!(again, b, "node files are canonical");
             }
             let b = pick(&mut rng, &entry);
             if let Ok(e) = LogEntry::parse(&b, "e") {

@@ -29,11 +29,44 @@ use crate::tiles::{Fetch, FileWrite, fetch_required};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 
-/// Magic bytes opening every node file.
-pub const NODE_MAGIC: &[u8; 4] = b"RMN1";
-/// Largest node file: the header and 16 leaves.
-pub const MAX_NODE_BYTES: usize = 8 + 16 * LEAF_BYTES;
-const LEAF_BYTES: usize = 32 + 32 + 8 + 8;
+/// Magic bytes opening every node file this crate writes (index-format §9.3).
+pub const NODE_MAGIC: &[u8; 4] = b"RMN2";
+/// Magic bytes of the first node format (fixed 8-byte size and entry), still read: registries
+/// written before keep their nodes until they change.
+pub const NODE_MAGIC_V1: &[u8; 4] = b"RMN1";
+/// Largest node file: the header and 16 leaves of the longest encoding.
+pub const MAX_NODE_BYTES: usize = 8 + 16 * (64 + 2 * MAX_VARINT);
+const LEAF_BYTES_V1: usize = 32 + 32 + 8 + 8;
+const MAX_VARINT: usize = 10;
+
+/// Appends `v` as an unsigned LEB128 varint (7 bits a byte, low first; minimal).
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a minimal unsigned LEB128 varint: `None` when truncated, over-long (a last byte of 0
+/// after the first), or past 64 bits.
+fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(MAX_VARINT) {
+        let part = u64::from(byte & 0x7f);
+        if i == 9 && part > 1 {
+            return None;
+        }
+        v |= part << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return None;
+            }
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
 /// Deepest possible node (a key has 64 nibbles).
 pub const MAX_DEPTH: usize = 64;
 
@@ -131,12 +164,22 @@ impl Node {
             .fold(0, |m, (i, _)| m | (1 << i))
     }
 
-    /// The node file: `RMN1`, the slot bitmap and the leaf bitmap (u16 BE, bit i = slot i), then
-    /// each non-empty slot in order: a leaf as key, sha256 and size (72 bytes), a child as its
-    /// hash (32 bytes).
+    /// The node file: `RMN2`, the slot bitmap and the leaf bitmap (u16 BE, bit i = slot i), then
+    /// each non-empty slot in order: a leaf as key and sha256 (64 bytes), then size and entry
+    /// as minimal unsigned LEB128 varints; a child as its hash (32 bytes).
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_as(false)
+    }
+
+    /// The node file in the first format, `RMN1` (size and entry as u64 BE), which readers
+    /// still accept.
+    pub fn encode_v1(&self) -> Vec<u8> {
+        self.encode_as(true)
+    }
+
+    fn encode_as(&self, v1: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAX_NODE_BYTES);
-        out.extend_from_slice(NODE_MAGIC);
+        out.extend_from_slice(if v1 { NODE_MAGIC_V1 } else { NODE_MAGIC });
         out.extend_from_slice(&self.bitmap().to_be_bytes());
         let leaves = self
             .slots
@@ -151,8 +194,13 @@ impl Node {
                 Slot::Leaf(l) => {
                     out.extend_from_slice(&l.key);
                     out.extend_from_slice(&l.value.sha256);
-                    out.extend_from_slice(&l.value.size.to_be_bytes());
-                    out.extend_from_slice(&l.entry.to_be_bytes());
+                    if v1 {
+                        out.extend_from_slice(&l.value.size.to_be_bytes());
+                        out.extend_from_slice(&l.entry.to_be_bytes());
+                    } else {
+                        put_varint(&mut out, l.value.size);
+                        put_varint(&mut out, l.entry);
+                    }
                 }
                 Slot::Node(h) => out.extend_from_slice(h),
             }
@@ -173,9 +221,10 @@ impl Node {
                 bytes.len()
             )));
         }
-        if bytes.len() < 8 || &bytes[..4] != NODE_MAGIC {
-            return Err(bad("not a state map node (no RMN1 header)".into()));
+        if bytes.len() < 8 || (&bytes[..4] != NODE_MAGIC && &bytes[..4] != NODE_MAGIC_V1) {
+            return Err(bad("not a state map node (no RMN2 or RMN1 header)".into()));
         }
+        let v1 = &bytes[..4] == NODE_MAGIC_V1;
         let used = u16::from_be_bytes([bytes[4], bytes[5]]);
         let leaves = u16::from_be_bytes([bytes[6], bytes[7]]);
         if leaves & !used != 0 {
@@ -187,32 +236,43 @@ impl Node {
             if used & (1 << i) == 0 {
                 continue;
             }
-            let n = if leaves & (1 << i) != 0 {
-                LEAF_BYTES
-            } else {
-                32
-            };
-            if rest.len() < n {
-                return Err(bad(format!("truncated at slot {i:x}")));
-            }
-            let (b, tail) = rest.split_at(n);
-            rest = tail;
             let h = |r: &[u8]| -> Hash { r.try_into().unwrap_or([0; 32]) };
-            *slot = if n == 32 {
-                Slot::Node(h(b))
-            } else {
+            let truncated = || bad(format!("truncated at slot {i:x}"));
+            if leaves & (1 << i) == 0 {
+                if rest.len() < 32 {
+                    return Err(truncated());
+                }
+                *slot = Slot::Node(h(&rest[..32]));
+                rest = &rest[32..];
+                continue;
+            }
+            if rest.len() < 64 {
+                return Err(truncated());
+            }
+            let (key, sha) = (h(&rest[..32]), h(&rest[32..64]));
+            rest = &rest[64..];
+            let (size, entry) = if v1 {
+                if rest.len() < LEAF_BYTES_V1 - 64 {
+                    return Err(truncated());
+                }
                 let (mut size, mut entry) = ([0u8; 8], [0u8; 8]);
-                size.copy_from_slice(&b[64..72]);
-                entry.copy_from_slice(&b[72..80]);
-                Slot::Leaf(Leaf {
-                    key: h(&b[..32]),
-                    value: FileDigest {
-                        sha256: h(&b[32..64]),
-                        size: u64::from_be_bytes(size),
-                    },
-                    entry: u64::from_be_bytes(entry),
-                })
+                size.copy_from_slice(&rest[..8]);
+                entry.copy_from_slice(&rest[8..16]);
+                rest = &rest[16..];
+                (u64::from_be_bytes(size), u64::from_be_bytes(entry))
+            } else {
+                let bad_varint = || bad(format!("slot {i:x}: a truncated or non-minimal number"));
+                let (size, n) = get_varint(rest).ok_or_else(bad_varint)?;
+                rest = &rest[n..];
+                let (entry, n) = get_varint(rest).ok_or_else(bad_varint)?;
+                rest = &rest[n..];
+                (size, entry)
             };
+            *slot = Slot::Leaf(Leaf {
+                key,
+                value: FileDigest { sha256: sha, size },
+                entry,
+            });
         }
         if !rest.is_empty() {
             return Err(bad(format!("{} bytes after the last slot", rest.len())));
@@ -857,6 +917,20 @@ mod tests {
         });
         let b = n.encode();
         assert_eq!(Node::decode("f", &b).unwrap(), n);
+        // The first format is still read, to the same node (same hash).
+        let v1 = n.encode_v1();
+        assert!(v1.len() > b.len());
+        assert_eq!(Node::decode("f", &v1).unwrap(), n);
+        // Varints: minimal only, at most 64 bits.
+        let mut big = n;
+        if let Slot::Leaf(l) = &mut big.slots[9] {
+            l.value.size = u64::MAX;
+            l.entry = 300;
+        }
+        assert_eq!(Node::decode("f", &big.encode()).unwrap(), big);
+        assert_eq!(get_varint(&[0x80, 0x00]), None, "over-long");
+        assert_eq!(get_varint(&[0xff; 10]), None, "past 64 bits");
+        assert_eq!(get_varint(&[0xac, 0x02]), Some((300, 2)));
         let mut long = b.clone();
         long.push(0);
         assert!(Node::decode("f", &long).is_err());
