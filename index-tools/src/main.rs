@@ -75,6 +75,11 @@ enum Command {
         /// space or `=`; usually the registry's host name).
         #[arg(long)]
         origin: String,
+        /// The time signed into the log entries, the checkpoint and the timestamp (RFC 3339 or
+        /// Unix seconds; default now). For reproducible sample registries: the timestamp is
+        /// valid from this time, so one in the past expires early.
+        #[arg(long)]
+        time: Option<String>,
     },
     /// Re-sign the expiring timestamp for the current checkpoint (run from cron at least twice
     /// per validity period). Needs --registry-key, or --mirror-key for a mirror.
@@ -505,7 +510,7 @@ fn git_change(cmd: &Command) -> Option<(PathBuf, String)> {
             dir,
             format!("init registry {}", n.clone().unwrap_or_else(|| name(dir))),
         ),
-        Command::InitLog { dir, origin } => (dir, format!("init-log {origin}")),
+        Command::InitLog { dir, origin, .. } => (dir, format!("init-log {origin}")),
         Command::Timestamp { dir, .. } => (dir, "timestamp".into()),
         Command::Key(KeyCommand::Rotate { dir, .. }) => (dir, "rotate the registry key".into()),
         Command::Publish {
@@ -1199,12 +1204,16 @@ fn run(cmd: Command) -> CliResult {
                 );
             }
         }
-        Command::InitLog { dir, origin } => {
+        Command::InitLog { dir, origin, time } => {
+            let time = time
+                .as_deref()
+                .map(ratchet_publish::parse_time_secs)
+                .transpose()?;
             let key = registry_key(None)?.ok_or(
                 "init-log signs the registry: give its secret key with --registry-key FILE (or RATCHET_REGISTRY_KEY)",
             )?;
             let reg = Registry::open(&dir)?.with_registry_key(key);
-            let s = reg.init_log(&origin)?;
+            let s = reg.init_log_at(&origin, time)?;
             if o.json() {
                 print_json(&json!({"signed": signed_json(&s)}))?;
             } else {

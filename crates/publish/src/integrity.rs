@@ -70,6 +70,8 @@ pub(crate) struct Change {
 struct Signing {
     key: Arc<RegistryKey>,
     origin: String,
+    /// The time signed into entries, checkpoint and timestamp (`None`: now).
+    time: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,7 +252,11 @@ impl Registry {
                 self.root.display()
             )));
         }
-        let signing = Signing { key, origin };
+        let signing = Signing {
+            key,
+            origin,
+            time: None,
+        };
         let pending = self.root.join(PENDING_FILE);
         if pending.is_file() {
             let bytes = std::fs::read(&pending).map_err(io_err(&pending))?;
@@ -380,7 +386,12 @@ impl Registry {
         let mut publisher =
             Publisher::open(&mut fetch, &signing.origin, &open_key).map_err(tlog_err)?;
         let commit = publisher
-            .commit(ops, &key.sk, now_secs(), key.validity)
+            .commit(
+                ops,
+                &key.sk,
+                signing.time.unwrap_or_else(now_secs),
+                key.validity,
+            )
             .map_err(tlog_err)?;
         drop(publisher);
         for f in &commit.files {
@@ -416,6 +427,13 @@ impl Registry {
     /// metadata files), the state map, the checkpoint and the first timestamp. Resumes an
     /// upgrade that was interrupted before its checkpoint; refuses a registry that has a log.
     pub fn init_log(&self, origin: &str) -> Result<SignedState> {
+        self.init_log_at(origin, None)
+    }
+
+    /// [`Registry::init_log`] with the time signed into its entries, checkpoint and timestamp
+    /// (`None`: now). A fixed time makes the upgrade reproducible (the sample registry), but the
+    /// timestamp is valid from then: one in the past expires early (index-format.md §9.12).
+    pub fn init_log_at(&self, origin: &str, time: Option<u64>) -> Result<SignedState> {
         let Some(key) = self.registry_key.clone() else {
             return Err(PublishError::RegistryKeyNeeded {
                 dir: self.root.display().to_string(),
@@ -479,6 +497,7 @@ impl Registry {
         let signing = Signing {
             key,
             origin: origin.to_string(),
+            time,
         };
         self.commit_ops(&signing, &ops)
     }
@@ -549,6 +568,7 @@ impl Registry {
             signing: Some(Signing {
                 key: Arc::new(new),
                 origin,
+                time: None,
             }),
             op: None,
         };
@@ -598,8 +618,23 @@ impl Registry {
         Ok(out)
     }
 
+    /// When the registry's `timestamp` expired (now or earlier), the warning to give: HTTP
+    /// clients refuse the registry as frozen until `ratchet-index timestamp` signs a new one
+    /// (a local directory source does not check it). `None` when it is valid or absent.
+    pub fn timestamp_expired(&self) -> Option<String> {
+        let ts = read_limited(&self.root, TIMESTAMP_PATH, 4096).ok()??;
+        let st = ratchet_tlog::signed::SignedTimestamp::parse(&ts, TIMESTAMP_PATH).ok()?;
+        (st.timestamp.expires <= now_secs()).then(|| {
+            format!(
+                "expired at {}: HTTP clients refuse the registry as frozen (run `ratchet-index timestamp`)",
+                ratchet_tlog::entry::format_time(st.timestamp.expires)
+            )
+        })
+    }
+
     /// Replays the whole log against the files on disk (`ratchet-index verify` on a signed
-    /// registry): problems as (file, message).
+    /// registry): problems as (file, message). An expired timestamp is not among them: the
+    /// signed state is intact, only its freshness lapsed ([`Registry::timestamp_expired`]).
     pub fn verify_integrity(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         let state = match self.signed_state() {
@@ -637,14 +672,6 @@ impl Registry {
                     format!(
                         "names snapshot {}, but log/checkpoint is snapshot {}",
                         st.checkpoint.checkpoint.size, state.size
-                    ),
-                ));
-            } else if st.timestamp.expires <= now_secs() {
-                problems.push((
-                    TIMESTAMP_PATH.into(),
-                    format!(
-                        "expired at {}: clients refuse the registry (run `ratchet-index timestamp`)",
-                        ratchet_tlog::entry::format_time(st.timestamp.expires)
                     ),
                 ));
             }

@@ -456,6 +456,16 @@ fn format_time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A time given as RFC 3339 or Unix seconds, as Unix seconds.
+pub fn parse_time_secs(s: &str) -> Result<u64> {
+    let t = parse_time(s)?;
+    humantime::parse_rfc3339(&t)
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .ok_or_else(|| PublishError::BadTime(s.to_string()))
+}
+
 /// The publish time to use: `explicit`, else `SOURCE_DATE_EPOCH`, else now.
 pub fn publish_time(explicit: Option<&str>) -> Result<String> {
     if let Some(t) = explicit {
@@ -1762,6 +1772,9 @@ impl Verifier<'_> {
         self.check_meta(&root);
         for (file, msg) in self.reg.verify_integrity() {
             self.err("integrity", file, msg);
+        }
+        if let Some(msg) = self.reg.timestamp_expired() {
+            self.warn("timestamp-expired", "timestamp", msg);
         }
         self.check_catalog();
         self.report.diagnostics.sort_by_key(|d| d.severity);

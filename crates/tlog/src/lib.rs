@@ -72,7 +72,7 @@ mod fuzz_tests {
 
     use crate::client::ClientState;
     use crate::entry::{EntryKind, FileChange, LogEntry};
-    use crate::map::{FileDigest, Leaf, Node, Slot};
+    use crate::map::{FileDigest, Leaf, Node, NodeFile, Slot};
     use crate::root::RootFile;
     use crate::signed::{Checkpoint, SignedCheckpoint, SignedTimestamp, Timestamp, timestamp_file};
     use crate::tiles::parse_bundle;
@@ -133,6 +133,19 @@ mod fuzz_tests {
             value: FileDigest::of(b"x"),
             entry: 3,
         });
+        // The same node with an inline child of two leaves in slot 4.
+        let mut file = NodeFile::of(node);
+        let mut child = NodeFile::default();
+        for (slot, k) in [(0usize, 6u8), (7, 8)] {
+            child.node.slots[slot] = Slot::Leaf(Leaf {
+                key: [k; 32],
+                value: FileDigest::of(&[k]),
+                entry: 300,
+            });
+        }
+        file.node.slots[4] = Slot::Node(child.node.hash());
+        file.inline[4] = Some(Box::new(child));
+        let node_file = file.encode();
         let entry = LogEntry {
             kind: EntryKind::Publish,
             id: Some("com.a.b".into()),
@@ -191,9 +204,15 @@ mod fuzz_tests {
                 &String::from_utf8_lossy(&pick(&mut rng, cp.statement().as_bytes())),
                 "s",
             );
-            let b = pick(&mut rng, &node.encode());
-            if let Ok(n) = Node::decode("n", &b) {
-                assert_eq!(n.encode(), b, "node files are canonical");
+            let b = pick(&mut rng, &node_file);
+            if let Ok(n) = NodeFile::decode("n", &b) {
+                let again = if b.starts_with(crate::map::NODE_MAGIC_V1) {
+                    n.node.encode_v1()
+                } else {
+                    n.encode()
+                };
+                assert_eq!(again, b, "node files are canonical");
+                assert_eq!(Node::decode("n", &b).unwrap(), n.node);
             }
             let b = pick(&mut rng, &entry);
             if let Ok(e) = LogEntry::parse(&b, "e") {

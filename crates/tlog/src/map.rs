@@ -10,6 +10,10 @@
 //! only on the set of keys and the depth is about `log16(N) + 1` (6 at a million files). The
 //! node at nibble prefix `3f` is the file `state/map/3/f/node`; the root is `state/map/node`.
 //! Node paths follow from the path being proven, so a client fetches all nodes in one wave.
+//! A child node whose whole subtree holds at most [`INLINE_LEAVES`] (2) leaves is also written
+//! inline in its parent's file (pairs are the commonest node at the bottom of the trie), so a
+//! proof often needs one file fewer and a client that reads most of a small map does not pay a
+//! 32-byte hash and a file header for each of those nodes (index-format §9.3).
 //!
 //! Stable node paths change with every publish, so a client can read a node newer (or older)
 //! than its checkpoint while a publish is being written, and a publisher killed mid-write can
@@ -20,7 +24,7 @@
 //! its hash instead.
 //!
 //! Hashes (domain-separated from the log's RFC 6962 prefixes): a leaf is
-//! `SHA-256(0x10 || key || sha256 || size as u64 BE)`, a node is
+//! `SHA-256(0x10 || key || sha256 || size as u64 BE || entry as u64 BE)`, a node is
 //! `SHA-256(0x11 || bitmap as u16 BE || the hashes of its non-empty slots in slot order)`.
 
 use crate::TlogError;
@@ -29,11 +33,51 @@ use crate::tiles::{Fetch, FileWrite, fetch_required};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 
-/// Magic bytes opening every node file.
-pub const NODE_MAGIC: &[u8; 4] = b"RMN1";
-/// Largest node file: the header and 16 leaves.
-pub const MAX_NODE_BYTES: usize = 8 + 16 * LEAF_BYTES;
-const LEAF_BYTES: usize = 32 + 32 + 8 + 8;
+/// Magic bytes opening every node file this crate writes (index-format §9.3).
+pub const NODE_MAGIC: &[u8; 4] = b"RMN3";
+/// Magic bytes of the first node format (two bitmaps, fixed 8-byte size and entry, no inline
+/// children), still read: registries written before keep their nodes until they change.
+pub const NODE_MAGIC_V1: &[u8; 4] = b"RMN1";
+/// Most leaves a child node's whole subtree may hold for the child to be written inline in its
+/// parent's file (so a client reading the parent needs no request for it). 2: only pairs, the
+/// commonest node at the bottom of the trie; more would make every reader of the parent pay
+/// for children it does not need (measured: with 4, a one-file proof at 1,000 files is 2.8 KB
+/// instead of 1.7 KB).
+pub const INLINE_LEAVES: usize = 2;
+/// Largest node file: 16 inline pairs (2 leaves of at most 84 bytes each), each below a chain
+/// of up to 63 one-slot nodes (4 bytes each), and the header: 6,728 bytes.
+pub const MAX_NODE_BYTES: usize = 8 * 1024;
+const LEAF_BYTES_V1: usize = 32 + 32 + 8 + 8;
+const MAX_VARINT: usize = 10;
+
+/// Appends `v` as an unsigned LEB128 varint (7 bits a byte, low first; minimal).
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a minimal unsigned LEB128 varint: `None` when truncated, over-long (a last byte of 0
+/// after the first), or past 64 bits.
+fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(MAX_VARINT) {
+        let part = u64::from(byte & 0x7f);
+        if i == 9 && part > 1 {
+            return None;
+        }
+        v |= part << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return None;
+            }
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
 /// Deepest possible node (a key has 64 nibbles).
 pub const MAX_DEPTH: usize = 64;
 
@@ -131,12 +175,17 @@ impl Node {
             .fold(0, |m, (i, _)| m | (1 << i))
     }
 
-    /// The node file: `RMN1`, the slot bitmap and the leaf bitmap (u16 BE, bit i = slot i), then
-    /// each non-empty slot in order: a leaf as key, sha256 and size (72 bytes), a child as its
-    /// hash (32 bytes).
+    /// The node file with every child as its hash (no inline children): `RMN3`, then the
+    /// node's body (see [`NodeFile::encode`]).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MAX_NODE_BYTES);
-        out.extend_from_slice(NODE_MAGIC);
+        NodeFile::of(*self).encode()
+    }
+
+    /// The node file in the first format, `RMN1` (slot and leaf bitmaps, size and entry as
+    /// u64 BE, children as hashes), which readers still accept.
+    pub fn encode_v1(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 16 * LEAF_BYTES_V1);
+        out.extend_from_slice(NODE_MAGIC_V1);
         out.extend_from_slice(&self.bitmap().to_be_bytes());
         let leaves = self
             .slots
@@ -160,9 +209,110 @@ impl Node {
         out
     }
 
-    /// Parses a node file, exactly: magic, a leaf bitmap within the slot bitmap, and exactly
-    /// the bytes the bitmaps call for.
+    /// Parses a node file, exactly (see [`NodeFile::decode`]): the node, with the hashes of
+    /// its inline children computed.
     pub fn decode(file: &str, bytes: &[u8]) -> Result<Node, TlogError> {
+        Ok(NodeFile::decode(file, bytes)?.node)
+    }
+}
+
+/// A node file as parsed: the node and the children written inline in it (index-format
+/// §9.3). The encoding is not hashed: a node's hash is over its slots, whichever children are
+/// inline.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeFile {
+    /// The node (an inline child's slot holds the child's hash, computed from it).
+    pub node: Node,
+    /// The children written inline, by slot.
+    pub inline: [Option<Box<NodeFile>>; 16],
+}
+
+/// Slot kinds in an `RMN3` body: 2 bits per slot.
+const KIND_EMPTY: u32 = 0;
+const KIND_LEAF: u32 = 1;
+const KIND_HASH: u32 = 2;
+const KIND_INLINE: u32 = 3;
+
+impl NodeFile {
+    /// A node with no inline children.
+    pub fn of(node: Node) -> NodeFile {
+        NodeFile {
+            node,
+            inline: Default::default(),
+        }
+    }
+
+    /// Leaves of the subtree this file holds (its leaves and its inline children's).
+    pub fn leaves(&self) -> usize {
+        let own = self
+            .node
+            .slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Leaf(_)))
+            .count();
+        own + self
+            .inline
+            .iter()
+            .flatten()
+            .map(|c| c.leaves())
+            .sum::<usize>()
+    }
+
+    /// Whether this file can be a parent's inline child: no child by hash, 2 to
+    /// [`INLINE_LEAVES`] leaves in all.
+    fn inlinable(&self) -> bool {
+        let by_hash = self
+            .node
+            .slots
+            .iter()
+            .zip(&self.inline)
+            .any(|(s, i)| matches!(s, Slot::Node(_)) && i.is_none());
+        !by_hash && (2..=INLINE_LEAVES).contains(&self.leaves())
+    }
+
+    /// The node file: `RMN3`, then the body: the slot kinds (u32 BE; bits `2i` and `2i+1`
+    /// are slot `i`'s kind: 0 empty, 1 leaf, 2 child by hash, 3 child inline), then each
+    /// non-empty slot in order: a leaf as key and sha256 (64 bytes), then size and entry as
+    /// minimal unsigned LEB128 varints; a child by hash as its 32-byte hash; an inline child
+    /// as its own body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(NODE_MAGIC);
+        self.put_body(&mut out);
+        out
+    }
+
+    fn put_body(&self, out: &mut Vec<u8>) {
+        let mut kinds = 0u32;
+        for (i, (s, inl)) in self.node.slots.iter().zip(&self.inline).enumerate() {
+            let k = match (s, inl) {
+                (Slot::Empty, _) => KIND_EMPTY,
+                (Slot::Leaf(_), _) => KIND_LEAF,
+                (Slot::Node(_), None) => KIND_HASH,
+                (Slot::Node(_), Some(_)) => KIND_INLINE,
+            };
+            kinds |= k << (2 * i);
+        }
+        out.extend_from_slice(&kinds.to_be_bytes());
+        for (s, inl) in self.node.slots.iter().zip(&self.inline) {
+            match (s, inl) {
+                (Slot::Empty, _) => {}
+                (Slot::Leaf(l), _) => {
+                    out.extend_from_slice(&l.key);
+                    out.extend_from_slice(&l.value.sha256);
+                    put_varint(out, l.value.size);
+                    put_varint(out, l.entry);
+                }
+                (Slot::Node(h), None) => out.extend_from_slice(h),
+                (Slot::Node(_), Some(c)) => c.put_body(out),
+            }
+        }
+    }
+
+    /// Parses a node file, exactly: `RMN3` (or `RMN1`), and exactly the bytes its slots call
+    /// for; minimal varints; an inline child holds 2 to [`INLINE_LEAVES`] leaves and no child
+    /// by hash; at most [`MAX_NODE_BYTES`] bytes.
+    pub fn decode(file: &str, bytes: &[u8]) -> Result<NodeFile, TlogError> {
         let bad = |reason: String| TlogError::Malformed {
             file: file.to_string(),
             reason,
@@ -173,52 +323,119 @@ impl Node {
                 bytes.len()
             )));
         }
-        if bytes.len() < 8 || &bytes[..4] != NODE_MAGIC {
-            return Err(bad("not a state map node (no RMN1 header)".into()));
+        if bytes.len() < 8 || (&bytes[..4] != NODE_MAGIC && &bytes[..4] != NODE_MAGIC_V1) {
+            return Err(bad("not a state map node (no RMN3 or RMN1 header)".into()));
         }
-        let used = u16::from_be_bytes([bytes[4], bytes[5]]);
-        let leaves = u16::from_be_bytes([bytes[6], bytes[7]]);
-        if leaves & !used != 0 {
-            return Err(bad("a leaf in an empty slot".into()));
-        }
-        let mut rest = &bytes[8..];
-        let mut node = Node::default();
-        for (i, slot) in node.slots.iter_mut().enumerate() {
-            if used & (1 << i) == 0 {
-                continue;
-            }
-            let n = if leaves & (1 << i) != 0 {
-                LEAF_BYTES
-            } else {
-                32
-            };
-            if rest.len() < n {
-                return Err(bad(format!("truncated at slot {i:x}")));
-            }
-            let (b, tail) = rest.split_at(n);
-            rest = tail;
-            let h = |r: &[u8]| -> Hash { r.try_into().unwrap_or([0; 32]) };
-            *slot = if n == 32 {
-                Slot::Node(h(b))
-            } else {
-                let (mut size, mut entry) = ([0u8; 8], [0u8; 8]);
-                size.copy_from_slice(&b[64..72]);
-                entry.copy_from_slice(&b[72..80]);
-                Slot::Leaf(Leaf {
-                    key: h(&b[..32]),
-                    value: FileDigest {
-                        sha256: h(&b[32..64]),
-                        size: u64::from_be_bytes(size),
-                    },
-                    entry: u64::from_be_bytes(entry),
-                })
-            };
-        }
+        let mut rest = &bytes[4..];
+        let f = if &bytes[..4] == NODE_MAGIC_V1 {
+            NodeFile::of(decode_v1(&mut rest).map_err(bad)?)
+        } else {
+            decode_body(&mut rest, 0, false).map_err(bad)?
+        };
         if !rest.is_empty() {
             return Err(bad(format!("{} bytes after the last slot", rest.len())));
         }
-        Ok(node)
+        Ok(f)
     }
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
+    if rest.len() < n {
+        return Err(format!("truncated at {what}"));
+    }
+    let (b, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(b)
+}
+
+fn hash_of(b: &[u8]) -> Hash {
+    b.try_into().unwrap_or([0; 32])
+}
+
+fn decode_v1(rest: &mut &[u8]) -> Result<Node, String> {
+    let head = take(rest, 4, "the header")?;
+    let used = u16::from_be_bytes([head[0], head[1]]);
+    let leaves = u16::from_be_bytes([head[2], head[3]]);
+    if leaves & !used != 0 {
+        return Err("a leaf in an empty slot".into());
+    }
+    let mut node = Node::default();
+    for (i, slot) in node.slots.iter_mut().enumerate() {
+        if used & (1 << i) == 0 {
+            continue;
+        }
+        let at = format!("slot {i:x}");
+        *slot = if leaves & (1 << i) == 0 {
+            Slot::Node(hash_of(take(rest, 32, &at)?))
+        } else {
+            let b = take(rest, LEAF_BYTES_V1, &at)?;
+            let (mut size, mut entry) = ([0u8; 8], [0u8; 8]);
+            size.copy_from_slice(&b[64..72]);
+            entry.copy_from_slice(&b[72..80]);
+            Slot::Leaf(Leaf {
+                key: hash_of(&b[..32]),
+                value: FileDigest {
+                    sha256: hash_of(&b[32..64]),
+                    size: u64::from_be_bytes(size),
+                },
+                entry: u64::from_be_bytes(entry),
+            })
+        };
+    }
+    Ok(node)
+}
+
+/// One `RMN3` body at `depth` (0: the file's own node); `inline`: it is a parent's inline
+/// child.
+fn decode_body(rest: &mut &[u8], depth: usize, inline: bool) -> Result<NodeFile, String> {
+    let head = take(rest, 4, "a node's slot kinds")?;
+    let kinds = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let mut f = NodeFile::default();
+    for i in 0..16 {
+        let at = format!("slot {i:x} at depth {depth}");
+        f.node.slots[i] = match (kinds >> (2 * i)) & 3 {
+            KIND_EMPTY => Slot::Empty,
+            KIND_LEAF => {
+                let b = take(rest, 64, &at)?;
+                let num = |rest: &mut &[u8]| {
+                    let (v, n) = get_varint(rest)
+                        .ok_or_else(|| format!("{at}: a truncated or non-minimal number"))?;
+                    *rest = &rest[n..];
+                    Ok::<u64, String>(v)
+                };
+                let size = num(rest)?;
+                let entry = num(rest)?;
+                Slot::Leaf(Leaf {
+                    key: hash_of(&b[..32]),
+                    value: FileDigest {
+                        sha256: hash_of(&b[32..64]),
+                        size,
+                    },
+                    entry,
+                })
+            }
+            KIND_HASH if inline => {
+                return Err(format!("{at}: an inline child with a child by hash"));
+            }
+            KIND_HASH => Slot::Node(hash_of(take(rest, 32, &at)?)),
+            _ => {
+                if depth + 1 >= MAX_DEPTH {
+                    return Err(format!("{at}: inline children nested too deep"));
+                }
+                let c = decode_body(rest, depth + 1, true)?;
+                if !c.inlinable() {
+                    return Err(format!(
+                        "{at}: an inline child holds {} leaves (2 to {INLINE_LEAVES} allowed, none by hash)",
+                        c.leaves()
+                    ));
+                }
+                let h = c.node.hash();
+                f.inline[i] = Some(Box::new(c));
+                Slot::Node(h)
+            }
+        };
+    }
+    Ok(f)
 }
 
 /// The key of a registry path: `SHA-256` of its bytes.
@@ -307,17 +524,61 @@ impl<'a> MapWriter<'a> {
             Node::default()
         } else {
             let path = cas_path(expect);
-            let node = Node::decode(&path, &fetch_required(self.fetch, &path, MAX_NODE_BYTES)?)?;
-            if node.hash() != *expect {
+            let file =
+                NodeFile::decode(&path, &fetch_required(self.fetch, &path, MAX_NODE_BYTES)?)?;
+            if file.node.hash() != *expect {
                 return Err(TlogError::Malformed {
                     file: path,
                     reason: "does not hash to its name: the state map is damaged".into(),
                 });
             }
-            node
+            // Its inline children are read with it (verified by its hash).
+            let mut at = prefix.to_vec();
+            self.hold_inline(&mut at, &file);
+            file.node
         };
         self.nodes.insert(prefix.to_vec(), node);
         Ok(node)
+    }
+
+    fn hold_inline(&mut self, prefix: &mut Vec<u8>, file: &NodeFile) {
+        for (s, c) in file.inline.iter().enumerate() {
+            if let Some(c) = c {
+                prefix.push(s as u8);
+                self.nodes.entry(prefix.clone()).or_insert(c.node);
+                self.hold_inline(prefix, c);
+                prefix.pop();
+            }
+        }
+    }
+
+    /// The file of the node at `prefix`, with every child the writer holds that fits inline
+    /// (at most [`INLINE_LEAVES`] leaves in its subtree) written inline. A child the writer
+    /// never read was by hash in the file it came from, so it is big or from an `RMN1` file.
+    fn file_of(&self, prefix: &mut Vec<u8>, node: Node) -> NodeFile {
+        let mut f = NodeFile::of(node);
+        for s in 0..16 {
+            if let Slot::Node(h) = node.slots[s] {
+                prefix.push(s as u8);
+                f.inline[s] = self.inline_child(prefix, &h).map(Box::new);
+                prefix.pop();
+            }
+        }
+        f
+    }
+
+    fn inline_child(&self, prefix: &mut Vec<u8>, expect: &Hash) -> Option<NodeFile> {
+        let node = self.nodes.get(prefix.as_slice())?;
+        let own = node
+            .slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Leaf(_)))
+            .count();
+        if own > INLINE_LEAVES || prefix.len() >= MAX_DEPTH || node.hash() != *expect {
+            return None;
+        }
+        let f = self.file_of(prefix, *node);
+        f.inlinable().then_some(f)
     }
 
     fn store(&mut self, prefix: &[u8], node: Node) {
@@ -462,9 +723,9 @@ impl<'a> MapWriter<'a> {
     /// by a publish (`gc` removes those no recent snapshot uses).
     pub fn changes(&mut self) -> Vec<MapChange> {
         let mut out = Vec::new();
-        for p in std::mem::take(&mut self.dirty) {
+        for mut p in std::mem::take(&mut self.dirty) {
             let node = self.nodes[&p];
-            let bytes = node.encode();
+            let bytes = self.file_of(&mut p, node).encode();
             out.push(MapChange::Write(FileWrite {
                 path: cas_path(&node.hash()),
                 bytes: bytes.clone(),
@@ -503,31 +764,38 @@ pub fn build(
     }
     let mut out = Vec::new();
     let mut prefix = Vec::new();
-    let root = build_node(&leaves, &mut prefix, &mut out);
+    let (root, _) = build_node(&leaves, &mut prefix, &mut out);
     Ok((root, out))
 }
 
-fn build_node(leaves: &[Leaf], prefix: &mut Vec<u8>, out: &mut Vec<FileWrite>) -> Hash {
+/// Writes the node at `prefix` and those below; returns its hash and, when it fits inline in
+/// its parent's file, its file.
+fn build_node(
+    leaves: &[Leaf],
+    prefix: &mut Vec<u8>,
+    out: &mut Vec<FileWrite>,
+) -> (Hash, Option<NodeFile>) {
     let d = prefix.len();
-    let mut node = Node::default();
+    let mut file = NodeFile::default();
     let mut rest = leaves;
     for n in 0..16usize {
         let k = rest.iter().take_while(|l| nibble(&l.key, d) == n).count();
         let (group, tail) = rest.split_at(k);
         rest = tail;
-        node.slots[n] = match group {
+        file.node.slots[n] = match group {
             [] => Slot::Empty,
             [one] => Slot::Leaf(*one),
             many => {
                 prefix.push(n as u8);
-                let h = build_node(many, prefix, out);
+                let (h, inline) = build_node(many, prefix, out);
                 prefix.pop();
+                file.inline[n] = inline.map(Box::new);
                 Slot::Node(h)
             }
         };
     }
-    let bytes = node.encode();
-    let hash = node.hash();
+    let bytes = file.encode();
+    let hash = file.node.hash();
     out.push(FileWrite {
         path: cas_path(&hash),
         bytes: bytes.clone(),
@@ -536,7 +804,8 @@ fn build_node(leaves: &[Leaf], prefix: &mut Vec<u8>, out: &mut Vec<FileWrite>) -
         path: node_path(prefix),
         bytes,
     });
-    hash
+    let inline = (!prefix.is_empty() && file.inlinable()).then_some(file);
+    (hash, inline)
 }
 
 /// What the map says about a path.
@@ -578,15 +847,14 @@ impl MapProof {
             if !fits {
                 bytes = fetch_required(fetch, &cas_path(&expect), MAX_NODE_BYTES)?;
             }
-            let node = Node::decode(&p, &bytes)?;
+            let file = NodeFile::decode(&p, &bytes)?;
             nodes.push(bytes);
-            let s = nibble(&key, prefix.len());
-            match node.slots[s] {
-                Slot::Node(h) if prefix.len() + 1 < MAX_DEPTH => {
-                    prefix.push(s as u8);
-                    expect = h;
+            match walk(&file, &key, prefix.len()) {
+                Walk::Next { depth, hash } => {
+                    prefix = (0..depth).map(|i| nibble(&key, i) as u8).collect();
+                    expect = hash;
                 }
-                _ => return Ok(MapProof { nodes }),
+                Walk::End(_) | Walk::TooDeep => return Ok(MapProof { nodes }),
             }
         }
     }
@@ -600,28 +868,26 @@ impl MapProof {
     pub fn verify(&self, root: &Hash, path: &str) -> Result<Lookup, TlogError> {
         let key = key_of(path);
         let mut expect = *root;
-        for (d, bytes) in self.nodes.iter().enumerate() {
+        let mut d = 0;
+        for (i, bytes) in self.nodes.iter().enumerate() {
             let file = node_path(&(0..d).map(|i| nibble(&key, i) as u8).collect::<Vec<u8>>());
-            let node = Node::decode(&file, bytes)?;
-            if node.hash() != expect {
+            let parsed = NodeFile::decode(&file, bytes)?;
+            if parsed.node.hash() != expect {
                 return Err(TlogError::BadProof(format!(
                     "{file} is not the node the signed state names (for {path}): it is from another snapshot or was changed"
                 )));
             }
-            match node.slots[nibble(&key, d)] {
-                Slot::Empty => return self.end(d, path, Lookup::Absent),
-                Slot::Leaf(l) if l.key == key => {
-                    return self.end(
-                        d,
-                        path,
-                        Lookup::Present {
-                            digest: l.value,
-                            entry: l.entry,
-                        },
-                    );
+            match walk(&parsed, &key, d) {
+                Walk::End(r) => return self.end(i, path, r),
+                Walk::TooDeep => {
+                    return Err(TlogError::BadProof(format!(
+                        "the state map proof for {path} goes deeper than a key has nibbles"
+                    )));
                 }
-                Slot::Leaf(_) => return self.end(d, path, Lookup::Absent),
-                Slot::Node(h) => expect = h,
+                Walk::Next { depth, hash } => {
+                    d = depth;
+                    expect = hash;
+                }
             }
         }
         Err(TlogError::BadProof(format!(
@@ -637,6 +903,44 @@ impl MapProof {
             )));
         }
         Ok(r)
+    }
+}
+
+/// Where a key's walk through one node file ends.
+enum Walk {
+    /// At its leaf, an empty slot or another key's leaf.
+    End(Lookup),
+    /// At a child by hash: the node at `depth` (in another file) must hash to `hash`.
+    Next { depth: usize, hash: Hash },
+    /// A child below the 64th nibble: no valid map has one.
+    TooDeep,
+}
+
+/// Follows `key` from `file`'s node (at `depth`) through its inline children.
+fn walk(file: &NodeFile, key: &Hash, depth: usize) -> Walk {
+    let (mut f, mut d) = (file, depth);
+    loop {
+        let s = nibble(key, d);
+        match f.node.slots[s] {
+            Slot::Empty => return Walk::End(Lookup::Absent),
+            Slot::Leaf(l) if l.key == *key => {
+                return Walk::End(Lookup::Present {
+                    digest: l.value,
+                    entry: l.entry,
+                });
+            }
+            Slot::Leaf(_) => return Walk::End(Lookup::Absent),
+            // A key has 64 nibbles: a child below the last one would be two paths with one
+            // hash, so the proof is bad.
+            Slot::Node(_) if d + 1 >= MAX_DEPTH => return Walk::TooDeep,
+            Slot::Node(hash) => match &f.inline[s] {
+                Some(c) => {
+                    f = c;
+                    d += 1;
+                }
+                None => return Walk::Next { depth: d + 1, hash },
+            },
+        }
     }
 }
 
@@ -791,6 +1095,30 @@ mod tests {
         }
     }
 
+    /// Every node of at most INLINE_LEAVES leaves comes inline with its parent: a proof never
+    /// fetches one.
+    #[test]
+    fn small_children_come_inline() {
+        let set: BTreeMap<String, FileDigest> = (0..400)
+            .map(|i| (format!("index/{i}"), FileDigest::of(&[i as u8])))
+            .collect();
+        let (root, files) = fresh_root(&set);
+        let mut asked = BTreeSet::new();
+        for p in set.keys() {
+            let mut f = |p: &str, _: usize| {
+                asked.insert(p.to_string());
+                Ok(files.get(p).cloned())
+            };
+            let proof = MapProof::fetch(&mut f, &root, p).unwrap();
+            assert!(proof.verify(&root, p).is_ok());
+        }
+        assert!(asked.len() >= 17, "{}", asked.len());
+        for p in &asked {
+            let f = NodeFile::decode(p, &files[p]).unwrap();
+            assert!(p == "state/map/node" || !f.inlinable(), "{p} came alone");
+        }
+    }
+
     #[test]
     fn bulk_build_equals_incremental() {
         let set: BTreeMap<String, FileDigest> = (0..500)
@@ -857,6 +1185,20 @@ mod tests {
         });
         let b = n.encode();
         assert_eq!(Node::decode("f", &b).unwrap(), n);
+        // The first format is still read, to the same node (same hash).
+        let v1 = n.encode_v1();
+        assert!(v1.len() > b.len());
+        assert_eq!(Node::decode("f", &v1).unwrap(), n);
+        // Varints: minimal only, at most 64 bits.
+        let mut big = n;
+        if let Slot::Leaf(l) = &mut big.slots[9] {
+            l.value.size = u64::MAX;
+            l.entry = 300;
+        }
+        assert_eq!(Node::decode("f", &big.encode()).unwrap(), big);
+        assert_eq!(get_varint(&[0x80, 0x00]), None, "over-long");
+        assert_eq!(get_varint(&[0xff; 10]), None, "past 64 bits");
+        assert_eq!(get_varint(&[0xac, 0x02]), Some((300, 2)));
         let mut long = b.clone();
         long.push(0);
         assert!(Node::decode("f", &long).is_err());
@@ -864,8 +1206,44 @@ mod tests {
         assert!(Node::decode("f", &b[..5]).is_err());
         assert!(Node::decode("f", &vec![0; MAX_NODE_BYTES + 1]).is_err());
         let mut bad = b.clone();
-        bad[7] |= 1; // a leaf bit on an empty slot
+        bad[7] |= 1; // a leaf kind on slot 0, with no bytes for it
         assert!(Node::decode("f", &bad).is_err());
+        // Inline children: 2 leaves, none by hash; the node's hash is the same either way.
+        let leaf = |k: u8| {
+            Slot::Leaf(Leaf {
+                key: [k; 32],
+                value: FileDigest::of(&[k]),
+                entry: 1,
+            })
+        };
+        let with_child = |child: NodeFile| {
+            let mut f = NodeFile::of(n);
+            f.node.slots[3] = Slot::Node(child.node.hash());
+            f.inline[3] = Some(Box::new(child));
+            f
+        };
+        let mut child = NodeFile::default();
+        for k in 0..INLINE_LEAVES as u8 {
+            child.node.slots[usize::from(k)] = leaf(k);
+        }
+        let ok = with_child(child.clone()).encode();
+        let parsed = NodeFile::decode("f", &ok).unwrap();
+        assert_eq!(parsed.leaves(), 1 + INLINE_LEAVES);
+        assert_eq!(Node::decode("f", &ok).unwrap().hash(), parsed.node.hash());
+        assert_eq!(
+            parsed.node.encode().len() + 4 + INLINE_LEAVES * 66 - 32,
+            ok.len()
+        );
+        let mut more = child.clone();
+        more.node.slots[15] = leaf(15);
+        assert!(NodeFile::decode("f", &with_child(more).encode()).is_err());
+        let mut one = NodeFile::default();
+        one.node.slots[0] = leaf(0);
+        assert!(NodeFile::decode("f", &with_child(one).encode()).is_err());
+        let mut by_hash = child;
+        by_hash.node.slots[9] = Slot::Node([7; 32]);
+        let e = NodeFile::decode("f", &with_child(by_hash).encode()).unwrap_err();
+        assert!(e.to_string().contains("by hash"), "{e}");
         let mut bad = b.clone();
         bad[0] = b'X';
         let e = Node::decode("state/map/node", &bad)
@@ -884,12 +1262,14 @@ mod tests {
         let (root, mut files) = fresh_root(&set);
         // Stable copies ahead of or behind the signed state do not matter to the writer...
         files.insert("state/map/node".into(), Node::default().encode());
-        let rootfile = cas_path(&root);
-        let child = files
-            .keys()
-            .find(|k| k.starts_with("state/nodes/") && **k != rootfile)
-            .unwrap()
-            .clone();
+        // A child the root names by hash (one inline in the root's file is read from there).
+        let rootfile = NodeFile::decode("root", &files[&cas_path(&root)]).unwrap();
+        let child = (0..16)
+            .find_map(|s| match (rootfile.node.slots[s], &rootfile.inline[s]) {
+                (Slot::Node(h), None) => Some(cas_path(&h)),
+                _ => None,
+            })
+            .unwrap();
         {
             let mut f = fetcher(&files);
             let mut w = MapWriter::new(&mut f, root);
