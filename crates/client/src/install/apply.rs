@@ -147,7 +147,7 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     discard_unused(paths, &old, plan, ready);
     // On any failure, the versions unpacked by this operation go again (nothing names them:
     // installed.json is unchanged), and the first error is the answer.
-    let unpacked = match outcomes.into_iter().collect::<Result<Vec<Unpacked>, _>>() {
+    let mut unpacked = match outcomes.into_iter().collect::<Result<Vec<Unpacked>, _>>() {
         Ok(u) => u,
         Err(e) => {
             for b in &todo {
@@ -162,6 +162,9 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
             return Err(e);
         }
     };
+    // Archives finish in any order (prepared ahead, downloaded, done again): events and notices
+    // go out in id order, the same on every run.
+    unpacked.sort_by(|a, b| (&a.id, &a.version).cmp(&(&b.id, &b.version)));
     let mut verified = HashMap::new();
     let mut pins = Vec::new();
     let mut notices = Vec::new();
