@@ -170,8 +170,9 @@ fn directory_registry_install_yank_lock_remove() {
         "{err}"
     );
     assert!(
-        home.join("data/trust/com.ratchet.core-utils.json")
-            .is_file()
+        std::fs::read_to_string(home.join("data/trust/owners.json"))
+            .unwrap()
+            .contains("\"com.ratchet.core-utils\":")
     );
     let o = ratchet(home, &["bundle", "list"]);
     assert!(
@@ -1121,7 +1122,7 @@ fn a_hostile_host_gets_nothing_installed() {
     let mut c = client(&home, &srv.url(), false).unwrap();
     install(&mut c, "com.ratchet.core-utils@=1.0.0").unwrap();
     let state = home.join("data/installed.json");
-    let pin = home.join("data/trust/com.ratchet.core-utils.json");
+    let pin = home.join("data/trust/owners.json");
     let (before, pin_before) = (std::fs::read(&state).unwrap(), std::fs::read(&pin).unwrap());
     let core = "com.ratchet.core-utils";
     let index_url = format!("/{}", ratchet_formats::index::index_path(&id(core)));

@@ -182,54 +182,155 @@ impl std::fmt::Display for Notice {
     }
 }
 
-/// The client's pinned owner keys: one JSON file per id under `data/trust/`.
+/// The client's pinned owner keys: one file, `data/trust/owners.json`, for every id
+/// (`index-format.md` §7.6). Pin files of earlier versions (`data/trust/<id>.json`, one per id)
+/// are still read, and each is folded into `owners.json` the next time its id's pin is saved.
+///
+/// One file, not one per id: an install of a large graph would otherwise create as many files
+/// as bundles just to remember their owners (issue 19's file budget). Reads are served from a
+/// copy loaded once per store; writes re-read the file under an advisory lock on the directory,
+/// change it and replace it atomically, so two processes never lose each other's pins.
 #[derive(Debug, Clone)]
 pub struct PinStore {
     dir: PathBuf,
+    loaded: std::sync::Arc<std::sync::Mutex<Option<PinMap>>>,
 }
+
+/// The pins of every id, as stored in `owners.json`.
+type PinMap = std::collections::BTreeMap<String, Pin>;
+
+/// The file format of `data/trust/owners.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct PinFile {
+    /// Format, 1.
+    v: u32,
+    /// Id -> pin.
+    pins: PinMap,
+}
+
+/// The name of the one pin file in a pin store's directory.
+const PIN_FILE: &str = "owners.json";
 
 impl PinStore {
     /// The pin store under `paths.data` (`data/trust`).
     pub fn new(paths: &crate::paths::Paths) -> PinStore {
-        PinStore {
-            dir: paths.data.join("trust"),
-        }
+        PinStore::in_dir(paths.data.join("trust"))
     }
 
     /// A pin store in this directory.
     pub fn in_dir(dir: impl Into<PathBuf>) -> PinStore {
-        PinStore { dir: dir.into() }
+        PinStore {
+            dir: dir.into(),
+            loaded: Default::default(),
+        }
     }
 
-    /// The pin file of an id.
-    pub fn file(&self, id: &str) -> PathBuf {
+    /// The file that holds the pins (of every id): what a user edits or a refusal names.
+    pub fn file(&self, _id: &str) -> PathBuf {
+        self.dir.join(PIN_FILE)
+    }
+
+    /// Where an earlier version kept an id's pin.
+    fn legacy_file(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
     /// The pin of an id, if any.
     pub fn load(&self, id: &str) -> Result<Option<Pin>, TrustError> {
-        read_pin(&self.file(id))
+        let found = {
+            let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+            if loaded.is_none() {
+                *loaded = Some(self.read_all()?);
+            }
+            loaded.as_ref().and_then(|m| m.get(id).cloned())
+        };
+        match found {
+            Some(p) => Ok(Some(p)),
+            None => read_pin(&self.legacy_file(id)),
+        }
     }
 
-    /// Saves a pin (temp file + rename, synced).
+    /// Saves a pin (synced).
     pub fn save(&self, pin: &Pin) -> Result<(), TrustError> {
-        write_pin(&self.file(&pin.id), pin, true)
+        self.save_all(std::slice::from_ref(pin), true)
     }
 
-    /// Saves a pin without syncing it: for a caller that saves many and then makes them
+    /// Saves pins without syncing them: for a caller that saves many and then makes them
     /// durable at once ([`ratchet_formats::fsutil::sync_filesystem`]) before relying on them.
-    pub fn save_unsynced(&self, pin: &Pin) -> Result<(), TrustError> {
-        write_pin(&self.file(&pin.id), pin, false)
+    pub fn save_unsynced(&self, pins: &[Pin]) -> Result<(), TrustError> {
+        self.save_all(pins, false)
     }
 
     /// Forgets an id's pin, to accept a new owner deliberately; false when there was none.
     pub fn forget(&self, id: &str) -> Result<bool, TrustError> {
-        remove_pin(&self.file(id))
+        let removed = self.update(|m| m.remove(id).is_some(), true)?;
+        let legacy = remove_pin(&self.legacy_file(id))?;
+        Ok(removed || legacy)
     }
 
     /// Where pins live.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    fn save_all(&self, pins: &[Pin], durable: bool) -> Result<(), TrustError> {
+        if pins.is_empty() {
+            return Ok(());
+        }
+        self.update(
+            |m| {
+                for p in pins {
+                    m.insert(p.id.clone(), p.clone());
+                }
+                true
+            },
+            durable,
+        )?;
+        // The pins now live in `owners.json`: an older per-id file would only shadow nothing.
+        for p in pins {
+            remove_pin(&self.legacy_file(&p.id))?;
+        }
+        Ok(())
+    }
+
+    /// Reads `owners.json` (empty when there is none).
+    fn read_all(&self) -> Result<PinMap, TrustError> {
+        let path = self.dir.join(PIN_FILE);
+        let file: Option<PinFile> = read_pin(&path)?;
+        match file {
+            None => Ok(PinMap::new()),
+            Some(f) if f.v == 1 => Ok(f.pins),
+            Some(f) => Err(TrustError::BadPinVersion {
+                file: path.display().to_string(),
+                version: f.v,
+            }),
+        }
+    }
+
+    /// Re-reads `owners.json` under the directory's lock, applies `change`, and writes it back
+    /// when `change` says it changed something. Returns what `change` returned.
+    fn update(
+        &self,
+        change: impl FnOnce(&mut PinMap) -> bool,
+        durable: bool,
+    ) -> Result<bool, TrustError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let dir = std::fs::File::open(&self.dir).map_err(io_err(&self.dir))?;
+        dir.lock().map_err(io_err(&self.dir))?;
+        let mut map = self.read_all()?;
+        let changed = change(&mut map);
+        if changed {
+            write_pin(
+                &self.dir.join(PIN_FILE),
+                &PinFile {
+                    v: 1,
+                    pins: map.clone(),
+                },
+                durable,
+            )?;
+        }
+        *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(map);
+        Ok(changed)
     }
 }
 
@@ -639,6 +740,93 @@ fn signed_for_another(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pin(id: &str, seq: usize) -> Pin {
+        Pin {
+            v: 1,
+            id: id.into(),
+            genesis: format!("genesis of {id}"),
+            seq,
+            head: format!("{seq:064x}"),
+            keys: vec!["k".into()],
+        }
+    }
+
+    #[test]
+    fn every_pin_lives_in_one_file_and_an_older_per_id_file_is_still_honoured() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("trust");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pin written by an earlier version, one file per id.
+        let old = pin("com.example.old", 2);
+        std::fs::write(
+            dir.join("com.example.old.json"),
+            serde_json::to_vec(&old).unwrap(),
+        )
+        .unwrap();
+        let store = PinStore::in_dir(&dir);
+        assert_eq!(store.load("com.example.old").unwrap(), Some(old.clone()));
+        store
+            .save_unsynced(&[pin("com.example.a", 0), pin("com.example.b", 1)])
+            .unwrap();
+        // Another process (another store) saves its own pin meanwhile: nothing is lost.
+        PinStore::in_dir(&dir)
+            .save(&pin("com.example.c", 0))
+            .unwrap();
+        store.save(&pin("com.example.old", 3)).unwrap();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["owners.json".to_string()],
+            "the per-id file was folded in"
+        );
+        let fresh = PinStore::in_dir(&dir);
+        for (id, seq) in [
+            ("com.example.a", 0),
+            ("com.example.b", 1),
+            ("com.example.c", 0),
+            ("com.example.old", 3),
+        ] {
+            assert_eq!(fresh.load(id).unwrap(), Some(pin(id, seq)), "{id}");
+        }
+        assert!(fresh.forget("com.example.b").unwrap());
+        assert!(!fresh.forget("com.example.b").unwrap());
+        assert_eq!(PinStore::in_dir(&dir).load("com.example.b").unwrap(), None);
+        assert_eq!(fresh.file("com.example.a"), dir.join("owners.json"));
+    }
+
+    #[test]
+    fn a_damaged_or_newer_pin_file_is_refused_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("owners.json"), b"{\"v\":1,\"pins\":").unwrap();
+        let e = PinStore::in_dir(tmp.path())
+            .load("com.example.a")
+            .unwrap_err();
+        assert!(
+            matches!(e, TrustError::BadPin { ref file, .. } if file.ends_with("owners.json")),
+            "{e}"
+        );
+        std::fs::write(tmp.path().join("owners.json"), b"{\"v\":2,\"pins\":{}}").unwrap();
+        let e = PinStore::in_dir(tmp.path())
+            .load("com.example.a")
+            .unwrap_err();
+        assert!(
+            matches!(e, TrustError::BadPinVersion { version: 2, .. }),
+            "{e}"
+        );
+        // Nothing is written over a file this client cannot read.
+        let e = PinStore::in_dir(tmp.path())
+            .save(&pin("com.example.a", 0))
+            .unwrap_err();
+        assert!(matches!(e, TrustError::BadPinVersion { .. }), "{e}");
+        assert_eq!(
+            std::fs::read(tmp.path().join("owners.json")).unwrap(),
+            b"{\"v\":2,\"pins\":{}}"
+        );
+    }
 
     #[test]
     fn an_attestation_notice_carries_the_problem_and_keeps_its_json_shape() {

@@ -297,13 +297,26 @@ pub enum TrustError {
         source: serde_json::Error,
     },
     /// A pin file of the client's trust store does not parse.
-    #[error("{file}: {source}; remove the file to pin again on the next use")]
+    #[error(
+        "{file}: {source}; repair or remove the file (removing it forgets the keys it pinned: they are pinned again on the next use)"
+    )]
     BadPin {
         /// The pin file.
         file: String,
         /// What serde said.
         #[source]
         source: serde_json::Error,
+    },
+    /// The client's pin file has a format version this client does not know (written by a
+    /// newer client).
+    #[error(
+        "{file}: pin file format {version} is not known to this version of ratchet (it knows 1); upgrade ratchet"
+    )]
+    BadPinVersion {
+        /// The pin file.
+        file: String,
+        /// The version it says.
+        version: u32,
     },
     /// An owner statement names a key that does not parse.
     #[error("{what}: {source}")]

@@ -223,27 +223,8 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     // owners were not pinned. The pins and the unpacked files reach the disk before the
     // commit names them: one sync for all.
 
-    // (On the blocking pool, a few at a time: each pin is a file to create.)
-    let tasks = pins
-        .iter()
-        .map(|p| {
-            let (store, p) = (client.pins.clone(), p.clone());
-            pool.spawn(move || store.save_unsynced(&p))
-        })
-        .collect();
-    let saved: Vec<Result<(), InstallError>> = pool
-        .join(tasks)
-        .into_iter()
-        .map(|r| match r {
-            Some(r) => r.map_err(InstallError::from),
-            None => Err(InstallError::TaskPanicked {
-                task: PanickedTask::SavePin,
-            }),
-        })
-        .collect();
-    for r in saved {
-        r?;
-    }
+    // One file for every pin (`data/trust/owners.json`), written once.
+    client.pins.save_unsynced(&pins)?;
     if !todo.is_empty() || !pins.is_empty() {
         ratchet_formats::fsutil::sync_filesystem(&paths.data).map_err(local(&paths.data))?;
     }

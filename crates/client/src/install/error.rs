@@ -211,7 +211,6 @@ pub enum InstallError {
     /// A task of the blocking pool panicked.
     #[error("{}", match task {
         PanickedTask::Unpack => "an archive could not be checked: its unpacking task panicked",
-        PanickedTask::SavePin => "an owner pin could not be saved: its task panicked",
     })]
     TaskPanicked {
         /// Which task.
@@ -276,8 +275,6 @@ pub enum InstallError {
 pub enum PanickedTask {
     /// Verifying and unpacking an archive.
     Unpack,
-    /// Saving an owner pin.
-    SavePin,
 }
 
 /// Why a bundle's metadata file is unusable ([`InstallError::UnusableMeta`]).
