@@ -41,7 +41,8 @@
 //! `RATCHET_BENCH_ONLY=static-hosts` runs part 4 alone, `RATCHET_BENCH_ONLY=integrity` part 5
 //! (`RATCHET_BENCH_INTEGRITY_SIZES=1000,1000000` chooses its registry sizes; empty: none, the
 //! proof bytes and the warm no-op alone),
-//! `RATCHET_BENCH_ONLY=resolution` the resolution scaling, `RATCHET_BENCH_ONLY=issue19` the
+//! `RATCHET_BENCH_ONLY=resolution` the resolution scaling (and resolution from files beside
+//! cargo), `RATCHET_BENCH_ONLY=resolve-files` resolution from files beside cargo alone, `RATCHET_BENCH_ONLY=issue19` the
 //! resolution scaling and part 3b, `RATCHET_BENCH_ONLY=shapes` the shapes table of part 3b
 //! alone (`RATCHET_BENCH_DELAYS=0,25` chooses its delays), `RATCHET_BENCH_ONLY=sign` the
 //! signing figures alone.
@@ -200,6 +201,10 @@ fn main() {
     }
     if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("resolution") {
         resolution_scaling();
+        return;
+    }
+    if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("resolve-files") {
+        resolution_beside_cargo();
         return;
     }
     if std::env::var("RATCHET_BENCH_ONLY").as_deref() == Ok("issue19") {
@@ -426,6 +431,174 @@ fn resolution_scaling() {
         "  time per bundle, 100k / 2k: {:.2} (linear: about 1; the old install order was quadratic)",
         per[3] / per[0]
     );
+    resolution_beside_cargo();
+}
+
+/// Resolution from files on this machine, beside cargo (issue 19: "resolution at 30k <= cargo's
+/// time"): the graph of [`synthetic_tree`] written as a `file://` ratchet registry (one index
+/// file of 5 versions per bundle, no metadata files) and as a Cargo local registry (the same
+/// index lines in cargo's layout), then ratchet's plan (reading every index file, resolving,
+/// ordering) beside `cargo generate-lockfile` (reading, resolving, writing `Cargo.lock`), each
+/// in a fresh home. Medians of 3 interleaved rounds. `RATCHET_BENCH_RESOLVE_SIZES=2000,30000`
+/// chooses the sizes.
+fn resolution_beside_cargo() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let sizes: Vec<usize> = std::env::var("RATCHET_BENCH_RESOLVE_SIZES")
+        .unwrap_or_else(|_| "2000,10000,30000".into())
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    println!(
+        "resolution from files on this machine, ratchet (file:// registry) beside cargo generate-lockfile (local registry), medians of 3 interleaved rounds:"
+    );
+    for n in sizes {
+        let tmp = bench_tmp();
+        let (ids, index) = synthetic_tree(n);
+        let reg = tmp.path().join("ratchet-reg");
+        let creg = tmp.path().join("cargo-reg");
+        std::fs::create_dir_all(&reg).unwrap();
+        std::fs::write(
+            reg.join("config.json"),
+            ratchet_formats::index::RegistryConfig::new(
+                "bench",
+                ratchet_formats::index::RegistryKind::Local,
+            )
+            .to_json(),
+        )
+        .unwrap();
+        let cname = |id: &BundleId| id.as_str().trim_start_matches("com.").replace('.', "-");
+        let mut names = String::new();
+        for id in &ids {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            for c in &index[id] {
+                let deps: Vec<serde_json::Value> = c
+                    .dependencies
+                    .iter()
+                    .map(|(d, r)| serde_json::json!({"bundle_id": d.as_str(), "version": r.to_string()}))
+                    .collect();
+                let line = serde_json::json!({"v": 1, "id": id.as_str(), "version": c.version.to_string(),
+                    "dependencies": deps, "sha256": "0".repeat(64), "size": 1,
+                    "published": "2026-01-01T00:00:00Z", "requirements": {}, "license": "MIT",
+                    "pricing": "free", "keywords": [], "permissions": {}, "resources": {},
+                    "yanked": false});
+                ours.push_str(&format!("{line}\n"));
+                let cdeps: Vec<serde_json::Value> = c
+                    .dependencies
+                    .iter()
+                    .map(|(d, r)| {
+                        serde_json::json!({"name": cname(d), "req": r.to_string(), "features": [],
+                            "optional": false, "default_features": true, "target": null,
+                            "kind": "normal"})
+                    })
+                    .collect();
+                let cline = serde_json::json!({"name": cname(id), "vers": c.version.to_string(),
+                    "deps": cdeps, "cksum": "0".repeat(64), "features": {}, "yanked": false});
+                theirs.push_str(&format!("{cline}\n"));
+            }
+            let ip = reg.join(index_path(id));
+            std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
+            std::fs::write(ip, ours).unwrap();
+            let cp = creg.join("index").join(cargo_index_path(&cname(id)));
+            std::fs::create_dir_all(cp.parent().unwrap()).unwrap();
+            std::fs::write(cp, theirs).unwrap();
+            names.push_str(id.as_str());
+            names.push('\n');
+        }
+        std::fs::write(reg.join("names.txt"), names).unwrap();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut chosen = 0;
+        for round in 0..3 {
+            let home = tmp.path().join(format!("home-{round}"));
+            let src = RegistrySource::from_location(reg.to_str().unwrap()).unwrap();
+            let t = Instant::now();
+            let mut c = Client::open(Paths::under(home), src, false).unwrap();
+            let req = PlanRequest {
+                add: vec![parse_spec(ids[0].as_str()).unwrap()],
+                ..Default::default()
+            };
+            let p = plan(&mut c, &req).unwrap();
+            ours.push(t.elapsed());
+            chosen = p.bundles.len();
+            let work = tmp.path().join(format!("cargo-{round}"));
+            match cargo_generate_lockfile(&cargo, &work, &creg, &cname(&ids[0])) {
+                Ok(d) => theirs.push(d),
+                Err(e) => println!("  {n}: cargo: {e}"),
+            }
+        }
+        let med = |v: &mut Vec<Duration>| {
+            v.sort();
+            v.get(v.len() / 2).copied()
+        };
+        let (o, t) = (med(&mut ours).unwrap(), med(&mut theirs));
+        println!(
+            "  {n} bundles x 5 versions ({chosen} chosen): ratchet {:.0} ms, cargo {}; ratio {} (goal at 30k: <= 1)",
+            ms(o),
+            t.map_or("-".into(), |t| format!("{:.0} ms", ms(t))),
+            t.map_or("-".into(), |t| format!(
+                "{:.2}",
+                o.as_secs_f64() / t.as_secs_f64()
+            ))
+        );
+    }
+}
+
+/// A temporary directory in the tmpfs when there is one (as `main` chooses).
+fn bench_tmp() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && std::env::var_os("RATCHET_BENCH_ON_DISK").is_none() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// Milliseconds of a duration.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `cargo generate-lockfile` of a project depending on `root` from the local registry `reg`
+/// (source replacement of crates.io), in its own `CARGO_HOME`; its wall time.
+fn cargo_generate_lockfile(
+    cargo: &str,
+    work: &Path,
+    reg: &Path,
+    root: &str,
+) -> Result<Duration, String> {
+    let (home, project) = (work.join("home"), work.join("project"));
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(project.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        format!("[package]\nname = \"bench-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{root} = \"1.0\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nlocal-registry = \"{}\"\n",
+            reg.display()
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let o = std::process::Command::new(cargo)
+        .arg("generate-lockfile")
+        .current_dir(&project)
+        .env("CARGO_HOME", &home)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    let took = t.elapsed();
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        return Err(format!(
+            "generate-lockfile failed: {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    Ok(took)
 }
 
 /// A registry key whose timestamps are valid for a day.
