@@ -643,6 +643,13 @@ fn integrity(tmp: &Path) {
         );
         yank_ms.push((s.n, yank, publish));
     }
+    if let (Some(&(n0, y0, p0)), Some(&(n1, y1, p1))) = (yank_ms.first(), yank_ms.last()) {
+        println!(
+            "  change cost {n1} / {n0} bundles (medians of interleaved rounds): yank {:.2}, publish {:.2} (goal <= 1.5)",
+            y1.as_secs_f64() / y0.as_secs_f64(),
+            p1.as_secs_f64() / p0.as_secs_f64()
+        );
+    }
     // Gigabytes at a million: removed before the next part.
     for s in regs {
         let _ = std::fs::remove_dir_all(&s.dir);
