@@ -34,7 +34,9 @@
 //!    (a yank: its own work is one small index file, the rest is the log entry, the state map,
 //!    the checkpoint and the timestamp) and of a publish, at 1,000, 10,000 and 100,000 bundles
 //!    (1,000,000 with `RATCHET_BENCH_1M=1`), each registry generated directly in the documented
-//!    format ([`generate_signed`]), goal: 100k (or 1M) / 1k <= 1.5; the extra bytes a
+//!    format ([`generate_signed`]) before any is measured, then measured in interleaved rounds
+//!    (1k, 1M, 1k, 1M, ...: load on a shared machine hits every size alike; medians per size),
+//!    goal: 100k (or 1M) / 1k <= 1.5; the extra bytes a
 //!    cold install of the 200-bundle graph fetches for proofs, goal <= +10%; and the requests of
 //!    a warm no-op install, goal 1.
 //!
@@ -737,72 +739,95 @@ fn integrity(tmp: &Path) {
     if let Ok(v) = std::env::var("RATCHET_BENCH_INTEGRITY_SIZES") {
         sizes = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
     }
-    let mut yank_ms = Vec::new();
+    // Every registry is generated first and kept; then the measurements go in interleaved
+    // rounds (1k, 1M, 1k, 1M, ...), so that load on a shared machine hits every size alike,
+    // and medians are taken per size.
+    struct Sized {
+        n: usize,
+        dir: std::path::PathBuf,
+        reg: Registry,
+        archives: Vec<std::path::PathBuf>,
+        yanks: Vec<Duration>,
+        publishes: Vec<Duration>,
+    }
+    const ROUNDS: usize = 7;
+    const YANKS_PER_ROUND: usize = 4;
+    let mut regs = Vec::new();
     for &n in &sizes {
         let dir = tmp.join(format!("signed-{n}"));
         let work = tmp.join(format!("signed-{n}-work"));
         let t = Instant::now();
         let (reg, entries) = generate_signed(&dir, &work, n);
         let generated = t.elapsed();
-        // Gigabytes of fresh files at a million: without this their writeback lands in the
-        // measured operations (each fsync waits for it).
-        let _ = std::process::Command::new("sync").status();
-        let archives: Vec<_> = (1..=5)
+        let nodes = count_files(&dir.join("state/map"));
+        println!(
+            "signed registry of {n} bundles: generated directly in {:.1} s ({entries} log entries, {nodes} stable map nodes)",
+            generated.as_secs_f64(),
+        );
+        let archives: Vec<_> = (1..=ROUNDS)
             .map(|k| {
                 ratchet_testkit::Bundle::new("com.bench.target", &format!("1.0.{k}")).build(&work)
             })
             .collect();
-        let id = BundleId::parse("com.bench.target").unwrap();
-        let v = semver::Version::new(1, 0, 0);
-        // Medians: on a shared machine a few operations stall on the disk or the scheduler.
-        let median = |mut v: Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
-        let yank = median(
-            (0..20)
-                .map(|r| {
-                    let t = Instant::now();
-                    reg.set_yanked(&id, &v, r % 2 == 0).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        );
-        let publish = median(
-            archives
-                .iter()
-                .map(|a| {
-                    let t = Instant::now();
-                    reg.publish(a, ratchet_testkit::TIME).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        );
-        let nodes = count_files(&dir.join("state/map"));
-        println!(
-            "signed registry of {n} bundles: generated directly in {:.1} s ({entries} log entries, {nodes} stable map nodes); one yank {:.2} ms, one publish {:.2} ms (medians of 20 and 5; archive checks included)",
-            generated.as_secs_f64(),
-            ms(yank),
-            ms(publish)
-        );
-        // Gigabytes at a million: only the measured directory is kept while the next is made
-        // (the last one goes with the temporary directory, after every figure is printed).
-        if Some(&n) != sizes.last() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        yank_ms.push((n, yank, publish));
+        regs.push(Sized {
+            n,
+            dir,
+            reg,
+            archives,
+            yanks: Vec::new(),
+            publishes: Vec::new(),
+        });
     }
-    // RATCHET_BENCH_INTEGRITY_SIZES= (empty): the proof bytes alone.
-    if !yank_ms.is_empty() {
-        let (n0, y0, p0) = yank_ms[0];
-        let (n1, y1, p1) = yank_ms[yank_ms.len() - 1];
+    // Gigabytes of fresh files at a million: without this their writeback lands in the measured
+    // operations (each fsync waits for it).
+    let _ = std::process::Command::new("sync").status();
+    let id = BundleId::parse("com.bench.target").unwrap();
+    let v = semver::Version::new(1, 0, 0);
+    for round in 0..ROUNDS {
+        for s in regs.iter_mut() {
+            for r in 0..YANKS_PER_ROUND {
+                let t = Instant::now();
+                s.reg.set_yanked(&id, &v, r % 2 == 0).unwrap();
+                s.yanks.push(t.elapsed());
+            }
+            let t = Instant::now();
+            s.reg
+                .publish(&s.archives[round], ratchet_testkit::TIME)
+                .unwrap();
+            s.publishes.push(t.elapsed());
+        }
+    }
+    // Medians: on a shared machine a few operations stall on the disk or the scheduler.
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut yank_ms = Vec::new();
+    for s in &regs {
+        let (yank, publish) = (median(&s.yanks), median(&s.publishes));
         println!(
-            "  change cost {n1} / {n0} bundles: yank {:.2}, publish {:.2} (goal <= 1.5)",
+            "  {} bundles: one yank {:.2} ms, one publish {:.2} ms (medians of {} and {}, {ROUNDS} interleaved rounds; archive checks included)",
+            s.n,
+            ms(yank),
+            ms(publish),
+            s.yanks.len(),
+            s.publishes.len()
+        );
+        yank_ms.push((s.n, yank, publish));
+    }
+    if let (Some(&(n0, y0, p0)), Some(&(n1, y1, p1))) = (yank_ms.first(), yank_ms.last()) {
+        println!(
+            "  change cost {n1} / {n0} bundles (medians of interleaved rounds): yank {:.2}, publish {:.2} (goal <= 1.5)",
             y1.as_secs_f64() / y0.as_secs_f64(),
             p1.as_secs_f64() / p0.as_secs_f64()
         );
     }
-
+    // Gigabytes at a million: removed before the next part.
+    for s in regs {
+        let _ = std::fs::remove_dir_all(&s.dir);
+        let _ = std::fs::remove_dir_all(tmp.join(format!("signed-{}-work", s.n)));
+    }
     // Proof bytes: the same 200-bundle graph, unsigned and signed, cold installs.
     let plain = tmp.join("int-plain");
     let (root, _) = generate(&plain, 200, 8);

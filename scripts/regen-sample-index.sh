@@ -11,16 +11,16 @@
 # sample-keys/signatures/<id>-<version>.minisig and re-attached while it still matches the
 # archive (same trusted comment); a bundle whose content changed is signed anew.
 #
-# RATCHET_SAMPLE_SIGNED=1 also signs the registry (index-format.md section 9) with the SAMPLE KEY,
-# NOT SECRET sample-keys/sample-registry.key (origin samples.ratchet.invalid): root.json, the
-# transparency log, the state map, a checkpoint and a timestamp valid 30 days, all at the fixed
-# time 2026-01-12T00:00:00Z (a day after the last change), so the timestamp expired on
-# 2026-02-11: HTTP clients refuse such a copy as frozen until `ratchet-index timestamp COPY
-# --registry-key sample-keys/sample-registry.key` signs a fresh one (index-format.md §9.12).
+# The registry is then signed (index-format.md section 9) with the SAMPLE KEY, NOT SECRET
+# sample-keys/sample-registry.key (origin samples.ratchet.invalid): root.json, the transparency
+# log, the state map, a checkpoint and a timestamp valid 30 days, all at the fixed time
+# 2026-01-12T00:00:00Z (a day after the last change). So the timestamp expired on 2026-02-11:
+# local directory sources (`--registry sample-index`, file://) do not read it, but HTTP clients
+# refuse such a copy as frozen until `ratchet-index timestamp COPY --registry-key
+# sample-keys/sample-registry.key` signs a fresh one (index-format.md §9.12; README shows how).
 # Signed output is byte for byte reproducible too: root.json, log/checkpoint and timestamp are
 # kept in the signatures directory (registry-root.json, registry-checkpoint,
 # registry-timestamp) and re-used while their statements are the ones this run signs.
-# Off by default: the committed sample-index/ stays unsigned (see sample-keys/README.md).
 #
 # Usage: scripts/regen-sample-index.sh [OUT_DIR]   (default: sample-index)
 # RATCHET and RATCHET_INDEX name the binaries; unset, the script builds them with cargo.
@@ -97,26 +97,24 @@ done
 # The statements (trusted comments) of a minisign signature file, one per line.
 statements() { grep '^trusted comment: ' "$1" || true; }
 
-if [ "${RATCHET_SAMPLE_SIGNED:-0}" = 1 ]; then
-    # SAMPLE KEY, NOT SECRET. init-log keeps a root.json for this origin and key.
-    if [ -f "$SIGS/registry-root.json" ]; then
-        cp "$SIGS/registry-root.json" "$OUT/root.json"
-    fi
-    RATCHET_TIMESTAMP_VALIDITY=30d "$RATCHET_INDEX" init-log "$OUT" \
-        --origin samples.ratchet.invalid --registry-key sample-keys/sample-registry.key \
-        --time $((START + (i + 1) * DAY)) >/dev/null
-    cp "$OUT/root.json" "$SIGS/registry-root.json"
-    # The checkpoint and timestamp signatures (randomised) are re-used as a pair while both
-    # sign the same statements; `verify` below checks them with the registry key.
-    if [ -f "$SIGS/registry-checkpoint" ] && [ -f "$SIGS/registry-timestamp" ] &&
-        [ "$(statements "$SIGS/registry-checkpoint")" = "$(statements "$OUT/log/checkpoint")" ] &&
-        [ "$(statements "$SIGS/registry-timestamp")" = "$(statements "$OUT/timestamp")" ]; then
-        cp "$SIGS/registry-checkpoint" "$OUT/log/checkpoint"
-        cp "$SIGS/registry-timestamp" "$OUT/timestamp"
-    else
-        cp "$OUT/log/checkpoint" "$SIGS/registry-checkpoint"
-        cp "$OUT/timestamp" "$SIGS/registry-timestamp"
-    fi
+# SAMPLE KEY, NOT SECRET. init-log keeps a root.json for this origin and key.
+if [ -f "$SIGS/registry-root.json" ]; then
+    cp "$SIGS/registry-root.json" "$OUT/root.json"
+fi
+RATCHET_TIMESTAMP_VALIDITY=30d "$RATCHET_INDEX" init-log "$OUT" \
+    --origin samples.ratchet.invalid --registry-key sample-keys/sample-registry.key \
+    --time $((START + (i + 1) * DAY)) >/dev/null
+cp "$OUT/root.json" "$SIGS/registry-root.json"
+# The checkpoint and timestamp signatures (randomised) are re-used as a pair while both
+# sign the same statements; `verify` below checks them with the registry key.
+if [ -f "$SIGS/registry-checkpoint" ] && [ -f "$SIGS/registry-timestamp" ] &&
+    [ "$(statements "$SIGS/registry-checkpoint")" = "$(statements "$OUT/log/checkpoint")" ] &&
+    [ "$(statements "$SIGS/registry-timestamp")" = "$(statements "$OUT/timestamp")" ]; then
+    cp "$SIGS/registry-checkpoint" "$OUT/log/checkpoint"
+    cp "$SIGS/registry-timestamp" "$OUT/timestamp"
+else
+    cp "$OUT/log/checkpoint" "$SIGS/registry-checkpoint"
+    cp "$OUT/timestamp" "$SIGS/registry-timestamp"
 fi
 
 "$RATCHET_INDEX" verify "$OUT"

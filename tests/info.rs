@@ -6,7 +6,7 @@
 mod common;
 mod fault_server;
 
-use common::{copy_dir, ratchet, text};
+use common::{ratchet, text};
 use fault_server::{Fault, serve};
 use ratchet_formats::manifest::BundleId;
 use ratchet_stats::{Day, IngestOptions, LogFormat};
@@ -19,11 +19,8 @@ const CORE: &str = "com.ratchet.core-utils";
 /// A copy of the sample registry with 12 downloads of core-utils (10 in the last week) and the
 /// related lists computed.
 fn registry_with_stats(tmp: &Path) -> PathBuf {
-    let dir = tmp.join("reg");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
-        &dir,
-    );
+    // Served over HTTP too: a copy with a fresh timestamp.
+    let dir = common::sample_index_for_http(tmp);
     let id = BundleId::parse(CORE).unwrap();
     let index = ratchet_formats::index::IndexFile::load(
         &dir.join(ratchet_formats::index::index_path(&id)),
@@ -194,7 +191,9 @@ fn info_over_http_and_offline() {
         Fault::Replace(vec![b' '; 3 << 20]),
     );
     std::fs::remove_file(dir.join(ratchet_stats::related_path(&id))).unwrap();
-    let (j, _) = info_json(&home, &srv.url(), &[]);
+    // A new client: a warm one takes every file from its cache while the signed timestamp is
+    // unchanged (index-format.md §9.7 step 1), so it would not see what the host serves now.
+    let (j, _) = info_json(&tmp.path().join("home2"), &srv.url(), &[]);
     assert!(
         j.get("downloads").is_none() && j.get("similar").is_none(),
         "{j:#}"

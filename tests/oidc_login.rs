@@ -18,7 +18,6 @@
 mod common;
 mod static_servers;
 
-use common::copy_dir;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -156,13 +155,10 @@ http {{
     (Guard(child), port)
 }
 
-/// A copy of the sample registry whose config.json says `auth-required`.
+/// An unsigned copy of the sample registry whose config.json says `auth-required` (edited by
+/// hand, which a signed registry's state map would refuse).
 fn private_registry(dir: &Path) -> PathBuf {
-    let private = dir.join("private");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-index"),
-        &private,
-    );
+    let private = common::unsigned_sample_index(dir);
     let cfg = std::fs::read_to_string(private.join("config.json"))
         .unwrap()
         .replace("\"auth-required\": false", "\"auth-required\": true");

@@ -5,7 +5,9 @@ mod common;
 mod fault_server;
 mod tls_server;
 
-use common::{assert_fails_with, copy_dir, install_from, ratchet, text};
+use common::{
+    assert_fails_with, install_from, ratchet, sample_index_for_http, text, unsigned_sample_index,
+};
 
 use fault_server::{Fault, serve};
 use ratchet_client::events::{Event, EventLog};
@@ -591,7 +593,7 @@ fn directory_registry_install_yank_lock_remove() {
 #[test]
 fn http_waves_revalidation_and_offline() {
     let t = tempfile::tempdir().unwrap();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let mut c = client(t.path(), &srv.url(), false).unwrap();
     install(&mut c, "com.example.data-processing").unwrap();
     // Wave 1: the requested bundle; wave 2: both of its dependencies at once.
@@ -602,12 +604,22 @@ fn http_waves_revalidation_and_offline() {
         0,
         "never fetches what the resolution does not need"
     );
-    // The signed timestamp (404: the sample registry is unsigned) + config + 3 index files and
-    // their 3 metadata files (owners) + 3 archives, no retries.
-    assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 11);
-    assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 2);
+    // The signed timestamp + root.json (fetched twice on first use: once in the first wave,
+    // once again bypassing caches before it is pinned) + 2 state map nodes + config + 3 index
+    // files and their 3 metadata files (owners) + 3 archives, no retries.
+    assert_eq!(
+        c.fetcher.stats.requests.load(Ordering::Relaxed),
+        15,
+        "{:?}",
+        srv.log.lock().unwrap()
+    );
+    // The two index waves, plus root.json's second fetch and the deeper map node (a wave per
+    // level, index-format.md §9.7 step 3).
+    assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 4);
 
-    // Warm: only conditional requests, answered 304; no archive bodies.
+    // Warm: the signed timestamp is unchanged, so one request (the timestamp, never
+    // conditional: index-format.md §9.7 step 1) and every other file from the cache.
+    let before = srv.log.lock().unwrap().len();
     let mut c = client(t.path(), &srv.url(), false).unwrap();
     let p = plan(
         &mut c,
@@ -618,17 +630,13 @@ fn http_waves_revalidation_and_offline() {
     )
     .unwrap();
     assert!(p.is_noop());
-    // config + 3 index files + 3 metadata files, all answered 304.
-    assert_eq!(c.fetcher.stats.not_modified.load(Ordering::Relaxed), 7);
-    assert_eq!(c.fetcher.stats.bodies.load(Ordering::Relaxed), 0);
+    let warm: Vec<String> = srv.log.lock().unwrap()[before..]
+        .iter()
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    assert_eq!(warm, ["/timestamp"]);
+    assert_eq!(c.fetcher.stats.requests.load(Ordering::Relaxed), 1);
     assert_eq!(srv.count("/archives/"), 3);
-    let log = srv.log.lock().unwrap().clone();
-    assert!(
-        log.iter()
-            .filter(|(p, _, _)| p.contains("/index/"))
-            .skip(3)
-            .all(|(_, inm, _)| *inm)
-    );
 
     // Offline: resolves from the cache; names what is missing.
     let mut c = client(t.path(), &srv.url(), true).unwrap();
@@ -661,7 +669,7 @@ fn http_waves_revalidation_and_offline() {
 #[test]
 fn http_not_found_and_5xx_retries() {
     let t = tempfile::tempdir().unwrap();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let mut c = client(t.path(), &srv.url(), false).unwrap();
     let e = install(&mut c, "com.oss.json-util")
         .unwrap_err()
@@ -728,7 +736,7 @@ fn archive_path_of(version_line: usize) -> (String, u64) {
 fn bad_downloads_leave_the_previous_installation() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let mut c = client(home, &srv.url(), false).unwrap();
     install(&mut c, "com.ratchet.core-utils@=1.0.0").unwrap();
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
@@ -794,7 +802,7 @@ fn bad_downloads_leave_the_previous_installation() {
 fn kill_during_install_leaves_the_previous_state() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let o = install_from(home, "com.ratchet.core-utils@=1.0.0", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let before = std::fs::read(home.join("data/installed.json")).unwrap();
@@ -1040,7 +1048,7 @@ fn tree_bytes(dir: &Path, base: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 fn a_lockfile_reinstalls_the_same_bytes_elsewhere() {
     let t = tempfile::tempdir().unwrap();
     let (a, b) = (t.path().join("a"), t.path().join("b"));
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let o = install_from(&a, "com.enterprise.salesforce-suite", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = a.join("data/ratchet.lock");
@@ -1118,7 +1126,10 @@ fn a_hostile_host_gets_nothing_installed() {
     use ratchet_formats::archive::{Limits, sha256_hex, with_signature};
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home");
-    let srv = serve(sample_index(), Duration::ZERO);
+    // Unsigned: what the client checks beyond a signed snapshot (what a host, or a thief of the
+    // registry key, could otherwise serve); a signed registry refuses these files before
+    // (tests/integrity.rs), and a warm client would not even fetch them again.
+    let srv = serve(unsigned_sample_index(t.path()), Duration::ZERO);
     let mut c = client(&home, &srv.url(), false).unwrap();
     install(&mut c, "com.ratchet.core-utils@=1.0.0").unwrap();
     let state = home.join("data/installed.json");
@@ -1216,8 +1227,9 @@ fn verifier_keys_are_pinned_on_first_use() {
     use ratchet_trust::attest::{AttestFields, AttestKind, attest, store};
     use ratchet_trust::{SecretKey, VerificationStatus};
     let t = tempfile::tempdir().unwrap();
-    let reg = t.path().join("reg");
-    copy_dir(&sample_index(), &reg);
+    // Unsigned: the host edits config.json and metadata by hand (a signed registry refuses that
+    // before any verifier is looked at: tests/integrity.rs, verifier injection).
+    let reg = unsigned_sample_index(t.path());
     let key = |n: &str| ratchet_testkit::secret_key(&t.path().join("k"), n);
     let (team, evil) = (key("team"), key("evil"));
     let core = "com.ratchet.core-utils";
@@ -1302,8 +1314,8 @@ fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
     use ratchet_client::registry::{Auth, AuthMethod, Secret};
     let t = tempfile::tempdir().unwrap();
     let (a, b) = (
-        serve(sample_index(), Duration::ZERO),
-        serve(sample_index(), Duration::ZERO),
+        serve(sample_index_for_http(&t.path().join("a")), Duration::ZERO),
+        serve(sample_index_for_http(&t.path().join("b")), Duration::ZERO),
     );
     let idx = format!(
         "/{}",
@@ -1333,8 +1345,8 @@ fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
     assert_eq!(sent(&b), vec![None], "the other origin got the key");
 
     // A remote registry whose `dl` points at local files.
-    let reg = t.path().join("reg");
-    copy_dir(&sample_index(), &reg);
+    // Unsigned: the host edits config.json by hand.
+    let reg = unsigned_sample_index(t.path());
     let mut cfg: Value =
         serde_json::from_slice(&std::fs::read(reg.join("config.json")).unwrap()).unwrap();
     cfg["dl"] = json!("file:///etc/passwd?{sha256}");
@@ -1352,7 +1364,9 @@ fn credentials_stay_with_their_origin_and_remote_registries_stay_remote() {
 fn same_version_new_bytes_is_refused_and_a_stale_lockfile_is_repaired() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
-    let srv = serve(sample_index(), Duration::ZERO);
+    // Unsigned: the host serves other bytes for an installed version, which a signed registry
+    // refuses before (tests/integrity.rs); this is what the client checks beyond that.
+    let srv = serve(unsigned_sample_index(t.path()), Duration::ZERO);
     let o = install_from(home, "com.oss.json-utils", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = home.join("data/ratchet.lock");
@@ -1577,7 +1591,7 @@ fn version_dirs(home: &Path) -> Vec<String> {
 #[test]
 fn archives_prepared_while_resolving() {
     let t = tempfile::tempdir().unwrap();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let home = t.path().join("home");
     let prepared_install = |home: &Path, spec: &str| {
         let mut c = client(home, &srv.url(), false).unwrap();
@@ -1594,7 +1608,8 @@ fn archives_prepared_while_resolving() {
         apply(&c, &p, &ApplyOptions::default()).map(|a| (a.state, waves, during))
     };
     let (state, waves, during) = prepared_install(&home, "com.example.data-processing").unwrap();
-    assert_eq!(waves, 2);
+    // The two index waves, root.json's second fetch and a deeper state map node.
+    assert_eq!(waves, 4);
     assert_eq!(state.bundles.len(), 3);
     // The root's archive came with the second wave, before the resolution was done; only
     // the last wave's bundles were downloaded after it.
@@ -1660,7 +1675,7 @@ fn archives_prepared_while_resolving() {
 fn private_ca_is_trusted_per_registry_and_certificate_errors_are_not_retried() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("home");
-    let srv = tls_server::serve_tls(sample_index());
+    let srv = tls_server::serve_tls(sample_index_for_http(t.path()));
     let url = srv.url();
 
     let o = install_from(&home, "com.oss.json-utils", &url);
@@ -1756,7 +1771,7 @@ fn private_ca_is_trusted_per_registry_and_certificate_errors_are_not_retried() {
 fn refusals_quote_the_server_and_advise_login_only_when_it_helps() {
     use ratchet_client::registry::{Auth, AuthMethod, Fetcher, Secret};
     let t = tempfile::tempdir().unwrap();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let get = |src: RegistrySource| {
         let f = Fetcher::new(src, &t.path().join("cache"), false).unwrap();
         f.get("config.json", 1 << 20).unwrap_err()
@@ -1975,7 +1990,7 @@ fn registry_and_installed_refusals_are_typed() {
 fn a_warm_no_op_install_sends_no_request() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path();
-    let srv = serve(sample_index(), Duration::ZERO);
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
     let sent = || srv.log.lock().unwrap().len();
     let o = install_from(home, "com.example.data-processing", &srv.url());
     assert!(o.status.success(), "{}", text(&o.stderr));

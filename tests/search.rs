@@ -157,7 +157,9 @@ fn each_facet_filters() {
 fn verified_filter_and_status_follow_an_attestation() {
     let t = tempfile::tempdir().unwrap();
     let reg_dir = sample_copy(t.path());
-    let mut reg = ratchet_publish::Registry::open(&reg_dir).unwrap();
+    let mut reg = ratchet_publish::Registry::open(&reg_dir)
+        .unwrap()
+        .with_registry_key(ratchet_testkit::sample_registry_key());
     let key = ratchet_testkit::secret_key(t.path(), "verifier");
     reg.add_verifier("Ratchet", key.public()).unwrap();
     let id = ratchet_formats::manifest::BundleId::parse("com.oss.json-utils").unwrap();

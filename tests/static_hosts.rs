@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The README's command line for serving a registry with Python: the test runs exactly this
-/// (with a free port and the generated registry in place of `8000` and `sample-index`).
+/// (with a free port and the generated registry in place of `8000` and `/tmp/samples`, the
+/// copy of `sample-index/` with a fresh timestamp that the README serves).
 fn readme_python_command() -> Vec<String> {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
@@ -46,7 +47,7 @@ fn python_http_server_as_the_readme_shows_serves_a_graph_of_hundreds_of_bundles(
             "http.server",
             "8000",
             "--directory",
-            "sample-index"
+            "/tmp/samples"
         ],
         "the README changed how it serves a registry: make static_servers::python run that"
     );

@@ -184,3 +184,24 @@ pub fn assert_fails_with(o: &std::process::Output, needle: &str) {
     assert!(!o.status.success(), "succeeded: {err}");
     assert!(err.contains(needle), "{err}");
 }
+
+/// A copy of the committed `sample-index/` in `dir/sample-index` with a fresh timestamp signed
+/// by the SAMPLE registry key ([`ratchet_testkit::sample_index_copy`]): what every test that
+/// serves the sample registry over HTTP serves (the committed copy's timestamp has expired,
+/// which an HTTP client refuses as a freeze; a local directory source does not read it).
+pub fn sample_index_for_http(dir: &Path) -> PathBuf {
+    ratchet_testkit::sample_index_copy(&dir.join("sample-index"))
+}
+
+/// The SAMPLE registry key file (never trust it): `ratchet-index --registry-key` for a test that
+/// changes a copy of `sample-index/`.
+pub fn sample_registry_key_path() -> PathBuf {
+    ratchet_testkit::sample_registry_key_path()
+}
+
+/// An unsigned copy of `sample-index/` in `dir/sample-index-unsigned`
+/// ([`ratchet_testkit::unsigned_sample_index_copy`]): for a test of a hostile host that edits
+/// files by hand, which a signed registry would refuse before the check under test.
+pub fn unsigned_sample_index(dir: &Path) -> PathBuf {
+    ratchet_testkit::unsigned_sample_index_copy(&dir.join("sample-index-unsigned"))
+}

@@ -368,6 +368,58 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The workspace root (where `sample-index/` and `sample-keys/` are).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("workspace root: {e}"))
+}
+
+/// The committed, public SAMPLE registry key (`sample-keys/sample-registry.key`, never trust
+/// it): give it to `ratchet-index --registry-key` to change a copy of `sample-index/`.
+pub fn sample_registry_key_path() -> PathBuf {
+    repo_root().join("sample-keys/sample-registry.key")
+}
+
+/// The SAMPLE registry key, loaded, with timestamps valid 1 day: what a test that changes a copy
+/// of `sample-index/` through `ratchet_publish::Registry` signs with
+/// (`Registry::with_registry_key`).
+pub fn sample_registry_key() -> ratchet_publish::RegistryKey {
+    let path = sample_registry_key_path();
+    let sk = SecretKey::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ratchet_publish::RegistryKey::new(sk, 24 * 3600).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A copy of the committed `sample-index/` at `to`, with a fresh timestamp signed by the SAMPLE
+/// registry key (valid 1 day), so that a client may read it over HTTP: the committed one is
+/// signed at a fixed time and its timestamp has expired (`index-format.md` §9.12), which an HTTP
+/// client refuses as a freeze. Returns `to`.
+pub fn sample_index_copy(to: &Path) -> PathBuf {
+    copy_dir(&repo_root().join("sample-index"), to);
+    ratchet_publish::Registry::open(to)
+        .unwrap_or_else(|e| panic!("{}: {e}", to.display()))
+        .with_registry_key(sample_registry_key())
+        .refresh_timestamp(None)
+        .unwrap_or_else(|e| panic!("sign a fresh timestamp for {}: {e}", to.display()));
+    to.to_path_buf()
+}
+
+/// A copy of the committed `sample-index/` at `to` without its signed files (`root.json`,
+/// `timestamp`, `log/`, `state/`): an unsigned registry (`index-format.md` §9.12), for a test of
+/// what a client does when only the host stands between it and the files (a hostile host
+/// editing `config.json` or metadata by hand). Returns `to`.
+pub fn unsigned_sample_index_copy(to: &Path) -> PathBuf {
+    copy_dir(&repo_root().join("sample-index"), to);
+    for f in ["root.json", "timestamp"] {
+        std::fs::remove_file(to.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    for d in ["log", "state"] {
+        std::fs::remove_dir_all(to.join(d)).unwrap_or_else(|e| panic!("{d}: {e}"));
+    }
+    to.to_path_buf()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
