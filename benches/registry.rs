@@ -19,8 +19,12 @@
 //!    0, 25 and 100 ms per request: round trips seen by the server, requests, bytes, wall time
 //!    and the lower bound (depth + 2) × delay; beside `cargo generate-lockfile` + `cargo fetch`
 //!    of the same graph written as a Cargo sparse registry on the same kind of server, when
-//!    cargo is on the machine. Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm
-//!    no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
+//!    cargo is on the machine. As the issue measured, both go through an nginx HTTP/2 front
+//!    over TLS (a throwaway CA made at the start; `h2` rows, with the protocols nginx logged),
+//!    and again straight to the delaying server (`h1` rows); `RATCHET_BENCH_FRONTS=h2` measures
+//!    one, `RATCHET_BENCH_SHAPE_ROUNDS` sets the interleaved rounds (5, medians). The ratchet
+//!    client runs in this process, so it is built with the bench's own profile (release).
+//!    Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
 //!    the old build + rewrite (goal: signed <= 1.1x unsigned).
 //! 4. Static hosts (issue 22): a cold install of a 400-bundle graph from nginx and from
 //!    `python3 -m http.server` (as the README serves a registry) side by side, with requests,

@@ -377,6 +377,45 @@ pub struct Fetcher {
     git_root: Option<url::Url>,
 }
 
+/// Writes queued cache entries ((position, cache file, entry), [`Fetcher::get_async_mode`])
+/// on one blocking thread, each directory created once; returns the entries that could not
+/// be written, by position.
+async fn write_cache_batch(writes: Vec<(usize, PathBuf, Vec<u8>)>) -> Vec<(usize, FetchError)> {
+    if writes.is_empty() {
+        return Vec::new();
+    }
+    let positions: Vec<(usize, PathBuf)> = writes.iter().map(|(i, p, _)| (*i, p.clone())).collect();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut made = std::collections::HashSet::new();
+        let mut failed = Vec::new();
+        for (i, path, bytes) in writes {
+            let dir = path.parent().map(Path::to_path_buf);
+            let r = match dir {
+                Some(d) if !made.contains(&d) => std::fs::create_dir_all(&d).map(|()| {
+                    made.insert(d);
+                }),
+                _ => Ok(()),
+            }
+            .and_then(|()| ratchet_formats::fsutil::write_atomic_unsynced(&path, &bytes));
+            if let Err(source) = r {
+                failed.push((i, FetchError::Io { path, source }));
+            }
+        }
+        failed
+    });
+    match task.await {
+        Ok(failed) => failed,
+        // The writing thread did not finish: none of its entries is known to be written.
+        Err(e) => positions
+            .into_iter()
+            .map(|(i, path)| {
+                let source = std::io::Error::other(format!("the cache writer failed: {e}"));
+                (i, FetchError::Io { path, source })
+            })
+            .collect(),
+    }
+}
+
 /// Status, body, and the ETag and Last-Modified of a response.
 type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
 
@@ -532,7 +571,7 @@ impl Fetcher {
     /// whose yank flag flipped) would otherwise be answered 304 with the old copy.
     pub fn get_fresh(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         self.rt
-            .block_on(self.get_async_mode(rel.to_string(), limit, false, false))
+            .block_on(self.get_async_mode(rel.to_string(), limit, false, false, None))
     }
 
     /// Serve cached registry files without a request from now on (`true`), or revalidate each
@@ -580,8 +619,16 @@ impl Fetcher {
         let budget = (self.archive_budget / 1024).clamp(1, 1 << 30) as u32;
         let archive_sem = Arc::new(tokio::sync::Semaphore::new(budget as usize));
         let done = &done;
+        // The wave's cache writes, (position in `rels`, cache file, entry): written together
+        // once the wave is in, on two blocking threads, instead of one blocking task per file
+        // (hundreds of thread hand-offs per wide wave).
+        let batch: std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>> = Default::default();
+        let batch = &batch;
         self.rt.block_on(async {
-            let gets = rels.iter().map(|r| self.get_async(r.clone(), limit));
+            let cache_first = self.cache_first.load(Ordering::Relaxed);
+            let gets = rels.iter().enumerate().map(|(i, r)| {
+                self.get_async_mode(r.clone(), limit, cache_first, true, Some((batch, i)))
+            });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();
                 let progress = progress.clone();
@@ -599,27 +646,43 @@ impl Fetcher {
             // `futures`' join_all polls only the futures that were woken (a ready queue): one
             // that polled every pending future on each wake-up cost the wide waves' hundreds
             // of requests quadratic work between the last answer and the next wave.
-            let (got, _) = tokio::join!(
+            let (mut got, _) = tokio::join!(
                 futures::future::join_all(gets),
                 futures::future::join_all(downloads)
             );
+            let mut writes = std::mem::take(&mut *batch.lock().unwrap_or_else(|p| p.into_inner()));
+            if !writes.is_empty() {
+                let half = writes.split_off(writes.len() / 2);
+                let (a, b) = tokio::join!(write_cache_batch(writes), write_cache_batch(half));
+                for (i, e) in a.into_iter().chain(b) {
+                    // A file whose cache entry could not be written fails as it did when each
+                    // was written on its own; one that was absent (404) never fails.
+                    if matches!(got.get(i), Some(Ok(Some(_)))) {
+                        got[i] = Err(e);
+                    }
+                }
+            }
             got
         })
     }
 
     async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         let cache_first = self.cache_first.load(Ordering::Relaxed);
-        self.get_async_mode(rel, limit, cache_first, true).await
+        self.get_async_mode(rel, limit, cache_first, true, None)
+            .await
     }
 
     /// One file: from the cache without a request when `cache_first` and cached; else from
-    /// the server, revalidating the cached copy when `conditional`.
+    /// the server, revalidating the cached copy when `conditional`. With `batch` (the wave's
+    /// list and this file's position in it), its cache entry is queued there for the caller to
+    /// write ([`write_cache_batch`]) instead of written at once.
     async fn get_async_mode(
         &self,
         rel: String,
         limit: u64,
         cache_first: bool,
         conditional: bool,
+        batch: Option<(&std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>>, usize)>,
     ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
@@ -658,9 +721,14 @@ impl Fetcher {
             .request(&url, &headers, limit, None, Priority::Urgent)
             .await?;
         let store = |meta: CacheMeta, body: Vec<u8>| async move {
-            // File writes go to the blocking pool: a wave's many cache writes then overlap
-            // instead of holding up every other response of the wave.
             let bytes = CacheEntry::render(&meta, &body);
+            if let Some((list, i)) = batch {
+                list.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, cached, bytes));
+                return Ok(());
+            }
+            // File writes go to the blocking pool, off the threads that carry the requests.
             tokio::task::spawn_blocking(move || {
                 ratchet_formats::fsutil::write_atomic_unsynced(&cached, &bytes).map_err(|source| {
                     FetchError::Io {
