@@ -377,6 +377,9 @@ pub struct Fetcher {
     git_root: Option<url::Url>,
 }
 
+/// A wave's queued cache writes: (position in the wave, cache file, entry).
+type CacheBatch = std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>>;
+
 /// Writes queued cache entries ((position, cache file, entry), [`Fetcher::get_async_mode`])
 /// on one blocking thread, each directory created once; returns the entries that could not
 /// be written, by position.
@@ -622,7 +625,7 @@ impl Fetcher {
         // The wave's cache writes, (position in `rels`, cache file, entry): written together
         // once the wave is in, on two blocking threads, instead of one blocking task per file
         // (hundreds of thread hand-offs per wide wave).
-        let batch: std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>> = Default::default();
+        let batch: CacheBatch = Default::default();
         let batch = &batch;
         self.rt.block_on(async {
             let cache_first = self.cache_first.load(Ordering::Relaxed);
@@ -682,7 +685,7 @@ impl Fetcher {
         limit: u64,
         cache_first: bool,
         conditional: bool,
-        batch: Option<(&std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>>, usize)>,
+        batch: Option<(&CacheBatch, usize)>,
     ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
