@@ -952,17 +952,21 @@ impl Front {
         let text = std::fs::read_to_string(n.access_log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut connections = std::collections::HashSet::new();
         for l in lines.iter().skip(from) {
-            *count
-                .entry(l.split_whitespace().next().unwrap_or("?"))
-                .or_default() += 1;
+            let words: Vec<&str> = l.split_whitespace().collect();
+            *count.entry(words.first().unwrap_or(&"?")).or_default() += 1;
+            connections.insert(words.get(3).copied().unwrap_or("?"));
         }
         let said = count
             .iter()
             .map(|(p, n)| format!("{p} x {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        (said, lines.len())
+        (
+            format!("{said} over {} connections", connections.len()),
+            lines.len(),
+        )
     }
 }
 
@@ -1419,7 +1423,7 @@ fn shapes(tmp: &Path) {
                 }
                 if rfront.nginx.is_some() {
                     println!(
-                        "      protocols the front saw: ratchet {}; cargo {}",
+                        "      requests the front saw in all rounds (cold and warm): ratchet {}; cargo {}",
                         rfront.protocols(0).0,
                         cfront.protocols(0).0
                     );

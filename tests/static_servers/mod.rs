@@ -163,7 +163,8 @@ http {{
 /// for `127.0.0.1`) and `key` (its PEM key), every request proxied over HTTP/1.1 keep-alive to
 /// the server on 127.0.0.1:`upstream` (a delaying `fault_server`), up to 1,024 concurrent
 /// streams per connection. Its access log ([`StaticServer::access_log`]) has one line per
-/// request: the protocol the client spoke (`$server_protocol`), the status and the URI.
+/// request: the protocol the client spoke (`$server_protocol`), the status, the URI and the
+/// client connection's serial number (`$connection`).
 pub fn nginx_h2_front(nginx: &Path, upstream: u16, cert: &Path, key: &Path) -> StaticServer {
     let prefix = tempfile::tempdir().unwrap();
     let p = prefix.path().display();
@@ -176,7 +177,7 @@ error_log {p}/error.log;
 pid {p}/nginx.pid;
 events {{ worker_connections 8192; }}
 http {{
-  log_format proto '$server_protocol $status $request_uri';
+  log_format proto '$server_protocol $status $request_uri $connection';
   access_log {p}/access.log proto;
   client_body_temp_path {p}/tmp-body;
   proxy_temp_path {p}/tmp-proxy;

@@ -352,7 +352,7 @@ pub struct Fetcher {
     archive_cache: PathBuf,
     offline: bool,
     /// Slots per host: the bound on connections (HTTP/1) or streams (HTTP/2) to each host.
-    hosts: HostLimits,
+    hosts: Arc<HostLimits>,
     /// Most bytes of archives (by their indexed sizes) downloaded and held at once by one
     /// call; the files of a wave are not bounded here (the host slots pace every request).
     pub archive_budget: u64,
@@ -375,6 +375,28 @@ pub struct Fetcher {
     /// The `file://` URL of the checkout a git-hosted registry's files are read from
     /// ([`super::git`]); `None` for other registries.
     git_root: Option<url::Url>,
+}
+
+/// The fetcher's HTTP client: a connection that negotiated HTTP/2 releases the requests its
+/// host held until the protocol was known ([`HostLimits::negotiated_h2`]), a moment later
+/// ([`ratchet_http::hosts::ALPN_SETTLE`]) so that the client has pooled it by then.
+fn http_client(
+    http: &ratchet_http::HttpConfig,
+    hosts: &Arc<HostLimits>,
+) -> Result<reqwest::Client, FetchError> {
+    let hosts = Arc::downgrade(hosts);
+    let h2 = move || {
+        let hosts = hosts.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(ratchet_http::hosts::ALPN_SETTLE).await;
+                if let Some(h) = hosts.upgrade() {
+                    h.negotiated_h2();
+                }
+            });
+        }
+    };
+    Ok(http.client_watching_alpn(Arc::new(h2))?)
 }
 
 /// A wave's queued cache writes: (position in the wave, cache file, entry).
@@ -445,9 +467,10 @@ impl Fetcher {
             max_connections_per_host: max_connections,
             ..ratchet_http::HttpConfig::default()
         };
+        let hosts = Arc::new(HostLimits::new(max_connections));
         let client = std::sync::OnceLock::new();
         if src.base.scheme() != "file" {
-            let _ = client.set(http.client()?);
+            let _ = client.set(http_client(&http, &hosts)?);
         }
         let key = sha256_hex(src.base.as_str().as_bytes());
         let git_root = match src.git() {
@@ -477,7 +500,7 @@ impl Fetcher {
             http,
             rt,
             offline,
-            hosts: HostLimits::new(max_connections),
+            hosts,
             archive_budget: DEFAULT_ARCHIVE_BUDGET,
             attempts: 4,
             backoff: Duration::from_millis(100),
@@ -931,7 +954,7 @@ impl Fetcher {
             let client = match self.client.get() {
                 Some(c) => c,
                 None => {
-                    let built = self.http.client().map_err(|e| Hop::Fail(e.into()))?;
+                    let built = http_client(&self.http, &self.hosts).map_err(Hop::Fail)?;
                     self.client.get_or_init(|| built)
                 }
             };
