@@ -971,6 +971,10 @@ impl Front {
     }
 }
 
+/// One cell of the shapes table for its summary: shape, delay (ms), front, ratchet's cold
+/// install against cargo's and against the bound.
+type Cell<'a> = (String, u64, &'a str, Option<f64>, Option<f64>);
+
 /// A throwaway certificate authority and a server certificate for `127.0.0.1` it issued, as
 /// PEM files under `dir`: (CA, certificate, key).
 fn throwaway_certificate(
@@ -1276,7 +1280,7 @@ fn shapes(tmp: &Path) {
     ];
     // (shape, delay, front, ratchet cold / cargo cold, ratchet cold / bound) per cell, for
     // the summary beside the goals.
-    let mut summary: Vec<(String, u64, &str, Option<f64>, Option<f64>)> = Vec::new();
+    let mut summary: Vec<Cell> = Vec::new();
     for (shape, widths, extra) in shapes {
         let reg = tmp.join(format!("shape-{shape}"));
         let (root, _) = generated_registry::generate_levels(&reg, &widths, extra);
