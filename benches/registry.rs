@@ -19,8 +19,13 @@
 //!    0, 25 and 100 ms per request: round trips seen by the server, requests, bytes, wall time
 //!    and the lower bound (depth + 2) × delay; beside `cargo generate-lockfile` + `cargo fetch`
 //!    of the same graph written as a Cargo sparse registry on the same kind of server, when
-//!    cargo is on the machine. Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm
-//!    no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
+//!    cargo is on the machine. As the issue measured, both go through an nginx HTTP/2 front
+//!    over TLS (a throwaway CA made at the start; `h2` rows, with the protocols nginx logged),
+//!    and, with `RATCHET_BENCH_FRONTS=h2,h1`, straight to the delaying server (`h1` rows, where
+//!    cargo makes one request per round trip: minutes at 100 ms); `RATCHET_BENCH_SHAPE_ROUNDS`
+//!    sets the interleaved rounds (5, medians). The ratchet
+//!    client runs in this process, so it is built with the bench's own profile (release).
+//!    Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
 //!    the old build + rewrite (goal: signed <= 1.1x unsigned).
 //! 4. Static hosts (issue 22): a cold install of a 400-bundle graph from nginx and from
 //!    `python3 -m http.server` (as the README serves a registry) side by side, with requests,
@@ -1134,17 +1139,97 @@ fn seen(srv: &fault_server::Server, from: usize, delay: Duration) -> (Option<usi
     (waves, times.len())
 }
 
+/// Where a tool of the shapes table sends its requests: the delaying server itself (plain
+/// HTTP/1.1) or an nginx HTTP/2 front over TLS before it ([`static_servers::nginx_h2_front`]).
+struct Front {
+    /// The root URL the tool is given.
+    url: String,
+    /// The CA file that makes the front's certificate trusted (`None` for plain HTTP).
+    ca: Option<std::path::PathBuf>,
+    /// The nginx front, kept running while it is used.
+    nginx: Option<static_servers::StaticServer>,
+}
+
+impl Front {
+    /// The protocols the front's access log shows since line `from` (`HTTP/2.0 x 512`), and
+    /// the log's length now.
+    fn protocols(&self, from: usize) -> (String, usize) {
+        let Some(n) = &self.nginx else {
+            return ("HTTP/1.1 (no front)".into(), 0);
+        };
+        let text = std::fs::read_to_string(n.access_log()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut connections = std::collections::HashSet::new();
+        for l in lines.iter().skip(from) {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            *count.entry(words.first().unwrap_or(&"?")).or_default() += 1;
+            connections.insert(words.get(3).copied().unwrap_or("?"));
+        }
+        let said = count
+            .iter()
+            .map(|(p, n)| format!("{p} x {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            format!("{said} over {} connections", connections.len()),
+            lines.len(),
+        )
+    }
+}
+
+/// One cell of the shapes table for its summary: shape, delay (ms), front, ratchet's cold
+/// install against cargo's and against the bound.
+type Cell<'a> = (String, u64, &'a str, Option<f64>, Option<f64>);
+
+/// A throwaway certificate authority and a server certificate for `127.0.0.1` it issued, as
+/// PEM files under `dir`: (CA, certificate, key).
+fn throwaway_certificate(
+    dir: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ratchet bench CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let (ca_pem, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    (ca_pem, cert, key)
+}
+
 /// A ratchet install as `ratchet bundle install ROOT -y` runs it: first the local no-op check
 /// (no request when the state and lockfile already say it all), then open, resolve in waves,
 /// prepare while resolving, apply. The HTTP/1.1 pool is sized for the widest wave.
-fn ratchet_run(home: &Path, srv: &fault_server::Server, root: &str, delay: Duration) -> Run {
+fn ratchet_run(
+    home: &Path,
+    srv: &fault_server::Server,
+    front: &Front,
+    root: &str,
+    delay: Duration,
+) -> Run {
     let from = srv.times.lock().unwrap().len();
     let cpu0 = cpu_time();
     let t = Instant::now();
     let paths = Paths::under(home.to_path_buf());
     let add = vec![parse_spec(root).unwrap()];
-    let mut src = RegistrySource::from_location(&srv.url()).unwrap();
+    let mut src = RegistrySource::from_location(&front.url).unwrap();
     src.max_connections = Some(1024);
+    src.ca_file = front.ca.clone();
     let here = src.base.to_string();
     let wanted = ratchet_client::install::Wanted::Add {
         registry: &here,
@@ -1260,6 +1345,7 @@ fn served_bytes(srv: &fault_server::Server, root: &Path, from: usize) -> u64 {
 fn cargo_run(
     work: &Path,
     srv: &fault_server::Server,
+    front: &Front,
     reg: &Path,
     root: &str,
     delay: Duration,
@@ -1284,7 +1370,7 @@ fn cargo_run(
             home.join("config.toml"),
             format!(
                 "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nregistry = \"sparse+{}\"\n\n[net]\noffline = false\n",
-                srv.url()
+                front.url
             ),
         )
         .unwrap();
@@ -1297,7 +1383,11 @@ fn cargo_run(
         &["generate-lockfile", "fetch"]
     };
     for step in steps {
-        let o = std::process::Command::new(&cargo)
+        let mut cmd = std::process::Command::new(&cargo);
+        if let Some(ca) = &front.ca {
+            cmd.env("CARGO_HTTP_CAINFO", ca);
+        }
+        let o = cmd
             .arg(step)
             .current_dir(&project)
             .env("CARGO_HOME", &home)
@@ -1326,8 +1416,12 @@ fn cargo_run(
 
 /// Issue 19's table: the narrow 200-bundle graph and the wide 420-bundle graph, cold and warm,
 /// at 0, 25 and 100 ms per request, ratchet and cargo side by side on the same loopback server
-/// (HTTP/1.1, thread per connection; ratchet's pool sized for the widest wave), with the lower
-/// bound (depth + 2) x delay. Medians of 3 interleaved rounds for cold installs.
+/// with the lower bound (depth + 2) x delay. As the issue measured: behind an nginx HTTP/2
+/// front over TLS (a throwaway CA made here; `h2` rows), and directly on the delaying server
+/// (HTTP/1.1, thread per connection; ratchet's pool sized for the widest wave; `h1` rows,
+/// where cargo makes one request per round trip). `RATCHET_BENCH_FRONTS=h2,h1` measures both
+/// (default `h2`). Medians of 5 interleaved rounds for cold installs
+/// (`RATCHET_BENCH_SHAPE_ROUNDS`).
 fn shapes(tmp: &Path) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let cargo_here = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
@@ -1336,16 +1430,47 @@ fn shapes(tmp: &Path) {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let nginx = tools::find_tool("nginx");
+    let mut fronts: Vec<&str> = match std::env::var("RATCHET_BENCH_FRONTS") {
+        Ok(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter_map(|f| ["h2", "h1"].into_iter().find(|k| *k == f))
+            .collect(),
+        // Straight to the delaying server, cargo speaks HTTP/1.1 without multiplexing: one
+        // request per round trip (10.7 s for the narrow graph at 25 ms, minutes at 100 ms), so
+        // the h1 rows are asked for (`RATCHET_BENCH_FRONTS=h2,h1`), not run by default.
+        Err(_) => vec!["h2"],
+    };
+    if nginx.is_none() && fronts.contains(&"h2") {
+        println!(
+            "  nginx: not installed (scripts/setup.sh installs nginx-light): no HTTP/2 front, h1 rows only"
+        );
+        fronts.retain(|f| *f != "h2");
+        if fronts.is_empty() {
+            fronts.push("h1");
+        }
+    }
+    let rounds: usize = std::env::var("RATCHET_BENCH_SHAPE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let (ca, cert, key) = throwaway_certificate(&tmp.join("front-tls"));
     println!(
-        "issue 19: cold and warm installs by graph shape and delay; ratchet beside {} (generate-lockfile + fetch), same server",
+        "issue 19: cold and warm installs by graph shape and delay; ratchet beside {} (generate-lockfile + fetch), same server; medians of {rounds} interleaved rounds",
         cargo_here
             .as_deref()
             .unwrap_or("cargo (not found: skipped)")
     );
     println!(
-        "  {:<7} {:>5} {:<8} {:<4} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9}",
+        "  front h2: nginx, TLS + HTTP/2 (1,024 streams), proxying to the delaying loopback server; h1: that server directly (HTTP/1.1)"
+    );
+    println!(
+        "  {:<7} {:>5} {:<3} {:<8} {:<4} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9}",
         "shape",
         "delay",
+        "via",
         "tool",
         "run",
         "waves",
@@ -1360,6 +1485,9 @@ fn shapes(tmp: &Path) {
         ("narrow", narrow_widths(200, 8), 0),
         ("wide", WIDE.to_vec(), 1),
     ];
+    // (shape, delay, front, ratchet cold / cargo cold, ratchet cold / bound) per cell, for
+    // the summary beside the goals.
+    let mut summary: Vec<Cell> = Vec::new();
     for (shape, widths, extra) in shapes {
         let reg = tmp.join(format!("shape-{shape}"));
         let (root, _) = generated_registry::generate_levels(&reg, &widths, extra);
@@ -1377,126 +1505,180 @@ fn shapes(tmp: &Path) {
             .map(|v| v.split(',').filter_map(|d| d.trim().parse().ok()).collect())
             .unwrap_or_else(|| vec![0, 25, 100]);
         for delay_ms in delays {
-            let delay = Duration::from_millis(delay_ms);
-            let srv = fault_server::serve(reg.clone(), delay);
-            let creg = tmp.join(format!("cargo-{shape}-{delay_ms}"));
-            let csrv = fault_server::serve(creg.clone(), delay);
-            if cargo_here.is_some() {
-                write_cargo_registry(&creg, &csrv.url(), &graph);
-            }
-            let bound = delay * (depth as u32 + 2);
-            let (mut r_cold, mut c_cold) = (Vec::new(), Vec::new());
-            let mut r_warm = None;
-            let mut c_warm = None;
-            let mut cargo_err = None;
-            for round in 0..3 {
-                let home = tmp.join(format!("h-{shape}-{delay_ms}-{round}"));
-                r_cold.push(ratchet_run(&home, &srv, &root, delay));
-                if round == 0 {
-                    r_warm = Some(ratchet_run(&home, &srv, &root, delay));
-                }
-                if cargo_here.is_some() && cargo_err.is_none() {
-                    let work = tmp.join(format!("c-{shape}-{delay_ms}-{round}"));
-                    match cargo_run(&work, &csrv, &creg, &root, delay, false) {
-                        Ok(r) => {
-                            c_cold.push(r);
-                            if round == 0 {
-                                c_warm = cargo_run(&work, &csrv, &creg, &root, delay, true).ok();
-                            }
+            for &via in &fronts {
+                let delay = Duration::from_millis(delay_ms);
+                let srv = fault_server::serve(reg.clone(), delay);
+                let creg = tmp.join(format!("cargo-{shape}-{delay_ms}-{via}"));
+                let csrv = fault_server::serve(creg.clone(), delay);
+                let front = |port: u16, plain: String| match (via, &nginx) {
+                    ("h2", Some(n)) => {
+                        let f = static_servers::nginx_h2_front(n, port, &cert, &key);
+                        Front {
+                            url: f.https_url(),
+                            ca: Some(ca.clone()),
+                            nginx: Some(f),
                         }
-                        Err(e) => cargo_err = Some(e),
+                    }
+                    _ => Front {
+                        url: plain,
+                        ca: None,
+                        nginx: None,
+                    },
+                };
+                let rfront = front(srv.port, srv.url());
+                let cfront = front(csrv.port, csrv.url());
+                if cargo_here.is_some() {
+                    write_cargo_registry(&creg, &cfront.url, &graph);
+                }
+                let bound = delay * (depth as u32 + 2);
+                let (mut r_cold, mut c_cold) = (Vec::new(), Vec::new());
+                let mut r_warm = None;
+                let mut c_warm = None;
+                let mut cargo_err = None;
+                for round in 0..rounds {
+                    let home = tmp.join(format!("h-{shape}-{delay_ms}-{via}-{round}"));
+                    r_cold.push(ratchet_run(&home, &srv, &rfront, &root, delay));
+                    if round == 0 {
+                        r_warm = Some(ratchet_run(&home, &srv, &rfront, &root, delay));
+                    }
+                    if cargo_here.is_some() && cargo_err.is_none() {
+                        let work = tmp.join(format!("c-{shape}-{delay_ms}-{via}-{round}"));
+                        match cargo_run(&work, &csrv, &cfront, &creg, &root, delay, false) {
+                            Ok(r) => {
+                                c_cold.push(r);
+                                if round == 0 {
+                                    c_warm =
+                                        cargo_run(&work, &csrv, &cfront, &creg, &root, delay, true)
+                                            .ok();
+                                }
+                            }
+                            Err(e) => cargo_err = Some(e),
+                        }
                     }
                 }
-            }
-            let median = |v: &mut Vec<Run>| -> Option<Run> {
-                v.sort_by_key(|r| r.wall);
-                v.get(v.len() / 2).cloned()
-            };
-            let (rc, cc) = (median(&mut r_cold), median(&mut c_cold));
-            let row = |tool: &str, run: &str, r: Option<&Run>, other: Option<&Run>| {
-                let Some(r) = r else { return };
-                let x_bound = if bound.is_zero() || run == "warm" {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", r.wall.as_secs_f64() / bound.as_secs_f64())
+                let median = |v: &mut Vec<Run>| -> Option<Run> {
+                    v.sort_by_key(|r| r.wall);
+                    v.get(v.len() / 2).cloned()
                 };
-                let x_cargo = match other {
-                    Some(o) if tool == "ratchet" && !o.wall.is_zero() => {
-                        format!("{:.2}", r.wall.as_secs_f64() / o.wall.as_secs_f64())
-                    }
-                    _ => "-".to_string(),
-                };
-                println!(
-                    "  {:<7} {:>3}ms {:<8} {:<4} {:>6} {:>8} {:>8} {:>9.0} {:>9.0} {:>8} {:>9}",
-                    shape,
-                    delay_ms,
-                    tool,
-                    run,
-                    r.waves.map_or("-".to_string(), |w| w.to_string()),
-                    r.requests,
-                    r.bytes / 1024,
-                    ms(r.wall),
-                    ms(bound),
-                    x_bound,
-                    x_cargo
-                );
-            };
-            if delay_ms == 0 {
-                // Issue 19, fewer files: what one cold install left on disk.
-                let home = tmp.join(format!("h-{shape}-0-0"));
-                let part = |p: &str| count_entries(&home.join(p));
-                println!(
-                    "  {shape}: files and directories a cold install created: ratchet {} (cache {}, data/bundles {}, data/trust {}), cargo {} (CARGO_HOME)",
-                    count_entries(&home),
-                    part("cache"),
-                    part("data/bundles"),
-                    part("data/trust"),
-                    count_entries(&tmp.join(format!("c-{shape}-0-0/cargo-home")))
-                );
-                // The requirement: at most one file per registry file (each fetched once by a
-                // cold install: its requests) and per installed file (the archives' files). The
-                // client's own bookkeeping is a fixed set of files whatever the graph
-                // (`index-format.md` §7.6, §8.4), listed by name.
-                let cold = r_cold[0].requests;
-                let installed = count_files(&home.join("data/bundles"));
-                let cache = count_files(&home.join("cache"));
-                let files = count_files(&home);
-                let state: Vec<String> = STATE_FILES
-                    .iter()
-                    .filter(|f| home.join(f).exists())
-                    .map(|f| f.to_string())
-                    .collect();
-                let other = files - cache - installed - state.len();
-                println!(
-                    "  {shape}: files (not directories) a cold install created: {files} = cache {cache} (limit: one per registry file fetched, {cold}: {}) + data/bundles {installed} (limit: one per installed file, {installed}) + the client's state files {} ({}) + other {other} (limit 0): {}",
-                    if cache <= cold { "met" } else { "NOT met" },
-                    state.len(),
-                    state.join(", "),
-                    if cache <= cold && other == 0 {
-                        "met"
+                let (rc, cc) = (median(&mut r_cold), median(&mut c_cold));
+                let row = |tool: &str, run: &str, r: Option<&Run>, other: Option<&Run>| {
+                    let Some(r) = r else { return };
+                    let x_bound = if bound.is_zero() || run == "warm" {
+                        "-".to_string()
                     } else {
-                        "NOT met"
+                        format!("{:.2}", r.wall.as_secs_f64() / bound.as_secs_f64())
+                    };
+                    let x_cargo = match other {
+                        Some(o) if tool == "ratchet" && !o.wall.is_zero() => {
+                            format!("{:.2}", r.wall.as_secs_f64() / o.wall.as_secs_f64())
+                        }
+                        _ => "-".to_string(),
+                    };
+                    println!(
+                        "  {:<7} {:>3}ms {:<3} {:<8} {:<4} {:>6} {:>8} {:>8} {:>9.0} {:>9.0} {:>8} {:>9}",
+                        shape,
+                        delay_ms,
+                        via,
+                        tool,
+                        run,
+                        r.waves.map_or("-".to_string(), |w| w.to_string()),
+                        r.requests,
+                        r.bytes / 1024,
+                        ms(r.wall),
+                        ms(bound),
+                        x_bound,
+                        x_cargo
+                    );
+                };
+                if delay_ms == 0 && via == fronts[0] {
+                    // Issue 19, fewer files: what one cold install left on disk.
+                    let home = tmp.join(format!("h-{shape}-0-{via}-0"));
+                    let part = |p: &str| count_entries(&home.join(p));
+                    println!(
+                        "  {shape}: files and directories a cold install created: ratchet {} (cache {}, data/bundles {}, data/trust {}), cargo {} (CARGO_HOME)",
+                        count_entries(&home),
+                        part("cache"),
+                        part("data/bundles"),
+                        part("data/trust"),
+                        count_entries(&tmp.join(format!("c-{shape}-0-{via}-0/cargo-home")))
+                    );
+                    // The requirement: at most one file per registry file (each fetched once
+                    // by a cold install: its requests) and per installed file (the archives'
+                    // files). The client's own bookkeeping is a fixed set of files whatever the
+                    // graph (`index-format.md` §7.6, §8.4), listed by name.
+                    let cold = r_cold[0].requests;
+                    let installed = count_files(&home.join("data/bundles"));
+                    let cache = count_files(&home.join("cache"));
+                    let files = count_files(&home);
+                    let state: Vec<String> = STATE_FILES
+                        .iter()
+                        .filter(|f| home.join(f).exists())
+                        .map(|f| f.to_string())
+                        .collect();
+                    let other = files - cache - installed - state.len();
+                    println!(
+                        "  {shape}: files (not directories) a cold install created: {files} = cache {cache} (limit: one per registry file fetched, {cold}: {}) + data/bundles {installed} (limit: one per installed file, {installed}) + the client's state files {} ({}) + other {other} (limit 0): {}",
+                        if cache <= cold { "met" } else { "NOT met" },
+                        state.len(),
+                        state.join(", "),
+                        if cache <= cold && other == 0 {
+                            "met"
+                        } else {
+                            "NOT met"
+                        }
+                    );
+                    if std::env::var_os("RATCHET_BENCH_LIST").is_some() {
+                        let _ = std::process::Command::new("find").arg(&home).status();
                     }
-                );
-                if std::env::var_os("RATCHET_BENCH_LIST").is_some() {
-                    let _ = std::process::Command::new("find").arg(&home).status();
                 }
-            }
-            row("ratchet", "cold", rc.as_ref(), cc.as_ref());
-            if let Some(r) = rc.as_ref().filter(|r| !r.trace.is_empty()) {
-                println!("      ratchet cold (median run): {}", r.trace);
-            }
-            row("cargo", "cold", cc.as_ref(), None);
-            row("ratchet", "warm", r_warm.as_ref(), c_warm.as_ref());
-            row("cargo", "warm", c_warm.as_ref(), None);
-            if let Some(e) = cargo_err {
-                println!("  (cargo: {e})");
+                row("ratchet", "cold", rc.as_ref(), cc.as_ref());
+                if let Some(r) = rc.as_ref() {
+                    println!("      ratchet cold (median run): {}", r.trace);
+                }
+                row("cargo", "cold", cc.as_ref(), None);
+                row("ratchet", "warm", r_warm.as_ref(), c_warm.as_ref());
+                row("cargo", "warm", c_warm.as_ref(), None);
+                if let Some(e) = cargo_err {
+                    println!("  (cargo: {e})");
+                }
+                if rfront.nginx.is_some() {
+                    println!(
+                        "      requests the front saw in all rounds (cold and warm): ratchet {}; cargo {}",
+                        rfront.protocols(0).0,
+                        cfront.protocols(0).0
+                    );
+                }
+                summary.push((
+                    shape.to_string(),
+                    delay_ms,
+                    via,
+                    rc.as_ref()
+                        .zip(cc.as_ref())
+                        .map(|(r, c)| r.wall.as_secs_f64() / c.wall.as_secs_f64()),
+                    rc.as_ref()
+                        .filter(|_| !bound.is_zero())
+                        .map(|r| r.wall.as_secs_f64() / bound.as_secs_f64()),
+                ));
             }
         }
     }
     println!(
         "  goals: cold <= 0.8x cargo at every delay and shape and within 1.2x of the bound; warm no-op 0 requests"
     );
+    for (shape, delay_ms, via, x_cargo, x_bound) in summary {
+        let judge = |x: Option<f64>, goal: f64| match x {
+            Some(x) => format!(
+                "{x:.2} (goal <= {goal}: {})",
+                if x <= goal { "met" } else { "NOT met" }
+            ),
+            None => "-".into(),
+        };
+        println!(
+            "  summary {shape:<6} {delay_ms:>3} ms {via}: ratchet cold x cargo {}, x bound {}",
+            judge(x_cargo, 0.8),
+            judge(x_bound, 1.2)
+        );
+    }
 }
 
 /// Issue 19, signing in one pass: `bundle build` of a bundle with about 24 MB of files,

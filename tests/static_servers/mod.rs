@@ -25,6 +25,16 @@ impl StaticServer {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
+
+    /// The `https` root URL of a TLS front ([`nginx_h2_front`]).
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
+    }
+
+    /// The access log of a front ([`nginx_h2_front`]); other servers write none.
+    pub fn access_log(&self) -> PathBuf {
+        self.log.with_file_name("access.log")
+    }
 }
 
 impl Drop for StaticServer {
@@ -146,6 +156,78 @@ http {{
         _dir: Some(prefix),
     };
     wait_until_listening(&mut s.child, port, "nginx", &s.log);
+    s
+}
+
+/// nginx (the binary at `nginx`) as an HTTP/2 front over TLS on 127.0.0.1: `cert` (PEM chain
+/// for `127.0.0.1`) and `key` (its PEM key), every request proxied over HTTP/1.1 keep-alive to
+/// the server on 127.0.0.1:`upstream` (a delaying `fault_server`), up to 1,024 concurrent
+/// streams per connection. Its access log ([`StaticServer::access_log`]) has one line per
+/// request: the protocol the client spoke (`$server_protocol`), the status, the URI and the
+/// client connection's serial number (`$connection`).
+pub fn nginx_h2_front(nginx: &Path, upstream: u16, cert: &Path, key: &Path) -> StaticServer {
+    let prefix = tempfile::tempdir().unwrap();
+    let p = prefix.path().display();
+    let port = free_port();
+    // Each HTTP/2 stream and each upstream connection takes one of nginx's connections.
+    let conf = format!(
+        r#"worker_processes 1;
+worker_rlimit_nofile 16384;
+error_log {p}/error.log;
+pid {p}/nginx.pid;
+events {{ worker_connections 8192; }}
+http {{
+  log_format proto '$server_protocol $status $request_uri $connection';
+  access_log {p}/access.log proto;
+  client_body_temp_path {p}/tmp-body;
+  proxy_temp_path {p}/tmp-proxy;
+  fastcgi_temp_path {p}/tmp-fcgi;
+  uwsgi_temp_path {p}/tmp-uwsgi;
+  scgi_temp_path {p}/tmp-scgi;
+  upstream back {{
+    server 127.0.0.1:{upstream};
+    keepalive 1024;
+    keepalive_requests 100000;
+  }}
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    http2_max_concurrent_streams 1024;
+    keepalive_requests 100000;
+    location / {{
+      proxy_pass http://back;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"#,
+        cert = cert.display(),
+        key = key.display()
+    );
+    let conf_path = prefix.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let user = if is_root() { " user root;" } else { "" };
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(prefix.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .args(["-g", &format!("daemon off;{user}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = prefix.path().join("error.log");
+    let mut s = StaticServer {
+        child,
+        port,
+        log,
+        _dir: Some(prefix),
+    };
+    wait_until_listening(&mut s.child, port, "nginx (HTTP/2 front)", &s.log);
     s
 }
 

@@ -20,10 +20,13 @@
 //! - a `Retry-After` pauses the host: no request starts before it has passed (at most
 //!   [`MAX_RETRY_AFTER`]);
 //! - each success adds 1/window, so the window grows back by one slot per window of successes;
-//! - on `https` the protocol is known only once the host has answered (ALPN picks HTTP/2 or
-//!   HTTP/1.1 during the handshake), so until the first answer one request goes at a time:
-//!   requests started together would each open a connection of their own, where on HTTP/2 one
-//!   connection carries them all (curl's `PIPEWAIT`, which cargo sets, waits the same way).
+//! - on `https` the protocol is known only once the connection's TLS handshake has picked it
+//!   (ALPN: HTTP/2 or HTTP/1.1), so until then one request goes at a time: requests started
+//!   together would each open a connection of their own, where on HTTP/2 one connection
+//!   carries them all (curl's `PIPEWAIT`, which cargo sets, waits the same way). A client
+//!   built with [`crate::HttpConfig::client_watching_alpn`] learns of an HTTP/2 handshake at
+//!   once ([`HostLimits::negotiated_h2`]); otherwise, and for HTTP/1.1, the host's first
+//!   answer tells.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +38,11 @@ use tokio::time::Instant;
 /// file of a wide wave (a level of a few hundred bundles, their metadata files and proofs) to
 /// go out at once; the server's own `SETTINGS_MAX_CONCURRENT_STREAMS` still applies.
 pub const H2_MAX_STREAMS: usize = 1024;
+
+/// How long after a connection negotiated HTTP/2 its host's held requests go out
+/// ([`HostLimits::negotiated_h2`]): time for the HTTP client to finish its HTTP/2 handshake
+/// and pool the connection, a small fraction of any network round trip.
+pub const ALPN_SETTLE: Duration = Duration::from_millis(2);
 
 /// Longest `Retry-After` honoured; a longer one waits this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -70,6 +78,11 @@ struct State {
     /// The host has answered, so its protocol is known (always true for plain `http`, which
     /// is HTTP/1.1 here); until then one request at a time.
     answered: bool,
+    /// Its protocol was taken from a connection's handshake ([`HostLimits::negotiated_h2`]),
+    /// not yet from an answer.
+    guessed: bool,
+    /// The configured connections per host (the ceiling on HTTP/1.1).
+    h1_ceiling: usize,
     in_flight: usize,
     /// Bumped on every halving; a permit taken before it reports no new trouble.
     round: u64,
@@ -117,6 +130,26 @@ impl State {
     fn release(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.dispatch();
+    }
+
+    /// The host's protocol is known: HTTP/2 when `multiplexed`. The requests that waited
+    /// for it go out; on HTTP/2 they are streams of one connection, so the host gets
+    /// [`H2_MAX_STREAMS`] slots (at once, unless it has had trouble; then it grows back
+    /// towards them).
+    fn answer(&mut self, multiplexed: bool) {
+        if !self.answered {
+            self.answered = true;
+            self.dispatch();
+        }
+        if multiplexed && !self.multiplexed {
+            self.multiplexed = true;
+            let untroubled = self.halvings == 0;
+            self.ceiling = self.ceiling.max(H2_MAX_STREAMS);
+            if untroubled {
+                self.window = self.ceiling as f64;
+            }
+            self.dispatch();
+        }
     }
 
     /// Hands free slots to waiters, urgent ones first.
@@ -172,6 +205,8 @@ impl HostLimits {
                         ceiling: self.max_connections,
                         multiplexed: false,
                         answered: url.scheme() != "https",
+                        guessed: false,
+                        h1_ceiling: self.max_connections,
                         in_flight: 0,
                         round: 0,
                         paused_until: None,
@@ -182,6 +217,31 @@ impl HostLimits {
                 })
             })
             .clone()
+    }
+
+    /// A new connection of this client negotiated HTTP/2 in its TLS handshake (ALPN), before
+    /// any answer came over it ([`crate::HttpConfig::client_watching_alpn`]). The connector
+    /// does not say which host it connected to: when exactly one `https` host is waiting for
+    /// its first answer (one request in flight, the rest held), that connection is its, and
+    /// its held requests go out as streams now instead of a round trip later, as curl's
+    /// `PIPEWAIT` waits for the handshake and not for an answer. With several such hosts,
+    /// nothing changes (each waits for its answer). Should the answer then come over
+    /// HTTP/1.1 after all, [`Permit::answered`] puts the host back to its connections.
+    ///
+    /// Call it shortly after the connection came up (the caller's runtime defers it by
+    /// [`ALPN_SETTLE`]): the HTTP client pools the connection only after its own HTTP/2
+    /// handshake, and a request released before that would open a connection of its own.
+    pub fn negotiated_h2(&self) {
+        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waiting = hosts.values().filter(|h| {
+            let s = lock(&h.state);
+            !s.answered && s.in_flight > 0
+        });
+        if let (Some(h), None) = (waiting.next(), waiting.next()) {
+            let mut s = lock(&h.state);
+            s.guessed = true;
+            s.answer(true);
+        }
     }
 
     /// The state of `url`'s host, if a request went there.
@@ -320,19 +380,15 @@ impl Permit {
     /// then it grows back towards them).
     pub fn answered(&self, multiplexed: bool) {
         let mut s = lock(&self.host.state);
-        if !s.answered {
-            s.answered = true;
-            s.dispatch();
+        if s.multiplexed && !multiplexed && s.guessed {
+            // [`HostLimits::negotiated_h2`] took another host's connection for this one's:
+            // back to the configured connections (requests already sent stay sent).
+            s.multiplexed = false;
+            s.ceiling = s.h1_ceiling;
+            s.window = s.window.min(s.ceiling as f64);
         }
-        if multiplexed && !s.multiplexed {
-            s.multiplexed = true;
-            let untroubled = s.halvings == 0;
-            s.ceiling = s.ceiling.max(H2_MAX_STREAMS);
-            if untroubled {
-                s.window = s.ceiling as f64;
-            }
-            s.dispatch();
-        }
+        s.guessed = false;
+        s.answer(multiplexed);
     }
 }
 
@@ -547,6 +603,49 @@ mod tests {
                 h1.push(l.acquire(&url(), Priority::Urgent).await);
             }
             assert_eq!(l.state(&url()).unwrap().in_flight, 6);
+        });
+    }
+
+    #[test]
+    fn an_http2_handshake_releases_the_held_requests_of_the_one_waiting_host() {
+        rt().block_on(async {
+            let l = HostLimits::new(6);
+            let a = url::Url::parse("https://127.0.0.1:8443/timestamp.json").unwrap();
+            let b = url::Url::parse("https://127.0.0.2:8443/config.json").unwrap();
+            let first = l.acquire(&a, Priority::Urgent).await;
+            let held =
+                tokio::time::timeout(Duration::from_millis(20), l.acquire(&a, Priority::Urgent));
+            assert!(held.await.is_err(), "a second request left before ALPN");
+            // The connection of `a`'s first request negotiated HTTP/2: no answer needed.
+            l.negotiated_h2();
+            let s = l.state(&a).unwrap();
+            assert_eq!((s.window, s.multiplexed), (H2_MAX_STREAMS, true));
+            let mut many = Vec::new();
+            for _ in 0..10 {
+                many.push(l.acquire(&a, Priority::Urgent).await);
+            }
+            assert_eq!(l.state(&a).unwrap().in_flight, 11);
+            // The answer says HTTP/1.1 after all (the handshake was another host's): back to
+            // the configured connections; nothing more goes out until the window allows.
+            first.answered(false);
+            let s = l.state(&a).unwrap();
+            assert_eq!((s.window, s.multiplexed, s.ceiling), (6, false, 6));
+            let over =
+                tokio::time::timeout(Duration::from_millis(20), l.acquire(&a, Priority::Urgent));
+            assert!(over.await.is_err(), "went over the HTTP/1.1 window");
+            drop(many);
+            // Two hosts waiting for their first answer: a handshake cannot be told apart, so
+            // both keep waiting for their answers.
+            let l = HostLimits::new(6);
+            let _fa = l.acquire(&a, Priority::Urgent).await;
+            let _fb = l.acquire(&b, Priority::Urgent).await;
+            l.negotiated_h2();
+            assert_eq!(l.state(&a).unwrap().window, 1);
+            assert_eq!(l.state(&b).unwrap().window, 1);
+            // No host waiting: nothing to release.
+            let l = HostLimits::new(6);
+            l.negotiated_h2();
+            assert!(l.state(&a).is_none());
         });
     }
 

@@ -36,7 +36,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Environment variable naming a PEM file of extra trusted roots for every connection.
@@ -176,6 +176,20 @@ impl HttpConfig {
         self.builder()?.build().map_err(HttpError::Build)
     }
 
+    /// [`HttpConfig::client`], calling `h2` each time a new connection has negotiated HTTP/2
+    /// during its TLS handshake (ALPN), before any answer comes over it: a caller that holds
+    /// its requests to an `https` host until the protocol is known ([`hosts`]) can then send
+    /// them as streams of that connection without waiting a round trip for the first answer.
+    pub fn client_watching_alpn(
+        &self,
+        h2: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<reqwest::Client, HttpError> {
+        self.builder()?
+            .connector_layer(AlpnLayer { h2 })
+            .build()
+            .map_err(HttpError::Build)
+    }
+
     /// The async client's builder, configured, for callers that add more (a DNS resolver).
     pub fn builder(&self) -> Result<reqwest::ClientBuilder, HttpError> {
         let mut b = reqwest::Client::builder()
@@ -219,6 +233,64 @@ impl HttpConfig {
             b = b.add_root_certificate(cert);
         }
         Ok(b)
+    }
+}
+
+/// The connector layer of [`HttpConfig::client_watching_alpn`].
+#[derive(Clone)]
+struct AlpnLayer {
+    h2: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl<S> tower_layer::Layer<S> for AlpnLayer {
+    type Service = AlpnService<S>;
+
+    fn layer(&self, inner: S) -> AlpnService<S> {
+        AlpnService {
+            inner,
+            h2: self.h2.clone(),
+        }
+    }
+}
+
+/// A connector that reports the connections that negotiated HTTP/2.
+#[derive(Clone)]
+struct AlpnService<S> {
+    inner: S,
+    h2: Arc<dyn Fn() + Send + Sync>,
+}
+
+type ConnectFuture<T, E> = std::pin::Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, R> tower_service::Service<R> for AlpnService<S>
+where
+    S: tower_service::Service<R>,
+    S::Response: hyper_util::client::legacy::connect::Connection + Send + 'static,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ConnectFuture<S::Response, S::Error>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let connecting = self.inner.call(req);
+        let h2 = self.h2.clone();
+        Box::pin(async move {
+            let conn = connecting.await?;
+            if hyper_util::client::legacy::connect::Connection::connected(&conn).is_negotiated_h2()
+            {
+                h2();
+            }
+            Ok(conn)
+        })
     }
 }
 

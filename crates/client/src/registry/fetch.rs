@@ -352,7 +352,7 @@ pub struct Fetcher {
     archive_cache: PathBuf,
     offline: bool,
     /// Slots per host: the bound on connections (HTTP/1) or streams (HTTP/2) to each host.
-    hosts: HostLimits,
+    hosts: Arc<HostLimits>,
     /// Most bytes of archives (by their indexed sizes) downloaded and held at once by one
     /// call; the files of a wave are not bounded here (the host slots pace every request).
     pub archive_budget: u64,
@@ -375,6 +375,70 @@ pub struct Fetcher {
     /// The `file://` URL of the checkout a git-hosted registry's files are read from
     /// ([`super::git`]); `None` for other registries.
     git_root: Option<url::Url>,
+}
+
+/// The fetcher's HTTP client: a connection that negotiated HTTP/2 releases the requests its
+/// host held until the protocol was known ([`HostLimits::negotiated_h2`]), a moment later
+/// ([`ratchet_http::hosts::ALPN_SETTLE`]) so that the client has pooled it by then.
+fn http_client(
+    http: &ratchet_http::HttpConfig,
+    hosts: &Arc<HostLimits>,
+) -> Result<reqwest::Client, FetchError> {
+    let hosts = Arc::downgrade(hosts);
+    let h2 = move || {
+        let hosts = hosts.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(ratchet_http::hosts::ALPN_SETTLE).await;
+                if let Some(h) = hosts.upgrade() {
+                    h.negotiated_h2();
+                }
+            });
+        }
+    };
+    Ok(http.client_watching_alpn(Arc::new(h2))?)
+}
+
+/// A wave's queued cache writes: (position in the wave, cache file, entry).
+type CacheBatch = std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>>;
+
+/// Writes queued cache entries ((position, cache file, entry), [`Fetcher::get_async_mode`])
+/// on one blocking thread, each directory created once; returns the entries that could not
+/// be written, by position.
+async fn write_cache_batch(writes: Vec<(usize, PathBuf, Vec<u8>)>) -> Vec<(usize, FetchError)> {
+    if writes.is_empty() {
+        return Vec::new();
+    }
+    let positions: Vec<(usize, PathBuf)> = writes.iter().map(|(i, p, _)| (*i, p.clone())).collect();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut made = std::collections::HashSet::new();
+        let mut failed = Vec::new();
+        for (i, path, bytes) in writes {
+            let dir = path.parent().map(Path::to_path_buf);
+            let r = match dir {
+                Some(d) if !made.contains(&d) => std::fs::create_dir_all(&d).map(|()| {
+                    made.insert(d);
+                }),
+                _ => Ok(()),
+            }
+            .and_then(|()| ratchet_formats::fsutil::write_atomic_unsynced(&path, &bytes));
+            if let Err(source) = r {
+                failed.push((i, FetchError::Io { path, source }));
+            }
+        }
+        failed
+    });
+    match task.await {
+        Ok(failed) => failed,
+        // The writing thread did not finish: none of its entries is known to be written.
+        Err(e) => positions
+            .into_iter()
+            .map(|(i, path)| {
+                let source = std::io::Error::other(format!("the cache writer failed: {e}"));
+                (i, FetchError::Io { path, source })
+            })
+            .collect(),
+    }
 }
 
 /// Status, body, and the ETag and Last-Modified of a response.
@@ -403,9 +467,10 @@ impl Fetcher {
             max_connections_per_host: max_connections,
             ..ratchet_http::HttpConfig::default()
         };
+        let hosts = Arc::new(HostLimits::new(max_connections));
         let client = std::sync::OnceLock::new();
         if src.base.scheme() != "file" {
-            let _ = client.set(http.client()?);
+            let _ = client.set(http_client(&http, &hosts)?);
         }
         let key = sha256_hex(src.base.as_str().as_bytes());
         let git_root = match src.git() {
@@ -435,7 +500,7 @@ impl Fetcher {
             http,
             rt,
             offline,
-            hosts: HostLimits::new(max_connections),
+            hosts,
             archive_budget: DEFAULT_ARCHIVE_BUDGET,
             attempts: 4,
             backoff: Duration::from_millis(100),
@@ -532,7 +597,7 @@ impl Fetcher {
     /// whose yank flag flipped) would otherwise be answered 304 with the old copy.
     pub fn get_fresh(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         self.rt
-            .block_on(self.get_async_mode(rel.to_string(), limit, false, false))
+            .block_on(self.get_async_mode(rel.to_string(), limit, false, false, None))
     }
 
     /// Serve cached registry files without a request from now on (`true`), or revalidate each
@@ -580,8 +645,16 @@ impl Fetcher {
         let budget = (self.archive_budget / 1024).clamp(1, 1 << 30) as u32;
         let archive_sem = Arc::new(tokio::sync::Semaphore::new(budget as usize));
         let done = &done;
+        // The wave's cache writes, (position in `rels`, cache file, entry): written together
+        // once the wave is in, on two blocking threads, instead of one blocking task per file
+        // (hundreds of thread hand-offs per wide wave).
+        let batch: CacheBatch = Default::default();
+        let batch = &batch;
         self.rt.block_on(async {
-            let gets = rels.iter().map(|r| self.get_async(r.clone(), limit));
+            let cache_first = self.cache_first.load(Ordering::Relaxed);
+            let gets = rels.iter().enumerate().map(|(i, r)| {
+                self.get_async_mode(r.clone(), limit, cache_first, true, Some((batch, i)))
+            });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();
                 let progress = progress.clone();
@@ -599,27 +672,43 @@ impl Fetcher {
             // `futures`' join_all polls only the futures that were woken (a ready queue): one
             // that polled every pending future on each wake-up cost the wide waves' hundreds
             // of requests quadratic work between the last answer and the next wave.
-            let (got, _) = tokio::join!(
+            let (mut got, _) = tokio::join!(
                 futures::future::join_all(gets),
                 futures::future::join_all(downloads)
             );
+            let mut writes = std::mem::take(&mut *batch.lock().unwrap_or_else(|p| p.into_inner()));
+            if !writes.is_empty() {
+                let half = writes.split_off(writes.len() / 2);
+                let (a, b) = tokio::join!(write_cache_batch(writes), write_cache_batch(half));
+                for (i, e) in a.into_iter().chain(b) {
+                    // A file whose cache entry could not be written fails as it did when each
+                    // was written on its own; one that was absent (404) never fails.
+                    if matches!(got.get(i), Some(Ok(Some(_)))) {
+                        got[i] = Err(e);
+                    }
+                }
+            }
             got
         })
     }
 
     async fn get_async(&self, rel: String, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
         let cache_first = self.cache_first.load(Ordering::Relaxed);
-        self.get_async_mode(rel, limit, cache_first, true).await
+        self.get_async_mode(rel, limit, cache_first, true, None)
+            .await
     }
 
     /// One file: from the cache without a request when `cache_first` and cached; else from
-    /// the server, revalidating the cached copy when `conditional`.
+    /// the server, revalidating the cached copy when `conditional`. With `batch` (the wave's
+    /// list and this file's position in it), its cache entry is queued there for the caller to
+    /// write ([`write_cache_batch`]) instead of written at once.
     async fn get_async_mode(
         &self,
         rel: String,
         limit: u64,
         cache_first: bool,
         conditional: bool,
+        batch: Option<(&CacheBatch, usize)>,
     ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
@@ -658,9 +747,14 @@ impl Fetcher {
             .request(&url, &headers, limit, None, Priority::Urgent)
             .await?;
         let store = |meta: CacheMeta, body: Vec<u8>| async move {
-            // File writes go to the blocking pool: a wave's many cache writes then overlap
-            // instead of holding up every other response of the wave.
             let bytes = CacheEntry::render(&meta, &body);
+            if let Some((list, i)) = batch {
+                list.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, cached, bytes));
+                return Ok(());
+            }
+            // File writes go to the blocking pool, off the threads that carry the requests.
             tokio::task::spawn_blocking(move || {
                 ratchet_formats::fsutil::write_atomic_unsynced(&cached, &bytes).map_err(|source| {
                     FetchError::Io {
@@ -860,7 +954,7 @@ impl Fetcher {
             let client = match self.client.get() {
                 Some(c) => c,
                 None => {
-                    let built = self.http.client().map_err(|e| Hop::Fail(e.into()))?;
+                    let built = http_client(&self.http, &self.hosts).map_err(Hop::Fail)?;
                     self.client.get_or_init(|| built)
                 }
             };

@@ -636,6 +636,9 @@ impl BundleArchive {
             .tempdir_in(&parent)
             .map_err(ArchiveError::io(&parent))?;
         set_mode(tmp.path(), DIR_MODE)?;
+        // Directories this extraction made (inside its own fresh directory): each is created
+        // once, not tried again (and checked) for every file in it.
+        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         for (rel, data) in &self.files {
             // `files` is public: check again rather than trust whoever filled it.
             check_entry_path(rel).map_err(|reason| ArchiveError::UnsafePath {
@@ -646,8 +649,14 @@ impl BundleArchive {
             let parts: Vec<&str> = rel.split('/').collect();
             for dir in &parts[..parts.len() - 1] {
                 target.push(dir);
+                if made.contains(&target) {
+                    continue;
+                }
                 match std::fs::create_dir(&target) {
-                    Ok(()) => set_mode(&target, DIR_MODE)?,
+                    Ok(()) => {
+                        set_mode(&target, DIR_MODE)?;
+                        made.insert(target.clone());
+                    }
                     Err(e)
                         if e.kind() == io::ErrorKind::AlreadyExists
                             && target.symlink_metadata().is_ok_and(|m| m.is_dir()) => {}
