@@ -37,9 +37,11 @@
 //!
 //! 5. Integrity (issue 14, `index-format.md` §9): the cost of one change of a signed registry
 //!    (a yank: its own work is one small index file, the rest is the log entry, the state map,
-//!    the checkpoint and the timestamp) and of a publish, at 1,000, 10,000 and 100,000 bundles
+//!    the checkpoint and the timestamp), of a publish of a new version and of a publish of a new
+//!    bundle (each with its search catalog update, §10.5), at 1,000, 10,000 and 100,000 bundles
 //!    (1,000,000 with `RATCHET_BENCH_1M=1`), each registry generated directly in the documented
-//!    format ([`generate_signed`]) before any is measured, then measured in interleaved rounds
+//!    format ([`generate_signed`], with the catalog a registry of that size has: full facet sets)
+//!    before any is measured, then measured in interleaved rounds
 //!    (1k, 1M, 1k, 1M, ...: load on a shared machine hits every size alike; medians per size),
 //!    goal: 100k (or 1M) / 1k <= 1.5; the extra bytes a
 //!    cold install of the 200-bundle graph fetches for proofs, goal <= +10%; and the requests of
@@ -622,6 +624,8 @@ fn registry_key(dir: &Path) -> ratchet_publish::RegistryKey {
 /// and stable node files), `log/checkpoint` and `timestamp`. The other `n - 1` bundles' index
 /// files are in the log and the map but not on disk (a change never reads them, and a million
 /// small files would take minutes and gigabytes); entries carry a zero `state` (no audit here).
+/// The search catalog is a rebuild over all `n` bundles (§10.5, see [`write_catalog`]), as a
+/// registry of that size has it: full facet sets, capped term lists, `n` summaries.
 /// Returns the registry, with its key, and the log size.
 fn generate_signed(dir: &Path, work: &Path, n: usize) -> (ratchet_publish::Registry, u64) {
     use ratchet_publish::Registry;
@@ -701,6 +705,7 @@ fn generate_signed(dir: &Path, work: &Path, n: usize) -> (ratchet_publish::Regis
             vec![(index_path(&id), FileDigest::of(line.as_bytes()))],
         );
     }
+    write_catalog(&reg, n);
     let (state_root, nodes) = map::build(files).unwrap();
     for f in nodes {
         write(&f.path, &f.bytes);
@@ -733,6 +738,63 @@ fn generate_signed(dir: &Path, work: &Path, n: usize) -> (ratchet_publish::Regis
     (reg.with_registry_key(key), entries.len() as u64)
 }
 
+/// A catalog store that drops the forward files of every bundle but `keep` (a million small
+/// files only writers of those bundles read) and writes every other file to the registry.
+struct SkipForwards {
+    inner: ratchet_catalog::DirStore,
+    keep: String,
+}
+
+impl ratchet_catalog::CatalogStore for SkipForwards {
+    fn read(
+        &self,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, ratchet_catalog::CatalogError> {
+        ratchet_catalog::CatalogStore::read(&self.inner, path, limit)
+    }
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<(), ratchet_catalog::CatalogError> {
+        if path.starts_with("catalog/fwd/") && path != self.keep {
+            return Ok(());
+        }
+        ratchet_catalog::CatalogStore::write(&mut self.inner, path, bytes)
+    }
+    fn remove(&mut self, path: &str) -> Result<(), ratchet_catalog::CatalogError> {
+        ratchet_catalog::CatalogStore::remove(&mut self.inner, path)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, ratchet_catalog::CatalogError> {
+        ratchet_catalog::CatalogStore::list(&self.inner, prefix)
+    }
+}
+
+/// The search catalog of the generated registry (`index-format.md` §10): a rebuild over
+/// `com.bench.target` (ordinal 0, its real document) and `n - 1` bundles `com.bench.b<i>`
+/// whose documents are the target's with their own id and name, so every facet value the
+/// target has (license, pricing, verified, platform, ratchet_version, category, tag, author)
+/// is shared by all `n` bundles (full facet sets: a bitmap of `n / 8` bytes), every term of
+/// the target's text has `n` postings (capped), and each bundle adds its own id term. The
+/// other bundles' forward files are left out (only an update of that bundle reads one).
+fn write_catalog(reg: &ratchet_publish::Registry, n: usize) {
+    let docs = reg.catalog_docs().unwrap();
+    let (target, Some(doc)) = docs.into_iter().next().unwrap() else {
+        panic!("the target has a catalog document")
+    };
+    let keep = ratchet_catalog::files::forward_path(&target);
+    let mut store = SkipForwards {
+        inner: ratchet_catalog::DirStore::new(reg.root(), false),
+        keep,
+    };
+    let first = doc.clone();
+    let all = std::iter::once((target, Some(first))).chain((1..n).map(|i| {
+        let id = BundleId::parse(&format!("com.bench.b{i}")).unwrap();
+        let mut d = doc.clone();
+        d.id = id.clone();
+        d.name = format!("Bench b{i}");
+        (id, Some(d))
+    }));
+    ratchet_catalog::Catalog::rebuild(&mut store, all).unwrap();
+}
+
 /// Part 5: publish cost at growing sizes, proof bytes of a cold install, warm no-op requests.
 fn integrity(tmp: &Path) {
     use ratchet_publish::Registry;
@@ -752,10 +814,13 @@ fn integrity(tmp: &Path) {
         dir: std::path::PathBuf,
         reg: Registry,
         archives: Vec<std::path::PathBuf>,
+        fresh: Vec<std::path::PathBuf>,
         yanks: Vec<Duration>,
         publishes: Vec<Duration>,
+        firsts: Vec<Duration>,
+        catalogs: Vec<Duration>,
     }
-    const ROUNDS: usize = 7;
+    const ROUNDS: usize = 15;
     const YANKS_PER_ROUND: usize = 4;
     let mut regs = Vec::new();
     for &n in &sizes {
@@ -769,9 +834,28 @@ fn integrity(tmp: &Path) {
             "signed registry of {n} bundles: generated directly in {:.1} s ({entries} log entries, {nodes} stable map nodes)",
             generated.as_secs_f64(),
         );
+        let root = std::fs::read(dir.join(ratchet_catalog::files::ROOT_PATH)).unwrap();
+        let splits = ratchet_catalog::files::parse_root(&root)
+            .unwrap()
+            .split
+            .len();
+        let facets = dir.join("catalog/facets");
+        println!(
+            "  its catalog: root.json {} KiB ({splits} split prefixes), {} facet files of {} KiB (what one bundle's update reads: the files of its values), {} term shards, {} summary blocks",
+            root.len() / 1024,
+            count_files(&facets),
+            dir_bytes(&facets) / 1024,
+            count_files(&dir.join("catalog/terms")),
+            count_files(&dir.join("catalog/docs")),
+        );
         let archives: Vec<_> = (1..=ROUNDS)
             .map(|k| {
                 ratchet_testkit::Bundle::new("com.bench.target", &format!("1.0.{k}")).build(&work)
+            })
+            .collect();
+        let fresh: Vec<_> = (1..=ROUNDS)
+            .map(|k| {
+                ratchet_testkit::Bundle::new(&format!("com.bench.new{k}"), "1.0.0").build(&work)
             })
             .collect();
         regs.push(Sized {
@@ -779,8 +863,11 @@ fn integrity(tmp: &Path) {
             dir,
             reg,
             archives,
+            fresh,
             yanks: Vec::new(),
             publishes: Vec::new(),
+            firsts: Vec::new(),
+            catalogs: Vec::new(),
         });
     }
     // Gigabytes of fresh files at a million: without this their writeback lands in the measured
@@ -800,6 +887,15 @@ fn integrity(tmp: &Path) {
                 .publish(&s.archives[round], ratchet_testkit::TIME)
                 .unwrap();
             s.publishes.push(t.elapsed());
+            let t = Instant::now();
+            s.reg
+                .publish(&s.fresh[round], ratchet_testkit::TIME)
+                .unwrap();
+            s.firsts.push(t.elapsed());
+            // The search catalog's share: the same update for the target alone (§10.5).
+            let t = Instant::now();
+            s.reg.catalog_refresh(std::slice::from_ref(&id)).unwrap();
+            s.catalogs.push(t.elapsed());
         }
     }
     // Medians: on a shared machine a few operations stall on the disk or the scheduler.
@@ -810,22 +906,36 @@ fn integrity(tmp: &Path) {
     };
     let mut yank_ms = Vec::new();
     for s in &regs {
-        let (yank, publish) = (median(&s.yanks), median(&s.publishes));
+        let (yank, publish, first, catalog) = (
+            median(&s.yanks),
+            median(&s.publishes),
+            median(&s.firsts),
+            median(&s.catalogs),
+        );
         println!(
-            "  {} bundles: one yank {:.2} ms, one publish {:.2} ms (medians of {} and {}, {ROUNDS} interleaved rounds; archive checks included)",
+            "  {} bundles: one yank {:.2} ms, one publish (new version) {:.2} ms, one publish of a new bundle {:.2} ms (medians of {}, {} and {}, {ROUNDS} interleaved rounds; archive checks and the catalog update included); the catalog update alone {:.2} ms",
             s.n,
             ms(yank),
             ms(publish),
+            ms(first),
             s.yanks.len(),
-            s.publishes.len()
+            s.publishes.len(),
+            s.firsts.len(),
+            ms(catalog),
         );
-        yank_ms.push((s.n, yank, publish));
+        yank_ms.push((s.n, yank, publish, first, catalog));
     }
-    if let (Some(&(n0, y0, p0)), Some(&(n1, y1, p1))) = (yank_ms.first(), yank_ms.last()) {
+    if let (Some(&(n0, y0, p0, f0, c0)), Some(&(n1, y1, p1, f1, c1))) =
+        (yank_ms.first(), yank_ms.last())
+    {
+        let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         println!(
-            "  change cost {n1} / {n0} bundles (medians of interleaved rounds): yank {:.2}, publish {:.2} (goal <= 1.5)",
-            y1.as_secs_f64() / y0.as_secs_f64(),
-            p1.as_secs_f64() / p0.as_secs_f64()
+            "  change cost {n1} / {n0} bundles (medians of interleaved rounds): yank {:.2}, publish (new version) {:.2}, publish of a new bundle {:.2} (goal <= 1.5); the catalog update alone {:.2}, a publish less its catalog update (difference of medians) {:.2}",
+            r(y1, y0),
+            r(p1, p0),
+            r(f1, f0),
+            r(c1, c0),
+            r(p1.saturating_sub(c1), p0.saturating_sub(c0)),
         );
     }
     // Gigabytes at a million: removed before the next part.

@@ -604,16 +604,22 @@ fn http_waves_revalidation_and_offline() {
         0,
         "never fetches what the resolution does not need"
     );
-    // The signed timestamp + root.json (fetched twice on first use: once in the first wave,
-    // once again bypassing caches before it is pinned) + 2 state map nodes + config + 3 index
-    // files and their 3 metadata files (owners) + 3 archives, no retries.
+    // The signed timestamp + root.json (once: the copy fetched to pin its key is the one
+    // verified against the snapshot) + 2 state map nodes + config + 3 index files and their 3
+    // metadata files (owners) + 3 archives, no retries.
+    let log = srv.log.lock().unwrap().clone();
+    assert_eq!(
+        log.iter().filter(|(p, _, _)| p == "/root.json").count(),
+        1,
+        "{log:?}"
+    );
     assert_eq!(
         c.fetcher.stats.requests.load(Ordering::Relaxed),
-        15,
+        14,
         "{:?}",
         srv.log.lock().unwrap()
     );
-    // The two index waves, plus root.json's second fetch and the deeper map node (a wave per
+    // The two index waves, plus the map node proving root.json and the deeper map node (a wave per
     // level, index-format.md §9.7 step 3).
     assert_eq!(c.fetcher.stats.waves.load(Ordering::Relaxed), 4);
 
@@ -1608,7 +1614,7 @@ fn archives_prepared_while_resolving() {
         apply(&c, &p, &ApplyOptions::default()).map(|a| (a.state, waves, during))
     };
     let (state, waves, during) = prepared_install(&home, "com.example.data-processing").unwrap();
-    // The two index waves, root.json's second fetch and a deeper state map node.
+    // The two index waves, the map node proving root.json and a deeper state map node.
     assert_eq!(waves, 4);
     assert_eq!(state.bundles.len(), 3);
     // The root's archive came with the second wave, before the resolution was done; only

@@ -363,7 +363,10 @@ impl Session {
             }
             return Ok(Session::unchecked(&name));
         };
-        // The registry key: pinned, or from root.json (first use, or a rotation).
+        // The registry key: pinned, or from root.json (first use, or a rotation). The bytes of
+        // a root.json fetched here are the ones verified against the snapshot below (one
+        // request for it, not two).
+        let mut root_fetched = None;
         let (mut key, mut pin) = match &pin {
             Some(p) => {
                 let k = PublicKey::from_base64(&p.key).map_err(|e| IntegrityError::State {
@@ -373,7 +376,8 @@ impl Session {
                 (k, p.clone())
             }
             None => {
-                let (k, p) = fetch_root(fetcher, &name, src.root_key.as_deref(), None)?;
+                let (k, p, b) = fetch_root(fetcher, &name, src.root_key.as_deref(), None)?;
+                root_fetched = Some(b);
                 if src.root_key.is_none() {
                     reporter.report(&Event::Integrity {
                         message: format!(
@@ -409,7 +413,8 @@ impl Session {
         );
         if let Err(Refusal::BadSignature { .. }) = &accepted {
             // The key may have rotated: a longer chain that extends the pin is accepted.
-            let (k, p) = fetch_root(fetcher, &name, None, Some(&pin))?;
+            let (k, p, b) = fetch_root(fetcher, &name, None, Some(&pin))?;
+            root_fetched = Some(b);
             if k != key {
                 reporter.report(&Event::Integrity {
                     message: format!(
@@ -491,13 +496,17 @@ impl Session {
             warm,
         };
         fetcher.set_cache_first(warm);
-        // root.json itself is part of the signed state.
-        let root_bytes = fetcher
-            .get(ROOT_PATH, ratchet_tlog::root::MAX_ROOT_BYTES as u64)
-            .map_err(|source| IntegrityError::Fetch {
-                registry: session.registry.clone(),
-                source: Box::new(source),
-            });
+        // root.json itself is part of the signed state: the copy fetched above, else the
+        // cached (warm) or revalidated one.
+        let root_bytes = match root_fetched {
+            Some(b) => Ok(Some(b)),
+            None => fetcher
+                .get(ROOT_PATH, ratchet_tlog::root::MAX_ROOT_BYTES as u64)
+                .map_err(|source| IntegrityError::Fetch {
+                    registry: session.registry.clone(),
+                    source: Box::new(source),
+                }),
+        };
         if let Ok(b) = root_bytes {
             session.verify(
                 fetcher,
@@ -827,12 +836,13 @@ impl Session {
 
 /// Fetches and verifies `root.json`: with `given` (base64, `--root-key`), the chain must name
 /// that key; with `pin`, it must extend the pinned statement; else trust on first use.
+/// Returns the key, the pin and the file's bytes.
 fn fetch_root(
     fetcher: &Fetcher,
     registry: &str,
     given: Option<&str>,
     pin: Option<&RootPin>,
-) -> Result<(PublicKey, RootPin), IntegrityError> {
+) -> Result<(PublicKey, RootPin, Vec<u8>), IntegrityError> {
     let bad = |reason: String| IntegrityError::Root {
         registry: registry.to_string(),
         reason,
@@ -877,7 +887,7 @@ fn fetch_root(
     let v = rf
         .verify(&origin, start.as_ref())
         .map_err(|e| bad(e.to_string()))?;
-    Ok((v.key, v.pin))
+    Ok((v.key, v.pin, bytes))
 }
 
 /// A map node's size limit, for callers that fetch node files in a wave.
@@ -925,7 +935,8 @@ pub fn audit(
                     registry: name.clone(),
                     reason: "the registry has no transparency log (log/checkpoint)".into(),
                 })?;
-            let (key, _) = fetch_root(fetcher, &name, fetcher.source().root_key.as_deref(), None)?;
+            let (key, _, _) =
+                fetch_root(fetcher, &name, fetcher.source().root_key.as_deref(), None)?;
             let sc = ratchet_tlog::signed::SignedCheckpoint::parse(&b, "log/checkpoint")
                 .and_then(|sc| {
                     sc.verify(std::slice::from_ref(&key), "log/checkpoint")
