@@ -133,6 +133,18 @@ http {{
 "#,
         root = dir.display()
     );
+    start_nginx(nginx, prefix, &conf, port, "nginx")
+}
+
+/// Starts nginx in the foreground with `conf` written under `prefix` (which the server keeps),
+/// listening on `port`; returns once it accepts connections.
+fn start_nginx(
+    nginx: &Path,
+    prefix: tempfile::TempDir,
+    conf: &str,
+    port: u16,
+    what: &str,
+) -> StaticServer {
     let conf_path = prefix.path().join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
     // As root, workers would run as `nobody` and could not read a private temporary directory.
@@ -155,7 +167,7 @@ http {{
         log,
         _dir: Some(prefix),
     };
-    wait_until_listening(&mut s.child, port, "nginx", &s.log);
+    wait_until_listening(&mut s.child, port, what, &s.log);
     s
 }
 
@@ -206,29 +218,7 @@ http {{
         cert = cert.display(),
         key = key.display()
     );
-    let conf_path = prefix.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let user = if is_root() { " user root;" } else { "" };
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(prefix.path())
-        .arg("-c")
-        .arg(&conf_path)
-        .args(["-g", &format!("daemon off;{user}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = prefix.path().join("error.log");
-    let mut s = StaticServer {
-        child,
-        port,
-        log,
-        _dir: Some(prefix),
-    };
-    wait_until_listening(&mut s.child, port, "nginx (HTTP/2 front)", &s.log);
-    s
+    start_nginx(nginx, prefix, &conf, port, "nginx (HTTP/2 front)")
 }
 
 fn is_root() -> bool {
