@@ -483,7 +483,10 @@ pub fn parse_facet_head(
             || n > FACET_CHUNK
             || u64::from(c) * u64::from(FACET_CHUNK) >= u64::from(root.slots)
         {
-            return Err(malformed(&f, format!("chunk {c} ({n} bundles) out of place")));
+            return Err(malformed(
+                &f,
+                format!("chunk {c} ({n} bundles) out of place"),
+            ));
         }
         prev = Some(c);
         sum += u64::from(n);
@@ -497,9 +500,9 @@ pub fn parse_facet_head(
     let got: Vec<u32> = ff.s.iter().map(|s| s.ord).collect();
     let ok = got.len() == (ff.count as usize).min(crate::PAGE_DOCS)
         && got.windows(2).all(|w| w[0] < w[1])
-        && got.iter().all(|&o| {
-            o < root.slots && ff.chunks.iter().any(|&(c, _)| c == o / FACET_CHUNK)
-        });
+        && got
+            .iter()
+            .all(|&o| o < root.slots && ff.chunks.iter().any(|&(c, _)| c == o / FACET_CHUNK));
     if !ok {
         return Err(CatalogError::Inconsistent {
             file: f,

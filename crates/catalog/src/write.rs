@@ -14,8 +14,8 @@ use crate::doc::Summary;
 use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
 use crate::files::{
     self, DocBlock, FACET_CHUNK, FacetChunk, FacetFile, Forward, MAX_BLOCK, MAX_FACET,
-    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD,
-    ROOT_PATH, Root, SHARD_TARGET, TermEntry, TermShard,
+    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET, TermEntry,
+    TermShard,
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
@@ -493,7 +493,11 @@ impl Catalog {
                     let members = if x == c && !kept {
                         set.clone()
                     } else {
-                        match read(store, &files::facet_chunk_path(kind, value, x), MAX_FACET_CHUNK)? {
+                        match read(
+                            store,
+                            &files::facet_chunk_path(kind, value, x),
+                            MAX_FACET_CHUNK,
+                        )? {
                             Some(b) => files::parse_facet_chunk(&b, kind, value, x, &root)?,
                             None => Vec::new(),
                         }

@@ -867,7 +867,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
         &root,
     )
     .unwrap();
-    assert_eq!((head.count, head.chunks.clone()), (19, vec![(0, 10), (1, 6), (2, 3)]));
+    assert_eq!(
+        (head.count, head.chunks.clone()),
+        (19, vec![(0, 10), (1, 6), (2, 3)])
+    );
     for c in 0..3 {
         let p = files::facet_chunk_path("category", "all", c);
         assert!(s.files[&p].len() < 200, "{p}");
@@ -940,7 +943,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
 
     // Updates: the first page loses a member (its next one is in the next chunk), a chunk
     // empties, a new member lands in the last chunk, a member changes its values.
-    let mut changes = vec![Change::Remove(id(C - 6)), Change::Upsert(Box::new(mk(2 * C + 4)))];
+    let mut changes = vec![
+        Change::Remove(id(C - 6)),
+        Change::Upsert(Box::new(mk(2 * C + 4))),
+    ];
     changes.extend((C..C + 6).map(|o| Change::Remove(id(o))));
     let mut moved = mk(C - 5);
     moved.categories = vec!["all".into()];
@@ -949,7 +955,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
         Catalog::update(&mut s, ch).unwrap();
         let (o, d) = match ch {
             Change::Remove(i) => (i.as_str()[9..].parse::<u32>().unwrap(), None),
-            Change::Upsert(d) => (d.id.as_str()[9..].parse::<u32>().unwrap(), Some((**d).clone())),
+            Change::Upsert(d) => (
+                d.id.as_str()[9..].parse::<u32>().unwrap(),
+                Some((**d).clone()),
+            ),
         };
         state[o as usize].1 = d;
     }
@@ -957,7 +966,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     Catalog::rebuild(&mut full, state.clone()).unwrap();
     assert_same(&s, &full);
     assert!(Catalog::verify(&s, state.clone()).unwrap().is_empty());
-    assert!(!s.files.contains_key(&files::facet_chunk_path("category", "all", 1)));
+    assert!(
+        !s.files
+            .contains_key(&files::facet_chunk_path("category", "all", 1))
+    );
     let (r, _) = counted(&s, &with(|q| q.categories = vec!["all".into()]));
     assert_eq!(
         ords(&r),
@@ -972,8 +984,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     let mut bad = s.clone();
     let p = files::facet_chunk_path("category", "all", 2);
     let t = String::from_utf8(bad.files[&p].clone()).unwrap();
-    bad.files
-        .insert(p.clone(), t.replace("\"chunk\":2", "\"chunk\":0").into_bytes());
+    bad.files.insert(
+        p.clone(),
+        t.replace("\"chunk\":2", "\"chunk\":0").into_bytes(),
+    );
     expect_err(
         &mut bad,
         &Query {
@@ -987,14 +1001,23 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     let t = String::from_utf8(old.files[&p].clone()).unwrap();
     old.files
         .insert(p.clone(), t.replace("\"v\":2", "\"v\":1").into_bytes());
-    expect_err(&mut old, &all, &format!("{p}: catalog format 1 is not supported"));
+    expect_err(
+        &mut old,
+        &all,
+        &format!("{p}: catalog format 1 is not supported"),
+    );
     // Verify names a chunk that is missing or differs.
     let mut stale = s.clone();
-    stale.files.remove(&files::facet_chunk_path("category", "all", 2));
+    stale
+        .files
+        .remove(&files::facet_chunk_path("category", "all", 2));
     let d = Catalog::verify(&stale, state).unwrap();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(
         (d[0].file.as_str(), d[0].problem.as_str()),
-        (files::facet_chunk_path("category", "all", 2).as_str(), "missing")
+        (
+            files::facet_chunk_path("category", "all", 2).as_str(),
+            "missing"
+        )
     );
 }
