@@ -850,7 +850,10 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     let id = |o: u32| BundleId::parse(&format!("org.gen.b{o}")).unwrap();
     let mk = |o: u32| {
         let mut d = doc(id(o).as_str(), &format!("gen {o}"), "a chunky widget");
-        d.categories = vec![if o % 2 == 0 { "even" } else { "odd" }.into(), "all".into()];
+        d.categories = vec![
+            if o.is_multiple_of(2) { "even" } else { "odd" }.into(),
+            "all".into(),
+        ];
         d.authors = vec![if o < C { "Ann" } else { "Bob" }.into()];
         d
     };
