@@ -626,9 +626,11 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         }
         let mut reqs: Vec<(String, u64)> = Vec::new();
         let mut which: Vec<((String, String), u32)> = Vec::new();
+        // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+        let complete = |h: &files::FacetFile| h.s.len() == h.count as usize;
         for (pair, h) in &heads {
             for &(c, _) in &h.chunks {
-                if wanted.contains(&c) {
+                if wanted.contains(&c) && !complete(h) {
                     reqs.push((
                         files::facet_chunk_path(&pair.0, &pair.1, c),
                         MAX_FACET_CHUNK,
@@ -658,6 +660,10 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             }
         }
         for (pair, h) in &heads {
+            if complete(h) {
+                sets.insert(pair.clone(), h.s.iter().map(|s| s.ord).collect());
+                continue;
+            }
             let members: Vec<u32> = parts
                 .remove(pair)
                 .unwrap_or_default()

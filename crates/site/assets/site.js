@@ -289,15 +289,16 @@
         perTerm.forEach(function (m) { m.forEach(function (v, o) { holding.add(Math.floor(o / CHUNK)); }); });
         wanted = new Set(Array.from(wanted).filter(function (c) { return holding.has(c); }));
       }
-      var reqs = [];
+      // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+      var reqs = [], sets = new Map();
       pairs.forEach(function (p, i) {
         var h = heads.get(p[0] + "\n" + p[1]);
+        if (h && (h.s || []).length === h.count) { sets.set(p[0] + "\n" + p[1], h.s.map(function (s) { return s.ord; })); return; }
         if (h) h.chunks.forEach(function (c) {
           if (wanted.has(c[0])) reqs.push([p, c[0], self.get("facets/" + p[0] + "/" + hashes[i] + "/" + c[0] + ".json")]);
         });
       });
       var chunks = await Promise.all(reqs.map(function (r) { return r[2]; }));
-      var sets = new Map();
       reqs.forEach(function (r, i) {
         var k = r[0][0] + "\n" + r[0][1], f = chunks[i];
         if (!f) return;
