@@ -1,8 +1,9 @@
 //! Query evaluation over the static catalog (`index-format.md` §10.6), in at most three round
-//! trips: the root; the term shards of the query's terms and the facet files of its filters;
-//! the summary blocks of the result page's bundles that no matched term carries inline on its
-//! first page (none for a typical one- or two-word query, which then costs two or three
-//! requests).
+//! trips (four when facet filters need chunks of their sets): the root; the term shards of the
+//! query's terms and the facet heads of its filters; the facet chunks holding candidates (for a
+//! listing, the chunks every filter may hold); the summary blocks of the result page's bundles
+//! that no matched term carries inline on its first page (none for a typical one- or two-word
+//! query, which then costs two or three requests).
 //!
 //! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
 //! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
@@ -403,7 +404,8 @@ fn passes(p: &Posting, q: &Query) -> bool {
     }
 }
 
-/// Runs a query. Files come from `fetch`, in at most three calls.
+/// Runs a query. Files come from `fetch`, in at most three calls (four when facet filters
+/// need the chunks of their sets).
 pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError> {
     if q.limit > MAX_LIMIT {
         return Err(CatalogError::Query(format!(
