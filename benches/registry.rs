@@ -840,10 +840,24 @@ fn integrity(tmp: &Path) {
             .split
             .len();
         let facets = dir.join("catalog/facets");
+        // Facet heads are `facets/<kind>/<h>.json`; their chunks are below `facets/<kind>/<h>/`.
+        let heads: usize = std::fs::read_dir(&facets)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|k| {
+                std::fs::read_dir(k.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .count()
+            })
+            .sum();
         println!(
-            "  its catalog: root.json {} KiB ({splits} split prefixes), {} facet files of {} KiB (what one bundle's update reads: the files of its values), {} term shards, {} summary blocks",
+            "  its catalog: root.json {} KiB ({splits} split prefixes), {heads} facet heads and {} chunks, {} KiB in all (an update reads the heads of the bundle's values and one chunk per value it gains or loses), {} term shards, {} summary blocks",
             root.len() / 1024,
-            count_files(&facets),
+            count_files(&facets) - heads,
             dir_bytes(&facets) / 1024,
             count_files(&dir.join("catalog/terms")),
             count_files(&dir.join("catalog/docs")),

@@ -409,15 +409,17 @@ fn a_registry_without_a_catalog_or_with_a_damaged_one_is_named() {
     let o = search(&["json"]);
     common::assert_fails_with(&o, "catalog/terms/jso.json: inconsistent");
     std::fs::write(&shard, &good).unwrap();
-    // ... and a listing whose facet file's first page lost a summary (index-format.md §10.2).
+    // ... and a listing whose facet head's first page lost a summary (index-format.md §10.2).
     let facets = reg.join("catalog/facets/category");
     let facet = std::fs::read_dir(&facets)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .contains("\"value\":\"data\"")
+            // Heads only: their chunks are in directories beside them.
+            p.is_file()
+                && std::fs::read_to_string(p)
+                    .unwrap()
+                    .contains("\"value\":\"data\"")
         })
         .expect("the facet file of category data");
     let mut f: Value = serde_json::from_slice(&std::fs::read(&facet).unwrap()).unwrap();

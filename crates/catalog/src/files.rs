@@ -16,8 +16,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Format version of every catalog file.
+/// Format version of every catalog file but the facet files.
 pub const CATALOG_FORMAT: u32 = 1;
+/// Format version of the facet files (heads and chunks): 2 since a facet value's set is cut
+/// into chunks of [`FACET_CHUNK`] ordinals (§10.2); a version-1 reader refuses them.
+pub const FACET_FORMAT: u32 = 2;
+/// Ordinals per facet chunk: chunk `c` holds the members in `[c * FACET_CHUNK, (c + 1) *
+/// FACET_CHUNK)`, at most 8 KiB as a bitmap.
+pub const FACET_CHUNK: u32 = 65536;
 /// The catalog's directory.
 pub const CATALOG_DIR: &str = "catalog";
 /// The root file.
@@ -31,8 +37,10 @@ pub const MAX_SHARD: u64 = 256 * 1024;
 pub const SHARD_TARGET: usize = 12 * 1024;
 /// Largest summary block a reader accepts.
 pub const MAX_BLOCK: u64 = 64 * 1024;
-/// Largest facet file a reader accepts.
+/// Largest facet head file a reader accepts.
 pub const MAX_FACET: u64 = 256 * 1024;
+/// Largest facet chunk file a reader accepts (its set is at most 8 KiB as a bitmap).
+pub const MAX_FACET_CHUNK: u64 = 32 * 1024;
 /// Largest forward file a reader accepts.
 pub const MAX_FORWARD: u64 = 256 * 1024;
 
@@ -134,10 +142,10 @@ pub struct DocBlock {
     pub docs: Vec<Summary>,
 }
 
-/// `catalog/facets/<kind>/<h>.json`: the bundles with one facet value.
+/// `catalog/facets/<kind>/<h>.json`: the head of one facet value's set of bundles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FacetFile {
-    /// [`CATALOG_FORMAT`].
+    /// [`FACET_FORMAT`].
     pub v: u32,
     /// Facet kind.
     pub kind: String,
@@ -145,12 +153,28 @@ pub struct FacetFile {
     pub value: String,
     /// Number of bundles.
     pub count: u32,
-    /// Their ordinals ([`codec::encode_set`]).
-    pub docs: String,
+    /// The non-empty chunks `(c, members)`, by increasing `c`; the members sum to `count`.
+    pub chunks: Vec<(u32, u32)>,
     /// The summaries of the listing's first page: the [`crate::PAGE_DOCS`] lowest ordinals of
-    /// `docs`, by ordinal (§10.2), so that listing one value costs no summary block.
+    /// the set, by ordinal (§10.2), so that listing one value costs no chunk and no block.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub s: Vec<Summary>,
+}
+
+/// `catalog/facets/<kind>/<h>/<c>.json`: the members of one facet value in the ordinal range
+/// `[c * FACET_CHUNK, (c + 1) * FACET_CHUNK)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetChunk {
+    /// [`FACET_FORMAT`].
+    pub v: u32,
+    /// Facet kind.
+    pub kind: String,
+    /// The value.
+    pub value: String,
+    /// The chunk number `c`.
+    pub chunk: u32,
+    /// The members minus `c * FACET_CHUNK` ([`codec::encode_set`]).
+    pub docs: String,
 }
 
 /// `catalog/fwd/<aa>/<bb>/<id>.json`: what the writer indexed for a bundle, so that an update
@@ -178,6 +202,7 @@ pub fn limit_for(path: &str) -> u64 {
     let rest = path.strip_prefix("catalog/").unwrap_or(path);
     match rest.split('/').next() {
         Some("terms") => MAX_SHARD,
+        Some("facets") if rest.split('/').count() > 3 => MAX_FACET_CHUNK,
         Some("facets") => MAX_FACET,
         Some("docs") => MAX_BLOCK,
         Some("fwd") => MAX_FORWARD,
@@ -203,6 +228,21 @@ pub fn facet_path(kind: &str, value: &str) -> String {
     format!("{CATALOG_DIR}/facets/{kind}/{hex}.json")
 }
 
+/// Path of chunk `c` of a facet value's set.
+pub fn facet_chunk_path(kind: &str, value: &str, c: u32) -> String {
+    let head = facet_path(kind, value);
+    format!("{}/{c}.json", head.trim_end_matches(".json"))
+}
+
+/// The format version a reader knows for the catalog file at `path`.
+pub fn format_for(path: &str) -> u32 {
+    if path.starts_with("catalog/facets/") {
+        FACET_FORMAT
+    } else {
+        CATALOG_FORMAT
+    }
+}
+
 /// Path of a forward file (same shard directories as the index file).
 pub fn forward_path(id: &BundleId) -> String {
     let (a, b) = ratchet_formats::index::shard_of(id);
@@ -224,6 +264,14 @@ fn malformed(file: &str, message: impl Into<String>) -> CatalogError {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, CatalogError> {
+    parse_json_v(bytes, file, CATALOG_FORMAT)
+}
+
+fn parse_json_v<T: DeserializeOwned>(
+    bytes: &[u8],
+    file: &str,
+    known: u32,
+) -> Result<T, CatalogError> {
     // Check the format version first, so a newer file says so instead of failing on a field.
     #[derive(Deserialize)]
     struct V {
@@ -231,12 +279,12 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, Catalo
     }
     let v: V = serde_json::from_slice(bytes).map_err(|e| malformed(file, e.to_string()))?;
     match v.v {
-        Some(CATALOG_FORMAT) => {}
+        Some(found) if found == known => {}
         Some(found) => {
             return Err(CatalogError::Unsupported {
                 file: file.to_string(),
                 found,
-                known: CATALOG_FORMAT,
+                known,
             });
         }
         None => return Err(malformed(file, "no format version `v`")),
@@ -409,39 +457,123 @@ pub fn parse_block(bytes: &[u8], block: u32, root: &Root) -> Result<Vec<Summary>
     Ok(b.docs)
 }
 
-/// Parses the facet file of `kind`=`value`; returns its ordinals and the summaries of its
-/// first page (checked to be those of its [`crate::PAGE_DOCS`] lowest ordinals).
-pub fn parse_facet(
+/// Parses the head of the facet value `kind`=`value` and checks it on its own: its chunk list
+/// (increasing, non-empty chunks below the root's slots, summing to `count`) and its first page
+/// (`min(count, PAGE_DOCS)` increasing ordinals, each in a listed chunk). That the page holds
+/// the lowest members is checked by [`check_facet_page`] once the chunks are read.
+pub fn parse_facet_head(
     bytes: &[u8],
     kind: &str,
     value: &str,
     root: &Root,
-) -> Result<(Vec<u32>, Vec<Summary>), CatalogError> {
+) -> Result<FacetFile, CatalogError> {
     let f = facet_path(kind, value);
-    let ff: FacetFile = parse_json(bytes, &f)?;
+    let ff: FacetFile = parse_json_v(bytes, &f, FACET_FORMAT)?;
     if ff.kind != kind || ff.value != value {
         return Err(malformed(
             &f,
             format!("holds {}={}, not {kind}={value}", ff.kind, ff.value),
         ));
     }
-    let set = codec::decode_set(&ff.docs, root.slots, MAX_FACET as usize)
-        .map_err(|d| malformed(&f, d.to_string()))?;
-    if set.len() != ff.count as usize {
+    let mut prev: Option<u32> = None;
+    let mut sum: u64 = 0;
+    for &(c, n) in &ff.chunks {
+        if prev.is_some_and(|p| p >= c)
+            || n == 0
+            || n > FACET_CHUNK
+            || u64::from(c) * u64::from(FACET_CHUNK) >= u64::from(root.slots)
+        {
+            return Err(malformed(
+                &f,
+                format!("chunk {c} ({n} bundles) out of place"),
+            ));
+        }
+        prev = Some(c);
+        sum += u64::from(n);
+    }
+    if sum != u64::from(ff.count) || ff.count > root.slots {
         return Err(malformed(
             &f,
-            format!("count {} but {} bundles listed", ff.count, set.len()),
+            format!("count {} but its chunks hold {sum} bundles", ff.count),
         ));
     }
-    let want: Vec<u32> = set.iter().take(crate::PAGE_DOCS).copied().collect();
     let got: Vec<u32> = ff.s.iter().map(|s| s.ord).collect();
-    if got != want {
+    let ok = got.len() == (ff.count as usize).min(crate::PAGE_DOCS)
+        && got.windows(2).all(|w| w[0] < w[1])
+        && got
+            .iter()
+            .all(|&o| o < root.slots && ff.chunks.iter().any(|&(c, _)| c == o / FACET_CHUNK));
+    if !ok {
         return Err(CatalogError::Inconsistent {
             file: f,
+            message: format!("inline summaries of ordinals {got:?} cannot be its first page"),
+        });
+    }
+    Ok(ff)
+}
+
+/// Parses chunk `c` of the facet value `kind`=`value`; returns its members (absolute
+/// ordinals, increasing).
+pub fn parse_facet_chunk(
+    bytes: &[u8],
+    kind: &str,
+    value: &str,
+    c: u32,
+    root: &Root,
+) -> Result<Vec<u32>, CatalogError> {
+    let f = facet_chunk_path(kind, value, c);
+    let fc: FacetChunk = parse_json_v(bytes, &f, FACET_FORMAT)?;
+    if fc.kind != kind || fc.value != value || fc.chunk != c {
+        return Err(malformed(
+            &f,
+            format!(
+                "holds {}={} chunk {}, not {kind}={value} chunk {c}",
+                fc.kind, fc.value, fc.chunk
+            ),
+        ));
+    }
+    let base = u64::from(c) * u64::from(FACET_CHUNK);
+    let room = (u64::from(root.slots).saturating_sub(base)).min(u64::from(FACET_CHUNK)) as u32;
+    let set = codec::decode_set(&fc.docs, room, MAX_FACET_CHUNK as usize)
+        .map_err(|d| malformed(&f, d.to_string()))?;
+    if set.is_empty() {
+        return Err(malformed(&f, "an empty chunk"));
+    }
+    Ok(set.into_iter().map(|o| base as u32 + o).collect())
+}
+
+/// Checks a head's first page against the lowest members of its set, when `members` (the
+/// union of some of its chunks, increasing) includes its first chunks up to the page's last
+/// ordinal; otherwise there is nothing to check.
+pub fn check_facet_page(
+    head: &FacetFile,
+    members: &[u32],
+    have: &BTreeSet<u32>,
+) -> Result<(), CatalogError> {
+    let Some(last) = head.s.last() else {
+        return Ok(());
+    };
+    let needed = head
+        .chunks
+        .iter()
+        .map(|&(c, _)| c)
+        .take_while(|&c| c <= last.ord / FACET_CHUNK);
+    let mut all = true;
+    for c in needed {
+        all &= have.contains(&c);
+    }
+    if !all {
+        return Ok(());
+    }
+    let want: Vec<u32> = members.iter().take(crate::PAGE_DOCS).copied().collect();
+    let got: Vec<u32> = head.s.iter().map(|s| s.ord).collect();
+    if got != want {
+        return Err(CatalogError::Inconsistent {
+            file: facet_path(&head.kind, &head.value),
             message: format!("inline summaries of ordinals {got:?}, its first page is {want:?}"),
         });
     }
-    Ok((set, ff.s))
+    Ok(())
 }
 
 /// Parses the forward file of `id`.

@@ -5,13 +5,14 @@
 //! statistics, term shards keyed by a term's first three characters (one more character below
 //! a prefix whose shard grew past 12 KiB; postings carry what is needed to score, filter and
 //! sort, and each term carries inline the summaries of its first page of results), facet
-//! files listing the bundles of one facet value (with the summaries of the listing's first
-//! page), and blocks of result summaries. A query costs at most
-//! three round trips (root; term shards and facet files; the summary blocks of the page's
-//! bundles no matched term carries inline, often none), so a one-word query is typically two
-//! requests and a two-word query three, whatever the registry's size (§10.6 lists what costs
-//! more); a publish rewrites only the files of the changed bundle's terms and facet values, its
-//! summary block, its forward file and the root.
+//! heads (one per facet value: its count, its chunks and the summaries of the listing's first
+//! page) with the value's set cut into chunks of 65536 ordinals, and blocks of result
+//! summaries. A query costs at most three round trips (root; term shards and facet heads; the
+//! summary blocks of the page's bundles no matched term carries inline, often none), four when
+//! facet filters need chunks, so a one-word query is typically two requests and a two-word
+//! query three, whatever the registry's size (§10.6 lists what costs more); a publish rewrites
+//! only the files of the changed bundle's terms, the heads of its facet values and one chunk
+//! per value it gains or loses, its summary block, its forward file and the root.
 //!
 //! - [`doc`]: the document of a bundle ([`CatalogDoc`]), its terms, facets and summary;
 //! - [`tokenize`]: the tokenizer shared by writer and reader;

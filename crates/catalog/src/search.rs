@@ -1,8 +1,9 @@
 //! Query evaluation over the static catalog (`index-format.md` §10.6), in at most three round
-//! trips: the root; the term shards of the query's terms and the facet files of its filters;
-//! the summary blocks of the result page's bundles that no matched term carries inline on its
-//! first page (none for a typical one- or two-word query, which then costs two or three
-//! requests).
+//! trips (four when facet filters need chunks of their sets): the root; the term shards of the
+//! query's terms and the facet heads of its filters; the facet chunks holding candidates (for a
+//! listing, the chunks every filter may hold); the summary blocks of the result page's bundles
+//! that no matched term carries inline on its first page (none for a typical one- or two-word
+//! query, which then costs two or three requests).
 //!
 //! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
 //! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
@@ -12,7 +13,9 @@
 
 use crate::codec::Posting;
 use crate::doc::{Summary, Verified, bucket_len, license_ids};
-use crate::files::{self, MAX_BLOCK, MAX_FACET, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root};
+use crate::files::{
+    self, MAX_BLOCK, MAX_FACET, MAX_FACET_CHUNK, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root,
+};
 use crate::store::{CatalogStore, DirStore, MemStore};
 use crate::tokenize::{fold, is_indexed, shard_key_in, words};
 use crate::write::{B, K1};
@@ -401,7 +404,8 @@ fn passes(p: &Posting, q: &Query) -> bool {
     }
 }
 
-/// Runs a query. Files come from `fetch`, in at most three calls.
+/// Runs a query. Files come from `fetch`, in at most three calls (four when facet filters
+/// need the chunks of their sets).
 pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError> {
     if q.limit > MAX_LIMIT {
         return Err(CatalogError::Query(format!(
@@ -515,41 +519,29 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         };
         shards.insert(k.clone(), terms);
     }
-    let mut sets: HashMap<(String, String), Vec<u32>> = HashMap::new();
     // Summaries carried inline by the matched terms (their first pages, §10.4) and by the facet
-    // files (the first page of their listing, §10.2).
+    // heads (the first page of their listing, §10.2).
     let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
+    let mut heads: HashMap<(String, String), files::FacetFile> = HashMap::new();
     for (kind, value) in &facet_pairs {
         let path = files::facet_path(kind, value);
         let got = checked(answers.next().expect("counted"), &path, MAX_FACET)?;
-        let (set, page) = match got {
-            Some(b) => files::parse_facet(&b, kind, value, &root)?,
-            None => (Vec::new(), Vec::new()),
-        };
-        for s in page {
-            inline.entry(s.ord).or_insert_with(|| (s, path.clone()));
+        if let Some(b) = got {
+            let h = files::parse_facet_head(&b, kind, value, &root)?;
+            for s in &h.s {
+                inline
+                    .entry(s.ord)
+                    .or_insert_with(|| (s.clone(), path.clone()));
+            }
+            heads.insert((kind.clone(), value.clone()), h);
         }
-        sets.insert((kind.clone(), value.clone()), set);
-    }
-    // Facet filter: AND across kinds, OR within one kind.
-    let mut allowed: Option<BTreeSet<u32>> = None;
-    for group in &facet_filters {
-        let union: BTreeSet<u32> = group
-            .iter()
-            .flat_map(|p| sets.get(p).into_iter().flatten().copied())
-            .collect();
-        allowed = Some(match allowed {
-            None => union,
-            Some(a) => a.intersection(&union).copied().collect(),
-        });
     }
 
-    // Scoring.
+    // The words' matches, before the facet filter (which needs the chunks holding them).
     let mut capped = false;
     let mut relaxed = false;
-    let mut ranked: Vec<(u32, f64, Posting)> = Vec::new();
+    let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
     if text_query {
-        let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
         for qt in &qterms {
             let mut m: HashMap<u32, (f64, Posting)> = HashMap::new();
             let mut ks: Vec<String> = qt
@@ -581,7 +573,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                             .or_insert_with(|| (s.clone(), files::shard_path(&k)));
                     }
                     for p in ps {
-                        if !passes(p, q) || allowed.as_ref().is_some_and(|a| !a.contains(&p.ord)) {
+                        if !passes(p, q) {
                             continue;
                         }
                         let s = w * term_score(p, *df, &root);
@@ -594,6 +586,119 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             }
             per_term.push(m);
         }
+    }
+
+    // Round 3 (only with facet filters that need them): the facet chunks. A listing of one
+    // value whose page is within the head's inline first page needs none; otherwise the chunks
+    // every filter group may hold, and for a text query only those holding a candidate.
+    let mut first_page_only: Option<(Vec<u32>, usize)> = None;
+    if !text_query
+        && let [group] = facet_filters.as_slice()
+        && let [pair] = group.as_slice()
+    {
+        match heads.get(pair) {
+            None => first_page_only = Some((Vec::new(), 0)),
+            Some(h) if q.offset + q.limit <= h.s.len() || h.s.len() == h.count as usize => {
+                first_page_only = Some((h.s.iter().map(|s| s.ord).collect(), h.count as usize));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut sets: HashMap<(String, String), Vec<u32>> = HashMap::new();
+    if first_page_only.is_none() && !facet_filters.is_empty() {
+        let mut wanted: Option<BTreeSet<u32>> = None;
+        for group in &facet_filters {
+            let u: BTreeSet<u32> = group
+                .iter()
+                .filter_map(|p| heads.get(p))
+                .flat_map(|h| h.chunks.iter().map(|&(c, _)| c))
+                .collect();
+            wanted = Some(match wanted {
+                None => u,
+                Some(w) => w.intersection(&u).copied().collect(),
+            });
+        }
+        let mut wanted = wanted.unwrap_or_default();
+        if text_query {
+            let holding: BTreeSet<u32> = per_term
+                .iter()
+                .flat_map(|m| m.keys().map(|o| o / files::FACET_CHUNK))
+                .collect();
+            wanted.retain(|c| holding.contains(c));
+        }
+        let mut reqs: Vec<(String, u64)> = Vec::new();
+        let mut which: Vec<((String, String), u32)> = Vec::new();
+        // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+        let complete = |h: &files::FacetFile| h.s.len() == h.count as usize;
+        for (pair, h) in &heads {
+            for &(c, _) in &h.chunks {
+                if wanted.contains(&c) && !complete(h) {
+                    reqs.push((
+                        files::facet_chunk_path(&pair.0, &pair.1, c),
+                        MAX_FACET_CHUNK,
+                    ));
+                    which.push((pair.clone(), c));
+                }
+            }
+        }
+        let answers = if reqs.is_empty() {
+            Vec::new()
+        } else {
+            fetch.fetch(&reqs)
+        };
+        if answers.len() != reqs.len() {
+            return Err(CatalogError::Fetch {
+                file: files::CATALOG_DIR.into(),
+                message: "the fetcher answered a different number of files".into(),
+            });
+        }
+        let mut have: HashMap<(String, String), BTreeSet<u32>> = HashMap::new();
+        let mut parts: HashMap<(String, String), BTreeMap<u32, Vec<u32>>> = HashMap::new();
+        for ((pair, c), ((path, _), got)) in which.into_iter().zip(reqs.iter().zip(answers)) {
+            if let Some(b) = checked(got, path, MAX_FACET_CHUNK)? {
+                let members = files::parse_facet_chunk(&b, &pair.0, &pair.1, c, &root)?;
+                have.entry(pair.clone()).or_default().insert(c);
+                parts.entry(pair).or_default().insert(c, members);
+            }
+        }
+        for (pair, h) in &heads {
+            if complete(h) {
+                sets.insert(pair.clone(), h.s.iter().map(|s| s.ord).collect());
+                continue;
+            }
+            let members: Vec<u32> = parts
+                .remove(pair)
+                .unwrap_or_default()
+                .into_values()
+                .flatten()
+                .collect();
+            files::check_facet_page(h, &members, &have.remove(pair).unwrap_or_default())?;
+            sets.insert(pair.clone(), members);
+        }
+    }
+    // Facet filter: AND across kinds, OR within one kind.
+    let mut allowed: Option<BTreeSet<u32>> = None;
+    if first_page_only.is_none() {
+        for group in &facet_filters {
+            let union: BTreeSet<u32> = group
+                .iter()
+                .flat_map(|p| sets.get(p).into_iter().flatten().copied())
+                .collect();
+            allowed = Some(match allowed {
+                None => union,
+                Some(a) => a.intersection(&union).copied().collect(),
+            });
+        }
+    }
+    if let Some(a) = &allowed {
+        for m in &mut per_term {
+            m.retain(|o, _| a.contains(o));
+        }
+    }
+
+    // Scoring.
+    let mut ranked: Vec<(u32, f64, Posting)> = Vec::new();
+    if text_query {
         // How many words a bundle must match: all of them, or in a natural-language query a
         // share of them (§10.6).
         let n = per_term.len();
@@ -657,12 +762,17 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             }
         }
     }
-    let listing: Vec<u32> = if text_query {
-        ranked.iter().map(|r| r.0).collect()
+    let (listing, total): (Vec<u32>, usize) = if text_query {
+        let l: Vec<u32> = ranked.iter().map(|r| r.0).collect();
+        let n = l.len();
+        (l, n)
+    } else if let Some((ords, count)) = first_page_only {
+        (ords, count)
     } else {
-        allowed.unwrap_or_default().into_iter().collect()
+        let l: Vec<u32> = allowed.unwrap_or_default().into_iter().collect();
+        let n = l.len();
+        (l, n)
     };
-    let total = listing.len();
     let page: Vec<(u32, f64)> = listing
         .iter()
         .enumerate()

@@ -13,8 +13,9 @@ use crate::codec::{self, Posting};
 use crate::doc::Summary;
 use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
 use crate::files::{
-    self, DocBlock, FacetFile, Forward, MAX_BLOCK, MAX_FACET, MAX_FORWARD, MAX_ROOT, MAX_SHARD,
-    ROOT_PATH, Root, SHARD_TARGET, TermEntry, TermShard,
+    self, DocBlock, FACET_CHUNK, FacetChunk, FacetFile, Forward, MAX_BLOCK, MAX_FACET,
+    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET, TermEntry,
+    TermShard,
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
@@ -428,29 +429,99 @@ impl Catalog {
         let (old_pairs, new_pairs) = (pairs(&old), pairs(&new));
         let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
         for (kind, value) in old_pairs.union(&new_pairs) {
-            let adding = new_pairs.contains(&(kind.clone(), value.clone()));
+            let pair = (kind.clone(), value.clone());
+            let adding = new_pairs.contains(&pair);
+            let kept = adding && old_pairs.contains(&pair);
             let path = files::facet_path(kind, value);
-            let (mut set, old_page) = match read(store, &path, MAX_FACET)? {
-                Some(b) => files::parse_facet(&b, kind, value, &root)?,
+            let (mut chunks, old_page) = match read(store, &path, MAX_FACET)? {
+                Some(b) => {
+                    let h = files::parse_facet_head(&b, kind, value, &root)?;
+                    (h.chunks, h.s)
+                }
                 None => (Vec::new(), Vec::new()),
             };
-            let i = set.partition_point(|&o| o < ord);
-            let present = set.get(i) == Some(&ord);
-            match (adding, present) {
-                (true, false) => set.insert(i, ord),
-                (false, true) => {
-                    set.remove(i);
-                }
-                _ => {}
-            }
-            // The listing's first page: this bundle's new summary, the others' from the old
-            // page or, for a bundle that just entered it, from its block.
-            let page_ords: Vec<u32> = set.iter().take(PAGE_DOCS).copied().collect();
-            let on_page = page_ords.contains(&ord) || old_page.iter().any(|x| x.ord == ord);
-            if adding == present && !on_page {
+            let old_ords: Vec<u32> = old_page.iter().map(|x| x.ord).collect();
+            if kept && !old_ords.contains(&ord) {
                 continue; // neither its members nor its first page changed
             }
-            if set.is_empty() {
+            // The bundle's chunk: read and changed only when it gains or loses the value.
+            let c = ord / FACET_CHUNK;
+            let cpath = files::facet_chunk_path(kind, value, c);
+            let mut set = Vec::new();
+            let mut changed = false;
+            if !kept {
+                set = match read(store, &cpath, MAX_FACET_CHUNK)? {
+                    Some(b) => files::parse_facet_chunk(&b, kind, value, c, &root)?,
+                    None => Vec::new(),
+                };
+                let i = set.partition_point(|&o| o < ord);
+                let present = set.get(i) == Some(&ord);
+                match (adding, present) {
+                    (true, false) => set.insert(i, ord),
+                    (false, true) => {
+                        set.remove(i);
+                    }
+                    _ => {}
+                }
+                changed = adding != present;
+                let j = chunks.partition_point(|&(x, _)| x < c);
+                let n = set.len() as u32;
+                match (chunks.get(j).is_some_and(|&(x, _)| x == c), n) {
+                    (true, 0) => {
+                        chunks.remove(j);
+                    }
+                    (true, n) => chunks[j].1 = n,
+                    (false, 0) => {}
+                    (false, n) => chunks.insert(j, (c, n)),
+                }
+            }
+            let count: u32 = chunks.iter().map(|&(_, n)| n).sum();
+            // The listing's first page: the members up to the old page's last are the old
+            // page plus or minus this bundle; when it left a full page, the next member comes
+            // from the chunks after the old page's last (§10.5).
+            let mut page_ords: Vec<u32> = old_ords.iter().copied().filter(|&o| o != ord).collect();
+            let full = old_ords.len() >= PAGE_DOCS;
+            let last = old_ords.last().copied();
+            if adding && (!full || last.is_some_and(|l| ord <= l)) {
+                let i = page_ords.partition_point(|&o| o < ord);
+                page_ords.insert(i, ord);
+            }
+            page_ords.truncate(PAGE_DOCS);
+            if full && page_ords.len() < PAGE_DOCS && (count as usize) > page_ords.len() {
+                let l = last.unwrap_or(0);
+                for &(x, _) in chunks.iter().filter(|&&(x, _)| x >= l / FACET_CHUNK) {
+                    let members = if x == c && !kept {
+                        set.clone()
+                    } else {
+                        match read(
+                            store,
+                            &files::facet_chunk_path(kind, value, x),
+                            MAX_FACET_CHUNK,
+                        )? {
+                            Some(b) => files::parse_facet_chunk(&b, kind, value, x, &root)?,
+                            None => Vec::new(),
+                        }
+                    };
+                    if let Some(&o) = members.iter().find(|&&o| o > l) {
+                        page_ords.push(o);
+                        break;
+                    }
+                }
+            }
+            if !changed && page_ords == old_ords && !old_ords.contains(&ord) {
+                continue;
+            }
+            if changed {
+                if set.is_empty() {
+                    store.remove(&cpath)?;
+                } else {
+                    let bytes = facet_chunk_bytes(kind, value, c, &set);
+                    store.write(&cpath, &bytes)?;
+                    stats.bytes += bytes.len();
+                }
+                stats.files += 1;
+            }
+            if count == 0 {
                 store.remove(&path)?;
             } else {
                 let mut page = Vec::with_capacity(page_ords.len());
@@ -461,20 +532,20 @@ impl Catalog {
                         _ => block_summary(store, o, &root, &mut block_cache)?,
                     });
                 }
-                let bytes = facet_bytes(kind, value, &set, page);
+                let bytes = facet_bytes(kind, value, count, chunks, page);
                 store.write(&path, &bytes)?;
                 stats.bytes += bytes.len();
             }
             stats.files += 1;
             if kind == "tag" {
-                note_tag(&mut root, value, set.len() as u32);
+                note_tag(&mut root, value, count);
             }
             if ROOT_FACETS.contains(&kind.as_str()) {
                 let counts = root.facets.entry(kind.clone()).or_default();
-                if set.is_empty() {
+                if count == 0 {
                     counts.remove(value);
                 } else {
-                    counts.insert(value.clone(), set.len() as u32);
+                    counts.insert(value.clone(), count);
                 }
                 if counts.is_empty() {
                     root.facets.remove(kind);
@@ -634,10 +705,20 @@ impl Catalog {
                 .take(PAGE_DOCS)
                 .filter_map(|o| by_ord.get(o).cloned())
                 .collect();
+            let mut chunks = Vec::new();
+            for part in set.chunk_by(|a, b| a / FACET_CHUNK == b / FACET_CHUNK) {
+                let c = part[0] / FACET_CHUNK;
+                chunks.push((c, part.len() as u32));
+                put(
+                    store,
+                    &files::facet_chunk_path(&kind, &value, c),
+                    facet_chunk_bytes(&kind, &value, c, part),
+                )?;
+            }
             put(
                 store,
                 &files::facet_path(&kind, &value),
-                facet_bytes(&kind, &value, &set, page),
+                facet_bytes(&kind, &value, set.len() as u32, chunks, page),
             )?;
         }
         for (block, docs) in blocks {
@@ -702,14 +783,33 @@ fn block_summary<S: CatalogStore>(
         })
 }
 
-fn facet_bytes(kind: &str, value: &str, set: &[u32], page: Vec<Summary>) -> Vec<u8> {
+fn facet_bytes(
+    kind: &str,
+    value: &str,
+    count: u32,
+    chunks: Vec<(u32, u32)>,
+    page: Vec<Summary>,
+) -> Vec<u8> {
     files::to_json(&FacetFile {
-        v: files::CATALOG_FORMAT,
+        v: files::FACET_FORMAT,
         kind: kind.to_string(),
         value: value.to_string(),
-        count: set.len() as u32,
-        docs: codec::encode_set(set),
+        count,
+        chunks,
         s: page,
+    })
+}
+
+/// Chunk `c` of a facet value's set, holding `members` (all in the chunk's range).
+fn facet_chunk_bytes(kind: &str, value: &str, c: u32, members: &[u32]) -> Vec<u8> {
+    let base = c * FACET_CHUNK;
+    let rel: Vec<u32> = members.iter().map(|&o| o - base).collect();
+    files::to_json(&FacetChunk {
+        v: files::FACET_FORMAT,
+        kind: kind.to_string(),
+        value: value.to_string(),
+        chunk: c,
+        docs: codec::encode_set(&rel),
     })
 }
 
@@ -785,7 +885,7 @@ impl Catalog {
                     Err(e) => format!("malformed: {e}"),
                     Ok(v)
                         if v.get("v").and_then(|v| v.as_u64())
-                            != Some(u64::from(files::CATALOG_FORMAT)) =>
+                            != Some(u64::from(files::format_for(path))) =>
                     {
                         "malformed: no known format version `v`".to_string()
                     }

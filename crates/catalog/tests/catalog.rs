@@ -834,3 +834,195 @@ fn a_listing_of_one_facet_value_finds_its_first_page_inline() {
         &format!("{path}: inconsistent with the catalog: inline summaries of ordinals"),
     );
 }
+
+/// A facet value's set is cut into chunks of 65536 ordinals (§10.2): a rebuild writes one file
+/// per non-empty chunk, updates keep them as a rebuild would, and queries read only the chunks
+/// they need.
+#[test]
+fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
+    const C: u32 = files::FACET_CHUNK;
+    // Searchable bundles around the chunk boundaries; unsearchable ones in between.
+    let live: Vec<u32> = (0..4)
+        .chain(C - 6..C + 6)
+        .chain(2 * C + 1..2 * C + 4)
+        .collect();
+    let n = 2 * C + 5;
+    let id = |o: u32| BundleId::parse(&format!("org.gen.b{o}")).unwrap();
+    let mk = |o: u32| {
+        let mut d = doc(id(o).as_str(), &format!("gen {o}"), "a chunky widget");
+        d.categories = vec![
+            if o.is_multiple_of(2) { "even" } else { "odd" }.into(),
+            "all".into(),
+        ];
+        d.authors = vec![if o < C { "Ann" } else { "Bob" }.into()];
+        d
+    };
+    let mut state: Vec<(BundleId, Option<CatalogDoc>)> = (0..n)
+        .map(|o| (id(o), live.contains(&o).then(|| mk(o))))
+        .collect();
+    let mut s = MemStore::default();
+    Catalog::rebuild(&mut s, state.clone()).unwrap();
+    let root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
+    let head = files::parse_facet_head(
+        &s.files[&files::facet_path("category", "all")],
+        "category",
+        "all",
+        &root,
+    )
+    .unwrap();
+    assert_eq!(
+        (head.count, head.chunks.clone()),
+        (19, vec![(0, 10), (1, 6), (2, 3)])
+    );
+    for c in 0..3 {
+        let p = files::facet_chunk_path("category", "all", c);
+        assert!(s.files[&p].len() < 200, "{p}");
+    }
+    let ords = |r: &ratchet_catalog::Results| -> Vec<u32> {
+        r.hits.iter().map(|h| h.summary.ord).collect()
+    };
+    // A first page is the head's inline page; a later one reads the value's chunks.
+    let all = with(|q| {
+        q.categories = vec!["all".into()];
+        q.limit = 10;
+    });
+    let (r, rounds) = counted(&s, &all);
+    assert_eq!(ords(&r), live[..10]);
+    assert_eq!((r.total, rounds.concat().len()), (19, 2), "{rounds:?}");
+    let (r, rounds) = counted(
+        &s,
+        &Query {
+            offset: 10,
+            ..all.clone()
+        },
+    );
+    assert_eq!(ords(&r), live[10..]);
+    assert_eq!(r.total, 19);
+    assert_eq!(rounds[2].len(), 3, "{rounds:?}");
+    // Two kinds: only the chunks both may hold.
+    let (r, rounds) = counted(
+        &s,
+        &with(|q| {
+            q.categories = vec!["even".into()];
+            q.authors = vec!["bob".into()];
+        }),
+    );
+    assert_eq!(ords(&r), [C, C + 2, C + 4, 2 * C + 2]);
+    assert!(
+        !rounds.concat().iter().any(|p| p.ends_with("/0.json")),
+        "{rounds:?}"
+    );
+    // A text query with a filter reads only the chunks holding its candidates.
+    let (r, rounds) = counted(
+        &s,
+        &with(|q| {
+            q.text = format!("{}", 2 * C + 2);
+            q.categories = vec!["all".into()];
+        }),
+    );
+    // (with its one-typo neighbours, all in chunk 2)
+    assert_eq!(ords(&r)[0], 2 * C + 2);
+    assert!(ords(&r).iter().all(|o| o / C == 2), "{:?}", ords(&r));
+    let fetched = rounds.concat();
+    let chunks: Vec<&String> = fetched
+        .iter()
+        .filter(|p| p.matches('/').count() == 4)
+        .collect();
+    assert_eq!(
+        chunks,
+        [&files::facet_chunk_path("category", "all", 2)],
+        "{rounds:?}"
+    );
+    let (r, _) = counted(
+        &s,
+        &with(|q| {
+            q.text = "chunky".into();
+            q.categories = vec!["odd".into()];
+            q.limit = 50;
+        }),
+    );
+    let mut got = ords(&r);
+    got.sort();
+    let odd: Vec<u32> = live.iter().copied().filter(|o| o % 2 == 1).collect();
+    assert_eq!(got, odd);
+
+    // Updates: the first page loses a member (its next one is in the next chunk), a chunk
+    // empties, a new member lands in the last chunk, a member changes its values.
+    let mut changes = vec![
+        Change::Remove(id(C - 6)),
+        Change::Upsert(Box::new(mk(2 * C + 4))),
+    ];
+    changes.extend((C..C + 6).map(|o| Change::Remove(id(o))));
+    let mut moved = mk(C - 5);
+    moved.categories = vec!["all".into()];
+    changes.push(Change::Upsert(Box::new(moved)));
+    for ch in &changes {
+        Catalog::update(&mut s, ch).unwrap();
+        let (o, d) = match ch {
+            Change::Remove(i) => (i.as_str()[9..].parse::<u32>().unwrap(), None),
+            Change::Upsert(d) => (
+                d.id.as_str()[9..].parse::<u32>().unwrap(),
+                Some((**d).clone()),
+            ),
+        };
+        state[o as usize].1 = d;
+    }
+    let mut full = MemStore::default();
+    Catalog::rebuild(&mut full, state.clone()).unwrap();
+    assert_same(&s, &full);
+    assert!(Catalog::verify(&s, state.clone()).unwrap().is_empty());
+    assert!(
+        !s.files
+            .contains_key(&files::facet_chunk_path("category", "all", 1))
+    );
+    let (r, _) = counted(&s, &with(|q| q.categories = vec!["all".into()]));
+    assert_eq!(
+        ords(&r),
+        [0, 1, 2, 3, C - 5, C - 4, C - 3, C - 2, C - 1]
+            .into_iter()
+            .chain(2 * C + 1..2 * C + 5)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(r.total, 13);
+
+    // A chunk stored under another number, and a head of format 1, are refused.
+    let mut bad = s.clone();
+    let p = files::facet_chunk_path("category", "all", 2);
+    let t = String::from_utf8(bad.files[&p].clone()).unwrap();
+    bad.files.insert(
+        p.clone(),
+        t.replace("\"chunk\":2", "\"chunk\":0").into_bytes(),
+    );
+    expect_err(
+        &mut bad,
+        &Query {
+            offset: 10,
+            ..all.clone()
+        },
+        &format!("{p}: malformed: holds category=all chunk 0"),
+    );
+    let mut old = s.clone();
+    let p = files::facet_path("category", "all");
+    let t = String::from_utf8(old.files[&p].clone()).unwrap();
+    old.files
+        .insert(p.clone(), t.replace("\"v\":2", "\"v\":1").into_bytes());
+    expect_err(
+        &mut old,
+        &all,
+        &format!("{p}: catalog format 1 is not supported"),
+    );
+    // Verify names a chunk that is missing or differs.
+    let mut stale = s.clone();
+    stale
+        .files
+        .remove(&files::facet_chunk_path("category", "all", 2));
+    let d = Catalog::verify(&stale, state).unwrap();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(
+        (d[0].file.as_str(), d[0].problem.as_str()),
+        (
+            files::facet_chunk_path("category", "all", 2).as_str(),
+            "missing"
+        )
+    );
+}

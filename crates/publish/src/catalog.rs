@@ -69,7 +69,19 @@ impl Registry {
                 Some(d) => Change::Upsert(Box::new(d)),
                 None => Change::Remove(id.clone()),
             };
-        Catalog::update(&mut store, &change).map_err(behind)?;
+        match Catalog::update(&mut store, &change) {
+            // A catalog written before facet sets were cut into chunks (§10.2): rebuild it.
+            Err(ratchet_catalog::CatalogError::Unsupported { file, found: 1, .. })
+                if file.starts_with("catalog/facets/") =>
+            {
+                Catalog::rebuild(&mut store, self.catalog_docs().map_err(behind_p)?)
+                    .map_err(behind)?;
+                store.sync().map_err(behind)?;
+            }
+            r => {
+                r.map_err(behind)?;
+            }
+        }
         self.site_update(id)
     }
 

@@ -15,6 +15,7 @@
   // The CLI's constants (crates/catalog/src/search.rs); PAGE keeps a page on the catalog's
   // inline first pages (§10.2), so a one-word query usually costs two requests.
   var PAGE = 10, PREFIX_MIN = 3, TYPO_MAX_TERMS = 3, TYPO_MIN = 4, NL_MIN = 3;
+  var CHUNK = 65536; // ordinals per facet chunk (index-format.md §10.1)
   var PREFIX_WEIGHT = 0.8, TYPO_WEIGHT = 0.6, K1 = 1.2, B = 0.75;
 
   // §10.3 word forms: plural, then verb forms, then a final e.
@@ -106,7 +107,7 @@
         return r.text().then(function (t) {
           if (t.length > MAX_FILE) throw new Error(path + ": larger than a reader accepts");
           var j = JSON.parse(t);
-          if (j.v !== 1) throw new Error(path + ": unknown catalog format");
+          if (j.v !== (path.startsWith("facets/") ? 2 : 1)) throw new Error(path + ": unknown catalog format");
           return j;
         });
       }));
@@ -230,22 +231,17 @@
       .concat(pairs.map(function (p, i) { return self.get("facets/" + p[0] + "/" + hashes[i] + ".json"); })));
     var shards = new Map();
     keys.forEach(function (k, i) { shards.set(k, got[i] ? got[i].terms : []); });
-    var inline = new Map(), sets = new Map();
+    var inline = new Map(), heads = new Map();
     pairs.forEach(function (p, i) {
       var f = got[keys.length + i];
-      sets.set(p[0] + "\n" + p[1], f ? set(f.docs) : []);
-      if (f) (f.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
+      if (f) {
+        heads.set(p[0] + "\n" + p[1], f);
+        (f.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
+      }
     });
-    var allowed = null;
-    groups.forEach(function (g) {
-      var u = new Set();
-      g.forEach(function (p) { sets.get(p[0] + "\n" + p[1]).forEach(function (o) { u.add(o); }); });
-      if (allowed === null) allowed = u;
-      else allowed = new Set(Array.from(allowed).filter(function (o) { return u.has(o); }));
-    });
-    var capped = false, relaxed = false, ranked = [];
+    var capped = false, relaxed = false, ranked = [], perTerm = [];
     if (text) {
-      var perTerm = qterms.map(function (qt) {
+      perTerm = qterms.map(function (qt) {
         var m = new Map(), ks = [];
         [qt.exact, qt.prefix].forEach(function (w) { if (w !== null) { var k = shardKey(w, split); if (ks.indexOf(k) < 0) ks.push(k); } });
         ks.forEach(function (k) {
@@ -259,7 +255,7 @@
             if (t.df > ps.length) capped = true;
             (t.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
             ps.forEach(function (p) {
-              if (!passes(p, q) || (allowed && !allowed.has(p.ord))) return;
+              if (!passes(p, q)) return;
               var sc = w * termScore(p, t.df, root), e = m.get(p.ord);
               if (!e) m.set(p.ord, [sc, p]);
               else if (sc > e[0]) e[0] = sc;
@@ -268,6 +264,58 @@
         });
         return m;
       });
+    }
+    // Round 3, with facet filters: the facet chunks (§10.6). A listing of one value whose page
+    // is the head's inline first page needs none; otherwise the chunks every group may hold,
+    // and for a text query only those holding a candidate (chunk = ordinal / 65536).
+    var firstPage = null;
+    if (!text && groups.length === 1 && groups[0].length === 1) {
+      var h0 = heads.get(groups[0][0][0] + "\n" + groups[0][0][1]);
+      if (!h0) firstPage = [[], 0];
+      else if (offset + limit <= (h0.s || []).length || (h0.s || []).length === h0.count) {
+        firstPage = [(h0.s || []).map(function (s) { return s.ord; }), h0.count];
+      }
+    }
+    var allowed = null;
+    if (firstPage === null && groups.length) {
+      var wanted = null;
+      groups.forEach(function (g) {
+        var u = new Set();
+        g.forEach(function (p) { var h = heads.get(p[0] + "\n" + p[1]); if (h) h.chunks.forEach(function (c) { u.add(c[0]); }); });
+        wanted = wanted === null ? u : new Set(Array.from(wanted).filter(function (c) { return u.has(c); }));
+      });
+      if (text) {
+        var holding = new Set();
+        perTerm.forEach(function (m) { m.forEach(function (v, o) { holding.add(Math.floor(o / CHUNK)); }); });
+        wanted = new Set(Array.from(wanted).filter(function (c) { return holding.has(c); }));
+      }
+      // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+      var reqs = [], sets = new Map();
+      pairs.forEach(function (p, i) {
+        var h = heads.get(p[0] + "\n" + p[1]);
+        if (h && (h.s || []).length === h.count) { sets.set(p[0] + "\n" + p[1], h.s.map(function (s) { return s.ord; })); return; }
+        if (h) h.chunks.forEach(function (c) {
+          if (wanted.has(c[0])) reqs.push([p, c[0], self.get("facets/" + p[0] + "/" + hashes[i] + "/" + c[0] + ".json")]);
+        });
+      });
+      var chunks = await Promise.all(reqs.map(function (r) { return r[2]; }));
+      reqs.forEach(function (r, i) {
+        var k = r[0][0] + "\n" + r[0][1], f = chunks[i];
+        if (!f) return;
+        if (f.kind !== r[0][0] || f.value !== r[0][1] || f.chunk !== r[1]) throw new Error("a facet chunk holds another value or chunk");
+        if (!sets.has(k)) sets.set(k, []);
+        var base = r[1] * CHUNK;
+        set(f.docs).forEach(function (o) { sets.get(k).push(base + o); });
+      });
+      groups.forEach(function (g) {
+        var u = new Set();
+        g.forEach(function (p) { (sets.get(p[0] + "\n" + p[1]) || []).forEach(function (o) { u.add(o); }); });
+        if (allowed === null) allowed = u;
+        else allowed = new Set(Array.from(allowed).filter(function (o) { return u.has(o); }));
+      });
+    }
+    if (text) {
+      if (allowed) perTerm.forEach(function (m) { m.forEach(function (v, o) { if (!allowed.has(o)) m.delete(o); }); });
       var n = perTerm.length;
       var need = n >= NL_MIN ? Math.max(2, Math.ceil(n * 0.5)) : n;
       var combine = function (need) {
@@ -291,7 +339,8 @@
       else ranked.sort(byScore);
     }
     var listing = text ? ranked.map(function (r) { return r[0]; })
-      : Array.from(allowed).sort(function (a, b) { return a - b; });
+      : firstPage ? firstPage[0] : Array.from(allowed).sort(function (a, b) { return a - b; });
+    var total = firstPage ? firstPage[1] : listing.length;
     var page = listing.slice(offset, offset + limit);
     var hits = await this.summaries(page, inline);
     if (hits.length !== page.length) throw new Error("the catalog is inconsistent: a result has no summary");
@@ -304,7 +353,7 @@
         }
       });
     }
-    return { hits: hits, total: listing.length, capped: capped, relaxed: relaxed };
+    return { hits: hits, total: total, capped: capped, relaxed: relaxed };
   };
   Catalog.prototype.summaries = async function (ords, known) {
     var self = this, blocks = new Set();

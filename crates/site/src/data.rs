@@ -9,8 +9,9 @@
 use crate::SiteError;
 use ratchet_catalog::Summary;
 use ratchet_catalog::files::{
-    MAX_BLOCK, MAX_FACET, MAX_FORWARD, MAX_ROOT, ROOT_PATH, Root, block_path, facet_path,
-    forward_path, parse_block, parse_facet, parse_forward, parse_root,
+    MAX_BLOCK, MAX_FACET, MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, ROOT_PATH, Root, block_path,
+    facet_chunk_path, facet_path, forward_path, parse_block, parse_facet_chunk, parse_facet_head,
+    parse_forward, parse_root,
 };
 use ratchet_formats::archive::{Limits, read_archive};
 use ratchet_formats::index::{
@@ -244,7 +245,8 @@ impl Reader {
 
     /// The number of bundles with facet `kind`=`value` and the ordinals of the newest `max` of
     /// them (highest ordinals: the most recently added first); `None` when no bundle has it.
-    /// Reads one facet file; the caller fetches the summaries it does not already have.
+    /// Reads the value's facet head and its last chunks (as many as hold `max` bundles); the
+    /// caller fetches the summaries it does not already have.
     pub fn facet_newest(
         &self,
         kind: &str,
@@ -258,10 +260,21 @@ impl Reader {
         let Some(b) = self.opt_read(&rel, MAX_FACET)? else {
             return Ok(None);
         };
-        let (ords, _first_page) =
-            parse_facet(&b, kind, value, root).map_err(|e| reg_err(&rel, e))?;
-        let newest: Vec<u32> = ords.iter().rev().take(max).copied().collect();
-        Ok(Some((ords.len(), newest)))
+        let head = parse_facet_head(&b, kind, value, root).map_err(|e| reg_err(&rel, e))?;
+        let mut newest = Vec::new();
+        for &(c, _) in head.chunks.iter().rev() {
+            if newest.len() >= max {
+                break;
+            }
+            let crel = facet_chunk_path(kind, value, c);
+            let Some(b) = self.opt_read(&crel, MAX_FACET_CHUNK)? else {
+                continue;
+            };
+            let members =
+                parse_facet_chunk(&b, kind, value, c, root).map_err(|e| reg_err(&crel, e))?;
+            newest.extend(members.iter().rev().take(max - newest.len()));
+        }
+        Ok(Some((head.count as usize, newest)))
     }
 
     /// `stats/summary.json`'s trending ids (empty without statistics).
