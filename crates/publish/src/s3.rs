@@ -704,6 +704,7 @@ impl Bucket {
             .with_bucket_name(&url.bucket)
             .with_client_options(options)
             .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_retry(retry_config())
             .build()
             .map_err(|source| S3Error::Config {
                 url: url.to_string(),
@@ -1431,6 +1432,23 @@ async fn get_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(Some((body, etag)))
+}
+
+/// How a bucket's requests are retried: object_store's policy (10 retries within 3 minutes,
+/// exponential backoff with jitter), but with a first backoff of 250 ms growing threefold, so
+/// that the retries of a request span seconds, not the 1 to 3 s that its default (100 ms,
+/// twofold) can add up to: a store that stalls for a moment (a busy host, a full listen
+/// queue) should slow a publish down, not fail it.
+fn retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(15),
+            base: 3.0,
+        },
+        max_retries: 10,
+        retry_timeout: Duration::from_secs(180),
+    }
 }
 
 #[cfg(test)]
