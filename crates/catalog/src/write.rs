@@ -450,10 +450,7 @@ impl Catalog {
             let mut set = Vec::new();
             let mut changed = false;
             if !kept {
-                set = match read(store, &cpath, MAX_FACET_CHUNK)? {
-                    Some(b) => files::parse_facet_chunk(&b, kind, value, c, &root)?,
-                    None => Vec::new(),
-                };
+                set = read_facet_chunk(store, kind, value, c, &root)?;
                 let i = set.partition_point(|&o| o < ord);
                 let present = set.get(i) == Some(&ord);
                 match (adding, present) {
@@ -493,14 +490,7 @@ impl Catalog {
                     let members = if x == c && !kept {
                         set.clone()
                     } else {
-                        match read(
-                            store,
-                            &files::facet_chunk_path(kind, value, x),
-                            MAX_FACET_CHUNK,
-                        )? {
-                            Some(b) => files::parse_facet_chunk(&b, kind, value, x, &root)?,
-                            None => Vec::new(),
-                        }
+                        read_facet_chunk(store, kind, value, x, &root)?
                     };
                     if let Some(&o) = members.iter().find(|&&o| o > l) {
                         page_ords.push(o);
@@ -798,6 +788,24 @@ fn facet_bytes(
         chunks,
         s: page,
     })
+}
+
+/// The members of chunk `c` of a facet set (none when the chunk file is absent).
+fn read_facet_chunk<S: CatalogStore>(
+    store: &S,
+    kind: &str,
+    value: &str,
+    c: u32,
+    root: &files::Root,
+) -> Result<Vec<u32>, CatalogError> {
+    match read(
+        store,
+        &files::facet_chunk_path(kind, value, c),
+        MAX_FACET_CHUNK,
+    )? {
+        Some(b) => files::parse_facet_chunk(&b, kind, value, c, root),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Chunk `c` of a facet value's set, holding `members` (all in the chunk's range).
