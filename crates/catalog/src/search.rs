@@ -338,6 +338,28 @@ fn license_value(v: &str) -> String {
 }
 
 /// Fetches and parses `catalog/root.json` (round 1 of every query); a registry without it has
+/// One file's answer from a [`Fetch`]: its bytes, `None` when it is absent.
+type Answer = Result<Option<Vec<u8>>, CatalogError>;
+
+/// Fetches `wanted` in one round trip (none when there are none), one answer per file in
+/// order: a fetcher that answers a different number is refused.
+fn fetch_all(
+    fetch: &mut impl Fetch,
+    wanted: &[(String, u64)],
+) -> Result<Vec<Answer>, CatalogError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let answers = fetch.fetch(wanted);
+    if answers.len() != wanted.len() {
+        return Err(CatalogError::Fetch {
+            file: files::CATALOG_DIR.into(),
+            message: "the fetcher answered a different number of files".into(),
+        });
+    }
+    Ok(answers)
+}
+
 /// no catalog.
 fn fetch_root(fetch: &mut impl Fetch) -> Result<Root, CatalogError> {
     let bytes = checked(
@@ -497,17 +519,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             .iter()
             .map(|(k, v)| (files::facet_path(k, v), MAX_FACET)),
     );
-    let answers = if requests.is_empty() {
-        Vec::new()
-    } else {
-        fetch.fetch(&requests)
-    };
-    if answers.len() != requests.len() {
-        return Err(CatalogError::Fetch {
-            file: files::CATALOG_DIR.into(),
-            message: "the fetcher answered a different number of files".into(),
-        });
-    }
+    let answers = fetch_all(fetch, &requests)?;
     let mut answers = answers.into_iter();
     let mut shards: HashMap<String, Vec<files::DecodedTerm>> = HashMap::new();
     for k in &keys {
@@ -641,17 +653,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 }
             }
         }
-        let answers = if reqs.is_empty() {
-            Vec::new()
-        } else {
-            fetch.fetch(&reqs)
-        };
-        if answers.len() != reqs.len() {
-            return Err(CatalogError::Fetch {
-                file: files::CATALOG_DIR.into(),
-                message: "the fetcher answered a different number of files".into(),
-            });
-        }
+        let answers = fetch_all(fetch, &reqs)?;
         let mut have: HashMap<(String, String), BTreeSet<u32>> = HashMap::new();
         let mut parts: HashMap<(String, String), BTreeMap<u32, Vec<u32>>> = HashMap::new();
         for ((pair, c), ((path, _), got)) in which.into_iter().zip(reqs.iter().zip(answers)) {
@@ -798,13 +800,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             .iter()
             .map(|&b| (files::block_path(b), MAX_BLOCK))
             .collect();
-        let answers = fetch.fetch(&reqs);
-        if answers.len() != reqs.len() {
-            return Err(CatalogError::Fetch {
-                file: files::CATALOG_DIR.into(),
-                message: "the fetcher answered a different number of files".into(),
-            });
-        }
+        let answers = fetch_all(fetch, &reqs)?;
         for (&b, got) in blocks.iter().zip(answers) {
             let path = files::block_path(b);
             if let Some(bytes) = checked(got, &path, MAX_BLOCK)? {
@@ -889,13 +885,7 @@ pub fn summaries_of(
         .iter()
         .map(|k| (files::shard_path(k), MAX_SHARD))
         .collect();
-    let answers = fetch.fetch(&reqs);
-    if answers.len() != reqs.len() {
-        return Err(CatalogError::Fetch {
-            file: files::CATALOG_DIR.into(),
-            message: "the fetcher answered a different number of files".into(),
-        });
-    }
+    let answers = fetch_all(fetch, &reqs)?;
     let wanted: BTreeSet<&str> = ids.iter().map(|i| i.as_str()).collect();
     for (k, got) in keys.iter().zip(answers) {
         let path = files::shard_path(k);
