@@ -3,7 +3,7 @@
 
 use crate::{CliResult, ask_password, open_for_change};
 use clap::Subcommand;
-use ratchet_audit::{AuditLog, Format, Source};
+use ratchet_audit::{AuditLog, Source};
 use ratchet_formats::manifest::BundleId;
 use ratchet_publish::{PublishError, Registry, publish_time};
 use ratchet_term::{escape_line, out, print_json};
@@ -275,20 +275,12 @@ pub fn approvals(dir: PathBuf, id: Option<BundleId>, pending: bool) -> CliResult
 }
 
 pub fn audit(cmd: AuditCommand) -> CliResult {
-    let o = out();
     match cmd {
         AuditCommand::Verify { dir, head } => {
             let reg = Registry::open(&dir)?;
-            let head = match head {
-                None => None,
-                Some(h) => Some(ratchet_audit::parse_head(&h).ok_or_else(|| {
-                    ratchet_term::UsageError::new(format!(
-                        "--head `{h}`: expected SEQ:HASH (64 hex digits)"
-                    ))
-                })?),
-            };
+            let head = ratchet_term::audit::head_arg(head.as_deref())?;
             let v = ratchet_audit::verify(&reg.audit_path(), head.as_ref())?;
-            print_verified(&v, &reg.audit_path())?;
+            ratchet_term::audit::print_verified(&v, &reg.audit_path())?;
         }
         AuditCommand::Export { dir, to, hostname } => {
             let reg = Registry::open(&dir)?;
@@ -299,7 +291,7 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                     .and_then(|p| p.enterprise.audit_log.as_ref())
                     .map(|a| a.export_format.clone())
             });
-            let format = export_format(name.as_deref())?;
+            let format = ratchet_term::audit::export_format(name.as_deref())?;
             let mut stdout = std::io::stdout().lock();
             ratchet_audit::export(
                 &reg.audit_path(),
@@ -327,44 +319,8 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                 &ratchet_audit::now(),
                 &ratchet_audit::current_actor(),
             )?;
-            if o.json() {
-                print_json(&json!({"pruned": p}))?;
-            } else {
-                println!("{} entries removed, {} kept", p.removed, p.kept);
-            }
+            ratchet_term::audit::print_pruned(&p)?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The export format of `--to` (default JSON lines).
-pub fn export_format(name: Option<&str>) -> Result<Format, ratchet_term::UsageError> {
-    match name {
-        None => Ok(Format::JsonLines),
-        Some(n) => Format::parse(n).ok_or_else(|| {
-            ratchet_term::UsageError::new(format!(
-                "--to `{}`: use json, cef, syslog or siem",
-                ratchet_term::escape(n)
-            ))
-        }),
-    }
-}
-
-fn print_verified(v: &ratchet_audit::Verified, path: &std::path::Path) -> std::io::Result<()> {
-    if out().json() {
-        return print_json(&json!({"verified": v}));
-    }
-    match &v.head {
-        None => println!("{}: empty log", path.display()),
-        Some(h) => println!(
-            "{}: {} entries verified (entries {} to {}); head {}:{}",
-            path.display(),
-            v.entries,
-            v.first_seq,
-            h.seq,
-            h.seq,
-            h.hash
-        ),
-    }
-    Ok(())
 }

@@ -155,37 +155,13 @@ fn check(args: CheckArgs) -> CliResult {
 
 pub fn audit(cmd: AuditCommand) -> CliResult {
     let paths = Paths::detect();
-    let o = out();
     let default = || enterprise::audit_path(&paths);
     match cmd {
         AuditCommand::Verify { file, head } => {
             let file = file.unwrap_or_else(default);
-            let head = match head {
-                None => None,
-                Some(h) => Some(ratchet_audit::parse_head(&h).ok_or_else(|| {
-                    ratchet_term::UsageError::new(format!(
-                        "--head `{}`: expected SEQ:HASH (64 hex digits)",
-                        escape(&h)
-                    ))
-                })?),
-            };
+            let head = ratchet_term::audit::head_arg(head.as_deref())?;
             let v = ratchet_audit::verify(&file, head.as_ref())?;
-            if o.json() {
-                print_json(&json!({"verified": v}))?;
-            } else {
-                match &v.head {
-                    None => println!("{}: empty log", file.display()),
-                    Some(h) => println!(
-                        "{}: {} entries verified (entries {} to {}); head {}:{}",
-                        file.display(),
-                        v.entries,
-                        v.first_seq,
-                        h.seq,
-                        h.seq,
-                        h.hash
-                    ),
-                }
-            }
+            ratchet_term::audit::print_verified(&v, &file)?;
         }
         AuditCommand::Export { file, to, hostname } => {
             let file = file.unwrap_or_else(default);
@@ -195,15 +171,7 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                     .and_then(|p| p.enterprise.audit_log)
                     .map(|a| a.export_format),
             };
-            let format = match name.as_deref() {
-                None => ratchet_audit::Format::JsonLines,
-                Some(n) => ratchet_audit::Format::parse(n).ok_or_else(|| {
-                    ratchet_term::UsageError::new(format!(
-                        "--to `{}`: use json, cef, syslog or siem",
-                        escape(n)
-                    ))
-                })?,
-            };
+            let format = ratchet_term::audit::export_format(name.as_deref())?;
             ratchet_audit::export(
                 &file,
                 format,
@@ -225,11 +193,7 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                 &ratchet_audit::now(),
                 &ratchet_audit::current_actor(),
             )?;
-            if o.json() {
-                print_json(&json!({"pruned": p}))?;
-            } else {
-                println!("{} entries removed, {} kept", p.removed, p.kept);
-            }
+            ratchet_term::audit::print_pruned(&p)?;
         }
     }
     Ok(ExitCode::SUCCESS)

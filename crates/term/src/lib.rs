@@ -12,7 +12,10 @@
 //! - [`UsageError`] and [`exit_code_for`]: exit status 0 on success, 1 on failure, 2 on a usage
 //!   error (as clap's own);
 //! - [`escape`]: makes a string that came from a bundle, a registry or a task safe to print
-//!   (control characters and bidi overrides made visible).
+//!   (control characters and bidi overrides made visible);
+//! - [`audit`]: how both show an audit log's verification, export format and prune.
+
+pub mod audit;
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
