@@ -306,11 +306,32 @@ impl Audit {
         if let Some(d) = self.file.parent() {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
-        // Another command on this machine appended meanwhile: keep its entries, say so.
+        // The entries this command appended, after the log it started from.
+        let before = self.before.as_deref().unwrap_or_default();
+        let added: Option<Vec<ratchet_audit::Entry>> = now.strip_prefix(before).and_then(|tail| {
+            tail.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).ok())
+                .collect()
+        });
+        if let Some(added) = added {
+            // Chained after the log's last entry under its lock (as `append_at` takes it),
+            // each with its own time and actor: the same lines as in the copy when nothing
+            // else appended meanwhile, and after the other command's entries when another
+            // command on this machine did.
+            for e in &added {
+                ratchet_audit::AuditLog::new(&self.file, e.source)
+                    .append_at(&ratchet_audit::Record::from(e), &e.actor, &e.time)
+                    .map_err(|err| format!("{}: {err}", self.file.display()))?;
+            }
+            return Ok(());
+        }
+        // The command rewrote the log (a prune): it replaces the file unless another command
+        // appended meanwhile.
         let current = std::fs::read(&self.file).ok();
         if current != self.before {
             out().warn(format_args!(
-                "{}: the audit log changed while this command ran (another command on this machine): this command's change was made but not logged",
+                "{}: the audit log changed while this command ran (another command on this machine) and this command rewrote it: this command's change was made but its log was not written back",
                 escape_line(&self.file.display().to_string())
             ));
             return Ok(());
@@ -318,5 +339,83 @@ impl Audit {
         ratchet_formats::fsutil::write_atomic(&self.file, &now)
             .map_err(|e| format!("{}: {e}", self.file.display()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Audit;
+    use ratchet_audit::{AuditLog, Record, Source};
+
+    fn entries(path: &std::path::Path) -> Vec<(String, String)> {
+        ratchet_audit::verify(path, None).expect("the log verifies");
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let e: ratchet_audit::Entry = serde_json::from_str(l).unwrap();
+                (e.action, e.actor)
+            })
+            .collect()
+    }
+
+    fn started(dir: &std::path::Path) -> Audit {
+        let file = dir.join("machine.jsonl");
+        let copy = dir.join("copy.jsonl");
+        AuditLog::new(&file, Source::Registry)
+            .append_at(
+                &Record::bundle("publish", "com.a.x", Some("1.0.0"), None),
+                "ann",
+                "2026-12-05T08:00:00Z",
+            )
+            .unwrap();
+        let before = std::fs::read(&file).ok();
+        std::fs::write(&copy, before.as_ref().unwrap()).unwrap();
+        Audit { file, copy, before }
+    }
+
+    #[test]
+    fn finish_writes_the_copy_when_nothing_else_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = started(dir.path());
+        AuditLog::new(&a.copy, Source::Registry)
+            .append_at(
+                &Record::bundle("yank", "com.a.x", Some("1.0.0"), None),
+                "bob",
+                "2026-12-05T08:01:00Z",
+            )
+            .unwrap();
+        a.finish().unwrap();
+        assert_eq!(
+            std::fs::read(&a.file).unwrap(),
+            std::fs::read(&a.copy).unwrap()
+        );
+    }
+
+    #[test]
+    fn finish_chains_its_entries_after_another_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = started(dir.path());
+        AuditLog::new(&a.copy, Source::Registry)
+            .append_at(
+                &Record::bundle("yank", "com.a.x", Some("1.0.0"), None),
+                "bob",
+                "2026-12-05T08:01:00Z",
+            )
+            .unwrap();
+        // Another command on this machine finished first.
+        AuditLog::new(&a.file, Source::Registry)
+            .append_at(
+                &Record::bundle("publish", "com.a.y", Some("2.0.0"), None),
+                "cat",
+                "2026-12-05T08:02:00Z",
+            )
+            .unwrap();
+        a.finish().unwrap();
+        assert_eq!(
+            entries(&a.file),
+            [("publish", "ann"), ("publish", "cat"), ("yank", "bob")]
+                .map(|(x, y)| (x.to_string(), y.to_string()))
+        );
     }
 }

@@ -188,6 +188,21 @@ pub struct Record {
     pub details: serde_json::Map<String, serde_json::Value>,
 }
 
+impl From<&Entry> for Record {
+    /// The record an entry was made from (its place in the chain left out), so an entry can
+    /// be appended again to another log.
+    fn from(e: &Entry) -> Record {
+        Record {
+            action: e.action.clone(),
+            registry: e.registry.clone(),
+            id: e.id.clone(),
+            version: e.version.clone(),
+            sha256: e.sha256.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
 impl Record {
     /// A record of `action` about bundle `id` at `version`.
     pub fn bundle(action: &str, id: &str, version: Option<&str>, sha256: Option<&str>) -> Record {
