@@ -55,40 +55,65 @@ pub struct WriteStats {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Catalog;
 
+/// `K1 * (1 - B + B * L / REF_LEN)` for every length bucket (`L` the length it stands for, in
+/// weighted tokens), computed once: the champion key's length normalisation.
+fn len_norm(b: u8) -> f64 {
+    static TABLE: std::sync::OnceLock<[f64; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|i| K1 * (1.0 - B + B * bucket_len(i as u8) / 2.0 / REF_LEN))
+    })[usize::from(b)]
+}
+
 /// The champion key of a posting: its BM25 term-frequency factor at the reference length.
 /// Capped lists keep the postings with the highest keys (ties: lower ordinal).
 pub fn champion_key(p: &Posting) -> f64 {
     let tf = f64::from(p.wtf) / 2.0;
-    tf / (tf + K1 * (1.0 - B + B * bucket_len(p.len_bucket) / 2.0 / REF_LEN))
+    tf / (tf + len_norm(p.len_bucket))
 }
 
-/// Orders postings best first by champion key (ties: lower ordinal).
-fn by_champion(a: &Posting, b: &Posting) -> std::cmp::Ordering {
-    champion_key(b)
-        .total_cmp(&champion_key(a))
-        .then(a.ord.cmp(&b.ord))
+/// A posting's place in champion order, best first (ties: lower ordinal), as one sortable
+/// value: keys are never negative, so their bits order like them.
+fn champion_rank(p: &Posting) -> (u64, u32) {
+    (!champion_key(p).to_bits(), p.ord)
+}
+
+/// The `n` best postings of `ps` in champion order, by ordinal; `ps` when it has at most `n`.
+fn best_by_champion(ps: &mut Vec<Posting>, n: usize) {
+    if ps.len() <= n {
+        return;
+    }
+    if n == 0 {
+        ps.clear();
+        return;
+    }
+    let mut ranked: Vec<((u64, u32), Posting)> =
+        ps.iter().map(|p| (champion_rank(p), *p)).collect();
+    ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
+    ranked.truncate(n);
+    ranked.sort_unstable_by_key(|r| r.0.1);
+    ps.clear();
+    ps.extend(ranked.into_iter().map(|r| r.1));
 }
 
 /// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
 /// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
 pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
-    let mut best: Vec<&Posting> = ps.iter().filter(|p| p.wtf >= PAGE_MIN_WTF).collect();
-    best.sort_by(|a, b| by_champion(a, b));
-    let mut ords: Vec<u32> = best.iter().take(PAGE_DOCS).map(|p| p.ord).collect();
+    let mut best: Vec<(u64, u32)> = ps
+        .iter()
+        .filter(|p| p.wtf >= PAGE_MIN_WTF)
+        .map(champion_rank)
+        .collect();
+    if best.len() > PAGE_DOCS {
+        best.select_nth_unstable(PAGE_DOCS - 1);
+        best.truncate(PAGE_DOCS);
+    }
+    let mut ords: Vec<u32> = best.iter().map(|r| r.1).collect();
     ords.sort_unstable();
     ords
 }
 
 fn cap(ps: &mut Vec<Posting>, n: usize) {
-    if ps.len() > n {
-        ps.sort_by(|a, b| {
-            champion_key(b)
-                .total_cmp(&champion_key(a))
-                .then(a.ord.cmp(&b.ord))
-        });
-        ps.truncate(n);
-        ps.sort_by_key(|p| p.ord);
-    }
+    best_by_champion(ps, n);
 }
 
 /// A term's postings: as read (encoded) until the writer changes them.
@@ -129,9 +154,28 @@ impl TermVal {
         let s = if self.s.is_empty() {
             0
         } else {
-            serde_json::to_vec(&self.s).map_or(0, |v| v.len() + 6)
+            json_len(&self.s) + 6
         };
         t.len() + self.list.encoded().len() + 24 + s
+    }
+}
+
+/// The length of a value's compact JSON, without building it.
+fn json_len<T: serde::Serialize>(t: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, t) {
+        Ok(()) => c.0,
+        Err(_) => 0,
     }
 }
 
@@ -191,15 +235,16 @@ fn encode_shard(
             }
             continue;
         }
-        let mut order: Vec<Posting> = ps.clone();
-        order.sort_by(by_champion);
+        let mut order: Vec<((u64, u32), u32)> =
+            ps.iter().map(|p| (champion_rank(p), p.ord)).collect();
+        order.sort_unstable();
         let mut drop: BTreeSet<u32> = BTreeSet::new();
-        for p in order.iter().rev() {
+        for &(_, o) in order.iter().rev() {
             if ps.len() - drop.len() <= target {
                 break;
             }
-            if !keep.contains(&p.ord) {
-                drop.insert(p.ord);
+            if !keep.contains(&o) {
+                drop.insert(o);
             }
         }
         ps.retain(|p| !drop.contains(&p.ord));
