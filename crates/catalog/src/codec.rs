@@ -104,7 +104,7 @@ pub fn encode_postings(postings: &[Posting]) -> String {
 /// decoded bytes.
 pub fn decode_postings(s: &str, slots: u32, limit: usize) -> Result<Vec<Posting>, DecodeError> {
     let bytes = b64_decode(s, limit)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(bytes.len() / (POSTING_FIXED_BYTES + 1));
     let mut pos = 0;
     let mut prev: Option<u32> = None;
     while pos < bytes.len() {
@@ -176,7 +176,10 @@ pub fn decode_set(s: &str, slots: u32, limit: usize) -> Result<Vec<u32>, DecodeE
     let (kind, rest) = bytes
         .split_first()
         .ok_or_else(|| DecodeError("empty set encoding".into()))?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(match kind {
+        0 => rest.len(),
+        _ => rest.iter().map(|b| b.count_ones() as usize).sum(),
+    });
     match kind {
         0 => {
             let mut pos = 0;

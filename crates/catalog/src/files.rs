@@ -251,7 +251,13 @@ pub fn forward_path(id: &BundleId) -> String {
 
 /// Compact JSON and a newline.
 pub fn to_json<T: Serialize>(t: &T) -> Vec<u8> {
-    let mut v = serde_json::to_vec(t).expect("catalog files serialize");
+    to_json_sized(t, 4096)
+}
+
+/// [`to_json`] into a buffer of `capacity` bytes to start with (a file's expected size).
+pub fn to_json_sized<T: Serialize>(t: &T, capacity: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut v, t).expect("catalog files serialize");
     v.push(b'\n');
     v
 }
@@ -337,9 +343,9 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
     }
     for p in &r.split {
         let n = p.chars().count();
-        let parent: String = p.chars().take(n.saturating_sub(1)).collect();
+        let parent = p.char_indices().next_back().map_or("", |(i, _)| &p[..i]);
         if !(PREFIX_CHARS..=MAX_TERM_CHARS).contains(&n)
-            || (n > PREFIX_CHARS && !r.split.contains(&parent))
+            || (n > PREFIX_CHARS && !r.split.contains(parent))
         {
             return Err(malformed(
                 f,
@@ -360,59 +366,133 @@ pub fn parse_shard_lazy(
 ) -> Result<Vec<TermEntry>, CatalogError> {
     let f = shard_path(key);
     let s: TermShard = parse_json(bytes, &f)?;
-    if s.key != key {
-        return Err(malformed(&f, format!("holds key `{}`, not `{key}`", s.key)));
-    }
-    let mut prev: Option<&str> = None;
-    for e in &s.terms {
-        if prev.is_some_and(|p| p >= e.t.as_str()) {
-            return Err(malformed(
-                &f,
-                format!("term `{}` out of order or repeated", e.t),
-            ));
-        }
-        prev = Some(&e.t);
-        if shard_key_in(&e.t, &root.split) != key
-            || e.t.chars().count() > MAX_TERM_CHARS
-            || e.t.is_empty()
-        {
-            return Err(malformed(
-                &f,
-                format!("term `{}` does not belong here", e.t),
-            ));
-        }
-        if e.df > root.docs {
-            return Err(CatalogError::Inconsistent {
-                file: f.clone(),
-                message: format!(
-                    "term `{}` is in {} bundles but the root counts {}",
-                    e.t, e.df, root.docs
-                ),
-            });
-        }
+    check_shard(
+        &f,
+        &s.key,
+        key,
+        root,
+        s.terms.iter().map(|e| (e.t.as_str(), e.df)),
+    )?;
+    Ok(s.terms)
+}
+
+/// A term of a shard as the writer reads it: its first page (`s`) kept as the JSON it was
+/// read as, parsed only when the writer changes the term.
+#[derive(Debug, Deserialize)]
+pub struct RawTermEntry {
+    /// The term.
+    pub t: String,
+    /// Searchable bundles holding it.
+    pub df: u32,
+    /// The postings, encoded.
+    pub p: String,
+    /// The first page's summaries as read (a JSON array), absent when empty.
+    #[serde(default)]
+    pub s: Option<Box<serde_json::value::RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawTermShard {
+    key: String,
+    terms: Vec<RawTermEntry>,
+}
+
+/// Parses a term shard stored under `key` as [`parse_shard_lazy`] does, but leaves every
+/// term's first page unparsed (checked only to be a JSON array): what an update needs, which
+/// rewrites most of a shard's terms as they were read.
+pub fn parse_shard_raw(
+    bytes: &[u8],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<RawTermEntry>, CatalogError> {
+    let f = shard_path(key);
+    let s: RawTermShard = parse_json(bytes, &f)?;
+    check_shard(
+        &f,
+        &s.key,
+        key,
+        root,
+        s.terms.iter().map(|e| (e.t.as_str(), e.df)),
+    )?;
+    if let Some(e) = s
+        .terms
+        .iter()
+        .find(|e| e.s.as_ref().is_some_and(|r| !r.get().starts_with('[')))
+    {
+        return Err(malformed(&f, format!("term `{}`: `s` is not a list", e.t)));
     }
     Ok(s.terms)
 }
 
+/// The checks of a shard's terms that need no decoding: its key, the order and shard of every
+/// term, `df` against the root.
+fn check_shard<'a>(
+    f: &str,
+    stored_key: &str,
+    key: &str,
+    root: &Root,
+    terms: impl Iterator<Item = (&'a str, u32)>,
+) -> Result<(), CatalogError> {
+    if stored_key != key {
+        return Err(malformed(
+            f,
+            format!("holds key `{stored_key}`, not `{key}`"),
+        ));
+    }
+    let mut prev: Option<&str> = None;
+    for (t, df) in terms {
+        if prev.is_some_and(|p| p >= t) {
+            return Err(malformed(f, format!("term `{t}` out of order or repeated")));
+        }
+        prev = Some(t);
+        if shard_key_in(t, &root.split) != key || t.chars().count() > MAX_TERM_CHARS || t.is_empty()
+        {
+            return Err(malformed(f, format!("term `{t}` does not belong here")));
+        }
+        if df > root.docs {
+            return Err(CatalogError::Inconsistent {
+                file: f.to_string(),
+                message: format!(
+                    "term `{t}` is in {df} bundles but the root counts {}",
+                    root.docs
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the postings of one term of shard `key`, checking them against `df` and the root.
 pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>, CatalogError> {
+    let page: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
+    decode_term_parts(&e.t, e.df, &e.p, &page, key, root)
+}
+
+/// [`decode_term`] of term `t` with `df`, encoded postings `p` and the ordinals of its inline
+/// first page `page`.
+pub fn decode_term_parts(
+    t: &str,
+    df: u32,
+    p: &str,
+    page: &[u32],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<Posting>, CatalogError> {
     let f = shard_path(key);
-    let ps = codec::decode_postings(&e.p, root.slots, MAX_SHARD as usize)
-        .map_err(|d| malformed(&f, format!("term `{}`: {d}", e.t)))?;
-    if ps.is_empty() || ps.len() > POSTINGS_CAP || (e.df as usize) < ps.len() {
+    let ps = codec::decode_postings(p, root.slots, MAX_SHARD as usize)
+        .map_err(|d| malformed(&f, format!("term `{t}`: {d}")))?;
+    if ps.is_empty() || ps.len() > POSTINGS_CAP || (df as usize) < ps.len() {
         return Err(malformed(
             &f,
-            format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
+            format!("term `{t}`: {} postings for df {df}", ps.len()),
         ));
     }
     let want = crate::write::page_ords(&ps);
-    let got: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
-    if got != want {
+    if page != want.as_slice() {
         return Err(CatalogError::Inconsistent {
             file: f,
             message: format!(
-                "term `{}`: inline summaries of ordinals {got:?}, its first page is {want:?}",
-                e.t
+                "term `{t}`: inline summaries of ordinals {page:?}, its first page is {want:?}"
             ),
         });
     }

@@ -14,13 +14,13 @@ use crate::doc::Summary;
 use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
 use crate::files::{
     self, DocBlock, FACET_CHUNK, FacetChunk, FacetFile, Forward, MAX_BLOCK, MAX_FACET,
-    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET, TermEntry,
-    TermShard,
+    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET,
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, PAGE_MIN_WTF, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,11 +98,12 @@ fn best_by_champion(ps: &mut Vec<Posting>, n: usize) {
 /// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
 /// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
 pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
-    let mut best: Vec<(u64, u32)> = ps
-        .iter()
-        .filter(|p| p.wtf >= PAGE_MIN_WTF)
-        .map(champion_rank)
-        .collect();
+    let mut best: Vec<(u64, u32)> = Vec::with_capacity(ps.len());
+    best.extend(
+        ps.iter()
+            .filter(|p| p.wtf >= PAGE_MIN_WTF)
+            .map(champion_rank),
+    );
     if best.len() > PAGE_DOCS {
         best.select_nth_unstable(PAGE_DOCS - 1);
         best.truncate(PAGE_DOCS);
@@ -132,12 +133,120 @@ impl List {
     }
 }
 
+/// One summary of a first page, kept as the JSON it was read or made as.
+#[derive(Debug, Clone)]
+struct PageItem {
+    ord: u32,
+    json: Box<RawValue>,
+}
+
+/// A term's inline first page: as read (its JSON, untouched) until the writer changes it, then
+/// its summaries, each still as JSON; a rebuild makes it from the summaries.
+#[derive(Debug, Clone)]
+enum Page {
+    Raw(Box<RawValue>),
+    Items(Vec<PageItem>),
+    Decoded(Vec<Summary>),
+}
+
+impl Page {
+    fn empty() -> Self {
+        Page::Items(Vec::new())
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Page::Raw(r) => r.get() == "[]",
+            Page::Items(v) => v.is_empty(),
+            Page::Decoded(v) => v.is_empty(),
+        }
+    }
+
+    /// Length of its compact JSON.
+    fn json_len(&self) -> usize {
+        match self {
+            Page::Raw(r) => r.get().len(),
+            Page::Items(v) => {
+                1 + v
+                    .iter()
+                    .map(|i| i.json.get().len() + 1)
+                    .sum::<usize>()
+                    .max(1)
+            }
+            Page::Decoded(v) => json_len(v),
+        }
+    }
+
+    /// The summaries with their ordinals, the JSON as read parsed only as far as `ord` (errors
+    /// name the shard `key`).
+    fn into_items(self, key: &str, t: &str) -> Result<Vec<PageItem>, CatalogError> {
+        #[derive(serde::Deserialize)]
+        struct Ord {
+            ord: u32,
+        }
+        let bad = |e: serde_json::Error| CatalogError::Malformed {
+            file: files::shard_path(key),
+            message: format!("term `{t}`: {e}"),
+        };
+        match self {
+            Page::Raw(r) => {
+                let items: Vec<Box<RawValue>> = serde_json::from_str(r.get()).map_err(bad)?;
+                items
+                    .into_iter()
+                    .map(|json| {
+                        let o: Ord = serde_json::from_str(json.get()).map_err(bad)?;
+                        Ok(PageItem { ord: o.ord, json })
+                    })
+                    .collect()
+            }
+            Page::Items(v) => Ok(v),
+            Page::Decoded(v) => v
+                .iter()
+                .map(|s| {
+                    Ok(PageItem {
+                        ord: s.ord,
+                        json: serde_json::value::to_raw_value(s).map_err(bad)?,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl serde::Serialize for Page {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Page::Raw(r) => r.serialize(ser),
+            Page::Items(v) => ser.collect_seq(v.iter().map(|i| &i.json)),
+            Page::Decoded(v) => v.serialize(ser),
+        }
+    }
+}
+
 /// One term of a shard being written: df, postings, inline first-page summaries.
 #[derive(Debug, Clone)]
 struct TermVal {
     df: u32,
     list: List,
-    s: Vec<Summary>,
+    s: Page,
+}
+
+/// A term entry as written (the fields of [`TermEntry`], in its order).
+#[derive(serde::Serialize)]
+struct OutEntry {
+    t: String,
+    df: u32,
+    p: String,
+    #[serde(skip_serializing_if = "Page::is_empty")]
+    s: Page,
+}
+
+/// A term shard as written (the fields of [`TermShard`], in its order).
+#[derive(serde::Serialize)]
+struct OutShard<'a> {
+    v: u32,
+    key: &'a str,
+    terms: &'a [OutEntry],
 }
 
 impl TermVal {
@@ -154,7 +263,7 @@ impl TermVal {
         let s = if self.s.is_empty() {
             0
         } else {
-            json_len(&self.s) + 6
+            self.s.json_len() + 6
         };
         t.len() + self.list.encoded().len() + 24 + s
     }
@@ -197,10 +306,13 @@ fn encode_shard(
     if terms.is_empty() {
         return Ok(None);
     }
-    let mut entries: Vec<TermEntry> = terms
+    let mut entries: Vec<OutEntry> = terms
         .into_iter()
-        .map(|(t, v)| TermEntry {
-            p: v.list.encoded().into_owned(),
+        .map(|(t, v)| OutEntry {
+            p: match v.list {
+                List::Encoded(p) => p,
+                List::Decoded(ps) => codec::encode_postings(&ps),
+            },
             t,
             df: v.df,
             s: v.s,
@@ -208,21 +320,26 @@ fn encode_shard(
         .collect();
     let mut uncuttable: BTreeSet<usize> = BTreeSet::new();
     loop {
-        let shard = TermShard {
-            v: files::CATALOG_FORMAT,
-            key: key.to_string(),
-            terms: entries,
-        };
-        let bytes = files::to_json(&shard);
-        entries = shard.terms;
+        let bytes = files::to_json_sized(
+            &OutShard {
+                v: files::CATALOG_FORMAT,
+                key,
+                terms: &entries,
+            },
+            SHARD_TARGET + SHARD_TARGET / 2,
+        );
         let longest = (0..entries.len())
             .filter(|i| !uncuttable.contains(i))
             .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
         let Some(longest) = longest.filter(|_| bytes.len() > SHARD_TARGET) else {
             return Ok(Some(bytes));
         };
-        let mut ps = files::decode_term(&entries[longest], key, root)?;
-        let keep: BTreeSet<u32> = entries[longest].s.iter().map(|s| s.ord).collect();
+        let e = &mut entries[longest];
+        let page = std::mem::replace(&mut e.s, Page::empty()).into_items(key, &e.t)?;
+        let keep: BTreeSet<u32> = page.iter().map(|i| i.ord).collect();
+        let page_ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
+        e.s = Page::Items(page);
+        let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, &page_ords, key, root)?;
         let target = (ps.len() * 3 / 4).max(keep.len()).max(1);
         if target >= ps.len() {
             // Nothing to cut here: try the next longest list without serializing again.
@@ -302,6 +419,11 @@ fn store_shard<S: CatalogStore>(
     Ok(())
 }
 
+/// A summary as compact JSON.
+fn raw(s: &Summary) -> Result<Box<RawValue>, CatalogError> {
+    serde_json::value::to_raw_value(s).map_err(|e| CatalogError::Query(format!("summary: {e}")))
+}
+
 fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
     s.read(path, limit)
 }
@@ -366,6 +488,10 @@ impl Catalog {
         };
 
         let mut block_cache: HashMap<u32, Vec<Summary>> = HashMap::new();
+        let mine_json = match &new_doc {
+            Some((d, _)) => Some(raw(&d.summary(ord))?),
+            None => None,
+        };
         // Term shards: group the old and the new terms by the shard they live in now.
         let mut groups: BTreeMap<String, TermChanges> = BTreeMap::new();
         for t in &old.terms {
@@ -387,13 +513,13 @@ impl Catalog {
         for (key, (old_terms, new_terms)) in groups {
             let path = files::shard_path(&key);
             let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
-                Some(b) => files::parse_shard_lazy(&b, &key, &root)?
+                Some(b) => files::parse_shard_raw(&b, &key, &root)?
                     .into_iter()
                     .map(|e| {
                         let v = TermVal {
                             df: e.df,
                             list: List::Encoded(e.p),
-                            s: e.s,
+                            s: e.s.map_or_else(Page::empty, Page::Raw),
                         };
                         (e.t, v)
                     })
@@ -405,14 +531,11 @@ impl Catalog {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
-                    let e = TermEntry {
-                        t: t.to_string(),
-                        df: v.df,
-                        p: std::mem::take(s),
-                        s: std::mem::take(&mut v.s),
-                    };
-                    v.list = List::Decoded(files::decode_term(&e, &key, &root)?);
-                    v.s = e.s;
+                    let page = std::mem::replace(&mut v.s, Page::empty()).into_items(&key, t)?;
+                    let ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
+                    let ps = files::decode_term_parts(t, v.df, s, &ords, &key, &root)?;
+                    v.list = List::Decoded(ps);
+                    v.s = Page::Items(page);
                 }
                 Ok(())
             };
@@ -433,7 +556,7 @@ impl Catalog {
                     let v = terms.entry(t.clone()).or_insert_with(|| TermVal {
                         df: 0,
                         list: List::Decoded(Vec::new()),
-                        s: Vec::new(),
+                        s: Page::empty(),
                     });
                     v.df += 1;
                     if let List::Decoded(ps) = &mut v.list {
@@ -446,20 +569,29 @@ impl Catalog {
             }
             // The first pages of the changed lists: this bundle's new summary, the others'
             // from the old page or, for a bundle that just entered it, from its block.
-            let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
             for t in changed {
                 let Some(v) = terms.get_mut(t) else { continue };
                 let List::Decoded(ps) = &v.list else { continue };
+                let Page::Items(old_page) = &mut v.s else {
+                    continue;
+                };
+                let mut old: Vec<Option<PageItem>> =
+                    std::mem::take(old_page).into_iter().map(Some).collect();
                 let mut page = Vec::new();
                 for o in page_ords(ps) {
-                    let sum = match (&mine, v.s.iter().find(|x| x.ord == o)) {
+                    let slot = old
+                        .iter_mut()
+                        .find(|x| x.as_ref().is_some_and(|x| x.ord == o));
+                    let json = match (&mine_json, slot) {
                         (Some(m), _) if o == ord => m.clone(),
-                        (_, Some(x)) => x.clone(),
-                        _ => block_summary(store, o, &root, &mut block_cache)?,
+                        (_, Some(x)) => x.take().map(|x| x.json).ok_or_else(|| {
+                            CatalogError::Query("first page item taken twice".into())
+                        })?,
+                        _ => raw(&block_summary(store, o, &root, &mut block_cache)?)?,
                     };
-                    page.push(sum);
+                    page.push(PageItem { ord: o, json });
                 }
-                v.s = page;
+                v.s = Page::Items(page);
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -704,7 +836,7 @@ impl Catalog {
                     let v = TermVal {
                         df,
                         list: List::Decoded(ps),
-                        s,
+                        s: Page::Decoded(s),
                     };
                     (t, v)
                 })
