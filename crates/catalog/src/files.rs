@@ -11,7 +11,6 @@ use crate::doc::Summary;
 use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
 use ratchet_formats::manifest::BundleId;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -269,12 +268,12 @@ fn malformed(file: &str, message: impl Into<String>) -> CatalogError {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, CatalogError> {
+fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8], file: &str) -> Result<T, CatalogError> {
     parse_json_v(bytes, file, CATALOG_FORMAT)
 }
 
-fn parse_json_v<T: DeserializeOwned>(
-    bytes: &[u8],
+fn parse_json_v<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
     file: &str,
     known: u32,
 ) -> Result<T, CatalogError> {
@@ -378,42 +377,41 @@ pub fn parse_shard_lazy(
 
 /// A term of a shard as the writer reads it: its first page (`s`) kept as the JSON it was
 /// read as, parsed only when the writer changes the term.
+/// Borrowed from the bytes read.
 #[derive(Debug, Deserialize)]
-pub struct RawTermEntry {
+pub struct RawTermEntry<'a> {
     /// The term.
-    pub t: String,
+    #[serde(borrow)]
+    pub t: std::borrow::Cow<'a, str>,
     /// Searchable bundles holding it.
     pub df: u32,
     /// The postings, encoded.
-    pub p: String,
+    #[serde(borrow)]
+    pub p: std::borrow::Cow<'a, str>,
     /// The first page's summaries as read (a JSON array), absent when empty.
-    #[serde(default)]
-    pub s: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default, borrow)]
+    pub s: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
-struct RawTermShard {
-    key: String,
-    terms: Vec<RawTermEntry>,
+struct RawTermShard<'a> {
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    terms: Vec<RawTermEntry<'a>>,
 }
 
 /// Parses a term shard stored under `key` as [`parse_shard_lazy`] does, but leaves every
 /// term's first page unparsed (checked only to be a JSON array): what an update needs, which
 /// rewrites most of a shard's terms as they were read.
-pub fn parse_shard_raw(
-    bytes: &[u8],
+pub fn parse_shard_raw<'a>(
+    bytes: &'a [u8],
     key: &str,
     root: &Root,
-) -> Result<Vec<RawTermEntry>, CatalogError> {
+) -> Result<Vec<RawTermEntry<'a>>, CatalogError> {
     let f = shard_path(key);
     let s: RawTermShard = parse_json(bytes, &f)?;
-    check_shard(
-        &f,
-        &s.key,
-        key,
-        root,
-        s.terms.iter().map(|e| (e.t.as_str(), e.df)),
-    )?;
+    check_shard(&f, &s.key, key, root, s.terms.iter().map(|e| (&*e.t, e.df)))?;
     if let Some(e) = s
         .terms
         .iter()

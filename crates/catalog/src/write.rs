@@ -21,6 +21,7 @@ use crate::tokenize::{shard_key, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, PAGE_MIN_WTF, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -119,15 +120,15 @@ fn cap(ps: &mut Vec<Posting>, n: usize) {
 
 /// A term's postings: as read (encoded) until the writer changes them.
 #[derive(Debug, Clone)]
-enum List {
-    Encoded(String),
+enum List<'a> {
+    Encoded(Cow<'a, str>),
     Decoded(Vec<Posting>),
 }
 
-impl List {
-    fn encoded(&self) -> std::borrow::Cow<'_, str> {
+impl List<'_> {
+    fn encoded(&self) -> Cow<'_, str> {
         match self {
-            List::Encoded(s) => s.as_str().into(),
+            List::Encoded(s) => Cow::Borrowed(s),
             List::Decoded(ps) => codec::encode_postings(ps).into(),
         }
     }
@@ -143,13 +144,13 @@ struct PageItem {
 /// A term's inline first page: as read (its JSON, untouched) until the writer changes it, then
 /// its summaries, each still as JSON; a rebuild makes it from the summaries.
 #[derive(Debug, Clone)]
-enum Page {
-    Raw(Box<RawValue>),
+enum Page<'a> {
+    Raw(&'a RawValue),
     Items(Vec<PageItem>),
     Decoded(Vec<Summary>),
 }
 
-impl Page {
+impl Page<'_> {
     fn empty() -> Self {
         Page::Items(Vec::new())
     }
@@ -213,7 +214,7 @@ impl Page {
     }
 }
 
-impl serde::Serialize for Page {
+impl serde::Serialize for Page<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         match self {
             Page::Raw(r) => r.serialize(ser),
@@ -225,31 +226,31 @@ impl serde::Serialize for Page {
 
 /// One term of a shard being written: df, postings, inline first-page summaries.
 #[derive(Debug, Clone)]
-struct TermVal {
+struct TermVal<'a> {
     df: u32,
-    list: List,
-    s: Page,
+    list: List<'a>,
+    s: Page<'a>,
 }
 
 /// A term entry as written (the fields of [`TermEntry`], in its order).
 #[derive(serde::Serialize)]
-struct OutEntry {
-    t: String,
+struct OutEntry<'a> {
+    t: Cow<'a, str>,
     df: u32,
-    p: String,
+    p: Cow<'a, str>,
     #[serde(skip_serializing_if = "Page::is_empty")]
-    s: Page,
+    s: Page<'a>,
 }
 
 /// A term shard as written (the fields of [`TermShard`], in its order).
 #[derive(serde::Serialize)]
-struct OutShard<'a> {
+struct OutShard<'a, 'b> {
     v: u32,
-    key: &'a str,
-    terms: &'a [OutEntry],
+    key: &'b str,
+    terms: &'b [OutEntry<'a>],
 }
 
-impl TermVal {
+impl TermVal<'_> {
     fn is_empty(&self) -> bool {
         self.df == 0
             || match &self.list {
@@ -288,7 +289,8 @@ fn json_len<T: serde::Serialize>(t: &T) -> usize {
     }
 }
 
-type ShardMap = BTreeMap<String, TermVal>;
+/// A shard's terms; those read and not changed borrow from the bytes read.
+type ShardMap<'a> = BTreeMap<Cow<'a, str>, TermVal<'a>>;
 
 /// The terms one update removes from and adds to (with their weighted frequency) one shard.
 type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
@@ -299,7 +301,7 @@ type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
 /// that no cut can shrink further is written as it is. `None` when it has no term left.
 fn encode_shard(
     key: &str,
-    mut terms: ShardMap,
+    mut terms: ShardMap<'_>,
     root: &Root,
 ) -> Result<Option<Vec<u8>>, CatalogError> {
     terms.retain(|_, v| !v.is_empty());
@@ -311,7 +313,7 @@ fn encode_shard(
         .map(|(t, v)| OutEntry {
             p: match v.list {
                 List::Encoded(p) => p,
-                List::Decoded(ps) => codec::encode_postings(&ps),
+                List::Decoded(ps) => Cow::Owned(codec::encode_postings(&ps)),
             },
             t,
             df: v.df,
@@ -365,11 +367,11 @@ fn encode_shard(
             }
         }
         ps.retain(|p| !drop.contains(&p.ord));
-        entries[longest].p = codec::encode_postings(&ps);
+        entries[longest].p = Cow::Owned(codec::encode_postings(&ps));
     }
 }
 
-fn non_empty(terms: &mut ShardMap) {
+fn non_empty(terms: &mut ShardMap<'_>) {
     terms.retain(|_, v| !v.is_empty());
 }
 
@@ -380,7 +382,7 @@ fn non_empty(terms: &mut ShardMap) {
 fn store_shard<S: CatalogStore>(
     store: &mut S,
     key: &str,
-    mut terms: ShardMap,
+    mut terms: ShardMap<'_>,
     root: &mut Root,
     stats: &mut WriteStats,
 ) -> Result<(), CatalogError> {
@@ -391,7 +393,7 @@ fn store_shard<S: CatalogStore>(
         let size: usize = terms.iter().map(|(t, v)| v.size(t)).sum();
         if size > SHARD_TARGET {
             root.split.insert(key.to_string());
-            let mut groups: BTreeMap<String, ShardMap> = BTreeMap::new();
+            let mut groups: BTreeMap<String, ShardMap<'_>> = BTreeMap::new();
             for (t, v) in terms {
                 groups
                     .entry(shard_key_in(&t, &root.split))
@@ -512,8 +514,9 @@ impl Catalog {
         }
         for (key, (old_terms, new_terms)) in groups {
             let path = files::shard_path(&key);
-            let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
-                Some(b) => files::parse_shard_raw(&b, &key, &root)?
+            let bytes = read(store, &path, MAX_SHARD)?;
+            let mut terms: ShardMap<'_> = match &bytes {
+                Some(b) => files::parse_shard_raw(b, &key, &root)?
                     .into_iter()
                     .map(|e| {
                         let v = TermVal {
@@ -527,7 +530,7 @@ impl Catalog {
                 None => BTreeMap::new(),
             };
             // Decode only the lists this update changes.
-            let decoded = |terms: &mut ShardMap, t: &str| -> Result<(), CatalogError> {
+            let decoded = |terms: &mut ShardMap<'_>, t: &str| -> Result<(), CatalogError> {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
@@ -542,7 +545,7 @@ impl Catalog {
             let mut changed: Vec<&String> = Vec::new();
             for t in old_terms {
                 decoded(&mut terms, t)?;
-                if let Some(v) = terms.get_mut(t)
+                if let Some(v) = terms.get_mut(t.as_str())
                     && let List::Decoded(ps) = &mut v.list
                 {
                     v.df = v.df.saturating_sub(1);
@@ -553,11 +556,13 @@ impl Catalog {
             if let Some((d, ix)) = &new_doc {
                 for (t, wtf) in new_terms {
                     decoded(&mut terms, t)?;
-                    let v = terms.entry(t.clone()).or_insert_with(|| TermVal {
-                        df: 0,
-                        list: List::Decoded(Vec::new()),
-                        s: Page::empty(),
-                    });
+                    let v = terms
+                        .entry(Cow::Owned(t.clone()))
+                        .or_insert_with(|| TermVal {
+                            df: 0,
+                            list: List::Decoded(Vec::new()),
+                            s: Page::empty(),
+                        });
                     v.df += 1;
                     if let List::Decoded(ps) = &mut v.list {
                         let i = ps.partition_point(|p| p.ord < ord);
@@ -570,7 +575,9 @@ impl Catalog {
             // The first pages of the changed lists: this bundle's new summary, the others'
             // from the old page or, for a bundle that just entered it, from its block.
             for t in changed {
-                let Some(v) = terms.get_mut(t) else { continue };
+                let Some(v) = terms.get_mut(t.as_str()) else {
+                    continue;
+                };
                 let List::Decoded(ps) = &v.list else { continue };
                 let Page::Items(old_page) = &mut v.s else {
                     continue;
@@ -838,7 +845,7 @@ impl Catalog {
                         list: List::Decoded(ps),
                         s: Page::Decoded(s),
                     };
-                    (t, v)
+                    (Cow::Owned(t), v)
                 })
                 .collect();
             store_shard(store, &key, terms, &mut root, &mut stats)?;
