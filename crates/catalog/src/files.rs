@@ -68,7 +68,7 @@ pub struct Root {
     /// Split shard prefixes: the terms that start with one of these and are longer than it
     /// live in shards keyed one character longer (§10.1).
     #[serde(default)]
-    pub split: BTreeSet<String>,
+    pub split: SplitSet,
     /// The most common tags (at most [`crate::TOP_TAGS`]) with their counts: exact after a
     /// rebuild, approximate between rebuilds (§10.2).
     #[serde(default)]
@@ -88,7 +88,7 @@ impl Root {
             block_docs: BLOCK_DOCS,
             postings_cap: POSTINGS_CAP as u32,
             facets: BTreeMap::new(),
-            split: BTreeSet::new(),
+            split: SplitSet::default(),
             tags: BTreeMap::new(),
         }
     }
@@ -100,6 +100,139 @@ impl Root {
         } else {
             (self.total_len as f64 / 2.0 / f64::from(self.docs)).max(1.0)
         }
+    }
+}
+
+/// The root's split shard prefixes: a sorted set of strings held in one buffer, so that reading
+/// a root with thousands of them costs two allocations, not one per prefix (an update reads and
+/// writes the root every time). Serialized as a JSON list of strings.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SplitSet {
+    buf: String,
+    /// End of each prefix in `buf`, by increasing prefix.
+    ends: Vec<usize>,
+}
+
+impl SplitSet {
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    fn find(&self, p: &str) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.ends.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.get(mid).cmp(p) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// Whether `p` is a split prefix.
+    pub fn contains(&self, p: &str) -> bool {
+        self.find(p).is_ok()
+    }
+
+    /// Adds `p`; false when it was there.
+    pub fn insert(&mut self, p: &str) -> bool {
+        let Err(i) = self.find(p) else { return false };
+        let at = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.buf.insert_str(at, p);
+        for e in &mut self.ends[i..] {
+            *e += p.len();
+        }
+        self.ends.insert(i, at + p.len());
+        true
+    }
+
+    /// The prefixes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SplitSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> FromIterator<&'a str> for SplitSet {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(it: I) -> Self {
+        let mut s = SplitSet::default();
+        for p in it {
+            s.insert(p);
+        }
+        s
+    }
+}
+
+impl Serialize for SplitSet {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for SplitSet {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        /// Appends one string to the buffer without allocating it on its own.
+        struct Push<'s>(&'s mut SplitSet);
+        impl<'de> serde::de::DeserializeSeed<'de> for Push<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+                de.deserialize_str(self)
+            }
+        }
+        impl serde::de::Visitor<'_> for Push<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+                self.0.buf.push_str(v);
+                self.0.ends.push(self.0.buf.len());
+                Ok(())
+            }
+        }
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = SplitSet;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<SplitSet, A::Error> {
+                let mut s = SplitSet::default();
+                while a.next_element_seed(Push(&mut s))?.is_some() {}
+                // Written sorted and without repeats; anything else is put in order.
+                let sorted = (1..s.ends.len()).all(|i| s.get(i - 1) < s.get(i));
+                if sorted {
+                    Ok(s)
+                } else {
+                    let mut v: Vec<&str> = s.iter().collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    Ok(v.into_iter().collect())
+                }
+            }
+        }
+        de.deserialize_seq(Seq)
     }
 }
 
@@ -340,7 +473,7 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
             format!("tag {t} counts {n} bundles of {}", r.docs),
         ));
     }
-    for p in &r.split {
+    for p in r.split.iter() {
         let n = p.chars().count();
         let parent = p.char_indices().next_back().map_or("", |(i, _)| &p[..i]);
         if !(PREFIX_CHARS..=MAX_TERM_CHARS).contains(&n)

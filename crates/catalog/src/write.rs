@@ -392,7 +392,7 @@ fn store_shard<S: CatalogStore>(
     if terms.keys().any(|t| t.chars().count() > key_chars) {
         let size: usize = terms.iter().map(|(t, v)| v.size(t)).sum();
         if size > SHARD_TARGET {
-            root.split.insert(key.to_string());
+            root.split.insert(key);
             let mut groups: BTreeMap<String, ShardMap<'_>> = BTreeMap::new();
             for (t, v) in terms {
                 groups
