@@ -87,6 +87,14 @@ fn best_by_champion(ps: &mut Vec<Posting>, n: usize) {
         ps.clear();
         return;
     }
+    if ps.len() == n + 1 {
+        // One over (an update's insertion): drop the worst, in place.
+        let worst = (0..ps.len()).max_by_key(|&i| champion_rank(&ps[i]));
+        if let Some(i) = worst {
+            ps.remove(i);
+        }
+        return;
+    }
     let mut ranked: Vec<((u64, u32), Posting)> =
         ps.iter().map(|p| (champion_rank(p), *p)).collect();
     ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
@@ -387,6 +395,12 @@ fn store_shard<S: CatalogStore>(
     stats: &mut WriteStats,
 ) -> Result<(), CatalogError> {
     non_empty(&mut terms);
+    // Encode the changed lists once, for the size estimate and the file alike.
+    for v in terms.values_mut() {
+        if let List::Decoded(ps) = &v.list {
+            v.list = List::Encoded(Cow::Owned(codec::encode_postings(ps)));
+        }
+    }
     let path = files::shard_path(key);
     let key_chars = key.chars().count();
     if terms.keys().any(|t| t.chars().count() > key_chars) {
