@@ -144,9 +144,9 @@ impl List<'_> {
 
 /// One summary of a first page, kept as the JSON it was read or made as.
 #[derive(Debug, Clone)]
-struct PageItem {
+struct PageItem<'a> {
     ord: u32,
-    json: Box<RawValue>,
+    json: Cow<'a, RawValue>,
 }
 
 /// A term's inline first page: as read (its JSON, untouched) until the writer changes it, then
@@ -154,11 +154,11 @@ struct PageItem {
 #[derive(Debug, Clone)]
 enum Page<'a> {
     Raw(&'a RawValue),
-    Items(Vec<PageItem>),
+    Items(Vec<PageItem<'a>>),
     Decoded(Vec<Summary>),
 }
 
-impl Page<'_> {
+impl<'a> Page<'a> {
     fn empty() -> Self {
         Page::Items(Vec::new())
     }
@@ -188,7 +188,7 @@ impl Page<'_> {
 
     /// The summaries with their ordinals, the JSON as read parsed only as far as `ord` (errors
     /// name the shard `key`).
-    fn into_items(self, key: &str, t: &str) -> Result<Vec<PageItem>, CatalogError> {
+    fn into_items(self, key: &str, t: &str) -> Result<Vec<PageItem<'a>>, CatalogError> {
         #[derive(serde::Deserialize)]
         struct Ord {
             ord: u32,
@@ -199,14 +199,16 @@ impl Page<'_> {
         };
         match self {
             Page::Raw(r) => {
-                let items: Vec<Box<RawValue>> = serde_json::from_str(r.get()).map_err(bad)?;
-                items
-                    .into_iter()
-                    .map(|json| {
-                        let o: Ord = serde_json::from_str(json.get()).map_err(bad)?;
-                        Ok(PageItem { ord: o.ord, json })
-                    })
-                    .collect()
+                let items: Vec<&'a RawValue> = serde_json::from_str(r.get()).map_err(bad)?;
+                let mut out = Vec::with_capacity(items.len());
+                for json in items {
+                    let o: Ord = serde_json::from_str(json.get()).map_err(bad)?;
+                    out.push(PageItem {
+                        ord: o.ord,
+                        json: Cow::Borrowed(json),
+                    });
+                }
+                Ok(out)
             }
             Page::Items(v) => Ok(v),
             Page::Decoded(v) => v
@@ -214,7 +216,7 @@ impl Page<'_> {
                 .map(|s| {
                     Ok(PageItem {
                         ord: s.ord,
-                        json: serde_json::value::to_raw_value(s).map_err(bad)?,
+                        json: Cow::Owned(serde_json::value::to_raw_value(s).map_err(bad)?),
                     })
                 })
                 .collect(),
@@ -226,7 +228,7 @@ impl serde::Serialize for Page<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         match self {
             Page::Raw(r) => r.serialize(ser),
-            Page::Items(v) => ser.collect_seq(v.iter().map(|i| &i.json)),
+            Page::Items(v) => ser.collect_seq(v.iter().map(|i| &*i.json)),
             Page::Decoded(v) => v.serialize(ser),
         }
     }
@@ -598,17 +600,16 @@ impl Catalog {
                 };
                 let mut old: Vec<Option<PageItem>> =
                     std::mem::take(old_page).into_iter().map(Some).collect();
-                let mut page = Vec::new();
+                let mut page = Vec::with_capacity(PAGE_DOCS);
                 for o in page_ords(ps) {
-                    let slot = old
-                        .iter_mut()
-                        .find(|x| x.as_ref().is_some_and(|x| x.ord == o));
-                    let json = match (&mine_json, slot) {
-                        (Some(m), _) if o == ord => m.clone(),
-                        (_, Some(x)) => x.take().map(|x| x.json).ok_or_else(|| {
-                            CatalogError::Query("first page item taken twice".into())
-                        })?,
-                        _ => raw(&block_summary(store, o, &root, &mut block_cache)?)?,
+                    let found = old.iter_mut().find_map(|x| match x {
+                        Some(i) if i.ord == o => x.take(),
+                        _ => None,
+                    });
+                    let json = match (&mine_json, found) {
+                        (Some(m), _) if o == ord => Cow::Borrowed(&**m),
+                        (_, Some(x)) => x.json,
+                        _ => Cow::Owned(raw(&block_summary(store, o, &root, &mut block_cache)?)?),
                     };
                     page.push(PageItem { ord: o, json });
                 }
