@@ -1160,6 +1160,10 @@ fn update_section(n: usize) {
     if n > 10_000 {
         points.push(n);
     }
+    // CATALOG_BENCH_UPDATE_SIZES=100000,1000: other sizes, in this order (the first is the base).
+    if let Ok(v) = std::env::var("CATALOG_BENCH_UPDATE_SIZES") {
+        points = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    }
     println!("update per publish (50 re-publishes + 50 new bundles, mean):");
     let mut base: Option<(Duration, Duration)> = None;
     for size in points {

@@ -104,7 +104,7 @@ pub fn encode_postings(postings: &[Posting]) -> String {
 /// decoded bytes.
 pub fn decode_postings(s: &str, slots: u32, limit: usize) -> Result<Vec<Posting>, DecodeError> {
     let bytes = b64_decode(s, limit)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(bytes.len() / (POSTING_FIXED_BYTES + 1));
     let mut pos = 0;
     let mut prev: Option<u32> = None;
     while pos < bytes.len() {
@@ -150,24 +150,32 @@ pub fn decode_postings(s: &str, slots: u32, limit: usize) -> Result<Vec<Posting>
 /// Encodes a sorted set of ordinals: a leading `0` byte and varint deltas, or a leading `1`
 /// byte and a bitmap (bit `i % 8` of byte `i / 8` for ordinal `i`), whichever is shorter.
 pub fn encode_set(ords: &[u32]) -> String {
+    let max = ords.last().copied().unwrap_or(0) as usize;
+    let bitmap_len = 1 + max / 8 + 1;
+    if !ords.is_empty() && bitmap_len < 1 + ords.len() {
+        // The list takes at least a byte per ordinal: the bitmap is shorter.
+        return encode_bitmap(ords, bitmap_len);
+    }
     let mut list = vec![0u8];
     let mut prev: Option<u32> = None;
     for &o in ords {
         push_varint(&mut list, prev.map_or(o, |q| o - q));
         prev = Some(o);
     }
-    let max = ords.last().copied().unwrap_or(0) as usize;
-    let bitmap_len = 1 + max / 8 + 1;
     if !ords.is_empty() && bitmap_len < list.len() {
-        let mut bm = vec![0u8; bitmap_len];
-        bm[0] = 1;
-        for &o in ords {
-            bm[1 + o as usize / 8] |= 1 << (o % 8);
-        }
-        B64.encode(bm)
+        encode_bitmap(ords, bitmap_len)
     } else {
         B64.encode(list)
     }
+}
+
+fn encode_bitmap(ords: &[u32], bitmap_len: usize) -> String {
+    let mut bm = vec![0u8; bitmap_len];
+    bm[0] = 1;
+    for &o in ords {
+        bm[1 + o as usize / 8] |= 1 << (o % 8);
+    }
+    B64.encode(bm)
 }
 
 /// Decodes a set of ordinals (all below `slots`), sorted and without repeats.
@@ -176,7 +184,10 @@ pub fn decode_set(s: &str, slots: u32, limit: usize) -> Result<Vec<u32>, DecodeE
     let (kind, rest) = bytes
         .split_first()
         .ok_or_else(|| DecodeError("empty set encoding".into()))?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(match kind {
+        0 => rest.len(),
+        _ => rest.iter().map(|b| b.count_ones() as usize).sum(),
+    });
     match kind {
         0 => {
             let mut pos = 0;
@@ -197,11 +208,11 @@ pub fn decode_set(s: &str, slots: u32, limit: usize) -> Result<Vec<u32>, DecodeE
             }
         }
         1 => {
-            for (i, b) in rest.iter().enumerate() {
-                for bit in 0..8 {
-                    if b & (1 << bit) != 0 {
-                        out.push((i * 8 + bit) as u32);
-                    }
+            for (i, &b) in rest.iter().enumerate() {
+                let mut b = b;
+                while b != 0 {
+                    out.push((i * 8) as u32 + b.trailing_zeros());
+                    b &= b - 1;
                 }
             }
         }

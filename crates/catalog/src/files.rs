@@ -11,7 +11,6 @@ use crate::doc::Summary;
 use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
 use ratchet_formats::manifest::BundleId;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,7 +68,7 @@ pub struct Root {
     /// Split shard prefixes: the terms that start with one of these and are longer than it
     /// live in shards keyed one character longer (§10.1).
     #[serde(default)]
-    pub split: BTreeSet<String>,
+    pub split: SplitSet,
     /// The most common tags (at most [`crate::TOP_TAGS`]) with their counts: exact after a
     /// rebuild, approximate between rebuilds (§10.2).
     #[serde(default)]
@@ -89,7 +88,7 @@ impl Root {
             block_docs: BLOCK_DOCS,
             postings_cap: POSTINGS_CAP as u32,
             facets: BTreeMap::new(),
-            split: BTreeSet::new(),
+            split: SplitSet::default(),
             tags: BTreeMap::new(),
         }
     }
@@ -101,6 +100,139 @@ impl Root {
         } else {
             (self.total_len as f64 / 2.0 / f64::from(self.docs)).max(1.0)
         }
+    }
+}
+
+/// The root's split shard prefixes: a sorted set of strings held in one buffer, so that reading
+/// a root with thousands of them costs two allocations, not one per prefix (an update reads and
+/// writes the root every time). Serialized as a JSON list of strings.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SplitSet {
+    buf: String,
+    /// End of each prefix in `buf`, by increasing prefix.
+    ends: Vec<usize>,
+}
+
+impl SplitSet {
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    fn find(&self, p: &str) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.ends.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.get(mid).cmp(p) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// Whether `p` is a split prefix.
+    pub fn contains(&self, p: &str) -> bool {
+        self.find(p).is_ok()
+    }
+
+    /// Adds `p`; false when it was there.
+    pub fn insert(&mut self, p: &str) -> bool {
+        let Err(i) = self.find(p) else { return false };
+        let at = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.buf.insert_str(at, p);
+        for e in &mut self.ends[i..] {
+            *e += p.len();
+        }
+        self.ends.insert(i, at + p.len());
+        true
+    }
+
+    /// The prefixes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SplitSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> FromIterator<&'a str> for SplitSet {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(it: I) -> Self {
+        let mut s = SplitSet::default();
+        for p in it {
+            s.insert(p);
+        }
+        s
+    }
+}
+
+impl Serialize for SplitSet {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for SplitSet {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        /// Appends one string to the buffer without allocating it on its own.
+        struct Push<'s>(&'s mut SplitSet);
+        impl<'de> serde::de::DeserializeSeed<'de> for Push<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+                de.deserialize_str(self)
+            }
+        }
+        impl serde::de::Visitor<'_> for Push<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+                self.0.buf.push_str(v);
+                self.0.ends.push(self.0.buf.len());
+                Ok(())
+            }
+        }
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = SplitSet;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<SplitSet, A::Error> {
+                let mut s = SplitSet::default();
+                while a.next_element_seed(Push(&mut s))?.is_some() {}
+                // Written sorted and without repeats; anything else is put in order.
+                let sorted = (1..s.ends.len()).all(|i| s.get(i - 1) < s.get(i));
+                if sorted {
+                    Ok(s)
+                } else {
+                    let mut v: Vec<&str> = s.iter().collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    Ok(v.into_iter().collect())
+                }
+            }
+        }
+        de.deserialize_seq(Seq)
     }
 }
 
@@ -251,7 +383,13 @@ pub fn forward_path(id: &BundleId) -> String {
 
 /// Compact JSON and a newline.
 pub fn to_json<T: Serialize>(t: &T) -> Vec<u8> {
-    let mut v = serde_json::to_vec(t).expect("catalog files serialize");
+    to_json_sized(t, 4096)
+}
+
+/// [`to_json`] into a buffer of `capacity` bytes to start with (a file's expected size).
+pub fn to_json_sized<T: Serialize>(t: &T, capacity: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut v, t).expect("catalog files serialize");
     v.push(b'\n');
     v
 }
@@ -263,12 +401,12 @@ fn malformed(file: &str, message: impl Into<String>) -> CatalogError {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8], file: &str) -> Result<T, CatalogError> {
+fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8], file: &str) -> Result<T, CatalogError> {
     parse_json_v(bytes, file, CATALOG_FORMAT)
 }
 
-fn parse_json_v<T: DeserializeOwned>(
-    bytes: &[u8],
+fn parse_json_v<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
     file: &str,
     known: u32,
 ) -> Result<T, CatalogError> {
@@ -335,11 +473,11 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
             format!("tag {t} counts {n} bundles of {}", r.docs),
         ));
     }
-    for p in &r.split {
+    for p in r.split.iter() {
         let n = p.chars().count();
-        let parent: String = p.chars().take(n.saturating_sub(1)).collect();
+        let parent = p.char_indices().next_back().map_or("", |(i, _)| &p[..i]);
         if !(PREFIX_CHARS..=MAX_TERM_CHARS).contains(&n)
-            || (n > PREFIX_CHARS && !r.split.contains(&parent))
+            || (n > PREFIX_CHARS && !r.split.contains(parent))
         {
             return Err(malformed(
                 f,
@@ -360,59 +498,132 @@ pub fn parse_shard_lazy(
 ) -> Result<Vec<TermEntry>, CatalogError> {
     let f = shard_path(key);
     let s: TermShard = parse_json(bytes, &f)?;
-    if s.key != key {
-        return Err(malformed(&f, format!("holds key `{}`, not `{key}`", s.key)));
-    }
-    let mut prev: Option<&str> = None;
-    for e in &s.terms {
-        if prev.is_some_and(|p| p >= e.t.as_str()) {
-            return Err(malformed(
-                &f,
-                format!("term `{}` out of order or repeated", e.t),
-            ));
-        }
-        prev = Some(&e.t);
-        if shard_key_in(&e.t, &root.split) != key
-            || e.t.chars().count() > MAX_TERM_CHARS
-            || e.t.is_empty()
-        {
-            return Err(malformed(
-                &f,
-                format!("term `{}` does not belong here", e.t),
-            ));
-        }
-        if e.df > root.docs {
-            return Err(CatalogError::Inconsistent {
-                file: f.clone(),
-                message: format!(
-                    "term `{}` is in {} bundles but the root counts {}",
-                    e.t, e.df, root.docs
-                ),
-            });
-        }
+    check_shard(
+        &f,
+        &s.key,
+        key,
+        root,
+        s.terms.iter().map(|e| (e.t.as_str(), e.df)),
+    )?;
+    Ok(s.terms)
+}
+
+/// A term of a shard as the writer reads it: its first page (`s`) kept as the JSON it was
+/// read as, parsed only when the writer changes the term.
+/// Borrowed from the bytes read.
+#[derive(Debug, Deserialize)]
+pub struct RawTermEntry<'a> {
+    /// The term.
+    #[serde(borrow)]
+    pub t: std::borrow::Cow<'a, str>,
+    /// Searchable bundles holding it.
+    pub df: u32,
+    /// The postings, encoded.
+    #[serde(borrow)]
+    pub p: std::borrow::Cow<'a, str>,
+    /// The first page's summaries as read (a JSON array), absent when empty.
+    #[serde(default, borrow)]
+    pub s: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawTermShard<'a> {
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    terms: Vec<RawTermEntry<'a>>,
+}
+
+/// Parses a term shard stored under `key` as [`parse_shard_lazy`] does, but leaves every
+/// term's first page unparsed (checked only to be a JSON array): what an update needs, which
+/// rewrites most of a shard's terms as they were read.
+pub fn parse_shard_raw<'a>(
+    bytes: &'a [u8],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<RawTermEntry<'a>>, CatalogError> {
+    let f = shard_path(key);
+    let s: RawTermShard = parse_json(bytes, &f)?;
+    check_shard(&f, &s.key, key, root, s.terms.iter().map(|e| (&*e.t, e.df)))?;
+    if let Some(e) = s
+        .terms
+        .iter()
+        .find(|e| e.s.as_ref().is_some_and(|r| !r.get().starts_with('[')))
+    {
+        return Err(malformed(&f, format!("term `{}`: `s` is not a list", e.t)));
     }
     Ok(s.terms)
 }
 
+/// The checks of a shard's terms that need no decoding: its key, the order and shard of every
+/// term, `df` against the root.
+fn check_shard<'a>(
+    f: &str,
+    stored_key: &str,
+    key: &str,
+    root: &Root,
+    terms: impl Iterator<Item = (&'a str, u32)>,
+) -> Result<(), CatalogError> {
+    if stored_key != key {
+        return Err(malformed(
+            f,
+            format!("holds key `{stored_key}`, not `{key}`"),
+        ));
+    }
+    let mut prev: Option<&str> = None;
+    for (t, df) in terms {
+        if prev.is_some_and(|p| p >= t) {
+            return Err(malformed(f, format!("term `{t}` out of order or repeated")));
+        }
+        prev = Some(t);
+        if shard_key_in(t, &root.split) != key || t.chars().count() > MAX_TERM_CHARS || t.is_empty()
+        {
+            return Err(malformed(f, format!("term `{t}` does not belong here")));
+        }
+        if df > root.docs {
+            return Err(CatalogError::Inconsistent {
+                file: f.to_string(),
+                message: format!(
+                    "term `{t}` is in {df} bundles but the root counts {}",
+                    root.docs
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the postings of one term of shard `key`, checking them against `df` and the root.
 pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>, CatalogError> {
+    let page: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
+    decode_term_parts(&e.t, e.df, &e.p, &page, key, root)
+}
+
+/// [`decode_term`] of term `t` with `df`, encoded postings `p` and the ordinals of its inline
+/// first page `page`.
+pub fn decode_term_parts(
+    t: &str,
+    df: u32,
+    p: &str,
+    page: &[u32],
+    key: &str,
+    root: &Root,
+) -> Result<Vec<Posting>, CatalogError> {
     let f = shard_path(key);
-    let ps = codec::decode_postings(&e.p, root.slots, MAX_SHARD as usize)
-        .map_err(|d| malformed(&f, format!("term `{}`: {d}", e.t)))?;
-    if ps.is_empty() || ps.len() > POSTINGS_CAP || (e.df as usize) < ps.len() {
+    let ps = codec::decode_postings(p, root.slots, MAX_SHARD as usize)
+        .map_err(|d| malformed(&f, format!("term `{t}`: {d}")))?;
+    if ps.is_empty() || ps.len() > POSTINGS_CAP || (df as usize) < ps.len() {
         return Err(malformed(
             &f,
-            format!("term `{}`: {} postings for df {}", e.t, ps.len(), e.df),
+            format!("term `{t}`: {} postings for df {df}", ps.len()),
         ));
     }
     let want = crate::write::page_ords(&ps);
-    let got: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
-    if got != want {
+    if page != want.as_slice() {
         return Err(CatalogError::Inconsistent {
             file: f,
             message: format!(
-                "term `{}`: inline summaries of ordinals {got:?}, its first page is {want:?}",
-                e.t
+                "term `{t}`: inline summaries of ordinals {page:?}, its first page is {want:?}"
             ),
         });
     }

@@ -115,13 +115,13 @@ pub fn id_terms(id: &str) -> Vec<String> {
 /// The shard key of a term in a catalog without split shards: its first
 /// [`crate::PREFIX_CHARS`] characters (the whole term when shorter).
 pub fn shard_key(term: &str) -> String {
-    shard_key_in(term, &std::collections::BTreeSet::new())
+    shard_key_in(term, &crate::files::SplitSet::default())
 }
 
 /// The shard key of a term given the root's split prefixes (§10.1): start with its first
 /// [`crate::PREFIX_CHARS`] characters and, while that prefix is split and the term is longer,
 /// take one more character.
-pub fn shard_key_in(term: &str, split: &std::collections::BTreeSet<String>) -> String {
+pub fn shard_key_in(term: &str, split: &crate::files::SplitSet) -> String {
     let mut key: String = term.chars().take(crate::PREFIX_CHARS).collect();
     let mut rest = term.chars().skip(crate::PREFIX_CHARS);
     while split.contains(&key) {
@@ -218,12 +218,19 @@ mod tests {
         assert_eq!(shard_file_name(&shard_key("json")), "jso");
         assert_eq!(shard_file_name(&shard_key("go")), "go");
         assert_eq!(shard_file_name(&shard_key("été")), "xc3a974c3a9");
-        let split = ["dev".to_string(), "dev1".to_string()]
-            .into_iter()
-            .collect();
+        let split = ["dev1", "dev"].into_iter().collect();
         assert_eq!(shard_key_in("dev123", &split), "dev12");
         assert_eq!(shard_key_in("devops", &split), "devo");
         assert_eq!(shard_key_in("dev", &split), "dev");
+        assert_eq!(
+            split.iter().collect::<Vec<_>>(),
+            ["dev", "dev1"],
+            "kept in order"
+        );
+        let json = serde_json::to_string(&split).unwrap();
+        assert_eq!(json, r#"["dev","dev1"]"#);
+        let back: crate::files::SplitSet = serde_json::from_str(r#"["dev1","dev","dev"]"#).unwrap();
+        assert_eq!(back, split, "read in any order, repeats dropped");
         assert_eq!(shard_key_in("dev1", &split), "dev1");
         assert_eq!(shard_key_in("data", &split), "dat");
     }

@@ -14,13 +14,14 @@ use crate::doc::Summary;
 use crate::doc::{CatalogDoc, ROOT_FACETS, bucket_len};
 use crate::files::{
     self, DocBlock, FACET_CHUNK, FacetChunk, FacetFile, Forward, MAX_BLOCK, MAX_FACET,
-    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET, TermEntry,
-    TermShard,
+    MAX_FACET_CHUNK, MAX_FORWARD, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root, SHARD_TARGET,
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, PAGE_MIN_WTF, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,67 +56,211 @@ pub struct WriteStats {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Catalog;
 
+/// `K1 * (1 - B + B * L / REF_LEN)` for every length bucket (`L` the length it stands for, in
+/// weighted tokens), computed once: the champion key's length normalisation.
+fn len_norm(b: u8) -> f64 {
+    static TABLE: std::sync::OnceLock<[f64; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|i| K1 * (1.0 - B + B * bucket_len(i as u8) / 2.0 / REF_LEN))
+    })[usize::from(b)]
+}
+
 /// The champion key of a posting: its BM25 term-frequency factor at the reference length.
 /// Capped lists keep the postings with the highest keys (ties: lower ordinal).
 pub fn champion_key(p: &Posting) -> f64 {
     let tf = f64::from(p.wtf) / 2.0;
-    tf / (tf + K1 * (1.0 - B + B * bucket_len(p.len_bucket) / 2.0 / REF_LEN))
+    tf / (tf + len_norm(p.len_bucket))
 }
 
-/// Orders postings best first by champion key (ties: lower ordinal).
-fn by_champion(a: &Posting, b: &Posting) -> std::cmp::Ordering {
-    champion_key(b)
-        .total_cmp(&champion_key(a))
-        .then(a.ord.cmp(&b.ord))
+/// A posting's place in champion order, best first (ties: lower ordinal), as one sortable
+/// value: keys are never negative, so their bits order like them.
+fn champion_rank(p: &Posting) -> (u64, u32) {
+    (!champion_key(p).to_bits(), p.ord)
+}
+
+/// The `n` best postings of `ps` in champion order, by ordinal; `ps` when it has at most `n`.
+fn best_by_champion(ps: &mut Vec<Posting>, n: usize) {
+    if ps.len() <= n {
+        return;
+    }
+    if n == 0 {
+        ps.clear();
+        return;
+    }
+    if ps.len() == n + 1 {
+        // One over (an update's insertion): drop the worst, in place.
+        let worst = (0..ps.len()).max_by_key(|&i| champion_rank(&ps[i]));
+        if let Some(i) = worst {
+            ps.remove(i);
+        }
+        return;
+    }
+    let mut ranked: Vec<((u64, u32), Posting)> =
+        ps.iter().map(|p| (champion_rank(p), *p)).collect();
+    ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
+    ranked.truncate(n);
+    ranked.sort_unstable_by_key(|r| r.0.1);
+    ps.clear();
+    ps.extend(ranked.into_iter().map(|r| r.1));
 }
 
 /// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
 /// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
 pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
-    let mut best: Vec<&Posting> = ps.iter().filter(|p| p.wtf >= PAGE_MIN_WTF).collect();
-    best.sort_by(|a, b| by_champion(a, b));
-    let mut ords: Vec<u32> = best.iter().take(PAGE_DOCS).map(|p| p.ord).collect();
+    let mut best: Vec<(u64, u32)> = Vec::with_capacity(ps.len());
+    best.extend(
+        ps.iter()
+            .filter(|p| p.wtf >= PAGE_MIN_WTF)
+            .map(champion_rank),
+    );
+    if best.len() > PAGE_DOCS {
+        best.select_nth_unstable(PAGE_DOCS - 1);
+        best.truncate(PAGE_DOCS);
+    }
+    let mut ords: Vec<u32> = best.iter().map(|r| r.1).collect();
     ords.sort_unstable();
     ords
 }
 
 fn cap(ps: &mut Vec<Posting>, n: usize) {
-    if ps.len() > n {
-        ps.sort_by(|a, b| {
-            champion_key(b)
-                .total_cmp(&champion_key(a))
-                .then(a.ord.cmp(&b.ord))
-        });
-        ps.truncate(n);
-        ps.sort_by_key(|p| p.ord);
-    }
+    best_by_champion(ps, n);
 }
 
 /// A term's postings: as read (encoded) until the writer changes them.
 #[derive(Debug, Clone)]
-enum List {
-    Encoded(String),
+enum List<'a> {
+    Encoded(Cow<'a, str>),
     Decoded(Vec<Posting>),
 }
 
-impl List {
-    fn encoded(&self) -> std::borrow::Cow<'_, str> {
+impl List<'_> {
+    fn encoded(&self) -> Cow<'_, str> {
         match self {
-            List::Encoded(s) => s.as_str().into(),
+            List::Encoded(s) => Cow::Borrowed(s),
             List::Decoded(ps) => codec::encode_postings(ps).into(),
+        }
+    }
+}
+
+/// One summary of a first page, kept as the JSON it was read or made as.
+#[derive(Debug, Clone)]
+struct PageItem<'a> {
+    ord: u32,
+    json: Cow<'a, RawValue>,
+}
+
+/// A term's inline first page: as read (its JSON, untouched) until the writer changes it, then
+/// its summaries, each still as JSON; a rebuild makes it from the summaries.
+#[derive(Debug, Clone)]
+enum Page<'a> {
+    Raw(&'a RawValue),
+    Items(Vec<PageItem<'a>>),
+    Decoded(Vec<Summary>),
+}
+
+impl<'a> Page<'a> {
+    fn empty() -> Self {
+        Page::Items(Vec::new())
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Page::Raw(r) => r.get() == "[]",
+            Page::Items(v) => v.is_empty(),
+            Page::Decoded(v) => v.is_empty(),
+        }
+    }
+
+    /// Length of its compact JSON.
+    fn json_len(&self) -> usize {
+        match self {
+            Page::Raw(r) => r.get().len(),
+            Page::Items(v) => {
+                1 + v
+                    .iter()
+                    .map(|i| i.json.get().len() + 1)
+                    .sum::<usize>()
+                    .max(1)
+            }
+            Page::Decoded(v) => json_len(v),
+        }
+    }
+
+    /// The summaries with their ordinals, the JSON as read parsed only as far as `ord` (errors
+    /// name the shard `key`).
+    fn into_items(self, key: &str, t: &str) -> Result<Vec<PageItem<'a>>, CatalogError> {
+        #[derive(serde::Deserialize)]
+        struct Ord {
+            ord: u32,
+        }
+        let bad = |e: serde_json::Error| CatalogError::Malformed {
+            file: files::shard_path(key),
+            message: format!("term `{t}`: {e}"),
+        };
+        match self {
+            Page::Raw(r) => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(r.get()).map_err(bad)?;
+                let mut out = Vec::with_capacity(items.len());
+                for json in items {
+                    let o: Ord = serde_json::from_str(json.get()).map_err(bad)?;
+                    out.push(PageItem {
+                        ord: o.ord,
+                        json: Cow::Borrowed(json),
+                    });
+                }
+                Ok(out)
+            }
+            Page::Items(v) => Ok(v),
+            Page::Decoded(v) => v
+                .iter()
+                .map(|s| {
+                    Ok(PageItem {
+                        ord: s.ord,
+                        json: Cow::Owned(serde_json::value::to_raw_value(s).map_err(bad)?),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl serde::Serialize for Page<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Page::Raw(r) => r.serialize(ser),
+            Page::Items(v) => ser.collect_seq(v.iter().map(|i| &*i.json)),
+            Page::Decoded(v) => v.serialize(ser),
         }
     }
 }
 
 /// One term of a shard being written: df, postings, inline first-page summaries.
 #[derive(Debug, Clone)]
-struct TermVal {
+struct TermVal<'a> {
     df: u32,
-    list: List,
-    s: Vec<Summary>,
+    list: List<'a>,
+    s: Page<'a>,
 }
 
-impl TermVal {
+/// A term entry as written (the fields of [`TermEntry`], in its order).
+#[derive(serde::Serialize)]
+struct OutEntry<'a> {
+    t: Cow<'a, str>,
+    df: u32,
+    p: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Page::is_empty")]
+    s: Page<'a>,
+}
+
+/// A term shard as written (the fields of [`TermShard`], in its order).
+#[derive(serde::Serialize)]
+struct OutShard<'a, 'b> {
+    v: u32,
+    key: &'b str,
+    terms: &'b [OutEntry<'a>],
+}
+
+impl TermVal<'_> {
     fn is_empty(&self) -> bool {
         self.df == 0
             || match &self.list {
@@ -129,13 +274,33 @@ impl TermVal {
         let s = if self.s.is_empty() {
             0
         } else {
-            serde_json::to_vec(&self.s).map_or(0, |v| v.len() + 6)
+            self.s.json_len() + 6
         };
         t.len() + self.list.encoded().len() + 24 + s
     }
 }
 
-type ShardMap = BTreeMap<String, TermVal>;
+/// The length of a value's compact JSON, without building it.
+fn json_len<T: serde::Serialize>(t: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, t) {
+        Ok(()) => c.0,
+        Err(_) => 0,
+    }
+}
+
+/// A shard's terms; those read and not changed borrow from the bytes read.
+type ShardMap<'a> = BTreeMap<Cow<'a, str>, TermVal<'a>>;
 
 /// The terms one update removes from and adds to (with their weighted frequency) one shard.
 type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
@@ -146,17 +311,20 @@ type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
 /// that no cut can shrink further is written as it is. `None` when it has no term left.
 fn encode_shard(
     key: &str,
-    mut terms: ShardMap,
+    mut terms: ShardMap<'_>,
     root: &Root,
 ) -> Result<Option<Vec<u8>>, CatalogError> {
     terms.retain(|_, v| !v.is_empty());
     if terms.is_empty() {
         return Ok(None);
     }
-    let mut entries: Vec<TermEntry> = terms
+    let mut entries: Vec<OutEntry> = terms
         .into_iter()
-        .map(|(t, v)| TermEntry {
-            p: v.list.encoded().into_owned(),
+        .map(|(t, v)| OutEntry {
+            p: match v.list {
+                List::Encoded(p) => p,
+                List::Decoded(ps) => Cow::Owned(codec::encode_postings(&ps)),
+            },
             t,
             df: v.df,
             s: v.s,
@@ -164,21 +332,26 @@ fn encode_shard(
         .collect();
     let mut uncuttable: BTreeSet<usize> = BTreeSet::new();
     loop {
-        let shard = TermShard {
-            v: files::CATALOG_FORMAT,
-            key: key.to_string(),
-            terms: entries,
-        };
-        let bytes = files::to_json(&shard);
-        entries = shard.terms;
+        let bytes = files::to_json_sized(
+            &OutShard {
+                v: files::CATALOG_FORMAT,
+                key,
+                terms: &entries,
+            },
+            SHARD_TARGET + SHARD_TARGET / 2,
+        );
         let longest = (0..entries.len())
             .filter(|i| !uncuttable.contains(i))
             .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
         let Some(longest) = longest.filter(|_| bytes.len() > SHARD_TARGET) else {
             return Ok(Some(bytes));
         };
-        let mut ps = files::decode_term(&entries[longest], key, root)?;
-        let keep: BTreeSet<u32> = entries[longest].s.iter().map(|s| s.ord).collect();
+        let e = &mut entries[longest];
+        let page = std::mem::replace(&mut e.s, Page::empty()).into_items(key, &e.t)?;
+        let keep: BTreeSet<u32> = page.iter().map(|i| i.ord).collect();
+        let page_ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
+        e.s = Page::Items(page);
+        let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, &page_ords, key, root)?;
         let target = (ps.len() * 3 / 4).max(keep.len()).max(1);
         if target >= ps.len() {
             // Nothing to cut here: try the next longest list without serializing again.
@@ -191,23 +364,24 @@ fn encode_shard(
             }
             continue;
         }
-        let mut order: Vec<Posting> = ps.clone();
-        order.sort_by(by_champion);
+        let mut order: Vec<((u64, u32), u32)> =
+            ps.iter().map(|p| (champion_rank(p), p.ord)).collect();
+        order.sort_unstable();
         let mut drop: BTreeSet<u32> = BTreeSet::new();
-        for p in order.iter().rev() {
+        for &(_, o) in order.iter().rev() {
             if ps.len() - drop.len() <= target {
                 break;
             }
-            if !keep.contains(&p.ord) {
-                drop.insert(p.ord);
+            if !keep.contains(&o) {
+                drop.insert(o);
             }
         }
         ps.retain(|p| !drop.contains(&p.ord));
-        entries[longest].p = codec::encode_postings(&ps);
+        entries[longest].p = Cow::Owned(codec::encode_postings(&ps));
     }
 }
 
-fn non_empty(terms: &mut ShardMap) {
+fn non_empty(terms: &mut ShardMap<'_>) {
     terms.retain(|_, v| !v.is_empty());
 }
 
@@ -218,18 +392,24 @@ fn non_empty(terms: &mut ShardMap) {
 fn store_shard<S: CatalogStore>(
     store: &mut S,
     key: &str,
-    mut terms: ShardMap,
+    mut terms: ShardMap<'_>,
     root: &mut Root,
     stats: &mut WriteStats,
 ) -> Result<(), CatalogError> {
     non_empty(&mut terms);
+    // Encode the changed lists once, for the size estimate and the file alike.
+    for v in terms.values_mut() {
+        if let List::Decoded(ps) = &v.list {
+            v.list = List::Encoded(Cow::Owned(codec::encode_postings(ps)));
+        }
+    }
     let path = files::shard_path(key);
     let key_chars = key.chars().count();
     if terms.keys().any(|t| t.chars().count() > key_chars) {
         let size: usize = terms.iter().map(|(t, v)| v.size(t)).sum();
         if size > SHARD_TARGET {
-            root.split.insert(key.to_string());
-            let mut groups: BTreeMap<String, ShardMap> = BTreeMap::new();
+            root.split.insert(key);
+            let mut groups: BTreeMap<String, ShardMap<'_>> = BTreeMap::new();
             for (t, v) in terms {
                 groups
                     .entry(shard_key_in(&t, &root.split))
@@ -255,6 +435,11 @@ fn store_shard<S: CatalogStore>(
     }
     stats.files += 1;
     Ok(())
+}
+
+/// A summary as compact JSON.
+fn raw(s: &Summary) -> Result<Box<RawValue>, CatalogError> {
+    serde_json::value::to_raw_value(s).map_err(|e| CatalogError::Query(format!("summary: {e}")))
 }
 
 fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
@@ -321,6 +506,10 @@ impl Catalog {
         };
 
         let mut block_cache: HashMap<u32, Vec<Summary>> = HashMap::new();
+        let mine_json = match &new_doc {
+            Some((d, _)) => Some(raw(&d.summary(ord))?),
+            None => None,
+        };
         // Term shards: group the old and the new terms by the shard they live in now.
         let mut groups: BTreeMap<String, TermChanges> = BTreeMap::new();
         for t in &old.terms {
@@ -341,14 +530,15 @@ impl Catalog {
         }
         for (key, (old_terms, new_terms)) in groups {
             let path = files::shard_path(&key);
-            let mut terms: ShardMap = match read(store, &path, MAX_SHARD)? {
-                Some(b) => files::parse_shard_lazy(&b, &key, &root)?
+            let bytes = read(store, &path, MAX_SHARD)?;
+            let mut terms: ShardMap<'_> = match &bytes {
+                Some(b) => files::parse_shard_raw(b, &key, &root)?
                     .into_iter()
                     .map(|e| {
                         let v = TermVal {
                             df: e.df,
                             list: List::Encoded(e.p),
-                            s: e.s,
+                            s: e.s.map_or_else(Page::empty, Page::Raw),
                         };
                         (e.t, v)
                     })
@@ -356,25 +546,22 @@ impl Catalog {
                 None => BTreeMap::new(),
             };
             // Decode only the lists this update changes.
-            let decoded = |terms: &mut ShardMap, t: &str| -> Result<(), CatalogError> {
+            let decoded = |terms: &mut ShardMap<'_>, t: &str| -> Result<(), CatalogError> {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
-                    let e = TermEntry {
-                        t: t.to_string(),
-                        df: v.df,
-                        p: std::mem::take(s),
-                        s: std::mem::take(&mut v.s),
-                    };
-                    v.list = List::Decoded(files::decode_term(&e, &key, &root)?);
-                    v.s = e.s;
+                    let page = std::mem::replace(&mut v.s, Page::empty()).into_items(&key, t)?;
+                    let ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
+                    let ps = files::decode_term_parts(t, v.df, s, &ords, &key, &root)?;
+                    v.list = List::Decoded(ps);
+                    v.s = Page::Items(page);
                 }
                 Ok(())
             };
             let mut changed: Vec<&String> = Vec::new();
             for t in old_terms {
                 decoded(&mut terms, t)?;
-                if let Some(v) = terms.get_mut(t)
+                if let Some(v) = terms.get_mut(t.as_str())
                     && let List::Decoded(ps) = &mut v.list
                 {
                     v.df = v.df.saturating_sub(1);
@@ -385,11 +572,13 @@ impl Catalog {
             if let Some((d, ix)) = &new_doc {
                 for (t, wtf) in new_terms {
                     decoded(&mut terms, t)?;
-                    let v = terms.entry(t.clone()).or_insert_with(|| TermVal {
-                        df: 0,
-                        list: List::Decoded(Vec::new()),
-                        s: Vec::new(),
-                    });
+                    let v = terms
+                        .entry(Cow::Owned(t.clone()))
+                        .or_insert_with(|| TermVal {
+                            df: 0,
+                            list: List::Decoded(Vec::new()),
+                            s: Page::empty(),
+                        });
                     v.df += 1;
                     if let List::Decoded(ps) = &mut v.list {
                         let i = ps.partition_point(|p| p.ord < ord);
@@ -401,20 +590,30 @@ impl Catalog {
             }
             // The first pages of the changed lists: this bundle's new summary, the others'
             // from the old page or, for a bundle that just entered it, from its block.
-            let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
             for t in changed {
-                let Some(v) = terms.get_mut(t) else { continue };
+                let Some(v) = terms.get_mut(t.as_str()) else {
+                    continue;
+                };
                 let List::Decoded(ps) = &v.list else { continue };
-                let mut page = Vec::new();
+                let Page::Items(old_page) = &mut v.s else {
+                    continue;
+                };
+                let mut old: Vec<Option<PageItem>> =
+                    std::mem::take(old_page).into_iter().map(Some).collect();
+                let mut page = Vec::with_capacity(PAGE_DOCS);
                 for o in page_ords(ps) {
-                    let sum = match (&mine, v.s.iter().find(|x| x.ord == o)) {
-                        (Some(m), _) if o == ord => m.clone(),
-                        (_, Some(x)) => x.clone(),
-                        _ => block_summary(store, o, &root, &mut block_cache)?,
+                    let found = old.iter_mut().find_map(|x| match x {
+                        Some(i) if i.ord == o => x.take(),
+                        _ => None,
+                    });
+                    let json = match (&mine_json, found) {
+                        (Some(m), _) if o == ord => Cow::Borrowed(&**m),
+                        (_, Some(x)) => x.json,
+                        _ => Cow::Owned(raw(&block_summary(store, o, &root, &mut block_cache)?)?),
                     };
-                    page.push(sum);
+                    page.push(PageItem { ord: o, json });
                 }
-                v.s = page;
+                v.s = Page::Items(page);
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -659,9 +858,9 @@ impl Catalog {
                     let v = TermVal {
                         df,
                         list: List::Decoded(ps),
-                        s,
+                        s: Page::Decoded(s),
                     };
-                    (t, v)
+                    (Cow::Owned(t), v)
                 })
                 .collect();
             store_shard(store, &key, terms, &mut root, &mut stats)?;

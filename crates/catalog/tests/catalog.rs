@@ -668,7 +668,7 @@ fn a_shard_over_its_size_target_is_split() {
 fn verify_reports_what_differs_from_a_rebuild() {
     let docs = vec![
         doc("org.x.alpha", "Alpha", "csv reader"),
-        doc("org.x.beta", "Beta", "csv writer"),
+        doc("org.x.beta", "Beta", "csv writer reading"),
     ];
     let input = || docs.iter().map(|d| (d.id.clone(), Some(d.clone())));
     let mut s = store_of(docs.clone());
@@ -1025,4 +1025,38 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
             "missing"
         )
     );
+}
+
+/// The writer keeps the first pages of the terms it does not change as it read them, and parses
+/// those it changes: a damaged page is refused with the shard named either way, and an untouched
+/// one is written back byte for byte.
+#[test]
+fn an_update_refuses_a_damaged_first_page_and_keeps_untouched_ones_as_read() {
+    let base = vec![
+        doc("org.x.alpha", "Alpha", "csv reader"),
+        doc("org.x.beta", "Beta", "csv writer reading"),
+    ];
+    let shard = files::shard_path("csv");
+    let republish = Change::Upsert(Box::new(doc("org.x.alpha", "Alpha", "csv parser")));
+    for (damage, want) in [
+        (r#""s":5"#, "is not a list"),
+        (r#""s":[{"id":"org.x.alpha"}]"#, "missing field `ord`"),
+    ] {
+        let mut s = store_of(base.clone());
+        let text = String::from_utf8(s.files[&shard].clone()).unwrap();
+        let at = text.find(r#""s":["#).expect("csv has a first page");
+        let end = at + text[at..].find("}]").unwrap() + 2;
+        let damaged = format!("{}{damage}{}", &text[..at], &text[end..]);
+        s.files.insert(shard.clone(), damaged.into_bytes());
+        let e = Catalog::update(&mut s, &republish).unwrap_err().to_string();
+        assert!(e.contains(&shard) && e.contains(want), "{damage}: {e}");
+    }
+    // `rea` holds `reader` (changed) and `read` (kept as read): the result equals a rebuild.
+    let mut s = store_of(base.clone());
+    Catalog::update(&mut s, &republish).unwrap();
+    let rea = String::from_utf8(s.files[&files::shard_path("rea")].clone()).unwrap();
+    assert!(rea.contains(r#""t":"read","#), "{rea}");
+    let mut all = base;
+    all[0] = doc("org.x.alpha", "Alpha", "csv parser");
+    assert_same(&s, &store_of(all));
 }

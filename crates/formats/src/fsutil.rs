@@ -94,10 +94,13 @@ pub fn sync_filesystem(path: &Path) -> io::Result<()> {
 /// too large (the caller says so), and a hostile file can never make the reader allocate more.
 pub fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut buf)?;
+    let f = std::fs::File::open(path)?;
+    // Sized from the file's length when known, so a read does not grow its buffer step by step.
+    let hint = f
+        .metadata()
+        .map_or(0, |m| m.len().min(limit.saturating_add(1)));
+    let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    f.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
