@@ -34,7 +34,7 @@ fn client(home: &Path, url: &str, offline: bool) -> Result<Client, InstallError>
         RegistrySource::from_location(url).unwrap(),
         offline,
     )?;
-    c.fetcher.backoff = Duration::from_millis(5);
+    std::sync::Arc::get_mut(&mut c.fetcher).unwrap().backoff = Duration::from_millis(5);
     Ok(c)
 }
 
@@ -700,7 +700,7 @@ fn http_not_found_and_5xx_retries() {
         ratchet_formats::index::index_path(&id("com.templates.devops"))
     );
     srv.fault(&path, Fault::Stall);
-    c.fetcher.timeout = Duration::from_millis(200);
+    std::sync::Arc::get_mut(&mut c.fetcher).unwrap().timeout = Duration::from_millis(200);
     let e = install(&mut c, "com.templates.devops")
         .unwrap_err()
         .to_string();

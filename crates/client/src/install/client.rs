@@ -21,8 +21,9 @@ use std::sync::Arc;
 pub struct Client {
     /// Local directories.
     pub paths: Paths,
-    /// The fetcher.
-    pub fetcher: Fetcher,
+    /// The fetcher (shared with the threads that download archives while resolution goes on,
+    /// [`Client::prepare_while_resolving`]).
+    pub fetcher: Arc<Fetcher>,
     /// The registry's `config.json`.
     pub config: RegistryConfig,
     pub(super) lines: HashMap<BundleId, Vec<IndexLine>>,
@@ -175,7 +176,7 @@ impl Client {
         let mut client = Client {
             pins,
             paths,
-            fetcher,
+            fetcher: Arc::new(fetcher),
             config,
             lines: HashMap::new(),
             cands: HashMap::new(),

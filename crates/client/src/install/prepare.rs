@@ -63,32 +63,42 @@ impl Client {
             .lock()
             .ok()
             .and_then(|p| p.as_ref().map(|p| (p.pool.clone(), p.ctx.clone())));
-        let started = std::sync::Mutex::new(Vec::new());
-        let mut results = self.fetcher.get_many_while_downloading(
-            &all,
-            ratchet_formats::index::MAX_INDEX_FILE_LEN,
-            &items,
-            None,
-            |i, r| {
-                if let (Ok(bytes), Some((pool, ctx))) = (r, workers.as_ref()) {
-                    let job = jobs[i].clone();
-                    let ctx = ctx.clone();
-                    let key = key_of(&job.line);
-                    let task = pool.spawn(move || {
-                        let r = verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
-                        (job.line, r)
-                    });
-                    if let Ok(mut s) = started.lock() {
-                        s.push((key, task));
+        // The archives leave with the wave's files but do not hold the wave up: they are
+        // downloaded on a thread of their own, each handed to a preparation task as it
+        // arrives, while the resolution goes on with the files.
+        if let Some((pool, ctx)) = workers.filter(|_| !items.is_empty()) {
+            let fetcher = self.fetcher.clone();
+            let download = std::thread::spawn(move || {
+                let started = std::sync::Mutex::new(Vec::new());
+                fetcher.download_each(&items, None, |i, r| {
+                    if let Ok(bytes) = r {
+                        let job = jobs[i].clone();
+                        let ctx = ctx.clone();
+                        let key = key_of(&job.line);
+                        let task = pool.spawn(move || {
+                            let r =
+                                verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
+                            (job.line, r)
+                        });
+                        if let Ok(mut s) = started.lock() {
+                            s.push((key, task));
+                        }
                     }
-                }
-            },
-        );
-        if let (Ok(mut p), Ok(tasks)) = (self.prepared.lock(), started.into_inner())
-            && let Some(p) = p.as_mut()
-        {
-            p.tasks.extend(tasks);
+                });
+                started.into_inner().unwrap_or_default()
+            });
+            if let Ok(mut p) = self.prepared.lock()
+                && let Some(p) = p.as_mut()
+            {
+                p.downloads.push(download);
+            }
         }
+        let mut results = if all.is_empty() {
+            Vec::new()
+        } else {
+            self.fetcher
+                .get_many(&all, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+        };
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
         }
@@ -122,6 +132,7 @@ impl Client {
                 // Two at a time: resolution goes on beside them.
                 pool: Pool::new(self.fetcher.runtime(), 2),
                 tasks: Vec::new(),
+                downloads: Vec::new(),
                 started: BTreeSet::new(),
             });
         }
@@ -190,10 +201,19 @@ impl Client {
         }
     }
 
-    /// Stops preparing and hands over the preparation tasks without waiting for them:
-    /// [`super::apply()`] downloads what was not prepared while they finish.
+    /// Stops preparing and hands over the preparation tasks without waiting for them (only for
+    /// the downloads still on their way, at most a round trip): [`super::apply()`] downloads
+    /// what was not prepared while they finish.
     pub(super) fn take_preparing(&self) -> Option<Prepared> {
-        self.prepared.lock().ok().and_then(|mut g| g.take())
+        let mut p = self.prepared.lock().ok().and_then(|mut g| g.take())?;
+        for d in std::mem::take(&mut p.downloads) {
+            // A download thread that panicked started nothing more: what it did not hand
+            // over is downloaded again by `apply`.
+            if let Ok(tasks) = d.join() {
+                p.tasks.extend(tasks);
+            }
+        }
+        Some(p)
     }
 }
 
@@ -254,6 +274,8 @@ pub(super) struct Prepared {
     /// The tasks started so far, with the archive each works on: each gives the index line it
     /// prepared and the outcome.
     tasks: Vec<(PreparedKey, PrepareTask)>,
+    /// The threads downloading archives (each gives the tasks it started).
+    downloads: Vec<std::thread::JoinHandle<Vec<(PreparedKey, PrepareTask)>>>,
     /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
 }
