@@ -1617,9 +1617,10 @@ fn archives_prepared_while_resolving() {
     // The two index waves, the map node proving root.json and a deeper state map node.
     assert_eq!(waves, 4);
     assert_eq!(state.bundles.len(), 3);
-    // The root's archive came with the second wave, before the resolution was done; only
-    // the last wave's bundles were downloaded after it.
-    assert_eq!(during, 1);
+    // The root's archive came with the second wave, before the resolution was done, and the
+    // last wave's as soon as that wave was in (on a thread of their own: by the end of the
+    // plan they may still be on their way); each archive was downloaded once.
+    assert!(during >= 1, "{during}");
     assert_eq!(srv.count("/archives/"), 3);
     assert_eq!(
         version_dirs(&home),
