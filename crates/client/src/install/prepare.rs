@@ -129,8 +129,8 @@ impl Client {
                 allow_unsigned,
                 installed: ctx.installed.clone(),
                 ctx,
-                // Two at a time: resolution goes on beside them.
-                pool: Pool::new(self.fetcher.runtime(), 2),
+                // Two at a time, behind the resolution going on beside them.
+                pool: Pool::background(self.fetcher.runtime(), 2),
                 tasks: Vec::new(),
                 downloads: Vec::new(),
                 started: BTreeSet::new(),
