@@ -311,8 +311,10 @@ pub(super) struct Discovery {
     picks: HashMap<BundleId, Version>,
     /// The picks whose dependencies were taken in.
     expanded: std::collections::HashSet<(BundleId, Version)>,
-    /// Bundles to look at again (new file, or new requirement).
+    /// Bundles to look at again (new file, or new requirement), each queued once at a time.
     queue: std::collections::VecDeque<BundleId>,
+    /// The bundles in `queue`.
+    queued: std::collections::HashSet<BundleId>,
 }
 
 impl Discovery {
@@ -322,17 +324,28 @@ impl Discovery {
         for (id, r) in roots {
             reqs.entry(id.clone()).or_default().push(r.clone());
         }
-        Discovery {
+        let mut d = Discovery {
             reqs,
             picks: HashMap::new(),
             expanded: Default::default(),
-            queue: roots.iter().map(|(id, _)| id.clone()).collect(),
-        }
+            queue: Default::default(),
+            queued: Default::default(),
+        };
+        d.loaded(roots.iter().map(|(id, _)| id));
+        d
     }
 
     /// Bundles whose index files just came in, to look at.
     pub(super) fn loaded<'a>(&mut self, ids: impl IntoIterator<Item = &'a BundleId>) {
-        self.queue.extend(ids.into_iter().cloned());
+        for id in ids {
+            self.enqueue(id);
+        }
+    }
+
+    fn enqueue(&mut self, id: &BundleId) {
+        if self.queued.insert(id.clone()) {
+            self.queue.push_back(id.clone());
+        }
     }
 
     /// Looks at every bundle queued whose index file is loaded: returns the bundles reached
@@ -346,6 +359,7 @@ impl Discovery {
         let mut fetch = BTreeSet::new();
         let mut picked = Vec::new();
         while let Some(id) = self.queue.pop_front() {
+            self.queued.remove(&id);
             let Some(versions) = lines.get(&id) else {
                 fetch.insert(id);
                 continue;
@@ -372,11 +386,16 @@ impl Discovery {
                 continue;
             }
             for d in &line.dependencies {
-                self.reqs
-                    .entry(d.bundle_id.clone())
-                    .or_default()
-                    .push(d.version.clone());
-                self.queue.push_back(d.bundle_id.clone());
+                // A requirement seen already changes nothing (many dependents of one bundle
+                // mostly share a few requirements).
+                let reqs = self.reqs.entry(d.bundle_id.clone()).or_default();
+                if reqs.contains(&d.version) && self.picks.contains_key(&d.bundle_id) {
+                    continue;
+                }
+                if !reqs.contains(&d.version) {
+                    reqs.push(d.version.clone());
+                }
+                self.enqueue(&d.bundle_id);
             }
         }
         (fetch, picked)
