@@ -5,6 +5,7 @@
 //! checked as soon as it has arrived, while the others are still downloading.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -15,8 +16,8 @@ pub(super) struct Pool {
     handle: Handle,
     permits: Arc<Semaphore>,
     /// Each task runs on a thread of its own at a lower scheduling priority
-    /// ([`Pool::background`]).
-    background: bool,
+    /// ([`Pool::background`]) while this is set ([`Pool::foreground`]).
+    background: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A task started by [`Pool::spawn`]; [`Pool::join`] waits for it (`None`: it panicked).
@@ -33,7 +34,7 @@ impl Pool {
         Pool {
             handle,
             permits: Arc::new(Semaphore::new(limit.max(1))),
-            background: false,
+            background: Arc::default(),
         }
     }
 
@@ -42,10 +43,15 @@ impl Pool {
     /// a busy machine the requests and the resolution (on the runtime and the command's
     /// thread) get the CPU before it. For the archives prepared while resolving.
     pub(super) fn background(handle: Handle, limit: usize) -> Pool {
-        Pool {
-            background: true,
-            ..Pool::new(handle, limit)
-        }
+        let pool = Pool::new(handle, limit);
+        pool.background.store(true, Ordering::Relaxed);
+        pool
+    }
+
+    /// From now on, tasks that start (those waiting for a slot included) run at the normal
+    /// priority: the command is waiting for them.
+    pub(super) fn foreground(&self) {
+        self.background.store(false, Ordering::Relaxed);
     }
 
     /// Starts `f` as soon as a slot is free. May be called from inside or outside the runtime.
@@ -54,11 +60,11 @@ impl Pool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Task<T> {
         let permits = self.permits.clone();
-        let background = self.background;
+        let background = self.background.clone();
         self.handle.spawn(async move {
             // The semaphore is never closed: acquiring only waits.
             let _permit = permits.acquire_owned().await;
-            if !background {
+            if !background.load(Ordering::Relaxed) {
                 return tokio::task::spawn_blocking(f).await.ok();
             }
             let (tx, rx) = tokio::sync::oneshot::channel();

@@ -179,6 +179,8 @@ impl Client {
     /// what was not prepared while they finish.
     pub(super) fn take_preparing(&self) -> Option<Prepared> {
         let mut p = self.prepared.lock().ok().and_then(|mut g| g.take())?;
+        // The command waits for what is left: it runs at the normal priority.
+        p.pool.foreground();
         for d in std::mem::take(&mut p.downloads) {
             // A download thread that panicked started nothing more: what it did not hand
             // over is downloaded again by `apply`.
