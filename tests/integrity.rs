@@ -119,8 +119,9 @@ impl Fixture {
             log.clone(),
         )
         .map(|mut c| {
-            c.fetcher.backoff = Duration::from_millis(5);
-            c.fetcher.attempts = 1;
+            let f = std::sync::Arc::get_mut(&mut c.fetcher).unwrap();
+            f.backoff = Duration::from_millis(5);
+            f.attempts = 1;
             c
         });
         (c, log)

@@ -34,7 +34,7 @@ fn client(home: &Path, url: &str, offline: bool) -> Result<Client, InstallError>
         RegistrySource::from_location(url).unwrap(),
         offline,
     )?;
-    c.fetcher.backoff = Duration::from_millis(5);
+    std::sync::Arc::get_mut(&mut c.fetcher).unwrap().backoff = Duration::from_millis(5);
     Ok(c)
 }
 
@@ -700,7 +700,7 @@ fn http_not_found_and_5xx_retries() {
         ratchet_formats::index::index_path(&id("com.templates.devops"))
     );
     srv.fault(&path, Fault::Stall);
-    c.fetcher.timeout = Duration::from_millis(200);
+    std::sync::Arc::get_mut(&mut c.fetcher).unwrap().timeout = Duration::from_millis(200);
     let e = install(&mut c, "com.templates.devops")
         .unwrap_err()
         .to_string();
@@ -1617,9 +1617,11 @@ fn archives_prepared_while_resolving() {
     // The two index waves, the map node proving root.json and a deeper state map node.
     assert_eq!(waves, 4);
     assert_eq!(state.bundles.len(), 3);
-    // The root's archive came with the second wave, before the resolution was done; only
-    // the last wave's bundles were downloaded after it.
-    assert_eq!(during, 1);
+    // The root's archive came with the second wave, before the resolution was done, and the
+    // last wave's as soon as that wave was in (on a thread of their own: by the end of the
+    // plan they may still be on their way, so `during` is not exact); each archive was
+    // downloaded once.
+    assert!(during <= 3, "{during}");
     assert_eq!(srv.count("/archives/"), 3);
     assert_eq!(
         version_dirs(&home),
@@ -1646,9 +1648,11 @@ fn archives_prepared_while_resolving() {
         },
     )
     .unwrap();
+    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    // Only a guess downloads 2.0.0, once (on a thread of its own: by the end of the plan it
+    // may still be on its way; apply waits for it).
     let (v2, _) = archive_path_of(2);
     assert_eq!(srv.count(&v2), 1, "2.0.0 was prepared");
-    apply(&c, &p, &ApplyOptions::default()).unwrap();
     assert_eq!(
         version_dirs(&third),
         [

@@ -3,7 +3,7 @@
 
 use super::InstallError;
 use super::error::{MetaError, MetaResult};
-use super::prepare::Prepared;
+use super::prepare::{Discovery, Prepared};
 use crate::events::{Event, SharedReporter, no_reporter};
 use crate::paths::Paths;
 use crate::registry::{FetchError, Fetcher, RegistrySource};
@@ -21,8 +21,9 @@ use std::sync::Arc;
 pub struct Client {
     /// Local directories.
     pub paths: Paths,
-    /// The fetcher.
-    pub fetcher: Fetcher,
+    /// The fetcher (shared with the threads that download archives while resolution goes on,
+    /// [`Client::prepare_while_resolving`]).
+    pub fetcher: Arc<Fetcher>,
     /// The registry's `config.json`.
     pub config: RegistryConfig,
     pub(super) lines: HashMap<BundleId, Vec<IndexLine>>,
@@ -175,7 +176,7 @@ impl Client {
         let mut client = Client {
             pins,
             paths,
-            fetcher,
+            fetcher: Arc::new(fetcher),
             config,
             lines: HashMap::new(),
             cands: HashMap::new(),
@@ -334,7 +335,10 @@ impl Client {
         self.records(&line.id).status_of(line, &self.config).0
     }
 
-    /// Resolves `roots`, fetching index files wave by wave.
+    /// Resolves `roots`, fetching index files wave by wave: each wave fetches what the
+    /// versions picked so far name ([`Discovery`], a level of the graph per wave), the
+    /// resolver runs once nothing is left to discover, and asks for more only if it went
+    /// elsewhere (a conflict).
     pub fn resolve(
         &mut self,
         roots: &[(BundleId, VersionReq)],
@@ -347,12 +351,23 @@ impl Client {
                 return Err(self.not_found(id));
             }
         }
+        let mut discovery = Discovery::new(roots);
         loop {
+            let (found, guesses) = self.discover(&mut discovery, opts);
+            // Offline, only what the resolver asks for is read: a guess the cache cannot
+            // answer must not fail the command.
+            if !found.is_empty() && !self.fetcher.offline() {
+                self.load_while_preparing(&found, guesses)?;
+                discovery.loaded(&found);
+                continue;
+            }
+            // The archives of the last bundles picked leave before the resolver runs.
+            self.load_while_preparing(&BTreeSet::new(), guesses)?;
             match crate::resolver::resolve(roots, &self.cands, opts)? {
                 Resolution::Done(g) => return Ok(g),
                 Resolution::NeedIndex(ids) => {
-                    let guesses = self.guesses(roots, opts);
-                    self.load_while_preparing(&ids, guesses)?
+                    self.load_while_preparing(&ids, Vec::new())?;
+                    discovery.loaded(&ids);
                 }
             }
         }

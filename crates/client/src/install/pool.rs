@@ -5,6 +5,7 @@
 //! checked as soon as it has arrived, while the others are still downloading.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -14,10 +15,16 @@ use tokio::task::JoinHandle;
 pub(super) struct Pool {
     handle: Handle,
     permits: Arc<Semaphore>,
+    /// Each task runs on a thread of its own at a lower scheduling priority
+    /// ([`Pool::background`]) while this is set ([`Pool::foreground`]).
+    background: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A task started by [`Pool::spawn`]; [`Pool::join`] waits for it.
-pub(super) type Task<T> = JoinHandle<Result<T, tokio::task::JoinError>>;
+/// A task started by [`Pool::spawn`]; [`Pool::join`] waits for it (`None`: it panicked).
+pub(super) type Task<T> = JoinHandle<Option<T>>;
+
+/// How much lower the priority of a background task's thread is (a `nice` increment).
+const BACKGROUND_NICENESS: libc::c_int = 10;
 
 impl Pool {
     /// A pool running at most `limit` tasks at once on `handle`'s blocking pool. `handle` must
@@ -27,7 +34,24 @@ impl Pool {
         Pool {
             handle,
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            background: Arc::default(),
         }
+    }
+
+    /// [`Pool::new`] for work that should not compete with the command's critical path: each
+    /// task runs on a thread of its own whose scheduling priority is lowered first, so that on
+    /// a busy machine the requests and the resolution (on the runtime and the command's
+    /// thread) get the CPU before it. For the archives prepared while resolving.
+    pub(super) fn background(handle: Handle, limit: usize) -> Pool {
+        let pool = Pool::new(handle, limit);
+        pool.background.store(true, Ordering::Relaxed);
+        pool
+    }
+
+    /// From now on, tasks that start (those waiting for a slot included) run at the normal
+    /// priority: the command is waiting for them.
+    pub(super) fn foreground(&self) {
+        self.background.store(false, Ordering::Relaxed);
     }
 
     /// Starts `f` as soon as a slot is free. May be called from inside or outside the runtime.
@@ -36,10 +60,25 @@ impl Pool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Task<T> {
         let permits = self.permits.clone();
+        let background = self.background.clone();
         self.handle.spawn(async move {
             // The semaphore is never closed: acquiring only waits.
             let _permit = permits.acquire_owned().await;
-            tokio::task::spawn_blocking(f).await
+            if !background.load(Ordering::Relaxed) {
+                return tokio::task::spawn_blocking(f).await.ok();
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let thread = std::thread::Builder::new()
+                .name("ratchet-prepare".into())
+                .spawn(move || {
+                    lower_priority();
+                    let _ = tx.send(f());
+                });
+            // A thread that could not start ran nothing; one that panicked sent nothing.
+            match thread {
+                Ok(_) => rx.await.ok(),
+                Err(_) => None,
+            }
         })
     }
 
@@ -49,10 +88,21 @@ impl Pool {
         self.handle.block_on(async {
             let mut out = Vec::with_capacity(tasks.len());
             for t in tasks {
-                out.push(t.await.ok().and_then(Result::ok));
+                out.push(t.await.ok().flatten());
             }
             out
         })
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (best effort: a thread that cannot keeps
+/// its own).
+fn lower_priority() {
+    // SAFETY: `nice` only changes the calling thread's niceness (Linux: per thread); its
+    // result, like errno, is not used.
+    #[cfg(unix)]
+    unsafe {
+        libc::nice(BACKGROUND_NICENESS);
     }
 }
 
@@ -93,12 +143,16 @@ mod tests {
             .worker_threads(1)
             .build()
             .unwrap();
-        let pool = Pool::new(rt.handle().clone(), 4);
-        let tasks = vec![
-            pool.spawn(|| 1),
-            pool.spawn(|| -> i32 { panic!("boom") }),
-            pool.spawn(|| 3),
-        ];
-        assert_eq!(pool.join(tasks), [Some(1), None, Some(3)]);
+        for pool in [
+            Pool::new(rt.handle().clone(), 4),
+            Pool::background(rt.handle().clone(), 2),
+        ] {
+            let tasks = vec![
+                pool.spawn(|| 1),
+                pool.spawn(|| -> i32 { panic!("boom") }),
+                pool.spawn(|| 3),
+            ];
+            assert_eq!(pool.join(tasks), [Some(1), None, Some(3)]);
+        }
     }
 }

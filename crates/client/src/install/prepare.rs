@@ -63,32 +63,42 @@ impl Client {
             .lock()
             .ok()
             .and_then(|p| p.as_ref().map(|p| (p.pool.clone(), p.ctx.clone())));
-        let started = std::sync::Mutex::new(Vec::new());
-        let mut results = self.fetcher.get_many_while_downloading(
-            &all,
-            ratchet_formats::index::MAX_INDEX_FILE_LEN,
-            &items,
-            None,
-            |i, r| {
-                if let (Ok(bytes), Some((pool, ctx))) = (r, workers.as_ref()) {
-                    let job = jobs[i].clone();
-                    let ctx = ctx.clone();
-                    let key = key_of(&job.line);
-                    let task = pool.spawn(move || {
-                        let r = verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
-                        (job.line, r)
-                    });
-                    if let Ok(mut s) = started.lock() {
-                        s.push((key, task));
+        // The archives leave with the wave's files but do not hold the wave up: they are
+        // downloaded on a thread of their own, each handed to a preparation task as it
+        // arrives, while the resolution goes on with the files.
+        if let Some((pool, ctx)) = workers.filter(|_| !items.is_empty()) {
+            let fetcher = self.fetcher.clone();
+            let download = std::thread::spawn(move || {
+                let started = std::sync::Mutex::new(Vec::new());
+                fetcher.download_each(&items, None, |i, r| {
+                    if let Ok(bytes) = r {
+                        let job = jobs[i].clone();
+                        let ctx = ctx.clone();
+                        let key = key_of(&job.line);
+                        let task = pool.spawn(move || {
+                            let r =
+                                verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
+                            (job.line, r)
+                        });
+                        if let Ok(mut s) = started.lock() {
+                            s.push((key, task));
+                        }
                     }
-                }
-            },
-        );
-        if let (Ok(mut p), Ok(tasks)) = (self.prepared.lock(), started.into_inner())
-            && let Some(p) = p.as_mut()
-        {
-            p.tasks.extend(tasks);
+                });
+                started.into_inner().unwrap_or_default()
+            });
+            if let Ok(mut p) = self.prepared.lock()
+                && let Some(p) = p.as_mut()
+            {
+                p.downloads.push(download);
+            }
         }
+        let mut results = if all.is_empty() {
+            Vec::new()
+        } else {
+            self.fetcher
+                .get_many(&all, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+        };
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
         }
@@ -119,62 +129,36 @@ impl Client {
                 allow_unsigned,
                 installed: ctx.installed.clone(),
                 ctx,
-                // Two at a time: resolution goes on beside them.
-                pool: Pool::new(self.fetcher.runtime(), 2),
+                // Two at a time, behind the resolution going on beside them.
+                pool: Pool::background(self.fetcher.runtime(), 2),
                 tasks: Vec::new(),
+                downloads: Vec::new(),
                 started: BTreeSet::new(),
             });
         }
     }
 
-    /// The index lines of the versions the resolution will most likely choose among the
-    /// bundles loaded so far (the newest release each requirement seen allows, or the locked
-    /// version), not yet being prepared and not installed already.
-    pub(super) fn guesses(
-        &mut self,
-        roots: &[(BundleId, VersionReq)],
+    /// Moves `discovery` on over the bundles loaded so far ([`Discovery::step`]) and returns
+    /// the ids it found to fetch, with the index lines of the versions picked for the first
+    /// time that are to be prepared (not installed already, not being prepared).
+    pub(super) fn discover(
+        &self,
+        discovery: &mut Discovery,
         opts: &ResolveOptions,
-    ) -> Vec<IndexLine> {
+    ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
+        let (fetch, picked) = discovery.step(&self.lines, opts);
         let Ok(mut guard) = self.prepared.lock() else {
-            return Vec::new();
+            return (fetch, Vec::new());
         };
         let Some(prepared) = guard.as_mut() else {
-            return Vec::new();
+            return (fetch, Vec::new());
         };
-        let mut reqs: HashMap<BundleId, Vec<VersionReq>> = HashMap::new();
-        for (id, r) in roots {
-            reqs.entry(id.clone()).or_default().push(r.clone());
-        }
-        let mut queue: std::collections::VecDeque<BundleId> =
-            roots.iter().map(|(id, _)| id.clone()).collect();
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        while let Some(id) = queue.pop_front() {
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            let Some(lines) = self.lines.get(&id) else {
-                continue;
-            };
-            let pick = match opts.locked.get(&id) {
-                Some(v) => lines.iter().find(|l| &l.version == v),
-                None => {
-                    crate::resolver::newest_release(lines, reqs.get(&id).map_or(&[], Vec::as_slice))
-                }
-            };
-            let Some(line) = pick else { continue };
-            for d in &line.dependencies {
-                reqs.entry(d.bundle_id.clone())
-                    .or_default()
-                    .push(d.version.clone());
-                queue.push_back(d.bundle_id.clone());
-            }
-            let already = prepared.installed.get(&id) == Some(&line.version);
-            if !already && prepared.started.insert(id.clone()) {
-                out.push(line.clone());
-            }
-        }
-        out
+        let guesses = picked
+            .into_iter()
+            .filter(|l| prepared.installed.get(&l.id) != Some(&l.version))
+            .filter(|l| prepared.started.insert(l.id.clone()))
+            .collect();
+        (fetch, guesses)
     }
 
     /// Waits for the preparation tasks and takes what they prepared, with the
@@ -190,10 +174,21 @@ impl Client {
         }
     }
 
-    /// Stops preparing and hands over the preparation tasks without waiting for them:
-    /// [`super::apply()`] downloads what was not prepared while they finish.
+    /// Stops preparing and hands over the preparation tasks without waiting for them (only for
+    /// the downloads still on their way, at most a round trip): [`super::apply()`] downloads
+    /// what was not prepared while they finish.
     pub(super) fn take_preparing(&self) -> Option<Prepared> {
-        self.prepared.lock().ok().and_then(|mut g| g.take())
+        let mut p = self.prepared.lock().ok().and_then(|mut g| g.take())?;
+        // The command waits for what is left: it runs at the normal priority.
+        p.pool.foreground();
+        for d in std::mem::take(&mut p.downloads) {
+            // A download thread that panicked started nothing more: what it did not hand
+            // over is downloaded again by `apply`.
+            if let Ok(tasks) = d.join() {
+                p.tasks.extend(tasks);
+            }
+        }
+        Some(p)
     }
 }
 
@@ -254,6 +249,8 @@ pub(super) struct Prepared {
     /// The tasks started so far, with the archive each works on: each gives the index line it
     /// prepared and the outcome.
     tasks: Vec<(PreparedKey, PrepareTask)>,
+    /// The threads downloading archives (each gives the tasks it started).
+    downloads: Vec<std::thread::JoinHandle<Vec<(PreparedKey, PrepareTask)>>>,
     /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
 }
@@ -299,5 +296,197 @@ pub(super) fn discard_prepared(paths: &Paths, installed: &InstalledState, left: 
         if r.is_ok() && !named {
             let _ = std::fs::remove_dir_all(bundle_dir(paths, &id, &version));
         }
+    }
+}
+
+/// The versions a resolution will most likely choose, found as index files come in: for each
+/// bundle reached from the roots, the newest release every requirement seen so far allows (or
+/// the locked version), and the bundles its dependencies name. Each file is looked at when it
+/// arrives and again only when a new requirement reaches its bundle; a bundle whose pick
+/// changes adds the dependencies of the new pick too (the union is fetched), so the waves
+/// follow the graph level by level without running the resolver after each one. The resolver
+/// runs once nothing is left to fetch (and asks for more if a conflict took it elsewhere).
+pub(super) struct Discovery {
+    /// The requirements seen so far, per bundle.
+    reqs: HashMap<BundleId, Vec<VersionReq>>,
+    /// The version picked so far, per bundle.
+    picks: HashMap<BundleId, Version>,
+    /// The picks whose dependencies were taken in.
+    expanded: std::collections::HashSet<(BundleId, Version)>,
+    /// Bundles to look at again (new file, or new requirement), each queued once at a time.
+    queue: std::collections::VecDeque<BundleId>,
+    /// The bundles in `queue`.
+    queued: std::collections::HashSet<BundleId>,
+}
+
+impl Discovery {
+    /// Discovery from the resolution's roots.
+    pub(super) fn new(roots: &[(BundleId, VersionReq)]) -> Discovery {
+        let mut reqs: HashMap<BundleId, Vec<VersionReq>> = HashMap::new();
+        for (id, r) in roots {
+            reqs.entry(id.clone()).or_default().push(r.clone());
+        }
+        let mut d = Discovery {
+            reqs,
+            picks: HashMap::new(),
+            expanded: Default::default(),
+            queue: Default::default(),
+            queued: Default::default(),
+        };
+        d.loaded(roots.iter().map(|(id, _)| id));
+        d
+    }
+
+    /// Bundles whose index files just came in, to look at.
+    pub(super) fn loaded<'a>(&mut self, ids: impl IntoIterator<Item = &'a BundleId>) {
+        for id in ids {
+            self.enqueue(id);
+        }
+    }
+
+    fn enqueue(&mut self, id: &BundleId) {
+        if self.queued.insert(id.clone()) {
+            self.queue.push_back(id.clone());
+        }
+    }
+
+    /// Looks at every bundle queued whose index file is loaded: returns the bundles reached
+    /// whose index files are not loaded (to fetch), and the index lines picked for the first
+    /// time.
+    fn step(
+        &mut self,
+        lines: &HashMap<BundleId, Vec<IndexLine>>,
+        opts: &ResolveOptions,
+    ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
+        let mut fetch = BTreeSet::new();
+        let mut picked = Vec::new();
+        while let Some(id) = self.queue.pop_front() {
+            self.queued.remove(&id);
+            let Some(versions) = lines.get(&id) else {
+                fetch.insert(id);
+                continue;
+            };
+            let pick = match opts.locked.get(&id) {
+                Some(v) => versions.iter().find(|l| &l.version == v),
+                None => crate::resolver::newest_release(
+                    versions,
+                    self.reqs.get(&id).map_or(&[], Vec::as_slice),
+                ),
+            };
+            let Some(line) = pick else { continue };
+            if self.picks.get(&id) == Some(&line.version) {
+                continue;
+            }
+            if self
+                .picks
+                .insert(id.clone(), line.version.clone())
+                .is_none()
+            {
+                picked.push(line.clone());
+            }
+            if !self.expanded.insert((id, line.version.clone())) {
+                continue;
+            }
+            for d in &line.dependencies {
+                // A requirement seen already changes nothing (many dependents of one bundle
+                // mostly share a few requirements).
+                let reqs = self.reqs.entry(d.bundle_id.clone()).or_default();
+                if reqs.contains(&d.version) && self.picks.contains_key(&d.bundle_id) {
+                    continue;
+                }
+                if !reqs.contains(&d.version) {
+                    reqs.push(d.version.clone());
+                }
+                self.enqueue(&d.bundle_id);
+            }
+        }
+        (fetch, picked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> BundleId {
+        BundleId::parse(s).unwrap()
+    }
+
+    fn line(bundle: &str, version: &str, deps: &[(&str, &str)]) -> IndexLine {
+        let deps: Vec<_> = deps
+            .iter()
+            .map(|(d, r)| serde_json::json!({"bundle_id": d, "version": r}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "id": bundle, "version": version, "dependencies": deps,
+            "sha256": "aa", "size": 10, "published": "2026-01-01T00:00:00Z",
+            "requirements": {}, "license": "MIT", "pricing": "free", "keywords": [],
+            "permissions": {}, "resources": {}, "yanked": false,
+        }))
+        .unwrap()
+    }
+
+    fn picked(lines: &[IndexLine]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| format!("{}@{}", l.id, l.version))
+            .collect()
+    }
+
+    #[test]
+    fn discovery_goes_level_by_level_and_fetches_the_deps_of_a_changed_pick_too() {
+        let (a, b, c, d, e) = (
+            id("com.t.a"),
+            id("com.t.b"),
+            id("com.t.c"),
+            id("com.t.d"),
+            id("com.t.e"),
+        );
+        let opts = ResolveOptions::default();
+        let req = |s: &str| VersionReq::parse(s).unwrap();
+        let mut lines: HashMap<BundleId, Vec<IndexLine>> = HashMap::new();
+        lines.insert(
+            a.clone(),
+            vec![line(
+                "com.t.a",
+                "1.0.0",
+                &[("com.t.b", "*"), ("com.t.c", "*")],
+            )],
+        );
+        let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
+        let (fetch, got) = disc.step(&lines, &opts);
+        assert_eq!(fetch, BTreeSet::from([b.clone(), c.clone()]));
+        assert_eq!(picked(&got), ["com.t.a@1.0.0"]);
+        // Nothing new came in: nothing to do.
+        assert_eq!(disc.step(&lines, &opts), (BTreeSet::new(), Vec::new()));
+
+        // b's newest version needs d 2.x; c then narrows b to 1.x, whose pick needs e: both
+        // d and e are fetched, b is picked (for preparation) once.
+        lines.insert(
+            b.clone(),
+            vec![
+                line("com.t.b", "1.0.0", &[("com.t.e", "*")]),
+                line("com.t.b", "2.0.0", &[("com.t.d", "*")]),
+            ],
+        );
+        lines.insert(
+            c.clone(),
+            vec![line("com.t.c", "1.0.0", &[("com.t.b", "^1")])],
+        );
+        disc.loaded([&b, &c]);
+        let (fetch, got) = disc.step(&lines, &opts);
+        assert_eq!(fetch, BTreeSet::from([d.clone(), e.clone()]));
+        assert_eq!(picked(&got), ["com.t.b@2.0.0", "com.t.c@1.0.0"]);
+
+        // A locked version is picked whatever is newer.
+        let mut opts = ResolveOptions::default();
+        opts.locked.insert(a.clone(), Version::new(1, 0, 0));
+        lines
+            .get_mut(&a)
+            .unwrap()
+            .push(line("com.t.a", "1.1.0", &[]));
+        let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
+        let (_, got) = disc.step(&lines, &opts);
+        assert_eq!(picked(&got)[0], "com.t.a@1.0.0");
     }
 }

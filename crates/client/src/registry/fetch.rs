@@ -399,45 +399,107 @@ fn http_client(
     Ok(http.client_watching_alpn(Arc::new(h2))?)
 }
 
-/// A wave's queued cache writes: (position in the wave, cache file, entry).
-type CacheBatch = std::sync::Mutex<Vec<(usize, PathBuf, Vec<u8>)>>;
+/// A wave's cache writer: each entry is written on the blocking pool as soon as its file has
+/// arrived, while the rest of the wave is still on its way (one writer at a time, taking
+/// whatever has queued up meanwhile, each directory created once), so that only the last few
+/// entries are left to write when the wave is in. [`CacheWriter::finish`] gives the entries
+/// that could not be written, by position in the wave.
+#[derive(Default)]
+struct CacheWriter {
+    state: std::sync::Mutex<WriterState>,
+}
 
-/// Writes queued cache entries ((position, cache file, entry), [`Fetcher::get_async_mode`])
-/// on one blocking thread, each directory created once; returns the entries that could not
-/// be written, by position.
-async fn write_cache_batch(writes: Vec<(usize, PathBuf, Vec<u8>)>) -> Vec<(usize, FetchError)> {
-    if writes.is_empty() {
-        return Vec::new();
+#[derive(Default)]
+struct WriterState {
+    /// Entries waiting for the writer: (position in the wave, cache file, entry).
+    queue: Vec<(usize, PathBuf, Vec<u8>)>,
+    /// A writer is running (it takes the queue before it stops).
+    running: bool,
+    /// The writers started, to wait for.
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    /// Entries handed to a writer and not written yet (a writer that did not finish leaves
+    /// its entries here).
+    pending: std::collections::BTreeMap<usize, PathBuf>,
+    /// Entries that could not be written.
+    failed: Vec<(usize, FetchError)>,
+    /// Directories created (or found) in this wave.
+    made: std::collections::HashSet<PathBuf>,
+}
+
+impl CacheWriter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-    let positions: Vec<(usize, PathBuf)> = writes.iter().map(|(i, p, _)| (*i, p.clone())).collect();
-    let task = tokio::task::spawn_blocking(move || {
-        let mut made = std::collections::HashSet::new();
-        let mut failed = Vec::new();
-        for (i, path, bytes) in writes {
-            let dir = path.parent().map(Path::to_path_buf);
-            let r = match dir {
-                Some(d) if !made.contains(&d) => std::fs::create_dir_all(&d).map(|()| {
-                    made.insert(d);
-                }),
-                _ => Ok(()),
+
+    /// Queues one entry, starting a writer when none is running. Called on the runtime.
+    fn push(self: &Arc<Self>, i: usize, path: PathBuf, bytes: Vec<u8>) {
+        let mut st = self.lock();
+        st.pending.insert(i, path.clone());
+        st.queue.push((i, path, bytes));
+        if !st.running {
+            st.running = true;
+            let me = self.clone();
+            let writer = tokio::task::spawn_blocking(move || me.drain());
+            st.writers.push(writer);
+        }
+    }
+
+    /// Writes what is queued until the queue is empty.
+    fn drain(&self) {
+        loop {
+            let (batch, mut made) = {
+                let mut st = self.lock();
+                if st.queue.is_empty() {
+                    st.running = false;
+                    return;
+                }
+                (std::mem::take(&mut st.queue), std::mem::take(&mut st.made))
+            };
+            let mut failed = Vec::new();
+            let mut written = Vec::new();
+            for (i, path, bytes) in batch {
+                let dir = path.parent().map(Path::to_path_buf);
+                let r = match dir {
+                    Some(d) if !made.contains(&d) => std::fs::create_dir_all(&d).map(|()| {
+                        made.insert(d);
+                    }),
+                    _ => Ok(()),
+                }
+                .and_then(|()| ratchet_formats::fsutil::write_atomic_unsynced(&path, &bytes));
+                match r {
+                    Ok(()) => written.push(i),
+                    Err(source) => failed.push((i, FetchError::Io { path, source })),
+                }
             }
-            .and_then(|()| ratchet_formats::fsutil::write_atomic_unsynced(&path, &bytes));
-            if let Err(source) = r {
-                failed.push((i, FetchError::Io { path, source }));
+            let mut st = self.lock();
+            st.made.extend(made);
+            for i in written.iter().chain(failed.iter().map(|(i, _)| i)) {
+                st.pending.remove(i);
+            }
+            st.failed.extend(failed);
+        }
+    }
+
+    /// Waits for the writers; returns the entries that could not be written.
+    async fn finish(&self) -> Vec<(usize, FetchError)> {
+        loop {
+            let writers = std::mem::take(&mut self.lock().writers);
+            if writers.is_empty() {
+                break;
+            }
+            for w in writers {
+                let _ = w.await;
             }
         }
+        let mut st = self.lock();
+        let mut failed = std::mem::take(&mut st.failed);
+        // A writer that did not finish (it panicked): none of its entries is known to be
+        // written.
+        for (i, path) in std::mem::take(&mut st.pending) {
+            let source = std::io::Error::other("the cache writer failed");
+            failed.push((i, FetchError::Io { path, source }));
+        }
         failed
-    });
-    match task.await {
-        Ok(failed) => failed,
-        // The writing thread did not finish: none of its entries is known to be written.
-        Err(e) => positions
-            .into_iter()
-            .map(|(i, path)| {
-                let source = std::io::Error::other(format!("the cache writer failed: {e}"));
-                (i, FetchError::Io { path, source })
-            })
-            .collect(),
     }
 }
 
@@ -645,10 +707,11 @@ impl Fetcher {
         let budget = (self.archive_budget / 1024).clamp(1, 1 << 30) as u32;
         let archive_sem = Arc::new(tokio::sync::Semaphore::new(budget as usize));
         let done = &done;
-        // The wave's cache writes, (position in `rels`, cache file, entry): written together
-        // once the wave is in, on two blocking threads, instead of one blocking task per file
-        // (hundreds of thread hand-offs per wide wave).
-        let batch: CacheBatch = Default::default();
+        // The wave's cache entries are written as their files arrive, on the blocking pool, one
+        // writer at a time (not one blocking task per file: hundreds of thread hand-offs per
+        // wide wave; nor all once the wave is in: that held the next wave up by the time it
+        // took).
+        let batch = Arc::new(CacheWriter::default());
         let batch = &batch;
         self.rt.block_on(async {
             let cache_first = self.cache_first.load(Ordering::Relaxed);
@@ -676,16 +739,11 @@ impl Fetcher {
                 futures::future::join_all(gets),
                 futures::future::join_all(downloads)
             );
-            let mut writes = std::mem::take(&mut *batch.lock().unwrap_or_else(|p| p.into_inner()));
-            if !writes.is_empty() {
-                let half = writes.split_off(writes.len() / 2);
-                let (a, b) = tokio::join!(write_cache_batch(writes), write_cache_batch(half));
-                for (i, e) in a.into_iter().chain(b) {
-                    // A file whose cache entry could not be written fails as it did when each
-                    // was written on its own; one that was absent (404) never fails.
-                    if matches!(got.get(i), Some(Ok(Some(_)))) {
-                        got[i] = Err(e);
-                    }
+            for (i, e) in batch.finish().await {
+                // A file whose cache entry could not be written fails as it did when each
+                // was written on its own; one that was absent (404) never fails.
+                if matches!(got.get(i), Some(Ok(Some(_)))) {
+                    got[i] = Err(e);
                 }
             }
             got
@@ -700,15 +758,15 @@ impl Fetcher {
 
     /// One file: from the cache without a request when `cache_first` and cached; else from
     /// the server, revalidating the cached copy when `conditional`. With `batch` (the wave's
-    /// list and this file's position in it), its cache entry is queued there for the caller to
-    /// write ([`write_cache_batch`]) instead of written at once.
+    /// cache writer and this file's position in the wave), its cache entry goes to that writer
+    /// ([`CacheWriter`]) instead of being written here.
     async fn get_async_mode(
         &self,
         rel: String,
         limit: u64,
         cache_first: bool,
         conditional: bool,
-        batch: Option<(&CacheBatch, usize)>,
+        batch: Option<(&Arc<CacheWriter>, usize)>,
     ) -> Result<Option<Vec<u8>>, FetchError> {
         let url = self.url(&rel)?;
         if url.scheme() == "file" {
@@ -748,10 +806,8 @@ impl Fetcher {
             .await?;
         let store = |meta: CacheMeta, body: Vec<u8>| async move {
             let bytes = CacheEntry::render(&meta, &body);
-            if let Some((list, i)) = batch {
-                list.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((i, cached, bytes));
+            if let Some((writer, i)) = batch {
+                writer.push(i, cached, bytes);
                 return Ok(());
             }
             // File writes go to the blocking pool, off the threads that carry the requests.
