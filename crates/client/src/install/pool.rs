@@ -23,7 +23,9 @@ pub(super) struct Pool {
 /// A task started by [`Pool::spawn`]; [`Pool::join`] waits for it (`None`: it panicked).
 pub(super) type Task<T> = JoinHandle<Option<T>>;
 
-/// How much lower the priority of a background task's thread is (a `nice` increment).
+/// How much lower the priority of a background task's thread is (a `nice` increment; Linux
+/// only, where niceness is per thread).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const BACKGROUND_NICENESS: libc::c_int = 10;
 
 impl Pool {
@@ -98,9 +100,10 @@ impl Pool {
 /// Lowers the calling thread's scheduling priority (best effort: a thread that cannot keeps
 /// its own).
 fn lower_priority() {
-    // SAFETY: `nice` only changes the calling thread's niceness (Linux: per thread); its
+    // SAFETY: `nice` only changes the calling thread's niceness (on Linux niceness is per
+    // thread; elsewhere it is the whole process's, so other systems keep their priority); its
     // result, like errno, is not used.
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     unsafe {
         libc::nice(BACKGROUND_NICENESS);
     }
