@@ -359,18 +359,46 @@ mod tests {
             .collect()
     }
 
+    fn append(
+        log: &std::path::Path,
+        action: &str,
+        id: &str,
+        version: &str,
+        actor: &str,
+        time: &str,
+    ) {
+        AuditLog::new(log, Source::Registry)
+            .append_at(
+                &Record::bundle(action, id, Some(version), None),
+                actor,
+                time,
+            )
+            .unwrap();
+    }
+
+    /// A command started on a log of one entry and appended one entry to its copy.
     fn started(dir: &std::path::Path) -> Audit {
         let file = dir.join("machine.jsonl");
         let copy = dir.join("copy.jsonl");
-        AuditLog::new(&file, Source::Registry)
-            .append_at(
-                &Record::bundle("publish", "com.a.x", Some("1.0.0"), None),
-                "ann",
-                "2026-12-05T08:00:00Z",
-            )
-            .unwrap();
+        append(
+            &file,
+            "publish",
+            "com.a.x",
+            "1.0.0",
+            "ann",
+            "2026-12-05T08:00:00Z",
+        );
         let before = std::fs::read(&file).ok();
         std::fs::write(&copy, before.as_ref().unwrap()).unwrap();
+        // The command's own entry, in its copy.
+        append(
+            &copy,
+            "yank",
+            "com.a.x",
+            "1.0.0",
+            "bob",
+            "2026-12-05T08:01:00Z",
+        );
         Audit { file, copy, before }
     }
 
@@ -378,13 +406,6 @@ mod tests {
     fn finish_writes_the_copy_when_nothing_else_appended() {
         let dir = tempfile::tempdir().unwrap();
         let a = started(dir.path());
-        AuditLog::new(&a.copy, Source::Registry)
-            .append_at(
-                &Record::bundle("yank", "com.a.x", Some("1.0.0"), None),
-                "bob",
-                "2026-12-05T08:01:00Z",
-            )
-            .unwrap();
         a.finish().unwrap();
         assert_eq!(
             std::fs::read(&a.file).unwrap(),
@@ -396,21 +417,15 @@ mod tests {
     fn finish_chains_its_entries_after_another_commands() {
         let dir = tempfile::tempdir().unwrap();
         let a = started(dir.path());
-        AuditLog::new(&a.copy, Source::Registry)
-            .append_at(
-                &Record::bundle("yank", "com.a.x", Some("1.0.0"), None),
-                "bob",
-                "2026-12-05T08:01:00Z",
-            )
-            .unwrap();
         // Another command on this machine finished first.
-        AuditLog::new(&a.file, Source::Registry)
-            .append_at(
-                &Record::bundle("publish", "com.a.y", Some("2.0.0"), None),
-                "cat",
-                "2026-12-05T08:02:00Z",
-            )
-            .unwrap();
+        append(
+            &a.file,
+            "publish",
+            "com.a.y",
+            "2.0.0",
+            "cat",
+            "2026-12-05T08:02:00Z",
+        );
         a.finish().unwrap();
         assert_eq!(
             entries(&a.file),
