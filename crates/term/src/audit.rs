@@ -5,6 +5,7 @@
 use crate::{UsageError, escape, out, print_json};
 use ratchet_audit::{Format, Head, Pruned, Verified};
 use serde_json::json;
+use std::io::Write;
 use std::path::Path;
 
 /// The export format `--to NAME` (or a policy's `export_format`) names; JSON lines when none.
@@ -40,9 +41,12 @@ pub fn print_verified(v: &Verified, path: &Path) -> std::io::Result<()> {
         return print_json(&json!({ "verified": v }));
     }
     let file = path.display().to_string();
+    // Written, not `println!`ed: a closed stdout is an error to report, not a panic.
+    let mut stdout = std::io::stdout().lock();
     match &v.head {
-        None => println!("{}: empty log", escape(&file)),
-        Some(h) => println!(
+        None => writeln!(stdout, "{}: empty log", escape(&file)),
+        Some(h) => writeln!(
+            stdout,
             "{}: {} entries verified (entries {} to {}); head {}:{}",
             escape(&file),
             v.entries,
@@ -52,7 +56,6 @@ pub fn print_verified(v: &Verified, path: &Path) -> std::io::Result<()> {
             h.hash
         ),
     }
-    Ok(())
 }
 
 /// Prints what a prune removed and kept (a `pruned` object with `--format json`).
@@ -60,8 +63,12 @@ pub fn print_pruned(p: &Pruned) -> std::io::Result<()> {
     if out().json() {
         return print_json(&json!({ "pruned": p }));
     }
-    println!("{} entries removed, {} kept", p.removed, p.kept);
-    Ok(())
+    writeln!(
+        std::io::stdout().lock(),
+        "{} entries removed, {} kept",
+        p.removed,
+        p.kept
+    )
 }
 
 #[cfg(test)]
