@@ -1540,7 +1540,9 @@ fn cargo_run(
 
 /// Issue 19's table: the narrow 200-bundle graph and the wide 420-bundle graph, cold and warm,
 /// at 0, 25 and 100 ms per request, ratchet and cargo side by side on the same loopback server
-/// with the lower bound (depth + 2) x delay. As the issue measured: behind an nginx HTTP/2
+/// with the lower bound (depth + 2) x delay of a client that discovers the graph level by
+/// level; the `no-hint` rows are ratchet on the same registry without its prefetch hints
+/// (index-format.md §6.5), which discovers it so. As the issue measured: behind an nginx HTTP/2
 /// front over TLS (a throwaway CA made here; `h2` rows), and directly on the delaying server
 /// (HTTP/1.1, thread per connection; ratchet's pool sized for the widest wave; `h1` rows,
 /// where cargo makes one request per round trip). `RATCHET_BENCH_FRONTS=h2,h1` measures both
@@ -1615,6 +1617,11 @@ fn shapes(tmp: &Path) {
     for (shape, widths, extra) in shapes {
         let reg = tmp.join(format!("shape-{shape}"));
         let (root, _) = generated_registry::generate_levels(&reg, &widths, extra);
+        // The same registry without prefetch hints (index-format.md §6.5), as one written
+        // before them: the client then discovers the graph one level per round trip.
+        let plain = tmp.join(format!("shape-{shape}-nohint"));
+        generated_registry::generate_levels(&plain, &widths, extra);
+        generated_registry::strip_hints(&plain);
         let graph = generated_registry::level_graph(&widths, extra);
         let edges: usize = graph.iter().flatten().map(|(_, d)| d.len()).sum();
         let depth = widths.len() - 1;
@@ -1632,6 +1639,7 @@ fn shapes(tmp: &Path) {
             for &via in &fronts {
                 let delay = Duration::from_millis(delay_ms);
                 let srv = fault_server::serve(reg.clone(), delay);
+                let psrv = fault_server::serve(plain.clone(), delay);
                 let creg = tmp.join(format!("cargo-{shape}-{delay_ms}-{via}"));
                 let csrv = fault_server::serve(creg.clone(), delay);
                 let front = |port: u16, plain: String| match (via, &nginx) {
@@ -1650,12 +1658,13 @@ fn shapes(tmp: &Path) {
                     },
                 };
                 let rfront = front(srv.port, srv.url());
+                let pfront = front(psrv.port, psrv.url());
                 let cfront = front(csrv.port, csrv.url());
                 if cargo_here.is_some() {
                     write_cargo_registry(&creg, &cfront.url, &graph);
                 }
                 let bound = delay * (depth as u32 + 2);
-                let (mut r_cold, mut c_cold) = (Vec::new(), Vec::new());
+                let (mut r_cold, mut c_cold, mut p_cold) = (Vec::new(), Vec::new(), Vec::new());
                 let mut r_warm = None;
                 let mut c_warm = None;
                 let mut cargo_err = None;
@@ -1665,6 +1674,8 @@ fn shapes(tmp: &Path) {
                     if round == 0 {
                         r_warm = Some(ratchet_run(&home, &srv, &rfront, &root, delay));
                     }
+                    let home = tmp.join(format!("p-{shape}-{delay_ms}-{via}-{round}"));
+                    p_cold.push(ratchet_run(&home, &psrv, &pfront, &root, delay));
                     if cargo_here.is_some() && cargo_err.is_none() {
                         let work = tmp.join(format!("c-{shape}-{delay_ms}-{via}-{round}"));
                         match cargo_run(&work, &csrv, &cfront, &creg, &root, delay, false) {
@@ -1685,6 +1696,7 @@ fn shapes(tmp: &Path) {
                     v.get(v.len() / 2).cloned()
                 };
                 let (rc, cc) = (median(&mut r_cold), median(&mut c_cold));
+                let pc = median(&mut p_cold);
                 let row = |tool: &str, run: &str, r: Option<&Run>, other: Option<&Run>| {
                     let Some(r) = r else { return };
                     let x_bound = if bound.is_zero() || run == "warm" {
@@ -1693,7 +1705,7 @@ fn shapes(tmp: &Path) {
                         format!("{:.2}", r.wall.as_secs_f64() / bound.as_secs_f64())
                     };
                     let x_cargo = match other {
-                        Some(o) if tool == "ratchet" && !o.wall.is_zero() => {
+                        Some(o) if tool != "cargo" && !o.wall.is_zero() => {
                             format!("{:.2}", r.wall.as_secs_f64() / o.wall.as_secs_f64())
                         }
                         _ => "-".to_string(),
@@ -1759,6 +1771,7 @@ fn shapes(tmp: &Path) {
                 if let Some(r) = rc.as_ref() {
                     println!("      ratchet cold (median run): {}", r.trace);
                 }
+                row("no-hint", "cold", pc.as_ref(), cc.as_ref());
                 row("cargo", "cold", cc.as_ref(), None);
                 row("ratchet", "warm", r_warm.as_ref(), c_warm.as_ref());
                 row("cargo", "warm", c_warm.as_ref(), None);

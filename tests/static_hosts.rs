@@ -220,20 +220,48 @@ fn a_struggling_host_gets_fewer_connections_and_everything_arrives() {
     );
 }
 
-/// Issue 19: a cold install takes depth + 2 round trips however wide a level is: the signed
-/// timestamp, `config.json` and the root's files in the first, one per level after that (each
-/// level's index and metadata files all at once, with the archives of the level above), and
-/// the last level's archives. Counted from the server's request arrival times (a request that
-/// came once every earlier one was answered starts a round trip), over an HTTP/1.1 pool sized
-/// for the widest wave.
+/// Issue 19: without prefetch hints, a cold install takes depth + 2 round trips however wide
+/// a level is: the signed timestamp, `config.json` and the root's files in the first, one per
+/// level after that (each level's index and metadata files all at once, with the archives of
+/// the level above), and the last level's archives. With the hints a publish writes
+/// (index-format.md §6.5), it takes 3 whatever the depth: the root's files, then every index
+/// and metadata file the root's hint names, then the archives. Counted from the server's
+/// request arrival times (a request that came once every earlier one was answered starts a
+/// round trip), over an HTTP/1.1 pool sized for the widest wave.
 #[test]
 fn a_wide_level_takes_one_round_trip() {
+    let (width, depth) = (100, 3);
+    let waves = cold_install_waves(width, depth, false);
+    assert!(
+        waves.len() <= depth + 2,
+        "{} round trips for depth {depth} (requests per round trip: {waves:?})",
+        waves.len()
+    );
+    // A level's index and metadata files went out together: one round trip of at least
+    // 2 x width requests.
+    assert!(waves.iter().any(|&n| n >= 2 * width), "{waves:?}");
+    let waves = cold_install_waves(width, depth, true);
+    assert!(
+        waves.len() <= 3,
+        "{} round trips with hints for depth {depth} (requests per round trip: {waves:?})",
+        waves.len()
+    );
+    // Every level's files went out in the second round trip.
+    assert!(waves.iter().any(|&n| n >= 2 * width * depth), "{waves:?}");
+}
+
+/// Installs a generated graph (`width` bundles on each of `depth` levels below one root) from
+/// a server that delays every answer, with or without prefetch hints; returns the requests of
+/// each round trip.
+fn cold_install_waves(width: usize, depth: usize, hints: bool) -> Vec<usize> {
     use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
     use ratchet_client::paths::Paths;
     let t = tempfile::tempdir().unwrap();
-    let (width, depth) = (100, 3);
     let reg = t.path().join("reg");
     let (root, _) = generated_registry::generate(&reg, 1 + width * depth, depth);
+    if !hints {
+        generated_registry::strip_hints(&reg);
+    }
     // Longer than opening a few hundred connections at once takes on a loaded machine.
     let delay = Duration::from_millis(300);
     let srv = fault_server::serve(reg, delay);
@@ -252,13 +280,8 @@ fn a_wide_level_takes_one_round_trip() {
     apply(&c, &p, &ApplyOptions::default()).unwrap();
     let times = srv.times.lock().unwrap().clone();
     let waves = fault_server::waves(&times, delay);
-    assert!(
-        waves.len() <= depth + 2,
-        "{} round trips for depth {depth} (requests per round trip: {waves:?})",
-        waves.len()
-    );
-    // A level's index and metadata files went out together: one round trip of at least
-    // 2 x width requests.
-    assert!(waves.iter().any(|&n| n >= 2 * width), "{waves:?}");
+    // config.json and the timestamp, then an index, a metadata file and an archive per
+    // bundle: a hint that names only bundles of the graph adds no request.
     assert_eq!(times.len(), 2 + 3 * (1 + width * depth), "{waves:?}");
+    waves
 }

@@ -573,3 +573,80 @@ fn cli_exit_codes_and_messages() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a ratchet registry"));
 }
+
+/// index-format.md §6.5: every publish and yank writes the prefetch hint of the bundle's
+/// newest release (the ids its dependencies reach, nearest first), as part of the change.
+#[test]
+fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::new(t.path()).reg;
+    let publish = |b: Bundle| reg.publish(&b.build(t.path()), TIME).unwrap();
+    publish(Bundle::new("com.test.leaf", "1.0.0"));
+    publish(Bundle::new("com.test.mid", "1.0.0").dep("com.test.leaf", "^1"));
+    publish(Bundle::new("com.test.other", "1.0.0"));
+    let hint = |i: &str| {
+        let m =
+            ratchet_formats::index::BundleMeta::load(&reg.root().join(meta_path(&id(i)))).unwrap();
+        m.and_then(|m| m.prefetch()).map(|p| {
+            let ids: Vec<String> = p.ids.iter().map(ToString::to_string).collect();
+            (p.version.to_string(), ids)
+        })
+    };
+    assert_eq!(
+        hint("com.test.leaf"),
+        None,
+        "no dependencies: no hint, no file"
+    );
+    assert!(!reg.root().join(meta_path(&id("com.test.leaf"))).exists());
+    assert_eq!(
+        hint("com.test.mid"),
+        Some(("1.0.0".into(), vec!["com.test.leaf".into()]))
+    );
+    publish(Bundle::new("com.test.app", "1.0.0").dep("com.test.mid", "^1"));
+    assert_eq!(
+        hint("com.test.app"),
+        Some((
+            "1.0.0".into(),
+            vec!["com.test.mid".into(), "com.test.leaf".into()]
+        ))
+    );
+    // A newer release that needs something else: the hint follows it.
+    publish(Bundle::new("com.test.app", "2.0.0").dep("com.test.other", "^1"));
+    assert_eq!(
+        hint("com.test.app"),
+        Some(("2.0.0".into(), vec!["com.test.other".into()]))
+    );
+    // An older line's patch does not change what the newest release needs.
+    publish(Bundle::new("com.test.app", "1.0.1").dep("com.test.mid", "^1"));
+    assert_eq!(hint("com.test.app").unwrap().0, "2.0.0");
+    // Yanking the newest release makes 1.0.1 the newest: its hint; un-yanking brings 2.0.0's back.
+    assert!(
+        reg.set_yanked(&id("com.test.app"), &v("2.0.0"), true)
+            .unwrap()
+    );
+    assert_eq!(
+        hint("com.test.app"),
+        Some((
+            "1.0.1".into(),
+            vec!["com.test.mid".into(), "com.test.leaf".into()]
+        ))
+    );
+    assert!(
+        reg.set_yanked(&id("com.test.app"), &v("2.0.0"), false)
+            .unwrap()
+    );
+    assert_eq!(hint("com.test.app").unwrap().0, "2.0.0");
+    let r = assert_consistent(&reg);
+    assert!(r.is_ok());
+    // A damaged hint is a warning for verify, not an error: clients ignore it.
+    let mp = reg.root().join(meta_path(&id("com.test.mid")));
+    let text = std::fs::read_to_string(&mp).unwrap();
+    std::fs::write(&mp, text.replace("\"com.test.leaf\"", "\"NOT AN ID\"")).unwrap();
+    let r = reg.verify();
+    assert!(r.is_ok());
+    assert!(
+        r.diagnostics.iter().any(|d| d.code == "bad-prefetch"),
+        "{:?}",
+        r.diagnostics
+    );
+}

@@ -1105,10 +1105,19 @@ impl Registry {
             });
         }
 
+        // The prefetch hint of the bundle's newest release (§6.5), with the new line.
+        let mut lines: Vec<IndexLine> = existing
+            .as_ref()
+            .map(|(f, _)| f.versions().cloned().collect())
+            .unwrap_or_default();
+        lines.push(line.clone());
+        let hint = self.prefetch_hint(&m.id, &lines)?;
+        let hint_changed = meta.set_prefetch(hint.as_ref());
+        let write_meta = new_chain.is_some() || hint_changed;
         if let Some(change) = change.as_mut() {
             let meta_rel = meta_path(&m.id);
             let mut files = vec![rel_index.as_str()];
-            if new_chain.is_some() {
+            if write_meta {
                 files.insert(0, meta_rel.as_str());
             }
             let version = m.version.to_string();
@@ -1131,9 +1140,12 @@ impl Registry {
             sync_parent_dir(&archive_abs);
         }
         crash_point("archive");
-        // 2. The owner record of a first signed publish (before the line that needs it).
-        if let Some(chain) = new_chain {
+        // 2. The owner record of a first signed publish (before the line that needs it), and
+        //    the prefetch hint (a hint naming a version not yet there is not followed).
+        if let Some(chain) = &new_chain {
             chain.store(&mut meta);
+        }
+        if write_meta {
             let meta_abs = self.abs(&meta_path(&m.id));
             write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
             sync_parent_dir(&meta_abs);
@@ -1172,6 +1184,23 @@ impl Registry {
             new_bundle,
             warnings,
         })
+    }
+
+    /// The prefetch hint (§6.5) of `id` whose versions are `lines`: the ids its newest
+    /// release reaches, read from the index files here.
+    fn prefetch_hint(&self, id: &BundleId, lines: &[IndexLine]) -> Result<Option<index::Prefetch>> {
+        let mut failed = None;
+        let hint = index::prefetch::compute(id, lines, |dep| match self.index_file(dep) {
+            Ok(f) => f.map(|(f, _)| f.versions().cloned().collect()),
+            Err(e) => {
+                failed.get_or_insert(e);
+                None
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(hint),
+        }
     }
 
     /// The metadata of an id (new when absent) and its verified owner chain, if it has one.
@@ -1444,6 +1473,19 @@ impl Registry {
         } else {
             ratchet_tlog::entry::EntryKind::Unyank
         };
+        // The newest release may change: so may its prefetch hint (§6.5).
+        let lines: Vec<IndexLine> = IndexFile::parse(&new, &rel, Some(id))
+            .versions()
+            .cloned()
+            .collect();
+        let hint = self.prefetch_hint(id, &lines)?;
+        let (mut meta, _) = self.owners(id)?;
+        let meta_rel = meta_path(id);
+        let write_meta = meta.set_prefetch(hint.as_ref());
+        let mut files = vec![rel.as_str()];
+        if write_meta {
+            files.insert(0, meta_rel.as_str());
+        }
         let v = version.to_string();
         let sha = line.sha256.clone();
         self.intend(
@@ -1452,8 +1494,12 @@ impl Registry {
             Some(id.as_str()),
             Some(&v),
             Some(&sha),
-            &[&rel],
+            &files,
         )?;
+        if write_meta {
+            let meta_abs = self.abs(&meta_rel);
+            write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
+        }
         let path = self.abs(&rel);
         write_atomic(&path, &new).map_err(io_err(&path))?;
         self.commit_change(tx)?;
@@ -2175,6 +2221,17 @@ impl Verifier<'_> {
                     "orphan-meta",
                     rel.clone(),
                     format!("metadata for {}, which has no index file", meta.id),
+                );
+            }
+            if meta.extra.contains_key(index::prefetch::PREFETCH_FIELD) && meta.prefetch().is_none()
+            {
+                self.warn(
+                    "bad-prefetch",
+                    rel.clone(),
+                    format!(
+                        "the prefetch hint is malformed (clients ignore it; the next publish or yank of {} rewrites it)",
+                        meta.id
+                    ),
                 );
             }
             if let Some(r) = meta

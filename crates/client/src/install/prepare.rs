@@ -146,7 +146,7 @@ impl Client {
         discovery: &mut Discovery,
         opts: &ResolveOptions,
     ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
-        let (fetch, picked) = discovery.step(&self.lines, opts);
+        let (fetch, picked) = discovery.step(&self.lines, &self.metas, opts);
         let Ok(mut guard) = self.prepared.lock() else {
             return (fetch, Vec::new());
         };
@@ -317,7 +317,14 @@ pub(super) struct Discovery {
     queue: std::collections::VecDeque<BundleId>,
     /// The bundles in `queue`.
     queued: std::collections::HashSet<BundleId>,
+    /// Bundles fetched because a prefetch hint named them (at most [`MAX_HINTED`]); their own
+    /// hints are not read: the hint that named them covers what they reach.
+    hinted: std::collections::HashSet<BundleId>,
 }
+
+/// Most bundles one resolution fetches because prefetch hints named them: a hint only saves
+/// round trips, so a registry's hints cannot make a client fetch without end.
+pub(super) const MAX_HINTED: usize = 4 * ratchet_formats::index::prefetch::MAX_PREFETCH_IDS;
 
 impl Discovery {
     /// Discovery from the resolution's roots.
@@ -332,6 +339,7 @@ impl Discovery {
             expanded: Default::default(),
             queue: Default::default(),
             queued: Default::default(),
+            hinted: Default::default(),
         };
         d.loaded(roots.iter().map(|(id, _)| id));
         d
@@ -351,17 +359,24 @@ impl Discovery {
     }
 
     /// Looks at every bundle queued whose index file is loaded: returns the bundles reached
-    /// whose index files are not loaded (to fetch), and the index lines picked for the first
+    /// whose index files are not loaded (to fetch), with those the prefetch hints of the
+    /// bundles picked name (`index-format.md` §6.5), and the index lines picked for the first
     /// time.
     fn step(
         &mut self,
         lines: &HashMap<BundleId, Vec<IndexLine>>,
+        metas: &HashMap<BundleId, super::error::MetaResult>,
         opts: &ResolveOptions,
     ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
         let mut fetch = BTreeSet::new();
         let mut picked = Vec::new();
         while let Some(id) = self.queue.pop_front() {
             self.queued.remove(&id);
+            // A bundle fetched only because a hint named it is not reached (yet): nothing
+            // is picked for it until a requirement names it.
+            if !self.reqs.contains_key(&id) {
+                continue;
+            }
             let Some(versions) = lines.get(&id) else {
                 fetch.insert(id);
                 continue;
@@ -384,6 +399,9 @@ impl Discovery {
             {
                 picked.push(line.clone());
             }
+            if !self.hinted.contains(&id) {
+                self.follow_hint(&id, &line.version, lines, metas, &mut fetch);
+            }
             if !self.expanded.insert((id, line.version.clone())) {
                 continue;
             }
@@ -401,6 +419,38 @@ impl Discovery {
             }
         }
         (fetch, picked)
+    }
+
+    /// Adds to `fetch` the bundles the prefetch hint of `id` names, when the hint is about
+    /// `version` (the version picked), that are not loaded or hinted already.
+    fn follow_hint(
+        &mut self,
+        id: &BundleId,
+        version: &Version,
+        lines: &HashMap<BundleId, Vec<IndexLine>>,
+        metas: &HashMap<BundleId, super::error::MetaResult>,
+        fetch: &mut BTreeSet<BundleId>,
+    ) {
+        if self.hinted.len() >= MAX_HINTED {
+            return;
+        }
+        let Some(Ok(Some(meta))) = metas.get(id) else {
+            return;
+        };
+        let Some(hint) = meta.prefetch() else {
+            return;
+        };
+        if &hint.version != version {
+            return;
+        }
+        for h in hint.ids {
+            if self.hinted.len() >= MAX_HINTED {
+                break;
+            }
+            if !lines.contains_key(&h) && self.hinted.insert(h.clone()) {
+                fetch.insert(h);
+            }
+        }
     }
 }
 
@@ -454,11 +504,14 @@ mod tests {
             )],
         );
         let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
-        let (fetch, got) = disc.step(&lines, &opts);
+        let (fetch, got) = disc.step(&lines, &HashMap::new(), &opts);
         assert_eq!(fetch, BTreeSet::from([b.clone(), c.clone()]));
         assert_eq!(picked(&got), ["com.t.a@1.0.0"]);
         // Nothing new came in: nothing to do.
-        assert_eq!(disc.step(&lines, &opts), (BTreeSet::new(), Vec::new()));
+        assert_eq!(
+            disc.step(&lines, &HashMap::new(), &opts),
+            (BTreeSet::new(), Vec::new())
+        );
 
         // b's newest version needs d 2.x; c then narrows b to 1.x, whose pick needs e: both
         // d and e are fetched, b is picked (for preparation) once.
@@ -474,7 +527,7 @@ mod tests {
             vec![line("com.t.c", "1.0.0", &[("com.t.b", "^1")])],
         );
         disc.loaded([&b, &c]);
-        let (fetch, got) = disc.step(&lines, &opts);
+        let (fetch, got) = disc.step(&lines, &HashMap::new(), &opts);
         assert_eq!(fetch, BTreeSet::from([d.clone(), e.clone()]));
         assert_eq!(picked(&got), ["com.t.b@2.0.0", "com.t.c@1.0.0"]);
 
@@ -486,7 +539,107 @@ mod tests {
             .unwrap()
             .push(line("com.t.a", "1.1.0", &[]));
         let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
-        let (_, got) = disc.step(&lines, &opts);
+        let (_, got) = disc.step(&lines, &HashMap::new(), &opts);
         assert_eq!(picked(&got)[0], "com.t.a@1.0.0");
+    }
+
+    fn meta_with_hint(
+        bundle: &str,
+        version: &str,
+        ids: &[&str],
+    ) -> super::super::error::MetaResult {
+        let mut m = ratchet_formats::index::BundleMeta::new(id(bundle));
+        m.set_prefetch(Some(&ratchet_formats::index::Prefetch {
+            version: Version::parse(version).unwrap(),
+            ids: ids.iter().map(|i| id(i)).collect(),
+        }));
+        Ok(Some(m))
+    }
+
+    #[test]
+    fn a_hint_of_the_picked_version_is_fetched_at_once_and_nothing_is_picked_for_it() {
+        let opts = ResolveOptions::default();
+        let req = |s: &str| VersionReq::parse(s).unwrap();
+        let (a, b, c, d) = (id("com.t.a"), id("com.t.b"), id("com.t.c"), id("com.t.d"));
+        let mut lines: HashMap<BundleId, Vec<IndexLine>> = HashMap::new();
+        lines.insert(
+            a.clone(),
+            vec![line("com.t.a", "1.0.0", &[("com.t.b", "*")])],
+        );
+        let mut metas = HashMap::new();
+        // c is named by the hint (a stale one: b no longer needs it) and so is d.
+        metas.insert(
+            a.clone(),
+            meta_with_hint("com.t.a", "1.0.0", &["com.t.b", "com.t.c", "com.t.d"]),
+        );
+        let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
+        let (fetch, got) = disc.step(&lines, &metas, &opts);
+        assert_eq!(fetch, BTreeSet::from([b.clone(), c.clone(), d.clone()]));
+        assert_eq!(picked(&got), ["com.t.a@1.0.0"]);
+        // The second wave brings all three; only what a requirement reaches is picked (so
+        // only its archive is prepared), and the hinted bundles' own hints are not read.
+        lines.insert(
+            b.clone(),
+            vec![line("com.t.b", "1.0.0", &[("com.t.d", "*")])],
+        );
+        lines.insert(c.clone(), vec![line("com.t.c", "1.0.0", &[])]);
+        lines.insert(d.clone(), vec![line("com.t.d", "1.0.0", &[])]);
+        metas.insert(b.clone(), meta_with_hint("com.t.b", "1.0.0", &["com.t.x"]));
+        disc.loaded([&b, &c, &d]);
+        let (fetch, got) = disc.step(&lines, &metas, &opts);
+        assert_eq!(fetch, BTreeSet::new(), "nothing left to fetch");
+        assert_eq!(picked(&got), ["com.t.b@1.0.0", "com.t.d@1.0.0"]);
+
+        // A hint about another version than the one picked is not followed.
+        let mut metas = HashMap::new();
+        metas.insert(a.clone(), meta_with_hint("com.t.a", "2.0.0", &["com.t.c"]));
+        let mut lines2 = HashMap::new();
+        lines2.insert(a.clone(), lines[&a].clone());
+        let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
+        let (fetch, _) = disc.step(&lines2, &metas, &opts);
+        assert_eq!(fetch, BTreeSet::from([b.clone()]));
+    }
+
+    #[test]
+    fn hints_cannot_make_a_resolution_fetch_without_end() {
+        let opts = ResolveOptions::default();
+        let a = id("com.t.a");
+        let mut lines: HashMap<BundleId, Vec<IndexLine>> = HashMap::new();
+        lines.insert(
+            a.clone(),
+            vec![line("com.t.a", "1.0.0", &[("com.t.b", "*")])],
+        );
+        let names: Vec<String> = (0..MAX_HINTED + 10)
+            .map(|k| format!("com.t.h{k}"))
+            .collect();
+        let mut metas = HashMap::new();
+        let mut m = ratchet_formats::index::BundleMeta::new(a.clone());
+        // Written past the reader's per-hint limit: ignored as a whole.
+        m.extra.insert(
+            "prefetch".into(),
+            serde_json::json!({"version": "1.0.0", "ids": names}),
+        );
+        metas.insert(a.clone(), Ok(Some(m)));
+        let mut disc = Discovery::new(&[(a.clone(), VersionReq::parse("*").unwrap())]);
+        let (fetch, _) = disc.step(&lines, &metas, &opts);
+        assert_eq!(fetch.len(), 1, "an oversized hint is ignored");
+        // Many bundles each with a full hint of new ids: the total stops at MAX_HINTED.
+        let per = ratchet_formats::index::prefetch::MAX_PREFETCH_IDS;
+        let roots: Vec<(BundleId, VersionReq)> = (0..5)
+            .map(|r| (id(&format!("com.t.r{r}")), VersionReq::parse("*").unwrap()))
+            .collect();
+        let mut metas = HashMap::new();
+        for (r, (rid, _)) in roots.iter().enumerate() {
+            lines.insert(rid.clone(), vec![line(rid.as_str(), "1.0.0", &[])]);
+            let ids: Vec<&str> = names
+                [(r * per).min(names.len())..((r + 1) * per).min(names.len())]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            metas.insert(rid.clone(), meta_with_hint(rid.as_str(), "1.0.0", &ids));
+        }
+        let mut disc = Discovery::new(&roots);
+        let (fetch, _) = disc.step(&lines, &metas, &opts);
+        assert_eq!(fetch.len(), MAX_HINTED);
     }
 }

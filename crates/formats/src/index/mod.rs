@@ -13,12 +13,14 @@ pub mod line;
 pub mod meta;
 pub mod names;
 pub mod path;
+pub mod prefetch;
 
 pub use config::{ConfigProblem, RegistryConfig, RegistryKind};
 pub use line::{IndexFile, IndexLine, LineProblem, ParsedLine};
 pub use meta::{BundleMeta, Deprecation};
 pub use names::NamesFile;
 pub use path::{archive_path, index_path, meta_path, shard_of};
+pub use prefetch::Prefetch;
 
 /// `config.json`, at the registry root.
 pub const CONFIG_FILE: &str = "config.json";

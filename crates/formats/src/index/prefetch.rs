@@ -1,0 +1,294 @@
+//! Prefetch hints: the bundles a bundle's newest release needs, all the way down.
+//!
+//! A client discovers a dependency graph one level per round trip: it learns what a bundle
+//! needs only when that bundle's index file arrives. On a deep graph over a slow link that is
+//! most of an install's time (ten levels at 100 ms is a second of waiting). The publisher knows
+//! the whole graph already, so it writes, in the bundle's metadata file (`index-format.md`
+//! §6.5), the ids its newest release reaches; a client fetches their index files in its second
+//! round trip instead of one level at a time. A hint only ever makes a client fetch files it
+//! checks as usual: a stale or wrong hint costs requests, never correctness.
+
+use super::line::IndexLine;
+use super::meta::BundleMeta;
+use crate::manifest::BundleId;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+/// The metadata field that holds the hint.
+pub const PREFETCH_FIELD: &str = "prefetch";
+
+/// Most ids a hint lists; a writer keeps the nearest ones (breadth first), a reader ignores a
+/// longer list.
+pub const MAX_PREFETCH_IDS: usize = 1024;
+
+/// A bundle's prefetch hint: the ids the dependencies of `version` reach, nearest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prefetch {
+    /// The version the hint was computed for: the bundle's highest unyanked release when the
+    /// registry last wrote the file.
+    pub version: Version,
+    /// The bundles that version's dependencies reach (not the bundle itself), breadth first,
+    /// without repeats, at most [`MAX_PREFETCH_IDS`].
+    pub ids: Vec<BundleId>,
+}
+
+impl BundleMeta {
+    /// The prefetch hint, when the file has a well-formed one. A malformed or oversized hint
+    /// reads as none: it is only a hint, and the rest of the file stays usable.
+    pub fn prefetch(&self) -> Option<Prefetch> {
+        let v = self.extra.get(PREFETCH_FIELD)?;
+        let p: Prefetch = serde_json::from_value(v.clone()).ok()?;
+        if p.ids.len() > MAX_PREFETCH_IDS || p.ids.contains(&self.id) {
+            return None;
+        }
+        let mut seen = HashSet::new();
+        p.ids.iter().all(|i| seen.insert(i)).then_some(p)
+    }
+
+    /// Sets (or, with `None`, removes) the prefetch hint. Returns whether the file changed.
+    pub fn set_prefetch(&mut self, hint: Option<&Prefetch>) -> bool {
+        let new = hint.map(|h| serde_json::to_value(h).expect("a hint serializes"));
+        let old = self.extra.get(PREFETCH_FIELD);
+        if old == new.as_ref() {
+            return false;
+        }
+        match new {
+            Some(v) => self.extra.insert(PREFETCH_FIELD.to_string(), v),
+            None => self.extra.remove(PREFETCH_FIELD),
+        };
+        true
+    }
+}
+
+/// The highest unyanked release (not a pre-release) among `lines`: the version a plain
+/// `install ID` picks, and the one a hint is computed for.
+pub fn newest_release(lines: &[IndexLine]) -> Option<&IndexLine> {
+    lines
+        .iter()
+        .filter(|l| !l.yanked && l.version.pre.is_empty())
+        .max_by(|a, b| a.version.cmp(&b.version))
+}
+
+/// Computes the hint of `root` (its newest release's line among `lines`) by walking the
+/// dependencies as a client would pick them with nothing locked: for each requirement, the
+/// highest unyanked release that matches it. `index` gives the lines of an id (`None` when it
+/// has no index file). Returns `None` when the bundle has no release or its release has no
+/// dependencies.
+pub fn compute(
+    root: &BundleId,
+    lines: &[IndexLine],
+    mut index: impl FnMut(&BundleId) -> Option<Vec<IndexLine>>,
+) -> Option<Prefetch> {
+    let top = newest_release(lines)?;
+    if top.dependencies.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<BundleId> = Vec::new();
+    let mut listed: HashSet<BundleId> = HashSet::from([root.clone()]);
+    // (id, version) pairs whose dependencies were taken in; an id reached by two requirements
+    // that pick different versions contributes both versions' dependencies.
+    let mut expanded: BTreeSet<(BundleId, Version)> = BTreeSet::new();
+    let mut queue: VecDeque<(BundleId, Version, Vec<_>)> = VecDeque::new();
+    queue.push_back((root.clone(), top.version.clone(), top.dependencies.clone()));
+    let mut cache: std::collections::HashMap<BundleId, Option<Vec<IndexLine>>> =
+        std::collections::HashMap::new();
+    while let Some((id, version, deps)) = queue.pop_front() {
+        if !expanded.insert((id, version)) {
+            continue;
+        }
+        for d in deps {
+            if listed.insert(d.bundle_id.clone()) {
+                if ids.len() == MAX_PREFETCH_IDS {
+                    return Some(Prefetch {
+                        version: top.version.clone(),
+                        ids,
+                    });
+                }
+                ids.push(d.bundle_id.clone());
+            }
+            let dep_lines = cache
+                .entry(d.bundle_id.clone())
+                .or_insert_with(|| index(&d.bundle_id));
+            let Some(dep_lines) = dep_lines else { continue };
+            let pick = dep_lines
+                .iter()
+                .filter(|l| !l.yanked && d.version.matches(&l.version))
+                .max_by(|a, b| a.version.cmp(&b.version));
+            if let Some(l) = pick {
+                queue.push_back((
+                    d.bundle_id.clone(),
+                    l.version.clone(),
+                    l.dependencies.clone(),
+                ));
+            }
+        }
+    }
+    Some(Prefetch {
+        version: top.version.clone(),
+        ids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn line(id: &str, version: &str, deps: &[(&str, &str)], yanked: bool) -> IndexLine {
+        let deps: Vec<_> = deps
+            .iter()
+            .map(|(d, r)| serde_json::json!({"bundle_id": d, "version": r}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "id": id, "version": version, "dependencies": deps,
+            "sha256": "aa", "size": 10, "published": "2026-01-01T00:00:00Z",
+            "requirements": {}, "license": "MIT", "pricing": "free", "keywords": [],
+            "permissions": {}, "resources": {}, "yanked": yanked,
+        }))
+        .unwrap()
+    }
+
+    fn id(s: &str) -> BundleId {
+        BundleId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn walks_newest_matching_releases_breadth_first() {
+        let mut reg: HashMap<BundleId, Vec<IndexLine>> = HashMap::new();
+        reg.insert(
+            id("com.a.b"),
+            vec![
+                line("com.a.b", "1.0.0", &[("com.a.old", "^1")], false),
+                line(
+                    "com.a.b",
+                    "2.0.0",
+                    &[("com.a.c", "^1"), ("com.a.d", "^1")],
+                    false,
+                ),
+                line("com.a.b", "3.0.0", &[("com.a.yanked", "^1")], true),
+            ],
+        );
+        reg.insert(
+            id("com.a.c"),
+            vec![
+                line("com.a.c", "1.0.0", &[("com.a.x", "^1")], false),
+                line("com.a.c", "1.1.0", &[("com.a.e", "^1")], false),
+                line("com.a.c", "2.0.0", &[("com.a.y", "^1")], false),
+            ],
+        );
+        reg.insert(
+            id("com.a.d"),
+            vec![line("com.a.d", "1.0.0", &[("com.a.e", "^1")], false)],
+        );
+        reg.insert(
+            id("com.a.e"),
+            vec![line("com.a.e", "1.0.0", &[("com.a.f", "^1")], false)],
+        );
+        let root = id("com.a.b");
+        let hint = compute(&root, &reg[&root], |i| reg.get(i).cloned()).unwrap();
+        assert_eq!(hint.version, Version::new(2, 0, 0));
+        let got: Vec<&str> = hint.ids.iter().map(BundleId::as_str).collect();
+        // Nearest first; 1.1.0 of c (not 2.0.0, not 1.0.0); an id without an index file (f)
+        // is listed, its dependencies unknown.
+        assert_eq!(got, ["com.a.c", "com.a.d", "com.a.e", "com.a.f"]);
+    }
+
+    #[test]
+    fn no_hint_without_a_release_or_without_dependencies() {
+        let root = id("com.a.b");
+        assert!(compute(&root, &[line("com.a.b", "1.0.0", &[], false)], |_| None).is_none());
+        assert!(
+            compute(
+                &root,
+                &[line("com.a.b", "1.0.0-rc.1", &[("com.a.c", "^1")], false)],
+                |_| None
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn a_long_chain_is_cut_at_the_limit_and_a_cycle_ends() {
+        let n = MAX_PREFETCH_IDS + 10;
+        let name = |k: usize| format!("com.chain.b{k}");
+        let get = |i: &BundleId| {
+            let k: usize = i
+                .as_str()
+                .trim_start_matches("com.chain.b")
+                .parse()
+                .unwrap();
+            // The last one points back at the first: a cycle.
+            let next = if k + 1 == n { 0 } else { k + 1 };
+            Some(vec![line(
+                i.as_str(),
+                "1.0.0",
+                &[(&name(next), "^1")],
+                false,
+            )])
+        };
+        let root = id(&name(0));
+        let hint = compute(&root, &get(&root).unwrap(), get).unwrap();
+        assert_eq!(hint.ids.len(), MAX_PREFETCH_IDS);
+        assert_eq!(hint.ids[0].as_str(), "com.chain.b1");
+        let small = 5;
+        let get_small = |i: &BundleId| {
+            let k: usize = i
+                .as_str()
+                .trim_start_matches("com.chain.b")
+                .parse()
+                .unwrap();
+            let next = if k + 1 == small { 0 } else { k + 1 };
+            Some(vec![line(
+                i.as_str(),
+                "1.0.0",
+                &[(&name(next), "^1")],
+                false,
+            )])
+        };
+        let hint = compute(&root, &get_small(&root).unwrap(), get_small).unwrap();
+        assert_eq!(hint.ids.len(), small - 1, "{:?}", hint.ids);
+    }
+
+    #[test]
+    fn meta_reads_only_a_well_formed_hint_and_keeps_the_rest() {
+        let mut m = BundleMeta::new(id("com.a.b"));
+        assert!(m.prefetch().is_none());
+        let h = Prefetch {
+            version: Version::new(1, 0, 0),
+            ids: vec![id("com.a.c")],
+        };
+        assert!(m.set_prefetch(Some(&h)));
+        assert!(!m.set_prefetch(Some(&h)), "unchanged");
+        let back = BundleMeta::parse(m.to_json().as_bytes(), "m.json").unwrap();
+        assert_eq!(back.prefetch(), Some(h));
+        for bad in [
+            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"x","ids":[]}}"#,
+            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["NOT AN ID"]}}"#,
+            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["com.a.b"]}}"#,
+            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["com.a.c","com.a.c"]}}"#,
+            r#"{"v":1,"id":"com.a.b","prefetch":7,"deprecated":{"message":"m","since":"2026-01-01T00:00:00Z"}}"#,
+        ] {
+            let m = BundleMeta::parse(bad.as_bytes(), "m.json").unwrap();
+            assert!(m.prefetch().is_none(), "{bad}");
+        }
+        let m = BundleMeta::parse(
+            br#"{"v":1,"id":"com.a.b","prefetch":7,"deprecated":{"message":"m","since":"2026-01-01T00:00:00Z"}}"#,
+            "m.json",
+        )
+        .unwrap();
+        assert!(m.deprecated.is_some(), "a bad hint leaves the rest usable");
+        let many: Vec<String> = (0..=MAX_PREFETCH_IDS)
+            .map(|k| format!("\"com.a.x{k}\""))
+            .collect();
+        let text = format!(
+            r#"{{"v":1,"id":"com.a.b","prefetch":{{"version":"1.0.0","ids":[{}]}}}}"#,
+            many.join(",")
+        );
+        let m = BundleMeta::parse(text.as_bytes(), "m.json").unwrap();
+        assert!(m.prefetch().is_none(), "over the limit");
+        let mut m = m;
+        assert!(m.set_prefetch(None));
+        assert!(!m.to_json().contains("prefetch"));
+    }
+}
