@@ -210,44 +210,32 @@ mod tests {
 
     #[test]
     fn a_long_chain_is_cut_at_the_limit_and_a_cycle_ends() {
-        let n = MAX_PREFETCH_IDS + 10;
         let name = |k: usize| format!("com.chain.b{k}");
-        let get = |i: &BundleId| {
-            let k: usize = i
-                .as_str()
-                .trim_start_matches("com.chain.b")
-                .parse()
-                .unwrap();
-            // The last one points back at the first: a cycle.
-            let next = if k + 1 == n { 0 } else { k + 1 };
-            Some(vec![line(
-                i.as_str(),
-                "1.0.0",
-                &[(&name(next), "^1")],
-                false,
-            )])
+        // A chain of `n` bundles whose last one points back at the first: a cycle.
+        let chain = |n: usize| {
+            move |i: &BundleId| {
+                let k: usize = i
+                    .as_str()
+                    .trim_start_matches("com.chain.b")
+                    .parse()
+                    .unwrap();
+                let next = if k + 1 == n { 0 } else { k + 1 };
+                Some(vec![line(
+                    i.as_str(),
+                    "1.0.0",
+                    &[(&name(next), "^1")],
+                    false,
+                )])
+            }
         };
         let root = id(&name(0));
-        let hint = compute(&root, &get(&root).unwrap(), get).unwrap();
+        let long = chain(MAX_PREFETCH_IDS + 10);
+        let hint = compute(&root, &long(&root).unwrap(), long).unwrap();
         assert_eq!(hint.ids.len(), MAX_PREFETCH_IDS);
         assert_eq!(hint.ids[0].as_str(), "com.chain.b1");
-        let small = 5;
-        let get_small = |i: &BundleId| {
-            let k: usize = i
-                .as_str()
-                .trim_start_matches("com.chain.b")
-                .parse()
-                .unwrap();
-            let next = if k + 1 == small { 0 } else { k + 1 };
-            Some(vec![line(
-                i.as_str(),
-                "1.0.0",
-                &[(&name(next), "^1")],
-                false,
-            )])
-        };
-        let hint = compute(&root, &get_small(&root).unwrap(), get_small).unwrap();
-        assert_eq!(hint.ids.len(), small - 1, "{:?}", hint.ids);
+        let short = chain(5);
+        let hint = compute(&root, &short(&root).unwrap(), short).unwrap();
+        assert_eq!(hint.ids.len(), 4, "{:?}", hint.ids);
     }
 
     #[test]
