@@ -116,6 +116,7 @@ impl Fixture {
             src,
             false,
             &ids.iter().map(|s| id(s)).collect(),
+            true,
             log.clone(),
         )
         .map(|mut c| {
@@ -636,6 +637,7 @@ fn unsigned_remote_registries_warn_and_work_and_key_pins_hold() {
         RegistrySource::from_location(&srv.url()).unwrap(),
         false,
         &[id("com.x.lib")].into_iter().collect(),
+        true,
         log.clone(),
     )
     .unwrap();

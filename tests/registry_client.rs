@@ -46,6 +46,7 @@ fn client_logged(home: &Path, url: &str) -> (Client, std::sync::Arc<EventLog>) {
         RegistrySource::from_location(url).unwrap(),
         false,
         &Default::default(),
+        true,
         log.clone(),
     )
     .unwrap();
@@ -605,8 +606,9 @@ fn http_waves_revalidation_and_offline() {
         "never fetches what the resolution does not need"
     );
     // The signed timestamp + root.json (once: the copy fetched to pin its key is the one
-    // verified against the snapshot) + 2 state map nodes + config + 3 index files and their 3
-    // metadata files (owners) + 3 archives, no retries.
+    // verified against the snapshot) + 2 state map nodes + config + the requested bundle's
+    // prefetch hint + 3 index files and their 3 metadata files (owners) + 3 archives, no
+    // retries.
     let log = srv.log.lock().unwrap().clone();
     assert_eq!(
         log.iter().filter(|(p, _, _)| p == "/root.json").count(),
@@ -615,7 +617,7 @@ fn http_waves_revalidation_and_offline() {
     );
     assert_eq!(
         c.fetcher.stats.requests.load(Ordering::Relaxed),
-        14,
+        15,
         "{:?}",
         srv.log.lock().unwrap()
     );
@@ -1700,11 +1702,11 @@ fn private_ca_is_trusted_per_registry_and_certificate_errors_are_not_retried() {
         "{err}"
     );
     assert!(!err.contains("attempts"), "{err}");
-    // The signed timestamp, config.json, the index file and the metadata file of the first
-    // wave (which goes out with the timestamp): one connection each, none retried (four
-    // attempts each would be sixteen).
+    // The signed timestamp, config.json, the index file, the metadata file and the prefetch
+    // hint of the first wave (which goes out with the timestamp): one connection each, none
+    // retried (four attempts each would be twenty).
     assert!(
-        srv.connections() <= 4,
+        srv.connections() <= 5,
         "{} connections: the certificate error was retried",
         srv.connections()
     );

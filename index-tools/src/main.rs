@@ -1346,6 +1346,8 @@ fn run(cmd: Command) -> CliResult {
                     "repaired_names_tail": r.repaired_names_tail,
                     "rebuilt_catalog": r.rebuilt_catalog,
                     "removed_integrity": r.removed_integrity,
+                    "rewritten_hints": r.rewritten_hints,
+                    "removed_hints": r.removed_hints,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -1371,6 +1373,15 @@ fn run(cmd: Command) -> CliResult {
             }
             if r.repaired_names_tail {
                 println!("{cut} a torn last line off names.txt");
+            }
+            for id in &r.rewritten_hints {
+                println!(
+                    "{} the prefetch hint of {id}",
+                    if dry_run { "would rewrite" } else { "rewrote" }
+                );
+            }
+            for f in &r.removed_hints {
+                println!("{remove} prefetch file {}", escape_line(f));
             }
             if !r.removed_integrity.is_empty() {
                 println!(

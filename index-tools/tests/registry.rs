@@ -574,30 +574,27 @@ fn cli_exit_codes_and_messages() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a ratchet registry"));
 }
 
-/// index-format.md §6.5: every publish and yank writes the prefetch hint of the bundle's
-/// newest release (the ids its dependencies reach, nearest first), as part of the change.
+/// index-format.md §6.5.1: every publish and yank writes the prefetch hint of the bundle's
+/// newest release (the ids its dependencies reach, nearest first); verify reports a damaged,
+/// stale or missing hint as a warning and gc rewrites it.
 #[test]
 fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
+    use ratchet_formats::index::{Prefetch, prefetch_path};
     let t = tempfile::tempdir().unwrap();
     let reg = TestRegistry::new(t.path()).reg;
     let publish = |b: Bundle| reg.publish(&b.build(t.path()), TIME).unwrap();
     publish(Bundle::new("com.test.leaf", "1.0.0"));
     publish(Bundle::new("com.test.mid", "1.0.0").dep("com.test.leaf", "^1"));
     publish(Bundle::new("com.test.other", "1.0.0"));
+    let file = |i: &str| reg.root().join(prefetch_path(&id(i)));
     let hint = |i: &str| {
-        let m =
-            ratchet_formats::index::BundleMeta::load(&reg.root().join(meta_path(&id(i)))).unwrap();
-        m.and_then(|m| m.prefetch()).map(|p| {
-            let ids: Vec<String> = p.ids.iter().map(ToString::to_string).collect();
-            (p.version.to_string(), ids)
-        })
+        let bytes = std::fs::read(file(i)).ok()?;
+        let p = Prefetch::parse(&bytes, "hint").unwrap();
+        assert_eq!(p.id, id(i));
+        let ids: Vec<String> = p.ids.iter().map(ToString::to_string).collect();
+        Some((p.version.to_string(), ids))
     };
-    assert_eq!(
-        hint("com.test.leaf"),
-        None,
-        "no dependencies: no hint, no file"
-    );
-    assert!(!reg.root().join(meta_path(&id("com.test.leaf"))).exists());
+    assert_eq!(hint("com.test.leaf"), None, "no dependencies: no hint file");
     assert_eq!(
         hint("com.test.mid"),
         Some(("1.0.0".into(), vec!["com.test.leaf".into()]))
@@ -619,7 +616,7 @@ fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
     // An older line's patch does not change what the newest release needs.
     publish(Bundle::new("com.test.app", "1.0.1").dep("com.test.mid", "^1"));
     assert_eq!(hint("com.test.app").unwrap().0, "2.0.0");
-    // Yanking the newest release makes 1.0.1 the newest: its hint; un-yanking brings 2.0.0's back.
+    // Yanking the newest release makes 1.0.1 the newest: its hint; un-yanking brings 2.0.0's.
     assert!(
         reg.set_yanked(&id("com.test.app"), &v("2.0.0"), true)
             .unwrap()
@@ -636,17 +633,62 @@ fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
             .unwrap()
     );
     assert_eq!(hint("com.test.app").unwrap().0, "2.0.0");
-    let r = assert_consistent(&reg);
-    assert!(r.is_ok());
-    // A damaged hint is a warning for verify, not an error: clients ignore it.
-    let mp = reg.root().join(meta_path(&id("com.test.mid")));
-    let text = std::fs::read_to_string(&mp).unwrap();
-    std::fs::write(&mp, text.replace("\"com.test.leaf\"", "\"NOT AN ID\"")).unwrap();
-    let r = reg.verify();
-    assert!(r.is_ok());
-    assert!(
-        r.diagnostics.iter().any(|d| d.code == "bad-prefetch"),
-        "{:?}",
+    let warnings = |reg: &Registry| -> Vec<(String, String)> {
+        let r = reg.verify();
+        assert!(r.is_ok(), "hints are never errors: {:?}", r.diagnostics);
         r.diagnostics
+            .iter()
+            .filter(|d| d.code.ends_with("-prefetch"))
+            .map(|d| (d.code.to_string(), d.file.clone()))
+            .collect()
+    };
+    assert_eq!(warnings(&reg), []);
+    // A dependency's new release that needs more: mid's hint is now stale (hints are written
+    // for the bundle published, not its dependents).
+    publish(Bundle::new("com.test.extra", "1.0.0"));
+    publish(Bundle::new("com.test.leaf", "1.1.0").dep("com.test.extra", "^1"));
+    let stale = warnings(&reg);
+    assert!(
+        stale.contains(&("stale-prefetch".into(), prefetch_path(&id("com.test.mid")))),
+        "{stale:?}"
     );
+    // Damaged, misplaced, orphaned: all reported.
+    std::fs::write(file("com.test.app"), b"{not json").unwrap();
+    let orphan = reg.root().join(prefetch_path(&id("com.test.gone")));
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(
+        &orphan,
+        r#"{"v":1,"id":"com.test.gone","version":"1.0.0","ids":["com.test.leaf"]}"#,
+    )
+    .unwrap();
+    let found = warnings(&reg);
+    assert!(
+        found.contains(&("bad-prefetch".into(), prefetch_path(&id("com.test.app")))),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            "orphan-prefetch".into(),
+            prefetch_path(&id("com.test.gone"))
+        )),
+        "{found:?}"
+    );
+    // gc rewrites every hint as a publish would now and removes the orphan.
+    let before = snapshot(reg.root());
+    let dry = reg.gc_with(true).unwrap();
+    assert_eq!(snapshot(reg.root()), before, "a dry run changes nothing");
+    let r = reg.gc_with(false).unwrap();
+    assert_eq!(r.rewritten_hints, dry.rewritten_hints);
+    assert!(r.rewritten_hints.contains(&id("com.test.mid")), "{r:?}");
+    assert!(r.rewritten_hints.contains(&id("com.test.app")), "{r:?}");
+    assert_eq!(r.removed_hints, [prefetch_path(&id("com.test.gone"))]);
+    assert_eq!(warnings(&reg), []);
+    assert_eq!(
+        hint("com.test.mid"),
+        Some((
+            "1.0.0".into(),
+            vec!["com.test.leaf".into(), "com.test.extra".into()]
+        ))
+    );
+    assert_eq!(hint("com.test.app").unwrap().0, "2.0.0");
 }

@@ -92,6 +92,7 @@ fn check(args: CheckArgs) -> CliResult {
             src,
             args.offline,
             &ids,
+            false,
             ratchet_client::events::no_reporter(),
         )?;
         client.load(&ids)?;

@@ -78,6 +78,7 @@ impl RegistryArgs {
             src,
             self.offline,
             &first,
+            true,
             reporter,
         )?)
     }

@@ -88,7 +88,6 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
     let mut total = 0;
     let wat = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
     let wasm = wat::parse_str(wat).unwrap();
-    let mut metas = Vec::new();
     let mut all_lines = std::collections::HashMap::new();
     for level in &graph {
         for (id, deps) in level {
@@ -129,7 +128,9 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
             line.signer = Some(sk.public().key_id());
             let mut meta = ratchet_formats::index::BundleMeta::new(m.id.clone());
             OwnerChain::genesis(id, &[sk.public().clone()]).store(&mut meta);
-            metas.push(meta);
+            let mp = dir.join(meta_path(&m.id));
+            std::fs::create_dir_all(mp.parent().unwrap()).unwrap();
+            std::fs::write(mp, serde_json::to_vec(&meta).unwrap()).unwrap();
             all_lines.insert(m.id.clone(), line.clone());
             let ip = dir.join(index_path(&m.id));
             std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
@@ -138,16 +139,17 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
             names.push('\n');
         }
     }
-    // The metadata files, each with the prefetch hint a publish writes (index-format.md §6.5).
-    for mut meta in metas {
-        let lines = [all_lines[&meta.id].clone()];
-        let hint = ratchet_formats::index::prefetch::compute(&meta.id, &lines, |d| {
+    // The prefetch hints a publish writes (index-format.md §6.5.1).
+    for (id, line) in &all_lines {
+        let lines = [line.clone()];
+        let hint = ratchet_formats::index::prefetch::compute(id, &lines, |d| {
             all_lines.get(d).map(|l| vec![l.clone()])
         });
-        meta.set_prefetch(hint.as_ref());
-        let mp = dir.join(meta_path(&meta.id));
-        std::fs::create_dir_all(mp.parent().unwrap()).unwrap();
-        std::fs::write(mp, serde_json::to_vec(&meta).unwrap()).unwrap();
+        if let Some(h) = hint {
+            let p = dir.join(ratchet_formats::index::prefetch_path(id));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, h.to_json()).unwrap();
+        }
     }
     std::fs::write(dir.join("names.txt"), names).unwrap();
     std::fs::remove_dir_all(&src).unwrap();
@@ -155,19 +157,8 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
     (graph[0][0].0.clone(), total)
 }
 
-/// Removes the prefetch hints from the metadata files of a registry [`generate_levels`] wrote,
-/// leaving it as a registry written before hints existed: a client then discovers the graph
-/// one level per round trip.
+/// Removes the prefetch hints of a registry [`generate_levels`] wrote, leaving it as a registry
+/// written before hints existed: a client then discovers the graph one level per round trip.
 pub fn strip_hints(dir: &Path) {
-    let names = std::fs::read_to_string(dir.join("names.txt")).unwrap();
-    for id in names.lines() {
-        let id = ratchet_formats::manifest::BundleId::parse(id).unwrap();
-        let mp = dir.join(meta_path(&id));
-        let mut meta = ratchet_formats::index::BundleMeta::load(&mp)
-            .unwrap()
-            .unwrap();
-        if meta.set_prefetch(None) {
-            std::fs::write(mp, serde_json::to_vec(&meta).unwrap()).unwrap();
-        }
-    }
+    std::fs::remove_dir_all(dir.join(ratchet_formats::index::PREFETCH_DIR)).unwrap();
 }

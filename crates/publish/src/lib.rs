@@ -580,6 +580,10 @@ pub struct GcReport {
     /// Integrity files (map nodes, log tiles) no snapshot a reader may still hold needs
     /// (`index-format.md` §9.6), removed.
     pub removed_integrity: Vec<String>,
+    /// Bundles whose prefetch hint (§6.5.1) was stale or damaged, rewritten.
+    pub rewritten_hints: Vec<BundleId>,
+    /// Prefetch files that named no bundle of the registry, removed.
+    pub removed_hints: Vec<String>,
 }
 
 /// A registry directory on this machine.
@@ -1105,19 +1109,17 @@ impl Registry {
             });
         }
 
-        // The prefetch hint of the bundle's newest release (§6.5), with the new line.
+        // The prefetch hint of the bundle's newest release (§6.5.1), with the new line.
         let mut lines: Vec<IndexLine> = existing
             .as_ref()
             .map(|(f, _)| f.versions().cloned().collect())
             .unwrap_or_default();
         lines.push(line.clone());
         let hint = self.prefetch_hint(&m.id, &lines)?;
-        let hint_changed = meta.set_prefetch(hint.as_ref());
-        let write_meta = new_chain.is_some() || hint_changed;
         if let Some(change) = change.as_mut() {
             let meta_rel = meta_path(&m.id);
             let mut files = vec![rel_index.as_str()];
-            if write_meta {
+            if new_chain.is_some() {
                 files.insert(0, meta_rel.as_str());
             }
             let version = m.version.to_string();
@@ -1140,12 +1142,9 @@ impl Registry {
             sync_parent_dir(&archive_abs);
         }
         crash_point("archive");
-        // 2. The owner record of a first signed publish (before the line that needs it), and
-        //    the prefetch hint (a hint naming a version not yet there is not followed).
-        if let Some(chain) = &new_chain {
+        // 2. The owner record of a first signed publish (before the line that needs it).
+        if let Some(chain) = new_chain {
             chain.store(&mut meta);
-        }
-        if write_meta {
             let meta_abs = self.abs(&meta_path(&m.id));
             write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
             sync_parent_dir(&meta_abs);
@@ -1158,6 +1157,8 @@ impl Registry {
         write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
         sync_parent_dir(&index_abs);
         crash_point("index");
+        // 3b. The prefetch hint (not signed state: a hint only saves a client round trips).
+        self.write_prefetch(&m.id, hint.as_ref())?;
         // 4. The names file, appended when the id is new.
         if new_bundle {
             let names = self.abs(NAMES_FILE);
@@ -1186,7 +1187,28 @@ impl Registry {
         })
     }
 
-    /// The prefetch hint (§6.5) of `id` whose versions are `lines`: the ids its newest
+    /// Writes the prefetch hint file of `id` (§6.5.1) when it changed, or removes it when
+    /// there is no hint.
+    fn write_prefetch(&self, id: &BundleId, hint: Option<&index::Prefetch>) -> Result<()> {
+        let abs = self.abs(&index::prefetch_path(id));
+        match hint {
+            Some(h) => {
+                let bytes = h.to_json();
+                if std::fs::read(&abs).ok().as_deref() != Some(bytes.as_bytes()) {
+                    write_atomic(&abs, bytes.as_bytes()).map_err(io_err(&abs))?;
+                }
+            }
+            None => match std::fs::remove_file(&abs) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&abs)(e));
+                }
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+
+    /// The prefetch hint (§6.5.1) of `id` whose versions are `lines`: the ids its newest
     /// release reaches, read from the index files here.
     fn prefetch_hint(&self, id: &BundleId, lines: &[IndexLine]) -> Result<Option<index::Prefetch>> {
         let mut failed = None;
@@ -1473,19 +1495,12 @@ impl Registry {
         } else {
             ratchet_tlog::entry::EntryKind::Unyank
         };
-        // The newest release may change: so may its prefetch hint (§6.5).
+        // The newest release may change: so may its prefetch hint (§6.5.1).
         let lines: Vec<IndexLine> = IndexFile::parse(&new, &rel, Some(id))
             .versions()
             .cloned()
             .collect();
         let hint = self.prefetch_hint(id, &lines)?;
-        let (mut meta, _) = self.owners(id)?;
-        let meta_rel = meta_path(id);
-        let write_meta = meta.set_prefetch(hint.as_ref());
-        let mut files = vec![rel.as_str()];
-        if write_meta {
-            files.insert(0, meta_rel.as_str());
-        }
         let v = version.to_string();
         let sha = line.sha256.clone();
         self.intend(
@@ -1494,14 +1509,11 @@ impl Registry {
             Some(id.as_str()),
             Some(&v),
             Some(&sha),
-            &files,
+            &[&rel],
         )?;
-        if write_meta {
-            let meta_abs = self.abs(&meta_rel);
-            write_atomic(&meta_abs, meta.to_json().as_bytes()).map_err(io_err(&meta_abs))?;
-        }
         let path = self.abs(&rel);
         write_atomic(&path, &new).map_err(io_err(&path))?;
+        self.write_prefetch(id, hint.as_ref())?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         let action = if yanked { "yank" } else { "unyank" };
@@ -1681,6 +1693,7 @@ impl Registry {
         for dir in [
             INDEX_DIR,
             META_DIR,
+            index::PREFETCH_DIR,
             ARCHIVES_DIR,
             ratchet_catalog::files::CATALOG_DIR,
             "state",
@@ -1729,6 +1742,52 @@ impl Registry {
                 self.catalog_rebuild_unlocked()?;
             }
             report.rebuilt_catalog = true;
+        }
+        // 5b. Prefetch hints a publish would write differently now (a dependency published
+        //     since), and hints of ids without an index file.
+        let hint_diags: Vec<Diagnostic> = self
+            .verify()
+            .diagnostics
+            .into_iter()
+            .filter(|d| {
+                matches!(
+                    d.code,
+                    "stale-prefetch" | "bad-prefetch" | "orphan-prefetch"
+                )
+            })
+            .collect();
+        for d in hint_diags {
+            let path = self.abs(&d.file);
+            let id = path
+                .file_name()
+                .and_then(|n| {
+                    n.to_string_lossy()
+                        .strip_suffix(".json")
+                        .map(str::to_string)
+                })
+                .and_then(|n| BundleId::parse(&n).ok())
+                .filter(|id| index::prefetch_path(id) == d.file);
+            let lines = match &id {
+                Some(id) => self
+                    .index_file_clean(id)?
+                    .map(|(f, _)| f.versions().cloned().collect::<Vec<_>>()),
+                None => None,
+            };
+            match (id, lines) {
+                (Some(id), Some(lines)) => {
+                    let hint = self.prefetch_hint(&id, &lines)?;
+                    if !dry_run {
+                        self.write_prefetch(&id, hint.as_ref())?;
+                    }
+                    report.rewritten_hints.push(id);
+                }
+                _ => {
+                    if path.exists() {
+                        remove(&path)?;
+                        report.removed_hints.push(d.file);
+                    }
+                }
+            }
         }
         // 6. Map nodes and log tiles no recent snapshot needs.
         for rel in self.integrity_unneeded()? {
@@ -1816,6 +1875,7 @@ impl Verifier<'_> {
         self.check_archive_dir(&root, &referenced);
         self.check_names();
         self.check_meta(&root);
+        self.check_prefetch(&root);
         for (file, msg) in self.reg.verify_integrity() {
             self.err("integrity", file, msg);
         }
@@ -2169,6 +2229,67 @@ impl Verifier<'_> {
         }
     }
 
+    /// Prefetch hints (§6.5.1): each well-formed, at its place, and the hint a publish would
+    /// write now. Only warnings: a client that finds a bad or stale hint loses round trips,
+    /// nothing else; `ratchet-index gc` rewrites them.
+    fn check_prefetch(&mut self, root: &Path) {
+        let mut found = BTreeSet::new();
+        for (rel, path) in walk(&root.join(index::PREFETCH_DIR), root) {
+            if is_temp(&path) {
+                self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
+                continue;
+            }
+            let hint = match index::read_limited(&path, index::prefetch::MAX_PREFETCH_FILE_LEN)
+                .and_then(|b| index::Prefetch::parse(&b, &rel))
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    self.warn(
+                        "bad-prefetch",
+                        rel,
+                        format!("{e} (clients ignore it; `ratchet-index gc` rewrites it)"),
+                    );
+                    continue;
+                }
+            };
+            if index::prefetch_path(&hint.id) != rel {
+                self.warn(
+                    "bad-prefetch",
+                    rel,
+                    format!(
+                        "the prefetch hint of {} belongs at {} (`ratchet-index gc` removes it)",
+                        hint.id,
+                        index::prefetch_path(&hint.id)
+                    ),
+                );
+                continue;
+            }
+            found.insert(hint.id.clone());
+            let Some(lines) = self.index_ids.get(&hint.id) else {
+                self.warn("orphan-prefetch", rel, format!("a prefetch hint for {}, which has no index file (`ratchet-index gc` removes it)", hint.id));
+                continue;
+            };
+            if self.expected_hint(&hint.id, lines).as_ref() != Some(&hint) {
+                self.warn("stale-prefetch", rel, format!("the prefetch hint of {} is not the one a publish would write now (a dependency changed since; clients take extra round trips); `ratchet-index gc` rewrites it", hint.id));
+            }
+        }
+        let missing: Vec<BundleId> = self
+            .index_ids
+            .iter()
+            .filter(|(id, _)| !found.contains(*id))
+            .filter(|(id, lines)| self.expected_hint(id, lines).is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in missing {
+            self.warn("stale-prefetch", index::prefetch_path(&id), format!("{id} has no prefetch hint (clients discover its dependencies one level per round trip); `ratchet-index gc` writes it"));
+        }
+    }
+
+    /// The hint a publish would write now for `id`, from the index files read.
+    fn expected_hint(&self, id: &BundleId, lines: &[IndexLine]) -> Option<index::Prefetch> {
+        index::prefetch::compute(id, lines, |d| self.index_ids.get(d).cloned())
+    }
+
     fn check_meta(&mut self, root: &Path) {
         for (rel, path) in walk(&root.join(META_DIR), root) {
             if is_temp(&path) {
@@ -2221,17 +2342,6 @@ impl Verifier<'_> {
                     "orphan-meta",
                     rel.clone(),
                     format!("metadata for {}, which has no index file", meta.id),
-                );
-            }
-            if meta.extra.contains_key(index::prefetch::PREFETCH_FIELD) && meta.prefetch().is_none()
-            {
-                self.warn(
-                    "bad-prefetch",
-                    rel.clone(),
-                    format!(
-                        "the prefetch hint is malformed (clients ignore it; the next publish or yank of {} rewrites it)",
-                        meta.id
-                    ),
                 );
             }
             if let Some(r) = meta

@@ -9,7 +9,9 @@ use crate::paths::Paths;
 use crate::registry::{FetchError, Fetcher, RegistrySource};
 use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveOptions};
 use crate::verify::PinStore;
-use ratchet_formats::index::{BundleMeta, IndexFile, IndexLine, NamesFile, RegistryConfig};
+use ratchet_formats::index::{
+    BundleMeta, IndexFile, IndexLine, NamesFile, Prefetch, RegistryConfig, prefetch_path,
+};
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use ratchet_trust::VerificationStatus;
 use ratchet_trust::attest::Records;
@@ -36,6 +38,12 @@ pub struct Client {
     /// Hears what the client has to tell ([`crate::events`]).
     pub(super) reporter: SharedReporter,
     pub(super) ratchet_version: Version,
+    /// The prefetch hints read (index-format.md §6.5.1): only the resolution's roots'.
+    pub(super) hints: HashMap<BundleId, Prefetch>,
+    /// The ids whose hint was asked for (found or not).
+    pub(super) hint_tried: std::collections::HashSet<BundleId>,
+    /// The ids whose hint is asked for with their index file: the roots of a resolution.
+    pub(super) hint_roots: BTreeSet<BundleId>,
     /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
     pub(super) prepared: std::sync::Mutex<Option<Prepared>>,
     /// The signed snapshot every registry file of this command is checked against.
@@ -48,25 +56,27 @@ impl Client {
         Self::open_prefetching(paths, src, offline, &BTreeSet::new())
     }
 
-    /// [`Client::open_reporting`] with no reporter.
+    /// [`Client::open_reporting`] with no reporter, `ids` the roots of a resolution.
     pub fn open_prefetching(
         paths: Paths,
         src: RegistrySource,
         offline: bool,
         ids: &BTreeSet<BundleId>,
     ) -> Result<Client, InstallError> {
-        Self::open_reporting(paths, src, offline, ids, no_reporter())
+        Self::open_reporting(paths, src, offline, ids, true, no_reporter())
     }
 
     /// [`Client::open`], fetching the index and metadata files of `ids` (the first wave of a
     /// resolution) together with `config.json`: index paths do not depend on the config, so
-    /// this saves a round trip. Everything the client has to tell, from this first wave on,
-    /// goes to `reporter`.
+    /// this saves a round trip. With `roots` (the ids are what a resolution starts from), their
+    /// prefetch hints (index-format.md §6.5.1) come in the same wave. Everything the client has
+    /// to tell, from this first wave on, goes to `reporter`.
     pub fn open_reporting(
         paths: Paths,
         src: RegistrySource,
         offline: bool,
         ids: &BTreeSet<BundleId>,
+        roots: bool,
         reporter: SharedReporter,
     ) -> Result<Client, InstallError> {
         let fetcher = Fetcher::new(src, &paths.cache, offline)?;
@@ -74,6 +84,13 @@ impl Client {
         let mut rels = vec![ratchet_formats::index::CONFIG_FILE.to_string()];
         rels.extend(want.iter().map(ratchet_formats::index::index_path));
         rels.extend(want.iter().map(ratchet_formats::index::meta_path));
+        // A hint only saves round trips: offline, the cache answers at once anyway.
+        let hint_ids: Vec<BundleId> = if roots && !offline {
+            want.clone()
+        } else {
+            Vec::new()
+        };
+        let hint_rels: Vec<String> = hint_ids.iter().map(prefetch_path).collect();
         // The signed timestamp first: rollback, freeze and fork are refused before any file
         // is used (index-format.md §9.7). For a remote registry this client never saw signed
         // (nothing to compare a timestamp with, no cached copy to trust), the first wave goes
@@ -85,6 +102,7 @@ impl Client {
             && crate::integrity::StateStore::new(&paths)
                 .load_state(base.as_str())
                 .is_ok_and(|s| s.is_none());
+        let files = rels.len();
         let (integrity, early) = if speculate {
             std::thread::scope(|scope| {
                 let wave = scope.spawn(|| {
@@ -94,7 +112,8 @@ impl Client {
                             ratchet_formats::index::MAX_SMALL_FILE_LEN,
                         )]
                     } else {
-                        fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+                        let all: Vec<String> = rels.iter().chain(&hint_rels).cloned().collect();
+                        fetcher.get_many(&all, ratchet_formats::index::MAX_INDEX_FILE_LEN)
                     }
                 });
                 let integrity = crate::integrity::Session::open(&fetcher, &paths, &reporter);
@@ -108,18 +127,21 @@ impl Client {
             )
         };
         let integrity = integrity?;
-        let mut results = match early {
+        let (mut results, hint_results) = match early {
             // The map proofs of the early wave's files (a registry signed after all) follow
             // in `verify`, one wave per level of the map.
-            Some(results) => {
+            Some(mut results) => {
                 reporter.report(&wave_fetched(&results));
-                results
+                let hints = results.split_off(files.min(results.len()));
+                (results, hints)
             }
             None => {
-                // The map proofs of these files travel in the same wave.
+                // The map proofs of these files travel in the same wave (not the hints'
+                // proofs: hints are not signed state, §9.3).
                 let nodes = integrity.node_paths(&rels);
-                let files = rels.len();
                 rels.extend(nodes.iter().cloned());
+                let hints_at = rels.len();
+                rels.extend(hint_rels.iter().cloned());
                 let mut results = if rels.len() == 1 {
                     vec![fetcher.get(
                         ratchet_formats::index::CONFIG_FILE,
@@ -129,9 +151,10 @@ impl Client {
                     fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
                 };
                 reporter.report(&wave_fetched(&results));
-                integrity.absorb_nodes(&nodes, results.split_off(files));
+                let hints = results.split_off(hints_at.min(results.len()));
+                integrity.absorb_nodes(&nodes, results.split_off(files.min(results.len())));
                 rels.truncate(files);
-                results
+                (results, hints)
             }
         };
         integrity.verify(
@@ -185,7 +208,11 @@ impl Client {
             ratchet_version,
             prepared: std::sync::Mutex::new(None),
             integrity,
+            hints: HashMap::new(),
+            hint_tried: Default::default(),
+            hint_roots: Default::default(),
         };
+        client.absorb_hints(&hint_ids, hint_results);
         client.ingest(want, results)?;
         Ok(client)
     }
@@ -193,6 +220,31 @@ impl Client {
     /// Loads the index files of `ids` not loaded yet, all in one wave.
     pub fn load(&mut self, ids: &BTreeSet<BundleId>) -> Result<(), InstallError> {
         self.load_while_preparing(ids, Vec::new())
+    }
+
+    /// Takes in the prefetch hint files of `ids` (one result each, in order): a hint that
+    /// does not parse or names another bundle is reported and ignored, a missing one is none.
+    pub(super) fn absorb_hints(
+        &mut self,
+        ids: &[BundleId],
+        results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+    ) {
+        for (id, r) in ids.iter().zip(results) {
+            self.hint_tried.insert(id.clone());
+            let Ok(Some(bytes)) = r else { continue };
+            let rel = prefetch_path(id);
+            match Prefetch::parse(&bytes, &rel) {
+                Ok(h) if &h.id == id => {
+                    self.hints.insert(id.clone(), h);
+                }
+                Ok(h) => self.reporter.report(&Event::IndexProblem {
+                    message: format!("ignored the prefetch hint {rel}: it is about {}", h.id),
+                }),
+                Err(e) => self.reporter.report(&Event::IndexProblem {
+                    message: format!("ignored a prefetch hint: {e}"),
+                }),
+            }
+        }
     }
 
     /// Takes in one wave's results: the index files of `want`, then their metadata files.
@@ -345,6 +397,9 @@ impl Client {
         opts: &ResolveOptions,
     ) -> Result<DependencyGraph, InstallError> {
         let first: BTreeSet<BundleId> = roots.iter().map(|(i, _)| i.clone()).collect();
+        if !self.fetcher.offline() {
+            self.hint_roots.extend(first.iter().cloned());
+        }
         self.load(&first)?;
         for (id, _) in roots {
             if self.lines[id].is_empty() {

@@ -10,7 +10,7 @@ use super::state::{InstalledState, bundle_dir};
 use super::{Client, InstallError};
 use crate::paths::Paths;
 use crate::resolver::ResolveOptions;
-use ratchet_formats::index::IndexLine;
+use ratchet_formats::index::{IndexLine, Prefetch};
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use semver::Version;
 use std::collections::{BTreeSet, HashMap};
@@ -41,6 +41,14 @@ impl Client {
         let nodes = self.integrity.node_paths(&all);
         let files = all.len();
         all.extend(nodes.iter().cloned());
+        // The prefetch hints of the resolution's roots travel with their index files.
+        let hint_ids: Vec<BundleId> = want
+            .iter()
+            .filter(|i| self.hint_roots.contains(*i) && !self.hint_tried.contains(*i))
+            .cloned()
+            .collect();
+        let hints_at = all.len();
+        all.extend(hint_ids.iter().map(ratchet_formats::index::prefetch_path));
         let items: Vec<(String, u64, String)> = guesses
             .iter()
             .map(|l| {
@@ -102,6 +110,8 @@ impl Client {
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
         }
+        let hint_results = results.split_off(hints_at.min(results.len()));
+        self.absorb_hints(&hint_ids, hint_results);
         self.integrity
             .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
         all.truncate(files);
@@ -146,7 +156,7 @@ impl Client {
         discovery: &mut Discovery,
         opts: &ResolveOptions,
     ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
-        let (fetch, picked) = discovery.step(&self.lines, &self.metas, opts);
+        let (fetch, picked) = discovery.step(&self.lines, &self.hints, opts);
         let Ok(mut guard) = self.prepared.lock() else {
             return (fetch, Vec::new());
         };
@@ -317,8 +327,7 @@ pub(super) struct Discovery {
     queue: std::collections::VecDeque<BundleId>,
     /// The bundles in `queue`.
     queued: std::collections::HashSet<BundleId>,
-    /// Bundles fetched because a prefetch hint named them (at most [`MAX_HINTED`]); their own
-    /// hints are not read: the hint that named them covers what they reach.
+    /// Bundles fetched because a prefetch hint named them (at most [`MAX_HINTED`]).
     hinted: std::collections::HashSet<BundleId>,
 }
 
@@ -360,12 +369,12 @@ impl Discovery {
 
     /// Looks at every bundle queued whose index file is loaded: returns the bundles reached
     /// whose index files are not loaded (to fetch), with those the prefetch hints of the
-    /// bundles picked name (`index-format.md` §6.5), and the index lines picked for the first
-    /// time.
+    /// bundles picked name (`hints`, index-format.md §6.5.1), and the index lines picked for
+    /// the first time.
     fn step(
         &mut self,
         lines: &HashMap<BundleId, Vec<IndexLine>>,
-        metas: &HashMap<BundleId, super::error::MetaResult>,
+        hints: &HashMap<BundleId, Prefetch>,
         opts: &ResolveOptions,
     ) -> (BTreeSet<BundleId>, Vec<IndexLine>) {
         let mut fetch = BTreeSet::new();
@@ -399,8 +408,8 @@ impl Discovery {
             {
                 picked.push(line.clone());
             }
-            if !self.hinted.contains(&id) {
-                self.follow_hint(&id, &line.version, lines, metas, &mut fetch);
+            if let Some(hint) = hints.get(&id) {
+                self.follow_hint(hint, &line.version, lines, &mut fetch);
             }
             if !self.expanded.insert((id, line.version.clone())) {
                 continue;
@@ -421,34 +430,24 @@ impl Discovery {
         (fetch, picked)
     }
 
-    /// Adds to `fetch` the bundles the prefetch hint of `id` names, when the hint is about
-    /// `version` (the version picked), that are not loaded or hinted already.
+    /// Adds to `fetch` the bundles `hint` names, when it is about `version` (the version
+    /// picked), that are not loaded or hinted already.
     fn follow_hint(
         &mut self,
-        id: &BundleId,
+        hint: &Prefetch,
         version: &Version,
         lines: &HashMap<BundleId, Vec<IndexLine>>,
-        metas: &HashMap<BundleId, super::error::MetaResult>,
         fetch: &mut BTreeSet<BundleId>,
     ) {
-        if self.hinted.len() >= MAX_HINTED {
-            return;
-        }
-        let Some(Ok(Some(meta))) = metas.get(id) else {
-            return;
-        };
-        let Some(hint) = meta.prefetch() else {
-            return;
-        };
         if &hint.version != version {
             return;
         }
-        for h in hint.ids {
+        for h in &hint.ids {
             if self.hinted.len() >= MAX_HINTED {
                 break;
             }
-            if !lines.contains_key(&h) && self.hinted.insert(h.clone()) {
-                fetch.insert(h);
+            if !lines.contains_key(h) && self.hinted.insert(h.clone()) {
+                fetch.insert(h.clone());
             }
         }
     }
@@ -543,17 +542,16 @@ mod tests {
         assert_eq!(picked(&got)[0], "com.t.a@1.0.0");
     }
 
-    fn meta_with_hint(
-        bundle: &str,
-        version: &str,
-        ids: &[&str],
-    ) -> super::super::error::MetaResult {
-        let mut m = ratchet_formats::index::BundleMeta::new(id(bundle));
-        m.set_prefetch(Some(&ratchet_formats::index::Prefetch {
-            version: Version::parse(version).unwrap(),
-            ids: ids.iter().map(|i| id(i)).collect(),
-        }));
-        Ok(Some(m))
+    fn hint(bundle: &str, version: &str, ids: &[&str]) -> (BundleId, Prefetch) {
+        (
+            id(bundle),
+            Prefetch {
+                v: 1,
+                id: id(bundle),
+                version: Version::parse(version).unwrap(),
+                ids: ids.iter().map(|i| id(i)).collect(),
+            },
+        )
     }
 
     #[test]
@@ -566,69 +564,47 @@ mod tests {
             a.clone(),
             vec![line("com.t.a", "1.0.0", &[("com.t.b", "*")])],
         );
-        let mut metas = HashMap::new();
         // c is named by the hint (a stale one: b no longer needs it) and so is d.
-        metas.insert(
-            a.clone(),
-            meta_with_hint("com.t.a", "1.0.0", &["com.t.b", "com.t.c", "com.t.d"]),
-        );
+        let hints = HashMap::from([hint("com.t.a", "1.0.0", &["com.t.b", "com.t.c", "com.t.d"])]);
         let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
-        let (fetch, got) = disc.step(&lines, &metas, &opts);
+        let (fetch, got) = disc.step(&lines, &hints, &opts);
         assert_eq!(fetch, BTreeSet::from([b.clone(), c.clone(), d.clone()]));
         assert_eq!(picked(&got), ["com.t.a@1.0.0"]);
         // The second wave brings all three; only what a requirement reaches is picked (so
-        // only its archive is prepared), and the hinted bundles' own hints are not read.
+        // only its archive is prepared).
         lines.insert(
             b.clone(),
             vec![line("com.t.b", "1.0.0", &[("com.t.d", "*")])],
         );
         lines.insert(c.clone(), vec![line("com.t.c", "1.0.0", &[])]);
         lines.insert(d.clone(), vec![line("com.t.d", "1.0.0", &[])]);
-        metas.insert(b.clone(), meta_with_hint("com.t.b", "1.0.0", &["com.t.x"]));
         disc.loaded([&b, &c, &d]);
-        let (fetch, got) = disc.step(&lines, &metas, &opts);
+        let (fetch, got) = disc.step(&lines, &hints, &opts);
         assert_eq!(fetch, BTreeSet::new(), "nothing left to fetch");
         assert_eq!(picked(&got), ["com.t.b@1.0.0", "com.t.d@1.0.0"]);
 
         // A hint about another version than the one picked is not followed.
-        let mut metas = HashMap::new();
-        metas.insert(a.clone(), meta_with_hint("com.t.a", "2.0.0", &["com.t.c"]));
+        let hints = HashMap::from([hint("com.t.a", "2.0.0", &["com.t.c"])]);
         let mut lines2 = HashMap::new();
         lines2.insert(a.clone(), lines[&a].clone());
         let mut disc = Discovery::new(&[(a.clone(), req("*"))]);
-        let (fetch, _) = disc.step(&lines2, &metas, &opts);
+        let (fetch, _) = disc.step(&lines2, &hints, &opts);
         assert_eq!(fetch, BTreeSet::from([b.clone()]));
     }
 
     #[test]
     fn hints_cannot_make_a_resolution_fetch_without_end() {
         let opts = ResolveOptions::default();
-        let a = id("com.t.a");
         let mut lines: HashMap<BundleId, Vec<IndexLine>> = HashMap::new();
-        lines.insert(
-            a.clone(),
-            vec![line("com.t.a", "1.0.0", &[("com.t.b", "*")])],
-        );
         let names: Vec<String> = (0..MAX_HINTED + 10)
             .map(|k| format!("com.t.h{k}"))
             .collect();
-        let mut metas = HashMap::new();
-        let mut m = ratchet_formats::index::BundleMeta::new(a.clone());
-        // Written past the reader's per-hint limit: ignored as a whole.
-        m.extra.insert(
-            "prefetch".into(),
-            serde_json::json!({"version": "1.0.0", "ids": names}),
-        );
-        metas.insert(a.clone(), Ok(Some(m)));
-        let mut disc = Discovery::new(&[(a.clone(), VersionReq::parse("*").unwrap())]);
-        let (fetch, _) = disc.step(&lines, &metas, &opts);
-        assert_eq!(fetch.len(), 1, "an oversized hint is ignored");
-        // Many bundles each with a full hint of new ids: the total stops at MAX_HINTED.
+        // Several roots, each with a full hint of new ids: the total stops at MAX_HINTED.
         let per = ratchet_formats::index::prefetch::MAX_PREFETCH_IDS;
         let roots: Vec<(BundleId, VersionReq)> = (0..5)
             .map(|r| (id(&format!("com.t.r{r}")), VersionReq::parse("*").unwrap()))
             .collect();
-        let mut metas = HashMap::new();
+        let mut hints = HashMap::new();
         for (r, (rid, _)) in roots.iter().enumerate() {
             lines.insert(rid.clone(), vec![line(rid.as_str(), "1.0.0", &[])]);
             let ids: Vec<&str> = names
@@ -636,10 +612,11 @@ mod tests {
                 .iter()
                 .map(String::as_str)
                 .collect();
-            metas.insert(rid.clone(), meta_with_hint(rid.as_str(), "1.0.0", &ids));
+            let (k, h) = hint(rid.as_str(), "1.0.0", &ids);
+            hints.insert(k, h);
         }
         let mut disc = Discovery::new(&roots);
-        let (fetch, _) = disc.step(&lines, &metas, &opts);
+        let (fetch, _) = disc.step(&lines, &hints, &opts);
         assert_eq!(fetch.len(), MAX_HINTED);
     }
 }

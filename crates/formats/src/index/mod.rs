@@ -19,7 +19,7 @@ pub use config::{ConfigProblem, RegistryConfig, RegistryKind};
 pub use line::{IndexFile, IndexLine, LineProblem, ParsedLine};
 pub use meta::{BundleMeta, Deprecation};
 pub use names::NamesFile;
-pub use path::{archive_path, index_path, meta_path, shard_of};
+pub use path::{archive_path, index_path, meta_path, prefetch_path, shard_of};
 pub use prefetch::Prefetch;
 
 /// `config.json`, at the registry root.
@@ -28,6 +28,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const INDEX_DIR: &str = "index";
 /// Directory of the per-bundle metadata files.
 pub const META_DIR: &str = "meta";
+/// Directory of the prefetch hints (`index-format.md` §6.5.1).
+pub const PREFETCH_DIR: &str = "prefetch";
 /// Directory of the content-addressed archives.
 pub const ARCHIVES_DIR: &str = "archives";
 /// The names file: every id, one a line, append-only.

@@ -32,6 +32,13 @@ pub fn meta_path(id: &BundleId) -> String {
     format!("{META_DIR}/{a}/{b}/{id}.json")
 }
 
+/// `prefetch/<aa>/<bb>/<id>.json`: the bundle's prefetch hint (same shard directories as its
+/// index file).
+pub fn prefetch_path(id: &BundleId) -> String {
+    let (a, b) = shard_of(id);
+    format!("{}/{a}/{b}/{id}.json", super::PREFETCH_DIR)
+}
+
 /// The archive with this SHA-256 in the default layout: `archives/ab/<sha256>.rbundle`.
 pub fn archive_path(sha256: &str) -> String {
     format!(

@@ -3,28 +3,38 @@
 //! A client discovers a dependency graph one level per round trip: it learns what a bundle
 //! needs only when that bundle's index file arrives. On a deep graph over a slow link that is
 //! most of an install's time (ten levels at 100 ms is a second of waiting). The publisher knows
-//! the whole graph already, so it writes, in the bundle's metadata file (`index-format.md`
-//! §6.5), the ids its newest release reaches; a client fetches their index files in its second
-//! round trip instead of one level at a time. A hint only ever makes a client fetch files it
-//! checks as usual: a stale or wrong hint costs requests, never correctness.
+//! the whole graph already, so it writes, beside the bundle's index file, the ids its newest
+//! release reaches (`prefetch/<aa>/<bb>/<id>.json`, `index-format.md` §6.5.1); a client fetches
+//! the hint of each bundle it was asked for with that bundle's index file, and every index file
+//! the hint names in its second round trip instead of one level at a time. A file of its own,
+//! not a field of the metadata file every install reads for every bundle: only the requested
+//! bundles' hints are read. A hint only ever makes a client fetch files it checks as usual: a
+//! stale or wrong hint costs requests, never correctness.
 
 use super::line::IndexLine;
-use super::meta::BundleMeta;
+use super::{FormatError, MAX_SMALL_FILE_LEN};
 use crate::manifest::BundleId;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
-/// The metadata field that holds the hint.
-pub const PREFETCH_FIELD: &str = "prefetch";
+/// Format version of prefetch files.
+pub const PREFETCH_FORMAT: u32 = 1;
 
-/// Most ids a hint lists; a writer keeps the nearest ones (breadth first), a reader ignores a
+/// Most ids a hint lists; a writer keeps the nearest ones (breadth first), a reader refuses a
 /// longer list.
 pub const MAX_PREFETCH_IDS: usize = 1024;
+
+/// Largest prefetch file a reader accepts.
+pub const MAX_PREFETCH_FILE_LEN: u64 = MAX_SMALL_FILE_LEN;
 
 /// A bundle's prefetch hint: the ids the dependencies of `version` reach, nearest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prefetch {
+    /// [`PREFETCH_FORMAT`].
+    pub v: u32,
+    /// The bundle the hint is about.
+    pub id: BundleId,
     /// The version the hint was computed for: the bundle's highest unyanked release when the
     /// registry last wrote the file.
     pub version: Version,
@@ -33,31 +43,58 @@ pub struct Prefetch {
     pub ids: Vec<BundleId>,
 }
 
-impl BundleMeta {
-    /// The prefetch hint, when the file has a well-formed one. A malformed or oversized hint
-    /// reads as none: it is only a hint, and the rest of the file stays usable.
-    pub fn prefetch(&self) -> Option<Prefetch> {
-        let v = self.extra.get(PREFETCH_FIELD)?;
-        let p: Prefetch = serde_json::from_value(v.clone()).ok()?;
-        if p.ids.len() > MAX_PREFETCH_IDS || p.ids.contains(&self.id) {
-            return None;
+impl Prefetch {
+    /// Parses a prefetch file; `file` names it in errors. Refuses a file of another format,
+    /// over [`MAX_PREFETCH_FILE_LEN`], or whose `ids` are too many, repeat an id or name the
+    /// bundle itself.
+    pub fn parse(bytes: &[u8], file: &str) -> Result<Prefetch, FormatError> {
+        let err = |line, message: String| FormatError::Parse {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        if bytes.len() as u64 > MAX_PREFETCH_FILE_LEN {
+            return Err(err(
+                None,
+                format!("larger than {MAX_PREFETCH_FILE_LEN} bytes"),
+            ));
+        }
+        let p: Prefetch = serde_json::from_slice(bytes).map_err(|e| {
+            err(
+                Some(e.line()),
+                crate::task::strip_json_position(&e.to_string()),
+            )
+        })?;
+        if p.v != PREFETCH_FORMAT {
+            return Err(err(
+                None,
+                format!(
+                    "prefetch format {} is not supported (known: {PREFETCH_FORMAT})",
+                    p.v
+                ),
+            ));
+        }
+        if p.ids.len() > MAX_PREFETCH_IDS {
+            return Err(err(
+                None,
+                format!("{} ids, more than {MAX_PREFETCH_IDS}", p.ids.len()),
+            ));
         }
         let mut seen = HashSet::new();
-        p.ids.iter().all(|i| seen.insert(i)).then_some(p)
+        if let Some(bad) = p.ids.iter().find(|i| **i == p.id || !seen.insert(*i)) {
+            return Err(err(
+                None,
+                format!("{bad} is listed twice or is the bundle itself"),
+            ));
+        }
+        Ok(p)
     }
 
-    /// Sets (or, with `None`, removes) the prefetch hint. Returns whether the file changed.
-    pub fn set_prefetch(&mut self, hint: Option<&Prefetch>) -> bool {
-        let new = hint.map(|h| serde_json::to_value(h).expect("a hint serializes"));
-        let old = self.extra.get(PREFETCH_FIELD);
-        if old == new.as_ref() {
-            return false;
-        }
-        match new {
-            Some(v) => self.extra.insert(PREFETCH_FIELD.to_string(), v),
-            None => self.extra.remove(PREFETCH_FIELD),
-        };
-        true
+    /// Compact JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string(self).expect("a hint serializes");
+        s.push('\n');
+        s
     }
 }
 
@@ -101,6 +138,8 @@ pub fn compute(
             if listed.insert(d.bundle_id.clone()) {
                 if ids.len() == MAX_PREFETCH_IDS {
                     return Some(Prefetch {
+                        v: PREFETCH_FORMAT,
+                        id: root.clone(),
                         version: top.version.clone(),
                         ids,
                     });
@@ -125,6 +164,8 @@ pub fn compute(
         }
     }
     Some(Prefetch {
+        v: PREFETCH_FORMAT,
+        id: root.clone(),
         version: top.version.clone(),
         ids,
     })
@@ -239,44 +280,60 @@ mod tests {
     }
 
     #[test]
-    fn meta_reads_only_a_well_formed_hint_and_keeps_the_rest() {
-        let mut m = BundleMeta::new(id("com.a.b"));
-        assert!(m.prefetch().is_none());
+    fn a_file_reads_back_and_a_bad_one_is_refused_naming_it() {
         let h = Prefetch {
+            v: PREFETCH_FORMAT,
+            id: id("com.a.b"),
             version: Version::new(1, 0, 0),
             ids: vec![id("com.a.c")],
         };
-        assert!(m.set_prefetch(Some(&h)));
-        assert!(!m.set_prefetch(Some(&h)), "unchanged");
-        let back = BundleMeta::parse(m.to_json().as_bytes(), "m.json").unwrap();
-        assert_eq!(back.prefetch(), Some(h));
-        for bad in [
-            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"x","ids":[]}}"#,
-            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["NOT AN ID"]}}"#,
-            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["com.a.b"]}}"#,
-            r#"{"v":1,"id":"com.a.b","prefetch":{"version":"1.0.0","ids":["com.a.c","com.a.c"]}}"#,
-            r#"{"v":1,"id":"com.a.b","prefetch":7,"deprecated":{"message":"m","since":"2026-01-01T00:00:00Z"}}"#,
+        let text = h.to_json();
+        assert_eq!(
+            text,
+            "{\"v\":1,\"id\":\"com.a.b\",\"version\":\"1.0.0\",\"ids\":[\"com.a.c\"]}\n"
+        );
+        assert_eq!(Prefetch::parse(text.as_bytes(), "p.json").unwrap(), h);
+        for (bad, why) in [
+            (
+                r#"{"v":2,"id":"com.a.b","version":"1.0.0","ids":[]}"#,
+                "format 2",
+            ),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"x","ids":[]}"#,
+                "version",
+            ),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"1.0.0","ids":["NOT AN ID"]}"#,
+                "id",
+            ),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"1.0.0","ids":["com.a.b"]}"#,
+                "itself",
+            ),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"1.0.0","ids":["com.a.c","com.a.c"]}"#,
+                "twice",
+            ),
+            ("[", "EOF"),
         ] {
-            let m = BundleMeta::parse(bad.as_bytes(), "m.json").unwrap();
-            assert!(m.prefetch().is_none(), "{bad}");
+            let e = Prefetch::parse(bad.as_bytes(), "p.json")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("p.json"), "{e}");
+            assert!(e.contains(why), "{bad}: {e}");
         }
-        let m = BundleMeta::parse(
-            br#"{"v":1,"id":"com.a.b","prefetch":7,"deprecated":{"message":"m","since":"2026-01-01T00:00:00Z"}}"#,
-            "m.json",
-        )
-        .unwrap();
-        assert!(m.deprecated.is_some(), "a bad hint leaves the rest usable");
         let many: Vec<String> = (0..=MAX_PREFETCH_IDS)
             .map(|k| format!("\"com.a.x{k}\""))
             .collect();
         let text = format!(
-            r#"{{"v":1,"id":"com.a.b","prefetch":{{"version":"1.0.0","ids":[{}]}}}}"#,
+            r#"{{"v":1,"id":"com.a.b","version":"1.0.0","ids":[{}]}}"#,
             many.join(",")
         );
-        let m = BundleMeta::parse(text.as_bytes(), "m.json").unwrap();
-        assert!(m.prefetch().is_none(), "over the limit");
-        let mut m = m;
-        assert!(m.set_prefetch(None));
-        assert!(!m.to_json().contains("prefetch"));
+        let e = Prefetch::parse(text.as_bytes(), "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 1024"), "{e}");
+        let huge = vec![b' '; MAX_PREFETCH_FILE_LEN as usize + 1];
+        assert!(Prefetch::parse(&huge, "p.json").is_err());
     }
 }
