@@ -1669,6 +1669,7 @@ impl Registry {
         let mut report = GcReport::default();
         let mut referenced = BTreeSet::new();
         let mut ids = Vec::new();
+        let mut lines_of: BTreeMap<BundleId, Vec<IndexLine>> = BTreeMap::new();
         for (rel, path) in walk(&self.root.join(INDEX_DIR), &self.root) {
             if is_temp(&path) {
                 continue;
@@ -1688,6 +1689,7 @@ impl Registry {
             for l in parsed.versions() {
                 referenced.insert(self.archive_rel(&l.sha256));
             }
+            lines_of.insert(id.clone(), parsed.versions().cloned().collect::<Vec<_>>());
             ids.push(id);
         }
         for dir in [
@@ -1744,50 +1746,23 @@ impl Registry {
             report.rebuilt_catalog = true;
         }
         // 5b. Prefetch hints a publish would write differently now (a dependency published
-        //     since), and hints of ids without an index file.
-        let hint_diags: Vec<Diagnostic> = self
-            .verify()
-            .diagnostics
-            .into_iter()
-            .filter(|d| {
-                matches!(
-                    d.code,
-                    "stale-prefetch" | "bad-prefetch" | "orphan-prefetch"
-                )
-            })
-            .collect();
-        for d in hint_diags {
-            let path = self.abs(&d.file);
-            let id = path
-                .file_name()
-                .and_then(|n| {
-                    n.to_string_lossy()
-                        .strip_suffix(".json")
-                        .map(str::to_string)
-                })
-                .and_then(|n| BundleId::parse(&n).ok())
-                .filter(|id| index::prefetch_path(id) == d.file);
-            let lines = match &id {
-                Some(id) => self
-                    .index_file_clean(id)?
-                    .map(|(f, _)| f.versions().cloned().collect::<Vec<_>>()),
-                None => None,
-            };
-            match (id, lines) {
-                (Some(id), Some(lines)) => {
-                    let hint = self.prefetch_hint(&id, &lines)?;
-                    if !dry_run {
-                        self.write_prefetch(&id, hint.as_ref())?;
-                    }
-                    report.rewritten_hints.push(id);
-                }
-                _ => {
-                    if path.exists() {
-                        remove(&path)?;
-                        report.removed_hints.push(d.file);
-                    }
-                }
+        //     since, or a registry written before hints), and files that name no bundle.
+        let drift = hint_drift(&self.root, &lines_of);
+        // Damaged files first: one at a bundle's own path is then written anew below (its
+        // bundle counts as missing a hint).
+        for (rel, code, _) in drift.bad {
+            if code != "temp-file" {
+                remove(&self.abs(&rel))?;
+                report.removed_hints.push(rel);
             }
+        }
+        for id in drift.stale.into_iter().chain(drift.missing) {
+            if !dry_run {
+                let hint =
+                    index::prefetch::compute(&id, &lines_of[&id], |d| lines_of.get(d).cloned());
+                self.write_prefetch(&id, hint.as_ref())?;
+            }
+            report.rewritten_hints.push(id);
         }
         // 6. Map nodes and log tiles no recent snapshot needs.
         for rel in self.integrity_unneeded()? {
@@ -2231,63 +2206,26 @@ impl Verifier<'_> {
 
     /// Prefetch hints (§6.5.1): each well-formed, at its place, and the hint a publish would
     /// write now. Only warnings: a client that finds a bad or stale hint loses round trips,
-    /// nothing else; `ratchet-index gc` rewrites them.
+    /// nothing else; `ratchet-index gc` rewrites them. Stale and missing hints are counted in
+    /// one warning each (a dependency's publish can leave thousands of dependents' stale).
     fn check_prefetch(&mut self, root: &Path) {
-        let mut found = BTreeSet::new();
-        for (rel, path) in walk(&root.join(index::PREFETCH_DIR), root) {
-            if is_temp(&path) {
-                self.warn("temp-file", rel, "leftover temporary file of an interrupted write; `ratchet-index gc` removes it");
-                continue;
-            }
-            let hint = match index::read_limited(&path, index::prefetch::MAX_PREFETCH_FILE_LEN)
-                .and_then(|b| index::Prefetch::parse(&b, &rel))
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    self.warn(
-                        "bad-prefetch",
-                        rel,
-                        format!("{e} (clients ignore it; `ratchet-index gc` rewrites it)"),
-                    );
-                    continue;
-                }
-            };
-            if index::prefetch_path(&hint.id) != rel {
-                self.warn(
-                    "bad-prefetch",
-                    rel,
-                    format!(
-                        "the prefetch hint of {} belongs at {} (`ratchet-index gc` removes it)",
-                        hint.id,
-                        index::prefetch_path(&hint.id)
-                    ),
-                );
-                continue;
-            }
-            found.insert(hint.id.clone());
-            let Some(lines) = self.index_ids.get(&hint.id) else {
-                self.warn("orphan-prefetch", rel, format!("a prefetch hint for {}, which has no index file (`ratchet-index gc` removes it)", hint.id));
-                continue;
-            };
-            if self.expected_hint(&hint.id, lines).as_ref() != Some(&hint) {
-                self.warn("stale-prefetch", rel, format!("the prefetch hint of {} is not the one a publish would write now (a dependency changed since; clients take extra round trips); `ratchet-index gc` rewrites it", hint.id));
-            }
+        let drift = hint_drift(root, &self.index_ids);
+        for (rel, code, msg) in drift.bad {
+            self.warn(code, rel, msg);
         }
-        let missing: Vec<BundleId> = self
-            .index_ids
-            .iter()
-            .filter(|(id, _)| !found.contains(*id))
-            .filter(|(id, lines)| self.expected_hint(id, lines).is_some())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in missing {
-            self.warn("stale-prefetch", index::prefetch_path(&id), format!("{id} has no prefetch hint (clients discover its dependencies one level per round trip); `ratchet-index gc` writes it"));
+        let some = |ids: &[BundleId]| {
+            let mut s: Vec<String> = ids.iter().take(5).map(ToString::to_string).collect();
+            if ids.len() > 5 {
+                s.push(format!("and {} more", ids.len() - 5));
+            }
+            s.join(", ")
+        };
+        if !drift.stale.is_empty() {
+            self.warn("stale-prefetch", index::PREFETCH_DIR, format!("{} prefetch hint(s) are not the ones a publish would write now (a dependency changed since; clients take extra round trips): {}; `ratchet-index gc` rewrites them", drift.stale.len(), some(&drift.stale)));
         }
-    }
-
-    /// The hint a publish would write now for `id`, from the index files read.
-    fn expected_hint(&self, id: &BundleId, lines: &[IndexLine]) -> Option<index::Prefetch> {
-        index::prefetch::compute(id, lines, |d| self.index_ids.get(d).cloned())
+        if !drift.missing.is_empty() {
+            self.warn("missing-prefetch", index::PREFETCH_DIR, format!("{} bundle(s) with dependencies have no prefetch hint (clients discover their dependencies one level per round trip): {}; `ratchet-index gc` writes them", drift.missing.len(), some(&drift.missing)));
+        }
     }
 
     fn check_meta(&mut self, root: &Path) {
@@ -2358,6 +2296,76 @@ impl Verifier<'_> {
             }
         }
     }
+}
+
+/// How a registry's prefetch hints (§6.5.1) differ from what publishes would write now.
+#[derive(Debug, Default)]
+struct HintDrift {
+    /// Files under `prefetch/` that are damaged, misplaced, left by an interrupted write or
+    /// name a bundle without an index file: (path, diagnostic code, message).
+    bad: Vec<(String, &'static str, String)>,
+    /// Bundles whose hint file differs from the hint a publish would write now (or exists
+    /// where none is due).
+    stale: Vec<BundleId>,
+    /// Bundles due a hint that have no hint file.
+    missing: Vec<BundleId>,
+}
+
+/// Compares the hint files under `root` with the hints computed from `lines_of` (every
+/// bundle's index lines).
+fn hint_drift(root: &Path, lines_of: &BTreeMap<BundleId, Vec<IndexLine>>) -> HintDrift {
+    let mut drift = HintDrift::default();
+    let mut found = BTreeSet::new();
+    for (rel, path) in walk(&root.join(index::PREFETCH_DIR), root) {
+        if is_temp(&path) {
+            drift.bad.push((
+                rel,
+                "temp-file",
+                "leftover temporary file of an interrupted write; `ratchet-index gc` removes it"
+                    .into(),
+            ));
+            continue;
+        }
+        let hint = match index::read_limited(&path, index::prefetch::MAX_PREFETCH_FILE_LEN)
+            .and_then(|b| index::Prefetch::parse(&b, &rel))
+        {
+            Ok(h) => h,
+            Err(e) => {
+                drift.bad.push((rel, "bad-prefetch", format!("{e} (clients ignore it; `ratchet-index gc` removes it and writes the bundle's hint)")));
+                continue;
+            }
+        };
+        if index::prefetch_path(&hint.id) != rel {
+            let msg = format!(
+                "the prefetch hint of {} belongs at {} (`ratchet-index gc` removes it)",
+                hint.id,
+                index::prefetch_path(&hint.id)
+            );
+            drift.bad.push((rel, "bad-prefetch", msg));
+            continue;
+        }
+        let Some(lines) = lines_of.get(&hint.id) else {
+            let msg = format!(
+                "a prefetch hint for {}, which has no index file (`ratchet-index gc` removes it)",
+                hint.id
+            );
+            drift.bad.push((rel, "orphan-prefetch", msg));
+            continue;
+        };
+        found.insert(hint.id.clone());
+        let expected = index::prefetch::compute(&hint.id, lines, |d| lines_of.get(d).cloned());
+        if expected.as_ref() != Some(&hint) {
+            drift.stale.push(hint.id);
+        }
+    }
+    for (id, lines) in lines_of {
+        if !found.contains(id)
+            && index::prefetch::compute(id, lines, |d| lines_of.get(d).cloned()).is_some()
+        {
+            drift.missing.push(id.clone());
+        }
+    }
+    drift
 }
 
 /// Reads one archive from the registry and checks size, hash and that it opens.
