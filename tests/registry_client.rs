@@ -2067,3 +2067,63 @@ fn a_warm_no_op_install_sends_no_request() {
     assert!(sent() > asked);
     assert!(dir.is_dir());
 }
+
+/// index-format.md §6.5.1: a prefetch hint only decides what is fetched early. A damaged hint
+/// is reported and ignored; a hostile one that names bundles the graph does not need (or that
+/// do not exist) costs their requests and nothing else: nothing is picked, downloaded or
+/// installed for them, and the install is the same.
+#[test]
+fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
+    let t = tempfile::tempdir().unwrap();
+    let srv = serve(sample_index_for_http(t.path()), Duration::ZERO);
+    let root = id("com.example.data-processing");
+    let hint_path = format!("/{}", ratchet_formats::index::prefetch_path(&root));
+
+    srv.fault(&hint_path, Fault::Replace(b"{\"v\":1,\"id\":".to_vec()));
+    let (mut c, log) = client_logged(&t.path().join("a"), &srv.url());
+    let state = install(&mut c, root.as_str()).unwrap();
+    assert_eq!(state.bundles.len(), 3);
+    assert!(
+        log.events().iter().any(|e| matches!(e,
+            Event::IndexProblem { message } if message.contains("ignored a prefetch hint"))),
+        "{:?}",
+        log.events()
+    );
+
+    let bogus: Vec<String> = (0..40).map(|k| format!("com.nowhere.b{k}")).collect();
+    let hostile = ratchet_formats::index::Prefetch {
+        v: 1,
+        id: root.clone(),
+        version: semver::Version::new(2, 1, 0),
+        ids: ["com.enterprise.salesforce-suite", "com.ratchet.core-utils"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(bogus)
+            .map(|s| id(&s))
+            .collect(),
+    };
+    srv.fault(&hint_path, Fault::Replace(hostile.to_json().into_bytes()));
+    let before = srv.log.lock().unwrap().len();
+    let (mut c, _) = client_logged(&t.path().join("b"), &srv.url());
+    let state = install(&mut c, root.as_str()).unwrap();
+    let ids: Vec<&str> = state.bundles.keys().map(|i| i.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "com.example.data-processing",
+            "com.partner.api-connectors",
+            "com.ratchet.core-utils"
+        ]
+    );
+    let log: Vec<String> = srv.log.lock().unwrap()[before..]
+        .iter()
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    let count = |s: &str| log.iter().filter(|p| p.contains(s)).count();
+    // Every named bundle's index and metadata files were asked for, once each (the bogus
+    // ones answered 404); the one not needed was fetched but not downloaded.
+    assert_eq!(count("/index/"), 3 + 1 + 40, "{log:?}");
+    assert_eq!(count("nowhere"), 2 * 40, "{log:?}");
+    assert_eq!(count("salesforce"), 2, "{log:?}");
+    assert_eq!(count("/archives/"), 3, "{log:?}");
+}
