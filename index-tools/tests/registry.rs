@@ -647,13 +647,15 @@ fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
     // for the bundle published, not its dependents).
     publish(Bundle::new("com.test.extra", "1.0.0"));
     publish(Bundle::new("com.test.leaf", "1.1.0").dep("com.test.extra", "^1"));
-    let stale: Vec<String> = reg
-        .verify()
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == "stale-prefetch")
-        .map(|d| d.message.clone())
-        .collect();
+    let messages = |code: &str| -> Vec<String> {
+        reg.verify()
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == code)
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    let stale = messages("stale-prefetch");
     assert_eq!(stale.len(), 1, "one warning for all: {stale:?}");
     assert!(
         stale[0].starts_with("1 prefetch hint(s)") && stale[0].contains("com.test.mid"),
@@ -675,13 +677,7 @@ fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
     );
     // A registry written before hints: one warning counts the bundles without one.
     std::fs::remove_file(file("com.test.mid")).unwrap();
-    let missing: Vec<String> = reg
-        .verify()
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == "missing-prefetch")
-        .map(|d| d.message.clone())
-        .collect();
+    let missing = messages("missing-prefetch");
     assert!(
         missing.len() == 1 && missing[0].contains("com.test.mid"),
         "{missing:?}"
