@@ -1617,7 +1617,7 @@ fn shapes(tmp: &Path) {
     for (shape, widths, extra) in shapes {
         let reg = tmp.join(format!("shape-{shape}"));
         let (root, _) = generated_registry::generate_levels(&reg, &widths, extra);
-        // The same registry without prefetch hints (index-format.md §6.5), as one written
+        // The same registry without prefetch hints (index-format.md §6.5.1), as one written
         // before them: the client then discovers the graph one level per round trip.
         let plain = tmp.join(format!("shape-{shape}-nohint"));
         generated_registry::generate_levels(&plain, &widths, extra);

@@ -1377,7 +1377,7 @@ fn run(cmd: Command) -> CliResult {
             for id in &r.rewritten_hints {
                 println!(
                     "{} the prefetch hint of {id}",
-                    if dry_run { "would rewrite" } else { "rewrote" }
+                    if dry_run { "would update" } else { "updated" }
                 );
             }
             for f in &r.removed_hints {

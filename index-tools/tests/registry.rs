@@ -589,7 +589,7 @@ fn publish_and_yank_write_the_prefetch_hint_of_the_newest_release() {
     let file = |i: &str| reg.root().join(prefetch_path(&id(i)));
     let hint = |i: &str| {
         let bytes = std::fs::read(file(i)).ok()?;
-        let p = Prefetch::parse(&bytes, "hint").unwrap();
+        let p = Prefetch::parse(&bytes, "hint").unwrap().unwrap();
         assert_eq!(p.id, id(i));
         let ids: Vec<String> = p.ids.iter().map(ToString::to_string).collect();
         Some((p.version.to_string(), ids))

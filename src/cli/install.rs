@@ -50,15 +50,17 @@ impl RegistryArgs {
         paths: &Paths,
         reporter: SharedReporter,
     ) -> Result<Client, Box<dyn std::error::Error>> {
-        self.open_for(paths, &[], reporter)
+        self.open_for(paths, &[], true, reporter)
     }
 
     /// Opens the registry and, in the same round trip, fetches the index files a resolution
-    /// starts from: `ids` and the requests installed from this registry.
+    /// starts from: `ids` and the requests installed from this registry (with their prefetch
+    /// hints when `resolve`: the command resolves from them, index-format.md §6.5.1).
     fn open_for(
         &self,
         paths: &Paths,
         ids: &[BundleId],
+        resolve: bool,
         reporter: SharedReporter,
     ) -> Result<Client, Box<dyn std::error::Error>> {
         let mut src = RegistrySource::select(&paths.config, self.registry.as_deref())?;
@@ -78,7 +80,7 @@ impl RegistryArgs {
             src,
             self.offline,
             &first,
-            true,
+            resolve,
             reporter,
         )?)
     }
@@ -582,7 +584,7 @@ pub fn install(args: InstallArgs) -> CliResult {
         };
         for (reg, group) in groups {
             let ids: Vec<BundleId> = group.requested.keys().cloned().collect();
-            let mut client = reg.open_for(&paths, &ids, shared.clone())?;
+            let mut client = reg.open_for(&paths, &ids, true, shared.clone())?;
             if prepare {
                 client.prepare_while_resolving(args.allow_unsigned);
             }
@@ -619,7 +621,7 @@ pub fn install(args: InstallArgs) -> CliResult {
             return nothing_to_do(&done, args.dry_run, &reporter);
         }
         let ids: Vec<BundleId> = req.add.iter().map(|(id, _)| id.clone()).collect();
-        let mut client = args.reg.open_for(&paths, &ids, shared)?;
+        let mut client = args.reg.open_for(&paths, &ids, true, shared)?;
         if prepare {
             client.prepare_while_resolving(args.allow_unsigned);
         }
@@ -736,7 +738,7 @@ pub fn update(args: UpdateArgs) -> CliResult {
     let state = InstalledState::load(&paths)?;
     // Unknown ids are refused before anything is fetched.
     installed_ids(&state, &args.ids, None)?;
-    let mut client = args.reg.open_for(&paths, &[], reporter.clone())?;
+    let mut client = args.reg.open_for(&paths, &[], true, reporter.clone())?;
     let here = client.fetcher.source().base.to_string();
     let ids = installed_ids(&state, &args.ids, Some(&here))?;
     if !args.dry_run && !will_ask(args.yes) {
@@ -972,7 +974,7 @@ pub fn remove(args: RemoveArgs) -> CliResult {
 pub fn info(id: String, reg: RegistryArgs, format: Format) -> CliResult {
     let paths = Paths::detect();
     let id = BundleId::parse(&id)?;
-    let mut client = reg.open_for(&paths, std::slice::from_ref(&id), CliReporter::new())?;
+    let mut client = reg.open_for(&paths, std::slice::from_ref(&id), false, CliReporter::new())?;
     let versions: Vec<IndexLine> = client.versions(&id)?.to_vec();
     let meta = client.meta(&id);
     let records = client.records(&id);
@@ -1060,7 +1062,8 @@ pub fn deps(spec: String, reg: RegistryArgs, invert: bool, format: Format) -> Cl
         }
         dependents_graph(&installed_graph(&state), &id)
     } else {
-        let mut client = reg.open_for(&paths, std::slice::from_ref(&id), CliReporter::new())?;
+        let mut client =
+            reg.open_for(&paths, std::slice::from_ref(&id), true, CliReporter::new())?;
         let opts = client.resolve_options();
         client.resolve(&[(id.clone(), req)], &opts)?
     };

@@ -1115,7 +1115,9 @@ impl Registry {
             .map(|(f, _)| f.versions().cloned().collect())
             .unwrap_or_default();
         lines.push(line.clone());
-        let hint = self.prefetch_hint(&m.id, &lines)?;
+        // A hint only saves clients round trips: one that cannot be computed (a dependency's
+        // index file unreadable) or written is a warning, never a failed publish.
+        let hint = self.prefetch_hint(&m.id, &lines);
         if let Some(change) = change.as_mut() {
             let meta_rel = meta_path(&m.id);
             let mut files = vec![rel_index.as_str()];
@@ -1158,7 +1160,13 @@ impl Registry {
         sync_parent_dir(&index_abs);
         crash_point("index");
         // 3b. The prefetch hint (not signed state: a hint only saves a client round trips).
-        self.write_prefetch(&m.id, hint.as_ref())?;
+        if let Err(e) = hint.and_then(|h| self.write_prefetch(&m.id, h.as_ref())) {
+            warnings.push(Diagnostic::warning(
+                "prefetch-not-written",
+                index::prefetch_path(&m.id),
+                format!("the prefetch hint was not written ({e}); `ratchet-index gc` writes it"),
+            ));
+        }
         // 4. The names file, appended when the id is new.
         if new_bundle {
             let names = self.abs(NAMES_FILE);
@@ -1500,7 +1508,8 @@ impl Registry {
             .versions()
             .cloned()
             .collect();
-        let hint = self.prefetch_hint(id, &lines)?;
+        // Best effort, as in a publish: `verify` reports a stale hint and `gc` rewrites it.
+        let hint = self.prefetch_hint(id, &lines);
         let v = version.to_string();
         let sha = line.sha256.clone();
         self.intend(
@@ -1513,7 +1522,7 @@ impl Registry {
         )?;
         let path = self.abs(&rel);
         write_atomic(&path, &new).map_err(io_err(&path))?;
-        self.write_prefetch(id, hint.as_ref())?;
+        let _ = hint.and_then(|h| self.write_prefetch(id, h.as_ref()));
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         let action = if yanked { "yank" } else { "unyank" };
@@ -2329,7 +2338,22 @@ fn hint_drift(root: &Path, lines_of: &BTreeMap<BundleId, Vec<IndexLine>>) -> Hin
         let hint = match index::read_limited(&path, index::prefetch::MAX_PREFETCH_FILE_LEN)
             .and_then(|b| index::Prefetch::parse(&b, &rel))
         {
-            Ok(h) => h,
+            Ok(Some(h)) => h,
+            // A newer tool's format: left alone (this tool cannot tell whether it is stale).
+            Ok(None) => {
+                if let Some(id) = path
+                    .file_name()
+                    .and_then(|n| {
+                        n.to_string_lossy()
+                            .strip_suffix(".json")
+                            .map(str::to_string)
+                    })
+                    .and_then(|n| BundleId::parse(&n).ok())
+                {
+                    found.insert(id);
+                }
+                continue;
+            }
             Err(e) => {
                 drift.bad.push((rel, "bad-prefetch", format!("{e} (clients ignore it; `ratchet-index gc` removes it and writes the bundle's hint)")));
                 continue;

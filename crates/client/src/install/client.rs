@@ -219,7 +219,7 @@ impl Client {
 
     /// Loads the index files of `ids` not loaded yet, all in one wave.
     pub fn load(&mut self, ids: &BTreeSet<BundleId>) -> Result<(), InstallError> {
-        self.load_while_preparing(ids, Vec::new())
+        self.load_while_preparing(ids, &BTreeSet::new(), Vec::new())
     }
 
     /// Takes in the prefetch hint files of `ids` (one result each, in order): a hint that
@@ -234,10 +234,12 @@ impl Client {
             let Ok(Some(bytes)) = r else { continue };
             let rel = prefetch_path(id);
             match Prefetch::parse(&bytes, &rel) {
-                Ok(h) if &h.id == id => {
+                // A format this client does not know: a newer registry's, not a problem.
+                Ok(None) => {}
+                Ok(Some(h)) if &h.id == id => {
                     self.hints.insert(id.clone(), h);
                 }
-                Ok(h) => self.reporter.report(&Event::IndexProblem {
+                Ok(Some(h)) => self.reporter.report(&Event::IndexProblem {
                     message: format!("ignored the prefetch hint {rel}: it is about {}", h.id),
                 }),
                 Err(e) => self.reporter.report(&Event::IndexProblem {
@@ -251,46 +253,67 @@ impl Client {
     pub(super) fn ingest(
         &mut self,
         want: Vec<BundleId>,
+        results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+    ) -> Result<(), InstallError> {
+        self.ingest_mode(want, results, false)
+    }
+
+    /// [`Client::ingest`] for bundles fetched only because a prefetch hint named them
+    /// (index-format.md §6.5.1): a bundle whose index or metadata file failed to arrive, or
+    /// has a problem, is left unloaded and quietly, so that it is fetched again (and its
+    /// problems told) only if a requirement reaches it. A hint never fails a command.
+    pub(super) fn ingest_hinted(
+        &mut self,
+        want: Vec<BundleId>,
+        results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+    ) {
+        let _ = self.ingest_mode(want, results, true);
+    }
+
+    fn ingest_mode(
+        &mut self,
+        want: Vec<BundleId>,
         mut results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+        hinted: bool,
     ) -> Result<(), InstallError> {
         if want.is_empty() {
             return Ok(());
         }
-        let mut all: Vec<String> = want
-            .iter()
-            .map(ratchet_formats::index::index_path)
-            .collect();
-        all.extend(want.iter().map(ratchet_formats::index::meta_path));
         let meta_results = results.split_off(want.len());
-        for ((id, rel), r) in want.iter().zip(&all[want.len()..]).zip(meta_results) {
-            let m = match r {
+        let mut offline_missing = Vec::new();
+        for ((id, res), m) in want.into_iter().zip(results).zip(meta_results) {
+            let meta: MetaResult = match m {
                 Ok(None) => Ok(None),
-                Ok(Some(b)) => BundleMeta::parse(&b, rel)
+                Ok(Some(b)) => BundleMeta::parse(&b, &ratchet_formats::index::meta_path(&id))
                     .map(Some)
                     .map_err(|e| Arc::new(MetaError::Parse(e))),
                 Err(e) => Err(Arc::new(MetaError::Fetch(e))),
             };
-            if let Err(e) = &m {
+            if hinted && meta.is_err() {
+                continue;
+            }
+            if let Err(e) = &meta {
                 self.reporter.report(&Event::IndexProblem {
                     message: format!("metadata of {id} unavailable: {e}"),
                 });
             }
-            self.metas.insert(id.clone(), m);
-        }
-        let rels = &all[..want.len()];
-        let mut offline_missing = Vec::new();
-        for ((id, rel), res) in want.into_iter().zip(rels).zip(results) {
             let bytes = match res {
                 Ok(b) => b,
+                Err(_) if hinted => continue,
                 Err(FetchError::Offline { .. }) => {
                     offline_missing.push(id.to_string());
+                    self.metas.insert(id, meta);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
             let mut lines = Vec::new();
             if let Some(b) = bytes {
-                let f = IndexFile::parse(&b, rel, Some(&id));
+                let rel = ratchet_formats::index::index_path(&id);
+                let f = IndexFile::parse(&b, &rel, Some(&id));
+                if hinted && f.problems().next().is_some() {
+                    continue;
+                }
                 for p in f.problems() {
                     self.reporter.report(&Event::IndexProblem {
                         message: format!("skipped {p}"),
@@ -298,6 +321,7 @@ impl Client {
                 }
                 lines = f.versions().cloned().collect();
             }
+            self.metas.insert(id.clone(), meta);
             self.cands
                 .insert(id.clone(), lines.iter().map(Candidate::from).collect());
             self.lines.insert(id, lines);
@@ -412,16 +436,17 @@ impl Client {
             // Offline, only what the resolver asks for is read: a guess the cache cannot
             // answer must not fail the command.
             if !found.is_empty() && !self.fetcher.offline() {
-                self.load_while_preparing(&found, guesses)?;
+                let hinted = discovery.hint_only(&found);
+                self.load_while_preparing(&found, &hinted, guesses)?;
                 discovery.loaded(&found);
                 continue;
             }
             // The archives of the last bundles picked leave before the resolver runs.
-            self.load_while_preparing(&BTreeSet::new(), guesses)?;
+            self.load_while_preparing(&BTreeSet::new(), &BTreeSet::new(), guesses)?;
             match crate::resolver::resolve(roots, &self.cands, opts)? {
                 Resolution::Done(g) => return Ok(g),
                 Resolution::NeedIndex(ids) => {
-                    self.load_while_preparing(&ids, Vec::new())?;
+                    self.load_while_preparing(&ids, &BTreeSet::new(), Vec::new())?;
                     discovery.loaded(&ids);
                 }
             }

@@ -12,8 +12,10 @@
 //!    depend on the config), in one round trip.
 //! 3. **Resolve in waves** ([`Client::resolve`]): the PubGrub resolver ([`crate::resolver`])
 //!    asks for the index files it misses; each request is one *wave* of parallel fetches, so the
-//!    number of round trips follows the dependency graph's depth, not its size. Metadata files
-//!    (owners, deprecation) travel in the same wave as their index file.
+//!    number of round trips follows the dependency graph's depth, not its size, and with the
+//!    roots' prefetch hints (index-format.md §6.5.1), fetched in the first wave, the whole
+//!    graph comes in the second. Metadata files (owners, deprecation) travel in the same wave
+//!    as their index file.
 //! 4. **Prepare while resolving** ([`prepare`]): when the command will not stop to ask for
 //!    confirmation, each wave also downloads the archives of the versions the resolution will
 //!    most likely choose (guessed from what is loaded so far), and tasks on the blocking pool

@@ -18,16 +18,23 @@ use std::collections::{BTreeSet, HashMap};
 impl Client {
     /// [`Client::load`], downloading the archives of `guesses` in the same round trip and
     /// handing each to a preparation task as it arrives.
+    /// The ids of `hinted` are fetched only because a prefetch hint named them: they are read
+    /// with a smaller limit, and one that fails or does not verify is left unloaded instead of
+    /// failing the command (index-format.md §6.5.1).
     pub(super) fn load_while_preparing(
         &mut self,
         ids: &BTreeSet<BundleId>,
+        hinted: &BTreeSet<BundleId>,
         guesses: Vec<IndexLine>,
     ) -> Result<(), InstallError> {
-        let want: Vec<BundleId> = ids
+        // The bundles the resolution needs first, then those only a hint named.
+        let (mut want, extra): (Vec<BundleId>, Vec<BundleId>) = ids
             .iter()
             .filter(|i| !self.lines.contains_key(*i))
             .cloned()
-            .collect();
+            .partition(|i| !hinted.contains(i));
+        let needed = want.len();
+        want.extend(extra);
         if want.is_empty() && guesses.is_empty() {
             return Ok(());
         }
@@ -101,11 +108,22 @@ impl Client {
                 p.downloads.push(download);
             }
         }
+        let n = want.len();
+        let limits: Vec<u64> = (0..all.len())
+            .map(|i| {
+                if i >= hints_at {
+                    ratchet_formats::index::prefetch::MAX_PREFETCH_FILE_LEN
+                } else if i < 2 * n && i % n >= needed {
+                    MAX_HINTED_FILE_LEN
+                } else {
+                    ratchet_formats::index::MAX_INDEX_FILE_LEN
+                }
+            })
+            .collect();
         let mut results = if all.is_empty() {
             Vec::new()
         } else {
-            self.fetcher
-                .get_many(&all, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+            self.fetcher.get_many_limited(&all, &limits)
         };
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
@@ -115,13 +133,51 @@ impl Client {
         self.integrity
             .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
         all.truncate(files);
+        if needed == n {
+            self.integrity.verify(
+                &self.fetcher,
+                &all,
+                &mut results,
+                ratchet_formats::index::MAX_INDEX_FILE_LEN,
+            )?;
+            return self.ingest(want, results);
+        }
+        // [index files][metadata files], each needed then hinted: two groups, verified and
+        // taken in each its own way.
+        fn split<T>(v: Vec<T>, n: usize, needed: usize) -> (Vec<T>, Vec<T>) {
+            let (mut need, mut hint) = (Vec::new(), Vec::new());
+            for (i, x) in v.into_iter().enumerate() {
+                if i % n < needed {
+                    need.push(x)
+                } else {
+                    hint.push(x)
+                }
+            }
+            (need, hint)
+        }
+        let (need_rels, hint_rels) = split(all, n, needed);
+        let (mut need_results, mut hint_results) = split(results, n, needed);
+        let hinted_ids = want.split_off(needed);
         self.integrity.verify(
             &self.fetcher,
-            &all,
-            &mut results,
+            &need_rels,
+            &mut need_results,
             ratchet_formats::index::MAX_INDEX_FILE_LEN,
         )?;
-        self.ingest(want, results)
+        self.ingest(want, need_results)?;
+        if self
+            .integrity
+            .verify(
+                &self.fetcher,
+                &hint_rels,
+                &mut hint_results,
+                MAX_HINTED_FILE_LEN,
+            )
+            .is_ok()
+        {
+            self.ingest_hinted(hinted_ids, hint_results);
+        }
+        Ok(())
     }
 
     /// Starts preparing archives while resolution goes on: after each wave, the archives of
@@ -331,6 +387,10 @@ pub(super) struct Discovery {
     hinted: std::collections::HashSet<BundleId>,
 }
 
+/// Largest index or metadata file read for a bundle only a prefetch hint named (1 MiB): a
+/// larger one is fetched again, with the usual limit, if a requirement reaches its bundle.
+pub(super) const MAX_HINTED_FILE_LEN: u64 = 1 << 20;
+
 /// Most bundles one resolution fetches because prefetch hints named them: a hint only saves
 /// round trips, so a registry's hints cannot make a client fetch without end.
 pub(super) const MAX_HINTED: usize = 4 * ratchet_formats::index::prefetch::MAX_PREFETCH_IDS;
@@ -361,6 +421,14 @@ impl Discovery {
         }
     }
 
+    /// The ids of `ids` that only a prefetch hint named (no requirement reaches them yet).
+    pub(super) fn hint_only(&self, ids: &BTreeSet<BundleId>) -> BTreeSet<BundleId> {
+        ids.iter()
+            .filter(|i| self.hinted.contains(*i) && !self.reqs.contains_key(*i))
+            .cloned()
+            .collect()
+    }
+
     fn enqueue(&mut self, id: &BundleId) {
         if self.queued.insert(id.clone()) {
             self.queue.push_back(id.clone());
@@ -383,7 +451,7 @@ impl Discovery {
             self.queued.remove(&id);
             // A bundle fetched only because a hint named it is not reached (yet): nothing
             // is picked for it until a requirement names it.
-            if !self.reqs.contains_key(&id) {
+            if self.hinted.contains(&id) && !self.reqs.contains_key(&id) {
                 continue;
             }
             let Some(versions) = lines.get(&id) else {

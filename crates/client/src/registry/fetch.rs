@@ -680,7 +680,17 @@ impl Fetcher {
         rels: &[String],
         limit: u64,
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
-        self.get_many_while_downloading(rels, limit, &[], None, |_, _| {})
+        self.get_many_while_downloading(rels, &|_| limit, &[], None, |_, _| {})
+    }
+
+    /// [`Fetcher::get_many`] with a read limit per file (`limits[i]` for `rels[i]`).
+    pub fn get_many_limited(
+        &self,
+        rels: &[String],
+        limits: &[u64],
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        let limit = |i: usize| limits.get(i).copied().unwrap_or(0);
+        self.get_many_while_downloading(rels, &limit, &[], None, |_, _| {})
     }
 
     /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
@@ -690,7 +700,7 @@ impl Fetcher {
     pub fn get_many_while_downloading(
         &self,
         rels: &[String],
-        limit: u64,
+        limit: &(dyn Fn(usize) -> u64 + Sync),
         archives: &[(String, u64, String)],
         progress: Option<Progress>,
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
@@ -716,7 +726,7 @@ impl Fetcher {
         self.rt.block_on(async {
             let cache_first = self.cache_first.load(Ordering::Relaxed);
             let gets = rels.iter().enumerate().map(|(i, r)| {
-                self.get_async_mode(r.clone(), limit, cache_first, true, Some((batch, i)))
+                self.get_async_mode(r.clone(), limit(i), cache_first, true, Some((batch, i)))
             });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();
@@ -1148,7 +1158,7 @@ impl Fetcher {
         progress: Option<Progress>,
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
     ) {
-        self.get_many_while_downloading(&[], 0, items, progress, done);
+        self.get_many_while_downloading(&[], &|_| 0, items, progress, done);
     }
 
     /// Where a verified archive with this hash is cached.

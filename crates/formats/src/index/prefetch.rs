@@ -44,10 +44,11 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    /// Parses a prefetch file; `file` names it in errors. Refuses a file of another format,
-    /// over [`MAX_PREFETCH_FILE_LEN`], or whose `ids` are too many, repeat an id or name the
-    /// bundle itself.
-    pub fn parse(bytes: &[u8], file: &str) -> Result<Prefetch, FormatError> {
+    /// Parses a prefetch file; `file` names it in errors. `Ok(None)` for a file of a format
+    /// this reader does not know (a newer writer's: ignored, not an error). Refuses a file over
+    /// [`MAX_PREFETCH_FILE_LEN`], or whose `ids` are too many, repeat an id or name the bundle
+    /// itself.
+    pub fn parse(bytes: &[u8], file: &str) -> Result<Option<Prefetch>, FormatError> {
         let err = |line, message: String| FormatError::Parse {
             file: file.to_string(),
             line,
@@ -59,21 +60,20 @@ impl Prefetch {
                 format!("larger than {MAX_PREFETCH_FILE_LEN} bytes"),
             ));
         }
-        let p: Prefetch = serde_json::from_slice(bytes).map_err(|e| {
+        let json = |e: serde_json::Error| {
             err(
                 Some(e.line()),
                 crate::task::strip_json_position(&e.to_string()),
             )
-        })?;
-        if p.v != PREFETCH_FORMAT {
-            return Err(err(
-                None,
-                format!(
-                    "prefetch format {} is not supported (known: {PREFETCH_FORMAT})",
-                    p.v
-                ),
-            ));
+        };
+        #[derive(Deserialize)]
+        struct Format {
+            v: u32,
         }
+        if serde_json::from_slice::<Format>(bytes).map_err(json)?.v != PREFETCH_FORMAT {
+            return Ok(None);
+        }
+        let p: Prefetch = serde_json::from_slice(bytes).map_err(json)?;
         if p.ids.len() > MAX_PREFETCH_IDS {
             return Err(err(
                 None,
@@ -87,7 +87,7 @@ impl Prefetch {
                 format!("{bad} is listed twice or is the bundle itself"),
             ));
         }
-        Ok(p)
+        Ok(Some(p))
     }
 
     /// Compact JSON with a trailing newline.
@@ -292,11 +292,16 @@ mod tests {
             text,
             "{\"v\":1,\"id\":\"com.a.b\",\"version\":\"1.0.0\",\"ids\":[\"com.a.c\"]}\n"
         );
-        assert_eq!(Prefetch::parse(text.as_bytes(), "p.json").unwrap(), h);
+        assert_eq!(Prefetch::parse(text.as_bytes(), "p.json").unwrap(), Some(h));
+        // A newer format, whatever its shape: not this reader's, not an error.
+        assert_eq!(
+            Prefetch::parse(br#"{"v":2,"hints":{"x":1}}"#, "p.json").unwrap(),
+            None
+        );
         for (bad, why) in [
             (
-                r#"{"v":2,"id":"com.a.b","version":"1.0.0","ids":[]}"#,
-                "format 2",
+                r#"{"id":"com.a.b","version":"1.0.0","ids":[]}"#,
+                "missing field `v`",
             ),
             (
                 r#"{"v":1,"id":"com.a.b","version":"x","ids":[]}"#,
