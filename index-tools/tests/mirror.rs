@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Bundle, TestRegistry, assert_consistent};
-use ratchet_formats::index::{archive_path, index_path};
+use ratchet_formats::index::{archive_path, index_path, prefetch_path};
 use ratchet_publish::Registry;
 use serde_json::Value;
 use std::path::Path;
@@ -42,6 +42,7 @@ fn registry_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             || k == "names.txt"
             || k.starts_with("index/")
             || k.starts_with("meta/")
+            || k.starts_with("prefetch/")
             || k.starts_with("archives/")
     });
     m
@@ -77,14 +78,16 @@ fn mirror_of_a_directory_is_verified_complete_incremental_and_resumable() {
     assert_eq!(r["archives_copied"], 0, "{r}");
     assert_eq!(r["archives_present"], 4, "{r}");
     assert_eq!(r["files_written"].as_array().unwrap().len(), 0, "{r}");
-    // One publish: one archive and the files it changed.
+    // One publish: one archive and the files it changed (the mirror computes the prefetch
+    // hint of the bundle it wrote, which now names the new release: the same as the source's).
     Bundle::new("com.example.app", "1.1.0")
         .dep("com.example.lib", "^1")
         .publish_signed(&reg, &key);
     let r = mirror(src.to_str().unwrap(), &dst, &[]);
     assert_eq!(r["archives_copied"], 1, "{r}");
-    let app = index_path(&"com.example.app".parse().unwrap());
-    assert_eq!(r["files_written"], serde_json::json!([app]), "{r}");
+    let app_id = "com.example.app".parse().unwrap();
+    let (app, hint) = (index_path(&app_id), prefetch_path(&app_id));
+    assert_eq!(r["files_written"], serde_json::json!([app, hint]), "{r}");
     assert_eq!(registry_files(&dst), registry_files(&src));
     // An interrupted run (archives written, index files not yet): running again finishes it.
     std::fs::remove_dir_all(dst.join("index")).unwrap();

@@ -9,7 +9,9 @@
 //! (hash and size against its line, signature against the owner chain, owner chains pinned
 //! across runs, the line against the signed manifest) before it is written.
 //!
-//! Order and resumption: archives first, then metadata and index files, then `names.txt` and
+//! Order and resumption: archives first, then metadata and index files, then the prefetch
+//! hints of the bundles written (computed from the verified index files, as a publish does:
+//! the source's are not signed state, so they are not copied), then `names.txt` and
 //! `config.json`, each by temporary file and rename, so a reader of the mirror never sees a line
 //! whose archive is missing. An archive the mirror already holds with the right hash is not
 //! fetched again and a file whose bytes did not change is not rewritten, so a run that was
@@ -27,7 +29,7 @@ use crate::verify::{PinStore, TrustInputs, verify_for_install};
 use ratchet_formats::fsutil::write_atomic;
 use ratchet_formats::index::{
     BundleMeta, CONFIG_FILE, IndexFile, IndexLine, MAX_INDEX_FILE_LEN, NAMES_FILE, NamesFile,
-    RegistryConfig, archive_path, index_path, meta_path, sha256_hex,
+    RegistryConfig, archive_path, index_path, meta_path, prefetch, prefetch_path, sha256_hex,
 };
 use ratchet_formats::manifest::BundleId;
 use ratchet_tlog::TlogError;
@@ -168,7 +170,8 @@ pub struct MirrorReport {
     pub archives_copied: usize,
     /// Archives the mirror already held (hash checked).
     pub archives_present: usize,
-    /// Registry files written because they changed (index, metadata, names, config).
+    /// Registry files written (or, for a prefetch hint no longer due, removed) because they
+    /// changed (index, metadata, prefetch hints, names, config).
     pub files_written: Vec<String>,
     /// Registry files that were already up to date.
     pub files_unchanged: usize,
@@ -189,6 +192,19 @@ pub struct MirrorReport {
     /// the log's entries since then name were read (and `bundles`/`versions` count those);
     /// `None`: every file of the selection was revalidated.
     pub incremental_from: Option<u64>,
+}
+
+/// The lines of the index file of `id` the mirror `dst` holds (verified when it was written),
+/// for a prefetch hint; `None` when it has none or it cannot be read.
+fn read_index(dst: &Path, id: &BundleId) -> Option<Vec<IndexLine>> {
+    let rel = index_path(id);
+    let bytes = ratchet_formats::index::read_limited(&dst.join(&rel), MAX_INDEX_FILE_LEN).ok()?;
+    Some(
+        IndexFile::parse(&bytes, &rel, Some(id))
+            .versions()
+            .cloned()
+            .collect(),
+    )
 }
 
 /// An id's index file bytes, metadata file bytes (if any) and the lines to mirror.
@@ -594,6 +610,25 @@ pub fn mirror_reporting(
         record(rel.clone(), put(&dst.join(&rel), &bytes)?);
         report.bundles += 1;
         report.versions += lines.len();
+    }
+    // The prefetch hints of the bundles written (index-format.md §6.5.1), computed here from
+    // the mirror's own, verified index files as a publish computes them: a source's hints are
+    // not signed state, so they are not copied.
+    for (id, (_, _, lines)) in &files {
+        let hint = prefetch::compute(id, lines, |d| match files.get(d) {
+            Some((_, _, l)) => Some(l.clone()),
+            None => read_index(dst, d),
+        });
+        let rel = prefetch_path(id);
+        let path = dst.join(&rel);
+        match hint {
+            Some(h) => record(rel, put(&path, h.to_json().as_bytes())?),
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => record(rel, true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            },
+        }
     }
     let names_out = match (&opts.selection, &changed_ids) {
         // Incremental: the mirror's names.txt, with the new ids appended in log order (then
