@@ -620,14 +620,9 @@ pub fn mirror_reporting(
             None => read_index(dst, d),
         });
         let rel = prefetch_path(id);
-        let path = dst.join(&rel);
-        match hint {
-            Some(h) => record(rel, put(&path, h.to_json().as_bytes())?),
-            None => match std::fs::remove_file(&path) {
-                Ok(()) => record(rel, true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&path)(e)),
-            },
+        let changed = prefetch::store(dst, id, hint.as_ref()).map_err(io(&dst.join(&rel)))?;
+        if hint.is_some() || changed {
+            record(rel, changed);
         }
     }
     let names_out = match (&opts.selection, &changed_ids) {

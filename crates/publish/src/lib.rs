@@ -1199,20 +1199,7 @@ impl Registry {
     /// there is no hint.
     fn write_prefetch(&self, id: &BundleId, hint: Option<&index::Prefetch>) -> Result<()> {
         let abs = self.abs(&index::prefetch_path(id));
-        match hint {
-            Some(h) => {
-                let bytes = h.to_json();
-                if std::fs::read(&abs).ok().as_deref() != Some(bytes.as_bytes()) {
-                    write_atomic(&abs, bytes.as_bytes()).map_err(io_err(&abs))?;
-                }
-            }
-            None => match std::fs::remove_file(&abs) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&abs)(e));
-                }
-                _ => {}
-            },
-        }
+        index::prefetch::store(&self.root, id, hint).map_err(io_err(&abs))?;
         Ok(())
     }
 

@@ -40,8 +40,6 @@ pub struct Client {
     pub(super) ratchet_version: Version,
     /// The prefetch hints read (index-format.md §6.5.1): only the resolution's roots'.
     pub(super) hints: HashMap<BundleId, Prefetch>,
-    /// The ids whose hint was asked for (found or not).
-    pub(super) hint_tried: std::collections::HashSet<BundleId>,
     /// The ids whose hint is asked for with their index file: the roots of a resolution.
     pub(super) hint_roots: BTreeSet<BundleId>,
     /// Archives being prepared while resolution goes on ([`Client::prepare_while_resolving`]).
@@ -209,7 +207,6 @@ impl Client {
             prepared: std::sync::Mutex::new(None),
             integrity,
             hints: HashMap::new(),
-            hint_tried: Default::default(),
             hint_roots: Default::default(),
         };
         client.absorb_hints(&hint_ids, hint_results);
@@ -230,7 +227,6 @@ impl Client {
         results: Vec<Result<Option<Vec<u8>>, FetchError>>,
     ) {
         for (id, r) in ids.iter().zip(results) {
-            self.hint_tried.insert(id.clone());
             let Ok(Some(bytes)) = r else { continue };
             let rel = prefetch_path(id);
             match Prefetch::parse(&bytes, &rel) {

@@ -48,10 +48,11 @@ impl Client {
         let nodes = self.integrity.node_paths(&all);
         let files = all.len();
         all.extend(nodes.iter().cloned());
-        // The prefetch hints of the resolution's roots travel with their index files.
+        // The prefetch hints of the resolution's roots travel with their index files (a root
+        // loaded already had its hint asked for with it).
         let hint_ids: Vec<BundleId> = want
             .iter()
-            .filter(|i| self.hint_roots.contains(*i) && !self.hint_tried.contains(*i))
+            .filter(|i| self.hint_roots.contains(*i))
             .cloned()
             .collect();
         let hints_at = all.len();
@@ -133,17 +134,9 @@ impl Client {
         self.integrity
             .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
         all.truncate(files);
-        if needed == n {
-            self.integrity.verify(
-                &self.fetcher,
-                &all,
-                &mut results,
-                ratchet_formats::index::MAX_INDEX_FILE_LEN,
-            )?;
-            return self.ingest(want, results);
-        }
         // [index files][metadata files], each needed then hinted: two groups, verified and
-        // taken in each its own way.
+        // taken in each its own way (the hinted one is empty but for the bundles only a hint
+        // named).
         fn split<T>(v: Vec<T>, n: usize, needed: usize) -> (Vec<T>, Vec<T>) {
             let (mut need, mut hint) = (Vec::new(), Vec::new());
             for (i, x) in v.into_iter().enumerate() {
@@ -165,15 +158,16 @@ impl Client {
             ratchet_formats::index::MAX_INDEX_FILE_LEN,
         )?;
         self.ingest(want, need_results)?;
-        if self
-            .integrity
-            .verify(
-                &self.fetcher,
-                &hint_rels,
-                &mut hint_results,
-                MAX_HINTED_FILE_LEN,
-            )
-            .is_ok()
+        if !hinted_ids.is_empty()
+            && self
+                .integrity
+                .verify(
+                    &self.fetcher,
+                    &hint_rels,
+                    &mut hint_results,
+                    MAX_HINTED_FILE_LEN,
+                )
+                .is_ok()
         {
             self.ingest_hinted(hinted_ids, hint_results);
         }

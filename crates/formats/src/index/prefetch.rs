@@ -98,6 +98,32 @@ impl Prefetch {
     }
 }
 
+/// Writes `hint` as the prefetch file of `id` under the registry directory `root`, or removes
+/// that file when `hint` is `None` (§6.5.1). Returns whether the file changed (an unchanged
+/// file is not rewritten).
+pub fn store(
+    root: &std::path::Path,
+    id: &BundleId,
+    hint: Option<&Prefetch>,
+) -> std::io::Result<bool> {
+    let path = root.join(super::prefetch_path(id));
+    match hint {
+        Some(h) => {
+            let bytes = h.to_json();
+            if std::fs::read(&path).is_ok_and(|b| b == bytes.as_bytes()) {
+                return Ok(false);
+            }
+            crate::fsutil::write_atomic(&path, bytes.as_bytes())?;
+            Ok(true)
+        }
+        None => match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 /// The highest unyanked release (not a pre-release) among `lines`: the version a plain
 /// `install ID` picks, and the one a hint is computed for.
 pub fn newest_release(lines: &[IndexLine]) -> Option<&IndexLine> {
