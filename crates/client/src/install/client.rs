@@ -111,7 +111,7 @@ impl Client {
                         )]
                     } else {
                         let all: Vec<String> = rels.iter().chain(&hint_rels).cloned().collect();
-                        fetcher.get_many(&all, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+                        fetcher.get_many_limited(&all, &first_wave_limits(rels.len(), all.len()))
                     }
                 });
                 let integrity = crate::integrity::Session::open(&fetcher, &paths, &reporter);
@@ -146,7 +146,7 @@ impl Client {
                         ratchet_formats::index::MAX_SMALL_FILE_LEN,
                     )]
                 } else {
-                    fetcher.get_many(&rels, ratchet_formats::index::MAX_INDEX_FILE_LEN)
+                    fetcher.get_many_limited(&rels, &first_wave_limits(hints_at, rels.len()))
                 };
                 reporter.report(&wave_fetched(&results));
                 let hints = results.split_off(hints_at.min(results.len()));
@@ -448,6 +448,20 @@ impl Client {
             }
         }
     }
+}
+
+/// The read limits of a first wave of `len` files whose prefetch hints start at `hints_at`:
+/// index-file sized before, a hint's own limit (§6.5.1) after.
+fn first_wave_limits(hints_at: usize, len: usize) -> Vec<u64> {
+    (0..len)
+        .map(|i| {
+            if i < hints_at {
+                ratchet_formats::index::MAX_INDEX_FILE_LEN
+            } else {
+                ratchet_formats::index::prefetch::MAX_PREFETCH_FILE_LEN
+            }
+        })
+        .collect()
 }
 
 /// The [`Event::WaveFetched`] of one wave's results.
