@@ -654,7 +654,9 @@ impl BundleArchive {
                 }
                 match std::fs::create_dir(&target) {
                     Ok(()) => {
-                        set_mode(&target, DIR_MODE)?;
+                        if !umask_keeps(DIR_MODE) {
+                            set_mode(&target, DIR_MODE)?;
+                        }
                         made.insert(target.clone());
                     }
                     Err(e)
@@ -699,13 +701,32 @@ fn write_new_file(path: &Path, data: &[u8], durable: bool) -> Result<(), Archive
         opts.mode(FILE_MODE);
     }
     let mut f = opts.open(path).map_err(ArchiveError::io(path))?;
+    // The umask may have taken bits the mode asked for.
+    #[cfg(unix)]
+    if !umask_keeps(FILE_MODE) {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+            .map_err(ArchiveError::io(path))?;
+    }
     f.write_all(data).map_err(ArchiveError::io(path))?;
     if durable {
         f.sync_all().map_err(ArchiveError::io(path))?;
     }
-    drop(f);
-    // The umask may have taken bits the mode asked for.
-    set_mode(path, FILE_MODE)
+    Ok(())
+}
+
+/// Whether a file or directory created with `mode` gets exactly `mode` under this process's
+/// umask, so that setting it again after creation (a system call per extracted file) is
+/// needless. Known on Linux (`/proc/self/status`, read once); elsewhere, or when it cannot be
+/// read, the answer is no and the mode is set explicitly.
+fn umask_keeps(mode: u32) -> bool {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let umask = UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    });
+    umask.is_some_and(|u| mode & u == 0)
 }
 
 #[cfg(unix)]

@@ -10,6 +10,7 @@
 pub mod depth;
 pub mod id;
 pub mod permissions;
+mod strict;
 pub mod units;
 pub mod version_req;
 pub mod yaml;
@@ -476,24 +477,26 @@ pub fn parse_manifest_lenient(
         .with_source(text);
         return (None, Err(vec![d]));
     }
-    let value: Value = match serde_norway::from_str(text) {
+    // YAML keeps the last of two equal keys; a reader that keeps the first would see another
+    // manifest, so a duplicate is an error (found in the same pass as the value is read).
+    let value: Value = match strict::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
+        Err(strict::StrictError::Syntax(e)) => {
             let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "not valid YAML: ");
             return (None, Err(vec![d]));
         }
+        Err(strict::StrictError::DuplicateKey(e)) => {
+            let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "");
+            // The document as YAML reads it (the last of the repeated keys), for callers that
+            // go on checking the files it names.
+            return (serde_norway::from_str(text).ok(), Err(vec![d]));
+        }
     };
-    // YAML keeps the last of two equal keys; a reader that keeps the first would see another
-    // manifest, so a duplicate is an error.
-    if let Err(e) = serde_norway::from_str::<NoDuplicateKeys>(text) {
-        let d = yaml::syntax_diagnostic("yaml-syntax", file, text, &e, "");
-        return (Some(value), Err(vec![d]));
-    }
     let diags = check_against_schema(&value, file, text);
     if !diags.is_empty() {
         return (Some(value), Err(diags));
     }
-    let result = match serde_json::from_value::<ManifestFile>(value.clone()) {
+    let result = match ManifestFile::deserialize(&value) {
         Ok(m) => Ok(m.bundle),
         Err(e) => Err(vec![Diagnostic::error(
             "invalid-manifest",
@@ -502,75 +505,6 @@ pub fn parse_manifest_lenient(
         )]),
     };
     (Some(value), result)
-}
-
-/// Walks any YAML document and fails on the first mapping that repeats a key.
-struct NoDuplicateKeys;
-
-impl<'de> Deserialize<'de> for NoDuplicateKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = NoDuplicateKeys;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_some<D2: serde::Deserializer<'de>>(
-                self,
-                d: D2,
-            ) -> Result<Self::Value, D2::Error> {
-                NoDuplicateKeys::deserialize(d)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
-                Ok(NoDuplicateKeys)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                while let Some(k) = map.next_key::<Value>()? {
-                    let shown = match &k {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    if !seen.insert(shown.clone()) {
-                        return Err(serde::de::Error::custom(format!(
-                            "duplicate key `{shown}`: YAML keeps only the last one; write it once"
-                        )));
-                    }
-                    map.next_value::<NoDuplicateKeys>()?;
-                }
-                Ok(NoDuplicateKeys)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Reads and parses `DIR/bundle.yaml`.
