@@ -93,6 +93,10 @@ done
 "$RATCHET_INDEX" deprecate "$OUT" com.ratchet.legacy-json \
     --message "Superseded by com.oss.json-utils, which validates as well as parses." \
     --replacement com.oss.json-utils --time $((START + i * DAY))
+# The yank left the prefetch hints of bundles that depend on api-connectors naming 3.3.0's
+# archive (a yank rewrites the yanked bundle's own hint only): gc rewrites them, as a registry
+# would on a schedule (index-format.md section 6.5.1).
+"$RATCHET_INDEX" gc "$OUT" >/dev/null
 
 # The statements (trusted comments) of a minisign signature file, one per line.
 statements() { grep '^trusted comment: ' "$1" || true; }

@@ -2101,6 +2101,27 @@ fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
             .chain(bogus)
             .map(|s| id(&s))
             .collect(),
+        // Archives: one of a bundle the graph does not need (downloaded, never used), one that
+        // does not exist (404), and one too large for what hints may fetch (never asked for).
+        archives: [
+            (
+                "com.enterprise.salesforce-suite",
+                "070d1f372e2057563553e96ef6a0ea352f53edfe9d873170abac1b424b9be3f9",
+                4414,
+            ),
+            ("com.ratchet.core-utils", &"0".repeat(64), 3552),
+            ("com.partner.api-connectors", &"1".repeat(64), 1 << 40),
+        ]
+        .iter()
+        .map(
+            |(i, sha, size)| ratchet_formats::index::prefetch::HintedArchive {
+                id: id(i),
+                version: semver::Version::new(3, 0, 0),
+                sha256: sha.to_string(),
+                size: *size,
+            },
+        )
+        .collect(),
     };
     srv.fault(&hint_path, Fault::Replace(hostile.to_json().into_bytes()));
     // Files only the hint names that fail (refused, oversized, not JSON lines) do not fail
@@ -2119,6 +2140,8 @@ fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
     srv.fault(&path_of(2), Fault::Replace(b"not an index line\n".to_vec()));
     let before = srv.log.lock().unwrap().len();
     let (mut c, _) = client_logged(&t.path().join("b"), &srv.url());
+    // As `bundle install -y` does: archives (a hint's among them) fetched while resolving.
+    c.prepare_while_resolving(false);
     let state = install(&mut c, root.as_str()).unwrap();
     let ids: Vec<&str> = state.bundles.keys().map(|i| i.as_str()).collect();
     assert_eq!(
@@ -2141,5 +2164,10 @@ fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
     assert_eq!(count("/index/"), 3 + 1 + 40 + 1, "{log:?}");
     assert_eq!(count("nowhere"), 2 * 40 + 1, "{log:?}");
     assert_eq!(count("salesforce"), 2, "{log:?}");
-    assert_eq!(count("/archives/"), 3, "{log:?}");
+    // The three the install needs (the hint did not name them: each fetched by its line),
+    // the unneeded one and the missing one; not the one over the limit.
+    assert_eq!(count("/archives/"), 3 + 2, "{log:?}");
+    assert_eq!(count("070d1f37"), 1, "{log:?}");
+    assert_eq!(count(&"0".repeat(64)), 1, "{log:?}");
+    assert_eq!(count(&"1".repeat(64)), 0, "{log:?}");
 }

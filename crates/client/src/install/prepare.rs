@@ -57,7 +57,59 @@ impl Client {
             .collect();
         let hints_at = all.len();
         all.extend(hint_ids.iter().map(ratchet_formats::index::prefetch_path));
-        let items: Vec<(String, u64, String)> = guesses
+        let workers = self.prepared.lock().ok().and_then(|p| {
+            p.as_ref().map(|p| {
+                let early = (p.early.clone(), p.installed.clone());
+                (p.pool.clone(), p.ctx.clone(), early)
+            })
+        });
+        let mut guesses = guesses;
+        let mut early_items: Vec<(String, u64, String)> = Vec::new();
+        if let Some((pool, ctx, (early, installed))) = &workers
+            && let Ok(mut e) = early.lock()
+        {
+            // A guess whose archive a prefetch hint had fetched (or is fetching) starts from
+            // those bytes, now that its index line has come.
+            guesses.retain(|line| {
+                let job = || Job {
+                    meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
+                    line: line.clone(),
+                };
+                match e.archives.get(&line.sha256) {
+                    Some(Some(_)) => {
+                        if let Some(Some(bytes)) = e.archives.remove(&line.sha256) {
+                            e.tasks.push(start(pool, ctx, job(), bytes));
+                        }
+                        false
+                    }
+                    Some(None) => {
+                        e.waiting.insert(line.sha256.clone(), job());
+                        false
+                    }
+                    None => true,
+                }
+            });
+            // The archives the hints name leave now, with the index files that will say
+            // whether they are wanted (index-format.md §6.5.1).
+            for a in self.hints.values().flat_map(|h| &h.archives) {
+                if e.asked.contains(&a.sha256)
+                    || installed.get(&a.id) == Some(&a.version)
+                    || guesses.iter().any(|l| l.sha256 == a.sha256)
+                    || e.bytes.saturating_add(a.size) > EARLY_BYTES
+                {
+                    continue;
+                }
+                e.bytes += a.size;
+                e.asked.insert(a.sha256.clone());
+                e.archives.insert(a.sha256.clone(), None);
+                early_items.push((
+                    self.config.download_url(&a.sha256),
+                    a.size,
+                    a.sha256.clone(),
+                ));
+            }
+        }
+        let mut items: Vec<(String, u64, String)> = guesses
             .iter()
             .map(|l| {
                 (
@@ -67,6 +119,8 @@ impl Client {
                 )
             })
             .collect();
+        let guessed = items.len();
+        items.extend(early_items);
         let jobs: Vec<Job> = guesses
             .into_iter()
             .map(|line| Job {
@@ -74,30 +128,40 @@ impl Client {
                 line,
             })
             .collect();
-        let workers = self
-            .prepared
-            .lock()
-            .ok()
-            .and_then(|p| p.as_ref().map(|p| (p.pool.clone(), p.ctx.clone())));
         // The archives leave with the wave's files but do not hold the wave up: they are
         // downloaded on a thread of their own, each handed to a preparation task as it
         // arrives, while the resolution goes on with the files.
-        if let Some((pool, ctx)) = workers.filter(|_| !items.is_empty()) {
+        if let Some((pool, ctx, (early, _))) = workers.filter(|_| !items.is_empty()) {
             let fetcher = self.fetcher.clone();
             let download = std::thread::spawn(move || {
                 let started = std::sync::Mutex::new(Vec::new());
                 fetcher.download_each(&items, None, |i, r| {
-                    if let Ok(bytes) = r {
-                        let job = jobs[i].clone();
-                        let ctx = ctx.clone();
-                        let key = key_of(&job.line);
-                        let task = pool.spawn(move || {
-                            let r =
-                                verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
-                            (job.line, r)
-                        });
+                    if i >= guessed {
+                        // A hinted archive: prepared if its index line is waiting for it,
+                        // kept for the line otherwise. One that failed is dropped: `apply`
+                        // downloads what was not prepared.
+                        let sha = &items[i].2;
+                        let Ok(mut e) = early.lock() else { return };
+                        match r {
+                            Ok(bytes) => match e.waiting.remove(sha) {
+                                Some(job) => {
+                                    e.archives.remove(sha);
+                                    let task = start(&pool, &ctx, job, bytes);
+                                    e.tasks.push(task);
+                                }
+                                None => {
+                                    e.archives.insert(sha.clone(), Some(bytes));
+                                }
+                            },
+                            Err(_) => {
+                                e.archives.remove(sha);
+                                e.waiting.remove(sha);
+                            }
+                        }
+                    } else if let Ok(bytes) = r {
+                        let task = start(&pool, &ctx, jobs[i].clone(), bytes);
                         if let Ok(mut s) = started.lock() {
-                            s.push((key, task));
+                            s.push(task);
                         }
                     }
                 });
@@ -194,6 +258,7 @@ impl Client {
                 tasks: Vec::new(),
                 downloads: Vec::new(),
                 started: BTreeSet::new(),
+                early: Default::default(),
             });
         }
     }
@@ -248,8 +313,46 @@ impl Client {
                 p.tasks.extend(tasks);
             }
         }
+        // Every download has ended: what a hint fetched and no line took is dropped.
+        if let Ok(mut e) = p.early.lock() {
+            let tasks = std::mem::take(&mut e.tasks);
+            p.tasks.extend(tasks);
+        }
         Some(p)
     }
+}
+
+/// Starts the preparation task of `job` with its archive's `bytes`.
+fn start(pool: &Pool, ctx: &UnpackContext, job: Job, bytes: Vec<u8>) -> (PreparedKey, PrepareTask) {
+    let ctx = ctx.clone();
+    let key = key_of(&job.line);
+    let task = pool.spawn(move || {
+        let r = verify_and_unpack(&ctx, &job.line, meta_view(&job.meta), &bytes);
+        (job.line, r)
+    });
+    (key, task)
+}
+
+/// Most bytes of archives one resolution downloads because prefetch hints named them, before
+/// an index line asked for them.
+pub(super) const EARLY_BYTES: u64 = 64 << 20;
+
+/// Archives downloaded because a prefetch hint named them, before the index line that picks
+/// them has arrived (index-format.md §6.5.1), and their pairing with that line when it does.
+/// An archive is used only for an index line with its digest, and checked as any other.
+#[derive(Default)]
+pub(super) struct Early {
+    /// The digests asked for: `None` while on the way, the bytes once arrived (and not yet
+    /// asked for by a line).
+    archives: HashMap<String, Option<Vec<u8>>>,
+    /// Lines whose archive is on the way, by digest.
+    waiting: HashMap<String, Job>,
+    /// Every digest asked for (each once, whatever came of it).
+    asked: std::collections::HashSet<String>,
+    /// Bytes asked for so far (at most [`EARLY_BYTES`]).
+    bytes: u64,
+    /// The tasks started for a line and its archive.
+    tasks: Vec<(PreparedKey, PrepareTask)>,
 }
 
 /// A preparation task: it gives the index line it prepared and the outcome.
@@ -313,6 +416,8 @@ pub(super) struct Prepared {
     downloads: Vec<std::thread::JoinHandle<Vec<(PreparedKey, PrepareTask)>>>,
     /// Ids whose guessed version is being prepared.
     started: BTreeSet<BundleId>,
+    /// The archives hints named, downloaded ahead of their index lines.
+    early: std::sync::Arc<std::sync::Mutex<Early>>,
 }
 
 impl Drop for Client {
@@ -612,6 +717,7 @@ mod tests {
                 id: id(bundle),
                 version: Version::parse(version).unwrap(),
                 ids: ids.iter().map(|i| id(i)).collect(),
+                archives: Vec::new(),
             },
         )
     }

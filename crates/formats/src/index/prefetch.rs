@@ -41,6 +41,26 @@ pub struct Prefetch {
     /// The bundles that version's dependencies reach (not the bundle itself), breadth first,
     /// without repeats, at most [`MAX_PREFETCH_IDS`].
     pub ids: Vec<BundleId>,
+    /// The archives of the versions the walk picked (the bundle's own aside), in the order it
+    /// picked them, without repeats, at most [`MAX_PREFETCH_IDS`]: a client downloads them in
+    /// the round trip that brings the index files, and uses one only for an index line with
+    /// the same digest. Absent (empty) in hints written before archives were listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archives: Vec<HintedArchive>,
+}
+
+/// An archive a hint names: the version it is of, its content address and size, as in that
+/// version's index line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HintedArchive {
+    /// The bundle.
+    pub id: BundleId,
+    /// The version picked.
+    pub version: Version,
+    /// The archive's SHA-256, 64 lower-case hex digits.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 impl Prefetch {
@@ -86,6 +106,32 @@ impl Prefetch {
                 None,
                 format!("{bad} is listed twice or is the bundle itself"),
             ));
+        }
+        if p.archives.len() > MAX_PREFETCH_IDS {
+            return Err(err(
+                None,
+                format!(
+                    "{} archives, more than {MAX_PREFETCH_IDS}",
+                    p.archives.len()
+                ),
+            ));
+        }
+        let mut digests = HashSet::new();
+        for (k, a) in p.archives.iter().enumerate() {
+            if a.sha256.len() != 64
+                || !a
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(err(
+                    None,
+                    format!("archive {k}'s sha256 is not 64 lower-case hex digits"),
+                ));
+            }
+            if !digests.insert(a.sha256.as_str()) {
+                return Err(err(None, format!("archive {} is listed twice", a.sha256)));
+            }
         }
         Ok(Some(p))
     }
@@ -148,6 +194,8 @@ pub fn compute(
         return None;
     }
     let mut ids: Vec<BundleId> = Vec::new();
+    let mut archives: Vec<HintedArchive> = Vec::new();
+    let mut digests: HashSet<String> = HashSet::new();
     let mut listed: HashSet<BundleId> = HashSet::from([root.clone()]);
     // (id, version) pairs whose dependencies were taken in; an id reached by two requirements
     // that pick different versions contributes both versions' dependencies.
@@ -168,6 +216,7 @@ pub fn compute(
                         id: root.clone(),
                         version: top.version.clone(),
                         ids,
+                        archives,
                     });
                 }
                 ids.push(d.bundle_id.clone());
@@ -181,6 +230,17 @@ pub fn compute(
                 .filter(|l| !l.yanked && d.version.matches(&l.version))
                 .max_by(|a, b| a.version.cmp(&b.version));
             if let Some(l) = pick {
+                if archives.len() < MAX_PREFETCH_IDS
+                    && d.bundle_id != *root
+                    && digests.insert(l.sha256.clone())
+                {
+                    archives.push(HintedArchive {
+                        id: d.bundle_id.clone(),
+                        version: l.version.clone(),
+                        sha256: l.sha256.clone(),
+                        size: l.size,
+                    });
+                }
                 queue.push_back((
                     d.bundle_id.clone(),
                     l.version.clone(),
@@ -194,6 +254,7 @@ pub fn compute(
         id: root.clone(),
         version: top.version.clone(),
         ids,
+        archives,
     })
 }
 
@@ -209,7 +270,8 @@ mod tests {
             .collect();
         serde_json::from_value(serde_json::json!({
             "v": 1, "id": id, "version": version, "dependencies": deps,
-            "sha256": "aa", "size": 10, "published": "2026-01-01T00:00:00Z",
+            "sha256": crate::archive::sha256_hex(format!("{id}@{version}").as_bytes()),
+            "size": 10, "published": "2026-01-01T00:00:00Z",
             "requirements": {}, "license": "MIT", "pricing": "free", "keywords": [],
             "permissions": {}, "resources": {}, "yanked": yanked,
         }))
@@ -259,6 +321,19 @@ mod tests {
         // Nearest first; 1.1.0 of c (not 2.0.0, not 1.0.0); an id without an index file (f)
         // is listed, its dependencies unknown.
         assert_eq!(got, ["com.a.c", "com.a.d", "com.a.e", "com.a.f"]);
+        // The archives of the versions picked, in the order picked, each once (e is reached
+        // twice at one version).
+        let want: Vec<String> = [
+            ("com.a.c", "1.1.0"),
+            ("com.a.d", "1.0.0"),
+            ("com.a.e", "1.0.0"),
+        ]
+        .iter()
+        .map(|(i, v)| crate::archive::sha256_hex(format!("{i}@{v}").as_bytes()))
+        .collect();
+        let digests: Vec<String> = hint.archives.iter().map(|a| a.sha256.clone()).collect();
+        assert_eq!(digests, want);
+        assert!(hint.archives.iter().all(|a| a.size == 10));
     }
 
     #[test]
@@ -312,13 +387,34 @@ mod tests {
             id: id("com.a.b"),
             version: Version::new(1, 0, 0),
             ids: vec![id("com.a.c")],
+            archives: Vec::new(),
         };
         let text = h.to_json();
+        // Written before archives were listed, and read so still.
         assert_eq!(
             text,
             "{\"v\":1,\"id\":\"com.a.b\",\"version\":\"1.0.0\",\"ids\":[\"com.a.c\"]}\n"
         );
-        assert_eq!(Prefetch::parse(text.as_bytes(), "p.json").unwrap(), Some(h));
+        assert_eq!(
+            Prefetch::parse(text.as_bytes(), "p.json").unwrap(),
+            Some(h.clone())
+        );
+        let digest = "ab".repeat(32);
+        let with = Prefetch {
+            archives: vec![HintedArchive {
+                id: id("com.a.c"),
+                version: Version::new(1, 2, 0),
+                sha256: digest.clone(),
+                size: 7,
+            }],
+            ..h
+        };
+        let text = with.to_json();
+        assert!(text.ends_with(&format!(",\"archives\":[{{\"id\":\"com.a.c\",\"version\":\"1.2.0\",\"sha256\":\"{digest}\",\"size\":7}}]}}\n")), "{text}");
+        assert_eq!(
+            Prefetch::parse(text.as_bytes(), "p.json").unwrap(),
+            Some(with)
+        );
         // A newer format, whatever its shape: not this reader's, not an error.
         assert_eq!(
             Prefetch::parse(br#"{"v":2,"hints":{"x":1}}"#, "p.json").unwrap(),
@@ -346,6 +442,21 @@ mod tests {
                 "twice",
             ),
             ("[", "EOF"),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"1.0.0","ids":[],"archives":[{"id":"com.a.c","version":"1.0.0","sha256":"AB","size":1}]}"#,
+                "archive 0's sha256",
+            ),
+            (
+                &format!(
+                    r#"{{"v":1,"id":"com.a.b","version":"1.0.0","ids":[],"archives":[{{"id":"com.a.c","version":"1.0.0","sha256":"{0}","size":1}},{{"id":"com.a.d","version":"1.0.0","sha256":"{0}","size":1}}]}}"#,
+                    "0".repeat(64)
+                ),
+                "listed twice",
+            ),
+            (
+                r#"{"v":1,"id":"com.a.b","version":"1.0.0","ids":[],"archives":[{"id":"com.a.c","version":"1.0.0","sha256":"x"}]}"#,
+                "size",
+            ),
         ] {
             let e = Prefetch::parse(bad.as_bytes(), "p.json")
                 .unwrap_err()
