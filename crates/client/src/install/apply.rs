@@ -119,10 +119,10 @@ pub fn apply(client: &Client, plan: &Plan, opts: &ApplyOptions) -> Result<Applie
     let reporter = client.reporter.clone();
     let progress: crate::registry::fetch::Progress =
         Arc::new(move |bytes| reporter.report(&Event::DownloadProgress { bytes }));
-    // Each archive is verified and unpacked (on the blocking pool, a few at a time: CPU and
+    // Each archive is verified and unpacked (on worker threads, a few at a time: CPU and
     // disk bound) as soon as it has arrived, while the others are still downloading.
     let ctx = client.unpack_context(opts.allow_unsigned, &old);
-    let pool = Pool::new(client.fetcher.runtime(), 4);
+    let pool = Pool::new(4);
     let mut outcomes = download_and_unpack(client, &rest, &ctx, &pool, &progress);
     if let Some(p) = pending {
         ready.extend(p.finish());

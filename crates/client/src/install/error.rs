@@ -208,7 +208,7 @@ pub enum InstallError {
         /// An installed bundle that depends on it.
         dependent: BundleId,
     },
-    /// A task of the blocking pool panicked.
+    /// A task of the worker threads (`pool`) panicked.
     #[error("{}", match task {
         PanickedTask::Unpack => "an archive could not be checked: its unpacking task panicked",
     })]
@@ -270,7 +270,7 @@ pub enum InstallError {
     },
 }
 
-/// A task of the blocking pool ([`InstallError::TaskPanicked`]).
+/// A task of the worker threads ([`InstallError::TaskPanicked`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PanickedTask {
     /// Verifying and unpacking an archive.

@@ -18,8 +18,8 @@
 //!    as their index file.
 //! 4. **Prepare while resolving** ([`prepare`]): when the command will not stop to ask for
 //!    confirmation, each wave also downloads the archives of the versions the resolution will
-//!    most likely choose (guessed from what is loaded so far), and tasks on the blocking pool
-//!    of the fetcher's runtime verify and unpack them while the next wave is in flight.
+//!    most likely choose (guessed from what is loaded so far), and the install's own worker
+//!    threads (module `pool`) verify and unpack them while the next wave is in flight.
 //! 5. **Plan** ([`plan()`]): the resolved graph is compared with the installed state
 //!    ([`state`]): what is unchanged, what is new, what replaces another version, what goes.
 //!    Installed versions are kept when they still fit, so an operation changes as little as

@@ -1,100 +1,195 @@
 //! Where the install's CPU- and disk-bound work runs: verifying and unpacking archives and
-//! writing owner pins go to the blocking pool of the fetcher's tokio runtime, a bounded number
-//! at a time, instead of threads of the install's own. One runtime then carries the network
-//! requests (its worker threads) and the file work (its blocking pool), and an archive is
-//! checked as soon as it has arrived, while the others are still downloading.
+//! writing owner pins go to a few worker threads of the install's own, a bounded number at a
+//! time, so an archive is checked as soon as it has arrived while the others are still
+//! downloading. The workers stay while there is work: a task is handed over through a queue,
+//! not given a thread (or a trip through an async runtime) of its own, which at hundreds of
+//! small archives cost as much as the checks themselves.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::Duration;
 
-/// A bounded group of blocking tasks on a runtime's blocking pool.
+/// A bounded group of worker threads running tasks in the order given.
 #[derive(Clone)]
 pub(super) struct Pool {
-    handle: Handle,
-    permits: Arc<Semaphore>,
-    /// Each task runs on a thread of its own at a lower scheduling priority
-    /// ([`Pool::background`]) while this is set ([`Pool::foreground`]).
-    background: Arc<std::sync::atomic::AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// What a pool's handles and workers share.
+struct Shared {
+    /// Tasks not started yet, with the workers' count by kind.
+    state: Mutex<State>,
+    /// Signalled when a task is queued.
+    ready: Condvar,
+    /// At most this many workers at once.
+    limit: usize,
+    /// Tasks run on workers of lowered scheduling priority ([`Pool::background`]) while this
+    /// is set ([`Pool::foreground`]).
+    background: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Box<dyn FnOnce() + Send>>,
+    /// Workers at the normal priority.
+    normal: usize,
+    /// Workers whose priority was lowered (they leave once the pool is in the foreground: a
+    /// thread cannot raise its priority again).
+    lowered: usize,
 }
 
 /// A task started by [`Pool::spawn`]; [`Pool::join`] waits for it (`None`: it panicked).
-pub(super) type Task<T> = JoinHandle<Option<T>>;
+pub(super) struct Task<T>(mpsc::Receiver<T>);
 
-/// How much lower the priority of a background task's thread is (a `nice` increment; Linux
-/// only, where niceness is per thread).
+/// How much lower the priority of a background worker is (a `nice` increment; Linux only,
+/// where niceness is per thread).
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const BACKGROUND_NICENESS: libc::c_int = 10;
 
+/// How long an idle worker waits for another task before it ends.
+const LINGER: Duration = Duration::from_millis(50);
+
 impl Pool {
-    /// A pool running at most `limit` tasks at once on `handle`'s blocking pool. `handle` must
-    /// be a multi-thread runtime's: [`Pool::join`] waits from outside it, and only a runtime's
-    /// own worker threads then run the tasks that wait for a slot.
-    pub(super) fn new(handle: Handle, limit: usize) -> Pool {
+    /// A pool running at most `limit` tasks at once.
+    pub(super) fn new(limit: usize) -> Pool {
         Pool {
-            handle,
-            permits: Arc::new(Semaphore::new(limit.max(1))),
-            background: Arc::default(),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                ready: Condvar::new(),
+                limit: limit.max(1),
+                background: AtomicBool::new(false),
+            }),
         }
     }
 
-    /// [`Pool::new`] for work that should not compete with the command's critical path: each
-    /// task runs on a thread of its own whose scheduling priority is lowered first, so that on
-    /// a busy machine the requests and the resolution (on the runtime and the command's
-    /// thread) get the CPU before it. For the archives prepared while resolving.
-    pub(super) fn background(handle: Handle, limit: usize) -> Pool {
-        let pool = Pool::new(handle, limit);
-        pool.background.store(true, Ordering::Relaxed);
+    /// [`Pool::new`] for work that should not compete with the command's critical path: its
+    /// workers' scheduling priority is lowered, so that on a busy machine the requests and the
+    /// resolution (on the runtime and the command's thread) get the CPU before it. For the
+    /// archives prepared while resolving.
+    pub(super) fn background(limit: usize) -> Pool {
+        let pool = Pool::new(limit);
+        pool.shared.background.store(true, Ordering::Relaxed);
         pool
     }
 
-    /// From now on, tasks that start (those waiting for a slot included) run at the normal
-    /// priority: the command is waiting for them.
+    /// From now on, tasks (those queued included) run at the normal priority: the command is
+    /// waiting for them.
     pub(super) fn foreground(&self) {
-        self.background.store(false, Ordering::Relaxed);
+        self.shared.background.store(false, Ordering::Relaxed);
+        // Workers of lowered priority leave; normal ones take over the queue.
+        let mut st = self.shared.lock();
+        while !st.queue.is_empty() && st.normal < self.shared.limit {
+            st.normal += 1;
+            if !self.start_worker(false) {
+                st.normal -= 1;
+                break;
+            }
+        }
+        drop(st);
+        self.shared.ready.notify_all();
     }
 
-    /// Starts `f` as soon as a slot is free. May be called from inside or outside the runtime.
+    /// Queues `f`; it starts as soon as a worker is free.
     pub(super) fn spawn<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Task<T> {
-        let permits = self.permits.clone();
-        let background = self.background.clone();
-        self.handle.spawn(async move {
-            // The semaphore is never closed: acquiring only waits.
-            let _permit = permits.acquire_owned().await;
-            if !background.load(Ordering::Relaxed) {
-                return tokio::task::spawn_blocking(f).await.ok();
+        let (tx, rx) = mpsc::channel();
+        let mut st = self.shared.lock();
+        // A task that panics drops its sender: its receiver then reads `None`.
+        st.queue.push_back(Box::new(move || {
+            let _ = tx.send(f());
+        }));
+        let lowered = self.shared.background.load(Ordering::Relaxed);
+        let busy = st.normal + if lowered { st.lowered } else { 0 };
+        if busy < self.shared.limit {
+            let counter = if lowered {
+                &mut st.lowered
+            } else {
+                &mut st.normal
+            };
+            *counter += 1;
+            if !self.start_worker(lowered) {
+                // No thread: run it here rather than never.
+                if lowered {
+                    st.lowered -= 1;
+                } else {
+                    st.normal -= 1;
+                }
+                if st.normal + st.lowered == 0
+                    && let Some(task) = st.queue.pop_back()
+                {
+                    drop(st);
+                    run(task);
+                    return Task(rx);
+                }
             }
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let thread = std::thread::Builder::new()
-                .name("ratchet-prepare".into())
-                .spawn(move || {
-                    lower_priority();
-                    let _ = tx.send(f());
-                });
-            // A thread that could not start ran nothing; one that panicked sent nothing.
-            match thread {
-                Ok(_) => rx.await.ok(),
-                Err(_) => None,
-            }
-        })
+        }
+        drop(st);
+        self.shared.ready.notify_one();
+        Task(rx)
     }
 
-    /// Waits for `tasks`, results in the same order; `None` for a task that panicked. Call it
-    /// outside the runtime (from the command's own thread).
-    pub(super) fn join<T>(&self, tasks: Vec<Task<T>>) -> Vec<Option<T>> {
-        self.handle.block_on(async {
-            let mut out = Vec::with_capacity(tasks.len());
-            for t in tasks {
-                out.push(t.await.ok().flatten());
-            }
-            out
-        })
+    /// Starts a worker (counted by the caller); false when no thread could start.
+    fn start_worker(&self, lowered: bool) -> bool {
+        let shared = self.shared.clone();
+        std::thread::Builder::new()
+            .name("ratchet-prepare".into())
+            .spawn(move || {
+                if lowered {
+                    lower_priority();
+                }
+                shared.work(lowered);
+            })
+            .is_ok()
     }
+
+    /// Waits for `tasks`, results in the same order; `None` for a task that panicked.
+    pub(super) fn join<T>(&self, tasks: Vec<Task<T>>) -> Vec<Option<T>> {
+        tasks.into_iter().map(|t| t.0.recv().ok()).collect()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker's life: tasks from the queue until it has been idle for [`LINGER`] (or, for a
+    /// worker of lowered priority, until the pool is in the foreground).
+    fn work(&self, lowered: bool) {
+        let mut st = self.lock();
+        loop {
+            if lowered && !self.background.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(task) = st.queue.pop_front() {
+                drop(st);
+                run(task);
+                st = self.lock();
+                continue;
+            }
+            let (next, timeout) = self
+                .ready
+                .wait_timeout(st, LINGER)
+                .unwrap_or_else(|e| e.into_inner());
+            st = next;
+            if timeout.timed_out() && st.queue.is_empty() {
+                break;
+            }
+        }
+        if lowered {
+            st.lowered -= 1;
+        } else {
+            st.normal -= 1;
+        }
+    }
+}
+
+/// Runs a queued task; a panic ends the task (its result reads `None`), not the worker.
+fn run(task: Box<dyn FnOnce() + Send>) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
 }
 
 /// Lowers the calling thread's scheduling priority (best effort: a thread that cannot keeps
@@ -116,11 +211,7 @@ mod tests {
 
     #[test]
     fn runs_everything_in_order_within_the_limit() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
-        let pool = Pool::new(rt.handle().clone(), 2);
+        let pool = Pool::new(2);
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<Task<usize>> = (0..16)
@@ -142,14 +233,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_is_none_and_the_others_finish() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
-        for pool in [
-            Pool::new(rt.handle().clone(), 4),
-            Pool::background(rt.handle().clone(), 2),
-        ] {
+        for pool in [Pool::new(4), Pool::background(2)] {
             let tasks = vec![
                 pool.spawn(|| 1),
                 pool.spawn(|| -> i32 { panic!("boom") }),
@@ -157,5 +241,44 @@ mod tests {
             ];
             assert_eq!(pool.join(tasks), [Some(1), None, Some(3)]);
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn background_tasks_run_at_a_lower_priority_until_the_pool_is_in_the_foreground() {
+        // SAFETY: getpriority only reads the calling thread's niceness.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let here = nice();
+        let pool = Pool::background(2);
+        let before: Vec<Task<i32>> = (0..6)
+            .map(|_| {
+                pool.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    nice()
+                })
+            })
+            .collect();
+        let first = pool.join(before);
+        assert!(
+            first
+                .iter()
+                .all(|n| *n == Some((here + BACKGROUND_NICENESS).min(19))),
+            "{first:?} (main thread {here})"
+        );
+        // Queued while in the background, run after the switch: normal priority.
+        let queued: Vec<Task<i32>> = (0..6)
+            .map(|_| {
+                pool.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    nice()
+                })
+            })
+            .collect();
+        pool.foreground();
+        let after = pool.spawn(nice);
+        let mut got = pool.join(queued);
+        got.extend(pool.join(vec![after]));
+        assert!(got.iter().all(Option::is_some), "{got:?}");
+        assert_eq!(got.last(), Some(&Some(here)), "{got:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! Preparing archives while resolution goes on: the archives of the versions the resolution
 //! will most likely choose are downloaded with the next wave of index files and verified and
-//! unpacked on the runtime's blocking pool, so no round trip is spent after resolution on what could come
+//! unpacked on the install's worker threads (`pool`), so no round trip is spent after resolution on what could come
 //! before. [`super::apply()`] then takes what matches its plan and discards the rest.
 
 use super::apply::{InstalledVersions, UnpackContext, Unpacked, meta_view, verify_and_unpack};
@@ -240,7 +240,7 @@ impl Client {
 
     /// Starts preparing archives while resolution goes on: after each wave, the archives of
     /// the versions the resolution will most likely choose are downloaded with the next wave,
-    /// verified and unpacked on the blocking pool; [`super::apply()`] then uses what matches its plan and
+    /// verified and unpacked on worker threads; [`super::apply()`] then uses what matches its plan and
     /// removes the rest. For an install that will not ask for confirmation (`--yes`, no
     /// terminal), so no round trip is spent after resolution on what could come before.
     pub fn prepare_while_resolving(&mut self, allow_unsigned: bool) {
@@ -254,7 +254,7 @@ impl Client {
                 installed: ctx.installed.clone(),
                 ctx,
                 // Two at a time, behind the resolution going on beside them.
-                pool: Pool::background(self.fetcher.runtime(), 2),
+                pool: Pool::background(2),
                 tasks: Vec::new(),
                 downloads: Vec::new(),
                 started: BTreeSet::new(),

@@ -669,7 +669,7 @@ impl Fetcher {
     }
 
     /// The runtime that carries the requests, for work that should share its threads (the
-    /// install verifies and unpacks archives on its blocking pool).
+    /// install verifies and unpacks archives on worker threads of its own).
     pub fn runtime(&self) -> tokio::runtime::Handle {
         self.rt.handle().clone()
     }
