@@ -4,9 +4,10 @@
 //! needs only when that bundle's index file arrives. On a deep graph over a slow link that is
 //! most of an install's time (ten levels at 100 ms is a second of waiting). The publisher knows
 //! the whole graph already, so it writes, beside the bundle's index file, the ids its newest
-//! release reaches (`prefetch/<aa>/<bb>/<id>.json`, `index-format.md` §6.5.1); a client fetches
-//! the hint of each bundle it was asked for with that bundle's index file, and every index file
-//! the hint names in its second round trip instead of one level at a time. A file of its own,
+//! release reaches and the archives of the versions a fresh install picks for them
+//! (`prefetch/<aa>/<bb>/<id>.json`, `index-format.md` §6.5.1); a client fetches the hint of each
+//! bundle it was asked for with that bundle's index file, and every index file and archive the
+//! hint names in its second round trip instead of one level at a time. A file of its own,
 //! not a field of the metadata file every install reads for every bundle: only the requested
 //! bundles' hints are read. A hint only ever makes a client fetch files it checks as usual: a
 //! stale or wrong hint costs requests, never correctness.
