@@ -2170,4 +2170,11 @@ fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
     assert_eq!(count("070d1f37"), 1, "{log:?}");
     assert_eq!(count(&"0".repeat(64)), 1, "{log:?}");
     assert_eq!(count(&"1".repeat(64)), 0, "{log:?}");
+    // The unneeded archive, checked and unpacked early as a guess, left nothing behind.
+    let mut dirs: Vec<String> = std::fs::read_dir(t.path().join("b/data/bundles"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ids, "{dirs:?}");
 }
