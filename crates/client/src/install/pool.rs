@@ -250,15 +250,18 @@ mod tests {
         let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         let here = nice();
         let pool = Pool::background(2);
-        let before: Vec<Task<i32>> = (0..6)
-            .map(|_| {
-                pool.spawn(move || {
-                    std::thread::sleep(Duration::from_millis(2));
-                    nice()
+        // Six tasks that each say the niceness of the thread they ran on.
+        let six = || -> Vec<Task<i32>> {
+            (0..6)
+                .map(|_| {
+                    pool.spawn(move || {
+                        std::thread::sleep(Duration::from_millis(2));
+                        nice()
+                    })
                 })
-            })
-            .collect();
-        let first = pool.join(before);
+                .collect()
+        };
+        let first = pool.join(six());
         assert!(
             first
                 .iter()
@@ -266,14 +269,7 @@ mod tests {
             "{first:?} (main thread {here})"
         );
         // Queued while in the background, run after the switch: normal priority.
-        let queued: Vec<Task<i32>> = (0..6)
-            .map(|_| {
-                pool.spawn(move || {
-                    std::thread::sleep(Duration::from_millis(2));
-                    nice()
-                })
-            })
-            .collect();
+        let queued = six();
         pool.foreground();
         let after = pool.spawn(nice);
         let mut got = pool.join(queued);
