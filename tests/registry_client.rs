@@ -2178,3 +2178,58 @@ fn a_damaged_or_hostile_prefetch_hint_costs_requests_only() {
     dirs.sort();
     assert_eq!(dirs, ids, "{dirs:?}");
 }
+
+/// Installed files are 0644 and directories 0755 whatever the installing process's umask,
+/// and no directory on the way is writable by others: under 000 (a service with
+/// `UMask=0000`) or 002 (a desktop user's) another user cannot swap a checked file, and under
+/// 077 the bundles' own trees keep their modes.
+#[cfg(unix)]
+#[test]
+fn installed_modes_do_not_depend_on_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // `depth` 0 is a bundle's directory (data/bundles/<id>), 1 a version's and below the
+    // archive's own tree.
+    fn walk(dir: &Path, depth: usize, bad: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o777;
+            let want = if m.is_dir() { 0o755 } else { 0o644 };
+            if mode & 0o022 != 0 || (depth > 0 && mode != want) {
+                bad.push(format!("{} {mode:o}", p.display()));
+            }
+            if m.is_dir() {
+                walk(&p, depth + 1, bad);
+            }
+        }
+    }
+    let reg = sample_index();
+    for umask in [0o000, 0o002, 0o077] {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+        cmd.args([
+            "bundle",
+            "install",
+            "com.example.data-processing",
+            "--registry",
+        ])
+        .arg(&reg)
+        .arg("-y")
+        .env("RATCHET_HOME", home.path());
+        // SAFETY: umask is async-signal-safe and only changes the child's file mode mask.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            });
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let mut bad = Vec::new();
+        let bundles = home.path().join("data/bundles");
+        walk(&bundles, 0, &mut bad);
+        assert!(bad.is_empty(), "umask {umask:03o}: {bad:?}");
+        assert!(std::fs::read_dir(&bundles).unwrap().count() >= 3);
+    }
+}

@@ -279,10 +279,7 @@ impl Client {
         let mut offline_missing = Vec::new();
         for ((id, res), m) in want.into_iter().zip(results).zip(meta_results) {
             let meta: MetaResult = match m {
-                Ok(None) => Ok(None),
-                Ok(Some(b)) => BundleMeta::parse(&b, &ratchet_formats::index::meta_path(&id))
-                    .map(Some)
-                    .map_err(|e| Arc::new(MetaError::Parse(e))),
+                Ok(b) => parse_meta(&id, b.as_deref()),
                 Err(e) => Err(Arc::new(MetaError::Fetch(e))),
             };
             if hinted && meta.is_err() {
@@ -477,5 +474,15 @@ pub(super) fn wave_fetched(results: &[Result<Option<Vec<u8>>, FetchError>]) -> E
                     .map_or(0, |b| b.len() as u64)
             })
             .sum(),
+    }
+}
+
+/// The metadata file of `id` as fetched (`None`: absent, a `404`), parsed.
+pub(super) fn parse_meta(id: &BundleId, bytes: Option<&[u8]>) -> MetaResult {
+    match bytes {
+        None => Ok(None),
+        Some(b) => BundleMeta::parse(b, &ratchet_formats::index::meta_path(id))
+            .map(Some)
+            .map_err(|e| Arc::new(MetaError::Parse(e))),
     }
 }

@@ -161,7 +161,12 @@ impl Shared {
     fn work(&self, lowered: bool) {
         let mut st = self.lock();
         loop {
-            if lowered && !self.background.load(Ordering::Relaxed) {
+            // A worker of lowered priority leaves in the foreground once a normal one is there
+            // to take the queue over (or nothing is left to do): a task is never stranded.
+            if lowered
+                && !self.background.load(Ordering::Relaxed)
+                && (st.normal > 0 || st.queue.is_empty())
+            {
                 break;
             }
             if let Some(task) = st.queue.pop_front() {

@@ -9,8 +9,10 @@ use super::pool::{Pool, Task};
 use super::state::{InstalledState, bundle_dir};
 use super::{Client, InstallError};
 use crate::paths::Paths;
+use crate::registry::FetchError;
 use crate::resolver::ResolveOptions;
-use ratchet_formats::index::{IndexLine, Prefetch};
+use ratchet_formats::index::prefetch::HintedArchive;
+use ratchet_formats::index::{IndexFile, IndexLine, Prefetch};
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use semver::Version;
 use std::collections::{BTreeSet, HashMap};
@@ -75,31 +77,25 @@ impl Client {
                     meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
                     line: line.clone(),
                 };
-                match e.archives.get(&line.sha256) {
-                    Some(Some(_)) => {
-                        if let Some(Some(bytes)) = e.archives.remove(&line.sha256) {
-                            e.tasks.push(start(pool, ctx, job(), bytes));
-                        }
-                        false
-                    }
-                    Some(None) => {
-                        e.waiting.insert(line.sha256.clone(), job());
-                        false
-                    }
-                    None => true,
-                }
+                !e.paired.contains(&line.sha256) && !e.pair(&line.sha256, pool, ctx, job)
             });
             // The archives the hints name leave now, with the index files that will say
             // whether they are wanted (index-format.md §6.5.1).
+            // An archive downloaded as a guess is not asked for again by a hint later.
+            for l in &guesses {
+                e.asked.insert(l.sha256.clone());
+            }
             for a in self.hints.values().flat_map(|h| &h.archives) {
+                // Each counts at least 16 KiB, so that hints of small (or empty) archives
+                // make at most 4,096 requests too.
+                let cost = a.size.max(EARLY_MIN_COST);
                 if e.asked.contains(&a.sha256)
                     || installed.get(&a.id) == Some(&a.version)
-                    || guesses.iter().any(|l| l.sha256 == a.sha256)
-                    || e.bytes.saturating_add(a.size) > EARLY_BYTES
+                    || e.bytes.saturating_add(cost) > EARLY_BYTES
                 {
                     continue;
                 }
-                e.bytes += a.size;
+                e.bytes += cost;
                 e.asked.insert(a.sha256.clone());
                 e.archives.insert(a.sha256.clone(), None);
                 early_items.push((
@@ -131,7 +127,7 @@ impl Client {
         // The archives leave with the wave's files but do not hold the wave up: they are
         // downloaded on a thread of their own, each handed to a preparation task as it
         // arrives, while the resolution goes on with the files.
-        if let Some((pool, ctx, (early, _))) = workers.filter(|_| !items.is_empty()) {
+        if let Some((pool, ctx, (early, _))) = workers.clone().filter(|_| !items.is_empty()) {
             let fetcher = self.fetcher.clone();
             let download = std::thread::spawn(move || {
                 let started = std::sync::Mutex::new(Vec::new());
@@ -155,7 +151,10 @@ impl Client {
                             },
                             Err(_) => {
                                 e.archives.remove(sha);
-                                e.waiting.remove(sha);
+                                // A line waiting for it is left to a guess (or `apply`).
+                                if e.waiting.remove(sha).is_some() {
+                                    e.paired.remove(sha);
+                                }
                             }
                         }
                     } else if let Ok(bytes) = r {
@@ -185,10 +184,78 @@ impl Client {
                 }
             })
             .collect();
+        // Of an unsigned registry (no snapshot to check files against first), a bundle whose
+        // hinted archive is on its way has that archive set to work as soon as its index and
+        // metadata files are in, with the line of the hint's version, while the rest of the
+        // wave arrives (index-format.md §8.4).
+        let mut streamed: HashMap<usize, Vec<&HintedArchive>> = HashMap::new();
+        if let Some((_, _, (early, installed))) = &workers
+            && !self.integrity.is_signed()
+            && let Ok(e) = early.lock()
+        {
+            let at: HashMap<&BundleId, usize> = want.iter().zip(0..).collect();
+            for a in self.hints.values().flat_map(|h| &h.archives) {
+                if let Some(&pos) = at.get(&a.id)
+                    && e.archives.contains_key(&a.sha256)
+                    && installed.get(&a.id) != Some(&a.version)
+                {
+                    streamed.entry(pos).or_default().push(a);
+                }
+            }
+        }
+        type Halves = (Option<Option<Vec<u8>>>, Option<Option<Vec<u8>>>);
+        let halves: std::sync::Mutex<HashMap<usize, Halves>> = Default::default();
+        let arrived = |i: usize, r: &Result<Option<Vec<u8>>, FetchError>| {
+            let (Some((pool, ctx, (early, _))), Ok(body), true) = (&workers, r, i < 2 * n) else {
+                return;
+            };
+            let Some(hinted) = streamed.get(&(i % n)) else {
+                return;
+            };
+            let Ok(mut halves) = halves.lock() else {
+                return;
+            };
+            let half = halves.entry(i % n).or_default();
+            if i < n {
+                half.0 = Some(body.clone());
+            } else {
+                half.1 = Some(body.clone());
+            }
+            let (Some(Some(index)), Some(meta)) = half else {
+                return;
+            };
+            let id = &want[i % n];
+            // Taken only as the wave's ingestion will take them: a file with a problem is left
+            // to it.
+            let Ok(meta) = super::client::parse_meta(id, meta.as_deref()) else {
+                return;
+            };
+            let file = IndexFile::parse(index, &ratchet_formats::index::index_path(id), Some(id));
+            if file.problems().next().is_some() {
+                return;
+            }
+            let Ok(mut e) = early.lock() else { return };
+            for a in hinted {
+                if let Some(line) = file
+                    .versions()
+                    .find(|l| l.version == a.version && l.sha256 == a.sha256 && !l.yanked)
+                    && !e.paired.contains(&a.sha256)
+                {
+                    let job = || Job {
+                        line: line.clone(),
+                        meta: Ok(meta.clone()),
+                    };
+                    e.pair(&a.sha256, pool, ctx, job);
+                }
+            }
+            halves.remove(&(i % n));
+        };
         let mut results = if all.is_empty() {
             Vec::new()
-        } else {
+        } else if streamed.is_empty() {
             self.fetcher.get_many_limited(&all, &limits)
+        } else {
+            self.fetcher.get_many_limited_each(&all, &limits, &arrived)
         };
         if !results.is_empty() {
             self.reporter.report(&super::client::wave_fetched(&results));
@@ -334,8 +401,12 @@ fn start(pool: &Pool, ctx: &UnpackContext, job: Job, bytes: Vec<u8>) -> (Prepare
 }
 
 /// Most bytes of archives one resolution downloads because prefetch hints named them, before
-/// an index line asked for them.
+/// an index line asked for them (each counted as at least [`EARLY_MIN_COST`]).
 pub(super) const EARLY_BYTES: u64 = 64 << 20;
+
+/// What a hinted archive counts against [`EARLY_BYTES`] at least: so at most
+/// [`MAX_HINTED`] of them per resolution.
+const EARLY_MIN_COST: u64 = EARLY_BYTES / MAX_HINTED as u64;
 
 /// Archives downloaded because a prefetch hint named them, before the index line that picks
 /// them has arrived (index-format.md §6.5.1), and their pairing with that line when it does.
@@ -349,10 +420,41 @@ pub(super) struct Early {
     waiting: HashMap<String, Job>,
     /// Every digest asked for (each once, whatever came of it).
     asked: std::collections::HashSet<String>,
+    /// The digests given a line (being prepared, or waiting for their archive): a guess of
+    /// the same line is not downloaded or prepared again.
+    paired: std::collections::HashSet<String>,
     /// Bytes asked for so far (at most [`EARLY_BYTES`]).
     bytes: u64,
     /// The tasks started for a line and its archive.
     tasks: Vec<(PreparedKey, PrepareTask)>,
+}
+
+impl Early {
+    /// Gives the archive `sha256` the line of `job` when a hint asked for that archive: its
+    /// task starts now if it has arrived, when it arrives otherwise. False when no hint asked
+    /// for it, or its download failed.
+    fn pair(
+        &mut self,
+        sha256: &str,
+        pool: &Pool,
+        ctx: &UnpackContext,
+        job: impl FnOnce() -> Job,
+    ) -> bool {
+        match self.archives.get(sha256) {
+            Some(Some(_)) => {
+                if let Some(Some(bytes)) = self.archives.remove(sha256) {
+                    let task = start(pool, ctx, job(), bytes);
+                    self.tasks.push(task);
+                }
+            }
+            Some(None) => {
+                self.waiting.insert(sha256.to_string(), job());
+            }
+            None => return false,
+        }
+        self.paired.insert(sha256.to_string());
+        true
+    }
 }
 
 /// A preparation task: it gives the index line it prepared and the outcome.

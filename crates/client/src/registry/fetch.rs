@@ -340,6 +340,10 @@ impl CacheEntry {
     }
 }
 
+/// What is called with each file of a wave as it arrives: its index in the wave and what
+/// came (as [`Fetcher::get_many`] returns it).
+pub type Arrived<'a> = dyn Fn(usize, &Result<Option<Vec<u8>>, FetchError>) + Sync + 'a;
+
 /// Fetches the files of one registry.
 pub struct Fetcher {
     src: RegistrySource,
@@ -689,8 +693,21 @@ impl Fetcher {
         rels: &[String],
         limits: &[u64],
     ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        self.get_many_limited_each(rels, limits, &|_, _| {})
+    }
+
+    /// [`Fetcher::get_many_limited`], handing each file to `arrived` (with its index in
+    /// `rels`) as soon as it is in, so the caller can start on it while the others are still
+    /// coming. `arrived` must be quick. What it saw is what the call returns, except that a
+    /// file whose cache entry could not be written is returned as that error.
+    pub fn get_many_limited_each(
+        &self,
+        rels: &[String],
+        limits: &[u64],
+        arrived: &Arrived<'_>,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
         let limit = |i: usize| limits.get(i).copied().unwrap_or(0);
-        self.get_many_while_downloading(rels, &limit, &[], None, |_, _| {})
+        self.wave(rels, &limit, arrived, &[], None, |_, _| {})
     }
 
     /// [`Fetcher::get_many`] with archive downloads (as in [`Fetcher::download_each`]) in the
@@ -701,6 +718,20 @@ impl Fetcher {
         &self,
         rels: &[String],
         limit: &(dyn Fn(usize) -> u64 + Sync),
+        archives: &[(String, u64, String)],
+        progress: Option<Progress>,
+        done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
+    ) -> Vec<Result<Option<Vec<u8>>, FetchError>> {
+        self.wave(rels, limit, &|_, _| {}, archives, progress, done)
+    }
+
+    /// [`Fetcher::get_many_while_downloading`] with each file handed to `arrived` as it comes
+    /// ([`Fetcher::get_many_limited_each`]).
+    fn wave(
+        &self,
+        rels: &[String],
+        limit: &(dyn Fn(usize) -> u64 + Sync),
+        arrived: &Arrived<'_>,
         archives: &[(String, u64, String)],
         progress: Option<Progress>,
         done: impl Fn(usize, Result<Vec<u8>, FetchError>) + Sync,
@@ -725,8 +756,12 @@ impl Fetcher {
         let batch = &batch;
         self.rt.block_on(async {
             let cache_first = self.cache_first.load(Ordering::Relaxed);
-            let gets = rels.iter().enumerate().map(|(i, r)| {
-                self.get_async_mode(r.clone(), limit(i), cache_first, true, Some((batch, i)))
+            let gets = rels.iter().enumerate().map(|(i, r)| async move {
+                let got = self
+                    .get_async_mode(r.clone(), limit(i), cache_first, true, Some((batch, i)))
+                    .await;
+                arrived(i, &got);
+                got
             });
             let downloads = archives.iter().enumerate().map(|(i, (loc, size, sha))| {
                 let sem = archive_sem.clone();

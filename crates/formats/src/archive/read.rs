@@ -630,7 +630,9 @@ impl BundleArchive {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&parent).map_err(ArchiveError::io(&parent))?;
+        // Asking for DIR_MODE: a parent made here under a permissive umask (000, 002) must not
+        // be writable by others, who could then swap the checked tree.
+        create_dir_all(&parent).map_err(ArchiveError::io(&parent))?;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-extract-")
             .tempdir_in(&parent)
@@ -652,7 +654,7 @@ impl BundleArchive {
                 if made.contains(&target) {
                     continue;
                 }
-                match std::fs::create_dir(&target) {
+                match create_dir(&target) {
                     Ok(()) => {
                         if !umask_keeps(DIR_MODE) {
                             set_mode(&target, DIR_MODE)?;
@@ -713,6 +715,26 @@ fn write_new_file(path: &Path, data: &[u8], durable: bool) -> Result<(), Archive
         f.sync_all().map_err(ArchiveError::io(path))?;
     }
     Ok(())
+}
+
+/// Creates the directory `path` asking for [`DIR_MODE`] (less the umask), not the usual 0777.
+fn create_dir(path: &Path) -> io::Result<()> {
+    dir_builder().create(path)
+}
+
+/// [`create_dir`] for `path` and every missing directory above it.
+fn create_dir_all(path: &Path) -> io::Result<()> {
+    dir_builder().recursive(true).create(path)
+}
+
+fn dir_builder() -> std::fs::DirBuilder {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(DIR_MODE);
+    }
+    b
 }
 
 /// Whether a file or directory created with `mode` gets exactly `mode` under this process's

@@ -212,13 +212,13 @@ pub fn compute(
         for d in deps {
             if listed.insert(d.bundle_id.clone()) {
                 if ids.len() == MAX_PREFETCH_IDS {
-                    return Some(Prefetch {
+                    return Some(fit(Prefetch {
                         v: PREFETCH_FORMAT,
                         id: root.clone(),
                         version: top.version.clone(),
                         ids,
                         archives,
-                    });
+                    }));
                 }
                 ids.push(d.bundle_id.clone());
             }
@@ -250,13 +250,35 @@ pub fn compute(
             }
         }
     }
-    Some(Prefetch {
+    Some(fit(Prefetch {
         v: PREFETCH_FORMAT,
         id: root.clone(),
         version: top.version.clone(),
         ids,
         archives,
-    })
+    }))
+}
+
+/// Cuts `hint` to what a reader accepts ([`MAX_PREFETCH_FILE_LEN`]): the farthest archives
+/// first, then the farthest ids (1,024 long ids with their archives can be larger).
+fn fit(mut hint: Prefetch) -> Prefetch {
+    let limit = MAX_PREFETCH_FILE_LEN as usize;
+    let mut len = hint.to_json().len();
+    while len > limit {
+        // Each entry costs at least its own length; cut a batch at a time.
+        let over = len - limit;
+        if !hint.archives.is_empty() {
+            let cut = (over / 100).clamp(1, hint.archives.len());
+            hint.archives.truncate(hint.archives.len() - cut);
+        } else if !hint.ids.is_empty() {
+            let cut = (over / 300).clamp(1, hint.ids.len());
+            hint.ids.truncate(hint.ids.len() - cut);
+        } else {
+            break;
+        }
+        len = hint.to_json().len();
+    }
+    hint
 }
 
 #[cfg(test)]
@@ -376,6 +398,30 @@ mod tests {
         let hint = compute(&root, &long(&root).unwrap(), long).unwrap();
         assert_eq!(hint.ids.len(), MAX_PREFETCH_IDS);
         assert_eq!(hint.ids[0].as_str(), "com.chain.b1");
+        // 1,024 ids of the longest kind with their archives would not fit a reader's limit:
+        // the file is cut to fit, archives first.
+        let long_name = |k: usize| format!("com.{}.{}b{k}", "x".repeat(55), "y".repeat(55));
+        let long = move |i: &BundleId| {
+            let k: usize = i.as_str().rsplit('b').next().unwrap().parse().unwrap();
+            Some(vec![line(
+                i.as_str(),
+                "1.0.0",
+                &[(&long_name(k + 1), "^1")],
+                false,
+            )])
+        };
+        let root = id(&long_name(0));
+        let hint = compute(&root, &long(&root).unwrap(), long).unwrap();
+        let text = hint.to_json();
+        assert!(text.len() as u64 <= MAX_PREFETCH_FILE_LEN, "{}", text.len());
+        assert!(
+            Prefetch::parse(text.as_bytes(), "p.json")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(hint.ids.len(), MAX_PREFETCH_IDS);
+        assert!(hint.archives.len() < MAX_PREFETCH_IDS && !hint.archives.is_empty());
+        let root = id(&name(0));
         let short = chain(5);
         let hint = compute(&root, &short(&root).unwrap(), short).unwrap();
         assert_eq!(hint.ids.len(), 4, "{:?}", hint.ids);
