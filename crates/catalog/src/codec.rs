@@ -226,6 +226,152 @@ pub fn decode_set(s: &str, slots: u32, limit: usize) -> Result<Vec<u32>, DecodeE
     Ok(out)
 }
 
+/// A set of ordinals kept in the form it was stored in (§10.4): adding or removing a member of
+/// a dense set (a facet chunk of a common value: tens of thousands of members) flips a bit
+/// instead of decoding and encoding every member, so a catalog update's cost does not grow
+/// with how common a value is. [`SetBuf::encode`] gives what [`encode_set`] gives for the same
+/// members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetBuf {
+    /// A bitmap (ordinal `i` is bit `i % 8` of byte `i / 8`).
+    Bitmap(Vec<u8>),
+    /// The members, increasing.
+    List(Vec<u32>),
+}
+
+impl SetBuf {
+    /// Decodes a set as [`decode_set`] does (the same checks and errors), keeping a bitmap as
+    /// one.
+    pub fn decode(s: &str, slots: u32, limit: usize) -> Result<SetBuf, DecodeError> {
+        let bytes = b64_decode(s, limit)?;
+        match bytes.split_first() {
+            Some((1, rest)) => {
+                let set = SetBuf::Bitmap(rest.to_vec());
+                if let Some(o) = set.last()
+                    && o >= slots
+                {
+                    // The lowest offending ordinal, as decode_set names it.
+                    let first = (slots..=o).find(|&x| set.contains(x)).unwrap_or(o);
+                    return Err(DecodeError(format!(
+                        "ordinal {first} is not below the catalog's {slots} slots"
+                    )));
+                }
+                Ok(set)
+            }
+            _ => decode_set(s, slots, limit).map(SetBuf::List),
+        }
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        match self {
+            SetBuf::Bitmap(b) => b.iter().map(|x| x.count_ones() as usize).sum(),
+            SetBuf::List(l) => l.len(),
+        }
+    }
+
+    /// Whether the set has no member.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            SetBuf::Bitmap(b) => b.iter().all(|&x| x == 0),
+            SetBuf::List(l) => l.is_empty(),
+        }
+    }
+
+    /// Whether `o` is a member.
+    pub fn contains(&self, o: u32) -> bool {
+        match self {
+            SetBuf::Bitmap(b) => b
+                .get(o as usize / 8)
+                .is_some_and(|x| x & (1 << (o % 8)) != 0),
+            SetBuf::List(l) => l.binary_search(&o).is_ok(),
+        }
+    }
+
+    /// Adds (`true`) or removes (`false`) `o`.
+    pub fn set(&mut self, o: u32, member: bool) {
+        match self {
+            SetBuf::Bitmap(b) => {
+                let i = o as usize / 8;
+                if member && b.len() <= i {
+                    b.resize(i + 1, 0);
+                }
+                if let Some(x) = b.get_mut(i) {
+                    if member {
+                        *x |= 1 << (o % 8);
+                    } else {
+                        *x &= !(1 << (o % 8));
+                    }
+                }
+            }
+            SetBuf::List(l) => match (l.binary_search(&o), member) {
+                (Err(i), true) => l.insert(i, o),
+                (Ok(i), false) => {
+                    l.remove(i);
+                }
+                _ => {}
+            },
+        }
+    }
+
+    /// The highest member.
+    pub fn last(&self) -> Option<u32> {
+        match self {
+            SetBuf::Bitmap(b) => b
+                .iter()
+                .rposition(|&x| x != 0)
+                .map(|i| (i * 8) as u32 + 7 - b[i].leading_zeros()),
+            SetBuf::List(l) => l.last().copied(),
+        }
+    }
+
+    /// The lowest member at or above `o`.
+    pub fn first_from(&self, o: u32) -> Option<u32> {
+        match self {
+            SetBuf::Bitmap(_) => {
+                let last = self.last()?;
+                (o..=last).find(|&x| self.contains(x))
+            }
+            SetBuf::List(l) => l.get(l.partition_point(|&x| x < o)).copied(),
+        }
+    }
+
+    /// The members, increasing.
+    pub fn to_vec(&self) -> Vec<u32> {
+        match self {
+            SetBuf::Bitmap(b) => {
+                let mut out = Vec::new();
+                for (i, &x) in b.iter().enumerate() {
+                    let mut x = x;
+                    while x != 0 {
+                        out.push((i * 8) as u32 + x.trailing_zeros());
+                        x &= x - 1;
+                    }
+                }
+                out
+            }
+            SetBuf::List(l) => l.clone(),
+        }
+    }
+
+    /// The set's encoding: exactly [`encode_set`] of its members.
+    pub fn encode(&self) -> String {
+        if let SetBuf::Bitmap(b) = self
+            && let Some(max) = self.last()
+        {
+            // encode_set picks the bitmap when it is shorter than the least a list takes.
+            let bitmap_len = 1 + max as usize / 8 + 1;
+            if bitmap_len < 1 + self.len() {
+                let mut out = Vec::with_capacity(bitmap_len);
+                out.push(1);
+                out.extend_from_slice(&b[..bitmap_len - 1]);
+                return B64.encode(out);
+            }
+        }
+        encode_set(&self.to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +419,54 @@ mod tests {
         assert!(decode_set(&encode_set(&[5]), 5, 1 << 20).is_err());
         assert!(decode_set(&B64.encode([7u8]), 5, 1 << 20).is_err());
         assert!(decode_set(&B64.encode([0u8, 4, 0]), 50, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_set_buffer_encodes_as_encode_set_and_decodes_as_decode_set() {
+        let mut rng = 7u64;
+        let mut next = move || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (rng >> 33) as u32
+        };
+        for density in [1u32, 3, 20, 200, 3000] {
+            let mut ords: Vec<u32> = (0..4000).filter(|_| next() % density == 0).collect();
+            let mut buf = SetBuf::decode(&encode_set(&ords), 65536, 1 << 20).unwrap();
+            assert_eq!(buf.to_vec(), ords);
+            assert_eq!(buf.encode(), encode_set(&ords));
+            // Members in and out, at the ends and beyond, one at a time.
+            for _ in 0..200 {
+                let o = next() % 4100;
+                let member = next() % 2 == 0;
+                buf.set(o, member);
+                match (ords.binary_search(&o), member) {
+                    (Err(i), true) => ords.insert(i, o),
+                    (Ok(i), false) => {
+                        ords.remove(i);
+                    }
+                    _ => {}
+                }
+                assert_eq!(buf.len(), ords.len());
+                assert_eq!(buf.is_empty(), ords.is_empty());
+                assert_eq!(buf.last(), ords.last().copied());
+                assert_eq!(buf.contains(o), member);
+                let from = ords.get(ords.partition_point(|&x| x < o)).copied();
+                assert_eq!(buf.first_from(o), from);
+                assert_eq!(buf.first_from(0), ords.first().copied());
+                assert_eq!(buf.encode(), encode_set(&ords), "density {density}");
+            }
+        }
+        // The same refusals as decode_set, with the same words.
+        let dense: Vec<u32> = (0..100).collect();
+        for (set, slots) in [(encode_set(&dense), 50), (encode_set(&[5, 9]), 6)] {
+            assert_eq!(
+                SetBuf::decode(&set, slots, 1 << 20)
+                    .unwrap_err()
+                    .to_string(),
+                decode_set(&set, slots, 1 << 20).unwrap_err().to_string()
+            );
+        }
+        assert!(SetBuf::decode("Ag", 10, 100).is_err());
     }
 }

@@ -732,6 +732,20 @@ pub fn parse_facet_chunk(
     c: u32,
     root: &Root,
 ) -> Result<Vec<u32>, CatalogError> {
+    let base = c * FACET_CHUNK;
+    let set = parse_facet_chunk_set(bytes, kind, value, c, root)?;
+    Ok(set.to_vec().into_iter().map(|o| base + o).collect())
+}
+
+/// [`parse_facet_chunk`] as stored: the members minus `c * FACET_CHUNK`, in the set's own form
+/// (for a writer that changes one member).
+pub fn parse_facet_chunk_set(
+    bytes: &[u8],
+    kind: &str,
+    value: &str,
+    c: u32,
+    root: &Root,
+) -> Result<codec::SetBuf, CatalogError> {
     let f = facet_chunk_path(kind, value, c);
     let fc: FacetChunk = parse_json_v(bytes, &f, FACET_FORMAT)?;
     if fc.kind != kind || fc.value != value || fc.chunk != c {
@@ -745,12 +759,12 @@ pub fn parse_facet_chunk(
     }
     let base = u64::from(c) * u64::from(FACET_CHUNK);
     let room = (u64::from(root.slots).saturating_sub(base)).min(u64::from(FACET_CHUNK)) as u32;
-    let set = codec::decode_set(&fc.docs, room, MAX_FACET_CHUNK as usize)
+    let set = codec::SetBuf::decode(&fc.docs, room, MAX_FACET_CHUNK as usize)
         .map_err(|d| malformed(&f, d.to_string()))?;
     if set.is_empty() {
         return Err(malformed(&f, "an empty chunk"));
     }
-    Ok(set.into_iter().map(|o| base as u32 + o).collect())
+    Ok(set)
 }
 
 /// Checks a head's first page against the lowest members of its set, when `members` (the

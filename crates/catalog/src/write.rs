@@ -646,19 +646,15 @@ impl Catalog {
             // The bundle's chunk: read and changed only when it gains or loses the value.
             let c = ord / FACET_CHUNK;
             let cpath = files::facet_chunk_path(kind, value, c);
-            let mut set = Vec::new();
+            // Its members minus c * FACET_CHUNK, in the form they are stored in: a bit to
+            // flip in a common value's bitmap, not every member to decode and encode.
+            let base = c * FACET_CHUNK;
+            let mut set = codec::SetBuf::List(Vec::new());
             let mut changed = false;
             if !kept {
-                set = read_facet_chunk(store, kind, value, c, &root)?;
-                let i = set.partition_point(|&o| o < ord);
-                let present = set.get(i) == Some(&ord);
-                match (adding, present) {
-                    (true, false) => set.insert(i, ord),
-                    (false, true) => {
-                        set.remove(i);
-                    }
-                    _ => {}
-                }
+                set = read_facet_chunk_set(store, kind, value, c, &root)?;
+                let present = set.contains(ord - base);
+                set.set(ord - base, adding);
                 changed = adding != present;
                 let j = chunks.partition_point(|&(x, _)| x < c);
                 let n = set.len() as u32;
@@ -686,12 +682,16 @@ impl Catalog {
             if full && page_ords.len() < PAGE_DOCS && (count as usize) > page_ords.len() {
                 let l = last.unwrap_or(0);
                 for &(x, _) in chunks.iter().filter(|&&(x, _)| x >= l / FACET_CHUNK) {
-                    let members = if x == c && !kept {
-                        set.clone()
+                    let above = if x == c && !kept {
+                        // The members above l: all of them when l is below this chunk.
+                        set.first_from(l.saturating_add(1).saturating_sub(base))
+                            .map(|o| o + base)
                     } else {
                         read_facet_chunk(store, kind, value, x, &root)?
+                            .into_iter()
+                            .find(|&o| o > l)
                     };
-                    if let Some(&o) = members.iter().find(|&&o| o > l) {
+                    if let Some(o) = above.filter(|&o| o > l) {
                         page_ords.push(o);
                         break;
                     }
@@ -704,7 +704,7 @@ impl Catalog {
                 if set.is_empty() {
                     store.remove(&cpath)?;
                 } else {
-                    let bytes = facet_chunk_bytes(kind, value, c, &set);
+                    let bytes = facet_chunk_set_bytes(kind, value, c, &set);
                     store.write(&cpath, &bytes)?;
                     stats.bytes += bytes.len();
                 }
@@ -1007,16 +1007,39 @@ fn read_facet_chunk<S: CatalogStore>(
     }
 }
 
+/// [`read_facet_chunk`] as stored ([`files::parse_facet_chunk_set`]); empty when missing.
+fn read_facet_chunk_set<S: CatalogStore>(
+    store: &S,
+    kind: &str,
+    value: &str,
+    c: u32,
+    root: &files::Root,
+) -> Result<codec::SetBuf, CatalogError> {
+    match read(
+        store,
+        &files::facet_chunk_path(kind, value, c),
+        MAX_FACET_CHUNK,
+    )? {
+        Some(b) => files::parse_facet_chunk_set(&b, kind, value, c, root),
+        None => Ok(codec::SetBuf::List(Vec::new())),
+    }
+}
+
 /// Chunk `c` of a facet value's set, holding `members` (all in the chunk's range).
 fn facet_chunk_bytes(kind: &str, value: &str, c: u32, members: &[u32]) -> Vec<u8> {
     let base = c * FACET_CHUNK;
     let rel: Vec<u32> = members.iter().map(|&o| o - base).collect();
+    facet_chunk_set_bytes(kind, value, c, &codec::SetBuf::List(rel))
+}
+
+/// Chunk `c` of a facet value's set, holding `set` (its members minus `c * FACET_CHUNK`).
+fn facet_chunk_set_bytes(kind: &str, value: &str, c: u32, set: &codec::SetBuf) -> Vec<u8> {
     files::to_json(&FacetChunk {
         v: files::FACET_FORMAT,
         kind: kind.to_string(),
         value: value.to_string(),
         chunk: c,
-        docs: codec::encode_set(&rel),
+        docs: set.encode(),
     })
 }
 
