@@ -997,14 +997,9 @@ fn read_facet_chunk<S: CatalogStore>(
     c: u32,
     root: &files::Root,
 ) -> Result<Vec<u32>, CatalogError> {
-    match read(
-        store,
-        &files::facet_chunk_path(kind, value, c),
-        MAX_FACET_CHUNK,
-    )? {
-        Some(b) => files::parse_facet_chunk(&b, kind, value, c, root),
-        None => Ok(Vec::new()),
-    }
+    let base = c * FACET_CHUNK;
+    let set = read_facet_chunk_set(store, kind, value, c, root)?;
+    Ok(set.to_vec().into_iter().map(|o| base + o).collect())
 }
 
 /// [`read_facet_chunk`] as stored ([`files::parse_facet_chunk_set`]); empty when missing.
