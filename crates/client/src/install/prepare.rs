@@ -73,18 +73,15 @@ impl Client {
             // A guess whose archive a prefetch hint had fetched (or is fetching) starts from
             // those bytes, now that its index line has come.
             guesses.retain(|line| {
-                let job = || Job {
-                    meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
-                    line: line.clone(),
-                };
+                let job = || self.job(line.clone());
                 !e.paired.contains(&line.sha256) && !e.pair(&line.sha256, pool, ctx, job)
             });
-            // The archives the hints name leave now, with the index files that will say
-            // whether they are wanted (index-format.md §6.5.1).
             // An archive downloaded as a guess is not asked for again by a hint later.
             for l in &guesses {
                 e.asked.insert(l.sha256.clone());
             }
+            // The archives the hints name leave now, with the index files that will say
+            // whether they are wanted (index-format.md §6.5.1).
             for a in self.hints.values().flat_map(|h| &h.archives) {
                 // Each counts at least 16 KiB, so that hints of small (or empty) archives
                 // make at most 4,096 requests too.
@@ -117,13 +114,7 @@ impl Client {
             .collect();
         let guessed = items.len();
         items.extend(early_items);
-        let jobs: Vec<Job> = guesses
-            .into_iter()
-            .map(|line| Job {
-                meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
-                line,
-            })
-            .collect();
+        let jobs: Vec<Job> = guesses.into_iter().map(|line| self.job(line)).collect();
         // The archives leave with the wave's files but do not hold the wave up: they are
         // downloaded on a thread of their own, each handed to a preparation task as it
         // arrives, while the resolution goes on with the files.
@@ -303,6 +294,14 @@ impl Client {
             self.ingest_hinted(hinted_ids, hint_results);
         }
         Ok(())
+    }
+
+    /// The preparation job of `line`, with its bundle's metadata as loaded.
+    fn job(&self, line: IndexLine) -> Job {
+        Job {
+            meta: self.metas.get(&line.id).cloned().unwrap_or(Ok(None)),
+            line,
+        }
     }
 
     /// Starts preparing archives while resolution goes on: after each wave, the archives of
