@@ -476,7 +476,13 @@ impl CacheWriter {
                 }
             }
             let mut st = self.lock();
-            st.made.extend(made);
+            // One writer runs at a time, so the set taken above is the whole of it: put back,
+            // not merged (a merge rehashes every directory of the wave once per batch).
+            if st.made.is_empty() {
+                st.made = made;
+            } else {
+                st.made.extend(made);
+            }
             for i in written.iter().chain(failed.iter().map(|(i, _)| i)) {
                 st.pending.remove(i);
             }
@@ -507,6 +513,12 @@ impl CacheWriter {
     }
 }
 
+/// Threads for the runtime's file work (cache reads and writes). Tokio's default, 512, let a
+/// wave of hundreds of archives start a thread per archive for its cache probe, each then
+/// joined when the fetcher is dropped: a wide cold install spent more time creating and
+/// joining threads than in the file work they did.
+const BLOCKING_THREADS: usize = 8;
+
 /// Status, body, and the ETag and Last-Modified of a response.
 type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
 
@@ -518,6 +530,7 @@ impl Fetcher {
     pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .max_blocking_threads(BLOCKING_THREADS)
             .enable_all()
             .build()
             .map_err(|source| FetchError::Io {

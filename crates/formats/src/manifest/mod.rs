@@ -664,6 +664,10 @@ fn check_against_schema(value: &Value, file: &str, text: &str) -> Vec<Diagnostic
         Some((line, column)) => d.at_line(line, column).with_source(text),
         None => d,
     };
+    // The usual case, a valid manifest, stops at the first check: no error is built.
+    if validator().is_valid(value) {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for err in validator().iter_errors(value) {
         let pointer = err.instance_path().as_str().to_string();
