@@ -352,6 +352,8 @@ pub struct Fetcher {
     client: std::sync::OnceLock<reqwest::Client>,
     http: ratchet_http::HttpConfig,
     rt: tokio::runtime::Runtime,
+    /// Permits for the cache's file work on the blocking pool, [`FILE_WORK`] of them.
+    file_slots: Arc<tokio::sync::Semaphore>,
     cache_dir: PathBuf,
     archive_cache: PathBuf,
     offline: bool,
@@ -513,11 +515,12 @@ impl CacheWriter {
     }
 }
 
-/// Threads for the runtime's file work (cache reads and writes). Tokio's default, 512, let a
-/// wave of hundreds of archives start a thread per archive for its cache probe, each then
-/// joined when the fetcher is dropped: a wide cold install spent more time creating and
-/// joining threads than in the file work they did.
-const BLOCKING_THREADS: usize = 8;
+/// Cache reads and writes on the runtime's blocking pool at once ([`Fetcher::file_work`]).
+/// Unbounded, a wave of hundreds of archives started a thread per archive for its cache probe,
+/// each then joined when the fetcher was dropped: a wide cold install spent more time creating
+/// and joining threads than in the file work they did. The bound is ours, not the pool's, so
+/// that the resolver's lookups (which use the same pool) never queue behind disk work.
+const FILE_WORK: usize = 8;
 
 /// Status, body, and the ETag and Last-Modified of a response.
 type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
@@ -530,7 +533,6 @@ impl Fetcher {
     pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .max_blocking_threads(BLOCKING_THREADS)
             .enable_all()
             .build()
             .map_err(|source| FetchError::Io {
@@ -578,6 +580,7 @@ impl Fetcher {
             client,
             http,
             rt,
+            file_slots: Arc::new(tokio::sync::Semaphore::new(FILE_WORK)),
             offline,
             hosts,
             archive_budget: DEFAULT_ARCHIVE_BUDGET,
@@ -615,6 +618,21 @@ impl Fetcher {
     /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
     /// remote registry cannot point the client at local files, other schemes or URLs with
     /// credentials in them.
+    /// Runs cache file work `f` on the runtime's blocking pool, at most [`FILE_WORK`] at a
+    /// time (the rest wait here, on the runtime, not for a thread of their own).
+    async fn file_work<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // The semaphore is never closed: a permit always comes.
+        let permit = self.file_slots.clone().acquire_owned().await.ok();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+    }
+
     fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
         let base = &self.src.base;
         let u = base.join(rel).map_err(|source| FetchError::BadUrl {
@@ -869,7 +887,7 @@ impl Fetcher {
                 return Ok(());
             }
             // File writes go to the blocking pool, off the threads that carry the requests.
-            tokio::task::spawn_blocking(move || {
+            self.file_work(move || {
                 ratchet_formats::fsutil::write_atomic_unsynced(&cached, &bytes).map_err(|source| {
                     FetchError::Io {
                         path: cached,
@@ -1227,7 +1245,7 @@ impl Fetcher {
         // the wave's requests on the runtime are not held up.
         let hit = {
             let (cache, sha256) = (cache.clone(), sha256.clone());
-            tokio::task::spawn_blocking(move || {
+            self.file_work(move || {
                 if !std::fs::metadata(&cache).is_ok_and(|m| m.len() == size) {
                     return None;
                 }
@@ -1289,7 +1307,7 @@ impl Fetcher {
             return Ok(body);
         }
         // The cache is best effort: a failed write only costs a download next time.
-        tokio::task::spawn_blocking(move || {
+        self.file_work(move || {
             let _ = ratchet_formats::fsutil::write_atomic_unsynced(&cache, &body);
             body
         })

@@ -845,6 +845,49 @@ mod tests {
         let _ = validator();
     }
 
+    /// `check_against_schema` skips the walk for errors when `is_valid` says yes: the two must
+    /// agree, for every kind of failure the schema has (a jsonschema upgrade that changed one
+    /// shortcut would let a bad manifest through silently).
+    #[test]
+    fn schema_fast_path_agrees_with_the_errors() {
+        let base = "bundle:\n  id: com.example.x\n  name: X\n  version: 1.0.0\n  description: d\n  license: MIT\n";
+        let bad = [
+            "  keywrods: [a]\n",
+            "  resources:\n    max_cpu_time: [5]\n",
+            "  resources:\n    max_memory: lots\n",
+            "  dependencies:\n    - bundle_id: com.a.b\n      version: '>>1'\n",
+            "  dependencies:\n    - bundle_id: Not-An-Id\n      version: '1'\n",
+            "  dependencies:\n    - version: '1'\n",
+            "  homepage: ftp://x\n",
+            "  author:\n    name: A\n    email: nobody\n",
+            "  pricing:\n    model: paid\n    price:\n      amount: 5\n      currency: XXQ\n",
+            "  pricing:\n    model: sometimes\n",
+            "  categories: 7\n",
+        ];
+        let value = |extra: &str| strict::from_str(&format!("{base}{extra}")).unwrap();
+        let agree = |v: &Value| {
+            let fast = validator().is_valid(v);
+            let none = validator().iter_errors(v).next().is_none();
+            assert_eq!(fast, none, "{v}");
+            fast
+        };
+        assert!(agree(&value("")));
+        for extra in bad {
+            assert!(!agree(&value(extra)), "accepted: {extra}");
+        }
+        for (old, new) in [
+            ("1.0.0", "1.0"),
+            ("com.example.x", "Com.Example"),
+            ("MIT", "NOT A LICENSE ("),
+        ] {
+            let v = strict::from_str(&base.replace(old, new)).unwrap();
+            assert!(!agree(&v), "accepted: {new}");
+        }
+        let mut missing = value("");
+        missing["bundle"].as_object_mut().unwrap().remove("name");
+        assert!(!agree(&missing));
+    }
+
     #[test]
     fn minimal_manifest_parses() {
         let m = parse_manifest(

@@ -17,6 +17,7 @@ use std::cell::Cell;
 use std::fmt;
 
 /// What went wrong in [`from_str`].
+#[derive(Debug)]
 pub(crate) enum StrictError {
     /// The text is not a YAML value that JSON can hold.
     Syntax(serde_norway::Error),
