@@ -25,6 +25,9 @@
 //!    cargo makes one request per round trip: minutes at 100 ms); `RATCHET_BENCH_SHAPE_ROUNDS`
 //!    sets the interleaved rounds (5, medians). The ratchet
 //!    client runs in this process, so it is built with the bench's own profile (release).
+//!    At 0 ms, one more cold install of each shape by each tool, in a process of its own, for
+//!    its peak RSS (the `ratchet` binary built beside the bench under GNU time, as a user runs
+//!    it; cargo's larger step): the issue asked that ratchet keep using the least memory.
 //!    Goals: cold <= 0.8x cargo and within 1.2x of the bound; warm no-op 0 requests. Also `bundle build` of about 24 MB unsigned, `--sign` in one pass and
 //!    the old build + rewrite (goal: signed <= 1.1x unsigned).
 //! 4. Static hosts (issue 22): a cold install of a 400-bundle graph from nginx and from
@@ -127,6 +130,66 @@ fn install_from(home: &Path, src: RegistrySource, root: &str) -> (Client, Durati
         apply(&c, &p, &ApplyOptions::default()).unwrap();
     }
     (c, t.elapsed(), n)
+}
+
+/// GNU time, which reports a command's peak RSS (for the memory comparison with cargo).
+const TIME: &str = "/usr/bin/time";
+
+/// The peak RSS of `ratchet bundle install ROOT -y` from `url` in a fresh home, run as a user
+/// runs it: the `ratchet` binary built beside this bench, under [`TIME`], with its defaults.
+fn cli_peak_rss(home: &Path, url: &str, root: &str, ca: Option<&Path>) -> String {
+    let Some(cli) = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.join("ratchet")))
+        .filter(|p| p.is_file())
+    else {
+        return "not measured (no ratchet binary beside the bench)".to_string();
+    };
+    if !Path::new(TIME).is_file() {
+        return format!("not measured ({TIME} missing)");
+    }
+    let run = |args: &[&std::ffi::OsStr], timed: Option<&Path>| {
+        let mut cmd = match timed {
+            Some(file) => {
+                let mut c = std::process::Command::new(TIME);
+                c.args(["-f", "%M", "-o"]).arg(file).arg(&cli);
+                c
+            }
+            None => std::process::Command::new(&cli),
+        };
+        cmd.args(args)
+            .env("RATCHET_HOME", home)
+            .env_remove("RATCHET_HTTP_MAX_CONNECTIONS")
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+                }
+            })
+    };
+    let mut add: Vec<&std::ffi::OsStr> = ["registry", "add", "bench", url, "--kind", "local"]
+        .into_iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    if let Some(ca) = ca {
+        add.push("--ca-file".as_ref());
+        add.push(ca.as_os_str());
+    }
+    let file = home.with_extension("rss");
+    let install: Vec<&std::ffi::OsStr> = ["bundle", "install", root, "--registry", "bench", "-y"]
+        .into_iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    match run(&add, None).and_then(|()| run(&install, Some(&file))) {
+        Ok(()) => std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0)),
+        Err(e) => format!("failed: {e}"),
+    }
 }
 
 /// Environment variable that makes the bench binary the measured child process.
@@ -1463,9 +1526,19 @@ fn served_bytes(srv: &fault_server::Server, root: &Path, from: usize) -> u64 {
         .sum()
 }
 
-/// `cargo generate-lockfile` + `cargo fetch` (or `cargo fetch` alone, `warm`) of a project
-/// depending on the root crate, with its own `CARGO_HOME` whose config replaces crates.io by
-/// the sparse registry `srv` serves. An error saying why when cargo fails.
+/// Which cargo run [`cargo_run`] makes.
+enum CargoRun<'a> {
+    /// `generate-lockfile` + `fetch` in a fresh `CARGO_HOME`.
+    Cold,
+    /// `fetch` again.
+    Warm,
+    /// [`CargoRun::Cold`] under GNU time, which appends each step's peak RSS (KiB) to the file.
+    ColdMeasured(&'a Path),
+}
+
+/// `cargo generate-lockfile` + `cargo fetch` (or `cargo fetch` alone, [`CargoRun::Warm`]) of a
+/// project depending on the root crate, with its own `CARGO_HOME` whose config replaces
+/// crates.io by the sparse registry `srv` serves. An error saying why when cargo fails.
 fn cargo_run(
     work: &Path,
     srv: &fault_server::Server,
@@ -1473,8 +1546,13 @@ fn cargo_run(
     reg: &Path,
     root: &str,
     delay: Duration,
-    warm: bool,
+    run: CargoRun<'_>,
 ) -> Result<Run, String> {
+    let (warm, rss) = match run {
+        CargoRun::Cold => (false, None),
+        CargoRun::Warm => (true, None),
+        CargoRun::ColdMeasured(file) => (false, Some(file)),
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let home = work.join("cargo-home");
     let project = work.join("project");
@@ -1507,7 +1585,16 @@ fn cargo_run(
         &["generate-lockfile", "fetch"]
     };
     for step in steps {
-        let mut cmd = std::process::Command::new(&cargo);
+        // With `rss`, under GNU time, which appends the peak RSS (KiB) of the step's largest
+        // process to that file.
+        let mut cmd = match rss {
+            Some(file) => {
+                let mut c = std::process::Command::new(TIME);
+                c.args(["-a", "-f", "%M", "-o"]).arg(file).arg(&cargo);
+                c
+            }
+            None => std::process::Command::new(&cargo),
+        };
         if let Some(ca) = &front.ca {
             cmd.env("CARGO_HTTP_CAINFO", ca);
         }
@@ -1678,13 +1765,21 @@ fn shapes(tmp: &Path) {
                     p_cold.push(ratchet_run(&home, &psrv, &pfront, &root, delay));
                     if cargo_here.is_some() && cargo_err.is_none() {
                         let work = tmp.join(format!("c-{shape}-{delay_ms}-{via}-{round}"));
-                        match cargo_run(&work, &csrv, &cfront, &creg, &root, delay, false) {
+                        match cargo_run(&work, &csrv, &cfront, &creg, &root, delay, CargoRun::Cold)
+                        {
                             Ok(r) => {
                                 c_cold.push(r);
                                 if round == 0 {
-                                    c_warm =
-                                        cargo_run(&work, &csrv, &cfront, &creg, &root, delay, true)
-                                            .ok();
+                                    c_warm = cargo_run(
+                                        &work,
+                                        &csrv,
+                                        &cfront,
+                                        &creg,
+                                        &root,
+                                        delay,
+                                        CargoRun::Warm,
+                                    )
+                                    .ok();
                                 }
                             }
                             Err(e) => cargo_err = Some(e),
@@ -1727,6 +1822,44 @@ fn shapes(tmp: &Path) {
                     );
                 };
                 if delay_ms == 0 && via == fronts[0] {
+                    // Issue 19, memory ("keep it so"): one more cold install of each, in a
+                    // fresh process of its own, for its peak RSS.
+                    let ours = cli_peak_rss(
+                        &tmp.join(format!("rss-{shape}")),
+                        &rfront.url,
+                        &root,
+                        rfront.ca.as_deref(),
+                    );
+                    let theirs = match (&cargo_here, Path::new(TIME).is_file()) {
+                        (Some(_), true) => {
+                            let file = tmp.join(format!("rss-cargo-{shape}.txt"));
+                            let work = tmp.join(format!("rss-cargo-{shape}"));
+                            match cargo_run(
+                                &work,
+                                &csrv,
+                                &cfront,
+                                &creg,
+                                &root,
+                                delay,
+                                CargoRun::ColdMeasured(&file),
+                            ) {
+                                Ok(_) => std::fs::read_to_string(&file)
+                                    .ok()
+                                    .and_then(|t| {
+                                        t.lines().filter_map(|l| l.trim().parse::<u64>().ok()).max()
+                                    })
+                                    .map_or("?".to_string(), |k| {
+                                        format!("{:.1} MB", k as f64 / 1024.0)
+                                    }),
+                                Err(e) => e,
+                            }
+                        }
+                        (None, _) => "not found".to_string(),
+                        (_, false) => format!("not measured ({TIME} missing)"),
+                    };
+                    println!(
+                        "  {shape}: peak RSS of a cold install, each tool in a process of its own: ratchet {ours} (`bundle install -y`), cargo {theirs} (the larger of generate-lockfile and fetch)"
+                    );
                     // Issue 19, fewer files: what one cold install left on disk.
                     let home = tmp.join(format!("h-{shape}-0-{via}-0"));
                     let part = |p: &str| count_entries(&home.join(p));
