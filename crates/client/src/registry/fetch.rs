@@ -352,7 +352,7 @@ pub struct Fetcher {
     client: std::sync::OnceLock<reqwest::Client>,
     http: ratchet_http::HttpConfig,
     rt: tokio::runtime::Runtime,
-    /// Permits for the cache's file work on the blocking pool, [`FILE_WORK`] of them.
+    /// Permits for the cache's file work on the blocking pool ([`file_work_slots`]).
     file_slots: Arc<tokio::sync::Semaphore>,
     cache_dir: PathBuf,
     archive_cache: PathBuf,
@@ -515,12 +515,15 @@ impl CacheWriter {
     }
 }
 
-/// Cache reads and writes on the runtime's blocking pool at once ([`Fetcher::file_work`]).
-/// Unbounded, a wave of hundreds of archives started a thread per archive for its cache probe,
-/// each then joined when the fetcher was dropped: a wide cold install spent more time creating
-/// and joining threads than in the file work they did. The bound is ours, not the pool's, so
-/// that the resolver's lookups (which use the same pool) never queue behind disk work.
-const FILE_WORK: usize = 8;
+/// Cache reads and writes on the runtime's blocking pool at once ([`Fetcher::file_work`]): one
+/// per core, at least 4 and at most 16. Unbounded, a wave of hundreds of archives started a
+/// thread per archive for its cache probe, each then joined when the fetcher was dropped: a
+/// wide cold install spent more time creating and joining threads than in the file work they
+/// did. The bound is ours, not only the pool's, so that the resolver's lookups (which use the
+/// same pool) never queue behind disk work.
+fn file_work_slots() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get().clamp(4, 16))
+}
 
 /// Status, body, and the ETag and Last-Modified of a response.
 type Response = (u16, Vec<u8>, (Option<String>, Option<String>));
@@ -533,6 +536,11 @@ impl Fetcher {
     pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // Tokio's default (512) is a bound it reaches: a task handed over while the thread
+            // that just finished one is not yet idle gets a new thread, so a wide install's
+            // hundreds of short cache writes started 30 to 60 threads, each with its stack and
+            // malloc arena. Twice the file work leaves as many threads for the lookups.
+            .max_blocking_threads(2 * file_work_slots())
             .enable_all()
             .build()
             .map_err(|source| FetchError::Io {
@@ -580,7 +588,7 @@ impl Fetcher {
             client,
             http,
             rt,
-            file_slots: Arc::new(tokio::sync::Semaphore::new(FILE_WORK)),
+            file_slots: Arc::new(tokio::sync::Semaphore::new(file_work_slots())),
             offline,
             hosts,
             archive_budget: DEFAULT_ARCHIVE_BUDGET,
@@ -618,8 +626,8 @@ impl Fetcher {
     /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
     /// remote registry cannot point the client at local files, other schemes or URLs with
     /// credentials in them.
-    /// Runs cache file work `f` on the runtime's blocking pool, at most [`FILE_WORK`] at a
-    /// time (the rest wait here, on the runtime, not for a thread of their own).
+    /// Runs cache file work `f` on the runtime's blocking pool, at most [`file_work_slots`] at
+    /// a time (the rest wait here, on the runtime, not for a thread of their own).
     async fn file_work<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
