@@ -4,5 +4,6 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     ratchet_term::restore_default_sigpipe();
+    ratchet_term::limit_malloc_arenas();
     cli::main()
 }
