@@ -1913,7 +1913,7 @@ fn shapes(tmp: &Path) {
                 }
                 if rfront.nginx.is_some() {
                     println!(
-                        "      requests the front saw in all rounds (cold and warm): ratchet {}; cargo {}",
+                        "      requests the front saw in all rounds (cold and warm; at 0 ms, the memory runs too): ratchet {}; cargo {}",
                         rfront.protocols(0).0,
                         cfront.protocols(0).0
                     );

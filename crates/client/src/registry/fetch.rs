@@ -623,9 +623,6 @@ impl Fetcher {
         self.hosts.state(&self.src.base)
     }
 
-    /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
-    /// remote registry cannot point the client at local files, other schemes or URLs with
-    /// credentials in them.
     /// Runs cache file work `f` on the runtime's blocking pool, at most [`file_work_slots`] at
     /// a time (the rest wait here, on the runtime, not for a thread of their own).
     async fn file_work<T: Send + 'static>(
@@ -641,6 +638,9 @@ impl Fetcher {
         .await
     }
 
+    /// The URL of a registry file (`rel` relative to the root, or an absolute `dl` URL). A
+    /// remote registry cannot point the client at local files, other schemes or URLs with
+    /// credentials in them.
     fn url(&self, rel: &str) -> Result<url::Url, FetchError> {
         let base = &self.src.base;
         let u = base.join(rel).map_err(|source| FetchError::BadUrl {
