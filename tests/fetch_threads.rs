@@ -11,8 +11,6 @@
 mod fault_server;
 mod generated_registry;
 
-use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
-use ratchet_client::paths::Paths;
 use ratchet_client::registry::RegistrySource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,17 +47,8 @@ fn a_wide_install_keeps_its_runtime_threads_bounded() {
             }
         })
     };
-    let req = PlanRequest {
-        add: vec![parse_spec(&root).unwrap()],
-        ..Default::default()
-    };
-    let ids = req.add.iter().map(|(id, _)| id.clone()).collect();
-    let mut c =
-        Client::open_prefetching(Paths::under(t.path().join("home")), src, false, &ids).unwrap();
-    c.prepare_while_resolving(false);
-    let p = plan(&mut c, &req).unwrap();
-    assert_eq!(p.bundles.len(), 301);
-    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    let installed = generated_registry::install_prepared(&t.path().join("home"), src, &root);
+    assert_eq!(installed, 301);
     done.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
     // Every archive went through the cache (a probe and a write each), so the pool had the

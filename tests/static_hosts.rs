@@ -254,8 +254,6 @@ fn a_wide_level_takes_one_round_trip() {
 /// a server that delays every answer, with or without prefetch hints; returns the requests of
 /// each round trip.
 fn cold_install_waves(width: usize, depth: usize, hints: bool) -> Vec<usize> {
-    use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
-    use ratchet_client::paths::Paths;
     let t = tempfile::tempdir().unwrap();
     let reg = t.path().join("reg");
     let (root, _) = generated_registry::generate(&reg, 1 + width * depth, depth);
@@ -267,17 +265,8 @@ fn cold_install_waves(width: usize, depth: usize, hints: bool) -> Vec<usize> {
     let srv = fault_server::serve(reg, delay);
     let mut src = RegistrySource::from_location(&srv.url()).unwrap();
     src.max_connections = Some(1024);
-    let req = PlanRequest {
-        add: vec![parse_spec(&root).unwrap()],
-        ..Default::default()
-    };
-    let ids = req.add.iter().map(|(id, _)| id.clone()).collect();
-    let mut c =
-        Client::open_prefetching(Paths::under(t.path().join("home")), src, false, &ids).unwrap();
-    c.prepare_while_resolving(false);
-    let p = plan(&mut c, &req).unwrap();
-    assert_eq!(p.bundles.len(), 1 + width * depth);
-    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    let installed = generated_registry::install_prepared(&t.path().join("home"), src, &root);
+    assert_eq!(installed, 1 + width * depth);
     let times = srv.times.lock().unwrap().clone();
     let waves = fault_server::waves(&times, delay);
     // config.json, the timestamp and the root's prefetch hint (found or not), then an index,

@@ -162,3 +162,25 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
 pub fn strip_hints(dir: &Path) {
     std::fs::remove_dir_all(dir.join(ratchet_formats::index::PREFETCH_DIR)).unwrap();
 }
+
+/// Installs `root` from `src` into a fresh `home` as `ratchet bundle install -y` does (its
+/// first wave with `config.json`, archives prepared while resolving); returns the number of
+/// bundles the plan installed.
+pub fn install_prepared(
+    home: &Path,
+    src: ratchet_client::registry::RegistrySource,
+    root: &str,
+) -> usize {
+    use ratchet_client::install::{ApplyOptions, Client, PlanRequest, apply, parse_spec, plan};
+    let req = PlanRequest {
+        add: vec![parse_spec(root).unwrap()],
+        ..Default::default()
+    };
+    let ids = req.add.iter().map(|(id, _)| id.clone()).collect();
+    let paths = ratchet_client::paths::Paths::under(home.to_path_buf());
+    let mut c = Client::open_prefetching(paths, src, false, &ids).unwrap();
+    c.prepare_while_resolving(false);
+    let p = plan(&mut c, &req).unwrap();
+    apply(&c, &p, &ApplyOptions::default()).unwrap();
+    p.bundles.len()
+}
