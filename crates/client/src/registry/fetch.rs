@@ -534,13 +534,14 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 impl Fetcher {
     /// A fetcher for `src`, caching under `cache_root` (`Paths.cache`).
     pub fn new(src: RegistrySource, cache_root: &Path, offline: bool) -> Result<Self, FetchError> {
+        let slots = file_work_slots();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             // Tokio's default (512) is a bound it reaches: a task handed over while the thread
             // that just finished one is not yet idle gets a new thread, so a wide install's
             // hundreds of short cache writes started 30 to 60 threads, each with its stack and
             // malloc arena. Twice the file work leaves as many threads for the lookups.
-            .max_blocking_threads(2 * file_work_slots())
+            .max_blocking_threads(2 * slots)
             .enable_all()
             .build()
             .map_err(|source| FetchError::Io {
@@ -588,7 +589,7 @@ impl Fetcher {
             client,
             http,
             rt,
-            file_slots: Arc::new(tokio::sync::Semaphore::new(file_work_slots())),
+            file_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             offline,
             hosts,
             archive_budget: DEFAULT_ARCHIVE_BUDGET,
