@@ -207,7 +207,8 @@ fn child_install(home: &Path, url: &str, root: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Fetches every file an install of the whole registry needs (index and metadata files, then
+/// Fetches every file an install of the whole registry needs (index and metadata files, or index
+/// files alone when they carry the metadata, then
 /// archives, each set at once) with no resolution, verification or unpacking: the transfer
 /// part of the lower bound.
 fn transfer_only(home: &Path, url: &str, reg: &Path) -> Duration {
@@ -220,13 +221,19 @@ fn transfer_only(home: &Path, url: &str, reg: &Path) -> Duration {
     .unwrap();
     let mut rels = Vec::new();
     let mut items = Vec::new();
+    // The metadata travels in the index files of a `meta-in-index` registry (§6.3.1).
+    let meta_files = !ratchet_formats::index::RegistryConfig::load(reg)
+        .unwrap()
+        .meta_in_index;
     for entry in std::fs::read_to_string(reg.join("names.txt"))
         .unwrap()
         .lines()
     {
         let id = BundleId::parse(entry).unwrap();
         rels.push(index_path(&id));
-        rels.push(meta_path(&id));
+        if meta_files {
+            rels.push(meta_path(&id));
+        }
         let bytes = std::fs::read(reg.join(index_path(&id))).unwrap();
         let file = ratchet_formats::index::IndexFile::parse(&bytes, "bench", Some(&id));
         let l = file.versions().next().unwrap();

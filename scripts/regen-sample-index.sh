@@ -68,7 +68,10 @@ trap 'rm -rf "$WORK"' EXIT
 SOURCE_DATE_EPOCH=$START
 export SOURCE_DATE_EPOCH
 
-"$RATCHET_INDEX" init "$OUT" --name ratchet-samples --kind local >/dev/null
+# Metadata in meta/ files only (no `meta-in-index`, index-format.md §6.3.1): the client's tests
+# of hostile metadata files and index lines run against this layout; generated registries (the
+# benches, tests/static_hosts.rs) and every `ratchet-index init` without the flag use the line.
+"$RATCHET_INDEX" init "$OUT" --name ratchet-samples --kind local --no-meta-in-index >/dev/null
 KEY=sample-keys/sample-author.key
 PUB=sample-keys/sample-author.pub
 SIGS=${RATCHET_SAMPLE_SIGS:-sample-keys/signatures}

@@ -1315,6 +1315,77 @@ fn verifier_keys_are_pinned_on_first_use() {
     );
 }
 
+/// A `meta-in-index` registry (index-format.md §6.3.1): the client takes each bundle's metadata
+/// (owners, deprecation) from its index file's first line and asks for no metadata file after
+/// its first round trip; a metadata file that says otherwise is not read, and a host that swaps
+/// the owner key in the line gets nothing installed.
+#[test]
+fn metadata_lines_stand_for_metadata_files() {
+    use ratchet_formats::index::{BundleMeta, index_path, meta_path, with_meta_line};
+    use ratchet_trust::owners::OwnerChain;
+    let t = tempfile::tempdir().unwrap();
+    // Unsigned, so that the test can rewrite files by hand (a signed registry refuses that
+    // before any owner is looked at).
+    let reg = unsigned_sample_index(t.path());
+    let evil = ratchet_testkit::secret_key(&t.path().join("k"), "evil");
+    let evil_meta = |b: &str| {
+        let mut m = BundleMeta::new(id(b));
+        OwnerChain::genesis(b, std::slice::from_ref(evil.public())).store(&mut m);
+        m
+    };
+    let mut c: Value =
+        serde_json::from_slice(&std::fs::read(reg.join("config.json")).unwrap()).unwrap();
+    c["meta-in-index"] = json!(true);
+    std::fs::write(reg.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    let names = std::fs::read_to_string(reg.join("names.txt")).unwrap();
+    for name in names.lines() {
+        let b = id(name);
+        let Some(meta) = BundleMeta::load(&reg.join(meta_path(&b))).unwrap() else {
+            continue;
+        };
+        let ip = reg.join(index_path(&b));
+        let bytes = with_meta_line(&std::fs::read(&ip).unwrap(), Some(&meta));
+        std::fs::write(&ip, bytes).unwrap();
+        // Not read by a client of this registry: the line is the metadata.
+        std::fs::write(reg.join(meta_path(&b)), evil_meta(name).to_json()).unwrap();
+    }
+    let srv = serve(reg.clone(), Duration::ZERO);
+    let home = t.path().join("home");
+    let mut c = client(&home, &srv.url(), false).unwrap();
+    let state = install(&mut c, "com.example.data-processing").unwrap();
+    assert_eq!(state.bundles.len(), 3);
+    assert!(
+        state.bundles.values().all(|b| b.signer.is_some()),
+        "{state:?}"
+    );
+    // This client read config.json before naming a bundle: no metadata file at all (the
+    // CLI's first round trip, which names the bundles asked for, takes theirs with it).
+    assert_eq!(srv.count("/meta/"), 0, "{:?}", srv.log.lock().unwrap());
+    assert_eq!(srv.count("/index/"), 3);
+    let legacy = c.meta(&id("com.ratchet.legacy-json")).unwrap();
+    assert_eq!(
+        legacy.deprecated.unwrap().replacement,
+        Some(id("com.oss.json-utils"))
+    );
+    assert_eq!(srv.count("/meta/"), 0);
+
+    // The host swaps the owner key in a metadata line: the archive's signature no longer
+    // verifies against the bundle's owners, and nothing changes.
+    let dep = "com.partner.api-connectors";
+    let ip = index_path(&id(dep));
+    let swapped = with_meta_line(
+        &std::fs::read(reg.join(&ip)).unwrap(),
+        Some(&evil_meta(dep)),
+    );
+    srv.fault(&format!("/{ip}"), Fault::Replace(swapped));
+    let home2 = t.path().join("home2");
+    let before = installed(&home2);
+    let mut c = client(&home2, &srv.url(), false).unwrap();
+    let e = install(&mut c, "com.example.data-processing").unwrap_err();
+    assert!(e.to_string().contains(dep), "{e}");
+    assert_eq!(installed(&home2), before);
+}
+
 /// Credentials go only to the registry's own origin, on every redirect hop; a remote registry
 /// cannot make the client read local files.
 #[test]

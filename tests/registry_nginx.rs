@@ -689,7 +689,9 @@ fn the_documented_nginx_config_serves_a_freshly_published_registry() {
     );
     assert!(header(&h, "etag").is_some());
     let line = std::fs::read_to_string(reg.join(&idx[1..])).unwrap();
-    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    // The first version line (after the metadata line, index-format.md §6.3.1).
+    let v: serde_json::Value =
+        serde_json::from_str(line.lines().find(|l| l.starts_with(r#"{"v":1,"#)).unwrap()).unwrap();
     let (st, h) = raw_get(
         port,
         &format!(

@@ -60,6 +60,11 @@ enum Command {
         /// Refuse unsigned archives (config.json `policies.require-signatures`).
         #[arg(long)]
         require_signatures: bool,
+        /// Keep bundle metadata in `meta/` files only, without the metadata line in index files
+        /// (config.json without `meta-in-index`, the layout of registries made before it):
+        /// clients then make one more request per bundle (index-format.md §6.3.1).
+        #[arg(long)]
+        no_meta_in_index: bool,
         /// Sign the registry's state with the registry key (--registry-key) from the start,
         /// naming it ORIGIN in every signature (index-format.md §9.2; usually its host name).
         #[arg(long, value_name = "ORIGIN")]
@@ -771,6 +776,7 @@ fn run(cmd: Command) -> CliResult {
             dl_url,
             auth_required,
             require_signatures,
+            no_meta_in_index,
             origin,
         } => {
             let key = match &origin {
@@ -787,6 +793,8 @@ fn run(cmd: Command) -> CliResult {
                     .unwrap_or_else(|| "registry".into())
             });
             let mut config = RegistryConfig::new(name, kind);
+            // New registries carry each bundle's metadata in its index file (§6.3.1).
+            config.meta_in_index = !no_meta_in_index;
             if let Some(dl) = dl_url {
                 config.dl = dl;
             }
@@ -1348,6 +1356,7 @@ fn run(cmd: Command) -> CliResult {
                     "removed_integrity": r.removed_integrity,
                     "rewritten_hints": r.rewritten_hints,
                     "removed_hints": r.removed_hints,
+                    "rewritten_meta_lines": r.rewritten_meta_lines,
                 }))?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -1382,6 +1391,12 @@ fn run(cmd: Command) -> CliResult {
             }
             for f in &r.removed_hints {
                 println!("{remove} prefetch file {}", escape_line(f));
+            }
+            for id in &r.rewritten_meta_lines {
+                println!(
+                    "{} the metadata line of {id}'s index file",
+                    if dry_run { "would rewrite" } else { "rewrote" }
+                );
             }
             if !r.removed_integrity.is_empty() {
                 println!(

@@ -182,6 +182,70 @@ fn an_operation_killed_after_its_files_is_completed_by_the_next() {
     ok(&ri(&["verify", d], None));
 }
 
+/// A metadata change killed between the metadata file and the index file's metadata line
+/// (index-format.md §6.3.1): the next change brings the line up to the file, then logs both.
+#[test]
+fn a_metadata_change_killed_between_its_files_is_completed_by_the_next() {
+    let t = tempfile::tempdir().unwrap();
+    let tr = TestRegistry::new(t.path());
+    let dir = tr.dir();
+    let d = dir.to_str().unwrap();
+    let k = keys::generate(&t.path().join("keys"), "reg", None).unwrap();
+    ok(&ri(
+        &["init-log", d, "--origin", "reg.test"],
+        Some(&k.secret),
+    ));
+    let archive = Bundle::new("com.x.lib", "1.0.0").build(t.path());
+    ok(&ri(
+        &["publish", d, archive.to_str().unwrap()],
+        Some(&k.secret),
+    ));
+    let o = Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
+        .args([
+            "deprecate",
+            d,
+            "com.x.lib",
+            "--message",
+            "old",
+            "--registry-key",
+        ])
+        .arg(&k.secret)
+        .env("RATCHET_PUBLISH_CRASH_AFTER", "meta")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the crash hook did not fire");
+    let v = ri(&["verify", d], None);
+    assert!(!v.status.success());
+    // The bundle had no metadata before: its line is missing, its file not yet logged.
+    let said = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        said.contains("error[missing-meta-line]") && said.contains("not in the signed state"),
+        "{said}"
+    );
+    // The next change completes it: the line now says what the file says, and both are logged.
+    ok(&ri(&["yank", d, "com.x.lib", "1.0.0"], Some(&k.secret)));
+    let index = std::fs::read_to_string(
+        dir.join("index/").join(
+            ratchet_formats::index::index_path(&"com.x.lib".parse().unwrap())
+                .trim_start_matches("index/"),
+        ),
+    )
+    .unwrap();
+    assert!(
+        index.starts_with(r#"{"v":2,"meta":{"v":1,"id":"com.x.lib","deprecated":{"message":"old""#),
+        "{index}"
+    );
+    let entries = json(&ri(&["--format", "json", "log", d], None));
+    let kinds: Vec<&str> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["init", "publish", "deprecate", "yank"]);
+    ok(&ri(&["verify", d], None));
+}
+
 #[test]
 fn init_with_origin_signs_from_the_start_and_unsigned_registries_need_no_key() {
     let t = tempfile::tempdir().unwrap();

@@ -291,10 +291,16 @@ fn yank_and_deprecate_touch_only_their_bytes() {
 
     reg.deprecate(&a, "use beta", Some(&id("com.test.beta")), TIME)
         .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&idx).unwrap(),
-        after,
-        "deprecation does not rewrite version lines"
+    // The version lines stay byte for byte; the index file's metadata line (the registry
+    // says `meta-in-index`, §6.3.1) now holds the deprecation.
+    let deprecated = std::fs::read_to_string(&idx).unwrap();
+    let (first, rest) = deprecated.split_once('\n').unwrap();
+    assert_eq!(rest, after, "deprecation does not rewrite version lines");
+    assert!(
+        first.starts_with(
+            r#"{"v":2,"meta":{"v":1,"id":"com.test.alpha","deprecated":{"message":"use beta","#
+        ),
+        "{first}"
     );
     let meta = std::fs::read_to_string(reg.root().join(meta_path(&a))).unwrap();
     assert!(
@@ -311,11 +317,116 @@ fn yank_and_deprecate_touch_only_their_bytes() {
     assert!(reg.undeprecate(&a).unwrap());
     assert!(reg.bundle(&a).unwrap().deprecated.is_none());
     assert!(reg.set_yanked(&a, &v("1.1.0"), false).unwrap());
-    assert_eq!(
-        std::fs::read_to_string(&idx).unwrap(),
-        before,
-        "unyank restores the bytes"
+    let restored = std::fs::read_to_string(&idx).unwrap();
+    let (first, rest) = restored.split_once('\n').unwrap();
+    assert_eq!(rest, before, "unyank restores the version lines' bytes");
+    assert_eq!(first, r#"{"v":2,"meta":{"v":1,"id":"com.test.alpha"}}"#);
+    assert_consistent(&reg);
+}
+
+/// Metadata lines (index-format.md §6.3.1): `verify` finds a line behind, missing, bad or
+/// unasked for; `gc` of an unsigned registry brings a line up to its metadata file.
+#[test]
+fn metadata_lines_follow_metadata_files() {
+    let t = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::new(t.path()).reg;
+    assert!(reg.config().meta_in_index, "init writes meta-in-index");
+    for b in ["com.test.alpha", "com.test.beta"] {
+        reg.publish(&Bundle::new(b, "1.0.0").build(t.path()), TIME)
+            .unwrap();
+    }
+    let a = id("com.test.alpha");
+    let idx = reg.root().join(index_path(&a));
+    let meta = reg.root().join(meta_path(&a));
+    let codes =
+        |reg: &Registry| -> Vec<&'static str> { reg.verify().errors().map(|d| d.code).collect() };
+    // An unsigned bundle has no metadata: no file, no line.
+    assert!(!meta.exists());
+    assert_eq!(IndexFile::load(&idx, Some(&a)).unwrap().meta, None);
+    reg.deprecate(&a, "use beta", Some(&id("com.test.beta")), TIME)
+        .unwrap();
+    let line = IndexFile::load(&idx, Some(&a))
+        .unwrap()
+        .meta
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.deprecated.unwrap().message, "use beta");
+    assert!(
+        codes(&reg).is_empty(),
+        "{:?}",
+        reg.verify().errors().collect::<Vec<_>>()
     );
+
+    // A change that stopped between its two files: the metadata file is ahead.
+    let synced = std::fs::read(&idx).unwrap();
+    let ahead = std::fs::read_to_string(&meta)
+        .unwrap()
+        .replace("use beta", "use beta instead");
+    std::fs::write(&meta, &ahead).unwrap();
+    assert_eq!(codes(&reg), ["meta-line-differs"]);
+    let dry = reg.gc_with(true).unwrap();
+    assert_eq!(dry.rewritten_meta_lines, std::slice::from_ref(&a));
+    assert_eq!(
+        std::fs::read(&idx).unwrap(),
+        synced,
+        "a dry run writes nothing"
+    );
+    assert_eq!(
+        reg.gc().unwrap().rewritten_meta_lines,
+        std::slice::from_ref(&a)
+    );
+    assert!(codes(&reg).is_empty());
+    let line = IndexFile::load(&idx, Some(&a))
+        .unwrap()
+        .meta
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.deprecated.unwrap().message, "use beta instead");
+    // Version lines kept their bytes.
+    assert_eq!(
+        std::fs::read(&idx).unwrap().split(|&b| b == b'\n').nth(1),
+        synced.split(|&b| b == b'\n').nth(1)
+    );
+
+    // A line removed (an index file written by an older tool) is missing; gc writes it.
+    let without = ratchet_formats::index::with_meta_line(&std::fs::read(&idx).unwrap(), None);
+    std::fs::write(&idx, &without).unwrap();
+    assert_eq!(codes(&reg), ["missing-meta-line"]);
+    assert_eq!(
+        reg.gc().unwrap().rewritten_meta_lines,
+        std::slice::from_ref(&a)
+    );
+    assert!(codes(&reg).is_empty());
+
+    // A line about another bundle is an error gc leaves alone (it refuses to run).
+    let other = ratchet_formats::index::BundleMeta::new(id("com.test.beta"));
+    std::fs::write(
+        &idx,
+        ratchet_formats::index::with_meta_line(&without, Some(&other)),
+    )
+    .unwrap();
+    assert_eq!(codes(&reg), ["bad-meta-line"]);
+    assert!(reg.gc().is_err());
+    std::fs::write(&idx, &without).unwrap();
+    reg.gc().unwrap();
+
+    // A registry without `meta-in-index` must not have lines: its clients ignore them.
+    let cfg = reg.root().join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("\"meta-in-index\": true", "\"meta-in-index\": false"),
+    )
+    .unwrap();
+    let reg = Registry::open(reg.root()).unwrap();
+    assert_eq!(codes(&reg), ["meta-line-without-config"]);
+    assert_consistent_after(&reg, &cfg, &text);
+}
+
+/// Puts `config.json` back as `text` and checks the registry is consistent again.
+fn assert_consistent_after(reg: &Registry, cfg: &std::path::Path, text: &str) {
+    std::fs::write(cfg, text).unwrap();
+    let reg = Registry::open(reg.root()).unwrap();
     assert_consistent(&reg);
 }
 

@@ -77,11 +77,10 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
     std::fs::create_dir_all(dir).unwrap();
     let kp = ratchet_trust::keys::generate(&dir.join(".keys"), "bench", None).unwrap();
     let sk = SecretKey::load(&kp.secret).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        RegistryConfig::new("bench", RegistryKind::Local).to_json(),
-    )
-    .unwrap();
+    let mut config = RegistryConfig::new("bench", RegistryKind::Local);
+    // As `ratchet-index init` writes it: metadata in the index files (§6.3.1).
+    config.meta_in_index = true;
+    std::fs::write(dir.join("config.json"), config.to_json()).unwrap();
     let graph = level_graph(widths, extra);
     let src = dir.join(".src");
     let mut names = String::new();
@@ -134,7 +133,11 @@ pub fn generate_levels(dir: &Path, widths: &[usize], extra: usize) -> (String, u
             all_lines.insert(m.id.clone(), line.clone());
             let ip = dir.join(index_path(&m.id));
             std::fs::create_dir_all(ip.parent().unwrap()).unwrap();
-            std::fs::write(ip, line.to_line()).unwrap();
+            std::fs::write(
+                ip,
+                ratchet_formats::index::with_meta_line(line.to_line().as_bytes(), Some(&meta)),
+            )
+            .unwrap();
             names.push_str(id);
             names.push('\n');
         }

@@ -599,11 +599,20 @@ pub fn mirror_reporting(
     for (id, (index, _, lines)) in &files {
         let rel = index_path(id);
         let bytes = if locked.is_some() {
-            lines
-                .iter()
-                .map(IndexLine::to_line)
-                .collect::<String>()
-                .into_bytes()
+            // The locked versions' lines, after the source's metadata line as it is (§6.3.1).
+            let head = match ratchet_formats::index::line::split_meta_line(index) {
+                Some((_, after)) => &index[..index.len() - after.len()],
+                None => &[][..],
+            };
+            let mut out = head.to_vec();
+            out.extend(
+                lines
+                    .iter()
+                    .map(IndexLine::to_line)
+                    .collect::<String>()
+                    .into_bytes(),
+            );
+            out
         } else {
             index.clone()
         };

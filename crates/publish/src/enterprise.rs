@@ -3,9 +3,8 @@
 //! approvals are added here, and every change is appended to the registry's audit log when the
 //! policy switches it on. Kept apart from `lib.rs` so each operation there needs one call.
 
-use super::{PublishError, Registry, Result, io_err};
+use super::{PublishError, Registry, Result};
 use ratchet_audit::{AuditLog, Record, Source};
-use ratchet_formats::fsutil::write_atomic;
 use ratchet_formats::index::{IndexLine, meta_path};
 use ratchet_formats::manifest::{BundleId, Manifest};
 use ratchet_policy::{GrantedApproval, Graph, Node, Policy, Stage, Verification};
@@ -197,16 +196,14 @@ impl Registry {
         })?;
         list.push(a);
         ratchet_trust::approve::store(&mut meta, &list);
-        self.intend(
+        self.intend_meta(
             &mut tx,
             ratchet_tlog::entry::EntryKind::Attest,
-            Some(id.as_str()),
+            &id,
             Some(&f.version),
             Some(&f.sha256),
-            &[&rel],
         )?;
-        let path = self.abs(&rel);
-        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.store_meta(&id, &meta)?;
         self.commit_change(tx)?;
         self.audit(
             Record::bundle("approve", id.as_str(), Some(&f.version), Some(&f.sha256))

@@ -12,6 +12,7 @@
 use crate::{PublishError, Registry, Result, io_err, walk};
 use ratchet_formats::fsutil::write_atomic;
 use ratchet_formats::index::{CONFIG_FILE, INDEX_DIR, META_DIR};
+use ratchet_formats::manifest::BundleId;
 use ratchet_tlog::TlogError;
 use ratchet_tlog::entry::{EntryKind, FileChange, LogEntry};
 use ratchet_tlog::hash::{Hash, from_hex};
@@ -266,6 +267,14 @@ impl Registry {
                     pending.display()
                 ))
             })?;
+            // A metadata change that stopped between its two files: the metadata file was
+            // written first, so the index file's metadata line is brought up to it.
+            if let Some(id) = op.id.as_deref().and_then(|i| BundleId::parse(i).ok())
+                && op.files.len() == 2
+                && op.files == self.meta_files(&id)
+            {
+                self.sync_meta_line(&id)?;
+            }
             self.commit_ops(&signing, std::slice::from_ref(&op))?;
         }
         Ok(Change {
@@ -300,6 +309,21 @@ impl Registry {
         write_atomic(&path, &json).map_err(io_err(&path))?;
         change.op = Some(op);
         Ok(())
+    }
+
+    /// [`Registry::intend`] for a change of `id`'s metadata: the files it writes are those of
+    /// `Registry::meta_files` (the metadata file, and the index file with its metadata line).
+    pub(crate) fn intend_meta(
+        &self,
+        change: &mut Change,
+        kind: EntryKind,
+        id: &BundleId,
+        version: Option<&str>,
+        archive: Option<&str>,
+    ) -> Result<()> {
+        let files = self.meta_files(id);
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        self.intend(change, kind, Some(id.as_str()), version, archive, &files)
     }
 
     /// Called after the last write of a change: appends the log entry, updates the map, signs a

@@ -572,6 +572,8 @@ pub struct GcReport {
     pub removed_temp_files: Vec<String>,
     /// Ids appended to `names.txt` because an interrupted publish had not.
     pub added_names: Vec<BundleId>,
+    /// Ids whose index file's metadata line was brought up to their metadata file (§6.3.1).
+    pub rewritten_meta_lines: Vec<BundleId>,
     /// True when a torn last line of `names.txt` was cut off.
     pub repaired_names_tail: bool,
     /// True when the search catalog was behind the index (an interrupted change) and was
@@ -608,6 +610,8 @@ impl Registry {
     /// `names.txt` and the top directories.
     pub fn init(dir: &Path, name: &str, kind: RegistryKind, dl: Option<&str>) -> Result<Registry> {
         let mut config = RegistryConfig::new(name, kind);
+        // New registries carry each bundle's metadata in its index file (§6.3.1).
+        config.meta_in_index = true;
         if let Some(dl) = dl {
             config.dl = dl.to_string();
         }
@@ -728,6 +732,57 @@ impl Registry {
         let bytes = index::read_limited(&path, index::MAX_INDEX_FILE_LEN)?;
         let parsed = IndexFile::parse(&bytes, &index_path(id), Some(id));
         Ok(Some((parsed, bytes)))
+    }
+
+    /// The registry files a change of `id`'s metadata writes, in order: its metadata file, and
+    /// its index file when index files carry the metadata line (§6.3.1).
+    fn meta_files(&self, id: &BundleId) -> Vec<String> {
+        let mut files = vec![meta_path(id)];
+        if self.config.meta_in_index && self.abs(&index_path(id)).exists() {
+            files.push(index_path(id));
+        }
+        files
+    }
+
+    /// Writes `id`'s metadata: its metadata file, then (`meta-in-index`) its index file with the
+    /// new metadata line, version lines byte for byte as they were (§6.7 order).
+    fn store_meta(&self, id: &BundleId, meta: &BundleMeta) -> Result<()> {
+        let path = self.abs(&meta_path(id));
+        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        sync_parent_dir(&path);
+        crash_point("meta");
+        if !self.config.meta_in_index {
+            return Ok(());
+        }
+        let Some((_, bytes)) = self.index_file(id)? else {
+            return Ok(());
+        };
+        let index_abs = self.abs(&index_path(id));
+        write_atomic(&index_abs, &index::with_meta_line(&bytes, Some(meta)))
+            .map_err(io_err(&index_abs))?;
+        sync_parent_dir(&index_abs);
+        Ok(())
+    }
+
+    /// Rewrites `id`'s index file so that its metadata line is its metadata file's content
+    /// (`meta-in-index` registries; nothing when they agree): completes a metadata change that
+    /// stopped between its two files.
+    fn sync_meta_line(&self, id: &BundleId) -> Result<bool> {
+        if !self.config.meta_in_index {
+            return Ok(false);
+        }
+        let Some((parsed, bytes)) = self.index_file(id)? else {
+            return Ok(false);
+        };
+        let meta = BundleMeta::load(&self.abs(&meta_path(id)))?;
+        if parsed.meta.as_ref().and_then(|m| m.as_ref().ok()) == meta.as_ref() {
+            return Ok(false);
+        }
+        let index_abs = self.abs(&index_path(id));
+        write_atomic(&index_abs, &index::with_meta_line(&bytes, meta.as_ref()))
+            .map_err(io_err(&index_abs))?;
+        sync_parent_dir(&index_abs);
+        Ok(true)
     }
 
     fn index_file_clean(&self, id: &BundleId) -> Result<Option<(IndexFile, Vec<u8>)>> {
@@ -1155,6 +1210,11 @@ impl Registry {
         // 3. The index file, old bytes plus one line, replaced atomically.
         let mut bytes = existing.map(|(_, b)| b).unwrap_or_default();
         bytes.extend_from_slice(line.to_line().as_bytes());
+        if self.config.meta_in_index {
+            // The metadata line (§6.3.1) is the metadata file's content, as written above.
+            let has_meta = self.abs(&meta_path(&m.id)).exists();
+            bytes = index::with_meta_line(&bytes, has_meta.then_some(&meta));
+        }
         let index_abs = self.abs(&rel_index);
         write_atomic(&index_abs, &bytes).map_err(io_err(&index_abs))?;
         sync_parent_dir(&index_abs);
@@ -1345,16 +1405,14 @@ impl Registry {
                 source: Box::new(source),
             })?;
         chain.store(&mut meta);
-        self.intend(
+        self.intend_meta(
             &mut tx,
             ratchet_tlog::entry::EntryKind::Owners,
-            Some(id.as_str()),
+            id,
             None,
             None,
-            &[&rel],
         )?;
-        let path = self.abs(&rel);
-        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.store_meta(id, &meta)?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         let keys: Vec<String> = v.current.iter().map(PublicKey::key_id).collect();
@@ -1434,16 +1492,14 @@ impl Registry {
             return Err(PublishError::AttestationRejected { problem: w.clone() });
         }
         ratchet_trust::attest::store(&mut meta, &list);
-        self.intend(
+        self.intend_meta(
             &mut tx,
             ratchet_tlog::entry::EntryKind::Attest,
-            Some(id.as_str()),
+            &id,
             Some(&fields.version),
             Some(&fields.sha256),
-            &[&rel],
         )?;
-        let path = self.abs(&rel);
-        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.store_meta(&id, &meta)?;
         self.commit_change(tx)?;
         self.catalog_update(&id)?;
         let kind = if fields.kind == AttestKind::Official {
@@ -1553,15 +1609,14 @@ impl Registry {
             replacement: replacement.cloned(),
             since,
         });
-        self.intend(
+        self.intend_meta(
             &mut tx,
             ratchet_tlog::entry::EntryKind::Deprecate,
-            Some(id.as_str()),
+            id,
             None,
             None,
-            &[&rel],
         )?;
-        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.store_meta(id, &meta)?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         self.audit(
@@ -1587,15 +1642,14 @@ impl Registry {
         if meta.deprecated.take().is_none() {
             return Ok(false);
         }
-        self.intend(
+        self.intend_meta(
             &mut tx,
             ratchet_tlog::entry::EntryKind::Undeprecate,
-            Some(id.as_str()),
+            id,
             None,
             None,
-            &[&rel],
         )?;
-        write_atomic(&path, meta.to_json().as_bytes()).map_err(io_err(&path))?;
+        self.store_meta(id, &meta)?;
         self.commit_change(tx)?;
         self.catalog_update(id)?;
         self.audit(ratchet_audit::Record::bundle(
@@ -1658,11 +1712,28 @@ impl Registry {
             }
             Ok(())
         };
-        let errors: Vec<Diagnostic> = self.verify().errors().cloned().collect();
+        // A metadata line behind its metadata file is an interrupted change gc completes, in a
+        // registry without signed state (a signed one completes it with its next change).
+        let repairable = |d: &Diagnostic| {
+            !self.is_signed() && matches!(d.code, "missing-meta-line" | "meta-line-differs")
+        };
+        let (repairs, errors): (Vec<Diagnostic>, Vec<Diagnostic>) =
+            self.verify().errors().cloned().partition(|d| repairable(d));
         if !errors.is_empty() {
             return Err(PublishError::GcRefused(errors));
         }
         let mut report = GcReport::default();
+        for d in repairs {
+            let id = std::path::Path::new(&d.file)
+                .file_name()
+                .and_then(|n| BundleId::parse(&n.to_string_lossy()).ok());
+            if let Some(id) = id {
+                if !dry_run {
+                    self.sync_meta_line(&id)?;
+                }
+                report.rewritten_meta_lines.push(id);
+            }
+        }
         let mut referenced = BTreeSet::new();
         let mut ids = Vec::new();
         let mut lines_of: BTreeMap<BundleId, Vec<IndexLine>> = BTreeMap::new();
@@ -1770,7 +1841,8 @@ impl Registry {
 }
 
 /// In debug builds (the test suite), `RATCHET_PUBLISH_CRASH_AFTER=STEP` kills the process right
-/// after that write step (`archive`, `owners`, `index`), so tests can check every crash point of
+/// after that write step (`archive`, `owners`, `index`; `meta`: a metadata file, before the
+/// index file's metadata line), so tests can check every crash point of
 /// the write order deterministically. Release builds have no such hook.
 fn crash_point(step: &str) {
     #[cfg(debug_assertions)]
@@ -1960,12 +2032,15 @@ impl Verifier<'_> {
                 }
             };
             self.report.bundles += 1;
+            self.check_meta_line(root, &id, &rel, parsed.meta.as_ref());
             let mut versions: Vec<IndexLine> = Vec::new();
             for (n, line) in &parsed.lines {
                 match line {
                     ParsedLine::Bad(p) => {
                         self.err("bad-line", rel.clone(), format!("line {n}: {}", p.message))
                     }
+                    // The metadata line, checked above.
+                    ParsedLine::Skipped { .. } if *n == 1 && parsed.meta.is_some() => {}
                     ParsedLine::Skipped { v } => self.warn(
                         "newer-line",
                         rel.clone(),
@@ -2221,6 +2296,43 @@ impl Verifier<'_> {
         }
         if !drift.missing.is_empty() {
             self.warn("missing-prefetch", index::PREFETCH_DIR, format!("{} bundle(s) with dependencies have no prefetch hint (clients discover their dependencies one level per round trip): {}; `ratchet-index gc` writes them", drift.missing.len(), some(&drift.missing)));
+        }
+    }
+
+    /// An index file's metadata line (§6.3.1): present, the same metadata as the metadata file,
+    /// exactly when `config.json` says `meta-in-index`.
+    fn check_meta_line(
+        &mut self,
+        root: &Path,
+        id: &BundleId,
+        rel: &str,
+        line: Option<&std::result::Result<BundleMeta, index::LineProblem>>,
+    ) {
+        let file = match BundleMeta::load(&root.join(meta_path(id))) {
+            Ok(f) => f,
+            // The metadata file's own problem is told by `check_meta`.
+            Err(_) => return,
+        };
+        match (self.reg.config.meta_in_index, line, file) {
+            (_, Some(Err(p)), _) => {
+                self.err("bad-meta-line", rel, format!("line 1: {}", p.message))
+            }
+            (false, Some(Ok(_)), _) => self.err(
+                "meta-line-without-config",
+                rel,
+                "the index file starts with a metadata line, but config.json does not say `meta-in-index`: clients ignore the line",
+            ),
+            (true, None, Some(_)) => self.err(
+                "missing-meta-line",
+                rel,
+                format!("config.json says `meta-in-index`, but this index file has no metadata line while {} exists: clients see no owners, attestations or deprecation (an interrupted change: `ratchet-index gc` writes the line; in a signed registry, the next change does)", meta_path(id)),
+            ),
+            (true, Some(Ok(m)), f) if f.as_ref() != Some(m) => self.err(
+                "meta-line-differs",
+                rel,
+                format!("the metadata line is not the content of {} (clients with `meta-in-index` read the line; an interrupted change: `ratchet-index gc` rewrites the line; in a signed registry, the next change does)", meta_path(id)),
+            ),
+            _ => {}
         }
     }
 

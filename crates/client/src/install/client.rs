@@ -10,7 +10,8 @@ use crate::registry::{FetchError, Fetcher, RegistrySource};
 use crate::resolver::{Candidate, DependencyGraph, Resolution, ResolveOptions};
 use crate::verify::PinStore;
 use ratchet_formats::index::{
-    BundleMeta, IndexFile, IndexLine, NamesFile, Prefetch, RegistryConfig, prefetch_path,
+    BundleMeta, FormatError, IndexFile, IndexLine, NamesFile, Prefetch, RegistryConfig,
+    prefetch_path,
 };
 use ratchet_formats::manifest::{BundleId, VersionReq};
 use ratchet_trust::VerificationStatus;
@@ -210,7 +211,7 @@ impl Client {
             hint_roots: Default::default(),
         };
         client.absorb_hints(&hint_ids, hint_results);
-        client.ingest(want, results)?;
+        client.ingest(want, results, true)?;
         Ok(client)
     }
 
@@ -245,13 +246,16 @@ impl Client {
         }
     }
 
-    /// Takes in one wave's results: the index files of `want`, then their metadata files.
+    /// Takes in one wave's results: the index files of `want`, then (`meta_files`) their
+    /// metadata files. Without them, or of a registry whose config says `meta-in-index`, each
+    /// bundle's metadata is its index file's metadata line (index-format.md §6.3.1).
     pub(super) fn ingest(
         &mut self,
         want: Vec<BundleId>,
         results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+        meta_files: bool,
     ) -> Result<(), InstallError> {
-        self.ingest_mode(want, results, false)
+        self.ingest_mode(want, results, false, meta_files)
     }
 
     /// [`Client::ingest`] for bundles fetched only because a prefetch hint named them
@@ -262,8 +266,9 @@ impl Client {
         &mut self,
         want: Vec<BundleId>,
         results: Vec<Result<Option<Vec<u8>>, FetchError>>,
+        meta_files: bool,
     ) {
-        let _ = self.ingest_mode(want, results, true);
+        let _ = self.ingest_mode(want, results, true, meta_files);
     }
 
     fn ingest_mode(
@@ -271,16 +276,46 @@ impl Client {
         want: Vec<BundleId>,
         mut results: Vec<Result<Option<Vec<u8>>, FetchError>>,
         hinted: bool,
+        meta_files: bool,
     ) -> Result<(), InstallError> {
         if want.is_empty() {
             return Ok(());
         }
-        let meta_results = results.split_off(want.len());
+        let meta_results: Vec<Option<Result<Option<Vec<u8>>, FetchError>>> = if meta_files {
+            results
+                .split_off(want.len())
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            want.iter().map(|_| None).collect()
+        };
         let mut offline_missing = Vec::new();
         for ((id, res), m) in want.into_iter().zip(results).zip(meta_results) {
+            let file_meta = |m: Result<Option<Vec<u8>>, FetchError>| -> MetaResult {
+                match m {
+                    Ok(b) => parse_meta(&id, b.as_deref()),
+                    Err(e) => Err(Arc::new(MetaError::Fetch(e))),
+                }
+            };
+            let bytes = match res {
+                Ok(b) => b,
+                Err(_) if hinted => continue,
+                Err(FetchError::Offline { .. }) => {
+                    offline_missing.push(id.to_string());
+                    let meta = m.map_or(Ok(None), file_meta);
+                    self.metas.insert(id, meta);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let rel = ratchet_formats::index::index_path(&id);
+            let file = bytes.map(|b| IndexFile::parse(&b, &rel, Some(&id)));
+            // Of a `meta-in-index` registry, the line is the metadata even when the first
+            // round trip (sent before config.json said so) brought the file too.
             let meta: MetaResult = match m {
-                Ok(b) => parse_meta(&id, b.as_deref()),
-                Err(e) => Err(Arc::new(MetaError::Fetch(e))),
+                Some(m) if !self.config.meta_in_index => file_meta(m),
+                _ => line_meta(file.as_ref().and_then(|f| f.meta.clone())),
             };
             if hinted && meta.is_err() {
                 continue;
@@ -290,20 +325,8 @@ impl Client {
                     message: format!("metadata of {id} unavailable: {e}"),
                 });
             }
-            let bytes = match res {
-                Ok(b) => b,
-                Err(_) if hinted => continue,
-                Err(FetchError::Offline { .. }) => {
-                    offline_missing.push(id.to_string());
-                    self.metas.insert(id, meta);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
             let mut lines = Vec::new();
-            if let Some(b) = bytes {
-                let rel = ratchet_formats::index::index_path(&id);
-                let f = IndexFile::parse(&b, &rel, Some(&id));
+            if let Some(f) = file {
                 if hinted && f.problems().next().is_some() {
                     continue;
                 }
@@ -474,6 +497,22 @@ pub(super) fn wave_fetched(results: &[Result<Option<Vec<u8>>, FetchError>]) -> E
                     .map_or(0, |b| b.len() as u64)
             })
             .sum(),
+    }
+}
+
+/// A bundle's metadata from its index file's metadata line (index-format.md §6.3.1): none
+/// without a line, unusable when the line is bad.
+pub(super) fn line_meta(
+    line: Option<Result<BundleMeta, ratchet_formats::index::LineProblem>>,
+) -> MetaResult {
+    match line {
+        None => Ok(None),
+        Some(Ok(m)) => Ok(Some(m)),
+        Some(Err(p)) => Err(Arc::new(MetaError::Parse(FormatError::Parse {
+            file: p.file,
+            line: Some(p.line),
+            message: p.message,
+        }))),
     }
 }
 

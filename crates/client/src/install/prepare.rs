@@ -40,12 +40,17 @@ impl Client {
         if want.is_empty() && guesses.is_empty() {
             return Ok(());
         }
-        // The metadata files (deprecation, owners) travel in the same wave as the index files.
+        // The metadata files (deprecation, owners) travel in the same wave as the index files,
+        // or in them (index-format.md §6.3.1): one or two files per bundle.
+        let meta_files = !self.config.meta_in_index;
+        let per = if meta_files { 2 } else { 1 };
         let mut all: Vec<String> = want
             .iter()
             .map(ratchet_formats::index::index_path)
             .collect();
-        all.extend(want.iter().map(ratchet_formats::index::meta_path));
+        if meta_files {
+            all.extend(want.iter().map(ratchet_formats::index::meta_path));
+        }
         // The map proofs of these files travel in the same wave (index-format.md §9.7).
         let nodes = self.integrity.node_paths(&all);
         let files = all.len();
@@ -168,7 +173,7 @@ impl Client {
             .map(|i| {
                 if i >= hints_at {
                     ratchet_formats::index::prefetch::MAX_PREFETCH_FILE_LEN
-                } else if i < 2 * n && i % n >= needed {
+                } else if i < per * n && i % n >= needed {
                     MAX_HINTED_FILE_LEN
                 } else {
                     ratchet_formats::index::MAX_INDEX_FILE_LEN
@@ -197,7 +202,7 @@ impl Client {
         type Halves = (Option<Option<Vec<u8>>>, Option<Option<Vec<u8>>>);
         let halves: std::sync::Mutex<HashMap<usize, Halves>> = Default::default();
         let arrived = |i: usize, r: &Result<Option<Vec<u8>>, FetchError>| {
-            let (Some((pool, ctx, (early, _))), Ok(body), true) = (&workers, r, i < 2 * n) else {
+            let (Some((pool, ctx, (early, _))), Ok(body), true) = (&workers, r, i < per * n) else {
                 return;
             };
             let Some(hinted) = streamed.get(&(i % n)) else {
@@ -212,16 +217,25 @@ impl Client {
             } else {
                 half.1 = Some(body.clone());
             }
+            if !meta_files {
+                // The metadata is the index file's own line.
+                half.1 = Some(None);
+            }
             let (Some(Some(index)), Some(meta)) = half else {
                 return;
             };
             let id = &want[i % n];
+            let file = IndexFile::parse(index, &ratchet_formats::index::index_path(id), Some(id));
             // Taken only as the wave's ingestion will take them: a file with a problem is left
             // to it.
-            let Ok(meta) = super::client::parse_meta(id, meta.as_deref()) else {
+            let meta = if meta_files {
+                super::client::parse_meta(id, meta.as_deref())
+            } else {
+                super::client::line_meta(file.meta.clone())
+            };
+            let Ok(meta) = meta else {
                 return;
             };
-            let file = IndexFile::parse(index, &ratchet_formats::index::index_path(id), Some(id));
             if file.problems().next().is_some() {
                 return;
             }
@@ -256,7 +270,7 @@ impl Client {
         self.integrity
             .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
         all.truncate(files);
-        // [index files][metadata files], each needed then hinted: two groups, verified and
+        // [index files][metadata files (when apart)], each needed then hinted: two groups, verified and
         // taken in each its own way (the hinted one is empty but for the bundles only a hint
         // named).
         fn split<T>(v: Vec<T>, n: usize, needed: usize) -> (Vec<T>, Vec<T>) {
@@ -279,7 +293,7 @@ impl Client {
             &mut need_results,
             ratchet_formats::index::MAX_INDEX_FILE_LEN,
         )?;
-        self.ingest(want, need_results)?;
+        self.ingest(want, need_results, meta_files)?;
         if !hinted_ids.is_empty()
             && self
                 .integrity
@@ -291,7 +305,7 @@ impl Client {
                 )
                 .is_ok()
         {
-            self.ingest_hinted(hinted_ids, hint_results);
+            self.ingest_hinted(hinted_ids, hint_results, meta_files);
         }
         Ok(())
     }

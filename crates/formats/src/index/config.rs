@@ -108,6 +108,10 @@ pub struct RegistryConfig {
     /// When true, clients send their credentials with every index and download request.
     #[serde(default)]
     pub auth_required: bool,
+    /// When true, every index file starts with its bundle's metadata line (index-format.md
+    /// §6.3.1), so clients do not fetch `meta/` files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub meta_in_index: bool,
     /// Reserved for registry keys (root, timestamp, verifier); empty until signing lands.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<serde_json::Value>,
@@ -153,6 +157,7 @@ impl RegistryConfig {
             dl: DEFAULT_DL.to_string(),
             api: None,
             auth_required: false,
+            meta_in_index: false,
             keys: Vec::new(),
             policies: serde_json::Map::new(),
         }

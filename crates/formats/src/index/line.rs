@@ -6,6 +6,7 @@
 //! lines of a version they do not know and ignore unknown top-level fields.
 
 use super::FormatError;
+use super::meta::BundleMeta;
 use crate::manifest::{
     BundleId, Dependency, Manifest, Permissions, PricingModel, Requirements, Resources,
 };
@@ -169,8 +170,12 @@ pub enum ParsedLine {
 /// A parsed index file: every line in order, with its 1-based number.
 #[derive(Debug, Clone, Default)]
 pub struct IndexFile {
-    /// `(line number, parsed line)` in file order.
+    /// `(line number, parsed line)` in file order. A metadata line is line 1, listed as
+    /// [`ParsedLine::Skipped`] (as readers that predate it see it) and parsed into `meta`.
     pub lines: Vec<(usize, ParsedLine)>,
+    /// The metadata line (index-format.md §6.3.1), when the file starts with one: the bundle's
+    /// metadata, or what is wrong with the line.
+    pub meta: Option<Result<BundleMeta, LineProblem>>,
 }
 
 impl IndexFile {
@@ -187,6 +192,37 @@ impl IndexFile {
         };
         let mut rest = bytes;
         let mut n = 0;
+        if let Some((meta, after)) = split_meta_line(bytes) {
+            n = 1;
+            rest = after;
+            out.lines.push((1, ParsedLine::Skipped { v: 2 }));
+            out.meta = Some(meta.ok_or_else(|| LineProblem {
+                file: file.to_string(),
+                line: 1,
+                message: format!(
+                    "the metadata line is longer than {} bytes or has no newline",
+                    super::MAX_SMALL_FILE_LEN
+                ),
+            }).and_then(|m| {
+                BundleMeta::parse(m, file)
+                    .map_err(|e| LineProblem {
+                        file: file.to_string(),
+                        line: 1,
+                        message: format!("metadata line: {e}"),
+                    })
+                    .and_then(|meta| match expected {
+                        Some(id) if &meta.id != id => Err(LineProblem {
+                            file: file.to_string(),
+                            line: 1,
+                            message: format!(
+                                "the metadata line is about `{}`, but this is the index file of `{id}`",
+                                meta.id
+                            ),
+                        }),
+                        _ => Ok(meta),
+                    })
+            }));
+        }
         while !rest.is_empty() {
             n += 1;
             let (raw, terminated) = match rest.iter().position(|&b| b == b'\n') {
@@ -248,6 +284,41 @@ impl IndexFile {
         self.versions()
             .find(|l| l.version.cmp_precedence(version).is_eq())
     }
+}
+
+/// How a metadata line starts (index-format.md §6.3.1), byte for byte.
+pub const META_LINE_PREFIX: &[u8] = b"{\"v\":2,\"meta\":";
+
+/// When `bytes` (an index file) start with a metadata line: the metadata object it holds
+/// (`None` when the line is longer than a metadata file may be, or has no newline) and the
+/// bytes after the line.
+pub fn split_meta_line(bytes: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let rest = bytes.strip_prefix(META_LINE_PREFIX)?;
+    let cap = usize::try_from(super::MAX_SMALL_FILE_LEN).unwrap_or(usize::MAX);
+    let Some(end) = rest.iter().take(cap + 2).position(|&b| b == b'\n') else {
+        let after = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |i| &rest[i + 1..]);
+        return Some((None, after));
+    };
+    let object = rest[..end].strip_suffix(b"}");
+    Some((object, &rest[end + 1..]))
+}
+
+/// Index file bytes with `meta` as their metadata line (replacing the one they had; none when
+/// `meta` is `None`), the version lines byte for byte as they were.
+pub fn with_meta_line(bytes: &[u8], meta: Option<&BundleMeta>) -> Vec<u8> {
+    let lines = match split_meta_line(bytes) {
+        Some((_, after)) => after,
+        None => bytes,
+    };
+    let mut out = Vec::with_capacity(lines.len() + 512);
+    if let Some(m) = meta {
+        out.extend_from_slice(m.to_line().as_bytes());
+    }
+    out.extend_from_slice(lines);
+    out
 }
 
 fn parse_line(raw: &[u8], file: &str, n: usize, expected: Option<&BundleId>) -> ParsedLine {
@@ -362,6 +433,71 @@ mod tests {
         assert!(!text.contains("signer"));
         let f = IndexFile::parse(text.as_bytes(), "f", Some(&l.id));
         assert_eq!(f.versions().collect::<Vec<_>>(), vec![&l]);
+    }
+
+    #[test]
+    fn metadata_line_first_then_versions() {
+        let l = sample("1.0.0");
+        let mut meta = BundleMeta::new(l.id.clone());
+        meta.extra
+            .insert("owners".into(), serde_json::json!({"keys": ["RWQ"]}));
+        let bytes = with_meta_line(l.to_line().as_bytes(), Some(&meta));
+        assert!(bytes.starts_with(META_LINE_PREFIX));
+        let f = IndexFile::parse(&bytes, "f", Some(&l.id));
+        assert_eq!(f.meta, Some(Ok(meta.clone())));
+        assert_eq!(f.versions().collect::<Vec<_>>(), vec![&l]);
+        assert_eq!(f.problems().count(), 0);
+        // Version lines keep their numbers after it; a reader that predates the line skips it.
+        assert_eq!(f.lines[0], (1, ParsedLine::Skipped { v: 2 }));
+        assert_eq!(f.lines[1].0, 2);
+        // Replacing it leaves the version lines byte for byte; removing it restores the file.
+        let mut newer = meta.clone();
+        newer.deprecated = Some(crate::index::Deprecation {
+            message: "old".into(),
+            replacement: None,
+            since: "2026-01-02T00:00:00Z".into(),
+        });
+        let again = with_meta_line(&bytes, Some(&newer));
+        assert_eq!(IndexFile::parse(&again, "f", None).meta, Some(Ok(newer)));
+        assert_eq!(with_meta_line(&again, None), l.to_line().into_bytes());
+        // A yank keeps the metadata line as it is.
+        let yanked = set_yanked(&bytes, &l.version, true).unwrap();
+        assert!(yanked.starts_with(meta.to_line().as_bytes()));
+        // Without one, nothing changes.
+        assert_eq!(
+            IndexFile::parse(l.to_line().as_bytes(), "f", None).meta,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_metadata_lines_are_problems() {
+        let l = sample("1.0.0");
+        let other = BundleMeta::new(BundleId::parse("com.other.thing").unwrap());
+        let bytes = with_meta_line(l.to_line().as_bytes(), Some(&other));
+        let f = IndexFile::parse(&bytes, "idx", Some(&l.id));
+        let e = f.meta.clone().unwrap().unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("com.other.thing"), "{e}");
+        assert_eq!(f.versions().count(), 1, "the version lines still count");
+        // Not JSON inside, and no end.
+        let mut junk = META_LINE_PREFIX.to_vec();
+        junk.extend_from_slice(b"nope}\n");
+        assert!(IndexFile::parse(&junk, "idx", None).meta.unwrap().is_err());
+        let mut endless = META_LINE_PREFIX.to_vec();
+        endless.extend(std::iter::repeat_n(b' ', 300 * 1024));
+        endless.extend_from_slice(b"}\n");
+        endless.extend_from_slice(l.to_line().as_bytes());
+        let f = IndexFile::parse(&endless, "idx", None);
+        assert!(
+            f.meta
+                .clone()
+                .unwrap()
+                .unwrap_err()
+                .message
+                .contains("longer than")
+        );
+        assert_eq!(f.versions().count(), 1);
     }
 
     #[test]

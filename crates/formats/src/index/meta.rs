@@ -85,6 +85,14 @@ impl BundleMeta {
         Self::parse(&bytes, &path.display().to_string()).map(Some)
     }
 
+    /// The metadata line of the bundle's index file (index-format.md §6.3.1): compact JSON
+    /// after [`super::line::META_LINE_PREFIX`], with a trailing newline.
+    pub fn to_line(&self) -> String {
+        let prefix = std::str::from_utf8(super::line::META_LINE_PREFIX).unwrap_or_default();
+        let body = serde_json::to_string(self).expect("meta serializes");
+        format!("{prefix}{body}}}\n")
+    }
+
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("meta serializes");

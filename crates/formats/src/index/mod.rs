@@ -16,7 +16,7 @@ pub mod path;
 pub mod prefetch;
 
 pub use config::{ConfigProblem, RegistryConfig, RegistryKind};
-pub use line::{IndexFile, IndexLine, LineProblem, ParsedLine};
+pub use line::{IndexFile, IndexLine, LineProblem, ParsedLine, with_meta_line};
 pub use meta::{BundleMeta, Deprecation};
 pub use names::NamesFile;
 pub use path::{archive_path, index_path, meta_path, prefetch_path, shard_of};
