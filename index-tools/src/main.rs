@@ -98,6 +98,14 @@ enum Command {
         #[arg(long, value_name = "MIRROR.key")]
         mirror_key: Option<PathBuf>,
     },
+    /// Carry each bundle's metadata in its index file (config.json `meta-in-index`,
+    /// index-format.md §6.3.1): writes every index file's metadata line that is missing or
+    /// behind its metadata file, then turns the key on; on a registry that has it, repairs
+    /// the lines an interrupted change or an older publisher left behind.
+    MetaInIndex {
+        /// The registry directory.
+        dir: PathBuf,
+    },
     /// Show the transparency log's entries (verified against the signed checkpoint).
     Log {
         /// The registry directory.
@@ -517,6 +525,7 @@ fn git_change(cmd: &Command) -> Option<(PathBuf, String)> {
         ),
         Command::InitLog { dir, origin, .. } => (dir, format!("init-log {origin}")),
         Command::Timestamp { dir, .. } => (dir, "timestamp".into()),
+        Command::MetaInIndex { dir } => (dir, "metadata lines in index files".into()),
         Command::Key(KeyCommand::Rotate { dir, .. }) => (dir, "rotate the registry key".into()),
         Command::Publish {
             dir,
@@ -1254,6 +1263,24 @@ fn run(cmd: Command) -> CliResult {
                 print_signed(
                     &format!("{}: timestamp re-signed for {validity} s,", dir.display()),
                     &s,
+                );
+            }
+        }
+        Command::MetaInIndex { dir } => {
+            let mut reg = open_for_change(&dir)?;
+            let was_on = reg.config().meta_in_index;
+            let ids = reg.enable_meta_in_index()?;
+            if o.json() {
+                print_json(&json!({"meta_in_index": true, "was_on": was_on, "rewritten": ids}))?;
+            } else {
+                for id in &ids {
+                    println!("wrote the metadata line of {id}");
+                }
+                println!(
+                    "{}: meta-in-index {}, {} index file(s) rewritten",
+                    escape_line(&dir.display().to_string()),
+                    if was_on { "was on" } else { "turned on" },
+                    ids.len()
                 );
             }
         }

@@ -246,6 +246,48 @@ fn a_metadata_change_killed_between_its_files_is_completed_by_the_next() {
     ok(&ri(&["verify", d], None));
 }
 
+/// `ratchet-index meta-in-index` on a signed registry of the older layout: the lines and
+/// config.json are one logged `config` change, and the registry verifies.
+#[test]
+fn meta_in_index_on_a_signed_registry_is_one_logged_change() {
+    let t = tempfile::tempdir().unwrap();
+    let k = keys::generate(&t.path().join("keys"), "reg", None).unwrap();
+    let dir = t.path().join("signed");
+    let d = dir.to_str().unwrap();
+    ok(&ri(
+        &["init", d, "--origin", "reg.test", "--no-meta-in-index"],
+        Some(&k.secret),
+    ));
+    let archive = Bundle::new("com.x.lib", "1.0.0").build(t.path());
+    ok(&ri(
+        &["publish", d, archive.to_str().unwrap()],
+        Some(&k.secret),
+    ));
+    ok(&ri(
+        &["deprecate", d, "com.x.lib", "--message", "old"],
+        Some(&k.secret),
+    ));
+    // Without the key: refused, nothing written.
+    let before = std::fs::read(dir.join("config.json")).unwrap();
+    assert!(!ri(&["meta-in-index", d], None).status.success());
+    assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), before);
+    let said = ok(&ri(&["meta-in-index", d], Some(&k.secret)));
+    assert!(
+        said.contains("turned on, 1 index file(s) rewritten"),
+        "{said}"
+    );
+    let entries = json(&ri(&["--format", "json", "log", d], None));
+    let last = entries["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["kind"], "config", "{last}");
+    assert_eq!(last["files"].as_array().map(Vec::len), Some(2), "{last}");
+    ok(&ri(&["verify", d], None));
+}
+
 #[test]
 fn init_with_origin_signs_from_the_start_and_unsigned_registries_need_no_key() {
     let t = tempfile::tempdir().unwrap();

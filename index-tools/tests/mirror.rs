@@ -139,6 +139,34 @@ fn a_tampered_or_unsigned_source_is_refused_before_anything_is_exposed() {
     assert!(!udst.join("names.txt").exists());
     let r = mirror(u.dir().to_str().unwrap(), &udst, &["--allow-unsigned"]);
     assert_eq!(r["archives_copied"], 1, "{r}");
+    // A metadata line (index-format.md §6.3.1) that says other than the metadata file the
+    // mirror checks archives against: refused, naming the index file.
+    let plain = "com.example.plain".parse().unwrap();
+    u.reg
+        .deprecate(&plain, "old", None, "2026-01-02T00:00:00Z")
+        .unwrap();
+    let idx = u.dir().join(index_path(&plain));
+    let mut meta = ratchet_formats::index::BundleMeta::new(plain.clone());
+    meta.deprecated = Some(ratchet_formats::index::Deprecation {
+        message: "something else".into(),
+        replacement: None,
+        since: "2026-01-02T00:00:00Z".into(),
+    });
+    let swapped =
+        ratchet_formats::index::with_meta_line(&std::fs::read(&idx).unwrap(), Some(&meta));
+    std::fs::write(&idx, swapped).unwrap();
+    let o = index(&[
+        "mirror",
+        u.dir().to_str().unwrap(),
+        t.path().join("m2").to_str().unwrap(),
+        "--allow-unsigned",
+    ]);
+    assert!(!o.status.success());
+    let said = text(&o.stderr);
+    assert!(
+        said.contains("metadata line") && said.contains(&index_path(&plain)),
+        "{said}"
+    );
 }
 
 #[test]

@@ -418,15 +418,91 @@ fn metadata_lines_follow_metadata_files() {
         text.replace("\"meta-in-index\": true", "\"meta-in-index\": false"),
     )
     .unwrap();
-    let reg = Registry::open(reg.root()).unwrap();
+    let mut reg = Registry::open(reg.root()).unwrap();
     assert_eq!(codes(&reg), ["meta-line-without-config"]);
-    assert_consistent_after(&reg, &cfg, &text);
+    // `ratchet-index meta-in-index` turns the key on (the line is right: nothing to rewrite).
+    assert_eq!(reg.enable_meta_in_index().unwrap(), []);
+    assert!(
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("\"meta-in-index\": true")
+    );
+    assert_consistent(&reg);
+    assert_eq!(
+        reg.enable_meta_in_index().unwrap(),
+        [],
+        "nothing left to do"
+    );
 }
 
-/// Puts `config.json` back as `text` and checks the registry is consistent again.
-fn assert_consistent_after(reg: &Registry, cfg: &std::path::Path, text: &str) {
-    std::fs::write(cfg, text).unwrap();
-    let reg = Registry::open(reg.root()).unwrap();
+/// A registry of the older layout (`init --no-meta-in-index`) gets its metadata lines from
+/// `ratchet-index meta-in-index`, which also repairs lines a change left behind.
+#[test]
+fn meta_in_index_turns_an_older_registry_over() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("old");
+    let ri = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let d = dir.to_str().unwrap();
+    assert!(ri(&["init", d, "--no-meta-in-index"]).status.success());
+    let mut reg = Registry::open(&dir).unwrap();
+    assert!(!reg.config().meta_in_index);
+    for b in ["com.test.alpha", "com.test.beta"] {
+        reg.publish(&Bundle::new(b, "1.0.0").build(t.path()), TIME)
+            .unwrap();
+    }
+    let a = id("com.test.alpha");
+    reg.deprecate(&a, "use beta", Some(&id("com.test.beta")), TIME)
+        .unwrap();
+    let idx = dir.join(index_path(&a));
+    assert_eq!(
+        IndexFile::load(&idx, Some(&a)).unwrap().meta,
+        None,
+        "no line yet"
+    );
+    let o = ri(&["meta-in-index", d]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("wrote the metadata line of com.test.alpha"),
+        "{out}"
+    );
+    assert!(
+        out.contains("turned on, 1 index file(s) rewritten"),
+        "{out}"
+    );
+    reg = Registry::open(&dir).unwrap();
+    assert!(reg.config().meta_in_index);
+    let line = IndexFile::load(&idx, Some(&a))
+        .unwrap()
+        .meta
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.deprecated.unwrap().message, "use beta");
+    assert_consistent(&reg);
+    // An older publisher's deprecation (the metadata file alone): found, then repaired.
+    let meta = dir.join(meta_path(&id("com.test.beta")));
+    let mut m = ratchet_formats::index::BundleMeta::new(id("com.test.beta"));
+    m.deprecated = Some(ratchet_formats::index::Deprecation {
+        message: "gone".into(),
+        replacement: None,
+        since: TIME.into(),
+    });
+    std::fs::create_dir_all(meta.parent().unwrap()).unwrap();
+    std::fs::write(&meta, m.to_json()).unwrap();
+    assert_eq!(
+        reg.verify().errors().map(|d| d.code).collect::<Vec<_>>(),
+        ["missing-meta-line"]
+    );
+    assert_eq!(reg.enable_meta_in_index().unwrap(), [id("com.test.beta")]);
     assert_consistent(&reg);
 }
 

@@ -478,11 +478,38 @@ pub fn mirror_reporting(
                     problem: p.to_string(),
                 });
             }
-            if let Some(m) = &meta {
-                BundleMeta::parse(m, &meta_path(id)).map_err(|e| MirrorError::BadIndex {
-                    file: meta_path(id),
-                    problem: e.to_string(),
-                })?;
+            let file_meta = match &meta {
+                Some(m) => Some(BundleMeta::parse(m, &meta_path(id)).map_err(|e| {
+                    MirrorError::BadIndex {
+                        file: meta_path(id),
+                        problem: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+            // The mirror checks archives against the metadata file; clients of a
+            // `meta-in-index` registry read the index file's line (index-format.md §6.3.1): both
+            // must say the same, or the check would vouch for metadata nobody reads.
+            if config.meta_in_index {
+                let line_meta = match &parsed.meta {
+                    Some(Err(p)) => {
+                        return Err(MirrorError::BadIndex {
+                            file: rel,
+                            problem: p.to_string(),
+                        });
+                    }
+                    Some(Ok(m)) => Some(m),
+                    None => None,
+                };
+                if line_meta != file_meta.as_ref() {
+                    return Err(MirrorError::BadIndex {
+                        file: rel,
+                        problem: format!(
+                            "its metadata line is not the content of {} (the source is inconsistent: `ratchet-index verify` there)",
+                            meta_path(id)
+                        ),
+                    });
+                }
             }
             let mut lines: Vec<IndexLine> = parsed.versions().cloned().collect();
             if let Some(l) = &locked {

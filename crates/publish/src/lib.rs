@@ -775,7 +775,13 @@ impl Registry {
             return Ok(false);
         };
         let meta = BundleMeta::load(&self.abs(&meta_path(id)))?;
-        if parsed.meta.as_ref().and_then(|m| m.as_ref().ok()) == meta.as_ref() {
+        // A bad line is rewritten (or removed) whatever the file says.
+        let line = match &parsed.meta {
+            Some(Ok(m)) => Some(Some(m)),
+            Some(Err(_)) => None,
+            None => Some(None),
+        };
+        if line == Some(meta.as_ref()) {
             return Ok(false);
         }
         let index_abs = self.abs(&index_path(id));
@@ -1341,6 +1347,78 @@ impl Registry {
         change: impl FnOnce(&mut Vec<serde_json::Value>) -> bool,
     ) -> Result<bool> {
         self.update_config(|config| change(&mut config.keys))
+    }
+
+    /// Turns `meta-in-index` on (index-format.md §6.3.1), or repairs a registry that has it:
+    /// writes the metadata line of every index file whose line is not its metadata file's
+    /// content (missing, behind, bad), then `config.json` when the key was off, all as one
+    /// logged `config` change. Returns the ids whose line it wrote; nothing is written when
+    /// every line is right and the key is on.
+    pub fn enable_meta_in_index(&mut self) -> Result<Vec<BundleId>> {
+        let _lock = self.lock()?;
+        let mut tx = self.begin_change()?;
+        let mut config = RegistryConfig::load(&self.root)?;
+        let mut stale = Vec::new();
+        for (rel, path) in walk(&self.root.join(INDEX_DIR), &self.root) {
+            let id = path
+                .file_name()
+                .and_then(|n| BundleId::parse(&n.to_string_lossy()).ok());
+            let Some(id) = id.filter(|id| !is_temp(&path) && index_path(id) == rel) else {
+                continue;
+            };
+            let Some((parsed, _)) = self.index_file(&id)? else {
+                continue;
+            };
+            let meta = BundleMeta::load(&self.abs(&meta_path(&id)))?;
+            let line = match &parsed.meta {
+                Some(Ok(m)) => Some(m),
+                Some(Err(_)) => {
+                    stale.push(id);
+                    continue;
+                }
+                None => None,
+            };
+            if line != meta.as_ref() {
+                stale.push(id);
+            }
+        }
+        let turn_on = !config.meta_in_index;
+        if stale.is_empty() && !turn_on {
+            return Ok(stale);
+        }
+        let mut files: Vec<String> = stale.iter().map(index_path).collect();
+        if turn_on {
+            files.push(CONFIG_FILE.to_string());
+        }
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        self.intend(
+            &mut tx,
+            ratchet_tlog::entry::EntryKind::Config,
+            None,
+            None,
+            None,
+            &refs,
+        )?;
+        // The lines first: a client that sees the key finds every line written.
+        self.config.meta_in_index = true;
+        for id in &stale {
+            self.sync_meta_line(id)?;
+        }
+        if turn_on {
+            config.meta_in_index = true;
+            let path = self.abs(CONFIG_FILE);
+            write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
+        }
+        self.commit_change(tx)?;
+        self.config = config;
+        self.audit(
+            ratchet_audit::Record {
+                action: "meta-in-index".into(),
+                ..Default::default()
+            }
+            .with("lines", stale.len().into()),
+        )?;
+        Ok(stale)
     }
 
     /// Changes `config.json` under the registry lock: reloads the file, applies `change`, and
@@ -2067,8 +2145,8 @@ impl Verifier<'_> {
                     }
                 }
             }
-            if parsed.lines.is_empty() {
-                self.err("empty-index", rel, "index file has no lines");
+            if parsed.lines.len() <= usize::from(parsed.meta.is_some()) {
+                self.err("empty-index", rel, "index file has no version lines");
             }
             self.report.versions += versions.len();
             self.index_ids.insert(id, versions);
@@ -2308,29 +2386,42 @@ impl Verifier<'_> {
         rel: &str,
         line: Option<&std::result::Result<BundleMeta, index::LineProblem>>,
     ) {
+        if let Some(Err(p)) = line {
+            self.err("bad-meta-line", rel, format!("line 1: {}", p.message));
+            return;
+        }
+        if let Some(Ok(m)) = line
+            && m.to_line().len() > index::MAX_LINE_LEN
+        {
+            self.warn(
+                "long-meta-line",
+                rel,
+                format!(
+                    "the metadata line is longer than {} bytes: readers that predate metadata lines report it as an invalid line instead of skipping it",
+                    index::MAX_LINE_LEN
+                ),
+            );
+        }
         let file = match BundleMeta::load(&root.join(meta_path(id))) {
             Ok(f) => f,
             // The metadata file's own problem is told by `check_meta`.
             Err(_) => return,
         };
         match (self.reg.config.meta_in_index, line, file) {
-            (_, Some(Err(p)), _) => {
-                self.err("bad-meta-line", rel, format!("line 1: {}", p.message))
-            }
             (false, Some(Ok(_)), _) => self.err(
                 "meta-line-without-config",
                 rel,
-                "the index file starts with a metadata line, but config.json does not say `meta-in-index`: clients ignore the line",
+                "the index file starts with a metadata line, but config.json does not say `meta-in-index`: clients ignore the line (`ratchet-index meta-in-index` turns the key on)",
             ),
             (true, None, Some(_)) => self.err(
                 "missing-meta-line",
                 rel,
-                format!("config.json says `meta-in-index`, but this index file has no metadata line while {} exists: clients see no owners, attestations or deprecation (an interrupted change: `ratchet-index gc` writes the line; in a signed registry, the next change does)", meta_path(id)),
+                format!("config.json says `meta-in-index`, but this index file has no metadata line while {} exists: clients see no owners, attestations or deprecation (an interrupted change or an older publisher: `ratchet-index meta-in-index` writes the line)", meta_path(id)),
             ),
             (true, Some(Ok(m)), f) if f.as_ref() != Some(m) => self.err(
                 "meta-line-differs",
                 rel,
-                format!("the metadata line is not the content of {} (clients with `meta-in-index` read the line; an interrupted change: `ratchet-index gc` rewrites the line; in a signed registry, the next change does)", meta_path(id)),
+                format!("the metadata line is not the content of {} (clients with `meta-in-index` read the line; an interrupted change or an older publisher: `ratchet-index meta-in-index` rewrites it)", meta_path(id)),
             ),
             _ => {}
         }

@@ -303,7 +303,11 @@ impl Client {
                 Err(_) if hinted => continue,
                 Err(FetchError::Offline { .. }) => {
                     offline_missing.push(id.to_string());
-                    let meta = m.map_or(Ok(None), file_meta);
+                    let meta = if self.config.meta_in_index {
+                        Ok(None)
+                    } else {
+                        m.map_or(Ok(None), file_meta)
+                    };
                     self.metas.insert(id, meta);
                     continue;
                 }
@@ -312,10 +316,12 @@ impl Client {
             let rel = ratchet_formats::index::index_path(&id);
             let file = bytes.map(|b| IndexFile::parse(&b, &rel, Some(&id)));
             // Of a `meta-in-index` registry, the line is the metadata even when the first
-            // round trip (sent before config.json said so) brought the file too.
-            let meta: MetaResult = match m {
-                Some(m) if !self.config.meta_in_index => file_meta(m),
-                _ => line_meta(file.as_ref().and_then(|f| f.meta.clone())),
+            // round trip (sent before config.json said so) brought the file too; of another,
+            // a line is never read.
+            let meta: MetaResult = if self.config.meta_in_index {
+                line_meta(file.as_ref().and_then(|f| f.meta.clone()))
+            } else {
+                m.map_or(Ok(None), file_meta)
             };
             if hinted && meta.is_err() {
                 continue;

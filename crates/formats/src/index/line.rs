@@ -1,9 +1,12 @@
 //! Index files: one per bundle id, one JSON line per published version, append-only.
 //!
 //! A line carries everything a resolver and an install prompt need (dependencies, requirements,
-//! permissions, resources, hash and size), so resolution never downloads an archive. Lines are
-//! never rewritten except their `yanked` flag. Each line has a schema version `v`: readers skip
-//! lines of a version they do not know and ignore unknown top-level fields.
+//! permissions, resources, hash and size), so resolution never downloads an archive. Version
+//! lines are never rewritten except their `yanked` flag. Each line has a schema version `v`:
+//! readers skip lines of a version they do not know and ignore unknown top-level fields. A
+//! registry that says `meta-in-index` starts each index file with the bundle's metadata line
+//! (index-format.md §6.3.1), rewritten with its metadata file, so that a client needs one file
+//! per bundle.
 
 use super::FormatError;
 use super::meta::BundleMeta;
@@ -200,7 +203,7 @@ impl IndexFile {
                 file: file.to_string(),
                 line: 1,
                 message: format!(
-                    "the metadata line is longer than {} bytes or has no newline",
+                    "the metadata line is longer than {} bytes, has no newline or does not end with `}}`",
                     super::MAX_SMALL_FILE_LEN
                 ),
             }).and_then(|m| {
