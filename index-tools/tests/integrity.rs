@@ -146,18 +146,30 @@ fn signed_registry_lifecycle_through_the_cli() {
     ok(&ri(&["verify", d], None));
 }
 
+/// A test registry given a registry key (`init-log`, origin `reg.test`) and an archive of
+/// `com.x.lib` 1.0.0 built beside it, not yet published.
+fn signed_with_an_archive(work: &Path) -> (TestRegistry, keys::KeyPairFiles, std::path::PathBuf) {
+    let tr = TestRegistry::new(work);
+    let k = keys::generate(&work.join("keys"), "reg", None).unwrap();
+    ok(&ri(
+        &[
+            "init-log",
+            tr.dir().to_str().unwrap(),
+            "--origin",
+            "reg.test",
+        ],
+        Some(&k.secret),
+    ));
+    let archive = Bundle::new("com.x.lib", "1.0.0").build(work);
+    (tr, k, archive)
+}
+
 #[test]
 fn an_operation_killed_after_its_files_is_completed_by_the_next() {
     let t = tempfile::tempdir().unwrap();
-    let tr = TestRegistry::new(t.path());
+    let (tr, k, archive) = signed_with_an_archive(t.path());
     let dir = tr.dir();
     let d = dir.to_str().unwrap();
-    let k = keys::generate(&t.path().join("keys"), "reg", None).unwrap();
-    ok(&ri(
-        &["init-log", d, "--origin", "reg.test"],
-        Some(&k.secret),
-    ));
-    let archive = Bundle::new("com.x.lib", "1.0.0").build(t.path());
     let o = Command::new(env!("CARGO_BIN_EXE_ratchet-index"))
         .args(["publish", d, archive.to_str().unwrap(), "--registry-key"])
         .arg(&k.secret)
@@ -187,15 +199,9 @@ fn an_operation_killed_after_its_files_is_completed_by_the_next() {
 #[test]
 fn a_metadata_change_killed_between_its_files_is_completed_by_the_next() {
     let t = tempfile::tempdir().unwrap();
-    let tr = TestRegistry::new(t.path());
+    let (tr, k, archive) = signed_with_an_archive(t.path());
     let dir = tr.dir();
     let d = dir.to_str().unwrap();
-    let k = keys::generate(&t.path().join("keys"), "reg", None).unwrap();
-    ok(&ri(
-        &["init-log", d, "--origin", "reg.test"],
-        Some(&k.secret),
-    ));
-    let archive = Bundle::new("com.x.lib", "1.0.0").build(t.path());
     ok(&ri(
         &["publish", d, archive.to_str().unwrap()],
         Some(&k.secret),
