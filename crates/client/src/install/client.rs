@@ -314,12 +314,12 @@ impl Client {
                 Err(e) => return Err(e.into()),
             };
             let rel = ratchet_formats::index::index_path(&id);
-            let file = bytes.map(|b| IndexFile::parse(&b, &rel, Some(&id)));
+            let mut file = bytes.map(|b| IndexFile::parse(&b, &rel, Some(&id)));
             // Of a `meta-in-index` registry, the line is the metadata even when the first
             // round trip (sent before config.json said so) brought the file too; of another,
             // a line is never read.
             let meta: MetaResult = if self.config.meta_in_index {
-                line_meta(file.as_ref().and_then(|f| f.meta.clone()))
+                line_meta(file.as_mut().and_then(|f| f.meta.take()))
             } else {
                 m.map_or(Ok(None), file_meta)
             };

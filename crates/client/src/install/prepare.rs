@@ -270,9 +270,9 @@ impl Client {
         self.integrity
             .absorb_nodes(&nodes, results.split_off(files.min(results.len())));
         all.truncate(files);
-        // [index files][metadata files (when apart)], each needed then hinted: two groups, verified and
-        // taken in each its own way (the hinted one is empty but for the bundles only a hint
-        // named).
+        // [index files][metadata files, when apart], each needed then hinted: two groups,
+        // verified and taken in each its own way (the hinted one is empty but for the bundles
+        // only a hint named).
         fn split<T>(v: Vec<T>, n: usize, needed: usize) -> (Vec<T>, Vec<T>) {
             let (mut need, mut hint) = (Vec::new(), Vec::new());
             for (i, x) in v.into_iter().enumerate() {
