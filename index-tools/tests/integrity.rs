@@ -27,6 +27,16 @@ fn ok(o: &Output) -> String {
     t
 }
 
+/// The kinds of the registry's log entries, in order (`ratchet-index log`).
+fn log_kinds(d: &str) -> Vec<String> {
+    json(&ri(&["--format", "json", "log", d], None))["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn json(o: &Output) -> Value {
     ok(o);
     serde_json::from_slice(&o.stdout).unwrap()
@@ -55,13 +65,7 @@ fn signed_registry_lifecycle_through_the_cli() {
     for f in ["root.json", "timestamp", "log/checkpoint", "state/map/node"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    let entries = json(&ri(&["--format", "json", "log", d], None));
-    let kinds: Vec<&str> = entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = log_kinds(d);
     assert_eq!(kinds, ["init", "import", "import"]);
     ok(&ri(&["verify", d], None));
 
@@ -183,13 +187,7 @@ fn an_operation_killed_after_its_files_is_completed_by_the_next() {
     // The next change completes it first: publish, then yank.
     ok(&ri(&["yank", d, "com.x.lib", "1.0.0"], Some(&k.secret)));
     assert!(!dir.join(ratchet_publish::PENDING_FILE).exists());
-    let entries = json(&ri(&["--format", "json", "log", d], None));
-    let kinds: Vec<&str> = entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = log_kinds(d);
     assert_eq!(kinds, ["init", "publish", "yank"]);
     ok(&ri(&["verify", d], None));
 }
@@ -241,13 +239,7 @@ fn a_metadata_change_killed_between_its_files_is_completed_by_the_next() {
         index.starts_with(r#"{"v":2,"meta":{"v":1,"id":"com.x.lib","deprecated":{"message":"old""#),
         "{index}"
     );
-    let entries = json(&ri(&["--format", "json", "log", d], None));
-    let kinds: Vec<&str> = entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = log_kinds(d);
     assert_eq!(kinds, ["init", "publish", "deprecate", "yank"]);
     ok(&ri(&["verify", d], None));
 }
