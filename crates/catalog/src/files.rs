@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Format version of every catalog file but the facet files.
+/// Format version of every catalog file but the root and the facet files.
 pub const CATALOG_FORMAT: u32 = 1;
+/// Format version of `catalog/root.json`: 2 since its `split` prefixes are written as one
+/// trie string instead of a list (§10.2); a version-1 reader refuses it. A root of version 1 is
+/// still read.
+pub const ROOT_FORMAT: u32 = 2;
 /// Format version of the facet files (heads and chunks): 2 since a facet value's set is cut
 /// into chunks of [`FACET_CHUNK`] ordinals (§10.2); a version-1 reader refuses them.
 pub const FACET_FORMAT: u32 = 2;
@@ -46,7 +50,7 @@ pub const MAX_FORWARD: u64 = 256 * 1024;
 /// `catalog/root.json`: global statistics and the counts of the small facets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Root {
-    /// [`CATALOG_FORMAT`].
+    /// [`ROOT_FORMAT`] (1 in a root written before it).
     pub v: u32,
     /// Incremented by every update; a rebuild starts at 1.
     pub generation: u64,
@@ -79,7 +83,7 @@ impl Root {
     /// An empty catalog.
     pub fn empty() -> Self {
         Root {
-            v: CATALOG_FORMAT,
+            v: ROOT_FORMAT,
             generation: 0,
             docs: 0,
             slots: 0,
@@ -105,7 +109,9 @@ impl Root {
 
 /// The root's split shard prefixes: a sorted set of strings held in one buffer, so that reading
 /// a root with thousands of them costs two allocations, not one per prefix (an update reads and
-/// writes the root every time). Serialized as a JSON list of strings.
+/// writes the root every time). Serialized as a trie string (§10.2: `acc(o(u)t) dev(1)` for
+/// `acc`, `acco`, `accou`, `acct`, `dev`, `dev1`), a quarter of the size of a JSON list of the
+/// same prefixes, which every query fetches; a list (a root of version 1) is read too.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SplitSet {
     buf: String,
@@ -181,9 +187,133 @@ impl<'a> FromIterator<&'a str> for SplitSet {
     }
 }
 
+impl SplitSet {
+    /// The trie string of the set (§10.2). Every prefix longer than [`PREFIX_CHARS`] has its
+    /// parent (one character shorter) in the set, so in sorted order each prefix is either a
+    /// base (of [`PREFIX_CHARS`] characters) or a child of an earlier one.
+    pub fn to_trie(&self) -> String {
+        let mut out = String::with_capacity(self.buf.len() / 3);
+        // The open path: each prefix with whether its children's `(` was written.
+        let mut path: Vec<(&str, bool)> = Vec::new();
+        for p in self.iter() {
+            while let Some(&(top, open)) = path.last() {
+                if p.len() > top.len() && p.starts_with(top) {
+                    break;
+                }
+                path.pop();
+                if open {
+                    out.push(')');
+                }
+            }
+            match path.last_mut() {
+                None => {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(p);
+                }
+                Some((top, open)) => {
+                    if !*open {
+                        out.push('(');
+                        *open = true;
+                    }
+                    out.push_str(&p[top.len()..]);
+                }
+            }
+            path.push((p, false));
+        }
+        while let Some((_, open)) = path.pop() {
+            if open {
+                out.push(')');
+            }
+        }
+        out
+    }
+
+    /// Reads a trie string (§10.2). Refuses anything but bases of [`PREFIX_CHARS`]
+    /// alphanumeric characters separated by one space, each followed by its children in
+    /// parentheses, each child one alphanumeric character followed by its own, in increasing
+    /// order without repeats and at most [`MAX_TERM_CHARS`] characters deep.
+    pub fn from_trie(t: &str) -> Result<SplitSet, String> {
+        /// What was read last.
+        #[derive(PartialEq)]
+        enum Last {
+            Start,
+            Space,
+            Prefix,
+            Open,
+            Close,
+        }
+        let mut s = SplitSet::default();
+        // Byte lengths of the prefixes whose children are open.
+        let mut open: Vec<usize> = Vec::new();
+        // The last prefix read.
+        let mut cur = String::new();
+        let mut last = Last::Start;
+        let mut chars = t.char_indices();
+        while let Some((at, c)) = chars.next() {
+            let ok = match c {
+                ' ' => open.is_empty() && matches!(last, Last::Prefix | Last::Close),
+                '(' => last == Last::Prefix && cur.chars().count() < MAX_TERM_CHARS,
+                ')' => !open.is_empty() && matches!(last, Last::Prefix | Last::Close),
+                c if c.is_alphanumeric() => match open.last() {
+                    Some(&parent) => {
+                        cur.truncate(parent);
+                        cur.push(c);
+                        true
+                    }
+                    None if matches!(last, Last::Start | Last::Space) => {
+                        cur.clear();
+                        cur.push(c);
+                        for _ in 1..PREFIX_CHARS {
+                            match chars.next() {
+                                Some((_, c)) if c.is_alphanumeric() => cur.push(c),
+                                _ => {
+                                    return Err(format!(
+                                        "the base at byte {at} is not {PREFIX_CHARS} alphanumeric characters"
+                                    ));
+                                }
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                },
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("unexpected {c:?} at byte {at}"));
+            }
+            last = match c {
+                ' ' => Last::Space,
+                '(' => {
+                    open.push(cur.len());
+                    Last::Open
+                }
+                ')' => {
+                    open.pop();
+                    Last::Close
+                }
+                _ => {
+                    if s.ends.last().is_some() && s.get(s.ends.len() - 1) >= cur.as_str() {
+                        return Err(format!("prefix `{cur}` (at byte {at}) is out of order"));
+                    }
+                    s.buf.push_str(&cur);
+                    s.ends.push(s.buf.len());
+                    Last::Prefix
+                }
+            };
+        }
+        if !open.is_empty() || matches!(last, Last::Space | Last::Open) {
+            return Err("ends inside the trie".into());
+        }
+        Ok(s)
+    }
+}
+
 impl Serialize for SplitSet {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_seq(self.iter())
+        ser.serialize_str(&self.to_trie())
     }
 }
 
@@ -208,11 +338,14 @@ impl<'de> Deserialize<'de> for SplitSet {
                 Ok(())
             }
         }
-        struct Seq;
-        impl<'de> serde::de::Visitor<'de> for Seq {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
             type Value = SplitSet;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of strings")
+                f.write_str("a trie string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SplitSet, E> {
+                SplitSet::from_trie(v).map_err(|e| E::custom(format!("split: {e}")))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -232,7 +365,7 @@ impl<'de> Deserialize<'de> for SplitSet {
                 }
             }
         }
-        de.deserialize_seq(Seq)
+        de.deserialize_any(Any)
     }
 }
 
@@ -370,6 +503,8 @@ pub fn facet_chunk_path(kind: &str, value: &str, c: u32) -> String {
 pub fn format_for(path: &str) -> u32 {
     if path.starts_with("catalog/facets/") {
         FACET_FORMAT
+    } else if path == ROOT_PATH {
+        ROOT_FORMAT
     } else {
         CATALOG_FORMAT
     }
@@ -433,7 +568,11 @@ fn parse_json_v<'a, T: Deserialize<'a>>(
 /// Parses `catalog/root.json`.
 pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
     let f = ROOT_PATH;
-    let r: Root = parse_json(bytes, f)?;
+    let r: Root = match parse_json_v(bytes, f, ROOT_FORMAT) {
+        // A root written before the trie string (its `split` a list) is read as well.
+        Err(CatalogError::Unsupported { found: 1, .. }) => parse_json_v(bytes, f, 1)?,
+        r => r?,
+    };
     if r.prefix_chars != PREFIX_CHARS as u32 || r.block_docs != BLOCK_DOCS {
         return Err(malformed(
             f,

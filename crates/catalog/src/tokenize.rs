@@ -228,10 +228,58 @@ mod tests {
             "kept in order"
         );
         let json = serde_json::to_string(&split).unwrap();
-        assert_eq!(json, r#"["dev","dev1"]"#);
+        assert_eq!(json, r#""dev(1)""#, "written as a trie string");
+        let back: crate::files::SplitSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, split);
         let back: crate::files::SplitSet = serde_json::from_str(r#"["dev1","dev","dev"]"#).unwrap();
-        assert_eq!(back, split, "read in any order, repeats dropped");
+        assert_eq!(
+            back, split,
+            "a list (root version 1) read in any order, repeats dropped"
+        );
         assert_eq!(shard_key_in("dev1", &split), "dev1");
         assert_eq!(shard_key_in("data", &split), "dat");
+    }
+
+    #[test]
+    fn split_trie_round_trips_and_refuses_what_it_would_not_write() {
+        use crate::files::SplitSet;
+        let prefixes = [
+            "acc", "acco", "accou", "accoun", "account", "accounti", "accountt", "acct", "dev",
+            "dev1", "zzz", "été", "étéa",
+        ];
+        let set: SplitSet = prefixes.iter().copied().collect();
+        let trie = set.to_trie();
+        assert_eq!(trie, "acc(o(u(n(t(it))))t) dev(1) zzz été(a)");
+        let back = SplitSet::from_trie(&trie).unwrap();
+        assert_eq!(back.iter().collect::<Vec<_>>(), prefixes);
+        assert_eq!(SplitSet::from_trie("").unwrap().len(), 0);
+        // The specification's example.
+        let spec = SplitSet::from_trie("acc(t) dev(1(2)o)").unwrap();
+        assert_eq!(
+            spec.iter().collect::<Vec<_>>(),
+            ["acc", "acct", "dev", "dev1", "dev12", "devo"]
+        );
+        assert_eq!(spec.to_trie(), "acc(t) dev(1(2)o)");
+        assert_eq!(SplitSet::default().to_trie(), "");
+        for bad in [
+            "ac",          // a base shorter than three characters
+            "acc(",        // not closed
+            "acc()",       // no child
+            "acc(o)(u)",   // a second list
+            "acc dev(1))", // closes what is not open
+            "acc  dev",    // two spaces
+            "acc dev ",    // ends with a space
+            "dev acc",     // out of order
+            "acc(oo)",     // a repeat
+            "acc(o)dev",   // a base without a space
+            "a-c",         // not alphanumeric
+            "acc(o-)",     // not alphanumeric
+        ] {
+            assert!(SplitSet::from_trie(bad).is_err(), "{bad:?} was read");
+        }
+        let deep = format!("acc{}{}", "(a".repeat(40), ")".repeat(40));
+        assert!(SplitSet::from_trie(&deep).is_err(), "deeper than a term");
+        let deep = format!("acc{}{}", "(a".repeat(37), ")".repeat(37));
+        assert_eq!(SplitSet::from_trie(&deep).unwrap().len(), 38);
     }
 }

@@ -770,6 +770,8 @@ impl Catalog {
         root.total_len = root.total_len.saturating_sub(old.len) + new.len;
         root.docs = root.docs.saturating_sub(u32::from(old.live)) + u32::from(new.live);
         root.generation += 1;
+        // A root read in version 1 is written in the current one (its `split` as a trie).
+        root.v = files::ROOT_FORMAT;
         let bytes = files::to_json(&root);
         store.write(ROOT_PATH, &bytes)?;
         stats.bytes += bytes.len();
@@ -1073,6 +1075,7 @@ impl Catalog {
             let mut r = files::parse_root(b).ok()?;
             r.generation = 0;
             r.tags.clear(); // approximate between rebuilds
+            r.v = files::ROOT_FORMAT; // a root of version 1 says the same in an older form
             Some(files::to_json(&r))
         };
         for path in &stored {
@@ -1108,12 +1111,20 @@ impl Catalog {
             if !same {
                 let problem = match serde_json::from_slice::<serde_json::Value>(&got) {
                     Err(e) => format!("malformed: {e}"),
+                    // A root of version 1 is read (and stale), not malformed.
                     Ok(v)
-                        if v.get("v").and_then(|v| v.as_u64())
-                            != Some(u64::from(files::format_for(path))) =>
+                        if v.get("v").and_then(|v| v.as_u64()).is_none_or(|v| {
+                            v != u64::from(files::format_for(path))
+                                && !(path == ROOT_PATH && v == 1)
+                        }) =>
                     {
                         "malformed: no known format version `v`".to_string()
                     }
+                    // A root clients refuse (a damaged split trie, counts over `docs`).
+                    Ok(_) if path == ROOT_PATH => match files::parse_root(&got) {
+                        Err(e) => format!("malformed: {e}"),
+                        Ok(_) => "differs".to_string(),
+                    },
                     Ok(_) => "differs".to_string(),
                 };
                 out.push(Difference {

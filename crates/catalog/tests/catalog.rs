@@ -477,8 +477,30 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
     expect_err(&mut s, &q, "term `csv`: truncated posting");
     let mut s = base.clone();
     s.files
-        .insert(ROOT_PATH.into(), br#"{"v":2,"whatever":true}"#.to_vec());
-    expect_err(&mut s, &q, "catalog format 2 is not supported");
+        .insert(ROOT_PATH.into(), br#"{"v":3,"whatever":true}"#.to_vec());
+    expect_err(&mut s, &q, "catalog format 3 is not supported");
+    // A root whose split trie is damaged.
+    let mut s = base.clone();
+    let root = String::from_utf8(s.files[ROOT_PATH].clone()).unwrap();
+    assert!(root.contains(r#""split":"""#), "{root}");
+    s.files.insert(
+        ROOT_PATH.into(),
+        root.replace(r#""split":"""#, r#""split":"csv((""#)
+            .into_bytes(),
+    );
+    expect_err(&mut s, &q, "split: unexpected '(' at byte 4");
+    // A root of version 1 (split as a list) is still read.
+    let mut s = base.clone();
+    s.files.insert(
+        ROOT_PATH.into(),
+        root.replace(r#""v":2"#, r#""v":1"#)
+            .replace(r#""split":"""#, r#""split":[]"#)
+            .into_bytes(),
+    );
+    assert_eq!(
+        search(&mut s, &q).unwrap(),
+        search(&mut base.clone(), &q).unwrap()
+    );
     // Inconsistent: a posting whose bundle has no summary (a README-only mention is not on
     // the term's inline first page, so its summary comes from its block).
     let mut quiet = doc("org.x.gamma", "Gamma", "something else");
@@ -696,6 +718,28 @@ fn verify_reports_what_differs_from_a_rebuild() {
             .iter()
             .any(|d| d.file == ROOT_PATH && d.problem.starts_with("malformed"))
     );
+    // A root that is JSON of the right version but whose split trie clients refuse is
+    // malformed, not merely stale; the same root of version 1 (split as a list) is neither.
+    let good = String::from_utf8(store_of(docs.clone()).files[ROOT_PATH].clone()).unwrap();
+    s.files.insert(
+        ROOT_PATH.into(),
+        good.replace(r#""split":"""#, r#""split":"c""#).into_bytes(),
+    );
+    let diffs = Catalog::verify(&s, input()).unwrap();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.file == ROOT_PATH && d.problem.contains("split: the base at byte 0")),
+        "{diffs:?}"
+    );
+    let mut s = store_of(docs.clone());
+    s.files.insert(
+        ROOT_PATH.into(),
+        good.replace(r#""v":2"#, r#""v":1"#)
+            .replace(r#""split":"""#, r#""split":[]"#)
+            .into_bytes(),
+    );
+    assert_eq!(Catalog::verify(&s, input()).unwrap(), []);
 }
 
 /// A small generated corpus of `n` background bundles from [`WORDS`] plus `planted`.
