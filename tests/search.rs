@@ -316,9 +316,10 @@ fn over_http_then_offline_from_the_cache_and_across_registries() {
         &["search", "json", "--tag", "validation", "--registry", &url],
     );
     assert_eq!(ids(&over_http), ["com.oss.json-utils"]);
-    // Root, one shard and one facet file; the summary is on the word's inline first page.
+    // Root and one shard: the tag is among the keys of the posting's card, and the summary is
+    // its card (index-format.md §10.6).
     let asked = requests.load(Ordering::SeqCst);
-    assert_eq!(asked, 3);
+    assert_eq!(asked, 2);
     // One word: root and shard, nothing else (index-format.md §10.6).
     let one = json(h, &["search", "pipeline", "--registry", &url]);
     assert_eq!(ids(&one), ["com.example.data-processing"]);
@@ -401,13 +402,21 @@ fn a_registry_without_a_catalog_or_with_a_damaged_one_is_named() {
     std::fs::write(&shard, vec![b' '; 300 * 1024]).unwrap();
     common::assert_fails_with(&search(&["json"]), "catalog/terms/jso.json");
 
-    // Inconsistent: an inline summary that disagrees with its posting...
-    let lying = String::from_utf8(good.clone())
+    // A term whose postings lost a card...
+    let mut b: Value = serde_json::from_slice(&good).unwrap();
+    let term = b["terms"]
+        .as_array_mut()
         .unwrap()
-        .replace("\"deprecated\":false", "\"deprecated\":true");
-    std::fs::write(&shard, lying).unwrap();
+        .iter_mut()
+        .find(|t| t["t"] == "json")
+        .unwrap();
+    term["c"].as_array_mut().unwrap().pop();
+    std::fs::write(&shard, serde_json::to_vec(&b).unwrap()).unwrap();
     let o = search(&["json"]);
-    common::assert_fails_with(&o, "catalog/terms/jso.json: inconsistent");
+    common::assert_fails_with(
+        &o,
+        "catalog/terms/jso.json: malformed: term `json`: 3 cards for 4 postings",
+    );
     std::fs::write(&shard, &good).unwrap();
     // ... and a listing whose facet head's first page lost a summary (index-format.md §10.2).
     let facets = reg.join("catalog/facets/category");
@@ -443,7 +452,7 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
     let t = tempfile::tempdir().unwrap();
     let h = t.path();
     let reg = sample_copy(h);
-    // The summary of com.oss.json-utils (ordinal 1) on the first page of `json`.
+    // The card of com.oss.json-utils among the postings of `json`.
     let shard = reg.join("catalog/terms/jso.json");
     let mut b: Value = serde_json::from_slice(&std::fs::read(&shard).unwrap()).unwrap();
     let term = b["terms"]
@@ -452,13 +461,13 @@ fn text_from_the_catalog_is_escaped_on_the_terminal() {
         .iter_mut()
         .find(|t| t["t"] == "json")
         .unwrap();
-    let s = term["s"]
+    let card = term["c"]
         .as_array_mut()
         .unwrap()
         .iter_mut()
-        .find(|s| s["ord"] == 1)
+        .find(|c| c[0] == "com.oss.json-utils")
         .unwrap();
-    s["description"] = Value::from("evil \u{1b}[2J\u{202e} text\nsecond  line");
+    card[3] = Value::from("evil \u{1b}[2J\u{202e} text\nsecond  line");
     std::fs::write(&shard, serde_json::to_vec(&b).unwrap()).unwrap();
     let o = ratchet(
         h,

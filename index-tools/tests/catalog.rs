@@ -297,28 +297,40 @@ fn archives_stored_under_a_custom_dl_path_are_indexed() {
     assert_consistent(&reg);
 }
 
-/// A catalog whose facet files have format 1 (before facet sets were cut into chunks, §10.2)
-/// is rebuilt by the next publish instead of failing it.
+/// A catalog whose facet files or term shards have format 1 (before facet sets were cut into
+/// chunks, before postings carried cards, §10.2) is rebuilt by the next publish instead of
+/// failing it.
 #[test]
-fn a_publish_rebuilds_a_catalog_with_facet_files_of_format_1() {
+fn a_publish_rebuilds_a_catalog_with_files_of_format_1() {
     let w = tempfile::tempdir().unwrap();
     let t = TestRegistry::new(w.path());
     two_bundles(&t);
     let dir = t.dir();
-    let heads: Vec<_> = std::fs::read_dir(dir.join("catalog/facets/license"))
-        .unwrap()
+    let older: Vec<_> = ["catalog/facets/license", "catalog/terms"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(dir.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
-    assert!(!heads.is_empty());
-    for p in &heads {
+    assert!(
+        older
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/terms/"))
+    );
+    assert!(
+        older
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/facets/"))
+    );
+    for p in &older {
         let text = std::fs::read_to_string(p).unwrap();
+        assert!(text.starts_with("{\"v\":2,"), "{}", p.display());
         std::fs::write(p, text.replace("\"v\":2", "\"v\":1")).unwrap();
     }
     Bundle::new("com.test.gamma", "1.0.0")
         .description("Archives invoices")
         .publish(&t);
-    for p in &heads {
+    for p in older.iter().filter(|p| p.exists()) {
         assert!(std::fs::read_to_string(p).unwrap().starts_with("{\"v\":2,"));
     }
     assert_eq!(find(&dir, "invoices").len(), 3);

@@ -16,7 +16,8 @@
 //!    forms, plurals, filler words), P@5 and MRR and their requests/bytes.
 //!
 //! Run: `cargo bench -p ratchet-catalog --bench catalog` (`CATALOG_BENCH_ONLY=update` for
-//! section 5 alone, `CATALOG_BENCH_ONLY=quality` for sections 1, 2, 4 and 6).
+//! section 5 alone, `CATALOG_BENCH_ONLY=quality` for sections 1, 2, 4 and 6;
+//! `CATALOG_BENCH_FILES=1` prints the files each labelled query fetches, on stderr).
 
 use ratchet_catalog::doc::{DocItem, DocPrice};
 use ratchet_catalog::files;
@@ -690,6 +691,12 @@ impl<F: Fetch> Fetch for Counting<F> {
     fn fetch(&mut self, files: &[(String, u64)]) -> Vec<Result<Option<Vec<u8>>, CatalogError>> {
         self.rounds += 1;
         self.requests += files.len();
+        if std::env::var("CATALOG_BENCH_FILES").is_ok() {
+            eprintln!(
+                "  fetch {:?}",
+                files.iter().map(|f| &f.0).collect::<Vec<_>>()
+            );
+        }
         let out: Vec<_> = match &mut self.cache {
             Some(c) => {
                 let missing: Vec<(String, u64)> = files
@@ -990,6 +997,9 @@ fn main() {
         reqs.push(f.requests as f64);
         bytes.push(f.bytes as f64);
         rounds.push(f.rounds as f64);
+        if std::env::var("CATALOG_BENCH_FILES").is_ok() {
+            eprintln!("query {:?}: {} requests", q.text, f.requests);
+        }
     }
     // Facet-filtered queries (with and without text) and non-relevance sorts.
     let facet_queries = facet_queries();

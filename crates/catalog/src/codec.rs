@@ -79,6 +79,37 @@ fn b64_decode(s: &str, limit: usize) -> Result<Vec<u8>, DecodeError> {
         .map_err(|e| DecodeError(format!("not base64url: {e}")))
 }
 
+/// Encodes a card's facet keys (§10.2): sorted 32-bit keys, little-endian, as base64url.
+pub fn encode_keys(keys: &[u32]) -> String {
+    let mut out = Vec::with_capacity(keys.len() * 4);
+    for k in keys {
+        out.extend_from_slice(&k.to_le_bytes());
+    }
+    B64.encode(out)
+}
+
+/// Decodes a card's facet keys, refusing a length that is not a multiple of 4, keys out of
+/// order or repeated, and more than `limit` keys.
+pub fn decode_keys(s: &str, limit: usize) -> Result<Vec<u32>, DecodeError> {
+    if s.len() > limit.saturating_mul(6) {
+        return Err(DecodeError(format!("more than {limit} facet keys")));
+    }
+    let b = B64
+        .decode(s)
+        .map_err(|e| DecodeError(format!("not base64url: {e}")))?;
+    if b.len() % 4 != 0 {
+        return Err(DecodeError("facet keys are not 4 bytes each".into()));
+    }
+    let keys: Vec<u32> = b
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if keys.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(DecodeError("facet keys out of order or repeated".into()));
+    }
+    Ok(keys)
+}
+
 /// Encodes postings sorted by ordinal (the caller sorts).
 pub fn encode_postings(postings: &[Posting]) -> String {
     let mut out = Vec::with_capacity(postings.len() * (POSTING_FIXED_BYTES + 2));

@@ -10,13 +10,18 @@ use crate::codec::{self, Posting};
 use crate::doc::Summary;
 use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
-use ratchet_formats::manifest::BundleId;
+use ratchet_formats::manifest::{BundleId, PricingModel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Format version of every catalog file but the root and the facet files.
+/// Format version of the summary blocks and the forward files.
 pub const CATALOG_FORMAT: u32 = 1;
+/// Format version of the term shards: 2 since every posting has a result card (`c`) instead of
+/// the first page's summaries (`s`) (§10.2); a version-1 reader refuses them, and this reader
+/// refuses a shard of version 1 (the catalog is rebuilt: `ratchet-index catalog rebuild`, which
+/// the publish tool runs when an update meets one).
+pub const TERM_FORMAT: u32 = 2;
 /// Format version of `catalog/root.json`: 2 since its `split` prefixes are written as one
 /// trie string instead of a list (§10.2); a version-1 reader refuses it. A root of version 1 is
 /// still read.
@@ -37,7 +42,7 @@ pub const MAX_ROOT: u64 = 256 * 1024;
 /// Largest term shard a reader accepts (writers keep shards under [`SHARD_TARGET`]).
 pub const MAX_SHARD: u64 = 256 * 1024;
 /// Size a writer keeps a term shard under, by cutting the longest posting lists further.
-pub const SHARD_TARGET: usize = 12 * 1024;
+pub const SHARD_TARGET: usize = 24 * 1024;
 /// Largest summary block a reader accepts.
 pub const MAX_BLOCK: u64 = 64 * 1024;
 /// Largest facet head file a reader accepts.
@@ -378,17 +383,134 @@ pub struct TermEntry {
     pub df: u32,
     /// The postings, encoded ([`codec::encode_postings`]).
     pub p: String,
-    /// The summaries of the term's first page: its postings with the highest champion keys
-    /// among those of weighted frequency at least [`crate::PAGE_MIN_WTF`], at most
-    /// [`crate::PAGE_DOCS`], by ordinal (§10.4).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub s: Vec<Summary>,
+    /// The result card of every posting, in the postings' order (§10.2).
+    pub c: Vec<Card>,
+}
+
+/// A result card (§10.2): what a result shows of a bundle that its posting does not carry, and
+/// the keys of its facet values, as a JSON array `[id, name, version, description, license,
+/// price, downloads, trend, rating, updated, keys]`. Its ordinal, pricing model, verification
+/// status and deprecation are the posting's. Every posting of a term has one, so a text query
+/// fetches neither a summary block nor a facet file for a bundle its terms matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card(
+    pub BundleId,
+    pub String,
+    pub String,
+    pub String,
+    pub String,
+    pub Option<crate::doc::DocPrice>,
+    pub u64,
+    pub f64,
+    pub Option<f64>,
+    pub String,
+    /// The keys of its `category`, `tag`, `author` and `license` values ([`facet_key`]),
+    /// sorted, as [`codec::encode_keys`] writes them.
+    pub String,
+);
+
+/// Most facet keys a card may hold.
+pub const MAX_CARD_KEYS: usize = 1024;
+
+/// The facet kinds a card carries keys of, in the order of their 2-bit number in a key.
+pub const CARD_FACETS: [&str; 4] = ["category", "tag", "author", "license"];
+
+/// The key of a facet value in a card (§10.2): the kind's number (its place in
+/// [`CARD_FACETS`]) in the top 2 bits, and the first 30 bits of the SHA-256 of the
+/// (normalised) value; `None` for a kind cards do not carry.
+pub fn facet_key(kind: &str, value: &str) -> Option<u32> {
+    let k = CARD_FACETS.iter().position(|&c| c == kind)? as u32;
+    let h = Sha256::digest(value.as_bytes());
+    Some(k << 30 | u32::from_be_bytes([h[0], h[1], h[2], h[3]]) >> 2)
+}
+
+/// The sorted facet keys of a bundle's facet values (kind -> values).
+pub fn card_keys(facets: &BTreeMap<String, Vec<String>>) -> Vec<u32> {
+    let mut keys: Vec<u32> = facets
+        .iter()
+        .flat_map(|(k, vs)| vs.iter().filter_map(move |v| facet_key(k, v)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.truncate(MAX_CARD_KEYS);
+    keys
+}
+
+impl Card {
+    /// The card of a summary, with the bundle's facet keys ([`card_keys`]).
+    pub fn of(s: &Summary, keys: &[u32]) -> Card {
+        Card(
+            s.id.clone(),
+            s.name.clone(),
+            s.version.clone(),
+            s.description.clone(),
+            s.license.clone(),
+            s.price.clone(),
+            s.downloads,
+            s.trend,
+            s.rating,
+            s.updated.clone(),
+            codec::encode_keys(keys),
+        )
+    }
+
+    /// Its facet keys, checked.
+    pub fn keys(&self) -> Result<Vec<u32>, codec::DecodeError> {
+        codec::decode_keys(&self.10, MAX_CARD_KEYS)
+    }
+
+    /// The summary of the bundle of posting `p` with this card; `None` when the posting's
+    /// pricing code is unknown.
+    pub fn into_summary(self, p: &Posting) -> Option<Summary> {
+        let pricing = match p.model {
+            0 => PricingModel::Free,
+            1 => PricingModel::Paid,
+            2 => PricingModel::Freemium,
+            3 => PricingModel::Subscription,
+            _ => return None,
+        };
+        let verified = match p.flags & 0b11 {
+            0 => crate::Verified::None,
+            1 => crate::Verified::Community,
+            2 => crate::Verified::Official,
+            _ => return None,
+        };
+        let Card(
+            id,
+            name,
+            version,
+            description,
+            license,
+            price,
+            downloads,
+            trend,
+            rating,
+            updated,
+            _,
+        ) = self;
+        Some(Summary {
+            ord: p.ord,
+            id,
+            name,
+            version,
+            description,
+            license,
+            pricing,
+            price,
+            verified,
+            downloads,
+            trend,
+            rating,
+            updated,
+            deprecated: p.flags & 0b100 != 0,
+        })
+    }
 }
 
 /// `catalog/terms/<key>.json`: the terms starting with one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TermShard {
-    /// [`CATALOG_FORMAT`].
+    /// [`TERM_FORMAT`].
     pub v: u32,
     /// The shard key: the first [`crate::PREFIX_CHARS`] characters of its terms.
     pub key: String,
@@ -503,6 +625,8 @@ pub fn facet_chunk_path(kind: &str, value: &str, c: u32) -> String {
 pub fn format_for(path: &str) -> u32 {
     if path.starts_with("catalog/facets/") {
         FACET_FORMAT
+    } else if path.starts_with("catalog/terms/") {
+        TERM_FORMAT
     } else if path == ROOT_PATH {
         ROOT_FORMAT
     } else {
@@ -636,7 +760,7 @@ pub fn parse_shard_lazy(
     root: &Root,
 ) -> Result<Vec<TermEntry>, CatalogError> {
     let f = shard_path(key);
-    let s: TermShard = parse_json(bytes, &f)?;
+    let s: TermShard = parse_json_v(bytes, &f, TERM_FORMAT)?;
     check_shard(
         &f,
         &s.key,
@@ -647,8 +771,8 @@ pub fn parse_shard_lazy(
     Ok(s.terms)
 }
 
-/// A term of a shard as the writer reads it: its first page (`s`) kept as the JSON it was
-/// read as, parsed only when the writer changes the term.
+/// A term of a shard as the writer reads it: its cards (`c`) kept as the JSON they were read
+/// as, parsed only when the writer changes the term.
 /// Borrowed from the bytes read.
 #[derive(Debug, Deserialize)]
 pub struct RawTermEntry<'a> {
@@ -660,9 +784,9 @@ pub struct RawTermEntry<'a> {
     /// The postings, encoded.
     #[serde(borrow)]
     pub p: std::borrow::Cow<'a, str>,
-    /// The first page's summaries as read (a JSON array), absent when empty.
-    #[serde(default, borrow)]
-    pub s: Option<&'a serde_json::value::RawValue>,
+    /// The cards as read (a JSON array).
+    #[serde(borrow)]
+    pub c: &'a serde_json::value::RawValue,
 }
 
 #[derive(Deserialize)]
@@ -674,7 +798,7 @@ struct RawTermShard<'a> {
 }
 
 /// Parses a term shard stored under `key` as [`parse_shard_lazy`] does, but leaves every
-/// term's first page unparsed (checked only to be a JSON array): what an update needs, which
+/// term's cards unparsed (checked only to be a JSON array): what an update needs, which
 /// rewrites most of a shard's terms as they were read.
 pub fn parse_shard_raw<'a>(
     bytes: &'a [u8],
@@ -682,14 +806,10 @@ pub fn parse_shard_raw<'a>(
     root: &Root,
 ) -> Result<Vec<RawTermEntry<'a>>, CatalogError> {
     let f = shard_path(key);
-    let s: RawTermShard = parse_json(bytes, &f)?;
+    let s: RawTermShard = parse_json_v(bytes, &f, TERM_FORMAT)?;
     check_shard(&f, &s.key, key, root, s.terms.iter().map(|e| (&*e.t, e.df)))?;
-    if let Some(e) = s
-        .terms
-        .iter()
-        .find(|e| e.s.as_ref().is_some_and(|r| !r.get().starts_with('[')))
-    {
-        return Err(malformed(&f, format!("term `{}`: `s` is not a list", e.t)));
+    if let Some(e) = s.terms.iter().find(|e| !e.c.get().starts_with('[')) {
+        return Err(malformed(&f, format!("term `{}`: `c` is not a list", e.t)));
     }
     Ok(s.terms)
 }
@@ -732,19 +852,39 @@ fn check_shard<'a>(
     Ok(())
 }
 
-/// Decodes the postings of one term of shard `key`, checking them against `df` and the root.
-pub fn decode_term(e: &TermEntry, key: &str, root: &Root) -> Result<Vec<Posting>, CatalogError> {
-    let page: Vec<u32> = e.s.iter().map(|s| s.ord).collect();
-    decode_term_parts(&e.t, e.df, &e.p, &page, key, root)
+/// Decodes the postings and cards of one term of shard `key`, checking them against `df`, the
+/// root and each other: the summaries of its postings, in the same order.
+pub fn decode_term(e: TermEntry, key: &str, root: &Root) -> Result<CardedTerm, CatalogError> {
+    let ps = decode_term_parts(&e.t, e.df, &e.p, e.c.len(), key, root)?;
+    let mut out = Vec::with_capacity(ps.len());
+    let mut keys = Vec::with_capacity(ps.len());
+    for (p, c) in ps.iter().zip(e.c) {
+        keys.push(c.keys().map_err(|d| {
+            malformed(
+                &shard_path(key),
+                format!("term `{}`: card of posting {}: {d}", e.t, p.ord),
+            )
+        })?);
+        let s = c.into_summary(p).ok_or_else(|| {
+            malformed(
+                &shard_path(key),
+                format!("term `{}`: posting {} has unknown codes", e.t, p.ord),
+            )
+        })?;
+        out.push(s);
+    }
+    Ok((ps, out, keys))
 }
 
-/// [`decode_term`] of term `t` with `df`, encoded postings `p` and the ordinals of its inline
-/// first page `page`.
+/// A term's postings with, for each, its summary and its facet keys.
+pub type CardedTerm = (Vec<Posting>, Vec<Summary>, Vec<Vec<u32>>);
+
+/// The postings of term `t` with `df`, encoded postings `p` and `cards` cards, checked.
 pub fn decode_term_parts(
     t: &str,
     df: u32,
     p: &str,
-    page: &[u32],
+    cards: usize,
     key: &str,
     root: &Root,
 ) -> Result<Vec<Posting>, CatalogError> {
@@ -757,29 +897,28 @@ pub fn decode_term_parts(
             format!("term `{t}`: {} postings for df {df}", ps.len()),
         ));
     }
-    let want = crate::write::page_ords(&ps);
-    if page != want.as_slice() {
-        return Err(CatalogError::Inconsistent {
-            file: f,
-            message: format!(
-                "term `{t}`: inline summaries of ordinals {page:?}, its first page is {want:?}"
-            ),
-        });
+    if cards != ps.len() {
+        return Err(malformed(
+            &f,
+            format!("term `{t}`: {cards} cards for {} postings", ps.len()),
+        ));
     }
     Ok(ps)
 }
 
-/// A term of a shard, decoded: term, df, postings and inline first-page summaries.
-pub type DecodedTerm = (String, u32, Vec<Posting>, Vec<Summary>);
+/// A term of a shard, decoded: term, df, postings, and the summary and facet keys of each
+/// posting.
+pub type DecodedTerm = (String, u32, Vec<Posting>, Vec<Summary>, Vec<Vec<u32>>);
 
 /// Parses a term shard stored under `key`, against the root's slot count; returns the shard
-/// with its postings decoded, term by term.
+/// with its postings and cards decoded, term by term.
 pub fn parse_shard(bytes: &[u8], key: &str, root: &Root) -> Result<Vec<DecodedTerm>, CatalogError> {
     parse_shard_lazy(bytes, key, root)?
         .into_iter()
         .map(|e| {
-            let ps = decode_term(&e, key, root)?;
-            Ok((e.t, e.df, ps, e.s))
+            let (t, df) = (e.t.clone(), e.df);
+            let (ps, s, k) = decode_term(e, key, root)?;
+            Ok((t, df, ps, s, k))
         })
         .collect()
 }

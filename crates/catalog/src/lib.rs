@@ -3,16 +3,15 @@
 //! A registry is static files and has no server to run queries, so the catalog is an inverted
 //! index cut into small files that a client fetches on demand: a root file with the global
 //! statistics, term shards keyed by a term's first three characters (one more character below
-//! a prefix whose shard grew past 12 KiB; postings carry what is needed to score, filter and
-//! sort, and each term carries inline the summaries of its first page of results), facet
-//! heads (one per facet value: its count, its chunks and the summaries of the listing's first
-//! page) with the value's set cut into chunks of 65536 ordinals, and blocks of result
-//! summaries. A query costs at most three round trips (root; term shards and facet heads; the
-//! summary blocks of the page's bundles no matched term carries inline, often none), four when
-//! facet filters need chunks, so a one-word query is typically two requests and a two-word
-//! query three, whatever the registry's size (§10.6 lists what costs more); a publish rewrites
-//! only the files of the changed bundle's terms, the heads of its facet values and one chunk
-//! per value it gains or loses, its summary block, its forward file and the root.
+//! a prefix whose shard grew past 24 KiB; every posting carries what is needed to score,
+//! filter and sort, and a card with the result's summary and the keys of its facet values),
+//! facet heads (one per facet value: its count, its chunks and the summaries of the listing's
+//! first page) with the value's set cut into chunks of 65536 ordinals, and blocks of result
+//! summaries for listings. A text query costs two round trips, the root and one shard per word,
+//! whatever its filters, sort and page: a one-word query is two requests and a two-word query
+//! three, whatever the registry's size (§10.6); a publish rewrites only the files of the
+//! changed bundle's terms, the heads of its facet values and one chunk per value it gains or
+//! loses, its summary block, its forward file and the root.
 //!
 //! - [`doc`]: the document of a bundle ([`CatalogDoc`]), its terms, facets and summary;
 //! - [`tokenize`]: the tokenizer shared by writer and reader;
@@ -42,14 +41,11 @@ pub use write::{Catalog, Change};
 /// Characters of a term that choose its shard.
 pub const PREFIX_CHARS: usize = 3;
 /// Most postings a term's list keeps (the best by the champion key, §10.4).
-pub const POSTINGS_CAP: usize = 300;
+pub const POSTINGS_CAP: usize = 100;
 /// Most tags `root.json` counts (the popular ones, for `ratchet bundle tags --popular`).
 pub const TOP_TAGS: usize = 200;
-/// Summaries a term entry carries inline: those of its first page of results (§10.4).
+/// Summaries a facet head carries inline: those of its listing's first page (§10.2).
 pub const PAGE_DOCS: usize = 10;
-/// Least weighted frequency (in halves) of a posting whose summary a term carries inline: one
-/// occurrence in a description or a stronger field (README and CHANGELOG mentions are not).
-pub const PAGE_MIN_WTF: u8 = 2;
 /// Documents per summary block.
 pub const BLOCK_DOCS: u32 = 8;
 

@@ -1,9 +1,9 @@
-//! Query evaluation over the static catalog (`index-format.md` §10.6), in at most three round
-//! trips (four when facet filters need chunks of their sets): the root; the term shards of the
-//! query's terms and the facet heads of its filters; the facet chunks holding candidates (for a
-//! listing, the chunks every filter may hold); the summary blocks of the result page's bundles
-//! that no matched term carries inline on its first page (none for a typical one- or two-word
-//! query, which then costs two or three requests).
+//! Query evaluation over the static catalog (`index-format.md` §10.6). A text query takes two
+//! round trips whatever its filters, sort and page: the root, then the term shards of its words,
+//! whose postings carry a card each (the result's summary and its facet keys), so a one-word
+//! query is two requests and a two-word query three. A listing without text takes the root, the
+//! facet heads of its values, the chunks of their sets unless the page is within the heads'
+//! inline first pages, and the summary blocks of the page's bundles no head carries.
 //!
 //! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
 //! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
@@ -262,6 +262,17 @@ struct QTerm {
     typo: bool,
 }
 
+impl QTerm {
+    /// The one shard a query word reads (§10.6): its own term's, where its prefix and typo
+    /// matches are looked up too (the raw word's, for a word that is not indexed).
+    fn shard_key(&self, root: &Root) -> String {
+        match (&self.exact, &self.prefix) {
+            (Some(w), _) | (None, Some(w)) => shard_key_in(w, &root.split),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 fn query_terms(text: &str) -> Vec<QTerm> {
     let mut raw: Vec<String> = words(text).collect();
     let open_end = text.chars().last().is_some_and(char::is_alphanumeric);
@@ -426,8 +437,8 @@ fn passes(p: &Posting, q: &Query) -> bool {
     }
 }
 
-/// Runs a query. Files come from `fetch`, in at most three calls (four when facet filters
-/// need the chunks of their sets).
+/// Runs a query. Files come from `fetch`: in two calls for a text query, two to four for a
+/// listing.
 pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError> {
     if q.limit > MAX_LIMIT {
         return Err(CatalogError::Query(format!(
@@ -504,16 +515,18 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             ));
         }
     }
-    let keys: BTreeSet<String> = qterms
-        .iter()
-        .flat_map(|t| t.exact.iter().chain(t.prefix.iter()))
-        .map(|w| shard_key_in(w, &root.split))
-        .collect();
+    let keys: BTreeSet<String> = qterms.iter().map(|t| t.shard_key(&root)).collect();
     let mut requests: Vec<(String, u64)> = keys
         .iter()
         .map(|k| (files::shard_path(k), MAX_SHARD))
         .collect();
-    let facet_pairs: BTreeSet<(String, String)> = facet_filters.iter().flatten().cloned().collect();
+    // A text query filters by the facet keys of its postings' cards (§10.6): it reads no
+    // facet file.
+    let facet_pairs: BTreeSet<(String, String)> = if text_query {
+        BTreeSet::new()
+    } else {
+        facet_filters.iter().flatten().cloned().collect()
+    };
     requests.extend(
         facet_pairs
             .iter()
@@ -531,9 +544,10 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         };
         shards.insert(k.clone(), terms);
     }
-    // Summaries carried inline by the matched terms (their first pages, §10.4) and by the facet
-    // heads (the first page of their listing, §10.2).
+    // Summaries carried by the matched terms' cards (§10.2) and by the facet heads (the first
+    // page of their listing), and the cards' facet keys.
     let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
+    let mut card_keys: HashMap<u32, &[u32]> = HashMap::new();
     let mut heads: HashMap<(String, String), files::FacetFile> = HashMap::new();
     for (kind, value) in &facet_pairs {
         let path = files::facet_path(kind, value);
@@ -556,15 +570,9 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     if text_query {
         for qt in &qterms {
             let mut m: HashMap<u32, (f64, Posting)> = HashMap::new();
-            let mut ks: Vec<String> = qt
-                .exact
-                .iter()
-                .chain(qt.prefix.iter())
-                .map(|w| shard_key_in(w, &root.split))
-                .collect();
-            ks.dedup();
-            for k in ks {
-                for (t, df, ps, page) in shards.get(&k).into_iter().flatten() {
+            {
+                let k = qt.shard_key(&root);
+                for (t, df, ps, page, keys) in shards.get(&k).into_iter().flatten() {
                     let w = if qt.exact.as_ref() == Some(t) {
                         1.0
                     } else if qt
@@ -579,10 +587,11 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                         continue;
                     };
                     capped |= (*df as usize) > ps.len();
-                    for s in page {
+                    for (s, keys) in page.iter().zip(keys) {
                         inline
                             .entry(s.ord)
                             .or_insert_with(|| (s.clone(), files::shard_path(&k)));
+                        card_keys.entry(s.ord).or_insert(keys);
                     }
                     for p in ps {
                         if !passes(p, q) {
@@ -600,9 +609,9 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         }
     }
 
-    // Round 3 (only with facet filters that need them): the facet chunks. A listing of one
-    // value whose page is within the head's inline first page needs none; otherwise the chunks
-    // every filter group may hold, and for a text query only those holding a candidate.
+    // Round 3 (only for a listing that needs them): the facet chunks. A listing of one value
+    // whose page is within the head's inline first page needs none; otherwise the chunks every
+    // filter group may hold.
     let mut first_page_only: Option<(Vec<u32>, usize)> = None;
     if !text_query
         && let [group] = facet_filters.as_slice()
@@ -616,8 +625,34 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             Some(_) => {}
         }
     }
+    // A listing of several values of a kind a bundle has one value of (`--verified` is
+    // community or official; `--price paid`): the union's lowest ordinals are among each
+    // head's inline first page, and its size is the sum of the counts.
+    if !text_query
+        && let [group] = facet_filters.as_slice()
+        && group.len() > 1
+        && group
+            .iter()
+            .all(|(k, _)| matches!(k.as_str(), "verified" | "pricing"))
+    {
+        let present: Vec<&files::FacetFile> = group.iter().filter_map(|p| heads.get(p)).collect();
+        let complete = present.iter().all(|h| h.s.len() == h.count as usize);
+        if complete || q.offset + q.limit <= crate::PAGE_DOCS {
+            let mut ords: Vec<u32> = present
+                .iter()
+                .flat_map(|h| h.s.iter().map(|s| s.ord))
+                .collect();
+            ords.sort_unstable();
+            ords.dedup();
+            if !complete {
+                ords.truncate(crate::PAGE_DOCS);
+            }
+            let count = present.iter().map(|h| h.count as usize).sum();
+            first_page_only = Some((ords, count));
+        }
+    }
     let mut sets: HashMap<(String, String), Vec<u32>> = HashMap::new();
-    if first_page_only.is_none() && !facet_filters.is_empty() {
+    if !text_query && first_page_only.is_none() && !facet_filters.is_empty() {
         let mut wanted: Option<BTreeSet<u32>> = None;
         for group in &facet_filters {
             let u: BTreeSet<u32> = group
@@ -678,9 +713,28 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             sets.insert(pair.clone(), members);
         }
     }
-    // Facet filter: AND across kinds, OR within one kind.
+    // Facet filter: AND across kinds, OR within one kind; for a text query, by its cards' keys.
+    if text_query && !facet_filters.is_empty() {
+        let groups: Vec<Vec<u32>> = facet_filters
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|(k, v)| files::facet_key(k, v))
+                    .collect()
+            })
+            .collect();
+        for m in &mut per_term {
+            m.retain(|o, _| {
+                card_keys.get(o).is_some_and(|have| {
+                    groups
+                        .iter()
+                        .all(|g| g.iter().any(|k| have.binary_search(k).is_ok()))
+                })
+            });
+        }
+    }
     let mut allowed: Option<BTreeSet<u32>> = None;
-    if first_page_only.is_none() {
+    if !text_query && first_page_only.is_none() {
         for group in &facet_filters {
             let union: BTreeSet<u32> = group
                 .iter()
@@ -783,7 +837,8 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         .map(|(i, &o)| (o, ranked.get(i).map_or(0.0, |r| r.1)))
         .collect();
 
-    // Round 3: the summary blocks of the page's bundles that no matched term carries inline.
+    // Round 3 or 4 (a listing only; a text query has every card): the summary blocks of the
+    // page's bundles that no fetched file carries.
     let mut summaries: HashMap<u32, (Summary, String)> = HashMap::new();
     for (o, _) in &page {
         if let Some(s) = inline.remove(o) {
@@ -853,10 +908,10 @@ pub const MAX_LOOKUP: usize = 20;
 /// Looks up the summaries of `ids` (at most [`MAX_LOOKUP`]) in two round trips, for a list of
 /// bundles that comes from elsewhere (`ratchet bundle search --similar`, §11.3): the root, then
 /// the shards of the last two id terms of each id (§10.3; the joined dashed segment, e.g.
-/// `jsonutil`, comes last and is rare), whose first pages (`s`) carry the summaries of the
-/// bundles that term describes best. An id found on no such page is left out of the answer (the
-/// caller shows it without a summary); an id that is not searchable (all versions yanked) is
-/// never found. Files are size-checked and parsed as for [`search`].
+/// `jsonutil`, comes last and is rare), whose cards carry the summaries of the (at most
+/// `postings_cap`) bundles that term describes best. An id found on no such list is left out of
+/// the answer (the caller shows it without a summary); an id that is not searchable (all
+/// versions yanked) is never found. Files are size-checked and parsed as for [`search`].
 pub fn summaries_of(
     fetch: &mut impl Fetch,
     ids: &[ratchet_formats::manifest::BundleId],
@@ -890,8 +945,8 @@ pub fn summaries_of(
     for (k, got) in keys.iter().zip(answers) {
         let path = files::shard_path(k);
         if let Some(bytes) = checked(got, &path, MAX_SHARD)? {
-            for e in files::parse_shard_lazy(&bytes, k, &root)? {
-                for s in e.s {
+            for (_, _, _, summaries, _) in files::parse_shard(&bytes, k, &root)? {
+                for s in summaries {
                     if wanted.contains(s.id.as_str()) {
                         out.entry(s.id.to_string()).or_insert(s);
                     }

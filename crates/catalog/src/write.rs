@@ -18,7 +18,7 @@ use crate::files::{
 };
 use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
-use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, PAGE_MIN_WTF, POSTINGS_CAP};
+use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -104,24 +104,6 @@ fn best_by_champion(ps: &mut Vec<Posting>, n: usize) {
     ps.extend(ranked.into_iter().map(|r| r.1));
 }
 
-/// The ordinals of a list's first page (§10.4): the [`PAGE_DOCS`] postings with the highest
-/// champion keys among those of weighted frequency at least [`PAGE_MIN_WTF`], by ordinal.
-pub fn page_ords(ps: &[Posting]) -> Vec<u32> {
-    let mut best: Vec<(u64, u32)> = Vec::with_capacity(ps.len());
-    best.extend(
-        ps.iter()
-            .filter(|p| p.wtf >= PAGE_MIN_WTF)
-            .map(champion_rank),
-    );
-    if best.len() > PAGE_DOCS {
-        best.select_nth_unstable(PAGE_DOCS - 1);
-        best.truncate(PAGE_DOCS);
-    }
-    let mut ords: Vec<u32> = best.iter().map(|r| r.1).collect();
-    ords.sort_unstable();
-    ords
-}
-
 fn cap(ps: &mut Vec<Posting>, n: usize) {
     best_by_champion(ps, n);
 }
@@ -142,33 +124,25 @@ impl List<'_> {
     }
 }
 
-/// One summary of a first page, kept as the JSON it was read or made as.
+/// The card of one posting, kept as the JSON it was read or made as.
 #[derive(Debug, Clone)]
 struct PageItem<'a> {
     ord: u32,
     json: Cow<'a, RawValue>,
 }
 
-/// A term's inline first page: as read (its JSON, untouched) until the writer changes it, then
-/// its summaries, each still as JSON; a rebuild makes it from the summaries.
+/// A term's cards: as read (their JSON, untouched) until the writer changes the term, then
+/// each card still as JSON with its posting's ordinal; a rebuild makes them from summaries.
 #[derive(Debug, Clone)]
 enum Page<'a> {
     Raw(&'a RawValue),
     Items(Vec<PageItem<'a>>),
-    Decoded(Vec<Summary>),
+    Decoded(Vec<files::Card>),
 }
 
 impl<'a> Page<'a> {
     fn empty() -> Self {
         Page::Items(Vec::new())
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Page::Raw(r) => r.get() == "[]",
-            Page::Items(v) => v.is_empty(),
-            Page::Decoded(v) => v.is_empty(),
-        }
     }
 
     /// Length of its compact JSON.
@@ -186,13 +160,9 @@ impl<'a> Page<'a> {
         }
     }
 
-    /// The summaries with their ordinals, the JSON as read parsed only as far as `ord` (errors
-    /// name the shard `key`).
-    fn into_items(self, key: &str, t: &str) -> Result<Vec<PageItem<'a>>, CatalogError> {
-        #[derive(serde::Deserialize)]
-        struct Ord {
-            ord: u32,
-        }
+    /// The cards as JSON, in the postings' order, the JSON as read parsed only as far as
+    /// the list (errors name the shard `key`).
+    fn into_cards(self, key: &str, t: &str) -> Result<Vec<Cow<'a, RawValue>>, CatalogError> {
         let bad = |e: serde_json::Error| CatalogError::Malformed {
             file: files::shard_path(key),
             message: format!("term `{t}`: {e}"),
@@ -200,26 +170,55 @@ impl<'a> Page<'a> {
         match self {
             Page::Raw(r) => {
                 let items: Vec<&'a RawValue> = serde_json::from_str(r.get()).map_err(bad)?;
-                let mut out = Vec::with_capacity(items.len());
-                for json in items {
-                    let o: Ord = serde_json::from_str(json.get()).map_err(bad)?;
-                    out.push(PageItem {
-                        ord: o.ord,
-                        json: Cow::Borrowed(json),
-                    });
+                // Each card is checked, so an update does not write a damaged one back.
+                for i in &items {
+                    serde_json::from_str::<files::Card>(i.get()).map_err(bad)?;
                 }
-                Ok(out)
+                Ok(items.into_iter().map(Cow::Borrowed).collect())
             }
-            Page::Items(v) => Ok(v),
-            Page::Decoded(v) => v
-                .iter()
-                .map(|s| {
-                    Ok(PageItem {
-                        ord: s.ord,
-                        json: Cow::Owned(serde_json::value::to_raw_value(s).map_err(bad)?),
-                    })
-                })
-                .collect(),
+            Page::Items(v) => Ok(v.into_iter().map(|i| i.json).collect()),
+            Page::Decoded(v) => v.iter().map(|c| Ok(Cow::Owned(card_json(c)?))).collect(),
+        }
+    }
+
+    /// The cards with their postings' ordinals (`ps`, whose number of cards was checked).
+    fn into_items(
+        self,
+        ps: &[Posting],
+        key: &str,
+        t: &str,
+    ) -> Result<Vec<PageItem<'a>>, CatalogError> {
+        let cards = self.into_cards(key, t)?;
+        if cards.len() != ps.len() {
+            return Err(CatalogError::Malformed {
+                file: files::shard_path(key),
+                message: format!(
+                    "term `{t}`: {} cards for {} postings",
+                    cards.len(),
+                    ps.len()
+                ),
+            });
+        }
+        Ok(ps
+            .iter()
+            .zip(cards)
+            .map(|(p, json)| PageItem { ord: p.ord, json })
+            .collect())
+    }
+
+    /// Number of cards (parsing a list as read).
+    fn count(&self, key: &str, t: &str) -> Result<usize, CatalogError> {
+        match self {
+            Page::Raw(r) => {
+                let items: Vec<&RawValue> =
+                    serde_json::from_str(r.get()).map_err(|e| CatalogError::Malformed {
+                        file: files::shard_path(key),
+                        message: format!("term `{t}`: {e}"),
+                    })?;
+                Ok(items.len())
+            }
+            Page::Items(v) => Ok(v.len()),
+            Page::Decoded(v) => Ok(v.len()),
         }
     }
 }
@@ -234,7 +233,7 @@ impl serde::Serialize for Page<'_> {
     }
 }
 
-/// One term of a shard being written: df, postings, inline first-page summaries.
+/// One term of a shard being written: df, postings, their cards.
 #[derive(Debug, Clone)]
 struct TermVal<'a> {
     df: u32,
@@ -248,8 +247,7 @@ struct OutEntry<'a> {
     t: Cow<'a, str>,
     df: u32,
     p: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Page::is_empty")]
-    s: Page<'a>,
+    c: Page<'a>,
 }
 
 /// A term shard as written (the fields of [`TermShard`], in its order).
@@ -271,12 +269,7 @@ impl TermVal<'_> {
 
     /// Estimated bytes in the shard file.
     fn size(&self, t: &str) -> usize {
-        let s = if self.s.is_empty() {
-            0
-        } else {
-            self.s.json_len() + 6
-        };
-        t.len() + self.list.encoded().len() + 24 + s
+        t.len() + self.list.encoded().len() + 24 + self.s.json_len() + 6
     }
 }
 
@@ -306,9 +299,8 @@ type ShardMap<'a> = BTreeMap<Cow<'a, str>, TermVal<'a>>;
 type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
 
 /// Encodes a shard, cutting the longest list that can be cut (by encoded length; the first
-/// such term) by a quarter until the shard is under [`SHARD_TARGET`]. A cut never removes a
-/// posting of the list's first page, so the inline summaries stay those of the list; a shard
-/// that no cut can shrink further is written as it is. `None` when it has no term left.
+/// such term) by a quarter, with their cards, until the shard is under [`SHARD_TARGET`]; a
+/// shard that no cut can shrink further (lists of one posting) is written as it is. `None` when it has no term left.
 fn encode_shard(
     key: &str,
     mut terms: ShardMap<'_>,
@@ -327,14 +319,14 @@ fn encode_shard(
             },
             t,
             df: v.df,
-            s: v.s,
+            c: v.s,
         })
         .collect();
     let mut uncuttable: BTreeSet<usize> = BTreeSet::new();
     loop {
         let bytes = files::to_json_sized(
             &OutShard {
-                v: files::CATALOG_FORMAT,
+                v: files::TERM_FORMAT,
                 key,
                 terms: &entries,
             },
@@ -347,14 +339,14 @@ fn encode_shard(
             return Ok(Some(bytes));
         };
         let e = &mut entries[longest];
-        let page = std::mem::replace(&mut e.s, Page::empty()).into_items(key, &e.t)?;
-        let keep: BTreeSet<u32> = page.iter().map(|i| i.ord).collect();
-        let page_ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
-        e.s = Page::Items(page);
-        let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, &page_ords, key, root)?;
-        let target = (ps.len() * 3 / 4).max(keep.len()).max(1);
+        let cards = std::mem::replace(&mut e.c, Page::empty());
+        let n = cards.count(key, &e.t)?;
+        let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, n, key, root)?;
+        let mut items = cards.into_items(&ps, key, &e.t)?;
+        let target = (ps.len() * 3 / 4).max(1);
         if target >= ps.len() {
             // Nothing to cut here: try the next longest list without serializing again.
+            e.c = Page::Items(items);
             uncuttable.insert(longest);
             let next = (0..entries.len())
                 .filter(|i| !uncuttable.contains(i))
@@ -367,17 +359,16 @@ fn encode_shard(
         let mut order: Vec<((u64, u32), u32)> =
             ps.iter().map(|p| (champion_rank(p), p.ord)).collect();
         order.sort_unstable();
-        let mut drop: BTreeSet<u32> = BTreeSet::new();
-        for &(_, o) in order.iter().rev() {
-            if ps.len() - drop.len() <= target {
-                break;
-            }
-            if !keep.contains(&o) {
-                drop.insert(o);
-            }
-        }
+        let drop: BTreeSet<u32> = order
+            .iter()
+            .rev()
+            .take(ps.len() - target)
+            .map(|&(_, o)| o)
+            .collect();
         ps.retain(|p| !drop.contains(&p.ord));
+        items.retain(|i| !drop.contains(&i.ord));
         entries[longest].p = Cow::Owned(codec::encode_postings(&ps));
+        entries[longest].c = Page::Items(items);
     }
 }
 
@@ -437,9 +428,9 @@ fn store_shard<S: CatalogStore>(
     Ok(())
 }
 
-/// A summary as compact JSON.
-fn raw(s: &Summary) -> Result<Box<RawValue>, CatalogError> {
-    serde_json::value::to_raw_value(s).map_err(|e| CatalogError::Query(format!("summary: {e}")))
+/// The card of a summary as compact JSON.
+fn card_json(c: &files::Card) -> Result<Box<RawValue>, CatalogError> {
+    serde_json::value::to_raw_value(c).map_err(|e| CatalogError::Query(format!("card: {e}")))
 }
 
 fn read<S: CatalogStore>(s: &S, path: &str, limit: u64) -> Result<Option<Vec<u8>>, CatalogError> {
@@ -507,7 +498,10 @@ impl Catalog {
 
         let mut block_cache: HashMap<u32, Vec<Summary>> = HashMap::new();
         let mine_json = match &new_doc {
-            Some((d, _)) => Some(raw(&d.summary(ord))?),
+            Some((d, ix)) => Some(card_json(&files::Card::of(
+                &d.summary(ord),
+                &files::card_keys(&ix.facets),
+            ))?),
             None => None,
         };
         // Term shards: group the old and the new terms by the shard they live in now.
@@ -538,7 +532,7 @@ impl Catalog {
                         let v = TermVal {
                             df: e.df,
                             list: List::Encoded(e.p),
-                            s: e.s.map_or_else(Page::empty, Page::Raw),
+                            s: Page::Raw(e.c),
                         };
                         (e.t, v)
                     })
@@ -550,11 +544,11 @@ impl Catalog {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
-                    let page = std::mem::replace(&mut v.s, Page::empty()).into_items(&key, t)?;
-                    let ords: Vec<u32> = page.iter().map(|i| i.ord).collect();
-                    let ps = files::decode_term_parts(t, v.df, s, &ords, &key, &root)?;
+                    let cards = std::mem::replace(&mut v.s, Page::empty());
+                    let n = cards.count(&key, t)?;
+                    let ps = files::decode_term_parts(t, v.df, s, n, &key, &root)?;
+                    v.s = Page::Items(cards.into_items(&ps, &key, t)?);
                     v.list = List::Decoded(ps);
-                    v.s = Page::Items(page);
                 }
                 Ok(())
             };
@@ -588,32 +582,35 @@ impl Catalog {
                     changed.push(t);
                 }
             }
-            // The first pages of the changed lists: this bundle's new summary, the others'
-            // from the old page or, for a bundle that just entered it, from its block.
+            // The cards of the changed lists: this bundle's new card, the others' as they
+            // were (every posting had one).
             for t in changed {
                 let Some(v) = terms.get_mut(t.as_str()) else {
                     continue;
                 };
                 let List::Decoded(ps) = &v.list else { continue };
-                let Page::Items(old_page) = &mut v.s else {
+                let Page::Items(old_items) = &mut v.s else {
                     continue;
                 };
-                let mut old: Vec<Option<PageItem>> =
-                    std::mem::take(old_page).into_iter().map(Some).collect();
-                let mut page = Vec::with_capacity(PAGE_DOCS);
-                for o in page_ords(ps) {
-                    let found = old.iter_mut().find_map(|x| match x {
-                        Some(i) if i.ord == o => x.take(),
-                        _ => None,
-                    });
-                    let json = match (&mine_json, found) {
-                        (Some(m), _) if o == ord => Cow::Borrowed(&**m),
-                        (_, Some(x)) => x.json,
-                        _ => Cow::Owned(raw(&block_summary(store, o, &root, &mut block_cache)?)?),
+                let mut old: HashMap<u32, Cow<'_, RawValue>> = std::mem::take(old_items)
+                    .into_iter()
+                    .map(|i| (i.ord, i.json))
+                    .collect();
+                let mut items = Vec::with_capacity(ps.len());
+                for p in ps {
+                    let json = match (&mine_json, old.remove(&p.ord)) {
+                        (Some(m), _) if p.ord == ord => Cow::Borrowed(&**m),
+                        (_, Some(x)) => x,
+                        _ => {
+                            return Err(CatalogError::Inconsistent {
+                                file: files::shard_path(&key),
+                                message: format!("term `{t}`: posting {} has no card", p.ord),
+                            });
+                        }
                     };
-                    page.push(PageItem { ord: o, json });
+                    items.push(PageItem { ord: p.ord, json });
                 }
-                v.s = Page::Items(page);
+                v.s = Page::Items(items);
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -793,6 +790,7 @@ impl Catalog {
         let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
         let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
         let mut by_ord: HashMap<u32, Summary> = HashMap::new();
+        let mut cards: HashMap<u32, files::Card> = HashMap::new();
         let mut forwards = Vec::new();
         let mut seen = BTreeSet::new();
         for (id, doc) in bundles {
@@ -835,6 +833,10 @@ impl Catalog {
                     .entry(ord / BLOCK_DOCS)
                     .or_default()
                     .push(d.summary(ord));
+                cards.insert(
+                    ord,
+                    files::Card::of(&d.summary(ord), &files::card_keys(&ix.facets)),
+                );
                 by_ord.insert(ord, d.summary(ord));
                 root.docs += 1;
                 root.total_len += ix.len;
@@ -853,9 +855,9 @@ impl Catalog {
                 .into_iter()
                 .map(|(t, (df, mut ps))| {
                     cap(&mut ps, POSTINGS_CAP);
-                    let s = page_ords(&ps)
-                        .into_iter()
-                        .filter_map(|o| by_ord.get(&o).cloned())
+                    let s = ps
+                        .iter()
+                        .filter_map(|p| cards.get(&p.ord).cloned())
                         .collect();
                     let v = TermVal {
                         df,

@@ -464,17 +464,52 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
     let mut s = base.clone();
     s.files.insert(shard.clone(), b"{\"v\":1,\"key\":".to_vec());
     expect_err(&mut s, &q, "catalog/terms/csv.json: malformed");
-    // Wrong key, bad postings, newer format.
+    // Wrong key, bad postings, an older format.
     let mut s = base.clone();
     s.files
-        .insert(shard.clone(), br#"{"v":1,"key":"abc","terms":[]}"#.to_vec());
+        .insert(shard.clone(), br#"{"v":2,"key":"abc","terms":[]}"#.to_vec());
     expect_err(&mut s, &q, "holds key `abc`");
     let mut s = base.clone();
     s.files.insert(
         shard.clone(),
-        br#"{"v":1,"key":"csv","terms":[{"t":"csv","df":1,"p":"AAAA"}]}"#.to_vec(),
+        br#"{"v":2,"key":"csv","terms":[{"t":"csv","df":1,"p":"AAAA","c":[]}]}"#.to_vec(),
     );
     expect_err(&mut s, &q, "term `csv`: truncated posting");
+    let mut s = base.clone();
+    s.files
+        .insert(shard.clone(), br#"{"v":1,"key":"csv","terms":[]}"#.to_vec());
+    expect_err(
+        &mut s,
+        &q,
+        "catalog/terms/csv.json: catalog format 1 is not supported (known: 2)",
+    );
+    // Cards: one missing, one that is not a card.
+    let text = String::from_utf8(base.files[&shard].clone()).unwrap();
+    let cards_at = text.find(r#","c":[["#).unwrap() + 5;
+    let second = cards_at + text[cards_at + 1..].find(r#",["org.x.beta""#).unwrap() + 1;
+    let mut s = base.clone();
+    let mut one = text.clone();
+    one.replace_range(cards_at + 1..second + 1, "");
+    s.files.insert(shard.clone(), one.into_bytes());
+    expect_err(&mut s, &q, "term `csv`: 1 cards for 2 postings");
+    let mut s = base.clone();
+    s.files.insert(
+        shard.clone(),
+        text.replacen(r#"["org.x.beta""#, r#"[7,"org.x.beta""#, 1)
+            .into_bytes(),
+    );
+    expect_err(&mut s, &q, "catalog/terms/csv.json: malformed");
+    // A card whose facet keys repeat.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["terms"][0]["c"][0][10] = "AAAAAAAAAAA".into();
+    let mut s = base.clone();
+    s.files
+        .insert(shard.clone(), serde_json::to_vec(&v).unwrap());
+    expect_err(
+        &mut s,
+        &q,
+        "catalog/terms/csv.json: malformed: term `csv`: card of posting 0: facet keys out of order or repeated",
+    );
     let mut s = base.clone();
     s.files
         .insert(ROOT_PATH.into(), br#"{"v":3,"whatever":true}"#.to_vec());
@@ -501,37 +536,12 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
         search(&mut s, &q).unwrap(),
         search(&mut base.clone(), &q).unwrap()
     );
-    // Inconsistent: a posting whose bundle has no summary (a README-only mention is not on
-    // the term's inline first page, so its summary comes from its block).
+    // Every posting has its card: a README-only mention needs no summary block.
     let mut quiet = doc("org.x.gamma", "Gamma", "something else");
     quiet.readme = "csv csv".into();
     let mut s = store_of(vec![quiet]);
-    assert!(!String::from_utf8_lossy(&s.files[&shard]).contains("\"s\":"));
     s.remove(&files::block_path(0)).unwrap();
-    expect_err(
-        &mut s,
-        &q,
-        "catalog/docs/0.json: inconsistent with the catalog: no summary for ordinal",
-    );
-    // Inline summaries that lie about verification, or name another page.
-    let mut s = base.clone();
-    let text = String::from_utf8(s.files[&shard].clone()).unwrap();
-    assert!(text.contains("\"s\":"), "{text}");
-    s.files.insert(
-        shard.clone(),
-        text.replace("\"none\"", "\"official\"").into_bytes(),
-    );
-    expect_err(
-        &mut s,
-        &q,
-        "catalog/terms/csv.json: inconsistent with the catalog: summary of org.x.alpha disagrees with its postings",
-    );
-    let mut s = base.clone();
-    s.files.insert(
-        shard.clone(),
-        text.replacen("\"ord\":1", "\"ord\":0", 1).into_bytes(),
-    );
-    expect_err(&mut s, &q, "inline summaries of ordinals");
+    assert_eq!(ids(&mut s, &q), ["org.x.gamma"]);
     // A root counting fewer bundles than a term.
     let mut s = base.clone();
     let mut root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
@@ -956,7 +966,8 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
         !rounds.concat().iter().any(|p| p.ends_with("/0.json")),
         "{rounds:?}"
     );
-    // A text query with a filter reads only the chunks holding its candidates.
+    // A text query with a filter reads no facet file: its postings' cards carry the keys of
+    // their bundles' values.
     let (r, rounds) = counted(
         &s,
         &with(|q| {
@@ -968,15 +979,11 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     assert_eq!(ords(&r)[0], 2 * C + 2);
     assert!(ords(&r).iter().all(|o| o / C == 2), "{:?}", ords(&r));
     let fetched = rounds.concat();
-    let chunks: Vec<&String> = fetched
-        .iter()
-        .filter(|p| p.matches('/').count() == 4)
-        .collect();
-    assert_eq!(
-        chunks,
-        [&files::facet_chunk_path("category", "all", 2)],
+    assert!(
+        !fetched.iter().any(|p| p.starts_with("catalog/facets/")),
         "{rounds:?}"
     );
+    assert_eq!(rounds.len(), 2, "root, then the shards: {rounds:?}");
     let (r, _) = counted(
         &s,
         &with(|q| {
@@ -1071,11 +1078,11 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     );
 }
 
-/// The writer keeps the first pages of the terms it does not change as it read them, and parses
-/// those it changes: a damaged page is refused with the shard named either way, and an untouched
-/// one is written back byte for byte.
+/// The writer keeps the cards of the terms it does not change as it read them, and parses
+/// those it changes: damaged cards are refused with the shard named either way, and untouched
+/// ones are written back byte for byte.
 #[test]
-fn an_update_refuses_a_damaged_first_page_and_keeps_untouched_ones_as_read() {
+fn an_update_refuses_damaged_cards_and_keeps_untouched_ones_as_read() {
     let base = vec![
         doc("org.x.alpha", "Alpha", "csv reader"),
         doc("org.x.beta", "Beta", "csv writer reading"),
@@ -1083,13 +1090,17 @@ fn an_update_refuses_a_damaged_first_page_and_keeps_untouched_ones_as_read() {
     let shard = files::shard_path("csv");
     let republish = Change::Upsert(Box::new(doc("org.x.alpha", "Alpha", "csv parser")));
     for (damage, want) in [
-        (r#""s":5"#, "is not a list"),
-        (r#""s":[{"id":"org.x.alpha"}]"#, "missing field `ord`"),
+        (r#""c":5"#, "is not a list"),
+        (
+            r#""c":[["org.x.alpha"],["org.x.beta"]]"#,
+            "term `csv`: invalid length 1",
+        ),
+        (r#""c":[]"#, "term `csv`: 0 cards for 2 postings"),
     ] {
         let mut s = store_of(base.clone());
         let text = String::from_utf8(s.files[&shard].clone()).unwrap();
-        let at = text.find(r#""s":["#).expect("csv has a first page");
-        let end = at + text[at..].find("}]").unwrap() + 2;
+        let at = text.find(r#""c":["#).expect("csv has cards");
+        let end = at + text[at..].find("]]").unwrap() + 2;
         let damaged = format!("{}{damage}{}", &text[..at], &text[end..]);
         s.files.insert(shard.clone(), damaged.into_bytes());
         let e = Catalog::update(&mut s, &republish).unwrap_err().to_string();
@@ -1103,4 +1114,47 @@ fn an_update_refuses_a_damaged_first_page_and_keeps_untouched_ones_as_read() {
     let mut all = base;
     all[0] = doc("org.x.alpha", "Alpha", "csv parser");
     assert_same(&s, &store_of(all));
+}
+
+/// A listing of `--verified` (community or official) reads the two heads and, within their
+/// inline first pages, no chunk; past them it reads the chunks.
+#[test]
+fn a_verified_listing_is_the_union_of_two_heads_first_pages() {
+    use ratchet_catalog::Verified;
+    let docs: Vec<CatalogDoc> = (0..40)
+        .map(|i| {
+            let mut d = doc(&format!("org.v.b{i}"), &format!("B{i}"), "verified things");
+            d.verified = match i % 3 {
+                0 => Verified::None,
+                1 => Verified::Community,
+                _ => Verified::Official,
+            };
+            d
+        })
+        .collect();
+    let s = store_of(docs);
+    let want: Vec<u32> = (0..40).filter(|i| i % 3 != 0).collect();
+    let q = with(|q| {
+        q.verified = true;
+        q.limit = 10;
+    });
+    let (r, rounds) = counted(&s, &q);
+    let ords = |r: &ratchet_catalog::Results| -> Vec<u32> {
+        r.hits.iter().map(|h| h.summary.ord).collect()
+    };
+    assert_eq!(ords(&r), want[..10]);
+    assert_eq!(r.total, want.len());
+    assert_eq!(rounds.len(), 2, "root, then the two heads: {rounds:?}");
+    assert_eq!(rounds[1].len(), 2, "{rounds:?}");
+    // The next page needs the sets themselves.
+    let (r, rounds) = counted(
+        &s,
+        &Query {
+            offset: 10,
+            ..q.clone()
+        },
+    );
+    assert_eq!(ords(&r), want[10..20]);
+    assert_eq!(r.total, want.len());
+    assert!(rounds.len() > 2, "{rounds:?}");
 }

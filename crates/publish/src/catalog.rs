@@ -70,9 +70,10 @@ impl Registry {
                 None => Change::Remove(id.clone()),
             };
         match Catalog::update(&mut store, &change) {
-            // A catalog written before facet sets were cut into chunks (§10.2): rebuild it.
+            // A catalog written before facet sets were cut into chunks, or before term shards
+            // carried a card per posting (§10.2): rebuild it.
             Err(ratchet_catalog::CatalogError::Unsupported { file, found: 1, .. })
-                if file.starts_with("catalog/facets/") =>
+                if file.starts_with("catalog/facets/") || file.starts_with("catalog/terms/") =>
             {
                 Catalog::rebuild(&mut store, self.catalog_docs().map_err(behind_p)?)
                     .map_err(behind)?;

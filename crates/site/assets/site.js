@@ -48,6 +48,44 @@
     while (split.has(k) && cs.length > i) { k = cs.slice(0, ++i).join(""); }
     return k;
   }
+  // The root's split prefixes: a trie string (`acc(t) dev(1)`, root version 2) or a list.
+  function splitSet(v) {
+    if (Array.isArray(v)) return new Set(v);
+    var out = new Set(), open = [], cur = [], cs = Array.from(v || "");
+    for (var i = 0; i < cs.length; i++) {
+      var c = cs[i];
+      if (c === " ") continue;
+      if (c === "(") { open.push(cur.length); continue; }
+      if (c === ")") { open.pop(); continue; }
+      if (open.length) { cur = cur.slice(0, open[open.length - 1]); cur.push(c); }
+      else { cur = cs.slice(i, i + 3); i += 2; }
+      out.add(cur.join(""));
+    }
+    return out;
+  }
+  // A card's facet keys (u32, little-endian, base64url) and a filter value's key (§10.2).
+  function cardKeys(s) {
+    var a = b64(s), out = new Set();
+    for (var i = 0; i + 4 <= a.length; i += 4) out.add((a[i] | (a[i + 1] << 8) | (a[i + 2] << 16) | (a[i + 3] << 24)) >>> 0);
+    return out;
+  }
+  var CARD_FACETS = ["category", "tag", "author", "license"];
+  async function facetKey(kind, value) {
+    var d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
+    var h = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
+    return ((CARD_FACETS.indexOf(kind) << 30) | (h >>> 2)) >>> 0;
+  }
+  // The summary of a posting from its card: [id, name, version, description, license, price,
+  // downloads, trend, rating, updated, keys]; pricing, verification and deprecation are the
+  // posting's.
+  function cardSummary(c, p) {
+    if (!Array.isArray(c) || c.length !== 11) throw new Error("a term shard holds a malformed card");
+    return { ord: p.ord, id: c[0], name: c[1], version: c[2], description: c[3], license: c[4],
+      price: c[5], downloads: c[6], trend: c[7], rating: c[8], updated: c[9],
+      pricing: ["free", "paid", "freemium", "subscription"][p.model] || "free",
+      verified: ["none", "community", "official"][Math.min(p.flags & 3, 2)],
+      deprecated: Boolean(p.flags & 4) };
+  }
   function keyFile(k) {
     if (/^[a-z0-9]+$/.test(k)) return k;
     var b = new TextEncoder().encode(k), h = "x";
@@ -107,7 +145,8 @@
         return r.text().then(function (t) {
           if (t.length > MAX_FILE) throw new Error(path + ": larger than a reader accepts");
           var j = JSON.parse(t);
-          if (j.v !== (path.startsWith("facets/") ? 2 : 1)) throw new Error(path + ": unknown catalog format");
+          var known = path === "root.json" ? [1, 2] : /^(terms|facets)\//.test(path) ? [2] : [1];
+          if (known.indexOf(j.v) < 0) throw new Error(path + ": unknown catalog format");
           return j;
         });
       }));
@@ -196,7 +235,7 @@
     var root = await this.get("root.json");
     if (!root) throw new Error("the registry has no search catalog");
     if (typeof root.docs !== "number" || typeof root.slots !== "number") throw new Error("root.json: malformed");
-    var split = new Set(root.split || []);
+    var split = splitSet(root.split);
     var qterms = queryTerms(q.text || "");
     var norm = function (v) { return v.trim().toLowerCase(); };
     var groups = [];
@@ -217,21 +256,18 @@
       if (!groups.length) return null;
       if (q.sort && q.sort !== "relevance") throw new Error("a listing without search words is in publish order; other sorts need words");
     }
-    // Round 2: term shards and facet files, in parallel.
+    // Round 2: one term shard per word (its own term's), or for a listing the facet heads.
+    var qkey = function (t) { return shardKey(t.exact !== null ? t.exact : t.prefix, split); };
     var keys = [];
-    qterms.forEach(function (t) {
-      [t.exact, t.prefix].forEach(function (w) {
-        if (w !== null) { var k = shardKey(w, split); if (keys.indexOf(k) < 0) keys.push(k); }
-      });
-    });
+    qterms.forEach(function (t) { var k = qkey(t); if (keys.indexOf(k) < 0) keys.push(k); });
     var pairs = [], seen = new Set();
-    groups.forEach(function (g) { g.forEach(function (p) { var s = p[0] + "\n" + p[1]; if (!seen.has(s)) { seen.add(s); pairs.push(p); } }); });
+    if (!text) groups.forEach(function (g) { g.forEach(function (p) { var s = p[0] + "\n" + p[1]; if (!seen.has(s)) { seen.add(s); pairs.push(p); } }); });
     var hashes = await Promise.all(pairs.map(function (p) { return sha16(p[1]); }));
     var got = await Promise.all(keys.map(function (k) { return self.get("terms/" + keyFile(k) + ".json"); })
       .concat(pairs.map(function (p, i) { return self.get("facets/" + p[0] + "/" + hashes[i] + ".json"); })));
     var shards = new Map();
     keys.forEach(function (k, i) { shards.set(k, got[i] ? got[i].terms : []); });
-    var inline = new Map(), heads = new Map();
+    var inline = new Map(), heads = new Map(), keysOf = new Map();
     pairs.forEach(function (p, i) {
       var f = got[keys.length + i];
       if (f) {
@@ -242,9 +278,8 @@
     var capped = false, relaxed = false, ranked = [], perTerm = [];
     if (text) {
       perTerm = qterms.map(function (qt) {
-        var m = new Map(), ks = [];
-        [qt.exact, qt.prefix].forEach(function (w) { if (w !== null) { var k = shardKey(w, split); if (ks.indexOf(k) < 0) ks.push(k); } });
-        ks.forEach(function (k) {
+        var m = new Map();
+        [qkey(qt)].forEach(function (k) {
           (shards.get(k) || []).forEach(function (t) {
             var w;
             if (qt.exact === t.t) w = 1;
@@ -253,7 +288,10 @@
             else return;
             var ps = postings(t.p);
             if (t.df > ps.length) capped = true;
-            (t.s || []).forEach(function (s) { if (!inline.has(s.ord)) inline.set(s.ord, s); });
+            if (!Array.isArray(t.c) || t.c.length !== ps.length) throw new Error("a term shard has a card missing");
+            ps.forEach(function (p, i) {
+              if (!inline.has(p.ord)) { inline.set(p.ord, cardSummary(t.c[i], p)); keysOf.set(p.ord, cardKeys(t.c[i][10])); }
+            });
             ps.forEach(function (p) {
               if (!passes(p, q)) return;
               var sc = w * termScore(p, t.df, root), e = m.get(p.ord);
@@ -265,9 +303,21 @@
         return m;
       });
     }
-    // Round 3, with facet filters: the facet chunks (§10.6). A listing of one value whose page
-    // is the head's inline first page needs none; otherwise the chunks every group may hold,
-    // and for a text query only those holding a candidate (chunk = ordinal / 65536).
+    // A text query filters by its cards' facet keys; it reads no facet file.
+    if (text && groups.length) {
+      var want = await Promise.all(groups.map(function (g) {
+        return Promise.all(g.map(function (p) { return facetKey(p[0], p[1]); }));
+      }));
+      perTerm.forEach(function (m) {
+        m.forEach(function (v, o) {
+          var have = keysOf.get(o);
+          if (!have || !want.every(function (g) { return g.some(function (k) { return have.has(k); }); })) m.delete(o);
+        });
+      });
+    }
+    // Round 3, for a listing: the facet chunks (§10.6). A listing of one value whose page is
+    // the head's inline first page needs none, nor one of several values of `verified` or
+    // `pricing` within the first 10; otherwise the chunks every group may hold.
     var firstPage = null;
     if (!text && groups.length === 1 && groups[0].length === 1) {
       var h0 = heads.get(groups[0][0][0] + "\n" + groups[0][0][1]);
@@ -276,19 +326,26 @@
         firstPage = [(h0.s || []).map(function (s) { return s.ord; }), h0.count];
       }
     }
+    if (!text && groups.length === 1 && groups[0].length > 1 &&
+        groups[0].every(function (p) { return p[0] === "verified" || p[0] === "pricing"; })) {
+      var hs = groups[0].map(function (p) { return heads.get(p[0] + "\n" + p[1]); }).filter(Boolean);
+      var complete = hs.every(function (h) { return (h.s || []).length === h.count; });
+      if (complete || offset + limit <= 10) {
+        var u = new Set();
+        hs.forEach(function (h) { (h.s || []).forEach(function (s) { u.add(s.ord); }); });
+        var ords = Array.from(u).sort(function (a, b) { return a - b; });
+        if (!complete) ords = ords.slice(0, 10);
+        firstPage = [ords, hs.reduce(function (n, h) { return n + h.count; }, 0)];
+      }
+    }
     var allowed = null;
-    if (firstPage === null && groups.length) {
+    if (!text && firstPage === null && groups.length) {
       var wanted = null;
       groups.forEach(function (g) {
         var u = new Set();
         g.forEach(function (p) { var h = heads.get(p[0] + "\n" + p[1]); if (h) h.chunks.forEach(function (c) { u.add(c[0]); }); });
         wanted = wanted === null ? u : new Set(Array.from(wanted).filter(function (c) { return u.has(c); }));
       });
-      if (text) {
-        var holding = new Set();
-        perTerm.forEach(function (m) { m.forEach(function (v, o) { holding.add(Math.floor(o / CHUNK)); }); });
-        wanted = new Set(Array.from(wanted).filter(function (c) { return holding.has(c); }));
-      }
       // A head whose inline first page holds every member (10 or fewer) needs no chunk.
       var reqs = [], sets = new Map();
       pairs.forEach(function (p, i) {
