@@ -91,7 +91,7 @@ pub fn encode_keys(keys: &[u32]) -> String {
 /// Decodes a card's facet keys, refusing a length that is not a multiple of 4, keys out of
 /// order or repeated, and more than `limit` keys.
 pub fn decode_keys(s: &str, limit: usize) -> Result<Vec<u32>, DecodeError> {
-    if s.len() > limit.saturating_mul(6) {
+    if s.len() > limit.saturating_mul(16).div_ceil(3) {
         return Err(DecodeError(format!("more than {limit} facet keys")));
     }
     let b = B64
@@ -99,6 +99,9 @@ pub fn decode_keys(s: &str, limit: usize) -> Result<Vec<u32>, DecodeError> {
         .map_err(|e| DecodeError(format!("not base64url: {e}")))?;
     if b.len() % 4 != 0 {
         return Err(DecodeError("facet keys are not 4 bytes each".into()));
+    }
+    if b.len() / 4 > limit {
+        return Err(DecodeError(format!("more than {limit} facet keys")));
     }
     let keys: Vec<u32> = b
         .chunks_exact(4)
@@ -449,6 +452,19 @@ mod tests {
         }
         assert!(decode_set(&encode_set(&[5]), 5, 1 << 20).is_err());
         assert!(decode_set(&B64.encode([7u8]), 5, 1 << 20).is_err());
+        let keys: Vec<u32> = (1..=101).collect();
+        assert_eq!(
+            decode_keys(&encode_keys(&keys[..100]), 100).unwrap().len(),
+            100
+        );
+        assert!(
+            decode_keys(&encode_keys(&keys), 100).is_err(),
+            "one key too many"
+        );
+        assert!(
+            decode_keys(&encode_keys(&[2, 1]), 100).is_err(),
+            "out of order"
+        );
         assert!(decode_set(&B64.encode([0u8, 4, 0]), 50, 1 << 20).is_err());
     }
 

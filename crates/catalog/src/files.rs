@@ -112,6 +112,10 @@ impl Root {
     }
 }
 
+/// Most split prefixes a root may list (a million generated bundles need about 10,000): bounds
+/// what a hostile root expands to in memory (up to 40 characters per prefix).
+pub const MAX_SPLITS: usize = 100_000;
+
 /// The root's split shard prefixes: a sorted set of strings held in one buffer, so that reading
 /// a root with thousands of them costs two allocations, not one per prefix (an update reads and
 /// writes the root every time). Serialized as a trie string (§10.2: `acc(o(u)t) dev(1)` for
@@ -235,10 +239,11 @@ impl SplitSet {
         out
     }
 
-    /// Reads a trie string (§10.2). Refuses anything but bases of [`PREFIX_CHARS`]
-    /// alphanumeric characters separated by one space, each followed by its children in
-    /// parentheses, each child one alphanumeric character followed by its own, in increasing
-    /// order without repeats and at most [`MAX_TERM_CHARS`] characters deep.
+    /// Reads a trie string (§10.2). Refuses anything but bases of [`PREFIX_CHARS`] characters
+    /// (none a space or a parenthesis) separated by one space, each followed by its children in
+    /// parentheses, each child one such character followed by its own, in increasing order
+    /// without repeats, at most [`MAX_TERM_CHARS`] characters deep and at most [`MAX_SPLITS`]
+    /// prefixes.
     pub fn from_trie(t: &str) -> Result<SplitSet, String> {
         /// What was read last.
         #[derive(PartialEq)]
@@ -261,7 +266,7 @@ impl SplitSet {
                 ' ' => open.is_empty() && matches!(last, Last::Prefix | Last::Close),
                 '(' => last == Last::Prefix && cur.chars().count() < MAX_TERM_CHARS,
                 ')' => !open.is_empty() && matches!(last, Last::Prefix | Last::Close),
-                c if c.is_alphanumeric() => match open.last() {
+                c => match open.last() {
                     Some(&parent) => {
                         cur.truncate(parent);
                         cur.push(c);
@@ -272,10 +277,10 @@ impl SplitSet {
                         cur.push(c);
                         for _ in 1..PREFIX_CHARS {
                             match chars.next() {
-                                Some((_, c)) if c.is_alphanumeric() => cur.push(c),
+                                Some((_, c)) if !matches!(c, ' ' | '(' | ')') => cur.push(c),
                                 _ => {
                                     return Err(format!(
-                                        "the base at byte {at} is not {PREFIX_CHARS} alphanumeric characters"
+                                        "the base at byte {at} is not {PREFIX_CHARS} characters"
                                     ));
                                 }
                             }
@@ -284,7 +289,6 @@ impl SplitSet {
                     }
                     None => false,
                 },
-                _ => false,
             };
             if !ok {
                 return Err(format!("unexpected {c:?} at byte {at}"));
@@ -300,6 +304,9 @@ impl SplitSet {
                     Last::Close
                 }
                 _ => {
+                    if s.ends.len() >= MAX_SPLITS {
+                        return Err(format!("more than {MAX_SPLITS} prefixes"));
+                    }
                     if s.ends.last().is_some() && s.get(s.ends.len() - 1) >= cur.as_str() {
                         return Err(format!("prefix `{cur}` (at byte {at}) is out of order"));
                     }
@@ -409,8 +416,13 @@ pub struct Card(
     pub String,
 );
 
-/// Most facet keys a card may hold.
-pub const MAX_CARD_KEYS: usize = 1024;
+/// Most facet keys a card may hold: the sum of [`CARD_FACET_LIMITS`].
+pub const MAX_CARD_KEYS: usize = 100;
+
+/// Most values of each kind of [`CARD_FACETS`] a card carries keys of (the first by value, in
+/// byte order): a bundle with more tags is still listed under every one of them, but a text
+/// query filtered by one of the others does not find it (§10.2).
+pub const CARD_FACET_LIMITS: [usize; 4] = [16, 64, 4, 16];
 
 /// The facet kinds a card carries keys of, in the order of their 2-bit number in a key.
 pub const CARD_FACETS: [&str; 4] = ["category", "tag", "author", "license"];
@@ -426,13 +438,20 @@ pub fn facet_key(kind: &str, value: &str) -> Option<u32> {
 
 /// The sorted facet keys of a bundle's facet values (kind -> values).
 pub fn card_keys(facets: &BTreeMap<String, Vec<String>>) -> Vec<u32> {
-    let mut keys: Vec<u32> = facets
-        .iter()
-        .flat_map(|(k, vs)| vs.iter().filter_map(move |v| facet_key(k, v)))
-        .collect();
+    let mut keys: Vec<u32> = Vec::new();
+    for (kind, limit) in CARD_FACETS.iter().zip(CARD_FACET_LIMITS) {
+        let mut values: Vec<&String> = facets.get(*kind).into_iter().flatten().collect();
+        values.sort_unstable();
+        values.dedup();
+        keys.extend(
+            values
+                .into_iter()
+                .take(limit)
+                .filter_map(|v| facet_key(kind, v)),
+        );
+    }
     keys.sort_unstable();
     keys.dedup();
-    keys.truncate(MAX_CARD_KEYS);
     keys
 }
 
@@ -697,6 +716,33 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
         Err(CatalogError::Unsupported { found: 1, .. }) => parse_json_v(bytes, f, 1)?,
         r => r?,
     };
+    // The form of `split` goes with the version: a list in version 1, a trie string after.
+    #[derive(Deserialize)]
+    struct Form<'a> {
+        #[serde(borrow, default)]
+        split: Option<&'a serde_json::value::RawValue>,
+    }
+    let form: Form = serde_json::from_slice(bytes).map_err(|e| malformed(f, e.to_string()))?;
+    let list = form.split.is_some_and(|r| r.get().starts_with('['));
+    if form.split.is_some() && list != (r.v == 1) {
+        return Err(malformed(
+            f,
+            format!(
+                "`split` is a {} in a root of version {}",
+                if list { "list" } else { "string" },
+                r.v
+            ),
+        ));
+    }
+    if r.v == ROOT_FORMAT && r.postings_cap as usize != POSTINGS_CAP {
+        return Err(malformed(
+            f,
+            format!(
+                "postings_cap {} differs from this reader's {POSTINGS_CAP}",
+                r.postings_cap
+            ),
+        ));
+    }
     if r.prefix_chars != PREFIX_CHARS as u32 || r.block_docs != BLOCK_DOCS {
         return Err(malformed(
             f,
@@ -751,10 +797,10 @@ pub fn parse_root(bytes: &[u8]) -> Result<Root, CatalogError> {
     Ok(r)
 }
 
-/// Parses a term shard stored under `key` and checks everything but the postings: the key,
-/// the order and shard of every term, `df` against the root. Returns `(term, df, encoded
-/// postings)`; the writer decodes only the lists it changes.
-pub fn parse_shard_lazy(
+/// Parses a term shard stored under `key` and checks everything but the postings and cards:
+/// the key, the order and shard of every term, `df` against the root ([`parse_shard`] decodes
+/// the rest).
+fn parse_shard_undecoded(
     bytes: &[u8],
     key: &str,
     root: &Root,
@@ -797,7 +843,7 @@ struct RawTermShard<'a> {
     terms: Vec<RawTermEntry<'a>>,
 }
 
-/// Parses a term shard stored under `key` as [`parse_shard_lazy`] does, but leaves every
+/// Parses a term shard stored under `key` with the checks of [`parse_shard`], but leaves every
 /// term's cards unparsed (checked only to be a JSON array): what an update needs, which
 /// rewrites most of a shard's terms as they were read.
 pub fn parse_shard_raw<'a>(
@@ -913,7 +959,7 @@ pub type DecodedTerm = (String, u32, Vec<Posting>, Vec<Summary>, Vec<Vec<u32>>);
 /// Parses a term shard stored under `key`, against the root's slot count; returns the shard
 /// with its postings and cards decoded, term by term.
 pub fn parse_shard(bytes: &[u8], key: &str, root: &Root) -> Result<Vec<DecodedTerm>, CatalogError> {
-    parse_shard_lazy(bytes, key, root)?
+    parse_shard_undecoded(bytes, key, root)?
         .into_iter()
         .map(|e| {
             let (t, df) = (e.t.clone(), e.df);

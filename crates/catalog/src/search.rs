@@ -12,7 +12,7 @@
 //! panic or allocate without bound.
 
 use crate::codec::Posting;
-use crate::doc::{Summary, Verified, bucket_len, license_ids};
+use crate::doc::{Summary, bucket_len, license_ids};
 use crate::files::{
     self, MAX_BLOCK, MAX_FACET, MAX_FACET_CHUNK, MAX_ROOT, MAX_SHARD, ROOT_PATH, Root,
 };
@@ -563,7 +563,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         }
     }
 
-    // The words' matches, before the facet filter (which needs the chunks holding them).
+    // The words' matches, before the facet filter (by their cards' keys).
     let mut capped = false;
     let mut relaxed = false;
     let mut per_term: Vec<HashMap<u32, (f64, Posting)>> = Vec::new();
@@ -665,14 +665,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 Some(w) => w.intersection(&u).copied().collect(),
             });
         }
-        let mut wanted = wanted.unwrap_or_default();
-        if text_query {
-            let holding: BTreeSet<u32> = per_term
-                .iter()
-                .flat_map(|m| m.keys().map(|o| o / files::FACET_CHUNK))
-                .collect();
-            wanted.retain(|c| holding.contains(c));
-        }
+        let wanted = wanted.unwrap_or_default();
         let mut reqs: Vec<(String, u64)> = Vec::new();
         let mut which: Vec<((String, String), u32)> = Vec::new();
         // A head whose inline first page holds every member (10 or fewer) needs no chunk.
@@ -715,14 +708,16 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     }
     // Facet filter: AND across kinds, OR within one kind; for a text query, by its cards' keys.
     if text_query && !facet_filters.is_empty() {
-        let groups: Vec<Vec<u32>> = facet_filters
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .filter_map(|(k, v)| files::facet_key(k, v))
-                    .collect()
-            })
-            .collect();
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for g in &facet_filters {
+            let mut keys = Vec::new();
+            for (k, v) in g {
+                keys.push(files::facet_key(k, v).ok_or_else(|| {
+                    CatalogError::Query(format!("cards carry no keys of facet `{k}`"))
+                })?);
+            }
+            groups.push(keys);
+        }
         for m in &mut per_term {
             m.retain(|o, _| {
                 card_keys.get(o).is_some_and(|have| {
@@ -744,11 +739,6 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
                 None => union,
                 Some(a) => a.intersection(&union).copied().collect(),
             });
-        }
-    }
-    if let Some(a) = &allowed {
-        for m in &mut per_term {
-            m.retain(|o, _| a.contains(o));
         }
     }
 
@@ -867,31 +857,12 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     }
     let mut hits = Vec::with_capacity(page.len());
     for (o, score) in page {
-        let (summary, from) = summaries
+        let (summary, _) = summaries
             .remove(&o)
             .ok_or_else(|| CatalogError::Inconsistent {
                 file: files::block_path(o / BLOCK_DOCS),
                 message: format!("no summary for ordinal {o}, which postings or facets name"),
             })?;
-        if text_query {
-            let p = ranked.iter().find(|r| r.0 == o).map(|r| r.2);
-            if let Some(p) = p {
-                let v = match p.flags & 0b11 {
-                    0 => Verified::None,
-                    1 => Verified::Community,
-                    _ => Verified::Official,
-                };
-                if v != summary.verified || (p.flags & 0b100 != 0) != summary.deprecated {
-                    return Err(CatalogError::Inconsistent {
-                        file: from,
-                        message: format!(
-                            "summary of {} disagrees with its postings (verification or deprecation)",
-                            summary.id
-                        ),
-                    });
-                }
-            }
-        }
         hits.push(Hit { summary, score });
     }
     Ok(Results {

@@ -126,7 +126,7 @@ impl List<'_> {
 
 /// The card of one posting, kept as the JSON it was read or made as.
 #[derive(Debug, Clone)]
-struct PageItem<'a> {
+struct CardItem<'a> {
     ord: u32,
     json: Cow<'a, RawValue>,
 }
@@ -134,29 +134,29 @@ struct PageItem<'a> {
 /// A term's cards: as read (their JSON, untouched) until the writer changes the term, then
 /// each card still as JSON with its posting's ordinal; a rebuild makes them from summaries.
 #[derive(Debug, Clone)]
-enum Page<'a> {
+enum Cards<'a> {
     Raw(&'a RawValue),
-    Items(Vec<PageItem<'a>>),
+    Items(Vec<CardItem<'a>>),
     Decoded(Vec<files::Card>),
 }
 
-impl<'a> Page<'a> {
+impl<'a> Cards<'a> {
     fn empty() -> Self {
-        Page::Items(Vec::new())
+        Cards::Items(Vec::new())
     }
 
     /// Length of its compact JSON.
     fn json_len(&self) -> usize {
         match self {
-            Page::Raw(r) => r.get().len(),
-            Page::Items(v) => {
+            Cards::Raw(r) => r.get().len(),
+            Cards::Items(v) => {
                 1 + v
                     .iter()
                     .map(|i| i.json.get().len() + 1)
                     .sum::<usize>()
                     .max(1)
             }
-            Page::Decoded(v) => json_len(v),
+            Cards::Decoded(v) => json_len(v),
         }
     }
 
@@ -168,7 +168,7 @@ impl<'a> Page<'a> {
             message: format!("term `{t}`: {e}"),
         };
         match self {
-            Page::Raw(r) => {
+            Cards::Raw(r) => {
                 let items: Vec<&'a RawValue> = serde_json::from_str(r.get()).map_err(bad)?;
                 // Each card is checked, so an update does not write a damaged one back.
                 for i in &items {
@@ -176,8 +176,8 @@ impl<'a> Page<'a> {
                 }
                 Ok(items.into_iter().map(Cow::Borrowed).collect())
             }
-            Page::Items(v) => Ok(v.into_iter().map(|i| i.json).collect()),
-            Page::Decoded(v) => v.iter().map(|c| Ok(Cow::Owned(card_json(c)?))).collect(),
+            Cards::Items(v) => Ok(v.into_iter().map(|i| i.json).collect()),
+            Cards::Decoded(v) => v.iter().map(|c| Ok(Cow::Owned(card_json(c)?))).collect(),
         }
     }
 
@@ -187,7 +187,7 @@ impl<'a> Page<'a> {
         ps: &[Posting],
         key: &str,
         t: &str,
-    ) -> Result<Vec<PageItem<'a>>, CatalogError> {
+    ) -> Result<Vec<CardItem<'a>>, CatalogError> {
         let cards = self.into_cards(key, t)?;
         if cards.len() != ps.len() {
             return Err(CatalogError::Malformed {
@@ -202,14 +202,14 @@ impl<'a> Page<'a> {
         Ok(ps
             .iter()
             .zip(cards)
-            .map(|(p, json)| PageItem { ord: p.ord, json })
+            .map(|(p, json)| CardItem { ord: p.ord, json })
             .collect())
     }
 
     /// Number of cards (parsing a list as read).
     fn count(&self, key: &str, t: &str) -> Result<usize, CatalogError> {
         match self {
-            Page::Raw(r) => {
+            Cards::Raw(r) => {
                 let items: Vec<&RawValue> =
                     serde_json::from_str(r.get()).map_err(|e| CatalogError::Malformed {
                         file: files::shard_path(key),
@@ -217,18 +217,18 @@ impl<'a> Page<'a> {
                     })?;
                 Ok(items.len())
             }
-            Page::Items(v) => Ok(v.len()),
-            Page::Decoded(v) => Ok(v.len()),
+            Cards::Items(v) => Ok(v.len()),
+            Cards::Decoded(v) => Ok(v.len()),
         }
     }
 }
 
-impl serde::Serialize for Page<'_> {
+impl serde::Serialize for Cards<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         match self {
-            Page::Raw(r) => r.serialize(ser),
-            Page::Items(v) => ser.collect_seq(v.iter().map(|i| &*i.json)),
-            Page::Decoded(v) => v.serialize(ser),
+            Cards::Raw(r) => r.serialize(ser),
+            Cards::Items(v) => ser.collect_seq(v.iter().map(|i| &*i.json)),
+            Cards::Decoded(v) => v.serialize(ser),
         }
     }
 }
@@ -238,7 +238,7 @@ impl serde::Serialize for Page<'_> {
 struct TermVal<'a> {
     df: u32,
     list: List<'a>,
-    s: Page<'a>,
+    c: Cards<'a>,
 }
 
 /// A term entry as written (the fields of [`TermEntry`], in its order).
@@ -247,7 +247,7 @@ struct OutEntry<'a> {
     t: Cow<'a, str>,
     df: u32,
     p: Cow<'a, str>,
-    c: Page<'a>,
+    c: Cards<'a>,
 }
 
 /// A term shard as written (the fields of [`TermShard`], in its order).
@@ -269,7 +269,7 @@ impl TermVal<'_> {
 
     /// Estimated bytes in the shard file.
     fn size(&self, t: &str) -> usize {
-        t.len() + self.list.encoded().len() + 24 + self.s.json_len() + 6
+        t.len() + self.list.encoded().len() + 24 + self.c.json_len() + 6
     }
 }
 
@@ -298,8 +298,8 @@ type ShardMap<'a> = BTreeMap<Cow<'a, str>, TermVal<'a>>;
 /// The terms one update removes from and adds to (with their weighted frequency) one shard.
 type TermChanges<'a> = (Vec<&'a String>, Vec<(&'a String, u8)>);
 
-/// Encodes a shard, cutting the longest list that can be cut (by encoded length; the first
-/// such term) by a quarter, with their cards, until the shard is under [`SHARD_TARGET`]; a
+/// Encodes a shard, cutting the longest list that can be cut (by encoded length with its cards;
+/// the first such term) by a quarter, with their cards, until the shard is under [`SHARD_TARGET`]; a
 /// shard that no cut can shrink further (lists of one posting) is written as it is. `None` when it has no term left.
 fn encode_shard(
     key: &str,
@@ -319,10 +319,12 @@ fn encode_shard(
             },
             t,
             df: v.df,
-            c: v.s,
+            c: v.c,
         })
         .collect();
     let mut uncuttable: BTreeSet<usize> = BTreeSet::new();
+    // A list's share of the shard: its postings and its cards.
+    let weight = |e: &OutEntry| e.p.len() + e.c.json_len();
     loop {
         let bytes = files::to_json_sized(
             &OutShard {
@@ -334,23 +336,31 @@ fn encode_shard(
         );
         let longest = (0..entries.len())
             .filter(|i| !uncuttable.contains(i))
-            .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
+            .max_by(|&a, &b| {
+                weight(&entries[a])
+                    .cmp(&weight(&entries[b]))
+                    .then(b.cmp(&a))
+            });
         let Some(longest) = longest.filter(|_| bytes.len() > SHARD_TARGET) else {
             return Ok(Some(bytes));
         };
         let e = &mut entries[longest];
-        let cards = std::mem::replace(&mut e.c, Page::empty());
+        let cards = std::mem::replace(&mut e.c, Cards::empty());
         let n = cards.count(key, &e.t)?;
         let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, n, key, root)?;
         let mut items = cards.into_items(&ps, key, &e.t)?;
         let target = (ps.len() * 3 / 4).max(1);
         if target >= ps.len() {
             // Nothing to cut here: try the next longest list without serializing again.
-            e.c = Page::Items(items);
+            e.c = Cards::Items(items);
             uncuttable.insert(longest);
             let next = (0..entries.len())
                 .filter(|i| !uncuttable.contains(i))
-                .max_by(|&a, &b| entries[a].p.len().cmp(&entries[b].p.len()).then(b.cmp(&a)));
+                .max_by(|&a, &b| {
+                    weight(&entries[a])
+                        .cmp(&weight(&entries[b]))
+                        .then(b.cmp(&a))
+                });
             if next.is_none() {
                 return Ok(Some(bytes));
             }
@@ -368,7 +378,7 @@ fn encode_shard(
         ps.retain(|p| !drop.contains(&p.ord));
         items.retain(|i| !drop.contains(&i.ord));
         entries[longest].p = Cow::Owned(codec::encode_postings(&ps));
-        entries[longest].c = Page::Items(items);
+        entries[longest].c = Cards::Items(items);
     }
 }
 
@@ -532,7 +542,7 @@ impl Catalog {
                         let v = TermVal {
                             df: e.df,
                             list: List::Encoded(e.p),
-                            s: Page::Raw(e.c),
+                            c: Cards::Raw(e.c),
                         };
                         (e.t, v)
                     })
@@ -544,10 +554,10 @@ impl Catalog {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
-                    let cards = std::mem::replace(&mut v.s, Page::empty());
+                    let cards = std::mem::replace(&mut v.c, Cards::empty());
                     let n = cards.count(&key, t)?;
                     let ps = files::decode_term_parts(t, v.df, s, n, &key, &root)?;
-                    v.s = Page::Items(cards.into_items(&ps, &key, t)?);
+                    v.c = Cards::Items(cards.into_items(&ps, &key, t)?);
                     v.list = List::Decoded(ps);
                 }
                 Ok(())
@@ -571,7 +581,7 @@ impl Catalog {
                         .or_insert_with(|| TermVal {
                             df: 0,
                             list: List::Decoded(Vec::new()),
-                            s: Page::empty(),
+                            c: Cards::empty(),
                         });
                     v.df += 1;
                     if let List::Decoded(ps) = &mut v.list {
@@ -589,7 +599,7 @@ impl Catalog {
                     continue;
                 };
                 let List::Decoded(ps) = &v.list else { continue };
-                let Page::Items(old_items) = &mut v.s else {
+                let Cards::Items(old_items) = &mut v.c else {
                     continue;
                 };
                 let mut old: HashMap<u32, Cow<'_, RawValue>> = std::mem::take(old_items)
@@ -608,9 +618,9 @@ impl Catalog {
                             });
                         }
                     };
-                    items.push(PageItem { ord: p.ord, json });
+                    items.push(CardItem { ord: p.ord, json });
                 }
-                v.s = Page::Items(items);
+                v.c = Cards::Items(items);
             }
             store_shard(store, &key, terms, &mut root, &mut stats)?;
         }
@@ -769,6 +779,7 @@ impl Catalog {
         root.generation += 1;
         // A root read in version 1 is written in the current one (its `split` as a trie).
         root.v = files::ROOT_FORMAT;
+        root.postings_cap = POSTINGS_CAP as u32;
         let bytes = files::to_json(&root);
         store.write(ROOT_PATH, &bytes)?;
         stats.bytes += bytes.len();
@@ -862,7 +873,7 @@ impl Catalog {
                     let v = TermVal {
                         df,
                         list: List::Decoded(ps),
-                        s: Page::Decoded(s),
+                        c: Cards::Decoded(s),
                     };
                     (Cow::Owned(t), v)
                 })
@@ -1078,6 +1089,7 @@ impl Catalog {
             r.generation = 0;
             r.tags.clear(); // approximate between rebuilds
             r.v = files::ROOT_FORMAT; // a root of version 1 says the same in an older form
+            r.postings_cap = POSTINGS_CAP as u32;
             Some(files::to_json(&r))
         };
         for path in &stored {

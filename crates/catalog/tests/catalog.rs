@@ -524,6 +524,20 @@ fn damaged_catalog_files_are_refused_with_the_file_named() {
             .into_bytes(),
     );
     expect_err(&mut s, &q, "split: unexpected '(' at byte 4");
+    // The form of `split` goes with the version, and a version-2 root has this reader's cap.
+    let mut s = base.clone();
+    s.files.insert(
+        ROOT_PATH.into(),
+        root.replace(r#""split":"""#, r#""split":[]"#).into_bytes(),
+    );
+    expect_err(&mut s, &q, "`split` is a list in a root of version 2");
+    let mut s = base.clone();
+    s.files.insert(
+        ROOT_PATH.into(),
+        root.replace(r#""postings_cap":100"#, r#""postings_cap":300"#)
+            .into_bytes(),
+    );
+    expect_err(&mut s, &q, "postings_cap 300 differs");
     // A root of version 1 (split as a list) is still read.
     let mut s = base.clone();
     s.files.insert(
@@ -1157,4 +1171,61 @@ fn a_verified_listing_is_the_union_of_two_heads_first_pages() {
     assert_eq!(ords(&r), want[10..20]);
     assert_eq!(r.total, want.len());
     assert!(rounds.len() > 2, "{rounds:?}");
+}
+
+/// A lower-cased `İ` is `i` and a combining dot (not alphanumeric): a shard of such terms that
+/// grows past its target is split, and its prefix survives the root's trie string.
+#[test]
+fn a_split_prefix_with_a_combining_mark_round_trips() {
+    let docs: Vec<CatalogDoc> = (0..160)
+        .map(|i| {
+            doc(
+                &format!("org.tr.b{i}"),
+                &format!("B{i}"),
+                &format!("İstanbul{i} route"),
+            )
+        })
+        .collect();
+    let mut s = store_of(docs.clone());
+    let root = files::parse_root(&s.files[ROOT_PATH]).unwrap();
+    assert!(root.split.contains("i\u{307}s"), "{:?}", root.split);
+    assert_eq!(ids(&mut s, &Query::text("İstanbul42"))[0], "org.tr.b42");
+    // Grown by updates, it is read back at every step.
+    let mut inc = MemStore::default();
+    for d in docs {
+        Catalog::update(&mut inc, &Change::Upsert(Box::new(d))).unwrap();
+    }
+    assert_same(&inc, &s);
+}
+
+/// A card carries the keys of at most 16 categories, 64 tags, 4 authors and 16 licenses: a
+/// bundle with more tags is listed under every one, and found by a filtered text query under
+/// the first 64 (by value).
+#[test]
+fn a_card_carries_a_bounded_number_of_facet_keys() {
+    let mut d = doc("org.many.tags", "Many", "tagged widget");
+    d.keywords = (0..100).map(|i| format!("t{i:03}")).collect();
+    let mut s = store_of(vec![d]);
+    let text = String::from_utf8(s.files[&files::shard_path("wid")].clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys =
+        ratchet_catalog::codec::decode_keys(v["terms"][0]["c"][0][10].as_str().unwrap(), 100)
+            .unwrap();
+    assert!(keys.len() <= files::MAX_CARD_KEYS, "{}", keys.len());
+    let tagged = |s: &mut MemStore, tag: &str, text: &str| {
+        ids(
+            s,
+            &with(|q| {
+                q.text = text.into();
+                q.tags = vec![tag.into()];
+            }),
+        )
+    };
+    assert_eq!(tagged(&mut s, "t063", "widget"), ["org.many.tags"]);
+    assert!(tagged(&mut s, "t064", "widget").is_empty());
+    assert_eq!(
+        tagged(&mut s, "t099", ""),
+        ["org.many.tags"],
+        "listed under every tag"
+    );
 }

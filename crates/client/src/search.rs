@@ -134,8 +134,8 @@ pub fn root(fetcher: &Fetcher) -> Result<Root, SearchError> {
 
 /// Looks up the catalog summaries of `ids` (at most 20) in the registry behind `fetcher`, for
 /// a list of bundles found elsewhere (`ratchet bundle search --similar`): two round trips,
-/// `ratchet_catalog::search::summaries_of`. An id the catalog's pages do not carry is absent
-/// from the answer.
+/// `ratchet_catalog::search::summaries_of`. An id that is not among its id terms' capped
+/// postings is absent from the answer.
 pub fn summaries<'a>(
     fetcher: &'a Fetcher,
     ids: &[ratchet_formats::manifest::BundleId],

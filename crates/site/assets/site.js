@@ -12,8 +12,8 @@
     "just like make me my need new old should so some something them then there they their want way " +
     "what when whenever which would").split(" "));
   var MAX_FILE = 256 * 1024;
-  // The CLI's constants (crates/catalog/src/search.rs); PAGE keeps a page on the catalog's
-  // inline first pages (§10.2), so a one-word query usually costs two requests.
+  // The CLI's constants (crates/catalog/src/search.rs); PAGE keeps a listing's page on the
+  // facet heads' inline first pages (§10.2); a text query reads the root and one shard per word.
   var PAGE = 10, PREFIX_MIN = 3, TYPO_MAX_TERMS = 3, TYPO_MIN = 4, NL_MIN = 3;
   var CHUNK = 65536; // ordinals per facet chunk (index-format.md §10.1)
   var PREFIX_WEIGHT = 0.8, TYPO_WEIGHT = 0.6, K1 = 1.2, B = 0.75;
@@ -71,6 +71,8 @@
   }
   var CARD_FACETS = ["category", "tag", "author", "license"];
   async function facetKey(kind, value) {
+    if (!(window.crypto && crypto.subtle)) throw new Error("filters need a browser with Web Crypto (a secure context)");
+    if (CARD_FACETS.indexOf(kind) < 0) throw new Error("cards carry no keys of facet " + kind);
     var d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
     var h = ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
     return ((CARD_FACETS.indexOf(kind) << 30) | (h >>> 2)) >>> 0;
@@ -80,9 +82,10 @@
   // posting's.
   function cardSummary(c, p) {
     if (!Array.isArray(c) || c.length !== 11) throw new Error("a term shard holds a malformed card");
+    if (p.model > 3 || (p.flags & 3) === 3) throw new Error("a term shard holds a posting with unknown codes");
     return { ord: p.ord, id: c[0], name: c[1], version: c[2], description: c[3], license: c[4],
       price: c[5], downloads: c[6], trend: c[7], rating: c[8], updated: c[9],
-      pricing: ["free", "paid", "freemium", "subscription"][p.model] || "free",
+      pricing: ["free", "paid", "freemium", "subscription"][p.model],
       verified: ["none", "community", "official"][Math.min(p.flags & 3, 2)],
       deprecated: Boolean(p.flags & 4) };
   }
@@ -372,7 +375,6 @@
       });
     }
     if (text) {
-      if (allowed) perTerm.forEach(function (m) { m.forEach(function (v, o) { if (!allowed.has(o)) m.delete(o); }); });
       var n = perTerm.length;
       var need = n >= NL_MIN ? Math.max(2, Math.ceil(n * 0.5)) : n;
       var combine = function (need) {
@@ -401,15 +403,6 @@
     var page = listing.slice(offset, offset + limit);
     var hits = await this.summaries(page, inline);
     if (hits.length !== page.length) throw new Error("the catalog is inconsistent: a result has no summary");
-    if (text) {
-      var byOrd = new Map(ranked.map(function (r) { return [r[0], r[2]]; }));
-      hits.forEach(function (s) {
-        var p = byOrd.get(s.ord), v = ["none", "community", "official"][Math.min(p.flags & 3, 2)];
-        if (v !== s.verified || Boolean(p.flags & 4) !== Boolean(s.deprecated)) {
-          throw new Error("the catalog is inconsistent: the summary of " + s.id + " disagrees with its postings");
-        }
-      });
-    }
     return { hits: hits, total: total, capped: capped, relaxed: relaxed };
   };
   Catalog.prototype.summaries = async function (ords, known) {
