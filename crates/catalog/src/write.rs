@@ -132,12 +132,12 @@ struct CardItem<'a> {
 }
 
 /// A term's cards: as read (their JSON, untouched) until the writer changes the term, then
-/// each card still as JSON with its posting's ordinal; a rebuild makes them from summaries.
+/// each card still as JSON with its posting's ordinal (a rebuild borrows each bundle's card,
+/// made once).
 #[derive(Debug, Clone)]
 enum Cards<'a> {
     Raw(&'a RawValue),
     Items(Vec<CardItem<'a>>),
-    Decoded(Vec<files::Card>),
 }
 
 impl<'a> Cards<'a> {
@@ -156,7 +156,6 @@ impl<'a> Cards<'a> {
                     .sum::<usize>()
                     .max(1)
             }
-            Cards::Decoded(v) => json_len(v),
         }
     }
 
@@ -177,7 +176,6 @@ impl<'a> Cards<'a> {
                 Ok(items.into_iter().map(Cow::Borrowed).collect())
             }
             Cards::Items(v) => Ok(v.into_iter().map(|i| i.json).collect()),
-            Cards::Decoded(v) => v.iter().map(|c| Ok(Cow::Owned(card_json(c)?))).collect(),
         }
     }
 
@@ -218,7 +216,6 @@ impl<'a> Cards<'a> {
                 Ok(items.len())
             }
             Cards::Items(v) => Ok(v.len()),
-            Cards::Decoded(v) => Ok(v.len()),
         }
     }
 }
@@ -228,7 +225,6 @@ impl serde::Serialize for Cards<'_> {
         match self {
             Cards::Raw(r) => r.serialize(ser),
             Cards::Items(v) => ser.collect_seq(v.iter().map(|i| &*i.json)),
-            Cards::Decoded(v) => v.serialize(ser),
         }
     }
 }
@@ -270,25 +266,6 @@ impl TermVal<'_> {
     /// Estimated bytes in the shard file.
     fn size(&self, t: &str) -> usize {
         t.len() + self.list.encoded().len() + 24 + self.c.json_len() + 6
-    }
-}
-
-/// The length of a value's compact JSON, without building it.
-fn json_len<T: serde::Serialize>(t: &T) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    match serde_json::to_writer(&mut c, t) {
-        Ok(()) => c.0,
-        Err(_) => 0,
     }
 }
 
@@ -801,7 +778,7 @@ impl Catalog {
         let mut facets: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
         let mut blocks: BTreeMap<u32, Vec<crate::Summary>> = BTreeMap::new();
         let mut by_ord: HashMap<u32, Summary> = HashMap::new();
-        let mut cards: HashMap<u32, files::Card> = HashMap::new();
+        let mut cards: HashMap<u32, Box<RawValue>> = HashMap::new();
         let mut forwards = Vec::new();
         let mut seen = BTreeSet::new();
         for (id, doc) in bundles {
@@ -846,7 +823,10 @@ impl Catalog {
                     .push(d.summary(ord));
                 cards.insert(
                     ord,
-                    files::Card::of(&d.summary(ord), &files::card_keys(&ix.facets)),
+                    card_json(&files::Card::of(
+                        &d.summary(ord),
+                        &files::card_keys(&ix.facets),
+                    ))?,
                 );
                 by_ord.insert(ord, d.summary(ord));
                 root.docs += 1;
@@ -866,14 +846,19 @@ impl Catalog {
                 .into_iter()
                 .map(|(t, (df, mut ps))| {
                     cap(&mut ps, POSTINGS_CAP);
-                    let s = ps
+                    let items = ps
                         .iter()
-                        .filter_map(|p| cards.get(&p.ord).cloned())
+                        .filter_map(|p| {
+                            cards.get(&p.ord).map(|json| CardItem {
+                                ord: p.ord,
+                                json: Cow::Borrowed(&**json),
+                            })
+                        })
                         .collect();
                     let v = TermVal {
                         df,
                         list: List::Decoded(ps),
-                        c: Cards::Decoded(s),
+                        c: Cards::Items(items),
                     };
                     (Cow::Owned(t), v)
                 })
