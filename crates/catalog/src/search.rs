@@ -546,7 +546,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     }
     // Summaries carried by the matched terms' cards (§10.2) and by the facet heads (the first
     // page of their listing), and the cards' facet keys.
-    let mut inline: HashMap<u32, (Summary, String)> = HashMap::new();
+    let mut inline: HashMap<u32, Summary> = HashMap::new();
     let mut card_keys: HashMap<u32, &[u32]> = HashMap::new();
     let mut heads: HashMap<(String, String), files::FacetFile> = HashMap::new();
     for (kind, value) in &facet_pairs {
@@ -555,9 +555,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         if let Some(b) = got {
             let h = files::parse_facet_head(&b, kind, value, &root)?;
             for s in &h.s {
-                inline
-                    .entry(s.ord)
-                    .or_insert_with(|| (s.clone(), path.clone()));
+                inline.entry(s.ord).or_insert_with(|| s.clone());
             }
             heads.insert((kind.clone(), value.clone()), h);
         }
@@ -570,38 +568,33 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     if text_query {
         for qt in &qterms {
             let mut m: HashMap<u32, (f64, Posting)> = HashMap::new();
-            {
-                let k = qt.shard_key(&root);
-                for (t, df, ps, page, keys) in shards.get(&k).into_iter().flatten() {
-                    let w = if qt.exact.as_ref() == Some(t) {
-                        1.0
-                    } else if qt
-                        .prefix
-                        .as_ref()
-                        .is_some_and(|p| t.starts_with(p.as_str()))
-                    {
-                        PREFIX_WEIGHT
-                    } else if qt.typo && qt.exact.as_ref().is_some_and(|e| one_edit(e, t)) {
-                        TYPO_WEIGHT
-                    } else {
+            for (t, df, ps, cards, keys) in shards.get(&qt.shard_key(&root)).into_iter().flatten() {
+                let w = if qt.exact.as_ref() == Some(t) {
+                    1.0
+                } else if qt
+                    .prefix
+                    .as_ref()
+                    .is_some_and(|p| t.starts_with(p.as_str()))
+                {
+                    PREFIX_WEIGHT
+                } else if qt.typo && qt.exact.as_ref().is_some_and(|e| one_edit(e, t)) {
+                    TYPO_WEIGHT
+                } else {
+                    continue;
+                };
+                capped |= (*df as usize) > ps.len();
+                for (s, keys) in cards.iter().zip(keys) {
+                    inline.entry(s.ord).or_insert_with(|| s.clone());
+                    card_keys.entry(s.ord).or_insert(keys);
+                }
+                for p in ps {
+                    if !passes(p, q) {
                         continue;
-                    };
-                    capped |= (*df as usize) > ps.len();
-                    for (s, keys) in page.iter().zip(keys) {
-                        inline
-                            .entry(s.ord)
-                            .or_insert_with(|| (s.clone(), files::shard_path(&k)));
-                        card_keys.entry(s.ord).or_insert(keys);
                     }
-                    for p in ps {
-                        if !passes(p, q) {
-                            continue;
-                        }
-                        let s = w * term_score(p, *df, &root);
-                        let e = m.entry(p.ord).or_insert((0.0, *p));
-                        if s > e.0 {
-                            e.0 = s;
-                        }
+                    let s = w * term_score(p, *df, &root);
+                    let e = m.entry(p.ord).or_insert((0.0, *p));
+                    if s > e.0 {
+                        e.0 = s;
                     }
                 }
             }
@@ -829,7 +822,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
 
     // Round 3 or 4 (a listing only; a text query has every card): the summary blocks of the
     // page's bundles that no fetched file carries.
-    let mut summaries: HashMap<u32, (Summary, String)> = HashMap::new();
+    let mut summaries: HashMap<u32, Summary> = HashMap::new();
     for (o, _) in &page {
         if let Some(s) = inline.remove(o) {
             summaries.insert(*o, s);
@@ -850,14 +843,14 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
             let path = files::block_path(b);
             if let Some(bytes) = checked(got, &path, MAX_BLOCK)? {
                 for s in files::parse_block(&bytes, b, &root)? {
-                    summaries.entry(s.ord).or_insert((s, path.clone()));
+                    summaries.entry(s.ord).or_insert(s);
                 }
             }
         }
     }
     let mut hits = Vec::with_capacity(page.len());
     for (o, score) in page {
-        let (summary, _) = summaries
+        let summary = summaries
             .remove(&o)
             .ok_or_else(|| CatalogError::Inconsistent {
                 file: files::block_path(o / BLOCK_DOCS),
