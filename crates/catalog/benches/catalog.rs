@@ -834,6 +834,41 @@ fn facet_queries() -> Vec<Query> {
     ]
 }
 
+/// Listings without text beyond what the facet heads carry inline: later pages, a page of 50,
+/// two kinds at once.
+fn listing_queries() -> Vec<Query> {
+    let q = |f: &dyn Fn(&mut Query)| {
+        let mut q = Query {
+            limit: 10,
+            ..Query::text("")
+        };
+        f(&mut q);
+        q
+    };
+    vec![
+        q(&|q| {
+            q.categories = vec!["finance".into()];
+            q.offset = 10;
+        }),
+        q(&|q| {
+            q.categories = vec!["finance".into()];
+            q.offset = 40;
+        }),
+        q(&|q| {
+            q.licenses = vec!["MIT".into()];
+            q.limit = 50;
+        }),
+        q(&|q| {
+            q.categories = vec!["devops".into()];
+            q.licenses = vec!["MIT".into()];
+        }),
+        q(&|q| {
+            q.tags = vec!["kafka".into()];
+            q.verified = true;
+        }),
+    ]
+}
+
 /// Queries in each non-relevance sort, of one and two words.
 fn sort_queries() -> Vec<Query> {
     let q = |text: &str, sort: Sort| Query {
@@ -1016,6 +1051,8 @@ fn main() {
     };
     let (freqs, fbytes) = measure(&facet_queries);
     let (sreqs, sbytes) = measure(&sort_queries);
+    let listing_queries = listing_queries();
+    let (lreqs, lbytes) = measure(&listing_queries);
     println!("per query (limit 10; goal <= 3 requests and <= 100 KB for any query):");
     report("keyword", &reqs, &bytes);
     let mut hist: std::collections::BTreeMap<usize, usize> = Default::default();
@@ -1038,7 +1075,17 @@ fn main() {
         sort_queries.len(),
         sreqs
     );
-    let extra: Vec<Query> = facet_queries.into_iter().chain(sort_queries).collect();
+    report("listing", &lreqs, &lbytes);
+    println!(
+        "    ({} listings past the first page or of two kinds, each: requests {:?})",
+        listing_queries.len(),
+        lreqs
+    );
+    let extra: Vec<Query> = facet_queries
+        .into_iter()
+        .chain(sort_queries)
+        .chain(listing_queries)
+        .collect();
 
     let texts: Vec<(String, String)> = docs
         .iter()

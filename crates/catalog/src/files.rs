@@ -27,8 +27,10 @@ pub const TERM_FORMAT: u32 = 2;
 /// still read.
 pub const ROOT_FORMAT: u32 = 2;
 /// Format version of the facet files (heads and chunks): 2 since a facet value's set is cut
-/// into chunks of [`FACET_CHUNK`] ordinals (§10.2); a version-1 reader refuses them.
-pub const FACET_FORMAT: u32 = 2;
+/// into chunks of [`FACET_CHUNK`] ordinals, 3 since a head carries the summaries of its first
+/// 50 members, not 10 (§10.2); an older reader refuses them, and this reader refuses older
+/// ones (the publish tool rebuilds the catalog when an update meets one).
+pub const FACET_FORMAT: u32 = 3;
 /// Ordinals per facet chunk: chunk `c` holds the members in `[c * FACET_CHUNK, (c + 1) *
 /// FACET_CHUNK)`, at most 8 KiB as a bitmap.
 pub const FACET_CHUNK: u32 = 65536;
@@ -1004,47 +1006,129 @@ pub fn parse_facet_head(
 ) -> Result<FacetFile, CatalogError> {
     let f = facet_path(kind, value);
     let ff: FacetFile = parse_json_v(bytes, &f, FACET_FORMAT)?;
-    if ff.kind != kind || ff.value != value {
+    let ords: Vec<u32> = ff.s.iter().map(|s| s.ord).collect();
+    check_facet_head(
+        &f,
+        (&ff.kind, &ff.value),
+        (kind, value),
+        ff.count,
+        &ff.chunks,
+        &ords,
+        root,
+    )?;
+    Ok(ff)
+}
+
+/// A facet head as the writer reads it: its first page kept as the JSON it was read as, each
+/// summary parsed only as far as its ordinal.
+#[derive(Debug)]
+pub struct RawFacetHead<'a> {
+    /// Number of bundles.
+    pub count: u32,
+    /// The non-empty chunks `(c, members)`.
+    pub chunks: Vec<(u32, u32)>,
+    /// The first page: each summary's ordinal and JSON.
+    pub s: Vec<(u32, &'a serde_json::value::RawValue)>,
+}
+
+/// Parses a facet head as [`parse_facet_head`] does, with the same checks, but leaves its
+/// summaries as JSON: what an update needs, which writes most of them back as they were.
+pub fn parse_facet_head_raw<'a>(
+    bytes: &'a [u8],
+    kind: &str,
+    value: &str,
+    root: &Root,
+) -> Result<RawFacetHead<'a>, CatalogError> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        value: std::borrow::Cow<'a, str>,
+        count: u32,
+        chunks: Vec<(u32, u32)>,
+        #[serde(borrow, default)]
+        s: Vec<&'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Ord {
+        ord: u32,
+    }
+    let f = facet_path(kind, value);
+    let h: Head = parse_json_v(bytes, &f, FACET_FORMAT)?;
+    let mut s = Vec::with_capacity(h.s.len());
+    for json in h.s {
+        let o: Ord = serde_json::from_str(json.get()).map_err(|e| malformed(&f, e.to_string()))?;
+        s.push((o.ord, json));
+    }
+    let ords: Vec<u32> = s.iter().map(|x| x.0).collect();
+    check_facet_head(
+        &f,
+        (&h.kind, &h.value),
+        (kind, value),
+        h.count,
+        &h.chunks,
+        &ords,
+        root,
+    )?;
+    Ok(RawFacetHead {
+        count: h.count,
+        chunks: h.chunks,
+        s,
+    })
+}
+
+/// The checks of a facet head `f` that holds `got` (kind, value), `count`, `chunks` and a first
+/// page of ordinals `ords`, stored for `want`.
+fn check_facet_head(
+    f: &str,
+    got: (&str, &str),
+    want: (&str, &str),
+    count: u32,
+    chunks: &[(u32, u32)],
+    ords: &[u32],
+    root: &Root,
+) -> Result<(), CatalogError> {
+    if got != want {
         return Err(malformed(
-            &f,
-            format!("holds {}={}, not {kind}={value}", ff.kind, ff.value),
+            f,
+            format!("holds {}={}, not {}={}", got.0, got.1, want.0, want.1),
         ));
     }
     let mut prev: Option<u32> = None;
     let mut sum: u64 = 0;
-    for &(c, n) in &ff.chunks {
+    for &(c, n) in chunks {
         if prev.is_some_and(|p| p >= c)
             || n == 0
             || n > FACET_CHUNK
             || u64::from(c) * u64::from(FACET_CHUNK) >= u64::from(root.slots)
         {
             return Err(malformed(
-                &f,
+                f,
                 format!("chunk {c} ({n} bundles) out of place"),
             ));
         }
         prev = Some(c);
         sum += u64::from(n);
     }
-    if sum != u64::from(ff.count) || ff.count > root.slots {
+    if sum != u64::from(count) || count > root.slots {
         return Err(malformed(
-            &f,
-            format!("count {} but its chunks hold {sum} bundles", ff.count),
+            f,
+            format!("count {count} but its chunks hold {sum} bundles"),
         ));
     }
-    let got: Vec<u32> = ff.s.iter().map(|s| s.ord).collect();
-    let ok = got.len() == (ff.count as usize).min(crate::PAGE_DOCS)
-        && got.windows(2).all(|w| w[0] < w[1])
-        && got
+    let ok = ords.len() == (count as usize).min(crate::PAGE_DOCS)
+        && ords.windows(2).all(|w| w[0] < w[1])
+        && ords
             .iter()
-            .all(|&o| o < root.slots && ff.chunks.iter().any(|&(c, _)| c == o / FACET_CHUNK));
+            .all(|&o| o < root.slots && chunks.iter().any(|&(c, _)| c == o / FACET_CHUNK));
     if !ok {
         return Err(CatalogError::Inconsistent {
-            file: f,
-            message: format!("inline summaries of ordinals {got:?} cannot be its first page"),
+            file: f.to_string(),
+            message: format!("inline summaries of ordinals {ords:?} cannot be its first page"),
         });
     }
-    Ok(ff)
+    Ok(())
 }
 
 /// Parses chunk `c` of the facet value `kind`=`value`; returns its members (absolute

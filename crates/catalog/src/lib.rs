@@ -44,8 +44,10 @@ pub const PREFIX_CHARS: usize = 3;
 pub const POSTINGS_CAP: usize = 100;
 /// Most tags `root.json` counts (the popular ones, for `ratchet bundle tags --popular`).
 pub const TOP_TAGS: usize = 200;
-/// Summaries a facet head carries inline: those of its listing's first page (§10.2).
-pub const PAGE_DOCS: usize = 10;
+/// Summaries a facet head carries inline: those of the first members of its listing (§10.2),
+/// as many as the largest page a query asks for, so that any page up to the 50th member of one
+/// value costs the root and the head.
+pub const PAGE_DOCS: usize = 50;
 /// Documents per summary block.
 pub const BLOCK_DOCS: u32 = 8;
 

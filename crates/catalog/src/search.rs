@@ -661,7 +661,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
         let wanted = wanted.unwrap_or_default();
         let mut reqs: Vec<(String, u64)> = Vec::new();
         let mut which: Vec<((String, String), u32)> = Vec::new();
-        // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+        // A head whose inline first page holds every member (50 or fewer) needs no chunk.
         let complete = |h: &files::FacetFile| h.s.len() == h.count as usize;
         for (pair, h) in &heads {
             for &(c, _) in &h.chunks {

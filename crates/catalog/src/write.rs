@@ -20,6 +20,7 @@ use crate::store::CatalogStore;
 use crate::tokenize::{shard_key, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, PAGE_DOCS, POSTINGS_CAP};
 use ratchet_formats::manifest::BundleId;
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -169,9 +170,26 @@ impl<'a> Cards<'a> {
         match self {
             Cards::Raw(r) => {
                 let items: Vec<&'a RawValue> = serde_json::from_str(r.get()).map_err(bad)?;
-                // Each card is checked, so an update does not write a damaged one back.
+                // Each card is checked to be a card's list of 11 values, so an update does not
+                // write a damaged one back (without building its strings: an update reads
+                // thousands; readers check every field).
+                #[derive(serde::Deserialize)]
+                #[allow(dead_code)] // the fields are read to be checked, not used
+                struct Shape(
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                    IgnoredAny,
+                );
                 for i in &items {
-                    serde_json::from_str::<files::Card>(i.get()).map_err(bad)?;
+                    serde_json::from_str::<Shape>(i.get()).map_err(bad)?;
                 }
                 Ok(items.into_iter().map(Cow::Borrowed).collect())
             }
@@ -610,20 +628,25 @@ impl Catalog {
                 .collect()
         };
         let (old_pairs, new_pairs) = (pairs(&old), pairs(&new));
-        let mine = new_doc.as_ref().map(|(d, _)| d.summary(ord));
+        let mine = match &new_doc {
+            Some((d, _)) => Some(summary_json(&d.summary(ord))?),
+            None => None,
+        };
         for (kind, value) in old_pairs.union(&new_pairs) {
             let pair = (kind.clone(), value.clone());
             let adding = new_pairs.contains(&pair);
             let kept = adding && old_pairs.contains(&pair);
             let path = files::facet_path(kind, value);
-            let (mut chunks, old_page) = match read(store, &path, MAX_FACET)? {
+            // The head's first page stays as the JSON it was read as.
+            let head_bytes = read(store, &path, MAX_FACET)?;
+            let (mut chunks, old_page) = match &head_bytes {
                 Some(b) => {
-                    let h = files::parse_facet_head(&b, kind, value, &root)?;
+                    let h = files::parse_facet_head_raw(b, kind, value, &root)?;
                     (h.chunks, h.s)
                 }
                 None => (Vec::new(), Vec::new()),
             };
-            let old_ords: Vec<u32> = old_page.iter().map(|x| x.ord).collect();
+            let old_ords: Vec<u32> = old_page.iter().map(|x| x.0).collect();
             if kept && !old_ords.contains(&ord) {
                 continue; // neither its members nor its first page changed
             }
@@ -697,15 +720,20 @@ impl Catalog {
             if count == 0 {
                 store.remove(&path)?;
             } else {
-                let mut page = Vec::with_capacity(page_ords.len());
+                let mut page: Vec<Cow<'_, RawValue>> = Vec::with_capacity(page_ords.len());
                 for o in page_ords {
-                    page.push(match (&mine, old_page.iter().find(|x| x.ord == o)) {
-                        (Some(m), _) if o == ord => m.clone(),
-                        (_, Some(x)) => x.clone(),
-                        _ => block_summary(store, o, &root, &mut block_cache)?,
+                    page.push(match (&mine, old_page.iter().find(|x| x.0 == o)) {
+                        (Some(m), _) if o == ord => Cow::Borrowed(&**m),
+                        (_, Some(x)) => Cow::Borrowed(x.1),
+                        _ => Cow::Owned(summary_json(&block_summary(
+                            store,
+                            o,
+                            &root,
+                            &mut block_cache,
+                        )?)?),
                     });
                 }
-                let bytes = facet_bytes(kind, value, count, chunks, page);
+                let bytes = facet_head_bytes(kind, value, count, &chunks, &page);
                 store.write(&path, &bytes)?;
                 stats.bytes += bytes.len();
             }
@@ -970,6 +998,41 @@ fn block_summary<S: CatalogStore>(
             file: files::block_path(block),
             message: format!("no summary for ordinal {o}, which a posting names"),
         })
+}
+
+/// A facet head's bytes from its first page as JSON: the same bytes as [`facet_bytes`] gives
+/// for the summaries that JSON holds.
+fn facet_head_bytes(
+    kind: &str,
+    value: &str,
+    count: u32,
+    chunks: &[(u32, u32)],
+    page: &[Cow<'_, RawValue>],
+) -> Vec<u8> {
+    /// [`files::FacetFile`]'s fields, in its order.
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        v: u32,
+        kind: &'a str,
+        value: &'a str,
+        count: u32,
+        chunks: &'a [(u32, u32)],
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        s: &'a [Cow<'a, RawValue>],
+    }
+    files::to_json(&Out {
+        v: files::FACET_FORMAT,
+        kind,
+        value,
+        count,
+        chunks,
+        s: page,
+    })
+}
+
+/// A summary as compact JSON.
+fn summary_json(s: &Summary) -> Result<Box<RawValue>, CatalogError> {
+    serde_json::value::to_raw_value(s).map_err(|e| CatalogError::Query(format!("summary: {e}")))
 }
 
 fn facet_bytes(

@@ -867,25 +867,47 @@ fn counted(store: &MemStore, q: &Query) -> (ratchet_catalog::Results, Vec<Vec<St
 
 #[test]
 fn a_listing_of_one_facet_value_finds_its_first_page_inline() {
-    let s = corpus_with(200, vec![]);
+    let s = corpus_with(1000, vec![]);
     let q = with(|q| {
         q.categories = vec!["finance".into()];
         q.limit = 10;
     });
     let (r, rounds) = counted(&s, &q);
     assert_eq!(r.hits.len(), 10);
-    assert!(r.total > 10);
+    assert!(r.total > 60, "{}", r.total);
     // The root and the facet file; no summary block.
     assert_eq!(rounds.concat().len(), 2, "{rounds:?}");
-    // The next page comes from blocks.
-    let (_, rounds) = counted(
-        &s,
-        &Query {
-            offset: 10,
-            ..q.clone()
-        },
+    // So are the next pages up to the 50th member ...
+    let page = |offset: usize, limit: usize| {
+        counted(
+            &s,
+            &Query {
+                offset,
+                limit,
+                ..q.clone()
+            },
+        )
+    };
+    let (r5, rounds) = page(40, 10);
+    assert_eq!(
+        (r5.hits.len(), rounds.concat().len()),
+        (10, 2),
+        "{rounds:?}"
     );
-    assert!(rounds.concat().iter().any(|p| p.contains("/docs/")));
+    let (r50, rounds) = page(0, 50);
+    assert_eq!(
+        (r50.hits.len(), rounds.concat().len()),
+        (50, 2),
+        "{rounds:?}"
+    );
+    assert_eq!(r50.hits[40..], r5.hits[..]);
+    // ... and later ones come from the chunks and blocks.
+    let (r6, rounds) = page(50, 10);
+    assert!(
+        rounds.concat().iter().any(|p| p.contains("/docs/")),
+        "{rounds:?}"
+    );
+    assert!(r6.hits[0].summary.ord > r50.hits[49].summary.ord);
     // A facet file whose page names other bundles than its first ones is refused.
     let mut bad = s.clone();
     let path = files::facet_path("category", "finance");
@@ -911,7 +933,7 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     const C: u32 = files::FACET_CHUNK;
     // Searchable bundles around the chunk boundaries; unsearchable ones in between.
     let live: Vec<u32> = (0..4)
-        .chain(C - 6..C + 6)
+        .chain(C - 46..C + 6)
         .chain(2 * C + 1..2 * C + 4)
         .collect();
     let n = 2 * C + 5;
@@ -940,7 +962,7 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     .unwrap();
     assert_eq!(
         (head.count, head.chunks.clone()),
-        (19, vec![(0, 10), (1, 6), (2, 3)])
+        (59, vec![(0, 50), (1, 6), (2, 3)])
     );
     for c in 0..3 {
         let p = files::facet_chunk_path("category", "all", c);
@@ -952,20 +974,20 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     // A first page is the head's inline page; a later one reads the value's chunks.
     let all = with(|q| {
         q.categories = vec!["all".into()];
-        q.limit = 10;
+        q.limit = 50;
     });
     let (r, rounds) = counted(&s, &all);
-    assert_eq!(ords(&r), live[..10]);
-    assert_eq!((r.total, rounds.concat().len()), (19, 2), "{rounds:?}");
+    assert_eq!(ords(&r), live[..50]);
+    assert_eq!((r.total, rounds.concat().len()), (59, 2), "{rounds:?}");
     let (r, rounds) = counted(
         &s,
         &Query {
-            offset: 10,
+            offset: 50,
             ..all.clone()
         },
     );
-    assert_eq!(ords(&r), live[10..]);
-    assert_eq!(r.total, 19);
+    assert_eq!(ords(&r), live[50..]);
+    assert_eq!(r.total, 59);
     assert_eq!(rounds[2].len(), 3, "{rounds:?}");
     // Two kinds: only the chunks both may hold.
     let (r, rounds) = counted(
@@ -1014,11 +1036,11 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     // Updates: the first page loses a member (its next one is in the next chunk), a chunk
     // empties, a new member lands in the last chunk, a member changes its values.
     let mut changes = vec![
-        Change::Remove(id(C - 6)),
+        Change::Remove(id(C - 46)),
         Change::Upsert(Box::new(mk(2 * C + 4))),
     ];
     changes.extend((C..C + 6).map(|o| Change::Remove(id(o))));
-    let mut moved = mk(C - 5);
+    let mut moved = mk(C - 45);
     moved.categories = vec!["all".into()];
     changes.push(Change::Upsert(Box::new(moved)));
     for ch in &changes {
@@ -1040,15 +1062,19 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
         !s.files
             .contains_key(&files::facet_chunk_path("category", "all", 1))
     );
-    let (r, _) = counted(&s, &with(|q| q.categories = vec!["all".into()]));
-    assert_eq!(
-        ords(&r),
-        [0, 1, 2, 3, C - 5, C - 4, C - 3, C - 2, C - 1]
-            .into_iter()
-            .chain(2 * C + 1..2 * C + 5)
-            .collect::<Vec<_>>()
+    let (r, _) = counted(
+        &s,
+        &with(|q| {
+            q.categories = vec!["all".into()];
+            q.limit = 50;
+        }),
     );
-    assert_eq!(r.total, 13);
+    let want: Vec<u32> = (0..4)
+        .chain(C - 45..C)
+        .chain(2 * C + 1..2 * C + 5)
+        .collect();
+    assert_eq!(ords(&r), want[..50]);
+    assert_eq!(r.total, 53);
 
     // A chunk stored under another number, and a head of format 1, are refused.
     let mut bad = s.clone();
@@ -1061,7 +1087,7 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     expect_err(
         &mut bad,
         &Query {
-            offset: 10,
+            offset: 50,
             ..all.clone()
         },
         &format!("{p}: malformed: holds category=all chunk 0"),
@@ -1070,11 +1096,11 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     let p = files::facet_path("category", "all");
     let t = String::from_utf8(old.files[&p].clone()).unwrap();
     old.files
-        .insert(p.clone(), t.replace("\"v\":2", "\"v\":1").into_bytes());
+        .insert(p.clone(), t.replace("\"v\":3", "\"v\":2").into_bytes());
     expect_err(
         &mut old,
         &all,
-        &format!("{p}: catalog format 1 is not supported"),
+        &format!("{p}: catalog format 2 is not supported"),
     );
     // Verify names a chunk that is missing or differs.
     let mut stale = s.clone();
@@ -1135,7 +1161,7 @@ fn an_update_refuses_damaged_cards_and_keeps_untouched_ones_as_read() {
 #[test]
 fn a_verified_listing_is_the_union_of_two_heads_first_pages() {
     use ratchet_catalog::Verified;
-    let docs: Vec<CatalogDoc> = (0..40)
+    let docs: Vec<CatalogDoc> = (0..160)
         .map(|i| {
             let mut d = doc(&format!("org.v.b{i}"), &format!("B{i}"), "verified things");
             d.verified = match i % 3 {
@@ -1147,7 +1173,7 @@ fn a_verified_listing_is_the_union_of_two_heads_first_pages() {
         })
         .collect();
     let s = store_of(docs);
-    let want: Vec<u32> = (0..40).filter(|i| i % 3 != 0).collect();
+    let want: Vec<u32> = (0..160).filter(|i| i % 3 != 0).collect();
     let q = with(|q| {
         q.verified = true;
         q.limit = 10;
@@ -1160,15 +1186,21 @@ fn a_verified_listing_is_the_union_of_two_heads_first_pages() {
     assert_eq!(r.total, want.len());
     assert_eq!(rounds.len(), 2, "root, then the two heads: {rounds:?}");
     assert_eq!(rounds[1].len(), 2, "{rounds:?}");
-    // The next page needs the sets themselves.
-    let (r, rounds) = counted(
-        &s,
-        &Query {
-            offset: 10,
-            ..q.clone()
-        },
-    );
-    assert_eq!(ords(&r), want[10..20]);
+    // So is every page up to the 50th member; past it, the sets themselves.
+    let page = |offset: usize| {
+        counted(
+            &s,
+            &Query {
+                offset,
+                ..q.clone()
+            },
+        )
+    };
+    let (r, rounds) = page(40);
+    assert_eq!(ords(&r), want[40..50]);
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    let (r, rounds) = page(50);
+    assert_eq!(ords(&r), want[50..60]);
     assert_eq!(r.total, want.len());
     assert!(rounds.len() > 2, "{rounds:?}");
 }

@@ -70,10 +70,10 @@ impl Registry {
                 None => Change::Remove(id.clone()),
             };
         match Catalog::update(&mut store, &change) {
-            // A catalog written before facet sets were cut into chunks, or before term shards
-            // carried a card per posting (§10.2): rebuild it.
-            Err(ratchet_catalog::CatalogError::Unsupported { file, found: 1, .. })
-                if file.starts_with("catalog/facets/") || file.starts_with("catalog/terms/") =>
+            // A catalog written before facet sets were cut into chunks or heads carried 50
+            // summaries, or before term shards carried a card per posting (§10.2): rebuild it.
+            Err(ratchet_catalog::CatalogError::Unsupported { file, found, .. })
+                if found < ratchet_catalog::files::format_for(&file) =>
             {
                 Catalog::rebuild(&mut store, self.catalog_docs().map_err(behind_p)?)
                     .map_err(behind)?;

@@ -16,6 +16,7 @@
   // facet heads' inline first pages (§10.2); a text query reads the root and one shard per word.
   var PAGE = 10, PREFIX_MIN = 3, TYPO_MAX_TERMS = 3, TYPO_MIN = 4, NL_MIN = 3;
   var CHUNK = 65536; // ordinals per facet chunk (index-format.md §10.1)
+  var HEAD_PAGE = 50; // summaries a facet head carries inline (§10.2)
   var PREFIX_WEIGHT = 0.8, TYPO_WEIGHT = 0.6, K1 = 1.2, B = 0.75;
 
   // §10.3 word forms: plural, then verb forms, then a final e.
@@ -148,7 +149,7 @@
         return r.text().then(function (t) {
           if (t.length > MAX_FILE) throw new Error(path + ": larger than a reader accepts");
           var j = JSON.parse(t);
-          var known = path === "root.json" ? [1, 2] : /^(terms|facets)\//.test(path) ? [2] : [1];
+          var known = path === "root.json" ? [1, 2] : path.startsWith("terms/") ? [2] : path.startsWith("facets/") ? [3] : [1];
           if (known.indexOf(j.v) < 0) throw new Error(path + ": unknown catalog format");
           return j;
         });
@@ -320,7 +321,7 @@
     }
     // Round 3, for a listing: the facet chunks (§10.6). A listing of one value whose page is
     // the head's inline first page needs none, nor one of several values of `verified` or
-    // `pricing` within the first 10; otherwise the chunks every group may hold.
+    // `pricing` within the first 50; otherwise the chunks every group may hold.
     var firstPage = null;
     if (!text && groups.length === 1 && groups[0].length === 1) {
       var h0 = heads.get(groups[0][0][0] + "\n" + groups[0][0][1]);
@@ -333,11 +334,11 @@
         groups[0].every(function (p) { return p[0] === "verified" || p[0] === "pricing"; })) {
       var hs = groups[0].map(function (p) { return heads.get(p[0] + "\n" + p[1]); }).filter(Boolean);
       var complete = hs.every(function (h) { return (h.s || []).length === h.count; });
-      if (complete || offset + limit <= 10) {
+      if (complete || offset + limit <= HEAD_PAGE) {
         var u = new Set();
         hs.forEach(function (h) { (h.s || []).forEach(function (s) { u.add(s.ord); }); });
         var ords = Array.from(u).sort(function (a, b) { return a - b; });
-        if (!complete) ords = ords.slice(0, 10);
+        if (!complete) ords = ords.slice(0, HEAD_PAGE);
         firstPage = [ords, hs.reduce(function (n, h) { return n + h.count; }, 0)];
       }
     }
@@ -349,7 +350,7 @@
         g.forEach(function (p) { var h = heads.get(p[0] + "\n" + p[1]); if (h) h.chunks.forEach(function (c) { u.add(c[0]); }); });
         wanted = wanted === null ? u : new Set(Array.from(wanted).filter(function (c) { return u.has(c); }));
       });
-      // A head whose inline first page holds every member (10 or fewer) needs no chunk.
+      // A head whose inline first page holds every member (50 or fewer) needs no chunk.
       var reqs = [], sets = new Map();
       pairs.forEach(function (p, i) {
         var h = heads.get(p[0] + "\n" + p[1]);
