@@ -301,44 +301,43 @@ fn archives_stored_under_a_custom_dl_path_are_indexed() {
 /// sets were cut into chunks or their heads carried 50 summaries, term shards before postings
 /// carried cards, §10.2) is rebuilt by the next publish instead of failing it.
 #[test]
-fn a_publish_rebuilds_a_catalog_with_files_of_format_1() {
+fn a_publish_rebuilds_a_catalog_with_files_of_an_older_format() {
+    // Term shards and facet files of version 1; facet files alone one version back (what a
+    // registry written by the previous release holds).
+    rebuilds_with(&["catalog/facets/license", "catalog/terms"], |_| 1);
+    rebuilds_with(&["catalog/facets/license"], |v| v - 1);
+}
+
+fn rebuilds_with(dirs: &[&str], back: fn(u32) -> u32) {
     let w = tempfile::tempdir().unwrap();
     let t = TestRegistry::new(w.path());
     two_bundles(&t);
     let dir = t.dir();
-    let older: Vec<_> = ["catalog/facets/license", "catalog/terms"]
+    let older: Vec<_> = dirs
         .iter()
         .flat_map(|d| std::fs::read_dir(dir.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
-    assert!(
-        older
-            .iter()
-            .any(|p| p.to_string_lossy().contains("/terms/"))
-    );
-    assert!(
-        older
-            .iter()
-            .any(|p| p.to_string_lossy().contains("/facets/"))
-    );
-    let current = |p: &std::path::Path| {
-        format!(
-            "{{\"v\":{},",
-            ratchet_catalog::files::format_for(&format!(
-                "catalog/{}",
-                p.strip_prefix(&dir)
-                    .unwrap()
-                    .strip_prefix("catalog")
-                    .unwrap()
-                    .display()
-            ))
-        )
+    for d in dirs {
+        assert!(older.iter().any(|p| p.starts_with(dir.join(d))), "{d}");
+    }
+    let version = |p: &std::path::Path| {
+        ratchet_catalog::files::format_for(&format!(
+            "catalog/{}",
+            p.strip_prefix(&dir)
+                .unwrap()
+                .strip_prefix("catalog")
+                .unwrap()
+                .display()
+        ))
     };
+    let current = |p: &std::path::Path| format!("{{\"v\":{},", version(p));
     for p in &older {
         let text = std::fs::read_to_string(p).unwrap();
         assert!(text.starts_with(&current(p)), "{}", p.display());
-        std::fs::write(p, text.replacen(&current(p), "{\"v\":1,", 1)).unwrap();
+        let was = format!("{{\"v\":{},", back(version(p)));
+        std::fs::write(p, text.replacen(&current(p), &was, 1)).unwrap();
     }
     Bundle::new("com.test.gamma", "1.0.0")
         .description("Archives invoices")

@@ -371,6 +371,19 @@ fn publish_regenerates_only_what_it_changes() {
     assert!(page.contains("Yanked"), "{page}");
     let feed = std::fs::read_to_string(out.join("b/com.acme.csv.atom")).unwrap();
     assert!(!feed.contains("1.1.0") && feed.contains("1.0.0"), "{feed}");
+
+    // A site written by an older tool gets this tool's script with the next change (a newer
+    // script reads catalog formats an older one refuses).
+    std::fs::write(out.join("assets/site.js"), b"// an older script\n").unwrap();
+    reg.reg
+        .set_yanked(
+            &"com.acme.csv".parse().unwrap(),
+            &semver::Version::new(1, 1, 0),
+            false,
+        )
+        .unwrap();
+    let js = std::fs::read_to_string(out.join("assets/site.js")).unwrap();
+    assert!(js.contains("HEAD_PAGE"), "the script was not rewritten");
 }
 
 #[test]

@@ -5,10 +5,11 @@
 //! home, search with a category facet, a bundle page's README and copy button, the pages
 //! without JavaScript, and the hostile bundle's payloads, none of which may run).
 //!
-//! A second registry holds only a search catalog of 25 synthetic bundles with every facet
-//! (categories, tags, authors, licenses, prices, verification, platforms, a deprecated one): on
+//! A second registry holds only a search catalog of 25 synthetic widgets with every facet
+//! (categories, tags, authors, licenses, prices, verification, platforms, a deprecated one),
+//! and 105 bulk bundles that make three values larger than a facet head's inline summaries: on
 //! its site the script checks the filters, the URL that keeps them, paging, a typo and keyboard
-//! navigation, and that the in-browser search answers 31 queries exactly as the CLI's search
+//! navigation, and that the in-browser search answers 36 queries exactly as the CLI's search
 //! (`ratchet_catalog::search`, run here on the same files) does: the same bundles in the same
 //! order, the same total.
 //!
@@ -38,6 +39,12 @@ fn access_log(sha: &str) -> String {
     log
 }
 
+/// Widgets in the facet registry (what the page checks count), and bulk bundles beside them
+/// without the widgets' words, so that `MIT`, `--verified` and `--price paid` have more members
+/// than a facet head's 50 inline summaries and listings read chunks past them.
+const FACET_DOCS: usize = 25;
+const BULK_DOCS: usize = 105;
+
 /// The synthetic bundles of the facet registry (see the module doc).
 fn facet_docs() -> Vec<ratchet_catalog::CatalogDoc> {
     use ratchet_catalog::{CatalogDoc, Verified, doc::DocPrice};
@@ -49,7 +56,7 @@ fn facet_docs() -> Vec<ratchet_catalog::CatalogDoc> {
         "Edsger Dijkstra",
     ];
     const EXTRA: [&str; 5] = ["spreadsheet", "deploy", "invoice", "report", "alerting"];
-    (0..25usize)
+    (0..FACET_DOCS)
         .map(|i| {
             let (pricing, price) = match i % 4 {
                 0 => (PricingModel::Paid, Some(10.0)),
@@ -101,6 +108,33 @@ fn facet_docs() -> Vec<ratchet_catalog::CatalogDoc> {
                 deprecated: i == 7,
             }
         })
+        .chain((0..BULK_DOCS).map(|i| CatalogDoc {
+            id: format!("com.bulk.gadget-{i}").parse().unwrap(),
+            name: format!("Gadget {i}"),
+            version: "1.0.0".into(),
+            description: "A gadget in bulk.".into(),
+            keywords: vec!["bulk".into()],
+            categories: vec!["bulk".into()],
+            authors: vec!["Bulk Maker".into()],
+            license: "MIT".into(),
+            pricing: PricingModel::Paid,
+            price: Some(DocPrice {
+                amount: 5.0,
+                currency: "USD".into(),
+                period: "one-time".into(),
+            }),
+            verified: Verified::Community,
+            platforms: Vec::new(),
+            ratchet_version: None,
+            items: Vec::new(),
+            readme: String::new(),
+            changelog: String::new(),
+            updated: "2026-02-01T00:00:00Z".into(),
+            downloads: 0,
+            trend: 0.0,
+            rating: None,
+            deprecated: false,
+        }))
         .collect()
 }
 
@@ -139,6 +173,12 @@ fn parity_queries() -> Vec<serde_json::Value> {
         json!({"text": "", "category": ["data", "devops"], "offset": 10}),
         json!({"text": "", "verified": true, "price": "paid"}),
         json!({"text": "", "author": ["alan turing"], "platform": "windows"}),
+        // Listings within and past the heads' 50 inline summaries.
+        json!({"text": "", "license": ["MIT"], "offset": 40}),
+        json!({"text": "", "license": ["MIT"], "offset": 50}),
+        json!({"text": "", "verified": true, "offset": 40}),
+        json!({"text": "", "verified": true, "offset": 50}),
+        json!({"text": "", "price": "paid", "offset": 45}),
         json!({"text": "zzzz"}),
         // Four terms after the filler words go: a bundle needs two of them (§10.6).
         json!({"text": "how do I make a widget for spreadsheet invoices and alerts"}),
@@ -219,11 +259,20 @@ fn facet_registry(dir: &Path) -> serde_json::Value {
     // The cases must exercise what they claim: paging, filters that keep some and drop some,
     // the typo and the relaxed natural-language query.
     let total = |i: usize| cases[i]["expect"]["total"].as_u64().unwrap();
-    assert_eq!(total(0), 25, "{}", cases[0]);
+    // `widget` is in every widget.
+    let all = total(0);
+    assert_eq!(all as usize, FACET_DOCS, "{}", cases[0]);
     assert_eq!(cases[2]["expect"]["ids"].as_array().unwrap().len(), 5);
     for (i, c) in cases.iter().enumerate().skip(3).take(9) {
         let n = c["expect"]["total"].as_u64().unwrap();
-        assert!(n > 0 && n < 25, "filter case {i} keeps some: {c}");
+        assert!(n > 0 && n < all, "filter case {i} keeps some: {c}");
+    }
+    for c in cases
+        .iter()
+        .filter(|c| c["query"]["offset"].as_u64() >= Some(40))
+    {
+        let n = c["expect"]["ids"].as_array().unwrap().len();
+        assert!(n > 0, "a listing past 40 still lists bundles: {c}");
     }
     assert!(total(12) > 0, "the typo `widgt` finds widgets");
     assert!(total(13) > 0, "the typo `spredsheet` finds spreadsheets");

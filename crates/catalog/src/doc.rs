@@ -387,24 +387,27 @@ impl CatalogDoc {
 
     /// The summary shown in results.
     pub fn summary(&self, ord: u32) -> Summary {
+        // Every text is cut, so that a summary stays within about 4 KiB whatever a manifest
+        // says, and a facet head of 50 of them within a reader's limit (§10.2).
+        let cut = |s: &str, n: usize| -> String { s.chars().take(n).collect() };
         Summary {
             ord,
             id: self.id.clone(),
-            name: self.name.clone(),
-            version: self.version.clone(),
-            description: self
-                .description
-                .chars()
-                .take(SUMMARY_DESCRIPTION_CHARS)
-                .collect(),
-            license: self.license.clone(),
+            name: cut(&self.name, 200),
+            version: cut(&self.version, 64),
+            description: cut(&self.description, SUMMARY_DESCRIPTION_CHARS),
+            license: cut(&self.license, 128),
             pricing: self.pricing,
-            price: self.price.clone(),
+            price: self.price.as_ref().map(|p| DocPrice {
+                amount: p.amount,
+                currency: cut(&p.currency, 8),
+                period: cut(&p.period, 16),
+            }),
             verified: self.verified,
             downloads: self.downloads,
             trend: self.trend,
             rating: self.rating,
-            updated: self.updated.clone(),
+            updated: cut(&self.updated, 40),
             deprecated: self.deprecated,
         }
     }

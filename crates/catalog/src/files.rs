@@ -11,6 +11,7 @@ use crate::doc::Summary;
 use crate::tokenize::{MAX_TERM_CHARS, shard_file_name, shard_key_in};
 use crate::{BLOCK_DOCS, CatalogError, POSTINGS_CAP, PREFIX_CHARS};
 use ratchet_formats::manifest::{BundleId, PricingModel};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -563,8 +564,9 @@ pub struct FacetFile {
     pub count: u32,
     /// The non-empty chunks `(c, members)`, by increasing `c`; the members sum to `count`.
     pub chunks: Vec<(u32, u32)>,
-    /// The summaries of the listing's first page: the [`crate::PAGE_DOCS`] lowest ordinals of
-    /// the set, by ordinal (§10.2), so that listing one value costs no chunk and no block.
+    /// The summaries of the listing's first [`crate::PAGE_DOCS`] members (its lowest
+    /// ordinals, by ordinal, §10.2), so that listing one value up to them costs no chunk and no
+    /// block.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub s: Vec<Summary>,
 }
@@ -1031,8 +1033,10 @@ pub struct RawFacetHead<'a> {
     pub s: Vec<(u32, &'a serde_json::value::RawValue)>,
 }
 
-/// Parses a facet head as [`parse_facet_head`] does, with the same checks, but leaves its
-/// summaries as JSON: what an update needs, which writes most of them back as they were.
+/// Parses a facet head as [`parse_facet_head`] does, with the same checks of the head, but
+/// leaves its summaries as JSON checked only for their ordinal and the presence of every other
+/// field (readers check them whole): what an update needs, which writes most of them back as
+/// they were.
 pub fn parse_facet_head_raw<'a>(
     bytes: &'a [u8],
     kind: &str,
@@ -1050,15 +1054,33 @@ pub fn parse_facet_head_raw<'a>(
         #[serde(borrow, default)]
         s: Vec<&'a serde_json::value::RawValue>,
     }
+    /// A summary's shape: its ordinal, and every other field present (not built).
     #[derive(Deserialize)]
-    struct Ord {
+    #[allow(dead_code)] // the fields are read to be checked, not used
+    struct Shape {
         ord: u32,
+        id: IgnoredAny,
+        name: IgnoredAny,
+        version: IgnoredAny,
+        description: IgnoredAny,
+        license: IgnoredAny,
+        pricing: IgnoredAny,
+        verified: IgnoredAny,
+        downloads: IgnoredAny,
+        trend: IgnoredAny,
+        rating: IgnoredAny,
+        updated: IgnoredAny,
+        deprecated: IgnoredAny,
     }
     let f = facet_path(kind, value);
     let h: Head = parse_json_v(bytes, &f, FACET_FORMAT)?;
     let mut s = Vec::with_capacity(h.s.len());
     for json in h.s {
-        let o: Ord = serde_json::from_str(json.get()).map_err(|e| malformed(&f, e.to_string()))?;
+        if !json.get().starts_with('{') {
+            return Err(malformed(&f, "a summary is not an object"));
+        }
+        let o: Shape =
+            serde_json::from_str(json.get()).map_err(|e| malformed(&f, e.to_string()))?;
         s.push((o.ord, json));
     }
     let ords: Vec<u32> = s.iter().map(|x| x.0).collect();

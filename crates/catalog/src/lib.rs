@@ -5,8 +5,8 @@
 //! statistics, term shards keyed by a term's first three characters (one more character below
 //! a prefix whose shard grew past 24 KiB; every posting carries what is needed to score,
 //! filter and sort, and a card with the result's summary and the keys of its facet values),
-//! facet heads (one per facet value: its count, its chunks and the summaries of the listing's
-//! first page) with the value's set cut into chunks of 65536 ordinals, and blocks of result
+//! facet heads (one per facet value: its count, its chunks and the summaries of its first 50
+//! members) with the value's set cut into chunks of 65536 ordinals, and blocks of result
 //! summaries for listings. A text query costs two round trips, the root and one shard per word,
 //! whatever its filters, sort and page: a one-word query is two requests and a two-word query
 //! three, whatever the registry's size (§10.6); a publish rewrites only the files of the

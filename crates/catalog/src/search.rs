@@ -3,7 +3,8 @@
 //! whose postings carry a card each (the result's summary and its facet keys), so a one-word
 //! query is two requests and a two-word query three. A listing without text takes the root, the
 //! facet heads of its values, the chunks of their sets unless the page is within the heads'
-//! inline first pages, and the summary blocks of the page's bundles no head carries.
+//! inline summaries of their first 50 members, and the summary blocks of the page's bundles
+//! no head carries.
 //!
 //! The caller supplies the files through [`Fetch`] (HTTP, `file://`, a cache), one call per
 //! round trip, so it can fetch a round's files in parallel; this module never does I/O. Every
@@ -25,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most results one query returns (bounds the summary blocks fetched).
 pub const MAX_LIMIT: usize = 50;
+// A listing's page fits in its facet heads' inline summaries (§10.2).
+const _: () = assert!(crate::PAGE_DOCS >= MAX_LIMIT);
 /// Queries of at most this many terms are typo tolerant.
 pub const TYPO_MAX_TERMS: usize = 3;
 /// Shortest term (in characters) matched with one typo.
@@ -612,7 +615,10 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     {
         match heads.get(pair) {
             None => first_page_only = Some((Vec::new(), 0)),
-            Some(h) if q.offset + q.limit <= h.s.len() || h.s.len() == h.count as usize => {
+            Some(h)
+                if q.offset.saturating_add(q.limit) <= h.s.len()
+                    || h.s.len() == h.count as usize =>
+            {
                 first_page_only = Some((h.s.iter().map(|s| s.ord).collect(), h.count as usize));
             }
             Some(_) => {}
@@ -630,7 +636,7 @@ pub fn search(fetch: &mut impl Fetch, q: &Query) -> Result<Results, CatalogError
     {
         let present: Vec<&files::FacetFile> = group.iter().filter_map(|p| heads.get(p)).collect();
         let complete = present.iter().all(|h| h.s.len() == h.count as usize);
-        if complete || q.offset + q.limit <= crate::PAGE_DOCS {
+        if complete || q.offset.saturating_add(q.limit) <= crate::PAGE_DOCS {
             let mut ords: Vec<u32> = present
                 .iter()
                 .flat_map(|h| h.s.iter().map(|s| s.ord))

@@ -1076,7 +1076,19 @@ fn facet_sets_are_cut_into_chunks_that_updates_keep_like_a_rebuild() {
     assert_eq!(ords(&r), want[..50]);
     assert_eq!(r.total, 53);
 
-    // A chunk stored under another number, and a head of format 1, are refused.
+    // An update refuses a head whose inline summary lost its fields (it would write it back).
+    let mut damaged = s.clone();
+    let hp = files::facet_path("category", "all");
+    let mut head: serde_json::Value = serde_json::from_slice(&damaged.files[&hp]).unwrap();
+    head["s"][0] = serde_json::json!({"ord": head["s"][0]["ord"].clone()});
+    damaged
+        .files
+        .insert(hp.clone(), serde_json::to_vec(&head).unwrap());
+    let e = Catalog::update(&mut damaged, &Change::Upsert(Box::new(mk(2 * C + 5))))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&hp) && e.contains("missing field `id`"), "{e}");
+    // A chunk stored under another number, and a head of an older format, are refused.
     let mut bad = s.clone();
     let p = files::facet_chunk_path("category", "all", 2);
     let t = String::from_utf8(bad.files[&p].clone()).unwrap();
@@ -1260,4 +1272,36 @@ fn a_card_carries_a_bounded_number_of_facet_keys() {
         ["org.many.tags"],
         "listed under every tag"
     );
+}
+
+/// A summary's texts are cut, so that 50 of them stay within a facet head's reader limit
+/// whatever a manifest holds (§10.2).
+#[test]
+fn a_summary_cuts_every_text() {
+    let mut d = doc("org.long.texts", &"n".repeat(5000), &"d".repeat(5000));
+    d.version = format!("1.0.0-{}", "a".repeat(5000));
+    d.license = format!("LicenseRef-{}", "x".repeat(5000));
+    d.updated = "u".repeat(5000);
+    let s = d.summary(0);
+    assert_eq!(
+        [
+            s.name.chars().count(),
+            s.version.chars().count(),
+            s.description.chars().count(),
+            s.license.chars().count(),
+            s.updated.chars().count()
+        ],
+        [200, 64, 200, 128, 40]
+    );
+    let many: Vec<CatalogDoc> = (0..60)
+        .map(|i| {
+            let mut x = d.clone();
+            x.id = BundleId::parse(&format!("org.long.t{i}")).unwrap();
+            x.categories = vec!["same".into()];
+            x
+        })
+        .collect();
+    let store = store_of(many);
+    let head = &store.files[&files::facet_path("category", "same")];
+    assert!((head.len() as u64) < files::MAX_FACET, "{}", head.len());
 }

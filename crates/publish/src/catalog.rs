@@ -72,8 +72,9 @@ impl Registry {
         match Catalog::update(&mut store, &change) {
             // A catalog written before facet sets were cut into chunks or heads carried 50
             // summaries, or before term shards carried a card per posting (§10.2): rebuild it.
+            // (Versions start at 1: a `v` of 0 is damage, which the update reports.)
             Err(ratchet_catalog::CatalogError::Unsupported { file, found, .. })
-                if found < ratchet_catalog::files::format_for(&file) =>
+                if (1..ratchet_catalog::files::format_for(&file)).contains(&found) =>
             {
                 Catalog::rebuild(&mut store, self.catalog_docs().map_err(behind_p)?)
                     .map_err(behind)?;

@@ -12,8 +12,9 @@
     "just like make me my need new old should so some something them then there they their want way " +
     "what when whenever which would").split(" "));
   var MAX_FILE = 256 * 1024;
-  // The CLI's constants (crates/catalog/src/search.rs); PAGE keeps a listing's page on the
-  // facet heads' inline first pages (§10.2); a text query reads the root and one shard per word.
+  // The CLI's constants (crates/catalog/src/search.rs); a listing's pages up to a value's 50th
+  // member are the facet heads' inline summaries (§10.2); a text query reads the root and one
+  // shard per word.
   var PAGE = 10, PREFIX_MIN = 3, TYPO_MAX_TERMS = 3, TYPO_MIN = 4, NL_MIN = 3;
   var CHUNK = 65536; // ordinals per facet chunk (index-format.md §10.1)
   var HEAD_PAGE = 50; // summaries a facet head carries inline (§10.2)

@@ -210,6 +210,10 @@ impl<'a> Generator<'a> {
         if !self.opts.out.join("state/recent.json").exists() {
             return self.full();
         }
+        // The script and style sheet this build carries (unchanged ones are not rewritten): a
+        // newer script reads catalog formats an older one refuses.
+        self.write("assets/site.css", CSS.as_bytes())?;
+        self.write("assets/site.js", JS.as_bytes())?;
         let state_rel = format!("state/b/{id}.json");
         let old: BundleState = self.read_state(&state_rel);
         self.changed = Some(self.reader.forward(id)?.map(|f| f.ord));
