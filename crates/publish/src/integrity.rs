@@ -283,6 +283,12 @@ impl Registry {
         })
     }
 
+    /// [`Self::intend`] for a change of registry-wide files (`config.json`, the advisories):
+    /// a `config` entry naming `files`, with no bundle, version or archive.
+    pub(crate) fn intend_config(&self, change: &mut Change, files: &[&str]) -> Result<()> {
+        self.intend(change, EntryKind::Config, None, None, None, files)
+    }
+
     /// Called before the first write of a change: records the operation and the registry
     /// files it will change in `.ratchet-index.pending` (signed registries only).
     pub(crate) fn intend(

@@ -1391,14 +1391,7 @@ impl Registry {
             files.push(CONFIG_FILE.to_string());
         }
         let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-        self.intend(
-            &mut tx,
-            ratchet_tlog::entry::EntryKind::Config,
-            None,
-            None,
-            None,
-            &refs,
-        )?;
+        self.intend_config(&mut tx, &refs)?;
         // The lines first: a client that sees the key finds every line written.
         self.config.meta_in_index = true;
         for id in &stale {
@@ -1434,14 +1427,7 @@ impl Registry {
         if !change(&mut config) {
             return Ok(false);
         }
-        self.intend(
-            &mut tx,
-            ratchet_tlog::entry::EntryKind::Config,
-            None,
-            None,
-            None,
-            &[CONFIG_FILE],
-        )?;
+        self.intend_config(&mut tx, &[CONFIG_FILE])?;
         let path = self.abs(CONFIG_FILE);
         write_atomic(&path, config.to_json().as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;

@@ -39,14 +39,7 @@ impl Registry {
                 advisory::MAX_RECORDS
             )));
         }
-        self.intend(
-            &mut tx,
-            ratchet_tlog::entry::EntryKind::Config,
-            None,
-            None,
-            None,
-            &[ADVISORIES_FILE],
-        )?;
+        self.intend_config(&mut tx, &[ADVISORIES_FILE])?;
         let path = self.abs(ADVISORIES_FILE);
         write_atomic(&path, advisory::render(&list).as_bytes()).map_err(io_err(&path))?;
         self.commit_change(tx)?;
