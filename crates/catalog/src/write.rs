@@ -197,44 +197,24 @@ impl<'a> Cards<'a> {
         }
     }
 
-    /// The cards with their postings' ordinals (`ps`, whose number of cards was checked).
-    fn into_items(
+    /// The term's postings (encoded `p`, checked against `df`, the root and the number of
+    /// cards) and its cards with their postings' ordinals; the cards as read are parsed once.
+    fn decode(
         self,
-        ps: &[Posting],
-        key: &str,
         t: &str,
-    ) -> Result<Vec<CardItem<'a>>, CatalogError> {
+        df: u32,
+        p: &str,
+        key: &str,
+        root: &Root,
+    ) -> Result<(Vec<Posting>, Vec<CardItem<'a>>), CatalogError> {
         let cards = self.into_cards(key, t)?;
-        if cards.len() != ps.len() {
-            return Err(CatalogError::Malformed {
-                file: files::shard_path(key),
-                message: format!(
-                    "term `{t}`: {} cards for {} postings",
-                    cards.len(),
-                    ps.len()
-                ),
-            });
-        }
-        Ok(ps
+        let ps = files::decode_term_parts(t, df, p, cards.len(), key, root)?;
+        let items = ps
             .iter()
             .zip(cards)
             .map(|(p, json)| CardItem { ord: p.ord, json })
-            .collect())
-    }
-
-    /// Number of cards (parsing a list as read).
-    fn count(&self, key: &str, t: &str) -> Result<usize, CatalogError> {
-        match self {
-            Cards::Raw(r) => {
-                let items: Vec<&RawValue> =
-                    serde_json::from_str(r.get()).map_err(|e| CatalogError::Malformed {
-                        file: files::shard_path(key),
-                        message: format!("term `{t}`: {e}"),
-                    })?;
-                Ok(items.len())
-            }
-            Cards::Items(v) => Ok(v.len()),
-        }
+            .collect();
+        Ok((ps, items))
     }
 }
 
@@ -340,10 +320,8 @@ fn encode_shard(
             return Ok(Some(bytes));
         };
         let e = &mut entries[longest];
-        let cards = std::mem::replace(&mut e.c, Cards::empty());
-        let n = cards.count(key, &e.t)?;
-        let mut ps = files::decode_term_parts(&e.t, e.df, &e.p, n, key, root)?;
-        let mut items = cards.into_items(&ps, key, &e.t)?;
+        let (mut ps, mut items) =
+            std::mem::replace(&mut e.c, Cards::empty()).decode(&e.t, e.df, &e.p, key, root)?;
         let target = (ps.len() * 3 / 4).max(1);
         if target >= ps.len() {
             // Nothing to cut here: try the next longest list without serializing again.
@@ -549,10 +527,9 @@ impl Catalog {
                 if let Some(v) = terms.get_mut(t)
                     && let List::Encoded(s) = &mut v.list
                 {
-                    let cards = std::mem::replace(&mut v.c, Cards::empty());
-                    let n = cards.count(&key, t)?;
-                    let ps = files::decode_term_parts(t, v.df, s, n, &key, &root)?;
-                    v.c = Cards::Items(cards.into_items(&ps, &key, t)?);
+                    let (ps, items) = std::mem::replace(&mut v.c, Cards::empty())
+                        .decode(t, v.df, s, &key, &root)?;
+                    v.c = Cards::Items(items);
                     v.list = List::Decoded(ps);
                 }
                 Ok(())
